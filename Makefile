@@ -1,0 +1,129 @@
+# kyzmat — top-level build.
+#
+#   make            kyzmatd and kyzmat-smsc (build/)
+#   make test       unit tests, fuzz-corpus replay, differential test, integration tests
+#   make run        start kyzmat-smsc and kyzmatd on the embedded defaults
+#   make bench      benchmarks (figures and ratios; never assertions)
+#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make clean
+#   SANITIZE=1      ASan+UBSan build (objects go to build-san/)
+#
+# Layout: smpp/*.c -> libkzsmpp.a (smpp/smsc_main.c is kyzmat-smsc's main),
+# menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a (gateway/main.c is
+# kyzmatd's main).  tests/unit/test_*.c are cmocka binaries linked against
+# all three libraries.  tests/fuzz/fuzz_*.c are fuzz targets; each is also
+# linked with tests/fuzz/replay.c into a plain binary that replays
+# tests/fuzz/corpus/<name>/ in `make test`.
+
+CC      ?= cc
+CLANG   ?= clang
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+B       := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     ?= -O1 -g
+else
+B       := build
+SANFLAGS :=
+OPT     ?= -O2 -g
+endif
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla
+DEFS    := -D_GNU_SOURCE
+PKGS    := libevent hiredis sqlite3 libcurl libfyaml jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads
+CFLAGS  += $(WARN) $(DEFS) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) -I.
+LDFLAGS += $(SANFLAGS)
+LDLIBS  := $(PKG_LIBS) -lm
+
+KANNEL_CFLAGS := -I/usr/include/kannel -I/usr/include/libxml2
+KANNEL_LIBS   := -L/usr/lib/x86_64-linux-gnu/kannel -lgw -lgwlib -lssl -lcrypto \
+                 -lxml2 -lpcreposix -lmariadb -lpthread -lm
+
+SMPP_SRC  := $(filter-out smpp/smsc_main.c,$(wildcard smpp/*.c))
+MENUS_SRC := $(wildcard menus/*.c)
+GW_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+SMPP_OBJ  := $(SMPP_SRC:%.c=$(B)/%.o)
+MENUS_OBJ := $(MENUS_SRC:%.c=$(B)/%.o)
+GW_OBJ    := $(GW_SRC:%.c=$(B)/%.o)
+LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(B)/tests/replay_%)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(B)/fuzz/fuzz_%)
+DIFF_BIN  := $(B)/tests/diff_kannel
+BENCH_BIN := $(B)/bench/bench_pdu
+
+.PHONY: all test unit run bench fuzz clean setup check-deps
+all: $(B)/kyzmatd $(B)/kyzmat-smsc
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libkzsmpp.a: $(SMPP_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(B)/libkzmenus.a: $(MENUS_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(B)/libkzgw.a: $(GW_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/kyzmatd: $(B)/gateway/main.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+$(B)/kyzmat-smsc: $(B)/smpp/smsc_main.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+
+$(B)/tests/test_%: tests/unit/test_%.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS) -lcmocka
+
+$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIBS_A) $(LDLIBS)
+
+# libFuzzer targets: compiled with clang from source (not from the gcc .a),
+# so instrumentation covers our code.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
+               -fsanitize=fuzzer,address,undefined
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC) $(LDLIBS)
+
+$(DIFF_BIN): tests/diff/diff_kannel.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
+	  -Wno-unused-parameter $(KANNEL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(KANNEL_LIBS) $(LDLIBS)
+
+$(BENCH_BIN): bench/bench_pdu.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
+	  -Wno-unused-parameter $(KANNEL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(KANNEL_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
+
+test: all unit
+	B=$(B) SANITIZE=$(SANITIZE) scripts/run-tests.sh
+
+run: all
+	B=$(B) scripts/run.sh
+
+bench: all $(BENCH_BIN)
+	B=$(B) scripts/bench.sh
+
+fuzz: $(FUZZ_BIN)
+	B=$(B) scripts/fuzz.sh
+
+setup:
+	scripts/setup.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

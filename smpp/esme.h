@@ -1,0 +1,131 @@
+/*
+ * smpp/esme.h — one ESME's link to one SMSC, on a libevent event_base.
+ *
+ * What it does: connects (non-blocking), binds (transceiver, or a
+ * transmitter + receiver pair), keeps the link alive with enquire_link,
+ * sends submit_sm / data_sm / any request within a window of outstanding
+ * requests and a TPS limit, times out every request, retries requests the
+ * SMSC throttled (ESME_RTHROTTLED / ESME_RMSGQFUL) after a back-off,
+ * answers deliver_sm / data_sm / enquire_link / unbind from the SMSC,
+ * reconnects with exponential back-off and jitter, unbinds on shutdown.
+ * The link's life is one explicit state table in esme.c.
+ *
+ * Ownership: struct esme owns its bufferevents, timers and queued requests.
+ * The caller owns the esme and frees it with esme_free(), which is safe to
+ * call from inside any esme callback (the free is deferred).
+ * PDUs handed to callbacks are views into the read buffer: valid only for
+ * the duration of the callback.
+ *
+ * May call: smpp/pdu, libevent, libc.  Never includes gateway/.  Logging
+ * goes through the log callback the caller gives.
+ */
+#ifndef KYZMAT_SMPP_ESME_H
+#define KYZMAT_SMPP_ESME_H
+
+#include <stdint.h>
+#include <stdarg.h>
+#include "pdu.h"
+
+struct event_base;
+struct esme;
+
+enum esme_bind_mode {
+    ESME_BIND_TRX = 0,   /* one bind_transceiver */
+    ESME_BIND_TX_RX,     /* a bind_transmitter and a bind_receiver link */
+};
+
+enum esme_state {
+    ESME_IDLE = 0,       /* created, not started */
+    ESME_CONNECTING,     /* TCP connect in progress */
+    ESME_BINDING,        /* bind sent, waiting for the response */
+    ESME_BOUND,          /* bound: requests flow */
+    ESME_UNBINDING,      /* unbind sent, waiting for unbind_resp / close */
+    ESME_BACKOFF,        /* disconnected, waiting to reconnect */
+    ESME_CLOSED,         /* stopped for good */
+};
+
+/* Log levels, same order as the gateway's. */
+enum { ESME_LOG_ERROR = 0, ESME_LOG_WARN, ESME_LOG_INFO, ESME_LOG_DEBUG };
+
+struct esme_config {
+    const char *name;          /* peer tag for logs, e.g. "megacom" */
+    const char *host;          /* numeric IPv4/IPv6 address or host name */
+    uint16_t port;
+    const char *system_id;     /* <= 15 chars */
+    const char *password;      /* <= 8 chars; never logged */
+    const char *system_type;   /* may be NULL */
+    uint8_t addr_ton, addr_npi;
+    const char *address_range; /* may be NULL */
+    enum esme_bind_mode bind_mode;
+    unsigned window;           /* max outstanding requests, default 10 */
+    unsigned tps;              /* max requests per second, 0 = unlimited */
+    unsigned enquire_link_ms;  /* idle time before enquire_link, default 30000 */
+    unsigned response_timeout_ms; /* per request, default 10000 */
+    unsigned connect_timeout_ms;  /* TCP connect + bind, default 10000 */
+    unsigned reconnect_min_ms; /* first back-off, default 1000 */
+    unsigned reconnect_max_ms; /* cap, default 60000 */
+    unsigned throttle_retry_ms;/* first retry delay after THROTTLED, default 1000 */
+    unsigned max_retries;      /* throttling retries per request, default 5 */
+    unsigned queue_max;        /* requests waiting for the window, default 10000 */
+    uint32_t max_pdu_len;      /* cap on incoming command_length, default 64 KiB */
+};
+
+/* A request finished: status is the SMSC's command_status, or one of the
+ * ESME_DONE_* codes below when no response came.  resp is NULL unless a
+ * response PDU arrived (then resp->message_id etc. are valid during the
+ * call). */
+#define ESME_DONE_TIMEOUT   0xFFFF0001u  /* no response within the timer */
+#define ESME_DONE_LINK_LOST 0xFFFF0002u  /* connection dropped while outstanding */
+#define ESME_DONE_QUEUE_FULL 0xFFFF0003u /* queue_max reached (never sent) */
+#define ESME_DONE_STOPPED   0xFFFF0004u  /* esme stopped / freed */
+typedef void esme_done_fn(struct esme *e, void *arg, uint32_t status,
+                          const struct smpp_pdu *resp);
+
+struct esme_callbacks {
+    /* The link changed state (optional). */
+    void (*on_state)(struct esme *e, enum esme_state st, void *ud);
+    /* A deliver_sm or data_sm arrived; return the command_status to put in
+     * the response (ESME_ROK normally).  The response is sent right after
+     * the callback returns. */
+    uint32_t (*on_deliver)(struct esme *e, const struct smpp_pdu *pdu, void *ud);
+    /* A line to log (optional; defaults to stderr). */
+    void (*log)(void *ud, int level, const char *peer, const char *fmt,
+                va_list ap);
+    void *ud;
+};
+
+/* Create an idle esme; copies cfg's strings.  Returns NULL on a bad config
+ * (err gets the reason). */
+struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
+                      const struct esme_callbacks *cb, char *err, size_t errlen);
+/* Start connecting.  Returns 0. */
+int esme_start(struct esme *e);
+/* Unbind gracefully (pending requests get ESME_DONE_STOPPED after
+ * a short grace period); on_state reports ESME_CLOSED when done. */
+void esme_stop(struct esme *e);
+/* Free now; outstanding requests get ESME_DONE_STOPPED.  Deferred when
+ * called from inside one of e's callbacks. */
+void esme_free(struct esme *e);
+
+/*
+ * Send a request (submit_sm, data_sm, query_sm, ...).  The pdu is encoded at
+ * once (sequence_number is assigned by the esme), so it and what it points
+ * to may be freed after the call.  done is called exactly once, later (never
+ * from inside esme_send).  Returns 0, or -1 when the pdu does not encode
+ * (then done is not called).
+ */
+int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
+              void *arg);
+
+enum esme_state esme_state(const struct esme *e);
+const char *esme_state_name(enum esme_state st);
+const char *esme_name(const struct esme *e);
+/* Counters for logs, stats and tests. */
+struct esme_stats {
+    uint64_t sent, resp_ok, resp_err, timeouts, throttled, retried,
+             delivered_in, nacks_in, nacks_out, reconnects;
+    unsigned in_flight, queued;
+};
+void esme_get_stats(const struct esme *e, struct esme_stats *out);
+
+#endif
