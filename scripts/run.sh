@@ -1,0 +1,56 @@
+#!/bin/sh
+# scripts/run.sh — `make run`: the gateway on its embedded defaults with the
+# built-in SMSC simulator, and a phone in this terminal.
+#
+# Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776) and kyzmatd
+# (no -c: embedded defaults, binds to that simulator), waits until the bind
+# is up, then runs the simulated handset in the foreground: type *100# and
+# answer the prompts.  Ctrl-D stops everything (both processes, by pid).
+# Logs: var/log/kyzmat-smsc.log and var/log/kyzmatd.log.
+# Environment: PHONE (default 996555123456), CONFIG (a kyzmatd config file
+# to use instead of the embedded defaults).
+set -eu
+B=${B:-build}
+PHONE=${PHONE:-996555123456}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p var/log
+
+smsc_pid=""
+gw_pid=""
+stop() {
+    [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null || true
+    [ -n "$smsc_pid" ] && kill -TERM "$smsc_pid" 2>/dev/null && wait "$smsc_pid" 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+"$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 \
+    >var/log/kyzmat-smsc.out 2>var/log/kyzmat-smsc.log &
+smsc_pid=$!
+if [ -n "${CONFIG:-}" ]; then
+    "$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
+else
+    "$B/kyzmatd" 2>var/log/kyzmatd.log &
+fi
+gw_pid=$!
+
+# Wait (polling, at most 10 s) until the gateway says it is bound.
+i=0
+until grep -q ' bound' var/log/kyzmatd.log 2>/dev/null; do
+    if ! kill -0 "$smsc_pid" 2>/dev/null; then
+        echo "kyzmat-smsc did not start (is port 2775 or 2776 in use?):" >&2
+        tail -5 var/log/kyzmat-smsc.log >&2; exit 1
+    fi
+    if ! kill -0 "$gw_pid" 2>/dev/null; then
+        echo "kyzmatd did not start:" >&2; tail -20 var/log/kyzmatd.log >&2; exit 1
+    fi
+    i=$((i + 1))
+    if [ "$i" -gt 200 ]; then
+        echo "kyzmatd did not bind within 10 s; see var/log/kyzmatd.log" >&2; exit 1
+    fi
+    sleep 0.05
+done
+
+echo "kyzmatd is bound to the simulator (logs in var/log/)."
+echo "You are the phone $PHONE. Dial *100# and answer the prompts; Ctrl-D to stop."
+"$B/kyzmat-smsc" --phone "$PHONE" --control 127.0.0.1:2776

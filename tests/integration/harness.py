@@ -1,0 +1,243 @@
+"""
+tests/integration/harness.py — start real processes on 127.0.0.1 and check
+what they do, for kyzmat's integration tests.
+
+Owns: every process it starts (killed by pid at exit, also on failure) and
+a temporary directory per test file.  Waits by polling with deadlines, never
+by sleeping a fixed time.  Python standard library only.
+
+A test file builds cases with @case and calls run(); each case prints
+"ok NAME" or "FAIL NAME: why" — scripts/run-tests.sh counts those lines.
+"""
+import atexit
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+B = os.environ.get("B", "build")
+BIN = os.path.join(ROOT, B)
+TMP = tempfile.mkdtemp(prefix="kyzmat-it-")
+_procs = []
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(5)
+            except Exception:
+                pass
+
+
+atexit.register(_cleanup)
+
+
+class Failure(Exception):
+    pass
+
+
+def wait_until(fn, timeout=10.0, what="condition", interval=0.02):
+    """Poll fn() until it returns a true value; return it, or raise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Failure("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def spawn(args, log_name, env=None, stdin=None):
+    log = open(os.path.join(TMP, log_name), "ab")
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=stdin or subprocess.DEVNULL,
+                         cwd=ROOT, env=env)
+    p.log_path = os.path.join(TMP, log_name)
+    _procs.append(p)
+    return p
+
+
+def read_log(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+class Smsc:
+    """kyzmat-smsc on port 0 (or a given port) with its control port."""
+
+    def __init__(self, *extra, port=0, name="smsc"):
+        self.args = [os.path.join(BIN, "kyzmat-smsc"), "--listen", "127.0.0.1:%d" % port,
+                     "--control", "127.0.0.1:0"] + list(extra)
+        self.name = name
+        self.start()
+
+    def start(self):
+        self.proc = spawn(self.args, self.name + ".log")
+        self.port = self.ctl_port = None
+        deadline = time.monotonic() + 10
+        while self.port is None or self.ctl_port is None:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise Failure("kyzmat-smsc exited before listening:\n" + read_log(self.proc.log_path))
+            m = re.match(r"listening (smpp|control) 127\.0\.0\.1:(\d+)", line)
+            if m and m.group(1) == "smpp":
+                self.port = int(m.group(2))
+            elif m:
+                self.ctl_port = int(m.group(2))
+            if time.monotonic() > deadline:
+                raise Failure("kyzmat-smsc did not print its ports")
+        # Fix the port for restarts, so the gateway reconnects to the same one.
+        self.args[2] = "127.0.0.1:%d" % self.port
+        self.ctl = socket.create_connection(("127.0.0.1", self.ctl_port), timeout=10)
+        self.ctl_file = self.ctl.makefile("rwb")
+
+    def control(self, line):
+        self.ctl_file.write((line + "\n").encode())
+        self.ctl_file.flush()
+        return self.ctl_file.readline().decode().rstrip("\n")
+
+    def stats(self):
+        r = self.control("stats")
+        if r.startswith("ok "):
+            r = r[3:]
+        return json.loads(r)
+
+    def kill(self):
+        try:
+            self.ctl.close()
+        except Exception:
+            pass
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.kill()
+
+    def log(self):
+        return read_log(self.proc.log_path)
+
+
+class Kyzmatd:
+    """kyzmatd with a YAML config written to the test's temp directory."""
+
+    def __init__(self, config_text, name="kyzmatd", extra=()):
+        self.name = name
+        self.cfg = os.path.join(TMP, name + ".yaml")
+        with open(self.cfg, "w") as f:
+            f.write(config_text)
+        self.proc = spawn([os.path.join(BIN, "kyzmatd"), "-c", self.cfg] + list(extra), name + ".log")
+
+    def log(self):
+        return read_log(self.proc.log_path)
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        rx = re.compile(pattern)
+
+        def found():
+            if self.proc.poll() is not None:
+                raise Failure("kyzmatd exited (%s) while waiting for /%s/:\n%s"
+                              % (self.proc.returncode, pattern, self.log()[-3000:]))
+            return len(rx.findall(self.log())) >= count
+        return wait_until(found, timeout, "kyzmatd log /%s/ x%d" % (pattern, count))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise Failure("kyzmatd did not exit within %ds of SIGTERM" % timeout)
+        return self.proc.returncode
+
+
+def smsc_entry(name, port, system_id="kyzmat", password="secret", **kw):
+    lines = ["  - name: %s" % name, "    host: 127.0.0.1", "    port: %d" % port,
+             "    system_id: %s" % system_id, "    password: %s" % password]
+    for k, v in kw.items():
+        lines.append("    %s: %s" % (k, v))
+    return "\n".join(lines) + "\n"
+
+
+# ---- raw SMPP, for hostile peers -----------------------------------------
+
+def pdu(cmd, seq, body=b"", status=0):
+    return struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body
+
+
+def read_pdu(sock):
+    hdr = _recv_exact(sock, 16)
+    if hdr is None:
+        return None
+    length, cmd, status, seq = struct.unpack(">IIII", hdr)
+    body = _recv_exact(sock, length - 16) if length > 16 else b""
+    return cmd, status, seq, body
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+# ---- cases -----------------------------------------------------------------
+
+_cases = []
+
+
+def case(fn):
+    _cases.append(fn)
+    return fn
+
+
+def run():
+    only = os.environ.get("CASE")
+    bad = 0
+    for fn in _cases:
+        if only and only not in fn.__name__:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            print("ok %s (%.2fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
+        except Exception as e:  # a failed case must not stop the others
+            bad += 1
+            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+            traceback.print_exc(file=sys.stdout)
+        finally:
+            _cleanup()
+            del _procs[:]
+    print("logs in", TMP)
+    sys.exit(1 if bad else 0)
