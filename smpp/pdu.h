@@ -18,6 +18,15 @@
  * Errors come back as an SMPP command_status (ESME_R*) that the caller can
  * put in a generic_nack or a *_resp, plus a short human text.
  *
+ * Decoded C-string fields of the command are never NULL (an empty field
+ * points at its NUL; a *_resp with non-zero status and no body, which SMPP
+ * allows, reads as "" fields).  Fields the command does not have stay NULL
+ * / 0.  submit_multi(_resp) is not supported: decode and encode return
+ * ESME_RINVCMDID.  TLVs are accepted where SMPP 3.4 allows them plus on
+ * submit_sm_resp / deliver_sm_resp (SMPP 5.0; real SMSCs send them).
+ * Every TLV, standard or not, lands in tlv[] in wire order; tlv[] entries
+ * at index >= tlv_count are garbage after a decode (not cleared, for speed).
+ *
  * May call: libc only.  Re-entrant; thread-safe.
  */
 #ifndef KYZMAT_SMPP_PDU_H
@@ -285,8 +294,11 @@ const struct smpp_tlv *smpp_tlv_find(const struct smpp_pdu *pdu, uint16_t tag);
  * that size (so 0..0xFFFFFFFF fits in the int64_t). */
 int64_t smpp_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag);
 
-/* Append (or replace) a TLV for encoding.  set_bytes keeps the pointer;
- * set_u8/u16 store the value inline.  Return 0, or -1 when full. */
+/* Append (or replace) a TLV for encoding.  set_bytes keeps the pointer
+ * (the caller's bytes must outlive the encode); set_u8/u16 store the value
+ * in the TLV's own inl[] and point val at it, so a struct copy made after
+ * set_u8/u16 still points into the original — set them on the copy.
+ * Return 0, or -1 when full. */
 int smpp_pdu_set_bytes(struct smpp_pdu *pdu, uint16_t tag, const void *val,
                        uint16_t len);
 int smpp_pdu_set_u8(struct smpp_pdu *pdu, uint16_t tag, uint8_t v);
