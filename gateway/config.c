@@ -1,0 +1,1292 @@
+/*
+ * gateway/config.c — YAML -> struct config, driven by one table of keys.
+ *
+ * Design: `keys[]` below is the whole file format.  Each row says which
+ * section a key lives in, its type, its default (written as it would be in
+ * the file), its range, flags and help text, and where the value goes
+ * (offsetof).  Defaults are applied by running the default text through
+ * the same converter as the file's values, so the table cannot disagree
+ * with itself; --help-config prints the same rows; reload compares smsc
+ * entries row by row.
+ *
+ * libfyaml builds a document tree (its own syntax errors are collected
+ * through a quiet fy_diag, never printed); we walk the tree and append every
+ * problem to the caller's error list with 1-based line:column taken from the
+ * scalar tokens (for a mapping or sequence, from the key that names it).
+ *
+ * Owns: nothing global.  A struct config owns all its strings and arrays.
+ * May call: libfyaml, libc.  No I/O except config_load_file() (reads the one
+ * file) and config_print_help() (writes the help text where told).
+ */
+#include "gateway/config.h"
+#include "gateway/log.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
+               "log.level choices below follow enum log_level");
+
+/* ---- the table ---------------------------------------------------------- */
+
+enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
+
+enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_COUNT };
+
+struct section {
+    const char *name;           /* NULL for S_TOP (keys at the top level) */
+    int is_list;                /* a list of mappings (smsc) */
+    const char *help;
+};
+
+static const struct section sections[S_COUNT] = {
+    [S_TOP]   = { NULL, 0, NULL },
+    [S_LOG]   = { "log", 0, "where and how much to log" },
+    [S_SMSC]  = { "smsc", 1, "list of SMSC links; each entry is one ESME bind" },
+    [S_HTTP]  = { "http", 0, "HTTP API" },
+    [S_REDIS] = { "redis", 0, "USSD dialog store" },
+    [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
+};
+
+#define F_REQUIRED  0x01u   /* smsc entries: must be given */
+#define F_SECRET    0x02u   /* never echo the value */
+#define F_NAME      0x04u   /* [a-z0-9_-] only */
+#define F_HOSTPORT  0x08u   /* "host:port" */
+#define F_REDIS_URL 0x10u   /* "" or redis://... */
+#define F_DIGITS    0x20u   /* list items: digits only */
+
+struct key {
+    enum sect sect;
+    const char *name;
+    enum ktype type;
+    const char *def;            /* default as YAML text; NULL = none */
+    unsigned long long min, max;/* uint/dur: value range (dur in ms);
+                                 * str/list items: length range */
+    const char *const *choices; /* enum: names, index = stored value */
+    unsigned flags;
+    size_t off;                 /* into struct config or config_smsc */
+    size_t off_count;           /* strlist: where the count goes */
+    const char *help;
+};
+
+static const char *const level_choices[] = { "error", "warn", "info", "debug", NULL };
+static const char *const bind_choices[] = { "transceiver", "tx_rx", NULL };
+static const char *const split_choices[] = { "udh", "udh16", "sar", "payload", NULL };
+static const char *const sync_choices[] = { "normal", "full", NULL };
+
+#define C(f) offsetof(struct config, f)
+#define E(f) offsetof(struct config_smsc, f)
+#define HOUR_MS 3600000ull
+
+static const struct key keys[] = {
+    { S_LOG, "level", T_ENUM, "info", 0, 0, level_choices, 0, C(log_level), 0,
+      "lowest level written (-v on the command line forces debug)" },
+    { S_LOG, "file", T_STR, "", 0, 4096, NULL, 0, C(log_file), 0,
+      "append to this file; empty = stderr; reopened on SIGHUP for logrotate" },
+
+    { S_SMSC, "name", T_STR, NULL, 1, 32, NULL, F_REQUIRED | F_NAME, E(name), 0,
+      "unique tag for logs and routing, [a-z0-9_-]" },
+    { S_SMSC, "host", T_STR, "127.0.0.1", 1, 253, NULL, 0, E(host), 0,
+      "SMSC address (IPv4, IPv6 or host name)" },
+    { S_SMSC, "port", T_UINT, "2775", 1, 65535, NULL, 0, E(port), 0,
+      "SMSC TCP port" },
+    { S_SMSC, "system_id", T_STR, "kyzmat", 1, 15, NULL, 0, E(system_id), 0,
+      "bind system_id" },
+    { S_SMSC, "password", T_STR, "secret", 0, 8, NULL, F_SECRET, E(password), 0,
+      "bind password (never logged)" },
+    { S_SMSC, "system_type", T_STR, "", 0, 12, NULL, 0, E(system_type), 0,
+      "bind system_type, often empty" },
+    { S_SMSC, "bind", T_ENUM, "transceiver", 0, 0, bind_choices, 0, E(bind), 0,
+      "one bind_transceiver, or a transmitter + receiver pair" },
+    { S_SMSC, "window", T_UINT, "10", 1, 1000, NULL, 0, E(window), 0,
+      "requests outstanding without a response" },
+    { S_SMSC, "tps", T_UINT, "100", 0, 100000, NULL, 0, E(tps), 0,
+      "requests per second sent, 0 = unlimited" },
+    { S_SMSC, "enquire_link", T_DUR, "30s", 1000, HOUR_MS, NULL, 0,
+      E(enquire_link_ms), 0, "idle time before an enquire_link" },
+    { S_SMSC, "response_timeout", T_DUR, "10s", 100, 5 * 60000ull, NULL, 0,
+      E(response_timeout_ms), 0, "a request without a response by then has failed" },
+    { S_SMSC, "reconnect_min", T_DUR, "1s", 100, HOUR_MS, NULL, 0,
+      E(reconnect_min_ms), 0, "first reconnect back-off" },
+    { S_SMSC, "reconnect_max", T_DUR, "60s", 100, HOUR_MS, NULL, 0,
+      E(reconnect_max_ms), 0, "back-off cap (>= reconnect_min)" },
+    { S_SMSC, "max_pdu_len", T_UINT, "65536", 1024, 16777216, NULL, 0,
+      E(max_pdu_len), 0, "largest command_length accepted from the SMSC" },
+    { S_SMSC, "dialect", T_STR, "standard", 1, 32, NULL, F_NAME, E(dialect), 0,
+      "USSD dialect preset" },
+    { S_SMSC, "session_timeout", T_DUR, "180s", 1000, HOUR_MS, NULL, 0,
+      E(session_timeout_ms), 0, "USSD dialog inactivity limit" },
+    { S_SMSC, "prefixes", T_STRLIST, "[]", 1, 20, NULL, F_DIGITS, E(prefixes),
+      E(prefix_count), "MT numbers starting with one of these go here" },
+    { S_SMSC, "default_route", T_BOOL, "false", 0, 0, NULL, 0, E(default_route), 0,
+      "MT that matches no prefix goes here" },
+    { S_SMSC, "split", T_ENUM, "udh", 0, 0, split_choices, 0, E(split), 0,
+      "how long SMS are split" },
+
+    { S_HTTP, "listen", T_STR, "127.0.0.1:8080", 3, 300, NULL, F_HOSTPORT,
+      C(http_listen), 0, "address:port of the HTTP API" },
+    { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
+      C(http_max_body), 0, "largest request body accepted, octets" },
+
+    { S_REDIS, "url", T_STR, "", 0, 1024, NULL, F_REDIS_URL, C(redis_url), 0,
+      "redis://HOST:PORT/DB; empty = dialogs kept in the process" },
+
+    { S_DB, "path", T_STR, "var/kyzmat.db", 1, 4096, NULL, 0, C(db_path), 0,
+      "SQLite file" },
+    { S_DB, "synchronous", T_ENUM, "normal", 0, 0, sync_choices, 0,
+      C(db_synchronous), 0, "normal survives a crash, full a power cut" },
+
+    { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
+      "directory of menu files" },
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+#define MAX_SMSC 256
+#define MAX_PREFIXES 1000
+
+static const char *const type_names[] = {
+    [T_STR] = "string", [T_UINT] = "integer", [T_BOOL] = "boolean",
+    [T_DUR] = "duration", [T_ENUM] = "choice", [T_STRLIST] = "list",
+};
+
+/* ---- errors --------------------------------------------------------------- */
+
+static void add_err(struct config_errors *errs, int line, int col,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void add_err(struct config_errors *errs, int line, int col,
+                    const char *fmt, ...)
+{
+    if (errs->n >= CONFIG_MAX_ERRORS) {
+        errs->dropped++;
+        return;
+    }
+    if (errs->n == errs->cap) {
+        size_t nc = errs->cap ? errs->cap * 2 : 8;
+        struct config_error *nv = realloc(errs->v, nc * sizeof *nv);
+        if (!nv) {
+            errs->dropped++;
+            return;
+        }
+        errs->v = nv;
+        errs->cap = nc;
+    }
+    struct config_error *e = &errs->v[errs->n++];
+    e->line = line;
+    e->column = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+void config_errors_free(struct config_errors *errs)
+{
+    if (!errs)
+        return;
+    free(errs->file);
+    free(errs->v);
+    memset(errs, 0, sizeof *errs);
+}
+
+const char *config_error_format(const struct config_errors *errs,
+                                const struct config_error *e, char *buf,
+                                size_t n)
+{
+    const char *file = errs && errs->file ? errs->file : "<string>";
+    if (e->line > 0)
+        snprintf(buf, n, "%s:%d:%d: %s", file, e->line, e->column, e->msg);
+    else
+        snprintf(buf, n, "%s: %s", file, e->msg);
+    return buf;
+}
+
+/* ---- "did you mean" ------------------------------------------------------- */
+
+/* Optimal-string-alignment distance (a swap of two neighbours costs 1),
+ * for short names only. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return SIZE_MAX;
+    size_t d[41][41];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+struct suggest {
+    const char *best;
+    size_t dist;
+};
+
+static void suggest_try(struct suggest *s, const char *given, const char *cand)
+{
+    size_t d = edit_distance(given, cand);
+    size_t limit = strlen(cand) <= 4 ? 1 : 2;
+    if (d <= limit && (!s->best || d < s->dist)) {
+        s->best = cand;
+        s->dist = d;
+    }
+}
+
+/* Append " (did you mean \"x\"?)" or nothing, into hint[0..n). */
+static void hint_text(const struct suggest *s, char *hint, size_t n)
+{
+    if (s->best)
+        snprintf(hint, n, " (did you mean \"%s\"?)", s->best);
+    else
+        hint[0] = '\0';
+}
+
+/* ---- positions ------------------------------------------------------------ */
+
+struct pos {
+    int line, col;              /* 1-based; 0 = unknown */
+};
+
+static struct pos node_pos(struct fy_node *n, struct pos fallback)
+{
+    if (n && fy_node_get_type(n) == FYNT_SCALAR) {
+        struct fy_token *t = fy_node_get_scalar_token(n);
+        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+        if (m)
+            return (struct pos){ m->line + 1, m->column + 1 };
+    }
+    if (n && fy_node_get_type(n) == FYNT_MAPPING) {
+        /* a mapping starts where its first key does */
+        void *it = NULL;
+        struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+        if (p && fy_node_pair_key(p) &&
+            fy_node_get_type(fy_node_pair_key(p)) == FYNT_SCALAR)
+            return node_pos(fy_node_pair_key(p), fallback);
+    }
+    return fallback;
+}
+
+/* ---- values ----------------------------------------------------------------- */
+
+struct ctx {
+    struct config_errors *errs;
+};
+
+static void *field(void *base, size_t off)
+{
+    return (char *)base + off;
+}
+
+static int is_null_scalar(struct fy_node *n)
+{
+    if (!n)
+        return 1;
+    if (fy_node_get_type(n) != FYNT_SCALAR)
+        return 0;
+    size_t len = 0;
+    fy_node_get_scalar(n, &len);
+    return len == 0 && fy_node_get_scalar_token(n) == NULL;
+}
+
+static int parse_uint(const char *s, size_t len, unsigned long long *out)
+{
+    if (len == 0 || len > 19)
+        return -1;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* "500ms", "30s", "5m", "1h" -> milliseconds.  Returns 0, -1 for bad
+ * syntax, -2 for a number without a unit. */
+static int parse_duration(const char *s, size_t len, unsigned long long *out)
+{
+    size_t i = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == 0 || i > 12)
+        return -1;
+    unsigned long long v;
+    if (parse_uint(s, i, &v) != 0)
+        return -1;
+    const char *u = s + i;
+    size_t ul = len - i;
+    unsigned long long mul;
+    if (ul == 0)
+        return -2;
+    if (ul == 2 && memcmp(u, "ms", 2) == 0)
+        mul = 1;
+    else if (ul == 1 && u[0] == 's')
+        mul = 1000;
+    else if (ul == 1 && u[0] == 'm')
+        mul = 60000;
+    else if (ul == 1 && u[0] == 'h')
+        mul = HOUR_MS;
+    else
+        return -1;
+    *out = v * mul;  /* v < 10^12, mul <= 3.6e6: fits in 64 bits */
+    return 0;
+}
+
+static void fmt_duration(unsigned long long ms, char *buf, size_t n)
+{
+    if (ms && ms % HOUR_MS == 0)
+        snprintf(buf, n, "%lluh", ms / HOUR_MS);
+    else if (ms && ms % 60000 == 0)
+        snprintf(buf, n, "%llum", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(buf, n, "%llus", ms / 1000);
+    else
+        snprintf(buf, n, "%llums", ms);
+}
+
+static char *dup_n(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+static void free_strlist(char ***list, size_t *count)
+{
+    for (size_t i = 0; i < *count; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *count = 0;
+}
+
+/* Checks a string's length and flags; fills why when it fails. */
+static int check_string(const struct key *k, const char *s, size_t len,
+                        char *why, size_t whylen)
+{
+    if (memchr(s, '\0', len)) {
+        snprintf(why, whylen, "must not contain a NUL character");
+        return -1;
+    }
+    if (len < k->min || len > k->max) {
+        if (k->min == k->max)
+            snprintf(why, whylen, "must be %llu characters long", k->min);
+        else if (k->min == 0)
+            snprintf(why, whylen, "is %zu characters long, at most %llu allowed",
+                     len, k->max);
+        else if (len < k->min)
+            snprintf(why, whylen, "must not be empty");
+        else
+            snprintf(why, whylen, "is %zu characters long, at most %llu allowed",
+                     len, k->max);
+        return -1;
+    }
+    if (k->flags & F_NAME) {
+        for (size_t i = 0; i < len; i++) {
+            char c = s[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '-')) {
+                snprintf(why, whylen,
+                         "may contain only a-z, 0-9, '_' and '-'");
+                return -1;
+            }
+        }
+    }
+    if (k->flags & F_HOSTPORT) {
+        const char *colon = NULL;
+        for (size_t i = 0; i < len; i++)
+            if (s[i] == ':')
+                colon = s + i;
+        unsigned long long port;
+        if (!colon || colon == s ||
+            parse_uint(colon + 1, len - (size_t)(colon + 1 - s), &port) != 0 ||
+            port < 1 || port > 65535) {
+            snprintf(why, whylen, "must be ADDRESS:PORT, e.g. 127.0.0.1:8080");
+            return -1;
+        }
+    }
+    if ((k->flags & F_REDIS_URL) && len > 0 &&
+        (len < 9 || memcmp(s, "redis://", 8) != 0)) {
+        snprintf(why, whylen, "must be empty or redis://HOST:PORT/DB");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Convert one scalar's text and store it at base+k->off.  Returns 0, or -1
+ * with why filled.  Used both for the file's values and for the defaults.
+ */
+static int set_scalar(const struct key *k, void *base, const char *s,
+                      size_t len, char *why, size_t whylen)
+{
+    unsigned long long v;
+    switch (k->type) {
+    case T_STR: {
+        if (check_string(k, s, len, why, whylen) != 0)
+            return -1;
+        char *d = dup_n(s, len);
+        if (!d) {
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        char **dst = field(base, k->off);
+        free(*dst);
+        *dst = d;
+        return 0;
+    }
+    case T_UINT:
+        if (parse_uint(s, len, &v) != 0) {
+            snprintf(why, whylen, "expected a whole number, got \"%.*s\"",
+                     (int)(len > 40 ? 40 : len), s);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(why, whylen, "%llu is out of range %llu..%llu", v, k->min,
+                     k->max);
+            return -1;
+        }
+        *(unsigned *)field(base, k->off) = (unsigned)v;
+        return 0;
+    case T_DUR: {
+        int r = parse_duration(s, len, &v);
+        if (r == -2) {
+            snprintf(why, whylen,
+                     "\"%.*s\" needs a unit: ms, s, m or h (e.g. 30s)",
+                     (int)(len > 40 ? 40 : len), s);
+            return -1;
+        }
+        if (r != 0) {
+            snprintf(why, whylen,
+                     "expected a duration such as 500ms, 30s, 5m, got \"%.*s\"",
+                     (int)(len > 40 ? 40 : len), s);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            char a[32], b[32], c[32];
+            fmt_duration(v, a, sizeof a);
+            fmt_duration(k->min, b, sizeof b);
+            fmt_duration(k->max, c, sizeof c);
+            snprintf(why, whylen, "%s is out of range %s..%s", a, b, c);
+            return -1;
+        }
+        *(unsigned *)field(base, k->off) = (unsigned)v;
+        return 0;
+    }
+    case T_BOOL:
+        if ((len == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "True", 4) ||
+                          !memcmp(s, "TRUE", 4)))) {
+            *(bool *)field(base, k->off) = true;
+            return 0;
+        }
+        if ((len == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) ||
+                          !memcmp(s, "FALSE", 5)))) {
+            *(bool *)field(base, k->off) = false;
+            return 0;
+        }
+        snprintf(why, whylen, "expected true or false, got \"%.*s\"",
+                 (int)(len > 40 ? 40 : len), s);
+        return -1;
+    case T_ENUM: {
+        struct suggest sg = { NULL, 0 };
+        char given[48];
+        snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), s);
+        for (int i = 0; k->choices[i]; i++) {
+            if (strlen(k->choices[i]) == len && !memcmp(k->choices[i], s, len)) {
+                *(int *)field(base, k->off) = i;
+                return 0;
+            }
+            suggest_try(&sg, given, k->choices[i]);
+        }
+        char list[128] = "";
+        size_t p = 0;
+        for (int i = 0; k->choices[i] && p < sizeof list; i++) {
+            int w = snprintf(list + p, sizeof list - p, "%s%s", i ? ", " : "",
+                             k->choices[i]);
+            if (w < 0)
+                break;
+            p += (size_t)w;
+        }
+        char hint[80];
+        hint_text(&sg, hint, sizeof hint);
+        snprintf(why, whylen, "\"%s\" is not one of %s%s", given, list, hint);
+        return -1;
+    }
+    case T_STRLIST:
+        /* only the default "[]" comes here as text */
+        if (len == 2 && !memcmp(s, "[]", 2)) {
+            free_strlist(field(base, k->off), field(base, k->off_count));
+            return 0;
+        }
+        snprintf(why, whylen, "expected a list");
+        return -1;
+    }
+    snprintf(why, whylen, "unknown type");
+    return -1;
+}
+
+static const char *kind_name(struct fy_node *n)
+{
+    if (!n)
+        return "nothing";
+    switch (fy_node_get_type(n)) {
+    case FYNT_MAPPING:
+        return "a mapping";
+    case FYNT_SEQUENCE:
+        return "a list";
+    default:
+        return "a scalar";
+    }
+}
+
+static const char *expect_name(const struct key *k)
+{
+    switch (k->type) {
+    case T_STR:
+        return "a string";
+    case T_UINT:
+        return "a whole number";
+    case T_BOOL:
+        return "true or false";
+    case T_DUR:
+        return "a duration (500ms, 30s, 5m)";
+    case T_ENUM:
+        return "one of its choices";
+    case T_STRLIST:
+        return "a list of strings";
+    }
+    return "?";
+}
+
+/* Store value node v for key k.  where: the key's position (used when v
+ * has none of its own).  prefix: "smsc[1]." or "" for messages. */
+static void set_value(struct ctx *cx, const struct key *k, void *base,
+                      struct fy_node *v, struct pos where, const char *prefix)
+{
+    struct pos vp = node_pos(v, where);
+    char why[200];
+    if (v && fy_node_is_alias(v)) {
+        add_err(cx->errs, vp.line, vp.col,
+                "%s%s: aliases (*name) are not supported", prefix, k->name);
+        return;
+    }
+    if (k->type == T_STRLIST) {
+        if (is_null_scalar(v)) {
+            free_strlist(field(base, k->off), field(base, k->off_count));
+            return;
+        }
+        if (fy_node_get_type(v) != FYNT_SEQUENCE) {
+            add_err(cx->errs, vp.line, vp.col, "%s%s: expected %s, got %s",
+                    prefix, k->name, expect_name(k), kind_name(v));
+            return;
+        }
+        int n = fy_node_sequence_item_count(v);
+        if (n < 0)
+            n = 0;
+        if (n > MAX_PREFIXES) {
+            add_err(cx->errs, vp.line, vp.col, "%s%s: %d items, at most %d",
+                    prefix, k->name, n, MAX_PREFIXES);
+            return;
+        }
+        char **list = calloc((size_t)n + 1, sizeof *list);
+        if (!list) {
+            add_err(cx->errs, vp.line, vp.col, "out of memory");
+            return;
+        }
+        size_t cnt = 0;
+        int bad = 0;
+        void *it = NULL;
+        struct fy_node *item;
+        while ((item = fy_node_sequence_iterate(v, &it)) != NULL &&
+               cnt < (size_t)n) {
+            struct pos ip = node_pos(item, vp);
+            size_t len = 0;
+            const char *s = NULL;
+            if (fy_node_get_type(item) == FYNT_SCALAR && !fy_node_is_alias(item))
+                s = fy_node_get_scalar(item, &len);
+            if (!s || is_null_scalar(item)) {
+                add_err(cx->errs, ip.line, ip.col,
+                        "%s%s: each item must be a string", prefix, k->name);
+                bad = 1;
+                continue;
+            }
+            int ok = len >= k->min && len <= k->max;
+            for (size_t i = 0; ok && (k->flags & F_DIGITS) && i < len; i++)
+                if (s[i] < '0' || s[i] > '9')
+                    ok = 0;
+            if (!ok) {
+                add_err(cx->errs, ip.line, ip.col,
+                        "%s%s: \"%.*s\" must be %llu to %llu digits", prefix,
+                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max);
+                bad = 1;
+                continue;
+            }
+            list[cnt] = dup_n(s, len);
+            if (!list[cnt]) {
+                bad = 1;
+                break;
+            }
+            cnt++;
+        }
+        if (bad) {
+            free_strlist(&list, &cnt);
+            return;
+        }
+        char ***dst = field(base, k->off);
+        size_t *dcount = field(base, k->off_count);
+        free_strlist(dst, dcount);
+        *dst = list;
+        *dcount = cnt;
+        return;
+    }
+    if (v && fy_node_get_type(v) != FYNT_SCALAR) {
+        add_err(cx->errs, vp.line, vp.col, "%s%s: expected %s, got %s", prefix,
+                k->name, expect_name(k), kind_name(v));
+        return;
+    }
+    size_t len = 0;
+    const char *s = "";
+    if (!is_null_scalar(v)) {
+        s = fy_node_get_scalar(v, &len);
+        if (!s) {
+            s = "";
+            len = 0;
+        }
+    } else if (k->type != T_STR) {
+        add_err(cx->errs, vp.line, vp.col, "%s%s: expected %s, got nothing",
+                prefix, k->name, expect_name(k));
+        return;
+    }
+    if (set_scalar(k, base, s, len, why, sizeof why) != 0) {
+        if ((k->flags & F_SECRET) && k->type == T_STR)
+            add_err(cx->errs, vp.line, vp.col, "%s%s: value %s", prefix,
+                    k->name, why);
+        else
+            add_err(cx->errs, vp.line, vp.col, "%s%s: %s", prefix, k->name, why);
+    }
+}
+
+/* Apply the defaults of one section to base. */
+static int apply_defaults(enum sect sect, void *base)
+{
+    char why[200];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->sect != sect || !k->def)
+            continue;
+        if (set_scalar(k, base, k->def, strlen(k->def), why, sizeof why) != 0)
+            return -1;  /* a bad default or out of memory */
+    }
+    return 0;
+}
+
+static void free_section(enum sect sect, void *base)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->sect != sect)
+            continue;
+        if (k->type == T_STR) {
+            char **p = field(base, k->off);
+            free(*p);
+            *p = NULL;
+        } else if (k->type == T_STRLIST) {
+            free_strlist(field(base, k->off), field(base, k->off_count));
+        }
+    }
+}
+
+/* ---- sections ------------------------------------------------------------ */
+
+static const char *scalar_key(struct fy_node *kn, size_t *len)
+{
+    if (!kn || fy_node_get_type(kn) != FYNT_SCALAR || fy_node_is_alias(kn))
+        return NULL;
+    return fy_node_get_scalar(kn, len);
+}
+
+static const struct key *find_key(enum sect sect, const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].sect == sect && strlen(keys[i].name) == len &&
+            !memcmp(keys[i].name, name, len))
+            return &keys[i];
+    return NULL;
+}
+
+/* Walk mapping m of section sect into base.  seen/seen_pos (NKEYS long,
+ * may be NULL) record which keys were given and where. */
+static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
+                      void *base, struct pos where, const char *prefix,
+                      int *seen, struct pos *seen_pos)
+{
+    const char *sname = sections[sect].name;
+    if (m && fy_node_is_alias(m)) {
+        add_err(cx->errs, where.line, where.col,
+                "%s: aliases (*name) are not supported", sname);
+        return;
+    }
+    if (is_null_scalar(m))
+        return;     /* "log:" with nothing under it: all defaults */
+    if (fy_node_get_type(m) != FYNT_MAPPING) {
+        struct pos p = node_pos(m, where);
+        add_err(cx->errs, p.line, p.col, "%s: expected a mapping of keys, got %s",
+                sname, kind_name(m));
+        return;
+    }
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(m, &it)) != NULL) {
+        struct fy_node *kn = fy_node_pair_key(pair);
+        struct pos kp = node_pos(kn, where);
+        size_t len = 0;
+        const char *name = scalar_key(kn, &len);
+        if (!name) {
+            add_err(cx->errs, kp.line, kp.col, "%s: keys must be plain names",
+                    sname);
+            continue;
+        }
+        const struct key *k = find_key(sect, name, len);
+        if (!k) {
+            char given[48], hint[80];
+            snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), name);
+            struct suggest sg = { NULL, 0 };
+            for (size_t i = 0; i < NKEYS; i++)
+                if (keys[i].sect == sect)
+                    suggest_try(&sg, given, keys[i].name);
+            hint_text(&sg, hint, sizeof hint);
+            /* "smsc[2]." -> "smsc[2]", "log." -> "log" */
+            int plen = (int)strlen(prefix);
+            if (plen > 0 && prefix[plen - 1] == '.')
+                plen--;
+            add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\" in %.*s%s",
+                    given, plen, prefix, hint);
+            continue;
+        }
+        size_t ki = (size_t)(k - keys);
+        if (seen)
+            seen[ki] = 1;
+        struct fy_node *v = fy_node_pair_value(pair);
+        if (seen_pos)
+            seen_pos[ki] = node_pos(v, kp);
+        set_value(cx, k, base, v, kp, prefix);
+    }
+}
+
+static void free_smsc_entry(struct config_smsc *s)
+{
+    free_section(S_SMSC, s);
+}
+
+static void parse_smsc_list(struct ctx *cx, struct config *cfg,
+                            struct fy_node *list, struct pos where)
+{
+    if (list && fy_node_is_alias(list)) {
+        add_err(cx->errs, where.line, where.col,
+                "smsc: aliases (*name) are not supported");
+        return;
+    }
+    if (is_null_scalar(list))
+        return;   /* "smsc:" with nothing: no links */
+    if (fy_node_get_type(list) != FYNT_SEQUENCE) {
+        struct pos p = node_pos(list, where);
+        add_err(cx->errs, p.line, p.col,
+                "smsc: expected a list of entries (\"- name: ...\"), got %s",
+                kind_name(list));
+        return;
+    }
+    int n = fy_node_sequence_item_count(list);
+    if (n > MAX_SMSC) {
+        add_err(cx->errs, where.line, where.col, "smsc: %d entries, at most %d",
+                n, MAX_SMSC);
+        return;
+    }
+    if (n <= 0)
+        return;
+    cfg->smsc = calloc((size_t)n, sizeof *cfg->smsc);
+    if (!cfg->smsc) {
+        add_err(cx->errs, where.line, where.col, "out of memory");
+        return;
+    }
+    struct pos name_pos[MAX_SMSC];
+    void *it = NULL;
+    struct fy_node *item;
+    int idx = 0;
+    while ((item = fy_node_sequence_iterate(list, &it)) != NULL && idx < n) {
+        idx++;
+        struct pos ep = node_pos(item, where);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "smsc[%d].", idx);
+        if (fy_node_is_alias(item) || fy_node_get_type(item) != FYNT_MAPPING) {
+            add_err(cx->errs, ep.line, ep.col,
+                    "smsc[%d]: expected a mapping (name: ..., host: ...), got %s",
+                    idx, fy_node_is_alias(item) ? "an alias" : kind_name(item));
+            continue;
+        }
+        struct config_smsc *s = &cfg->smsc[cfg->smsc_count];
+        if (apply_defaults(S_SMSC, s) != 0) {
+            free_smsc_entry(s);
+            add_err(cx->errs, ep.line, ep.col, "out of memory");
+            continue;
+        }
+        s->line = ep.line;
+        int seen[NKEYS] = { 0 };
+        struct pos seen_pos[NKEYS];
+        memset(seen_pos, 0, sizeof seen_pos);
+        parse_map(cx, S_SMSC, item, s, ep, prefix, seen, seen_pos);
+        for (size_t i = 0; i < NKEYS; i++)
+            if (keys[i].sect == S_SMSC && (keys[i].flags & F_REQUIRED) && !seen[i])
+                add_err(cx->errs, ep.line, ep.col,
+                        "smsc[%d]: missing required key \"%s\"", idx,
+                        keys[i].name);
+        const struct key *kmin = find_key(S_SMSC, "reconnect_min", 13);
+        const struct key *kmax = find_key(S_SMSC, "reconnect_max", 13);
+        if (s->reconnect_min_ms > s->reconnect_max_ms) {
+            struct pos p = seen[kmax - keys] ? seen_pos[kmax - keys]
+                         : seen[kmin - keys] ? seen_pos[kmin - keys] : ep;
+            add_err(cx->errs, p.line, p.col,
+                    "smsc[%d]: reconnect_max must not be below reconnect_min",
+                    idx);
+        }
+        const struct key *kname = find_key(S_SMSC, "name", 4);
+        struct pos np = seen_pos[kname - keys];
+        if (s->name) {
+            for (size_t j = 0; j < cfg->smsc_count; j++) {
+                if (cfg->smsc[j].name && !strcmp(cfg->smsc[j].name, s->name)) {
+                    add_err(cx->errs, np.line, np.col,
+                            "smsc[%d]: duplicate smsc name \"%s\" (first at line %d)",
+                            idx, s->name, name_pos[j].line);
+                    break;
+                }
+            }
+        }
+        name_pos[cfg->smsc_count] = np;
+        cfg->smsc_count++;
+    }
+}
+
+/* Returns 1 when the file has an smsc: key (even an empty one). */
+static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
+{
+    struct pos start = { 1, 1 };
+    if (is_null_scalar(root))
+        return 0;   /* empty file: defaults */
+    if (fy_node_is_alias(root) || fy_node_get_type(root) != FYNT_MAPPING) {
+        struct pos p = node_pos(root, start);
+        add_err(cx->errs, p.line, p.col,
+                "expected a mapping of keys (log:, smsc:, http:, ...), got %s",
+                kind_name(root));
+        return 0;
+    }
+    int have_smsc = 0;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(root, &it)) != NULL) {
+        struct fy_node *kn = fy_node_pair_key(pair);
+        struct fy_node *v = fy_node_pair_value(pair);
+        struct pos kp = node_pos(kn, start);
+        size_t len = 0;
+        const char *name = scalar_key(kn, &len);
+        if (!name) {
+            add_err(cx->errs, kp.line, kp.col, "keys must be plain names");
+            continue;
+        }
+        int done = 0;
+        for (int s = S_LOG; s < S_COUNT && !done; s++) {
+            if (strlen(sections[s].name) != len ||
+                memcmp(sections[s].name, name, len))
+                continue;
+            done = 1;
+            if (sections[s].is_list) {
+                have_smsc = 1;
+                parse_smsc_list(cx, cfg, v, kp);
+            } else {
+                char prefix[32];
+                snprintf(prefix, sizeof prefix, "%s.", sections[s].name);
+                parse_map(cx, (enum sect)s, v, cfg, kp, prefix, NULL, NULL);
+            }
+        }
+        if (done)
+            continue;
+        const struct key *k = find_key(S_TOP, name, len);
+        if (k) {
+            set_value(cx, k, cfg, v, kp, "");
+            continue;
+        }
+        /* unknown: suggest a close top-level name, or say where it lives */
+        char given[48], hint[96];
+        snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), name);
+        struct suggest sg = { NULL, 0 };
+        for (int s = S_LOG; s < S_COUNT; s++)
+            suggest_try(&sg, given, sections[s].name);
+        for (size_t i = 0; i < NKEYS; i++)
+            if (keys[i].sect == S_TOP)
+                suggest_try(&sg, given, keys[i].name);
+        hint_text(&sg, hint, sizeof hint);
+        if (!sg.best) {
+            for (size_t i = 0; i < NKEYS; i++) {
+                if (strcmp(keys[i].name, given) == 0) {
+                    snprintf(hint, sizeof hint, " (it belongs %s \"%s:\")",
+                             sections[keys[i].sect].is_list ? "in an entry of"
+                                                            : "under",
+                             sections[keys[i].sect].name);
+                    break;
+                }
+            }
+        }
+        add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\"%s", given, hint);
+    }
+    return have_smsc;
+}
+
+/* No smsc: key at all -> the embedded "sim" link. */
+static int add_sim(struct config *cfg)
+{
+    cfg->smsc = calloc(1, sizeof *cfg->smsc);
+    if (!cfg->smsc)
+        return -1;
+    if (apply_defaults(S_SMSC, cfg->smsc) != 0 ||
+        (cfg->smsc->name = dup_n("sim", 3)) == NULL) {
+        free_smsc_entry(cfg->smsc);
+        return -1;
+    }
+    cfg->smsc_count = 1;
+    return 0;
+}
+
+/* Errors come out in file order (checks that run after a walk, such as a
+ * duplicate name, would otherwise trail).  Stable insertion sort; n <= 100. */
+static void sort_errors(struct config_error *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct config_error t = v[i];
+        size_t j = i;
+        while (j > 0 && (v[j - 1].line > t.line ||
+                         (v[j - 1].line == t.line && v[j - 1].column > t.column))) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = t;
+    }
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->smsc_count; i++)
+        free_smsc_entry(&cfg->smsc[i]);
+    free(cfg->smsc);
+    for (int s = S_TOP; s < S_COUNT; s++)
+        if (!sections[s].is_list)
+            free_section((enum sect)s, cfg);
+    free(cfg->source);
+    free(cfg);
+}
+
+static struct config *new_with_defaults(const char *source)
+{
+    struct config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    for (int s = S_TOP; s < S_COUNT; s++) {
+        if (sections[s].is_list)
+            continue;
+        if (apply_defaults((enum sect)s, cfg) != 0) {
+            config_free(cfg);
+            return NULL;
+        }
+    }
+    cfg->source = strdup(source);
+    if (!cfg->source) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void collect_fy_errors(struct fy_diag *diag, struct config_errors *errs)
+{
+    void *it = NULL;
+    struct fy_diag_error *e;
+    size_t before = errs->n + errs->dropped;
+    while ((e = fy_diag_errors_iterate(diag, &it)) != NULL) {
+        if (e->type < FYET_ERROR)
+            continue;
+        add_err(errs, e->line > 0 ? e->line : 0, e->column > 0 ? e->column : 0,
+                "%s", e->msg ? e->msg : "YAML error");
+    }
+    if (errs->n + errs->dropped == before)
+        add_err(errs, 0, 0, "not valid YAML");
+}
+
+static void fy_quiet_output(struct fy_diag *diag, void *user, const char *buf,
+                            size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+int config_parse_string(const char *text, size_t len, const char *filename,
+                        struct config **out, struct config_errors *errs)
+{
+    *out = NULL;
+    if (!filename)
+        filename = "<string>";
+    if (!errs->file)
+        errs->file = strdup(filename);
+    size_t errs_before = errs->n + errs->dropped;
+    size_t errs_before_n = errs->n;
+
+    struct config *cfg = new_with_defaults(filename);
+    if (!cfg) {
+        add_err(errs, 0, 0, "out of memory");
+        return -1;
+    }
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = fy_quiet_output;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        config_free(cfg);
+        add_err(errs, 0, 0, "out of memory");
+        return -1;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pcfg = { 0 };
+    pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
+    pcfg.diag = diag;
+
+    struct fy_document *doc = NULL;
+    if (len > 0)
+        doc = fy_document_build_from_string(&pcfg, text, len);
+    if (len > 0 && !doc) {
+        collect_fy_errors(diag, errs);
+    } else {
+        struct ctx cx = { errs };
+        if (!parse_root(&cx, cfg, doc ? fy_document_root(doc) : NULL) &&
+            add_sim(cfg) != 0)
+            add_err(errs, 0, 0, "out of memory");
+    }
+    sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);
+    fy_document_destroy(doc);
+    fy_diag_destroy(diag);
+
+    if (errs->n + errs->dropped != errs_before) {
+        config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+int config_load_file(const char *path, struct config **out,
+                     struct config_errors *errs)
+{
+    *out = NULL;
+    if (!errs->file)
+        errs->file = strdup(path);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        add_err(errs, 0, 0, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        add_err(errs, 0, 0, "out of memory");
+        return -1;
+    }
+    size_t len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(buf);
+        add_err(errs, 0, 0, "cannot read");
+        return -1;
+    }
+    if (len > CONFIG_FILE_MAX) {
+        free(buf);
+        add_err(errs, 0, 0, "larger than %u octets", CONFIG_FILE_MAX);
+        return -1;
+    }
+    int rc = config_parse_string(buf, len, path, out, errs);
+    free(buf);
+    return rc;
+}
+
+struct config *config_defaults(void)
+{
+    struct config_errors errs = { 0 };
+    struct config *cfg = NULL;
+    config_parse_string("", 0, "(defaults)", &cfg, &errs);
+    config_errors_free(&errs);
+    return cfg;
+}
+
+int config_smsc_equal(const struct config_smsc *a, const struct config_smsc *b)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->sect != S_SMSC)
+            continue;
+        const void *pa = (const char *)a + k->off;
+        const void *pb = (const char *)b + k->off;
+        switch (k->type) {
+        case T_STR: {
+            const char *sa = *(char *const *)pa, *sb = *(char *const *)pb;
+            if (!sa || !sb ? sa != sb : strcmp(sa, sb) != 0)
+                return 0;
+            break;
+        }
+        case T_UINT:
+        case T_DUR:
+            if (*(const unsigned *)pa != *(const unsigned *)pb)
+                return 0;
+            break;
+        case T_BOOL:
+            if (*(const bool *)pa != *(const bool *)pb)
+                return 0;
+            break;
+        case T_ENUM:
+            if (*(const int *)pa != *(const int *)pb)
+                return 0;
+            break;
+        case T_STRLIST: {
+            size_t na = *(const size_t *)((const char *)a + k->off_count);
+            size_t nb = *(const size_t *)((const char *)b + k->off_count);
+            char *const *la = *(char **const *)pa, *const *lb = *(char **const *)pb;
+            if (na != nb)
+                return 0;
+            for (size_t j = 0; j < na; j++)
+                if (strcmp(la[j], lb[j]) != 0)
+                    return 0;
+            break;
+        }
+        }
+    }
+    return 1;
+}
+
+const struct config_smsc *config_find_smsc(const struct config *cfg,
+                                           const char *name)
+{
+    for (size_t i = 0; cfg && i < cfg->smsc_count; i++)
+        if (cfg->smsc[i].name && !strcmp(cfg->smsc[i].name, name))
+            return &cfg->smsc[i];
+    return NULL;
+}
+
+const char *config_bind_name(int bind)
+{
+    return bind >= 0 && bind < 2 ? bind_choices[bind] : "?";
+}
+
+const char *config_split_name(int split)
+{
+    return split >= 0 && split < 4 ? split_choices[split] : "?";
+}
+
+static void print_key(FILE *fp, const struct key *k, const char *indent)
+{
+    char range[96] = "";
+    switch (k->type) {
+    case T_UINT:
+        snprintf(range, sizeof range, "%llu..%llu", k->min, k->max);
+        break;
+    case T_DUR: {
+        char a[32], b[32];
+        fmt_duration(k->min, a, sizeof a);
+        fmt_duration(k->max, b, sizeof b);
+        snprintf(range, sizeof range, "%s..%s", a, b);
+        break;
+    }
+    case T_STR:
+        if (k->max)
+            snprintf(range, sizeof range, "%s%llu chars%s",
+                     k->min ? "1.." : "<= ", k->max,
+                     (k->flags & F_NAME) ? ", [a-z0-9_-]" : "");
+        break;
+    case T_STRLIST:
+        snprintf(range, sizeof range, "items of %llu..%llu digits", k->min,
+                 k->max);
+        break;
+    case T_ENUM: {
+        size_t p = 0;
+        for (int i = 0; k->choices[i] && p < sizeof range; i++) {
+            int w = snprintf(range + p, sizeof range - p, "%s%s", i ? " | " : "",
+                             k->choices[i]);
+            if (w < 0)
+                break;
+            p += (size_t)w;
+        }
+        break;
+    }
+    case T_BOOL:
+        snprintf(range, sizeof range, "true | false");
+        break;
+    }
+    char def[64];
+    if (!k->def)
+        snprintf(def, sizeof def, "(required)");
+    else if (k->type == T_STR)
+        snprintf(def, sizeof def, "\"%s\"", k->def);
+    else
+        snprintf(def, sizeof def, "%s", k->def);
+    fprintf(fp, "%s%-17s %-8s %-16s %s\n%s  %-17s %s\n", indent, k->name,
+            type_names[k->type], def, range, indent, "", k->help);
+}
+
+void config_print_help(FILE *fp)
+{
+    fprintf(fp,
+            "kyzmatd configuration keys (YAML).  Every key is optional unless\n"
+            "marked (required); durations take a unit: 500ms, 30s, 5m, 1h.\n"
+            "Without an smsc: key, one entry named \"sim\" with the defaults\n"
+            "below is used (what kyzmat-smsc accepts out of the box).\n\n"
+            "%-19s %-8s %-16s %s\n", "key", "type", "default", "range");
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].sect == S_TOP)
+            print_key(fp, &keys[i], "");
+    for (int s = S_LOG; s < S_COUNT; s++) {
+        fprintf(fp, "\n%s:%s  # %s\n", sections[s].name,
+                sections[s].is_list ? "  (list; each entry:)" : "",
+                sections[s].help);
+        for (size_t i = 0; i < NKEYS; i++)
+            if (keys[i].sect == (enum sect)s)
+                print_key(fp, &keys[i], "  ");
+    }
+}

@@ -1,0 +1,131 @@
+/*
+ * gateway/config.h — kyzmatd's configuration: one table of keys.
+ *
+ * What it does: turns YAML text (libfyaml) into struct config.  One table
+ * in config.c lists every key with its type, default, range and help text;
+ * that table drives parsing, validation, defaults, comparison (for reload)
+ * and `kyzmatd --help-config`.  Every problem becomes a value,
+ * `file:line:column: message` (1-based), and all problems are collected,
+ * not just the first.  With no file at all the embedded defaults give one
+ * smsc "sim" at 127.0.0.1:2775 (what kyzmat-smsc accepts by default).
+ *
+ * Ownership: struct config is plain data; every string and array in it is
+ * owned by the config and freed by config_free().  struct config_errors is
+ * owned by the caller (config_errors_free()).
+ * Purity: config_parse_string() does no I/O and prints nothing;
+ * config_load_file() only reads the one file.  Re-entrant.
+ * May call: libfyaml, libc.
+ */
+#ifndef KYZMAT_GATEWAY_CONFIG_H
+#define KYZMAT_GATEWAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum config_bind { CONFIG_BIND_TRANSCEIVER = 0, CONFIG_BIND_TX_RX };
+enum config_split {
+    CONFIG_SPLIT_UDH = 0, CONFIG_SPLIT_UDH16, CONFIG_SPLIT_SAR,
+    CONFIG_SPLIT_PAYLOAD
+};
+enum config_sync { CONFIG_SYNC_NORMAL = 0, CONFIG_SYNC_FULL };
+
+/* One smsc entry.  Durations are in milliseconds. */
+struct config_smsc {
+    char *name;                 /* required, unique, [a-z0-9_-]{1,32} */
+    char *host;
+    unsigned port;
+    char *system_id;            /* <= 15 chars */
+    char *password;             /* <= 8 chars; never logged */
+    char *system_type;          /* <= 12 chars, may be "" */
+    int bind;                   /* enum config_bind */
+    unsigned window;
+    unsigned tps;               /* 0 = unlimited */
+    unsigned enquire_link_ms;
+    unsigned response_timeout_ms;
+    unsigned reconnect_min_ms;
+    unsigned reconnect_max_ms;
+    unsigned max_pdu_len;
+    char *dialect;              /* USSD dialect preset name (issue 3) */
+    unsigned session_timeout_ms;/* USSD dialog inactivity (issue 3) */
+    char **prefixes;            /* MT routing by number prefix (issue 4) */
+    size_t prefix_count;
+    bool default_route;
+    int split;                  /* enum config_split */
+    int line;                   /* where the entry starts (1-based; 0 = embedded) */
+};
+
+struct config {
+    int log_level;              /* enum log_level (gateway/log.h) */
+    char *log_file;             /* "" = stderr */
+    struct config_smsc *smsc;
+    size_t smsc_count;
+    char *http_listen;          /* "host:port" */
+    unsigned http_max_body;
+    char *redis_url;            /* "" = dialogs kept in process */
+    char *db_path;
+    int db_synchronous;         /* enum config_sync */
+    char *menus;                /* directory of menu files */
+    char *source;               /* file it came from, or "(defaults)" */
+};
+
+struct config_error {
+    int line, column;           /* 1-based; 0 when not tied to a place */
+    char msg[240];
+};
+
+struct config_errors {
+    char *file;                 /* name used in messages */
+    struct config_error *v;
+    size_t n, cap;
+    size_t dropped;             /* errors beyond CONFIG_MAX_ERRORS */
+};
+#define CONFIG_MAX_ERRORS 100
+
+/*
+ * config_parse_string — parse `len` bytes of YAML.  filename is used in
+ * messages only (NULL -> "<string>").  On success returns 0 and *out is a
+ * new config (caller frees with config_free).  On any problem returns -1,
+ * *out is NULL and errs holds every problem found (errs must be zeroed or
+ * freshly freed by the caller; it is appended to).  An empty text gives the
+ * defaults.
+ */
+int config_parse_string(const char *text, size_t len, const char *filename,
+                        struct config **out, struct config_errors *errs);
+
+/* Read `path` and parse it; a read failure is one error with line 0. */
+int config_load_file(const char *path, struct config **out,
+                     struct config_errors *errs);
+
+/* The embedded defaults (what `kyzmatd` with no -c runs).  NULL only when
+ * out of memory. */
+struct config *config_defaults(void);
+
+/* Free a config and everything it owns.  NULL is fine. */
+void config_free(struct config *cfg);
+
+/* Free what errs holds and zero it. */
+void config_errors_free(struct config_errors *errs);
+
+/* "file:line:column: message" (or "file: message" when line is 0) into
+ * buf; returns buf. */
+const char *config_error_format(const struct config_errors *errs,
+                                const struct config_error *e, char *buf,
+                                size_t n);
+
+/* 1 when two smsc entries have the same values for every key (reload
+ * leaves such an entry untouched), else 0. */
+int config_smsc_equal(const struct config_smsc *a, const struct config_smsc *b);
+
+/* Find an entry by name; NULL when absent. */
+const struct config_smsc *config_find_smsc(const struct config *cfg,
+                                           const char *name);
+
+/* Names for enum values, as written in the file. */
+const char *config_bind_name(int bind);
+const char *config_split_name(int split);
+
+/* Print every key with its type, default, range and help (--help-config). */
+void config_print_help(FILE *fp);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * gateway/log.c — one line per event, to stderr or an append-only file.
+ *
+ * Design: a line is built in a stack buffer (time, level, tag, message with
+ * control characters escaped) and written with a single write(2); nothing
+ * is allocated per line.  The file is opened O_APPEND, so logrotate's
+ * "move, then SIGHUP" works with log_reopen(), and several writers never
+ * interleave inside a line.  A failed write is dropped: the log must never
+ * stop the event loop.
+ *
+ * Owns: the log fd, a copy of the file path, the level (process-wide).
+ * May call: libc only.
+ */
+#include "gateway/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int g_level = KLOG_INFO;
+static int g_fd = -1;           /* -1: stderr */
+static char *g_path;            /* NULL: stderr */
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+const char *log_level_name(int level)
+{
+    if (level < KLOG_ERROR || level > KLOG_DEBUG)
+        return "?";
+    return level_names[level];
+}
+
+int log_level_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = KLOG_ERROR; i <= KLOG_DEBUG; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void log_set_level(int level)
+{
+    if (level < KLOG_ERROR)
+        level = KLOG_ERROR;
+    if (level > KLOG_DEBUG)
+        level = KLOG_DEBUG;
+    g_level = level;
+}
+
+int log_get_level(void)
+{
+    return g_level;
+}
+
+int log_enabled(int level)
+{
+    return level <= g_level;
+}
+
+static int open_append(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 && err && errlen)
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return fd;
+}
+
+int log_open(const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        log_close();
+        return 0;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int fd = open_append(path, err, errlen);
+    if (fd < 0) {
+        free(copy);
+        return -1;
+    }
+    if (g_fd >= 0)
+        close(g_fd);
+    free(g_path);
+    g_fd = fd;
+    g_path = copy;
+    return 0;
+}
+
+int log_reopen(char *err, size_t errlen)
+{
+    if (!g_path)
+        return 0;
+    int fd = open_append(g_path, err, errlen);
+    if (fd < 0)
+        return -1;
+    if (g_fd >= 0)
+        close(g_fd);
+    g_fd = fd;
+    return 0;
+}
+
+void log_close(void)
+{
+    if (g_fd >= 0)
+        close(g_fd);
+    g_fd = -1;
+    free(g_path);
+    g_path = NULL;
+}
+
+/* Append src to buf at *pos, escaping control characters (\n, \r, \t,
+ * \xNN) so the event stays on one line.  Stops before cap - 1. */
+static void put_escaped(char *buf, size_t cap, size_t *pos, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t p = *pos;
+    for (const unsigned char *s = (const unsigned char *)src; *s; s++) {
+        char esc[4];
+        size_t n = 0;
+        if (*s == '\n') {
+            esc[n++] = '\\';
+            esc[n++] = 'n';
+        } else if (*s == '\r') {
+            esc[n++] = '\\';
+            esc[n++] = 'r';
+        } else if (*s == '\t') {
+            esc[n++] = '\\';
+            esc[n++] = 't';
+        } else if (*s < 0x20 || *s == 0x7f) {
+            esc[n++] = '\\';
+            esc[n++] = 'x';
+            esc[n++] = hex[*s >> 4];
+            esc[n++] = hex[*s & 15];
+        } else {
+            esc[n++] = (char)*s;
+        }
+        if (p + n >= cap)
+            break;
+        memcpy(buf + p, esc, n);
+        p += n;
+    }
+    *pos = p;
+}
+
+size_t log_format(char *buf, size_t cap, const struct timespec *ts, int level,
+                  const char *peer, const char *fmt, va_list ap)
+{
+    if (cap == 0)
+        return 0;
+    struct tm tm;
+    time_t sec = ts->tv_sec;
+    if (!gmtime_r(&sec, &tm))
+        memset(&tm, 0, sizeof tm);
+    int ms = (int)(ts->tv_nsec / 1000000);
+    if (ms < 0 || ms > 999)
+        ms = 0;
+    int n;
+    if (peer && *peer)
+        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s [%s] ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ms, log_level_name(level), peer);
+    else
+        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ms, log_level_name(level));
+    if (n < 0)
+        n = 0;
+    size_t pos = (size_t)n < cap ? (size_t)n : cap - 1;
+
+    char msg[LOG_LINE_MAX];
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
+    int cut = m < 0 || (size_t)m >= sizeof msg;
+    if (m < 0)
+        msg[0] = '\0';
+    size_t before = pos;
+    put_escaped(buf, cap, &pos, msg);
+    if (!cut && pos - before < strlen(msg))
+        cut = 1;   /* escaping made it longer than the line */
+    if (cut && cap > 5) {
+        /* keep room for "...\n" */
+        if (pos > cap - 5)
+            pos = cap - 5;
+        memcpy(buf + pos, "...", 3);
+        pos += 3;
+    }
+    if (pos > cap - 2)
+        pos = cap >= 2 ? cap - 2 : 0;
+    if (cap >= 2)
+        buf[pos++] = '\n';
+    buf[pos] = '\0';
+    return pos;
+}
+
+void log_vmsg(int level, const char *peer, const char *fmt, va_list ap)
+{
+    if (!log_enabled(level))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char line[LOG_LINE_MAX];
+    size_t n = log_format(line, sizeof line, &ts, level, peer, fmt, ap);
+    int fd = g_fd >= 0 ? g_fd : STDERR_FILENO;
+    const char *p = line;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;      /* nowhere to report it; drop the line */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void log_msg(int level, const char *peer, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, peer, fmt, ap);
+    va_end(ap);
+}
+
+void log_esme(void *ud, int level, const char *peer, const char *fmt,
+              va_list ap)
+{
+    (void)ud;
+    log_vmsg(level, peer, fmt, ap);
+}
+
+const char *log_msisdn(char *buf, size_t n, const char *number)
+{
+    if (!buf || n == 0)
+        return buf;
+    if (!number) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    size_t len = strlen(number);
+    size_t start = number[0] == '+' ? 1 : 0;
+    size_t keep_from = len > 4 ? len - 4 : 0;
+    size_t i = 0;
+    for (; i < len && i + 1 < n; i++) {
+        if (i < start || i >= keep_from)
+            buf[i] = number[i];
+        else
+            buf[i] = '*';
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+struct log_masked log_mask(const char *number)
+{
+    struct log_masked m;
+    log_msisdn(m.s, sizeof m.s, number);
+    return m;
+}
