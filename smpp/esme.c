@@ -1,0 +1,1571 @@
+/*
+ * smpp/esme.c — one ESME's SMPP 3.4 session with one SMSC, on libevent.
+ *
+ * Design.  The session's life is ONE transition table, fsm[state][event]
+ * -> {action, next state}.  Every change of state goes through fsm_event():
+ * it sets the next state, logs the transition at debug, runs the action and
+ * reports the new state to on_state.  Actions may raise further events
+ * (a bind_resp that arrives as PDU_IN raises BIND_OK); they call user
+ * callbacks last and re-check the state afterwards, because a callback may
+ * stop or free the esme.
+ *
+ * Links.  TRX mode has one link (bind_transceiver).  TX_RX mode has two:
+ * link[0] is the transmitter (carries our requests), link[1] the receiver
+ * (takes deliver_sm / data_sm only).  The FSM sees the pair as one session:
+ * CONNECTED / BIND_OK fire when every link got there, a failure on either
+ * link drops both.
+ *
+ * Framing.  The reader peeks command_length and checks it against
+ * max_pdu_len before waiting for (buffering) the body; an absurd length is
+ * answered with generic_nack(ESME_RINVCMDLEN) and the link is dropped (the
+ * stream cannot be resynchronised).  A whole PDU is decoded in place from
+ * the evbuffer (evbuffer_pullup of exactly one PDU, zero copy when the
+ * bytes are contiguous) into a struct on the stack: no malloc per PDU in.
+ *
+ * Requests.  esme_send() encodes at once into a request object (a free-list
+ * recycles them; the bytes live inline unless the PDU is large).  The
+ * sequence number is patched into the bytes when the request is put on the
+ * wire, so a retried request gets a fresh number and a late answer to the
+ * old one cannot be mistaken for the new.  Outstanding requests sit in an
+ * array of 2^k >= 2*window slots indexed by seq & mask; a new sequence
+ * number skips values whose slot is busy, so lookup is one probe, O(1).
+ * Each outstanding request has its own timer (a libevent common timeout:
+ * O(1) add/remove since all share one duration).  A token bucket, refilled
+ * lazily from the monotonic clock and woken by one timer, enforces tps.
+ *
+ * Deferred free (as hiredis REDIS_IN_CALLBACK / redis freeClientAsync):
+ * every entry point from libevent or the caller that can reach a user
+ * callback runs between enter() and leave(); esme_free() inside that
+ * window only sets free_pending, and the outermost leave() frees.
+ *
+ * Owns: its bufferevents, timers, the request objects (queued, in flight,
+ * awaiting a deferred done()), copies of the config strings, an evdns base
+ * when the host is a name.  May call: smpp/pdu, libevent, libc.
+ * The process must ignore SIGPIPE (libevent writes with plain send()).
+ */
+#include "esme.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+/* ---- tunables that are not config ------------------------------------ */
+#define REQ_INLINE        384     /* request bytes stored inside the object */
+#define REQ_FREELIST_MAX  1024    /* request objects kept for reuse */
+#define UNBIND_WAIT_MS    2000    /* esme_stop: wait this long for unbind_resp */
+#define LINGER_MS         1000    /* flush a last PDU before closing */
+#define THROTTLE_MAX_MS   60000   /* cap on the throttling pause */
+#define SEQ_MAX           0x7FFFFFFFu
+
+/* ---- events and the transition table --------------------------------- */
+enum esme_event {
+    EV_START = 0,       /* esme_start() */
+    EV_CONNECTED,       /* every link's TCP connect completed */
+    EV_CONNECT_FAILED,  /* a TCP connect (or name lookup) failed; arg: reason */
+    EV_BIND_OK,         /* every link got a bind_*_resp with ESME_ROK */
+    EV_BIND_FAILED,     /* a bind_*_resp with an error; arg: uint32_t *status */
+    EV_PDU_IN,          /* a whole PDU arrived; arg: struct pdu_in * */
+    EV_IO_ERROR,        /* read/write error, EOF, bad framing; arg: reason */
+    EV_LINK_DEAD,       /* no enquire_link_resp in time; arg: reason */
+    EV_PEER_UNBIND,     /* the SMSC sent unbind (we already answered it) */
+    EV_UNBIND_DONE,     /* every link got its unbind_resp */
+    EV_TIMER,           /* the state's timer: connect+bind, back-off, unbind */
+    EV_STOP,            /* esme_stop() */
+    EV_COUNT
+};
+
+static const char *const event_names[EV_COUNT] = {
+    "START", "CONNECTED", "CONNECT_FAILED", "BIND_OK", "BIND_FAILED",
+    "PDU_IN", "IO_ERROR", "LINK_DEAD", "PEER_UNBIND", "UNBIND_DONE",
+    "TIMER", "STOP",
+};
+
+enum link_kind { LINK_TRX = 0, LINK_TX, LINK_RX };
+
+struct esme;
+
+/* One TCP connection to the SMSC. */
+struct esme_link {
+    struct esme *e;
+    enum link_kind kind;
+    struct bufferevent *bev;    /* NULL when closed */
+    unsigned gen;               /* bumped on every close: stale-callback guard */
+    unsigned connected, bound, unbound, enq_pending;
+    uint32_t bind_seq, enq_seq, unbind_seq;
+    struct event *idle_timer;   /* enquire_link after enquire_link_ms idle */
+    struct event *enq_timer;    /* enquire_link_resp deadline */
+    uint64_t last_io_ms;        /* last PDU in either direction (monotonic) */
+};
+
+/* A request from esme_send(), in exactly one place at a time: the queue,
+ * the in-flight table, the deferred-completion list or the free-list. */
+struct esme_req {
+    struct esme_req *next, *prev;
+    struct esme *e;
+    esme_done_fn *done;
+    void *arg;
+    struct event *timer;        /* response timer, made once per object */
+    uint32_t seq;               /* on the wire as this number; 0 = not */
+    uint32_t cmd_id;
+    uint32_t fail_status;       /* for the deferred-completion list */
+    unsigned retries;
+    uint32_t len;
+    uint8_t *bytes;             /* inl, or heap when len > REQ_INLINE */
+    uint8_t inl[REQ_INLINE];
+};
+
+/* A socket closed after its last bytes are flushed (unbind_resp,
+ * generic_nack before a drop).  Owned by the esme until done. */
+struct lingerer {
+    struct lingerer *next, *prev;
+    struct esme *e;
+    struct bufferevent *bev;
+    struct event *timer;
+};
+
+struct esme {
+    struct event_base *base;
+    struct esme_config cfg;     /* strings point into strs */
+    char *strs;                 /* one block holding the copied strings */
+    struct esme_callbacks cb;
+    struct sockaddr_storage sa; /* resolved when host is numeric */
+    int salen;                  /* 0: host is a name, use evdns */
+    struct evdns_base *dns;
+
+    enum esme_state state, reported;
+    struct esme_link link[2];
+    unsigned nlinks;
+    struct event *state_timer;  /* connect+bind / back-off / unbind wait */
+    struct event *pause_timer;  /* throttling pause */
+    struct event *tps_timer;    /* token bucket wake-up */
+    struct event *defer_ev;     /* deferred done() (queue full, stopped) */
+    const struct timeval *resp_tv; /* common timeout for request timers */
+
+    uint32_t next_seq;
+    struct esme_req **slots;    /* in flight, by seq & mask */
+    uint32_t mask;
+    struct esme_req *qhead, *qtail;      /* waiting for the window */
+    struct esme_req *dhead, *dtail;      /* waiting for a deferred done() */
+    struct esme_req *freelist;
+    unsigned nfree;
+    struct lingerer *lingering;
+
+    double tokens, burst;
+    uint64_t tokens_us;
+    int paused;
+    uint64_t pause_until_ms;
+    unsigned backoff_ms;
+    uint64_t rng;
+    int started_once;
+    char smsc_id[17];
+
+    unsigned depth;             /* nesting of enter()/leave() */
+    int free_pending, freeing;
+    struct esme_stats st;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void) { return now_us() / 1000u; }
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+static struct timeval ms_tv(unsigned ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u) };
+    return tv;
+}
+
+static void timer_ms(struct event *ev, unsigned ms)
+{
+    struct timeval tv = ms_tv(ms);
+    evtimer_add(ev, &tv);
+}
+
+__attribute__((format(printf, 4, 0)))
+static void default_log(void *ud, int level, const char *peer,
+                        const char *fmt, va_list ap)
+{
+    (void)ud;
+    static const char *const lv[] = { "error", "warn", "info", "debug" };
+    if (level > ESME_LOG_INFO)
+        return;
+    fprintf(stderr, "[%s] %s: ", peer, lv[level < 0 ? 0 : level]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void elog(struct esme *e, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (e->cb.log)
+        e->cb.log(e->cb.ud, level, e->cfg.name, fmt, ap);
+    else
+        default_log(NULL, level, e->cfg.name, fmt, ap);
+    va_end(ap);
+}
+
+static const char *status_str(uint32_t st)
+{
+    const char *n = smpp_status_name(st);
+    return n ? n : "unknown status";
+}
+
+/* xorshift64*: jitter only, not security. */
+static uint32_t rnd(struct esme *e)
+{
+    e->rng ^= e->rng >> 12;
+    e->rng ^= e->rng << 25;
+    e->rng ^= e->rng >> 27;
+    return (uint32_t)((e->rng * 2685821657736338717ull) >> 32);
+}
+
+static void destroy(struct esme *e);
+
+static void enter(struct esme *e) { e->depth++; }
+
+/* After leave() returns nonzero, e is gone: the caller must not touch it. */
+static int leave(struct esme *e)
+{
+    if (--e->depth == 0 && e->free_pending) {
+        destroy(e);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- request objects --------------------------------------------------- */
+
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct esme_req *req_get(struct esme *e)
+{
+    struct esme_req *r = e->freelist;
+    if (r) {
+        e->freelist = r->next;
+        e->nfree--;
+    } else {
+        r = malloc(sizeof *r);
+        if (!r)
+            return NULL;
+        r->e = e;
+        r->timer = evtimer_new(e->base, req_timeout_cb, r);
+        if (!r->timer) {
+            free(r);
+            return NULL;
+        }
+    }
+    r->next = r->prev = NULL;
+    r->seq = 0;
+    r->retries = 0;
+    r->len = 0;
+    r->bytes = r->inl;
+    return r;
+}
+
+static void req_put(struct esme *e, struct esme_req *r)
+{
+    if (r->bytes != r->inl)
+        free(r->bytes);
+    r->bytes = r->inl;
+    evtimer_del(r->timer);
+    if (e->nfree < REQ_FREELIST_MAX && !e->freeing) {
+        r->next = e->freelist;
+        e->freelist = r;
+        e->nfree++;
+        return;
+    }
+    event_free(r->timer);
+    free(r);
+}
+
+/* Hand a finished request to its owner: recycle the object first (the
+ * callback may send again), then call done. */
+static void req_finish(struct esme *e, struct esme_req *r, uint32_t status,
+                       const struct smpp_pdu *resp)
+{
+    esme_done_fn *done = r->done;
+    void *arg = r->arg;
+    req_put(e, r);
+    if (done)
+        done(e, arg, status, resp);
+}
+
+static void q_push_back(struct esme *e, struct esme_req *r)
+{
+    r->next = NULL;
+    r->prev = e->qtail;
+    if (e->qtail)
+        e->qtail->next = r;
+    else
+        e->qhead = r;
+    e->qtail = r;
+    e->st.queued++;
+}
+
+static void q_push_front(struct esme *e, struct esme_req *r)
+{
+    r->prev = NULL;
+    r->next = e->qhead;
+    if (e->qhead)
+        e->qhead->prev = r;
+    else
+        e->qtail = r;
+    e->qhead = r;
+    e->st.queued++;
+}
+
+static struct esme_req *q_pop(struct esme *e)
+{
+    struct esme_req *r = e->qhead;
+    if (!r)
+        return NULL;
+    e->qhead = r->next;
+    if (e->qhead)
+        e->qhead->prev = NULL;
+    else
+        e->qtail = NULL;
+    r->next = r->prev = NULL;
+    e->st.queued--;
+    return r;
+}
+
+/* Complete r with status later, from defer_ev (never inside esme_send). */
+static void defer_done(struct esme *e, struct esme_req *r, uint32_t status)
+{
+    r->fail_status = status;
+    r->next = NULL;
+    if (e->dtail)
+        e->dtail->next = r;
+    else
+        e->dhead = r;
+    e->dtail = r;
+    event_active(e->defer_ev, EV_TIMEOUT, 0);
+}
+
+static struct esme_req *inflight_take(struct esme *e, uint32_t seq)
+{
+    struct esme_req **slot = &e->slots[seq & e->mask];
+    struct esme_req *r = *slot;
+    if (!r || r->seq != seq)
+        return NULL;
+    *slot = NULL;
+    r->seq = 0;
+    evtimer_del(r->timer);
+    e->st.in_flight--;
+    return r;
+}
+
+/* Next sequence number: 1..0x7FFFFFFF wrapping, skipping numbers whose
+ * slot is busy (at most `window` are, of >= 2*window slots). */
+static uint32_t seq_alloc(struct esme *e)
+{
+    for (;;) {
+        uint32_t s = e->next_seq;
+        e->next_seq = s >= SEQ_MAX ? 1 : s + 1;
+        if (!e->slots[s & e->mask])
+            return s;
+    }
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void link_write(struct esme_link *l, const void *buf, size_t len)
+{
+    if (!l->bev)
+        return;
+    bufferevent_write(l->bev, buf, len);
+    l->last_io_ms = now_ms();
+}
+
+/* Header-only PDUs (enquire_link, unbind, generic_nack, *_resp with an
+ * error) and *_resp with an empty message_id are written by hand: they are
+ * on the hot path and have no fields worth a full encode. */
+static void link_send_simple(struct esme_link *l, uint32_t id, uint32_t status,
+                             uint32_t seq, int empty_msgid)
+{
+    uint8_t b[17];
+    size_t n = empty_msgid ? 17 : 16;
+    put32(b, (uint32_t)n);
+    put32(b + 4, id);
+    put32(b + 8, status);
+    put32(b + 12, seq);
+    b[16] = 0;
+    link_write(l, b, n);
+}
+
+/* ---- lingering close -------------------------------------------------- */
+
+static void linger_free(struct esme *e, struct lingerer *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        e->lingering = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    bufferevent_free(g->bev);
+    event_free(g->timer);
+    free(g);
+}
+
+static void linger_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct lingerer *g = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        linger_free(g->e, g);
+}
+
+static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev; (void)what;
+    struct lingerer *g = arg;
+    linger_free(g->e, g);
+}
+
+static void linger_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct lingerer *g = arg;
+    linger_free(g->e, g);
+}
+
+/* Close a link: free its socket now, or once its output is flushed. */
+static void link_close(struct esme *e, struct esme_link *l, int flush)
+{
+    struct bufferevent *bev = l->bev;
+    l->bev = NULL;
+    l->gen++;
+    l->connected = l->bound = l->unbound = l->enq_pending = 0;
+    if (l->idle_timer)
+        evtimer_del(l->idle_timer);
+    if (l->enq_timer)
+        evtimer_del(l->enq_timer);
+    if (!bev)
+        return;
+    struct lingerer *g = NULL;
+    if (flush && !e->freeing &&
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0 &&
+        (g = calloc(1, sizeof *g)) != NULL &&
+        (g->timer = evtimer_new(e->base, linger_timer_cb, g)) != NULL) {
+        g->e = e;
+        g->bev = bev;
+        g->next = e->lingering;
+        if (g->next)
+            g->next->prev = g;
+        e->lingering = g;
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setcb(bev, NULL, linger_write_cb, linger_event_cb, g);
+        timer_ms(g->timer, LINGER_MS);
+        return;
+    }
+    free(g);
+    bufferevent_free(bev);
+}
+
+static void close_links(struct esme *e, int flush)
+{
+    for (unsigned i = 0; i < e->nlinks; i++)
+        link_close(e, &e->link[i], flush);
+}
+
+/* ---- the state machine ------------------------------------------------ */
+
+typedef void action_fn(struct esme *e, void *arg);
+
+struct transition {
+    action_fn *act;       /* may be NULL */
+    unsigned char next;   /* next state, or S_STAY */
+    unsigned char valid;  /* 0: the event is ignored in this state */
+};
+
+#define S_STAY 0xFF
+#define T(a, s) { (a), (unsigned char)(s), 1 }
+
+static action_fn a_connect, a_bind, a_bound, a_bind_failed, a_drop,
+                 a_pdu, a_unbind, a_close, a_peer_unbind, a_unbound;
+
+static const struct transition fsm[ESME_CLOSED + 1][EV_COUNT] = {
+    [ESME_IDLE] = {
+        [EV_START]          = T(a_connect,     ESME_CONNECTING),
+        [EV_STOP]           = T(a_close,       ESME_CLOSED),
+    },
+    [ESME_CONNECTING] = {
+        [EV_CONNECTED]      = T(a_bind,        ESME_BINDING),
+        [EV_CONNECT_FAILED] = T(a_drop,        ESME_BACKOFF),
+        [EV_IO_ERROR]       = T(a_drop,        ESME_BACKOFF),
+        [EV_PDU_IN]         = T(a_pdu,         S_STAY),
+        [EV_TIMER]          = T(a_drop,        ESME_BACKOFF),
+        [EV_STOP]           = T(a_close,       ESME_CLOSED),
+    },
+    [ESME_BINDING] = {
+        [EV_BIND_OK]        = T(a_bound,       ESME_BOUND),
+        [EV_BIND_FAILED]    = T(a_bind_failed, ESME_BACKOFF),
+        [EV_PDU_IN]         = T(a_pdu,         S_STAY),
+        [EV_IO_ERROR]       = T(a_drop,        ESME_BACKOFF),
+        [EV_PEER_UNBIND]    = T(a_peer_unbind, ESME_BACKOFF),
+        [EV_TIMER]          = T(a_drop,        ESME_BACKOFF),
+        [EV_STOP]           = T(a_close,       ESME_CLOSED),
+    },
+    [ESME_BOUND] = {
+        [EV_PDU_IN]         = T(a_pdu,         S_STAY),
+        [EV_IO_ERROR]       = T(a_drop,        ESME_BACKOFF),
+        [EV_LINK_DEAD]      = T(a_drop,        ESME_BACKOFF),
+        [EV_PEER_UNBIND]    = T(a_peer_unbind, ESME_BACKOFF),
+        [EV_STOP]           = T(a_unbind,      ESME_UNBINDING),
+    },
+    [ESME_UNBINDING] = {
+        [EV_PDU_IN]         = T(a_pdu,         S_STAY),
+        [EV_UNBIND_DONE]    = T(a_unbound,     ESME_CLOSED),
+        [EV_PEER_UNBIND]    = T(a_unbound,     ESME_CLOSED),
+        [EV_IO_ERROR]       = T(a_close,       ESME_CLOSED),
+        [EV_LINK_DEAD]      = T(a_close,       ESME_CLOSED),
+        [EV_TIMER]          = T(a_close,       ESME_CLOSED),
+        [EV_STOP]           = T(NULL,          S_STAY),
+    },
+    [ESME_BACKOFF] = {
+        [EV_TIMER]          = T(a_connect,     ESME_CONNECTING),
+        [EV_STOP]           = T(a_close,       ESME_CLOSED),
+    },
+    [ESME_CLOSED] = {
+        [EV_START]          = T(a_connect,     ESME_CONNECTING),
+        [EV_STOP]           = T(NULL,          S_STAY),
+    },
+};
+
+static void fsm_event(struct esme *e, enum esme_event ev, void *arg)
+{
+    const struct transition *t = &fsm[e->state][ev];
+    if (!t->valid) {
+        elog(e, ESME_LOG_DEBUG, "event %s ignored in state %s",
+             event_names[ev], esme_state_name(e->state));
+        return;
+    }
+    if (t->next != S_STAY) {
+        elog(e, ESME_LOG_DEBUG, "%s --%s--> %s", esme_state_name(e->state),
+             event_names[ev], esme_state_name((enum esme_state)t->next));
+        e->state = (enum esme_state)t->next;
+    }
+    if (t->act)
+        t->act(e, arg);
+    if (e->state != e->reported && !e->free_pending && !e->freeing) {
+        e->reported = e->state;
+        if (e->cb.on_state)
+            e->cb.on_state(e, e->state, e->cb.ud);
+    }
+}
+
+/* ---- sending requests ------------------------------------------------- */
+
+static void pump(struct esme *e);
+
+static int take_token(struct esme *e)
+{
+    uint64_t t = now_us();
+    e->tokens += (double)(t - e->tokens_us) * e->cfg.tps / 1e6;
+    if (e->tokens > e->burst)
+        e->tokens = e->burst;
+    e->tokens_us = t;
+    if (e->tokens >= 1.0) {
+        e->tokens -= 1.0;
+        return 1;
+    }
+    if (!evtimer_pending(e->tps_timer, NULL)) {
+        uint64_t w = (uint64_t)((1.0 - e->tokens) * 1e6 / e->cfg.tps) + 1;
+        struct timeval tv = { (time_t)(w / 1000000u), (suseconds_t)(w % 1000000u) };
+        evtimer_add(e->tps_timer, &tv);
+    }
+    return 0;
+}
+
+static void transmit(struct esme *e, struct esme_req *r)
+{
+    struct esme_link *tx = &e->link[0];
+    r->seq = seq_alloc(e);
+    put32(r->bytes + 12, r->seq);
+    e->slots[r->seq & e->mask] = r;
+    e->st.in_flight++;
+    e->st.sent++;
+    event_add(r->timer, e->resp_tv);
+    link_write(tx, r->bytes, r->len);
+}
+
+/* Move requests from the queue to the wire while the window, the token
+ * bucket and any throttling pause allow.  Calls no user callback. */
+static void pump(struct esme *e)
+{
+    if (e->state != ESME_BOUND || e->paused || !e->link[0].bev)
+        return;
+    while (e->qhead && e->st.in_flight < e->cfg.window) {
+        if (e->cfg.tps && !take_token(e))
+            break;
+        transmit(e, q_pop(e));
+    }
+}
+
+static void pause_sending(struct esme *e, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    if (e->paused && until <= e->pause_until_ms)
+        return;
+    e->paused = 1;
+    e->pause_until_ms = until;
+    timer_ms(e->pause_timer, ms);
+}
+
+/* A response (or generic_nack) for request r arrived. */
+static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
+                         const struct smpp_pdu *resp)
+{
+    if (status == ESME_RTHROTTLED || status == ESME_RMSGQFUL) {
+        e->st.throttled++;
+        if (r->retries < e->cfg.max_retries) {
+            r->retries++;
+            e->st.retried++;
+            uint64_t d = (uint64_t)e->cfg.throttle_retry_ms << (r->retries - 1);
+            if (d > THROTTLE_MAX_MS)
+                d = THROTTLE_MAX_MS;
+            elog(e, ESME_LOG_INFO,
+                 "%s seq %u: %s, retry %u/%u in %u ms, sending paused",
+                 smpp_command_name(r->cmd_id), (unsigned)(resp ? resp->sequence_number : 0),
+                 status_str(status), r->retries, e->cfg.max_retries, (unsigned)d);
+            q_push_front(e, r);
+            pause_sending(e, (unsigned)d);
+            return;
+        }
+        elog(e, ESME_LOG_WARN, "%s: %s after %u retries, giving up",
+             smpp_command_name(r->cmd_id), status_str(status), r->retries);
+    }
+    if (status == ESME_ROK)
+        e->st.resp_ok++;
+    else
+        e->st.resp_err++;
+    req_finish(e, r, status, resp);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme_req *r = arg;
+    struct esme *e = r->e;
+    enter(e);
+    if (inflight_take(e, r->seq) == r) {
+        e->st.timeouts++;
+        elog(e, ESME_LOG_WARN, "%s: no response within %u ms",
+             smpp_command_name(r->cmd_id), e->cfg.response_timeout_ms);
+        req_finish(e, r, ESME_DONE_TIMEOUT, NULL);
+        if (!e->free_pending)
+            pump(e);
+    }
+    leave(e);
+}
+
+static void state_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme *e = arg;
+    enter(e);
+    if (e->state == ESME_BACKOFF)
+        fsm_event(e, EV_TIMER, NULL);
+    else
+        fsm_event(e, EV_TIMER, e->state == ESME_UNBINDING
+                  ? "no unbind_resp in time" : "connect/bind timed out");
+    leave(e);
+}
+
+static void pause_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme *e = arg;
+    enter(e);
+    e->paused = 0;
+    pump(e);
+    leave(e);
+}
+
+static void tps_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme *e = arg;
+    enter(e);
+    pump(e);
+    leave(e);
+}
+
+static void defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme *e = arg;
+    enter(e);
+    while (e->dhead && !e->free_pending) {
+        struct esme_req *r = e->dhead;
+        e->dhead = r->next;
+        if (!e->dhead)
+            e->dtail = NULL;
+        req_finish(e, r, r->fail_status, NULL);
+    }
+    leave(e);
+}
+
+static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme_link *l = arg;
+    struct esme *e = l->e;
+    if (!l->bev)
+        return;
+    uint64_t idle = now_ms() - l->last_io_ms;
+    unsigned period = e->cfg.enquire_link_ms;
+    if (idle + 1 < period) {                 /* traffic since: wait the rest */
+        timer_ms(l->idle_timer, (unsigned)(period - idle));
+        return;
+    }
+    if (!l->enq_pending) {
+        l->enq_pending = 1;
+        l->enq_seq = seq_alloc(e);
+        elog(e, ESME_LOG_DEBUG, "idle %u ms: enquire_link seq %u",
+             (unsigned)idle, l->enq_seq);
+        link_send_simple(l, SMPP_ENQUIRE_LINK, ESME_ROK, l->enq_seq, 0);
+        timer_ms(l->enq_timer, e->cfg.response_timeout_ms);
+    }
+    timer_ms(l->idle_timer, period);
+}
+
+static void enq_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme_link *l = arg;
+    struct esme *e = l->e;
+    char reason[80];
+    enter(e);
+    snprintf(reason, sizeof reason, "no enquire_link_resp within %u ms",
+             e->cfg.response_timeout_ms);
+    fsm_event(e, EV_LINK_DEAD, reason);
+    leave(e);
+}
+
+/* ---- actions ----------------------------------------------------------- */
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg);
+static void link_read_cb(struct bufferevent *bev, void *arg);
+
+static int link_open(struct esme *e, struct esme_link *l)
+{
+    l->bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!l->bev)
+        return -1;
+    l->gen++;
+    bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+    bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+    int r;
+    if (e->salen) {
+        r = bufferevent_socket_connect(l->bev, (struct sockaddr *)&e->sa, e->salen);
+    } else {
+        if (!e->dns)
+            e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        r = e->dns ? bufferevent_socket_connect_hostname(l->bev, e->dns,
+                         AF_UNSPEC, e->cfg.host, e->cfg.port) : -1;
+    }
+    return r;
+}
+
+static void a_connect(struct esme *e, void *arg)
+{
+    (void)arg;
+    if (e->started_once++)
+        e->st.reconnects++;
+    elog(e, ESME_LOG_DEBUG, "connecting to %s:%u", e->cfg.host, e->cfg.port);
+    timer_ms(e->state_timer, e->cfg.connect_timeout_ms);
+    for (unsigned i = 0; i < e->nlinks; i++) {
+        if (link_open(e, &e->link[i]) < 0) {
+            char reason[96];
+            snprintf(reason, sizeof reason, "connect to %s:%u failed: %s",
+                     e->cfg.host, e->cfg.port,
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+            fsm_event(e, EV_CONNECT_FAILED, reason);
+            return;
+        }
+    }
+}
+
+static void a_bind(struct esme *e, void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < e->nlinks; i++) {
+        struct esme_link *l = &e->link[i];
+        struct smpp_pdu p;
+        struct smpp_err err;
+        uint8_t buf[160];
+        uint32_t id = l->kind == LINK_TRX ? SMPP_BIND_TRANSCEIVER
+                    : l->kind == LINK_TX ? SMPP_BIND_TRANSMITTER
+                    : SMPP_BIND_RECEIVER;
+        l->bind_seq = seq_alloc(e);
+        smpp_pdu_init(&p, id, ESME_ROK, l->bind_seq);
+        p.system_id = e->cfg.system_id;
+        p.password = e->cfg.password;
+        p.system_type = e->cfg.system_type;
+        p.interface_version = 0x34;
+        p.addr_ton = e->cfg.addr_ton;
+        p.addr_npi = e->cfg.addr_npi;
+        p.address_range = e->cfg.address_range;
+        int n = smpp_pdu_encode(&p, buf, sizeof buf, &err);
+        if (n < 0) {      /* esme_new checked the lengths: cannot happen */
+            elog(e, ESME_LOG_ERROR, "cannot encode %s: %s",
+                 smpp_command_name(id), err.text);
+            fsm_event(e, EV_IO_ERROR, "bind does not encode");
+            return;
+        }
+        elog(e, ESME_LOG_DEBUG, "%s as '%s' seq %u", smpp_command_name(id),
+             e->cfg.system_id, l->bind_seq);
+        link_write(l, buf, (size_t)n);
+    }
+}
+
+static const char *mode_name(const struct esme *e)
+{
+    return e->cfg.bind_mode == ESME_BIND_TRX ? "transceiver"
+                                             : "transmitter+receiver";
+}
+
+static void a_bound(struct esme *e, void *arg)
+{
+    (void)arg;
+    evtimer_del(e->state_timer);
+    e->backoff_ms = e->cfg.reconnect_min_ms;
+    elog(e, ESME_LOG_INFO, "bound as %s to SMSC '%s'", mode_name(e), e->smsc_id);
+    uint64_t t = now_ms();
+    for (unsigned i = 0; i < e->nlinks; i++) {
+        e->link[i].last_io_ms = t;
+        timer_ms(e->link[i].idle_timer, e->cfg.enquire_link_ms);
+    }
+    e->tokens = e->burst;
+    e->tokens_us = now_us();
+    pump(e);
+}
+
+/* Every in-flight request completes with status (callbacks run last, and
+ * stop early when a callback asked for esme_free: destroy() then reports
+ * the rest as ESME_DONE_STOPPED). */
+static void fail_inflight(struct esme *e, uint32_t status)
+{
+    for (uint32_t i = 0; i <= e->mask && !e->free_pending && !e->freeing; i++) {
+        struct esme_req *r = e->slots[i];
+        if (r && inflight_take(e, r->seq) == r)
+            req_finish(e, r, status, NULL);
+    }
+}
+
+static void fail_queued(struct esme *e, uint32_t status)
+{
+    struct esme_req *r;
+    while (!e->free_pending && (r = q_pop(e)) != NULL)
+        req_finish(e, r, status, NULL);
+}
+
+static void schedule_reconnect(struct esme *e)
+{
+    unsigned base = e->backoff_ms;
+    /* +-20% jitter */
+    int64_t j = (int64_t)base * 40 / 100;
+    int64_t d = (int64_t)base - (int64_t)base * 20 / 100 + (j ? (int64_t)(rnd(e) % (uint64_t)(j + 1)) : 0);
+    if (d < 1)
+        d = 1;
+    uint64_t next = (uint64_t)base * 2;
+    e->backoff_ms = next > e->cfg.reconnect_max_ms ? e->cfg.reconnect_max_ms
+                                                   : (unsigned)next;
+    elog(e, ESME_LOG_INFO, "reconnect scheduled in %u ms", (unsigned)d);
+    timer_ms(e->state_timer, (unsigned)d);
+}
+
+/* Leave the link for the back-off state.  arg: reason text. */
+static void a_drop(struct esme *e, void *arg)
+{
+    const char *reason = arg ? arg : "unknown";
+    elog(e, ESME_LOG_INFO, "disconnected: %s", reason);
+    close_links(e, 1);
+    evtimer_del(e->pause_timer);
+    evtimer_del(e->tps_timer);
+    e->paused = 0;
+    schedule_reconnect(e);
+    fail_inflight(e, ESME_DONE_LINK_LOST);   /* queued ones wait for the next bind */
+}
+
+static void a_bind_failed(struct esme *e, void *arg)
+{
+    uint32_t st = *(const uint32_t *)arg;
+    switch (st) {
+    case ESME_RINVPASWD:
+        elog(e, ESME_LOG_ERROR, "bind refused: wrong password (ESME_RINVPASWD)");
+        break;
+    case ESME_RINVSYSID:
+        elog(e, ESME_LOG_ERROR, "bind refused: wrong system_id '%s' (ESME_RINVSYSID)",
+             e->cfg.system_id);
+        break;
+    case ESME_RALYBND:
+        elog(e, ESME_LOG_ERROR, "bind refused: already bound (ESME_RALYBND)");
+        break;
+    case ESME_RBINDFAIL:
+        elog(e, ESME_LOG_ERROR, "bind refused: bind failed at the SMSC (ESME_RBINDFAIL)");
+        break;
+    case ESME_RINVSYSTYP:
+        elog(e, ESME_LOG_ERROR, "bind refused: wrong system_type '%s' (ESME_RINVSYSTYP)",
+             e->cfg.system_type ? e->cfg.system_type : "");
+        break;
+    default:
+        elog(e, ESME_LOG_ERROR, "bind refused: status 0x%08x (%s)",
+             (unsigned)st, status_str(st));
+        break;
+    }
+    char reason[64];
+    snprintf(reason, sizeof reason, "bind refused (%s)", status_str(st));
+    a_drop(e, reason);
+}
+
+static void a_peer_unbind(struct esme *e, void *arg)
+{
+    (void)arg;
+    elog(e, ESME_LOG_INFO, "unbound by the SMSC");
+    a_drop(e, "unbind from the SMSC");
+}
+
+static void a_unbind(struct esme *e, void *arg)
+{
+    (void)arg;
+    evtimer_del(e->pause_timer);
+    evtimer_del(e->tps_timer);
+    for (unsigned i = 0; i < e->nlinks; i++) {
+        struct esme_link *l = &e->link[i];
+        l->unbind_seq = seq_alloc(e);
+        l->unbound = 0;
+        link_send_simple(l, SMPP_UNBIND, ESME_ROK, l->unbind_seq, 0);
+    }
+    elog(e, ESME_LOG_DEBUG, "unbind sent, waiting up to %u ms", UNBIND_WAIT_MS);
+    timer_ms(e->state_timer, UNBIND_WAIT_MS);
+}
+
+/* Stopped for good: close, and every pending request gets STOPPED. */
+static void a_close(struct esme *e, void *arg)
+{
+    if (arg)
+        elog(e, ESME_LOG_INFO, "disconnected: %s", (const char *)arg);
+    close_links(e, 1);
+    evtimer_del(e->state_timer);
+    evtimer_del(e->pause_timer);
+    evtimer_del(e->tps_timer);
+    e->paused = 0;
+    elog(e, ESME_LOG_INFO, "closed");
+    fail_inflight(e, ESME_DONE_STOPPED);
+    fail_queued(e, ESME_DONE_STOPPED);
+}
+
+static void a_unbound(struct esme *e, void *arg)
+{
+    (void)arg;
+    elog(e, ESME_LOG_INFO, "unbound");
+    a_close(e, NULL);
+}
+
+/* ---- incoming PDUs ----------------------------------------------------- */
+
+struct pdu_in {
+    struct esme_link *l;
+    const struct smpp_pdu *p;
+};
+
+static int all_links(const struct esme *e, size_t off)
+{
+    for (unsigned i = 0; i < e->nlinks; i++)
+        if (!*(const unsigned *)((const char *)&e->link[i] + off))
+            return 0;
+    return 1;
+}
+
+static void on_bind_resp(struct esme *e, struct esme_link *l,
+                         const struct smpp_pdu *p)
+{
+    if (l->bound || p->sequence_number != l->bind_seq) {
+        elog(e, ESME_LOG_WARN, "unexpected %s seq %u ignored",
+             smpp_command_name(p->command_id), p->sequence_number);
+        return;
+    }
+    if (p->command_status != ESME_ROK) {
+        uint32_t st = p->command_status;
+        fsm_event(e, EV_BIND_FAILED, &st);
+        return;
+    }
+    l->bound = 1;
+    if (p->system_id && (l->kind != LINK_RX || !e->smsc_id[0]))
+        snprintf(e->smsc_id, sizeof e->smsc_id, "%s", p->system_id);
+    elog(e, ESME_LOG_DEBUG, "%s ok", smpp_command_name(p->command_id));
+    if (all_links(e, offsetof(struct esme_link, bound)))
+        fsm_event(e, EV_BIND_OK, NULL);
+}
+
+static void on_deliver(struct esme *e, struct esme_link *l,
+                       const struct smpp_pdu *p)
+{
+    uint32_t resp = smpp_resp_id(p->command_id);
+    uint32_t st = ESME_ROK;
+    if (l->kind == LINK_TX || e->state == ESME_BINDING || !l->bound) {
+        st = ESME_RINVBNDSTS;       /* not bound to receive on this link */
+    } else {
+        e->st.delivered_in++;
+        if (e->cb.on_deliver)
+            st = e->cb.on_deliver(e, p, e->cb.ud);
+    }
+    /* the callback may have dropped or freed: answer only a live link */
+    if (l->bev && !e->free_pending)
+        link_send_simple(l, resp, st, p->sequence_number, 1);
+}
+
+/* A response or generic_nack for one of our own requests. */
+static void on_resp(struct esme *e, struct esme_link *l,
+                    const struct smpp_pdu *p)
+{
+    uint32_t seq = p->sequence_number;
+    if (p->command_id == SMPP_GENERIC_NACK)
+        e->st.nacks_in++;
+    if (l->enq_pending && seq == l->enq_seq &&
+        (p->command_id == SMPP_ENQUIRE_LINK_RESP ||
+         p->command_id == SMPP_GENERIC_NACK)) {
+        l->enq_pending = 0;
+        evtimer_del(l->enq_timer);
+        return;
+    }
+    if (!l->bound && seq == l->bind_seq &&
+        p->command_id == SMPP_GENERIC_NACK) {
+        uint32_t st = p->command_status ? p->command_status : ESME_RBINDFAIL;
+        fsm_event(e, EV_BIND_FAILED, &st);
+        return;
+    }
+    struct esme_req *r = inflight_take(e, seq);
+    if (!r) {
+        elog(e, ESME_LOG_DEBUG, "%s seq %u matches no request (late?)",
+             smpp_command_name(p->command_id), seq);
+        return;
+    }
+    if (p->command_id != SMPP_GENERIC_NACK &&
+        p->command_id != smpp_resp_id(r->cmd_id))
+        elog(e, ESME_LOG_WARN, "%s seq %u answers a %s",
+             smpp_command_name(p->command_id), seq, smpp_command_name(r->cmd_id));
+    req_answered(e, r, p->command_status, p);
+    if (!e->free_pending)
+        pump(e);
+}
+
+/* PDU_IN in CONNECTING / BINDING / BOUND / UNBINDING. */
+static void a_pdu(struct esme *e, void *arg)
+{
+    struct pdu_in *in = arg;
+    struct esme_link *l = in->l;
+    const struct smpp_pdu *p = in->p;
+
+    switch (p->command_id) {
+    case SMPP_BIND_TRANSCEIVER_RESP:
+    case SMPP_BIND_TRANSMITTER_RESP:
+    case SMPP_BIND_RECEIVER_RESP:
+        on_bind_resp(e, l, p);
+        return;
+    case SMPP_ENQUIRE_LINK:
+        link_send_simple(l, SMPP_ENQUIRE_LINK_RESP, ESME_ROK, p->sequence_number, 0);
+        return;
+    case SMPP_UNBIND:
+        link_send_simple(l, SMPP_UNBIND_RESP, ESME_ROK, p->sequence_number, 0);
+        fsm_event(e, EV_PEER_UNBIND, NULL);
+        return;
+    case SMPP_UNBIND_RESP:
+        if (e->state == ESME_UNBINDING && p->sequence_number == l->unbind_seq) {
+            l->unbound = 1;
+            if (all_links(e, offsetof(struct esme_link, unbound)))
+                fsm_event(e, EV_UNBIND_DONE, NULL);
+        }
+        return;
+    case SMPP_DELIVER_SM:
+    case SMPP_DATA_SM:
+        on_deliver(e, l, p);
+        return;
+    case SMPP_ALERT_NOTIFICATION:
+    case SMPP_OUTBIND:
+        elog(e, ESME_LOG_DEBUG, "%s ignored", smpp_command_name(p->command_id));
+        return;
+    default:
+        break;
+    }
+    if (SMPP_IS_RESP(p->command_id)) {
+        on_resp(e, l, p);
+        return;
+    }
+    /* A request we do not serve (submit_sm from the SMSC, ...). */
+    elog(e, ESME_LOG_WARN, "%s from the SMSC not supported, nacked",
+         smpp_command_name(p->command_id));
+    e->st.nacks_out++;
+    link_send_simple(l, SMPP_GENERIC_NACK, ESME_RINVCMDID, p->sequence_number, 0);
+}
+
+/* A PDU with a sane length that did not decode. */
+static void on_bad_pdu(struct esme *e, struct esme_link *l,
+                       const struct smpp_pdu *p, const struct smpp_err *err)
+{
+    uint32_t id = p->command_id, seq = p->sequence_number;
+    uint32_t st = err->status ? err->status : ESME_RSYSERR;
+    elog(e, ESME_LOG_WARN, "bad %s (0x%08x) seq %u from the SMSC: %s (%s)",
+         smpp_command_name(id), (unsigned)id, (unsigned)seq, err->text,
+         status_str(st));
+    if (SMPP_IS_RESP(id)) {
+        if (!l->bound && seq == l->bind_seq && l->bev &&
+            (id == SMPP_BIND_TRANSCEIVER_RESP || id == SMPP_BIND_TRANSMITTER_RESP ||
+             id == SMPP_BIND_RECEIVER_RESP || id == SMPP_GENERIC_NACK) &&
+            e->state == ESME_BINDING) {
+            fsm_event(e, EV_BIND_FAILED, &st);
+            return;
+        }
+        /* A broken answer to one of ours: complete it with the error. */
+        struct esme_req *r = inflight_take(e, seq);
+        if (r) {
+            e->st.resp_err++;
+            req_finish(e, r, st, NULL);
+            if (!e->free_pending)
+                pump(e);
+        }
+        return;
+    }
+    uint32_t resp = smpp_resp_id(id);
+    if (resp == SMPP_GENERIC_NACK)
+        e->st.nacks_out++;
+    link_send_simple(l, resp, st, seq, 0);
+}
+
+static void handle_pdu(struct esme_link *l, const uint8_t *buf, uint32_t len)
+{
+    struct esme *e = l->e;
+    struct smpp_pdu p;
+    struct smpp_err err;
+    struct smpp_limits lim = { e->cfg.max_pdu_len };
+
+    l->last_io_ms = now_ms();
+    if (smpp_pdu_decode(&p, buf, len, &lim, &err) < 0) {
+        on_bad_pdu(e, l, &p, &err);
+        return;
+    }
+    struct pdu_in in = { l, &p };
+    fsm_event(e, EV_PDU_IN, &in);
+}
+
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct esme_link *l = arg;
+    struct esme *e = l->e;
+    unsigned gen = l->gen;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    enter(e);
+    while (!e->free_pending && l->gen == gen) {
+        size_t avail = evbuffer_get_length(in);
+        uint8_t hdr[16];
+        if (avail < 4)
+            break;
+        evbuffer_copyout(in, hdr, avail < 16 ? avail : 16);
+        uint32_t len = smpp_pdu_peek_length(hdr, 4);
+        if (!smpp_length_ok(len, e->cfg.max_pdu_len)) {
+            char reason[80];
+            snprintf(reason, sizeof reason,
+                     "absurd command_length %u (max %u)", (unsigned)len,
+                     (unsigned)e->cfg.max_pdu_len);
+            elog(e, ESME_LOG_WARN, "%s from the SMSC: generic_nack and drop",
+                 reason);
+            e->st.nacks_out++;
+            link_send_simple(l, SMPP_GENERIC_NACK, ESME_RINVCMDLEN,
+                             avail >= 16 ? get32(hdr + 12) : 0, 0);
+            fsm_event(e, EV_IO_ERROR, reason);
+            break;
+        }
+        if (avail < len)
+            break;
+        const uint8_t *pdu = evbuffer_pullup(in, len);
+        if (!pdu) {
+            fsm_event(e, EV_IO_ERROR, "out of memory");
+            break;
+        }
+        handle_pdu(l, pdu, len);
+        if (l->gen != gen)          /* link closed: the buffer went with it */
+            break;
+        evbuffer_drain(in, len);
+    }
+    leave(e);
+}
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct esme_link *l = arg;
+    struct esme *e = l->e;
+    char reason[160];
+
+    enter(e);
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+            elog(e, ESME_LOG_WARN, "TCP_NODELAY: %s", strerror(errno));
+        l->connected = 1;
+        elog(e, ESME_LOG_INFO, "connected to %s:%u%s", e->cfg.host,
+             e->cfg.port, l->kind == LINK_TX ? " (transmitter)"
+                        : l->kind == LINK_RX ? " (receiver)" : "");
+        if (all_links(e, offsetof(struct esme_link, connected)))
+            fsm_event(e, EV_CONNECTED, NULL);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        int dnserr = bufferevent_socket_get_dns_error(bev);
+        if (dnserr)
+            snprintf(reason, sizeof reason, "cannot resolve %s: %s",
+                     e->cfg.host, evutil_gai_strerror(dnserr));
+        else if (what & BEV_EVENT_EOF)
+            snprintf(reason, sizeof reason, "connection closed by the SMSC");
+        else
+            snprintf(reason, sizeof reason, "%s %s:%u: %s",
+                     l->connected ? "socket error on" : "cannot connect to",
+                     e->cfg.host, e->cfg.port,
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        fsm_event(e, l->connected ? EV_IO_ERROR : EV_CONNECT_FAILED, reason);
+    }
+    leave(e);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+const char *esme_state_name(enum esme_state st)
+{
+    switch (st) {
+    case ESME_IDLE:       return "IDLE";
+    case ESME_CONNECTING: return "CONNECTING";
+    case ESME_BINDING:    return "BINDING";
+    case ESME_BOUND:      return "BOUND";
+    case ESME_UNBINDING:  return "UNBINDING";
+    case ESME_BACKOFF:    return "BACKOFF";
+    case ESME_CLOSED:     return "CLOSED";
+    }
+    return "?";
+}
+
+static int check_str(const char *what, const char *s, size_t max, int need,
+                     char *err, size_t errlen)
+{
+    if (!s) {
+        if (need)
+            snprintf(err, errlen, "%s is required", what);
+        return need ? -1 : 0;
+    }
+    if (strlen(s) > max) {
+        snprintf(err, errlen, "%s longer than %zu characters", what, max);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned dflt(unsigned v, unsigned d) { return v ? v : d; }
+
+struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
+                      const struct esme_callbacks *cb, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!base || !cfg) {
+        snprintf(err, errlen, "no event base or config");
+        return NULL;
+    }
+    if (check_str("host", cfg->host, 255, 1, err, errlen) ||
+        check_str("system_id", cfg->system_id, 15, 1, err, errlen) ||
+        check_str("password", cfg->password, 8, 0, err, errlen) ||
+        check_str("system_type", cfg->system_type, 12, 0, err, errlen) ||
+        check_str("address_range", cfg->address_range, 40, 0, err, errlen) ||
+        check_str("name", cfg->name, 63, 0, err, errlen))
+        return NULL;
+    if (!cfg->port) {
+        snprintf(err, errlen, "port is required");
+        return NULL;
+    }
+    if (cfg->bind_mode != ESME_BIND_TRX && cfg->bind_mode != ESME_BIND_TX_RX) {
+        snprintf(err, errlen, "unknown bind_mode %d", (int)cfg->bind_mode);
+        return NULL;
+    }
+    if (cfg->window > 65536) {
+        snprintf(err, errlen, "window %u too large (max 65536)", cfg->window);
+        return NULL;
+    }
+    if (cfg->max_pdu_len && !smpp_length_ok(cfg->max_pdu_len, 0xFFFFFFFFu)) {
+        snprintf(err, errlen, "max_pdu_len %u below the 16-octet header",
+                 (unsigned)cfg->max_pdu_len);
+        return NULL;
+    }
+
+    struct esme *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->base = base;
+    e->cfg = *cfg;
+    struct esme_config *c = &e->cfg;
+    c->window = dflt(c->window, 10);
+    c->enquire_link_ms = dflt(c->enquire_link_ms, 30000);
+    c->response_timeout_ms = dflt(c->response_timeout_ms, 10000);
+    c->connect_timeout_ms = dflt(c->connect_timeout_ms, 10000);
+    c->reconnect_min_ms = dflt(c->reconnect_min_ms, 1000);
+    c->reconnect_max_ms = dflt(c->reconnect_max_ms, 60000);
+    if (c->reconnect_max_ms < c->reconnect_min_ms)
+        c->reconnect_max_ms = c->reconnect_min_ms;
+    c->throttle_retry_ms = dflt(c->throttle_retry_ms, 1000);
+    c->max_retries = dflt(c->max_retries, 5);
+    c->queue_max = dflt(c->queue_max, 10000);
+    c->max_pdu_len = c->max_pdu_len ? c->max_pdu_len : SMPP_DEFAULT_MAX_LEN;
+
+    /* copy the strings into one block */
+    const char *src[6] = { cfg->name ? cfg->name : "smsc", cfg->host,
+                           cfg->system_id, cfg->password ? cfg->password : "",
+                           cfg->system_type, cfg->address_range };
+    size_t total = 0;
+    for (int i = 0; i < 6; i++)
+        total += src[i] ? strlen(src[i]) + 1 : 0;
+    e->strs = malloc(total);
+    uint32_t nslots = 1;
+    while (nslots < 2 * c->window)
+        nslots <<= 1;
+    e->slots = calloc(nslots, sizeof *e->slots);
+    e->mask = nslots - 1;
+    if (!e->strs || !e->slots)
+        goto oom;
+    const char **dst[6] = { &c->name, &c->host, &c->system_id, &c->password,
+                            &c->system_type, &c->address_range };
+    char *w = e->strs;
+    for (int i = 0; i < 6; i++) {
+        if (!src[i]) {
+            *dst[i] = NULL;
+            continue;
+        }
+        size_t n = strlen(src[i]) + 1;
+        memcpy(w, src[i], n);
+        *dst[i] = w;
+        w += n;
+    }
+
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&e->sa;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&e->sa;
+    if (inet_pton(AF_INET, c->host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(c->port);
+        e->salen = sizeof *s4;
+    } else if (inet_pton(AF_INET6, c->host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(c->port);
+        e->salen = sizeof *s6;
+    }
+
+    if (cb)
+        e->cb = *cb;
+    e->state = e->reported = ESME_IDLE;
+    e->nlinks = c->bind_mode == ESME_BIND_TRX ? 1 : 2;
+    e->link[0].kind = c->bind_mode == ESME_BIND_TRX ? LINK_TRX : LINK_TX;
+    e->link[1].kind = LINK_RX;
+    for (unsigned i = 0; i < 2; i++) {
+        struct esme_link *l = &e->link[i];
+        l->e = e;
+        l->idle_timer = evtimer_new(base, idle_timer_cb, l);
+        l->enq_timer = evtimer_new(base, enq_timer_cb, l);
+        if (!l->idle_timer || !l->enq_timer)
+            goto oom;
+    }
+    e->state_timer = evtimer_new(base, state_timer_cb, e);
+    e->pause_timer = evtimer_new(base, pause_timer_cb, e);
+    e->tps_timer = evtimer_new(base, tps_timer_cb, e);
+    e->defer_ev = event_new(base, -1, 0, defer_cb, e);
+    struct timeval rtv = ms_tv(c->response_timeout_ms);
+    e->resp_tv = event_base_init_common_timeout(base, &rtv);
+    if (!e->state_timer || !e->pause_timer || !e->tps_timer || !e->defer_ev ||
+        !e->resp_tv)
+        goto oom;
+    e->next_seq = 1;
+    e->backoff_ms = c->reconnect_min_ms;
+    e->burst = c->tps >= 20 ? c->tps / 10.0 : 1.0;
+    e->rng = now_us() ^ (uint64_t)(uintptr_t)e ^ 0x9E3779B97F4A7C15ull;
+    if (!e->rng)
+        e->rng = 1;
+    return e;
+
+oom:
+    snprintf(err, errlen, "out of memory");
+    e->freeing = 1;
+    destroy(e);
+    return NULL;
+}
+
+int esme_start(struct esme *e)
+{
+    if (!e || e->freeing || e->free_pending)
+        return -1;
+    enter(e);
+    if (e->state == ESME_IDLE || e->state == ESME_CLOSED) {
+        e->backoff_ms = e->cfg.reconnect_min_ms;
+        fsm_event(e, EV_START, NULL);
+    }
+    leave(e);
+    return 0;
+}
+
+void esme_stop(struct esme *e)
+{
+    if (!e || e->freeing || e->free_pending)
+        return;
+    enter(e);
+    fsm_event(e, EV_STOP, NULL);
+    leave(e);
+}
+
+static void destroy(struct esme *e)
+{
+    struct esme_req *r;
+    e->freeing = 1;
+    e->free_pending = 0;
+    for (unsigned i = 0; i < 2; i++)
+        link_close(e, &e->link[i], 0);
+    while (e->lingering)
+        linger_free(e, e->lingering);
+    if (e->dns)
+        evdns_base_free(e->dns, 0);
+    e->dns = NULL;
+    /* every pending done() exactly once */
+    if (e->slots)
+        for (uint32_t i = 0; i <= e->mask; i++)
+            if ((r = e->slots[i]) != NULL && inflight_take(e, r->seq) == r)
+                req_finish(e, r, ESME_DONE_STOPPED, NULL);
+    while ((r = q_pop(e)) != NULL)
+        req_finish(e, r, ESME_DONE_STOPPED, NULL);
+    while ((r = e->dhead) != NULL) {
+        e->dhead = r->next;
+        req_finish(e, r, r->fail_status, NULL);
+    }
+    while ((r = e->freelist) != NULL) {
+        e->freelist = r->next;
+        event_free(r->timer);
+        free(r);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (e->link[i].idle_timer)
+            event_free(e->link[i].idle_timer);
+        if (e->link[i].enq_timer)
+            event_free(e->link[i].enq_timer);
+    }
+    if (e->state_timer) event_free(e->state_timer);
+    if (e->pause_timer) event_free(e->pause_timer);
+    if (e->tps_timer) event_free(e->tps_timer);
+    if (e->defer_ev) event_free(e->defer_ev);
+    free(e->slots);
+    free(e->strs);
+    free(e);
+}
+
+void esme_free(struct esme *e)
+{
+    if (!e || e->freeing)
+        return;
+    if (e->depth > 0) {
+        e->free_pending = 1;
+        return;
+    }
+    destroy(e);
+}
+
+int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
+              void *arg)
+{
+    if (!e || !pdu || e->freeing || e->free_pending)
+        return -1;
+    uint32_t id = pdu->command_id;
+    if (SMPP_IS_RESP(id) || id == SMPP_BIND_RECEIVER || id == SMPP_BIND_TRANSMITTER ||
+        id == SMPP_BIND_TRANSCEIVER || id == SMPP_UNBIND || id == SMPP_OUTBIND) {
+        elog(e, ESME_LOG_WARN, "esme_send: %s is the session's own business",
+             smpp_command_name(id));
+        return -1;
+    }
+    struct esme_req *r = req_get(e);
+    if (!r) {
+        elog(e, ESME_LOG_ERROR, "esme_send: out of memory");
+        return -1;
+    }
+    struct smpp_err err;
+    pdu->sequence_number = 0;          /* patched when it goes on the wire */
+    int n = smpp_pdu_encode(pdu, r->inl, sizeof r->inl, &err);
+    if (n < 0) {
+        /* too big for the inline buffer, or broken: try a full-size one */
+        uint8_t *big = malloc(e->cfg.max_pdu_len > SMPP_DEFAULT_MAX_LEN
+                              ? e->cfg.max_pdu_len : SMPP_DEFAULT_MAX_LEN);
+        if (big)
+            n = smpp_pdu_encode(pdu, big, SMPP_DEFAULT_MAX_LEN, &err);
+        if (!big || n < 0) {
+            free(big);
+            elog(e, ESME_LOG_WARN, "esme_send: %s does not encode: %s",
+                 smpp_command_name(id), big ? err.text : "out of memory");
+            req_put(e, r);
+            return -1;
+        }
+        uint8_t *fit = realloc(big, (size_t)n);   /* rare path: shrink */
+        r->bytes = fit ? fit : big;
+    }
+    r->len = (uint32_t)n;
+    r->cmd_id = id;
+    r->done = done;
+    r->arg = arg;
+    if (e->state == ESME_CLOSED || e->state == ESME_UNBINDING) {
+        defer_done(e, r, ESME_DONE_STOPPED);
+        return 0;
+    }
+    if (e->st.queued >= e->cfg.queue_max) {
+        defer_done(e, r, ESME_DONE_QUEUE_FULL);
+        return 0;
+    }
+    q_push_back(e, r);
+    pump(e);
+    return 0;
+}
+
+enum esme_state esme_state(const struct esme *e) { return e->state; }
+
+const char *esme_name(const struct esme *e) { return e->cfg.name; }
+
+void esme_get_stats(const struct esme *e, struct esme_stats *out)
+{
+    *out = e->st;
+}
