@@ -1,0 +1,751 @@
+/*
+ * gateway/main.c — kyzmatd: the one event_base, the links, signals, reload.
+ *
+ * What it does: parses the command line and the config (refusing to start
+ * on any error), opens the log, creates one esme per smsc entry on a single
+ * libevent event_base, and runs the loop.  Until the USSD engine exists, MO
+ * SMS are logged (text decoded to UTF-8, numbers masked) and acknowledged,
+ * delivery receipts are logged, and USSD PDUs are acknowledged and logged
+ * as not handled yet.
+ *
+ * Signals arrive through libevent (evsignal), so handlers run as ordinary
+ * loop callbacks:
+ *   SIGTERM, SIGINT  stop every link (unbind), leave the loop when all are
+ *                    CLOSED or 3 s have passed; exit status 0.  A second
+ *                    signal leaves at once.
+ *   SIGHUP           reopen the log and reload the config file.  A file with
+ *                    errors is refused (errors logged, old config kept).  A
+ *                    good one is applied: smsc entries added get a new link,
+ *                    removed ones are stopped and freed, changed ones are
+ *                    restarted, unchanged ones are not touched.
+ *
+ * Ownership: struct daemon owns the config, the links and the events; each
+ * link owns its esme.  A link being retired (removed or changed on reload)
+ * is stopped and freed from a timer of its own, never from inside the
+ * esme's callback: when it reports CLOSED, or after a 3 s grace period.
+ * May call: gateway/config, gateway/log, smpp/esme, smpp/text, libevent,
+ * libc.  No exit() anywhere: main returns.
+ */
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "smpp/esme.h"
+#include "smpp/pdu.h"
+#include "smpp/text.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef KYZMAT_VERSION
+#define KYZMAT_VERSION "0.1.0"
+#endif
+
+#define STOP_GRACE_MS 3000
+
+struct daemon;
+
+struct link {
+    struct daemon *d;
+    struct esme *e;
+    char *name;                 /* copy: matches config entries on reload */
+    int retiring;               /* on d->retiring, waiting to be freed */
+    struct event *reap;         /* retiring: frees the link (0 s or grace) */
+    struct link *next;
+};
+
+struct daemon {
+    struct event_base *base;
+    struct config *cfg;
+    const char *config_path;    /* NULL: embedded defaults */
+    int verbose;
+    struct link *links;         /* active links, one per cfg->smsc entry */
+    struct link *retiring;      /* stopped on reload, not yet freed */
+    struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
+    int stopping;
+};
+
+/* ---- links ------------------------------------------------------------- */
+
+static void link_free(struct link *l)
+{
+    if (!l)
+        return;
+    if (l->e)
+        esme_free(l->e);
+    if (l->reap)
+        event_free(l->reap);
+    free(l->name);
+    free(l);
+}
+
+static void unlink_from(struct link **head, struct link *l)
+{
+    for (struct link **pp = head; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            l->next = NULL;
+            return;
+        }
+    }
+}
+
+static int count_open(const struct link *l)
+{
+    int n = 0;
+    for (; l; l = l->next)
+        if (l->e && esme_state(l->e) != ESME_CLOSED)
+            n++;
+    return n;
+}
+
+static void check_all_closed(struct daemon *d)
+{
+    if (d->stopping && count_open(d->links) == 0 && count_open(d->retiring) == 0) {
+        log_msg(KLOG_INFO, NULL, "all links closed; exiting");
+        event_base_loopexit(d->base, NULL);
+    }
+}
+
+/* Timer callback: a retiring link is CLOSED (or its grace ran out).  We are
+ * not inside any esme callback here, so esme_free() frees at once. */
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct link *l = arg;
+    struct daemon *d = l->d;
+    if (l->e && esme_state(l->e) != ESME_CLOSED)
+        log_msg(KLOG_WARN, l->name, "not closed after %d ms; dropping the link",
+                STOP_GRACE_MS);
+    unlink_from(&d->retiring, l);
+    link_free(l);
+    check_all_closed(d);
+}
+
+static void on_state(struct esme *e, enum esme_state st, void *ud)
+{
+    struct link *l = ud;
+    (void)e;
+    switch (st) {
+    case ESME_BOUND:
+        log_msg(KLOG_INFO, l->name, "bound");
+        break;
+    case ESME_BACKOFF:
+        log_msg(KLOG_INFO, l->name, "link down; reconnecting after back-off");
+        break;
+    case ESME_CLOSED:
+        log_msg(KLOG_INFO, l->name, "closed");
+        break;
+    default:
+        log_msg(KLOG_DEBUG, l->name, "state %s", esme_state_name(st));
+        break;
+    }
+    if (st != ESME_CLOSED)
+        return;
+    if (l->retiring) {
+        /* free it from the loop, not from inside the esme's callback */
+        struct timeval now = { 0, 0 };
+        evtimer_add(l->reap, &now);
+    }
+    check_all_closed(l->d);
+}
+
+/* Copy up to `cap` printable octets of an "id:... stat:..." receipt field. */
+static void receipt_field(const uint8_t *body, size_t len, const char *tag,
+                          char *out, size_t cap)
+{
+    size_t tl = strlen(tag);
+    out[0] = '\0';
+    for (size_t i = 0; i + tl <= len; i++) {
+        if ((i == 0 || body[i - 1] == ' ') && strncasecmp((const char *)body + i, tag, tl) == 0) {
+            size_t j = i + tl, k = 0;
+            while (j < len && body[j] != ' ' && k + 1 < cap)
+                out[k++] = (char)body[j++];
+            out[k] = '\0';
+            return;
+        }
+    }
+}
+
+/* The message octets of a deliver_sm/data_sm: short_message, or
+ * message_payload when short_message is empty. */
+static const uint8_t *message_octets(const struct smpp_pdu *pdu, size_t *len)
+{
+    if (pdu->sm_length > 0 && pdu->short_message) {
+        *len = pdu->sm_length;
+        return pdu->short_message;
+    }
+    const struct smpp_tlv *t = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+    if (t && t->val) {
+        *len = t->len;
+        return t->val;
+    }
+    *len = 0;
+    return (const uint8_t *)"";
+}
+
+static void log_receipt(const struct link *l, const struct smpp_pdu *pdu)
+{
+    size_t len;
+    const uint8_t *body = message_octets(pdu, &len);
+    char id[72], stat[16];
+    const struct smpp_tlv *rid = smpp_tlv_find(pdu, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    if (rid && rid->val && rid->len > 0) {
+        size_t n = rid->len < sizeof id ? rid->len : sizeof id - 1;
+        memcpy(id, rid->val, n);
+        id[n] = '\0';
+        id[strnlen(id, n)] = '\0';
+    } else {
+        receipt_field(body, len, "id:", id, sizeof id);
+    }
+    static const char *const states[] = { "?", "ENROUTE", "DELIVRD", "EXPIRED",
+                                          "DELETED", "UNDELIV", "ACCEPTD",
+                                          "UNKNOWN", "REJECTD" };
+    int64_t ms = smpp_tlv_uint(pdu, SMPP_TLV_MESSAGE_STATE);
+    if (ms >= 1 && ms <= 8)
+        snprintf(stat, sizeof stat, "%s", states[ms]);
+    else
+        receipt_field(body, len, "stat:", stat, sizeof stat);
+    log_msg(KLOG_INFO, l->name, "receipt from %s: id %s stat %s",
+            log_mask(pdu->source_addr).s, id[0] ? id : "?",
+            stat[0] ? stat : "?");
+}
+
+#define MO_LOG_OCTETS 512
+
+static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
+{
+    size_t len;
+    const uint8_t *data = message_octets(pdu, &len);
+    if ((pdu->esm_class & 0x40) && len > 0) {
+        /* UDH: skip UDHL and the header it announces */
+        size_t udh = (size_t)data[0] + 1;
+        if (udh > len)
+            udh = len;
+        data += udh;
+        len -= udh;
+    }
+    if (len > MO_LOG_OCTETS)
+        len = MO_LOG_OCTETS;
+    uint8_t text[SMPP_TEXT_DECODE_MAX(MO_LOG_OCTETS)];
+    size_t tlen = 0;
+    enum smpp_text_enc used = SMPP_ENC_NONE;
+    int rc = smpp_text_decode_dcs(pdu->data_coding, SMPP_TEXT_DCS_HEX_FALLBACK,
+                                  data, len, text, sizeof text, &tlen, &used);
+    if (rc != SMPP_TEXT_OK) {
+        log_msg(KLOG_INFO, l->name,
+                "MO from %s to %s: data_coding 0x%02x, %zu octets (%s)",
+                log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
+                pdu->data_coding, len, smpp_text_strerror(rc));
+        return;
+    }
+    log_msg(KLOG_INFO, l->name, "MO from %s to %s: %s\"%.*s\"",
+            log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
+            used == SMPP_ENC_HEX ? "hex " : "", (int)tlen, (const char *)text);
+}
+
+static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
+{
+    struct link *l = ud;
+    (void)e;
+    if (pdu->esm_class & 0x04) {
+        log_receipt(l, pdu);
+        return ESME_ROK;
+    }
+    int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
+    if (op >= 0) {
+        log_msg(KLOG_WARN, l->name,
+                "USSD (ussd_service_op %d) from %s to %s: no USSD engine yet; "
+                "acknowledged and dropped",
+                (int)op, log_mask(pdu->source_addr).s,
+                log_mask(pdu->destination_addr).s);
+        return ESME_ROK;
+    }
+    log_mo(l, pdu);
+    return ESME_ROK;
+}
+
+static void esme_config_from(const struct config_smsc *s, struct esme_config *ec)
+{
+    memset(ec, 0, sizeof *ec);
+    ec->name = s->name;
+    ec->host = s->host;
+    ec->port = (uint16_t)s->port;
+    ec->system_id = s->system_id;
+    ec->password = s->password;
+    ec->system_type = s->system_type && *s->system_type ? s->system_type : NULL;
+    ec->bind_mode = s->bind == CONFIG_BIND_TX_RX ? ESME_BIND_TX_RX : ESME_BIND_TRX;
+    ec->window = s->window;
+    ec->tps = s->tps;
+    ec->enquire_link_ms = s->enquire_link_ms;
+    ec->response_timeout_ms = s->response_timeout_ms;
+    ec->reconnect_min_ms = s->reconnect_min_ms;
+    ec->reconnect_max_ms = s->reconnect_max_ms;
+    ec->max_pdu_len = s->max_pdu_len;
+}
+
+/* Create and start a link for entry s.  Returns NULL (logged) on failure. */
+static struct link *link_new(struct daemon *d, const struct config_smsc *s)
+{
+    struct link *l = calloc(1, sizeof *l);
+    if (!l || !(l->name = strdup(s->name))) {
+        free(l);
+        log_msg(KLOG_ERROR, s->name, "out of memory");
+        return NULL;
+    }
+    l->d = d;
+    l->reap = evtimer_new(d->base, on_reap, l);
+    if (!l->reap) {
+        link_free(l);
+        log_msg(KLOG_ERROR, s->name, "cannot create a timer");
+        return NULL;
+    }
+    struct esme_config ec;
+    esme_config_from(s, &ec);
+    struct esme_callbacks cb = { on_state, on_deliver, log_esme, l };
+    char err[160] = "";
+    l->e = esme_new(d->base, &ec, &cb, err, sizeof err);
+    if (!l->e) {
+        log_msg(KLOG_ERROR, s->name, "cannot create the link: %s", err);
+        link_free(l);
+        return NULL;
+    }
+    log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
+            s->port, s->system_id, config_bind_name(s->bind));
+    esme_start(l->e);
+    return l;
+}
+
+/* Stop a link and move it to the retiring list; it is freed when CLOSED or
+ * after the grace period. */
+static void link_retire(struct daemon *d, struct link *l)
+{
+    unlink_from(&d->links, l);
+    l->retiring = 1;
+    l->next = d->retiring;
+    d->retiring = l;
+    struct timeval grace = { STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000 };
+    evtimer_add(l->reap, &grace);
+    if (esme_state(l->e) == ESME_CLOSED) {
+        struct timeval now = { 0, 0 };
+        evtimer_add(l->reap, &now);
+    } else {
+        esme_stop(l->e);
+    }
+}
+
+/* ---- config, reload ------------------------------------------------------ */
+
+static void print_errors(FILE *fp, const struct config_errors *errs)
+{
+    char line[512];
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(fp, "%s\n", config_error_format(errs, &errs->v[i], line, sizeof line));
+    if (errs->dropped)
+        fprintf(fp, "(and %zu more errors)\n", errs->dropped);
+}
+
+static void log_errors(const struct config_errors *errs)
+{
+    char line[512];
+    for (size_t i = 0; i < errs->n; i++)
+        log_msg(KLOG_ERROR, NULL, "%s",
+                config_error_format(errs, &errs->v[i], line, sizeof line));
+    if (errs->dropped)
+        log_msg(KLOG_ERROR, NULL, "(and %zu more errors)", errs->dropped);
+}
+
+/* Load the configuration named on the command line (or the defaults). */
+static int load_config(const char *path, struct config **out,
+                       struct config_errors *errs)
+{
+    if (path)
+        return config_load_file(path, out, errs);
+    *out = config_defaults();
+    return *out ? 0 : -1;
+}
+
+static void apply_log_settings(const struct daemon *d, const struct config *old,
+                               const struct config *cfg)
+{
+    log_set_level(d->verbose ? KLOG_DEBUG : cfg->log_level);
+    char err[256];
+    if (old && strcmp(old->log_file, cfg->log_file) == 0) {
+        if (log_reopen(err, sizeof err) != 0)
+            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
+        return;
+    }
+    if (log_open(cfg->log_file, err, sizeof err) != 0)
+        log_msg(KLOG_ERROR, NULL, "cannot open the log: %s; keeping the old one",
+                err);
+}
+
+static void reload(struct daemon *d)
+{
+    if (!d->config_path) {
+        char err[256];
+        if (log_reopen(err, sizeof err) != 0)
+            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
+        log_msg(KLOG_INFO, NULL,
+                "SIGHUP: running on the embedded defaults, nothing to reload");
+        return;
+    }
+    struct config *cfg = NULL;
+    struct config_errors errs = { 0 };
+    if (config_load_file(d->config_path, &cfg, &errs) != 0) {
+        char err[256];
+        if (log_reopen(err, sizeof err) != 0)
+            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
+        log_errors(&errs);
+        log_msg(KLOG_ERROR, NULL,
+                "reload refused: %zu error%s in %s; still running the previous "
+                "configuration",
+                errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s",
+                d->config_path);
+        config_errors_free(&errs);
+        return;
+    }
+    config_errors_free(&errs);
+    apply_log_settings(d, d->cfg, cfg);
+
+    unsigned added = 0, removed = 0, restarted = 0, kept = 0, failed = 0;
+    /* removed and changed entries */
+    struct link *next;
+    for (struct link *l = d->links; l; l = next) {
+        next = l->next;
+        const struct config_smsc *ns = config_find_smsc(cfg, l->name);
+        const struct config_smsc *os = config_find_smsc(d->cfg, l->name);
+        if (!ns) {
+            log_msg(KLOG_INFO, l->name, "removed from the configuration; stopping");
+            link_retire(d, l);
+            removed++;
+        } else if (!os || !config_smsc_equal(os, ns)) {
+            log_msg(KLOG_INFO, l->name, "configuration changed; restarting");
+            link_retire(d, l);
+            restarted++;
+        } else {
+            kept++;
+        }
+    }
+    /* new entries and the restarted ones */
+    for (size_t i = 0; i < cfg->smsc_count; i++) {
+        const struct config_smsc *s = &cfg->smsc[i];
+        int have = 0;
+        for (struct link *l = d->links; l; l = l->next)
+            if (!strcmp(l->name, s->name))
+                have = 1;
+        if (have)
+            continue;
+        if (!config_find_smsc(d->cfg, s->name))
+            added++;
+        struct link *l = link_new(d, s);
+        if (!l) {
+            failed++;
+            continue;
+        }
+        l->next = d->links;
+        d->links = l;
+    }
+    config_free(d->cfg);
+    d->cfg = cfg;
+    log_msg(KLOG_INFO, NULL,
+            "reloaded %s: %zu smsc (%u added, %u removed, %u restarted, "
+            "%u unchanged%s)",
+            d->config_path, cfg->smsc_count, added, removed, restarted, kept,
+            failed ? ", some failed to start" : "");
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    log_msg(KLOG_WARN, NULL, "%d link(s) not closed after %d ms; exiting anyway",
+            count_open(d->links) + count_open(d->retiring), STOP_GRACE_MS);
+    event_base_loopexit(d->base, NULL);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct daemon *d = arg;
+    if (d->stopping) {
+        log_msg(KLOG_WARN, NULL, "%s again; exiting now", strsignal((int)sig));
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    d->stopping = 1;
+    log_msg(KLOG_INFO, NULL, "%s: unbinding %d link(s)", strsignal((int)sig),
+            count_open(d->links) + count_open(d->retiring));
+    struct timeval grace = { STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000 };
+    evtimer_add(d->ev_deadline, &grace);
+    for (struct link *l = d->links; l; l = l->next)
+        if (esme_state(l->e) != ESME_CLOSED)
+            esme_stop(l->e);
+    for (struct link *l = d->retiring; l; l = l->next)
+        if (esme_state(l->e) != ESME_CLOSED)
+            esme_stop(l->e);
+    check_all_closed(d);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct daemon *d = arg;
+    if (d->stopping)
+        return;
+    log_msg(KLOG_INFO, NULL, "SIGHUP: reloading");
+    reload(d);
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+static void usage(FILE *fp, const char *prog)
+{
+    fprintf(fp,
+"Usage: %s [-c FILE] [options]\n"
+"\n"
+"kyzmatd is an SMS/USSD gateway: it binds to one or more SMSCs over SMPP 3.4\n"
+"as an ESME and runs USSD menus and SMS for them.\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE    read the configuration from FILE (YAML).  Without -c\n"
+"                       the embedded defaults are used: one SMSC \"sim\" at\n"
+"                       127.0.0.1:2775, system_id kyzmat, password secret\n"
+"                       (what kyzmat-smsc accepts out of the box).\n"
+"      --check          check the configuration, print \"configuration ok\"\n"
+"                       or every error as file:line:column, and exit 0 or 1\n"
+"      --pidfile FILE   write the process id to FILE while running\n"
+"  -v, --verbose        log at debug level (overrides log.level)\n"
+"      --help-config    list every configuration key with its default\n"
+"  -h, --help           show this help\n"
+"  -V, --version        show the version\n"
+"\n"
+"Signals:\n"
+"  SIGHUP               reopen the log file and reload the configuration;\n"
+"                       a file with errors is refused and the old one kept\n"
+"  SIGTERM, SIGINT      unbind every link and exit (at most 3 s)\n"
+"\n"
+"Examples:\n"
+"  %s                                  run on the embedded defaults\n"
+"  %s -c /etc/kyzmat/kyzmat.yaml --check\n"
+"  %s -c /etc/kyzmat/kyzmat.yaml -v\n"
+"  kill -HUP $(cat /run/kyzmatd.pid)        reload after editing the file\n"
+"\n"
+"A commented sample configuration is scripts/kyzmat.yaml in the source tree\n"
+"(installed as /usr/share/doc/kyzmat/kyzmat.yaml); a systemd unit is\n"
+"scripts/kyzmatd.service.  Exit status: 0 ok, 1 configuration or start-up\n"
+"error, 2 bad command line.\n",
+            prog, prog, prog, prog);
+}
+
+struct options {
+    const char *config;
+    const char *pidfile;
+    int check, verbose, help, version, help_config;
+};
+
+/* Returns 0, or 2 (usage error, already reported). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum { O_CHECK = 1000, O_HELP_CONFIG, O_PIDFILE };
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check", no_argument, NULL, O_CHECK },
+        { "pidfile", required_argument, NULL, O_PIDFILE },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help-config", no_argument, NULL, O_HELP_CONFIG },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(o, 0, sizeof *o);
+    int c;
+    while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case O_CHECK:
+            o->check = 1;
+            break;
+        case O_PIDFILE:
+            o->pidfile = optarg;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case O_HELP_CONFIG:
+            o->help_config = 1;
+            break;
+        case 'h':
+            o->help = 1;
+            break;
+        case 'V':
+            o->version = 1;
+            break;
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", argv[0]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n",
+                argv[0], argv[optind], argv[0]);
+        return 2;
+    }
+    return 0;
+}
+
+static int write_pidfile(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    ssize_t w = write(fd, buf, (size_t)n);
+    close(fd);
+    return w == n ? 0 : -1;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static void daemon_free(struct daemon *d)
+{
+    struct link *next;
+    for (struct link *l = d->links; l; l = next) {
+        next = l->next;
+        link_free(l);
+    }
+    for (struct link *l = d->retiring; l; l = next) {
+        next = l->next;
+        link_free(l);
+    }
+    d->links = d->retiring = NULL;
+    if (d->ev_term)
+        event_free(d->ev_term);
+    if (d->ev_int)
+        event_free(d->ev_int);
+    if (d->ev_hup)
+        event_free(d->ev_hup);
+    if (d->ev_deadline)
+        event_free(d->ev_deadline);
+    config_free(d->cfg);
+    d->cfg = NULL;
+    if (d->base)
+        event_base_free(d->base);
+    d->base = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    if (o.help) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    if (o.version) {
+        printf("kyzmatd %s\n", KYZMAT_VERSION);
+        return 0;
+    }
+    if (o.help_config) {
+        config_print_help(stdout);
+        return 0;
+    }
+
+    struct daemon d;
+    memset(&d, 0, sizeof d);
+    d.config_path = o.config;
+    d.verbose = o.verbose;
+    struct config_errors errs = { 0 };
+    if (load_config(o.config, &d.cfg, &errs) != 0) {
+        print_errors(stderr, &errs);
+        if (!errs.n && !errs.dropped)
+            fprintf(stderr, "%s: out of memory\n", argv[0]);
+        fprintf(stderr, "%s: %zu error%s in the configuration; not starting\n",
+                argv[0], errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s");
+        config_errors_free(&errs);
+        return 1;
+    }
+    config_errors_free(&errs);
+    if (o.check) {
+        printf("configuration ok: %zu smsc%s\n", d.cfg->smsc_count,
+               o.config ? "" : " (embedded defaults)");
+        config_free(d.cfg);
+        return 0;
+    }
+
+    log_set_level(d.verbose ? KLOG_DEBUG : d.cfg->log_level);
+    char lerr[256];
+    if (log_open(d.cfg->log_file, lerr, sizeof lerr) != 0) {
+        /* refuse to start without the log that was asked for */
+        fprintf(stderr, "%s: cannot open the log file: %s\n", argv[0], lerr);
+        config_free(d.cfg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    d.base = event_base_new();
+    if (!d.base) {
+        fprintf(stderr, "%s: cannot create the event loop\n", argv[0]);
+        config_free(d.cfg);
+        log_close();
+        return 1;
+    }
+    d.ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+    d.ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+    d.ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    d.ev_deadline = evtimer_new(d.base, on_deadline, &d);
+    if (!d.ev_term || !d.ev_int || !d.ev_hup || !d.ev_deadline ||
+        evsignal_add(d.ev_term, NULL) || evsignal_add(d.ev_int, NULL) ||
+        evsignal_add(d.ev_hup, NULL)) {
+        fprintf(stderr, "%s: cannot set up signal handling\n", argv[0]);
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+
+    log_msg(KLOG_INFO, NULL, "kyzmatd %s starting: %s, %zu smsc", KYZMAT_VERSION,
+            o.config ? o.config : "embedded defaults", d.cfg->smsc_count);
+    for (size_t i = 0; i < d.cfg->smsc_count; i++) {
+        struct link *l = link_new(&d, &d.cfg->smsc[i]);
+        if (!l) {
+            log_msg(KLOG_ERROR, NULL, "not starting: link %s failed",
+                    d.cfg->smsc[i].name);
+            daemon_free(&d);
+            log_close();
+            return 1;
+        }
+        l->next = d.links;
+        d.links = l;
+    }
+    if (o.pidfile && write_pidfile(o.pidfile) != 0) {
+        log_msg(KLOG_ERROR, NULL, "cannot write pid file %s: %s", o.pidfile,
+                strerror(errno));
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+
+    event_base_dispatch(d.base);
+
+    log_msg(KLOG_INFO, NULL, "kyzmatd stopped");
+    daemon_free(&d);
+    if (o.pidfile)
+        unlink(o.pidfile);
+    log_close();
+    return 0;
+}
