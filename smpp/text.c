@@ -695,12 +695,17 @@ size_t smpp_text_part_units(enum smpp_text_enc enc, enum smpp_text_split_mode mo
     }
 }
 
-/* Octets that `units` units of enc take in the encoded form of the fit
- * function: packed GSM ceil(7u/8), everything else u. */
-static size_t units_to_octets(enum smpp_text_enc enc, size_t units)
+/* Octets that `units` units of enc take as smpp_text_encode() writes them:
+ * packed GSM ceil(7u/8), plus the septet of the second USSD <CR> when the
+ * text ends with <CR> on an 8-septet boundary (the first padding <CR>
+ * only fills spare bits); everything else u.  last_cp = the last char. */
+static size_t units_to_octets(enum smpp_text_enc enc, size_t units, uint32_t last_cp)
 {
-    if (enc == SMPP_ENC_GSM7_PACKED)
+    if (enc == SMPP_ENC_GSM7_PACKED) {
+        if (units > 0 && units % 8 == 0 && last_cp == '\r')
+            units++;
         return (7 * units + 7) / 8;
+    }
     return units;
 }
 
@@ -805,23 +810,36 @@ int smpp_text_fit(const uint8_t *utf8, size_t len, enum smpp_text_enc enc,
     int rc = measure(utf8, len, enc, 0, &units, &chars, NULL, err_off);
     if (rc != SMPP_TEXT_OK)
         return rc;
-    out->octets = units_to_octets(enc, units);
-    out->chars = chars;
-    out->fits = out->octets <= budget_octets;
-    size_t u = 0, c = 0, i = 0;
+    /* Octets only grow as the prefix grows (the <CR> case adds at most the
+     * octet the next char would need anyway), so the first char that
+     * overflows ends the longest fitting prefix. */
+    size_t u = 0, c = 0, i = 0, cut_octets = 0;
     while (i < len) {
         uint32_t cp;
         size_t k = smpp_text_utf8_next(utf8 + i, len - i, &cp);
         unsigned cu = smpp_text_char_units(enc, cp);
-        if (units_to_octets(enc, u + cu) > budget_octets)
+        size_t o = units_to_octets(enc, u + cu, cp);
+        if (o > budget_octets)
             break;
+        cut_octets = o;
         u += cu;
         c++;
         i += k;
     }
     out->cut_bytes = i;
     out->cut_chars = c;
-    out->cut_octets = units_to_octets(enc, u);
+    out->cut_octets = cut_octets;
+    out->chars = chars;
+    out->fits = i == len;
+    if (out->fits) {
+        out->octets = cut_octets;
+    } else {
+        uint32_t last = 0;
+        size_t j = 0;
+        while (j < len) /* find the last char: the text is valid here */
+            j += smpp_text_utf8_next(utf8 + j, len - j, &last);
+        out->octets = units_to_octets(enc, units, last);
+    }
     return SMPP_TEXT_OK;
 }
 

@@ -270,8 +270,10 @@ struct smpp_text_fit {
 };
 
 /* Does utf8[0..len) fit in budget_octets octets in enc, and where to cut.
- * Octets per enc: GSM7_PACKED ceil(7*septets/8) (160 octets hold 182
- * septets; the USSD <CR> padding never adds an octet), GSM7 (unpacked)
+ * Octets per enc, exactly as smpp_text_encode() writes them: GSM7_PACKED
+ * ceil(7*septets/8), so 160 octets hold 182 septets (the padding <CR> only
+ * fills spare bits, but a text ending in <CR> on an 8-septet boundary gets
+ * a second <CR>, one septet more), GSM7 (unpacked)
  * septets, IA5/LATIN1/ISO8859_5 chars, UCS2 2 per char (4 above U+FFFF),
  * so 160 octets hold 80 Cyrillic chars.  Errors: EUTF8, EUNREPR (with
  * *err_off), EARG. */

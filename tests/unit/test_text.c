@@ -580,6 +580,18 @@ static void test_ussd_fit(void **state)
     assert_int_equal(smpp_text_fit(U8(buf), 161, SMPP_ENC_GSM7, 160, &f, NULL), SMPP_TEXT_OK);
     assert_false(f.fits);
     assert_int_equal(f.cut_chars, 160);
+    /* text ending in <CR> on an 8-septet boundary needs a second <CR>:
+     * 8 septets take 8 octets, not 7 */
+    assert_int_equal(smpp_text_fit(U8("abcdefg\r"), 8, SMPP_ENC_GSM7_PACKED, 7, &f, NULL),
+                     SMPP_TEXT_OK);
+    assert_false(f.fits);
+    assert_int_equal(f.octets, 8);
+    assert_int_equal(f.cut_chars, 7);
+    assert_int_equal(f.cut_octets, 7);
+    assert_int_equal(smpp_text_fit(U8("abcdefg\r"), 8, SMPP_ENC_GSM7_PACKED, 8, &f, NULL),
+                     SMPP_TEXT_OK);
+    assert_true(f.fits);
+    assert_int_equal(f.octets, 8);
     /* a char the encoding lacks is an error with its offset */
     size_t off = 0;
     assert_int_equal(smpp_text_fit(U8("abж"), LEN("abж"), SMPP_ENC_GSM7_PACKED, 160, &f, &off),
