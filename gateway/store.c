@@ -1,0 +1,2057 @@
+/*
+ * gateway/store.c — kyzmat's durable storage: the one file that includes
+ * sqlite3.h and the one place that holds SQL.
+ *
+ * Design.  One SQLite database in WAL mode.  The schema is an ordered list
+ * of migrations (migrations[] below); `schema_version` records how many
+ * were applied, and store_open() applies the missing ones, each in its own
+ * transaction, so a failed migration leaves the database as it was.  Every
+ * statement the module runs is in one table (sql[], indexed by enum sid),
+ * prepared once at open and finalized at close; each is reset right after
+ * use so no read transaction stays open between calls (WAL checkpoints
+ * need that).  Every query is answered by an index (the indexes sit next
+ * to the tables they serve) and every list is bounded by a caller's limit,
+ * so a call costs a few B-tree descents, never a scan: the outbox can hold
+ * millions of rows and the sender still claims the next due ones from the
+ * partial index outbox_due without loading anything else.
+ *
+ * Group commit.  The gateway opens a batch (BEGIN IMMEDIATE) at the start
+ * of a loop pass and commits it at the end, so all requests of one pass
+ * share one WAL commit (one fsync with synchronous=FULL, none with NORMAL).
+ * Multi-statement operations (booking, moving, status change with history)
+ * run inside a SAVEPOINT when a batch is open, so a refused operation
+ * leaves the rest of the batch intact; with no batch open they run in
+ * their own BEGIN IMMEDIATE transaction.
+ *
+ * What a crash costs.
+ *  - Process crash (kill -9, segfault, OOM kill) with WAL and synchronous
+ *    NORMAL or FULL: nothing that was committed.  A commit in WAL mode is
+ *    the write() of the transaction's frames and its commit frame into the
+ *    -wal file; once write() returned the data is in the kernel's page cache
+ *    and survives the death of the process; the next open replays the WAL.
+ *    What is lost is the open batch: writes whose commit had not returned.
+ *    Since the API answers 202 only after store_commit_batch() returned
+ *    STORE_OK, kill -9 loses no acknowledged message.  Messages leased for
+ *    sending ('sending') go back to 'queued' when their lease ends, so a
+ *    message may be sent twice (at-least-once), never lost.
+ *  - Power cut / kernel panic with synchronous=NORMAL: WAL commits are not
+ *    fsync'ed; the WAL is synced only when it is checkpointed (every ~1000
+ *    pages, i.e. a few MB of writes, and at close).  Transactions committed
+ *    since the last checkpoint sync may be lost; the database itself stays
+ *    consistent (the lost ones vanish whole, oldest kept).  For the API
+ *    this means a 202 given in the last moments (up to one WAL's worth of
+ *    commits) before a power cut can be forgotten.
+ *  - Power cut with synchronous=FULL: the WAL is fsync'ed at every commit,
+ *    so every 202 survives.  The price is one fsync per batch; see
+ *    bench/bench_store.c for the figures on this disk (group commit is what
+ *    keeps FULL affordable: one fsync per loop pass, not per message).
+ *  - A disk that lies about fsync (write cache without power-loss
+ *    protection) voids the FULL guarantee; that is outside our control.
+ *
+ * Owns: the sqlite3 connection and its prepared statements.
+ * May call: SQLite, libc.  Never blocks longer than the busy timeout
+ * (STORE_BUSY_TIMEOUT_MS) waiting for another connection's lock, plus the
+ * I/O of one commit (and of an automatic WAL checkpoint now and then).
+ */
+#include "gateway/store.h"
+
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- schema ------------------------------------------------------------- */
+
+static const struct store_migration migrations[] = {
+    { "1 directory",
+      "CREATE TABLE agencies("
+      "  id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE,"
+      "  name TEXT NOT NULL);"
+      "CREATE TABLE services("
+      "  id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id));"
+      "CREATE TABLE service_names("
+      "  service_id INTEGER NOT NULL REFERENCES services(id),"
+      "  lang TEXT NOT NULL, name TEXT NOT NULL,"
+      "  PRIMARY KEY(service_id, lang)) WITHOUT ROWID;"
+      "CREATE TABLE offices("
+      "  id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id));"
+      "CREATE TABLE office_names("
+      "  office_id INTEGER NOT NULL REFERENCES offices(id),"
+      "  lang TEXT NOT NULL, name TEXT NOT NULL, address TEXT,"
+      "  PRIMARY KEY(office_id, lang)) WITHOUT ROWID;"
+      "CREATE TABLE api_tokens("
+      "  hash BLOB PRIMARY KEY,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id),"
+      "  scopes TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+      "  revoked_at INTEGER) WITHOUT ROWID;" },
+    { "2 applications",
+      "CREATE TABLE applications("
+      "  number TEXT PRIMARY KEY,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id),"
+      "  service_id INTEGER REFERENCES services(id),"
+      "  owner_msisdn TEXT NOT NULL, status TEXT NOT NULL,"
+      "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE application_history("
+      "  id INTEGER PRIMARY KEY,"
+      "  number TEXT NOT NULL REFERENCES applications(number),"
+      "  status TEXT NOT NULL, note TEXT, at INTEGER NOT NULL);"
+      "CREATE INDEX application_history_by_number"
+      "  ON application_history(number, id);"
+      "CREATE TABLE status_templates("
+      "  agency_id INTEGER NOT NULL, status TEXT NOT NULL,"
+      "  lang TEXT NOT NULL, body TEXT NOT NULL,"
+      "  PRIMARY KEY(agency_id, status, lang)) WITHOUT ROWID;"
+      "CREATE TABLE lookup_attempts("
+      "  msisdn TEXT PRIMARY KEY, window_start INTEGER NOT NULL,"
+      "  failures INTEGER NOT NULL, locked_until INTEGER NOT NULL)"
+      "  WITHOUT ROWID;"
+      "CREATE TABLE subscriptions("
+      "  id INTEGER PRIMARY KEY, msisdn TEXT NOT NULL, topic TEXT NOT NULL,"
+      "  created_at INTEGER NOT NULL, UNIQUE(msisdn, topic));"
+      "CREATE INDEX subscriptions_by_topic ON subscriptions(topic, id);"
+      "CREATE TABLE opt_outs("
+      "  msisdn TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;" },
+    { "3 appointments",
+      "CREATE TABLE slots("
+      "  id INTEGER PRIMARY KEY,"
+      "  office_id INTEGER NOT NULL REFERENCES offices(id),"
+      "  service_id INTEGER NOT NULL REFERENCES services(id),"
+      "  day TEXT NOT NULL, time TEXT NOT NULL,"
+      "  capacity INTEGER NOT NULL CHECK(capacity >= 0),"
+      "  booked INTEGER NOT NULL DEFAULT 0"
+      "    CHECK(booked >= 0 AND booked <= capacity),"
+      "  UNIQUE(office_id, service_id, day, time));"
+      "CREATE INDEX slots_by_day ON slots(day);"
+      "CREATE TABLE office_services("
+      "  service_id INTEGER NOT NULL, office_id INTEGER NOT NULL,"
+      "  PRIMARY KEY(service_id, office_id)) WITHOUT ROWID;"
+      "CREATE TABLE bookings("
+      "  id INTEGER PRIMARY KEY, msisdn TEXT NOT NULL,"
+      "  slot_id INTEGER NOT NULL REFERENCES slots(id),"
+      "  service_id INTEGER NOT NULL REFERENCES services(id),"
+      "  state TEXT NOT NULL CHECK(state IN ('active','cancelled','moved')),"
+      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+      "  reminder_sent INTEGER NOT NULL DEFAULT 0);"
+      /* one active booking per citizen and service; also serves the
+       * "my bookings" list */
+      "CREATE UNIQUE INDEX bookings_one_active"
+      "  ON bookings(msisdn, service_id) WHERE state = 'active';"
+      "CREATE INDEX bookings_reminder ON bookings(slot_id)"
+      "  WHERE state = 'active' AND reminder_sent = 0;" },
+    { "4 outbox",
+      "CREATE TABLE outbox("
+      "  id INTEGER PRIMARY KEY,"
+      "  client TEXT NOT NULL DEFAULT '', idem_key TEXT,"
+      "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT,"
+      "  lang TEXT, callback_url TEXT,"
+      "  law_required INTEGER NOT NULL DEFAULT 0,"
+      "  state TEXT NOT NULL CHECK(state IN ('queued','sending','submitted',"
+      "    'delivered','failed','expired')),"
+      "  attempts INTEGER NOT NULL DEFAULT 0,"
+      "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+      "  lease_until INTEGER,"
+      "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER,"
+      "  err INTEGER NOT NULL DEFAULT 0,"
+      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+      "  submitted_at INTEGER, done_at INTEGER);"
+      "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)"
+      "  WHERE idem_key IS NOT NULL;"
+      "CREATE INDEX outbox_due ON outbox(next_attempt_at)"
+      "  WHERE state = 'queued';"
+      "CREATE INDEX outbox_lease ON outbox(lease_until)"
+      "  WHERE state = 'sending';"
+      "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)"
+      "  WHERE smsc_msgid IS NOT NULL;"
+      "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)"
+      "  WHERE msgid_dec IS NOT NULL;"
+      "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)"
+      "  WHERE msgid_hex IS NOT NULL;"
+      "CREATE TABLE receipts("
+      "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
+      "  msgid TEXT NOT NULL, outbox_id INTEGER, state TEXT,"
+      "  err INTEGER NOT NULL DEFAULT 0);"
+      "CREATE INDEX receipts_by_outbox ON receipts(outbox_id)"
+      "  WHERE outbox_id IS NOT NULL;"
+      "CREATE TABLE message_log("
+      "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+      "  direction TEXT NOT NULL CHECK(direction IN ('mo','mt')),"
+      "  msisdn TEXT NOT NULL, smsc TEXT, body TEXT, outbox_id INTEGER);"
+      "CREATE INDEX message_log_by_msisdn ON message_log(msisdn, id);" },
+};
+#define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- statements ----------------------------------------------------------- */
+
+enum sid {
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+    S_VERSION,
+    S_AGENCY_PUT, S_AGENCY_BY_CODE,
+    S_SERVICE_PUT, S_SERVICE_BY_CODE, S_SERVICE_NAME_SET, S_SERVICE_NAME,
+    S_OFFICE_PUT, S_OFFICE_BY_CODE, S_OFFICE_NAME_SET, S_OFFICE_NAME,
+    S_OFFICE_SERVICE_LINK, S_OFFICES_FOR_SERVICE,
+    S_SLOT_PUT, S_SLOT_GET, S_SLOT_DAYS, S_SLOT_TIMES, S_SLOT_TAKE,
+    S_SLOT_GIVE, S_SLOT_EXISTS,
+    S_BOOKING_INSERT, S_BOOKING_RETIRE, S_BOOKING_GET, S_BOOKINGS_ACTIVE,
+    S_REMINDERS_DUE, S_BOOKING_REMINDED,
+    S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
+    S_TEMPLATE_SET, S_TEMPLATE_GET,
+    S_LOOKUP_GET, S_LOOKUP_FAIL, S_LOOKUP_CLEAR,
+    S_SUB_ADD, S_SUB_DEL, S_SUB_DEL_ALL, S_SUB_LIST,
+    S_OPTOUT_SET, S_OPTOUT_CLEAR, S_OPTOUT_GET,
+    S_TOKEN_ADD, S_TOKEN_GET, S_TOKEN_REVOKE,
+    S_OUT_INSERT, S_OUT_BY_IDEM, S_OUT_GET, S_OUT_CLAIM, S_OUT_RECOVER,
+    S_OUT_SUBMITTED, S_OUT_RETRY, S_OUT_FAILED, S_OUT_RECEIPT_FIND,
+    S_OUT_RECEIPT_SET, S_RECEIPT_LOG, S_MSGLOG_ADD,
+    S_COUNT
+};
+
+/* The columns struct store_msg is read from (see row_to_msg()). */
+#define MSG_COLS \
+    "id, state, client, idem_key, msisdn, body, template, data, lang," \
+    " callback_url, smsc, smsc_msgid, law_required, attempts, err," \
+    " next_attempt_at, expires_at, lease_until, created_at, updated_at," \
+    " submitted_at, done_at"
+
+static const char *const sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_RELEASE] = "RELEASE op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_VERSION] = "SELECT version FROM schema_version",
+
+    [S_AGENCY_PUT] =
+        "INSERT INTO agencies(code, name) VALUES(?1, ?2)"
+        " ON CONFLICT(code) DO UPDATE SET name = excluded.name RETURNING id",
+    [S_AGENCY_BY_CODE] = "SELECT id FROM agencies WHERE code = ?1",
+    [S_SERVICE_PUT] =
+        "INSERT INTO services(code, agency_id) VALUES(?1, ?2)"
+        " ON CONFLICT(code) DO UPDATE SET agency_id = services.agency_id"
+        " WHERE services.agency_id = excluded.agency_id RETURNING id",
+    [S_SERVICE_BY_CODE] = "SELECT id, agency_id FROM services WHERE code = ?1",
+    [S_SERVICE_NAME_SET] =
+        "INSERT INTO service_names(service_id, lang, name) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(service_id, lang) DO UPDATE SET name = excluded.name",
+    [S_SERVICE_NAME] =
+        "SELECT name FROM service_names WHERE service_id = ?1"
+        " AND lang IN (?2, ?3) ORDER BY lang = ?2 DESC LIMIT 1",
+    [S_OFFICE_PUT] =
+        "INSERT INTO offices(code, agency_id) VALUES(?1, ?2)"
+        " ON CONFLICT(code) DO UPDATE SET agency_id = offices.agency_id"
+        " WHERE offices.agency_id = excluded.agency_id RETURNING id",
+    [S_OFFICE_BY_CODE] = "SELECT id, agency_id FROM offices WHERE code = ?1",
+    [S_OFFICE_NAME_SET] =
+        "INSERT INTO office_names(office_id, lang, name, address)"
+        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(office_id, lang) DO UPDATE"
+        " SET name = excluded.name, address = excluded.address",
+    [S_OFFICE_NAME] =
+        "SELECT name, address FROM office_names WHERE office_id = ?1"
+        " AND lang IN (?2, ?3) ORDER BY lang = ?2 DESC LIMIT 1",
+    [S_OFFICE_SERVICE_LINK] =
+        "INSERT INTO office_services(service_id, office_id) VALUES(?1, ?2)"
+        " ON CONFLICT DO NOTHING",
+    [S_OFFICES_FOR_SERVICE] =
+        "SELECT office_id FROM office_services WHERE service_id = ?1"
+        " AND office_id > ?2 ORDER BY office_id LIMIT ?3",
+
+    [S_SLOT_PUT] =
+        "INSERT INTO slots(office_id, service_id, day, time, capacity)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT(office_id, service_id, day, time) DO UPDATE"
+        " SET capacity = excluded.capacity"
+        " WHERE excluded.capacity >= slots.booked RETURNING id",
+    [S_SLOT_GET] =
+        "SELECT id, office_id, service_id, day, time, capacity, booked"
+        " FROM slots WHERE id = ?1",
+    [S_SLOT_DAYS] =
+        "SELECT day FROM slots WHERE office_id = ?1 AND service_id = ?2"
+        " AND day >= ?3 AND booked < capacity GROUP BY day ORDER BY day"
+        " LIMIT ?4",
+    [S_SLOT_TIMES] =
+        "SELECT id, office_id, service_id, day, time, capacity, booked"
+        " FROM slots WHERE office_id = ?1 AND service_id = ?2 AND day = ?3"
+        " AND booked < capacity ORDER BY time LIMIT ?4",
+    [S_SLOT_TAKE] =
+        "UPDATE slots SET booked = booked + 1"
+        " WHERE id = ?1 AND booked < capacity RETURNING service_id",
+    [S_SLOT_GIVE] =
+        "UPDATE slots SET booked = booked - 1 WHERE id = ?1 AND booked > 0",
+    [S_SLOT_EXISTS] = "SELECT service_id FROM slots WHERE id = ?1",
+
+    [S_BOOKING_INSERT] =
+        "INSERT INTO bookings(msisdn, slot_id, service_id, state, created_at,"
+        " updated_at) VALUES(?1, ?2, ?3, 'active', ?4, ?4)",
+    [S_BOOKING_RETIRE] =
+        "UPDATE bookings SET state = ?3, updated_at = ?4"
+        " WHERE id = ?1 AND msisdn = ?2 AND state = 'active'"
+        " RETURNING slot_id, service_id",
+    [S_BOOKING_GET] =
+        "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
+        " b.msisdn, s.day, s.time, b.state"
+        " FROM bookings b JOIN slots s ON s.id = b.slot_id WHERE b.id = ?1",
+    [S_BOOKINGS_ACTIVE] =
+        "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
+        " b.msisdn, s.day, s.time"
+        " FROM bookings b JOIN slots s ON s.id = b.slot_id"
+        " WHERE b.msisdn = ?1 AND b.state = 'active'"
+        " ORDER BY s.day, s.time LIMIT ?2",
+    [S_REMINDERS_DUE] =
+        "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
+        " b.msisdn, s.day, s.time"
+        " FROM slots s JOIN bookings b ON b.slot_id = s.id"
+        " WHERE s.day = ?1 AND b.state = 'active' AND b.reminder_sent = 0"
+        " ORDER BY b.id LIMIT ?2",
+    [S_BOOKING_REMINDED] =
+        "UPDATE bookings SET reminder_sent = 1 WHERE id = ?1",
+
+    [S_APP_UPDATE] =
+        "UPDATE applications SET status = ?3, updated_at = ?4,"
+        " service_id = COALESCE(?5, service_id),"
+        " owner_msisdn = COALESCE(?6, owner_msisdn)"
+        " WHERE number = ?1 AND agency_id = ?2",
+    [S_APP_INSERT] =
+        "INSERT INTO applications(number, agency_id, status, updated_at,"
+        " service_id, owner_msisdn) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT(number) DO NOTHING",
+    [S_APP_GET] =
+        "SELECT agency_id, COALESCE(service_id, 0), owner_msisdn, status,"
+        " updated_at FROM applications WHERE number = ?1",
+    [S_HISTORY_ADD] =
+        "INSERT INTO application_history(number, status, note, at)"
+        " VALUES(?1, ?2, ?3, ?4)",
+    [S_HISTORY_LIST] =
+        "SELECT status, note, at FROM application_history WHERE number = ?1"
+        " ORDER BY id DESC LIMIT ?2",
+    [S_TEMPLATE_SET] =
+        "INSERT INTO status_templates(agency_id, status, lang, body)"
+        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(agency_id, status, lang)"
+        " DO UPDATE SET body = excluded.body",
+    [S_TEMPLATE_GET] =
+        "SELECT body FROM status_templates WHERE agency_id IN (?1, 0)"
+        " AND status IN (?2, '*') AND lang = ?3"
+        " ORDER BY agency_id DESC, status = '*' LIMIT 1",
+
+    [S_LOOKUP_GET] =
+        "SELECT locked_until FROM lookup_attempts WHERE msisdn = ?1",
+    /* ?1 msisdn ?2 now ?3 window ?4 max failures ?5 lock.  In the UPDATE
+     * the bare column names are the old values. */
+    [S_LOOKUP_FAIL] =
+        "INSERT INTO lookup_attempts(msisdn, window_start, failures,"
+        " locked_until) VALUES(?1, ?2, 1, CASE WHEN ?4 <= 1 THEN ?2 + ?5"
+        " ELSE 0 END)"
+        " ON CONFLICT(msisdn) DO UPDATE SET"
+        "  window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2"
+        "    ELSE window_start END,"
+        "  failures = CASE WHEN ?2 - window_start >= ?3 THEN 1"
+        "    ELSE failures + 1 END,"
+        "  locked_until = CASE WHEN (CASE WHEN ?2 - window_start >= ?3"
+        "    THEN 1 ELSE failures + 1 END) >= ?4 THEN ?2 + ?5"
+        "    ELSE locked_until END"
+        " RETURNING failures, locked_until",
+    [S_LOOKUP_CLEAR] = "DELETE FROM lookup_attempts WHERE msisdn = ?1",
+
+    [S_SUB_ADD] =
+        "INSERT INTO subscriptions(msisdn, topic, created_at)"
+        " VALUES(?1, ?2, ?3) ON CONFLICT(msisdn, topic) DO NOTHING",
+    [S_SUB_DEL] = "DELETE FROM subscriptions WHERE msisdn = ?1 AND topic = ?2",
+    [S_SUB_DEL_ALL] = "DELETE FROM subscriptions WHERE msisdn = ?1",
+    [S_SUB_LIST] =
+        "SELECT id, msisdn FROM subscriptions WHERE topic = ?1 AND id > ?2"
+        " ORDER BY id LIMIT ?3",
+    [S_OPTOUT_SET] =
+        "INSERT INTO opt_outs(msisdn, at) VALUES(?1, ?2)"
+        " ON CONFLICT(msisdn) DO NOTHING",
+    [S_OPTOUT_CLEAR] = "DELETE FROM opt_outs WHERE msisdn = ?1",
+    [S_OPTOUT_GET] = "SELECT 1 FROM opt_outs WHERE msisdn = ?1",
+
+    [S_TOKEN_ADD] =
+        "INSERT INTO api_tokens(hash, agency_id, scopes, created_at)"
+        " VALUES(?1, ?2, ?3, ?4)",
+    [S_TOKEN_GET] =
+        "SELECT agency_id, scopes FROM api_tokens WHERE hash = ?1"
+        " AND revoked_at IS NULL",
+    [S_TOKEN_REVOKE] =
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE hash = ?1"
+        " AND revoked_at IS NULL",
+
+    [S_OUT_INSERT] =
+        "INSERT INTO outbox(client, idem_key, msisdn, body, template, data,"
+        " lang, callback_url, law_required, state, next_attempt_at,"
+        " expires_at, created_at, updated_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11,"
+        " ?12, ?12)"
+        " ON CONFLICT(client, idem_key) WHERE idem_key IS NOT NULL"
+        " DO NOTHING RETURNING id",
+    [S_OUT_BY_IDEM] =
+        "SELECT id FROM outbox WHERE client = ?1 AND idem_key = ?2",
+    [S_OUT_GET] = "SELECT " MSG_COLS " FROM outbox WHERE id = ?1",
+    /* ?1 now ?2 lease end ?3 limit.  The inner SELECT walks outbox_due. */
+    [S_OUT_CLAIM] =
+        "UPDATE outbox SET"
+        " state = CASE WHEN expires_at <= ?1 THEN 'expired' ELSE 'sending' END,"
+        " lease_until = CASE WHEN expires_at <= ?1 THEN NULL ELSE ?2 END,"
+        " attempts = attempts + (expires_at > ?1),"
+        " done_at = CASE WHEN expires_at <= ?1 THEN ?1 END,"
+        " updated_at = ?1"
+        " WHERE id IN (SELECT id FROM outbox WHERE state = 'queued'"
+        "   AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?3)"
+        " RETURNING " MSG_COLS,
+    [S_OUT_RECOVER] =
+        "UPDATE outbox SET state = 'queued', lease_until = NULL,"
+        " updated_at = ?2 WHERE state = 'sending' AND lease_until <= ?1",
+    [S_OUT_SUBMITTED] =
+        "UPDATE outbox SET state = 'submitted', smsc = ?2, smsc_msgid = ?3,"
+        " msgid_dec = ?4, msgid_hex = ?5, lease_until = NULL,"
+        " submitted_at = ?6, updated_at = ?6"
+        " WHERE id = ?1 AND state = 'sending'",
+    /* ?1 id ?2 next ?3 err ?4 refund(0/1) ?5 now */
+    [S_OUT_RETRY] =
+        "UPDATE outbox SET"
+        " state = CASE WHEN ?2 >= expires_at THEN 'expired' ELSE 'queued' END,"
+        " done_at = CASE WHEN ?2 >= expires_at THEN ?5 END,"
+        " next_attempt_at = ?2, err = ?3, lease_until = NULL,"
+        " attempts = MAX(attempts - ?4, 0), updated_at = ?5"
+        " WHERE id = ?1 AND state = 'sending' RETURNING state",
+    [S_OUT_FAILED] =
+        "UPDATE outbox SET state = 'failed', err = ?2, lease_until = NULL,"
+        " updated_at = ?3, done_at = ?3"
+        " WHERE id = ?1 AND state IN ('queued', 'sending', 'submitted')",
+    /* ?1 smsc ?2 text ?3 as decimal ?4 as hex: exact text first, then the
+     * same number in either base; newest first.  Each arm is one index. */
+    [S_OUT_RECEIPT_FIND] =
+        "SELECT id, 0 AS prio FROM outbox WHERE smsc = ?1 AND smsc_msgid = ?2"
+        " UNION ALL SELECT id, 1 FROM outbox WHERE smsc = ?1"
+        "   AND msgid_dec IN (?3, ?4)"
+        " UNION ALL SELECT id, 1 FROM outbox WHERE smsc = ?1"
+        "   AND msgid_hex IN (?3, ?4)"
+        " ORDER BY 2, 1 DESC LIMIT 1",
+    [S_OUT_RECEIPT_SET] =
+        "UPDATE outbox SET state = ?2, err = ?3, lease_until = NULL,"
+        " updated_at = ?4, done_at = ?4"
+        " WHERE id = ?1 AND state IN ('queued', 'sending', 'submitted')",
+    [S_RECEIPT_LOG] =
+        "INSERT INTO receipts(at, smsc, msgid, outbox_id, state, err)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_MSGLOG_ADD] =
+        "INSERT INTO message_log(at, direction, msisdn, smsc, body, outbox_id)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+};
+
+static const char *const state_names[] = {
+    "queued", "sending", "submitted", "delivered", "failed", "expired"
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+    bool in_batch;     /* store_begin_batch() succeeded, not yet committed */
+    bool batch_lost;   /* SQLite rolled the batch back after an error */
+    char err[256];
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+const char *store_rc_name(int rc)
+{
+    switch (rc) {
+    case STORE_OK: return "ok";
+    case STORE_NOTFOUND: return "not found";
+    case STORE_DUPLICATE: return "duplicate";
+    case STORE_FULL: return "full";
+    case STORE_CONFLICT: return "conflict";
+    case STORE_INVALID: return "invalid";
+    case STORE_BUSY: return "busy";
+    case STORE_ERROR: return "error";
+    }
+    return "?";
+}
+
+const char *store_msg_state_name(int state)
+{
+    if (state < 0 || state > STORE_MSG_EXPIRED)
+        return "?";
+    return state_names[state];
+}
+
+static int state_from_name(const char *s)
+{
+    for (int i = 0; s && i <= STORE_MSG_EXPIRED; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void seterr(struct store *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void seterr(struct store *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * A statement failed with SQLite code rc: remember why and map the code.
+ * When SQLite rolled the whole transaction back by itself (I/O error, disk
+ * full), the batch is gone: note it so store_commit_batch() says so.
+ */
+static int fail(struct store *st, int rc, const char *what)
+{
+    seterr(st, "%s: %s", what, sqlite3_errmsg(st->db));
+    if (st->in_batch && !st->batch_lost && sqlite3_get_autocommit(st->db)) {
+        /* The rest of the pass joins a new transaction that
+         * store_commit_batch() will roll back: the pass fails as a whole. */
+        st->batch_lost = true;
+        sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    }
+    int prim = rc & 0xff;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return STORE_BUSY;
+    if (prim == SQLITE_CONSTRAINT)
+        return STORE_CONFLICT;
+    return STORE_ERROR;
+}
+
+/* The statement id, reset and with bindings cleared, ready to bind. */
+static sqlite3_stmt *S(struct store *st, enum sid id)
+{
+    sqlite3_stmt *s = st->stmt[id];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+static void bt(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void bi(sqlite3_stmt *s, int i, int64_t v)
+{
+    sqlite3_bind_int64(s, i, v);
+}
+
+/* Bind v, or NULL when v is 0 (optional ids). */
+static void bi0(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+    if (!cap)
+        return;
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Run a statement that returns no row (or whose rows are ignored). */
+static int run(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        int r = fail(st, rc, what);
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+/* Step once: SQLITE_ROW -> STORE_OK (caller reads, then resets),
+ * SQLITE_DONE -> STORE_NOTFOUND (reset), else the mapped error (reset). */
+static int row(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(s);
+        return STORE_NOTFOUND;
+    }
+    int r = fail(st, rc, what);
+    sqlite3_reset(s);
+    return r;
+}
+
+/* A single-row query whose first column is an integer. */
+static int one_int(struct store *st, sqlite3_stmt *s, const char *what,
+                   int64_t *out)
+{
+    int r = row(st, s, what);
+    if (r == STORE_OK) {
+        if (out)
+            *out = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
+    return r;
+}
+
+static bool bad(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/*
+ * Transactions for multi-statement operations: a savepoint inside a batch,
+ * else a transaction of their own.  tx_end(st, STORE_OK) keeps the work,
+ * any other value throws it away; returns the final code.
+ */
+static int tx_begin(struct store *st)
+{
+    if (st->in_batch)
+        return run(st, S(st, S_SAVEPOINT), "savepoint");
+    return run(st, S(st, S_BEGIN), "begin");
+}
+
+static int tx_end(struct store *st, int r)
+{
+    if (st->in_batch) {
+        if (r == STORE_OK)
+            return run(st, S(st, S_RELEASE), "release") == STORE_OK
+                       ? STORE_OK : STORE_ERROR;
+        run(st, S(st, S_ROLLBACK_TO), "rollback to");
+        run(st, S(st, S_RELEASE), "release");
+        return r;
+    }
+    if (sqlite3_get_autocommit(st->db))
+        return r == STORE_OK ? STORE_ERROR : r;  /* already rolled back */
+    if (r == STORE_OK) {
+        int c = run(st, S(st, S_COMMIT), "commit");
+        if (c != STORE_OK) {
+            if (!sqlite3_get_autocommit(st->db))
+                run(st, S(st, S_ROLLBACK), "rollback");
+            return c;
+        }
+        return STORE_OK;
+    }
+    run(st, S(st, S_ROLLBACK), "rollback");
+    return r;
+}
+
+/* ---- open / close / migrations -------------------------------------------- */
+
+static int exec_err(sqlite3 *db, const char *q, char *err, size_t errlen,
+                    const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+    }
+    return rc;
+}
+
+static int read_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1,
+                                &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *v = sqlite3_column_int(s, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *v = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/*
+ * Bring the schema to n_total migrations.  The version is read inside the
+ * write transaction, so two processes opening a new file at once apply
+ * each migration once.  A database newer than this build is refused.
+ */
+static int migrate(sqlite3 *db, const struct store_migration *extra,
+                   size_t n_extra, char *err, size_t errlen)
+{
+    int total = N_BUILTIN + (int)n_extra;
+    if (exec_err(db, "CREATE TABLE IF NOT EXISTS schema_version("
+                     "version INTEGER NOT NULL);", err, errlen,
+                 "schema_version") != SQLITE_OK)
+        return STORE_ERROR;
+    for (;;) {
+        int v = 0;
+        if (read_version(db, &v) != SQLITE_OK) {
+            snprintf(err, errlen, "schema_version: %s", sqlite3_errmsg(db));
+            return STORE_ERROR;
+        }
+        if (v > total) {
+            snprintf(err, errlen, "database schema version %d is newer than"
+                     " this build knows (%d)", v, total);
+            return STORE_ERROR;
+        }
+        if (v == total)
+            return STORE_OK;
+        if (exec_err(db, "BEGIN IMMEDIATE", err, errlen, "begin migration")
+            != SQLITE_OK)
+            return STORE_BUSY;
+        if (read_version(db, &v) != SQLITE_OK || v >= total) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            continue;   /* someone else migrated meanwhile: look again */
+        }
+        const struct store_migration *m =
+            v < N_BUILTIN ? &migrations[v] : &extra[v - N_BUILTIN];
+        char what[96];
+        snprintf(what, sizeof what, "migration %d (%s)", v + 1, m->name);
+        char q[64];
+        snprintf(q, sizeof q, v == 0 ? "INSERT INTO schema_version VALUES(%d)"
+                                     : "UPDATE schema_version SET version=%d",
+                 v + 1);
+        if (exec_err(db, m->sql, err, errlen, what) != SQLITE_OK ||
+            exec_err(db, q, err, errlen, what) != SQLITE_OK ||
+            exec_err(db, "COMMIT", err, errlen, what) != SQLITE_OK) {
+            if (!sqlite3_get_autocommit(db))
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return STORE_ERROR;
+        }
+    }
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int store_open_with(const char *path, enum store_sync sync,
+                    const struct store_migration *extra, size_t n_extra,
+                    struct store **out, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    *out = NULL;
+    if (bad(path) || (n_extra && !extra)) {
+        snprintf(err, errlen, "store_open: no path");
+        return STORE_INVALID;
+    }
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ERROR;
+    }
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    /* Opening may wait for other processes (they may be migrating). */
+    sqlite3_busy_timeout(st->db, 5000);
+    if (exec_err(st->db, "PRAGMA journal_mode=WAL", err, errlen, path)
+        != SQLITE_OK)
+        goto fail;
+    {
+        /* journal_mode answers with the mode it got: insist on wal */
+        sqlite3_stmt *s = NULL;
+        bool wal = false;
+        if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL)
+            == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+            const unsigned char *m = sqlite3_column_text(s, 0);
+            wal = m && strcmp((const char *)m, "wal") == 0;
+        }
+        sqlite3_finalize(s);
+        if (!wal) {
+            snprintf(err, errlen, "%s: cannot switch to WAL mode", path);
+            goto fail;
+        }
+    }
+    if (exec_err(st->db, sync == STORE_SYNC_FULL ? "PRAGMA synchronous=FULL"
+                                                 : "PRAGMA synchronous=NORMAL",
+                 err, errlen, path) != SQLITE_OK ||
+        exec_err(st->db, "PRAGMA foreign_keys=ON", err, errlen, path)
+            != SQLITE_OK)
+        goto fail;
+    rc = migrate(st->db, extra, n_extra, err, errlen);
+    if (rc != STORE_OK)
+        goto fail_rc;
+    for (int i = 0; i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "prepare statement %d: %s", i,
+                     sqlite3_errmsg(st->db));
+            goto fail;
+        }
+    }
+    rc = store_outbox_recover(st, wall_ms(), NULL);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "%s", st->err);
+        goto fail_rc;
+    }
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    *out = st;
+    return STORE_OK;
+fail:
+    rc = STORE_ERROR;
+fail_rc:
+    store_close(st);
+    return rc;
+}
+
+int store_open(const char *path, enum store_sync sync, struct store **out,
+               char *err, size_t errlen)
+{
+    return store_open_with(path, sync, NULL, 0, out, err, errlen);
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    if (st->db && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+const char *store_errmsg(const struct store *st)
+{
+    return st ? st->err : "no store";
+}
+
+int store_schema_version(struct store *st)
+{
+    int64_t v = -1;
+    if (one_int(st, S(st, S_VERSION), "schema version", &v) != STORE_OK)
+        return -1;
+    return (int)v;
+}
+
+int store_builtin_version(void)
+{
+    return N_BUILTIN;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+int store_begin_batch(struct store *st)
+{
+    if (st->in_batch || !sqlite3_get_autocommit(st->db)) {
+        seterr(st, "begin batch: a batch is already open");
+        return STORE_INVALID;
+    }
+    int r = run(st, S(st, S_BEGIN), "begin batch");
+    if (r == STORE_OK)
+        st->in_batch = true;
+    return r;
+}
+
+int store_commit_batch(struct store *st)
+{
+    if (!st->in_batch)
+        return STORE_OK;
+    st->in_batch = false;
+    if (st->batch_lost) {
+        st->batch_lost = false;
+        if (!sqlite3_get_autocommit(st->db))
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        seterr(st, "commit batch: the batch was rolled back by an error");
+        return STORE_ERROR;
+    }
+    int r = run(st, S(st, S_COMMIT), "commit batch");
+    if (r != STORE_OK) {
+        if (!sqlite3_get_autocommit(st->db))
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+void store_rollback_batch(struct store *st)
+{
+    if (!st->in_batch)
+        return;
+    st->in_batch = false;
+    st->batch_lost = false;
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool store_in_batch(const struct store *st)
+{
+    return st->in_batch;
+}
+
+/* ---- agencies, services, offices ------------------------------------------ */
+
+int store_agency_put(struct store *st, const char *code, const char *name,
+                     int64_t *id_out)
+{
+    if (bad(code) || !name)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_AGENCY_PUT);
+    bt(s, 1, code);
+    bt(s, 2, name);
+    return one_int(st, s, "agency put", id_out);
+}
+
+int store_agency_by_code(struct store *st, const char *code, int64_t *id_out)
+{
+    if (bad(code))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_AGENCY_BY_CODE);
+    bt(s, 1, code);
+    return one_int(st, s, "agency by code", id_out);
+}
+
+/* services and offices share their shape: code unique, owned by an agency */
+static int owned_put(struct store *st, enum sid put, int64_t agency_id,
+                     const char *code, int64_t *id_out, const char *what)
+{
+    if (bad(code) || agency_id <= 0)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, put);
+    bt(s, 1, code);
+    bi(s, 2, agency_id);
+    int r = one_int(st, s, what, id_out);
+    if (r == STORE_NOTFOUND) {
+        seterr(st, "%s: code %s belongs to another agency", what, code);
+        return STORE_CONFLICT;
+    }
+    if (r == STORE_CONFLICT)   /* foreign key: no such agency */
+        return STORE_NOTFOUND;
+    return r;
+}
+
+static int owned_by_code(struct store *st, enum sid q, const char *code,
+                         int64_t *id_out, int64_t *agency_id_out,
+                         const char *what)
+{
+    if (bad(code))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, q);
+    bt(s, 1, code);
+    int r = row(st, s, what);
+    if (r != STORE_OK)
+        return r;
+    if (id_out)
+        *id_out = sqlite3_column_int64(s, 0);
+    if (agency_id_out)
+        *agency_id_out = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_service_put(struct store *st, int64_t agency_id, const char *code,
+                      int64_t *id_out)
+{
+    return owned_put(st, S_SERVICE_PUT, agency_id, code, id_out,
+                     "service put");
+}
+
+int store_service_by_code(struct store *st, const char *code, int64_t *id_out,
+                          int64_t *agency_id_out)
+{
+    return owned_by_code(st, S_SERVICE_BY_CODE, code, id_out, agency_id_out,
+                         "service by code");
+}
+
+int store_service_name_set(struct store *st, int64_t service_id,
+                           const char *lang, const char *name)
+{
+    if (bad(lang) || !name)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SERVICE_NAME_SET);
+    bi(s, 1, service_id);
+    bt(s, 2, lang);
+    bt(s, 3, name);
+    int r = run(st, s, "service name");
+    return r == STORE_CONFLICT ? STORE_NOTFOUND : r;
+}
+
+int store_service_name(struct store *st, int64_t service_id, const char *lang,
+                       const char *fallback_lang, char *name, size_t cap)
+{
+    if (bad(lang))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SERVICE_NAME);
+    bi(s, 1, service_id);
+    bt(s, 2, lang);
+    bt(s, 3, fallback_lang ? fallback_lang : lang);
+    int r = row(st, s, "service name");
+    if (r != STORE_OK)
+        return r;
+    copy_col(s, 0, name, cap);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_office_put(struct store *st, int64_t agency_id, const char *code,
+                     int64_t *id_out)
+{
+    return owned_put(st, S_OFFICE_PUT, agency_id, code, id_out, "office put");
+}
+
+int store_office_by_code(struct store *st, const char *code, int64_t *id_out,
+                         int64_t *agency_id_out)
+{
+    return owned_by_code(st, S_OFFICE_BY_CODE, code, id_out, agency_id_out,
+                         "office by code");
+}
+
+int store_office_name_set(struct store *st, int64_t office_id,
+                          const char *lang, const char *name,
+                          const char *address)
+{
+    if (bad(lang) || !name)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_OFFICE_NAME_SET);
+    bi(s, 1, office_id);
+    bt(s, 2, lang);
+    bt(s, 3, name);
+    bt(s, 4, address);
+    int r = run(st, s, "office name");
+    return r == STORE_CONFLICT ? STORE_NOTFOUND : r;
+}
+
+int store_office_name(struct store *st, int64_t office_id, const char *lang,
+                      const char *fallback_lang, char *name, size_t name_cap,
+                      char *address, size_t address_cap)
+{
+    if (bad(lang))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_OFFICE_NAME);
+    bi(s, 1, office_id);
+    bt(s, 2, lang);
+    bt(s, 3, fallback_lang ? fallback_lang : lang);
+    int r = row(st, s, "office name");
+    if (r != STORE_OK)
+        return r;
+    copy_col(s, 0, name, name_cap);
+    if (address)
+        copy_col(s, 1, address, address_cap);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_offices_for_service(struct store *st, int64_t service_id,
+                              int64_t after_id, int64_t *ids, size_t max,
+                              size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_OFFICES_FOR_SERVICE);
+    bi(s, 1, service_id);
+    bi(s, 2, after_id);
+    bi(s, 3, (int64_t)max);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n_out < max)
+        ids[(*n_out)++] = sqlite3_column_int64(s, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "offices for service");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+/* ---- slots and bookings --------------------------------------------------- */
+
+static bool valid_day(const char *d)
+{
+    if (!d || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
+            return false;
+    int mo = (d[5] - '0') * 10 + (d[6] - '0');
+    int da = (d[8] - '0') * 10 + (d[9] - '0');
+    return mo >= 1 && mo <= 12 && da >= 1 && da <= 31;
+}
+
+static bool valid_time(const char *t)
+{
+    if (!t || strlen(t) != 5 || t[2] != ':')
+        return false;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (t[i] < '0' || t[i] > '9'))
+            return false;
+    return (t[0] - '0') * 10 + (t[1] - '0') < 24 && t[3] < '6';
+}
+
+static void slot_from_row(sqlite3_stmt *s, struct store_slot *o)
+{
+    o->id = sqlite3_column_int64(s, 0);
+    o->office_id = sqlite3_column_int64(s, 1);
+    o->service_id = sqlite3_column_int64(s, 2);
+    copy_col(s, 3, o->day, sizeof o->day);
+    copy_col(s, 4, o->time, sizeof o->time);
+    o->capacity = sqlite3_column_int(s, 5);
+    o->booked = sqlite3_column_int(s, 6);
+}
+
+int store_slot_put(struct store *st, int64_t office_id, int64_t service_id,
+                   const char *day, const char *time, int capacity,
+                   int64_t *id_out)
+{
+    if (!valid_day(day) || !valid_time(time) || capacity < 0)
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_SLOT_PUT);
+    bi(s, 1, office_id);
+    bi(s, 2, service_id);
+    bt(s, 3, day);
+    bt(s, 4, time);
+    bi(s, 5, capacity);
+    r = one_int(st, s, "slot put", id_out);
+    if (r == STORE_NOTFOUND) {
+        seterr(st, "slot put: capacity %d is below the places booked",
+               capacity);
+        r = STORE_CONFLICT;
+    } else if (r == STORE_CONFLICT) {
+        r = STORE_NOTFOUND;   /* foreign key: no such office or service */
+    }
+    if (r == STORE_OK) {
+        s = S(st, S_OFFICE_SERVICE_LINK);
+        bi(s, 1, service_id);
+        bi(s, 2, office_id);
+        r = run(st, s, "office service");
+    }
+    return tx_end(st, r);
+}
+
+int store_slot_get(struct store *st, int64_t slot_id, struct store_slot *out)
+{
+    sqlite3_stmt *s = S(st, S_SLOT_GET);
+    bi(s, 1, slot_id);
+    int r = row(st, s, "slot get");
+    if (r != STORE_OK)
+        return r;
+    slot_from_row(s, out);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_slot_days(struct store *st, int64_t office_id, int64_t service_id,
+                    const char *from_day, char (*days)[STORE_DAY_MAX],
+                    size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (!from_day)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SLOT_DAYS);
+    bi(s, 1, office_id);
+    bi(s, 2, service_id);
+    bt(s, 3, from_day);
+    bi(s, 4, (int64_t)max);
+    int rc;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        copy_col(s, 0, days[(*n_out)++], STORE_DAY_MAX);
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "slot days");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_slot_times(struct store *st, int64_t office_id, int64_t service_id,
+                     const char *day, struct store_slot *out, size_t max,
+                     size_t *n_out)
+{
+    *n_out = 0;
+    if (!day)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SLOT_TIMES);
+    bi(s, 1, office_id);
+    bi(s, 2, service_id);
+    bt(s, 3, day);
+    bi(s, 4, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        slot_from_row(s, &out[(*n_out)++]);
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "slot times");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+/*
+ * Take one place in slot_id and insert the active booking, inside the
+ * caller's transaction.  The UPDATE only succeeds while booked < capacity,
+ * so two connections can never both take the last place: the write lock
+ * orders them and the second sees the first's booked.
+ */
+static int take_place(struct store *st, const char *msisdn, int64_t slot_id,
+                      int64_t now, int64_t *id_out, int64_t *service_id)
+{
+    sqlite3_stmt *s = S(st, S_SLOT_TAKE);
+    bi(s, 1, slot_id);
+    int64_t svc = 0;
+    int r = one_int(st, s, "take place", &svc);
+    if (r == STORE_NOTFOUND) {
+        s = S(st, S_SLOT_EXISTS);
+        bi(s, 1, slot_id);
+        r = one_int(st, s, "slot exists", NULL);
+        if (r == STORE_OK) {
+            seterr(st, "book: slot %lld is full", (long long)slot_id);
+            return STORE_FULL;
+        }
+        return r;
+    }
+    if (r != STORE_OK)
+        return r;
+    if (*service_id && *service_id != svc) {
+        seterr(st, "book: slot %lld is for another service",
+               (long long)slot_id);
+        return STORE_INVALID;
+    }
+    *service_id = svc;
+    s = S(st, S_BOOKING_INSERT);
+    bt(s, 1, msisdn);
+    bi(s, 2, slot_id);
+    bi(s, 3, svc);
+    bi(s, 4, now);
+    r = run(st, s, "booking insert");
+    if (r == STORE_CONFLICT)
+        seterr(st, "book: already an active booking for this service");
+    if (r == STORE_OK && id_out)
+        *id_out = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+int store_book(struct store *st, const char *msisdn, int64_t slot_id,
+               int64_t now, int64_t *id_out)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    int64_t svc = 0;
+    r = take_place(st, msisdn, slot_id, now, id_out, &svc);
+    return tx_end(st, r);
+}
+
+/* Retire (cancel / move) an active booking and give its place back. */
+static int retire(struct store *st, int64_t booking_id, const char *msisdn,
+                  const char *state, int64_t now, int64_t *service_id)
+{
+    sqlite3_stmt *s = S(st, S_BOOKING_RETIRE);
+    bi(s, 1, booking_id);
+    bt(s, 2, msisdn);
+    bt(s, 3, state);
+    bi(s, 4, now);
+    int r = row(st, s, "booking retire");
+    if (r != STORE_OK)
+        return r;
+    int64_t slot = sqlite3_column_int64(s, 0);
+    *service_id = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    s = S(st, S_SLOT_GIVE);
+    bi(s, 1, slot);
+    r = run(st, s, "give place");
+    if (r == STORE_OK && sqlite3_changes(st->db) != 1) {
+        seterr(st, "booking %lld: slot count already 0",
+               (long long)booking_id);
+        r = STORE_ERROR;   /* broken invariant: refuse rather than skew */
+    }
+    return r;
+}
+
+int store_booking_cancel(struct store *st, int64_t booking_id,
+                         const char *msisdn, int64_t now)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    int64_t svc = 0;
+    r = retire(st, booking_id, msisdn, "cancelled", now, &svc);
+    return tx_end(st, r);
+}
+
+int store_booking_move(struct store *st, int64_t booking_id,
+                       const char *msisdn, int64_t new_slot_id, int64_t now,
+                       int64_t *new_id_out)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    int64_t svc = 0;
+    r = retire(st, booking_id, msisdn, "moved", now, &svc);
+    if (r == STORE_OK)
+        r = take_place(st, msisdn, new_slot_id, now, new_id_out, &svc);
+    return tx_end(st, r);
+}
+
+static void booking_from_row(sqlite3_stmt *s, struct store_booking *b)
+{
+    b->id = sqlite3_column_int64(s, 0);
+    b->slot_id = sqlite3_column_int64(s, 1);
+    b->service_id = sqlite3_column_int64(s, 2);
+    b->office_id = sqlite3_column_int64(s, 3);
+    b->created_at = sqlite3_column_int64(s, 4);
+    copy_col(s, 5, b->msisdn, sizeof b->msisdn);
+    copy_col(s, 6, b->day, sizeof b->day);
+    copy_col(s, 7, b->time, sizeof b->time);
+}
+
+int store_booking_get(struct store *st, int64_t booking_id,
+                      struct store_booking *out, char *state, size_t state_cap)
+{
+    sqlite3_stmt *s = S(st, S_BOOKING_GET);
+    bi(s, 1, booking_id);
+    int r = row(st, s, "booking get");
+    if (r != STORE_OK)
+        return r;
+    booking_from_row(s, out);
+    if (state)
+        copy_col(s, 8, state, state_cap);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+static int booking_list(struct store *st, sqlite3_stmt *s,
+                        struct store_booking *out, size_t max, size_t *n_out,
+                        const char *what)
+{
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        booking_from_row(s, &out[(*n_out)++]);
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, what);
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_bookings_active(struct store *st, const char *msisdn,
+                          struct store_booking *out, size_t max,
+                          size_t *n_out)
+{
+    *n_out = 0;
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_BOOKINGS_ACTIVE);
+    bt(s, 1, msisdn);
+    bi(s, 2, (int64_t)max);
+    return booking_list(st, s, out, max, n_out, "bookings active");
+}
+
+int store_reminders_due(struct store *st, const char *day,
+                        struct store_booking *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (!valid_day(day))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_REMINDERS_DUE);
+    bt(s, 1, day);
+    bi(s, 2, (int64_t)max);
+    return booking_list(st, s, out, max, n_out, "reminders due");
+}
+
+int store_booking_reminded(struct store *st, int64_t booking_id)
+{
+    sqlite3_stmt *s = S(st, S_BOOKING_REMINDED);
+    bi(s, 1, booking_id);
+    int r = run(st, s, "booking reminded");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
+}
+
+/* ---- applications --------------------------------------------------------- */
+
+int store_app_status(struct store *st, const char *number, int64_t agency_id,
+                     int64_t service_id, const char *owner,
+                     const char *status, const char *note, int64_t now)
+{
+    if (bad(number) || bad(status) || agency_id <= 0 ||
+        (owner && !*owner))
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_APP_UPDATE);
+    bt(s, 1, number);
+    bi(s, 2, agency_id);
+    bt(s, 3, status);
+    bi(s, 4, now);
+    bi0(s, 5, service_id);
+    bt(s, 6, owner);
+    r = run(st, s, "application update");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
+        /* new, or another agency's */
+        if (!owner) {
+            s = S(st, S_APP_GET);
+            bt(s, 1, number);
+            r = one_int(st, s, "application get", NULL);
+            if (r == STORE_OK) {
+                seterr(st, "application %s belongs to another agency",
+                       number);
+                r = STORE_CONFLICT;
+            } else if (r == STORE_NOTFOUND) {
+                seterr(st, "application %s: new, owner required", number);
+                r = STORE_INVALID;
+            }
+        } else {
+            s = S(st, S_APP_INSERT);
+            bt(s, 1, number);
+            bi(s, 2, agency_id);
+            bt(s, 3, status);
+            bi(s, 4, now);
+            bi0(s, 5, service_id);
+            bt(s, 6, owner);
+            r = run(st, s, "application insert");
+            if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
+                seterr(st, "application %s belongs to another agency",
+                       number);
+                r = STORE_CONFLICT;
+            } else if (r == STORE_CONFLICT) {
+                r = STORE_NOTFOUND;   /* foreign key: agency or service */
+            }
+        }
+    } else if (r == STORE_CONFLICT) {
+        r = STORE_NOTFOUND;           /* foreign key: no such service */
+    }
+    if (r == STORE_OK) {
+        s = S(st, S_HISTORY_ADD);
+        bt(s, 1, number);
+        bt(s, 2, status);
+        bt(s, 3, note);
+        bi(s, 4, now);
+        r = run(st, s, "application history");
+    }
+    return tx_end(st, r);
+}
+
+int store_app_get(struct store *st, const char *number, struct store_app *out)
+{
+    if (bad(number))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_APP_GET);
+    bt(s, 1, number);
+    int r = row(st, s, "application get");
+    if (r != STORE_OK)
+        return r;
+    snprintf(out->number, sizeof out->number, "%s", number);
+    out->agency_id = sqlite3_column_int64(s, 0);
+    out->service_id = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, out->owner, sizeof out->owner);
+    copy_col(s, 3, out->status, sizeof out->status);
+    out->updated_at = sqlite3_column_int64(s, 4);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_app_history(struct store *st, const char *number,
+                      struct store_app_event *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (bad(number))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_HISTORY_LIST);
+    bt(s, 1, number);
+    bi(s, 2, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_app_event *e = &out[(*n_out)++];
+        copy_col(s, 0, e->status, sizeof e->status);
+        copy_col(s, 1, e->note, sizeof e->note);
+        e->at = sqlite3_column_int64(s, 2);
+    }
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "application history");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_template_set(struct store *st, int64_t agency_id, const char *status,
+                       const char *lang, const char *body)
+{
+    if (agency_id < 0 || bad(status) || bad(lang) || !body)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TEMPLATE_SET);
+    bi(s, 1, agency_id);
+    bt(s, 2, status);
+    bt(s, 3, lang);
+    bt(s, 4, body);
+    return run(st, s, "template set");
+}
+
+int store_template_get(struct store *st, int64_t agency_id, const char *status,
+                       const char *lang, char **body_out)
+{
+    *body_out = NULL;
+    if (bad(status) || bad(lang))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TEMPLATE_GET);
+    bi(s, 1, agency_id);
+    bt(s, 2, status);
+    bt(s, 3, lang);
+    int r = row(st, s, "template get");
+    if (r != STORE_OK)
+        return r;
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    *body_out = strdup(t ? (const char *)t : "");
+    sqlite3_reset(s);
+    if (!*body_out) {
+        seterr(st, "template get: out of memory");
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* ---- lookup rate limit ------------------------------------------------------ */
+
+int store_lookup_locked(struct store *st, const char *msisdn, int64_t now,
+                        int64_t *locked_until_out)
+{
+    *locked_until_out = 0;
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_LOOKUP_GET);
+    bt(s, 1, msisdn);
+    int64_t until = 0;
+    int r = one_int(st, s, "lookup locked", &until);
+    if (r == STORE_NOTFOUND)
+        return STORE_OK;
+    if (r == STORE_OK && until > now)
+        *locked_until_out = until;
+    return r;
+}
+
+int store_lookup_failed(struct store *st, const char *msisdn, int64_t now,
+                        int64_t window_ms, int max_failures, int64_t lock_ms,
+                        int *failures_out, int64_t *locked_until_out)
+{
+    if (bad(msisdn) || window_ms <= 0 || max_failures <= 0 || lock_ms < 0)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_LOOKUP_FAIL);
+    bt(s, 1, msisdn);
+    bi(s, 2, now);
+    bi(s, 3, window_ms);
+    bi(s, 4, max_failures);
+    bi(s, 5, lock_ms);
+    int r = row(st, s, "lookup failed");
+    if (r != STORE_OK)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    int64_t until = sqlite3_column_int64(s, 1);
+    if (failures_out)
+        *failures_out = sqlite3_column_int(s, 0);
+    if (locked_until_out)
+        *locked_until_out = until > now ? until : 0;
+    /* finish the statement so the write is complete */
+    return run(st, s, "lookup failed");
+}
+
+int store_lookup_clear(struct store *st, const char *msisdn)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_LOOKUP_CLEAR);
+    bt(s, 1, msisdn);
+    return run(st, s, "lookup clear");
+}
+
+/* ---- subscriptions and opt-outs ------------------------------------------- */
+
+int store_sub_add(struct store *st, const char *msisdn, const char *topic,
+                  int64_t now)
+{
+    if (bad(msisdn) || bad(topic))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SUB_ADD);
+    bt(s, 1, msisdn);
+    bt(s, 2, topic);
+    bi(s, 3, now);
+    return run(st, s, "subscribe");
+}
+
+int store_sub_remove(struct store *st, const char *msisdn, const char *topic)
+{
+    if (bad(msisdn) || bad(topic))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SUB_DEL);
+    bt(s, 1, msisdn);
+    bt(s, 2, topic);
+    int r = run(st, s, "unsubscribe");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
+}
+
+int store_sub_list(struct store *st, const char *topic, int64_t after_id,
+                   char (*msisdns)[STORE_MSISDN_MAX], int64_t *ids,
+                   size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (bad(topic))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SUB_LIST);
+    bt(s, 1, topic);
+    bi(s, 2, after_id);
+    bi(s, 3, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (ids)
+            ids[*n_out] = sqlite3_column_int64(s, 0);
+        copy_col(s, 1, msisdns[*n_out], STORE_MSISDN_MAX);
+        (*n_out)++;
+    }
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "subscribers");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_optout_set(struct store *st, const char *msisdn, int64_t now)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_OPTOUT_SET);
+    bt(s, 1, msisdn);
+    bi(s, 2, now);
+    r = run(st, s, "opt out");
+    if (r == STORE_OK) {
+        s = S(st, S_SUB_DEL_ALL);
+        bt(s, 1, msisdn);
+        r = run(st, s, "opt out subscriptions");
+    }
+    return tx_end(st, r);
+}
+
+int store_optout_clear(struct store *st, const char *msisdn)
+{
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_OPTOUT_CLEAR);
+    bt(s, 1, msisdn);
+    return run(st, s, "opt in");
+}
+
+int store_optout_get(struct store *st, const char *msisdn, bool *opted_out)
+{
+    *opted_out = false;
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_OPTOUT_GET);
+    bt(s, 1, msisdn);
+    int r = one_int(st, s, "opt-out get", NULL);
+    if (r == STORE_OK)
+        *opted_out = true;
+    return r == STORE_NOTFOUND ? STORE_OK : r;
+}
+
+/* ---- API tokens ------------------------------------------------------------ */
+
+int store_token_add(struct store *st, const void *hash, size_t hash_len,
+                    int64_t agency_id, const char *scopes, int64_t now)
+{
+    if (!hash || !hash_len || hash_len > 64)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TOKEN_ADD);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    bi(s, 2, agency_id);
+    bt(s, 3, scopes ? scopes : "");
+    bi(s, 4, now);
+    return run(st, s, "token add");
+}
+
+int store_token_get(struct store *st, const void *hash, size_t hash_len,
+                    int64_t *agency_id_out, char *scopes, size_t scopes_cap)
+{
+    if (!hash || !hash_len || hash_len > 64)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TOKEN_GET);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    int r = row(st, s, "token get");
+    if (r != STORE_OK)
+        return r;
+    if (agency_id_out)
+        *agency_id_out = sqlite3_column_int64(s, 0);
+    if (scopes)
+        copy_col(s, 1, scopes, scopes_cap);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
+                       int64_t now)
+{
+    if (!hash || !hash_len || hash_len > 64)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TOKEN_REVOKE);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    bi(s, 2, now);
+    int r = run(st, s, "token revoke");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
+}
+
+/* ---- outbox ----------------------------------------------------------------- */
+
+int store_msgid_parse(const char *id, int64_t *dec, int64_t *hex)
+{
+    int mask = 0;
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0)
+        return 0;
+    uint64_t d = 0, h = 0;
+    bool dok = true, hok = n <= 16;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        int hv = c >= '0' && c <= '9' ? c - '0'
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (hv < 0) {
+            dok = hok = false;
+            break;
+        }
+        if (hv > 9)
+            dok = false;
+        if (dok) {
+            if (d > (UINT64_MAX - (uint64_t)hv) / 10)
+                dok = false;
+            else
+                d = d * 10 + (uint64_t)hv;
+        }
+        if (hok)
+            h = h << 4 | (uint64_t)hv;
+    }
+    /* store the 64-bit pattern; values above INT64_MAX read as negative */
+    if (dok) {
+        mask |= 1;
+        if (dec)
+            memcpy(dec, &d, sizeof *dec);
+    }
+    if (hok) {
+        mask |= 2;
+        if (hex)
+            memcpy(hex, &h, sizeof *hex);
+    }
+    return mask;
+}
+
+void store_msg_free(struct store_msg *m)
+{
+    if (!m)
+        return;
+    char **f[] = { &m->client, &m->idem_key, &m->to, &m->text, &m->tmpl,
+                   &m->data, &m->lang, &m->callback_url, &m->smsc,
+                   &m->smsc_msgid };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        free(*f[i]);
+    free(m);
+}
+
+static bool dup_col(sqlite3_stmt *s, int col, char **dst)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    if (!t) {
+        *dst = NULL;
+        return sqlite3_errcode(sqlite3_db_handle(s)) != SQLITE_NOMEM;
+    }
+    *dst = strdup((const char *)t);
+    return *dst != NULL;
+}
+
+/* A row of MSG_COLS as a new struct store_msg; NULL when out of memory. */
+static struct store_msg *row_to_msg(sqlite3_stmt *s)
+{
+    struct store_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->id = sqlite3_column_int64(s, 0);
+    m->state = state_from_name((const char *)sqlite3_column_text(s, 1));
+    bool ok = dup_col(s, 2, &m->client) && dup_col(s, 3, &m->idem_key) &&
+              dup_col(s, 4, &m->to) && dup_col(s, 5, &m->text) &&
+              dup_col(s, 6, &m->tmpl) && dup_col(s, 7, &m->data) &&
+              dup_col(s, 8, &m->lang) && dup_col(s, 9, &m->callback_url) &&
+              dup_col(s, 10, &m->smsc) && dup_col(s, 11, &m->smsc_msgid);
+    m->law_required = sqlite3_column_int(s, 12) != 0;
+    m->attempts = sqlite3_column_int(s, 13);
+    m->err = sqlite3_column_int(s, 14);
+    m->next_attempt_at = sqlite3_column_int64(s, 15);
+    m->expires_at = sqlite3_column_int64(s, 16);
+    m->lease_until = sqlite3_column_int64(s, 17);
+    m->created_at = sqlite3_column_int64(s, 18);
+    m->updated_at = sqlite3_column_int64(s, 19);
+    m->submitted_at = sqlite3_column_int64(s, 20);
+    m->done_at = sqlite3_column_int64(s, 21);
+    if (!ok) {
+        store_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
+                  int64_t *id_out)
+{
+    if (!m || bad(m->to) || (!m->text && bad(m->tmpl)) ||
+        (m->idem_key && !*m->idem_key))
+        return STORE_INVALID;
+    const char *client = m->client ? m->client : "";
+    sqlite3_stmt *s = S(st, S_OUT_INSERT);
+    bt(s, 1, client);
+    bt(s, 2, m->idem_key);
+    bt(s, 3, m->to);
+    bt(s, 4, m->text);
+    bt(s, 5, m->tmpl);
+    bt(s, 6, m->data);
+    bt(s, 7, m->lang);
+    bt(s, 8, m->callback_url);
+    bi(s, 9, m->law_required);
+    bi(s, 10, m->not_before > now ? m->not_before : now);
+    bi(s, 11, m->expires_at);
+    bi(s, 12, now);
+    int r = row(st, s, "enqueue");
+    if (r == STORE_OK) {
+        if (id_out)
+            *id_out = sqlite3_column_int64(s, 0);
+        return run(st, s, "enqueue");   /* finish the INSERT */
+    }
+    if (r != STORE_NOTFOUND || !m->idem_key)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    /* the key was used: hand back the first message's id */
+    s = S(st, S_OUT_BY_IDEM);
+    bt(s, 1, client);
+    bt(s, 2, m->idem_key);
+    r = one_int(st, s, "enqueue idempotency", id_out);
+    if (r == STORE_OK)
+        return STORE_DUPLICATE;
+    return r == STORE_NOTFOUND ? STORE_ERROR : r;
+}
+
+int store_msg_get(struct store *st, int64_t id, struct store_msg **out)
+{
+    *out = NULL;
+    sqlite3_stmt *s = S(st, S_OUT_GET);
+    bi(s, 1, id);
+    int r = row(st, s, "message get");
+    if (r != STORE_OK)
+        return r;
+    *out = row_to_msg(s);
+    sqlite3_reset(s);
+    if (!*out) {
+        seterr(st, "message get: out of memory");
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
+                    struct store_msg **out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (max == 0)
+        return STORE_OK;
+    if (lease_ms <= 0)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_OUT_CLAIM);
+    bi(s, 1, now);
+    bi(s, 2, now + lease_ms);
+    bi(s, 3, (int64_t)max);
+    int rc;
+    int r = STORE_OK;
+    /* RETURNING: all rows are updated at the first step; read them all
+     * (at most max) so the statement completes. */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n_out >= max || r != STORE_OK)
+            continue;
+        struct store_msg *m = row_to_msg(s);
+        if (!m) {
+            seterr(st, "claim: out of memory");
+            r = STORE_ERROR;
+            continue;
+        }
+        out[(*n_out)++] = m;
+    }
+    if (rc != SQLITE_DONE)
+        r = fail(st, rc, "claim");
+    sqlite3_reset(s);
+    if (r != STORE_OK) {
+        /* Rows already marked stay 'sending' until their lease ends (the
+         * statement is atomic: on a step error SQLite undid it). */
+        for (size_t i = 0; i < *n_out; i++)
+            store_msg_free(out[i]);
+        *n_out = 0;
+    }
+    return r;
+}
+
+int store_outbox_recover(struct store *st, int64_t now, int64_t *n_out)
+{
+    sqlite3_stmt *s = S(st, S_OUT_RECOVER);
+    bi(s, 1, now);
+    bi(s, 2, now == INT64_MAX ? wall_ms() : now);
+    int r = run(st, s, "recover leases");
+    if (n_out)
+        *n_out = r == STORE_OK ? sqlite3_changes(st->db) : 0;
+    return r;
+}
+
+int store_mark_submitted(struct store *st, int64_t id, const char *smsc,
+                         const char *smsc_msgid, int64_t now)
+{
+    if (bad(smsc) || bad(smsc_msgid))
+        return STORE_INVALID;
+    int64_t dec = 0, hex = 0;
+    int mask = store_msgid_parse(smsc_msgid, &dec, &hex);
+    sqlite3_stmt *s = S(st, S_OUT_SUBMITTED);
+    bi(s, 1, id);
+    bt(s, 2, smsc);
+    bt(s, 3, smsc_msgid);
+    if (mask & 1)
+        bi(s, 4, dec);
+    if (mask & 2)
+        bi(s, 5, hex);
+    bi(s, 6, now);
+    int r = run(st, s, "mark submitted");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
+        seterr(st, "mark submitted: message %lld is not 'sending'",
+               (long long)id);
+        return STORE_NOTFOUND;
+    }
+    return r;
+}
+
+int store_mark_retry(struct store *st, int64_t id, int64_t next_at, int err,
+                     bool refund, int64_t now, int *state_out)
+{
+    sqlite3_stmt *s = S(st, S_OUT_RETRY);
+    bi(s, 1, id);
+    bi(s, 2, next_at);
+    bi(s, 3, err);
+    bi(s, 4, refund ? 1 : 0);
+    bi(s, 5, now);
+    int r = row(st, s, "mark retry");
+    if (r != STORE_OK)
+        return r;
+    if (state_out)
+        *state_out = state_from_name((const char *)sqlite3_column_text(s, 0));
+    return run(st, s, "mark retry");
+}
+
+int store_mark_failed(struct store *st, int64_t id, int err, int64_t now)
+{
+    sqlite3_stmt *s = S(st, S_OUT_FAILED);
+    bi(s, 1, id);
+    bi(s, 2, err);
+    bi(s, 3, now);
+    int r = run(st, s, "mark failed");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
+}
+
+int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
+                  int state, int err, int64_t now, int64_t *id_out)
+{
+    if (bad(smsc) || bad(smsc_msgid) ||
+        (state != -1 && state != STORE_MSG_DELIVERED &&
+         state != STORE_MSG_FAILED && state != STORE_MSG_EXPIRED))
+        return STORE_INVALID;
+    if (id_out)
+        *id_out = 0;
+    int64_t dec = 0, hex = 0;
+    int mask = store_msgid_parse(smsc_msgid, &dec, &hex);
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_OUT_RECEIPT_FIND);
+    bt(s, 1, smsc);
+    bt(s, 2, smsc_msgid);
+    if (mask & 1)
+        bi(s, 3, dec);
+    if (mask & 2)
+        bi(s, 4, hex);
+    int64_t id = 0;
+    r = one_int(st, s, "receipt match", &id);
+    int found = r;
+    if (r == STORE_OK && state >= 0) {
+        s = S(st, S_OUT_RECEIPT_SET);
+        bi(s, 1, id);
+        bt(s, 2, state_names[state]);
+        bi(s, 3, err);
+        bi(s, 4, now);
+        r = run(st, s, "receipt update");
+    }
+    if (r == STORE_OK || r == STORE_NOTFOUND) {
+        s = S(st, S_RECEIPT_LOG);
+        bi(s, 1, now);
+        bt(s, 2, smsc);
+        bt(s, 3, smsc_msgid);
+        bi0(s, 4, found == STORE_OK ? id : 0);
+        bt(s, 5, state >= 0 ? state_names[state] : NULL);
+        bi(s, 6, err);
+        r = run(st, s, "receipt log");
+    }
+    r = tx_end(st, r);
+    if (r != STORE_OK)
+        return r;
+    if (found == STORE_OK && id_out)
+        *id_out = id;
+    return found == STORE_OK ? STORE_OK : STORE_NOTFOUND;
+}
+
+int store_log_message(struct store *st, const char *direction,
+                      const char *msisdn, const char *smsc, const char *text,
+                      int64_t outbox_id, int64_t now)
+{
+    if (!direction || (strcmp(direction, "mo") && strcmp(direction, "mt")) ||
+        bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_MSGLOG_ADD);
+    bi(s, 1, now);
+    bt(s, 2, direction);
+    bt(s, 3, msisdn);
+    bt(s, 4, smsc);
+    bt(s, 5, text);
+    bi0(s, 6, outbox_id);
+    return run(st, s, "message log");
+}

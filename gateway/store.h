@@ -1,0 +1,437 @@
+/*
+ * gateway/store.h — kyzmat's durable storage (SQLite), the only module that
+ * speaks SQL.  See store.c's opening comment for the durability contract
+ * (what kill -9 and a power cut can cost) and the schema.
+ *
+ * What it does: opens one SQLite database in WAL mode, applies the schema
+ * migrations, prepares every statement once, and offers small, bounded,
+ * indexed operations for the citizen services: agencies, services, offices,
+ * applications and their history, status templates, subscriptions,
+ * opt-outs, slots and bookings, lookup rate limits, the SMS outbox with
+ * delivery receipts, the message log and API tokens.
+ *
+ * Calls are synchronous but short: no call scans a table, every query is
+ * answered from an index and every list is bounded by a caller's limit.
+ * The gateway calls them from its event loop.
+ *
+ * Group commit: store_begin_batch() at the start of a loop pass,
+ * store_commit_batch() at its end.  Writes made between the two are NOT
+ * durable until store_commit_batch() returns STORE_OK; a caller that must
+ * acknowledge a write (the API's 202) keeps its acknowledgement on a
+ * pending list and sends it only after that.  If the commit fails, every
+ * write of the batch is gone and the pending acknowledgements must become
+ * errors.  Writes made with no batch open commit on their own (each is
+ * durable when the call returns STORE_OK).
+ *
+ * Ownership: struct store is owned by whoever called store_open() and freed
+ * by store_close().  Out-structs with fixed-size buffers are the caller's.
+ * struct store_msg values handed out are owned by the caller and freed with
+ * store_msg_free(); strings returned through char ** are freed with free().
+ * Input strings are only read during the call.
+ *
+ * Threads: one struct store belongs to one thread.  Several processes (or
+ * threads, each with its own store_open()) may share one database file;
+ * SQLITE_BUSY past the short busy timeout comes back as STORE_BUSY ("nothing
+ * changed, try again"), never as a refusal.
+ *
+ * Times are milliseconds since the Unix epoch, given by the caller (the
+ * store never reads the clock except in store_open(), for lease recovery).
+ * Days are "YYYY-MM-DD" and times of day "HH:MM", so text order is time
+ * order.  Not re-entrant: no store function may be called from inside
+ * another (there are no callbacks).
+ *
+ * May call: SQLite, libc.
+ */
+#ifndef KYZMAT_GATEWAY_STORE_H
+#define KYZMAT_GATEWAY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Return codes of every store_* function that can fail. */
+enum store_rc {
+    STORE_OK = 0,
+    STORE_NOTFOUND,   /* no such row (or not yours, or not in that state) */
+    STORE_DUPLICATE,  /* enqueue: the idempotency key was seen; id is the
+                         existing message */
+    STORE_FULL,       /* booking: the slot has no free place */
+    STORE_CONFLICT,   /* a uniqueness rule: an active booking for that
+                         service exists; a code or application belongs to
+                         another agency; capacity below places booked */
+    STORE_INVALID,    /* an argument is out of range */
+    STORE_BUSY,       /* another connection holds the write lock: nothing
+                         changed, try again later */
+    STORE_ERROR       /* anything else; store_errmsg() says what */
+};
+
+/* Short name of a return code ("ok", "not found", ...). */
+const char *store_rc_name(int rc);
+
+enum store_sync { STORE_SYNC_NORMAL = 0, STORE_SYNC_FULL };
+
+/* A schema migration: applied in order, each in its own transaction. */
+struct store_migration {
+    const char *name;  /* named in errors, e.g. "3 outbox" */
+    const char *sql;   /* one or more statements */
+};
+
+/* Limits of the fixed-size text fields below (including the NUL). */
+#define STORE_MSISDN_MAX  24
+#define STORE_CODE_MAX    64
+#define STORE_NAME_MAX    256
+#define STORE_DAY_MAX     11   /* YYYY-MM-DD */
+#define STORE_TIME_MAX    6    /* HH:MM */
+#define STORE_SCOPES_MAX  128
+
+/*
+ * store_open — open (creating when missing) the database at path: WAL,
+ * synchronous NORMAL or FULL, foreign keys on, busy timeout
+ * STORE_BUSY_TIMEOUT_MS once open (longer while opening, so that several
+ * processes may open at once).  Applies every missing migration, one
+ * transaction each: a failed migration leaves the database as it was
+ * before it and the error names it.  Prepares every statement.  Finally
+ * puts back to 'queued' every outbox row whose 'sending' lease has expired
+ * (by the wall clock).  On success *out is the new store (caller owns it)
+ * and STORE_OK is returned; otherwise *out is NULL and err says why.
+ */
+#define STORE_BUSY_TIMEOUT_MS 10
+int store_open(const char *path, enum store_sync sync, struct store **out,
+               char *err, size_t errlen);
+
+/*
+ * store_open_with — store_open() with extra migrations applied after the
+ * built-in ones (for tests of the migration machinery and for local
+ * extensions).  extra may be NULL when n_extra is 0; it is read only
+ * during the call.
+ */
+int store_open_with(const char *path, enum store_sync sync,
+                    const struct store_migration *extra, size_t n_extra,
+                    struct store **out, char *err, size_t errlen);
+
+/* Roll back an open batch, finalize every statement, close, free.  NULL ok. */
+void store_close(struct store *st);
+
+/* Text of the last error on this store ("" when none). */
+const char *store_errmsg(const struct store *st);
+
+/* Schema version now in the database (number of migrations applied). */
+int store_schema_version(struct store *st);
+/* Number of built-in migrations. */
+int store_builtin_version(void);
+
+/* ---- group commit ------------------------------------------------------- */
+
+/*
+ * store_begin_batch — start the loop pass's write transaction (BEGIN
+ * IMMEDIATE).  STORE_BUSY when another connection holds the write lock (no
+ * batch is open then; writes commit one by one, still correctly).
+ * STORE_INVALID when a batch is already open.
+ */
+int store_begin_batch(struct store *st);
+/*
+ * store_commit_batch — commit the batch.  STORE_OK: every write since
+ * store_begin_batch() is durable (to the level of the synchronous setting),
+ * send the pending acknowledgements.  Anything else: the batch is rolled
+ * back, nothing of it is stored, answer every pending acknowledgement with
+ * an error.  STORE_OK with no batch open (nothing to do).
+ */
+int store_commit_batch(struct store *st);
+/* Throw the batch away.  No-op with no batch open. */
+void store_rollback_batch(struct store *st);
+bool store_in_batch(const struct store *st);
+
+/* ---- agencies, services, offices ---------------------------------------- */
+
+/* Create or rename the agency with this code.  *id_out gets its id. */
+int store_agency_put(struct store *st, const char *code, const char *name,
+                     int64_t *id_out);
+int store_agency_by_code(struct store *st, const char *code, int64_t *id_out);
+
+/* Create the service with this code for agency_id (or find it).
+ * STORE_CONFLICT when the code belongs to another agency. */
+int store_service_put(struct store *st, int64_t agency_id, const char *code,
+                      int64_t *id_out);
+int store_service_by_code(struct store *st, const char *code, int64_t *id_out,
+                          int64_t *agency_id_out);
+/* Name of a service in one language. */
+int store_service_name_set(struct store *st, int64_t service_id,
+                           const char *lang, const char *name);
+/* Name in lang, else in fallback_lang (may be NULL); NOTFOUND when neither. */
+int store_service_name(struct store *st, int64_t service_id, const char *lang,
+                       const char *fallback_lang, char *name, size_t cap);
+
+int store_office_put(struct store *st, int64_t agency_id, const char *code,
+                     int64_t *id_out);
+int store_office_by_code(struct store *st, const char *code, int64_t *id_out,
+                         int64_t *agency_id_out);
+int store_office_name_set(struct store *st, int64_t office_id,
+                          const char *lang, const char *name,
+                          const char *address);
+/* address may be NULL when not wanted. */
+int store_office_name(struct store *st, int64_t office_id, const char *lang,
+                      const char *fallback_lang, char *name, size_t name_cap,
+                      char *address, size_t address_cap);
+/* Offices that have published slots for service_id, ids > after_id in
+ * ascending order, at most max.  *n_out gets the count. */
+int store_offices_for_service(struct store *st, int64_t service_id,
+                              int64_t after_id, int64_t *ids, size_t max,
+                              size_t *n_out);
+
+/* ---- slots and bookings ------------------------------------------------- */
+
+struct store_slot {
+    int64_t id, office_id, service_id;
+    char day[STORE_DAY_MAX];
+    char time[STORE_TIME_MAX];
+    int capacity, booked;
+};
+
+/*
+ * store_slot_put — publish a slot (or change its capacity).
+ * STORE_CONFLICT when capacity would fall below the places booked;
+ * STORE_INVALID for a malformed day/time or negative capacity.
+ */
+int store_slot_put(struct store *st, int64_t office_id, int64_t service_id,
+                   const char *day, const char *time, int capacity,
+                   int64_t *id_out);
+int store_slot_get(struct store *st, int64_t slot_id, struct store_slot *out);
+/* Days >= from_day with at least one free place, ascending, at most max. */
+int store_slot_days(struct store *st, int64_t office_id, int64_t service_id,
+                    const char *from_day, char (*days)[STORE_DAY_MAX],
+                    size_t max, size_t *n_out);
+/* Slots of one day with a free place, by time, at most max. */
+int store_slot_times(struct store *st, int64_t office_id, int64_t service_id,
+                     const char *day, struct store_slot *out, size_t max,
+                     size_t *n_out);
+
+struct store_booking {
+    int64_t id, slot_id, service_id, office_id, created_at;
+    char msisdn[STORE_MSISDN_MAX];
+    char day[STORE_DAY_MAX];
+    char time[STORE_TIME_MAX];
+};
+
+/*
+ * store_book — one place in slot_id for msisdn, atomically: the slot's
+ * booked count rises only while below capacity, and one msisdn holds at
+ * most one active booking per service.  STORE_OK (*id_out = booking id),
+ * STORE_FULL, STORE_CONFLICT (already an active booking for the service),
+ * STORE_NOTFOUND (no such slot), STORE_BUSY (retry; nothing changed).
+ */
+int store_book(struct store *st, const char *msisdn, int64_t slot_id,
+               int64_t now, int64_t *id_out);
+/* Cancel msisdn's active booking booking_id and free its place.
+ * STORE_NOTFOUND when it is not msisdn's or not active. */
+int store_booking_cancel(struct store *st, int64_t booking_id,
+                         const char *msisdn, int64_t now);
+/*
+ * store_booking_move — replace msisdn's active booking by one in
+ * new_slot_id (same service), atomically: the old one becomes 'moved' and
+ * frees its place, the new one takes a place.  On STORE_FULL / NOTFOUND /
+ * INVALID (other service) nothing changed.  *new_id_out gets the new id.
+ */
+int store_booking_move(struct store *st, int64_t booking_id,
+                       const char *msisdn, int64_t new_slot_id, int64_t now,
+                       int64_t *new_id_out);
+int store_booking_get(struct store *st, int64_t booking_id,
+                      struct store_booking *out, char *state, size_t state_cap);
+/* msisdn's active bookings by day and time, at most max. */
+int store_bookings_active(struct store *st, const char *msisdn,
+                          struct store_booking *out, size_t max,
+                          size_t *n_out);
+/* Active bookings on day whose reminder is not sent yet, at most max. */
+int store_reminders_due(struct store *st, const char *day,
+                        struct store_booking *out, size_t max, size_t *n_out);
+int store_booking_reminded(struct store *st, int64_t booking_id);
+
+/* ---- applications ------------------------------------------------------- */
+
+struct store_app {
+    char number[STORE_CODE_MAX];
+    int64_t agency_id, service_id;  /* service_id 0 when none */
+    char owner[STORE_MSISDN_MAX];
+    char status[STORE_CODE_MAX];
+    int64_t updated_at;
+};
+
+/*
+ * store_app_status — the agency's status change for application `number`:
+ * updates it (or creates it: then owner is required) and appends the
+ * change to its history, atomically.  owner / service_id (0) may be
+ * NULL / 0 to keep what is recorded.  STORE_CONFLICT when the number
+ * belongs to another agency; STORE_INVALID when creating without owner.
+ */
+int store_app_status(struct store *st, const char *number, int64_t agency_id,
+                     int64_t service_id, const char *owner,
+                     const char *status, const char *note, int64_t now);
+int store_app_get(struct store *st, const char *number, struct store_app *out);
+
+struct store_app_event {
+    char status[STORE_CODE_MAX];
+    char note[STORE_NAME_MAX];
+    int64_t at;
+};
+/* History of an application, newest first, at most max. */
+int store_app_history(struct store *st, const char *number,
+                      struct store_app_event *out, size_t max, size_t *n_out);
+
+/* Template for (agency, status, lang); agency_id 0 and status "*" are the
+ * fallbacks looked up when nothing more precise exists. */
+int store_template_set(struct store *st, int64_t agency_id, const char *status,
+                       const char *lang, const char *body);
+/* *body_out is malloc'd (caller frees).  NOTFOUND when none applies. */
+int store_template_get(struct store *st, int64_t agency_id, const char *status,
+                       const char *lang, char **body_out);
+
+/* ---- lookup rate limit -------------------------------------------------- */
+
+/* *locked_until_out = end of msisdn's lock-out, 0 when not locked at now. */
+int store_lookup_locked(struct store *st, const char *msisdn, int64_t now,
+                        int64_t *locked_until_out);
+/*
+ * store_lookup_failed — count a failed lookup by msisdn.  Failures are
+ * counted in a window of window_ms starting at the first; reaching
+ * max_failures locks msisdn out until now + lock_ms.  *failures_out and
+ * *locked_until_out (0 when not locked) may be NULL.
+ */
+int store_lookup_failed(struct store *st, const char *msisdn, int64_t now,
+                        int64_t window_ms, int max_failures, int64_t lock_ms,
+                        int *failures_out, int64_t *locked_until_out);
+/* Forget msisdn's failures (after a successful lookup). */
+int store_lookup_clear(struct store *st, const char *msisdn);
+
+/* ---- subscriptions and opt-outs ----------------------------------------- */
+
+/* Subscribe msisdn to topic (e.g. "app:12345"); STORE_OK when already. */
+int store_sub_add(struct store *st, const char *msisdn, const char *topic,
+                  int64_t now);
+int store_sub_remove(struct store *st, const char *msisdn, const char *topic);
+/* Subscribers of topic with subscription id > after_id, ascending, at most
+ * max; ids[i] is the cursor to pass as after_id for the next page. */
+int store_sub_list(struct store *st, const char *topic, int64_t after_id,
+                   char (*msisdns)[STORE_MSISDN_MAX], int64_t *ids,
+                   size_t max, size_t *n_out);
+/* STOP: record the opt-out and drop every subscription of msisdn. */
+int store_optout_set(struct store *st, const char *msisdn, int64_t now);
+int store_optout_clear(struct store *st, const char *msisdn);
+/* *opted_out = whether msisdn has opted out. */
+int store_optout_get(struct store *st, const char *msisdn, bool *opted_out);
+
+/* ---- API tokens --------------------------------------------------------- */
+
+/* Tokens are stored as the caller's hash (e.g. SHA-256), never in clear. */
+int store_token_add(struct store *st, const void *hash, size_t hash_len,
+                    int64_t agency_id, const char *scopes, int64_t now);
+/* NOTFOUND when unknown or revoked. scopes may be NULL. */
+int store_token_get(struct store *st, const void *hash, size_t hash_len,
+                    int64_t *agency_id_out, char *scopes, size_t scopes_cap);
+int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
+                       int64_t now);
+
+/* ---- outbox ------------------------------------------------------------- */
+
+enum store_msg_state {
+    STORE_MSG_QUEUED = 0, STORE_MSG_SENDING, STORE_MSG_SUBMITTED,
+    STORE_MSG_DELIVERED, STORE_MSG_FAILED, STORE_MSG_EXPIRED
+};
+/* "queued", "sending", ... ; "?" when out of range. */
+const char *store_msg_state_name(int state);
+
+/* What store_enqueue() takes.  Strings may be NULL except to. */
+struct store_msg_new {
+    const char *client;       /* idempotency scope (agency code); NULL = "" */
+    const char *idem_key;     /* NULL: no idempotency */
+    const char *to;           /* MSISDN */
+    const char *text;         /* text, or NULL when template is used */
+    const char *tmpl;         /* template name */
+    const char *data;         /* template variables (JSON text) */
+    const char *lang;
+    const char *callback_url;
+    bool law_required;        /* may go to an opted-out number */
+    int64_t not_before;       /* first attempt at or after */
+    int64_t expires_at;       /* final failure ('expired') after */
+};
+
+/* A message as stored.  Every string is NULL when unset. */
+struct store_msg {
+    int64_t id;
+    int state;                /* enum store_msg_state */
+    char *client, *idem_key, *to, *text, *tmpl, *data, *lang, *callback_url;
+    char *smsc, *smsc_msgid;
+    bool law_required;
+    int attempts;
+    int err;                  /* last error code (SMPP status or own), 0 */
+    int64_t next_attempt_at, expires_at, lease_until;
+    int64_t created_at, updated_at, submitted_at, done_at;  /* 0 = not yet */
+};
+void store_msg_free(struct store_msg *m);
+
+/*
+ * store_enqueue — add a message in state 'queued'.  STORE_OK with *id_out
+ * = new id; STORE_DUPLICATE with *id_out = the existing message's id when
+ * (client, idem_key) was used before (the new content is ignored).
+ */
+int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
+                  int64_t *id_out);
+/* *out = the message (caller frees with store_msg_free()). */
+int store_msg_get(struct store *st, int64_t id, struct store_msg **out);
+
+/*
+ * store_claim_due — take up to max 'queued' messages with next_attempt_at
+ * <= now, earliest first: each becomes 'sending' with a lease until now +
+ * lease_ms and attempts + 1; a message past its expires_at becomes
+ * 'expired' instead (it is handed out too, so its callback can be made).
+ * out[0..*n_out) are the claimed messages as they are now (caller frees).
+ * Cost: one indexed range read of at most max rows.
+ */
+int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
+                    struct store_msg **out, size_t max, size_t *n_out);
+/*
+ * store_outbox_recover — 'sending' messages whose lease ended at or before
+ * now become 'queued' again (one indexed UPDATE).  *n_out (may be NULL)
+ * gets their number.  store_open() calls it with the wall clock; a gateway
+ * that is the only user of its database may call it with INT64_MAX at
+ * start-up to resend at once what the dead process had in flight.
+ */
+int store_outbox_recover(struct store *st, int64_t now, int64_t *n_out);
+/* 'sending' -> 'submitted' with the SMSC's message id (any format). */
+int store_mark_submitted(struct store *st, int64_t id, const char *smsc,
+                         const char *smsc_msgid, int64_t now);
+/*
+ * store_mark_retry — 'sending' -> 'queued' for another try at next_at
+ * (or 'expired' when next_at is past expires_at).  refund: do not count
+ * the attempt (throttling).  *state_out (may be NULL) gets the new state.
+ */
+int store_mark_retry(struct store *st, int64_t id, int64_t next_at, int err,
+                     bool refund, int64_t now, int *state_out);
+/* -> 'failed' (final) from queued, sending or submitted. */
+int store_mark_failed(struct store *st, int64_t id, int err, int64_t now);
+/*
+ * store_receipt — a delivery receipt from smsc for smsc_msgid, matched
+ * whatever its format: the exact text first, else the same number written
+ * in decimal or hex (either way round); newest message first.  state is
+ * STORE_MSG_DELIVERED, _FAILED or _EXPIRED (final; applied unless the
+ * message is already final) or -1 for an intermediate receipt (logged
+ * only).  Every receipt is logged.  *id_out (may be NULL) gets the
+ * message id; STORE_NOTFOUND when none matched.
+ */
+int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
+                  int state, int err, int64_t now, int64_t *id_out);
+
+/* Message log: one line per SMS in ('mo') or out ('mt'). outbox_id 0 = none. */
+int store_log_message(struct store *st, const char *direction,
+                      const char *msisdn, const char *smsc, const char *text,
+                      int64_t outbox_id, int64_t now);
+
+/*
+ * store_msgid_parse — the numeric readings of an SMSC message id: *dec
+ * when it is all decimal digits (fitting 64 bits), *hex when it is all hex
+ * digits (at most 16).  Returns a bit mask: 1 = dec valid, 2 = hex valid.
+ * Pure; exposed for tests.
+ */
+int store_msgid_parse(const char *id, int64_t *dec, int64_t *hex);
+
+#endif
