@@ -312,6 +312,41 @@ static void test_submit_sm_ussd_ucs2(void **state)
                "1383 0002 1200");              /* its_session_info 0x12, seq 0 */
 }
 
+/* Every field distinct and non-zero, so a swapped field cannot hide. */
+static void test_submit_sm_all_fields(void **state)
+{
+    (void)state;
+    struct smpp_pdu p;
+    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 0x01020304);
+    p.service_type = "CMT";
+    p.source_addr_ton = 5;
+    p.source_addr_npi = 0;
+    p.source_addr = "Kyzmat";
+    p.dest_addr_ton = 1;
+    p.dest_addr_npi = 2;
+    p.destination_addr = "996700000001";
+    p.esm_class = 0x03;
+    p.protocol_id = 0x7f;
+    p.priority_flag = 1;
+    p.schedule_delivery_time = "240101120000000+";
+    p.validity_period = "000002000000000R";
+    p.registered_delivery = 0x11;
+    p.replace_if_present_flag = 1;
+    p.data_coding = 3;
+    p.sm_default_msg_id = 5;
+    p.sm_length = 5;
+    p.short_message = (const uint8_t *)"hello";
+    golden(&p, "0000005b 00000004 00000000 01020304"
+               "434d5400"                              /* service_type "CMT" */
+               "05 00 4b797a6d617400"                  /* source 5/0 "Kyzmat" */
+               "01 02 39393637303030303030303100"      /* dest 1/2 "996700000001" */
+               "03 7f 01"                              /* esm_class protocol_id priority */
+               "3234303130313132303030303030302b00"    /* schedule_delivery_time */
+               "3030303030323030303030303030305200"    /* validity_period */
+               "11 01 03 05"                           /* reg replace data_coding default */
+               "05 68656c6c6f");                       /* sm_length, "hello" */
+}
+
 static void test_submit_sm_resp(void **state)
 {
     (void)state;
@@ -412,13 +447,15 @@ static void test_data_sm(void **state)
     p.source_addr_npi = 1;
     p.source_addr = "996555123456";
     p.destination_addr = "100";
+    p.esm_class = 3;
     p.registered_delivery = 1;
+    p.data_coding = 8;
     assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, "hi", 2), 0);
     golden(&p, "0000002f 00000103 00000000 0000000b"
                "00"
                "01 01 39393635353531323334353600"
                "00 00 31303000"
-               "00 01 00"                      /* esm_class, registered_delivery, data_coding */
+               "03 01 08"                      /* esm_class, registered_delivery, data_coding */
                "0424 0002 6869");              /* message_payload "hi" */
 
     smpp_pdu_init(&p, SMPP_DATA_SM_RESP, 0, 11);
@@ -1084,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_outbind),
         cmocka_unit_test(test_header_only),
         cmocka_unit_test(test_submit_sm_ussd_ucs2),
+        cmocka_unit_test(test_submit_sm_all_fields),
         cmocka_unit_test(test_submit_sm_resp),
         cmocka_unit_test(test_deliver_sm_ussd_start),
         cmocka_unit_test(test_deliver_sm_receipt),
