@@ -152,6 +152,7 @@ struct esme {
     struct event *tps_timer;    /* token bucket wake-up */
     struct event *defer_ev;     /* deferred done() (queue full, stopped) */
     const struct timeval *resp_tv; /* common timeout for request timers */
+    struct timeval resp_tv_plain;  /* fallback when the base has no slot left */
 
     uint32_t next_seq;
     struct esme_req **slots;    /* in flight, by seq & mask */
@@ -344,6 +345,31 @@ static void q_push_front(struct esme *e, struct esme_req *r)
         e->qtail = r;
     e->qhead = r;
     e->st.queued++;
+}
+
+/* Take r out of the middle of the queue (its queue timer fired). */
+static void q_remove(struct esme *e, struct esme_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        e->qhead = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        e->qtail = r->prev;
+    r->next = r->prev = NULL;
+    e->st.queued--;
+}
+
+/* Arm the queue-wait limit of a request that goes (back) to the queue. */
+static void q_arm(struct esme *e, struct esme_req *r)
+{
+    if (e->cfg.queue_timeout_ms) {
+        struct timeval tv = { (time_t)(e->cfg.queue_timeout_ms / 1000u),
+                              (suseconds_t)(e->cfg.queue_timeout_ms % 1000u) * 1000 };
+        evtimer_add(r->timer, &tv);
+    }
 }
 
 static struct esme_req *q_pop(struct esme *e)
@@ -661,6 +687,7 @@ static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
                  smpp_command_name(r->cmd_id), (unsigned)(resp ? resp->sequence_number : 0),
                  status_str(status), r->retries, e->cfg.max_retries, (unsigned)d);
             q_push_front(e, r);
+            q_arm(e, r);
             pause_sending(e, (unsigned)d);
             return;
         }
@@ -682,7 +709,14 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
     struct esme_req *r = arg;
     struct esme *e = r->e;
     enter(e);
-    if (inflight_take(e, r->seq) == r) {
+    if (r->seq == 0) {                 /* waited too long in the queue */
+        q_remove(e, r);
+        e->st.timeouts++;
+        elog(e, ESME_LOG_WARN, "%s: not sent within %u ms (link %s)",
+             smpp_command_name(r->cmd_id), e->cfg.queue_timeout_ms,
+             esme_state_name(e->state));
+        req_finish(e, r, ESME_DONE_TIMEOUT, NULL);
+    } else if (inflight_take(e, r->seq) == r) {
         e->st.timeouts++;
         elog(e, ESME_LOG_WARN, "%s: no response within %u ms",
              smpp_command_name(r->cmd_id), e->cfg.response_timeout_ms);
@@ -1413,9 +1447,13 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     e->tps_timer = evtimer_new(base, tps_timer_cb, e);
     e->defer_ev = event_new(base, -1, 0, defer_cb, e);
     struct timeval rtv = ms_tv(c->response_timeout_ms);
+    /* libevent keeps at most 256 common timeouts per base; past that a
+     * plain timeout works the same, only with an O(log n) heap insert */
+    e->resp_tv_plain = rtv;
     e->resp_tv = event_base_init_common_timeout(base, &rtv);
-    if (!e->state_timer || !e->pause_timer || !e->tps_timer || !e->defer_ev ||
-        !e->resp_tv)
+    if (!e->resp_tv)
+        e->resp_tv = &e->resp_tv_plain;
+    if (!e->state_timer || !e->pause_timer || !e->tps_timer || !e->defer_ev)
         goto oom;
     e->next_seq = 1;
     e->backoff_ms = c->reconnect_min_ms;
@@ -1557,6 +1595,7 @@ int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
         return 0;
     }
     q_push_back(e, r);
+    q_arm(e, r);
     pump(e);
     return 0;
 }

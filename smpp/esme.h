@@ -17,7 +17,12 @@
  * the duration of the callback.
  *
  * May call: smpp/pdu, libevent, libc.  Never includes gateway/.  Logging
- * goes through the log callback the caller gives.
+ * goes through the log callback the caller gives (the password is never
+ * logged).  The process must ignore SIGPIPE: libevent writes with send().
+ *
+ * Re-entrancy: from inside any esme callback the caller may call
+ * esme_send, esme_stop and esme_free (deferred) on the same esme.
+ * Single-threaded: all calls on the event_base's thread.
  */
 #ifndef KYZMAT_SMPP_ESME_H
 #define KYZMAT_SMPP_ESME_H
@@ -68,7 +73,14 @@ struct esme_config {
     unsigned max_retries;      /* throttling retries per request, default 5 */
     unsigned queue_max;        /* requests waiting for the window, default 10000 */
     uint32_t max_pdu_len;      /* cap on incoming command_length, default 64 KiB */
+    unsigned queue_timeout_ms; /* max wait in the queue (window, tps, no link);
+                                * then done(ESME_DONE_TIMEOUT); 0 = no limit */
 };
+/* Zero in a numeric field means its default (so max_retries 0 means 5).
+ * Back-off: reconnect_min_ms doubling per failed attempt up to
+ * reconnect_max_ms, +-20% jitter, back to min after a successful bind.
+ * TX_RX: requests go on the transmitter link; the receiver link only
+ * takes deliver_sm / data_sm; either link failing drops both. */
 
 /* A request finished: status is the SMSC's command_status, or one of the
  * ESME_DONE_* codes below when no response came.  resp is NULL unless a
@@ -94,25 +106,39 @@ struct esme_callbacks {
     void *ud;
 };
 
-/* Create an idle esme; copies cfg's strings.  Returns NULL on a bad config
- * (err gets the reason). */
+/* Create an idle esme; copies cfg's strings (cfg and cb may be freed after
+ * the call).  Returns NULL on a bad config (err gets the reason). */
 struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
                       const struct esme_callbacks *cb, char *err, size_t errlen);
-/* Start connecting.  Returns 0. */
+/* Start connecting (from IDLE or CLOSED; a no-op otherwise).  Returns 0,
+ * or -1 when e is being freed. */
 int esme_start(struct esme *e);
-/* Unbind gracefully (pending requests get ESME_DONE_STOPPED after
- * a short grace period); on_state reports ESME_CLOSED when done. */
+/* Unbind gracefully: when BOUND, send unbind and wait up to ~2 s for
+ * unbind_resp (responses to outstanding requests are still taken), then
+ * close; otherwise close at once (then on_state(ESME_CLOSED) and the
+ * done(ESME_DONE_STOPPED) calls happen inside esme_stop).  Every request
+ * still pending at CLOSED gets ESME_DONE_STOPPED.  esme_start() may be
+ * called again afterwards. */
 void esme_stop(struct esme *e);
-/* Free now; outstanding requests get ESME_DONE_STOPPED.  Deferred when
- * called from inside one of e's callbacks. */
+/* Free now, without unbind; every pending done() is called exactly once
+ * during the free: ESME_DONE_STOPPED (or ESME_DONE_QUEUE_FULL for a refusal
+ * not yet delivered).  on_state is not called.  Deferred to the end of the
+ * callback dispatch when called from inside one of e's callbacks: no
+ * further callback of e runs except those done() calls. */
 void esme_free(struct esme *e);
 
 /*
  * Send a request (submit_sm, data_sm, query_sm, ...).  The pdu is encoded at
  * once (sequence_number is assigned by the esme), so it and what it points
  * to may be freed after the call.  done is called exactly once, later (never
- * from inside esme_send).  Returns 0, or -1 when the pdu does not encode
- * (then done is not called).
+ * from inside esme_send).  Returns 0, or -1 when the pdu does not encode,
+ * is a bind / unbind / response (the session's own business) or e is being
+ * freed (then done is not called).  The request waits in the queue while
+ * the link is down and goes out after the next bind; a request that was on
+ * the wire when the link dropped gets ESME_DONE_LINK_LOST.  After
+ * esme_stop, requests get ESME_DONE_STOPPED (asynchronously).
+ * ESME_RTHROTTLED / ESME_RMSGQFUL answers are retried (throttle_retry_ms
+ * doubling, max_retries); the last such answer goes to done.
  */
 int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
               void *arg);

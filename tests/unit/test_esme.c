@@ -77,6 +77,8 @@ struct peer {
     uint32_t nack_status;         /* != 0: generic_nack requests with it */
     int ignore_enquire;           /* do not answer enquire_link */
     int ignore_unbind;            /* do not answer unbind */
+    int ignore_bind;              /* do not answer binds */
+    uint32_t throttle_status;     /* status of a throttling answer (0: RTHROTTLED) */
 
     /* records */
     int binds, accepts;
@@ -149,6 +151,8 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
         snprintf(p->bind_sysid, sizeof p->bind_sysid, "%s", in->system_id);
         snprintf(p->bind_pw, sizeof p->bind_pw, "%s", in->password);
         p->bind_ifver = in->interface_version;
+        if (p->ignore_bind)
+            return;
         smpp_pdu_init(&out, smpp_resp_id(in->command_id), p->bind_status,
                       in->sequence_number);
         if (p->bind_status == ESME_ROK) {
@@ -164,7 +168,8 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
         p->req_on = c->bound_as;
         if (p->throttle_n > 0) {
             p->throttle_n--;
-            pc_simple(c, smpp_resp_id(in->command_id), ESME_RTHROTTLED,
+            pc_simple(c, smpp_resp_id(in->command_id),
+                      p->throttle_status ? p->throttle_status : ESME_RTHROTTLED,
                       in->sequence_number);
         } else if (p->nack_status) {
             pc_simple(c, SMPP_GENERIC_NACK, p->nack_status, in->sequence_number);
@@ -838,6 +843,26 @@ static void test_throttled_retry(void **state)
     assert_int_equal(t->req[1].status, ESME_RTHROTTLED);
 }
 
+/* ESME_RMSGQFUL is "slow down" too: retried, not dropped. */
+static void test_msgqful_retry(void **state)
+{
+    struct t *t = *state;
+    t->peer->throttle_n = 1;
+    t->peer->throttle_status = ESME_RMSGQFUL;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    send_submit(t, 0);
+    send_submit(t, 1);
+    assert_true(wait_done(t, 2, 2000));
+    assert_int_equal(t->req[0].status, ESME_ROK);
+    assert_int_equal(t->req[1].status, ESME_ROK);
+    assert_int_equal(t->peer->requests, 3);
+    struct esme_stats st;
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.throttled, 1);
+    assert_true(has_log(t, "ESME_RMSGQFUL, retry 1/5"));
+}
+
 /* generic_nack for a request completes it with the nack's status. */
 static void test_generic_nack_completes(void **state)
 {
@@ -966,6 +991,66 @@ static void test_peer_unbind(void **state)
     assert_true(wait_state(t, ESME_BOUND, 2000));
 }
 
+/* An SMSC that accepts TCP but never answers the bind: the connect+bind
+ * timer drops the link and it tries again. */
+static void test_bind_timeout(void **state)
+{
+    struct t *t = *state;
+    t->cfg.connect_timeout_ms = 60;
+    t->peer->ignore_bind = 1;
+    t_start(t);
+    assert_true(wait_ge(t, &t->peer->binds, 2, 2000));
+    assert_true(has_log(t, "disconnected: connect/bind timed out"));
+    t->peer->ignore_bind = 0;
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+}
+
+/* A host name goes through evdns (here /etc/hosts: localhost). */
+static void test_hostname(void **state)
+{
+    struct t *t = *state;
+    t->cfg.host = "localhost";
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 3000));
+    assert_true(has_log(t, "connected to localhost:"));
+}
+
+/* A request that cannot go out (no link) gives up after queue_timeout_ms. */
+static void test_queue_timeout(void **state)
+{
+    struct t *t = *state;
+    t->cfg.queue_timeout_ms = 50;
+    char err[128];
+    t->e = esme_new(t->base, &t->cfg, &t->cb, err, sizeof err);
+    assert_non_null(t->e);
+    uint64_t t0 = mono_ms();
+    send_submit(t, 0);
+    assert_true(wait_done(t, 1, 2000));
+    assert_int_equal(t->req[0].status, ESME_DONE_TIMEOUT);
+    assert_true(t->req[0].at - t0 >= 45);
+    struct esme_stats st;
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.queued, 0);
+    /* one that does go out in time is answered normally */
+    assert_int_equal(esme_start(t->e), 0);
+    send_submit(t, 1);
+    assert_true(wait_done(t, 2, 2000));
+    assert_int_equal(t->req[1].status, ESME_ROK);
+}
+
+/* deliver_sm on the transmitter link is refused, not delivered. */
+static void test_deliver_on_tx_refused(void **state)
+{
+    struct t *t = *state;
+    t->cfg.bind_mode = ESME_BIND_TX_RX;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    peer_send_deliver(peer_conn(t->peer, SMPP_BIND_TRANSMITTER), SMPP_DELIVER_SM);
+    assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
+    assert_int_equal(t->peer->dresp_status, ESME_RINVBNDSTS);
+    assert_int_equal(t->delivered, 0);
+}
+
 /* queue_max: QUEUE_FULL later, never inside esme_send; stopping with
  * queued requests reports STOPPED for each. */
 static void test_queue_full_and_stop(void **state)
@@ -1065,11 +1150,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_tps_limit, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_throttled_retry, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_msgqful_retry, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_generic_nack_completes, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_link_lost, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_deliver, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_garbage, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_peer_unbind, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_bind_timeout, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_hostname, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_timeout, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_on_tx_refused, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_queue_full_and_stop, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_free_in_done, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_free_in_on_state, t_setup, t_teardown),
