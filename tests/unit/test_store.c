@@ -1,0 +1,1089 @@
+/*
+ * tests/unit/test_store.c — cmocka tests of the storage module
+ * (gateway/store.c) against real SQLite files in a fresh mkdtemp directory
+ * under /tmp per test (removed afterwards).
+ *
+ * Covers: migrations from empty, idempotent re-open, a failing migration
+ * leaving the file unchanged, a newer schema refused; every operation;
+ * idempotent enqueue; receipts matched across hex and decimal ids; lease
+ * expiry re-queueing (by call and at re-open); group commit and rollback.
+ * Two tests use real concurrency with fork(): N processes, each with its
+ * own connection, race for the last 3 places of a slot (exactly 3 must win,
+ * SQLITE_BUSY is retried, never a refusal); and a child that enqueues in
+ * batches and reports ids only after commit is killed with SIGKILL midway,
+ * after which every reported id must be in the database.  Children leave
+ * with _exit() so cmocka's state in the parent is untouched.
+ *
+ * Owns: its temp directories.  May call: gateway/store.h, libc, POSIX,
+ * cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gateway/store.h"
+
+/* ---- fixture: a temp directory and a database path in it ---------------- */
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct store *st;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/kzstore.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct store *open_ok(struct fx *f)
+{
+    char err[256];
+    struct store *st = NULL;
+    int rc = store_open(f->path, STORE_SYNC_NORMAL, &st, err, sizeof err);
+    if (rc != STORE_OK)
+        fail_msg("store_open: %s (%s)", err, store_rc_name(rc));
+    return st;
+}
+
+static const int64_t T0 = 1800000000000;  /* a fixed "now" in ms */
+
+/* ---- migrations ------------------------------------------------------------- */
+
+static void test_migrations(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    struct store *st = open_ok(f);
+    assert_int_equal(store_schema_version(st), store_builtin_version());
+    assert_true(store_builtin_version() >= 4);
+    int64_t id = 0;
+    assert_int_equal(store_agency_put(st, "gov", "Government", &id), STORE_OK);
+    store_close(st);
+
+    /* re-open: nothing to apply, data kept */
+    st = open_ok(f);
+    assert_int_equal(store_schema_version(st), store_builtin_version());
+    int64_t id2 = 0;
+    assert_int_equal(store_agency_by_code(st, "gov", &id2), STORE_OK);
+    assert_int_equal(id, id2);
+    store_close(st);
+
+    /* a migration whose second statement fails leaves nothing behind */
+    struct store_migration broken = {
+        "broken", "CREATE TABLE extra_t(x); CREATE TABLE extra_t(y);" };
+    st = NULL;
+    int rc = store_open_with(f->path, STORE_SYNC_NORMAL, &broken, 1, &st,
+                             err, sizeof err);
+    assert_int_equal(rc, STORE_ERROR);
+    assert_null(st);
+    assert_non_null(strstr(err, "broken"));
+    char want[32];
+    snprintf(want, sizeof want, "migration %d", store_builtin_version() + 1);
+    assert_non_null(strstr(err, want));
+
+    st = open_ok(f);
+    assert_int_equal(store_schema_version(st), store_builtin_version());
+    store_close(st);
+
+    /* the same table name is free, so the first statement was undone */
+    struct store_migration good = { "extra", "CREATE TABLE extra_t(x);" };
+    rc = store_open_with(f->path, STORE_SYNC_FULL, &good, 1, &st, err,
+                         sizeof err);
+    assert_int_equal(rc, STORE_OK);
+    assert_int_equal(store_schema_version(st), store_builtin_version() + 1);
+    store_close(st);
+
+    /* a database newer than the build is refused, and not touched */
+    st = NULL;
+    rc = store_open(f->path, STORE_SYNC_NORMAL, &st, err, sizeof err);
+    assert_int_equal(rc, STORE_ERROR);
+    assert_null(st);
+    assert_non_null(strstr(err, "newer"));
+
+    /* bad arguments */
+    assert_int_equal(store_open("", STORE_SYNC_NORMAL, &st, err, sizeof err),
+                     STORE_INVALID);
+    assert_int_equal(store_open("/nonexistent-dir/x/y.db", STORE_SYNC_NORMAL,
+                                &st, err, sizeof err), STORE_ERROR);
+    assert_null(st);
+}
+
+/* ---- directory: agencies, services, offices, tokens --------------------- */
+
+static void test_directory(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t gov = 0, tax = 0, id = 0, ag = 0;
+    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
+    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
+    assert_int_equal(store_agency_put(st, "gov", "Government", &id), STORE_OK);
+    assert_int_equal(id, gov);
+    assert_int_equal(store_agency_by_code(st, "nope", &id), STORE_NOTFOUND);
+    assert_int_equal(store_agency_put(st, "", "x", &id), STORE_INVALID);
+
+    int64_t pass = 0;
+    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
+    assert_int_equal(store_service_put(st, gov, "passport", &id), STORE_OK);
+    assert_int_equal(id, pass);
+    assert_int_equal(store_service_put(st, tax, "passport", &id),
+                     STORE_CONFLICT);
+    assert_int_equal(store_service_put(st, 9999, "ghost", &id),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_service_by_code(st, "passport", &id, &ag),
+                     STORE_OK);
+    assert_int_equal(id, pass);
+    assert_int_equal(ag, gov);
+
+    char name[STORE_NAME_MAX], addr[STORE_NAME_MAX];
+    assert_int_equal(store_service_name_set(st, pass, "ky", "Паспорт ky"),
+                     STORE_OK);
+    assert_int_equal(store_service_name_set(st, pass, "ru", "Паспорт"),
+                     STORE_OK);
+    assert_int_equal(store_service_name_set(st, pass, "ru", "Паспорт РФ"),
+                     STORE_OK);
+    assert_int_equal(store_service_name(st, pass, "ru", "ky", name,
+                                        sizeof name), STORE_OK);
+    assert_string_equal(name, "Паспорт РФ");
+    assert_int_equal(store_service_name(st, pass, "en", "ky", name,
+                                        sizeof name), STORE_OK);
+    assert_string_equal(name, "Паспорт ky");
+    assert_int_equal(store_service_name(st, pass, "en", NULL, name,
+                                        sizeof name), STORE_NOTFOUND);
+    assert_int_equal(store_service_name_set(st, 424242, "ru", "x"),
+                     STORE_NOTFOUND);
+
+    int64_t off = 0;
+    assert_int_equal(store_office_put(st, gov, "bishkek-1", &off), STORE_OK);
+    assert_int_equal(store_office_put(st, tax, "bishkek-1", &id),
+                     STORE_CONFLICT);
+    assert_int_equal(store_office_by_code(st, "bishkek-1", &id, &ag),
+                     STORE_OK);
+    assert_int_equal(id, off);
+    assert_int_equal(store_office_name_set(st, off, "ru", "ЦОН 1",
+                                           "Чуй 100"), STORE_OK);
+    assert_int_equal(store_office_name(st, off, "ky", "ru", name, sizeof name,
+                                       addr, sizeof addr), STORE_OK);
+    assert_string_equal(name, "ЦОН 1");
+    assert_string_equal(addr, "Чуй 100");
+
+    /* an office offers a service once it publishes a slot for it */
+    int64_t ids[4];
+    size_t n = 9;
+    assert_int_equal(store_offices_for_service(st, pass, 0, ids, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 0);
+    int64_t off2 = 0, slot = 0;
+    assert_int_equal(store_office_put(st, gov, "osh-1", &off2), STORE_OK);
+    assert_int_equal(store_slot_put(st, off2, pass, "2027-01-10", "09:00", 2,
+                                    &slot), STORE_OK);
+    assert_int_equal(store_slot_put(st, off, pass, "2027-01-10", "09:00", 2,
+                                    &slot), STORE_OK);
+    assert_int_equal(store_slot_put(st, off, pass, "2027-01-10", "09:30", 2,
+                                    &slot), STORE_OK);
+    assert_int_equal(store_offices_for_service(st, pass, 0, ids, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_true(ids[0] < ids[1]);
+    assert_int_equal(store_offices_for_service(st, pass, ids[0], ids, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+
+    /* API tokens: stored by hash, revocable */
+    unsigned char h1[32], h2[32];
+    memset(h1, 0xA5, sizeof h1);
+    memset(h2, 0x5A, sizeof h2);
+    char scopes[STORE_SCOPES_MAX];
+    assert_int_equal(store_token_add(st, h1, sizeof h1, gov, "status,slots",
+                                     T0), STORE_OK);
+    assert_int_equal(store_token_add(st, h1, sizeof h1, gov, "x", T0),
+                     STORE_CONFLICT);
+    assert_int_equal(store_token_get(st, h1, sizeof h1, &id, scopes,
+                                     sizeof scopes), STORE_OK);
+    assert_int_equal(id, gov);
+    assert_string_equal(scopes, "status,slots");
+    assert_int_equal(store_token_get(st, h2, sizeof h2, &id, NULL, 0),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_token_revoke(st, h1, sizeof h1, T0 + 1), STORE_OK);
+    assert_int_equal(store_token_get(st, h1, sizeof h1, &id, NULL, 0),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_token_revoke(st, h1, sizeof h1, T0 + 2),
+                     STORE_NOTFOUND);
+}
+
+/* ---- applications, templates, lookup limit, subscriptions --------------- */
+
+static void test_applications(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t gov = 0, tax = 0, pass = 0;
+    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
+    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
+    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
+
+    /* new application needs its owner */
+    assert_int_equal(store_app_status(st, "A-1", gov, pass, NULL, "received",
+                                      NULL, T0), STORE_INVALID);
+    assert_int_equal(store_app_status(st, "A-1", gov, pass, "996700111222",
+                                      "received", "filed", T0), STORE_OK);
+    assert_int_equal(store_app_status(st, "A-1", gov, 0, NULL, "approved",
+                                      "ok", T0 + 10), STORE_OK);
+    /* another agency may neither change nor claim it */
+    assert_int_equal(store_app_status(st, "A-1", tax, 0, NULL, "rejected",
+                                      NULL, T0 + 20), STORE_CONFLICT);
+    assert_int_equal(store_app_status(st, "A-1", tax, 0, "996700999999",
+                                      "rejected", NULL, T0 + 20),
+                     STORE_CONFLICT);
+    struct store_app a;
+    assert_int_equal(store_app_get(st, "A-1", &a), STORE_OK);
+    assert_string_equal(a.status, "approved");
+    assert_string_equal(a.owner, "996700111222");
+    assert_int_equal(a.agency_id, gov);
+    assert_int_equal(a.service_id, pass);
+    assert_int_equal(a.updated_at, T0 + 10);
+    assert_int_equal(store_app_get(st, "A-2", &a), STORE_NOTFOUND);
+
+    struct store_app_event ev[5];
+    size_t n = 0;
+    assert_int_equal(store_app_history(st, "A-1", ev, 5, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].status, "approved");
+    assert_string_equal(ev[0].note, "ok");
+    assert_string_equal(ev[1].status, "received");
+    assert_int_equal(ev[1].at, T0);
+    assert_int_equal(store_app_history(st, "A-1", ev, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+
+    /* templates: exact, then agency 0, then status "*" */
+    char *body = NULL;
+    assert_int_equal(store_template_get(st, gov, "approved", "ru", &body),
+                     STORE_NOTFOUND);
+    assert_null(body);
+    assert_int_equal(store_template_set(st, 0, "*", "ru", "generic"),
+                     STORE_OK);
+    assert_int_equal(store_template_set(st, 0, "approved", "ru", "global ok"),
+                     STORE_OK);
+    assert_int_equal(store_template_set(st, gov, "approved", "ru", "gov ok"),
+                     STORE_OK);
+    assert_int_equal(store_template_get(st, gov, "approved", "ru", &body),
+                     STORE_OK);
+    assert_string_equal(body, "gov ok");
+    free(body);
+    assert_int_equal(store_template_get(st, tax, "approved", "ru", &body),
+                     STORE_OK);
+    assert_string_equal(body, "global ok");
+    free(body);
+    assert_int_equal(store_template_get(st, tax, "rejected", "ru", &body),
+                     STORE_OK);
+    assert_string_equal(body, "generic");
+    free(body);
+    assert_int_equal(store_template_get(st, tax, "rejected", "ky", &body),
+                     STORE_NOTFOUND);
+
+    /* lookup limit: 3 failures in 60 s lock for 600 s */
+    int fails = 0;
+    int64_t until = 0;
+    const char *p = "996555000001";
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(store_lookup_failed(st, p, T0 + i, 60000, 3, 600000,
+                                             &fails, &until), STORE_OK);
+        assert_int_equal(fails, i);
+        assert_int_equal(until, 0);
+    }
+    assert_int_equal(store_lookup_locked(st, p, T0 + 3, &until), STORE_OK);
+    assert_int_equal(until, 0);
+    assert_int_equal(store_lookup_failed(st, p, T0 + 3, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 3);
+    assert_int_equal(until, T0 + 3 + 600000);
+    assert_int_equal(store_lookup_locked(st, p, T0 + 1000, &until), STORE_OK);
+    assert_int_equal(until, T0 + 3 + 600000);
+    assert_int_equal(store_lookup_locked(st, p, T0 + 700000, &until),
+                     STORE_OK);
+    assert_int_equal(until, 0);
+    /* a new window starts counting from 1 */
+    assert_int_equal(store_lookup_failed(st, p, T0 + 700000, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 1);
+    assert_int_equal(until, 0);
+    assert_int_equal(store_lookup_clear(st, p), STORE_OK);
+    assert_int_equal(store_lookup_failed(st, p, T0 + 700001, 60000, 1, 5,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 1);
+    assert_int_equal(until, T0 + 700006);
+    assert_int_equal(store_lookup_locked(st, "996555000002", T0, &until),
+                     STORE_OK);
+    assert_int_equal(until, 0);
+
+    /* subscriptions, paged; STOP drops them all */
+    char ms[2][STORE_MSISDN_MAX];
+    int64_t cur[2];
+    assert_int_equal(store_sub_add(st, "996700000001", "app:A-1", T0),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(st, "996700000001", "app:A-1", T0),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(st, "996700000002", "app:A-1", T0),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(st, "996700000003", "app:A-1", T0),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(st, "996700000001", "news", T0), STORE_OK);
+    assert_int_equal(store_sub_list(st, "app:A-1", 0, ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ms[0], "996700000001");
+    assert_string_equal(ms[1], "996700000002");
+    assert_int_equal(store_sub_list(st, "app:A-1", cur[1], ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0], "996700000003");
+    assert_int_equal(store_sub_remove(st, "996700000003", "app:A-1"),
+                     STORE_OK);
+    assert_int_equal(store_sub_remove(st, "996700000003", "app:A-1"),
+                     STORE_NOTFOUND);
+
+    bool out = true;
+    assert_int_equal(store_optout_get(st, "996700000001", &out), STORE_OK);
+    assert_false(out);
+    assert_int_equal(store_optout_set(st, "996700000001", T0), STORE_OK);
+    assert_int_equal(store_optout_set(st, "996700000001", T0), STORE_OK);
+    assert_int_equal(store_optout_get(st, "996700000001", &out), STORE_OK);
+    assert_true(out);
+    assert_int_equal(store_sub_list(st, "app:A-1", 0, ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0], "996700000002");
+    assert_int_equal(store_sub_list(st, "news", 0, ms, NULL, 2, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_optout_clear(st, "996700000001"), STORE_OK);
+    assert_int_equal(store_optout_get(st, "996700000001", &out), STORE_OK);
+    assert_false(out);
+
+    assert_int_equal(store_log_message(st, "mo", "996700000001", "megacom",
+                                       "STATUS A-1", 0, T0), STORE_OK);
+    assert_int_equal(store_log_message(st, "xx", "996700000001", NULL, NULL,
+                                       0, T0), STORE_INVALID);
+}
+
+/* ---- bookings ------------------------------------------------------------------ */
+
+struct world {
+    int64_t gov, pass, visa, off;
+};
+
+static void make_world(struct store *st, struct world *w)
+{
+    assert_int_equal(store_agency_put(st, "gov", "Gov", &w->gov), STORE_OK);
+    assert_int_equal(store_service_put(st, w->gov, "passport", &w->pass),
+                     STORE_OK);
+    assert_int_equal(store_service_put(st, w->gov, "visa", &w->visa),
+                     STORE_OK);
+    assert_int_equal(store_office_put(st, w->gov, "bishkek-1", &w->off),
+                     STORE_OK);
+}
+
+static void assert_booked(struct store *st, int64_t slot, int want)
+{
+    struct store_slot s;
+    assert_int_equal(store_slot_get(st, slot, &s), STORE_OK);
+    assert_int_equal(s.booked, want);
+}
+
+static void test_bookings(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct world w;
+    make_world(st, &w);
+    int64_t s1 = 0, s2 = 0, s3 = 0, sv = 0, id = 0;
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-1-10", "09:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "9:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
+                                    -1, &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, 777, w.pass, "2027-01-10", "09:00", 2,
+                                    &s1), STORE_NOTFOUND);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
+                                    2, &s1), STORE_OK);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "10:00",
+                                    1, &s2), STORE_OK);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-11", "09:00",
+                                    1, &s3), STORE_OK);
+    assert_int_equal(store_slot_put(st, w.off, w.visa, "2027-01-10", "09:00",
+                                    5, &sv), STORE_OK);
+    /* re-publishing the same slot changes its capacity, same id */
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "10:00",
+                                    1, &id), STORE_OK);
+    assert_int_equal(id, s2);
+
+    const char *A = "996700000001", *B = "996700000002",
+               *C = "996700000003";
+    int64_t bA = 0, bB = 0, bC = 0, bx = 0;
+    assert_int_equal(store_book(st, A, s1, T0, &bA), STORE_OK);
+    assert_booked(st, s1, 1);
+    /* one active booking per citizen and service ... */
+    assert_int_equal(store_book(st, A, s2, T0, &bx), STORE_CONFLICT);
+    assert_booked(st, s2, 0);
+    assert_int_equal(store_book(st, A, s1, T0, &bx), STORE_CONFLICT);
+    assert_booked(st, s1, 1);
+    /* ... but another service is fine */
+    assert_int_equal(store_book(st, A, sv, T0, &bx), STORE_OK);
+    assert_int_equal(store_book(st, B, s1, T0, &bB), STORE_OK);
+    assert_booked(st, s1, 2);
+    assert_int_equal(store_book(st, C, s1, T0, &bC), STORE_FULL);
+    assert_booked(st, s1, 2);
+    assert_int_equal(store_book(st, C, 999, T0, &bC), STORE_NOTFOUND);
+    /* capacity cannot drop below what is booked */
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
+                                    1, &id), STORE_CONFLICT);
+
+    /* the full slot is not offered */
+    char days[4][STORE_DAY_MAX];
+    struct store_slot times[4];
+    size_t n = 0;
+    assert_int_equal(store_slot_times(st, w.off, w.pass, "2027-01-10", times,
+                                      4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(times[0].id, s2);
+    assert_string_equal(times[0].time, "10:00");
+    assert_int_equal(store_slot_days(st, w.off, w.pass, "2027-01-01", days, 4,
+                                     &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(days[0], "2027-01-10");
+    assert_string_equal(days[1], "2027-01-11");
+    assert_int_equal(store_slot_days(st, w.off, w.pass, "2027-01-11", days, 4,
+                                     &n), STORE_OK);
+    assert_int_equal(n, 1);
+
+    /* cancel frees the place; only the owner may cancel; then book again */
+    assert_int_equal(store_booking_cancel(st, bA, B, T0), STORE_NOTFOUND);
+    assert_int_equal(store_booking_cancel(st, bA, A, T0 + 1), STORE_OK);
+    assert_int_equal(store_booking_cancel(st, bA, A, T0 + 1), STORE_NOTFOUND);
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_book(st, C, s1, T0, &bC), STORE_OK);
+    assert_booked(st, s1, 2);
+    assert_int_equal(store_book(st, A, s3, T0, &bA), STORE_OK);
+    char sstate[16];
+    struct store_booking bk;
+    assert_int_equal(store_booking_get(st, bA, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(sstate, "active");
+    assert_string_equal(bk.day, "2027-01-11");
+
+    /* move: to a full slot changes nothing; to a free one moves the place */
+    int64_t nb = 0;
+    assert_int_equal(store_booking_move(st, bB, B, s3, T0, &nb), STORE_FULL);
+    assert_booked(st, s1, 2);
+    assert_booked(st, s3, 1);
+    assert_int_equal(store_booking_move(st, bB, B, sv, T0, &nb),
+                     STORE_INVALID);
+    assert_booked(st, s1, 2);
+    assert_int_equal(store_booking_move(st, bB, B, s2, T0 + 5, &nb), STORE_OK);
+    assert_booked(st, s1, 1);
+    assert_booked(st, s2, 1);
+    assert_int_equal(store_booking_get(st, bB, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(sstate, "moved");
+    assert_int_equal(store_booking_get(st, nb, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(sstate, "active");
+    assert_int_equal(bk.slot_id, s2);
+    assert_string_equal(bk.msisdn, B);
+
+    struct store_booking list[4];
+    assert_int_equal(store_bookings_active(st, A, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);   /* visa on the 10th, passport on the 11th */
+    assert_string_equal(list[0].day, "2027-01-10");
+    assert_int_equal(list[0].service_id, w.visa);
+    assert_int_equal(list[1].slot_id, s3);
+
+    /* reminders for the 10th: A (visa), C (s1), B (s2) */
+    assert_int_equal(store_reminders_due(st, "2027-01-10", list, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(store_booking_reminded(st, list[0].id), STORE_OK);
+    assert_int_equal(store_reminders_due(st, "2027-01-10", list, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_booking_reminded(st, 99999), STORE_NOTFOUND);
+
+    /* inside a batch a refused booking keeps the rest of the batch */
+    const char *D = "996700000004", *E = "996700000005";
+    int64_t s4 = 0, bD = 0, bE = 0;
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-12", "09:00",
+                                    1, &s4), STORE_OK);
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_int_equal(store_begin_batch(st), STORE_INVALID);
+    assert_int_equal(store_book(st, D, s4, T0, &bD), STORE_OK);
+    assert_int_equal(store_book(st, E, s4, T0, &bE), STORE_FULL);
+    /* s1 has a free place: the place is taken, then the second passport
+     * booking is refused and the savepoint gives the place back */
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_book(st, D, s1, T0, &bE), STORE_CONFLICT);
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_commit_batch(st), STORE_OK);
+    store_close(st);
+    st = f->st = open_ok(f);
+    assert_booked(st, s4, 1);
+    assert_booked(st, s1, 1);
+    assert_booked(st, s2, 1);
+    assert_int_equal(store_booking_get(st, bD, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(bk.msisdn, D);
+}
+
+/*
+ * N processes, each with its own connection, book the last 3 places of a
+ * slot at the same moment (released together by closing a pipe).
+ */
+#define RACERS 12
+
+static void test_booking_race(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct world w;
+    make_world(st, &w);
+    int64_t slot = 0, id = 0;
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-02-01", "09:00",
+                                    10, &slot), STORE_OK);
+    for (int i = 0; i < 7; i++) {
+        char m[24];
+        snprintf(m, sizeof m, "99670010%04d", i);
+        assert_int_equal(store_book(st, m, slot, T0, &id), STORE_OK);
+    }
+    assert_booked(st, slot, 7);
+
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pids[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(ready[0]);
+            close(go[1]);
+            struct store *cs = NULL;
+            char err[256];
+            int code = 10;
+            if (store_open(f->path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
+                == STORE_OK) {
+                char c = 'r', m[24];
+                snprintf(m, sizeof m, "99670020%04d", i);
+                if (write(ready[1], &c, 1) != 1)
+                    _exit(11);
+                while (read(go[0], &c, 1) < 0 && errno == EINTR)
+                    ;
+                int64_t bid = 0;
+                int rc;
+                while ((rc = store_book(cs, m, slot, T0, &bid)) == STORE_BUSY)
+                    ;   /* busy is "not yet", never "no" */
+                code = rc == STORE_OK ? 0 : rc == STORE_FULL ? 1 : 20 + rc;
+                store_close(cs);
+            }
+            _exit(code);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    for (int i = 0; i < RACERS; i++) {
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+    }
+    close(go[1]);   /* everybody goes */
+    int ok = 0, full = 0;
+    for (int i = 0; i < RACERS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        int code = WEXITSTATUS(status);
+        if (code == 0)
+            ok++;
+        else if (code == 1)
+            full++;
+        else
+            fail_msg("racer %d exited %d", i, code);
+    }
+    close(ready[0]);
+    assert_int_equal(ok, 3);
+    assert_int_equal(full, RACERS - 3);
+    assert_booked(st, slot, 10);
+    struct store_booking list[2];
+    size_t n = 0;
+    int winners = 0;
+    for (int i = 0; i < RACERS; i++) {
+        char m[24];
+        snprintf(m, sizeof m, "99670020%04d", i);
+        assert_int_equal(store_bookings_active(st, m, list, 2, &n), STORE_OK);
+        winners += (int)n;
+    }
+    assert_int_equal(winners, 3);
+}
+
+/* ---- outbox ---------------------------------------------------------------------- */
+
+static struct store_msg_new msg(const char *to, const char *text)
+{
+    struct store_msg_new m = { 0 };
+    m.to = to;
+    m.text = text;
+    m.lang = "ru";
+    m.expires_at = T0 + 3600000;
+    return m;
+}
+
+static void test_outbox(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t id1 = 0, id2 = 0, id3 = 0, idx = 0;
+
+    struct store_msg_new m = msg("996700000001", "hello");
+    m.client = "gov";
+    m.idem_key = "k1";
+    m.callback_url = "http://127.0.0.1:1/cb";
+    assert_int_equal(store_enqueue(st, &m, T0, &id1), STORE_OK);
+    m.text = "different";
+    assert_int_equal(store_enqueue(st, &m, T0 + 1, &idx), STORE_DUPLICATE);
+    assert_int_equal(idx, id1);
+    m.client = "tax";   /* keys are per client */
+    assert_int_equal(store_enqueue(st, &m, T0 + 1, &id2), STORE_OK);
+    assert_true(id2 != id1);
+
+    struct store_msg_new t = msg("996700000002", NULL);
+    assert_int_equal(store_enqueue(st, &t, T0, &idx), STORE_INVALID);
+    t.tmpl = "status";
+    t.data = "{\"number\":\"A-1\"}";
+    t.law_required = true;
+    t.not_before = T0 + 5000;
+    assert_int_equal(store_enqueue(st, &t, T0, &id3), STORE_OK);
+    struct store_msg_new bad = msg("", "x");
+    assert_int_equal(store_enqueue(st, &bad, T0, &idx), STORE_INVALID);
+
+    struct store_msg *g = NULL;
+    assert_int_equal(store_msg_get(st, id1, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_QUEUED);
+    assert_string_equal(g->text, "hello");
+    assert_string_equal(g->to, "996700000001");
+    assert_string_equal(g->client, "gov");
+    assert_string_equal(g->idem_key, "k1");
+    assert_string_equal(g->callback_url, "http://127.0.0.1:1/cb");
+    assert_null(g->tmpl);
+    assert_null(g->smsc);
+    assert_int_equal(g->created_at, T0);
+    assert_int_equal(g->next_attempt_at, T0);
+    assert_false(g->law_required);
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
+    assert_string_equal(g->tmpl, "status");
+    assert_null(g->text);
+    assert_true(g->law_required);
+    assert_int_equal(g->next_attempt_at, T0 + 5000);
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, 424242, &g), STORE_NOTFOUND);
+    assert_null(g);
+
+    /* claim: due ones only, earliest first, leased */
+    struct store_msg *c[8];
+    size_t n = 0;
+    assert_int_equal(store_claim_due(st, T0 + 10, 30000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(c[i]->state, STORE_MSG_SENDING);
+        assert_int_equal(c[i]->attempts, 1);
+        assert_int_equal(c[i]->lease_until, T0 + 10 + 30000);
+        assert_true(c[i]->id == id1 || c[i]->id == id2);
+        store_msg_free(c[i]);
+    }
+    assert_int_equal(store_claim_due(st, T0 + 10, 30000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* submitted with a hex id, receipt in decimal (and the reverse) */
+    assert_int_equal(store_mark_submitted(st, id1, "megacom", "1A2B3C",
+                                          T0 + 20), STORE_OK);
+    assert_int_equal(store_mark_submitted(st, id1, "megacom", "1A2B3C",
+                                          T0 + 20), STORE_NOTFOUND);
+    assert_int_equal(store_mark_submitted(st, id2, "megacom", "12345678",
+                                          T0 + 21), STORE_OK);
+    int64_t rid = 0;
+    assert_int_equal(store_receipt(st, "beeline", "1715004",
+                                   STORE_MSG_DELIVERED, 0, T0 + 30, &rid),
+                     STORE_NOTFOUND);   /* other smsc */
+    assert_int_equal(store_receipt(st, "megacom", "1715004", -1, 0, T0 + 30,
+                                   &rid), STORE_OK);   /* ENROUTE: log only */
+    assert_int_equal(rid, id1);
+    assert_int_equal(store_msg_get(st, id1, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_SUBMITTED);
+    assert_string_equal(g->smsc_msgid, "1A2B3C");
+    assert_int_equal(g->submitted_at, T0 + 20);
+    store_msg_free(g);
+    assert_int_equal(store_receipt(st, "megacom", "1715004",
+                                   STORE_MSG_DELIVERED, 0, T0 + 31, &rid),
+                     STORE_OK);
+    assert_int_equal(rid, id1);
+    assert_int_equal(store_receipt(st, "megacom", "00bc614e",
+                                   STORE_MSG_FAILED, 11, T0 + 32, &rid),
+                     STORE_OK);
+    assert_int_equal(rid, id2);
+    assert_int_equal(store_msg_get(st, id1, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_DELIVERED);
+    assert_int_equal(g->done_at, T0 + 31);
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, id2, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_FAILED);
+    assert_int_equal(g->err, 11);
+    store_msg_free(g);
+    /* final stays final */
+    assert_int_equal(store_receipt(st, "megacom", "1a2b3c",
+                                   STORE_MSG_FAILED, 1, T0 + 40, &rid),
+                     STORE_OK);
+    assert_int_equal(store_msg_get(st, id1, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_DELIVERED);
+    store_msg_free(g);
+    assert_int_equal(store_receipt(st, "megacom", "999", STORE_MSG_DELIVERED,
+                                   0, T0 + 40, &rid), STORE_NOTFOUND);
+    assert_int_equal(rid, 0);
+    assert_int_equal(store_receipt(st, "megacom", "1", 7, 0, T0, &rid),
+                     STORE_INVALID);
+
+    /* exact text ids (non numeric) */
+    int64_t id4 = 0;
+    struct store_msg_new m4 = msg("996700000004", "x");
+    assert_int_equal(store_enqueue(st, &m4, T0, &id4), STORE_OK);
+    assert_int_equal(store_claim_due(st, T0 + 50, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_msg_free(c[0]);
+    assert_int_equal(store_mark_submitted(st, id4, "megacom", "msg-77:xz",
+                                          T0 + 51), STORE_OK);
+    assert_int_equal(store_receipt(st, "megacom", "msg-77:xz",
+                                   STORE_MSG_DELIVERED, 0, T0 + 52, &rid),
+                     STORE_OK);
+    assert_int_equal(rid, id4);
+
+    /* retry: back to queued, due later; throttling refunds the attempt;
+     * a retry past the lifetime expires */
+    assert_int_equal(store_claim_due(st, T0 + 6000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id3);
+    store_msg_free(c[0]);
+    int ns = -1;
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_QUEUED);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 8999, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_claim_due(st, T0 + 9000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->attempts, 1);   /* the throttled one was refunded */
+    store_msg_free(c[0]);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 3600000, 8, false,
+                                      T0 + 9001, &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_EXPIRED);
+    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_EXPIRED);
+    assert_int_equal(g->err, 8);
+    assert_int_equal(g->done_at, T0 + 9001);
+    store_msg_free(g);
+
+    /* a queued message past its lifetime is handed out as expired */
+    int64_t id5 = 0, id6 = 0;
+    struct store_msg_new m5 = msg("996700000005", "late");
+    m5.expires_at = T0 + 100;
+    assert_int_equal(store_enqueue(st, &m5, T0, &id5), STORE_OK);
+    assert_int_equal(store_claim_due(st, T0 + 100, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id5);
+    assert_int_equal(c[0]->state, STORE_MSG_EXPIRED);
+    store_msg_free(c[0]);
+
+    /* mark_failed from queued; not twice */
+    struct store_msg_new m6 = msg("996700000006", "f");
+    assert_int_equal(store_enqueue(st, &m6, T0, &id6), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 200, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_msgid_parse(void **state)
+{
+    (void)state;
+    int64_t d = 0, h = 0;
+    assert_int_equal(store_msgid_parse("12345678", &d, &h), 3);
+    assert_int_equal(d, 12345678);
+    assert_int_equal(h, 0x12345678);
+    assert_int_equal(store_msgid_parse("bc614e", &d, &h), 2);
+    assert_int_equal(h, 12345678);
+    assert_int_equal(store_msgid_parse("BC614E", &d, &h), 2);
+    assert_int_equal(h, 12345678);
+    assert_int_equal(store_msgid_parse("", &d, &h), 0);
+    assert_int_equal(store_msgid_parse("12-3", &d, &h), 0);
+    /* 17 hex digits do not fit; 20 decimal digits above 2^64 neither */
+    assert_int_equal(store_msgid_parse("11111111111111111", &d, &h), 1);
+    assert_int_equal(store_msgid_parse("99999999999999999999", &d, &h), 0);
+    assert_int_equal(store_msgid_parse("18446744073709551615", &d, &h), 1);
+    assert_int_equal(d, -1);   /* the 64-bit pattern */
+    assert_int_equal(store_msgid_parse("ffffffffffffffff", &d, &h), 2);
+    assert_int_equal(h, -1);
+}
+
+/* ---- leases and batches ------------------------------------------------------ */
+
+static void test_leases(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        struct store_msg_new m = msg("996700000001", "lease");
+        assert_int_equal(store_enqueue(st, &m, T0 + i, &ids[i]), STORE_OK);
+    }
+    struct store_msg *c[4];
+    size_t n = 0;
+    assert_int_equal(store_claim_due(st, T0 + 10, 1000, c, 2, &n), STORE_OK);
+    assert_int_equal(n, 2);   /* the limit holds, earliest first */
+    for (size_t i = 0; i < n; i++) {
+        assert_true(c[i]->id == ids[0] || c[i]->id == ids[1]);
+        store_msg_free(c[i]);
+    }
+    int64_t back = -1;
+    assert_int_equal(store_outbox_recover(st, T0 + 1009, &back), STORE_OK);
+    assert_int_equal(back, 0);   /* leases still running */
+    assert_int_equal(store_outbox_recover(st, T0 + 1010, &back), STORE_OK);
+    assert_int_equal(back, 2);
+    assert_int_equal(store_claim_due(st, T0 + 1011, 1000, c, 4, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(c[i]->attempts, c[i]->id == ids[2] ? 1 : 2);
+        store_msg_free(c[i]);
+    }
+    store_close(st);
+
+    /* store_open() re-queues, by the wall clock, what a dead process held
+     * past its lease: leases taken "in 2001" have ended, those ending in
+     * 2027 (T0) have not. */
+    const int64_t past = 1000000000000;   /* 2001-09-09 */
+    st = f->st = open_ok(f);
+    int64_t old[2];
+    for (int i = 0; i < 2; i++) {
+        struct store_msg_new m = msg("996700000002", "old");
+        m.expires_at = past + 3600000;
+        assert_int_equal(store_enqueue(st, &m, past, &old[i]), STORE_OK);
+    }
+    assert_int_equal(store_claim_due(st, past, 1000, c, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        store_msg_free(c[i]);
+    store_close(st);
+    st = f->st = open_ok(f);
+    struct store_msg *g = NULL;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_msg_get(st, old[i], &g), STORE_OK);
+        assert_int_equal(g->state, STORE_MSG_QUEUED);
+        assert_int_equal(g->lease_until, 0);
+        assert_int_equal(g->attempts, 1);
+        store_msg_free(g);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_msg_get(st, ids[i], &g), STORE_OK);
+        assert_int_equal(g->state, STORE_MSG_SENDING);
+        store_msg_free(g);
+    }
+    /* a sole owner may take everything back at start-up */
+    assert_int_equal(store_outbox_recover(st, INT64_MAX, &back), STORE_OK);
+    assert_int_equal(back, 3);
+    assert_int_equal(store_msg_get(st, ids[2], &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_QUEUED);
+    store_msg_free(g);
+}
+
+static void test_batches(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t a = 0, b = 0, c = 0;
+    struct store_msg_new m = msg("996700000001", "batch");
+    struct store_msg *g = NULL;
+
+    assert_false(store_in_batch(st));
+    assert_int_equal(store_commit_batch(st), STORE_OK);   /* no-op */
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_true(store_in_batch(st));
+    assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_OK);
+    store_rollback_batch(st);
+    assert_false(store_in_batch(st));
+    assert_int_equal(store_msg_get(st, a, &g), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(st, b, &g), STORE_NOTFOUND);
+
+    /* idempotency inside one batch */
+    m.idem_key = "same";
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_DUPLICATE);
+    assert_int_equal(a, b);
+    m.idem_key = NULL;
+    assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_OK);
+    assert_int_equal(store_commit_batch(st), STORE_OK);
+    store_close(st);
+    st = f->st = open_ok(f);
+    assert_int_equal(store_msg_get(st, a, &g), STORE_OK);
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, c, &g), STORE_OK);
+    store_msg_free(g);
+
+    /* another connection holding the write lock: begin says busy, not ok */
+    struct store *other = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err,
+                                sizeof err), STORE_OK);
+    assert_int_equal(store_begin_batch(other), STORE_OK);
+    assert_int_equal(store_begin_batch(st), STORE_BUSY);
+    assert_false(store_in_batch(st));
+    assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_BUSY);
+    assert_int_equal(store_commit_batch(other), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_OK);
+    store_close(other);
+    assert_string_equal(store_rc_name(STORE_FULL), "full");
+    assert_string_equal(store_msg_state_name(STORE_MSG_EXPIRED), "expired");
+    assert_string_equal(store_msg_state_name(99), "?");
+}
+
+/*
+ * kill -9 durability: the child enqueues in batches of 20 and writes the
+ * ids to a pipe only after store_commit_batch() returned OK; the parent
+ * kills it with SIGKILL after 2000 reported ids, then every reported id
+ * must be in the database.
+ */
+static void test_kill9(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    store_close(st);
+    f->st = NULL;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        struct store *cs = NULL;
+        char err[256];
+        if (store_open(f->path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
+            != STORE_OK)
+            _exit(3);
+        for (int64_t t = T0;; t++) {
+            int64_t ids[20];
+            if (store_begin_batch(cs) != STORE_OK)
+                continue;
+            for (int i = 0; i < 20; i++) {
+                struct store_msg_new m = msg("996700000009", "durable");
+                if (store_enqueue(cs, &m, t, &ids[i]) != STORE_OK)
+                    _exit(4);
+            }
+            if (store_commit_batch(cs) != STORE_OK)
+                continue;
+            if (write(p[1], ids, sizeof ids) != (ssize_t)sizeof ids)
+                _exit(5);
+        }
+    }
+    close(p[1]);
+    size_t cap = 1 << 16, n = 0;
+    int64_t *got = malloc(cap * sizeof *got);
+    assert_non_null(got);
+    bool killed = false;
+    for (;;) {
+        ssize_t r = read(p[0], got + n, (cap - n) * sizeof *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        assert_true(r >= 0);
+        if (r == 0)
+            break;   /* the child is dead and the pipe drained */
+        assert_int_equal(r % (ssize_t)sizeof *got, 0);
+        n += (size_t)r / sizeof *got;
+        if (!killed && n >= 2000) {
+            assert_int_equal(kill(pid, SIGKILL), 0);
+            killed = true;
+        }
+        assert_true(n < cap);
+    }
+    close(p[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    assert_true(n >= 2000);
+
+    st = f->st = open_ok(f);
+    for (size_t i = 0; i < n; i++) {
+        struct store_msg *g = NULL;
+        int rc = store_msg_get(st, got[i], &g);
+        if (rc != STORE_OK)
+            fail_msg("acknowledged id %lld missing after kill -9",
+                     (long long)got[i]);
+        assert_int_equal(g->state, STORE_MSG_QUEUED);
+        store_msg_free(g);
+    }
+    free(got);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_directory, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_applications, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bookings, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_booking_race, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox, fx_setup, fx_teardown),
+        cmocka_unit_test(test_msgid_parse),
+        cmocka_unit_test_setup_teardown(test_leases, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
