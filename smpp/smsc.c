@@ -2055,18 +2055,36 @@ void smsc_config_defaults(struct smsc_config *cfg)
     cfg->max_pdu_len = SMPP_DEFAULT_MAX_LEN;
 }
 
+/* Numeric IPv4/IPv6 host + port (0 allowed) -> sockaddr.  0 or -1. */
+static int make_sockaddr(const char *host, uint16_t port,
+                         struct sockaddr_storage *ss, int *sslen)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        *sslen = sizeof *in;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *sslen = sizeof *in6;
+        return 0;
+    }
+    return -1;
+}
+
 static struct evconnlistener *listen_on(struct smsc *s, const char *host,
                                         uint16_t port, evconnlistener_cb cb,
                                         uint16_t *bound, char *err,
                                         size_t errlen)
 {
     struct sockaddr_storage ss;
-    int sslen = sizeof ss;
-    char spec[96];
-    snprintf(spec, sizeof spec, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             port);
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0) {
+    int sslen = 0;
+    if (make_sockaddr(host, port, &ss, &sslen) != 0) {
         snprintf(err, errlen, "bad address '%s' (numeric IPv4/IPv6 only)", host);
         return NULL;
     }
@@ -2074,7 +2092,8 @@ static struct evconnlistener *listen_on(struct smsc *s, const char *host,
         s->base, cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
         (struct sockaddr *)&ss, sslen);
     if (!l) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s port %u: %s", host, port,
+                 strerror(errno));
         return NULL;
     }
     struct sockaddr_storage got;

@@ -652,6 +652,8 @@ static void phone_prompt(struct phone *p)
 {
     if (p->prompt_shown || p->st == PH_WAIT || p->replies_due || p->done)
         return;
+    if (!p->tty && p->stdin_eof && !p->q_len)
+        return;                /* a pipe that has ended gets no prompt */
     fputs("Dial or answer> ", stdout);
     fflush(stdout);
     p->prompt_shown = 1;
@@ -1374,14 +1376,16 @@ static void script_run(struct script *sc)
             const char *want = l->cmd == SC_EXPECT_CONT ? "continue"
                              : l->cmd == SC_EXPECT_END ? "end" : "timeout";
             const char *got = ussd_kind_name(e);
+            char esc[600];
+            smsc_escape_line(e->text, esc, sizeof esc);
             sc->expectations++;
             if (strcmp(want, got) != 0 && !(l->cmd == SC_EXPECT_END &&
                                             strcmp(got, "notice") == 0))
                 script_fail(sc, l, "expected ussd %s, got %s \"%s\" for %s",
-                            want, got, e->text, e->to);
+                            want, got, esc, e->to);
             else if (l->text && !strstr(e->text, l->text))
                 script_fail(sc, l, "ussd %s for %s: \"%s\" does not contain "
-                            "\"%s\"", got, e->to, e->text, l->text);
+                            "\"%s\"", got, e->to, esc, l->text);
             sevent_free(e);
             break;
         }
@@ -1432,10 +1436,12 @@ static void script_timer_cb(evutil_socket_t fd, short what, void *arg)
     char seen[512] = "";
     size_t o = 0;
     for (struct sevent *e = sc->evq; e && o < sizeof seen - 80; e = e->next) {
-        int n = snprintf(seen + o, sizeof seen - o, "%s%s %s \"%.40s\"",
-                         o ? "; " : " (unconsumed:",
+        char esc[48];
+        smsc_escape_line(e->text, esc, sizeof esc);
+        int n = snprintf(seen + o, sizeof seen - o, "%s%s %s \"%s\"",
+                         o ? "; " : " (unconsumed: ",
                          e->kind == SMSC_EV_SMS ? "sms to" : ussd_kind_name(e),
-                         e->to, e->text);
+                         e->to, esc);
         if (n > 0)
             o += (size_t)n;
     }
