@@ -1,0 +1,1818 @@
+/*
+ * menus/load.c — the menu loader (see load.h and menus/README.md).
+ *
+ * Two passes over the parsed documents, which stay alive until the end:
+ *   1. declarations: settings (exactly one), codes, node ids and types,
+ *      variables (settings constants, input vars, http save vars);
+ *   2. definitions: each node's fields, templates (variables resolved),
+ *      targets (ids resolved);
+ * then whole-set checks: reachability, loops with no input, screen fit.
+ * Positions come from scalar tokens (0-based in libfyaml, printed 1-based);
+ * a mapping or sequence is placed at its first scalar.
+ * Owns: the set under construction (freed on failure), the documents.
+ * May call: libfyaml, menus/menu, menus/screen, libc.
+ */
+#include "menus/load.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "menus/screen.h"
+
+#define MAX_FILES 64
+#define MAX_FILE_BYTES (1u << 20)
+#define MAX_NODES 4000
+#define MAX_VARS 250
+#define MAX_TEXT 2000
+#define MAX_PATTERN 200
+#define MENU_SAVE_MAX_LOAD 8  /* = MENU_SAVE_MAX of step.h */
+
+struct decl {
+    const char *id;
+    struct fy_node *map;       /* the node's mapping */
+    struct fy_node *id_node;   /* its id scalar (for positions) */
+    const char *file;
+    int kind;
+};
+
+struct ld {
+    struct menu_set *set;
+    struct menu_errors *errs;
+    size_t nerr0;
+    const char *file;          /* file being read */
+    struct fy_node *settings;
+    const char *settings_file;
+    struct decl *decl;
+    size_t ndecl;
+    struct fy_node **code_key, **code_val;
+    const char **code_file;
+    size_t ncode;
+    bool oom;
+};
+
+/* ---- positions and errors ---- */
+
+static void pos(struct fy_node *n, int *line, int *col)
+{
+    *line = 0;
+    *col = 0;
+    for (int guard = 0; n && guard < 64; guard++) {
+        if (fy_node_is_scalar(n)) {
+            struct fy_token *t = fy_node_get_scalar_token(n);
+            const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+            if (m) {
+                *line = m->line + 1;
+                *col = m->column + 1;
+            }
+            return;
+        }
+        void *it = NULL;
+        if (fy_node_is_mapping(n)) {
+            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+            n = p ? fy_node_pair_key(p) : NULL;
+        } else if (fy_node_is_sequence(n)) {
+            n = fy_node_sequence_iterate(n, &it);
+        } else {
+            return;
+        }
+    }
+}
+
+static void err(struct ld *L, struct fy_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void err(struct ld *L, struct fy_node *n, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line, col;
+    pos(n, &line, &col);
+    menu_errors_add(L->errs, L->file, line, col, "%s", msg);
+}
+
+static bool failed(const struct ld *L)
+{
+    return L->errs->n + L->errs->dropped > L->nerr0 || L->oom;
+}
+
+static void *alloc(struct ld *L, size_t n)
+{
+    void *p = menu_arena_alloc(L->set, n);
+    if (!p)
+        L->oom = true;
+    return p;
+}
+
+static char *sdup(struct ld *L, const char *s, size_t n)
+{
+    char *p = menu_arena_strndup(L->set, s, n);
+    if (!p)
+        L->oom = true;
+    return p;
+}
+
+/* ---- scalar helpers ---- */
+
+/* The scalar of n, or NULL (with an error naming what) when n is not a
+ * plain scalar. */
+static const char *scalar(struct ld *L, struct fy_node *n, const char *what,
+                          size_t *len)
+{
+    if (!n || !fy_node_is_scalar(n) || fy_node_is_alias(n)) {
+        err(L, n, "%s must be a text value", what);
+        return NULL;
+    }
+    size_t l;
+    const char *s = fy_node_get_scalar(n, &l);
+    if (!s) {
+        err(L, n, "%s must be a text value", what);
+        return NULL;
+    }
+    if (memchr(s, '\0', l)) {
+        err(L, n, "%s contains a NUL byte", what);
+        return NULL;
+    }
+    if (len)
+        *len = l;
+    return s;
+}
+
+static char *scalar_dup(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    return s ? sdup(L, s, l) : NULL;
+}
+
+static bool get_uint(struct ld *L, struct fy_node *n, const char *what,
+                     unsigned long lo, unsigned long hi, unsigned long *v)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return false;
+    unsigned long x = 0;
+    if (l == 0 || l > 9) {
+        err(L, n, "%s must be a number from %lu to %lu", what, lo, hi);
+        return false;
+    }
+    for (size_t i = 0; i < l; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            err(L, n, "%s must be a number from %lu to %lu", what, lo, hi);
+            return false;
+        }
+        x = x * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (x < lo || x > hi) {
+        err(L, n, "%s must be a number from %lu to %lu", what, lo, hi);
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static int get_bool(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return -1;
+    if ((l == 4 && !memcmp(s, "true", 4)) || (l == 3 && !memcmp(s, "yes", 3)))
+        return 1;
+    if ((l == 5 && !memcmp(s, "false", 5)) || (l == 2 && !memcmp(s, "no", 2)))
+        return 0;
+    err(L, n, "%s must be true or false", what);
+    return -1;
+}
+
+static bool is_name(const char *s, size_t l, size_t max)
+{
+    if (l == 0 || l > max)
+        return false;
+    if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < l; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool is_key(const char *s, size_t l, const char *k)
+{
+    return strlen(k) == l && memcmp(s, k, l) == 0;
+}
+
+/* Check a mapping's keys against a NULL-terminated list. */
+static void check_keys(struct ld *L, struct fy_node *map, const char *const *allowed,
+                       const char *where)
+{
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(p);
+        size_t l;
+        const char *s = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &l) : NULL;
+        if (!s) {
+            err(L, k, "%s: keys must be plain text", where);
+            continue;
+        }
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++)
+            if (is_key(s, l, allowed[i]))
+                ok = true;
+        if (!ok)
+            err(L, k, "%s: unknown key '%.*s'", where, (int)(l > 40 ? 40 : l), s);
+    }
+}
+
+/* Value node and key node of `key` in map. */
+static struct fy_node *get(struct fy_node *map, const char *key, struct fy_node **keyn)
+{
+    struct fy_node_pair *p = map ? fy_node_mapping_lookup_pair_by_string(map, key, FY_NT) : NULL;
+    if (keyn)
+        *keyn = p ? fy_node_pair_key(p) : NULL;
+    return p ? fy_node_pair_value(p) : NULL;
+}
+
+/* Reject aliases anywhere (no alias expansion: no billion laughs). */
+static void no_alias(struct ld *L, struct fy_node *n, int depth)
+{
+    if (!n)
+        return;
+    if (depth > 32) {
+        err(L, n, "nesting too deep");
+        return;
+    }
+    if (fy_node_is_alias(n)) {
+        err(L, n, "aliases (*name) are not supported in menu files");
+        return;
+    }
+    void *it = NULL;
+    if (fy_node_is_mapping(n)) {
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
+            no_alias(L, fy_node_pair_key(p), depth + 1);
+            no_alias(L, fy_node_pair_value(p), depth + 1);
+        }
+    } else if (fy_node_is_sequence(n)) {
+        struct fy_node *c;
+        while ((c = fy_node_sequence_iterate(n, &it)) != NULL)
+            no_alias(L, c, depth + 1);
+    }
+}
+
+/* ---- variables ---- */
+
+static uint16_t var_add(struct ld *L, const char *name, size_t len, const char *constant)
+{
+    uint16_t ix = menu_set_find_var(L->set, name, len);
+    if (ix != MENU_NONE)
+        return ix;
+    struct menu_set *set = L->set;
+    if (set->nvar >= MAX_VARS)
+        return MENU_NONE;
+    if (set->nvar % 16 == 0) {
+        struct menu_var *nv = alloc(L, (size_t)(set->nvar + 16) * sizeof *nv);
+        if (!nv)
+            return MENU_NONE;
+        if (set->nvar)
+            memcpy(nv, set->var, set->nvar * sizeof *nv);
+        set->var = nv;
+    }
+    set->var[set->nvar].name = sdup(L, name, len);
+    set->var[set->nvar].constant = constant;
+    return set->nvar++;
+}
+
+/* ---- templates and texts ---- */
+
+static const struct menu_tmpl *tmpl(struct ld *L, struct fy_node *n, const char *s,
+                                    size_t len, const char *what)
+{
+    if (len > MAX_TEXT) {
+        err(L, n, "%s is longer than %d bytes", what, MAX_TEXT);
+        return NULL;
+    }
+    struct menu_seg segs[256];
+    size_t ns = 0;
+    char *lit = alloc(L, len + 1);
+    size_t ll = 0, lit_total = 0;
+    if (!lit)
+        return NULL;
+    size_t i = 0;
+    size_t run = 0;   /* start of the current literal run in lit */
+    bool bad = false;
+    while (i < len && !bad) {
+        char ch = s[i];
+        if (ch == '{' && i + 1 < len && s[i + 1] == '{') {
+            lit[ll++] = '{';
+            i += 2;
+        } else if (ch == '}' && i + 1 < len && s[i + 1] == '}') {
+            lit[ll++] = '}';
+            i += 2;
+        } else if (ch == '{') {
+            const char *e = memchr(s + i + 1, '}', len - i - 1);
+            if (!e) {
+                err(L, n, "%s: '{' without '}' (write {{ for a brace)", what);
+                bad = true;
+                break;
+            }
+            size_t nl = (size_t)(e - (s + i + 1));
+            uint16_t v = is_name(s + i + 1, nl, 40)
+                             ? menu_set_find_var(L->set, s + i + 1, nl) : MENU_NONE;
+            if (v == MENU_NONE) {
+                err(L, n, "%s: unknown variable {%.*s}", what, (int)(nl > 40 ? 40 : nl),
+                    s + i + 1);
+                bad = true;
+                break;
+            }
+            if (ll > run) {
+                if (ns >= 255) {
+                    bad = true;
+                    break;
+                }
+                segs[ns++] = (struct menu_seg){ lit + run, (uint16_t)(ll - run), MENU_NONE };
+                lit_total += ll - run;
+            }
+            run = ll;
+            if (ns >= 255) {
+                bad = true;
+                break;
+            }
+            segs[ns++] = (struct menu_seg){ NULL, 0, v };
+            i += nl + 2;
+        } else if (ch == '}') {
+            err(L, n, "%s: '}' without '{' (write }} for a brace)", what);
+            bad = true;
+        } else {
+            lit[ll++] = ch;
+            i++;
+        }
+    }
+    if (bad) {
+        if (ns >= 255)
+            err(L, n, "%s: too many variables", what);
+        return NULL;
+    }
+    if (ll > run) {
+        segs[ns++] = (struct menu_seg){ lit + run, (uint16_t)(ll - run), MENU_NONE };
+        lit_total += ll - run;
+    }
+    struct menu_tmpl *t = alloc(L, sizeof *t);
+    struct menu_seg *sv = alloc(L, (ns ? ns : 1) * sizeof *sv);
+    if (!t || !sv)
+        return NULL;
+    memcpy(sv, segs, ns * sizeof *sv);
+    t->seg = sv;
+    t->nseg = (uint16_t)ns;
+    t->lit_len = (uint16_t)lit_total;
+    return t;
+}
+
+/* A translated text: a plain value (all languages) or a mapping language ->
+ * text that must name every language of the set. */
+static const struct menu_text *text(struct ld *L, struct fy_node *n, struct fy_node *keyn,
+                                    const char *what)
+{
+    if (!n) {
+        err(L, keyn, "%s is missing", what);
+        return NULL;
+    }
+    struct menu_text *t = alloc(L, sizeof *t);
+    if (!t)
+        return NULL;
+    if (fy_node_is_scalar(n) && !fy_node_is_alias(n)) {
+        size_t l;
+        const char *s = scalar(L, n, what, &l);
+        if (!s)
+            return NULL;
+        const struct menu_tmpl *tp = tmpl(L, n, s, l, what);
+        for (int i = 0; i < MENU_MAX_LANGS; i++)
+            t->t[i] = tp;
+        return tp ? t : NULL;
+    }
+    if (!fy_node_is_mapping(n)) {
+        err(L, n, "%s must be a text or a mapping of language to text", what);
+        return NULL;
+    }
+    bool ok = true;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(p);
+        size_t kl;
+        const char *ks = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &kl) : NULL;
+        char code[8];
+        int li = -1;
+        if (ks && kl < sizeof code) {
+            memcpy(code, ks, kl);
+            code[kl] = '\0';
+            li = menu_set_find_lang(L->set, code);
+        }
+        if (li < 0) {
+            err(L, k, "%s: '%.*s' is not a language of this menu set", what,
+                ks ? (int)(kl > 20 ? 20 : kl) : 1, ks ? ks : "?");
+            ok = false;
+            continue;
+        }
+        size_t l;
+        const char *s = scalar(L, fy_node_pair_value(p), what, &l);
+        if (!s) {
+            ok = false;
+            continue;
+        }
+        t->t[li] = tmpl(L, fy_node_pair_value(p), s, l, what);
+        if (!t->t[li])
+            ok = false;
+    }
+    for (int i = 0; i < L->set->nlang; i++) {
+        if (!t->t[i] && ok) {
+            err(L, keyn ? keyn : n, "%s: missing translation '%s'", what, L->set->lang[i]);
+            ok = false;
+        }
+    }
+    return ok ? t : NULL;
+}
+
+/* A target id -> node index (error when unknown). */
+static uint16_t target(struct ld *L, struct fy_node *n, struct fy_node *keyn, const char *what)
+{
+    if (!n) {
+        err(L, keyn, "%s is missing", what);
+        return MENU_NONE;
+    }
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return MENU_NONE;
+    uint16_t ix = menu_set_find_node(L->set, s, l);
+    if (ix == MENU_NONE)
+        err(L, n, "%s: unknown target '%.*s'", what, (int)(l > 40 ? 40 : l), s);
+    return ix;
+}
+
+static uint16_t opt_target(struct ld *L, struct fy_node *map, const char *key)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(map, key, &k);
+    return v ? target(L, v, k, key) : MENU_NONE;
+}
+
+/* ---- default texts for settings ---- */
+
+struct deftext {
+    const char *ky, *ru, *en;
+};
+
+static const struct deftext def_label[MENU_KEY_COUNT] = {
+    { "Артка", "Назад", "Back" },
+    { "Башкы", "Главная", "Home" },
+    { "Дагы", "Далее", "More" },
+};
+
+static const struct deftext def_msg[MENU_MSG_COUNT] = {
+    { "Туура эмес жооп. Кайра аракет кылыңыз.", "Неверный ввод. Попробуйте снова.",
+      "Invalid input. Please try again." },
+    { "Өтө көп туура эмес аракет. Кийинчерээк кайра териңиз.",
+      "Слишком много неверных попыток. Наберите позже.",
+      "Too many invalid attempts. Please dial again later." },
+    { "Кызмат убактылуу жеткиликсиз. Кийинчерээк аракет кылыңыз.",
+      "Сервис временно недоступен. Попробуйте позже.",
+      "The service is unavailable. Please try again later." },
+    { "Жооп келген жок. Кийинчерээк аракет кылыңыз.",
+      "Нет ответа. Попробуйте позже.",
+      "No answer in time. Please try again later." },
+    { "Мурунку сеансты улантасызбы?\n1. Улантуу\n2. Башынан баштоо",
+      "Продолжить прошлый сеанс?\n1. Продолжить\n2. Начать заново",
+      "Continue where you left off?\n1. Continue\n2. Start over" },
+    { "Мындай код жок.", "Такой код не обслуживается.", "This code is not served." },
+};
+
+static const char *def_for(const struct deftext *d, const char *lang)
+{
+    if (!strcmp(lang, "ky"))
+        return d->ky;
+    if (!strcmp(lang, "ru"))
+        return d->ru;
+    if (!strcmp(lang, "en"))
+        return d->en;
+    return NULL;
+}
+
+/* A settings text with a built-in default for ky/ru/en. */
+static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
+                                             const char *key, const struct deftext *def)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = map ? get(map, key, &k) : NULL;
+    if (v)
+        return text(L, v, k, key);
+    struct menu_text *t = alloc(L, sizeof *t);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < L->set->nlang; i++) {
+        const char *s = def_for(def, L->set->lang[i]);
+        if (!s) {
+            err(L, L->settings, "settings: '%s' needs a text for language '%s'", key,
+                L->set->lang[i]);
+            return NULL;
+        }
+        t->t[i] = tmpl(L, NULL, s, strlen(s), key);
+    }
+    return t;
+}
+
+/* ---- pass 1: declarations ---- */
+
+static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end" };
+
+static void declare_file(struct ld *L, struct fy_node *root)
+{
+    if (!root)
+        return;
+    if (!fy_node_is_mapping(root)) {
+        err(L, root, "a menu file is a mapping with 'settings', 'codes' and 'nodes'");
+        return;
+    }
+    static const char *const top[] = { "settings", "codes", "nodes", NULL };
+    check_keys(L, root, top, "file");
+    struct fy_node *k = NULL;
+    struct fy_node *s = get(root, "settings", &k);
+    if (s) {
+        if (L->settings) {
+            int l, c;
+            pos(L->settings, &l, &c);
+            err(L, k, "settings declared twice (first in %s:%d:%d)", L->settings_file, l, c);
+        } else if (!fy_node_is_mapping(s)) {
+            err(L, k, "settings must be a mapping");
+        } else {
+            L->settings = s;
+            L->settings_file = L->file;
+        }
+    }
+    struct fy_node *codes = get(root, "codes", &k);
+    if (codes) {
+        if (!fy_node_is_mapping(codes)) {
+            err(L, k, "codes must be a mapping of short code to node id");
+        } else {
+            void *it = NULL;
+            struct fy_node_pair *p;
+            while ((p = fy_node_mapping_iterate(codes, &it)) != NULL) {
+                if (L->ncode >= 64) {
+                    err(L, fy_node_pair_key(p), "too many codes (at most 64)");
+                    break;
+                }
+                if (L->ncode % 16 == 0) {
+                    size_t cap = L->ncode + 16;
+                    void *a = realloc(L->code_key, cap * sizeof *L->code_key);
+                    if (a)
+                        L->code_key = a;
+                    void *b = realloc(L->code_val, cap * sizeof *L->code_val);
+                    if (b)
+                        L->code_val = b;
+                    void *c = realloc(L->code_file, cap * sizeof *L->code_file);
+                    if (c)
+                        L->code_file = c;
+                    if (!a || !b || !c) {
+                        L->oom = true;
+                        return;
+                    }
+                }
+                L->code_key[L->ncode] = fy_node_pair_key(p);
+                L->code_val[L->ncode] = fy_node_pair_value(p);
+                L->code_file[L->ncode] = L->file;
+                L->ncode++;
+            }
+        }
+    }
+    struct fy_node *nodes = get(root, "nodes", &k);
+    if (!nodes)
+        return;
+    if (!fy_node_is_sequence(nodes)) {
+        err(L, k, "nodes must be a list of nodes");
+        return;
+    }
+    void *it = NULL;
+    struct fy_node *n;
+    while ((n = fy_node_sequence_iterate(nodes, &it)) != NULL) {
+        if (!fy_node_is_mapping(n)) {
+            err(L, n, "a node must be a mapping with 'id' and 'type'");
+            continue;
+        }
+        struct fy_node *idk = NULL;
+        struct fy_node *idn = get(n, "id", &idk);
+        if (!idn) {
+            err(L, n, "node without 'id'");
+            continue;
+        }
+        size_t l;
+        const char *id = scalar(L, idn, "id", &l);
+        if (!id)
+            continue;
+        if (!is_name(id, l, MENU_ID_MAX)) {
+            err(L, idn, "id '%.*s': use 1-%d letters, digits, '_' or '-', starting with a letter",
+                (int)(l > 40 ? 40 : l), id, MENU_ID_MAX);
+            continue;
+        }
+        struct fy_node *tk = NULL;
+        struct fy_node *tn = get(n, "type", &tk);
+        int kind = -1;
+        if (!tn) {
+            err(L, idn, "node '%.*s' has no 'type'", (int)l, id);
+        } else {
+            size_t tl;
+            const char *ts = scalar(L, tn, "type", &tl);
+            for (int i = 0; ts && i < (int)(sizeof kind_names / sizeof kind_names[0]); i++)
+                if (is_key(ts, tl, kind_names[i]))
+                    kind = i;
+            if (ts && kind < 0)
+                err(L, tn, "unknown node type '%.*s' (menu, input, switch, http, sms, app, end)",
+                    (int)(tl > 20 ? 20 : tl), ts);
+        }
+        /* duplicate? */
+        bool dup = false;
+        for (size_t i = 0; i < L->ndecl; i++) {
+            if (strlen(L->decl[i].id) == l && !memcmp(L->decl[i].id, id, l)) {
+                int pl, pc;
+                pos(L->decl[i].id_node, &pl, &pc);
+                err(L, idn, "duplicate id '%.*s' (first in %s:%d:%d)", (int)l, id,
+                    L->decl[i].file, pl, pc);
+                dup = true;
+                break;
+            }
+        }
+        if (dup || kind < 0)
+            continue;
+        if (L->ndecl >= MAX_NODES) {
+            err(L, idn, "too many nodes (at most %d)", MAX_NODES);
+            continue;
+        }
+        if (L->ndecl % 64 == 0) {
+            struct decl *nd = realloc(L->decl, (L->ndecl + 64) * sizeof *nd);
+            if (!nd) {
+                L->oom = true;
+                return;
+            }
+            L->decl = nd;
+        }
+        struct decl *d = &L->decl[L->ndecl++];
+        d->id = sdup(L, id, l);
+        d->map = n;
+        d->id_node = idn;
+        d->file = L->file;
+        d->kind = kind;
+    }
+}
+
+static void parse_settings(struct ld *L, const struct menu_override *ov, size_t nov)
+{
+    struct menu_set *set = L->set;
+    struct fy_node *S = L->settings;
+    set->retries = 3;
+    set->resume_seconds = 120;
+    set->language_menu = MENU_NONE;
+    strcpy(set->key[MENU_KEY_BACK], "0");
+    strcpy(set->key[MENU_KEY_HOME], "00");
+    strcpy(set->key[MENU_KEY_MORE], "99");
+    if (!S) {
+        menu_errors_add(L->errs, L->file, 0, 0,
+                        "no 'settings' in any menu file (languages are required)");
+        return;
+    }
+    L->file = L->settings_file;
+    static const char *const keys[] = { "languages", "default_language", "language_menu",
+                                        "resume_seconds", "retries", "keys", "labels",
+                                        "messages", "vars", NULL };
+    check_keys(L, S, keys, "settings");
+    struct fy_node *k = NULL;
+    struct fy_node *langs = get(S, "languages", &k);
+    if (!langs || !fy_node_is_sequence(langs)) {
+        err(L, langs ? k : S, "settings: 'languages' must be a list such as [ky, ru, en]");
+    } else {
+        void *it = NULL;
+        struct fy_node *n;
+        while ((n = fy_node_sequence_iterate(langs, &it)) != NULL) {
+            size_t l;
+            const char *s = scalar(L, n, "language", &l);
+            if (!s)
+                continue;
+            bool ok = l >= 2 && l <= 3;
+            for (size_t i = 0; ok && i < l; i++)
+                ok = s[i] >= 'a' && s[i] <= 'z';
+            if (!ok) {
+                err(L, n, "language '%.*s': use a 2-3 letter code such as ky", (int)(l > 8 ? 8 : l), s);
+                continue;
+            }
+            char code[4];
+            memcpy(code, s, l);
+            code[l] = '\0';
+            if (menu_set_find_lang(set, code) >= 0) {
+                err(L, n, "language '%s' listed twice", code);
+                continue;
+            }
+            if (set->nlang >= MENU_MAX_LANGS) {
+                err(L, n, "at most %d languages", MENU_MAX_LANGS);
+                break;
+            }
+            memcpy(set->lang[set->nlang++], code, l + 1);
+        }
+        if (set->nlang == 0)
+            err(L, k, "settings: 'languages' is empty");
+    }
+    struct fy_node *dl = get(S, "default_language", &k);
+    if (dl) {
+        size_t l;
+        const char *s = scalar(L, dl, "default_language", &l);
+        char code[8] = "";
+        if (s && l < sizeof code) {
+            memcpy(code, s, l);
+            code[l] = '\0';
+        }
+        int li = menu_set_find_lang(set, code);
+        if (s && li < 0)
+            err(L, dl, "default_language '%s' is not in languages", code);
+        set->default_lang = li > 0 ? (uint8_t)li : 0;
+    }
+    unsigned long v;
+    struct fy_node *n = get(S, "resume_seconds", &k);
+    if (n && get_uint(L, n, "resume_seconds", 0, 86400, &v))
+        set->resume_seconds = (uint32_t)v;
+    n = get(S, "retries", &k);
+    if (n && get_uint(L, n, "retries", 1, 10, &v))
+        set->retries = (uint8_t)v;
+    struct fy_node *keys_n = get(S, "keys", &k);
+    static const char *const key_names[] = { "back", "home", "more", NULL };
+    if (keys_n) {
+        if (!fy_node_is_mapping(keys_n)) {
+            err(L, k, "settings: 'keys' must map back/home/more to digits");
+        } else {
+            check_keys(L, keys_n, key_names, "keys");
+            for (int i = 0; i < MENU_KEY_COUNT; i++) {
+                struct fy_node *kk = get(keys_n, key_names[i], NULL);
+                if (!kk)
+                    continue;
+                size_t l;
+                const char *s = scalar(L, kk, key_names[i], &l);
+                if (!s)
+                    continue;
+                bool ok = l >= 1 && l <= MENU_KEY_MAX;
+                for (size_t j = 0; ok && j < l; j++)
+                    ok = s[j] >= '0' && s[j] <= '9';
+                if (!ok) {
+                    err(L, kk, "key '%s' must be 1-%d digits", key_names[i], MENU_KEY_MAX);
+                    continue;
+                }
+                memcpy(set->key[i], s, l);
+                set->key[i][l] = '\0';
+            }
+            for (int i = 0; i < MENU_KEY_COUNT; i++)
+                for (int j = i + 1; j < MENU_KEY_COUNT; j++)
+                    if (!strcmp(set->key[i], set->key[j]))
+                        err(L, k, "keys '%s' and '%s' are both '%s'", key_names[i],
+                            key_names[j], set->key[i]);
+        }
+    }
+    /* constants before any template is parsed */
+    struct fy_node *vars = get(S, "vars", &k);
+    if (vars) {
+        if (!fy_node_is_mapping(vars)) {
+            err(L, k, "settings: 'vars' must map names to values");
+        } else {
+            void *it = NULL;
+            struct fy_node_pair *p;
+            while ((p = fy_node_mapping_iterate(vars, &it)) != NULL) {
+                size_t nl, vl;
+                const char *name = scalar(L, fy_node_pair_key(p), "variable name", &nl);
+                const char *val = scalar(L, fy_node_pair_value(p), "variable value", &vl);
+                if (!name || !val)
+                    continue;
+                if (!is_name(name, nl, 40)) {
+                    err(L, fy_node_pair_key(p), "bad variable name '%.*s'", (int)(nl > 40 ? 40 : nl), name);
+                    continue;
+                }
+                if (menu_set_find_var(set, name, nl) != MENU_NONE) {
+                    err(L, fy_node_pair_key(p), "variable '%.*s' declared twice or built in", (int)nl, name);
+                    continue;
+                }
+                const char *cv = sdup(L, val, vl);
+                for (size_t i = 0; i < nov; i++)
+                    if (ov[i].name && ov[i].value && is_key(name, nl, ov[i].name))
+                        cv = sdup(L, ov[i].value, strlen(ov[i].value));
+                if (var_add(L, name, nl, cv) == MENU_NONE)
+                    err(L, fy_node_pair_key(p), "too many variables");
+            }
+        }
+    }
+    for (size_t i = 0; i < nov; i++)
+        if (ov[i].name && (menu_set_find_var(set, ov[i].name, strlen(ov[i].name)) == MENU_NONE ||
+                           !set->var[menu_set_find_var(set, ov[i].name, strlen(ov[i].name))].constant))
+            menu_errors_add(L->errs, L->file, 0, 0,
+                            "override '%s' is not a constant in settings.vars", ov[i].name);
+}
+
+static void settings_texts(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    struct fy_node *S = L->settings;
+    L->file = L->settings_file;
+    struct fy_node *k = NULL;
+    struct fy_node *labels = S ? get(S, "labels", &k) : NULL;
+    static const char *const key_names[] = { "back", "home", "more", NULL };
+    if (labels && !fy_node_is_mapping(labels)) {
+        err(L, k, "settings: 'labels' must map back/home/more to texts");
+        labels = NULL;
+    }
+    if (labels)
+        check_keys(L, labels, key_names, "labels");
+    for (int i = 0; i < MENU_KEY_COUNT; i++)
+        set->key_label[i] = settings_text(L, labels, key_names[i], &def_label[i]);
+    static const char *const msg_names[] = { "invalid", "too_many", "failure", "timeout",
+                                             "resume", "unknown_code", NULL };
+    struct fy_node *msgs = S ? get(S, "messages", &k) : NULL;
+    if (msgs && !fy_node_is_mapping(msgs)) {
+        err(L, k, "settings: 'messages' must map names to texts");
+        msgs = NULL;
+    }
+    if (msgs)
+        check_keys(L, msgs, msg_names, "messages");
+    for (int i = 0; i < MENU_MSG_COUNT; i++)
+        set->msg[i] = settings_text(L, msgs, msg_names[i], &def_msg[i]);
+}
+
+/* Variables assigned by nodes: input `var`, http `save` keys. */
+static void declare_vars(struct ld *L)
+{
+    for (size_t i = 0; i < L->ndecl; i++) {
+        struct decl *d = &L->decl[i];
+        L->file = d->file;
+        if (d->kind == MENU_K_INPUT || d->kind == MENU_K_MENU) {
+            struct fy_node *k = NULL;
+            struct fy_node *v = get(d->map, "var", &k);
+            size_t l;
+            const char *s = v ? scalar(L, v, "var", &l) : NULL;
+            if (!v && d->kind == MENU_K_INPUT)
+                err(L, d->id_node, "input node '%s' has no 'var'", d->id);
+            if (!s)
+                continue;
+            if (!is_name(s, l, 40)) {
+                err(L, v, "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
+                continue;
+            }
+            uint16_t ix = menu_set_find_var(L->set, s, l);
+            if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
+                err(L, v, "'%.*s' is built in or a constant and cannot be assigned", (int)l, s);
+                continue;
+            }
+            if (var_add(L, s, l, NULL) == MENU_NONE)
+                err(L, v, "too many variables");
+        } else if (d->kind == MENU_K_HTTP) {
+            struct fy_node *k = NULL;
+            struct fy_node *sv = get(d->map, "save", &k);
+            if (!sv)
+                continue;
+            if (!fy_node_is_mapping(sv)) {
+                err(L, k, "save must map variable names to JSON fields");
+                continue;
+            }
+            void *it = NULL;
+            struct fy_node_pair *p;
+            while ((p = fy_node_mapping_iterate(sv, &it)) != NULL) {
+                size_t l;
+                const char *s = scalar(L, fy_node_pair_key(p), "variable name", &l);
+                if (!s)
+                    continue;
+                if (!is_name(s, l, 40)) {
+                    err(L, fy_node_pair_key(p), "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
+                    continue;
+                }
+                uint16_t ix = menu_set_find_var(L->set, s, l);
+                if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
+                    err(L, fy_node_pair_key(p), "'%.*s' is built in or a constant and cannot be assigned",
+                        (int)l, s);
+                    continue;
+                }
+                if (var_add(L, s, l, NULL) == MENU_NONE)
+                    err(L, fy_node_pair_key(p), "too many variables");
+            }
+        }
+    }
+}
+
+/* ---- pass 2: node definitions ---- */
+
+static const char *const k_common[] = { "id", "type", "text", "shortcut", NULL };
+
+static void check_node_keys(struct ld *L, struct decl *d, const char *const *extra)
+{
+    const char *all[24];
+    size_t n = 0;
+    for (size_t i = 0; k_common[i]; i++)
+        all[n++] = k_common[i];
+    for (size_t i = 0; extra[i] && n < 23; i++)
+        all[n++] = extra[i];
+    all[n] = NULL;
+    char where[64];
+    snprintf(where, sizeof where, "%s node '%s'", kind_names[d->kind], d->id);
+    check_keys(L, d->map, all, where);
+}
+
+static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "options", "var", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *vn = get(d->map, "var", NULL);
+    size_t vl;
+    const char *vs = vn && fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+    mn->var = vs ? menu_set_find_var(L->set, vs, vl) : MENU_NONE;
+    struct fy_node *k = NULL;
+    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    struct fy_node *opts = get(d->map, "options", &k);
+    if (!opts || !fy_node_is_sequence(opts)) {
+        err(L, opts ? k : d->id_node, "menu node '%s' needs a list of 'options'", d->id);
+        return;
+    }
+    int cnt = fy_node_sequence_item_count(opts);
+    if (cnt < 1 || cnt > MENU_OPTIONS_MAX) {
+        err(L, k, "a menu has 1 to %d options", MENU_OPTIONS_MAX);
+        return;
+    }
+    struct menu_option *o = alloc(L, (size_t)cnt * sizeof *o);
+    if (!o)
+        return;
+    void *it = NULL;
+    struct fy_node *n;
+    int i = 0;
+    while ((n = fy_node_sequence_iterate(opts, &it)) != NULL && i < cnt) {
+        o[i].set_lang = -1;
+        o[i].next = MENU_NONE;
+        if (!fy_node_is_mapping(n)) {
+            err(L, n, "an option is a mapping with 'label' and 'next'");
+            i++;
+            continue;
+        }
+        static const char *const okeys[] = { "label", "next", "language", "value", NULL };
+        check_keys(L, n, okeys, "option");
+        struct fy_node *lk = NULL;
+        struct fy_node *lab = get(n, "label", &lk);
+        o[i].label = text(L, lab, lk ? lk : n, "label");
+        struct fy_node *nk = NULL;
+        o[i].next = target(L, get(n, "next", &nk), nk ? nk : n, "next");
+        struct fy_node *valn = get(n, "value", NULL);
+        if (valn) {
+            size_t l;
+            const char *s = scalar(L, valn, "value", &l);
+            if (s && l > MENU_VAL_MAX)
+                err(L, valn, "value longer than %d bytes", MENU_VAL_MAX);
+            else if (s)
+                o[i].value = sdup(L, s, l);
+            if (mn->var == MENU_NONE)
+                err(L, valn, "an option 'value' needs 'var' on its menu");
+        }
+        struct fy_node *lang = get(n, "language", NULL);
+        if (lang) {
+            size_t l;
+            const char *s = scalar(L, lang, "language", &l);
+            char code[8] = "";
+            if (s && l < sizeof code) {
+                memcpy(code, s, l);
+                code[l] = '\0';
+            }
+            int li = menu_set_find_lang(L->set, code);
+            if (s && li < 0)
+                err(L, lang, "language '%s' is not in languages", code);
+            o[i].set_lang = (int8_t)li;
+        }
+        i++;
+    }
+    mn->opt = o;
+    mn->nopt = (uint16_t)cnt;
+}
+
+static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "kind", "min", "max", "pattern", "var", "error",
+                                        "retries", "on_fail", "next", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    struct fy_node *kn = get(d->map, "kind", &k);
+    mn->in_kind = MENU_IN_TEXT;
+    if (kn) {
+        size_t l;
+        const char *s = scalar(L, kn, "kind", &l);
+        if (s) {
+            if (is_key(s, l, "text"))
+                mn->in_kind = MENU_IN_TEXT;
+            else if (is_key(s, l, "digits"))
+                mn->in_kind = MENU_IN_DIGITS;
+            else if (is_key(s, l, "regex"))
+                mn->in_kind = MENU_IN_REGEX;
+            else if (is_key(s, l, "date"))
+                mn->in_kind = MENU_IN_DATE;
+            else
+                err(L, kn, "input kind '%.*s': use text, digits, regex or date",
+                    (int)(l > 20 ? 20 : l), s);
+        }
+    }
+    unsigned long v;
+    struct fy_node *n = get(d->map, "min", NULL);
+    mn->min_len = 1;
+    mn->max_len = MENU_VAL_MAX;
+    if (n && get_uint(L, n, "min", 1, MENU_VAL_MAX, &v))
+        mn->min_len = (uint16_t)v;
+    n = get(d->map, "max", NULL);
+    if (n && get_uint(L, n, "max", 1, MENU_VAL_MAX, &v))
+        mn->max_len = (uint16_t)v;
+    if (mn->min_len > mn->max_len)
+        err(L, n, "min is larger than max");
+    struct fy_node *pk = NULL;
+    struct fy_node *pat = get(d->map, "pattern", &pk);
+    if (mn->in_kind == MENU_IN_REGEX) {
+        size_t l;
+        const char *s = pat ? scalar(L, pat, "pattern", &l) : NULL;
+        if (!pat)
+            err(L, d->id_node, "regex input '%s' needs a 'pattern'", d->id);
+        else if (s && l > MAX_PATTERN)
+            err(L, pat, "pattern longer than %d bytes", MAX_PATTERN);
+        else if (s) {
+            char buf[MAX_PATTERN + 8];
+            snprintf(buf, sizeof buf, "^(%.*s)$", (int)l, s);
+            regex_t *re = alloc(L, sizeof *re);
+            if (re) {
+                int rc = regcomp(re, buf, REG_EXTENDED | REG_NOSUB);
+                if (rc != 0) {
+                    char eb[120];
+                    regerror(rc, re, eb, sizeof eb);
+                    err(L, pat, "bad pattern: %s", eb);
+                } else {
+                    mn->re = re;
+                }
+            }
+        }
+    } else if (pat) {
+        err(L, pk, "'pattern' needs kind: regex");
+    }
+    struct fy_node *vk = NULL;
+    struct fy_node *vn = get(d->map, "var", &vk);
+    size_t l;
+    const char *s = vn && fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &l) : NULL;
+    mn->var = s ? menu_set_find_var(L->set, s, l) : MENU_NONE;
+    struct fy_node *ek = NULL;
+    struct fy_node *en = get(d->map, "error", &ek);
+    if (en)
+        mn->error = text(L, en, ek, "error");
+    n = get(d->map, "retries", NULL);
+    if (n && get_uint(L, n, "retries", 1, 10, &v))
+        mn->retries = (uint8_t)v;
+    mn->on_fail = opt_target(L, d->map, "on_fail");
+    struct fy_node *nk = NULL;
+    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+}
+
+static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "cases", "default", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "a switch node shows no text");
+    struct fy_node *dk = NULL;
+    mn->dflt = target(L, get(d->map, "default", &dk), dk ? dk : d->id_node, "default");
+    struct fy_node *cases = get(d->map, "cases", &k);
+    if (!cases)
+        return;
+    if (!fy_node_is_sequence(cases)) {
+        err(L, k, "cases must be a list");
+        return;
+    }
+    int cnt = fy_node_sequence_item_count(cases);
+    if (cnt > 64) {
+        err(L, k, "at most 64 cases");
+        return;
+    }
+    struct menu_case *c = alloc(L, (size_t)(cnt ? cnt : 1) * sizeof *c);
+    if (!c)
+        return;
+    void *it = NULL;
+    struct fy_node *n;
+    int i = 0;
+    while ((n = fy_node_sequence_iterate(cases, &it)) != NULL && i < cnt) {
+        c[i].var = MENU_NONE;
+        c[i].next = MENU_NONE;
+        c[i].equals = "";
+        if (!fy_node_is_mapping(n)) {
+            err(L, n, "a case is a mapping with 'var', 'equals' and 'next'");
+            i++;
+            continue;
+        }
+        static const char *const ck[] = { "var", "equals", "next", NULL };
+        check_keys(L, n, ck, "case");
+        struct fy_node *vk = NULL;
+        struct fy_node *vn = get(n, "var", &vk);
+        size_t l;
+        const char *s = vn ? scalar(L, vn, "var", &l) : NULL;
+        if (!vn)
+            err(L, n, "case without 'var'");
+        if (s) {
+            c[i].var = menu_set_find_var(L->set, s, l);
+            if (c[i].var == MENU_NONE)
+                err(L, vn, "unknown variable '%.*s'", (int)(l > 40 ? 40 : l), s);
+        }
+        struct fy_node *eqn = get(n, "equals", NULL);
+        if (eqn) {
+            char *e = scalar_dup(L, eqn, "equals");
+            if (e)
+                c[i].equals = e;
+        }
+        struct fy_node *nk = NULL;
+        c[i].next = target(L, get(n, "next", &nk), nk ? nk : n, "next");
+        i++;
+    }
+    mn->cases = c;
+    mn->ncases = (uint16_t)cnt;
+}
+
+static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    return s ? tmpl(L, n, s, l, what) : NULL;
+}
+
+static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "method", "url", "body", "timeout_ms", "save",
+                                        "next", "on_error", "on_timeout", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "an http node shows no text (the next node does)");
+    struct fy_node *u = get(d->map, "url", &k);
+    if (!u)
+        err(L, d->id_node, "http node '%s' needs a 'url'", d->id);
+    else
+        mn->url = plain_tmpl(L, u, "url");
+    struct fy_node *b = get(d->map, "body", &k);
+    if (b)
+        mn->body = plain_tmpl(L, b, "body");
+    mn->method = b ? "POST" : "GET";
+    struct fy_node *m = get(d->map, "method", &k);
+    if (m) {
+        size_t l;
+        const char *s = scalar(L, m, "method", &l);
+        if (s && is_key(s, l, "GET"))
+            mn->method = "GET";
+        else if (s && is_key(s, l, "POST"))
+            mn->method = "POST";
+        else if (s)
+            err(L, m, "method must be GET or POST");
+        if (s && b && is_key(s, l, "GET"))
+            err(L, m, "a GET request has no body");
+    }
+    unsigned long v;
+    mn->timeout_ms = 5000;
+    struct fy_node *t = get(d->map, "timeout_ms", NULL);
+    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
+        mn->timeout_ms = (uint32_t)v;
+    struct fy_node *sv = get(d->map, "save", NULL);
+    if (sv && fy_node_is_mapping(sv)) {
+        int cnt = fy_node_mapping_item_count(sv);
+        if (cnt > MENU_SAVE_MAX_LOAD) {
+            err(L, sv, "save: at most %d variables", MENU_SAVE_MAX_LOAD);
+            cnt = MENU_SAVE_MAX_LOAD;
+        }
+        struct menu_save *s = alloc(L, (size_t)(cnt ? cnt : 1) * sizeof *s);
+        if (s) {
+            void *it = NULL;
+            struct fy_node_pair *p;
+            int i = 0;
+            while ((p = fy_node_mapping_iterate(sv, &it)) != NULL && i < cnt) {
+                size_t nl;
+                const char *name = fy_node_is_scalar(fy_node_pair_key(p))
+                                       ? fy_node_get_scalar(fy_node_pair_key(p), &nl) : NULL;
+                s[i].var = name ? menu_set_find_var(L->set, name, nl) : MENU_NONE;
+                s[i].field = scalar_dup(L, fy_node_pair_value(p), "JSON field");
+                if (s[i].var == MENU_NONE || !s[i].field)
+                    continue;
+                i++;
+            }
+            mn->save = s;
+            mn->nsave = (uint16_t)i;
+        }
+    }
+    struct fy_node *nk = NULL;
+    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+    mn->on_error = opt_target(L, d->map, "on_error");
+    mn->on_timeout = opt_target(L, d->map, "on_timeout");
+}
+
+static void build_sms(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "to", "next", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    struct fy_node *to = get(d->map, "to", NULL);
+    if (to)
+        mn->to = plain_tmpl(L, to, "to");
+    struct fy_node *nk = NULL;
+    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+}
+
+static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "url", "timeout_ms", "on_error", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "an app node shows the app's text, not its own");
+    struct fy_node *u = get(d->map, "url", &k);
+    if (!u)
+        err(L, d->id_node, "app node '%s' needs a 'url'", d->id);
+    else
+        mn->url = plain_tmpl(L, u, "url");
+    unsigned long v;
+    mn->timeout_ms = 10000;
+    struct fy_node *t = get(d->map, "timeout_ms", NULL);
+    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
+        mn->timeout_ms = (uint32_t)v;
+    mn->on_error = opt_target(L, d->map, "on_error");
+}
+
+static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+}
+
+static void build_nodes(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    for (size_t i = 0; i < L->ndecl; i++) {
+        struct decl *d = &L->decl[i];
+        struct menu_node *mn = &set->node[i];
+        L->file = d->file;
+        mn->shortcut = true;
+        struct fy_node *sc = get(d->map, "shortcut", NULL);
+        if (sc) {
+            int b = get_bool(L, sc, "shortcut");
+            if (b >= 0)
+                mn->shortcut = b;
+        }
+        switch (d->kind) {
+        case MENU_K_MENU: build_menu(L, d, mn); break;
+        case MENU_K_INPUT: build_input(L, d, mn); break;
+        case MENU_K_SWITCH: build_switch(L, d, mn); break;
+        case MENU_K_HTTP: build_http(L, d, mn); break;
+        case MENU_K_SMS: build_sms(L, d, mn); break;
+        case MENU_K_APP: build_app(L, d, mn); break;
+        default: build_end(L, d, mn); break;
+        }
+    }
+}
+
+/* ---- whole-set checks ---- */
+
+/* Calls f(L, from, to) for each edge of node i. */
+static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
+{
+    size_t k = 0;
+#define E(x) do { if ((x) != MENU_NONE && k < cap) out[k++] = (x); } while (0)
+    switch (n->kind) {
+    case MENU_K_MENU:
+        for (uint16_t i = 0; i < n->nopt; i++)
+            E(n->opt[i].next);
+        break;
+    case MENU_K_INPUT:
+        E(n->next);
+        E(n->on_fail);
+        break;
+    case MENU_K_SWITCH:
+        for (uint16_t i = 0; i < n->ncases; i++)
+            E(n->cases[i].next);
+        E(n->dflt);
+        break;
+    case MENU_K_HTTP:
+        E(n->next);
+        E(n->on_error);
+        E(n->on_timeout);
+        break;
+    case MENU_K_SMS:
+        E(n->next);
+        break;
+    case MENU_K_APP:
+        E(n->on_error);
+        break;
+    default:
+        break;
+    }
+#undef E
+    return k;
+}
+
+static bool needs_no_input(const struct menu_node *n)
+{
+    return n->kind == MENU_K_SWITCH || n->kind == MENU_K_SMS || n->kind == MENU_K_HTTP;
+}
+
+static void check_graph(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    size_t nn = set->nnode;
+    uint8_t *mark = calloc(nn ? nn : 1, 1);
+    uint16_t *queue = calloc(nn ? nn : 1, sizeof *queue);
+    if (!mark || !queue) {
+        free(mark);
+        free(queue);
+        L->oom = true;
+        return;
+    }
+    size_t qh = 0, qt = 0;
+    for (uint16_t i = 0; i < set->ncode; i++)
+        if (set->code[i].root < nn && !mark[set->code[i].root]) {
+            mark[set->code[i].root] = 1;
+            queue[qt++] = set->code[i].root;
+        }
+    if (set->language_menu < nn && !mark[set->language_menu]) {
+        mark[set->language_menu] = 1;
+        queue[qt++] = set->language_menu;
+    }
+    while (qh < qt) {
+        uint16_t e[80];
+        size_t ne = edges(&set->node[queue[qh++]], e, 80);
+        for (size_t i = 0; i < ne; i++)
+            if (e[i] < nn && !mark[e[i]]) {
+                mark[e[i]] = 1;
+                queue[qt++] = e[i];
+            }
+    }
+    for (size_t i = 0; i < nn; i++) {
+        if (!mark[i]) {
+            L->file = L->decl[i].file;
+            err(L, L->decl[i].id_node, "node '%s' is unreachable from any code", set->node[i].id);
+        }
+    }
+    /* loops through nodes that need no input: iterative DFS, colours
+     * 0 white, 1 on stack, 2 done */
+    memset(mark, 0, nn);
+    uint16_t *stk = queue;       /* reuse: node per depth */
+    uint8_t *nexti = calloc(nn ? nn : 1, 1);
+    if (!nexti) {
+        free(mark);
+        free(queue);
+        L->oom = true;
+        return;
+    }
+    for (size_t s = 0; s < nn; s++) {
+        if (mark[s] || !needs_no_input(&set->node[s]))
+            continue;
+        size_t sp = 0;
+        stk[sp++] = (uint16_t)s;
+        mark[s] = 1;
+        nexti[s] = 0;
+        while (sp) {
+            uint16_t u = stk[sp - 1];
+            uint16_t e[80];
+            size_t ne = edges(&set->node[u], e, 80);
+            if (nexti[u] >= ne) {
+                mark[u] = 2;
+                sp--;
+                continue;
+            }
+            uint16_t v = e[nexti[u]++];
+            if (v >= nn || !needs_no_input(&set->node[v]))
+                continue;
+            if (mark[v] == 1) {
+                char path[180];
+                size_t pl = 0;
+                path[0] = '\0';
+                size_t from = 0;
+                while (from < sp && stk[from] != v)
+                    from++;
+                for (size_t j = from; j < sp && pl < sizeof path - 40; j++)
+                    pl += (size_t)snprintf(path + pl, sizeof path - pl, "%s -> ", set->node[stk[j]].id);
+                snprintf(path + pl, sizeof path - pl, "%s", set->node[v].id);
+                L->file = L->decl[v].file;
+                err(L, L->decl[v].id_node, "loop with no input: %s", path);
+            } else if (mark[v] == 0 && sp < nn) {
+                mark[v] = 1;
+                nexti[v] = 0;
+                stk[sp++] = v;
+            }
+        }
+    }
+    free(nexti);
+    free(mark);
+    free(queue);
+}
+
+/* Literal text of a template with variables counted as empty. */
+static size_t lit_of(const struct menu_tmpl *t, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (uint16_t i = 0; t && i < t->nseg; i++) {
+        if (!t->seg[i].lit)
+            continue;
+        size_t l = t->seg[i].len;
+        if (n + l >= cap)
+            l = cap - 1 - n;
+        memcpy(buf + n, t->seg[i].lit, l);
+        n += l;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/* Cost in the screen's worst case: UCS-2 units unless all GSM. */
+static size_t fit_cost(const char *s, size_t len, size_t *budget)
+{
+    size_t sp, un;
+    bool g;
+    menu_text_cost(s, len, &sp, &un, &g);
+    *budget = g ? MENU_GSM7_CHARS : MENU_UCS2_CHARS;
+    return g ? sp : un;
+}
+
+static void check_fit(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    for (int li = 0; li < set->nlang; li++) {
+        /* the widest footer: "99 More, 0 Back, 00 Home" */
+        char foot[400];
+        size_t fl = 0;
+        for (int k = 0; k < MENU_KEY_COUNT; k++) {
+            char lab[200];
+            int order[3] = { MENU_KEY_MORE, MENU_KEY_BACK, MENU_KEY_HOME };
+            int kk = order[k];
+            if (!set->key_label[kk] || !set->key_label[kk]->t[li])
+                return;
+            lit_of(set->key_label[kk]->t[li], lab, sizeof lab);
+            fl += (size_t)snprintf(foot + fl, sizeof foot - fl, "%s%s %s", k ? ", " : "",
+                                   set->key[kk], lab);
+            if (fl >= sizeof foot)
+                fl = sizeof foot - 1;
+        }
+        size_t budget;
+        size_t fc = fit_cost(foot, fl, &budget);
+        size_t ucs_f;
+        {
+            size_t sp;
+            bool g;
+            menu_text_cost(foot, fl, &sp, &ucs_f, &g);
+        }
+        L->file = L->settings_file;
+        if (ucs_f + 1 + 8 > MENU_UCS2_CHARS || fc + 9 > budget) {
+            err(L, L->settings, "the footer '%s' leaves no room on a screen in '%s'", foot,
+                set->lang[li]);
+            continue;
+        }
+        for (int m = 0; m < MENU_MSG_COUNT; m++) {
+            char buf[MAX_TEXT + 1];
+            if (!set->msg[m] || !set->msg[m]->t[li])
+                continue;
+            size_t l = lit_of(set->msg[m]->t[li], buf, sizeof buf);
+            size_t b;
+            size_t c = fit_cost(buf, l, &b);
+            size_t room = m == MENU_MSG_INVALID ? b - 1 - ucs_f - 1 - 10 : b;
+            if (c > room)
+                err(L, L->settings, "message %d does not fit one screen in '%s' (%zu of %zu characters)",
+                    m, set->lang[li], c, room);
+        }
+        for (uint16_t i = 0; i < set->nnode; i++) {
+            const struct menu_node *n = &set->node[i];
+            if (n->kind != MENU_K_MENU)
+                continue;
+            for (uint16_t o = 0; o < n->nopt; o++) {
+                if (!n->opt[o].label || !n->opt[o].label->t[li])
+                    continue;
+                char line[MAX_TEXT + 8];
+                int p = snprintf(line, sizeof line, "%u. ", (unsigned)(o + 1));
+                size_t l = (size_t)p + lit_of(n->opt[o].label->t[li], line + p, sizeof line - (size_t)p);
+                size_t sp, un;
+                bool g;
+                menu_text_cost(line, l, &sp, &un, &g);
+                /* worst case: the page is UCS-2 (another line is Cyrillic) */
+                if (un + 1 + ucs_f > MENU_UCS2_CHARS) {
+                    L->file = L->decl[i].file;
+                    err(L, L->decl[i].id_node,
+                        "option %u of '%s' cannot fit one USSD screen in '%s' even alone (%zu + footer %zu > %d characters)",
+                        (unsigned)(o + 1), n->id, set->lang[li], un, ucs_f + 1, MENU_UCS2_CHARS);
+                }
+            }
+        }
+    }
+}
+
+/* ---- driver ---- */
+
+static int cmp_by_id(const void *a, const void *b, void *arg)
+{
+    const struct menu_set *set = arg;
+    return strcmp(set->node[*(const uint16_t *)a].id, set->node[*(const uint16_t *)b].id);
+}
+
+static uint32_t fnv(uint32_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int menu_set_load_sources(const struct menu_source *src, size_t n,
+                          const struct menu_override *ov, size_t nov,
+                          struct menu_set **out, struct menu_errors *errs)
+{
+    *out = NULL;
+    struct ld L0 = { 0 };
+    struct ld *L = &L0;
+    L->errs = errs;
+    L->nerr0 = errs->n + errs->dropped;
+    L->set = calloc(1, sizeof *L->set);
+    if (!L->set) {
+        menu_errors_add(errs, NULL, 0, 0, "out of memory");
+        return -1;
+    }
+    L->set->refs = 1;
+    struct fy_document **docs = calloc(n ? n : 1, sizeof *docs);
+    if (!docs) {
+        free(L->set);
+        menu_errors_add(errs, NULL, 0, 0, "out of memory");
+        return -1;
+    }
+    uint32_t gen = 2166136261u;
+    /* builtins first: phone, code, lang */
+    var_add(L, "phone", 5, NULL);
+    var_add(L, "code", 4, NULL);
+    var_add(L, "lang", 4, NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        const char *fname = src[i].name ? src[i].name : "<string>";
+        gen = fnv(gen, fname, strlen(fname) + 1);
+        L->file = sdup(L, fname, strlen(fname));
+        if (!L->file)
+            break;
+        gen = fnv(gen, src[i].text, src[i].len);
+        if (src[i].len > MAX_FILE_BYTES) {
+            menu_errors_add(errs, L->file, 0, 0, "file larger than %u bytes", MAX_FILE_BYTES);
+            continue;
+        }
+        struct fy_diag_cfg dcfg;
+        fy_diag_cfg_default(&dcfg);
+        dcfg.fp = NULL;
+        dcfg.colorize = false;
+        struct fy_diag *diag = fy_diag_create(&dcfg);
+        if (!diag) {
+            L->oom = true;
+            break;
+        }
+        fy_diag_set_collect_errors(diag, true);
+        struct fy_parse_cfg pcfg = { 0 };
+        pcfg.flags = FYPCF_QUIET;
+        pcfg.diag = diag;
+        docs[i] = fy_document_build_from_string(&pcfg, src[i].len ? src[i].text : "", src[i].len);
+        if (!docs[i]) {
+            void *it = NULL;
+            struct fy_diag_error *de;
+            int cnt = 0;
+            while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
+                if (de->type < FYET_ERROR)
+                    continue;
+                menu_errors_add(errs, L->file, de->line > 0 ? de->line : 1,
+                                de->column > 0 ? de->column : 1, "YAML: %s",
+                                de->msg ? de->msg : "syntax error");
+                cnt++;
+            }
+            if (!cnt)
+                menu_errors_add(errs, L->file, 1, 1, "YAML: syntax error");
+        }
+        fy_diag_destroy(diag);
+        if (!docs[i])
+            continue;
+        struct fy_node *root = fy_document_root(docs[i]);
+        size_t before = errs->n;
+        no_alias(L, root, 0);
+        if (errs->n == before)
+            declare_file(L, root);
+    }
+    L->set->generation = gen;
+    if (!L->oom) {
+        parse_settings(L, ov, nov);
+        if (L->set->nlang > 0) {
+            declare_vars(L);
+            settings_texts(L);
+        }
+    }
+    /* nodes in declaration order; by_id sorted */
+    struct menu_set *set = L->set;
+    if (!failed(L) && L->ndecl > 0) {
+        set->node = alloc(L, L->ndecl * sizeof *set->node);
+        uint16_t *by = alloc(L, L->ndecl * sizeof *by);
+        if (set->node && by) {
+            set->nnode = (uint16_t)L->ndecl;
+            for (size_t i = 0; i < L->ndecl; i++) {
+                struct menu_node *mn = &set->node[i];
+                mn->id = L->decl[i].id;
+                mn->kind = (uint8_t)L->decl[i].kind;
+                mn->file = L->decl[i].file;
+                pos(L->decl[i].id_node, &mn->line, &mn->col);
+                mn->next = mn->on_fail = mn->on_error = mn->on_timeout = mn->dflt = MENU_NONE;
+                mn->var = MENU_NONE;
+                by[i] = (uint16_t)i;
+            }
+            qsort_r(by, L->ndecl, sizeof *by, cmp_by_id, set);
+            set->by_id = by;
+            build_nodes(L);
+        }
+    } else if (!failed(L)) {
+        menu_errors_add(errs, n ? src[0].name : NULL, 0, 0, "the menu set has no nodes");
+    }
+    /* codes */
+    if (!failed(L)) {
+        set->code = alloc(L, (L->ncode ? L->ncode : 1) * sizeof *set->code);
+        for (size_t i = 0; set->code && i < L->ncode; i++) {
+            L->file = L->code_file[i];
+            size_t l;
+            const char *c = scalar(L, L->code_key[i], "code", &l);
+            if (!c)
+                continue;
+            bool ok = l >= 3 && l <= 40 && c[0] == '*' && c[l - 1] == '#';
+            for (size_t j = 1; ok && j + 1 < l; j++)
+                ok = (c[j] >= '0' && c[j] <= '9') || (c[j] == '*' && c[j - 1] != '*');
+            if (!ok) {
+                err(L, L->code_key[i], "code '%.*s': write it as dialled, e.g. \"*100#\"",
+                    (int)(l > 40 ? 40 : l), c);
+                continue;
+            }
+            if (menu_set_find_code(set, c, l)) {
+                err(L, L->code_key[i], "code '%.*s' declared twice", (int)l, c);
+                continue;
+            }
+            uint16_t root = target(L, L->code_val[i], L->code_key[i], "code");
+            if (root == MENU_NONE)
+                continue;
+            set->code[set->ncode].code = sdup(L, c, l);
+            set->code[set->ncode].root = root;
+            set->ncode++;
+        }
+        if (L->ncode == 0)
+            menu_errors_add(errs, n ? src[0].name : NULL, 0, 0,
+                            "no short code declared (codes: {\"*100#\": node})");
+        if (L->settings) {
+            L->file = L->settings_file;
+            struct fy_node *lk = NULL;
+            struct fy_node *lm = get(L->settings, "language_menu", &lk);
+            if (lm) {
+                set->language_menu = target(L, lm, lk, "language_menu");
+                if (set->language_menu != MENU_NONE &&
+                    set->node[set->language_menu].kind != MENU_K_MENU)
+                    err(L, lm, "language_menu must be a menu node");
+            }
+        }
+    }
+    if (!failed(L)) {
+        check_graph(L);
+        check_fit(L);
+    }
+    if (L->oom)
+        menu_errors_add(errs, NULL, 0, 0, "out of memory while loading menus");
+    for (size_t i = 0; i < n; i++)
+        if (docs[i])
+            fy_document_destroy(docs[i]);
+    free(docs);
+    free(L->decl);
+    free(L->code_key);
+    free(L->code_val);
+    free(L->code_file);
+    if (failed(L)) {
+        menu_set_unref(set);
+        return -1;
+    }
+    *out = set;
+    return 0;
+}
+
+/* ---- directory ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool menu_file_name(const char *n)
+{
+    size_t l = strlen(n);
+    if (n[0] == '.')
+        return false;
+    return (l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml"));
+}
+
+int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
+                           size_t nov, struct menu_set **out,
+                           struct menu_errors *errs)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) {
+        menu_errors_add(errs, dir, 0, 0, "cannot open menu directory: %s", strerror(errno));
+        return -1;
+    }
+    char *names[MAX_FILES];
+    size_t nn = 0;
+    struct dirent *de;
+    bool too_many = false;
+    while ((de = readdir(d)) != NULL) {
+        if (!menu_file_name(de->d_name))
+            continue;
+        if (nn == MAX_FILES) {
+            too_many = true;
+            break;
+        }
+        size_t l = strlen(dir) + strlen(de->d_name) + 2;
+        names[nn] = malloc(l);
+        if (!names[nn])
+            break;
+        snprintf(names[nn], l, "%s/%s", dir, de->d_name);
+        nn++;
+    }
+    closedir(d);
+    int rc = -1;
+    struct menu_source src[MAX_FILES];
+    char *texts[MAX_FILES] = { 0 };
+    size_t ok = 0;
+    if (too_many)
+        menu_errors_add(errs, dir, 0, 0, "more than %d menu files", MAX_FILES);
+    else if (nn == 0)
+        menu_errors_add(errs, dir, 0, 0, "no *.yaml or *.yml menu files");
+    else {
+        qsort(names, nn, sizeof names[0], cmp_str);
+        for (size_t i = 0; i < nn; i++) {
+            FILE *f = fopen(names[i], "rb");
+            if (!f) {
+                menu_errors_add(errs, names[i], 0, 0, "cannot read: %s", strerror(errno));
+                continue;
+            }
+            size_t cap = 8192, len = 0;
+            char *buf = malloc(cap);
+            bool big = false;
+            while (buf) {
+                if (len == cap) {
+                    if (cap > MAX_FILE_BYTES) {
+                        big = true;
+                        break;
+                    }
+                    char *nb = realloc(buf, cap * 2);
+                    if (!nb) {
+                        free(buf);
+                        buf = NULL;
+                        break;
+                    }
+                    buf = nb;
+                    cap *= 2;
+                }
+                size_t r = fread(buf + len, 1, cap - len, f);
+                if (r == 0)
+                    break;
+                len += r;
+            }
+            bool rerr = ferror(f);
+            fclose(f);
+            if (!buf || big || rerr) {
+                menu_errors_add(errs, names[i], 0, 0, big ? "file too large" : "cannot read");
+                free(buf);
+                continue;
+            }
+            texts[i] = buf;
+            src[ok].name = names[i];
+            src[ok].text = buf;
+            src[ok].len = len;
+            ok++;
+        }
+        if (ok == nn)
+            rc = menu_set_load_sources(src, ok, ov, nov, out, errs);
+    }
+    for (size_t i = 0; i < nn; i++) {
+        free(texts[i]);
+        free(names[i]);
+    }
+    return rc;
+}
+
+int menu_set_load_dir(const char *dir, struct menu_set **out,
+                      struct menu_errors *errs)
+{
+    return menu_set_load_dir_with(dir, NULL, 0, out, errs);
+}

@@ -1,0 +1,66 @@
+/*
+ * menus/load.h — YAML menu files -> struct menu_set, every error reported.
+ *
+ * What it does: parses every file of a menu directory (sorted by name,
+ * *.yaml and *.yml) with libfyaml, builds one immutable menu set and
+ * checks it whole: YAML syntax, unknown keys, unknown targets, duplicate
+ * ids and codes, unreachable nodes, missing translations, unknown
+ * variables, bad regexes, loops with no input, options or footers that can
+ * never fit one USSD screen.  Every problem becomes one entry
+ * "file:line:column: message" (1-based) in the caller's error list; all of
+ * them are collected, not just the first.  Loading is all-or-nothing: on
+ * any error no set is returned, so a broken menu set never replaces a
+ * working one (the gateway keeps its old pointer).  The language of the
+ * files is in menus/README.md.
+ *
+ * Ownership: a returned set has one reference (menu_set_unref).  errs is
+ * the caller's (menu_errors_free); it is appended to.
+ * Purity: menu_set_load_sources() does no I/O and prints nothing (a pure
+ * function of the texts); menu_set_load_dir() reads the directory and its
+ * files, nothing else.  Re-entrant.
+ * May call: libfyaml, libc (regcomp, opendir/read for the _dir variant).
+ */
+#ifndef KYZMAT_MENUS_LOAD_H
+#define KYZMAT_MENUS_LOAD_H
+
+#include <stddef.h>
+
+#include "menus/menu.h"
+
+/* One menu file's text.  name is used in messages (and for ordering). */
+struct menu_source {
+    const char *name;
+    const char *text;
+    size_t len;
+};
+
+/* A settings constant to override at load time (e.g. backend=URL for a
+ * test server).  The constant must be declared in settings.vars. */
+struct menu_override {
+    const char *name;
+    const char *value;
+};
+
+/*
+ * menu_set_load_sources — build a set from n texts (in the given order).
+ * Returns 0 and *out (one reference) on success; -1 with *out = NULL and
+ * every problem appended to errs otherwise.
+ */
+int menu_set_load_sources(const struct menu_source *src, size_t n,
+                          const struct menu_override *ov, size_t nov,
+                          struct menu_set **out, struct menu_errors *errs);
+
+/*
+ * menu_set_load_dir — read every *.yaml / *.yml file of dir (sorted by
+ * name; messages name them "dir/file") and build the set as above.  A
+ * directory that cannot be read or holds no menu file is an error.
+ */
+int menu_set_load_dir(const char *dir, struct menu_set **out,
+                      struct menu_errors *errs);
+
+/* Same, with settings constants overridden. */
+int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
+                           size_t nov, struct menu_set **out,
+                           struct menu_errors *errs);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * menus/step.h — the USSD step engine: one pure function.
+ *
+ *   menu_step(set, dialog, input) -> (dialog', screen, continue|end, effects)
+ *
+ * What it does: given a loaded menu set, the dialog state and one event
+ * (the citizen dialled a code, typed an answer, or the gateway reports
+ * the result of an effect), it moves the dialog on and says what to show
+ * and what to do.  It never does I/O: HTTP calls, SMS, app callbacks and
+ * remembering a phone's language are returned as effects, which the
+ * gateway carries out (gateway/effects) and whose result it feeds back as
+ * the next event (MENU_EV_HTTP_*, MENU_EV_APP_*).
+ *
+ * How the gateway drives it:
+ *   1. dialled *100*2*1#: load the phone's saved dialog if any (else
+ *      menu_dialog_init), set in.event = MENU_EV_START, in.text = "*100*2*1#",
+ *      in.lang = the phone's remembered language (or NULL), call.
+ *   2. citizen answered: in.event = MENU_EV_INPUT, in.text = the answer.
+ *   3. after every step: carry out out.fx[0..nfx) in order; if out.show,
+ *      send out.screen (out.end: as the final screen, then drop the dialog);
+ *      if !out.show && !out.end, the dialog waits for an effect result
+ *      (an http or app effect is among fx): carry it out and call
+ *      menu_step again with MENU_EV_HTTP_OK/FAIL/TIMEOUT or
+ *      MENU_EV_APP_CON/END/FAIL within the USSD deadline; that step's
+ *      screen is the answer to the citizen's last input.
+ *   4. save the dialog (menu_dialog_encode) unless it ended.
+ *
+ * Reserved keys (defaults 0 back, 00 home, 99 more; per set) are checked
+ * before a node sees the input, on every screen the engine draws (menu,
+ * input, paged end text); inside an app node all input goes to the app,
+ * which has its own keys.  Invalid input re-shows page 0 of the node with
+ * the error text on top; after the node's retry limit the dialog goes to
+ * the node's on_fail (or ends with the set's "too_many" text).
+ *
+ * Performance: no allocation; every string the output holds lives in
+ * `out` itself (screen buffer and a small arena).  A step costs a few
+ * microseconds (bench figure in the unit test output).
+ *
+ * Ownership: set is read only (the caller keeps it alive during the call);
+ * d is read and written; in is read; out is written entirely (it must not
+ * be shared between threads).  Pure and re-entrant.
+ * May call: menus/menu, menus/screen, menus/dialog, libc (regexec).
+ */
+#ifndef KYZMAT_MENUS_STEP_H
+#define KYZMAT_MENUS_STEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "menus/dialog.h"
+#include "menus/menu.h"
+#include "menus/screen.h"
+
+enum menu_event {
+    MENU_EV_START = 0,     /* text = dialled string ("*100*2*1#") */
+    MENU_EV_INPUT,         /* text = the citizen's answer */
+    MENU_EV_HTTP_OK,       /* kv = values by variable name (from the save map) */
+    MENU_EV_HTTP_FAIL,     /* HTTP error status, bad body, connection failed */
+    MENU_EV_HTTP_TIMEOUT,  /* no answer within the effect's timeout_ms */
+    MENU_EV_APP_CON,       /* text = app body after "CON " */
+    MENU_EV_APP_END,       /* text = app body after "END " */
+    MENU_EV_APP_FAIL       /* HTTP error, timeout, or no CON/END prefix */
+};
+
+struct menu_kv {
+    const char *name;
+    const char *value;
+};
+
+struct menu_input {
+    int event;                 /* enum menu_event */
+    const char *text;          /* UTF-8, need not be NUL-terminated */
+    size_t len;
+    const struct menu_kv *kv;  /* MENU_EV_HTTP_OK */
+    size_t nkv;
+    const char *phone;         /* MSISDN, international with '+'; never NULL */
+    const char *session_id;    /* the gateway's dialog id (for app nodes) */
+    const char *lang;          /* remembered language code or NULL (START) */
+    uint32_t now;              /* seconds, the gateway's clock */
+};
+
+enum menu_fx_kind {
+    MENU_FX_HTTP = 1,          /* call a back-end; result fed back */
+    MENU_FX_SMS,               /* send one SMS (fire and forget) */
+    MENU_FX_APP,               /* POST to an AT-style app; CON/END fed back */
+    MENU_FX_STORE_LANG         /* remember phone -> lang */
+};
+
+#define MENU_FX_MAX   6
+#define MENU_SAVE_MAX 8
+
+struct menu_effect {
+    int kind;                  /* enum menu_fx_kind */
+    /* http */
+    const char *method;        /* "GET" / "POST" */
+    const char *url;           /* http and app */
+    const char *body;          /* POST body (form-encoded) or NULL */
+    const char *content_type;  /* of body, or NULL */
+    uint32_t timeout_ms;       /* http and app */
+    size_t nsave;              /* JSON field save_field[i] -> variable save_var[i] */
+    const char *save_var[MENU_SAVE_MAX];
+    const char *save_field[MENU_SAVE_MAX];
+    /* sms */
+    const char *to;
+    const char *text;          /* sms text (UTF-8) */
+    /* sms and store-lang */
+    const char *lang;          /* language code */
+    /* app (AT contract fields) and store-lang (phone) */
+    const char *session_id;
+    const char *service_code;  /* as dialled root, e.g. "*100#" */
+    const char *phone;
+    const char *app_text;      /* inputs so far joined by '*', "" at first */
+};
+
+struct menu_output {
+    bool show;                 /* send `screen` now */
+    bool end;                  /* ... as the final screen; drop the dialog */
+    char screen[MENU_SCREEN_BUF];
+    size_t screen_len;
+    int enc;                   /* enum menu_enc of this screen */
+    size_t octets;             /* its size on the air (<= 160) */
+    unsigned page, npages;
+    size_t nfx;
+    struct menu_effect fx[MENU_FX_MAX];
+    size_t arena_used;
+    char arena[6144];          /* strings the effects point to */
+};
+
+/*
+ * menu_step — advance dialog d by one event.  Returns MENU_OK (out filled,
+ * d updated), MENU_EUNEXPECTED (an event the dialog does not wait for;
+ * d unchanged, nothing to show) or MENU_EINVAL (NULL argument).
+ */
+int menu_step(const struct menu_set *set, struct menu_dialog *d,
+              const struct menu_input *in, struct menu_output *out);
+
+#endif
