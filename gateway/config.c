@@ -272,8 +272,21 @@ static struct pos node_pos(struct fy_node *n, struct pos fallback)
     if (n && fy_node_get_type(n) == FYNT_SCALAR) {
         struct fy_token *t = fy_node_get_scalar_token(n);
         const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-        if (m)
-            return (struct pos){ m->line + 1, m->column + 1 };
+        if (m) {
+            /* a quoted scalar's (an alias's) token starts after the quote
+             * (the '*'); point at that */
+            enum fy_node_style st = fy_node_get_style(n);
+            int quoted = (st == FYNS_SINGLE_QUOTED || st == FYNS_DOUBLE_QUOTED ||
+                          fy_node_is_alias(n)) && m->column > 0;
+            return (struct pos){ m->line + 1, m->column + 1 - quoted };
+        }
+    }
+    if (n && fy_node_get_type(n) == FYNT_SEQUENCE) {
+        /* a list starts where its first item does */
+        void *it = NULL;
+        struct fy_node *first = fy_node_sequence_iterate(n, &it);
+        if (first)
+            return node_pos(first, fallback);
     }
     if (n && fy_node_get_type(n) == FYNT_MAPPING) {
         /* a mapping starts where its first key does */
@@ -1046,6 +1059,93 @@ static void collect_fy_errors(struct fy_diag *diag, struct config_errors *errs)
         add_err(errs, 0, 0, "not valid YAML");
 }
 
+/*
+ * A config file must be UTF-8.  Checking it here, before libfyaml sees the
+ * text, also keeps us clear of libfyaml 0.7.12's hang on invalid UTF-8 in
+ * a directive ("%\xff" loops forever in fy_scan_directive; upstream issue
+ * pantoniou/libfyaml#101, fixed after 0.7.12).  Returns 0, or -1 with the
+ * 1-based line and column (in characters) of the first bad octet.
+ */
+static int check_utf8(const char *text, size_t len, int *line, int *col,
+                      unsigned *octet)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    int l = 1, c = 1;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t n;
+        uint32_t cp;
+        if (b < 0x80) {
+            n = 1;
+            cp = b;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            n = 2;
+            cp = b & 0x1Fu;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 3;
+            cp = b & 0x0Fu;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 4;
+            cp = b & 0x07u;
+        } else {
+            goto bad;
+        }
+        if (n > len - i)
+            goto bad;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                goto bad;
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            goto bad;
+        if (cp == 0)
+            goto bad;
+        if (b == '\n') {
+            l++;
+            c = 1;
+        } else {
+            c++;
+        }
+        i += n;
+    }
+    return 0;
+bad:
+    *line = l;
+    *col = c;
+    *octet = s[i];
+    return -1;
+}
+
+/* 1 when every line is blank, a comment, or a "---" / "..." marker. */
+static int only_comments(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+            i++;
+        size_t rest = len - i;
+        if (i < len && text[i] == '#') {
+            /* comment: skip the line */
+        } else if (rest >= 3 && (!memcmp(text + i, "---", 3) ||
+                                 !memcmp(text + i, "...", 3))) {
+            i += 3;
+            while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+                i++;
+            if (i < len && text[i] != '\n' && text[i] != '#')
+                return 0;
+        } else if (i < len && text[i] != '\n') {
+            return 0;
+        }
+        while (i < len && text[i] != '\n')
+            i++;
+        i++;
+    }
+    return 1;
+}
+
 static void fy_quiet_output(struct fy_diag *diag, void *user, const char *buf,
                             size_t len)
 {
@@ -1072,6 +1172,15 @@ int config_parse_string(const char *text, size_t len, const char *filename,
         return -1;
     }
 
+    int bl, bc;
+    unsigned bo;
+    if (check_utf8(text, len, &bl, &bc, &bo) != 0) {
+        add_err(errs, bl, bc, "not UTF-8 text (octet 0x%02x)%s", bo,
+                bo == 0 ? ": a NUL character" : "");
+        config_free(cfg);
+        return -1;
+    }
+
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -1091,9 +1200,11 @@ int config_parse_string(const char *text, size_t len, const char *filename,
     struct fy_document *doc = NULL;
     if (len > 0)
         doc = fy_document_build_from_string(&pcfg, text, len);
-    if (len > 0 && !doc) {
+    if (len > 0 && !doc && !only_comments(text, len)) {
         collect_fy_errors(diag, errs);
     } else {
+        /* a document, or none at all because the text holds only comments
+         * and blank lines (then the defaults apply, as for an empty file) */
         struct ctx cx = { errs };
         if (!parse_root(&cx, cfg, doc ? fy_document_root(doc) : NULL) &&
             add_sim(cfg) != 0)

@@ -132,20 +132,8 @@ static void on_state(struct esme *e, enum esme_state st, void *ud)
 {
     struct link *l = ud;
     (void)e;
-    switch (st) {
-    case ESME_BOUND:
-        log_msg(KLOG_INFO, l->name, "bound");
-        break;
-    case ESME_BACKOFF:
-        log_msg(KLOG_INFO, l->name, "link down; reconnecting after back-off");
-        break;
-    case ESME_CLOSED:
-        log_msg(KLOG_INFO, l->name, "closed");
-        break;
-    default:
-        log_msg(KLOG_DEBUG, l->name, "state %s", esme_state_name(st));
-        break;
-    }
+    /* the esme logs its own transitions (connected, bound as ..., closed) */
+    log_msg(KLOG_DEBUG, l->name, "link state %s", esme_state_name(st));
     if (st != ESME_CLOSED)
         return;
     if (l->retiring) {

@@ -1,0 +1,598 @@
+/*
+ * tests/unit/test_config.c — gateway/config: defaults, the sample file,
+ * every kind of error with its exact file:line:column, durations, ranges,
+ * duplicate names, "did you mean", reload comparison and --help-config.
+ *
+ * Runs from the repository root (scripts/run-tests.sh does `cd` there);
+ * the sample is read from scripts/kyzmat.yaml.
+ * May call: gateway/config, libc, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/config.h"
+#include "gateway/log.h"
+
+/* Parse text as "t.yaml"; on failure return every error as one
+ * newline-separated string (caller frees), else NULL with *out set. */
+static char *parse(const char *text, struct config **out)
+{
+    struct config_errors errs = { 0 };
+    *out = NULL;
+    int rc = config_parse_string(text, strlen(text), "t.yaml", out, &errs);
+    if (rc == 0) {
+        assert_non_null(*out);
+        assert_int_equal(errs.n, 0);
+        config_errors_free(&errs);
+        return NULL;
+    }
+    assert_null(*out);
+    assert_true(errs.n > 0);
+    size_t cap = 64 + errs.n * 300;
+    char *all = calloc(1, cap);
+    assert_non_null(all);
+    for (size_t i = 0; i < errs.n; i++) {
+        char line[300];
+        config_error_format(&errs, &errs.v[i], line, sizeof line);
+        strcat(all, line);
+        strcat(all, "\n");
+    }
+    config_errors_free(&errs);
+    return all;
+}
+
+static struct config *parse_ok(const char *text)
+{
+    struct config *cfg;
+    char *errs = parse(text, &cfg);
+    if (errs) {
+        print_message("unexpected errors:\n%s", errs);
+        free(errs);
+        fail();
+    }
+    return cfg;
+}
+
+/* Assert the text is refused with exactly these errors. */
+static void expect_errors(const char *text, const char *want)
+{
+    struct config *cfg;
+    char *got = parse(text, &cfg);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void assert_sim(const struct config_smsc *s)
+{
+    assert_string_equal(s->name, "sim");
+    assert_string_equal(s->host, "127.0.0.1");
+    assert_int_equal(s->port, 2775);
+    assert_string_equal(s->system_id, "kyzmat");
+    assert_string_equal(s->password, "secret");
+    assert_string_equal(s->system_type, "");
+    assert_int_equal(s->bind, CONFIG_BIND_TRANSCEIVER);
+    assert_int_equal(s->window, 10);
+    assert_int_equal(s->tps, 100);
+    assert_int_equal(s->enquire_link_ms, 30000);
+    assert_int_equal(s->response_timeout_ms, 10000);
+    assert_int_equal(s->reconnect_min_ms, 1000);
+    assert_int_equal(s->reconnect_max_ms, 60000);
+    assert_int_equal(s->max_pdu_len, 65536);
+    assert_string_equal(s->dialect, "standard");
+    assert_int_equal(s->session_timeout_ms, 180000);
+    assert_int_equal(s->prefix_count, 0);
+    assert_false(s->default_route);
+    assert_int_equal(s->split, CONFIG_SPLIT_UDH);
+}
+
+static void assert_top_defaults(const struct config *c)
+{
+    assert_string_equal(c->log_file, "");
+    assert_string_equal(c->http_listen, "127.0.0.1:8080");
+    assert_int_equal(c->http_max_body, 1048576);
+    assert_string_equal(c->redis_url, "");
+    assert_string_equal(c->db_path, "var/kyzmat.db");
+    assert_int_equal(c->db_synchronous, CONFIG_SYNC_NORMAL);
+    assert_string_equal(c->menus, "menus/examples");
+}
+
+/* ---- defaults -------------------------------------------------------------- */
+
+static void test_no_config_is_the_embedded_defaults(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    assert_int_equal(c->log_level, KLOG_INFO);
+    assert_int_equal(c->smsc_count, 1);
+    assert_sim(&c->smsc[0]);
+    assert_top_defaults(c);
+    config_free(c);
+
+    c = parse_ok("");            /* an empty file: the same */
+    assert_int_equal(c->smsc_count, 1);
+    assert_sim(&c->smsc[0]);
+    config_free(c);
+    c = parse_ok("# only a comment\n");
+    assert_int_equal(c->smsc_count, 1);
+    config_free(c);
+}
+
+static void test_one_line_configs(void **state)
+{
+    (void)state;
+    struct config *c = parse_ok("log: {level: debug}\n");
+    assert_int_equal(c->log_level, KLOG_DEBUG);
+    assert_int_equal(c->smsc_count, 1);
+    assert_sim(&c->smsc[0]);
+    assert_top_defaults(c);
+    config_free(c);
+
+    c = parse_ok("smsc: [{name: megacom, host: 10.1.2.3}]");
+    assert_int_equal(c->smsc_count, 1);
+    assert_string_equal(c->smsc[0].name, "megacom");
+    assert_string_equal(c->smsc[0].host, "10.1.2.3");
+    assert_int_equal(c->smsc[0].port, 2775);
+    assert_string_equal(c->smsc[0].password, "secret");
+    config_free(c);
+
+    c = parse_ok("smsc: []\n");   /* explicitly none */
+    assert_int_equal(c->smsc_count, 0);
+    config_free(c);
+    c = parse_ok("log:\n");       /* a section with nothing under it */
+    assert_int_equal(c->log_level, KLOG_INFO);
+    config_free(c);
+}
+
+/* ---- the sample file ------------------------------------------------------- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 20);
+    if (buf)
+        *len = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_sample_parses_clean(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = read_all("scripts/kyzmat.yaml", &len);
+    assert_non_null(text);
+    assert_true(len > 100);
+    struct config *c = NULL;
+    struct config_errors errs = { 0 };
+    int rc = config_parse_string(text, len, "scripts/kyzmat.yaml", &c, &errs);
+    for (size_t i = 0; i < errs.n; i++) {
+        char line[300];
+        print_message("%s\n", config_error_format(&errs, &errs.v[i], line, sizeof line));
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(errs.n, 0);
+    config_errors_free(&errs);
+
+    /* the sample sets everything to its default for megacom */
+    assert_int_equal(c->smsc_count, 2);
+    const struct config_smsc *m = config_find_smsc(c, "megacom");
+    assert_non_null(m);
+    assert_int_equal(m->line, 22);
+    assert_int_equal(m->prefix_count, 2);
+    assert_string_equal(m->prefixes[0], "99655");
+    assert_string_equal(m->prefixes[1], "99622");
+    struct config_smsc tmp = *m;
+    tmp.name = (char *)"sim";
+    tmp.prefixes = NULL;
+    tmp.prefix_count = 0;
+    assert_sim(&tmp);
+
+    const struct config_smsc *o = config_find_smsc(c, "o");
+    assert_non_null(o);
+    assert_int_equal(o->port, 2776);
+    assert_string_equal(o->system_id, "kyzmat2");
+    assert_true(o->default_route);
+    assert_int_equal(o->window, 10);
+    assert_null(config_find_smsc(c, "sim"));
+    assert_top_defaults(c);
+    assert_string_equal(c->source, "scripts/kyzmat.yaml");
+    config_free(c);
+    free(text);
+
+    /* and config_load_file reads the same file */
+    struct config_errors e2 = { 0 };
+    assert_int_equal(config_load_file("scripts/kyzmat.yaml", &c, &e2), 0);
+    assert_int_equal(c->smsc_count, 2);
+    config_free(c);
+    config_errors_free(&e2);
+}
+
+static void test_every_key_set(void **state)
+{
+    (void)state;
+    struct config *c = parse_ok(
+        "log: {level: warn, file: /var/log/kyzmat.log}\n"
+        "smsc:\n"
+        "  - name: bee_line-2\n"
+        "    host: smsc.example.net\n"
+        "    port: 1\n"
+        "    system_id: abcdefghijklmno\n"
+        "    password: '12345678'\n"
+        "    system_type: VMA\n"
+        "    bind: tx_rx\n"
+        "    window: 1000\n"
+        "    tps: 0\n"
+        "    enquire_link: 5m\n"
+        "    response_timeout: 500ms\n"
+        "    reconnect_min: 2s\n"
+        "    reconnect_max: 1h\n"
+        "    max_pdu_len: 1024\n"
+        "    dialect: huawei\n"
+        "    session_timeout: 90s\n"
+        "    prefixes: [99670]\n"
+        "    default_route: true\n"
+        "    split: payload\n"
+        "http: {listen: '[::1]:9000', max_body: 2048}\n"
+        "redis: {url: 'redis://127.0.0.1:6380/2'}\n"
+        "database: {path: /tmp/x.db, synchronous: full}\n"
+        "menus: /etc/kyzmat/menus\n");
+    assert_int_equal(c->log_level, KLOG_WARN);
+    assert_string_equal(c->log_file, "/var/log/kyzmat.log");
+    const struct config_smsc *s = &c->smsc[0];
+    assert_string_equal(s->name, "bee_line-2");
+    assert_string_equal(s->host, "smsc.example.net");
+    assert_int_equal(s->port, 1);
+    assert_string_equal(s->system_id, "abcdefghijklmno");
+    assert_string_equal(s->password, "12345678");
+    assert_string_equal(s->system_type, "VMA");
+    assert_int_equal(s->bind, CONFIG_BIND_TX_RX);
+    assert_int_equal(s->window, 1000);
+    assert_int_equal(s->tps, 0);
+    assert_int_equal(s->enquire_link_ms, 300000);
+    assert_int_equal(s->response_timeout_ms, 500);
+    assert_int_equal(s->reconnect_min_ms, 2000);
+    assert_int_equal(s->reconnect_max_ms, 3600000);
+    assert_int_equal(s->max_pdu_len, 1024);
+    assert_string_equal(s->dialect, "huawei");
+    assert_int_equal(s->session_timeout_ms, 90000);
+    assert_int_equal(s->prefix_count, 1);
+    assert_string_equal(s->prefixes[0], "99670");   /* unquoted number is fine */
+    assert_true(s->default_route);
+    assert_int_equal(s->split, CONFIG_SPLIT_PAYLOAD);
+    assert_string_equal(c->http_listen, "[::1]:9000");
+    assert_int_equal(c->http_max_body, 2048);
+    assert_string_equal(c->redis_url, "redis://127.0.0.1:6380/2");
+    assert_string_equal(c->db_path, "/tmp/x.db");
+    assert_int_equal(c->db_synchronous, CONFIG_SYNC_FULL);
+    assert_string_equal(c->menus, "/etc/kyzmat/menus");
+    config_free(c);
+}
+
+/* ---- errors, each with its position ------------------------------------ */
+
+static void test_unknown_keys_did_you_mean(void **state)
+{
+    (void)state;
+    expect_errors("log: {levle: debug}\n",
+                  "t.yaml:1:7: unknown key \"levle\" in log (did you mean \"level\"?)\n");
+    expect_errors("smsc:\n  - name: a\n    prot: 1\n",
+                  "t.yaml:3:5: unknown key \"prot\" in smsc[1] (did you mean \"port\"?)\n");
+    expect_errors("smsc:\n  - name: a\n    systemid: x\n",
+                  "t.yaml:3:5: unknown key \"systemid\" in smsc[1] (did you mean \"system_id\"?)\n");
+    expect_errors("htpp: {}\n",
+                  "t.yaml:1:1: unknown key \"htpp\" (did you mean \"http\"?)\n");
+    expect_errors("menu: x\n",
+                  "t.yaml:1:1: unknown key \"menu\" (did you mean \"menus\"?)\n");
+    /* nothing close: no guess, but say where a known key belongs */
+    expect_errors("colour: blue\n", "t.yaml:1:1: unknown key \"colour\"\n");
+    expect_errors("port: 2775\n",
+                  "t.yaml:1:1: unknown key \"port\" (it belongs in an entry of \"smsc:\")\n");
+    expect_errors("level: info\n",
+                  "t.yaml:1:1: unknown key \"level\" (it belongs under \"log:\")\n");
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    expect_errors("smsc:\n  - name: a\n    port: {x: 1}\n",
+                  "t.yaml:3:12: smsc[1].port: expected a whole number, got a mapping\n");
+    expect_errors("smsc:\n  - name: a\n    port: abc\n",
+                  "t.yaml:3:11: smsc[1].port: expected a whole number, got \"abc\"\n");
+    expect_errors("smsc:\n  - name: a\n    port: -1\n",
+                  "t.yaml:3:11: smsc[1].port: expected a whole number, got \"-1\"\n");
+    expect_errors("smsc:\n  - name: a\n    window:\n",
+                  "t.yaml:3:5: smsc[1].window: expected a whole number, got nothing\n");
+    expect_errors("smsc:\n  - name: a\n    default_route: yes\n",
+                  "t.yaml:3:20: smsc[1].default_route: expected true or false, got \"yes\"\n");
+    expect_errors("smsc:\n  - name: a\n    prefixes: \"99655\"\n",
+                  "t.yaml:3:15: smsc[1].prefixes: expected a list of strings, got a scalar\n");
+    expect_errors("smsc:\n  - name: a\n    prefixes: [\"99655\", x1, [1]]\n",
+                  "t.yaml:3:25: smsc[1].prefixes: \"x1\" must be 1 to 20 digits\n"
+                  "t.yaml:3:30: smsc[1].prefixes: each item must be a string\n");
+    expect_errors("smsc: megacom\n",
+                  "t.yaml:1:7: smsc: expected a list of entries (\"- name: ...\"), got a scalar\n");
+    expect_errors("smsc:\n  - megacom\n",
+                  "t.yaml:2:5: smsc[1]: expected a mapping (name: ..., host: ...), got a scalar\n");
+    expect_errors("log: debug\n",
+                  "t.yaml:1:6: log: expected a mapping of keys, got a scalar\n");
+    expect_errors("- a\n- b\n",
+                  "t.yaml:1:3: expected a mapping of keys (log:, smsc:, http:, ...), got a list\n");
+    expect_errors("log: {level: loud}\n",
+                  "t.yaml:1:14: log.level: \"loud\" is not one of error, warn, info, debug\n");
+    expect_errors("smsc:\n  - name: a\n    bind: transciever\n",
+                  "t.yaml:3:11: smsc[1].bind: \"transciever\" is not one of transceiver, "
+                  "tx_rx (did you mean \"transceiver\"?)\n");
+    expect_errors("http: {listen: 8080}\n",
+                  "t.yaml:1:16: http.listen: must be ADDRESS:PORT, e.g. 127.0.0.1:8080\n");
+    expect_errors("redis: {url: 127.0.0.1}\n",
+                  "t.yaml:1:14: redis.url: must be empty or redis://HOST:PORT/DB\n");
+    expect_errors("smsc:\n  - &a {name: a}\n  - *a\n",
+                  "t.yaml:3:5: smsc[2]: expected a mapping (name: ..., host: ...), got an alias\n");
+}
+
+static void test_ranges(void **state)
+{
+    (void)state;
+    expect_errors("smsc:\n  - name: a\n    port: 0\n",
+                  "t.yaml:3:11: smsc[1].port: 0 is out of range 1..65535\n");
+    expect_errors("smsc:\n  - name: a\n    port: 65536\n",
+                  "t.yaml:3:11: smsc[1].port: 65536 is out of range 1..65535\n");
+    expect_errors("smsc:\n  - name: a\n    window: 0\n",
+                  "t.yaml:3:13: smsc[1].window: 0 is out of range 1..1000\n");
+    expect_errors("smsc:\n  - name: a\n    window: 1001\n",
+                  "t.yaml:3:13: smsc[1].window: 1001 is out of range 1..1000\n");
+    expect_errors("smsc:\n  - name: a\n    window: 99999999999999999999\n",
+                  "t.yaml:3:13: smsc[1].window: expected a whole number, got "
+                  "\"99999999999999999999\"\n");
+    expect_errors("smsc:\n  - name: a\n    system_id: abcdefghijklmnop\n",
+                  "t.yaml:3:16: smsc[1].system_id: is 16 characters long, at most 15 allowed\n");
+    /* the password's value is never echoed */
+    expect_errors("smsc:\n  - name: a\n    password: hunter2hunter2\n",
+                  "t.yaml:3:15: smsc[1].password: value is 14 characters long, at most 8 allowed\n");
+    expect_errors("smsc:\n  - name: Mega\n",
+                  "t.yaml:2:11: smsc[1].name: may contain only a-z, 0-9, '_' and '-'\n");
+    expect_errors("smsc:\n  - name: ''\n",
+                  "t.yaml:2:11: smsc[1].name: must not be empty\n");
+    /* boundaries that are fine */
+    struct config *c = parse_ok("smsc:\n  - {name: a, port: 65535, window: 1, "
+                                "system_id: abcdefghijklmno, password: ''}\n");
+    assert_int_equal(c->smsc[0].port, 65535);
+    assert_int_equal(c->smsc[0].window, 1);
+    assert_string_equal(c->smsc[0].password, "");
+    config_free(c);
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    struct config *c = parse_ok("smsc:\n  - name: a\n    enquire_link: 1500ms\n"
+                                "    response_timeout: 5m\n    reconnect_min: 100ms\n"
+                                "    reconnect_max: 1h\n    session_timeout: 180s\n");
+    assert_int_equal(c->smsc[0].enquire_link_ms, 1500);
+    assert_int_equal(c->smsc[0].response_timeout_ms, 300000);
+    assert_int_equal(c->smsc[0].reconnect_min_ms, 100);
+    assert_int_equal(c->smsc[0].reconnect_max_ms, 3600000);
+    assert_int_equal(c->smsc[0].session_timeout_ms, 180000);
+    config_free(c);
+
+    expect_errors("smsc:\n  - name: a\n    enquire_link: 30\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: \"30\" needs a unit: ms, s, m or h (e.g. 30s)\n");
+    expect_errors("smsc:\n  - name: a\n    enquire_link: 30x\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: expected a duration such as 500ms, "
+                  "30s, 5m, got \"30x\"\n");
+    expect_errors("smsc:\n  - name: a\n    enquire_link: -1s\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: expected a duration such as 500ms, "
+                  "30s, 5m, got \"-1s\"\n");
+    expect_errors("smsc:\n  - name: a\n    enquire_link: 500ms\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: 500ms is out of range 1s..1h\n");
+    expect_errors("smsc:\n  - name: a\n    enquire_link: 2h\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: 2h is out of range 1s..1h\n");
+    expect_errors("smsc:\n  - name: a\n    enquire_link: 999999999999h\n",
+                  "t.yaml:3:19: smsc[1].enquire_link: 999999999999h is out of range 1s..1h\n");
+    expect_errors("smsc:\n  - name: a\n    reconnect_min: 10s\n    reconnect_max: 5s\n",
+                  "t.yaml:4:20: smsc[1]: reconnect_max must not be below reconnect_min\n");
+}
+
+static void test_required_and_duplicates(void **state)
+{
+    (void)state;
+    expect_errors("smsc:\n  - host: 10.0.0.1\n    port: 2775\n",
+                  "t.yaml:2:5: smsc[1]: missing required key \"name\"\n");
+    expect_errors("smsc:\n  - {}\n",
+                  "t.yaml:1:1: smsc[1]: missing required key \"name\"\n");
+    expect_errors("smsc:\n"
+                  "  - name: megacom\n"
+                  "  - name: o\n"
+                  "  - name: megacom\n",
+                  "t.yaml:4:11: smsc[3]: duplicate smsc name \"megacom\" (first at line 2)\n");
+    /* libfyaml itself refuses a key given twice in one mapping */
+    expect_errors("smsc:\n  - name: a\n    port: 1\n    port: 2\n",
+                  "t.yaml:4:5: duplicate key\n");
+}
+
+static void test_all_errors_collected_in_order(void **state)
+{
+    (void)state;
+    expect_errors("log: {levle: debug}\n"
+                  "smsc:\n"
+                  "  - name: megacom\n"
+                  "    port: 99999\n"
+                  "  - name: megacom\n"
+                  "    window: 0\n"
+                  "  - host: x\n"
+                  "databse: {}\n",
+                  "t.yaml:1:7: unknown key \"levle\" in log (did you mean \"level\"?)\n"
+                  "t.yaml:4:11: smsc[1].port: 99999 is out of range 1..65535\n"
+                  "t.yaml:5:11: smsc[2]: duplicate smsc name \"megacom\" (first at line 3)\n"
+                  "t.yaml:6:13: smsc[2].window: 0 is out of range 1..1000\n"
+                  "t.yaml:7:5: smsc[3]: missing required key \"name\"\n"
+                  "t.yaml:8:1: unknown key \"databse\" (did you mean \"database\"?)\n");
+}
+
+static void test_yaml_syntax_error(void **state)
+{
+    (void)state;
+    struct config *c;
+    char *got = parse("smsc:\n  - name: a\n    port: [1,\n", &c);
+    assert_non_null(got);
+    /* libfyaml's own message, with our file name and a 1-based position */
+    assert_true(strncmp(got, "t.yaml:4:1: ", 12) == 0);
+    free(got);
+    got = parse("log: {level: info\n", &c);
+    assert_non_null(got);
+    assert_true(strncmp(got, "t.yaml:", 7) == 0);
+    free(got);
+}
+
+static void test_not_utf8(void **state)
+{
+    (void)state;
+    expect_errors("menus: caf\xe9\n",
+                  "t.yaml:1:11: not UTF-8 text (octet 0xe9)\n");
+    /* libfyaml 0.7.12 would loop forever on this one (a directive with a
+     * bad octet); it never gets that far */
+    expect_errors("%\xff", "t.yaml:1:2: not UTF-8 text (octet 0xff)\n");
+    expect_errors("log: {}\n\xc0\x80\n", "t.yaml:2:1: not UTF-8 text (octet 0xc0)\n");
+    struct config *c;
+    char *got = parse("menus: x\n\0", &c);   /* strlen stops at the NUL */
+    assert_null(got);
+    config_free(c);
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_parse_string("menus: x\n\0", 10, "t.yaml", &c, &errs), -1);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(errs.v[0].line, 2);
+    assert_string_equal(errs.v[0].msg, "not UTF-8 text (octet 0x00): a NUL character");
+    config_errors_free(&errs);
+    /* UTF-8 itself is fine, and columns count characters */
+    expect_errors("menus: \"меню\"\nлог: 1\n",
+                  "t.yaml:2:1: unknown key \"лог\"\n");
+    c = parse_ok("menus: /srv/меню\n");
+    assert_string_equal(c->menus, "/srv/меню");
+    config_free(c);
+}
+
+static void test_errors_capped(void **state)
+{
+    (void)state;
+    char *text = calloc(1, 300 * 20);
+    assert_non_null(text);
+    strcpy(text, "smsc:\n");
+    for (int i = 0; i < 200; i++)
+        sprintf(text + strlen(text), "  - {name: n%d, port: 0}\n", i);
+    struct config *c = NULL;
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_parse_string(text, strlen(text), NULL, &c, &errs), -1);
+    assert_int_equal(errs.n, CONFIG_MAX_ERRORS);
+    assert_int_equal(errs.dropped, 100);
+    char line[300];
+    assert_string_equal(config_error_format(&errs, &errs.v[0], line, sizeof line),
+                        "<string>:2:22: smsc[1].port: 0 is out of range 1..65535");
+    config_errors_free(&errs);
+    free(text);
+}
+
+static void test_load_file_errors(void **state)
+{
+    (void)state;
+    struct config *c = (struct config *)1;
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_load_file("/nonexistent/kyzmat.yaml", &c, &errs), -1);
+    assert_null(c);
+    assert_int_equal(errs.n, 1);
+    char line[300];
+    assert_string_equal(config_error_format(&errs, &errs.v[0], line, sizeof line),
+                        "/nonexistent/kyzmat.yaml: cannot open: No such file or directory");
+    config_errors_free(&errs);
+}
+
+/* ---- reload comparison, help --------------------------------------------- */
+
+static void test_smsc_equal(void **state)
+{
+    (void)state;
+    const char *base = "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"]}\n  - {name: b}\n";
+    struct config *x = parse_ok(base), *y = parse_ok(base);
+    assert_true(config_smsc_equal(&x->smsc[0], &y->smsc[0]));
+    assert_false(config_smsc_equal(&x->smsc[0], &y->smsc[1]));
+    config_free(y);
+    const char *variants[] = {
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"3\"]}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\"]}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"], port: 2776}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"], password: x}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"], enquire_link: 31s}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"], default_route: true}\n",
+        "smsc:\n  - {name: a, prefixes: [\"1\", \"2\"], bind: tx_rx}\n",
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        y = parse_ok(variants[i]);
+        assert_false(config_smsc_equal(&x->smsc[0], &y->smsc[0]));
+        config_free(y);
+    }
+    /* same values written differently are equal */
+    y = parse_ok("smsc:\n  - name: a\n    prefixes:\n      - \"1\"\n      - 2\n"
+                 "    enquire_link: 30000ms\n");
+    assert_true(config_smsc_equal(&x->smsc[0], &y->smsc[0]));
+    config_free(y);
+    config_free(x);
+}
+
+static void test_help_lists_every_key(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print_help(f);
+    fclose(f);
+    const char *want[] = {
+        "log:", "level", "file", "smsc:", "name", "(required)", "host", "127.0.0.1",
+        "port", "2775", "system_id", "password", "system_type", "bind",
+        "transceiver | tx_rx", "window", "1..1000", "tps", "enquire_link", "30s",
+        "response_timeout", "reconnect_min", "reconnect_max", "max_pdu_len",
+        "dialect", "session_timeout", "180s", "prefixes", "default_route", "split",
+        "http:", "listen", "max_body", "redis:", "url", "database:", "path",
+        "synchronous", "menus", "menus/examples",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(buf, want[i]))
+            print_message("missing in --help-config: %s\n", want[i]);
+        assert_non_null(strstr(buf, want[i]));
+    }
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_config_is_the_embedded_defaults),
+        cmocka_unit_test(test_one_line_configs),
+        cmocka_unit_test(test_sample_parses_clean),
+        cmocka_unit_test(test_every_key_set),
+        cmocka_unit_test(test_unknown_keys_did_you_mean),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_required_and_duplicates),
+        cmocka_unit_test(test_all_errors_collected_in_order),
+        cmocka_unit_test(test_yaml_syntax_error),
+        cmocka_unit_test(test_not_utf8),
+        cmocka_unit_test(test_errors_capped),
+        cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_smsc_equal),
+        cmocka_unit_test(test_help_lists_every_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
