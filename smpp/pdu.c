@@ -392,16 +392,26 @@ int64_t smpp_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag)
     }
 }
 
+/* The slot for `tag`: the existing one, or a new one at the end; NULL
+ * when full. */
+static struct smpp_tlv *tlv_slot(struct smpp_pdu *pdu, uint16_t tag)
+{
+    for (unsigned i = 0; i < pdu->tlv_count; i++)
+        if (pdu->tlv[i].tag == tag)
+            return &pdu->tlv[i];
+    if (pdu->tlv_count >= SMPP_MAX_TLVS)
+        return NULL;
+    struct smpp_tlv *t = &pdu->tlv[pdu->tlv_count++];
+    t->tag = tag;
+    return t;
+}
+
 int smpp_pdu_set_bytes(struct smpp_pdu *pdu, uint16_t tag, const void *val,
                        uint16_t len)
 {
-    struct smpp_tlv *t = (struct smpp_tlv *)smpp_tlv_find(pdu, tag);
-    if (!t) {
-        if (pdu->tlv_count >= SMPP_MAX_TLVS)
-            return -1;
-        t = &pdu->tlv[pdu->tlv_count++];
-        t->tag = tag;
-    }
+    struct smpp_tlv *t = tlv_slot(pdu, tag);
+    if (!t)
+        return -1;
     t->len = len;
     t->val = val;
     return 0;
@@ -410,10 +420,11 @@ int smpp_pdu_set_bytes(struct smpp_pdu *pdu, uint16_t tag, const void *val,
 static int set_inline(struct smpp_pdu *pdu, uint16_t tag, const uint8_t *v,
                       uint16_t len)
 {
-    if (smpp_pdu_set_bytes(pdu, tag, NULL, len) != 0)
+    struct smpp_tlv *t = tlv_slot(pdu, tag);
+    if (!t || len > sizeof t->inl)
         return -1;
-    struct smpp_tlv *t = (struct smpp_tlv *)smpp_tlv_find(pdu, tag);
     memcpy(t->inl, v, len);
+    t->len = len;
     t->val = t->inl;
     return 0;
 }
@@ -492,15 +503,17 @@ int smpp_pdu_decode(struct smpp_pdu *out, const uint8_t *buf, size_t len,
             *u8_slot(out, f) = *p++;
             break;
         case FK_CSTR: {
-            size_t lim_n = left < f->max ? left : f->max;
-            const uint8_t *nul = memchr(p, 0, lim_n);
-            if (!nul) {
+            /* C-strings are short (max 65): a plain loop beats a libc call */
+            size_t lim_n = left < f->max ? left : f->max, k = 0;
+            while (k < lim_n && p[k] != 0)
+                k++;
+            if (k == lim_n) {
                 if (left < f->max)
                     return fail(err, ESME_RINVCMDLEN, "%s: no NUL before end of PDU", f->name);
                 return fail(err, f->status, "%s: no NUL within %u octets", f->name, f->max);
             }
             *cstr_slot(out, f) = (const char *)p;
-            p = nul + 1;
+            p += k + 1;
             break;
         }
         case FK_SM: {
@@ -576,7 +589,8 @@ int smpp_pdu_encode(struct smpp_pdu *pdu, uint8_t *buf, size_t cap,
             const char *s = *cstr_slot(pdu, f);
             size_t n = 0;
             if (s) {
-                n = strnlen(s, f->max);
+                while (n < f->max && s[n] != 0)
+                    n++;
                 if (n >= f->max)
                     return fail(err, f->status, "%s: longer than %u octets", f->name, f->max - 1);
             }
