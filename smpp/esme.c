@@ -158,6 +158,8 @@ struct esme {
     struct esme_req **slots;    /* in flight, by seq & mask */
     uint32_t mask;
     struct esme_req *qhead, *qtail;      /* waiting for the window */
+    struct esme_req *qretry;    /* last throttled request put back at the
+                                 * front, so the next goes after it */
     struct esme_req *dhead, *dtail;      /* waiting for a deferred done() */
     struct esme_req *freelist;
     unsigned nfree;
@@ -335,15 +337,22 @@ static void q_push_back(struct esme *e, struct esme_req *r)
     e->st.queued++;
 }
 
-static void q_push_front(struct esme *e, struct esme_req *r)
+/* Put a throttled request back at the front of the queue, after those
+ * throttled before it (they go out again in their original order). */
+static void q_requeue(struct esme *e, struct esme_req *r)
 {
-    r->prev = NULL;
-    r->next = e->qhead;
-    if (e->qhead)
-        e->qhead->prev = r;
+    struct esme_req *after = e->qretry;
+    r->prev = after;
+    r->next = after ? after->next : e->qhead;
+    if (r->next)
+        r->next->prev = r;
     else
         e->qtail = r;
-    e->qhead = r;
+    if (after)
+        after->next = r;
+    else
+        e->qhead = r;
+    e->qretry = r;
     e->st.queued++;
 }
 
@@ -358,6 +367,8 @@ static void q_remove(struct esme *e, struct esme_req *r)
         r->next->prev = r->prev;
     else
         e->qtail = r->prev;
+    if (e->qretry == r)
+        e->qretry = r->prev;
     r->next = r->prev = NULL;
     e->st.queued--;
 }
@@ -382,6 +393,8 @@ static struct esme_req *q_pop(struct esme *e)
         e->qhead->prev = NULL;
     else
         e->qtail = NULL;
+    if (e->qretry == r)
+        e->qretry = NULL;
     r->next = r->prev = NULL;
     e->st.queued--;
     return r;
@@ -679,14 +692,15 @@ static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
         if (r->retries < e->cfg.max_retries) {
             r->retries++;
             e->st.retried++;
-            uint64_t d = (uint64_t)e->cfg.throttle_retry_ms << (r->retries - 1);
+            uint64_t d = r->retries > 16 ? THROTTLE_MAX_MS
+                       : (uint64_t)e->cfg.throttle_retry_ms << (r->retries - 1);
             if (d > THROTTLE_MAX_MS)
                 d = THROTTLE_MAX_MS;
             elog(e, ESME_LOG_INFO,
                  "%s seq %u: %s, retry %u/%u in %u ms, sending paused",
                  smpp_command_name(r->cmd_id), (unsigned)(resp ? resp->sequence_number : 0),
                  status_str(status), r->retries, e->cfg.max_retries, (unsigned)d);
-            q_push_front(e, r);
+            q_requeue(e, r);
             q_arm(e, r);
             pause_sending(e, (unsigned)d);
             return;

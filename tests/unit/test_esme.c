@@ -87,6 +87,7 @@ struct peer {
     char bind_sysid[17], bind_pw[10];
     uint8_t bind_ifver;
     int requests;                 /* submit_sm & co received */
+    int order[64];                /* short_message "r<N>" of each, in order */
     uint32_t req_on;              /* bound_as of the conn the last request came on */
     int outstanding, max_outstanding;
     int enquires, enquire_resps, unbinds, unbind_resps;
@@ -164,6 +165,8 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
     case SMPP_SUBMIT_SM:
     case SMPP_DATA_SM:
     case SMPP_QUERY_SM:
+        if (p->requests < 64 && in->sm_length > 1 && in->short_message[0] == 'r')
+            p->order[p->requests] = atoi((const char *)in->short_message + 1);
         p->requests++;
         p->req_on = c->bound_as;
         if (p->throttle_n > 0) {
@@ -577,12 +580,14 @@ static int wait_ge(struct t *t, const int *var, int want, unsigned ms)
 static void send_submit(struct t *t, int i)
 {
     struct smpp_pdu pdu;
+    char text[16];
+    int n = snprintf(text, sizeof text, "r%d", i);  /* NUL ends atoi */
     smpp_pdu_init(&pdu, SMPP_SUBMIT_SM, 0, 0);
     pdu.service_type = "USSD";
     pdu.source_addr = "100";
     pdu.destination_addr = "996555123456";
-    pdu.short_message = (const uint8_t *)"hello";
-    pdu.sm_length = 5;
+    pdu.short_message = (const uint8_t *)text;
+    pdu.sm_length = (uint8_t)(n + 1);
     t->in_send = 1;
     assert_int_equal(esme_send(t->e, &pdu, t_done, &t->req[i]), 0);
     t->in_send = 0;
@@ -829,6 +834,23 @@ static void test_throttled_retry(void **state)
     assert_int_equal(st.retried, 2);
     assert_true(has_log(t, "ESME_RTHROTTLED, retry 1/5 in 30 ms"));
     assert_true(has_log(t, "ESME_RTHROTTLED, retry 2/5 in 60 ms"));
+
+    /* several throttled at once go out again in their original order */
+    t->peer->requests = 0;
+    t->peer->throttle_n = 3;
+    t->ndone = 0;
+    for (int i = 10; i < 14; i++)
+        send_submit(t, i);
+    assert_true(wait_done(t, 4, 2000));
+    assert_int_equal(t->peer->requests, 7);
+    for (int i = 10; i < 14; i++)
+        assert_int_equal(t->req[i].status, ESME_ROK);
+    /* first pass 10 11 12 (throttled) 13, or 10 11 12 then the retries */
+    int k = 3;
+    if (t->peer->order[3] == 13)
+        k = 4;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(t->peer->order[k + i], 10 + i);
 
     /* more throttling than max_retries: the status goes to the caller */
     t->peer->throttle_n = 100;
