@@ -123,29 +123,13 @@ size_t menu_text_octets(const char *s, size_t len, int *enc)
     return un * 2;
 }
 
-/* Cost of text in the chosen encoding (septets or units). */
-static size_t cost_in(const char *s, size_t len, bool gsm)
-{
-    size_t sp, un;
-    bool g;
-    menu_text_cost(s, len, &sp, &un, &g);
-    return gsm ? sp : un;
-}
-
-struct atom {
-    const char *s;
-    size_t len;
-    size_t cost;
-};
-
-#define MAX_ATOMS 400
-
 /* The footer for one page into buf; returns its length (0: none). */
 static size_t footer(const struct menu_screen_in *in, unsigned page, bool last,
                      char *buf, size_t cap)
 {
     const char *e[3];
     size_t n = 0;
+    buf[0] = '\0';
     if (last && in->final)
         return 0;
     if (!last && in->more)
@@ -158,7 +142,7 @@ static size_t footer(const struct menu_screen_in *in, unsigned page, bool last,
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(e[i]);
-        if (len + l + 2 >= cap)
+        if (len + l + 3 >= cap)
             break;
         if (i) {
             buf[len++] = ',';
@@ -171,38 +155,125 @@ static size_t footer(const struct menu_screen_in *in, unsigned page, bool last,
     return len;
 }
 
-/* Longest prefix of s[0..len) whose cost is <= max, preferring to end
- * before a space; *skip is set to the bytes to drop after it (the space).
- * Always returns at least one character when len > 0. */
-static size_t cut(const char *s, size_t len, size_t max, bool gsm, size_t *skip)
+/* Where a page starts: a byte offset into the body, then an option index. */
+struct cursor {
+    size_t body;
+    size_t opt;
+};
+
+struct fill {
+    struct cursor from, to;
+    size_t body_take;          /* body bytes shown on this page */
+    size_t opt_cut;            /* bytes of the first option when it is cut, else 0 */
+};
+
+static size_t char_cost(uint32_t cp, bool gsm)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, cost = 0, last_space = 0;
-    *skip = 0;
-    while (i < len) {
-        uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        size_t c = gsm ? gsm_septets(cp) : (cp > 0xFFFF ? 2 : 1);
-        if (cost + c > max)
+    if (gsm)
+        return gsm_septets(cp);
+    return cp > 0xFFFF ? 2 : 1;
+}
+
+/*
+ * Fill one page from cursor c with `room` characters (septets/units)
+ * available for content.  Body text first: the longest prefix that fits,
+ * broken after the last newline or space when the body does not end on
+ * this page; then whole option lines, one per line.
+ */
+static void fill_page(const struct menu_screen_in *in, struct cursor c, size_t room,
+                      bool gsm, struct fill *f)
+{
+    f->from = c;
+    f->body_take = 0;
+    f->opt_cut = 0;
+    size_t used = 0;
+    const unsigned char *b = (const unsigned char *)in->body;
+    if (c.body < in->body_len) {
+        size_t i = c.body, cost = 0, brk = 0, brk_skip = 0;
+        while (i < in->body_len) {
+            uint32_t cp;
+            size_t n = utf8_next(b + i, in->body_len - i, &cp);
+            size_t k = char_cost(cp, gsm);
+            if (cost + k > room)
+                break;
+            if ((cp == ' ' || cp == '\n') && i > c.body) {
+                brk = i;
+                brk_skip = 1;
+            }
+            cost += k;
+            i += n;
+        }
+        if (i >= in->body_len) {
+            f->body_take = in->body_len - c.body;
+            c.body = in->body_len;
+            used = cost;
+        } else {
+            if (brk == 0) {                 /* no break: cut between characters */
+                brk = i > c.body ? i : c.body + utf8_next(b + c.body, in->body_len - c.body, &(uint32_t){ 0 });
+                brk_skip = 0;
+            }
+            f->body_take = brk - c.body;
+            c.body = brk + brk_skip;
+            f->to = c;
+            return;                         /* the page is full of body text */
+        }
+    }
+    while (c.opt < in->nopt) {
+        size_t sp, un;
+        bool g;
+        menu_text_cost(in->opt[c.opt], in->opt_len[c.opt], &sp, &un, &g);
+        size_t k = (gsm ? sp : un) + (used ? 1 : 0);
+        if (used + k > room) {
+            if (used == 0) {                /* alone and still too long: cut it */
+                const unsigned char *o = (const unsigned char *)in->opt[c.opt];
+                size_t j = 0, cost = 0;
+                while (j < in->opt_len[c.opt]) {
+                    uint32_t cp;
+                    size_t n = utf8_next(o + j, in->opt_len[c.opt] - j, &cp);
+                    if (cost + char_cost(cp, gsm) > room)
+                        break;
+                    cost += char_cost(cp, gsm);
+                    j += n;
+                }
+                f->opt_cut = j ? j : 1;
+                c.opt++;
+            }
             break;
-        if (cp == ' ' && i > 0)
-            last_space = i;
-        cost += c;
-        i += n;
+        }
+        used += k;
+        c.opt++;
     }
-    if (i >= len)
-        return len;
-    if (i == 0) {               /* budget smaller than one character */
-        uint32_t cp;
-        return utf8_next(p, len, &cp);
-    }
-    if (last_space > 0 && p[i] != ' ') {
-        *skip = 1;
-        return last_space;
-    }
-    if (p[i] == ' ')
-        *skip = 1;
-    return i;
+    f->to = c;
+}
+
+static bool at_end(const struct menu_screen_in *in, struct cursor c)
+{
+    return c.body >= in->body_len && c.opt >= in->nopt;
+}
+
+static size_t fcost(const char *s, size_t len, bool gsm)
+{
+    size_t sp, un;
+    bool g;
+    menu_text_cost(s, len, &sp, &un, &g);
+    return len ? (gsm ? sp : un) + 1 : 0;   /* + the newline before it */
+}
+
+/* Page p starting at c: last page (everything fits with the short footer)
+ * or a full page with the "more" footer. */
+static bool layout(const struct menu_screen_in *in, unsigned p, struct cursor c,
+                   size_t budget, bool gsm, struct fill *f)
+{
+    char fb[200];
+    size_t fl = footer(in, p, true, fb, sizeof fb);
+    size_t fc = fcost(fb, fl, gsm);
+    fill_page(in, c, budget > fc ? budget - fc : 1, gsm, f);
+    if (at_end(in, f->to))
+        return true;
+    fl = footer(in, p, false, fb, sizeof fb);
+    fc = fcost(fb, fl, gsm);
+    fill_page(in, c, budget > fc ? budget - fc : 1, gsm, f);
+    return at_end(in, f->to);
 }
 
 int menu_screen_page(const struct menu_screen_in *in, unsigned page,
@@ -216,7 +287,7 @@ int menu_screen_page(const struct menu_screen_in *in, unsigned page,
     size_t sp, un;
     bool g;
     menu_text_cost(in->body, in->body_len, &sp, &un, &g);
-    gsm = gsm && g;
+    gsm = g;
     for (size_t i = 0; i < in->nopt && gsm; i++) {
         menu_text_cost(in->opt[i], in->opt_len[i], &sp, &un, &g);
         gsm = gsm && g;
@@ -230,155 +301,49 @@ int menu_screen_page(const struct menu_screen_in *in, unsigned page,
     }
     size_t budget = gsm ? MENU_GSM7_CHARS : MENU_UCS2_CHARS;
 
-    /* 2. the widest footer, to size the longest piece of a body line */
-    char fbuf[200];
-    struct menu_screen_in wide = *in;
-    wide.final = false;
-    if (!wide.back || (wide.back_paged && strlen(wide.back_paged) > strlen(wide.back)))
-        wide.back = wide.back_paged;
-    size_t flen = footer(&wide, 0, false, fbuf, sizeof fbuf);
-    size_t fmax = flen ? cost_in(fbuf, flen, gsm) + 1 : 0;
-    size_t piece_max = budget > fmax + 8 ? budget - fmax : 8;
-
-    /* 3. atoms: body lines (broken to piece_max), then option lines */
-    struct atom at[MAX_ATOMS];
-    size_t na = 0;
-    size_t i = 0;
-    while (i < in->body_len && na < MAX_ATOMS) {
-        const char *nl = memchr(in->body + i, '\n', in->body_len - i);
-        size_t end = nl ? (size_t)(nl - in->body) : in->body_len;
-        const char *ls = in->body + i;
-        size_t ll = end - i;
-        do {
-            size_t skip;
-            size_t take = cut(ls, ll, piece_max, gsm, &skip);
-            at[na].s = ls;
-            at[na].len = take;
-            at[na].cost = cost_in(ls, take, gsm);
-            na++;
-            ls += take + skip;
-            ll -= take + skip;
-        } while (ll > 0 && na < MAX_ATOMS);
-        i = end + 1;
-    }
-    for (size_t k = 0; k < in->nopt && na < MAX_ATOMS; k++) {
-        size_t skip;
-        size_t take = cut(in->opt[k], in->opt_len[k], piece_max, gsm, &skip);
-        at[na].s = in->opt[k];
-        at[na].len = take;           /* a too-long option line is cut */
-        at[na].cost = cost_in(in->opt[k], take, gsm);
-        na++;
-    }
-
-    /* 4. greedy pages */
+    /* 2. walk the pages up to the one asked for (clamped), then count */
+    struct cursor c = { 0, 0 };
+    struct fill f, want;
     unsigned p = 0;
-    size_t s = 0;
-    size_t page_s = 0, page_e = 0;
-    bool page_last = false;
-    for (;;) {
-        size_t fl = footer(in, p, true, fbuf, sizeof fbuf);
-        size_t total = fl ? cost_in(fbuf, fl, gsm) : 0;
-        size_t nl = fl ? 1 : 0;
-        bool fits = true;
-        size_t cnt = 0;
-        for (size_t k = s; k < na; k++) {
-            total += at[k].cost + (cnt || fl ? (cnt ? 1 : nl) : 0);
-            cnt++;
-            if (total > budget) {
-                fits = false;
-                break;
-            }
-        }
-        size_t e;
-        bool last;
-        if (fits) {
-            e = na;
-            last = true;
-        } else {
-            size_t fm = footer(in, p, false, fbuf, sizeof fbuf);
-            total = fm ? cost_in(fbuf, fm, gsm) : 0;
-            e = s;
-            cnt = 0;
-            while (e < na) {
-                size_t add = at[e].cost + (cnt ? 1 : (fm ? 1 : 0));
-                if (total + add > budget && cnt > 0)
-                    break;
-                total += add;
-                cnt++;
-                e++;
-            }
-            last = e >= na;
-        }
-        if (p == page || last) {
-            page_s = s;
-            page_e = e;
-            page_last = last;
-            if (last && p < page) {
-                /* clamp: asked beyond the end */
-            }
-            break;
-        }
-        s = e;
+    bool last = layout(in, 0, c, budget, gsm, &f);
+    while (p < page && !last) {
+        c = f.to;
         p++;
+        last = layout(in, p, c, budget, gsm, &f);
     }
-    /* count the pages */
+    want = f;
+    bool want_last = last;
     unsigned count = p + 1;
-    if (!page_last) {
-        size_t s2 = page_e;
-        unsigned p2 = p + 1;
-        for (;;) {
-            size_t fl = footer(in, p2, true, fbuf, sizeof fbuf);
-            size_t total = fl ? cost_in(fbuf, fl, gsm) : 0;
-            size_t cnt = 0;
-            bool fits = true;
-            for (size_t k = s2; k < na; k++) {
-                total += at[k].cost + (cnt ? 1 : (fl ? 1 : 0));
-                cnt++;
-                if (total > budget) {
-                    fits = false;
-                    break;
-                }
-            }
-            if (fits) {
-                count = p2 + 1;
-                break;
-            }
-            size_t fm = footer(in, p2, false, fbuf, sizeof fbuf);
-            total = fm ? cost_in(fbuf, fm, gsm) : 0;
-            cnt = 0;
-            size_t e = s2;
-            while (e < na) {
-                size_t add = at[e].cost + (cnt ? 1 : (fm ? 1 : 0));
-                if (total + add > budget && cnt > 0)
-                    break;
-                total += add;
-                cnt++;
-                e++;
-            }
-            s2 = e;
-            p2++;
-            if (s2 >= na) {
-                count = p2;
-                break;
-            }
-        }
+    while (!last && count < 1000) {
+        c = f.to;
+        last = layout(in, count, c, budget, gsm, &f);
+        count++;
     }
 
-    /* 5. render */
+    /* 3. render */
     size_t o = 0;
-    for (size_t k = page_s; k < page_e; k++) {
-        if (o + at[k].len + 2 >= cap)
-            break;
-        if (k > page_s)
-            out[o++] = '\n';
-        memcpy(out + o, at[k].s, at[k].len);
-        o += at[k].len;
+    if (want.body_take) {
+        size_t l = want.body_take < cap - 1 ? want.body_take : cap - 1;
+        memcpy(out, in->body + want.from.body, l);
+        o = l;
     }
-    size_t fl = footer(in, p, page_last, fbuf, sizeof fbuf);
+    for (size_t k = want.from.opt; k < want.to.opt; k++) {
+        size_t l = in->opt_len[k];
+        if (k == want.from.opt && want.opt_cut)
+            l = want.opt_cut;
+        if (o + l + 2 >= cap)
+            break;
+        if (o)
+            out[o++] = '\n';
+        memcpy(out + o, in->opt[k], l);
+        o += l;
+    }
+    char fb[200];
+    size_t fl = footer(in, p, want_last, fb, sizeof fb);
     if (fl && o + fl + 2 < cap) {
         if (o)
             out[o++] = '\n';
-        memcpy(out + o, fbuf, fl);
+        memcpy(out + o, fb, fl);
         o += fl;
     }
     out[o] = '\0';

@@ -247,7 +247,7 @@ static void draw(struct ctx *c, bool err)
     si.more = key_entry(c, MENU_KEY_MORE, more, sizeof more);
     si.back_paged = key_entry(c, MENU_KEY_BACK, back, sizeof back);
     si.back = d->depth > 0 ? si.back_paged : NULL;
-    si.home = d->depth > 0 ? key_entry(c, MENU_KEY_HOME, home, sizeof home) : NULL;
+    si.home = d->depth > 1 ? key_entry(c, MENU_KEY_HOME, home, sizeof home) : NULL;
     si.final = n->kind == MENU_K_END;
     unsigned np, sh;
     emit_page(c, &si, d->page, &np, &sh);
@@ -339,6 +339,11 @@ static bool var_equals(const struct ctx *c, uint16_t var, const char *want)
     return strcmp(var_value(c, var), want) == 0;
 }
 
+static uint16_t root_of(const struct ctx *c)
+{
+    return c->d->code < c->set->ncode ? c->set->code[c->d->code].root : 0;
+}
+
 /* Enter node ix and run every node that needs no input. */
 static void enter(struct ctx *c, uint16_t ix)
 {
@@ -350,6 +355,8 @@ static void enter(struct ctx *c, uint16_t ix)
             return;
         }
         const struct menu_node *n = &set->node[ix];
+        if (ix == root_of(c))
+            d->depth = 0;        /* the code's root is home: nothing behind it */
         d->node = ix;
         d->page = 0;
         d->retries = 0;
@@ -405,11 +412,6 @@ static void forward(struct ctx *c, uint16_t ix)
 {
     push(c->d, c->d->node);
     enter(c, ix);
-}
-
-static uint16_t root_of(const struct ctx *c)
-{
-    return c->d->code < c->set->ncode ? c->set->code[c->d->code].root : 0;
 }
 
 static void go_home(struct ctx *c)
