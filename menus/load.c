@@ -934,7 +934,10 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
     const char *vs = vn && fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
     mn->var = vs ? menu_set_find_var(L->set, vs, vl) : MENU_NONE;
     struct fy_node *k = NULL;
-    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    {
+        struct fy_node *val_ = get(d->map, "text", &k);
+        mn->text = text(L, val_, k ? k : d->id_node, "text");
+    }
     struct fy_node *opts = get(d->map, "options", &k);
     if (!opts || !fy_node_is_sequence(opts)) {
         err(L, opts ? k : d->id_node, "menu node '%s' needs a list of 'options'", d->id);
@@ -965,7 +968,10 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
         struct fy_node *lab = get(n, "label", &lk);
         o[i].label = text(L, lab, lk ? lk : n, "label");
         struct fy_node *nk = NULL;
-        o[i].next = target(L, get(n, "next", &nk), nk ? nk : n, "next");
+        {
+        struct fy_node *val_ = get(n, "next", &nk);
+        o[i].next = target(L, val_, nk ? nk : n, "next");
+    }
         struct fy_node *valn = get(n, "value", NULL);
         if (valn) {
             size_t l;
@@ -1003,7 +1009,10 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
                                         "retries", "on_fail", "next", NULL };
     check_node_keys(L, d, keys);
     struct fy_node *k = NULL;
-    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    {
+        struct fy_node *val_ = get(d->map, "text", &k);
+        mn->text = text(L, val_, k ? k : d->id_node, "text");
+    }
     struct fy_node *kn = get(d->map, "kind", &k);
     mn->in_kind = MENU_IN_TEXT;
     if (kn) {
@@ -1075,7 +1084,10 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
         mn->retries = (uint8_t)v;
     mn->on_fail = opt_target(L, d->map, "on_fail");
     struct fy_node *nk = NULL;
-    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+    {
+        struct fy_node *val_ = get(d->map, "next", &nk);
+        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
+    }
 }
 
 static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1086,7 +1098,10 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
     if (get(d->map, "text", &k))
         err(L, k, "a switch node shows no text");
     struct fy_node *dk = NULL;
-    mn->dflt = target(L, get(d->map, "default", &dk), dk ? dk : d->id_node, "default");
+    {
+        struct fy_node *val_ = get(d->map, "default", &dk);
+        mn->dflt = target(L, val_, dk ? dk : d->id_node, "default");
+    }
     struct fy_node *cases = get(d->map, "cases", &k);
     if (!cases)
         return;
@@ -1134,7 +1149,10 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
                 c[i].equals = e;
         }
         struct fy_node *nk = NULL;
-        c[i].next = target(L, get(n, "next", &nk), nk ? nk : n, "next");
+        {
+        struct fy_node *val_ = get(n, "next", &nk);
+        c[i].next = target(L, val_, nk ? nk : n, "next");
+    }
         i++;
     }
     mn->cases = c;
@@ -1210,7 +1228,10 @@ static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
         }
     }
     struct fy_node *nk = NULL;
-    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+    {
+        struct fy_node *val_ = get(d->map, "next", &nk);
+        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
+    }
     mn->on_error = opt_target(L, d->map, "on_error");
     mn->on_timeout = opt_target(L, d->map, "on_timeout");
 }
@@ -1220,12 +1241,18 @@ static void build_sms(struct ld *L, struct decl *d, struct menu_node *mn)
     static const char *const keys[] = { "to", "next", NULL };
     check_node_keys(L, d, keys);
     struct fy_node *k = NULL;
-    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    {
+        struct fy_node *val_ = get(d->map, "text", &k);
+        mn->text = text(L, val_, k ? k : d->id_node, "text");
+    }
     struct fy_node *to = get(d->map, "to", NULL);
     if (to)
         mn->to = plain_tmpl(L, to, "to");
     struct fy_node *nk = NULL;
-    mn->next = target(L, get(d->map, "next", &nk), nk ? nk : d->id_node, "next");
+    {
+        struct fy_node *val_ = get(d->map, "next", &nk);
+        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
+    }
 }
 
 static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1253,7 +1280,10 @@ static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
     static const char *const keys[] = { NULL };
     check_node_keys(L, d, keys);
     struct fy_node *k = NULL;
-    mn->text = text(L, get(d->map, "text", &k), k ? k : d->id_node, "text");
+    {
+        struct fy_node *val_ = get(d->map, "text", &k);
+        mn->text = text(L, val_, k ? k : d->id_node, "text");
+    }
 }
 
 static void build_nodes(struct ld *L)

@@ -1,0 +1,374 @@
+/*
+ * tests/unit/test_menu_load.c — the menu loader: every error kind with its
+ * exact file:line:column, all errors collected, all-or-nothing, and the
+ * shipped example set loading clean.
+ * May call: menus/load, libc, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "menus/load.h"
+
+/* Load one or two texts; returns the error count; *out gets the set. */
+static size_t load2(const char *n1, const char *t1, const char *n2, const char *t2,
+                    struct menu_set **out, struct menu_errors *errs)
+{
+    struct menu_source src[2] = { { n1, t1, strlen(t1) }, { n2, t2, t2 ? strlen(t2) : 0 } };
+    memset(errs, 0, sizeof *errs);
+    int rc = menu_set_load_sources(src, t2 ? 2 : 1, NULL, 0, out, errs);
+    if (rc == 0)
+        assert_int_equal(errs->n, 0);
+    else
+        assert_null(*out);
+    return errs->n;
+}
+
+/* 1 when the formatted error list holds exactly `want`. */
+static int has(const struct menu_errors *errs, const char *want)
+{
+    char buf[600];
+    for (size_t i = 0; i < errs->n; i++)
+        if (strcmp(menu_error_format(&errs->v[i], buf, sizeof buf), want) == 0)
+            return 1;
+    fprintf(stderr, "wanted: %s\nhave:\n", want);
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "  %s\n", menu_error_format(&errs->v[i], buf, sizeof buf));
+    return 0;
+}
+
+static const char *HEAD =
+    "settings:\n"
+    "  languages: [en, ru]\n"
+    "codes:\n"
+    "  \"*1#\": a\n";
+
+static void expect_error(const char *body, const char *want)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", HEAD, body);
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_true(load2("t.yaml", text, NULL, NULL, &set, &errs) >= 1);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+}
+
+static void test_ok_minimal(void **state)
+{
+    (void)state;
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", HEAD,
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: end\n"
+             "    text: {en: Bye, ru: Пока}\n");
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_int_equal(load2("t.yaml", text, NULL, NULL, &set, &errs), 0);
+    assert_non_null(set);
+    assert_int_equal(set->nnode, 1);
+    assert_int_equal(set->nlang, 2);
+    assert_string_equal(set->code[0].code, "*1#");
+    /* same text, same generation; different text, different generation */
+    struct menu_set *again = NULL;
+    assert_int_equal(load2("t.yaml", text, NULL, NULL, &again, &errs), 0);
+    assert_int_equal(set->generation, again->generation);
+    menu_set_unref(again);
+    memcpy(strstr(text, "Bye"), "Bey", 3);
+    assert_int_equal(load2("t.yaml", text, NULL, NULL, &again, &errs), 0);
+    assert_int_not_equal(set->generation, again->generation);
+    menu_set_unref(again);
+    menu_set_unref(set);
+}
+
+static void test_unknown_target(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: menu\n"
+                 "    text: Hi\n"
+                 "    options:\n"
+                 "      - label: X\n"
+                 "        next: nowhere\n",
+                 "t.yaml:11:15: next: unknown target 'nowhere'");
+}
+
+static void test_duplicate_id_across_files(void **state)
+{
+    (void)state;
+    char t1[512];
+    snprintf(t1, sizeof t1, "%s%s", HEAD,
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: end\n"
+             "    text: Bye\n");
+    const char *t2 = "# second file\n"
+                     "nodes:\n"
+                     "  - type: end\n"
+                     "    id: a\n"
+                     "    text: Again\n";
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_int_equal(load2("a.yaml", t1, "b.yaml", t2, &set, &errs), 1);
+    assert_true(has(&errs, "b.yaml:4:9: duplicate id 'a' (first in a.yaml:6:9)"));
+    menu_errors_free(&errs);
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: end\n"
+                 "    text: Bye\n"
+                 "  - id: orphan\n"
+                 "    type: end\n"
+                 "    text: Nobody\n",
+                 "t.yaml:9:9: node 'orphan' is unreachable from any code");
+}
+
+static void test_missing_translation(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: end\n"
+                 "    text:\n"
+                 "      en: Bye\n",
+                 "t.yaml:8:5: text: missing translation 'ru'");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: end\n"
+                 "    text: {en: Bye, ru: Пока, de: Tschüss}\n",
+                 "t.yaml:8:31: text: 'de' is not a language of this menu set");
+}
+
+static void test_option_cannot_fit(void **state)
+{
+    (void)state;
+    /* 75 Cyrillic letters + "1. " + newline + footer > 80 UCS-2 units */
+    char body[2048];
+    char label[400] = "";
+    for (int i = 0; i < 75; i++)
+        strcat(label, "ж");
+    snprintf(body, sizeof body,
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: menu\n"
+             "    text: Hi\n"
+             "    options:\n"
+             "      - {label: \"%s\", next: b}\n"
+             "  - id: b\n"
+             "    type: end\n"
+             "    text: Bye\n",
+             label);
+    expect_error(body, "t.yaml:6:9: option 1 of 'a' cannot fit one USSD screen in 'en' even alone "
+                       "(78 + footer 25 > 80 characters)");
+}
+
+static void test_loop_without_input(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: switch\n"
+                 "    cases:\n"
+                 "      - {var: x, equals: \"1\", next: s}\n"
+                 "    default: s\n"
+                 "  - id: s\n"
+                 "    type: sms\n"
+                 "    text: Hi\n"
+                 "    next: a\n"
+                 "  - id: in\n"
+                 "    type: input\n"
+                 "    text: Number?\n"
+                 "    var: x\n"
+                 "    next: a\n",
+                 "t.yaml:6:9: loop with no input: a -> s -> a");
+}
+
+static void test_yaml_syntax_error(void **state)
+{
+    (void)state;
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    const char *bad = "settings:\n  languages: [en\ncodes: {\n";
+    assert_true(load2("bad.yaml", bad, NULL, NULL, &set, &errs) >= 1);
+    assert_string_equal(errs.v[0].file, "bad.yaml");
+    assert_true(errs.v[0].line >= 2);
+    assert_non_null(strstr(errs.v[0].msg, "YAML:"));
+    menu_errors_free(&errs);
+}
+
+static void test_unknown_variable_and_key(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: end\n"
+                 "    text: \"Hello {nobody}\"\n",
+                 "t.yaml:8:12: text: unknown variable {nobody}");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: end\n"
+                 "    txt: Bye\n"
+                 "    text: Bye\n",
+                 "t.yaml:8:5: end node 'a': unknown key 'txt'");
+}
+
+static void test_bad_regex_and_kind(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: input\n"
+                 "    text: Code?\n"
+                 "    kind: regex\n"
+                 "    pattern: \"[a-\"\n"
+                 "    var: v\n"
+                 "    next: b\n"
+                 "  - id: b\n"
+                 "    type: end\n"
+                 "    text: Bye\n",
+                 "t.yaml:10:15: bad pattern: Invalid range end");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: blah\n",
+                 "t.yaml:7:11: unknown node type 'blah' (menu, input, switch, http, sms, app, end)");
+}
+
+static void test_all_errors_collected(void **state)
+{
+    (void)state;
+    /* three independent problems in two files: all three reported, no set */
+    const char *t1 = "settings:\n"
+                     "  languages: [en]\n"
+                     "codes:\n"
+                     "  \"*1#\": a\n"
+                     "nodes:\n"
+                     "  - id: a\n"
+                     "    type: menu\n"
+                     "    text: Hi\n"
+                     "    options:\n"
+                     "      - {label: One, next: x1}\n"
+                     "      - {label: Two, next: x2}\n";
+    const char *t2 = "nodes:\n"
+                     "  - id: b\n"
+                     "    type: end\n"
+                     "    text: \"{undefined}\"\n";
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_int_equal(load2("a.yaml", t1, "b.yaml", t2, &set, &errs), 3);
+    assert_null(set);
+    assert_true(has(&errs, "a.yaml:10:28: next: unknown target 'x1'"));
+    assert_true(has(&errs, "a.yaml:11:28: next: unknown target 'x2'"));
+    assert_true(has(&errs, "b.yaml:4:12: text: unknown variable {undefined}"));
+    menu_errors_free(&errs);
+}
+
+static void test_no_settings_no_codes(void **state)
+{
+    (void)state;
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_true(load2("x.yaml", "nodes: []\n", NULL, NULL, &set, &errs) >= 1);
+    assert_true(has(&errs, "x.yaml: no 'settings' in any menu file (languages are required)"));
+    menu_errors_free(&errs);
+    /* aliases are refused (no expansion bombs) */
+    assert_true(load2("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n", NULL, NULL,
+                      &set, &errs) >= 1);
+    assert_true(has(&errs, "y.yaml:3:9: aliases (*name) are not supported in menu files"));
+    menu_errors_free(&errs);
+}
+
+static void test_example_loads_clean(void **state)
+{
+    (void)state;
+    struct menu_set *set = NULL;
+    struct menu_errors errs = { 0 };
+    int rc = menu_set_load_dir("menus/examples", &set, &errs);
+    char buf[600];
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", menu_error_format(&errs.v[i], buf, sizeof buf));
+    assert_int_equal(rc, 0);
+    assert_int_equal(errs.n, 0);
+    assert_non_null(menu_set_find_code(set, "*100#", 5));
+    assert_int_equal(set->nlang, 3);
+    assert_string_equal(set->lang[0], "ky");
+    printf("example set: %u nodes, %u variables, generation %08x\n", set->nnode, set->nvar,
+           set->generation);
+    menu_set_unref(set);
+}
+
+static void test_dir_errors_name_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kz_menu_test_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/01.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/02.yml", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("nodes:\n  - id: start\n    type: end\n    text: Hi\n  - id: start\n    type: end\n    text: Again\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/notes.txt", dir);   /* ignored */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not yaml: [", f);
+    fclose(f);
+    struct menu_set *set = NULL;
+    struct menu_errors errs = { 0 };
+    assert_int_equal(menu_set_load_dir(dir, &set, &errs), -1);
+    assert_null(set);
+    char want[400];
+    snprintf(want, sizeof want, "%s/02.yml:5:9: duplicate id 'start' (first in %s/02.yml:2:9)", dir, dir);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+    /* a missing directory is one error, no crash */
+    assert_int_equal(menu_set_load_dir("/nonexistent/menus", &set, &errs), -1);
+    assert_int_equal(errs.n, 1);
+    menu_errors_free(&errs);
+    snprintf(path, sizeof path, "%s/01.yaml", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/02.yml", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/notes.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok_minimal),
+        cmocka_unit_test(test_unknown_target),
+        cmocka_unit_test(test_duplicate_id_across_files),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_missing_translation),
+        cmocka_unit_test(test_option_cannot_fit),
+        cmocka_unit_test(test_loop_without_input),
+        cmocka_unit_test(test_yaml_syntax_error),
+        cmocka_unit_test(test_unknown_variable_and_key),
+        cmocka_unit_test(test_bad_regex_and_kind),
+        cmocka_unit_test(test_all_errors_collected),
+        cmocka_unit_test(test_no_settings_no_codes),
+        cmocka_unit_test(test_example_loads_clean),
+        cmocka_unit_test(test_dir_errors_name_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
