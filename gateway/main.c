@@ -55,6 +55,8 @@ struct link {
     struct esme *e;
     char *name;                 /* copy: matches config entries on reload */
     int retiring;               /* on d->retiring, waiting to be freed */
+    int restart;                /* retiring for a config change: start the
+                                 * new entry of that name once it is gone */
     struct event *reap;         /* retiring: frees the link (0 s or grace) */
     struct link *next;
 };
@@ -112,6 +114,8 @@ static void check_all_closed(struct daemon *d)
     }
 }
 
+static void start_entry(struct daemon *d, const char *name);
+
 /* Timer callback: a retiring link is CLOSED (or its grace ran out).  We are
  * not inside any esme callback here, so esme_free() frees at once. */
 static void on_reap(evutil_socket_t fd, short what, void *arg)
@@ -124,7 +128,13 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
         log_msg(KLOG_WARN, l->name, "not closed after %d ms; dropping the link",
                 STOP_GRACE_MS);
     unlink_from(&d->retiring, l);
+    int restart = l->restart && !d->stopping;
+    char *name = l->name;
+    l->name = NULL;
     link_free(l);
+    if (restart)
+        start_entry(d, name);
+    free(name);
     check_all_closed(d);
 }
 
@@ -310,6 +320,28 @@ static struct link *link_new(struct daemon *d, const struct config_smsc *s)
     return l;
 }
 
+static struct link *find_link(struct link *l, const char *name)
+{
+    for (; l; l = l->next)
+        if (l->name && !strcmp(l->name, name))
+            return l;
+    return NULL;
+}
+
+/* Start a link for the current config's entry `name` (after a restart),
+ * unless there is none or one is running already. */
+static void start_entry(struct daemon *d, const char *name)
+{
+    const struct config_smsc *s = config_find_smsc(d->cfg, name);
+    if (!s || find_link(d->links, name))
+        return;
+    struct link *l = link_new(d, s);
+    if (l) {
+        l->next = d->links;
+        d->links = l;
+    }
+}
+
 /* Stop a link and move it to the retiring list; it is freed when CLOSED or
  * after the grace period. */
 static void link_retire(struct daemon *d, struct link *l)
@@ -414,7 +446,9 @@ static void reload(struct daemon *d)
             link_retire(d, l);
             removed++;
         } else if (!os || !config_smsc_equal(os, ns)) {
-            log_msg(KLOG_INFO, l->name, "configuration changed; restarting");
+            log_msg(KLOG_INFO, l->name,
+                    "configuration changed; restarting once the old link is closed");
+            l->restart = 1;
             link_retire(d, l);
             restarted++;
         } else {
@@ -424,12 +458,14 @@ static void reload(struct daemon *d)
     /* new entries and the restarted ones */
     for (size_t i = 0; i < cfg->smsc_count; i++) {
         const struct config_smsc *s = &cfg->smsc[i];
-        int have = 0;
-        for (struct link *l = d->links; l; l = l->next)
-            if (!strcmp(l->name, s->name))
-                have = 1;
-        if (have)
+        if (find_link(d->links, s->name))
             continue;
+        struct link *old = find_link(d->retiring, s->name);
+        if (old) {
+            /* still closing: start the new one when the old one is gone */
+            old->restart = 1;
+            continue;
+        }
         if (!config_find_smsc(d->cfg, s->name))
             added++;
         struct link *l = link_new(d, s);
@@ -461,17 +497,22 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
+static const char *signame(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "signal";
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     struct daemon *d = arg;
     if (d->stopping) {
-        log_msg(KLOG_WARN, NULL, "%s again; exiting now", strsignal((int)sig));
+        log_msg(KLOG_WARN, NULL, "%s again; exiting now", signame((int)sig));
         event_base_loopexit(d->base, NULL);
         return;
     }
     d->stopping = 1;
-    log_msg(KLOG_INFO, NULL, "%s: unbinding %d link(s)", strsignal((int)sig),
+    log_msg(KLOG_INFO, NULL, "%s: unbinding %d link(s)", signame((int)sig),
             count_open(d->links) + count_open(d->retiring));
     struct timeval grace = { STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000 };
     evtimer_add(d->ev_deadline, &grace);
