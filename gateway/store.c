@@ -1167,7 +1167,7 @@ int store_slot_days(struct store *st, int64_t office_id, int64_t service_id,
     bi(s, 2, service_id);
     bt(s, 3, from_day);
     bi(s, 4, (int64_t)max);
-    int rc;
+    int rc = SQLITE_DONE;
     while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
         copy_col(s, 0, days[(*n_out)++], STORE_DAY_MAX);
     if (*n_out < max && rc != SQLITE_DONE) {
