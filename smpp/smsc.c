@@ -162,6 +162,7 @@ struct ctl {
     int dead;
     int closing;               /* close once the output has drained */
     int sub_all;
+    struct event *wait_ev;     /* armed while "wait-bind" is pending */
     unsigned n_subs;
     char subs[CTL_MAX_SUBS][22];
 };
@@ -387,6 +388,7 @@ static void sm_to_utf8(uint8_t dc, const uint8_t *b, size_t n, char *out,
 /* Observer + control fan-out ----------------------------------------- */
 
 static void ctl_push_event(struct smsc *s, const char *msisdn, const char *line);
+static void ctl_bind_waiters(struct smsc *s);
 
 static void emit(struct smsc *s, const struct smsc_event *ev)
 {
@@ -425,6 +427,8 @@ static void dialog_free_now(struct dialog *d)
 
 static void ctl_free_now(struct ctl *k)
 {
+    if (k->wait_ev)
+        event_free(k->wait_ev);
     if (k->bev)
         bufferevent_free(k->bev);
     free(k);
@@ -1428,6 +1432,8 @@ static void handle_bind(struct conn *c, const struct smpp_pdu *req)
     slog(s, L_INFO, c->tag, "%s ok (%s)", kind, c->peer);
     if (c->bind != BIND_TX && a->dq_head)
         event_active(a->dlr_ev, EV_TIMEOUT, 0);   /* receipts waited for us */
+    if (c->bind != BIND_TX)
+        ctl_bind_waiters(s);
     struct smsc_event ev = { .kind = SMSC_EV_BIND, .system_id = a->id,
                              .text = kind };
     emit(s, &ev);
@@ -1807,6 +1813,23 @@ static void ctl_push_event(struct smsc *s, const char *msisdn, const char *line)
     }
 }
 
+/* A receiver bound: answer every pending "wait-bind". */
+static void ctl_bind_waiters(struct smsc *s)
+{
+    for (struct ctl *k = s->ctls; k; k = k->next)
+        if (k->wait_ev && evtimer_pending(k->wait_ev, NULL)) {
+            evtimer_del(k->wait_ev);
+            ctl_send(k, "ok bound");
+        }
+}
+
+static void ctl_wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ctl_send(arg, "err no receiver bound in time");
+}
+
 static void ctl_kill(struct ctl *k)
 {
     struct smsc *s = k->s;
@@ -1819,6 +1842,8 @@ static void ctl_kill(struct ctl *k)
             break;
         }
     bufferevent_disable(k->bev, EV_READ | EV_WRITE);
+    if (k->wait_ev)
+        evtimer_del(k->wait_ev);
     k->next = s->dead_ctls;
     s->dead_ctls = k;
     schedule_reap(s);
@@ -1853,7 +1878,7 @@ static const char ctl_help[] =
     "ok commands: stats | drop [SYSTEM_ID] | mo FROM TO TEXT | "
     "ussd MSISDN SERVICE|- TEXT | ussd MSISDN *CODE# | ussd-abort MSISDN | "
     "throttle N | refuse-binds on|off | subscribe MSISDN|* | unsubscribe | "
-    "help | bye | quit";
+    "wait-bind [S] | help | bye | quit";
 
 static void ctl_command(struct ctl *k, char *line)
 {
@@ -1952,6 +1977,20 @@ static void ctl_command(struct ctl *k, char *line)
         k->sub_all = 0;
         k->n_subs = 0;
         ctl_send(k, "ok");
+    } else if (strcmp(cmd, "wait-bind") == 0) {
+        char *n = next_word(&p), *end = NULL;
+        unsigned long secs = n ? strtoul(n, &end, 10) : 30;
+        if ((n && *end) || secs == 0 || secs > 86400) {
+            ctl_send(k, "err usage: wait-bind [SECONDS]");
+        } else if (smsc_receivers(s) > 0) {
+            ctl_send(k, "ok bound");
+        } else {
+            if (!k->wait_ev)
+                k->wait_ev = evtimer_new(s->base, ctl_wait_timeout_cb, k);
+            struct timeval tv = { (time_t)secs, 0 };
+            if (!k->wait_ev || evtimer_add(k->wait_ev, &tv) != 0)
+                ctl_send(k, "err out of memory");
+        }
     } else if (strcmp(cmd, "help") == 0) {
         ctl_send(k, ctl_help);
     } else if (strcmp(cmd, "bye") == 0) {

@@ -122,6 +122,8 @@ static void usage(FILE *f)
 "                          Without --listen it connects to --control of a running\n"
 "                          simulator; with --listen it runs one in-process.\n"
 "  --linger S              after end of input, keep showing SMS for S s (default 0)\n"
+"                          With input from a pipe the phone first waits (up to\n"
+"                          --bind-wait) until a gateway is bound.\n"
 "\n"
 "Script mode:\n"
 "  --script FILE           see scripts/smsc-*.txt; commands: wait-bind, timeout 5s,\n"
@@ -130,7 +132,8 @@ static void usage(FILE *f)
 "                          expect-timeout MSISDN, mo FROM TO TEXT,\n"
 "                          expect-sms MSISDN \"sub\", sleep 500ms, drop, throttle N;\n"
 "                          # comments.  Exit 0 if all held, else 1 with FILE:LINE.\n"
-"  --bind-wait S           how long script/load modes wait for a bind (default 60)\n"
+"  --bind-wait S           how long script, load and piped phone wait for a bind\n"
+"                          (default 60)\n"
 "\n"
 "Load mode (benchmark driver; waits for a bind, then prints results):\n"
 "  --load N                N MO SMS (deliver_sm), or with --ussd N USSD steps\n"
@@ -153,7 +156,8 @@ static void usage(FILE *f)
 "Control port (one command per line; replies 'ok ...' or 'err REASON'):\n"
 "  stats | drop [SYSTEM_ID] | mo FROM TO TEXT | ussd MSISDN SERVICE TEXT |\n"
 "  ussd MSISDN *100# | ussd MSISDN - ANSWER | ussd-abort MSISDN | throttle N |\n"
-"  refuse-binds on|off | subscribe MSISDN|* | unsubscribe | help | bye | quit\n"
+"  refuse-binds on|off | subscribe MSISDN|* | unsubscribe | wait-bind [S] |\n"
+"  help | bye (close this connection) | quit (stop the simulator)\n"
 "  Events after subscribe: 'sms FROM TO TEXT', 'ussd MSISDN continue|end|notice\n"
 "  TEXT', 'ussd MSISDN timeout' (TEXT is UTF-8 with \\n and \\\\ escaped).\n"
 "\n"
@@ -521,6 +525,7 @@ struct phone {
     int subscribed;
     int done;
     double linger_s;
+    unsigned bind_wait_s;
     int rc;
 };
 
@@ -840,6 +845,9 @@ static void phone_ctl_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         p->connected = 1;
         phone_send(p, "subscribe %s", p->msisdn);
+        /* input from a pipe is meant for a bound gateway: wait for one */
+        if (!p->tty)
+            phone_send(p, "wait-bind %u", p->bind_wait_s);
         return;
     }
     phone_out_begin(p);
@@ -892,10 +900,12 @@ static void phone_stdin_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int phone_run(struct event_base *base, const char *msisdn,
-                     const char *host, uint16_t port, double linger_s)
+                     const char *host, uint16_t port, double linger_s,
+                     unsigned bind_wait_s)
 {
     struct phone p;
     memset(&p, 0, sizeof p);
+    p.bind_wait_s = bind_wait_s;
     p.base = base;
     p.msisdn = msisdn;
     p.linger_s = linger_s;
@@ -1851,7 +1861,7 @@ int main(int argc, char **argv)
     if (o.mode == MODE_PHONE && !o.listen_given) {
         int fl = fcntl_getfl_stdin();
         rc = phone_run(base, o.phone, o.control_host, o.cfg.control_port,
-                       o.linger_s);
+                       o.linger_s, o.bind_wait_s);
         fcntl_setfl_stdin(fl);
         event_base_free(base);
         return rc;
@@ -1906,8 +1916,8 @@ int main(int argc, char **argv)
         break;
     case MODE_PHONE: {
         int fl = fcntl_getfl_stdin();
-        rc = phone_run(base, o.phone, "127.0.0.1", smsc_control_port(s),
-                       o.linger_s);
+        rc = phone_run(base, o.phone, o.control_host, smsc_control_port(s),
+                       o.linger_s, o.bind_wait_s);
         fcntl_setfl_stdin(fl);
         break;
     }
