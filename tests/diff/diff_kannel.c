@@ -27,7 +27,8 @@
  * Symbol clash: Kannel's libgw and our pdu.c both define smpp_pdu_init().
  * So this file compiles our codec into itself with our init renamed
  * (#include "smpp/pdu.c" below); the linker then never pulls pdu.o out of
- * libkzsmpp.a and Kannel's smpp_pdu_init is the only one.
+ * libkzsmpp.a and Kannel's smpp_pdu_init is the only one (it is not called
+ * either, see main()).
  *
  * Kannel is not thread-safe for this use and exits from other threads:
  * everything runs on the main thread.  Its log output is silenced.
@@ -519,7 +520,11 @@ int main(int argc, char **argv)
     gwlib_init();
     log_set_output_level(GW_PANIC);
     log_set_log_level(GW_PANIC);
-    smpp_pdu_init(cfg_create(octstr_imm("/dev/null")));
+    /* Kannel's smpp_pdu_init(cfg) only loads user-configured smpp-tlv
+     * groups (none here: it would be given an empty config) and unpack and
+     * pack work without it.  It is not called because naming it would make
+     * the linker pull our pdu.o out of libkzsmpp.a (listed before libgw.a)
+     * for it, and the two definitions clash. */
 
     int rc = 0;
     for (int i = 1; i < argc; i++)
@@ -557,7 +562,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_REASONS && limits[i].why; i++)
         printf("  %u x %s\n", limits[i].n, limits[i].why);
 
-    smpp_pdu_shutdown();
     gwlib_shutdown();
 
     unsigned passed = n_agree + n_both_reject + n_loose + n_limit;
