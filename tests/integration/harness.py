@@ -66,7 +66,15 @@ def free_port():
     return port
 
 
+_seq = [0]
+
+
 def spawn(args, log_name, env=None, stdin=None):
+    """Start a process; its stderr goes to a log file of its own (numbered,
+    so no two processes or cases ever share one)."""
+    _seq[0] += 1
+    base, ext = os.path.splitext(log_name)
+    log_name = "%03d-%s%s" % (_seq[0], base, ext)
     log = open(os.path.join(TMP, log_name), "ab")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=stdin or subprocess.DEVNULL,
                          cwd=ROOT, env=env)

@@ -1,0 +1,194 @@
+"""
+tests/integration/test_link.py — kyzmatd's SMPP links against real peers:
+kyzmat-smsc (ours), an SMSC built on the npm package `smpp` (someone
+else's), and a hostile SMSC that sends malformed PDUs.  Each case starts
+its own processes on 127.0.0.1 (ports chosen by the kernel) and stops them
+by pid.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Failure, Kyzmatd, Smsc, ROOT, TMP, case, run, smsc_entry,  # noqa: E402
+                     spawn, wait_until, read_log, BIN)
+from hostile import HostileSmsc  # noqa: E402
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class NodePeer:
+    """tests/peer/smsc.js: an SMSC on node-smpp; events as JSON lines."""
+
+    def __init__(self, *extra):
+        self.proc = spawn(["node", os.path.join(ROOT, "tests/peer/smsc.js"), "--port", "0"] + list(extra),
+                          "nodepeer.log", stdin=subprocess.PIPE)
+        self.events = []
+        self.lock = threading.Lock()
+        first = json.loads(self.proc.stdout.readline().decode() or "{}")
+        if first.get("event") != "listening":
+            raise Failure("node peer did not start: %r\n%s" % (first, read_log(self.proc.log_path)))
+        self.port = first["port"]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line.decode())
+            except ValueError:
+                continue
+            with self.lock:
+                self.events.append(ev)
+
+    def count(self, name, **match):
+        with self.lock:
+            return sum(1 for e in self.events if e.get("event") == name
+                       and all(e.get(k) == v for k, v in match.items()))
+
+    def find(self, name):
+        with self.lock:
+            return [e for e in self.events if e.get("event") == name]
+
+    def send(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+
+def cfg(*entries, level="info"):
+    return "log: {level: %s}\nsmsc:\n" % level + "".join(entries)
+
+
+@case
+def binds_acks_mo_and_masks_numbers():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port)))
+    g.wait_log(r"\[megacom\] bound")
+    expect(s.control("mo 996555123456 100 Салам, кызмат!").startswith("ok"), "mo refused")
+    g.wait_log(r'\[megacom\] MO from \*+3456 to 100: "Салам, кызмат!"')
+    log = g.log()
+    expect("996555123456" not in log, "the full phone number leaked into the log")
+    expect("secret" not in log, "the password leaked into the log")
+    wait_until(lambda: "nack" not in s.log() and s.stats().get("mo_sent") == 1, 5, "mo counted")
+    expect(g.stop() == 0, "kyzmatd did not exit 0 on SIGTERM")
+
+
+@case
+def wrong_password_backs_off_and_says_so():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, password="wrong", reconnect_min="200ms",
+                               reconnect_max="800ms")))
+    g.wait_log(r"\[megacom\] bind refused: wrong password")
+    g.wait_log(r"\[megacom\] bind refused: wrong password", timeout=5, count=3)
+    # Back-off: from 200 ms doubling to an 800 ms cap gives a handful of
+    # attempts in 3 s, never a tight loop.
+    t0 = time.monotonic()
+    n0 = s.stats()["bind_failures"]
+    while time.monotonic() - t0 < 3:
+        expect(g.alive(), "kyzmatd died on a refused bind")
+        time.sleep(0.1)
+    n = s.stats()["bind_failures"] - n0
+    expect(1 <= n <= 8, "expected back-off (1..8 binds in 3 s), saw %d" % n)
+    expect("secret" not in g.log() and "wrong" not in g.log().replace("wrong password", ""),
+           "password text in the log")
+
+
+@case
+def rebinds_after_smsc_killed_and_restarted():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, reconnect_min="100ms", reconnect_max="500ms")))
+    g.wait_log(r"\[megacom\] bound")
+    s.kill()
+    g.wait_log(r"\[megacom\] (closed|disconnected|connection lost|link lost)")
+    time.sleep(0.3)  # let it fail a reconnect or two against the closed port
+    expect(g.alive(), "kyzmatd died when the SMSC went away")
+    s.start()
+    g.wait_log(r"\[megacom\] bound", count=2, timeout=10)
+    expect(s.control("mo 996555000042 100 back").startswith("ok"), "mo refused after restart")
+    g.wait_log(r'MO from \*+0042 to 100: "back"')
+
+
+@case
+def npm_smpp_peer_bind_enquire_link_mo_unbind():
+    peer = NodePeer()
+    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, enquire_link="1s")))
+    g.wait_log(r"\[nodesmsc\] bound")
+    binds = peer.find("bind")
+    expect(binds and binds[0]["command"] == "bind_transceiver", "no bind_transceiver: %r" % binds)
+    expect(binds[0]["interface_version"] == 0x34, "interface_version %r" % binds[0]["interface_version"])
+    wait_until(lambda: peer.count("enquire_link") >= 2, 5, "two enquire_links from kyzmatd")
+    peer.send("mo 996700111222 100 Өтүнмө 12345")
+    wait_until(lambda: peer.count("deliver_sm_resp", status=0) >= 1, 5, "deliver_sm_resp OK")
+    g.wait_log(r'\[nodesmsc\] MO from \*+1222 to 100: "Өтүнмө 12345"')
+    expect(g.stop() == 0, "kyzmatd did not exit 0")
+    wait_until(lambda: peer.count("unbind") >= 1, 5, "unbind on SIGTERM")
+
+
+@case
+def hostile_peer_1000_malformed_pdus():
+    good = Smsc()
+    bad = HostileSmsc(count=1000)
+    g = Kyzmatd(cfg(smsc_entry("megacom", good.port),
+                    smsc_entry("hostile", bad.port, reconnect_min="100ms", reconnect_max="300ms"),
+                    level="info"))
+    wait_until(lambda: bad.done.is_set(), 60, "hostile peer to finish")
+    expect(bad.error is None, "hostile peer: %r" % bad.error)
+    expect(g.alive(), "kyzmatd died under malformed PDUs")
+    expect(len(bad.answers) == bad.count,
+           "only %d of %d malformed PDUs were answered" % (len(bad.answers), bad.count))
+    errors = sum(1 for (_, st) in bad.answers.values() if st != 0)
+    expect(errors >= bad.count - 100 // 12 - 1,
+           "malformed PDUs answered OK: %d of %d had an error status" % (errors, bad.count))
+    expect(bad.closed_after_absurd, "kyzmatd kept a link whose command_length was 0xFFFFFFFF")
+    expect(bad.binds == 2, "kyzmatd did not bind again after dropping the hostile link")
+    # The other bind kept serving throughout.
+    expect(good.control("mo 996555000077 100 still here").startswith("ok"), "mo refused")
+    g.wait_log(r'\[megacom\] MO from \*+0077 to 100: "still here"')
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def sighup_keeps_old_config_on_errors_and_applies_good_one():
+    s1 = Smsc(name="smsc1")
+    s2 = Smsc(name="smsc2")
+    g = Kyzmatd(cfg(smsc_entry("one", s1.port)))
+    g.wait_log(r"\[one\] bound")
+    with open(g.cfg, "w") as f:
+        f.write(cfg(smsc_entry("one", s1.port)) + "    windw: 5\n")
+    g.signal(signal.SIGHUP)
+    g.wait_log(r"kyzmatd\.yaml:\d+:\d+: .*windw")
+    g.wait_log(r"reload refused: .*still running the previous configuration")
+    expect(g.alive(), "kyzmatd died on a bad reload")
+    with open(g.cfg, "w") as f:
+        f.write(cfg(smsc_entry("one", s1.port), smsc_entry("two", s2.port)))
+    g.signal(signal.SIGHUP)
+    g.wait_log(r"\[two\] bound")
+    expect(s1.stats()["binds"] == 1, "the unchanged link was restarted on reload")
+    expect(g.stop() == 0, "exit status")
+
+
+@case
+def check_reports_file_line_column():
+    bad = os.path.join(TMP, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("log: {level: info}\nsmsc:\n  - name: megacom\n    port: 99999\n    pasword: x\n")
+    p = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", bad, "--check"], capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    expect(p.returncode == 1, "--check on a bad file exited %d" % p.returncode)
+    expect("bad.yaml:4:11" in out and "bad.yaml:5:5" in out, "positions missing:\n" + out)
+    expect("password" in out, "no 'did you mean password':\n" + out)
+    good = os.path.join(TMP, "good.yaml")
+    with open(good, "w") as f:
+        f.write("smsc: [{name: megacom, port: 2775}]\n")
+    p = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", good, "--check"], capture_output=True, text=True)
+    expect(p.returncode == 0, "--check on a good file exited %d: %s" % (p.returncode, p.stdout + p.stderr))
+
+
+if __name__ == "__main__":
+    run()
