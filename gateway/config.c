@@ -1377,8 +1377,9 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
         snprintf(def, sizeof def, "\"%s\"", k->def);
     else
         snprintf(def, sizeof def, "%s", k->def);
-    fprintf(fp, "%s%-17s %-8s %-16s %s\n%s  %-17s %s\n", indent, k->name,
-            type_names[k->type], def, range, indent, "", k->help);
+    int w = 19 - (int)strlen(indent);
+    fprintf(fp, "%s%-*s %-8s %-16s %s\n%*s%s\n", indent, w, k->name,
+            type_names[k->type], def, range, 22, "", k->help);
 }
 
 void config_print_help(FILE *fp)

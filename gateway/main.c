@@ -565,13 +565,13 @@ static void usage(FILE *fp, const char *prog)
 "  SIGTERM, SIGINT      unbind every link and exit (at most 3 s)\n"
 "\n"
 "Examples:\n"
-"  %s                                  run on the embedded defaults\n"
+"  %s                   run on the embedded defaults\n"
 "  %s -c /etc/kyzmat/kyzmat.yaml --check\n"
 "  %s -c /etc/kyzmat/kyzmat.yaml -v\n"
 "  kill -HUP $(cat /run/kyzmatd.pid)        reload after editing the file\n"
 "\n"
 "A commented sample configuration is scripts/kyzmat.yaml in the source tree\n"
-"(installed as /usr/share/doc/kyzmat/kyzmat.yaml); a systemd unit is\n"
+"(copy it to /etc/kyzmat/kyzmat.yaml); a sample systemd unit is\n"
 "scripts/kyzmatd.service.  Exit status: 0 ok, 1 configuration or start-up\n"
 "error, 2 bad command line.\n",
             prog, prog, prog, prog);
