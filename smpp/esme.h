@@ -20,8 +20,9 @@
  * goes through the log callback the caller gives (the password is never
  * logged).  The process must ignore SIGPIPE: libevent writes with send().
  *
- * Re-entrancy: from inside any esme callback the caller may call
- * esme_send, esme_stop and esme_free (deferred) on the same esme.
+ * Re-entrancy: from inside on_state, on_deliver and done the caller may
+ * call esme_send, esme_stop and esme_free (deferred) on the same esme.
+ * The log callback must only log.
  * Single-threaded: all calls on the event_base's thread.
  */
 #ifndef KYZMAT_SMPP_ESME_H

@@ -640,6 +640,29 @@ static void test_bind_trx_and_stop(void **state)
     assert_int_equal(st.in_flight, 0);
 }
 
+/* esme_stop against an SMSC that never answers unbind: closed after the
+ * ~2 s grace; a request still outstanding then gets STOPPED. */
+static void test_stop_without_unbind_resp(void **state)
+{
+    struct t *t = *state;
+    t->peer->ignore_unbind = 1;
+    t->peer->hold = 1;
+    t->cfg.response_timeout_ms = 5000;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    send_submit(t, 0);
+    assert_true(wait_ge(t, &t->peer->requests, 1, 2000));
+    uint64_t t0 = mono_ms();
+    esme_stop(t->e);
+    assert_true(wait_ge(t, &t->peer->unbinds, 1, 2000));
+    assert_true(wait_state(t, ESME_CLOSED, 3000));
+    uint64_t took = mono_ms() - t0;
+    assert_true(took >= 1900 && took < 2600);
+    assert_true(has_log(t, "disconnected: no unbind_resp in time"));
+    assert_int_equal(t->req[0].done, 1);
+    assert_int_equal(t->req[0].status, ESME_DONE_STOPPED);
+}
+
 /* Transmitter + receiver: requests go on the transmitter, deliver_sm comes
  * on the receiver and is answered there. */
 static void test_bind_tx_rx(void **state)
@@ -1178,6 +1201,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bind_trx_and_stop, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_without_unbind_resp, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_bind_tx_rx, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password_backoff, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_bind_errors_named, t_setup, t_teardown),
