@@ -1268,48 +1268,65 @@ struct config *config_defaults(void)
     return cfg;
 }
 
+/* 1 when key k (an S_SMSC key) has the same value in a and b. */
+static int smsc_key_equal(const struct key *k, const struct config_smsc *a,
+                          const struct config_smsc *b)
+{
+    const void *pa = (const char *)a + k->off;
+    const void *pb = (const char *)b + k->off;
+    switch (k->type) {
+    case T_STR: {
+        const char *sa = *(char *const *)pa, *sb = *(char *const *)pb;
+        return !sa || !sb ? sa == sb : strcmp(sa, sb) == 0;
+    }
+    case T_UINT:
+    case T_DUR:
+        return *(const unsigned *)pa == *(const unsigned *)pb;
+    case T_BOOL:
+        return *(const bool *)pa == *(const bool *)pb;
+    case T_ENUM:
+        return *(const int *)pa == *(const int *)pb;
+    case T_STRLIST: {
+        size_t na = *(const size_t *)((const char *)a + k->off_count);
+        size_t nb = *(const size_t *)((const char *)b + k->off_count);
+        char *const *la = *(char **const *)pa, *const *lb = *(char **const *)pb;
+        if (na != nb)
+            return 0;
+        for (size_t j = 0; j < na; j++)
+            if (strcmp(la[j], lb[j]) != 0)
+                return 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
 int config_smsc_equal(const struct config_smsc *a, const struct config_smsc *b)
 {
-    for (size_t i = 0; i < NKEYS; i++) {
-        const struct key *k = &keys[i];
-        if (k->sect != S_SMSC)
-            continue;
-        const void *pa = (const char *)a + k->off;
-        const void *pb = (const char *)b + k->off;
-        switch (k->type) {
-        case T_STR: {
-            const char *sa = *(char *const *)pa, *sb = *(char *const *)pb;
-            if (!sa || !sb ? sa != sb : strcmp(sa, sb) != 0)
-                return 0;
-            break;
-        }
-        case T_UINT:
-        case T_DUR:
-            if (*(const unsigned *)pa != *(const unsigned *)pb)
-                return 0;
-            break;
-        case T_BOOL:
-            if (*(const bool *)pa != *(const bool *)pb)
-                return 0;
-            break;
-        case T_ENUM:
-            if (*(const int *)pa != *(const int *)pb)
-                return 0;
-            break;
-        case T_STRLIST: {
-            size_t na = *(const size_t *)((const char *)a + k->off_count);
-            size_t nb = *(const size_t *)((const char *)b + k->off_count);
-            char *const *la = *(char **const *)pa, *const *lb = *(char **const *)pb;
-            if (na != nb)
-                return 0;
-            for (size_t j = 0; j < na; j++)
-                if (strcmp(la[j], lb[j]) != 0)
-                    return 0;
-            break;
-        }
-        }
-    }
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].sect == S_SMSC && !smsc_key_equal(&keys[i], a, b))
+            return 0;
     return 1;
+}
+
+size_t config_smsc_diff(const struct config_smsc *a, const struct config_smsc *b,
+                        char *buf, size_t n)
+{
+    size_t count = 0, p = 0;
+    if (n)
+        buf[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].sect != S_SMSC || smsc_key_equal(&keys[i], a, b))
+            continue;
+        if (n && p < n) {
+            int w = snprintf(buf + p, n - p, "%s%s", count ? ", " : "",
+                             keys[i].name);
+            if (w > 0)
+                p += (size_t)w;
+        }
+        count++;
+    }
+    return count;
 }
 
 const struct config_smsc *config_find_smsc(const struct config *cfg,

@@ -117,6 +117,11 @@ const char *config_error_format(const struct config_errors *errs,
  * leaves such an entry untouched), else 0. */
 int config_smsc_equal(const struct config_smsc *a, const struct config_smsc *b);
 
+/* Names of the keys whose values differ, comma-separated, into buf (cut to
+ * fit); returns how many differ.  For the reload log line. */
+size_t config_smsc_diff(const struct config_smsc *a, const struct config_smsc *b,
+                        char *buf, size_t n);
+
 /* Find an entry by name; NULL when absent. */
 const struct config_smsc *config_find_smsc(const struct config *cfg,
                                            const char *name);

@@ -446,8 +446,12 @@ static void reload(struct daemon *d)
             link_retire(d, l);
             removed++;
         } else if (!os || !config_smsc_equal(os, ns)) {
+            char keys[256] = "?";
+            if (os)
+                config_smsc_diff(os, ns, keys, sizeof keys);
             log_msg(KLOG_INFO, l->name,
-                    "configuration changed; restarting once the old link is closed");
+                    "configuration changed (%s); restarting once the old link "
+                    "is closed", keys);
             l->restart = 1;
             link_retire(d, l);
             restarted++;

@@ -540,6 +540,16 @@ static void test_smsc_equal(void **state)
         assert_false(config_smsc_equal(&x->smsc[0], &y->smsc[0]));
         config_free(y);
     }
+    /* which keys differ, for the reload log line (passwords by name only) */
+    y = parse_ok("smsc:\n  - {name: a, prefixes: [\"1\"], port: 2776, password: x}\n");
+    char diff[128];
+    assert_int_equal(config_smsc_diff(&x->smsc[0], &y->smsc[0], diff, sizeof diff), 3);
+    assert_string_equal(diff, "port, password, prefixes");
+    assert_int_equal(config_smsc_diff(&x->smsc[0], &y->smsc[0], diff, 8), 3);
+    assert_string_equal(diff, "port, p");
+    assert_int_equal(config_smsc_diff(&x->smsc[0], &x->smsc[0], diff, sizeof diff), 0);
+    assert_string_equal(diff, "");
+    config_free(y);
     /* same values written differently are equal */
     y = parse_ok("smsc:\n  - name: a\n    prefixes:\n      - \"1\"\n      - 2\n"
                  "    enquire_link: 30000ms\n");
