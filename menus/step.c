@@ -339,6 +339,17 @@ static bool var_equals(const struct ctx *c, uint16_t var, const char *want)
     return strcmp(var_value(c, var), want) == 0;
 }
 
+/* The step ends waiting for an effect: nothing drawn on the way counts. */
+static void no_screen(struct menu_output *out)
+{
+    out->show = false;
+    out->end = false;
+    out->screen[0] = '\0';
+    out->screen_len = 0;
+    out->octets = 0;
+    out->page = out->npages = 0;
+}
+
 static uint16_t root_of(const struct ctx *c)
 {
     return c->d->code < c->set->ncode ? c->set->code[c->d->code].root : 0;
@@ -381,10 +392,12 @@ static void enter(struct ctx *c, uint16_t ix)
             ix = n->next;
             continue;
         case MENU_K_HTTP:
+            no_screen(c->out);
             fx_http(c, n);
             d->wait = MENU_W_HTTP;
             return;
         case MENU_K_APP:
+            no_screen(c->out);
             d->app_len = 0;
             d->app[0] = '\0';
             fx_app(c, n);
