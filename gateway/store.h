@@ -397,7 +397,12 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
  * start-up to resend at once what the dead process had in flight.
  */
 int store_outbox_recover(struct store *st, int64_t now, int64_t *n_out);
-/* 'sending' -> 'submitted' with the SMSC's message id (any format). */
+/*
+ * store_mark_submitted — 'sending' -> 'submitted' with the SMSC's message
+ * id (any format).  Also from 'queued': a submit_sm_resp that arrives after
+ * the lease ran out still proves the SMSC has the message, so it is not
+ * sent again.  STORE_NOTFOUND when the message is in neither state.
+ */
 int store_mark_submitted(struct store *st, int64_t id, const char *smsc,
                          const char *smsc_msgid, int64_t now);
 /*
