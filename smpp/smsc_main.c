@@ -152,6 +152,7 @@ static void usage(FILE *f)
 "  --step-timeout MS       a step without answer is an error (default 10000)\n"
 "  Output ends with: RESULT n=.. ok=.. err=.. elapsed_s=.. tput=.. p50_ms=..\n"
 "                    p90_ms=.. p99_ms=.. max_ms=..\n"
+"  Exit status 1 when no bind came, the run was cut short or nothing succeeded.\n"
 "\n"
 "Control port (one command per line; replies 'ok ...' or 'err REASON'):\n"
 "  stats | drop [SYSTEM_ID] | mo FROM TO TEXT | ussd MSISDN SERVICE TEXT |\n"
@@ -657,8 +658,8 @@ static void phone_prompt(struct phone *p)
 {
     if (p->prompt_shown || p->st == PH_WAIT || p->replies_due || p->done)
         return;
-    if (!p->tty && p->stdin_eof && !p->q_len)
-        return;                /* a pipe that has ended gets no prompt */
+    if (p->stdin_eof && !p->q_len)
+        return;                /* input has ended: no more prompts */
     fputs("Dial or answer> ", stdout);
     fflush(stdout);
     p->prompt_shown = 1;
@@ -1820,8 +1821,8 @@ static int load_run(struct event_base *base, struct smsc *s,
            "p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
            L.finished, L.ok, L.errors, el, tput, p50, p90, p99, mx);
     fflush(stdout);
-    if (!L.bound || L.finished < L.n)
-        rc = 1;
+    if (!L.bound || L.finished < L.n || L.ok == 0)
+        rc = 1;                /* never bound, cut short, or nothing worked */
     event_free(L.tick);
     free(L.h);
     free(L.subs);
