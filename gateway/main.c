@@ -69,7 +69,8 @@ struct daemon {
     struct link *links;         /* active links, one per cfg->smsc entry */
     struct link *retiring;      /* stopped on reload, not yet freed */
     struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
-    int stopping;
+    int stopping;               /* SIGTERM/SIGINT seen: links unbinding */
+    int exiting;                /* loopexit requested */
 };
 
 /* ---- links ------------------------------------------------------------- */
@@ -108,7 +109,9 @@ static int count_open(const struct link *l)
 
 static void check_all_closed(struct daemon *d)
 {
-    if (d->stopping && count_open(d->links) == 0 && count_open(d->retiring) == 0) {
+    if (d->stopping && !d->exiting && count_open(d->links) == 0 &&
+        count_open(d->retiring) == 0) {
+        d->exiting = 1;
         log_msg(KLOG_INFO, NULL, "all links closed; exiting");
         event_base_loopexit(d->base, NULL);
     }
