@@ -67,10 +67,17 @@ static unsigned gsm_septets(uint32_t c)
             return 2;
         if (c < 0x20 || c == 0x7F || c == '`')
             return 0;
-        if (strchr("[\\]^{|}~", (int)c))
+        switch (c) {
+        case '[': case '\\': case ']': case '^': case '{': case '|': case '}': case '~':
             return 2;
-        return 1;
+        default:
+            return 1;
+        }
     }
+    if (c == 0x20AC)   /* euro sign, extension table */
+        return 2;
+    if (c > 0x3A9)     /* past the last Greek capital: Cyrillic and beyond */
+        return 0;
     static const uint16_t basic[] = {
         0x00A1, 0x00A3, 0x00A4, 0x00A5, 0x00A7, 0x00BF, 0x00C4, 0x00C5,
         0x00C6, 0x00C7, 0x00C9, 0x00D1, 0x00D6, 0x00D8, 0x00DC, 0x00DF,
@@ -81,8 +88,6 @@ static unsigned gsm_septets(uint32_t c)
     for (size_t i = 0; i < sizeof basic / sizeof basic[0]; i++)
         if (basic[i] == c)
             return 1;
-    if (c == 0x20AC)   /* euro sign, extension table */
-        return 2;
     return 0;
 }
 
@@ -95,8 +100,15 @@ void menu_text_cost(const char *s, size_t len, size_t *septets, size_t *units,
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        i += n;
+        if (p[i] < 0x80) {             /* fast path: ASCII */
+            cp = p[i++];
+        } else if ((p[i] & 0xE0) == 0xC0 && i + 1 < len && (p[i + 1] & 0xC0) == 0x80 &&
+                   p[i] >= 0xC2) {      /* fast path: two-byte (Cyrillic) */
+            cp = (uint32_t)(p[i] & 0x1F) << 6 | (p[i + 1] & 0x3F);
+            i += 2;
+        } else {
+            i += utf8_next(p + i, len - i, &cp);
+        }
         unsigned k = gsm_septets(cp);
         if (k == 0)
             g = false;
@@ -180,8 +192,8 @@ static size_t char_cost(uint32_t cp, bool gsm)
  * broken after the last newline or space when the body does not end on
  * this page; then whole option lines, one per line.
  */
-static void fill_page(const struct menu_screen_in *in, struct cursor c, size_t room,
-                      bool gsm, struct fill *f)
+static void fill_page(const struct menu_screen_in *in, const size_t *ocost,
+                      struct cursor c, size_t room, bool gsm, struct fill *f)
 {
     f->from = c;
     f->body_take = 0;
@@ -219,10 +231,7 @@ static void fill_page(const struct menu_screen_in *in, struct cursor c, size_t r
         }
     }
     while (c.opt < in->nopt) {
-        size_t sp, un;
-        bool g;
-        menu_text_cost(in->opt[c.opt], in->opt_len[c.opt], &sp, &un, &g);
-        size_t k = (gsm ? sp : un) + (used ? 1 : 0);
+        size_t k = ocost[c.opt] + (used ? 1 : 0);
         if (used + k > room) {
             if (used == 0) {                /* alone and still too long: cut it */
                 const unsigned char *o = (const unsigned char *)in->opt[c.opt];
@@ -261,18 +270,18 @@ static size_t fcost(const char *s, size_t len, bool gsm)
 
 /* Page p starting at c: last page (everything fits with the short footer)
  * or a full page with the "more" footer. */
-static bool layout(const struct menu_screen_in *in, unsigned p, struct cursor c,
-                   size_t budget, bool gsm, struct fill *f)
+static bool layout(const struct menu_screen_in *in, const size_t *ocost, unsigned p,
+                   struct cursor c, size_t budget, bool gsm, struct fill *f)
 {
     char fb[200];
     size_t fl = footer(in, p, true, fb, sizeof fb);
     size_t fc = fcost(fb, fl, gsm);
-    fill_page(in, c, budget > fc ? budget - fc : 1, gsm, f);
+    fill_page(in, ocost, c, budget > fc ? budget - fc : 1, gsm, f);
     if (at_end(in, f->to))
         return true;
     fl = footer(in, p, false, fb, sizeof fb);
     fc = fcost(fb, fl, gsm);
-    fill_page(in, c, budget > fc ? budget - fc : 1, gsm, f);
+    fill_page(in, ocost, c, budget > fc ? budget - fc : 1, gsm, f);
     return at_end(in, f->to);
 }
 
@@ -288,8 +297,13 @@ int menu_screen_page(const struct menu_screen_in *in, unsigned page,
     bool g;
     menu_text_cost(in->body, in->body_len, &sp, &un, &g);
     gsm = g;
-    for (size_t i = 0; i < in->nopt && gsm; i++) {
-        menu_text_cost(in->opt[i], in->opt_len[i], &sp, &un, &g);
+    size_t osp[MENU_OPTIONS_MAX], oun[MENU_OPTIONS_MAX];
+    size_t nopt = in->nopt < MENU_OPTIONS_MAX ? in->nopt : MENU_OPTIONS_MAX;
+    struct menu_screen_in lim = *in;
+    lim.nopt = nopt;
+    in = &lim;
+    for (size_t i = 0; i < nopt; i++) {
+        menu_text_cost(in->opt[i], in->opt_len[i], &osp[i], &oun[i], &g);
         gsm = gsm && g;
     }
     const char *fe[4] = { in->more, in->back, in->back_paged, in->home };
@@ -300,23 +314,24 @@ int menu_screen_page(const struct menu_screen_in *in, unsigned page,
         }
     }
     size_t budget = gsm ? MENU_GSM7_CHARS : MENU_UCS2_CHARS;
+    const size_t *ocost = gsm ? osp : oun;
 
     /* 2. walk the pages up to the one asked for (clamped), then count */
     struct cursor c = { 0, 0 };
     struct fill f, want;
     unsigned p = 0;
-    bool last = layout(in, 0, c, budget, gsm, &f);
+    bool last = layout(in, ocost, 0, c, budget, gsm, &f);
     while (p < page && !last) {
         c = f.to;
         p++;
-        last = layout(in, p, c, budget, gsm, &f);
+        last = layout(in, ocost, p, c, budget, gsm, &f);
     }
     want = f;
     bool want_last = last;
     unsigned count = p + 1;
     while (!last && count < 1000) {
         c = f.to;
-        last = layout(in, count, c, budget, gsm, &f);
+        last = layout(in, ocost, count, c, budget, gsm, &f);
         count++;
     }
 

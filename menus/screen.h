@@ -50,7 +50,7 @@ struct menu_screen_in {
     size_t body_len;
     const char *const *opt;    /* option lines ("1. Status") */
     const size_t *opt_len;
-    size_t nopt;
+    size_t nopt;               /* at most MENU_OPTIONS_MAX are shown */
     const char *more;          /* footer entries, e.g. "99 More" */
     const char *back;          /* NULL: no back entry on page 0 */
     const char *back_paged;    /* back entry on pages > 0 (NULL: none) */
