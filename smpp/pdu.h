@@ -271,8 +271,12 @@ int smpp_pdu_decode(struct smpp_pdu *out, const uint8_t *buf, size_t len,
  * smpp_pdu_encode — write *pdu into buf[0..cap).  Sets command_length in
  * the output (pdu->command_length is ignored on input and updated).
  * Returns the number of octets written, or -1 when cap is too small or a
- * field breaks the spec (too-long C-string, sm_length > 254, unknown
- * command_id); *err says which.  Never allocates.
+ * field breaks the spec (too-long C-string, sm_length > 254 or a NULL
+ * short_message with a length, unknown command_id, a standard TLV of the
+ * wrong length, TLVs on a command that takes none); *err says which, with
+ * the status a decoder would answer (ESME_RSYSERR when only cap is short).
+ * An error *_resp is always written with its (empty) body.
+ * Never allocates; only reads *pdu (apart from command_length).
  */
 int smpp_pdu_encode(struct smpp_pdu *pdu, uint8_t *buf, size_t cap,
                     struct smpp_err *err);
@@ -290,8 +294,9 @@ const char *smpp_tlv_name(uint16_t tag);
 
 /* TLV access.  find returns NULL when absent. */
 const struct smpp_tlv *smpp_tlv_find(const struct smpp_pdu *pdu, uint16_t tag);
-/* Integer value of a 1, 2 or 4 octet TLV; returns -1 when absent or not of
- * that size (so 0..0xFFFFFFFF fits in the int64_t). */
+/* Integer value (big-endian) of a 1, 2 or 4 octet TLV; returns -1 when
+ * absent or of another size (so 0..0xFFFFFFFF fits in the int64_t).
+ * With repeated tags, find and uint see the first one. */
 int64_t smpp_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag);
 
 /* Append (or replace) a TLV for encoding.  set_bytes keeps the pointer
