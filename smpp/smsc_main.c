@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -520,6 +521,7 @@ struct phone {
     enum phone_state st;
     int replies_due;            /* commands sent, ok/err not yet read */
     int stdin_eof;
+    int stdin_file;             /* stdin is a file or /dev/null: no polling */
     int tty;
     int prompt_shown;
     int connected;
@@ -676,7 +678,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 static void phone_maybe_done(struct phone *p)
 {
     if (!p->stdin_eof || p->q_len || p->st == PH_WAIT || p->replies_due ||
-        p->done)
+        p->done || !p->subscribed)
         return;
     if (p->linger_s > 0) {
         if (!evtimer_pending(p->linger_ev, NULL)) {
@@ -865,6 +867,17 @@ static void phone_stdin_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct phone *p = arg;
     int n = evbuffer_read(p->inbuf, fd, 4096);
+    if (n > 0 && p->stdin_file) {
+        /* a file cannot be polled: take it whole, it never blocks */
+        while (n > 0 && evbuffer_get_length(p->inbuf) < (1u << 20))
+            n = evbuffer_read(p->inbuf, fd, 4096);
+        char *line;
+        size_t len;
+        while (p->q_len < PHONE_QUEUE &&
+               (line = evbuffer_readln(p->inbuf, &len, EVBUFFER_EOL_CRLF)))
+            p->queue[(p->q_head + p->q_len++) % PHONE_QUEUE] = line;
+        n = 0;
+    }
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -934,8 +947,16 @@ static int phone_run(struct event_base *base, const char *msisdn,
         fprintf(stderr, "kyzmat-smsc: cannot connect to %s\n", spec);
         goto out;
     }
-    evutil_make_socket_nonblocking(0);
-    event_add(p.stdin_ev, NULL);
+    struct stat st;
+    if (!p.tty && fstat(0, &st) == 0 && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+        p.stdin_file = 1;
+    if (p.stdin_file) {
+        /* read once the control link is up (the first pump) */
+        phone_stdin_cb(0, EV_READ, &p);
+    } else {
+        evutil_make_socket_nonblocking(0);
+        event_add(p.stdin_ev, NULL);
+    }
     event_base_dispatch(base);
     rc = p.rc;
 out:
