@@ -8,8 +8,10 @@
  * idempotent enqueue; receipts matched across hex and decimal ids; lease
  * expiry re-queueing (by call and at re-open); group commit and rollback.
  * Two tests use real concurrency with fork(): N processes, each with its
- * own connection, race for the last 3 places of a slot (exactly 3 must win,
- * SQLITE_BUSY is retried, never a refusal); and a child that enqueues in
+ * own connection, race for the last 3 places of a slot (exactly 3 must win;
+ * the parent holds the write lock until every racer has been told
+ * STORE_BUSY once, so the retry path is exercised, and busy must never
+ * turn into a refusal); and a child that enqueues in
  * batches and reports ids only after commit is killed with SIGKILL midway,
  * after which every reported id must be in the database.  Children leave
  * with _exit() so cmocka's state in the parent is untouched.
@@ -593,9 +595,10 @@ static void test_booking_race(void **state)
     }
     assert_booked(st, slot, 7);
 
-    int ready[2], go[2];
+    int ready[2], go[2], busy[2];
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(busy), 0);
     pid_t pids[RACERS];
     for (int i = 0; i < RACERS; i++) {
         pids[i] = fork();
@@ -603,6 +606,7 @@ static void test_booking_race(void **state)
         if (pids[i] == 0) {
             close(ready[0]);
             close(go[1]);
+            close(busy[0]);
             struct store *cs = NULL;
             char err[256];
             int code = 10;
@@ -616,8 +620,15 @@ static void test_booking_race(void **state)
                     ;
                 int64_t bid = 0;
                 int rc;
-                while ((rc = store_book(cs, m, slot, T0, &bid)) == STORE_BUSY)
-                    ;   /* busy is "not yet", never "no" */
+                bool told = false;
+                while ((rc = store_book(cs, m, slot, T0, &bid)) ==
+                       STORE_BUSY) {
+                    /* busy is "not yet", never "no": tell the parent once,
+                     * then try again */
+                    if (!told && write(busy[1], &c, 1) != 1)
+                        _exit(12);
+                    told = true;
+                }
                 code = rc == STORE_OK ? 0 : rc == STORE_FULL ? 1 : 20 + rc;
                 store_close(cs);
             }
@@ -626,11 +637,20 @@ static void test_booking_race(void **state)
     }
     close(ready[1]);
     close(go[0]);
+    close(busy[1]);
     for (int i = 0; i < RACERS; i++) {
         char c;
         assert_int_equal(read(ready[0], &c, 1), 1);
     }
-    close(go[1]);   /* everybody goes */
+    /* Hold the write lock while everybody goes, until each racer has seen
+     * STORE_BUSY at least once: so the retry path is surely taken. */
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    close(go[1]);
+    for (int i = 0; i < RACERS; i++) {
+        char c;
+        assert_int_equal(read(busy[0], &c, 1), 1);
+    }
+    assert_int_equal(store_commit_batch(st), STORE_OK);
     int ok = 0, full = 0;
     for (int i = 0; i < RACERS; i++) {
         int status = 0;
@@ -645,6 +665,7 @@ static void test_booking_race(void **state)
             fail_msg("racer %d exited %d", i, code);
     }
     close(ready[0]);
+    close(busy[0]);
     assert_int_equal(ok, 3);
     assert_int_equal(full, RACERS - 3);
     assert_booked(st, slot, 10);
