@@ -564,6 +564,9 @@ int main(int argc, char **argv)
 
     gwlib_shutdown();
 
+    printf("summary: %u agree, %u both reject, %u kannel-loose, %u kannel-limit "
+           "(%u corpus + %u generated)\n",
+           n_agree, n_both_reject, n_loose, n_limit, corpus, generated);
     unsigned passed = n_agree + n_both_reject + n_loose + n_limit;
     printf("%u passed, %u failed\n", passed, n_fail);
     return (n_fail || rc) ? 1 : 0;
