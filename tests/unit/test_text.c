@@ -171,6 +171,34 @@ static void test_gsm_extension_table(void **state)
     expect_decode(SMPP_ENC_GSM7, want, sizeof want, "Price: 5€ {ok}");
 }
 
+/* Exhaustive: every code point the encoder maps decodes back to itself,
+ * and exactly 127 + 10 code points are in GSM 03.38. */
+static void test_gsm_exhaustive(void **state)
+{
+    (void)state;
+    size_t basic = 0, ext = 0;
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        uint8_t code[2], text[8];
+        size_t n;
+        unsigned k = smpp_text_gsm7_from_ucs(cp, code);
+        if (k == 0)
+            continue;
+        if (k == 1)
+            basic++;
+        else
+            ext++;
+        assert_int_equal(smpp_text_decode(SMPP_ENC_GSM7, code, k, text, sizeof text, &n),
+                         SMPP_TEXT_OK);
+        uint32_t back = 0;
+        assert_int_equal(smpp_text_utf8_next(text, n, &back), n);
+        assert_int_equal(back, cp);
+    }
+    assert_int_equal(basic, 127);
+    assert_int_equal(ext, 10);
+}
+
 static void test_gsm_not_representable(void **state)
 {
     (void)state;
@@ -809,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_utf8_invalid),
         cmocka_unit_test(test_gsm_basic_table),
         cmocka_unit_test(test_gsm_extension_table),
+        cmocka_unit_test(test_gsm_exhaustive),
         cmocka_unit_test(test_gsm_not_representable),
         cmocka_unit_test(test_gsm_lenient_decode),
         cmocka_unit_test(test_ucs2_kyrgyz),
