@@ -191,6 +191,14 @@ static const struct store_migration migrations[] = {
       "  direction TEXT NOT NULL CHECK(direction IN ('mo','mt')),"
       "  msisdn TEXT NOT NULL, smsc TEXT, body TEXT, outbox_id INTEGER);"
       "CREATE INDEX message_log_by_msisdn ON message_log(msisdn, id);" },
+    { "5 retention",
+      /* store_prune() deletes old rows in bounded, indexed steps */
+      "CREATE INDEX outbox_done ON outbox(done_at)"
+      "  WHERE done_at IS NOT NULL;"
+      "CREATE INDEX receipts_by_at ON receipts(at);"
+      "CREATE INDEX message_log_by_at ON message_log(at);"
+      "CREATE INDEX lookup_attempts_by_window"
+      "  ON lookup_attempts(window_start);" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -216,6 +224,7 @@ enum sid {
     S_OUT_INSERT, S_OUT_BY_IDEM, S_OUT_GET, S_OUT_CLAIM, S_OUT_RECOVER,
     S_OUT_SUBMITTED, S_OUT_RETRY, S_OUT_FAILED, S_OUT_RECEIPT_FIND,
     S_OUT_RECEIPT_SET, S_RECEIPT_LOG, S_MSGLOG_ADD,
+    S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS, S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS,
     S_COUNT
 };
 
@@ -450,6 +459,21 @@ static const char *const sql[S_COUNT] = {
     [S_MSGLOG_ADD] =
         "INSERT INTO message_log(at, direction, msisdn, smsc, body, outbox_id)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    /* ?1 before ?2 limit (?3 now): the oldest first, along an index */
+    [S_PRUNE_OUTBOX] =
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+        " WHERE done_at IS NOT NULL AND done_at < ?1 ORDER BY done_at"
+        " LIMIT ?2)",
+    [S_PRUNE_RECEIPTS] =
+        "DELETE FROM receipts WHERE id IN (SELECT id FROM receipts"
+        " WHERE at < ?1 ORDER BY at LIMIT ?2)",
+    [S_PRUNE_MSGLOG] =
+        "DELETE FROM message_log WHERE id IN (SELECT id FROM message_log"
+        " WHERE at < ?1 ORDER BY at LIMIT ?2)",
+    [S_PRUNE_LOOKUPS] =
+        "DELETE FROM lookup_attempts WHERE msisdn IN (SELECT msisdn"
+        " FROM lookup_attempts WHERE window_start < ?1 ORDER BY window_start"
+        " LIMIT ?2) AND locked_until <= ?3",
 };
 
 static const char *const state_names[] = {
@@ -1894,6 +1918,15 @@ int store_msg_get(struct store *st, int64_t id, struct store_msg **out)
     return STORE_OK;
 }
 
+static int cmp_due(const void *a, const void *b)
+{
+    const struct store_msg *x = *(const struct store_msg *const *)a;
+    const struct store_msg *y = *(const struct store_msg *const *)b;
+    if (x->next_attempt_at != y->next_attempt_at)
+        return x->next_attempt_at < y->next_attempt_at ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
                     struct store_msg **out, size_t max, size_t *n_out)
 {
@@ -1924,6 +1957,8 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
     if (rc != SQLITE_DONE)
         r = fail(st, rc, "claim");
     sqlite3_reset(s);
+    if (r == STORE_OK && *n_out > 1)   /* RETURNING has no order */
+        qsort(out, *n_out, sizeof *out, cmp_due);
     if (r != STORE_OK) {
         /* Rows already marked stay 'sending' until their lease ends (the
          * statement is atomic: on a step error SQLite undid it). */
@@ -2064,4 +2099,35 @@ int store_log_message(struct store *st, const char *direction,
     bt(s, 5, text);
     bi0(s, 6, outbox_id);
     return run(st, s, "message log");
+}
+
+int store_prune(struct store *st, int64_t before, int64_t now, size_t limit,
+                int64_t *n_out)
+{
+    static const enum sid q[] = { S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS,
+                                  S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS };
+    static const char *const what[] = { "prune outbox", "prune receipts",
+                                        "prune message log", "prune lookups" };
+    int64_t n = 0;
+    if (n_out)
+        *n_out = 0;
+    if (limit == 0)
+        return STORE_OK;
+    int r = tx_begin(st);
+    if (r != STORE_OK)
+        return r;
+    for (size_t i = 0; r == STORE_OK && i < sizeof q / sizeof q[0]; i++) {
+        sqlite3_stmt *s = S(st, q[i]);
+        bi(s, 1, before);
+        bi(s, 2, (int64_t)limit);
+        if (q[i] == S_PRUNE_LOOKUPS)
+            bi(s, 3, now);
+        r = run(st, s, what[i]);
+        if (r == STORE_OK)
+            n += sqlite3_changes(st->db);
+    }
+    r = tx_end(st, r);
+    if (r == STORE_OK && n_out)
+        *n_out = n;
+    return r;
 }

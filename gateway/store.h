@@ -384,7 +384,8 @@ int store_msg_get(struct store *st, int64_t id, struct store_msg **out);
  * <= now, earliest first: each becomes 'sending' with a lease until now +
  * lease_ms and attempts + 1; a message past its expires_at becomes
  * 'expired' instead (it is handed out too, so its callback can be made).
- * out[0..*n_out) are the claimed messages as they are now (caller frees).
+ * out[0..*n_out) are the claimed messages as they are now, earliest due
+ * first (caller frees each with store_msg_free()).
  * Cost: one indexed range read of at most max rows.
  */
 int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
@@ -430,6 +431,17 @@ int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
 int store_log_message(struct store *st, const char *direction,
                       const char *msisdn, const char *smsc, const char *text,
                       int64_t outbox_id, int64_t now);
+
+/*
+ * store_prune — retention: delete at most `limit` rows from each of the
+ * outbox (final messages, done_at < before), receipts and the message log
+ * (at < before), and lookup counters whose window began before `before`
+ * and that are not locked at now.  Bounded and indexed; call it now and
+ * then (e.g. from a timer) until *n_out (may be NULL) comes back 0.
+ * Applications, history, bookings and subscriptions are records: kept.
+ */
+int store_prune(struct store *st, int64_t before, int64_t now, size_t limit,
+                int64_t *n_out);
 
 /*
  * store_msgid_parse — the numeric readings of an SMSC message id: *dec

@@ -6,7 +6,8 @@
  * Covers: migrations from empty, idempotent re-open, a failing migration
  * leaving the file unchanged, a newer schema refused; every operation;
  * idempotent enqueue; receipts matched across hex and decimal ids; lease
- * expiry re-queueing (by call and at re-open); group commit and rollback.
+ * expiry re-queueing (by call and at re-open); bounded pruning; group
+ * commit and rollback.
  * Two tests use real concurrency with fork(): N processes, each with its
  * own connection, race for the last 3 places of a slot (exactly 3 must win;
  * the parent holds the write lock until every racer has been told
@@ -905,10 +906,10 @@ static void test_leases(void **state)
     size_t n = 0;
     assert_int_equal(store_claim_due(st, T0 + 10, 1000, c, 2, &n), STORE_OK);
     assert_int_equal(n, 2);   /* the limit holds, earliest first */
-    for (size_t i = 0; i < n; i++) {
-        assert_true(c[i]->id == ids[0] || c[i]->id == ids[1]);
+    assert_int_equal(c[0]->id, ids[0]);
+    assert_int_equal(c[1]->id, ids[1]);
+    for (size_t i = 0; i < n; i++)
         store_msg_free(c[i]);
-    }
     int64_t back = -1;
     assert_int_equal(store_outbox_recover(st, T0 + 1009, &back), STORE_OK);
     assert_int_equal(back, 0);   /* leases still running */
@@ -966,6 +967,60 @@ static void test_leases(void **state)
     assert_int_equal(back, 2);
     assert_int_equal(store_msg_get(st, ids[2], &g), STORE_OK);
     assert_int_equal(g->state, STORE_MSG_QUEUED);
+    store_msg_free(g);
+}
+
+static void test_prune(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t ids[3], n = -1;
+    for (int i = 0; i < 3; i++) {
+        struct store_msg_new m = msg("996700000001", "old");
+        assert_int_equal(store_enqueue(st, &m, T0, &ids[i]), STORE_OK);
+    }
+    assert_int_equal(store_mark_failed(st, ids[0], 1, T0 + 1), STORE_OK);
+    assert_int_equal(store_mark_failed(st, ids[1], 1, T0 + 2), STORE_OK);
+    assert_int_equal(store_receipt(st, "megacom", "404", STORE_MSG_DELIVERED,
+                                   0, T0, NULL), STORE_NOTFOUND);  /* logged */
+    assert_int_equal(store_receipt(st, "megacom", "405", STORE_MSG_DELIVERED,
+                                   0, T0 + 5, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_log_message(st, "mt", "996700000001", "megacom",
+                                       "old", ids[0], T0), STORE_OK);
+    assert_int_equal(store_log_message(st, "mo", "996700000001", "megacom",
+                                       "new", 0, T0 + 100), STORE_OK);
+    int64_t until = 0;
+    assert_int_equal(store_lookup_failed(st, "996700000001", T0, 60000, 5,
+                                         60000, NULL, NULL), STORE_OK);
+    assert_int_equal(store_lookup_failed(st, "996700000002", T0, 60000, 1,
+                                         60000, NULL, &until), STORE_OK);
+    assert_int_equal(until, T0 + 60000);
+
+    assert_int_equal(store_prune(st, T0 + 2, T0 + 10, 0, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    /* one each: outbox ids[0], receipt 404, log "old", lookup of ...01;
+     * ...02 is still locked at T0 + 10 */
+    assert_int_equal(store_prune(st, T0 + 2, T0 + 10, 10, &n), STORE_OK);
+    assert_int_equal(n, 4);
+    struct store_msg *g = NULL;
+    assert_int_equal(store_msg_get(st, ids[0], &g), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(st, ids[1], &g), STORE_OK);
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, ids[2], &g), STORE_OK);  /* queued */
+    store_msg_free(g);
+    assert_int_equal(store_lookup_locked(st, "996700000002", T0 + 10, &until),
+                     STORE_OK);
+    assert_int_equal(until, T0 + 60000);
+    assert_int_equal(store_prune(st, T0 + 2, T0 + 10, 10, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    /* later: the bound holds per table (1 each), then the rest */
+    assert_int_equal(store_prune(st, T0 + 200000, T0 + 200000, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 4);   /* ids[1], receipt 405, log "new", ...02 */
+    assert_int_equal(store_prune(st, T0 + 200000, T0 + 200000, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_msg_get(st, ids[2], &g), STORE_OK);
     store_msg_free(g);
 }
 
@@ -1112,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox, fx_setup, fx_teardown),
         cmocka_unit_test(test_msgid_parse),
         cmocka_unit_test_setup_teardown(test_leases, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prune, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kill9, fx_setup, fx_teardown),
     };
