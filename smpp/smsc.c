@@ -1925,6 +1925,9 @@ static void ctl_command(struct ctl *k, char *line)
         } else if (!*text && dialog_find(s, msisdn) && strcmp(svc, "-") != 0) {
             /* "ussd MSISDN 1": an answer given as the only argument */
             text = svc;
+        } else if (!*text && !dialog_find(s, msisdn)) {
+            ctl_send(k, "err no dialog open; dial with: ussd MSISDN *CODE#");
+            return;
         }
         if (smsc_ussd(s, msisdn, svc, text, err, sizeof err) != 0) {
             ctl_reply(k, "err %s", err);
