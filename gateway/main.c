@@ -224,14 +224,36 @@ static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
 {
     size_t len;
     const uint8_t *data = message_octets(pdu, &len);
+    unsigned part = 0, parts = 0;
     if ((pdu->esm_class & 0x40) && len > 0) {
-        /* UDH: skip UDHL and the header it announces */
+        /* UDH: note a concatenation IE (0x00 8-bit ref, 0x08 16-bit ref),
+         * then skip UDHL and the header it announces */
         size_t udh = (size_t)data[0] + 1;
         if (udh > len)
             udh = len;
+        for (size_t i = 1; i + 2 <= udh;) {
+            uint8_t iei = data[i], iel = data[i + 1];
+            if (i + 2 + iel > udh)
+                break;
+            if ((iei == 0x00 && iel == 3) || (iei == 0x08 && iel == 4)) {
+                parts = data[i + 2 + iel - 2];
+                part = data[i + 2 + iel - 1];
+            }
+            i += 2 + (size_t)iel;
+        }
         data += udh;
         len -= udh;
+    } else {
+        int64_t tot = smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS);
+        int64_t seq = smpp_tlv_uint(pdu, SMPP_TLV_SAR_SEGMENT_SEQNUM);
+        if (tot > 0 && seq > 0) {
+            parts = (unsigned)tot;
+            part = (unsigned)seq;
+        }
     }
+    char partinfo[32] = "";
+    if (parts > 1)
+        snprintf(partinfo, sizeof partinfo, " (part %u/%u)", part, parts);
     if (len > MO_LOG_OCTETS)
         len = MO_LOG_OCTETS;
     uint8_t text[SMPP_TEXT_DECODE_MAX(MO_LOG_OCTETS)];
@@ -241,14 +263,15 @@ static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
                                   data, len, text, sizeof text, &tlen, &used);
     if (rc != SMPP_TEXT_OK) {
         log_msg(KLOG_INFO, l->name,
-                "MO from %s to %s: data_coding 0x%02x, %zu octets (%s)",
+                "MO from %s to %s%s: data_coding 0x%02x, %zu octets (%s)",
                 log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
-                pdu->data_coding, len, smpp_text_strerror(rc));
+                partinfo, pdu->data_coding, len, smpp_text_strerror(rc));
         return;
     }
-    log_msg(KLOG_INFO, l->name, "MO from %s to %s: %s\"%.*s\"",
+    log_msg(KLOG_INFO, l->name, "MO from %s to %s%s: %s\"%.*s\"",
             log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
-            used == SMPP_ENC_HEX ? "hex " : "", (int)tlen, (const char *)text);
+            partinfo, used == SMPP_ENC_HEX ? "hex " : "", (int)tlen,
+            (const char *)text);
 }
 
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
