@@ -106,6 +106,11 @@ $(BENCH_BIN): bench/bench_pdu.c $(LIBS_A)
 	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
 	  -Wno-unused-parameter $(KANNEL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(KANNEL_LIBS) $(LDLIBS)
 
+BENCH_STORE := $(B)/bench/bench_store
+$(BENCH_STORE): bench/bench_store.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
 test: all unit
@@ -114,7 +119,7 @@ test: all unit
 run: all
 	B=$(B) scripts/run.sh
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(BENCH_STORE)
 	B=$(B) scripts/bench.sh
 
 fuzz: $(FUZZ_BIN)

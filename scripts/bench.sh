@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/bench.sh — `make bench`: prints figures and ratios, asserts nothing.
 #   1. codec: ns and allocations per decode/encode, ours vs Kannel's libgw
-#   2. link: MO deliver_sm -> deliver_sm_resp through kyzmatd, driven by
+#   2. storage: durable outbox enqueues/s, claim latency, restart time
+#   3. link: MO deliver_sm -> deliver_sm_resp through kyzmatd, driven by
 #      kyzmat-smsc's load mode (closed loop, W in flight; then open loop at
 #      a fixed rate, latency counted from the intended send time)
 # Environment: N (messages, default 200000), W (in flight, default 100),
@@ -22,7 +23,11 @@ echo "== 1. SMPP codec (ours vs Kannel libgw 1.4.5, same PDUs, one process)"
 "$B/bench/bench_pdu"
 
 echo
-echo "== 2. MO throughput through kyzmatd (gateway + simulator on this machine)"
+echo "== 2. Storage (SQLite WAL): durable enqueues/s per commit size, restart with ROWS queued"
+ROWS=${ROWS:-1000000} "$B/bench/bench_store"
+
+echo
+echo "== 3. MO throughput through kyzmatd (gateway + simulator on this machine)"
 port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
 run_load() { # $1 = extra load args
     "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $1 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
