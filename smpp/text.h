@@ -275,8 +275,9 @@ struct smpp_text_fit {
  * fills spare bits, but a text ending in <CR> on an 8-septet boundary gets
  * a second <CR>, one septet more), GSM7 (unpacked)
  * septets, IA5/LATIN1/ISO8859_5 chars, UCS2 2 per char (4 above U+FFFF),
- * so 160 octets hold 80 Cyrillic chars.  Errors: EUTF8, EUNREPR (with
- * *err_off), EARG. */
+ * so 160 octets hold 80 Cyrillic chars.  To fit in the cheapest encoding,
+ * pass the enc smpp_text_choose() picked (GSM7 -> GSM7_PACKED on links that
+ * pack USSD text).  Errors: EUTF8, EUNREPR (with *err_off), EARG. */
 int smpp_text_fit(const uint8_t *utf8, size_t len, enum smpp_text_enc enc,
                   size_t budget_octets, struct smpp_text_fit *out, size_t *err_off);
 
