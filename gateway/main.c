@@ -284,11 +284,12 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
     }
     int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
     if (op >= 0) {
+        /* the destination is the service code (*100#): not personal */
         log_msg(KLOG_WARN, l->name,
                 "USSD (ussd_service_op %d) from %s to %s: no USSD engine yet; "
                 "acknowledged and dropped",
                 (int)op, log_mask(pdu->source_addr).s,
-                log_mask(pdu->destination_addr).s);
+                pdu->destination_addr ? pdu->destination_addr : "-");
         return ESME_ROK;
     }
     log_mo(l, pdu);
