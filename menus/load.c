@@ -1544,6 +1544,62 @@ static void check_fit(struct ld *L)
     }
 }
 
+/* Menu files are UTF-8 without NUL bytes or YAML directives.  Checked
+ * before libfyaml sees the text: libfyaml 0.7.12 can loop forever on a
+ * directive line holding invalid UTF-8 (found by fuzz_menu_load). */
+static bool plain_text(struct ld *L, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int line = 1, col = 1;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t n = 1;
+        bool ok = true;
+        if (c == 0) {
+            ok = false;
+        } else if (c >= 0x80) {
+            uint32_t cp = 0;
+            if (c >= 0xC2 && c <= 0xDF) {
+                n = 2;
+                cp = c & 0x1F;
+            } else if (c >= 0xE0 && c <= 0xEF) {
+                n = 3;
+                cp = c & 0x0F;
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                n = 4;
+                cp = c & 0x07;
+            } else {
+                ok = false;
+            }
+            for (size_t k = 1; ok && k < n; k++) {
+                if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
+                    ok = false;
+                else
+                    cp = cp << 6 | (p[i + k] & 0x3F);
+            }
+            if (ok && ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+                       (cp >= 0xD800 && cp <= 0xDFFF)))
+                ok = false;
+        } else if (c == '%' && col == 1) {
+            menu_errors_add(L->errs, L->file, line, col, "YAML directives (%%...) are not supported");
+            return false;
+        }
+        if (!ok) {
+            menu_errors_add(L->errs, L->file, line, col, "not valid UTF-8 text");
+            return false;
+        }
+        if (c == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += n;
+    }
+    return true;
+}
+
 /* ---- driver ---- */
 
 static int cmp_by_id(const void *a, const void *b, void *arg)
@@ -1600,6 +1656,8 @@ int menu_set_load_sources(const struct menu_source *src, size_t n,
             menu_errors_add(errs, L->file, 0, 0, "file larger than %u bytes", MAX_FILE_BYTES);
             continue;
         }
+        if (!plain_text(L, src[i].text, src[i].len))
+            continue;
         struct fy_diag_cfg dcfg;
         fy_diag_cfg_default(&dcfg);
         dcfg.fp = NULL;

@@ -631,7 +631,7 @@ static void on_app(struct ctx *c)
 {
     const struct menu_node *n = &c->set->node[c->d->node];
     const char *t = c->in->text ? c->in->text : "";
-    size_t tl = c->in->text ? c->in->len : 0;
+    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0; /* stop at a NUL */
     if (c->in->event == MENU_EV_APP_CON) {
         struct menu_screen_in si = { 0 };
         si.body = t;

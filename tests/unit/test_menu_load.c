@@ -284,6 +284,14 @@ static void test_no_settings_no_codes(void **state)
     assert_true(load2("x.yaml", "nodes: []\n", NULL, NULL, &set, &errs) >= 1);
     assert_true(has(&errs, "x.yaml: no 'settings' in any menu file (languages are required)"));
     menu_errors_free(&errs);
+    /* not UTF-8, or a YAML directive: refused before the YAML parser */
+    assert_true(load2("u.yaml", "settings:\n  languages: [en]\n  x: \"\xa9\x9a\"\n", NULL, NULL,
+                      &set, &errs) >= 1);
+    assert_true(has(&errs, "u.yaml:3:7: not valid UTF-8 text"));
+    menu_errors_free(&errs);
+    assert_true(load2("p.yaml", "%YAML 1.2\n---\nsettings: {}\n", NULL, NULL, &set, &errs) >= 1);
+    assert_true(has(&errs, "p.yaml:1:1: YAML directives (%...) are not supported"));
+    menu_errors_free(&errs);
     /* aliases are refused (no expansion bombs) */
     assert_true(load2("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n", NULL, NULL,
                       &set, &errs) >= 1);
