@@ -68,12 +68,16 @@ struct wcur {
     uint8_t *p;
     size_t n, cap;
     int bad;
+    int nospace;
 };
 
 static void put(struct wcur *w, const void *src, size_t n)
 {
-    if (w->bad || w->cap - w->n < n) {
+    if (w->bad)
+        return;
+    if (w->cap - w->n < n) {
         w->bad = 1;
+        w->nospace = 1;
         return;
     }
     memcpy(w->p + w->n, src, n);
@@ -129,7 +133,7 @@ int menu_dialog_encode(const struct menu_set *set, const struct menu_dialog *d,
         d->resume_wait >= MENU_W_COUNT || d->depth > MENU_STACK_MAX ||
         d->nvars > MENU_VARS_MAX || d->app_len > MENU_APP_TEXT_MAX)
         return MENU_EINVAL;
-    struct wcur w = { buf, 0, cap, 0 };
+    struct wcur w = { buf, 0, cap, 0, 0 };
     put_u8(&w, DIALOG_VERSION);
     put_u8(&w, d->wait);
     put_u8(&w, d->resume_wait);
@@ -158,7 +162,7 @@ int menu_dialog_encode(const struct menu_set *set, const struct menu_dialog *d,
     }
     put_str(&w, d->app, d->app_len);
     if (w.bad)
-        return w.n >= cap ? MENU_ENOSPACE : MENU_EINVAL;
+        return w.nospace ? MENU_ENOSPACE : MENU_EINVAL;
     return (int)w.n;
 }
 
