@@ -6,7 +6,9 @@ here field by field from SMPP 3.4 chapter 4), plus broken variants of them:
 truncated, a lying command_length, an over-long C-string, sm_length 255 or
 past the end, TLV overruns and standard TLVs of a wrong length, trailing
 octets, unknown command ids.  Deterministic: re-running rewrites the same
-files.  Usage: scripts/gen-pdu-corpus.py [OUTDIR]
+files.  The fz-* files next to them are inputs libFuzzer found (minimised
+with -merge=1); this script leaves them alone.
+Usage: scripts/gen-pdu-corpus.py [OUTDIR]
 """
 import os
 import struct
