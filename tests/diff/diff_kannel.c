@@ -27,8 +27,8 @@
  * Symbol clash: Kannel's libgw and our pdu.c both define smpp_pdu_init().
  * So this file compiles our codec into itself with our init renamed
  * (#include "smpp/pdu.c" below); the linker then never pulls pdu.o out of
- * libkzsmpp.a and Kannel's smpp_pdu_init is the only one (it is not called
- * either, see main()).
+ * libkzsmpp.a and Kannel's smpp_pdu_init is the only one (we call it
+ * through a weak reference, see below).
  *
  * Kannel is not thread-safe for this use and exits from other threads:
  * everything runs on the main thread.  Its log output is silenced.
@@ -44,6 +44,13 @@
 
 #include "gwlib/gwlib.h"
 #include "gw/smsc/smpp_pdu.h"
+
+/* A weak reference to Kannel's smpp_pdu_init(): a strong one would make the
+ * linker pull our pdu.o out of libkzsmpp.a (listed before libgw.a) to
+ * satisfy it, and our smpp_pdu_init would clash with Kannel's.  A weak
+ * undefined symbol pulls nothing; it binds to Kannel's definition, which
+ * comes in with smpp_pdu_unpack. */
+#pragma weak smpp_pdu_init
 
 #define GEN_PER_TYPE 400
 #define SEED 0x6b797a6dULL
@@ -520,11 +527,12 @@ int main(int argc, char **argv)
     gwlib_init();
     log_set_output_level(GW_PANIC);
     log_set_log_level(GW_PANIC);
-    /* Kannel's smpp_pdu_init(cfg) only loads user-configured smpp-tlv
-     * groups (none here: it would be given an empty config) and unpack and
-     * pack work without it.  It is not called because naming it would make
-     * the linker pull our pdu.o out of libkzsmpp.a (listed before libgw.a)
-     * for it, and the two definitions clash. */
+    /* Kannel's own init, reached through a weak reference (see the
+     * #pragma weak above): it is there whenever Kannel's smpp_pdu.o is. */
+    if (!smpp_pdu_init || smpp_pdu_init(cfg_create(octstr_imm("/dev/null"))) != 0) {
+        printf("cannot initialise Kannel's SMPP codec\n0 passed, 1 failed\n");
+        return 1;
+    }
 
     int rc = 0;
     for (int i = 1; i < argc; i++)
@@ -562,6 +570,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_REASONS && limits[i].why; i++)
         printf("  %u x %s\n", limits[i].n, limits[i].why);
 
+    smpp_pdu_shutdown();
     gwlib_shutdown();
 
     printf("summary: %u agree, %u both reject, %u kannel-loose, %u kannel-limit "
