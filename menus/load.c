@@ -1514,10 +1514,17 @@ static void check_fit(struct ld *L)
             size_t l = lit_of(set->msg[m]->t[li], buf, sizeof buf);
             size_t b;
             size_t c = fit_cost(buf, l, &b);
-            size_t room = m == MENU_MSG_INVALID ? b - 1 - ucs_f - 1 - 10 : b;
-            if (c > room)
-                err(L, L->settings, "message %d does not fit one screen in '%s' (%zu of %zu characters)",
-                    m, set->lang[li], c, room);
+            static const char *const names[MENU_MSG_COUNT] = {
+                "invalid", "too_many", "failure", "timeout", "resume", "unknown_code"
+            };
+            struct fy_node *where = L->settings;
+            struct fy_node *mk = NULL;
+            struct fy_node *msgs = L->settings ? get(L->settings, "messages", NULL) : NULL;
+            if (msgs && fy_node_is_mapping(msgs) && get(msgs, names[m], &mk) && mk)
+                where = mk;
+            if (c > b)
+                err(L, where, "message '%s' does not fit one screen in '%s' (%zu of %zu characters)",
+                    names[m], set->lang[li], c, b);
         }
         for (uint16_t i = 0; i < set->nnode; i++) {
             const struct menu_node *n = &set->node[i];
@@ -1695,6 +1702,12 @@ int menu_set_load_sources(const struct menu_source *src, size_t n,
         no_alias(L, root, 0);
         if (errs->n == before)
             declare_file(L, root);
+    }
+    for (size_t i = 0; i < nov; i++) {   /* overrides change the set too */
+        if (ov[i].name)
+            gen = fnv(gen, ov[i].name, strlen(ov[i].name) + 1);
+        if (ov[i].value)
+            gen = fnv(gen, ov[i].value, strlen(ov[i].value) + 1);
     }
     L->set->generation = gen;
     if (!L->oom) {

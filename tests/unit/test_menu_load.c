@@ -176,6 +176,50 @@ static void test_option_cannot_fit(void **state)
                        "(78 + footer 25 > 80 characters)");
 }
 
+static void test_settings_problems(void **state)
+{
+    (void)state;
+    char text[2048];
+    char lng[600] = "";
+    for (int i = 0; i < 81; i++)
+        strcat(lng, "ж");
+    snprintf(text, sizeof text,
+             "settings:\n"
+             "  languages: [en]\n"
+             "  messages:\n"
+             "    resume: \"%s\"\n"
+             "  keys: {back: \"9\", more: \"9\"}\n"
+             "codes:\n"
+             "  \"*1#\": a\n"
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: end\n"
+             "    text: Bye\n",
+             lng);
+    const char *t2 = "settings:\n  languages: [ru]\n";
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_true(load2("s.yaml", text, "t.yaml", t2, &set, &errs) >= 2);
+    assert_true(has(&errs, "t.yaml:1:1: settings declared twice (first in s.yaml:2:3)"));
+    assert_true(has(&errs, "s.yaml:5:3: keys 'back' and 'more' are both '9'"));
+    menu_errors_free(&errs);
+    snprintf(text, sizeof text,
+             "settings:\n"
+             "  languages: [en]\n"
+             "  messages:\n"
+             "    resume: \"%s\"\n"
+             "codes:\n"
+             "  \"*1#\": a\n"
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: end\n"
+             "    text: Bye\n",
+             lng);
+    assert_int_equal(load2("s.yaml", text, NULL, NULL, &set, &errs), 1);
+    assert_true(has(&errs, "s.yaml:4:5: message 'resume' does not fit one screen in 'en' (81 of 80 characters)"));
+    menu_errors_free(&errs);
+}
+
 static void test_loop_without_input(void **state)
 {
     (void)state;
@@ -369,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_missing_translation),
         cmocka_unit_test(test_option_cannot_fit),
+        cmocka_unit_test(test_settings_problems),
         cmocka_unit_test(test_loop_without_input),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_variable_and_key),
