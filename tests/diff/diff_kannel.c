@@ -529,7 +529,10 @@ int main(int argc, char **argv)
     log_set_log_level(GW_PANIC);
     /* Kannel's own init, reached through a weak reference (see the
      * #pragma weak above): it is there whenever Kannel's smpp_pdu.o is. */
-    if (!smpp_pdu_init || smpp_pdu_init(cfg_create(octstr_imm("/dev/null"))) != 0) {
+    Cfg *kcfg = cfg_create(octstr_imm("/dev/null"));
+    int kinit = smpp_pdu_init ? smpp_pdu_init(kcfg) : -1;
+    cfg_destroy(kcfg);
+    if (kinit != 0) {
         printf("cannot initialise Kannel's SMPP codec\n0 passed, 1 failed\n");
         return 1;
     }
