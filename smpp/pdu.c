@@ -24,7 +24,7 @@
  * extended and which real SMSCs already send with TLVs.
  *
  * Owns: nothing.  Decoded fields are views into the caller's buffer.
- * May call: libc (memchr, memcpy, memset, strlen) only.  No I/O, no
+ * May call: libc (memcpy, memset, vsnprintf for error texts) only.  No I/O, no
  * allocation, no global mutable state: re-entrant and thread-safe.
  */
 #include "smpp/pdu.h"

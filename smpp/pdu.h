@@ -261,8 +261,10 @@ int smpp_length_ok(uint32_t len, uint32_t max);
  * included) into *out.  Returns 0 on success.  On failure returns -1, fills
  * *err (when not NULL), and still fills out->command_id and
  * out->sequence_number when the header could be read (so the caller can
- * answer generic_nack or *_resp with the right sequence number).
- * Never allocates; `buf` must outlive *out.
+ * answer generic_nack or *_resp with the right sequence number); its other
+ * fields are then unspecified.  err->text names the field at fault.
+ * Never allocates; `buf` must outlive *out.  Typical cost: ~50 ns for a
+ * USSD deliver_sm (bench/bench_pdu.c).
  */
 int smpp_pdu_decode(struct smpp_pdu *out, const uint8_t *buf, size_t len,
                     const struct smpp_limits *lim, struct smpp_err *err);
