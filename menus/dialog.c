@@ -240,6 +240,7 @@ int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
     t.last_active = get_u32(&r);
     if (r.bad || t.wait >= MENU_W_COUNT || t.resume_wait >= MENU_W_COUNT ||
         t.resume_wait == MENU_W_RESUME ||
+        (t.wait == MENU_W_RESUME && (t.resume_wait == MENU_W_NONE || t.resume_wait == MENU_W_END)) ||
         (t.lang != 0xFF && t.lang >= MENU_MAX_LANGS))
         return MENU_ECORRUPT;
     if (t.lang != 0xFF && t.lang >= set->nlang)

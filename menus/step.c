@@ -67,8 +67,11 @@ static void app(char *buf, size_t cap, size_t *n, const char *s, size_t len)
 {
     if (*n + 1 >= cap)
         return;
-    if (len > cap - 1 - *n)
+    if (len > cap - 1 - *n) {
         len = cap - 1 - *n;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;              /* never cut inside a UTF-8 character */
+    }
     memcpy(buf + *n, s, len);
     *n += len;
     buf[*n] = '\0';
@@ -475,9 +478,48 @@ static bool valid_date(const char *s, size_t len)
     return dd <= max;
 }
 
+/* 1 when s is well-formed UTF-8 (shortest forms, no surrogates). */
+static bool utf8_ok(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i < n)
+            return false;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 static bool input_ok(const struct menu_node *n, const char *s, size_t len)
 {
-    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len))
+    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len) || !utf8_ok(s, len))
         return false;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < 0x20)
@@ -695,9 +737,14 @@ static void on_resume(struct ctx *c, const char *s, size_t len)
             fx_app(c, n);
             d->wait = MENU_W_APP;
             return;
-        default:
-            draw(c, false);
+        default: {
+            uint8_t k = n->kind;
+            if (k == MENU_K_MENU || k == MENU_K_INPUT || k == MENU_K_END)
+                draw(c, false);
+            else
+                go_home(c);     /* nothing to show at this node: start over */
             return;
+        }
         }
     }
     if (eq(s, len, "2")) {

@@ -697,6 +697,8 @@ static void test_input_kinds(void **state)
     assert_string_equal(node_id(set, &d), "code");
     input(set, &d, "AB1234");
     assert_string_equal(node_id(set, &d), "code");
+    input(set, &d, "A\xff" "B12");   /* not UTF-8: refused like any invalid answer */
+    assert_string_equal(node_id(set, &d), "code");
     input(set, &d, "  AB123 ");
     assert_true(out.end);
     assert_string_equal(out.screen, "Yes 29.02.2024 AB123");
