@@ -133,6 +133,8 @@ static void golden(struct smpp_pdu *built, const char *hex)
     free(exact);
 }
 
+static char last_err_text[96];   /* err.text of the last expected failure */
+
 /* Decode hex, expect failure with `status`; returns the pdu for more checks. */
 static struct smpp_pdu expect_decode_error(const uint8_t *bytes, size_t n, uint32_t max,
                                            uint32_t status)
@@ -150,6 +152,7 @@ static struct smpp_pdu expect_decode_error(const uint8_t *bytes, size_t n, uint3
     if (err.status != status)
         fail_msg("status 0x%x (%s), wanted 0x%x", err.status, err.text, status);
     assert_true(strlen(err.text) > 0);
+    memcpy(last_err_text, err.text, sizeof last_err_text);
     /* the views now dangle; callers only look at header numbers */
     return p;
 }
@@ -653,6 +656,7 @@ static void test_unknown_command(void **state)
 /* ---- boundaries: C-strings at their maximum --------------------------- */
 
 struct cstr_case {
+    const char *name;  /* as the error text must name it */
     uint32_t command_id;
     size_t off;        /* offsetof the field in struct smpp_pdu */
     unsigned max;      /* SMPP 3.4 maximum including the NUL */
@@ -660,25 +664,25 @@ struct cstr_case {
 };
 
 static const struct cstr_case cstr_cases[] = {
-    {SMPP_BIND_TRANSMITTER, offsetof(struct smpp_pdu, system_id), 16, ESME_RINVSYSID},
-    {SMPP_BIND_TRANSMITTER, offsetof(struct smpp_pdu, password), 9, ESME_RINVPASWD},
-    {SMPP_BIND_RECEIVER, offsetof(struct smpp_pdu, system_type), 13, ESME_RINVSYSTYP},
-    {SMPP_BIND_TRANSCEIVER, offsetof(struct smpp_pdu, address_range), 41, ESME_RINVPARLEN},
-    {SMPP_BIND_TRANSCEIVER_RESP, offsetof(struct smpp_pdu, system_id), 16, ESME_RINVSYSID},
-    {SMPP_OUTBIND, offsetof(struct smpp_pdu, password), 9, ESME_RINVPASWD},
-    {SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, service_type), 6, ESME_RINVSERTYP},
-    {SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, source_addr), 21, ESME_RINVSRCADR},
-    {SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, destination_addr), 21, ESME_RINVDSTADR},
-    {SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, schedule_delivery_time), 17, ESME_RINVSCHED},
-    {SMPP_DELIVER_SM, offsetof(struct smpp_pdu, validity_period), 17, ESME_RINVEXPIRY},
-    {SMPP_DATA_SM, offsetof(struct smpp_pdu, source_addr), 65, ESME_RINVSRCADR},
-    {SMPP_DATA_SM, offsetof(struct smpp_pdu, destination_addr), 65, ESME_RINVDSTADR},
-    {SMPP_SUBMIT_SM_RESP, offsetof(struct smpp_pdu, message_id), 65, ESME_RINVMSGID},
-    {SMPP_QUERY_SM_RESP, offsetof(struct smpp_pdu, final_date), 17, ESME_RINVPARLEN},
-    {SMPP_CANCEL_SM, offsetof(struct smpp_pdu, destination_addr), 21, ESME_RINVDSTADR},
-    {SMPP_REPLACE_SM, offsetof(struct smpp_pdu, message_id), 65, ESME_RINVMSGID},
-    {SMPP_ALERT_NOTIFICATION, offsetof(struct smpp_pdu, source_addr), 65, ESME_RINVSRCADR},
-    {SMPP_ALERT_NOTIFICATION, offsetof(struct smpp_pdu, destination_addr), 65, ESME_RINVDSTADR},
+    {"system_id", SMPP_BIND_TRANSMITTER, offsetof(struct smpp_pdu, system_id), 16, ESME_RINVSYSID},
+    {"password", SMPP_BIND_TRANSMITTER, offsetof(struct smpp_pdu, password), 9, ESME_RINVPASWD},
+    {"system_type", SMPP_BIND_RECEIVER, offsetof(struct smpp_pdu, system_type), 13, ESME_RINVSYSTYP},
+    {"address_range", SMPP_BIND_TRANSCEIVER, offsetof(struct smpp_pdu, address_range), 41, ESME_RINVPARLEN},
+    {"system_id", SMPP_BIND_TRANSCEIVER_RESP, offsetof(struct smpp_pdu, system_id), 16, ESME_RINVSYSID},
+    {"password", SMPP_OUTBIND, offsetof(struct smpp_pdu, password), 9, ESME_RINVPASWD},
+    {"service_type", SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, service_type), 6, ESME_RINVSERTYP},
+    {"source_addr", SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, source_addr), 21, ESME_RINVSRCADR},
+    {"destination_addr", SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, destination_addr), 21, ESME_RINVDSTADR},
+    {"schedule_delivery_time", SMPP_SUBMIT_SM, offsetof(struct smpp_pdu, schedule_delivery_time), 17, ESME_RINVSCHED},
+    {"validity_period", SMPP_DELIVER_SM, offsetof(struct smpp_pdu, validity_period), 17, ESME_RINVEXPIRY},
+    {"source_addr", SMPP_DATA_SM, offsetof(struct smpp_pdu, source_addr), 65, ESME_RINVSRCADR},
+    {"destination_addr", SMPP_DATA_SM, offsetof(struct smpp_pdu, destination_addr), 65, ESME_RINVDSTADR},
+    {"message_id", SMPP_SUBMIT_SM_RESP, offsetof(struct smpp_pdu, message_id), 65, ESME_RINVMSGID},
+    {"final_date", SMPP_QUERY_SM_RESP, offsetof(struct smpp_pdu, final_date), 17, ESME_RINVPARLEN},
+    {"destination_addr", SMPP_CANCEL_SM, offsetof(struct smpp_pdu, destination_addr), 21, ESME_RINVDSTADR},
+    {"message_id", SMPP_REPLACE_SM, offsetof(struct smpp_pdu, message_id), 65, ESME_RINVMSGID},
+    {"source_addr", SMPP_ALERT_NOTIFICATION, offsetof(struct smpp_pdu, source_addr), 65, ESME_RINVSRCADR},
+    {"esme_addr", SMPP_ALERT_NOTIFICATION, offsetof(struct smpp_pdu, destination_addr), 65, ESME_RINVDSTADR},
 };
 
 static void test_cstring_max(void **state)
@@ -718,6 +722,10 @@ static void test_cstring_max(void **state)
         put32(b2, (uint32_t)n + 1);
         struct smpp_pdu e = expect_decode_error(b2, (size_t)n + 1, 0, c->status);
         assert_int_equal(e.sequence_number, 1);
+        if (strncmp(last_err_text, c->name, strlen(c->name)) != 0)
+            fail_msg("case %zu: error text \"%s\" does not name %s", i, last_err_text, c->name);
+        if (strncmp(err.text, c->name, strlen(c->name)) != 0)
+            fail_msg("case %zu: encode error \"%s\" does not name %s", i, err.text, c->name);
     }
 }
 
@@ -873,6 +881,7 @@ static void test_tlv_standard_lengths(void **state)
         for (int k = 0; k < nbad; k++) {
             int n = submit_with_tlv(b, sizeof b, t->tag, bad[k], val);
             expect_decode_error(b, (size_t)n, 0, ESME_RINVPARLEN);
+            assert_non_null(strstr(last_err_text, smpp_tlv_name(t->tag)));
             struct smpp_pdu e;
             smpp_pdu_init(&e, SMPP_SUBMIT_SM, 0, 1);
             smpp_pdu_set_bytes(&e, t->tag, val, bad[k]);
