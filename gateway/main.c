@@ -28,6 +28,7 @@
  */
 #include "gateway/config.h"
 #include "gateway/log.h"
+#include "gateway/mt.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
@@ -274,6 +275,92 @@ static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
             (const char *)text);
 }
 
+static const struct config_smsc *link_entry(const struct link *l)
+{
+    const struct config *c = l->d->cfg;
+    for (size_t i = 0; i < c->smsc_count; i++)
+        if (strcmp(c->smsc[i].name, l->name) == 0)
+            return &c->smsc[i];
+    return NULL;
+}
+
+static enum smpp_text_split_mode split_mode(int split)
+{
+    switch (split) {
+    case CONFIG_SPLIT_UDH16: return SMPP_SPLIT_UDH16;
+    case CONFIG_SPLIT_SAR: return SMPP_SPLIT_SAR;
+    case CONFIG_SPLIT_PAYLOAD: return SMPP_SPLIT_PAYLOAD;
+    default: return SMPP_SPLIT_UDH8;
+    }
+}
+
+struct ping_reply {
+    char link[40];
+    char to[80];                /* masked: only for the log line */
+};
+
+static void on_ping_sent(void *arg, const struct mt_result *r)
+{
+    struct ping_reply *p = arg;
+    if (r->status == ESME_ROK)
+        log_msg(KLOG_INFO, p->link, "PONG to %s accepted, message id %s",
+                p->to, r->ids[0]);
+    else
+        log_msg(KLOG_WARN, p->link, "PONG to %s not sent: %s (0x%08x)", p->to,
+                smpp_status_name(r->status) ? smpp_status_name(r->status)
+                                            : "no answer",
+                r->status);
+    free(p);
+}
+
+/*
+ * PING: an operator checks a bind end to end by sending "PING" to the
+ * gateway's number and gets "PONG" back on the same link: MO in, MT out,
+ * through the window, the TPS limit and the throttling retries.  Returns 1
+ * when the MO was a PING (answered or logged), else 0.
+ */
+static int keyword_ping(struct link *l, const struct smpp_pdu *pdu)
+{
+    size_t len;
+    const uint8_t *data = message_octets(pdu, &len);
+    if (pdu->esm_class & 0x40 || len > 32)
+        return 0;
+    uint8_t text[SMPP_TEXT_DECODE_MAX(32)];
+    size_t tlen = 0;
+    if (smpp_text_decode_dcs(pdu->data_coding, 0, data, len, text, sizeof text,
+                             &tlen, NULL) != SMPP_TEXT_OK)
+        return 0;
+    size_t a = 0, b = tlen;
+    while (a < b && (text[a] == ' ' || text[a] == '\n' || text[a] == '\r'))
+        a++;
+    while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\n' || text[b - 1] == '\r'))
+        b--;
+    if (b - a != 4 || strncasecmp((const char *)text + a, "PING", 4) != 0)
+        return 0;
+    const struct config_smsc *s = link_entry(l);
+    struct ping_reply *p = calloc(1, sizeof *p);
+    if (!p)
+        return 1;
+    snprintf(p->link, sizeof p->link, "%s", l->name);
+    snprintf(p->to, sizeof p->to, "%s", log_mask(pdu->source_addr).s);
+    char reply[120];
+    int n = snprintf(reply, sizeof reply, "PONG from kyzmat %s (%s)",
+                     KYZMAT_VERSION, l->name);
+    static uint16_t ref;
+    struct mt_msg m = {
+        .from = pdu->destination_addr, .to = pdu->source_addr,
+        .text = (const uint8_t *)reply, .len = (size_t)n,
+        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = ++ref,
+    };
+    char err[120];
+    log_msg(KLOG_INFO, l->name, "PING from %s", p->to);
+    if (mt_send(l->e, &m, on_ping_sent, p, err, sizeof err) != 0) {
+        log_msg(KLOG_WARN, l->name, "PONG to %s not sent: %s", p->to, err);
+        free(p);
+    }
+    return 1;
+}
+
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
 {
     struct link *l = ud;
@@ -292,6 +379,8 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
                 pdu->destination_addr ? pdu->destination_addr : "-");
         return ESME_ROK;
     }
+    if (keyword_ping(l, pdu))
+        return ESME_ROK;
     log_mo(l, pdu);
     return ESME_ROK;
 }

@@ -130,6 +130,81 @@ def npm_smpp_peer_bind_enquire_link_mo_unbind():
     wait_until(lambda: peer.count("unbind") >= 1, 5, "unbind on SIGTERM")
 
 
+def send_pings(s, n, first=996555100000):
+    for i in range(n):
+        r = s.control("mo %d 100 PING" % (first + i))
+        expect(r.startswith("ok"), "mo refused: " + r)
+
+
+@case
+def ping_is_answered_with_pong_on_the_same_link():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port)))
+    g.wait_log(r"\[megacom\] bound")
+    send_pings(s, 1, first=996555123456)
+    g.wait_log(r"\[megacom\] PONG to \*+3456 accepted")
+    wait_until(lambda: s.stats()["submits"] == 1, 5, "one submit_sm at the SMSC")
+
+
+@case
+def window_is_respected():
+    # The SMSC holds every answer 30 ms, so a gateway that ignored its
+    # window of 4 would have all 60 replies outstanding at once.
+    s = Smsc("--resp-delay", "30", "--window-check", "4")
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=4, tps=0)))
+    g.wait_log(r"\[megacom\] bound")
+    t0 = time.monotonic()
+    send_pings(s, 60)
+    g.wait_log(r"PONG to .* accepted", count=60, timeout=20)
+    took = time.monotonic() - t0
+    st = s.stats()
+    expect(st["submits"] == 60, "submits %r" % st["submits"])
+    expect(st["violations"] == 0, "window violated %d times" % st["violations"])
+    # 60 answers of 30 ms, 4 at a time: at least 15 rounds.
+    expect(took >= 0.4, "60 replies in %.2fs: the window cannot have held" % took)
+
+
+@case
+def tps_limit_spreads_the_replies():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=50, tps=20)))
+    g.wait_log(r"\[megacom\] bound")
+    t0 = time.monotonic()
+    send_pings(s, 40)
+    g.wait_log(r"PONG to .* accepted", count=40, timeout=20)
+    took = time.monotonic() - t0
+    # 40 at 20/s with a burst of at most 2: about 1.9 s.
+    expect(took >= 1.5, "40 replies at tps 20 took only %.2fs" % took)
+
+
+@case
+def throttling_slows_down_and_loses_nothing():
+    s = Smsc("--throttle-every", "4")
+    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=10, tps=0)))
+    g.wait_log(r"\[megacom\] bound")
+    send_pings(s, 30)
+    g.wait_log(r"PONG to .* accepted", count=30, timeout=30)
+    expect("not sent" not in g.log(), "a throttled reply was dropped:\n" + g.log()[-2000:])
+    st = s.stats()
+    expect(st["throttled"] >= 7, "the SMSC throttled only %d times" % st["throttled"])
+    expect(st["submits"] >= 30 + st["throttled"] - 1 or st["submits"] >= 30, "submits %r" % st)
+
+
+@case
+def npm_peer_gets_pong_and_throttles():
+    peer = NodePeer("--throttle-every", "3")
+    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, window=5)))
+    g.wait_log(r"\[nodesmsc\] bound")
+    for i in range(9):
+        peer.send("mo %d 100 ping" % (996700000100 + i))
+    wait_until(lambda: peer.count("submit_sm") >= 9, 20, "nine PONGs at the npm peer")
+    pongs = peer.find("submit_sm")
+    expect(all(p["text"].startswith("PONG from kyzmat") for p in pongs), "texts: %r" % pongs[:2])
+    expect(all(p["dest"].startswith("9967000001") and p["source"] == "100" for p in pongs),
+           "addresses: %r" % pongs[:2])
+    expect(peer.count("submit_sm_throttled") >= 3, "the npm peer throttled fewer than 3")
+
+
 @case
 def hostile_peer_1000_malformed_pdus():
     good = Smsc()
