@@ -1314,7 +1314,7 @@ static void build_nodes(struct ld *L)
 
 /* ---- whole-set checks ---- */
 
-/* Calls f(L, from, to) for each edge of node i. */
+/* The nodes node n can go to (its edges) into out; returns how many. */
 static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
 {
     size_t k = 0;

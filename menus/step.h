@@ -87,6 +87,8 @@ enum menu_fx_kind {
     MENU_FX_STORE_LANG         /* remember phone -> lang */
 };
 
+/* At most MENU_FX_MAX effects per step (a chain of more than that many sms
+ * nodes without a screen in between would drop the extra ones). */
 #define MENU_FX_MAX   6
 #define MENU_SAVE_MAX 8
 
