@@ -7,6 +7,8 @@
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make clean
 #   SANITIZE=1      ASan+UBSan build (objects go to build-san/)
+#   VALGRIND=1      with `make test`: unit tests, replays, kyzmatd and
+#                   kyzmat-smsc run under valgrind (memcheck, leaks)
 #
 # Layout: smpp/*.c -> libkzsmpp.a (smpp/smsc_main.c is kyzmat-smsc's main),
 # menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a (gateway/main.c is
@@ -18,6 +20,7 @@
 CC      ?= cc
 CLANG   ?= clang
 SANITIZE ?= 0
+VALGRIND ?= 0
 ifeq ($(SANITIZE),1)
 B       := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -114,7 +117,7 @@ $(BENCH_STORE): bench/bench_store.c $(LIBS_A)
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
 test: all unit
-	B=$(B) SANITIZE=$(SANITIZE) scripts/run-tests.sh
+	B=$(B) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) scripts/run-tests.sh
 
 run: all
 	B=$(B) scripts/run.sh

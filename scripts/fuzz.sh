@@ -15,6 +15,6 @@ for f in "$B"/fuzz/fuzz_*; do
     mkdir -p "$work"
     [ -d "tests/fuzz/corpus/$name" ] && cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
     echo "== fuzz $name for ${secs}s"
-    "$f" -max_total_time="$secs" -artifact_prefix="$B/fuzz/$name-" -print_final_stats=1 "$work" || rc=1
+    "$f" -max_total_time="$secs" -timeout=10 -artifact_prefix="$B/fuzz/$name-" -print_final_stats=1 "$work" || rc=1
 done
 exit $rc

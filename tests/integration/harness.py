@@ -29,14 +29,39 @@ TMP = tempfile.mkdtemp(prefix="kyzmat-it-")
 _procs = []
 
 
+# Our own binaries may run under a wrapper (VALGRIND=1 in run-tests.sh
+# sets KYZMAT_WRAP to a valgrind command line).
+WRAP = os.environ.get("KYZMAT_WRAP", "").split()
+SANITIZER_RX = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+                          r"==\d+== (Invalid|Conditional jump|Use of uninitialised|"
+                          r"Mismatched free|Invalid free|.* are (definitely|indirectly) lost)")
+
+
 def _cleanup():
+    """Stop every process: SIGTERM first, so sanitizers and valgrind get to
+    report at exit, then SIGKILL what is left.  Returns the problems the
+    sanitizers or valgrind reported in any log."""
     for p in _procs:
         if p.poll() is None:
             try:
-                p.kill()
-                p.wait(5)
+                p.terminate()
             except Exception:
                 pass
+    problems = []
+    for p in _procs:
+        try:
+            p.wait(10)
+        except Exception:
+            p.kill()
+            p.wait(5)
+        text = read_log(getattr(p, "log_path", ""))
+        if p.returncode == 99 and WRAP:
+            problems.append("%s: valgrind reported errors (exit 99)" % os.path.basename(p.log_path))
+        m = SANITIZER_RX.search(text)
+        if m:
+            i = text.rfind("\n", 0, m.start())
+            problems.append("%s: %s" % (os.path.basename(p.log_path), text[i + 1:i + 1 + 1500]))
+    return problems
 
 
 atexit.register(_cleanup)
@@ -69,13 +94,15 @@ def free_port():
 _seq = [0]
 
 
-def spawn(args, log_name, env=None, stdin=None):
+def spawn(args, log_name, env=None, stdin=None, wrap=True):
     """Start a process; its stderr goes to a log file of its own (numbered,
     so no two processes or cases ever share one)."""
     _seq[0] += 1
     base, ext = os.path.splitext(log_name)
     log_name = "%03d-%s%s" % (_seq[0], base, ext)
     log = open(os.path.join(TMP, log_name), "ab")
+    if wrap and WRAP and args[0].startswith(BIN):
+        args = WRAP + list(args)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=stdin or subprocess.DEVNULL,
                          cwd=ROOT, env=env)
     p.log_path = os.path.join(TMP, log_name)
@@ -84,6 +111,8 @@ def spawn(args, log_name, env=None, stdin=None):
 
 
 def read_log(path):
+    if not path:
+        return ""
     try:
         with open(path, "rb") as f:
             return f.read().decode("utf-8", "replace")
@@ -239,6 +268,9 @@ def run():
         t0 = time.monotonic()
         try:
             fn()
+            problems = _cleanup()
+            if problems:
+                raise Failure("sanitizer/valgrind report:\n" + "\n".join(problems))
             print("ok %s (%.2fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
         except Exception as e:  # a failed case must not stop the others
             bad += 1
