@@ -1,0 +1,272 @@
+/*
+ * gateway/dialect.c — USSD dialect presets, reading USSD PDUs and building
+ * the answers.  See dialect.h for the contract.  Pure: no I/O, no malloc.
+ *
+ * Correlation follows ../shared/docs/protocol.md: the dialect names the
+ * preferred session key; when a PDU lacks it, the next one is used
+ * (its_session_info, then user_message_reference, then the MSISDN alone),
+ * so a link that leaves out a field now and then still correlates.
+ * May call: smpp/pdu, smpp/text, libc.
+ */
+#include "gateway/dialect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "smpp/text.h"
+
+const struct ussd_dialect ussd_dialects[] = {
+    {
+        .name = "standard",
+        .help = "SMPP 3.4: op 1/18 in, 2/17 out, its_session_info echoed with the end bit, data_coding 0/8",
+        .op_start = 1, .op_continue = 18,
+        .abort_ops = { 0x81, 17 }, .n_abort_ops = 2, .end_bit_in_aborts = true,
+        .op_show = 2, .op_end = 17, .op_notice = 3,
+        .end_by_op = true, .end_bit_out = true,
+        .key = USSD_KEY_ITS, .echo_its = true, .echo_umr = true,
+        .service_type_ussd = true, .dcs_gsm = 0x00, .dcs_ucs2 = 0x08,
+    },
+    {
+        .name = "standard-3gpp",
+        .help = "as standard, with 3GPP USSD data_coding: 0x0F (GSM 7-bit packed) / 0x48 (UCS-2)",
+        .op_start = 1, .op_continue = 18,
+        .abort_ops = { 0x81, 17 }, .n_abort_ops = 2, .end_bit_in_aborts = true,
+        .op_show = 2, .op_end = 17, .op_notice = 3,
+        .end_by_op = true, .end_bit_out = true,
+        .key = USSD_KEY_ITS, .echo_its = true, .echo_umr = true,
+        .service_type_ussd = true, .dcs_gsm = 0x0F, .dcs_ucs2 = 0x48,
+        .gsm_packed = true,
+    },
+    {
+        .name = "end-bit",
+        .help = "ends with op 2 and the its_session_info end bit (no op 17), otherwise standard",
+        .op_start = 1, .op_continue = 18,
+        .abort_ops = { 0x81, 17 }, .n_abort_ops = 2, .end_bit_in_aborts = true,
+        .op_show = 2, .op_end = 17, .op_notice = 3,
+        .end_by_op = false, .end_bit_out = true,
+        .key = USSD_KEY_ITS, .echo_its = true, .echo_umr = true,
+        .service_type_ussd = true, .dcs_gsm = 0x00, .dcs_ucs2 = 0x08,
+    },
+    {
+        .name = "umr",
+        .help = "session key in user_message_reference (echoed), no its_session_info, ends with op 17",
+        .op_start = 1, .op_continue = 18,
+        .abort_ops = { 0x81, 17 }, .n_abort_ops = 2, .end_bit_in_aborts = false,
+        .op_show = 2, .op_end = 17, .op_notice = 3,
+        .end_by_op = true, .end_bit_out = false,
+        .key = USSD_KEY_UMR, .echo_its = false, .echo_umr = true,
+        .service_type_ussd = true, .dcs_gsm = 0x00, .dcs_ucs2 = 0x08,
+    },
+    {
+        .name = "msisdn",
+        .help = "no session id at all: one dialog per subscriber, ends with op 17, release by op 0x81 or 17",
+        .op_start = 1, .op_continue = 18,
+        .abort_ops = { 0x81, 17 }, .n_abort_ops = 2, .end_bit_in_aborts = false,
+        .op_show = 2, .op_end = 17, .op_notice = 3,
+        .end_by_op = true, .end_bit_out = false,
+        .key = USSD_KEY_MSISDN, .echo_its = false, .echo_umr = false,
+        .service_type_ussd = true, .dcs_gsm = 0x00, .dcs_ucs2 = 0x08,
+    },
+    { .name = NULL },
+};
+
+const struct ussd_dialect *ussd_dialect_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (const struct ussd_dialect *d = ussd_dialects; d->name; d++)
+        if (strcmp(d->name, name) == 0)
+            return d;
+    return NULL;
+}
+
+const char *ussd_kind_name(enum ussd_kind k)
+{
+    switch (k) {
+    case USSD_NOT: return "not-ussd";
+    case USSD_START: return "start";
+    case USSD_CONTINUE: return "continue";
+    case USSD_ABORT: return "abort";
+    case USSD_OTHER: return "other";
+    }
+    return "?";
+}
+
+static int copy_addr(char *dst, size_t cap, const char *src)
+{
+    if (!src)
+        src = "";
+    size_t n = strlen(src);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+static bool is_abort_op(const struct ussd_dialect *d, uint8_t op)
+{
+    for (unsigned i = 0; i < d->n_abort_ops; i++)
+        if (d->abort_ops[i] == op)
+            return true;
+    return false;
+}
+
+int ussd_classify(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
+                  struct ussd_in *in, char *err, size_t errlen)
+{
+    in->kind = USSD_NOT;
+    in->op = 0xFF;
+    in->text_len = 0;
+    in->key[0] = '\0';
+    int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
+    if (op < 0)
+        return 0;
+    in->op = (uint8_t)op;
+
+    const struct smpp_tlv *its = smpp_tlv_find(pdu, SMPP_TLV_ITS_SESSION_INFO);
+    in->has_its = its && its->len == 2;
+    in->its_session = in->has_its ? its->val[0] : 0;
+    in->its_seq = in->has_its ? (uint8_t)(its->val[1] >> 1) : 0;
+    in->its_end = in->has_its && (its->val[1] & 1);
+    int64_t umr = smpp_tlv_uint(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE);
+    in->has_umr = umr >= 0;
+    in->umr = in->has_umr ? (uint16_t)umr : 0;
+
+    if (in->op == d->op_start && !in->its_end)
+        in->kind = USSD_START;
+    else if (in->op == d->op_continue && !(in->its_end && d->end_bit_in_aborts))
+        in->kind = USSD_CONTINUE;
+    else if (is_abort_op(d, in->op) || (in->its_end && d->end_bit_in_aborts))
+        in->kind = USSD_ABORT;
+    else
+        in->kind = USSD_OTHER;
+
+    if (!pdu->source_addr || !*pdu->source_addr ||
+        copy_addr(in->msisdn, sizeof in->msisdn, pdu->source_addr) != 0) {
+        snprintf(err, errlen, "USSD without a usable source_addr");
+        return -1;
+    }
+    if (copy_addr(in->service, sizeof in->service, pdu->destination_addr) != 0) {
+        snprintf(err, errlen, "USSD destination_addr too long");
+        return -1;
+    }
+
+    /* Correlation key: the dialect's choice, falling back along
+     * its -> umr -> msisdn when the PDU lacks the field. */
+    enum ussd_key_src k = d->key;
+    if (k == USSD_KEY_ITS && !in->has_its)
+        k = in->has_umr ? USSD_KEY_UMR : USSD_KEY_MSISDN;
+    if (k == USSD_KEY_UMR && !in->has_umr)
+        k = USSD_KEY_MSISDN;
+    if (k == USSD_KEY_ITS)
+        snprintf(in->key, sizeof in->key, "%s/%u", in->msisdn, in->its_session);
+    else if (k == USSD_KEY_UMR)
+        snprintf(in->key, sizeof in->key, "%s/u%u", in->msisdn, in->umr);
+    else
+        snprintf(in->key, sizeof in->key, "%s", in->msisdn);
+
+    if (in->kind == USSD_ABORT || in->kind == USSD_OTHER)
+        return 0;
+
+    const uint8_t *data = pdu->short_message;
+    size_t len = pdu->sm_length;
+    if (len == 0) {
+        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (pl) {
+            data = pl->val;
+            len = pl->len;
+        }
+    }
+    unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;
+    if (len > 0) {
+        int rc = smpp_text_decode_dcs(pdu->data_coding, flags, data, len,
+                                      in->text, sizeof in->text, &in->text_len,
+                                      NULL);
+        if (rc != SMPP_TEXT_OK) {
+            snprintf(err, errlen, "USSD text in data_coding 0x%02x: %s",
+                     pdu->data_coding, smpp_text_strerror(rc));
+            return -1;
+        }
+    }
+    /* A start without text: the dialled string is the service code. */
+    if (in->kind == USSD_START && in->text_len == 0) {
+        int n;
+        if (in->service[0] == '*')
+            n = snprintf((char *)in->text, sizeof in->text, "%s", in->service);
+        else
+            n = snprintf((char *)in->text, sizeof in->text, "*%s#", in->service);
+        in->text_len = n > 0 ? (size_t)n : 0;
+    }
+    return 0;
+}
+
+static int fill_common(const struct ussd_dialect *d, const char *msisdn,
+                       const char *service, const uint8_t *utf8, size_t len,
+                       bool enc_ucs2, struct smpp_pdu *pdu,
+                       struct ussd_reply_buf *buf, char *err, size_t errlen)
+{
+    enum smpp_text_enc enc = enc_ucs2 ? SMPP_ENC_UCS2
+                           : d->gsm_packed ? SMPP_ENC_GSM7_PACKED : SMPP_ENC_GSM7;
+    size_t n = 0, off = 0;
+    int rc = smpp_text_encode(enc, utf8, len, buf->sm, sizeof buf->sm, &n, &off);
+    if (rc != SMPP_TEXT_OK) {
+        snprintf(err, errlen, "screen text does not encode as %s: %s (byte %zu)",
+                 smpp_text_enc_name(enc), smpp_text_strerror(rc), off);
+        return -1;
+    }
+    /* The air budget is 160 octets; unpacked GSM carries one septet per
+     * octet here and is packed by the SMSC, so 182 septets are the limit. */
+    size_t air = enc == SMPP_ENC_GSM7 ? (n * 7 + 7) / 8 : n;
+    if (air > SMPP_TEXT_USSD_OCTETS) {
+        snprintf(err, errlen, "screen text needs %zu octets, more than one USSD screen (160)", air);
+        return -1;
+    }
+    smpp_pdu_init(pdu, SMPP_SUBMIT_SM, 0, 0);
+    pdu->service_type = d->service_type_ussd ? "USSD" : NULL;
+    pdu->source_addr_ton = 0;
+    pdu->source_addr_npi = 1;
+    pdu->source_addr = service;
+    pdu->dest_addr_ton = 1;
+    pdu->dest_addr_npi = 1;
+    pdu->destination_addr = msisdn;
+    pdu->data_coding = enc_ucs2 ? d->dcs_ucs2 : d->dcs_gsm;
+    pdu->sm_length = (uint8_t)n;
+    pdu->short_message = buf->sm;
+    return 0;
+}
+
+int ussd_reply(const struct ussd_dialect *d, const struct ussd_in *in,
+               const uint8_t *utf8, size_t len, bool enc_ucs2, bool end,
+               struct smpp_pdu *pdu, struct ussd_reply_buf *buf,
+               char *err, size_t errlen)
+{
+    if (fill_common(d, in->msisdn, in->service, utf8, len, enc_ucs2, pdu, buf,
+                    err, errlen) != 0)
+        return -1;
+    buf->op = end && d->end_by_op ? d->op_end : d->op_show;
+    smpp_pdu_set_u8(pdu, SMPP_TLV_USSD_SERVICE_OP, buf->op);
+    if (d->echo_its && in->has_its) {
+        buf->its[0] = in->its_session;
+        buf->its[1] = (uint8_t)((in->its_seq & 0x7F) << 1 |
+                                (end && d->end_bit_out ? 1 : 0));
+        smpp_pdu_set_bytes(pdu, SMPP_TLV_ITS_SESSION_INFO, buf->its, 2);
+    }
+    if (d->echo_umr && in->has_umr) {
+        buf->umr = in->umr;
+        smpp_pdu_set_u16(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE, buf->umr);
+    }
+    return 0;
+}
+
+int ussd_notice(const struct ussd_dialect *d, const char *msisdn,
+                const char *service, const uint8_t *utf8, size_t len,
+                bool enc_ucs2, struct smpp_pdu *pdu,
+                struct ussd_reply_buf *buf, char *err, size_t errlen)
+{
+    if (fill_common(d, msisdn, service, utf8, len, enc_ucs2, pdu, buf, err,
+                    errlen) != 0)
+        return -1;
+    buf->op = d->op_notice;
+    smpp_pdu_set_u8(pdu, SMPP_TLV_USSD_SERVICE_OP, buf->op);
+    return 0;
+}
