@@ -19,6 +19,7 @@
  * file) and config_print_help() (writes the help text where told).
  */
 #include "gateway/config.h"
+#include "gateway/dialect.h"
 #include "gateway/log.h"
 
 #include <errno.h>
@@ -884,6 +885,24 @@ static void parse_smsc_list(struct ctx *cx, struct config *cfg,
             add_err(cx->errs, p.line, p.col,
                     "smsc[%d]: reconnect_max must not be below reconnect_min",
                     idx);
+        }
+        if (s->dialect && !ussd_dialect_find(s->dialect)) {
+            const struct key *kd = find_key(S_SMSC, "dialect", 7);
+            struct pos p = seen[kd - keys] ? seen_pos[kd - keys] : ep;
+            struct suggest sg = { NULL, 0 };
+            char names[200] = "", hint[80];
+            size_t used = 0;
+            for (const struct ussd_dialect *d = ussd_dialects; d->name; d++) {
+                suggest_try(&sg, s->dialect, d->name);
+                int w = snprintf(names + used, sizeof names - used, "%s%s",
+                                 used ? ", " : "", d->name);
+                if (w > 0 && (size_t)w < sizeof names - used)
+                    used += (size_t)w;
+            }
+            hint_text(&sg, hint, sizeof hint);
+            add_err(cx->errs, p.line, p.col,
+                    "smsc[%d].dialect: unknown USSD dialect \"%s\"%s; presets: %s",
+                    idx, s->dialect, hint, names);
         }
         const struct key *kname = find_key(S_SMSC, "name", 4);
         struct pos np = seen_pos[kname - keys];

@@ -238,7 +238,7 @@ static void test_every_key_set(void **state)
         "    reconnect_min: 2s\n"
         "    reconnect_max: 1h\n"
         "    max_pdu_len: 1024\n"
-        "    dialect: huawei\n"
+        "    dialect: umr\n"
         "    session_timeout: 90s\n"
         "    prefixes: [99670]\n"
         "    default_route: true\n"
@@ -264,7 +264,7 @@ static void test_every_key_set(void **state)
     assert_int_equal(s->reconnect_min_ms, 2000);
     assert_int_equal(s->reconnect_max_ms, 3600000);
     assert_int_equal(s->max_pdu_len, 1024);
-    assert_string_equal(s->dialect, "huawei");
+    assert_string_equal(s->dialect, "umr");
     assert_int_equal(s->session_timeout_ms, 90000);
     assert_int_equal(s->prefix_count, 1);
     assert_string_equal(s->prefixes[0], "99670");   /* unquoted number is fine */
@@ -584,6 +584,22 @@ static void test_help_lists_every_key(void **state)
     free(buf);
 }
 
+static void test_unknown_dialect(void **state)
+{
+    (void)state;
+    const char *y = "smsc:\n  - name: a\n    dialect: standrad\n";
+    struct config *cfg = NULL;
+    struct config_errors errs;
+    memset(&errs, 0, sizeof errs);
+    assert_int_not_equal(config_parse_string(y, strlen(y), "d.yaml", &cfg, &errs), 0);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(errs.v[0].line, 3);
+    assert_int_equal(errs.v[0].column, 14);
+    assert_non_null(strstr(errs.v[0].msg, "did you mean \"standard\""));
+    assert_non_null(strstr(errs.v[0].msg, "msisdn"));
+    config_errors_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_one_line_configs),
         cmocka_unit_test(test_sample_parses_clean),
         cmocka_unit_test(test_every_key_set),
+        cmocka_unit_test(test_unknown_dialect),
         cmocka_unit_test(test_unknown_keys_did_you_mean),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_ranges),
