@@ -1,0 +1,1067 @@
+/*
+ * gateway/fetch.c — HTTP client on the event loop: libcurl's multi_socket
+ * interface wired to libevent, plus pure helpers for back-end and app calls.
+ *
+ * Wiring (the shape of curl's docs/examples/hiperfifo.c, written anew):
+ *   - sock_cb (CURLMOPT_SOCKETFUNCTION): curl says which socket to watch
+ *     for what; we keep one struct fsock (one persistent libevent event) per
+ *     socket, attached to curl with curl_multi_assign, and re-arm it when
+ *     the wanted direction changes; CURL_POLL_REMOVE frees it.
+ *   - timer_cb (CURLMOPT_TIMERFUNCTION): only (re)arms or deletes one
+ *     evtimer.  It never calls libcurl (curl may call it from inside its own
+ *     functions, and re-entering curl there is forbidden).
+ *   - on_socket / on_timer (libevent callbacks): curl_multi_socket_action,
+ *     then collect finished transfers with curl_multi_info_read and report
+ *     each through its done callback.
+ * done callbacks therefore only ever run from those two libevent callbacks
+ * (or from the final fetch_free), never inside fetch_start/fetch_cancel.
+ *
+ * Requests live in slots (struct xfer), addressed by index; an id is
+ * (generation << 32 | index + 1), so a stale id never matches a reused
+ * slot.  Free slots form a LIFO list and keep their easy handle (reset
+ * before reuse) up to opts.idle_handles, so connection reuse and handle
+ * reuse come cheap.  A slot being reported is not reusable until its done
+ * returns.  f->depth counts nested entries from libevent; fetch_free inside
+ * a callback only marks the client, and the outermost entry releases it.
+ *
+ * Owns: see gateway/fetch.h.  May call: libcurl, libevent, jansson, libc.
+ */
+#include "gateway/fetch.h"
+
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+/* ---- return codes -------------------------------------------------------- */
+
+const char *fetch_strerror(int rc)
+{
+    switch (rc) {
+    case FETCH_OK: return "ok";
+    case FETCH_EINVAL: return "invalid argument";
+    case FETCH_ENOMEM: return "out of memory";
+    case FETCH_EBUSY: return "too many requests in flight";
+    case FETCH_ECLOSED: return "client is closing";
+    case FETCH_ECURL: return "libcurl refused the request";
+    case FETCH_ENOSPACE: return "output buffer too small";
+    case FETCH_EJSON: return "invalid JSON";
+    case FETCH_EPATH: return "invalid mapping path";
+    case FETCH_EAPP: return "invalid app reply";
+    default: return "?";
+    }
+}
+
+const char *fetch_status_name(int status)
+{
+    switch (status) {
+    case FETCH_DONE_OK: return "ok";
+    case FETCH_TIMEOUT: return "timeout";
+    case FETCH_TOO_LARGE: return "too_large";
+    case FETCH_HTTP_ERROR: return "http_error";
+    case FETCH_CONNECT_FAILED: return "connect_failed";
+    case FETCH_ERROR: return "error";
+    case FETCH_SHUTDOWN: return "shutdown";
+    default: return "?";
+    }
+}
+
+/* ---- types --------------------------------------------------------------- */
+
+enum xfer_state { X_FREE = 0, X_ACTIVE, X_REPORTING };
+
+struct xfer {
+    struct fetch *f;
+    uint32_t index;
+    uint32_t gen;
+    int state;                /* enum xfer_state */
+    uint32_t next_free;       /* free list link: index + 1, 0 = end */
+    CURL *easy;               /* NULL when released to save memory */
+    struct curl_slist *hdrs;
+    fetch_done_fn done;
+    void *arg;
+    uint64_t started_ms;      /* monotonic */
+    uint64_t seq;             /* start order, for fetch_free's reporting order */
+    /* response body */
+    char *buf;
+    size_t len, cap, max;
+    bool too_large;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct fsock {
+    struct fetch *f;
+    curl_socket_t fd;
+    struct event *ev;
+    int what;                 /* CURL_POLL_* currently armed */
+    struct fsock *prev, *next; /* f->socks */
+};
+
+struct fetch {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    struct fetch_opts opts;
+    struct fsock *socks;      /* every socket curl asked us to watch */
+    char *proxy;              /* copy of opts.proxy or NULL */
+    struct xfer **slot;
+    uint32_t nslot, capslot;
+    uint32_t free_head;       /* index + 1, 0 = empty */
+    unsigned inflight;        /* X_ACTIVE slots */
+    unsigned idle_easy;       /* free slots that still hold an easy handle */
+    uint64_t seq;
+    int depth;                /* nesting of our libevent entries and done calls */
+    bool closing;             /* fetch_free called */
+    bool freeing;             /* final release under way */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- socket and timer wiring ------------------------------------------- */
+
+static void report_finished(struct fetch *f);
+static void release_now(struct fetch *f);
+
+static void leave(struct fetch *f)
+{
+    f->depth--;
+    if (f->depth == 0 && f->closing && !f->freeing)
+        release_now(f);
+}
+
+static void on_socket(evutil_socket_t fd, short kind, void *userp)
+{
+    struct fetch *f = userp;
+    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
+                 ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    f->depth++;
+    curl_multi_socket_action(f->multi, fd, action, &running);
+    report_finished(f);
+    leave(f);
+}
+
+static void on_timer(evutil_socket_t fd, short kind, void *userp)
+{
+    (void)fd;
+    (void)kind;
+    struct fetch *f = userp;
+    int running = 0;
+    f->depth++;
+    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    report_finished(f);
+    leave(f);
+}
+
+/* CURLMOPT_TIMERFUNCTION: arm or delete our one timer; never calls curl. */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct fetch *f = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(f->timer);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    return evtimer_add(f->timer, &tv) == 0 ? 0 : -1;
+}
+
+static void fsock_free(struct fetch *f, struct fsock *fs)
+{
+    if (fs->prev)
+        fs->prev->next = fs->next;
+    else
+        f->socks = fs->next;
+    if (fs->next)
+        fs->next->prev = fs->prev;
+    event_free(fs->ev);
+    free(fs);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keep one event per socket in step with curl. */
+static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    struct fetch *f = userp;
+    struct fsock *fs = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (fs) {
+            curl_multi_assign(f->multi, s, NULL);
+            fsock_free(f, fs);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (!fs) {
+        fs = calloc(1, sizeof *fs);
+        if (!fs)
+            return -1;
+        fs->f = f;
+        fs->fd = s;
+        fs->ev = event_new(f->base, s, kind, on_socket, f);
+        if (!fs->ev) {
+            free(fs);
+            return -1;
+        }
+        fs->next = f->socks;
+        if (f->socks)
+            f->socks->prev = fs;
+        f->socks = fs;
+        curl_multi_assign(f->multi, s, fs);
+    } else if (fs->what != what) {
+        event_del(fs->ev);
+        if (event_assign(fs->ev, f->base, s, kind, on_socket, f) != 0)
+            return -1;
+    } else {
+        return 0;
+    }
+    fs->what = what;
+    return event_add(fs->ev, NULL) == 0 ? 0 : -1;
+}
+
+/* ---- slots ---------------------------------------------------------------- */
+
+static struct xfer *slot_get(struct fetch *f)
+{
+    if (f->free_head) {
+        struct xfer *x = f->slot[f->free_head - 1];
+        f->free_head = x->next_free;
+        x->next_free = 0;
+        if (x->easy)
+            f->idle_easy--;
+        return x;
+    }
+    if (f->nslot == f->capslot) {
+        uint32_t ncap = f->capslot ? f->capslot * 2 : 16;
+        struct xfer **ns = realloc(f->slot, ncap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        f->slot = ns;
+        f->capslot = ncap;
+    }
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->f = f;
+    x->index = f->nslot;
+    f->slot[f->nslot++] = x;
+    return x;
+}
+
+/* Return x to the free list: its easy handle is reset and kept while there
+ * are fewer than idle_handles idle ones. */
+static void slot_put(struct fetch *f, struct xfer *x)
+{
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+    free(x->buf);
+    x->buf = NULL;
+    x->len = x->cap = x->max = 0;
+    x->too_large = false;
+    x->done = NULL;
+    x->arg = NULL;
+    x->state = X_FREE;
+    if (x->easy) {
+        if (f->idle_easy < f->opts.idle_handles && !f->closing) {
+            curl_easy_reset(x->easy);
+            f->idle_easy++;
+        } else {
+            curl_easy_cleanup(x->easy);
+            x->easy = NULL;
+        }
+    }
+    x->next_free = f->free_head;
+    f->free_head = x->index + 1;
+}
+
+static fetch_id id_of(const struct xfer *x)
+{
+    return ((uint64_t)x->gen << 32) | ((uint64_t)x->index + 1);
+}
+
+static struct xfer *slot_by_id(struct fetch *f, fetch_id id)
+{
+    uint64_t idx1 = id & 0xFFFFFFFFu;
+    if (idx1 == 0 || idx1 > f->nslot)
+        return NULL;
+    struct xfer *x = f->slot[idx1 - 1];
+    if (x->gen != (uint32_t)(id >> 32) || x->state == X_FREE)
+        return NULL;
+    return x;
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+    struct xfer *x = userp;
+    size_t n = size * nmemb;
+    if (n > x->max - x->len) {
+        x->too_large = true;
+        return 0; /* curl aborts with CURLE_WRITE_ERROR */
+    }
+    if (x->len + n + 1 > x->cap) {
+        size_t ncap = x->cap ? x->cap : 1024;
+        while (ncap < x->len + n + 1)
+            ncap *= 2;
+        if (ncap > x->max + 1)
+            ncap = x->max + 1;
+        char *nb = realloc(x->buf, ncap);
+        if (!nb)
+            return 0;
+        x->buf = nb;
+        x->cap = ncap;
+    }
+    memcpy(x->buf + x->len, ptr, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return n;
+}
+
+/* ---- reporting ----------------------------------------------------------- */
+
+static int status_of(struct xfer *x, CURLcode rc, long code)
+{
+    if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        return FETCH_TOO_LARGE;
+    switch (rc) {
+    case CURLE_OK:
+        return (code >= 200 && code <= 299) ? FETCH_DONE_OK : FETCH_HTTP_ERROR;
+    case CURLE_OPERATION_TIMEDOUT:
+        return FETCH_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+        return FETCH_CONNECT_FAILED;
+    default:
+        return FETCH_ERROR;
+    }
+}
+
+/* Call x's done once with res, then free the slot.  The slot is marked
+ * X_REPORTING while done runs, so fetch_cancel on it is a no-op. */
+static void deliver(struct fetch *f, struct xfer *x, struct fetch_result *res)
+{
+    x->state = X_REPORTING;
+    f->inflight--;
+    uint64_t now = now_ms();
+    res->elapsed_ms = (uint32_t)(now - x->started_ms);
+    res->body = x->buf ? x->buf : "";
+    res->body_len = x->len;
+    fetch_done_fn done = x->done;
+    void *arg = x->arg;
+    f->depth++;
+    done(arg, res);
+    f->depth--;
+    slot_put(f, x);
+}
+
+static void report_finished(struct fetch *f)
+{
+    CURLMsg *msg;
+    int left;
+    /* Each loop pass re-reads the queue: a done callback may have cancelled
+     * (and so removed the message of) another finished transfer. */
+    while (!f->closing && (msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        long code = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        char *ctype = NULL;
+        curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ctype);
+        curl_multi_remove_handle(f->multi, easy);
+        if (!x || x->state != X_ACTIVE)
+            continue;
+        struct fetch_result res = {0};
+        res.status = status_of(x, rc, code);
+        res.http_code = code;
+        res.content_type = ctype; /* owned by the easy handle; valid until reset */
+        if (res.status == FETCH_DONE_OK) {
+            res.error = "";
+        } else if (res.status == FETCH_TOO_LARGE) {
+            res.error = "response larger than the cap";
+        } else if (res.status == FETCH_HTTP_ERROR) {
+            snprintf(x->errbuf, sizeof x->errbuf, "HTTP status %ld", code);
+            res.error = x->errbuf;
+        } else {
+            if (!x->errbuf[0])
+                snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
+            res.error = x->errbuf;
+        }
+        deliver(f, x, &res);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static bool curl_ready;
+
+struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts)
+{
+    if (!base)
+        return NULL;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        curl_ready = true;
+    }
+    struct fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->base = base;
+    if (opts)
+        f->opts = *opts;
+    if (!f->opts.max_inflight)
+        f->opts.max_inflight = 1024;
+    if (!f->opts.idle_handles)
+        f->opts.idle_handles = 64;
+    if (!f->opts.max_connects)
+        f->opts.max_connects = 64;
+    if (!f->opts.connect_timeout_ms)
+        f->opts.connect_timeout_ms = 2000;
+    if (f->opts.proxy && f->opts.proxy[0]) {
+        f->proxy = strdup(f->opts.proxy);
+        if (!f->proxy)
+            goto fail;
+    }
+    f->opts.proxy = f->proxy;
+    f->multi = curl_multi_init();
+    f->timer = evtimer_new(base, on_timer, f);
+    if (!f->multi || !f->timer)
+        goto fail;
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->opts.max_connects);
+    curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)f->opts.max_host_connections);
+    return f;
+fail:
+    if (f->timer)
+        event_free(f->timer);
+    if (f->multi)
+        curl_multi_cleanup(f->multi);
+    free(f->proxy);
+    free(f);
+    return NULL;
+}
+
+void fetch_global_cleanup(void)
+{
+    if (curl_ready) {
+        curl_global_cleanup();
+        curl_ready = false;
+    }
+}
+
+unsigned fetch_inflight(const struct fetch *f)
+{
+    return f ? f->inflight : 0;
+}
+
+static bool method_ok(const char *m, bool *is_get)
+{
+    static const char *const ok[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(m, ok[i]) == 0) {
+            *is_get = i == 0;
+            return true;
+        }
+    return false;
+}
+
+/* A header line must be "Name: value" without CR/LF (no header injection). */
+static bool header_ok(const char *h)
+{
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h)
+        return false;
+    return strpbrk(h, "\r\n") == NULL;
+}
+
+static int setup_easy(struct fetch *f, struct xfer *x, const struct fetch_req *req, bool is_get)
+{
+    CURL *e = x->easy;
+    const char *method = req->method ? req->method : "GET";
+    uint32_t cto = req->connect_timeout_ms ? req->connect_timeout_ms : f->opts.connect_timeout_ms;
+    if (cto > req->timeout_ms)
+        cto = req->timeout_ms;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                              \
+    do {                                           \
+        if (rc == CURLE_OK)                        \
+            rc = curl_easy_setopt(e, opt, val);    \
+    } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_PRIVATE, (void *)x);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROXY, f->proxy ? f->proxy : "");
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_USERAGENT, FETCH_USER_AGENT);
+    SET(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cto);
+    SET(CURLOPT_WRITEFUNCTION, write_cb);
+    SET(CURLOPT_WRITEDATA, (void *)x);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+#ifdef CURLOPT_QUICK_EXIT
+    /* Cancelling during a threaded name lookup must not join the thread. */
+    SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
+    if (!is_get) {
+        if (strcmp(method, "POST") != 0)
+            SET(CURLOPT_CUSTOMREQUEST, method);
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+        SET(CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+    }
+    SET(CURLOPT_HTTPHEADER, x->hdrs);
+#undef SET
+    return rc == CURLE_OK ? FETCH_OK : FETCH_ECURL;
+}
+
+int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done, void *arg,
+                fetch_id *id)
+{
+    if (id)
+        *id = 0;
+    if (!f || !req || !done || !req->url)
+        return FETCH_EINVAL;
+    if (f->closing)
+        return FETCH_ECLOSED;
+    bool is_get = true;
+    if (!method_ok(req->method ? req->method : "GET", &is_get))
+        return FETCH_EINVAL;
+    size_t ulen = strnlen(req->url, FETCH_URL_MAX + 1);
+    if (ulen == 0 || ulen > FETCH_URL_MAX)
+        return FETCH_EINVAL;
+    if (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0)
+        return FETCH_EINVAL;
+    if (req->timeout_ms == 0 || req->timeout_ms > 600000)
+        return FETCH_EINVAL;
+    if (req->max_response_bytes > FETCH_BODY_MAX)
+        return FETCH_EINVAL;
+    if (is_get && req->body)
+        return FETCH_EINVAL;
+    if (req->nheaders && !req->headers)
+        return FETCH_EINVAL;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!req->headers[i] || !header_ok(req->headers[i]))
+            return FETCH_EINVAL;
+    if (req->content_type && strpbrk(req->content_type, "\r\n"))
+        return FETCH_EINVAL;
+    if (f->inflight >= f->opts.max_inflight)
+        return FETCH_EBUSY;
+
+    struct xfer *x = slot_get(f);
+    if (!x)
+        return FETCH_ENOMEM;
+    int rc = FETCH_ENOMEM;
+    if (!x->easy && !(x->easy = curl_easy_init()))
+        goto fail;
+    x->max = req->max_response_bytes ? req->max_response_bytes : FETCH_BODY_DEFAULT;
+    x->errbuf[0] = '\0';
+    struct curl_slist *l = curl_slist_append(NULL, "Expect:");
+    if (!l)
+        goto fail;
+    x->hdrs = l;
+    if (!is_get) {
+        char ct[512];
+        int k = snprintf(ct, sizeof ct, "Content-Type: %s",
+                         req->content_type ? req->content_type
+                                           : "application/x-www-form-urlencoded");
+        rc = FETCH_EINVAL;
+        if (k < 0 || (size_t)k >= sizeof ct)
+            goto fail;
+        rc = FETCH_ENOMEM;
+        if (!(l = curl_slist_append(x->hdrs, ct)))
+            goto fail;
+        x->hdrs = l;
+    }
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!(l = curl_slist_append(x->hdrs, req->headers[i])))
+            goto fail;
+        x->hdrs = l;
+    }
+    rc = setup_easy(f, x, req, is_get);
+    if (rc != FETCH_OK)
+        goto fail;
+    if (curl_multi_add_handle(f->multi, x->easy) != CURLM_OK) {
+        rc = FETCH_ECURL;
+        goto fail;
+    }
+    x->gen++;
+    if (x->gen == 0)
+        x->gen = 1;
+    x->state = X_ACTIVE;
+    x->done = done;
+    x->arg = arg;
+    x->started_ms = now_ms();
+    x->seq = ++f->seq;
+    f->inflight++;
+    if (id)
+        *id = id_of(x);
+    return FETCH_OK;
+fail:
+    slot_put(f, x);
+    return rc;
+}
+
+int fetch_cancel(struct fetch *f, fetch_id id)
+{
+    if (!f)
+        return 0;
+    struct xfer *x = slot_by_id(f, id);
+    if (!x || x->state != X_ACTIVE)
+        return 0;
+    curl_multi_remove_handle(f->multi, x->easy);
+    f->inflight--;
+    slot_put(f, x);
+    return 1;
+}
+
+/* Report every active request as FETCH_SHUTDOWN (start order), then free. */
+static void release_now(struct fetch *f)
+{
+    f->freeing = true;
+    for (;;) {
+        struct xfer *first = NULL;
+        for (uint32_t i = 0; i < f->nslot; i++) {
+            struct xfer *x = f->slot[i];
+            if (x->state == X_ACTIVE && (!first || x->seq < first->seq))
+                first = x;
+        }
+        if (!first)
+            break;
+        curl_multi_remove_handle(f->multi, first->easy);
+        struct fetch_result res = {0};
+        res.status = FETCH_SHUTDOWN;
+        res.error = "client shut down";
+        deliver(f, first, &res);
+    }
+    for (uint32_t i = 0; i < f->nslot; i++) {
+        struct xfer *x = f->slot[i];
+        if (x->easy)
+            curl_easy_cleanup(x->easy);
+        curl_slist_free_all(x->hdrs);
+        free(x->buf);
+        free(x);
+    }
+    free(f->slot);
+    /* Cleaning up the multi handle closes cached connections; it calls
+     * sock_cb with CURL_POLL_REMOVE, which frees our socket events. */
+    curl_multi_cleanup(f->multi);
+    while (f->socks) /* any that curl did not remove itself */
+        fsock_free(f, f->socks);
+    event_free(f->timer);
+    free(f->proxy);
+    free(f);
+}
+
+void fetch_free(struct fetch *f)
+{
+    if (!f || f->closing)
+        return;
+    f->closing = true;
+    if (f->depth == 0)
+        release_now(f);
+}
+
+/* ---- pure helpers ------------------------------------------------------- */
+
+static const char hexd[] = "0123456789ABCDEF";
+
+static bool is_alnum(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* Append s[0..n) percent-encoded; form: WHATWG form rules, else RFC 3986. */
+static bool put_escaped(const char *s, size_t n, bool form, char *out, size_t cap, size_t *pos)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool keep = is_alnum(c) || c == '-' || c == '.' || c == '_' ||
+                    (form ? c == '*' : c == '~');
+        size_t need = keep || (form && c == ' ') ? 1 : 3;
+        if (cap - *pos <= need) /* keep one byte for the NUL */
+            return false;
+        if (keep) {
+            out[(*pos)++] = (char)c;
+        } else if (form && c == ' ') {
+            out[(*pos)++] = '+';
+        } else {
+            out[(*pos)++] = '%';
+            out[(*pos)++] = hexd[c >> 4];
+            out[(*pos)++] = hexd[c & 15];
+        }
+    }
+    return true;
+}
+
+int fetch_form_encode(const struct fetch_field *fields, size_t n, char *out, size_t cap,
+                      size_t *len)
+{
+    if (len)
+        *len = 0;
+    if ((!fields && n) || !out || cap == 0)
+        return FETCH_EINVAL;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = fields[i].name ? fields[i].name : "";
+        const char *val = fields[i].value ? fields[i].value : "";
+        bool ok = true;
+        if (i > 0) {
+            if (cap - pos <= 1)
+                ok = false;
+            else
+                out[pos++] = '&';
+        }
+        ok = ok && put_escaped(name, strlen(name), true, out, cap, &pos);
+        if (ok) {
+            if (cap - pos <= 1)
+                ok = false;
+            else
+                out[pos++] = '=';
+        }
+        ok = ok && put_escaped(val, strlen(val), true, out, cap, &pos);
+        if (!ok) {
+            out[0] = '\0';
+            return FETCH_ENOSPACE;
+        }
+    }
+    out[pos] = '\0';
+    if (len)
+        *len = pos;
+    return FETCH_OK;
+}
+
+int fetch_url_escape(const char *s, size_t n, char *out, size_t cap, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if ((!s && n) || !out || cap == 0)
+        return FETCH_EINVAL;
+    size_t pos = 0;
+    if (!put_escaped(s ? s : "", n, false, out, cap, &pos)) {
+        out[0] = '\0';
+        return FETCH_ENOSPACE;
+    }
+    out[pos] = '\0';
+    if (len)
+        *len = pos;
+    return FETCH_OK;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid
+ * (overlong forms, surrogates and values above U+10FFFF are invalid). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t k;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return k;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int fetch_app_reply_parse(const char *body, size_t len, char *text, size_t cap,
+                          struct fetch_app_reply *out, char *err, size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    if ((!body && len) || !text || cap == 0 || !out)
+        return FETCH_EINVAL;
+    text[0] = '\0';
+    memset(out, 0, sizeof *out);
+    const unsigned char *p = (const unsigned char *)body, *end = p + len;
+    if (end - p >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+        p += 3;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (end - p < 3 || (memcmp(p, "CON", 3) != 0 && memcmp(p, "END", 3) != 0)) {
+        set_err(err, errlen, "%s", p == end ? "empty reply" : "reply does not start with CON or END");
+        return FETCH_EAPP;
+    }
+    out->end = p[0] == 'E';
+    p += 3;
+    if (p < end) {
+        if (*p == ' ' || *p == '\n')
+            p++;
+        else if (*p == '\r')
+            p += (end - p >= 2 && p[1] == '\n') ? 2 : 1;
+        else {
+            set_err(err, errlen, "%s", "CON/END must be followed by a space or a line break");
+            return FETCH_EAPP;
+        }
+    }
+    /* validate everything first: a bad byte anywhere refuses the reply */
+    for (const unsigned char *q = p; q < end;) {
+        if (*q == 0) {
+            set_err(err, errlen, "NUL byte at offset %zu", (size_t)(q - (const unsigned char *)body));
+            return FETCH_EAPP;
+        }
+        size_t k = utf8_len(q, (size_t)(end - q));
+        if (k == 0) {
+            set_err(err, errlen, "invalid UTF-8 at offset %zu",
+                    (size_t)(q - (const unsigned char *)body));
+            return FETCH_EAPP;
+        }
+        q += k;
+    }
+    /* trim trailing white space */
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    size_t o = 0;
+    while (p < end) {
+        size_t k;
+        unsigned char c = *p;
+        if (c == '\r') {
+            k = (end - p >= 2 && p[1] == '\n') ? 2 : 1;
+            if (o + 1 > cap - 1) {
+                out->truncated = true;
+                break;
+            }
+            text[o++] = '\n';
+            p += k;
+            continue;
+        }
+        k = utf8_len(p, (size_t)(end - p));
+        if (o + k > cap - 1) {
+            out->truncated = true;
+            break;
+        }
+        memcpy(text + o, p, k);
+        o += k;
+        p += k;
+    }
+    text[o] = '\0';
+    out->len = o;
+    return FETCH_OK;
+}
+
+/* ---- JSON mapping -------------------------------------------------------- */
+
+enum { SEG_KEY, SEG_INDEX };
+struct seg {
+    int kind;
+    const char *key; /* into the path; not NUL-terminated */
+    size_t klen;
+    size_t index;
+};
+
+/* Split a path into segments; false on a syntax error (err says where). */
+static bool parse_path(const char *path, struct seg *seg, size_t *nseg, char *err, size_t errlen)
+{
+    size_t n = strnlen(path, FETCH_JSON_PATH_MAX + 1);
+    if (n == 0 || n > FETCH_JSON_PATH_MAX) {
+        set_err(err, errlen, "path is empty or longer than %u bytes", FETCH_JSON_PATH_MAX);
+        return false;
+    }
+    size_t i = 0, k = 0;
+    if (path[0] == '$')
+        i = 1;
+    bool bare = path[0] != '$' && path[0] != '.' && path[0] != '[';
+    while (i < n) {
+        if (k == FETCH_JSON_DEPTH_MAX) {
+            set_err(err, errlen, "path '%s' has more than %u segments", path,
+                    FETCH_JSON_DEPTH_MAX);
+            return false;
+        }
+        if (bare || path[i] == '.') {
+            if (!bare)
+                i++;
+            bare = false;
+            size_t s = i;
+            while (i < n && path[i] != '.' && path[i] != '[' && path[i] != ']')
+                i++;
+            if (i == s) {
+                set_err(err, errlen, "path '%s': empty key at offset %zu", path, s);
+                return false;
+            }
+            seg[k++] = (struct seg){.kind = SEG_KEY, .key = path + s, .klen = i - s};
+        } else if (path[i] == '[') {
+            i++;
+            size_t s = i, v = 0;
+            while (i < n && path[i] >= '0' && path[i] <= '9' && i - s < 9)
+                v = v * 10 + (size_t)(path[i++] - '0');
+            if (i == s || i >= n || path[i] != ']') {
+                set_err(err, errlen, "path '%s': bad index at offset %zu", path, s);
+                return false;
+            }
+            i++;
+            seg[k++] = (struct seg){.kind = SEG_INDEX, .index = v};
+        } else {
+            set_err(err, errlen, "path '%s': unexpected '%c' at offset %zu", path, path[i], i);
+            return false;
+        }
+    }
+    *nseg = k;
+    return true;
+}
+
+static json_t *walk(json_t *root, const struct seg *seg, size_t nseg)
+{
+    json_t *cur = root;
+    for (size_t i = 0; i < nseg && cur; i++) {
+        if (seg[i].kind == SEG_KEY)
+            cur = json_is_object(cur) ? json_object_getn(cur, seg[i].key, seg[i].klen) : NULL;
+        else
+            cur = json_is_array(cur) ? json_array_get(cur, seg[i].index) : NULL;
+    }
+    return cur;
+}
+
+/* The text of a scalar into tmp (numbers, booleans) or pointing into the
+ * JSON string.  Returns false for objects and arrays. */
+static bool scalar_text(json_t *v, char *tmp, size_t tmpcap, const char **s, size_t *n)
+{
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        *n = json_string_length(v);
+        return true;
+    }
+    if (json_is_integer(v)) {
+        int k = snprintf(tmp, tmpcap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *s = tmp;
+        *n = k > 0 ? (size_t)k : 0;
+        return true;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        int k = snprintf(tmp, tmpcap, "%.15g", d);
+        if (strtod(tmp, NULL) != d)
+            k = snprintf(tmp, tmpcap, "%.17g", d);
+        *s = tmp;
+        *n = k > 0 ? (size_t)k : 0;
+        return true;
+    }
+    if (json_is_boolean(v)) {
+        *s = json_is_true(v) ? "true" : "false";
+        *n = strlen(*s);
+        return true;
+    }
+    return false;
+}
+
+int fetch_json_map(const char *body, size_t len, const char *const *paths, size_t n,
+                   size_t value_max, char *buf, size_t cap, struct fetch_json_value *out,
+                   char *err, size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    if ((!body && len) || (n && (!paths || !out)) || (!buf && cap))
+        return FETCH_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct fetch_json_value){.found = FETCH_JSON_MISSING};
+    struct seg seg[FETCH_JSON_DEPTH_MAX];
+    size_t nseg;
+    for (size_t i = 0; i < n; i++) {
+        if (!paths[i]) {
+            set_err(err, errlen, "path %zu is NULL", i);
+            return FETCH_EPATH;
+        }
+        if (!parse_path(paths[i], seg, &nseg, err, errlen))
+            return FETCH_EPATH;
+    }
+    if (len > FETCH_JSON_BODY_MAX) {
+        set_err(err, errlen, "body of %zu bytes is over the %u-byte limit", len,
+                FETCH_JSON_BODY_MAX);
+        return FETCH_EJSON;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        set_err(err, errlen, "JSON %d:%d: %s", je.line, je.column, je.text);
+        return FETCH_EJSON;
+    }
+    size_t pos = 0;
+    int rc = FETCH_OK;
+    for (size_t i = 0; i < n; i++) {
+        parse_path(paths[i], seg, &nseg, NULL, 0);
+        json_t *v = walk(root, seg, nseg);
+        char tmp[64];
+        const char *s;
+        size_t sl;
+        if (!v || json_is_null(v))
+            continue;
+        if (!scalar_text(v, tmp, sizeof tmp, &s, &sl)) {
+            out[i].found = FETCH_JSON_NOT_SCALAR;
+            continue;
+        }
+        if (sl > value_max) {
+            out[i].found = FETCH_JSON_TOO_LONG;
+            continue;
+        }
+        if (cap - pos < sl + 1) {
+            set_err(err, errlen, "value buffer of %zu bytes is too small", cap);
+            for (size_t j = 0; j < n; j++)
+                out[j] = (struct fetch_json_value){.found = FETCH_JSON_MISSING};
+            rc = FETCH_ENOSPACE;
+            break;
+        }
+        memcpy(buf + pos, s, sl);
+        buf[pos + sl] = '\0';
+        out[i] = (struct fetch_json_value){.found = FETCH_JSON_FOUND, .value = buf + pos, .len = sl};
+        pos += sl + 1;
+    }
+    json_decref(root);
+    return rc;
+}
