@@ -221,7 +221,7 @@ static int fill_common(const struct ussd_dialect *d, const char *msisdn,
         snprintf(err, errlen, "screen text needs %zu octets, more than one USSD screen (160)", air);
         return -1;
     }
-    smpp_pdu_init(pdu, SMPP_SUBMIT_SM, 0, 0);
+    smpp_pdu_reset(pdu, SMPP_SUBMIT_SM, 0, 0);
     pdu->service_type = d->service_type_ussd ? "USSD" : NULL;
     pdu->source_addr_ton = 0;
     pdu->source_addr_npi = 1;

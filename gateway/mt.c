@@ -119,7 +119,7 @@ int mt_send(struct esme *e, const struct mt_msg *m, mt_done_fn *done,
     c->pending = (unsigned)n;
     unsigned sent = 0;
     for (size_t i = 0; i < n; i++) {
-        smpp_pdu_init(&pdu, SMPP_SUBMIT_SM, 0, 0);
+        smpp_pdu_reset(&pdu, SMPP_SUBMIT_SM, 0, 0);
         pdu.source_addr_ton = ston;
         pdu.source_addr_npi = snpi;
         pdu.source_addr = src;

@@ -881,7 +881,7 @@ static void a_bind(struct esme *e, void *arg)
                     : l->kind == LINK_TX ? SMPP_BIND_TRANSMITTER
                     : SMPP_BIND_RECEIVER;
         l->bind_seq = seq_alloc(e);
-        smpp_pdu_init(&p, id, ESME_ROK, l->bind_seq);
+        smpp_pdu_reset(&p, id, ESME_ROK, l->bind_seq);
         p.system_id = e->cfg.system_id;
         p.password = e->cfg.password;
         p.system_type = e->cfg.system_type;

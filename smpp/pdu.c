@@ -314,7 +314,7 @@ int smpp_length_ok(uint32_t len, uint32_t max)
     return len >= SMPP_HEADER_LEN && len <= max;
 }
 
-void smpp_pdu_init(struct smpp_pdu *pdu, uint32_t command_id, uint32_t status,
+void smpp_pdu_reset(struct smpp_pdu *pdu, uint32_t command_id, uint32_t status,
                    uint32_t seq)
 {
     memset(pdu, 0, sizeof *pdu);

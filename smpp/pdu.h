@@ -284,7 +284,7 @@ int smpp_pdu_encode(struct smpp_pdu *pdu, uint8_t *buf, size_t cap,
                     struct smpp_err *err);
 
 /* Initialise a pdu for encoding: zero it and set id, status and seq. */
-void smpp_pdu_init(struct smpp_pdu *pdu, uint32_t command_id,
+void smpp_pdu_reset(struct smpp_pdu *pdu, uint32_t command_id,
                    uint32_t status, uint32_t seq);
 
 /* Name of a command id ("submit_sm", "deliver_sm_resp", ...) or "unknown". */

@@ -487,7 +487,7 @@ static int conn_write_pdu(struct conn *c, struct smpp_pdu *p)
 static void send_nack(struct conn *c, uint32_t status, uint32_t seq)
 {
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_GENERIC_NACK, status, seq);
+    smpp_pdu_reset(&p, SMPP_GENERIC_NACK, status, seq);
     c->s->nacks_out++;
     conn_write_pdu(c, &p);
 }
@@ -697,7 +697,7 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_ENQUIRE_LINK, 0, 0);
+    smpp_pdu_reset(&p, SMPP_ENQUIRE_LINK, 0, 0);
     if (send_request(c, &p, OUT_ENQ, 0) == 0)
         c->enq_pending = 1;
     idle_arm(c);
@@ -816,7 +816,7 @@ static int dlr_send(struct smsc *s, struct conn *c, const struct dlr *d)
     if (n < 0 || n > SMPP_SM_MAX)
         n = SMPP_SM_MAX;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 0);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 0);
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
     p.source_addr = d->dst;          /* the receipt comes from the phone */
@@ -1163,7 +1163,7 @@ static int ussd_deliver(struct smsc *s, struct dialog *d, uint8_t op,
         return -1;
     }
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 0);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 0);
     p.service_type = "USSD";
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
@@ -1361,7 +1361,7 @@ int smsc_mo(struct smsc *s, const char *from, const char *to,
     }
     for (size_t i = 0; i < n_parts; i++) {
         struct smpp_pdu p;
-        smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 0);
+        smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 0);
         p.source_addr_ton = 1;
         p.source_addr_npi = 1;
         p.source_addr = from;
@@ -1403,7 +1403,7 @@ static void handle_bind(struct conn *c, const struct smpp_pdu *req)
         st = ESME_RINVSYSID;
     else if (strcmp(a->pw, req->password ? req->password : "") != 0)
         st = ESME_RINVPASWD;
-    smpp_pdu_init(&r, smpp_resp_id(req->command_id), st, req->sequence_number);
+    smpp_pdu_reset(&r, smpp_resp_id(req->command_id), st, req->sequence_number);
     r.system_id = "kyzmat-smsc";
     const char *kind = req->command_id == SMPP_BIND_TRANSCEIVER ? "bind_transceiver"
                      : req->command_id == SMPP_BIND_RECEIVER ? "bind_receiver"
@@ -1451,7 +1451,7 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
         ++s->throttle_count % s->cfg.throttle_every == 0) {
         s->throttled++;
         a->throttled++;
-        smpp_pdu_init(&r, resp_id, ESME_RTHROTTLED, req->sequence_number);
+        smpp_pdu_reset(&r, resp_id, ESME_RTHROTTLED, req->sequence_number);
         slog(s, L_DEBUG, c->tag, "throttled seq=%u", req->sequence_number);
         send_resp(c, &r, 1);
         return;
@@ -1461,7 +1461,7 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
     uint64_t id = s->next_id++;
     char idstr[32];
     format_id(id, s->cfg.id_format, idstr, sizeof idstr);
-    smpp_pdu_init(&r, resp_id, ESME_ROK, req->sequence_number);
+    smpp_pdu_reset(&r, resp_id, ESME_ROK, req->sequence_number);
     r.message_id = idstr;
     send_resp(c, &r, 1);
 
@@ -1532,7 +1532,7 @@ static void handle_query(struct conn *c, const struct smpp_pdu *req)
     if (parse_id(req->message_id, s->cfg.id_format, &id) == 0)
         m = msg_find(s, id);
     if (!m || m->acct != c->acct) {
-        smpp_pdu_init(&r, SMPP_QUERY_SM_RESP, ESME_RQUERYFAIL,
+        smpp_pdu_reset(&r, SMPP_QUERY_SM_RESP, ESME_RQUERYFAIL,
                       req->sequence_number);
         r.message_id = req->message_id;
         send_resp(c, &r, 0);
@@ -1547,7 +1547,7 @@ static void handle_query(struct conn *c, const struct smpp_pdu *req)
                  tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                  tm.tm_min, tm.tm_sec);
     }
-    smpp_pdu_init(&r, SMPP_QUERY_SM_RESP, ESME_ROK, req->sequence_number);
+    smpp_pdu_reset(&r, SMPP_QUERY_SM_RESP, ESME_ROK, req->sequence_number);
     r.message_id = req->message_id;
     r.final_date = date;
     r.message_state = m->state;
@@ -1578,7 +1578,7 @@ static void handle_cancel_replace(struct conn *c, const struct smpp_pdu *req)
     slog(s, L_INFO, c->tag, "%s %s: %s", cancel ? "cancel_sm" : "replace_sm",
          req->message_id ? req->message_id : "",
          st == ESME_ROK ? "ok" : "refused");
-    smpp_pdu_init(&r, smpp_resp_id(req->command_id), st, req->sequence_number);
+    smpp_pdu_reset(&r, smpp_resp_id(req->command_id), st, req->sequence_number);
     send_resp(c, &r, 0);
 }
 
@@ -1632,7 +1632,7 @@ static void handle_pdu(struct conn *c, const uint8_t *buf, size_t len)
         handle_bind(c, &p);
         return;
     case SMPP_ENQUIRE_LINK:
-        smpp_pdu_init(&r, SMPP_ENQUIRE_LINK_RESP, ESME_ROK, p.sequence_number);
+        smpp_pdu_reset(&r, SMPP_ENQUIRE_LINK_RESP, ESME_ROK, p.sequence_number);
         send_resp(c, &r, 0);
         return;
     case SMPP_SUBMIT_SM:
@@ -1653,12 +1653,12 @@ static void handle_pdu(struct conn *c, const uint8_t *buf, size_t len)
         (c->bind == BIND_RX && p.command_id != SMPP_UNBIND)) {
         slog(s, L_INFO, c->tag, "%s while not bound for it -> ESME_RINVBNDSTS",
              smpp_command_name(p.command_id));
-        smpp_pdu_init(&r, resp_id, ESME_RINVBNDSTS, p.sequence_number);
+        smpp_pdu_reset(&r, resp_id, ESME_RINVBNDSTS, p.sequence_number);
         send_resp(c, &r, 0);
         return;
     }
     if (p.command_id == SMPP_UNBIND) {
-        smpp_pdu_init(&r, SMPP_UNBIND_RESP, ESME_ROK, p.sequence_number);
+        smpp_pdu_reset(&r, SMPP_UNBIND_RESP, ESME_ROK, p.sequence_number);
         send_resp(c, &r, 0);
         slog(s, L_INFO, c->tag, "unbind");
         conn_close_after_flush(c, "unbind");

@@ -24,19 +24,16 @@
  *                 or Kannel refusing a PDU we accept for no known reason.
  * Ends with "N passed, N failed"; exit 1 when anything failed.
  *
- * Symbol clash: Kannel's libgw and our pdu.c both define smpp_pdu_init().
- * So this file compiles our codec into itself with our init renamed
- * (#include "smpp/pdu.c" below); the linker then never pulls pdu.o out of
- * libkzsmpp.a and Kannel's smpp_pdu_init is the only one (we call it
- * through a weak reference, see below).
+ * Our codec's names (smpp_pdu_reset, smpp_pdu_decode, ...) are chosen not
+ * to clash with libgw's smpp_pdu_* functions, so both link into one binary.
  *
  * Kannel is not thread-safe for this use and exits from other threads:
  * everything runs on the main thread.  Its log output is silenced.
  * May call: our codec, Kannel libgw/gwlib, libc.
  */
-#define smpp_pdu_init kz_smpp_pdu_init
+/* The codec is compiled into this file: the generator below reads its
+ * private TLV table (find_tlv_spec) to make valid PDUs of every kind. */
 #include "smpp/pdu.c"
-#undef smpp_pdu_init
 
 #include <dirent.h>
 #include <stdio.h>
@@ -45,12 +42,6 @@
 #include "gwlib/gwlib.h"
 #include "gw/smsc/smpp_pdu.h"
 
-/* A weak reference to Kannel's smpp_pdu_init(): a strong one would make the
- * linker pull our pdu.o out of libkzsmpp.a (listed before libgw.a) to
- * satisfy it, and our smpp_pdu_init would clash with Kannel's.  A weak
- * undefined symbol pulls nothing; it binds to Kannel's definition, which
- * comes in with smpp_pdu_unpack. */
-#pragma weak smpp_pdu_init
 
 #define GEN_PER_TYPE 400
 #define SEED 0x6b797a6dULL
@@ -487,7 +478,7 @@ static int gen_pdu(const struct command_spec *cmd, uint8_t *out, size_t cap)
     uint32_t status = rnd_below(3) == 0 ? rnd_below(0x100) : 0;
     if (!SMPP_IS_RESP(cmd->id))
         status = 0;
-    kz_smpp_pdu_init(&p, cmd->id, status, rnd());
+    smpp_pdu_reset(&p, cmd->id, status, rnd());
     for (const uint8_t *fi = cmd->fields; *fi != F_END; fi++) {
         const struct field_spec *f = &field_specs[*fi];
         unsigned max = f->max;
@@ -527,10 +518,9 @@ int main(int argc, char **argv)
     gwlib_init();
     log_set_output_level(GW_PANIC);
     log_set_log_level(GW_PANIC);
-    /* Kannel's own init, reached through a weak reference (see the
-     * #pragma weak above): it is there whenever Kannel's smpp_pdu.o is. */
+    /* Kannel's own init (its TLV table; none configured here). */
     Cfg *kcfg = cfg_create(octstr_imm("/dev/null"));
-    int kinit = smpp_pdu_init ? smpp_pdu_init(kcfg) : -1;
+    int kinit = smpp_pdu_init(kcfg);
     cfg_destroy(kcfg);
     if (kinit != 0) {
         printf("cannot initialise Kannel's SMPP codec\n0 passed, 1 failed\n");

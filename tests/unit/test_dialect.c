@@ -25,7 +25,7 @@ static void make_deliver(struct wire *w, int op, int its_session, int its_seq,
                          size_t smlen)
 {
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 7);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
     p.service_type = "USSD";
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;

@@ -121,7 +121,7 @@ static void pc_write_pdu(struct pconn *c, struct smpp_pdu *pdu)
 static void pc_simple(struct pconn *c, uint32_t id, uint32_t status, uint32_t seq)
 {
     struct smpp_pdu pdu;
-    smpp_pdu_init(&pdu, id, status, seq);
+    smpp_pdu_reset(&pdu, id, status, seq);
     pc_write_pdu(c, &pdu);
 }
 
@@ -129,7 +129,7 @@ static void pc_answer(struct pconn *c, uint32_t req_id, uint32_t seq)
 {
     struct smpp_pdu pdu;
     char mid[16];
-    smpp_pdu_init(&pdu, smpp_resp_id(req_id), ESME_ROK, seq);
+    smpp_pdu_reset(&pdu, smpp_resp_id(req_id), ESME_ROK, seq);
     snprintf(mid, sizeof mid, "m%u", seq);
     pdu.message_id = mid;
     pc_write_pdu(c, &pdu);
@@ -154,7 +154,7 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
         p->bind_ifver = in->interface_version;
         if (p->ignore_bind)
             return;
-        smpp_pdu_init(&out, smpp_resp_id(in->command_id), p->bind_status,
+        smpp_pdu_reset(&out, smpp_resp_id(in->command_id), p->bind_status,
                       in->sequence_number);
         if (p->bind_status == ESME_ROK) {
             out.system_id = "testsmsc";
@@ -336,7 +336,7 @@ static uint32_t peer_send_deliver(struct pconn *c, uint32_t id)
 {
     struct smpp_pdu pdu;
     uint32_t seq = ++c->p->seq;
-    smpp_pdu_init(&pdu, id, ESME_ROK, seq);
+    smpp_pdu_reset(&pdu, id, ESME_ROK, seq);
     pdu.service_type = "USSD";
     pdu.source_addr = "996555123456";
     pdu.destination_addr = "*100#";
@@ -582,7 +582,7 @@ static void send_submit(struct t *t, int i)
     struct smpp_pdu pdu;
     char text[16];
     int n = snprintf(text, sizeof text, "r%d", i);  /* NUL ends atoi */
-    smpp_pdu_init(&pdu, SMPP_SUBMIT_SM, 0, 0);
+    smpp_pdu_reset(&pdu, SMPP_SUBMIT_SM, 0, 0);
     pdu.service_type = "USSD";
     pdu.source_addr = "100";
     pdu.destination_addr = "996555123456";

@@ -185,7 +185,7 @@ static void test_bind_transmitter(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_BIND_TRANSMITTER, 0, 1);
+    smpp_pdu_reset(&p, SMPP_BIND_TRANSMITTER, 0, 1);
     p.system_id = "kyzmat";
     p.password = "secret";
     p.system_type = "";
@@ -205,7 +205,7 @@ static void test_bind_receiver(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_BIND_RECEIVER, 0, 2);
+    smpp_pdu_reset(&p, SMPP_BIND_RECEIVER, 0, 2);
     p.system_id = "rx";
     p.password = "pw";
     p.system_type = "VMA";
@@ -221,7 +221,7 @@ static void test_bind_transceiver(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_BIND_TRANSCEIVER, 0, 3);
+    smpp_pdu_reset(&p, SMPP_BIND_TRANSCEIVER, 0, 3);
     p.system_id = "kyzmat";
     p.password = "secret";
     p.system_type = "USSD";
@@ -237,18 +237,18 @@ static void test_bind_resps(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_BIND_TRANSMITTER_RESP, 0, 1);
+    smpp_pdu_reset(&p, SMPP_BIND_TRANSMITTER_RESP, 0, 1);
     p.system_id = "SMSC";
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_SC_INTERFACE_VERSION, 0x34), 0);
     golden(&p, "0000001a 80000002 00000000 00000001"
                "534d534300"
                "0210 0001 34");              /* sc_interface_version */
 
-    smpp_pdu_init(&p, SMPP_BIND_RECEIVER_RESP, 0, 2);
+    smpp_pdu_reset(&p, SMPP_BIND_RECEIVER_RESP, 0, 2);
     p.system_id = "SMSC";
     golden(&p, "00000015 80000001 00000000 00000002 534d534300");
 
-    smpp_pdu_init(&p, SMPP_BIND_TRANSCEIVER_RESP, ESME_RINVPASWD, 3);
+    smpp_pdu_reset(&p, SMPP_BIND_TRANSCEIVER_RESP, ESME_RINVPASWD, 3);
     p.system_id = "";
     golden(&p, "00000011 80000009 0000000e 00000003 00");
 }
@@ -257,7 +257,7 @@ static void test_outbind(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_OUTBIND, 0, 9);
+    smpp_pdu_reset(&p, SMPP_OUTBIND, 0, 9);
     p.system_id = "smsc1";
     p.password = "pw";
     golden(&p, "00000019 0000000b 00000000 00000009 736d73633100 707700");
@@ -267,19 +267,19 @@ static void test_header_only(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_UNBIND, 0, 10);
+    smpp_pdu_reset(&p, SMPP_UNBIND, 0, 10);
     golden(&p, "00000010 00000006 00000000 0000000a");
-    smpp_pdu_init(&p, SMPP_UNBIND_RESP, 0, 10);
+    smpp_pdu_reset(&p, SMPP_UNBIND_RESP, 0, 10);
     golden(&p, "00000010 80000006 00000000 0000000a");
-    smpp_pdu_init(&p, SMPP_ENQUIRE_LINK, 0, 0x7fffffff);
+    smpp_pdu_reset(&p, SMPP_ENQUIRE_LINK, 0, 0x7fffffff);
     golden(&p, "00000010 00000015 00000000 7fffffff");
-    smpp_pdu_init(&p, SMPP_ENQUIRE_LINK_RESP, 0, 0x7fffffff);
+    smpp_pdu_reset(&p, SMPP_ENQUIRE_LINK_RESP, 0, 0x7fffffff);
     golden(&p, "00000010 80000015 00000000 7fffffff");
-    smpp_pdu_init(&p, SMPP_GENERIC_NACK, ESME_RINVCMDID, 77);
+    smpp_pdu_reset(&p, SMPP_GENERIC_NACK, ESME_RINVCMDID, 77);
     golden(&p, "00000010 80000000 00000003 0000004d");
-    smpp_pdu_init(&p, SMPP_CANCEL_SM_RESP, 0, 5);
+    smpp_pdu_reset(&p, SMPP_CANCEL_SM_RESP, 0, 5);
     golden(&p, "00000010 80000008 00000000 00000005");
-    smpp_pdu_init(&p, SMPP_REPLACE_SM_RESP, ESME_RREPLACEFAIL, 6);
+    smpp_pdu_reset(&p, SMPP_REPLACE_SM_RESP, ESME_RREPLACEFAIL, 6);
     golden(&p, "00000010 80000007 00000013 00000006");
 }
 
@@ -291,7 +291,7 @@ static void test_submit_sm_ussd_ucs2(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 0x0102);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 0x0102);
     p.service_type = "USSD";
     p.source_addr = "100";
     p.dest_addr_ton = 1;
@@ -320,7 +320,7 @@ static void test_submit_sm_all_fields(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 0x01020304);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 0x01020304);
     p.service_type = "CMT";
     p.source_addr_ton = 5;
     p.source_addr_npi = 0;
@@ -354,7 +354,7 @@ static void test_submit_sm_resp(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM_RESP, 0, 0x0102);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM_RESP, 0, 0x0102);
     p.message_id = "5f3a9c01";
     golden(&p, "00000019 80000004 00000000 00000102 3566336139633031 00");
 }
@@ -363,7 +363,7 @@ static void test_deliver_sm_ussd_start(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 7);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
     p.service_type = "USSD";
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
@@ -390,7 +390,7 @@ static void test_deliver_sm_receipt(void **state)
     (void)state;
     static const char text[] = "id:42 stat:DELIVRD err:000";
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 8);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 8);
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
     p.source_addr = "996555123456";
@@ -437,7 +437,7 @@ static void test_deliver_sm_resp(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM_RESP, 0, 7);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM_RESP, 0, 7);
     golden(&p, "00000011 80000005 00000000 00000007 00");
 }
 
@@ -445,7 +445,7 @@ static void test_data_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DATA_SM, 0, 11);
+    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 11);
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
     p.source_addr = "996555123456";
@@ -461,7 +461,7 @@ static void test_data_sm(void **state)
                "03 01 08"                      /* esm_class, registered_delivery, data_coding */
                "0424 0002 6869");              /* message_payload "hi" */
 
-    smpp_pdu_init(&p, SMPP_DATA_SM_RESP, 0, 11);
+    smpp_pdu_reset(&p, SMPP_DATA_SM_RESP, 0, 11);
     p.message_id = "77";
     assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_ADDITIONAL_STATUS_INFO_TEXT, "ok", 3), 0);
     golden(&p, "0000001a 80000103 00000000 0000000b 373700 001d 0003 6f6b00");
@@ -471,12 +471,12 @@ static void test_query_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_QUERY_SM, 0, 12);
+    smpp_pdu_reset(&p, SMPP_QUERY_SM, 0, 12);
     p.message_id = "5f3a9c01";
     p.source_addr = "100";
     golden(&p, "0000001f 00000003 00000000 0000000c 356633613963303100 00 00 31303000");
 
-    smpp_pdu_init(&p, SMPP_QUERY_SM_RESP, 0, 12);
+    smpp_pdu_reset(&p, SMPP_QUERY_SM_RESP, 0, 12);
     p.message_id = "5f3a9c01";
     p.final_date = "240101120000000+";
     p.message_state = 2;
@@ -490,7 +490,7 @@ static void test_cancel_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_CANCEL_SM, 0, 13);
+    smpp_pdu_reset(&p, SMPP_CANCEL_SM, 0, 13);
     p.message_id = "5f3a9c01";
     p.source_addr = "100";
     p.dest_addr_ton = 1;
@@ -504,7 +504,7 @@ static void test_replace_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_REPLACE_SM, 0, 14);
+    smpp_pdu_reset(&p, SMPP_REPLACE_SM, 0, 14);
     p.message_id = "5f3a9c01";
     p.source_addr = "100";
     p.validity_period = "000001000000000R";
@@ -521,7 +521,7 @@ static void test_alert_notification(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_ALERT_NOTIFICATION, 0, 15);
+    smpp_pdu_reset(&p, SMPP_ALERT_NOTIFICATION, 0, 15);
     p.source_addr_ton = 1;
     p.source_addr_npi = 1;
     p.source_addr = "996555123456";
@@ -582,7 +582,7 @@ static void test_default_cap(void **state)
     assert_non_null(b);
     assert_non_null(payload);
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DATA_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 1);
     /* empty data_sm = 16 + 1+2+1+2+1+3 = 26; TLV header 4 -> payload 65506 */
     size_t plen = SMPP_DEFAULT_MAX_LEN - 26 - 4;
     assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, payload, (uint16_t)plen), 0);
@@ -644,12 +644,12 @@ static void test_unknown_command(void **state)
     /* submit_multi is refused by choice */
     expect_hex_error("00000010 00000021 00000000 00000001", ESME_RINVCMDID);
     struct smpp_pdu q;
-    smpp_pdu_init(&q, 0x99, 0, 1);
+    smpp_pdu_reset(&q, 0x99, 0, 1);
     uint8_t b[64];
     struct smpp_err err;
     assert_int_equal(smpp_pdu_encode(&q, b, sizeof b, &err), -1);
     assert_int_equal(err.status, ESME_RINVCMDID);
-    smpp_pdu_init(&q, SMPP_SUBMIT_MULTI, 0, 1);
+    smpp_pdu_reset(&q, SMPP_SUBMIT_MULTI, 0, 1);
     assert_int_equal(smpp_pdu_encode(&q, b, sizeof b, &err), -1);
 }
 
@@ -697,7 +697,7 @@ static void test_cstring_max(void **state)
         over[c->max] = 0;
 
         struct smpp_pdu p;
-        smpp_pdu_init(&p, c->command_id, 0, 1);
+        smpp_pdu_reset(&p, c->command_id, 0, 1);
         *(const char **)(void *)((char *)&p + c->off) = longest;
         uint8_t b[512], b2[512];
         struct smpp_err err;
@@ -737,7 +737,7 @@ static void test_sm_length(void **state)
     uint8_t sm[255];
     memset(sm, 'x', sizeof sm);
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 1);
     p.sm_length = 254;
     p.short_message = sm;
     uint8_t b[600];
@@ -773,7 +773,7 @@ static void test_sm_length(void **state)
     assert_int_equal(smpp_pdu_encode(&p, b, sizeof b, &err), -1);
 
     /* sm_length 0: short_message is NULL after decode */
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
     n = smpp_pdu_encode(&p, b, sizeof b, &err);
     decode_ok(&d, b, (size_t)n);
     assert_int_equal(d.sm_length, 0);
@@ -798,7 +798,7 @@ static void test_tlv_unknown_roundtrip(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 3);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 3);
     p.source_addr = "1";
     p.destination_addr = "2";
     uint8_t vendor[3] = {0xde, 0xad, 0x00};
@@ -836,7 +836,7 @@ static const struct tlv_len std_tlvs[] = {
 static int submit_with_tlv(uint8_t *b, size_t cap, uint16_t tag, uint16_t len, const uint8_t *val)
 {
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 1);
     smpp_pdu_set_bytes(&p, 0x1400, val, len);
     struct smpp_err err;
     int n = smpp_pdu_encode(&p, b, cap, &err);
@@ -866,7 +866,7 @@ static void test_tlv_standard_lengths(void **state)
             assert_int_equal(d.tlv[0].len, ok_lens[k]);
             /* the encoder accepts it too */
             struct smpp_pdu e;
-            smpp_pdu_init(&e, SMPP_SUBMIT_SM, 0, 1);
+            smpp_pdu_reset(&e, SMPP_SUBMIT_SM, 0, 1);
             assert_int_equal(smpp_pdu_set_bytes(&e, t->tag, val, ok_lens[k]), 0);
             uint8_t b2[400];
             struct smpp_err err;
@@ -883,7 +883,7 @@ static void test_tlv_standard_lengths(void **state)
             expect_decode_error(b, (size_t)n, 0, ESME_RINVPARLEN);
             assert_non_null(strstr(last_err_text, smpp_tlv_name(t->tag)));
             struct smpp_pdu e;
-            smpp_pdu_init(&e, SMPP_SUBMIT_SM, 0, 1);
+            smpp_pdu_reset(&e, SMPP_SUBMIT_SM, 0, 1);
             smpp_pdu_set_bytes(&e, t->tag, val, bad[k]);
             uint8_t b2[400];
             struct smpp_err err;
@@ -916,7 +916,7 @@ static void test_tlv_too_many(void **state)
     assert_int_equal(d.tlv_count, SMPP_MAX_TLVS);
     /* set_* refuses the 25th */
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 1);
     for (int i = 0; i < SMPP_MAX_TLVS; i++)
         assert_int_equal(smpp_pdu_set_u8(&p, (uint16_t)(0x1400 + i), 1), 0);
     assert_int_equal(smpp_pdu_set_u8(&p, 0x1500, 1), -1);
@@ -929,7 +929,7 @@ static void test_tlv_not_allowed(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_ENQUIRE_LINK, 0, 1);
+    smpp_pdu_reset(&p, SMPP_ENQUIRE_LINK, 0, 1);
     smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, 1);
     uint8_t b[64];
     struct smpp_err err;
@@ -980,7 +980,7 @@ static void test_sar_and_payload(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 4);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 4);
     p.source_addr = "100";
     p.destination_addr = "996555123456";
     p.esm_class = 0;
@@ -1009,13 +1009,13 @@ static void test_sar_and_payload(void **state)
     assert_int_equal(mp->len, 3);
     assert_memory_equal(mp->val, "abc", 3);
     /* empty message_payload is legal */
-    smpp_pdu_init(&p, SMPP_DATA_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 1);
     smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, NULL, 0);
     n = smpp_pdu_encode(&p, b, sizeof b, &err);
     decode_ok(&d, b, (size_t)n);
     assert_int_equal(smpp_tlv_find(&d, SMPP_TLV_MESSAGE_PAYLOAD)->len, 0);
     /* 4-octet integer TLV */
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, 1);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 1);
     uint8_t ttl[4] = {0xff, 0xff, 0xff, 0xfe};
     smpp_pdu_set_bytes(&p, SMPP_TLV_QOS_TIME_TO_LIVE, ttl, 4);
     n = smpp_pdu_encode(&p, b, sizeof b, &err);
@@ -1074,7 +1074,7 @@ static void test_encode_small_buffer(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_init(&p, SMPP_DELIVER_SM, 0, 7);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
     p.service_type = "USSD";
     p.source_addr = "996555123456";
     p.destination_addr = "*100#";

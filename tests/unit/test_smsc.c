@@ -191,7 +191,7 @@ static uint32_t do_bind(struct t *t, uint32_t cmd, const char *id,
                         const char *pw)
 {
     struct smpp_pdu p, r;
-    smpp_pdu_init(&p, cmd, 0, t->seq++);
+    smpp_pdu_reset(&p, cmd, 0, t->seq++);
     p.system_id = id;
     p.password = pw;
     p.interface_version = 0x34;
@@ -206,7 +206,7 @@ static uint32_t do_submit(struct t *t, const char *dst, const char *text,
                           uint8_t reg, char *id, size_t idcap)
 {
     struct smpp_pdu p, r;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
     p.source_addr = "100";
     p.destination_addr = dst;
     p.registered_delivery = reg;
@@ -223,7 +223,7 @@ static uint32_t do_submit(struct t *t, const char *dst, const char *text,
 static void answer(struct t *t, const struct smpp_pdu *req)
 {
     struct smpp_pdu r;
-    smpp_pdu_init(&r, smpp_resp_id(req->command_id), 0, req->sequence_number);
+    smpp_pdu_reset(&r, smpp_resp_id(req->command_id), 0, req->sequence_number);
     send_pdu(t, &r);
 }
 
@@ -348,7 +348,7 @@ static void test_receipt_formats(void **state)
     answer(t, &d);
     /* query_sm now says DELIVERED */
     struct smpp_pdu q, r;
-    smpp_pdu_init(&q, SMPP_QUERY_SM, 0, t->seq++);
+    smpp_pdu_reset(&q, SMPP_QUERY_SM, 0, t->seq++);
     q.message_id = id;
     q.source_addr = "100";
     send_pdu(t, &q);
@@ -400,7 +400,7 @@ static void test_receipt_failures(void **state)
     answer(t, &d);
     /* cancel: the delivered one cannot be cancelled */
     struct smpp_pdu q, r;
-    smpp_pdu_init(&q, SMPP_CANCEL_SM, 0, t->seq++);
+    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
     q.message_id = id2;
     send_pdu(t, &q);
     expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
@@ -412,7 +412,7 @@ static void test_receipt_failures(void **state)
     c.dlr_delay_ms = 100;
     t = bound(&c);
     assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
-    smpp_pdu_init(&q, SMPP_CANCEL_SM, 0, t->seq++);
+    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
     q.message_id = id1;
     send_pdu(t, &q);
     expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
@@ -449,7 +449,7 @@ static void test_throttle_and_window(void **state)
     t = bound(&c);
     for (int i = 0; i < 4; i++) {
         struct smpp_pdu p;
-        smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+        smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
         p.destination_addr = "996555000001";
         send_pdu(t, &p);
     }
@@ -479,7 +479,7 @@ static void test_long_mt_reassembly(void **state)
     size_t cut = 12;          /* inside the text, on a UTF-16 unit */
     for (int part = 2; part >= 1; part--) {
         struct smpp_pdu p, r;
-        smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+        smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
         p.source_addr = "100";
         p.destination_addr = "996555000007";
         p.data_coding = 8;
@@ -501,7 +501,7 @@ static void test_long_mt_reassembly(void **state)
     for (int i = 0; i < 2; i++) {
         const char *b = i ? p2 : p1;
         struct smpp_pdu p, r;
-        smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+        smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
         p.source_addr = "100";
         p.destination_addr = "996555000008";
         p.esm_class = 0x40;
@@ -514,7 +514,7 @@ static void test_long_mt_reassembly(void **state)
     assert_string_equal(t->ev[1].text, "first half, second half");
     /* message_payload */
     struct smpp_pdu p, r;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
     p.destination_addr = "996555000009";
     static const char pl[] = "a payload message";
     smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, pl, sizeof pl - 1);
@@ -549,7 +549,7 @@ static void test_mo(void **state)
     assert_int_equal(ol, strlen("Баланс ө"));
     assert_memory_equal(out, "Баланс ө", ol);
     struct smpp_pdu r;
-    smpp_pdu_init(&r, SMPP_DELIVER_SM_RESP, ESME_RX_T_APPN, d.sequence_number);
+    smpp_pdu_reset(&r, SMPP_DELIVER_SM_RESP, ESME_RX_T_APPN, d.sequence_number);
     send_pdu(t, &r);
     for (int i = 0; i < 200 && t->n_ev == 0; i++)
         pump(t);
@@ -606,7 +606,7 @@ static void test_ussd_dialog(void **state)
     assert_int_equal(smpp_text_encode(SMPP_ENC_UCS2, (const uint8_t *)menu,
                                       strlen(menu), u, sizeof u, &ul, NULL), 0);
     struct smpp_pdu p, r;
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
     p.service_type = "USSD";
     p.source_addr = "100";
     p.destination_addr = "996555000001";
@@ -640,7 +640,7 @@ static void test_ussd_dialog(void **state)
     assert_int_equal(smpp_text_encode(SMPP_ENC_GSM7, (const uint8_t *)"Bye @ all",
                                       9, sept, sizeof sept, &sl, NULL), 0);
     assert_int_equal(smpp_text_gsm7_pack_ussd(sept, sl, packed, sizeof packed, &pl), 0);
-    smpp_pdu_init(&p, SMPP_SUBMIT_SM, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, t->seq++);
     p.service_type = "USSD";
     p.destination_addr = "996555000001";
     p.data_coding = 0x0F;
@@ -698,10 +698,10 @@ static void test_unbind_and_drop(void **state)
     base_cfg(&c);
     struct t *t = bound(&c);
     struct smpp_pdu p, r;
-    smpp_pdu_init(&p, SMPP_ENQUIRE_LINK, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_ENQUIRE_LINK, 0, t->seq++);
     send_pdu(t, &p);
     expect_pdu(t, &r, SMPP_ENQUIRE_LINK_RESP);
-    smpp_pdu_init(&p, SMPP_UNBIND, 0, t->seq++);
+    smpp_pdu_reset(&p, SMPP_UNBIND, 0, t->seq++);
     send_pdu(t, &p);
     expect_pdu(t, &r, SMPP_UNBIND_RESP);
     assert_int_equal(recv_pdu(t, &r, 3000), -1);
