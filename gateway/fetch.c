@@ -1027,7 +1027,7 @@ int fetch_json_map(const char *body, size_t len, const char *const *paths, size_
         return FETCH_EJSON;
     }
     json_error_t je;
-    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!root) {
         set_err(err, errlen, "JSON %d:%d: %s", je.line, je.column, je.text);
         return FETCH_EJSON;
