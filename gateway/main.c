@@ -29,6 +29,12 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/mt.h"
+#include "gateway/dialect.h"
+#include "gateway/dialogs.h"
+#include "gateway/fetch.h"
+#include "gateway/ussd.h"
+#include "menus/load.h"
+#include "menus/menu.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
@@ -70,6 +76,10 @@ struct daemon {
     struct link *links;         /* active links, one per cfg->smsc entry */
     struct link *retiring;      /* stopped on reload, not yet freed */
     struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
+    struct menu_set *menus;     /* the menu set in use (one reference) */
+    struct dialogs *store;      /* USSD dialogs: Redis or in process */
+    struct fetch *fetch;        /* back-end and app calls */
+    struct ussd_service *ussd;
     int stopping;               /* SIGTERM/SIGINT seen: links unbinding */
     int exiting;                /* loopexit requested */
 };
@@ -361,6 +371,106 @@ static int keyword_ping(struct link *l, const struct smpp_pdu *pdu)
     return 1;
 }
 
+
+/* ---- USSD: what the dialog service needs from the links ---------------- */
+
+static struct link *find_link(struct link *l, const char *name);
+
+static void on_ussd_sent(struct esme *e, void *arg, uint32_t status,
+                         const struct smpp_pdu *resp)
+{
+    (void)arg;
+    (void)resp;
+    if (status != ESME_ROK)
+        log_msg(KLOG_WARN, esme_name(e), "USSD screen not accepted: %s (0x%08x)",
+                smpp_status_name(status) ? smpp_status_name(status) : "no answer",
+                status);
+}
+
+static int ussd_send(void *ud, const char *link, struct smpp_pdu *pdu)
+{
+    struct daemon *d = ud;
+    struct link *l = find_link(d->links, link);
+    if (!l || !l->e)
+        return -1;
+    return esme_send(l->e, pdu, on_ussd_sent, NULL);
+}
+
+static void on_menu_sms_sent(void *arg, const struct mt_result *r)
+{
+    char *link = arg;
+    if (r->status != ESME_ROK)
+        log_msg(KLOG_WARN, link, "SMS from a menu not accepted: %s (0x%08x)",
+                smpp_status_name(r->status) ? smpp_status_name(r->status)
+                                            : "no answer", r->status);
+    free(link);
+}
+
+static int ussd_send_sms(void *ud, const char *link, const char *from,
+                         const char *to, const char *utf8)
+{
+    struct daemon *d = ud;
+    struct link *l = find_link(d->links, link);
+    if (!l || !l->e || !to || !*to)
+        return -1;
+    const struct config_smsc *s = link_entry(l);
+    static uint16_t ref;
+    struct mt_msg m = {
+        .from = from, .to = to, .text = (const uint8_t *)utf8, .len = strlen(utf8),
+        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = ++ref,
+    };
+    char *arg = strdup(link);
+    char err[160];
+    if (!arg)
+        return -1;
+    if (mt_send(l->e, &m, on_menu_sms_sent, arg, err, sizeof err) != 0) {
+        log_msg(KLOG_WARN, link, "SMS from a menu to %s not sent: %s",
+                log_mask(to).s, err);
+        free(arg);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_store_state(void *arg, enum dialogs_state st, const char *reason)
+{
+    struct daemon *d = arg;
+    if (st == DIALOGS_UP)
+        log_msg(KLOG_INFO, "dialogs", "%s is up", dialogs_describe(d->store));
+    else
+        log_msg(KLOG_WARN, "dialogs", "%s is down: %s; USSD answers "
+                "\"temporarily unavailable\" until it is back",
+                dialogs_describe(d->store), reason ? reason : "?");
+}
+
+/* Load the menu set named by cfg; on errors print (or log) every one. */
+static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
+{
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    memset(&errs, 0, sizeof errs);
+    if (menu_set_load_dir(cfg->menus, &set, &errs) != 0) {
+        char line[512];
+        for (size_t i = 0; i < errs.n; i++) {
+            menu_error_format(&errs.v[i], line, sizeof line);
+            if (fp)
+                fprintf(fp, "%s\n", line);
+            else
+                log_msg(KLOG_ERROR, NULL, "%s", line);
+        }
+        if (errs.dropped) {
+            if (fp)
+                fprintf(fp, "(and %zu more errors)\n", errs.dropped);
+            else
+                log_msg(KLOG_ERROR, NULL, "(and %zu more errors)", errs.dropped);
+        }
+        menu_errors_free(&errs);
+        return NULL;
+    }
+    menu_errors_free(&errs);
+    return set;
+}
+
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
 {
     struct link *l = ud;
@@ -369,15 +479,11 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
         log_receipt(l, pdu);
         return ESME_ROK;
     }
-    int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
-    if (op >= 0) {
-        /* the destination is the service code (*100#): not personal */
-        log_msg(KLOG_WARN, l->name,
-                "USSD (ussd_service_op %d) from %s to %s: no USSD engine yet; "
-                "acknowledged and dropped",
-                (int)op, log_mask(pdu->source_addr).s,
-                pdu->destination_addr ? pdu->destination_addr : "-");
-        return ESME_ROK;
+    const struct config_smsc *s = link_entry(l);
+    if (s && l->d->ussd) {
+        const struct ussd_dialect *dia = ussd_dialect_find(s->dialect);
+        if (dia && ussd_deliver(l->d->ussd, l->name, dia, s->session_timeout_ms, pdu))
+            return ESME_ROK;
     }
     if (keyword_ping(l, pdu))
         return ESME_ROK;
@@ -548,6 +654,22 @@ static void reload(struct daemon *d)
         return;
     }
     config_errors_free(&errs);
+    struct menu_set *menus = load_menus(cfg, NULL);
+    if (!menus) {
+        log_msg(KLOG_ERROR, NULL,
+                "reload refused: the menu set %s has errors; still running the "
+                "previous configuration and menus", cfg->menus);
+        config_free(cfg);
+        return;
+    }
+    if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0)
+        log_msg(KLOG_WARN, NULL, "redis.url changed: takes effect at the next "
+                "restart; dialogs stay in %s", dialogs_describe(d->store));
+    ussd_set_menus(d->ussd, menus);
+    menu_set_unref(d->menus);
+    d->menus = menus;
+    log_msg(KLOG_INFO, NULL, "menus loaded from %s (%u nodes)", cfg->menus,
+            (unsigned)menus->nnode);
     apply_log_settings(d, d->cfg, cfg);
 
     unsigned added = 0, removed = 0, restarted = 0, kept = 0, failed = 0;
@@ -781,6 +903,14 @@ static void daemon_free(struct daemon *d)
         link_free(l);
     }
     d->links = d->retiring = NULL;
+    ussd_free(d->ussd);
+    d->ussd = NULL;
+    fetch_free(d->fetch);
+    d->fetch = NULL;
+    dialogs_free(d->store);
+    d->store = NULL;
+    menu_set_unref(d->menus);
+    d->menus = NULL;
     if (d->ev_term)
         event_free(d->ev_term);
     if (d->ev_int)
@@ -830,9 +960,18 @@ int main(int argc, char **argv)
         return 1;
     }
     config_errors_free(&errs);
+    d.menus = load_menus(d.cfg, stderr);
+    if (!d.menus) {
+        fprintf(stderr, "%s: the menu set %s has errors; not starting\n", argv[0],
+                d.cfg->menus);
+        config_free(d.cfg);
+        return 1;
+    }
     if (o.check) {
-        printf("configuration ok: %zu smsc%s\n", d.cfg->smsc_count,
-               o.config ? "" : " (embedded defaults)");
+        printf("configuration ok: %zu smsc%s; menus ok: %s (%u nodes)\n",
+               d.cfg->smsc_count, o.config ? "" : " (embedded defaults)",
+               d.cfg->menus, (unsigned)d.menus->nnode);
+        menu_set_unref(d.menus);
         config_free(d.cfg);
         return 0;
     }
@@ -842,6 +981,7 @@ int main(int argc, char **argv)
     if (log_open(d.cfg->log_file, lerr, sizeof lerr) != 0) {
         /* refuse to start without the log that was asked for */
         fprintf(stderr, "%s: cannot open the log file: %s\n", argv[0], lerr);
+        menu_set_unref(d.menus);
         config_free(d.cfg);
         return 1;
     }
@@ -850,6 +990,7 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     if (!d.base) {
         fprintf(stderr, "%s: cannot create the event loop\n", argv[0]);
+        menu_set_unref(d.menus);
         config_free(d.cfg);
         log_close();
         return 1;
@@ -869,6 +1010,25 @@ int main(int argc, char **argv)
 
     log_msg(KLOG_INFO, NULL, "kyzmatd %s starting: %s, %zu smsc", KYZMAT_VERSION,
             o.config ? o.config : "embedded defaults", d.cfg->smsc_count);
+    char serr[256] = "";
+    struct dialogs_opts dopts;
+    memset(&dopts, 0, sizeof dopts);
+    dopts.on_state = on_store_state;
+    dopts.state_arg = &d;
+    d.store = dialogs_new(d.base, d.cfg->redis_url, &dopts, serr, sizeof serr);
+    d.fetch = fetch_new(d.base, NULL);
+    struct ussd_ops uops = { ussd_send, ussd_send_sms, &d };
+    d.ussd = d.store && d.fetch ? ussd_new(d.base, d.store, d.fetch, d.menus, &uops)
+                                : NULL;
+    if (!d.ussd) {
+        log_msg(KLOG_ERROR, NULL, "not starting: dialog store: %s",
+                serr[0] ? serr : "out of memory");
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+    log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
+            d.cfg->menus, (unsigned)d.menus->nnode, dialogs_describe(d.store));
     for (size_t i = 0; i < d.cfg->smsc_count; i++) {
         struct link *l = link_new(&d, &d.cfg->smsc[i]);
         if (!l) {
@@ -893,6 +1053,7 @@ int main(int argc, char **argv)
 
     log_msg(KLOG_INFO, NULL, "kyzmatd stopped");
     daemon_free(&d);
+    fetch_global_cleanup();
     if (o.pidfile)
         unlink(o.pidfile);
     log_close();

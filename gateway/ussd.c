@@ -1,0 +1,766 @@
+/*
+ * gateway/ussd.c — USSD dialogs over SMPP; see ussd.h for what and why.
+ *
+ * One struct ussd_call per USSD PDU being answered.  Its life:
+ *
+ *   LOAD     dialog (and, on a dial, language) GETs outstanding
+ *   STEP     menu_step ran; effects started
+ *   WAIT     a back-end or app call is outstanding (fetch)
+ *   SAVE     the dialog SET is outstanding; the screen waits for it
+ *   DONE     answered; freed when no store request is outstanding
+ *
+ * Owns: the calls (a list on the service, so ussd_free can reach them),
+ * the menu-set references they hold, one scratch struct menu_output (the
+ * engine's output is consumed before the next step can run, and the loop
+ * is single-threaded).  The store has no cancel, so a call whose store
+ * request is outstanding is never freed under it: `pending` counts them
+ * and the last callback frees a finished call.  Fetch requests are
+ * cancelled (no callback follows).
+ * May call: gateway/dialect, gateway/dialogs, gateway/fetch, gateway/log,
+ * menus/step, menus/dialog, menus/menu, smpp/pdu, libevent, libc.
+ */
+#include "gateway/ussd.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/dialogs.h"
+#include "gateway/fetch.h"
+#include "gateway/log.h"
+#include "menus/dialog.h"
+#include "menus/menu.h"
+#include "menus/step.h"
+
+#define CALL_DEADLINE_MS 20000      /* nothing a call waits for is longer */
+#define LANG_TTL_MS (30u * 24 * 3600 * 1000)  /* language remembered 30 days */
+#define WRAP_VERSION 1
+#define SID_MAX 40
+
+enum call_state { C_LOAD = 0, C_STEP, C_WAIT, C_SAVE, C_DONE };
+
+struct ussd_call {
+    struct ussd_service *s;       /* NULL: the service is gone */
+    struct ussd_call *prev, *next;
+    enum call_state st;
+    char link[40];
+    const struct ussd_dialect *dialect;
+    unsigned ttl_ms;
+    struct ussd_in in;
+    char phone[24];               /* "+" MSISDN, for the engine and apps */
+    char dkey[DIALOGS_KEY_MAX + 1], lkey[DIALOGS_KEY_MAX + 1];
+    int dkey_len, lkey_len;
+    struct menu_set *set;         /* reference */
+    struct menu_dialog dlg;
+    char sid[SID_MAX];
+    char lang[8];                 /* remembered language code, "" unknown */
+    int pending;                  /* store requests outstanding */
+    /* results of the loads */
+    enum dialogs_status dst;
+    uint8_t *blob;                /* copy of the stored value */
+    size_t blob_len;
+    /* back-end or app call */
+    bool fetch_pending;
+    fetch_id fid;
+    int fx_kind;                  /* MENU_FX_HTTP or MENU_FX_APP */
+    size_t nsave;
+    const char *save_var[MENU_SAVE_MAX];   /* point into set */
+    const char *save_field[MENU_SAVE_MAX];
+    /* the screen waiting for the save */
+    char screen[MENU_SCREEN_BUF];
+    size_t screen_len;
+    bool ucs2;
+    struct event *deadline;
+};
+
+struct ussd_service {
+    struct event_base *base;
+    struct dialogs *store;
+    struct fetch *fetch;
+    struct menu_set *set;
+    struct ussd_ops ops;
+    struct ussd_call *calls;
+    struct ussd_stats st;
+    uint64_t sid_counter;
+    unsigned sid_salt;
+    struct menu_output out;       /* scratch, see the top */
+};
+
+/* ---- texts the gateway itself says -------------------------------------- */
+
+enum { T_UNAVAILABLE = 0, T_EXPIRED, T_FAILURE, T_COUNT };
+static const struct {
+    const char *lang;
+    const char *text[T_COUNT];
+} builtin_texts[] = {
+    { "ky", { "Кызмат убактылуу иштебей турат. Кийинчерээк кайра териңиз.",
+              "Сеанстын убактысы бүттү. Кызматты кайра териңиз.",
+              "Ката кетти. Кийинчерээк кайра териңиз." } },
+    { "ru", { "Сервис временно недоступен. Наберите позже.",
+              "Время сеанса истекло. Наберите номер услуги снова.",
+              "Произошла ошибка. Наберите позже." } },
+    { "en", { "The service is temporarily unavailable. Please dial again later.",
+              "Your session has expired. Please dial the service again.",
+              "Something went wrong. Please dial again later." } },
+};
+
+static const char *builtin_text(const char *lang, int which)
+{
+    for (size_t i = 0; i < sizeof builtin_texts / sizeof builtin_texts[0]; i++)
+        if (lang && strcmp(builtin_texts[i].lang, lang) == 0)
+            return builtin_texts[i].text[which];
+    return NULL;
+}
+
+/* The text in the call's language, else the set's default, else English. */
+static const char *call_text(const struct ussd_call *c, int which)
+{
+    const char *t = builtin_text(c->lang, which);
+    if (!t && c->dlg.lang != 0xFF && c->set && c->dlg.lang < c->set->nlang)
+        t = builtin_text(c->set->lang[c->dlg.lang], which);
+    if (!t && c->set)
+        t = builtin_text(c->set->lang[c->set->default_lang], which);
+    return t ? t : builtin_texts[2].text[which];
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* ---- call life ------------------------------------------------------------- */
+
+static void call_unlink(struct ussd_call *c)
+{
+    struct ussd_service *s = c->s;
+    if (!s)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    if (s->st.in_flight > 0)
+        s->st.in_flight--;
+}
+
+static void call_free(struct ussd_call *c)
+{
+    call_unlink(c);
+    if (c->deadline)
+        event_free(c->deadline);
+    free(c->blob);
+    menu_set_unref(c->set);
+    free(c);
+}
+
+/* Mark c answered; free it now unless a store request still holds it. */
+static void call_done(struct ussd_call *c)
+{
+    c->st = C_DONE;
+    if (c->fetch_pending && c->s) {
+        fetch_cancel(c->s->fetch, c->fid);
+        c->fetch_pending = false;
+    }
+    if (c->deadline)
+        event_del(c->deadline);
+    if (c->pending == 0)
+        call_free(c);
+}
+
+static void log_call(const struct ussd_call *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_call(const struct ussd_call *c, int level, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_msg(level, c->link, "USSD %s: %s", log_mask(c->in.msisdn).s, msg);
+}
+
+/* Send a screen on the call's link. */
+static void send_screen(struct ussd_call *c, const char *utf8, size_t len,
+                        bool ucs2, bool end)
+{
+    struct ussd_service *s = c->s;
+    if (!s)
+        return;
+    struct smpp_pdu pdu;
+    struct ussd_reply_buf buf;
+    char err[160];
+    if (ussd_reply(c->dialect, &c->in, (const uint8_t *)utf8, len, ucs2, end,
+                   &pdu, &buf, err, sizeof err) != 0) {
+        s->st.errors++;
+        log_call(c, KLOG_ERROR, "cannot build the screen: %s", err);
+        if (!end)
+            return;
+        /* a final screen must still close the dialog on the network */
+        const char *t = call_text(c, T_FAILURE);
+        if (ussd_reply(c->dialect, &c->in, (const uint8_t *)t, strlen(t),
+                       !is_ascii(t), true, &pdu, &buf, err, sizeof err) != 0)
+            return;
+    }
+    if (s->ops.send(s->ops.ud, c->link, &pdu) != 0) {
+        s->st.errors++;
+        log_call(c, KLOG_WARN, "link gone; screen not sent");
+        return;
+    }
+    if (end)
+        s->st.ends++;
+    else
+        s->st.screens++;
+}
+
+/* A built-in final screen (unavailable, expired, failure) and the end. */
+static void end_with(struct ussd_call *c, int which)
+{
+    const char *t = call_text(c, which);
+    send_screen(c, t, strlen(t), !is_ascii(t), true);
+    call_done(c);
+}
+
+static void noop_cb(void *arg, const struct dialogs_result *r)
+{
+    const char *what = arg;
+    if (r->status != DIALOGS_OK && r->status != DIALOGS_NOT_FOUND)
+        log_msg(KLOG_WARN, NULL, "dialog store: %s failed: %s", what,
+                r->error ? r->error : "?");
+}
+
+/* ---- the wrapped value ------------------------------------------------------ */
+/* u8 version | u8 keylen | key | u8 sidlen | sid | engine blob */
+
+static int wrap_encode(const struct ussd_call *c, uint8_t *out, size_t cap)
+{
+    size_t kl = strlen(c->in.key), sl = strlen(c->sid);
+    if (3 + kl + sl > cap)
+        return -1;
+    size_t n = 0;
+    out[n++] = WRAP_VERSION;
+    out[n++] = (uint8_t)kl;
+    memcpy(out + n, c->in.key, kl);
+    n += kl;
+    out[n++] = (uint8_t)sl;
+    memcpy(out + n, c->sid, sl);
+    n += sl;
+    int bl = menu_dialog_encode(c->set, &c->dlg, out + n, cap - n);
+    if (bl < 0)
+        return -1;
+    return (int)(n + (size_t)bl);
+}
+
+/* Decode c->blob into c->dlg, c->sid; *same_key says whether the stored
+ * session key is the PDU's.  Returns MENU_OK or a MENU_E* value. */
+static int wrap_decode(struct ussd_call *c, bool *same_key)
+{
+    const uint8_t *p = c->blob;
+    size_t n = c->blob_len;
+    if (n < 3 || p[0] != WRAP_VERSION)
+        return MENU_ECORRUPT;
+    size_t kl = p[1];
+    if (2 + kl + 1 > n)
+        return MENU_ECORRUPT;
+    *same_key = kl == strlen(c->in.key) && memcmp(p + 2, c->in.key, kl) == 0;
+    size_t sl = p[2 + kl];
+    if (3 + kl + sl > n || sl >= SID_MAX)
+        return MENU_ECORRUPT;
+    memcpy(c->sid, p + 3 + kl, sl);
+    c->sid[sl] = '\0';
+    size_t off = 3 + kl + sl;
+    return menu_dialog_decode(c->set, p + off, n - off, &c->dlg);
+}
+
+static void new_sid(struct ussd_service *s, struct ussd_call *c)
+{
+    snprintf(c->sid, sizeof c->sid, "kz-%x-%lx-%llx", s->sid_salt,
+             (long)time(NULL), (unsigned long long)++s->sid_counter);
+}
+
+/* ---- stepping ----------------------------------------------------------------- */
+
+static void run_step(struct ussd_call *c, struct menu_input *in);
+
+static void on_saved(void *arg, const struct dialogs_result *r)
+{
+    struct ussd_call *c = arg;
+    c->pending--;
+    if (c->st == C_DONE || !c->s) {
+        if (c->pending == 0)
+            call_free(c);
+        return;
+    }
+    if (r->status != DIALOGS_OK) {
+        c->s->st.unavailable++;
+        log_call(c, KLOG_WARN, "dialog not saved (%s); ending it",
+                 r->error ? r->error : "store error");
+        end_with(c, T_UNAVAILABLE);
+        return;
+    }
+    send_screen(c, c->screen, c->screen_len, c->ucs2, false);
+    call_done(c);
+}
+
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+    struct ussd_call *c = arg;
+    c->fetch_pending = false;
+    if (c->st == C_DONE || !c->s)
+        return;
+    struct menu_input in;
+    memset(&in, 0, sizeof in);
+    in.phone = c->phone;
+    in.session_id = c->sid;
+    in.lang = c->lang[0] ? c->lang : NULL;
+    in.now = (uint32_t)time(NULL);
+    struct menu_kv kv[MENU_SAVE_MAX];
+    char vals[MENU_SAVE_MAX * (MENU_VAL_MAX + 1) + 64];
+    char text[MENU_SCREEN_BUF];
+    if (c->fx_kind == MENU_FX_HTTP) {
+        if (r->status == FETCH_TIMEOUT) {
+            in.event = MENU_EV_HTTP_TIMEOUT;
+            log_call(c, KLOG_WARN, "back-end timed out after %u ms", r->elapsed_ms);
+        } else if (r->status != FETCH_DONE_OK) {
+            in.event = MENU_EV_HTTP_FAIL;
+            log_call(c, KLOG_WARN, "back-end failed: %s (HTTP %ld)",
+                     fetch_status_name(r->status), r->http_code);
+        } else {
+            struct fetch_json_value jv[MENU_SAVE_MAX];
+            char err[160];
+            int rc = fetch_json_map(r->body, r->body_len, c->save_field, c->nsave,
+                                    MENU_VAL_MAX, vals, sizeof vals, jv, err, sizeof err);
+            if (rc != FETCH_OK) {
+                in.event = MENU_EV_HTTP_FAIL;
+                log_call(c, KLOG_WARN, "back-end answer unusable: %s", err);
+            } else {
+                in.event = MENU_EV_HTTP_OK;
+                size_t k = 0;
+                for (size_t i = 0; i < c->nsave; i++)
+                    if (jv[i].found == FETCH_JSON_FOUND) {
+                        kv[k].name = c->save_var[i];
+                        kv[k].value = jv[i].value;
+                        k++;
+                    }
+                in.kv = kv;
+                in.nkv = k;
+            }
+        }
+    } else {
+        struct fetch_app_reply ar;
+        char err[160];
+        if (r->status != FETCH_DONE_OK) {
+            in.event = MENU_EV_APP_FAIL;
+            log_call(c, KLOG_WARN, "app failed: %s (HTTP %ld)",
+                     fetch_status_name(r->status), r->http_code);
+        } else if (fetch_app_reply_parse(r->body, r->body_len, text, sizeof text, &ar,
+                                         err, sizeof err) != FETCH_OK) {
+            in.event = MENU_EV_APP_FAIL;
+            log_call(c, KLOG_WARN, "app answer without CON/END: %s", err);
+        } else {
+            in.event = ar.end ? MENU_EV_APP_END : MENU_EV_APP_CON;
+            in.text = text;
+            in.len = ar.len;
+        }
+    }
+    run_step(c, &in);
+}
+
+static int start_fetch(struct ussd_call *c, const struct menu_effect *fx)
+{
+    struct ussd_service *s = c->s;
+    struct fetch_req req;
+    memset(&req, 0, sizeof req);
+    char form[1024];
+    if (fx->kind == MENU_FX_APP) {
+        /* The Africa's Talking-style contract, see protocol.md. */
+        struct fetch_field f[] = {
+            { "sessionId", fx->session_id }, { "serviceCode", fx->service_code },
+            { "phoneNumber", fx->phone }, { "networkCode", c->link },
+            { "text", fx->app_text },
+        };
+        size_t fl = 0;
+        if (fetch_form_encode(f, 5, form, sizeof form, &fl) != FETCH_OK)
+            return -1;
+        req.method = "POST";
+        req.body = form;
+        req.body_len = fl;
+        req.content_type = "application/x-www-form-urlencoded";
+        s->st.app_calls++;
+    } else {
+        req.method = fx->method;
+        req.body = fx->body;
+        req.body_len = fx->body ? strlen(fx->body) : 0;
+        req.content_type = fx->content_type;
+        c->nsave = fx->nsave;
+        for (size_t i = 0; i < fx->nsave && i < MENU_SAVE_MAX; i++) {
+            c->save_var[i] = fx->save_var[i];
+            c->save_field[i] = fx->save_field[i];
+        }
+        s->st.http_calls++;
+    }
+    req.url = fx->url;
+    req.timeout_ms = fx->timeout_ms ? fx->timeout_ms : 4000;
+    c->fx_kind = fx->kind;
+    int rc = fetch_start(s->fetch, &req, on_fetched, c, &c->fid);
+    if (rc != FETCH_OK) {
+        log_call(c, KLOG_WARN, "cannot call %s: %s", fx->url, fetch_strerror(rc));
+        return -1;
+    }
+    c->fetch_pending = true;
+    return 0;
+}
+
+/* The dialog of an ended call was dropped from the store. */
+static void on_saved_del(void *arg, const struct dialogs_result *r)
+{
+    struct ussd_call *c = arg;
+    c->pending--;
+    if (r->status != DIALOGS_OK && r->status != DIALOGS_NOT_FOUND)
+        log_call(c, KLOG_WARN, "ended dialog not removed from the store: %s",
+                 r->error ? r->error : "?");
+    if (c->st == C_DONE && c->pending == 0)
+        call_free(c);
+}
+
+/* Carry out the engine's output in s->out. */
+static void handle_output(struct ussd_call *c)
+{
+    struct ussd_service *s = c->s;
+    struct menu_output *out = &s->out;
+    bool waiting = false;
+    for (size_t i = 0; i < out->nfx; i++) {
+        const struct menu_effect *fx = &out->fx[i];
+        switch (fx->kind) {
+        case MENU_FX_STORE_LANG:
+            if (fx->lang && c->lkey_len > 0) {
+                snprintf(c->lang, sizeof c->lang, "%s", fx->lang);
+                dialogs_set(s->store, c->lkey, (size_t)c->lkey_len, fx->lang,
+                            strlen(fx->lang), LANG_TTL_MS, noop_cb,
+                            (void *)"saving a language");
+            }
+            break;
+        case MENU_FX_SMS:
+            if (s->ops.send_sms(s->ops.ud, c->link, c->in.service, fx->to,
+                                fx->text) != 0)
+                log_call(c, KLOG_WARN, "SMS from the menu not sent");
+            break;
+        case MENU_FX_HTTP:
+        case MENU_FX_APP:
+            if (waiting || start_fetch(c, fx) != 0) {
+                /* fed back as a failure: the menu's fallback applies */
+                struct menu_input in;
+                memset(&in, 0, sizeof in);
+                in.event = fx->kind == MENU_FX_APP ? MENU_EV_APP_FAIL : MENU_EV_HTTP_FAIL;
+                in.phone = c->phone;
+                in.session_id = c->sid;
+                in.now = (uint32_t)time(NULL);
+                /* later effects of this output are dropped with it */
+                run_step(c, &in);
+                return;
+            }
+            waiting = true;
+            break;
+        default:
+            break;
+        }
+    }
+    if (waiting) {
+        c->st = C_WAIT;
+        return;
+    }
+    if (!out->show) {
+        s->st.errors++;
+        log_call(c, KLOG_ERROR, "menu step gave no screen and waits for nothing");
+        end_with(c, T_FAILURE);
+        return;
+    }
+    if (out->end) {
+        send_screen(c, out->screen, out->screen_len, out->enc == MENU_ENC_UCS2, true);
+        c->pending++;
+        dialogs_del(s->store, c->dkey, (size_t)c->dkey_len, on_saved_del, c);
+        call_done(c);
+        return;
+    }
+    /* Save first, then show: the answer to this screen may reach another
+     * gateway, which must find the state. */
+    memcpy(c->screen, out->screen, out->screen_len);
+    c->screen_len = out->screen_len;
+    c->ucs2 = out->enc == MENU_ENC_UCS2;
+    uint8_t blob[MENU_DIALOG_BLOB_MAX + 128];
+    int bl = wrap_encode(c, blob, sizeof blob);
+    if (bl < 0) {
+        s->st.errors++;
+        log_call(c, KLOG_ERROR, "dialog does not encode");
+        end_with(c, T_FAILURE);
+        return;
+    }
+    c->st = C_SAVE;
+    c->pending++;
+    if (dialogs_set(s->store, c->dkey, (size_t)c->dkey_len, blob, (size_t)bl,
+                    c->ttl_ms, on_saved, c) != 0) {
+        c->pending--;
+        s->st.unavailable++;
+        end_with(c, T_UNAVAILABLE);
+    }
+}
+
+static void run_step(struct ussd_call *c, struct menu_input *in)
+{
+    c->st = C_STEP;
+    int rc = menu_step(c->set, &c->dlg, in, &c->s->out);
+    if (rc != MENU_OK) {
+        c->s->st.errors++;
+        log_call(c, rc == MENU_EUNEXPECTED ? KLOG_INFO : KLOG_ERROR,
+                 "menu step refused the event (%d)", rc);
+        end_with(c, rc == MENU_EUNEXPECTED ? T_EXPIRED : T_FAILURE);
+        return;
+    }
+    handle_output(c);
+}
+
+/* ---- loading -------------------------------------------------------------------- */
+
+static void after_load(struct ussd_call *c)
+{
+    struct ussd_service *s = c->s;
+    if (c->dst == DIALOGS_UNAVAILABLE || c->dst == DIALOGS_TIMEOUT ||
+        c->dst == DIALOGS_ERROR) {
+        s->st.unavailable++;
+        log_call(c, KLOG_WARN, "dialog store unavailable; told the subscriber");
+        end_with(c, T_UNAVAILABLE);
+        return;
+    }
+    bool found = false;
+    if (c->dst == DIALOGS_OK) {
+        bool same_key = false;
+        int rc = wrap_decode(c, &same_key);
+        if (rc == MENU_OK && (same_key || c->in.kind == USSD_START))
+            found = true;
+        else if (rc != MENU_OK)
+            log_call(c, KLOG_INFO, "stored dialog unusable (%s); starting over",
+                     rc == MENU_ESTALE ? "menu changed" : "corrupt");
+    }
+    if (!found) {
+        if (c->in.kind == USSD_CONTINUE) {
+            s->st.expired++;
+            log_call(c, KLOG_INFO, "answer to an expired dialog");
+            end_with(c, T_EXPIRED);
+            return;
+        }
+        menu_dialog_init(&c->dlg);
+        new_sid(s, c);
+    }
+    struct menu_input in;
+    memset(&in, 0, sizeof in);
+    in.event = c->in.kind == USSD_START ? MENU_EV_START : MENU_EV_INPUT;
+    in.text = (const char *)c->in.text;
+    in.len = c->in.text_len;
+    in.phone = c->phone;
+    in.session_id = c->sid;
+    in.lang = c->lang[0] ? c->lang : NULL;
+    in.now = (uint32_t)time(NULL);
+    run_step(c, &in);
+}
+
+static void on_loaded(struct ussd_call *c)
+{
+    if (--c->pending > 0)
+        return;
+    if (c->st == C_DONE || !c->s) {
+        call_free(c);
+        return;
+    }
+    after_load(c);
+}
+
+static void on_dialog(void *arg, const struct dialogs_result *r)
+{
+    struct ussd_call *c = arg;
+    c->dst = r->status;
+    if (r->status == DIALOGS_OK && r->len > 0 && c->st != C_DONE) {
+        c->blob = malloc(r->len);
+        if (c->blob) {
+            memcpy(c->blob, r->value, r->len);
+            c->blob_len = r->len;
+        } else {
+            c->dst = DIALOGS_ERROR;
+        }
+    } else if (r->status == DIALOGS_OK) {
+        c->dst = DIALOGS_NOT_FOUND;
+    }
+    on_loaded(c);
+}
+
+static void on_lang(void *arg, const struct dialogs_result *r)
+{
+    struct ussd_call *c = arg;
+    if (r->status == DIALOGS_OK && r->len > 0 && r->len < sizeof c->lang) {
+        memcpy(c->lang, r->value, r->len);
+        c->lang[r->len] = '\0';
+    }
+    on_loaded(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ussd_call *c = arg;
+    if (c->st == C_DONE)
+        return;
+    c->s->st.errors++;
+    log_call(c, KLOG_WARN, "no answer within %d ms; ending the dialog", CALL_DEADLINE_MS);
+    end_with(c, T_FAILURE);
+}
+
+int ussd_deliver(struct ussd_service *s, const char *link,
+                 const struct ussd_dialect *dialect,
+                 unsigned session_timeout_ms, const struct smpp_pdu *pdu)
+{
+    struct ussd_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_msg(KLOG_ERROR, link, "USSD: out of memory");
+        return smpp_tlv_find(pdu, SMPP_TLV_USSD_SERVICE_OP) ? 1 : 0;
+    }
+    char err[160];
+    if (ussd_classify(dialect, pdu, &c->in, err, sizeof err) != 0) {
+        s->st.errors++;
+        log_msg(KLOG_WARN, link, "USSD from %s ignored: %s",
+                log_mask(pdu->source_addr).s, err);
+        free(c);
+        return 1;
+    }
+    if (c->in.kind == USSD_NOT) {
+        free(c);
+        return 0;
+    }
+    snprintf(c->link, sizeof c->link, "%s", link);
+    c->s = s;
+    c->dialect = dialect;
+    c->ttl_ms = session_timeout_ms ? session_timeout_ms : DIALOGS_DEFAULT_TTL_MS;
+    snprintf(c->phone, sizeof c->phone, "+%s",
+             c->in.msisdn[0] == '+' ? c->in.msisdn + 1 : c->in.msisdn);
+    c->dkey_len = dialogs_key(c->dkey, sizeof c->dkey, DIALOGS_KEY_DIALOG,
+                              c->in.msisdn, NULL);
+    c->lkey_len = dialogs_key(c->lkey, sizeof c->lkey, DIALOGS_KEY_LANG,
+                              c->in.msisdn, NULL);
+    if (c->dkey_len < 0) {
+        s->st.errors++;
+        log_msg(KLOG_WARN, link, "USSD from %s ignored: not a phone number",
+                log_mask(c->in.msisdn).s);
+        free(c);
+        return 1;
+    }
+    if (c->in.kind == USSD_OTHER) {
+        free(c);
+        return 1;
+    }
+    if (c->in.kind == USSD_ABORT) {
+        s->st.aborts++;
+        log_msg(KLOG_INFO, link, "USSD %s: released by the network (op %u)",
+                log_mask(c->in.msisdn).s, c->in.op);
+        dialogs_del(s->store, c->dkey, (size_t)c->dkey_len, noop_cb,
+                    (void *)"dropping a released dialog");
+        free(c);
+        return 1;
+    }
+    if (c->in.kind == USSD_START)
+        s->st.starts++;
+    else
+        s->st.continues++;
+    c->set = menu_set_ref(s->set);
+    c->next = s->calls;
+    if (s->calls)
+        s->calls->prev = c;
+    s->calls = c;
+    s->st.in_flight++;
+    c->deadline = evtimer_new(s->base, on_deadline, c);
+    if (c->deadline) {
+        struct timeval tv = { CALL_DEADLINE_MS / 1000, (CALL_DEADLINE_MS % 1000) * 1000 };
+        evtimer_add(c->deadline, &tv);
+    }
+    c->st = C_LOAD;
+    c->pending = 1;
+    if (c->in.kind == USSD_START && c->lkey_len > 0)
+        c->pending = 2;
+    int rc = dialogs_get(s->store, c->dkey, (size_t)c->dkey_len, on_dialog, c);
+    if (rc != 0) {
+        c->pending = 0;
+        s->st.unavailable++;
+        end_with(c, T_UNAVAILABLE);
+        return 1;
+    }
+    if (c->pending == 2 &&
+        dialogs_get(s->store, c->lkey, (size_t)c->lkey_len, on_lang, c) != 0)
+        c->pending--;
+    return 1;
+}
+
+/* ---- the service ----------------------------------------------------------------- */
+
+struct ussd_service *ussd_new(struct event_base *base, struct dialogs *store,
+                              struct fetch *fetch, struct menu_set *set,
+                              const struct ussd_ops *ops)
+{
+    struct ussd_service *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->base = base;
+    s->store = store;
+    s->fetch = fetch;
+    s->set = menu_set_ref(set);
+    s->ops = *ops;
+    s->sid_salt = (unsigned)getpid() ^ (unsigned)time(NULL);
+    return s;
+}
+
+void ussd_set_menus(struct ussd_service *s, struct menu_set *set)
+{
+    struct menu_set *old = s->set;
+    s->set = menu_set_ref(set);
+    menu_set_unref(old);
+}
+
+void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out)
+{
+    *out = s->st;
+}
+
+void ussd_free(struct ussd_service *s)
+{
+    if (!s)
+        return;
+    struct ussd_call *c = s->calls;
+    while (c) {
+        struct ussd_call *next = c->next;
+        if (c->fetch_pending) {
+            fetch_cancel(s->fetch, c->fid);
+            c->fetch_pending = false;
+        }
+        c->prev = c->next = NULL;
+        c->s = NULL;
+        c->st = C_DONE;
+        if (c->deadline) {
+            event_free(c->deadline);
+            c->deadline = NULL;
+        }
+        /* a call with a store request outstanding is freed by its
+         * callback (dialogs_free answers every request) */
+        if (c->pending == 0)
+            call_free(c);
+        c = next;
+    }
+    s->calls = NULL;
+    menu_set_unref(s->set);
+    free(s);
+}

@@ -1,0 +1,97 @@
+/*
+ * gateway/ussd.h — USSD dialogs over SMPP: from a deliver_sm to the
+ * answering submit_sm, through the dialog store and the menu engine.
+ *
+ * What it does, per USSD PDU a link hands it:
+ *   1. reads it by the link's dialect (gateway/dialect): start, continue,
+ *      abort, or nothing to do;
+ *   2. loads the subscriber's dialog (and, on a dial, the remembered
+ *      language) from the dialog store (gateway/dialogs: Redis or memory);
+ *   3. runs one step of the menu engine (menus/step, pure);
+ *   4. carries out the step's effects: back-end calls and CON/END apps
+ *      through gateway/fetch, whose results are fed back as further steps;
+ *      SMS through the link; the language remembered in the store;
+ *   5. saves the dialog (TTL = the link's session_timeout) and only then
+ *      sends the screen, so a second gateway sharing the store always
+ *      finds the state the citizen answers;
+ *   6. on a final screen, sends it and drops the dialog.
+ * A store that is down or slow gives the citizen a short "service
+ * temporarily unavailable" final screen at once; an answer to a dialog
+ * that has expired gets "session expired" — never silence, never a crash.
+ *
+ * Dialog key: kz:d:{MSISDN} (one dialog per subscriber, which is what a
+ * handset can hold; Redis Cluster hash tag on the number).  The stored
+ * value wraps the engine's blob with the dialect's session key and a
+ * gateway-made session id (stable for the dialog; the app contract's
+ * sessionId): a continue whose session key differs from the stored one
+ * belongs to an older dialog and is answered as expired.
+ *
+ * Ownership: the service owns every dialog in flight (struct ussd_call),
+ * each holding a reference to the menu set it started on, so a reload
+ * never pulls a set from under a running step.  PDUs are not kept: what a
+ * call needs is copied.  Links are reached by name through the ops the
+ * caller gives, so a link removed by a reload while a back-end call runs
+ * is simply not found (the reply is dropped and logged).
+ * May call: gateway/dialect, gateway/dialogs, gateway/fetch, gateway/log,
+ * menus/step, menus/dialog, smpp/pdu, libevent, libc.
+ */
+#ifndef KYZMAT_GATEWAY_USSD_H
+#define KYZMAT_GATEWAY_USSD_H
+
+#include <stdint.h>
+
+#include "gateway/dialect.h"
+#include "smpp/pdu.h"
+
+struct event_base;
+struct dialogs;
+struct fetch;
+struct menu_set;
+struct ussd_service;
+
+struct ussd_ops {
+    /* Send pdu (a submit_sm) on the link named `link`; 0, or -1 when the
+     * link is gone.  The pdu is encoded during the call. */
+    int (*send)(void *ud, const char *link, struct smpp_pdu *pdu);
+    /* Send an SMS from inside a dialog (menu `sms` node); 0 or -1. */
+    int (*send_sms)(void *ud, const char *link, const char *from,
+                    const char *to, const char *utf8);
+    void *ud;
+};
+
+struct ussd_stats {
+    uint64_t starts, continues, aborts, screens, ends, expired, unavailable,
+             http_calls, app_calls, errors;
+    unsigned in_flight;
+};
+
+/* A service on base.  store, fetch and set must be non-NULL; the service
+ * takes a reference on set; store and fetch stay the caller's and must
+ * outlive it.  Returns NULL when memory runs out. */
+struct ussd_service *ussd_new(struct event_base *base, struct dialogs *store,
+                              struct fetch *fetch, struct menu_set *set,
+                              const struct ussd_ops *ops);
+
+/* Use set for dialogs started from now on (takes a reference; dialogs in
+ * flight finish on theirs; saved dialogs are mapped onto the new set by
+ * node id when they continue). */
+void ussd_set_menus(struct ussd_service *s, struct menu_set *set);
+
+/*
+ * ussd_deliver — a deliver_sm/data_sm arrived on link `link` (its name is
+ * copied) with that link's dialect and session timeout.  Returns 0 when
+ * the PDU is no USSD (the caller treats it as SMS), 1 when it was USSD and
+ * is being handled (the caller answers deliver_sm_resp OK at once).
+ */
+int ussd_deliver(struct ussd_service *s, const char *link,
+                 const struct ussd_dialect *dialect,
+                 unsigned session_timeout_ms, const struct smpp_pdu *pdu);
+
+void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
+
+/* Free the service.  Dialogs in flight are dropped (their store and fetch
+ * requests are cancelled or answered into the void); call it after the
+ * links have stopped and before freeing the store and fetch. */
+void ussd_free(struct ussd_service *s);
+
+#endif
