@@ -788,6 +788,51 @@ static void t_timeout_late_reply(void **state)
     store_free(d);
 }
 
+/* Freed while requests are on the wire (server paused): each pending
+ * callback once with UNAVAILABLE; one that already timed out is not called
+ * again; nothing fires after the free. */
+static void t_free_while_waiting(void **state)
+{
+    (void)state;
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.request_timeout_ms = 300;
+    struct dialogs *d = make_store(&be_redis, &o);
+    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
+    assert_non_null(p);
+    freeReplyObject(p);
+    struct rec *early = rec_new();
+    assert_int_equal(dialogs_get(d, "kz:d:{996555001200}", 19, rec_cb, early), 0);
+    assert_true(run_until(rec_done, early, 5000));
+    assert_int_equal(early->st, DIALOGS_TIMEOUT);
+    struct rec *r = calloc(10, sizeof *r);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(dialogs_get(d, "kz:d:{996555001200}", 19, rec_cb, &r[i]), 0);
+    struct rec *w = rec_new();
+    run_until(rec_done, w, 50);         /* let hiredis write them */
+    free(w);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(r[i].calls, 0);
+    store_free(d);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].st, DIALOGS_UNAVAILABLE);
+        assert_string_equal(r[i].err, "store closed");
+    }
+    assert_int_equal(early->calls, 1);
+    w = rec_new();
+    run_until(rec_done, w, 100);
+    free(w);
+    assert_int_equal(early->calls, 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(r[i].calls, 1);
+    free(r);
+    free(early);
+    /* wait the pause out, so the next test's set-up is not held */
+    for (int i = 0; i < 5 && !rh_ping(rport); i++)
+        continue;       /* each PING waits up to 2 s for the pause to end */
+}
+
 static bool downs_seen(void *arg)
 {
     return ((struct states *)arg)->downs > 0;
@@ -1107,6 +1152,7 @@ int main(void)
         ONE_R(t_two_stores),
         ONE_R(t_redis_error_reply),
         ONE_R(t_timeout_late_reply),
+        ONE_R(t_free_while_waiting),
         ONE_R(t_redis_bad_db),
         ONE_R(t_redis_absent_at_start),
         ONE_R(t_redis_frozen),
