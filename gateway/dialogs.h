@@ -31,9 +31,15 @@
  *   - dialogs_get/set/del return 0 when the request was accepted; then its
  *     callback runs EXACTLY ONCE, always later from the event loop, never
  *     from inside the call.  They return -1 only when the store is being
- *     freed or memory ran out; then the callback is never called.
+ *     freed, memory ran out, or cb (or key/value with a non-zero length)
+ *     is NULL; then the callback is never called.
  *   - Requests on one store complete in the order they were made (Redis
- *     pipelines them on one connection; the memory back-end queues).
+ *     pipelines them on one connection; the memory back-end queues).  One
+ *     exception on Redis: a request refused without reaching the server
+ *     (UNAVAILABLE while not connected, ERROR for a bad key or value size)
+ *     completes in the next loop pass, possibly before earlier requests
+ *     still waiting for Redis.  Effects are ordered regardless: Redis
+ *     applies commands in the order they were sent.
  *   - A callback may make new requests on the same store.  It must not call
  *     dialogs_free() (free the store from a later loop pass instead).
  *   - Statuses: OK; NOT_FOUND (no such key, or it expired); UNAVAILABLE
