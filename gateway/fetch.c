@@ -28,10 +28,6 @@
  */
 #include "gateway/fetch.h"
 
-#include <errno.h>
-#include <float.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -743,6 +743,35 @@ static void test_free_in_done(void **state)
     assert_int_equal(t->done_total, 2);
 }
 
+/* each done starts the next request, three in a row */
+static void chain_done(void *arg, const struct fetch_result *res)
+{
+    on_done(arg, res);
+    struct rec *r = arg;
+    int i = (int)(r - T->rec);
+    if (i < 2) {
+        struct fetch_req q = get_req(T->url[0], 2000);
+        T->start_rc_in_done = fetch_start(T->f, &q, chain_done, &T->rec[i + 1], NULL);
+        assert_int_equal(T->start_rc_in_done, FETCH_OK);
+        assert_int_equal(T->rec[i + 1].calls, 0); /* not from inside fetch_start */
+    }
+}
+
+static void test_start_in_done(void **state)
+{
+    struct tc *t = *state;
+    struct fetch_req r = get_req(url(t, "/json"), 2000); /* t->url[0] */
+    assert_int_equal(fetch_start(t->f, &r, chain_done, &t->rec[0], NULL), FETCH_OK);
+    assert_int_equal(run_until(t, &t->done_total, 3, 5000), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t->rec[i].calls, 1);
+        assert_int_equal(t->rec[i].res.status, FETCH_DONE_OK);
+        assert_int_equal(t->order[i], i);
+    }
+    run_for(t, 50);
+    assert_int_equal(t->done_total, 3);
+}
+
 static void test_app_roundtrip(void **state)
 {
     struct tc *t = *state;
@@ -989,6 +1018,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_in_done, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_free_in_flight, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_free_in_done, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_start_in_done, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_app_roundtrip, t_setup, t_teardown),
         cmocka_unit_test(test_form_and_url_escape),
         cmocka_unit_test(test_app_reply_vectors),
