@@ -530,6 +530,23 @@ static void run_step(struct ussd_call *c, struct menu_input *in)
 
 /* ---- loading -------------------------------------------------------------------- */
 
+/* The language arrived for an "expired" answer: say it in that language. */
+static void on_lang_expired(void *arg, const struct dialogs_result *r)
+{
+    struct ussd_call *c = arg;
+    c->pending--;
+    if (c->st == C_DONE || !c->s) {
+        if (c->pending == 0)
+            call_free(c);
+        return;
+    }
+    if (r->status == DIALOGS_OK && r->len > 0 && r->len < sizeof c->lang) {
+        memcpy(c->lang, r->value, r->len);
+        c->lang[r->len] = '\0';
+    }
+    end_with(c, T_EXPIRED);
+}
+
 static void after_load(struct ussd_call *c)
 {
     struct ussd_service *s = c->s;
@@ -554,7 +571,13 @@ static void after_load(struct ussd_call *c)
         if (c->in.kind == USSD_CONTINUE) {
             s->st.expired++;
             log_call(c, KLOG_INFO, "answer to an expired dialog");
-            end_with(c, T_EXPIRED);
+            c->pending++;
+            if (c->lang[0] || c->lkey_len <= 0 ||
+                dialogs_get(s->store, c->lkey, (size_t)c->lkey_len, on_lang_expired,
+                            c) != 0) {
+                c->pending--;
+                end_with(c, T_EXPIRED);
+            }
             return;
         }
         menu_dialog_init(&c->dlg);
@@ -667,10 +690,11 @@ int ussd_deliver(struct ussd_service *s, const char *link,
     }
     if (c->in.kind == USSD_ABORT) {
         s->st.aborts++;
+        /* Nothing is sent.  The saved dialog is left to its TTL: a
+         * citizen whose call dropped and who dials again soon is offered
+         * to continue (the menu set's resume_seconds). */
         log_msg(KLOG_INFO, link, "USSD %s: released by the network (op %u)",
                 log_mask(c->in.msisdn).s, c->in.op);
-        dialogs_del(s->store, c->dkey, (size_t)c->dkey_len, noop_cb,
-                    (void *)"dropping a released dialog");
         free(c);
         return 1;
     }

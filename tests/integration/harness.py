@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -222,6 +223,56 @@ def smsc_entry(name, port, system_id="kyzmat", password="secret", **kw):
     for k, v in kw.items():
         lines.append("    %s: %s" % (k, v))
     return "\n".join(lines) + "\n"
+
+
+# ---- peers and configs shared by the test files ---------------------------
+
+def expect(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class NodePeer:
+    """tests/peer/smsc.js: an SMSC on node-smpp; events as JSON lines."""
+
+    def __init__(self, *extra):
+        self.proc = spawn(["node", os.path.join(ROOT, "tests/peer/smsc.js"), "--port", "0"] + list(extra),
+                          "nodepeer.log", stdin=subprocess.PIPE)
+        self.events = []
+        self.lock = threading.Lock()
+        first = json.loads(self.proc.stdout.readline().decode() or "{}")
+        if first.get("event") != "listening":
+            raise Failure("node peer did not start: %r\n%s" % (first, read_log(self.proc.log_path)))
+        self.port = first["port"]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line.decode())
+            except ValueError:
+                continue
+            with self.lock:
+                self.events.append(ev)
+
+    def count(self, name, **match):
+        with self.lock:
+            return sum(1 for e in self.events if e.get("event") == name
+                       and all(e.get(k) == v for k, v in match.items()))
+
+    def find(self, name):
+        with self.lock:
+            return [e for e in self.events if e.get("event") == name]
+
+    def send(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+
+def cfg(*entries, level="info"):
+    """A kyzmatd config: log level and smsc entries (see smsc_entry)."""
+    return "log: {level: %s}\nsmsc:\n" % level + "".join(entries)
+
 
 
 # ---- raw SMPP, for hostile peers -----------------------------------------

@@ -14,55 +14,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, Smsc, ROOT, TMP, case, run, smsc_entry,  # noqa: E402
-                     spawn, wait_until, read_log, BIN)
+from harness import (Failure, Kyzmatd, NodePeer, Smsc, TMP, case, cfg, expect,  # noqa: E402
+                     run, smsc_entry, wait_until, BIN)
 from hostile import HostileSmsc  # noqa: E402
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-class NodePeer:
-    """tests/peer/smsc.js: an SMSC on node-smpp; events as JSON lines."""
-
-    def __init__(self, *extra):
-        self.proc = spawn(["node", os.path.join(ROOT, "tests/peer/smsc.js"), "--port", "0"] + list(extra),
-                          "nodepeer.log", stdin=subprocess.PIPE)
-        self.events = []
-        self.lock = threading.Lock()
-        first = json.loads(self.proc.stdout.readline().decode() or "{}")
-        if first.get("event") != "listening":
-            raise Failure("node peer did not start: %r\n%s" % (first, read_log(self.proc.log_path)))
-        self.port = first["port"]
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                ev = json.loads(line.decode())
-            except ValueError:
-                continue
-            with self.lock:
-                self.events.append(ev)
-
-    def count(self, name, **match):
-        with self.lock:
-            return sum(1 for e in self.events if e.get("event") == name
-                       and all(e.get(k) == v for k, v in match.items()))
-
-    def find(self, name):
-        with self.lock:
-            return [e for e in self.events if e.get("event") == name]
-
-    def send(self, line):
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-
-
-def cfg(*entries, level="info"):
-    return "log: {level: %s}\nsmsc:\n" % level + "".join(entries)
 
 
 @case

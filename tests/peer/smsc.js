@@ -7,6 +7,9 @@
 // first, then bind / enquire_link / submit_sm / deliver_sm_resp / unbind /
 // close events.  Reads commands from stdin, one per line:
 //   mo FROM TO TEXT      send an MO deliver_sm (UCS-2 if TEXT is not ASCII)
+//   ussd FROM TO OP SESSION SEQ TEXT
+//                        send a USSD deliver_sm: ussd_service_op OP,
+//                        its_session_info (SESSION, SEQ), UCS-2 if not ASCII
 //   enquire              send an enquire_link to every bound session
 //   close                close every session
 // Test use only; binds only to 127.0.0.1.
@@ -27,6 +30,7 @@ const throttleEvery = parseInt(opt('--throttle-every', '0'), 10);
 function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 
 const bound = new Set();
+
 let msgId = 1000;
 let submits = 0;
 
@@ -102,6 +106,21 @@ rl.on('line', function (line) {
       n++;
     }
     emit({ event: 'mo_sent', sessions: n });
+  } else if (cmd === 'ussd') {
+    const from = parts[1], to = parts[2], op = parseInt(parts[3], 10);
+    const session = parseInt(parts[4], 10), seq = parseInt(parts[5], 10);
+    const text = parts.slice(6).join(' ');
+    // eslint-disable-next-line no-control-regex
+    const ascii = /^[\x20-\x7e]*$/.test(text);
+    const buf = ascii ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf16le').swap16();
+    for (const s of bound) {
+      s.deliver_sm({
+        service_type: 'USSD', source_addr: from, destination_addr: to,
+        data_coding: ascii ? 0 : 8, short_message: buf,
+        ussd_service_op: op, its_session_info: Buffer.from([session, seq << 1]),
+      });
+    }
+    emit({ event: 'ussd_sent' });
   } else if (cmd === 'enquire') {
     for (const s of bound) s.enquire_link();
   } else if (cmd === 'close') {

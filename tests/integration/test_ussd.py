@@ -1,0 +1,454 @@
+"""
+tests/integration/test_ussd.py — USSD end to end: kyzmat-smsc plays the
+network and the handsets, kyzmatd runs the example menu set (copied and
+pointed at its own back-end, menus/examples/backend.py), a real
+redis-server holds the dialogs where a case says so, and one dialog runs
+against the npm smpp peer.  Every screen is checked against the USSD
+budget: 160 octets, i.e. 80 UCS-2 or 182 GSM characters.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Failure, Kyzmatd, NodePeer, Smsc, ROOT, TMP, case, cfg, expect,  # noqa: E402
+                     run, smsc_entry, spawn, wait_until, read_log, free_port)
+
+GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+          "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM_EXT = set("\f^{}\\[~]|€")
+
+
+def air_octets(text):
+    """Octets a screen takes on the air in the cheapest encoding."""
+    if all(ch in GSM or ch in GSM_EXT for ch in text):
+        septets = sum(2 if ch in GSM_EXT else 1 for ch in text)
+        return (septets * 7 + 7) // 8
+    return len(text.encode("utf-16-be"))
+
+
+class Phone:
+    """A handset on kyzmat-smsc's control port (its own connection)."""
+
+    def __init__(self, smsc, msisdn):
+        self.msisdn = msisdn
+        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=15)
+        self.f = self.sock.makefile("rwb")
+        self.cmd("subscribe %s" % msisdn)
+
+    def cmd(self, line):
+        self.f.write((line + "\n").encode())
+        self.f.flush()
+        while True:
+            r = self.f.readline().decode().rstrip("\n")
+            if r.startswith("ok") or r.startswith("err"):
+                if r.startswith("err"):
+                    raise Failure("%s: %s" % (line, r))
+                return r
+            self.pending.append(r)
+
+    pending = None
+
+    def screen(self, timeout=10):
+        """The next USSD screen: (kind, text)."""
+        if self.pending is None:
+            self.pending = []
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.pending:
+                line = self.pending.pop(0)
+                m = re.match(r"ussd (\S+) (continue|end|notice|timeout)\s?(.*)", line)
+                if m and m.group(1) == self.msisdn:
+                    text = m.group(3).replace("\\n", "\n").replace("\\\\", "\\")
+                    octets = air_octets(text)
+                    if octets > 160:
+                        raise Failure("screen of %d octets (> 160): %r" % (octets, text))
+                    return m.group(2), text
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                line = self.f.readline().decode().rstrip("\n")
+            except socket.timeout:
+                raise Failure("no USSD screen for %s within %ss" % (self.msisdn, timeout))
+            if not line:
+                raise Failure("control connection closed")
+            self.pending.append(line)
+
+    def dial(self, code):
+        self.pending = self.pending or []
+        self.cmd("ussd %s - %s" % (self.msisdn, code))
+        return self.screen()
+
+    def send(self, text):
+        self.cmd("ussd %s - %s" % (self.msisdn, text))
+        return self.screen()
+
+    def abort(self):
+        self.cmd("ussd-abort %s" % self.msisdn)
+
+    def close(self):
+        self.sock.close()
+
+
+class Redis:
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.start()
+
+    def start(self):
+        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                           "--save", "", "--appendonly", "no"], "redis.log", wrap=False)
+        wait_until(self.ping, 10, "redis-server to answer PING")
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def cmd(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
+            s.sendall(req.encode())
+            return s.recv(65536)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(5)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+
+def backend():
+    """menus/examples/backend.py on a free port."""
+    p = spawn([sys.executable, os.path.join(ROOT, "menus/examples/backend.py"), "0"], "backend.log",
+              wrap=False)
+    line = p.stdout.readline().decode()
+    m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
+    if not m:
+        raise Failure("backend did not start: %r %s" % (line, read_log(p.log_path)))
+    return int(m.group(1))
+
+
+_menu_n = [0]
+
+
+def menus_dir(backend_port, extra=None):
+    """A copy of menus/examples pointed at our back-end, plus extra files."""
+    _menu_n[0] += 1
+    d = os.path.join(TMP, "menus%d" % _menu_n[0])
+    shutil.copytree(os.path.join(ROOT, "menus/examples"), d,
+                    ignore=shutil.ignore_patterns("*.py"))
+    path = os.path.join(d, "00-settings.yaml")
+    text = open(path).read()
+    text = text.replace("http://127.0.0.1:8099", "http://127.0.0.1:%d" % backend_port)
+    open(path, "w").write(text)
+    for name, body in (extra or {}).items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(body)
+    return d
+
+
+def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
+    return (cfg(smsc_entry(name, smsc_port, **kw)) + "menus: %s\n" % menus
+            + ("redis: {url: \"%s\"}\n" % redis_url if redis_url else ""))
+
+
+def start(redis_url="", extra_menus=None, **kw):
+    s = Smsc()
+    port = backend()
+    g = Kyzmatd(gw_config(s.port, menus_dir(port, extra_menus), redis_url, **kw))
+    g.wait_log(r"\[sim\] bound")
+    if redis_url:
+        g.wait_log(r"\[dialogs\] redis .* is up")
+    return s, g
+
+
+@case
+def walk_example_in_kyrgyz_with_pagination_back_home_and_invalid_input():
+    s, g = start()
+    ph = Phone(s, "996555100001")
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue" and "Тил / Язык / Language" in t, "language menu: %r" % t)
+    kind, t = ph.send("1")
+    expect("Мамлекеттик кызматтар борбору" in t and "99 Дагы" in t, "main menu page 1: %r" % t)
+    kind, t = ph.send("99")
+    expect("Жардам" in t, "main menu page 2: %r" % t)
+    kind, t = ph.send("0")
+    expect("Арыздын абалы" in t, "back to page 1: %r" % t)
+    kind, t = ph.send("1")
+    expect("Арыздын номерин" in t, "status prompt: %r" % t)
+    kind, t = ph.send("12")
+    expect("5-10" in t and "Арыздын номерин" in t, "invalid input re-shown with the error: %r" % t)
+    kind, t = ph.send("00")
+    expect("Мамлекеттик кызматтар борбору" in t, "home: %r" % t)
+    ph.send("1")
+    kind, t = ph.send("1234567")
+    expect(kind == "end" and "даяр" in t, "status result: %r %r" % (kind, t))
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def shortcut_dial_and_remembered_language():
+    s, g = start()
+    ph = Phone(s, "996555100002")
+    ph.dial("*100#")
+    ph.send("2")                       # Русский, remembered
+    ph.send("1")
+    kind, t = ph.send("1234567")       # a dialog that ends
+    expect(kind == "end", "status result: %r" % t)
+    # *100*1# walks option 1 of the main menu: straight to the number prompt,
+    # in the remembered language
+    kind, t = ph.dial("*100*1#")
+    expect("Введите номер заявления" in t, "shortcut in Russian: %r" % t)
+    kind, t = ph.send("7654321")
+    expect(kind == "end" and "на рассмотрении" in t, "result: %r" % t)
+    # shortcuts walk options only: an input node asks for real input
+    kind, t = ph.dial("*100*1*7654321#")
+    expect(kind == "continue" and "Введите номер заявления" in t, "stops at the input: %r" % t)
+
+
+@case
+def resume_after_a_dropped_dialog():
+    s, g = start()
+    ph = Phone(s, "996555100003")
+    ph.dial("*100#")
+    ph.send("3")                       # English
+    kind, t = ph.send("1")
+    expect("application number" in t, "prompt: %r" % t)
+    ph.abort()                         # the network drops the call
+    g.wait_log(r"USSD \*+0003: released by the network")
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue" and "1" in t and "2" in t and "ontinue" in t,
+           "resume offer: %r" % t)
+    kind, t = ph.send("1")
+    expect("application number" in t, "continued where it stopped: %r" % t)
+
+
+@case
+def late_answer_after_timeout_gets_session_expired():
+    s, g = start(session_timeout="1s")
+    ph = Phone(s, "996555100004")
+    ph.dial("*100#")
+    ph.send("3")
+    time.sleep(1.3)                    # let the dialog expire (TTL 1 s)
+    kind, t = ph.send("1")
+    expect(kind == "end" and "expired" in t, "expired answer: %r %r" % (kind, t))
+
+
+@case
+def abort_by_the_network_sends_nothing():
+    s, g = start()
+    ph = Phone(s, "996555100005")
+    ph.dial("*100#")
+    before = s.stats()["ussd_in"]
+    ph.abort()
+    g.wait_log(r"USSD \*+0005: released by the network")
+    time.sleep(0.2)
+    expect(s.stats()["ussd_in"] == before, "kyzmatd answered an aborted dialog")
+
+
+@case
+def redis_sessions_survive_and_redis_restart_is_survived():
+    r = Redis()
+    s, g = start(redis_url=r.url)
+    ph = Phone(s, "996555100006")
+    ph.dial("*100#")
+    ph.send("3")
+    keys = r.cmd("KEYS", "kz:*")
+    expect(b"kz:d:{996555100006}" in keys and b"kz:l:{996555100006}" in keys,
+           "keys in Redis: %r" % keys)
+    usage = r.cmd("MEMORY", "USAGE", "kz:d:{996555100006}")
+    n = int(usage.strip()[1:])
+    expect(n <= 250, "an idle dialog takes %d bytes in Redis (> 250)" % n)
+    r.kill()
+    kind, t = ph.send("1")
+    # The language lives in the store too, so the set's default (ky) speaks.
+    expect(kind == "end" and "убактылуу иштебей" in t, "Redis down mid-dialog: %r %r" % (kind, t))
+    expect(g.alive(), "kyzmatd died with Redis")
+    r.start()
+    g.wait_log(r"\[dialogs\] redis .* is up", count=2, timeout=15)
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue", "after Redis came back: %r" % t)
+    g.stop()
+
+
+@case
+def one_dialog_alternates_between_two_gateways():
+    r = Redis()
+    s = Smsc("--account", "gw2:secret2")
+    port = backend()
+    m = menus_dir(port)
+    g1 = Kyzmatd(gw_config(s.port, m, r.url, name="one", reconnect_min="100ms",
+                           reconnect_max="200ms"), name="gw1")
+    g2 = Kyzmatd(gw_config(s.port, m, r.url, name="two", system_id="gw2", password="secret2",
+                           reconnect_min="5s", reconnect_max="10s"), name="gw2")
+    g1.wait_log(r"\[one\] bound")
+    g2.wait_log(r"\[two\] bound")
+    ph = Phone(s, "996555100007")
+    ph.dial("*100#")
+    ph.send("3")
+    # Only one gateway is bound at each answer: the dialog must be found in
+    # Redis by whichever one the network hands the answer to.
+    s.control("drop kyzmat")           # gw1 gone: the next answer goes to gw2
+    kind, t = ph.send("1")
+    expect("application number" in t, "answer served by gw2: %r" % t)
+    g1.wait_log(r"\[one\] bound", count=2, timeout=10)
+    s.control("drop gw2")              # gw2 gone: the next one goes to gw1
+    kind, t = ph.send("1234567")
+    expect(kind == "end" and "ready" in t, "answer served by gw1: %r" % t)
+    expect(g1.alive() and g2.alive(), "a gateway died")
+
+
+APP = """
+nodes:
+  - id: tax_app
+    type: app
+    url: "{apphost}/ussd"
+    timeout_ms: 3000
+codes:
+  "*200#": tax_app
+"""
+
+SLOW = """
+nodes:
+  - id: slow_fetch
+    type: http
+    url: "{apphost}/slow"
+    timeout_ms: 400
+    save: { x: x }
+    next: slow_done
+    on_timeout: slow_sorry
+  - id: slow_done
+    type: end
+    text: { ky: "OK {x}", ru: "OK {x}", en: "OK {x}" }
+  - id: slow_sorry
+    type: end
+    text: { ky: "Кечиктирилди", ru: "Задержка", en: "The office is slow, try later" }
+codes:
+  "*300#": slow_fetch
+"""
+
+
+class AppServer:
+    """A CON/END application (Africa's Talking style) and a slow back-end."""
+
+    def __init__(self):
+        self.requests = []
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/slow"):
+                    time.sleep(1.5)
+                body = b'{"x": "late"}'
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                from urllib.parse import parse_qs
+                f = {k: v[0] for k, v in parse_qs(self.rfile.read(n).decode(), keep_blank_values=True).items()}
+                outer.requests.append(f)
+                text = f.get("text", "")
+                if text == "":
+                    reply = "CON Tax office\n1. My balance\n2. Pay"
+                elif text == "1":
+                    reply = "END Your balance is 0 som"
+                else:
+                    reply = "CON Enter the amount"
+                body = reply.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+
+def with_apphost(text, port):
+    return text.replace("{apphost}", "http://127.0.0.1:%d" % port)
+
+
+@case
+def app_node_speaks_con_end():
+    app = AppServer()
+    s, g = start(extra_menus={"90-app.yaml": with_apphost(APP, app.port)})
+    ph = Phone(s, "996555100008")
+    ph.dial("*100#")
+    ph.send("3")                       # English, remembered
+    ph.abort()
+    kind, t = ph.dial("*200#")
+    expect(kind == "continue" and "Tax office" in t, "app CON screen: %r" % t)
+    kind, t = ph.send("1")
+    expect(kind == "end" and "balance is 0" in t, "app END screen: %r" % t)
+    first, second = app.requests[0], app.requests[1]
+    expect(first["text"] == "" and second["text"] == "1", "text fields: %r" % app.requests)
+    expect(first["phoneNumber"] == "+996555100008" and first["serviceCode"] == "*200#",
+           "AT fields: %r" % first)
+    expect(first["sessionId"] and first["sessionId"] == second["sessionId"], "sessionId not stable")
+
+
+@case
+def slow_backend_times_out_with_fallback_and_does_not_block_others():
+    app = AppServer()
+    s, g = start(extra_menus={"91-slow.yaml": with_apphost(SLOW, app.port)})
+    slow = Phone(s, "996555100009")
+    fast = Phone(s, "996555100010")
+    slow.dial("*100#")
+    slow.send("3")                     # English, remembered
+    slow.abort()
+    slow.cmd("ussd %s - *300#" % slow.msisdn)
+    t0 = time.monotonic()
+    kind, t = fast.dial("*100#")       # another dialog while the back-end hangs
+    expect(time.monotonic() - t0 < 0.4, "a slow back-end delayed another dialog")
+    kind, t = slow.screen()
+    took = time.monotonic() - t0
+    expect(kind == "end" and ("Кечиктирилди" in t or "slow" in t or "Задержка" in t),
+           "fallback text: %r" % t)
+    expect(took < 1.2, "the 400 ms timeout took %.2fs" % took)
+
+
+@case
+def npm_peer_dialog_in_ucs2():
+    peer = NodePeer()
+    port = backend()
+    g = Kyzmatd(gw_config(peer.port, menus_dir(port), name="nodesmsc"))
+    g.wait_log(r"\[nodesmsc\] bound")
+    peer.send("ussd 996700200001 100 1 7 0 *100#")
+    wait_until(lambda: peer.count("submit_sm") >= 1, 10, "a USSD answer at the npm peer")
+    a = peer.find("submit_sm")[0]
+    expect(a["service_type"] == "USSD" and a["ussd_service_op"] == 2, "answer: %r" % a)
+    expect(a["data_coding"] == 8 and "Тил / Язык / Language" in a["text"], "UCS-2 text: %r" % a)
+    expect(a["its_session_info"]["data"][0] == 7, "its_session_info not echoed: %r" % a)
+    expect(len(a["text"].encode("utf-16-be")) <= 160, "over 160 octets")
+    peer.send("ussd 996700200001 100 18 7 1 3")
+    wait_until(lambda: peer.count("submit_sm") >= 2, 10, "second screen")
+    b = peer.find("submit_sm")[1]
+    expect("Public Service Centre" in b["text"] and b["data_coding"] == 0, "English in GSM: %r" % b)
+
+
+if __name__ == "__main__":
+    run()
