@@ -114,6 +114,11 @@ $(BENCH_STORE): bench/bench_store.c $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
 
+BENCH_DIALOGS := $(B)/bench/bench_dialogs
+$(BENCH_DIALOGS): bench/bench_dialogs.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
 test: all unit
@@ -122,7 +127,7 @@ test: all unit
 run: all
 	B=$(B) scripts/run.sh
 
-bench: all $(BENCH_BIN) $(BENCH_STORE)
+bench: all $(BENCH_BIN) $(BENCH_STORE) $(BENCH_DIALOGS)
 	B=$(B) scripts/bench.sh
 
 fuzz: $(FUZZ_BIN)

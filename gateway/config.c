@@ -1229,7 +1229,8 @@ int config_parse_string(const char *text, size_t len, const char *filename,
             add_sim(cfg) != 0)
             add_err(errs, 0, 0, "out of memory");
     }
-    sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);
+    if (errs->v && errs->n > errs_before_n)
+        sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);
     fy_document_destroy(doc);
     fy_diag_destroy(diag);
 
