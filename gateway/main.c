@@ -80,6 +80,10 @@ struct daemon {
     struct dialogs *store;      /* USSD dialogs: Redis or in process */
     struct fetch *fetch;        /* back-end and app calls */
     struct ussd_service *ussd;
+    int links_started;          /* links bind only once the dialog store
+                                 * is up (or 3 s have passed), so the first
+                                 * dials are not told "unavailable" */
+    struct event *ev_gate;
     int stopping;               /* SIGTERM/SIGINT seen: links unbinding */
     int exiting;                /* loopexit requested */
 };
@@ -432,9 +436,40 @@ static int ussd_send_sms(void *ud, const char *link, const char *from,
     return 0;
 }
 
+/* Start every link that has not started yet (once, at start-up). */
+static void start_links(struct daemon *d)
+{
+    if (d->links_started || d->stopping)
+        return;
+    d->links_started = 1;
+    if (d->ev_gate)
+        evtimer_del(d->ev_gate);
+    const struct config *c = d->cfg;
+    for (struct link *l = d->links; l; l = l->next) {
+        const struct config_smsc *s = config_find_smsc(c, l->name);
+        if (s)
+            log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
+                    s->port, s->system_id, config_bind_name(s->bind));
+        esme_start(l->e);
+    }
+}
+
+static void on_gate(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    log_msg(KLOG_WARN, "dialogs", "%s not up after 3 s; binding anyway (USSD "
+            "answers \"temporarily unavailable\" until it is)",
+            dialogs_describe(d->store));
+    start_links(d);
+}
+
 static void on_store_state(void *arg, enum dialogs_state st, const char *reason)
 {
     struct daemon *d = arg;
+    if (st == DIALOGS_UP)
+        start_links(d);
     if (st == DIALOGS_UP)
         log_msg(KLOG_INFO, "dialogs", "%s is up", dialogs_describe(d->store));
     else
@@ -536,9 +571,11 @@ static struct link *link_new(struct daemon *d, const struct config_smsc *s)
         link_free(l);
         return NULL;
     }
-    log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
-            s->port, s->system_id, config_bind_name(s->bind));
-    esme_start(l->e);
+    if (d->links_started) {
+        log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
+                s->port, s->system_id, config_bind_name(s->bind));
+        esme_start(l->e);
+    }
     return l;
 }
 
@@ -919,6 +956,8 @@ static void daemon_free(struct daemon *d)
         event_free(d->ev_hup);
     if (d->ev_deadline)
         event_free(d->ev_deadline);
+    if (d->ev_gate)
+        event_free(d->ev_gate);
     config_free(d->cfg);
     d->cfg = NULL;
     if (d->base)
@@ -1040,6 +1079,14 @@ int main(int argc, char **argv)
         }
         l->next = d.links;
         d.links = l;
+    }
+    if (dialogs_state(d.store) == DIALOGS_UP) {
+        start_links(&d);
+    } else {
+        struct timeval gate = { 3, 0 };
+        d.ev_gate = evtimer_new(d.base, on_gate, &d);
+        if (!d.ev_gate || evtimer_add(d.ev_gate, &gate) != 0)
+            start_links(&d);
     }
     if (o.pidfile && write_pidfile(o.pidfile) != 0) {
         log_msg(KLOG_ERROR, NULL, "cannot write pid file %s: %s", o.pidfile,
