@@ -119,7 +119,7 @@ static const struct key keys[] = {
     { S_SMSC, "max_pdu_len", T_UINT, "65536", 1024, 16777216, NULL, 0,
       E(max_pdu_len), 0, "largest command_length accepted from the SMSC" },
     { S_SMSC, "dialect", T_STR, "standard", 1, 32, NULL, F_NAME, E(dialect), 0,
-      "USSD dialect preset" },
+      "USSD dialect preset: standard, standard-3gpp, end-bit, umr, msisdn" },
     { S_SMSC, "session_timeout", T_DUR, "180s", 1000, HOUR_MS, NULL, 0,
       E(session_timeout_ms), 0, "USSD dialog inactivity limit" },
     { S_SMSC, "prefixes", T_STRLIST, "[]", 1, 20, NULL, F_DIGITS, E(prefixes),

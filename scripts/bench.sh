@@ -2,9 +2,12 @@
 # scripts/bench.sh — `make bench`: prints figures and ratios, asserts nothing.
 #   1. codec: ns and allocations per decode/encode, ours vs Kannel's libgw
 #   2. storage: durable outbox enqueues/s, claim latency, restart time
-#   3. link: MO deliver_sm -> deliver_sm_resp through kyzmatd, driven by
-#      kyzmat-smsc's load mode (closed loop, W in flight; then open loop at
-#      a fixed rate, latency counted from the intended send time)
+#   3. dialog store: GET+SET steps per second, memory and Redis
+#   4. through kyzmatd, driven by kyzmat-smsc's load mode: MO deliver_sm ->
+#      deliver_sm_resp, and USSD steps (deliver_sm in -> answer submit_sm out)
+#      with dialogs in memory and in Redis; closed loop (W in flight) and
+#      open loop at RATE/s (latency counted from the intended send time, so
+#      queueing is not hidden); kyzmatd's CPU per step and resident memory
 # Environment: N (messages, default 200000), W (in flight, default 100),
 # RATE (open-loop rate, default 10000).
 set -eu
@@ -27,22 +30,38 @@ echo "== 2. Storage (SQLite WAL): durable enqueues/s per commit size, restart wi
 ROWS=${ROWS:-1000000} "$B/bench/bench_store"
 
 echo
-echo "== 3. MO throughput through kyzmatd (gateway + simulator on this machine)"
+echo "== 3. Dialog store: GET+SET steps/s (memory and a private redis-server)"
+"$B/bench/bench_dialogs" 2 200 || true
+
+echo
+echo "== 4. Through kyzmatd (gateway, simulator and Redis on this machine)"
 port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
-run_load() { # $1 = extra load args
-    "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $1 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
+pids="$pids $!"
+i=0; until redis-cli -p "$rport" ping >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 200 ] && { echo "redis did not start"; exit 1; }; sleep 0.05; done
+run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs in Redis
+    "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $2 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
     i=0; while [ -z "$(port_of smpp "$tmp/smsc.out")" ]; do i=$((i+1)); [ $i -gt 200 ] && { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }; sleep 0.05; done
     port=$(port_of smpp "$tmp/smsc.out")
     printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: 100\n    tps: 0\n' "$port" >"$tmp/gw.yaml"
+    [ "${3:-}" = redis ] && printf 'redis: {url: "redis://127.0.0.1:%s/0"}\n' "$rport" >>"$tmp/gw.yaml"
     "$B/kyzmatd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"
+    t0=$(awk '{print $14+$15}' /proc/$gp/stat 2>/dev/null || echo 0)
     wait "$sp" || true
-    grep -v '^listening' "$tmp/smsc.out" || true
-    ps -o rss= -p "$gp" | awk '{printf "kyzmatd resident memory: %.1f MB\n", $1/1024}'
+    t1=$(awk '{print $14+$15}' /proc/$gp/stat 2>/dev/null || echo 0)
+    res=$(grep '^RESULT' "$tmp/smsc.out" || echo "RESULT (none: see $tmp/smsc.log)")
+    n=$(echo "$res" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$gp/status 2>/dev/null || echo 0)
+    hz=$(getconf CLK_TCK)
+    printf '%-34s %s\n' "$1" "$res"
+    awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" -v rss="$rss" 'BEGIN {
+        if (n > 0) printf "%-34s kyzmatd CPU %.1f us per step, resident %.1f MB\n", "", t / hz * 1e6 / n, rss / 1024 }'
     kill "$gp" 2>/dev/null; wait "$gp" 2>/dev/null || true
 }
-echo "-- closed loop: N=$N, W=$W in flight"
-run_load "--load $N --window $W"
-echo "-- open loop: N=$N at $RATE/s"
-run_load "--load $N --window 10000 --rate $RATE"
+run_load "MO SMS, closed loop, W=$W"        "--load $N --window $W"
+run_load "USSD steps, memory, W=$W"         "--load $N --window $W --ussd --msisdns 1000"
+run_load "USSD steps, Redis, W=$W"          "--load $N --window $W --ussd --msisdns 1000" redis
+run_load "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RATE --ussd --msisdns 1000" redis

@@ -2,11 +2,13 @@
 # scripts/run.sh — `make run`: the gateway on its embedded defaults with the
 # built-in SMSC simulator, and a phone in this terminal.
 #
-# Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776) and kyzmatd
-# (no -c: embedded defaults, binds to that simulator), waits until the bind
-# is up, then runs the simulated handset in the foreground: type *100# and
-# answer the prompts.  Ctrl-D stops everything (both processes, by pid).
-# Logs: var/log/kyzmat-smsc.log and var/log/kyzmatd.log.
+# Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776), the example
+# menus' small back-end (menus/examples/backend.py on 127.0.0.1:8099, the
+# address the example menu set calls) and kyzmatd (no -c: embedded
+# defaults, binds to that simulator, runs menus/examples), waits until the
+# bind is up, then runs the simulated handset in the foreground: type
+# *100# and answer the prompts.  Ctrl-D stops everything (all three, by pid).
+# Logs: var/log/kyzmat-smsc.log, var/log/backend.log, var/log/kyzmatd.log.
 # Environment: PHONE (default 996555123456), CONFIG (a kyzmatd config file
 # to use instead of the embedded defaults).
 set -eu
@@ -18,15 +20,19 @@ mkdir -p var/log
 
 smsc_pid=""
 gw_pid=""
+be_pid=""
 stop() {
     [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null || true
     [ -n "$smsc_pid" ] && kill -TERM "$smsc_pid" 2>/dev/null && wait "$smsc_pid" 2>/dev/null || true
+    [ -n "$be_pid" ] && kill -TERM "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
 "$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 \
     >var/log/kyzmat-smsc.out 2>var/log/kyzmat-smsc.log &
 smsc_pid=$!
+python3 menus/examples/backend.py 8099 >var/log/backend.out 2>var/log/backend.log &
+be_pid=$!
 if [ -n "${CONFIG:-}" ]; then
     "$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
 else
@@ -40,6 +46,10 @@ until grep -q ' bound' var/log/kyzmatd.log 2>/dev/null; do
     if ! kill -0 "$smsc_pid" 2>/dev/null; then
         echo "kyzmat-smsc did not start (is port 2775 or 2776 in use?):" >&2
         tail -5 var/log/kyzmat-smsc.log >&2; exit 1
+    fi
+    if ! kill -0 "$be_pid" 2>/dev/null; then
+        echo "the example back-end did not start (is port 8099 in use?):" >&2
+        tail -5 var/log/backend.log >&2; exit 1
     fi
     if ! kill -0 "$gw_pid" 2>/dev/null; then
         echo "kyzmatd did not start:" >&2; tail -20 var/log/kyzmatd.log >&2; exit 1

@@ -11,8 +11,8 @@
 set -eu
 
 BUILD="build-essential pkg-config libevent-dev libhiredis-dev libsqlite3-dev \
-libcurl4-openssl-dev libfyaml-dev libjansson-dev redis-server"
-TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind python3 nodejs npm"
+libcurl4-openssl-dev libfyaml-dev libjansson-dev redis-server python3"
+TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm"
 BENCH="kannel hyperfine valgrind"
 
 want="$BUILD"
