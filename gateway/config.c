@@ -19,7 +19,7 @@
  * file) and config_print_help() (writes the help text where told).
  */
 #include "gateway/config.h"
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 #include "gateway/log.h"
 
 #include <errno.h>

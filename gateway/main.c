@@ -29,7 +29,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/mt.h"
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/ussd.h"

@@ -16,7 +16,7 @@
  * request is outstanding is never freed under it: `pending` counts them
  * and the last callback frees a finished call.  Fetch requests are
  * cancelled (no callback follows).
- * May call: gateway/dialect, gateway/dialogs, gateway/fetch, gateway/log,
+ * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/log,
  * menus/step, menus/dialog, menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
@@ -332,8 +332,9 @@ static void on_fetched(void *arg, const struct fetch_result *r)
             log_call(c, KLOG_WARN, "back-end timed out after %u ms", r->elapsed_ms);
         } else if (r->status != FETCH_DONE_OK) {
             in.event = MENU_EV_HTTP_FAIL;
-            log_call(c, KLOG_WARN, "back-end failed: %s (HTTP %ld)",
-                     fetch_status_name(r->status), r->http_code);
+            log_call(c, KLOG_WARN, "back-end failed: %s (HTTP %ld): %s",
+                     fetch_status_name(r->status), r->http_code,
+                     r->error ? r->error : "");
         } else {
             struct fetch_json_value jv[MENU_SAVE_MAX];
             char err[160];
@@ -360,8 +361,9 @@ static void on_fetched(void *arg, const struct fetch_result *r)
         char err[160];
         if (r->status != FETCH_DONE_OK) {
             in.event = MENU_EV_APP_FAIL;
-            log_call(c, KLOG_WARN, "app failed: %s (HTTP %ld)",
-                     fetch_status_name(r->status), r->http_code);
+            log_call(c, KLOG_WARN, "app failed: %s (HTTP %ld): %s",
+                     fetch_status_name(r->status), r->http_code,
+                     r->error ? r->error : "");
         } else if (fetch_app_reply_parse(r->body, r->body_len, text, sizeof text, &ar,
                                          err, sizeof err) != FETCH_OK) {
             in.event = MENU_EV_APP_FAIL;

@@ -3,7 +3,7 @@
  * answering submit_sm, through the dialog store and the menu engine.
  *
  * What it does, per USSD PDU a link hands it:
- *   1. reads it by the link's dialect (gateway/dialect): start, continue,
+ *   1. reads it by the link's dialect (smpp/dialect): start, continue,
  *      abort, or nothing to do;
  *   2. loads the subscriber's dialog (and, on a dial, the remembered
  *      language) from the dialog store (gateway/dialogs: Redis or memory);
@@ -32,7 +32,7 @@
  * call needs is copied.  Links are reached by name through the ops the
  * caller gives, so a link removed by a reload while a back-end call runs
  * is simply not found (the reply is dropped and logged).
- * May call: gateway/dialect, gateway/dialogs, gateway/fetch, gateway/log,
+ * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/log,
  * menus/step, menus/dialog, smpp/pdu, libevent, libc.
  */
 #ifndef KYZMAT_GATEWAY_USSD_H
@@ -40,7 +40,7 @@
 
 #include <stdint.h>
 
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 #include "smpp/pdu.h"
 
 struct event_base;

@@ -3,13 +3,13 @@
  * USSD classification under every dialect preset -> an answer built from
  * the decoded text.  Must never crash, read outside the input, or build a
  * screen over 160 octets on the air.
- * May call: gateway/dialect, smpp/pdu, smpp/text, libc.
+ * May call: smpp/dialect, smpp/pdu, smpp/text, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 #include "smpp/pdu.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_dialect.c — USSD dialect presets: reading deliver_sm and
  * building the answering submit_sm, byte for byte, for each preset.
- * May call: gateway/dialect, smpp/pdu, smpp/text, cmocka.
+ * May call: smpp/dialect, smpp/pdu, smpp/text, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 #include "smpp/pdu.h"
 
 /* A deliver_sm as a network sends it, encoded and decoded again so the

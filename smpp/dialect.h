@@ -1,5 +1,5 @@
 /*
- * gateway/dialect.h — USSD over SMPP as each operator's SMSC speaks it.
+ * smpp/dialect.h — USSD over SMPP as each operator's SMSC speaks it.
  *
  * What it does: turns a deliver_sm/data_sm into "a USSD event" (start,
  * continue, abort; the subscriber, the service code, the correlation key,
@@ -17,8 +17,8 @@
  * at the caller's buffers and at the ussd_in, which must outlive it.
  * May call: smpp/pdu, smpp/text, libc.
  */
-#ifndef KYZMAT_GATEWAY_DIALECT_H
-#define KYZMAT_GATEWAY_DIALECT_H
+#ifndef KYZMAT_SMPP_DIALECT_H
+#define KYZMAT_SMPP_DIALECT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * gateway/dialect.c — USSD dialect presets, reading USSD PDUs and building
+ * smpp/dialect.c — USSD dialect presets, reading USSD PDUs and building
  * the answers.  See dialect.h for the contract.  Pure: no I/O, no malloc.
  *
  * Correlation follows ../shared/docs/protocol.md: the dialect names the
@@ -8,7 +8,7 @@
  * so a link that leaves out a field now and then still correlates.
  * May call: smpp/pdu, smpp/text, libc.
  */
-#include "gateway/dialect.h"
+#include "smpp/dialect.h"
 
 #include <stdio.h>
 #include <string.h>
