@@ -291,15 +291,23 @@ static void new_sid(struct ussd_service *s, struct ussd_call *c)
 
 static void run_step(struct ussd_call *c, struct menu_input *in);
 
+/* A store request of c came back.  Returns true when c is finished (and
+ * freed if this was its last request): the caller must not touch it. */
+static bool call_settle(struct ussd_call *c)
+{
+    c->pending--;
+    if (c->st != C_DONE && c->s)
+        return false;
+    if (c->pending == 0)
+        call_free(c);
+    return true;
+}
+
 static void on_saved(void *arg, const struct dialogs_result *r)
 {
     struct ussd_call *c = arg;
-    c->pending--;
-    if (c->st == C_DONE || !c->s) {
-        if (c->pending == 0)
-            call_free(c);
+    if (call_settle(c))
         return;
-    }
     if (r->status != DIALOGS_OK) {
         c->s->st.unavailable++;
         log_call(c, KLOG_WARN, "dialog not saved (%s); ending it",
@@ -536,12 +544,8 @@ static void run_step(struct ussd_call *c, struct menu_input *in)
 static void on_lang_expired(void *arg, const struct dialogs_result *r)
 {
     struct ussd_call *c = arg;
-    c->pending--;
-    if (c->st == C_DONE || !c->s) {
-        if (c->pending == 0)
-            call_free(c);
+    if (call_settle(c))
         return;
-    }
     if (r->status == DIALOGS_OK && r->len > 0 && r->len < sizeof c->lang) {
         memcpy(c->lang, r->value, r->len);
         c->lang[r->len] = '\0';
