@@ -1582,10 +1582,11 @@ int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
     int n = smpp_pdu_encode(pdu, r->inl, sizeof r->inl, &err);
     if (n < 0) {
         /* too big for the inline buffer, or broken: try a full-size one */
-        uint8_t *big = malloc(e->cfg.max_pdu_len > SMPP_DEFAULT_MAX_LEN
-                              ? e->cfg.max_pdu_len : SMPP_DEFAULT_MAX_LEN);
+        size_t cap = e->cfg.max_pdu_len > SMPP_DEFAULT_MAX_LEN
+                     ? e->cfg.max_pdu_len : SMPP_DEFAULT_MAX_LEN;
+        uint8_t *big = malloc(cap);
         if (big)
-            n = smpp_pdu_encode(pdu, big, SMPP_DEFAULT_MAX_LEN, &err);
+            n = smpp_pdu_encode(pdu, big, cap, &err);
         if (!big || n < 0) {
             free(big);
             elog(e, ESME_LOG_WARN, "esme_send: %s does not encode: %s",
