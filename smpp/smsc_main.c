@@ -63,6 +63,7 @@ struct opts {
     unsigned window;
     double rate;
     int ussd;
+    int reply;                   /* --reply: MO done when the reply MT comes */
     unsigned msisdns;
     const char *load_text, *load_to, *load_from, *service, *answer;
     unsigned step_timeout_ms;
@@ -78,7 +79,7 @@ static void usage(FILE *f)
 "  kyzmat-smsc --phone MSISDN [--control H:P]    be a handset on a running simulator\n"
 "  kyzmat-smsc --phone MSISDN --listen H:P       simulator and handset in one process\n"
 "  kyzmat-smsc --script FILE [options]           run a test script once an ESME binds\n"
-"  kyzmat-smsc --load N [--window W] [--rate R] [--ussd] [--msisdns M] [options]\n"
+"  kyzmat-smsc --load N [--window W] [--rate R] [--ussd|--reply] [--msisdns M] [options]\n"
 "\n"
 "Every mode that runs a simulator first prints exactly these two lines on\n"
 "stdout (flushed), so port 0 can be used and read back:\n"
@@ -144,6 +145,10 @@ static void usage(FILE *f)
 "                          still caps what is in flight\n"
 "  --ussd                  steps are USSD: dial (op 1) or answer (op 18), then\n"
 "                          wait for the gateway's USSD submit_sm for that MSISDN\n"
+"  --reply                 MO SMS whose step ends when the gateway's reply, an MT\n"
+"                          SMS (any submit_sm) to the sender, arrives: latency is\n"
+"                          deliver_sm -> reply submit_sm (e.g. PING -> PONG, or a\n"
+"                          Kannel sms-service); one step in flight per MSISDN\n"
 "  --msisdns M             distinct subscribers (default 100)\n"
 "  --from MSISDN           first subscriber number (default 996555000000)\n"
 "  --to ADDR               MO destination (default 100)\n"
@@ -243,7 +248,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         O_DLRIDFMT, O_IDSTART, O_DLRDELAY, O_DLRFAIL, O_SEED, O_THROTTLE,
         O_WINCHECK, O_RESPDELAY, O_ENQ, O_RESPTO, O_USSDTO, O_USSDABORT,
         O_MAXPDU, O_PHONE, O_LINGER, O_SCRIPT, O_BINDWAIT, O_LOAD, O_WINDOW,
-        O_RATE, O_USSD, O_MSISDNS, O_FROM, O_TO, O_TEXT, O_SERVICE, O_ANSWER,
+        O_RATE, O_USSD, O_REPLY, O_MSISDNS, O_FROM, O_TO, O_TEXT, O_SERVICE, O_ANSWER,
         O_STEPTO, O_HELP, O_VERSION
     };
     static const struct option lo[] = {
@@ -274,6 +279,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "window", required_argument, NULL, O_WINDOW },
         { "rate", required_argument, NULL, O_RATE },
         { "ussd", no_argument, NULL, O_USSD },
+        { "reply", no_argument, NULL, O_REPLY },
         { "msisdns", required_argument, NULL, O_MSISDNS },
         { "from", required_argument, NULL, O_FROM },
         { "to", required_argument, NULL, O_TO },
@@ -397,6 +403,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         case O_RATE: bad = parse_double(a, 0.001, 1e7, &o->rate); break;
         case O_USSD: o->ussd = 1; break;
+        case O_REPLY: o->reply = 1; break;
         case O_MSISDNS:
             bad = parse_ulong(a, 10000000ul, &v) || v == 0;
             o->msisdns = (unsigned)v;
@@ -443,6 +450,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
     c->n_accounts = extra + 1;
     c->listen_host = o->listen_host;
     c->control_host = o->control_host;
+    if (o->ussd && o->reply) {
+        fprintf(stderr, "kyzmat-smsc: --ussd and --reply exclude each other\n");
+        return -1;
+    }
     if (o->mode == MODE_LOAD && o->ussd && o->service &&
         o->service[0] != '*' && o->service[0] != '#') {
         fprintf(stderr, "kyzmat-smsc: --service must be a dial string like *100#\n");
@@ -1643,7 +1654,7 @@ static struct subscriber *find_sub(struct load *L, const char *msisdn)
 static int load_start_one(struct load *L, uint64_t t0)
 {
     char err[128];
-    if (!L->o->ussd) {
+    if (!L->o->ussd && !L->o->reply) {
         char from[24];
         unsigned long long base = strtoull(L->o->load_from, NULL, 10);
         snprintf(from, sizeof from, "%llu",
@@ -1675,6 +1686,19 @@ static int load_start_one(struct load *L, uint64_t t0)
     L->in_flight++;
     u->busy = 1;
     u->t0 = t0;
+    if (L->o->reply) {
+        /* the tag names the subscriber, so a refused deliver_sm ends its step */
+        int n = smsc_mo(L->s, u->msisdn, L->o->load_to, L->o->load_text,
+                        (uint64_t)(u - L->subs), err, sizeof err);
+        if (n > 1) {
+            fprintf(stderr, "[load] --text must fit one SMS\n");
+            load_finish(L);
+        } else if (n < 0) {
+            u->busy = 0;
+            load_complete(L, t0, 0);
+        }
+        return 0;
+    }
     int rc;
     if (u->in_dialog) {
         rc = smsc_ussd(L->s, u->msisdn, "-", L->o->answer, err, sizeof err);
@@ -1721,13 +1745,33 @@ static void load_observer(void *arg, const struct smsc_event *ev)
             L->t_start = now_us();
             fprintf(stderr, "[load] %s bound, starting %lu %s\n",
                     ev->system_id ? ev->system_id : "?", L->n,
-                    L->o->ussd ? "USSD steps" : "MO messages");
+                    L->o->ussd ? "USSD steps" :
+                    L->o->reply ? "MO messages (each until its reply MT)" :
+                    "MO messages");
         }
         break;
     case SMSC_EV_DELIVER_RESP:
-        if (!L->o->ussd)
+        if (L->o->reply) {
+            struct subscriber *u = ev->tag < L->n_subs ? &L->subs[ev->tag] : NULL;
+            if (ev->status != 0 && u && u->busy) {
+                u->busy = 0;
+                load_complete(L, u->t0, 0);
+            }
+        } else if (!L->o->ussd) {
             load_complete(L, ev->tag, ev->status == 0);
+        }
         break;
+    case SMSC_EV_SMS: {
+        if (!L->o->reply || !ev->to)
+            break;
+        /* the reply's destination is the MO's sender (a '+' may be added) */
+        struct subscriber *u = find_sub(L, ev->to[0] == '+' ? ev->to + 1 : ev->to);
+        if (u && u->busy) {
+            u->busy = 0;
+            load_complete(L, u->t0, 1);
+        }
+        break;
+    }
     case SMSC_EV_USSD:
     case SMSC_EV_USSD_TIMEOUT: {
         if (!L->o->ussd)
@@ -1764,7 +1808,7 @@ static void load_tick_cb(evutil_socket_t fd, short what, void *arg)
         }
         return;
     }
-    if (L->o->ussd) {
+    if (L->o->ussd || L->o->reply) {
         /* a step without an answer in --step-timeout is an error */
         uint64_t limit = (uint64_t)L->o->step_timeout_ms * 1000u;
         char err[64];
@@ -1773,7 +1817,8 @@ static void load_tick_cb(evutil_socket_t fd, short what, void *arg)
             if (u->busy && t > u->t0 + limit) {
                 u->busy = 0;
                 u->in_dialog = 0;
-                smsc_ussd_abort(L->s, u->msisdn, err, sizeof err);
+                if (L->o->ussd)
+                    smsc_ussd_abort(L->s, u->msisdn, err, sizeof err);
                 load_complete(L, u->t0, 0);
             }
         }
@@ -1829,9 +1874,9 @@ static int load_run(struct event_base *base, struct smsc *s,
     double p90 = (double)hist_pct(L.h, 90) / 1000.0;
     double p99 = (double)hist_pct(L.h, 99) / 1000.0;
     double mx = (double)L.h->max / 1000.0;
-    printf("mode: %s, %s, window %u%s\n", o->ussd ? "USSD steps" : "MO SMS",
-           L.rate > 0 ? "open loop" : "closed loop", L.window,
-           o->ussd ? "" : "");
+    printf("mode: %s, %s, window %u\n",
+           o->ussd ? "USSD steps" : o->reply ? "MO SMS -> reply MT" : "MO SMS",
+           L.rate > 0 ? "open loop" : "closed loop", L.window);
     if (L.rate > 0)
         printf("rate: %.1f /s intended\n", L.rate);
     printf("count: %lu\nok: %lu\nerrors: %lu\n", L.finished, L.ok, L.errors);
