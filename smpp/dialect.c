@@ -1,6 +1,7 @@
 /*
  * smpp/dialect.c — USSD dialect presets, reading USSD PDUs and building
- * the answers.  See dialect.h for the contract.  Pure: no I/O, no malloc.
+ * the answers (gateway side), and the same presets played from the
+ * network side (kyzmat-smsc).  See dialect.h for the contract.  Pure: no I/O, no malloc.
  *
  * Correlation follows ../shared/docs/protocol.md: the dialect names the
  * preferred session key; when a PDU lacks it, the next one is used
@@ -10,6 +11,7 @@
  */
 #include "smpp/dialect.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -269,4 +271,183 @@ int ussd_notice(const struct ussd_dialect *d, const char *msisdn,
     buf->op = d->op_notice;
     smpp_pdu_set_u8(pdu, SMPP_TLV_USSD_SERVICE_OP, buf->op);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The network side                                                    */
+
+uint8_t ussd_network_abort_op(const struct ussd_dialect *d, bool by_op)
+{
+    if (d->end_bit_in_aborts && d->key == USSD_KEY_ITS && !by_op)
+        return d->op_continue;
+    return d->n_abort_ops > 0 ? d->abort_ops[0] : 0x81;
+}
+
+int ussd_network_deliver(const struct ussd_dialect *d, enum ussd_net_kind kind,
+                         bool by_op, const char *msisdn, const char *service,
+                         const struct ussd_net_session *ses,
+                         const uint8_t *utf8, size_t len,
+                         struct smpp_pdu *pdu, struct ussd_reply_buf *buf,
+                         char *err, size_t errlen)
+{
+    struct smpp_text_choice ch;
+    size_t off = 0, n = 0;
+    if (!utf8)
+        utf8 = (const uint8_t *)"";
+    if (smpp_text_choose(utf8, len, 0, &ch, &off) != SMPP_TEXT_OK) {
+        snprintf(err, errlen, "text is not UTF-8 (byte %zu)", off);
+        return -1;
+    }
+    bool ucs2 = ch.enc != SMPP_ENC_GSM7;
+    enum smpp_text_enc enc = ucs2 ? SMPP_ENC_UCS2
+                           : d->gsm_packed ? SMPP_ENC_GSM7_PACKED : SMPP_ENC_GSM7;
+    int rc = smpp_text_encode(enc, utf8, len, buf->sm, sizeof buf->sm, &n, &off);
+    if (rc != SMPP_TEXT_OK) {
+        snprintf(err, errlen, "text does not encode as %s: %s",
+                 smpp_text_enc_name(enc), smpp_text_strerror(rc));
+        return -1;
+    }
+    size_t air = enc == SMPP_ENC_GSM7 ? (n * 7 + 7) / 8 : n;
+    if (air > SMPP_TEXT_USSD_OCTETS || n > 255) {
+        snprintf(err, errlen, "text does not fit one USSD screen");
+        return -1;
+    }
+    smpp_pdu_reset(pdu, SMPP_DELIVER_SM, 0, 0);
+    pdu->service_type = d->service_type_ussd ? "USSD" : NULL;
+    pdu->source_addr_ton = 1;
+    pdu->source_addr_npi = 1;
+    pdu->source_addr = msisdn;
+    pdu->destination_addr = service;
+    pdu->data_coding = ucs2 ? d->dcs_ucs2 : d->dcs_gsm;
+    pdu->sm_length = (uint8_t)n;
+    pdu->short_message = buf->sm;
+
+    bool end = false;
+    switch (kind) {
+    case USSD_NET_DIAL: buf->op = d->op_start; break;
+    case USSD_NET_ANSWER: buf->op = d->op_continue; break;
+    case USSD_NET_ABORT:
+        buf->op = ussd_network_abort_op(d, by_op);
+        end = true;
+        break;
+    }
+    smpp_pdu_set_u8(pdu, SMPP_TLV_USSD_SERVICE_OP, buf->op);
+    if (d->key == USSD_KEY_ITS) {
+        buf->its[0] = ses->session;
+        buf->its[1] = (uint8_t)((ses->seq & 0x7F) << 1 | (end ? 1 : 0));
+        smpp_pdu_set_bytes(pdu, SMPP_TLV_ITS_SESSION_INFO, buf->its, 2);
+    } else if (d->key == USSD_KEY_UMR) {
+        buf->umr = ses->umr;
+        smpp_pdu_set_u16(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE, buf->umr);
+    }
+    return 0;
+}
+
+const char *ussd_screen_name(enum ussd_screen k)
+{
+    switch (k) {
+    case USSD_SCREEN_SHOW: return "continue";
+    case USSD_SCREEN_END: return "end";
+    case USSD_SCREEN_NOTICE: return "notice";
+    }
+    return "?";
+}
+
+__attribute__((format(printf, 2, 3)))
+static void mismatch(struct ussd_net_in *in, const char *fmt, ...)
+{
+    if (in->n_mismatch++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(in->mismatch, sizeof in->mismatch, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void ussd_network_read(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
+                       const struct ussd_net_session *ses,
+                       struct ussd_net_in *in)
+{
+    in->kind = USSD_SCREEN_SHOW;
+    in->mismatch[0] = '\0';
+    in->n_mismatch = 0;
+    in->text_len = 0;
+    in->dcs = pdu->data_coding;
+    int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
+    in->op = op < 0 ? 0xFF : (uint8_t)op;
+    const struct smpp_tlv *its = smpp_tlv_find(pdu, SMPP_TLV_ITS_SESSION_INFO);
+    in->has_its = its && its->len == 2;
+    in->its_session = in->has_its ? its->val[0] : 0;
+    in->its_seq = in->has_its ? (uint8_t)(its->val[1] >> 1) : 0;
+    in->its_end = in->has_its && (its->val[1] & 1);
+    int64_t umr = smpp_tlv_uint(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE);
+    in->has_umr = umr >= 0;
+    in->umr = in->has_umr ? (uint16_t)umr : 0;
+
+    if (op < 0)
+        mismatch(in, "no ussd_service_op");
+    if (in->op == d->op_notice && !in->its_end)
+        in->kind = USSD_SCREEN_NOTICE;
+    else if (in->op == d->op_end || in->op == SMPP_USSD_PSSD_RESP || in->its_end)
+        in->kind = USSD_SCREEN_END;
+    else if (op >= 0 && in->op != d->op_show)
+        mismatch(in, "op %u is none of this dialect's (show %u, end %u, notice %u)",
+                 in->op, d->op_show, d->op_end, d->op_notice);
+
+    if (in->kind == USSD_SCREEN_END) {
+        uint8_t want = d->end_by_op ? d->op_end : d->op_show;
+        if (in->op != want)
+            mismatch(in, "final screen with op %u; %s ends with op %u%s",
+                     in->op, d->name, want, d->end_bit_out ? " and the end bit" : "");
+        else if (d->end_bit_out && d->echo_its && ses && !in->its_end)
+            mismatch(in, "final screen without the its_session_info end bit");
+        else if (!d->end_by_op && !in->its_end)
+            mismatch(in, "final screen needs the end bit under %s", d->name);
+    }
+
+    if (ses) {
+        if (d->key == USSD_KEY_ITS) {
+            if (!in->has_its)
+                mismatch(in, "no its_session_info echoed (session %u)", ses->session);
+            else if (in->its_session != ses->session)
+                mismatch(in, "its_session_info session %u, dialog has %u",
+                         in->its_session, ses->session);
+        } else if (d->key == USSD_KEY_UMR) {
+            if (!in->has_umr)
+                mismatch(in, "no user_message_reference echoed (umr %u)", ses->umr);
+            else if (in->umr != ses->umr)
+                mismatch(in, "user_message_reference %u, dialog has %u",
+                         in->umr, ses->umr);
+        }
+        if (d->key != USSD_KEY_ITS && in->has_its && in->kind != USSD_SCREEN_NOTICE)
+            mismatch(in, "its_session_info on a %s link (it never sent one)", d->name);
+    }
+    if (in->dcs != d->dcs_gsm && in->dcs != d->dcs_ucs2)
+        mismatch(in, "data_coding 0x%02x; %s uses 0x%02x / 0x%02x", in->dcs,
+                 d->name, d->dcs_gsm, d->dcs_ucs2);
+
+    const uint8_t *data = pdu->short_message;
+    size_t len = pdu->sm_length;
+    if (len == 0) {
+        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (pl) {
+            data = pl->val;
+            len = pl->len;
+        }
+    }
+    if (len == 0)
+        return;
+    unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;
+    int rc = smpp_text_decode_dcs(in->dcs, flags, data, len, in->text,
+                                  sizeof in->text, &in->text_len, NULL);
+    if (rc != SMPP_TEXT_OK) {
+        mismatch(in, "text in data_coding 0x%02x: %s", in->dcs,
+                 smpp_text_strerror(rc));
+        in->text_len = 0;
+        rc = smpp_text_decode_dcs(in->dcs, flags | SMPP_TEXT_DCS_HEX_FALLBACK,
+                                  data, len, in->text, sizeof in->text,
+                                  &in->text_len, NULL);
+        if (rc != SMPP_TEXT_OK)
+            in->text_len = 0;
+    }
 }

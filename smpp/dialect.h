@@ -129,4 +129,83 @@ int ussd_notice(const struct ussd_dialect *d, const char *msisdn,
 
 const char *ussd_kind_name(enum ussd_kind k);
 
+/* ---- the network side (kyzmat-smsc plays the operator) ---------------
+ * The same preset table, read from the other end: the deliver_sm a
+ * network following the preset sends for a dial, an answer or a release,
+ * and how it reads the gateway's submit_sm (screen that waits, final
+ * screen, notice), noting where the gateway strays from the preset. */
+
+enum ussd_net_kind {
+    USSD_NET_DIAL = 0,       /* op_start: the subscriber dialled */
+    USSD_NET_ANSWER,         /* op_continue: the subscriber answered */
+    USSD_NET_ABORT           /* release: op_continue + end bit, or an abort op */
+};
+
+/* The network's view of one dialog's session key. */
+struct ussd_net_session {
+    uint8_t session;         /* its_session_info octet 1 (its-keyed presets) */
+    uint8_t seq;             /* its_session_info octet 2 bits 7..1 */
+    uint16_t umr;            /* user_message_reference (umr preset) */
+};
+
+/*
+ * ussd_network_deliver — fill *pdu with the deliver_sm the network sends
+ * for kind, from msisdn to service, text utf8[0..len) (GSM 7-bit when every
+ * character has a GSM code, packed if the preset says so, else UCS-2; the
+ * preset's data_coding).  The session key goes where the preset keeps it
+ * (its_session_info, user_message_reference, or nowhere).  A release uses
+ * the end bit on op_continue when the preset reads the end bit as a
+ * release and by_op is false, else the preset's first abort op (with the
+ * end bit too on its-keyed presets).  *dcs_out (may be NULL) gets the
+ * data_coding used.  pdu points into buf and at msisdn/service, which must
+ * outlive it.  Returns 0, or -1 with err (text does not fit one screen).
+ */
+int ussd_network_deliver(const struct ussd_dialect *d, enum ussd_net_kind kind,
+                         bool by_op, const char *msisdn, const char *service,
+                         const struct ussd_net_session *ses,
+                         const uint8_t *utf8, size_t len,
+                         struct smpp_pdu *pdu, struct ussd_reply_buf *buf,
+                         char *err, size_t errlen);
+
+/* The op the network uses for a release under d (by_op as above). */
+uint8_t ussd_network_abort_op(const struct ussd_dialect *d, bool by_op);
+
+enum ussd_screen {
+    USSD_SCREEN_SHOW = 0,    /* a screen that waits for an answer */
+    USSD_SCREEN_END,         /* the final screen: the dialog is over */
+    USSD_SCREEN_NOTICE       /* a USSN notice */
+};
+
+struct ussd_net_in {
+    enum ussd_screen kind;
+    uint8_t op;                  /* ussd_service_op (0xFF none) */
+    uint8_t dcs;
+    bool has_its;
+    uint8_t its_session, its_seq;
+    bool its_end;
+    bool has_umr;
+    uint16_t umr;
+    uint8_t text[USSD_TEXT_MAX]; /* UTF-8 (lenient: what does not decode is hex) */
+    size_t text_len;
+    char mismatch[160];          /* "" when the PDU follows the preset; else
+                                  * the first deviation found */
+    unsigned n_mismatch;
+};
+
+/*
+ * ussd_network_read — read the gateway's USSD submit_sm as a network that
+ * follows d.  ses is the dialog's key (NULL when no dialog is open: then
+ * the key is not checked).  Lenient: op_end, the PSSD response (16) and
+ * the end bit all end a dialog, op_notice without the end bit is a notice,
+ * anything else shows a screen; every deviation from the preset (wrong
+ * final signalling, session key not echoed or wrong, data_coding outside
+ * the preset's pair, text that does not decode) is counted in n_mismatch
+ * and the first described in mismatch.  Never fails.
+ */
+void ussd_network_read(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
+                       const struct ussd_net_session *ses,
+                       struct ussd_net_in *in);
+
+const char *ussd_screen_name(enum ussd_screen k);
+
 #endif

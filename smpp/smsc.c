@@ -28,9 +28,17 @@
  * pass.  Observers may therefore call any smsc_* function (except
  * smsc_free) from inside an event.
  *
- * May call: smpp/pdu, smpp/text, libevent, jansson, libc.
+ * USSD follows one dialect preset of smpp/dialect (the same table the
+ * gateway reads): ussd_network_deliver() builds what the handset sends,
+ * ussd_network_read() reads the gateway's answers and notes where they
+ * stray from the preset.  Each dialog keeps a record of the ops both ways
+ * (key, end bit, data_coding); finished records go to a small ring that
+ * the control port shows ("ussd-log MSISDN").
+ *
+ * May call: smpp/pdu, smpp/text, smpp/dialect, libevent, jansson, libc.
  */
 #include "smpp/smsc.h"
+#include "smpp/dialect.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
 
@@ -65,6 +73,8 @@
 #define PARTS_MAX     32       /* segments of one long message */
 #define PARTS_TTL_S   120      /* incomplete long messages expire */
 #define MO_MAX_PARTS  16       /* parts of one MO SMS from the control port */
+#define REC_STEPS     24       /* PDUs remembered per direction per dialog */
+#define REC_RING      64       /* finished dialog records kept */
 
 enum log_level { L_ERR = 0, L_INFO, L_DEBUG };
 
@@ -143,6 +153,26 @@ struct conn {
 
 enum dlg_state { DLG_WAIT_APP = 0, DLG_WAIT_USER, DLG_DEAD };
 
+/* One USSD PDU of a dialog, as the record keeps it. */
+struct ussd_step {
+    uint8_t op, dcs;
+    uint8_t end;               /* its_session_info end bit */
+    int16_t its;               /* its session, -1 = no its_session_info */
+    int32_t umr;               /* user_message_reference, -1 = none */
+};
+
+/* What happened in one dialog, both directions. */
+struct ussd_rec {
+    char msisdn[22], service[22];
+    const char *outcome;       /* "open", "end", "abort", "timeout", "failed" */
+    uint8_t session;
+    uint16_t umr;
+    unsigned n_out, n_in;      /* PDUs sent / received (steps keep REC_STEPS) */
+    struct ussd_step out[REC_STEPS], in[REC_STEPS];
+    unsigned mismatches;
+    char mismatch[160];        /* the first one */
+};
+
 struct dialog {
     struct dialog *next;       /* hash chain or s->dead_dialogs */
     struct smsc *s;
@@ -150,9 +180,11 @@ struct dialog {
     char service[22];
     uint8_t session;
     uint8_t seq;               /* 7 bits, its_session_info octet 2 bits 7..1 */
+    uint16_t umr;              /* user_message_reference (umr dialect) */
     enum dlg_state st;
     unsigned conn_id;          /* connection used last (preferred) */
     struct event *timer;
+    struct ussd_rec rec;
 };
 
 struct ctl {
@@ -196,6 +228,10 @@ struct smsc {
     struct dialog *dead_dialogs;
     unsigned n_dialogs;
     uint8_t next_session;
+    uint16_t next_umr;
+    const struct ussd_dialect *dialect;
+    struct ussd_rec *recs;     /* REC_RING finished dialogs */
+    unsigned rec_next;
     struct partial *partials;
     struct msg *msgs;          /* MSG_RING */
     uint64_t next_id;
@@ -209,7 +245,7 @@ struct smsc {
     int quit;
 
     uint64_t binds, bind_fail, submits, throttled, dlrs, violations, mo,
-             ussd_in, ussd_out, nacks_out, throttle_count;
+             ussd_in, ussd_out, nacks_out, throttle_count, ussd_mismatches;
 };
 
 /* ------------------------------------------------------------------ */
@@ -1067,10 +1103,17 @@ static struct dialog *dialog_find(struct smsc *s, const char *msisdn)
     return NULL;
 }
 
-static void dialog_end(struct smsc *s, struct dialog *d)
+/* Close d with outcome ("end", "abort", "timeout", "failed"); its record
+ * goes to the ring. */
+static void dialog_end(struct smsc *s, struct dialog *d, const char *outcome)
 {
     if (d->st == DLG_DEAD)
         return;
+    d->rec.outcome = outcome;
+    if (s->recs) {
+        s->recs[s->rec_next % REC_RING] = d->rec;
+        s->rec_next++;
+    }
     for (struct dialog **pp = &s->dialogs[dlg_hash(d->msisdn)]; *pp;
          pp = &(*pp)->next)
         if (*pp == d) {
@@ -1098,7 +1141,7 @@ static void dialog_timeout_cb(evutil_socket_t fd, short what, void *arg)
     ctl_push_event(s, d->msisdn, line);
     struct smsc_event ev = { .kind = SMSC_EV_USSD_TIMEOUT, .to = d->msisdn,
                              .from = d->service, .text = "" };
-    dialog_end(s, d);
+    dialog_end(s, d, "timeout");
     emit(s, &ev);
 }
 
@@ -1123,6 +1166,14 @@ static struct dialog *dialog_new(struct smsc *s, const char *msisdn,
         return NULL;
     }
     d->session = s->next_session++;
+    d->umr = s->next_umr++;
+    if (s->next_umr == 0)
+        s->next_umr = 1;
+    copy_str(d->rec.msisdn, sizeof d->rec.msisdn, msisdn);
+    copy_str(d->rec.service, sizeof d->rec.service, service);
+    d->rec.outcome = "open";
+    d->rec.session = d->session;
+    d->rec.umr = d->umr;
     unsigned h = dlg_hash(d->msisdn);
     d->next = s->dialogs[h];
     s->dialogs[h] = d;
@@ -1130,61 +1181,53 @@ static struct dialog *dialog_new(struct smsc *s, const char *msisdn,
     return d;
 }
 
-/* Encode UTF-8 for a deliver_sm: GSM 7-bit (unpacked, dc 0) when every
- * character has a GSM 03.38 code, else UCS-2 (dc 8).  Returns the length
- * or -1. */
-static int encode_for_phone(const char *utf8, uint8_t *dc, uint8_t *out,
-                            size_t cap)
+/* Remember one USSD PDU of d in its record. */
+static void rec_step(struct ussd_step *steps, unsigned *n, const struct smpp_pdu *p)
 {
-    struct smpp_text_choice ch;
-    size_t len = strlen(utf8), ol = 0;
-    if (smpp_text_choose((const uint8_t *)utf8, len, 0, &ch, NULL) != SMPP_TEXT_OK)
-        return -1;
-    if (smpp_text_encode(ch.enc, (const uint8_t *)utf8, len, out, cap, &ol,
-                         NULL) != SMPP_TEXT_OK)
-        return -1;
-    *dc = (uint8_t)smpp_text_enc_dcs(ch.enc);
-    return (int)ol;
+    if (*n < REC_STEPS) {
+        struct ussd_step *st = &steps[*n];
+        int64_t op = smpp_tlv_uint(p, SMPP_TLV_USSD_SERVICE_OP);
+        const struct smpp_tlv *its = smpp_tlv_find(p, SMPP_TLV_ITS_SESSION_INFO);
+        int64_t umr = smpp_tlv_uint(p, SMPP_TLV_USER_MESSAGE_REFERENCE);
+        st->op = op < 0 ? 0xFF : (uint8_t)op;
+        st->dcs = p->data_coding;
+        st->its = its && its->len == 2 ? its->val[0] : -1;
+        st->end = its && its->len == 2 ? (its->val[1] & 1) : 0;
+        st->umr = umr < 0 ? -1 : (int32_t)umr;
+    }
+    (*n)++;
 }
 
-/* deliver_sm for USSD from the subscriber. */
-static int ussd_deliver(struct smsc *s, struct dialog *d, uint8_t op,
-                        int end, const char *text, char *err, size_t errlen)
+/* deliver_sm for USSD from the subscriber, in the dialect's way. */
+static int ussd_deliver(struct smsc *s, struct dialog *d, enum ussd_net_kind kind,
+                        const char *text, char *err, size_t errlen)
 {
-    uint8_t body[SMPP_SM_MAX], dc = 0;
-    int n = encode_for_phone(text, &dc, body, sizeof body);
-    if (n < 0 || n > 160) {
-        snprintf(err, errlen, "text does not fit one USSD screen");
+    struct smpp_pdu p;
+    struct ussd_reply_buf buf;
+    struct ussd_net_session ses = { d->session, d->seq, d->umr };
+    if (ussd_network_deliver(s->dialect, kind,
+                             s->cfg.ussd_abort == SMSC_ABORT_USSREL,
+                             d->msisdn, d->service, &ses,
+                             (const uint8_t *)text, strlen(text), &p, &buf,
+                             err, errlen) != 0)
         return -1;
-    }
     struct conn *c = pick_receiver(s, NULL, d->conn_id);
     if (!c) {
         snprintf(err, errlen, "no bound receiver");
         return -1;
     }
-    struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 0);
-    p.service_type = "USSD";
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = d->msisdn;
-    p.destination_addr = d->service;
-    p.data_coding = dc;
-    p.sm_length = (uint8_t)n;
-    p.short_message = body;
-    uint8_t its[2] = { d->session, (uint8_t)((d->seq & 0x7F) << 1 | (end ? 1 : 0)) };
-    smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, op);
-    smpp_pdu_set_bytes(&p, SMPP_TLV_ITS_SESSION_INFO, its, 2);
     if (send_request(c, &p, OUT_USSD, 0) != 0) {
         snprintf(err, errlen, "cannot send deliver_sm");
         return -1;
     }
+    rec_step(d->rec.out, &d->rec.n_out, &p);
     d->conn_id = c->id;
     s->ussd_out++;
     char esc[512];
     smsc_escape_line(text, esc, sizeof esc);
-    slog(s, L_INFO, c->tag, "ussd <- %s op=%u session=%u seq=%u%s \"%s\"",
-         d->msisdn, op, d->session, d->seq, end ? " end" : "", esc);
+    slog(s, L_INFO, c->tag, "ussd <- %s op=%u session=%u seq=%u umr=%u dcs=0x%02x%s \"%s\"",
+         d->msisdn, buf.op, d->session, d->seq, d->umr, p.data_coding,
+         kind == USSD_NET_ABORT ? " abort" : "", esc);
     return 0;
 }
 
@@ -1204,7 +1247,7 @@ int smsc_ussd(struct smsc *s, const char *msisdn, const char *service,
     }
     if (d) {
         d->seq = (uint8_t)((d->seq + 1) & 0x7F);
-        if (ussd_deliver(s, d, SMPP_USSD_USSR_CONF, 0, text, err, errlen) != 0) {
+        if (ussd_deliver(s, d, USSD_NET_ANSWER, text, err, errlen) != 0) {
             d->seq = (uint8_t)((d->seq - 1) & 0x7F);
             return -1;
         }
@@ -1235,8 +1278,8 @@ int smsc_ussd(struct smsc *s, const char *msisdn, const char *service,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (ussd_deliver(s, d, SMPP_USSD_PSSR_IND, 0, text, err, errlen) != 0) {
-        dialog_end(s, d);
+    if (ussd_deliver(s, d, USSD_NET_DIAL, text, err, errlen) != 0) {
+        dialog_end(s, d, "failed");
         return -1;
     }
     d->st = DLG_WAIT_APP;
@@ -1253,57 +1296,75 @@ int smsc_ussd_abort(struct smsc *s, const char *msisdn, char *err,
         return -1;
     }
     d->seq = (uint8_t)((d->seq + 1) & 0x7F);
-    uint8_t op = s->cfg.ussd_abort == SMSC_ABORT_USSREL ? 0x81
-                                                        : SMPP_USSD_USSR_CONF;
-    int rc = ussd_deliver(s, d, op, 1, "", err, errlen);
-    dialog_end(s, d);
+    int rc = ussd_deliver(s, d, USSD_NET_ABORT, "", err, errlen);
+    dialog_end(s, d, "abort");
     return rc;
 }
 
-/* A USSD submit_sm from the gateway. */
+/* A USSD submit_sm from the gateway, read in the dialect's way. */
 static void ussd_mt(struct conn *c, const struct smpp_pdu *p)
 {
     struct smsc *s = c->s;
     const char *msisdn = p->destination_addr ? p->destination_addr : "";
-    int64_t op = smpp_tlv_uint(p, SMPP_TLV_USSD_SERVICE_OP);
-    const struct smpp_tlv *its = smpp_tlv_find(p, SMPP_TLV_ITS_SESSION_INFO);
-    int end_bit = its && its->len == 2 && (its->val[1] & 1);
-    char text[TEXT_MAX];
-    const uint8_t *body = p->short_message;
-    size_t len = p->sm_length;
-    const struct smpp_tlv *pl = smpp_tlv_find(p, SMPP_TLV_MESSAGE_PAYLOAD);
-    if (pl && len == 0) {
-        body = pl->val;
-        len = pl->len;
+    struct dialog *d = dialog_find(s, msisdn);
+    struct ussd_net_session ses = { 0, 0, 0 };
+    if (d) {
+        ses.session = d->session;
+        ses.seq = d->seq;
+        ses.umr = d->umr;
     }
-    sm_to_utf8(p->data_coding, body, len, text, sizeof text);
+    struct ussd_net_in in;
+    ussd_network_read(s->dialect, p, d ? &ses : NULL, &in);
+    char text[TEXT_MAX];
+    if (in.dcs == s->dialect->dcs_gsm || in.dcs == s->dialect->dcs_ucs2) {
+        size_t n = in.text_len < sizeof text - 1 ? in.text_len : sizeof text - 1;
+        memcpy(text, in.text, n);
+        text[n] = '\0';
+    } else {
+        /* not this dialect's data_coding: decode leniently anyway */
+        const uint8_t *body = p->short_message;
+        size_t len = p->sm_length;
+        const struct smpp_tlv *pl = smpp_tlv_find(p, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (pl && len == 0) {
+            body = pl->val;
+            len = pl->len;
+        }
+        sm_to_utf8(p->data_coding, body, len, text, sizeof text);
+    }
     s->ussd_in++;
 
-    enum smsc_ussd_kind kind;
-    if (op == SMPP_USSD_USSN_REQ && !end_bit)
-        kind = SMSC_USSD_NOTICE;
-    else if (op == SMPP_USSD_PSSR_RESP || op == SMPP_USSD_PSSD_RESP || end_bit)
-        kind = SMSC_USSD_END;
-    else
-        kind = SMSC_USSD_CONTINUE;
-
-    struct dialog *d = dialog_find(s, msisdn);
-    if (d && its && its->len == 2 && its->val[0] != d->session)
-        slog(s, L_INFO, c->tag, "ussd -> %s: session %u, dialog has %u",
-             msisdn, its->val[0], d->session);
-    if (d && d->st != DLG_WAIT_APP)
+    enum smsc_ussd_kind kind = in.kind == USSD_SCREEN_END ? SMSC_USSD_END
+                             : in.kind == USSD_SCREEN_NOTICE ? SMSC_USSD_NOTICE
+                             : SMSC_USSD_CONTINUE;
+    if (in.n_mismatch) {
+        s->ussd_mismatches += in.n_mismatch;
+        slog(s, L_INFO, c->tag, "ussd -> %s: dialect %s mismatch: %s%s", msisdn,
+             s->dialect->name, in.mismatch,
+             in.n_mismatch > 1 ? " (and more)" : "");
+    }
+    if (d && d->st != DLG_WAIT_APP && kind != SMSC_USSD_NOTICE)
         slog(s, L_INFO, c->tag, "ussd -> %s: second answer without input",
              msisdn);
     if (!d && kind == SMSC_USSD_CONTINUE) {
         /* network-initiated USSR: the gateway opens the dialog */
         d = dialog_new(s, msisdn, p->source_addr ? p->source_addr : "");
-        if (d && its && its->len == 2)
-            d->session = its->val[0];
+        if (d && in.has_its)
+            d->session = d->rec.session = in.its_session;
+        if (d && in.has_umr)
+            d->umr = d->rec.umr = in.umr;
+    }
+    if (d && kind != SMSC_USSD_NOTICE) {
+        rec_step(d->rec.in, &d->rec.n_in, p);
+        if (in.n_mismatch) {
+            if (d->rec.mismatches == 0)
+                copy_str(d->rec.mismatch, sizeof d->rec.mismatch, in.mismatch);
+            d->rec.mismatches += in.n_mismatch;
+        }
     }
     if (d) {
         d->conn_id = c->id;
         if (kind == SMSC_USSD_END) {
-            dialog_end(s, d);
+            dialog_end(s, d, "end");
         } else if (kind == SMSC_USSD_CONTINUE) {
             d->st = DLG_WAIT_USER;
             dialog_touch(s, d);
@@ -1312,8 +1373,8 @@ static void ussd_mt(struct conn *c, const struct smpp_pdu *p)
     static const char *const names[] = { "continue", "end", "notice" };
     char esc[TEXT_MAX * 2];
     smsc_escape_line(text, esc, sizeof esc);
-    slog(s, L_INFO, c->tag, "ussd -> %s op=%lld%s %s: \"%s\"", msisdn,
-         (long long)op, end_bit ? " end-bit" : "", names[kind], esc);
+    slog(s, L_INFO, c->tag, "ussd -> %s op=%u%s dcs=0x%02x %s: \"%s\"", msisdn,
+         in.op, in.its_end ? " end-bit" : "", in.dcs, names[kind], esc);
     char line[TEXT_MAX * 2 + 64];
     snprintf(line, sizeof line, "ussd %s %s %s", msisdn, names[kind], esc);
     ctl_push_event(s, msisdn, line);
@@ -1877,6 +1938,7 @@ static char *rest_of_line(char **p)
 static const char ctl_help[] =
     "ok commands: stats | drop [SYSTEM_ID] | mo FROM TO TEXT | "
     "ussd MSISDN SERVICE|- TEXT | ussd MSISDN *CODE# | ussd-abort MSISDN | "
+    "ussd-log MSISDN | "
     "throttle N | refuse-binds on|off | subscribe MSISDN|* | unsubscribe | "
     "wait-bind [S] | help | bye | quit";
 
@@ -1935,6 +1997,16 @@ static void ctl_command(struct ctl *k, char *line)
             struct dialog *d = dialog_find(s, msisdn);
             ctl_reply(k, "ok session=%u", d ? d->session : 0);
         }
+    } else if (strcmp(cmd, "ussd-log") == 0) {
+        char *msisdn = next_word(&p);
+        char *j = msisdn ? smsc_ussd_log_json(s, msisdn) : NULL;
+        if (!msisdn)
+            ctl_send(k, "err usage: ussd-log MSISDN");
+        else if (!j)
+            ctl_reply(k, "err no USSD dialog recorded for %s", msisdn);
+        else
+            ctl_reply(k, "ok %s", j);
+        free(j);
     } else if (strcmp(cmd, "ussd-abort") == 0) {
         char *msisdn = next_word(&p);
         if (!msisdn)
@@ -2180,6 +2252,22 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
         snprintf(err, errlen, "ussd timeout must be at least 1 s");
         return NULL;
     }
+    const struct ussd_dialect *dia =
+        ussd_dialect_find(cfg->dialect ? cfg->dialect : "standard");
+    if (!dia) {
+        char names[128];
+        size_t o = 0;
+        names[0] = '\0';
+        for (const struct ussd_dialect *x = ussd_dialects; x->name; x++) {
+            int w = snprintf(names + o, sizeof names - o, "%s%s", o ? ", " : "", x->name);
+            if (w < 0 || (size_t)w >= sizeof names - o)
+                break;
+            o += (size_t)w;
+        }
+        snprintf(err, errlen, "unknown USSD dialect \"%s\" (presets: %s)",
+                 cfg->dialect, names);
+        return NULL;
+    }
     struct smsc *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -2187,6 +2275,8 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
     }
     s->base = base;
     s->cfg = *cfg;
+    s->dialect = dia;
+    s->cfg.dialect = dia->name;
     copy_str(s->listen_host, sizeof s->listen_host,
              cfg->listen_host ? cfg->listen_host : "127.0.0.1");
     s->cfg.listen_host = s->listen_host;
@@ -2203,6 +2293,7 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
     if (!s->rng)
         s->rng = 1;
     s->next_session = (uint8_t)(s->rng & 0xFF);
+    s->next_umr = (uint16_t)(((s->rng >> 8) & 0x7FFF) + 1);
     s->n_accounts = cfg->n_accounts ? cfg->n_accounts : 1;
     for (size_t i = 0; i < s->n_accounts; i++) {
         struct account *a = &s->accounts[i];
@@ -2219,8 +2310,9 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
         }
     }
     s->msgs = calloc(MSG_RING, sizeof *s->msgs);
+    s->recs = calloc(REC_RING, sizeof *s->recs);
     s->reap_ev = event_new(base, -1, 0, reap_cb, s);
-    if (!s->msgs || !s->reap_ev) {
+    if (!s->msgs || !s->recs || !s->reap_ev) {
         snprintf(err, errlen, "out of memory");
         smsc_free(s);
         return NULL;
@@ -2287,6 +2379,7 @@ void smsc_free(struct smsc *s)
     if (s->reap_ev)
         event_free(s->reap_ev);
     free(s->msgs);
+    free(s->recs);
     free(s);
 }
 
@@ -2327,6 +2420,59 @@ void smsc_set_refuse_binds(struct smsc *s, int on)
 
 int smsc_quit_requested(const struct smsc *s) { return s->quit; }
 
+static json_t *steps_json(const struct ussd_step *st, unsigned n)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < n && i < REC_STEPS; i++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "op", json_integer(st[i].op));
+        json_object_set_new(x, "dcs", json_integer(st[i].dcs));
+        json_object_set_new(x, "its", st[i].its < 0 ? json_null() : json_integer(st[i].its));
+        json_object_set_new(x, "end", json_boolean(st[i].end));
+        json_object_set_new(x, "umr", st[i].umr < 0 ? json_null() : json_integer(st[i].umr));
+        json_array_append_new(a, x);
+    }
+    return a;
+}
+
+static const struct ussd_rec *rec_latest(const struct smsc *s, const char *msisdn)
+{
+    struct dialog *d = dialog_find((struct smsc *)s, msisdn);
+    if (d)
+        return &d->rec;
+    for (unsigned i = 0; s->recs && i < REC_RING && i < s->rec_next; i++) {
+        const struct ussd_rec *r = &s->recs[(s->rec_next - 1 - i) % REC_RING];
+        if (strcmp(r->msisdn, msisdn) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+char *smsc_ussd_log_json(const struct smsc *s, const char *msisdn)
+{
+    const struct ussd_rec *r = msisdn ? rec_latest(s, msisdn) : NULL;
+    if (!r)
+        return NULL;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "msisdn", json_string(r->msisdn));
+    json_object_set_new(o, "service", json_string(r->service));
+    json_object_set_new(o, "dialect", json_string(s->dialect->name));
+    json_object_set_new(o, "outcome", json_string(r->outcome ? r->outcome : "open"));
+    json_object_set_new(o, "session", json_integer(r->session));
+    json_object_set_new(o, "umr", json_integer(r->umr));
+    json_object_set_new(o, "sent", steps_json(r->out, r->n_out));
+    json_object_set_new(o, "received", steps_json(r->in, r->n_in));
+    json_object_set_new(o, "n_sent", json_integer(r->n_out));
+    json_object_set_new(o, "n_received", json_integer(r->n_in));
+    json_object_set_new(o, "mismatches", json_integer(r->mismatches));
+    json_object_set_new(o, "mismatch", json_string(r->mismatch));
+    char *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return out;
+}
+
 char *smsc_stats_json(const struct smsc *s)
 {
     json_t *o = json_object();
@@ -2347,6 +2493,8 @@ char *smsc_stats_json(const struct smsc *s)
     json_object_set_new(o, "ussd_in", json_integer((json_int_t)s->ussd_in));
     json_object_set_new(o, "ussd_out", json_integer((json_int_t)s->ussd_out));
     json_object_set_new(o, "ussd_dialogs", json_integer(s->n_dialogs));
+    json_object_set_new(o, "dialect", json_string(s->dialect->name));
+    json_object_set_new(o, "ussd_mismatches", json_integer((json_int_t)s->ussd_mismatches));
     json_object_set_new(o, "nacks_sent", json_integer((json_int_t)s->nacks_out));
     for (size_t i = 0; i < s->n_accounts; i++) {
         const struct account *a = &s->accounts[i];

@@ -7,9 +7,12 @@
  * enquire_link / unbind, keeps idle links alive with enquire_link, sends
  * delivery receipts after a delay (some of them failures, on request), can
  * throttle and watch the client's window, reassembles long MT messages, and
- * plays the network side of USSD ("standard" dialect of
- * ../shared/docs/protocol.md: op 1 starts, op 18 continues, the gateway
- * answers with op 2 or op 17 and/or the end bit of its_session_info).
+ * plays the network side of USSD in one dialect preset of smpp/dialect.h
+ * (default "standard", ../shared/docs/protocol.md: op 1 starts, op 18
+ * continues, the gateway answers with op 2 or op 17 and/or the end bit of
+ * its_session_info; other presets move the session key to
+ * user_message_reference or drop it, end by the end bit alone, or use the
+ * 3GPP data_coding values).
  * A line-oriented control port lets people and tests inject MO SMS and USSD
  * input, read statistics and subscribe to what the gateway sends.
  *
@@ -21,7 +24,7 @@
  * Threads: none; everything runs on the caller's event_base.  No function
  * here blocks.
  *
- * May call: smpp/pdu, smpp/text, libevent, jansson, libc.
+ * May call: smpp/pdu, smpp/text, smpp/dialect, libevent, jansson, libc.
  */
 #ifndef KYZMAT_SMPP_SMSC_H
 #define KYZMAT_SMPP_SMSC_H
@@ -66,6 +69,8 @@ struct smsc_config {
     unsigned ussd_timeout_s;      /* USSD dialog inactivity timeout (default 180) */
     unsigned resp_timeout_ms;     /* our deliver_sm without answer (default 10000) */
     enum smsc_abort_style ussd_abort;
+    const char *dialect;          /* USSD dialect preset (smpp/dialect.h);
+                                   * NULL = "standard" */
     uint32_t max_pdu_len;         /* cap on command_length (default 64 KiB) */
     uint64_t seed;                /* PRNG seed for failures (0 = from time) */
     int verbose;                  /* 1 = log every PDU */
@@ -144,13 +149,26 @@ int smsc_mo(struct smsc *s, const char *from, const char *to,
  */
 int smsc_ussd(struct smsc *s, const char *msisdn, const char *service,
               const char *text, char *err, size_t errlen);
-/* Abort MSISDN's dialog (style from the config).  0, or -1 when none. */
+/* Abort MSISDN's dialog in the dialect's way: the end bit on the continue
+ * op for its-keyed presets (SMSC_ABORT_END_BIT), else (or with
+ * SMSC_ABORT_USSREL) the preset's abort op 0x81.  0, or -1 when none. */
 int smsc_ussd_abort(struct smsc *s, const char *msisdn, char *err, size_t errlen);
 
 /* Close ESME connections: all when system_id is NULL.  Returns how many. */
 unsigned smsc_drop(struct smsc *s, const char *system_id);
 void smsc_set_throttle(struct smsc *s, unsigned every);
 void smsc_set_refuse_binds(struct smsc *s, int on);
+
+/*
+ * smsc_ussd_log_json — the record of MSISDN's open dialog, or else of its
+ * latest finished one (the last 64 are kept), as one line of JSON
+ * (malloc'd; caller frees): msisdn, service, dialect, outcome ("open",
+ * "end", "abort", "timeout", "failed"), session, umr, sent / received (per
+ * PDU: op, dcs, its (session or null), end (its end bit), umr (or null)),
+ * n_sent, n_received, mismatches (deviations of the gateway from the
+ * preset) and mismatch (the first, "" if none).  NULL when none.
+ */
+char *smsc_ussd_log_json(const struct smsc *s, const char *msisdn);
 
 /* Statistics as one line of JSON (malloc'd; caller frees). */
 char *smsc_stats_json(const struct smsc *s);

@@ -16,9 +16,10 @@
  * so tests can start it with port 0 and read the ports back.
  *
  * Owns: the event_base, the struct smsc, the mode's own state.
- * May call: smpp/smsc, libevent, libc.  exit() only before the loop runs;
+ * May call: smpp/smsc, smpp/dialect (the preset names), libevent, libc.  exit() only before the loop runs;
  * afterwards every mode ends by leaving the loop and returning from main.
  */
+#include "smpp/dialect.h"
 #include "smpp/smsc.h"
 
 #include <ctype.h>
@@ -108,9 +109,12 @@ static void usage(FILE *f)
 "  --resp-timeout MS       our deliver_sm unanswered after MS counts as failed\n"
 "                          (default 10000)\n"
 "  --ussd-timeout S        USSD dialog inactivity timeout (default 180)\n"
-"  --ussd-abort STYLE      how ussd-abort is signalled: end-bit (deliver_sm op 18\n"
-"                          with the its_session_info end bit; default) or ussrel\n"
-"                          (op 0x81 + end bit)\n"
+"  --dialect NAME          USSD dialect preset the network follows (default\n"
+"                          standard; the presets are listed at the end)\n"
+"  --ussd-abort STYLE      how ussd-abort is signalled: end-bit (the continue op\n"
+"                          with the its_session_info end bit; default; presets\n"
+"                          without its_session_info use op 0x81) or ussrel\n"
+"                          (op 0x81, + end bit where the preset has one)\n"
 "  --max-pdu N             largest command_length accepted (default 65536)\n"
 "  -v, --verbose           log every PDU\n"
 "  -q, --quiet             log errors only\n"
@@ -163,6 +167,7 @@ static void usage(FILE *f)
 "Control port (one command per line; replies 'ok ...' or 'err REASON'):\n"
 "  stats | drop [SYSTEM_ID] | mo FROM TO TEXT | ussd MSISDN SERVICE TEXT |\n"
 "  ussd MSISDN *100# | ussd MSISDN - ANSWER | ussd-abort MSISDN | throttle N |\n"
+"  ussd-log MSISDN (JSON record of the open or latest dialog: ops both ways) |\n"
 "  refuse-binds on|off | subscribe MSISDN|* | unsubscribe | wait-bind [S] |\n"
 "  help | bye (close this connection) | quit (stop the simulator)\n"
 "  Events after subscribe: 'sms FROM TO TEXT', 'ussd MSISDN continue|end|notice\n"
@@ -177,8 +182,13 @@ static void usage(FILE *f)
 "  printf '*100#\\n1\\n' | kyzmat-smsc --phone 996555123456 --control 127.0.0.1:2776\n"
 "  kyzmat-smsc --script scripts/smsc-ussd-menu.txt --listen 127.0.0.1:2775\n"
 "  kyzmat-smsc --load 100000 --window 50\n"
-"  kyzmat-smsc --load 20000 --ussd --msisdns 500 --rate 2000 --window 500\n",
+"  kyzmat-smsc --load 20000 --ussd --msisdns 500 --rate 2000 --window 500\n"
+"  kyzmat-smsc --dialect umr --control 127.0.0.1:2776\n"
+"\n"
+"USSD dialect presets (--dialect; the gateway's smsc.dialect takes the same):\n",
         f);
+    for (const struct ussd_dialect *d = ussd_dialects; d->name; d++)
+        fprintf(f, "  %-14s %s\n", d->name, d->help);
 }
 
 static int parse_hostport(const char *arg, char *host, size_t cap,
@@ -249,7 +259,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         O_WINCHECK, O_RESPDELAY, O_ENQ, O_RESPTO, O_USSDTO, O_USSDABORT,
         O_MAXPDU, O_PHONE, O_LINGER, O_SCRIPT, O_BINDWAIT, O_LOAD, O_WINDOW,
         O_RATE, O_USSD, O_REPLY, O_MSISDNS, O_FROM, O_TO, O_TEXT, O_SERVICE, O_ANSWER,
-        O_STEPTO, O_HELP, O_VERSION
+        O_STEPTO, O_HELP, O_VERSION, O_DIALECT
     };
     static const struct option lo[] = {
         { "listen", required_argument, NULL, O_LISTEN },
@@ -270,6 +280,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "resp-timeout", required_argument, NULL, O_RESPTO },
         { "ussd-timeout", required_argument, NULL, O_USSDTO },
         { "ussd-abort", required_argument, NULL, O_USSDABORT },
+        { "dialect", required_argument, NULL, O_DIALECT },
         { "max-pdu", required_argument, NULL, O_MAXPDU },
         { "phone", required_argument, NULL, O_PHONE },
         { "linger", required_argument, NULL, O_LINGER },
@@ -369,6 +380,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case O_USSDTO:
             bad = parse_ulong(a, 86400ul, &v) || v == 0;
             c->ussd_timeout_s = (unsigned)v;
+            break;
+        case O_DIALECT:
+            if (!ussd_dialect_find(a)) {
+                fprintf(stderr, "kyzmat-smsc: unknown --dialect \"%s\"; presets:", a);
+                for (const struct ussd_dialect *d = ussd_dialects; d->name; d++)
+                    fprintf(stderr, " %s", d->name);
+                fputc('\n', stderr);
+                return -1;
+            }
+            c->dialect = a;
             break;
         case O_USSDABORT:
             if (strcmp(a, "end-bit") == 0)
@@ -1333,7 +1354,7 @@ static int match_sms(const struct sline *l, const struct sevent *e)
            strstr(e->text, l->text) != NULL;
 }
 
-static const char *ussd_kind_name(const struct sevent *e)
+static const char *sev_kind_name(const struct sevent *e)
 {
     if (e->kind == SMSC_EV_USSD_TIMEOUT)
         return "timeout";
@@ -1418,7 +1439,7 @@ static void script_run(struct script *sc)
             }
             const char *want = l->cmd == SC_EXPECT_CONT ? "continue"
                              : l->cmd == SC_EXPECT_END ? "end" : "timeout";
-            const char *got = ussd_kind_name(e);
+            const char *got = sev_kind_name(e);
             char esc[600];
             smsc_escape_line(e->text, esc, sizeof esc);
             sc->expectations++;
@@ -1483,7 +1504,7 @@ static void script_timer_cb(evutil_socket_t fd, short what, void *arg)
         smsc_escape_line(e->text, esc, sizeof esc);
         int n = snprintf(seen + o, sizeof seen - o, "%s%s %s \"%s\"",
                          o ? "; " : " (unconsumed: ",
-                         e->kind == SMSC_EV_SMS ? "sms to" : ussd_kind_name(e),
+                         e->kind == SMSC_EV_SMS ? "sms to" : sev_kind_name(e),
                          e->to, esc);
         if (n > 0)
             o += (size_t)n;
