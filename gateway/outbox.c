@@ -1,0 +1,1183 @@
+/*
+ * gateway/outbox.c — the SMS sender: outbox rows -> SMPP links, receipts
+ * -> row states, final states -> callback URLs.  See outbox.h for the
+ * contract.
+ *
+ * Design.  One evtimer, the pump.  Everything that changes a row happens in
+ * a pass of the pump, inside one store batch:
+ *   1. outcomes of sends that finished since the last pass (mt's done()
+ *      only files a result and kicks the pump: no SQL in callbacks),
+ *   2. receipts filed by outbox_receipt(),
+ *   3. now and then, leases of a dead process put back to 'queued',
+ *   4. a claim of at most min(batch, max_inflight - inflight, room) due
+ *      rows, each checked (expired, opted out, text, route) and either
+ *      settled at once or put on the to-send list,
+ * then the batch is committed and only after a successful commit are the
+ * messages handed to mt_send and the callbacks started (a failed commit
+ * undoes the claim; the results and receipts are filed again for the next
+ * pass).  The next pass is due at once when the claim filled its budget or
+ * something was filed, else after idle_ms.
+ *
+ * Owns: the pump timer, one struct ob_send per message on a link (freed
+ * when its outcome is written, or by mt's done() once orphaned), filed
+ * receipts, and one struct ob_cb per callback (its retry timer and fetch
+ * request).  Never frees the outbox inside a callback of its own.
+ * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
+ * smpp/esme, smpp/pdu, libevent, libc.
+ */
+#include "gateway/outbox.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "gateway/fetch.h"
+#include "gateway/log.h"
+#include "gateway/mt.h"
+#include "gateway/store.h"
+
+#define LINK_MAX 64
+#define PARKED_MAX 10000
+#define PEER "outbox"
+/* A status of our own for a message mt_send refused up front. */
+#define ST_BAD_TEXT 0xFFFF00FFu
+
+/* One message handed to mt_send; on ob->inflight until done, then on
+ * ob->results until its outcome is written. */
+struct ob_send {
+    struct outbox *ob;             /* NULL once orphaned by outbox_free */
+    struct ob_send *prev, *next;
+    int64_t id;
+    int attempts;
+    uint32_t status;
+    char link[LINK_MAX];
+    char msgid[MT_MSGID_MAX];
+    char *callback_url;
+};
+
+/* One receipt waiting for the next pass (or for its message's submit). */
+struct ob_rcpt {
+    struct ob_rcpt *next;
+    int64_t deadline;
+    int state, err;
+    unsigned tries;             /* passes it was tried in */
+    char link[LINK_MAX];
+    char id[OUTBOX_DLR_ID_MAX];
+};
+
+/* One callback URL call, with its retries. */
+struct ob_cb {
+    struct outbox *ob;
+    struct ob_cb *prev, *next;
+    struct event *timer;
+    fetch_id fid;
+    unsigned tries;
+    char *url;
+    char body[192];
+};
+
+struct outbox {
+    struct event_base *base;
+    struct store *st;
+    struct outbox_links links;
+    struct outbox_opts o;
+    char *from;
+    struct event *pump;
+    int64_t next_recover;
+    uint16_t ref;
+    struct ob_send *inflight;          /* doubly linked */
+    struct ob_send *res_head, *res_tail;
+    struct ob_rcpt *rq_head, *rq_tail; /* filed receipts */
+    struct ob_rcpt *parked;            /* unmatched, waiting for a submit */
+    size_t n_parked;
+    struct ob_cb *cbs;                 /* callbacks pending */
+    unsigned n_cbs;
+    struct outbox_stats stats;
+};
+
+/* ---- pure parts ------------------------------------------------------- */
+
+enum outbox_class outbox_status_class(uint32_t status)
+{
+    switch (status) {
+    case ESME_ROK:
+        return OUTBOX_OK;
+    case ESME_RTHROTTLED:
+    case ESME_RMSGQFUL:
+    case ESME_DONE_QUEUE_FULL:
+    case ESME_DONE_STOPPED:
+        return OUTBOX_THROTTLE;
+    case ESME_RINVMSGLEN:
+    case ESME_RINVSRCADR:
+    case ESME_RINVDSTADR:
+    case ESME_RINVESMCLASS:
+    case ESME_RINVSRCTON:
+    case ESME_RINVSRCNPI:
+    case ESME_RINVDSTTON:
+    case ESME_RINVDSTNPI:
+    case ESME_RINVSERTYP:
+    case ESME_RINVREGDLVFLG:
+    case ESME_RINVPRTFLG:
+    case ESME_RINVDFTMSGID:
+    case ESME_RINVNUMMSGS:
+    case ESME_RINVEXPIRY:
+    case ESME_RINVSCHED:
+    case ESME_RX_P_APPN:
+    case ESME_RX_R_APPN:
+    case ESME_RINVOPTPARSTREAM:
+    case ESME_ROPTPARNOTALLWD:
+    case ESME_RINVPARLEN:
+    case ESME_RMISSINGOPTPARAM:
+    case ESME_RINVOPTPARAMVAL:
+    case ST_BAD_TEXT:
+        return OUTBOX_PERM;
+    default:
+        return OUTBOX_TEMP;
+    }
+}
+
+int outbox_status_err(uint32_t status)
+{
+    switch (status) {
+    case ESME_DONE_TIMEOUT:    return OUTBOX_ERR_TIMEOUT;
+    case ESME_DONE_LINK_LOST:  return OUTBOX_ERR_LINK_LOST;
+    case ESME_DONE_QUEUE_FULL: return OUTBOX_ERR_QUEUE_FULL;
+    case ESME_DONE_STOPPED:    return OUTBOX_ERR_STOPPED;
+    case ST_BAD_TEXT:          return OUTBOX_ERR_BAD_TEXT;
+    default:
+        return status < 0x10000u ? (int)status : OUTBOX_ERR_LINK_LOST;
+    }
+}
+
+/* Length of prefix p (without a leading '+') when it starts msisdn
+ * (without one), else 0.  An empty prefix matches nothing. */
+static size_t prefix_len(const char *p, const char *msisdn)
+{
+    if (*p == '+')
+        p++;
+    if (*msisdn == '+')
+        msisdn++;
+    size_t n = strlen(p);
+    return n > 0 && strncmp(p, msisdn, n) == 0 ? n : 0;
+}
+
+int outbox_route_pick(const struct config_smsc *smsc, size_t n,
+                      const bool *bound, const char *msisdn)
+{
+    if (!smsc || !msisdn)
+        return -1;
+    int best = -1, dflt = -1;
+    size_t best_len = 0;
+    bool served = false;
+    for (size_t i = 0; i < n; i++) {
+        bool up = bound ? bound[i] : true;
+        size_t longest = 0;
+        for (size_t k = 0; k < smsc[i].prefix_count; k++) {
+            size_t l = smsc[i].prefixes[k]
+                     ? prefix_len(smsc[i].prefixes[k], msisdn) : 0;
+            if (l > longest)
+                longest = l;
+        }
+        if (longest > 0)
+            served = true;
+        if (smsc[i].default_route)
+            served = true;
+        if (!up)
+            continue;
+        if (longest > best_len) {
+            best_len = longest;
+            best = (int)i;
+        }
+        if (smsc[i].default_route && dflt < 0)
+            dflt = (int)i;
+    }
+    if (best >= 0)
+        return best;
+    if (dflt >= 0)
+        return dflt;
+    return served ? -2 : -1;
+}
+
+static int ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a, y = *b;
+        if (x >= 'a' && x <= 'z')
+            x = (char)(x - 32);
+        if (y >= 'a' && y <= 'z')
+            y = (char)(y - 32);
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+int outbox_stat_state(const char *stat)
+{
+    static const struct { const char *w; int st; } tab[] = {
+        { "DELIVRD", STORE_MSG_DELIVERED }, { "DELIVERED", STORE_MSG_DELIVERED },
+        { "EXPIRED", STORE_MSG_EXPIRED },
+        { "DELETED", STORE_MSG_FAILED },
+        { "UNDELIV", STORE_MSG_FAILED }, { "UNDELIVERABLE", STORE_MSG_FAILED },
+        { "REJECTD", STORE_MSG_FAILED }, { "REJECTED", STORE_MSG_FAILED },
+    };
+    if (!stat)
+        return -1;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (ieq(stat, tab[i].w))
+            return tab[i].st;
+    return -1;   /* ACCEPTD, ENROUTE, UNKNOWN, anything else */
+}
+
+int outbox_tlv_state(int64_t message_state)
+{
+    switch (message_state) {
+    case 2: return STORE_MSG_DELIVERED;
+    case 3: return STORE_MSG_EXPIRED;
+    case 4: case 5: case 8: return STORE_MSG_FAILED;
+    default: return -1;
+    }
+}
+
+static int is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0;
+}
+
+static uint8_t upc(uint8_t c)
+{
+    return c >= 'a' && c <= 'z' ? (uint8_t)(c - 32) : c;
+}
+
+/* When text[i..) starts with key (case-insensitive; in key, ' ' matches
+ * one space, '_' or nothing) followed by ':', return the offset after the
+ * ':', else 0. */
+static size_t match_key(const uint8_t *t, size_t len, size_t i, const char *key)
+{
+    for (const char *k = key; *k; k++) {
+        if (*k == ' ') {
+            if (i < len && (t[i] == ' ' || t[i] == '_'))
+                i++;
+            continue;
+        }
+        if (i >= len || upc(t[i]) != upc((uint8_t)*k))
+            return 0;
+        i++;
+    }
+    return i < len && t[i] == ':' ? i + 1 : 0;
+}
+
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* YYMMDDhhmm or YYMMDDhhmmss -> Unix seconds (UTC, 20YY); 0 when not. */
+static int64_t parse_date(const uint8_t *v, size_t n)
+{
+    if (n != 10 && n != 12)
+        return 0;
+    int f[6] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+        f[i / 2] = f[i / 2] * 10 + (v[i] - '0');
+    }
+    if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 ||
+        f[4] > 59 || f[5] > 59)
+        return 0;
+    int64_t days = days_from_civil(2000 + f[0], f[1], f[2]);
+    return days * 86400 + f[3] * 3600 + f[4] * 60 + f[5];
+}
+
+/* A small non-negative number: decimal, or hex with 0x or hex letters;
+ * -1 when not a number or too big. */
+static int parse_num(const uint8_t *v, size_t n)
+{
+    int base = 10;
+    if (n > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+        base = 16;
+        v += 2;
+        n -= 2;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if ((v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F'))
+                base = 16;
+    }
+    if (n == 0 || n > 8)
+        return -1;
+    int x = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = v[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99;
+        if (d >= base)
+            return -1;
+        x = x * base + d;
+    }
+    return x;
+}
+
+static void dlr_clear(struct outbox_dlr *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = -1;
+    out->sub = -1;
+    out->dlvrd = -1;
+}
+
+int outbox_receipt_parse(const uint8_t *t, size_t len, struct outbox_dlr *out)
+{
+    enum { K_ID, K_SUB, K_DLVRD, K_SUBMIT, K_DONE, K_STAT, K_ERR, K_TEXT };
+    static const struct { const char *key; int k; } keys[] = {
+        { "id", K_ID }, { "sub", K_SUB }, { "dlvrd", K_DLVRD },
+        { "submit date", K_SUBMIT }, { "done date", K_DONE },
+        { "stat", K_STAT }, { "err", K_ERR }, { "text", K_TEXT },
+    };
+    dlr_clear(out);
+    if (!t)
+        return -1;
+    bool have_id = false;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && is_space(t[i]))
+            i++;
+        if (i >= len)
+            break;
+        int k = -1;
+        size_t v = 0;
+        for (size_t j = 0; j < sizeof keys / sizeof keys[0] && k < 0; j++) {
+            v = match_key(t, len, i, keys[j].key);
+            if (v)
+                k = keys[j].k;
+        }
+        if (k == K_TEXT)
+            break;              /* the rest is the message's first chars */
+        if (k < 0) {            /* unknown word: skip it */
+            while (i < len && !is_space(t[i]))
+                i++;
+            continue;
+        }
+        size_t e = v;
+        while (e < len && !is_space(t[e]))
+            e++;
+        size_t n = e - v;
+        const uint8_t *val = t + v;
+        switch (k) {
+        case K_ID:
+            if (!have_id && n > 0 && n < OUTBOX_DLR_ID_MAX) {
+                memcpy(out->id, val, n);
+                out->id[n] = '\0';
+                have_id = true;
+            }
+            break;
+        case K_SUB:
+            out->sub = n <= 4 ? parse_num(val, n) : -1;
+            break;
+        case K_DLVRD:
+            out->dlvrd = n <= 4 ? parse_num(val, n) : -1;
+            break;
+        case K_SUBMIT:
+            out->submit_date = parse_date(val, n);
+            break;
+        case K_DONE:
+            out->done_date = parse_date(val, n);
+            break;
+        case K_STAT:
+            if (n < sizeof out->stat) {
+                memcpy(out->stat, val, n);
+                out->stat[n] = '\0';
+                out->state = outbox_stat_state(out->stat);
+            }
+            break;
+        case K_ERR: {
+            int x = parse_num(val, n);
+            out->err = x > 0 ? x : 0;
+            break;
+        }
+        default:
+            break;
+        }
+        i = e;
+    }
+    return have_id ? 0 : -1;
+}
+
+int outbox_receipt_read(const struct smpp_pdu *p, struct outbox_dlr *out)
+{
+    dlr_clear(out);
+    if (!p)
+        return -1;
+    const uint8_t *text = p->short_message;
+    size_t len = p->short_message ? p->sm_length : 0;
+    const struct smpp_tlv *pl = smpp_tlv_find(p, SMPP_TLV_MESSAGE_PAYLOAD);
+    if (len == 0 && pl) {
+        text = pl->val;
+        len = pl->len;
+    }
+    int have = outbox_receipt_parse(text, len, out) == 0;
+    const struct smpp_tlv *rid = smpp_tlv_find(p, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    if (rid && rid->val) {
+        size_t n = 0;
+        while (n < rid->len && rid->val[n] != 0)
+            n++;
+        if (n > 0 && n < OUTBOX_DLR_ID_MAX) {
+            memcpy(out->id, rid->val, n);
+            out->id[n] = '\0';
+            have = 1;
+        }
+    }
+    int64_t ms = smpp_tlv_uint(p, SMPP_TLV_MESSAGE_STATE);
+    if (ms >= 0)
+        out->state = outbox_tlv_state(ms);
+    const struct smpp_tlv *nec = smpp_tlv_find(p, SMPP_TLV_NETWORK_ERROR_CODE);
+    if (nec && nec->len == 3 && nec->val)
+        out->err = (nec->val[1] << 8) | nec->val[2];
+    return have ? 0 : -1;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(const struct outbox *ob)
+{
+    return ob->o.clock_ms ? ob->o.clock_ms() : wall_ms();
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void schedule(struct outbox *ob, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(ob->pump, &tv);
+}
+
+void outbox_kick(struct outbox *ob)
+{
+    if (ob)
+        schedule(ob, 0);
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static void cb_free(struct ob_cb *c)
+{
+    struct outbox *ob = c->ob;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ob->cbs = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ob->n_cbs--;
+    if (c->timer)
+        event_free(c->timer);
+    free(c->url);
+    free(c);
+}
+
+static void cb_start(struct ob_cb *c);
+
+static void cb_done(void *arg, const struct fetch_result *res)
+{
+    struct ob_cb *c = arg;
+    struct outbox *ob = c->ob;
+    c->fid = 0;
+    if (res->status == FETCH_DONE_OK) {
+        ob->stats.callbacks_ok++;
+        cb_free(c);
+        return;
+    }
+    if (res->status == FETCH_SHUTDOWN || c->tries >= ob->o.callback_tries) {
+        ob->stats.callbacks_failed++;
+        log_msg(KLOG_WARN, PEER, "callback %s gave up after %u tries: %s %ld",
+                c->body, c->tries, fetch_status_name(res->status),
+                res->http_code);
+        cb_free(c);
+        return;
+    }
+    unsigned ms = 1000u << (c->tries - 1 < 5 ? c->tries - 1 : 5);
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(c->timer, &tv);
+}
+
+static void cb_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cb_start(arg);
+}
+
+static void cb_start(struct ob_cb *c)
+{
+    struct outbox *ob = c->ob;
+    c->tries++;
+    struct fetch_req req = {
+        .method = "POST", .url = c->url, .body = c->body,
+        .body_len = strlen(c->body), .content_type = "application/json",
+        .timeout_ms = ob->o.callback_timeout_ms,
+        .max_response_bytes = 4096,
+    };
+    int rc = fetch_start(ob->o.fetch, &req, cb_done, c, &c->fid);
+    if (rc != FETCH_OK) {
+        ob->stats.callbacks_failed++;
+        log_msg(KLOG_WARN, PEER, "callback %s not started: %s", c->body,
+                fetch_strerror(rc));
+        cb_free(c);
+    }
+}
+
+/* A callback to start after the pass's commit: put on *list. */
+static void cb_prepare(struct outbox *ob, struct ob_cb **list,
+                       const char *url, int64_t id, int state, int err,
+                       int64_t now)
+{
+    if (!url || !*url || !ob->o.fetch)
+        return;
+    if (ob->n_cbs >= ob->o.callback_max) {
+        ob->stats.callbacks_failed++;
+        log_msg(KLOG_WARN, PEER, "callback for message %lld dropped: %u pending",
+                (long long)id, ob->n_cbs);
+        return;
+    }
+    struct ob_cb *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->url = strdup(url);
+    c->timer = evtimer_new(ob->base, cb_timer, c);
+    if (!c->url || !c->timer) {
+        free(c->url);
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        return;
+    }
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(c->body, sizeof c->body,
+             "{\"id\":%lld,\"state\":\"%s\",\"error\":%d,"
+             "\"at\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"}",
+             (long long)id, store_msg_state_name(state), err,
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(now % 1000));
+    c->ob = ob;
+    c->next = *list;
+    *list = c;
+}
+
+/* Start the prepared callbacks (after a commit) or drop them. */
+static void cb_launch(struct outbox *ob, struct ob_cb *list, bool go)
+{
+    while (list) {
+        struct ob_cb *c = list;
+        list = c->next;
+        if (!go) {
+            event_free(c->timer);
+            free(c->url);
+            free(c);
+            continue;
+        }
+        c->prev = NULL;
+        c->next = ob->cbs;
+        if (ob->cbs)
+            ob->cbs->prev = c;
+        ob->cbs = c;
+        ob->n_cbs++;
+        cb_start(c);
+    }
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void send_free(struct ob_send *s)
+{
+    free(s->callback_url);
+    free(s);
+}
+
+static void file_result(struct outbox *ob, struct ob_send *s)
+{
+    s->next = NULL;
+    s->prev = NULL;
+    if (ob->res_tail)
+        ob->res_tail->next = s;
+    else
+        ob->res_head = s;
+    ob->res_tail = s;
+}
+
+static void unlink_inflight(struct outbox *ob, struct ob_send *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        ob->inflight = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    ob->stats.inflight--;
+}
+
+static void mt_done(void *arg, const struct mt_result *res)
+{
+    struct ob_send *s = arg;
+    struct outbox *ob = s->ob;
+    if (!ob) {                 /* the outbox is gone: the lease will tell */
+        send_free(s);
+        return;
+    }
+    unlink_inflight(ob, s);
+    s->status = res->status;
+    if (res->status == ESME_ROK && res->parts_ok < res->parts)
+        s->status = ESME_RSYSERR;
+    if (res->status == ESME_ROK && res->parts > 0)
+        copy(s->msgid, sizeof s->msgid, res->ids[0][0] ? res->ids[0] : "-");
+    file_result(ob, s);
+    schedule(ob, 0);
+}
+
+static int64_t backoff(const struct outbox *ob, int attempts)
+{
+    int64_t d = ob->o.retry_min_ms;
+    for (int i = 1; i < attempts && d < ob->o.retry_max_ms; i++)
+        d *= 2;
+    return d < ob->o.retry_max_ms ? d : ob->o.retry_max_ms;
+}
+
+/* Write one outcome.  Returns 0, or -1 when the store failed (keep it). */
+static int apply_result(struct outbox *ob, struct ob_send *s, int64_t now,
+                        struct ob_cb **cbs)
+{
+    enum outbox_class cl = outbox_status_class(s->status);
+    int err = outbox_status_err(s->status);
+    int rc, state = -1;
+    switch (cl) {
+    case OUTBOX_OK:
+        rc = store_mark_submitted(ob->st, s->id, s->link, s->msgid, now);
+        if (rc == STORE_OK)
+            ob->stats.submitted++;
+        break;
+    case OUTBOX_THROTTLE:
+    case OUTBOX_TEMP: {
+        bool refund = cl == OUTBOX_THROTTLE;
+        int64_t at = now + (refund ? ob->o.throttle_ms : backoff(ob, s->attempts));
+        rc = store_mark_retry(ob->st, s->id, at, err, refund, now, &state);
+        if (rc == STORE_OK) {
+            ob->stats.retried++;
+            if (state == STORE_MSG_EXPIRED) {
+                ob->stats.expired++;
+                cb_prepare(ob, cbs, s->callback_url, s->id, state, err, now);
+            }
+        }
+        break;
+    }
+    default:
+        rc = store_mark_failed(ob->st, s->id, err, now);
+        if (rc == STORE_OK) {
+            ob->stats.failed++;
+            cb_prepare(ob, cbs, s->callback_url, s->id, STORE_MSG_FAILED, err,
+                       now);
+        }
+        break;
+    }
+    if (rc == STORE_NOTFOUND) {
+        log_msg(KLOG_INFO, PEER, "message %lld: outcome %s for a row no longer "
+                "being sent (lease ran out?)", (long long)s->id,
+                smpp_status_name(s->status) ? smpp_status_name(s->status) : "-");
+        return 0;
+    }
+    if (rc != STORE_OK) {
+        log_msg(KLOG_ERROR, PEER, "message %lld: %s", (long long)s->id,
+                store_errmsg(ob->st));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- receipts ---------------------------------------------------------- */
+
+int outbox_receipt(struct outbox *ob, const char *link,
+                   const struct smpp_pdu *pdu)
+{
+    struct outbox_dlr d;
+    if (!ob || !link || outbox_receipt_read(pdu, &d) != 0) {
+        log_msg(KLOG_WARN, link, "receipt without a message id ignored");
+        return -1;
+    }
+    ob->stats.receipts++;
+    struct ob_rcpt *r = calloc(1, sizeof *r);
+    if (!r) {
+        log_msg(KLOG_ERROR, link, "receipt id:%s lost: out of memory", d.id);
+        return -1;
+    }
+    copy(r->link, sizeof r->link, link);
+    copy(r->id, sizeof r->id, d.id);
+    r->state = d.state;
+    r->err = d.err;
+    r->deadline = now_ms(ob) + ob->o.receipt_wait_ms;
+    if (ob->rq_tail)
+        ob->rq_tail->next = r;
+    else
+        ob->rq_head = r;
+    ob->rq_tail = r;
+    schedule(ob, 0);
+    return 0;
+}
+
+/* Apply one receipt.  Returns 0 matched, 1 unmatched (park it), 2
+ * unmatched and given up (too old, tried too often), -1 store failure
+ * (keep it). */
+static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
+                         struct ob_cb **cbs)
+{
+    int64_t id = 0;
+    int rc = store_receipt(ob->st, r->link, r->id, r->state, r->err, now, &id);
+    if (rc == STORE_NOTFOUND)
+        return now < r->deadline && ++r->tries < 5 ? 1 : 2;
+    if (rc != STORE_OK) {
+        log_msg(KLOG_ERROR, r->link, "receipt id:%s: %s", r->id,
+                store_errmsg(ob->st));
+        return -1;
+    }
+    ob->stats.receipts_matched++;
+    if (r->state < 0)
+        return 0;
+    struct store_msg *m = NULL;
+    if (store_msg_get(ob->st, id, &m) == STORE_OK && m) {
+        /* applied now (not a second receipt for a final message) */
+        if (m->state == r->state && m->done_at == now && m->callback_url)
+            cb_prepare(ob, cbs, m->callback_url, id, r->state, r->err, now);
+        store_msg_free(m);
+    }
+    return 0;
+}
+
+/* ---- the pump ---------------------------------------------------------- */
+
+struct to_send {
+    struct store_msg *m;
+    struct outbox_route r;
+};
+
+/* Check one claimed row.  Returns 1 when it should be sent (r filled),
+ * 0 when settled here, -1 on a store failure. */
+static int vet(struct outbox *ob, struct store_msg *m, int64_t now,
+               struct outbox_route *r, struct ob_cb **cbs)
+{
+    if (m->state == STORE_MSG_EXPIRED) {
+        ob->stats.expired++;
+        cb_prepare(ob, cbs, m->callback_url, m->id, STORE_MSG_EXPIRED, m->err,
+                   now);
+        return 0;
+    }
+    int err = 0;
+    if (!m->text || !m->to || !*m->to) {
+        err = OUTBOX_ERR_BAD_TEXT;
+    } else {
+        bool opted = false;
+        int rc = store_optout_get(ob->st, m->to, &opted);
+        if (rc != STORE_OK)
+            return -1;
+        if (opted && !m->law_required) {
+            err = OUTBOX_ERR_OPTED_OUT;
+            ob->stats.opted_out++;
+        }
+    }
+    if (!err) {
+        memset(r, 0, sizeof *r);
+        int rc = ob->links.route(ob->links.ud, m->to, r);
+        if (rc == 0 && r->esme && esme_state(r->esme) == ESME_BOUND)
+            return 1;
+        if (rc == -1) {
+            err = OUTBOX_ERR_NO_ROUTE;
+        } else {               /* the link is down: wait, refunded */
+            int state = -1;
+            if (store_mark_retry(ob->st, m->id, now + ob->o.throttle_ms,
+                                 OUTBOX_ERR_LINK_DOWN, true, now,
+                                 &state) != STORE_OK)
+                return -1;
+            ob->stats.retried++;
+            if (state == STORE_MSG_EXPIRED) {
+                ob->stats.expired++;
+                cb_prepare(ob, cbs, m->callback_url, m->id, state,
+                           OUTBOX_ERR_LINK_DOWN, now);
+            }
+            return 0;
+        }
+    }
+    if (store_mark_failed(ob->st, m->id, err, now) != STORE_OK)
+        return -1;
+    ob->stats.failed++;
+    log_msg(KLOG_INFO, PEER, "message %lld to %s failed: %s", (long long)m->id,
+            log_mask(m->to).s,
+            err == OUTBOX_ERR_OPTED_OUT ? "opted out"
+            : err == OUTBOX_ERR_NO_ROUTE ? "no route" : "no text");
+    cb_prepare(ob, cbs, m->callback_url, m->id, STORE_MSG_FAILED, err, now);
+    return 0;
+}
+
+static void send_one(struct outbox *ob, struct to_send *t)
+{
+    struct store_msg *m = t->m;
+    struct ob_send *s = calloc(1, sizeof *s);
+    if (!s) {
+        log_msg(KLOG_ERROR, PEER, "message %lld: out of memory; resent after "
+                "its lease", (long long)m->id);
+        return;
+    }
+    s->ob = ob;
+    s->id = m->id;
+    s->attempts = m->attempts;
+    copy(s->link, sizeof s->link, t->r.link);
+    s->callback_url = m->callback_url ? strdup(m->callback_url) : NULL;
+    struct mt_msg mm = {
+        .from = ob->from, .to = m->to, .text = (const uint8_t *)m->text,
+        .len = strlen(m->text), .split = t->r.split, .allow = t->r.allow,
+        .registered_delivery = 1, .ref = ++ob->ref,
+    };
+    char err[160];
+    s->next = ob->inflight;
+    s->prev = NULL;
+    if (ob->inflight)
+        ob->inflight->prev = s;
+    ob->inflight = s;
+    ob->stats.inflight++;
+    if (mt_send(t->r.esme, &mm, mt_done, s, err, sizeof err) != 0) {
+        log_msg(KLOG_WARN, t->r.link, "message %lld not sent: %s",
+                (long long)m->id, err);
+        unlink_inflight(ob, s);
+        s->status = ST_BAD_TEXT;
+        file_result(ob, s);
+        schedule(ob, 0);
+        return;
+    }
+    ob->stats.sent++;
+}
+
+static void pass(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct outbox *ob = arg;
+    int64_t now = now_ms(ob);
+    ob->stats.passes++;
+    bool own = !store_in_batch(ob->st) && store_begin_batch(ob->st) == STORE_OK;
+    struct ob_cb *cbs = NULL;
+    bool ok = true;
+    unsigned submitted_before = (unsigned)ob->stats.submitted;
+
+    /* 1. outcomes */
+    struct ob_send *done = NULL, *kept = NULL;
+    while (ob->res_head && ok) {
+        struct ob_send *s = ob->res_head;
+        ob->res_head = s->next;
+        if (!ob->res_head)
+            ob->res_tail = NULL;
+        if (apply_result(ob, s, now, &cbs) != 0) {
+            ok = false;
+            s->next = kept;
+            kept = s;
+        } else {
+            s->next = done;
+            done = s;
+        }
+    }
+    bool any_submit = (unsigned)ob->stats.submitted != submitted_before;
+
+    /* 2. receipts: new ones, and parked ones when a submit may match them */
+    struct ob_rcpt *rq = ob->rq_head, *parked = NULL, *rdone = NULL;
+    size_t n_parked = 0;
+    ob->rq_head = ob->rq_tail = NULL;
+    if (any_submit || (ob->parked && ob->parked->deadline <= now)) {
+        struct ob_rcpt *p = ob->parked;
+        while (p) {            /* oldest first: parked is newest first */
+            struct ob_rcpt *nx = p->next;
+            p->next = rq;
+            rq = p;
+            p = nx;
+        }
+        ob->parked = NULL;
+        ob->n_parked = 0;
+    }
+    struct ob_rcpt *back = NULL;   /* to file again (store failure) */
+    while (rq) {
+        struct ob_rcpt *r = rq;
+        rq = r->next;
+        int rc = ok ? apply_receipt(ob, r, now, &cbs) : -1;
+        if (rc < 0) {
+            ok = false;
+            r->next = back;
+            back = r;
+        } else if (rc == 1 && n_parked < PARKED_MAX) {
+            r->next = parked;
+            parked = r;
+            n_parked++;
+        } else {
+            if (rc != 0) {
+                ob->stats.receipts_unmatched++;
+                log_msg(KLOG_DEBUG, r->link, "receipt id:%s matched no "
+                        "message", r->id);
+            }
+            r->next = rdone;
+            rdone = r;
+        }
+    }
+
+    /* 3. leases of a dead process */
+    if (ok && now >= ob->next_recover) {
+        int64_t n = 0;
+        if (store_outbox_recover(ob->st, now, &n) == STORE_OK && n > 0)
+            log_msg(KLOG_INFO, PEER, "%lld messages whose lease ended are "
+                    "queued again", (long long)n);
+        ob->next_recover = now + ob->o.lease_ms / 4;
+    }
+
+    /* 4. claim */
+    size_t budget = ob->o.batch;
+    unsigned infl = ob->stats.inflight;
+    if (infl >= ob->o.max_inflight)
+        budget = 0;
+    else if (budget > ob->o.max_inflight - infl)
+        budget = ob->o.max_inflight - infl;
+    if (budget && ob->links.room) {
+        unsigned room = ob->links.room(ob->links.ud);
+        if (room < budget)
+            budget = room;
+    }
+    struct store_msg *claimed[1024];
+    struct to_send ts[1024];
+    size_t n_claimed = 0, n_send = 0;
+    if (budget > sizeof claimed / sizeof claimed[0])
+        budget = sizeof claimed / sizeof claimed[0];
+    if (ok && budget) {
+        int rc = store_claim_due(ob->st, now, ob->o.lease_ms, claimed, budget,
+                                 &n_claimed);
+        if (rc != STORE_OK) {
+            log_msg(KLOG_ERROR, PEER, "claim: %s", store_errmsg(ob->st));
+            ok = false;
+        }
+        ob->stats.claimed += n_claimed;
+        for (size_t i = 0; i < n_claimed && ok; i++) {
+            int v = vet(ob, claimed[i], now, &ts[n_send].r, &cbs);
+            if (v < 0) {
+                log_msg(KLOG_ERROR, PEER, "message %lld: %s",
+                        (long long)claimed[i]->id, store_errmsg(ob->st));
+                ok = false;
+            } else if (v == 1) {
+                ts[n_send++].m = claimed[i];
+            }
+        }
+    }
+
+    /* commit, then act */
+    if (own) {
+        if (ok && store_commit_batch(ob->st) != STORE_OK) {
+            log_msg(KLOG_ERROR, PEER, "commit: %s", store_errmsg(ob->st));
+            ok = false;
+        }
+        if (!ok)
+            store_rollback_batch(ob->st);
+    }
+    if (!ok && own) {
+        /* nothing of the pass is stored: file everything again */
+        n_send = 0;
+        while (done) {
+            struct ob_send *s = done;
+            done = s->next;
+            s->next = kept;
+            kept = s;
+        }
+        while (rdone) {
+            struct ob_rcpt *r = rdone;
+            rdone = r->next;
+            r->next = back;
+            back = r;
+        }
+        while (parked) {
+            struct ob_rcpt *r = parked;
+            parked = r->next;
+            r->next = back;
+            back = r;
+        }
+        n_parked = 0;
+    }
+    cb_launch(ob, cbs, ok || !own);
+    while (done) {
+        struct ob_send *s = done;
+        done = s->next;
+        send_free(s);
+    }
+    while (rdone) {
+        struct ob_rcpt *r = rdone;
+        rdone = r->next;
+        free(r);
+    }
+    /* kept / back go to the front of their queues for the next pass */
+    while (kept) {
+        struct ob_send *s = kept;
+        kept = s->next;
+        s->next = ob->res_head;
+        ob->res_head = s;
+        if (!ob->res_tail)
+            ob->res_tail = s;
+    }
+    while (back) {
+        struct ob_rcpt *r = back;
+        back = r->next;
+        r->next = ob->rq_head;
+        ob->rq_head = r;
+        if (!ob->rq_tail)
+            ob->rq_tail = r;
+    }
+    /* parked: keep newest first on ob->parked */
+    while (parked) {
+        struct ob_rcpt *r = parked;
+        parked = r->next;
+        r->next = ob->parked;
+        ob->parked = r;
+        ob->n_parked++;
+    }
+    (void)n_parked;
+
+    for (size_t i = 0; i < n_send; i++)
+        send_one(ob, &ts[i]);
+    for (size_t i = 0; i < n_claimed; i++)
+        store_msg_free(claimed[i]);
+
+    if (!ok)
+        schedule(ob, ob->o.idle_ms);      /* the store is unwell: not a spin */
+    else if ((budget && n_claimed == budget) || ob->res_head || ob->rq_head)
+        schedule(ob, 0);
+    else
+        schedule(ob, ob->o.idle_ms);
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+struct outbox *outbox_new(struct event_base *base, struct store *st,
+                          const struct outbox_links *links,
+                          const struct outbox_opts *opts)
+{
+    if (!base || !st || !links || !links->route)
+        return NULL;
+    struct outbox *ob = calloc(1, sizeof *ob);
+    if (!ob)
+        return NULL;
+    ob->base = base;
+    ob->st = st;
+    ob->links = *links;
+    if (opts)
+        ob->o = *opts;
+    struct outbox_opts *o = &ob->o;
+    if (!o->batch)
+        o->batch = 100;
+    if (o->batch > 1024)
+        o->batch = 1024;
+    if (!o->max_inflight)
+        o->max_inflight = 500;
+    if (!o->idle_ms)
+        o->idle_ms = 100;
+    if (o->lease_ms <= 0)
+        o->lease_ms = 60000;
+    if (o->retry_min_ms <= 0)
+        o->retry_min_ms = 2000;
+    if (o->retry_max_ms <= 0)
+        o->retry_max_ms = 600000;
+    if (o->throttle_ms <= 0)
+        o->throttle_ms = 1000;
+    if (o->receipt_wait_ms <= 0)
+        o->receipt_wait_ms = 10000;
+    if (!o->callback_timeout_ms)
+        o->callback_timeout_ms = 5000;
+    if (!o->callback_tries)
+        o->callback_tries = 3;
+    if (!o->callback_max)
+        o->callback_max = 1000;
+    ob->from = strdup(o->from ? o->from : "kyzmat");
+    o->from = NULL;
+    ob->pump = evtimer_new(base, pass, ob);
+    if (!ob->from || !ob->pump) {
+        outbox_free(ob);
+        return NULL;
+    }
+    ob->next_recover = 0;
+    schedule(ob, 0);
+    return ob;
+}
+
+void outbox_free(struct outbox *ob)
+{
+    if (!ob)
+        return;
+    if (ob->pump) {
+        event_free(ob->pump);
+        ob->pump = NULL;
+    }
+    /* write what is known, in one batch */
+    if (ob->res_head || ob->rq_head || ob->parked) {
+        int64_t now = now_ms(ob);
+        bool own = !store_in_batch(ob->st) &&
+                   store_begin_batch(ob->st) == STORE_OK;
+        struct ob_cb *cbs = NULL;
+        while (ob->res_head) {
+            struct ob_send *s = ob->res_head;
+            ob->res_head = s->next;
+            apply_result(ob, s, now, &cbs);
+            send_free(s);
+        }
+        ob->res_tail = NULL;
+        struct ob_rcpt *lists[2] = { ob->rq_head, ob->parked };
+        for (int k = 0; k < 2; k++) {
+            while (lists[k]) {
+                struct ob_rcpt *r = lists[k];
+                lists[k] = r->next;
+                if (apply_receipt(ob, r, now, &cbs) > 0)
+                    ob->stats.receipts_unmatched++;
+                free(r);
+            }
+        }
+        ob->rq_head = ob->rq_tail = ob->parked = NULL;
+        if (own && store_commit_batch(ob->st) != STORE_OK)
+            log_msg(KLOG_ERROR, PEER, "final commit: %s", store_errmsg(ob->st));
+        cb_launch(ob, cbs, false);   /* no loop left to carry them */
+    }
+    while (ob->cbs) {
+        if (ob->cbs->fid)
+            fetch_cancel(ob->o.fetch, ob->cbs->fid);
+        cb_free(ob->cbs);
+    }
+    for (struct ob_send *s = ob->inflight; s; s = s->next)
+        s->ob = NULL;           /* mt's done() frees it */
+    ob->inflight = NULL;
+    free(ob->from);
+    free(ob);
+}
+
+void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out)
+{
+    if (!ob) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = ob->stats;
+}

@@ -1,0 +1,230 @@
+/*
+ * gateway/outbox.h — the SMS sender: drains the durable outbox
+ * (gateway/store.h) onto the SMPP links, applies delivery receipts and
+ * calls each message's callback URL on its final state.
+ *
+ * What it does: a pump on the event loop claims due rows in small batches
+ * (never the whole table; only as many as the links can take soon), checks
+ * the opt-out list, routes each message to a link through the caller's
+ * router (longest number prefix among bound links, else the default link:
+ * outbox_route_pick() below is that rule as a pure function), sends it in
+ * all its parts with gateway/mt (registered_delivery 1) and, when the
+ * SMSC answered every part, records the outcome: submitted with the SMSC's
+ * message id, retry with exponential back-off (temporary errors, throttling
+ * and lost links), or failed (permanent errors, opted-out numbers, no
+ * route).  Rows past their lifetime become 'expired' in the store.  All
+ * writes of one pass go in one store batch (group commit).
+ *
+ * Receipts: outbox_receipt() takes a deliver_sm with esm_class 0x04,
+ * prefers the TLVs (receipted_message_id, message_state,
+ * network_error_code) and falls back to the text, read by the pure and
+ * fuzzed outbox_receipt_parse(); the store matches the id whatever its
+ * format (exact text, else decimal <-> hex).  A receipt that arrives before
+ * its message's submit_sm_resp was recorded is kept a few seconds and
+ * tried again.
+ *
+ * Ownership: struct outbox is owned by the caller (outbox_new /
+ * outbox_free).  The store, the router's user data, the fetch client and
+ * the event_base are the caller's and must outlive the outbox.  Messages
+ * in flight on an esme when the outbox is freed are orphaned: their
+ * context is freed when the esme reports them, their rows go back to
+ * 'queued' when their lease ends (or at once with store_outbox_recover()).
+ *
+ * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
+ * smpp/esme, smpp/pdu, libevent, libc.  Single-threaded: every call on the
+ * event_base's thread; none may be made from inside a store call.
+ */
+#ifndef KYZMAT_GATEWAY_OUTBOX_H
+#define KYZMAT_GATEWAY_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config.h"
+#include "smpp/esme.h"
+#include "smpp/pdu.h"
+#include "smpp/text.h"
+
+struct event_base;
+struct store;
+struct fetch;
+struct outbox;
+
+/* The outbox's own error codes, stored in the row's err when no SMPP
+ * status applies (SMPP statuses are below 0x10000). */
+#define OUTBOX_ERR_NO_ROUTE   0x10001  /* no link serves the number */
+#define OUTBOX_ERR_OPTED_OUT  0x10002  /* the number opted out */
+#define OUTBOX_ERR_BAD_TEXT   0x10003  /* invalid UTF-8, too long, no text */
+#define OUTBOX_ERR_TIMEOUT    0x10004  /* ESME_DONE_TIMEOUT */
+#define OUTBOX_ERR_LINK_LOST  0x10005  /* ESME_DONE_LINK_LOST */
+#define OUTBOX_ERR_QUEUE_FULL 0x10006  /* ESME_DONE_QUEUE_FULL */
+#define OUTBOX_ERR_STOPPED    0x10007  /* ESME_DONE_STOPPED */
+#define OUTBOX_ERR_LINK_DOWN  0x10008  /* the routed link is not bound */
+
+/* How the sender treats an answer (outbox_status_class). */
+enum outbox_class {
+    OUTBOX_OK = 0,      /* accepted */
+    OUTBOX_TEMP,        /* try again later, the attempt counts */
+    OUTBOX_THROTTLE,    /* try again later, the attempt is refunded */
+    OUTBOX_PERM         /* final failure */
+};
+
+/*
+ * outbox_status_class — the class of an SMPP command_status or ESME_DONE_*
+ * code as mt_send reports it.  Permanent: address, TON/NPI, length, option
+ * and application-permanent errors (RINVDSTADR, RINVSRCADR, RX_P_APPN,
+ * RX_R_APPN, ...).  Throttle: RTHROTTLED, RMSGQFUL (after the esme's own
+ * retries), QUEUE_FULL, STOPPED.  Everything else (RSYSERR, RX_T_APPN,
+ * TIMEOUT, LINK_LOST, vendor codes) is temporary.  Pure.
+ */
+enum outbox_class outbox_status_class(uint32_t status);
+
+/* The row error code for a status: the SMPP status itself, or one of the
+ * OUTBOX_ERR_* codes for ESME_DONE_*.  Pure. */
+int outbox_status_err(uint32_t status);
+
+/*
+ * outbox_route_pick — the routing rule, pure: among the n smsc entries
+ * whose bound[i] is true, the one with the longest prefix that starts
+ * msisdn (a leading '+' on either side is ignored; the first entry wins a
+ * tie); else the first bound entry with default_route.  Returns its index,
+ * -2 when some entry would serve the number but none of those is bound
+ * (wait for the link), -1 when no entry serves the number at all (neither
+ * a prefix nor a default_route).  bound may be NULL (all bound).
+ */
+int outbox_route_pick(const struct config_smsc *smsc, size_t n,
+                      const bool *bound, const char *msisdn);
+
+/* What the router answers for one number. */
+struct outbox_route {
+    struct esme *esme;                /* the link to send on */
+    const char *link;                 /* its name (stored as the row's smsc;
+                                         receipts come back under it);
+                                         must live while the esme does */
+    enum smpp_text_split_mode split;  /* 0 = UDH 8-bit */
+    unsigned allow;                   /* SMPP_TEXT_ALLOW_LATIN1 or 0 */
+};
+
+/*
+ * The caller's links, as a small interface (outbox.c does not know the
+ * gateway's link list).
+ *  route: fill *r for msisdn and return 0; return -2 when the link that
+ *         should carry the number is not bound now (the row waits), -1 when
+ *         no link serves the number (the row fails: OUTBOX_ERR_NO_ROUTE).
+ *  room:  how many more messages the bound links can take soon (e.g. the
+ *         sum over bound links of 2 x window - in_flight - queued, from
+ *         esme_get_stats); 0 when none is bound.  NULL: no limit but
+ *         opts.max_inflight.
+ */
+struct outbox_links {
+    int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
+    unsigned (*room)(void *ud);
+    void *ud;
+};
+
+/* Settings; zero fields take the default in brackets. */
+struct outbox_opts {
+    const char *from;           /* source_addr of every SMS ["kyzmat"]; copied */
+    unsigned batch;             /* rows claimed per pass, at most [100] */
+    unsigned max_inflight;      /* messages on the links at once [500] */
+    unsigned idle_ms;           /* pass interval when idle [100] */
+    int64_t lease_ms;           /* claim lease; a crash resends after it [60000] */
+    int64_t retry_min_ms;       /* first back-off [2000] */
+    int64_t retry_max_ms;       /* back-off cap [600000] */
+    int64_t throttle_ms;        /* delay after throttling / link down [1000] */
+    int64_t receipt_wait_ms;    /* keep an unmatched receipt this long [10000] */
+    struct fetch *fetch;        /* callback URLs; NULL = no callbacks */
+    uint32_t callback_timeout_ms; /* per attempt [5000] */
+    unsigned callback_tries;    /* attempts per callback [3] */
+    unsigned callback_max;      /* callbacks pending at once, more dropped [1000] */
+    int64_t (*clock_ms)(void);  /* wall clock in ms [CLOCK_REALTIME] (tests) */
+};
+
+/*
+ * outbox_new — a sender on base over st with the given links (copied;
+ * its ud is the caller's).  opts may be NULL.  The first pass is
+ * scheduled at once (no wait: a million queued rows cost one indexed
+ * claim).  Returns NULL when out of memory.
+ */
+struct outbox *outbox_new(struct event_base *base, struct store *st,
+                          const struct outbox_links *links,
+                          const struct outbox_opts *opts);
+
+/*
+ * outbox_free — stop the pump, write the outcomes already known and the
+ * pending receipts (one batch), cancel callbacks still pending (best
+ * effort: they are lost), orphan the messages still on the links (see
+ * above).  Not from inside a store call.  NULL is fine.  Free the esmes
+ * first when possible: their ESME_DONE_STOPPED answers then go back to the
+ * queue at once instead of after the lease.
+ */
+void outbox_free(struct outbox *ob);
+
+/* Wake the pump now (the API enqueued something).  Cheap; coalesced. */
+void outbox_kick(struct outbox *ob);
+
+/* ---- receipts ---------------------------------------------------------- */
+
+#define OUTBOX_DLR_ID_MAX 65
+
+/* A receipt as read from its text and/or TLVs. */
+struct outbox_dlr {
+    char id[OUTBOX_DLR_ID_MAX];  /* the SMSC's message id, as written */
+    char stat[16];               /* "DELIVRD", ... ("" when absent) */
+    int state;                   /* STORE_MSG_DELIVERED / _FAILED / _EXPIRED,
+                                    or -1 (intermediate or unknown) */
+    int err;                     /* err: field or network error; 0 when none */
+    int sub, dlvrd;              /* -1 when absent */
+    int64_t submit_date;         /* Unix seconds (UTC assumed), 0 when absent */
+    int64_t done_date;           /*   or malformed */
+};
+
+/*
+ * outbox_receipt_parse — read a receipt text
+ *   id:XXXX sub:001 dlvrd:001 submit date:YYMMDDhhmm[ss]
+ *   done date:YYMMDDhhmm[ss] stat:DELIVRD err:000 text:...
+ * Fields in any order, names in any case ("Text:", "submit_date:"),
+ * ids of any length up to OUTBOX_DLR_ID_MAX - 1, dates with or without
+ * seconds, err in decimal (hex when it has hex letters or 0x).  Unknown
+ * words are skipped; "text:" takes the rest.  Returns 0 when an id was
+ * found (*out filled), -1 otherwise.  Pure; never reads past len.
+ */
+int outbox_receipt_parse(const uint8_t *text, size_t len,
+                         struct outbox_dlr *out);
+
+/* State for a receipt stat word ("DELIVRD" -> STORE_MSG_DELIVERED ...);
+ * -1 for intermediate or unknown.  Pure. */
+int outbox_stat_state(const char *stat);
+/* State for a message_state TLV value (2 DELIVERED, 3 EXPIRED, 4/5/8
+ * failed); -1 otherwise.  Pure. */
+int outbox_tlv_state(int64_t message_state);
+
+/*
+ * outbox_receipt_read — the receipt in a deliver_sm: the text (in
+ * short_message or message_payload) and the TLVs, the TLVs winning where
+ * present.  Returns 0 with *out filled, -1 when no id is found.  Pure.
+ */
+int outbox_receipt_read(const struct smpp_pdu *deliver_sm,
+                        struct outbox_dlr *out);
+
+/*
+ * outbox_receipt — a deliver_sm with esm_class & 0x04 arrived on link
+ * `link` (the name the router gives for it).  Reads it and queues the
+ * update for the pump's next pass (one batch; the pass runs at once).
+ * Returns 0 when it was a readable receipt, -1 when not (logged); answer
+ * ESME_ROK either way.  The pdu is only read during the call.
+ */
+int outbox_receipt(struct outbox *ob, const char *link,
+                   const struct smpp_pdu *deliver_sm);
+
+/* Counters for logs and tests. */
+struct outbox_stats {
+    uint64_t passes, claimed, sent, submitted, retried, failed, expired,
+             opted_out, receipts, receipts_matched, receipts_unmatched,
+             callbacks_ok, callbacks_failed;
+    unsigned inflight;
+};
+void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out);
+
+#endif
