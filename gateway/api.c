@@ -1,0 +1,1606 @@
+/*
+ * gateway/api.c — the agencies' HTTP API on evhttp (see api.h for the
+ * endpoints and the contract).
+ *
+ * Design.  One evhttp bound on the daemon's event_base; one generic
+ * callback routes by path.  Each request goes route -> method (405) ->
+ * token (401) -> scope (403) -> Content-Type (415) -> body schema (400) ->
+ * store.  The body checks are the pure api_parse_*() functions at the
+ * bottom of this file (no I/O, fuzzed).
+ *
+ * Group commit.  The first write of a loop pass opens a store batch
+ * (store_begin_batch) and arms a zero-delay timer; every write of the pass
+ * lands in that batch and its answer is put on the pending list instead of
+ * being sent.  The timer runs after the I/O callbacks of the pass, commits
+ * the batch once, and then sends every pending answer — or, when the
+ * commit failed (everything of the batch is gone), a 503 to each.  So a
+ * 202 always means "durable".  Reads of a pass with pending writes are
+ * deferred the same way, so nobody reads a write that may still be rolled
+ * back.  When another process holds the write lock the batch cannot open;
+ * writes then commit one by one (STORE_BUSY becomes 503, nothing changed).
+ *
+ * Owns: the evhttp, its bound socket, the commit timer and the pending
+ * list (each entry holds an evhttp request that evhttp keeps alive until
+ * we answer it; api_free answers them with 503 before freeing evhttp).
+ * Logging: one debug line per request, warn for errors, tagged with the
+ * agency code; numbers masked with log_mask(); tokens never logged.
+ * May call: libevent, jansson, gateway/store, gateway/log, smpp/text, libc.
+ */
+#include "gateway/api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "gateway/log.h"
+#include "smpp/text.h"
+
+#define API_PEER "api"
+#define APP_FANOUT_MAX 1000   /* subscribers notified per status change */
+
+static const char *const langs[3] = { "ky", "ru", "en" };
+
+/* ---- small pure helpers -------------------------------------------------- */
+
+int api_lang_index(const char *lang)
+{
+    for (int i = 0; i < 3; i++)
+        if (lang && strcmp(lang, langs[i]) == 0)
+            return i;
+    return -1;
+}
+
+int api_phone_canon(const char *s, char *out, size_t cap)
+{
+    if (cap)
+        out[0] = '\0';
+    if (!s)
+        return -1;
+    bool plus = false;
+    const char *p = s;
+    if (*p == '+') {
+        plus = true;
+        p++;
+    }
+    size_t n = strlen(p);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+    if (!plus && n == 10 && p[0] == '0') {   /* Kyrgyz local: 0XXXXXXXXX */
+        if (cap < 13)
+            return -1;
+        memcpy(out, "996", 3);
+        memcpy(out + 3, p + 1, 9);
+        out[12] = '\0';
+        return 0;
+    }
+    if (n < 8 || n > 15 || p[0] == '0')
+        return -1;
+    if (strncmp(p, "996", 3) == 0 && n != 12)
+        return -1;
+    if (cap < n + 1)
+        return -1;
+    memcpy(out, p, n + 1);
+    return 0;
+}
+
+unsigned api_sms_parts(const char *text, size_t len)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    size_t gsm = 0, ucs = 0, off = 0;
+    bool all_gsm = true;
+    while (off < len) {
+        uint32_t cp;
+        size_t k = smpp_text_utf8_next(s + off, len - off, &cp);
+        if (k == 0)
+            return 0;
+        off += k;
+        unsigned g = smpp_text_char_units(SMPP_ENC_GSM7, cp);
+        if (g == 0)
+            all_gsm = false;
+        gsm += g;
+        ucs += cp > 0xFFFF ? 2 : 1;
+    }
+    if (len == 0)
+        return 1;
+    if (all_gsm)
+        return gsm <= 160 ? 1 : (unsigned)((gsm + 152) / 153);
+    return ucs <= 70 ? 1 : (unsigned)((ucs + 66) / 67);
+}
+
+char *api_render(const char *tmpl, const char *number, const char *status,
+                 const char *note)
+{
+    static const char *const keys[3] = { "{number}", "{status}", "{note}" };
+    const char *vals[3] = { number ? number : "", status ? status : "",
+                            note ? note : "" };
+    size_t cap = strlen(tmpl) + 1, len = 0;
+    for (int i = 0; i < 3; i++)
+        cap += strlen(vals[i]) * 8;   /* generous; grown below if needed */
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (const char *p = tmpl; *p;) {
+        int hit = -1;
+        for (int i = 0; i < 3 && hit < 0; i++)
+            if (strncmp(p, keys[i], strlen(keys[i])) == 0)
+                hit = i;
+        const char *add = hit >= 0 ? vals[hit] : p;
+        size_t alen = hit >= 0 ? strlen(add) : 1;
+        if (len + alen + 1 > cap) {
+            size_t ncap = (len + alen + 1) * 2;
+            char *n = realloc(out, ncap);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+            cap = ncap;
+        }
+        memcpy(out + len, add, alen);
+        len += alen;
+        p += hit >= 0 ? strlen(keys[hit]) : 1;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* ---- SHA-256 (FIPS 180-4), for token hashes ------------------------------ */
+
+static const uint32_t sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+static uint32_t ror32(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static void sha_block(uint32_t h[8], const uint8_t b[64])
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t v[8];
+    memcpy(v, h, sizeof v);
+    for (int i = 0; i < 64; i++) {
+        uint32_t S1 = ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25);
+        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t t1 = v[7] + S1 + ch + sha_k[i] + w[i];
+        uint32_t S0 = ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22);
+        uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        uint32_t t2 = S0 + maj;
+        memmove(v + 1, v, 7 * sizeof v[0]);
+        v[4] += t1;
+        v[0] = t1 + t2;
+    }
+    for (int i = 0; i < 8; i++)
+        h[i] += v[i];
+}
+
+void api_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left >= 64) {
+        sha_block(h, p);
+        p += 64;
+        left -= 64;
+    }
+    uint8_t last[128] = { 0 };
+    memcpy(last, p, left);
+    last[left] = 0x80;
+    size_t total = left + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        last[total - 1 - i] = (uint8_t)(bits >> (8 * i));
+    sha_block(h, last);
+    if (total == 128)
+        sha_block(h, last + 64);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
+/* ---- pure body validation ------------------------------------------------ */
+
+static int fail(struct api_error *e, int status, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct api_error *e, int status, const char *field,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->status = status;
+    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    return -1;
+}
+
+/* Body bytes -> JSON object with only the allowed keys. */
+static json_t *load_object(const uint8_t *body, size_t len,
+                           const char *const *allowed, struct api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    if (len == 0) {
+        fail(e, 400, NULL, "empty body: a JSON object is required");
+        return NULL;
+    }
+    size_t off = 0;
+    if (smpp_text_utf8_validate(body, len, &off) != SMPP_TEXT_OK) {
+        fail(e, 400, NULL, "invalid UTF-8 at byte %zu", off);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
+                              &jerr);
+    if (!root) {
+        fail(e, 400, NULL, "invalid JSON at line %d column %d: %s", jerr.line,
+             jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        fail(e, 400, NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char k[48];
+            snprintf(k, sizeof k, "%s", key);
+            fail(e, 400, k, "unknown field \"%s\"", k);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+/* String field: NULL out when absent and not required. */
+static int get_str(json_t *root, const char *key, bool required, size_t maxb,
+                   const char **out, struct api_error *e)
+{
+    json_t *v = json_object_get(root, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(e, 400, key, "missing field \"%s\"", key);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(e, 400, key, "field \"%s\" must be a string", key);
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return fail(e, 400, key, "field \"%s\" must not be empty", key);
+    if (n > maxb)
+        return fail(e, 400, key, "field \"%s\" is longer than %zu bytes", key,
+                    maxb);
+    if (strlen(json_string_value(v)) != n)
+        return fail(e, 400, key, "field \"%s\" contains a NUL", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* [A-Za-z0-9._:-]{1,63} */
+static bool is_code(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= STORE_CODE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._:-", s[i]))
+            return false;
+    return true;
+}
+
+static int get_code(json_t *root, const char *key, bool required, char *out,
+                    struct api_error *e)
+{
+    const char *s;
+    out[0] = '\0';
+    if (get_str(root, key, required, STORE_CODE_MAX - 1, &s, e) < 0)
+        return -1;
+    if (!s)
+        return 0;
+    if (!is_code(s))
+        return fail(e, 400, key,
+                    "field \"%s\" must be 1..63 of A-Z a-z 0-9 . _ : -", key);
+    strcpy(out, s);
+    return 0;
+}
+
+static int get_lang(json_t *root, const char *key, char *out,
+                    struct api_error *e)
+{
+    const char *s;
+    if (get_str(root, key, false, 8, &s, e) < 0)
+        return -1;
+    if (!s)
+        s = "ky";
+    if (api_lang_index(s) < 0)
+        return fail(e, 400, key, "field \"%s\" must be one of ky, ru, en", key);
+    strcpy(out, s);
+    return 0;
+}
+
+static int get_bool(json_t *root, const char *key, bool dflt, bool *out,
+                    struct api_error *e)
+{
+    json_t *v = json_object_get(root, key);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return fail(e, 400, key, "field \"%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_phone(json_t *root, const char *key, bool required, char *out,
+                     struct api_error *e)
+{
+    const char *s;
+    out[0] = '\0';
+    if (get_str(root, key, required, 32, &s, e) < 0)
+        return -1;
+    if (s && api_phone_canon(s, out, STORE_MSISDN_MAX) < 0)
+        return fail(e, 400, key,
+                    "field \"%s\" is not a phone number (E.164: optional +, "
+                    "8..15 digits; or 0 and 9 digits in Kyrgyzstan)", key);
+    return 0;
+}
+
+/* Free text: no control characters but tab / newline / CR. */
+static int check_text(const char *key, const char *s, size_t max_chars,
+                      struct api_error *e)
+{
+    size_t chars = 0, off = 0;
+    if (smpp_text_utf8_chars((const uint8_t *)s, strlen(s), &chars, &off) !=
+        SMPP_TEXT_OK)
+        return fail(e, 400, key, "field \"%s\" is not valid UTF-8", key);
+    if (chars > max_chars)
+        return fail(e, 400, key, "field \"%s\" has %zu characters, at most %zu",
+                    key, chars, max_chars);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f)
+            return fail(e, 400, key, "field \"%s\" contains a control character",
+                        key);
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void api_message_clear(struct api_message *m)
+{
+    free(m->text);
+    free(m->tmpl);
+    free(m->vars);
+    free(m->idem_key);
+    free(m->callback_url);
+    memset(m, 0, sizeof *m);
+}
+
+int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
+                      struct api_error *e)
+{
+    static const char *const allowed[] = {
+        "to", "text", "template", "variables", "language", "idempotency_key",
+        "callback_url", "law_required", NULL
+    };
+    memset(m, 0, sizeof *m);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *text, *tmpl, *key, *url;
+    if (get_phone(root, "to", true, m->to, e) < 0 ||
+        get_str(root, "text", false, API_TEXT_MAX_BYTES, &text, e) < 0 ||
+        get_str(root, "template", false, STORE_CODE_MAX - 1, &tmpl, e) < 0 ||
+        get_lang(root, "language", m->lang, e) < 0 ||
+        get_str(root, "idempotency_key", false, API_KEY_MAX, &key, e) < 0 ||
+        get_str(root, "callback_url", false, API_URL_MAX, &url, e) < 0 ||
+        get_bool(root, "law_required", false, &m->law_required, e) < 0)
+        goto out;
+    if (!text == !tmpl) {
+        fail(e, 400, text ? "template" : "text",
+             "exactly one of \"text\" and \"template\" is required");
+        goto out;
+    }
+    if (text && check_text("text", text, API_TEXT_MAX_CHARS, e) < 0)
+        goto out;
+    if (tmpl && !is_code(tmpl)) {
+        fail(e, 400, "template",
+             "field \"template\" must be 1..63 of A-Z a-z 0-9 . _ : -");
+        goto out;
+    }
+    json_t *vars = json_object_get(root, "variables");
+    if (vars && !json_is_null(vars)) {
+        if (!tmpl) {
+            fail(e, 400, "variables", "\"variables\" needs \"template\"");
+            goto out;
+        }
+        if (!json_is_object(vars)) {
+            fail(e, 400, "variables", "field \"variables\" must be an object");
+            goto out;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(vars, k, v) {
+            if (!json_is_string(v) && !json_is_number(v)) {
+                fail(e, 400, "variables",
+                     "template variables must be strings or numbers");
+                goto out;
+            }
+        }
+        m->vars = json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!m->vars) {
+            fail(e, 500, NULL, "out of memory");
+            goto out;
+        }
+        if (strlen(m->vars) > API_VARS_MAX) {
+            fail(e, 400, "variables", "\"variables\" is longer than %d bytes",
+                 API_VARS_MAX);
+            goto out;
+        }
+    }
+    if (key) {
+        for (const char *p = key; *p; p++)
+            if (*p < 0x21 || *p > 0x7e) {
+                fail(e, 400, "idempotency_key",
+                     "\"idempotency_key\" must be printable ASCII without spaces");
+                goto out;
+            }
+    }
+    if (url) {
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            fail(e, 400, "callback_url",
+                 "\"callback_url\" must start with http:// or https://");
+            goto out;
+        }
+        for (const char *p = url; *p; p++)
+            if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+                fail(e, 400, "callback_url",
+                     "\"callback_url\" contains a space or control character");
+                goto out;
+            }
+    }
+    m->text = dup_or_null(text);
+    m->tmpl = dup_or_null(tmpl);
+    m->idem_key = dup_or_null(key);
+    m->callback_url = dup_or_null(url);
+    if ((text && !m->text) || (tmpl && !m->tmpl) || (key && !m->idem_key) ||
+        (url && !m->callback_url)) {
+        fail(e, 500, NULL, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void api_app_status_clear(struct api_app_status *a)
+{
+    free(a->note);
+    memset(a, 0, sizeof *a);
+}
+
+int api_parse_app_status(const uint8_t *body, size_t len,
+                         struct api_app_status *a, struct api_error *e)
+{
+    static const char *const allowed[] = {
+        "status", "owner", "service", "note", "language", "notify", NULL
+    };
+    memset(a, 0, sizeof *a);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *note;
+    if (get_code(root, "status", true, a->status, e) < 0 ||
+        get_phone(root, "owner", false, a->owner, e) < 0 ||
+        get_code(root, "service", false, a->service, e) < 0 ||
+        get_str(root, "note", false, API_NOTE_MAX, &note, e) < 0 ||
+        get_lang(root, "language", a->lang, e) < 0 ||
+        get_bool(root, "notify", true, &a->notify, e) < 0)
+        goto out;
+    if (note && check_text("note", note, API_NOTE_MAX, e) < 0)
+        goto out;
+    if (note && !(a->note = strdup(note))) {
+        fail(e, 500, NULL, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void api_office_clear(struct api_office *o)
+{
+    for (int i = 0; i < 3; i++) {
+        free(o->name[i]);
+        free(o->address[i]);
+    }
+    memset(o, 0, sizeof *o);
+}
+
+/* {"ky": "...", ...} -> out[3]; every key a language, every value text. */
+static int get_by_lang(json_t *root, const char *key, bool required,
+                       char *out[3], struct api_error *e)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(e, 400, key, "missing field \"%s\"", key);
+        return 0;
+    }
+    if (!json_is_object(v) || json_object_size(v) == 0)
+        return fail(e, 400, key,
+                    "field \"%s\" must be an object of language -> text", key);
+    const char *k;
+    json_t *s;
+    json_object_foreach(v, k, s) {
+        int li = api_lang_index(k);
+        if (li < 0)
+            return fail(e, 400, key, "\"%s\": language must be ky, ru or en",
+                        key);
+        const char *txt;
+        if (get_str(v, k, true, STORE_NAME_MAX - 1, &txt, e) < 0) {
+            snprintf(e->field, sizeof e->field, "%s.%s", key, k);
+            return -1;
+        }
+        if (check_text(key, txt, STORE_NAME_MAX - 1, e) < 0)
+            return -1;
+        if (!(out[li] = strdup(txt)))
+            return fail(e, 500, NULL, "out of memory");
+    }
+    return 0;
+}
+
+int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
+                     struct api_error *e)
+{
+    static const char *const allowed[] = { "code", "name", "address", NULL };
+    memset(o, 0, sizeof *o);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    if (get_code(root, "code", true, o->code, e) < 0 ||
+        get_by_lang(root, "name", true, o->name, e) < 0 ||
+        get_by_lang(root, "address", false, o->address, e) < 0)
+        goto out;
+    for (int i = 0; i < 3; i++)
+        if (o->address[i] && !o->name[i]) {
+            fail(e, 400, "address", "address in %s given without a name in %s",
+                 langs[i], langs[i]);
+            goto out;
+        }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static bool digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
+                   struct api_error *e)
+{
+    static const char *const allowed[] = {
+        "office", "service", "day", "time", "capacity", NULL
+    };
+    memset(s, 0, sizeof *s);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *day, *tm;
+    if (get_code(root, "office", true, s->office, e) < 0 ||
+        get_code(root, "service", true, s->service, e) < 0 ||
+        get_str(root, "day", true, 10, &day, e) < 0 ||
+        get_str(root, "time", true, 5, &tm, e) < 0)
+        goto out;
+    if (strlen(day) != 10 || day[4] != '-' || day[7] != '-' ||
+        !digits(day, 4) || !digits(day + 5, 2) || !digits(day + 8, 2) ||
+        atoi(day + 5) < 1 || atoi(day + 5) > 12 || atoi(day + 8) < 1 ||
+        atoi(day + 8) > 31) {
+        fail(e, 400, "day", "\"day\" must be YYYY-MM-DD");
+        goto out;
+    }
+    if (strlen(tm) != 5 || tm[2] != ':' || !digits(tm, 2) ||
+        !digits(tm + 3, 2) || atoi(tm) > 23 || atoi(tm + 3) > 59) {
+        fail(e, 400, "time", "\"time\" must be HH:MM");
+        goto out;
+    }
+    strcpy(s->day, day);
+    strcpy(s->time, tm);
+    json_t *c = json_object_get(root, "capacity");
+    if (!c) {
+        fail(e, 400, "capacity", "missing field \"capacity\"");
+        goto out;
+    }
+    if (!json_is_integer(c) || json_integer_value(c) < 0 ||
+        json_integer_value(c) > 100000) {
+        fail(e, 400, "capacity", "\"capacity\" must be an integer 0..100000");
+        goto out;
+    }
+    s->capacity = (int)json_integer_value(c);
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- the server ------------------------------------------------------------ */
+
+struct pending {
+    struct pending *next;
+    struct evhttp_request *req;
+    int code;
+    char *body;               /* JSON text, malloc'd */
+    bool accept;              /* a message acknowledgement (counted) */
+};
+
+struct api {
+    struct event_base *base;
+    struct store *st;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    struct event *commit_ev;
+    struct pending *head, **tail;
+    int port;
+    int64_t expiry_ms;
+    struct api_stats stats;
+};
+
+/* One request being handled (stack-allocated in the callback). */
+struct rq {
+    struct api *a;
+    struct evhttp_request *req;
+    const char *method;
+    const char *path;
+    int64_t agency_id;
+    char agency[STORE_CODE_MAX];   /* code, for logs */
+    char client[32];               /* "agency:ID", the idempotency scope */
+    char scopes[STORE_SCOPES_MAX];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void send_text(struct evhttp_request *req, int code, const char *body)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, body, strlen(body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(req, code, NULL, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+static void log_done(struct rq *r, int code, const char *why)
+{
+    int lvl = code >= 500 ? KLOG_WARN : KLOG_DEBUG;
+    if (code >= 400 && code < 500 && code != 404)
+        lvl = KLOG_DEBUG;
+    log_msg(lvl, r->agency[0] ? r->agency : API_PEER, "%s %s -> %d%s%s",
+            r->method, r->path, code, why ? ": " : "", why ? why : "");
+}
+
+/* Send an error now: {"error": msg, "field": field}. */
+static void reply_error(struct rq *r, int code, const char *msg,
+                        const char *field)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    if (j && field && *field)
+        json_object_set_new(j, "field", json_string(field));
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (code == 401)
+        evhttp_add_header(evhttp_request_get_output_headers(r->req),
+                          "WWW-Authenticate", "Bearer");
+    send_text(r->req, code, s ? s : "{\"error\":\"out of memory\"}");
+    free(s);
+    if (code >= 400 && code < 500)
+        r->a->stats.rejected++;
+    log_done(r, code, msg);
+}
+
+static void reply_store_error(struct rq *r, int rc)
+{
+    if (rc == STORE_BUSY) {
+        r->a->stats.busy++;
+        reply_error(r, 503, "database busy, nothing changed: try again", NULL);
+        return;
+    }
+    log_msg(KLOG_WARN, r->agency[0] ? r->agency : API_PEER, "%s %s: store: %s",
+            r->method, r->path, store_errmsg(r->a->st));
+    reply_error(r, 500, "storage error", NULL);
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Open the pass's batch (when none is) and arm its commit. */
+static void batch_touch(struct api *a)
+{
+    if (!store_in_batch(a->st)) {
+        int rc = store_begin_batch(a->st);
+        if (rc != STORE_OK && rc != STORE_BUSY)
+            log_msg(KLOG_WARN, API_PEER, "begin batch: %s", store_errmsg(a->st));
+    }
+    if (!evtimer_pending(a->commit_ev, NULL)) {
+        struct timeval zero = { 0, 0 };
+        evtimer_add(a->commit_ev, &zero);
+    }
+}
+
+/* Keep an answer until the batch is committed; j is consumed. */
+static void reply_later(struct rq *r, int code, json_t *j, bool accept)
+{
+    struct api *a = r->a;
+    struct pending *p = calloc(1, sizeof *p);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!p || !s) {
+        free(p);
+        free(s);
+        /* The write may already be in the batch; it is not acknowledged. */
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    p->req = r->req;
+    p->code = code;
+    p->body = s;
+    p->accept = accept;
+    *a->tail = p;
+    a->tail = &p->next;
+    a->stats.pending++;
+    log_done(r, code, "(after commit)");
+    if (!evtimer_pending(a->commit_ev, NULL)) {
+        struct timeval zero = { 0, 0 };
+        evtimer_add(a->commit_ev, &zero);
+    }
+}
+
+/* Commit the batch and answer everything waiting for it. */
+static void flush_pending(struct api *a, bool force_fail)
+{
+    int rc = STORE_OK;
+    if (force_fail) {
+        store_rollback_batch(a->st);
+        rc = STORE_ERROR;
+    } else {
+        a->stats.commits++;
+        rc = store_commit_batch(a->st);
+        if (rc != STORE_OK) {
+            a->stats.commit_failures++;
+            log_msg(KLOG_WARN, API_PEER,
+                    "commit failed (%s: %s): %" PRIu64 " requests get 503",
+                    store_rc_name(rc), store_errmsg(a->st), a->stats.pending);
+        }
+    }
+    struct pending *p = a->head;
+    a->head = NULL;
+    a->tail = &a->head;
+    a->stats.pending = 0;
+    while (p) {
+        struct pending *next = p->next;
+        if (rc == STORE_OK) {
+            send_text(p->req, p->code, p->body);
+            if (p->accept)
+                a->stats.accepted++;
+        } else {
+            send_text(p->req, 503,
+                      force_fail ? "{\"error\":\"server shutting down, nothing "
+                                   "was stored\"}"
+                                 : "{\"error\":\"commit failed, nothing was "
+                                   "stored: try again\"}");
+        }
+        free(p->body);
+        free(p);
+        p = next;
+    }
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_pending(arg, false);
+}
+
+/* Answer now, or after the commit when writes of this pass are pending. */
+static void reply_read(struct rq *r, int code, json_t *j)
+{
+    if (r->a->head) {
+        reply_later(r, code, j, false);
+        return;
+    }
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    send_text(r->req, code, s ? s : "{\"error\":\"out of memory\"}");
+    free(s);
+    log_done(r, code, NULL);
+}
+
+/* ---- auth ------------------------------------------------------------------ */
+
+static bool scope_ok(const char *scopes, const char *want)
+{
+    size_t wl = strlen(want);
+    for (const char *p = scopes; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if ((n == 1 && *p == '*') || (n == wl && strncmp(p, want, n) == 0))
+            return true;
+        p += n + (end ? 1 : 0);
+    }
+    return false;
+}
+
+/* 0 when authorized for scope; else the answer is sent and -1 returned. */
+static int authorize(struct rq *r, const char *scope)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+                                       "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+        reply_error(r, 401, "missing bearer token", NULL);
+        return -1;
+    }
+    const char *tok = h + 7;
+    uint8_t hash[32];
+    api_sha256(tok, strlen(tok), hash);
+    char stored[STORE_SCOPES_MAX];
+    int rc = store_token_get(r->a->st, hash, sizeof hash, &r->agency_id, stored,
+                             sizeof stored);
+    if (rc == STORE_NOTFOUND) {
+        reply_error(r, 401, "unknown or revoked token", NULL);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return -1;
+    }
+    /* Stored as "SCOPES@AGENCYCODE" by api_token_create (see there). */
+    char *at = strrchr(stored, '@');
+    if (at) {
+        *at = '\0';
+        snprintf(r->agency, sizeof r->agency, "%s", at + 1);
+    } else {
+        snprintf(r->agency, sizeof r->agency, "agency#%" PRId64, r->agency_id);
+    }
+    snprintf(r->scopes, sizeof r->scopes, "%s", stored);
+    snprintf(r->client, sizeof r->client, "agency:%" PRId64, r->agency_id);
+    if (!scope_ok(r->scopes, scope)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "token lacks the \"%s\" scope", scope);
+        reply_error(r, 403, msg, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_json_type(struct rq *r)
+{
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+                                        "Content-Type");
+    size_t n = strlen("application/json");
+    if (!ct || strncasecmp(ct, "application/json", n) != 0 ||
+        (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ')) {
+        reply_error(r, 415, "Content-Type must be application/json", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* The body as one contiguous block (evhttp already capped its size). */
+static const uint8_t *body_of(struct rq *r, size_t *len)
+{
+    struct evbuffer *b = evhttp_request_get_input_buffer(r->req);
+    *len = evbuffer_get_length(b);
+    const uint8_t *p = evbuffer_pullup(b, -1);
+    return p ? p : (const uint8_t *)"";
+}
+
+static void reply_parse_error(struct rq *r, const struct api_error *e)
+{
+    reply_error(r, e->status ? e->status : 400, e->msg, e->field);
+}
+
+/* ---- handlers --------------------------------------------------------------- */
+
+static void h_health(struct rq *r)
+{
+    struct api_stats *s = &r->a->stats;
+    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
+                          "requests", (json_int_t)s->requests, "accepted",
+                          (json_int_t)s->accepted, "rejected",
+                          (json_int_t)s->rejected, "commits",
+                          (json_int_t)s->commits, "commit_failures",
+                          (json_int_t)s->commit_failures, "busy",
+                          (json_int_t)s->busy, "pending",
+                          (json_int_t)s->pending);
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    send_text(r->req, 200, txt ? txt : "{\"ok\":true}");
+    free(txt);
+    log_done(r, 200, NULL);
+}
+
+static void h_message_post(struct rq *r)
+{
+    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_message m;
+    struct api_error e;
+    if (api_parse_message(body, len, &m, &e) < 0) {
+        api_message_clear(&m);
+        reply_parse_error(r, &e);
+        return;
+    }
+    struct store *st = r->a->st;
+    if (!m.law_required) {
+        bool out = false;
+        int rc = store_optout_get(st, m.to, &out);
+        if (rc != STORE_OK) {
+            api_message_clear(&m);
+            reply_store_error(r, rc);
+            return;
+        }
+        if (out) {
+            api_message_clear(&m);
+            reply_error(r, 409,
+                        "the recipient has opted out; only messages the law "
+                        "requires (law_required) may be sent",
+                        "to");
+            return;
+        }
+    }
+    int64_t now = now_ms();
+    struct store_msg_new nm = {
+        .client = r->client, .idem_key = m.idem_key, .to = m.to,
+        .text = m.text, .tmpl = m.tmpl, .data = m.vars, .lang = m.lang,
+        .callback_url = m.callback_url, .law_required = m.law_required,
+        .not_before = now, .expires_at = now + r->a->expiry_ms,
+    };
+    batch_touch(r->a);
+    int64_t id = 0;
+    int rc = store_enqueue(st, &nm, now, &id);
+    if (rc != STORE_OK && rc != STORE_DUPLICATE) {
+        api_message_clear(&m);
+        reply_store_error(r, rc);
+        return;
+    }
+    const char *state = "queued";
+    struct store_msg *old = NULL;
+    if (rc == STORE_DUPLICATE && store_msg_get(st, id, &old) == STORE_OK)
+        state = store_msg_state_name(old->state);
+    log_msg(KLOG_DEBUG, r->agency, "message %" PRId64 " to %s%s", id,
+            log_mask(m.to).s, rc == STORE_DUPLICATE ? " (duplicate)" : "");
+    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "state",
+                          state, "duplicate", rc == STORE_DUPLICATE);
+    store_msg_free(old);
+    api_message_clear(&m);
+    reply_later(r, 202, j, true);
+}
+
+static void set_time(json_t *j, const char *key, int64_t ms)
+{
+    if (ms > 0)
+        json_object_set_new(j, key, json_integer(ms));
+    else
+        json_object_set_new(j, key, json_null());
+}
+
+static void h_message_get(struct rq *r, const char *idtxt)
+{
+    if (authorize(r, "messages") < 0)
+        return;
+    char *end;
+    errno = 0;
+    long long id = strtoll(idtxt, &end, 10);
+    struct store_msg *m = NULL;
+    int rc = STORE_NOTFOUND;
+    if (*idtxt >= '0' && *idtxt <= '9' && !*end && errno == 0 && id > 0)
+        rc = store_msg_get(r->a->st, id, &m);
+    if (rc == STORE_OK && (!m->client || strcmp(m->client, r->client) != 0))
+        rc = STORE_NOTFOUND;   /* another agency's: not told apart */
+    if (rc == STORE_NOTFOUND) {
+        store_msg_free(m);
+        reply_error(r, 404, "no such message", NULL);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(m->id));
+    json_object_set_new(j, "state", json_string(store_msg_state_name(m->state)));
+    json_object_set_new(j, "to", json_string(m->to ? m->to : ""));
+    json_object_set_new(j, "error", json_integer(m->err));
+    json_object_set_new(j, "attempts", json_integer(m->attempts));
+    json_object_set_new(j, "parts",
+                        json_integer(m->text ? api_sms_parts(m->text,
+                                                             strlen(m->text))
+                                             : 0));
+    json_object_set_new(j, "law_required", json_boolean(m->law_required));
+    set_time(j, "created_at", m->created_at);
+    set_time(j, "updated_at", m->updated_at);
+    set_time(j, "submitted_at", m->submitted_at);
+    set_time(j, "done_at", m->done_at);
+    if (m->idem_key)
+        json_object_set_new(j, "idempotency_key", json_string(m->idem_key));
+    if (m->callback_url)
+        json_object_set_new(j, "callback_url", json_string(m->callback_url));
+    store_msg_free(m);
+    reply_read(r, 200, j);
+}
+
+/* Queue the status SMS to one recipient unless opted out.  1 queued, 0
+ * skipped, or a store error code (negative). */
+static int notify_one(struct rq *r, const char *to, const char *text,
+                      const char *lang, int64_t now)
+{
+    bool out = false;
+    int rc = store_optout_get(r->a->st, to, &out);
+    if (rc != STORE_OK)
+        return -rc;
+    if (out)
+        return 0;
+    struct store_msg_new nm = {
+        .client = r->client, .to = to, .text = text, .lang = lang,
+        .not_before = now, .expires_at = now + r->a->expiry_ms,
+    };
+    int64_t id;
+    rc = store_enqueue(r->a->st, &nm, now, &id);
+    return rc == STORE_OK ? 1 : -rc;
+}
+
+static bool valid_number(const char *s)
+{
+    return is_code(s);
+}
+
+static void h_app_status(struct rq *r, const char *number)
+{
+    if (authorize(r, "applications") < 0 || check_json_type(r) < 0)
+        return;
+    if (!valid_number(number)) {
+        reply_error(r, 404, "application number must be 1..63 of A-Z a-z 0-9 . _ : -",
+                    NULL);
+        return;
+    }
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_app_status in;
+    struct api_error e;
+    if (api_parse_app_status(body, len, &in, &e) < 0) {
+        api_app_status_clear(&in);
+        reply_parse_error(r, &e);
+        return;
+    }
+    struct store *st = r->a->st;
+    struct store_app app;
+    int rc = store_app_get(st, number, &app);
+    bool created = rc == STORE_NOTFOUND;
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        goto store_fail;
+    if (!created && app.agency_id != r->agency_id) {
+        api_app_status_clear(&in);
+        reply_error(r, 403, "the application belongs to another agency", NULL);
+        return;
+    }
+    if (created && !in.owner[0]) {
+        api_app_status_clear(&in);
+        reply_error(r, 400, "a new application needs \"owner\"", "owner");
+        return;
+    }
+    int64_t service_id = 0, svc_agency = 0;
+    if (in.service[0]) {
+        rc = store_service_by_code(st, in.service, &service_id, &svc_agency);
+        if (rc == STORE_OK && svc_agency != r->agency_id) {
+            api_app_status_clear(&in);
+            reply_error(r, 403, "the service belongs to another agency",
+                        "service");
+            return;
+        }
+        if (rc == STORE_NOTFOUND) {
+            batch_touch(r->a);
+            rc = store_service_put(st, r->agency_id, in.service, &service_id);
+        }
+        if (rc != STORE_OK)
+            goto store_fail;
+    }
+    int64_t now = now_ms();
+    batch_touch(r->a);
+    rc = store_app_status(st, number, r->agency_id, service_id,
+                          in.owner[0] ? in.owner : NULL, in.status, in.note, now);
+    if (rc == STORE_CONFLICT) {
+        api_app_status_clear(&in);
+        reply_error(r, 403, "the application belongs to another agency", NULL);
+        return;
+    }
+    if (rc == STORE_INVALID) {
+        api_app_status_clear(&in);
+        reply_error(r, 400, "invalid application change", NULL);
+        return;
+    }
+    if (rc != STORE_OK)
+        goto store_fail;
+    if ((rc = store_app_get(st, number, &app)) != STORE_OK)
+        goto store_fail;
+
+    int queued = 0, skipped = 0;
+    bool have_template = false;
+    if (in.notify) {
+        char *tmpl = NULL;
+        rc = store_template_get(st, r->agency_id, in.status, in.lang, &tmpl);
+        if (rc == STORE_OK) {
+            have_template = true;
+            char *text = api_render(tmpl, number, in.status, in.note);
+            free(tmpl);
+            if (!text) {
+                api_app_status_clear(&in);
+                reply_error(r, 500, "out of memory", NULL);
+                return;
+            }
+            int q = notify_one(r, app.owner, text, in.lang, now);
+            if (q < 0) {
+                free(text);
+                rc = -q;
+                goto store_fail;
+            }
+            q ? queued++ : skipped++;
+            char topic[STORE_CODE_MAX + 8];
+            snprintf(topic, sizeof topic, "app:%s", number);
+            int64_t after = 0;
+            size_t total = 0;
+            for (;;) {
+                char msisdns[100][STORE_MSISDN_MAX];
+                int64_t ids[100];
+                size_t n = 0;
+                rc = store_sub_list(st, topic, after, msisdns, ids, 100, &n);
+                if (rc != STORE_OK) {
+                    free(text);
+                    goto store_fail;
+                }
+                for (size_t i = 0; i < n && total < APP_FANOUT_MAX; i++, total++) {
+                    if (strcmp(msisdns[i], app.owner) == 0)
+                        continue;
+                    q = notify_one(r, msisdns[i], text, in.lang, now);
+                    if (q < 0) {
+                        free(text);
+                        rc = -q;
+                        goto store_fail;
+                    }
+                    q ? queued++ : skipped++;
+                }
+                if (n < 100 || total >= APP_FANOUT_MAX)
+                    break;
+                after = ids[n - 1];
+            }
+            free(text);
+        } else if (rc == STORE_NOTFOUND) {
+            log_msg(KLOG_WARN, r->agency,
+                    "no template for status %s in %s: application %s not "
+                    "notified", in.status, in.lang, number);
+        } else {
+            goto store_fail;
+        }
+    }
+    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:b}", "number", number,
+                          "status", in.status, "created", created, "queued",
+                          queued, "opted_out", skipped, "template",
+                          have_template);
+    api_app_status_clear(&in);
+    reply_later(r, created ? 201 : 200, j, false);
+    return;
+store_fail:
+    api_app_status_clear(&in);
+    reply_store_error(r, rc);
+}
+
+static void h_office(struct rq *r)
+{
+    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_office o;
+    struct api_error e;
+    if (api_parse_office(body, len, &o, &e) < 0) {
+        api_office_clear(&o);
+        reply_parse_error(r, &e);
+        return;
+    }
+    struct store *st = r->a->st;
+    int64_t id = 0, owner = 0;
+    int rc = store_office_by_code(st, o.code, &id, &owner);
+    bool created = rc == STORE_NOTFOUND;
+    if (rc == STORE_OK && owner != r->agency_id) {
+        api_office_clear(&o);
+        reply_error(r, 403, "the office belongs to another agency", "code");
+        return;
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        goto fail;
+    batch_touch(r->a);
+    rc = store_office_put(st, r->agency_id, o.code, &id);
+    if (rc == STORE_CONFLICT) {
+        api_office_clear(&o);
+        reply_error(r, 403, "the office belongs to another agency", "code");
+        return;
+    }
+    if (rc != STORE_OK)
+        goto fail;
+    for (int i = 0; i < 3; i++)
+        if (o.name[i] && (rc = store_office_name_set(st, id, langs[i], o.name[i],
+                                                     o.address[i])) != STORE_OK)
+            goto fail;
+    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "code",
+                          o.code, "created", created);
+    api_office_clear(&o);
+    reply_later(r, created ? 201 : 200, j, false);
+    return;
+fail:
+    api_office_clear(&o);
+    reply_store_error(r, rc);
+}
+
+static void h_slot(struct rq *r)
+{
+    if (authorize(r, "slots") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_slot s;
+    struct api_error e;
+    if (api_parse_slot(body, len, &s, &e) < 0) {
+        reply_parse_error(r, &e);
+        return;
+    }
+    struct store *st = r->a->st;
+    int64_t office_id, owner, service_id;
+    int rc = store_office_by_code(st, s.office, &office_id, &owner);
+    if (rc == STORE_NOTFOUND) {
+        reply_error(r, 422, "unknown office (publish it with POST /v1/offices)",
+                    "office");
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    if (owner != r->agency_id) {
+        reply_error(r, 403, "the office belongs to another agency", "office");
+        return;
+    }
+    rc = store_service_by_code(st, s.service, &service_id, &owner);
+    if (rc == STORE_OK && owner != r->agency_id) {
+        reply_error(r, 403, "the service belongs to another agency", "service");
+        return;
+    }
+    batch_touch(r->a);
+    if (rc == STORE_NOTFOUND)
+        rc = store_service_put(st, r->agency_id, s.service, &service_id);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    int64_t id;
+    rc = store_slot_put(st, office_id, service_id, s.day, s.time, s.capacity,
+                        &id);
+    if (rc == STORE_CONFLICT) {
+        reply_error(r, 409, "capacity below the places already booked",
+                    "capacity");
+        return;
+    }
+    if (rc == STORE_INVALID) {
+        reply_error(r, 400, "invalid slot", NULL);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    struct store_slot cur;
+    int booked = store_slot_get(st, id, &cur) == STORE_OK ? cur.booked : 0;
+    json_t *j = json_pack("{s:I, s:s, s:s, s:i, s:i}", "id", (json_int_t)id,
+                          "day", s.day, "time", s.time, "capacity", s.capacity,
+                          "booked", booked);
+    reply_later(r, 200, j, false);
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static const char *method_name(enum evhttp_cmd_type c)
+{
+    switch (c) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+static bool method_is(struct rq *r, enum evhttp_cmd_type want)
+{
+    if (evhttp_request_get_command(r->req) == want)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+                      method_name(want));
+    reply_error(r, 405, "method not allowed", NULL);
+    return false;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct api *a = arg;
+    a->stats.requests++;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    struct rq r = {
+        .a = a, .req = req,
+        .method = method_name(evhttp_request_get_command(req)),
+        .path = path ? path : "",
+    };
+    const char *p = r.path;
+    if (strcmp(p, "/v1/health") == 0) {
+        if (method_is(&r, EVHTTP_REQ_GET))
+            h_health(&r);
+        return;
+    }
+    if (strcmp(p, "/v1/messages") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_message_post(&r);
+        return;
+    }
+    if (strncmp(p, "/v1/messages/", 13) == 0 && p[13] && !strchr(p + 13, '/')) {
+        if (method_is(&r, EVHTTP_REQ_GET))
+            h_message_get(&r, p + 13);
+        return;
+    }
+    if (strcmp(p, "/v1/offices") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_office(&r);
+        return;
+    }
+    if (strcmp(p, "/v1/slots") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_slot(&r);
+        return;
+    }
+    const char *pre = "/v1/applications/", *suf = "/status";
+    size_t pl = strlen(pre), sl = strlen(suf), n = strlen(p);
+    if (n > pl + sl && strncmp(p, pre, pl) == 0 &&
+        strcmp(p + n - sl, suf) == 0) {
+        char number[STORE_CODE_MAX + 1];
+        size_t nl = n - pl - sl;
+        if (nl < sizeof number && !memchr(p + pl, '/', nl)) {
+            memcpy(number, p + pl, nl);
+            number[nl] = '\0';
+            if (method_is(&r, EVHTTP_REQ_POST))
+                h_app_status(&r, number);
+            return;
+        }
+    }
+    reply_error(&r, 404, "no such resource", NULL);
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+struct api *api_new(struct event_base *base, struct store *st,
+                    const struct api_opts *opts, char *err, size_t errlen)
+{
+    char host[64];
+    const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:0";
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
+        !colon[1] || *end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "http.listen \"%s\": want numeric host:port",
+                 listen);
+        return NULL;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    struct api *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->base = base;
+    a->st = st;
+    a->tail = &a->head;
+    a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
+    a->http = evhttp_new(base);
+    a->commit_ev = evtimer_new(base, commit_cb, a);
+    if (!a->http || !a->commit_ev) {
+        snprintf(err, errlen, "out of memory");
+        api_free(a);
+        return NULL;
+    }
+    evhttp_set_max_body_size(a->http, opts && opts->max_body ? opts->max_body
+                                                            : 65536);
+    evhttp_set_max_headers_size(a->http, 16384);
+    evhttp_set_timeout(a->http, 60);
+    evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                        EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                        EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(a->http, on_request, a);
+    a->sock = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
+    if (!a->sock) {
+        snprintf(err, errlen, "http.listen %s: cannot bind: %s", listen,
+                 strerror(errno));
+        api_free(a);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(evhttp_bound_socket_get_fd(a->sock), (struct sockaddr *)&ss,
+                    &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            a->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            a->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    log_msg(KLOG_INFO, API_PEER, "listening on %s port %d", host, a->port);
+    return a;
+}
+
+void api_free(struct api *a)
+{
+    if (!a)
+        return;
+    if (a->head)
+        flush_pending(a, true);
+    else if (store_in_batch(a->st))
+        store_rollback_batch(a->st);
+    if (a->commit_ev)
+        event_free(a->commit_ev);
+    if (a->http)
+        evhttp_free(a->http);
+    free(a);
+}
+
+int api_port(const struct api *a)
+{
+    return a ? a->port : 0;
+}
+
+void api_get_stats(const struct api *a, struct api_stats *out)
+{
+    *out = a->stats;
+}
+
+/* ---- tokens ---------------------------------------------------------------------- */
+
+int api_token_create(struct store *st, const char *agency, const char *scopes,
+                     char *token, size_t cap, char *err, size_t errlen)
+{
+    if (!scopes)
+        scopes = "*";
+    if (!agency || !is_code(agency) || cap < API_TOKEN_LEN) {
+        snprintf(err, errlen, "agency code must be 1..63 of A-Z a-z 0-9 . _ : -");
+        return STORE_INVALID;
+    }
+    for (const char *p = scopes; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        static const char *const known[] = { "*", "messages", "applications",
+                                             "offices", "slots" };
+        bool ok = false;
+        for (size_t i = 0; i < 5 && !ok; i++)
+            ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
+        if (!ok) {
+            snprintf(err, errlen,
+                     "unknown scope in \"%s\" (want messages, applications, "
+                     "offices, slots or *)", scopes);
+            return STORE_INVALID;
+        }
+        p += n + (e ? 1 : 0);
+    }
+    char stored[STORE_SCOPES_MAX];
+    if ((size_t)snprintf(stored, sizeof stored, "%s@%s", scopes, agency) >=
+        sizeof stored) {
+        snprintf(err, errlen, "scopes and agency code too long");
+        return STORE_INVALID;
+    }
+    int64_t agency_id;
+    int rc = store_agency_by_code(st, agency, &agency_id);
+    if (rc == STORE_NOTFOUND)
+        rc = store_agency_put(st, agency, agency, &agency_id);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "agency %s: %s", agency, store_errmsg(st));
+        return rc;
+    }
+    uint8_t rnd[32];
+    evutil_secure_rng_get_bytes(rnd, sizeof rnd);
+    memcpy(token, "kz_", 3);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(token + 3 + 2 * i, 3, "%02x", rnd[i]);
+    uint8_t hash[32];
+    api_sha256(token, strlen(token), hash);
+    rc = store_token_add(st, hash, sizeof hash, agency_id, stored, now_ms());
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "token: %s", store_errmsg(st));
+        token[0] = '\0';
+    }
+    return rc;
+}

@@ -1,0 +1,184 @@
+/*
+ * gateway/api.h — the agencies' HTTP API (libevent evhttp on the daemon's
+ * event loop).
+ *
+ * What it does: serves
+ *     POST /v1/messages                       202 {"id", "state", "duplicate"}
+ *     GET  /v1/messages/{id}                  200 state, times, error, parts
+ *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
+ *     POST /v1/offices                        200 create or rename an office
+ *     POST /v1/slots                          200 publish a slot / capacity
+ *     GET  /v1/health                         200 {"ok":true, counters} (no auth)
+ * with `Authorization: Bearer TOKEN` (token looked up by its SHA-256 in the
+ * store), strict JSON schemas, and group commit: every write of one loop
+ * pass goes into one store batch; a zero-delay timer commits the batch
+ * once and only then sends the pass's acknowledgements (a failed commit
+ * turns every one of them into 503, nothing acknowledged).
+ *
+ * Pure part: api_parse_*() turn body bytes into a struct or an error with
+ * the offending field; they do no I/O and are fuzzed
+ * (tests/fuzz/fuzz_api_json.c).  api_phone_canon() is the one phone-number
+ * rule: the canonical form stored is international digits without '+'
+ * ("996555123456"); "+996555123456" and the Kyrgyz local form
+ * "0555123456" map to it; other numbers are E.164 (8..15 digits, no
+ * leading 0).
+ *
+ * Ownership: struct api is owned by the caller of api_new() and freed with
+ * api_free() (which answers still-pending requests with 503 first).  It
+ * borrows the event_base and the store; both must outlive it.  Parsed
+ * structs own their strings (api_*_clear()).
+ * Not re-entrant: call from the loop thread only, never from inside an
+ * API callback.
+ * May call: libevent (evhttp), jansson, gateway/store, gateway/log,
+ * smpp/text, libc.
+ */
+#ifndef KYZMAT_GATEWAY_API_H
+#define KYZMAT_GATEWAY_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/store.h"
+
+struct event_base;
+struct api;
+
+struct api_opts {
+    const char *listen;      /* "host:port", numeric host; port 0 = any */
+    size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
+    int64_t expiry_ms;       /* message validity (0: 24 hours) */
+};
+
+/*
+ * api_new — bind evhttp to opts->listen on base and serve the API from
+ * store st.  Returns the API (caller owns it) or NULL with err filled
+ * (bad address, bind failure, out of memory).  opts is read only during
+ * the call.
+ */
+struct api *api_new(struct event_base *base, struct store *st,
+                    const struct api_opts *opts, char *err, size_t errlen);
+/* Answer pending requests with 503, roll back an open batch, unbind,
+ * free.  NULL is fine.  Not from inside a request being handled. */
+void api_free(struct api *api);
+/* The bound TCP port (useful when opts->listen asked for port 0). */
+int api_port(const struct api *api);
+
+/* Counters (also in GET /v1/health). */
+struct api_stats {
+    uint64_t requests;        /* every request seen */
+    uint64_t accepted;        /* messages acknowledged after commit */
+    uint64_t rejected;        /* 4xx answers */
+    uint64_t commits;         /* batch commits attempted */
+    uint64_t commit_failures; /* ... of which failed (-> 503s) */
+    uint64_t busy;            /* 503 because the database was busy */
+    uint64_t pending;         /* acknowledgements waiting for a commit now */
+};
+void api_get_stats(const struct api *api, struct api_stats *out);
+
+/*
+ * api_token_create — make a new random API token for the agency with code
+ * `agency` (created, named after its code, when missing) with the given
+ * scopes (comma-separated subset of "messages,applications,offices,slots",
+ * or "*" for all; NULL = "*").  Only the token's SHA-256 is stored.  On
+ * success writes the token ("kz_" + 64 hex digits, NUL-terminated) into
+ * token[0..cap) (cap >= API_TOKEN_LEN) and returns STORE_OK; else a store
+ * code with err filled.  Synchronous; for tests and `kyzmatd
+ * --create-token`.  Must not be called while a batch is open.
+ */
+#define API_TOKEN_LEN 68
+int api_token_create(struct store *st, const char *agency, const char *scopes,
+                     char *token, size_t cap, char *err, size_t errlen);
+
+/* SHA-256 of data into out[32].  Pure; exposed for tests. */
+void api_sha256(const void *data, size_t len, uint8_t out[32]);
+
+/* ---- pure request-body validation --------------------------------------- */
+
+/* A refused body: HTTP status (400, 413, 415, 422), message, field. */
+struct api_error {
+    int status;
+    char msg[200];
+    char field[64];           /* "" when not about one field */
+};
+
+#define API_LANG_MAX 3
+#define API_TEXT_MAX_CHARS 1000  /* characters of an SMS text */
+#define API_TEXT_MAX_BYTES 4000
+#define API_KEY_MAX 64           /* idempotency key, codes */
+#define API_URL_MAX 512
+#define API_NOTE_MAX 255
+#define API_VARS_MAX 4096        /* template variables, as JSON text */
+
+/*
+ * api_phone_canon — the canonical form of a phone number (see top) into
+ * out[0..cap); 0, or -1 when s is not a phone number (out then "").
+ */
+int api_phone_canon(const char *s, char *out, size_t cap);
+
+struct api_message {
+    char to[STORE_MSISDN_MAX];
+    char *text;               /* NULL when tmpl is used */
+    char *tmpl;               /* NULL when text is used */
+    char *vars;               /* JSON object text, NULL when none */
+    char lang[API_LANG_MAX];
+    char *idem_key;           /* NULL when none */
+    char *callback_url;       /* NULL when none */
+    bool law_required;
+};
+/* POST /v1/messages body -> m (clear it with api_message_clear even on
+ * failure).  0, or -1 with e filled. */
+int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
+                      struct api_error *e);
+void api_message_clear(struct api_message *m);
+
+struct api_app_status {
+    char status[STORE_CODE_MAX];
+    char owner[STORE_MSISDN_MAX];  /* "" when not given */
+    char service[STORE_CODE_MAX];  /* "" when not given */
+    char *note;                    /* NULL when none */
+    char lang[API_LANG_MAX];       /* owner's language; "ky" by default */
+    bool notify;                   /* queue SMS (default true) */
+};
+int api_parse_app_status(const uint8_t *body, size_t len,
+                         struct api_app_status *a, struct api_error *e);
+void api_app_status_clear(struct api_app_status *a);
+
+struct api_office {
+    char code[STORE_CODE_MAX];
+    char *name[3];            /* by language: ky, ru, en; NULL when absent */
+    char *address[3];
+};
+int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
+                     struct api_error *e);
+void api_office_clear(struct api_office *o);
+
+struct api_slot {
+    char office[STORE_CODE_MAX];
+    char service[STORE_CODE_MAX];
+    char day[STORE_DAY_MAX];
+    char time[STORE_TIME_MAX];
+    int capacity;
+};
+int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
+                   struct api_error *e);
+
+/* Language index (0 ky, 1 ru, 2 en) or -1. */
+int api_lang_index(const char *lang);
+
+/*
+ * api_sms_parts — how many SMS parts a UTF-8 text takes (GSM 03.38 when
+ * every character is in it: 160 / 153 septets per part; else UCS-2: 70 /
+ * 67 units).  0 for invalid UTF-8.  Pure.
+ */
+unsigned api_sms_parts(const char *text, size_t len);
+
+/*
+ * api_render — fill a status template: {number}, {status}, {note} are
+ * replaced by the values given (NULL = ""); anything else is copied.
+ * Returns a malloc'd string (caller frees) or NULL when out of memory.
+ */
+char *api_render(const char *tmpl, const char *number, const char *status,
+                 const char *note);
+
+#endif
