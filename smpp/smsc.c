@@ -393,6 +393,212 @@ int smsc_dial_service(const char *dial, char *out, size_t cap)
 }
 
 /* ------------------------------------------------------------------ */
+/* Script lines (kyzmat-smsc --script): pure parsing                    */
+
+/* One token: a "quoted string" (\" \\ \n escapes) or a run of non-spaces.
+ * Returns a malloc'd string, or NULL at the end of the line. */
+static char *next_token(const char **pp, int *err)
+{
+    const char *p = *pp;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p) {
+        *pp = p;
+        return NULL;
+    }
+    size_t cap = strlen(p) + 1, o = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        *err = 1;
+        return NULL;
+    }
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"') {
+            if (*p == '\\' && p[1]) {
+                p++;
+                out[o++] = *p == 'n' ? '\n' : *p;
+            } else {
+                out[o++] = *p;
+            }
+            p++;
+        }
+        if (*p != '"') {
+            free(out);
+            *err = 1;
+            *pp = p;
+            return NULL;
+        }
+        p++;
+    } else {
+        while (*p && *p != ' ' && *p != '\t')
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+    *pp = p;
+    return out;
+}
+
+/* The rest of the line as text: one quoted token, or the raw rest. */
+static char *rest_text(const char **pp, int *err)
+{
+    const char *p = *pp;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '"')
+        return next_token(pp, err);
+    size_t n = strlen(p);
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    char *out = strndup(p, n);
+    if (!out)
+        *err = 1;
+    *pp = p + strlen(p);
+    return out;
+}
+
+int smsc_parse_duration(const char *t, uint64_t *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(t, &end);
+    if (errno || end == t || v < 0)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        *ms = (uint64_t)v;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        *ms = (uint64_t)(v * 1000.0);
+    else if (strcmp(end, "m") == 0)
+        *ms = (uint64_t)(v * 60000.0);
+    else
+        return -1;
+    return 0;
+}
+
+void smsc_script_line_free(struct smsc_script_line *l)
+{
+    free(l->a);
+    free(l->b);
+    free(l->text);
+}
+
+int smsc_script_parse_line(const char *line, struct smsc_script_line *out,
+                           char *errbuf, size_t errlen)
+{
+    static const struct { const char *name; enum smsc_script_cmd cmd; } cmds[] = {
+        { "wait-bind", SMSC_SC_WAIT_BIND }, { "timeout", SMSC_SC_TIMEOUT },
+        { "sleep", SMSC_SC_SLEEP }, { "dial", SMSC_SC_DIAL }, { "send", SMSC_SC_SEND },
+        { "abort", SMSC_SC_ABORT }, { "expect-continue", SMSC_SC_EXPECT_CONT },
+        { "expect-end", SMSC_SC_EXPECT_END }, { "expect-timeout", SMSC_SC_EXPECT_TIMEOUT },
+        { "mo", SMSC_SC_MO }, { "expect-sms", SMSC_SC_EXPECT_SMS }, { "drop", SMSC_SC_DROP },
+        { "throttle", SMSC_SC_THROTTLE },
+    };
+    const char *p = line;
+    int err = 0;
+    memset(out, 0, sizeof *out);
+    char *word = next_token(&p, &err);
+    if (!word) {
+        snprintf(errbuf, errlen, err ? "unterminated quote" : "empty line");
+        return -1;
+    }
+    size_t k = 0;
+    for (; k < sizeof cmds / sizeof cmds[0]; k++)
+        if (strcmp(word, cmds[k].name) == 0)
+            break;
+    if (k == sizeof cmds / sizeof cmds[0]) {
+        snprintf(errbuf, errlen, "unknown command '%.40s'", word);
+        free(word);
+        return -1;
+    }
+    free(word);
+    out->cmd = cmds[k].cmd;
+    const char *usage_text = NULL;
+    switch (out->cmd) {
+    case SMSC_SC_WAIT_BIND:
+        out->a = next_token(&p, &err);
+        if (out->a && smsc_parse_duration(out->a, &out->ms) != 0)
+            usage_text = "wait-bind [30s]";
+        break;
+    case SMSC_SC_TIMEOUT:
+    case SMSC_SC_SLEEP:
+        out->a = next_token(&p, &err);
+        if (!out->a || smsc_parse_duration(out->a, &out->ms) != 0)
+            usage_text = out->cmd == SMSC_SC_TIMEOUT ? "timeout 5s" : "sleep 500ms";
+        break;
+    case SMSC_SC_DIAL:
+        out->a = next_token(&p, &err);
+        out->b = next_token(&p, &err);
+        if (!out->a || !out->b || out->b[0] == '\0')
+            usage_text = "dial MSISDN *100#";
+        break;
+    case SMSC_SC_SEND:
+        out->a = next_token(&p, &err);
+        out->text = rest_text(&p, &err);
+        if (!out->a || !out->text)
+            usage_text = "send MSISDN TEXT";
+        break;
+    case SMSC_SC_ABORT:
+    case SMSC_SC_EXPECT_TIMEOUT:
+        out->a = next_token(&p, &err);
+        if (!out->a)
+            usage_text = out->cmd == SMSC_SC_ABORT ? "abort MSISDN"
+                                              : "expect-timeout MSISDN";
+        break;
+    case SMSC_SC_EXPECT_CONT:
+    case SMSC_SC_EXPECT_END: {
+        char *t1 = next_token(&p, &err), *t2 = next_token(&p, &err);
+        if (t2) {
+            out->a = t1;
+            out->text = t2;
+        } else {
+            out->text = t1 ? t1 : strdup("");
+        }
+        break;
+    }
+    case SMSC_SC_MO:
+        out->a = next_token(&p, &err);
+        out->b = next_token(&p, &err);
+        out->text = rest_text(&p, &err);
+        if (!out->a || !out->b || !out->text)
+            usage_text = "mo FROM TO TEXT";
+        break;
+    case SMSC_SC_EXPECT_SMS:
+        out->a = next_token(&p, &err);
+        out->text = rest_text(&p, &err);
+        if (!out->a || !out->text)
+            usage_text = "expect-sms MSISDN \"substring\"";
+        break;
+    case SMSC_SC_DROP:
+        out->a = next_token(&p, &err);
+        break;
+    case SMSC_SC_THROTTLE: {
+        unsigned long v;
+        out->a = next_token(&p, &err);
+        char *end = NULL;
+        errno = 0;
+        v = out->a && out->a[0] >= '0' && out->a[0] <= '9'
+            ? strtoul(out->a, &end, 10) : 0;
+        if (!out->a || !end || *end || errno || v > 1000000ul)
+            usage_text = "throttle N";
+        else
+            out->ms = v;
+        break;
+    }
+    }
+    if (err) {
+        snprintf(errbuf, errlen, "unterminated quote");
+        smsc_script_line_free(out);
+        return -1;
+    }
+    if (usage_text) {
+        snprintf(errbuf, errlen, "usage: %s", usage_text);
+        smsc_script_line_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Text: the bridge to smpp/text                                       */
 
 /* Decode an SM body (UDH already removed) to NUL-terminated UTF-8; never
@@ -1018,6 +1224,31 @@ static int partial_add(struct smsc *s, struct account *a, const char *src,
  * (UDH with IE 0x00 or 0x08, or sar_* TLVs).  Returns 1 with the full text
  * in out, 0 when more segments are due, -1 on a malformed UDH.
  */
+int smsc_parse_udh(const uint8_t *body, size_t len, unsigned *ref,
+                   unsigned *total, unsigned *seq)
+{
+    *ref = *total = *seq = 0;
+    if (!body || len == 0)
+        return -1;
+    size_t udhl = body[0];
+    if (udhl + 1 > len)
+        return -1;
+    /* a lone trailing octet after the last IE is ignored (lenient) */
+    for (size_t i = 1; i + 1 < udhl + 1;) {
+        uint8_t iei = body[i], iel = body[i + 1];
+        if (i + 2 + iel > udhl + 1)
+            return -1;
+        const uint8_t *v = body + i + 2;
+        if (iei == 0x00 && iel == 3) {
+            *ref = v[0]; *total = v[1]; *seq = v[2];
+        } else if (iei == 0x08 && iel == 4) {
+            *ref = (unsigned)v[0] << 8 | v[1]; *total = v[2]; *seq = v[3];
+        }
+        i += 2 + (size_t)iel;
+    }
+    return (int)(udhl + 1);
+}
+
 static int mt_text(struct smsc *s, struct account *a, const struct smpp_pdu *p,
                    char *out, size_t cap)
 {
@@ -1030,23 +1261,11 @@ static int mt_text(struct smsc *s, struct account *a, const struct smpp_pdu *p,
     }
     unsigned ref = 0, total = 0, seqn = 0;
     if ((p->esm_class & 0x40) && len > 0) {
-        size_t udhl = body[0];
-        if (udhl + 1 > len)
+        int hl = smsc_parse_udh(body, len, &ref, &total, &seqn);
+        if (hl < 0)
             return -1;
-        for (size_t i = 1; i + 1 < udhl + 1;) {
-            uint8_t iei = body[i], iel = body[i + 1];
-            if (i + 2 + iel > udhl + 1)
-                return -1;
-            const uint8_t *v = body + i + 2;
-            if (iei == 0x00 && iel == 3) {
-                ref = v[0]; total = v[1]; seqn = v[2];
-            } else if (iei == 0x08 && iel == 4) {
-                ref = (unsigned)v[0] << 8 | v[1]; total = v[2]; seqn = v[3];
-            }
-            i += 2 + (size_t)iel;
-        }
-        body += udhl + 1;
-        len -= udhl + 1;
+        body += hl;
+        len -= (size_t)hl;
     } else {
         int64_t r = smpp_tlv_uint(p, SMPP_TLV_SAR_MSG_REF_NUM);
         int64_t t = smpp_tlv_uint(p, SMPP_TLV_SAR_TOTAL_SEGMENTS);
@@ -1942,42 +2161,138 @@ static const char ctl_help[] =
     "throttle N | refuse-binds on|off | subscribe MSISDN|* | unsubscribe | "
     "wait-bind [S] | help | bye | quit";
 
+int smsc_ctl_parse(char *line, struct smsc_ctl_req *r, char *err, size_t errlen)
+{
+    static const struct { const char *name; enum smsc_ctl_cmd cmd; } cmds[] = {
+        { "stats", SMSC_CTL_STATS }, { "drop", SMSC_CTL_DROP },
+        { "mo", SMSC_CTL_MO }, { "ussd", SMSC_CTL_USSD },
+        { "ussd-log", SMSC_CTL_USSD_LOG }, { "ussd-abort", SMSC_CTL_USSD_ABORT },
+        { "throttle", SMSC_CTL_THROTTLE }, { "refuse-binds", SMSC_CTL_REFUSE_BINDS },
+        { "subscribe", SMSC_CTL_SUBSCRIBE }, { "unsubscribe", SMSC_CTL_UNSUBSCRIBE },
+        { "wait-bind", SMSC_CTL_WAIT_BIND }, { "help", SMSC_CTL_HELP },
+        { "bye", SMSC_CTL_BYE }, { "quit", SMSC_CTL_QUIT },
+    };
+    memset(r, 0, sizeof *r);
+    r->text = "";
+    char *p = line;
+    char *cmd = next_word(&p);
+    if (!cmd)
+        return SMSC_CTL_NONE;
+    r->cmd = SMSC_CTL_UNKNOWN;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            r->cmd = cmds[i].cmd;
+    char *end = NULL;
+    switch (r->cmd) {
+    case SMSC_CTL_NONE:
+    case SMSC_CTL_STATS:
+    case SMSC_CTL_UNSUBSCRIBE:
+    case SMSC_CTL_HELP:
+    case SMSC_CTL_BYE:
+    case SMSC_CTL_QUIT:
+        break;
+    case SMSC_CTL_UNKNOWN:
+        snprintf(err, errlen, "unknown command '%.40s' (try help)", cmd);
+        return -1;
+    case SMSC_CTL_DROP:
+        r->a = next_word(&p);
+        break;
+    case SMSC_CTL_MO:
+        r->a = next_word(&p);
+        r->b = next_word(&p);
+        r->text = rest_of_line(&p);
+        if (!r->a || !r->b) {
+            snprintf(err, errlen, "usage: mo FROM TO TEXT");
+            return -1;
+        }
+        smsc_unescape_line(r->text);
+        break;
+    case SMSC_CTL_USSD:
+        r->a = next_word(&p);
+        r->b = next_word(&p);
+        r->text = rest_of_line(&p);
+        if (!r->a || !r->b) {
+            snprintf(err, errlen, "usage: ussd MSISDN SERVICE|- TEXT");
+            return -1;
+        }
+        smsc_unescape_line(r->text);
+        break;
+    case SMSC_CTL_USSD_LOG:
+    case SMSC_CTL_USSD_ABORT:
+        r->a = next_word(&p);
+        if (!r->a) {
+            snprintf(err, errlen, "usage: %s MSISDN", cmd);
+            return -1;
+        }
+        break;
+    case SMSC_CTL_THROTTLE:
+        r->a = next_word(&p);
+        r->n = r->a ? strtoul(r->a, &end, 10) : 0;
+        if (!r->a || *end || r->n > 1000000 || r->a[0] == '-') {
+            snprintf(err, errlen, "usage: throttle N (0 = off)");
+            return -1;
+        }
+        break;
+    case SMSC_CTL_REFUSE_BINDS:
+        r->a = next_word(&p);
+        if (r->a && strcmp(r->a, "on") == 0) {
+            r->n = 1;
+        } else if (!r->a || strcmp(r->a, "off") != 0) {
+            snprintf(err, errlen, "usage: refuse-binds on|off");
+            return -1;
+        }
+        break;
+    case SMSC_CTL_SUBSCRIBE:
+        r->a = next_word(&p);
+        if (!r->a || strlen(r->a) > 20) {
+            snprintf(err, errlen, "usage: subscribe MSISDN|*");
+            return -1;
+        }
+        break;
+    case SMSC_CTL_WAIT_BIND:
+        r->a = next_word(&p);
+        r->n = r->a ? strtoul(r->a, &end, 10) : 30;
+        if ((r->a && (*end || r->a[0] == '-')) || r->n == 0 || r->n > 86400) {
+            snprintf(err, errlen, "usage: wait-bind [SECONDS]");
+            return -1;
+        }
+        break;
+    }
+    return (int)r->cmd;
+}
+
 static void ctl_command(struct ctl *k, char *line)
 {
     struct smsc *s = k->s;
     char err[128];
-    char *p = line;
-    char *cmd = next_word(&p);
-    if (!cmd)
+    struct smsc_ctl_req r;
+    if (smsc_ctl_parse(line, &r, err, sizeof err) < 0) {
+        ctl_reply(k, "err %s", err);
         return;
-    if (strcmp(cmd, "stats") == 0) {
+    }
+    switch (r.cmd) {
+    case SMSC_CTL_NONE:
+    case SMSC_CTL_UNKNOWN:
+        break;
+    case SMSC_CTL_STATS: {
         char *j = smsc_stats_json(s);
         ctl_reply(k, "ok %s", j ? j : "{}");
         free(j);
-    } else if (strcmp(cmd, "drop") == 0) {
-        char *id = next_word(&p);
-        ctl_reply(k, "ok dropped %u", smsc_drop(s, id));
-    } else if (strcmp(cmd, "mo") == 0) {
-        char *from = next_word(&p), *to = next_word(&p);
-        char *text = rest_of_line(&p);
-        if (!from || !to) {
-            ctl_send(k, "err usage: mo FROM TO TEXT");
-            return;
-        }
-        smsc_unescape_line(text);
-        int n = smsc_mo(s, from, to, text, 0, err, sizeof err);
+        break;
+    }
+    case SMSC_CTL_DROP:
+        ctl_reply(k, "ok dropped %u", smsc_drop(s, r.a));
+        break;
+    case SMSC_CTL_MO: {
+        int n = smsc_mo(s, r.a, r.b, r.text, 0, err, sizeof err);
         if (n < 0)
             ctl_reply(k, "err %s", err);
         else
             ctl_reply(k, "ok parts=%d", n);
-    } else if (strcmp(cmd, "ussd") == 0) {
-        char *msisdn = next_word(&p), *svc = next_word(&p);
-        char *text = rest_of_line(&p);
-        if (!msisdn || !svc) {
-            ctl_send(k, "err usage: ussd MSISDN SERVICE|- TEXT");
-            return;
-        }
-        smsc_unescape_line(text);
+        break;
+    }
+    case SMSC_CTL_USSD: {
+        char *msisdn = r.a, *svc = r.b, *text = r.text;
         char dial_svc[22];
         if (!*text && !dialog_find(s, msisdn) &&
             smsc_dial_service(svc, dial_svc, sizeof dial_svc) == 0) {
@@ -1997,90 +2312,75 @@ static void ctl_command(struct ctl *k, char *line)
             struct dialog *d = dialog_find(s, msisdn);
             ctl_reply(k, "ok session=%u", d ? d->session : 0);
         }
-    } else if (strcmp(cmd, "ussd-log") == 0) {
-        char *msisdn = next_word(&p);
-        char *j = msisdn ? smsc_ussd_log_json(s, msisdn) : NULL;
-        if (!msisdn)
-            ctl_send(k, "err usage: ussd-log MSISDN");
-        else if (!j)
-            ctl_reply(k, "err no USSD dialog recorded for %s", msisdn);
+        break;
+    }
+    case SMSC_CTL_USSD_LOG: {
+        char *j = smsc_ussd_log_json(s, r.a);
+        if (!j)
+            ctl_reply(k, "err no USSD dialog recorded for %s", r.a);
         else
             ctl_reply(k, "ok %s", j);
         free(j);
-    } else if (strcmp(cmd, "ussd-abort") == 0) {
-        char *msisdn = next_word(&p);
-        if (!msisdn)
-            ctl_send(k, "err usage: ussd-abort MSISDN");
-        else if (smsc_ussd_abort(s, msisdn, err, sizeof err) != 0)
+        break;
+    }
+    case SMSC_CTL_USSD_ABORT:
+        if (smsc_ussd_abort(s, r.a, err, sizeof err) != 0)
             ctl_reply(k, "err %s", err);
         else
             ctl_send(k, "ok");
-    } else if (strcmp(cmd, "throttle") == 0) {
-        char *n = next_word(&p), *end = NULL;
-        unsigned long v = n ? strtoul(n, &end, 10) : 0;
-        if (!n || *end || v > 1000000)
-            ctl_send(k, "err usage: throttle N (0 = off)");
-        else {
-            smsc_set_throttle(s, (unsigned)v);
-            ctl_send(k, "ok");
-        }
-    } else if (strcmp(cmd, "refuse-binds") == 0) {
-        char *v = next_word(&p);
-        if (v && strcmp(v, "on") == 0) {
-            smsc_set_refuse_binds(s, 1);
-            ctl_send(k, "ok");
-        } else if (v && strcmp(v, "off") == 0) {
-            smsc_set_refuse_binds(s, 0);
-            ctl_send(k, "ok");
-        } else {
-            ctl_send(k, "err usage: refuse-binds on|off");
-        }
-    } else if (strcmp(cmd, "subscribe") == 0) {
-        char *m = next_word(&p);
-        if (!m || strlen(m) > 20) {
-            ctl_send(k, "err usage: subscribe MSISDN|*");
-        } else if (strcmp(m, "*") == 0) {
+        break;
+    case SMSC_CTL_THROTTLE:
+        smsc_set_throttle(s, (unsigned)r.n);
+        ctl_send(k, "ok");
+        break;
+    case SMSC_CTL_REFUSE_BINDS:
+        smsc_set_refuse_binds(s, r.n ? 1 : 0);
+        ctl_send(k, "ok");
+        break;
+    case SMSC_CTL_SUBSCRIBE:
+        if (strcmp(r.a, "*") == 0) {
             k->sub_all = 1;
             ctl_send(k, "ok");
         } else if (k->n_subs >= CTL_MAX_SUBS) {
             ctl_send(k, "err too many subscriptions");
         } else {
-            copy_str(k->subs[k->n_subs++], sizeof k->subs[0], m);
+            copy_str(k->subs[k->n_subs++], sizeof k->subs[0], r.a);
             ctl_send(k, "ok");
         }
-    } else if (strcmp(cmd, "unsubscribe") == 0) {
+        break;
+    case SMSC_CTL_UNSUBSCRIBE:
         k->sub_all = 0;
         k->n_subs = 0;
         ctl_send(k, "ok");
-    } else if (strcmp(cmd, "wait-bind") == 0) {
-        char *n = next_word(&p), *end = NULL;
-        unsigned long secs = n ? strtoul(n, &end, 10) : 30;
-        if ((n && *end) || secs == 0 || secs > 86400) {
-            ctl_send(k, "err usage: wait-bind [SECONDS]");
-        } else if (smsc_receivers(s) > 0) {
+        break;
+    case SMSC_CTL_WAIT_BIND:
+        if (smsc_receivers(s) > 0) {
             ctl_send(k, "ok bound");
         } else {
             if (!k->wait_ev)
                 k->wait_ev = evtimer_new(s->base, ctl_wait_timeout_cb, k);
-            struct timeval tv = { (time_t)secs, 0 };
+            struct timeval tv = { (time_t)r.n, 0 };
             if (!k->wait_ev || evtimer_add(k->wait_ev, &tv) != 0)
                 ctl_send(k, "err out of memory");
         }
-    } else if (strcmp(cmd, "help") == 0) {
+        break;
+    case SMSC_CTL_HELP:
         ctl_send(k, ctl_help);
-    } else if (strcmp(cmd, "bye") == 0) {
+        break;
+    case SMSC_CTL_BYE:
         ctl_send(k, "ok bye");
         bufferevent_disable(k->bev, EV_READ);
         k->closing = 1;        /* close once the reply is written */
-    } else if (strcmp(cmd, "quit") == 0) {
+        break;
+    case SMSC_CTL_QUIT: {
         ctl_send(k, "ok quitting");
         slog(s, L_INFO, NULL, "quit requested on the control port");
         s->quit = 1;
         /* give the reply a loop pass to leave */
         struct timeval tv = { 0, 50000 };
         event_base_loopexit(s->base, &tv);
-    } else {
-        ctl_reply(k, "err unknown command '%s' (try help)", cmd);
+        break;
+    }
     }
 }
 

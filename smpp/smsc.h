@@ -187,4 +187,68 @@ int smsc_dial_service(const char *dial, char *out, size_t cap);
 void smsc_escape_line(const char *s, char *out, size_t cap);
 void smsc_unescape_line(char *s);
 
+/* ---- pure parsers (no I/O; fuzzed by tests/fuzz/fuzz_smsc.c) --------- */
+
+/*
+ * smsc_parse_udh — read the User Data Header at the start of a short
+ * message body[0..len) (UDHI set): the concatenation IE (8-bit ref, IEI 0,
+ * or 16-bit ref, IEI 8) fills *ref, *total, *seq (all 0 when absent; the
+ * last one wins).  Returns the header's length (UDHL + 1) to skip, or -1
+ * when the header or an IE runs past its end.
+ */
+int smsc_parse_udh(const uint8_t *body, size_t len, unsigned *ref,
+                   unsigned *total, unsigned *seq);
+
+/* Control-port commands. */
+enum smsc_ctl_cmd {
+    SMSC_CTL_NONE = 0,           /* empty line */
+    SMSC_CTL_STATS, SMSC_CTL_DROP, SMSC_CTL_MO, SMSC_CTL_USSD,
+    SMSC_CTL_USSD_LOG, SMSC_CTL_USSD_ABORT, SMSC_CTL_THROTTLE,
+    SMSC_CTL_REFUSE_BINDS, SMSC_CTL_SUBSCRIBE, SMSC_CTL_UNSUBSCRIBE,
+    SMSC_CTL_WAIT_BIND, SMSC_CTL_HELP, SMSC_CTL_BYE, SMSC_CTL_QUIT,
+    SMSC_CTL_UNKNOWN
+};
+
+struct smsc_ctl_req {
+    enum smsc_ctl_cmd cmd;
+    char *a, *b;                 /* words (into the line), NULL if absent */
+    char *text;                  /* rest of the line, unescaped ("" if none) */
+    unsigned long n;             /* throttle N, wait-bind seconds, refuse-binds 1/0 */
+};
+
+/*
+ * smsc_ctl_parse — split one control line (no newline) in place: words
+ * are cut out of line, the text of mo/ussd is unescaped in place, so *r
+ * points into line.  Returns the command (>= 0; SMSC_CTL_NONE for an empty
+ * line), or -1 with "usage: ..." / "unknown command ..." in err.
+ */
+int smsc_ctl_parse(char *line, struct smsc_ctl_req *r, char *err, size_t errlen);
+
+/* Commands of a --script file, one per line. */
+enum smsc_script_cmd {
+    SMSC_SC_WAIT_BIND = 0, SMSC_SC_TIMEOUT, SMSC_SC_SLEEP, SMSC_SC_DIAL,
+    SMSC_SC_SEND, SMSC_SC_ABORT, SMSC_SC_EXPECT_CONT, SMSC_SC_EXPECT_END,
+    SMSC_SC_EXPECT_TIMEOUT, SMSC_SC_MO, SMSC_SC_EXPECT_SMS, SMSC_SC_DROP,
+    SMSC_SC_THROTTLE
+};
+
+struct smsc_script_line {
+    int lineno;                  /* set by the caller */
+    enum smsc_script_cmd cmd;
+    char *a, *b, *text;          /* owned strings, NULL when absent */
+    uint64_t ms;                 /* a duration, or throttle's N */
+};
+
+/*
+ * smsc_script_parse_line — parse one non-blank, non-comment script line
+ * (words; "quoted strings" with \" \\ \n escapes; durations 500ms / 5s /
+ * 2m / bare seconds).  Returns 0 with *out filled (free it with
+ * smsc_script_line_free), or -1 with a reason in err and nothing to free.
+ */
+int smsc_script_parse_line(const char *line, struct smsc_script_line *out,
+                           char *err, size_t errlen);
+void smsc_script_line_free(struct smsc_script_line *l);
+/* "500ms", "5s", "2m", "3" (seconds) -> *ms.  0, or -1 when malformed. */
+int smsc_parse_duration(const char *t, uint64_t *ms);
+
 #endif

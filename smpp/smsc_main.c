@@ -1021,19 +1021,6 @@ out:
  * and arm one timer; events from the simulator are queued and every new
  * event re-runs the cursor.  Expectations consume the events they match.
  */
-enum scmd {
-    SC_WAIT_BIND = 0, SC_TIMEOUT, SC_SLEEP, SC_DIAL, SC_SEND, SC_ABORT,
-    SC_EXPECT_CONT, SC_EXPECT_END, SC_EXPECT_TIMEOUT, SC_MO, SC_EXPECT_SMS,
-    SC_DROP, SC_THROTTLE
-};
-
-struct sline {
-    int lineno;
-    enum scmd cmd;
-    char *a, *b, *text;          /* owned strings, NULL when absent */
-    uint64_t ms;
-};
-
 struct sevent {
     struct sevent *next;
     enum smsc_event_kind kind;
@@ -1045,7 +1032,7 @@ struct script {
     struct event_base *base;
     struct smsc *s;
     const char *file;
-    struct sline *lines;
+    struct smsc_script_line *lines;
     size_t n, pc;
     uint64_t timeout_ms;         /* for expect-* (timeout line), default 5 s */
     uint64_t bind_wait_ms;       /* for wait-bind without a duration */
@@ -1057,200 +1044,16 @@ struct script {
     int done, rc;
 };
 
-/* One token: a "quoted string" (\" \\ \n escapes) or a run of non-spaces.
- * Returns a malloc'd string, or NULL at the end of the line. */
-static char *next_token(const char **pp, int *err)
-{
-    const char *p = *pp;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (!*p) {
-        *pp = p;
-        return NULL;
-    }
-    size_t cap = strlen(p) + 1, o = 0;
-    char *out = malloc(cap);
-    if (!out) {
-        *err = 1;
-        return NULL;
-    }
-    if (*p == '"') {
-        p++;
-        while (*p && *p != '"') {
-            if (*p == '\\' && p[1]) {
-                p++;
-                out[o++] = *p == 'n' ? '\n' : *p;
-            } else {
-                out[o++] = *p;
-            }
-            p++;
-        }
-        if (*p != '"') {
-            free(out);
-            *err = 1;
-            *pp = p;
-            return NULL;
-        }
-        p++;
-    } else {
-        while (*p && *p != ' ' && *p != '\t')
-            out[o++] = *p++;
-    }
-    out[o] = '\0';
-    *pp = p;
-    return out;
-}
-
-/* The rest of the line as text: one quoted token, or the raw rest. */
-static char *rest_text(const char **pp, int *err)
-{
-    const char *p = *pp;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (*p == '"')
-        return next_token(pp, err);
-    size_t n = strlen(p);
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-        n--;
-    char *out = strndup(p, n);
-    if (!out)
-        *err = 1;
-    *pp = p + strlen(p);
-    return out;
-}
-
-static int parse_duration(const char *t, uint64_t *ms)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(t, &end);
-    if (errno || end == t || v < 0)
-        return -1;
-    if (strcmp(end, "ms") == 0)
-        *ms = (uint64_t)v;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        *ms = (uint64_t)(v * 1000.0);
-    else if (strcmp(end, "m") == 0)
-        *ms = (uint64_t)(v * 60000.0);
-    else
-        return -1;
-    return 0;
-}
-
-static void sline_free(struct sline *l)
-{
-    free(l->a);
-    free(l->b);
-    free(l->text);
-}
-
+/* Parse one script line (see smsc_script_parse_line); print why not. */
 static int script_parse_line(const char *file, int lineno, const char *line,
-                             struct sline *out)
+                             struct smsc_script_line *out)
 {
-    static const struct { const char *name; enum scmd cmd; } cmds[] = {
-        { "wait-bind", SC_WAIT_BIND }, { "timeout", SC_TIMEOUT },
-        { "sleep", SC_SLEEP }, { "dial", SC_DIAL }, { "send", SC_SEND },
-        { "abort", SC_ABORT }, { "expect-continue", SC_EXPECT_CONT },
-        { "expect-end", SC_EXPECT_END }, { "expect-timeout", SC_EXPECT_TIMEOUT },
-        { "mo", SC_MO }, { "expect-sms", SC_EXPECT_SMS }, { "drop", SC_DROP },
-        { "throttle", SC_THROTTLE },
-    };
-    const char *p = line;
-    int err = 0;
-    char *word = next_token(&p, &err);
-    memset(out, 0, sizeof *out);
+    char err[160];
+    if (smsc_script_parse_line(line, out, err, sizeof err) != 0) {
+        fprintf(stderr, "script %s:%d: %s\n", file, lineno, err);
+        return -1;
+    }
     out->lineno = lineno;
-    size_t k = 0;
-    for (; k < sizeof cmds / sizeof cmds[0]; k++)
-        if (strcmp(word, cmds[k].name) == 0)
-            break;
-    if (k == sizeof cmds / sizeof cmds[0]) {
-        fprintf(stderr, "script %s:%d: unknown command '%s'\n", file, lineno,
-                word);
-        free(word);
-        return -1;
-    }
-    free(word);
-    out->cmd = cmds[k].cmd;
-    const char *usage_text = NULL;
-    switch (out->cmd) {
-    case SC_WAIT_BIND:
-        out->a = next_token(&p, &err);
-        if (out->a && parse_duration(out->a, &out->ms) != 0)
-            usage_text = "wait-bind [30s]";
-        break;
-    case SC_TIMEOUT:
-    case SC_SLEEP:
-        out->a = next_token(&p, &err);
-        if (!out->a || parse_duration(out->a, &out->ms) != 0)
-            usage_text = out->cmd == SC_TIMEOUT ? "timeout 5s" : "sleep 500ms";
-        break;
-    case SC_DIAL:
-        out->a = next_token(&p, &err);
-        out->b = next_token(&p, &err);
-        if (!out->a || !out->b || out->b[0] == '\0')
-            usage_text = "dial MSISDN *100#";
-        break;
-    case SC_SEND:
-        out->a = next_token(&p, &err);
-        out->text = rest_text(&p, &err);
-        if (!out->a || !out->text)
-            usage_text = "send MSISDN TEXT";
-        break;
-    case SC_ABORT:
-    case SC_EXPECT_TIMEOUT:
-        out->a = next_token(&p, &err);
-        if (!out->a)
-            usage_text = out->cmd == SC_ABORT ? "abort MSISDN"
-                                              : "expect-timeout MSISDN";
-        break;
-    case SC_EXPECT_CONT:
-    case SC_EXPECT_END: {
-        char *t1 = next_token(&p, &err), *t2 = next_token(&p, &err);
-        if (t2) {
-            out->a = t1;
-            out->text = t2;
-        } else {
-            out->text = t1 ? t1 : strdup("");
-        }
-        break;
-    }
-    case SC_MO:
-        out->a = next_token(&p, &err);
-        out->b = next_token(&p, &err);
-        out->text = rest_text(&p, &err);
-        if (!out->a || !out->b || !out->text)
-            usage_text = "mo FROM TO TEXT";
-        break;
-    case SC_EXPECT_SMS:
-        out->a = next_token(&p, &err);
-        out->text = rest_text(&p, &err);
-        if (!out->a || !out->text)
-            usage_text = "expect-sms MSISDN \"substring\"";
-        break;
-    case SC_DROP:
-        out->a = next_token(&p, &err);
-        break;
-    case SC_THROTTLE: {
-        unsigned long v;
-        out->a = next_token(&p, &err);
-        if (!out->a || parse_ulong(out->a, 1000000ul, &v) != 0)
-            usage_text = "throttle N";
-        else
-            out->ms = v;
-        break;
-    }
-    }
-    if (err) {
-        fprintf(stderr, "script %s:%d: unterminated quote\n", file, lineno);
-        sline_free(out);
-        return -1;
-    }
-    if (usage_text) {
-        fprintf(stderr, "script %s:%d: usage: %s\n", file, lineno, usage_text);
-        sline_free(out);
-        return -1;
-    }
     return 0;
 }
 
@@ -1277,7 +1080,7 @@ static int script_load(struct script *sc, const char *file)
             continue;
         if (sc->n == alloc) {
             alloc = alloc ? alloc * 2 : 32;
-            struct sline *nl = realloc(sc->lines, alloc * sizeof *nl);
+            struct smsc_script_line *nl = realloc(sc->lines, alloc * sizeof *nl);
             if (!nl) {
                 rc = -1;
                 break;
@@ -1307,7 +1110,7 @@ static void script_end(struct script *sc, int rc)
 }
 
 __attribute__((format(printf, 3, 4)))
-static void script_fail(struct script *sc, const struct sline *l,
+static void script_fail(struct script *sc, const struct smsc_script_line *l,
                         const char *fmt, ...)
 {
     char msg[1024];
@@ -1329,8 +1132,8 @@ static void sevent_free(struct sevent *e)
 }
 
 /* Remove and return the first queued event accepted by match(). */
-static struct sevent *evq_take(struct script *sc, const struct sline *l,
-                               int (*match)(const struct sline *,
+static struct sevent *evq_take(struct script *sc, const struct smsc_script_line *l,
+                               int (*match)(const struct smsc_script_line *,
                                             const struct sevent *))
 {
     for (struct sevent **pp = &sc->evq; *pp; pp = &(*pp)->next)
@@ -1342,13 +1145,13 @@ static struct sevent *evq_take(struct script *sc, const struct sline *l,
     return NULL;
 }
 
-static int match_ussd(const struct sline *l, const struct sevent *e)
+static int match_ussd(const struct smsc_script_line *l, const struct sevent *e)
 {
     return (e->kind == SMSC_EV_USSD || e->kind == SMSC_EV_USSD_TIMEOUT) &&
            (!l->a || strcmp(l->a, e->to) == 0);
 }
 
-static int match_sms(const struct sline *l, const struct sevent *e)
+static int match_sms(const struct smsc_script_line *l, const struct sevent *e)
 {
     return e->kind == SMSC_EV_SMS && strcmp(l->a, e->to) == 0 &&
            strstr(e->text, l->text) != NULL;
@@ -1380,19 +1183,19 @@ static void script_run(struct script *sc)
     sc->running = 1;
     char err[160];
     while (!sc->done && sc->pc < sc->n) {
-        struct sline *l = &sc->lines[sc->pc];
+        struct smsc_script_line *l = &sc->lines[sc->pc];
         int advance = 1;
         switch (l->cmd) {
-        case SC_WAIT_BIND:
+        case SMSC_SC_WAIT_BIND:
             if (smsc_receivers(sc->s) == 0) {
                 script_wait(sc, l->ms ? l->ms : sc->bind_wait_ms);
                 advance = 0;
             }
             break;
-        case SC_TIMEOUT:
+        case SMSC_SC_TIMEOUT:
             sc->timeout_ms = l->ms;
             break;
-        case SC_SLEEP:
+        case SMSC_SC_SLEEP:
             if (!sc->waiting) {
                 script_wait(sc, l->ms);
                 advance = 0;
@@ -1400,7 +1203,7 @@ static void script_run(struct script *sc)
                 advance = 0;   /* the timer advances it */
             }
             break;
-        case SC_DIAL: {
+        case SMSC_SC_DIAL: {
             char svc[24];
             if (smsc_dial_service(l->b, svc, sizeof svc) != 0) {
                 script_fail(sc, l, "'%s' is not a dial string", l->b);
@@ -1410,40 +1213,40 @@ static void script_run(struct script *sc)
                 script_fail(sc, l, "dial %s %s: %s", l->a, l->b, err);
             break;
         }
-        case SC_SEND:
+        case SMSC_SC_SEND:
             if (smsc_ussd(sc->s, l->a, "-", l->text, err, sizeof err) != 0)
                 script_fail(sc, l, "send %s: %s", l->a, err);
             break;
-        case SC_ABORT:
+        case SMSC_SC_ABORT:
             if (smsc_ussd_abort(sc->s, l->a, err, sizeof err) != 0)
                 script_fail(sc, l, "abort %s: %s", l->a, err);
             break;
-        case SC_MO:
+        case SMSC_SC_MO:
             if (smsc_mo(sc->s, l->a, l->b, l->text, 0, err, sizeof err) < 0)
                 script_fail(sc, l, "mo: %s", err);
             break;
-        case SC_DROP:
+        case SMSC_SC_DROP:
             smsc_drop(sc->s, l->a);
             break;
-        case SC_THROTTLE:
+        case SMSC_SC_THROTTLE:
             smsc_set_throttle(sc->s, (unsigned)l->ms);
             break;
-        case SC_EXPECT_CONT:
-        case SC_EXPECT_END:
-        case SC_EXPECT_TIMEOUT: {
+        case SMSC_SC_EXPECT_CONT:
+        case SMSC_SC_EXPECT_END:
+        case SMSC_SC_EXPECT_TIMEOUT: {
             struct sevent *e = evq_take(sc, l, match_ussd);
             if (!e) {
                 script_wait(sc, sc->timeout_ms);
                 advance = 0;
                 break;
             }
-            const char *want = l->cmd == SC_EXPECT_CONT ? "continue"
-                             : l->cmd == SC_EXPECT_END ? "end" : "timeout";
+            const char *want = l->cmd == SMSC_SC_EXPECT_CONT ? "continue"
+                             : l->cmd == SMSC_SC_EXPECT_END ? "end" : "timeout";
             const char *got = sev_kind_name(e);
             char esc[600];
             smsc_escape_line(e->text, esc, sizeof esc);
             sc->expectations++;
-            if (strcmp(want, got) != 0 && !(l->cmd == SC_EXPECT_END &&
+            if (strcmp(want, got) != 0 && !(l->cmd == SMSC_SC_EXPECT_END &&
                                             strcmp(got, "notice") == 0))
                 script_fail(sc, l, "expected ussd %s, got %s \"%s\" for %s",
                             want, got, esc, e->to);
@@ -1453,7 +1256,7 @@ static void script_run(struct script *sc)
             sevent_free(e);
             break;
         }
-        case SC_EXPECT_SMS: {
+        case SMSC_SC_EXPECT_SMS: {
             struct sevent *e = evq_take(sc, l, match_sms);
             if (!e) {
                 script_wait(sc, sc->timeout_ms);
@@ -1487,11 +1290,11 @@ static void script_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct script *sc = arg;
-    struct sline *l = sc->pc < sc->n ? &sc->lines[sc->pc] : NULL;
+    struct smsc_script_line *l = sc->pc < sc->n ? &sc->lines[sc->pc] : NULL;
     sc->waiting = 0;
     if (!l)
         return;
-    if (l->cmd == SC_SLEEP) {
+    if (l->cmd == SMSC_SC_SLEEP) {
         sc->pc++;
         script_run(sc);
         return;
@@ -1512,18 +1315,18 @@ static void script_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (o)
         snprintf(seen + o, sizeof seen - o, ")");
     switch (l->cmd) {
-    case SC_WAIT_BIND:
+    case SMSC_SC_WAIT_BIND:
         script_fail(sc, l, "no ESME bound within %llu ms",
                     (unsigned long long)(l->ms ? l->ms : sc->bind_wait_ms));
         break;
-    case SC_EXPECT_SMS:
+    case SMSC_SC_EXPECT_SMS:
         script_fail(sc, l, "no SMS to %s containing \"%s\" within %llu ms%s",
                     l->a, l->text, (unsigned long long)sc->timeout_ms, seen);
         break;
     default:
         script_fail(sc, l, "no USSD %s%s within %llu ms%s",
-                    l->cmd == SC_EXPECT_CONT ? "continue" :
-                    l->cmd == SC_EXPECT_END ? "end" : "timeout",
+                    l->cmd == SMSC_SC_EXPECT_CONT ? "continue" :
+                    l->cmd == SMSC_SC_EXPECT_END ? "end" : "timeout",
                     l->a ? " for the MSISDN" : "",
                     (unsigned long long)sc->timeout_ms, seen);
         break;
@@ -1962,7 +1765,7 @@ int main(int argc, char **argv)
         sc.bind_wait_ms = (uint64_t)o.bind_wait_s * 1000u;
         if (script_load(&sc, o.script) != 0) {
             for (size_t i = 0; i < sc.n; i++)
-                sline_free(&sc.lines[i]);
+                smsc_script_line_free(&sc.lines[i]);
             free(sc.lines);
             event_base_free(base);
             return 1;
@@ -1978,7 +1781,7 @@ int main(int argc, char **argv)
     if (!s) {
         fprintf(stderr, "kyzmat-smsc: %s\n", err);
         for (size_t i = 0; i < sc.n; i++)
-            sline_free(&sc.lines[i]);
+            smsc_script_line_free(&sc.lines[i]);
         free(sc.lines);
         event_base_free(base);
         return 1;
@@ -2020,14 +1823,14 @@ int main(int argc, char **argv)
         smsc_set_observer(s, script_observer, &sc);
         /* the script starts once an ESME is bound: an implicit wait-bind */
         {
-            struct sline *nl = realloc(sc.lines, (sc.n + 1) * sizeof *nl);
+            struct smsc_script_line *nl = realloc(sc.lines, (sc.n + 1) * sizeof *nl);
             if (!nl) {
                 rc = 1;
                 break;
             }
             memmove(nl + 1, nl, sc.n * sizeof *nl);
             memset(&nl[0], 0, sizeof nl[0]);
-            nl[0].cmd = SC_WAIT_BIND;
+            nl[0].cmd = SMSC_SC_WAIT_BIND;
             sc.lines = nl;
             sc.n++;
         }
@@ -2056,7 +1859,7 @@ int main(int argc, char **argv)
         sevent_free(e);
     }
     for (size_t i = 0; i < sc.n; i++)
-        sline_free(&sc.lines[i]);
+        smsc_script_line_free(&sc.lines[i]);
     free(sc.lines);
     if (sigint)
         event_free(sigint);
