@@ -1,0 +1,860 @@
+/*
+ * tests/unit/test_api.c — cmocka tests of the HTTP API (gateway/api.c):
+ * the API on an event_base in this process with a real store in a fresh
+ * mkdtemp directory, driven by libevent's own HTTP client on the same
+ * base (127.0.0.1, server port 0 read back with api_port()).
+ *
+ * Covers: the pure parts (SHA-256 vectors, phone canonical form, SMS
+ * parts, template rendering, body schemas); every endpoint's happy path;
+ * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
+ * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
+ * connections -> a few commits, and every 202 already visible to a second
+ * database connection when it arrives (so it was sent after the commit);
+ * a real commit failure (a deferred foreign key, installed by an extra
+ * migration, fails COMMIT) -> 503 for every request of the batch and
+ * nothing stored; another connection holding the write lock -> 503 busy.
+ *
+ * Owns: its temp directories, bases and connections.  May call:
+ * gateway/api.h, gateway/store.h, gateway/log.h, libevent, jansson, libc,
+ * cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <unistd.h>
+
+#include "gateway/api.h"
+#include "gateway/log.h"
+#include "gateway/store.h"
+
+/* ---- fixture -------------------------------------------------------------- */
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct store *st;
+    struct event_base *base;
+    struct api *api;
+    int port;
+    char tok_a[API_TOKEN_LEN];    /* agency "mvd", all scopes */
+    char tok_b[API_TOKEN_LEN];    /* agency "tax", all scopes */
+    char tok_msg[API_TOKEN_LEN];  /* agency "mvd", messages only */
+    int64_t agency_a, agency_b;
+};
+
+/* A deferred foreign key that only COMMIT checks: a message to the trap
+ * number makes the whole batch fail at commit time. */
+#define TRAP_NUMBER "996700000666"
+static const struct store_migration trap_migration[] = {
+    { "test trap",
+      "CREATE TABLE trap_parent(id INTEGER PRIMARY KEY);"
+      "CREATE TABLE trap(ref INTEGER REFERENCES trap_parent(id)"
+      "  DEFERRABLE INITIALLY DEFERRED);"
+      "CREATE TRIGGER trap_outbox AFTER INSERT ON outbox"
+      "  WHEN NEW.msisdn = '" TRAP_NUMBER "'"
+      "  BEGIN INSERT INTO trap(ref) VALUES (1); END;" },
+};
+
+static int fx_open(void **state, bool trap)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    log_set_level(KLOG_ERROR);
+    snprintf(f->dir, sizeof f->dir, "/tmp/kzapi.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
+    char err[256];
+    if (store_open_with(f->path, STORE_SYNC_NORMAL, trap ? trap_migration : NULL,
+                        trap ? 1 : 0, &f->st, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    if (api_token_create(f->st, "mvd", "*", f->tok_a, sizeof f->tok_a, err,
+                         sizeof err) != STORE_OK ||
+        api_token_create(f->st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
+                         sizeof err) != STORE_OK ||
+        api_token_create(f->st, "mvd", "messages", f->tok_msg,
+                         sizeof f->tok_msg, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "token: %s\n", err);
+        return -1;
+    }
+    store_agency_by_code(f->st, "mvd", &f->agency_a);
+    store_agency_by_code(f->st, "tax", &f->agency_b);
+    f->base = event_base_new();
+    struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536 };
+    f->api = api_new(f->base, f->st, &o, err, sizeof err);
+    if (!f->api) {
+        fprintf(stderr, "api_new: %s\n", err);
+        return -1;
+    }
+    f->port = api_port(f->api);
+    *state = f;
+    return 0;
+}
+
+static int fx_setup(void **state)
+{
+    return fx_open(state, false);
+}
+
+static int fx_setup_trap(void **state)
+{
+    return fx_open(state, true);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    if (!f)
+        return 0;
+    api_free(f->api);
+    event_base_free(f->base);
+    store_close(f->st);
+    char p[160];
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- client ----------------------------------------------------------------- */
+
+struct resp {
+    int done;
+    int code;
+    char body[4096];
+    struct store *check;    /* when set: a 202's id must already be visible */
+    int visible;            /* ... and this says it was */
+    int64_t id;
+};
+
+static void on_resp(struct evhttp_request *req, void *arg)
+{
+    struct resp *r = arg;
+    r->done = 1;
+    if (!req) {
+        r->code = -1;
+        return;
+    }
+    r->code = evhttp_request_get_response_code(req);
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(b);
+    if (n >= sizeof r->body)
+        n = sizeof r->body - 1;
+    evbuffer_remove(b, r->body, n);
+    r->body[n] = '\0';
+    if (r->code == 202) {
+        json_t *j = json_loads(r->body, 0, NULL);
+        r->id = j ? (int64_t)json_integer_value(json_object_get(j, "id")) : 0;
+        json_decref(j);
+        if (r->check) {
+            struct store_msg *m = NULL;
+            r->visible = store_msg_get(r->check, r->id, &m) == STORE_OK;
+            store_msg_free(m);
+        }
+    }
+}
+
+static struct evhttp_request *new_req(struct resp *r, const char *token,
+                                      const char *ctype, const char *body,
+                                      size_t len)
+{
+    struct evhttp_request *req = evhttp_request_new(on_resp, r);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", "127.0.0.1");
+    if (token) {
+        char auth[128];
+        snprintf(auth, sizeof auth, "Bearer %s", token);
+        evhttp_add_header(h, "Authorization", auth);
+    }
+    if (ctype)
+        evhttp_add_header(h, "Content-Type", ctype);
+    if (body)
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    return req;
+}
+
+/* One request on a fresh connection; loops the base until the answer. */
+static int call(struct fx *f, enum evhttp_cmd_type m, const char *path,
+                const char *token, const char *ctype, const char *body,
+                size_t len, struct resp *r)
+{
+    memset(r, 0, sizeof *r);
+    struct evhttp_connection *c =
+        evhttp_connection_base_new(f->base, NULL, "127.0.0.1",
+                                   (ev_uint16_t)f->port);
+    evhttp_connection_set_timeout(c, 20);
+    evhttp_make_request(c, new_req(r, token, ctype, body, len), m, path);
+    while (!r->done)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    evhttp_connection_free(c);
+    return r->code;
+}
+
+static int post(struct fx *f, const char *path, const char *token,
+                const char *json, struct resp *r)
+{
+    return call(f, EVHTTP_REQ_POST, path, token, "application/json", json,
+                json ? strlen(json) : 0, r);
+}
+
+static json_t *body_json(const struct resp *r)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static int64_t jint(const struct resp *r, const char *key)
+{
+    json_t *j = body_json(r);
+    int64_t v = (int64_t)json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    return v;
+}
+
+static void assert_error(const struct resp *r, int code, const char *field,
+                         const char *words)
+{
+    assert_int_equal(r->code, code);
+    json_t *j = body_json(r);
+    const char *e = json_string_value(json_object_get(j, "error"));
+    assert_non_null(e);
+    if (words && !strstr(e, words)) {
+        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", e, words);
+        fail();
+    }
+    const char *fl = json_string_value(json_object_get(j, "field"));
+    if (field)
+        assert_string_equal(fl ? fl : "", field);
+    json_decref(j);
+}
+
+/* Post a good message and return its id (the ids of two consecutive good
+ * posts differ by 1 exactly when nothing was stored in between). */
+static int64_t good_id(struct fx *f)
+{
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"+996555000001\",\"text\":\"ok\"}", &r),
+                     202);
+    return r.id;
+}
+
+/* ---- pure parts ------------------------------------------------------------- */
+
+static void hex(const uint8_t *h, char *out)
+{
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    uint8_t h[32];
+    char x[65];
+    api_sha256("abc", 3, h);
+    hex(h, x);
+    assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    api_sha256("", 0, h);
+    hex(h, x);
+    assert_string_equal(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    api_sha256(two, strlen(two), h);
+    hex(h, x);
+    assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void test_phone(void **state)
+{
+    (void)state;
+    char o[STORE_MSISDN_MAX];
+    assert_int_equal(api_phone_canon("+996555123456", o, sizeof o), 0);
+    assert_string_equal(o, "996555123456");
+    assert_int_equal(api_phone_canon("996555123456", o, sizeof o), 0);
+    assert_string_equal(o, "996555123456");
+    assert_int_equal(api_phone_canon("0555123456", o, sizeof o), 0);
+    assert_string_equal(o, "996555123456");
+    assert_int_equal(api_phone_canon("+4915112345678", o, sizeof o), 0);
+    assert_string_equal(o, "4915112345678");
+    assert_int_equal(api_phone_canon("12345678", o, sizeof o), 0);
+    const char *bad[] = { "", "+", "1234567", "1234567890123456", "99655512345",
+                          "9965551234567", "+0555123456", "0123", "555 123456",
+                          "++996555123456", "abc", "05551234567" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(api_phone_canon(bad[i], o, sizeof o), -1);
+        assert_string_equal(o, "");
+    }
+}
+
+static void test_parts_render(void **state)
+{
+    (void)state;
+    char t[400];
+    memset(t, 'a', 160);
+    assert_int_equal(api_sms_parts(t, 160), 1);
+    memset(t, 'a', 161);
+    assert_int_equal(api_sms_parts(t, 161), 2);
+    assert_int_equal(api_sms_parts("Салам", strlen("Салам")), 1);
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < 71; i++)
+        strcat(t, "ж");
+    assert_int_equal(api_sms_parts(t, strlen(t)), 2);
+    assert_int_equal(api_sms_parts("\xff", 1), 0);
+    char *r = api_render("Арыз {number}: {status} {note}{x}", "A-1", "ready",
+                         NULL);
+    assert_string_equal(r, "Арыз A-1: ready {x}");
+    free(r);
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    struct api_message m;
+    struct api_error e;
+#define PM(s) api_parse_message((const uint8_t *)(s), strlen(s), &m, &e)
+    assert_int_equal(PM("{\"to\":\"0555123456\",\"text\":\"hi\",\"language\":\"ru\","
+                        "\"idempotency_key\":\"k1\",\"callback_url\":\"https://x/cb\","
+                        "\"law_required\":true}"), 0);
+    assert_string_equal(m.to, "996555123456");
+    assert_string_equal(m.lang, "ru");
+    assert_true(m.law_required);
+    assert_string_equal(m.callback_url, "https://x/cb");
+    api_message_clear(&m);
+    assert_int_equal(PM("{\"to\":\"996555123456\",\"template\":\"t1\","
+                        "\"variables\":{\"b\":1,\"a\":\"x\"}}"), 0);
+    assert_string_equal(m.vars, "{\"a\":\"x\",\"b\":1}");
+    assert_string_equal(m.lang, "ky");
+    api_message_clear(&m);
+    struct { const char *body, *field, *words; } bad[] = {
+        { "", "", "empty" },
+        { "{", "", "invalid JSON" },
+        { "[]", "", "object" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"x\":1}", "x", "unknown field" },
+        { "{\"to\":\"996555123456\",\"to\":\"996555123456\",\"text\":\"a\"}", "", "invalid JSON" },
+        { "{\"text\":\"a\"}", "to", "missing" },
+        { "{\"to\":\"12\",\"text\":\"a\"}", "to", "phone" },
+        { "{\"to\":996555123456,\"text\":\"a\"}", "to", "string" },
+        { "{\"to\":\"996555123456\"}", "text", "exactly one" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"template\":\"t\"}", "template", "exactly one" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"language\":\"de\"}", "language", "ky, ru, en" },
+        { "{\"to\":\"996555123456\",\"text\":\"\\u0001\"}", "text", "control" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\\u0000b\"}", "", "invalid JSON" },
+        { "{\"to\":\"996555123456\",\"text\":\"\xc3\x28\"}", "", "UTF-8" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"callback_url\":\"ftp://x\"}", "callback_url", "http" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"variables\":{}}", "variables", "template" },
+        { "{\"to\":\"996555123456\",\"template\":\"t\",\"variables\":{\"a\":[]}}", "variables", "strings" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"law_required\":1}", "law_required", "true or false" },
+        { "{\"to\":\"996555123456\",\"text\":\"a\",\"idempotency_key\":\"a b\"}", "idempotency_key", "printable" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (PM(bad[i].body) != -1 || e.status != 400 ||
+            strcmp(e.field, bad[i].field) != 0 || !strstr(e.msg, bad[i].words)) {
+            fprintf(stderr, "case %zu: status %d field \"%s\" msg \"%s\"\n", i,
+                    e.status, e.field, e.msg);
+            fail();
+        }
+        api_message_clear(&m);
+    }
+    /* length limits: 1000 characters pass, 1001 do not */
+    char big[5000];
+    int n = snprintf(big, sizeof big, "{\"to\":\"996555123456\",\"text\":\"");
+    memset(big + n, 'a', 1000);
+    strcpy(big + n + 1000, "\"}");
+    assert_int_equal(PM(big), 0);
+    api_message_clear(&m);
+    memset(big + n, 'a', 1001);
+    strcpy(big + n + 1001, "\"}");
+    assert_int_equal(PM(big), -1);
+    assert_string_equal(e.field, "text");
+    api_message_clear(&m);
+#undef PM
+    struct api_slot s;
+    const char *sb = "{\"office\":\"o1\",\"service\":\"pass\",\"day\":\"2026-12-01\","
+                     "\"time\":\"09:30\",\"capacity\":5}";
+    assert_int_equal(api_parse_slot((const uint8_t *)sb, strlen(sb), &s, &e), 0);
+    assert_int_equal(s.capacity, 5);
+    sb = "{\"office\":\"o1\",\"service\":\"pass\",\"day\":\"2026-13-01\","
+         "\"time\":\"09:30\",\"capacity\":5}";
+    assert_int_equal(api_parse_slot((const uint8_t *)sb, strlen(sb), &s, &e), -1);
+    assert_string_equal(e.field, "day");
+    struct api_office o;
+    const char *ob = "{\"code\":\"o1\",\"name\":{\"ky\":\"Борбор\"},\"address\":{\"ru\":\"x\"}}";
+    assert_int_equal(api_parse_office((const uint8_t *)ob, strlen(ob), &o, &e), -1);
+    assert_string_equal(e.field, "address");
+    api_office_clear(&o);
+}
+
+static int64_t m_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1000;
+}
+
+/* ---- endpoints ----------------------------------------------------------------- */
+
+static void test_messages(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"+996555123456\",\"text\":\"Салам\","
+                          "\"language\":\"ky\",\"callback_url\":\"http://127.0.0.1:1/cb\"}",
+                          &r), 202);
+    int64_t id = r.id;
+    assert_true(id > 0);
+    json_t *j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "queued");
+    assert_true(json_is_false(json_object_get(j, "duplicate")));
+    json_decref(j);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_string_equal(m->to, "996555123456");
+    assert_string_equal(m->text, "Салам");
+    assert_string_equal(m->callback_url, "http://127.0.0.1:1/cb");
+    store_msg_free(m);
+
+    char path[64];
+    snprintf(path, sizeof path, "/v1/messages/%lld", (long long)id);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "queued");
+    assert_int_equal(json_integer_value(json_object_get(j, "parts")), 1);
+    assert_true(json_integer_value(json_object_get(j, "created_at")) > 0);
+    assert_true(json_is_null(json_object_get(j, "done_at")));
+    json_decref(j);
+    /* after a receipt the state and times follow */
+    assert_int_equal(store_claim_due(f->st, m_now(), 1000, &m, 1,
+                                     &(size_t){ 0 }), STORE_OK);
+    store_msg_free(m);
+    assert_int_equal(store_mark_submitted(f->st, id, "sim", "abc1", 5), STORE_OK);
+    assert_int_equal(store_mark_failed(f->st, id, 0x45, 6), STORE_OK);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
+    assert_int_equal(json_integer_value(json_object_get(j, "error")), 0x45);
+    assert_int_equal(json_integer_value(json_object_get(j, "submitted_at")), 5);
+    json_decref(j);
+    /* another agency's message, an unknown one, a malformed id: 404 */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_b, NULL, NULL, 0, &r), 404);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/messages/999999", f->tok_a,
+                          NULL, NULL, 0, &r), 404);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/messages/12x", f->tok_a,
+                          NULL, NULL, 0, &r), 404);
+    /* idempotency: same key, same id, duplicate=true; other agency: own id */
+    const char *k = "{\"to\":\"996555123456\",\"text\":\"x\",\"idempotency_key\":\"k-1\"}";
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, k, &r), 202);
+    int64_t kid = r.id;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, k, &r), 202);
+    assert_int_equal(r.id, kid);
+    j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    assert_int_equal(post(f, "/v1/messages", f->tok_b, k, &r), 202);
+    assert_true(r.id != kid);
+    /* templates are stored with their variables */
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"template\":\"remind\","
+                          "\"variables\":{\"day\":\"2026-12-01\"},\"language\":\"ru\"}",
+                          &r), 202);
+    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_string_equal(m->tmpl, "remind");
+    assert_string_equal(m->data, "{\"day\":\"2026-12-01\"}");
+    assert_string_equal(m->lang, "ru");
+    store_msg_free(m);
+    /* opted out: refused unless the law requires it */
+    assert_int_equal(store_optout_set(f->st, "996555999999", 1), STORE_OK);
+    int64_t before = good_id(f);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555999999\",\"text\":\"promo\"}", &r), 409);
+    assert_error(&r, 409, "to", "opted out");
+    assert_int_equal(good_id(f), before + 1);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555999999\",\"text\":\"court\","
+                          "\"law_required\":true}", &r), 202);
+    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_true(m->law_required);
+    store_msg_free(m);
+}
+
+static void test_errors_change_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    struct api_stats s0, s1;
+    int64_t id0 = good_id(f);
+    api_get_stats(f->api, &s0);
+    const char *ok = "{\"to\":\"996555123456\",\"text\":\"a\"}";
+
+    call(f, EVHTTP_REQ_POST, "/v1/messages", NULL, "application/json", ok,
+         strlen(ok), &r);
+    assert_error(&r, 401, NULL, "missing");
+    post(f, "/v1/messages", "kz_00", ok, &r);
+    assert_error(&r, 401, NULL, "unknown");
+    post(f, "/v1/offices", f->tok_msg, "{\"code\":\"o\",\"name\":{\"ky\":\"x\"}}", &r);
+    assert_error(&r, 403, NULL, "scope");
+    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "text/plain", ok,
+         strlen(ok), &r);
+    assert_error(&r, 415, NULL, "application/json");
+    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, NULL, ok, strlen(ok), &r);
+    assert_error(&r, 415, NULL, NULL);
+    call(f, EVHTTP_REQ_GET, "/v1/messages", f->tok_a, NULL, NULL, 0, &r);
+    assert_error(&r, 405, NULL, "method");
+    call(f, EVHTTP_REQ_DELETE, "/v1/health", NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 405);
+    call(f, EVHTTP_REQ_GET, "/v1/nothing", f->tok_a, NULL, NULL, 0, &r);
+    assert_error(&r, 404, NULL, "no such");
+    call(f, EVHTTP_REQ_GET, "/", NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 404);
+    post(f, "/v1/messages", f->tok_a, "{\"to\":", &r);
+    assert_error(&r, 400, NULL, "invalid JSON");
+    post(f, "/v1/messages", f->tok_a, "{\"to\":\"996555123456\",\"text\":\"a\",\"nope\":1}", &r);
+    assert_error(&r, 400, "nope", "unknown field");
+    post(f, "/v1/messages", f->tok_a, "{\"to\":\"+1 555\",\"text\":\"a\"}", &r);
+    assert_error(&r, 400, "to", "phone");
+    post(f, "/v1/messages", f->tok_a, "{\"to\":\"996555123456\",\"text\":\"\xed\xa0\x80\"}", &r);
+    assert_error(&r, 400, NULL, "UTF-8");
+    post(f, "/v1/messages", f->tok_a, "{\"to\":\"996555123456\"}", &r);
+    assert_error(&r, 400, NULL, "required");
+    post(f, "/v1/messages", f->tok_a, "{\"text\":\"a\"}", &r);
+    assert_error(&r, 400, "to", "missing");
+    /* 10 MB body: 413 from evhttp's cap, before any of it is handled */
+    size_t big = 10u << 20;
+    char *b = malloc(big);
+    memset(b, ' ', big);
+    memcpy(b, ok, strlen(ok));
+    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
+         big, &r);
+    free(b);
+    assert_int_equal(r.code, 413);
+
+    /* applications, offices, slots refused: none created */
+    post(f, "/v1/applications/A-9/status", f->tok_a, "{\"status\":\"ready\"}", &r);
+    assert_error(&r, 400, "owner", "owner");
+    post(f, "/v1/applications/A-9/status", f->tok_a,
+         "{\"status\":\"ready\",\"owner\":\"996555123456\",\"colour\":1}", &r);
+    assert_error(&r, 400, "colour", "unknown field");
+    struct store_app app;
+    assert_int_equal(store_app_get(f->st, "A-9", &app), STORE_NOTFOUND);
+    post(f, "/v1/offices", f->tok_a, "{\"code\":\"o9\",\"name\":{\"de\":\"x\"}}", &r);
+    assert_error(&r, 400, "name", "language");
+    post(f, "/v1/slots", f->tok_a, "{\"office\":\"o9\",\"service\":\"s9\","
+         "\"day\":\"2026-12-01\",\"time\":\"09:00\",\"capacity\":3}", &r);
+    assert_error(&r, 422, "office", "unknown office");
+    int64_t x, y;
+    assert_int_equal(store_office_by_code(f->st, "o9", &x, &y), STORE_NOTFOUND);
+    assert_int_equal(store_service_by_code(f->st, "s9", &x, &y), STORE_NOTFOUND);
+
+    api_get_stats(f->api, &s1);
+    assert_int_equal(s1.accepted, s0.accepted);
+    assert_int_equal(good_id(f), id0 + 1);
+    /* health: no token needed, counters */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/health", NULL, NULL, NULL, 0, &r), 200);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "ok")));
+    assert_true(json_integer_value(json_object_get(j, "rejected")) >= 15);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")),
+                     (json_int_t)s1.accepted + 1);
+    json_decref(j);
+}
+
+static void test_applications(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(store_template_set(f->st, f->agency_a, "ready", "ky",
+                                        "Арыз {number}: {status}. {note}"),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(f->st, "996700000002", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->st, "996700000003", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->st, "996700000003", 1), STORE_OK);
+    /* the opt-out dropped 3's subscription; subscribe again after it */
+    assert_int_equal(store_optout_set(f->st, "996700000004", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->st, "996700000004", "app:A-1", 1), STORE_OK);
+    int64_t id0 = good_id(f);
+
+    assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_a,
+                          "{\"status\":\"ready\",\"owner\":\"0700000001\","
+                          "\"service\":\"passport\",\"note\":\"Кабинет 5\"}", &r),
+                     201);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "created")));
+    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "opted_out")), 1);
+    json_decref(j);
+    struct store_app app;
+    assert_int_equal(store_app_get(f->st, "A-1", &app), STORE_OK);
+    assert_string_equal(app.owner, "996700000001");
+    assert_string_equal(app.status, "ready");
+    assert_int_equal(app.agency_id, f->agency_a);
+    /* the SMS: owner then subscriber, rendered in the owner's language */
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000001");
+    assert_string_equal(m->text, "Арыз A-1: ready. Кабинет 5");
+    store_msg_free(m);
+    assert_int_equal(store_msg_get(f->st, id0 + 2, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000002");
+    store_msg_free(m);
+
+    assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_a,
+                          "{\"status\":\"issued\",\"notify\":false}", &r), 200);
+    struct store_app_event ev[4];
+    size_t n = 0;
+    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].status, "issued");
+    /* another agency: 403 and no history */
+    assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_b,
+                          "{\"status\":\"lost\"}", &r), 403);
+    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    /* token without the applications scope */
+    assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_msg,
+                          "{\"status\":\"lost\"}", &r), 403);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/applications/A-1/status",
+                          f->tok_a, NULL, NULL, 0, &r), 405);
+    assert_int_equal(good_id(f), id0 + 3);
+}
+
+static void test_offices_slots(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    const char *o = "{\"code\":\"bishkek-1\",\"name\":{\"ky\":\"Бишкек 1\","
+                    "\"ru\":\"Бишкек 1\"},\"address\":{\"ky\":\"Чүй 100\"}}";
+    assert_int_equal(post(f, "/v1/offices", f->tok_a, o, &r), 201);
+    int64_t oid = jint(&r, "id");
+    assert_int_equal(post(f, "/v1/offices", f->tok_a, o, &r), 200);
+    assert_int_equal(jint(&r, "id"), oid);
+    char name[64], addr[64];
+    assert_int_equal(store_office_name(f->st, oid, "ky", NULL, name, sizeof name,
+                                       addr, sizeof addr), STORE_OK);
+    assert_string_equal(name, "Бишкек 1");
+    assert_string_equal(addr, "Чүй 100");
+    assert_int_equal(post(f, "/v1/offices", f->tok_b, o, &r), 403);
+
+    const char *s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
+                    "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":3}";
+    assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
+    int64_t sid = jint(&r, "id");
+    struct store_slot sl;
+    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(sl.capacity, 3);
+    assert_int_equal(sl.office_id, oid);
+    /* capacity change; below the booked places is a conflict */
+    int64_t bid;
+    assert_int_equal(store_book(f->st, "996555000001", sid, 1, &bid), STORE_OK);
+    assert_int_equal(store_book(f->st, "996555000002", sid, 1, &bid), STORE_OK);
+    s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
+        "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":1}";
+    assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 409);
+    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(sl.capacity, 3);
+    s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
+        "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":10}";
+    assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
+    assert_int_equal(jint(&r, "booked"), 2);
+    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(sl.capacity, 10);
+    /* another agency cannot publish into this office */
+    assert_int_equal(post(f, "/v1/slots", f->tok_b, s, &r), 403);
+}
+
+/* ---- group commit ------------------------------------------------------------ */
+
+#define NCONC 200
+
+struct conc {
+    struct evhttp_connection *c[NCONC];
+    struct resp r[NCONC];
+};
+
+/* Open NCONC keep-alive connections (one GET each) so the POSTs that follow
+ * all arrive on established connections in as few passes as possible. */
+static void conc_open(struct fx *f, struct conc *k)
+{
+    for (int i = 0; i < NCONC; i++) {
+        k->c[i] = evhttp_connection_base_new(f->base, NULL, "127.0.0.1",
+                                             (ev_uint16_t)f->port);
+        evhttp_connection_set_timeout(k->c[i], 30);
+        memset(&k->r[i], 0, sizeof k->r[i]);
+        evhttp_make_request(k->c[i], new_req(&k->r[i], NULL, NULL, NULL, 0),
+                            EVHTTP_REQ_GET, "/v1/health");
+    }
+    for (int i = 0; i < NCONC; i++) {
+        while (!k->r[i].done)
+            event_base_loop(f->base, EVLOOP_ONCE);
+        assert_int_equal(k->r[i].code, 200);
+    }
+}
+
+static void conc_post(struct fx *f, struct conc *k, struct store *check,
+                      const char *trap_to, int trap_i)
+{
+    for (int i = 0; i < NCONC; i++) {
+        memset(&k->r[i], 0, sizeof k->r[i]);
+        k->r[i].check = check;
+        char body[128];
+        snprintf(body, sizeof body, "{\"to\":\"%s\",\"text\":\"n%d\"}",
+                 i == trap_i ? trap_to : "996555100000", i);
+        evhttp_make_request(k->c[i], new_req(&k->r[i], f->tok_a,
+                                             "application/json", body,
+                                             strlen(body)),
+                            EVHTTP_REQ_POST, "/v1/messages");
+    }
+    for (int i = 0; i < NCONC; i++)
+        while (!k->r[i].done)
+            event_base_loop(f->base, EVLOOP_ONCE);
+}
+
+static void conc_close(struct conc *k)
+{
+    for (int i = 0; i < NCONC; i++)
+        evhttp_connection_free(k->c[i]);
+}
+
+static void test_group_commit(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    struct store *st2;
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
+                     STORE_OK);
+    struct conc *k = calloc(1, sizeof *k);
+    conc_open(f, k);
+    struct api_stats s0, s1;
+    api_get_stats(f->api, &s0);
+    conc_post(f, k, st2, NULL, -1);
+    api_get_stats(f->api, &s1);
+    for (int i = 0; i < NCONC; i++) {
+        assert_int_equal(k->r[i].code, 202);
+        assert_true(k->r[i].visible);   /* committed before the 202 left */
+        for (int j = 0; j < i; j++)
+            assert_true(k->r[j].id != k->r[i].id);
+    }
+    uint64_t commits = s1.commits - s0.commits;
+    fprintf(stderr, "# %d concurrent POSTs: %llu commits\n", NCONC,
+            (unsigned long long)commits);
+    assert_true(commits >= 1);
+    assert_true(commits <= 10);
+    assert_int_equal(s1.accepted - s0.accepted, NCONC);
+    conc_close(k);
+    free(k);
+    store_close(st2);
+}
+
+static void test_commit_failure(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    struct store *st2;
+    assert_int_equal(store_open_with(f->path, STORE_SYNC_NORMAL, trap_migration,
+                                     1, &st2, err, sizeof err), STORE_OK);
+    struct conc *k = calloc(1, sizeof *k);
+    conc_open(f, k);
+    int64_t id0 = good_id(f);
+    struct api_stats s0, s1;
+    api_get_stats(f->api, &s0);
+    conc_post(f, k, st2, TRAP_NUMBER, 0);
+    api_get_stats(f->api, &s1);
+    assert_true(s1.commit_failures - s0.commit_failures >= 1);
+    assert_int_equal(k->r[0].code, 503);
+    int n503 = 0;
+    for (int i = 0; i < NCONC; i++) {
+        if (k->r[i].code == 503) {
+            n503++;
+            assert_non_null(strstr(k->r[i].body, "nothing was stored"));
+        } else {
+            assert_int_equal(k->r[i].code, 202);
+            assert_true(k->r[i].visible);
+        }
+    }
+    fprintf(stderr, "# commit failure: %d of %d answered 503\n", n503, NCONC);
+    assert_false(store_in_batch(f->st));
+    /* nothing of the failed batch is stored: the ids of the 202s and the
+     * next good message account for every row written since id0 */
+    int64_t next = good_id(f);
+    assert_int_equal(next, id0 + 1 + (NCONC - n503));
+    struct store_msg *m = NULL;
+    /* later batches work again */
+    assert_int_equal(store_msg_get(f->st, next, &m), STORE_OK);
+    store_msg_free(m);
+    conc_close(k);
+    free(k);
+
+    /* another connection holds the write lock: 503 busy, nothing stored */
+    assert_int_equal(store_begin_batch(st2), STORE_OK);
+    struct resp r;
+    post(f, "/v1/messages", f->tok_a, "{\"to\":\"996555123456\",\"text\":\"b\"}", &r);
+    assert_error(&r, 503, NULL, "busy");
+    store_rollback_batch(st2);
+    assert_int_equal(good_id(f), next + 1);
+    store_close(st2);
+}
+
+static void test_token_create(void **state)
+{
+    struct fx *f = *state;
+    char tok[API_TOKEN_LEN], err[128];
+    assert_int_equal(api_token_create(f->st, "new-agency", "messages,slots", tok,
+                                      sizeof tok, err, sizeof err), STORE_OK);
+    assert_int_equal(strlen(tok), 67);
+    assert_memory_equal(tok, "kz_", 3);
+    int64_t ag;
+    assert_int_equal(store_agency_by_code(f->st, "new-agency", &ag), STORE_OK);
+    assert_int_equal(api_token_create(f->st, "x", "root", tok, sizeof tok, err,
+                                      sizeof err), STORE_INVALID);
+    assert_int_equal(api_token_create(f->st, "a b", NULL, tok, sizeof tok, err,
+                                      sizeof err), STORE_INVALID);
+    /* a revoked token is refused */
+    assert_int_equal(api_token_create(f->st, "mvd", NULL, tok, sizeof tok, err,
+                                      sizeof err), STORE_OK);
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", tok,
+                          "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 202);
+    uint8_t h[32];
+    api_sha256(tok, strlen(tok), h);
+    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
+    assert_int_equal(post(f, "/v1/messages", tok,
+                          "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_parts_render),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_errors_change_nothing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_failure, fx_setup_trap, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_create, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
