@@ -1,0 +1,155 @@
+/*
+ * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
+ * request-body validation (gateway/api.h: api_parse_message,
+ * api_parse_app_status, api_parse_office, api_parse_slot) and the phone
+ * number rule (api_phone_canon).
+ *
+ * Input: the whole input is one request body, given to every parser.
+ * Checks, with abort() on any broken property:
+ *   - each parser returns 0 or -1; on -1 the error has a 4xx status
+ *     (500 only for out of memory) and a NUL-terminated message;
+ *   - a body that is not valid UTF-8 is always refused;
+ *   - on success every string is valid UTF-8 within its limit, phone
+ *     numbers are canonical (api_phone_canon of the result is itself),
+ *     the language is ky/ru/en, exactly one of text and template is set;
+ *   - the same body parses the same way twice (no hidden state).
+ * The input's first 20 bytes, as a NUL-terminated string, also go through
+ * api_phone_canon: a success is 8..15 digits and idempotent.
+ * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
+ *
+ * May call: gateway/api.h, smpp/text.h, libc.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/api.h"
+#include "smpp/text.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)  \
+    do {             \
+        if (!(cond)) \
+            abort(); \
+    } while (0)
+
+static void check_err(const struct api_error *e)
+{
+    CHECK((e->status >= 400 && e->status < 500) || e->status == 500);
+    CHECK(memchr(e->msg, 0, sizeof e->msg) != NULL && e->msg[0]);
+    CHECK(memchr(e->field, 0, sizeof e->field) != NULL);
+}
+
+static void check_str(const char *s, size_t max)
+{
+    if (!s)
+        return;
+    size_t n = strlen(s);
+    CHECK(n > 0 && n <= max);
+    CHECK(smpp_text_utf8_validate((const uint8_t *)s, n, NULL) == SMPP_TEXT_OK);
+}
+
+static void check_phone(const char *p, bool required)
+{
+    char again[STORE_MSISDN_MAX];
+    if (!p[0]) {
+        CHECK(!required);
+        return;
+    }
+    CHECK(api_phone_canon(p, again, sizeof again) == 0);
+    CHECK(strcmp(again, p) == 0);
+    size_t n = strlen(p);
+    CHECK(n >= 8 && n <= 15 && p[0] != '0');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    bool utf8 = smpp_text_utf8_validate(data, size, NULL) == SMPP_TEXT_OK;
+    struct api_error e;
+
+    struct api_message m, m2;
+    int rc = api_parse_message(data, size, &m, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8);
+        check_phone(m.to, true);
+        CHECK(api_lang_index(m.lang) >= 0);
+        CHECK(!m.text != !m.tmpl);
+        check_str(m.text, API_TEXT_MAX_BYTES);
+        check_str(m.tmpl, STORE_CODE_MAX - 1);
+        check_str(m.vars, API_VARS_MAX);
+        CHECK(!m.vars || m.tmpl);
+        check_str(m.idem_key, API_KEY_MAX);
+        check_str(m.callback_url, API_URL_MAX);
+        if (m.text)
+            CHECK(api_sms_parts(m.text, strlen(m.text)) >= 1);
+    } else {
+        check_err(&e);
+    }
+    int rc2 = api_parse_message(data, size, &m2, &e);
+    CHECK(rc2 == rc);
+    if (rc == 0) {
+        CHECK(strcmp(m.to, m2.to) == 0);
+        CHECK(!m.text || strcmp(m.text, m2.text) == 0);
+        CHECK(!m.vars || strcmp(m.vars, m2.vars) == 0);
+    }
+    api_message_clear(&m);
+    api_message_clear(&m2);
+
+    struct api_app_status a;
+    rc = api_parse_app_status(data, size, &a, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8);
+        CHECK(a.status[0]);
+        check_phone(a.owner, false);
+        check_str(a.note, API_NOTE_MAX);
+        CHECK(api_lang_index(a.lang) >= 0);
+        char *txt = api_render("{number} {status}: {note}", "A-1", a.status,
+                               a.note);
+        CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt),
+                                             NULL) == SMPP_TEXT_OK);
+        free(txt);
+    } else {
+        check_err(&e);
+    }
+    api_app_status_clear(&a);
+
+    struct api_office o;
+    rc = api_parse_office(data, size, &o, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8 && o.code[0]);
+        CHECK(o.name[0] || o.name[1] || o.name[2]);
+        for (int i = 0; i < 3; i++) {
+            check_str(o.name[i], STORE_NAME_MAX - 1);
+            check_str(o.address[i], STORE_NAME_MAX - 1);
+            CHECK(!o.address[i] || o.name[i]);
+        }
+    } else {
+        check_err(&e);
+    }
+    api_office_clear(&o);
+
+    struct api_slot s;
+    rc = api_parse_slot(data, size, &s, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8);
+        CHECK(strlen(s.day) == 10 && strlen(s.time) == 5);
+        CHECK(s.capacity >= 0 && s.capacity <= 100000);
+    } else {
+        check_err(&e);
+    }
+
+    char num[21], out[STORE_MSISDN_MAX];
+    size_t n = size < 20 ? size : 20;
+    memcpy(num, data, n);
+    num[n] = '\0';
+    if (api_phone_canon(num, out, sizeof out) == 0)
+        check_phone(out, true);
+    else
+        CHECK(out[0] == '\0');
+    return 0;
+}
