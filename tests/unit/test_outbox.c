@@ -1,0 +1,1002 @@
+/*
+ * tests/unit/test_outbox.c — gateway/outbox: the SMS sender against a real
+ * store (SQLite in a mkdtemp directory), real esmes and, as the operator,
+ * smpp/smsc's in-process SMSC (which sends real receipts) or, where a
+ * behaviour the simulator lacks is needed (a permanent error, an SMSC that
+ * never answers), a small raw SMPP peer built on smpp/pdu; everything on
+ * one event_base on 127.0.0.1 with kernel-chosen ports.
+ *
+ * Covered: routing rule, receipt parser, status classes (pure); N messages
+ * (Cyrillic long ones too) submitted and delivered with receipt ids in hex
+ * while submit_sm_resp ids are decimal; routing by prefix and default over
+ * two links; throttling retried with nothing lost; a permanent error
+ * failing the row; a link down keeping rows queued until it is back;
+ * opt-out honoured unless law_required; a crash (outbox freed with
+ * messages on the wire) followed by lease expiry and a resend; the
+ * callback URL called with the final state; the first claim with many
+ * queued rows.
+ *
+ * Waiting means running the loop until a condition holds or a deadline
+ * passes (never a fixed sleep).
+ * May call: gateway/outbox, gateway/store, gateway/fetch, gateway/log,
+ * smpp/esme, smpp/smsc, smpp/pdu, libevent, libc, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "gateway/fetch.h"
+#include "gateway/log.h"
+#include "gateway/outbox.h"
+#include "gateway/store.h"
+#include "smpp/esme.h"
+#include "smpp/pdu.h"
+#include "smpp/smsc.h"
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- a raw SMPP peer for what the simulator cannot do ------------------- */
+
+struct rawpeer {
+    struct event_base *base;
+    struct evconnlistener *lis;
+    uint16_t port;
+    uint32_t submit_status;      /* answer to submit_sm */
+    int silent;                  /* 1: never answer submit_sm */
+    unsigned submits;
+    unsigned next_id;
+    struct bufferevent *conns[8];
+};
+
+static void raw_send(struct bufferevent *bev, struct smpp_pdu *p)
+{
+    uint8_t buf[512];
+    int n = smpp_pdu_encode(p, buf, sizeof buf, NULL);
+    assert_true(n > 0);
+    bufferevent_write(bev, buf, (size_t)n);
+}
+
+static void raw_read(struct bufferevent *bev, void *arg)
+{
+    struct rawpeer *rp = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        uint8_t hdr[4];
+        if (evbuffer_copyout(in, hdr, 4) < 4)
+            return;
+        uint32_t len = smpp_pdu_peek_length(hdr, 4);
+        assert_true(smpp_length_ok(len, 0));
+        if (evbuffer_get_length(in) < len)
+            return;
+        uint8_t *b = malloc(len);
+        assert_non_null(b);
+        evbuffer_remove(in, b, len);
+        struct smpp_pdu p, r;
+        if (smpp_pdu_decode(&p, b, len, NULL, NULL) == 0) {
+            switch (p.command_id) {
+            case SMPP_BIND_TRANSCEIVER:
+                smpp_pdu_reset(&r, SMPP_BIND_TRANSCEIVER_RESP, 0,
+                               p.sequence_number);
+                r.system_id = "raw";
+                raw_send(bev, &r);
+                break;
+            case SMPP_ENQUIRE_LINK:
+                smpp_pdu_reset(&r, SMPP_ENQUIRE_LINK_RESP, 0,
+                               p.sequence_number);
+                raw_send(bev, &r);
+                break;
+            case SMPP_UNBIND:
+                smpp_pdu_reset(&r, SMPP_UNBIND_RESP, 0, p.sequence_number);
+                raw_send(bev, &r);
+                break;
+            case SMPP_SUBMIT_SM: {
+                rp->submits++;
+                if (rp->silent)
+                    break;
+                char id[16];
+                snprintf(id, sizeof id, "%u", ++rp->next_id);
+                smpp_pdu_reset(&r, SMPP_SUBMIT_SM_RESP, rp->submit_status,
+                               p.sequence_number);
+                if (rp->submit_status == 0)
+                    r.message_id = id;
+                raw_send(bev, &r);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+        free(b);
+    }
+}
+
+static void raw_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct rawpeer *rp = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        for (int i = 0; i < 8; i++)
+            if (rp->conns[i] == bev)
+                rp->conns[i] = NULL;
+        bufferevent_free(bev);
+    }
+}
+
+static void raw_accept(struct evconnlistener *lis, evutil_socket_t fd,
+                       struct sockaddr *sa, int salen, void *arg)
+{
+    (void)lis;
+    (void)sa;
+    (void)salen;
+    struct rawpeer *rp = arg;
+    struct bufferevent *bev = bufferevent_socket_new(rp->base, fd,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    assert_non_null(bev);
+    for (int i = 0; i < 8; i++)
+        if (!rp->conns[i]) {
+            rp->conns[i] = bev;
+            break;
+        }
+    bufferevent_setcb(bev, raw_read, NULL, raw_event, rp);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static struct rawpeer *raw_new(struct event_base *base)
+{
+    struct rawpeer *rp = calloc(1, sizeof *rp);
+    assert_non_null(rp);
+    rp->base = base;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    rp->lis = evconnlistener_new_bind(base, raw_accept, rp,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                      16, (struct sockaddr *)&sa, sizeof sa);
+    assert_non_null(rp->lis);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(evconnlistener_get_fd(rp->lis),
+                                 (struct sockaddr *)&sa, &sl), 0);
+    rp->port = ntohs(sa.sin_port);
+    return rp;
+}
+
+static void raw_free(struct rawpeer *rp)
+{
+    if (!rp)
+        return;
+    for (int i = 0; i < 8; i++)
+        if (rp->conns[i])
+            bufferevent_free(rp->conns[i]);
+    evconnlistener_free(rp->lis);
+    free(rp);
+}
+
+/* ---- fixture ----------------------------------------------------------- */
+
+#define MAX_LINKS 2
+#define MAX_SEEN 64
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct event_base *base;
+    struct store *st;
+    struct smsc *smsc;
+    struct rawpeer *raw;
+    struct esme *esme[MAX_LINKS];
+    struct config_smsc cs[MAX_LINKS];
+    char *pfx[MAX_LINKS][2];
+    size_t n_links;
+    struct outbox *ob;
+    struct fetch *fetch;
+    unsigned sms_seen;
+    char seen_text[MAX_SEEN][400];
+    char seen_to[MAX_SEEN][24];
+};
+
+static int64_t clock_skew;
+
+static int64_t skewed_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_skew;
+}
+
+static void quiet_log(void *ud, int level, const char *peer, const char *fmt,
+                      va_list ap)
+{
+    (void)ud;
+    (void)level;
+    (void)peer;
+    (void)fmt;
+    (void)ap;
+}
+
+static void observer(void *arg, const struct smsc_event *e)
+{
+    struct fx *f = arg;
+    if (e->kind != SMSC_EV_SMS)
+        return;
+    if (f->sms_seen < MAX_SEEN) {
+        snprintf(f->seen_text[f->sms_seen], sizeof f->seen_text[0], "%s",
+                 e->text ? e->text : "");
+        snprintf(f->seen_to[f->sms_seen], sizeof f->seen_to[0], "%s",
+                 e->to ? e->to : "");
+    }
+    f->sms_seen++;
+}
+
+static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *p, void *ud)
+{
+    struct fx *f = ud;
+    if ((p->esm_class & 0x04) && f->ob)
+        outbox_receipt(f->ob, esme_name(e), p);
+    return ESME_ROK;
+}
+
+static int route(void *ud, const char *msisdn, struct outbox_route *r)
+{
+    struct fx *f = ud;
+    bool bound[MAX_LINKS];
+    for (size_t i = 0; i < f->n_links; i++)
+        bound[i] = esme_state(f->esme[i]) == ESME_BOUND;
+    int i = outbox_route_pick(f->cs, f->n_links, bound, msisdn);
+    if (i < 0)
+        return i;
+    r->esme = f->esme[i];
+    r->link = f->cs[i].name;
+    return 0;
+}
+
+static unsigned room(void *ud)
+{
+    struct fx *f = ud;
+    unsigned total = 0;
+    for (size_t i = 0; i < f->n_links; i++) {
+        if (esme_state(f->esme[i]) != ESME_BOUND)
+            continue;
+        struct esme_stats s;
+        esme_get_stats(f->esme[i], &s);
+        unsigned used = s.in_flight + s.queued;
+        total += used < 20 ? 20 - used : 0;
+    }
+    return total;
+}
+
+static struct fx *fx_new(const struct smsc_config *scfg)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_outbox.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/kz.db", f->dir);
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
+                                sizeof err), STORE_OK);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    if (scfg) {
+        f->smsc = smsc_new(f->base, scfg, err, sizeof err);
+        if (!f->smsc)
+            print_message("smsc_new: %s\n", err);
+        assert_non_null(f->smsc);
+        smsc_set_observer(f->smsc, observer, f);
+    }
+    return f;
+}
+
+static void smsc_cfg(struct smsc_config *c)
+{
+    smsc_config_defaults(c);
+    c->listen_port = 0;
+    c->control_host = NULL;
+    c->quiet = 1;
+    c->seed = 7;
+    c->id_format = SMSC_ID_DEC;       /* submit_sm_resp ids decimal ... */
+    c->dlr_id_format = SMSC_ID_HEX;   /* ... receipts in hex */
+}
+
+/* Add a link named name on port with the given prefixes (NULL-ended). */
+static void fx_link(struct fx *f, const char *name, uint16_t port,
+                    const char *sysid, const char *p1, bool dflt)
+{
+    size_t i = f->n_links++;
+    struct esme_config ec = {
+        .name = name, .host = "127.0.0.1", .port = port,
+        .system_id = sysid, .password = "secret", .window = 10,
+        .response_timeout_ms = 2000, .connect_timeout_ms = 2000,
+        .reconnect_min_ms = 30, .reconnect_max_ms = 100,
+        .throttle_retry_ms = 10, .max_retries = 1, .queue_timeout_ms = 20000,
+    };
+    struct esme_callbacks cb = { .on_deliver = on_deliver, .log = quiet_log,
+                                 .ud = f };
+    char err[200];
+    f->esme[i] = esme_new(f->base, &ec, &cb, err, sizeof err);
+    assert_non_null(f->esme[i]);
+    f->cs[i].name = (char *)name;
+    if (p1) {
+        f->pfx[i][0] = (char *)p1;
+        f->cs[i].prefixes = f->pfx[i];
+        f->cs[i].prefix_count = 1;
+    }
+    f->cs[i].default_route = dflt;
+    assert_int_equal(esme_start(f->esme[i]), 0);
+}
+
+static void fx_outbox(struct fx *f, struct outbox_opts *o)
+{
+    struct outbox_links l = { route, room, f };
+    struct outbox_opts def = { 0 };
+    if (!o)
+        o = &def;
+    if (!o->retry_min_ms)
+        o->retry_min_ms = 50;
+    if (!o->throttle_ms)
+        o->throttle_ms = 30;
+    if (!o->idle_ms)
+        o->idle_ms = 20;
+    f->ob = outbox_new(f->base, f->st, &l, o);
+    assert_non_null(f->ob);
+}
+
+static void fx_free(struct fx *f)
+{
+    for (size_t i = 0; i < f->n_links; i++)
+        esme_free(f->esme[i]);
+    /* let the esmes' deferred work finish before the outbox writes */
+    outbox_free(f->ob);
+    if (f->fetch)
+        fetch_free(f->fetch);
+    if (f->smsc)
+        smsc_free(f->smsc);
+    raw_free(f->raw);
+    event_base_free(f->base);
+    store_close(f->st);
+    char p[200];
+    static const char *const suf[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, suf[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+}
+
+typedef bool pred_fn(struct fx *f, void *arg);
+
+/* Run the loop until pred holds or ms pass.  Returns pred's last value. */
+static bool run_until(struct fx *f, pred_fn *pred, void *arg, unsigned ms)
+{
+    uint64_t end = mono_ms() + ms;
+    while (!pred(f, arg)) {
+        if (mono_ms() > end)
+            return false;
+        event_base_loop(f->base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static bool all_bound(struct fx *f, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < f->n_links; i++)
+        if (esme_state(f->esme[i]) != ESME_BOUND)
+            return false;
+    return true;
+}
+
+static int64_t enqueue(struct fx *f, const char *to, const char *text,
+                       bool law)
+{
+    struct store_msg_new m = { .to = to, .text = text, .law_required = law,
+                               .expires_at = skewed_clock() + 3600000 };
+    int64_t id = 0;
+    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    if (f->ob)
+        outbox_kick(f->ob);
+    return id;
+}
+
+static int state_of(struct fx *f, int64_t id)
+{
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    int s = m->state;
+    store_msg_free(m);
+    return s;
+}
+
+struct want {
+    const int64_t *ids;
+    size_t n;
+    int state;
+};
+
+static bool all_in(struct fx *f, void *arg)
+{
+    struct want *w = arg;
+    for (size_t i = 0; i < w->n; i++)
+        if (state_of(f, w->ids[i]) != w->state)
+            return false;
+    return true;
+}
+
+static void wait_state(struct fx *f, const int64_t *ids, size_t n, int state,
+                       unsigned ms)
+{
+    struct want w = { ids, n, state };
+    if (!run_until(f, all_in, &w, ms)) {
+        for (size_t i = 0; i < n; i++)
+            print_message("message %lld: %s\n", (long long)ids[i],
+                          store_msg_state_name(state_of(f, ids[i])));
+        fail_msg("not every message became %s", store_msg_state_name(state));
+    }
+}
+
+/* ---- pure parts -------------------------------------------------------- */
+
+static void test_route_pick(void **state)
+{
+    (void)state;
+    char *pa[] = { "99670", "+99677" };
+    char *pb[] = { "996705" };
+    struct config_smsc cs[3] = {
+        { .name = "a", .prefixes = pa, .prefix_count = 2 },
+        { .name = "b", .prefixes = pb, .prefix_count = 1 },
+        { .name = "c", .default_route = true },
+    };
+    bool up[3] = { true, true, true };
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996701234567"), 0);
+    assert_int_equal(outbox_route_pick(cs, 3, up, "+996705123456"), 1);
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996771234567"), 0);
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996551234567"), 2);
+    assert_int_equal(outbox_route_pick(cs, 3, NULL, "996705123456"), 1);
+    /* the longest bound one; else the default */
+    up[1] = false;
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996705123456"), 0);
+    up[0] = false;
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996705123456"), 2);
+    up[2] = false;
+    assert_int_equal(outbox_route_pick(cs, 3, up, "996705123456"), -2);
+    /* no default at all: unknown numbers have no route */
+    assert_int_equal(outbox_route_pick(cs, 2, NULL, "4412345"), -1);
+    up[0] = false;
+    assert_int_equal(outbox_route_pick(cs, 2, up, "996701234567"), -2);
+    assert_int_equal(outbox_route_pick(cs, 2, NULL, ""), -1);
+    assert_int_equal(outbox_route_pick(NULL, 0, NULL, "1"), -1);
+}
+
+static int parse(const char *s, struct outbox_dlr *d)
+{
+    return outbox_receipt_parse((const uint8_t *)s, strlen(s), d);
+}
+
+static void test_receipt_parse(void **state)
+{
+    (void)state;
+    struct outbox_dlr d;
+    assert_int_equal(parse("id:1234567890 sub:001 dlvrd:001 submit date:"
+                           "2611260840 done date:2611260841 stat:DELIVRD "
+                           "err:000 text:Hello id:999", &d), 0);
+    assert_string_equal(d.id, "1234567890");
+    assert_string_equal(d.stat, "DELIVRD");
+    assert_int_equal(d.state, STORE_MSG_DELIVERED);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(d.sub, 1);
+    assert_int_equal(d.dlvrd, 1);
+    /* 2026-11-26 08:40 UTC */
+    assert_int_equal(d.submit_date, 1795682400);
+    assert_int_equal(d.done_date, 1795682460);
+
+    /* long hex id, seconds, Text:, hex err, other order */
+    assert_int_equal(parse("stat:UNDELIV id:4F3A2B1C9D8E7F6012 err:0x0B "
+                           "done date:261126084155 Text:abc", &d), 0);
+    assert_string_equal(d.id, "4F3A2B1C9D8E7F6012");
+    assert_int_equal(d.state, STORE_MSG_FAILED);
+    assert_int_equal(d.err, 11);
+    assert_int_equal(d.done_date, 1795682400 + 115);
+    assert_int_equal(d.sub, -1);
+
+    assert_int_equal(parse("ID:42 SUBMIT_DATE:2611260840 STAT:EXPIRED "
+                           "ERR:1", &d), 0);
+    assert_string_equal(d.id, "42");
+    assert_int_equal(d.state, STORE_MSG_EXPIRED);
+    assert_int_equal(d.err, 1);
+    assert_int_equal(d.submit_date, 1795682400);
+
+    assert_int_equal(parse("id:7 stat:ACCEPTD", &d), 0);
+    assert_int_equal(d.state, -1);
+    assert_int_equal(parse("id:7 stat:REJECTD done date:9913329999", &d), 0);
+    assert_int_equal(d.state, STORE_MSG_FAILED);
+    assert_int_equal(d.done_date, 0);         /* month 13: not a date */
+    assert_int_equal(parse("stat:DELIVRD text:id:5", &d), -1);
+    assert_int_equal(parse("", &d), -1);
+    assert_int_equal(parse("id: stat:DELIVRD", &d), -1);
+    assert_int_equal(outbox_receipt_parse(NULL, 0, &d), -1);
+    /* not NUL-terminated: only len bytes are read */
+    assert_int_equal(outbox_receipt_parse((const uint8_t *)"id:123456", 5, &d), 0);
+    assert_string_equal(d.id, "12");
+
+    /* TLVs win over the text */
+    struct smpp_pdu p;
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    const char *txt = "id:1 stat:DELIVRD err:000";
+    p.short_message = (const uint8_t *)txt;
+    p.sm_length = (uint8_t)strlen(txt);
+    static const char rid[] = "00FF";
+    static const uint8_t nec[3] = { 3, 0x01, 0x02 };
+    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, sizeof rid);
+    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 5);
+    smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3);
+    assert_int_equal(outbox_receipt_read(&p, &d), 0);
+    assert_string_equal(d.id, "00FF");
+    assert_int_equal(d.state, STORE_MSG_FAILED);
+    assert_int_equal(d.err, 0x0102);
+    /* TLV only, no text */
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, 4);
+    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2);
+    assert_int_equal(outbox_receipt_read(&p, &d), 0);
+    assert_string_equal(d.id, "00FF");
+    assert_int_equal(d.state, STORE_MSG_DELIVERED);
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    assert_int_equal(outbox_receipt_read(&p, &d), -1);
+
+    assert_int_equal(outbox_tlv_state(3), STORE_MSG_EXPIRED);
+    assert_int_equal(outbox_tlv_state(6), -1);
+    assert_int_equal(outbox_stat_state("delivered"), STORE_MSG_DELIVERED);
+    assert_int_equal(outbox_stat_state("UNKNOWN"), -1);
+}
+
+static void test_status_class(void **state)
+{
+    (void)state;
+    assert_int_equal(outbox_status_class(ESME_ROK), OUTBOX_OK);
+    assert_int_equal(outbox_status_class(ESME_RTHROTTLED), OUTBOX_THROTTLE);
+    assert_int_equal(outbox_status_class(ESME_RMSGQFUL), OUTBOX_THROTTLE);
+    assert_int_equal(outbox_status_class(ESME_DONE_QUEUE_FULL), OUTBOX_THROTTLE);
+    assert_int_equal(outbox_status_class(ESME_DONE_TIMEOUT), OUTBOX_TEMP);
+    assert_int_equal(outbox_status_class(ESME_DONE_LINK_LOST), OUTBOX_TEMP);
+    assert_int_equal(outbox_status_class(ESME_RSYSERR), OUTBOX_TEMP);
+    assert_int_equal(outbox_status_class(ESME_RX_T_APPN), OUTBOX_TEMP);
+    assert_int_equal(outbox_status_class(0x401), OUTBOX_TEMP);
+    assert_int_equal(outbox_status_class(ESME_RINVDSTADR), OUTBOX_PERM);
+    assert_int_equal(outbox_status_class(ESME_RINVSRCADR), OUTBOX_PERM);
+    assert_int_equal(outbox_status_class(ESME_RX_P_APPN), OUTBOX_PERM);
+    assert_int_equal(outbox_status_err(ESME_RINVDSTADR), 0x0B);
+    assert_int_equal(outbox_status_err(ESME_DONE_TIMEOUT), OUTBOX_ERR_TIMEOUT);
+    assert_int_equal(outbox_status_err(ESME_DONE_LINK_LOST),
+                     OUTBOX_ERR_LINK_LOST);
+}
+
+/* ---- against the simulator --------------------------------------------- */
+
+static const char *const cyr_long =
+    "Сиздин арызыңыз кабыл алынды. Документтериңиз даяр болгондо биз сизге "
+    "кабарлайбыз. Ваше заявление принято, мы сообщим, когда документы будут "
+    "готовы. Рахмат! Спасибо!";
+
+static void test_send_and_deliver(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    fx_outbox(f, NULL);
+    enum { N = 40 };
+    int64_t ids[N];
+    char text[64];
+    for (int i = 0; i < N; i++) {
+        if (i % 5 == 0) {
+            ids[i] = enqueue(f, "996700000001", cyr_long, false);
+        } else {
+            snprintf(text, sizeof text, "hello %d", i);
+            ids[i] = enqueue(f, "996700000002", text, false);
+        }
+    }
+    wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    assert_int_equal(s.sent, N);
+    assert_int_equal(s.submitted, N);
+    assert_true(s.receipts_matched >= N);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.inflight, 0);
+    /* every SMS arrived whole; the Cyrillic ones reassembled */
+    assert_int_equal(f->sms_seen, N);
+    unsigned cyr = 0;
+    for (unsigned i = 0; i < N && i < MAX_SEEN; i++)
+        if (strcmp(f->seen_text[i], cyr_long) == 0)
+            cyr++;
+    assert_int_equal(cyr, N / 5);
+    /* stored id is the decimal one; the receipt spoke hex */
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, ids[1], &m), STORE_OK);
+    assert_string_equal(m->smsc, "sim");
+    assert_non_null(m->smsc_msgid);
+    for (const char *c = m->smsc_msgid; *c; c++)
+        assert_true(*c >= '0' && *c <= '9');
+    assert_int_equal(m->attempts, 1);
+    store_msg_free(m);
+    fx_free(f);
+}
+
+static void test_routing(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
+    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
+    sc.n_accounts = 2;
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
+    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, NULL);
+    int64_t ids[4];
+    ids[0] = enqueue(f, "996701111111", "to a", false);
+    ids[1] = enqueue(f, "+996702222222", "to a too", false);
+    ids[2] = enqueue(f, "996551111111", "to b", false);
+    ids[3] = enqueue(f, "77011111111", "to b too", false);
+    wait_state(f, ids, 4, STORE_MSG_DELIVERED, 10000);
+    const char *want[4] = { "a", "a", "b", "b" };
+    for (int i = 0; i < 4; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_string_equal(m->smsc, want[i]);
+        store_msg_free(m);
+    }
+    fx_free(f);
+}
+
+static void test_throttled(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    sc.throttle_every = 2;     /* with max_retries 1 some answers reach us */
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    fx_outbox(f, NULL);
+    enum { N = 30 };
+    int64_t ids[N];
+    char text[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(text, sizeof text, "t%d", i);
+        ids[i] = enqueue(f, "996700000003", text, false);
+    }
+    wait_state(f, ids, N, STORE_MSG_DELIVERED, 20000);
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    assert_true(s.retried > 0);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.submitted, N);
+    /* throttling does not count as an attempt */
+    for (int i = 0; i < N; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->attempts, 1);
+        store_msg_free(m);
+    }
+    fx_free(f);
+}
+
+static void test_link_down_then_back(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, NULL);
+    smsc_set_refuse_binds(f->smsc, 1);
+    smsc_drop(f->smsc, NULL);
+    enum { N = 10 };
+    int64_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = enqueue(f, "996700000004", "while down", false);
+    /* for a while nothing is sent, nothing fails, nothing is lost */
+    uint64_t end = mono_ms() + 400;
+    while (mono_ms() < end)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    for (int i = 0; i < N; i++) {
+        int st = state_of(f, ids[i]);
+        assert_true(st == STORE_MSG_QUEUED || st == STORE_MSG_SENDING);
+    }
+    assert_int_equal(f->sms_seen, 0);
+    smsc_set_refuse_binds(f->smsc, 0);
+    wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
+    assert_int_equal(f->sms_seen, N);
+    fx_free(f);
+}
+
+static void test_optout(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    assert_int_equal(store_optout_set(f->st, "996700000005", skewed_clock()),
+                     STORE_OK);
+    fx_outbox(f, NULL);
+    int64_t promo = enqueue(f, "996700000005", "promo", false);
+    int64_t legal = enqueue(f, "996700000005", "legal notice", true);
+    int64_t other = enqueue(f, "996700000006", "other", false);
+    wait_state(f, &promo, 1, STORE_MSG_FAILED, 5000);
+    int64_t ok[2] = { legal, other };
+    wait_state(f, ok, 2, STORE_MSG_DELIVERED, 10000);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, promo, &m), STORE_OK);
+    assert_int_equal(m->err, OUTBOX_ERR_OPTED_OUT);
+    store_msg_free(m);
+    assert_int_equal(f->sms_seen, 2);
+    for (unsigned i = 0; i < 2; i++)
+        assert_string_not_equal(f->seen_text[i], "promo");
+    fx_free(f);
+}
+
+static void test_permanent_error(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    f->raw->submit_status = ESME_RINVDSTADR;
+    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
+    fx_outbox(f, NULL);
+    int64_t id = enqueue(f, "996700000007", "bad number", false);
+    /* and one with no route at all: no prefix matches, no default */
+    f->cs[0].default_route = false;
+    f->pfx[0][0] = "996";
+    f->cs[0].prefixes = f->pfx[0];
+    f->cs[0].prefix_count = 1;
+    int64_t nr = enqueue(f, "4470000000", "no route", false);
+    int64_t both[2] = { id, nr };
+    wait_state(f, both, 2, STORE_MSG_FAILED, 5000);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(m->err, (int)ESME_RINVDSTADR);
+    assert_int_equal(m->attempts, 1);
+    store_msg_free(m);
+    assert_int_equal(store_msg_get(f->st, nr, &m), STORE_OK);
+    assert_int_equal(m->err, OUTBOX_ERR_NO_ROUTE);
+    store_msg_free(m);
+    assert_int_equal(f->raw->submits, 1);
+    fx_free(f);
+}
+
+static bool raw_submits(struct fx *f, void *arg)
+{
+    return f->raw->submits >= *(unsigned *)arg;
+}
+
+static void test_crash_and_lease(void **state)
+{
+    (void)state;
+    /* 1: an SMSC that never answers; the outbox dies with 5 on the wire */
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    f->raw->silent = 1;
+    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
+    struct outbox_opts o = { .lease_ms = 30000, .clock_ms = skewed_clock };
+    clock_skew = 0;
+    fx_outbox(f, &o);
+    enum { N = 5 };
+    int64_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = enqueue(f, "996700000008", "sent before the crash", false);
+    unsigned want = N;
+    assert_true(run_until(f, raw_submits, &want, 5000));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
+    /* "crash": the outbox goes without writing an outcome; the rows keep
+     * their lease (the esme, freed after, reports to orphans) */
+    outbox_free(f->ob);
+    f->ob = NULL;
+    esme_free(f->esme[0]);
+    f->n_links = 0;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
+
+    /* 2: a new outbox on the simulator; while the lease runs nothing
+     * is resent, once it ran out (clock moved on) every row goes again */
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    f->smsc = smsc_new(f->base, &sc, (char[200]){ 0 }, 200);
+    assert_non_null(f->smsc);
+    smsc_set_observer(f->smsc, observer, f);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, &o);
+    uint64_t end = mono_ms() + 300;
+    while (mono_ms() < end)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(f->sms_seen, 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
+    clock_skew = 31000;
+    wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
+    assert_int_equal(f->sms_seen, N);
+    for (int i = 0; i < N; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->attempts, 2);      /* the duplicate, counted */
+        store_msg_free(m);
+    }
+    clock_skew = 0;
+    fx_free(f);
+}
+
+/* ---- callback URL ------------------------------------------------------ */
+
+struct hook {
+    unsigned calls, fails_left;
+    char last[256];
+};
+
+static void hook_cb(struct evhttp_request *req, void *arg)
+{
+    struct hook *h = arg;
+    h->calls++;
+    if (h->fails_left) {
+        h->fails_left--;
+        evhttp_send_reply(req, 503, "busy", NULL);
+        return;
+    }
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(b);
+    if (n >= sizeof h->last)
+        n = sizeof h->last - 1;
+    evbuffer_remove(b, h->last, n);
+    h->last[n] = '\0';
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static bool hook_done(struct fx *f, void *arg)
+{
+    struct hook *h = arg;
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    return h->last[0] && s.callbacks_ok >= 2;
+}
+
+static void test_callback(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    struct evhttp *http = evhttp_new(f->base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
+        http, "127.0.0.1", 0);
+    assert_non_null(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+                                 (struct sockaddr *)&sa, &sl), 0);
+    struct hook h = { .fails_left = 1 };
+    evhttp_set_gencb(http, hook_cb, &h);
+    f->fetch = fetch_new(f->base, NULL);
+    assert_non_null(f->fetch);
+    struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 3 };
+    fx_outbox(f, &o);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
+    assert_int_equal(store_optout_set(f->st, "996700000010", skewed_clock()),
+                     STORE_OK);
+    struct store_msg_new m = { .to = "996700000009", .text = "cb",
+                               .callback_url = url,
+                               .expires_at = skewed_clock() + 60000 };
+    int64_t id;
+    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    m.to = "996700000010";
+    int64_t id2;
+    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id2), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, hook_done, &h, 10000));
+    assert_int_equal(h.calls, 3);          /* one 503, then two answers */
+    assert_non_null(strstr(h.last, "\"state\":\""));
+    assert_non_null(strstr(h.last, "\"at\":\""));
+    assert_int_equal(state_of(f, id), STORE_MSG_DELIVERED);
+    assert_int_equal(state_of(f, id2), STORE_MSG_FAILED);
+    evhttp_free(http);
+    fx_free(f);
+}
+
+/* ---- many rows --------------------------------------------------------- */
+
+static bool first_sent(struct fx *f, void *arg)
+{
+    (void)arg;
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    return s.sent > 0;
+}
+
+static void test_first_claim_many_rows(void **state)
+{
+    (void)state;
+    const char *env = getenv("OUTBOX_ROWS");
+    long rows = env ? atol(env) : 20000;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    int64_t now = skewed_clock();
+    struct store_msg_new m = { .to = "996700000011", .text = "bulk",
+                               .expires_at = now + 3600000 };
+    for (long i = 0; i < rows; i += 5000) {
+        assert_int_equal(store_begin_batch(f->st), STORE_OK);
+        for (long k = i; k < i + 5000 && k < rows; k++) {
+            int64_t id;
+            assert_int_equal(store_enqueue(f->st, &m, now, &id), STORE_OK);
+        }
+        assert_int_equal(store_commit_batch(f->st), STORE_OK);
+    }
+    /* a restart: reopen the database, bind, then time the first send */
+    store_close(f->st);
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
+                                sizeof err), STORE_OK);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    uint64_t t0 = mono_ms();
+    fx_outbox(f, NULL);
+    assert_true(run_until(f, first_sent, NULL, 5000));
+    uint64_t dt = mono_ms() - t0;
+    print_message("first send %llu ms after start with %ld queued rows\n",
+                  (unsigned long long)dt, rows);
+    assert_true(dt < 1000);
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    assert_true(s.claimed <= 100);          /* one bounded batch, not the table */
+    fx_free(f);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(KLOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_pick),
+        cmocka_unit_test(test_receipt_parse),
+        cmocka_unit_test(test_status_class),
+        cmocka_unit_test(test_send_and_deliver),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_throttled),
+        cmocka_unit_test(test_link_down_then_back),
+        cmocka_unit_test(test_optout),
+        cmocka_unit_test(test_permanent_error),
+        cmocka_unit_test(test_crash_and_lease),
+        cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_first_claim_many_rows),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fetch_global_cleanup();
+    return rc;
+}
