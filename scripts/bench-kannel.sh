@@ -75,16 +75,23 @@ for f in "$B/kyzmatd" "$B/kyzmat-smsc" /usr/sbin/bearerbox /usr/sbin/smsbox; do
     [ -x "$f" ] || { echo "bench-kannel: $f missing (make all; apt-get install kannel)"; exit 0; }
 done
 
+# Copies of our binaries, so a rebuild in the shared tree during the run
+# cannot pull them away mid-way.
+mkdir -p "$tmp/bin"
+cp "$B/kyzmatd" "$B/kyzmat-smsc" "$tmp/bin/"
+gwd="$tmp/bin/kyzmatd"
+sim="$tmp/bin/kyzmat-smsc"
+
 # Our two helpers: the HTTP responder and the TCP_NODELAY shim.
 WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -D_GNU_SOURCE"
 mkdir -p "$B/bench"
 resp_bin="$B/bench/bench_responder"
 shim="$root/$B/nodelay.so"
-if [ ! -x "$resp_bin" ] || [ bench/responder.c -nt "$resp_bin" ]; then
+if [ ! -x "$resp_bin" ] || [ -n "$(find bench/responder.c -newer "$resp_bin")" ]; then
     # shellcheck disable=SC2046,SC2086
     ${CC:-cc} $WARN -O2 -g -o "$resp_bin" bench/responder.c $(pkg-config --cflags --libs libevent)
 fi
-if [ ! -f "$shim" ] || [ scripts/nodelay.c -nt "$shim" ]; then
+if [ ! -f "$shim" ] || [ -n "$(find scripts/nodelay.c -newer "$shim")" ]; then
     # shellcheck disable=SC2086
     ${CC:-cc} $WARN -O2 -shared -fPIC -o "$shim" scripts/nodelay.c -ldl
 fi
@@ -134,7 +141,7 @@ record() {
 # kyzmat LABEL MODE LOADARGS...: simulator (port 0) + kyzmatd on it
 kyzmat() {
     label=$1; mode=$2; shift 2
-    "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 "$@" \
+    "$sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 "$@" \
         >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
     if ! wait_line smpp "$tmp/smsc.out" "$sp"; then
@@ -143,7 +150,7 @@ kyzmat() {
     port=$(port_of smpp "$tmp/smsc.out")
     printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: %s\n    tps: 0\n' \
         "$port" "$W" >"$tmp/gw.yaml"
-    "$B/kyzmatd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
+    "$gwd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"
     t0=$(ticks "$gp")
     wait "$sp" || true
@@ -239,7 +246,7 @@ EOF
     done
     # bearerbox retries the SMPP link every second (reconnect-delay); the
     # simulator starts its load on the bind.
-    "$B/kyzmat-smsc" --listen "127.0.0.1:$sport" --control 127.0.0.1:0 "$@" \
+    "$sim" --listen "127.0.0.1:$sport" --control 127.0.0.1:0 "$@" \
         >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
     t0=$(ticks "$bb" "$sb"); r0=$(ticks "$rp")
@@ -258,7 +265,8 @@ EOF
 
 echo "== Kannel 1.4.5 baseline vs kyzmat (same simulator; W=$W in flight)"
 uname_cpu=$(nproc)
-echo "   machine: $uname_cpu CPUs; Kannel: no store (default), log-level 2, max-pending-submits $W"
+echo "   machine: $uname_cpu CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine moves every figure);"
+echo "   Kannel: no store (default), log-level 2, max-pending-submits $W"
 kyzmat kyzmat "PING->PONG MO->MT, W=$W" --load "$N" --window "$W" --msisdns 1000 --reply --text PING
 kyzmat kyzmat "USSD steps, memory, W=$W" --load "$N" --window "$W" --msisdns 1000 --ussd
 kannel Kannel "as shipped, MO->MT, W=$W" "" --load "$KN" --window "$W" --msisdns 1000 --reply --text balance
