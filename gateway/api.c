@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -1511,6 +1512,11 @@ struct api *api_new(struct event_base *base, struct store *st,
         api_free(a);
         return NULL;
     }
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): a
+     * reply must not wait for the client's delayed ACK (Nagle). */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(a->sock), IPPROTO_TCP, TCP_NODELAY,
+               &one, sizeof one);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(evhttp_bound_socket_get_fd(a->sock), (struct sockaddr *)&ss,
