@@ -18,8 +18,10 @@
 #           TCP_NODELAY forced by an LD_PRELOAD shim (scripts/nodelay.c),
 #           since Kannel never sets it.  No message store (Kannel's default
 #           when store-location is not set; the status page says "store
-#           size -1"); log-level 2 (warnings) to files; max-pending-submits
-#           = W, Kannel's SMPP window (its default is 10).
+#           size -1"); log-level 2 (warnings) to files, no access-log;
+#           max-pending-submits = W, Kannel's SMPP window (its default is
+#           10); accept-x-kannel-headers so smsbox does not log a warning
+#           per reply.
 # Closed loop with W in flight, then an open loop at KRATE/s for OPEN_S s
 # (latency counted from the intended send time, so queueing is not hidden).
 #
@@ -210,6 +212,9 @@ keyword = default
 catch-all = true
 max-messages = 1
 concatenation = false
+# without it smsbox 1.4.5 logs "Tried to set Coding field, denied." for
+# every reply (a warning per message); the responder sends no X-Kannel headers
+accept-x-kannel-headers = true
 get-url = "http://127.0.0.1:$hport/ussd?from=%p&to=%P&text=%a"
 EOF
     if [ -n "$pre" ]; then
