@@ -25,7 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -85,6 +90,7 @@ struct conn {
     struct client *cl;
     struct evhttp_connection *c;
     int n;
+    int nodelay;
 };
 struct client {
     struct event_base *base;
@@ -105,6 +111,14 @@ static void on_resp(struct evhttp_request *req, void *arg)
         cl->ok++;
     else
         cl->bad++;
+    if (!c->nodelay) {   /* the client side wants no Nagle delay either */
+        int one = 1;
+        evutil_socket_t fd =
+            bufferevent_getfd(evhttp_connection_get_bufferevent(c->c));
+        if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                                  sizeof one) == 0)
+            c->nodelay = 1;
+    }
     if (mono() < cl->end)
         send_one(c);
     else if (cl->inflight == 0)
