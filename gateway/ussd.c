@@ -35,6 +35,7 @@
 #include "menus/dialog.h"
 #include "menus/menu.h"
 #include "menus/step.h"
+#include "smpp/text.h"
 
 #define CALL_DEADLINE_MS 20000      /* nothing a call waits for is longer */
 #define LANG_TTL_MS (30u * 24 * 3600 * 1000)  /* language remembered 30 days */
@@ -734,6 +735,34 @@ int ussd_deliver(struct ussd_service *s, const char *link,
         dialogs_get(s->store, c->lkey, (size_t)c->lkey_len, on_lang, c) != 0)
         c->pending--;
     return 1;
+}
+
+/* ---- USSN push ------------------------------------------------------------------- */
+
+int ussd_push(struct ussd_service *s, const char *link,
+              const struct ussd_dialect *dialect, const char *from,
+              const char *msisdn, const char *utf8, char *err, size_t errlen)
+{
+    size_t len = strlen(utf8);
+    struct smpp_text_choice ch;
+    size_t off = 0;
+    if (smpp_text_choose((const uint8_t *)utf8, len, 0, &ch, &off) != SMPP_TEXT_OK) {
+        snprintf(err, errlen, "text is not valid UTF-8 (byte %zu)", off);
+        return -1;
+    }
+    struct smpp_pdu pdu;
+    struct ussd_reply_buf buf;
+    if (ussd_notice(dialect, msisdn, from, (const uint8_t *)utf8, len,
+                    ch.enc == SMPP_ENC_UCS2, &pdu, &buf, err, errlen) != 0)
+        return -1;
+    if (s->ops.send(s->ops.ud, link, &pdu) != 0) {
+        snprintf(err, errlen, "link %s is not there", link);
+        return -1;
+    }
+    s->st.pushes++;
+    log_msg(KLOG_INFO, link, "USSD notice to %s (%zu characters)",
+            log_mask(msisdn).s, ch.chars);
+    return 0;
 }
 
 /* ---- the service ----------------------------------------------------------------- */

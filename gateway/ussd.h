@@ -38,6 +38,7 @@
 #ifndef KYZMAT_GATEWAY_USSD_H
 #define KYZMAT_GATEWAY_USSD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "smpp/dialect.h"
@@ -61,7 +62,7 @@ struct ussd_ops {
 
 struct ussd_stats {
     uint64_t starts, continues, aborts, screens, ends, expired, unavailable,
-             http_calls, app_calls, errors;
+             http_calls, app_calls, pushes, errors;
     unsigned in_flight;
 };
 
@@ -86,6 +87,18 @@ void ussd_set_menus(struct ussd_service *s, struct menu_set *set);
 int ussd_deliver(struct ussd_service *s, const char *link,
                  const struct ussd_dialect *dialect,
                  unsigned session_timeout_ms, const struct smpp_pdu *pdu);
+
+/*
+ * ussd_push — a USSN push notice (the dialect's op_notice, usually 3): a
+ * short text shown on the handset with no answer expected, outside any
+ * dialog.  from is the service code it comes from ("100").  The text must
+ * fit one USSD screen (160 octets: 182 GSM or 80 UCS-2 characters).
+ * Returns 0 when sent to the link, -1 with a reason in err (not UTF-8, too
+ * long, link gone).
+ */
+int ussd_push(struct ussd_service *s, const char *link,
+              const struct ussd_dialect *dialect, const char *from,
+              const char *msisdn, const char *utf8, char *err, size_t errlen);
 
 void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
 
