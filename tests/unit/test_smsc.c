@@ -4,12 +4,13 @@
  * smpp/pdu: binds and their refusals, framing errors, submit_sm ids,
  * receipts (format, TLVs, failure ratio, registered_delivery 2), query and
  * cancel, throttling, the window check, long-message reassembly, MO SMS
- * encoding and splitting, a whole USSD dialog, abort, and the pure helpers.
+ * encoding and splitting, a whole USSD dialog, abort, the pure helpers and
+ * parsers, and the network side of every USSD dialect preset.
  *
  * The client socket is non-blocking; waiting means running the loop one
  * pass at a time and poll()ing the client socket until a PDU is there or
  * a deadline passes (never a fixed sleep).
- * May call: smpp/smsc, smpp/pdu, smpp/text, libevent, libc, cmocka.
+ * May call: smpp/smsc, smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 
 #include <event2/event.h>
 
+#include "smpp/dialect.h"
 #include "smpp/pdu.h"
 #include "smpp/smsc.h"
 #include "smpp/text.h"
@@ -754,6 +756,127 @@ static void test_helpers(void **state)
     event_base_free(b);
 }
 
+/* The pure parsers behind the control port, scripts and reassembly. */
+static void test_pure_parsers(void **state)
+{
+    (void)state;
+    unsigned ref, total, seq;
+    const uint8_t u8[] = { 5, 0x00, 3, 0x2A, 2, 1, 'h', 'i' };
+    assert_int_equal(smsc_parse_udh(u8, sizeof u8, &ref, &total, &seq), 6);
+    assert_int_equal(ref, 0x2A);
+    assert_int_equal(total, 2);
+    assert_int_equal(seq, 1);
+    const uint8_t u16[] = { 6, 0x08, 4, 0x12, 0x34, 3, 2, 'x' };
+    assert_int_equal(smsc_parse_udh(u16, sizeof u16, &ref, &total, &seq), 7);
+    assert_int_equal(ref, 0x1234);
+    const uint8_t shortie[] = { 5, 0x00, 3, 0x2A };
+    assert_int_equal(smsc_parse_udh(shortie, sizeof shortie, &ref, &total, &seq), -1);
+    const uint8_t overrun[] = { 3, 0x00, 3, 0x2A, 2, 1 };
+    assert_int_equal(smsc_parse_udh(overrun, sizeof overrun, &ref, &total, &seq), -1);
+
+    struct smsc_ctl_req r;
+    char err[128];
+    char l1[] = "mo 996555 100 two\\nlines";
+    assert_int_equal(smsc_ctl_parse(l1, &r, err, sizeof err), SMSC_CTL_MO);
+    assert_string_equal(r.a, "996555");
+    assert_string_equal(r.b, "100");
+    assert_string_equal(r.text, "two\nlines");
+    char l2[] = "throttle x";
+    assert_int_equal(smsc_ctl_parse(l2, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "usage: throttle"));
+    char l3[] = "frobnicate";
+    assert_int_equal(smsc_ctl_parse(l3, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown command 'frobnicate'"));
+    char l4[] = "   ";
+    assert_int_equal(smsc_ctl_parse(l4, &r, err, sizeof err), SMSC_CTL_NONE);
+    char l5[] = "wait-bind";
+    assert_int_equal(smsc_ctl_parse(l5, &r, err, sizeof err), SMSC_CTL_WAIT_BIND);
+    assert_int_equal(r.n, 30);
+    char l6[] = "ussd-log";
+    assert_int_equal(smsc_ctl_parse(l6, &r, err, sizeof err), -1);
+
+    struct smsc_script_line sl;
+    assert_int_equal(smsc_script_parse_line("send 996 \"1 \\\"2\\\"\"", &sl, err, sizeof err), 0);
+    assert_int_equal(sl.cmd, SMSC_SC_SEND);
+    assert_string_equal(sl.a, "996");
+    assert_string_equal(sl.text, "1 \"2\"");
+    smsc_script_line_free(&sl);
+    assert_int_equal(smsc_script_parse_line("sleep 250ms", &sl, err, sizeof err), 0);
+    assert_int_equal(sl.ms, 250);
+    smsc_script_line_free(&sl);
+    /* these used to reach strcmp(NULL) */
+    assert_int_equal(smsc_script_parse_line("\"unterminated", &sl, err, sizeof err), -1);
+    assert_string_equal(err, "unterminated quote");
+    assert_int_equal(smsc_script_parse_line("", &sl, err, sizeof err), -1);
+    assert_int_equal(smsc_script_parse_line("dial 996", &sl, err, sizeof err), -1);
+    assert_non_null(strstr(err, "usage: dial"));
+}
+
+/* The network side of each preset: what the handset sends, and how the
+ * gateway's answers are read; ussd_classify() must agree. */
+static void test_network_dialects(void **state)
+{
+    (void)state;
+    struct ussd_net_session ses = { 17, 2, 4711 };
+    for (const struct ussd_dialect *d = ussd_dialects; d->name; d++) {
+        struct smpp_pdu p;
+        struct ussd_reply_buf b;
+        char err[160];
+        struct ussd_in in;
+        assert_int_equal(ussd_network_deliver(d, USSD_NET_ANSWER, false, "996555", "100",
+                                              &ses, (const uint8_t *)"1", 1, &p, &b,
+                                              err, sizeof err), 0);
+        assert_int_equal(p.data_coding, d->dcs_gsm);
+        assert_int_equal(smpp_tlv_uint(&p, SMPP_TLV_USSD_SERVICE_OP), d->op_continue);
+        assert_int_equal(ussd_classify(d, &p, &in, err, sizeof err), 0);
+        assert_int_equal(in.kind, USSD_CONTINUE);
+        assert_true(in.text_len == 1 && in.text[0] == '1');
+        assert_int_equal(smpp_tlv_find(&p, SMPP_TLV_ITS_SESSION_INFO) != NULL,
+                         d->key == USSD_KEY_ITS);
+        assert_int_equal(smpp_tlv_uint(&p, SMPP_TLV_USER_MESSAGE_REFERENCE),
+                         d->key == USSD_KEY_UMR ? 4711 : -1);
+        /* the gateway's final screen, read back by the network */
+        struct smpp_pdu r;
+        struct ussd_reply_buf rb;
+        assert_int_equal(ussd_reply(d, &in, (const uint8_t *)"Bye", 3, false, true, &r, &rb,
+                                    err, sizeof err), 0);
+        struct ussd_net_in ni;
+        ussd_network_read(d, &r, &ses, &ni);
+        assert_int_equal(ni.kind, USSD_SCREEN_END);
+        assert_int_equal(ni.n_mismatch, 0);
+        assert_true(ni.text_len == 3 && memcmp(ni.text, "Bye", 3) == 0);
+        assert_int_equal(ussd_reply(d, &in, (const uint8_t *)"Menu", 4, true, false, &r, &rb,
+                                    err, sizeof err), 0);
+        ussd_network_read(d, &r, &ses, &ni);
+        assert_int_equal(ni.kind, USSD_SCREEN_SHOW);
+        assert_int_equal(ni.n_mismatch, 0);
+        assert_int_equal(ni.dcs, d->dcs_ucs2);
+        /* release: the preset's way, read by the gateway as an abort */
+        assert_int_equal(ussd_network_deliver(d, USSD_NET_ABORT, false, "996555", "100",
+                                              &ses, NULL, 0, &p, &b, err, sizeof err), 0);
+        assert_int_equal(ussd_classify(d, &p, &in, err, sizeof err), 0);
+        assert_int_equal(in.kind, USSD_ABORT);
+    }
+    /* a gateway on another preset is read leniently but counted */
+    const struct ussd_dialect *std = ussd_dialect_find("standard");
+    const struct ussd_dialect *umr = ussd_dialect_find("umr");
+    struct smpp_pdu p, r;
+    struct ussd_reply_buf b, rb;
+    struct ussd_in in;
+    struct ussd_net_in ni;
+    char err[160];
+    assert_int_equal(ussd_network_deliver(std, USSD_NET_DIAL, false, "996555", "100", &ses,
+                                          (const uint8_t *)"*100#", 5, &p, &b, err,
+                                          sizeof err), 0);
+    assert_int_equal(ussd_classify(umr, &p, &in, err, sizeof err), 0);
+    assert_int_equal(ussd_reply(umr, &in, (const uint8_t *)"x", 1, false, true, &r, &rb,
+                                err, sizeof err), 0);
+    ussd_network_read(std, &r, &ses, &ni);
+    assert_int_equal(ni.kind, USSD_SCREEN_END);
+    assert_true(ni.n_mismatch > 0);
+    assert_non_null(strstr(ni.mismatch, "its_session_info"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +891,8 @@ int main(void)
         cmocka_unit_test(test_ussd_dialog),
         cmocka_unit_test(test_ussd_timeout),
         cmocka_unit_test(test_unbind_and_drop),
+        cmocka_unit_test(test_pure_parsers),
+        cmocka_unit_test(test_network_dialects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
