@@ -107,7 +107,6 @@ enum outbox_class outbox_status_class(uint32_t status)
     case ESME_ROK:
         return OUTBOX_OK;
     case ESME_RTHROTTLED:
-    case ESME_RMSGQFUL:
     case ESME_DONE_QUEUE_FULL:
     case ESME_DONE_STOPPED:
         return OUTBOX_THROTTLE;
@@ -314,9 +313,9 @@ static int parse_num(const uint8_t *v, size_t n)
             if ((v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F'))
                 base = 16;
     }
-    if (n == 0 || n > 8)
+    if (n == 0 || n > 9)
         return -1;
-    int x = 0;
+    int64_t x = 0;              /* 9 digits fit; INT_MAX is checked below */
     for (size_t i = 0; i < n; i++) {
         uint8_t c = v[i];
         int d = c >= '0' && c <= '9' ? c - '0'
@@ -326,7 +325,7 @@ static int parse_num(const uint8_t *v, size_t n)
             return -1;
         x = x * base + d;
     }
-    return x;
+    return x <= INT_MAX ? (int)x : -1;
 }
 
 static void dlr_clear(struct outbox_dlr *out)

@@ -526,6 +526,14 @@ static void test_receipt_parse(void **state)
     assert_int_equal(d.err, 1);
     assert_int_equal(d.submit_date, 1795682400);
 
+    /* err beyond int: not a number, so 0 (found by fuzz_receipt) */
+    assert_int_equal(parse("id:7 err:FFFFFFFF", &d), 0);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(parse("id:7 err:7FFFFFFF", &d), 0);
+    assert_int_equal(d.err, 0x7FFFFFFF);
+    assert_int_equal(parse("id:7 err:999999999 sub:0x", &d), 0);
+    assert_int_equal(d.err, 999999999);
+    assert_int_equal(d.sub, -1);
     assert_int_equal(parse("id:7 stat:ACCEPTD", &d), 0);
     assert_int_equal(d.state, -1);
     assert_int_equal(parse("id:7 stat:REJECTD done date:9913329999", &d), 0);
@@ -575,7 +583,7 @@ static void test_status_class(void **state)
     (void)state;
     assert_int_equal(outbox_status_class(ESME_ROK), OUTBOX_OK);
     assert_int_equal(outbox_status_class(ESME_RTHROTTLED), OUTBOX_THROTTLE);
-    assert_int_equal(outbox_status_class(ESME_RMSGQFUL), OUTBOX_THROTTLE);
+    assert_int_equal(outbox_status_class(ESME_RMSGQFUL), OUTBOX_TEMP);
     assert_int_equal(outbox_status_class(ESME_DONE_QUEUE_FULL), OUTBOX_THROTTLE);
     assert_int_equal(outbox_status_class(ESME_DONE_TIMEOUT), OUTBOX_TEMP);
     assert_int_equal(outbox_status_class(ESME_DONE_LINK_LOST), OUTBOX_TEMP);
