@@ -74,9 +74,12 @@ enum outbox_class {
  * outbox_status_class — the class of an SMPP command_status or ESME_DONE_*
  * code as mt_send reports it.  Permanent: address, TON/NPI, length, option
  * and application-permanent errors (RINVDSTADR, RINVSRCADR, RX_P_APPN,
- * RX_R_APPN, ...).  Throttle: RTHROTTLED, RMSGQFUL (after the esme's own
- * retries), QUEUE_FULL, STOPPED.  Everything else (RSYSERR, RX_T_APPN,
- * TIMEOUT, LINK_LOST, vendor codes) is temporary.  Pure.
+ * RX_R_APPN, ...).  Throttle: RTHROTTLED (after the esme's own retries),
+ * QUEUE_FULL, STOPPED: the link's fault, not the message's.  Everything
+ * else (RMSGQFUL after the esme's retries — often the subscriber's queue
+ * at the SMSC —, RSYSERR, RX_T_APPN, TIMEOUT, LINK_LOST, vendor codes) is
+ * temporary: exponential back-off, bounded by the message's lifetime.
+ * Pure.
  */
 enum outbox_class outbox_status_class(uint32_t status);
 
