@@ -927,7 +927,7 @@ static void pass(evutil_socket_t fd, short what, void *arg)
             ok = false;
             r->next = back;
             back = r;
-        } else if (rc == 1 && n_parked < PARKED_MAX) {
+        } else if (rc == 1 && ob->n_parked + n_parked < PARKED_MAX) {
             r->next = parked;
             parked = r;
             n_parked++;
