@@ -1097,7 +1097,7 @@ struct outbox *outbox_new(struct event_base *base, struct store *st,
     if (!o->idle_ms)
         o->idle_ms = 100;
     if (o->lease_ms <= 0)
-        o->lease_ms = 60000;
+        o->lease_ms = 300000;
     if (o->retry_min_ms <= 0)
         o->retry_min_ms = 2000;
     if (o->retry_max_ms <= 0)

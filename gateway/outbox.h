@@ -132,7 +132,15 @@ struct outbox_opts {
     unsigned batch;             /* rows claimed per pass, at most [100] */
     unsigned max_inflight;      /* messages on the links at once [500] */
     unsigned idle_ms;           /* pass interval when idle [100] */
-    int64_t lease_ms;           /* claim lease; a crash resends after it [60000] */
+    int64_t lease_ms;           /* claim lease [300000]: must exceed the longest
+                                   a message can spend on a link (esme
+                                   queue_timeout_ms + response timeouts and
+                                   throttling retries), or a slow message
+                                   may be claimed and sent a second time.
+                                   A crash resends after it, or at once when
+                                   the gateway, sole user of its database,
+                                   calls store_outbox_recover(INT64_MAX)
+                                   before outbox_new(). */
     int64_t retry_min_ms;       /* first back-off [2000] */
     int64_t retry_max_ms;       /* back-off cap [600000] */
     int64_t throttle_ms;        /* delay after throttling / link down [1000] */
