@@ -119,6 +119,11 @@ $(BENCH_DIALOGS): bench/bench_dialogs.c $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
 
+BENCH_API := $(B)/bench/bench_api
+$(BENCH_API): bench/bench_api.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
 test: all unit
@@ -127,7 +132,7 @@ test: all unit
 run: all
 	B=$(B) scripts/run.sh
 
-bench: all $(BENCH_BIN) $(BENCH_STORE) $(BENCH_DIALOGS)
+bench: all $(BENCH_BIN) $(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API)
 	B=$(B) scripts/bench.sh
 
 fuzz: $(FUZZ_BIN)
