@@ -8,6 +8,8 @@
 #      with dialogs in memory and in Redis; closed loop (W in flight) and
 #      open loop at RATE/s (latency counted from the intended send time, so
 #      queueing is not hidden); kyzmatd's CPU per step and resident memory
+#   5. Kannel 1.4.5 (bearerbox + smsbox + get-url) against the same simulator,
+#      as shipped and with TCP_NODELAY forced (scripts/bench-kannel.sh)
 # Environment: N (messages, default 200000), W (in flight, default 100),
 # RATE (open-loop rate, default 10000).
 set -eu
@@ -69,3 +71,7 @@ run_load "MO SMS, closed loop, W=$W"        "--load $N --window $W"
 run_load "USSD steps, memory, W=$W"         "--load $N --window $W --ussd --msisdns 1000"
 run_load "USSD steps, Redis, W=$W"          "--load $N --window $W --ussd --msisdns 1000" redis
 run_load "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RATE --ussd --msisdns 1000" redis
+
+echo
+echo "== 5. Kannel 1.4.5 baseline (bearerbox + smsbox + get-url) vs kyzmat, same simulator"
+B="$B" N="$N" W="$W" scripts/bench-kannel.sh || true

@@ -160,6 +160,24 @@ def npm_peer_gets_pong_and_throttles():
 
 
 @case
+def load_driver_counts_replies_and_fails_without_them():
+    # kyzmat-smsc --load --reply is the benchmark driver for MO -> MT; it
+    # must count PONGs, and fail when no reply comes.
+    probe = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("megacom", probe.port, window=50, tps=0)))
+    g.wait_log(r"\[megacom\] bound")
+    probe.kill()
+    ok = subprocess.run([os.path.join(BIN, "kyzmat-smsc"), "--listen", "127.0.0.1:%d" % probe.port,
+                         "--control", "127.0.0.1:0", "--load", "100", "--reply", "--text", "PING",
+                         "--window", "10"], capture_output=True, text=True, timeout=60)
+    expect(ok.returncode == 0 and "ok=100" in ok.stdout, "PING load: %s %s" % (ok.stdout[-300:], ok.stderr[-300:]))
+    bad = subprocess.run([os.path.join(BIN, "kyzmat-smsc"), "--listen", "127.0.0.1:%d" % probe.port,
+                          "--control", "127.0.0.1:0", "--load", "5", "--reply", "--text", "hello",
+                          "--step-timeout", "300"], capture_output=True, text=True, timeout=60)
+    expect(bad.returncode == 1, "no replies must fail the load run (exit %d)" % bad.returncode)
+
+
+@case
 def hostile_peer_1000_malformed_pdus():
     good = Smsc()
     bad = HostileSmsc(count=1000)
