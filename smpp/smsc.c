@@ -462,16 +462,22 @@ int smsc_parse_duration(const char *t, uint64_t *ms)
     char *end = NULL;
     errno = 0;
     double v = strtod(t, &end);
-    if (errno || end == t || v < 0)
+    if (errno || end == t || !(v >= 0))
         return -1;
+    double f;
     if (strcmp(end, "ms") == 0)
-        *ms = (uint64_t)v;
+        f = 1.0;
     else if (strcmp(end, "s") == 0 || *end == '\0')
-        *ms = (uint64_t)(v * 1000.0);
+        f = 1000.0;
     else if (strcmp(end, "m") == 0)
-        *ms = (uint64_t)(v * 60000.0);
+        f = 60000.0;
     else
         return -1;
+    /* at most a year: beyond that (or inf/nan) the conversion to an
+     * integer would be undefined (found by fuzz_smsc under UBSan) */
+    if (!(v * f <= 365.0 * 86400.0 * 1000.0))
+        return -1;
+    *ms = (uint64_t)(v * f);
     return 0;
 }
 

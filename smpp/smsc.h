@@ -248,7 +248,8 @@ struct smsc_script_line {
 int smsc_script_parse_line(const char *line, struct smsc_script_line *out,
                            char *err, size_t errlen);
 void smsc_script_line_free(struct smsc_script_line *l);
-/* "500ms", "5s", "2m", "3" (seconds) -> *ms.  0, or -1 when malformed. */
+/* "500ms", "5s", "2m", "3" (seconds) -> *ms.  0, or -1 when malformed,
+ * negative or longer than a year. */
 int smsc_parse_duration(const char *t, uint64_t *ms);
 
 #endif

@@ -804,6 +804,11 @@ static void test_pure_parsers(void **state)
     assert_int_equal(smsc_script_parse_line("sleep 250ms", &sl, err, sizeof err), 0);
     assert_int_equal(sl.ms, 250);
     smsc_script_line_free(&sl);
+    uint64_t ms;
+    assert_int_equal(smsc_parse_duration("1e30", &ms), -1);   /* UBSan: float->int */
+    assert_int_equal(smsc_parse_duration("nan", &ms), -1);
+    assert_int_equal(smsc_parse_duration("2m", &ms), 0);
+    assert_int_equal(ms, 120000);
     /* these used to reach strcmp(NULL) */
     assert_int_equal(smsc_script_parse_line("\"unterminated", &sl, err, sizeof err), -1);
     assert_string_equal(err, "unterminated quote");
