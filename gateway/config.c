@@ -130,7 +130,7 @@ static const struct key keys[] = {
       "how long SMS are split" },
 
     { S_HTTP, "listen", T_STR, "127.0.0.1:8080", 3, 300, NULL, F_HOSTPORT,
-      C(http_listen), 0, "address:port of the HTTP API" },
+      C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
 
@@ -438,8 +438,9 @@ static int check_string(const struct key *k, const char *s, size_t len,
         unsigned long long port;
         if (!colon || colon == s ||
             parse_uint(colon + 1, len - (size_t)(colon + 1 - s), &port) != 0 ||
-            port < 1 || port > 65535) {
-            snprintf(why, whylen, "must be ADDRESS:PORT, e.g. 127.0.0.1:8080");
+            port > 65535) {
+            snprintf(why, whylen, "must be ADDRESS:PORT, e.g. 127.0.0.1:8080 "
+                     "(port 0: any free port, logged at start)");
             return -1;
         }
     }

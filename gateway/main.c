@@ -33,6 +33,9 @@
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/ussd.h"
+#include "gateway/api.h"
+#include "gateway/outbox.h"
+#include "gateway/store.h"
 #include "menus/load.h"
 #include "menus/menu.h"
 #include "smpp/esme.h"
@@ -44,6 +47,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +84,9 @@ struct daemon {
     struct dialogs *store;      /* USSD dialogs: Redis or in process */
     struct fetch *fetch;        /* back-end and app calls */
     struct ussd_service *ussd;
+    struct store *db;           /* SQLite: outbox, applications, bookings */
+    struct api *api;            /* the agencies' HTTP API */
+    struct outbox *outbox;      /* drains the SMS outbox onto the links */
     int links_started;          /* links bind only once the dialog store
                                  * is up (or 3 s have passed), so the first
                                  * dials are not told "unavailable" */
@@ -478,6 +485,76 @@ static void on_store_state(void *arg, enum dialogs_state st, const char *reason)
                 dialogs_describe(d->store), reason ? reason : "?");
 }
 
+/* ---- the outbox's view of the links ------------------------------------ */
+
+#define ROUTE_MAX_LINKS 256
+
+static int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
+{
+    struct daemon *d = ud;
+    bool bound[ROUTE_MAX_LINKS];
+    size_t n = d->cfg->smsc_count < ROUTE_MAX_LINKS ? d->cfg->smsc_count : ROUTE_MAX_LINKS;
+    for (size_t i = 0; i < n; i++) {
+        struct link *l = find_link(d->links, d->cfg->smsc[i].name);
+        bound[i] = l && l->e && esme_state(l->e) == ESME_BOUND;
+    }
+    int i = outbox_route_pick(d->cfg->smsc, n, bound, msisdn);
+    if (i < 0)
+        return i;
+    struct link *l = find_link(d->links, d->cfg->smsc[i].name);
+    if (!l || !l->e)
+        return -2;
+    r->esme = l->e;
+    r->link = l->name;
+    r->split = split_mode(d->cfg->smsc[i].split);
+    r->allow = 0;
+    return 0;
+}
+
+/* How many more messages the bound links can take soon. */
+static unsigned outbox_room_cb(void *ud)
+{
+    struct daemon *d = ud;
+    unsigned total = 0;
+    for (struct link *l = d->links; l; l = l->next) {
+        if (!l->e || esme_state(l->e) != ESME_BOUND)
+            continue;
+        const struct config_smsc *s = link_entry(l);
+        unsigned cap = 2 * (s && s->window ? s->window : 10);
+        struct esme_stats st;
+        esme_get_stats(l->e, &st);
+        unsigned used = st.in_flight + st.queued;
+        if (used < cap)
+            total += cap - used;
+    }
+    return total;
+}
+
+/* Open the database named by cfg (creating its directory).  Returns NULL
+ * with a reason in err. */
+static struct store *open_db(const struct config *cfg, char *err, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", cfg->db_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; *p; p++)
+            if (*p == '/') {
+                *p = '\0';
+                mkdir(dir, 0755);
+                *p = '/';
+            }
+        mkdir(dir, 0755);
+    }
+    struct store *st = NULL;
+    if (store_open(cfg->db_path, cfg->db_synchronous == CONFIG_SYNC_FULL
+                                     ? STORE_SYNC_FULL : STORE_SYNC_NORMAL,
+                   &st, err, errlen) != STORE_OK)
+        return NULL;
+    return st;
+}
+
 /* Load the menu set named by cfg; on errors print (or log) every one. */
 static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
 {
@@ -512,6 +589,8 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
     (void)e;
     if (pdu->esm_class & 0x04) {
         log_receipt(l, pdu);
+        if (l->d->outbox)
+            outbox_receipt(l->d->outbox, l->name, pdu);
         return ESME_ROK;
     }
     const struct config_smsc *s = link_entry(l);
@@ -543,6 +622,8 @@ static void esme_config_from(const struct config_smsc *s, struct esme_config *ec
     ec->reconnect_min_ms = s->reconnect_min_ms;
     ec->reconnect_max_ms = s->reconnect_max_ms;
     ec->max_pdu_len = s->max_pdu_len;
+    /* every request is answered well inside the outbox's claim lease */
+    ec->queue_timeout_ms = 20000;
 }
 
 /* Create and start a link for entry s.  Returns NULL (logged) on failure. */
@@ -833,6 +914,12 @@ static void usage(FILE *fp, const char *prog)
 "      --check          check the configuration, print \"configuration ok\"\n"
 "                       or every error as file:line:column, and exit 0 or 1\n"
 "      --pidfile FILE   write the process id to FILE while running\n"
+"      --create-token AGENCY\n"
+"                       create an HTTP API token for the agency with that\n"
+"                       code (created if new) in the configured database,\n"
+"                       print it once and exit; only its SHA-256 is kept\n"
+"      --scopes LIST    with --create-token: messages,applications,offices,\n"
+"                       slots (comma-separated) or * (the default)\n"
 "  -v, --verbose        log at debug level (overrides log.level)\n"
 "      --help-config    list every configuration key with its default\n"
 "  -h, --help           show this help\n"
@@ -859,17 +946,21 @@ static void usage(FILE *fp, const char *prog)
 struct options {
     const char *config;
     const char *pidfile;
+    const char *create_token;   /* agency code */
+    const char *scopes;         /* for --create-token; NULL = all */
     int check, verbose, help, version, help_config;
 };
 
 /* Returns 0, or 2 (usage error, already reported). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { O_CHECK = 1000, O_HELP_CONFIG, O_PIDFILE };
+    enum { O_CHECK = 1000, O_HELP_CONFIG, O_PIDFILE, O_CREATE_TOKEN, O_SCOPES };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, O_CHECK },
         { "pidfile", required_argument, NULL, O_PIDFILE },
+        { "create-token", required_argument, NULL, O_CREATE_TOKEN },
+        { "scopes", required_argument, NULL, O_SCOPES },
         { "verbose", no_argument, NULL, 'v' },
         { "help-config", no_argument, NULL, O_HELP_CONFIG },
         { "help", no_argument, NULL, 'h' },
@@ -888,6 +979,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case O_PIDFILE:
             o->pidfile = optarg;
+            break;
+        case O_CREATE_TOKEN:
+            o->create_token = optarg;
+            break;
+        case O_SCOPES:
+            o->scopes = optarg;
             break;
         case 'v':
             o->verbose = 1;
@@ -940,6 +1037,10 @@ static void daemon_free(struct daemon *d)
         link_free(l);
     }
     d->links = d->retiring = NULL;
+    api_free(d->api);
+    d->api = NULL;
+    outbox_free(d->outbox);
+    d->outbox = NULL;
     ussd_free(d->ussd);
     d->ussd = NULL;
     fetch_free(d->fetch);
@@ -948,6 +1049,8 @@ static void daemon_free(struct daemon *d)
     d->store = NULL;
     menu_set_unref(d->menus);
     d->menus = NULL;
+    store_close(d->db);
+    d->db = NULL;
     if (d->ev_term)
         event_free(d->ev_term);
     if (d->ev_int)
@@ -999,6 +1102,21 @@ int main(int argc, char **argv)
         return 1;
     }
     config_errors_free(&errs);
+    if (o.create_token) {
+        char err[256], tok[API_TOKEN_LEN];
+        struct store *st = open_db(d.cfg, err, sizeof err);
+        int trc = st ? api_token_create(st, o.create_token, o.scopes, tok, sizeof tok,
+                                        err, sizeof err)
+                     : -1;
+        store_close(st);
+        config_free(d.cfg);
+        if (trc != STORE_OK) {
+            fprintf(stderr, "%s: cannot create a token: %s\n", argv[0], err);
+            return 1;
+        }
+        printf("%s\n", tok);
+        return 0;
+    }
     d.menus = load_menus(d.cfg, stderr);
     if (!d.menus) {
         fprintf(stderr, "%s: the menu set %s has errors; not starting\n", argv[0],
@@ -1068,6 +1186,50 @@ int main(int argc, char **argv)
     }
     log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
             d.cfg->menus, (unsigned)d.menus->nnode, dialogs_describe(d.store));
+    char derr[256] = "";
+    d.db = open_db(d.cfg, derr, sizeof derr);
+    if (!d.db) {
+        log_msg(KLOG_ERROR, NULL, "not starting: database %s: %s", d.cfg->db_path, derr);
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+    /* This process is the database's only user: what a dead predecessor had
+     * on the links goes out again at once rather than after its lease. */
+    store_outbox_recover(d.db, INT64_MAX, NULL);
+    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, &d };
+    struct outbox_opts oopts;
+    memset(&oopts, 0, sizeof oopts);
+    oopts.from = "kyzmat";
+    oopts.fetch = d.fetch;
+    d.outbox = outbox_new(d.base, d.db, &olinks, &oopts);
+    if (!d.outbox) {
+        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+    struct api_opts aopts;
+    memset(&aopts, 0, sizeof aopts);
+    aopts.listen = d.cfg->http_listen;
+    aopts.max_body = d.cfg->http_max_body;
+    d.api = api_new(d.base, d.db, &aopts, derr, sizeof derr);
+    if (!d.api) {
+        log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",
+                d.cfg->http_listen, derr);
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+    {
+        char host[300];
+        snprintf(host, sizeof host, "%s", d.cfg->http_listen);
+        char *colon = strrchr(host, ':');
+        if (colon)
+            *colon = '\0';
+        log_msg(KLOG_INFO, NULL, "HTTP API on %s:%d; database %s", host,
+                api_port(d.api), d.cfg->db_path);
+    }
     for (size_t i = 0; i < d.cfg->smsc_count; i++) {
         struct link *l = link_new(&d, &d.cfg->smsc[i]);
         if (!l) {

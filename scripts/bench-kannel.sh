@@ -152,6 +152,7 @@ kyzmat() {
     port=$(port_of smpp "$tmp/smsc.out")
     printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: %s\n    tps: 0\n' \
         "$port" "$W" >"$tmp/gw.yaml"
+    printf 'http: {listen: "127.0.0.1:0"}\ndatabase: {path: %s/gw.db}\n' "$tmp" >>"$tmp/gw.yaml"
     "$gwd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"
     t0=$(ticks "$gp")

@@ -52,6 +52,7 @@ run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs in
     i=0; while [ -z "$(port_of smpp "$tmp/smsc.out")" ]; do i=$((i+1)); [ $i -gt 200 ] && { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }; sleep 0.05; done
     port=$(port_of smpp "$tmp/smsc.out")
     printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: 100\n    tps: 0\n' "$port" >"$tmp/gw.yaml"
+    printf 'http: {listen: "127.0.0.1:0"}\ndatabase: {path: %s/gw.db}\n' "$tmp" >>"$tmp/gw.yaml"
     [ "${3:-}" = redis ] && printf 'redis: {url: "redis://127.0.0.1:%s/0"}\n' "$rport" >>"$tmp/gw.yaml"
     "$B/kyzmatd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"

@@ -183,6 +183,13 @@ class Kyzmatd:
     def __init__(self, config_text, name="kyzmatd", extra=()):
         self.name = name
         self.cfg = os.path.join(TMP, name + ".yaml")
+        _seq[0] += 1
+        # Every gateway gets its own database and an HTTP port of its own
+        # (port 0: the kernel picks; read back from the log by http_port()).
+        if not re.search(r"^http:", config_text, re.M):
+            config_text += 'http: {listen: "127.0.0.1:0"}\n'
+        if not re.search(r"^database:", config_text, re.M):
+            config_text += "database: {path: %s}\n" % os.path.join(TMP, "db%03d" % _seq[0], "kyzmat.db")
         with open(self.cfg, "w") as f:
             f.write(config_text)
         self.proc = spawn([os.path.join(BIN, "kyzmatd"), "-c", self.cfg] + list(extra), name + ".log")
@@ -202,6 +209,10 @@ class Kyzmatd:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def http_port(self, timeout=10.0):
+        self.wait_log(r"HTTP API on 127\.0\.0\.1:\d+", timeout=timeout)
+        return int(re.search(r"HTTP API on 127\.0\.0\.1:(\d+)", self.log()).group(1))
 
     def signal(self, sig):
         self.proc.send_signal(sig)

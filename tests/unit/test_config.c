@@ -334,7 +334,7 @@ static void test_wrong_types(void **state)
                   "t.yaml:3:11: smsc[1].bind: \"transciever\" is not one of transceiver, "
                   "tx_rx (did you mean \"transceiver\"?)\n");
     expect_errors("http: {listen: 8080}\n",
-                  "t.yaml:1:16: http.listen: must be ADDRESS:PORT, e.g. 127.0.0.1:8080\n");
+                  "t.yaml:1:16: http.listen: must be ADDRESS:PORT, e.g. 127.0.0.1:8080 (port 0: any free port, logged at start)\n");
     expect_errors("redis: {url: 127.0.0.1}\n",
                   "t.yaml:1:14: redis.url: must be empty or redis://HOST:PORT/DB\n");
     expect_errors("smsc:\n  - &a {name: a}\n  - *a\n",
