@@ -427,6 +427,36 @@ void api_message_clear(struct api_message *m)
     memset(m, 0, sizeof *m);
 }
 
+int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
+                     struct api_error *e)
+{
+    static const char *const allowed[] = { "to", "text", "from", NULL };
+    memset(n, 0, sizeof *n);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *text, *from;
+    if (get_phone(root, "to", true, n->to, e) < 0 ||
+        get_str(root, "text", true, API_NOTICE_MAX_BYTES, &text, e) < 0 ||
+        get_str(root, "from", false, sizeof n->from - 1, &from, e) < 0 ||
+        check_text("text", text, 182, e) < 0)
+        goto out;
+    if (from) {
+        for (const char *p = from; *p; p++)
+            if (!isdigit((unsigned char)*p) && *p != '*' && *p != '#') {
+                fail(e, 400, "from", "field \"from\" must be a service code (digits, * and #)");
+                goto out;
+            }
+        strcpy(n->from, from);
+    }
+    strcpy(n->text, text);
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
                       struct api_error *e)
 {
@@ -705,6 +735,9 @@ struct api {
     struct pending *head, **tail;
     int port;
     int64_t expiry_ms;
+    int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
+                       const char *text, int *too_long, char *err, size_t errlen);
+    void *ussd_ud;
     struct api_stats stats;
 };
 
@@ -1045,6 +1078,41 @@ static void h_message_post(struct rq *r)
     store_msg_free(old);
     api_message_clear(&m);
     reply_later(r, 202, j, true);
+}
+
+/* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
+static void h_ussd_notice(struct rq *r)
+{
+    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
+        return;
+    if (!r->a->ussd_notice) {
+        reply_error(r, 501, "USSD notices are not available on this gateway", NULL);
+        return;
+    }
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_notice n;
+    struct api_error e;
+    if (api_parse_notice(body, len, &n, &e) < 0) {
+        reply_parse_error(r, &e);
+        return;
+    }
+    char err[200] = "";
+    int too_long = 0;
+    if (r->a->ussd_notice(r->a->ussd_ud, n.to, n.from[0] ? n.from : NULL, n.text,
+                          &too_long, err, sizeof err) != 0) {
+        if (too_long)
+            reply_error(r, 400, err, "text");
+        else
+            reply_error(r, 503, err, NULL);
+        return;
+    }
+    json_t *j = json_pack("{s:b}", "sent", 1);
+    char *sj = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    send_text(r->req, 200, sj ? sj : "{\"sent\":true}");
+    free(sj);
+    log_done(r, 200, "notice sent");
 }
 
 static void set_time(json_t *j, const char *key, int64_t ms)
@@ -1430,6 +1498,11 @@ static void on_request(struct evhttp_request *req, void *arg)
             h_message_get(&r, p + 13);
         return;
     }
+    if (strcmp(p, "/v1/ussd/notices") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_ussd_notice(&r);
+        return;
+    }
     if (strcmp(p, "/v1/offices") == 0) {
         if (method_is(&r, EVHTTP_REQ_POST))
             h_office(&r);
@@ -1488,6 +1561,8 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->st = st;
     a->tail = &a->head;
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
+    a->ussd_notice = opts ? opts->ussd_notice : NULL;
+    a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->http = evhttp_new(base);
     a->commit_ev = evtimer_new(base, commit_cb, a);
     if (!a->http || !a->commit_ev) {

@@ -48,6 +48,13 @@ struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
     size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
     int64_t expiry_ms;       /* message validity (0: 24 hours) */
+    /* POST /v1/ussd/notices: push a USSN notice now (not stored; 503 when
+     * it cannot go out).  from may be NULL (the gateway's service code).
+     * Returns 0, or -1 with err; too_long set when the text does not fit
+     * one USSD screen.  NULL: the endpoint answers 501. */
+    int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
+                       const char *text, int *too_long, char *err, size_t errlen);
+    void *ussd_ud;
 };
 
 /*
@@ -109,6 +116,7 @@ struct api_error {
 #define API_URL_MAX 512
 #define API_NOTE_MAX 255
 #define API_VARS_MAX 4096        /* template variables, as JSON text */
+#define API_NOTICE_MAX_BYTES 800 /* a USSD screen: 182 GSM / 80 UCS-2 characters */
 
 /*
  * api_phone_canon — the canonical form of a phone number (see top) into
@@ -128,6 +136,15 @@ struct api_message {
 };
 /* POST /v1/messages body -> m (clear it with api_message_clear even on
  * failure).  0, or -1 with e filled. */
+/* A USSN notice request: {"to": phone, "text": ..., "from": service code}. */
+struct api_notice {
+    char to[STORE_MSISDN_MAX];
+    char from[24];            /* "" when absent */
+    char text[API_NOTICE_MAX_BYTES + 1];
+};
+int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
+                     struct api_error *e);
+
 int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
                       struct api_error *e);
 void api_message_clear(struct api_message *m);

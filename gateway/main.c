@@ -530,6 +530,53 @@ static unsigned outbox_room_cb(void *ud)
     return total;
 }
 
+/* POST /v1/ussd/notices: route the number to a bound link, push a USSN. */
+static int api_ussd_notice(void *ud, const char *msisdn, const char *from,
+                           const char *text, int *too_long, char *err,
+                           size_t errlen)
+{
+    struct daemon *d = ud;
+    struct smpp_text_choice ch;
+    size_t off = 0;
+    *too_long = 0;
+    if (smpp_text_choose((const uint8_t *)text, strlen(text), 0, &ch, &off) !=
+        SMPP_TEXT_OK) {
+        snprintf(err, errlen, "text is not valid UTF-8");
+        *too_long = 1;
+        return -1;
+    }
+    size_t air = ch.enc == SMPP_ENC_UCS2 ? ch.octets : (ch.units * 7 + 7) / 8;
+    if (air > SMPP_TEXT_USSD_OCTETS) {
+        snprintf(err, errlen, "text needs %zu octets; one USSD screen holds 160 "
+                 "(182 GSM or 80 Cyrillic characters)", air);
+        *too_long = 1;
+        return -1;
+    }
+    struct outbox_route r;
+    memset(&r, 0, sizeof r);
+    if (outbox_route_cb(d, msisdn, &r) != 0) {
+        snprintf(err, errlen, "no bound link serves this number now");
+        return -1;
+    }
+    const struct config_smsc *s = config_find_smsc(d->cfg, r.link);
+    const struct ussd_dialect *dia = s ? ussd_dialect_find(s->dialect) : NULL;
+    if (!dia) {
+        snprintf(err, errlen, "link %s has no USSD dialect", r.link);
+        return -1;
+    }
+    char code[24] = "";
+    if (!from && d->menus && d->menus->ncode > 0) {
+        /* the gateway's own service code, "*100#" -> "100" */
+        size_t k = 0;
+        for (const char *p = d->menus->code[0].code; *p && k + 1 < sizeof code; p++)
+            if (*p != '*' && *p != '#')
+                code[k++] = *p;
+        code[k] = '\0';
+        from = code;
+    }
+    return ussd_push(d->ussd, r.link, dia, from ? from : "", msisdn, text, err, errlen);
+}
+
 /* Open the database named by cfg (creating its directory).  Returns NULL
  * with a reason in err. */
 static struct store *open_db(const struct config *cfg, char *err, size_t errlen)
@@ -1213,6 +1260,8 @@ int main(int argc, char **argv)
     memset(&aopts, 0, sizeof aopts);
     aopts.listen = d.cfg->http_listen;
     aopts.max_body = d.cfg->http_max_body;
+    aopts.ussd_notice = api_ussd_notice;
+    aopts.ussd_ud = &d;
     d.api = api_new(d.base, d.db, &aopts, derr, sizeof derr);
     if (!d.api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

@@ -116,6 +116,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     api_app_status_clear(&a);
 
+    struct api_notice nt;
+    rc = api_parse_notice(data, size, &nt, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8);
+        check_phone(nt.to, true);
+        CHECK(nt.text[0] && strlen(nt.text) <= API_NOTICE_MAX_BYTES);
+        CHECK(smpp_text_utf8_validate((const uint8_t *)nt.text, strlen(nt.text),
+                                      NULL) == SMPP_TEXT_OK);
+    } else {
+        check_err(&e);
+    }
+
     struct api_office o;
     rc = api_parse_office(data, size, &o, &e);
     CHECK(rc == 0 || rc == -1);

@@ -121,5 +121,24 @@ def bad_api_input_gets_4xx_and_changes_nothing():
     expect(g.alive(), "kyzmatd died")
 
 
+@case
+def ussn_notice_pushed_through_the_api():
+    s, g, api = start()
+    sock = socket.create_connection(("127.0.0.1", s.ctl_port), timeout=10)
+    f = sock.makefile("rwb")
+    f.write(b"subscribe 996555123999\n")
+    f.flush()
+    f.readline()
+    text = "Эртең саат 10:00дө кабыл алууга келиңиз."
+    code, r = api.call("POST", "/v1/ussd/notices", {"to": "+996555123999", "text": text})
+    expect(code == 200 and r.get("sent") is True, "notice: %r %r" % (code, r))
+    line = f.readline().decode().rstrip("\n")
+    expect(line == "ussd 996555123999 notice " + text, "at the phone: %r" % line)
+    # 81 Cyrillic letters do not fit one USSD screen
+    code, r = api.call("POST", "/v1/ussd/notices", {"to": "+996555123999", "text": "Ж" * 81})
+    expect(code == 400 and r.get("field") == "text" and "160" in r.get("error", ""),
+           "too long: %r %r" % (code, r))
+
+
 if __name__ == "__main__":
     run()
