@@ -94,7 +94,7 @@ $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS_A)
 # libFuzzer targets: compiled with clang from source (not from the gcc .a),
 # so instrumentation covers our code.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
-               -fsanitize=fuzzer,address,undefined
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC) $(LDLIBS)
