@@ -1432,6 +1432,7 @@ struct load {
     struct subscriber *subs;
     unsigned n_subs, next_sub;
     struct event *tick;
+    struct event *pace;         /* open loop: fires at the next intended start */
     int bound;
     int done;
 };
@@ -1557,6 +1558,24 @@ static void load_pump(struct load *L)
         if (load_start_one(L, t0) != 0)
             break;
     }
+    /* Open loop: wake exactly when the next step is due (the 1 ms tick
+     * alone would start steps up to a tick late, which the latency, counted
+     * from the intended time, would then show as the gateway's). */
+    if (L->rate > 0 && L->pace && L->started < L->n && L->in_flight < L->window &&
+        !L->done) {
+        uint64_t next = L->t_start + (uint64_t)((double)L->started * 1e6 / L->rate);
+        uint64_t wait = next > t ? next - t : 0;
+        struct timeval tv = { (time_t)(wait / 1000000u), (suseconds_t)(wait % 1000000u) };
+        event_del(L->pace);
+        event_add(L->pace, &tv);
+    }
+}
+
+static void load_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    load_pump(arg);
 }
 
 static void load_observer(void *arg, const struct smsc_event *ev)
@@ -1665,12 +1684,15 @@ static int load_run(struct event_base *base, struct smsc *s,
     L.h = calloc(1, sizeof *L.h);
     L.subs = calloc(L.n_subs, sizeof *L.subs);
     L.tick = event_new(base, -1, EV_PERSIST, load_tick_cb, &L);
-    if (!L.h || !L.subs || !L.tick) {
+    L.pace = evtimer_new(base, load_pace_cb, &L);
+    if (!L.h || !L.subs || !L.tick || !L.pace) {
         fprintf(stderr, "kyzmat-smsc: out of memory\n");
         free(L.h);
         free(L.subs);
         if (L.tick)
             event_free(L.tick);
+        if (L.pace)
+            event_free(L.pace);
         return 1;
     }
     unsigned long long first = strtoull(o->load_from, NULL, 10);
@@ -1714,6 +1736,7 @@ static int load_run(struct event_base *base, struct smsc *s,
     if (!L.bound || L.finished < L.n || L.ok == 0)
         rc = 1;                /* never bound, cut short, or nothing worked */
     event_free(L.tick);
+    event_free(L.pace);
     free(L.h);
     free(L.subs);
     return rc;
@@ -1743,7 +1766,16 @@ int main(int argc, char **argv)
         return pr > 0 ? 0 : 2;
 
     signal(SIGPIPE, SIG_IGN);
-    struct event_base *base = event_base_new();
+    /* Precise timers (timerfd): open-loop pacing needs better than the
+     * millisecond rounding of epoll_wait's timeout. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    struct event_base *base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
+    if (!base)
+        base = event_base_new();
     if (!base) {
         fprintf(stderr, "kyzmat-smsc: cannot create the event loop\n");
         return 1;
