@@ -1,0 +1,602 @@
+/*
+ * gateway/keywords.c — SMS keywords (STATUS, STOP, START, HELP): the pure
+ * parser and reply texts, and the handlers that answer through the store's
+ * outbox.  The contract, the keyword table, the language rule, the privacy
+ * rule and the opt-out choice are in keywords.h.
+ *
+ * Parser: the first word of the text is read as code points up to a
+ * separator (blank, ASCII punctuation, digit, '№', end).  Letters are
+ * folded to lower case (ASCII, Russian and the Kyrgyz ң ө ү); when the
+ * word holds any Cyrillic letter, Latin look-alikes (a c e o p x y k m t
+ * h b) become their Cyrillic twins, so a mixed-keyboard "СТОП" still
+ * matches.  A word with anything else in it (é, emoji, invalid UTF-8)
+ * matches nothing.  Bounded: words over KW_WORD_MAX code points are no
+ * keyword, and the argument scan stops at its first blank.
+ *
+ * Owns nothing between calls.  May call: gateway/store, gateway/api
+ * (api_phone_canon, api_render), gateway/log, smpp/text, smpp/pdu, libc.
+ */
+#include "gateway/keywords.h"
+
+#include "gateway/api.h"
+#include "gateway/log.h"
+#include "smpp/pdu.h"
+#include "smpp/text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KW_WORD_MAX 16      /* code points in a keyword word, at most */
+
+/* ---- UTF-8 ---------------------------------------------------------------- */
+
+/* Decode one code point at s[0..n); returns its length, 0 when invalid. */
+static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    if (n == 0)
+        return 0;
+    uint8_t c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    uint32_t v, min;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2, v = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3, v = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+/* Append cp (< 0x800 here: ASCII or Cyrillic) as UTF-8; 0 when no room. */
+static int utf8_put(char *out, size_t cap, size_t *len, uint32_t cp)
+{
+    if (cp < 0x80) {
+        if (*len + 1 >= cap)
+            return 0;
+        out[(*len)++] = (char)cp;
+    } else {
+        if (*len + 2 >= cap)
+            return 0;
+        out[(*len)++] = (char)(0xc0 | (cp >> 6));
+        out[(*len)++] = (char)(0x80 | (cp & 0x3f));
+    }
+    out[*len] = '\0';
+    return 1;
+}
+
+static int is_blank(uint32_t cp)
+{
+    return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n' || cp == 0xa0 ||
+           cp == 0x3000 || (cp >= 0x2000 && cp <= 0x200b);
+}
+
+/* Ends a word: blank, ASCII punctuation or digit, '№'. */
+static int is_separator(uint32_t cp)
+{
+    if (is_blank(cp) || cp == 0x2116)
+        return 1;
+    if (cp < 0x80 && !((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z'))
+        return 1;
+    return 0;
+}
+
+static int is_cyrillic(uint32_t cp)
+{
+    return cp >= 0x400 && cp <= 0x4ff;
+}
+
+/* Lower case of an ASCII or Cyrillic letter; 0 when cp is neither. */
+static uint32_t fold(uint32_t cp)
+{
+    if (cp >= 'A' && cp <= 'Z')
+        return cp + 0x20;
+    if (cp >= 'a' && cp <= 'z')
+        return cp;
+    if (cp >= 0x410 && cp <= 0x42f)         /* А..Я */
+        return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40f)         /* Ѐ..Џ (Ё) */
+        return cp + 0x50;
+    if (cp >= 0x430 && cp <= 0x45f)
+        return cp;
+    if (cp == 0x4a2 || cp == 0x4ae || cp == 0x4e8)  /* Ң Ү Ө */
+        return cp + 1;
+    if (cp == 0x4a3 || cp == 0x4af || cp == 0x4e9)
+        return cp;
+    return 0;
+}
+
+/* The Cyrillic twin of a (folded) Latin look-alike, else cp. */
+static uint32_t cyr_twin(uint32_t cp)
+{
+    static const char lat[] = "aceopxykmthb";
+    static const uint16_t cyr[] = { 0x430, 0x441, 0x435, 0x43e, 0x440, 0x445,
+                                    0x443, 0x43a, 0x43c, 0x442, 0x43d, 0x432 };
+    if (cp >= 0x80)
+        return cp;
+    const char *p = strchr(lat, (int)cp);
+    return p && cp ? cyr[p - lat] : cp;
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+struct kw_word {
+    const char *word;       /* folded, UTF-8 */
+    enum kw_keyword kw;
+    enum kw_lang lang;      /* EN: Latin, RU: Russian (shared), KY: Kyrgyz */
+};
+
+static const struct kw_word words[] = {
+    { "status", KW_STATUS, KW_EN }, { "статус", KW_STATUS, KW_RU },
+    { "абал", KW_STATUS, KW_KY },
+    { "stop", KW_STOP, KW_EN },     { "стоп", KW_STOP, KW_RU },
+    { "токтот", KW_STOP, KW_KY },
+    { "start", KW_START, KW_EN },   { "старт", KW_START, KW_RU },
+    { "башта", KW_START, KW_KY },
+    { "help", KW_HELP, KW_EN },     { "помощь", KW_HELP, KW_RU },
+    { "жардам", KW_HELP, KW_KY },
+};
+
+const char *kw_lang_code(enum kw_lang lang)
+{
+    switch (lang) {
+    case KW_RU: return "ru";
+    case KW_KY: return "ky";
+    default: return "en";
+    }
+}
+
+const char *kw_name(enum kw_keyword kw)
+{
+    switch (kw) {
+    case KW_STATUS: return "STATUS";
+    case KW_STOP: return "STOP";
+    case KW_START: return "START";
+    case KW_HELP: return "HELP";
+    default: return "none";
+    }
+}
+
+/* -1 when s is not a known language code. */
+static int lang_of(const char *s)
+{
+    if (!s || !s[0] || !s[1] || (s[2] && s[2] != '-' && s[2] != '_'))
+        return -1;
+    char a = (char)(s[0] | 0x20), b = (char)(s[1] | 0x20);
+    if (a == 'k' && b == 'y')
+        return KW_KY;
+    if (a == 'r' && b == 'u')
+        return KW_RU;
+    if (a == 'e' && b == 'n')
+        return KW_EN;
+    return -1;
+}
+
+static int is_code_char(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+/* The application number after the keyword at s[0..n): "" when none. */
+static void parse_number(const uint8_t *s, size_t n, char *out, size_t cap)
+{
+    size_t i = 0;
+    out[0] = '\0';
+    /* blanks and one run of ':' '-' '=' '№' '#' between them */
+    for (;;) {
+        uint32_t cp;
+        size_t l = utf8_next(s + i, n - i, &cp);
+        if (l == 0)
+            break;
+        if (is_blank(cp) || cp == 0x2116 || cp == '#' || cp == ':' ||
+            cp == '-' || cp == '=' || cp == ',')
+            i += l;
+        else
+            break;
+    }
+    size_t a = i;
+    while (i < n && is_code_char(s[i]))
+        i++;
+    size_t b = i;
+    /* the number must end the word: blank, end or closing punctuation */
+    if (i < n) {
+        uint32_t cp;
+        size_t l = utf8_next(s + i, n - i, &cp);
+        if (l == 0 || !(is_blank(cp) || cp == ',' || cp == ';' || cp == '!' ||
+                        cp == '?' || cp == ')'))
+            return;
+    }
+    while (b > a && (s[b - 1] == '.' || s[b - 1] == ':' || s[b - 1] == '-'))
+        b--;
+    if (b == a || b - a >= cap)
+        return;
+    memcpy(out, s + a, b - a);
+    out[b - a] = '\0';
+}
+
+enum kw_keyword kw_parse(const uint8_t *text, size_t len,
+                         const char *remembered, struct kw_parsed *out)
+{
+    memset(out, 0, sizeof *out);
+    int rem = lang_of(remembered);
+    out->lang = rem >= 0 ? (enum kw_lang)rem : KW_EN;
+    size_t i = 0;
+    uint32_t cp = 0;
+    /* leading blanks */
+    while (i < len) {
+        size_t l = utf8_next(text + i, len - i, &cp);
+        if (l == 0 || !is_blank(cp))
+            break;
+        i += l;
+    }
+    /* the word, folded */
+    uint32_t w[KW_WORD_MAX];
+    size_t nw = 0;
+    int has_cyr = 0;
+    while (i < len) {
+        size_t l = utf8_next(text + i, len - i, &cp);
+        if (l == 0)
+            return KW_NONE;             /* invalid UTF-8 inside the word */
+        if (is_separator(cp))
+            break;
+        uint32_t f = fold(cp);
+        if (!f || nw == KW_WORD_MAX)
+            return KW_NONE;
+        has_cyr |= is_cyrillic(f);
+        w[nw++] = f;
+        i += l;
+    }
+    if (nw == 0)
+        return KW_NONE;
+    char word[KW_WORD_MAX * 2 + 1];
+    size_t wl = 0;
+    word[0] = '\0';
+    for (size_t k = 0; k < nw; k++)
+        if (!utf8_put(word, sizeof word, &wl, has_cyr ? cyr_twin(w[k]) : w[k]))
+            return KW_NONE;
+    const struct kw_word *hit = NULL;
+    for (size_t k = 0; k < sizeof words / sizeof words[0] && !hit; k++)
+        if (strcmp(words[k].word, word) == 0)
+            hit = &words[k];
+    if (!hit)
+        return KW_NONE;
+    out->kw = hit->kw;
+    if (hit->lang == KW_KY)
+        out->lang = KW_KY;
+    else if (hit->lang == KW_RU)
+        out->lang = rem == KW_KY ? KW_KY : KW_RU;
+    else
+        out->lang = rem >= 0 ? (enum kw_lang)rem : KW_EN;
+    if (hit->kw == KW_STATUS)
+        parse_number(text + i, len - i, out->arg, sizeof out->arg);
+    return out->kw;
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+static const char *const texts[KW_T_COUNT][3] = {
+    [KW_T_NEUTRAL] = {
+        "No application with that number for this phone.",
+        "Для этого телефона нет заявления с таким номером.",
+        "Бул телефон үчүн мындай номурдагы арыз жок.",
+    },
+    [KW_T_LOCKED] = {
+        "Too many attempts. Try again in %d minutes.",
+        "Слишком много попыток. Попробуйте снова через %d мин.",
+        "Өтө көп аракет. %d мүнөттөн кийин кайра аракет кылыңыз.",
+    },
+    [KW_T_USAGE] = {
+        "Send STATUS and your application number, e.g. STATUS 12345.",
+        "Отправьте СТАТУС и номер заявления, например: СТАТУС 12345.",
+        "АБАЛ жана арыздын номурун жөнөтүңүз, мисалы: АБАЛ 12345.",
+    },
+    [KW_T_STOP] = {
+        "You will get no more messages from us except those the law "
+        "requires. Send START to get them again.",
+        "Вы больше не будете получать от нас сообщений, кроме обязательных "
+        "по закону. Чтобы снова получать, отправьте СТАРТ.",
+        "Мындан ары мыйзам талап кылгандан башка билдирүү албайсыз. Кайра "
+        "алуу үчүн БАШТА деп жөнөтүңүз.",
+    },
+    [KW_T_START] = {
+        "You will get our messages again. Send STOP to opt out.",
+        "Вы снова будете получать наши сообщения. Чтобы отказаться, "
+        "отправьте СТОП.",
+        "Биздин билдирүүлөрдү кайра аласыз. Баш тартуу үчүн ТОКТОТ деп "
+        "жөнөтүңүз.",
+    },
+    [KW_T_HELP] = {
+        "STATUS <number>: your application's status. STOP: no more "
+        "messages. START: messages again.",
+        "СТАТУС <номер>: статус заявления. СТОП: отказ от сообщений. "
+        "СТАРТ: снова получать.",
+        "АБАЛ <номур>: арыздын абалы. ТОКТОТ: билдирүүлөрдөн баш тартуу. "
+        "БАШТА: кайра алуу.",
+    },
+    [KW_T_STATUS] = {
+        "Application {number}: {status}.",
+        "Заявление №{number}: {status}.",
+        "Арыз №{number}: {status}.",
+    },
+};
+
+const char *kw_text(enum kw_text t, enum kw_lang lang)
+{
+    if ((int)t < 0 || t >= KW_T_COUNT || (int)lang < 0 || lang > KW_KY)
+        return "";
+    return texts[t][lang];
+}
+
+/* ---- handlers ---------------------------------------------------------------- */
+
+#define KW_DEF_WINDOW_MS (60 * 60 * 1000LL)
+#define KW_DEF_MAX_FAILURES 5
+#define KW_DEF_LOCK_MS (30 * 60 * 1000LL)
+#define KW_DEF_EXPIRY_MS (6 * 60 * 60 * 1000LL)
+
+static void opts_fill(const struct kw_opts *in, struct kw_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    if (in)
+        *o = *in;
+    if (o->window_ms <= 0)
+        o->window_ms = KW_DEF_WINDOW_MS;
+    if (o->max_failures <= 0)
+        o->max_failures = KW_DEF_MAX_FAILURES;
+    if (o->lock_ms <= 0)
+        o->lock_ms = KW_DEF_LOCK_MS;
+    if (o->expiry_ms <= 0)
+        o->expiry_ms = KW_DEF_EXPIRY_MS;
+}
+
+static int enqueue_reply(struct store *st, const char *to, const char *text,
+                         enum kw_lang lang, const struct kw_opts *o, int64_t now,
+                         int64_t *id)
+{
+    struct store_msg_new m = {
+        .client = "keywords", .to = to, .text = text, .lang = kw_lang_code(lang),
+        .law_required = true,   /* the answer to the sender's own request */
+        .not_before = now, .expires_at = now + o->expiry_ms,
+    };
+    return store_enqueue(st, &m, now, id);
+}
+
+static int locked_reply(struct store *st, const char *to, enum kw_lang lang,
+                        int64_t until, const struct kw_opts *o, int64_t now,
+                        int64_t *id)
+{
+    int64_t left = until - now;
+    int minutes = (int)((left + 59999) / 60000);
+    if (minutes < 1)
+        minutes = 1;
+    /* the texts are data, so no printf with them as the format */
+    const char *t = kw_text(KW_T_LOCKED, lang), *at = strstr(t, "%d");
+    char buf[256];
+    if (at)
+        snprintf(buf, sizeof buf, "%.*s%d%s", (int)(at - t), t, minutes, at + 2);
+    else
+        snprintf(buf, sizeof buf, "%s", t);
+    return enqueue_reply(st, to, buf, lang, o, now, id);
+}
+
+/* The owner's status text: the agency's template for (status, lang), else
+ * the built-in line, with the latest note.  malloc'd; NULL on no memory. */
+static char *status_text(struct store *st, const struct store_app *app,
+                         enum kw_lang lang, int *rc)
+{
+    struct store_app_event ev[1];
+    size_t n = 0;
+    *rc = store_app_history(st, app->number, ev, 1, &n);
+    if (*rc != STORE_OK)
+        return NULL;
+    const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
+    char *tmpl = NULL;
+    *rc = store_template_get(st, app->agency_id, app->status, kw_lang_code(lang),
+                             &tmpl);
+    if (*rc == STORE_OK) {
+        char *out = api_render(tmpl, app->number, app->status, note);
+        free(tmpl);
+        *rc = out ? STORE_OK : STORE_ERROR;
+        return out;
+    }
+    if (*rc != STORE_NOTFOUND)
+        return NULL;
+    char *line = api_render(kw_text(KW_T_STATUS, lang), app->number, app->status,
+                            NULL);
+    if (!line) {
+        *rc = STORE_ERROR;
+        return NULL;
+    }
+    *rc = STORE_OK;
+    if (!note)
+        return line;
+    size_t a = strlen(line), b = strlen(note);
+    char *out = malloc(a + b + 2);
+    if (out) {
+        memcpy(out, line, a);
+        out[a] = ' ';
+        memcpy(out + a + 1, note, b + 1);
+    } else {
+        *rc = STORE_ERROR;
+    }
+    free(line);
+    return out;
+}
+
+static int do_status(struct store *st, const char *from, const struct kw_opts *o,
+                     int64_t now, struct kw_result *res)
+{
+    enum kw_lang lang = res->parsed.lang;
+    if (!res->parsed.arg[0]) {
+        res->outcome = KW_O_USAGE;
+        return enqueue_reply(st, from, kw_text(KW_T_USAGE, lang), lang, o, now,
+                             &res->reply_id);
+    }
+    int64_t until = 0;
+    int rc = store_lookup_locked(st, from, now, &until);
+    if (rc != STORE_OK)
+        return rc;
+    if (until > 0) {
+        res->outcome = KW_O_LOCKED;
+        res->locked_until = until;
+        return locked_reply(st, from, lang, until, o, now, &res->reply_id);
+    }
+    struct store_app app;
+    rc = store_app_get(st, res->parsed.arg, &app);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        return rc;
+    if (rc == STORE_OK && strcmp(app.owner, from) == 0) {
+        char *text = status_text(st, &app, lang, &rc);
+        if (!text)
+            return rc;
+        rc = store_lookup_clear(st, from);
+        if (rc == STORE_OK)
+            rc = enqueue_reply(st, from, text, lang, o, now, &res->reply_id);
+        free(text);
+        res->outcome = KW_O_STATUS;
+        return rc;
+    }
+    /* not yours or no such application: the same answer either way */
+    rc = store_lookup_failed(st, from, now, o->window_ms, o->max_failures,
+                             o->lock_ms, &res->failures, &until);
+    if (rc != STORE_OK)
+        return rc;
+    if (until > now) {
+        res->outcome = KW_O_LOCKED;
+        res->locked_until = until;
+        return locked_reply(st, from, lang, until, o, now, &res->reply_id);
+    }
+    res->outcome = KW_O_NEUTRAL;
+    return enqueue_reply(st, from, kw_text(KW_T_NEUTRAL, lang), lang, o, now,
+                         &res->reply_id);
+}
+
+static int dispatch(struct store *st, const char *from, const struct kw_opts *o,
+                    int64_t now, struct kw_result *res)
+{
+    enum kw_lang lang = res->parsed.lang;
+    int rc;
+    switch (res->parsed.kw) {
+    case KW_STATUS:
+        return do_status(st, from, o, now, res);
+    case KW_STOP:
+        rc = store_optout_set(st, from, now);
+        res->outcome = KW_O_STOP;
+        if (rc == STORE_OK)
+            rc = enqueue_reply(st, from, kw_text(KW_T_STOP, lang), lang, o, now,
+                               &res->reply_id);
+        return rc;
+    case KW_START:
+        rc = store_optout_clear(st, from);
+        if (rc == STORE_NOTFOUND)
+            rc = STORE_OK;              /* was not opted out: confirm anyway */
+        res->outcome = KW_O_START;
+        if (rc == STORE_OK)
+            rc = enqueue_reply(st, from, kw_text(KW_T_START, lang), lang, o, now,
+                               &res->reply_id);
+        return rc;
+    case KW_HELP:
+        res->outcome = KW_O_HELP;
+        return enqueue_reply(st, from, kw_text(KW_T_HELP, lang), lang, o, now,
+                             &res->reply_id);
+    default:
+        res->outcome = KW_O_IGNORED;
+        return STORE_OK;
+    }
+}
+
+int keywords_handle(struct store *st, const char *from, const uint8_t *text,
+                    size_t len, int64_t now, const struct kw_opts *opts,
+                    struct kw_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (kw_parse(text, len, NULL, &res->parsed) == KW_NONE)
+        return STORE_OK;
+    char canon[STORE_MSISDN_MAX];
+    if (!from || api_phone_canon(from, canon, sizeof canon) != 0) {
+        /* no phone number (an alphanumeric sender): nobody to answer */
+        return STORE_OK;
+    }
+    struct kw_opts o;
+    opts_fill(opts, &o);
+    bool own = false;
+    if (!store_in_batch(st))
+        own = store_begin_batch(st) == STORE_OK;
+    /* STORE_BUSY: no batch; each write then commits on its own */
+    int rc = dispatch(st, canon, &o, now, res);
+    if (own) {
+        if (rc == STORE_OK)
+            rc = store_commit_batch(st);
+        else
+            store_rollback_batch(st);
+    }
+    if (rc != STORE_OK)
+        res->reply_id = 0;
+    return rc;
+}
+
+/* ---- from a deliver_sm ----------------------------------------------------- */
+
+#define KW_MO_OCTETS 320    /* a keyword SMS is short; longer is no keyword */
+
+int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
+                int64_t now, const struct kw_opts *opts, struct kw_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (pdu->esm_class & 0x40)
+        return STORE_OK;                /* a part of a concatenated SMS */
+    if (smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS) > 1)
+        return STORE_OK;
+    const uint8_t *data = pdu->short_message;
+    size_t len = pdu->sm_length;
+    if (!data || len == 0) {
+        const struct smpp_tlv *t = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+        data = t ? t->val : NULL;
+        len = t && t->val ? t->len : 0;
+    }
+    if (!data || len == 0 || len > KW_MO_OCTETS)
+        return STORE_OK;
+    uint8_t text[SMPP_TEXT_DECODE_MAX(KW_MO_OCTETS)];
+    size_t tlen = 0;
+    if (smpp_text_decode_dcs(pdu->data_coding, 0, data, len, text, sizeof text,
+                             &tlen, NULL) != SMPP_TEXT_OK)
+        return STORE_OK;
+    int rc = keywords_handle(st, pdu->source_addr, text, tlen, now, opts, res);
+    struct log_masked who = log_mask(pdu->source_addr);
+    if (rc != STORE_OK) {
+        log_msg(KLOG_WARN, link, "keyword %s from %s: not answered: %s (%s)",
+                kw_name(res->parsed.kw), who.s, store_rc_name(rc),
+                store_errmsg(st));
+        return rc;
+    }
+    static const char *const what[] = {
+        [KW_O_IGNORED] = "ignored", [KW_O_STATUS] = "status sent to the owner",
+        [KW_O_NEUTRAL] = "neutral answer", [KW_O_LOCKED] = "locked out",
+        [KW_O_USAGE] = "no number, usage sent", [KW_O_STOP] = "opted out",
+        [KW_O_START] = "opted in again", [KW_O_HELP] = "help sent",
+    };
+    if (res->parsed.kw != KW_NONE)
+        log_msg(KLOG_INFO, link, "keyword %s (%s) from %s: %s (failures %d, "
+                "reply %lld)", kw_name(res->parsed.kw),
+                kw_lang_code(res->parsed.lang), who.s, what[res->outcome],
+                res->failures, (long long)res->reply_id);
+    return STORE_OK;
+}
