@@ -16,8 +16,9 @@
  * request is outstanding is never freed under it: `pending` counts them
  * and the last callback frees a finished call.  Fetch requests are
  * cancelled (no callback follows).
- * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/log,
- * menus/step, menus/dialog, menus/menu, smpp/pdu, libevent, libc.
+ * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
+ * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
+ * menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
 
@@ -29,9 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/api.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
+#include "gateway/store.h"
 #include "menus/dialog.h"
 #include "menus/menu.h"
 #include "menus/step.h"
@@ -84,6 +87,7 @@ struct ussd_service {
     struct fetch *fetch;
     struct menu_set *set;
     struct ussd_ops ops;
+    struct store *db;             /* status lookups; may be NULL */
     struct ussd_call *calls;
     struct ussd_stats st;
     uint64_t sid_counter;
@@ -431,6 +435,84 @@ static int start_fetch(struct ussd_call *c, const struct menu_effect *fx)
     return 0;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The status effect, carried out at once against the SQLite store (see
+ * ussd.h: short local calls).  Fills *in with the result event; kv and
+ * the strings it points to live in the caller's buffers (app, date).
+ */
+static void do_status(struct ussd_call *c, const struct menu_effect *fx,
+                      struct menu_input *in, struct menu_kv kv[2],
+                      struct store_app *app, char *date, size_t date_cap)
+{
+    struct ussd_service *s = c->s;
+    s->st.status_lookups++;
+    in->event = MENU_EV_STATUS_FAIL;
+    if (!s->db) {
+        log_call(c, KLOG_WARN, "status node but no store configured");
+        return;
+    }
+    char me[STORE_MSISDN_MAX];
+    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+        in->event = MENU_EV_STATUS_NOT_FOUND;
+        return;
+    }
+    int64_t now = now_ms(), until = 0;
+    int rc = store_lookup_locked(s->db, me, now, &until);
+    if (rc != STORE_OK) {
+        log_call(c, KLOG_WARN, "status: store: %s", store_rc_name(rc));
+        return;
+    }
+    if (until > 0) {
+        in->event = MENU_EV_STATUS_LOCKED;
+        return;
+    }
+    memset(app, 0, sizeof *app);
+    const char *num = fx->number ? fx->number : "";
+    rc = *num && strlen(num) < STORE_CODE_MAX ? store_app_get(s->db, num, app)
+                                              : STORE_NOTFOUND;
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        log_call(c, KLOG_WARN, "status: store: %s", store_rc_name(rc));
+        return;
+    }
+    char owner[STORE_MSISDN_MAX] = "";
+    if (rc == STORE_OK && api_phone_canon(app->owner, owner, sizeof owner) < 0)
+        owner[0] = '\0';
+    if (rc == STORE_OK && owner[0] && strcmp(owner, me) == 0) {
+        store_lookup_clear(s->db, me);
+        time_t t = (time_t)(app->updated_at / 1000);
+        struct tm tm;
+        if (localtime_r(&t, &tm))
+            snprintf(date, date_cap, "%02d.%02d.%04d", tm.tm_mday, tm.tm_mon + 1,
+                     tm.tm_year + 1900);
+        else
+            snprintf(date, date_cap, "-");
+        kv[0].name = "status";
+        kv[0].value = app->status;
+        kv[1].name = "updated";
+        kv[1].value = date;
+        in->kv = kv;
+        in->nkv = 2;
+        in->event = MENU_EV_STATUS_OK;
+        return;
+    }
+    /* Not there, or not this phone's: the same answer, counted. */
+    int fails = 0;
+    rc = store_lookup_failed(s->db, me, now, USSD_LOOKUP_WINDOW_MS, USSD_LOOKUP_MAX,
+                             USSD_LOOKUP_LOCK_MS, &fails, &until);
+    if (rc != STORE_OK)
+        log_call(c, KLOG_WARN, "status: failed lookup not counted: %s", store_rc_name(rc));
+    else if (until > 0)
+        log_call(c, KLOG_INFO, "status: %d failed lookups; locked out", fails);
+    in->event = MENU_EV_STATUS_NOT_FOUND;
+}
+
 /* The dialog of an ended call was dropped from the store. */
 static void on_saved_del(void *arg, const struct dialogs_result *r)
 {
@@ -465,6 +547,24 @@ static void handle_output(struct ussd_call *c)
                                 fx->text) != 0)
                 log_call(c, KLOG_WARN, "SMS from the menu not sent");
             break;
+        case MENU_FX_STATUS: {
+            struct menu_input in;
+            memset(&in, 0, sizeof in);
+            struct menu_kv kv[2];
+            struct store_app app;
+            char date[48] = "";
+            if (waiting)
+                in.event = MENU_EV_STATUS_FAIL;
+            else
+                do_status(c, fx, &in, kv, &app, date, sizeof date);
+            in.phone = c->phone;
+            in.session_id = c->sid;
+            in.now = (uint32_t)time(NULL);
+            /* the next step overwrites s->out: nothing after this effect
+             * is read (a status node is the last thing a step does) */
+            run_step(c, &in);
+            return;
+        }
         case MENU_FX_HTTP:
         case MENU_FX_APP:
             if (waiting || start_fetch(c, fx) != 0) {
@@ -788,6 +888,11 @@ void ussd_set_menus(struct ussd_service *s, struct menu_set *set)
     struct menu_set *old = s->set;
     s->set = menu_set_ref(set);
     menu_set_unref(old);
+}
+
+void ussd_set_store(struct ussd_service *s, struct store *st)
+{
+    s->db = st;
 }
 
 void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out)

@@ -32,8 +32,17 @@
  * call needs is copied.  Links are reached by name through the ops the
  * caller gives, so a link removed by a reload while a back-end call runs
  * is simply not found (the reply is dropped and logged).
- * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/log,
- * menus/step, menus/dialog, smpp/pdu, libevent, libc.
+ * Status nodes (menu `status`) are answered from the gateway's SQLite
+ * store (gateway/store), synchronously inside the effect handler: the
+ * calls are a few indexed reads/writes on a local file (no network), so
+ * the loop is held for well under a millisecond.  Privacy rule: the
+ * details go only to the application's owner; to anyone else, and for a
+ * number that does not exist, the same "not found for this phone" result;
+ * each such miss counts as a failed lookup for the caller (USSD_LOOKUP_*
+ * below) and a caller past the limit is told to try later.
+ * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
+ * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
+ * smpp/pdu, libevent, libc.
  */
 #ifndef KYZMAT_GATEWAY_USSD_H
 #define KYZMAT_GATEWAY_USSD_H
@@ -48,7 +57,14 @@ struct event_base;
 struct dialogs;
 struct fetch;
 struct menu_set;
+struct store;
 struct ussd_service;
+
+/* Failed status lookups: USSD_LOOKUP_MAX misses within USSD_LOOKUP_WINDOW_MS
+ * lock the phone out of status lookups for USSD_LOOKUP_LOCK_MS. */
+#define USSD_LOOKUP_MAX       5
+#define USSD_LOOKUP_WINDOW_MS (15 * 60 * 1000)
+#define USSD_LOOKUP_LOCK_MS   (30 * 60 * 1000)
 
 struct ussd_ops {
     /* Send pdu (a submit_sm) on the link named `link`; 0, or -1 when the
@@ -62,7 +78,7 @@ struct ussd_ops {
 
 struct ussd_stats {
     uint64_t starts, continues, aborts, screens, ends, expired, unavailable,
-             http_calls, app_calls, pushes, errors;
+             http_calls, app_calls, pushes, errors, status_lookups;
     unsigned in_flight;
 };
 
@@ -77,6 +93,13 @@ struct ussd_service *ussd_new(struct event_base *base, struct dialogs *store,
  * flight finish on theirs; saved dialogs are mapped onto the new set by
  * node id when they continue). */
 void ussd_set_menus(struct ussd_service *s, struct menu_set *set);
+
+/*
+ * ussd_set_store — the SQLite store status nodes read (NULL: none; a
+ * status node then takes its on_error branch).  The store stays the
+ * caller's and must outlive the service (or be unset first).
+ */
+void ussd_set_store(struct ussd_service *s, struct store *st);
 
 /*
  * ussd_deliver — a deliver_sm/data_sm arrived on link `link` (its name is

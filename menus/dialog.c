@@ -320,6 +320,9 @@ int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
         case MENU_W_HTTP:
             ok = k == MENU_K_HTTP;
             break;
+        case MENU_W_STORE:
+            ok = k == MENU_K_STATUS;
+            break;
         case MENU_W_APP:
         case MENU_W_APP_INPUT:
             ok = k == MENU_K_APP;

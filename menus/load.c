@@ -533,7 +533,8 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 
 /* ---- pass 1: declarations ---- */
 
-static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end" };
+static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
+                                          "status" };
 
 static void declare_file(struct ld *L, struct fy_node *root)
 {
@@ -635,7 +636,7 @@ static void declare_file(struct ld *L, struct fy_node *root)
                 if (is_key(ts, tl, kind_names[i]))
                     kind = i;
             if (ts && kind < 0)
-                err(L, tn, "unknown node type '%.*s' (menu, input, switch, http, sms, app, end)",
+                err(L, tn, "unknown node type '%.*s' (menu, input, switch, http, sms, app, end, status)",
                     (int)(tl > 20 ? 20 : tl), ts);
         }
         /* duplicate? */
@@ -874,7 +875,7 @@ static void declare_vars(struct ld *L)
             }
             if (var_add(L, s, l, NULL) == MENU_NONE)
                 err(L, v, "too many variables");
-        } else if (d->kind == MENU_K_HTTP) {
+        } else if (d->kind == MENU_K_HTTP || d->kind == MENU_K_STATUS) {
             struct fy_node *k = NULL;
             struct fy_node *sv = get(d->map, "save", &k);
             if (!sv)
@@ -1166,6 +1167,48 @@ static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const
     return s ? tmpl(L, n, s, l, what) : NULL;
 }
 
+/* The `save` map of an http or status node (variables were declared in
+ * pass 1).  allowed: the only field names accepted (NULL-terminated), or
+ * NULL for any. */
+static void build_save(struct ld *L, struct decl *d, struct menu_node *mn,
+                       const char *const *allowed)
+{
+    struct fy_node *sv = get(d->map, "save", NULL);
+    if (sv && fy_node_is_mapping(sv)) {
+        int cnt = fy_node_mapping_item_count(sv);
+        if (cnt > MENU_SAVE_MAX_LOAD) {
+            err(L, sv, "save: at most %d variables", MENU_SAVE_MAX_LOAD);
+            cnt = MENU_SAVE_MAX_LOAD;
+        }
+        struct menu_save *s = alloc(L, (size_t)(cnt ? cnt : 1) * sizeof *s);
+        if (s) {
+            void *it = NULL;
+            struct fy_node_pair *p;
+            int i = 0;
+            while ((p = fy_node_mapping_iterate(sv, &it)) != NULL && i < cnt) {
+                size_t nl;
+                const char *name = fy_node_is_scalar(fy_node_pair_key(p))
+                                       ? fy_node_get_scalar(fy_node_pair_key(p), &nl) : NULL;
+                s[i].var = name ? menu_set_find_var(L->set, name, nl) : MENU_NONE;
+                s[i].field = scalar_dup(L, fy_node_pair_value(p), "JSON field");
+                if (s[i].var == MENU_NONE || !s[i].field)
+                    continue;
+                bool ok = !allowed;
+                for (size_t a = 0; allowed && allowed[a]; a++)
+                    ok = ok || strcmp(allowed[a], s[i].field) == 0;
+                if (!ok) {
+                    err(L, fy_node_pair_value(p), "save: unknown field '%s' (status, updated)",
+                        s[i].field);
+                    continue;
+                }
+                i++;
+            }
+            mn->save = s;
+            mn->nsave = (uint16_t)i;
+        }
+    }
+}
+
 static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "method", "url", "body", "timeout_ms", "save",
@@ -1201,32 +1244,7 @@ static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *t = get(d->map, "timeout_ms", NULL);
     if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
         mn->timeout_ms = (uint32_t)v;
-    struct fy_node *sv = get(d->map, "save", NULL);
-    if (sv && fy_node_is_mapping(sv)) {
-        int cnt = fy_node_mapping_item_count(sv);
-        if (cnt > MENU_SAVE_MAX_LOAD) {
-            err(L, sv, "save: at most %d variables", MENU_SAVE_MAX_LOAD);
-            cnt = MENU_SAVE_MAX_LOAD;
-        }
-        struct menu_save *s = alloc(L, (size_t)(cnt ? cnt : 1) * sizeof *s);
-        if (s) {
-            void *it = NULL;
-            struct fy_node_pair *p;
-            int i = 0;
-            while ((p = fy_node_mapping_iterate(sv, &it)) != NULL && i < cnt) {
-                size_t nl;
-                const char *name = fy_node_is_scalar(fy_node_pair_key(p))
-                                       ? fy_node_get_scalar(fy_node_pair_key(p), &nl) : NULL;
-                s[i].var = name ? menu_set_find_var(L->set, name, nl) : MENU_NONE;
-                s[i].field = scalar_dup(L, fy_node_pair_value(p), "JSON field");
-                if (s[i].var == MENU_NONE || !s[i].field)
-                    continue;
-                i++;
-            }
-            mn->save = s;
-            mn->nsave = (uint16_t)i;
-        }
-    }
+    build_save(L, d, mn, NULL);
     struct fy_node *nk = NULL;
     {
         struct fy_node *val_ = get(d->map, "next", &nk);
@@ -1275,6 +1293,45 @@ static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
+static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "var", "save", "next", "on_not_found",
+                                        "on_locked", "on_error", NULL };
+    static const char *const fields[] = { "status", "updated", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "a status node shows no text (the next node does)");
+    struct fy_node *vn = get(d->map, "var", &k);
+    size_t vl;
+    const char *vs = vn ? scalar(L, vn, "var", &vl) : NULL;
+    if (!vn)
+        err(L, d->id_node, "status node '%s' needs 'var' (the variable holding the number)",
+            d->id);
+    if (vs) {
+        mn->var = menu_set_find_var(L->set, vs, vl);
+        if (mn->var == MENU_NONE)
+            err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
+    }
+    build_save(L, d, mn, fields);
+    struct fy_node *nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "next", &nk);
+        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
+    }
+    nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "on_not_found", &nk);
+        mn->on_notfound = target(L, val_, nk ? nk : d->id_node, "on_not_found");
+    }
+    nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "on_locked", &nk);
+        mn->on_locked = target(L, val_, nk ? nk : d->id_node, "on_locked");
+    }
+    mn->on_error = opt_target(L, d->map, "on_error");
+}
+
 static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { NULL };
@@ -1307,6 +1364,7 @@ static void build_nodes(struct ld *L)
         case MENU_K_HTTP: build_http(L, d, mn); break;
         case MENU_K_SMS: build_sms(L, d, mn); break;
         case MENU_K_APP: build_app(L, d, mn); break;
+        case MENU_K_STATUS: build_status(L, d, mn); break;
         default: build_end(L, d, mn); break;
         }
     }
@@ -1344,6 +1402,12 @@ static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
     case MENU_K_APP:
         E(n->on_error);
         break;
+    case MENU_K_STATUS:
+        E(n->next);
+        E(n->on_notfound);
+        E(n->on_locked);
+        E(n->on_error);
+        break;
     default:
         break;
     }
@@ -1353,7 +1417,8 @@ static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
 
 static bool needs_no_input(const struct menu_node *n)
 {
-    return n->kind == MENU_K_SWITCH || n->kind == MENU_K_SMS || n->kind == MENU_K_HTTP;
+    return n->kind == MENU_K_SWITCH || n->kind == MENU_K_SMS || n->kind == MENU_K_HTTP ||
+           n->kind == MENU_K_STATUS;
 }
 
 static void check_graph(struct ld *L)
@@ -1731,6 +1796,7 @@ int menu_set_load_sources(const struct menu_source *src, size_t n,
                 mn->file = L->decl[i].file;
                 pos(L->decl[i].id_node, &mn->line, &mn->col);
                 mn->next = mn->on_fail = mn->on_error = mn->on_timeout = mn->dflt = MENU_NONE;
+                mn->on_notfound = mn->on_locked = MENU_NONE;
                 mn->var = MENU_NONE;
                 by[i] = (uint16_t)i;
             }

@@ -61,7 +61,8 @@ enum menu_kind {
     MENU_K_HTTP,       /* call a back-end, continue with its answer */
     MENU_K_SMS,        /* send an SMS, continue at once */
     MENU_K_APP,        /* hand the rest of the dialog to a CON/END app */
-    MENU_K_END         /* final text */
+    MENU_K_END,        /* final text */
+    MENU_K_STATUS      /* application status from the gateway's store */
 };
 
 enum menu_input_kind {
@@ -141,6 +142,10 @@ struct menu_node {
     uint16_t on_timeout;       /* MENU_NONE: same as on_error */
     /* sms */
     const struct menu_tmpl *to; /* NULL: the caller's own number */
+    /* status: var = the number; save = status/updated; next = found;
+     * on_error = store failure */
+    uint16_t on_notfound;      /* not found for this phone */
+    uint16_t on_locked;        /* too many failed lookups: try later */
 };
 
 struct menu_code {

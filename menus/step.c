@@ -4,7 +4,7 @@
  * Shape: menu_step() dispatches on (event, what the dialog waits for);
  * enter() runs the node chain that needs no input (switch, sms) until a
  * node shows a screen (menu, input, end) or waits for an effect (http,
- * app); draw() renders the current node's page through menus/screen.
+ * app, status); draw() renders the current node's page through menus/screen.
  * Everything is written into the caller's struct menu_output.
  * Transition table (event x wait -> handler):
  *   START    x any                  -> start (resume offer or fresh)
@@ -13,6 +13,7 @@
  *   INPUT    x RESUME               -> on_resume
  *   HTTP_*   x HTTP                 -> on_http
  *   APP_*    x APP                  -> on_app
+ *   STATUS_* x STORE (status node)  -> on_status
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
  * May call: menus/menu, menus/screen, menus/dialog, libc.
  */
@@ -326,6 +327,18 @@ static void fx_sms(struct ctx *c, const struct menu_node *n)
     fx->phone = fx->to;
 }
 
+/* Status lookup: the number from the node's variable, the caller's phone. */
+static void fx_status(struct ctx *c, const struct menu_node *n)
+{
+    struct menu_effect *fx = add_fx(c->out, MENU_FX_STATUS);
+    if (!fx)
+        return;
+    const char *v = var_value(c, n->var);
+    fx->number = keep(c->out, v, strlen(v));
+    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->lang = c->set->lang[lang_of(c)];
+}
+
 static void fx_store_lang(struct ctx *c)
 {
     struct menu_effect *fx = add_fx(c->out, MENU_FX_STORE_LANG);
@@ -398,6 +411,11 @@ static void enter(struct ctx *c, uint16_t ix)
             no_screen(c->out);
             fx_http(c, n);
             d->wait = MENU_W_HTTP;
+            return;
+        case MENU_K_STATUS:
+            no_screen(c->out);
+            fx_status(c, n);
+            d->wait = MENU_W_STORE;
             return;
         case MENU_K_APP:
             no_screen(c->out);
@@ -669,6 +687,37 @@ static void on_http(struct ctx *c)
     }
 }
 
+/* A status result: save what it carries, go to the node's matching target. */
+static void on_status(struct ctx *c)
+{
+    const struct menu_node *n = &c->set->node[c->d->node];
+    switch (c->in->event) {
+    case MENU_EV_STATUS_OK:
+        for (size_t i = 0; i < c->in->nkv; i++) {
+            const struct menu_kv *kv = &c->in->kv[i];
+            if (!kv->name || !kv->value)
+                continue;
+            for (uint16_t k = 0; k < n->nsave; k++)
+                if (strcmp(n->save[k].field, kv->name) == 0)
+                    menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
+        }
+        enter(c, n->next);
+        return;
+    case MENU_EV_STATUS_NOT_FOUND:
+        enter(c, n->on_notfound);
+        return;
+    case MENU_EV_STATUS_LOCKED:
+        enter(c, n->on_locked);
+        return;
+    default:
+        if (n->on_error != MENU_NONE)
+            enter(c, n->on_error);
+        else
+            finish_msg(c, MENU_MSG_FAILURE);
+        return;
+    }
+}
+
 static void on_app(struct ctx *c)
 {
     const struct menu_node *n = &c->set->node[c->d->node];
@@ -732,6 +781,9 @@ static void on_resume(struct ctx *c, const char *s, size_t len)
         case MENU_W_HTTP:
             fx_http(c, n);
             return;
+        case MENU_W_STORE:
+            fx_status(c, n);
+            return;
         case MENU_W_APP:
         case MENU_W_APP_INPUT:
             fx_app(c, n);
@@ -766,7 +818,7 @@ static bool resumable(const struct ctx *c, uint16_t code)
     if (c->set->resume_seconds == 0 || d->code != code || d->node >= c->set->nnode)
         return false;
     if (d->wait != MENU_W_INPUT && d->wait != MENU_W_HTTP &&
-        d->wait != MENU_W_APP && d->wait != MENU_W_APP_INPUT)
+        d->wait != MENU_W_STORE && d->wait != MENU_W_APP && d->wait != MENU_W_APP_INPUT)
         return false;
     if (c->in->now < d->last_active)
         return false;
@@ -900,6 +952,15 @@ int menu_step(const struct menu_set *set, struct menu_dialog *d,
             set->node[d->node].kind != MENU_K_HTTP)
             return MENU_EUNEXPECTED;
         on_http(&c);
+        break;
+    case MENU_EV_STATUS_OK:
+    case MENU_EV_STATUS_NOT_FOUND:
+    case MENU_EV_STATUS_LOCKED:
+    case MENU_EV_STATUS_FAIL:
+        if (!valid_state || d->wait != MENU_W_STORE ||
+            set->node[d->node].kind != MENU_K_STATUS)
+            return MENU_EUNEXPECTED;
+        on_status(&c);
         break;
     case MENU_EV_APP_CON:
     case MENU_EV_APP_END:

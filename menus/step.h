@@ -60,7 +60,14 @@ enum menu_event {
     MENU_EV_HTTP_TIMEOUT,  /* no answer within the effect's timeout_ms */
     MENU_EV_APP_CON,       /* text = app body after "CON " */
     MENU_EV_APP_END,       /* text = app body after "END " */
-    MENU_EV_APP_FAIL       /* HTTP error, timeout, or no CON/END prefix */
+    MENU_EV_APP_FAIL,      /* HTTP error, timeout, or no CON/END prefix */
+    /* results of MENU_FX_STATUS (the gateway's own store): */
+    MENU_EV_STATUS_OK,     /* kv "status" (the status code) and "updated"
+                              (DD.MM.YYYY of the last change) */
+    MENU_EV_STATUS_NOT_FOUND, /* no application of that number for this
+                              phone: the same whether it exists or not */
+    MENU_EV_STATUS_LOCKED, /* too many failed lookups by this phone */
+    MENU_EV_STATUS_FAIL    /* the store failed (busy, error, none) */
 };
 
 struct menu_kv {
@@ -84,7 +91,9 @@ enum menu_fx_kind {
     MENU_FX_HTTP = 1,          /* call a back-end; result fed back */
     MENU_FX_SMS,               /* send one SMS (fire and forget) */
     MENU_FX_APP,               /* POST to an AT-style app; CON/END fed back */
-    MENU_FX_STORE_LANG         /* remember phone -> lang */
+    MENU_FX_STORE_LANG,        /* remember phone -> lang */
+    MENU_FX_STATUS             /* look up application `number` for `phone`
+                                  in the store; MENU_EV_STATUS_* fed back */
 };
 
 /* At most MENU_FX_MAX effects per step (a chain of more than that many sms
@@ -113,6 +122,8 @@ struct menu_effect {
     const char *service_code;  /* as dialled root, e.g. "*100#" */
     const char *phone;
     const char *app_text;      /* inputs so far joined by '*', "" at first */
+    /* status (with phone and lang) */
+    const char *number;        /* the application number as typed */
 };
 
 struct menu_output {
