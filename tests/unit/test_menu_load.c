@@ -288,7 +288,7 @@ static void test_bad_regex_and_kind(void **state)
     expect_error("nodes:\n"
                  "  - id: a\n"
                  "    type: blah\n",
-                 "t.yaml:7:11: unknown node type 'blah' (menu, input, switch, http, sms, app, end)");
+                 "t.yaml:7:11: unknown node type 'blah' (menu, input, switch, http, sms, app, end, status)");
 }
 
 static void test_all_errors_collected(void **state)
