@@ -3,10 +3,10 @@
  *
  * What it does: parses the command line and the config (refusing to start
  * on any error), opens the log, creates one esme per smsc entry on a single
- * libevent event_base, and runs the loop.  Until the USSD engine exists, MO
- * SMS are logged (text decoded to UTF-8, numbers masked) and acknowledged,
- * delivery receipts are logged, and USSD PDUs are acknowledged and logged
- * as not handled yet.
+ * libevent event_base, and runs the loop.  MO SMS are logged (text decoded
+ * to UTF-8, numbers masked); PING is answered on its link, the citizens'
+ * keywords (STATUS, STOP, START, HELP: gateway/keywords) through the
+ * outbox; delivery receipts go to the outbox; USSD to gateway/ussd.
  *
  * Signals arrive through libevent (evsignal), so handlers run as ordinary
  * loop callbacks:
@@ -23,7 +23,7 @@
  * link owns its esme.  A link being retired (removed or changed on reload)
  * is stopped and freed from a timer of its own, never from inside the
  * esme's callback: when it reports CLOSED, or after a 3 s grace period.
- * May call: gateway/config, gateway/log, smpp/esme, smpp/text, libevent,
+ * May call: gateway/config, gateway/log, gateway/keywords, smpp/esme, smpp/text, libevent,
  * libc.  No exit() anywhere: main returns.
  */
 #include "gateway/config.h"
@@ -32,6 +32,7 @@
 #include "smpp/dialect.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
+#include "gateway/keywords.h"
 #include "gateway/ussd.h"
 #include "gateway/api.h"
 #include "gateway/outbox.h"
@@ -51,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef KYZMAT_VERSION
@@ -630,6 +632,14 @@ static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
     return set;
 }
 
+/* Wall clock in ms (the store's times). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
 {
     struct link *l = ud;
@@ -649,6 +659,16 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
     if (keyword_ping(l, pdu))
         return ESME_ROK;
     log_mo(l, pdu);
+    if (l->d->db) {
+        /* STATUS / STOP / START / HELP: the reply is in the outbox (durable)
+         * before the MO is acknowledged; a store failure asks the SMSC to
+         * deliver the MO again later instead of losing the request. */
+        struct kw_result kr;
+        if (keywords_mo(l->d->db, l->name, pdu, wall_ms(), NULL, &kr) != STORE_OK)
+            return ESME_RX_T_APPN;
+        if (kr.reply_id && l->d->outbox)
+            outbox_kick(l->d->outbox);
+    }
     return ESME_ROK;
 }
 
