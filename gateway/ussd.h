@@ -64,7 +64,7 @@ struct ussd_service;
  * lock the phone out of status lookups for USSD_LOOKUP_LOCK_MS. */
 #define USSD_LOOKUP_MAX       5
 #define USSD_LOOKUP_WINDOW_MS (15 * 60 * 1000)
-#define USSD_LOOKUP_LOCK_MS   (30 * 60 * 1000)
+#define USSD_LOOKUP_LOCK_MS   (60 * 60 * 1000)
 
 struct ussd_ops {
     /* Send pdu (a submit_sm) on the link named `link`; 0, or -1 when the

@@ -2,7 +2,8 @@
  * tests/unit/test_menu_step.c — the step engine on the shipped example
  * (ky, ru, en) and on small inline sets: screen size and encoding of every
  * screen, pagination, back/home from every node kind, invalid input and
- * the retry limit, shortcut dial and its opt-out, resume, http results,
+ * the retry limit, shortcut dial and its opt-out, resume, status and http
+ * results (status from the gateway's store),
  * failures and timeouts, the app CON/END round trip, unexpected events,
  * and a timing figure.
  * May call: menus (load, step, dialog, screen), libc, cmocka.
@@ -109,6 +110,19 @@ static void http_ok(const struct menu_set *set, struct menu_dialog *d,
     check_screen(enc_for_lang);
 }
 
+/* Feed back a status result (MENU_EV_STATUS_*). */
+static void status_ev(const struct menu_set *set, struct menu_dialog *d, int event,
+                      const struct menu_kv *kv, size_t n)
+{
+    struct menu_input in = { 0 };
+    in.event = event;
+    in.kv = kv;
+    in.nkv = n;
+    in.phone = PHONE;
+    in.now = clock_s;
+    assert_int_equal(menu_step(set, d, &in, &out), MENU_OK);
+    check_screen(enc_for_lang);
+}
 
 static const struct menu_effect *fx_of(int kind)
 {
@@ -140,7 +154,8 @@ static void walk_language(const char *lang, int option, const char *enc)
     assert_string_equal(node_id(set, &d), "main");
     enc_for_lang = enc;
 
-    /* 1. status: input -> http -> switch -> end */
+    char want[200];
+    /* 1. status: input -> status (the store) -> switch -> end */
     start(set, &d, "*100#", lang);
     assert_string_equal(node_id(set, &d), "main");
     input(set, &d, "1");
@@ -148,25 +163,34 @@ static void walk_language(const char *lang, int option, const char *enc)
     input(set, &d, "1234567");
     assert_false(out.show);
     assert_false(out.end);
-    fx = fx_of(MENU_FX_HTTP);
+    fx = fx_of(MENU_FX_STATUS);
     assert_non_null(fx);
-    char want[200];
-    snprintf(want, sizeof want, "http://127.0.0.1:18099/status?number=1234567&lang=%s", lang);
-    assert_string_equal(fx->url, want);
-    assert_string_equal(fx->method, "GET");
-    assert_int_equal(fx->timeout_ms, 4000);
-    assert_int_equal(fx->nsave, 2);
-    struct menu_kv kv[2] = { { "state", "ready" }, { "status_text", "OK" } };
-    http_ok(set, &d, kv, 2);
+    assert_string_equal(fx->number, "1234567");
+    assert_string_equal(fx->phone, PHONE);
+    assert_string_equal(fx->lang, lang);
+    struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "05.03.2025" } };
+    status_ev(set, &d, MENU_EV_STATUS_OK, kv, 2);
     assert_true(out.show && out.end);
+    assert_string_equal(node_id(set, &d), "status_ready");
+    assert_non_null(strstr(out.screen, "1234567"));
+    assert_non_null(strstr(out.screen, "05.03.2025"));
+    /* a code the menu has no words for is shown as it is */
+    start(set, &d, "*100*1#", lang);
+    input(set, &d, "1234567");
+    struct menu_kv odd[2] = { { "status", "archived" }, { "updated", "01.01.2025" } };
+    status_ev(set, &d, MENU_EV_STATUS_OK, odd, 2);
     assert_string_equal(node_id(set, &d), "status_show");
-    assert_non_null(strstr(out.screen, "1234567: OK"));
-    /* not found branch */
+    assert_non_null(strstr(out.screen, "archived"));
+    /* not found and locked branches */
     start(set, &d, "*100*1#", lang);
     input(set, &d, "55555");
-    struct menu_kv nf[1] = { { "state", "notfound" } };
-    http_ok(set, &d, nf, 1);
+    status_ev(set, &d, MENU_EV_STATUS_NOT_FOUND, NULL, 0);
     assert_string_equal(node_id(set, &d), "status_notfound");
+    assert_true(out.end);
+    start(set, &d, "*100*1#", lang);
+    input(set, &d, "55555");
+    status_ev(set, &d, MENU_EV_STATUS_LOCKED, NULL, 0);
+    assert_string_equal(node_id(set, &d), "status_locked");
     assert_true(out.end);
 
     /* 2. booking: service -> offices -> day -> time -> POST -> sms + end */
@@ -516,15 +540,15 @@ static void test_resume(void **state)
     /* dropped while waiting for the back-end: continuing repeats the call */
     input(set, &d, "1");
     input(set, &d, "123456");
-    assert_int_equal(d.wait, MENU_W_HTTP);
+    assert_int_equal(d.wait, MENU_W_STORE);
     clock_s += 5;
     assert_int_equal(ev(set, &d, MENU_EV_START, "*100#", "ru"), MENU_OK);
     input(set, &d, "1");
-    assert_int_equal(d.wait, MENU_W_HTTP);
-    assert_non_null(fx_of(MENU_FX_HTTP));
+    assert_int_equal(d.wait, MENU_W_STORE);
+    assert_non_null(fx_of(MENU_FX_STATUS));
     /* an ended dialog is never resumed */
-    struct menu_kv kv[1] = { { "status_text", "готово" } };
-    http_ok(set, &d, kv, 1);
+    struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "05.03.2025" } };
+    status_ev(set, &d, MENU_EV_STATUS_OK, kv, 2);
     assert_true(out.end);
     clock_s += 5;
     assert_int_equal(ev(set, &d, MENU_EV_START, "*100#", "ru"), MENU_OK);
@@ -537,14 +561,19 @@ static void test_http_failure_and_timeout(void **state)
     const struct menu_set *set = example;
     struct menu_dialog d;
     enc_for_lang = "ucs2";
-    start(set, &d, "*100*1#", "ky");
-    input(set, &d, "123456");
+    start(set, &d, "*100*2*1#", "ky");      /* booking: offices from the back-end */
+    assert_int_equal(d.wait, MENU_W_HTTP);
     assert_int_equal(ev(set, &d, MENU_EV_HTTP_FAIL, NULL, NULL), MENU_OK);
     assert_true(out.end);
     assert_string_equal(node_id(set, &d), "service_down");
+    start(set, &d, "*100*2*1#", "ky");
+    assert_int_equal(ev(set, &d, MENU_EV_HTTP_TIMEOUT, NULL, NULL), MENU_OK);
+    assert_string_equal(node_id(set, &d), "service_down");
+    /* the status store failing takes the status node's on_error too */
     start(set, &d, "*100*1#", "ky");
     input(set, &d, "123456");
-    assert_int_equal(ev(set, &d, MENU_EV_HTTP_TIMEOUT, NULL, NULL), MENU_OK);
+    status_ev(set, &d, MENU_EV_STATUS_FAIL, NULL, 0);
+    assert_true(out.end);
     assert_string_equal(node_id(set, &d), "service_down");
     /* no on_error: the set's failure/timeout texts end the dialog */
     const char *t = "settings:\n"
