@@ -739,6 +739,16 @@ struct api {
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
     struct api_stats stats;
+    /* The last token seen while a commit group was open and what the
+     * store said about it; valid only until that group's commit (see
+     * authorize), so a revoked token stops working at the next commit. */
+    struct {
+        bool valid;
+        size_t len;
+        char tok[128];
+        int64_t agency_id;
+        char stored[STORE_SCOPES_MAX];
+    } auth;
 };
 
 /* One request being handled (stack-allocated in the callback). */
@@ -877,6 +887,7 @@ static void flush_pending(struct api *a, bool force_fail)
     a->head = NULL;
     a->tail = &a->head;
     a->stats.pending = 0;
+    a->auth.valid = false;   /* the group is over: look tokens up again */
     while (p) {
         struct pending *next = p->next;
         if (rc == STORE_OK) {
@@ -932,6 +943,38 @@ static bool scope_ok(const char *scopes, const char *want)
     return false;
 }
 
+/*
+ * Token cache.  A client sends the same token with every request; hashing
+ * it and asking the store cost ~7% of a POST /v1/messages.  While a commit
+ * group is open (writes pending) the answer for the last token is kept and
+ * reused by the group's later requests; flush_pending() forgets it.  So a
+ * token revoked by another process is refused from the next group on, a
+ * few milliseconds at most, the same as if the group's requests had
+ * arrived a little earlier.  Only successful look-ups are kept.
+ */
+static bool auth_cached(const struct api *a, const char *tok, size_t len)
+{
+    if (!a->auth.valid || a->auth.len != len)
+        return false;
+    unsigned char diff = 0;   /* constant time: no early exit on a mismatch */
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(a->auth.tok[i] ^ tok[i]);
+    return diff == 0;
+}
+
+static void auth_remember(struct api *a, const char *tok, size_t len, int rc,
+                          int64_t agency_id, const char *stored)
+{
+    if (rc != STORE_OK || len >= sizeof a->auth.tok ||
+        (!a->head && !store_in_batch(a->st)))
+        return;
+    memcpy(a->auth.tok, tok, len);
+    a->auth.len = len;
+    a->auth.agency_id = agency_id;
+    snprintf(a->auth.stored, sizeof a->auth.stored, "%s", stored);
+    a->auth.valid = true;
+}
+
 /* 0 when authorized for scope; else the answer is sent and -1 returned. */
 static int authorize(struct rq *r, const char *scope)
 {
@@ -942,11 +985,20 @@ static int authorize(struct rq *r, const char *scope)
         return -1;
     }
     const char *tok = h + 7;
-    uint8_t hash[32];
-    api_sha256(tok, strlen(tok), hash);
+    size_t tl = strlen(tok);
     char stored[STORE_SCOPES_MAX];
-    int rc = store_token_get(r->a->st, hash, sizeof hash, &r->agency_id, stored,
+    int rc;
+    if (auth_cached(r->a, tok, tl)) {
+        r->agency_id = r->a->auth.agency_id;
+        memcpy(stored, r->a->auth.stored, sizeof stored);
+        rc = STORE_OK;
+    } else {
+        uint8_t hash[32];
+        api_sha256(tok, tl, hash);
+        rc = store_token_get(r->a->st, hash, sizeof hash, &r->agency_id, stored,
                              sizeof stored);
+        auth_remember(r->a, tok, tl, rc, r->agency_id, stored);
+    }
     if (rc == STORE_NOTFOUND) {
         reply_error(r, 401, "unknown or revoked token", NULL);
         return -1;
@@ -1071,8 +1123,9 @@ static void h_message_post(struct rq *r)
     struct store_msg *old = NULL;
     if (rc == STORE_DUPLICATE && store_msg_get(st, id, &old) == STORE_OK)
         state = store_msg_state_name(old->state);
-    log_msg(KLOG_DEBUG, r->agency, "message %" PRId64 " to %s%s", id,
-            log_mask(m.to).s, rc == STORE_DUPLICATE ? " (duplicate)" : "");
+    if (log_enabled(KLOG_DEBUG))
+        log_msg(KLOG_DEBUG, r->agency, "message %" PRId64 " to %s%s", id,
+                log_mask(m.to).s, rc == STORE_DUPLICATE ? " (duplicate)" : "");
     json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "state",
                           state, "duplicate", rc == STORE_DUPLICATE);
     store_msg_free(old);
