@@ -1,0 +1,418 @@
+/*
+ * tests/unit/test_keywords.c — the SMS keywords (gateway/keywords.c): the
+ * pure parser on a table of texts (cases, blanks, scripts, mixed Latin and
+ * Cyrillic, numbers written several ways, things that must not match), and
+ * the handlers against a real store in a fresh mkdtemp directory: the
+ * owner's status (built-in line and the agency's template), the neutral
+ * answer that is the same for a stranger and for a number that does not
+ * exist, the lock-out and its end, STOP / START / HELP, the batch rule and
+ * a deliver_sm in UCS-2.
+ *
+ * Owns: its temp directories.  May call: gateway/keywords.h,
+ * gateway/store.h, smpp/pdu.h, libc, POSIX, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "gateway/keywords.h"
+#include "gateway/store.h"
+#include "smpp/pdu.h"
+
+/* ---- the parser ------------------------------------------------------------ */
+
+struct pcase {
+    const char *text;
+    const char *remembered;
+    enum kw_keyword kw;
+    const char *arg;
+    enum kw_lang lang;
+};
+
+static const struct pcase pcases[] = {
+    { "STATUS 12345", NULL, KW_STATUS, "12345", KW_EN },
+    { "  status    12345  \r\n", NULL, KW_STATUS, "12345", KW_EN },
+    { "Status12345", NULL, KW_STATUS, "12345", KW_EN },
+    { "Статус 12345", NULL, KW_STATUS, "12345", KW_RU },
+    { "СТАТУС №12345", NULL, KW_STATUS, "12345", KW_RU },
+    { "статус № 12345.", NULL, KW_STATUS, "12345", KW_RU },
+    { "абал 12345", NULL, KW_STATUS, "12345", KW_KY },
+    { "АБАЛ:A-77.", NULL, KW_STATUS, "A-77", KW_KY },
+    { "STATUS #ab_1:2", NULL, KW_STATUS, "ab_1:2", KW_EN },
+    { "STATUS\xc2\xa0" "12345", NULL, KW_STATUS, "12345", KW_EN },
+    { "STATUS 12345 please", NULL, KW_STATUS, "12345", KW_EN },
+    { "status", NULL, KW_STATUS, "", KW_EN },
+    { "status 12345абв", NULL, KW_STATUS, "", KW_EN },
+    { "status ---", NULL, KW_STATUS, "", KW_EN },
+    { "status 1234567890123456789012345678901234567890123456789012345678901234",
+      NULL, KW_STATUS, "", KW_EN },
+    { "STATUS 12345", "ru", KW_STATUS, "12345", KW_RU },
+    { "STATUS 12345", "ky", KW_STATUS, "12345", KW_KY },
+    { "STATUS 12345", "de", KW_STATUS, "12345", KW_EN },
+    { "СТАТУС 12345", "ky", KW_STATUS, "12345", KW_KY },
+    { "АБАЛ 12345", "ru", KW_STATUS, "12345", KW_KY },
+    { "stop", NULL, KW_STOP, "", KW_EN },
+    { "Stop!", NULL, KW_STOP, "", KW_EN },
+    { "СТОП", NULL, KW_STOP, "", KW_RU },
+    { "C\xd0\xa2OП", NULL, KW_STOP, "", KW_RU },   /* Latin C, O */
+    { "cтоп", NULL, KW_STOP, "", KW_RU },          /* Latin c */
+    { "Токтот", NULL, KW_STOP, "", KW_KY },
+    { "ТОКТОТ бардыгын", NULL, KW_STOP, "", KW_KY },
+    { "start", NULL, KW_START, "", KW_EN },
+    { "СТАРТ", NULL, KW_START, "", KW_RU },
+    { "башта", NULL, KW_START, "", KW_KY },
+    { "HELP", NULL, KW_HELP, "", KW_EN },
+    { "помощь", NULL, KW_HELP, "", KW_RU },
+    { "ЖАРДАМ", NULL, KW_HELP, "", KW_KY },
+    /* no keyword */
+    { "", NULL, KW_NONE, "", KW_EN },
+    { "   ", NULL, KW_NONE, "", KW_EN },
+    { "PING", NULL, KW_NONE, "", KW_EN },
+    { "STOPPED", NULL, KW_NONE, "", KW_EN },
+    { "stop\xc3\xa9", NULL, KW_NONE, "", KW_EN },        /* stopé */
+    { "\xff stop", NULL, KW_NONE, "", KW_EN },
+    { "stop\xff", NULL, KW_NONE, "", KW_EN },
+    { "please STOP", NULL, KW_NONE, "", KW_EN },
+    { "12345", NULL, KW_NONE, "", KW_EN },
+    { "ёлка", NULL, KW_NONE, "", KW_EN },
+    { "statusstatusstatusstatus", NULL, KW_NONE, "", KW_EN },
+};
+
+static void test_parse_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof pcases / sizeof pcases[0]; i++) {
+        const struct pcase *c = &pcases[i];
+        struct kw_parsed p;
+        enum kw_keyword kw = kw_parse((const uint8_t *)c->text, strlen(c->text),
+                                      c->remembered, &p);
+        if (kw != c->kw || p.kw != c->kw || strcmp(p.arg, c->arg) != 0 ||
+            (c->kw != KW_NONE && p.lang != c->lang))
+            fail_msg("case %zu \"%s\": got %s \"%s\" %s, wanted %s \"%s\" %s", i,
+                     c->text, kw_name(kw), p.arg, kw_lang_code(p.lang),
+                     kw_name(c->kw), c->arg, kw_lang_code(c->lang));
+    }
+}
+
+/* The text need not be NUL-terminated: only len bytes are read. */
+static void test_parse_length(void **state)
+{
+    (void)state;
+    const char buf[] = "STATUS 12345XYZ";
+    struct kw_parsed p;
+    assert_int_equal(kw_parse((const uint8_t *)buf, 9, NULL, &p), KW_STATUS);
+    assert_string_equal(p.arg, "12");
+    assert_int_equal(kw_parse((const uint8_t *)buf, 3, NULL, &p), KW_NONE);
+    /* a Cyrillic letter cut in half */
+    const char *ru = "СТОП";
+    assert_int_equal(kw_parse((const uint8_t *)ru, strlen(ru) - 1, NULL, &p),
+                     KW_NONE);
+    assert_int_equal(kw_parse(NULL, 0, NULL, &p), KW_NONE);
+}
+
+static void test_texts(void **state)
+{
+    (void)state;
+    for (int t = 0; t < KW_T_COUNT; t++)
+        for (int l = KW_EN; l <= KW_KY; l++)
+            assert_true(strlen(kw_text((enum kw_text)t, (enum kw_lang)l)) > 10);
+    assert_string_equal(kw_text(KW_T_COUNT, KW_EN), "");
+    /* the neutral answer never names a number */
+    for (int l = KW_EN; l <= KW_KY; l++)
+        assert_null(strpbrk(kw_text(KW_T_NEUTRAL, (enum kw_lang)l), "0123456789{"));
+}
+
+/* ---- handlers against a real store ------------------------------------------ */
+
+#define OWNER "996555123456"
+#define STRANGER "996700111222"
+#define T0 1700000000000LL
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct store *st;
+    int64_t agency;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/kzkw.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
+    char err[256];
+    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
+        store_agency_put(f->st, "tax", "Tax service", &f->agency) != STORE_OK ||
+        store_app_status(f->st, "12345", f->agency, 0, OWNER, "ready",
+                         "Come to office 3.", T0) != STORE_OK) {
+        fprintf(stderr, "setup: %s\n", err);
+        store_close(f->st);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static int send_kw(struct fx *f, const char *from, const char *text, int64_t now,
+                   const struct kw_opts *o, struct kw_result *r)
+{
+    return keywords_handle(f->st, from, (const uint8_t *)text, strlen(text), now,
+                           o, r);
+}
+
+/* The reply the handler queued, as stored (caller frees). */
+static struct store_msg *reply_of(struct fx *f, const struct kw_result *r)
+{
+    assert_true(r->reply_id > 0);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, r->reply_id, &m), STORE_OK);
+    assert_int_equal(m->state, STORE_MSG_QUEUED);
+    assert_true(m->law_required);
+    return m;
+}
+
+static void expect_reply(struct fx *f, const struct kw_result *r, const char *to,
+                         const char *text, const char *lang)
+{
+    struct store_msg *m = reply_of(f, r);
+    assert_string_equal(m->to, to);
+    assert_string_equal(m->text, text);
+    assert_string_equal(m->lang, lang);
+    store_msg_free(m);
+}
+
+static void test_status_owner(void **state)
+{
+    struct fx *f = *state;
+    struct kw_result r;
+    /* any form of the owner's number */
+    assert_int_equal(send_kw(f, "+" OWNER, "АБАЛ 12345", T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
+    assert_int_equal(send_kw(f, "0555123456", "status 12345", T0, NULL, &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Application 12345: ready. Come to office 3.", "en");
+    /* the agency's template wins over the built-in line */
+    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ru",
+                                        "Заявление {number} готово. {note}"),
+                     STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "Статус 12345", T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Заявление 12345 готово. Come to office 3.", "ru");
+    assert_false(store_in_batch(f->st));
+}
+
+static void test_status_stranger_and_lockout(void **state)
+{
+    struct fx *f = *state;
+    struct kw_opts o = { .window_ms = 60000, .max_failures = 3,
+                         .lock_ms = 10 * 60000 };
+    struct kw_result r;
+    /* an existing application of someone else, and one that does not exist:
+     * the same answer */
+    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0, &o, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    assert_int_equal(r.failures, 1);
+    expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
+    assert_int_equal(send_kw(f, STRANGER, "STATUS 99999", T0 + 1, &o, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    assert_int_equal(r.failures, 2);
+    expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
+    /* no number: usage, not counted */
+    assert_int_equal(send_kw(f, STRANGER, "СТАТУС", T0 + 2, &o, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_USAGE);
+    expect_reply(f, &r, STRANGER, kw_text(KW_T_USAGE, KW_RU), "ru");
+    /* the third failure locks */
+    assert_int_equal(send_kw(f, STRANGER, "абал 55555", T0 + 3, &o, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_LOCKED);
+    assert_int_equal(r.locked_until, T0 + 3 + 10 * 60000);
+    expect_reply(f, &r, STRANGER,
+                 "Өтө көп аракет. 10 мүнөттөн кийин кайра аракет кылыңыз.", "ky");
+    /* locked: even a right guess gets the lock-out answer, nothing leaks */
+    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_LOCKED);
+    expect_reply(f, &r, STRANGER, "Too many attempts. Try again in 6 minutes.", "en");
+    /* the owner is not affected by a stranger's lock */
+    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    /* after the lock: neutral again */
+    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+}
+
+static void test_owner_success_clears_failures(void **state)
+{
+    struct fx *f = *state;
+    struct kw_opts o = { .window_ms = 60000, .max_failures = 3, .lock_ms = 60000 };
+    struct kw_result r;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + i, &o, &r), STORE_OK);
+        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    }
+    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 2, &o, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r), STORE_OK);
+        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+        assert_int_equal(r.failures, i + 1);
+    }
+}
+
+static void test_stop_start_help(void **state)
+{
+    struct fx *f = *state;
+    struct kw_result r;
+    bool out = false;
+    assert_int_equal(send_kw(f, OWNER, "ТОКТОТ", T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STOP);
+    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_true(out);
+    /* the confirmation goes out although the number is opted out now */
+    expect_reply(f, &r, OWNER, kw_text(KW_T_STOP, KW_KY), "ky");
+    /* an opted-out phone still gets answers to its own requests */
+    assert_int_equal(send_kw(f, OWNER, "HELP", T0 + 1, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_HELP);
+    expect_reply(f, &r, OWNER, kw_text(KW_T_HELP, KW_EN), "en");
+    assert_int_equal(send_kw(f, OWNER, "СТАРТ", T0 + 2, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_START);
+    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_false(out);
+    expect_reply(f, &r, OWNER, kw_text(KW_T_START, KW_RU), "ru");
+    /* START when not opted out: confirmed, still not opted out */
+    assert_int_equal(send_kw(f, STRANGER, "start", T0 + 3, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_START);
+}
+
+static void test_ignored(void **state)
+{
+    struct fx *f = *state;
+    struct kw_result r;
+    assert_int_equal(send_kw(f, OWNER, "hello there", T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_IGNORED);
+    assert_int_equal(r.reply_id, 0);
+    /* an alphanumeric sender cannot be answered */
+    assert_int_equal(send_kw(f, "INFO", "STOP", T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_IGNORED);
+    bool out = true;
+    assert_int_equal(store_optout_get(f->st, "INFO", &out), STORE_OK);
+    assert_false(out);
+    struct store_msg *msgs[4];
+    size_t n = 9;
+    assert_int_equal(store_claim_due(f->st, T0 + 1, 1000, msgs, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+/* With the caller's batch open the writes join it: rolled back with it. */
+static void test_batch_rule(void **state)
+{
+    struct fx *f = *state;
+    struct kw_result r;
+    assert_int_equal(store_begin_batch(f->st), STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
+    assert_true(store_in_batch(f->st));
+    assert_true(r.reply_id > 0);
+    store_rollback_batch(f->st);
+    bool out = true;
+    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_false(out);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, r.reply_id, &m), STORE_NOTFOUND);
+    /* without one, the handler's own batch is committed: durable on return,
+     * seen by a second connection */
+    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
+    assert_false(store_in_batch(f->st));
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
+    assert_true(out);
+    assert_int_equal(store_msg_get(other, r.reply_id, &m), STORE_OK);
+    store_msg_free(m);
+    store_close(other);
+}
+
+static void test_deliver_sm(void **state)
+{
+    struct fx *f = *state;
+    /* "абал 12345" in UCS-2 */
+    static const uint8_t ucs2[] = { 0x04, 0x30, 0x04, 0x31, 0x04, 0x30, 0x04, 0x3b,
+                                    0x00, 0x20, 0x00, 0x31, 0x00, 0x32, 0x00, 0x33,
+                                    0x00, 0x34, 0x00, 0x35 };
+    struct smpp_pdu pdu;
+    memset(&pdu, 0, sizeof pdu);
+    pdu.command_id = SMPP_DELIVER_SM;
+    pdu.source_addr = OWNER;
+    pdu.destination_addr = "1414";
+    pdu.data_coding = 0x08;
+    pdu.short_message = ucs2;
+    pdu.sm_length = sizeof ucs2;
+    struct kw_result r;
+    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
+    /* a part of a concatenated message is no keyword */
+    pdu.esm_class = 0x40;
+    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_IGNORED);
+    /* GSM 7-bit "STOP" */
+    pdu.esm_class = 0;
+    pdu.data_coding = 0;
+    pdu.short_message = (const uint8_t *)"STOP";
+    pdu.sm_length = 4;
+    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_STOP);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_parse_length),
+        cmocka_unit_test(test_texts),
+        cmocka_unit_test_setup_teardown(test_status_owner, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_status_stranger_and_lockout, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_owner_success_clears_failures,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_start_help, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ignored, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rule, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_sm, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
