@@ -15,10 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, NodePeer, Smsc, ROOT, TMP, case, cfg, expect,  # noqa: E402
+from harness import (Failure, Kyzmatd, NodePeer, Smsc, BIN, ROOT, TMP, case, cfg, expect,  # noqa: E402
                      run, smsc_entry, spawn, wait_until, read_log, free_port)
 
 GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -174,9 +175,26 @@ def start(redis_url="", extra_menus=None, **kw):
     return s, g
 
 
+def give_application(g, number, status, owner):
+    """Record application `number` (owner's phone, status) through the
+    agencies' API, as an agency would: the example's status node reads it
+    from the gateway's store."""
+    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", "centre"],
+                         capture_output=True, text=True, timeout=30)
+    expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
+    body = json.dumps({"status": status, "owner": owner}).encode()
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/applications/%s/status"
+                                 % (g.http_port(), number), data=body, method="POST")
+    req.add_header("Authorization", "Bearer " + tok.stdout.strip())
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        expect(r.status in (200, 201, 202), "application %s: HTTP %d" % (number, r.status))
+
+
 @case
 def walk_example_in_kyrgyz_with_pagination_back_home_and_invalid_input():
     s, g = start()
+    give_application(g, "1234567", "ready", "+996555100001")
     ph = Phone(s, "996555100001")
     kind, t = ph.dial("*100#")
     expect(kind == "continue" and "Тил / Язык / Language" in t, "language menu: %r" % t)
@@ -195,12 +213,33 @@ def walk_example_in_kyrgyz_with_pagination_back_home_and_invalid_input():
     ph.send("1")
     kind, t = ph.send("1234567")
     expect(kind == "end" and "даяр" in t, "status result: %r %r" % (kind, t))
+    # another phone asking for the same number learns nothing, and says so
+    # in the same words as for a number that does not exist
+    other = Phone(s, "996555100099")
+    other.dial("*100#")
+    other.send("1")                    # Кыргызча, remembered
+    other.send("1")                    # application status
+    kind, t1 = other.send("1234567")
+    other.dial("*100*1#")
+    kind, t2 = other.send("7777777")
+    expect("даяр" not in t1 and "табылган жок" in t1 and
+           t1.replace("1234567", "N") == t2.replace("7777777", "N"),
+           "not the owner vs no such number: %r / %r" % (t1, t2))
+    # five misses lock the phone out of lookups
+    for _ in range(3):
+        other.dial("*100*1#")
+        other.send("5555555")
+    other.dial("*100*1#")
+    kind, t = other.send("1234567")
+    expect(kind == "end" and "аракет" in t, "locked out: %r" % t)
     expect(g.alive(), "kyzmatd died")
 
 
 @case
 def shortcut_dial_and_remembered_language():
     s, g = start()
+    give_application(g, "1234567", "ready", "+996555100002")
+    give_application(g, "7654321", "processing", "+996555100002")
     ph = Phone(s, "996555100002")
     ph.dial("*100#")
     ph.send("2")                       # Русский, remembered
@@ -295,6 +334,8 @@ def one_dialog_alternates_between_two_gateways():
                            reconnect_min="5s", reconnect_max="10s"), name="gw2")
     g1.wait_log(r"\[one\] bound")
     g2.wait_log(r"\[two\] bound")
+    give_application(g1, "1234567", "ready", "+996555100007")
+    give_application(g2, "1234567", "ready", "+996555100007")
     ph = Phone(s, "996555100007")
     ph.dial("*100#")
     ph.send("3")
