@@ -765,6 +765,88 @@ static void test_group_commit(void **state)
     store_close(st2);
 }
 
+/*
+ * The token cache (api.c, authorize): within one commit group the last
+ * token's look-up is reused.  Mixed tokens in the same groups must each
+ * get their own agency, a token differing from the cached one in its last
+ * character must not ride on it, and a token revoked between groups is
+ * refused in the next one.
+ */
+static void test_token_cache_groups(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    struct store *st2;
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
+                     STORE_OK);
+    char forged[API_TOKEN_LEN];
+    memcpy(forged, f->tok_a, sizeof forged);
+    size_t fl = strlen(forged);
+    forged[fl - 1] = forged[fl - 1] == '0' ? '1' : '0';
+    const char *toks[3] = { f->tok_a, f->tok_b, forged };
+    char want_a[32], want_b[32];
+    snprintf(want_a, sizeof want_a, "agency:%lld", (long long)f->agency_a);
+    snprintf(want_b, sizeof want_b, "agency:%lld", (long long)f->agency_b);
+    struct conc *k = calloc(1, sizeof *k);
+    conc_open(f, k);
+    struct api_stats s0, s1;
+    api_get_stats(f->api, &s0);
+    for (int i = 0; i < NCONC; i++) {
+        memset(&k->r[i], 0, sizeof k->r[i]);
+        k->r[i].check = st2;
+        char body[128];
+        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"c%d\"}", i);
+        /* runs of the same token, so the cache is hit, then a switch */
+        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[(i / 7) % 3],
+                                             "application/json", body,
+                                             strlen(body)),
+                            EVHTTP_REQ_POST, "/v1/messages");
+    }
+    for (int i = 0; i < NCONC; i++)
+        while (!k->r[i].done)
+            event_base_loop(f->base, EVLOOP_ONCE);
+    api_get_stats(f->api, &s1);
+    int n202 = 0;
+    for (int i = 0; i < NCONC; i++) {
+        int t = (i / 7) % 3;
+        if (t == 2) {
+            assert_int_equal(k->r[i].code, 401);
+            continue;
+        }
+        assert_int_equal(k->r[i].code, 202);
+        assert_true(k->r[i].visible);
+        n202++;
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(st2, k->r[i].id, &m), STORE_OK);
+        assert_string_equal(m->client, t == 0 ? want_a : want_b);
+        store_msg_free(m);
+    }
+    assert_int_equal(s1.accepted - s0.accepted, (uint64_t)n202);
+    assert_true(s1.commits - s0.commits < (uint64_t)n202);   /* grouped */
+    /* revoke tok_b between groups: every tok_b request of the next groups
+     * is refused, even right after a tok_b request was served from cache */
+    uint8_t h[32];
+    api_sha256(f->tok_b, strlen(f->tok_b), h);
+    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
+    for (int i = 0; i < NCONC; i++) {
+        memset(&k->r[i], 0, sizeof k->r[i]);
+        char body[128];
+        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"d%d\"}", i);
+        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[i % 2],
+                                             "application/json", body,
+                                             strlen(body)),
+                            EVHTTP_REQ_POST, "/v1/messages");
+    }
+    for (int i = 0; i < NCONC; i++)
+        while (!k->r[i].done)
+            event_base_loop(f->base, EVLOOP_ONCE);
+    for (int i = 0; i < NCONC; i++)
+        assert_int_equal(k->r[i].code, i % 2 ? 401 : 202);
+    conc_close(k);
+    free(k);
+    store_close(st2);
+}
+
 static void test_commit_failure(void **state)
 {
     struct fx *f = *state;
@@ -853,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_cache_groups, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure, fx_setup_trap, fx_teardown),
         cmocka_unit_test_setup_teardown(test_token_create, fx_setup, fx_teardown),
     };
