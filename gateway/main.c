@@ -1255,6 +1255,8 @@ int main(int argc, char **argv)
             d.cfg->menus, (unsigned)d.menus->nnode, dialogs_describe(d.store));
     char derr[256] = "";
     d.db = open_db(d.cfg, derr, sizeof derr);
+    if (d.db)
+        ussd_set_store(d.ussd, d.db);   /* the menus' status node reads it */
     if (!d.db) {
         log_msg(KLOG_ERROR, NULL, "not starting: database %s: %s", d.cfg->db_path, derr);
         daemon_free(&d);
