@@ -64,7 +64,9 @@ struct ob_rcpt {
     struct ob_rcpt *next;
     int64_t deadline;
     int state, err;
-    unsigned tries;             /* passes it was tried in */
+    unsigned tries;             /* times it was looked up and not found */
+    int64_t next_try;           /* parked: not looked up again before this */
+    uint64_t seen_submits;      /* parked: stats.submitted at last lookup */
     char link[LINK_MAX];
     char id[OUTBOX_DLR_ID_MAX];
 };
@@ -744,15 +746,26 @@ int outbox_receipt(struct outbox *ob, const char *link,
 }
 
 /* Apply one receipt.  Returns 0 matched, 1 unmatched (park it), 2
- * unmatched and given up (too old, tried too often), -1 store failure
- * (keep it). */
+ * unmatched and given up (its deadline passed), -1 store failure (keep
+ * it).  The give-up is by time only: under a burst a pass with a submit
+ * runs every few ms, so a count of passes would give up on a receipt
+ * that simply came a few ms before its own submit_sm_resp.  The retries
+ * of one parked receipt are spaced (25 ms doubling, at most 1 s), so an
+ * id that never matches costs a bounded number of lookups. */
 static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
                          struct ob_cb **cbs)
 {
     int64_t id = 0;
     int rc = store_receipt(ob->st, r->link, r->id, r->state, r->err, now, &id);
-    if (rc == STORE_NOTFOUND)
-        return now < r->deadline && ++r->tries < 5 ? 1 : 2;
+    if (rc == STORE_NOTFOUND) {
+        if (now >= r->deadline)
+            return 2;
+        int64_t gap = r->tries < 6 ? (int64_t)25 << r->tries : 1000;
+        r->tries++;
+        r->next_try = now + gap;
+        r->seen_submits = ob->stats.submitted;
+        return 1;
+    }
     if (rc != STORE_OK) {
         log_msg(KLOG_ERROR, r->link, "receipt id:%s: %s", r->id,
                 store_errmsg(ob->st));
@@ -883,7 +896,6 @@ static void pass(evutil_socket_t fd, short what, void *arg)
     bool own = !store_in_batch(ob->st) && store_begin_batch(ob->st) == STORE_OK;
     struct ob_cb *cbs = NULL;
     bool ok = true;
-    unsigned submitted_before = (unsigned)ob->stats.submitted;
 
     /* 1. outcomes */
     struct ob_send *done = NULL, *kept = NULL;
@@ -901,13 +913,14 @@ static void pass(evutil_socket_t fd, short what, void *arg)
             done = s;
         }
     }
-    bool any_submit = (unsigned)ob->stats.submitted != submitted_before;
 
-    /* 2. receipts: new ones, and parked ones when a submit may match them */
+    /* 2. receipts: new ones, and parked ones when a submit may match them
+     * (each parked one is looked up again only when a submit was recorded
+     * since its last lookup and its spacing is over, or at its deadline) */
     struct ob_rcpt *rq = ob->rq_head, *parked = NULL, *rdone = NULL;
     size_t n_parked = 0;
     ob->rq_head = ob->rq_tail = NULL;
-    if (any_submit || (ob->parked && ob->parked->deadline <= now)) {
+    if (ob->parked) {
         struct ob_rcpt *p = ob->parked;
         while (p) {            /* oldest first: parked is newest first */
             struct ob_rcpt *nx = p->next;
@@ -922,7 +935,12 @@ static void pass(evutil_socket_t fd, short what, void *arg)
     while (rq) {
         struct ob_rcpt *r = rq;
         rq = r->next;
-        int rc = ok ? apply_receipt(ob, r, now, &cbs) : -1;
+        int rc;
+        if (r->tries && now < r->deadline &&
+            (now < r->next_try || r->seen_submits == ob->stats.submitted))
+            rc = 1;                 /* parked, nothing new could match it */
+        else
+            rc = ok ? apply_receipt(ob, r, now, &cbs) : -1;
         if (rc < 0) {
             ok = false;
             r->next = back;
