@@ -7,12 +7,21 @@
  * The server runs in a forked child (its own event_base, store and API on
  * 127.0.0.1 port 0) so the client's work is not counted against it; the
  * child reports its port and a fresh token through a pipe and is stopped
- * with SIGTERM by pid.  At the end GET /v1/health gives the number of
+ * with SIGTERM by pid; wait4() then gives its CPU time, printed as
+ * microseconds of server CPU per accept: on a shared 2-vCPU machine the
+ * rate moves with other people's load, the CPU per accept much less.  The
+ * client is raw sockets (see "The load side"), not evhttp, which burned
+ * CPU the server needed.  At the end GET /v1/health gives the number of
  * commits, so the table shows accepts per commit too.  Prints figures;
  * asserts nothing.
  *
- * Usage: bench_api [SECONDS [K]] (default 5 s, K = 64).  The database lives
- * in a new mkdtemp directory under /tmp (removed at the end).
+ * Usage: bench_api [SECONDS [K...]] (default 5 s; K = 64 then 8).  With K
+ * values given, each is run for NORMAL then FULL.  Environment:
+ * BENCH_API_SYNC=normal|full runs only that one; BENCH_API_PLAIN=1 gives
+ * the server a plain event_base (default: epoll changelist, see serve());
+ * BENCH_API_PID=1 prints the server's pid on stderr (for perf record -p).
+ * The database lives in a new mkdtemp directory under /tmp (removed at
+ * the end).
  * Owns: its child process and directory.  May call: gateway/api.h,
  * gateway/store.h, gateway/log.h, libevent, jansson, libc, POSIX.
  */
