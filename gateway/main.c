@@ -494,13 +494,22 @@ static void on_store_state(void *arg, enum dialogs_state st, const char *reason)
 static int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
 {
     struct daemon *d = ud;
-    bool bound[ROUTE_MAX_LINKS];
+    bool bound[ROUTE_MAX_LINKS] = { false };
     size_t n = d->cfg->smsc_count < ROUTE_MAX_LINKS ? d->cfg->smsc_count : ROUTE_MAX_LINKS;
     for (size_t i = 0; i < n; i++) {
         struct link *l = find_link(d->links, d->cfg->smsc[i].name);
         bound[i] = l && l->e && esme_state(l->e) == ESME_BOUND;
     }
     int i = outbox_route_pick(d->cfg->smsc, n, bound, msisdn);
+    if (i == -1) {
+        /* No entry routes anything (no prefixes, no default_route), as in
+         * a one-link set-up: the first link carries every number. */
+        bool any = false;
+        for (size_t k = 0; k < n && !any; k++)
+            any = d->cfg->smsc[k].prefix_count > 0 || d->cfg->smsc[k].default_route;
+        if (!any && n > 0)
+            i = bound[0] ? 0 : -2;
+    }
     if (i < 0)
         return i;
     struct link *l = find_link(d->links, d->cfg->smsc[i].name);

@@ -61,6 +61,26 @@ until grep -q ' bound' var/log/kyzmatd.log 2>/dev/null; do
     sleep 0.05
 done
 
+# A demo application owned by this phone, so "application status" has
+# something to find: 12345 is ready (through the agencies' API, with a
+# token made for the occasion).
+cfgarg=""
+[ -n "${CONFIG:-}" ] && cfgarg="-c $CONFIG"
+if tok=$("$B/kyzmatd" $cfgarg --create-token demo 2>>var/log/kyzmatd.log); then
+    port=$(sed -n 's/.*HTTP API on [0-9.]*:\([0-9]*\).*/\1/p' var/log/kyzmatd.log | tail -1)
+    TOKEN="$tok" PORT="$port" PHONE="$PHONE" python3 - <<'PY' || echo "(could not create the demo application; see var/log/kyzmatd.log)"
+import json, os, urllib.request
+req = urllib.request.Request(
+    "http://127.0.0.1:%s/v1/applications/12345/status" % os.environ["PORT"],
+    data=json.dumps({"owner": "+" + os.environ["PHONE"], "status": "ready",
+                     "language": "ky", "notify": False}).encode(),
+    headers={"Authorization": "Bearer " + os.environ["TOKEN"],
+             "Content-Type": "application/json"}, method="POST")
+urllib.request.urlopen(req, timeout=5).read()
+PY
+fi
+
 echo "kyzmatd is bound to the simulator (logs in var/log/)."
+echo "Application 12345 belongs to this phone (status: ready); try *100# -> 1 -> 12345."
 echo "You are the phone $PHONE. Dial *100# and answer the prompts; Ctrl-D to stop."
 "$B/kyzmat-smsc" --phone "$PHONE" --control 127.0.0.1:2776
