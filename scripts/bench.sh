@@ -32,8 +32,8 @@ echo "== 2. Storage (SQLite WAL): durable enqueues/s per commit size, restart wi
 ROWS=${ROWS:-1000000} "$B/bench/bench_store"
 
 echo
-echo "== 2b. HTTP API: durable accepts/s (202 only after commit), 64 keep-alive clients"
-"$B/bench/bench_api" 5 64 || true
+echo "== 2b. HTTP API: durable accepts/s (202 only after commit), 8/64/256 keep-alive clients"
+"$B/bench/bench_api" 5 8 64 256 || true
 
 echo
 echo "== 3. Dialog store: GET+SET steps/s (memory and a private redis-server)"
