@@ -375,11 +375,18 @@ def kill9_during_burst_loses_no_accepted_message():
     # 'submitted'; nothing else may.
     def settled():
         rows = db_query(g2, "SELECT id, state, submitted_at FROM outbox WHERE state != 'delivered'")
-        return all(st == "submitted" and at and kill_ms - 1000 <= at <= kill_ms for _, st, at in rows) \
-            and rows
+        return all(st == "submitted" and at and kill_ms - 1000 <= at <= kill_ms for _, st, at in rows)
+    last = [None]
+
+    def still():        # the receipts the SMSC held for us while we were down are in
+        n = db_query(g2, "SELECT count(*) FROM outbox WHERE state = 'delivered'")[0][0]
+        st = s.stats()
+        same, last[0] = n == last[0], n
+        return same and st["dlrs_sent"] >= st["submits"]
     try:
-        wait_until(lambda: settled() is not False, 30, "every row delivered, bar receipts lost at the kill",
-                   interval=0.2)
+        wait_until(settled, 30, "every row delivered, bar receipts lost at the kill", interval=0.2)
+        wait_until(still, 10, "the delivered count to settle", interval=0.5)
+        expect(settled(), "changed after settling")
     except Failure:
         rows = db_query(g2, "SELECT id, state, submitted_at - ? FROM outbox WHERE state != 'delivered'"
                         " AND NOT (state = 'submitted' AND submitted_at BETWEEN ? AND ?)",
