@@ -1220,7 +1220,19 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    d.base = event_base_new();
+    /* epoll changelist: bufferevents and evhttp switch a socket's write
+     * interest on and off around every flush; the changelist folds the
+     * changes of one loop pass into at most one epoll_ctl per socket
+     * (measured: ~3.5 epoll_ctl calls per USSD step without it).  kyzmatd
+     * never dup()s a watched descriptor, the case libevent warns about. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    d.base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
+    if (!d.base)
+        d.base = event_base_new();
     if (!d.base) {
         fprintf(stderr, "%s: cannot create the event loop\n", argv[0]);
         menu_set_unref(d.menus);
