@@ -286,6 +286,80 @@ def cfg(*entries, level="info"):
 
 
 
+# ---- the agencies' API, the example menus and their back-end ---------------
+
+class Api:
+    """The agencies' HTTP API with a bearer token (one request at a time)."""
+
+    def __init__(self, port, token):
+        self.base = "http://127.0.0.1:%d" % port
+        self.token = token
+
+    def call(self, method, path, body=None, raw=None, ctype="application/json", token=True):
+        """(status, JSON answer); raw sends bytes as they are."""
+        import urllib.error
+        import urllib.request
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        if data is not None:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, {"raw": text[:200].decode("utf-8", "replace")}
+
+    def state(self, mid):
+        """A message's state, or "HTTP nnn" when it cannot be read."""
+        code, r = self.call("GET", "/v1/messages/%d" % mid)
+        return r.get("state") if code == 200 else "HTTP %d" % code
+
+
+def create_token(g, agency="tax"):
+    """A new API token for `agency` in gateway g's database."""
+    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", agency],
+                         capture_output=True, text=True, timeout=60)
+    expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
+    return tok.stdout.strip()
+
+
+def backend():
+    """menus/examples/backend.py on a free port; returns the port."""
+    p = spawn([sys.executable, os.path.join(ROOT, "menus/examples/backend.py"), "0"], "backend.log",
+              wrap=False)
+    line = p.stdout.readline().decode()
+    m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
+    if not m:
+        raise Failure("backend did not start: %r %s" % (line, read_log(p.log_path)))
+    return int(m.group(1))
+
+
+_menu_n = [0]
+
+
+def menus_dir(backend_port, extra=None):
+    """A copy of menus/examples pointed at our back-end, plus extra files."""
+    import shutil
+    _menu_n[0] += 1
+    d = os.path.join(TMP, "menus%d" % _menu_n[0])
+    shutil.copytree(os.path.join(ROOT, "menus/examples"), d,
+                    ignore=shutil.ignore_patterns("*.py"))
+    path = os.path.join(d, "00-settings.yaml")
+    text = open(path).read()
+    text = text.replace("http://127.0.0.1:8099", "http://127.0.0.1:%d" % backend_port)
+    open(path, "w").write(text)
+    for name, body in (extra or {}).items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(body)
+    return d
+
+
 # ---- raw SMPP, for hostile peers -----------------------------------------
 
 def pdu(cmd, seq, body=b"", status=0):

@@ -22,8 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, Smsc, ROOT, TMP, case, cfg, expect,  # noqa: E402
-                     run, smsc_entry, spawn, read_log, wait_until)
+from harness import (Failure, Kyzmatd, Smsc, ROOT, TMP, backend, case, cfg, expect,  # noqa: E402
+                     menus_dir, run, smsc_entry, spawn, read_log, wait_until)
 
 # What each preset looks like on the wire (mirrors smpp/dialect.c; written
 # out here so that a change to the table has to be made on purpose twice).
@@ -94,33 +94,6 @@ class Phone:
 
     def close(self):
         self.sock.close()
-
-
-def backend():
-    """menus/examples/backend.py on a free port."""
-    p = spawn([sys.executable, os.path.join(ROOT, "menus/examples/backend.py"), "0"], "backend.log",
-              wrap=False)
-    line = p.stdout.readline().decode()
-    m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        raise Failure("backend did not start: %r %s" % (line, read_log(p.log_path)))
-    return int(m.group(1))
-
-
-_menu_n = [0]
-
-
-def menus_dir(backend_port):
-    """A copy of menus/examples pointed at our back-end."""
-    _menu_n[0] += 1
-    d = os.path.join(TMP, "dmenus%d" % _menu_n[0])
-    shutil.copytree(os.path.join(ROOT, "menus/examples"), d,
-                    ignore=shutil.ignore_patterns("*.py"))
-    path = os.path.join(d, "00-settings.yaml")
-    text = open(path).read()
-    text = text.replace("http://127.0.0.1:8099", "http://127.0.0.1:%d" % backend_port)
-    open(path, "w").write(text)
-    return d
 
 
 def start(network, gateway=None, smsc_args=()):

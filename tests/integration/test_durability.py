@@ -25,43 +25,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Failure, Kyzmatd, Smsc, case, cfg, expect, run,  # noqa: E402
-                     smsc_entry, wait_until)
+from harness import (Api, BIN, Failure, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
+                     run, smsc_entry, wait_until)
 
 
 # ---- helpers -----------------------------------------------------------------
-
-class Api:
-    """The agencies' HTTP API with a bearer token (one request at a time)."""
-
-    def __init__(self, port, token):
-        self.base = "http://127.0.0.1:%d" % port
-        self.token = token
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", "Bearer " + self.token)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            text = e.read()
-            try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, {"raw": text[:200].decode("utf-8", "replace")}
-
-    def state(self, mid):
-        code, r = self.call("GET", "/v1/messages/%d" % mid)
-        return r.get("state") if code == 200 else "HTTP %d" % code
-
 
 class SmsLog:
     """Every 'sms FROM TO TEXT' event of a simulator, collected by a reader
@@ -103,13 +73,6 @@ class SmsLog:
             self.sock.close()
         except OSError:
             pass
-
-
-def create_token(g, agency="tax"):
-    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", agency],
-                         capture_output=True, text=True, timeout=60)
-    expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
-    return tok.stdout.strip()
 
 
 def db_path(g):

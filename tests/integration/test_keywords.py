@@ -19,40 +19,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, Smsc, BIN, case, cfg, expect, run,  # noqa: E402
+from harness import (Api, Failure, Kyzmatd, Smsc, BIN, case, cfg, expect, run,  # noqa: E402
                      smsc_entry)
 
 OWNER = "996555123456"
 STRANGER = "996700111222"
 SHORT = "1414"
-
-
-class Api:
-    """The agencies' HTTP API with a bearer token."""
-
-    def __init__(self, port, token):
-        self.base = "http://127.0.0.1:%d" % port
-        self.token = token
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", "Bearer " + self.token)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            text = e.read()
-            try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, {"raw": text[:200].decode("utf-8", "replace")}
 
 
 class Phone:

@@ -11,35 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, Smsc, BIN, case, cfg, expect, run,  # noqa: E402
-                     smsc_entry, wait_until)
-
-
-class Api:
-    def __init__(self, port, token):
-        self.base = "http://127.0.0.1:%d" % port
-        self.token = token
-
-    def call(self, method, path, body=None, raw=None, ctype="application/json", token=True):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if token:
-            req.add_header("Authorization", "Bearer " + self.token)
-        if data is not None:
-            req.add_header("Content-Type", ctype)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            text = e.read()
-            try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, {"raw": text[:200].decode("utf-8", "replace")}
+from harness import (Api, Failure, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
+                     run, smsc_entry, wait_until)
 
 
 class Events:
@@ -70,10 +45,7 @@ def start():
     s = Smsc()
     g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true")))
     g.wait_log(r"\[sim\] bound")
-    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", "tax"],
-                         capture_output=True, text=True, timeout=30)
-    expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
-    return s, g, Api(g.http_port(), tok.stdout.strip())
+    return s, g, Api(g.http_port(), create_token(g))
 
 
 @case

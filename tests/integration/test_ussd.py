@@ -19,8 +19,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, NodePeer, Smsc, BIN, ROOT, TMP, case, cfg, expect,  # noqa: E402
-                     run, smsc_entry, spawn, wait_until, read_log, free_port)
+from harness import (Failure, Kyzmatd, NodePeer, Smsc, BIN, ROOT, TMP, backend, case, cfg,  # noqa: E402
+                     expect, menus_dir, run, smsc_entry, spawn, wait_until, read_log,
+                     free_port)
 
 GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
           "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
@@ -128,36 +129,6 @@ class Redis:
     @property
     def url(self):
         return "redis://127.0.0.1:%d/0" % self.port
-
-
-def backend():
-    """menus/examples/backend.py on a free port."""
-    p = spawn([sys.executable, os.path.join(ROOT, "menus/examples/backend.py"), "0"], "backend.log",
-              wrap=False)
-    line = p.stdout.readline().decode()
-    m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        raise Failure("backend did not start: %r %s" % (line, read_log(p.log_path)))
-    return int(m.group(1))
-
-
-_menu_n = [0]
-
-
-def menus_dir(backend_port, extra=None):
-    """A copy of menus/examples pointed at our back-end, plus extra files."""
-    _menu_n[0] += 1
-    d = os.path.join(TMP, "menus%d" % _menu_n[0])
-    shutil.copytree(os.path.join(ROOT, "menus/examples"), d,
-                    ignore=shutil.ignore_patterns("*.py"))
-    path = os.path.join(d, "00-settings.yaml")
-    text = open(path).read()
-    text = text.replace("http://127.0.0.1:8099", "http://127.0.0.1:%d" % backend_port)
-    open(path, "w").write(text)
-    for name, body in (extra or {}).items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(body)
-    return d
 
 
 def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
