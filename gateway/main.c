@@ -71,6 +71,10 @@ struct link {
     int restart;                /* retiring for a config change: start the
                                  * new entry of that name once it is gone */
     struct event *reap;         /* retiring: frees the link (0 s or grace) */
+    /* read per USSD PDU, so kept here rather than looked up each time; an
+     * entry whose settings change on reload gets a new link */
+    const struct ussd_dialect *dialect;
+    unsigned session_timeout_ms;
     struct link *next;
 };
 
@@ -317,6 +321,13 @@ static enum smpp_text_split_mode split_mode(int split)
     }
 }
 
+/* Concatenation reference for MT SMS sent from here (PING, menu sms). */
+static uint16_t next_concat_ref(void)
+{
+    static uint16_t ref;
+    return ++ref;
+}
+
 struct ping_reply {
     char link[40];
     char to[80];                /* masked: only for the log line */
@@ -369,11 +380,10 @@ static int keyword_ping(struct link *l, const struct smpp_pdu *pdu)
     char reply[120];
     int n = snprintf(reply, sizeof reply, "PONG from kyzmat %s (%s)",
                      KYZMAT_VERSION, l->name);
-    static uint16_t ref;
     struct mt_msg m = {
         .from = pdu->destination_addr, .to = pdu->source_addr,
         .text = (const uint8_t *)reply, .len = (size_t)n,
-        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = ++ref,
+        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = next_concat_ref(),
     };
     char err[120];
     log_msg(KLOG_INFO, l->name, "PING from %s", p->to);
@@ -427,10 +437,9 @@ static int ussd_send_sms(void *ud, const char *link, const char *from,
     if (!l || !l->e || !to || !*to)
         return -1;
     const struct config_smsc *s = link_entry(l);
-    static uint16_t ref;
     struct mt_msg m = {
         .from = from, .to = to, .text = (const uint8_t *)utf8, .len = strlen(utf8),
-        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = ++ref,
+        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = next_concat_ref(),
     };
     char *arg = strdup(link);
     char err[160];
@@ -659,12 +668,9 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
             outbox_receipt(l->d->outbox, l->name, pdu);
         return ESME_ROK;
     }
-    const struct config_smsc *s = link_entry(l);
-    if (s && l->d->ussd) {
-        const struct ussd_dialect *dia = ussd_dialect_find(s->dialect);
-        if (dia && ussd_deliver(l->d->ussd, l->name, dia, s->session_timeout_ms, pdu))
-            return ESME_ROK;
-    }
+    if (l->dialect && l->d->ussd &&
+        ussd_deliver(l->d->ussd, l->name, l->dialect, l->session_timeout_ms, pdu))
+        return ESME_ROK;
     if (keyword_ping(l, pdu))
         return ESME_ROK;
     log_mo(l, pdu);
@@ -712,6 +718,8 @@ static struct link *link_new(struct daemon *d, const struct config_smsc *s)
         return NULL;
     }
     l->d = d;
+    l->dialect = ussd_dialect_find(s->dialect);   /* validated by config */
+    l->session_timeout_ms = s->session_timeout_ms;
     l->reap = evtimer_new(d->base, on_reap, l);
     if (!l->reap) {
         link_free(l);
