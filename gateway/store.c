@@ -240,6 +240,12 @@ static const struct store_migration migrations[] = {
       "  WHERE msgid_hex IS NOT NULL;"
       "CREATE INDEX outbox_done ON outbox(done_at)"
       "  WHERE done_at IS NOT NULL;" },
+    { "7 booking language",
+      /* the language the citizen booked in: confirmation, reminder and
+       * change SMS are written in it (NULL for older rows: the default) */
+      "ALTER TABLE bookings ADD COLUMN lang TEXT;"
+      "CREATE INDEX slots_free_by_service ON slots(service_id, day)"
+      "  WHERE booked < capacity;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -255,7 +261,8 @@ enum sid {
     S_SLOT_PUT, S_SLOT_GET, S_SLOT_DAYS, S_SLOT_TIMES, S_SLOT_TAKE,
     S_SLOT_GIVE, S_SLOT_EXISTS,
     S_BOOKING_INSERT, S_BOOKING_RETIRE, S_BOOKING_GET, S_BOOKINGS_ACTIVE,
-    S_REMINDERS_DUE, S_BOOKING_REMINDED,
+    S_REMINDERS_DUE, S_BOOKING_REMINDED, S_BOOKING_LANG,
+    S_SERVICES_BOOKABLE, S_SERVICE_GET,
     S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
     S_TEMPLATE_SET, S_TEMPLATE_GET,
     S_LOOKUP_GET, S_LOOKUP_FAIL, S_LOOKUP_CLEAR,
@@ -352,22 +359,27 @@ static const char *const sql[S_COUNT] = {
         " RETURNING slot_id, service_id",
     [S_BOOKING_GET] =
         "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
-        " b.msisdn, s.day, s.time, b.state"
+        " b.msisdn, s.day, s.time, b.lang, b.state"
         " FROM bookings b JOIN slots s ON s.id = b.slot_id WHERE b.id = ?1",
     [S_BOOKINGS_ACTIVE] =
         "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
-        " b.msisdn, s.day, s.time"
+        " b.msisdn, s.day, s.time, b.lang"
         " FROM bookings b JOIN slots s ON s.id = b.slot_id"
         " WHERE b.msisdn = ?1 AND b.state = 'active'"
         " ORDER BY s.day, s.time LIMIT ?2",
     [S_REMINDERS_DUE] =
         "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
-        " b.msisdn, s.day, s.time"
+        " b.msisdn, s.day, s.time, b.lang"
         " FROM slots s JOIN bookings b ON b.slot_id = s.id"
         " WHERE s.day = ?1 AND b.state = 'active' AND b.reminder_sent = 0"
         " ORDER BY b.id LIMIT ?2",
     [S_BOOKING_REMINDED] =
         "UPDATE bookings SET reminder_sent = 1 WHERE id = ?1",
+    [S_BOOKING_LANG] = "UPDATE bookings SET lang = ?2 WHERE id = ?1",
+    [S_SERVICES_BOOKABLE] =
+        "SELECT DISTINCT service_id FROM slots WHERE service_id > ?1"
+        " AND day >= ?2 AND booked < capacity ORDER BY service_id LIMIT ?3",
+    [S_SERVICE_GET] = "SELECT code, agency_id FROM services WHERE id = ?1",
 
     [S_APP_UPDATE] =
         "UPDATE applications SET status = ?3, updated_at = ?4,"
@@ -1400,6 +1412,7 @@ static void booking_from_row(sqlite3_stmt *s, struct store_booking *b)
     copy_col(s, 5, b->msisdn, sizeof b->msisdn);
     copy_col(s, 6, b->day, sizeof b->day);
     copy_col(s, 7, b->time, sizeof b->time);
+    copy_col(s, 8, b->lang, sizeof b->lang);
 }
 
 int store_booking_get(struct store *st, int64_t booking_id,
@@ -1412,7 +1425,7 @@ int store_booking_get(struct store *st, int64_t booking_id,
         return r;
     booking_from_row(s, out);
     if (state)
-        copy_col(s, 8, state, state_cap);
+        copy_col(s, 9, state, state_cap);
     sqlite3_reset(s);
     return STORE_OK;
 }
@@ -1444,6 +1457,59 @@ int store_bookings_active(struct store *st, const char *msisdn,
     bt(s, 1, msisdn);
     bi(s, 2, (int64_t)max);
     return booking_list(st, s, out, max, n_out, "bookings active");
+}
+
+int store_booking_set_lang(struct store *st, int64_t booking_id,
+                           const char *lang)
+{
+    if (!lang || !*lang || strlen(lang) >= STORE_LANG_MAX)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_BOOKING_LANG);
+    bi(s, 1, booking_id);
+    bt(s, 2, lang);
+    int r = run(st, s, "booking lang");
+    if (r == STORE_OK && sqlite3_changes(st->db) != 1)
+        r = STORE_NOTFOUND;
+    return r;
+}
+
+int store_services_bookable(struct store *st, const char *from_day,
+                            int64_t after_id, int64_t *ids, size_t max,
+                            size_t *n_out)
+{
+    *n_out = 0;
+    if (!valid_day(from_day))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SERVICES_BOOKABLE);
+    bi(s, 1, after_id);
+    bt(s, 2, from_day);
+    bi(s, 3, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        ids[(*n_out)++] = sqlite3_column_int64(s, 0);
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "services bookable");
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_service_get(struct store *st, int64_t service_id, char *code,
+                      size_t code_cap, int64_t *agency_id_out)
+{
+    sqlite3_stmt *s = S(st, S_SERVICE_GET);
+    bi(s, 1, service_id);
+    int r = row(st, s, "service get");
+    if (r != STORE_OK)
+        return r;
+    if (code)
+        copy_col(s, 0, code, code_cap);
+    if (agency_id_out)
+        *agency_id_out = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    return STORE_OK;
 }
 
 int store_reminders_due(struct store *st, const char *day,

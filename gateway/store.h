@@ -85,6 +85,7 @@ struct store_migration {
 #define STORE_DAY_MAX     11   /* YYYY-MM-DD */
 #define STORE_TIME_MAX    6    /* HH:MM */
 #define STORE_SCOPES_MAX  128
+#define STORE_LANG_MAX    8    /* a language code ("ky") */
 
 /*
  * store_open — open (creating when missing) the database at path: WAL,
@@ -212,6 +213,7 @@ struct store_booking {
     char msisdn[STORE_MSISDN_MAX];
     char day[STORE_DAY_MAX];
     char time[STORE_TIME_MAX];
+    char lang[STORE_LANG_MAX]; /* the language it was booked in; "" unknown */
 };
 
 /*
@@ -242,6 +244,17 @@ int store_booking_get(struct store *st, int64_t booking_id,
 int store_bookings_active(struct store *st, const char *msisdn,
                           struct store_booking *out, size_t max,
                           size_t *n_out);
+/* Record the language booking_id was made in (for its SMS). */
+int store_booking_set_lang(struct store *st, int64_t booking_id,
+                           const char *lang);
+/* Services with at least one free place on a day >= from_day, ids >
+ * after_id ascending, at most max. */
+int store_services_bookable(struct store *st, const char *from_day,
+                            int64_t after_id, int64_t *ids, size_t max,
+                            size_t *n_out);
+/* Code (may be NULL) and agency of a service. */
+int store_service_get(struct store *st, int64_t service_id, char *code,
+                      size_t code_cap, int64_t *agency_id_out);
 /* Active bookings on day whose reminder is not sent yet, at most max. */
 int store_reminders_due(struct store *st, const char *day,
                         struct store_booking *out, size_t max, size_t *n_out);
