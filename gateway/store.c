@@ -404,8 +404,11 @@ static const char *const sql[S_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(agency_id, status, lang)"
         " DO UPDATE SET body = excluded.body",
     [S_TEMPLATE_GET] =
+        /* the "*" fallback is for application statuses only: a booking
+         * SMS ("booking.confirmed", ...) never takes a status text */
         "SELECT body FROM status_templates WHERE agency_id IN (?1, 0)"
-        " AND status IN (?2, '*') AND lang = ?3"
+        " AND status IN (?2, CASE WHEN substr(?2, 1, 8) = 'booking.'"
+        "   THEN ?2 ELSE '*' END) AND lang = ?3"
         " ORDER BY agency_id DESC, status = '*' LIMIT 1",
 
     [S_LOOKUP_GET] =

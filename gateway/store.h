@@ -292,7 +292,8 @@ int store_app_history(struct store *st, const char *number,
                       struct store_app_event *out, size_t max, size_t *n_out);
 
 /* Template for (agency, status, lang); agency_id 0 and status "*" are the
- * fallbacks looked up when nothing more precise exists. */
+ * fallbacks looked up when nothing more precise exists ("*" only for
+ * application statuses: never for a "booking.<kind>" SMS). */
 int store_template_set(struct store *st, int64_t agency_id, const char *status,
                        const char *lang, const char *body);
 /* *body_out is malloc'd (caller frees).  NOTFOUND when none applies. */
