@@ -264,7 +264,7 @@ enum sid {
     S_REMINDERS_DUE, S_BOOKING_REMINDED, S_BOOKING_LANG,
     S_SERVICES_BOOKABLE, S_SERVICE_GET,
     S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
-    S_TEMPLATE_SET, S_TEMPLATE_GET,
+    S_TEMPLATE_SET, S_TEMPLATE_GET, S_TEMPLATE_LIST, S_TEMPLATE_DEL,
     S_LOOKUP_GET, S_LOOKUP_FAIL, S_LOOKUP_CLEAR,
     S_SUB_ADD, S_SUB_DEL, S_SUB_DEL_ALL, S_SUB_LIST,
     S_OPTOUT_SET, S_OPTOUT_CLEAR, S_OPTOUT_GET,
@@ -410,6 +410,13 @@ static const char *const sql[S_COUNT] = {
         " AND status IN (?2, CASE WHEN substr(?2, 1, 8) = 'booking.'"
         "   THEN ?2 ELSE '*' END) AND lang = ?3"
         " ORDER BY agency_id DESC, status = '*' LIMIT 1",
+    /* keyset paging on the primary key: (status, lang) > the cursor */
+    [S_TEMPLATE_LIST] =
+        "SELECT status, lang, body FROM status_templates WHERE agency_id = ?1"
+        " AND (status, lang) > (?2, ?3) ORDER BY status, lang LIMIT ?4",
+    [S_TEMPLATE_DEL] =
+        "DELETE FROM status_templates WHERE agency_id = ?1 AND status = ?2"
+        " AND lang = ?3",
 
     [S_LOOKUP_GET] =
         "SELECT locked_until FROM lookup_attempts WHERE msisdn = ?1",
@@ -1680,6 +1687,70 @@ int store_template_get(struct store *st, int64_t agency_id, const char *status,
         return STORE_ERROR;
     }
     return STORE_OK;
+}
+
+void store_templates_free(struct store_template *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++) {
+        free(t[i].body);
+        t[i].body = NULL;
+    }
+}
+
+int store_template_list(struct store *st, int64_t agency_id,
+                        const char *after_status, const char *after_lang,
+                        struct store_template *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (agency_id < 0)
+        return STORE_INVALID;
+    if (max == 0)
+        return STORE_OK;
+    sqlite3_stmt *s = S(st, S_TEMPLATE_LIST);
+    bi(s, 1, agency_id);
+    bt(s, 2, after_status ? after_status : "");
+    bt(s, 3, after_lang ? after_lang : "");
+    bi(s, 4, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_template *t = &out[*n_out];
+        const unsigned char *b = sqlite3_column_text(s, 2);
+        t->body = strdup(b ? (const char *)b : "");
+        if (!t->body) {
+            sqlite3_reset(s);
+            store_templates_free(out, *n_out);
+            *n_out = 0;
+            seterr(st, "template list: out of memory");
+            return STORE_ERROR;
+        }
+        copy_col(s, 0, t->status, sizeof t->status);
+        copy_col(s, 1, t->lang, sizeof t->lang);
+        (*n_out)++;
+    }
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, "template list");
+        sqlite3_reset(s);
+        store_templates_free(out, *n_out);
+        *n_out = 0;
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_template_delete(struct store *st, int64_t agency_id,
+                          const char *status, const char *lang)
+{
+    if (agency_id < 0 || bad(status) || bad(lang))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_TEMPLATE_DEL);
+    bi(s, 1, agency_id);
+    bt(s, 2, status);
+    bt(s, 3, lang);
+    int r = run(st, s, "template delete");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
 }
 
 /* ---- lookup rate limit ------------------------------------------------------ */

@@ -300,6 +300,29 @@ int store_template_set(struct store *st, int64_t agency_id, const char *status,
 int store_template_get(struct store *st, int64_t agency_id, const char *status,
                        const char *lang, char **body_out);
 
+/* One stored template (store_template_list); body is malloc'd. */
+struct store_template {
+    char status[STORE_CODE_MAX];
+    char lang[STORE_LANG_MAX];
+    char *body;
+};
+/*
+ * store_template_list — agency_id's own templates (no fallbacks) ordered
+ * by (status, lang), those after the cursor (after_status, after_lang)
+ * only ("" or NULL for both: from the start), at most max: one indexed
+ * range read on the primary key.  out[0..*n_out) hold malloc'd bodies:
+ * free them with store_templates_free(out, *n_out).  On an error nothing
+ * is left to free (*n_out 0).
+ */
+int store_template_list(struct store *st, int64_t agency_id,
+                        const char *after_status, const char *after_lang,
+                        struct store_template *out, size_t max, size_t *n_out);
+/* Free the bodies of t[0..n) (the array itself is the caller's). */
+void store_templates_free(struct store_template *t, size_t n);
+/* Delete agency_id's template (status, lang).  NOTFOUND when none. */
+int store_template_delete(struct store *st, int64_t agency_id,
+                          const char *status, const char *lang);
+
 /* ---- lookup rate limit -------------------------------------------------- */
 
 /* *locked_until_out = end of msisdn's lock-out, 0 when not locked at now. */

@@ -322,6 +322,55 @@ static void test_applications(void **state)
     assert_int_equal(store_template_get(st, tax, "rejected", "ky", &body),
                      STORE_NOTFOUND);
 
+    /* list: the agency's own templates only, by (status, lang), paged */
+    assert_int_equal(store_template_set(st, gov, "*", "ky", "gov any"),
+                     STORE_OK);
+    assert_int_equal(store_template_set(st, gov, "approved", "en", "gov en"),
+                     STORE_OK);
+    assert_int_equal(store_template_set(st, gov, "booking.moved", "ky",
+                                        "{day} {time}"), STORE_OK);
+    struct store_template tl[4];
+    size_t tn = 0;
+    assert_int_equal(store_template_list(st, gov, NULL, NULL, tl, 2, &tn),
+                     STORE_OK);
+    assert_int_equal(tn, 2);
+    assert_string_equal(tl[0].status, "*");
+    assert_string_equal(tl[0].lang, "ky");
+    assert_string_equal(tl[0].body, "gov any");
+    assert_string_equal(tl[1].status, "approved");
+    assert_string_equal(tl[1].lang, "en");
+    char cs[STORE_CODE_MAX], cl[STORE_LANG_MAX];
+    snprintf(cs, sizeof cs, "%s", tl[1].status);
+    snprintf(cl, sizeof cl, "%s", tl[1].lang);
+    store_templates_free(tl, tn);
+    assert_int_equal(store_template_list(st, gov, cs, cl, tl, 4, &tn),
+                     STORE_OK);
+    assert_int_equal(tn, 2);
+    assert_string_equal(tl[0].status, "approved");
+    assert_string_equal(tl[0].lang, "ru");
+    assert_string_equal(tl[0].body, "gov ok");
+    assert_string_equal(tl[1].status, "booking.moved");
+    assert_string_equal(tl[1].body, "{day} {time}");
+    store_templates_free(tl, tn);
+    assert_int_equal(store_template_list(st, gov, "booking.moved", "ky", tl, 4,
+                                         &tn), STORE_OK);
+    assert_int_equal(tn, 0);
+    assert_int_equal(store_template_list(st, tax, NULL, NULL, tl, 4, &tn),
+                     STORE_OK);
+    assert_int_equal(tn, 0);   /* agency 0's fallbacks are not tax's own */
+    /* delete: only the agency's own row; the fallback shows through again */
+    assert_int_equal(store_template_delete(st, tax, "approved", "ru"),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_template_delete(st, gov, "approved", "ru"),
+                     STORE_OK);
+    assert_int_equal(store_template_delete(st, gov, "approved", "ru"),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_template_get(st, gov, "approved", "ru", &body),
+                     STORE_OK);
+    assert_string_equal(body, "global ok");
+    free(body);
+    assert_int_equal(store_template_delete(st, gov, "", "ru"), STORE_INVALID);
+
     /* lookup limit: 3 failures in 60 s lock for 600 s */
     int fails = 0;
     int64_t until = 0;
