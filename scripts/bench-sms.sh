@@ -1,0 +1,360 @@
+#!/bin/sh
+# scripts/bench-sms.sh — the SMS path of kyzmat next to Kannel 1.4.5's
+# sendsms with its store-file, on this machine in one run (section 6 of
+# `make bench`; runs on its own too).  Prints figures and ratios, asserts
+# nothing.
+#
+# Both systems send to the same simulator (kyzmat-smsc, server mode, its
+# control port's `stats` counts submit_sm) and are driven by the same HTTP
+# client (bench/bench_sms.c `load`) with the same number of keep-alive
+# clients, one request in flight on each:
+#   kyzmat  POST /v1/messages with a bearer token (kyzmatd --create-token);
+#           202 only after the group commit; database.synchronous normal,
+#           then full.
+#   Kannel  GET /cgi-bin/sendsms?username=..&password=..&from=..&to=..&text=..
+#           on smsbox, a sendsms-user; bearerbox with store-type = file and a
+#           store-location, one smpp transceiver link (max-pending-submits =
+#           W, the same window kyzmat gets), log-level 2, no access-log;
+#           with TCP_NODELAY forced by scripts/nodelay.c unless
+#           KANNEL_NODELAY=0 (Kannel never sets it; without it each
+#           sendsms waits for Nagle + delayed ACK).
+# What is measured:
+#   (a) accepted messages/s over HTTP (answers 202);
+#   (b) messages/s submitted to the simulator, from the start of the load
+#       until the simulator has counted as many submit_sm as were accepted;
+#   (c) restart: from exec of the process to the first submit_sm the
+#       simulator sees, with RROWS messages queued (kyzmat: RROWS rows
+#       written into the outbox through gateway/store.h; Kannel: KRROWS
+#       messages posted to sendsms while the SMSC is down, then bearerbox
+#       stopped and started again), and to the RCOUNT-th.
+#
+# Environment: B (build dir, default build), N (kyzmat messages per run,
+# default 100000), KN (Kannel messages, default 20000), K (HTTP clients,
+# default 64), W (SMPP window, default 100), RROWS (kyzmat restart rows,
+# default 1000000), KRROWS (Kannel restart messages, default 100000),
+# RCOUNT (restart: also time to this many submits, default 10000),
+# KANNEL_NODELAY (1 default: Kannel with the TCP_NODELAY shim; 0 as
+# shipped).  Needs: $B/kyzmatd, $B/kyzmat-smsc (make all), cc, pkg-config,
+# curl, python3, /usr/sbin/bearerbox and /usr/sbin/smsbox (package kannel).
+# Builds $B/bench/bench_sms (if make has not) and $B/nodelay.so itself.
+#
+# Every process it starts is stopped by its pid (TERM, then KILL after
+# 15 s).  Temp files go to one mktemp directory removed at exit (KEEP=1
+# keeps it and says where).
+set -eu
+B=${B:-build}
+N=${N:-100000}
+KN=${KN:-20000}
+K=${K:-64}
+W=${W:-100}
+RROWS=${RROWS:-1000000}
+KRROWS=${KRROWS:-100000}
+RCOUNT=${RCOUNT:-10000}
+KANNEL_NODELAY=${KANNEL_NODELAY:-1}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tmp=$(mktemp -d)
+pids=""
+
+stop_pid() { # $1 = pid: TERM, poll up to 15 s, then KILL; reap it
+    p=$1
+    kill -TERM "$p" 2>/dev/null || return 0
+    i=0
+    while kill -0 "$p" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 300 ]; then kill -KILL "$p" 2>/dev/null || true; break; fi
+        [ "$(awk '{print $3}' /proc/"$p"/stat 2>/dev/null)" = Z ] && break
+        sleep 0.05
+    done
+    wait "$p" 2>/dev/null || true
+}
+forget_pid() {
+    np=""
+    for q in $pids; do [ "$q" = "$1" ] || np="$np $q"; done
+    pids=$np
+}
+stop_forget() { for p in "$@"; do stop_pid "$p"; forget_pid "$p"; done; }
+cleanup() {
+    for p in $pids; do stop_pid "$p"; done
+    if [ "${KEEP:-0}" = 1 ]; then echo "(files kept in $tmp)"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for f in "$B/kyzmatd" "$B/kyzmat-smsc" /usr/sbin/bearerbox /usr/sbin/smsbox; do
+    [ -x "$f" ] || { echo "bench-sms: $f missing (make all; apt-get install kannel)"; exit 0; }
+done
+
+# Copies of our binaries, so a rebuild in the shared tree cannot pull them
+# away mid-run.
+mkdir -p "$tmp/bin" "$B/bench"
+cp "$B/kyzmatd" "$B/kyzmat-smsc" "$tmp/bin/"
+gwd="$tmp/bin/kyzmatd"
+sim="$tmp/bin/kyzmat-smsc"
+WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -D_GNU_SOURCE"
+drv="$B/bench/bench_sms"
+if [ ! -x "$drv" ] || [ -n "$(find bench/bench_sms.c "$B/libkzgw.a" -newer "$drv")" ]; then
+    PKGS="libevent hiredis sqlite3 libcurl libfyaml jansson"
+    # shellcheck disable=SC2046,SC2086
+    ${CC:-cc} $WARN -O2 -g -I. $(pkg-config --cflags $PKGS) -o "$drv" bench/bench_sms.c \
+        "$B/libkzgw.a" "$B/libkzmenus.a" "$B/libkzsmpp.a" $(pkg-config --libs $PKGS) -levent_pthreads -lm
+fi
+cp "$drv" "$tmp/bin/"
+drv="$tmp/bin/bench_sms"
+shim="$root/$B/nodelay.so"
+if [ ! -f "$shim" ] || [ -n "$(find scripts/nodelay.c -newer "$shim")" ]; then
+    # shellcheck disable=SC2086
+    ${CC:-cc} $WARN -O2 -shared -fPIC -o "$shim" scripts/nodelay.c -ldl
+fi
+pre=""
+[ "$KANNEL_NODELAY" = 1 ] && pre=$shim
+
+free_ports() { # $1 = how many distinct free loopback ports (held together while chosen)
+    python3 -c 'import socket,sys
+ss=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
+# ctl PORT COMMAND: one line to the simulator's control port, its answer out
+ctl() {
+    python3 -c 'import socket,sys
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),5)
+s.sendall((sys.argv[2]+"\n").encode()); f=s.makefile()
+print(f.readline().strip())' "$1" "$2" 2>/dev/null || true
+}
+# sim_start [--listen H:P]: simulator in server mode; sets sp, sport, cport
+sim_start() {
+    "$sim" --listen "${1:-127.0.0.1:0}" --control 127.0.0.1:0 -q >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
+    sp=$!; pids="$pids $sp"
+    i=0
+    while [ -z "$(port_of control "$tmp/smsc.out")" ]; do
+        i=$((i + 1))
+        if [ $i -gt 200 ] || ! kill -0 "$sp" 2>/dev/null; then
+            echo "  kyzmat-smsc did not start:"; tail -n 3 "$tmp/smsc.log"; return 1
+        fi
+        sleep 0.05
+    done
+    sport=$(port_of smpp "$tmp/smsc.out"); cport=$(port_of control "$tmp/smsc.out")
+}
+# wait_bound: until the simulator has a bound ESME (30 s)
+wait_bound() {
+    i=0
+    until ctl "$cport" stats | grep -q '"bound":[1-9]'; do
+        i=$((i + 1)); [ $i -gt 600 ] && return 1; sleep 0.05
+    done
+}
+res() { echo "$2" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+rows="$tmp/rows"
+: >"$rows"
+row() { printf '%s|%s|%s\n' "$1" "$2" "$3" >>"$rows"; }
+
+# kyzmat_cfg DB SYNC: gw.yaml for the simulator on $sport; sets hport
+kyzmat_cfg() {
+    hport=$(free_ports 1)
+    printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: %s\n    tps: 0\n' \
+        "$sport" "$W" >"$tmp/gw.yaml"
+    printf 'http: {listen: "127.0.0.1:%s"}\ndatabase: {path: %s, synchronous: %s}\n' \
+        "$hport" "$1" "$2" >>"$tmp/gw.yaml"
+}
+
+# (a) + (b) for kyzmat with database.synchronous $1
+kyzmat_load() {
+    sync=$1
+    sim_start || return 0
+    db="$tmp/kz-$sync.db"; rm -f "$db" "$db-wal" "$db-shm"
+    kyzmat_cfg "$db" "$sync"
+    tok=$("$gwd" -c "$tmp/gw.yaml" --create-token bench 2>"$tmp/tok.err") || {
+        echo "  kyzmatd --create-token failed:"; cat "$tmp/tok.err"; stop_forget "$sp"; return 0; }
+    "$gwd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
+    gp=$!; pids="$pids $gp"
+    i=0
+    until curl -s -m 1 -o /dev/null "http://127.0.0.1:$hport/v1/health"; do
+        i=$((i + 1))
+        if [ $i -gt 200 ] || ! kill -0 "$gp" 2>/dev/null; then
+            echo "  kyzmatd did not start:"; tail -n 5 "$tmp/gw.log"; stop_forget "$gp" "$sp"; return 0
+        fi
+        sleep 0.05
+    done
+    wait_bound || { echo "  kyzmatd did not bind"; stop_forget "$gp" "$sp"; return 0; }
+    r=$("$drv" load --port "$hport" --clients "$K" --n "$N" --kyzmat "$tok" --control "$cport" || true)
+    printf '  %-28s %s\n' "kyzmat, synchronous=$sync" "$r"
+    row kyzmat "load-$sync" "$r"
+    stop_forget "$gp" "$sp"
+}
+
+# kannel_conf DIR SMSCPORT: kannel.conf with a store-file; sets adm, sbp, ssp
+kannel_conf() {
+    ports=$(free_ports 3)
+    adm=$(echo "$ports" | cut -d' ' -f1); sbp=$(echo "$ports" | cut -d' ' -f2)
+    ssp=$(echo "$ports" | cut -d' ' -f3)
+    cat >"$1/kannel.conf" <<EOF
+# generated by scripts/bench-sms.sh: sendsms -> bearerbox (store-file) ->
+# one SMPP link to kyzmat-smsc
+group = core
+admin-port = $adm
+admin-password = bench
+admin-allow-ip = "127.0.0.1"
+smsbox-port = $sbp
+box-allow-ip = "127.0.0.1"
+log-file = "$1/bearerbox.log"
+log-level = 2
+store-type = file
+store-location = "$1/kannel.store"
+
+group = smsc
+smsc = smpp
+smsc-id = sim
+host = 127.0.0.1
+port = $2
+transceiver-mode = true
+smsc-username = kyzmat
+smsc-password = secret
+system-type = ""
+max-pending-submits = $W
+reconnect-delay = 1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = $sbp
+sendsms-port = $ssp
+log-file = "$1/smsbox.log"
+log-level = 2
+
+group = sendsms-user
+username = bench
+password = bench
+max-messages = 1
+concatenation = false
+EOF
+}
+kstatus() { curl -s -m 2 "http://127.0.0.1:$adm/status.txt?password=bench" 2>/dev/null || true; }
+# bb_start DIR: bearerbox; sets bb.  sb_start DIR: smsbox, until bearerbox
+# lists it; sets sb.
+bb_start() {
+    if [ -n "$pre" ]; then
+        LD_PRELOAD=$pre /usr/sbin/bearerbox -v 2 "$1/kannel.conf" >>"$1/bb.out" 2>&1 &
+    else
+        /usr/sbin/bearerbox -v 2 "$1/kannel.conf" >>"$1/bb.out" 2>&1 &
+    fi
+    bb=$!; pids="$pids $bb"
+    i=0
+    until kstatus | grep -q .; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 "$bb" 2>/dev/null; then
+            echo "  bearerbox did not start:"; tail -n 5 "$1/bb.out"; stop_forget "$bb"; return 1
+        fi
+        sleep 0.05
+    done
+}
+sb_start() {
+    if [ -n "$pre" ]; then
+        LD_PRELOAD=$pre /usr/sbin/smsbox -v 2 "$1/kannel.conf" >>"$1/sb.out" 2>&1 &
+    else
+        /usr/sbin/smsbox -v 2 "$1/kannel.conf" >>"$1/sb.out" 2>&1 &
+    fi
+    sb=$!; pids="$pids $sb"
+    i=0
+    until kstatus | grep -q 'smsbox:' && curl -s -m 1 -o /dev/null "http://127.0.0.1:$ssp/"; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 "$sb" 2>/dev/null; then
+            echo "  smsbox did not connect:"; tail -n 5 "$1/sb.out"; stop_forget "$sb"; return 1
+        fi
+        sleep 0.05
+    done
+}
+store_size() { kstatus | sed -n 's/.*store size \(-*[0-9]*\).*/\1/p' | head -1; }
+
+# (a) + (b) for Kannel
+kannel_load() {
+    d="$tmp/kannel"; rm -rf "$d"; mkdir -p "$d"
+    sim_start || return 0
+    kannel_conf "$d" "$sport"
+    bb_start "$d" || { stop_forget "$sp"; return 0; }
+    sb_start "$d" || { stop_forget "$bb" "$sp"; return 0; }
+    wait_bound || { echo "  bearerbox did not bind"; stop_forget "$sb" "$bb" "$sp"; return 0; }
+    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KN" --kannel bench:bench --control "$cport" || true)
+    printf '  %-28s %s\n' "Kannel sendsms, store-file" "$r"
+    row Kannel load "$r"
+    stop_forget "$sb" "$bb" "$sp"
+}
+
+# (c) kyzmat: RROWS queued rows, then kyzmatd started with the simulator up
+kyzmat_restart() {
+    db="$tmp/kz-restart.db"; rm -f "$db" "$db-wal" "$db-shm"
+    f=$("$drv" fill "$db" "$RROWS" || true)
+    printf '  %-28s %s\n' "kyzmat fill (store_enqueue)" "$f"
+    [ -n "$f" ] || return 0
+    sim_start || return 0
+    kyzmat_cfg "$db" normal
+    r=$("$drv" restart --control "$cport" --count "$RCOUNT" -- "$gwd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" || true)
+    printf '  %-28s %s\n' "kyzmat restart, $RROWS queued" "$r"
+    row kyzmat restart "$r rows=$RROWS"
+    stop_forget "$sp"
+}
+
+# (c) Kannel: KRROWS posted with no SMSC, bearerbox stopped, the simulator
+# started, then bearerbox started again
+kannel_restart() {
+    d="$tmp/kannel-r"; rm -rf "$d"; mkdir -p "$d"
+    dead=$(free_ports 1)   # nothing listens there while filling
+    kannel_conf "$d" "$dead"
+    bb_start "$d" || return 0
+    sb_start "$d" || { stop_forget "$bb"; return 0; }
+    t0=$(date +%s.%N)
+    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KRROWS" --kannel bench:bench || true)
+    printf '  %-28s %s\n' "Kannel fill (sendsms, no SMSC)" "$r"
+    sz=$(store_size)
+    stop_forget "$sb"
+    stop_forget "$bb"
+    echo "  Kannel store size before the stop: ${sz:-?}; store file $(du -h "$d/kannel.store" 2>/dev/null | cut -f1)"
+    sim_start "127.0.0.1:$dead" || return 0
+    if [ -n "$pre" ]; then
+        r=$(LD_PRELOAD=$pre "$drv" restart --control "$cport" --count "$RCOUNT" -- /usr/sbin/bearerbox -v 2 "$d/kannel.conf" 2>>"$d/bb.out" || true)
+    else
+        r=$("$drv" restart --control "$cport" --count "$RCOUNT" -- /usr/sbin/bearerbox -v 2 "$d/kannel.conf" 2>>"$d/bb.out" || true)
+    fi
+    printf '  %-28s %s\n' "Kannel restart, ${sz:-?} stored" "$r"
+    row Kannel restart "$r rows=${sz:-$KRROWS}"
+    stop_forget "$sp"
+    : "$t0"
+}
+
+echo "== SMS: kyzmat POST /v1/messages vs Kannel 1.4.5 sendsms + store-file (same simulator, same client)"
+echo "   machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine moves every figure)"
+echo "   $K keep-alive HTTP clients, one request each in flight; SMPP window $W both; kyzmat N=$N, Kannel KN=$KN;"
+echo "   Kannel: store-type file, log-level 2, no access-log, TCP_NODELAY shim $( [ -n "$pre" ] && echo on || echo off)"
+echo "(a)+(b) accepted/s over HTTP, then submitted/s at the simulator from the load's start:"
+kyzmat_load normal
+kyzmat_load full
+kannel_load
+echo "(c) restart: process start -> first submit_sm (and -> $RCOUNT submits):"
+kyzmat_restart
+kannel_restart
+
+echo
+awk -F'|' -v rc="$RCOUNT" '
+    function f(s, k,   m) { if (match(s, " " k "=[0-9.]+")) return substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 2); return "" }
+    $2 == "load-normal" { ka = f($3, "accept_tput"); ks = f($3, "submit_tput") }
+    $2 == "load-full"   { fa = f($3, "accept_tput"); fs = f($3, "submit_tput") }
+    $1 == "Kannel" && $2 == "load" { na = f($3, "accept_tput"); ns = f($3, "submit_tput") }
+    $1 == "kyzmat" && $2 == "restart" { kr = f($3, "first_ms"); kc = f($3, "count_ms"); krows = f($3, "rows") }
+    $1 == "Kannel" && $2 == "restart" { nr = f($3, "first_ms"); nc = f($3, "count_ms"); nrows = f($3, "rows") }
+    function line(what, k, n, unit) {
+        if (k == "" && n == "") return
+        printf "%-40s %12s %12s", what, (k == "" ? "-" : k), (n == "" ? "-" : n)
+        if (k + 0 > 0 && n + 0 > 0) printf "   %6.1fx", (unit == "ms" ? n / k : k / n)
+        printf "\n"
+    }
+    END {
+        printf "%-40s %12s %12s   %s\n", "SMS path", "kyzmat", "Kannel", "kyzmat/Kannel"
+        line("accepted/s, synchronous=normal", ka, na, "/s")
+        line("accepted/s, synchronous=full", fa, na, "/s")
+        line("submitted/s (normal), load start->all", ks, ns, "/s")
+        line("submitted/s (full), load start->all", fs, ns, "/s")
+        line("restart -> first submit_sm, ms", kr, nr, "ms")
+        line("restart -> " rc " submits, ms", kc, nc, "ms")
+        printf "(restart rows queued: kyzmat %s, Kannel %s%s)\n", krows, nrows,
+            (krows != nrows ? " -- NOT the same count: Kannel filled through sendsms, see KRROWS" : "")
+        printf "(restart ratios are Kannel time / kyzmat time; goals: >= 15,000 accepts/s normal, >= 10,000/s full, first send <= 1 s with 1M queued, >= 10x Kannel)\n"
+    }' "$rows"
