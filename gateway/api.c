@@ -725,6 +725,115 @@ out:
     return rc;
 }
 
+/* ---- status templates (PUT /v1/templates/{status}/{lang}) ----------------- */
+
+static const char *const app_placeholders[] = { "number", "status", "note",
+                                                NULL };
+static const char *const booking_placeholders[] = {
+    "service", "office", "address", "day", "time", "ticket", NULL
+};
+
+bool api_template_is_booking(const char *status)
+{
+    return status && strncmp(status, API_BOOKING_PREFIX,
+                             strlen(API_BOOKING_PREFIX)) == 0;
+}
+
+const char *const *api_template_placeholders(const char *status)
+{
+    return api_template_is_booking(status) ? booking_placeholders
+                                           : app_placeholders;
+}
+
+static bool is_placeholder_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
+}
+
+int api_template_key(const char *status, const char *lang,
+                     struct api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    if (!status || (strcmp(status, "*") != 0 && !is_code(status)))
+        return fail(e, 400, "status",
+                    "template status must be \"*\" or 1..63 of A-Z a-z 0-9 "
+                    ". _ : -");
+    if (api_template_is_booking(status) &&
+        strlen(status) == strlen(API_BOOKING_PREFIX))
+        return fail(e, 400, "status",
+                    "a booking template needs a name after \"booking.\"");
+    if (!lang || api_lang_index(lang) < 0)
+        return fail(e, 400, "language",
+                    "template language must be one of ky, ru, en");
+    return 0;
+}
+
+int api_template_check(const char *status, const char *text,
+                       struct api_error *e)
+{
+    if (check_text("text", text, API_TEXT_MAX_CHARS, e) < 0)
+        return -1;
+    const char *const *ok = api_template_placeholders(status);
+    for (const char *p = text; (p = strchr(p, '{')) != NULL; p++) {
+        size_t n = 0;
+        while (n <= API_PLACEHOLDER_MAX && is_placeholder_char(p[1 + n]))
+            n++;
+        if (n == 0 || n > API_PLACEHOLDER_MAX || p[1 + n] != '}')
+            continue;   /* not {name}: an ordinary brace, kept as it is */
+        bool known = false;
+        for (size_t i = 0; ok[i] && !known; i++)
+            known = strlen(ok[i]) == n && strncmp(p + 1, ok[i], n) == 0;
+        if (known)
+            continue;
+        char allowed[96] = "";
+        for (size_t i = 0; ok[i]; i++) {
+            size_t l = strlen(allowed);
+            snprintf(allowed + l, sizeof allowed - l, "%s{%s}", i ? " " : "",
+                     ok[i]);
+        }
+        return fail(e, 400, "text",
+                    "unknown placeholder {%.*s} in \"text\"; a %s template "
+                    "may use %s", (int)n, p + 1,
+                    api_template_is_booking(status) ? "booking" : "status",
+                    allowed);
+    }
+    return 0;
+}
+
+void api_template_clear(struct api_template *t)
+{
+    free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
+int api_parse_template(const uint8_t *body, size_t len, const char *status,
+                       const char *lang, struct api_template *t,
+                       struct api_error *e)
+{
+    static const char *const allowed[] = { "text", NULL };
+    memset(t, 0, sizeof *t);
+    if (api_template_key(status, lang, e) < 0)
+        return -1;
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *text;
+    if (get_str(root, "text", true, API_TEXT_MAX_BYTES, &text, e) < 0 ||
+        api_template_check(status, text, e) < 0)
+        goto out;
+    snprintf(t->status, sizeof t->status, "%s", status);
+    snprintf(t->lang, sizeof t->lang, "%s", lang);
+    if (!(t->text = strdup(text))) {
+        fail(e, 500, NULL, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 /* ---- the server ------------------------------------------------------------ */
 
 struct pending {
@@ -1505,6 +1614,205 @@ static void h_slot(struct rq *r)
     reply_later(r, 200, j, false);
 }
 
+/* ---- status templates -------------------------------------------------------- */
+
+#define TEMPLATE_PAGE_DEFAULT 100
+#define TEMPLATE_PAGE_MAX 500
+
+static json_t *template_json(const char *status, const char *lang,
+                             const char *text)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "status", status, "language",
+                     lang, "text", text, "kind",
+                     api_template_is_booking(status) ? "booking" : "status");
+}
+
+/* The agency's own template (status, lang), no fallbacks: *text_out
+ * malloc'd.  Pages through the status's languages (a handful). */
+static int template_own(struct store *st, int64_t agency_id,
+                        const char *status, const char *lang, char **text_out)
+{
+    struct store_template t[8];
+    char cur[STORE_LANG_MAX] = "";
+    *text_out = NULL;
+    for (;;) {
+        size_t n = 0;
+        int rc = store_template_list(st, agency_id, status, cur, t, 8, &n);
+        if (rc != STORE_OK)
+            return rc;
+        bool done = n < 8;
+        for (size_t i = 0; i < n && !*text_out; i++) {
+            int c = strcmp(t[i].status, status);
+            if (c != 0 || strcmp(t[i].lang, lang) > 0) {
+                done = true;
+                break;
+            }
+            if (strcmp(t[i].lang, lang) == 0) {
+                *text_out = t[i].body;
+                t[i].body = NULL;
+            }
+        }
+        if (n > 0)
+            snprintf(cur, sizeof cur, "%s", t[n - 1].lang);
+        store_templates_free(t, n);
+        if (*text_out)
+            return STORE_OK;
+        if (done)
+            return STORE_NOTFOUND;
+    }
+}
+
+static void h_template_put(struct rq *r, const char *status, const char *lang)
+{
+    if (authorize(r, "templates") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_template t;
+    struct api_error e;
+    if (api_parse_template(body, len, status, lang, &t, &e) < 0) {
+        api_template_clear(&t);
+        reply_parse_error(r, &e);
+        return;
+    }
+    batch_touch(r->a);
+    int rc = store_template_set(r->a->st, r->agency_id, t.status, t.lang,
+                                t.text);
+    if (rc != STORE_OK) {
+        api_template_clear(&t);
+        reply_store_error(r, rc);
+        return;
+    }
+    json_t *j = template_json(t.status, t.lang, t.text);
+    api_template_clear(&t);
+    reply_later(r, 200, j, false);
+}
+
+static void h_template_get(struct rq *r, const char *status, const char *lang)
+{
+    if (authorize(r, "templates") < 0)
+        return;
+    struct api_error e;
+    if (api_template_key(status, lang, &e) < 0) {
+        reply_parse_error(r, &e);
+        return;
+    }
+    char *text = NULL;
+    int rc = template_own(r->a->st, r->agency_id, status, lang, &text);
+    if (rc == STORE_NOTFOUND) {
+        reply_error(r, 404, "no such template", NULL);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    json_t *j = template_json(status, lang, text);
+    free(text);
+    reply_read(r, 200, j);
+}
+
+static void h_template_delete(struct rq *r, const char *status,
+                              const char *lang)
+{
+    if (authorize(r, "templates") < 0)
+        return;
+    struct api_error e;
+    if (api_template_key(status, lang, &e) < 0) {
+        reply_parse_error(r, &e);
+        return;
+    }
+    batch_touch(r->a);
+    int rc = store_template_delete(r->a->st, r->agency_id, status, lang);
+    if (rc == STORE_NOTFOUND) {
+        reply_error(r, 404, "no such template", NULL);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:b}", "status", status, "language",
+                          lang, "deleted", 1);
+    reply_later(r, 200, j, false);
+}
+
+/* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
+ * lang); "next" is the cursor for the following page (null at the end). */
+static void h_template_list(struct rq *r)
+{
+    if (authorize(r, "templates") < 0)
+        return;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
+    const char *q = u ? evhttp_uri_get_query(u) : NULL;
+    struct evkeyvalq kv;
+    kv.tqh_first = NULL;          /* TAILQ_INIT; evhttp_parse_query_str */
+    kv.tqh_last = &kv.tqh_first;  /* does the same when there is a query */
+    if (q && evhttp_parse_query_str(q, &kv) < 0) {
+        reply_error(r, 400, "malformed query string", NULL);
+        return;
+    }
+    char after_s[STORE_CODE_MAX] = "", after_l[STORE_LANG_MAX] = "";
+    long limit = TEMPLATE_PAGE_DEFAULT;
+    const char *v = evhttp_find_header(&kv, "limit");
+    if (v) {
+        char *end;
+        errno = 0;
+        limit = strtol(v, &end, 10);
+        if (!*v || *end || errno || limit < 1 || limit > TEMPLATE_PAGE_MAX) {
+            evhttp_clear_headers(&kv);
+            reply_error(r, 400, "\"limit\" must be an integer 1..500", "limit");
+            return;
+        }
+    }
+    v = evhttp_find_header(&kv, "after");
+    if (v) {
+        const char *slash = strrchr(v, '/');
+        size_t sl = slash ? (size_t)(slash - v) : 0;
+        if (!slash || sl == 0 || sl >= sizeof after_s || !slash[1] ||
+            strlen(slash + 1) >= sizeof after_l) {
+            evhttp_clear_headers(&kv);
+            reply_error(r, 400, "\"after\" must be STATUS/LANGUAGE (the "
+                        "\"next\" of the previous page)", "after");
+            return;
+        }
+        memcpy(after_s, v, sl);
+        after_s[sl] = '\0';
+        snprintf(after_l, sizeof after_l, "%s", slash + 1);
+    }
+    evhttp_clear_headers(&kv);
+    size_t want = (size_t)limit + 1, n = 0;
+    struct store_template *t = calloc(want, sizeof *t);
+    if (!t) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    int rc = store_template_list(r->a->st, r->agency_id, after_s, after_l, t,
+                                 want, &n);
+    if (rc != STORE_OK) {
+        free(t);
+        reply_store_error(r, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    for (size_t i = 0; arr && i < shown; i++)
+        json_array_append_new(arr, template_json(t[i].status, t[i].lang,
+                                                 t[i].body));
+    json_t *next = json_null();
+    if (n > (size_t)limit) {
+        char cur[STORE_CODE_MAX + STORE_LANG_MAX + 1];
+        snprintf(cur, sizeof cur, "%s/%s", t[shown - 1].status,
+                 t[shown - 1].lang);
+        json_decref(next);
+        next = json_string(cur);
+    }
+    store_templates_free(t, n);
+    free(t);
+    json_t *j = json_pack("{s:o, s:o}", "templates", arr, "next", next);
+    reply_read(r, 200, j);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 static const char *method_name(enum evhttp_cmd_type c)
@@ -1531,6 +1839,53 @@ static bool method_is(struct rq *r, enum evhttp_cmd_type want)
                       method_name(want));
     reply_error(r, 405, "method not allowed", NULL);
     return false;
+}
+
+/* Percent-decode one path segment s[0..n) into out[0..cap); -1 when it
+ * does not fit or decodes to a NUL. */
+static int path_segment(const char *s, size_t n, char *out, size_t cap)
+{
+    char raw[3 * STORE_CODE_MAX];
+    if (n == 0 || n >= sizeof raw)
+        return -1;
+    memcpy(raw, s, n);
+    raw[n] = '\0';
+    size_t dl = 0;
+    char *d = evhttp_uridecode(raw, 0, &dl);
+    int rc = d && dl < cap && strlen(d) == dl ? 0 : -1;
+    if (rc == 0)
+        memcpy(out, d, dl + 1);
+    free(d);
+    return rc;
+}
+
+/* /v1/templates/{status}/{lang}: GET, PUT, DELETE. */
+static void route_template(struct rq *r, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    char status[STORE_CODE_MAX], lang[STORE_LANG_MAX];
+    if (!slash || strchr(slash + 1, '/') ||
+        path_segment(rest, (size_t)(slash - rest), status, sizeof status) < 0 ||
+        path_segment(slash + 1, strlen(slash + 1), lang, sizeof lang) < 0) {
+        reply_error(r, 404, "no such resource (templates are "
+                    "/v1/templates/{status}/{language})", NULL);
+        return;
+    }
+    switch (evhttp_request_get_command(r->req)) {
+    case EVHTTP_REQ_PUT:
+        h_template_put(r, status, lang);
+        return;
+    case EVHTTP_REQ_GET:
+        h_template_get(r, status, lang);
+        return;
+    case EVHTTP_REQ_DELETE:
+        h_template_delete(r, status, lang);
+        return;
+    default:
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+                          "GET, PUT, DELETE");
+        reply_error(r, 405, "method not allowed", NULL);
+    }
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1573,6 +1928,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (strcmp(p, "/v1/slots") == 0) {
         if (method_is(&r, EVHTTP_REQ_POST))
             h_slot(&r);
+        return;
+    }
+    if (strcmp(p, "/v1/templates") == 0) {
+        if (method_is(&r, EVHTTP_REQ_GET))
+            h_template_list(&r);
+        return;
+    }
+    if (strncmp(p, "/v1/templates/", 14) == 0) {
+        route_template(&r, p + 14);
         return;
     }
     const char *pre = "/v1/applications/", *suf = "/status";
@@ -1707,14 +2071,14 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         static const char *const known[] = { "*", "messages", "applications",
-                                             "offices", "slots" };
+                                             "offices", "slots", "templates" };
         bool ok = false;
-        for (size_t i = 0; i < 5 && !ok; i++)
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
             ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
         if (!ok) {
             snprintf(err, errlen,
                      "unknown scope in \"%s\" (want messages, applications, "
-                     "offices, slots or *)", scopes);
+                     "offices, slots, templates or *)", scopes);
             return STORE_INVALID;
         }
         p += n + (e ? 1 : 0);

@@ -8,6 +8,10 @@
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
  *     POST /v1/slots                          200 publish a slot / capacity
+ *     PUT  /v1/templates/{status}/{lang}      200 set a status template
+ *     GET  /v1/templates/{status}/{lang}      200 one template, 404 none
+ *     DELETE /v1/templates/{status}/{lang}    200 deleted, 404 none
+ *     GET  /v1/templates[?after=S/L&limit=N]  200 the agency's templates
  *     GET  /v1/health                         200 {"ok":true, counters} (no auth)
  * with `Authorization: Bearer TOKEN` (token looked up by its SHA-256 in the
  * store), strict JSON schemas, and group commit: every write of one loop
@@ -86,8 +90,9 @@ void api_get_stats(const struct api *api, struct api_stats *out);
 /*
  * api_token_create — make a new random API token for the agency with code
  * `agency` (created, named after its code, when missing) with the given
- * scopes (comma-separated subset of "messages,applications,offices,slots",
- * or "*" for all; NULL = "*").  Only the token's SHA-256 is stored.  On
+ * scopes (comma-separated subset of
+ * "messages,applications,offices,slots,templates", or "*" for all; NULL =
+ * "*").  Only the token's SHA-256 is stored.  On
  * success writes the token ("kz_" + 64 hex digits, NUL-terminated) into
  * token[0..cap) (cap >= API_TOKEN_LEN) and returns STORE_OK; else a store
  * code with err filled.  Synchronous; for tests and `kyzmatd
@@ -179,6 +184,53 @@ struct api_slot {
 };
 int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
                    struct api_error *e);
+
+/*
+ * Status templates: the SMS text an agency wants for (status, language),
+ * rendered by api_render() when an application changes status (POST
+ * /v1/applications/{n}/status) and when its owner asks by SMS (STATUS n,
+ * gateway/keywords).  The key comes from the path of
+ * PUT/GET/DELETE /v1/templates/{status}/{lang}: status is a code (1..63 of
+ * A-Z a-z 0-9 . _ : -) or "*" (the agency's text for any status without
+ * its own), lang one of ky, ru, en.  The body is {"text": "..."}: valid
+ * UTF-8, at most API_TEXT_MAX_CHARS characters, no control characters but
+ * tab / newline / CR.
+ *
+ * Placeholders are {name} with name of A-Z a-z 0-9 _ . - (1..32); any
+ * other brace is kept as it is.  A template may use only the placeholders
+ * its kind fills, so a typo ({numbr}) is refused with 400 naming it:
+ *   application statuses (and "*"):   {number} {status} {note}
+ *   statuses starting with "booking." (booking.confirmed, booking.moved,
+ *   booking.cancelled, booking.reminder, ...; looked up by the booking
+ *   code):  {service} {office} {address} {day} {time} {ticket}
+ */
+#define API_BOOKING_PREFIX "booking."
+#define API_PLACEHOLDER_MAX 32
+struct api_template {
+    char status[STORE_CODE_MAX];
+    char lang[API_LANG_MAX];
+    char *text;               /* malloc'd; NULL until parsed */
+};
+/* true when status names a booking template ("booking." prefix). */
+bool api_template_is_booking(const char *status);
+/* The placeholder names (without braces) a template for status may use;
+ * a static NULL-terminated list. */
+const char *const *api_template_placeholders(const char *status);
+/* Check a template key (status, lang) from the path: 0, or -1 with e
+ * (400, field "status" or "language"). Pure. */
+int api_template_key(const char *status, const char *lang,
+                     struct api_error *e);
+/* Check a template text for status: UTF-8, length, control characters,
+ * placeholders.  0, or -1 with e (400, field "text"; an unknown
+ * placeholder is named in the message).  Pure. */
+int api_template_check(const char *status, const char *text,
+                       struct api_error *e);
+/* PUT body {"text": ...} for key (status, lang) -> t (clear it with
+ * api_template_clear even on failure).  0, or -1 with e.  Pure. */
+int api_parse_template(const uint8_t *body, size_t len, const char *status,
+                       const char *lang, struct api_template *t,
+                       struct api_error *e);
+void api_template_clear(struct api_template *t);
 
 /* Language index (0 ky, 1 ru, 2 en) or -1. */
 int api_lang_index(const char *lang);

@@ -896,6 +896,210 @@ static void test_commit_failure(void **state)
     store_close(st2);
 }
 
+/* ---- status templates ----------------------------------------------------- */
+
+static void test_template_parse(void **state)
+{
+    (void)state;
+    struct api_template t;
+    struct api_error e;
+#define PT(st, lg, b) \
+    api_parse_template((const uint8_t *)(b), strlen(b), st, lg, &t, &e)
+    assert_int_equal(PT("ready", "ky", "{\"text\":\"Арыз {number}: {status}. {note}\"}"), 0);
+    assert_string_equal(t.status, "ready");
+    assert_string_equal(t.lang, "ky");
+    assert_string_equal(t.text, "Арыз {number}: {status}. {note}");
+    api_template_clear(&t);
+    /* ordinary braces and near-placeholders stay text */
+    assert_int_equal(PT("*", "en", "{\"text\":\"{} { number } {{number}} a{b c}\"}"), 0);
+    api_template_clear(&t);
+    assert_int_equal(PT("booking.confirmed", "ru",
+                        "{\"text\":\"{service}: {office}, {address}, {day} {time}, "
+                        "талон {ticket}\"}"), 0);
+    assert_true(api_template_is_booking(t.status));
+    api_template_clear(&t);
+    assert_false(api_template_is_booking("bookings"));
+    assert_string_equal(api_template_placeholders("booking.moved")[0], "service");
+    assert_string_equal(api_template_placeholders("ready")[0], "number");
+    struct { const char *st, *lg, *body, *field, *words; } bad[] = {
+        /* each kind refuses the other's placeholders, naming the culprit */
+        { "ready", "ky", "{\"text\":\"{numbr}\"}", "text", "unknown placeholder {numbr}" },
+        { "ready", "ky", "{\"text\":\"{day}\"}", "text", "{number} {status} {note}" },
+        { "booking.moved", "ky", "{\"text\":\"{number}\"}", "text",
+          "{service} {office} {address} {day} {time} {ticket}" },
+        { "*", "ky", "{\"text\":\"ok {ticket}\"}", "text", "{ticket}" },
+        { "ready", "ky", "{\"text\":\"\"}", "text", "empty" },
+        { "ready", "ky", "{\"text\":\"a\\u0007\"}", "text", "control" },
+        { "ready", "ky", "{\"text\":\"\xc3\x28\"}", "", "UTF-8" },
+        { "ready", "ky", "{\"text\":\"a\",\"lang\":\"ky\"}", "lang", "unknown field" },
+        { "ready", "ky", "{}", "text", "missing" },
+        { "ready", "de", "{\"text\":\"a\"}", "language", "ky, ru, en" },
+        { "ready", "kyr", "{\"text\":\"a\"}", "language", "ky, ru, en" },
+        { "re ady", "ky", "{\"text\":\"a\"}", "status", "A-Z" },
+        { "**", "ky", "{\"text\":\"a\"}", "status", "A-Z" },
+        { "booking.", "ky", "{\"text\":\"a\"}", "status", "name after" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (PT(bad[i].st, bad[i].lg, bad[i].body) != -1 || e.status != 400 ||
+            strcmp(e.field, bad[i].field) != 0 || !strstr(e.msg, bad[i].words)) {
+            fprintf(stderr, "case %zu: status %d field \"%s\" msg \"%s\"\n", i,
+                    e.status, e.field, e.msg);
+            fail();
+        }
+        api_template_clear(&t);
+    }
+    /* 1000 characters pass, 1001 do not (Cyrillic: 2 bytes each) */
+    char big[2200];
+    int n = snprintf(big, sizeof big, "{\"text\":\"");
+    for (int i = 0; i < 1000; i++)
+        memcpy(big + n + 2 * i, "ж", 2);
+    strcpy(big + n + 2000, "\"}");
+    assert_int_equal(PT("ready", "ru", big), 0);
+    api_template_clear(&t);
+    memcpy(big + n + 2000, "ж\"}", 5);
+    assert_int_equal(PT("ready", "ru", big), -1);
+    assert_string_equal(e.field, "text");
+    api_template_clear(&t);
+#undef PT
+}
+
+static int put(struct fx *f, const char *path, const char *token,
+               const char *json, struct resp *r)
+{
+    return call(f, EVHTTP_REQ_PUT, path, token, "application/json", json,
+                strlen(json), r);
+}
+
+static void test_templates(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    char tok_apps[API_TOKEN_LEN], err[128];
+    assert_int_equal(api_token_create(f->st, "mvd", "applications", tok_apps,
+                                      sizeof tok_apps, err, sizeof err),
+                     STORE_OK);
+    /* set: 200 with what was stored, in the store at once */
+    assert_int_equal(put(f, "/v1/templates/ready/ky", f->tok_a,
+                         "{\"text\":\"Арыз {number}: даяр. {note}\"}", &r), 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ready");
+    assert_string_equal(json_string_value(json_object_get(j, "language")), "ky");
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), "status");
+    json_decref(j);
+    char *body = NULL;
+    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+                     STORE_OK);
+    assert_string_equal(body, "Арыз {number}: даяр. {note}");
+    free(body);
+    /* replace; "*" percent-encoded; a booking template */
+    assert_int_equal(put(f, "/v1/templates/ready/ky", f->tok_a,
+                         "{\"text\":\"Арыз №{number} даяр. {note}\"}", &r), 200);
+    assert_int_equal(put(f, "/v1/templates/%2A/ru", f->tok_a,
+                         "{\"text\":\"Заявление {number}: {status}\"}", &r), 200);
+    assert_int_equal(put(f, "/v1/templates/booking.confirmed/ky", f->tok_a,
+                         "{\"text\":\"{service}: {day} {time}, {office}\"}", &r),
+                     200);
+    /* refused: nothing stored */
+    assert_int_equal(put(f, "/v1/templates/issued/ky", f->tok_a,
+                         "{\"text\":\"{number} {datee}\"}", &r), 400);
+    assert_error(&r, 400, "text", "unknown placeholder {datee}");
+    assert_int_equal(put(f, "/v1/templates/issued/de", f->tok_a,
+                         "{\"text\":\"x\"}", &r), 400);
+    assert_error(&r, 400, "language", "ky, ru, en");
+    assert_int_equal(put(f, "/v1/templates/is%20sued/ky", f->tok_a,
+                         "{\"text\":\"x\"}", &r), 400);
+    assert_error(&r, 400, "status", NULL);
+    assert_int_equal(put(f, "/v1/templates/issued/ky", tok_apps,
+                         "{\"text\":\"x\"}", &r), 403);
+    assert_error(&r, 403, NULL, "\"templates\" scope");
+    assert_int_equal(call(f, EVHTTP_REQ_PUT, "/v1/templates/issued/ky", f->tok_a,
+                          "text/plain", "{\"text\":\"x\"}", 12, &r), 415);
+    assert_int_equal(store_template_get(f->st, f->agency_a, "issued", "ky", &body),
+                     STORE_NOTFOUND);
+    assert_int_equal(call(f, EVHTTP_REQ_POST, "/v1/templates/issued/ky", f->tok_a,
+                          "application/json", "{\"text\":\"x\"}", 12, &r), 405);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates/a/b/c", f->tok_a,
+                          NULL, NULL, 0, &r), 404);
+    /* one, own only: another agency sees none of it */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates/ready/ky", f->tok_a,
+                          NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "text")),
+                        "Арыз №{number} даяр. {note}");
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates/ready/ru", f->tok_a,
+                          NULL, NULL, 0, &r), 404);   /* "*" is not "ready" */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates/ready/ky", f->tok_b,
+                          NULL, NULL, 0, &r), 404);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", f->tok_b, NULL,
+                          NULL, 0, &r), 200);
+    j = body_json(&r);
+    assert_int_equal(json_array_size(json_object_get(j, "templates")), 0);
+    assert_true(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    /* the list, two per page: (*, ru) (booking.confirmed, ky) | (ready, ky) */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=2", f->tok_a,
+                          NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    json_t *a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "*");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1),
+                                                          "kind")), "booking");
+    const char *next = json_string_value(json_object_get(j, "next"));
+    assert_non_null(next);
+    assert_string_equal(next, "booking.confirmed/ky");
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET,
+                          "/v1/templates?limit=2&after=booking.confirmed%2Fky",
+                          f->tok_a, NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "ready");
+    assert_true(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=0", f->tok_a,
+                          NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "limit", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?after=ready",
+                          f->tok_a, NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "after", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", tok_apps, NULL,
+                          NULL, 0, &r), 403);
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates", f->tok_a, NULL,
+                          NULL, 0, &r), 405);
+
+    /* a status change is rendered with the template set through the API */
+    int64_t id0 = good_id(f);
+    assert_int_equal(post(f, "/v1/applications/T-1/status", f->tok_a,
+                          "{\"status\":\"ready\",\"owner\":\"996700000007\","
+                          "\"note\":\"Кабинет 2\"}", &r), 201);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_string_equal(m->text, "Арыз №T-1 даяр. Кабинет 2");
+    store_msg_free(m);
+
+    /* delete: own only, then 404; the application then has no template */
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
+                          f->tok_b, NULL, NULL, 0, &r), 404);
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
+                          f->tok_a, NULL, NULL, 0, &r), 200);
+    assert_true(json_is_true(json_object_get(j = body_json(&r), "deleted")));
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
+                          f->tok_a, NULL, NULL, 0, &r), 404);
+    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+                     STORE_NOTFOUND);
+    assert_int_equal(post(f, "/v1/applications/T-1/status", f->tok_a,
+                          "{\"status\":\"ready\"}", &r), 200);
+    assert_false(json_is_true(json_object_get(j = body_json(&r), "template")));
+    json_decref(j);
+    assert_int_equal(good_id(f), id0 + 2);
+}
+
 static void test_token_create(void **state)
 {
     struct fx *f = *state;
@@ -938,6 +1142,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_cache_groups, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure, fx_setup_trap, fx_teardown),
         cmocka_unit_test_setup_teardown(test_token_create, fx_setup, fx_teardown),
+        cmocka_unit_test(test_template_parse),
+        cmocka_unit_test_setup_teardown(test_templates, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
