@@ -37,7 +37,7 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
-enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_COUNT };
+enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -52,6 +52,7 @@ static const struct section sections[S_COUNT] = {
     [S_HTTP]  = { "http", 0, "HTTP API" },
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
+    [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -60,6 +61,7 @@ static const struct section sections[S_COUNT] = {
 #define F_HOSTPORT  0x08u   /* "host:port" */
 #define F_REDIS_URL 0x10u   /* "" or redis://... */
 #define F_DIGITS    0x20u   /* list items: digits only */
+#define F_HHMM      0x40u   /* "HH:MM", 00:00..23:59 */
 
 struct key {
     enum sect sect;
@@ -141,6 +143,19 @@ static const struct key keys[] = {
       "SQLite file" },
     { S_DB, "synchronous", T_ENUM, "normal", 0, 0, sync_choices, 0,
       C(db_synchronous), 0, "normal survives a crash, full a power cut" },
+
+    { S_BOOKING, "reminders", T_BOOL, "true", 0, 0, NULL, 0, C(reminders), 0,
+      "send each booking a reminder SMS the day before its appointment" },
+    { S_BOOKING, "reminder_at", T_STR, "18:00", 1, 16, NULL, F_HHMM,
+      C(reminder_at), 0,
+      "local time of day from which tomorrow's reminders go out (HH:MM)" },
+    { S_BOOKING, "reminder_check_seconds", T_UINT, "60", 1, 3600, NULL, 0,
+      C(reminder_check_s), 0,
+      "how often the reminder timer looks for bookings, seconds" },
+    { S_BOOKING, "reminder_skip_recent", T_DUR, "6h", 0, 48 * HOUR_MS, NULL, 0,
+      C(reminder_skip_recent_ms), 0,
+      "no reminder for a booking made this close before its reminder time, "
+      "or after it (its confirmation is recent); 0s: always one" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -398,6 +413,21 @@ static void free_strlist(char ***list, size_t *count)
     *count = 0;
 }
 
+/* Minute of the day of "HH:MM" in s[0..len), or -1. */
+static int hhmm_minutes(const char *s, size_t len)
+{
+    if (len != 5)
+        return -1;
+    for (size_t i = 0; i < 5; i++)
+        if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0');
+    int m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 23 || m > 59)
+        return -1;
+    return h * 60 + m;
+}
+
 /* Checks a string's length and flags; fills why when it fails. */
 static int check_string(const struct key *k, const char *s, size_t len,
                         char *why, size_t whylen)
@@ -443,6 +473,10 @@ static int check_string(const struct key *k, const char *s, size_t len,
                      "(port 0: any free port, logged at start)");
             return -1;
         }
+    }
+    if ((k->flags & F_HHMM) && hhmm_minutes(s, len) < 0) {
+        snprintf(why, whylen, "must be a time of day HH:MM, 00:00 to 23:59");
+        return -1;
     }
     if ((k->flags & F_REDIS_URL) && len > 0 &&
         (len < 9 || memcmp(s, "redis://", 8) != 0)) {
@@ -1359,6 +1393,11 @@ const struct config_smsc *config_find_smsc(const struct config *cfg,
     return NULL;
 }
 
+int config_hhmm_minutes(const char *hhmm)
+{
+    return hhmm ? hhmm_minutes(hhmm, strlen(hhmm)) : -1;
+}
+
 const char *config_bind_name(int bind)
 {
     return bind >= 0 && bind < 2 ? bind_choices[bind] : "?";
@@ -1384,7 +1423,9 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
         break;
     }
     case T_STR:
-        if (k->max)
+        if (k->flags & F_HHMM)
+            snprintf(range, sizeof range, "00:00..23:59");
+        else if (k->max)
             snprintf(range, sizeof range, "%s%llu chars%s",
                      k->min ? "1.." : "<= ", k->max,
                      (k->flags & F_NAME) ? ", [a-z0-9_-]" : "");

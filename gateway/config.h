@@ -66,6 +66,12 @@ struct config {
     char *db_path;
     int db_synchronous;         /* enum config_sync */
     char *menus;                /* directory of menu files */
+    /* booking: the reminder SMS the day before (gateway/reminders) */
+    bool reminders;             /* send them at all */
+    char *reminder_at;          /* "HH:MM", local time of day */
+    unsigned reminder_check_s;  /* timer interval, seconds */
+    unsigned reminder_skip_recent_ms; /* booked this close before the
+                                 * reminder time (or after it): none */
     char *source;               /* file it came from, or "(defaults)" */
 };
 
@@ -129,6 +135,10 @@ const struct config_smsc *config_find_smsc(const struct config *cfg,
 /* Names for enum values, as written in the file. */
 const char *config_bind_name(int bind);
 const char *config_split_name(int split);
+
+/* Minute of the day of an "HH:MM" text (00:00..23:59); -1 when it is not
+ * one.  Pure. */
+int config_hhmm_minutes(const char *hhmm);
 
 /* Print every key with its type, default, range and help (--help-config). */
 void config_print_help(FILE *fp);

@@ -102,6 +102,10 @@ static void assert_top_defaults(const struct config *c)
     assert_string_equal(c->db_path, "var/kyzmat.db");
     assert_int_equal(c->db_synchronous, CONFIG_SYNC_NORMAL);
     assert_string_equal(c->menus, "menus/examples");
+    assert_true(c->reminders);
+    assert_string_equal(c->reminder_at, "18:00");
+    assert_int_equal(c->reminder_check_s, 60);
+    assert_int_equal(c->reminder_skip_recent_ms, 6 * 3600000);
 }
 
 /* ---- defaults -------------------------------------------------------------- */
@@ -246,6 +250,8 @@ static void test_every_key_set(void **state)
         "http: {listen: '[::1]:9000', max_body: 2048}\n"
         "redis: {url: 'redis://127.0.0.1:6380/2'}\n"
         "database: {path: /tmp/x.db, synchronous: full}\n"
+        "booking: {reminders: false, reminder_at: '07:05', "
+        "reminder_check_seconds: 3600, reminder_skip_recent: 0s}\n"
         "menus: /etc/kyzmat/menus\n");
     assert_int_equal(c->log_level, KLOG_WARN);
     assert_string_equal(c->log_file, "/var/log/kyzmat.log");
@@ -276,6 +282,10 @@ static void test_every_key_set(void **state)
     assert_string_equal(c->db_path, "/tmp/x.db");
     assert_int_equal(c->db_synchronous, CONFIG_SYNC_FULL);
     assert_string_equal(c->menus, "/etc/kyzmat/menus");
+    assert_false(c->reminders);
+    assert_string_equal(c->reminder_at, "07:05");
+    assert_int_equal(c->reminder_check_s, 3600);
+    assert_int_equal(c->reminder_skip_recent_ms, 0);
     config_free(c);
 }
 
@@ -364,6 +374,37 @@ static void test_ranges(void **state)
                   "t.yaml:2:11: smsc[1].name: may contain only a-z, 0-9, '_' and '-'\n");
     expect_errors("smsc:\n  - name: ''\n",
                   "t.yaml:2:11: smsc[1].name: must not be empty\n");
+    /* booking: a time of day, an interval, a bounded duration */
+    expect_errors("booking: {reminder_at: '24:00'}\n",
+                  "t.yaml:1:24: booking.reminder_at: must be a time of day HH:MM, "
+                  "00:00 to 23:59\n");
+    expect_errors("booking:\n  reminder_at: 6pm\n",
+                  "t.yaml:2:16: booking.reminder_at: must be a time of day HH:MM, "
+                  "00:00 to 23:59\n");
+    expect_errors("booking:\n  reminder_at: '18:60'\n",
+                  "t.yaml:2:16: booking.reminder_at: must be a time of day HH:MM, "
+                  "00:00 to 23:59\n");
+    expect_errors("booking:\n  reminder_check_seconds: 0\n",
+                  "t.yaml:2:27: booking.reminder_check_seconds: 0 is out of range "
+                  "1..3600\n");
+    expect_errors("booking:\n  reminder_skip_recent: 49h\n",
+                  "t.yaml:2:25: booking.reminder_skip_recent: 49h is out of range "
+                  "0s..48h\n");
+    expect_errors("booking:\n  reminders: yes please\n",
+                  "t.yaml:2:14: booking.reminders: expected true or false, got "
+                  "\"yes please\"\n");
+    expect_errors("booking:\n  remindr_at: '18:00'\n",
+                  "t.yaml:2:3: unknown key \"remindr_at\" in booking "
+                  "(did you mean \"reminder_at\"?)\n");
+    expect_errors("reminder_at: '18:00'\n",
+                  "t.yaml:1:1: unknown key \"reminder_at\" "
+                  "(it belongs under \"booking:\")\n");
+    assert_int_equal(config_hhmm_minutes("00:00"), 0);
+    assert_int_equal(config_hhmm_minutes("23:59"), 23 * 60 + 59);
+    assert_int_equal(config_hhmm_minutes("18:00"), 18 * 60);
+    assert_int_equal(config_hhmm_minutes("8:00"), -1);
+    assert_int_equal(config_hhmm_minutes("18:00:00"), -1);
+    assert_int_equal(config_hhmm_minutes(NULL), -1);
     /* boundaries that are fine */
     struct config *c = parse_ok("smsc:\n  - {name: a, port: 65535, window: 1, "
                                 "system_id: abcdefghijklmno, password: ''}\n");
@@ -574,7 +615,9 @@ static void test_help_lists_every_key(void **state)
         "response_timeout", "reconnect_min", "reconnect_max", "max_pdu_len",
         "dialect", "session_timeout", "180s", "prefixes", "default_route", "split",
         "http:", "listen", "max_body", "redis:", "url", "database:", "path",
-        "synchronous", "menus", "menus/examples",
+        "synchronous", "menus", "menus/examples", "booking:", "reminders",
+        "reminder_at", "\"18:00\"", "00:00..23:59", "reminder_check_seconds",
+        "reminder_skip_recent", "0s..48h",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
