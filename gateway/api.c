@@ -1032,6 +1032,14 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
     flush_pending(arg, false);
 }
 
+void api_flush(struct api *a)
+{
+    if (!a || !store_in_batch(a->st))
+        return;
+    evtimer_del(a->commit_ev);
+    flush_pending(a, false);
+}
+
 /* Answer now, or after the commit when writes of this pass are pending. */
 static void reply_read(struct rq *r, int code, json_t *j)
 {
@@ -1433,7 +1441,7 @@ static void h_app_status(struct rq *r, const char *number)
     if ((rc = store_app_get(st, number, &app)) != STORE_OK)
         goto store_fail;
 
-    int queued = 0, skipped = 0;
+    int queued = 0, skipped = 0, muted_n = 0;
     bool have_template = false;
     if (in.notify) {
         char *tmpl = NULL;
@@ -1447,15 +1455,27 @@ static void h_app_status(struct rq *r, const char *number)
                 reply_error(r, 500, "out of memory", NULL);
                 return;
             }
-            int q = notify_one(r, app.owner, text, in.lang, now);
+            char topic[STORE_CODE_MAX + 8];
+            snprintf(topic, sizeof topic, "app:%s", number);
+            /* the owner gets it unless they turned this application's SMS
+             * off (USSD subscribe node, action unsubscribe) */
+            char owner[STORE_MSISDN_MAX];
+            bool muted = false;
+            if (api_phone_canon(app.owner, owner, sizeof owner) == 0 &&
+                (rc = store_sub_muted(st, owner, topic, &muted)) != STORE_OK) {
+                free(text);
+                goto store_fail;
+            }
+            int q = muted ? 0 : notify_one(r, app.owner, text, in.lang, now);
             if (q < 0) {
                 free(text);
                 rc = -q;
                 goto store_fail;
             }
-            q ? queued++ : skipped++;
-            char topic[STORE_CODE_MAX + 8];
-            snprintf(topic, sizeof topic, "app:%s", number);
+            if (muted)
+                muted_n++;
+            else
+                q ? queued++ : skipped++;
             int64_t after = 0;
             size_t total = 0;
             for (;;) {
@@ -1491,10 +1511,10 @@ static void h_app_status(struct rq *r, const char *number)
             goto store_fail;
         }
     }
-    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:b}", "number", number,
-                          "status", in.status, "created", created, "queued",
-                          queued, "opted_out", skipped, "template",
-                          have_template);
+    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
+                          number, "status", in.status, "created", created,
+                          "queued", queued, "opted_out", skipped, "muted",
+                          muted_n, "template", have_template);
     api_app_status_clear(&in);
     reply_later(r, created ? 201 : 200, j, false);
     return;

@@ -88,6 +88,14 @@ struct api_stats {
 void api_get_stats(const struct api *api, struct api_stats *out);
 
 /*
+ * api_flush — commit the store batch the API opened in this loop pass now
+ * and send the answers waiting for it (as its zero-delay timer would).
+ * For another writer on the loop whose own write must be durable on its
+ * own before it answers (a USSD booking).  No-op with no batch open.
+ */
+void api_flush(struct api *api);
+
+/*
  * api_token_create — make a new random API token for the agency with code
  * `agency` (created, named after its code, when missing) with the given
  * scopes (comma-separated subset of

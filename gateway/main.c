@@ -454,6 +454,21 @@ static int ussd_send_sms(void *ud, const char *link, const char *from,
     return 0;
 }
 
+/* A booking's write must commit on its own: commit the API's open group. */
+static void ussd_store_flush(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->api)
+        api_flush(d->api);
+}
+
+static void ussd_outbox_kick(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->outbox)
+        outbox_kick(d->outbox);
+}
+
 /* Start every link that has not started yet (once, at start-up). */
 static void start_links(struct daemon *d)
 {
@@ -1270,7 +1285,8 @@ int main(int argc, char **argv)
     dopts.state_arg = &d;
     d.store = dialogs_new(d.base, d.cfg->redis_url, &dopts, serr, sizeof serr);
     d.fetch = fetch_new(d.base, NULL);
-    struct ussd_ops uops = { ussd_send, ussd_send_sms, &d };
+    struct ussd_ops uops = { ussd_send, ussd_send_sms, ussd_store_flush,
+                             ussd_outbox_kick, &d };
     d.ussd = d.store && d.fetch ? ussd_new(d.base, d.store, d.fetch, d.menus, &uops)
                                 : NULL;
     if (!d.ussd) {

@@ -246,6 +246,13 @@ static const struct store_migration migrations[] = {
       "ALTER TABLE bookings ADD COLUMN lang TEXT;"
       "CREATE INDEX slots_free_by_service ON slots(service_id, day)"
       "  WHERE booked < capacity;" },
+    { "8 muted topics",
+      /* a citizen who said "no more SMS about application N" (USSD
+       * unsubscribe); kept across STOP/START: it is a preference, not a
+       * subscription */
+      "CREATE TABLE sub_mutes("
+      "  msisdn TEXT NOT NULL, topic TEXT NOT NULL, at INTEGER NOT NULL,"
+      "  PRIMARY KEY(msisdn, topic)) WITHOUT ROWID;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -262,7 +269,7 @@ enum sid {
     S_SLOT_GIVE, S_SLOT_EXISTS,
     S_BOOKING_INSERT, S_BOOKING_RETIRE, S_BOOKING_GET, S_BOOKINGS_ACTIVE,
     S_REMINDERS_DUE, S_BOOKING_REMINDED, S_BOOKING_LANG,
-    S_SERVICES_BOOKABLE, S_SERVICE_GET,
+    S_SERVICES_BOOKABLE, S_SERVICE_GET, S_MUTE_ADD, S_MUTE_DEL, S_MUTE_GET,
     S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
     S_TEMPLATE_SET, S_TEMPLATE_GET, S_TEMPLATE_LIST, S_TEMPLATE_DEL,
     S_LOOKUP_GET, S_LOOKUP_FAIL, S_LOOKUP_CLEAR,
@@ -442,6 +449,11 @@ static const char *const sql[S_COUNT] = {
         " VALUES(?1, ?2, ?3) ON CONFLICT(msisdn, topic) DO NOTHING",
     [S_SUB_DEL] = "DELETE FROM subscriptions WHERE msisdn = ?1 AND topic = ?2",
     [S_SUB_DEL_ALL] = "DELETE FROM subscriptions WHERE msisdn = ?1",
+    [S_MUTE_ADD] =
+        "INSERT INTO sub_mutes(msisdn, topic, at) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(msisdn, topic) DO NOTHING",
+    [S_MUTE_DEL] = "DELETE FROM sub_mutes WHERE msisdn = ?1 AND topic = ?2",
+    [S_MUTE_GET] = "SELECT 1 FROM sub_mutes WHERE msisdn = ?1 AND topic = ?2",
     [S_SUB_LIST] =
         "SELECT id, msisdn FROM subscriptions WHERE topic = ?1 AND id > ?2"
         " ORDER BY id LIMIT ?3",
@@ -1830,6 +1842,34 @@ int store_sub_remove(struct store *st, const char *msisdn, const char *topic)
     if (r == STORE_OK && sqlite3_changes(st->db) == 0)
         return STORE_NOTFOUND;
     return r;
+}
+
+int store_sub_mute(struct store *st, const char *msisdn, const char *topic,
+                   bool mute, int64_t now)
+{
+    if (bad(msisdn) || bad(topic))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, mute ? S_MUTE_ADD : S_MUTE_DEL);
+    bt(s, 1, msisdn);
+    bt(s, 2, topic);
+    if (mute)
+        bi(s, 3, now);
+    return run(st, s, mute ? "mute" : "unmute");
+}
+
+int store_sub_muted(struct store *st, const char *msisdn, const char *topic,
+                    bool *muted)
+{
+    *muted = false;
+    if (bad(msisdn) || bad(topic))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_MUTE_GET);
+    bt(s, 1, msisdn);
+    bt(s, 2, topic);
+    int r = one_int(st, s, "muted", NULL);
+    if (r == STORE_OK)
+        *muted = true;
+    return r == STORE_NOTFOUND ? STORE_OK : r;
 }
 
 int store_sub_list(struct store *st, const char *topic, int64_t after_id,

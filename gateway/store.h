@@ -351,6 +351,15 @@ int store_sub_remove(struct store *st, const char *msisdn, const char *topic);
 int store_sub_list(struct store *st, const char *topic, int64_t after_id,
                    char (*msisdns)[STORE_MSISDN_MAX], int64_t *ids,
                    size_t max, size_t *n_out);
+/*
+ * store_sub_mute — msisdn wants (mute false) or no longer wants (true) the
+ * SMS of topic that it gets without subscribing: an application's owner
+ * and "app:<number>".  Idempotent.  Kept across STOP/START.
+ */
+int store_sub_mute(struct store *st, const char *msisdn, const char *topic,
+                   bool mute, int64_t now);
+int store_sub_muted(struct store *st, const char *msisdn, const char *topic,
+                    bool *muted);
 /* STOP: record the opt-out and drop every subscription of msisdn. */
 int store_optout_set(struct store *st, const char *msisdn, int64_t now);
 int store_optout_clear(struct store *st, const char *msisdn);

@@ -17,12 +17,13 @@
  * and the last callback frees a finished call.  Fetch requests are
  * cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
- * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
- * menus/menu, smpp/pdu, libevent, libc.
+ * gateway/booking, gateway/api (api_phone_canon), gateway/log, menus/step,
+ * menus/dialog, menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "gateway/api.h"
+#include "gateway/booking.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
@@ -513,6 +515,98 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
     in->event = MENU_EV_STATUS_NOT_FOUND;
 }
 
+/*
+ * The subscribe effect: only the owner of application `number` may turn
+ * its SMS on or off; anyone else gets the status node's neutral "not
+ * found", counted against the same lock-out.
+ */
+static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
+                         struct menu_input *in)
+{
+    struct ussd_service *s = c->s;
+    struct store_app app;
+    char date[48];
+    struct menu_kv kv[2];
+    in->event = MENU_EV_STATUS_FAIL;
+    if (!s->db) {
+        log_call(c, KLOG_WARN, "subscribe node but no store configured");
+        return;
+    }
+    /* the same ownership check and counting as a status lookup */
+    do_status(c, fx, in, kv, &app, date, sizeof date);
+    in->kv = NULL;
+    in->nkv = 0;
+    if (in->event != MENU_EV_STATUS_OK)
+        return;
+    char me[STORE_MSISDN_MAX], topic[STORE_CODE_MAX + 8];
+    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+        in->event = MENU_EV_STATUS_NOT_FOUND;
+        return;
+    }
+    snprintf(topic, sizeof topic, "app:%s", app.number);
+    bool off = fx->mode == MENU_SUB_OFF;
+    int rc = store_sub_mute(s->db, me, topic, off, now_ms());
+    if (rc != STORE_OK) {
+        log_call(c, KLOG_WARN, "subscribe: store: %s", store_rc_name(rc));
+        in->event = MENU_EV_STATUS_FAIL;
+        return;
+    }
+    s->st.subscribe_changes++;
+    log_call(c, KLOG_INFO, "SMS of application %s turned %s by its owner",
+             app.number, off ? "off" : "on");
+}
+
+/* One turn of a booking node: fills *in with the result event. */
+static void do_booking(struct ussd_call *c, const struct menu_effect *fx,
+                       struct menu_input *in, struct menu_kv *kv,
+                       struct booking_res *res)
+{
+    struct ussd_service *s = c->s;
+    s->st.booking_turns++;
+    struct booking_req rq = {
+        .mode = fx->mode == MENU_BOOK_MANAGE ? BOOKING_MANAGE : BOOKING_BOOK,
+        .services = fx->services, .horizon_days = fx->days,
+        .state = fx->state, .input = fx->input,
+        .phone = fx->phone && *fx->phone ? fx->phone : c->phone,
+        .lang = fx->lang, .fallback_lang = fx->fallback_lang,
+        .key_back = fx->key_back, .key_more = fx->key_more,
+        .label_back = fx->label_back, .label_more = fx->label_more,
+        .now_ms = now_ms(),
+    };
+    if (s->db && rq.input && s->ops.store_flush && store_in_batch(s->db))
+        s->ops.store_flush(s->ops.ud);   /* our write commits on its own */
+    booking_step(s->db, &rq, res);
+    switch (res->outcome) {
+    case BOOKING_CON:
+        in->event = MENU_EV_BOOKING_CON;
+        in->text = res->screen;
+        in->len = res->screen_len;
+        kv->name = "state";
+        kv->value = res->state;
+        in->kv = kv;
+        in->nkv = 1;
+        break;
+    case BOOKING_END:
+        in->event = MENU_EV_BOOKING_END;
+        in->text = res->screen;
+        in->len = res->screen_len;
+        break;
+    case BOOKING_BACK:
+        in->event = MENU_EV_BOOKING_BACK;
+        break;
+    default:
+        in->event = MENU_EV_BOOKING_FAIL;
+        log_call(c, KLOG_WARN, "booking: %s", res->why[0] ? res->why : "failed");
+        break;
+    }
+    if (res->booking_id && res->outcome == BOOKING_END) {
+        s->st.bookings_made++;
+        log_call(c, KLOG_INFO, "booking %" PRId64 " written", res->booking_id);
+    }
+    if (res->sms_id && s->ops.outbox_kick)
+        s->ops.outbox_kick(s->ops.ud);
+}
+
 /* The dialog of an ended call was dropped from the store. */
 static void on_saved_del(void *arg, const struct dialogs_result *r)
 {
@@ -563,6 +657,30 @@ static void handle_output(struct ussd_call *c)
             /* the next step overwrites s->out: nothing after this effect
              * is read (a status node is the last thing a step does) */
             run_step(c, &in);
+            return;
+        }
+        case MENU_FX_SUBSCRIBE:
+        case MENU_FX_BOOKING: {
+            struct menu_input in;
+            memset(&in, 0, sizeof in);
+            struct menu_kv kv;
+            struct booking_res *res = NULL;
+            if (waiting) {
+                in.event = fx->kind == MENU_FX_BOOKING ? MENU_EV_BOOKING_FAIL
+                                                       : MENU_EV_STATUS_FAIL;
+            } else if (fx->kind == MENU_FX_SUBSCRIBE) {
+                do_subscribe(c, fx, &in);
+            } else if ((res = malloc(sizeof *res)) == NULL) {
+                in.event = MENU_EV_BOOKING_FAIL;
+            } else {
+                do_booking(c, fx, &in, &kv, res);
+            }
+            in.phone = c->phone;
+            in.session_id = c->sid;
+            in.now = (uint32_t)time(NULL);
+            /* as for status: the last thing the step did */
+            run_step(c, &in);
+            free(res);
             return;
         }
         case MENU_FX_HTTP:

@@ -40,6 +40,12 @@
  * number that does not exist, the same "not found for this phone" result;
  * each such miss counts as a failed lookup for the caller (USSD_LOOKUP_*
  * below) and a caller past the limit is told to try later.
+ * Subscribe nodes follow the same rule (only the owner may turn the
+ * application's SMS off or on again).  Booking nodes (gateway/booking)
+ * also run synchronously: their writes commit, with the SMS they cause
+ * queued in the outbox, before the screen that confirms them is sent —
+ * ops.store_flush first commits a group the API may have open in this
+ * loop pass, ops.outbox_kick then wakes the sender.
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
  * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
  * smpp/pdu, libevent, libc.
@@ -73,12 +79,17 @@ struct ussd_ops {
     /* Send an SMS from inside a dialog (menu `sms` node); 0 or -1. */
     int (*send_sms)(void *ud, const char *link, const char *from,
                     const char *to, const char *utf8);
+    /* Commit the store batch open in this loop pass now (may be NULL). */
+    void (*store_flush)(void *ud);
+    /* The outbox has new messages due now (may be NULL). */
+    void (*outbox_kick)(void *ud);
     void *ud;
 };
 
 struct ussd_stats {
     uint64_t starts, continues, aborts, screens, ends, expired, unavailable,
-             http_calls, app_calls, pushes, errors, status_lookups;
+             http_calls, app_calls, pushes, errors, status_lookups,
+             booking_turns, bookings_made, subscribe_changes;
     unsigned in_flight;
 };
 

@@ -321,7 +321,11 @@ int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
             ok = k == MENU_K_HTTP;
             break;
         case MENU_W_STORE:
-            ok = k == MENU_K_STATUS;
+            ok = k == MENU_K_STATUS || k == MENU_K_SUBSCRIBE;
+            break;
+        case MENU_W_BOOKING:
+        case MENU_W_BOOKING_INPUT:
+            ok = k == MENU_K_BOOKING;
             break;
         case MENU_W_APP:
         case MENU_W_APP_INPUT:

@@ -54,7 +54,10 @@ enum menu_wait {
     MENU_W_APP_INPUT,   /* the app's CON text is shown, waits for the citizen */
     MENU_W_RESUME,      /* "1 Continue / 2 Start over" is shown */
     MENU_W_END,         /* the dialog has ended */
-    MENU_W_STORE,       /* waits for the result of node's store effect (status) */
+    MENU_W_STORE,       /* waits for the result of node's store effect (status,
+                           subscribe) */
+    MENU_W_BOOKING,     /* waits for a booking turn's result */
+    MENU_W_BOOKING_INPUT, /* a booking screen is shown, waits for the citizen */
     MENU_W_COUNT
 };
 

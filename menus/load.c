@@ -534,7 +534,7 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 /* ---- pass 1: declarations ---- */
 
 static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
-                                          "status" };
+                                          "status", "booking", "subscribe" };
 
 static void declare_file(struct ld *L, struct fy_node *root)
 {
@@ -1332,6 +1332,136 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
+/* A service code as the API accepts it: letters, digits, - _ . */
+static bool is_code(const char *s, size_t l)
+{
+    if (l == 0 || l > 63)
+        return false;
+    for (size_t i = 0; i < l; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+static void build_booking(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "mode", "services", "days", "on_error", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "a booking node draws its own screens (texts built in for ky, ru, en)");
+    mn->mode = MENU_BOOK_NEW;
+    struct fy_node *m = get(d->map, "mode", NULL);
+    if (m) {
+        size_t l;
+        const char *s = scalar(L, m, "mode", &l);
+        if (s && is_key(s, l, "book"))
+            mn->mode = MENU_BOOK_NEW;
+        else if (s && is_key(s, l, "manage"))
+            mn->mode = MENU_BOOK_MANAGE;
+        else if (s)
+            err(L, m, "mode must be book (a new booking) or manage (list, cancel, move)");
+    }
+    struct fy_node *sv = get(d->map, "services", &k);
+    if (sv && mn->mode == MENU_BOOK_MANAGE)
+        err(L, k, "services applies to mode book only");
+    if (sv) {
+        char buf[512];
+        size_t n = 0;
+        bool ok = true;
+        if (!fy_node_is_sequence(sv) || fy_node_sequence_item_count(sv) == 0) {
+            err(L, sv, "services must be a list of service codes, e.g. [passport, idcard]");
+            ok = false;
+        }
+        void *it = NULL;
+        struct fy_node *e;
+        while (ok && (e = fy_node_sequence_iterate(sv, &it)) != NULL) {
+            size_t l;
+            const char *s = scalar(L, e, "service code", &l);
+            if (!s) {
+                ok = false;
+                break;
+            }
+            if (!is_code(s, l)) {
+                err(L, e, "bad service code '%.*s' (letters, digits, - _ .)",
+                    (int)(l > 40 ? 40 : l), s);
+                ok = false;
+                break;
+            }
+            if (n + l + 2 > sizeof buf) {
+                err(L, e, "services: too many codes");
+                ok = false;
+                break;
+            }
+            if (n)
+                buf[n++] = ',';
+            memcpy(buf + n, s, l);
+            n += l;
+        }
+        if (ok)
+            mn->services = sdup(L, buf, n);
+    }
+    unsigned long v;
+    struct fy_node *dn = get(d->map, "days", &k);
+    if (dn && mn->mode == MENU_BOOK_MANAGE)
+        err(L, k, "days applies to mode book only (a move offers the same days)");
+    if (dn && get_uint(L, dn, "days", 1, 366, &v))
+        mn->days = (uint16_t)v;
+    mn->on_error = opt_target(L, d->map, "on_error");
+}
+
+static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "var", "action", "next", "on_not_found",
+                                        "on_locked", "on_error", NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "a subscribe node shows no text (the next node does)");
+    struct fy_node *vn = get(d->map, "var", &k);
+    size_t vl;
+    const char *vs = vn ? scalar(L, vn, "var", &vl) : NULL;
+    if (!vn)
+        err(L, d->id_node, "subscribe node '%s' needs 'var' (the variable holding the number)",
+            d->id);
+    if (vs) {
+        mn->var = menu_set_find_var(L->set, vs, vl);
+        if (mn->var == MENU_NONE)
+            err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
+    }
+    mn->mode = MENU_SUB_ON;
+    struct fy_node *a = get(d->map, "action", NULL);
+    if (a) {
+        size_t l;
+        const char *s = scalar(L, a, "action", &l);
+        if (s && is_key(s, l, "subscribe"))
+            mn->mode = MENU_SUB_ON;
+        else if (s && is_key(s, l, "unsubscribe"))
+            mn->mode = MENU_SUB_OFF;
+        else if (s)
+            err(L, a, "action must be subscribe or unsubscribe");
+    }
+    struct fy_node *nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "next", &nk);
+        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
+    }
+    nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "on_not_found", &nk);
+        mn->on_notfound = target(L, val_, nk ? nk : d->id_node, "on_not_found");
+    }
+    nk = NULL;
+    {
+        struct fy_node *val_ = get(d->map, "on_locked", &nk);
+        mn->on_locked = target(L, val_, nk ? nk : d->id_node, "on_locked");
+    }
+    mn->on_error = opt_target(L, d->map, "on_error");
+}
+
 static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { NULL };
@@ -1365,6 +1495,8 @@ static void build_nodes(struct ld *L)
         case MENU_K_SMS: build_sms(L, d, mn); break;
         case MENU_K_APP: build_app(L, d, mn); break;
         case MENU_K_STATUS: build_status(L, d, mn); break;
+        case MENU_K_BOOKING: build_booking(L, d, mn); break;
+        case MENU_K_SUBSCRIBE: build_subscribe(L, d, mn); break;
         default: build_end(L, d, mn); break;
         }
     }
@@ -1402,7 +1534,11 @@ static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
     case MENU_K_APP:
         E(n->on_error);
         break;
+    case MENU_K_BOOKING:
+        E(n->on_error);
+        break;
     case MENU_K_STATUS:
+    case MENU_K_SUBSCRIBE:
         E(n->next);
         E(n->on_notfound);
         E(n->on_locked);
@@ -1418,7 +1554,7 @@ static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
 static bool needs_no_input(const struct menu_node *n)
 {
     return n->kind == MENU_K_SWITCH || n->kind == MENU_K_SMS || n->kind == MENU_K_HTTP ||
-           n->kind == MENU_K_STATUS;
+           n->kind == MENU_K_STATUS || n->kind == MENU_K_SUBSCRIBE;
 }
 
 static void check_graph(struct ld *L)

@@ -62,8 +62,13 @@ enum menu_kind {
     MENU_K_SMS,        /* send an SMS, continue at once */
     MENU_K_APP,        /* hand the rest of the dialog to a CON/END app */
     MENU_K_END,        /* final text */
-    MENU_K_STATUS      /* application status from the gateway's store */
+    MENU_K_STATUS,     /* application status from the gateway's store */
+    MENU_K_BOOKING,    /* appointment booking sub-dialog over the store */
+    MENU_K_SUBSCRIBE   /* (un)subscribe the caller to an application's SMS */
 };
+
+enum menu_booking_mode { MENU_BOOK_NEW = 0, MENU_BOOK_MANAGE };
+enum menu_sub_action { MENU_SUB_ON = 0, MENU_SUB_OFF };
 
 enum menu_input_kind {
     MENU_IN_TEXT = 0,  /* any text within min/max length */
@@ -146,6 +151,12 @@ struct menu_node {
      * on_error = store failure */
     uint16_t on_notfound;      /* not found for this phone */
     uint16_t on_locked;        /* too many failed lookups: try later */
+    /* subscribe: var = the number; next = done; on_notfound / on_locked /
+     * on_error as for status; mode = enum menu_sub_action */
+    /* booking: on_error = store failure; mode = enum menu_booking_mode */
+    uint8_t mode;
+    const char *services;      /* booking: service codes "a,b" or NULL (all) */
+    uint16_t days;             /* booking: days ahead offered (0: default) */
 };
 
 struct menu_code {

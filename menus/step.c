@@ -13,7 +13,9 @@
  *   INPUT    x RESUME               -> on_resume
  *   HTTP_*   x HTTP                 -> on_http
  *   APP_*    x APP                  -> on_app
- *   STATUS_* x STORE (status node)  -> on_status
+ *   STATUS_* x STORE (status, subscribe) -> on_status
+ *   INPUT    x BOOKING_INPUT        -> on_booking_input
+ *   BOOKING_* x BOOKING             -> on_booking
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
  * May call: menus/menu, menus/screen, menus/dialog, libc.
  */
@@ -339,6 +341,44 @@ static void fx_status(struct ctx *c, const struct menu_node *n)
     fx->lang = c->set->lang[lang_of(c)];
 }
 
+/* Subscribe / unsubscribe: like a status lookup, with the node's action. */
+static void fx_subscribe(struct ctx *c, const struct menu_node *n)
+{
+    struct menu_effect *fx = add_fx(c->out, MENU_FX_SUBSCRIBE);
+    if (!fx)
+        return;
+    const char *v = var_value(c, n->var);
+    fx->number = keep(c->out, v, strlen(v));
+    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->lang = c->set->lang[lang_of(c)];
+    fx->mode = n->mode;
+}
+
+/* One booking turn: the state kept in d->app, the answer (NULL: draw). */
+static void fx_booking(struct ctx *c, const struct menu_node *n,
+                       const char *input, size_t len)
+{
+    struct menu_effect *fx = add_fx(c->out, MENU_FX_BOOKING);
+    if (!fx)
+        return;
+    fx->mode = n->mode;
+    fx->services = n->services;
+    fx->days = n->days;
+    fx->state = keep(c->out, c->d->app, c->d->app_len);
+    fx->input = input ? keep(c->out, input, len) : NULL;
+    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->session_id = c->in->session_id ? c->in->session_id : "";
+    fx->lang = c->set->lang[lang_of(c)];
+    fx->fallback_lang = c->set->lang[c->set->default_lang];
+    fx->key_back = c->set->key[MENU_KEY_BACK];
+    fx->key_more = c->set->key[MENU_KEY_MORE];
+    char b[200];
+    key_entry(c, MENU_KEY_BACK, b, sizeof b);
+    fx->label_back = keep(c->out, b, strlen(b));
+    key_entry(c, MENU_KEY_MORE, b, sizeof b);
+    fx->label_more = keep(c->out, b, strlen(b));
+}
+
 static void fx_store_lang(struct ctx *c)
 {
     struct menu_effect *fx = add_fx(c->out, MENU_FX_STORE_LANG);
@@ -423,6 +463,18 @@ static void enter(struct ctx *c, uint16_t ix)
             d->app[0] = '\0';
             fx_app(c, n);
             d->wait = MENU_W_APP;
+            return;
+        case MENU_K_SUBSCRIBE:
+            no_screen(c->out);
+            fx_subscribe(c, n);
+            d->wait = MENU_W_STORE;
+            return;
+        case MENU_K_BOOKING:
+            no_screen(c->out);
+            d->app_len = 0;
+            d->app[0] = '\0';
+            fx_booking(c, n, NULL, 0);
+            d->wait = MENU_W_BOOKING;
             return;
         default:
             finish_msg(c, MENU_MSG_FAILURE);
@@ -757,6 +809,80 @@ static void on_app_input(struct ctx *c, const char *s, size_t len)
     d->wait = MENU_W_APP;
 }
 
+/* Leave the current node backwards, as the back key does on page 0. */
+static void leave_back(struct ctx *c)
+{
+    struct menu_dialog *d = c->d;
+    if (d->depth == 0) {
+        go_home(c);
+        return;
+    }
+    d->node = d->stack[--d->depth];
+    d->page = 0;
+    d->retries = 0;
+    draw(c, false);
+}
+
+/* A booking turn's result. */
+static void on_booking(struct ctx *c)
+{
+    const struct menu_node *n = &c->set->node[c->d->node];
+    const char *t = c->in->text ? c->in->text : "";
+    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    switch (c->in->event) {
+    case MENU_EV_BOOKING_CON: {
+        const char *state = NULL;
+        for (size_t i = 0; i < c->in->nkv; i++)
+            if (c->in->kv[i].name && strcmp(c->in->kv[i].name, "state") == 0)
+                state = c->in->kv[i].value;
+        size_t sl = state ? strlen(state) : 0;
+        if (!state || sl > MENU_APP_TEXT_MAX || tl == 0) {
+            finish_msg(c, MENU_MSG_FAILURE);
+            return;
+        }
+        memcpy(c->d->app, state, sl);
+        c->d->app[sl] = '\0';
+        c->d->app_len = (uint16_t)sl;
+        struct menu_screen_in si = { 0 };
+        si.body = t;
+        si.body_len = tl;
+        si.final = true;          /* the booking screen carries its footer */
+        unsigned np, sh;
+        emit_page(c, &si, 0, &np, &sh);
+        c->d->wait = MENU_W_BOOKING_INPUT;
+        return;
+    }
+    case MENU_EV_BOOKING_END:
+        finish_text(c, t, tl);
+        return;
+    case MENU_EV_BOOKING_BACK:
+        leave_back(c);
+        return;
+    default:
+        if (n->on_error != MENU_NONE)
+            enter(c, n->on_error);
+        else
+            finish_msg(c, MENU_MSG_FAILURE);
+        return;
+    }
+}
+
+static void on_booking_input(struct ctx *c, const char *s, size_t len)
+{
+    if (eq(s, len, c->set->key[MENU_KEY_HOME])) {
+        go_home(c);
+        return;
+    }
+    if (memchr(s, '\0', len) || len > MENU_APP_TEXT_MAX) {
+        finish_msg(c, MENU_MSG_FAILURE);
+        return;
+    }
+    c->out->show = false;
+    c->out->end = false;
+    fx_booking(c, &c->set->node[c->d->node], s, len);
+    c->d->wait = MENU_W_BOOKING;
+}
+
 static void show_resume(struct ctx *c)
 {
     char buf[BODY_MAX];
@@ -782,7 +908,15 @@ static void on_resume(struct ctx *c, const char *s, size_t len)
             fx_http(c, n);
             return;
         case MENU_W_STORE:
-            fx_status(c, n);
+            if (n->kind == MENU_K_SUBSCRIBE)
+                fx_subscribe(c, n);
+            else
+                fx_status(c, n);
+            return;
+        case MENU_W_BOOKING:
+        case MENU_W_BOOKING_INPUT:
+            fx_booking(c, n, NULL, 0);
+            d->wait = MENU_W_BOOKING;
             return;
         case MENU_W_APP:
         case MENU_W_APP_INPUT:
@@ -818,7 +952,8 @@ static bool resumable(const struct ctx *c, uint16_t code)
     if (c->set->resume_seconds == 0 || d->code != code || d->node >= c->set->nnode)
         return false;
     if (d->wait != MENU_W_INPUT && d->wait != MENU_W_HTTP &&
-        d->wait != MENU_W_STORE && d->wait != MENU_W_APP && d->wait != MENU_W_APP_INPUT)
+        d->wait != MENU_W_STORE && d->wait != MENU_W_APP && d->wait != MENU_W_APP_INPUT &&
+        d->wait != MENU_W_BOOKING && d->wait != MENU_W_BOOKING_INPUT)
         return false;
     if (c->in->now < d->last_active)
         return false;
@@ -940,6 +1075,8 @@ int menu_step(const struct menu_set *set, struct menu_dialog *d,
             on_input(&c, s, len);
         else if (d->wait == MENU_W_APP_INPUT)
             on_app_input(&c, s, len);
+        else if (d->wait == MENU_W_BOOKING_INPUT)
+            on_booking_input(&c, s, len);
         else if (d->wait == MENU_W_RESUME)
             on_resume(&c, s, len);
         else
@@ -958,9 +1095,19 @@ int menu_step(const struct menu_set *set, struct menu_dialog *d,
     case MENU_EV_STATUS_LOCKED:
     case MENU_EV_STATUS_FAIL:
         if (!valid_state || d->wait != MENU_W_STORE ||
-            set->node[d->node].kind != MENU_K_STATUS)
+            (set->node[d->node].kind != MENU_K_STATUS &&
+             set->node[d->node].kind != MENU_K_SUBSCRIBE))
             return MENU_EUNEXPECTED;
         on_status(&c);
+        break;
+    case MENU_EV_BOOKING_CON:
+    case MENU_EV_BOOKING_END:
+    case MENU_EV_BOOKING_BACK:
+    case MENU_EV_BOOKING_FAIL:
+        if (!valid_state || d->wait != MENU_W_BOOKING ||
+            set->node[d->node].kind != MENU_K_BOOKING)
+            return MENU_EUNEXPECTED;
+        on_booking(&c);
         break;
     case MENU_EV_APP_CON:
     case MENU_EV_APP_END:

@@ -67,7 +67,13 @@ enum menu_event {
     MENU_EV_STATUS_NOT_FOUND, /* no application of that number for this
                               phone: the same whether it exists or not */
     MENU_EV_STATUS_LOCKED, /* too many failed lookups by this phone */
-    MENU_EV_STATUS_FAIL    /* the store failed (busy, error, none) */
+    MENU_EV_STATUS_FAIL,   /* the store failed (busy, error, none) */
+    /* results of MENU_FX_BOOKING (the gateway's booking sub-dialog): */
+    MENU_EV_BOOKING_CON,   /* text = the screen to show (it fits one);
+                              kv "state" = the sub-dialog's state to keep */
+    MENU_EV_BOOKING_END,   /* text = the final screen */
+    MENU_EV_BOOKING_BACK,  /* "back" on its first screen: leave the node */
+    MENU_EV_BOOKING_FAIL   /* the store failed: the node's on_error */
 };
 
 struct menu_kv {
@@ -92,8 +98,13 @@ enum menu_fx_kind {
     MENU_FX_SMS,               /* send one SMS (fire and forget) */
     MENU_FX_APP,               /* POST to an AT-style app; CON/END fed back */
     MENU_FX_STORE_LANG,        /* remember phone -> lang */
-    MENU_FX_STATUS             /* look up application `number` for `phone`
+    MENU_FX_STATUS,            /* look up application `number` for `phone`
                                   in the store; MENU_EV_STATUS_* fed back */
+    MENU_FX_BOOKING,           /* one turn of the booking sub-dialog:
+                                  MENU_EV_BOOKING_* fed back */
+    MENU_FX_SUBSCRIBE          /* (un)subscribe `phone` to application
+                                  `number` (mode); MENU_EV_STATUS_* fed back:
+                                  OK done, NOT_FOUND not this phone's, ... */
 };
 
 /* At most MENU_FX_MAX effects per step (a chain of more than that many sms
@@ -122,8 +133,18 @@ struct menu_effect {
     const char *service_code;  /* as dialled root, e.g. "*100#" */
     const char *phone;
     const char *app_text;      /* inputs so far joined by '*', "" at first */
-    /* status (with phone and lang) */
+    /* status and subscribe (with phone and lang) */
     const char *number;        /* the application number as typed */
+    /* booking (with phone, lang, session_id) and subscribe (mode) */
+    int mode;                  /* enum menu_booking_mode / menu_sub_action */
+    const char *state;         /* booking: the state it returned last, "" */
+    const char *input;         /* booking: the citizen's answer; NULL on
+                                  entry and on resume (draw again) */
+    const char *services;      /* booking: node's service codes or NULL */
+    unsigned days;             /* booking: days ahead (0: default) */
+    const char *fallback_lang; /* booking: the set's default language */
+    const char *key_back, *key_more;     /* booking: the set's keys */
+    const char *label_back, *label_more; /* booking: "0 Back", "99 More" */
 };
 
 struct menu_output {

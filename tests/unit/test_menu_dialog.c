@@ -25,7 +25,7 @@ static int setup(void **state)
 {
     (void)state;
     struct menu_errors errs = { 0 };
-    int rc = menu_set_load_dir("menus/examples", &example, &errs);
+    int rc = menu_set_load_dir("tests/unit/menus-http", &example, &errs);
     menu_errors_free(&errs);
     return rc;
 }

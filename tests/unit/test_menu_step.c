@@ -33,7 +33,7 @@ static int setup(void **state)
     (void)state;
     struct menu_errors errs = { 0 };
     struct menu_override ov = { "backend", "http://127.0.0.1:18099" };
-    int rc = menu_set_load_dir_with("menus/examples", &ov, 1, &example, &errs);
+    int rc = menu_set_load_dir_with("tests/unit/menus-http", &ov, 1, &example, &errs);
     menu_errors_free(&errs);
     return rc;
 }
