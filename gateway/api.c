@@ -52,6 +52,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -852,6 +853,7 @@ struct api {
     struct event *commit_ev;
     struct pending *head, **tail;
     int port;
+    size_t max_body;
     int64_t expiry_ms;
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
@@ -1976,6 +1978,93 @@ static void on_request(struct evhttp_request *req, void *arg)
     reply_error(&r, 404, "no such resource", NULL);
 }
 
+/* ---- evhttp's own error pages ------------------------------------------------ */
+
+/*
+ * A few answers evhttp gives by itself, before any callback of ours runs:
+ * 413 for a body over http.max_body (refused by its Content-Length, before
+ * a byte of it is buffered), 400 for a malformed request, 501 for a method
+ * it does not allow.  It writes them as an HTML page (evhttp_send_error)
+ * and libevent 2.1 has no hook to change that (2.2's evhttp_set_errorcb).
+ * So every connection's bufferevent is made here (evhttp_set_bevcb), a
+ * plain socket bufferevent like evhttp's own, with one callback on its
+ * output buffer: evhttp adds a whole response to that buffer before the
+ * socket write is even scheduled (writes happen from the loop), so when
+ * the buffer holds a complete response that starts it, is a 4xx/5xx and
+ * says Content-Type: text/html — which only evhttp's error pages do; our
+ * answers are all JSON — it is replaced in place by the same status with
+ * our JSON error {"error": ..., "field": null}.  For every other response
+ * the callback reads the first 13 bytes and returns.  The memory bound
+ * stays evhttp's: its limit is http.max_body itself.
+ */
+static void error_page_cb(struct evbuffer *buf,
+                          const struct evbuffer_cb_info *info, void *arg)
+{
+    struct api *a = arg;
+    char st[13];
+    size_t len = evbuffer_get_length(buf);
+    if (info->n_added == 0 || len < sizeof st ||
+        evbuffer_copyout(buf, st, sizeof st) != (ev_ssize_t)sizeof st ||
+        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
+        (st[9] != '4' && st[9] != '5'))
+        return;
+    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
+    char head[2048];
+    if (end.pos < 0 || (size_t)end.pos + 4 >= sizeof head)
+        return;                 /* not complete yet, or not evhttp's page */
+    size_t hl = (size_t)end.pos + 4;
+    evbuffer_copyout(buf, head, hl);
+    head[hl] = '\0';
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    if (!strcasestr(head, "\r\nContent-Type: text/html") || !cl)
+        return;
+    size_t blen = strtoul(cl + 17, NULL, 10);
+    if (len < hl + blen)
+        return;                 /* its body comes with a later add */
+    int code = atoi(st + 9);
+    const char *eol = strstr(head, "\r\n");
+    char msg[160];
+    if (code == 413)
+        snprintf(msg, sizeof msg, "request body too large: at most %zu bytes "
+                 "(http.max_body)", a->max_body);
+    else if (code == 400)
+        snprintf(msg, sizeof msg, "malformed HTTP request");
+    else if (code == 501)
+        snprintf(msg, sizeof msg, "method not implemented");
+    else
+        snprintf(msg, sizeof msg, "%.*s", (int)(eol - head - 13),
+                 head + 13);    /* the reason phrase */
+    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!body)
+        return;                 /* no memory: evhttp's page goes out */
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "%.*s\r\nContent-Type: application/json"
+                     "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                     (int)(eol - head), head, strlen(body));
+    /* Our own prepends re-enter this callback: it sees JSON and returns. */
+    evbuffer_drain(buf, hl + blen);
+    evbuffer_prepend(buf, body, strlen(body));
+    if (n > 0 && (size_t)n < sizeof hdr)
+        evbuffer_prepend(buf, hdr, (size_t)n);
+    free(body);
+    log_msg(KLOG_DEBUG, API_PEER, "%d from evhttp answered as JSON: %s", code,
+            msg);
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    if (bev && !evbuffer_add_cb(bufferevent_get_output(bev), error_page_cb,
+                                arg)) {
+        bufferevent_free(bev);
+        bev = NULL;             /* evhttp then makes its own */
+    }
+    return bev;
+}
+
 /* ---- life cycle ---------------------------------------------------------------- */
 
 struct api *api_new(struct event_base *base, struct store *st,
@@ -2016,8 +2105,9 @@ struct api *api_new(struct event_base *base, struct store *st,
         api_free(a);
         return NULL;
     }
-    evhttp_set_max_body_size(a->http, opts && opts->max_body ? opts->max_body
-                                                            : 65536);
+    a->max_body = opts && opts->max_body ? opts->max_body : 65536;
+    evhttp_set_max_body_size(a->http, (ev_ssize_t)a->max_body);
+    evhttp_set_bevcb(a->http, make_bev, a);
     evhttp_set_max_headers_size(a->http, 16384);
     evhttp_set_timeout(a->http, 60);
     evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);

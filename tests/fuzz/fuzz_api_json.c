@@ -1,8 +1,8 @@
 /*
  * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
  * request-body validation (gateway/api.h: api_parse_message,
- * api_parse_app_status, api_parse_office, api_parse_slot) and the phone
- * number rule (api_phone_canon).
+ * api_parse_app_status, api_parse_office, api_parse_slot,
+ * api_parse_template) and the phone number rule (api_phone_canon).
  *
  * Input: the whole input is one request body, given to every parser.
  * Checks, with abort() on any broken property:
@@ -12,7 +12,11 @@
  *   - on success every string is valid UTF-8 within its limit, phone
  *     numbers are canonical (api_phone_canon of the result is itself),
  *     the language is ky/ru/en, exactly one of text and template is set;
- *   - the same body parses the same way twice (no hidden state).
+ *   - the same body parses the same way twice (no hidden state);
+ *   - a template body, tried for an application status, "*" and a
+ *     booking status: on success every {name} in the text is one of the
+ *     kind's placeholders (api_template_placeholders), and rendering it
+ *     gives valid UTF-8; the status/lang key is what was asked.
  * The input's first 20 bytes, as a NUL-terminated string, also go through
  * api_phone_canon: a success is 8..15 digits and idempotent.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
@@ -154,6 +158,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(s.capacity >= 0 && s.capacity <= 100000);
     } else {
         check_err(&e);
+    }
+
+    static const char *const tstatus[] = { "ready", "*", "booking.moved" };
+    for (size_t k = 0; k < 3; k++) {
+        struct api_template t;
+        rc = api_parse_template(data, size, tstatus[k], k == 2 ? "ru" : "ky",
+                                &t, &e);
+        CHECK(rc == 0 || rc == -1);
+        if (rc == 0) {
+            CHECK(utf8);
+            CHECK(strcmp(t.status, tstatus[k]) == 0);
+            check_str(t.text, API_TEXT_MAX_BYTES);
+            const char *const *ok = api_template_placeholders(t.status);
+            for (const char *p = strchr(t.text, '{'); p; p = strchr(p + 1, '{')) {
+                size_t l = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_.-");
+                if (l == 0 || l > API_PLACEHOLDER_MAX || p[1 + l] != '}')
+                    continue;
+                bool known = false;
+                for (size_t i = 0; ok[i] && !known; i++)
+                    known = strlen(ok[i]) == l && strncmp(ok[i], p + 1, l) == 0;
+                CHECK(known);
+            }
+            char *txt = api_render(t.text, "A-1", "ready", "note");
+            CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt,
+                                                 strlen(txt), NULL) ==
+                             SMPP_TEXT_OK);
+            free(txt);
+        } else {
+            check_err(&e);
+        }
+        api_template_clear(&t);
     }
 
     char num[21], out[STORE_MSISDN_MAX];

@@ -539,15 +539,31 @@ static void test_errors_change_nothing(void **state)
     assert_error(&r, 400, NULL, "required");
     post(f, "/v1/messages", f->tok_a, "{\"text\":\"a\"}", &r);
     assert_error(&r, 400, "to", "missing");
-    /* 10 MB body: 413 from evhttp's cap, before any of it is handled */
+    /* 10 MB body: 413 from evhttp's cap, before any of it is handled, as
+     * our JSON error (not evhttp's HTML page); one byte over the cap too */
     size_t big = 10u << 20;
     char *b = malloc(big);
     memset(b, ' ', big);
     memcpy(b, ok, strlen(ok));
     call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
          big, &r);
+    assert_error(&r, 413, NULL, "at most 65536 bytes");
+    json_t *j413 = body_json(&r);
+    assert_true(json_is_null(json_object_get(j413, "field")));
+    json_decref(j413);
+    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
+         65537, &r);
+    assert_error(&r, 413, NULL, "http.max_body");
+    /* exactly the cap reaches our parser (here: cut JSON -> 400) */
+    memset(b, ' ', 65536);
+    memcpy(b, "{\"to\":", 6);
+    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
+         65536, &r);
+    assert_error(&r, 400, NULL, "invalid JSON");
     free(b);
-    assert_int_equal(r.code, 413);
+    /* a method evhttp refuses by itself: its 501 page is JSON too */
+    call(f, EVHTTP_REQ_TRACE, "/v1/messages", f->tok_a, NULL, NULL, 0, &r);
+    assert_error(&r, 501, NULL, "method not implemented");
 
     /* applications, offices, slots refused: none created */
     post(f, "/v1/applications/A-9/status", f->tok_a, "{\"status\":\"ready\"}", &r);
