@@ -14,7 +14,8 @@
  * keyword, and the argument scan stops at its first blank.
  *
  * Owns nothing between calls.  May call: gateway/store, gateway/api
- * (api_phone_canon, api_render), gateway/log, smpp/text, smpp/pdu, libc.
+ * (api_phone_canon, api_render, api_template_is_booking), gateway/log,
+ * smpp/text, smpp/pdu, libc.
  */
 #include "gateway/keywords.h"
 
@@ -397,8 +398,22 @@ static int locked_reply(struct store *st, const char *to, enum kw_lang lang,
     return enqueue_reply(st, to, buf, lang, o, now, id);
 }
 
-/* The owner's status text: the agency's template for (status, lang), else
- * the built-in line, with the latest note.  malloc'd; NULL on no memory. */
+/* Nothing but blanks (a template like "{note}" rendered without a note). */
+static int is_blank_text(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return 0;
+    return 1;
+}
+
+/* The owner's status text: the agency's template for (status, lang) — the
+ * same words, placeholders and fallbacks (agency 0, status "*") as the
+ * status SMS of POST /v1/applications/{n}/status, so the agency's wording
+ * replaces the raw status code — else the built-in line with the raw code,
+ * with the latest note.  A booking template ("booking." status: other
+ * placeholders) or a template that renders blank is not used.  malloc'd;
+ * NULL on no memory or a store error (*rc says which). */
 static char *status_text(struct store *st, const struct store_app *app,
                          enum kw_lang lang, int *rc)
 {
@@ -409,13 +424,21 @@ static char *status_text(struct store *st, const struct store_app *app,
         return NULL;
     const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
     char *tmpl = NULL;
-    *rc = store_template_get(st, app->agency_id, app->status, kw_lang_code(lang),
-                             &tmpl);
+    *rc = api_template_is_booking(app->status)
+              ? STORE_NOTFOUND
+              : store_template_get(st, app->agency_id, app->status,
+                                   kw_lang_code(lang), &tmpl);
     if (*rc == STORE_OK) {
         char *out = api_render(tmpl, app->number, app->status, note);
         free(tmpl);
-        *rc = out ? STORE_OK : STORE_ERROR;
-        return out;
+        if (!out) {
+            *rc = STORE_ERROR;
+            return NULL;
+        }
+        if (!is_blank_text(out))
+            return out;
+        free(out);
+        *rc = STORE_NOTFOUND;
     }
     if (*rc != STORE_NOTFOUND)
         return NULL;

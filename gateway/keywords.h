@@ -26,6 +26,14 @@
  * The number may be written "12345", "№12345", "#12345", "№ 12345" or
  * "STATUS:12345" (1..63 of A-Z a-z 0-9 . _ : -, as the API accepts).
  *
+ * The owner's answer: the agency's status template for (status, reply
+ * language) when there is one (set with PUT /v1/templates/{status}/{lang};
+ * the same lookup, fallbacks and placeholders {number} {status} {note} as
+ * the status SMS the API sends on a change), else the built-in line
+ * (KW_T_STATUS) with the raw status code, followed by the latest note.  So
+ * an agency that words its statuses ("ready" -> "your passport is ready")
+ * has them worded the same by SMS as in its pushes and USSD menus.
+ *
  * Privacy: STATUS n answers with the status only when the sender's number
  * (canonical form, api_phone_canon()) is the application's owner.  Anyone
  * else gets the neutral answer, the same text whether the application
@@ -52,8 +60,8 @@
  * the call; struct kw_result is the caller's.  Not re-entrant with the
  * store (no store call may be in progress).
  *
- * May call: gateway/store, gateway/api (api_phone_canon, api_render),
- * gateway/log, smpp/text, smpp/pdu, libc.
+ * May call: gateway/store, gateway/api (api_phone_canon, api_render,
+ * api_template_is_booking), gateway/log, smpp/text, smpp/pdu, libc.
  */
 #ifndef KYZMAT_GATEWAY_KEYWORDS_H
 #define KYZMAT_GATEWAY_KEYWORDS_H

@@ -11,7 +11,11 @@ made-up number; five wrong numbers lock the phone out ("try again in 30
 minutes") while the owner still gets answers; STOP is confirmed, after it
 the API refuses an ordinary message to that number (409) and accepts a
 law_required one (202, and it reaches the phone); START opts back in.
-Numbers never appear unmasked in the log.
+Numbers never appear unmasked in the log.  When the agency has worded a
+status with a template (PUT /v1/templates/{status}/{lang}), the owner's
+STATUS reply is that wording in the keyword's language, not the raw code;
+a stranger still gets only the neutral answer; after DELETE the built-in
+line with the raw code is back.
 """
 import json
 import os
@@ -157,6 +161,37 @@ def stop_opts_out_law_required_still_goes_start_opts_in():
     expect(got.startswith("PONG"), "PING still answered: %r" % got)
     expect(g.alive(), "kyzmatd died")
 
+
+@case
+def status_reply_uses_the_agency_template_for_the_owner_only():
+    s, g, api = start()
+    owner, stranger = Phone(s, OWNER), Phone(s, STRANGER)
+    for lang, text in (("ky", "Арызыңыз №{number} даяр: паспортту алып кетиңиз. {note}"),
+                       ("ru", "Заявление №{number} готово: паспорт можно забрать. {note}")):
+        code, r = api.call("PUT", "/v1/templates/ready/" + lang, {"text": text})
+        expect(code == 200, "template %s: %r %r" % (lang, code, r))
+    mo(s, OWNER, "АБАЛ 12345")
+    got = owner.sms()
+    expect(got == "Арызыңыз №12345 даяр: паспортту алып кетиңиз. Борборго келиңиз.",
+           "owner, ky template: %r" % got)
+    mo(s, OWNER, "статус 12345")
+    got = owner.sms()
+    expect(got == "Заявление №12345 готово: паспорт можно забрать. Борборго келиңиз.",
+           "owner, ru template: %r" % got)
+    # no English template: the built-in line with the raw code
+    mo(s, OWNER, "STATUS 12345")
+    got = owner.sms()
+    expect(got == "Application 12345: ready. Борборго келиңиз.", "owner, en: %r" % got)
+    # a stranger learns nothing from the template either
+    mo(s, STRANGER, "АБАЛ 12345")
+    got = stranger.sms()
+    expect(got == "Бул телефон үчүн мындай номурдагы арыз жок.", "stranger: %r" % got)
+    code, r = api.call("DELETE", "/v1/templates/ready/ky")
+    expect(code == 200, "DELETE: %r %r" % (code, r))
+    mo(s, OWNER, "АБАЛ 12345")
+    got = owner.sms()
+    expect(got == "Арыз №12345: ready. Борборго келиңиз.", "owner after DELETE: %r" % got)
+    expect(g.alive(), "kyzmatd died")
 
 if __name__ == "__main__":
     run()

@@ -230,6 +230,25 @@ static void test_status_owner(void **state)
     assert_int_equal(send_kw(f, OWNER, "Статус 12345", T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Заявление 12345 готово. Come to office 3.", "ru");
+    /* the agency's "*" template words every status it has no text for */
+    assert_int_equal(store_template_set(f->st, f->agency, "*", "ky",
+                                        "№{number}: {status} ({note})"),
+                     STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "абал 12345", T0, NULL, &r), STORE_OK);
+    expect_reply(f, &r, OWNER, "№12345: ready (Come to office 3.)", "ky");
+    /* a template that renders blank is not sent: the built-in line is */
+    assert_int_equal(store_app_status(f->st, "12345", f->agency, 0, NULL,
+                                      "issued", NULL, T0 + 1), STORE_OK);
+    assert_int_equal(store_template_set(f->st, f->agency, "issued", "en",
+                                        " {note} "), STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "status 12345", T0 + 2, NULL, &r),
+                     STORE_OK);
+    expect_reply(f, &r, OWNER, "Application 12345: issued.", "en");
+    /* a stranger gets the neutral answer, never the template's words */
+    assert_int_equal(send_kw(f, STRANGER, "абал 12345", T0 + 3, NULL, &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_KY), "ky");
     assert_false(store_in_batch(f->st));
 }
 
