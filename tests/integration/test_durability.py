@@ -10,8 +10,8 @@ Cyrillic SMS arriving reassembled.
 Owns: the processes it starts through harness.py and their databases in
 the harness's temp directory.  Reads the SQLite database directly (Python's
 sqlite3, WAL mode, as a second reader) only to check what the API cannot
-show: the rows on the link at the kill, application history, and to set
-a status template (there is no API or config for templates yet).
+show: the rows on the link at the kill and application history.  The
+status template is set through the API (PUT /v1/templates/{status}/{lang}).
 May call: harness.py, kyzmat-smsc, kyzmatd, the standard library.
 """
 import collections
@@ -415,10 +415,10 @@ def status_push_reaches_the_owner_in_kyrgyz_with_history():
     expect(code == 201 and r.get("created") is True and r.get("template") is False
            and r.get("queued") == 0, "first status: %r %r" % (code, r))
     g.wait_log(r"no template for status received in ky", 5)
-    # There is no API or config for status templates: put one in the store
-    # the way an operator would have to today (agency 0 = every agency).
-    db_query(g, "INSERT INTO status_templates(agency_id, status, lang, body) VALUES (0, ?, ?, ?)",
-             ("ready", "ky", "Сиздин {number} арызыңыз даяр ({status}). {note}"))
+    # The agency words the status through the templates API.
+    code, r = api.call("PUT", "/v1/templates/ready/ky",
+                       {"text": "Сиздин {number} арызыңыз даяр ({status}). {note}"})
+    expect(code == 200 and r.get("kind") == "status", "template: %r %r" % (code, r))
     note = "Паспортуңузду 3-терезеден алыңыз."
     code, r = api.call("POST", "/v1/applications/PAS-2026-001/status",
                        {"status": "ready", "note": note, "language": "ky", "notify": True})
