@@ -36,6 +36,7 @@
 #include "gateway/ussd.h"
 #include "gateway/api.h"
 #include "gateway/outbox.h"
+#include "gateway/reminders.h"
 #include "gateway/store.h"
 #include "menus/load.h"
 #include "menus/menu.h"
@@ -93,6 +94,7 @@ struct daemon {
     struct store *db;           /* SQLite: outbox, applications, bookings */
     struct api *api;            /* the agencies' HTTP API */
     struct outbox *outbox;      /* drains the SMS outbox onto the links */
+    struct reminders *reminders;/* the day-before booking reminder SMS */
     int links_started;          /* links bind only once the dialog store
                                  * is up (or 3 s have passed), so the first
                                  * dials are not told "unavailable" */
@@ -637,6 +639,22 @@ static struct store *open_db(const struct config *cfg, char *err, size_t errlen)
     return st;
 }
 
+/* Reminder settings from the config; the fallback language (bookings made
+ * without one) is the menu set's default language, else "ru". */
+static void reminders_opts_from(const struct config *cfg,
+                                const struct menu_set *menus,
+                                struct reminders_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->enabled = cfg->reminders;
+    int at = config_hhmm_minutes(cfg->reminder_at);
+    o->at_minute = at < 0 ? 18 * 60 : (unsigned)at;
+    o->check_s = cfg->reminder_check_s;
+    o->skip_recent_ms = cfg->reminder_skip_recent_ms;
+    o->fallback_lang = menus && menus->nlang > 0 && menus->default_lang < menus->nlang
+                           ? menus->lang[menus->default_lang] : "ru";
+}
+
 /* Load the menu set named by cfg; on errors print (or log) every one. */
 static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
 {
@@ -937,6 +955,9 @@ static void reload(struct daemon *d)
     }
     config_free(d->cfg);
     d->cfg = cfg;
+    struct reminders_opts ro;
+    reminders_opts_from(cfg, d->menus, &ro);
+    reminders_set_opts(d->reminders, &ro);
     log_msg(KLOG_INFO, NULL,
             "reloaded %s: %zu smsc (%u added, %u removed, %u restarted, "
             "%u unchanged%s)",
@@ -1138,6 +1159,8 @@ static void daemon_free(struct daemon *d)
     d->links = d->retiring = NULL;
     api_free(d->api);
     d->api = NULL;
+    reminders_free(d->reminders);
+    d->reminders = NULL;
     outbox_free(d->outbox);
     d->outbox = NULL;
     ussd_free(d->ussd);
@@ -1319,6 +1342,15 @@ int main(int argc, char **argv)
     d.outbox = outbox_new(d.base, d.db, &olinks, &oopts);
     if (!d.outbox) {
         log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
+        daemon_free(&d);
+        log_close();
+        return 1;
+    }
+    struct reminders_opts ropts;
+    reminders_opts_from(d.cfg, d.menus, &ropts);
+    d.reminders = reminders_new(d.base, d.db, d.outbox, &ropts);
+    if (!d.reminders) {
+        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the reminder timer");
         daemon_free(&d);
         log_close();
         return 1;

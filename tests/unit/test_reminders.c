@@ -1,0 +1,486 @@
+/*
+ * tests/unit/test_reminders.c — the day-before reminder SMS
+ * (gateway/reminders.c) on a real SQLite store in a fresh mkdtemp
+ * directory: bookings for today, tomorrow and the day after, some already
+ * reminded, cancelled, opted out or booked too recently, languages ky, ru
+ * and none; reminders_run() driven with a given "now" in a time zone that
+ * is not UTC (KGT-6, Bishkek), so a day or hour taken in UTC would show.
+ * Also: nothing before the hour, nothing twice, a crash between enqueue and
+ * mark (idempotency key), pages, an open batch, the timer on a real
+ * event_base.
+ *
+ * Owns: its temp directories.  May call: gateway/reminders.h,
+ * gateway/booking.h, gateway/store.h, libevent, libc, POSIX, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <unistd.h>
+
+#include "gateway/booking.h"
+#include "gateway/reminders.h"
+#include "gateway/store.h"
+
+/* local wall-clock time (TZ is KGT-6 in main) in ms */
+static int64_t at(int y, int mo, int d, int h, int mi)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+#define HOUR (3600 * 1000LL)
+#define NOW at(2026, 11, 26, 18, 30)     /* the evening before 2026-11-27 */
+#define OLD at(2026, 11, 20, 10, 0)      /* booked a week ahead */
+
+struct fx {
+    char dir[64], path[128];
+    struct store *st;
+    int64_t agency, service, office;
+    int64_t s_today, s_tom9, s_tom10, s_after;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/kzrem.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
+    char err[256] = "";
+    int ok = store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) == STORE_OK &&
+        store_agency_put(f->st, "tax", "Tax service", &f->agency) == STORE_OK &&
+        store_service_put(f->st, f->agency, "passport", &f->service) == STORE_OK &&
+        store_service_name_set(f->st, f->service, "ky", "Паспорт") == STORE_OK &&
+        store_service_name_set(f->st, f->service, "ru", "Паспорт") == STORE_OK &&
+        store_service_name_set(f->st, f->service, "en", "Passport") == STORE_OK &&
+        store_office_put(f->st, f->agency, "bishkek-1", &f->office) == STORE_OK &&
+        store_office_name_set(f->st, f->office, "ky", "ЦОН №1", "Чүй 100") == STORE_OK &&
+        store_office_name_set(f->st, f->office, "ru", "ЦОН №1", "Чуй 100") == STORE_OK &&
+        store_office_name_set(f->st, f->office, "en", "PSC 1", "Chui 100") == STORE_OK &&
+        store_slot_put(f->st, f->office, f->service, "2026-11-26", "15:00", 50,
+                       &f->s_today) == STORE_OK &&
+        store_slot_put(f->st, f->office, f->service, "2026-11-27", "09:00", 50,
+                       &f->s_tom9) == STORE_OK &&
+        store_slot_put(f->st, f->office, f->service, "2026-11-27", "10:00", 50,
+                       &f->s_tom10) == STORE_OK &&
+        store_slot_put(f->st, f->office, f->service, "2026-11-28", "09:00", 50,
+                       &f->s_after) == STORE_OK;
+    if (!ok) {
+        fprintf(stderr, "setup: %s %s\n", err, f->st ? store_errmsg(f->st) : "");
+        store_close(f->st);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* One booking by msisdn in slot, made at created, in lang (NULL: none). */
+static int64_t book(struct fx *f, const char *msisdn, int64_t slot,
+                    int64_t created, const char *lang)
+{
+    int64_t id = 0;
+    assert_int_equal(store_book(f->st, msisdn, slot, created, &id), STORE_OK);
+    if (lang)
+        assert_int_equal(store_booking_set_lang(f->st, id, lang), STORE_OK);
+    return id;
+}
+
+/* Every queued outbox message (claimed, so each is seen once). */
+static size_t queued(struct fx *f, struct store_msg **out, size_t max)
+{
+    size_t n = 0;
+    assert_int_equal(store_claim_due(f->st, INT64_MAX / 2, 60000, out, max, &n),
+                     STORE_OK);
+    return n;
+}
+
+static struct store_msg *find_to(struct store_msg **v, size_t n, const char *to)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->to && strcmp(v[i]->to, to) == 0)
+            return v[i];
+    return NULL;
+}
+
+static void free_msgs(struct store_msg **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_msg_free(v[i]);
+}
+
+static int reminded(struct fx *f, int64_t booking_id)
+{
+    /* reminded bookings are no longer due: look for it among tomorrow's */
+    struct store_booking b[64];
+    size_t n = 0;
+    assert_int_equal(store_reminders_due(f->st, "2026-11-27", b, 64, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        if (b[i].id == booking_id)
+            return 0;
+    return 1;
+}
+
+static struct reminders_opts opts18(void)
+{
+    struct reminders_opts o;
+    memset(&o, 0, sizeof o);
+    o.enabled = true;
+    o.at_minute = 18 * 60;
+    o.skip_recent_ms = -1;      /* default: 6 h */
+    return o;
+}
+
+/* ---- days ------------------------------------------------------------------- */
+
+static void test_tomorrow(void **state)
+{
+    (void)state;
+    char d[STORE_DAY_MAX];
+    assert_int_equal(reminders_tomorrow(NOW, d), 0);
+    assert_string_equal(d, "2026-11-27");
+    assert_int_equal(reminders_tomorrow(at(2026, 12, 31, 23, 59), d), 0);
+    assert_string_equal(d, "2027-01-01");
+    assert_int_equal(reminders_tomorrow(at(2028, 2, 28, 0, 0), d), 0);
+    assert_string_equal(d, "2028-02-29");
+    /* 20:00 UTC on the 26th is already 02:00 on the 27th in Bishkek */
+    int64_t utc20 = (int64_t)1795723200 * 1000;    /* 2026-11-26T20:00:00Z */
+    assert_int_equal(reminders_tomorrow(utc20, d), 0);
+    assert_string_equal(d, "2026-11-28");
+}
+
+/* ---- the run ------------------------------------------------------------------- */
+
+static void test_who_gets_one(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = book(f, "996555000001", f->s_tom9, OLD, "ky");
+    int64_t b = book(f, "996555000002", f->s_tom10, OLD, "ru");
+    int64_t c = book(f, "996555000003", f->s_tom9, OLD, NULL);
+    int64_t d = book(f, "996555000004", f->s_tom9, OLD, "ru");
+    assert_int_equal(store_booking_cancel(f->st, d, "996555000004", OLD + HOUR),
+                     STORE_OK);
+    int64_t e = book(f, "996555000005", f->s_tom9, OLD, "ky");
+    assert_int_equal(store_booking_reminded(f->st, e), STORE_OK);
+    int64_t today = book(f, "996555000006", f->s_today, OLD, "ky");
+    int64_t after = book(f, "996555000007", f->s_after, OLD, "ky");
+    int64_t h = book(f, "996555000008", f->s_tom9, OLD, "ky");
+    assert_int_equal(store_optout_set(f->st, "996555000008", OLD + HOUR), STORE_OK);
+    /* booked at 13:00 the day before: 5 h before the 18:00 reminder */
+    int64_t recent = book(f, "996555000009", f->s_tom10, at(2026, 11, 26, 13, 0), "ru");
+    /* booked at 11:00: 7 h before, so it gets one */
+    int64_t j = book(f, "996555000010", f->s_tom10, at(2026, 11, 26, 11, 0), "ru");
+    /* booked after the reminder time (20:00 the day before) */
+    int64_t late = book(f, "996555000011", f->s_tom10, at(2026, 11, 26, 20, 0), "ky");
+    (void)today;
+    (void)after;
+
+    struct reminders_opts o = opts18();
+    struct reminders_result r;
+
+    /* 17:59 local (11:59 UTC): not yet */
+    assert_int_equal(reminders_run(f->st, at(2026, 11, 26, 17, 59), &o, &r), STORE_OK);
+    assert_false(r.due);
+    assert_int_equal(r.seen, 0);
+    struct store_msg *m[64];
+    assert_int_equal(queued(f, m, 64), 0);
+
+    /* 18:30: a, b, c and j; the rest marked or never due */
+    int64_t now = NOW;
+    assert_int_equal(reminders_run(f->st, now, &o, &r), STORE_OK);
+    assert_true(r.due);
+    assert_string_equal(r.day, "2026-11-27");
+    assert_int_equal(r.queued, 4);
+    assert_int_equal(r.opted_out, 1);
+    assert_int_equal(r.recent, 2);
+    assert_int_equal(r.duplicate, 0);
+    assert_int_equal(r.no_text, 0);
+    assert_int_equal(r.seen, 7);
+    assert_false(r.more);
+    assert_false(store_in_batch(f->st));
+
+    size_t n = queued(f, m, 64);
+    assert_int_equal(n, 4);
+    struct { int64_t id; const char *to, *lang; int64_t appt; } want[] = {
+        { a, "996555000001", "ky", at(2026, 11, 27, 9, 0) },
+        { b, "996555000002", "ru", at(2026, 11, 27, 10, 0) },
+        { c, "996555000003", "ru", at(2026, 11, 27, 9, 0) },   /* fallback */
+        { j, "996555000010", "ru", at(2026, 11, 27, 10, 0) },
+    };
+    for (size_t i = 0; i < 4; i++) {
+        struct store_msg *x = find_to(m, n, want[i].to);
+        assert_non_null(x);
+        assert_string_equal(x->lang, want[i].lang);
+        assert_string_equal(x->client, "kyzmat");
+        char key[48];
+        snprintf(key, sizeof key, "reminder:%lld", (long long)want[i].id);
+        assert_string_equal(x->idem_key, key);
+        assert_false(x->law_required);
+        assert_int_equal(x->expires_at, want[i].appt);
+        /* the text is booking_sms_text's, in the booking's language */
+        struct store_booking bk;
+        assert_int_equal(store_booking_get(f->st, want[i].id, &bk, NULL, 0), STORE_OK);
+        char text[REMINDERS_TEXT_MAX];
+        assert_true(booking_sms_text(f->st, &bk, "reminder", NULL, "ru", text,
+                                     sizeof text) > 0);
+        assert_string_equal(x->text, text);
+        assert_true(reminded(f, want[i].id));
+    }
+    /* Kyrgyz and Russian texts differ (the language was used) */
+    assert_string_not_equal(find_to(m, n, "996555000001")->text,
+                            find_to(m, n, "996555000002")->text);
+    free_msgs(m, n);
+    assert_true(reminded(f, h));
+    assert_true(reminded(f, recent));
+    assert_true(reminded(f, late));
+
+    /* the next tick: nothing new */
+    assert_int_equal(reminders_run(f->st, now + 60000, &o, &r), STORE_OK);
+    assert_true(r.due);
+    assert_int_equal(r.seen, 0);
+    assert_int_equal(r.queued, 0);
+    assert_int_equal(queued(f, m, 64), 0);
+
+    /* a booking made now for tomorrow: only the confirmation */
+    int64_t k = book(f, "996555000012", f->s_tom9, now + 120000, "ky");
+    assert_int_equal(reminders_run(f->st, now + 180000, &o, &r), STORE_OK);
+    assert_int_equal(r.recent, 1);
+    assert_int_equal(r.queued, 0);
+    assert_true(reminded(f, k));
+}
+
+static void test_fallback_and_rule_off(void **state)
+{
+    struct fx *f = *state;
+    int64_t c = book(f, "996555000021", f->s_tom9, OLD, NULL);
+    int64_t late = book(f, "996555000022", f->s_tom9, NOW - 60000, "ru");
+    struct reminders_opts o = opts18();
+    o.fallback_lang = "ky";
+    o.skip_recent_ms = 0;       /* every booking gets one */
+    struct reminders_result r;
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
+    assert_int_equal(r.queued, 2);
+    struct store_msg *m[8];
+    size_t n = queued(f, m, 8);
+    assert_int_equal(n, 2);
+    struct store_msg *x = find_to(m, n, "996555000021");
+    assert_non_null(x);
+    assert_string_equal(x->lang, "ky");
+    struct store_booking bk;
+    assert_int_equal(store_booking_get(f->st, c, &bk, NULL, 0), STORE_OK);
+    char text[REMINDERS_TEXT_MAX];
+    assert_true(booking_sms_text(f->st, &bk, "reminder", NULL, "ky", text,
+                                 sizeof text) > 0);
+    assert_string_equal(x->text, text);
+    assert_non_null(find_to(m, n, "996555000022"));
+    free_msgs(m, n);
+    assert_true(reminded(f, late));
+}
+
+static void test_agency_template(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(store_template_set(f->st, f->agency, "booking.reminder", "ky",
+                                        "Эртең {time}: {service}"), STORE_OK);
+    book(f, "996555000031", f->s_tom10, OLD, "ky");
+    struct reminders_opts o = opts18();
+    struct reminders_result r;
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
+    assert_int_equal(r.queued, 1);
+    struct store_msg *m[4];
+    size_t n = queued(f, m, 4);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(m[0]->text, "Эртең"));
+    assert_non_null(strstr(m[0]->text, "10:00"));
+    free_msgs(m, n);
+}
+
+/* A crash after the SMS was queued but before the mark (another process,
+ * an older build): the key is seen, only the mark is made. */
+static void test_crash_between_enqueue_and_mark(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = book(f, "996555000041", f->s_tom9, OLD, "ru");
+    char key[48];
+    snprintf(key, sizeof key, "reminder:%lld", (long long)a);
+    struct store_msg_new pre = {
+        .client = "kyzmat", .idem_key = key, .to = "996555000041",
+        .text = "earlier", .not_before = OLD, .expires_at = NOW + 24 * HOUR,
+    };
+    int64_t id;
+    assert_int_equal(store_enqueue(f->st, &pre, OLD, &id), STORE_OK);
+    struct reminders_opts o = opts18();
+    struct reminders_result r;
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
+    assert_int_equal(r.queued, 0);
+    assert_int_equal(r.duplicate, 1);
+    assert_true(reminded(f, a));
+    struct store_msg *m[4];
+    size_t n = queued(f, m, 4);
+    assert_int_equal(n, 1);     /* the earlier one only */
+    assert_string_equal(m[0]->text, "earlier");
+    free_msgs(m, n);
+}
+
+static void test_pages(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 0; i < 7; i++) {
+        char msisdn[24];
+        snprintf(msisdn, sizeof msisdn, "99655510%04d", i);
+        book(f, msisdn, i % 2 ? f->s_tom9 : f->s_tom10, OLD, i % 2 ? "ky" : "ru");
+    }
+    struct reminders_opts o = opts18();
+    o.page = 3;
+    struct reminders_result r;
+    size_t total = 0;
+    int runs = 0;
+    do {
+        assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
+        assert_true(r.seen <= 3);
+        total += r.queued;
+        runs++;
+    } while (r.more && runs < 10);
+    assert_int_equal(runs, 3);
+    assert_int_equal(total, 7);
+    struct store_msg *m[16];
+    size_t n = queued(f, m, 16);
+    assert_int_equal(n, 7);
+    free_msgs(m, n);
+}
+
+/* Another module's batch is open: nothing is done (and nothing joins it). */
+static void test_open_batch(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = book(f, "996555000051", f->s_tom9, OLD, "ru");
+    assert_int_equal(store_begin_batch(f->st), STORE_OK);
+    struct reminders_opts o = opts18();
+    struct reminders_result r;
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_INVALID);
+    assert_true(r.due);
+    assert_int_equal(r.queued, 0);
+    store_rollback_batch(f->st);
+    assert_false(reminded(f, a));
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
+    assert_int_equal(r.queued, 1);
+    assert_true(reminded(f, a));
+}
+
+/* ---- the timer --------------------------------------------------------------- */
+
+static int64_t fake_now;
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_timer(void **state)
+{
+    struct fx *f = *state;
+    book(f, "996555000061", f->s_tom9, OLD, "ky");
+    book(f, "996555000062", f->s_tom10, OLD, "ru");
+    book(f, "996555000063", f->s_tom10, OLD, "ru");
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    fake_now = at(2026, 11, 26, 17, 0);     /* before the hour */
+    struct reminders_opts o = opts18();
+    o.check_s = 1;
+    o.page = 2;
+    o.clock_ms = fake_clock;
+    struct reminders *rm = reminders_new(base, f->st, NULL, &o);
+    assert_non_null(rm);
+    struct reminders_stats s;
+    /* the first run (1 s after start): not due, nothing queued */
+    int64_t deadline = mono_ms() + 5000;
+    do {
+        event_base_loop(base, EVLOOP_ONCE);
+        reminders_get_stats(rm, &s);
+    } while (s.runs < 1 && mono_ms() < deadline);
+    assert_true(s.runs >= 1);
+    assert_int_equal(s.queued, 0);
+    /* the hour comes: two pages (2 + 1), the second at once after the first */
+    fake_now = NOW;
+    deadline = mono_ms() + 5000;
+    do {
+        event_base_loop(base, EVLOOP_ONCE);
+        reminders_get_stats(rm, &s);
+    } while (s.queued < 3 && mono_ms() < deadline);
+    assert_int_equal(s.queued, 3);
+    assert_int_equal(s.errors, 0);
+    struct store_msg *m[8];
+    size_t n = queued(f, m, 8);
+    assert_int_equal(n, 3);
+    free_msgs(m, n);
+    /* disabled on reload: the timer stops */
+    o.enabled = false;
+    assert_int_equal(reminders_set_opts(rm, &o), 0);
+    reminders_get_stats(rm, &s);
+    uint64_t runs = s.runs;
+    assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);  /* no events */
+    reminders_get_stats(rm, &s);
+    assert_int_equal(s.runs, runs);
+    reminders_free(rm);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    /* Bishkek, UTC+6, no DST; a POSIX TZ string needs no tzdata */
+    setenv("TZ", "KGT-6", 1);
+    tzset();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tomorrow),
+        cmocka_unit_test_setup_teardown(test_who_gets_one, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fallback_and_rule_off, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agency_template, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_between_enqueue_and_mark, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pages, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_open_batch, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_timer, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
