@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PEER "reminders"
 #define CHECK_S_DEFAULT 60
 #define RETRY_BATCH_MS 50     /* another module's batch was open */
 #define RETRY_BUSY_MS 1000    /* another process held the write lock */
@@ -147,7 +146,7 @@ static int remind_one(struct store *st, const struct store_booking *b,
     int len = booking_sms_text(st, b, "reminder", NULL, o->fallback_lang, text,
                                REMINDERS_TEXT_MAX);
     if (len <= 0) {
-        log_msg(KLOG_WARN, PEER, "booking %lld for %s: no reminder text (%s); "
+        log_msg(KLOG_WARN, NULL, "reminders: booking %lld for %s: no reminder text (%s); "
                 "not sent", (long long)b->id,
                 log_msisdn(masked, sizeof masked, b->msisdn),
                 len < 0 ? store_errmsg(st) : "empty");
@@ -258,7 +257,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         next = RETRY_BUSY_MS;
     } else if (rc != STORE_OK) {
         r->stats.errors++;
-        log_msg(KLOG_ERROR, PEER, "reminders for %s not queued: %s (%s); "
+        log_msg(KLOG_ERROR, NULL, "reminders for %s not queued: %s (%s); "
                 "trying again in %us", res.day[0] ? res.day : "tomorrow",
                 store_rc_name(rc), store_errmsg(r->st), r->o.check_s);
     } else if (res.due) {
@@ -266,10 +265,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         r->stats.queued += res.queued;
         r->stats.skipped += res.seen - res.queued;
         if (res.queued)
-            log_msg(KLOG_INFO, PEER, "reminders: %zu queued for %s%s",
+            log_msg(KLOG_INFO, NULL, "reminders: %zu queued for %s%s",
                     res.queued, res.day, res.more ? " (more to come)" : "");
         if (res.seen > res.queued)
-            log_msg(KLOG_DEBUG, PEER, "%s: %zu already queued, %zu opted out, "
+            log_msg(KLOG_DEBUG, NULL, "reminders: %s: %zu already queued, %zu opted out, "
                     "%zu booked too recently, %zu without text", res.day,
                     res.duplicate, res.opted_out, res.recent, res.no_text);
         if (res.queued && r->ob)
@@ -280,14 +279,29 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     arm(r, next);
 }
 
-static int set_opts(struct reminders *r, const struct reminders_opts *o)
+/* Take the settings; log them when they are new or changed (start, reload). */
+static void set_opts(struct reminders *r, const struct reminders_opts *o,
+                     bool first)
 {
     struct reminders_opts n;
     opts_fill(o, &n);
+    bool same = !first && n.enabled == r->o.enabled &&
+                n.at_minute == r->o.at_minute && n.check_s == r->o.check_s &&
+                n.page == r->o.page && n.skip_recent_ms == r->o.skip_recent_ms &&
+                strcmp(n.fallback_lang, r->fallback) == 0;
     snprintf(r->fallback, sizeof r->fallback, "%s", n.fallback_lang);
     n.fallback_lang = r->fallback;
     r->o = n;
-    return 0;
+    if (same)
+        return;
+    if (n.enabled)
+        log_msg(KLOG_INFO, NULL, "reminders on: tomorrow's bookings from %02u:%02u local "
+                "time, checked every %us, %u per page; none for bookings made "
+                "within %lld min before their reminder time; fallback "
+                "language %s", n.at_minute / 60, n.at_minute % 60, n.check_s,
+                n.page, (long long)(n.skip_recent_ms / 60000), r->fallback);
+    else
+        log_msg(KLOG_INFO, NULL, "reminders off (booking.reminders: false)");
 }
 
 struct reminders *reminders_new(struct event_base *base, struct store *st,
@@ -305,7 +319,7 @@ struct reminders *reminders_new(struct event_base *base, struct store *st,
         free(r);
         return NULL;
     }
-    set_opts(r, o);
+    set_opts(r, o, true);
     if (r->o.enabled)
         arm(r, 1000);
     return r;
@@ -315,7 +329,7 @@ int reminders_set_opts(struct reminders *r, const struct reminders_opts *o)
 {
     if (!r)
         return -1;
-    set_opts(r, o);
+    set_opts(r, o, false);
     evtimer_del(r->timer);
     if (r->o.enabled)
         arm(r, 1000);

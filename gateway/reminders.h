@@ -128,9 +128,9 @@ struct reminders *reminders_new(struct event_base *base, struct store *st,
                                 const struct reminders_opts *o);
 
 /*
- * reminders_set_opts — new settings (SIGHUP reload): copied, the timer is
- * re-armed with the new interval.  Returns 0, -1 when out of memory (the
- * old settings stay).
+ * reminders_set_opts — new settings (SIGHUP reload): copied (logged when
+ * they changed), the timer re-armed to run 1 s later and then at the new
+ * interval; disabled, it stops.  Returns 0, -1 when r is NULL.
  */
 int reminders_set_opts(struct reminders *r, const struct reminders_opts *o);
 

@@ -16,6 +16,7 @@ Owns: the processes it starts (through the harness) and their temp files.
 import datetime
 import os
 import re
+import signal
 import socket
 import sqlite3
 import sys
@@ -166,6 +167,55 @@ def one_reminder_each_in_its_language_and_none_again_after_a_restart():
            "a second reminder after the restart")
     expect(re.search(r"reminders: 1 queued for %s" % tomorrow, g2.log()), "log line: %s" % g2.log()[-2000:])
     expect(g2.stop() == 0, "kyzmatd2 did not stop cleanly")
+
+
+def publish(api):
+    """An office and a slot tomorrow at 10:00; returns (day, slot id)."""
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    code, r = api.call("POST", "/v1/offices", {"code": "osh-2", "name": {"ky": "ЦОН №2", "ru": "ЦОН №2"}})
+    expect(code in (200, 201), "office: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/slots", {"office": "osh-2", "service": "passport",
+                                             "day": tomorrow, "time": "10:00", "capacity": 10})
+    expect(code == 200 and r.get("id"), "slot: %r %r" % (code, r))
+    return tomorrow, r["id"]
+
+
+@case
+def turned_on_by_sighup_and_a_bad_time_refused():
+    s = Smsc()
+    phones = Phones(s)
+    db = os.path.join(TMP, "reload", "kyzmat.db")
+    base = (cfg(smsc_entry("sim", s.port, default_route="true"))
+            + "database: {path: %s}\n" % db)
+    g = Kyzmatd(base + 'booking: {reminders: false, reminder_at: "00:00", '
+                       'reminder_check_seconds: 1}\n')
+    g.wait_log(r"\[sim\] bound")
+    g.wait_log(r"reminders off")
+    api = Api(g.http_port(), create_token(g))
+    day, slot = publish(api)
+    b = book(db, "996555000201", slot, None, now_ms() - 3 * 86400 * 1000)
+    expect(query(db, "SELECT reminder_sent FROM bookings WHERE id = ?", (b,)) == [(0,)],
+           "reminded while off")
+    # on, by SIGHUP: the booking without a language gets it in the menus'
+    # default language (ky in menus/examples)
+    with open(g.cfg, "w") as f:
+        f.write(base + 'booking: {reminders: true, reminder_at: "00:00", '
+                       'reminder_check_seconds: 1}\n')
+    g.signal(signal.SIGHUP)
+    g.wait_log(r"reminders on: tomorrow's bookings from 00:00 local time, checked every 1s")
+    got = wait_until(lambda: phones.to("996555000201"), 15, "the reminder after the reload")
+    expect(len(got) == 1 and got[0].startswith("Эскертүү: эртең") and "10:00" in got[0]
+           and "ЦОН №2" in got[0] and "Талон №%d" % b in got[0], "reminder: %r" % got)
+    g.wait_log(r"reminders: 1 queued for %s" % day)
+    # a time of day that is none: refused, the old settings kept
+    with open(g.cfg, "w") as f:
+        f.write(base + 'booking: {reminder_at: "25:00"}\n')
+    g.signal(signal.SIGHUP)
+    g.wait_log(r"booking\.reminder_at: must be a time of day HH:MM")
+    g.wait_log(r"reload refused")
+    expect(g.alive(), "kyzmatd died on a bad reload")
+    expect(len(phones.to("996555000201")) == 1, "a second reminder")
+    expect(g.stop() == 0, "kyzmatd did not stop cleanly")
 
 
 if __name__ == "__main__":
