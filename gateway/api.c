@@ -670,6 +670,30 @@ out:
     return rc;
 }
 
+int api_parse_service(const uint8_t *body, size_t len, struct api_service *sv,
+                      struct api_error *e)
+{
+    static const char *const allowed[] = { "code", "name", NULL };
+    memset(sv, 0, sizeof *sv);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = 0;
+    if (get_code(root, "code", true, sv->code, e) < 0 ||
+        get_by_lang(root, "name", true, sv->name, e) < 0)
+        rc = -1;
+    json_decref(root);
+    return rc;
+}
+
+void api_service_clear(struct api_service *sv)
+{
+    for (int i = 0; i < 3; i++) {
+        free(sv->name[i]);
+        sv->name[i] = NULL;
+    }
+}
+
 static bool digits(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1572,6 +1596,54 @@ fail:
     reply_store_error(r, rc);
 }
 
+/* POST /v1/services: a service citizens can book, named per language. */
+static void h_service(struct rq *r)
+{
+    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_service sv;
+    struct api_error e;
+    if (api_parse_service(body, len, &sv, &e) < 0) {
+        api_service_clear(&sv);
+        reply_parse_error(r, &e);
+        return;
+    }
+    struct store *st = r->a->st;
+    int64_t id = 0, owner = 0;
+    int rc = store_service_by_code(st, sv.code, &id, &owner);
+    bool created = rc == STORE_NOTFOUND;
+    if ((rc == STORE_OK && owner != r->agency_id)) {
+        api_service_clear(&sv);
+        reply_error(r, 403, "the service belongs to another agency", "code");
+        return;
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        goto fail;
+    batch_touch(r->a);
+    rc = store_service_put(st, r->agency_id, sv.code, &id);
+    if (rc == STORE_CONFLICT) {
+        api_service_clear(&sv);
+        reply_error(r, 403, "the service belongs to another agency", "code");
+        return;
+    }
+    if (rc != STORE_OK)
+        goto fail;
+    for (int i = 0; i < 3; i++)
+        if (sv.name[i] &&
+            (rc = store_service_name_set(st, id, langs[i], sv.name[i])) != STORE_OK)
+            goto fail;
+    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "code",
+                          sv.code, "created", created);
+    api_service_clear(&sv);
+    reply_later(r, created ? 201 : 200, j, false);
+    return;
+fail:
+    api_service_clear(&sv);
+    reply_store_error(r, rc);
+}
+
 static void h_slot(struct rq *r)
 {
     if (authorize(r, "slots") < 0 || check_json_type(r) < 0)
@@ -1945,6 +2017,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (strcmp(p, "/v1/offices") == 0) {
         if (method_is(&r, EVHTTP_REQ_POST))
             h_office(&r);
+        return;
+    }
+    if (strcmp(p, "/v1/services") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_service(&r);
         return;
     }
     if (strcmp(p, "/v1/slots") == 0) {

@@ -7,6 +7,7 @@
  *     GET  /v1/messages/{id}                  200 state, times, error, parts
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
+ *     POST /v1/services                       200 create or rename a service
  *     POST /v1/slots                          200 publish a slot / capacity
  *     PUT  /v1/templates/{status}/{lang}      200 set a status template
  *     GET  /v1/templates/{status}/{lang}      200 one template, 404 none
@@ -182,6 +183,16 @@ struct api_office {
 int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
                      struct api_error *e);
 void api_office_clear(struct api_office *o);
+
+/* POST /v1/services: {"code", "name": {"ky", "ru", "en"}} (name in at
+ * least one language).  Pure; sv's strings are freed by api_service_clear. */
+struct api_service {
+    char code[STORE_CODE_MAX];
+    char *name[3];            /* by language: ky, ru, en; NULL when absent */
+};
+int api_parse_service(const uint8_t *body, size_t len, struct api_service *sv,
+                      struct api_error *e);
+void api_service_clear(struct api_service *sv);
 
 struct api_slot {
     char office[STORE_CODE_MAX];

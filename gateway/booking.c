@@ -51,7 +51,7 @@ static const char *const texts[T_COUNT][3] = {
     [T_CONFIRM] = { "{service}\n{office}\n{day}, {time}",
                     "{service}\n{office}\n{day}, {time}",
                     "{service}\n{office}\n{day}, {time}" },
-    [T_YES_BOOK] = { "1 Ырастоо", "1 Записаться", "1 Confirm" },
+    [T_YES_BOOK] = { "1. Ырастоо", "1. Записаться", "1. Confirm" },
     [T_BOOKED] = {
         "Сиз жазылдыңыз: {day}, {time}, {office}. Талон №{ticket}. SMS келет.",
         "Вы записаны: {day}, {time}, {office}. Талон №{ticket}. Придёт SMS.",
@@ -76,12 +76,12 @@ static const char *const texts[T_COUNT][3] = {
     [T_LIST] = { "Сиздин жазылууларыңыз:", "Ваши записи:", "Your bookings:" },
     [T_LIST_EMPTY] = { "Сизде жазылуу жок.", "У вас нет записей.",
                        "You have no bookings." },
-    [T_CANCEL_OPT] = { "1 Жокко чыгаруу", "1 Отменить", "1 Cancel it" },
-    [T_MOVE_OPT] = { "2 Башка убакытка которуу", "2 Перенести", "2 Move it" },
+    [T_CANCEL_OPT] = { "1. Жокко чыгаруу", "1. Отменить", "1. Cancel it" },
+    [T_MOVE_OPT] = { "2. Башка убакытка которуу", "2. Перенести", "2. Move it" },
     [T_CANCEL_Q] = { "Жазылууну жокко чыгарасызбы?\n{service}, {day}, {time}",
                      "Отменить запись?\n{service}, {day}, {time}",
                      "Cancel this booking?\n{service}, {day}, {time}" },
-    [T_YES] = { "1 Ооба", "1 Да", "1 Yes" },
+    [T_YES] = { "1. Ооба", "1. Да", "1. Yes" },
     [T_CANCELLED] = { "Жазылуу жокко чыгарылды. SMS келет.",
                       "Запись отменена. Придёт SMS.",
                       "Your booking is cancelled. An SMS follows." },
@@ -331,6 +331,7 @@ struct turn {
     char today[STORE_DAY_MAX], last_day[STORE_DAY_MAX], now_hm[STORE_TIME_MAX];
     char phone[STORE_MSISDN_MAX];
     int store_rc;                  /* first store failure of the turn */
+    int redraws;                   /* "just taken" redraws of the turn */
 };
 
 static const char *T(const struct turn *t, enum bt k)
@@ -527,13 +528,24 @@ static void set_screen(struct turn *t, int outcome, const char *text)
     r->screen_len = strlen(r->screen);
 }
 
-static void end_text(struct turn *t, enum bt k, const struct vars *v)
+/* A final screen: note (may be NULL: why we got here) above the text. */
+static void end_note(struct turn *t, const char *note, enum bt k,
+                     const struct vars *v)
 {
     char buf[MENU_SCREEN_BUF];
     struct buf b = { buf, sizeof buf, 0 };
     buf[0] = '\0';
+    if (note && strcmp(note, T(t, k)) != 0) {
+        puts_(&b, note);
+        puts_(&b, " ");
+    }
     render(&b, T(t, k), v);
     set_screen(t, BOOKING_END, buf);
+}
+
+static void end_text(struct turn *t, enum bt k, const struct vars *v)
+{
+    end_note(t, NULL, k, v);
 }
 
 static void fail_turn(struct turn *t)
@@ -589,7 +601,7 @@ static void draw_list(struct turn *t, struct state *s, const char *note,
     const char *opt[LIST_MAX];
     size_t olen[LIST_MAX];
     for (size_t i = 0; i < n; i++) {
-        snprintf(lines[i], sizeof lines[i], "%zu %s", i + 1, it[i].label);
+        snprintf(lines[i], sizeof lines[i], "%zu. %s", i + 1, it[i].label);
         opt[i] = lines[i];
         olen[i] = strlen(lines[i]);
     }
@@ -615,6 +627,19 @@ static void slot_vars(struct turn *t, const struct store_slot *sl,
 
 static void draw(struct turn *t, struct state *s, const char *note);
 
+/* Booking id if it is this citizen's and still active: STORE_OK with *b
+ * filled; STORE_NOTFOUND when it is gone, not active or someone else's
+ * (the two are not told apart); another STORE_* on a store error. */
+static int own_booking(struct turn *t, int64_t id, struct store_booking *b)
+{
+    char state[16] = "";
+    int rc = store_booking_get(t->st, id, b, state, sizeof state);
+    if (rc == STORE_OK && (strcmp(state, "active") != 0 ||
+                           strcmp(b->msisdn, t->phone) != 0))
+        return STORE_NOTFOUND;
+    return rc;
+}
+
 /* A stage whose list is empty falls back to the one before, with a note. */
 static void draw(struct turn *t, struct state *s, const char *note)
 {
@@ -629,37 +654,36 @@ static void draw(struct turn *t, struct state *s, const char *note)
         }
         if (n > 0)
             break;
-        /* nothing to offer here */
+        /* nothing to offer here: say so one stage earlier (a first note,
+         * "just taken", is kept: it says why) */
+        const char *first = note;
         switch (s->stage) {
         case 'S':
-            end_text(t, T_NO_SERVICES, NULL);
+            end_note(t, first, T_NO_SERVICES, NULL);
             return;
         case 'L':
-            end_text(t, T_LIST_EMPTY, NULL);
+            end_note(t, first, T_LIST_EMPTY, NULL);
             return;
         case 'O':
-            end_text(t, T_NO_DAYS, NULL);
+            end_note(t, first, T_NO_DAYS, NULL);
             return;
         case 'D':
-            note = T(t, T_NO_DAYS);
             if (s->booking) {          /* moving: nowhere to move to */
+                note = first ? first : T(t, T_NO_DAYS);
                 s->stage = 'B';
                 s->page = 0;
                 continue;
             }
-            if (s->skipped & 2) {
-                if (s->skipped & 1) {
-                    end_text(t, T_NO_DAYS, NULL);
-                    return;
-                }
-                s->stage = 'S';
-            } else {
-                s->stage = 'O';
+            if ((s->skipped & 3) == 3) {
+                end_note(t, first, T_NO_DAYS, NULL);
+                return;
             }
+            note = first ? first : T(t, T_NO_DAYS);
+            s->stage = (s->skipped & 2) ? 'S' : 'O';
             s->page = 0;
             continue;
         case 'T':
-            note = T(t, T_NO_TIMES);
+            note = first ? first : T(t, T_NO_TIMES);
             s->stage = 'D';
             s->page = 0;
             continue;
@@ -696,10 +720,8 @@ static void draw(struct turn *t, struct state *s, const char *note)
         int64_t slot = s->slot;
         if (s->stage != 'C') {
             struct store_booking bk;
-            char state[16];
-            int rc = store_booking_get(t->st, s->booking, &bk, state, sizeof state);
-            if (rc == STORE_NOTFOUND || (rc == STORE_OK &&
-                (strcmp(state, "active") != 0 || strcmp(bk.msisdn, t->phone) != 0))) {
+            int rc = own_booking(t, s->booking, &bk);
+            if (rc == STORE_NOTFOUND) {
                 end_text(t, T_GONE, NULL);
                 return;
             }
@@ -710,6 +732,18 @@ static void draw(struct turn *t, struct state *s, const char *note)
             slot = bk.slot_id;
         }
         int rc = store_slot_get(t->st, slot, &sl);
+        if (rc == STORE_NOTFOUND && s->stage == 'C' && t->redraws++ == 0) {
+            /* the slot was withdrawn since the times were listed */
+            s->stage = 'T';
+            s->page = 0;
+            s->slot = 0;
+            draw(t, s, T(t, T_TAKEN));
+            return;
+        }
+        if (rc == STORE_NOTFOUND && s->stage != 'C') {
+            end_text(t, T_GONE, NULL);
+            return;
+        }
         if (!store_ok(t, rc, "slot get")) {
             fail_turn(t);
             return;
@@ -832,6 +866,16 @@ static void after_write(struct turn *t, struct state *s, enum wr what, int rc,
         snprintf(v.ticket, sizeof v.ticket, "%" PRId64, id);
         end_text(t, what == W_BOOK ? T_BOOKED : T_MOVED, &v);
         return;
+    }
+    if (rc == STORE_NOTFOUND && what == W_MOVE) {
+        /* the slot or the booking: a booking that is not (or no longer)
+         * this citizen's active one is gone, whatever the slot */
+        struct store_booking b;
+        int brc = own_booking(t, s->booking, &b);
+        if (brc == STORE_NOTFOUND) {
+            end_text(t, T_GONE, NULL);
+            return;
+        }
     }
     if (rc == STORE_FULL || (rc == STORE_NOTFOUND && what != W_CANCEL)) {
         s->stage = 'T';
@@ -1010,7 +1054,7 @@ static void on_input(struct turn *t, struct state *s, const char *in)
         }
         if (strcmp(in, "2") == 0) {
             struct store_booking b;
-            int rc = store_booking_get(t->st, s->booking, &b, NULL, 0);
+            int rc = own_booking(t, s->booking, &b);
             if (rc == STORE_NOTFOUND) {
                 end_text(t, T_GONE, NULL);
                 return;

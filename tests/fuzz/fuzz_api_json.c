@@ -149,6 +149,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     api_office_clear(&o);
 
+    struct api_service sv;
+    rc = api_parse_service(data, size, &sv, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8 && sv.code[0]);
+        CHECK(sv.name[0] || sv.name[1] || sv.name[2]);
+        for (int i = 0; i < 3; i++)
+            check_str(sv.name[i], STORE_NAME_MAX - 1);
+    } else {
+        check_err(&e);
+    }
+    api_service_clear(&sv);
+
     struct api_slot s;
     rc = api_parse_slot(data, size, &s, &e);
     CHECK(rc == 0 || rc == -1);
