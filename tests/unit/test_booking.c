@@ -1,0 +1,994 @@
+/*
+ * tests/unit/test_booking.c — the USSD booking sub-dialog and its SMS
+ * texts (gateway/booking.c) on a real SQLite store in a fresh mkdtemp
+ * directory per test.
+ *
+ * Each test publishes its own agencies, services, offices and slots, then
+ * drives booking_step() the way gateway/ussd does: the state of one turn
+ * is the res.state of the turn before, answers are the strings a citizen
+ * types, the set's reserved keys are "0" (back) and "99" (more).  The
+ * clock is fixed (TZ=UTC, now = Tue 2026-12-01 12:00) so days, week-day
+ * names and "past times" are deterministic.  Every screen a turn returns
+ * is checked to fit one USSD message (menu_text_octets <= 160).
+ *
+ * Cases: the full walk in ky, ru and en with the SMS it queues; one-entry
+ * lists skipped and "back" from the first shown list; pagination with
+ * global choice numbers; invalid input; past times of today; the horizon;
+ * capacity (a place taken between list and confirmation); one active
+ * booking per service; manage mode (cancel, move); another phone's
+ * booking; garbage states; no store; the agency's SMS templates.
+ *
+ * Owns: its temp directories.  May call: gateway/booking.h,
+ * gateway/store.h, menus/screen.h, libc, POSIX, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gateway/booking.h"
+#include "gateway/store.h"
+#include "menus/screen.h"
+
+#define PHONE_A "+996555123456"
+#define CANON_A "996555123456"
+#define PHONE_B "+996700987654"
+
+/* UTC wall-clock time in ms (TZ=UTC is set in main). */
+static int64_t at(int y, int mo, int d, int h, int mi)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+#define NOW at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
+
+struct fx {
+    char dir[64], path[128];
+    struct store *st;
+    int64_t agency;
+    /* the dialog being driven */
+    int mode;
+    unsigned horizon;
+    const char *phone, *lang, *services;
+    char state[BOOKING_STATE_MAX + 1];
+    struct booking_res res;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/kzbook.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
+    char err[256] = "";
+    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
+        store_agency_put(f->st, "psc", "Public Service Centre", &f->agency) != STORE_OK) {
+        fprintf(stderr, "setup: %s\n", err);
+        store_close(f->st);
+        rmdir(f->dir);
+        free(f);
+        return -1;
+    }
+    f->phone = PHONE_A;
+    f->lang = "ky";
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- data ----------------------------------------------------------------- */
+
+static int64_t service(struct fx *f, const char *code, const char *ky,
+                       const char *ru, const char *en)
+{
+    int64_t id = 0;
+    assert_int_equal(store_service_put(f->st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_service_name_set(f->st, id, "ky", ky), STORE_OK);
+    assert_int_equal(store_service_name_set(f->st, id, "ru", ru), STORE_OK);
+    assert_int_equal(store_service_name_set(f->st, id, "en", en), STORE_OK);
+    return id;
+}
+
+static int64_t office(struct fx *f, const char *code, const char *ky,
+                      const char *ru, const char *en, const char *addr)
+{
+    int64_t id = 0;
+    assert_int_equal(store_office_put(f->st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_office_name_set(f->st, id, "ky", ky, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->st, id, "ru", ru, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->st, id, "en", en, addr), STORE_OK);
+    return id;
+}
+
+static int64_t slot(struct fx *f, int64_t off, int64_t svc, const char *day,
+                    const char *time, int cap)
+{
+    int64_t id = 0;
+    assert_int_equal(store_slot_put(f->st, off, svc, day, time, cap, &id), STORE_OK);
+    return id;
+}
+
+static int booked(struct fx *f, int64_t slot_id)
+{
+    struct store_slot sl;
+    assert_int_equal(store_slot_get(f->st, slot_id, &sl), STORE_OK);
+    return sl.booked;
+}
+
+static void booking_state(struct fx *f, int64_t id, const char *want)
+{
+    struct store_booking b;
+    char st[16] = "";
+    assert_int_equal(store_booking_get(f->st, id, &b, st, sizeof st), STORE_OK);
+    assert_string_equal(st, want);
+}
+
+/* ---- driving -------------------------------------------------------------- */
+
+/* One turn with the fixture's dialog; in NULL on entry.  Checks what must
+ * hold of every answer and keeps the state of a CON screen. */
+static int turn(struct fx *f, const char *in)
+{
+    struct booking_req rq = {
+        .mode = f->mode, .services = f->services, .horizon_days = f->horizon,
+        .state = f->state, .input = in, .phone = f->phone, .lang = f->lang,
+        .fallback_lang = "ky", .key_back = "0", .key_more = "99",
+        .label_back = "0 Артка", .label_more = "99 Дагы", .now_ms = NOW,
+    };
+    assert_int_equal(booking_step(f->st, &rq, &f->res), 0);
+    struct booking_res *r = &f->res;
+    assert_true(r->outcome >= BOOKING_CON && r->outcome <= BOOKING_FAIL);
+    assert_int_equal(r->screen_len, strlen(r->screen));
+    assert_true(strlen(r->state) <= BOOKING_STATE_MAX);
+    if (r->outcome == BOOKING_CON || r->outcome == BOOKING_END) {
+        int enc = 0;
+        assert_true(r->screen_len > 0);
+        assert_true(menu_text_octets(r->screen, r->screen_len, &enc) <= 160);
+    }
+    if (r->outcome == BOOKING_CON) {
+        assert_true(r->state[0] != '\0');
+        snprintf(f->state, sizeof f->state, "%s", r->state);
+    } else {
+        f->state[0] = '\0';
+    }
+    return r->outcome;
+}
+
+static void start(struct fx *f, int mode, const char *lang, const char *phone)
+{
+    f->mode = mode;
+    f->lang = lang;
+    f->phone = phone;
+    f->state[0] = '\0';
+}
+
+#define SEES(f, s) do {                                                    \
+        if (!strstr((f)->res.screen, (s)))                                 \
+            fail_msg("screen lacks \"%s\":\n%s", (s), (f)->res.screen);    \
+    } while (0)
+#define LACKS(f, s) do {                                                   \
+        if (strstr((f)->res.screen, (s)))                                  \
+            fail_msg("screen has \"%s\":\n%s", (s), (f)->res.screen);      \
+    } while (0)
+
+/* Two services, two offices for the first, a few slots. */
+struct world {
+    int64_t passport, license, o1, o2;
+    int64_t p1_d2_0900, p1_d2_1000, p1_d3_0900, p2_d2_1100, l1_d4_0900;
+};
+
+static void world(struct fx *f, struct world *w)
+{
+    w->passport = service(f, "passport", "Паспорт алуу", "Получение паспорта",
+                          "Passport");
+    w->license = service(f, "license", "Айдоочу күбөлүгү",
+                         "Водительское удостоверение", "Driving licence");
+    w->o1 = office(f, "bishkek-1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    w->o2 = office(f, "osh-1", "ЦОН Ош", "ЦОН Ош", "PSC Osh", "Ленина 5");
+    w->p1_d2_0900 = slot(f, w->o1, w->passport, "2026-12-02", "09:00", 5);
+    w->p1_d2_1000 = slot(f, w->o1, w->passport, "2026-12-02", "10:00", 5);
+    w->p1_d3_0900 = slot(f, w->o1, w->passport, "2026-12-03", "09:00", 5);
+    w->p2_d2_1100 = slot(f, w->o2, w->passport, "2026-12-02", "11:00", 5);
+    w->l1_d4_0900 = slot(f, w->o1, w->license, "2026-12-04", "09:00", 5);
+}
+
+/* ---- the full walk -------------------------------------------------------- */
+
+struct lang_case {
+    const char *lang;
+    const char *t_service, *t_office, *t_day, *passport, *office1, *wed;
+    const char *t_time, *confirm, *booked, *sms_head, *sms_at;
+};
+
+static const struct lang_case lang_cases[] = {
+    { "ky", "Кызматты тандаңыз:", "Бөлүмдү тандаңыз:", "Күндү тандаңыз:",
+      "Паспорт алуу", "ЦОН №1", "Шр 02.12", "убакытты тандаңыз:", "1. Ырастоо",
+      "Сиз жазылдыңыз: Шр 02.12, 10:00, ЦОН №1. Талон №",
+      "Кызматтар борбору: Паспорт алуу, 02.12.2026 саат 10:00, ЦОН №1, Чуй 100. Талон №",
+      NULL },
+    { "ru", "Выберите услугу:", "Выберите отделение:", "Выберите день:",
+      "Получение паспорта", "ЦОН №1", "Ср 02.12", "выберите время:",
+      "1. Записаться", "Вы записаны: Ср 02.12, 10:00, ЦОН №1. Талон №",
+      "Центр госуслуг: Получение паспорта, 02.12.2026 в 10:00, ЦОН №1, Чуй 100. Талон №",
+      NULL },
+    { "en", "Choose a service:", "Choose an office:", "Choose a day:",
+      "Passport", "PSC 1", "Wed 02.12", "choose a time:", "1. Confirm",
+      "Booked: Wed 02.12, 10:00, PSC 1. Ticket ",
+      "Public Service Centre: Passport, 02.12.2026 at 10:00, PSC 1, Chui 100. Ticket ",
+      NULL },
+};
+
+static void walk_in(void **state, const struct lang_case *lc)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    if (strcmp(lc->lang, "en") == 0)   /* an English address too */
+        assert_int_equal(store_office_name_set(f->st, w.o1, "en", "PSC 1",
+                                               "Chui 100"), STORE_OK);
+    start(f, BOOKING_BOOK, lc->lang, PHONE_A);
+
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, lc->t_service);
+    char line[128];
+    snprintf(line, sizeof line, "1. %s", lc->passport);
+    SEES(f, line);
+    SEES(f, "0 Артка");
+
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, lc->t_office);
+    snprintf(line, sizeof line, "1. %s", lc->office1);
+    SEES(f, line);
+
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, lc->t_day);
+    snprintf(line, sizeof line, "1. %s", lc->wed);
+    SEES(f, line);
+    LACKS(f, "01.12");                 /* nothing left today */
+
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, lc->t_time);
+    SEES(f, lc->wed);
+    SEES(f, "1. 09:00");
+    SEES(f, "2. 10:00");
+
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    SEES(f, lc->passport);
+    SEES(f, lc->office1);
+    SEES(f, "10:00");
+    SEES(f, lc->confirm);
+    assert_int_equal(booked(f, w.p1_d2_1000), 0);
+
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    int64_t id = f->res.booking_id;
+    assert_true(id > 0);
+    char want[400];
+    snprintf(want, sizeof want, "%s%lld", lc->booked, (long long)id);
+    SEES(f, want);
+    assert_int_equal(booked(f, w.p1_d2_1000), 1);
+    booking_state(f, id, "active");
+
+    struct store_booking b;
+    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    assert_string_equal(b.msisdn, CANON_A);
+    assert_int_equal(b.slot_id, w.p1_d2_1000);
+    assert_string_equal(b.lang, lc->lang);
+
+    assert_true(f->res.sms_id > 0);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    snprintf(want, sizeof want, "%s%lld.", lc->sms_head, (long long)id);
+    assert_string_equal(m->text, want);
+    assert_true(m->law_required);
+    assert_string_equal(m->to, CANON_A);
+    assert_string_equal(m->lang, lc->lang);
+    store_msg_free(m);
+}
+
+static void test_walk_ky(void **state) { walk_in(state, &lang_cases[0]); }
+static void test_walk_ru(void **state) { walk_in(state, &lang_cases[1]); }
+static void test_walk_en(void **state) { walk_in(state, &lang_cases[2]); }
+
+/* An unknown language falls back to the set's default (ky). */
+static void test_walk_unknown_lang(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    start(f, BOOKING_BOOK, "de", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Кызматты тандаңыз:");
+    SEES(f, "1. Паспорт алуу");
+}
+
+/* ---- skipping and back ---------------------------------------------------- */
+
+static void test_single_entries_skipped(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    slot(f, off, svc, "2026-12-02", "09:00", 3);
+    slot(f, off, svc, "2026-12-03", "09:00", 3);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Choose a day:");
+    SEES(f, "1. Wed 02.12");
+    SEES(f, "2. Thu 03.12");
+    /* into the times and back to the days, still the node */
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    SEES(f, "Thu 03.12: choose a time:");
+    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    SEES(f, "Choose a day:");
+    /* back from the first list shown leaves the node */
+    assert_int_equal(turn(f, "0"), BOOKING_BACK);
+
+    /* with two services the service list is shown, the office skipped,
+     * and back from the days goes to the services */
+    int64_t lic = service(f, "license", "Күбөлүк", "Права", "Licence");
+    slot(f, off, lic, "2026-12-04", "09:00", 3);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Choose a service:");
+    SEES(f, "2. Licence");
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    SEES(f, "Choose a day:");
+    SEES(f, "1. Fri 04.12");
+    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    SEES(f, "Choose a service:");
+    assert_int_equal(turn(f, "0"), BOOKING_BACK);
+}
+
+/* The services offered can be restricted by code. */
+static void test_services_configured(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    f->services = " license , nosuch";
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Choose a day:");          /* one service, one office: skipped */
+    SEES(f, "1. Fri 04.12");
+    LACKS(f, "Wed");
+}
+
+/* ---- pagination ----------------------------------------------------------- */
+
+static void test_pagination(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    int64_t ids[20];
+    char times[20][6];
+    for (int i = 0; i < 20; i++) {
+        snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
+        ids[i] = slot(f, off, svc, "2026-12-02", times[i], 2);
+    }
+    start(f, BOOKING_BOOK, "ru", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "1. Ср 02.12");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "выберите время:");
+    SEES(f, "1. 09:00");
+    SEES(f, "99 Дагы");
+    LACKS(f, "20. 18:30");
+
+    /* page through: every choice number appears exactly once, in order */
+    int next = 1, pages = 1, page15 = -1;
+    char line[32];
+    for (;;) {
+        int first = next;
+        while (next <= 20) {
+            snprintf(line, sizeof line, "%d. %s", next, times[next - 1]);
+            if (!strstr(f->res.screen, line))
+                break;
+            if (next == 15)
+                page15 = pages;
+            next++;
+        }
+        assert_true(next > first);     /* each page shows something new */
+        if (next > 20)
+            break;
+        SEES(f, "99 Дагы");
+        assert_int_equal(turn(f, "99"), BOOKING_CON);
+        pages++;
+        assert_true(pages < 20);
+    }
+    assert_true(pages >= 3);
+    assert_true(page15 >= 2);
+    LACKS(f, "99 Дагы");               /* the last page has no "more" */
+    /* more on the last page stays there */
+    assert_int_equal(turn(f, "99"), BOOKING_CON);
+    SEES(f, "20. 18:30");
+
+    /* the numbers are global: "15" books the 15th time from any page */
+    assert_int_equal(turn(f, "15"), BOOKING_CON);
+    SEES(f, times[14]);
+    SEES(f, "1. Записаться");
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, times[14]);
+    struct store_booking b;
+    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+                     STORE_OK);
+    assert_int_equal(b.slot_id, ids[14]);
+    assert_string_equal(b.time, "16:00");
+}
+
+/* ---- invalid input --------------------------------------------------------- */
+
+static void test_invalid_input(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    char before[BOOKING_STATE_MAX + 1];
+    snprintf(before, sizeof before, "%s", f->state);
+    const char *bad[] = { "7", "abc", "", "1a", "-1", "00", "0001",
+                          "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(turn(f, bad[i]), BOOKING_CON);
+        if (strncmp(f->res.screen, "Invalid choice.\n", 16) != 0)
+            fail_msg("input \"%s\": %s", bad[i], f->res.screen);
+        SEES(f, "Choose a service:");
+        assert_string_equal(f->state, before);
+    }
+    /* and the dialog goes on after it */
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    SEES(f, "Choose a day:");
+    SEES(f, "Fri 04.12");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "1. Confirm");
+    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* only 1 confirms */
+    SEES(f, "Invalid choice.");
+    SEES(f, "1. Confirm");
+    assert_int_equal(booked(f, w.l1_d4_0900), 0);
+    /* a resume (no input) redraws the same stage without a note */
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    LACKS(f, "Invalid choice.");
+    SEES(f, "1. Confirm");
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static void test_past_times_hidden(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    slot(f, off, svc, "2026-12-01", "09:00", 3);
+    slot(f, off, svc, "2026-12-01", "12:00", 3);   /* now: gone too */
+    int64_t s15 = slot(f, off, svc, "2026-12-01", "15:00", 3);
+    slot(f, off, svc, "2026-12-02", "08:00", 3);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "1. Tue 01.12");
+    SEES(f, "2. Wed 02.12");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "1. 15:00");
+    LACKS(f, "09:00");
+    LACKS(f, "12:00");
+    LACKS(f, "2. ");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    struct store_booking b;
+    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+                     STORE_OK);
+    assert_int_equal(b.slot_id, s15);
+
+    /* once the 15:00 place is gone, today has nothing ahead: not offered */
+    int64_t same = 0;
+    assert_int_equal(store_slot_put(f->st, off, svc, "2026-12-01", "15:00", 1,
+                                    &same), STORE_OK);
+    assert_int_equal(same, s15);
+    start(f, BOOKING_BOOK, "en", PHONE_B);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    LACKS(f, "01.12");
+    SEES(f, "1. Wed 02.12");
+}
+
+static void test_horizon(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    slot(f, off, svc, "2026-12-03", "09:00", 3);
+    slot(f, off, svc, "2026-12-04", "09:00", 3);
+    slot(f, off, svc, "2026-12-14", "09:00", 3);
+    slot(f, off, svc, "2026-12-15", "09:00", 3);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    /* default: 14 days, today included -> up to 2026-12-14 */
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "1. Thu 03.12");
+    SEES(f, "2. Fri 04.12");
+    SEES(f, "3. Mon 14.12");
+    LACKS(f, "15.12");
+    /* three days: 01..03 */
+    f->horizon = 3;
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "1. Thu 03.12");
+    LACKS(f, "04.12");
+    LACKS(f, "2. ");
+    /* one day (today): nothing to offer at all */
+    f->horizon = 1;
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_END);
+    SEES(f, "No free days there.");
+}
+
+/* ---- capacity -------------------------------------------------------------- */
+
+static void test_capacity_just_taken(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 1);
+    slot(f, off, svc, "2026-12-02", "10:00", 4);
+
+    /* B walks to the confirmation of 09:00 and waits */
+    struct fx fb;
+    memcpy(&fb, f, sizeof fb);
+    start(&fb, BOOKING_BOOK, "en", PHONE_B);
+    assert_int_equal(turn(&fb, NULL), BOOKING_CON);
+    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    SEES(&fb, "09:00");
+    SEES(&fb, "1. Confirm");
+
+    /* A takes the only place */
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    assert_int_equal(booked(f, one), 1);
+
+    /* B confirms: told, shown the times again (without 09:00) */
+    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    SEES(&fb, "That time was just taken.");
+    SEES(&fb, "choose a time:");
+    SEES(&fb, "1. 10:00");
+    LACKS(&fb, "09:00");
+    assert_int_equal(fb.res.booking_id, 0);
+    assert_int_equal(fb.res.sms_id, 0);
+    assert_int_equal(booked(f, one), 1);
+    struct store_booking bs[4];
+    size_t n = 9;
+    assert_int_equal(store_bookings_active(f->st, "996700987654", bs, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 0);
+    /* B can still book the other time */
+    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    assert_int_equal(turn(&fb, "1"), BOOKING_END);
+    SEES(&fb, "10:00");
+}
+
+static void test_one_active_per_service(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* Thu 03.12 */
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    int64_t first = f->res.booking_id;
+    assert_int_equal(booked(f, w.p1_d3_0900), 1);
+
+    /* again, the same service in another office */
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* PSC Osh: day list */
+    SEES(f, "1. Wed 02.12");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "11:00");
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "You already have a booking for this service: Thu 03.12, 09:00.");
+    assert_int_equal(f->res.booking_id, 0);
+    assert_int_equal(f->res.sms_id, 0);
+    assert_int_equal(booked(f, w.p2_d2_1100), 0);
+    booking_state(f, first, "active");
+
+    /* another service is fine */
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* one office: skipped */
+    SEES(f, "1. Fri 04.12");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "Booked: Fri 04.12, 09:00, PSC 1.");
+}
+
+/* ---- manage ---------------------------------------------------------------- */
+
+/* A books w's Wed 10:00 passport slot in lang through the dialog. */
+static int64_t book_via_dialog(struct fx *f, const char *lang, const char *phone)
+{
+    start(f, BOOKING_BOOK, lang, phone);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    return f->res.booking_id;
+}
+
+static void test_manage_cancel(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    int64_t id = book_via_dialog(f, "ru", PHONE_A);
+    assert_int_equal(booked(f, w.p1_d2_1000), 1);
+
+    start(f, BOOKING_MANAGE, "en", "0555123456");   /* local form, same phone */
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Your bookings:");
+    SEES(f, "1. Wed 02.12 10:00 Passport");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "1. Cancel it");
+    SEES(f, "2. Move it");
+    SEES(f, "PSC 1");
+    /* back to the list and in again */
+    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    SEES(f, "Your bookings:");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "Cancel this booking?");
+    SEES(f, "Passport, Wed 02.12, 10:00");
+    SEES(f, "1. Yes");
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "Your booking is cancelled.");
+    assert_int_equal(f->res.booking_id, id);
+    assert_int_equal(booked(f, w.p1_d2_1000), 0);
+    booking_state(f, id, "cancelled");
+    struct store_msg *m = NULL;
+    assert_true(f->res.sms_id > 0);
+    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_string_equal(m->text, "Public Service Centre: your booking Passport, "
+                        "02.12.2026 at 10:00 is cancelled.");
+    assert_string_equal(m->to, CANON_A);
+    assert_true(m->law_required);
+    store_msg_free(m);
+
+    /* nothing left to manage */
+    start(f, BOOKING_MANAGE, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_END);
+    SEES(f, "You have no bookings.");
+}
+
+static void test_manage_move(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    int64_t id = book_via_dialog(f, "ky", PHONE_A);
+    int64_t s16 = slot(f, w.o1, w.passport, "2026-12-02", "16:00", 2);
+
+    start(f, BOOKING_MANAGE, "ru", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Ваши записи:");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "2. Перенести");
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    SEES(f, "Выберите день:");
+    SEES(f, "1. Ср 02.12");
+    SEES(f, "2. Чт 03.12");
+    /* back from the days returns to the booking */
+    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    SEES(f, "2. Перенести");
+    assert_int_equal(turn(f, "2"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "3. 16:00");
+    assert_int_equal(turn(f, "3"), BOOKING_CON);
+    SEES(f, "16:00");
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    int64_t nid = f->res.booking_id;
+    assert_true(nid > 0 && nid != id);
+    char want[400];
+    snprintf(want, sizeof want, "Запись перенесена: Ср 02.12, 16:00, ЦОН №1. "
+             "Талон №%lld.", (long long)nid);
+    SEES(f, want);
+    booking_state(f, id, "moved");
+    booking_state(f, nid, "active");
+    assert_int_equal(booked(f, w.p1_d2_1000), 0);
+    assert_int_equal(booked(f, s16), 1);
+    struct store_msg *m = NULL;
+    assert_true(f->res.sms_id > 0);
+    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    snprintf(want, sizeof want, "Центр госуслуг: запись перенесена: Получение "
+             "паспорта, 02.12.2026 в 16:00, ЦОН №1, Чуй 100. Талон №%lld.",
+             (long long)nid);
+    assert_string_equal(m->text, want);
+    assert_true(m->law_required);
+    store_msg_free(m);
+}
+
+/* Another phone's booking: not listed, not reachable by a forged state. */
+static void test_other_phone(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    int64_t id = book_via_dialog(f, "en", PHONE_A);
+    int64_t msgs_before = f->res.sms_id;
+
+    start(f, BOOKING_MANAGE, "en", PHONE_B);
+    assert_int_equal(turn(f, NULL), BOOKING_END);
+    SEES(f, "You have no bookings.");
+
+    const char *inputs[] = { NULL, "1", "2" };
+    const char forms[] = { 'B', 'X' };
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < 3; i++) {
+            start(f, BOOKING_MANAGE, "en", PHONE_B);
+            snprintf(f->state, sizeof f->state, "%c;s=%lld;b=%lld", forms[k],
+                     (long long)w.passport, (long long)id);
+            int out = turn(f, inputs[i]);
+            if (out != BOOKING_END || !strstr(f->res.screen, "no longer exists"))
+                fail_msg("%s + %s: %d %s", f->state, inputs[i] ? inputs[i] : "(resume)",
+                         out, f->res.screen);
+            assert_int_equal(f->res.sms_id, 0);
+        }
+    /* a forged move confirmation */
+    start(f, BOOKING_MANAGE, "en", PHONE_B);
+    snprintf(f->state, sizeof f->state, "C;s=%lld;o=%lld;t=%lld;b=%lld;d=2026-12-03",
+             (long long)w.passport, (long long)w.o1, (long long)w.p1_d3_0900,
+             (long long)id);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "no longer exists");
+    assert_int_equal(f->res.sms_id, 0);
+
+    booking_state(f, id, "active");
+    assert_int_equal(booked(f, w.p1_d2_1000), 1);
+    assert_int_equal(booked(f, w.p1_d3_0900), 0);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, msgs_before + 1, &m), STORE_NOTFOUND);
+}
+
+/* ---- robustness ------------------------------------------------------------ */
+
+static void test_garbage_state(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    char longs[201];
+    memset(longs, 'T', 200);
+    longs[200] = '\0';
+    char longk[201];
+    memset(longk, ';', 200);
+    longk[0] = 'D';
+    longk[200] = '\0';
+    const char *bad[] = { "Z;;", "T;s=abc", longs, longk, "S;", "S;s", "S;s=",
+                          "T;s=-1", "T;d=2026", "D;p=101", "D;f=9",
+                          "T;s=999999999999999999999999", "S;q=1", "C;t=1;;" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        for (int inp = 0; inp < 2; inp++) {
+            start(f, BOOKING_BOOK, "en", PHONE_A);
+            snprintf(f->state, sizeof f->state, "%s", bad[i]);
+            assert_int_equal(turn(f, inp ? "1" : NULL), BOOKING_CON);
+            if (!strstr(f->res.screen, "Choose a service:"))
+                fail_msg("state \"%s\": %s", bad[i], f->res.screen);
+            assert_int_equal(f->state[0], 'S');
+        }
+    /* well-formed but pointing at nothing */
+    const char *odd[] = { "T;s=999;o=999;d=2026-12-02", "C;t=99999",
+                          "D;s=999;o=999", "L;b=5", "O;s=424242", "T;s=99999999999999999999999",
+                          "T;d=abcdefghij" };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        for (int inp = 0; inp < 3; inp++) {
+            start(f, BOOKING_BOOK, "en", PHONE_A);
+            snprintf(f->state, sizeof f->state, "%s", odd[i]);
+            int out = turn(f, inp == 0 ? NULL : inp == 1 ? "1" : "0");
+            if (out == BOOKING_FAIL)
+                fail_msg("state \"%s\" + %d: %s", odd[i], inp, f->res.why);
+        }
+    assert_int_equal(booked(f, w.p1_d2_0900) + booked(f, w.p1_d2_1000) +
+                     booked(f, w.p1_d3_0900), 0);
+}
+
+static void test_no_store(void **state)
+{
+    (void)state;
+    struct booking_req rq = {
+        .phone = PHONE_A, .lang = "en", .fallback_lang = "ky",
+        .key_back = "0", .key_more = "99", .label_back = "0 Артка",
+        .label_more = "99 Дагы", .now_ms = NOW,
+    };
+    struct booking_res res;
+    assert_int_equal(booking_step(NULL, &rq, &res), 0);
+    assert_int_equal(res.outcome, BOOKING_FAIL);
+    assert_true(res.why[0] != '\0');
+    assert_int_equal(booking_step(NULL, NULL, &res), -1);
+    assert_int_equal(booking_step(NULL, &rq, NULL), -1);
+}
+
+static void test_bad_phone(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    start(f, BOOKING_BOOK, "en", "not a phone");
+    assert_int_equal(turn(f, NULL), BOOKING_FAIL);
+    assert_true(f->res.why[0] != '\0');
+}
+
+/* Does s end on a whole UTF-8 character? */
+static bool utf8_whole(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2
+                 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (!k)
+            return false;
+        for (size_t i = 1; i < k; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        p += k;
+    }
+    return true;
+}
+
+/* ---- SMS templates --------------------------------------------------------- */
+
+static void test_sms_templates(void **state)
+{
+    struct fx *f = *state;
+    struct world w;
+    world(f, &w);
+    int64_t id = 0;
+    assert_int_equal(store_book(f->st, CANON_A, w.p1_d2_1000, NOW, &id), STORE_OK);
+    assert_int_equal(store_booking_set_lang(f->st, id, "ru"), STORE_OK);
+    struct store_booking b;
+    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    char out[640], want[640];
+
+    /* built in, in the booking's language */
+    int n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    snprintf(want, sizeof want, "Центр госуслуг: Получение паспорта, 02.12.2026 "
+             "в 10:00, ЦОН №1, Чуй 100. Талон №%lld.", (long long)id);
+    assert_string_equal(out, want);
+    assert_int_equal(n, (int)strlen(want));
+
+    /* a status "*" template (agency's and global) never stands in */
+    assert_int_equal(store_template_set(f->st, f->agency, "*", "ru",
+                                        "STAR {service}"), STORE_OK);
+    assert_int_equal(store_template_set(f->st, 0, "*", "ru", "GSTAR"), STORE_OK);
+    assert_true(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out,
+                                 sizeof out) > 0);
+    assert_string_equal(out, want);
+
+    /* the agency's own template, every placeholder */
+    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "ru",
+        "{service}|{office}|{address}|{day}|{time}|{ticket}|{date}|{place}|{x}"),
+        STORE_OK);
+    n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    snprintf(want, sizeof want, "Получение паспорта|ЦОН №1|Чуй 100|Ср 02.12|"
+             "10:00|%lld|02.12.2026|ЦОН №1, Чуй 100|{x}", (long long)id);
+    assert_string_equal(out, want);
+    assert_int_equal(n, (int)strlen(want));
+    /* other kinds and languages keep the built-in text */
+    assert_true(booking_sms_text(f->st, &b, "cancelled", NULL, "ky", out,
+                                 sizeof out) > 0);
+    assert_string_equal(out, "Центр госуслуг: запись Получение паспорта, "
+                        "02.12.2026 в 10:00 отменена.");
+    assert_true(booking_sms_text(f->st, &b, "confirmed", "en", "ky", out,
+                                 sizeof out) > 0);
+    assert_non_null(strstr(out, "Public Service Centre: Passport"));
+    assert_true(booking_sms_text(f->st, &b, "reminder", "ky", "ky", out,
+                                 sizeof out) > 0);
+    assert_non_null(strstr(out, "Эскертүү: эртең, 02.12.2026 саат 10:00"));
+
+    /* the dialog queues the template's text */
+    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "en",
+                                        "Booked {service} {date} {time} #{ticket}"),
+                     STORE_OK);
+    start(f, BOOKING_BOOK, "en", PHONE_B);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    snprintf(want, sizeof want, "Booked Passport 02.12.2026 09:00 #%lld",
+             (long long)f->res.booking_id);
+    assert_string_equal(m->text, want);
+    store_msg_free(m);
+
+    /* bad arguments */
+    assert_int_equal(booking_sms_text(f->st, &b, "nosuch", NULL, "ky", out,
+                                      sizeof out), -1);
+    assert_int_equal(booking_sms_text(NULL, &b, "confirmed", NULL, "ky", out,
+                                      sizeof out), -1);
+    assert_int_equal(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, 1),
+                     -1);
+    /* a small buffer is cut, never overrun, on a character boundary */
+    char small[12];
+    n = booking_sms_text(f->st, &b, "cancelled", NULL, "ky", small, sizeof small);
+    assert_true(n >= 0 && n < (int)sizeof small);
+    assert_int_equal((size_t)n, strlen(small));
+    assert_true(utf8_whole(small));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+    const struct CMUnitTest tests[] = {
+        T(test_walk_ky),
+        T(test_walk_ru),
+        T(test_walk_en),
+        T(test_walk_unknown_lang),
+        T(test_single_entries_skipped),
+        T(test_services_configured),
+        T(test_pagination),
+        T(test_invalid_input),
+        T(test_past_times_hidden),
+        T(test_horizon),
+        T(test_capacity_just_taken),
+        T(test_one_active_per_service),
+        T(test_manage_cancel),
+        T(test_manage_move),
+        T(test_other_phone),
+        T(test_garbage_state),
+        cmocka_unit_test(test_no_store),
+        T(test_bad_phone),
+        T(test_sms_templates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
