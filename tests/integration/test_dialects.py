@@ -159,7 +159,7 @@ def dialect_case(name, msisdn):
         expect(s.stats()["ussd_mismatches"] == 0, "mismatches: %s" % s.stats())
         # an abort in the preset's way is a release for kyzmatd
         ph.dial("*100#")
-        ph.send("3")
+        ph.send("1")                   # the status prompt: a dialog in progress
         ph.abort()
         g.wait_log(r"USSD \*+%s: released by the network \(op %d\)"
                    % (msisdn[-4:], PRESETS[name]["abort_op"]))
