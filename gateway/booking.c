@@ -30,6 +30,7 @@
 #define LIST_MAX 30          /* entries offered on one stage (paged) */
 #define NAME_MAX_B 96        /* a service/office name on a screen */
 #define SMS_EXPIRY_MS (6 * 3600 * 1000LL)
+#define SCREEN_OCTETS 160    /* one USSD message (menus/screen.h) */
 
 /* ---- texts ---------------------------------------------------------------- */
 
@@ -67,8 +68,8 @@ static const char *const texts[T_COUNT][3] = {
     [T_NO_TIMES] = { "Бул күнү бош убакыт жок.", "На этот день мест нет.",
                      "No free times that day." },
     [T_ALREADY] = {
-        "Сизде бул кызматка жазылуу бар: {day}, {time}. Аны \"Менин жазылууларым\" бөлүмүнөн өзгөртүңүз.",
-        "У вас уже есть запись на эту услугу: {day}, {time}. Изменить её можно в \"Мои записи\".",
+        "Сизде бул кызматка жазылуу бар: {day}, {time}. Өзгөртүү: \"Менин жазылууларым\".",
+        "У вас уже есть запись на эту услугу: {day}, {time}. Изменить: \"Мои записи\".",
         "You already have a booking for this service: {day}, {time}. Change it under \"My bookings\"." },
     [T_BUSY] = { "Азыр жазуу мүмкүн эмес. Бир аздан кийин кайра териңиз.",
                  "Запись сейчас недоступна. Наберите чуть позже.",
@@ -864,7 +865,23 @@ static void after_write(struct turn *t, struct state *s, enum wr what, int rc,
         struct vars v = { 0 };
         slot_vars(t, &sl, &v, svc, off, addr, dl, dd);
         snprintf(v.ticket, sizeof v.ticket, "%" PRId64, id);
-        end_text(t, what == W_BOOK ? T_BOOKED : T_MOVED, &v);
+        /* the final screen is one USSD message: a long office name is
+         * cut (character by character) rather than the ticket number */
+        char offcut[NAME_MAX_B];
+        snprintf(offcut, sizeof offcut, "%s", off);
+        v.office = offcut;
+        for (;;) {
+            end_text(t, what == W_BOOK ? T_BOOKED : T_MOVED, &v);
+            int enc = 0;
+            size_t n = strlen(offcut);
+            if (n == 0 || menu_text_octets(t->res->screen, t->res->screen_len,
+                                           &enc) <= SCREEN_OCTETS)
+                break;
+            do
+                n--;
+            while (n > 0 && ((unsigned char)offcut[n] & 0xC0) == 0x80);
+            offcut[n] = '\0';
+        }
         return;
     }
     if (rc == STORE_NOTFOUND && what == W_MOVE) {

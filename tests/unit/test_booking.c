@@ -647,6 +647,42 @@ static void test_one_active_per_service(void **state)
     SEES(f, "Booked: Fri 04.12, 09:00, PSC 1.");
 }
 
+/* Final screens are one USSD message too (the step engine shows page 0
+ * of an end text only): a long office name is cut, never the ticket, and
+ * the "already" text fits in every language. */
+static void test_end_screens_fit(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1",
+        "Калкты тейлөө борбору Октябрь районунун №3 бөлүмү",
+        "Центр обслуживания населения Октябрьского района №3",
+        "Public Service Centre of the Oktyabr district, branch 3", "Чуй 100");
+    slot(f, off, svc, "2026-12-02", "09:00", 10);
+    const char *langs[] = { "ky", "ru", "en" };
+    const char *phones[] = { PHONE_A, PHONE_B, "+996777000111" };
+    const char *ticket[] = { "Талон №", "Талон №", "Ticket " };
+    for (int i = 0; i < 3; i++) {
+        start(f, BOOKING_BOOK, langs[i], phones[i]);
+        assert_int_equal(turn(f, NULL), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_END);   /* fits: checked by turn */
+        char want[64];
+        snprintf(want, sizeof want, "%s%lld.", ticket[i],
+                 (long long)f->res.booking_id);
+        SEES(f, want);
+        /* and again: "already" */
+        start(f, BOOKING_BOOK, langs[i], phones[i]);
+        assert_int_equal(turn(f, NULL), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_CON);
+        assert_int_equal(turn(f, "1"), BOOKING_END);
+        SEES(f, "09:00");
+        assert_int_equal(f->res.booking_id, 0);
+    }
+}
+
 /* ---- manage ---------------------------------------------------------------- */
 
 /* A books w's Wed 10:00 passport slot in lang through the dialog. */
@@ -982,6 +1018,7 @@ int main(void)
         T(test_horizon),
         T(test_capacity_just_taken),
         T(test_one_active_per_service),
+        T(test_end_screens_fit),
         T(test_manage_cancel),
         T(test_manage_move),
         T(test_other_phone),
