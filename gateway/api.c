@@ -755,7 +755,8 @@ out:
 static const char *const app_placeholders[] = { "number", "status", "note",
                                                 NULL };
 static const char *const booking_placeholders[] = {
-    "service", "office", "address", "day", "time", "ticket", NULL
+    "service", "office", "address", "place", "day", "date", "time", "ticket",
+    NULL
 };
 
 bool api_template_is_booking(const char *status)

@@ -221,7 +221,8 @@ int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
  *   application statuses (and "*"):   {number} {status} {note}
  *   statuses starting with "booking." (booking.confirmed, booking.moved,
  *   booking.cancelled, booking.reminder, ...; looked up by the booking
- *   code):  {service} {office} {address} {day} {time} {ticket}
+ *   code):  {service} {office} {address} {place} ("office, address"),
+ *   {day} ("Пн 01.12"), {date} ("01.12.2026"), {time} {ticket}
  */
 #define API_BOOKING_PREFIX "booking."
 #define API_PLACEHOLDER_MAX 32

@@ -326,6 +326,56 @@ static void on_saved(void *arg, const struct dialogs_result *r)
     call_done(c);
 }
 
+static void count_miss(struct ussd_call *c, const char *me);
+static void live_date(const char *in, char *out, size_t cap);
+
+/*
+ * The answer of an agency's API to a live status node: 2xx with a JSON
+ * "status" (and optionally "updated") is the application of this phone;
+ * 404 is "none for this phone" (counted towards the lock-out like a local
+ * miss); anything else is a failure of the service.
+ */
+static void live_status_result(struct ussd_call *c, const struct fetch_result *r,
+                               struct menu_input *in, struct menu_kv *kv,
+                               char *vals, size_t vcap, char *date, size_t dcap)
+{
+    in->event = MENU_EV_STATUS_FAIL;
+    if (r->status == FETCH_HTTP_ERROR && r->http_code == 404) {
+        in->event = MENU_EV_STATUS_NOT_FOUND;
+        char me[STORE_MSISDN_MAX];
+        if (api_phone_canon(c->phone, me, sizeof me) == 0)
+            count_miss(c, me);
+        return;
+    }
+    if (r->status != FETCH_DONE_OK) {
+        log_call(c, KLOG_WARN, "live status: %s (HTTP %ld)%s%s",
+                 fetch_status_name(r->status), r->http_code,
+                 r->error && *r->error ? ": " : "", r->error ? r->error : "");
+        return;
+    }
+    static const char *const fields[2] = { "status", "updated" };
+    struct fetch_json_value jv[2];
+    char err[160];
+    if (fetch_json_map(r->body, r->body_len, fields, 2, MENU_VAL_MAX, vals, vcap,
+                       jv, err, sizeof err) != FETCH_OK ||
+        jv[0].found != FETCH_JSON_FOUND || !jv[0].value[0]) {
+        log_call(c, KLOG_WARN, "live status: answer without a \"status\": %s",
+                 jv[0].found != FETCH_JSON_FOUND ? "missing" : err);
+        return;
+    }
+    live_date(jv[1].found == FETCH_JSON_FOUND ? jv[1].value : "", date, dcap);
+    kv[0].name = "status";
+    kv[0].value = jv[0].value;
+    kv[1].name = "updated";
+    kv[1].value = date;
+    in->kv = kv;
+    in->nkv = 2;
+    in->event = MENU_EV_STATUS_OK;
+    char me[STORE_MSISDN_MAX];
+    if (c->s->db && api_phone_canon(c->phone, me, sizeof me) == 0)
+        store_lookup_clear(c->s->db, me);
+}
+
 static void on_fetched(void *arg, const struct fetch_result *r)
 {
     struct ussd_call *c = arg;
@@ -341,7 +391,10 @@ static void on_fetched(void *arg, const struct fetch_result *r)
     struct menu_kv kv[MENU_SAVE_MAX];
     char vals[MENU_SAVE_MAX * (MENU_VAL_MAX + 1) + 64];
     char text[MENU_SCREEN_BUF];
-    if (c->fx_kind == MENU_FX_HTTP) {
+    char date[48];
+    if (c->fx_kind == MENU_FX_STATUS) {
+        live_status_result(c, r, &in, kv, vals, sizeof vals, date, sizeof date);
+    } else if (c->fx_kind == MENU_FX_HTTP) {
         if (r->status == FETCH_TIMEOUT) {
             in.event = MENU_EV_HTTP_TIMEOUT;
             log_call(c, KLOG_WARN, "back-end timed out after %u ms", r->elapsed_ms);
@@ -413,6 +466,9 @@ static int start_fetch(struct ussd_call *c, const struct menu_effect *fx)
         req.body_len = fl;
         req.content_type = "application/x-www-form-urlencoded";
         s->st.app_calls++;
+    } else if (fx->kind == MENU_FX_STATUS) {
+        req.method = "GET";
+        s->st.http_calls++;
     } else {
         req.method = fx->method;
         req.body = fx->body;
@@ -505,14 +561,60 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
         return;
     }
     /* Not there, or not this phone's: the same answer, counted. */
+    count_miss(c, me);
+    in->event = MENU_EV_STATUS_NOT_FOUND;
+}
+
+/* A lookup that found nothing for this phone counts towards its lock-out. */
+static void count_miss(struct ussd_call *c, const char *me)
+{
+    struct ussd_service *s = c->s;
+    if (!s->db)
+        return;
     int fails = 0;
-    rc = store_lookup_failed(s->db, me, now, USSD_LOOKUP_WINDOW_MS, USSD_LOOKUP_MAX,
-                             USSD_LOOKUP_LOCK_MS, &fails, &until);
+    int64_t until = 0;
+    int rc = store_lookup_failed(s->db, me, now_ms(), USSD_LOOKUP_WINDOW_MS,
+                                 USSD_LOOKUP_MAX, USSD_LOOKUP_LOCK_MS, &fails, &until);
     if (rc != STORE_OK)
         log_call(c, KLOG_WARN, "status: failed lookup not counted: %s", store_rc_name(rc));
     else if (until > 0)
         log_call(c, KLOG_INFO, "status: %d failed lookups; locked out", fails);
-    in->event = MENU_EV_STATUS_NOT_FOUND;
+}
+
+/* "2026-11-20..." -> "20.11.2026"; anything else as it is (bounded). */
+static void live_date(const char *in, char *out, size_t cap)
+{
+    int y, m, d;
+    if (strlen(in) >= 10 && sscanf(in, "%4d-%2d-%2d", &y, &m, &d) == 3 &&
+        in[4] == '-' && in[7] == '-' && m >= 1 && m <= 12 && d >= 1 && d <= 31)
+        snprintf(out, cap, "%02d.%02d.%04d", d, m, y);
+    else
+        snprintf(out, cap, "%s", in);
+}
+
+/*
+ * A live status node: the lock-out is the gateway's (the store), the
+ * answer the agency's.  Returns 0 when the call is under way (the result
+ * comes to on_fetched), or 1 with *in filled (locked out, or no call).
+ */
+static int live_status(struct ussd_call *c, const struct menu_effect *fx,
+                       struct menu_input *in)
+{
+    struct ussd_service *s = c->s;
+    s->st.status_lookups++;
+    in->event = MENU_EV_STATUS_FAIL;
+    char me[STORE_MSISDN_MAX];
+    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+        in->event = MENU_EV_STATUS_NOT_FOUND;
+        return 1;
+    }
+    int64_t until = 0;
+    if (s->db && store_lookup_locked(s->db, me, now_ms(), &until) == STORE_OK &&
+        until > 0) {
+        in->event = MENU_EV_STATUS_LOCKED;
+        return 1;
+    }
+    return start_fetch(c, fx) == 0 ? 0 : 1;
 }
 
 /*
@@ -647,10 +749,16 @@ static void handle_output(struct ussd_call *c)
             struct menu_kv kv[2];
             struct store_app app;
             char date[48] = "";
-            if (waiting)
+            if (waiting) {
                 in.event = MENU_EV_STATUS_FAIL;
-            else
+            } else if (fx->url) {
+                if (live_status(c, fx, &in) == 0) {
+                    c->st = C_WAIT;   /* the agency's answer comes later */
+                    return;
+                }
+            } else {
                 do_status(c, fx, &in, kv, &app, date, sizeof date);
+            }
             in.phone = c->phone;
             in.session_id = c->sid;
             in.now = (uint32_t)time(NULL);

@@ -1296,7 +1296,8 @@ static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
 static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "var", "save", "next", "on_not_found",
-                                        "on_locked", "on_error", NULL };
+                                        "on_locked", "on_error", "url", "timeout_ms",
+                                        NULL };
     static const char *const fields[] = { "status", "updated", NULL };
     check_node_keys(L, d, keys);
     struct fy_node *k = NULL;
@@ -1314,6 +1315,17 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
             err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
     }
     build_save(L, d, mn, fields);
+    /* live mode: the agency's own API answers instead of the store */
+    struct fy_node *u = get(d->map, "url", NULL);
+    if (u)
+        mn->url = plain_tmpl(L, u, "url");
+    unsigned long v;
+    mn->timeout_ms = 3000;
+    struct fy_node *t = get(d->map, "timeout_ms", &k);
+    if (t && !u)
+        err(L, k, "timeout_ms applies to a live status node (with url) only");
+    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
+        mn->timeout_ms = (uint32_t)v;
     struct fy_node *nk = NULL;
     {
         struct fy_node *val_ = get(d->map, "next", &nk);

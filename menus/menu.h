@@ -148,7 +148,7 @@ struct menu_node {
     /* sms */
     const struct menu_tmpl *to; /* NULL: the caller's own number */
     /* status: var = the number; save = status/updated; next = found;
-     * on_error = store failure */
+     * on_error = store failure; url (and timeout_ms) set: live mode */
     uint16_t on_notfound;      /* not found for this phone */
     uint16_t on_locked;        /* too many failed lookups: try later */
     /* subscribe: var = the number; next = done; on_notfound / on_locked /

@@ -339,6 +339,13 @@ static void fx_status(struct ctx *c, const struct menu_node *n)
     fx->number = keep(c->out, v, strlen(v));
     fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
     fx->lang = c->set->lang[lang_of(c)];
+    if (n->url) {                 /* live: the agency's API answers */
+        char buf[BODY_MAX];
+        size_t l = render(c, n->url, buf, sizeof buf, true);
+        fx->url = keep(c->out, buf, l);
+        fx->method = "GET";
+        fx->timeout_ms = n->timeout_ms;
+    }
 }
 
 /* Subscribe / unsubscribe: like a status lookup, with the node's action. */

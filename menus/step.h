@@ -99,7 +99,9 @@ enum menu_fx_kind {
     MENU_FX_APP,               /* POST to an AT-style app; CON/END fed back */
     MENU_FX_STORE_LANG,        /* remember phone -> lang */
     MENU_FX_STATUS,            /* look up application `number` for `phone`
-                                  in the store; MENU_EV_STATUS_* fed back */
+                                  in the store, or (url set: live mode) GET
+                                  url from the agency's API, with the
+                                  store's lock-out; MENU_EV_STATUS_* fed back */
     MENU_FX_BOOKING,           /* one turn of the booking sub-dialog:
                                   MENU_EV_BOOKING_* fed back */
     MENU_FX_SUBSCRIBE          /* (un)subscribe `phone` to application

@@ -356,6 +356,31 @@ codes:
 """
 
 
+LIVE = """
+nodes:
+  - id: live_number
+    type: input
+    text: { ky: "Номер:", ru: "Номер:", en: "Number:" }
+    kind: digits
+    min: 5
+    max: 10
+    var: app_no
+    next: live_lookup
+  - id: live_lookup
+    type: status
+    url: "{apphost}/agency/applications/{app_no}?phone={phone}"
+    timeout_ms: 2000
+    var: app_no
+    save: { state: status, since: updated }
+    next: status_route
+    on_not_found: status_notfound
+    on_locked: status_locked
+    on_error: service_down
+codes:
+  "*400#": live_number
+"""
+
+
 class AppServer:
     """A CON/END application (Africa's Talking style) and a slow back-end."""
 
@@ -371,8 +396,23 @@ class AppServer:
                 if self.path.startswith("/slow"):
                     time.sleep(1.5)
                 body = b'{"x": "late"}'
+                code = 200
+                if self.path.startswith("/agency/"):
+                    # a live status API: the application's state only for its owner
+                    from urllib.parse import parse_qs, urlparse
+                    u = urlparse(self.path)
+                    outer.requests.append({"path": u.path, **{k: v[0] for k, v in
+                                                              parse_qs(u.query).items()}})
+                    number = u.path.rsplit("/", 1)[1]
+                    phone = parse_qs(u.query).get("phone", [""])[0]
+                    if number == "1234567" and phone == "+996555100011":
+                        body = b'{"status": "ready", "updated": "2026-11-20T09:30:00Z"}'
+                    elif number == "5000000":
+                        code, body = 500, b"oops"
+                    else:
+                        code, body = 404, b'{"error": "not found"}'
                 try:
-                    self.send_response(200)
+                    self.send_response(code)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
@@ -445,6 +485,45 @@ def slow_backend_times_out_with_fallback_and_does_not_block_others():
     expect(kind == "end" and ("Кечиктирилди" in t or "slow" in t or "Задержка" in t),
            "fallback text: %r" % t)
     expect(took < 1.2, "the 400 ms timeout took %.2fs" % took)
+
+
+@case
+def live_status_from_the_agency_api_keeps_privacy_and_lockout():
+    app = AppServer()
+    s, g = start(extra_menus={"92-live.yaml": with_apphost(LIVE, app.port)})
+    owner = Phone(s, "996555100011")
+    owner.dial("*100#")
+    owner.send("3")                    # English, remembered
+    owner.abort()
+    kind, t = owner.dial("*400#")
+    kind, t = owner.send("1234567")
+    expect(kind == "end" and "ready for pick-up" in t and "20.11.2026" in t,
+           "live answer for the owner: %r" % t)
+    req = app.requests[-1]
+    expect(req["path"] == "/agency/applications/1234567" and req["phone"] == "+996555100011",
+           "what the agency was asked: %r" % req)
+    # a stranger: the agency says 404, the gateway says what it says locally
+    other = Phone(s, "996555100012")
+    other.dial("*100#")
+    other.send("3")
+    other.abort()
+    other.dial("*400#")
+    kind, t1 = other.send("1234567")
+    expect(kind == "end" and "No application 1234567 found" in t1, "stranger: %r" % t1)
+    # the agency failing is not "not found"
+    other.dial("*400#")
+    kind, t = other.send("5000000")
+    expect(kind == "end" and "not answering" in t, "agency error: %r" % t)
+    # misses count towards the same lock-out; then the agency is not even asked
+    for _ in range(4):
+        other.dial("*400#")
+        other.send("7777777")
+    asked = len(app.requests)
+    other.dial("*400#")
+    kind, t = other.send("1234567")
+    expect(kind == "end" and "Too many attempts" in t, "locked out: %r" % t)
+    expect(len(app.requests) == asked, "the agency was asked while locked out")
+    expect(g.alive(), "kyzmatd died")
 
 
 @case

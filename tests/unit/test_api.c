@@ -956,7 +956,7 @@ static void test_template_parse(void **state)
         { "ready", "ky", "{\"text\":\"{numbr}\"}", "text", "unknown placeholder {numbr}" },
         { "ready", "ky", "{\"text\":\"{day}\"}", "text", "{number} {status} {note}" },
         { "booking.moved", "ky", "{\"text\":\"{number}\"}", "text",
-          "{service} {office} {address} {day} {time} {ticket}" },
+          "{service} {office} {address} {place} {day} {date} {time} {ticket}" },
         { "*", "ky", "{\"text\":\"ok {ticket}\"}", "text", "{ticket}" },
         { "ready", "ky", "{\"text\":\"\"}", "text", "empty" },
         { "ready", "ky", "{\"text\":\"a\\u0007\"}", "text", "control" },
