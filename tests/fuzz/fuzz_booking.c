@@ -101,7 +101,7 @@ static int populate(void)
             return -1;
     /* a 20-time day for paging */
     for (int i = 0; i < 20; i++) {
-        char t[6];
+        char t[16];
         snprintf(t, sizeof t, "%02d:%02d", 8 + i / 2, i % 2 ? 30 : 0);
         if (store_slot_put(st, o1, s1, "2026-12-07", t, 1, NULL) != STORE_OK)
             return -1;

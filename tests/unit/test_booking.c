@@ -397,7 +397,7 @@ static void test_pagination(void **state)
     int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
     int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
     int64_t ids[20];
-    char times[20][6];
+    char times[20][16];
     for (int i = 0; i < 20; i++) {
         snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
         ids[i] = slot(f, off, svc, "2026-12-02", times[i], 2);
