@@ -1039,7 +1039,7 @@ static void usage(FILE *fp, const char *prog)
 "                       code (created if new) in the configured database,\n"
 "                       print it once and exit; only its SHA-256 is kept\n"
 "      --scopes LIST    with --create-token: messages,applications,offices,\n"
-"                       slots (comma-separated) or * (the default)\n"
+"                       slots,templates (comma-separated) or * (the default)\n"
 "  -v, --verbose        log at debug level (overrides log.level)\n"
 "      --help-config    list every configuration key with its default\n"
 "  -h, --help           show this help\n"

@@ -2,13 +2,14 @@
 # scripts/run.sh — `make run`: the gateway on its embedded defaults with the
 # built-in SMSC simulator, and a phone in this terminal.
 #
-# Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776), the example
-# menus' small back-end (menus/examples/backend.py on 127.0.0.1:8099, the
-# address the example menu set calls) and kyzmatd (no -c: embedded
-# defaults, binds to that simulator, runs menus/examples), waits until the
-# bind is up, then runs the simulated handset in the foreground: type
-# *100# and answer the prompts.  Ctrl-D stops everything (all three, by pid).
-# Logs: var/log/kyzmat-smsc.log, var/log/backend.log, var/log/kyzmatd.log.
+# Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776) and kyzmatd
+# (no -c: embedded defaults, binds to that simulator, runs menus/examples),
+# waits until the bind is up, publishes demo data through the agencies'
+# API (application 12345 of this phone; two service centres with free
+# times for passports and ID cards over the next days), then runs the
+# simulated handset in the foreground: type *100# and answer the prompts.
+# Ctrl-D stops everything (both, by pid).
+# Logs: var/log/kyzmat-smsc.log, var/log/kyzmatd.log.
 # Environment: PHONE (default 996555123456), CONFIG (a kyzmatd config file
 # to use instead of the embedded defaults).
 set -eu
@@ -20,19 +21,15 @@ mkdir -p var/log
 
 smsc_pid=""
 gw_pid=""
-be_pid=""
 stop() {
     [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null || true
     [ -n "$smsc_pid" ] && kill -TERM "$smsc_pid" 2>/dev/null && wait "$smsc_pid" 2>/dev/null || true
-    [ -n "$be_pid" ] && kill -TERM "$be_pid" 2>/dev/null && wait "$be_pid" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
 "$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 \
     >var/log/kyzmat-smsc.out 2>var/log/kyzmat-smsc.log &
 smsc_pid=$!
-python3 menus/examples/backend.py 8099 >var/log/backend.out 2>var/log/backend.log &
-be_pid=$!
 if [ -n "${CONFIG:-}" ]; then
     "$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
 else
@@ -47,10 +44,6 @@ until grep -q ' bound' var/log/kyzmatd.log 2>/dev/null; do
         echo "kyzmat-smsc did not start (is port 2775 or 2776 in use?):" >&2
         tail -5 var/log/kyzmat-smsc.log >&2; exit 1
     fi
-    if ! kill -0 "$be_pid" 2>/dev/null; then
-        echo "the example back-end did not start (is port 8099 in use?):" >&2
-        tail -5 var/log/backend.log >&2; exit 1
-    fi
     if ! kill -0 "$gw_pid" 2>/dev/null; then
         echo "kyzmatd did not start:" >&2; tail -20 var/log/kyzmatd.log >&2; exit 1
     fi
@@ -61,26 +54,47 @@ until grep -q ' bound' var/log/kyzmatd.log 2>/dev/null; do
     sleep 0.05
 done
 
-# A demo application owned by this phone, so "application status" has
-# something to find: 12345 is ready (through the agencies' API, with a
-# token made for the occasion).
+# Demo data through the agencies' API, with a token made for the occasion:
+# application 12345 of this phone is ready; two service centres offer
+# passports and ID cards every half hour over the next five days.
 cfgarg=""
 [ -n "${CONFIG:-}" ] && cfgarg="-c $CONFIG"
 if tok=$("$B/kyzmatd" $cfgarg --create-token demo 2>>var/log/kyzmatd.log); then
     port=$(sed -n 's/.*HTTP API on [0-9.]*:\([0-9]*\).*/\1/p' var/log/kyzmatd.log | tail -1)
-    TOKEN="$tok" PORT="$port" PHONE="$PHONE" python3 - <<'PY' || echo "(could not create the demo application; see var/log/kyzmatd.log)"
-import json, os, urllib.request
-req = urllib.request.Request(
-    "http://127.0.0.1:%s/v1/applications/12345/status" % os.environ["PORT"],
-    data=json.dumps({"owner": "+" + os.environ["PHONE"], "status": "ready",
-                     "language": "ky", "notify": False}).encode(),
-    headers={"Authorization": "Bearer " + os.environ["TOKEN"],
-             "Content-Type": "application/json"}, method="POST")
-urllib.request.urlopen(req, timeout=5).read()
+    TOKEN="$tok" PORT="$port" PHONE="$PHONE" python3 - <<'PY' || echo "(could not publish the demo data; see var/log/kyzmatd.log)"
+import datetime, json, os, urllib.request
+
+def call(path, body):
+    req = urllib.request.Request(
+        "http://127.0.0.1:%s%s" % (os.environ["PORT"], path), data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + os.environ["TOKEN"],
+                 "Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req, timeout=5).read()
+
+call("/v1/applications/12345/status", {"owner": "+" + os.environ["PHONE"], "status": "ready",
+                                       "language": "ky", "notify": False})
+call("/v1/offices", {"code": "bishkek-1",
+                     "name": {"ky": "Бишкек, 1-борбор", "ru": "Бишкек, центр №1", "en": "Bishkek, centre 1"},
+                     "address": {"ky": "Токтогул к. 125", "ru": "ул. Токтогула 125", "en": "125 Toktogul St"}})
+call("/v1/offices", {"code": "osh-1",
+                     "name": {"ky": "Ош, 1-борбор", "ru": "Ош, центр №1", "en": "Osh, centre 1"},
+                     "address": {"ky": "Ленин к. 200", "ru": "ул. Ленина 200", "en": "200 Lenin St"}})
+call("/v1/services", {"code": "passport", "name": {"ky": "Паспорт", "ru": "Паспорт", "en": "Passport"}})
+call("/v1/services", {"code": "idcard", "name": {"ky": "ID-карта", "ru": "ID-карта", "en": "ID card"}})
+today = datetime.date.today()
+for d in range(1, 6):
+    day = (today + datetime.timedelta(days=d)).isoformat()
+    for office in ("bishkek-1", "osh-1"):
+        for service in ("passport", "idcard"):
+            for h in range(9, 17):
+                for m in ("00", "30"):
+                    call("/v1/slots", {"office": office, "service": service, "day": day,
+                                       "time": "%02d:%s" % (h, m), "capacity": 2})
 PY
 fi
 
 echo "kyzmatd is bound to the simulator (logs in var/log/)."
 echo "Application 12345 belongs to this phone (status: ready); try *100# -> 1 -> 12345."
+echo "Book a time with *100# -> 2; see, move or cancel it with *100# -> 3."
 echo "You are the phone $PHONE. Dial *100# and answer the prompts; Ctrl-D to stop."
 "$B/kyzmat-smsc" --phone "$PHONE" --control 127.0.0.1:2776
