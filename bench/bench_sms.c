@@ -6,12 +6,14 @@
  * assertions):
  *
  *   load --port P --clients K --n N (--kyzmat TOKEN | --kannel USER:PASS)
- *        [--control CPORT] [--wait S]
+ *        [--dlr-mask M [--dlr-url URL]] [--control CPORT] [--wait S]
  *       N requests over K keep-alive connections to 127.0.0.1:P, one in
  *       flight per connection: kyzmat's POST /v1/messages with a bearer
  *       token (accepted = 202, sent only after the commit), or Kannel's
  *       GET /cgi-bin/sendsms (accepted = 202, "Sent." / "Queued for later
- *       delivery").  A connection the server closes is dialled again (and
+ *       delivery"; --dlr-mask M adds &dlr-mask=M, so that Kannel asks
+ *       for receipts as kyzmat always does, and --dlr-url the URL smsbox
+ *       calls with each, percent-encoded).  A connection the server closes is dialled again (and
  *       counted).  With --control, the simulator's control port (kyzmat-smsc
  *       `stats`) is read before the load and then polled every millisecond
  *       after it until its submit_sm count has grown by the number
@@ -19,6 +21,8 @@
  *       messages submitted per second from the load's start.
  *       RESULT accepted=.. rejected=.. reconnects=.. accept_s=.. accept_tput=..
  *              p50_ms=.. p99_ms=.. submitted=.. submit_s=.. submit_tput=..
+ *       BENCH_SMS_PROGRESS=1 in the environment also prints the accepts of
+ *       each second on stderr.
  *
  *   fill DB ROWS
  *       ROWS queued messages written into kyzmat's SQLite outbox at DB
@@ -166,8 +170,12 @@ struct load {
     int port;
     const char *token;         /* kyzmat: bearer token */
     const char *user, *pass;   /* Kannel: sendsms-user */
+    int dlr_mask;              /* Kannel: dlr-mask asked for (0 = none) */
+    char dlr_url[512];         /* Kannel: "&dlr-url=..." (encoded) or "" */
     long n, issued, done, ok, bad, reconnects;
     double *lat;               /* ms per accepted request, ok entries */
+    double t0;                 /* load start (mono) */
+    long last_ok;              /* at the previous progress tick */
     bool failed;               /* a connection could not be (re)made */
 };
 
@@ -190,11 +198,14 @@ static int send_req(struct conn *c)
                        "Content-Length: %d\r\n\r\n%s",
                        ld->token, blen, body);
     } else {
+        char dlr[32] = "";
+        if (ld->dlr_mask > 0)
+            snprintf(dlr, sizeof dlr, "&dlr-mask=%d", ld->dlr_mask);
         len = snprintf(req, sizeof req,
                        "GET /cgi-bin/sendsms?username=%s&password=%s&from=kyzmat"
                        "&to=996555%06ld&text=Your+application+%ld+is+ready+for"
-                       "+collection HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                       ld->user, ld->pass, i % 1000000, i);
+                       "+collection%s%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                       ld->user, ld->pass, i % 1000000, i, dlr, ld->dlr_url);
     }
     if (len <= 0 || (size_t)len >= sizeof req)
         return -1;
@@ -334,6 +345,18 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* BENCH_SMS_PROGRESS=1: accepts in each second on stderr, to see a rate
+ * that drifts as the database grows. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct load *ld = arg;
+    fprintf(stderr, "  t=%5.1f s  accepted %ld (+%ld)\n", mono() - ld->t0,
+            ld->ok, ld->ok - ld->last_ok);
+    ld->last_ok = ld->ok;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -372,7 +395,23 @@ static int cmd_load(int argc, char **argv)
             *colon = '\0';
             ld.user = up;
             ld.pass = colon + 1;
-        } else if (strcmp(o, "--control") == 0)
+        } else if (strcmp(o, "--dlr-mask") == 0)
+            ld.dlr_mask = atoi(v);
+        else if (strcmp(o, "--dlr-url") == 0) {
+            /* percent-encode everything but unreserved characters */
+            size_t n = (size_t)snprintf(ld.dlr_url, sizeof ld.dlr_url, "&dlr-url=");
+            for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+                if (n + 4 >= sizeof ld.dlr_url)
+                    return 2;
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+                    ld.dlr_url[n++] = (char)*p;
+                else
+                    n += (size_t)snprintf(ld.dlr_url + n, 4, "%%%02X", *p);
+            }
+            ld.dlr_url[n] = '\0';
+        }
+        else if (strcmp(o, "--control") == 0)
             ctl_port = atoi(v);
         else if (strcmp(o, "--wait") == 0)
             wait_s = atof(v);
@@ -412,9 +451,19 @@ static int cmd_load(int argc, char **argv)
                 up, k, ld.port);
         rc = 1;
     } else {
+        struct event *tick = NULL;
+        ld.t0 = t0;
+        if (getenv("BENCH_SMS_PROGRESS")) {
+            struct timeval one = { 1, 0 };
+            tick = event_new(ld.base, -1, EV_PERSIST, on_tick, &ld);
+            if (tick)
+                event_add(tick, &one);
+        }
         for (int i = 0; i < k && ld.issued < ld.n; i++)
             next(&cs[i]);
         event_base_dispatch(ld.base);
+        if (tick)
+            event_free(tick);
         t_acc = mono() - t0;
         if (ld.failed) {
             fprintf(stderr, "bench_sms load: a connection failed after %ld "
@@ -625,7 +674,9 @@ int main(int argc, char **argv)
         return cmd_restart(argc - 2, argv + 2);
     fprintf(stderr,
             "usage: bench_sms load --port P --clients K --n N "
-            "(--kyzmat TOKEN | --kannel USER:PASS) [--control CPORT] [--wait S]\n"
+            "(--kyzmat TOKEN | --kannel USER:PASS [--dlr-mask M [--dlr-url URL]])\n"
+            "       [--control CPORT] "
+            "[--wait S]\n"
             "       bench_sms fill DB ROWS\n"
             "       bench_sms restart --control CPORT --count M [--timeout S] "
             "-- CMD [ARGS...]\n");

@@ -35,7 +35,12 @@
 # RCOUNT (restart: also time to this many submits, default 10000),
 # RTIMEOUT (restart: give up after this many seconds, default 60),
 # KANNEL_NODELAY (1 default: Kannel with the TCP_NODELAY shim; 0 as
-# shipped), PARTS (default "load restart": (a)+(b), then (c)).  Needs: $B/kyzmatd, $B/kyzmat-smsc (make all), cc, pkg-config,
+# shipped), KANNEL_DLR (dlr-mask on every sendsms; default 0 = none, so
+# Kannel does less than kyzmat, which asks for a receipt on every submit_sm
+# and stores it; 3 = delivered or failed, with a dlr-url on a local
+# responder (bench/responder.c), since smsbox logs two errors per receipt
+# without one),
+# PARTS (default "load restart": (a)+(b), then (c)).  Needs: $B/kyzmatd, $B/kyzmat-smsc (make all), cc, pkg-config,
 # curl, python3, /usr/sbin/bearerbox and /usr/sbin/smsbox (package kannel).
 # Builds $B/bench/bench_sms (if make has not) and $B/nodelay.so itself.
 #
@@ -54,6 +59,7 @@ RCOUNT=${RCOUNT:-10000}
 RTIMEOUT=${RTIMEOUT:-60}
 KANNEL_NODELAY=${KANNEL_NODELAY:-1}
 PARTS=${PARTS:-load restart}
+KANNEL_DLR=${KANNEL_DLR:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tmp=$(mktemp -d)
@@ -111,6 +117,11 @@ if [ ! -f "$shim" ] || [ -n "$(find scripts/nodelay.c -newer "$shim")" ]; then
 fi
 pre=""
 [ "$KANNEL_NODELAY" = 1 ] && pre=$shim
+resp_bin="$B/bench/bench_responder"
+if [ "$KANNEL_DLR" != 0 ] && { [ ! -x "$resp_bin" ] || [ -n "$(find bench/responder.c -newer "$resp_bin")" ]; }; then
+    # shellcheck disable=SC2046,SC2086
+    ${CC:-cc} $WARN -O2 -g -o "$resp_bin" bench/responder.c $(pkg-config --cflags --libs libevent)
+fi
 
 free_ports() { # $1 = how many distinct free loopback ports (held together while chosen)
     python3 -c 'import socket,sys
@@ -268,6 +279,23 @@ sb_start() {
 }
 store_size() { kstatus | sed -n 's/.*store size \(-*[0-9]*\).*/\1/p' | head -1; }
 
+# the sendsms receipt options for bench_sms load (KANNEL_DLR)
+kdlr=""
+dlr_responder() {
+    [ "$KANNEL_DLR" = 0 ] && return 0
+    "$resp_bin" 127.0.0.1:0 >"$tmp/resp.out" 2>"$tmp/resp.log" &
+    rp=$!; pids="$pids $rp"
+    i=0
+    while [ -z "$(port_of http "$tmp/resp.out")" ]; do
+        i=$((i + 1))
+        if [ $i -gt 200 ] || ! kill -0 "$rp" 2>/dev/null; then
+            echo "  responder did not start; Kannel asks for no receipts"; KANNEL_DLR=0; return 0
+        fi
+        sleep 0.05
+    done
+    kdlr="--dlr-mask $KANNEL_DLR --dlr-url http://127.0.0.1:$(port_of http "$tmp/resp.out")/dlr"
+}
+
 # (a) + (b) for Kannel
 kannel_load() {
     d="$tmp/kannel"; rm -rf "$d"; mkdir -p "$d"
@@ -276,7 +304,7 @@ kannel_load() {
     bb_start "$d" || { stop_forget "$sp"; return 0; }
     sb_start "$d" || { stop_forget "$bb" "$sp"; return 0; }
     wait_bound || { echo "  bearerbox did not bind"; stop_forget "$sb" "$bb" "$sp"; return 0; }
-    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KN" --kannel bench:bench --control "$cport" || true)
+    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KN" --kannel bench:bench $kdlr --control "$cport" || true)
     printf '  %-28s %s\n' "Kannel sendsms, store-file" "$r"
     row Kannel load "$r"
     stop_forget "$sb" "$bb" "$sp"
@@ -305,7 +333,7 @@ kannel_restart() {
     kannel_conf "$d" "$dead"
     bb_start "$d" || return 0
     sb_start "$d" || { stop_forget "$bb"; return 0; }
-    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KRROWS" --kannel bench:bench || true)
+    r=$("$drv" load --port "$ssp" --clients "$K" --n "$KRROWS" --kannel bench:bench $kdlr || true)
     printf '  %-28s %s\n' "Kannel fill (sendsms, no SMSC)" "$r"
     row Kannel fill "$r"
     sz=$(store_size)
@@ -326,7 +354,13 @@ kannel_restart() {
 echo "== SMS: kyzmat POST /v1/messages vs Kannel 1.4.5 sendsms + store-file (same simulator, same client)"
 echo "   machine: $(nproc) CPUs, $(df -T "$tmp" | awk 'NR == 2 {print $2}') under $tmp, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine moves every figure)"
 echo "   $K keep-alive HTTP clients, one request each in flight; SMPP window $W both; kyzmat N=$N, Kannel KN=$KN;"
-echo "   Kannel: store-type file, log-level 2, no access-log, TCP_NODELAY shim $( [ -n "$pre" ] && echo on || echo off);"
+dlr_responder
+echo "   Kannel: store-type file, log-level 2, no access-log, TCP_NODELAY shim $( [ -n "$pre" ] && echo on || echo off), dlr-mask $KANNEL_DLR"
+if [ "$KANNEL_DLR" = 0 ]; then
+    echo "   (no receipts: less work than kyzmat, which asks for one on every submit_sm and stores it; KANNEL_DLR=3 asks);"
+else
+    echo "   (receipts, as kyzmat asks for on every submit_sm; smsbox calls a local responder with each: more work than kyzmat);"
+fi
 echo "   its store-file writes each message with fflush and never fsync (gw/bb_store_file.c), so it keeps"
 echo "   what a process crash would lose, like kyzmat's synchronous=normal, not what a power cut would"
 echo "(a)+(b) accepted/s over HTTP, then submitted/s at the simulator from the load's start:"
@@ -372,7 +406,7 @@ awk -F'|' -v rc="$RCOUNT" -v rt="$RTIMEOUT" '
         line("restart -> " rc " submit_sm, ms", kc, nc, "ms")
         line("filling the queue for (c), messages/s", kf, nf, "")
         if (nc ~ /^none/ && ngot != "") printf "(Kannel submitted %s within %s s of its restart)\n", ngot, rt
-        printf "(queued at restart: kyzmat %s, Kannel %s%s)\n", krows, nrows,
+        if (krows != "" || nrows != "") printf "(queued at restart: kyzmat %s, Kannel %s%s)\n", krows, nrows,
             (krows != nrows ? "; NOT the same count: Kannel can only be filled through sendsms (KRROWS)" : "")
         printf "(restart rows: Kannel time / kyzmat time.  The fill row has no ratio: kyzmat fills through store_enqueue,\n"
         printf " Kannel through sendsms with no SMSC.  Goals: >= 15,000 accepts/s normal, >= 10,000/s full,\n"
