@@ -76,3 +76,4 @@ run_load "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RA
 echo
 echo "== 5. Kannel 1.4.5 baseline (bearerbox + smsbox + get-url) vs kyzmat, same simulator"
 B="$B" N="$N" W="$W" scripts/bench-kannel.sh || true
+echo; echo "== 6. SMS path: kyzmat POST /v1/messages vs Kannel sendsms + store-file (scripts/bench-sms.sh)"; B="$B" scripts/bench-sms.sh || true
