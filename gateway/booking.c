@@ -1002,6 +1002,11 @@ static void on_input(struct turn *t, struct state *s, const char *in)
 {
     const struct booking_req *rq = t->rq;
     if (is_key(in, rq->key_back)) {
+        if (s->page > 0) {         /* as on menus: a page back first */
+            s->page--;
+            draw(t, s, NULL);
+            return;
+        }
         char p = prev_stage(s, rq->mode);
         if (!p) {
             t->res->outcome = BOOKING_BACK;

@@ -438,6 +438,12 @@ static void test_pagination(void **state)
     /* more on the last page stays there */
     assert_int_equal(turn(f, "99"), BOOKING_CON);
     SEES(f, "20. 18:30");
+    /* back on a later page goes a page back, not a stage back */
+    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    LACKS(f, "20. 18:30");
+    SEES(f, "99 Дагы");
+    assert_int_equal(turn(f, "99"), BOOKING_CON);
+    SEES(f, "20. 18:30");
 
     /* the numbers are global: "15" books the 15th time from any page */
     assert_int_equal(turn(f, "15"), BOOKING_CON);
