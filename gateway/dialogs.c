@@ -79,6 +79,7 @@ struct dialogs;
 struct req {
     struct req *next, *prev;    /* done queue (next only) or in-flight list */
     struct dialogs *d;
+    redisAsyncContext *ac;      /* Redis: the context it was sent on */
     dialogs_cb cb;
     void *arg;
     uint64_t sent_ms;
@@ -124,13 +125,21 @@ struct dialogs {
     size_t nbuckets, sweep_pos, sweep_slice;
     struct event *sweep_ev;
 
+    struct event *up_ev;        /* memory after dialogs_set_url: report UP */
+
     /* redis */
     char addr[INET6_ADDRSTRLEN];
     int port, db;
+    char user[128];             /* AUTH user, "" = none */
+    char pass[512];             /* AUTH password, "" = no AUTH; never logged */
     redisAsyncContext *ac;      /* current context, or NULL */
     redisAsyncContext *ac_dead; /* dropped, to be freed by free_ev */
+    redisAsyncContext *ac_old;  /* retired by dialogs_set_url, draining */
+    unsigned old_pending;       /* RQ_SENT requests still on ac_old */
+    bool old_forced;            /* ac_old being freed before it drained */
     enum dialogs_state state;
     bool down_reported;
+    char last_reason[300];      /* the DOWN reason last reported */
     unsigned backoff_ms;
     uint64_t rng;
     struct event *retry_ev, *connect_ev, *req_ev, *free_ev;
@@ -212,6 +221,74 @@ static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
     return 0;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode n bytes of URL user info (%XX escapes) into out (cap bytes,
+ * NUL-terminated).  Errors name `what`, never the text itself (it may be
+ * a password). */
+static int pct_decode(const char *s, size_t n, char *out, size_t cap,
+                      const char *what, char *err, size_t errlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+                snprintf(err, errlen, "redis url: bad %%-escape in the %s", what);
+                return -1;
+            }
+            c = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            if (c == 0) {
+                snprintf(err, errlen, "redis url: %%00 in the %s", what);
+                return -1;
+            }
+            i += 2;
+        } else if (c <= ' ' || c == 0x7f) {
+            snprintf(err, errlen, "redis url: space or control character in the %s "
+                     "(write it as %%XX)", what);
+            return -1;
+        }
+        if (o + 1 >= cap) {
+            snprintf(err, errlen, "redis url: %s too long", what);
+            return -1;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+const char *dialogs_redact_url(const char *url, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return buf;
+    if (!url) {
+        buf[0] = '\0';
+        return buf;
+    }
+    const char *at = NULL;
+    if (strncmp(url, "redis://", 8) == 0)
+        at = memrchr(url + 8, '@', strcspn(url + 8, "/?#"));
+    if (!at) {
+        snprintf(buf, cap, "%s", url);
+        return buf;
+    }
+    const char *colon = memchr(url + 8, ':', (size_t)(at - (url + 8)));
+    /* "redis://USER:" kept; without a colon all of the user info goes */
+    const char *keep_end = colon ? colon + 1 : url + 8;
+    snprintf(buf, cap, "%.*s***%s", (int)(keep_end - url), url, at);
+    return buf;
+}
+
 int dialogs_parse_url(const char *url, struct dialogs_redis_url *out,
                       char *err, size_t errlen)
 {
@@ -226,13 +303,30 @@ int dialogs_parse_url(const char *url, struct dialogs_redis_url *out,
         return -1;
     }
     const char *p = url + 8;
-    if (strpbrk(p, "@")) {
-        snprintf(err, errlen, "redis url: user or password not supported");
-        return -1;
-    }
     if (strpbrk(p, "?#")) {
         snprintf(err, errlen, "redis url: query or fragment not supported");
         return -1;
+    }
+    out->user[0] = out->password[0] = '\0';
+    size_t alen = strcspn(p, "/");          /* the authority */
+    const char *at = memrchr(p, '@', alen);
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon) {
+            snprintf(err, errlen, "redis url: user info must be :PASSWORD@ or "
+                     "USER:PASSWORD@");
+            return -1;
+        }
+        if (pct_decode(p, (size_t)(colon - p), out->user, sizeof out->user,
+                       "user", err, errlen) != 0 ||
+            pct_decode(colon + 1, (size_t)(at - colon - 1), out->password,
+                       sizeof out->password, "password", err, errlen) != 0)
+            return -1;
+        if (!out->password[0]) {
+            snprintf(err, errlen, "redis url: empty password");
+            return -1;
+        }
+        p = at + 1;
     }
     const char *h, *he;
     if (*p == '[') {
@@ -313,6 +407,7 @@ static struct req *req_alloc(struct dialogs *d)
     d->free_reqs = r->next;
     r->next = r->prev = NULL;
     r->d = d;
+    r->ac = NULL;
     r->err = NULL;
     r->len = 0;
     return r;
@@ -559,6 +654,7 @@ static void mem_del(struct dialogs *d, struct req *r, const char *key, size_t kl
 /* ---- Redis back-end: connection state machine --------------------------- */
 
 static void start_connect(struct dialogs *d);
+static void rearm_req_timer(struct dialogs *d, uint64_t now);
 
 static void report_state(struct dialogs *d, enum dialogs_state s, const char *why)
 {
@@ -585,9 +681,14 @@ static void arm_ms(struct event *ev, uint64_t ms)
     event_add(ev, &tv);
 }
 
-/* The connection is gone or failed (why: short text).  Schedules the next
- * attempt with back-off and reports DOWN once per outage. */
-static void went_down(struct dialogs *d, const char *why, bool was_up)
+/* The connection is gone or failed (why: short text; refused: the server
+ * answered the handshake with an error — AUTH, SELECT).  Schedules the
+ * next attempt with back-off and reports DOWN once per outage, and again
+ * when a refusal brings a new cause: a password changed on a running
+ * server shows as "AUTH failed" after the "connection lost", once, not at
+ * every retry. */
+static void went_down_why(struct dialogs *d, const char *why, bool was_up,
+                          bool refused)
 {
     event_del(d->connect_ev);
     d->state = DIALOGS_DOWN;
@@ -603,22 +704,33 @@ static void went_down(struct dialogs *d, const char *why, bool was_up)
     uint64_t delay = (uint64_t)b * 3 / 4 + rng_next(d) % ((uint64_t)b / 2 + 1);
     d->backoff_ms = b >= d->o.backoff_max_ms / 2 ? d->o.backoff_max_ms : b * 2;
     arm_ms(d->retry_ev, delay);
-    if (!d->down_reported) {
+    if (!d->down_reported || (refused && strcmp(d->last_reason, why) != 0)) {
         d->down_reported = true;
+        snprintf(d->last_reason, sizeof d->last_reason, "%s", why);
         report_state(d, DIALOGS_DOWN, why);
     }
 }
 
+static void went_down(struct dialogs *d, const char *why, bool was_up)
+{
+    went_down_why(d, why, was_up, false);
+}
+
 /* We give up on the current context (outside or inside its callbacks):
  * it is freed from a zero-delay event. */
-static void drop_conn(struct dialogs *d, const char *why)
+static void drop_conn_why(struct dialogs *d, const char *why, bool refused)
 {
     bool was_up = d->state == DIALOGS_UP;
     assert(d->ac_dead == NULL);
     d->ac_dead = d->ac;
     d->ac = NULL;
     event_active(d->free_ev, EV_TIMEOUT, 1);
-    went_down(d, why, was_up);
+    went_down_why(d, why, was_up, refused);
+}
+
+static void drop_conn(struct dialogs *d, const char *why)
+{
+    drop_conn_why(d, why, false);
 }
 
 static void free_cb(evutil_socket_t fd, short what, void *arg)
@@ -630,6 +742,12 @@ static void free_cb(evutil_socket_t fd, short what, void *arg)
     d->ac_dead = NULL;
     if (ac)
         redisAsyncFree(ac);     /* pending replies come back NULL: on_reply */
+    if (d->ac_old && d->old_pending == 0) {
+        ac = d->ac_old;         /* drained: only timed-out requests left */
+        d->ac_old = NULL;
+        redisAsyncFree(ac);
+        rearm_req_timer(d, mono_ms());   /* the stall watch applies again */
+    }
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -680,25 +798,37 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
                   was_up);
     } else if (ac == d->ac_dead) {
         d->ac_dead = NULL;
+    } else if (ac == d->ac_old) {
+        d->ac_old = NULL;       /* its requests came back NULL already */
+        d->old_pending = 0;
     }
 }
 
+/* Markers for the handshake replies (priv of on_handshake). */
+static char hs_auth, hs_final;
+
 static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
 {
-    (void)priv;
     struct dialogs *d = ac->data;
     redisReply *reply = reply_;
     if (d->closing || ac != d->ac || !reply)
         return;     /* a NULL reply: on_connect/on_disconnect report it */
     if (reply->type == REDIS_REPLY_ERROR ||
         (reply->type != REDIS_REPLY_STATUS)) {
+        /* Redis's error texts never repeat the password sent. */
         char why[300];
-        snprintf(why, sizeof why, "%s refused: %.200s",
-                 d->db ? "SELECT" : "PING",
-                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        drop_conn(d, why);
+        const char *text = reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                            : "unexpected reply";
+        if (priv == &hs_auth)
+            snprintf(why, sizeof why, "AUTH failed: %.200s", text);
+        else
+            snprintf(why, sizeof why, "%s refused: %.200s",
+                     d->db ? "SELECT" : "PING", text);
+        drop_conn_why(d, why, true);
         return;
     }
+    if (priv != &hs_final)
+        return;     /* AUTH accepted; SELECT/PING follows */
     event_del(d->connect_ev);
     d->state = DIALOGS_UP;
     d->backoff_ms = d->o.backoff_min_ms;
@@ -739,8 +869,18 @@ static void start_connect(struct dialogs *d)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     d->ac = ac;
-    int rc = d->db ? redisAsyncCommand(ac, on_handshake, NULL, "SELECT %d", d->db)
-                   : redisAsyncCommand(ac, on_handshake, NULL, "PING");
+    /* Pipelined: AUTH, then SELECT/PING; a refused AUTH makes the second
+     * answer NOAUTH, which is ignored since the context is dropped by then. */
+    int rc = REDIS_OK;
+    if (d->pass[0] && d->user[0])
+        rc = redisAsyncCommand(ac, on_handshake, &hs_auth, "AUTH %b %b", d->user,
+                               strlen(d->user), d->pass, strlen(d->pass));
+    else if (d->pass[0])
+        rc = redisAsyncCommand(ac, on_handshake, &hs_auth, "AUTH %b", d->pass,
+                               strlen(d->pass));
+    if (rc == REDIS_OK)
+        rc = d->db ? redisAsyncCommand(ac, on_handshake, &hs_final, "SELECT %d", d->db)
+                   : redisAsyncCommand(ac, on_handshake, &hs_final, "PING");
     if (rc != REDIS_OK) {
         drop_conn(d, "cannot queue the handshake");
         return;
@@ -765,6 +905,15 @@ static void fl_unlink(struct dialogs *d, struct req *r)
     r->next = r->prev = NULL;
 }
 
+/* Whether silence on the current connection is being watched: only while
+ * it is up and no retired connection still drains (the in-flight list then
+ * mixes both; the old one's requests are bounded by their own timeouts). */
+static bool stall_watch(const struct dialogs *d)
+{
+    return d->kind == K_REDIS && d->state == DIALOGS_UP && d->ac && !d->ac_old &&
+           d->fl_head;
+}
+
 static void arm_req_timer(struct dialogs *d, uint64_t at, uint64_t now)
 {
     if (d->timer_at && d->timer_at <= at)
@@ -778,7 +927,7 @@ static void rearm_req_timer(struct dialogs *d, uint64_t now)
     uint64_t at = UINT64_MAX;
     if (d->cursor)
         at = d->cursor->sent_ms + d->o.request_timeout_ms;
-    if (d->state == DIALOGS_UP && d->fl_head) {
+    if (stall_watch(d)) {
         uint64_t since = d->fl_head->sent_ms > d->last_rx_ms ? d->fl_head->sent_ms
                                                               : d->last_rx_ms;
         if (since + d->o.stall_ms < at)
@@ -801,13 +950,15 @@ static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
         struct req *r = d->cursor;
         d->cursor = r->next;
         r->state = RQ_TIMED_OUT;
+        if (d->ac_old && r->ac == d->ac_old && --d->old_pending == 0)
+            event_active(d->free_ev, EV_TIMEOUT, 1);
         struct dialogs_result res = { DIALOGS_TIMEOUT, NULL, 0, d->timeout_text };
         dialogs_cb cb = r->cb;
         void *cbarg = r->arg;
         r->cb = NULL;
         deliver(d, cb, cbarg, &res);
     }
-    if (d->state == DIALOGS_UP && d->fl_head) {
+    if (stall_watch(d)) {
         uint64_t since = d->fl_head->sent_ms > d->last_rx_ms ? d->fl_head->sent_ms
                                                               : d->last_rx_ms;
         if (now >= since + d->o.stall_ms) {
@@ -822,12 +973,14 @@ static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void on_reply(redisAsyncContext *ac, void *reply_, void *priv)
 {
-    (void)ac;
     struct req *r = priv;
     struct dialogs *d = r->d;
     redisReply *reply = reply_;
-    if (reply)
+    if (reply && ac == d->ac)
         d->last_rx_ms = mono_ms();
+    if (d->ac_old && ac == d->ac_old && r->state == RQ_SENT &&
+        --d->old_pending == 0)
+        event_active(d->free_ev, EV_TIMEOUT, 1);  /* not inside its callback */
     fl_unlink(d, r);
     if (r->state == RQ_TIMED_OUT) {
         if (reply)
@@ -838,7 +991,8 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv)
     struct dialogs_result res = { DIALOGS_ERROR, NULL, 0, NULL };
     if (!reply) {
         res.status = DIALOGS_UNAVAILABLE;
-        res.error = d->closing ? "store closed" : "connection lost";
+        res.error = d->closing ? "store closed"
+                  : d->old_forced ? "redis url changed" : "connection lost";
     } else if (reply->type == REDIS_REPLY_ERROR) {
         res.error = reply->str;
     } else if (r->op == OP_GET) {
@@ -943,6 +1097,7 @@ static void redis_send(struct dialogs *d, struct req *r, const char *key,
     }
     uint64_t now = mono_ms();
     r->state = RQ_SENT;
+    r->ac = d->ac;
     r->sent_ms = now;
     r->next = NULL;
     r->prev = d->fl_tail;
@@ -1047,6 +1202,56 @@ static struct dialogs *new_common(struct event_base *base, enum kind kind,
     return d;
 }
 
+/* A memory table for d's max_entries: buckets and the sweep timer, made
+ * before anything is changed so a failure leaves the store as it was. */
+struct mem_table {
+    struct mem_entry **buckets;
+    size_t nbuckets, sweep_slice;
+};
+
+static int mem_table_new(const struct dialogs *d, struct mem_table *t)
+{
+    size_t nb = 16;
+    while (nb < d->o.max_entries && nb < ((size_t)1 << 40))
+        nb <<= 1;
+    t->nbuckets = nb;
+    t->sweep_slice = nb / 32 > SWEEP_MIN ? nb / 32 : SWEEP_MIN;
+    if (t->sweep_slice > nb)
+        t->sweep_slice = nb;
+    t->buckets = calloc(nb, sizeof *t->buckets);
+    return t->buckets ? 0 : -1;
+}
+
+/* Become the memory back-end on table t (d->sweep_ev exists). */
+static void mem_enter(struct dialogs *d, struct mem_table *t)
+{
+    d->kind = K_MEMORY;
+    d->buckets = t->buckets;
+    d->nbuckets = t->nbuckets;
+    d->sweep_slice = t->sweep_slice;
+    d->sweep_pos = 0;
+    arm_ms(d->sweep_ev, SWEEP_EVERY_MS);
+    d->state = DIALOGS_UP;
+    snprintf(d->desc, sizeof d->desc, "memory");
+}
+
+/* Leave the memory back-end: every entry goes.  Requests made on it were
+ * all decided at call time and wait in the done queue; they are delivered
+ * as usual. */
+static void mem_leave(struct dialogs *d)
+{
+    if (d->buckets) {
+        for (size_t i = 0; i < d->nbuckets; i++)
+            while (d->buckets[i])
+                mem_remove(d, &d->buckets[i]);
+        free(d->buckets);
+        d->buckets = NULL;
+    }
+    d->nbuckets = d->sweep_pos = d->sweep_slice = 0;
+    if (d->sweep_ev)
+        event_del(d->sweep_ev);
+}
+
 struct dialogs *dialogs_new_memory(struct event_base *base,
                                    const struct dialogs_opts *opts)
 {
@@ -1055,23 +1260,144 @@ struct dialogs *dialogs_new_memory(struct event_base *base,
     struct dialogs *d = new_common(base, K_MEMORY, opts);
     if (!d)
         return NULL;
-    size_t nb = 16;
-    while (nb < d->o.max_entries && nb < ((size_t)1 << 40))
-        nb <<= 1;
-    d->nbuckets = nb;
-    d->sweep_slice = nb / 32 > SWEEP_MIN ? nb / 32 : SWEEP_MIN;
-    if (d->sweep_slice > nb)
-        d->sweep_slice = nb;
-    d->buckets = calloc(nb, sizeof *d->buckets);
+    struct mem_table t;
     d->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, d);
-    if (!d->buckets || !d->sweep_ev) {
+    if (!d->sweep_ev || mem_table_new(d, &t) != 0) {
         dialogs_free(d);
         return NULL;
     }
-    arm_ms(d->sweep_ev, SWEEP_EVERY_MS);
-    d->state = DIALOGS_UP;
-    snprintf(d->desc, sizeof d->desc, "memory");
+    mem_enter(d, &t);
     return d;
+}
+
+/* A parsed and resolved Redis target. */
+struct redis_target {
+    struct dialogs_redis_url u;
+    char addr[INET6_ADDRSTRLEN];
+};
+
+/* Parse url and resolve its host (blocking resolver).  Pure apart from the
+ * resolver; errors in err never quote the user info. */
+static int redis_target(const char *url, struct redis_target *t, char *err,
+                        size_t errlen)
+{
+    if (dialogs_parse_url(url, &t->u, err, errlen) != 0)
+        return -1;
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(t->u.host, NULL, &hints, &ai);
+    if (gai != 0 || !ai) {
+        snprintf(err, errlen, "redis host %s: %s", t->u.host,
+                 gai ? gai_strerror(gai) : "no address");
+        if (ai)
+            freeaddrinfo(ai);
+        return -1;
+    }
+    const void *a = ai->ai_family == AF_INET6
+        ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+        : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    inet_ntop(ai->ai_family, a, t->addr, sizeof t->addr);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static void wipe(void *p, size_t n)
+{
+    explicit_bzero(p, n);
+}
+
+/* The Redis back-end's timers and events (kept once made, also while the
+ * store is on memory).  Returns 0, or -1 when memory ran out. */
+static int redis_events(struct dialogs *d)
+{
+    if (!d->retry_ev)
+        d->retry_ev = evtimer_new(d->base, retry_cb, d);
+    if (!d->connect_ev)
+        d->connect_ev = evtimer_new(d->base, connect_timeout_cb, d);
+    if (!d->req_ev)
+        d->req_ev = evtimer_new(d->base, req_timer_cb, d);
+    if (!d->free_ev)
+        d->free_ev = event_new(d->base, -1, 0, free_cb, d);
+    return d->retry_ev && d->connect_ev && d->req_ev && d->free_ev ? 0 : -1;
+}
+
+/* Become the Redis back-end for t; the first attempt runs from the loop,
+ * so on_state is never called from inside the caller's call. */
+static void redis_enter(struct dialogs *d, const struct redis_target *t)
+{
+    d->kind = K_REDIS;
+    memcpy(d->addr, t->addr, sizeof d->addr);
+    d->port = t->u.port;
+    d->db = t->u.db;
+    snprintf(d->user, sizeof d->user, "%s", t->u.user);
+    wipe(d->pass, sizeof d->pass);
+    memcpy(d->pass, t->u.password, sizeof d->pass);
+    d->backoff_ms = d->o.backoff_min_ms;
+    d->down_reported = false;
+    d->last_reason[0] = '\0';
+    char who[160] = "";
+    if (d->user[0])
+        snprintf(who, sizeof who, "%.120s@", d->user);
+    if (strcmp(t->u.host, d->addr) == 0)
+        snprintf(d->desc, sizeof d->desc, "redis %s%s:%d/%d", who, d->addr, d->port,
+                 d->db);
+    else
+        snprintf(d->desc, sizeof d->desc, "redis %s%s (%s):%d/%d", who, t->u.host,
+                 d->addr, d->port, d->db);
+    d->state = DIALOGS_CONNECTING;
+    snprintf(d->unavail, sizeof d->unavail, "redis %s:%d: connecting",
+             d->addr, d->port);
+    arm_ms(d->retry_ev, 0);
+}
+
+/* Leave the current Redis server (outside every hiredis callback).  A
+ * connection that still has requests waiting becomes ac_old and drains;
+ * any other context is freed now. */
+static void redis_leave(struct dialogs *d)
+{
+    event_del(d->retry_ev);
+    event_del(d->connect_ev);
+    if (d->ac_dead) {
+        redisAsyncContext *ac = d->ac_dead;
+        d->ac_dead = NULL;
+        redisAsyncFree(ac);
+    }
+    if (d->ac_old) {            /* a second switch before the first drained */
+        redisAsyncContext *ac = d->ac_old;
+        d->ac_old = NULL;
+        d->old_pending = 0;
+        d->old_forced = true;
+        redisAsyncFree(ac);     /* its waiting requests: "redis url changed" */
+        d->old_forced = false;
+    }
+    if (d->ac) {
+        redisAsyncContext *ac = d->ac;
+        d->ac = NULL;
+        unsigned pending = 0;
+        for (struct req *r = d->fl_head; r; r = r->next)
+            if (r->ac == ac && r->state == RQ_SENT)
+                pending++;
+        if (pending && d->state == DIALOGS_UP) {
+            d->ac_old = ac;
+            d->old_pending = pending;
+        } else {
+            redisAsyncFree(ac); /* a handshake or timed-out requests only */
+        }
+    }
+    d->state = DIALOGS_DOWN;
+    wipe(d->pass, sizeof d->pass);
+    d->user[0] = '\0';
+    rearm_req_timer(d, mono_ms());
+}
+
+static void up_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dialogs *d = arg;
+    if (d->kind == K_MEMORY)
+        report_state(d, DIALOGS_UP, NULL);
 }
 
 struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
@@ -1083,62 +1409,84 @@ struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
         err = dummy;
         errlen = sizeof dummy;
     }
-    struct dialogs_redis_url u;
-    if (dialogs_parse_url(url, &u, err, errlen) != 0)
-        return NULL;
-    if (!base) {
+    struct redis_target t;
+    int rc = redis_target(url, &t, err, errlen);
+    if (rc == 0 && !base) {
         snprintf(err, errlen, "no event base");
-        return NULL;
+        rc = -1;
     }
-    struct addrinfo hints = { 0 }, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(u.host, NULL, &hints, &ai);
-    if (gai != 0 || !ai) {
-        snprintf(err, errlen, "redis host %s: %s", u.host,
-                 gai ? gai_strerror(gai) : "no address");
-        if (ai)
-            freeaddrinfo(ai);
-        return NULL;
-    }
-    struct dialogs *d = new_common(base, K_REDIS, opts);
-    if (!d) {
-        freeaddrinfo(ai);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    const void *a = ai->ai_family == AF_INET6
-        ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
-        : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-    inet_ntop(ai->ai_family, a, d->addr, sizeof d->addr);
-    freeaddrinfo(ai);
-    d->port = u.port;
-    d->db = u.db;
-    d->backoff_ms = d->o.backoff_min_ms;
-    d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^ mono_ms() ^ 0x9e3779b97f4a7c15ull;
-    if (!d->rng)
-        d->rng = 1;
-    if (strcmp(u.host, d->addr) == 0)
-        snprintf(d->desc, sizeof d->desc, "redis %s:%d/%d", d->addr, d->port, d->db);
-    else
-        snprintf(d->desc, sizeof d->desc, "redis %s (%s):%d/%d", u.host, d->addr,
-                 d->port, d->db);
-    d->retry_ev = evtimer_new(base, retry_cb, d);
-    d->connect_ev = evtimer_new(base, connect_timeout_cb, d);
-    d->req_ev = evtimer_new(base, req_timer_cb, d);
-    d->free_ev = event_new(base, -1, 0, free_cb, d);
-    if (!d->retry_ev || !d->connect_ev || !d->req_ev || !d->free_ev) {
+    struct dialogs *d = rc == 0 ? new_common(base, K_REDIS, opts) : NULL;
+    if (rc == 0 && (!d || redis_events(d) != 0)) {
         dialogs_free(d);
+        d = NULL;
         snprintf(err, errlen, "out of memory");
-        return NULL;
     }
-    /* The first attempt runs from the loop, so on_state is never called
-     * before this function has returned. */
-    d->state = DIALOGS_CONNECTING;
-    snprintf(d->unavail, sizeof d->unavail, "redis %s:%d: connecting",
-             d->addr, d->port);
-    arm_ms(d->retry_ev, 0);
+    if (d) {
+        d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^ mono_ms() ^
+                 0x9e3779b97f4a7c15ull;
+        if (!d->rng)
+            d->rng = 1;
+        redis_enter(d, &t);
+    }
+    wipe(&t, sizeof t);
     return d;
+}
+
+int dialogs_set_url(struct dialogs *d, const char *url, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!d || d->closing) {
+        snprintf(err, errlen, "no store");
+        return -1;
+    }
+    assert(d->in_cb == 0 && "dialogs_set_url called from a dialogs callback");
+    bool to_redis = url && *url;
+    if (!to_redis && d->kind == K_MEMORY)
+        return 0;
+    struct redis_target t;
+    struct mem_table mt = { 0 };
+    int rc = 0;
+    if (to_redis) {
+        rc = redis_target(url, &t, err, errlen);
+        if (rc == 0 && redis_events(d) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+        if (rc == 0 && !d->rng)
+            d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^
+                     mono_ms() ^ 0x9e3779b97f4a7c15ull;
+    } else {
+        if (!d->sweep_ev)
+            d->sweep_ev = event_new(d->base, -1, EV_PERSIST, sweep_cb, d);
+        if (!d->up_ev)
+            d->up_ev = event_new(d->base, -1, 0, up_cb, d);
+        if (!d->sweep_ev || !d->up_ev || mem_table_new(d, &mt) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        if (to_redis)
+            wipe(&t, sizeof t);
+        return -1;
+    }
+    if (d->kind == K_REDIS)
+        redis_leave(d);
+    else
+        mem_leave(d);
+    if (to_redis) {
+        redis_enter(d, &t);
+        wipe(&t, sizeof t);
+    } else {
+        mem_enter(d, &mt);
+        event_active(d->up_ev, EV_TIMEOUT, 1);
+    }
+    return 0;
 }
 
 struct dialogs *dialogs_new(struct event_base *base, const char *url,
@@ -1170,6 +1518,11 @@ void dialogs_free(struct dialogs *d)
         d->ac_dead = NULL;
         redisAsyncFree(ac);
     }
+    if (d->ac_old) {
+        redisAsyncContext *ac = d->ac_old;
+        d->ac_old = NULL;
+        redisAsyncFree(ac);
+    }
     assert(d->fl_head == NULL);
     struct req *r = d->done_head;
     d->done_head = d->done_tail = NULL;
@@ -1187,7 +1540,7 @@ void dialogs_free(struct dialogs *d)
         free(d->buckets);
     }
     struct event *evs[] = { d->done_ev, d->sweep_ev, d->retry_ev, d->connect_ev,
-                            d->req_ev, d->free_ev };
+                            d->req_ev, d->free_ev, d->up_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
@@ -1198,6 +1551,7 @@ void dialogs_free(struct dialogs *d)
             free(s->r[i].buf);
         free(s);
     }
+    wipe(d->pass, sizeof d->pass);
     free(d);
 }
 

@@ -52,9 +52,14 @@
  * Failure behaviour of the Redis back-end: while not connected every
  * request fails at once (in the next loop pass) with UNAVAILABLE.  The
  * connection is retried with exponential back-off (backoff_min_ms doubling
- * up to backoff_max_ms, with +-25 % jitter); after connecting, the database
- * is selected (or PING sent, for db 0) and only a good answer to that makes
- * the store "up".  A connect that does not finish within connect_timeout_ms
+ * up to backoff_max_ms, with +-25 % jitter); after every connect, AUTH is
+ * sent when the URL has a password (AUTH USER PASS when it names a user:
+ * Redis 6 ACLs), then the database is selected (or PING sent, for db 0),
+ * and only good answers to all of these make the store "up".  A refused
+ * AUTH ("AUTH failed: WRONGPASS ...") is a failed attempt like any other:
+ * the store stays down and retries with the same back-off.  The password
+ * never appears in a description, a reason or an error text of this
+ * module.  A connect that does not finish within connect_timeout_ms
  * is abandoned.  If requests are outstanding and nothing at all comes back
  * for stall_ms, the connection is considered dead (e.g. a frozen or
  * unreachable server whose TCP connection never breaks) and is dropped and
@@ -132,10 +137,14 @@ struct dialogs_result {
 typedef void (*dialogs_cb)(void *arg, const struct dialogs_result *res);
 
 /* State report: called on every change to UP and on the change to DOWN
- * (an up connection lost, or the first failed attempt after start or after
- * being up — repeated failed attempts while down are counted in the stats,
- * not reported).  `reason` is NULL for UP, else a short text valid only
- * during the call.  It may make requests; it must not free the store. */
+ * (an up connection lost, or the first failed attempt after start, after
+ * being up or after dialogs_set_url).  Repeated failed attempts while down
+ * are counted in the stats, not reported — unless the reason changes
+ * (e.g. "Connection refused" becomes "AUTH failed: WRONGPASS ..."), so a
+ * cause is reported once per outage, not once per retry.  `reason` is NULL
+ * for UP, else a short text valid only during the call (never containing
+ * the password).  It may make requests; it must not free the store or
+ * call dialogs_set_url(). */
 typedef void (*dialogs_state_cb)(void *arg, enum dialogs_state state,
                                  const char *reason);
 
@@ -175,14 +184,26 @@ struct dialogs_redis_url {
     char host[256];              /* name or numeric address, no brackets */
     int port;                    /* default 6379 */
     int db;                      /* default 0 */
+    char user[128];              /* ACL user; "" = none (AUTH PASS) */
+    char password[512];          /* "" = no AUTH */
 };
 
-/* Parse "redis://HOST[:PORT][/DB]" (HOST a name, an IPv4 address or an
- * [IPv6] address; PORT 1..65535; DB 0..65535).  User info (passwords) and
- * query strings are refused.  Returns 0, or -1 with a reason in err.
- * Pure: no I/O, no allocation. */
+/* Parse "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (HOST a name, an IPv4
+ * address or an [IPv6] address; PORT 1..65535; DB 0..65535).  USER and
+ * PASSWORD may carry %XX escapes (needed for '@', '/', '%' or spaces in
+ * them; %00 is refused); ":PASSWORD@" is the classic requirepass form
+ * (AUTH PASSWORD), "USER:PASSWORD@" a Redis 6 ACL user (AUTH USER
+ * PASSWORD).  A user without a password, an empty password and query
+ * strings are refused.  Returns 0, or -1 with a reason in err (the reason
+ * never quotes the user info).  Pure: no I/O, no allocation. */
 int dialogs_parse_url(const char *url, struct dialogs_redis_url *out,
                       char *err, size_t errlen);
+
+/* Copy `url` into buf (cap bytes, NUL-terminated, truncated if need be)
+ * with the password replaced by "***" ("redis://app:***@host:6379/1"), for
+ * log lines and --check output.  Text that is not a redis:// URL with user
+ * info is copied unchanged.  Returns buf.  Pure. */
+const char *dialogs_redact_url(const char *url, char *buf, size_t cap);
 
 /* Make an in-process store on `base` (which must outlive it).  opts may be
  * NULL.  Returns NULL only when memory runs out.  Owned by the caller. */
@@ -205,6 +226,35 @@ struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
 struct dialogs *dialogs_new(struct event_base *base, const char *url,
                             const struct dialogs_opts *opts,
                             char *err, size_t errlen);
+
+/* Point a live store at another back-end (SIGHUP with a new redis.url):
+ * url as for dialogs_new() — NULL or "" is the memory back-end, else a
+ * redis:// URL, resolved here with the blocking resolver as in
+ * dialogs_new_redis().  Any kind may become any kind.
+ *   - Checked first: on a bad URL or a name that does not resolve it
+ *     returns -1 with a reason in err and the store is left exactly as it
+ *     was (still serving the old back-end).
+ *   - Then the old Redis connection stops taking requests.  Requests
+ *     already sent on it keep their place: each is answered by the old
+ *     server or fails (TIMEOUT after request_timeout_ms, UNAVAILABLE if
+ *     the connection breaks), and every callback still runs exactly once;
+ *     the old connection is closed as soon as none is left waiting.
+ *     Calling dialogs_set_url() again while an old connection still drains
+ *     closes that one at once: its waiting requests fail with UNAVAILABLE
+ *     ("redis url changed").
+ *   - A new Redis back-end starts DOWN/CONNECTING exactly as in
+ *     dialogs_new_redis(): until it is up (on_state(UP) again) requests fail
+ *     with UNAVAILABLE, so dialogs in flight across the switch may fail or
+ *     find nothing — their data stay in the old store; nothing is copied.
+ *     A failure to reach the new server is reported through on_state(DOWN).
+ *   - The memory back-end's entries are dropped when it is left; a new
+ *     memory back-end starts empty and UP (on_state(UP) is called from the
+ *     loop).
+ *   - Setting the URL the store already uses reconnects all the same
+ *     (memory to memory: nothing happens).
+ * Must not be called from inside one of this store's callbacks (on_state
+ * included).  Returns 0 or -1. */
+int dialogs_set_url(struct dialogs *d, const char *url, char *err, size_t errlen);
 
 /* Free the store.  Every request still outstanding gets its callback, from
  * inside this call, with DIALOGS_UNAVAILABLE and error "store closed";

@@ -331,9 +331,30 @@ static void t_url(void **state)
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 7000);
     assert_int_equal(u.db, 0);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, "");
+    /* user info: requirepass form, ACL form, %-escapes, '@' and ':' inside */
+    assert_int_equal(dialogs_parse_url("redis://:s3cret@127.0.0.1:6380/2", &u, err,
+                                       sizeof err), 0);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, "s3cret");
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_int_equal(dialogs_parse_url("redis://app:p%40ss:w%2Fd@[::1]:7000/5", &u, err,
+                                       sizeof err), 0);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "p@ss:w/d");
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.db, 5);
+    assert_int_equal(dialogs_parse_url("redis://a:b@c@cache", &u, err, sizeof err), 0);
+    assert_string_equal(u.password, "b@c");     /* the last '@' ends user info */
+    assert_string_equal(u.host, "cache");
     const char *bad[] = {
         "", "http://x", "redis://", "redis://:6379", "redis://h:0", "redis://h:65536",
-        "redis://h:12x", "redis://h/x", "redis://h/1/2", "redis://:pw@h",
+        "redis://h:12x", "redis://h/x", "redis://h/1/2", "redis://pw@h",
+        "redis://:@h", "redis://u:@h", "redis://:pw@", "redis://:p%4@h",
+        "redis://:p%zz@h", "redis://:p%00w@h", "redis://:p w@h",
         "redis://h?db=1", "redis://[::1", "redis://h:/1", "redis://h h",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -341,11 +362,28 @@ static void t_url(void **state)
         if (dialogs_parse_url(bad[i], &u, err, sizeof err) != -1)
             fail_msg("accepted %s", bad[i]);
         assert_true(err[0] != '\0');
+        /* reasons never quote the user info */
+        assert_null(strstr(err, "pw"));
+        assert_null(strstr(err, "p%"));
     }
+    /* redaction for logs */
+    char red[128];
+    assert_string_equal(dialogs_redact_url("redis://app:s3cret@h:1/2", red, sizeof red),
+                        "redis://app:***@h:1/2");
+    assert_string_equal(dialogs_redact_url("redis://:s3cret@h", red, sizeof red),
+                        "redis://:***@h");
+    assert_string_equal(dialogs_redact_url("redis://a:b@c@h/0", red, sizeof red),
+                        "redis://a:***@h/0");
+    assert_string_equal(dialogs_redact_url("redis://s3cret@h", red, sizeof red),
+                        "redis://***@h");
+    assert_string_equal(dialogs_redact_url("redis://h:1/2", red, sizeof red),
+                        "redis://h:1/2");
+    assert_string_equal(dialogs_redact_url("", red, sizeof red), "");
+    assert_string_equal(dialogs_redact_url("redis://:s3cret@h", red, 12), "redis://:**");
     /* a bad URL or unknown name fails at creation, with a reason */
     base = event_base_new();
-    assert_null(dialogs_new_redis(base, "redis://:pw@h", NULL, err, sizeof err));
-    assert_non_null(strstr(err, "password"));
+    assert_null(dialogs_new_redis(base, "redis://u@h", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "PASSWORD"));
     assert_null(dialogs_new_redis(base, "redis://no-such-host.invalid:1/0", NULL,
                                   err, sizeof err));
     assert_non_null(strstr(err, "no-such-host.invalid"));
