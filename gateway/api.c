@@ -1550,6 +1550,53 @@ store_fail:
     reply_store_error(r, rc);
 }
 
+/*
+ * Create (or find) the office or service `code` of the caller's agency and
+ * set its names (and, for an office, addresses) per language; answers r.
+ * 403 when the code belongs to another agency.
+ */
+static void put_named(struct rq *r, bool office, const char *code,
+                      char *const name[3], char *const address[3])
+{
+    const char *what = office ? "the office" : "the service";
+    struct store *st = r->a->st;
+    int64_t id = 0, owner = 0;
+    int rc = office ? store_office_by_code(st, code, &id, &owner)
+                    : store_service_by_code(st, code, &id, &owner);
+    bool created = rc == STORE_NOTFOUND;
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        goto fail;
+    if (rc == STORE_OK && owner != r->agency_id)
+        goto taken;
+    batch_touch(r->a);
+    rc = office ? store_office_put(st, r->agency_id, code, &id)
+                : store_service_put(st, r->agency_id, code, &id);
+    if (rc == STORE_CONFLICT)
+        goto taken;
+    if (rc != STORE_OK)
+        goto fail;
+    for (int i = 0; i < 3; i++) {
+        if (!name[i])
+            continue;
+        rc = office ? store_office_name_set(st, id, langs[i], name[i], address[i])
+                    : store_service_name_set(st, id, langs[i], name[i]);
+        if (rc != STORE_OK)
+            goto fail;
+    }
+    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "code",
+                          code, "created", created);
+    reply_later(r, created ? 201 : 200, j, false);
+    return;
+taken: {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s belongs to another agency", what);
+        reply_error(r, 403, msg, "code");
+        return;
+    }
+fail:
+    reply_store_error(r, rc);
+}
+
 static void h_office(struct rq *r)
 {
     if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
@@ -1563,38 +1610,8 @@ static void h_office(struct rq *r)
         reply_parse_error(r, &e);
         return;
     }
-    struct store *st = r->a->st;
-    int64_t id = 0, owner = 0;
-    int rc = store_office_by_code(st, o.code, &id, &owner);
-    bool created = rc == STORE_NOTFOUND;
-    if (rc == STORE_OK && owner != r->agency_id) {
-        api_office_clear(&o);
-        reply_error(r, 403, "the office belongs to another agency", "code");
-        return;
-    }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        goto fail;
-    batch_touch(r->a);
-    rc = store_office_put(st, r->agency_id, o.code, &id);
-    if (rc == STORE_CONFLICT) {
-        api_office_clear(&o);
-        reply_error(r, 403, "the office belongs to another agency", "code");
-        return;
-    }
-    if (rc != STORE_OK)
-        goto fail;
-    for (int i = 0; i < 3; i++)
-        if (o.name[i] && (rc = store_office_name_set(st, id, langs[i], o.name[i],
-                                                     o.address[i])) != STORE_OK)
-            goto fail;
-    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "code",
-                          o.code, "created", created);
+    put_named(r, true, o.code, o.name, o.address);
     api_office_clear(&o);
-    reply_later(r, created ? 201 : 200, j, false);
-    return;
-fail:
-    api_office_clear(&o);
-    reply_store_error(r, rc);
 }
 
 /* POST /v1/services: a service citizens can book, named per language. */
@@ -1611,38 +1628,8 @@ static void h_service(struct rq *r)
         reply_parse_error(r, &e);
         return;
     }
-    struct store *st = r->a->st;
-    int64_t id = 0, owner = 0;
-    int rc = store_service_by_code(st, sv.code, &id, &owner);
-    bool created = rc == STORE_NOTFOUND;
-    if ((rc == STORE_OK && owner != r->agency_id)) {
-        api_service_clear(&sv);
-        reply_error(r, 403, "the service belongs to another agency", "code");
-        return;
-    }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        goto fail;
-    batch_touch(r->a);
-    rc = store_service_put(st, r->agency_id, sv.code, &id);
-    if (rc == STORE_CONFLICT) {
-        api_service_clear(&sv);
-        reply_error(r, 403, "the service belongs to another agency", "code");
-        return;
-    }
-    if (rc != STORE_OK)
-        goto fail;
-    for (int i = 0; i < 3; i++)
-        if (sv.name[i] &&
-            (rc = store_service_name_set(st, id, langs[i], sv.name[i])) != STORE_OK)
-            goto fail;
-    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "code",
-                          sv.code, "created", created);
+    put_named(r, false, sv.code, sv.name, NULL);
     api_service_clear(&sv);
-    reply_later(r, created ? 201 : 200, j, false);
-    return;
-fail:
-    api_service_clear(&sv);
-    reply_store_error(r, rc);
 }
 
 static void h_slot(struct rq *r)

@@ -641,6 +641,23 @@ static int own_booking(struct turn *t, int64_t id, struct store_booking *b)
     return rc;
 }
 
+/* own_booking(), and when it is not (or the store failed) the final
+ * screen that says so.  True when b is the caller's active booking. */
+static bool own_booking_or_end(struct turn *t, int64_t id,
+                               struct store_booking *b)
+{
+    int rc = own_booking(t, id, b);
+    if (rc == STORE_NOTFOUND) {
+        end_text(t, T_GONE, NULL);
+        return false;
+    }
+    if (!store_ok(t, rc, "booking get")) {
+        fail_turn(t);
+        return false;
+    }
+    return true;
+}
+
 /* A stage whose list is empty falls back to the one before, with a note. */
 static void draw(struct turn *t, struct state *s, const char *note)
 {
@@ -721,15 +738,8 @@ static void draw(struct turn *t, struct state *s, const char *note)
         int64_t slot = s->slot;
         if (s->stage != 'C') {
             struct store_booking bk;
-            int rc = own_booking(t, s->booking, &bk);
-            if (rc == STORE_NOTFOUND) {
-                end_text(t, T_GONE, NULL);
+            if (!own_booking_or_end(t, s->booking, &bk))
                 return;
-            }
-            if (!store_ok(t, rc, "booking get")) {
-                fail_turn(t);
-                return;
-            }
             slot = bk.slot_id;
         }
         int rc = store_slot_get(t->st, slot, &sl);
@@ -1076,15 +1086,8 @@ static void on_input(struct turn *t, struct state *s, const char *in)
         }
         if (strcmp(in, "2") == 0) {
             struct store_booking b;
-            int rc = own_booking(t, s->booking, &b);
-            if (rc == STORE_NOTFOUND) {
-                end_text(t, T_GONE, NULL);
+            if (!own_booking_or_end(t, s->booking, &b))
                 return;
-            }
-            if (!store_ok(t, rc, "booking get")) {
-                fail_turn(t);
-                return;
-            }
             s->service = b.service_id;
             s->office = b.office_id;
             enter(t, s, 'D');

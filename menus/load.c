@@ -1293,6 +1293,39 @@ static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
+/* What status and subscribe nodes share: no text, the number's variable. */
+static void app_number_var(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    const char *kind = kind_names[d->kind];
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "a %s node shows no text (the next node does)", kind);
+    struct fy_node *vn = get(d->map, "var", &k);
+    size_t vl;
+    const char *vs = vn ? scalar(L, vn, "var", &vl) : NULL;
+    if (!vn)
+        err(L, d->id_node, "%s node '%s' needs 'var' (the variable holding the number)",
+            kind, d->id);
+    if (vs) {
+        mn->var = menu_set_find_var(L->set, vs, vl);
+        if (mn->var == MENU_NONE)
+            err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
+    }
+}
+
+/* ... and their targets: next, on_not_found, on_locked, on_error. */
+static void app_number_targets(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const names[] = { "next", "on_not_found", "on_locked" };
+    uint16_t *dst[] = { &mn->next, &mn->on_notfound, &mn->on_locked };
+    for (int i = 0; i < 3; i++) {
+        struct fy_node *nk = NULL;
+        struct fy_node *val = get(d->map, names[i], &nk);
+        *dst[i] = target(L, val, nk ? nk : d->id_node, names[i]);
+    }
+    mn->on_error = opt_target(L, d->map, "on_error");
+}
+
 static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "var", "save", "next", "on_not_found",
@@ -1300,20 +1333,7 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
                                         NULL };
     static const char *const fields[] = { "status", "updated", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    if (get(d->map, "text", &k))
-        err(L, k, "a status node shows no text (the next node does)");
-    struct fy_node *vn = get(d->map, "var", &k);
-    size_t vl;
-    const char *vs = vn ? scalar(L, vn, "var", &vl) : NULL;
-    if (!vn)
-        err(L, d->id_node, "status node '%s' needs 'var' (the variable holding the number)",
-            d->id);
-    if (vs) {
-        mn->var = menu_set_find_var(L->set, vs, vl);
-        if (mn->var == MENU_NONE)
-            err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
-    }
+    app_number_var(L, d, mn);
     build_save(L, d, mn, fields);
     /* live mode: the agency's own API answers instead of the store */
     struct fy_node *u = get(d->map, "url", NULL);
@@ -1321,27 +1341,13 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
         mn->url = plain_tmpl(L, u, "url");
     unsigned long v;
     mn->timeout_ms = 3000;
+    struct fy_node *k = NULL;
     struct fy_node *t = get(d->map, "timeout_ms", &k);
     if (t && !u)
         err(L, k, "timeout_ms applies to a live status node (with url) only");
     if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
         mn->timeout_ms = (uint32_t)v;
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
-    nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "on_not_found", &nk);
-        mn->on_notfound = target(L, val_, nk ? nk : d->id_node, "on_not_found");
-    }
-    nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "on_locked", &nk);
-        mn->on_locked = target(L, val_, nk ? nk : d->id_node, "on_locked");
-    }
-    mn->on_error = opt_target(L, d->map, "on_error");
+    app_number_targets(L, d, mn);
 }
 
 /* A service code as the API accepts it: letters, digits, - _ . */
@@ -1430,20 +1436,7 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
     static const char *const keys[] = { "var", "action", "next", "on_not_found",
                                         "on_locked", "on_error", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    if (get(d->map, "text", &k))
-        err(L, k, "a subscribe node shows no text (the next node does)");
-    struct fy_node *vn = get(d->map, "var", &k);
-    size_t vl;
-    const char *vs = vn ? scalar(L, vn, "var", &vl) : NULL;
-    if (!vn)
-        err(L, d->id_node, "subscribe node '%s' needs 'var' (the variable holding the number)",
-            d->id);
-    if (vs) {
-        mn->var = menu_set_find_var(L->set, vs, vl);
-        if (mn->var == MENU_NONE)
-            err(L, vn, "unknown variable '%.*s'", (int)(vl > 40 ? 40 : vl), vs);
-    }
+    app_number_var(L, d, mn);
     mn->mode = MENU_SUB_ON;
     struct fy_node *a = get(d->map, "action", NULL);
     if (a) {
@@ -1456,22 +1449,7 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
         else if (s)
             err(L, a, "action must be subscribe or unsubscribe");
     }
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
-    nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "on_not_found", &nk);
-        mn->on_notfound = target(L, val_, nk ? nk : d->id_node, "on_not_found");
-    }
-    nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "on_locked", &nk);
-        mn->on_locked = target(L, val_, nk ? nk : d->id_node, "on_locked");
-    }
-    mn->on_error = opt_target(L, d->map, "on_error");
+    app_number_targets(L, d, mn);
 }
 
 static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)

@@ -329,17 +329,26 @@ static void fx_sms(struct ctx *c, const struct menu_node *n)
     fx->phone = fx->to;
 }
 
-/* Status lookup: the number from the node's variable, the caller's phone. */
-static void fx_status(struct ctx *c, const struct menu_node *n)
+/* A store effect about an application: the number from the node's
+ * variable, the caller's phone and language. */
+static struct menu_effect *fx_app_number(struct ctx *c, const struct menu_node *n,
+                                         int kind)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_STATUS);
+    struct menu_effect *fx = add_fx(c->out, kind);
     if (!fx)
-        return;
+        return NULL;
     const char *v = var_value(c, n->var);
     fx->number = keep(c->out, v, strlen(v));
     fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
     fx->lang = c->set->lang[lang_of(c)];
-    if (n->url) {                 /* live: the agency's API answers */
+    return fx;
+}
+
+/* Status lookup, from the store or (url) live from the agency's API. */
+static void fx_status(struct ctx *c, const struct menu_node *n)
+{
+    struct menu_effect *fx = fx_app_number(c, n, MENU_FX_STATUS);
+    if (fx && n->url) {
         char buf[BODY_MAX];
         size_t l = render(c, n->url, buf, sizeof buf, true);
         fx->url = keep(c->out, buf, l);
@@ -351,14 +360,9 @@ static void fx_status(struct ctx *c, const struct menu_node *n)
 /* Subscribe / unsubscribe: like a status lookup, with the node's action. */
 static void fx_subscribe(struct ctx *c, const struct menu_node *n)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_SUBSCRIBE);
-    if (!fx)
-        return;
-    const char *v = var_value(c, n->var);
-    fx->number = keep(c->out, v, strlen(v));
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
-    fx->lang = c->set->lang[lang_of(c)];
-    fx->mode = n->mode;
+    struct menu_effect *fx = fx_app_number(c, n, MENU_FX_SUBSCRIBE);
+    if (fx)
+        fx->mode = n->mode;
 }
 
 /* One booking turn: the state kept in d->app, the answer (NULL: draw). */

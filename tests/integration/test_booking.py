@@ -14,144 +14,15 @@ other handset told the time was just taken); an application's SMS turned
 off and on again by its owner, and a stranger who tries it learns nothing.
 """
 import datetime
-import json
 import os
 import re
-import socket
 import sqlite3
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, Failure, Kyzmatd, Smsc, TMP, case, cfg, create_token,  # noqa: E402
-                     expect, free_port, menus_dir, run, smsc_entry, spawn, wait_until)
-
-GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-          "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
-GSM_EXT = set("\f^{}\\[~]|€")
-
-
-def air_octets(text):
-    if all(ch in GSM or ch in GSM_EXT for ch in text):
-        return (sum(2 if ch in GSM_EXT else 1 for ch in text) * 7 + 7) // 8
-    return len(text.encode("utf-16-be"))
-
-
-class Phone:
-    """A handset on kyzmat-smsc's control port: USSD screens and SMS."""
-
-    def __init__(self, smsc, msisdn):
-        self.msisdn = msisdn
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=20)
-        self.buf = b""
-        self.events = []
-        self.sms_seen = []
-        self.cmd("subscribe %s" % msisdn)
-
-    def readline(self, timeout):
-        """One line, or None when none came within timeout."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            if not chunk:
-                raise Failure("control connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
-
-    def cmd(self, line):
-        self.sock.sendall((line + "\n").encode())
-        while True:
-            r = self.readline(20)
-            if r is None:
-                raise Failure("%s: no answer from the simulator" % line)
-            if r.startswith("ok") or r.startswith("err"):
-                if r.startswith("err"):
-                    raise Failure("%s: %s" % (line, r))
-                return r
-            self.events.append(r)
-
-    def _next(self, want, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, line in enumerate(self.events):
-                got = want(line)
-                if got is not None:
-                    del self.events[i]
-                    return got
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Failure("%s: nothing within %ss (events %r)" % (self.msisdn, timeout,
-                                                                       self.events[-5:]))
-            line = self.readline(left)
-            if line is not None:
-                self.events.append(line)
-
-    def screen(self, timeout=15):
-        def want(line):
-            m = re.match(r"ussd (\S+) (continue|end|notice|timeout)\s?(.*)", line)
-            if not m or m.group(1) != self.msisdn:
-                return None
-            text = m.group(3).replace("\\n", "\n").replace("\\\\", "\\")
-            if air_octets(text) > 160:
-                raise Failure("screen of %d octets (> 160): %r" % (air_octets(text), text))
-            return m.group(2), text
-        return self._next(want, timeout)
-
-    def sms(self, timeout=15):
-        """The next SMS to this phone: its text."""
-        def want(line):
-            m = re.match(r"sms (\S+) (\S+) (.*)", line)
-            if not m or m.group(2).lstrip("+") != self.msisdn:
-                return None
-            return m.group(3).replace("\\n", "\n").replace("\\\\", "\\")
-        return self._next(want, timeout)
-
-    def no_sms(self, wait=1.0):
-        try:
-            t = self.sms(timeout=wait)
-        except Failure:
-            return
-        raise Failure("%s got an SMS it should not have: %r" % (self.msisdn, t))
-
-    def dial(self, code):
-        self.cmd("ussd %s - %s" % (self.msisdn, code))
-        return self.screen()
-
-    def send(self, text):
-        self.cmd("ussd %s - %s" % (self.msisdn, text))
-        return self.screen()
-
-    def close(self):
-        self.sock.close()
-
-
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no"], "redis.log", wrap=False)
-
-        def up():
-            try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
-                s.sendall(b"PING\r\n")
-                ok = s.recv(16).startswith(b"+PONG")
-                s.close()
-                return ok
-            except OSError:
-                return False
-        wait_until(up, 10, "redis-server to answer PING")
-        self.url = "redis://127.0.0.1:%d/0" % self.port
-
+from harness import (Api, Kyzmatd, Phone, Redis, Smsc, TMP, case, cfg, create_token,  # noqa: E402
+                     expect, menus_dir, run, smsc_entry)
 
 def day(n):
     return (datetime.date.today() + datetime.timedelta(days=n)).isoformat()

@@ -13,16 +13,12 @@ anything and must be logged as a mismatch by the simulator.
 Helpers here are copies of the few test_ussd.py needs (importing that file
 would register its cases).
 """
-import json
 import os
 import re
-import shutil
-import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, Smsc, ROOT, TMP, backend, case, cfg, expect,  # noqa: E402
+from harness import (Failure, Kyzmatd, Phone, Smsc, ROOT, TMP, backend, case, cfg, expect,  # noqa: E402
                      menus_dir, run, smsc_entry, spawn, read_log, wait_until)
 
 # What each preset looks like on the wire (mirrors smpp/dialect.c; written
@@ -34,66 +30,6 @@ PRESETS = {
     "umr":           dict(key="umr", dcs=(0x00, 0x08), end_op=17, end_bit=False, abort_op=0x81),
     "msisdn":        dict(key="none", dcs=(0x00, 0x08), end_op=17, end_bit=False, abort_op=0x81),
 }
-
-
-class Phone:
-    """A handset on kyzmat-smsc's control port (its own connection)."""
-
-    def __init__(self, smsc, msisdn):
-        self.msisdn = msisdn
-        self.pending = []
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=15)
-        self.f = self.sock.makefile("rwb")
-        self.cmd("subscribe %s" % msisdn)
-
-    def cmd(self, line):
-        self.f.write((line + "\n").encode())
-        self.f.flush()
-        while True:
-            r = self.f.readline().decode().rstrip("\n")
-            if not r:
-                raise Failure("control connection closed")
-            if r.startswith("ok") or r.startswith("err"):
-                if r.startswith("err"):
-                    raise Failure("%s: %s" % (line, r))
-                return r
-            self.pending.append(r)
-
-    def screen(self, timeout=10):
-        """The next USSD screen: (kind, text)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while self.pending:
-                line = self.pending.pop(0)
-                m = re.match(r"ussd (\S+) (continue|end|notice|timeout)\s?(.*)", line)
-                if m and m.group(1) == self.msisdn:
-                    return m.group(2), m.group(3).replace("\\n", "\n").replace("\\\\", "\\")
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                line = self.f.readline().decode().rstrip("\n")
-            except socket.timeout:
-                raise Failure("no USSD screen for %s within %ss" % (self.msisdn, timeout))
-            if not line:
-                raise Failure("control connection closed")
-            self.pending.append(line)
-
-    def dial(self, code):
-        self.cmd("ussd %s - %s" % (self.msisdn, code))
-        return self.screen()
-
-    def send(self, text):
-        self.cmd("ussd %s - %s" % (self.msisdn, text))
-        return self.screen()
-
-    def abort(self):
-        self.cmd("ussd-abort %s" % self.msisdn)
-
-    def record(self):
-        r = self.cmd("ussd-log %s" % self.msisdn)
-        return json.loads(r[3:])
-
-    def close(self):
-        self.sock.close()
 
 
 def start(network, gateway=None, smsc_args=()):
