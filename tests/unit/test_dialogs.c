@@ -30,6 +30,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <event2/event.h>
 
 #include "gateway/dialogs.h"
@@ -1143,6 +1148,571 @@ static void t_memory_sweep_many(void **state)
     store_free(d);
 }
 
+/* ---- AUTH, database selection, switching servers ------------------------ */
+
+#define PASS "s3cret-Pw"
+#define ACL_PASS "app-Pw2"
+
+/* A redis-server with extra arguments (e.g. --requirepass), same rules as
+ * rh_start(): own port, dies with us, ready when it answers anything to
+ * PING (a NOAUTH error counts).  Returns the pid or -1. */
+static pid_t start_redis_args(int port, const char *a1, const char *a2)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            dup2(nul, 2);
+            if (nul > 2)
+                close(nul);
+        }
+        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--daemonize", "no", a1, a2,
+               (char *)NULL);
+        _exit(127);
+    }
+    struct timespec step = { 0, 10 * 1000 * 1000 };
+    for (int i = 0; i < 1000; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return -1;
+        redisReply *r = rh_command(port, "PING");
+        if (r) {
+            freeReplyObject(r);
+            return pid;
+        }
+        nanosleep(&step, NULL);     /* poll interval, not a readiness guess */
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static pid_t start_redis_retry(int *port, const char *a1, const char *a2)
+{
+    pid_t pid = -1;
+    for (int attempt = 0; attempt < 5 && pid <= 0; attempt++) {
+        *port = rh_free_port();
+        pid = a1 ? start_redis_args(*port, a1, a2) : rh_start(*port);
+    }
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* One command on a fresh blocking connection after AUTH (user may be NULL)
+ * and SELECT db; `line` is split at spaces into arguments.  NULL when
+ * anything failed.  Caller frees the reply. */
+static redisReply *auth_command(int port, const char *user, const char *pass,
+                                int db, const char *line)
+{
+    struct timeval tv = { 2, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = user ? redisCommand(c, "AUTH %s %s", user, pass)
+                         : redisCommand(c, "AUTH %s", pass);
+    bool ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    if (ok) {
+        r = redisCommand(c, "SELECT %d", db);
+        ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+    }
+    char buf[256];
+    const char *argv[16];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", line);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && argc < 16;
+         tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    r = ok ? redisCommandArgv(c, argc, argv, NULL) : NULL;
+    redisFree(c);
+    return r;
+}
+
+/* Every state report, reasons joined, to look for a leaked password. */
+struct reports {
+    int ups, downs;
+    char all[2048];
+};
+
+static void reports_cb(void *arg, enum dialogs_state s, const char *reason)
+{
+    struct reports *t = arg;
+    if (s == DIALOGS_UP) {
+        t->ups++;
+        return;
+    }
+    t->downs++;
+    size_t n = strlen(t->all);
+    snprintf(t->all + n, sizeof t->all - n, "%s|", reason);
+}
+
+static bool reports_down(void *arg)
+{
+    return ((struct reports *)arg)->downs > 0;
+}
+
+static bool reports_auth_failed(void *arg)
+{
+    return strstr(((struct reports *)arg)->all, "AUTH failed") != NULL;
+}
+
+struct rep_wait {
+    struct reports *t;
+    int ups;
+};
+
+static bool reports_up(void *arg)
+{
+    struct rep_wait *w = arg;
+    return w->t->ups >= w->ups;
+}
+
+static struct dialogs *new_store_url(const char *url, struct dialogs_opts *o)
+{
+    char err[256];
+    struct dialogs *d = track(dialogs_new_redis(base, url, o, err, sizeof err));
+    if (!d)
+        fail_msg("dialogs_new_redis: %s", err);
+    return d;
+}
+
+/* `redis-cli -n DB GET key` against the server: the key's value, "" when
+ * absent.  A second client, not ours, decides where the key landed. */
+static void cli_get(int port, const char *pass, int db, const char *key, char *out,
+                    size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "REDISCLI_AUTH='%s' redis-cli -h 127.0.0.1 -p %d -n %d "
+             "--raw GET '%s'", pass ? pass : "", port, db, key);
+    if (!pass)
+        snprintf(cmd, sizeof cmd, "redis-cli -h 127.0.0.1 -p %d -n %d --raw GET '%s'",
+                 port, db, key);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    out[0] = '\0';
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    assert_int_equal(pclose(f), 0);
+}
+
+/* requirepass: the right password serves, in the URL's database; the
+ * wrong one keeps the store down with one clear report and never shows
+ * the password; no password at all is told apart (NOAUTH). */
+static void t_redis_auth(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = start_redis_retry(&port, "--requirepass", PASS);
+    struct reports t = { 0 };
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.on_state = reports_cb;
+    o.state_arg = &t;
+    char url[160];
+
+    /* right password, database 7 */
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/7", PASS, port);
+    struct dialogs *d = new_store_url(url, &o);
+    assert_true(run_until(is_up, d, 5000));
+    assert_null(strstr(dialogs_describe(d), PASS));
+    do_set(d, "kz:d:{996555009001}", "authed", 6, 0, DIALOGS_OK);
+    struct rec *g = do_get(d, "kz:d:{996555009001}");
+    assert_int_equal(g->st, DIALOGS_OK);
+    assert_memory_equal(g->val, "authed", 6);
+    free(g);
+    char v[64];
+    cli_get(port, PASS, 7, "kz:d:{996555009001}", v, sizeof v);
+    assert_string_equal(v, "authed");
+    cli_get(port, PASS, 0, "kz:d:{996555009001}", v, sizeof v);
+    assert_string_equal(v, "");
+    store_free(d);
+
+    /* wrong password: down, reported once, retried with back-off */
+    memset(&t, 0, sizeof t);
+    snprintf(url, sizeof url, "redis://:wrong-%s@127.0.0.1:%d/7", PASS, port);
+    d = new_store_url(url, &o);
+    assert_true(run_until(reports_down, &t, 5000));
+    assert_non_null(strstr(t.all, "AUTH failed: WRONGPASS"));
+    struct dialogs_stats s;
+    struct rec *w = rec_new();
+    uint64_t until = mono_ms() + 400;
+    for (;;) {                      /* several attempts must have failed */
+        dialogs_get_stats(d, &s);
+        if (s.connect_failures >= 3 || mono_ms() > until + 4000)
+            break;
+        run_until(rec_done, w, 50);
+    }
+    free(w);
+    assert_true(s.connect_failures >= 3);
+    assert_int_equal(s.connects, 0);
+    assert_int_equal(t.downs, 1);
+    assert_int_equal(t.ups, 0);
+    assert_int_not_equal(dialogs_state(d), DIALOGS_UP);
+    struct rec *r = rec_new();
+    assert_int_equal(dialogs_get(d, "kz:d:{996555009001}", 19, rec_cb, r), 0);
+    assert_true(run_until(rec_done, r, 5000));
+    assert_int_equal(r->st, DIALOGS_UNAVAILABLE);
+    assert_null(strstr(r->err, PASS));
+    free(r);
+    assert_null(strstr(t.all, PASS));
+    assert_null(strstr(dialogs_describe(d), PASS));
+    store_free(d);
+
+    /* no password for a protected server */
+    memset(&t, 0, sizeof t);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    d = new_store_url(url, &o);
+    assert_true(run_until(reports_down, &t, 5000));
+    assert_non_null(strstr(t.all, "PING refused: NOAUTH"));
+    store_free(d);
+
+    /* the password changed on a running server: the loss is reported, and
+     * then the AUTH failure, once */
+    memset(&t, 0, sizeof t);
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", PASS, port);
+    d = new_store_url(url, &o);
+    assert_true(run_until(is_up, d, 5000));
+    redisReply *cr = auth_command(port, NULL, PASS, 0, "CONFIG SET requirepass other-pw");
+    assert_non_null(cr);
+    freeReplyObject(cr);
+    cr = auth_command(port, NULL, "other-pw", 0, "CLIENT KILL TYPE normal");
+    assert_non_null(cr);
+    freeReplyObject(cr);
+    assert_true(run_until(reports_auth_failed, &t, 5000));
+    assert_non_null(strstr(t.all, "Server closed the connection|AUTH failed: WRONGPASS"));
+    int downs = t.downs;
+    dialogs_get_stats(d, &s);
+    uint64_t fails = s.connect_failures;
+    w = rec_new();
+    uint64_t end = mono_ms() + 5000;
+    while (s.connect_failures < fails + 2 && mono_ms() < end) {
+        run_until(rec_done, w, 20);
+        dialogs_get_stats(d, &s);
+    }
+    free(w);
+    assert_true(s.connect_failures >= fails + 2);
+    assert_int_equal(t.downs, downs);       /* not once per retry */
+    assert_null(strstr(t.all, PASS));
+    /* the password is put back: the store comes back by itself */
+    cr = auth_command(port, NULL, "other-pw", 0, "CONFIG SET requirepass " PASS);
+    assert_non_null(cr);
+    freeReplyObject(cr);
+    struct rep_wait uw = { &t, 2 };
+    assert_true(run_until(reports_up, &uw, 5000));
+    store_free(d);
+    rh_stop(pid);
+}
+
+/* Redis 6 ACL: AUTH USER PASS; a wrong user's password is refused. */
+static void t_redis_acl_user(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = start_redis_retry(&port, "--requirepass", PASS);
+    redisReply *cr = auth_command(port, NULL, PASS, 0,
+                                  "ACL SETUSER app on >" ACL_PASS " ~* &* +@all");
+    assert_non_null(cr);
+    assert_int_equal(cr->type, REDIS_REPLY_STATUS);
+    freeReplyObject(cr);
+    struct reports t = { 0 };
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.on_state = reports_cb;
+    o.state_arg = &t;
+    char url[160];
+    snprintf(url, sizeof url, "redis://app:%s@127.0.0.1:%d/2", ACL_PASS, port);
+    struct dialogs *d = new_store_url(url, &o);
+    assert_true(run_until(is_up, d, 5000));
+    assert_non_null(strstr(dialogs_describe(d), "app@"));
+    assert_null(strstr(dialogs_describe(d), ACL_PASS));
+    do_set(d, "kz:l:{996555009002}", "ky", 2, 0, DIALOGS_OK);
+    cr = auth_command(port, "app", ACL_PASS, 2, "GET kz:l:{996555009002}");
+    assert_non_null(cr);
+    assert_int_equal(cr->type, REDIS_REPLY_STRING);
+    assert_string_equal(cr->str, "ky");
+    freeReplyObject(cr);
+    store_free(d);
+
+    snprintf(url, sizeof url, "redis://app:%s@127.0.0.1:%d/2", PASS, port);
+    d = new_store_url(url, &o);
+    assert_true(run_until(reports_down, &t, 5000));
+    assert_non_null(strstr(t.all, "AUTH failed: WRONGPASS"));
+    assert_null(strstr(t.all, PASS));
+    store_free(d);
+    rh_stop(pid);
+}
+
+/* The server's connected clients (INFO clients), the asking one included. */
+static long clients_of(int port)
+{
+    redisReply *r = rh_command(port, "INFO clients");
+    if (!r)
+        return -1;
+    long n = -1;
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "connected_clients:")
+                                                  : NULL;
+    if (p)
+        n = strtol(p + 18, NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+struct clients_wait {
+    int port;
+    long want;
+};
+
+static bool clients_are(void *arg)
+{
+    struct clients_wait *w = arg;
+    return clients_of(w->port) == w->want;
+}
+
+#define NSWITCH 64
+
+static bool all_called(void *arg)
+{
+    struct rec **v = arg;
+    for (int i = 0; i < NSWITCH; i++)
+        if (v[i]->calls == 0)
+            return false;
+    return true;
+}
+
+/* dialogs_set_url with requests in flight: every callback exactly once
+ * (answered by the old server, which is alive), the old connection closed
+ * once drained, the new server serving and holding the new writes. */
+static void t_set_url_switch(void **state)
+{
+    (void)state;
+    int port2;
+    pid_t pid2 = start_redis_retry(&port2, NULL, NULL);
+    struct reports t = { 0 };
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.on_state = reports_cb;
+    o.state_arg = &t;
+    char url[128], url2[128], err[256];
+    redis_url(url, sizeof url, rport);
+    snprintf(url2, sizeof url2, "redis://127.0.0.1:%d/4", port2);
+    struct dialogs *d = new_store_url(url, &o);
+    assert_true(run_until(is_up, d, 5000));
+    assert_int_equal(clients_of(rport), 2);
+
+    /* a bad URL or an unknown host: refused, the store untouched */
+    assert_int_equal(dialogs_set_url(d, "redis://u@h", err, sizeof err), -1);
+    assert_true(err[0] != '\0');
+    assert_int_equal(dialogs_set_url(d, "redis://no-such-host.invalid/0", err,
+                                     sizeof err), -1);
+    assert_int_equal(dialogs_state(d), DIALOGS_UP);
+    do_set(d, "kz:d:{996555009100}", "old", 3, 0, DIALOGS_OK);
+
+    struct rec *v[NSWITCH];
+    char k[64];
+    for (int i = 0; i < NSWITCH; i++) {
+        v[i] = rec_new();
+        int n = snprintf(k, sizeof k, "kz:d:{99655509%04d}", i);
+        int rc = i % 2 ? dialogs_get(d, "kz:d:{996555009100}", 19, rec_cb, v[i])
+                       : dialogs_set(d, k, (size_t)n, "x", 1, 0, rec_cb, v[i]);
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(dialogs_set_url(d, url2, err, sizeof err), 0);
+    assert_int_not_equal(dialogs_state(d), DIALOGS_UP);
+    assert_non_null(strstr(dialogs_describe(d), url2 + 18));
+    /* a request made now, before the new server is up: UNAVAILABLE */
+    struct rec *early = rec_new();
+    assert_int_equal(dialogs_get(d, "kz:d:{996555009100}", 19, rec_cb, early), 0);
+    assert_true(run_until(all_called, v, 5000));
+    assert_true(run_until(rec_done, early, 5000));
+    for (int i = 0; i < NSWITCH; i++) {
+        if (v[i]->st != DIALOGS_OK)
+            fail_msg("request %d: %s (%s)", i, dialogs_status_name(v[i]->st), v[i]->err);
+        if (i % 2)
+            assert_memory_equal(v[i]->val, "old", 3);
+    }
+    struct rep_wait uw = { &t, 2 };
+    assert_true(run_until(reports_up, &uw, 5000));
+    assert_int_equal(t.downs, 0);
+    /* the old connection is gone (only our INFO probe is left) */
+    struct clients_wait cw = { rport, 1 };
+    assert_true(run_until(clients_are, &cw, 5000));
+    /* the new server serves; the old dialog stays behind */
+    struct rec *g = do_get(d, "kz:d:{996555009100}");
+    assert_int_equal(g->st, DIALOGS_NOT_FOUND);
+    free(g);
+    do_set(d, "kz:d:{996555009101}", "new", 3, 0, DIALOGS_OK);
+    char val[32];
+    cli_get(port2, NULL, 4, "kz:d:{996555009101}", val, sizeof val);
+    assert_string_equal(val, "new");
+    cli_get(rport, NULL, REDIS_DB, "kz:d:{996555009101}", val, sizeof val);
+    assert_string_equal(val, "");
+    /* nothing was called twice */
+    struct rec *w = rec_new();
+    run_until(rec_done, w, 100);
+    free(w);
+    for (int i = 0; i < NSWITCH; i++) {
+        assert_int_equal(v[i]->calls, 1);
+        free(v[i]);
+    }
+    assert_int_equal(early->calls, 1);
+    assert_int_equal(early->st, DIALOGS_UNAVAILABLE);
+    free(early);
+    struct dialogs_stats s;
+    dialogs_get_stats(d, &s);
+    assert_int_equal(s.inflight, 0);
+    assert_int_equal(s.connects, 2);
+    store_free(d);
+    rh_stop(pid2);
+}
+
+/* The old server frozen at the switch: its requests time out (once), then
+ * the old connection is freed; a second switch while one drains fails the
+ * drained one's requests at once; memory <-> Redis both ways. */
+static void t_set_url_old_frozen(void **state)
+{
+    (void)state;
+    int port2;
+    pid_t pid2 = start_redis_retry(&port2, NULL, NULL);
+    struct reports t = { 0 };
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.request_timeout_ms = 300;
+    o.on_state = reports_cb;
+    o.state_arg = &t;
+    char url[128], url2[128], err[256];
+    redis_url(url, sizeof url, rport);
+    snprintf(url2, sizeof url2, "redis://127.0.0.1:%d/0", port2);
+    struct dialogs *d = new_store_url(url, &o);
+    assert_true(run_until(is_up, d, 5000));
+
+    kill(rpid, SIGSTOP);
+    struct rec *v[NSWITCH];
+    for (int i = 0; i < NSWITCH; i++) {
+        v[i] = rec_new();
+        assert_int_equal(dialogs_get(d, "kz:d:{996555009200}", 19, rec_cb, v[i]), 0);
+    }
+    struct rec *w = rec_new();
+    run_until(rec_done, w, 30);         /* the GETs go out on the old socket */
+    assert_int_equal(dialogs_set_url(d, url2, err, sizeof err), 0);
+    struct rep_wait uw = { &t, 2 };
+    assert_true(run_until(reports_up, &uw, 5000));
+    assert_true(run_until(all_called, v, 5000));
+    for (int i = 0; i < NSWITCH; i++) {
+        assert_int_equal(v[i]->calls, 1);
+        assert_int_equal(v[i]->st, DIALOGS_TIMEOUT);
+    }
+    /* new requests meanwhile are served by the new server */
+    do_set(d, "kz:d:{996555009201}", "n", 1, 0, DIALOGS_OK);
+    kill(rpid, SIGCONT);
+    /* once thawed the old server's late replies are swallowed, and its
+     * connection goes */
+    struct clients_wait cw = { rport, 1 };
+    assert_true(run_until(clients_are, &cw, 5000));
+    for (int i = 0; i < NSWITCH; i++)
+        assert_int_equal(v[i]->calls, 1);
+
+    /* second switch while the first still drains: forced, each once */
+    kill(rpid, SIGSTOP);
+    assert_int_equal(dialogs_set_url(d, url, err, sizeof err), 0);   /* -> frozen */
+    assert_int_equal(dialogs_set_url(d, url2, err, sizeof err), 0);  /* -> 2 */
+    assert_true(run_until(reports_up, &(struct rep_wait){ &t, 3 }, 5000));
+    for (int i = 0; i < NSWITCH; i++)
+        memset(v[i], 0, sizeof *v[i]);
+    for (int i = 0; i < NSWITCH; i++)
+        assert_int_equal(dialogs_get(d, "kz:d:{996555009201}", 19, rec_cb, v[i]), 0);
+    assert_int_equal(dialogs_set_url(d, url, err, sizeof err), 0);   /* drain 2 */
+    assert_int_equal(dialogs_set_url(d, "", err, sizeof err), 0);    /* force 2 */
+    assert_true(run_until(all_called, v, 5000));
+    for (int i = 0; i < NSWITCH; i++) {
+        assert_int_equal(v[i]->calls, 1);
+        /* answered before the force, or failed by it */
+        assert_true(v[i]->st == DIALOGS_OK || v[i]->st == DIALOGS_UNAVAILABLE);
+        if (v[i]->st == DIALOGS_UNAVAILABLE)
+            assert_string_equal(v[i]->err, "redis url changed");
+    }
+    kill(rpid, SIGCONT);
+    /* now memory: up, serving, empty */
+    assert_true(run_until(reports_up, &(struct rep_wait){ &t, 4 }, 5000));
+    assert_string_equal(dialogs_describe(d), "memory");
+    struct rec *g = do_get(d, "kz:d:{996555009201}");
+    assert_int_equal(g->st, DIALOGS_NOT_FOUND);
+    free(g);
+    do_set(d, "kz:d:{996555009202}", "m", 1, 0, DIALOGS_OK);
+    assert_int_equal(dialogs_set_url(d, "", err, sizeof err), 0);    /* no-op */
+    g = do_get(d, "kz:d:{996555009202}");
+    assert_int_equal(g->st, DIALOGS_OK);
+    free(g);
+    /* and back to Redis: the memory entries go, Redis serves */
+    assert_int_equal(dialogs_set_url(d, url2, err, sizeof err), 0);
+    assert_true(run_until(is_up, d, 5000));
+    g = do_get(d, "kz:d:{996555009201}");
+    assert_int_equal(g->st, DIALOGS_OK);
+    free(g);
+    struct dialogs_stats s;
+    dialogs_get_stats(d, &s);
+    assert_int_equal(s.inflight, 0);
+    assert_int_equal(s.entries, 0);
+    for (int i = 0; i < NSWITCH; i++)
+        free(v[i]);
+    free(w);
+    store_free(d);
+    cw.port = port2;
+    assert_true(run_until(clients_are, &cw, 5000));
+    rh_stop(pid2);
+}
+
+/* A memory store becomes Redis (the embedded default, then a config with
+ * redis.url): in-flight memory results still arrive, once. */
+static void t_set_url_from_memory(void **state)
+{
+    (void)state;
+    struct reports t = { 0 };
+    struct dialogs_opts o;
+    test_opts(&o);
+    o.on_state = reports_cb;
+    o.state_arg = &t;
+    struct dialogs *d = make_store(&be_memory, &o);
+    do_set(d, "kz:d:{996555009300}", "mem", 3, 0, DIALOGS_OK);
+    struct rec *g = rec_new();
+    assert_int_equal(dialogs_get(d, "kz:d:{996555009300}", 19, rec_cb, g), 0);
+    char url[128], err[256];
+    redis_url(url, sizeof url, rport);
+    assert_int_equal(dialogs_set_url(d, url, err, sizeof err), 0);
+    assert_int_equal(g->calls, 0);
+    assert_true(run_until(rec_done, g, 5000));
+    assert_int_equal(g->st, DIALOGS_OK);
+    assert_memory_equal(g->val, "mem", 3);
+    assert_true(run_until(is_up, d, 5000));
+    assert_int_equal(t.ups, 1);
+    assert_non_null(strstr(dialogs_describe(d), "redis 127.0.0.1:"));
+    do_set(d, "kz:d:{996555009301}", "r", 1, 0, DIALOGS_OK);
+    char v[16];
+    cli_get(rport, NULL, REDIS_DB, "kz:d:{996555009301}", v, sizeof v);
+    assert_string_equal(v, "r");
+    assert_int_equal(g->calls, 1);
+    free(g);
+    store_free(d);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1195,6 +1765,11 @@ int main(void)
         ONE_R(t_redis_absent_at_start),
         ONE_R(t_redis_frozen),
         ONE_R(t_redis_killed),
+        ONE_R(t_redis_auth),
+        ONE_R(t_redis_acl_user),
+        ONE_R(t_set_url_switch),
+        ONE_R(t_set_url_old_frozen),
+        ONE_R(t_set_url_from_memory),
         ONE_M(t_memory_full),
         ONE_M(t_memory_sweep_many),
     };
