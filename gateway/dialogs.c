@@ -110,7 +110,7 @@ struct dialogs {
     enum kind kind;
     struct dialogs_opts o;      /* defaults applied */
     struct dialogs_stats st;
-    char desc[400];
+    char desc[600];
     bool closing;
     int in_cb;                  /* depth of calls into the caller */
 
