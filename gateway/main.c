@@ -897,9 +897,22 @@ static void reload(struct daemon *d)
         config_free(cfg);
         return;
     }
-    if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0)
-        log_msg(KLOG_WARN, NULL, "redis.url changed: takes effect at the next "
-                "restart; dialogs stay in %s", dialogs_describe(d->store));
+    if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0) {
+        /* Applied live; a URL the store cannot use refuses the whole reload.
+         * Descriptions never carry the password. */
+        char was[600], serr[256] = "";
+        snprintf(was, sizeof was, "%s", dialogs_describe(d->store));
+        if (dialogs_set_url(d->store, cfg->redis_url, serr, sizeof serr) != 0) {
+            log_msg(KLOG_ERROR, NULL, "reload refused: redis.url: %s; still running "
+                    "the previous configuration and menus", serr);
+            menu_set_unref(menus);
+            config_free(cfg);
+            return;
+        }
+        log_msg(KLOG_INFO, "dialogs", "redis.url changed: moving from %s to %s; "
+                "dialogs in flight may end \"temporarily unavailable\"", was,
+                dialogs_describe(d->store));
+    }
     ussd_set_menus(d->ussd, menus);
     menu_set_unref(d->menus);
     d->menus = menus;
