@@ -38,14 +38,20 @@
  * callback runs between enter() and leave(); esme_free() inside that
  * window only sets free_pending, and the outermost leave() frees.
  *
+ * Deferred answers (esme_defer_answer): a ring of deliver_sm answers the
+ * handler holds back until its work is durable, with one timer that
+ * answers a late one with the handler's fallback status; see the section
+ * at the end of the file.
+ *
  * Owns: its bufferevents, timers, the request objects (queued, in flight,
  * awaiting a deferred done()), copies of the config strings, an evdns base
- * when the host is a name.  May call: smpp/pdu, libevent, libc.
+ * when the host is a name, the ring of deferred answers.  May call: smpp/pdu, libevent, libc.
  * The process must ignore SIGPIPE (libevent writes with plain send()).
  */
 #include "esme.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -177,6 +183,12 @@ struct esme {
     unsigned depth;             /* nesting of enter()/leave() */
     int free_pending, freeing;
     struct esme_stats st;
+
+    /* deferred answers to deliver_sm / data_sm (esme_defer_answer) */
+    struct esme_answers *ans;   /* NULL until the first deferral */
+    struct esme_link *dlv_link; /* the deliver_sm being handled, or NULL */
+    uint32_t dlv_seq, dlv_resp;
+    int dlv_deferred;           /* on_deliver took the answer over */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -255,6 +267,7 @@ static uint32_t rnd(struct esme *e)
 }
 
 static void destroy(struct esme *e);
+static void answers_free(struct esme *e);
 
 static void enter(struct esme *e) { e->depth++; }
 
@@ -1091,8 +1104,15 @@ static void on_deliver(struct esme *e, struct esme_link *l,
         st = ESME_RINVBNDSTS;       /* not bound to receive on this link */
     } else {
         e->st.delivered_in++;
+        e->dlv_link = l;
+        e->dlv_seq = p->sequence_number;
+        e->dlv_resp = resp;
+        e->dlv_deferred = 0;
         if (e->cb.on_deliver)
             st = e->cb.on_deliver(e, p, e->cb.ud);
+        e->dlv_link = NULL;
+        if (e->dlv_deferred)
+            return;                 /* answered by esme_answer() or its timer */
     }
     /* the callback may have dropped or freed: answer only a live link */
     if (l->bev && !e->free_pending)
@@ -1544,6 +1564,7 @@ static void destroy(struct esme *e)
     if (e->pause_timer) event_free(e->pause_timer);
     if (e->tps_timer) event_free(e->tps_timer);
     if (e->defer_ev) event_free(e->defer_ev);
+    answers_free(e);
     free(e->slots);
     free(e->strs);
     free(e);
@@ -1622,4 +1643,152 @@ const char *esme_name(const struct esme *e) { return e->cfg.name; }
 void esme_get_stats(const struct esme *e, struct esme_stats *out)
 {
     *out = e->st;
+}
+
+/* ---- deferred answers to deliver_sm / data_sm --------------------------
+ *
+ * A ring of ESME_DEFER_MAX entries in arrival order.  Every entry has the
+ * same lifetime (ESME_DEFER_MS), so arrival order is deadline order and one
+ * timer armed for the oldest live entry serves them all.  A ticket is
+ * (instance << 32 | n): n picks the slot (n % ESME_DEFER_MAX) and the slot
+ * keeps the whole ticket, so a stale ticket (answered, timed out,
+ * overwritten, or from another esme) is refused in O(1).  The answer goes
+ * out only on the very connection the PDU came in on (link gen unchanged):
+ * after a reconnect the SMSC resends what was never answered.
+ */
+struct esme_defer {
+    uint64_t ticket;            /* 0: free or done */
+    uint64_t due_ms;
+    uint32_t seq, resp_id, timeout_status;
+    unsigned gen;               /* link gen at deferral */
+    unsigned link;              /* index into e->link */
+};
+
+struct esme_answers {
+    struct esme *e;
+    struct event *timer;
+    uint64_t instance;          /* high half of the tickets */
+    uint32_t head, tail;        /* ring counters: [head, tail) in use */
+    unsigned live;              /* entries not yet answered */
+    struct esme_defer ring[ESME_DEFER_MAX];
+};
+
+static atomic_uint_fast32_t answers_instances;
+
+static void answer_send(struct esme *e, struct esme_defer *d, uint32_t status)
+{
+    struct esme_link *l = &e->link[d->link];
+    d->ticket = 0;
+    e->ans->live--;
+    if (l->bev && l->gen == d->gen && !e->free_pending && !e->freeing)
+        link_send_simple(l, d->resp_id, status, d->seq, 1);
+}
+
+/* Drop answered entries from the front; re-arm for the oldest live one. */
+static void answers_trim(struct esme *e)
+{
+    struct esme_answers *a = e->ans;
+    while (a->head != a->tail && a->ring[a->head % ESME_DEFER_MAX].ticket == 0)
+        a->head++;
+    if (a->head == a->tail) {
+        evtimer_del(a->timer);
+        return;
+    }
+    if (!evtimer_pending(a->timer, NULL)) {
+        uint64_t due = a->ring[a->head % ESME_DEFER_MAX].due_ms, t = now_ms();
+        timer_ms(a->timer, due > t ? (unsigned)(due - t) : 0);
+    }
+}
+
+static void answers_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct esme *e = arg;
+    struct esme_answers *a = e->ans;
+    uint64_t t = now_ms();
+    unsigned n = 0;
+    while (a->head != a->tail) {
+        struct esme_defer *d = &a->ring[a->head % ESME_DEFER_MAX];
+        if (d->ticket) {
+            if (d->due_ms > t)
+                break;
+            answer_send(e, d, d->timeout_status);
+            n++;
+        }
+        a->head++;
+    }
+    if (n)
+        elog(e, ESME_LOG_WARN, "%u deliver_sm not answered within %u ms: "
+             "answered with the fallback status", n, (unsigned)ESME_DEFER_MS);
+    answers_trim(e);
+}
+
+static void answers_free(struct esme *e)
+{
+    if (!e->ans)
+        return;
+    if (e->ans->timer)
+        event_free(e->ans->timer);
+    free(e->ans);
+    e->ans = NULL;
+}
+
+uint64_t esme_defer_answer(struct esme *e, uint32_t timeout_status)
+{
+    if (!e || !e->dlv_link || e->dlv_deferred || e->free_pending || e->freeing)
+        return 0;
+    if (!e->ans) {
+        struct esme_answers *a = calloc(1, sizeof *a);
+        if (!a)
+            return 0;
+        a->e = e;
+        a->timer = evtimer_new(e->base, answers_timer_cb, e);
+        if (!a->timer) {
+            free(a);
+            return 0;
+        }
+        a->instance = (uint64_t)(atomic_fetch_add(&answers_instances, 1) + 1) << 32;
+        e->ans = a;
+    }
+    struct esme_answers *a = e->ans;
+    if (a->tail - a->head >= ESME_DEFER_MAX) {
+        answers_trim(e);
+        if (a->tail - a->head >= ESME_DEFER_MAX)
+            return 0;                  /* full: answer by the return value */
+    }
+    uint32_t n = a->tail++;            /* wraps; ESME_DEFER_MAX divides 2^32 */
+    struct esme_defer *d = &a->ring[n % ESME_DEFER_MAX];
+    d->ticket = a->instance | n;       /* instance >= 2^32: never 0 */
+    d->due_ms = now_ms() + ESME_DEFER_MS;
+    d->seq = e->dlv_seq;
+    d->resp_id = e->dlv_resp;
+    d->timeout_status = timeout_status;
+    d->link = (unsigned)(e->dlv_link - e->link);
+    d->gen = e->dlv_link->gen;
+    a->live++;
+    e->dlv_deferred = 1;
+    if (!evtimer_pending(a->timer, NULL))
+        timer_ms(a->timer, ESME_DEFER_MS);
+    return d->ticket;
+}
+
+int esme_answer(struct esme *e, uint64_t ticket, uint32_t status)
+{
+    if (!e || !e->ans || !ticket || (ticket & ~0xFFFFFFFFull) != e->ans->instance)
+        return -1;
+    struct esme_answers *a = e->ans;
+    uint32_t n = (uint32_t)ticket;
+    struct esme_defer *d = &a->ring[n % ESME_DEFER_MAX];
+    if (d->ticket != ticket || n - a->head >= a->tail - a->head)
+        return -1;
+    struct esme_link *l = &e->link[d->link];
+    int live = l->bev && l->gen == d->gen && !e->free_pending && !e->freeing;
+    answer_send(e, d, status);
+    answers_trim(e);
+    return live ? 0 : -1;
+}
+
+unsigned esme_deferred(const struct esme *e)
+{
+    return e && e->ans ? e->ans->live : 0;
 }

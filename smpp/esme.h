@@ -99,7 +99,8 @@ struct esme_callbacks {
     void (*on_state)(struct esme *e, enum esme_state st, void *ud);
     /* A deliver_sm or data_sm arrived; return the command_status to put in
      * the response (ESME_ROK normally).  The response is sent right after
-     * the callback returns. */
+     * the callback returns, unless the callback called
+     * esme_defer_answer() (see below). */
     uint32_t (*on_deliver)(struct esme *e, const struct smpp_pdu *pdu, void *ud);
     /* A line to log (optional; defaults to stderr). */
     void (*log)(void *ud, int level, const char *peer, const char *fmt,
@@ -143,6 +144,37 @@ void esme_free(struct esme *e);
  */
 int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
               void *arg);
+
+/*
+ * Deferred answers.  By default a deliver_sm / data_sm is answered with
+ * on_deliver's return value right after the callback.  A handler that may
+ * acknowledge only once its work is durable (a receipt written to disk)
+ * calls esme_defer_answer() from inside on_deliver: the return value is
+ * then ignored and the PDU is answered later by esme_answer(), or, when
+ * that does not come within ESME_DEFER_MS, by the esme itself with
+ * timeout_status (use a temporary error such as ESME_RX_T_APPN so the SMSC
+ * delivers it again).  At most ESME_DEFER_MAX answers wait at once; past
+ * that esme_defer_answer() returns 0 and the return value answers as
+ * usual.  An answer goes only on the connection the PDU came in on: after
+ * a reconnect a late esme_answer() sends nothing (the SMSC resends what it
+ * never got an answer to).
+ *
+ * esme_defer_answer: only from inside on_deliver, at most once per PDU.
+ * Returns a ticket (never 0), or 0 when the answer cannot be deferred (not
+ * in on_deliver, the ring is full, out of memory, e is being freed).
+ * esme_answer: answer the PDU of ticket with status.  Returns 0 when the
+ * answer was written, -1 when the ticket is unknown, already answered or
+ * timed out, or its connection is gone.  Never calls a callback; may be
+ * called from anywhere on e's thread, including inside e's callbacks.
+ * Tickets are unique per process across esmes, so a ticket of a freed esme
+ * is refused by a new one.
+ * esme_deferred: answers waiting now (for stats and tests).
+ */
+#define ESME_DEFER_MS  2000u
+#define ESME_DEFER_MAX 1024u    /* a power of two */
+uint64_t esme_defer_answer(struct esme *e, uint32_t timeout_status);
+int esme_answer(struct esme *e, uint64_t ticket, uint32_t status);
+unsigned esme_deferred(const struct esme *e);
 
 enum esme_state esme_state(const struct esme *e);
 const char *esme_state_name(enum esme_state st);
