@@ -253,6 +253,30 @@ static const struct store_migration migrations[] = {
       "CREATE TABLE sub_mutes("
       "  msisdn TEXT NOT NULL, topic TEXT NOT NULL, at INTEGER NOT NULL,"
       "  PRIMARY KEY(msisdn, topic)) WITHOUT ROWID;" },
+    { "9 message parts and held receipts",
+      /* every part's SMSC message id of a long SMS (receipts come per
+       * part; the message is delivered when every part is), indexed like
+       * the outbox's own msgid columns; and receipts already acknowledged
+       * to the SMSC that match no message yet (they overtook their
+       * submit_sm_resp): kept here until they match or give up, so a
+       * crash cannot lose them */
+      "CREATE TABLE outbox_parts("
+      "  message_id INTEGER NOT NULL, part INTEGER NOT NULL,"
+      "  smsc TEXT NOT NULL, smsc_msgid TEXT NOT NULL,"
+      "  msgid_dec INTEGER, msgid_hex INTEGER,"
+      "  state TEXT NOT NULL DEFAULT 'submitted' CHECK(state = 'submitted'"
+      "    OR state = 'delivered' OR state = 'failed' OR state = 'expired'),"
+      "  err INTEGER NOT NULL DEFAULT 0, done_at INTEGER,"
+      "  PRIMARY KEY(message_id, part)) WITHOUT ROWID;"
+      "CREATE INDEX outbox_parts_msgid ON outbox_parts(smsc, smsc_msgid);"
+      "CREATE INDEX outbox_parts_dec ON outbox_parts(smsc, msgid_dec)"
+      "  WHERE msgid_dec IS NOT NULL;"
+      "CREATE INDEX outbox_parts_hex ON outbox_parts(smsc, msgid_hex)"
+      "  WHERE msgid_hex IS NOT NULL;"
+      "CREATE TABLE receipts_held("
+      "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
+      "  msgid TEXT NOT NULL, state INTEGER NOT NULL,"
+      "  err INTEGER NOT NULL DEFAULT 0);" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -280,6 +304,8 @@ enum sid {
     S_OUT_SUBMITTED, S_OUT_RETRY, S_OUT_FAILED, S_OUT_RECEIPT_FIND,
     S_OUT_RECEIPT_SET, S_RECEIPT_LOG, S_MSGLOG_ADD,
     S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS, S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS,
+    S_PART_ADD, S_PART_SET, S_PART_COUNT, S_PRUNE_PARTS,
+    S_HELD_ADD, S_HELD_DEL, S_HELD_LIST, S_PRUNE_HELD,
     S_COUNT
 };
 
@@ -516,14 +542,23 @@ static const char *const sql[S_COUNT] = {
         " updated_at = ?3, done_at = ?3"
         " WHERE id = ?1 AND state IN ('queued', 'sending', 'submitted')",
     /* ?1 smsc ?2 text ?3 as decimal ?4 as hex: exact text first, then the
-     * same number in either base; newest first.  Each arm is one index. */
+     * same number in either base; newest message first; a message's part
+     * row (part >= 1) before its own row (part 0: a one-part message, or
+     * one submitted before parts were recorded).  Each arm is one index. */
     [S_OUT_RECEIPT_FIND] =
-        "SELECT id, 0 AS prio FROM outbox WHERE smsc = ?1 AND smsc_msgid = ?2"
-        " UNION ALL SELECT id, 1 FROM outbox WHERE smsc = ?1"
+        "SELECT message_id, part, 0 FROM outbox_parts WHERE smsc = ?1"
+        "   AND smsc_msgid = ?2"
+        " UNION ALL SELECT message_id, part, 1 FROM outbox_parts"
+        "   WHERE smsc = ?1 AND msgid_dec IN (?3, ?4)"
+        " UNION ALL SELECT message_id, part, 1 FROM outbox_parts"
+        "   WHERE smsc = ?1 AND msgid_hex IN (?3, ?4)"
+        " UNION ALL SELECT id, 0, 0 FROM outbox WHERE smsc = ?1"
+        "   AND smsc_msgid = ?2"
+        " UNION ALL SELECT id, 0, 1 FROM outbox WHERE smsc = ?1"
         "   AND msgid_dec IN (?3, ?4)"
-        " UNION ALL SELECT id, 1 FROM outbox WHERE smsc = ?1"
+        " UNION ALL SELECT id, 0, 1 FROM outbox WHERE smsc = ?1"
         "   AND msgid_hex IN (?3, ?4)"
-        " ORDER BY 2, 1 DESC LIMIT 1",
+        " ORDER BY 3, 1 DESC, 2 DESC LIMIT 1",
     [S_OUT_RECEIPT_SET] =
         "UPDATE outbox SET state = ?2, err = ?3, lease_until = NULL,"
         " updated_at = ?4, done_at = ?4"
@@ -549,6 +584,33 @@ static const char *const sql[S_COUNT] = {
         "DELETE FROM lookup_attempts WHERE msisdn IN (SELECT msisdn"
         " FROM lookup_attempts WHERE window_start < ?1 ORDER BY window_start"
         " LIMIT ?2) AND locked_until <= ?3",
+
+    /* ?1 message ?2 part ?3 smsc ?4 id ?5 dec ?6 hex */
+    [S_PART_ADD] =
+        "INSERT OR REPLACE INTO outbox_parts(message_id, part, smsc,"
+        " smsc_msgid, msgid_dec, msgid_hex) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_PART_SET] =
+        "UPDATE outbox_parts SET state = ?3, err = ?4, done_at = ?5"
+        " WHERE message_id = ?1 AND part = ?2 AND state = 'submitted'",
+    [S_PART_COUNT] =
+        "SELECT count(*), coalesce(sum(state = 'delivered'), 0)"
+        " FROM outbox_parts WHERE message_id = ?1",
+    /* before S_PRUNE_OUTBOX, over the same rows */
+    [S_PRUNE_PARTS] =
+        "DELETE FROM outbox_parts WHERE message_id IN (SELECT id FROM outbox"
+        " WHERE done_at IS NOT NULL AND done_at < ?1 ORDER BY done_at"
+        " LIMIT ?2)",
+    [S_HELD_ADD] =
+        "INSERT INTO receipts_held(at, smsc, msgid, state, err)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_HELD_DEL] = "DELETE FROM receipts_held WHERE id = ?1",
+    [S_HELD_LIST] =
+        "SELECT id, at, smsc, msgid, state, err FROM receipts_held"
+        " WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* a small table (rows leave when they match or give up): by id */
+    [S_PRUNE_HELD] =
+        "DELETE FROM receipts_held WHERE id IN (SELECT id FROM receipts_held"
+        " WHERE at < ?1 ORDER BY id LIMIT ?2)",
 };
 
 static const char *const state_names[] = {
@@ -2264,12 +2326,73 @@ int store_mark_failed(struct store *st, int64_t id, int err, int64_t now)
 int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
                   int state, int err, int64_t now, int64_t *id_out)
 {
+    struct store_receipt_info info;
+    int r = store_receipt_ex(st, smsc, smsc_msgid, state, err, now, &info);
+    if (id_out)
+        *id_out = info.id;
+    return r;
+}
+
+/* A part's receipt: update the part (unless final), then the message from
+ * all its parts.  Inside the receipt's transaction. */
+static int part_receipt(struct store *st, int64_t id, int part, int state,
+                        int err, int64_t now, struct store_receipt_info *out)
+{
+    int r = STORE_OK;
+    bool changed = false;
+    if (state >= 0) {
+        sqlite3_stmt *s = S(st, S_PART_SET);
+        bi(s, 1, id);
+        bi(s, 2, part);
+        bt(s, 3, state_names[state]);
+        bi(s, 4, err);
+        bi(s, 5, now);
+        r = run(st, s, "receipt part update");
+        changed = r == STORE_OK && sqlite3_changes(st->db) > 0;
+    }
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_PART_COUNT);
+    bi(s, 1, id);
+    r = row(st, s, "receipt parts");
+    if (r != STORE_OK)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    out->parts = sqlite3_column_int(s, 0);
+    out->parts_delivered = sqlite3_column_int(s, 1);
+    sqlite3_reset(s);
+    /* the message: failed / expired at its first failed or expired part,
+     * delivered with its last part */
+    int msg_state = -1;
+    if (changed && state != STORE_MSG_DELIVERED)
+        msg_state = state;
+    else if (changed && out->parts_delivered == out->parts)
+        msg_state = STORE_MSG_DELIVERED;
+    if (msg_state < 0)
+        return STORE_OK;
+    s = S(st, S_OUT_RECEIPT_SET);
+    bi(s, 1, id);
+    bt(s, 2, state_names[msg_state]);
+    bi(s, 3, err);
+    bi(s, 4, now);
+    r = run(st, s, "receipt update");
+    if (r == STORE_OK && sqlite3_changes(st->db) > 0)
+        out->final_now = msg_state;
+    return r;
+}
+
+int store_receipt_ex(struct store *st, const char *smsc,
+                     const char *smsc_msgid, int state, int err, int64_t now,
+                     struct store_receipt_info *out)
+{
+    struct store_receipt_info dummy;
+    if (!out)
+        out = &dummy;
+    memset(out, 0, sizeof *out);
+    out->final_now = -1;
     if (bad(smsc) || bad(smsc_msgid) ||
         (state != -1 && state != STORE_MSG_DELIVERED &&
          state != STORE_MSG_FAILED && state != STORE_MSG_EXPIRED))
         return STORE_INVALID;
-    if (id_out)
-        *id_out = 0;
     int64_t dec = 0, hex = 0;
     int mask = store_msgid_parse(smsc_msgid, &dec, &hex);
     int r = tx_begin(st);
@@ -2283,15 +2406,29 @@ int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
     if (mask & 2)
         bi(s, 4, hex);
     int64_t id = 0;
-    r = one_int(st, s, "receipt match", &id);
+    int part = 0;
+    r = row(st, s, "receipt match");
+    if (r == STORE_OK) {
+        id = sqlite3_column_int64(s, 0);
+        part = sqlite3_column_int(s, 1);
+        sqlite3_reset(s);
+    }
     int found = r;
-    if (r == STORE_OK && state >= 0) {
-        s = S(st, S_OUT_RECEIPT_SET);
-        bi(s, 1, id);
-        bt(s, 2, state_names[state]);
-        bi(s, 3, err);
-        bi(s, 4, now);
-        r = run(st, s, "receipt update");
+    if (r == STORE_OK && part > 0) {
+        out->part = part;
+        r = part_receipt(st, id, part, state, err, now, out);
+    } else if (r == STORE_OK) {
+        out->parts = 1;
+        if (state >= 0) {
+            s = S(st, S_OUT_RECEIPT_SET);
+            bi(s, 1, id);
+            bt(s, 2, state_names[state]);
+            bi(s, 3, err);
+            bi(s, 4, now);
+            r = run(st, s, "receipt update");
+            if (r == STORE_OK && sqlite3_changes(st->db) > 0)
+                out->final_now = state;
+        }
     }
     if (r == STORE_OK || r == STORE_NOTFOUND) {
         s = S(st, S_RECEIPT_LOG);
@@ -2304,11 +2441,125 @@ int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
         r = run(st, s, "receipt log");
     }
     r = tx_end(st, r);
+    if (r != STORE_OK) {
+        memset(out, 0, sizeof *out);
+        out->final_now = -1;
+        return r;
+    }
+    if (found != STORE_OK)
+        return STORE_NOTFOUND;
+    out->id = id;
+    if (out->part == 0)
+        out->parts_delivered = out->final_now == STORE_MSG_DELIVERED;
+    return STORE_OK;
+}
+
+int store_mark_submitted_parts(struct store *st, int64_t id, const char *smsc,
+                               const char *const *msgids, unsigned n,
+                               int64_t now)
+{
+    if (!msgids || n == 0 || bad(smsc))
+        return STORE_INVALID;
+    for (unsigned i = 0; i < n; i++)
+        if (bad(msgids[i]))
+            return STORE_INVALID;
+    if (n == 1)
+        return store_mark_submitted(st, id, smsc, msgids[0], now);
+    int r = tx_begin(st);
     if (r != STORE_OK)
         return r;
-    if (found == STORE_OK && id_out)
-        *id_out = id;
-    return found == STORE_OK ? STORE_OK : STORE_NOTFOUND;
+    r = store_mark_submitted(st, id, smsc, msgids[0], now);
+    for (unsigned i = 0; r == STORE_OK && i < n; i++) {
+        int64_t dec = 0, hex = 0;
+        int mask = store_msgid_parse(msgids[i], &dec, &hex);
+        sqlite3_stmt *s = S(st, S_PART_ADD);
+        bi(s, 1, id);
+        bi(s, 2, (int64_t)i + 1);
+        bt(s, 3, smsc);
+        bt(s, 4, msgids[i]);
+        if (mask & 1)
+            bi(s, 5, dec);
+        if (mask & 2)
+            bi(s, 6, hex);
+        r = run(st, s, "message part");
+    }
+    return tx_end(st, r);
+}
+
+int store_msg_parts(struct store *st, int64_t id, int *parts, int *delivered)
+{
+    sqlite3_stmt *s = S(st, S_PART_COUNT);
+    bi(s, 1, id);
+    int r = row(st, s, "message parts");
+    if (r != STORE_OK)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    if (parts)
+        *parts = sqlite3_column_int(s, 0);
+    if (delivered)
+        *delivered = sqlite3_column_int(s, 1);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_receipt_hold(struct store *st, const char *smsc,
+                       const char *smsc_msgid, int state, int err,
+                       int64_t now, int64_t *id_out)
+{
+    if (bad(smsc) || bad(smsc_msgid) ||
+        strlen(smsc) >= STORE_SMSC_MAX || strlen(smsc_msgid) >= STORE_MSGID_MAX ||
+        (state != -1 && state != STORE_MSG_DELIVERED &&
+         state != STORE_MSG_FAILED && state != STORE_MSG_EXPIRED))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_HELD_ADD);
+    bi(s, 1, now);
+    bt(s, 2, smsc);
+    bt(s, 3, smsc_msgid);
+    bi(s, 4, state);
+    bi(s, 5, err);
+    int r = run(st, s, "hold receipt");
+    if (r == STORE_OK && id_out)
+        *id_out = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+int store_receipt_unhold(struct store *st, int64_t held_id)
+{
+    sqlite3_stmt *s = S(st, S_HELD_DEL);
+    bi(s, 1, held_id);
+    int r = run(st, s, "unhold receipt");
+    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return r;
+}
+
+int store_receipts_held(struct store *st, int64_t after_id,
+                        struct store_held_receipt *out, size_t max,
+                        size_t *n_out)
+{
+    *n_out = 0;
+    if (max == 0)
+        return STORE_OK;
+    sqlite3_stmt *s = S(st, S_HELD_LIST);
+    bi(s, 1, after_id);
+    bi(s, 2, (int64_t)max);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n_out < max) {
+        struct store_held_receipt *h = &out[(*n_out)++];
+        h->id = sqlite3_column_int64(s, 0);
+        h->at = sqlite3_column_int64(s, 1);
+        copy_col(s, 2, h->smsc, sizeof h->smsc);
+        copy_col(s, 3, h->msgid, sizeof h->msgid);
+        h->state = sqlite3_column_int(s, 4);
+        h->err = sqlite3_column_int(s, 5);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        int r = fail(st, rc, "held receipts");
+        sqlite3_reset(s);
+        *n_out = 0;
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
 }
 
 int store_log_message(struct store *st, const char *direction,
@@ -2331,9 +2582,11 @@ int store_log_message(struct store *st, const char *direction,
 int store_prune(struct store *st, int64_t before, int64_t now, size_t limit,
                 int64_t *n_out)
 {
-    static const enum sid q[] = { S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS,
+    static const enum sid q[] = { S_PRUNE_PARTS, S_PRUNE_OUTBOX,
+                                  S_PRUNE_RECEIPTS, S_PRUNE_HELD,
                                   S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS };
-    static const char *const what[] = { "prune outbox", "prune receipts",
+    static const char *const what[] = { "prune parts", "prune outbox",
+                                        "prune receipts", "prune held receipts",
                                         "prune message log", "prune lookups" };
     int64_t n = 0;
     if (n_out)

@@ -466,12 +466,86 @@ int store_mark_failed(struct store *st, int64_t id, int err, int64_t now);
  * whatever its format: the exact text first, else the same number written
  * in decimal or hex (either way round); newest message first.  state is
  * STORE_MSG_DELIVERED, _FAILED or _EXPIRED (final; applied unless the
- * message is already final) or -1 for an intermediate receipt (logged
+ * message is already final; for a message with recorded parts, see
+ * store_receipt_ex()) or -1 for an intermediate receipt (logged
  * only).  Every receipt is logged.  *id_out (may be NULL) gets the
  * message id; STORE_NOTFOUND when none matched.
  */
 int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
                   int state, int err, int64_t now, int64_t *id_out);
+
+/*
+ * store_mark_submitted_parts — store_mark_submitted() for a message sent
+ * in n parts: the message row takes part 1's id (as before) and, when n >
+ * 1, every part's id is recorded (outbox_parts), atomically, so that each
+ * part's receipt finds the message.  msgids[0..n) are the SMSC's ids of
+ * parts 1..n, none empty (STORE_INVALID).  n == 1 is exactly
+ * store_mark_submitted().  STORE_NOTFOUND as there.
+ */
+int store_mark_submitted_parts(struct store *st, int64_t id, const char *smsc,
+                               const char *const *msgids, unsigned n,
+                               int64_t now);
+
+/* What store_receipt_ex() found and did. */
+struct store_receipt_info {
+    int64_t id;           /* the message, 0 when none matched */
+    int part;             /* 1-based part matched; 0: the message's own row
+                             (a one-part message, or one submitted before
+                             parts were recorded) */
+    int parts;            /* the message's recorded parts (1 for part 0) */
+    int parts_delivered;  /* of those, delivered after this receipt (part 0:
+                             1 when this receipt delivered the message) */
+    int final_now;        /* the state this receipt gave the message
+                             (DELIVERED, FAILED, EXPIRED), or -1 when the
+                             message's state did not change */
+};
+
+/*
+ * store_receipt_ex — store_receipt() with the details.  Matching as
+ * store_receipt() (exact text first, else decimal <-> hex; newest message
+ * first), against every recorded part as well as the message rows.  A
+ * part's receipt sets that part's state (unless the part is already
+ * final); the message then becomes failed / expired at its first failed or
+ * expired part (with that receipt's err), delivered when its last part is
+ * delivered, done_at = now either way; a message already final does not
+ * change.  STORE_OK with *out filled, STORE_NOTFOUND (out->id 0), or an
+ * error (nothing changed).  out may be NULL.
+ */
+int store_receipt_ex(struct store *st, const char *smsc,
+                     const char *smsc_msgid, int state, int err, int64_t now,
+                     struct store_receipt_info *out);
+
+/* *parts = the message's recorded parts (0 when none are: a one-part
+ * message, or not submitted yet), *delivered = how many are delivered.
+ * Either pointer may be NULL. */
+int store_msg_parts(struct store *st, int64_t id, int *parts, int *delivered);
+
+/*
+ * Held receipts: a receipt already acknowledged to the SMSC that matched
+ * no message yet (it overtook its submit_sm_resp) is kept here until it
+ * matches or is given up, so a crash cannot lose it.  state as for
+ * store_receipt() (-1 intermediate).  store_receipt_hold: *id_out gets the
+ * row's id; STORE_INVALID for an empty smsc / id or one too long for the
+ * fields of struct store_held_receipt.  store_receipt_unhold: drop it
+ * (STORE_NOTFOUND when gone).  store_receipts_held: rows with id >
+ * after_id, ascending, at most max (for the sender at start-up).  Rows
+ * older than store_prune()'s `before` are pruned.
+ */
+#define STORE_SMSC_MAX  64
+#define STORE_MSGID_MAX 65
+struct store_held_receipt {
+    int64_t id, at;
+    char smsc[STORE_SMSC_MAX];
+    char msgid[STORE_MSGID_MAX];
+    int state, err;
+};
+int store_receipt_hold(struct store *st, const char *smsc,
+                       const char *smsc_msgid, int state, int err,
+                       int64_t now, int64_t *id_out);
+int store_receipt_unhold(struct store *st, int64_t held_id);
+int store_receipts_held(struct store *st, int64_t after_id,
+                        struct store_held_receipt *out, size_t max,
+                        size_t *n_out);
 
 /* Message log: one line per SMS in ('mo') or out ('mt'). outbox_id 0 = none. */
 int store_log_message(struct store *st, const char *direction,
@@ -480,8 +554,8 @@ int store_log_message(struct store *st, const char *direction,
 
 /*
  * store_prune — retention: delete at most `limit` rows from each of the
- * outbox (final messages, done_at < before), receipts and the message log
- * (at < before), and lookup counters whose window began before `before`
+ * outbox (final messages, done_at < before) and their parts, receipts,
+ * held receipts and the message log (at < before), and lookup counters whose window began before `before`
  * and that are not locked at now.  Bounded and indexed; call it now and
  * then (e.g. from a timer) until *n_out (may be NULL) comes back 0.
  * Applications, history, bookings and subscriptions are records: kept.
