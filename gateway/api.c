@@ -1357,10 +1357,17 @@ static void h_message_get(struct rq *r, const char *idtxt)
     json_object_set_new(j, "to", json_string(m->to ? m->to : ""));
     json_object_set_new(j, "error", json_integer(m->err));
     json_object_set_new(j, "attempts", json_integer(m->attempts));
-    json_object_set_new(j, "parts",
-                        json_integer(m->text ? api_sms_parts(m->text,
-                                                             strlen(m->text))
-                                             : 0));
+    /* parts: as recorded when it was submitted (each with its own
+     * receipt), else as the text will be split; parts_delivered: those
+     * whose receipt said delivered */
+    int nparts = 0, ndelivered = 0;
+    if (store_msg_parts(r->a->st, m->id, &nparts, &ndelivered) != STORE_OK ||
+        nparts == 0) {
+        nparts = m->text ? (int)api_sms_parts(m->text, strlen(m->text)) : 0;
+        ndelivered = m->state == STORE_MSG_DELIVERED ? nparts : 0;
+    }
+    json_object_set_new(j, "parts", json_integer(nparts));
+    json_object_set_new(j, "parts_delivered", json_integer(ndelivered));
     json_object_set_new(j, "law_required", json_boolean(m->law_required));
     set_time(j, "created_at", m->created_at);
     set_time(j, "updated_at", m->updated_at);

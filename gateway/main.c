@@ -691,14 +691,31 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The outbox's answer hook: a receipt's deferred deliver_sm_resp, on the
+ * link of that name (active or retiring: a ticket is refused by any esme
+ * but its own, so trying both is safe). */
+static void outbox_answer_cb(void *ud, const char *link, uint64_t ticket,
+                             uint32_t status)
+{
+    struct daemon *d = ud;
+    struct link *heads[2] = { d->links, d->retiring };
+    for (int k = 0; k < 2; k++)
+        for (struct link *l = heads[k]; l; l = l->next)
+            if (l->e && strcmp(l->name, link) == 0 &&
+                esme_answer(l->e, ticket, status) == 0)
+                return;
+}
+
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
 {
     struct link *l = ud;
-    (void)e;
     if (pdu->esm_class & 0x04) {
+        /* answered only once the receipt is durable (the outbox defers the
+         * deliver_sm_resp until its pass has committed): the SMSC never
+         * sends an acknowledged receipt again, so kill -9 must not lose it */
         log_receipt(l, pdu);
         if (l->d->outbox)
-            outbox_receipt(l->d->outbox, l->name, pdu);
+            return outbox_receipt_deliver(l->d->outbox, e, l->name, pdu);
         return ESME_ROK;
     }
     if (l->dialect && l->d->ussd &&
@@ -1347,7 +1364,8 @@ int main(int argc, char **argv)
     /* This process is the database's only user: what a dead predecessor had
      * on the links goes out again at once rather than after its lease. */
     store_outbox_recover(d.db, INT64_MAX, NULL);
-    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, &d };
+    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, &d,
+                                   outbox_answer_cb };
     struct outbox_opts oopts;
     memset(&oopts, 0, sizeof oopts);
     oopts.from = "kyzmat";

@@ -55,7 +55,9 @@ struct ob_send {
     int attempts;
     uint32_t status;
     char link[LINK_MAX];
-    char msgid[MT_MSGID_MAX];
+    char msgid[MT_MSGID_MAX];      /* part 1's id */
+    char (*more)[MT_MSGID_MAX];    /* parts 2..nparts (malloc'd), or NULL */
+    unsigned nparts;               /* ids known: 1 + those in more */
     char *callback_url;
 };
 
@@ -67,6 +69,11 @@ struct ob_rcpt {
     unsigned tries;             /* times it was looked up and not found */
     int64_t next_try;           /* parked: not looked up again before this */
     uint64_t seen_submits;      /* parked: stats.submitted at last lookup */
+    uint64_t ticket;            /* its deliver_sm's deferred answer; 0: none
+                                   (answered, or loaded from the store) */
+    uint32_t answer;            /* status to answer with after the commit */
+    int64_t held_id;            /* its row in receipts_held; 0: none */
+    bool held_now;              /* held_id written by the running pass */
     char link[LINK_MAX];
     char id[OUTBOX_DLR_ID_MAX];
 };
@@ -614,6 +621,7 @@ static void cb_launch(struct outbox *ob, struct ob_cb *list, bool go)
 static void send_free(struct ob_send *s)
 {
     free(s->callback_url);
+    free(s->more);
     free(s);
 }
 
@@ -651,8 +659,21 @@ static void mt_done(void *arg, const struct mt_result *res)
     s->status = res->status;
     if (res->status == ESME_ROK && res->parts_ok < res->parts)
         s->status = ESME_RSYSERR;
-    if (res->status == ESME_ROK && res->parts > 0)
+    if (res->status == ESME_ROK && res->parts > 0) {
         copy(s->msgid, sizeof s->msgid, res->ids[0][0] ? res->ids[0] : "-");
+        s->nparts = 1;
+        /* every part's id: each part has its own receipt */
+        if (res->parts > 1 &&
+            (s->more = calloc(res->parts - 1, sizeof *s->more)) != NULL) {
+            for (unsigned i = 1; i < res->parts; i++)
+                copy(s->more[i - 1], sizeof s->more[0],
+                     res->ids[i][0] ? res->ids[i] : "-");
+            s->nparts = res->parts;
+        } else if (res->parts > 1) {
+            log_msg(KLOG_WARN, s->link, "message %lld: out of memory; only "
+                    "part 1's id is recorded", (long long)s->id);
+        }
+    }
     file_result(ob, s);
     schedule(ob, 0);
 }
@@ -673,11 +694,19 @@ static int apply_result(struct outbox *ob, struct ob_send *s, int64_t now,
     int err = outbox_status_err(s->status);
     int rc, state = -1;
     switch (cl) {
-    case OUTBOX_OK:
-        rc = store_mark_submitted(ob->st, s->id, s->link, s->msgid, now);
+    case OUTBOX_OK: {
+        const char *ids[MT_MAX_PARTS];
+        unsigned n = s->nparts ? s->nparts : 1;
+        if (n > MT_MAX_PARTS)
+            n = MT_MAX_PARTS;
+        ids[0] = s->msgid[0] ? s->msgid : "-";
+        for (unsigned i = 1; i < n; i++)
+            ids[i] = s->more[i - 1];
+        rc = store_mark_submitted_parts(ob->st, s->id, s->link, ids, n, now);
         if (rc == STORE_OK)
             ob->stats.submitted++;
         break;
+    }
     case OUTBOX_THROTTLE:
     case OUTBOX_TEMP: {
         bool refund = cl == OUTBOX_THROTTLE;
@@ -717,6 +746,31 @@ static int apply_result(struct outbox *ob, struct ob_send *s, int64_t now,
 
 /* ---- receipts ---------------------------------------------------------- */
 
+/* File a receipt for the next pass.  Returns it, or NULL (logged). */
+static struct ob_rcpt *file_receipt(struct outbox *ob, const char *link,
+                                    const struct outbox_dlr *d)
+{
+    ob->stats.receipts++;
+    struct ob_rcpt *r = calloc(1, sizeof *r);
+    if (!r) {
+        log_msg(KLOG_ERROR, link, "receipt id:%s lost: out of memory", d->id);
+        return NULL;
+    }
+    copy(r->link, sizeof r->link, link);
+    copy(r->id, sizeof r->id, d->id);
+    r->state = d->state;
+    r->err = d->err;
+    r->answer = ESME_ROK;
+    r->deadline = now_ms(ob) + ob->o.receipt_wait_ms;
+    if (ob->rq_tail)
+        ob->rq_tail->next = r;
+    else
+        ob->rq_head = r;
+    ob->rq_tail = r;
+    schedule(ob, 0);
+    return r;
+}
+
 int outbox_receipt(struct outbox *ob, const char *link,
                    const struct smpp_pdu *pdu)
 {
@@ -725,24 +779,45 @@ int outbox_receipt(struct outbox *ob, const char *link,
         log_msg(KLOG_WARN, link, "receipt without a message id ignored");
         return -1;
     }
-    ob->stats.receipts++;
-    struct ob_rcpt *r = calloc(1, sizeof *r);
-    if (!r) {
-        log_msg(KLOG_ERROR, link, "receipt id:%s lost: out of memory", d.id);
-        return -1;
+    return file_receipt(ob, link, &d) ? 0 : -1;
+}
+
+uint32_t outbox_receipt_deliver(struct outbox *ob, struct esme *e,
+                                const char *link, const struct smpp_pdu *pdu)
+{
+    struct outbox_dlr d;
+    if (!ob || !link || outbox_receipt_read(pdu, &d) != 0) {
+        log_msg(KLOG_WARN, link, "receipt without a message id ignored");
+        return ESME_ROK;        /* nothing in it to keep: do not ask again */
     }
-    copy(r->link, sizeof r->link, link);
-    copy(r->id, sizeof r->id, d.id);
-    r->state = d.state;
-    r->err = d.err;
-    r->deadline = now_ms(ob) + ob->o.receipt_wait_ms;
-    if (ob->rq_tail)
-        ob->rq_tail->next = r;
-    else
-        ob->rq_head = r;
-    ob->rq_tail = r;
-    schedule(ob, 0);
-    return 0;
+    if (!ob->links.answer)      /* no way to answer later: as before */
+        return file_receipt(ob, link, &d) ? ESME_ROK : ESME_RX_T_APPN;
+    uint64_t ticket = esme_defer_answer(e, ESME_RX_T_APPN);
+    if (!ticket) {
+        /* too many answers waiting (a store that cannot keep up): let
+         * the SMSC deliver it again later rather than risk losing it */
+        ob->stats.receipts_refused++;
+        log_msg(KLOG_WARN, link, "receipt id:%s refused for now: %u answers "
+                "waiting", d.id, esme_deferred(e));
+        return ESME_RX_T_APPN;
+    }
+    struct ob_rcpt *r = file_receipt(ob, link, &d);
+    if (!r) {
+        esme_answer(e, ticket, ESME_RX_T_APPN);
+        return ESME_RX_T_APPN;  /* ignored: the answer went already */
+    }
+    r->ticket = ticket;
+    return ESME_ROK;            /* ignored: deferred */
+}
+
+/* Send the deferred answer of r (after the commit that made it durable). */
+static void answer_receipt(struct outbox *ob, struct ob_rcpt *r)
+{
+    if (!r->ticket)
+        return;
+    if (ob->links.answer)
+        ob->links.answer(ob->links.ud, r->link, r->ticket, r->answer);
+    r->ticket = 0;
 }
 
 /* Apply one receipt.  Returns 0 matched, 1 unmatched (park it), 2
@@ -755,8 +830,9 @@ int outbox_receipt(struct outbox *ob, const char *link,
 static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
                          struct ob_cb **cbs)
 {
-    int64_t id = 0;
-    int rc = store_receipt(ob->st, r->link, r->id, r->state, r->err, now, &id);
+    struct store_receipt_info info;
+    int rc = store_receipt_ex(ob->st, r->link, r->id, r->state, r->err, now,
+                              &info);
     if (rc == STORE_NOTFOUND) {
         if (now >= r->deadline)
             return 2;
@@ -772,13 +848,13 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
         return -1;
     }
     ob->stats.receipts_matched++;
-    if (r->state < 0)
+    if (info.final_now < 0)     /* intermediate, a part, or already final */
         return 0;
     struct store_msg *m = NULL;
-    if (store_msg_get(ob->st, id, &m) == STORE_OK && m) {
-        /* applied now (not a second receipt for a final message) */
-        if (m->state == r->state && m->done_at == now && m->callback_url)
-            cb_prepare(ob, cbs, m->callback_url, id, r->state, r->err, now);
+    if (store_msg_get(ob->st, info.id, &m) == STORE_OK && m) {
+        if (m->callback_url)
+            cb_prepare(ob, cbs, m->callback_url, info.id, info.final_now,
+                       r->err, now);
         store_msg_free(m);
     }
     return 0;
@@ -893,7 +969,11 @@ static void pass(evutil_socket_t fd, short what, void *arg)
     struct outbox *ob = arg;
     int64_t now = now_ms(ob);
     ob->stats.passes++;
-    bool own = !store_in_batch(ob->st) && store_begin_batch(ob->st) == STORE_OK;
+    /* outer: another module's batch is open (the API's spans the loop
+     * pass until its commit timer): writes land in it, so receipts wait
+     * for a pass of our own, whose commit we see before answering */
+    bool outer = store_in_batch(ob->st);
+    bool own = !outer && store_begin_batch(ob->st) == STORE_OK;
     struct ob_cb *cbs = NULL;
     bool ok = true;
 
@@ -917,10 +997,12 @@ static void pass(evutil_socket_t fd, short what, void *arg)
     /* 2. receipts: new ones, and parked ones when a submit may match them
      * (each parked one is looked up again only when a submit was recorded
      * since its last lookup and its spacing is over, or at its deadline) */
-    struct ob_rcpt *rq = ob->rq_head, *parked = NULL, *rdone = NULL;
+    struct ob_rcpt *rq = outer ? NULL : ob->rq_head, *parked = NULL,
+                   *rdone = NULL;
     size_t n_parked = 0;
-    ob->rq_head = ob->rq_tail = NULL;
-    if (ob->parked) {
+    if (!outer)
+        ob->rq_head = ob->rq_tail = NULL;
+    if (ob->parked && !outer) {
         struct ob_rcpt *p = ob->parked;
         while (p) {            /* oldest first: parked is newest first */
             struct ob_rcpt *nx = p->next;
@@ -941,11 +1023,35 @@ static void pass(evutil_socket_t fd, short what, void *arg)
             rc = 1;                 /* parked, nothing new could match it */
         else
             rc = ok ? apply_receipt(ob, r, now, &cbs) : -1;
+        bool keep = rc == 1 && ob->n_parked + n_parked < PARKED_MAX;
+        if (rc >= 0 && ok) {
+            /* durable before answered: a parked receipt is held in the
+             * store (the SMSC will not send it again once answered); one
+             * matched or given up is released */
+            int hr = STORE_OK;
+            if (keep && !r->held_id) {
+                hr = store_receipt_hold(ob->st, r->link, r->id, r->state,
+                                        r->err, now, &r->held_id);
+                r->held_now = hr == STORE_OK;
+                if (hr == STORE_OK)
+                    ob->stats.receipts_held++;
+            } else if (!keep && r->held_id) {
+                hr = store_receipt_unhold(ob->st, r->held_id);
+                if (hr == STORE_NOTFOUND)
+                    hr = STORE_OK;
+            }
+            if (hr != STORE_OK) {
+                log_msg(KLOG_ERROR, r->link, "receipt id:%s: %s", r->id,
+                        store_errmsg(ob->st));
+                rc = -1;
+                r->held_id = r->held_now ? 0 : r->held_id;
+            }
+        }
         if (rc < 0) {
             ok = false;
             r->next = back;
             back = r;
-        } else if (rc == 1 && ob->n_parked + n_parked < PARKED_MAX) {
+        } else if (keep) {
             r->next = parked;
             parked = r;
             n_parked++;
@@ -954,6 +1060,8 @@ static void pass(evutil_socket_t fd, short what, void *arg)
                 ob->stats.receipts_unmatched++;
                 log_msg(KLOG_DEBUG, r->link, "receipt id:%s matched no "
                         "message", r->id);
+                if (rc == 1)    /* no room to park it: let the SMSC resend */
+                    r->answer = ESME_RX_T_APPN;
             }
             r->next = rdone;
             rdone = r;
@@ -1014,6 +1122,19 @@ static void pass(evutil_socket_t fd, short what, void *arg)
         }
         if (!ok)
             store_rollback_batch(ob->st);
+    }
+    /* the receipts' answers: after the commit, and only if it held */
+    for (int k = 0; k < 3; k++) {
+        struct ob_rcpt *l = k == 0 ? rdone : k == 1 ? parked : back;
+        for (struct ob_rcpt *r = l; r; r = r->next) {
+            if (!ok && own) {
+                if (r->held_now)
+                    r->held_id = 0;     /* rolled back with the pass */
+            } else if (k < 2) {
+                answer_receipt(ob, r);
+            }
+            r->held_now = false;
+        }
     }
     if (!ok && own) {
         /* nothing of the pass is stored: file everything again */
@@ -1091,6 +1212,44 @@ static void pass(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life -------------------------------------------------------------- */
 
+/* Receipts a previous run acknowledged but could not match yet: filed
+ * again (at most PARKED_MAX; any others stay until store_prune). */
+static void load_held(struct outbox *ob)
+{
+    struct store_held_receipt h[128];
+    int64_t after = 0;
+    size_t n = 0, total = 0;
+    int64_t now = now_ms(ob);
+    do {
+        if (store_receipts_held(ob->st, after, h, 128, &n) != STORE_OK) {
+            log_msg(KLOG_ERROR, PEER, "held receipts: %s", store_errmsg(ob->st));
+            break;
+        }
+        for (size_t i = 0; i < n && total < PARKED_MAX; i++, total++) {
+            struct ob_rcpt *r = calloc(1, sizeof *r);
+            if (!r)
+                break;
+            copy(r->link, sizeof r->link, h[i].smsc);
+            copy(r->id, sizeof r->id, h[i].msgid);
+            r->state = h[i].state;
+            r->err = h[i].err;
+            r->held_id = h[i].id;
+            r->answer = ESME_ROK;
+            r->deadline = now + ob->o.receipt_wait_ms;
+            if (ob->rq_tail)
+                ob->rq_tail->next = r;
+            else
+                ob->rq_head = r;
+            ob->rq_tail = r;
+        }
+        if (n)
+            after = h[n - 1].id;
+    } while (n == 128 && total < PARKED_MAX);
+    if (total)
+        log_msg(KLOG_INFO, PEER, "%zu receipts held by an earlier run are "
+                "matched again", total);
+}
+
 struct outbox *outbox_new(struct event_base *base, struct store *st,
                           const struct outbox_links *links,
                           const struct outbox_opts *opts)
@@ -1138,6 +1297,7 @@ struct outbox *outbox_new(struct event_base *base, struct store *st,
         return NULL;
     }
     ob->next_recover = 0;
+    load_held(ob);
     schedule(ob, 0);
     return ob;
 }
@@ -1163,19 +1323,39 @@ void outbox_free(struct outbox *ob)
             send_free(s);
         }
         ob->res_tail = NULL;
-        struct ob_rcpt *lists[2] = { ob->rq_head, ob->parked };
+        /* receipts: applied, or held for the next start (a receipt
+         * overtaking its submit_sm_resp is not lost by a clean stop) */
+        struct ob_rcpt *lists[2] = { ob->rq_head, ob->parked }, *all = NULL;
         for (int k = 0; k < 2; k++) {
             while (lists[k]) {
                 struct ob_rcpt *r = lists[k];
                 lists[k] = r->next;
-                if (apply_receipt(ob, r, now, &cbs) > 0)
+                int rc = apply_receipt(ob, r, now, &cbs);
+                if (rc > 0 && !r->held_id && now < r->deadline)
+                    store_receipt_hold(ob->st, r->link, r->id, r->state,
+                                       r->err, now, &r->held_id);
+                else if ((rc == 0 || rc == 2) && r->held_id)
+                    store_receipt_unhold(ob->st, r->held_id);
+                if (rc > 0)
                     ob->stats.receipts_unmatched++;
-                free(r);
+                r->next = all;
+                all = r;
             }
         }
         ob->rq_head = ob->rq_tail = ob->parked = NULL;
-        if (own && store_commit_batch(ob->st) != STORE_OK)
+        bool ok = true;
+        if (own && store_commit_batch(ob->st) != STORE_OK) {
             log_msg(KLOG_ERROR, PEER, "final commit: %s", store_errmsg(ob->st));
+            ok = false;
+        }
+        while (all) {
+            struct ob_rcpt *r = all;
+            all = r->next;
+            if (!ok)
+                r->answer = ESME_RX_T_APPN;   /* not durable: ask again */
+            answer_receipt(ob, r);
+            free(r);
+        }
         cb_launch(ob, cbs, false);   /* no loop left to carry them */
     }
     while (ob->cbs) {

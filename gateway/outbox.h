@@ -15,13 +15,23 @@
  * route).  Rows past their lifetime become 'expired' in the store.  All
  * writes of one pass go in one store batch (group commit).
  *
- * Receipts: outbox_receipt() takes a deliver_sm with esm_class 0x04,
- * prefers the TLVs (receipted_message_id, message_state,
- * network_error_code) and falls back to the text, read by the pure and
- * fuzzed outbox_receipt_parse(); the store matches the id whatever its
- * format (exact text, else decimal <-> hex).  A receipt that arrives before
- * its message's submit_sm_resp was recorded is kept a few seconds and
- * tried again.
+ * Receipts: outbox_receipt_deliver() (or outbox_receipt()) takes a
+ * deliver_sm with esm_class 0x04, prefers the TLVs (receipted_message_id,
+ * message_state, network_error_code) and falls back to the text, read by
+ * the pure and fuzzed outbox_receipt_parse(); the store matches the id
+ * whatever its format (exact text, else decimal <-> hex), against every
+ * part of a long SMS (each part has its own id and receipt: the message is
+ * delivered when all its parts are, failed or expired at the first part
+ * that is).  A receipt that arrives before its message's submit_sm_resp
+ * was recorded is kept a few seconds and tried again.
+ *
+ * Receipts and kill -9: the SMSC sends a receipt once; once answered it is
+ * ours to keep.  So outbox_receipt_deliver() defers the deliver_sm's
+ * answer (esme_defer_answer) and the pump answers it only after the
+ * pass's commit made the receipt durable: applied to its message, or, when
+ * no message matches yet, held in the store (store_receipt_hold) and
+ * filed again by the next outbox_new() after a crash.  All receipts of one
+ * pass share that one commit.
  *
  * Ownership: struct outbox is owned by the caller (outbox_new /
  * outbox_free).  The store, the router's user data, the fetch client and
@@ -124,6 +134,13 @@ struct outbox_links {
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     unsigned (*room)(void *ud);
     void *ud;
+    /* answer: send the deferred answer `ticket` (from esme_defer_answer)
+     * on the link named `link` with status: i.e. esme_answer() on that
+     * link's esme, when it still exists (a stale ticket is refused by the
+     * esme, so trying every esme of that name is safe).  NULL: receipts
+     * are answered at once, as by outbox_receipt(). */
+    void (*answer)(void *ud, const char *link, uint64_t ticket,
+                   uint32_t status);
 };
 
 /* Settings; zero fields take the default in brackets. */
@@ -224,10 +241,29 @@ int outbox_receipt_read(const struct smpp_pdu *deliver_sm,
  * `link` (the name the router gives for it).  Reads it and queues the
  * update for the pump's next pass (one batch; the pass runs at once).
  * Returns 0 when it was a readable receipt, -1 when not (logged); answer
- * ESME_ROK either way.  The pdu is only read during the call.
+ * ESME_ROK either way.  The pdu is only read during the call.  Answering
+ * at once leaves the receipt in memory until the pass commits: a crash in
+ * between loses it; outbox_receipt_deliver() closes that window.
  */
 int outbox_receipt(struct outbox *ob, const char *link,
                    const struct smpp_pdu *deliver_sm);
+
+/*
+ * outbox_receipt_deliver — the deliver_sm handler for receipts: call it
+ * from esme's on_deliver (e: the esme it came on, link: that link's name
+ * as the router gives it) and return its value.  A readable receipt is
+ * filed and its answer deferred (esme_defer_answer) until the pass that
+ * makes it durable has committed: then links.answer sends ESME_ROK (or
+ * ESME_RX_T_APPN when it could not be kept, so the SMSC sends it again).
+ * Returns the status for on_deliver: ESME_ROK (deferred: ignored by the
+ * esme; or an unreadable receipt, logged: nothing to keep), or
+ * ESME_RX_T_APPN when the answer cannot be deferred (too many waiting).
+ * Without links.answer it behaves as outbox_receipt() and returns ESME_ROK.
+ * The pdu is only read during the call.
+ */
+uint32_t outbox_receipt_deliver(struct outbox *ob, struct esme *e,
+                                const char *link,
+                                const struct smpp_pdu *deliver_sm);
 
 /* Counters for logs and tests. */
 struct outbox_stats {
@@ -235,6 +271,8 @@ struct outbox_stats {
              opted_out, receipts, receipts_matched, receipts_unmatched,
              callbacks_ok, callbacks_failed;
     unsigned inflight;
+    uint64_t receipts_held,     /* parked receipts written to the store */
+             receipts_refused;  /* answered ESME_RX_T_APPN: none deferrable */
 };
 void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out);
 

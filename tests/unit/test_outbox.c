@@ -69,6 +69,12 @@ struct rawpeer {
     unsigned submits;
     unsigned next_id;
     struct bufferevent *conns[8];
+    /* deliver_sm we sent (raw_receipt) and the answers that came back */
+    uint32_t dlv_seq;
+    unsigned dlv_resps;
+    uint32_t dlv_status;        /* of the last answer */
+    void (*on_dlv_resp)(struct rawpeer *rp, uint32_t status, void *arg);
+    void *on_dlv_arg;
 };
 
 static void raw_send(struct bufferevent *bev, struct smpp_pdu *p)
@@ -111,6 +117,12 @@ static void raw_read(struct bufferevent *bev, void *arg)
             case SMPP_UNBIND:
                 smpp_pdu_reset(&r, SMPP_UNBIND_RESP, 0, p.sequence_number);
                 raw_send(bev, &r);
+                break;
+            case SMPP_DELIVER_SM_RESP:
+                rp->dlv_resps++;
+                rp->dlv_status = p.command_status;
+                if (rp->on_dlv_resp)
+                    rp->on_dlv_resp(rp, p.command_status, rp->on_dlv_arg);
                 break;
             case SMPP_SUBMIT_SM: {
                 rp->submits++;
@@ -181,6 +193,25 @@ static struct rawpeer *raw_new(struct event_base *base)
     return rp;
 }
 
+/* Send a delivery receipt for SMSC message id `id` (text and TLVs) on the
+ * first connection. */
+static void raw_receipt(struct rawpeer *rp, const char *id)
+{
+    char body[160];
+    int n = snprintf(body, sizeof body, "id:%s sub:001 dlvrd:001 submit date:"
+                     "2601011200 done date:2601011201 stat:DELIVRD err:000 "
+                     "text:x", id);
+    struct smpp_pdu p;
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, ++rp->dlv_seq + 1000);
+    p.source_addr = "996700000009";
+    p.destination_addr = "kyzmat";
+    p.esm_class = 0x04;
+    p.sm_length = (uint8_t)n;
+    p.short_message = (const uint8_t *)body;
+    assert_non_null(rp->conns[0]);
+    raw_send(rp->conns[0], &p);
+}
+
 static void raw_free(struct rawpeer *rp)
 {
     if (!rp)
@@ -248,12 +279,31 @@ static void observer(void *arg, const struct smsc_event *e)
     f->sms_seen++;
 }
 
+/* Receipts as kyzmatd takes them: the answer deferred until durable
+ * (fx.immediate: the older outbox_receipt, answered at once). */
+static int fx_immediate;
+
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *p, void *ud)
 {
     struct fx *f = ud;
-    if ((p->esm_class & 0x04) && f->ob)
-        outbox_receipt(f->ob, esme_name(e), p);
+    if ((p->esm_class & 0x04) && f->ob) {
+        if (fx_immediate) {
+            outbox_receipt(f->ob, esme_name(e), p);
+            return ESME_ROK;
+        }
+        return outbox_receipt_deliver(f->ob, e, esme_name(e), p);
+    }
     return ESME_ROK;
+}
+
+static void answer(void *ud, const char *link, uint64_t ticket,
+                   uint32_t status)
+{
+    struct fx *f = ud;
+    for (size_t i = 0; i < f->n_links; i++)
+        if (strcmp(f->cs[i].name, link) == 0 &&
+            esme_answer(f->esme[i], ticket, status) == 0)
+            return;
 }
 
 static int route(void *ud, const char *msisdn, struct outbox_route *r)
@@ -347,7 +397,7 @@ static void fx_link(struct fx *f, const char *name, uint16_t port,
 
 static void fx_outbox(struct fx *f, struct outbox_opts *o)
 {
-    struct outbox_links l = { route, room, f };
+    struct outbox_links l = { route, room, f, answer };
     struct outbox_opts def = { 0 };
     if (!o)
         o = &def;
@@ -986,6 +1036,240 @@ static void test_first_claim_many_rows(void **state)
     fx_free(f);
 }
 
+/* ---- long SMS: every part's id, delivered with the last part ---------- */
+
+static void test_long_sms_parts(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    fx_outbox(f, NULL);
+    int64_t id = enqueue(f, "996700000011", cyr_long, false);
+    wait_state(f, &id, 1, STORE_MSG_DELIVERED, 10000);
+    int parts = 0, dl = 0;
+    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_true(parts >= 2);                  /* every part recorded */
+    assert_int_equal(dl, parts);              /* each delivered by its own */
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    assert_int_equal(s.receipts_matched, (uint64_t)parts);
+    assert_int_equal(s.receipts_unmatched, 0);
+    assert_int_equal(s.submitted, 1);
+    fx_free(f);
+
+    /* every part fails: the message fails at the first, and stays so */
+    smsc_cfg(&sc);
+    sc.dlr_fail_ratio = 1.0;
+    f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    fx_outbox(f, NULL);
+    id = enqueue(f, "996700000012", cyr_long, false);
+    wait_state(f, &id, 1, STORE_MSG_FAILED, 10000);
+    struct want w = { &id, 1, STORE_MSG_FAILED };
+    (void)w;
+    uint64_t end = mono_ms() + 200;        /* the other parts' receipts */
+    while (mono_ms() < end)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_int_equal(state_of(f, id), STORE_MSG_FAILED);
+    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_true(parts >= 2);
+    assert_int_equal(dl, 0);
+    fx_free(f);
+}
+
+/* ---- receipts: answered only once durable ------------------------------ */
+
+struct durable_check {
+    const char *path;
+    unsigned checks;
+    bool held_seen, delivered_seen;
+    int64_t msg;
+};
+
+/* At the moment the deliver_sm_resp reaches the SMSC, what does a second
+ * connection to the database see?  Only committed data. */
+static void check_durable(struct rawpeer *rp, uint32_t status, void *arg)
+{
+    (void)rp;
+    struct durable_check *c = arg;
+    c->checks++;
+    assert_int_equal(status, ESME_ROK);
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(c->path, STORE_SYNC_NORMAL, &other, err,
+                                sizeof err), STORE_OK);
+    struct store_held_receipt h[4];
+    size_t n = 0;
+    assert_int_equal(store_receipts_held(other, 0, h, 4, &n), STORE_OK);
+    if (n > 0)
+        c->held_seen = true;
+    if (c->msg) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(other, c->msg, &m), STORE_OK);
+        if (m->state == STORE_MSG_DELIVERED)
+            c->delivered_seen = true;
+        store_msg_free(m);
+    }
+    store_close(other);
+}
+
+static bool dlv_resps(struct fx *f, void *arg)
+{
+    return f->raw->dlv_resps >= *(unsigned *)arg;
+}
+
+static void test_receipt_durable_before_answer(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    struct outbox_opts o = { .receipt_wait_ms = 60000 };
+    fx_outbox(f, &o);
+    struct durable_check c = { .path = f->path };
+    f->raw->on_dlv_resp = check_durable;
+    f->raw->on_dlv_arg = &c;
+
+    /* 1: a receipt that matches nothing yet (it overtook its
+     * submit_sm_resp): answered only once held in the store */
+    raw_receipt(f->raw, "77aa");
+    unsigned want = 1;
+    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(c.held_seen);
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    assert_int_equal(s.receipts_held, 1);
+
+    /* 2: kill -9 now: the outbox is gone without a word (simulated by a
+     * second store connection and outbox, the first one abandoned as a
+     * dead process would leave it); the message is then recorded as
+     * submitted with that id in decimal, and the new outbox, started on
+     * the same database, finds the held receipt and delivers it */
+    struct store_msg_new nm = { .to = "996700000009", .text = "x",
+                                .expires_at = skewed_clock() + 3600000 };
+    int64_t id = 0;
+    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
+    struct store_msg *claimed[1];
+    size_t nc = 0;
+    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+                                     &nc), STORE_OK);
+    assert_int_equal(nc, 1);
+    store_msg_free(claimed[0]);
+    assert_int_equal(store_mark_submitted(f->st, id, "raw", "30634",
+                                          skewed_clock()), STORE_OK);
+    struct outbox *dead = f->ob;
+    struct store *dead_st = f->st;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
+                                sizeof err), STORE_OK);
+    f->ob = NULL;
+    fx_outbox(f, &o);
+    wait_state(f, &id, 1, STORE_MSG_DELIVERED, 5000);
+    outbox_get_stats(f->ob, &s);
+    assert_int_equal(s.receipts_matched, 1);   /* the new one matched it */
+    size_t n = 1;
+    struct store_held_receipt h[1];
+    assert_int_equal(store_receipts_held(f->st, 0, h, 1, &n), STORE_OK);
+    assert_int_equal(n, 0);                 /* released once matched */
+    /* the abandoned outbox must not run again on its store */
+    outbox_free(dead);
+    store_close(dead_st);
+
+    /* 3: a receipt that matches: answered after its commit, i.e. a
+     * second reader already sees the message delivered */
+    nm.to = "996700000010";
+    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+                                     &nc), STORE_OK);
+    assert_int_equal(nc, 1);
+    store_msg_free(claimed[0]);
+    const char *ids[3] = { "500", "501", "502" };
+    assert_int_equal(store_mark_submitted_parts(f->st, id, "raw", ids, 3,
+                                                skewed_clock()), STORE_OK);
+    c.msg = id;
+    c.held_seen = false;
+    raw_receipt(f->raw, "1f4");          /* part 1, in hex */
+    raw_receipt(f->raw, "1f5");          /* part 2 */
+    want = 3;
+    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_false(c.delivered_seen);      /* 2 of 3 parts: not yet */
+    assert_int_equal(state_of(f, id), STORE_MSG_SUBMITTED);
+    raw_receipt(f->raw, "1f6");          /* the last part */
+    want = 4;
+    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(c.delivered_seen);       /* durable before the answer */
+    assert_false(c.held_seen);
+    assert_int_equal(c.checks, 4);
+    fx_free(f);
+}
+
+/* ---- esme: a deferred answer that never comes ---------------------------- */
+
+static uint64_t held_ticket;
+static struct esme *held_esme;
+
+static uint32_t defer_forever(struct esme *e, const struct smpp_pdu *p,
+                              void *ud)
+{
+    (void)p;
+    (void)ud;
+    held_esme = e;
+    held_ticket = esme_defer_answer(e, ESME_RX_T_APPN);
+    assert_true(held_ticket != 0);
+    assert_int_equal(esme_defer_answer(e, ESME_RX_T_APPN), 0); /* once */
+    return ESME_ROK;             /* ignored */
+}
+
+static void test_esme_defer_timeout(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    struct esme_config ec = {
+        .name = "raw2", .host = "127.0.0.1", .port = f->raw->port,
+        .system_id = "kyzmat", .password = "secret",
+    };
+    struct esme_callbacks cb = { .on_deliver = defer_forever,
+                                 .log = quiet_log, .ud = f };
+    f->esme[0] = esme_new(f->base, &ec, &cb, NULL, 0);
+    assert_non_null(f->esme[0]);
+    f->n_links = 1;
+    f->cs[0].name = "raw2";
+    assert_int_equal(esme_start(f->esme[0]), 0);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    /* outside on_deliver nothing can be deferred */
+    assert_int_equal(esme_defer_answer(f->esme[0], ESME_RX_T_APPN), 0);
+    unsigned want = 1;
+    uint64_t t0 = mono_ms();
+    raw_receipt(f->raw, "abc");
+    assert_true(run_until(f, dlv_resps, &want, ESME_DEFER_MS + 3000));
+    uint64_t waited = mono_ms() - t0;
+    assert_int_equal(f->raw->dlv_status, ESME_RX_T_APPN);   /* the fallback */
+    assert_true(waited + 50 >= ESME_DEFER_MS);
+    assert_int_equal(esme_deferred(f->esme[0]), 0);
+    /* a late answer is refused and sends nothing */
+    assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), -1);
+    /* a second one answered in time goes out with our status, once */
+    raw_receipt(f->raw, "abd");
+    unsigned spin = 0;
+    while (esme_deferred(f->esme[0]) == 0 && spin++ < 1000)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(esme_deferred(f->esme[0]), 1);
+    assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), 0);
+    assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), -1);
+    want = 2;
+    assert_true(run_until(f, dlv_resps, &want, 2000));
+    assert_int_equal(f->raw->dlv_status, ESME_ROK);
+    /* the ticket of one esme means nothing to another */
+    assert_int_equal(esme_answer(f->esme[0], held_ticket ^ (1ull << 32),
+                                 ESME_ROK), -1);
+    (void)held_esme;
+    fx_free(f);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1003,6 +1287,9 @@ int main(void)
         cmocka_unit_test(test_crash_and_lease),
         cmocka_unit_test(test_callback),
         cmocka_unit_test(test_first_claim_many_rows),
+        cmocka_unit_test(test_long_sms_parts),
+        cmocka_unit_test(test_receipt_durable_before_answer),
+        cmocka_unit_test(test_esme_defer_timeout),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fetch_global_cleanup();
