@@ -918,6 +918,216 @@ static void test_outbox(void **state)
     assert_int_equal(n, 0);
 }
 
+/* A message claimed and submitted in n parts with the given ids. */
+static int64_t submitted_parts(struct store *st, const char *to,
+                               const char *const *ids, unsigned n,
+                               int64_t now)
+{
+    struct store_msg_new m = msg(to, "long");
+    int64_t id = 0;
+    assert_int_equal(store_enqueue(st, &m, now, &id), STORE_OK);
+    struct store_msg *c[1];
+    size_t k = 0;
+    assert_int_equal(store_claim_due(st, now, 30000, c, 1, &k), STORE_OK);
+    assert_int_equal(k, 1);
+    assert_int_equal(c[0]->id, id);
+    store_msg_free(c[0]);
+    assert_int_equal(store_mark_submitted_parts(st, id, "megacom", ids, n,
+                                                now), STORE_OK);
+    return id;
+}
+
+static int msg_state(struct store *st, int64_t id, int64_t *done_at)
+{
+    struct store_msg *g = NULL;
+    assert_int_equal(store_msg_get(st, id, &g), STORE_OK);
+    int s = g->state;
+    if (done_at)
+        *done_at = g->done_at;
+    store_msg_free(g);
+    return s;
+}
+
+static void test_parts(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store_receipt_info ri;
+    int parts = -1, dl = -1;
+
+    /* three parts, decimal ids; receipts in hex, text, decimal */
+    const char *ids[3] = { "1000", "1001", "1002" };
+    int64_t id = submitted_parts(st, "996700000001", ids, 3, T0);
+    assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(parts, 3);
+    assert_int_equal(dl, 0);
+    struct store_msg *g = NULL;
+    assert_int_equal(store_msg_get(st, id, &g), STORE_OK);
+    assert_string_equal(g->smsc_msgid, "1000");   /* part 1, as before */
+    store_msg_free(g);
+
+    assert_int_equal(store_receipt_ex(st, "megacom", "3e9", STORE_MSG_DELIVERED,
+                                      0, T0 + 10, &ri), STORE_OK);
+    assert_int_equal(ri.id, id);
+    assert_int_equal(ri.part, 2);
+    assert_int_equal(ri.parts, 3);
+    assert_int_equal(ri.parts_delivered, 1);
+    assert_int_equal(ri.final_now, -1);
+    assert_int_equal(msg_state(st, id, NULL), STORE_MSG_SUBMITTED);
+    /* the same receipt again changes nothing */
+    assert_int_equal(store_receipt_ex(st, "megacom", "1001", STORE_MSG_DELIVERED,
+                                      0, T0 + 11, &ri), STORE_OK);
+    assert_int_equal(ri.parts_delivered, 1);
+    /* an intermediate receipt for part 1: logged only */
+    assert_int_equal(store_receipt_ex(st, "megacom", "1000", -1, 0, T0 + 12,
+                                      &ri), STORE_OK);
+    assert_int_equal(ri.part, 1);
+    assert_int_equal(ri.parts_delivered, 1);
+    assert_int_equal(store_receipt_ex(st, "megacom", "1000",
+                                      STORE_MSG_DELIVERED, 0, T0 + 20, &ri),
+                     STORE_OK);
+    assert_int_equal(ri.part, 1);
+    assert_int_equal(ri.parts_delivered, 2);
+    assert_int_equal(ri.final_now, -1);
+    assert_int_equal(msg_state(st, id, NULL), STORE_MSG_SUBMITTED);
+    /* the last part: delivered, done at its receipt (old signature) */
+    int64_t rid = 0, done = 0;
+    assert_int_equal(store_receipt(st, "megacom", "3ea", STORE_MSG_DELIVERED, 0,
+                                   T0 + 30, &rid), STORE_OK);
+    assert_int_equal(rid, id);
+    assert_int_equal(msg_state(st, id, &done), STORE_MSG_DELIVERED);
+    assert_int_equal(done, T0 + 30);
+    assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(dl, 3);
+
+    /* a failed part fails the message at once; later parts change the
+     * part, not the message */
+    const char *ids2[3] = { "2000", "2001", "2002" };
+    int64_t id2 = submitted_parts(st, "996700000002", ids2, 3, T0 + 40);
+    assert_int_equal(store_receipt_ex(st, "megacom", "2000",
+                                      STORE_MSG_DELIVERED, 0, T0 + 50, &ri),
+                     STORE_OK);
+    assert_int_equal(store_receipt_ex(st, "megacom", "2002", STORE_MSG_FAILED,
+                                      11, T0 + 60, &ri), STORE_OK);
+    assert_int_equal(ri.final_now, STORE_MSG_FAILED);
+    assert_int_equal(msg_state(st, id2, &done), STORE_MSG_FAILED);
+    assert_int_equal(done, T0 + 60);
+    assert_int_equal(store_msg_get(st, id2, &g), STORE_OK);
+    assert_int_equal(g->err, 11);
+    store_msg_free(g);
+    assert_int_equal(store_receipt_ex(st, "megacom", "2001",
+                                      STORE_MSG_DELIVERED, 0, T0 + 70, &ri),
+                     STORE_OK);
+    assert_int_equal(ri.final_now, -1);
+    assert_int_equal(ri.parts_delivered, 2);
+    assert_int_equal(msg_state(st, id2, &done), STORE_MSG_FAILED);
+    assert_int_equal(done, T0 + 60);
+
+    /* an expired part: expired */
+    const char *ids3[2] = { "abc-1", "abc-2" };
+    int64_t id3 = submitted_parts(st, "996700000003", ids3, 2, T0 + 80);
+    assert_int_equal(store_receipt_ex(st, "megacom", "abc-2", STORE_MSG_EXPIRED,
+                                      0, T0 + 90, &ri), STORE_OK);
+    assert_int_equal(ri.part, 2);
+    assert_int_equal(msg_state(st, id3, NULL), STORE_MSG_EXPIRED);
+
+    /* newest message first: an id reused by the SMSC later matches the
+     * newer one-part message, not the old part */
+    const char *one[1] = { "1001" };
+    int64_t id4 = submitted_parts(st, "996700000004", one, 1, T0 + 100);
+    assert_int_equal(store_msg_parts(st, id4, &parts, &dl), STORE_OK);
+    assert_int_equal(parts, 0);                 /* one part: no rows */
+    assert_int_equal(store_receipt_ex(st, "megacom", "1001",
+                                      STORE_MSG_DELIVERED, 0, T0 + 110, &ri),
+                     STORE_OK);
+    assert_int_equal(ri.id, id4);
+    assert_int_equal(ri.part, 0);
+    assert_int_equal(ri.parts, 1);
+    assert_int_equal(ri.parts_delivered, 1);
+    assert_int_equal(ri.final_now, STORE_MSG_DELIVERED);
+    /* another link's id does not match; nor does an unknown one */
+    assert_int_equal(store_receipt_ex(st, "beeline", "2001",
+                                      STORE_MSG_DELIVERED, 0, T0, &ri),
+                     STORE_NOTFOUND);
+    assert_int_equal(ri.id, 0);
+    assert_int_equal(store_receipt_ex(st, "megacom", "ffff", 7, 0, T0, &ri),
+                     STORE_INVALID);
+
+    /* bad arguments; a second submit of a row no longer being sent */
+    const char *holey[2] = { "1", "" };
+    assert_int_equal(store_mark_submitted_parts(st, id, "megacom", holey, 2,
+                                                T0), STORE_INVALID);
+    assert_int_equal(store_mark_submitted_parts(st, id, "megacom", NULL, 0,
+                                                T0), STORE_INVALID);
+    assert_int_equal(store_mark_submitted_parts(st, id, "megacom", ids, 3,
+                                                T0), STORE_NOTFOUND);
+
+    /* prune takes the parts with their message */
+    int64_t pruned = 0;
+    assert_int_equal(store_prune(st, T0 + 1000, T0 + 1000, 100, &pruned),
+                     STORE_OK);
+    assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(parts, 0);
+    assert_int_equal(store_msg_parts(st, id2, &parts, &dl), STORE_OK);
+    assert_int_equal(parts, 0);
+}
+
+static void test_held_receipts(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t h1 = 0, h2 = 0, h3 = 0;
+    assert_int_equal(store_receipt_hold(st, "megacom", "77aa",
+                                        STORE_MSG_DELIVERED, 0, T0, &h1),
+                     STORE_OK);
+    /* held inside a batch: durable only with the commit */
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_int_equal(store_receipt_hold(st, "megacom", "77ab", STORE_MSG_FAILED,
+                                        5, T0 + 1, &h2), STORE_OK);
+    store_rollback_batch(st);
+    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_int_equal(store_receipt_hold(st, "beeline", "77ac", -1, 0, T0 + 2,
+                                        &h3), STORE_OK);
+    assert_int_equal(store_commit_batch(st), STORE_OK);
+    assert_int_equal(store_receipt_hold(st, "", "1", -1, 0, T0, NULL),
+                     STORE_INVALID);
+    assert_int_equal(store_receipt_hold(st, "megacom", "1", 9, 0, T0, NULL),
+                     STORE_INVALID);
+    char longid[80];
+    memset(longid, '7', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_int_equal(store_receipt_hold(st, "megacom", longid, -1, 0, T0, NULL),
+                     STORE_INVALID);
+
+    /* a new connection (the next start) sees the committed ones, paged */
+    store_close(st);
+    st = f->st = open_ok(f);
+    struct store_held_receipt h[4];
+    size_t n = 0;
+    assert_int_equal(store_receipts_held(st, 0, h, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].id, h1);
+    assert_string_equal(h[0].smsc, "megacom");
+    assert_string_equal(h[0].msgid, "77aa");
+    assert_int_equal(h[0].state, STORE_MSG_DELIVERED);
+    assert_int_equal(h[0].at, T0);
+    assert_int_equal(store_receipts_held(st, h[0].id, h, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].id, h3);
+    assert_string_equal(h[0].smsc, "beeline");
+    assert_int_equal(h[0].state, -1);
+    assert_int_equal(store_receipt_unhold(st, h1), STORE_OK);
+    assert_int_equal(store_receipt_unhold(st, h1), STORE_NOTFOUND);
+    assert_int_equal(store_receipts_held(st, 0, h, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    /* pruned by age */
+    int64_t pruned = 0;
+    assert_int_equal(store_prune(st, T0 + 3, T0 + 3, 10, &pruned), STORE_OK);
+    assert_true(pruned >= 1);
+    assert_int_equal(store_receipts_held(st, 0, h, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+}
+
 static void test_msgid_parse(void **state)
 {
     (void)state;
@@ -1215,6 +1425,9 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_outbox, fx_setup, fx_teardown),
         cmocka_unit_test(test_msgid_parse),
+        cmocka_unit_test_setup_teardown(test_parts, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_held_receipts, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_leases, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
