@@ -17,9 +17,15 @@
  *    reclaimed without a full scan; a SET meeting a full table first sweeps
  *    one more slice.
  *  - Redis back-end: a small state machine over one hiredis async context.
- *        DOWN --retry timer--> CONNECTING --SELECT/PING ok--> UP
+ *        DOWN --retry timer--> CONNECTING --[AUTH ok,] SELECT/PING ok--> UP
  *        CONNECTING --connect error, connect timer, handshake error--> DOWN
  *        UP --disconnect (hiredis), stall (our timer)--> DOWN
+ *        any --dialogs_set_url--> CONNECTING (new server) or memory
+ *    The handshake is pipelined: AUTH (when the URL has a password), then
+ *    SELECT or PING; only the last answer makes the store UP, any error
+ *    answer drops the context ("AUTH failed: ...", "SELECT refused: ...").
+ *    The password lives in the store (wiped when replaced or freed) and in
+ *    hiredis's output buffer until sent; it is never put in a text.
  *    Requests are sent only when UP; otherwise they fail with UNAVAILABLE
  *    through the done queue.  Sent requests sit in an in-flight list, oldest
  *    first (the order Redis answers in).  All requests share one timeout, so
@@ -34,11 +40,22 @@
  *    a connection (connect timeout, bad handshake, stall) the context moves
  *    to `ac_dead` and a zero-delay event frees it — never inside one of its
  *    own callbacks.
+ *  - Switching (dialogs_set_url): an UP context with requests still
+ *    waiting becomes `ac_old`; it takes no new requests, and `old_pending`
+ *    counts its RQ_SENT requests down as they are answered or time out
+ *    (requests carry the context they went out on).  At zero the same
+ *    zero-delay event frees it (its timed-out requests come back NULL and
+ *    are released).  The in-flight list and its one timer are shared by old
+ *    and new contexts (still in send order); the stall watch is paused
+ *    while an old context drains, which lasts at most request_timeout_ms.
+ *    Memory <-> Redis switches swap the table for the connection; the done
+ *    queue carries results across unchanged.
  *
- * Owns: the hiredis context, its timers and events, the memory table and
- * its entries, the request slabs.
+ * Owns: the hiredis contexts (current, dropped, draining), their timers and
+ * events, the memory table and its entries, the request slabs, the AUTH
+ * credentials.
  * May call: hiredis (async + libevent adapter), libevent, libc (getaddrinfo
- * only in dialogs_new_redis).
+ * only in dialogs_new_redis and dialogs_set_url).
  */
 #include "gateway/dialogs.h"
 

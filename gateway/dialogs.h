@@ -242,6 +242,8 @@ struct dialogs *dialogs_new(struct event_base *base, const char *url,
  *     Calling dialogs_set_url() again while an old connection still drains
  *     closes that one at once: its waiting requests fail with UNAVAILABLE
  *     ("redis url changed").
+ *   - Ordering holds per connection only: answers from the old server may
+ *     complete after requests made later on the new back-end.
  *   - A new Redis back-end starts DOWN/CONNECTING exactly as in
  *     dialogs_new_redis(): until it is up (on_state(UP) again) requests fail
  *     with UNAVAILABLE, so dialogs in flight across the switch may fail or
