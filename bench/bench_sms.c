@@ -284,16 +284,15 @@ static void next(struct conn *c)
     }
 }
 
-/* Server closed c (after Connection: close, or on its own): dial again. */
-static void redial(struct conn *c)
+/* The deferred half of redial(): runs from a one-shot timer, so the old
+ * connection's event is freed outside its own callback. */
+static void on_redial(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
     struct load *ld = c->ld;
-    if (c->busy) {   /* the answer never came: counted as rejected */
-        ld->bad++;
-        ld->done++;
-    }
     conn_close(c);
-    ld->reconnects++;
     if (ld->issued >= ld->n) {
         if (ld->done >= ld->n)
             event_base_loopbreak(ld->base);
@@ -305,6 +304,25 @@ static void redial(struct conn *c)
         return;
     }
     next(c);
+}
+
+/* Server closed c (after Connection: close, or on its own): stop reading
+ * it now, dial again from the next loop pass. */
+static void redial(struct conn *c)
+{
+    struct load *ld = c->ld;
+    static const struct timeval now = { 0, 0 };
+    if (c->busy) {   /* the answer never came: counted as rejected */
+        ld->bad++;
+        ld->done++;
+        c->busy = false;
+    }
+    event_del(c->ev);
+    ld->reconnects++;
+    if (event_base_once(ld->base, -1, EV_TIMEOUT, on_redial, c, &now) < 0) {
+        ld->failed = true;
+        event_base_loopbreak(ld->base);
+    }
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
