@@ -59,11 +59,10 @@ static const char SET[] =
 
 static struct menu_output out;
 
-static struct menu_set *load(bool with_on_error)
+static struct menu_set *load_with(const char *extra)
 {
     char text[4096];
-    snprintf(text, sizeof text, SET,
-             with_on_error ? "    on_error: down\n" : "");
+    snprintf(text, sizeof text, SET, extra);
     struct menu_source src = { "t.yaml", text, strlen(text) };
     struct menu_errors errs = { 0 };
     struct menu_set *set = NULL;
@@ -76,6 +75,11 @@ static struct menu_set *load(bool with_on_error)
     assert_int_equal(rc, 0);
     /* without on_error the "down" node is unreachable: loader refuses */
     return set;
+}
+
+static struct menu_set *load(bool with_on_error)
+{
+    return load_with(with_on_error ? "    on_error: down\n" : "");
 }
 
 static int step(const struct menu_set *set, struct menu_dialog *d, int event,
@@ -127,6 +131,30 @@ static void test_found_saves_status_and_date(void **state)
     assert_true(out.show && out.end);
     assert_string_equal(out.screen, "1234567: ready с 05.03.2025");
     assert_true(out.octets <= MENU_SCREEN_OCTETS);
+    menu_set_unref(set);
+}
+
+/* live mode: the same effect with the agency's URL (values encoded) */
+static void test_live_status_effect(void **state)
+{
+    (void)state;
+    struct menu_set *set = load_with(
+        "    on_error: down\n"
+        "    url: \"http://agency.example/apps/{app_no}?phone={phone}\"\n"
+        "    timeout_ms: 1500\n");
+    struct menu_dialog d;
+    to_lookup(set, &d, "en");
+    assert_int_equal(out.nfx, 1);
+    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
+    assert_string_equal(out.fx[0].url,
+                        "http://agency.example/apps/1234567?phone=%2B996555123456");
+    assert_string_equal(out.fx[0].method, "GET");
+    assert_int_equal(out.fx[0].timeout_ms, 1500);
+    assert_string_equal(out.fx[0].number, "1234567");
+    /* the answer is fed back like a local one */
+    struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "20.11.2026" } };
+    assert_int_equal(step(set, &d, MENU_EV_STATUS_OK, NULL, kv, 2, 102), MENU_OK);
+    assert_string_equal(out.screen, "1234567: ready since 20.11.2026");
     menu_set_unref(set);
 }
 
@@ -267,14 +295,18 @@ static void test_loader_checks(void **state)
                  " on_not_found: nf, on_locked: nf }\n", "unknown field 'owner'");
     expect_error("  - { id: look, type: status, var: app_no, text: \"t\", next: ok,"
                  " on_not_found: nf, on_locked: nf }\n", "shows no text");
-    expect_error("  - { id: look, type: status, var: app_no, url: \"x\", next: ok,"
-                 " on_not_found: nf, on_locked: nf }\n", "url");
+    /* url makes it live; timeout_ms without url is a mistake */
+    expect_error("  - { id: look, type: status, var: app_no, timeout_ms: 500, next: ok,"
+                 " on_not_found: nf, on_locked: nf }\n", "live status node (with url) only");
+    expect_error("  - { id: look, type: status, var: app_no, url: \"x/{nope}\", next: ok,"
+                 " on_not_found: nf, on_locked: nf }\n", "nope");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_found_saves_status_and_date),
+        cmocka_unit_test(test_live_status_effect),
         cmocka_unit_test(test_not_found_locked_and_failure),
         cmocka_unit_test(test_failure_without_on_error_is_the_set_message),
         cmocka_unit_test(test_unexpected_events),
