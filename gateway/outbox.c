@@ -7,7 +7,9 @@
  * a pass of the pump, inside one store batch:
  *   1. outcomes of sends that finished since the last pass (mt's done()
  *      only files a result and kicks the pump: no SQL in callbacks),
- *   2. receipts filed by outbox_receipt(),
+ *   2. receipts filed by outbox_receipt[_deliver]() (one that matches
+ *      nothing yet is held in the store; its deliver_sm is answered only
+ *      after this pass's commit),
  *   3. now and then, leases of a dead process put back to 'queued',
  *   4. a claim of at most min(batch, max_inflight - inflight, room) due
  *      rows, each checked (expired, opted out, text, route) and either
