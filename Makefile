@@ -124,6 +124,11 @@ $(BENCH_API): bench/bench_api.c $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
 
+BENCH_SMS := $(B)/bench/bench_sms
+$(BENCH_SMS): bench/bench_sms.c $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
 test: all unit
@@ -132,7 +137,7 @@ test: all unit
 run: all
 	B=$(B) scripts/run.sh
 
-bench: all $(BENCH_BIN) $(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API)
+bench: all $(BENCH_BIN) $(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API) $(BENCH_SMS)
 	B=$(B) scripts/bench.sh
 
 fuzz: $(FUZZ_BIN)

@@ -10,6 +10,10 @@
 #      queueing is not hidden); kyzmatd's CPU per step and resident memory
 #   5. Kannel 1.4.5 (bearerbox + smsbox + get-url) against the same simulator,
 #      as shipped and with TCP_NODELAY forced (scripts/bench-kannel.sh)
+#   6. the SMS path (scripts/bench-sms.sh): durable accepts/s over the HTTP
+#      API (synchronous normal and full), submits/s at the simulator and the
+#      restart to the first submit_sm with 1,000,000 queued, next to Kannel
+#      1.4.5's sendsms with its store-file (same client, same simulator)
 # Environment: N (messages, default 200000), W (in flight, default 100),
 # RATE (open-loop rate, default 10000).
 set -eu
