@@ -31,7 +31,23 @@
  * number skips values whose slot is busy, so lookup is one probe, O(1).
  * Each outstanding request has its own timer (a libevent common timeout:
  * O(1) add/remove since all share one duration).  A token bucket, refilled
- * lazily from the monotonic clock and woken by one timer, enforces tps.
+ * lazily from the monotonic clock and woken by one timer, enforces the
+ * effective rate.
+ *
+ * Throttling (AIMD, as TCP does with its window).  ESME_RTHROTTLED /
+ * ESME_RMSGQFUL mean "you exceed my rate", so the answer is to slow the
+ * link down, not to stall it: the effective rate (e->rate, <= tps) is
+ * cut by a quarter, or by half with a brief pause when the previous round
+ * had no success since (throttle_retry_ms doubled per further consecutive
+ * round, capped).  One throttle round per rate: a throttle of
+ * a request sent before the last cut (it went out at the old rate, or was
+ * already in flight) only requeues it, so a full window of throttles
+ * counts once, as TCP cuts once per window of losses.  Successes of
+ * requests sent since the last cut raise the rate additively back to tps
+ * (with tps 0: to the rate the cuts started from, then the limit is
+ * lifted).  Kannel pauses a throttled link for a fixed 15 s; the Python
+ * clients (naz, aiosmpplib) deny sends while the throttled share of a
+ * sampling period is high; this keeps sending, only slower.
  *
  * Deferred free (as hiredis REDIS_IN_CALLBACK / redis freeClientAsync):
  * every entry point from libevent or the caller that can reach a user
@@ -72,7 +88,10 @@
 #define REQ_FREELIST_MAX  1024    /* request objects kept for reuse */
 #define UNBIND_WAIT_MS    2000    /* esme_stop: wait this long for unbind_resp */
 #define LINGER_MS         1000    /* flush a last PDU before closing */
-#define THROTTLE_MAX_MS   60000   /* cap on the throttling pause */
+#define RATE_STEPS        10      /* a raise adds target/RATE_STEPS ... */
+#define RATE_OK_PER_STEP  2       /* ... per this many successes */
+#define RATE_REF_MAX      100000.0 /* tps 0: cap on window / response time */
+#define SRTT_DEFAULT_US   10000   /* response time before the first sample */
 #define SEQ_MAX           0x7FFFFFFFu
 
 /* ---- events and the transition table --------------------------------- */
@@ -127,6 +146,8 @@ struct esme_req {
     uint32_t cmd_id;
     uint32_t fail_status;       /* for the deferred-completion list */
     unsigned retries;
+    uint64_t sent_us;           /* when it last went on the wire */
+    uint64_t order;             /* esme_send() order, for requeueing */
     uint32_t len;
     uint8_t *bytes;             /* inl, or heap when len > REQ_INLINE */
     uint8_t inl[REQ_INLINE];
@@ -164,8 +185,9 @@ struct esme {
     struct esme_req **slots;    /* in flight, by seq & mask */
     uint32_t mask;
     struct esme_req *qhead, *qtail;      /* waiting for the window */
-    struct esme_req *qretry;    /* last throttled request put back at the
-                                 * front, so the next goes after it */
+    struct esme_req *qretry;    /* end of the queue's front part of
+                                 * throttled requests put back (NULL: none) */
+    uint64_t next_order;
     struct esme_req *dhead, *dtail;      /* waiting for a deferred done() */
     struct esme_req *freelist;
     unsigned nfree;
@@ -173,6 +195,17 @@ struct esme {
 
     double tokens, burst;
     uint64_t tokens_us;
+    /* adaptive rate (see Throttling above) */
+    double rate;                /* effective tps now; 0 = unlimited */
+    double rate_target;         /* where raises stop (tps, or the tps-0 ref) */
+    unsigned rate_ok;           /* successes towards the next raise (kept
+                                 * across cuts: an SMSC that throttles a
+                                 * fixed share at any rate must not pin
+                                 * the rate to the floor) */
+    uint64_t cut_us;            /* last cut: older sends are stale rounds */
+    uint64_t srtt_us;           /* smoothed response time, 0 = no sample */
+    unsigned streak;            /* consecutive throttle rounds */
+    unsigned last_pause_ms;
     int paused;
     uint64_t pause_until_ms;
     unsigned backoff_ms;
@@ -350,11 +383,20 @@ static void q_push_back(struct esme *e, struct esme_req *r)
     e->st.queued++;
 }
 
-/* Put a throttled request back at the front of the queue, after those
- * throttled before it (they go out again in their original order). */
+/* Put a throttled request back at the front of the queue, among the
+ * others put back and not yet resent, by esme_send() order: they go out
+ * again in their original order even when one is throttled twice. */
 static void q_requeue(struct esme *e, struct esme_req *r)
 {
-    struct esme_req *after = e->qretry;
+    struct esme_req *after = NULL;
+    for (struct esme_req *n = e->qretry ? e->qhead : NULL; n; n = n->next) {
+        if (n->order > r->order)
+            break;
+        after = n;
+        if (n == e->qretry)
+            break;
+    }
+    int last = after == e->qretry;     /* r ends the front part */
     r->prev = after;
     r->next = after ? after->next : e->qhead;
     if (r->next)
@@ -365,7 +407,8 @@ static void q_requeue(struct esme *e, struct esme_req *r)
         after->next = r;
     else
         e->qhead = r;
-    e->qretry = r;
+    if (last)
+        e->qretry = r;
     e->st.queued++;
 }
 
@@ -645,7 +688,7 @@ static void pump(struct esme *e);
 static int take_token(struct esme *e)
 {
     uint64_t t = now_us();
-    e->tokens += (double)(t - e->tokens_us) * e->cfg.tps / 1e6;
+    e->tokens += (double)(t - e->tokens_us) * e->rate / 1e6;
     if (e->tokens > e->burst)
         e->tokens = e->burst;
     e->tokens_us = t;
@@ -654,7 +697,7 @@ static int take_token(struct esme *e)
         return 1;
     }
     if (!evtimer_pending(e->tps_timer, NULL)) {
-        uint64_t w = (uint64_t)((1.0 - e->tokens) * 1e6 / e->cfg.tps) + 1;
+        uint64_t w = (uint64_t)((1.0 - e->tokens) * 1e6 / e->rate) + 1;
         struct timeval tv = { (time_t)(w / 1000000u), (suseconds_t)(w % 1000000u) };
         evtimer_add(e->tps_timer, &tv);
     }
@@ -668,7 +711,9 @@ static void transmit(struct esme *e, struct esme_req *r)
     put32(r->bytes + 12, r->seq);
     e->slots[r->seq & e->mask] = r;
     e->st.in_flight++;
-    e->st.sent++;
+    if (r->retries == 0)        /* a throttling retry is not a new attempt */
+        e->st.sent++;
+    r->sent_us = now_us();
     event_add(r->timer, e->resp_tv);
     link_write(tx, r->bytes, r->len);
 }
@@ -680,7 +725,7 @@ static void pump(struct esme *e)
     if (e->state != ESME_BOUND || e->paused || !e->link[0].bev)
         return;
     while (e->qhead && e->st.in_flight < e->cfg.window) {
-        if (e->cfg.tps && !take_token(e))
+        if (e->rate > 0 && !take_token(e))
             break;
         transmit(e, q_pop(e));
     }
@@ -696,30 +741,126 @@ static void pause_sending(struct esme *e, unsigned ms)
     timer_ms(e->pause_timer, ms);
 }
 
+/* Set the effective rate (0 = unlimited) and the bucket's size with it:
+ * a tenth of a second's worth, at least one request. */
+static void set_rate(struct esme *e, double rate)
+{
+    e->rate = rate;
+    e->burst = rate >= 20 ? rate / 10.0 : 1.0;
+    if (e->tokens > e->burst)
+        e->tokens = e->burst;
+}
+
+static unsigned rate_shown(double rate)
+{
+    return rate <= 0 ? 0 : rate < 1 ? 1 : (unsigned)(rate + 0.5);
+}
+
+/* What the window can carry now: window / smoothed response time. */
+static double window_rate(const struct esme *e)
+{
+    uint64_t rtt = e->srtt_us ? e->srtt_us : SRTT_DEFAULT_US;
+    double r = (double)e->cfg.window * 1e6 / (double)(rtt ? rtt : 1);
+    return r > RATE_REF_MAX ? RATE_REF_MAX : r;
+}
+
+/* A new throttle round.  The cut deepens with consecutive rounds: the
+ * first after a success takes a quarter off and does not pause (the
+ * emptied bucket holds the next send back one interval at the new rate);
+ * each further round without a success in between halves the rate and
+ * pauses throttle_retry_ms, doubled per round, capped at throttle_max_ms.
+ * Returns the pause in ms (0: none). */
+static unsigned throttle_cut(struct esme *e)
+{
+    double floor = e->cfg.throttle_min_tps;
+    double from = e->rate;
+    if (e->streak < 64)
+        e->streak++;
+    if (from <= 0) {            /* unlimited: start from what was possible */
+        from = window_rate(e);
+        if (from < 2 * floor)
+            from = 2 * floor;
+        e->rate_target = from;
+    }
+    double to = e->streak == 1 ? from * 0.75 : from / 2;
+    set_rate(e, to < floor ? floor : to);
+    e->tokens = 0;              /* what the bucket held was for the old rate */
+    e->tokens_us = e->cut_us = now_us();
+    e->st.rate_cuts++;
+    uint64_t d = 0;
+    if (e->streak > 1) {
+        d = e->cfg.throttle_retry_ms;
+        for (unsigned i = 2; i < e->streak && d < e->cfg.throttle_max_ms; i++)
+            d *= 2;
+        if (d > e->cfg.throttle_max_ms)
+            d = e->cfg.throttle_max_ms;
+    }
+    e->last_pause_ms = (unsigned)d;
+    return (unsigned)d;
+}
+
+/* A success of a request sent at the current rate: additive increase,
+ * target/RATE_STEPS per RATE_OK_PER_STEP successes; at the target the
+ * limit goes back to tps (or none with tps 0). */
+static void throttle_ok(struct esme *e)
+{
+    e->streak = 0;
+    if (e->rate <= 0 || (e->cfg.tps && e->rate >= e->cfg.tps))
+        return;
+    if (++e->rate_ok < RATE_OK_PER_STEP)
+        return;
+    e->rate_ok = 0;
+    double step = e->rate_target / RATE_STEPS;
+    double r = e->rate + (step < 1 ? 1 : step);
+    if (r >= e->rate_target) {
+        set_rate(e, e->cfg.tps ? (double)e->cfg.tps : 0);
+        if (e->cfg.tps)
+            elog(e, ESME_LOG_INFO, "throttling over: rate back to %u/s",
+                 e->cfg.tps);
+        else
+            elog(e, ESME_LOG_INFO, "throttling over: rate limit lifted");
+        return;
+    }
+    set_rate(e, r);
+    elog(e, ESME_LOG_DEBUG, "rate raised to %u/s", rate_shown(r));
+}
+
 /* A response (or generic_nack) for request r arrived. */
 static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
                          const struct smpp_pdu *resp)
 {
+    uint64_t t = now_us();
+    uint64_t rtt = t > r->sent_us ? t - r->sent_us : 1;
+    e->srtt_us = e->srtt_us ? (7 * e->srtt_us + rtt) / 8 : rtt;
+    int fresh = r->sent_us >= e->cut_us;   /* sent at the current rate */
     if (status == ESME_RTHROTTLED || status == ESME_RMSGQFUL) {
         e->st.throttled++;
         if (r->retries < e->cfg.max_retries) {
             r->retries++;
             e->st.retried++;
-            uint64_t d = r->retries > 16 ? THROTTLE_MAX_MS
-                       : (uint64_t)e->cfg.throttle_retry_ms << (r->retries - 1);
-            if (d > THROTTLE_MAX_MS)
-                d = THROTTLE_MAX_MS;
-            elog(e, ESME_LOG_INFO,
-                 "%s seq %u: %s, retry %u/%u in %u ms, sending paused",
-                 smpp_command_name(r->cmd_id), (unsigned)(resp ? resp->sequence_number : 0),
-                 status_str(status), r->retries, e->cfg.max_retries, (unsigned)d);
+            unsigned seq = resp ? resp->sequence_number : 0;
+            if (fresh) {
+                unsigned d = throttle_cut(e);
+                elog(e, ESME_LOG_INFO,
+                     "%s seq %u: %s, retry %u/%u in %u ms, rate %u/s",
+                     smpp_command_name(r->cmd_id), seq, status_str(status),
+                     r->retries, e->cfg.max_retries, d, rate_shown(e->rate));
+                if (d)
+                    pause_sending(e, d);
+            } else {
+                elog(e, ESME_LOG_DEBUG,
+                     "%s seq %u: %s, retry %u/%u after this pause",
+                     smpp_command_name(r->cmd_id), seq, status_str(status),
+                     r->retries, e->cfg.max_retries);
+            }
             q_requeue(e, r);
             q_arm(e, r);
-            pause_sending(e, (unsigned)d);
             return;
         }
         elog(e, ESME_LOG_WARN, "%s: %s after %u retries, giving up",
              smpp_command_name(r->cmd_id), status_str(status), r->retries);
+    } else if (fresh) {
+        throttle_ok(e);
     }
     if (status == ESME_ROK)
         e->st.resp_ok++;
@@ -1416,8 +1557,14 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     c->reconnect_max_ms = dflt(c->reconnect_max_ms, 60000);
     if (c->reconnect_max_ms < c->reconnect_min_ms)
         c->reconnect_max_ms = c->reconnect_min_ms;
-    c->throttle_retry_ms = dflt(c->throttle_retry_ms, 1000);
-    c->max_retries = dflt(c->max_retries, 5);
+    c->throttle_retry_ms = dflt(c->throttle_retry_ms, 100);
+    c->throttle_max_ms = dflt(c->throttle_max_ms, 2000);
+    if (c->throttle_max_ms < c->throttle_retry_ms)
+        c->throttle_max_ms = c->throttle_retry_ms;
+    c->throttle_min_tps = dflt(c->throttle_min_tps, 1);
+    if (c->tps && c->throttle_min_tps > c->tps)
+        c->throttle_min_tps = c->tps;
+    c->max_retries = dflt(c->max_retries, 10);
     c->queue_max = dflt(c->queue_max, 10000);
     c->max_pdu_len = c->max_pdu_len ? c->max_pdu_len : SMPP_DEFAULT_MAX_LEN;
 
@@ -1491,7 +1638,8 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
         goto oom;
     e->next_seq = 1;
     e->backoff_ms = c->reconnect_min_ms;
-    e->burst = c->tps >= 20 ? c->tps / 10.0 : 1.0;
+    set_rate(e, c->tps);
+    e->rate_target = c->tps;
     e->rng = now_us() ^ (uint64_t)(uintptr_t)e ^ 0x9E3779B97F4A7C15ull;
     if (!e->rng)
         e->rng = 1;
@@ -1620,6 +1768,7 @@ int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
     }
     r->len = (uint32_t)n;
     r->cmd_id = id;
+    r->order = e->next_order++;
     r->done = done;
     r->arg = arg;
     if (e->state == ESME_CLOSED || e->state == ESME_UNBINDING) {
@@ -1643,6 +1792,9 @@ const char *esme_name(const struct esme *e) { return e->cfg.name; }
 void esme_get_stats(const struct esme *e, struct esme_stats *out)
 {
     *out = e->st;
+    out->rate_tps = rate_shown(e->rate);
+    out->throttle_streak = e->streak;
+    out->pause_ms = e->last_pause_ms;
 }
 
 /* ---- deferred answers to deliver_sm / data_sm --------------------------

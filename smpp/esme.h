@@ -5,7 +5,8 @@
  * transmitter + receiver pair), keeps the link alive with enquire_link,
  * sends submit_sm / data_sm / any request within a window of outstanding
  * requests and a TPS limit, times out every request, retries requests the
- * SMSC throttled (ESME_RTHROTTLED / ESME_RMSGQFUL) after a back-off,
+ * SMSC throttled (ESME_RTHROTTLED / ESME_RMSGQFUL) after a short pause and
+ * adapts its send rate to the SMSC's (see "Throttling" below),
  * answers deliver_sm / data_sm / enquire_link / unbind from the SMSC,
  * reconnects with exponential back-off and jitter, unbinds on shutdown.
  * The link's life is one explicit state table in esme.c.
@@ -70,18 +71,37 @@ struct esme_config {
     unsigned connect_timeout_ms;  /* TCP connect + bind, default 10000 */
     unsigned reconnect_min_ms; /* first back-off, default 1000 */
     unsigned reconnect_max_ms; /* cap, default 60000 */
-    unsigned throttle_retry_ms;/* first retry delay after THROTTLED, default 1000 */
-    unsigned max_retries;      /* throttling retries per request, default 5 */
+    unsigned throttle_retry_ms;/* pause on the 2nd consecutive throttle round,
+                                * default 100; doubles per further round */
+    unsigned throttle_max_ms;  /* cap on that pause, default 2000 */
+    unsigned throttle_min_tps; /* floor of the adaptive rate, default 1 */
+    unsigned max_retries;      /* throttling retries per request, default 10 */
     unsigned queue_max;        /* requests waiting for the window, default 10000 */
     uint32_t max_pdu_len;      /* cap on incoming command_length, default 64 KiB */
     unsigned queue_timeout_ms; /* max wait in the queue (window, tps, no link);
                                 * then done(ESME_DONE_TIMEOUT); 0 = no limit */
 };
-/* Zero in a numeric field means its default (so max_retries 0 means 5).
+/* Zero in a numeric field means its default (so max_retries 0 means 10).
  * Back-off: reconnect_min_ms doubling per failed attempt up to
  * reconnect_max_ms, +-20% jitter, back to min after a successful bind.
  * TX_RX: requests go on the transmitter link; the receiver link only
- * takes deliver_sm / data_sm; either link failing drops both. */
+ * takes deliver_sm / data_sm; either link failing drops both.
+ *
+ * Throttling (ESME_RTHROTTLED / ESME_RMSGQFUL: "slow down", not "drop").
+ * The link keeps an effective send rate, at most tps.  A throttle round
+ * cuts it, deeper with consecutive rounds: the first after a success by a
+ * quarter and without a pause, each further one (no success in between)
+ * by half plus a pause of throttle_retry_ms doubled per round, capped at
+ * throttle_max_ms; never below throttle_min_tps.  With tps 0 the first cut
+ * starts from what the window can carry (window / smoothed response time).
+ * A round is one reaction: throttles of requests already on the wire when
+ * the rate was cut are only requeued.  Every 2 successes of requests sent
+ * since the last cut add a tenth of the target (tps, or with tps 0 the
+ * rate the cuts started from, where the limit is lifted again).  The
+ * throttled request goes back to the front of the queue, after the others
+ * throttled before it (original order); with window 1 requests are never
+ * reordered.  After max_retries throttles of the same request its last
+ * answer goes to done(). */
 
 /* A request finished: status is the SMSC's command_status, or one of the
  * ESME_DONE_* codes below when no response came.  resp is NULL unless a
@@ -139,8 +159,8 @@ void esme_free(struct esme *e);
  * the link is down and goes out after the next bind; a request that was on
  * the wire when the link dropped gets ESME_DONE_LINK_LOST.  After
  * esme_stop, requests get ESME_DONE_STOPPED (asynchronously).
- * ESME_RTHROTTLED / ESME_RMSGQFUL answers are retried (throttle_retry_ms
- * doubling, max_retries); the last such answer goes to done.
+ * ESME_RTHROTTLED / ESME_RMSGQFUL answers are retried (see Throttling
+ * above; at most max_retries times); the last such answer goes to done.
  */
 int esme_send(struct esme *e, struct smpp_pdu *pdu, esme_done_fn *done,
               void *arg);
@@ -179,11 +199,17 @@ unsigned esme_deferred(const struct esme *e);
 enum esme_state esme_state(const struct esme *e);
 const char *esme_state_name(enum esme_state st);
 const char *esme_name(const struct esme *e);
-/* Counters for logs, stats and tests. */
+/* Counters for logs, stats and tests.  sent counts requests put on the
+ * wire once (a throttling retry is not a new delivery attempt: it counts
+ * in retried); throttled counts every throttling answer.  rate_tps is the
+ * effective send rate now (0 = unlimited), rate_cuts how often a throttle
+ * round cut it, throttle_streak the consecutive throttle rounds without a
+ * success (0 = not throttled now), pause_ms the last pause chosen. */
 struct esme_stats {
     uint64_t sent, resp_ok, resp_err, timeouts, throttled, retried,
-             delivered_in, nacks_in, nacks_out, reconnects;
+             delivered_in, nacks_in, nacks_out, reconnects, rate_cuts;
     unsigned in_flight, queued;
+    unsigned rate_tps, throttle_streak, pause_ms;
 };
 void esme_get_stats(const struct esme *e, struct esme_stats *out);
 

@@ -88,6 +88,9 @@ struct peer {
     uint8_t bind_ifver;
     int requests;                 /* submit_sm & co received */
     int order[64];                /* short_message "r<N>" of each, in order */
+    int ok_order[256];            /* "r<N>" of each answered ESME_ROK */
+    int nok;
+    uint64_t arr_ms[256];         /* arrival time of each request */
     uint32_t req_on;              /* bound_as of the conn the last request came on */
     int outstanding, max_outstanding;
     int enquires, enquire_resps, unbinds, unbind_resps;
@@ -165,8 +168,13 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
     case SMPP_SUBMIT_SM:
     case SMPP_DATA_SM:
     case SMPP_QUERY_SM:
-        if (p->requests < 64 && in->sm_length > 1 && in->short_message[0] == 'r')
-            p->order[p->requests] = atoi((const char *)in->short_message + 1);
+        int rid = -1;
+        if (in->sm_length > 1 && in->short_message[0] == 'r')
+            rid = atoi((const char *)in->short_message + 1);
+        if (p->requests < 64)
+            p->order[p->requests] = rid;
+        if (p->requests < 256)
+            p->arr_ms[p->requests] = mono_ms();
         p->requests++;
         p->req_on = c->bound_as;
         if (p->throttle_n > 0) {
@@ -184,6 +192,9 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
         } else {
             if (p->outstanding + 1 > p->max_outstanding)
                 p->max_outstanding = p->outstanding + 1;
+            if (p->nok < 256)
+                p->ok_order[p->nok] = rid;
+            p->nok++;
             pc_answer(c, in->command_id, in->sequence_number);
         }
         return;
@@ -851,26 +862,30 @@ static void test_tps_limit(void **state)
     assert_true(t->req[99].at - t->req[10].at >= 800);
 }
 
-/* THROTTLED twice, then OK: retried, paused in between, counted. */
+/* THROTTLED three times, then OK: retried, the rate cut each round, no
+ * pause after the first throttle, then 30 ms, then 60 ms; counted. */
 static void test_throttled_retry(void **state)
 {
     struct t *t = *state;
     t->cfg.throttle_retry_ms = 30;
-    t->peer->throttle_n = 2;
+    t->peer->throttle_n = 3;
     t_start(t);
     assert_true(wait_state(t, ESME_BOUND, 2000));
     uint64_t t0 = mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[0].status, ESME_ROK);
-    assert_true(t->req[0].at - t0 >= 30 + 60 - 5);   /* 30 ms, then 60 ms */
-    assert_int_equal(t->peer->requests, 3);
+    assert_true(t->req[0].at - t0 >= 30 + 60 - 5);   /* 0, 30 ms, 60 ms */
+    assert_int_equal(t->peer->requests, 4);
     struct esme_stats st;
     esme_get_stats(t->e, &st);
-    assert_int_equal(st.throttled, 2);
-    assert_int_equal(st.retried, 2);
-    assert_true(has_log(t, "ESME_RTHROTTLED, retry 1/5 in 30 ms"));
-    assert_true(has_log(t, "ESME_RTHROTTLED, retry 2/5 in 60 ms"));
+    assert_int_equal(st.throttled, 3);
+    assert_int_equal(st.retried, 3);
+    assert_int_equal(st.sent, 1);          /* retries are not new attempts */
+    assert_int_equal(st.rate_cuts, 3);
+    assert_true(has_log(t, "ESME_RTHROTTLED, retry 1/10 in 0 ms"));
+    assert_true(has_log(t, "ESME_RTHROTTLED, retry 2/10 in 30 ms"));
+    assert_true(has_log(t, "ESME_RTHROTTLED, retry 3/10 in 60 ms"));
 
     /* several throttled at once go out again in their original order */
     t->peer->requests = 0;
@@ -902,6 +917,174 @@ static void test_throttled_retry(void **state)
     assert_int_equal(t->req[1].status, ESME_RTHROTTLED);
 }
 
+/* The adaptive rate: throttles cut it (a quarter, then halves while they
+ * come without a success between), successes bring it back to tps. */
+static void test_throttle_rate_adapts(void **state)
+{
+    struct t *t = *state;
+    struct esme_stats st;
+    t->cfg.tps = 200;
+    t->cfg.window = 1;
+    t->cfg.throttle_retry_ms = 10;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.rate_tps, 200);
+    assert_int_equal(st.throttle_streak, 0);
+
+    t->peer->throttle_n = 3;
+    send_submit(t, 0);
+    assert_true(wait_done(t, 1, 2000));
+    assert_int_equal(t->req[0].status, ESME_ROK);
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.rate_cuts, 3);
+    assert_int_equal(st.rate_tps, 38);     /* 200 * 3/4 / 2 / 2 = 37.5 */
+    assert_int_equal(st.throttle_streak, 0);   /* the success ended it */
+    assert_int_equal(st.pause_ms, 20);     /* rounds 2 and 3: 10, 20 ms */
+    assert_true(has_log(t, "retry 1/10 in 0 ms, rate 150/s"));
+    assert_true(has_log(t, "retry 2/10 in 10 ms, rate 75/s"));
+    assert_true(has_log(t, "retry 3/10 in 20 ms, rate 38/s"));
+
+    /* 20 a tenth of tps per 2 successes: up, step by step, never over */
+    unsigned last = st.rate_tps;
+    for (int i = 1; i <= 20; i++) {
+        send_submit(t, i);
+        assert_true(wait_done(t, i + 1, 2000));
+        esme_get_stats(t->e, &st);
+        assert_true(st.rate_tps >= last);
+        assert_true(st.rate_tps <= 200);
+        last = st.rate_tps;
+        if (i == 4)
+            assert_int_equal(st.rate_tps, 78);   /* 37.5 + 2 * 20 */
+    }
+    assert_int_equal(st.rate_tps, 200);
+    assert_int_equal(st.rate_cuts, 3);
+    assert_true(has_log(t, "throttling over: rate back to 200/s"));
+    for (int i = 0; i <= 20; i++)
+        assert_int_equal(t->req[i].status, ESME_ROK);
+
+    /* tps 0: a throttle puts a limit on, successes lift it again */
+    esme_free(t->e);
+    t->e = NULL;
+    t->cfg.tps = 0;
+    t->cfg.window = 4;
+    t->ndone = 0;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.rate_tps, 0);
+    t->peer->throttle_n = 1;
+    send_submit(t, 30);
+    assert_true(wait_done(t, 1, 2000));
+    esme_get_stats(t->e, &st);
+    assert_true(st.rate_tps > 0);
+    assert_int_equal(st.rate_cuts, 1);
+    for (int i = 31; i < 60 && st.rate_tps; i++) {
+        send_submit(t, i);
+        assert_true(wait_done(t, i - 29, 2000));
+        esme_get_stats(t->e, &st);
+    }
+    assert_int_equal(st.rate_tps, 0);
+    assert_true(has_log(t, "throttling over: rate limit lifted"));
+}
+
+/* A burst of throttles loses nothing and reorders nothing: window 4, the
+ * first 8 requests throttled (every request of the window twice), then
+ * all accepted in the order they were sent; with window 1 also under
+ * throttles that hit requests one at a time. */
+static void test_throttle_burst_keeps_order(void **state)
+{
+    struct t *t = *state;
+    struct esme_stats st;
+    t->cfg.window = 4;
+    t->cfg.throttle_retry_ms = 5;
+    t->peer->throttle_n = 8;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    for (int i = 0; i < 12; i++)
+        send_submit(t, i);
+    assert_true(wait_done(t, 12, 3000));
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(t->req[i].done, 1);
+        assert_int_equal(t->req[i].status, ESME_ROK);
+    }
+    assert_int_equal(t->peer->requests, 20);
+    assert_int_equal(t->peer->nok, 12);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(t->peer->ok_order[i], i);
+    /* the wire: 0-3 three times each, in order, before anything else */
+    for (int k = 0; k < 12; k++)
+        assert_int_equal(t->peer->order[k], k % 4);
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.sent, 12);
+    assert_int_equal(st.throttled, 8);
+    assert_int_equal(st.retried, 8);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.resp_ok, 12);
+    /* one cut per round, not one per throttle: two rounds */
+    assert_int_equal(st.rate_cuts, 2);
+
+    /* window 1: every other request throttled, some twice */
+    esme_free(t->e);
+    t->e = NULL;
+    t->cfg.window = 1;
+    t->ndone = 0;
+    t->peer->nok = 0;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    for (int i = 20; i < 40; i++)
+        send_submit(t, i);
+    for (int n = 0; n < 20; n++) {
+        t->peer->throttle_n = n % 3;       /* 0, 1, 2 throttles in turn */
+        assert_true(wait_done(t, n + 1, 3000));
+    }
+    assert_int_equal(t->peer->nok, 20);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(t->peer->ok_order[i], 20 + i);
+        assert_int_equal(t->req[20 + i].done, 1);
+        assert_int_equal(t->req[20 + i].status, ESME_ROK);
+    }
+}
+
+/* The pause grows with consecutive throttles but stays under its cap
+ * (the old doubling from 10 ms would wait 2.5 s before the 10th retry). */
+static void test_throttle_pause_bounded(void **state)
+{
+    struct t *t = *state;
+    struct esme_stats st;
+    t->cfg.window = 1;
+    t->cfg.tps = 1000;
+    t->cfg.throttle_min_tps = 200;         /* 5 ms apart: the pause shows */
+    t->cfg.throttle_retry_ms = 10;
+    t->cfg.throttle_max_ms = 40;
+    t->cfg.max_retries = 20;
+    t->peer->throttle_n = 10;
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+    uint64_t t0 = mono_ms();
+    send_submit(t, 0);
+    assert_true(wait_done(t, 1, 5000));
+    uint64_t took = mono_ms() - t0;
+    assert_int_equal(t->req[0].status, ESME_ROK);
+    assert_int_equal(t->peer->requests, 11);
+    /* pauses 0, 10, 20, 40, 40, ... (9 pauses after 10 throttles) */
+    assert_true(took >= 10 + 20 + 40 * 7 - 10);
+    for (int k = 4; k < 11; k++) {
+        uint64_t gap = t->peer->arr_ms[k] - t->peer->arr_ms[k - 1];
+        assert_true(gap >= 40 - 2);
+        assert_true(gap < 40 + 250);       /* a slow, shared machine */
+    }
+    esme_get_stats(t->e, &st);
+    assert_int_equal(st.pause_ms, 40);
+    assert_int_equal(st.rate_tps, 200);    /* at the floor */
+    assert_int_equal(st.retried, 10);
+    assert_int_equal(st.sent, 1);
+    assert_true(has_log(t, "retry 4/20 in 40 ms"));
+    assert_true(has_log(t, "retry 10/20 in 40 ms"));
+    assert_false(has_log(t, "in 80 ms"));
+}
+
 /* ESME_RMSGQFUL is "slow down" too: retried, not dropped. */
 static void test_msgqful_retry(void **state)
 {
@@ -919,7 +1102,7 @@ static void test_msgqful_retry(void **state)
     struct esme_stats st;
     esme_get_stats(t->e, &st);
     assert_int_equal(st.throttled, 1);
-    assert_true(has_log(t, "ESME_RMSGQFUL, retry 1/5"));
+    assert_true(has_log(t, "ESME_RMSGQFUL, retry 1/10"));
 }
 
 /* generic_nack for a request completes it with the nack's status. */
@@ -1210,6 +1393,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_tps_limit, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_throttled_retry, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_rate_adapts, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_burst_keeps_order, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_pause_bounded, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_msgqful_retry, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_generic_nack_completes, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_link_lost, t_setup, t_teardown),
