@@ -41,6 +41,9 @@ struct config_smsc {
     int bind;                   /* enum config_bind */
     unsigned window;
     unsigned tps;               /* 0 = unlimited */
+    unsigned throttle_pause_ms; /* adaptive throttling (smpp/esme.h) */
+    unsigned throttle_max_pause_ms;
+    unsigned throttle_min_tps;
     unsigned enquire_link_ms;
     unsigned response_timeout_ms;
     unsigned reconnect_min_ms;

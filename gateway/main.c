@@ -749,6 +749,9 @@ static void esme_config_from(const struct config_smsc *s, struct esme_config *ec
     ec->bind_mode = s->bind == CONFIG_BIND_TX_RX ? ESME_BIND_TX_RX : ESME_BIND_TRX;
     ec->window = s->window;
     ec->tps = s->tps;
+    ec->throttle_retry_ms = s->throttle_pause_ms;
+    ec->throttle_max_ms = s->throttle_max_pause_ms;
+    ec->throttle_min_tps = s->throttle_min_tps;
     ec->enquire_link_ms = s->enquire_link_ms;
     ec->response_timeout_ms = s->response_timeout_ms;
     ec->reconnect_min_ms = s->reconnect_min_ms;
