@@ -5,8 +5,11 @@
  * Three subcommands, each printing one RESULT line (figures, never
  * assertions):
  *
- *   load --port P --clients K --n N (--kyzmat TOKEN | --kannel USER:PASS)
- *        [--dlr-mask M [--dlr-url URL]] [--control CPORT] [--wait S]
+ *   load --port P --clients K --n N (--kyzmat TOKEN [--batch B] |
+ *        --kannel USER:PASS [--dlr-mask M [--dlr-url URL]]) [--control CPORT]
+ *        [--wait S]
+ *       (--batch B: B messages per request to kyzmat's POST
+ *       /v1/messages/batch, 1..100; N counts messages either way)
  *       N requests over K keep-alive connections to 127.0.0.1:P, one in
  *       flight per connection: kyzmat's POST /v1/messages with a bearer
  *       token (accepted = 202, sent only after the commit), or Kannel's
@@ -163,7 +166,8 @@ struct conn {
     size_t inlen;
     double sent_at;
     bool busy;                 /* a request is in flight */
-    char in[8192];
+    long msgs;                 /* messages it carries */
+    char in[16384];            /* a batch answer: ~50 bytes a message */
 };
 struct load {
     struct event_base *base;
@@ -173,20 +177,46 @@ struct load {
     int dlr_mask;              /* Kannel: dlr-mask asked for (0 = none) */
     char dlr_url[512];         /* Kannel: "&dlr-url=..." (encoded) or "" */
     long n, issued, done, ok, bad, reconnects;
-    double *lat;               /* ms per accepted request, ok entries */
+    long batch;                /* kyzmat: messages per request (1: POST
+                                  /v1/messages, else /v1/messages/batch) */
+    long nlat;
+    double *lat;               /* ms per accepted request, nlat entries */
     double t0;                 /* load start (mono) */
     long last_ok;              /* at the previous progress tick */
     bool failed;               /* a connection could not be (re)made */
 };
 
+/* B messages, one request: {"messages": [...]} into req. */
+static int batch_req(struct load *ld, long i, long b, char *req, size_t cap)
+{
+    static char body[100 * 96 + 32];
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"messages\":[");
+    for (long k = 0; k < b; k++)
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "%s{\"to\":\"+996555%06ld\",\"text\":\"Your "
+                              "application %ld is ready for collection\"}",
+                              k ? "," : "", (i + k) % 1000000, i + k);
+    n += (size_t)snprintf(body + n, sizeof body - n, "]}");
+    return snprintf(req, cap,
+                    "POST /v1/messages/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Authorization: Bearer %s\r\n"
+                    "Content-Type: application/json\r\n"
+                    "Content-Length: %zu\r\n\r\n%s", ld->token, n, body);
+}
+
 static int send_req(struct conn *c)
 {
     struct load *ld = c->ld;
-    char req[1024], body[160];
+    static char req[100 * 96 + 1024];
+    char body[160];
     long i = ld->issued;
     int len;
+    c->msgs = 1;
     /* The same message on both systems: plain GSM text, 12-digit number. */
-    if (ld->token) {
+    if (ld->token && ld->batch > 1) {
+        c->msgs = ld->n - i < ld->batch ? ld->n - i : ld->batch;
+        len = batch_req(ld, i, c->msgs, req, sizeof req);
+    } else if (ld->token) {
         int blen = snprintf(body, sizeof body,
                             "{\"to\":\"+996555%06ld\",\"text\":\"Your application "
                             "%ld is ready for collection\"}",
@@ -209,10 +239,10 @@ static int send_req(struct conn *c)
     }
     if (len <= 0 || (size_t)len >= sizeof req)
         return -1;
-    /* a few hundred bytes into an empty socket buffer: one send does it */
+    /* at most ~10 KB into an empty socket buffer: one send does it */
     if (send(c->fd, req, (size_t)len, MSG_NOSIGNAL) != len)
         return -1;
-    ld->issued++;
+    ld->issued += c->msgs;
     c->busy = true;
     c->sent_at = mono();
     return 0;
@@ -313,8 +343,8 @@ static void redial(struct conn *c)
     struct load *ld = c->ld;
     static const struct timeval now = { 0, 0 };
     if (c->busy) {   /* the answer never came: counted as rejected */
-        ld->bad++;
-        ld->done++;
+        ld->bad += c->msgs;
+        ld->done += c->msgs;
         c->busy = false;
     }
     event_del(c->ev);
@@ -345,11 +375,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         memmove(c->in, c->in + len, c->inlen - len);
         c->inlen -= len;
         c->busy = false;
-        ld->done++;
-        if (status == 202)
-            ld->lat[ld->ok++] = (mono() - c->sent_at) * 1e3;
-        else
-            ld->bad++;
+        ld->done += c->msgs;
+        if (status == 202) {
+            ld->lat[ld->nlat++] = (mono() - c->sent_at) * 1e3;
+            ld->ok += c->msgs;
+        } else {
+            ld->bad += c->msgs;
+        }
         if (closing) {
             c->busy = false;
             redial(c);
@@ -404,6 +436,8 @@ static int cmd_load(int argc, char **argv)
             ld.n = atol(v);
         else if (strcmp(o, "--kyzmat") == 0)
             ld.token = v;
+        else if (strcmp(o, "--batch") == 0)
+            ld.batch = atol(v);
         else if (strcmp(o, "--kannel") == 0) {
             static char up[256];
             snprintf(up, sizeof up, "%s", v);
@@ -437,6 +471,10 @@ static int cmd_load(int argc, char **argv)
             fprintf(stderr, "bench_sms load: unknown option %s\n", o);
             return 2;
         }
+    }
+    if (ld.batch > 100 || (ld.batch > 1 && !ld.token)) {
+        fprintf(stderr, "bench_sms load: --batch is 1..100, kyzmat only\n");
+        return 2;
     }
     if (ld.port <= 0 || k <= 0 || ld.n <= 0 || (!ld.token == !ld.user)) {
         fprintf(stderr, "bench_sms load: --port, --clients, --n and one of "
@@ -519,12 +557,12 @@ static int cmd_load(int argc, char **argv)
     }
     if (ctl.fd >= 0)
         close(ctl.fd);
-    qsort(ld.lat, (size_t)ld.ok, sizeof *ld.lat, cmp_d);
+    qsort(ld.lat, (size_t)ld.nlat, sizeof *ld.lat, cmp_d);
     printf("RESULT accepted=%ld rejected=%ld reconnects=%ld accept_s=%.3f "
            "accept_tput=%.0f p50_ms=%.2f p99_ms=%.2f",
            ld.ok, ld.bad, ld.reconnects, t_acc,
-           t_acc > 0 ? (double)ld.ok / t_acc : 0.0, pct(ld.lat, ld.ok, 0.50),
-           pct(ld.lat, ld.ok, 0.99));
+           t_acc > 0 ? (double)ld.ok / t_acc : 0.0, pct(ld.lat, ld.nlat, 0.50),
+           pct(ld.lat, ld.nlat, 0.99));
     if (got >= 0)
         printf(" submitted=%ld submit_s=%.3f submit_tput=%.0f", got, t_sub,
                t_sub > 0 ? (double)got / t_sub : 0.0);
@@ -692,7 +730,7 @@ int main(int argc, char **argv)
         return cmd_restart(argc - 2, argv + 2);
     fprintf(stderr,
             "usage: bench_sms load --port P --clients K --n N "
-            "(--kyzmat TOKEN | --kannel USER:PASS [--dlr-mask M [--dlr-url URL]])\n"
+            "(--kyzmat TOKEN [--batch B] | --kannel USER:PASS [--dlr-mask M [--dlr-url URL]])\n"
             "       [--control CPORT] "
             "[--wait S]\n"
             "       bench_sms fill DB ROWS\n"

@@ -266,6 +266,24 @@ static int fail(struct api_error *e, int status, const char *field,
     return -1;
 }
 
+/* 0 when every key of object o is among allowed; else -1 naming it. */
+static int only_keys(json_t *o, const char *const *allowed, struct api_error *e)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char k[48];
+            snprintf(k, sizeof k, "%s", key);
+            return fail(e, 400, k, "unknown field \"%s\"", k);
+        }
+    }
+    return 0;
+}
+
 /* Body bytes -> JSON object with only the allowed keys. */
 static json_t *load_object(const uint8_t *body, size_t len,
                            const char *const *allowed, struct api_error *e)
@@ -293,19 +311,9 @@ static json_t *load_object(const uint8_t *body, size_t len,
         fail(e, 400, NULL, "the body must be a JSON object");
         return NULL;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] && !ok; i++)
-            ok = strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            char k[48];
-            snprintf(k, sizeof k, "%s", key);
-            fail(e, 400, k, "unknown field \"%s\"", k);
-            json_decref(root);
-            return NULL;
-        }
+    if (only_keys(root, allowed, e) < 0) {
+        json_decref(root);
+        return NULL;
     }
     return root;
 }
@@ -467,17 +475,80 @@ out:
     return rc;
 }
 
+static const char *const message_keys[] = {
+    "to", "text", "template", "variables", "language", "idempotency_key",
+    "callback_url", "law_required", NULL
+};
+
+static int message_from(json_t *root, struct api_message *m, struct api_error *e);
+
 int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
                       struct api_error *e)
 {
-    static const char *const allowed[] = {
-        "to", "text", "template", "variables", "language", "idempotency_key",
-        "callback_url", "law_required", NULL
-    };
     memset(m, 0, sizeof *m);
+    json_t *root = load_object(body, len, message_keys, e);
+    if (!root)
+        return -1;
+    int rc = message_from(root, m, e);
+    json_decref(root);
+    return rc;
+}
+
+void api_batch_clear(struct api_batch *b)
+{
+    for (size_t i = 0; b->m && i < b->n; i++)
+        api_message_clear(&b->m[i]);
+    free(b->m);
+    memset(b, 0, sizeof *b);
+}
+
+int api_parse_batch(const uint8_t *body, size_t len, struct api_batch *b,
+                    struct api_error *e)
+{
+    static const char *const allowed[] = { "messages", NULL };
+    memset(b, 0, sizeof *b);
     json_t *root = load_object(body, len, allowed, e);
     if (!root)
         return -1;
+    int rc = -1;
+    json_t *arr = json_object_get(root, "messages");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    if (!json_is_array(arr) || n == 0 || n > API_BATCH_MAX) {
+        fail(e, 400, "messages", "\"messages\" must be an array of 1..%d messages",
+             API_BATCH_MAX);
+        goto out;
+    }
+    if (!(b->m = calloc(n, sizeof *b->m))) {
+        fail(e, 500, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        b->n = i + 1;
+        struct api_error ie = { 0 };
+        if (!json_is_object(o))
+            fail(&ie, 400, NULL, "must be a JSON object");
+        if ((!json_is_object(o) || only_keys(o, message_keys, &ie) < 0 ||
+             message_from(o, &b->m[i], &ie) < 0)) {
+            /* "messages[3].to: ..." names the element and its field */
+            char f[64];
+            snprintf(f, sizeof f, "messages[%zu]%s%.40s", i, ie.field[0] ? "." : "",
+                     ie.field);
+            fail(e, ie.status ? ie.status : 400, f, "messages[%zu]: %.160s", i,
+                 ie.msg);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* The fields of one message object (keys already checked). */
+static int message_from(json_t *root, struct api_message *m, struct api_error *e)
+{
+    memset(m, 0, sizeof *m);
     int rc = -1;
     const char *text, *tmpl, *key, *url;
     if (get_phone(root, "to", true, m->to, e) < 0 ||
@@ -562,7 +633,6 @@ int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
     }
     rc = 0;
 out:
-    json_decref(root);
     return rc;
 }
 
@@ -867,7 +937,7 @@ struct pending {
     struct evhttp_request *req;
     int code;
     char *body;               /* JSON text, malloc'd */
-    bool accept;              /* a message acknowledgement (counted) */
+    unsigned accept;          /* messages it acknowledges (counted) */
 };
 
 struct api {
@@ -984,7 +1054,7 @@ static void batch_touch(struct api *a)
 }
 
 /* Keep an answer until the batch is committed; j is consumed. */
-static void reply_later(struct rq *r, int code, json_t *j, bool accept)
+static void reply_later(struct rq *r, int code, json_t *j, unsigned accept)
 {
     struct api *a = r->a;
     struct pending *p = calloc(1, sizeof *p);
@@ -1037,8 +1107,7 @@ static void flush_pending(struct api *a, bool force_fail)
         struct pending *next = p->next;
         if (rc == STORE_OK) {
             send_text(p->req, p->code, p->body);
-            if (p->accept)
-                a->stats.accepted++;
+            a->stats.accepted += p->accept;
         } else {
             send_text(p->req, 503,
                       force_fail ? "{\"error\":\"server shutting down, nothing "
@@ -1226,6 +1295,55 @@ static void h_health(struct rq *r)
     log_done(r, 200, NULL);
 }
 
+/*
+ * Enqueue one message for r's agency (the pass's batch is open).  *j gets
+ * its answer, {"id", "state", "duplicate"}; an opted-out recipient (and no
+ * law_required) is refused: *j = NULL, *refused = true, nothing stored.
+ * Returns STORE_OK or the store's error (nothing answered).
+ */
+static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
+                       json_t **j, bool *refused)
+{
+    struct store *st = r->a->st;
+    *j = NULL;
+    *refused = false;
+    if (!m->law_required) {
+        bool out = false;
+        int rc = store_optout_get(st, m->to, &out);
+        if (rc != STORE_OK)
+            return rc;
+        if (out) {
+            *refused = true;
+            return STORE_OK;
+        }
+    }
+    struct store_msg_new nm = {
+        .client = r->client, .idem_key = m->idem_key, .to = m->to,
+        .text = m->text, .tmpl = m->tmpl, .data = m->vars, .lang = m->lang,
+        .callback_url = m->callback_url, .law_required = m->law_required,
+        .not_before = now, .expires_at = now + r->a->expiry_ms,
+    };
+    batch_touch(r->a);
+    int64_t id = 0;
+    int rc = store_enqueue(st, &nm, now, &id);
+    if (rc != STORE_OK && rc != STORE_DUPLICATE)
+        return rc;
+    const char *state = "queued";
+    struct store_msg *old = NULL;
+    if (rc == STORE_DUPLICATE && store_msg_get(st, id, &old) == STORE_OK)
+        state = store_msg_state_name(old->state);
+    if (log_enabled(KLOG_DEBUG))
+        log_msg(KLOG_DEBUG, r->agency, "message %" PRId64 " to %s%s", id,
+                log_mask(m->to).s, rc == STORE_DUPLICATE ? " (duplicate)" : "");
+    *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "state", state,
+                   "duplicate", rc == STORE_DUPLICATE);
+    store_msg_free(old);
+    return STORE_OK;
+}
+
+#define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
+                      "requires (law_required) may be sent"
+
 static void h_message_post(struct rq *r)
 {
     if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
@@ -1239,51 +1357,61 @@ static void h_message_post(struct rq *r)
         reply_parse_error(r, &e);
         return;
     }
-    struct store *st = r->a->st;
-    if (!m.law_required) {
-        bool out = false;
-        int rc = store_optout_get(st, m.to, &out);
-        if (rc != STORE_OK) {
-            api_message_clear(&m);
-            reply_store_error(r, rc);
-            return;
-        }
-        if (out) {
-            api_message_clear(&m);
-            reply_error(r, 409,
-                        "the recipient has opted out; only messages the law "
-                        "requires (law_required) may be sent",
-                        "to");
-            return;
-        }
+    json_t *j = NULL;
+    bool refused = false;
+    int rc = enqueue_one(r, &m, now_ms(), &j, &refused);
+    api_message_clear(&m);
+    if (rc != STORE_OK)
+        reply_store_error(r, rc);
+    else if (refused)
+        reply_error(r, 409, OPTED_OUT_MSG, "to");
+    else
+        reply_later(r, 202, j, true);
+}
+
+/*
+ * POST /v1/messages/batch: up to API_BATCH_MAX messages, one commit.  202
+ * {"results": [...]} in the order given, each {"id", "state", "duplicate"}
+ * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
+ * for it).  A malformed batch is refused whole (400, nothing stored).
+ */
+static void h_message_batch(struct rq *r)
+{
+    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = body_of(r, &len);
+    struct api_batch b;
+    struct api_error e;
+    if (api_parse_batch(body, len, &b, &e) < 0) {
+        api_batch_clear(&b);
+        reply_parse_error(r, &e);
+        return;
     }
+    json_t *results = json_array();
     int64_t now = now_ms();
-    struct store_msg_new nm = {
-        .client = r->client, .idem_key = m.idem_key, .to = m.to,
-        .text = m.text, .tmpl = m.tmpl, .data = m.vars, .lang = m.lang,
-        .callback_url = m.callback_url, .law_required = m.law_required,
-        .not_before = now, .expires_at = now + r->a->expiry_ms,
-    };
-    batch_touch(r->a);
-    int64_t id = 0;
-    int rc = store_enqueue(st, &nm, now, &id);
-    if (rc != STORE_OK && rc != STORE_DUPLICATE) {
-        api_message_clear(&m);
+    size_t stored = 0;
+    int rc = results ? STORE_OK : STORE_ERROR;
+    for (size_t i = 0; rc == STORE_OK && i < b.n; i++) {
+        json_t *j = NULL;
+        bool refused = false;
+        rc = enqueue_one(r, &b.m[i], now, &j, &refused);
+        if (rc == STORE_OK && refused)
+            j = json_pack("{s:s, s:s}", "error", OPTED_OUT_MSG, "field", "to");
+        else if (rc == STORE_OK)
+            stored++;
+        if (rc == STORE_OK && json_array_append_new(results, j) != 0)
+            rc = STORE_ERROR;
+    }
+    api_batch_clear(&b);
+    if (rc != STORE_OK) {
+        /* earlier messages of this batch may be in the pass's group and
+         * will be committed with it: idempotency keys make a retry safe */
+        json_decref(results);
         reply_store_error(r, rc);
         return;
     }
-    const char *state = "queued";
-    struct store_msg *old = NULL;
-    if (rc == STORE_DUPLICATE && store_msg_get(st, id, &old) == STORE_OK)
-        state = store_msg_state_name(old->state);
-    if (log_enabled(KLOG_DEBUG))
-        log_msg(KLOG_DEBUG, r->agency, "message %" PRId64 " to %s%s", id,
-                log_mask(m.to).s, rc == STORE_DUPLICATE ? " (duplicate)" : "");
-    json_t *j = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "state",
-                          state, "duplicate", rc == STORE_DUPLICATE);
-    store_msg_free(old);
-    api_message_clear(&m);
-    reply_later(r, 202, j, true);
+    reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
 }
 
 /* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
@@ -1997,6 +2125,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (strcmp(p, "/v1/messages") == 0) {
         if (method_is(&r, EVHTTP_REQ_POST))
             h_message_post(&r);
+        return;
+    }
+    if (strcmp(p, "/v1/messages/batch") == 0) {
+        if (method_is(&r, EVHTTP_REQ_POST))
+            h_message_batch(&r);
         return;
     }
     if (strncmp(p, "/v1/messages/", 13) == 0 && p[13] && !strchr(p + 13, '/')) {

@@ -4,6 +4,7 @@
  *
  * What it does: serves
  *     POST /v1/messages                       202 {"id", "state", "duplicate"}
+ *     POST /v1/messages/batch                 202 {"results": [...]} (1..1000)
  *     GET  /v1/messages/{id}                  200 state, times, error, parts
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
@@ -162,6 +163,21 @@ int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
 int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
                       struct api_error *e);
 void api_message_clear(struct api_message *m);
+
+/*
+ * POST /v1/messages/batch: {"messages": [message, ...]} with 1..API_BATCH_MAX
+ * messages of the same form as POST /v1/messages.  All or nothing: the
+ * first bad element fails the whole batch, e->field naming it
+ * ("messages[3].to").  Clear b with api_batch_clear even on failure.
+ */
+#define API_BATCH_MAX 1000
+struct api_batch {
+    struct api_message *m;
+    size_t n;
+};
+int api_parse_batch(const uint8_t *body, size_t len, struct api_batch *b,
+                    struct api_error *e);
+void api_batch_clear(struct api_batch *b);
 
 struct api_app_status {
     char status[STORE_CODE_MAX];

@@ -30,7 +30,8 @@
 #
 # Environment: B (build dir, default build), N (kyzmat messages per run,
 # default 100000), KN (Kannel messages, default 50000), K (HTTP clients,
-# default 64), W (SMPP window, default 100), RROWS (kyzmat restart rows,
+# default 64), BATCH (messages per request in the batch-API runs, 8 clients,
+# default 100), W (SMPP window, default 100), RROWS (kyzmat restart rows,
 # default 1000000), KRROWS (Kannel restart messages, default 100000),
 # RCOUNT (restart: also time to this many submits, default 10000),
 # RTIMEOUT (restart: give up after this many seconds, default 60),
@@ -58,6 +59,7 @@ KRROWS=${KRROWS:-100000}
 RCOUNT=${RCOUNT:-10000}
 RTIMEOUT=${RTIMEOUT:-60}
 KANNEL_NODELAY=${KANNEL_NODELAY:-1}
+BATCH=${BATCH:-100}
 PARTS=${PARTS:-load restart}
 KANNEL_DLR=${KANNEL_DLR:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -185,9 +187,11 @@ kyzmat_cfg() {
         "$hport" "$1" "$2" >>"$tmp/gw.yaml"
 }
 
-# (a) + (b) for kyzmat with database.synchronous $1
+# (a) + (b) for kyzmat with database.synchronous $1 (and $2 messages per
+# request through POST /v1/messages/batch when given)
 kyzmat_load() {
     sync=$1
+    batch=${2:-1}
     sim_start || return 0
     db="$tmp/kz-$sync.db"; rm -f "$db" "$db-wal" "$db-shm"
     kyzmat_cfg "$db" "$sync"
@@ -205,10 +209,16 @@ kyzmat_load() {
     done
     wait_bound || { echo "  kyzmatd did not bind"; stop_forget "$gp" "$sp"; return 0; }
     c0=$(ticks "$gp")
-    r=$("$drv" load --port "$hport" --clients "$K" --n "$N" --kyzmat "$tok" --control "$cport" || true)
+    r=$("$drv" load --port "$hport" --clients "$KC" --n "$N" --kyzmat "$tok" --batch "$batch" \
+        --control "$cport" || true)
     r="$r cpu_us=$(cpu_us $(($(ticks "$gp") - c0)) "$r")"
-    printf '  %-28s %s\n' "kyzmat, synchronous=$sync" "$r"
-    row kyzmat "load-$sync" "$r"
+    if [ "$batch" -gt 1 ]; then
+        printf '  %-28s %s\n' "kyzmat, batch $batch, $sync" "$r"
+        row kyzmat "batch-$sync" "$r"
+    else
+        printf '  %-28s %s\n' "kyzmat, synchronous=$sync" "$r"
+        row kyzmat "load-$sync" "$r"
+    fi
     stop_forget "$gp" "$sp"
 }
 
@@ -382,8 +392,11 @@ echo "   its store-file writes each message with fflush and never fsync (gw/bb_s
 echo "   what a process crash would lose, like kyzmat's synchronous=normal, not what a power cut would"
 echo "(a)+(b) accepted/s over HTTP, then submitted/s at the simulator from the load's start:"
 case " $PARTS " in *" load "*)
-    kyzmat_load normal
-    kyzmat_load full
+    KC=$K kyzmat_load normal
+    KC=$K kyzmat_load full
+    # the batch API: BATCH messages per request over 8 clients
+    KC=8 kyzmat_load normal "$BATCH"
+    KC=8 kyzmat_load full "$BATCH"
     kannel_load ;;
 esac
 case " $PARTS " in *" restart "*)
@@ -398,6 +411,8 @@ awk -F'|' -v rc="$RCOUNT" -v rt="$RTIMEOUT" '
     function late(r, k,   v) { v = f(r, k); return v != "" ? v : (r ~ /RESULT/ ? "none in " rt " s" : "") }
     $2 == "load-normal" { ka = f($3, "accept_tput"); ks = f($3, "submit_tput"); kcpu = f($3, "cpu_us") }
     $2 == "load-full"   { fa = f($3, "accept_tput"); fs = f($3, "submit_tput"); fcpu = f($3, "cpu_us") }
+    $2 == "batch-normal" { ba = f($3, "accept_tput"); bs = f($3, "submit_tput"); bcpu = f($3, "cpu_us") }
+    $2 == "batch-full"   { bfa = f($3, "accept_tput"); bfs = f($3, "submit_tput") }
     $1 == "Kannel" && $2 == "load" { na = f($3, "accept_tput"); ns = f($3, "submit_tput"); ncpu = f($3, "cpu_us") }
     $1 == "kyzmat" && $2 == "fill" { kf = f($3, "rows_per_s") }
     $1 == "Kannel" && $2 == "fill" { nf = f($3, "accept_tput") }
@@ -417,10 +432,14 @@ awk -F'|' -v rc="$RCOUNT" -v rt="$RTIMEOUT" '
         printf "%-44s %14s %14s   %s\n", "SMS path", "kyzmat", "Kannel", "kyzmat vs Kannel"
         line("accepted/s over HTTP, synchronous=normal", ka, na, "/s")
         line("accepted/s over HTTP, synchronous=full", fa, na, "/s")
+        line("accepted/s, batch API, normal", ba, na, "/s")
+        line("accepted/s, batch API, full", bfa, na, "/s")
         line("submitted/s, load start -> all (normal)", ks, ns, "/s")
+        line("submitted/s, batch API (normal)", bs, ns, "/s")
         line("submitted/s, load start -> all (full)", fs, ns, "/s")
         line("gateway CPU per message, us (normal)", kcpu, ncpu, "ms")
         line("gateway CPU per message, us (full)", fcpu, ncpu, "ms")
+        line("gateway CPU per message, us (batch)", bcpu, ncpu, "ms")
         line("restart -> first submit_sm, ms", kr, nr, "ms")
         line("restart -> " rc " submit_sm, ms", kc, nc, "ms")
         line("filling the queue for (c), messages/s", kf, nf, "")

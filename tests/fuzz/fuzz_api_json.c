@@ -149,6 +149,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     api_office_clear(&o);
 
+    struct api_batch bt;
+    rc = api_parse_batch(data, size, &bt, &e);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) {
+        CHECK(utf8 && bt.n >= 1 && bt.n <= API_BATCH_MAX);
+        for (size_t i = 0; i < bt.n; i++)
+            CHECK(bt.m[i].to[0] && (!bt.m[i].text != !bt.m[i].tmpl));
+    } else {
+        check_err(&e);
+    }
+    api_batch_clear(&bt);
+
     struct api_service sv;
     rc = api_parse_service(data, size, &sv, &e);
     CHECK(rc == 0 || rc == -1);

@@ -8,7 +8,6 @@ through the API (PUT/GET/DELETE /v1/templates/{status}/{lang}) and used by
 the status SMS that reaches the owner's phone.  (The issue's larger proofs — status pushes, booking races,
 kill -9 during a burst — grow here.)
 """
-import json
 import os
 import socket
 import subprocess
@@ -69,6 +68,43 @@ def message_posted_reaches_the_phone_in_kyrgyz_and_is_delivered():
     expect(c1 == 202 and c2 == 202 and r1["id"] == r2["id"] and r2["duplicate"], "idempotency: %r %r" % (r1, r2))
     log = g.log()
     expect("996555123456" not in log and "kz_" not in log, "number or token in the log")
+
+
+@case
+def a_batch_is_one_request_one_commit_and_refuses_only_opted_out_recipients():
+    s, g, api = start()
+    ev = Events(s)
+    s.control("mo 996555000333 100 STOP")          # this one has opted out
+    wait_until(lambda: "opted out" in g.log() or "STOP" in g.log(), 5, "the STOP to be handled")
+    msgs = [{"to": "+99655500%04d" % i, "text": "Batch %d" % i} for i in range(50)]
+    msgs.append({"to": "+996555000333", "text": "to the opted-out one"})
+    msgs.append({"to": "+996555000111", "text": "keyed", "idempotency_key": "b-1"})
+    code, r = api.call("POST", "/v1/messages/batch", {"messages": msgs})
+    expect(code == 202 and len(r["results"]) == 52, "batch: %r %r" % (code, str(r)[:300]))
+    ids = [x.get("id") for x in r["results"]]
+    expect(all(ids[i] for i in range(50)) and len(set(ids[:50])) == 50, "ids: %r" % ids[:50])
+    expect(r["results"][50].get("field") == "to" and "opted out" in r["results"][50]["error"],
+           "opted-out element: %r" % r["results"][50])
+    # the keyed one again, alone: the same id, flagged
+    c2, r2 = api.call("POST", "/v1/messages", msgs[51])
+    expect(c2 == 202 and r2["id"] == r["results"][51]["id"] and r2["duplicate"], "key: %r" % r2)
+    got = set()
+    while len(got) < 51:
+        frm, to, text = ev.sms()
+        if text.startswith("Batch") or text == "keyed":
+            got.add(text)
+    # a bad element refuses the whole batch and names it; nothing stored
+    before = api.call("GET", "/v1/health")[1]
+    bad = [{"to": "+996555000444", "text": "fine"}, {"to": "not a phone", "text": "x"}]
+    code, r = api.call("POST", "/v1/messages/batch", {"messages": bad})
+    expect(code == 400 and r.get("field") == "messages[1].to", "bad batch: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/messages/batch", {"messages": [{"to": "+996555000444",
+                                                                   "text": "x"}] * 1001})
+    expect(code == 400 and r.get("field") == "messages", "too big: %r %r" % (code, r))
+    after = api.call("GET", "/v1/health")[1]
+    expect(before["accepted"] == 52 and after["accepted"] == 52,
+           "accepted (51 of the batch + the repeat): %r then %r" % (before, after))
+    expect(g.alive(), "kyzmatd died")
 
 
 @case

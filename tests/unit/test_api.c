@@ -403,6 +403,29 @@ static void test_parse(void **state)
     assert_int_equal(api_parse_office((const uint8_t *)ob, strlen(ob), &o, &e), -1);
     assert_string_equal(e.field, "address");
     api_office_clear(&o);
+    struct api_batch bt;
+    const char *bb = "{\"messages\":[{\"to\":\"+996555123456\",\"text\":\"a\"},"
+                     "{\"to\":\"996700000001\",\"template\":\"t\",\"variables\":{\"x\":1}}]}";
+    assert_int_equal(api_parse_batch((const uint8_t *)bb, strlen(bb), &bt, &e), 0);
+    assert_int_equal(bt.n, 2);
+    assert_string_equal(bt.m[1].tmpl, "t");
+    api_batch_clear(&bt);
+    bb = "{\"messages\":[{\"to\":\"+996555123456\",\"text\":\"a\"},{\"to\":\"abc\",\"text\":\"b\"}]}";
+    assert_int_equal(api_parse_batch((const uint8_t *)bb, strlen(bb), &bt, &e), -1);
+    assert_string_equal(e.field, "messages[1].to");
+    assert_int_equal(e.status, 400);
+    api_batch_clear(&bt);
+    bb = "{\"messages\":[{\"to\":\"+996555123456\",\"text\":\"a\",\"tx\":1}]}";
+    assert_int_equal(api_parse_batch((const uint8_t *)bb, strlen(bb), &bt, &e), -1);
+    assert_string_equal(e.field, "messages[0].tx");
+    api_batch_clear(&bt);
+    const char *empties[] = { "{\"messages\":[]}", "{\"messages\":{}}", "{}", "[1]",
+                              "{\"messages\":[1]}" };
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        assert_int_equal(api_parse_batch((const uint8_t *)empties[i], strlen(empties[i]),
+                                         &bt, &e), -1);
+        api_batch_clear(&bt);
+    }
     struct api_service sv;
     const char *svb = "{\"code\":\"passport\",\"name\":{\"ky\":\"Паспорт\",\"en\":\"Passport\"}}";
     assert_int_equal(api_parse_service((const uint8_t *)svb, strlen(svb), &sv, &e), 0);
