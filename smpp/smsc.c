@@ -123,6 +123,8 @@ struct outst {
     uint8_t kind;              /* enum out_kind; OUT_NONE = free slot */
     uint64_t tag;
     uint64_t sent_ms;
+    struct dlr *dlr;           /* OUT_DLR: the receipt, owned here until the
+                                  ESME acknowledges it (else sent again) */
 };
 
 struct dresp {                 /* a response held back by --resp-delay */
@@ -244,7 +246,7 @@ struct smsc {
     int refuse_binds;
     int quit;
 
-    uint64_t binds, bind_fail, submits, throttled, dlrs, violations, mo,
+    uint64_t binds, bind_fail, submits, throttled, dlrs, dlrs_again, violations, mo,
              ussd_in, ussd_out, nacks_out, throttle_count, ussd_mismatches;
 };
 
@@ -662,6 +664,8 @@ static void conn_free_now(struct conn *c)
         c->dq_head = d->next;
         free(d);
     }
+    for (unsigned i = 0; c->out && i < OUT_RING; i++)
+        free(c->out[i].dlr);
     free(c->out);
     free(c);
 }
@@ -834,12 +838,48 @@ static int send_request(struct conn *c, struct smpp_pdu *p, enum out_kind kind,
 }
 
 /* Outstanding request finished (response, timeout or link lost). */
+static void dlr_arm(struct account *a);
+
+/*
+ * A receipt the ESME did not acknowledge (an error status, no answer, the
+ * link lost) goes back on its account's queue and is sent again in a
+ * second, as a real SMSC retries: a receipt is never dropped unanswered.
+ */
+static void dlr_again(struct conn *c, struct dlr *d, uint32_t status)
+{
+    struct account *a = c->acct;
+    if (!a) {
+        free(d);
+        return;
+    }
+    d->next = NULL;
+    d->due_ms = now_ms() + 1000;
+    if (a->dq_tail)
+        a->dq_tail->next = d;
+    else
+        a->dq_head = d;
+    a->dq_tail = d;
+    c->s->dlrs_again++;
+    slog(c->s, L_INFO, c->tag, "receipt for message %llu not acknowledged "
+         "(0x%08x): sending it again in 1 s", (unsigned long long)d->msg_id, status);
+    dlr_arm(a);
+}
+
 static void out_done(struct conn *c, struct outst *o, uint32_t status)
 {
     uint8_t kind = o->kind;
     uint64_t tag = o->tag;
+    struct dlr *d = o->dlr;
+    o->dlr = NULL;
     o->kind = OUT_NONE;
     c->n_out--;
+    if (kind == OUT_DLR && d) {
+        if (status == 0)
+            free(d);
+        else
+            dlr_again(c, d, status);
+        return;
+    }
     if (kind == OUT_ENQ) {
         c->enq_pending = 0;
         return;
@@ -1048,8 +1088,9 @@ static void dlr_arm(struct account *a)
     evtimer_add(a->dlr_ev, &tv);
 }
 
-/* Build and send one receipt to conn c.  Returns 0 or -1. */
-static int dlr_send(struct smsc *s, struct conn *c, const struct dlr *d)
+/* Build and send one receipt to conn c; the outstanding request then owns
+ * d (see out_done).  Returns 0 or -1 (d still the caller's). */
+static int dlr_send(struct smsc *s, struct conn *c, struct dlr *d)
 {
     char id[32], sub_date[16], done_date[16], body[256];
     format_id(d->msg_id, s->cfg.dlr_id_format, id, sizeof id);
@@ -1084,6 +1125,7 @@ static int dlr_send(struct smsc *s, struct conn *c, const struct dlr *d)
         smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3);
     if (send_request(c, &p, OUT_DLR, d->msg_id) != 0)
         return -1;
+    c->out[c->seq % OUT_RING].dlr = d;
     s->dlrs++;
     c->acct->dlrs++;
     slog(s, L_INFO, c->tag, "receipt id:%s stat:%s -> %s", id,
@@ -1118,11 +1160,20 @@ static void dlr_cb(evutil_socket_t fd, short what, void *arg)
                 m->done = time(NULL);
                 copy_str(d->text20, sizeof d->text20, m->text20);
             }
+            a->dq_head = d->next;       /* off the queue before sending: */
+            if (!a->dq_head)            /* a failed answer may requeue it */
+                a->dq_tail = NULL;
+            d->next = NULL;
             if (dlr_send(s, c, d) != 0) {
+                d->next = a->dq_head;   /* back at the head, try in 1 s */
+                a->dq_head = d;
+                if (!a->dq_tail)
+                    a->dq_tail = d;
                 struct timeval tv = { 1, 0 };
                 evtimer_add(a->dlr_ev, &tv);
                 return;
             }
+            continue;
         }
         a->dq_head = d->next;
         if (!a->dq_head)
@@ -2794,6 +2845,7 @@ char *smsc_stats_json(const struct smsc *s)
     json_object_set_new(o, "submits", json_integer((json_int_t)s->submits));
     json_object_set_new(o, "throttled", json_integer((json_int_t)s->throttled));
     json_object_set_new(o, "dlrs_sent", json_integer((json_int_t)s->dlrs));
+    json_object_set_new(o, "dlrs_again", json_integer((json_int_t)s->dlrs_again));
     json_object_set_new(o, "violations", json_integer((json_int_t)s->violations));
     json_object_set_new(o, "mo_sent", json_integer((json_int_t)s->mo));
     json_object_set_new(o, "ussd_in", json_integer((json_int_t)s->ussd_in));

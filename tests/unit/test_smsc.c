@@ -409,6 +409,24 @@ static void test_receipt_failures(void **state)
     assert_int_equal(r.command_status, ESME_RCANCELFAIL);
     teardown_t(t);
 
+    /* a receipt the ESME does not acknowledge comes again, and again
+     * until it is (as a real SMSC retries) */
+    base_cfg(&c);
+    t = bound(&c);
+    assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
+    for (int round = 0; round < 2; round++) {
+        expect_pdu(t, &d, SMPP_DELIVER_SM);
+        assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val,
+                            id1);
+        struct smpp_pdu nack;
+        smpp_pdu_reset(&nack, SMPP_DELIVER_SM_RESP, ESME_RX_T_APPN, d.sequence_number);
+        send_pdu(t, &nack);
+    }
+    expect_pdu(t, &d, SMPP_DELIVER_SM);      /* the third time: acknowledged */
+    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id1);
+    answer(t, &d);
+    teardown_t(t);
+
     /* a receipt still waiting can be cancelled and then never comes */
     base_cfg(&c);
     c.dlr_delay_ms = 100;
