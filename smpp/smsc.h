@@ -5,7 +5,8 @@
  * What it does: listens for ESMEs, checks binds against a table of
  * accounts, answers submit_sm / data_sm / query_sm / cancel_sm / replace_sm /
  * enquire_link / unbind, keeps idle links alive with enquire_link, sends
- * delivery receipts after a delay (some of them failures, on request), can
+ * delivery receipts after a delay (some of them failures, on request; a
+ * receipt not acknowledged with ESME_ROK is sent again a second later), can
  * throttle and watch the client's window, reassembles long MT messages, and
  * plays the network side of USSD in one dialect preset of smpp/dialect.h
  * (default "standard", ../shared/docs/protocol.md: op 1 starts, op 18
