@@ -357,10 +357,12 @@ static void live_status_result(struct ussd_call *c, const struct fetch_result *r
     struct fetch_json_value jv[2];
     char err[160];
     if (fetch_json_map(r->body, r->body_len, fields, 2, MENU_VAL_MAX, vals, vcap,
-                       jv, err, sizeof err) != FETCH_OK ||
-        jv[0].found != FETCH_JSON_FOUND || !jv[0].value[0]) {
-        log_call(c, KLOG_WARN, "live status: answer without a \"status\": %s",
-                 jv[0].found != FETCH_JSON_FOUND ? "missing" : err);
+                       jv, err, sizeof err) != FETCH_OK) {
+        log_call(c, KLOG_WARN, "live status: answer unusable: %s", err);
+        return;
+    }
+    if (jv[0].found != FETCH_JSON_FOUND || !jv[0].value[0]) {
+        log_call(c, KLOG_WARN, "live status: answer without a \"status\"");
         return;
     }
     live_date(jv[1].found == FETCH_JSON_FOUND ? jv[1].value : "", date, dcap);
