@@ -409,6 +409,8 @@ class AppServer:
                         body = b'{"status": "ready", "updated": "2026-11-20T09:30:00Z"}'
                     elif number == "5000000":
                         code, body = 500, b"oops"
+                    elif number == "6000000":
+                        body = b"<html>not json</html>"
                     else:
                         code, body = 404, b'{"error": "not found"}'
                 try:
@@ -514,6 +516,9 @@ def live_status_from_the_agency_api_keeps_privacy_and_lockout():
     other.dial("*400#")
     kind, t = other.send("5000000")
     expect(kind == "end" and "not answering" in t, "agency error: %r" % t)
+    other.dial("*400#")
+    kind, t = other.send("6000000")
+    expect(kind == "end" and "not answering" in t, "agency answer not JSON: %r" % t)
     # misses count towards the same lock-out; then the agency is not even asked
     for _ in range(4):
         other.dial("*400#")
