@@ -552,8 +552,8 @@ static void end_text(struct turn *t, enum bt k, const struct vars *v)
 static void fail_turn(struct turn *t)
 {
     end_text(t, T_BUSY, NULL);
-    t->res->outcome = t->store_rc == STORE_BUSY ? BOOKING_END : BOOKING_FAIL;
-    if (t->res->outcome == BOOKING_END)
+    t->res->outcome = t->store_rc == STORE_BUSY ? BOOKING_BUSY : BOOKING_FAIL;
+    if (t->res->outcome == BOOKING_BUSY)
         t->res->why[0] = '\0';
 }
 

@@ -74,7 +74,11 @@ enum booking_outcome {
     BOOKING_CON = 0,   /* show res.screen, keep res.state, wait for input */
     BOOKING_END,       /* show res.screen as the final screen */
     BOOKING_BACK,      /* "back" on the first screen: leave the node */
-    BOOKING_FAIL       /* the store failed: res.why says why (for the log) */
+    BOOKING_FAIL,      /* the store failed: res.why says why (for the log) */
+    BOOKING_BUSY       /* another process holds the write lock: nothing
+                          changed; run the same turn (state and input) again
+                          shortly.  res.screen holds the "try again" text to
+                          show when the caller gives up */
 };
 
 struct booking_res {
@@ -90,8 +94,10 @@ struct booking_res {
 /*
  * booking_step — one turn.  Returns 0 with res filled (any outcome), -1
  * when rq or res is NULL.  Writes open their own transaction: no store
- * batch may be open (the caller commits its batch first); STORE_BUSY is
- * answered with a "try again" final screen and nothing changed.
+ * batch may be open (the caller commits its batch first); STORE_BUSY (a
+ * gateway sharing the database holds the write lock past the short busy
+ * timeout) is BOOKING_BUSY: nothing changed, the caller retries the turn
+ * from a timer (the loop never waits longer).
  */
 int booking_step(struct store *st, const struct booking_req *rq,
                  struct booking_res *res);

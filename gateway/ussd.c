@@ -81,6 +81,25 @@ struct ussd_call {
     size_t screen_len;
     bool ucs2;
     struct event *deadline;
+    struct booking_again *bk;     /* a booking turn to run again, or NULL */
+};
+
+/*
+ * A booking turn that found the write lock held by another gateway
+ * (BOOKING_BUSY: nothing changed) runs again from a timer, up to
+ * BOOKING_TRIES times a few milliseconds apart: the loop never waits,
+ * and the citizen who confirmed gets the booking or "just taken", not
+ * "try again", unless the database stays locked.  The request's strings
+ * are copied (the engine's output they came from is reused).
+ */
+#define BOOKING_TRIES 60
+struct booking_again {
+    struct event *ev;
+    int tries;
+    struct booking_req rq;        /* its strings point into this struct */
+    char state[BOOKING_STATE_MAX + 1], input[MENU_APP_TEXT_MAX + 1];
+    char phone[24], lang[8], fb[8], kb[MENU_KEY_MAX + 1], km[MENU_KEY_MAX + 1];
+    char lb[200], lm[200];
 };
 
 struct ussd_service {
@@ -165,6 +184,11 @@ static void call_free(struct ussd_call *c)
     call_unlink(c);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->bk) {
+        if (c->bk->ev)
+            event_free(c->bk->ev);
+        free(c->bk);
+    }
     free(c->blob);
     menu_set_unref(c->set);
     free(c);
@@ -180,6 +204,8 @@ static void call_done(struct ussd_call *c)
     }
     if (c->deadline)
         event_del(c->deadline);
+    if (c->bk && c->bk->ev)
+        event_del(c->bk->ev);
     if (c->pending == 0)
         call_free(c);
 }
@@ -660,26 +686,11 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
              app.number, off ? "off" : "on");
 }
 
-/* One turn of a booking node: fills *in with the result event. */
-static void do_booking(struct ussd_call *c, const struct menu_effect *fx,
-                       struct menu_input *in, struct menu_kv *kv,
-                       struct booking_res *res)
+/* A booking result as the engine's next event (strings stay in res). */
+static void booking_event(struct ussd_call *c, struct booking_res *res,
+                          struct menu_input *in, struct menu_kv *kv)
 {
     struct ussd_service *s = c->s;
-    s->st.booking_turns++;
-    struct booking_req rq = {
-        .mode = fx->mode == MENU_BOOK_MANAGE ? BOOKING_MANAGE : BOOKING_BOOK,
-        .services = fx->services, .horizon_days = fx->days,
-        .state = fx->state, .input = fx->input,
-        .phone = fx->phone && *fx->phone ? fx->phone : c->phone,
-        .lang = fx->lang, .fallback_lang = fx->fallback_lang,
-        .key_back = fx->key_back, .key_more = fx->key_more,
-        .label_back = fx->label_back, .label_more = fx->label_more,
-        .now_ms = now_ms(),
-    };
-    if (s->db && rq.input && s->ops.store_flush && store_in_batch(s->db))
-        s->ops.store_flush(s->ops.ud);   /* our write commits on its own */
-    booking_step(s->db, &rq, res);
     switch (res->outcome) {
     case BOOKING_CON:
         in->event = MENU_EV_BOOKING_CON;
@@ -691,6 +702,7 @@ static void do_booking(struct ussd_call *c, const struct menu_effect *fx,
         in->nkv = 1;
         break;
     case BOOKING_END:
+    case BOOKING_BUSY:            /* given up: its "try again" text */
         in->event = MENU_EV_BOOKING_END;
         in->text = res->screen;
         in->len = res->screen_len;
@@ -709,6 +721,102 @@ static void do_booking(struct ussd_call *c, const struct menu_effect *fx,
     }
     if (res->sms_id && s->ops.outbox_kick)
         s->ops.outbox_kick(s->ops.ud);
+}
+
+static void on_booking_again(evutil_socket_t fd, short what, void *arg);
+
+/* One booking turn.  Returns 1 when it will run again from a timer (the
+ * call waits), else 0 with res and *in filled. */
+static int run_booking(struct ussd_call *c, const struct booking_req *rq,
+                       struct booking_res *res, struct menu_input *in,
+                       struct menu_kv *kv)
+{
+    struct ussd_service *s = c->s;
+    s->st.booking_turns++;
+    if (s->db && rq->input && s->ops.store_flush && store_in_batch(s->db))
+        s->ops.store_flush(s->ops.ud);   /* our write commits on its own */
+    struct booking_req now = *rq;
+    now.now_ms = now_ms();
+    booking_step(s->db, &now, res);
+    if (res->outcome == BOOKING_BUSY &&
+        (!c->bk || c->bk->tries < BOOKING_TRIES)) {
+        struct booking_again *b = c->bk;
+        if (!b && (b = c->bk = calloc(1, sizeof *b)) != NULL) {
+#define KEEP(dst, src) (snprintf((dst), sizeof (dst), "%s", (src) ? (src) : ""), (dst))
+            b->rq = *rq;
+            b->rq.state = KEEP(b->state, rq->state);
+            b->rq.input = rq->input ? KEEP(b->input, rq->input) : NULL;
+            b->rq.phone = KEEP(b->phone, rq->phone);
+            b->rq.lang = KEEP(b->lang, rq->lang);
+            b->rq.fallback_lang = KEEP(b->fb, rq->fallback_lang);
+            b->rq.key_back = KEEP(b->kb, rq->key_back);
+            b->rq.key_more = KEEP(b->km, rq->key_more);
+            b->rq.label_back = KEEP(b->lb, rq->label_back);
+            b->rq.label_more = KEEP(b->lm, rq->label_more);
+#undef KEEP
+            /* rq->services points into the menu set c holds */
+            b->ev = evtimer_new(s->base, on_booking_again, c);
+        }
+        if (b && b->ev) {
+            struct timeval tv = { 0, (3 + (long)(rand() % 15)) * 1000 };
+            b->tries++;
+            evtimer_add(b->ev, &tv);
+            c->st = C_WAIT;
+            return 1;
+        }
+    }
+    if (res->outcome == BOOKING_BUSY)
+        log_call(c, KLOG_WARN, "booking: the database stayed locked by another "
+                 "process; the citizen is asked to try again");
+    booking_event(c, res, in, kv);
+    return 0;
+}
+
+/* The timer of a booking turn that found the database locked. */
+static void on_booking_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ussd_call *c = arg;
+    if (c->st == C_DONE || !c->s || !c->bk)
+        return;
+    struct booking_res *res = malloc(sizeof *res);
+    struct menu_input in;
+    memset(&in, 0, sizeof in);
+    struct menu_kv kv;
+    if (!res)
+        in.event = MENU_EV_BOOKING_FAIL;
+    else if (run_booking(c, &c->bk->rq, res, &in, &kv))
+        goto out;                        /* again later */
+    in.phone = c->phone;
+    in.session_id = c->sid;
+    in.now = (uint32_t)time(NULL);
+    if (c->bk->tries > 1)
+        log_call(c, KLOG_DEBUG, "booking turn done after %d tries", c->bk->tries);
+    c->bk->tries = 0;
+    run_step(c, &in);
+out:
+    free(res);
+}
+
+/* One turn of a booking node from the engine's effect.  Returns 1 when it
+ * will run again from a timer, else 0 with *in filled. */
+static int do_booking(struct ussd_call *c, const struct menu_effect *fx,
+                      struct menu_input *in, struct menu_kv *kv,
+                      struct booking_res *res)
+{
+    struct booking_req rq = {
+        .mode = fx->mode == MENU_BOOK_MANAGE ? BOOKING_MANAGE : BOOKING_BOOK,
+        .services = fx->services, .horizon_days = fx->days,
+        .state = fx->state, .input = fx->input,
+        .phone = fx->phone && *fx->phone ? fx->phone : c->phone,
+        .lang = fx->lang, .fallback_lang = fx->fallback_lang,
+        .key_back = fx->key_back, .key_more = fx->key_more,
+        .label_back = fx->label_back, .label_more = fx->label_more,
+    };
+    if (c->bk)
+        c->bk->tries = 0;
+    return run_booking(c, &rq, res, in, kv);
 }
 
 /* The dialog of an ended call was dropped from the store. */
@@ -782,8 +890,9 @@ static void handle_output(struct ussd_call *c)
                 do_subscribe(c, fx, &in);
             } else if ((res = malloc(sizeof *res)) == NULL) {
                 in.event = MENU_EV_BOOKING_FAIL;
-            } else {
-                do_booking(c, fx, &in, &kv, res);
+            } else if (do_booking(c, fx, &in, &kv, res)) {
+                free(res);            /* runs again from its timer */
+                return;
             }
             in.phone = c->phone;
             in.session_id = c->sid;
@@ -1145,6 +1254,10 @@ void ussd_free(struct ussd_service *s)
         if (c->deadline) {
             event_free(c->deadline);
             c->deadline = NULL;
+        }
+        if (c->bk && c->bk->ev) {
+            event_free(c->bk->ev);
+            c->bk->ev = NULL;
         }
         /* a call with a store request outstanding is freed by its
          * callback (dialogs_free answers every request) */

@@ -172,7 +172,7 @@ static int turn(struct fx *f, const char *in)
     };
     assert_int_equal(booking_step(f->st, &rq, &f->res), 0);
     struct booking_res *r = &f->res;
-    assert_true(r->outcome >= BOOKING_CON && r->outcome <= BOOKING_FAIL);
+    assert_true(r->outcome >= BOOKING_CON && r->outcome <= BOOKING_BUSY);
     assert_int_equal(r->screen_len, strlen(r->screen));
     assert_true(strlen(r->state) <= BOOKING_STATE_MAX);
     if (r->outcome == BOOKING_CON || r->outcome == BOOKING_END) {
@@ -183,7 +183,7 @@ static int turn(struct fx *f, const char *in)
     if (r->outcome == BOOKING_CON) {
         assert_true(r->state[0] != '\0');
         snprintf(f->state, sizeof f->state, "%s", r->state);
-    } else {
+    } else if (r->outcome != BOOKING_BUSY) {   /* busy: the same turn again */
         f->state[0] = '\0';
     }
     return r->outcome;
@@ -611,6 +611,37 @@ static void test_capacity_just_taken(void **state)
     SEES(&fb, "10:00");
 }
 
+/* Another gateway holds the write lock past the busy timeout: the turn
+ * says so (BUSY), nothing changed, and the same turn later books. */
+static void test_busy_is_retryable(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);   /* days (lists skipped) */
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "1. Confirm");
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(store_begin_batch(other), STORE_OK);   /* holds the lock */
+    assert_int_equal(turn(f, "1"), BOOKING_BUSY);
+    SEES(f, "dial again");                           /* the give-up text */
+    assert_int_equal(f->res.booking_id, 0);
+    assert_int_equal(f->res.sms_id, 0);
+    store_rollback_batch(other);
+    store_close(other);
+    assert_int_equal(booked(f, one), 0);
+    /* the caller runs the same turn again: now it books */
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "Booked");
+    assert_int_equal(booked(f, one), 1);
+}
+
 static void test_one_active_per_service(void **state)
 {
     struct fx *f = *state;
@@ -1022,6 +1053,7 @@ int main(void)
         T(test_invalid_input),
         T(test_past_times_hidden),
         T(test_horizon),
+        T(test_busy_is_retryable),
         T(test_capacity_just_taken),
         T(test_one_active_per_service),
         T(test_end_screens_fit),
