@@ -8,9 +8,6 @@ budget: 160 octets, i.e. 80 UCS-2 or 182 GSM characters.
 """
 import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,117 +16,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, NodePeer, Smsc, BIN, ROOT, TMP, backend, case, cfg,  # noqa: E402
-                     expect, menus_dir, run, smsc_entry, spawn, wait_until, read_log,
-                     free_port)
-
-GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-          "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
-GSM_EXT = set("\f^{}\\[~]|€")
-
-
-def air_octets(text):
-    """Octets a screen takes on the air in the cheapest encoding."""
-    if all(ch in GSM or ch in GSM_EXT for ch in text):
-        septets = sum(2 if ch in GSM_EXT else 1 for ch in text)
-        return (septets * 7 + 7) // 8
-    return len(text.encode("utf-16-be"))
-
-
-class Phone:
-    """A handset on kyzmat-smsc's control port (its own connection)."""
-
-    def __init__(self, smsc, msisdn):
-        self.msisdn = msisdn
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=15)
-        self.f = self.sock.makefile("rwb")
-        self.cmd("subscribe %s" % msisdn)
-
-    def cmd(self, line):
-        self.f.write((line + "\n").encode())
-        self.f.flush()
-        while True:
-            r = self.f.readline().decode().rstrip("\n")
-            if r.startswith("ok") or r.startswith("err"):
-                if r.startswith("err"):
-                    raise Failure("%s: %s" % (line, r))
-                return r
-            self.pending.append(r)
-
-    pending = None
-
-    def screen(self, timeout=10):
-        """The next USSD screen: (kind, text)."""
-        if self.pending is None:
-            self.pending = []
-        deadline = time.monotonic() + timeout
-        while True:
-            while self.pending:
-                line = self.pending.pop(0)
-                m = re.match(r"ussd (\S+) (continue|end|notice|timeout)\s?(.*)", line)
-                if m and m.group(1) == self.msisdn:
-                    text = m.group(3).replace("\\n", "\n").replace("\\\\", "\\")
-                    octets = air_octets(text)
-                    if octets > 160:
-                        raise Failure("screen of %d octets (> 160): %r" % (octets, text))
-                    return m.group(2), text
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                line = self.f.readline().decode().rstrip("\n")
-            except socket.timeout:
-                raise Failure("no USSD screen for %s within %ss" % (self.msisdn, timeout))
-            if not line:
-                raise Failure("control connection closed")
-            self.pending.append(line)
-
-    def dial(self, code):
-        self.pending = self.pending or []
-        self.cmd("ussd %s - %s" % (self.msisdn, code))
-        return self.screen()
-
-    def send(self, text):
-        self.cmd("ussd %s - %s" % (self.msisdn, text))
-        return self.screen()
-
-    def abort(self):
-        self.cmd("ussd-abort %s" % self.msisdn)
-
-    def close(self):
-        self.sock.close()
-
-
-class Redis:
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.start()
-
-    def start(self):
-        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no"], "redis.log", wrap=False)
-        wait_until(self.ping, 10, "redis-server to answer PING")
-
-    def ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def cmd(self, *args):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
-            s.sendall(req.encode())
-            return s.recv(65536)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(5)
-
-    @property
-    def url(self):
-        return "redis://127.0.0.1:%d/0" % self.port
-
+from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, backend, case, cfg,  # noqa: E402
+                     expect, menus_dir, run, smsc_entry, wait_until)
 
 def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
     return (cfg(smsc_entry(name, smsc_port, **kw)) + "menus: %s\n" % menus
