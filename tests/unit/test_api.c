@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
@@ -125,13 +126,7 @@ static int fx_teardown(void **state)
     api_free(f->api);
     event_base_free(f->base);
     store_close(f->st);
-    char p[160];
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_remove(f->path, f->dir);
     free(f);
     return 0;
 }

@@ -34,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/tmpdb.h"
 #include "gateway/booking.h"
 #include "gateway/store.h"
 #include "menus/screen.h"
@@ -100,13 +101,7 @@ static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_remove(f->path, f->dir);
     free(f);
     return 0;
 }

@@ -23,6 +23,7 @@
 
 #include <unistd.h>
 
+#include "tests/unit/tmpdb.h"
 #include "gateway/keywords.h"
 #include "gateway/store.h"
 #include "smpp/pdu.h"
@@ -172,13 +173,7 @@ static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_remove(f->path, f->dir);
     free(f);
     return 0;
 }

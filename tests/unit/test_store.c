@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/unit/tmpdb.h"
 #include "gateway/store.h"
 
 /* ---- fixture: a temp directory and a database path in it ---------------- */
@@ -65,13 +66,7 @@ static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_remove(f->path, f->dir);
     free(f);
     return 0;
 }
