@@ -46,7 +46,9 @@ if want unit; then
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
         passed=$((passed + p))
         if [ "$f" -gt 0 ]; then
-            printf '%s\n' "$out" | tail -40
+            # what failed, wherever it is in the output, then the end of it
+            printf '%s\n' "$out" | grep -E -B1 -A2 '^\[  (ERROR|FAILED)  *\]' | head -60
+            printf '%s\n' "$out" | tail -20
             echo "FAIL unit $name ($f failed, exit $rc)"
             note_fail "$name" "$f"
         else

@@ -736,15 +736,18 @@ static void test_wrong_password_backoff(void **state)
         assert_true(sched[i] >= (unsigned)base * 8 / 10);
         assert_true(sched[i] <= (unsigned)base * 12 / 10);
     }
-    /* On the wire: the gaps between bind attempts are at least those
-     * delays (the lower bounds alone already show the growth: 24, 48, 96). */
+    /* On the wire the attempts really are spread out.  The peer stamps a
+     * bind when it reads it, so a late read of one attempt (a loaded CI
+     * machine, ASan) shortens the gap before the next: only half of each
+     * scheduled delay is required, and the last gap must still exceed
+     * the first delay's full length (growth). */
     uint64_t d1 = t->peer->bind_ms[1] - t->peer->bind_ms[0];
     uint64_t d2 = t->peer->bind_ms[2] - t->peer->bind_ms[1];
     uint64_t d3 = t->peer->bind_ms[3] - t->peer->bind_ms[2];
-    assert_true(d1 >= sched[0] - 1);
-    assert_true(d2 >= sched[1] - 1);
-    assert_true(d3 >= sched[2] - 1);
-    assert_true(d3 >= 96 - 1);
+    assert_true(d1 >= sched[0] / 2);
+    assert_true(d2 >= sched[1] / 2);
+    assert_true(d3 >= sched[2] / 2);
+    assert_true(d3 >= sched[0]);
 }
 
 /* Other bind errors log their own clear line. */
