@@ -850,7 +850,7 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
         return -1;
     }
     ob->stats.receipts_matched++;
-    if (info.final_now < 0)     /* intermediate, a part, or already final */
+    if (info.final_now < 0 || !info.has_callback)   /* nothing to call */
         return 0;
     struct store_msg *m = NULL;
     if (store_msg_get(ob->st, info.id, &m) == STORE_OK && m) {

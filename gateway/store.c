@@ -571,7 +571,7 @@ static const char *const sql[S_COUNT] = {
         "UPDATE outbox SET state = ?2, err = ?3, lease_until = NULL,"
         " updated_at = ?4, done_at = ?4"
         " WHERE id = ?1 AND (state = 'queued' OR state = 'sending' OR"
-        " state = 'submitted')",
+        " state = 'submitted') RETURNING callback_url IS NOT NULL",
     [S_RECEIPT_LOG] =
         "INSERT INTO receipts(at, smsc, msgid, outbox_id, state, err)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2342,6 +2342,27 @@ int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
     return r;
 }
 
+/* The message's final state from a receipt (S_OUT_RECEIPT_SET): sets
+ * out->final_now and out->has_callback when it changed. */
+static int receipt_final(struct store *st, int64_t id, int msg_state, int err,
+                         int64_t now, struct store_receipt_info *out)
+{
+    sqlite3_stmt *s = S(st, S_OUT_RECEIPT_SET);
+    bi(s, 1, id);
+    bt(s, 2, state_names[msg_state]);
+    bi(s, 3, err);
+    bi(s, 4, now);
+    int r = row(st, s, "receipt update");
+    if (r == STORE_NOTFOUND)
+        return STORE_OK;          /* already final: nothing changed */
+    if (r != STORE_OK)
+        return r;
+    out->has_callback = sqlite3_column_int(s, 0) != 0;
+    out->final_now = msg_state;
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
 /* A part's receipt: update the part (unless final), then the message from
  * all its parts.  Inside the receipt's transaction. */
 static int part_receipt(struct store *st, int64_t id, int part, int state,
@@ -2378,15 +2399,7 @@ static int part_receipt(struct store *st, int64_t id, int part, int state,
         msg_state = STORE_MSG_DELIVERED;
     if (msg_state < 0)
         return STORE_OK;
-    s = S(st, S_OUT_RECEIPT_SET);
-    bi(s, 1, id);
-    bt(s, 2, state_names[msg_state]);
-    bi(s, 3, err);
-    bi(s, 4, now);
-    r = run(st, s, "receipt update");
-    if (r == STORE_OK && sqlite3_changes(st->db) > 0)
-        out->final_now = msg_state;
-    return r;
+    return receipt_final(st, id, msg_state, err, now, out);
 }
 
 /* One matching statement: a better (newer message; of one message, a
@@ -2472,16 +2485,8 @@ int store_receipt_ex(struct store *st, const char *smsc,
         r = part_receipt(st, id, part, state, err, now, out);
     } else if (r == STORE_OK) {
         out->parts = 1;
-        if (state >= 0) {
-            s = S(st, S_OUT_RECEIPT_SET);
-            bi(s, 1, id);
-            bt(s, 2, state_names[state]);
-            bi(s, 3, err);
-            bi(s, 4, now);
-            r = run(st, s, "receipt update");
-            if (r == STORE_OK && sqlite3_changes(st->db) > 0)
-                out->final_now = state;
-        }
+        if (state >= 0)
+            r = receipt_final(st, id, state, err, now, out);
     }
     if (r == STORE_OK || r == STORE_NOTFOUND) {
         s = S(st, S_RECEIPT_LOG);

@@ -498,6 +498,7 @@ struct store_receipt_info {
     int final_now;        /* the state this receipt gave the message
                              (DELIVERED, FAILED, EXPIRED), or -1 when the
                              message's state did not change */
+    bool has_callback;    /* with final_now: the message has a callback URL */
 };
 
 /*
