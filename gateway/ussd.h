@@ -45,7 +45,9 @@
  * also run synchronously: their writes commit, with the SMS they cause
  * queued in the outbox, before the screen that confirms them is sent —
  * ops.store_flush first commits a group the API may have open in this
- * loop pass, ops.outbox_kick then wakes the sender.
+ * loop pass, ops.outbox_kick then wakes the sender.  A booking write that
+ * finds another gateway holding the database's write lock changes nothing
+ * and runs again from a timer a few milliseconds later (up to 60 times).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
  * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
  * smpp/pdu, libevent, libc.
