@@ -110,6 +110,13 @@ static const char *const texts[T_COUNT][3] = {
         "Reminder: tomorrow, {date} at {time}, {place}: {service}. Ticket {ticket}." },
 };
 
+/* The first MENU_BT_COUNT texts are the ones an operator may reword. */
+_Static_assert((int)T_GONE + 1 == (int)MENU_BT_COUNT &&
+               (int)T_SERVICE == (int)MENU_BT_SERVICE &&
+               (int)T_BUSY == (int)MENU_BT_BUSY &&
+               (int)T_YES == (int)MENU_BT_YES,
+               "gateway/booking.c texts and enum menu_booking_text disagree");
+
 static const char *const wdays[3][7] = {
     { "Жк", "Дш", "Шш", "Шр", "Бш", "Жм", "Иш" },
     { "Вс", "Пн", "Вт", "Ср", "Чт", "Пт", "Сб" },
@@ -335,8 +342,11 @@ struct turn {
     int redraws;                   /* "just taken" redraws of the turn */
 };
 
+/* The operator's wording in the dialog's language, else the built-in. */
 static const char *T(const struct turn *t, enum bt k)
 {
+    if (t->rq && t->rq->texts && (int)k < MENU_BT_COUNT && t->rq->texts[k])
+        return t->rq->texts[k];
     return texts[k][t->li];
 }
 

@@ -28,7 +28,8 @@
  * confirmation is answered "just taken" and the times are shown again.
  *
  * Texts: built in for ky, ru and en (others fall back to the default
- * language, then to en).  SMS texts come from the agency's status
+ * language, then to en); an operator rewords any screen in the menu set
+ * (settings.booking_texts, rq.texts).  SMS texts come from the agency's status
  * templates "booking.confirmed", "booking.moved", "booking.cancelled",
  * "booking.reminder" (placeholders {service} {office} {address} {day}
  * {time} {ticket}) when it has them, else from the built-in ones.
@@ -46,6 +47,7 @@
 #include <stdint.h>
 
 #include "gateway/store.h"
+#include "menus/menu.h"
 #include "menus/screen.h"
 
 enum booking_mode { BOOKING_BOOK = 0, BOOKING_MANAGE };
@@ -67,6 +69,9 @@ struct booking_req {
     const char *key_more;
     const char *label_back;    /* footer entries, translated ("0 Назад") */
     const char *label_more;
+    const char *const *texts;  /* the operator's wording (settings.
+                                  booking_texts) by enum menu_booking_text,
+                                  NULL entries (or NULL): built in */
     int64_t now_ms;            /* wall clock; days are local days */
 };
 

@@ -813,6 +813,7 @@ static int do_booking(struct ussd_call *c, const struct menu_effect *fx,
         .lang = fx->lang, .fallback_lang = fx->fallback_lang,
         .key_back = fx->key_back, .key_more = fx->key_more,
         .label_back = fx->label_back, .label_more = fx->label_more,
+        .texts = fx->booking_texts,
     };
     if (c->bk)
         c->bk->tries = 0;

@@ -692,7 +692,7 @@ static void parse_settings(struct ld *L, const struct menu_override *ov, size_t 
     L->file = L->settings_file;
     static const char *const keys[] = { "languages", "default_language", "language_menu",
                                         "resume_seconds", "retries", "keys", "labels",
-                                        "messages", "vars", NULL };
+                                        "messages", "vars", "booking_texts", NULL };
     check_keys(L, S, keys, "settings");
     struct fy_node *k = NULL;
     struct fy_node *langs = get(S, "languages", &k);
@@ -820,6 +820,8 @@ static void parse_settings(struct ld *L, const struct menu_override *ov, size_t 
                             "override '%s' is not a constant in settings.vars", ov[i].name);
 }
 
+static void booking_texts(struct ld *L);
+
 static void settings_texts(struct ld *L)
 {
     struct menu_set *set = L->set;
@@ -847,6 +849,97 @@ static void settings_texts(struct ld *L)
         check_keys(L, msgs, msg_names, "messages");
     for (int i = 0; i < MENU_MSG_COUNT; i++)
         set->msg[i] = settings_text(L, msgs, msg_names[i], &def_msg[i]);
+    booking_texts(L);
+}
+
+/* A booking text: every {placeholder} one the booking node fills, and the
+ * text alone within one screen.  Returns the arena copy or NULL. */
+static const char *booking_text(struct ld *L, struct fy_node *n, const char *name)
+{
+    static const char *const ph[] = { "service", "office", "address", "place",
+                                      "day", "date", "time", "ticket", NULL };
+    size_t l;
+    const char *s = scalar(L, n, name, &l);
+    if (!s)
+        return NULL;
+    for (const char *p = s; (p = memchr(p, '{', l - (size_t)(p - s))) != NULL; p++) {
+        const char *e = memchr(p, '}', l - (size_t)(p - s));
+        if (!e)
+            break;
+        bool ok = false;
+        for (int i = 0; ph[i] && !ok; i++)
+            ok = (size_t)(e - p - 1) == strlen(ph[i]) && !memcmp(p + 1, ph[i], (size_t)(e - p - 1));
+        if (!ok) {
+            err(L, n, "booking_texts.%s: unknown placeholder %.*s (known: {service} {office} "
+                "{address} {place} {day} {date} {time} {ticket})", name,
+                (int)(e - p + 1 > 40 ? 40 : e - p + 1), p);
+            return NULL;
+        }
+    }
+    if (l == 0 || menu_text_octets(s, l, NULL) > MENU_SCREEN_OCTETS) {
+        err(L, n, "booking_texts.%s: must be 1 to 160 octets on the air (80 characters "
+            "in Cyrillic)", name);
+        return NULL;
+    }
+    return sdup(L, s, l);
+}
+
+/* settings.booking_texts: the booking node's screens in the operator's
+ * words; a text for every language of the set, or one for all. */
+static void booking_texts(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    struct fy_node *k = NULL;
+    struct fy_node *bt = L->settings ? get(L->settings, "booking_texts", &k) : NULL;
+    if (!bt)
+        return;
+    if (!fy_node_is_mapping(bt)) {
+        err(L, k, "settings: 'booking_texts' must map screen names to texts");
+        return;
+    }
+    const char *names[MENU_BT_COUNT + 1];
+    for (int i = 0; i < MENU_BT_COUNT; i++)
+        names[i] = menu_booking_text_names[i];
+    names[MENU_BT_COUNT] = NULL;
+    check_keys(L, bt, names, "booking_texts");
+    for (int i = 0; i < MENU_BT_COUNT; i++) {
+        struct fy_node *nk = NULL;
+        struct fy_node *v = get(bt, names[i], &nk);
+        if (!v)
+            continue;
+        if (fy_node_is_scalar(v) && !fy_node_is_alias(v)) {
+            const char *t = booking_text(L, v, names[i]);
+            for (int li = 0; t && li < set->nlang; li++)
+                set->booking_text[li][i] = t;
+            continue;
+        }
+        if (!fy_node_is_mapping(v)) {
+            err(L, v, "booking_texts.%s must be a text or a mapping of language to text",
+                names[i]);
+            continue;
+        }
+        for (int li = 0; li < set->nlang; li++) {
+            struct fy_node *lk = NULL;
+            struct fy_node *lv = get(v, set->lang[li], &lk);
+            if (!lv)
+                err(L, nk ? nk : v, "booking_texts.%s: missing translation '%s'", names[i],
+                    set->lang[li]);
+            else
+                set->booking_text[li][i] = booking_text(L, lv, names[i]);
+        }
+        void *it = NULL;
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(v, &it)) != NULL) {
+            size_t kl;
+            const char *ks = fy_node_is_scalar(fy_node_pair_key(pr))
+                                 ? fy_node_get_scalar(fy_node_pair_key(pr), &kl) : NULL;
+            char code[8];
+            snprintf(code, sizeof code, "%.*s", ks ? (int)(kl > 7 ? 7 : kl) : 0, ks ? ks : "");
+            if (!ks || menu_set_find_lang(set, code) < 0 || kl > 7)
+                err(L, fy_node_pair_key(pr), "booking_texts.%s: '%s' is not a language of "
+                    "the set", names[i], code);
+        }
+    }
 }
 
 /* Variables assigned by nodes: input `var`, http `save` keys. */

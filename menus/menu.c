@@ -55,6 +55,13 @@ char *menu_arena_strndup(struct menu_set *set, const char *s, size_t n)
     return p;
 }
 
+const char *const menu_booking_text_names[MENU_BT_COUNT] = {
+    "service", "office", "day", "time", "confirm", "confirm_option", "booked",
+    "taken", "invalid", "no_services", "no_days", "no_times", "already",
+    "busy", "list", "list_empty", "cancel_option", "move_option",
+    "cancel_question", "yes_option", "cancelled", "moved", "gone",
+};
+
 struct menu_set *menu_set_ref(struct menu_set *set)
 {
     if (set)

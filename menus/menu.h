@@ -68,6 +68,23 @@ enum menu_kind {
 };
 
 enum menu_booking_mode { MENU_BOOK_NEW = 0, MENU_BOOK_MANAGE };
+
+/*
+ * The screens of a booking node that an operator may reword
+ * (settings.booking_texts, names in menu_booking_text_names); an entry
+ * left NULL uses the gateway's built-in ky/ru/en text.  Placeholders:
+ * {service} {office} {address} {place} {day} {date} {time} {ticket}.
+ * Same order as gateway/booking.c's own table.
+ */
+enum menu_booking_text {
+    MENU_BT_SERVICE = 0, MENU_BT_OFFICE, MENU_BT_DAY, MENU_BT_TIME,
+    MENU_BT_CONFIRM, MENU_BT_YES_BOOK, MENU_BT_BOOKED, MENU_BT_TAKEN,
+    MENU_BT_INVALID, MENU_BT_NO_SERVICES, MENU_BT_NO_DAYS, MENU_BT_NO_TIMES,
+    MENU_BT_ALREADY, MENU_BT_BUSY, MENU_BT_LIST, MENU_BT_LIST_EMPTY,
+    MENU_BT_CANCEL_OPT, MENU_BT_MOVE_OPT, MENU_BT_CANCEL_Q, MENU_BT_YES,
+    MENU_BT_CANCELLED, MENU_BT_MOVED, MENU_BT_GONE, MENU_BT_COUNT
+};
+extern const char *const menu_booking_text_names[MENU_BT_COUNT];
 enum menu_sub_action { MENU_SUB_ON = 0, MENU_SUB_OFF };
 
 enum menu_input_kind {
@@ -208,6 +225,8 @@ struct menu_set {
     uint16_t ncode;
     struct menu_var *var;
     uint16_t nvar;
+    /* booking screens reworded by the operator, by language; NULL: built in */
+    const char *booking_text[MENU_MAX_LANGS][MENU_BT_COUNT];
     struct menu_arena_block *arena;
 };
 

@@ -383,6 +383,7 @@ static void fx_booking(struct ctx *c, const struct menu_node *n,
     fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_back = c->set->key[MENU_KEY_BACK];
     fx->key_more = c->set->key[MENU_KEY_MORE];
+    fx->booking_texts = c->set->booking_text[lang_of(c)];
     char b[200];
     key_entry(c, MENU_KEY_BACK, b, sizeof b);
     fx->label_back = keep(c->out, b, strlen(b));

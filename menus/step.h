@@ -146,6 +146,10 @@ struct menu_effect {
     unsigned days;             /* booking: days ahead (0: default) */
     const char *fallback_lang; /* booking: the set's default language */
     const char *key_back, *key_more;     /* booking: the set's keys */
+    const char *const *booking_texts;    /* booking: the operator's wording
+                                            in this language, by enum
+                                            menu_booking_text (NULL entries:
+                                            built in); points into the set */
     const char *label_back, *label_more; /* booking: "0 Back", "99 More" */
 };
 

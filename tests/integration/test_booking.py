@@ -32,10 +32,16 @@ def ddmm(iso):
     return "%s.%s" % (iso[8:10], iso[5:7])
 
 
-def gateway(s, db, redis_url, name="sim", system_id="kyzmat", password="secret"):
+def gateway(s, db, redis_url, name="sim", system_id="kyzmat", password="secret",
+            settings_extra=""):
+    menus = menus_dir(9)
+    if settings_extra:
+        path = os.path.join(menus, "00-settings.yaml")
+        text = open(path).read().replace("settings:\n", "settings:\n" + settings_extra, 1)
+        open(path, "w").write(text)
     text = (cfg(smsc_entry(name, s.port, system_id=system_id, password=password,
                            default_route="true"))
-            + "menus: %s\n" % menus_dir(9)
+            + "menus: %s\n" % menus
             + "redis: {url: \"%s\"}\n" % redis_url
             + "database: {path: %s}\n" % db)
     g = Kyzmatd(text, name="gw-" + name)
@@ -157,6 +163,31 @@ def book_list_move_refuse_twice_and_cancel_in_russian_with_sms():
     expect(kind == "end" and "нет записей" in t, "no bookings left: %r" % t)
     total = db_rows(db, "SELECT SUM(booked) FROM slots")[0][0]
     expect(total == 0, "every place given back (%r)" % total)
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def operator_rewords_booking_screens_in_the_menu_set():
+    r = Redis()
+    s = Smsc()
+    db = os.path.join(TMP, "words.db")
+    g = gateway(s, db, r.url, settings_extra=(
+        "  booking_texts:\n"
+        "    day: {ky: \"Кайсы күнү келесиз?\", ru: \"Когда придёте?\", en: \"When will you come?\"}\n"
+        "    booked: \"OK: {day} {time}, #{ticket}\"\n"))
+    api = Api(g.http_port(), create_token(g, "centre"))
+    publish(api, [("bishkek1", "Бишкек №1")], [("passport", PASSPORT)],
+            [("bishkek1", "passport", day(1), "10:00", 3)])
+    ph = Phone(s, "996555500001")
+    ph.dial("*100#")
+    ph.send("3")                                  # English
+    kind, t = ph.send("2")
+    expect("When will you come?" in t and "Choose a day" not in t, "reworded: %r" % t)
+    ph.send("1")
+    kind, t = ph.send("1")
+    expect("1. Confirm" in t, "not reworded, built in: %r" % t)
+    kind, t = ph.send("1")
+    expect(kind == "end" and t.startswith("OK: ") and "10:00, #" in t, "booked: %r" % t)
     expect(g.alive(), "kyzmatd died")
 
 

@@ -67,6 +67,7 @@ struct fx {
     int mode;
     unsigned horizon;
     const char *phone, *lang, *services;
+    const char *const *texts;          /* the operator's wording, or NULL */
     char state[BOOKING_STATE_MAX + 1];
     struct booking_res res;
 };
@@ -164,6 +165,7 @@ static int turn(struct fx *f, const char *in)
         .state = f->state, .input = in, .phone = f->phone, .lang = f->lang,
         .fallback_lang = "ky", .key_back = "0", .key_more = "99",
         .label_back = "0 Артка", .label_more = "99 Дагы", .now_ms = NOW,
+        .texts = f->texts,
     };
     assert_int_equal(booking_step(f->st, &rq, &f->res), 0);
     struct booking_res *r = &f->res;
@@ -604,6 +606,32 @@ static void test_capacity_just_taken(void **state)
     assert_int_equal(turn(&fb, "1"), BOOKING_CON);
     assert_int_equal(turn(&fb, "1"), BOOKING_END);
     SEES(&fb, "10:00");
+}
+
+/* The operator's wording (settings.booking_texts) replaces the built-in
+ * screens it names, placeholders filled; the others stay built in. */
+static void test_operator_texts(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    slot(f, off, svc, "2026-12-02", "09:00", 2);
+    const char *words[MENU_BT_COUNT] = { 0 };
+    words[MENU_BT_DAY] = "Which day suits you?";
+    words[MENU_BT_YES_BOOK] = "1. Yes, book it";
+    words[MENU_BT_BOOKED] = "See you {day} at {time}. No. {ticket}";
+    f->texts = words;
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    SEES(f, "Which day suits you?");
+    LACKS(f, "Choose a day");
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "choose a time");                      /* not reworded: built in */
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    SEES(f, "1. Yes, book it");
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "See you Wed 02.12 at 09:00. No. ");
+    f->texts = NULL;
 }
 
 /* Another gateway holds the write lock past the busy timeout: the turn
@@ -1048,6 +1076,7 @@ int main(void)
         T(test_invalid_input),
         T(test_past_times_hidden),
         T(test_horizon),
+        T(test_operator_texts),
         T(test_busy_is_retryable),
         T(test_capacity_just_taken),
         T(test_one_active_per_service),

@@ -220,6 +220,58 @@ static void test_settings_problems(void **state)
     menu_errors_free(&errs);
 }
 
+/* settings.booking_texts: the operator's wording of booking screens */
+static void test_booking_texts(void **state)
+{
+    (void)state;
+    const char *body =
+        "settings:\n"
+        "  languages: [en, ru]\n"
+        "  booking_texts:\n"
+        "    booked: {en: \"Done: {day} {time}, ticket {ticket}\", ru: \"Готово: {day} {time}\"}\n"
+        "    taken: \"Gone, sorry.\"\n"
+        "codes:\n"
+        "  \"*1#\": a\n"
+        "nodes:\n"
+        "  - id: a\n"
+        "    type: booking\n";
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_int_equal(load2("t.yaml", body, NULL, NULL, &set, &errs), 0);
+    assert_string_equal(set->booking_text[0][MENU_BT_BOOKED], "Done: {day} {time}, ticket {ticket}");
+    assert_string_equal(set->booking_text[1][MENU_BT_BOOKED], "Готово: {day} {time}");
+    assert_string_equal(set->booking_text[1][MENU_BT_TAKEN], "Gone, sorry.");
+    assert_null(set->booking_text[0][MENU_BT_SERVICE]);   /* built in */
+    menu_set_unref(set);
+    char lng[400] = "";
+    for (int i = 0; i < 81; i++)
+        strcat(lng, "ж");
+    char text[2048];
+    snprintf(text, sizeof text,
+             "settings:\n"
+             "  languages: [en, ru]\n"
+             "  booking_texts:\n"
+             "    bookd: x\n"
+             "    booked: \"{day} at {tiem}\"\n"
+             "    taken: {en: x}\n"
+             "    gone: {en: x, ru: y, de: z}\n"
+             "    busy: \"%s\"\n"
+             "codes:\n"
+             "  \"*1#\": a\n"
+             "nodes:\n"
+             "  - id: a\n"
+             "    type: booking\n", lng);
+    assert_true(load2("t.yaml", text, NULL, NULL, &set, &errs) >= 5);
+    assert_true(has(&errs, "t.yaml:4:5: booking_texts: unknown key 'bookd'"));
+    assert_true(has(&errs, "t.yaml:5:14: booking_texts.booked: unknown placeholder {tiem} "
+                           "(known: {service} {office} {address} {place} {day} {date} {time} {ticket})"));
+    assert_true(has(&errs, "t.yaml:6:5: booking_texts.taken: missing translation 'ru'"));
+    assert_true(has(&errs, "t.yaml:7:26: booking_texts.gone: 'de' is not a language of the set"));
+    assert_true(has(&errs, "t.yaml:8:12: booking_texts.busy: must be 1 to 160 octets on the air "
+                           "(80 characters in Cyrillic)"));
+    menu_errors_free(&errs);
+}
+
 static void test_loop_without_input(void **state)
 {
     (void)state;
@@ -414,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_missing_translation),
         cmocka_unit_test(test_option_cannot_fit),
         cmocka_unit_test(test_settings_problems),
+        cmocka_unit_test(test_booking_texts),
         cmocka_unit_test(test_loop_without_input),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_variable_and_key),
