@@ -48,63 +48,11 @@ cd "$root"
 tmp=$(mktemp -d)
 pids=""
 
-stop_pid() { # $1 = pid: TERM, poll up to 10 s, then KILL; reap it
-    p=$1
-    kill -TERM "$p" 2>/dev/null || return 0
-    i=0
-    while kill -0 "$p" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 200 ]; then kill -KILL "$p" 2>/dev/null || true; break; fi
-        # a child we started and that has exited is a zombie until waited for
-        [ "$(awk '{print $3}' /proc/"$p"/stat 2>/dev/null)" = Z ] && break
-        sleep 0.05
-    done
-    wait "$p" 2>/dev/null || true
-}
-forget_pid() { # $1 = pid: no longer ours to stop at exit
-    np=""
-    for q in $pids; do [ "$q" = "$1" ] || np="$np $q"; done
-    pids=$np
-}
-cleanup() {
-    for p in $pids; do stop_pid "$p"; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "(files kept in $tmp)"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. scripts/bench-lib.sh
+need_bins bench-kannel
+build_responder
+build_shim
 
-for f in "$B/kyzmatd" "$B/kyzmat-smsc" /usr/sbin/bearerbox /usr/sbin/smsbox; do
-    [ -x "$f" ] || { echo "bench-kannel: $f missing (make all; apt-get install kannel)"; exit 0; }
-done
-
-# Copies of our binaries, so a rebuild in the shared tree during the run
-# cannot pull them away mid-way.
-mkdir -p "$tmp/bin"
-cp "$B/kyzmatd" "$B/kyzmat-smsc" "$tmp/bin/"
-gwd="$tmp/bin/kyzmatd"
-sim="$tmp/bin/kyzmat-smsc"
-
-# Our two helpers: the HTTP responder and the TCP_NODELAY shim.
-WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -D_GNU_SOURCE"
-mkdir -p "$B/bench"
-resp_bin="$B/bench/bench_responder"
-shim="$root/$B/nodelay.so"
-if [ ! -x "$resp_bin" ] || [ -n "$(find bench/responder.c -newer "$resp_bin")" ]; then
-    # shellcheck disable=SC2046,SC2086
-    ${CC:-cc} $WARN -O2 -g -o "$resp_bin" bench/responder.c $(pkg-config --cflags --libs libevent)
-fi
-if [ ! -f "$shim" ] || [ -n "$(find scripts/nodelay.c -newer "$shim")" ]; then
-    # shellcheck disable=SC2086
-    ${CC:-cc} $WARN -O2 -shared -fPIC -o "$shim" scripts/nodelay.c -ldl
-fi
-
-free_ports() { # $1 = how many distinct free loopback ports (held together while chosen)
-    python3 -c 'import socket,sys
-ss=[socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
 wait_line() { # $1 = kind, $2 = file, $3 = pid: until "listening KIND" appears
     i=0
     while [ -z "$(port_of "$1" "$2")" ]; do
@@ -113,15 +61,6 @@ wait_line() { # $1 = kind, $2 = file, $3 = pid: until "listening KIND" appears
         sleep 0.05
     done
 }
-ticks() { # CPU ticks (user+system) of the pids given; 0 for gone ones
-    t=0
-    for p in "$@"; do
-        v=$(awk '{print $14+$15}' /proc/"$p"/stat 2>/dev/null || echo 0)
-        t=$((t + v))
-    done
-    echo $t
-}
-hz=$(getconf CLK_TCK)
 rows="$tmp/rows"
 : >"$rows"
 

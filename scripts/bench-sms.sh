@@ -67,42 +67,9 @@ cd "$root"
 tmp=$(mktemp -d)
 pids=""
 
-stop_pid() { # $1 = pid: TERM, poll up to 15 s, then KILL; reap it
-    p=$1
-    kill -TERM "$p" 2>/dev/null || return 0
-    i=0
-    while kill -0 "$p" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 300 ]; then kill -KILL "$p" 2>/dev/null || true; break; fi
-        [ "$(awk '{print $3}' /proc/"$p"/stat 2>/dev/null)" = Z ] && break
-        sleep 0.05
-    done
-    wait "$p" 2>/dev/null || true
-}
-forget_pid() {
-    np=""
-    for q in $pids; do [ "$q" = "$1" ] || np="$np $q"; done
-    pids=$np
-}
-stop_forget() { for p in "$@"; do stop_pid "$p"; forget_pid "$p"; done; }
-cleanup() {
-    for p in $pids; do stop_pid "$p"; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "(files kept in $tmp)"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. scripts/bench-lib.sh
+need_bins bench-sms
 
-for f in "$B/kyzmatd" "$B/kyzmat-smsc" /usr/sbin/bearerbox /usr/sbin/smsbox; do
-    [ -x "$f" ] || { echo "bench-sms: $f missing (make all; apt-get install kannel)"; exit 0; }
-done
-
-# Copies of our binaries, so a rebuild in the shared tree cannot pull them
-# away mid-run.
-mkdir -p "$tmp/bin" "$B/bench"
-cp "$B/kyzmatd" "$B/kyzmat-smsc" "$tmp/bin/"
-gwd="$tmp/bin/kyzmatd"
-sim="$tmp/bin/kyzmat-smsc"
-WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -D_GNU_SOURCE"
 drv="$B/bench/bench_sms"
 if [ ! -x "$drv" ] || [ -n "$(find bench/bench_sms.c "$B/libkzgw.a" -newer "$drv")" ]; then
     PKGS="libevent hiredis sqlite3 libcurl libfyaml jansson"
@@ -112,26 +79,11 @@ if [ ! -x "$drv" ] || [ -n "$(find bench/bench_sms.c "$B/libkzgw.a" -newer "$drv
 fi
 cp "$drv" "$tmp/bin/"
 drv="$tmp/bin/bench_sms"
-shim="$root/$B/nodelay.so"
-if [ ! -f "$shim" ] || [ -n "$(find scripts/nodelay.c -newer "$shim")" ]; then
-    # shellcheck disable=SC2086
-    ${CC:-cc} $WARN -O2 -shared -fPIC -o "$shim" scripts/nodelay.c -ldl
-fi
+build_shim
 pre=""
 [ "$KANNEL_NODELAY" = 1 ] && pre=$shim
-resp_bin="$B/bench/bench_responder"
-if [ "$KANNEL_DLR" != 0 ] && { [ ! -x "$resp_bin" ] || [ -n "$(find bench/responder.c -newer "$resp_bin")" ]; }; then
-    # shellcheck disable=SC2046,SC2086
-    ${CC:-cc} $WARN -O2 -g -o "$resp_bin" bench/responder.c $(pkg-config --cflags --libs libevent)
-fi
+[ "$KANNEL_DLR" != 0 ] && build_responder
 
-free_ports() { # $1 = how many distinct free loopback ports (held together while chosen)
-    python3 -c 'import socket,sys
-ss=[socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
 # ctl PORT COMMAND: one line to the simulator's control port, its answer out
 ctl() {
     python3 -c 'import socket,sys
@@ -160,15 +112,6 @@ wait_bound() {
         i=$((i + 1)); [ $i -gt 600 ] && return 1; sleep 0.05
     done
 }
-ticks() { # CPU ticks (user+system) of the pids given; 0 for gone ones
-    t=0
-    for p in "$@"; do
-        v=$(awk '{print $14+$15}' /proc/"$p"/stat 2>/dev/null || echo 0)
-        t=$((t + v))
-    done
-    echo $t
-}
-hz=$(getconf CLK_TCK)
 # cpu_us TICKS RESULT: the gateway's CPU per accepted message, microseconds
 cpu_us() {
     echo "$2" | awk -v t="$1" -v hz="$hz" '{ if (match($0, / accepted=[0-9]+/)) n = substr($0, RSTART + 10, RLENGTH - 10)
