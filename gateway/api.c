@@ -2105,6 +2105,23 @@ static void route_template(struct rq *r, const char *rest)
     }
 }
 
+/* The fixed paths, one method each; paths with a parameter are matched
+ * in on_request. */
+static const struct route {
+    const char *path;
+    enum evhttp_cmd_type method;
+    void (*handler)(struct rq *r);
+} routes[] = {
+    { "/v1/health", EVHTTP_REQ_GET, h_health },
+    { "/v1/messages", EVHTTP_REQ_POST, h_message_post },
+    { "/v1/messages/batch", EVHTTP_REQ_POST, h_message_batch },
+    { "/v1/ussd/notices", EVHTTP_REQ_POST, h_ussd_notice },
+    { "/v1/offices", EVHTTP_REQ_POST, h_office },
+    { "/v1/services", EVHTTP_REQ_POST, h_service },
+    { "/v1/slots", EVHTTP_REQ_POST, h_slot },
+    { "/v1/templates", EVHTTP_REQ_GET, h_template_list },
+};
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct api *a = arg;
@@ -2117,49 +2134,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         .path = path ? path : "",
     };
     const char *p = r.path;
-    if (strcmp(p, "/v1/health") == 0) {
-        if (method_is(&r, EVHTTP_REQ_GET))
-            h_health(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/messages") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_message_post(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/messages/batch") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_message_batch(&r);
-        return;
-    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(p, routes[i].path) == 0) {
+            if (method_is(&r, routes[i].method))
+                routes[i].handler(&r);
+            return;
+        }
     if (strncmp(p, "/v1/messages/", 13) == 0 && p[13] && !strchr(p + 13, '/')) {
         if (method_is(&r, EVHTTP_REQ_GET))
             h_message_get(&r, p + 13);
-        return;
-    }
-    if (strcmp(p, "/v1/ussd/notices") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_ussd_notice(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/offices") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_office(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/services") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_service(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/slots") == 0) {
-        if (method_is(&r, EVHTTP_REQ_POST))
-            h_slot(&r);
-        return;
-    }
-    if (strcmp(p, "/v1/templates") == 0) {
-        if (method_is(&r, EVHTTP_REQ_GET))
-            h_template_list(&r);
         return;
     }
     if (strncmp(p, "/v1/templates/", 14) == 0) {

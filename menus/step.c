@@ -423,6 +423,32 @@ static uint16_t root_of(const struct ctx *c)
     return c->d->code < c->set->ncode ? c->set->code[c->d->code].root : 0;
 }
 
+/* Emit the effect of an effect node (http, status, subscribe, app,
+ * booking) from the dialog as it is; returns what the dialog then waits
+ * for (MENU_W_NONE for another kind).  Used on entry and on resume. */
+static uint8_t emit_effect(struct ctx *c, const struct menu_node *n)
+{
+    switch (n->kind) {
+    case MENU_K_HTTP:
+        fx_http(c, n);
+        return MENU_W_HTTP;
+    case MENU_K_STATUS:
+        fx_status(c, n);
+        return MENU_W_STORE;
+    case MENU_K_SUBSCRIBE:
+        fx_subscribe(c, n);
+        return MENU_W_STORE;
+    case MENU_K_APP:
+        fx_app(c, n);
+        return MENU_W_APP;
+    case MENU_K_BOOKING:
+        fx_booking(c, n, NULL, 0);
+        return MENU_W_BOOKING;
+    default:
+        return MENU_W_NONE;
+    }
+}
+
 /* Enter node ix and run every node that needs no input. */
 static void enter(struct ctx *c, uint16_t ix)
 {
@@ -459,34 +485,16 @@ static void enter(struct ctx *c, uint16_t ix)
             fx_sms(c, n);
             ix = n->next;
             continue;
-        case MENU_K_HTTP:
-            no_screen(c->out);
-            fx_http(c, n);
-            d->wait = MENU_W_HTTP;
-            return;
-        case MENU_K_STATUS:
-            no_screen(c->out);
-            fx_status(c, n);
-            d->wait = MENU_W_STORE;
-            return;
         case MENU_K_APP:
-            no_screen(c->out);
-            d->app_len = 0;
+        case MENU_K_BOOKING:
+            d->app_len = 0;         /* a new app dialog / booking state */
             d->app[0] = '\0';
-            fx_app(c, n);
-            d->wait = MENU_W_APP;
-            return;
+            /* fall through */
+        case MENU_K_HTTP:
+        case MENU_K_STATUS:
         case MENU_K_SUBSCRIBE:
             no_screen(c->out);
-            fx_subscribe(c, n);
-            d->wait = MENU_W_STORE;
-            return;
-        case MENU_K_BOOKING:
-            no_screen(c->out);
-            d->app_len = 0;
-            d->app[0] = '\0';
-            fx_booking(c, n, NULL, 0);
-            d->wait = MENU_W_BOOKING;
+            d->wait = emit_effect(c, n);
             return;
         default:
             finish_msg(c, MENU_MSG_FAILURE);
@@ -917,23 +925,13 @@ static void on_resume(struct ctx *c, const char *s, size_t len)
         const struct menu_node *n = &c->set->node[d->node];
         switch (d->wait) {
         case MENU_W_HTTP:
-            fx_http(c, n);
-            return;
         case MENU_W_STORE:
-            if (n->kind == MENU_K_SUBSCRIBE)
-                fx_subscribe(c, n);
-            else
-                fx_status(c, n);
-            return;
         case MENU_W_BOOKING:
         case MENU_W_BOOKING_INPUT:
-            fx_booking(c, n, NULL, 0);
-            d->wait = MENU_W_BOOKING;
-            return;
         case MENU_W_APP:
         case MENU_W_APP_INPUT:
-            fx_app(c, n);
-            d->wait = MENU_W_APP;
+            /* the same call again (an app or a booking with its state) */
+            d->wait = emit_effect(c, n);
             return;
         default: {
             uint8_t k = n->kind;
