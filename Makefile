@@ -10,7 +10,8 @@
 #   VALGRIND=1      with `make test`: unit tests, replays, kyzmatd and
 #                   kyzmat-smsc run under valgrind (memcheck, leaks)
 #
-# Layout: smpp/*.c -> libkzsmpp.a (smpp/smsc_main.c is kyzmat-smsc's main),
+# Layout: base/*.c -> libkzbase.a (the floor: UTF-8, GSM 03.38, clocks,
+# SHA-256; includes nothing above it), smpp/*.c -> libkzsmpp.a (smpp/smsc_main.c is kyzmat-smsc's main),
 # menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a (gateway/main.c is
 # kyzmatd's main).  tests/unit/test_*.c are cmocka binaries linked against
 # all three libraries.  tests/fuzz/fuzz_*.c are fuzz targets; each is also
@@ -45,13 +46,15 @@ KANNEL_CFLAGS := -I/usr/include/kannel -I/usr/include/libxml2
 KANNEL_LIBS   := -L/usr/lib/x86_64-linux-gnu/kannel -lgw -lgwlib -lssl -lcrypto \
                  -lxml2 -lpcreposix -lmariadb -lpthread -lm
 
+BASE_SRC  := $(wildcard base/*.c)
 SMPP_SRC  := $(filter-out smpp/smsc_main.c,$(wildcard smpp/*.c))
 MENUS_SRC := $(wildcard menus/*.c)
 GW_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+BASE_OBJ  := $(BASE_SRC:%.c=$(B)/%.o)
 SMPP_OBJ  := $(SMPP_SRC:%.c=$(B)/%.o)
 MENUS_OBJ := $(MENUS_SRC:%.c=$(B)/%.o)
 GW_OBJ    := $(GW_SRC:%.c=$(B)/%.o)
-LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a
+LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -68,6 +71,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(B)/libkzbase.a: $(BASE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 $(B)/libkzsmpp.a: $(SMPP_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -95,9 +101,9 @@ $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS_A)
 # so instrumentation covers our code.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BASE_SRC) $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(BASE_SRC) $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC) $(LDLIBS)
 
 $(DIFF_BIN): tests/diff/diff_kannel.c $(LIBS_A)
 	@mkdir -p $(dir $@)
@@ -131,7 +137,7 @@ $(BENCH_SMS): bench/bench_sms.c $(LIBS_A)
 
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(DIFF_BIN)
 
-test: all unit
+test: check-deps all unit
 	B=$(B) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) scripts/run-tests.sh
 
 run: all
@@ -145,6 +151,10 @@ fuzz: $(FUZZ_BIN)
 
 setup:
 	scripts/setup.sh
+
+# The nevers of the layout, checked on every include (scripts/check-deps.sh).
+check-deps:
+	@scripts/check-deps.sh
 
 clean:
 	rm -rf build build-san

@@ -59,6 +59,8 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "base/utf8.h"
+#include "base/sha256.h"
 #include "gateway/log.h"
 #include "smpp/text.h"
 
@@ -118,7 +120,7 @@ unsigned api_sms_parts(const char *text, size_t len)
     bool all_gsm = true;
     while (off < len) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(s + off, len - off, &cp);
+        size_t k = kz_utf8_next(s + off, len - off, &cp);
         if (k == 0)
             return 0;
         off += k;
@@ -170,84 +172,6 @@ char *api_render(const char *tmpl, const char *number, const char *status,
     }
     out[len] = '\0';
     return out;
-}
-
-/* ---- SHA-256 (FIPS 180-4), for token hashes ------------------------------ */
-
-static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
-
-static uint32_t ror32(uint32_t x, unsigned n)
-{
-    return (x >> n) | (x << (32 - n));
-}
-
-static void sha_block(uint32_t h[8], const uint8_t b[64])
-{
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
-               (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t v[8];
-    memcpy(v, h, sizeof v);
-    for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25);
-        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-        uint32_t t1 = v[7] + S1 + ch + sha_k[i] + w[i];
-        uint32_t S0 = ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22);
-        uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-        uint32_t t2 = S0 + maj;
-        memmove(v + 1, v, 7 * sizeof v[0]);
-        v[4] += t1;
-        v[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++)
-        h[i] += v[i];
-}
-
-void api_sha256(const void *data, size_t len, uint8_t out[32])
-{
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left >= 64) {
-        sha_block(h, p);
-        p += 64;
-        left -= 64;
-    }
-    uint8_t last[128] = { 0 };
-    memcpy(last, p, left);
-    last[left] = 0x80;
-    size_t total = left + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++)
-        last[total - 1 - i] = (uint8_t)(bits >> (8 * i));
-    sha_block(h, last);
-    if (total == 128)
-        sha_block(h, last + 64);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)h[i];
-    }
 }
 
 /* ---- pure body validation ------------------------------------------------ */
@@ -1216,7 +1140,7 @@ static int authorize(struct rq *r, const char *scope)
         rc = STORE_OK;
     } else {
         uint8_t hash[32];
-        api_sha256(tok, tl, hash);
+        kz_sha256(tok, tl, hash);
         rc = store_token_get(r->a->st, hash, sizeof hash, &r->agency_id, stored,
                              sizeof stored);
         auth_remember(r->a, tok, tl, rc, r->agency_id, stored);
@@ -2401,7 +2325,7 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
     for (size_t i = 0; i < sizeof rnd; i++)
         snprintf(token + 3 + 2 * i, 3, "%02x", rnd[i]);
     uint8_t hash[32];
-    api_sha256(token, strlen(token), hash);
+    kz_sha256(token, strlen(token), hash);
     rc = store_token_add(st, hash, sizeof hash, agency_id, stored, now_ms());
     if (rc != STORE_OK) {
         snprintf(err, errlen, "token: %s", store_errmsg(st));

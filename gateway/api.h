@@ -112,9 +112,6 @@ void api_flush(struct api *api);
 int api_token_create(struct store *st, const char *agency, const char *scopes,
                      char *token, size_t cap, char *err, size_t errlen);
 
-/* SHA-256 of data into out[32].  Pure; exposed for tests. */
-void api_sha256(const void *data, size_t len, uint8_t out[32]);
-
 /* ---- pure request-body validation --------------------------------------- */
 
 /* A refused body: HTTP status (400, 413, 415, 422), message, field. */

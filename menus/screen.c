@@ -3,93 +3,18 @@
  *
  * See screen.h for the layout rules.  Everything here works on caller
  * buffers and a fixed-size atom table on the stack: no allocation, no I/O.
- * May call: libc.
+ * Characters are measured with the floor's GSM 03.38 table and UTF-8
+ * decoder (base/), the same ones the SMS codec uses.
+ * May call: base/, libc.
  */
 #include "menus/screen.h"
 
 #include <stdint.h>
 #include <string.h>
 
+#include "base/gsm0338.h"
+#include "base/utf8.h"
 #include "menus/menu.h"
-
-/* Decode one UTF-8 character at s[0..len); returns its byte length (>= 1)
- * and the code point (U+FFFD for an invalid sequence, length 1). */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n;
-    uint32_t v;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        v = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        v = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        v = c & 0x07;
-    } else {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    if (n > len) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 2 && v < 0x80) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-        v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    *cp = v;
-    return n;
-}
-
-/* Septets of one code point in GSM 03.38 (default alphabet or extension
- * table), 0 when it has none. */
-static unsigned gsm_septets(uint32_t c)
-{
-    if (c < 0x80) {
-        if (c == '\n' || c == '\r')
-            return 1;
-        if (c == '\f')
-            return 2;
-        if (c < 0x20 || c == 0x7F || c == '`')
-            return 0;
-        switch (c) {
-        case '[': case '\\': case ']': case '^': case '{': case '|': case '}': case '~':
-            return 2;
-        default:
-            return 1;
-        }
-    }
-    if (c == 0x20AC)   /* euro sign, extension table */
-        return 2;
-    if (c > 0x3A9)     /* past the last Greek capital: Cyrillic and beyond */
-        return 0;
-    static const uint16_t basic[] = {
-        0x00A1, 0x00A3, 0x00A4, 0x00A5, 0x00A7, 0x00BF, 0x00C4, 0x00C5,
-        0x00C6, 0x00C7, 0x00C9, 0x00D1, 0x00D6, 0x00D8, 0x00DC, 0x00DF,
-        0x00E0, 0x00E4, 0x00E5, 0x00E6, 0x00E8, 0x00E9, 0x00EC, 0x00F1,
-        0x00F2, 0x00F6, 0x00F8, 0x00F9, 0x00FC, 0x0393, 0x0394, 0x0398,
-        0x039B, 0x039E, 0x03A0, 0x03A3, 0x03A6, 0x03A8, 0x03A9,
-    };
-    for (size_t i = 0; i < sizeof basic / sizeof basic[0]; i++)
-        if (basic[i] == c)
-            return 1;
-    return 0;
-}
 
 void menu_text_cost(const char *s, size_t len, size_t *septets, size_t *units,
                     bool *gsm)
@@ -107,9 +32,9 @@ void menu_text_cost(const char *s, size_t len, size_t *septets, size_t *units,
             cp = (uint32_t)(p[i] & 0x1F) << 6 | (p[i + 1] & 0x3F);
             i += 2;
         } else {
-            i += utf8_next(p + i, len - i, &cp);
+            i += kz_utf8_next_lossy(p + i, len - i, &cp);
         }
-        unsigned k = gsm_septets(cp);
+        unsigned k = kz_gsm_septets(cp);
         if (k == 0)
             g = false;
         sp += k;
@@ -182,7 +107,7 @@ struct fill {
 static size_t char_cost(uint32_t cp, bool gsm)
 {
     if (gsm)
-        return gsm_septets(cp);
+        return kz_gsm_septets(cp);
     return cp > 0xFFFF ? 2 : 1;
 }
 
@@ -204,7 +129,7 @@ static void fill_page(const struct menu_screen_in *in, const size_t *ocost,
         size_t i = c.body, cost = 0, brk = 0, brk_skip = 0;
         while (i < in->body_len) {
             uint32_t cp;
-            size_t n = utf8_next(b + i, in->body_len - i, &cp);
+            size_t n = kz_utf8_next_lossy(b + i, in->body_len - i, &cp);
             size_t k = char_cost(cp, gsm);
             if (cost + k > room)
                 break;
@@ -221,7 +146,7 @@ static void fill_page(const struct menu_screen_in *in, const size_t *ocost,
             used = cost;
         } else {
             if (brk == 0) {                 /* no break: cut between characters */
-                brk = i > c.body ? i : c.body + utf8_next(b + c.body, in->body_len - c.body, &(uint32_t){ 0 });
+                brk = i > c.body ? i : c.body + kz_utf8_next_lossy(b + c.body, in->body_len - c.body, &(uint32_t){ 0 });
                 brk_skip = 0;
             }
             f->body_take = brk - c.body;
@@ -238,7 +163,7 @@ static void fill_page(const struct menu_screen_in *in, const size_t *ocost,
                 size_t j = 0, cost = 0;
                 while (j < in->opt_len[c.opt]) {
                     uint32_t cp;
-                    size_t n = utf8_next(o + j, in->opt_len[c.opt] - j, &cp);
+                    size_t n = kz_utf8_next_lossy(o + j, in->opt_len[c.opt] - j, &cp);
                     if (cost + char_cost(cp, gsm) > room)
                         break;
                     cost += char_cost(cp, gsm);

@@ -3,76 +3,24 @@
  * contract, the units and the GSM packing rules).
  *
  * Design: every conversion walks the UTF-8 input one code point at a time
- * with smpp_text_utf8_next() and asks smpp_text_char_units() what the char
+ * with kz_utf8_next() and asks smpp_text_char_units() what the char
  * costs in the target encoding, so validation, counting, choosing, fitting
  * and splitting all agree on the same numbers.  Packed GSM goes through one
  * small bit accumulator (struct packer) instead of index arithmetic.
  *
- * Owns: nothing; the tables are const.  May call: libc (memcpy, memset).
+ * The GSM 03.38 tables and the UTF-8 decoder are the floor's (base/gsm0338.c,
+ * base/utf8.c), shared with the USSD screen fitter.
+ *
+ * Owns: nothing.  May call: base/, libc (memcpy, memset).
  */
 #include "smpp/text.h"
 
 #include <string.h>
 
-/* ---- tables ------------------------------------------------------------ */
+#include "base/gsm0338.h"
+#include "base/utf8.h"
 
-#define GSM_ESC 0x1B
-#define GSM_CR 0x0D
-#define UCS_REPLACEMENT 0xFFFDu
-
-/* GSM 03.38 default alphabet (TS 23.038 §6.2.1), septet -> code point.
- * 0x1B (ESC) decodes to a space when it stands alone (§6.2.1 note). */
-static const uint16_t gsm_basic[128] = {
-    0x0040, 0x00A3, 0x0024, 0x00A5, 0x00E8, 0x00E9, 0x00F9, 0x00EC, /* 00 */
-    0x00F2, 0x00C7, 0x000A, 0x00D8, 0x00F8, 0x000D, 0x00C5, 0x00E5, /* 08 */
-    0x0394, 0x005F, 0x03A6, 0x0393, 0x039B, 0x03A9, 0x03A0, 0x03A8, /* 10 */
-    0x03A3, 0x0398, 0x039E, 0x0020, 0x00C6, 0x00E6, 0x00DF, 0x00C9, /* 18 */
-    0x0020, 0x0021, 0x0022, 0x0023, 0x00A4, 0x0025, 0x0026, 0x0027, /* 20 */
-    0x0028, 0x0029, 0x002A, 0x002B, 0x002C, 0x002D, 0x002E, 0x002F, /* 28 */
-    0x0030, 0x0031, 0x0032, 0x0033, 0x0034, 0x0035, 0x0036, 0x0037, /* 30 */
-    0x0038, 0x0039, 0x003A, 0x003B, 0x003C, 0x003D, 0x003E, 0x003F, /* 38 */
-    0x00A1, 0x0041, 0x0042, 0x0043, 0x0044, 0x0045, 0x0046, 0x0047, /* 40 */
-    0x0048, 0x0049, 0x004A, 0x004B, 0x004C, 0x004D, 0x004E, 0x004F, /* 48 */
-    0x0050, 0x0051, 0x0052, 0x0053, 0x0054, 0x0055, 0x0056, 0x0057, /* 50 */
-    0x0058, 0x0059, 0x005A, 0x00C4, 0x00D6, 0x00D1, 0x00DC, 0x00A7, /* 58 */
-    0x00BF, 0x0061, 0x0062, 0x0063, 0x0064, 0x0065, 0x0066, 0x0067, /* 60 */
-    0x0068, 0x0069, 0x006A, 0x006B, 0x006C, 0x006D, 0x006E, 0x006F, /* 68 */
-    0x0070, 0x0071, 0x0072, 0x0073, 0x0074, 0x0075, 0x0076, 0x0077, /* 70 */
-    0x0078, 0x0079, 0x007A, 0x00E4, 0x00F6, 0x00F1, 0x00FC, 0x00E0, /* 78 */
-};
-
-/* GSM 03.38 extension table (§6.2.1.1): the septet after ESC. */
-static const struct {
-    uint8_t code;
-    uint16_t cp;
-} gsm_ext[] = {
-    {0x0A, 0x000C}, {0x14, 0x005E}, {0x28, 0x007B}, {0x29, 0x007D}, {0x2F, 0x005C},
-    {0x3C, 0x005B}, {0x3D, 0x007E}, {0x3E, 0x005D}, {0x40, 0x007C}, {0x65, 0x20AC},
-};
-#define GSM_EXT_N (sizeof gsm_ext / sizeof gsm_ext[0])
-
-/* Reverse of the two tables for U+0000..U+00FF (generated from them):
- * 0x00-0x7F basic septet, 0x80|code extension code (ESC + code), 0xFF none.
- * The rest of GSM is the Greek capitals and the euro sign, handled in
- * smpp_text_gsm7_from_ucs(). */
-static const uint8_t gsm_from_latin[256] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0A, 0xFF, 0x8A, 0x0D, 0xFF, 0xFF, /* U+0000 */
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, /* U+0010 */
-    0x20, 0x21, 0x22, 0x23, 0x02, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, /* U+0020 */
-    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F, /* U+0030 */
-    0x00, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F, /* U+0040 */
-    0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5A, 0xBC, 0xAF, 0xBE, 0x94, 0x11, /* U+0050 */
-    0xFF, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, /* U+0060 */
-    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0xA8, 0xC0, 0xA9, 0xBD, 0xFF, /* U+0070 */
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, /* U+0080 */
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, /* U+0090 */
-    0xFF, 0x40, 0xFF, 0x01, 0x24, 0x03, 0xFF, 0x5F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, /* U+00A0 */
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x60, /* U+00B0 */
-    0xFF, 0xFF, 0xFF, 0xFF, 0x5B, 0x0E, 0x1C, 0x09, 0xFF, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, /* U+00C0 */
-    0xFF, 0x5D, 0xFF, 0xFF, 0xFF, 0xFF, 0x5C, 0xFF, 0x0B, 0xFF, 0xFF, 0xFF, 0x5E, 0xFF, 0xFF, 0x1E, /* U+00D0 */
-    0x7F, 0xFF, 0xFF, 0xFF, 0x7B, 0x0F, 0x1D, 0xFF, 0x04, 0x05, 0xFF, 0xFF, 0x07, 0xFF, 0xFF, 0xFF, /* U+00E0 */
-    0xFF, 0x7D, 0x08, 0xFF, 0xFF, 0xFF, 0x7C, 0xFF, 0x0C, 0x06, 0xFF, 0xFF, 0x7E, 0xFF, 0xFF, 0xFF, /* U+00F0 */
-};
+#define UCS_REPLACEMENT KZ_UCS_REPLACEMENT
 
 /* ---- status and names ---------------------------------------------------- */
 
@@ -106,58 +54,11 @@ const char *smpp_text_enc_name(enum smpp_text_enc enc)
     return "?";
 }
 
-/* ---- UTF-8 --------------------------------------------------------------- */
-
-size_t smpp_text_utf8_next(const uint8_t *s, size_t len, uint32_t *cp)
-{
-    if (len == 0)
-        return 0;
-    uint8_t b0 = s[0];
-    if (b0 < 0x80) {
-        *cp = b0;
-        return 1;
-    }
-    size_t n;
-    uint32_t c, min;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        n = 2, c = b0 & 0x1Fu, min = 0x80;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        n = 3, c = b0 & 0x0Fu, min = 0x800;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        n = 4, c = b0 & 0x07u, min = 0x10000;
-    } else {
-        return 0; /* continuation byte, C0/C1 overlong lead, F5..FF */
-    }
-    if (len < n)
-        return 0; /* truncated */
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0; /* overlong, out of range, encoded surrogate */
-    *cp = c;
-    return n;
-}
+/* ---- UTF-8 (the decoder itself is base/utf8.c) -------------------------- */
 
 int smpp_text_utf8_chars(const uint8_t *s, size_t len, size_t *chars, size_t *err_off)
 {
-    size_t i = 0, n = 0;
-    while (i < len) {
-        uint32_t cp;
-        size_t k = smpp_text_utf8_next(s + i, len - i, &cp);
-        if (k == 0) {
-            if (err_off)
-                *err_off = i;
-            return SMPP_TEXT_EUTF8;
-        }
-        i += k;
-        n++;
-    }
-    if (chars)
-        *chars = n;
-    return SMPP_TEXT_OK;
+    return kz_utf8_count(s, len, chars, err_off) ? SMPP_TEXT_OK : SMPP_TEXT_EUTF8;
 }
 
 int smpp_text_utf8_validate(const uint8_t *s, size_t len, size_t *err_off)
@@ -168,56 +69,14 @@ int smpp_text_utf8_validate(const uint8_t *s, size_t len, size_t *err_off)
 /* Append cp as UTF-8 at out[*pos], cap checked.  cp must be a scalar value. */
 static int utf8_put(uint32_t cp, uint8_t *out, size_t cap, size_t *pos)
 {
-    uint8_t b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp, n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | (cp >> 6));
-        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | (cp >> 12));
-        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (uint8_t)(0xF0 | (cp >> 18));
-        b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    if (cap - *pos < n)
-        return SMPP_TEXT_ENOSPACE;
-    memcpy(out + *pos, b, n);
-    *pos += n;
-    return SMPP_TEXT_OK;
+    return kz_utf8_put(cp, out, cap, pos) == 0 ? SMPP_TEXT_OK : SMPP_TEXT_ENOSPACE;
 }
 
 /* ---- single characters ----------------------------------------------------- */
 
 unsigned smpp_text_gsm7_from_ucs(uint32_t cp, uint8_t out[2])
 {
-    unsigned v = 0xFF;
-    if (cp < 0x100) {
-        v = gsm_from_latin[cp];
-    } else if (cp == 0x20AC) {
-        v = 0x80 | 0x65;
-    } else if (cp >= 0x0393 && cp <= 0x03A9) {
-        for (unsigned i = 0x10; i <= 0x1A; i++) /* Greek capitals live at 0x10-0x1A */
-            if (gsm_basic[i] == cp)
-                v = i;
-    }
-    if (v == 0xFF)
-        return 0;
-    if (v & 0x80) {
-        out[0] = GSM_ESC;
-        out[1] = (uint8_t)(v & 0x7F);
-        return 2;
-    }
-    out[0] = (uint8_t)v;
-    return 1;
+    return kz_gsm_from_ucs(cp, out);
 }
 
 /* ISO-8859-5 octet of cp, or -1. */
@@ -374,7 +233,7 @@ int smpp_text_gsm7_unpack(const uint8_t *in, size_t in_len, unsigned fill_bits,
 /* Does the USSD rule want a padding <CR> after these n septets (last one = last)? */
 static int ussd_needs_cr(size_t n, uint8_t last)
 {
-    return n % 8 == 7 || (n > 0 && n % 8 == 0 && last == GSM_CR);
+    return n % 8 == 7 || (n > 0 && n % 8 == 0 && last == KZ_GSM_CR);
 }
 
 int smpp_text_gsm7_pack_ussd(const uint8_t *septets, size_t n,
@@ -387,7 +246,7 @@ int smpp_text_gsm7_pack_ussd(const uint8_t *septets, size_t n,
     for (size_t i = 0; i < n; i++)
         packer_put(&p, septets[i]);
     if (ussd_needs_cr(n, n ? (septets[n - 1] & 0x7F) : 0))
-        packer_put(&p, GSM_CR);
+        packer_put(&p, KZ_GSM_CR);
     return packer_finish(&p, out_len);
 }
 
@@ -397,7 +256,7 @@ int smpp_text_gsm7_unpack_ussd(const uint8_t *in, size_t in_len,
     int rc = smpp_text_gsm7_unpack(in, in_len, 0, SMPP_TEXT_SEPTETS_ALL, out, cap, out_len);
     if (rc != SMPP_TEXT_OK)
         return rc;
-    if (in_len % 7 == 0 && *out_len > 0 && out[*out_len - 1] == GSM_CR)
+    if (in_len % 7 == 0 && *out_len > 0 && out[*out_len - 1] == KZ_GSM_CR)
         (*out_len)--;
     return SMPP_TEXT_OK;
 }
@@ -415,7 +274,7 @@ int smpp_text_encode(enum smpp_text_enc enc, const uint8_t *utf8, size_t len,
     uint8_t last_septet = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(utf8 + i, len - i, &cp);
+        size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
         if (k == 0) {
             if (err_off)
                 *err_off = i;
@@ -476,7 +335,7 @@ int smpp_text_encode(enum smpp_text_enc enc, const uint8_t *utf8, size_t len,
     }
     if (enc == SMPP_ENC_GSM7_PACKED) {
         if (ussd_needs_cr(n_septets, last_septet))
-            packer_put(&p, GSM_CR);
+            packer_put(&p, KZ_GSM_CR);
         return packer_finish(&p, out_len);
     }
     *out_len = pos;
@@ -511,7 +370,7 @@ static int gsm_to_utf8(const uint8_t *in, size_t n, int packed,
         uint8_t s = packed ? septet_at(in, i) : in[i];
         if (s >= 0x80) {
             cp = UCS_REPLACEMENT;
-        } else if (s == GSM_ESC) {
+        } else if (s == KZ_GSM_ESC) {
             if (i + 1 >= n) {
                 cp = 0x20;
             } else {
@@ -520,14 +379,13 @@ static int gsm_to_utf8(const uint8_t *in, size_t n, int packed,
                 if (c >= 0x80) {
                     cp = UCS_REPLACEMENT;
                 } else {
-                    cp = gsm_basic[c]; /* also ESC ESC -> space */
-                    for (size_t j = 0; j < GSM_EXT_N; j++)
-                        if (gsm_ext[j].code == c)
-                            cp = gsm_ext[j].cp;
+                    cp = kz_gsm_ext_to_ucs(c);
+                    if (cp == 0)
+                        cp = kz_gsm_to_ucs(c); /* also ESC ESC -> space */
                 }
             }
         } else {
-            cp = gsm_basic[s];
+            cp = kz_gsm_to_ucs(s);
         }
         int rc = utf8_put(cp, out, cap, &pos);
         if (rc != SMPP_TEXT_OK)
@@ -595,7 +453,7 @@ int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t in_len,
     case SMPP_ENC_GSM7_PACKED: {
         size_t n = in_len * 8 / 7;
         /* USSD padding <CR> (see smpp_text_gsm7_unpack_ussd). */
-        if (in_len % 7 == 0 && n > 0 && septet_at(in, n - 1) == GSM_CR)
+        if (in_len % 7 == 0 && n > 0 && septet_at(in, n - 1) == KZ_GSM_CR)
             n--;
         return gsm_to_utf8(in, n, 1, out, cap, out_len);
     }
@@ -745,7 +603,7 @@ static int measure(const uint8_t *utf8, size_t len, enum smpp_text_enc enc, size
     size_t u = 0, c = 0, p = 0, cur = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(utf8 + i, len - i, &cp);
+        size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
         if (k == 0) {
             if (err_off)
                 *err_off = i;
@@ -814,7 +672,7 @@ int smpp_text_choose(const uint8_t *utf8, size_t len, unsigned allow,
     size_t fit_units = 0, fit = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(utf8 + i, len - i, &cp);
+        size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
         unsigned cu = smpp_text_char_units(out->enc, cp);
         if (fit_units + cu > out->single_units)
             break;
@@ -843,7 +701,7 @@ int smpp_text_fit(const uint8_t *utf8, size_t len, enum smpp_text_enc enc,
     size_t u = 0, c = 0, i = 0, cut_octets = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(utf8 + i, len - i, &cp);
+        size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
         unsigned cu = smpp_text_char_units(enc, cp);
         size_t o = units_to_octets(enc, u + cu, cp);
         if (o > budget_octets)
@@ -864,7 +722,7 @@ int smpp_text_fit(const uint8_t *utf8, size_t len, enum smpp_text_enc enc,
         uint32_t last = 0;
         size_t j = 0;
         while (j < len) /* find the last char: the text is valid here */
-            j += smpp_text_utf8_next(utf8 + j, len - j, &last);
+            j += kz_utf8_next(utf8 + j, len - j, &last);
         out->octets = units_to_octets(enc, units, last);
     }
     return SMPP_TEXT_OK;
@@ -950,7 +808,7 @@ int smpp_text_split(const uint8_t *utf8, size_t len, const struct smpp_text_spli
         p->text_off = i;
         while (i < len) {
             uint32_t cp;
-            size_t step = smpp_text_utf8_next(utf8 + i, len - i, &cp);
+            size_t step = kz_utf8_next(utf8 + i, len - i, &cp);
             unsigned cu = smpp_text_char_units(req->enc, cp);
             if (p->units + cu > limit)
                 break;

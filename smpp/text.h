@@ -102,16 +102,12 @@ const char *smpp_text_enc_name(enum smpp_text_enc enc);
 
 /* ---- UTF-8 ------------------------------------------------------------ */
 
-/* Strictly validate UTF-8 (RFC 3629).  Takes s[0..len) (not NUL-terminated;
+/* Strictly validate UTF-8 (RFC 3629) with base/utf8.h's decoder (one
+ * character at a time: kz_utf8_next()).  Takes s[0..len) (not NUL-terminated;
  * U+0000 is a valid char).  Returns SMPP_TEXT_OK, or SMPP_TEXT_EUTF8 with
  * *err_off (if err_off != NULL) = byte offset of the first byte of the
  * invalid or truncated sequence, or of the stray continuation byte. */
 int smpp_text_utf8_validate(const uint8_t *s, size_t len, size_t *err_off);
-
-/* Decode one code point from valid-or-not UTF-8 at s[0..len).  Returns the
- * number of bytes it takes (1..4) and stores the code point in *cp, or 0 if
- * s does not start with a valid sequence (len 0 included). */
-size_t smpp_text_utf8_next(const uint8_t *s, size_t len, uint32_t *cp);
 
 /* Number of chars (code points) in s[0..len); SMPP_TEXT_EUTF8 semantics as
  * validate: returns OK and *chars, or EUTF8 and *err_off. */

@@ -8,7 +8,7 @@
  *   - decoding arbitrary octets in every encoding and by data_coding never
  *     fails except EDCS, stays within SMPP_TEXT_DECODE_MAX, and yields valid
  *     UTF-8;
- *   - validation agrees with smpp_text_utf8_next() walking the same bytes;
+ *   - validation agrees with kz_utf8_next() walking the same bytes;
  *   - valid UTF-8 encoded in any encoding that accepts it decodes back to the
  *     identical bytes (packed GSM: except the documented <CR><CR> case);
  *   - smpp_text_choose() picks an encoding that really encodes the text, and
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "smpp/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -112,7 +113,7 @@ static void roundtrips(const uint8_t *t, size_t n)
         if (rc == SMPP_TEXT_EUNREPR) {
             CHECK(off < n);
             uint32_t cp;
-            CHECK(smpp_text_utf8_next(t + off, n - off, &cp) > 0);
+            CHECK(kz_utf8_next(t + off, n - off, &cp) > 0);
             CHECK(smpp_text_char_units(all_text[e], cp) == 0);
             continue;
         }
@@ -152,7 +153,7 @@ static void choose_fit_split(const uint8_t *t, size_t n, uint8_t seed)
     CHECK(m == f.cut_octets);
     if (!f.fits) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(t + f.cut_bytes, n - f.cut_bytes, &cp);
+        size_t k = kz_utf8_next(t + f.cut_bytes, n - f.cut_bytes, &cp);
         CHECK(k > 0);
         CHECK(smpp_text_encode(fe, t, f.cut_bytes + k, enc_buf, sizeof enc_buf, &m, NULL) ==
               SMPP_TEXT_OK);
@@ -239,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t off = (size_t)-1, i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = smpp_text_utf8_next(body + i, n - i, &cp);
+        size_t k = kz_utf8_next(body + i, n - i, &cp);
         if (k == 0)
             break;
         CHECK(cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF));

@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sha256.h"
+
 #include <cmocka.h>
 
 #include <event2/buffer.h>
@@ -268,14 +270,14 @@ static void test_sha256(void **state)
     (void)state;
     uint8_t h[32];
     char x[65];
-    api_sha256("abc", 3, h);
+    kz_sha256("abc", 3, h);
     hex(h, x);
     assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    api_sha256("", 0, h);
+    kz_sha256("", 0, h);
     hex(h, x);
     assert_string_equal(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    api_sha256(two, strlen(two), h);
+    kz_sha256(two, strlen(two), h);
     hex(h, x);
     assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
@@ -874,7 +876,7 @@ static void test_token_cache_groups(void **state)
     /* revoke tok_b between groups: every tok_b request of the next groups
      * is refused, even right after a tok_b request was served from cache */
     uint8_t h[32];
-    api_sha256(f->tok_b, strlen(f->tok_b), h);
+    kz_sha256(f->tok_b, strlen(f->tok_b), h);
     assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
     for (int i = 0; i < NCONC; i++) {
         memset(&k->r[i], 0, sizeof k->r[i]);
@@ -1171,7 +1173,7 @@ static void test_token_create(void **state)
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 202);
     uint8_t h[32];
-    api_sha256(tok, strlen(tok), h);
+    kz_sha256(tok, strlen(tok), h);
     assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "base/utf8.h"
 #include "smpp/text.h"
 
 #define U8(s) ((const uint8_t *)(s))
@@ -148,7 +149,7 @@ static void test_gsm_basic_table(void **state)
         expect_decode(SMPP_ENC_GSM7, &sept, 1, ch);
         expect_encode(SMPP_ENC_GSM7, ch, &sept, 1);
         uint32_t cp;
-        assert_int_equal(smpp_text_utf8_next(U8(ch), strlen(ch), &cp), strlen(ch));
+        assert_int_equal(kz_utf8_next(U8(ch), strlen(ch), &cp), strlen(ch));
         assert_int_equal(smpp_text_char_units(SMPP_ENC_GSM7, cp), 1);
     }
 }
@@ -161,7 +162,7 @@ static void test_gsm_extension_table(void **state)
         expect_decode(SMPP_ENC_GSM7, pair, 2, gsm_extension[i].utf8);
         expect_encode(SMPP_ENC_GSM7, gsm_extension[i].utf8, pair, 2);
         uint32_t cp;
-        smpp_text_utf8_next(U8(gsm_extension[i].utf8), strlen(gsm_extension[i].utf8), &cp);
+        kz_utf8_next(U8(gsm_extension[i].utf8), strlen(gsm_extension[i].utf8), &cp);
         assert_int_equal(smpp_text_char_units(SMPP_ENC_GSM7, cp), 2);
     }
     /* a whole sentence mixing both tables */
@@ -192,7 +193,7 @@ static void test_gsm_exhaustive(void **state)
         assert_int_equal(smpp_text_decode(SMPP_ENC_GSM7, code, k, text, sizeof text, &n),
                          SMPP_TEXT_OK);
         uint32_t back = 0;
-        assert_int_equal(smpp_text_utf8_next(text, n, &back), n);
+        assert_int_equal(kz_utf8_next(text, n, &back), n);
         assert_int_equal(back, cp);
     }
     assert_int_equal(basic, 127);

@@ -1,0 +1,165 @@
+/*
+ * tests/unit/test_base.c — the floor (base/): UTF-8, the GSM 03.38 table,
+ * SHA-256 and the clocks, tested on their own, below every user of them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/clock.h"
+#include "base/gsm0338.h"
+#include "base/sha256.h"
+#include "base/utf8.h"
+
+#define U8(s) ((const uint8_t *)(s))
+
+static void test_utf8_round_trip_every_length(void **state)
+{
+    (void)state;
+    const uint32_t cps[] = { 0x24, 0x7F, 0x80, 0x4E9, 0x7FF, 0x800, 0x20AC, 0xFFFD,
+                             0xFFFF, 0x10000, 0x1F600, 0x10FFFF };
+    for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+        uint8_t buf[4];
+        size_t pos = 0;
+        assert_int_equal(kz_utf8_put(cps[i], buf, sizeof buf, &pos), 0);
+        assert_int_equal(pos, kz_utf8_len(cps[i]));
+        uint32_t back = 0;
+        assert_int_equal(kz_utf8_next(buf, pos, &back), pos);
+        assert_int_equal(back, cps[i]);
+    }
+}
+
+static void test_utf8_rejects_what_rfc3629_forbids(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t len; size_t off; } bad[] = {
+        { "\xC0\xAF", 2, 0 },          /* overlong '/' */
+        { "\xE0\x80\xAF", 3, 0 },      /* overlong, 3 bytes */
+        { "\xED\xA0\x80", 3, 0 },      /* encoded surrogate */
+        { "\xF4\x90\x80\x80", 4, 0 },  /* above U+10FFFF */
+        { "ab\x80", 3, 2 },            /* stray continuation */
+        { "\xD0", 1, 0 },              /* truncated */
+        { "ok\xF5\x80\x80\x80", 6, 2 },/* F5 lead */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t off = 99;
+        uint32_t cp = 7;
+        assert_false(kz_utf8_valid(U8(bad[i].s), bad[i].len, &off));
+        assert_int_equal(off, bad[i].off);
+        assert_int_equal(kz_utf8_next(U8(bad[i].s) + off, bad[i].len - off, &cp), 0);
+        assert_int_equal(cp, 7); /* untouched */
+        assert_int_equal(kz_utf8_next_lossy(U8(bad[i].s) + off, bad[i].len - off, &cp), 1);
+        assert_int_equal(cp, KZ_UCS_REPLACEMENT);
+    }
+    size_t chars = 0;
+    assert_true(kz_utf8_count(U8("Арыз №1"), strlen("Арыз №1"), &chars, NULL));
+    assert_int_equal(chars, 7);
+    assert_int_equal(kz_utf8_next(U8(""), 0, &(uint32_t){ 0 }), 0);
+}
+
+static void test_utf8_put_never_writes_past_cap(void **state)
+{
+    (void)state;
+    uint8_t buf[3] = { 0xAA, 0xAA, 0xAA };
+    size_t pos = 1;
+    assert_int_equal(kz_utf8_put(0x20AC, buf, sizeof buf, &pos), -1); /* needs 3, has 2 */
+    assert_int_equal(pos, 1);
+    assert_int_equal(buf[1], 0xAA);
+    assert_int_equal(kz_utf8_put(0x0416, buf, sizeof buf, &pos), 0); /* Ж, 2 bytes */
+    assert_int_equal(pos, 3);
+}
+
+static void test_utf8_prefix_cuts_between_characters(void **state)
+{
+    (void)state;
+    const char *s = "Өтүнмө";  /* 6 characters, 12 bytes */
+    assert_int_equal(kz_utf8_prefix(U8(s), strlen(s), 0), 0);
+    assert_int_equal(kz_utf8_prefix(U8(s), strlen(s), 2), 4);
+    assert_int_equal(kz_utf8_prefix(U8(s), strlen(s), 6), 12);
+    assert_int_equal(kz_utf8_prefix(U8(s), strlen(s), 60), 12);
+    assert_int_equal(kz_utf8_prefix(U8("a\xFF" "b"), 3, 2), 2); /* a bad byte is one */
+}
+
+/* Every septet of both tables reads back through the reverse lookup. */
+static void test_gsm_tables_agree_both_ways(void **state)
+{
+    (void)state;
+    for (unsigned s = 0; s < 0x80; s++) {
+        if (s == KZ_GSM_ESC)
+            continue;
+        uint8_t out[2];
+        uint32_t cp = kz_gsm_to_ucs((uint8_t)s);
+        assert_int_equal(kz_gsm_from_ucs(cp, out), 1);
+        assert_int_equal(out[0], s);
+        assert_int_equal(kz_gsm_septets(cp), 1);
+    }
+    unsigned ext = 0;
+    for (unsigned c = 0; c < 0x80; c++) {
+        uint32_t cp = kz_gsm_ext_to_ucs((uint8_t)c);
+        if (cp == 0)
+            continue;
+        ext++;
+        uint8_t out[2];
+        assert_int_equal(kz_gsm_from_ucs(cp, out), 2);
+        assert_int_equal(out[0], KZ_GSM_ESC);
+        assert_int_equal(out[1], c);
+        assert_int_equal(kz_gsm_septets(cp), 2);
+    }
+    assert_int_equal(ext, 10);
+    /* Cyrillic, the backtick and controls are not GSM */
+    assert_int_equal(kz_gsm_septets(0x0416), 0);
+    assert_int_equal(kz_gsm_septets('`'), 0);
+    assert_int_equal(kz_gsm_septets(0x01), 0);
+    assert_int_equal(kz_gsm_septets(0x20AC), 2);
+}
+
+static void hex(const uint8_t *h, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static void test_sha256_fips_vectors(void **state)
+{
+    (void)state;
+    uint8_t h[KZ_SHA256_LEN];
+    char x[65];
+    kz_sha256("abc", 3, h);
+    hex(h, x);
+    assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    kz_sha256("", 0, h);
+    hex(h, x);
+    assert_string_equal(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"; /* 56 bytes: 2 blocks */
+    kz_sha256(two, strlen(two), h);
+    hex(h, x);
+    assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void test_clocks_read_what_they_say(void **state)
+{
+    (void)state;
+    int64_t wall = kz_wall_ms();
+    assert_true(wall > INT64_C(1700000000000)); /* after 2023 */
+    uint64_t a = kz_mono_ms(), b = kz_mono_ms();
+    assert_true(b >= a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_round_trip_every_length),
+        cmocka_unit_test(test_utf8_rejects_what_rfc3629_forbids),
+        cmocka_unit_test(test_utf8_put_never_writes_past_cap),
+        cmocka_unit_test(test_utf8_prefix_cuts_between_characters),
+        cmocka_unit_test(test_gsm_tables_agree_both_ways),
+        cmocka_unit_test(test_sha256_fips_vectors),
+        cmocka_unit_test(test_clocks_read_what_they_say),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
