@@ -28,7 +28,7 @@
  */
 #include "gateway/config.h"
 #include "gateway/log.h"
-#include "gateway/mt.h"
+#include "smpp/mt.h"
 #include "smpp/dialect.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"

@@ -39,7 +39,7 @@
 
 #include "gateway/fetch.h"
 #include "gateway/log.h"
-#include "gateway/mt.h"
+#include "smpp/mt.h"
 #include "gateway/store.h"
 
 #define LINK_MAX 64

@@ -1,5 +1,5 @@
 /*
- * gateway/mt.h — send one mobile-terminated SMS (all its parts) on a link.
+ * smpp/mt.h — send one mobile-terminated SMS (all its parts) on a link.
  *
  * What it does: takes UTF-8 text, picks the cheapest encoding the text
  * fits exactly (GSM 03.38, Latin-1 where the SMSC allows it, else UCS-2:
@@ -14,10 +14,17 @@
  * after the call.  The per-message context is owned by this module and
  * freed after done() returns.  Invalid UTF-8 or a text longer than
  * MT_MAX_PARTS parts is refused up front (an error value, nothing sent).
+ *
+ * MT assembly is protocol knowledge (one MT in all its parts), so it lives
+ * in smpp/ beside the esme it feeds: it uses only smpp/ symbols and knows
+ * nothing of the gateway (no config, no store, no log).  Callers pick the
+ * split mode and the concatenation reference: the gateway's link registry
+ * (gateway/links) and its outbox.
+ *
  * May call: smpp/esme, smpp/pdu, smpp/text, libc.
  */
-#ifndef KYZMAT_GATEWAY_MT_H
-#define KYZMAT_GATEWAY_MT_H
+#ifndef KYZMAT_SMPP_MT_H
+#define KYZMAT_SMPP_MT_H
 
 #include <stddef.h>
 #include <stdint.h>

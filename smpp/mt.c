@@ -1,14 +1,15 @@
 /*
- * gateway/mt.c — one MT SMS onto a link: encode, split, submit each part,
+ * smpp/mt.c — one MT SMS onto a link: encode, split, submit each part,
  * gather the answers.  See mt.h for the contract.
  *
  * Owns: struct mt_ctx, one per message, allocated in mt_send and freed
  * after its done() has run, when the last part's answer came back.  The
  * esme calls our per-part callback exactly once per part, never from inside
  * esme_send, so the count of outstanding parts is the whole state.
- * May call: smpp/esme, smpp/pdu, smpp/text, libc.
+ * May call: smpp/esme, smpp/pdu, smpp/text, libc (smpp/ and the libc
+ * only: make check-deps holds it to that).
  */
-#include "gateway/mt.h"
+#include "smpp/mt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
