@@ -588,14 +588,9 @@ int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
         return STORE_OK;                /* a part of a concatenated SMS */
     if (smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS) > 1)
         return STORE_OK;
-    const uint8_t *data = pdu->short_message;
-    size_t len = pdu->sm_length;
-    if (!data || len == 0) {
-        const struct smpp_tlv *t = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
-        data = t ? t->val : NULL;
-        len = t && t->val ? t->len : 0;
-    }
-    if (!data || len == 0 || len > KW_MO_OCTETS)
+    size_t len;
+    const uint8_t *data = smpp_pdu_body(pdu, &len);
+    if (len == 0 || len > KW_MO_OCTETS)
         return STORE_OK;
     uint8_t text[SMPP_TEXT_DECODE_MAX(KW_MO_OCTETS)];
     size_t tlen = 0;

@@ -170,15 +170,8 @@ int ussd_classify(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
     if (in->kind == USSD_ABORT || in->kind == USSD_OTHER)
         return 0;
 
-    const uint8_t *data = pdu->short_message;
-    size_t len = pdu->sm_length;
-    if (len == 0) {
-        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
-        if (pl) {
-            data = pl->val;
-            len = pl->len;
-        }
-    }
+    size_t len;
+    const uint8_t *data = smpp_pdu_body(pdu, &len);
     unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;
     if (len > 0) {
         int rc = smpp_text_decode_dcs(pdu->data_coding, flags, data, len,
@@ -426,15 +419,8 @@ void ussd_network_read(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
         mismatch(in, "data_coding 0x%02x; %s uses 0x%02x / 0x%02x", in->dcs,
                  d->name, d->dcs_gsm, d->dcs_ucs2);
 
-    const uint8_t *data = pdu->short_message;
-    size_t len = pdu->sm_length;
-    if (len == 0) {
-        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
-        if (pl) {
-            data = pl->val;
-            len = pl->len;
-        }
-    }
+    size_t len;
+    const uint8_t *data = smpp_pdu_body(pdu, &len);
     if (len == 0)
         return;
     unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;

@@ -23,6 +23,10 @@
  * bind_*_resp) and on submit_sm_resp / deliver_sm_resp, which SMPP 5.0
  * extended and which real SMSCs already send with TLVs.
  *
+ * The message readers (smpp_pdu_body, smpp_udh_concat, smpp_pdu_concat)
+ * sit beside the TLV accessors: they only look at a decoded (or filled)
+ * struct and return views into the same buffer.
+ *
  * Owns: nothing.  Decoded fields are views into the caller's buffer.
  * May call: libc (memcpy, memset, vsnprintf for error texts) only.  No I/O, no
  * allocation, no global mutable state: re-entrant and thread-safe.
@@ -390,6 +394,81 @@ int64_t smpp_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag)
     case 4: return (int64_t)get32(t->val);
     default: return -1;
     }
+}
+
+/* ---- the message inside a PDU ------------------------------------------ */
+
+const uint8_t *smpp_pdu_body(const struct smpp_pdu *pdu, size_t *len)
+{
+    if (pdu->sm_length > 0 && pdu->short_message) {
+        *len = pdu->sm_length;
+        return pdu->short_message;
+    }
+    const struct smpp_tlv *t = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+    if (t && t->val && t->len > 0) {
+        *len = t->len;
+        return t->val;
+    }
+    *len = 0;
+    return (const uint8_t *)"";
+}
+
+int smpp_udh_concat(const uint8_t *body, size_t len, struct smpp_concat *out)
+{
+    memset(out, 0, sizeof *out);
+    out->text = body ? body : (const uint8_t *)"";
+    if (!body || len == 0)
+        return -1;
+    size_t hdr = (size_t)body[0] + 1;
+    int rc = 0;
+    if (hdr > len) {
+        hdr = len;
+        rc = -1;
+    }
+    /* each IE is IEI, IEL, IEL octets; a lone octet after the last IE
+     * (no room for an IEL) is ignored */
+    for (size_t i = 1; i + 2 <= hdr;) {
+        uint8_t iei = body[i], iel = body[i + 1];
+        if (i + 2 + iel > hdr) {
+            rc = -1;
+            break;
+        }
+        const uint8_t *v = body + i + 2;
+        if (iei == 0x00 && iel == 3) {
+            out->ref = v[0];
+            out->total = v[1];
+            out->seq = v[2];
+        } else if (iei == 0x08 && iel == 4) {
+            out->ref = (unsigned)v[0] << 8 | v[1];
+            out->total = v[2];
+            out->seq = v[3];
+        }
+        i += 2 + (size_t)iel;
+    }
+    out->udh_len = hdr;
+    out->text = body + hdr;
+    out->len = len - hdr;
+    return rc;
+}
+
+int smpp_pdu_concat(const struct smpp_pdu *pdu, struct smpp_concat *out)
+{
+    size_t len;
+    const uint8_t *body = smpp_pdu_body(pdu, &len);
+    if ((pdu->esm_class & SMPP_ESM_UDHI) && len > 0)
+        return smpp_udh_concat(body, len, out);
+    memset(out, 0, sizeof *out);
+    out->text = body;
+    out->len = len;
+    int64_t tot = smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS);
+    int64_t seq = smpp_tlv_uint(pdu, SMPP_TLV_SAR_SEGMENT_SEQNUM);
+    if (tot > 0 && seq > 0) {
+        int64_t ref = smpp_tlv_uint(pdu, SMPP_TLV_SAR_MSG_REF_NUM);
+        out->total = (unsigned)tot;
+        out->seq = (unsigned)seq;
+        out->ref = ref > 0 ? (unsigned)ref : 0;
+    }
+    return 0;
 }
 
 /* The slot for `tag`: the existing one, or a new one at the end; NULL

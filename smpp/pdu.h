@@ -27,6 +27,11 @@
  * Every TLV, standard or not, lands in tlv[] in wire order; tlv[] entries
  * at index >= tlv_count are garbage after a decode (not cleared, for speed).
  *
+ * Reading the message a PDU carries is here too, once for the whole tree:
+ * its body (short_message or message_payload, smpp_pdu_body) and, for a
+ * part of a long SMS, its concatenation (UDH or sar_* TLVs,
+ * smpp_pdu_concat).  Delivery receipts are read by smpp/receipt.
+ *
  * May call: libc only.  Re-entrant; thread-safe.
  */
 #ifndef KYZMAT_SMPP_PDU_H
@@ -300,6 +305,56 @@ const struct smpp_tlv *smpp_tlv_find(const struct smpp_pdu *pdu, uint16_t tag);
  * absent or of another size (so 0..0xFFFFFFFF fits in the int64_t).
  * With repeated tags, find and uint see the first one. */
 int64_t smpp_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag);
+
+/* ---- the message inside a PDU ------------------------------------------ */
+
+/* esm_class bits the message readers look at (SMPP 3.4 §5.2.12). */
+#define SMPP_ESM_RECEIPT 0x04   /* deliver_sm: a delivery receipt (type 0001) */
+#define SMPP_ESM_UDHI    0x40   /* short_message starts with a UDH */
+
+/*
+ * smpp_pdu_body — the message octets of a submit_sm / deliver_sm / data_sm:
+ * short_message, or the message_payload TLV when short_message is empty
+ * (SMPP 3.4 §5.3.2.32 forbids using both).  Sets *len and returns a view
+ * into the pdu's buffer (a UDH included), never NULL: a PDU with neither
+ * gives "" and 0.  The one place that says where a PDU's text is.
+ */
+const uint8_t *smpp_pdu_body(const struct smpp_pdu *pdu, size_t *len);
+
+/*
+ * Concatenation of one SMS part, as read from a UDH (3GPP TS 23.040
+ * §9.2.3.24.1 IE 0x00, 8-bit reference; §9.2.3.24.8 IE 0x08, 16-bit) or
+ * from the sar_* TLVs (SMPP 3.4 §5.3.2.22-24).
+ */
+struct smpp_concat {
+    unsigned ref;               /* reference shared by the parts; 0 when none */
+    unsigned total;             /* parts of the whole message; 0: not a part */
+    unsigned seq;               /* this part's number (1 = first); 0 when none */
+    const uint8_t *text;        /* the part's own octets, after the UDH */
+    size_t len;                 /* their count */
+    size_t udh_len;             /* UDH octets skipped (UDHL included), 0: none */
+};
+
+/*
+ * smpp_udh_concat — read the UDH at the start of body[0..len): UDHL, then
+ * its IEs; a concatenation IE sets ref/total/seq (the last one wins), any
+ * other IE is skipped.  out->text/len is what follows the header.  Returns
+ * 0, or -1 on a malformed header (no octet at all, UDHL past the body, an
+ * IE past the header): *out is then still filled leniently (the header
+ * clamped to the body, the IEs before the fault read), for a reader that
+ * only logs.  Pure; never reads outside body[0..len).
+ */
+int smpp_udh_concat(const uint8_t *body, size_t len, struct smpp_concat *out);
+
+/*
+ * smpp_pdu_concat — the concatenation of a submit_sm / deliver_sm /
+ * data_sm: from the UDH of its body (smpp_pdu_body) when esm_class has
+ * SMPP_ESM_UDHI and the body is not empty, else from sar_total_segments
+ * and sar_segment_seqnum when both are there and non-zero (ref from
+ * sar_msg_ref_num, 0 when absent).  out->text/len: the body after any UDH.
+ * Returns smpp_udh_concat's value for a UDH, else 0.  Pure.
+ */
+int smpp_pdu_concat(const struct smpp_pdu *pdu, struct smpp_concat *out);
 
 /* Append (or replace) a TLV for encoding.  set_bytes keeps the pointer
  * (the caller's bytes must outlive the encode); set_u8/u16 store the value

@@ -7,7 +7,9 @@
  * to exactly those bytes, the bytes decode to exactly that struct, and the
  * decoded struct re-encodes to the same bytes.  Then boundaries (lengths,
  * C-string maxima, sm_length, TLV overruns and sizes, empty error bodies)
- * and the TLVs the USSD and receipt paths rely on.
+ * and the TLVs the USSD and receipt paths rely on.  Last, the readers of
+ * the message inside a PDU: its body (short_message or message_payload)
+ * and its concatenation (8- and 16-bit UDH IEs, sar_* TLVs).
  *
  * Owns: nothing global.  May call: smpp/pdu.h, libc, cmocka.
  */
@@ -1023,6 +1025,189 @@ static void test_sar_and_payload(void **state)
     assert_int_equal(smpp_tlv_uint(&d, SMPP_TLV_QOS_TIME_TO_LIVE), 0xfffffffeLL);
 }
 
+/* ---- the message inside a PDU: body and concatenation ------------------ */
+
+static void test_body(void **state)
+{
+    (void)state;
+    struct smpp_pdu p;
+    size_t len = 99;
+    /* neither: "" and 0, never NULL */
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    const uint8_t *b = smpp_pdu_body(&p, &len);
+    assert_non_null(b);
+    assert_int_equal(len, 0);
+    /* short_message */
+    p.short_message = (const uint8_t *)"hello";
+    p.sm_length = 5;
+    b = smpp_pdu_body(&p, &len);
+    assert_int_equal(len, 5);
+    assert_ptr_equal(b, p.short_message);
+    /* short_message wins over message_payload when both are there */
+    assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, "payload", 7), 0);
+    b = smpp_pdu_body(&p, &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(b, "hello", 5);
+    /* message_payload when short_message is empty */
+    p.sm_length = 0;
+    b = smpp_pdu_body(&p, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(b, "payload", 7);
+    /* an empty message_payload: "" and 0 */
+    smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, NULL, 0);
+    b = smpp_pdu_body(&p, &len);
+    assert_non_null(b);
+    assert_int_equal(len, 0);
+    /* and through the codec: a data_sm's body is its message_payload */
+    uint8_t buf[128];
+    struct smpp_err err;
+    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 2);
+    smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, "abc", 3);
+    int n = smpp_pdu_encode(&p, buf, sizeof buf, &err);
+    struct smpp_pdu d;
+    decode_ok(&d, buf, (size_t)n);
+    b = smpp_pdu_body(&d, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(b, "abc", 3);
+    assert_true(b > buf && b + len <= buf + n);
+}
+
+static void test_udh_concat(void **state)
+{
+    (void)state;
+    struct smpp_concat c;
+    /* 8-bit reference: 05 00 03 ref total seq */
+    static const uint8_t u8[] = { 5, 0x00, 3, 0x2a, 3, 2, 'h', 'i' };
+    assert_int_equal(smpp_udh_concat(u8, sizeof u8, &c), 0);
+    assert_int_equal(c.ref, 0x2a);
+    assert_int_equal(c.total, 3);
+    assert_int_equal(c.seq, 2);
+    assert_int_equal(c.udh_len, 6);
+    assert_ptr_equal(c.text, u8 + 6);
+    assert_int_equal(c.len, 2);
+    /* 16-bit reference after another IE (port addressing, skipped) */
+    static const uint8_t u16[] = { 12, 0x05, 4, 0x0b, 0x84, 0x23, 0xf0,
+                                   0x08, 4, 0xbe, 0xef, 4, 4, 'x' };
+    assert_int_equal(smpp_udh_concat(u16, sizeof u16, &c), 0);
+    assert_int_equal(c.ref, 0xbeef);
+    assert_int_equal(c.total, 4);
+    assert_int_equal(c.seq, 4);
+    assert_int_equal(c.udh_len, 13);
+    assert_int_equal(c.len, 1);
+    assert_int_equal(c.text[0], 'x');
+    /* a UDH with no concatenation IE: total 0 */
+    static const uint8_t other[] = { 3, 0x24, 1, 0x01, 'a' };
+    assert_int_equal(smpp_udh_concat(other, sizeof other, &c), 0);
+    assert_int_equal(c.total, 0);
+    assert_int_equal(c.udh_len, 4);
+    assert_int_equal(c.len, 1);
+    /* an IE of the wrong length is not a concatenation IE */
+    static const uint8_t wrong[] = { 4, 0x00, 2, 1, 2 };
+    assert_int_equal(smpp_udh_concat(wrong, sizeof wrong, &c), 0);
+    assert_int_equal(c.total, 0);
+    /* a lone octet after the last IE is ignored */
+    static const uint8_t lone[] = { 6, 0x00, 3, 9, 2, 1, 0x77, 'z' };
+    assert_int_equal(smpp_udh_concat(lone, sizeof lone, &c), 0);
+    assert_int_equal(c.total, 2);
+    assert_int_equal(c.len, 1);
+    /* the whole body is a header: nothing after it */
+    static const uint8_t bare[] = { 5, 0x00, 3, 1, 2, 2 };
+    assert_int_equal(smpp_udh_concat(bare, sizeof bare, &c), 0);
+    assert_int_equal(c.len, 0);
+    assert_int_equal(c.seq, 2);
+
+    /* malformed: -1, but read leniently (a reader that only logs) */
+    static const uint8_t shortie[] = { 9, 0x00, 3, 7, 2, 1 };   /* UDHL past the body */
+    assert_int_equal(smpp_udh_concat(shortie, sizeof shortie, &c), -1);
+    assert_int_equal(c.udh_len, sizeof shortie);
+    assert_int_equal(c.len, 0);
+    assert_int_equal(c.total, 2);                               /* the IE is whole */
+    static const uint8_t ie_past[] = { 4, 0x00, 3, 7, 2, 1, 'q' }; /* IE past UDHL */
+    assert_int_equal(smpp_udh_concat(ie_past, sizeof ie_past, &c), -1);
+    assert_int_equal(c.total, 0);
+    assert_int_equal(c.udh_len, 5);
+    assert_int_equal(c.len, 2);
+    /* octets after the header are text, even when they look like an IE */
+    static const uint8_t after[] = { 5, 0x00, 3, 7, 2, 1, 0x00, 9, 'q' };
+    assert_int_equal(smpp_udh_concat(after, sizeof after, &c), 0);
+    assert_int_equal(c.len, 3);
+    assert_int_equal(c.seq, 1);
+    assert_int_equal(smpp_udh_concat(u8, 0, &c), -1);
+    assert_int_equal(c.len, 0);
+    assert_non_null(c.text);
+    assert_int_equal(smpp_udh_concat(NULL, 0, &c), -1);
+    assert_non_null(c.text);
+}
+
+static void test_pdu_concat(void **state)
+{
+    (void)state;
+    struct smpp_pdu p;
+    struct smpp_concat c;
+    static const uint8_t part[] = { 6, 0x08, 4, 0x01, 0x02, 2, 1, 'o', 'k' };
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    p.short_message = part;
+    p.sm_length = sizeof part;
+    /* without UDHI the octets are text, not a header */
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.total, 0);
+    assert_int_equal(c.udh_len, 0);
+    assert_int_equal(c.len, sizeof part);
+    p.esm_class = SMPP_ESM_UDHI;
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.ref, 0x0102);
+    assert_int_equal(c.total, 2);
+    assert_int_equal(c.seq, 1);
+    assert_int_equal(c.len, 2);
+    assert_memory_equal(c.text, "ok", 2);
+    /* the UDH in message_payload */
+    p.sm_length = 0;
+    smpp_pdu_set_bytes(&p, SMPP_TLV_MESSAGE_PAYLOAD, part, sizeof part);
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.seq, 1);
+    assert_memory_equal(c.text, "ok", 2);
+    /* UDHI with an empty body: the sar_* TLVs are read instead */
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    p.esm_class = SMPP_ESM_UDHI;
+    smpp_pdu_set_u16(&p, SMPP_TLV_SAR_MSG_REF_NUM, 0xBEEF);
+    smpp_pdu_set_u8(&p, SMPP_TLV_SAR_TOTAL_SEGMENTS, 3);
+    smpp_pdu_set_u8(&p, SMPP_TLV_SAR_SEGMENT_SEQNUM, 2);
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.ref, 0xBEEF);
+    assert_int_equal(c.total, 3);
+    assert_int_equal(c.seq, 2);
+    assert_int_equal(c.len, 0);
+    /* SAR: the body is all text */
+    p.esm_class = 0;
+    p.short_message = (const uint8_t *)"abc";
+    p.sm_length = 3;
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.total, 3);
+    assert_int_equal(c.len, 3);
+    assert_int_equal(c.udh_len, 0);
+    /* sar_segment_seqnum 0 (or missing): no part */
+    smpp_pdu_set_u8(&p, SMPP_TLV_SAR_SEGMENT_SEQNUM, 0);
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.total, 0);
+    assert_int_equal(c.seq, 0);
+    /* without sar_msg_ref_num: ref 0 */
+    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 1);
+    smpp_pdu_set_u8(&p, SMPP_TLV_SAR_TOTAL_SEGMENTS, 2);
+    smpp_pdu_set_u8(&p, SMPP_TLV_SAR_SEGMENT_SEQNUM, 2);
+    assert_int_equal(smpp_pdu_concat(&p, &c), 0);
+    assert_int_equal(c.ref, 0);
+    assert_int_equal(c.total, 2);
+    assert_int_equal(c.seq, 2);
+    /* a malformed UDH comes back as -1 */
+    static const uint8_t bad[] = { 7, 0x00, 3, 1, 2, 1 };
+    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
+    p.esm_class = SMPP_ESM_UDHI;
+    p.short_message = bad;
+    p.sm_length = sizeof bad;
+    assert_int_equal(smpp_pdu_concat(&p, &c), -1);
+    assert_int_equal(c.len, 0);
+}
+
 /* ---- error responses without a body ----------------------------------- */
 
 static void test_empty_error_resps(void **state)
@@ -1154,6 +1339,9 @@ int main(void)
         cmocka_unit_test(test_tlv_not_allowed),
         cmocka_unit_test(test_ussd_tlvs),
         cmocka_unit_test(test_sar_and_payload),
+        cmocka_unit_test(test_body),
+        cmocka_unit_test(test_udh_concat),
+        cmocka_unit_test(test_pdu_concat),
         cmocka_unit_test(test_empty_error_resps),
         cmocka_unit_test(test_encode_small_buffer),
         cmocka_unit_test(test_names),
