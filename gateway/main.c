@@ -42,6 +42,7 @@
 #include "menus/menu.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
+#include "smpp/receipt.h"
 #include "smpp/text.h"
 
 #include <errno.h>
@@ -187,64 +188,18 @@ static void on_state(struct esme *e, enum esme_state st, void *ud)
     check_all_closed(l->d);
 }
 
-/* Copy up to `cap` printable octets of an "id:... stat:..." receipt field. */
-static void receipt_field(const uint8_t *body, size_t len, const char *tag,
-                          char *out, size_t cap)
-{
-    size_t tl = strlen(tag);
-    out[0] = '\0';
-    for (size_t i = 0; i + tl <= len; i++) {
-        if ((i == 0 || body[i - 1] == ' ') && strncasecmp((const char *)body + i, tag, tl) == 0) {
-            size_t j = i + tl, k = 0;
-            while (j < len && body[j] != ' ' && k + 1 < cap)
-                out[k++] = (char)body[j++];
-            out[k] = '\0';
-            return;
-        }
-    }
-}
-
-/* The message octets of a deliver_sm/data_sm: short_message, or
- * message_payload when short_message is empty. */
-static const uint8_t *message_octets(const struct smpp_pdu *pdu, size_t *len)
-{
-    if (pdu->sm_length > 0 && pdu->short_message) {
-        *len = pdu->sm_length;
-        return pdu->short_message;
-    }
-    const struct smpp_tlv *t = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
-    if (t && t->val) {
-        *len = t->len;
-        return t->val;
-    }
-    *len = 0;
-    return (const uint8_t *)"";
-}
-
+/* One line per receipt, before the outbox files it: the id and the state
+ * as the SMSC gave them (the message_state TLV's name, else the text's stat
+ * word). */
 static void log_receipt(const struct link *l, const struct smpp_pdu *pdu)
 {
-    size_t len;
-    const uint8_t *body = message_octets(pdu, &len);
-    char id[72], stat[16];
-    const struct smpp_tlv *rid = smpp_tlv_find(pdu, SMPP_TLV_RECEIPTED_MESSAGE_ID);
-    if (rid && rid->val && rid->len > 0) {
-        size_t n = rid->len < sizeof id ? rid->len : sizeof id - 1;
-        memcpy(id, rid->val, n);
-        id[n] = '\0';
-        id[strnlen(id, n)] = '\0';
-    } else {
-        receipt_field(body, len, "id:", id, sizeof id);
-    }
-    static const char *const states[] = { "?", "ENROUTE", "DELIVRD", "EXPIRED",
-                                          "DELETED", "UNDELIV", "ACCEPTD",
-                                          "UNKNOWN", "REJECTD" };
-    int64_t ms = smpp_tlv_uint(pdu, SMPP_TLV_MESSAGE_STATE);
-    if (ms >= 1 && ms <= 8)
-        snprintf(stat, sizeof stat, "%s", states[ms]);
-    else
-        receipt_field(body, len, "stat:", stat, sizeof stat);
+    struct smpp_receipt r;
+    smpp_receipt_read(pdu, &r);
+    const char *stat = r.state_tlv ? smpp_message_state_name(r.state) : NULL;
+    if (!stat)
+        stat = r.stat;
     log_msg(KLOG_INFO, l->name, "receipt from %s: id %s stat %s",
-            log_mask(pdu->source_addr).s, id[0] ? id : "?",
+            log_mask(pdu->source_addr).s, r.id[0] ? r.id : "?",
             stat[0] ? stat : "?");
 }
 
@@ -252,35 +207,12 @@ static void log_receipt(const struct link *l, const struct smpp_pdu *pdu)
 
 static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
 {
-    size_t len;
-    const uint8_t *data = message_octets(pdu, &len);
-    unsigned part = 0, parts = 0;
-    if ((pdu->esm_class & 0x40) && len > 0) {
-        /* UDH: note a concatenation IE (0x00 8-bit ref, 0x08 16-bit ref),
-         * then skip UDHL and the header it announces */
-        size_t udh = (size_t)data[0] + 1;
-        if (udh > len)
-            udh = len;
-        for (size_t i = 1; i + 2 <= udh;) {
-            uint8_t iei = data[i], iel = data[i + 1];
-            if (i + 2 + iel > udh)
-                break;
-            if ((iei == 0x00 && iel == 3) || (iei == 0x08 && iel == 4)) {
-                parts = data[i + 2 + iel - 2];
-                part = data[i + 2 + iel - 1];
-            }
-            i += 2 + (size_t)iel;
-        }
-        data += udh;
-        len -= udh;
-    } else {
-        int64_t tot = smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS);
-        int64_t seq = smpp_tlv_uint(pdu, SMPP_TLV_SAR_SEGMENT_SEQNUM);
-        if (tot > 0 && seq > 0) {
-            parts = (unsigned)tot;
-            part = (unsigned)seq;
-        }
-    }
+    /* the part's own text, after any UDH; "(part 2/3)" for a part */
+    struct smpp_concat c;
+    smpp_pdu_concat(pdu, &c);
+    const uint8_t *data = c.text;
+    size_t len = c.len;
+    unsigned part = c.seq, parts = c.total;
     char partinfo[32] = "";
     if (parts > 1)
         snprintf(partinfo, sizeof partinfo, " (part %u/%u)", part, parts);
@@ -358,8 +290,8 @@ static void on_ping_sent(void *arg, const struct mt_result *r)
 static int keyword_ping(struct link *l, const struct smpp_pdu *pdu)
 {
     size_t len;
-    const uint8_t *data = message_octets(pdu, &len);
-    if (pdu->esm_class & 0x40 || len > 32)
+    const uint8_t *data = smpp_pdu_body(pdu, &len);
+    if (pdu->esm_class & SMPP_ESM_UDHI || len > 32)
         return 0;
     uint8_t text[SMPP_TEXT_DECODE_MAX(32)];
     size_t tlen = 0;
@@ -709,7 +641,7 @@ static void outbox_answer_cb(void *ud, const char *link, uint64_t ticket,
 static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
 {
     struct link *l = ud;
-    if (pdu->esm_class & 0x04) {
+    if (pdu->esm_class & SMPP_ESM_RECEIPT) {
         /* answered only once the receipt is durable (the outbox defers the
          * deliver_sm_resp until its pass has committed): the SMSC never
          * sends an acknowledged receipt again, so kill -9 must not lose it */

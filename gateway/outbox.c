@@ -40,6 +40,7 @@
 #include "gateway/fetch.h"
 #include "gateway/log.h"
 #include "smpp/mt.h"
+#include "smpp/receipt.h"
 #include "gateway/store.h"
 
 #define LINK_MAX 64
@@ -212,35 +213,11 @@ int outbox_route_pick(const struct config_smsc *smsc, size_t n,
     return served ? -2 : -1;
 }
 
-static int ieq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        char x = *a, y = *b;
-        if (x >= 'a' && x <= 'z')
-            x = (char)(x - 32);
-        if (y >= 'a' && y <= 'z')
-            y = (char)(y - 32);
-        if (x != y)
-            return 0;
-    }
-    return *a == *b;
-}
-
+/* The receipt readers are smpp/receipt's (the one parser of receipt texts
+ * and TLVs); the outbox maps its message_state onto the row states. */
 int outbox_stat_state(const char *stat)
 {
-    static const struct { const char *w; int st; } tab[] = {
-        { "DELIVRD", STORE_MSG_DELIVERED }, { "DELIVERED", STORE_MSG_DELIVERED },
-        { "EXPIRED", STORE_MSG_EXPIRED },
-        { "DELETED", STORE_MSG_FAILED },
-        { "UNDELIV", STORE_MSG_FAILED }, { "UNDELIVERABLE", STORE_MSG_FAILED },
-        { "REJECTD", STORE_MSG_FAILED }, { "REJECTED", STORE_MSG_FAILED },
-    };
-    if (!stat)
-        return -1;
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (ieq(stat, tab[i].w))
-            return tab[i].st;
-    return -1;   /* ACCEPTD, ENROUTE, UNKNOWN, anything else */
+    return outbox_tlv_state(smpp_receipt_stat_state(stat));
 }
 
 int outbox_tlv_state(int64_t message_state)
@@ -253,208 +230,34 @@ int outbox_tlv_state(int64_t message_state)
     }
 }
 
-static int is_space(uint8_t c)
+static void dlr_from(const struct smpp_receipt *r, struct outbox_dlr *out)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0;
-}
-
-static uint8_t upc(uint8_t c)
-{
-    return c >= 'a' && c <= 'z' ? (uint8_t)(c - 32) : c;
-}
-
-/* When text[i..) starts with key (case-insensitive; in key, ' ' matches
- * one space, '_' or nothing) followed by ':', return the offset after the
- * ':', else 0. */
-static size_t match_key(const uint8_t *t, size_t len, size_t i, const char *key)
-{
-    for (const char *k = key; *k; k++) {
-        if (*k == ' ') {
-            if (i < len && (t[i] == ' ' || t[i] == '_'))
-                i++;
-            continue;
-        }
-        if (i >= len || upc(t[i]) != upc((uint8_t)*k))
-            return 0;
-        i++;
-    }
-    return i < len && t[i] == ':' ? i + 1 : 0;
-}
-
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* YYMMDDhhmm or YYMMDDhhmmss -> Unix seconds (UTC, 20YY); 0 when not. */
-static int64_t parse_date(const uint8_t *v, size_t n)
-{
-    if (n != 10 && n != 12)
-        return 0;
-    int f[6] = { 0 };
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return 0;
-        f[i / 2] = f[i / 2] * 10 + (v[i] - '0');
-    }
-    if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 ||
-        f[4] > 59 || f[5] > 59)
-        return 0;
-    int64_t days = days_from_civil(2000 + f[0], f[1], f[2]);
-    return days * 86400 + f[3] * 3600 + f[4] * 60 + f[5];
-}
-
-/* A small non-negative number: decimal, or hex with 0x or hex letters;
- * -1 when not a number or too big. */
-static int parse_num(const uint8_t *v, size_t n)
-{
-    int base = 10;
-    if (n > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
-        base = 16;
-        v += 2;
-        n -= 2;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            if ((v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F'))
-                base = 16;
-    }
-    if (n == 0 || n > 9)
-        return -1;
-    int64_t x = 0;              /* 9 digits fit; INT_MAX is checked below */
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = v[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99;
-        if (d >= base)
-            return -1;
-        x = x * base + d;
-    }
-    return x <= INT_MAX ? (int)x : -1;
-}
-
-static void dlr_clear(struct outbox_dlr *out)
-{
+    _Static_assert(OUTBOX_DLR_ID_MAX == SMPP_RECEIPT_ID_MAX, "receipt id sizes");
     memset(out, 0, sizeof *out);
-    out->state = -1;
-    out->sub = -1;
-    out->dlvrd = -1;
+    memcpy(out->id, r->id, sizeof out->id);
+    memcpy(out->stat, r->stat, sizeof out->stat);
+    out->state = outbox_tlv_state(r->state);
+    out->err = r->err;
+    out->sub = r->sub;
+    out->dlvrd = r->dlvrd;
+    out->submit_date = r->submit_date;
+    out->done_date = r->done_date;
 }
 
 int outbox_receipt_parse(const uint8_t *t, size_t len, struct outbox_dlr *out)
 {
-    enum { K_ID, K_SUB, K_DLVRD, K_SUBMIT, K_DONE, K_STAT, K_ERR, K_TEXT };
-    static const struct { const char *key; int k; } keys[] = {
-        { "id", K_ID }, { "sub", K_SUB }, { "dlvrd", K_DLVRD },
-        { "submit date", K_SUBMIT }, { "done date", K_DONE },
-        { "stat", K_STAT }, { "err", K_ERR }, { "text", K_TEXT },
-    };
-    dlr_clear(out);
-    if (!t)
-        return -1;
-    bool have_id = false;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && is_space(t[i]))
-            i++;
-        if (i >= len)
-            break;
-        int k = -1;
-        size_t v = 0;
-        for (size_t j = 0; j < sizeof keys / sizeof keys[0] && k < 0; j++) {
-            v = match_key(t, len, i, keys[j].key);
-            if (v)
-                k = keys[j].k;
-        }
-        if (k == K_TEXT)
-            break;              /* the rest is the message's first chars */
-        if (k < 0) {            /* unknown word: skip it */
-            while (i < len && !is_space(t[i]))
-                i++;
-            continue;
-        }
-        size_t e = v;
-        while (e < len && !is_space(t[e]))
-            e++;
-        size_t n = e - v;
-        const uint8_t *val = t + v;
-        switch (k) {
-        case K_ID:
-            if (!have_id && n > 0 && n < OUTBOX_DLR_ID_MAX) {
-                memcpy(out->id, val, n);
-                out->id[n] = '\0';
-                have_id = true;
-            }
-            break;
-        case K_SUB:
-            out->sub = n <= 4 ? parse_num(val, n) : -1;
-            break;
-        case K_DLVRD:
-            out->dlvrd = n <= 4 ? parse_num(val, n) : -1;
-            break;
-        case K_SUBMIT:
-            out->submit_date = parse_date(val, n);
-            break;
-        case K_DONE:
-            out->done_date = parse_date(val, n);
-            break;
-        case K_STAT:
-            if (n < sizeof out->stat) {
-                memcpy(out->stat, val, n);
-                out->stat[n] = '\0';
-                out->state = outbox_stat_state(out->stat);
-            }
-            break;
-        case K_ERR: {
-            int x = parse_num(val, n);
-            out->err = x > 0 ? x : 0;
-            break;
-        }
-        default:
-            break;
-        }
-        i = e;
-    }
-    return have_id ? 0 : -1;
+    struct smpp_receipt r;
+    int rc = smpp_receipt_parse(t, len, &r);
+    dlr_from(&r, out);
+    return rc;
 }
 
 int outbox_receipt_read(const struct smpp_pdu *p, struct outbox_dlr *out)
 {
-    dlr_clear(out);
-    if (!p)
-        return -1;
-    const uint8_t *text = p->short_message;
-    size_t len = p->short_message ? p->sm_length : 0;
-    const struct smpp_tlv *pl = smpp_tlv_find(p, SMPP_TLV_MESSAGE_PAYLOAD);
-    if (len == 0 && pl) {
-        text = pl->val;
-        len = pl->len;
-    }
-    int have = outbox_receipt_parse(text, len, out) == 0;
-    const struct smpp_tlv *rid = smpp_tlv_find(p, SMPP_TLV_RECEIPTED_MESSAGE_ID);
-    if (rid && rid->val) {
-        size_t n = 0;
-        while (n < rid->len && rid->val[n] != 0)
-            n++;
-        if (n > 0 && n < OUTBOX_DLR_ID_MAX) {
-            memcpy(out->id, rid->val, n);
-            out->id[n] = '\0';
-            have = 1;
-        }
-    }
-    int64_t ms = smpp_tlv_uint(p, SMPP_TLV_MESSAGE_STATE);
-    if (ms >= 0)
-        out->state = outbox_tlv_state(ms);
-    const struct smpp_tlv *nec = smpp_tlv_find(p, SMPP_TLV_NETWORK_ERROR_CODE);
-    if (nec && nec->len == 3 && nec->val)
-        out->err = (nec->val[1] << 8) | nec->val[2];
-    return have ? 0 : -1;
+    struct smpp_receipt r;
+    int rc = smpp_receipt_read(p, &r);
+    dlr_from(&r, out);
+    return rc;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
