@@ -9,6 +9,8 @@
  *     *_resp sent without a body, which re-encodes with empty fields;
  *   - decode(encode(decoded)) has the same fields as the first decode;
  *   - a cap of exactly the input size still accepts it, one less refuses.
+ *   - the message readers (smpp_pdu_body, smpp_pdu_concat) return views
+ *     inside the input, the UDH and the text adding up to the body.
  * On failure check the error has a status and a text.
  * Any broken property calls abort() so libFuzzer (or replay.c) reports it.
  *
@@ -114,6 +116,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(p.tlv_count <= SMPP_MAX_TLVS);
     for (unsigned i = 0; i < p.tlv_count; i++)
         check_inside(p.tlv[i].val, p.tlv[i].len, data, size);
+
+    /* the message readers only return views inside the input */
+    size_t blen = 0;
+    const uint8_t *body = smpp_pdu_body(&p, &blen);
+    if (blen)
+        check_inside(body, blen, data, size);
+    struct smpp_concat cc;
+    int crc = smpp_pdu_concat(&p, &cc);
+    check(crc == 0 || crc == -1);
+    check(cc.udh_len + cc.len == blen);
+    if (cc.len)
+        check_inside(cc.text, cc.len, data, size);
 
     /* round trip */
     size_t cap = size + 256;
