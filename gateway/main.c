@@ -1,12 +1,14 @@
 /*
- * gateway/main.c — kyzmatd: the one event_base, the links, signals, reload.
+ * gateway/main.c — kyzmatd's composition root: the command line, the
+ * config, the one event_base, signals, reload.
  *
  * What it does: parses the command line and the config (refusing to start
- * on any error), opens the log, creates one esme per smsc entry on a single
- * libevent event_base, and runs the loop.  MO SMS are logged (text decoded
- * to UTF-8, numbers masked); PING is answered on its link, the citizens'
- * keywords (STATUS, STOP, START, HELP: gateway/keywords) through the
- * outbox; delivery receipts go to the outbox; USSD to gateway/ussd.
+ * on any error), opens the log, builds the modules on a single libevent
+ * event_base (dialog store, fetch, USSD service, database, outbox,
+ * reminders, HTTP API), wires them to each other through their ops
+ * structs, creates one link per smsc entry (gateway/links) and runs the
+ * loop.  What arrives on a link is routed by gateway/mo (receipts to the
+ * outbox, USSD to gateway/ussd, PING, MO and keywords).
  *
  * Signals arrive through libevent (evsignal), so handlers run as ordinary
  * loop callbacks:
@@ -19,31 +21,29 @@
  *                    removed ones are stopped and freed, changed ones are
  *                    restarted, unchanged ones are not touched.
  *
- * Ownership: struct daemon owns the config, the links and the events; each
- * link owns its esme.  A link being retired (removed or changed on reload)
- * is stopped and freed from a timer of its own, never from inside the
- * esme's callback: when it reports CLOSED, or after a 3 s grace period.
- * May call: gateway/config, gateway/log, gateway/keywords, smpp/esme, smpp/text, libevent,
- * libc.  No exit() anywhere: main returns.
+ * Ownership: struct daemon (gateway/daemon.h) owns the config, the modules
+ * and the events; the link registry owns the links, each link its esme.  A
+ * link being retired (removed or changed on reload) is stopped and freed
+ * from a timer of its own, never from inside the esme's callback: when it
+ * reports CLOSED, or after a 3 s grace period.
+ * May call: gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
+ * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
+ * gateway/store, gateway/ussd, menus/load, menus/menu, libevent, libc.
+ * No exit() anywhere: main returns.
  */
+#include "gateway/api.h"
 #include "gateway/config.h"
-#include "gateway/log.h"
-#include "smpp/mt.h"
-#include "smpp/dialect.h"
+#include "gateway/daemon.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
-#include "gateway/keywords.h"
-#include "gateway/ussd.h"
-#include "gateway/api.h"
+#include "gateway/links.h"
+#include "gateway/log.h"
 #include "gateway/outbox.h"
 #include "gateway/reminders.h"
 #include "gateway/store.h"
+#include "gateway/ussd.h"
 #include "menus/load.h"
 #include "menus/menu.h"
-#include "smpp/esme.h"
-#include "smpp/pdu.h"
-#include "smpp/receipt.h"
-#include "smpp/text.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -54,339 +54,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#ifndef KYZMAT_VERSION
-#define KYZMAT_VERSION "0.1.0"
-#endif
-
-#define STOP_GRACE_MS 3000
-
-struct daemon;
-
-struct link {
-    struct daemon *d;
-    struct esme *e;
-    char *name;                 /* copy: matches config entries on reload */
-    int retiring;               /* on d->retiring, waiting to be freed */
-    int restart;                /* retiring for a config change: start the
-                                 * new entry of that name once it is gone */
-    struct event *reap;         /* retiring: frees the link (0 s or grace) */
-    /* read per USSD PDU, so kept here rather than looked up each time; an
-     * entry whose settings change on reload gets a new link */
-    const struct ussd_dialect *dialect;
-    unsigned session_timeout_ms;
-    struct link *next;
-};
-
-struct daemon {
-    struct event_base *base;
-    struct config *cfg;
-    const char *config_path;    /* NULL: embedded defaults */
-    int verbose;
-    struct link *links;         /* active links, one per cfg->smsc entry */
-    struct link *retiring;      /* stopped on reload, not yet freed */
-    struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
-    struct menu_set *menus;     /* the menu set in use (one reference) */
-    struct dialogs *store;      /* USSD dialogs: Redis or in process */
-    struct fetch *fetch;        /* back-end and app calls */
-    struct ussd_service *ussd;
-    struct store *db;           /* SQLite: outbox, applications, bookings */
-    struct api *api;            /* the agencies' HTTP API */
-    struct outbox *outbox;      /* drains the SMS outbox onto the links */
-    struct reminders *reminders;/* the day-before booking reminder SMS */
-    int links_started;          /* links bind only once the dialog store
-                                 * is up (or 3 s have passed), so the first
-                                 * dials are not told "unavailable" */
-    struct event *ev_gate;
-    int stopping;               /* SIGTERM/SIGINT seen: links unbinding */
-    int exiting;                /* loopexit requested */
-};
-
-/* ---- links ------------------------------------------------------------- */
-
-static void link_free(struct link *l)
-{
-    if (!l)
-        return;
-    if (l->e)
-        esme_free(l->e);
-    if (l->reap)
-        event_free(l->reap);
-    free(l->name);
-    free(l);
-}
-
-static void unlink_from(struct link **head, struct link *l)
-{
-    for (struct link **pp = head; *pp; pp = &(*pp)->next) {
-        if (*pp == l) {
-            *pp = l->next;
-            l->next = NULL;
-            return;
-        }
-    }
-}
-
-static int count_open(const struct link *l)
-{
-    int n = 0;
-    for (; l; l = l->next)
-        if (l->e && esme_state(l->e) != ESME_CLOSED)
-            n++;
-    return n;
-}
-
-static void check_all_closed(struct daemon *d)
-{
-    if (d->stopping && !d->exiting && count_open(d->links) == 0 &&
-        count_open(d->retiring) == 0) {
-        d->exiting = 1;
-        log_msg(KLOG_INFO, NULL, "all links closed; exiting");
-        event_base_loopexit(d->base, NULL);
-    }
-}
-
-static void start_entry(struct daemon *d, const char *name);
-
-/* Timer callback: a retiring link is CLOSED (or its grace ran out).  We are
- * not inside any esme callback here, so esme_free() frees at once. */
-static void on_reap(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct link *l = arg;
-    struct daemon *d = l->d;
-    if (l->e && esme_state(l->e) != ESME_CLOSED)
-        log_msg(KLOG_WARN, l->name, "not closed after %d ms; dropping the link",
-                STOP_GRACE_MS);
-    unlink_from(&d->retiring, l);
-    int restart = l->restart && !d->stopping;
-    char *name = l->name;
-    l->name = NULL;
-    link_free(l);
-    if (restart)
-        start_entry(d, name);
-    free(name);
-    check_all_closed(d);
-}
-
-static void on_state(struct esme *e, enum esme_state st, void *ud)
-{
-    struct link *l = ud;
-    (void)e;
-    /* the esme logs its own transitions (connected, bound as ..., closed) */
-    log_msg(KLOG_DEBUG, l->name, "link state %s", esme_state_name(st));
-    if (st != ESME_CLOSED)
-        return;
-    if (l->retiring) {
-        /* free it from the loop, not from inside the esme's callback */
-        struct timeval now = { 0, 0 };
-        evtimer_add(l->reap, &now);
-    }
-    check_all_closed(l->d);
-}
-
-/* One line per receipt, before the outbox files it: the id and the state
- * as the SMSC gave them (the message_state TLV's name, else the text's stat
- * word). */
-static void log_receipt(const struct link *l, const struct smpp_pdu *pdu)
-{
-    struct smpp_receipt r;
-    smpp_receipt_read(pdu, &r);
-    const char *stat = r.state_tlv ? smpp_message_state_name(r.state) : NULL;
-    if (!stat)
-        stat = r.stat;
-    log_msg(KLOG_INFO, l->name, "receipt from %s: id %s stat %s",
-            log_mask(pdu->source_addr).s, r.id[0] ? r.id : "?",
-            stat[0] ? stat : "?");
-}
-
-#define MO_LOG_OCTETS 512
-
-static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
-{
-    /* the part's own text, after any UDH; "(part 2/3)" for a part */
-    struct smpp_concat c;
-    smpp_pdu_concat(pdu, &c);
-    const uint8_t *data = c.text;
-    size_t len = c.len;
-    unsigned part = c.seq, parts = c.total;
-    char partinfo[32] = "";
-    if (parts > 1)
-        snprintf(partinfo, sizeof partinfo, " (part %u/%u)", part, parts);
-    if (len > MO_LOG_OCTETS)
-        len = MO_LOG_OCTETS;
-    uint8_t text[SMPP_TEXT_DECODE_MAX(MO_LOG_OCTETS)];
-    size_t tlen = 0;
-    enum smpp_text_enc used = SMPP_ENC_NONE;
-    int rc = smpp_text_decode_dcs(pdu->data_coding, SMPP_TEXT_DCS_HEX_FALLBACK,
-                                  data, len, text, sizeof text, &tlen, &used);
-    if (rc != SMPP_TEXT_OK) {
-        log_msg(KLOG_INFO, l->name,
-                "MO from %s to %s%s: data_coding 0x%02x, %zu octets (%s)",
-                log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
-                partinfo, pdu->data_coding, len, smpp_text_strerror(rc));
-        return;
-    }
-    log_msg(KLOG_INFO, l->name, "MO from %s to %s%s: %s\"%.*s\"",
-            log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
-            partinfo, used == SMPP_ENC_HEX ? "hex " : "", (int)tlen,
-            (const char *)text);
-}
-
-static const struct config_smsc *link_entry(const struct link *l)
-{
-    const struct config *c = l->d->cfg;
-    for (size_t i = 0; i < c->smsc_count; i++)
-        if (strcmp(c->smsc[i].name, l->name) == 0)
-            return &c->smsc[i];
-    return NULL;
-}
-
-static enum smpp_text_split_mode split_mode(int split)
-{
-    switch (split) {
-    case CONFIG_SPLIT_UDH16: return SMPP_SPLIT_UDH16;
-    case CONFIG_SPLIT_SAR: return SMPP_SPLIT_SAR;
-    case CONFIG_SPLIT_PAYLOAD: return SMPP_SPLIT_PAYLOAD;
-    default: return SMPP_SPLIT_UDH8;
-    }
-}
-
-/* Concatenation reference for MT SMS sent from here (PING, menu sms). */
-static uint16_t next_concat_ref(void)
-{
-    static uint16_t ref;
-    return ++ref;
-}
-
-struct ping_reply {
-    char link[40];
-    char to[80];                /* masked: only for the log line */
-};
-
-static void on_ping_sent(void *arg, const struct mt_result *r)
-{
-    struct ping_reply *p = arg;
-    if (r->status == ESME_ROK)
-        log_msg(KLOG_INFO, p->link, "PONG to %s accepted, message id %s",
-                p->to, r->ids[0]);
-    else
-        log_msg(KLOG_WARN, p->link, "PONG to %s not sent: %s (0x%08x)", p->to,
-                smpp_status_name(r->status) ? smpp_status_name(r->status)
-                                            : "no answer",
-                r->status);
-    free(p);
-}
-
-/*
- * PING: an operator checks a bind end to end by sending "PING" to the
- * gateway's number and gets "PONG" back on the same link: MO in, MT out,
- * through the window, the TPS limit and the throttling retries.  Returns 1
- * when the MO was a PING (answered or logged), else 0.
- */
-static int keyword_ping(struct link *l, const struct smpp_pdu *pdu)
-{
-    size_t len;
-    const uint8_t *data = smpp_pdu_body(pdu, &len);
-    if (pdu->esm_class & SMPP_ESM_UDHI || len > 32)
-        return 0;
-    uint8_t text[SMPP_TEXT_DECODE_MAX(32)];
-    size_t tlen = 0;
-    if (smpp_text_decode_dcs(pdu->data_coding, 0, data, len, text, sizeof text,
-                             &tlen, NULL) != SMPP_TEXT_OK)
-        return 0;
-    size_t a = 0, b = tlen;
-    while (a < b && (text[a] == ' ' || text[a] == '\n' || text[a] == '\r'))
-        a++;
-    while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\n' || text[b - 1] == '\r'))
-        b--;
-    if (b - a != 4 || strncasecmp((const char *)text + a, "PING", 4) != 0)
-        return 0;
-    const struct config_smsc *s = link_entry(l);
-    struct ping_reply *p = calloc(1, sizeof *p);
-    if (!p)
-        return 1;
-    snprintf(p->link, sizeof p->link, "%s", l->name);
-    snprintf(p->to, sizeof p->to, "%s", log_mask(pdu->source_addr).s);
-    char reply[120];
-    int n = snprintf(reply, sizeof reply, "PONG from kyzmat %s (%s)",
-                     KYZMAT_VERSION, l->name);
-    struct mt_msg m = {
-        .from = pdu->destination_addr, .to = pdu->source_addr,
-        .text = (const uint8_t *)reply, .len = (size_t)n,
-        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = next_concat_ref(),
-    };
-    char err[120];
-    log_msg(KLOG_INFO, l->name, "PING from %s", p->to);
-    if (mt_send(l->e, &m, on_ping_sent, p, err, sizeof err) != 0) {
-        log_msg(KLOG_WARN, l->name, "PONG to %s not sent: %s", p->to, err);
-        free(p);
-    }
-    return 1;
-}
-
-
-/* ---- USSD: what the dialog service needs from the links ---------------- */
-
-static struct link *find_link(struct link *l, const char *name);
-
-static void on_ussd_sent(struct esme *e, void *arg, uint32_t status,
-                         const struct smpp_pdu *resp)
-{
-    (void)arg;
-    (void)resp;
-    if (status != ESME_ROK)
-        log_msg(KLOG_WARN, esme_name(e), "USSD screen not accepted: %s (0x%08x)",
-                smpp_status_name(status) ? smpp_status_name(status) : "no answer",
-                status);
-}
-
-static int ussd_send(void *ud, const char *link, struct smpp_pdu *pdu)
-{
-    struct daemon *d = ud;
-    struct link *l = find_link(d->links, link);
-    if (!l || !l->e)
-        return -1;
-    return esme_send(l->e, pdu, on_ussd_sent, NULL);
-}
-
-static void on_menu_sms_sent(void *arg, const struct mt_result *r)
-{
-    char *link = arg;
-    if (r->status != ESME_ROK)
-        log_msg(KLOG_WARN, link, "SMS from a menu not accepted: %s (0x%08x)",
-                smpp_status_name(r->status) ? smpp_status_name(r->status)
-                                            : "no answer", r->status);
-    free(link);
-}
-
-static int ussd_send_sms(void *ud, const char *link, const char *from,
-                         const char *to, const char *utf8)
-{
-    struct daemon *d = ud;
-    struct link *l = find_link(d->links, link);
-    if (!l || !l->e || !to || !*to)
-        return -1;
-    const struct config_smsc *s = link_entry(l);
-    struct mt_msg m = {
-        .from = from, .to = to, .text = (const uint8_t *)utf8, .len = strlen(utf8),
-        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = next_concat_ref(),
-    };
-    char *arg = strdup(link);
-    char err[160];
-    if (!arg)
-        return -1;
-    if (mt_send(l->e, &m, on_menu_sms_sent, arg, err, sizeof err) != 0) {
-        log_msg(KLOG_WARN, link, "SMS from a menu to %s not sent: %s",
-                log_mask(to).s, err);
-        free(arg);
-        return -1;
-    }
-    return 0;
-}
+/* ---- the wiring between modules ---------------------------------------- */
 
 /* A booking's write must commit on its own: commit the API's open group. */
 static void ussd_store_flush(void *ud)
@@ -401,24 +71,6 @@ static void ussd_outbox_kick(void *ud)
     struct daemon *d = ud;
     if (d->outbox)
         outbox_kick(d->outbox);
-}
-
-/* Start every link that has not started yet (once, at start-up). */
-static void start_links(struct daemon *d)
-{
-    if (d->links_started || d->stopping)
-        return;
-    d->links_started = 1;
-    if (d->ev_gate)
-        evtimer_del(d->ev_gate);
-    const struct config *c = d->cfg;
-    for (struct link *l = d->links; l; l = l->next) {
-        const struct config_smsc *s = config_find_smsc(c, l->name);
-        if (s)
-            log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
-                    s->port, s->system_id, config_bind_name(s->bind));
-        esme_start(l->e);
-    }
 }
 
 static void on_gate(evutil_socket_t fd, short what, void *arg)
@@ -445,106 +97,7 @@ static void on_store_state(void *arg, enum dialogs_state st, const char *reason)
                 dialogs_describe(d->store), reason ? reason : "?");
 }
 
-/* ---- the outbox's view of the links ------------------------------------ */
-
-#define ROUTE_MAX_LINKS 256
-
-static int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
-{
-    struct daemon *d = ud;
-    bool bound[ROUTE_MAX_LINKS] = { false };
-    size_t n = d->cfg->smsc_count < ROUTE_MAX_LINKS ? d->cfg->smsc_count : ROUTE_MAX_LINKS;
-    for (size_t i = 0; i < n; i++) {
-        struct link *l = find_link(d->links, d->cfg->smsc[i].name);
-        bound[i] = l && l->e && esme_state(l->e) == ESME_BOUND;
-    }
-    int i = outbox_route_pick(d->cfg->smsc, n, bound, msisdn);
-    if (i == -1) {
-        /* No entry routes anything (no prefixes, no default_route), as in
-         * a one-link set-up: the first link carries every number. */
-        bool any = false;
-        for (size_t k = 0; k < n && !any; k++)
-            any = d->cfg->smsc[k].prefix_count > 0 || d->cfg->smsc[k].default_route;
-        if (!any && n > 0)
-            i = bound[0] ? 0 : -2;
-    }
-    if (i < 0)
-        return i;
-    struct link *l = find_link(d->links, d->cfg->smsc[i].name);
-    if (!l || !l->e)
-        return -2;
-    r->esme = l->e;
-    r->link = l->name;
-    r->split = split_mode(d->cfg->smsc[i].split);
-    r->allow = 0;
-    return 0;
-}
-
-/* How many more messages the bound links can take soon. */
-static unsigned outbox_room_cb(void *ud)
-{
-    struct daemon *d = ud;
-    unsigned total = 0;
-    for (struct link *l = d->links; l; l = l->next) {
-        if (!l->e || esme_state(l->e) != ESME_BOUND)
-            continue;
-        const struct config_smsc *s = link_entry(l);
-        unsigned cap = 2 * (s && s->window ? s->window : 10);
-        struct esme_stats st;
-        esme_get_stats(l->e, &st);
-        unsigned used = st.in_flight + st.queued;
-        if (used < cap)
-            total += cap - used;
-    }
-    return total;
-}
-
-/* POST /v1/ussd/notices: route the number to a bound link, push a USSN. */
-static int api_ussd_notice(void *ud, const char *msisdn, const char *from,
-                           const char *text, int *too_long, char *err,
-                           size_t errlen)
-{
-    struct daemon *d = ud;
-    struct smpp_text_choice ch;
-    size_t off = 0;
-    *too_long = 0;
-    if (smpp_text_choose((const uint8_t *)text, strlen(text), 0, &ch, &off) !=
-        SMPP_TEXT_OK) {
-        snprintf(err, errlen, "text is not valid UTF-8");
-        *too_long = 1;
-        return -1;
-    }
-    size_t air = ch.enc == SMPP_ENC_UCS2 ? ch.octets : (ch.units * 7 + 7) / 8;
-    if (air > SMPP_TEXT_USSD_OCTETS) {
-        snprintf(err, errlen, "text needs %zu octets; one USSD screen holds 160 "
-                 "(182 GSM or 80 Cyrillic characters)", air);
-        *too_long = 1;
-        return -1;
-    }
-    struct outbox_route r;
-    memset(&r, 0, sizeof r);
-    if (outbox_route_cb(d, msisdn, &r) != 0) {
-        snprintf(err, errlen, "no bound link serves this number now");
-        return -1;
-    }
-    const struct config_smsc *s = config_find_smsc(d->cfg, r.link);
-    const struct ussd_dialect *dia = s ? ussd_dialect_find(s->dialect) : NULL;
-    if (!dia) {
-        snprintf(err, errlen, "link %s has no USSD dialect", r.link);
-        return -1;
-    }
-    char code[24] = "";
-    if (!from && d->menus && d->menus->ncode > 0) {
-        /* the gateway's own service code, "*100#" -> "100" */
-        size_t k = 0;
-        for (const char *p = d->menus->code[0].code; *p && k + 1 < sizeof code; p++)
-            if (*p != '*' && *p != '#')
-                code[k++] = *p;
-        code[k] = '\0';
-        from = code;
-    }
-    return ussd_push(d->ussd, r.link, dia, from ? from : "", msisdn, text, err, errlen);
-}
+/* ---- start-up helpers ------------------------------------------------- */
 
 /* Open the database named by cfg (creating its directory).  Returns NULL
  * with a reason in err. */
@@ -613,160 +166,6 @@ static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
     }
     menu_errors_free(&errs);
     return set;
-}
-
-/* Wall clock in ms (the store's times). */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The outbox's answer hook: a receipt's deferred deliver_sm_resp, on the
- * link of that name (active or retiring: a ticket is refused by any esme
- * but its own, so trying both is safe). */
-static void outbox_answer_cb(void *ud, const char *link, uint64_t ticket,
-                             uint32_t status)
-{
-    struct daemon *d = ud;
-    struct link *heads[2] = { d->links, d->retiring };
-    for (int k = 0; k < 2; k++)
-        for (struct link *l = heads[k]; l; l = l->next)
-            if (l->e && strcmp(l->name, link) == 0 &&
-                esme_answer(l->e, ticket, status) == 0)
-                return;
-}
-
-static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
-{
-    struct link *l = ud;
-    if (pdu->esm_class & SMPP_ESM_RECEIPT) {
-        /* answered only once the receipt is durable (the outbox defers the
-         * deliver_sm_resp until its pass has committed): the SMSC never
-         * sends an acknowledged receipt again, so kill -9 must not lose it */
-        log_receipt(l, pdu);
-        if (l->d->outbox)
-            return outbox_receipt_deliver(l->d->outbox, e, l->name, pdu);
-        return ESME_ROK;
-    }
-    if (l->dialect && l->d->ussd &&
-        ussd_deliver(l->d->ussd, l->name, l->dialect, l->session_timeout_ms, pdu))
-        return ESME_ROK;
-    if (keyword_ping(l, pdu))
-        return ESME_ROK;
-    log_mo(l, pdu);
-    if (l->d->db) {
-        /* STATUS / STOP / START / HELP: the reply is in the outbox (durable)
-         * before the MO is acknowledged; a store failure asks the SMSC to
-         * deliver the MO again later instead of losing the request. */
-        struct kw_result kr;
-        if (keywords_mo(l->d->db, l->name, pdu, wall_ms(), NULL, &kr) != STORE_OK)
-            return ESME_RX_T_APPN;
-        if (kr.reply_id && l->d->outbox)
-            outbox_kick(l->d->outbox);
-    }
-    return ESME_ROK;
-}
-
-static void esme_config_from(const struct config_smsc *s, struct esme_config *ec)
-{
-    memset(ec, 0, sizeof *ec);
-    ec->name = s->name;
-    ec->host = s->host;
-    ec->port = (uint16_t)s->port;
-    ec->system_id = s->system_id;
-    ec->password = s->password;
-    ec->system_type = s->system_type && *s->system_type ? s->system_type : NULL;
-    ec->bind_mode = s->bind == CONFIG_BIND_TX_RX ? ESME_BIND_TX_RX : ESME_BIND_TRX;
-    ec->window = s->window;
-    ec->tps = s->tps;
-    ec->throttle_retry_ms = s->throttle_pause_ms;
-    ec->throttle_max_ms = s->throttle_max_pause_ms;
-    ec->throttle_min_tps = s->throttle_min_tps;
-    ec->enquire_link_ms = s->enquire_link_ms;
-    ec->response_timeout_ms = s->response_timeout_ms;
-    ec->reconnect_min_ms = s->reconnect_min_ms;
-    ec->reconnect_max_ms = s->reconnect_max_ms;
-    ec->max_pdu_len = s->max_pdu_len;
-    /* every request is answered well inside the outbox's claim lease */
-    ec->queue_timeout_ms = 20000;
-}
-
-/* Create and start a link for entry s.  Returns NULL (logged) on failure. */
-static struct link *link_new(struct daemon *d, const struct config_smsc *s)
-{
-    struct link *l = calloc(1, sizeof *l);
-    if (!l || !(l->name = strdup(s->name))) {
-        free(l);
-        log_msg(KLOG_ERROR, s->name, "out of memory");
-        return NULL;
-    }
-    l->d = d;
-    l->dialect = ussd_dialect_find(s->dialect);   /* validated by config */
-    l->session_timeout_ms = s->session_timeout_ms;
-    l->reap = evtimer_new(d->base, on_reap, l);
-    if (!l->reap) {
-        link_free(l);
-        log_msg(KLOG_ERROR, s->name, "cannot create a timer");
-        return NULL;
-    }
-    struct esme_config ec;
-    esme_config_from(s, &ec);
-    struct esme_callbacks cb = { on_state, on_deliver, log_esme, l };
-    char err[160] = "";
-    l->e = esme_new(d->base, &ec, &cb, err, sizeof err);
-    if (!l->e) {
-        log_msg(KLOG_ERROR, s->name, "cannot create the link: %s", err);
-        link_free(l);
-        return NULL;
-    }
-    if (d->links_started) {
-        log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
-                s->port, s->system_id, config_bind_name(s->bind));
-        esme_start(l->e);
-    }
-    return l;
-}
-
-static struct link *find_link(struct link *l, const char *name)
-{
-    for (; l; l = l->next)
-        if (l->name && !strcmp(l->name, name))
-            return l;
-    return NULL;
-}
-
-/* Start a link for the current config's entry `name` (after a restart),
- * unless there is none or one is running already. */
-static void start_entry(struct daemon *d, const char *name)
-{
-    const struct config_smsc *s = config_find_smsc(d->cfg, name);
-    if (!s || find_link(d->links, name))
-        return;
-    struct link *l = link_new(d, s);
-    if (l) {
-        l->next = d->links;
-        d->links = l;
-    }
-}
-
-/* Stop a link and move it to the retiring list; it is freed when CLOSED or
- * after the grace period. */
-static void link_retire(struct daemon *d, struct link *l)
-{
-    unlink_from(&d->links, l);
-    l->retiring = 1;
-    l->next = d->retiring;
-    d->retiring = l;
-    struct timeval grace = { STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000 };
-    evtimer_add(l->reap, &grace);
-    if (esme_state(l->e) == ESME_CLOSED) {
-        struct timeval now = { 0, 0 };
-        evtimer_add(l->reap, &now);
-    } else {
-        esme_stop(l->e);
-    }
 }
 
 /* ---- config, reload ------------------------------------------------------ */
@@ -872,52 +271,8 @@ static void reload(struct daemon *d)
             (unsigned)menus->nnode);
     apply_log_settings(d, d->cfg, cfg);
 
-    unsigned added = 0, removed = 0, restarted = 0, kept = 0, failed = 0;
-    /* removed and changed entries */
-    struct link *next;
-    for (struct link *l = d->links; l; l = next) {
-        next = l->next;
-        const struct config_smsc *ns = config_find_smsc(cfg, l->name);
-        const struct config_smsc *os = config_find_smsc(d->cfg, l->name);
-        if (!ns) {
-            log_msg(KLOG_INFO, l->name, "removed from the configuration; stopping");
-            link_retire(d, l);
-            removed++;
-        } else if (!os || !config_smsc_equal(os, ns)) {
-            char keys[256] = "?";
-            if (os)
-                config_smsc_diff(os, ns, keys, sizeof keys);
-            log_msg(KLOG_INFO, l->name,
-                    "configuration changed (%s); restarting once the old link "
-                    "is closed", keys);
-            l->restart = 1;
-            link_retire(d, l);
-            restarted++;
-        } else {
-            kept++;
-        }
-    }
-    /* new entries and the restarted ones */
-    for (size_t i = 0; i < cfg->smsc_count; i++) {
-        const struct config_smsc *s = &cfg->smsc[i];
-        if (find_link(d->links, s->name))
-            continue;
-        struct link *old = find_link(d->retiring, s->name);
-        if (old) {
-            /* still closing: start the new one when the old one is gone */
-            old->restart = 1;
-            continue;
-        }
-        if (!config_find_smsc(d->cfg, s->name))
-            added++;
-        struct link *l = link_new(d, s);
-        if (!l) {
-            failed++;
-            continue;
-        }
-        l->next = d->links;
-        d->links = l;
-    }
+    struct links_change ch;
+    links_apply(d, cfg, &ch);
     config_free(d->cfg);
     d->cfg = cfg;
     struct reminders_opts ro;
@@ -926,8 +281,8 @@ static void reload(struct daemon *d)
     log_msg(KLOG_INFO, NULL,
             "reloaded %s: %zu smsc (%u added, %u removed, %u restarted, "
             "%u unchanged%s)",
-            d->config_path, cfg->smsc_count, added, removed, restarted, kept,
-            failed ? ", some failed to start" : "");
+            d->config_path, cfg->smsc_count, ch.added, ch.removed, ch.restarted,
+            ch.kept, ch.failed ? ", some failed to start" : "");
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -938,7 +293,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct daemon *d = arg;
     log_msg(KLOG_WARN, NULL, "%d link(s) not closed after %d ms; exiting anyway",
-            count_open(d->links) + count_open(d->retiring), STOP_GRACE_MS);
+            links_open(d), STOP_GRACE_MS);
     event_base_loopexit(d->base, NULL);
 }
 
@@ -958,16 +313,11 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     d->stopping = 1;
     log_msg(KLOG_INFO, NULL, "%s: unbinding %d link(s)", signame((int)sig),
-            count_open(d->links) + count_open(d->retiring));
+            links_open(d));
     struct timeval grace = { STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000 };
     evtimer_add(d->ev_deadline, &grace);
-    for (struct link *l = d->links; l; l = l->next)
-        if (esme_state(l->e) != ESME_CLOSED)
-            esme_stop(l->e);
-    for (struct link *l = d->retiring; l; l = l->next)
-        if (esme_state(l->e) != ESME_CLOSED)
-            esme_stop(l->e);
-    check_all_closed(d);
+    links_stop_all(d);
+    links_check_all_closed(d);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -1112,16 +462,7 @@ static int write_pidfile(const char *path)
 
 static void daemon_free(struct daemon *d)
 {
-    struct link *next;
-    for (struct link *l = d->links; l; l = next) {
-        next = l->next;
-        link_free(l);
-    }
-    for (struct link *l = d->retiring; l; l = next) {
-        next = l->next;
-        link_free(l);
-    }
-    d->links = d->retiring = NULL;
+    links_free_all(d);
     api_free(d->api);
     d->api = NULL;
     reminders_free(d->reminders);
@@ -1155,55 +496,240 @@ static void daemon_free(struct daemon *d)
     d->base = NULL;
 }
 
+/* --help, --version, --help-config: print, and return the exit status;
+ * -1 when none of them was asked for. */
+static int print_info(const struct options *o, const char *prog)
+{
+    if (o->help) {
+        usage(stdout, prog);
+        return 0;
+    }
+    if (o->version) {
+        printf("kyzmatd %s\n", KYZMAT_VERSION);
+        return 0;
+    }
+    if (o->help_config) {
+        config_print_help(stdout);
+        return 0;
+    }
+    return -1;
+}
+
+/* The configuration for start-up into d->cfg; every error on stderr.
+ * Returns 0, or 1 (the exit status) when it cannot be used. */
+static int startup_config(struct daemon *d, const char *prog)
+{
+    struct config_errors errs = { 0 };
+    if (load_config(d->config_path, &d->cfg, &errs) != 0) {
+        print_errors(stderr, &errs);
+        if (!errs.n && !errs.dropped)
+            fprintf(stderr, "%s: out of memory\n", prog);
+        fprintf(stderr, "%s: %zu error%s in the configuration; not starting\n",
+                prog, errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s");
+        config_errors_free(&errs);
+        return 1;
+    }
+    config_errors_free(&errs);
+    return 0;
+}
+
+/* --create-token AGENCY: print a new token and return the exit status.
+ * Frees d->cfg. */
+static int create_token(struct daemon *d, const struct options *o, const char *prog)
+{
+    char err[256], tok[API_TOKEN_LEN];
+    struct store *st = open_db(d->cfg, err, sizeof err);
+    int trc = st ? api_token_create(st, o->create_token, o->scopes, tok, sizeof tok,
+                                    err, sizeof err)
+                 : -1;
+    store_close(st);
+    config_free(d->cfg);
+    d->cfg = NULL;
+    if (trc != STORE_OK) {
+        fprintf(stderr, "%s: cannot create a token: %s\n", prog, err);
+        return 1;
+    }
+    printf("%s\n", tok);
+    return 0;
+}
+
+/* The event loop and the signal events.  Returns 0, or -1 (on stderr). */
+static int open_loop(struct daemon *d, const char *prog)
+{
+    /* epoll changelist: bufferevents and evhttp switch a socket's write
+     * interest on and off around every flush; the changelist folds the
+     * changes of one loop pass into at most one epoll_ctl per socket
+     * (measured: ~3.5 epoll_ctl calls per USSD step without it).  kyzmatd
+     * never dup()s a watched descriptor, the case libevent warns about. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    d->base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
+    if (!d->base)
+        d->base = event_base_new();
+    if (!d->base) {
+        fprintf(stderr, "%s: cannot create the event loop\n", prog);
+        return -1;
+    }
+    d->ev_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
+    d->ev_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
+    d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
+    d->ev_deadline = evtimer_new(d->base, on_deadline, d);
+    if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_deadline ||
+        evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
+        evsignal_add(d->ev_hup, NULL)) {
+        fprintf(stderr, "%s: cannot set up signal handling\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+/* The USSD side: the dialog store, fetch and the USSD service.  Returns 0,
+ * or -1 (logged). */
+static int start_ussd(struct daemon *d)
+{
+    char serr[256] = "";
+    struct dialogs_opts dopts;
+    memset(&dopts, 0, sizeof dopts);
+    dopts.on_state = on_store_state;
+    dopts.state_arg = d;
+    d->store = dialogs_new(d->base, d->cfg->redis_url, &dopts, serr, sizeof serr);
+    d->fetch = fetch_new(d->base, NULL);
+    struct ussd_ops uops = { ussd_send, ussd_send_sms, ussd_store_flush,
+                             ussd_outbox_kick, d };
+    d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)
+                                   : NULL;
+    if (!d->ussd) {
+        log_msg(KLOG_ERROR, NULL, "not starting: dialog store: %s",
+                serr[0] ? serr : "out of memory");
+        return -1;
+    }
+    log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
+            d->cfg->menus, (unsigned)d->menus->nnode, dialogs_describe(d->store));
+    return 0;
+}
+
+/* The SMS side: the database, the outbox and the reminders.  Returns 0, or
+ * -1 (logged). */
+static int start_sms(struct daemon *d)
+{
+    char derr[256] = "";
+    d->db = open_db(d->cfg, derr, sizeof derr);
+    if (d->db)
+        ussd_set_store(d->ussd, d->db);   /* the menus' status node reads it */
+    if (!d->db) {
+        log_msg(KLOG_ERROR, NULL, "not starting: database %s: %s", d->cfg->db_path, derr);
+        return -1;
+    }
+    /* This process is the database's only user: what a dead predecessor had
+     * on the links goes out again at once rather than after its lease. */
+    store_outbox_recover(d->db, INT64_MAX, NULL);
+    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, d,
+                                   outbox_answer_cb };
+    struct outbox_opts oopts;
+    memset(&oopts, 0, sizeof oopts);
+    oopts.from = "kyzmat";
+    oopts.fetch = d->fetch;
+    d->outbox = outbox_new(d->base, d->db, &olinks, &oopts);
+    if (!d->outbox) {
+        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
+        return -1;
+    }
+    struct reminders_opts ropts;
+    reminders_opts_from(d->cfg, d->menus, &ropts);
+    d->reminders = reminders_new(d->base, d->db, d->outbox, &ropts);
+    if (!d->reminders) {
+        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the reminder timer");
+        return -1;
+    }
+    return 0;
+}
+
+/* The agencies' HTTP API.  Returns 0, or -1 (logged). */
+static int start_api(struct daemon *d)
+{
+    char derr[256] = "";
+    struct api_opts aopts;
+    memset(&aopts, 0, sizeof aopts);
+    aopts.listen = d->cfg->http_listen;
+    aopts.max_body = d->cfg->http_max_body;
+    aopts.ussd_notice = api_ussd_notice;
+    aopts.ussd_ud = d;
+    d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
+    if (!d->api) {
+        log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",
+                d->cfg->http_listen, derr);
+        return -1;
+    }
+    char host[300];
+    snprintf(host, sizeof host, "%s", d->cfg->http_listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    log_msg(KLOG_INFO, NULL, "HTTP API on %s:%d; database %s", host,
+            api_port(d->api), d->cfg->db_path);
+    return 0;
+}
+
+/* One link per smsc entry; they bind once the dialog store is up, or after
+ * 3 s.  Returns 0, or -1 (logged). */
+static int start_links_gated(struct daemon *d)
+{
+    for (size_t i = 0; i < d->cfg->smsc_count; i++) {
+        if (!link_new(d, &d->cfg->smsc[i])) {
+            log_msg(KLOG_ERROR, NULL, "not starting: link %s failed",
+                    d->cfg->smsc[i].name);
+            return -1;
+        }
+    }
+    if (dialogs_state(d->store) == DIALOGS_UP) {
+        start_links(d);
+    } else {
+        struct timeval gate = { 3, 0 };
+        d->ev_gate = evtimer_new(d->base, on_gate, d);
+        if (!d->ev_gate || evtimer_add(d->ev_gate, &gate) != 0)
+            start_links(d);
+    }
+    return 0;
+}
+
+/* Everything between the log and the loop.  Returns 0, or -1 (logged). */
+static int start_daemon(struct daemon *d, const struct options *o)
+{
+    log_msg(KLOG_INFO, NULL, "kyzmatd %s starting: %s, %zu smsc", KYZMAT_VERSION,
+            o->config ? o->config : "embedded defaults", d->cfg->smsc_count);
+    if (start_ussd(d) != 0 || start_sms(d) != 0 || start_api(d) != 0 ||
+        start_links_gated(d) != 0)
+        return -1;
+    if (o->pidfile && write_pidfile(o->pidfile) != 0) {
+        log_msg(KLOG_ERROR, NULL, "cannot write pid file %s: %s", o->pidfile,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc;
-    if (o.help) {
-        usage(stdout, argv[0]);
-        return 0;
-    }
-    if (o.version) {
-        printf("kyzmatd %s\n", KYZMAT_VERSION);
-        return 0;
-    }
-    if (o.help_config) {
-        config_print_help(stdout);
-        return 0;
-    }
+    if ((rc = print_info(&o, argv[0])) >= 0)
+        return rc;
 
     struct daemon d;
     memset(&d, 0, sizeof d);
+    LIST_INIT(&d.links);
+    LIST_INIT(&d.retiring);
     d.config_path = o.config;
     d.verbose = o.verbose;
-    struct config_errors errs = { 0 };
-    if (load_config(o.config, &d.cfg, &errs) != 0) {
-        print_errors(stderr, &errs);
-        if (!errs.n && !errs.dropped)
-            fprintf(stderr, "%s: out of memory\n", argv[0]);
-        fprintf(stderr, "%s: %zu error%s in the configuration; not starting\n",
-                argv[0], errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s");
-        config_errors_free(&errs);
+    if (startup_config(&d, argv[0]) != 0)
         return 1;
-    }
-    config_errors_free(&errs);
-    if (o.create_token) {
-        char err[256], tok[API_TOKEN_LEN];
-        struct store *st = open_db(d.cfg, err, sizeof err);
-        int trc = st ? api_token_create(st, o.create_token, o.scopes, tok, sizeof tok,
-                                        err, sizeof err)
-                     : -1;
-        store_close(st);
-        config_free(d.cfg);
-        if (trc != STORE_OK) {
-            fprintf(stderr, "%s: cannot create a token: %s\n", argv[0], err);
-            return 1;
-        }
-        printf("%s\n", tok);
-        return 0;
-    }
+    if (o.create_token)
+        return create_token(&d, &o, argv[0]);
     d.menus = load_menus(d.cfg, stderr);
     if (!d.menus) {
         fprintf(stderr, "%s: the menu set %s has errors; not starting\n", argv[0],
@@ -1230,143 +756,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-
-    /* epoll changelist: bufferevents and evhttp switch a socket's write
-     * interest on and off around every flush; the changelist folds the
-     * changes of one loop pass into at most one epoll_ctl per socket
-     * (measured: ~3.5 epoll_ctl calls per USSD step without it).  kyzmatd
-     * never dup()s a watched descriptor, the case libevent warns about. */
-    struct event_config *ecfg = event_config_new();
-    if (ecfg)
-        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-    d.base = ecfg ? event_base_new_with_config(ecfg) : NULL;
-    if (ecfg)
-        event_config_free(ecfg);
-    if (!d.base)
-        d.base = event_base_new();
-    if (!d.base) {
-        fprintf(stderr, "%s: cannot create the event loop\n", argv[0]);
-        menu_set_unref(d.menus);
-        config_free(d.cfg);
-        log_close();
-        return 1;
-    }
-    d.ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
-    d.ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
-    d.ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
-    d.ev_deadline = evtimer_new(d.base, on_deadline, &d);
-    if (!d.ev_term || !d.ev_int || !d.ev_hup || !d.ev_deadline ||
-        evsignal_add(d.ev_term, NULL) || evsignal_add(d.ev_int, NULL) ||
-        evsignal_add(d.ev_hup, NULL)) {
-        fprintf(stderr, "%s: cannot set up signal handling\n", argv[0]);
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-
-    log_msg(KLOG_INFO, NULL, "kyzmatd %s starting: %s, %zu smsc", KYZMAT_VERSION,
-            o.config ? o.config : "embedded defaults", d.cfg->smsc_count);
-    char serr[256] = "";
-    struct dialogs_opts dopts;
-    memset(&dopts, 0, sizeof dopts);
-    dopts.on_state = on_store_state;
-    dopts.state_arg = &d;
-    d.store = dialogs_new(d.base, d.cfg->redis_url, &dopts, serr, sizeof serr);
-    d.fetch = fetch_new(d.base, NULL);
-    struct ussd_ops uops = { ussd_send, ussd_send_sms, ussd_store_flush,
-                             ussd_outbox_kick, &d };
-    d.ussd = d.store && d.fetch ? ussd_new(d.base, d.store, d.fetch, d.menus, &uops)
-                                : NULL;
-    if (!d.ussd) {
-        log_msg(KLOG_ERROR, NULL, "not starting: dialog store: %s",
-                serr[0] ? serr : "out of memory");
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-    log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
-            d.cfg->menus, (unsigned)d.menus->nnode, dialogs_describe(d.store));
-    char derr[256] = "";
-    d.db = open_db(d.cfg, derr, sizeof derr);
-    if (d.db)
-        ussd_set_store(d.ussd, d.db);   /* the menus' status node reads it */
-    if (!d.db) {
-        log_msg(KLOG_ERROR, NULL, "not starting: database %s: %s", d.cfg->db_path, derr);
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-    /* This process is the database's only user: what a dead predecessor had
-     * on the links goes out again at once rather than after its lease. */
-    store_outbox_recover(d.db, INT64_MAX, NULL);
-    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, &d,
-                                   outbox_answer_cb };
-    struct outbox_opts oopts;
-    memset(&oopts, 0, sizeof oopts);
-    oopts.from = "kyzmat";
-    oopts.fetch = d.fetch;
-    d.outbox = outbox_new(d.base, d.db, &olinks, &oopts);
-    if (!d.outbox) {
-        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-    struct reminders_opts ropts;
-    reminders_opts_from(d.cfg, d.menus, &ropts);
-    d.reminders = reminders_new(d.base, d.db, d.outbox, &ropts);
-    if (!d.reminders) {
-        log_msg(KLOG_ERROR, NULL, "not starting: cannot start the reminder timer");
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-    struct api_opts aopts;
-    memset(&aopts, 0, sizeof aopts);
-    aopts.listen = d.cfg->http_listen;
-    aopts.max_body = d.cfg->http_max_body;
-    aopts.ussd_notice = api_ussd_notice;
-    aopts.ussd_ud = &d;
-    d.api = api_new(d.base, d.db, &aopts, derr, sizeof derr);
-    if (!d.api) {
-        log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",
-                d.cfg->http_listen, derr);
-        daemon_free(&d);
-        log_close();
-        return 1;
-    }
-    {
-        char host[300];
-        snprintf(host, sizeof host, "%s", d.cfg->http_listen);
-        char *colon = strrchr(host, ':');
-        if (colon)
-            *colon = '\0';
-        log_msg(KLOG_INFO, NULL, "HTTP API on %s:%d; database %s", host,
-                api_port(d.api), d.cfg->db_path);
-    }
-    for (size_t i = 0; i < d.cfg->smsc_count; i++) {
-        struct link *l = link_new(&d, &d.cfg->smsc[i]);
-        if (!l) {
-            log_msg(KLOG_ERROR, NULL, "not starting: link %s failed",
-                    d.cfg->smsc[i].name);
-            daemon_free(&d);
-            log_close();
-            return 1;
-        }
-        l->next = d.links;
-        d.links = l;
-    }
-    if (dialogs_state(d.store) == DIALOGS_UP) {
-        start_links(&d);
-    } else {
-        struct timeval gate = { 3, 0 };
-        d.ev_gate = evtimer_new(d.base, on_gate, &d);
-        if (!d.ev_gate || evtimer_add(d.ev_gate, &gate) != 0)
-            start_links(&d);
-    }
-    if (o.pidfile && write_pidfile(o.pidfile) != 0) {
-        log_msg(KLOG_ERROR, NULL, "cannot write pid file %s: %s", o.pidfile,
-                strerror(errno));
+    if (open_loop(&d, argv[0]) != 0 || start_daemon(&d, &o) != 0) {
         daemon_free(&d);
         log_close();
         return 1;
