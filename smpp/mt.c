@@ -144,7 +144,7 @@ int mt_send(struct esme *e, const struct mt_msg *m, mt_done_fn *done,
             pdu.sm_length = (uint8_t)p->len;
             pdu.short_message = p->data;
             if (p->udh_len > 0)
-                pdu.esm_class |= 0x40;
+                pdu.esm_class |= SMPP_ESM_UDHI;
             if (mode == SMPP_SPLIT_SAR && p->total > 1) {
                 smpp_pdu_set_u16(&pdu, SMPP_TLV_SAR_MSG_REF_NUM, p->ref);
                 smpp_pdu_set_u8(&pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS, p->total);
