@@ -23,11 +23,8 @@
  *
  * Pure part: api_parse_*() turn body bytes into a struct or an error with
  * the offending field; they do no I/O and are fuzzed
- * (tests/fuzz/fuzz_api_json.c).  api_phone_canon() is the one phone-number
- * rule: the canonical form stored is international digits without '+'
- * ("996555123456"); "+996555123456" and the Kyrgyz local form
- * "0555123456" map to it; other numbers are E.164 (8..15 digits, no
- * leading 0).
+ * (tests/fuzz/fuzz_api_json.c).  Phone numbers are canonicalised by
+ * gateway/phone.h (phone_canon(), the one rule).
  *
  * Ownership: struct api is owned by the caller of api_new() and freed with
  * api_free() (which answers still-pending requests with 503 first).  It
@@ -130,10 +127,8 @@ struct api_error {
 #define API_VARS_MAX 4096        /* template variables, as JSON text */
 #define API_NOTICE_MAX_BYTES 800 /* a USSD screen: 182 GSM / 80 UCS-2 characters */
 
-/*
- * api_phone_canon — the canonical form of a phone number (see top) into
- * out[0..cap); 0, or -1 when s is not a phone number (out then "").
- */
+/* phone_canon() (gateway/phone.h) under its old name, for callers not
+ * yet moved to it (bench/bench_sms.c). */
 int api_phone_canon(const char *s, char *out, size_t cap);
 
 struct api_message {

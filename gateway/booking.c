@@ -13,12 +13,12 @@
  * booking walks D -> T -> C with the booking's id kept (`b`).
  *
  * Owns: nothing between calls; every buffer is on the stack or in res.
- * May call: gateway/store, gateway/api (api_phone_canon), menus/screen,
+ * May call: gateway/store, gateway/phone, menus/screen,
  * libc.
  */
 #include "gateway/booking.h"
 
-#include "gateway/api.h"
+#include "gateway/phone.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -1134,7 +1134,7 @@ int booking_step(struct store *st, const struct booking_req *rq,
         res->outcome = BOOKING_FAIL;
         return 0;
     }
-    if (!rq->phone || api_phone_canon(rq->phone, t.phone, sizeof t.phone) != 0) {
+    if (!rq->phone || phone_canon(rq->phone, t.phone, sizeof t.phone) != 0) {
         snprintf(res->why, sizeof res->why, "no usable phone number");
         res->outcome = BOOKING_FAIL;
         return 0;

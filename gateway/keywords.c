@@ -13,14 +13,15 @@
  * matches nothing.  Bounded: words over KW_WORD_MAX code points are no
  * keyword, and the argument scan stops at its first blank.
  *
- * Owns nothing between calls.  May call: gateway/store, gateway/api
- * (api_phone_canon, api_render, api_template_is_booking), gateway/log,
+ * Owns nothing between calls.  May call: gateway/store, gateway/phone,
+ * gateway/api (api_render, api_template_is_booking), gateway/log,
  * smpp/text, smpp/pdu, libc.
  */
 #include "gateway/keywords.h"
 
 #include "gateway/api.h"
 #include "gateway/log.h"
+#include "gateway/phone.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
 
@@ -554,7 +555,7 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
     if (kw_parse(text, len, NULL, &res->parsed) == KW_NONE)
         return STORE_OK;
     char canon[STORE_MSISDN_MAX];
-    if (!from || api_phone_canon(from, canon, sizeof canon) != 0) {
+    if (!from || phone_canon(from, canon, sizeof canon) != 0) {
         /* no phone number (an alphanumeric sender): nobody to answer */
         return STORE_OK;
     }

@@ -2,7 +2,8 @@
  * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
  * request-body validation (gateway/api.h: api_parse_message,
  * api_parse_app_status, api_parse_office, api_parse_slot,
- * api_parse_template) and the phone number rule (api_phone_canon).
+ * api_parse_template) and the phone number rule (gateway/phone.h:
+ * phone_canon).
  *
  * Input: the whole input is one request body, given to every parser.
  * Checks, with abort() on any broken property:
@@ -10,7 +11,7 @@
  *     (500 only for out of memory) and a NUL-terminated message;
  *   - a body that is not valid UTF-8 is always refused;
  *   - on success every string is valid UTF-8 within its limit, phone
- *     numbers are canonical (api_phone_canon of the result is itself),
+ *     numbers are canonical (phone_canon of the result is itself),
  *     the language is ky/ru/en, exactly one of text and template is set;
  *   - the same body parses the same way twice (no hidden state);
  *   - a template body, tried for an application status, "*" and a
@@ -18,16 +19,17 @@
  *     kind's placeholders (api_template_placeholders), and rendering it
  *     gives valid UTF-8; the status/lang key is what was asked.
  * The input's first 20 bytes, as a NUL-terminated string, also go through
- * api_phone_canon: a success is 8..15 digits and idempotent.
+ * phone_canon: a success is 8..15 digits and idempotent.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
  *
- * May call: gateway/api.h, smpp/text.h, libc.
+ * May call: gateway/api.h, gateway/phone.h, smpp/text.h, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/api.h"
+#include "gateway/phone.h"
 #include "smpp/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,7 +63,7 @@ static void check_phone(const char *p, bool required)
         CHECK(!required);
         return;
     }
-    CHECK(api_phone_canon(p, again, sizeof again) == 0);
+    CHECK(phone_canon(p, again, sizeof again) == 0);
     CHECK(strcmp(again, p) == 0);
     size_t n = strlen(p);
     CHECK(n >= 8 && n <= 15 && p[0] != '0');
@@ -222,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size < 20 ? size : 20;
     memcpy(num, data, n);
     num[n] = '\0';
-    if (api_phone_canon(num, out, sizeof out) == 0)
+    if (phone_canon(num, out, sizeof out) == 0)
         check_phone(out, true);
     else
         CHECK(out[0] == '\0');

@@ -4,8 +4,8 @@
  * mkdtemp directory, driven by libevent's own HTTP client on the same
  * base (127.0.0.1, server port 0 read back with api_port()).
  *
- * Covers: the pure parts (SHA-256 vectors, phone canonical form, SMS
- * parts, template rendering, body schemas); every endpoint's happy path;
+ * Covers: the pure parts (SHA-256 vectors, SMS parts, template
+ * rendering, body schemas); every endpoint's happy path;
  * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
  * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
  * connections -> a few commits, and every 202 already visible to a second
@@ -280,28 +280,6 @@ static void test_sha256(void **state)
     kz_sha256(two, strlen(two), h);
     hex(h, x);
     assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-}
-
-static void test_phone(void **state)
-{
-    (void)state;
-    char o[STORE_MSISDN_MAX];
-    assert_int_equal(api_phone_canon("+996555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("996555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("0555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("+4915112345678", o, sizeof o), 0);
-    assert_string_equal(o, "4915112345678");
-    assert_int_equal(api_phone_canon("12345678", o, sizeof o), 0);
-    const char *bad[] = { "", "+", "1234567", "1234567890123456", "99655512345",
-                          "9965551234567", "+0555123456", "0123", "555 123456",
-                          "++996555123456", "abc", "05551234567" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(api_phone_canon(bad[i], o, sizeof o), -1);
-        assert_string_equal(o, "");
-    }
 }
 
 static void test_parts_render(void **state)
@@ -1183,7 +1161,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256),
-        cmocka_unit_test(test_phone),
         cmocka_unit_test(test_parts_render),
         cmocka_unit_test(test_parse),
         cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
