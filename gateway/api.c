@@ -63,22 +63,13 @@
 #include "base/sha256.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/text.h"
 
 #define API_PEER "api"
 #define APP_FANOUT_MAX 1000   /* subscribers notified per status change */
 
-static const char *const langs[3] = { "ky", "ru", "en" };
-
 /* ---- small pure helpers -------------------------------------------------- */
-
-int api_lang_index(const char *lang)
-{
-    for (int i = 0; i < 3; i++)
-        if (lang && strcmp(lang, langs[i]) == 0)
-            return i;
-    return -1;
-}
 
 /* Kept for callers outside this change (bench/bench_sms.c): the rule is
  * gateway/phone.h's. */
@@ -109,43 +100,6 @@ unsigned api_sms_parts(const char *text, size_t len)
     if (all_gsm)
         return gsm <= 160 ? 1 : (unsigned)((gsm + 152) / 153);
     return ucs <= 70 ? 1 : (unsigned)((ucs + 66) / 67);
-}
-
-char *api_render(const char *tmpl, const char *number, const char *status,
-                 const char *note)
-{
-    static const char *const keys[3] = { "{number}", "{status}", "{note}" };
-    const char *vals[3] = { number ? number : "", status ? status : "",
-                            note ? note : "" };
-    size_t cap = strlen(tmpl) + 1, len = 0;
-    for (int i = 0; i < 3; i++)
-        cap += strlen(vals[i]) * 8;   /* generous; grown below if needed */
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    for (const char *p = tmpl; *p;) {
-        int hit = -1;
-        for (int i = 0; i < 3 && hit < 0; i++)
-            if (strncmp(p, keys[i], strlen(keys[i])) == 0)
-                hit = i;
-        const char *add = hit >= 0 ? vals[hit] : p;
-        size_t alen = hit >= 0 ? strlen(add) : 1;
-        if (len + alen + 1 > cap) {
-            size_t ncap = (len + alen + 1) * 2;
-            char *n = realloc(out, ncap);
-            if (!n) {
-                free(out);
-                return NULL;
-            }
-            out = n;
-            cap = ncap;
-        }
-        memcpy(out + len, add, alen);
-        len += alen;
-        p += hit >= 0 ? strlen(keys[hit]) : 1;
-    }
-    out[len] = '\0';
-    return out;
 }
 
 /* ---- pure body validation ------------------------------------------------ */
@@ -277,7 +231,7 @@ static int get_lang(json_t *root, const char *key, char *out,
         return -1;
     if (!s)
         s = "ky";
-    if (api_lang_index(s) < 0)
+    if (template_lang_index(s) < 0)
         return fail(e, 400, key, "field \"%s\" must be one of ky, ru, en", key);
     strcpy(out, s);
     return 0;
@@ -596,7 +550,7 @@ static int get_by_lang(json_t *root, const char *key, bool required,
     const char *k;
     json_t *s;
     json_object_foreach(v, k, s) {
-        int li = api_lang_index(k);
+        int li = template_lang_index(k);
         if (li < 0)
             return fail(e, 400, key, "\"%s\": language must be ky, ru or en",
                         key);
@@ -629,7 +583,7 @@ int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
     for (int i = 0; i < 3; i++)
         if (o->address[i] && !o->name[i]) {
             fail(e, 400, "address", "address in %s given without a name in %s",
-                 langs[i], langs[i]);
+                 template_langs[i], template_langs[i]);
             goto out;
         }
     rc = 0;
@@ -720,30 +674,6 @@ out:
 
 /* ---- status templates (PUT /v1/templates/{status}/{lang}) ----------------- */
 
-static const char *const app_placeholders[] = { "number", "status", "note",
-                                                NULL };
-static const char *const booking_placeholders[] = {
-    "service", "office", "address", "place", "day", "date", "time", "ticket",
-    NULL
-};
-
-bool api_template_is_booking(const char *status)
-{
-    return status && strncmp(status, API_BOOKING_PREFIX,
-                             strlen(API_BOOKING_PREFIX)) == 0;
-}
-
-const char *const *api_template_placeholders(const char *status)
-{
-    return api_template_is_booking(status) ? booking_placeholders
-                                           : app_placeholders;
-}
-
-static bool is_placeholder_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
-}
-
 int api_template_key(const char *status, const char *lang,
                      struct api_error *e)
 {
@@ -752,11 +682,11 @@ int api_template_key(const char *status, const char *lang,
         return fail(e, 400, "status",
                     "template status must be \"*\" or 1..63 of A-Z a-z 0-9 "
                     ". _ : -");
-    if (api_template_is_booking(status) &&
-        strlen(status) == strlen(API_BOOKING_PREFIX))
+    if (template_is_booking(status) &&
+        strlen(status) == strlen(TEMPLATE_BOOKING_PREFIX))
         return fail(e, 400, "status",
                     "a booking template needs a name after \"booking.\"");
-    if (!lang || api_lang_index(lang) < 0)
+    if (!lang || template_lang_index(lang) < 0)
         return fail(e, 400, "language",
                     "template language must be one of ky, ru, en");
     return 0;
@@ -767,31 +697,20 @@ int api_template_check(const char *status, const char *text,
 {
     if (check_text("text", text, API_TEXT_MAX_CHARS, e) < 0)
         return -1;
-    const char *const *ok = api_template_placeholders(status);
-    for (const char *p = text; (p = strchr(p, '{')) != NULL; p++) {
-        size_t n = 0;
-        while (n <= API_PLACEHOLDER_MAX && is_placeholder_char(p[1 + n]))
-            n++;
-        if (n == 0 || n > API_PLACEHOLDER_MAX || p[1 + n] != '}')
-            continue;   /* not {name}: an ordinary brace, kept as it is */
-        bool known = false;
-        for (size_t i = 0; ok[i] && !known; i++)
-            known = strlen(ok[i]) == n && strncmp(p + 1, ok[i], n) == 0;
-        if (known)
-            continue;
-        char allowed[96] = "";
-        for (size_t i = 0; ok[i]; i++) {
-            size_t l = strlen(allowed);
-            snprintf(allowed + l, sizeof allowed - l, "%s{%s}", i ? " " : "",
-                     ok[i]);
-        }
-        return fail(e, 400, "text",
-                    "unknown placeholder {%.*s} in \"text\"; a %s template "
-                    "may use %s", (int)n, p + 1,
-                    api_template_is_booking(status) ? "booking" : "status",
-                    allowed);
+    size_t n = 0;
+    const char *bad = template_unknown(status, text, &n);
+    if (!bad)
+        return 0;
+    const char *const *ok = template_placeholders(status);
+    char allowed[96] = "";
+    for (size_t i = 0; ok[i]; i++) {
+        size_t l = strlen(allowed);
+        snprintf(allowed + l, sizeof allowed - l, "%s{%s}", i ? " " : "", ok[i]);
     }
-    return 0;
+    return fail(e, 400, "text",
+                "unknown placeholder {%.*s} in \"text\"; a %s template "
+                "may use %s", (int)n, bad,
+                template_is_booking(status) ? "booking" : "status", allowed);
 }
 
 void api_template_clear(struct api_template *t)
@@ -1508,7 +1427,7 @@ static void h_app_status(struct rq *r, const char *number)
         rc = store_template_get(st, r->agency_id, in.status, in.lang, &tmpl);
         if (rc == STORE_OK) {
             have_template = true;
-            char *text = api_render(tmpl, number, in.status, in.note);
+            char *text = template_render_status(tmpl, number, in.status, in.note);
             free(tmpl);
             if (!text) {
                 api_app_status_clear(&in);
@@ -1611,8 +1530,9 @@ static void put_named(struct rq *r, bool office, const char *code,
     for (int i = 0; i < 3; i++) {
         if (!name[i])
             continue;
-        rc = office ? store_office_name_set(st, id, langs[i], name[i], address[i])
-                    : store_service_name_set(st, id, langs[i], name[i]);
+        const char *lang = template_langs[i];
+        rc = office ? store_office_name_set(st, id, lang, name[i], address[i])
+                    : store_service_name_set(st, id, lang, name[i]);
         if (rc != STORE_OK)
             goto fail;
     }
@@ -1739,7 +1659,7 @@ static json_t *template_json(const char *status, const char *lang,
 {
     return json_pack("{s:s, s:s, s:s, s:s}", "status", status, "language",
                      lang, "text", text, "kind",
-                     api_template_is_booking(status) ? "booking" : "status");
+                     template_is_booking(status) ? "booking" : "status");
 }
 
 /* The agency's own template (status, lang), no fallbacks: *text_out

@@ -214,36 +214,22 @@ int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
 
 /*
  * Status templates: the SMS text an agency wants for (status, language),
- * rendered by api_render() when an application changes status (POST
- * /v1/applications/{n}/status) and when its owner asks by SMS (STATUS n,
- * gateway/keywords).  The key comes from the path of
+ * rendered when an application changes status (POST
+ * /v1/applications/{n}/status, gateway/notify) and when its owner asks by
+ * SMS (STATUS n, gateway/keywords).  The key comes from the path of
  * PUT/GET/DELETE /v1/templates/{status}/{lang}: status is a code (1..63 of
  * A-Z a-z 0-9 . _ : -) or "*" (the agency's text for any status without
  * its own), lang one of ky, ru, en.  The body is {"text": "..."}: valid
  * UTF-8, at most API_TEXT_MAX_CHARS characters, no control characters but
- * tab / newline / CR.
- *
- * Placeholders are {name} with name of A-Z a-z 0-9 _ . - (1..32); any
- * other brace is kept as it is.  A template may use only the placeholders
- * its kind fills, so a typo ({numbr}) is refused with 400 naming it:
- *   application statuses (and "*"):   {number} {status} {note}
- *   statuses starting with "booking." (booking.confirmed, booking.moved,
- *   booking.cancelled, booking.reminder, ...; looked up by the booking
- *   code):  {service} {office} {address} {place} ("office, address"),
- *   {day} ("Пн 01.12"), {date} ("01.12.2026"), {time} {ticket}
+ * tab / newline / CR, and only the placeholders its kind fills (the kinds,
+ * their placeholders and the renderer are gateway/template.h's), so a
+ * typo ({numbr}) is refused with 400 naming it.
  */
-#define API_BOOKING_PREFIX "booking."
-#define API_PLACEHOLDER_MAX 32
 struct api_template {
     char status[STORE_CODE_MAX];
     char lang[API_LANG_MAX];
     char *text;               /* malloc'd; NULL until parsed */
 };
-/* true when status names a booking template ("booking." prefix). */
-bool api_template_is_booking(const char *status);
-/* The placeholder names (without braces) a template for status may use;
- * a static NULL-terminated list. */
-const char *const *api_template_placeholders(const char *status);
 /* Check a template key (status, lang) from the path: 0, or -1 with e
  * (400, field "status" or "language"). Pure. */
 int api_template_key(const char *status, const char *lang,
@@ -260,22 +246,11 @@ int api_parse_template(const uint8_t *body, size_t len, const char *status,
                        struct api_error *e);
 void api_template_clear(struct api_template *t);
 
-/* Language index (0 ky, 1 ru, 2 en) or -1. */
-int api_lang_index(const char *lang);
-
 /*
  * api_sms_parts — how many SMS parts a UTF-8 text takes (GSM 03.38 when
  * every character is in it: 160 / 153 septets per part; else UCS-2: 70 /
  * 67 units).  0 for invalid UTF-8.  Pure.
  */
 unsigned api_sms_parts(const char *text, size_t len);
-
-/*
- * api_render — fill a status template: {number}, {status}, {note} are
- * replaced by the values given (NULL = ""); anything else is copied.
- * Returns a malloc'd string (caller frees) or NULL when out of memory.
- */
-char *api_render(const char *tmpl, const char *number, const char *status,
-                 const char *note);
 
 #endif

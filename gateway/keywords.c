@@ -14,14 +14,13 @@
  * keyword, and the argument scan stops at its first blank.
  *
  * Owns nothing between calls.  May call: gateway/store, gateway/phone,
- * gateway/api (api_render, api_template_is_booking), gateway/log,
- * smpp/text, smpp/pdu, libc.
+ * gateway/template, gateway/log, smpp/text, smpp/pdu, libc.
  */
 #include "gateway/keywords.h"
 
-#include "gateway/api.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
 
@@ -425,12 +424,12 @@ static char *status_text(struct store *st, const struct store_app *app,
         return NULL;
     const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
     char *tmpl = NULL;
-    *rc = api_template_is_booking(app->status)
+    *rc = template_is_booking(app->status)
               ? STORE_NOTFOUND
               : store_template_get(st, app->agency_id, app->status,
                                    kw_lang_code(lang), &tmpl);
     if (*rc == STORE_OK) {
-        char *out = api_render(tmpl, app->number, app->status, note);
+        char *out = template_render_status(tmpl, app->number, app->status, note);
         free(tmpl);
         if (!out) {
             *rc = STORE_ERROR;
@@ -443,8 +442,8 @@ static char *status_text(struct store *st, const struct store_app *app,
     }
     if (*rc != STORE_NOTFOUND)
         return NULL;
-    char *line = api_render(kw_text(KW_T_STATUS, lang), app->number, app->status,
-                            NULL);
+    char *line = template_render_status(kw_text(KW_T_STATUS, lang), app->number,
+                                        app->status, NULL);
     if (!line) {
         *rc = STORE_ERROR;
         return NULL;

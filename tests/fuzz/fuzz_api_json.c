@@ -16,13 +16,14 @@
  *   - the same body parses the same way twice (no hidden state);
  *   - a template body, tried for an application status, "*" and a
  *     booking status: on success every {name} in the text is one of the
- *     kind's placeholders (api_template_placeholders), and rendering it
+ *     kind's placeholders (template_placeholders), and rendering it
  *     gives valid UTF-8; the status/lang key is what was asked.
  * The input's first 20 bytes, as a NUL-terminated string, also go through
  * phone_canon: a success is 8..15 digits and idempotent.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
  *
- * May call: gateway/api.h, gateway/phone.h, smpp/text.h, libc.
+ * May call: gateway/api.h, gateway/phone.h, gateway/template.h,
+ * smpp/text.h, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #include "gateway/api.h"
 #include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -80,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         CHECK(utf8);
         check_phone(m.to, true);
-        CHECK(api_lang_index(m.lang) >= 0);
+        CHECK(template_lang_index(m.lang) >= 0);
         CHECK(!m.text != !m.tmpl);
         check_str(m.text, API_TEXT_MAX_BYTES);
         check_str(m.tmpl, STORE_CODE_MAX - 1);
@@ -111,9 +113,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(a.status[0]);
         check_phone(a.owner, false);
         check_str(a.note, API_NOTE_MAX);
-        CHECK(api_lang_index(a.lang) >= 0);
-        char *txt = api_render("{number} {status}: {note}", "A-1", a.status,
-                               a.note);
+        CHECK(template_lang_index(a.lang) >= 0);
+        char *txt = template_render_status("{number} {status}: {note}", "A-1",
+                                           a.status, a.note);
         CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt),
                                              NULL) == SMPP_TEXT_OK);
         free(txt);
@@ -197,19 +199,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(utf8);
             CHECK(strcmp(t.status, tstatus[k]) == 0);
             check_str(t.text, API_TEXT_MAX_BYTES);
-            const char *const *ok = api_template_placeholders(t.status);
+            const char *const *ok = template_placeholders(t.status);
             for (const char *p = strchr(t.text, '{'); p; p = strchr(p + 1, '{')) {
                 size_t l = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz"
                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789_.-");
-                if (l == 0 || l > API_PLACEHOLDER_MAX || p[1 + l] != '}')
+                if (l == 0 || l > TEMPLATE_PLACEHOLDER_MAX || p[1 + l] != '}')
                     continue;
                 bool known = false;
                 for (size_t i = 0; ok[i] && !known; i++)
                     known = strlen(ok[i]) == l && strncmp(ok[i], p + 1, l) == 0;
                 CHECK(known);
             }
-            char *txt = api_render(t.text, "A-1", "ready", "note");
+            char *txt = template_render_status(t.text, "A-1", "ready",
+                                               "note");
             CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt,
                                                  strlen(txt), NULL) ==
                              SMPP_TEXT_OK);

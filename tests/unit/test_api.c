@@ -4,8 +4,8 @@
  * mkdtemp directory, driven by libevent's own HTTP client on the same
  * base (127.0.0.1, server port 0 read back with api_port()).
  *
- * Covers: the pure parts (SHA-256 vectors, SMS parts, template
- * rendering, body schemas); every endpoint's happy path;
+ * Covers: the pure parts (SHA-256 vectors, SMS parts, body schemas;
+ * rendering is tests/unit/test_template.c's); every endpoint's happy path;
  * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
  * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
  * connections -> a few commits, and every 202 already visible to a second
@@ -15,8 +15,8 @@
  * nothing stored; another connection holding the write lock -> 503 busy.
  *
  * Owns: its temp directories, bases and connections.  May call:
- * gateway/api.h, gateway/store.h, gateway/log.h, libevent, jansson, libc,
- * cmocka.
+ * gateway/api.h, gateway/store.h, gateway/template.h, gateway/log.h,
+ * libevent, jansson, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +42,7 @@
 #include "gateway/api.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
+#include "gateway/template.h"
 
 /* ---- fixture -------------------------------------------------------------- */
 
@@ -296,10 +297,6 @@ static void test_parts_render(void **state)
         strcat(t, "ж");
     assert_int_equal(api_sms_parts(t, strlen(t)), 2);
     assert_int_equal(api_sms_parts("\xff", 1), 0);
-    char *r = api_render("Арыз {number}: {status} {note}{x}", "A-1", "ready",
-                         NULL);
-    assert_string_equal(r, "Арыз A-1: ready {x}");
-    free(r);
 }
 
 static void test_parse(void **state)
@@ -944,11 +941,8 @@ static void test_template_parse(void **state)
     assert_int_equal(PT("booking.confirmed", "ru",
                         "{\"text\":\"{service}: {office}, {address}, {day} {time}, "
                         "талон {ticket}\"}"), 0);
-    assert_true(api_template_is_booking(t.status));
+    assert_true(template_is_booking(t.status));
     api_template_clear(&t);
-    assert_false(api_template_is_booking("bookings"));
-    assert_string_equal(api_template_placeholders("booking.moved")[0], "service");
-    assert_string_equal(api_template_placeholders("ready")[0], "number");
     struct { const char *st, *lg, *body, *field, *words; } bad[] = {
         /* each kind refuses the other's placeholders, naming the culprit */
         { "ready", "ky", "{\"text\":\"{numbr}\"}", "text", "unknown placeholder {numbr}" },
