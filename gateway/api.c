@@ -33,7 +33,8 @@
  * we answer it; api_free answers them with 503 before freeing evhttp).
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
- * May call: libevent, jansson, gateway/store, gateway/log, smpp/text, libc.
+ * May call: libevent, jansson, gateway/store, gateway/notify,
+ * gateway/template, gateway/phone, gateway/log, smpp/text, libc.
  */
 #include "gateway/api.h"
 
@@ -62,12 +63,12 @@
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
 
 #define API_PEER "api"
-#define APP_FANOUT_MAX 1000   /* subscribers notified per status change */
 
 /* ---- small pure helpers -------------------------------------------------- */
 
@@ -1326,29 +1327,98 @@ static void h_message_get(struct rq *r, const char *idtxt)
     reply_read(r, 200, j);
 }
 
-/* Queue the status SMS to one recipient unless opted out.  1 queued, 0
- * skipped, or a store error code (negative). */
-static int notify_one(struct rq *r, const char *to, const char *text,
-                      const char *lang, int64_t now)
-{
-    bool out = false;
-    int rc = store_optout_get(r->a->st, to, &out);
-    if (rc != STORE_OK)
-        return -rc;
-    if (out)
-        return 0;
-    struct store_msg_new nm = {
-        .client = r->client, .to = to, .text = text, .lang = lang,
-        .not_before = now, .expires_at = now + r->a->expiry_ms,
-    };
-    int64_t id;
-    rc = store_enqueue(r->a->st, &nm, now, &id);
-    return rc == STORE_OK ? 1 : -rc;
-}
-
 static bool valid_number(const char *s)
 {
     return is_code(s);
+}
+
+/*
+ * Before a status change: the application is the caller's or new (then
+ * with an owner), and its service, when named, is the caller's (created
+ * when unknown).  0 with *created and *service_id, or -1 when r has been
+ * answered.
+ */
+static int app_precheck(struct rq *r, const char *number,
+                        const struct api_app_status *in, bool *created,
+                        int64_t *service_id)
+{
+    struct store *st = r->a->st;
+    struct store_app app;
+    int rc = store_app_get(st, number, &app);
+    *created = rc == STORE_NOTFOUND;
+    *service_id = 0;
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        goto store_fail;
+    if (!*created && app.agency_id != r->agency_id) {
+        reply_error(r, 403, "the application belongs to another agency", NULL);
+        return -1;
+    }
+    if (*created && !in->owner[0]) {
+        reply_error(r, 400, "a new application needs \"owner\"", "owner");
+        return -1;
+    }
+    if (!in->service[0])
+        return 0;
+    int64_t svc_agency = 0;
+    rc = store_service_by_code(st, in->service, service_id, &svc_agency);
+    if (rc == STORE_OK && svc_agency != r->agency_id) {
+        reply_error(r, 403, "the service belongs to another agency", "service");
+        return -1;
+    }
+    if (rc == STORE_NOTFOUND) {
+        batch_touch(r->a);
+        rc = store_service_put(st, r->agency_id, in->service, service_id);
+    }
+    if (rc == STORE_OK)
+        return 0;
+store_fail:
+    reply_store_error(r, rc);
+    return -1;
+}
+
+/* POST /v1/applications/{number}/status: the change and its SMS
+ * (gateway/notify), answered after the commit. */
+static void app_status(struct rq *r, const char *number,
+                       const struct api_app_status *in)
+{
+    bool created;
+    int64_t service_id;
+    if (app_precheck(r, number, in, &created, &service_id) < 0)
+        return;
+    struct notify_change c = {
+        .number = number, .agency_id = r->agency_id, .service_id = service_id,
+        .owner = in->owner[0] ? in->owner : NULL, .status = in->status,
+        .note = in->note, .lang = in->lang, .notify = in->notify,
+        .client = r->client, .now = now_ms(), .expiry_ms = r->a->expiry_ms,
+    };
+    struct notify_result res;
+    batch_touch(r->a);
+    int rc = notify_status_change(r->a->st, &c, &res);
+    if (rc == STORE_CONFLICT) {
+        reply_error(r, 403, "the application belongs to another agency", NULL);
+        return;
+    }
+    if (rc == STORE_INVALID) {
+        reply_error(r, 400, "invalid application change", NULL);
+        return;
+    }
+    if (rc == NOTIFY_NOMEM) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    if (in->notify && !res.have_template)
+        log_msg(KLOG_WARN, r->agency,
+                "no template for status %s in %s: application %s not "
+                "notified", in->status, in->lang, number);
+    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
+                          number, "status", in->status, "created", created,
+                          "queued", res.queued, "opted_out", res.opted_out,
+                          "muted", res.muted, "template", res.have_template);
+    reply_later(r, created ? 201 : 200, j, false);
 }
 
 static void h_app_status(struct rq *r, const char *number)
@@ -1364,142 +1434,11 @@ static void h_app_status(struct rq *r, const char *number)
     const uint8_t *body = body_of(r, &len);
     struct api_app_status in;
     struct api_error e;
-    if (api_parse_app_status(body, len, &in, &e) < 0) {
-        api_app_status_clear(&in);
+    if (api_parse_app_status(body, len, &in, &e) < 0)
         reply_parse_error(r, &e);
-        return;
-    }
-    struct store *st = r->a->st;
-    struct store_app app;
-    int rc = store_app_get(st, number, &app);
-    bool created = rc == STORE_NOTFOUND;
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        goto store_fail;
-    if (!created && app.agency_id != r->agency_id) {
-        api_app_status_clear(&in);
-        reply_error(r, 403, "the application belongs to another agency", NULL);
-        return;
-    }
-    if (created && !in.owner[0]) {
-        api_app_status_clear(&in);
-        reply_error(r, 400, "a new application needs \"owner\"", "owner");
-        return;
-    }
-    int64_t service_id = 0, svc_agency = 0;
-    if (in.service[0]) {
-        rc = store_service_by_code(st, in.service, &service_id, &svc_agency);
-        if (rc == STORE_OK && svc_agency != r->agency_id) {
-            api_app_status_clear(&in);
-            reply_error(r, 403, "the service belongs to another agency",
-                        "service");
-            return;
-        }
-        if (rc == STORE_NOTFOUND) {
-            batch_touch(r->a);
-            rc = store_service_put(st, r->agency_id, in.service, &service_id);
-        }
-        if (rc != STORE_OK)
-            goto store_fail;
-    }
-    int64_t now = now_ms();
-    batch_touch(r->a);
-    rc = store_app_status(st, number, r->agency_id, service_id,
-                          in.owner[0] ? in.owner : NULL, in.status, in.note, now);
-    if (rc == STORE_CONFLICT) {
-        api_app_status_clear(&in);
-        reply_error(r, 403, "the application belongs to another agency", NULL);
-        return;
-    }
-    if (rc == STORE_INVALID) {
-        api_app_status_clear(&in);
-        reply_error(r, 400, "invalid application change", NULL);
-        return;
-    }
-    if (rc != STORE_OK)
-        goto store_fail;
-    if ((rc = store_app_get(st, number, &app)) != STORE_OK)
-        goto store_fail;
-
-    int queued = 0, skipped = 0, muted_n = 0;
-    bool have_template = false;
-    if (in.notify) {
-        char *tmpl = NULL;
-        rc = store_template_get(st, r->agency_id, in.status, in.lang, &tmpl);
-        if (rc == STORE_OK) {
-            have_template = true;
-            char *text = template_render_status(tmpl, number, in.status, in.note);
-            free(tmpl);
-            if (!text) {
-                api_app_status_clear(&in);
-                reply_error(r, 500, "out of memory", NULL);
-                return;
-            }
-            char topic[STORE_CODE_MAX + 8];
-            snprintf(topic, sizeof topic, "app:%s", number);
-            /* the owner gets it unless they turned this application's SMS
-             * off (USSD subscribe node, action unsubscribe) */
-            char owner[STORE_MSISDN_MAX];
-            bool muted = false;
-            if (phone_canon(app.owner, owner, sizeof owner) == 0 &&
-                (rc = store_sub_muted(st, owner, topic, &muted)) != STORE_OK) {
-                free(text);
-                goto store_fail;
-            }
-            int q = muted ? 0 : notify_one(r, app.owner, text, in.lang, now);
-            if (q < 0) {
-                free(text);
-                rc = -q;
-                goto store_fail;
-            }
-            if (muted)
-                muted_n++;
-            else
-                q ? queued++ : skipped++;
-            int64_t after = 0;
-            size_t total = 0;
-            for (;;) {
-                char msisdns[100][STORE_MSISDN_MAX];
-                int64_t ids[100];
-                size_t n = 0;
-                rc = store_sub_list(st, topic, after, msisdns, ids, 100, &n);
-                if (rc != STORE_OK) {
-                    free(text);
-                    goto store_fail;
-                }
-                for (size_t i = 0; i < n && total < APP_FANOUT_MAX; i++, total++) {
-                    if (strcmp(msisdns[i], app.owner) == 0)
-                        continue;
-                    q = notify_one(r, msisdns[i], text, in.lang, now);
-                    if (q < 0) {
-                        free(text);
-                        rc = -q;
-                        goto store_fail;
-                    }
-                    q ? queued++ : skipped++;
-                }
-                if (n < 100 || total >= APP_FANOUT_MAX)
-                    break;
-                after = ids[n - 1];
-            }
-            free(text);
-        } else if (rc == STORE_NOTFOUND) {
-            log_msg(KLOG_WARN, r->agency,
-                    "no template for status %s in %s: application %s not "
-                    "notified", in.status, in.lang, number);
-        } else {
-            goto store_fail;
-        }
-    }
-    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
-                          number, "status", in.status, "created", created,
-                          "queued", queued, "opted_out", skipped, "muted",
-                          muted_n, "template", have_template);
+    else
+        app_status(r, number, &in);
     api_app_status_clear(&in);
-    reply_later(r, created ? 201 : 200, j, false);
-    return;
-store_fail:
-    api_app_status_clear(&in);
-    reply_store_error(r, rc);
 }
 
 /*

@@ -32,8 +32,8 @@
  * structs own their strings (api_*_clear()).
  * Not re-entrant: call from the loop thread only, never from inside an
  * API callback.
- * May call: libevent (evhttp), jansson, gateway/store, gateway/log,
- * smpp/text, libc.
+ * May call: libevent (evhttp), jansson, gateway/store, gateway/notify,
+ * gateway/template, gateway/phone, gateway/log, smpp/text, libc.
  */
 #ifndef KYZMAT_GATEWAY_API_H
 #define KYZMAT_GATEWAY_API_H

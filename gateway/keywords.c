@@ -14,11 +14,12 @@
  * keyword, and the argument scan stops at its first blank.
  *
  * Owns nothing between calls.  May call: gateway/store, gateway/phone,
- * gateway/template, gateway/log, smpp/text, smpp/pdu, libc.
+ * gateway/template, gateway/notify, gateway/log, smpp/text, smpp/pdu, libc.
  */
 #include "gateway/keywords.h"
 
 #include "gateway/log.h"
+#include "gateway/notify.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/pdu.h"
@@ -423,21 +424,19 @@ static char *status_text(struct store *st, const struct store_app *app,
     if (*rc != STORE_OK)
         return NULL;
     const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
-    char *tmpl = NULL;
+    char *text = NULL;
     *rc = template_is_booking(app->status)
               ? STORE_NOTFOUND
-              : store_template_get(st, app->agency_id, app->status,
-                                   kw_lang_code(lang), &tmpl);
+              : notify_status_text(st, app->agency_id, app->number, app->status,
+                                   kw_lang_code(lang), note, &text);
+    if (*rc == NOTIFY_NOMEM) {
+        *rc = STORE_ERROR;
+        return NULL;
+    }
     if (*rc == STORE_OK) {
-        char *out = template_render_status(tmpl, app->number, app->status, note);
-        free(tmpl);
-        if (!out) {
-            *rc = STORE_ERROR;
-            return NULL;
-        }
-        if (!is_blank_text(out))
-            return out;
-        free(out);
+        if (!is_blank_text(text))
+            return text;
+        free(text);
         *rc = STORE_NOTFOUND;
     }
     if (*rc != STORE_NOTFOUND)

@@ -17,7 +17,7 @@
  * and the last callback frees a finished call.  Fetch requests are
  * cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
- * gateway/booking, gateway/phone, gateway/log, menus/step,
+ * gateway/booking, gateway/phone, gateway/notify, gateway/log, menus/step,
  * menus/dialog, menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
@@ -35,6 +35,7 @@
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
 #include "gateway/phone.h"
 #include "gateway/store.h"
 #include "menus/dialog.h"
@@ -668,12 +669,12 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
     in->nkv = 0;
     if (in->event != MENU_EV_STATUS_OK)
         return;
-    char me[STORE_MSISDN_MAX], topic[STORE_CODE_MAX + 8];
+    char me[STORE_MSISDN_MAX], topic[NOTIFY_TOPIC_MAX];
     if (phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
         in->event = MENU_EV_STATUS_NOT_FOUND;
         return;
     }
-    snprintf(topic, sizeof topic, "app:%s", app.number);
+    notify_topic(app.number, topic, sizeof topic);
     bool off = fx->mode == MENU_SUB_OFF;
     int rc = store_sub_mute(s->db, me, topic, off, now_ms());
     if (rc != STORE_OK) {
