@@ -5,8 +5,13 @@
  * Design.  One evhttp bound on the daemon's event_base; one generic
  * callback routes by path.  Each request goes route -> method (405) ->
  * token (401) -> scope (403) -> Content-Type (415) -> body schema (400) ->
- * store.  The body checks are the pure api_parse_*() functions at the
- * bottom of this file (no I/O, fuzzed).
+ * handler.  The routes are one table (routes[], under "routing": method,
+ * path with {params}, scope, body kind, handler) and that preamble is
+ * written once (serve()); a handler gets the parsed body and answers.  The
+ * body checks are the pure api_parse_*() functions at the top of this
+ * file (no I/O, fuzzed).  What a handler does beyond HTTP lives in the
+ * domain modules: gateway/notify (a status change and its SMS),
+ * gateway/template (template kinds, placeholders), gateway/phone.
  *
  * Group commit.  The first write of a loop pass opens a store batch
  * (store_begin_batch) and arms a zero-delay timer; every write of the pass
@@ -794,6 +799,21 @@ struct rq {
     char agency[STORE_CODE_MAX];   /* code, for logs */
     char client[32];               /* "agency:ID", the idempotency scope */
     char scopes[STORE_SCOPES_MAX];
+    const char *arg[2];            /* the path's {param}s (route's args) */
+    char argbuf[2][STORE_CODE_MAX + 1];
+    int64_t id;                    /* {id}: 0 when not a message id */
+};
+
+/* A request's parsed body: what its route's body parser fills. */
+union api_in {
+    struct api_message message;
+    struct api_batch batch;
+    struct api_notice notice;
+    struct api_app_status app;
+    struct api_office office;
+    struct api_service service;
+    struct api_slot slot;
+    struct api_template tmpl;
 };
 
 static int64_t now_ms(void)
@@ -1093,10 +1113,57 @@ static void reply_parse_error(struct rq *r, const struct api_error *e)
     reply_error(r, e->status ? e->status : 400, e->msg, e->field);
 }
 
+/* ---- answers ----------------------------------------------------------------- */
+
+/* Send j (consumed) now, whatever the pass has pending: for answers that
+ * read nothing a pending write could change (health, a USSN sent). */
+static void reply_now(struct rq *r, int code, json_t *j, const char *fallback,
+                      const char *why)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    send_text(r->req, code, s ? s : fallback);
+    free(s);
+    log_done(r, code, why);
+}
+
+/* How a store code other than STORE_OK answers a request: a list ended by
+ * an entry with code 0. */
+struct rc_answer {
+    int rc;
+    int code;
+    const char *msg;
+    const char *field;
+};
+
+/* true when rc is STORE_OK; else r is answered (the entry of map for rc,
+ * or reply_store_error) and false returned.  map may be NULL. */
+static bool store_ok(struct rq *r, int rc, const struct rc_answer *map)
+{
+    if (rc == STORE_OK)
+        return true;
+    for (size_t i = 0; map && map[i].code; i++)
+        if (map[i].rc == rc) {
+            reply_error(r, map[i].code, map[i].msg, map[i].field);
+            return false;
+        }
+    reply_store_error(r, rc);
+    return false;
+}
+
 /* ---- handlers --------------------------------------------------------------- */
 
-static void h_health(struct rq *r)
+/*
+ * Every handler gets a request that passed its route's preamble (token and
+ * scope; for a route with a body, Content-Type and the parsed body in
+ * `in`, which the preamble clears after the handler returns) and answers
+ * it exactly once: now (reply_error, reply_read, reply_now) or after the
+ * commit (reply_later).
+ */
+
+static void h_health(struct rq *r, union api_in *in)
 {
+    (void)in;
     struct api_stats *s = &r->a->stats;
     json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
                           "requests", (json_int_t)s->requests, "accepted",
@@ -1106,11 +1173,7 @@ static void h_health(struct rq *r)
                           (json_int_t)s->commit_failures, "busy",
                           (json_int_t)s->busy, "pending",
                           (json_int_t)s->pending);
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    send_text(r->req, 200, txt ? txt : "{\"ok\":true}");
-    free(txt);
-    log_done(r, 200, NULL);
+    reply_now(r, 200, j, "{\"ok\":true}", NULL);
 }
 
 /*
@@ -1162,23 +1225,11 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
 #define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
                       "requires (law_required) may be sent"
 
-static void h_message_post(struct rq *r)
+static void h_message_post(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_message m;
-    struct api_error e;
-    if (api_parse_message(body, len, &m, &e) < 0) {
-        api_message_clear(&m);
-        reply_parse_error(r, &e);
-        return;
-    }
     json_t *j = NULL;
     bool refused = false;
-    int rc = enqueue_one(r, &m, now_ms(), &j, &refused);
-    api_message_clear(&m);
+    int rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
     if (rc != STORE_OK)
         reply_store_error(r, rc);
     else if (refused)
@@ -1193,27 +1244,17 @@ static void h_message_post(struct rq *r)
  * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
  * for it).  A malformed batch is refused whole (400, nothing stored).
  */
-static void h_message_batch(struct rq *r)
+static void h_message_batch(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_batch b;
-    struct api_error e;
-    if (api_parse_batch(body, len, &b, &e) < 0) {
-        api_batch_clear(&b);
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_batch *b = &in->batch;
     json_t *results = json_array();
     int64_t now = now_ms();
     size_t stored = 0;
     int rc = results ? STORE_OK : STORE_ERROR;
-    for (size_t i = 0; rc == STORE_OK && i < b.n; i++) {
+    for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         json_t *j = NULL;
         bool refused = false;
-        rc = enqueue_one(r, &b.m[i], now, &j, &refused);
+        rc = enqueue_one(r, &b->m[i], now, &j, &refused);
         if (rc == STORE_OK && refused)
             j = json_pack("{s:s, s:s}", "error", OPTED_OUT_MSG, "field", "to");
         else if (rc == STORE_OK)
@@ -1221,7 +1262,6 @@ static void h_message_batch(struct rq *r)
         if (rc == STORE_OK && json_array_append_new(results, j) != 0)
             rc = STORE_ERROR;
     }
-    api_batch_clear(&b);
     if (rc != STORE_OK) {
         /* earlier messages of this batch may be in the pass's group and
          * will be committed with it: idempotency keys make a retry safe */
@@ -1233,38 +1273,21 @@ static void h_message_batch(struct rq *r)
 }
 
 /* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
-static void h_ussd_notice(struct rq *r)
+static void h_ussd_notice(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    if (!r->a->ussd_notice) {
-        reply_error(r, 501, "USSD notices are not available on this gateway", NULL);
-        return;
-    }
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_notice n;
-    struct api_error e;
-    if (api_parse_notice(body, len, &n, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_notice *n = &in->notice;
     char err[200] = "";
     int too_long = 0;
-    if (r->a->ussd_notice(r->a->ussd_ud, n.to, n.from[0] ? n.from : NULL, n.text,
-                          &too_long, err, sizeof err) != 0) {
+    if (r->a->ussd_notice(r->a->ussd_ud, n->to, n->from[0] ? n->from : NULL,
+                          n->text, &too_long, err, sizeof err) != 0) {
         if (too_long)
             reply_error(r, 400, err, "text");
         else
             reply_error(r, 503, err, NULL);
         return;
     }
-    json_t *j = json_pack("{s:b}", "sent", 1);
-    char *sj = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    send_text(r->req, 200, sj ? sj : "{\"sent\":true}");
-    free(sj);
-    log_done(r, 200, "notice sent");
+    reply_now(r, 200, json_pack("{s:b}", "sent", 1), "{\"sent\":true}",
+              "notice sent");
 }
 
 static void set_time(json_t *j, const char *key, int64_t ms)
@@ -1275,26 +1298,18 @@ static void set_time(json_t *j, const char *key, int64_t ms)
         json_object_set_new(j, key, json_null());
 }
 
-static void h_message_get(struct rq *r, const char *idtxt)
+static void h_message_get(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0)
-        return;
-    char *end;
-    errno = 0;
-    long long id = strtoll(idtxt, &end, 10);
+    (void)in;
+    static const struct rc_answer none[] = {
+        { STORE_NOTFOUND, 404, "no such message", NULL }, { 0, 0, NULL, NULL }
+    };
     struct store_msg *m = NULL;
-    int rc = STORE_NOTFOUND;
-    if (*idtxt >= '0' && *idtxt <= '9' && !*end && errno == 0 && id > 0)
-        rc = store_msg_get(r->a->st, id, &m);
+    int rc = r->id > 0 ? store_msg_get(r->a->st, r->id, &m) : STORE_NOTFOUND;
     if (rc == STORE_OK && (!m->client || strcmp(m->client, r->client) != 0))
         rc = STORE_NOTFOUND;   /* another agency's: not told apart */
-    if (rc == STORE_NOTFOUND) {
+    if (!store_ok(r, rc, none)) {
         store_msg_free(m);
-        reply_error(r, 404, "no such message", NULL);
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
         return;
     }
     json_t *j = json_object();
@@ -1327,11 +1342,6 @@ static void h_message_get(struct rq *r, const char *idtxt)
     reply_read(r, 200, j);
 }
 
-static bool valid_number(const char *s)
-{
-    return is_code(s);
-}
-
 /*
  * Before a status change: the application is the caller's or new (then
  * with an owner), and its service, when named, is the caller's (created
@@ -1347,8 +1357,8 @@ static int app_precheck(struct rq *r, const char *number,
     int rc = store_app_get(st, number, &app);
     *created = rc == STORE_NOTFOUND;
     *service_id = 0;
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        goto store_fail;
+    if (!*created && !store_ok(r, rc, NULL))
+        return -1;
     if (!*created && app.agency_id != r->agency_id) {
         reply_error(r, 403, "the application belongs to another agency", NULL);
         return -1;
@@ -1369,76 +1379,44 @@ static int app_precheck(struct rq *r, const char *number,
         batch_touch(r->a);
         rc = store_service_put(st, r->agency_id, in->service, service_id);
     }
-    if (rc == STORE_OK)
-        return 0;
-store_fail:
-    reply_store_error(r, rc);
-    return -1;
+    return store_ok(r, rc, NULL) ? 0 : -1;
 }
 
 /* POST /v1/applications/{number}/status: the change and its SMS
  * (gateway/notify), answered after the commit. */
-static void app_status(struct rq *r, const char *number,
-                       const struct api_app_status *in)
+static void h_app_status(struct rq *r, union api_in *in)
 {
+    static const struct rc_answer refused[] = {
+        { STORE_CONFLICT, 403, "the application belongs to another agency", NULL },
+        { STORE_INVALID, 400, "invalid application change", NULL },
+        { NOTIFY_NOMEM, 500, "out of memory", NULL },
+        { 0, 0, NULL, NULL }
+    };
+    const struct api_app_status *a = &in->app;
+    const char *number = r->arg[0];
     bool created;
     int64_t service_id;
-    if (app_precheck(r, number, in, &created, &service_id) < 0)
+    if (app_precheck(r, number, a, &created, &service_id) < 0)
         return;
     struct notify_change c = {
         .number = number, .agency_id = r->agency_id, .service_id = service_id,
-        .owner = in->owner[0] ? in->owner : NULL, .status = in->status,
-        .note = in->note, .lang = in->lang, .notify = in->notify,
+        .owner = a->owner[0] ? a->owner : NULL, .status = a->status,
+        .note = a->note, .lang = a->lang, .notify = a->notify,
         .client = r->client, .now = now_ms(), .expiry_ms = r->a->expiry_ms,
     };
     struct notify_result res;
     batch_touch(r->a);
-    int rc = notify_status_change(r->a->st, &c, &res);
-    if (rc == STORE_CONFLICT) {
-        reply_error(r, 403, "the application belongs to another agency", NULL);
+    if (!store_ok(r, notify_status_change(r->a->st, &c, &res), refused))
         return;
-    }
-    if (rc == STORE_INVALID) {
-        reply_error(r, 400, "invalid application change", NULL);
-        return;
-    }
-    if (rc == NOTIFY_NOMEM) {
-        reply_error(r, 500, "out of memory", NULL);
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
-    if (in->notify && !res.have_template)
+    if (a->notify && !res.have_template)
         log_msg(KLOG_WARN, r->agency,
                 "no template for status %s in %s: application %s not "
-                "notified", in->status, in->lang, number);
+                "notified", a->status, a->lang, number);
     json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
-                          number, "status", in->status, "created", created,
+                          number, "status", a->status, "created", created,
                           "queued", res.queued, "opted_out", res.opted_out,
                           "muted", res.muted, "template", res.have_template);
     reply_later(r, created ? 201 : 200, j, false);
-}
-
-static void h_app_status(struct rq *r, const char *number)
-{
-    if (authorize(r, "applications") < 0 || check_json_type(r) < 0)
-        return;
-    if (!valid_number(number)) {
-        reply_error(r, 404, "application number must be 1..63 of A-Z a-z 0-9 . _ : -",
-                    NULL);
-        return;
-    }
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_app_status in;
-    struct api_error e;
-    if (api_parse_app_status(body, len, &in, &e) < 0)
-        reply_parse_error(r, &e);
-    else
-        app_status(r, number, &in);
-    api_app_status_clear(&in);
 }
 
 /*
@@ -1489,102 +1467,68 @@ fail:
     reply_store_error(r, rc);
 }
 
-static void h_office(struct rq *r)
+static void h_office(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_office o;
-    struct api_error e;
-    if (api_parse_office(body, len, &o, &e) < 0) {
-        api_office_clear(&o);
-        reply_parse_error(r, &e);
-        return;
-    }
-    put_named(r, true, o.code, o.name, o.address);
-    api_office_clear(&o);
+    put_named(r, true, in->office.code, in->office.name, in->office.address);
 }
 
 /* POST /v1/services: a service citizens can book, named per language. */
-static void h_service(struct rq *r)
+static void h_service(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_service sv;
-    struct api_error e;
-    if (api_parse_service(body, len, &sv, &e) < 0) {
-        api_service_clear(&sv);
-        reply_parse_error(r, &e);
-        return;
-    }
-    put_named(r, false, sv.code, sv.name, NULL);
-    api_service_clear(&sv);
+    put_named(r, false, in->service.code, in->service.name, NULL);
 }
 
-static void h_slot(struct rq *r)
+/* The office and service of a slot: both the caller's (the service is
+ * created when unknown).  0, or -1 when r has been answered. */
+static int slot_owners(struct rq *r, const struct api_slot *s,
+                       int64_t *office_id, int64_t *service_id)
 {
-    if (authorize(r, "slots") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_slot s;
-    struct api_error e;
-    if (api_parse_slot(body, len, &s, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
+    static const struct rc_answer no_office[] = {
+        { STORE_NOTFOUND, 422, "unknown office (publish it with POST /v1/offices)",
+          "office" },
+        { 0, 0, NULL, NULL }
+    };
     struct store *st = r->a->st;
-    int64_t office_id, owner, service_id;
-    int rc = store_office_by_code(st, s.office, &office_id, &owner);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 422, "unknown office (publish it with POST /v1/offices)",
-                    "office");
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
+    int64_t owner;
+    int rc = store_office_by_code(st, s->office, office_id, &owner);
+    if (!store_ok(r, rc, no_office))
+        return -1;
     if (owner != r->agency_id) {
         reply_error(r, 403, "the office belongs to another agency", "office");
-        return;
+        return -1;
     }
-    rc = store_service_by_code(st, s.service, &service_id, &owner);
+    rc = store_service_by_code(st, s->service, service_id, &owner);
     if (rc == STORE_OK && owner != r->agency_id) {
         reply_error(r, 403, "the service belongs to another agency", "service");
-        return;
+        return -1;
     }
     batch_touch(r->a);
     if (rc == STORE_NOTFOUND)
-        rc = store_service_put(st, r->agency_id, s.service, &service_id);
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
+        rc = store_service_put(st, r->agency_id, s->service, service_id);
+    return store_ok(r, rc, NULL) ? 0 : -1;
+}
+
+static void h_slot(struct rq *r, union api_in *in)
+{
+    static const struct rc_answer refused[] = {
+        { STORE_CONFLICT, 409, "capacity below the places already booked",
+          "capacity" },
+        { STORE_INVALID, 400, "invalid slot", NULL },
+        { 0, 0, NULL, NULL }
+    };
+    const struct api_slot *s = &in->slot;
+    int64_t office_id, service_id, id;
+    if (slot_owners(r, s, &office_id, &service_id) < 0)
         return;
-    }
-    int64_t id;
-    rc = store_slot_put(st, office_id, service_id, s.day, s.time, s.capacity,
-                        &id);
-    if (rc == STORE_CONFLICT) {
-        reply_error(r, 409, "capacity below the places already booked",
-                    "capacity");
+    int rc = store_slot_put(r->a->st, office_id, service_id, s->day, s->time,
+                            s->capacity, &id);
+    if (!store_ok(r, rc, refused))
         return;
-    }
-    if (rc == STORE_INVALID) {
-        reply_error(r, 400, "invalid slot", NULL);
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
     struct store_slot cur;
-    int booked = store_slot_get(st, id, &cur) == STORE_OK ? cur.booked : 0;
+    int booked = store_slot_get(r->a->st, id, &cur) == STORE_OK ? cur.booked : 0;
     json_t *j = json_pack("{s:I, s:s, s:s, s:i, s:i}", "id", (json_int_t)id,
-                          "day", s.day, "time", s.time, "capacity", s.capacity,
-                          "booked", booked);
+                          "day", s->day, "time", s->time, "capacity",
+                          s->capacity, "booked", booked);
     reply_later(r, 200, j, false);
 }
 
@@ -1592,6 +1536,10 @@ static void h_slot(struct rq *r)
 
 #define TEMPLATE_PAGE_DEFAULT 100
 #define TEMPLATE_PAGE_MAX 500
+
+static const struct rc_answer no_template[] = {
+    { STORE_NOTFOUND, 404, "no such template", NULL }, { 0, 0, NULL, NULL }
+};
 
 static json_t *template_json(const char *status, const char *lang,
                              const char *text)
@@ -1636,87 +1584,60 @@ static int template_own(struct store *st, int64_t agency_id,
     }
 }
 
-static void h_template_put(struct rq *r, const char *status, const char *lang)
+static void h_template_put(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "templates") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_template t;
-    struct api_error e;
-    if (api_parse_template(body, len, status, lang, &t, &e) < 0) {
-        api_template_clear(&t);
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_template *t = &in->tmpl;
     batch_touch(r->a);
-    int rc = store_template_set(r->a->st, r->agency_id, t.status, t.lang,
-                                t.text);
-    if (rc != STORE_OK) {
-        api_template_clear(&t);
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = template_json(t.status, t.lang, t.text);
-    api_template_clear(&t);
-    reply_later(r, 200, j, false);
+    int rc = store_template_set(r->a->st, r->agency_id, t->status, t->lang,
+                                t->text);
+    if (store_ok(r, rc, NULL))
+        reply_later(r, 200, template_json(t->status, t->lang, t->text), false);
 }
 
-static void h_template_get(struct rq *r, const char *status, const char *lang)
+/* The {status}/{lang} of a GET or DELETE: 0, or -1 when r has been
+ * answered (400). */
+static int template_key(struct rq *r)
 {
-    if (authorize(r, "templates") < 0)
-        return;
     struct api_error e;
-    if (api_template_key(status, lang, &e) < 0) {
-        reply_parse_error(r, &e);
+    if (api_template_key(r->arg[0], r->arg[1], &e) == 0)
+        return 0;
+    reply_parse_error(r, &e);
+    return -1;
+}
+
+static void h_template_get(struct rq *r, union api_in *in)
+{
+    (void)in;
+    if (template_key(r) < 0)
         return;
-    }
     char *text = NULL;
-    int rc = template_own(r->a->st, r->agency_id, status, lang, &text);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 404, "no such template", NULL);
+    int rc = template_own(r->a->st, r->agency_id, r->arg[0], r->arg[1], &text);
+    if (!store_ok(r, rc, no_template))
         return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = template_json(status, lang, text);
+    json_t *j = template_json(r->arg[0], r->arg[1], text);
     free(text);
     reply_read(r, 200, j);
 }
 
-static void h_template_delete(struct rq *r, const char *status,
-                              const char *lang)
+static void h_template_delete(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "templates") < 0)
+    (void)in;
+    if (template_key(r) < 0)
         return;
-    struct api_error e;
-    if (api_template_key(status, lang, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
     batch_touch(r->a);
-    int rc = store_template_delete(r->a->st, r->agency_id, status, lang);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 404, "no such template", NULL);
+    int rc = store_template_delete(r->a->st, r->agency_id, r->arg[0], r->arg[1]);
+    if (!store_ok(r, rc, no_template))
         return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = json_pack("{s:s, s:s, s:b}", "status", status, "language",
-                          lang, "deleted", 1);
+    json_t *j = json_pack("{s:s, s:s, s:b}", "status", r->arg[0], "language",
+                          r->arg[1], "deleted", 1);
     reply_later(r, 200, j, false);
 }
 
-/* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
- * lang); "next" is the cursor for the following page (null at the end). */
-static void h_template_list(struct rq *r)
+/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
+ * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
+static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
+                         char after_l[STORE_LANG_MAX])
 {
-    if (authorize(r, "templates") < 0)
-        return;
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
     struct evkeyvalq kv;
@@ -1724,37 +1645,50 @@ static void h_template_list(struct rq *r)
     kv.tqh_last = &kv.tqh_first;  /* does the same when there is a query */
     if (q && evhttp_parse_query_str(q, &kv) < 0) {
         reply_error(r, 400, "malformed query string", NULL);
-        return;
+        return -1;
     }
-    char after_s[STORE_CODE_MAX] = "", after_l[STORE_LANG_MAX] = "";
-    long limit = TEMPLATE_PAGE_DEFAULT;
+    *limit = TEMPLATE_PAGE_DEFAULT;
     const char *v = evhttp_find_header(&kv, "limit");
+    const char *why = NULL, *field = NULL;
     if (v) {
         char *end;
         errno = 0;
-        limit = strtol(v, &end, 10);
-        if (!*v || *end || errno || limit < 1 || limit > TEMPLATE_PAGE_MAX) {
-            evhttp_clear_headers(&kv);
-            reply_error(r, 400, "\"limit\" must be an integer 1..500", "limit");
-            return;
+        *limit = strtol(v, &end, 10);
+        if (!*v || *end || errno || *limit < 1 || *limit > TEMPLATE_PAGE_MAX) {
+            why = "\"limit\" must be an integer 1..500";
+            field = "limit";
         }
     }
-    v = evhttp_find_header(&kv, "after");
+    v = why ? NULL : evhttp_find_header(&kv, "after");
     if (v) {
         const char *slash = strrchr(v, '/');
         size_t sl = slash ? (size_t)(slash - v) : 0;
-        if (!slash || sl == 0 || sl >= sizeof after_s || !slash[1] ||
-            strlen(slash + 1) >= sizeof after_l) {
-            evhttp_clear_headers(&kv);
-            reply_error(r, 400, "\"after\" must be STATUS/LANGUAGE (the "
-                        "\"next\" of the previous page)", "after");
-            return;
+        if (!slash || sl == 0 || sl >= STORE_CODE_MAX || !slash[1] ||
+            strlen(slash + 1) >= STORE_LANG_MAX) {
+            why = "\"after\" must be STATUS/LANGUAGE (the \"next\" of the "
+                  "previous page)";
+            field = "after";
+        } else {
+            memcpy(after_s, v, sl);
+            after_s[sl] = '\0';
+            snprintf(after_l, STORE_LANG_MAX, "%s", slash + 1);
         }
-        memcpy(after_s, v, sl);
-        after_s[sl] = '\0';
-        snprintf(after_l, sizeof after_l, "%s", slash + 1);
     }
     evhttp_clear_headers(&kv);
+    if (why)
+        reply_error(r, 400, why, field);
+    return why ? -1 : 0;
+}
+
+/* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
+ * lang); "next" is the cursor for the following page (null at the end). */
+static void h_template_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    char after_s[STORE_CODE_MAX] = "", after_l[STORE_LANG_MAX] = "";
+    long limit;
+    if (template_page(r, &limit, after_s, after_l) < 0)
+        return;
     size_t want = (size_t)limit + 1, n = 0;
     struct store_template *t = calloc(want, sizeof *t);
     if (!t) {
@@ -1763,9 +1697,8 @@ static void h_template_list(struct rq *r)
     }
     int rc = store_template_list(r->a->st, r->agency_id, after_s, after_l, t,
                                  want, &n);
-    if (rc != STORE_OK) {
+    if (!store_ok(r, rc, NULL)) {
         free(t);
-        reply_store_error(r, rc);
         return;
     }
     json_t *arr = json_array();
@@ -1787,32 +1720,103 @@ static void h_template_list(struct rq *r)
     reply_read(r, 200, j);
 }
 
-/* ---- routing ------------------------------------------------------------------ */
+/* ---- body parsers ------------------------------------------------------------- */
 
-static const char *method_name(enum evhttp_cmd_type c)
+/* Which body a route takes, and so which member of union api_in. */
+enum body_kind {
+    BODY_NONE = 0,      /* no body, no Content-Type check */
+    BODY_MESSAGE, BODY_BATCH, BODY_NOTICE, BODY_APP_STATUS, BODY_OFFICE,
+    BODY_SERVICE, BODY_SLOT, BODY_TEMPLATE
+};
+
+/*
+ * A route's body parser: the pure api_parse_*() of its kind, plus what the
+ * route checks between Content-Type and the body (an application number
+ * from the path: 404; USSN not wired: 501).  Returns 0, or -1 with e (the
+ * answer); either way `in` can be cleared with clear_body().
+ */
+static int parse_body(struct rq *r, enum body_kind kind, const uint8_t *b,
+                      size_t n, union api_in *in, struct api_error *e)
 {
-    switch (c) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    switch (kind) {
+    case BODY_MESSAGE:
+        return api_parse_message(b, n, &in->message, e);
+    case BODY_BATCH:
+        return api_parse_batch(b, n, &in->batch, e);
+    case BODY_NOTICE:
+        if (!r->a->ussd_notice)
+            return fail(e, 501, NULL, "USSD notices are not available on "
+                        "this gateway");
+        return api_parse_notice(b, n, &in->notice, e);
+    case BODY_APP_STATUS:
+        memset(&in->app, 0, sizeof in->app);
+        if (!is_code(r->arg[0]))
+            return fail(e, 404, NULL, "application number must be 1..63 of "
+                        "A-Z a-z 0-9 . _ : -");
+        return api_parse_app_status(b, n, &in->app, e);
+    case BODY_OFFICE:
+        return api_parse_office(b, n, &in->office, e);
+    case BODY_SERVICE:
+        return api_parse_service(b, n, &in->service, e);
+    case BODY_SLOT:
+        return api_parse_slot(b, n, &in->slot, e);
+    case BODY_TEMPLATE:
+        return api_parse_template(b, n, r->arg[0], r->arg[1], &in->tmpl, e);
+    case BODY_NONE:
+        break;
     }
-    return "?";
+    return 0;
 }
 
-static bool method_is(struct rq *r, enum evhttp_cmd_type want)
+/* Free what parse_body() put in `in`. */
+static void clear_body(enum body_kind kind, union api_in *in)
 {
-    if (evhttp_request_get_command(r->req) == want)
-        return true;
-    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-                      method_name(want));
-    reply_error(r, 405, "method not allowed", NULL);
-    return false;
+    switch (kind) {
+    case BODY_MESSAGE: api_message_clear(&in->message); break;
+    case BODY_BATCH: api_batch_clear(&in->batch); break;
+    case BODY_APP_STATUS: api_app_status_clear(&in->app); break;
+    case BODY_OFFICE: api_office_clear(&in->office); break;
+    case BODY_SERVICE: api_service_clear(&in->service); break;
+    case BODY_TEMPLATE: api_template_clear(&in->tmpl); break;
+    case BODY_NONE: case BODY_NOTICE: case BODY_SLOT: break;
+    }
+}
+
+/* ---- path parameters ------------------------------------------------------- */
+
+/* One {param} of a path: n bytes at p, inside the request's path. */
+struct seg {
+    const char *p;
+    size_t n;
+};
+
+/* {id} of a message: digits, > 0 and in range, else r->id = 0 (no such
+ * message). */
+static bool a_id(struct rq *r, const struct seg *s)
+{
+    int64_t id = 0;
+    for (size_t i = 0; i < s[0].n; i++) {
+        unsigned d = (unsigned)((unsigned char)s[0].p[i] - '0');
+        if (d > 9 || id > (INT64_MAX - (int64_t)d) / 10) {
+            id = 0;
+            break;
+        }
+        id = id * 10 + d;
+    }
+    r->id = id;
+    return true;
+}
+
+/* {number} of an application, as written (checked by its body parser);
+ * longer than any code: no such resource. */
+static bool a_number(struct rq *r, const struct seg *s)
+{
+    if (s[0].n > STORE_CODE_MAX)
+        return false;
+    memcpy(r->argbuf[0], s[0].p, s[0].n);
+    r->argbuf[0][s[0].n] = '\0';
+    r->arg[0] = r->argbuf[0];
+    return true;
 }
 
 /* Percent-decode one path segment s[0..n) into out[0..cap); -1 when it
@@ -1833,51 +1837,175 @@ static int path_segment(const char *s, size_t n, char *out, size_t cap)
     return rc;
 }
 
-/* /v1/templates/{status}/{lang}: GET, PUT, DELETE. */
-static void route_template(struct rq *r, const char *rest)
+/* {status}/{lang} of a template, percent-decoded. */
+static bool a_template(struct rq *r, const struct seg *s)
 {
-    const char *slash = strchr(rest, '/');
-    char status[STORE_CODE_MAX], lang[STORE_LANG_MAX];
-    if (!slash || strchr(slash + 1, '/') ||
-        path_segment(rest, (size_t)(slash - rest), status, sizeof status) < 0 ||
-        path_segment(slash + 1, strlen(slash + 1), lang, sizeof lang) < 0) {
-        reply_error(r, 404, "no such resource (templates are "
-                    "/v1/templates/{status}/{language})", NULL);
-        return;
-    }
-    switch (evhttp_request_get_command(r->req)) {
-    case EVHTTP_REQ_PUT:
-        h_template_put(r, status, lang);
-        return;
-    case EVHTTP_REQ_GET:
-        h_template_get(r, status, lang);
-        return;
-    case EVHTTP_REQ_DELETE:
-        h_template_delete(r, status, lang);
-        return;
-    default:
-        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-                          "GET, PUT, DELETE");
-        reply_error(r, 405, "method not allowed", NULL);
-    }
+    if (path_segment(s[0].p, s[0].n, r->argbuf[0], STORE_CODE_MAX) < 0 ||
+        path_segment(s[1].p, s[1].n, r->argbuf[1], STORE_LANG_MAX) < 0)
+        return false;
+    r->arg[0] = r->argbuf[0];
+    r->arg[1] = r->argbuf[1];
+    return true;
 }
 
-/* The fixed paths, one method each; paths with a parameter are matched
- * in on_request. */
+/* ---- routing ------------------------------------------------------------------ */
+
+typedef bool args_fn(struct rq *r, const struct seg *s);
+typedef void handler_fn(struct rq *r, union api_in *in);
+
+#define NO_TEMPLATE "no such resource (templates are " \
+                    "/v1/templates/{status}/{language})"
+
+/*
+ * The routes: one row per (method, path).  path is literal segments and
+ * {param}s (one non-empty segment each, at most ROUTE_ARGS); the first row
+ * whose path fits is the resource (so a literal path is listed before a
+ * {param} one it would also fit), and the rows of one path are adjacent
+ * (they make its 405's Allow header, in this order).  scope NULL: no
+ * token.  body: the body it parses (parse_body), BODY_NONE for none.  args
+ * turns the {param}s into r->arg / r->id (false: 404).  miss answers a 404
+ * for a path that starts like this row's but fits no route.
+ */
+#define ROUTE_ARGS 2
 static const struct route {
-    const char *path;
     enum evhttp_cmd_type method;
-    void (*handler)(struct rq *r);
+    const char *path;
+    const char *scope;
+    enum body_kind body;
+    args_fn *args;
+    const char *miss;
+    handler_fn *handler;
 } routes[] = {
-    { "/v1/health", EVHTTP_REQ_GET, h_health },
-    { "/v1/messages", EVHTTP_REQ_POST, h_message_post },
-    { "/v1/messages/batch", EVHTTP_REQ_POST, h_message_batch },
-    { "/v1/ussd/notices", EVHTTP_REQ_POST, h_ussd_notice },
-    { "/v1/offices", EVHTTP_REQ_POST, h_office },
-    { "/v1/services", EVHTTP_REQ_POST, h_service },
-    { "/v1/slots", EVHTTP_REQ_POST, h_slot },
-    { "/v1/templates", EVHTTP_REQ_GET, h_template_list },
+    { EVHTTP_REQ_GET, "/v1/health", NULL, BODY_NONE, NULL, NULL, h_health },
+    { EVHTTP_REQ_POST, "/v1/messages", "messages", BODY_MESSAGE, NULL, NULL,
+      h_message_post },
+    { EVHTTP_REQ_POST, "/v1/messages/batch", "messages", BODY_BATCH, NULL, NULL,
+      h_message_batch },
+    { EVHTTP_REQ_GET, "/v1/messages/{id}", "messages", BODY_NONE, a_id, NULL,
+      h_message_get },
+    { EVHTTP_REQ_POST, "/v1/ussd/notices", "messages", BODY_NOTICE, NULL, NULL,
+      h_ussd_notice },
+    { EVHTTP_REQ_POST, "/v1/applications/{number}/status", "applications",
+      BODY_APP_STATUS, a_number, NULL, h_app_status },
+    { EVHTTP_REQ_POST, "/v1/offices", "offices", BODY_OFFICE, NULL, NULL,
+      h_office },
+    { EVHTTP_REQ_POST, "/v1/services", "offices", BODY_SERVICE, NULL, NULL,
+      h_service },
+    { EVHTTP_REQ_POST, "/v1/slots", "slots", BODY_SLOT, NULL, NULL, h_slot },
+    { EVHTTP_REQ_GET, "/v1/templates", "templates", BODY_NONE, NULL, NULL,
+      h_template_list },
+    { EVHTTP_REQ_GET, "/v1/templates/{status}/{lang}", "templates", BODY_NONE,
+      a_template, NO_TEMPLATE, h_template_get },
+    { EVHTTP_REQ_PUT, "/v1/templates/{status}/{lang}", "templates",
+      BODY_TEMPLATE, a_template, NO_TEMPLATE, h_template_put },
+    { EVHTTP_REQ_DELETE, "/v1/templates/{status}/{lang}", "templates",
+      BODY_NONE, a_template, NO_TEMPLATE, h_template_delete },
 };
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static const char *method_name(enum evhttp_cmd_type c)
+{
+    switch (c) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* Does path fit pattern?  Fills seg[] with its {param}s. */
+static bool path_fits(const char *pat, const char *path, struct seg *seg)
+{
+    size_t k = 0;
+    while (*pat) {
+        if (*pat != '{') {
+            if (*pat++ != *path++)
+                return false;
+            continue;
+        }
+        size_t n = strcspn(path, "/");
+        if (n == 0 || k == ROUTE_ARGS)
+            return false;
+        seg[k].p = path;
+        seg[k++].n = n;
+        path += n;
+        pat = strchr(pat, '}') + 1;
+    }
+    return *path == '\0';
+}
+
+/* 405 with the methods of res's path in Allow. */
+static void not_allowed(struct rq *r, const struct route *res)
+{
+    char allow[64] = "";
+    for (const struct route *k = res;
+         k < routes + NROUTES && strcmp(k->path, res->path) == 0; k++) {
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof allow - l, "%s%s", l ? ", " : "",
+                 method_name(k->method));
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+    reply_error(r, 405, "method not allowed", NULL);
+}
+
+/* The route for r's method and path, its {param}s set in r; NULL when r
+ * has been answered (404, 405). */
+static const struct route *route_of(struct rq *r)
+{
+    struct seg seg[ROUTE_ARGS];
+    const struct route *res = NULL;
+    const char *miss = NULL;
+    for (size_t i = 0; i < NROUTES && !res; i++) {
+        if (path_fits(routes[i].path, r->path, seg))
+            res = &routes[i];
+        else if (!miss && routes[i].miss &&
+                 strncmp(routes[i].path, r->path,
+                         strcspn(routes[i].path, "{")) == 0)
+            miss = routes[i].miss;
+    }
+    if (res && res->args && !res->args(r, seg))
+        miss = res->miss, res = NULL;
+    if (!res) {
+        reply_error(r, 404, miss ? miss : "no such resource", NULL);
+        return NULL;
+    }
+    enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+    for (const struct route *k = res;
+         k < routes + NROUTES && strcmp(k->path, res->path) == 0; k++)
+        if (k->method == m)
+            return k;
+    not_allowed(r, res);
+    return NULL;
+}
+
+/* The one preamble: token and scope; for a route with a body, its
+ * Content-Type and the body parsed; then the handler. */
+static void serve(struct rq *r, const struct route *rt)
+{
+    if (rt->scope && authorize(r, rt->scope) < 0)
+        return;
+    union api_in in;
+    if (rt->body != BODY_NONE) {
+        if (check_json_type(r) < 0)
+            return;
+        size_t len;
+        const uint8_t *body = body_of(r, &len);
+        struct api_error e;
+        if (parse_body(r, rt->body, body, len, &in, &e) < 0) {
+            reply_parse_error(r, &e);
+            clear_body(rt->body, &in);
+            return;
+        }
+    }
+    rt->handler(r, &in);
+    clear_body(rt->body, &in);
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -1890,37 +2018,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         .method = method_name(evhttp_request_get_command(req)),
         .path = path ? path : "",
     };
-    const char *p = r.path;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(p, routes[i].path) == 0) {
-            if (method_is(&r, routes[i].method))
-                routes[i].handler(&r);
-            return;
-        }
-    if (strncmp(p, "/v1/messages/", 13) == 0 && p[13] && !strchr(p + 13, '/')) {
-        if (method_is(&r, EVHTTP_REQ_GET))
-            h_message_get(&r, p + 13);
-        return;
-    }
-    if (strncmp(p, "/v1/templates/", 14) == 0) {
-        route_template(&r, p + 14);
-        return;
-    }
-    const char *pre = "/v1/applications/", *suf = "/status";
-    size_t pl = strlen(pre), sl = strlen(suf), n = strlen(p);
-    if (n > pl + sl && strncmp(p, pre, pl) == 0 &&
-        strcmp(p + n - sl, suf) == 0) {
-        char number[STORE_CODE_MAX + 1];
-        size_t nl = n - pl - sl;
-        if (nl < sizeof number && !memchr(p + pl, '/', nl)) {
-            memcpy(number, p + pl, nl);
-            number[nl] = '\0';
-            if (method_is(&r, EVHTTP_REQ_POST))
-                h_app_status(&r, number);
-            return;
-        }
-    }
-    reply_error(&r, 404, "no such resource", NULL);
+    const struct route *rt = route_of(&r);
+    if (rt)
+        serve(&r, rt);
 }
 
 /* ---- evhttp's own error pages ------------------------------------------------ */
