@@ -39,7 +39,8 @@
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/store, gateway/notify,
- * gateway/template, gateway/phone, gateway/log, smpp/text, libc.
+ * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
+ * route callback of api_opts (the outbox's router) for part counts.
  */
 #include "gateway/api.h"
 
@@ -69,6 +70,7 @@
 #include "base/sha256.h"
 #include "gateway/log.h"
 #include "gateway/notify.h"
+#include "gateway/outbox.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
@@ -84,28 +86,28 @@ int api_phone_canon(const char *s, char *out, size_t cap)
     return phone_canon(s, out, cap);
 }
 
-unsigned api_sms_parts(const char *text, size_t len)
+unsigned api_sms_parts(const char *text, size_t len,
+                       enum smpp_text_split_mode mode, unsigned allow)
 {
-    const uint8_t *s = (const uint8_t *)text;
-    size_t gsm = 0, ucs = 0, off = 0;
-    bool all_gsm = true;
-    while (off < len) {
-        uint32_t cp;
-        size_t k = kz_utf8_next(s + off, len - off, &cp);
-        if (k == 0)
+    const uint8_t *u = (const uint8_t *)text;
+    struct smpp_text_choice ch;
+    if (smpp_text_choose(u, len, allow, &ch, NULL) != SMPP_TEXT_OK)
+        return 0;
+    struct smpp_text_split_req req = {
+        .enc = ch.enc, .mode = mode ? mode : SMPP_SPLIT_UDH8,
+    };
+    if (req.mode == SMPP_SPLIT_PAYLOAD) {
+        /* the whole text goes into one message_payload: encoded, to be
+         * sure it can be, into a scratch buffer of its exact size */
+        req.payload_cap = ch.octets + 1;
+        if (!(req.payload = malloc(req.payload_cap)))
             return 0;
-        off += k;
-        unsigned g = smpp_text_char_units(SMPP_ENC_GSM7, cp);
-        if (g == 0)
-            all_gsm = false;
-        gsm += g;
-        ucs += cp > 0xFFFF ? 2 : 1;
     }
-    if (len == 0)
-        return 1;
-    if (all_gsm)
-        return gsm <= 160 ? 1 : (unsigned)((gsm + 152) / 153);
-    return ucs <= 70 ? 1 : (unsigned)((ucs + 66) / 67);
+    struct smpp_text_part part;   /* only the count is wanted */
+    size_t n = 0;
+    int rc = smpp_text_split(u, len, &req, &part, 1, &n, NULL);
+    free(req.payload);
+    return rc == SMPP_TEXT_OK || rc == SMPP_TEXT_ETOOMANY ? (unsigned)n : 0;
 }
 
 /* ---- pure body validation ------------------------------------------------ */
@@ -776,6 +778,8 @@ struct api {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
+    void *route_ud;
     struct api_stats stats;
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
@@ -1298,6 +1302,19 @@ static void set_time(json_t *j, const char *key, int64_t ms)
         json_object_set_new(j, key, json_null());
 }
 
+/* The parts of text as the link that carries a message to `to` splits
+ * it: that route's split mode and Latin-1 permission (api_opts.route);
+ * UDH 8-bit without Latin-1 when no link serves the number now. */
+static unsigned link_parts(const struct api *a, const char *to,
+                           const char *text)
+{
+    struct outbox_route rt;
+    memset(&rt, 0, sizeof rt);
+    if (a->route && a->route(a->route_ud, to ? to : "", &rt) != 0)
+        memset(&rt, 0, sizeof rt);
+    return api_sms_parts(text, strlen(text), rt.split, rt.allow);
+}
+
 static void h_message_get(struct rq *r, union api_in *in)
 {
     (void)in;
@@ -1324,7 +1341,7 @@ static void h_message_get(struct rq *r, union api_in *in)
     int nparts = 0, ndelivered = 0;
     if (store_msg_parts(r->a->st, m->id, &nparts, &ndelivered) != STORE_OK ||
         nparts == 0) {
-        nparts = m->text ? (int)api_sms_parts(m->text, strlen(m->text)) : 0;
+        nparts = m->text ? (int)link_parts(r->a, m->to, m->text) : 0;
         ndelivered = m->state == STORE_MSG_DELIVERED ? nparts : 0;
     }
     json_object_set_new(j, "parts", json_integer(nparts));
@@ -2143,6 +2160,8 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
     a->ussd_notice = opts ? opts->ussd_notice : NULL;
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
+    a->route = opts ? opts->route : NULL;
+    a->route_ud = opts ? opts->route_ud : NULL;
     a->http = evhttp_new(base);
     a->commit_ev = evtimer_new(base, commit_cb, a);
     if (!a->http || !a->commit_ev) {

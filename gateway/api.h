@@ -43,9 +43,11 @@
 #include <stdint.h>
 
 #include "gateway/store.h"
+#include "smpp/text.h"
 
 struct event_base;
 struct api;
+struct outbox_route;
 
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
@@ -58,6 +60,14 @@ struct api_opts {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    /* The route a message to msisdn takes: the outbox's router
+     * (gateway/outbox.h, struct outbox_links.route).  GET
+     * /v1/messages/{id} counts a message not yet submitted in the parts
+     * that route's link will send (its split mode and Latin-1 permission,
+     * api_sms_parts).  Returns 0 with *r filled, or non-zero when no link
+     * serves the number now (then, as with NULL: UDH 8-bit, no Latin-1). */
+    int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
+    void *route_ud;
 };
 
 /*
@@ -247,10 +257,13 @@ int api_parse_template(const uint8_t *body, size_t len, const char *status,
 void api_template_clear(struct api_template *t);
 
 /*
- * api_sms_parts — how many SMS parts a UTF-8 text takes (GSM 03.38 when
- * every character is in it: 160 / 153 septets per part; else UCS-2: 70 /
- * 67 units).  0 for invalid UTF-8.  Pure.
+ * api_sms_parts — how many SMS parts a link sends for a UTF-8 text: the
+ * encoding smpp_text_choose() picks with allow (SMPP_TEXT_ALLOW_LATIN1 or
+ * 0: GSM 03.38, Latin-1, else UCS-2) split by smpp_text_split() in mode
+ * (0 = SMPP_SPLIT_UDH8; PAYLOAD is always one), exactly as gateway/mt
+ * sends it.  0 for invalid UTF-8 (or no memory, PAYLOAD).  Pure.
  */
-unsigned api_sms_parts(const char *text, size_t len);
+unsigned api_sms_parts(const char *text, size_t len,
+                       enum smpp_text_split_mode mode, unsigned allow);
 
 #endif

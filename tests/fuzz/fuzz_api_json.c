@@ -12,7 +12,9 @@
  *   - a body that is not valid UTF-8 is always refused;
  *   - on success every string is valid UTF-8 within its limit, phone
  *     numbers are canonical (phone_canon of the result is itself),
- *     the language is ky/ru/en, exactly one of text and template is set;
+ *     the language is ky/ru/en, exactly one of text and template is set,
+ *     and a text counts at least one SMS part in every split mode (one
+ *     with message_payload);
  *   - the same body parses the same way twice (no hidden state);
  *   - a template body, tried for an application status, "*" and a
  *     booking status: on success every {name} in the text is one of the
@@ -90,8 +92,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(!m.vars || m.tmpl);
         check_str(m.idem_key, API_KEY_MAX);
         check_str(m.callback_url, API_URL_MAX);
-        if (m.text)
-            CHECK(api_sms_parts(m.text, strlen(m.text)) >= 1);
+        for (int mode = SMPP_SPLIT_UDH8; m.text && mode <= SMPP_SPLIT_PAYLOAD;
+             mode++) {
+            unsigned parts = api_sms_parts(m.text, strlen(m.text), mode,
+                                           SMPP_TEXT_ALLOW_LATIN1);
+            CHECK(parts >= 1 && (mode != SMPP_SPLIT_PAYLOAD || parts == 1));
+        }
     } else {
         check_err(&e);
     }
