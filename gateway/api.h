@@ -260,8 +260,9 @@ void api_template_clear(struct api_template *t);
  * api_sms_parts — how many SMS parts a link sends for a UTF-8 text: the
  * encoding smpp_text_choose() picks with allow (SMPP_TEXT_ALLOW_LATIN1 or
  * 0: GSM 03.38, Latin-1, else UCS-2) split by smpp_text_split() in mode
- * (0 = SMPP_SPLIT_UDH8; PAYLOAD is always one), exactly as gateway/mt
- * sends it.  0 for invalid UTF-8 (or no memory, PAYLOAD).  Pure.
+ * (0 = SMPP_SPLIT_UDH8; PAYLOAD is always one): the same choice and
+ * splitter the link's MT sending uses.  0 for invalid UTF-8 (or, in
+ * PAYLOAD mode, no memory for the scratch copy).  No I/O.
  */
 unsigned api_sms_parts(const char *text, size_t len,
                        enum smpp_text_split_mode mode, unsigned allow);

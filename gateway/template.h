@@ -8,12 +8,13 @@
  * place that says what such a text may contain and how it is filled:
  *   - languages: ky, ru, en (template_langs, template_lang_index());
  *   - kinds: a status starting with "booking." (booking.confirmed,
- *     booking.moved, booking.cancelled, booking.reminder, ...) is a booking
- *     template, filled by gateway/booking with {service} {office}
- *     {address} {place} {day} {date} {time} {ticket}; any other status
- *     (and "*") is an application-status template, filled by the status
- *     SMS (gateway/notify) and the STATUS keyword (gateway/keywords) with
- *     {number} {status} {note};
+ *     booking.moved, booking.cancelled, booking.reminder, ...; looked up
+ *     by the booking code) is a booking template, filled by
+ *     gateway/booking with {service} {office} {address} {place} ("office,
+ *     address"), {day} ("Пн 01.12"), {date} ("01.12.2026"), {time}
+ *     {ticket}; any other status (and "*") is an application-status
+ *     template, filled by the status SMS (gateway/notify) and the STATUS
+ *     keyword (gateway/keywords) with {number} {status} {note};
  *   - placeholders are {name} with name of A-Z a-z 0-9 _ . - (1 to
  *     TEMPLATE_PLACEHOLDER_MAX); any other brace is ordinary text, kept as
  *     it is, and so is a {name} the renderer has no value for;
