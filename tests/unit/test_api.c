@@ -161,6 +161,7 @@ struct resp {
     int done;
     int code;
     char body[4096];
+    char allow[64];         /* the Allow header of a 405 */
     struct store *check;    /* when set: a 202's id must already be visible */
     int visible;            /* ... and this says it was */
     int64_t id;
@@ -175,6 +176,9 @@ static void on_resp(struct evhttp_request *req, void *arg)
         return;
     }
     r->code = evhttp_request_get_response_code(req);
+    const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           "Allow");
+    snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(b);
     if (n >= sizeof r->body)
@@ -643,6 +647,74 @@ static void test_message_parts_follow_route(void **state)
     assert_int_equal(get_parts(f, r.id), 1);                /* Latin-1 */
     free(gsm);
     free(lat);
+}
+
+/* The route table's edges: the first path that fits is the resource, its
+ * methods make the 405's Allow, {params} are one segment each, and the
+ * 404 of a path under /v1/templates/ says what the paths are. */
+static void test_routing(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    const char *templ = "templates are /v1/templates/{status}/{language}";
+    call(f, EVHTTP_REQ_GET, "/v1/messages/batch", f->tok_a, NULL, NULL, 0, &r);
+    assert_error(&r, 405, NULL, "method not allowed");
+    assert_string_equal(r.allow, "POST");
+    call(f, EVHTTP_REQ_POST, "/v1/messages/12", f->tok_a, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 405);
+    assert_string_equal(r.allow, "GET");
+    call(f, EVHTTP_REQ_POST, "/v1/templates/ready/ky", f->tok_a, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 405);
+    assert_string_equal(r.allow, "GET, PUT, DELETE");
+    call(f, EVHTTP_REQ_DELETE, "/v1/health", NULL, NULL, NULL, 0, &r);
+    assert_string_equal(r.allow, "GET");
+    /* 404s come before the token is looked at */
+    const char *miss[] = { "/v1/templates/", "/v1/templates/ready",
+                           "/v1/templates/ready/ky/x", "/v1/templates//ky",
+                           "/v1/templates/ready/kyrgyzstan", "/v1/templates/a%00/ky" };
+    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
+        call(f, EVHTTP_REQ_GET, miss[i], NULL, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, templ);
+    }
+    const char *none[] = { "/v1/messages/", "/v1/messages/1/2",
+                           "/v1/applications//status", "/v1/health/",
+                           "/v1/applications/a/b/status", "/v1" };
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        call(f, EVHTTP_REQ_GET, none[i], NULL, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, "no such resource");
+    }
+    /* an application number longer than any code is no resource; one of
+     * 64 bytes is one, and is refused by the number rule after the token */
+    char path[160], num[70];
+    memset(num, 'A', 65);
+    num[65] = '\0';
+    snprintf(path, sizeof path, "/v1/applications/%s/status", num);
+    call(f, EVHTTP_REQ_POST, path, NULL, NULL, NULL, 0, &r);
+    assert_error(&r, 404, NULL, "no such resource");
+    num[64] = '\0';
+    snprintf(path, sizeof path, "/v1/applications/%s/status", num);
+    call(f, EVHTTP_REQ_POST, path, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 401);
+    post(f, path, f->tok_a, "{\"status\":\"x\"}", &r);
+    assert_error(&r, 404, NULL, "application number must be");
+    /* a message id: digits only, in range, else no such message */
+    const char *ids[] = { "/v1/messages/0", "/v1/messages/-1", "/v1/messages/%31",
+                          "/v1/messages/99999999999999999999", "/v1/messages/+1" };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        call(f, EVHTTP_REQ_GET, ids[i], f->tok_a, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, "no such message");
+    }
+    int64_t id = good_id(f);
+    snprintf(path, sizeof path, "/v1/messages/000%lld", (long long)id);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     200);
+    /* template path segments are percent-decoded */
+    assert_int_equal(call(f, EVHTTP_REQ_PUT, "/v1/templates/re%61dy/k%79", f->tok_a,
+                          "application/json", "{\"text\":\"x\"}", 12, &r), 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ready");
+    assert_string_equal(json_string_value(json_object_get(j, "language")), "ky");
+    json_decref(j);
 }
 
 static void test_errors_change_nothing(void **state)
@@ -1299,6 +1371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_message_parts_follow_route, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_routing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_change_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),
