@@ -73,11 +73,9 @@ static void check_phone(const char *p, bool required)
     CHECK(n >= 8 && n <= 15 && p[0] != '0');
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
 {
-    bool utf8 = smpp_text_utf8_validate(data, size, NULL) == SMPP_TEXT_OK;
     struct api_error e;
-
     struct api_message m, m2;
     int rc = api_parse_message(data, size, &m, &e);
     CHECK(rc == 0 || rc == -1);
@@ -110,9 +108,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     api_message_clear(&m);
     api_message_clear(&m2);
+}
 
+static void fuzz_app_status(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_app_status a;
-    rc = api_parse_app_status(data, size, &a, &e);
+    int rc = api_parse_app_status(data, size, &a, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
@@ -129,9 +131,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_app_status_clear(&a);
+}
 
+static void fuzz_notice(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_notice nt;
-    rc = api_parse_notice(data, size, &nt, &e);
+    int rc = api_parse_notice(data, size, &nt, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
@@ -142,9 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_err(&e);
     }
+}
 
+static void fuzz_office(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_office o;
-    rc = api_parse_office(data, size, &o, &e);
+    int rc = api_parse_office(data, size, &o, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && o.code[0]);
@@ -158,9 +168,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_office_clear(&o);
+}
 
+static void fuzz_batch(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_batch bt;
-    rc = api_parse_batch(data, size, &bt, &e);
+    int rc = api_parse_batch(data, size, &bt, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && bt.n >= 1 && bt.n <= API_BATCH_MAX);
@@ -170,9 +184,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_batch_clear(&bt);
+}
 
+static void fuzz_service(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_service sv;
-    rc = api_parse_service(data, size, &sv, &e);
+    int rc = api_parse_service(data, size, &sv, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && sv.code[0]);
@@ -183,9 +201,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_service_clear(&sv);
+}
 
+static void fuzz_slot(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_slot s;
-    rc = api_parse_slot(data, size, &s, &e);
+    int rc = api_parse_slot(data, size, &s, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
@@ -194,12 +216,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_err(&e);
     }
+}
 
+static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     static const char *const tstatus[] = { "ready", "*", "booking.moved" };
     for (size_t k = 0; k < 3; k++) {
         struct api_template t;
-        rc = api_parse_template(data, size, tstatus[k], k == 2 ? "ru" : "ky",
-                                &t, &e);
+        int rc = api_parse_template(data, size, tstatus[k],
+                                    k == 2 ? "ru" : "ky", &t, &e);
         CHECK(rc == 0 || rc == -1);
         if (rc == 0) {
             CHECK(utf8);
@@ -228,7 +254,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         api_template_clear(&t);
     }
+}
 
+/* The input's first 20 bytes as a phone number. */
+static void fuzz_phone(const uint8_t *data, size_t size)
+{
     char num[21], out[STORE_MSISDN_MAX];
     size_t n = size < 20 ? size : 20;
     memcpy(num, data, n);
@@ -237,5 +267,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_phone(out, true);
     else
         CHECK(out[0] == '\0');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    bool utf8 = smpp_text_utf8_validate(data, size, NULL) == SMPP_TEXT_OK;
+    fuzz_message(data, size, utf8);
+    fuzz_app_status(data, size, utf8);
+    fuzz_notice(data, size, utf8);
+    fuzz_office(data, size, utf8);
+    fuzz_batch(data, size, utf8);
+    fuzz_service(data, size, utf8);
+    fuzz_slot(data, size, utf8);
+    fuzz_templates(data, size, utf8);
+    fuzz_phone(data, size);
     return 0;
 }

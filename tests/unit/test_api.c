@@ -1202,6 +1202,46 @@ static int put(struct fx *f, const char *path, const char *token,
                 strlen(json), r);
 }
 
+/* GET /v1/templates after test_templates' puts: pages, cursor, refusals. */
+static void check_template_list(struct fx *f, const char *tok_apps)
+{
+    struct resp r;
+    /* the list, two per page: (*, ru) (booking.confirmed, ky) | (ready, ky) */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=2", f->tok_a,
+                          NULL, NULL, 0, &r), 200);
+    json_t *j = body_json(&r);
+    json_t *a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "*");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1),
+                                                          "kind")), "booking");
+    const char *next = json_string_value(json_object_get(j, "next"));
+    assert_non_null(next);
+    assert_string_equal(next, "booking.confirmed/ky");
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET,
+                          "/v1/templates?limit=2&after=booking.confirmed%2Fky",
+                          f->tok_a, NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "ready");
+    assert_true(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=0", f->tok_a,
+                          NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "limit", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?after=ready",
+                          f->tok_a, NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "after", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", tok_apps, NULL,
+                          NULL, 0, &r), 403);
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates", f->tok_a, NULL,
+                          NULL, 0, &r), 405);
+}
+
 static void test_templates(void **state)
 {
     struct fx *f = *state;
@@ -1269,40 +1309,7 @@ static void test_templates(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "templates")), 0);
     assert_true(json_is_null(json_object_get(j, "next")));
     json_decref(j);
-    /* the list, two per page: (*, ru) (booking.confirmed, ky) | (ready, ky) */
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=2", f->tok_a,
-                          NULL, NULL, 0, &r), 200);
-    j = body_json(&r);
-    json_t *a = json_object_get(j, "templates");
-    assert_int_equal(json_array_size(a), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
-                                                          "status")), "*");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1),
-                                                          "kind")), "booking");
-    const char *next = json_string_value(json_object_get(j, "next"));
-    assert_non_null(next);
-    assert_string_equal(next, "booking.confirmed/ky");
-    json_decref(j);
-    assert_int_equal(call(f, EVHTTP_REQ_GET,
-                          "/v1/templates?limit=2&after=booking.confirmed%2Fky",
-                          f->tok_a, NULL, NULL, 0, &r), 200);
-    j = body_json(&r);
-    a = json_object_get(j, "templates");
-    assert_int_equal(json_array_size(a), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
-                                                          "status")), "ready");
-    assert_true(json_is_null(json_object_get(j, "next")));
-    json_decref(j);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=0", f->tok_a,
-                          NULL, NULL, 0, &r), 400);
-    assert_error(&r, 400, "limit", NULL);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?after=ready",
-                          f->tok_a, NULL, NULL, 0, &r), 400);
-    assert_error(&r, 400, "after", NULL);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", tok_apps, NULL,
-                          NULL, 0, &r), 403);
-    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates", f->tok_a, NULL,
-                          NULL, 0, &r), 405);
+    check_template_list(f, tok_apps);
 
     /* a status change is rendered with the template set through the API */
     int64_t id0 = good_id(f);
