@@ -5,8 +5,13 @@
  * Design.  One evhttp bound on the daemon's event_base; one generic
  * callback routes by path.  Each request goes route -> method (405) ->
  * token (401) -> scope (403) -> Content-Type (415) -> body schema (400) ->
- * store.  The body checks are the pure api_parse_*() functions at the
- * bottom of this file (no I/O, fuzzed).
+ * handler.  The routes are one table (routes[], under "routing": method,
+ * path with {params}, scope, body kind, handler) and that preamble is
+ * written once (serve()); a handler gets the parsed body and answers.  The
+ * body checks are the pure api_parse_*() functions at the top of this
+ * file (no I/O, fuzzed).  What a handler does beyond HTTP lives in the
+ * domain modules: gateway/notify (a status change and its SMS),
+ * gateway/template (template kinds, placeholders), gateway/phone.
  *
  * Group commit.  The first write of a loop pass opens a store batch
  * (store_begin_batch) and arms a zero-delay timer; every write of the pass
@@ -33,7 +38,9 @@
  * we answer it; api_free answers them with 503 before freeing evhttp).
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
- * May call: libevent, jansson, gateway/store, gateway/log, smpp/text, libc.
+ * May call: libevent, jansson, gateway/store, gateway/notify,
+ * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
+ * route callback of api_opts (the outbox's router) for part counts.
  */
 #include "gateway/api.h"
 
@@ -62,116 +69,45 @@
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
+#include "gateway/outbox.h"
+#include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/text.h"
 
 #define API_PEER "api"
-#define APP_FANOUT_MAX 1000   /* subscribers notified per status change */
-
-static const char *const langs[3] = { "ky", "ru", "en" };
 
 /* ---- small pure helpers -------------------------------------------------- */
 
-int api_lang_index(const char *lang)
-{
-    for (int i = 0; i < 3; i++)
-        if (lang && strcmp(lang, langs[i]) == 0)
-            return i;
-    return -1;
-}
-
+/* Kept for callers outside this change (bench/bench_sms.c): the rule is
+ * gateway/phone.h's. */
 int api_phone_canon(const char *s, char *out, size_t cap)
 {
-    if (cap)
-        out[0] = '\0';
-    if (!s)
-        return -1;
-    bool plus = false;
-    const char *p = s;
-    if (*p == '+') {
-        plus = true;
-        p++;
-    }
-    size_t n = strlen(p);
-    for (size_t i = 0; i < n; i++)
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-    if (!plus && n == 10 && p[0] == '0') {   /* Kyrgyz local: 0XXXXXXXXX */
-        if (cap < 13)
-            return -1;
-        memcpy(out, "996", 3);
-        memcpy(out + 3, p + 1, 9);
-        out[12] = '\0';
+    return phone_canon(s, out, cap);
+}
+
+unsigned api_sms_parts(const char *text, size_t len,
+                       enum smpp_text_split_mode mode, unsigned allow)
+{
+    const uint8_t *u = (const uint8_t *)text;
+    struct smpp_text_choice ch;
+    if (smpp_text_choose(u, len, allow, &ch, NULL) != SMPP_TEXT_OK)
         return 0;
-    }
-    if (n < 8 || n > 15 || p[0] == '0')
-        return -1;
-    if (strncmp(p, "996", 3) == 0 && n != 12)
-        return -1;
-    if (cap < n + 1)
-        return -1;
-    memcpy(out, p, n + 1);
-    return 0;
-}
-
-unsigned api_sms_parts(const char *text, size_t len)
-{
-    const uint8_t *s = (const uint8_t *)text;
-    size_t gsm = 0, ucs = 0, off = 0;
-    bool all_gsm = true;
-    while (off < len) {
-        uint32_t cp;
-        size_t k = kz_utf8_next(s + off, len - off, &cp);
-        if (k == 0)
+    struct smpp_text_split_req req = {
+        .enc = ch.enc, .mode = mode ? mode : SMPP_SPLIT_UDH8,
+    };
+    if (req.mode == SMPP_SPLIT_PAYLOAD) {
+        /* the whole text goes into one message_payload: encoded, to be
+         * sure it can be, into a scratch buffer of its exact size */
+        req.payload_cap = ch.octets + 1;
+        if (!(req.payload = malloc(req.payload_cap)))
             return 0;
-        off += k;
-        unsigned g = smpp_text_char_units(SMPP_ENC_GSM7, cp);
-        if (g == 0)
-            all_gsm = false;
-        gsm += g;
-        ucs += cp > 0xFFFF ? 2 : 1;
     }
-    if (len == 0)
-        return 1;
-    if (all_gsm)
-        return gsm <= 160 ? 1 : (unsigned)((gsm + 152) / 153);
-    return ucs <= 70 ? 1 : (unsigned)((ucs + 66) / 67);
-}
-
-char *api_render(const char *tmpl, const char *number, const char *status,
-                 const char *note)
-{
-    static const char *const keys[3] = { "{number}", "{status}", "{note}" };
-    const char *vals[3] = { number ? number : "", status ? status : "",
-                            note ? note : "" };
-    size_t cap = strlen(tmpl) + 1, len = 0;
-    for (int i = 0; i < 3; i++)
-        cap += strlen(vals[i]) * 8;   /* generous; grown below if needed */
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    for (const char *p = tmpl; *p;) {
-        int hit = -1;
-        for (int i = 0; i < 3 && hit < 0; i++)
-            if (strncmp(p, keys[i], strlen(keys[i])) == 0)
-                hit = i;
-        const char *add = hit >= 0 ? vals[hit] : p;
-        size_t alen = hit >= 0 ? strlen(add) : 1;
-        if (len + alen + 1 > cap) {
-            size_t ncap = (len + alen + 1) * 2;
-            char *n = realloc(out, ncap);
-            if (!n) {
-                free(out);
-                return NULL;
-            }
-            out = n;
-            cap = ncap;
-        }
-        memcpy(out + len, add, alen);
-        len += alen;
-        p += hit >= 0 ? strlen(keys[hit]) : 1;
-    }
-    out[len] = '\0';
-    return out;
+    struct smpp_text_part part;   /* only the count is wanted */
+    size_t n = 0;
+    int rc = smpp_text_split(u, len, &req, &part, 1, &n, NULL);
+    free(req.payload);
+    return rc == SMPP_TEXT_OK || rc == SMPP_TEXT_ETOOMANY ? (unsigned)n : 0;
 }
 
 /* ---- pure body validation ------------------------------------------------ */
@@ -303,7 +239,7 @@ static int get_lang(json_t *root, const char *key, char *out,
         return -1;
     if (!s)
         s = "ky";
-    if (api_lang_index(s) < 0)
+    if (template_lang_index(s) < 0)
         return fail(e, 400, key, "field \"%s\" must be one of ky, ru, en", key);
     strcpy(out, s);
     return 0;
@@ -329,7 +265,7 @@ static int get_phone(json_t *root, const char *key, bool required, char *out,
     out[0] = '\0';
     if (get_str(root, key, required, 32, &s, e) < 0)
         return -1;
-    if (s && api_phone_canon(s, out, STORE_MSISDN_MAX) < 0)
+    if (s && phone_canon(s, out, STORE_MSISDN_MAX) < 0)
         return fail(e, 400, key,
                     "field \"%s\" is not a phone number (E.164: optional +, "
                     "8..15 digits; or 0 and 9 digits in Kyrgyzstan)", key);
@@ -622,7 +558,7 @@ static int get_by_lang(json_t *root, const char *key, bool required,
     const char *k;
     json_t *s;
     json_object_foreach(v, k, s) {
-        int li = api_lang_index(k);
+        int li = template_lang_index(k);
         if (li < 0)
             return fail(e, 400, key, "\"%s\": language must be ky, ru or en",
                         key);
@@ -655,7 +591,7 @@ int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
     for (int i = 0; i < 3; i++)
         if (o->address[i] && !o->name[i]) {
             fail(e, 400, "address", "address in %s given without a name in %s",
-                 langs[i], langs[i]);
+                 template_langs[i], template_langs[i]);
             goto out;
         }
     rc = 0;
@@ -746,30 +682,6 @@ out:
 
 /* ---- status templates (PUT /v1/templates/{status}/{lang}) ----------------- */
 
-static const char *const app_placeholders[] = { "number", "status", "note",
-                                                NULL };
-static const char *const booking_placeholders[] = {
-    "service", "office", "address", "place", "day", "date", "time", "ticket",
-    NULL
-};
-
-bool api_template_is_booking(const char *status)
-{
-    return status && strncmp(status, API_BOOKING_PREFIX,
-                             strlen(API_BOOKING_PREFIX)) == 0;
-}
-
-const char *const *api_template_placeholders(const char *status)
-{
-    return api_template_is_booking(status) ? booking_placeholders
-                                           : app_placeholders;
-}
-
-static bool is_placeholder_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
-}
-
 int api_template_key(const char *status, const char *lang,
                      struct api_error *e)
 {
@@ -778,11 +690,11 @@ int api_template_key(const char *status, const char *lang,
         return fail(e, 400, "status",
                     "template status must be \"*\" or 1..63 of A-Z a-z 0-9 "
                     ". _ : -");
-    if (api_template_is_booking(status) &&
-        strlen(status) == strlen(API_BOOKING_PREFIX))
+    if (template_is_booking(status) &&
+        strlen(status) == strlen(TEMPLATE_BOOKING_PREFIX))
         return fail(e, 400, "status",
                     "a booking template needs a name after \"booking.\"");
-    if (!lang || api_lang_index(lang) < 0)
+    if (!lang || template_lang_index(lang) < 0)
         return fail(e, 400, "language",
                     "template language must be one of ky, ru, en");
     return 0;
@@ -793,31 +705,20 @@ int api_template_check(const char *status, const char *text,
 {
     if (check_text("text", text, API_TEXT_MAX_CHARS, e) < 0)
         return -1;
-    const char *const *ok = api_template_placeholders(status);
-    for (const char *p = text; (p = strchr(p, '{')) != NULL; p++) {
-        size_t n = 0;
-        while (n <= API_PLACEHOLDER_MAX && is_placeholder_char(p[1 + n]))
-            n++;
-        if (n == 0 || n > API_PLACEHOLDER_MAX || p[1 + n] != '}')
-            continue;   /* not {name}: an ordinary brace, kept as it is */
-        bool known = false;
-        for (size_t i = 0; ok[i] && !known; i++)
-            known = strlen(ok[i]) == n && strncmp(p + 1, ok[i], n) == 0;
-        if (known)
-            continue;
-        char allowed[96] = "";
-        for (size_t i = 0; ok[i]; i++) {
-            size_t l = strlen(allowed);
-            snprintf(allowed + l, sizeof allowed - l, "%s{%s}", i ? " " : "",
-                     ok[i]);
-        }
-        return fail(e, 400, "text",
-                    "unknown placeholder {%.*s} in \"text\"; a %s template "
-                    "may use %s", (int)n, p + 1,
-                    api_template_is_booking(status) ? "booking" : "status",
-                    allowed);
+    size_t n = 0;
+    const char *bad = template_unknown(status, text, &n);
+    if (!bad)
+        return 0;
+    const char *const *ok = template_placeholders(status);
+    char allowed[96] = "";
+    for (size_t i = 0; ok[i]; i++) {
+        size_t l = strlen(allowed);
+        snprintf(allowed + l, sizeof allowed - l, "%s{%s}", i ? " " : "", ok[i]);
     }
-    return 0;
+    return fail(e, 400, "text",
+                "unknown placeholder {%.*s} in \"text\"; a %s template "
+                "may use %s", (int)n, bad,
+                template_is_booking(status) ? "booking" : "status", allowed);
 }
 
 void api_template_clear(struct api_template *t)
@@ -877,6 +778,8 @@ struct api {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
+    void *route_ud;
     struct api_stats stats;
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
@@ -900,6 +803,21 @@ struct rq {
     char agency[STORE_CODE_MAX];   /* code, for logs */
     char client[32];               /* "agency:ID", the idempotency scope */
     char scopes[STORE_SCOPES_MAX];
+    const char *arg[2];            /* the path's {param}s (route's args) */
+    char argbuf[2][STORE_CODE_MAX + 1];
+    int64_t id;                    /* {id}: 0 when not a message id */
+};
+
+/* A request's parsed body: what its route's body parser fills. */
+union api_in {
+    struct api_message message;
+    struct api_batch batch;
+    struct api_notice notice;
+    struct api_app_status app;
+    struct api_office office;
+    struct api_service service;
+    struct api_slot slot;
+    struct api_template tmpl;
 };
 
 static int64_t now_ms(void)
@@ -1199,10 +1117,57 @@ static void reply_parse_error(struct rq *r, const struct api_error *e)
     reply_error(r, e->status ? e->status : 400, e->msg, e->field);
 }
 
+/* ---- answers ----------------------------------------------------------------- */
+
+/* Send j (consumed) now, whatever the pass has pending: for answers that
+ * read nothing a pending write could change (health, a USSN sent). */
+static void reply_now(struct rq *r, int code, json_t *j, const char *fallback,
+                      const char *why)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    send_text(r->req, code, s ? s : fallback);
+    free(s);
+    log_done(r, code, why);
+}
+
+/* How a store code other than STORE_OK answers a request: a list ended by
+ * an entry with code 0. */
+struct rc_answer {
+    int rc;
+    int code;
+    const char *msg;
+    const char *field;
+};
+
+/* true when rc is STORE_OK; else r is answered (the entry of map for rc,
+ * or reply_store_error) and false returned.  map may be NULL. */
+static bool store_ok(struct rq *r, int rc, const struct rc_answer *map)
+{
+    if (rc == STORE_OK)
+        return true;
+    for (size_t i = 0; map && map[i].code; i++)
+        if (map[i].rc == rc) {
+            reply_error(r, map[i].code, map[i].msg, map[i].field);
+            return false;
+        }
+    reply_store_error(r, rc);
+    return false;
+}
+
 /* ---- handlers --------------------------------------------------------------- */
 
-static void h_health(struct rq *r)
+/*
+ * Every handler gets a request that passed its route's preamble (token and
+ * scope; for a route with a body, Content-Type and the parsed body in
+ * `in`, which the preamble clears after the handler returns) and answers
+ * it exactly once: now (reply_error, reply_read, reply_now) or after the
+ * commit (reply_later).
+ */
+
+static void h_health(struct rq *r, union api_in *in)
 {
+    (void)in;
     struct api_stats *s = &r->a->stats;
     json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
                           "requests", (json_int_t)s->requests, "accepted",
@@ -1212,11 +1177,7 @@ static void h_health(struct rq *r)
                           (json_int_t)s->commit_failures, "busy",
                           (json_int_t)s->busy, "pending",
                           (json_int_t)s->pending);
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    send_text(r->req, 200, txt ? txt : "{\"ok\":true}");
-    free(txt);
-    log_done(r, 200, NULL);
+    reply_now(r, 200, j, "{\"ok\":true}", NULL);
 }
 
 /*
@@ -1268,23 +1229,11 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
 #define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
                       "requires (law_required) may be sent"
 
-static void h_message_post(struct rq *r)
+static void h_message_post(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_message m;
-    struct api_error e;
-    if (api_parse_message(body, len, &m, &e) < 0) {
-        api_message_clear(&m);
-        reply_parse_error(r, &e);
-        return;
-    }
     json_t *j = NULL;
     bool refused = false;
-    int rc = enqueue_one(r, &m, now_ms(), &j, &refused);
-    api_message_clear(&m);
+    int rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
     if (rc != STORE_OK)
         reply_store_error(r, rc);
     else if (refused)
@@ -1299,27 +1248,17 @@ static void h_message_post(struct rq *r)
  * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
  * for it).  A malformed batch is refused whole (400, nothing stored).
  */
-static void h_message_batch(struct rq *r)
+static void h_message_batch(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_batch b;
-    struct api_error e;
-    if (api_parse_batch(body, len, &b, &e) < 0) {
-        api_batch_clear(&b);
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_batch *b = &in->batch;
     json_t *results = json_array();
     int64_t now = now_ms();
     size_t stored = 0;
     int rc = results ? STORE_OK : STORE_ERROR;
-    for (size_t i = 0; rc == STORE_OK && i < b.n; i++) {
+    for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         json_t *j = NULL;
         bool refused = false;
-        rc = enqueue_one(r, &b.m[i], now, &j, &refused);
+        rc = enqueue_one(r, &b->m[i], now, &j, &refused);
         if (rc == STORE_OK && refused)
             j = json_pack("{s:s, s:s}", "error", OPTED_OUT_MSG, "field", "to");
         else if (rc == STORE_OK)
@@ -1327,7 +1266,6 @@ static void h_message_batch(struct rq *r)
         if (rc == STORE_OK && json_array_append_new(results, j) != 0)
             rc = STORE_ERROR;
     }
-    api_batch_clear(&b);
     if (rc != STORE_OK) {
         /* earlier messages of this batch may be in the pass's group and
          * will be committed with it: idempotency keys make a retry safe */
@@ -1339,38 +1277,21 @@ static void h_message_batch(struct rq *r)
 }
 
 /* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
-static void h_ussd_notice(struct rq *r)
+static void h_ussd_notice(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "messages") < 0 || check_json_type(r) < 0)
-        return;
-    if (!r->a->ussd_notice) {
-        reply_error(r, 501, "USSD notices are not available on this gateway", NULL);
-        return;
-    }
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_notice n;
-    struct api_error e;
-    if (api_parse_notice(body, len, &n, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_notice *n = &in->notice;
     char err[200] = "";
     int too_long = 0;
-    if (r->a->ussd_notice(r->a->ussd_ud, n.to, n.from[0] ? n.from : NULL, n.text,
-                          &too_long, err, sizeof err) != 0) {
+    if (r->a->ussd_notice(r->a->ussd_ud, n->to, n->from[0] ? n->from : NULL,
+                          n->text, &too_long, err, sizeof err) != 0) {
         if (too_long)
             reply_error(r, 400, err, "text");
         else
             reply_error(r, 503, err, NULL);
         return;
     }
-    json_t *j = json_pack("{s:b}", "sent", 1);
-    char *sj = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    send_text(r->req, 200, sj ? sj : "{\"sent\":true}");
-    free(sj);
-    log_done(r, 200, "notice sent");
+    reply_now(r, 200, json_pack("{s:b}", "sent", 1), "{\"sent\":true}",
+              "notice sent");
 }
 
 static void set_time(json_t *j, const char *key, int64_t ms)
@@ -1381,26 +1302,31 @@ static void set_time(json_t *j, const char *key, int64_t ms)
         json_object_set_new(j, key, json_null());
 }
 
-static void h_message_get(struct rq *r, const char *idtxt)
+/* The parts of text as the link that carries a message to `to` splits
+ * it: that route's split mode and Latin-1 permission (api_opts.route);
+ * UDH 8-bit without Latin-1 when no link serves the number now. */
+static unsigned link_parts(const struct api *a, const char *to,
+                           const char *text)
 {
-    if (authorize(r, "messages") < 0)
-        return;
-    char *end;
-    errno = 0;
-    long long id = strtoll(idtxt, &end, 10);
+    struct outbox_route rt;
+    memset(&rt, 0, sizeof rt);
+    if (a->route && a->route(a->route_ud, to ? to : "", &rt) != 0)
+        memset(&rt, 0, sizeof rt);
+    return api_sms_parts(text, strlen(text), rt.split, rt.allow);
+}
+
+static void h_message_get(struct rq *r, union api_in *in)
+{
+    (void)in;
+    static const struct rc_answer none[] = {
+        { STORE_NOTFOUND, 404, "no such message", NULL }, { 0, 0, NULL, NULL }
+    };
     struct store_msg *m = NULL;
-    int rc = STORE_NOTFOUND;
-    if (*idtxt >= '0' && *idtxt <= '9' && !*end && errno == 0 && id > 0)
-        rc = store_msg_get(r->a->st, id, &m);
+    int rc = r->id > 0 ? store_msg_get(r->a->st, r->id, &m) : STORE_NOTFOUND;
     if (rc == STORE_OK && (!m->client || strcmp(m->client, r->client) != 0))
         rc = STORE_NOTFOUND;   /* another agency's: not told apart */
-    if (rc == STORE_NOTFOUND) {
+    if (!store_ok(r, rc, none)) {
         store_msg_free(m);
-        reply_error(r, 404, "no such message", NULL);
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
         return;
     }
     json_t *j = json_object();
@@ -1415,7 +1341,7 @@ static void h_message_get(struct rq *r, const char *idtxt)
     int nparts = 0, ndelivered = 0;
     if (store_msg_parts(r->a->st, m->id, &nparts, &ndelivered) != STORE_OK ||
         nparts == 0) {
-        nparts = m->text ? (int)api_sms_parts(m->text, strlen(m->text)) : 0;
+        nparts = m->text ? (int)link_parts(r->a, m->to, m->text) : 0;
         ndelivered = m->state == STORE_MSG_DELIVERED ? nparts : 0;
     }
     json_object_set_new(j, "parts", json_integer(nparts));
@@ -1433,180 +1359,81 @@ static void h_message_get(struct rq *r, const char *idtxt)
     reply_read(r, 200, j);
 }
 
-/* Queue the status SMS to one recipient unless opted out.  1 queued, 0
- * skipped, or a store error code (negative). */
-static int notify_one(struct rq *r, const char *to, const char *text,
-                      const char *lang, int64_t now)
+/*
+ * Before a status change: the application is the caller's or new (then
+ * with an owner), and its service, when named, is the caller's (created
+ * when unknown).  0 with *created and *service_id, or -1 when r has been
+ * answered.
+ */
+static int app_precheck(struct rq *r, const char *number,
+                        const struct api_app_status *in, bool *created,
+                        int64_t *service_id)
 {
-    bool out = false;
-    int rc = store_optout_get(r->a->st, to, &out);
-    if (rc != STORE_OK)
-        return -rc;
-    if (out)
-        return 0;
-    struct store_msg_new nm = {
-        .client = r->client, .to = to, .text = text, .lang = lang,
-        .not_before = now, .expires_at = now + r->a->expiry_ms,
-    };
-    int64_t id;
-    rc = store_enqueue(r->a->st, &nm, now, &id);
-    return rc == STORE_OK ? 1 : -rc;
-}
-
-static bool valid_number(const char *s)
-{
-    return is_code(s);
-}
-
-static void h_app_status(struct rq *r, const char *number)
-{
-    if (authorize(r, "applications") < 0 || check_json_type(r) < 0)
-        return;
-    if (!valid_number(number)) {
-        reply_error(r, 404, "application number must be 1..63 of A-Z a-z 0-9 . _ : -",
-                    NULL);
-        return;
-    }
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_app_status in;
-    struct api_error e;
-    if (api_parse_app_status(body, len, &in, &e) < 0) {
-        api_app_status_clear(&in);
-        reply_parse_error(r, &e);
-        return;
-    }
     struct store *st = r->a->st;
     struct store_app app;
     int rc = store_app_get(st, number, &app);
-    bool created = rc == STORE_NOTFOUND;
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        goto store_fail;
-    if (!created && app.agency_id != r->agency_id) {
-        api_app_status_clear(&in);
+    *created = rc == STORE_NOTFOUND;
+    *service_id = 0;
+    if (!*created && !store_ok(r, rc, NULL))
+        return -1;
+    if (!*created && app.agency_id != r->agency_id) {
         reply_error(r, 403, "the application belongs to another agency", NULL);
-        return;
+        return -1;
     }
-    if (created && !in.owner[0]) {
-        api_app_status_clear(&in);
+    if (*created && !in->owner[0]) {
         reply_error(r, 400, "a new application needs \"owner\"", "owner");
-        return;
+        return -1;
     }
-    int64_t service_id = 0, svc_agency = 0;
-    if (in.service[0]) {
-        rc = store_service_by_code(st, in.service, &service_id, &svc_agency);
-        if (rc == STORE_OK && svc_agency != r->agency_id) {
-            api_app_status_clear(&in);
-            reply_error(r, 403, "the service belongs to another agency",
-                        "service");
-            return;
-        }
-        if (rc == STORE_NOTFOUND) {
-            batch_touch(r->a);
-            rc = store_service_put(st, r->agency_id, in.service, &service_id);
-        }
-        if (rc != STORE_OK)
-            goto store_fail;
+    if (!in->service[0])
+        return 0;
+    int64_t svc_agency = 0;
+    rc = store_service_by_code(st, in->service, service_id, &svc_agency);
+    if (rc == STORE_OK && svc_agency != r->agency_id) {
+        reply_error(r, 403, "the service belongs to another agency", "service");
+        return -1;
     }
-    int64_t now = now_ms();
-    batch_touch(r->a);
-    rc = store_app_status(st, number, r->agency_id, service_id,
-                          in.owner[0] ? in.owner : NULL, in.status, in.note, now);
-    if (rc == STORE_CONFLICT) {
-        api_app_status_clear(&in);
-        reply_error(r, 403, "the application belongs to another agency", NULL);
-        return;
+    if (rc == STORE_NOTFOUND) {
+        batch_touch(r->a);
+        rc = store_service_put(st, r->agency_id, in->service, service_id);
     }
-    if (rc == STORE_INVALID) {
-        api_app_status_clear(&in);
-        reply_error(r, 400, "invalid application change", NULL);
-        return;
-    }
-    if (rc != STORE_OK)
-        goto store_fail;
-    if ((rc = store_app_get(st, number, &app)) != STORE_OK)
-        goto store_fail;
+    return store_ok(r, rc, NULL) ? 0 : -1;
+}
 
-    int queued = 0, skipped = 0, muted_n = 0;
-    bool have_template = false;
-    if (in.notify) {
-        char *tmpl = NULL;
-        rc = store_template_get(st, r->agency_id, in.status, in.lang, &tmpl);
-        if (rc == STORE_OK) {
-            have_template = true;
-            char *text = api_render(tmpl, number, in.status, in.note);
-            free(tmpl);
-            if (!text) {
-                api_app_status_clear(&in);
-                reply_error(r, 500, "out of memory", NULL);
-                return;
-            }
-            char topic[STORE_CODE_MAX + 8];
-            snprintf(topic, sizeof topic, "app:%s", number);
-            /* the owner gets it unless they turned this application's SMS
-             * off (USSD subscribe node, action unsubscribe) */
-            char owner[STORE_MSISDN_MAX];
-            bool muted = false;
-            if (api_phone_canon(app.owner, owner, sizeof owner) == 0 &&
-                (rc = store_sub_muted(st, owner, topic, &muted)) != STORE_OK) {
-                free(text);
-                goto store_fail;
-            }
-            int q = muted ? 0 : notify_one(r, app.owner, text, in.lang, now);
-            if (q < 0) {
-                free(text);
-                rc = -q;
-                goto store_fail;
-            }
-            if (muted)
-                muted_n++;
-            else
-                q ? queued++ : skipped++;
-            int64_t after = 0;
-            size_t total = 0;
-            for (;;) {
-                char msisdns[100][STORE_MSISDN_MAX];
-                int64_t ids[100];
-                size_t n = 0;
-                rc = store_sub_list(st, topic, after, msisdns, ids, 100, &n);
-                if (rc != STORE_OK) {
-                    free(text);
-                    goto store_fail;
-                }
-                for (size_t i = 0; i < n && total < APP_FANOUT_MAX; i++, total++) {
-                    if (strcmp(msisdns[i], app.owner) == 0)
-                        continue;
-                    q = notify_one(r, msisdns[i], text, in.lang, now);
-                    if (q < 0) {
-                        free(text);
-                        rc = -q;
-                        goto store_fail;
-                    }
-                    q ? queued++ : skipped++;
-                }
-                if (n < 100 || total >= APP_FANOUT_MAX)
-                    break;
-                after = ids[n - 1];
-            }
-            free(text);
-        } else if (rc == STORE_NOTFOUND) {
-            log_msg(KLOG_WARN, r->agency,
-                    "no template for status %s in %s: application %s not "
-                    "notified", in.status, in.lang, number);
-        } else {
-            goto store_fail;
-        }
-    }
+/* POST /v1/applications/{number}/status: the change and its SMS
+ * (gateway/notify), answered after the commit. */
+static void h_app_status(struct rq *r, union api_in *in)
+{
+    static const struct rc_answer refused[] = {
+        { STORE_CONFLICT, 403, "the application belongs to another agency", NULL },
+        { STORE_INVALID, 400, "invalid application change", NULL },
+        { NOTIFY_NOMEM, 500, "out of memory", NULL },
+        { 0, 0, NULL, NULL }
+    };
+    const struct api_app_status *a = &in->app;
+    const char *number = r->arg[0];
+    bool created;
+    int64_t service_id;
+    if (app_precheck(r, number, a, &created, &service_id) < 0)
+        return;
+    struct notify_change c = {
+        .number = number, .agency_id = r->agency_id, .service_id = service_id,
+        .owner = a->owner[0] ? a->owner : NULL, .status = a->status,
+        .note = a->note, .lang = a->lang, .notify = a->notify,
+        .client = r->client, .now = now_ms(), .expiry_ms = r->a->expiry_ms,
+    };
+    struct notify_result res;
+    batch_touch(r->a);
+    if (!store_ok(r, notify_status_change(r->a->st, &c, &res), refused))
+        return;
+    if (a->notify && !res.have_template)
+        log_msg(KLOG_WARN, r->agency,
+                "no template for status %s in %s: application %s not "
+                "notified", a->status, a->lang, number);
     json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
-                          number, "status", in.status, "created", created,
-                          "queued", queued, "opted_out", skipped, "muted",
-                          muted_n, "template", have_template);
-    api_app_status_clear(&in);
+                          number, "status", a->status, "created", created,
+                          "queued", res.queued, "opted_out", res.opted_out,
+                          "muted", res.muted, "template", res.have_template);
     reply_later(r, created ? 201 : 200, j, false);
-    return;
-store_fail:
-    api_app_status_clear(&in);
-    reply_store_error(r, rc);
 }
 
 /*
@@ -1637,8 +1464,9 @@ static void put_named(struct rq *r, bool office, const char *code,
     for (int i = 0; i < 3; i++) {
         if (!name[i])
             continue;
-        rc = office ? store_office_name_set(st, id, langs[i], name[i], address[i])
-                    : store_service_name_set(st, id, langs[i], name[i]);
+        const char *lang = template_langs[i];
+        rc = office ? store_office_name_set(st, id, lang, name[i], address[i])
+                    : store_service_name_set(st, id, lang, name[i]);
         if (rc != STORE_OK)
             goto fail;
     }
@@ -1656,102 +1484,68 @@ fail:
     reply_store_error(r, rc);
 }
 
-static void h_office(struct rq *r)
+static void h_office(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_office o;
-    struct api_error e;
-    if (api_parse_office(body, len, &o, &e) < 0) {
-        api_office_clear(&o);
-        reply_parse_error(r, &e);
-        return;
-    }
-    put_named(r, true, o.code, o.name, o.address);
-    api_office_clear(&o);
+    put_named(r, true, in->office.code, in->office.name, in->office.address);
 }
 
 /* POST /v1/services: a service citizens can book, named per language. */
-static void h_service(struct rq *r)
+static void h_service(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "offices") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_service sv;
-    struct api_error e;
-    if (api_parse_service(body, len, &sv, &e) < 0) {
-        api_service_clear(&sv);
-        reply_parse_error(r, &e);
-        return;
-    }
-    put_named(r, false, sv.code, sv.name, NULL);
-    api_service_clear(&sv);
+    put_named(r, false, in->service.code, in->service.name, NULL);
 }
 
-static void h_slot(struct rq *r)
+/* The office and service of a slot: both the caller's (the service is
+ * created when unknown).  0, or -1 when r has been answered. */
+static int slot_owners(struct rq *r, const struct api_slot *s,
+                       int64_t *office_id, int64_t *service_id)
 {
-    if (authorize(r, "slots") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_slot s;
-    struct api_error e;
-    if (api_parse_slot(body, len, &s, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
+    static const struct rc_answer no_office[] = {
+        { STORE_NOTFOUND, 422, "unknown office (publish it with POST /v1/offices)",
+          "office" },
+        { 0, 0, NULL, NULL }
+    };
     struct store *st = r->a->st;
-    int64_t office_id, owner, service_id;
-    int rc = store_office_by_code(st, s.office, &office_id, &owner);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 422, "unknown office (publish it with POST /v1/offices)",
-                    "office");
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
+    int64_t owner;
+    int rc = store_office_by_code(st, s->office, office_id, &owner);
+    if (!store_ok(r, rc, no_office))
+        return -1;
     if (owner != r->agency_id) {
         reply_error(r, 403, "the office belongs to another agency", "office");
-        return;
+        return -1;
     }
-    rc = store_service_by_code(st, s.service, &service_id, &owner);
+    rc = store_service_by_code(st, s->service, service_id, &owner);
     if (rc == STORE_OK && owner != r->agency_id) {
         reply_error(r, 403, "the service belongs to another agency", "service");
-        return;
+        return -1;
     }
     batch_touch(r->a);
     if (rc == STORE_NOTFOUND)
-        rc = store_service_put(st, r->agency_id, s.service, &service_id);
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
+        rc = store_service_put(st, r->agency_id, s->service, service_id);
+    return store_ok(r, rc, NULL) ? 0 : -1;
+}
+
+static void h_slot(struct rq *r, union api_in *in)
+{
+    static const struct rc_answer refused[] = {
+        { STORE_CONFLICT, 409, "capacity below the places already booked",
+          "capacity" },
+        { STORE_INVALID, 400, "invalid slot", NULL },
+        { 0, 0, NULL, NULL }
+    };
+    const struct api_slot *s = &in->slot;
+    int64_t office_id, service_id, id;
+    if (slot_owners(r, s, &office_id, &service_id) < 0)
         return;
-    }
-    int64_t id;
-    rc = store_slot_put(st, office_id, service_id, s.day, s.time, s.capacity,
-                        &id);
-    if (rc == STORE_CONFLICT) {
-        reply_error(r, 409, "capacity below the places already booked",
-                    "capacity");
+    int rc = store_slot_put(r->a->st, office_id, service_id, s->day, s->time,
+                            s->capacity, &id);
+    if (!store_ok(r, rc, refused))
         return;
-    }
-    if (rc == STORE_INVALID) {
-        reply_error(r, 400, "invalid slot", NULL);
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
     struct store_slot cur;
-    int booked = store_slot_get(st, id, &cur) == STORE_OK ? cur.booked : 0;
+    int booked = store_slot_get(r->a->st, id, &cur) == STORE_OK ? cur.booked : 0;
     json_t *j = json_pack("{s:I, s:s, s:s, s:i, s:i}", "id", (json_int_t)id,
-                          "day", s.day, "time", s.time, "capacity", s.capacity,
-                          "booked", booked);
+                          "day", s->day, "time", s->time, "capacity",
+                          s->capacity, "booked", booked);
     reply_later(r, 200, j, false);
 }
 
@@ -1760,12 +1554,16 @@ static void h_slot(struct rq *r)
 #define TEMPLATE_PAGE_DEFAULT 100
 #define TEMPLATE_PAGE_MAX 500
 
+static const struct rc_answer no_template[] = {
+    { STORE_NOTFOUND, 404, "no such template", NULL }, { 0, 0, NULL, NULL }
+};
+
 static json_t *template_json(const char *status, const char *lang,
                              const char *text)
 {
     return json_pack("{s:s, s:s, s:s, s:s}", "status", status, "language",
                      lang, "text", text, "kind",
-                     api_template_is_booking(status) ? "booking" : "status");
+                     template_is_booking(status) ? "booking" : "status");
 }
 
 /* The agency's own template (status, lang), no fallbacks: *text_out
@@ -1803,87 +1601,60 @@ static int template_own(struct store *st, int64_t agency_id,
     }
 }
 
-static void h_template_put(struct rq *r, const char *status, const char *lang)
+static void h_template_put(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "templates") < 0 || check_json_type(r) < 0)
-        return;
-    size_t len;
-    const uint8_t *body = body_of(r, &len);
-    struct api_template t;
-    struct api_error e;
-    if (api_parse_template(body, len, status, lang, &t, &e) < 0) {
-        api_template_clear(&t);
-        reply_parse_error(r, &e);
-        return;
-    }
+    const struct api_template *t = &in->tmpl;
     batch_touch(r->a);
-    int rc = store_template_set(r->a->st, r->agency_id, t.status, t.lang,
-                                t.text);
-    if (rc != STORE_OK) {
-        api_template_clear(&t);
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = template_json(t.status, t.lang, t.text);
-    api_template_clear(&t);
-    reply_later(r, 200, j, false);
+    int rc = store_template_set(r->a->st, r->agency_id, t->status, t->lang,
+                                t->text);
+    if (store_ok(r, rc, NULL))
+        reply_later(r, 200, template_json(t->status, t->lang, t->text), false);
 }
 
-static void h_template_get(struct rq *r, const char *status, const char *lang)
+/* The {status}/{lang} of a GET or DELETE: 0, or -1 when r has been
+ * answered (400). */
+static int template_key(struct rq *r)
 {
-    if (authorize(r, "templates") < 0)
-        return;
     struct api_error e;
-    if (api_template_key(status, lang, &e) < 0) {
-        reply_parse_error(r, &e);
+    if (api_template_key(r->arg[0], r->arg[1], &e) == 0)
+        return 0;
+    reply_parse_error(r, &e);
+    return -1;
+}
+
+static void h_template_get(struct rq *r, union api_in *in)
+{
+    (void)in;
+    if (template_key(r) < 0)
         return;
-    }
     char *text = NULL;
-    int rc = template_own(r->a->st, r->agency_id, status, lang, &text);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 404, "no such template", NULL);
+    int rc = template_own(r->a->st, r->agency_id, r->arg[0], r->arg[1], &text);
+    if (!store_ok(r, rc, no_template))
         return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = template_json(status, lang, text);
+    json_t *j = template_json(r->arg[0], r->arg[1], text);
     free(text);
     reply_read(r, 200, j);
 }
 
-static void h_template_delete(struct rq *r, const char *status,
-                              const char *lang)
+static void h_template_delete(struct rq *r, union api_in *in)
 {
-    if (authorize(r, "templates") < 0)
+    (void)in;
+    if (template_key(r) < 0)
         return;
-    struct api_error e;
-    if (api_template_key(status, lang, &e) < 0) {
-        reply_parse_error(r, &e);
-        return;
-    }
     batch_touch(r->a);
-    int rc = store_template_delete(r->a->st, r->agency_id, status, lang);
-    if (rc == STORE_NOTFOUND) {
-        reply_error(r, 404, "no such template", NULL);
+    int rc = store_template_delete(r->a->st, r->agency_id, r->arg[0], r->arg[1]);
+    if (!store_ok(r, rc, no_template))
         return;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(r, rc);
-        return;
-    }
-    json_t *j = json_pack("{s:s, s:s, s:b}", "status", status, "language",
-                          lang, "deleted", 1);
+    json_t *j = json_pack("{s:s, s:s, s:b}", "status", r->arg[0], "language",
+                          r->arg[1], "deleted", 1);
     reply_later(r, 200, j, false);
 }
 
-/* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
- * lang); "next" is the cursor for the following page (null at the end). */
-static void h_template_list(struct rq *r)
+/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
+ * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
+static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
+                         char after_l[STORE_LANG_MAX])
 {
-    if (authorize(r, "templates") < 0)
-        return;
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
     struct evkeyvalq kv;
@@ -1891,37 +1662,50 @@ static void h_template_list(struct rq *r)
     kv.tqh_last = &kv.tqh_first;  /* does the same when there is a query */
     if (q && evhttp_parse_query_str(q, &kv) < 0) {
         reply_error(r, 400, "malformed query string", NULL);
-        return;
+        return -1;
     }
-    char after_s[STORE_CODE_MAX] = "", after_l[STORE_LANG_MAX] = "";
-    long limit = TEMPLATE_PAGE_DEFAULT;
+    *limit = TEMPLATE_PAGE_DEFAULT;
     const char *v = evhttp_find_header(&kv, "limit");
+    const char *why = NULL, *field = NULL;
     if (v) {
         char *end;
         errno = 0;
-        limit = strtol(v, &end, 10);
-        if (!*v || *end || errno || limit < 1 || limit > TEMPLATE_PAGE_MAX) {
-            evhttp_clear_headers(&kv);
-            reply_error(r, 400, "\"limit\" must be an integer 1..500", "limit");
-            return;
+        *limit = strtol(v, &end, 10);
+        if (!*v || *end || errno || *limit < 1 || *limit > TEMPLATE_PAGE_MAX) {
+            why = "\"limit\" must be an integer 1..500";
+            field = "limit";
         }
     }
-    v = evhttp_find_header(&kv, "after");
+    v = why ? NULL : evhttp_find_header(&kv, "after");
     if (v) {
         const char *slash = strrchr(v, '/');
         size_t sl = slash ? (size_t)(slash - v) : 0;
-        if (!slash || sl == 0 || sl >= sizeof after_s || !slash[1] ||
-            strlen(slash + 1) >= sizeof after_l) {
-            evhttp_clear_headers(&kv);
-            reply_error(r, 400, "\"after\" must be STATUS/LANGUAGE (the "
-                        "\"next\" of the previous page)", "after");
-            return;
+        if (!slash || sl == 0 || sl >= STORE_CODE_MAX || !slash[1] ||
+            strlen(slash + 1) >= STORE_LANG_MAX) {
+            why = "\"after\" must be STATUS/LANGUAGE (the \"next\" of the "
+                  "previous page)";
+            field = "after";
+        } else {
+            memcpy(after_s, v, sl);
+            after_s[sl] = '\0';
+            snprintf(after_l, STORE_LANG_MAX, "%s", slash + 1);
         }
-        memcpy(after_s, v, sl);
-        after_s[sl] = '\0';
-        snprintf(after_l, sizeof after_l, "%s", slash + 1);
     }
     evhttp_clear_headers(&kv);
+    if (why)
+        reply_error(r, 400, why, field);
+    return why ? -1 : 0;
+}
+
+/* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
+ * lang); "next" is the cursor for the following page (null at the end). */
+static void h_template_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    char after_s[STORE_CODE_MAX] = "", after_l[STORE_LANG_MAX] = "";
+    long limit;
+    if (template_page(r, &limit, after_s, after_l) < 0)
+        return;
     size_t want = (size_t)limit + 1, n = 0;
     struct store_template *t = calloc(want, sizeof *t);
     if (!t) {
@@ -1930,9 +1714,8 @@ static void h_template_list(struct rq *r)
     }
     int rc = store_template_list(r->a->st, r->agency_id, after_s, after_l, t,
                                  want, &n);
-    if (rc != STORE_OK) {
+    if (!store_ok(r, rc, NULL)) {
         free(t);
-        reply_store_error(r, rc);
         return;
     }
     json_t *arr = json_array();
@@ -1954,32 +1737,103 @@ static void h_template_list(struct rq *r)
     reply_read(r, 200, j);
 }
 
-/* ---- routing ------------------------------------------------------------------ */
+/* ---- body parsers ------------------------------------------------------------- */
 
-static const char *method_name(enum evhttp_cmd_type c)
+/* Which body a route takes, and so which member of union api_in. */
+enum body_kind {
+    BODY_NONE = 0,      /* no body, no Content-Type check */
+    BODY_MESSAGE, BODY_BATCH, BODY_NOTICE, BODY_APP_STATUS, BODY_OFFICE,
+    BODY_SERVICE, BODY_SLOT, BODY_TEMPLATE
+};
+
+/*
+ * A route's body parser: the pure api_parse_*() of its kind, plus what the
+ * route checks between Content-Type and the body (an application number
+ * from the path: 404; USSN not wired: 501).  Returns 0, or -1 with e (the
+ * answer); either way `in` can be cleared with clear_body().
+ */
+static int parse_body(struct rq *r, enum body_kind kind, const uint8_t *b,
+                      size_t n, union api_in *in, struct api_error *e)
 {
-    switch (c) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    switch (kind) {
+    case BODY_MESSAGE:
+        return api_parse_message(b, n, &in->message, e);
+    case BODY_BATCH:
+        return api_parse_batch(b, n, &in->batch, e);
+    case BODY_NOTICE:
+        if (!r->a->ussd_notice)
+            return fail(e, 501, NULL, "USSD notices are not available on "
+                        "this gateway");
+        return api_parse_notice(b, n, &in->notice, e);
+    case BODY_APP_STATUS:
+        memset(&in->app, 0, sizeof in->app);
+        if (!is_code(r->arg[0]))
+            return fail(e, 404, NULL, "application number must be 1..63 of "
+                        "A-Z a-z 0-9 . _ : -");
+        return api_parse_app_status(b, n, &in->app, e);
+    case BODY_OFFICE:
+        return api_parse_office(b, n, &in->office, e);
+    case BODY_SERVICE:
+        return api_parse_service(b, n, &in->service, e);
+    case BODY_SLOT:
+        return api_parse_slot(b, n, &in->slot, e);
+    case BODY_TEMPLATE:
+        return api_parse_template(b, n, r->arg[0], r->arg[1], &in->tmpl, e);
+    case BODY_NONE:
+        break;
     }
-    return "?";
+    return 0;
 }
 
-static bool method_is(struct rq *r, enum evhttp_cmd_type want)
+/* Free what parse_body() put in `in`. */
+static void clear_body(enum body_kind kind, union api_in *in)
 {
-    if (evhttp_request_get_command(r->req) == want)
-        return true;
-    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-                      method_name(want));
-    reply_error(r, 405, "method not allowed", NULL);
-    return false;
+    switch (kind) {
+    case BODY_MESSAGE: api_message_clear(&in->message); break;
+    case BODY_BATCH: api_batch_clear(&in->batch); break;
+    case BODY_APP_STATUS: api_app_status_clear(&in->app); break;
+    case BODY_OFFICE: api_office_clear(&in->office); break;
+    case BODY_SERVICE: api_service_clear(&in->service); break;
+    case BODY_TEMPLATE: api_template_clear(&in->tmpl); break;
+    case BODY_NONE: case BODY_NOTICE: case BODY_SLOT: break;
+    }
+}
+
+/* ---- path parameters ------------------------------------------------------- */
+
+/* One {param} of a path: n bytes at p, inside the request's path. */
+struct seg {
+    const char *p;
+    size_t n;
+};
+
+/* {id} of a message: digits, > 0 and in range, else r->id = 0 (no such
+ * message). */
+static bool a_id(struct rq *r, const struct seg *s)
+{
+    int64_t id = 0;
+    for (size_t i = 0; i < s[0].n; i++) {
+        unsigned d = (unsigned)((unsigned char)s[0].p[i] - '0');
+        if (d > 9 || id > (INT64_MAX - (int64_t)d) / 10) {
+            id = 0;
+            break;
+        }
+        id = id * 10 + d;
+    }
+    r->id = id;
+    return true;
+}
+
+/* {number} of an application, as written (checked by its body parser);
+ * longer than any code: no such resource. */
+static bool a_number(struct rq *r, const struct seg *s)
+{
+    if (s[0].n > STORE_CODE_MAX)
+        return false;
+    memcpy(r->argbuf[0], s[0].p, s[0].n);
+    r->argbuf[0][s[0].n] = '\0';
+    r->arg[0] = r->argbuf[0];
+    return true;
 }
 
 /* Percent-decode one path segment s[0..n) into out[0..cap); -1 when it
@@ -2000,51 +1854,175 @@ static int path_segment(const char *s, size_t n, char *out, size_t cap)
     return rc;
 }
 
-/* /v1/templates/{status}/{lang}: GET, PUT, DELETE. */
-static void route_template(struct rq *r, const char *rest)
+/* {status}/{lang} of a template, percent-decoded. */
+static bool a_template(struct rq *r, const struct seg *s)
 {
-    const char *slash = strchr(rest, '/');
-    char status[STORE_CODE_MAX], lang[STORE_LANG_MAX];
-    if (!slash || strchr(slash + 1, '/') ||
-        path_segment(rest, (size_t)(slash - rest), status, sizeof status) < 0 ||
-        path_segment(slash + 1, strlen(slash + 1), lang, sizeof lang) < 0) {
-        reply_error(r, 404, "no such resource (templates are "
-                    "/v1/templates/{status}/{language})", NULL);
-        return;
-    }
-    switch (evhttp_request_get_command(r->req)) {
-    case EVHTTP_REQ_PUT:
-        h_template_put(r, status, lang);
-        return;
-    case EVHTTP_REQ_GET:
-        h_template_get(r, status, lang);
-        return;
-    case EVHTTP_REQ_DELETE:
-        h_template_delete(r, status, lang);
-        return;
-    default:
-        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-                          "GET, PUT, DELETE");
-        reply_error(r, 405, "method not allowed", NULL);
-    }
+    if (path_segment(s[0].p, s[0].n, r->argbuf[0], STORE_CODE_MAX) < 0 ||
+        path_segment(s[1].p, s[1].n, r->argbuf[1], STORE_LANG_MAX) < 0)
+        return false;
+    r->arg[0] = r->argbuf[0];
+    r->arg[1] = r->argbuf[1];
+    return true;
 }
 
-/* The fixed paths, one method each; paths with a parameter are matched
- * in on_request. */
+/* ---- routing ------------------------------------------------------------------ */
+
+typedef bool args_fn(struct rq *r, const struct seg *s);
+typedef void handler_fn(struct rq *r, union api_in *in);
+
+#define NO_TEMPLATE "no such resource (templates are " \
+                    "/v1/templates/{status}/{language})"
+
+/*
+ * The routes: one row per (method, path).  path is literal segments and
+ * {param}s (one non-empty segment each, at most ROUTE_ARGS); the first row
+ * whose path fits is the resource (so a literal path is listed before a
+ * {param} one it would also fit), and the rows of one path are adjacent
+ * (they make its 405's Allow header, in this order).  scope NULL: no
+ * token.  body: the body it parses (parse_body), BODY_NONE for none.  args
+ * turns the {param}s into r->arg / r->id (false: 404).  miss answers a 404
+ * for a path that starts like this row's but fits no route.
+ */
+#define ROUTE_ARGS 2
 static const struct route {
-    const char *path;
     enum evhttp_cmd_type method;
-    void (*handler)(struct rq *r);
+    const char *path;
+    const char *scope;
+    enum body_kind body;
+    args_fn *args;
+    const char *miss;
+    handler_fn *handler;
 } routes[] = {
-    { "/v1/health", EVHTTP_REQ_GET, h_health },
-    { "/v1/messages", EVHTTP_REQ_POST, h_message_post },
-    { "/v1/messages/batch", EVHTTP_REQ_POST, h_message_batch },
-    { "/v1/ussd/notices", EVHTTP_REQ_POST, h_ussd_notice },
-    { "/v1/offices", EVHTTP_REQ_POST, h_office },
-    { "/v1/services", EVHTTP_REQ_POST, h_service },
-    { "/v1/slots", EVHTTP_REQ_POST, h_slot },
-    { "/v1/templates", EVHTTP_REQ_GET, h_template_list },
+    { EVHTTP_REQ_GET, "/v1/health", NULL, BODY_NONE, NULL, NULL, h_health },
+    { EVHTTP_REQ_POST, "/v1/messages", "messages", BODY_MESSAGE, NULL, NULL,
+      h_message_post },
+    { EVHTTP_REQ_POST, "/v1/messages/batch", "messages", BODY_BATCH, NULL, NULL,
+      h_message_batch },
+    { EVHTTP_REQ_GET, "/v1/messages/{id}", "messages", BODY_NONE, a_id, NULL,
+      h_message_get },
+    { EVHTTP_REQ_POST, "/v1/ussd/notices", "messages", BODY_NOTICE, NULL, NULL,
+      h_ussd_notice },
+    { EVHTTP_REQ_POST, "/v1/applications/{number}/status", "applications",
+      BODY_APP_STATUS, a_number, NULL, h_app_status },
+    { EVHTTP_REQ_POST, "/v1/offices", "offices", BODY_OFFICE, NULL, NULL,
+      h_office },
+    { EVHTTP_REQ_POST, "/v1/services", "offices", BODY_SERVICE, NULL, NULL,
+      h_service },
+    { EVHTTP_REQ_POST, "/v1/slots", "slots", BODY_SLOT, NULL, NULL, h_slot },
+    { EVHTTP_REQ_GET, "/v1/templates", "templates", BODY_NONE, NULL, NULL,
+      h_template_list },
+    { EVHTTP_REQ_GET, "/v1/templates/{status}/{lang}", "templates", BODY_NONE,
+      a_template, NO_TEMPLATE, h_template_get },
+    { EVHTTP_REQ_PUT, "/v1/templates/{status}/{lang}", "templates",
+      BODY_TEMPLATE, a_template, NO_TEMPLATE, h_template_put },
+    { EVHTTP_REQ_DELETE, "/v1/templates/{status}/{lang}", "templates",
+      BODY_NONE, a_template, NO_TEMPLATE, h_template_delete },
 };
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static const char *method_name(enum evhttp_cmd_type c)
+{
+    switch (c) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* Does path fit pattern?  Fills seg[] with its {param}s. */
+static bool path_fits(const char *pat, const char *path, struct seg *seg)
+{
+    size_t k = 0;
+    while (*pat) {
+        if (*pat != '{') {
+            if (*pat++ != *path++)
+                return false;
+            continue;
+        }
+        size_t n = strcspn(path, "/");
+        if (n == 0 || k == ROUTE_ARGS)
+            return false;
+        seg[k].p = path;
+        seg[k++].n = n;
+        path += n;
+        pat = strchr(pat, '}') + 1;
+    }
+    return *path == '\0';
+}
+
+/* 405 with the methods of res's path in Allow. */
+static void not_allowed(struct rq *r, const struct route *res)
+{
+    char allow[64] = "";
+    for (const struct route *k = res;
+         k < routes + NROUTES && strcmp(k->path, res->path) == 0; k++) {
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof allow - l, "%s%s", l ? ", " : "",
+                 method_name(k->method));
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+    reply_error(r, 405, "method not allowed", NULL);
+}
+
+/* The route for r's method and path, its {param}s set in r; NULL when r
+ * has been answered (404, 405). */
+static const struct route *route_of(struct rq *r)
+{
+    struct seg seg[ROUTE_ARGS];
+    const struct route *res = NULL;
+    const char *miss = NULL;
+    for (size_t i = 0; i < NROUTES && !res; i++) {
+        if (path_fits(routes[i].path, r->path, seg))
+            res = &routes[i];
+        else if (!miss && routes[i].miss &&
+                 strncmp(routes[i].path, r->path,
+                         strcspn(routes[i].path, "{")) == 0)
+            miss = routes[i].miss;
+    }
+    if (res && res->args && !res->args(r, seg))
+        miss = res->miss, res = NULL;
+    if (!res) {
+        reply_error(r, 404, miss ? miss : "no such resource", NULL);
+        return NULL;
+    }
+    enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+    for (const struct route *k = res;
+         k < routes + NROUTES && strcmp(k->path, res->path) == 0; k++)
+        if (k->method == m)
+            return k;
+    not_allowed(r, res);
+    return NULL;
+}
+
+/* The one preamble: token and scope; for a route with a body, its
+ * Content-Type and the body parsed; then the handler. */
+static void serve(struct rq *r, const struct route *rt)
+{
+    if (rt->scope && authorize(r, rt->scope) < 0)
+        return;
+    union api_in in;
+    if (rt->body != BODY_NONE) {
+        if (check_json_type(r) < 0)
+            return;
+        size_t len;
+        const uint8_t *body = body_of(r, &len);
+        struct api_error e;
+        if (parse_body(r, rt->body, body, len, &in, &e) < 0) {
+            reply_parse_error(r, &e);
+            clear_body(rt->body, &in);
+            return;
+        }
+    }
+    rt->handler(r, &in);
+    clear_body(rt->body, &in);
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -2057,37 +2035,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         .method = method_name(evhttp_request_get_command(req)),
         .path = path ? path : "",
     };
-    const char *p = r.path;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(p, routes[i].path) == 0) {
-            if (method_is(&r, routes[i].method))
-                routes[i].handler(&r);
-            return;
-        }
-    if (strncmp(p, "/v1/messages/", 13) == 0 && p[13] && !strchr(p + 13, '/')) {
-        if (method_is(&r, EVHTTP_REQ_GET))
-            h_message_get(&r, p + 13);
-        return;
-    }
-    if (strncmp(p, "/v1/templates/", 14) == 0) {
-        route_template(&r, p + 14);
-        return;
-    }
-    const char *pre = "/v1/applications/", *suf = "/status";
-    size_t pl = strlen(pre), sl = strlen(suf), n = strlen(p);
-    if (n > pl + sl && strncmp(p, pre, pl) == 0 &&
-        strcmp(p + n - sl, suf) == 0) {
-        char number[STORE_CODE_MAX + 1];
-        size_t nl = n - pl - sl;
-        if (nl < sizeof number && !memchr(p + pl, '/', nl)) {
-            memcpy(number, p + pl, nl);
-            number[nl] = '\0';
-            if (method_is(&r, EVHTTP_REQ_POST))
-                h_app_status(&r, number);
-            return;
-        }
-    }
-    reply_error(&r, 404, "no such resource", NULL);
+    const struct route *rt = route_of(&r);
+    if (rt)
+        serve(&r, rt);
 }
 
 /* ---- evhttp's own error pages ------------------------------------------------ */
@@ -2210,6 +2160,8 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
     a->ussd_notice = opts ? opts->ussd_notice : NULL;
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
+    a->route = opts ? opts->route : NULL;
+    a->route_ud = opts ? opts->route_ud : NULL;
     a->http = evhttp_new(base);
     a->commit_ev = evtimer_new(base, commit_cb, a);
     if (!a->http || !a->commit_ev) {

@@ -23,11 +23,8 @@
  *
  * Pure part: api_parse_*() turn body bytes into a struct or an error with
  * the offending field; they do no I/O and are fuzzed
- * (tests/fuzz/fuzz_api_json.c).  api_phone_canon() is the one phone-number
- * rule: the canonical form stored is international digits without '+'
- * ("996555123456"); "+996555123456" and the Kyrgyz local form
- * "0555123456" map to it; other numbers are E.164 (8..15 digits, no
- * leading 0).
+ * (tests/fuzz/fuzz_api_json.c).  Phone numbers are canonicalised by
+ * gateway/phone.h (phone_canon(), the one rule).
  *
  * Ownership: struct api is owned by the caller of api_new() and freed with
  * api_free() (which answers still-pending requests with 503 first).  It
@@ -35,8 +32,8 @@
  * structs own their strings (api_*_clear()).
  * Not re-entrant: call from the loop thread only, never from inside an
  * API callback.
- * May call: libevent (evhttp), jansson, gateway/store, gateway/log,
- * smpp/text, libc.
+ * May call: libevent (evhttp), jansson, gateway/store, gateway/notify,
+ * gateway/template, gateway/phone, gateway/log, smpp/text, libc.
  */
 #ifndef KYZMAT_GATEWAY_API_H
 #define KYZMAT_GATEWAY_API_H
@@ -46,9 +43,11 @@
 #include <stdint.h>
 
 #include "gateway/store.h"
+#include "smpp/text.h"
 
 struct event_base;
 struct api;
+struct outbox_route;
 
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
@@ -61,6 +60,14 @@ struct api_opts {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    /* The route a message to msisdn takes: the outbox's router
+     * (gateway/outbox.h, struct outbox_links.route).  GET
+     * /v1/messages/{id} counts a message not yet submitted in the parts
+     * that route's link will send (its split mode and Latin-1 permission,
+     * api_sms_parts).  Returns 0 with *r filled, or non-zero when no link
+     * serves the number now (then, as with NULL: UDH 8-bit, no Latin-1). */
+    int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
+    void *route_ud;
 };
 
 /*
@@ -130,10 +137,8 @@ struct api_error {
 #define API_VARS_MAX 4096        /* template variables, as JSON text */
 #define API_NOTICE_MAX_BYTES 800 /* a USSD screen: 182 GSM / 80 UCS-2 characters */
 
-/*
- * api_phone_canon — the canonical form of a phone number (see top) into
- * out[0..cap); 0, or -1 when s is not a phone number (out then "").
- */
+/* phone_canon() (gateway/phone.h) under its old name, for callers not
+ * yet moved to it (bench/bench_sms.c). */
 int api_phone_canon(const char *s, char *out, size_t cap);
 
 struct api_message {
@@ -219,36 +224,22 @@ int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
 
 /*
  * Status templates: the SMS text an agency wants for (status, language),
- * rendered by api_render() when an application changes status (POST
- * /v1/applications/{n}/status) and when its owner asks by SMS (STATUS n,
- * gateway/keywords).  The key comes from the path of
+ * rendered when an application changes status (POST
+ * /v1/applications/{n}/status, gateway/notify) and when its owner asks by
+ * SMS (STATUS n, gateway/keywords).  The key comes from the path of
  * PUT/GET/DELETE /v1/templates/{status}/{lang}: status is a code (1..63 of
  * A-Z a-z 0-9 . _ : -) or "*" (the agency's text for any status without
  * its own), lang one of ky, ru, en.  The body is {"text": "..."}: valid
  * UTF-8, at most API_TEXT_MAX_CHARS characters, no control characters but
- * tab / newline / CR.
- *
- * Placeholders are {name} with name of A-Z a-z 0-9 _ . - (1..32); any
- * other brace is kept as it is.  A template may use only the placeholders
- * its kind fills, so a typo ({numbr}) is refused with 400 naming it:
- *   application statuses (and "*"):   {number} {status} {note}
- *   statuses starting with "booking." (booking.confirmed, booking.moved,
- *   booking.cancelled, booking.reminder, ...; looked up by the booking
- *   code):  {service} {office} {address} {place} ("office, address"),
- *   {day} ("Пн 01.12"), {date} ("01.12.2026"), {time} {ticket}
+ * tab / newline / CR, and only the placeholders its kind fills (the kinds,
+ * their placeholders and the renderer are gateway/template.h's), so a
+ * typo ({numbr}) is refused with 400 naming it.
  */
-#define API_BOOKING_PREFIX "booking."
-#define API_PLACEHOLDER_MAX 32
 struct api_template {
     char status[STORE_CODE_MAX];
     char lang[API_LANG_MAX];
     char *text;               /* malloc'd; NULL until parsed */
 };
-/* true when status names a booking template ("booking." prefix). */
-bool api_template_is_booking(const char *status);
-/* The placeholder names (without braces) a template for status may use;
- * a static NULL-terminated list. */
-const char *const *api_template_placeholders(const char *status);
 /* Check a template key (status, lang) from the path: 0, or -1 with e
  * (400, field "status" or "language"). Pure. */
 int api_template_key(const char *status, const char *lang,
@@ -265,22 +256,15 @@ int api_parse_template(const uint8_t *body, size_t len, const char *status,
                        struct api_error *e);
 void api_template_clear(struct api_template *t);
 
-/* Language index (0 ky, 1 ru, 2 en) or -1. */
-int api_lang_index(const char *lang);
-
 /*
- * api_sms_parts — how many SMS parts a UTF-8 text takes (GSM 03.38 when
- * every character is in it: 160 / 153 septets per part; else UCS-2: 70 /
- * 67 units).  0 for invalid UTF-8.  Pure.
+ * api_sms_parts — how many SMS parts a link sends for a UTF-8 text: the
+ * encoding smpp_text_choose() picks with allow (SMPP_TEXT_ALLOW_LATIN1 or
+ * 0: GSM 03.38, Latin-1, else UCS-2) split by smpp_text_split() in mode
+ * (0 = SMPP_SPLIT_UDH8; PAYLOAD is always one): the same choice and
+ * splitter the link's MT sending uses.  0 for invalid UTF-8 (or, in
+ * PAYLOAD mode, no memory for the scratch copy).  No I/O.
  */
-unsigned api_sms_parts(const char *text, size_t len);
-
-/*
- * api_render — fill a status template: {number}, {status}, {note} are
- * replaced by the values given (NULL = ""); anything else is copied.
- * Returns a malloc'd string (caller frees) or NULL when out of memory.
- */
-char *api_render(const char *tmpl, const char *number, const char *status,
-                 const char *note);
+unsigned api_sms_parts(const char *text, size_t len,
+                       enum smpp_text_split_mode mode, unsigned allow);
 
 #endif

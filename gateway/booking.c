@@ -13,12 +13,13 @@
  * booking walks D -> T -> C with the booking's id kept (`b`).
  *
  * Owns: nothing between calls; every buffer is on the stack or in res.
- * May call: gateway/store, gateway/api (api_phone_canon), menus/screen,
+ * May call: gateway/store, gateway/phone, gateway/template, menus/screen,
  * libc.
  */
 #include "gateway/booking.h"
 
-#include "gateway/api.h"
+#include "gateway/phone.h"
+#include "gateway/template.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -123,24 +124,11 @@ static const char *const wdays[3][7] = {
     { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" },
 };
 
-static int lang_ix(const char *lang)
-{
-    if (!lang)
-        return -1;
-    if (strcmp(lang, "ky") == 0)
-        return 0;
-    if (strcmp(lang, "ru") == 0)
-        return 1;
-    if (strcmp(lang, "en") == 0)
-        return 2;
-    return -1;
-}
-
 static int pick_lang(const char *lang, const char *fallback)
 {
-    int i = lang_ix(lang);
+    int i = template_lang_index(lang);
     if (i < 0)
-        i = lang_ix(fallback);
+        i = template_lang_index(fallback);
     return i < 0 ? 2 : i;
 }
 
@@ -176,44 +164,19 @@ struct vars {
     char ticket[24];
 };
 
-static const char *var_of(const struct vars *v, const char *name, size_t len)
-{
-#define V(n, f) if (len == sizeof n - 1 && memcmp(name, n, len) == 0) return v->f ? v->f : ""
-    V("service", service);
-    V("office", office);
-    V("address", address);
-    V("place", place);
-    V("day", day);
-    V("date", date);
-    V("time", time);
-    V("ticket", ticket);
-#undef V
-    return NULL;
-}
-
-/* Render tmpl with {name} replaced; an unknown {name} is kept as it is. */
+/* Render tmpl with v's values after what b holds (gateway/template.h: an
+ * unknown {name} is kept as it is). */
 static void render(struct buf *b, const char *tmpl, const struct vars *v)
 {
-    const char *p = tmpl;
-    while (*p) {
-        const char *o = strchr(p, '{');
-        if (!o) {
-            puts_(b, p);
-            return;
-        }
-        const char *c = strchr(o + 1, '}');
-        if (!c) {
-            puts_(b, p);
-            return;
-        }
-        put(b, p, (size_t)(o - p));
-        const char *val = v ? var_of(v, o + 1, (size_t)(c - o - 1)) : NULL;
-        if (val)
-            puts_(b, val);
-        else
-            put(b, o, (size_t)(c - o + 1));
-        p = c + 1;
-    }
+    const struct template_var tv[] = {
+        { "service", v ? v->service : NULL }, { "office", v ? v->office : NULL },
+        { "address", v ? v->address : NULL }, { "place", v ? v->place : NULL },
+        { "day", v ? v->day : NULL }, { "date", v ? v->date : NULL },
+        { "time", v ? v->time : NULL }, { "ticket", v ? v->ticket : NULL },
+    };
+    if (b->n + 1 < b->cap)
+        b->n += template_render(tmpl, tv, v ? sizeof tv / sizeof tv[0] : 0,
+                                b->p + b->n, b->cap - b->n);
 }
 
 /* ---- days ----------------------------------------------------------------- */
@@ -1134,7 +1097,7 @@ int booking_step(struct store *st, const struct booking_req *rq,
         res->outcome = BOOKING_FAIL;
         return 0;
     }
-    if (!rq->phone || api_phone_canon(rq->phone, t.phone, sizeof t.phone) != 0) {
+    if (!rq->phone || phone_canon(rq->phone, t.phone, sizeof t.phone) != 0) {
         snprintf(res->why, sizeof res->why, "no usable phone number");
         res->outcome = BOOKING_FAIL;
         return 0;
@@ -1212,7 +1175,8 @@ int booking_sms_text(struct store *st, const struct store_booking *b,
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         return -1;
     rc = store_template_get(st, agency, name, lang, &tmpl);
-    if (rc == STORE_NOTFOUND && strcmp(lang, t.fb) != 0 && lang_ix(lang) < 0)
+    if (rc == STORE_NOTFOUND && strcmp(lang, t.fb) != 0 &&
+        template_lang_index(lang) < 0)
         rc = store_template_get(st, agency, name, t.fb, &tmpl);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         return -1;

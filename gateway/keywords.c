@@ -13,14 +13,15 @@
  * matches nothing.  Bounded: words over KW_WORD_MAX code points are no
  * keyword, and the argument scan stops at its first blank.
  *
- * Owns nothing between calls.  May call: gateway/store, gateway/api
- * (api_phone_canon, api_render, api_template_is_booking), gateway/log,
- * smpp/text, smpp/pdu, libc.
+ * Owns nothing between calls.  May call: gateway/store, gateway/phone,
+ * gateway/template, gateway/notify, gateway/log, smpp/text, smpp/pdu, libc.
  */
 #include "gateway/keywords.h"
 
-#include "gateway/api.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
+#include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
 
@@ -423,27 +424,25 @@ static char *status_text(struct store *st, const struct store_app *app,
     if (*rc != STORE_OK)
         return NULL;
     const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
-    char *tmpl = NULL;
-    *rc = api_template_is_booking(app->status)
+    char *text = NULL;
+    *rc = template_is_booking(app->status)
               ? STORE_NOTFOUND
-              : store_template_get(st, app->agency_id, app->status,
-                                   kw_lang_code(lang), &tmpl);
+              : notify_status_text(st, app->agency_id, app->number, app->status,
+                                   kw_lang_code(lang), note, &text);
+    if (*rc == NOTIFY_NOMEM) {
+        *rc = STORE_ERROR;
+        return NULL;
+    }
     if (*rc == STORE_OK) {
-        char *out = api_render(tmpl, app->number, app->status, note);
-        free(tmpl);
-        if (!out) {
-            *rc = STORE_ERROR;
-            return NULL;
-        }
-        if (!is_blank_text(out))
-            return out;
-        free(out);
+        if (!is_blank_text(text))
+            return text;
+        free(text);
         *rc = STORE_NOTFOUND;
     }
     if (*rc != STORE_NOTFOUND)
         return NULL;
-    char *line = api_render(kw_text(KW_T_STATUS, lang), app->number, app->status,
-                            NULL);
+    char *line = template_render_status(kw_text(KW_T_STATUS, lang), app->number,
+                                        app->status, NULL);
     if (!line) {
         *rc = STORE_ERROR;
         return NULL;
@@ -554,7 +553,7 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
     if (kw_parse(text, len, NULL, &res->parsed) == KW_NONE)
         return STORE_OK;
     char canon[STORE_MSISDN_MAX];
-    if (!from || api_phone_canon(from, canon, sizeof canon) != 0) {
+    if (!from || phone_canon(from, canon, sizeof canon) != 0) {
         /* no phone number (an alphanumeric sender): nobody to answer */
         return STORE_OK;
     }

@@ -657,6 +657,8 @@ static int start_api(struct daemon *d)
     aopts.max_body = d->cfg->http_max_body;
     aopts.ussd_notice = api_ussd_notice;
     aopts.ussd_ud = d;
+    aopts.route = outbox_route_cb;   /* part counts by the route's link */
+    aopts.route_ud = d;
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

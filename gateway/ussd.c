@@ -17,7 +17,7 @@
  * and the last callback frees a finished call.  Fetch requests are
  * cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
- * gateway/booking, gateway/api (api_phone_canon), gateway/log, menus/step,
+ * gateway/booking, gateway/phone, gateway/notify, gateway/log, menus/step,
  * menus/dialog, menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
@@ -31,11 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/api.h"
 #include "gateway/booking.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
+#include "gateway/phone.h"
 #include "gateway/store.h"
 #include "menus/dialog.h"
 #include "menus/menu.h"
@@ -369,7 +370,7 @@ static void live_status_result(struct ussd_call *c, const struct fetch_result *r
     if (r->status == FETCH_HTTP_ERROR && r->http_code == 404) {
         in->event = MENU_EV_STATUS_NOT_FOUND;
         char me[STORE_MSISDN_MAX];
-        if (api_phone_canon(c->phone, me, sizeof me) == 0)
+        if (phone_canon(c->phone, me, sizeof me) == 0)
             count_miss(c, me);
         return;
     }
@@ -400,7 +401,7 @@ static void live_status_result(struct ussd_call *c, const struct fetch_result *r
     in->nkv = 2;
     in->event = MENU_EV_STATUS_OK;
     char me[STORE_MSISDN_MAX];
-    if (c->s->db && api_phone_canon(c->phone, me, sizeof me) == 0)
+    if (c->s->db && phone_canon(c->phone, me, sizeof me) == 0)
         store_lookup_clear(c->s->db, me);
 }
 
@@ -545,7 +546,7 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
         return;
     }
     char me[STORE_MSISDN_MAX];
-    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+    if (phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
         in->event = MENU_EV_STATUS_NOT_FOUND;
         return;
     }
@@ -568,7 +569,7 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
         return;
     }
     char owner[STORE_MSISDN_MAX] = "";
-    if (rc == STORE_OK && api_phone_canon(app->owner, owner, sizeof owner) < 0)
+    if (rc == STORE_OK && phone_canon(app->owner, owner, sizeof owner) < 0)
         owner[0] = '\0';
     if (rc == STORE_OK && owner[0] && strcmp(owner, me) == 0) {
         store_lookup_clear(s->db, me);
@@ -632,7 +633,7 @@ static int live_status(struct ussd_call *c, const struct menu_effect *fx,
     s->st.status_lookups++;
     in->event = MENU_EV_STATUS_FAIL;
     char me[STORE_MSISDN_MAX];
-    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+    if (phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
         in->event = MENU_EV_STATUS_NOT_FOUND;
         return 1;
     }
@@ -668,12 +669,12 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
     in->nkv = 0;
     if (in->event != MENU_EV_STATUS_OK)
         return;
-    char me[STORE_MSISDN_MAX], topic[STORE_CODE_MAX + 8];
-    if (api_phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
+    char me[STORE_MSISDN_MAX], topic[NOTIFY_TOPIC_MAX];
+    if (phone_canon(fx->phone ? fx->phone : c->phone, me, sizeof me) < 0) {
         in->event = MENU_EV_STATUS_NOT_FOUND;
         return;
     }
-    snprintf(topic, sizeof topic, "app:%s", app.number);
+    notify_topic(app.number, topic, sizeof topic);
     bool off = fx->mode == MENU_SUB_OFF;
     int rc = store_sub_mute(s->db, me, topic, off, now_ms());
     if (rc != STORE_OK) {

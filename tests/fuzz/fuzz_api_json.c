@@ -2,7 +2,8 @@
  * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
  * request-body validation (gateway/api.h: api_parse_message,
  * api_parse_app_status, api_parse_office, api_parse_slot,
- * api_parse_template) and the phone number rule (api_phone_canon).
+ * api_parse_template) and the phone number rule (gateway/phone.h:
+ * phone_canon).
  *
  * Input: the whole input is one request body, given to every parser.
  * Checks, with abort() on any broken property:
@@ -10,24 +11,29 @@
  *     (500 only for out of memory) and a NUL-terminated message;
  *   - a body that is not valid UTF-8 is always refused;
  *   - on success every string is valid UTF-8 within its limit, phone
- *     numbers are canonical (api_phone_canon of the result is itself),
- *     the language is ky/ru/en, exactly one of text and template is set;
+ *     numbers are canonical (phone_canon of the result is itself),
+ *     the language is ky/ru/en, exactly one of text and template is set,
+ *     and a text counts at least one SMS part in every split mode (one
+ *     with message_payload);
  *   - the same body parses the same way twice (no hidden state);
  *   - a template body, tried for an application status, "*" and a
  *     booking status: on success every {name} in the text is one of the
- *     kind's placeholders (api_template_placeholders), and rendering it
+ *     kind's placeholders (template_placeholders), and rendering it
  *     gives valid UTF-8; the status/lang key is what was asked.
  * The input's first 20 bytes, as a NUL-terminated string, also go through
- * api_phone_canon: a success is 8..15 digits and idempotent.
+ * phone_canon: a success is 8..15 digits and idempotent.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
  *
- * May call: gateway/api.h, smpp/text.h, libc.
+ * May call: gateway/api.h, gateway/phone.h, gateway/template.h,
+ * smpp/text.h, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/api.h"
+#include "gateway/phone.h"
+#include "gateway/template.h"
 #include "smpp/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,24 +67,22 @@ static void check_phone(const char *p, bool required)
         CHECK(!required);
         return;
     }
-    CHECK(api_phone_canon(p, again, sizeof again) == 0);
+    CHECK(phone_canon(p, again, sizeof again) == 0);
     CHECK(strcmp(again, p) == 0);
     size_t n = strlen(p);
     CHECK(n >= 8 && n <= 15 && p[0] != '0');
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
 {
-    bool utf8 = smpp_text_utf8_validate(data, size, NULL) == SMPP_TEXT_OK;
     struct api_error e;
-
     struct api_message m, m2;
     int rc = api_parse_message(data, size, &m, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
         check_phone(m.to, true);
-        CHECK(api_lang_index(m.lang) >= 0);
+        CHECK(template_lang_index(m.lang) >= 0);
         CHECK(!m.text != !m.tmpl);
         check_str(m.text, API_TEXT_MAX_BYTES);
         check_str(m.tmpl, STORE_CODE_MAX - 1);
@@ -86,8 +90,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(!m.vars || m.tmpl);
         check_str(m.idem_key, API_KEY_MAX);
         check_str(m.callback_url, API_URL_MAX);
-        if (m.text)
-            CHECK(api_sms_parts(m.text, strlen(m.text)) >= 1);
+        for (int mode = SMPP_SPLIT_UDH8; m.text && mode <= SMPP_SPLIT_PAYLOAD;
+             mode++) {
+            unsigned parts = api_sms_parts(m.text, strlen(m.text), mode,
+                                           SMPP_TEXT_ALLOW_LATIN1);
+            CHECK(parts >= 1 && (mode != SMPP_SPLIT_PAYLOAD || parts == 1));
+        }
     } else {
         check_err(&e);
     }
@@ -100,18 +108,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     api_message_clear(&m);
     api_message_clear(&m2);
+}
 
+static void fuzz_app_status(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_app_status a;
-    rc = api_parse_app_status(data, size, &a, &e);
+    int rc = api_parse_app_status(data, size, &a, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
         CHECK(a.status[0]);
         check_phone(a.owner, false);
         check_str(a.note, API_NOTE_MAX);
-        CHECK(api_lang_index(a.lang) >= 0);
-        char *txt = api_render("{number} {status}: {note}", "A-1", a.status,
-                               a.note);
+        CHECK(template_lang_index(a.lang) >= 0);
+        char *txt = template_render_status("{number} {status}: {note}", "A-1",
+                                           a.status, a.note);
         CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt),
                                              NULL) == SMPP_TEXT_OK);
         free(txt);
@@ -119,9 +131,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_app_status_clear(&a);
+}
 
+static void fuzz_notice(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_notice nt;
-    rc = api_parse_notice(data, size, &nt, &e);
+    int rc = api_parse_notice(data, size, &nt, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
@@ -132,9 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_err(&e);
     }
+}
 
+static void fuzz_office(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_office o;
-    rc = api_parse_office(data, size, &o, &e);
+    int rc = api_parse_office(data, size, &o, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && o.code[0]);
@@ -148,9 +168,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_office_clear(&o);
+}
 
+static void fuzz_batch(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_batch bt;
-    rc = api_parse_batch(data, size, &bt, &e);
+    int rc = api_parse_batch(data, size, &bt, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && bt.n >= 1 && bt.n <= API_BATCH_MAX);
@@ -160,9 +184,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_batch_clear(&bt);
+}
 
+static void fuzz_service(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_service sv;
-    rc = api_parse_service(data, size, &sv, &e);
+    int rc = api_parse_service(data, size, &sv, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8 && sv.code[0]);
@@ -173,9 +201,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(&e);
     }
     api_service_clear(&sv);
+}
 
+static void fuzz_slot(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     struct api_slot s;
-    rc = api_parse_slot(data, size, &s, &e);
+    int rc = api_parse_slot(data, size, &s, &e);
     CHECK(rc == 0 || rc == -1);
     if (rc == 0) {
         CHECK(utf8);
@@ -184,30 +216,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_err(&e);
     }
+}
 
+static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
+{
+    struct api_error e;
     static const char *const tstatus[] = { "ready", "*", "booking.moved" };
     for (size_t k = 0; k < 3; k++) {
         struct api_template t;
-        rc = api_parse_template(data, size, tstatus[k], k == 2 ? "ru" : "ky",
-                                &t, &e);
+        int rc = api_parse_template(data, size, tstatus[k],
+                                    k == 2 ? "ru" : "ky", &t, &e);
         CHECK(rc == 0 || rc == -1);
         if (rc == 0) {
             CHECK(utf8);
             CHECK(strcmp(t.status, tstatus[k]) == 0);
             check_str(t.text, API_TEXT_MAX_BYTES);
-            const char *const *ok = api_template_placeholders(t.status);
+            const char *const *ok = template_placeholders(t.status);
             for (const char *p = strchr(t.text, '{'); p; p = strchr(p + 1, '{')) {
                 size_t l = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz"
                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789_.-");
-                if (l == 0 || l > API_PLACEHOLDER_MAX || p[1 + l] != '}')
+                if (l == 0 || l > TEMPLATE_PLACEHOLDER_MAX || p[1 + l] != '}')
                     continue;
                 bool known = false;
                 for (size_t i = 0; ok[i] && !known; i++)
                     known = strlen(ok[i]) == l && strncmp(ok[i], p + 1, l) == 0;
                 CHECK(known);
             }
-            char *txt = api_render(t.text, "A-1", "ready", "note");
+            char *txt = template_render_status(t.text, "A-1", "ready",
+                                               "note");
             CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt,
                                                  strlen(txt), NULL) ==
                              SMPP_TEXT_OK);
@@ -217,14 +254,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         api_template_clear(&t);
     }
+}
 
+/* The input's first 20 bytes as a phone number. */
+static void fuzz_phone(const uint8_t *data, size_t size)
+{
     char num[21], out[STORE_MSISDN_MAX];
     size_t n = size < 20 ? size : 20;
     memcpy(num, data, n);
     num[n] = '\0';
-    if (api_phone_canon(num, out, sizeof out) == 0)
+    if (phone_canon(num, out, sizeof out) == 0)
         check_phone(out, true);
     else
         CHECK(out[0] == '\0');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    bool utf8 = smpp_text_utf8_validate(data, size, NULL) == SMPP_TEXT_OK;
+    fuzz_message(data, size, utf8);
+    fuzz_app_status(data, size, utf8);
+    fuzz_notice(data, size, utf8);
+    fuzz_office(data, size, utf8);
+    fuzz_batch(data, size, utf8);
+    fuzz_service(data, size, utf8);
+    fuzz_slot(data, size, utf8);
+    fuzz_templates(data, size, utf8);
+    fuzz_phone(data, size);
     return 0;
 }

@@ -4,8 +4,9 @@
  * mkdtemp directory, driven by libevent's own HTTP client on the same
  * base (127.0.0.1, server port 0 read back with api_port()).
  *
- * Covers: the pure parts (SHA-256 vectors, phone canonical form, SMS
- * parts, template rendering, body schemas); every endpoint's happy path;
+ * Covers: the pure parts (SHA-256 vectors, SMS parts counted by the
+ * link's splitter in every split mode and with Latin-1, body schemas;
+ * rendering is tests/unit/test_template.c's); every endpoint's happy path;
  * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
  * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
  * connections -> a few commits, and every 202 already visible to a second
@@ -15,8 +16,9 @@
  * nothing stored; another connection holding the write lock -> 503 busy.
  *
  * Owns: its temp directories, bases and connections.  May call:
- * gateway/api.h, gateway/store.h, gateway/log.h, libevent, jansson, libc,
- * cmocka.
+ * gateway/api.h, gateway/store.h, gateway/template.h, gateway/log.h,
+ * gateway/outbox.h (struct outbox_route), smpp/text.h, libevent, jansson,
+ * libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +43,10 @@
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
+#include "gateway/outbox.h"
 #include "gateway/store.h"
+#include "gateway/template.h"
+#include "smpp/text.h"
 
 /* ---- fixture -------------------------------------------------------------- */
 
@@ -71,6 +76,20 @@ static const struct store_migration trap_migration[] = {
       "  BEGIN INSERT INTO trap(ref) VALUES (1); END;" },
 };
 
+/* The route the fixture's API is told a message takes (api_opts.route),
+ * and the number it was last asked about. */
+static struct outbox_route fx_route;
+static int fx_route_rc;
+static char fx_route_to[STORE_MSISDN_MAX];
+
+static int fx_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
+{
+    (void)ud;
+    snprintf(fx_route_to, sizeof fx_route_to, "%s", msisdn);
+    *r = fx_route;
+    return fx_route_rc;
+}
+
 static int fx_open(void **state, bool trap)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -99,7 +118,10 @@ static int fx_open(void **state, bool trap)
     store_agency_by_code(f->st, "mvd", &f->agency_a);
     store_agency_by_code(f->st, "tax", &f->agency_b);
     f->base = event_base_new();
-    struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536 };
+    memset(&fx_route, 0, sizeof fx_route);
+    fx_route_rc = 0;
+    struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
+                          .route = fx_route_cb };
     f->api = api_new(f->base, f->st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -139,6 +161,7 @@ struct resp {
     int done;
     int code;
     char body[4096];
+    char allow[64];         /* the Allow header of a 405 */
     struct store *check;    /* when set: a 202's id must already be visible */
     int visible;            /* ... and this says it was */
     int64_t id;
@@ -153,6 +176,9 @@ static void on_resp(struct evhttp_request *req, void *arg)
         return;
     }
     r->code = evhttp_request_get_response_code(req);
+    const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           "Allow");
+    snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(b);
     if (n >= sizeof r->body)
@@ -282,46 +308,95 @@ static void test_sha256(void **state)
     assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
-static void test_phone(void **state)
-{
-    (void)state;
-    char o[STORE_MSISDN_MAX];
-    assert_int_equal(api_phone_canon("+996555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("996555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("0555123456", o, sizeof o), 0);
-    assert_string_equal(o, "996555123456");
-    assert_int_equal(api_phone_canon("+4915112345678", o, sizeof o), 0);
-    assert_string_equal(o, "4915112345678");
-    assert_int_equal(api_phone_canon("12345678", o, sizeof o), 0);
-    const char *bad[] = { "", "+", "1234567", "1234567890123456", "99655512345",
-                          "9965551234567", "+0555123456", "0123", "555 123456",
-                          "++996555123456", "abc", "05551234567" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(api_phone_canon(bad[i], o, sizeof o), -1);
-        assert_string_equal(o, "");
-    }
-}
-
-static void test_parts_render(void **state)
+static void test_parts(void **state)
 {
     (void)state;
     char t[400];
     memset(t, 'a', 160);
-    assert_int_equal(api_sms_parts(t, 160), 1);
+    assert_int_equal(api_sms_parts(t, 160, 0, 0), 1);
     memset(t, 'a', 161);
-    assert_int_equal(api_sms_parts(t, 161), 2);
-    assert_int_equal(api_sms_parts("Салам", strlen("Салам")), 1);
+    assert_int_equal(api_sms_parts(t, 161, 0, 0), 2);
+    assert_int_equal(api_sms_parts("Салам", strlen("Салам"), 0, 0), 1);
     memset(t, 0, sizeof t);
     for (int i = 0; i < 71; i++)
         strcat(t, "ж");
-    assert_int_equal(api_sms_parts(t, strlen(t)), 2);
-    assert_int_equal(api_sms_parts("\xff", 1), 0);
-    char *r = api_render("Арыз {number}: {status} {note}{x}", "A-1", "ready",
-                         NULL);
-    assert_string_equal(r, "Арыз A-1: ready {x}");
-    free(r);
+    assert_int_equal(api_sms_parts(t, strlen(t), 0, 0), 2);
+    assert_int_equal(api_sms_parts("\xff", 1, 0, 0), 0);
+    assert_int_equal(api_sms_parts("", 0, 0, 0), 1);
+}
+
+/* The parts smpp_text_split() makes of s in mode, with the encoding
+ * smpp_text_choose() picks under allow: what gateway/mt sends. */
+static size_t splitter_parts(const char *s, enum smpp_text_split_mode mode,
+                             unsigned allow)
+{
+    struct smpp_text_choice ch;
+    assert_int_equal(smpp_text_choose((const uint8_t *)s, strlen(s), allow, &ch,
+                                      NULL), SMPP_TEXT_OK);
+    static struct smpp_text_part parts[SMPP_TEXT_MAX_PARTS];
+    static uint8_t payload[8192];
+    struct smpp_text_split_req req = { ch.enc, mode, 7, payload, sizeof payload };
+    size_t n = 0;
+    assert_int_equal(smpp_text_split((const uint8_t *)s, strlen(s), &req, parts,
+                                     SMPP_TEXT_MAX_PARTS, &n, NULL), SMPP_TEXT_OK);
+    return n;
+}
+
+static char *repeat(const char *unit, size_t times)
+{
+    char *s = calloc(times * strlen(unit) + 1, 1);
+    for (size_t i = 0; i < times; i++)
+        strcat(s, unit);
+    return s;
+}
+
+/* The API counts parts with the link's splitter: GSM (basic and
+ * extension table), Latin-1 (only where the link allows it), Cyrillic and
+ * astral characters, in every split mode. */
+static void test_parts_match_the_splitter(void **state)
+{
+    (void)state;
+    static const enum smpp_text_split_mode modes[] = {
+        SMPP_SPLIT_UDH8, SMPP_SPLIT_UDH16, SMPP_SPLIT_SAR, SMPP_SPLIT_PAYLOAD
+    };
+    struct { const char *unit; size_t times; } texts[] = {
+        { "a", 160 }, { "a", 161 }, { "a", 305 }, { "a", 306 }, { "a", 307 },
+        { "{", 80 }, { "{", 81 }, { "a{", 77 },     /* ESC pairs never split */
+        { "\xc3\xb4", 140 }, { "\xc3\xb4", 141 }, { "\xc3\xb4", 300 },  /* ô */
+        { "ж", 70 }, { "ж", 71 }, { "ж", 133 }, { "ж", 134 }, { "ж", 135 },
+        { "ң", 200 }, { "\xf0\x9f\x98\x80", 40 }, { "a", 1000 },
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *s = repeat(texts[i].unit, texts[i].times);
+        for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+            for (unsigned allow = 0; allow <= SMPP_TEXT_ALLOW_LATIN1; allow++) {
+                size_t want = splitter_parts(s, modes[m], allow);
+                unsigned got = api_sms_parts(s, strlen(s), modes[m], allow);
+                if (got != want) {
+                    fprintf(stderr, "%zu x \"%s\", mode %d, allow %u: %u, "
+                            "the splitter %zu\n", texts[i].times, texts[i].unit,
+                            (int)modes[m], allow, got, want);
+                    fail();
+                }
+            }
+        free(s);
+    }
+    /* the figures themselves, where the modes and Latin-1 differ */
+    char *gsm = repeat("a", 305), *lat = repeat("\xc3\xb4", 100),
+         *cyr = repeat("ж", 134);
+    assert_int_equal(api_sms_parts(gsm, 305, SMPP_SPLIT_UDH8, 0), 2);
+    assert_int_equal(api_sms_parts(gsm, 305, SMPP_SPLIT_SAR, 0), 2);
+    assert_int_equal(api_sms_parts(gsm, 305, SMPP_SPLIT_UDH16, 0), 3);
+    assert_int_equal(api_sms_parts(gsm, 305, SMPP_SPLIT_PAYLOAD, 0), 1);
+    assert_int_equal(api_sms_parts(lat, 200, SMPP_SPLIT_UDH8, 0), 2);
+    assert_int_equal(api_sms_parts(lat, 200, SMPP_SPLIT_UDH8,
+                                   SMPP_TEXT_ALLOW_LATIN1), 1);
+    assert_int_equal(api_sms_parts(cyr, strlen(cyr), SMPP_SPLIT_UDH8, 0), 2);
+    assert_int_equal(api_sms_parts(cyr, strlen(cyr), SMPP_SPLIT_UDH16, 0), 3);
+    assert_int_equal(api_sms_parts(cyr, strlen(cyr), SMPP_SPLIT_PAYLOAD, 0), 1);
+    free(gsm);
+    free(lat);
+    free(cyr);
 }
 
 static void test_parse(void **state)
@@ -530,6 +605,116 @@ static void test_messages(void **state)
     assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
     assert_true(m->law_required);
     store_msg_free(m);
+}
+
+static int get_parts(struct fx *f, int64_t id)
+{
+    char path[64];
+    struct resp r;
+    snprintf(path, sizeof path, "/v1/messages/%lld", (long long)id);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     200);
+    return (int)jint(&r, "parts");
+}
+
+/* GET /v1/messages/{id} counts a queued message in the parts the link of
+ * its route will send: that link's split mode and Latin-1 permission. */
+static void test_message_parts_follow_route(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    char body[1024];
+    char *gsm = repeat("a", 305), *lat = repeat("\xc3\xb4", 100);
+    snprintf(body, sizeof body, "{\"to\":\"+996555123456\",\"text\":\"%s\"}", gsm);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, body, &r), 202);
+    int64_t id = r.id;
+    assert_int_equal(get_parts(f, id), 2);
+    assert_string_equal(fx_route_to, "996555123456");
+    fx_route.split = SMPP_SPLIT_UDH16;
+    assert_int_equal(get_parts(f, id), 3);
+    fx_route.split = SMPP_SPLIT_SAR;
+    assert_int_equal(get_parts(f, id), 2);
+    fx_route.split = SMPP_SPLIT_PAYLOAD;
+    assert_int_equal(get_parts(f, id), 1);
+    fx_route_rc = -2;               /* no link serves it now: the defaults */
+    assert_int_equal(get_parts(f, id), 2);
+    fx_route_rc = 0;
+    fx_route.split = SMPP_SPLIT_UDH8;
+    snprintf(body, sizeof body, "{\"to\":\"+996555123456\",\"text\":\"%s\"}", lat);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, body, &r), 202);
+    assert_int_equal(get_parts(f, r.id), 2);                /* UCS-2 */
+    fx_route.allow = SMPP_TEXT_ALLOW_LATIN1;
+    assert_int_equal(get_parts(f, r.id), 1);                /* Latin-1 */
+    free(gsm);
+    free(lat);
+}
+
+/* The route table's edges: the first path that fits is the resource, its
+ * methods make the 405's Allow, {params} are one segment each, and the
+ * 404 of a path under /v1/templates/ says what the paths are. */
+static void test_routing(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    const char *templ = "templates are /v1/templates/{status}/{language}";
+    call(f, EVHTTP_REQ_GET, "/v1/messages/batch", f->tok_a, NULL, NULL, 0, &r);
+    assert_error(&r, 405, NULL, "method not allowed");
+    assert_string_equal(r.allow, "POST");
+    call(f, EVHTTP_REQ_POST, "/v1/messages/12", f->tok_a, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 405);
+    assert_string_equal(r.allow, "GET");
+    call(f, EVHTTP_REQ_POST, "/v1/templates/ready/ky", f->tok_a, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 405);
+    assert_string_equal(r.allow, "GET, PUT, DELETE");
+    call(f, EVHTTP_REQ_DELETE, "/v1/health", NULL, NULL, NULL, 0, &r);
+    assert_string_equal(r.allow, "GET");
+    /* 404s come before the token is looked at */
+    const char *miss[] = { "/v1/templates/", "/v1/templates/ready",
+                           "/v1/templates/ready/ky/x", "/v1/templates//ky",
+                           "/v1/templates/ready/kyrgyzstan", "/v1/templates/a%00/ky" };
+    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
+        call(f, EVHTTP_REQ_GET, miss[i], NULL, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, templ);
+    }
+    const char *none[] = { "/v1/messages/", "/v1/messages/1/2",
+                           "/v1/applications//status", "/v1/health/",
+                           "/v1/applications/a/b/status", "/v1" };
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        call(f, EVHTTP_REQ_GET, none[i], NULL, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, "no such resource");
+    }
+    /* an application number longer than any code is no resource; one of
+     * 64 bytes is one, and is refused by the number rule after the token */
+    char path[160], num[70];
+    memset(num, 'A', 65);
+    num[65] = '\0';
+    snprintf(path, sizeof path, "/v1/applications/%s/status", num);
+    call(f, EVHTTP_REQ_POST, path, NULL, NULL, NULL, 0, &r);
+    assert_error(&r, 404, NULL, "no such resource");
+    num[64] = '\0';
+    snprintf(path, sizeof path, "/v1/applications/%s/status", num);
+    call(f, EVHTTP_REQ_POST, path, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.code, 401);
+    post(f, path, f->tok_a, "{\"status\":\"x\"}", &r);
+    assert_error(&r, 404, NULL, "application number must be");
+    /* a message id: digits only, in range, else no such message */
+    const char *ids[] = { "/v1/messages/0", "/v1/messages/-1", "/v1/messages/%31",
+                          "/v1/messages/99999999999999999999", "/v1/messages/+1" };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        call(f, EVHTTP_REQ_GET, ids[i], f->tok_a, NULL, NULL, 0, &r);
+        assert_error(&r, 404, NULL, "no such message");
+    }
+    int64_t id = good_id(f);
+    snprintf(path, sizeof path, "/v1/messages/000%lld", (long long)id);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     200);
+    /* template path segments are percent-decoded */
+    assert_int_equal(call(f, EVHTTP_REQ_PUT, "/v1/templates/re%61dy/k%79", f->tok_a,
+                          "application/json", "{\"text\":\"x\"}", 12, &r), 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ready");
+    assert_string_equal(json_string_value(json_object_get(j, "language")), "ky");
+    json_decref(j);
 }
 
 static void test_errors_change_nothing(void **state)
@@ -966,11 +1151,8 @@ static void test_template_parse(void **state)
     assert_int_equal(PT("booking.confirmed", "ru",
                         "{\"text\":\"{service}: {office}, {address}, {day} {time}, "
                         "талон {ticket}\"}"), 0);
-    assert_true(api_template_is_booking(t.status));
+    assert_true(template_is_booking(t.status));
     api_template_clear(&t);
-    assert_false(api_template_is_booking("bookings"));
-    assert_string_equal(api_template_placeholders("booking.moved")[0], "service");
-    assert_string_equal(api_template_placeholders("ready")[0], "number");
     struct { const char *st, *lg, *body, *field, *words; } bad[] = {
         /* each kind refuses the other's placeholders, naming the culprit */
         { "ready", "ky", "{\"text\":\"{numbr}\"}", "text", "unknown placeholder {numbr}" },
@@ -1018,6 +1200,46 @@ static int put(struct fx *f, const char *path, const char *token,
 {
     return call(f, EVHTTP_REQ_PUT, path, token, "application/json", json,
                 strlen(json), r);
+}
+
+/* GET /v1/templates after test_templates' puts: pages, cursor, refusals. */
+static void check_template_list(struct fx *f, const char *tok_apps)
+{
+    struct resp r;
+    /* the list, two per page: (*, ru) (booking.confirmed, ky) | (ready, ky) */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=2", f->tok_a,
+                          NULL, NULL, 0, &r), 200);
+    json_t *j = body_json(&r);
+    json_t *a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "*");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1),
+                                                          "kind")), "booking");
+    const char *next = json_string_value(json_object_get(j, "next"));
+    assert_non_null(next);
+    assert_string_equal(next, "booking.confirmed/ky");
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET,
+                          "/v1/templates?limit=2&after=booking.confirmed%2Fky",
+                          f->tok_a, NULL, NULL, 0, &r), 200);
+    j = body_json(&r);
+    a = json_object_get(j, "templates");
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
+                                                          "status")), "ready");
+    assert_true(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=0", f->tok_a,
+                          NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "limit", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?after=ready",
+                          f->tok_a, NULL, NULL, 0, &r), 400);
+    assert_error(&r, 400, "after", NULL);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", tok_apps, NULL,
+                          NULL, 0, &r), 403);
+    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates", f->tok_a, NULL,
+                          NULL, 0, &r), 405);
 }
 
 static void test_templates(void **state)
@@ -1087,40 +1309,7 @@ static void test_templates(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "templates")), 0);
     assert_true(json_is_null(json_object_get(j, "next")));
     json_decref(j);
-    /* the list, two per page: (*, ru) (booking.confirmed, ky) | (ready, ky) */
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=2", f->tok_a,
-                          NULL, NULL, 0, &r), 200);
-    j = body_json(&r);
-    json_t *a = json_object_get(j, "templates");
-    assert_int_equal(json_array_size(a), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
-                                                          "status")), "*");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1),
-                                                          "kind")), "booking");
-    const char *next = json_string_value(json_object_get(j, "next"));
-    assert_non_null(next);
-    assert_string_equal(next, "booking.confirmed/ky");
-    json_decref(j);
-    assert_int_equal(call(f, EVHTTP_REQ_GET,
-                          "/v1/templates?limit=2&after=booking.confirmed%2Fky",
-                          f->tok_a, NULL, NULL, 0, &r), 200);
-    j = body_json(&r);
-    a = json_object_get(j, "templates");
-    assert_int_equal(json_array_size(a), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0),
-                                                          "status")), "ready");
-    assert_true(json_is_null(json_object_get(j, "next")));
-    json_decref(j);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?limit=0", f->tok_a,
-                          NULL, NULL, 0, &r), 400);
-    assert_error(&r, 400, "limit", NULL);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates?after=ready",
-                          f->tok_a, NULL, NULL, 0, &r), 400);
-    assert_error(&r, 400, "after", NULL);
-    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/templates", tok_apps, NULL,
-                          NULL, 0, &r), 403);
-    assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates", f->tok_a, NULL,
-                          NULL, 0, &r), 405);
+    check_template_list(f, tok_apps);
 
     /* a status change is rendered with the template set through the API */
     int64_t id0 = good_id(f);
@@ -1183,10 +1372,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256),
-        cmocka_unit_test(test_phone),
-        cmocka_unit_test(test_parts_render),
+        cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_parts_match_the_splitter),
         cmocka_unit_test(test_parse),
         cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_message_parts_follow_route, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_routing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_change_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),

@@ -1,0 +1,141 @@
+/*
+ * gateway/notify.c — the status-notification use case (see notify.h for
+ * who is told what).  Moved out of the HTTP handler of POST
+ * /v1/applications/{n}/status so that the API only turns HTTP into a
+ * struct notify_change and the result back into JSON.
+ *
+ * Design: the subscribers are read in pages of SUB_PAGE (keyset by id),
+ * so one change costs bounded store calls however many people follow the
+ * application; the owner is told first and never twice.
+ *
+ * Owns nothing.  May call: gateway/store, gateway/template, gateway/phone,
+ * libc.
+ */
+#include "gateway/notify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/phone.h"
+#include "gateway/template.h"
+
+#define SUB_PAGE 100
+
+void notify_topic(const char *number, char *out, size_t cap)
+{
+    snprintf(out, cap, "app:%s", number);
+}
+
+int notify_status_text(struct store *st, int64_t agency_id, const char *number,
+                       const char *status, const char *lang, const char *note,
+                       char **text)
+{
+    char *tmpl = NULL;
+    *text = NULL;
+    int rc = store_template_get(st, agency_id, status, lang, &tmpl);
+    if (rc != STORE_OK)
+        return rc;
+    *text = template_render_status(tmpl, number, status, note);
+    free(tmpl);
+    return *text ? STORE_OK : NOTIFY_NOMEM;
+}
+
+/* Queue the status SMS to one recipient unless opted out.  1 queued, 0
+ * skipped, or a store error code (negative). */
+static int queue_one(struct store *st, const struct notify_change *c,
+                     const char *to, const char *text)
+{
+    bool out = false;
+    int rc = store_optout_get(st, to, &out);
+    if (rc != STORE_OK)
+        return -rc;
+    if (out)
+        return 0;
+    struct store_msg_new nm = {
+        .client = c->client, .to = to, .text = text, .lang = c->lang,
+        .not_before = c->now, .expires_at = c->now + c->expiry_ms,
+    };
+    int64_t id;
+    rc = store_enqueue(st, &nm, c->now, &id);
+    return rc == STORE_OK ? 1 : -rc;
+}
+
+/* Every subscriber of topic but the owner, page by page. */
+static int tell_subscribers(struct store *st, const struct notify_change *c,
+                            const char *topic, const char *owner,
+                            const char *text, struct notify_result *res)
+{
+    int64_t after = 0;
+    size_t total = 0;
+    for (;;) {
+        char msisdns[SUB_PAGE][STORE_MSISDN_MAX];
+        int64_t ids[SUB_PAGE];
+        size_t n = 0;
+        int rc = store_sub_list(st, topic, after, msisdns, ids, SUB_PAGE, &n);
+        if (rc != STORE_OK)
+            return rc;
+        for (size_t i = 0; i < n && total < NOTIFY_FANOUT_MAX; i++, total++) {
+            if (strcmp(msisdns[i], owner) == 0)
+                continue;
+            int q = queue_one(st, c, msisdns[i], text);
+            if (q < 0)
+                return -q;
+            q ? res->queued++ : res->opted_out++;
+        }
+        if (n < SUB_PAGE || total >= NOTIFY_FANOUT_MAX)
+            return STORE_OK;
+        after = ids[n - 1];
+    }
+}
+
+/* The owner (unless muted), then the subscribers. */
+static int tell_all(struct store *st, const struct notify_change *c,
+                    const char *owner, const char *text,
+                    struct notify_result *res)
+{
+    char topic[NOTIFY_TOPIC_MAX];
+    notify_topic(c->number, topic, sizeof topic);
+    /* the owner gets it unless they turned this application's SMS off
+     * (USSD subscribe node, action unsubscribe) */
+    char canon[STORE_MSISDN_MAX];
+    bool muted = false;
+    int rc;
+    if (phone_canon(owner, canon, sizeof canon) == 0 &&
+        (rc = store_sub_muted(st, canon, topic, &muted)) != STORE_OK)
+        return rc;
+    int q = muted ? 0 : queue_one(st, c, owner, text);
+    if (q < 0)
+        return -q;
+    if (muted)
+        res->muted++;
+    else
+        q ? res->queued++ : res->opted_out++;
+    return tell_subscribers(st, c, topic, owner, text, res);
+}
+
+int notify_status_change(struct store *st, const struct notify_change *c,
+                         struct notify_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int rc = store_app_status(st, c->number, c->agency_id, c->service_id,
+                              c->owner, c->status, c->note, c->now);
+    if (rc != STORE_OK)
+        return rc;
+    struct store_app app;
+    if ((rc = store_app_get(st, c->number, &app)) != STORE_OK)
+        return rc;
+    if (!c->notify)
+        return STORE_OK;
+    char *text = NULL;
+    rc = notify_status_text(st, c->agency_id, c->number, c->status, c->lang,
+                            c->note, &text);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    res->have_template = true;
+    rc = tell_all(st, c, app.owner, text, res);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,96 @@
+/*
+ * gateway/notify.h — an application's status changes, and the people who
+ * are told: the status-notification use case.
+ *
+ * What it does: notify_status_change() records an agency's status change
+ * of application `number` (store_app_status: the application row and one
+ * history entry) and, when asked, queues the status SMS in the durable
+ * outbox: the agency's template for (status, language) rendered with
+ * {number} {status} {note} (gateway/template.h; the store applies the
+ * fallbacks: agency 0, status "*"), sent to
+ *   - the owner, unless the owner muted this application's SMS (the USSD
+ *     subscribe node, store_sub_mute on notify_topic()), and
+ *   - every subscriber of notify_topic(number) but the owner, at most
+ *     NOTIFY_FANOUT_MAX of them,
+ * each skipped when that number opted out (STOP).  No template for the
+ * status: nothing is queued (res->have_template false; the caller logs).
+ * notify_status_text() is the same lookup and rendering alone, for the
+ * owner's own question (the STATUS keyword, gateway/keywords).
+ * notify_topic() names the subscription topic of an application, shared
+ * with the USSD subscribe node (gateway/ussd).
+ *
+ * Durability: every write goes through the store as it is; the caller
+ * decides the transaction (the API opens its pass's batch first, so the
+ * change and all its SMS commit together or not at all).
+ *
+ * Ownership: inputs are only read during the call; nothing is kept.
+ * Strings handed back are malloc'd (caller frees).  Not re-entrant with
+ * the store (no store call may be in progress).  Never logs: the caller
+ * does, once, with its peer's name.
+ * May call: gateway/store, gateway/template, gateway/phone, libc.
+ */
+#ifndef KYZMAT_GATEWAY_NOTIFY_H
+#define KYZMAT_GATEWAY_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/store.h"
+
+#define NOTIFY_FANOUT_MAX 1000            /* subscribers told per change */
+#define NOTIFY_TOPIC_MAX (STORE_CODE_MAX + 8)
+/* Out of memory (distinct from every STORE_* code, which are >= 0). */
+#define NOTIFY_NOMEM (-1)
+
+/* The subscription topic of application number: "app:NUMBER" into
+ * out[0..cap) (cut to fit). */
+void notify_topic(const char *number, char *out, size_t cap);
+
+/*
+ * notify_status_text — the agency's status SMS for application number in
+ * status (lang: "ky", "ru", "en"), its template rendered with number,
+ * status and note (NULL: none).  STORE_OK with *text malloc'd (caller
+ * frees); STORE_NOTFOUND when no template applies; NOTIFY_NOMEM; or a
+ * store error.  *text is NULL unless STORE_OK.
+ */
+int notify_status_text(struct store *st, int64_t agency_id, const char *number,
+                       const char *status, const char *lang, const char *note,
+                       char **text);
+
+/* One status change, as the agency made it. */
+struct notify_change {
+    const char *number;       /* the application number (a code) */
+    int64_t agency_id;        /* the agency changing it */
+    int64_t service_id;       /* 0: keep what is recorded */
+    const char *owner;        /* canonical phone; NULL: keep (a new
+                                 application needs one: STORE_INVALID) */
+    const char *status;
+    const char *note;         /* NULL: none */
+    const char *lang;         /* language of the SMS */
+    bool notify;              /* queue the SMS (false: record only) */
+    const char *client;       /* outbox client the SMS are queued under */
+    int64_t now;              /* ms, wall clock */
+    int64_t expiry_ms;        /* an SMS not sent by now + this expires */
+};
+
+/* What notify_status_change() did. */
+struct notify_result {
+    bool have_template;       /* a template applied (SMS were considered) */
+    int queued;               /* SMS queued */
+    int opted_out;            /* recipients skipped: opted out */
+    int muted;                /* owners skipped: this application muted */
+};
+
+/*
+ * notify_status_change — record change c and tell who should be told (see
+ * top).  Returns STORE_OK (res filled); STORE_CONFLICT when the
+ * application belongs to another agency; STORE_INVALID for a new
+ * application without owner; NOTIFY_NOMEM; or a store error.  On an error
+ * part of the writes may have been made: the caller rolls its batch back
+ * or answers that nothing is guaranteed.
+ */
+int notify_status_change(struct store *st, const struct notify_change *c,
+                         struct notify_result *res);
+
+#endif
