@@ -1,9 +1,9 @@
 /*
- * smpp/smsc_main.c — kyzmat-smsc: the SMSC simulator's command line.
+ * smpp/sim/cli.c — kyzmat-smsc: the SMSC simulator's command line.
  *
  * What it does: parses options and runs one of four modes on one
  * event_base:
- *   server  (default) the SMSC of smpp/smsc.c with its control port;
+ *   server  (default) the SMSC of smpp/sim/smsc.c with its control port;
  *   phone   a handset in the terminal, talking to a running simulator's
  *           control port (or, with --listen, to one started in-process);
  *   script  a simulator that runs a test script once an ESME is bound and
@@ -16,11 +16,11 @@
  * so tests can start it with port 0 and read the ports back.
  *
  * Owns: the event_base, the struct smsc, the mode's own state.
- * May call: smpp/smsc, smpp/dialect (the preset names), libevent, libc.  exit() only before the loop runs;
+ * May call: smpp/sim/smsc, smpp/dialect (the preset names), libevent, libc.  exit() only before the loop runs;
  * afterwards every mode ends by leaving the loop and returning from main.
  */
 #include "smpp/dialect.h"
-#include "smpp/smsc.h"
+#include "smpp/sim/smsc.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * smpp/smsc.c — the SMSC side of SMPP 3.4 for kyzmat-smsc (see smsc.h).
+ * smpp/sim/smsc.c — the SMSC side of SMPP 3.4 for kyzmat-smsc (see smsc.h).
  *
  * Design: one struct smsc on the caller's event_base.  Each accepted TCP
  * connection is a struct conn with an explicit state (OPEN -> BOUND ->
@@ -37,7 +37,7 @@
  *
  * May call: smpp/pdu, smpp/text, smpp/dialect, libevent, jansson, libc.
  */
-#include "smpp/smsc.h"
+#include "smpp/sim/smsc.h"
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"

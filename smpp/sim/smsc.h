@@ -1,6 +1,6 @@
 /*
- * smpp/smsc.h — the SMSC side of SMPP 3.4, "the operator in a box", on a
- * libevent event_base.  Used by kyzmat-smsc (smpp/smsc_main.c) and by tests.
+ * smpp/sim/smsc.h — the SMSC side of SMPP 3.4, "the operator in a box", on a
+ * libevent event_base.  Used by kyzmat-smsc (smpp/sim/cli.c) and by tests.
  *
  * What it does: listens for ESMEs, checks binds against a table of
  * accounts, answers submit_sm / data_sm / query_sm / cancel_sm / replace_sm /
@@ -179,7 +179,7 @@ char *smsc_stats_json(const struct smsc *s);
 int smsc_quit_requested(const struct smsc *s);
 
 /*
- * Helpers shared with smsc_main.c (pure, no I/O):
+ * Helpers shared with cli.c (pure, no I/O):
  * smsc_dial_service: "*100*2#" -> "100" (digits of the first code); returns
  * 0, or -1 when s is not a dial string.  smsc_escape_line: copy s with
  * '\\', '\n', '\r' escaped; smsc_unescape_line reverses it in place.
