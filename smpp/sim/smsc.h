@@ -225,32 +225,4 @@ struct smsc_ctl_req {
  */
 int smsc_ctl_parse(char *line, struct smsc_ctl_req *r, char *err, size_t errlen);
 
-/* Commands of a --script file, one per line. */
-enum smsc_script_cmd {
-    SMSC_SC_WAIT_BIND = 0, SMSC_SC_TIMEOUT, SMSC_SC_SLEEP, SMSC_SC_DIAL,
-    SMSC_SC_SEND, SMSC_SC_ABORT, SMSC_SC_EXPECT_CONT, SMSC_SC_EXPECT_END,
-    SMSC_SC_EXPECT_TIMEOUT, SMSC_SC_MO, SMSC_SC_EXPECT_SMS, SMSC_SC_DROP,
-    SMSC_SC_THROTTLE
-};
-
-struct smsc_script_line {
-    int lineno;                  /* set by the caller */
-    enum smsc_script_cmd cmd;
-    char *a, *b, *text;          /* owned strings, NULL when absent */
-    uint64_t ms;                 /* a duration, or throttle's N */
-};
-
-/*
- * smsc_script_parse_line — parse one non-blank, non-comment script line
- * (words; "quoted strings" with \" \\ \n escapes; durations 500ms / 5s /
- * 2m / bare seconds).  Returns 0 with *out filled (free it with
- * smsc_script_line_free), or -1 with a reason in err and nothing to free.
- */
-int smsc_script_parse_line(const char *line, struct smsc_script_line *out,
-                           char *err, size_t errlen);
-void smsc_script_line_free(struct smsc_script_line *l);
-/* "500ms", "5s", "2m", "3" (seconds) -> *ms.  0, or -1 when malformed,
- * negative or longer than a year. */
-int smsc_parse_duration(const char *t, uint64_t *ms);
-
 #endif

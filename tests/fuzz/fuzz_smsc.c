@@ -29,6 +29,7 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
+#include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

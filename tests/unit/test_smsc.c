@@ -34,6 +34,7 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
+#include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
 #include "smpp/text.h"
 
