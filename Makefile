@@ -62,7 +62,7 @@ GW_OBJ    := $(GW_SRC:%.c=$(B)/%.o)
 LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 # kyzmat-smsc: the simulator, the protocol, the floor, libevent (and -lm).
 SIM_A     := $(B)/libkzsim.a $(B)/libkzsmpp.a $(B)/libkzbase.a
-SIM_LDLIBS := $(shell pkg-config --libs libevent jansson 2>/dev/null) -lm
+SIM_LDLIBS := $(shell pkg-config --libs libevent 2>/dev/null) -lm
 # Test binaries that exercise the simulator link its archive too.
 SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_outbox $(B)/tests/replay_smsc
 

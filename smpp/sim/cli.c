@@ -381,12 +381,15 @@ struct optdef {
 
 #define AT(field) offsetof(struct opts, field)
 /* One row each: the option, what it is, where it goes, its range. */
-#define FN(n, f)                 { .name = n, .kind = OK_FN, .fn = f }
-#define ACTION(n, c, f)          { .name = n, .short_name = c, .kind = OK_ACTION, .fn = f }
-#define STR(n, field)            { .name = n, .kind = OK_STR, .off = AT(field) }
-#define FLAG(n, c, field)        { .name = n, .short_name = c, .kind = OK_FLAG, .off = AT(field) }
-#define NUM(n, k, field, lo, hi) { .name = n, .kind = k, .off = AT(field), .min = lo, .max = hi }
-#define REAL(n, field, lo, hi)   { .name = n, .kind = OK_DOUBLE, .off = AT(field), .dmin = lo, .dmax = hi }
+#define FN(n, f)        { .name = n, .kind = OK_FN, .fn = f }
+#define ACTION(n, c, f) { .name = n, .short_name = c, .kind = OK_ACTION, .fn = f }
+#define STR(n, field)   { .name = n, .kind = OK_STR, .off = AT(field) }
+#define FLAG(n, c, field) \
+    { .name = n, .short_name = c, .kind = OK_FLAG, .off = AT(field) }
+#define NUM(n, k, field, lo, hi) \
+    { .name = n, .kind = k, .off = AT(field), .min = lo, .max = hi }
+#define REAL(n, field, lo, hi) \
+    { .name = n, .kind = OK_DOUBLE, .off = AT(field), .dmin = lo, .dmax = hi }
 
 static const struct optdef optdefs[] = {
     FN("listen", opt_listen),

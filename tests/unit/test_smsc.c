@@ -34,6 +34,8 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
+#include "smpp/sim/concat.h"
+#include "smpp/sim/control.h"
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
 #include "smpp/text.h"
