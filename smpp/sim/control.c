@@ -4,11 +4,11 @@
  * Each client is a struct ctl_client on a bufferevent; a line is parsed by
  * smsc_ctl_parse (pure) and done by one handler per command (the table
  * ctl_handlers).  Clients are never freed in their own callbacks: a dead
- * one is unlinked onto a graveyard that a zero-delay event empties on the
+ * one is unlinked into the port's grave (smpp/sim/loop.h), freed on the
  * next loop pass.  "bye" closes once the answer has been written; "quit"
  * asks the SMSC to stop (smsc_request_quit).
  *
- * Owns: struct sim_ctl (listener, clients, graveyard).  May call:
+ * Owns: struct sim_ctl (listener, clients, their grave).  May call:
  * smpp/sim/smsc.h, smpp/sim/loop, libevent, libc.
  */
 #include "smpp/sim/control.h"
@@ -31,7 +31,8 @@
 #define CTL_MAX_SUBS  16
 
 struct ctl_client {
-    LIST_ENTRY(ctl_client) link;   /* port->clients or port->dead */
+    LIST_ENTRY(ctl_client) link;   /* port->clients while alive */
+    struct sim_dead gone;          /* in port->grave once dead */
     struct sim_ctl *port;
     struct bufferevent *bev;
     int dead;
@@ -49,8 +50,8 @@ struct sim_ctl {
     struct event_base *base;
     struct evconnlistener *lst;
     uint16_t port;
-    struct ctl_clients clients, dead;
-    struct event *reap_ev;
+    struct ctl_clients clients;
+    struct sim_grave grave;        /* dead clients, freed next loop pass */
 };
 
 /* ------------------------------------------------------------------ */
@@ -125,21 +126,13 @@ int smsc_ctl_parse(char *line, struct smsc_ctl_req *r, char *err, size_t errlen)
         r->a = next_word(&p);
         break;
     case SMSC_CTL_MO:
-        r->a = next_word(&p);
-        r->b = next_word(&p);
-        r->text = rest_of_line(&p);
-        if (!r->a || !r->b) {
-            snprintf(err, errlen, "usage: mo FROM TO TEXT");
-            return -1;
-        }
-        smsc_unescape_line(r->text);
-        break;
     case SMSC_CTL_USSD:
         r->a = next_word(&p);
         r->b = next_word(&p);
         r->text = rest_of_line(&p);
         if (!r->a || !r->b) {
-            snprintf(err, errlen, "usage: ussd MSISDN SERVICE|- TEXT");
+            snprintf(err, errlen, "usage: %s", r->cmd == SMSC_CTL_MO
+                     ? "mo FROM TO TEXT" : "ussd MSISDN SERVICE|- TEXT");
             return -1;
         }
         smsc_unescape_line(r->text);
@@ -220,16 +213,9 @@ static void client_free_now(struct ctl_client *k)
     free(k);
 }
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
+static void client_bury(struct sim_dead *d)
 {
-    (void)fd;
-    (void)what;
-    struct sim_ctl *cp = arg;
-    struct ctl_client *k;
-    while ((k = LIST_FIRST(&cp->dead))) {
-        LIST_REMOVE(k, link);
-        client_free_now(k);
-    }
+    client_free_now(SIM_OWNER(d, struct ctl_client, gone));
 }
 
 static void ctl_kill(struct ctl_client *k)
@@ -239,11 +225,10 @@ static void ctl_kill(struct ctl_client *k)
         return;
     k->dead = 1;
     LIST_REMOVE(k, link);
+    sim_grave_put(&cp->grave, &k->gone, client_bury);
     bufferevent_disable(k->bev, EV_READ | EV_WRITE);
     if (k->wait_ev)
         evtimer_del(k->wait_ev);
-    LIST_INSERT_HEAD(&cp->dead, k, link);
-    event_active(cp->reap_ev, EV_TIMEOUT, 0);
 }
 
 static void ctl_wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -503,9 +488,7 @@ struct sim_ctl *sim_ctl_new(struct smsc *s, struct event_base *base,
     cp->s = s;
     cp->base = base;
     LIST_INIT(&cp->clients);
-    LIST_INIT(&cp->dead);
-    cp->reap_ev = event_new(base, -1, 0, reap_cb, cp);
-    if (!cp->reap_ev) {
+    if (sim_grave_init(&cp->grave, base) != 0) {
         snprintf(err, errlen, "out of memory");
         sim_ctl_free(cp);
         return NULL;
@@ -535,10 +518,7 @@ void sim_ctl_free(struct sim_ctl *cp)
         LIST_REMOVE(k, link);
         client_free_now(k);
     }
-    if (cp->reap_ev) {
-        reap_cb(-1, 0, cp);
-        event_free(cp->reap_ev);
-    }
+    sim_grave_close(&cp->grave);
     free(cp);
 }
 

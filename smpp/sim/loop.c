@@ -1,7 +1,8 @@
 /*
- * smpp/sim/loop.c — listening and accepting for the simulator (see loop.h).
+ * smpp/sim/loop.c — listening, accepting and the graves of the simulator
+ * (see loop.h).
  *
- * Owns: nothing.  May call: libevent, libc (sockets).
+ * Owns: what is in a grave.  May call: libevent, libc (sockets).
  */
 #include "smpp/sim/loop.h"
 
@@ -75,4 +76,43 @@ struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd)
     if (!bev)
         evutil_closesocket(fd);
     return bev;
+}
+
+static void grave_empty(struct sim_grave *g)
+{
+    struct sim_dead *d;
+    while ((d = SLIST_FIRST(&g->dead))) {
+        SLIST_REMOVE_HEAD(&g->dead, link);
+        d->free_fn(d);
+    }
+}
+
+static void grave_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    grave_empty(arg);
+}
+
+int sim_grave_init(struct sim_grave *g, struct event_base *base)
+{
+    SLIST_INIT(&g->dead);
+    g->ev = event_new(base, -1, 0, grave_cb, g);
+    return g->ev ? 0 : -1;
+}
+
+void sim_grave_put(struct sim_grave *g, struct sim_dead *d,
+                   void (*free_fn)(struct sim_dead *))
+{
+    d->free_fn = free_fn;
+    SLIST_INSERT_HEAD(&g->dead, d, link);
+    event_active(g->ev, EV_TIMEOUT, 0);
+}
+
+void sim_grave_close(struct sim_grave *g)
+{
+    grave_empty(g);
+    if (g->ev)
+        event_free(g->ev);
+    g->ev = NULL;
 }

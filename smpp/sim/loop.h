@@ -7,13 +7,20 @@
  * loop), SO_REUSEADDR, TCP_NODELAY on every accepted socket (request and
  * answer are small; Nagle would add its delay to every exchange).
  *
- * Owns: nothing (the caller owns what it gets).  May call: libevent, libc.
+ * The grave: an object is never freed inside its own callback (the house
+ * rule; hiredis's freeClientAsync).  One that dies there is unlinked,
+ * marked dead and put in its owner's grave, which frees it on the next
+ * loop pass; a grave is emptied at once only when its owner is freed.
+ *
+ * Owns: nothing (the caller owns what it gets; a grave owns what is in
+ * it).  May call: libevent, libc.
  */
 #ifndef KYZMAT_SIM_LOOP_H
 #define KYZMAT_SIM_LOOP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/time.h>
 
 #include <event2/listener.h>
@@ -32,6 +39,31 @@ struct evconnlistener *sim_listen(struct event_base *base, const char *host,
 /* An accepted socket as a bufferevent (TCP_NODELAY, closed when the
  * bufferevent is freed).  NULL, with fd closed, when out of memory. */
 struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd);
+
+/* Embedded in an object that may die inside its own callback. */
+struct sim_dead {
+    SLIST_ENTRY(sim_dead) link;
+    void (*free_fn)(struct sim_dead *);  /* frees the object around it */
+};
+
+SLIST_HEAD(sim_dead_list, sim_dead);
+
+struct sim_grave {
+    struct sim_dead_list dead;
+    struct event *ev;                    /* zero-delay: the next loop pass */
+};
+
+/* The object of type that embeds member m at ptr. */
+#define SIM_OWNER(ptr, type, m) ((type *)(void *)((char *)(ptr) - offsetof(type, m)))
+
+/* 0, or -1 when out of memory (sim_grave_close is still safe). */
+int sim_grave_init(struct sim_grave *g, struct event_base *base);
+/* Put d (unlinked from everything else) in g: free_fn(d) runs on the next
+ * loop pass, or in sim_grave_close. */
+void sim_grave_put(struct sim_grave *g, struct sim_dead *d,
+                   void (*free_fn)(struct sim_dead *));
+/* Free everything in g now, then g's event.  For the owner's own free. */
+void sim_grave_close(struct sim_grave *g);
 
 static inline struct timeval sim_tv_us(uint64_t us)
 {

@@ -21,14 +21,13 @@
  *   BOUND    | submit_sm, data_sm, query_sm, cancel_sm, | CLOSING
  *            | replace_sm, enquire_link, unbind, resps  |
  *   CLOSING  | nothing (output drains, then DEAD)       | DEAD
- *   DEAD     | nothing; freed by the reaper             | -
+ *   DEAD     | nothing; freed from the grave            | -
  *
  * Ownership: connections, dialogs and control clients are never freed in
- * their own callbacks: they are unlinked, marked dead and put on a
- * graveyard list that a zero-delay event (reap_ev here, and one each in
- * ussd.c and control.c) empties on the next loop pass.  Observers may
- * therefore call any smsc_* function (except smsc_free) from inside an
- * event.
+ * their own callbacks: they are unlinked, marked dead and put in their
+ * owner's grave (smpp/sim/loop.h), which frees them on the next loop
+ * pass.  Observers may therefore call any smsc_* function (except
+ * smsc_free) from inside an event.
  *
  * Receipts: a submit_sm asking for one queues a struct dlr on its account
  * (after --dlr-delay); a receipt the ESME does not acknowledge with
@@ -135,7 +134,8 @@ struct dresp {                 /* a response held back by --resp-delay */
 };
 
 struct conn {
-    LIST_ENTRY(conn) link;     /* s->conns or s->dead_conns */
+    LIST_ENTRY(conn) link;     /* s->conns while alive */
+    struct sim_dead gone;      /* in s->grave once dead */
     struct smsc *s;
     unsigned id;
     struct bufferevent *bev;
@@ -166,7 +166,8 @@ struct smsc {
     uint16_t smpp_port;
     struct sim_ctl *ctl;       /* the control port, or NULL */
 
-    struct conn_list conns, dead_conns;
+    struct conn_list conns;
+    struct sim_grave grave;    /* dead connections, freed next loop pass */
     unsigned next_conn_id;
     unsigned rr;               /* round robin over receivers */
     struct sim_ussd ussd;      /* the USSD network */
@@ -176,7 +177,6 @@ struct smsc {
     uint8_t next_ref;
     uint64_t rng;
 
-    struct event *reap_ev;
     smsc_event_fn *obs;
     void *obs_arg;
     int refuse_binds;
@@ -350,21 +350,9 @@ static void conn_free_now(struct conn *c)
     free(c);
 }
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
+static void conn_bury(struct sim_dead *d)
 {
-    (void)fd;
-    (void)what;
-    struct smsc *s = arg;
-    struct conn *c;
-    while ((c = LIST_FIRST(&s->dead_conns))) {
-        LIST_REMOVE(c, link);
-        conn_free_now(c);
-    }
-}
-
-static void schedule_reap(struct smsc *s)
-{
-    event_active(s->reap_ev, EV_TIMEOUT, 0);
+    conn_free_now(SIM_OWNER(d, struct conn, gone));
 }
 
 /* ------------------------------------------------------------------ */
@@ -553,12 +541,11 @@ static void conn_kill(struct conn *c, const char *why)
                     (c->st == CONN_CLOSING && c->bind != BIND_NONE);
     c->st = CONN_DEAD;
     LIST_REMOVE(c, link);
-    LIST_INSERT_HEAD(&s->dead_conns, c, link);
+    sim_grave_put(&s->grave, &c->gone, conn_bury);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     event_del(c->idle_ev);
     event_del(c->tick_ev);
     event_del(c->dq_ev);
-    schedule_reap(s);
     sim_log(&s->cfg, SIM_LOG_INFO, c->tag, "connection closed (%s)", why);
     if (c->acct && c->bind != BIND_NONE && c->acct->bound)
         c->acct->bound--;
@@ -1436,7 +1423,6 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
     s->cfg = *cfg;
     s->cfg.dialect = dia->name;
     LIST_INIT(&s->conns);
-    LIST_INIT(&s->dead_conns);
     sim_concat_init(&s->concat, &s->cfg);
     copy_str(s->listen_host, sizeof s->listen_host,
              cfg->listen_host ? cfg->listen_host : "127.0.0.1");
@@ -1456,9 +1442,9 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
     if (!s->rng)
         s->rng = 1;
     s->msgs = calloc(MSG_RING, sizeof *s->msgs);
-    s->reap_ev = event_new(base, -1, 0, reap_cb, s);
-    if (sim_ussd_init(&s->ussd, s, base, &s->cfg, dia, s->rng) != 0 ||
-        accounts_init(s, cfg) != 0 || !s->msgs || !s->reap_ev) {
+    if (sim_grave_init(&s->grave, base) != 0 ||
+        sim_ussd_init(&s->ussd, s, base, &s->cfg, dia, s->rng) != 0 ||
+        accounts_init(s, cfg) != 0 || !s->msgs) {
         snprintf(err, errlen, "out of memory");
         smsc_free(s);
         return NULL;
@@ -1490,8 +1476,7 @@ void smsc_free(struct smsc *s)
         conn_free_now(c);
     }
     sim_ussd_clear(&s->ussd);
-    if (s->reap_ev)
-        reap_cb(-1, 0, s);
+    sim_grave_close(&s->grave);
     sim_concat_clear(&s->concat);
     for (size_t i = 0; i < s->n_accounts; i++) {
         struct account *a = &s->accounts[i];
@@ -1503,8 +1488,6 @@ void smsc_free(struct smsc *s)
         if (a->dlr_ev)
             event_free(a->dlr_ev);
     }
-    if (s->reap_ev)
-        event_free(s->reap_ev);
     free(s->msgs);
     free(s);
 }

@@ -14,6 +14,7 @@
 #include "smpp/sim/concat.h"
 #include "smpp/sim/jsonw.h"
 #include "smpp/sim/log.h"
+#include "smpp/sim/loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,8 @@ struct ussd_rec {
 };
 
 struct sim_dialog {
-    LIST_ENTRY(sim_dialog) link;   /* hash chain, or u->dead */
+    LIST_ENTRY(sim_dialog) link;   /* hash chain while open */
+    struct sim_dead gone;          /* in u->grave once ended */
     struct sim_ussd *u;
     char msisdn[22];
     char service[22];
@@ -63,8 +65,6 @@ struct sim_dialog {
 /* ------------------------------------------------------------------ */
 /* The table of dialogs                                                */
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg);
-
 int sim_ussd_init(struct sim_ussd *u, struct smsc *s, struct event_base *base,
                   const struct smsc_config *cfg,
                   const struct ussd_dialect *dialect, uint64_t seed)
@@ -76,12 +76,10 @@ int sim_ussd_init(struct sim_ussd *u, struct smsc *s, struct event_base *base,
     u->dialect = dialect;
     for (unsigned i = 0; i < SIM_DIALOG_BUCKETS; i++)
         LIST_INIT(&u->dialogs[i]);
-    LIST_INIT(&u->dead);
     u->next_session = (uint8_t)(seed & 0xFF);
     u->next_umr = (uint16_t)(((seed >> 8) & 0x7FFF) + 1);
     u->recs = calloc(REC_RING, sizeof *u->recs);
-    u->reap_ev = event_new(base, -1, 0, reap_cb, u);
-    return u->recs && u->reap_ev ? 0 : -1;
+    return u->recs && sim_grave_init(&u->grave, base) == 0 ? 0 : -1;
 }
 
 static void dialog_free_now(struct sim_dialog *d)
@@ -91,18 +89,9 @@ static void dialog_free_now(struct sim_dialog *d)
     free(d);
 }
 
-/* The graveyard is emptied on the next loop pass, never inside the
- * dialog's own callback. */
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
+static void dialog_bury(struct sim_dead *x)
 {
-    (void)fd;
-    (void)what;
-    struct sim_ussd *u = arg;
-    struct sim_dialog *d;
-    while ((d = LIST_FIRST(&u->dead))) {
-        LIST_REMOVE(d, link);
-        dialog_free_now(d);
-    }
+    dialog_free_now(SIM_OWNER(x, struct sim_dialog, gone));
 }
 
 void sim_ussd_clear(struct sim_ussd *u)
@@ -113,10 +102,7 @@ void sim_ussd_clear(struct sim_ussd *u)
             LIST_REMOVE(d, link);
             dialog_free_now(d);
         }
-    reap_cb(-1, 0, u);
-    if (u->reap_ev)
-        event_free(u->reap_ev);
-    u->reap_ev = NULL;
+    sim_grave_close(&u->grave);
     free(u->recs);
     u->recs = NULL;
 }
@@ -158,9 +144,8 @@ static void dialog_end(struct sim_ussd *u, struct sim_dialog *d, const char *out
     LIST_REMOVE(d, link);
     d->st = DLG_DEAD;
     event_del(d->timer);
-    LIST_INSERT_HEAD(&u->dead, d, link);
+    sim_grave_put(&u->grave, &d->gone, dialog_bury);
     u->n_dialogs--;
-    event_active(u->reap_ev, EV_TIMEOUT, 0);
 }
 
 static void dialog_timeout_cb(evutil_socket_t fd, short what, void *arg)

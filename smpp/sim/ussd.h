@@ -13,18 +13,19 @@
  *
  * Dialog states: WAIT_APP (our deliver_sm is out, the gateway's answer is
  * due), WAIT_USER (the gateway asked, the subscriber answers), DEAD (ended:
- * unhashed, on the graveyard until the next loop pass, never freed inside
+ * unhashed, in the grave until the next loop pass, never freed inside
  * its own timer callback).  A dialog without a step for ussd_timeout_s
  * times out.
  *
  * Owns: the dialogs, their timers, the record ring.  May call: smpp/pdu,
  * smpp/dialect, smpp/sim/smsc.c (smsc_send_ussd, smsc_emit: below),
  * smpp/sim/concat (the lenient decoder), smpp/sim/jsonw, smpp/sim/log,
- * libevent, libc.
+ * smpp/sim/loop (the grave), libevent, libc.
  */
 #ifndef KYZMAT_SIM_USSD_H
 #define KYZMAT_SIM_USSD_H
 
+#include "smpp/sim/loop.h"
 #include "smpp/sim/smsc.h"
 
 #include <stddef.h>
@@ -48,8 +49,7 @@ struct sim_ussd {
     const struct smsc_config *cfg;       /* the core's (timeout, abort style) */
     const struct ussd_dialect *dialect;
     struct sim_dialogs dialogs[SIM_DIALOG_BUCKETS];  /* by MSISDN hash */
-    struct sim_dialogs dead;             /* ended, freed by reap_ev */
-    struct event *reap_ev;
+    struct sim_grave grave;              /* ended dialogs, freed next pass */
     struct ussd_rec *recs;               /* REC_RING finished dialogs */
     unsigned rec_next;
     unsigned n_dialogs;
@@ -63,7 +63,7 @@ struct sim_ussd {
 int sim_ussd_init(struct sim_ussd *u, struct smsc *s, struct event_base *base,
                   const struct smsc_config *cfg,
                   const struct ussd_dialect *dialect, uint64_t seed);
-/* Free every dialog (open or dead), the ring and the reaper. */
+/* Free every dialog (open or ended), the ring and the grave. */
 void sim_ussd_clear(struct sim_ussd *u);
 
 /* smsc_ussd(), smsc_ussd_abort(), smsc_ussd_log_json() of smsc.h. */
