@@ -64,7 +64,8 @@ LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 SIM_A     := $(B)/libkzsim.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 SIM_LDLIBS := $(shell pkg-config --libs libevent 2>/dev/null) -lm
 # Test binaries that exercise the simulator link its archive too.
-SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_outbox $(B)/tests/replay_smsc
+SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_sim $(B)/tests/test_outbox \
+             $(B)/tests/replay_smsc
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
