@@ -471,7 +471,7 @@ static int send_request(struct conn *c, struct smpp_pdu *p, enum out_kind kind,
 static void dlr_arm(struct account *a);
 
 /* Queue receipt d on account a, due at due_ms. */
-static void dlr_queue(struct account *a, struct dlr *d, uint64_t due_ms)
+static void dlr_enqueue(struct account *a, struct dlr *d, uint64_t due_ms)
 {
     d->due_ms = due_ms;
     int was_empty = STAILQ_EMPTY(&a->dq);
@@ -970,7 +970,7 @@ static void mt_receipt(struct smsc *s, struct account *a,
         copy_str(d->src, sizeof d->src, src);
         copy_str(d->dst, sizeof d->dst, dst);
         copy_str(d->text20, sizeof d->text20, m->text20);
-        dlr_queue(a, d, kz_mono_ms() + s->cfg.dlr_delay_ms);
+        dlr_enqueue(a, d, kz_mono_ms() + s->cfg.dlr_delay_ms);
     } else if (m->state == MS_ENROUTE) {
         m->state = fail ? MS_UNDELIVERABLE : MS_DELIVERED;
         m->done = time(NULL);

@@ -134,7 +134,8 @@ void smsc_free(struct smsc *s);
 uint16_t smsc_smpp_port(const struct smsc *s);
 uint16_t smsc_control_port(const struct smsc *s);
 
-/* One observer (scripted and load modes); NULL to remove. */
+/* One observer (scripted and load modes); NULL to remove.  The control
+ * port, when there is one, hears every event too, just before it. */
 void smsc_set_observer(struct smsc *s, smsc_event_fn *fn, void *arg);
 
 /* Number of ESME connections bound now that can receive deliver_sm. */
