@@ -20,7 +20,8 @@
  *      back exactly as sent — the simulator and the gateway agree.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_smsc.
  *
- * May call: smpp/sim/smsc.h (pure parsers only), smpp/dialect, smpp/pdu, libc.
+ * May call: smpp/sim/{concat,control,script}.h (pure parsers only),
+ * smpp/dialect, smpp/pdu, libc.
  */
 #include <stdint.h>
 #include <stdio.h>

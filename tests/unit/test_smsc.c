@@ -10,7 +10,8 @@
  * The client socket is non-blocking; waiting means running the loop one
  * pass at a time and poll()ing the client socket until a PDU is there or
  * a deadline passes (never a fixed sleep).
- * May call: smpp/sim/smsc, smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
+ * May call: smpp/sim/smsc, smpp/sim/{concat,control,script} (their pure
+ * parsers), smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
