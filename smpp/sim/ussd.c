@@ -414,6 +414,15 @@ void sim_ussd_mt(struct sim_ussd *u, const struct smpp_pdu *p,
 /* ------------------------------------------------------------------ */
 /* Records                                                             */
 
+/* v, or null when the PDU had none (v < 0). */
+static void int_or_null(struct sim_json *j, const char *key, long long v)
+{
+    if (v < 0)
+        sim_json_null(j, key);
+    else
+        sim_json_int(j, key, v);
+}
+
 static void steps_json(struct sim_json *j, const char *key,
                        const struct ussd_step *st, unsigned n)
 {
@@ -422,15 +431,9 @@ static void steps_json(struct sim_json *j, const char *key,
         sim_json_obj(j, NULL);
         sim_json_int(j, "op", st[i].op);
         sim_json_int(j, "dcs", st[i].dcs);
-        if (st[i].its < 0)
-            sim_json_null(j, "its");
-        else
-            sim_json_int(j, "its", st[i].its);
+        int_or_null(j, "its", st[i].its);
         sim_json_bool(j, "end", st[i].end);
-        if (st[i].umr < 0)
-            sim_json_null(j, "umr");
-        else
-            sim_json_int(j, "umr", st[i].umr);
+        int_or_null(j, "umr", st[i].umr);
         sim_json_end(j);
     }
     sim_json_end(j);
