@@ -11,12 +11,15 @@
 #                   kyzmat-smsc run under valgrind (memcheck, leaks)
 #
 # Layout: base/*.c -> libkzbase.a (the floor: UTF-8, GSM 03.38, clocks,
-# SHA-256; includes nothing above it), smpp/*.c -> libkzsmpp.a (smpp/smsc_main.c is kyzmat-smsc's main),
-# menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a (gateway/main.c is
-# kyzmatd's main).  tests/unit/test_*.c are cmocka binaries linked against
-# all three libraries.  tests/fuzz/fuzz_*.c are fuzz targets; each is also
-# linked with tests/fuzz/replay.c into a plain binary that replays
-# tests/fuzz/corpus/<name>/ in `make test`.
+# SHA-256; includes nothing above it), smpp/*.c -> libkzsmpp.a (the
+# protocol), menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a
+# (gateway/main.c is kyzmatd's main).  smpp/sim/*.c -> libkzsim.a, the SMSC
+# simulator (smpp/sim/cli.c is kyzmat-smsc's main): it uses smpp/ and base/
+# and links only those and libevent; kyzmatd never links it.
+# tests/unit/test_*.c are cmocka binaries linked against the libraries
+# (those in SIM_TESTS also against libkzsim.a).  tests/fuzz/fuzz_*.c are
+# fuzz targets; each is also linked with tests/fuzz/replay.c into a plain
+# binary that replays tests/fuzz/corpus/<name>/ in `make test`.
 
 CC      ?= cc
 CLANG   ?= clang
@@ -47,14 +50,22 @@ KANNEL_LIBS   := -L/usr/lib/x86_64-linux-gnu/kannel -lgw -lgwlib -lssl -lcrypto 
                  -lxml2 -lpcreposix -lmariadb -lpthread -lm
 
 BASE_SRC  := $(wildcard base/*.c)
-SMPP_SRC  := $(filter-out smpp/smsc_main.c,$(wildcard smpp/*.c))
+SMPP_SRC  := $(wildcard smpp/*.c)
+SIM_SRC   := $(filter-out smpp/sim/cli.c,$(wildcard smpp/sim/*.c))
 MENUS_SRC := $(wildcard menus/*.c)
 GW_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 BASE_OBJ  := $(BASE_SRC:%.c=$(B)/%.o)
 SMPP_OBJ  := $(SMPP_SRC:%.c=$(B)/%.o)
+SIM_OBJ   := $(SIM_SRC:%.c=$(B)/%.o)
 MENUS_OBJ := $(MENUS_SRC:%.c=$(B)/%.o)
 GW_OBJ    := $(GW_SRC:%.c=$(B)/%.o)
 LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a $(B)/libkzbase.a
+# kyzmat-smsc: the simulator, the protocol, the floor, libevent (and -lm).
+SIM_A     := $(B)/libkzsim.a $(B)/libkzsmpp.a $(B)/libkzbase.a
+SIM_LDLIBS := $(shell pkg-config --libs libevent 2>/dev/null) -lm
+# Test binaries that exercise the simulator link its archive too.
+SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_sim $(B)/tests/test_outbox \
+             $(B)/tests/replay_smsc
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -77,6 +88,9 @@ $(B)/libkzbase.a: $(BASE_OBJ)
 $(B)/libkzsmpp.a: $(SMPP_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+$(B)/libkzsim.a: $(SIM_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 $(B)/libkzmenus.a: $(MENUS_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -86,24 +100,28 @@ $(B)/libkzgw.a: $(GW_OBJ)
 
 $(B)/kyzmatd: $(B)/gateway/main.o $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
-$(B)/kyzmat-smsc: $(B)/smpp/smsc_main.o $(LIBS_A)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
+$(B)/kyzmat-smsc: $(B)/smpp/sim/cli.o $(SIM_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(SIM_A) $(SIM_LDLIBS)
+
+$(SIM_TESTS): $(B)/libkzsim.a
+$(SIM_TESTS): TEST_A := $(B)/libkzsim.a
 
 $(B)/tests/test_%: tests/unit/test_%.c $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_A) $(LIBS_A) $(LDLIBS) -lcmocka
 
 $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIBS_A) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(TEST_A) $(LIBS_A) $(LDLIBS)
 
 # libFuzzer targets: compiled with clang from source (not from the gcc .a),
 # so instrumentation covers our code.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BASE_SRC) $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC)
+FUZZ_SRCS := $(BASE_SRC) $(SMPP_SRC) $(SIM_SRC) $(MENUS_SRC) $(GW_SRC)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(BASE_SRC) $(SMPP_SRC) $(MENUS_SRC) $(GW_SRC) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
 
 $(DIFF_BIN): tests/diff/diff_kannel.c $(LIBS_A)
 	@mkdir -p $(dir $@)

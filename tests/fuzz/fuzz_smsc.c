@@ -20,7 +20,8 @@
  *      back exactly as sent — the simulator and the gateway agree.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_smsc.
  *
- * May call: smpp/smsc.h (pure parsers only), smpp/dialect, smpp/pdu, libc.
+ * May call: smpp/sim/{concat,control,script}.h (pure parsers only),
+ * smpp/dialect, smpp/pdu, libc.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +30,10 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
-#include "smpp/smsc.h"
+#include "smpp/sim/concat.h"
+#include "smpp/sim/control.h"
+#include "smpp/sim/script.h"
+#include "smpp/sim/smsc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -49,7 +49,7 @@
 #include "gateway/store.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
-#include "smpp/smsc.h"
+#include "smpp/sim/smsc.h"
 
 static uint64_t mono_ms(void)
 {

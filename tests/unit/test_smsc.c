@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_smsc.c — smpp/smsc: the simulator's SMSC side on a real
+ * tests/unit/test_smsc.c — smpp/sim/smsc: the simulator's SMSC side on a real
  * event loop, in-process, against a raw TCP client that speaks SMPP through
  * smpp/pdu: binds and their refusals, framing errors, submit_sm ids,
  * receipts (format, TLVs, failure ratio, registered_delivery 2), query and
@@ -10,7 +10,8 @@
  * The client socket is non-blocking; waiting means running the loop one
  * pass at a time and poll()ing the client socket until a PDU is there or
  * a deadline passes (never a fixed sleep).
- * May call: smpp/smsc, smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
+ * May call: smpp/sim/smsc, smpp/sim/{concat,control,script} (their pure
+ * parsers), smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +35,10 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
-#include "smpp/smsc.h"
+#include "smpp/sim/concat.h"
+#include "smpp/sim/control.h"
+#include "smpp/sim/script.h"
+#include "smpp/sim/smsc.h"
 #include "smpp/text.h"
 
 #define MAX_EVENTS 32

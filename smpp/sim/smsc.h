@@ -1,6 +1,6 @@
 /*
- * smpp/smsc.h — the SMSC side of SMPP 3.4, "the operator in a box", on a
- * libevent event_base.  Used by kyzmat-smsc (smpp/smsc_main.c) and by tests.
+ * smpp/sim/smsc.h — the SMSC side of SMPP 3.4, "the operator in a box", on a
+ * libevent event_base.  Used by kyzmat-smsc (smpp/sim/cli.c) and by tests.
  *
  * What it does: listens for ESMEs, checks binds against a table of
  * accounts, answers submit_sm / data_sm / query_sm / cancel_sm / replace_sm /
@@ -14,8 +14,13 @@
  * its_session_info; other presets move the session key to
  * user_message_reference or drop it, end by the end bit alone, or use the
  * 3GPP data_coding values).
- * A line-oriented control port lets people and tests inject MO SMS and USSD
- * input, read statistics and subscribe to what the gateway sends.
+ * A line-oriented control port (smpp/sim/control.h) lets people and tests
+ * inject MO SMS and USSD input, read statistics and subscribe to what the
+ * gateway sends.
+ *
+ * The core is smsc.c; the USSD network (ussd.c), long-message reassembly
+ * (concat.c) and the control port (control.c) are rooms it owns.  The
+ * modes of kyzmat-smsc (phone.c, script.c, load.c) use only this header.
  *
  * Ownership: struct smsc owns its listeners, connections, dialogs, queued
  * receipts and control clients; smsc_free() releases all of it.  Strings in
@@ -25,16 +30,20 @@
  * Threads: none; everything runs on the caller's event_base.  No function
  * here blocks.
  *
- * May call: smpp/pdu, smpp/text, smpp/dialect, libevent, jansson, libc.
+ * May call: smpp/pdu, smpp/text, smpp/dialect, the rest of smpp/sim/, base/,
+ * libevent, libc (no JSON library: smpp/sim/jsonw.c writes the answers).
  */
-#ifndef KYZMAT_SMPP_SMSC_H
-#define KYZMAT_SMPP_SMSC_H
+#ifndef KYZMAT_SIM_SMSC_H
+#define KYZMAT_SIM_SMSC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
 struct smsc;
+
+/* Decoded UTF-8 text of one message, with its NUL (longer is cut). */
+#define SMSC_TEXT_MAX 4096
 
 enum smsc_id_format { SMSC_ID_HEX = 0, SMSC_ID_DEC };
 
@@ -125,7 +134,8 @@ void smsc_free(struct smsc *s);
 uint16_t smsc_smpp_port(const struct smsc *s);
 uint16_t smsc_control_port(const struct smsc *s);
 
-/* One observer (scripted and load modes); NULL to remove. */
+/* One observer (scripted and load modes); NULL to remove.  The control
+ * port, when there is one, hears every event too, just before it. */
 void smsc_set_observer(struct smsc *s, smsc_event_fn *fn, void *arg);
 
 /* Number of ESME connections bound now that can receive deliver_sm. */
@@ -174,12 +184,18 @@ char *smsc_ussd_log_json(const struct smsc *s, const char *msisdn);
 /* Statistics as one line of JSON (malloc'd; caller frees). */
 char *smsc_stats_json(const struct smsc *s);
 
-/* True once `quit` came on the control port (the loop has been told to
- * exit). */
+/* The session number of MSISDN's open USSD dialog, or -1 when none. */
+int smsc_ussd_session(const struct smsc *s, const char *msisdn);
+
+/* Stop: log it, mark it and tell the loop to exit in 50 ms (so an answer
+ * being written can leave).  For the control port's "quit"; safe inside
+ * any callback. */
+void smsc_request_quit(struct smsc *s);
+/* True once a quit was requested (the loop has been told to exit). */
 int smsc_quit_requested(const struct smsc *s);
 
 /*
- * Helpers shared with smsc_main.c (pure, no I/O):
+ * Helpers shared by the rooms of the simulator (pure, no I/O):
  * smsc_dial_service: "*100*2#" -> "100" (digits of the first code); returns
  * 0, or -1 when s is not a dial string.  smsc_escape_line: copy s with
  * '\\', '\n', '\r' escaped; smsc_unescape_line reverses it in place.
@@ -187,70 +203,5 @@ int smsc_quit_requested(const struct smsc *s);
 int smsc_dial_service(const char *dial, char *out, size_t cap);
 void smsc_escape_line(const char *s, char *out, size_t cap);
 void smsc_unescape_line(char *s);
-
-/* ---- pure parsers (no I/O; fuzzed by tests/fuzz/fuzz_smsc.c) --------- */
-
-/*
- * smsc_parse_udh — read the User Data Header at the start of a short
- * message body[0..len) (UDHI set): the concatenation IE (8-bit ref, IEI 0,
- * or 16-bit ref, IEI 8) fills *ref, *total, *seq (all 0 when absent; the
- * last one wins).  Returns the header's length (UDHL + 1) to skip, or -1
- * when the header or an IE runs past its end.
- */
-int smsc_parse_udh(const uint8_t *body, size_t len, unsigned *ref,
-                   unsigned *total, unsigned *seq);
-
-/* Control-port commands. */
-enum smsc_ctl_cmd {
-    SMSC_CTL_NONE = 0,           /* empty line */
-    SMSC_CTL_STATS, SMSC_CTL_DROP, SMSC_CTL_MO, SMSC_CTL_USSD,
-    SMSC_CTL_USSD_LOG, SMSC_CTL_USSD_ABORT, SMSC_CTL_THROTTLE,
-    SMSC_CTL_REFUSE_BINDS, SMSC_CTL_SUBSCRIBE, SMSC_CTL_UNSUBSCRIBE,
-    SMSC_CTL_WAIT_BIND, SMSC_CTL_HELP, SMSC_CTL_BYE, SMSC_CTL_QUIT,
-    SMSC_CTL_UNKNOWN
-};
-
-struct smsc_ctl_req {
-    enum smsc_ctl_cmd cmd;
-    char *a, *b;                 /* words (into the line), NULL if absent */
-    char *text;                  /* rest of the line, unescaped ("" if none) */
-    unsigned long n;             /* throttle N, wait-bind seconds, refuse-binds 1/0 */
-};
-
-/*
- * smsc_ctl_parse — split one control line (no newline) in place: words
- * are cut out of line, the text of mo/ussd is unescaped in place, so *r
- * points into line.  Returns the command (>= 0; SMSC_CTL_NONE for an empty
- * line), or -1 with "usage: ..." / "unknown command ..." in err.
- */
-int smsc_ctl_parse(char *line, struct smsc_ctl_req *r, char *err, size_t errlen);
-
-/* Commands of a --script file, one per line. */
-enum smsc_script_cmd {
-    SMSC_SC_WAIT_BIND = 0, SMSC_SC_TIMEOUT, SMSC_SC_SLEEP, SMSC_SC_DIAL,
-    SMSC_SC_SEND, SMSC_SC_ABORT, SMSC_SC_EXPECT_CONT, SMSC_SC_EXPECT_END,
-    SMSC_SC_EXPECT_TIMEOUT, SMSC_SC_MO, SMSC_SC_EXPECT_SMS, SMSC_SC_DROP,
-    SMSC_SC_THROTTLE
-};
-
-struct smsc_script_line {
-    int lineno;                  /* set by the caller */
-    enum smsc_script_cmd cmd;
-    char *a, *b, *text;          /* owned strings, NULL when absent */
-    uint64_t ms;                 /* a duration, or throttle's N */
-};
-
-/*
- * smsc_script_parse_line — parse one non-blank, non-comment script line
- * (words; "quoted strings" with \" \\ \n escapes; durations 500ms / 5s /
- * 2m / bare seconds).  Returns 0 with *out filled (free it with
- * smsc_script_line_free), or -1 with a reason in err and nothing to free.
- */
-int smsc_script_parse_line(const char *line, struct smsc_script_line *out,
-                           char *err, size_t errlen);
-void smsc_script_line_free(struct smsc_script_line *l);
-/* "500ms", "5s", "2m", "3" (seconds) -> *ms.  0, or -1 when malformed,
- * negative or longer than a year. */
-int smsc_parse_duration(const char *t, uint64_t *ms);
 
 #endif
