@@ -76,17 +76,6 @@ void sim_sm_to_utf8(uint8_t dc, const uint8_t *b, size_t n, char *out,
     out[ol] = '\0';
 }
 
-const uint8_t *sim_sm_body(const struct smpp_pdu *p, size_t *len)
-{
-    const struct smpp_tlv *pl = smpp_tlv_find(p, SMPP_TLV_MESSAGE_PAYLOAD);
-    if (pl && p->sm_length == 0) {
-        *len = pl->len;
-        return pl->val;
-    }
-    *len = p->sm_length;
-    return p->short_message;
-}
-
 /* Drop partial messages older than PARTS_TTL_S. */
 static void partials_expire(struct sim_concat *c)
 {
@@ -171,56 +160,17 @@ static int partial_add(struct sim_concat *c, const char *acct, const char *src,
     return all ? 1 : -1;
 }
 
-int smsc_parse_udh(const uint8_t *body, size_t len, unsigned *ref,
-                   unsigned *total, unsigned *seq)
-{
-    *ref = *total = *seq = 0;
-    if (!body || len == 0)
-        return -1;
-    size_t udhl = body[0];
-    if (udhl + 1 > len)
-        return -1;
-    /* a lone trailing octet after the last IE is ignored (lenient) */
-    for (size_t i = 1; i + 1 < udhl + 1;) {
-        uint8_t iei = body[i], iel = body[i + 1];
-        if (i + 2 + iel > udhl + 1)
-            return -1;
-        const uint8_t *v = body + i + 2;
-        if (iei == 0x00 && iel == 3) {
-            *ref = v[0]; *total = v[1]; *seq = v[2];
-        } else if (iei == 0x08 && iel == 4) {
-            *ref = (unsigned)v[0] << 8 | v[1]; *total = v[2]; *seq = v[3];
-        }
-        i += 2 + (size_t)iel;
-    }
-    return (int)(udhl + 1);
-}
-
 int sim_concat_text(struct sim_concat *c, const char *account,
                     const struct smpp_pdu *p, char *out, size_t cap)
 {
-    size_t len;
-    const uint8_t *body = sim_sm_body(p, &len);
-    unsigned ref = 0, total = 0, seqn = 0;
-    if ((p->esm_class & 0x40) && len > 0) {
-        int hl = smsc_parse_udh(body, len, &ref, &total, &seqn);
-        if (hl < 0)
-            return -1;
-        body += hl;
-        len -= (size_t)hl;
-    } else {
-        int64_t r = smpp_tlv_uint(p, SMPP_TLV_SAR_MSG_REF_NUM);
-        int64_t t = smpp_tlv_uint(p, SMPP_TLV_SAR_TOTAL_SEGMENTS);
-        int64_t q = smpp_tlv_uint(p, SMPP_TLV_SAR_SEGMENT_SEQNUM);
-        if (r >= 0 && t >= 0 && q >= 0) {
-            ref = (unsigned)r; total = (unsigned)t; seqn = (unsigned)q;
-        }
-    }
-    if (total > 1)
+    struct smpp_concat cc;
+    if (smpp_pdu_concat(p, &cc) < 0)
+        return -1;   /* a malformed UDH */
+    if (cc.total > 1)
         return partial_add(c, account, p->source_addr ? p->source_addr : "",
                            p->destination_addr ? p->destination_addr : "",
-                           ref, total, seqn, p->data_coding, body, len, out,
-                           cap);
-    sim_sm_to_utf8(p->data_coding, body, len, out, cap);
+                           cc.ref, cc.total, cc.seq, p->data_coding, cc.text,
+                           cc.len, out, cap);
+    sim_sm_to_utf8(p->data_coding, cc.text, cc.len, out, cap);
     return 1;
 }

@@ -10,9 +10,9 @@
  * The whole body is decoded once, so a UCS-2 surrogate pair or a GSM
  * escape split across parts still decodes.
  *
- * Note for the integrator: sim_sm_body() and smsc_parse_udh() are the
- * simulator's own message-body accessor and UDH reader; smpp/ is getting
- * the protocol's (issue 8), and these two then give way to those.
+ * The body and the UDH / sar_* reading are the protocol's own
+ * (smpp_pdu_body, smpp_pdu_concat in smpp/pdu.h): the simulator reads a
+ * segment exactly as the gateway does.
  *
  * Owns: the partial messages (struct sim_concat).  May call: smpp/pdu,
  * smpp/text, smpp/sim/log, libc.  Used by smpp/sim/smsc.c and ussd.c.
@@ -48,25 +48,10 @@ void sim_concat_clear(struct sim_concat *c);
 int sim_concat_text(struct sim_concat *c, const char *account,
                     const struct smpp_pdu *p, char *out, size_t cap);
 
-/* The body of p: short_message, or message_payload when sm_length is 0
- * (a view into p; *len its length). */
-const uint8_t *sim_sm_body(const struct smpp_pdu *p, size_t *len);
-
 /* Decode an SM body (UDH already removed) under data_coding dc to
  * NUL-terminated UTF-8 in out[0..cap); never fails: what does not decode
  * comes out as U+FFFD or as a "<N octets, data_coding ...>" note. */
 void sim_sm_to_utf8(uint8_t dc, const uint8_t *b, size_t n, char *out,
                     size_t cap);
-
-/*
- * smsc_parse_udh — read the User Data Header at the start of a short
- * message body[0..len) (UDHI set): the concatenation IE (8-bit ref, IEI 0,
- * or 16-bit ref, IEI 8) fills *ref, *total, *seq (all 0 when absent; the
- * last one wins).  Returns the header's length (UDHL + 1) to skip, or -1
- * when the header or an IE runs past its end.  Pure; fuzzed by
- * tests/fuzz/fuzz_smsc.c.
- */
-int smsc_parse_udh(const uint8_t *body, size_t len, unsigned *ref,
-                   unsigned *total, unsigned *seq);
 
 #endif

@@ -373,7 +373,7 @@ void sim_ussd_mt(struct sim_ussd *u, const struct smpp_pdu *p,
     } else {
         /* not this dialect's data_coding: decode leniently anyway */
         size_t len;
-        const uint8_t *body = sim_sm_body(p, &len);
+        const uint8_t *body = smpp_pdu_body(p, &len);
         sim_sm_to_utf8(p->data_coding, body, len, text, sizeof text);
     }
     u->n_in++;

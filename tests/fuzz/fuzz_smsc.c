@@ -3,9 +3,9 @@
  * and its network side of the USSD dialects.
  *
  * Input layout: byte 0 picks the part (mod 5), the rest is its input:
- *   0  smsc_parse_udh(): the header length returned is within the body and
- *      is UDHL + 1; a 16-bit reference only comes from a 16-bit IE (IEI 8)
- *      inside the header;
+ *   0  smpp_udh_concat() as the simulator reads a segment: on success the
+ *      header length is within the body and is UDHL + 1; a 16-bit
+ *      reference only comes from a 16-bit IE (IEI 8) inside the header;
  *   1  smsc_ctl_parse() on the bytes as one control line (NUL-cut): the
  *      words it returns lie inside the line buffer, numbers are in range;
  *   2  smsc_script_parse_line(): every success frees cleanly, every failure
@@ -45,16 +45,16 @@ static void check(int cond)
 
 static void fuzz_udh(const uint8_t *d, size_t n)
 {
-    unsigned ref = 7, total = 7, seq = 7;
-    int hl = smsc_parse_udh(d, n, &ref, &total, &seq);
-    if (hl < 0)
+    struct smpp_concat cc;
+    if (smpp_udh_concat(d, n, &cc) < 0)
         return;
-    check(n > 0 && (size_t)hl == (size_t)d[0] + 1 && (size_t)hl <= n);
-    check(total <= 255 && seq <= 255 && ref <= 65535);
+    size_t hl = cc.udh_len;
+    check(n > 0 && hl == (size_t)d[0] + 1 && hl <= n && cc.len == n - hl);
+    check(cc.total <= 255 && cc.seq <= 255 && cc.ref <= 65535);
     /* an 8-bit reference only comes from IEI 0 */
-    if (ref > 255) {
+    if (cc.ref > 255) {
         int seen16 = 0;
-        for (size_t i = 1; i + 1 < (size_t)hl; i += 2 + (size_t)d[i + 1])
+        for (size_t i = 1; i + 1 < hl; i += 2 + (size_t)d[i + 1])
             seen16 |= d[i] == 0x08 && d[i + 1] == 4;
         check(seen16);
     }
