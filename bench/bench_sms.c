@@ -43,7 +43,7 @@
  *       RESULT first_ms=.. count=.. count_ms=.. (or first_ms=- when none)
  *
  * Owns: its sockets, the child of `restart`, the store it fills.
- * May call: gateway/store.h, gateway/api.h (api_phone_canon), libevent,
+ * May call: gateway/store.h, gateway/phone.h (phone_canon), libevent,
  * libc, POSIX.  Exit status: 0 when the measurement ran, 1 when it could
  * not (no connection, no control port, store error), 2 on bad usage.
  */
@@ -67,6 +67,7 @@
 #include <event2/event.h>
 
 #include "gateway/api.h"
+#include "gateway/phone.h"
 #include "gateway/store.h"
 
 static double mono(void)
@@ -598,7 +599,7 @@ static int cmd_fill(int argc, char **argv)
             snprintf(raw, sizeof raw, "+996555%06ld", i % 1000000);
             snprintf(text, sizeof text,
                      "Your application %ld is ready for collection", i);
-            if (api_phone_canon(raw, to, sizeof to) < 0) {
+            if (phone_canon(raw, to, sizeof to) < 0) {
                 rc = STORE_INVALID;
                 break;
             }

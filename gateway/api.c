@@ -79,13 +79,6 @@
 
 /* ---- small pure helpers -------------------------------------------------- */
 
-/* Kept for callers outside this change (bench/bench_sms.c): the rule is
- * gateway/phone.h's. */
-int api_phone_canon(const char *s, char *out, size_t cap)
-{
-    return phone_canon(s, out, cap);
-}
-
 unsigned api_sms_parts(const char *text, size_t len,
                        enum smpp_text_split_mode mode, unsigned allow)
 {

@@ -137,9 +137,6 @@ struct api_error {
 #define API_VARS_MAX 4096        /* template variables, as JSON text */
 #define API_NOTICE_MAX_BYTES 800 /* a USSD screen: 182 GSM / 80 UCS-2 characters */
 
-/* phone_canon() (gateway/phone.h) under its old name, for callers not
- * yet moved to it (bench/bench_sms.c). */
-int api_phone_canon(const char *s, char *out, size_t cap);
 
 struct api_message {
     char to[STORE_MSISDN_MAX];

@@ -9,6 +9,7 @@
  * Owns: struct load and what hangs off it, for one sim_load_run.
  * May call: smpp/sim/smsc.h, smpp/sim/loop.h, libevent, libc, libm.
  */
+#include "base/clock.h"
 #include "smpp/sim/load.h"
 
 #include "smpp/sim/loop.h"
@@ -35,15 +36,6 @@ void sim_load_defaults(struct sim_load_opts *o)
     o->answer = "1";
     o->step_timeout_ms = 10000;
     o->bind_wait_s = 60;
-}
-
-/* Microseconds on CLOCK_MONOTONIC: latencies are measured in us, finer
- * than base/clock.h's kz_mono_ms (which reads the same clock). */
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /*
@@ -132,14 +124,14 @@ static void load_finish(struct load *L)
     if (L->done)
         return;
     L->done = 1;
-    L->t_end = now_us();
+    L->t_end = kz_mono_us();
     smsc_set_observer(L->s, NULL, NULL);
     event_base_loopexit(L->base, NULL);
 }
 
 static void load_complete(struct load *L, uint64_t t0, int ok)
 {
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     L->finished++;
     if (L->in_flight)
         L->in_flight--;
@@ -237,7 +229,7 @@ static void load_pump(struct load *L)
 {
     if (!L->bound || L->done)
         return;
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     while (L->started < L->n && L->in_flight < L->window && !L->done) {
         uint64_t t0 = t;
         if (L->rate > 0) {
@@ -274,7 +266,7 @@ static void load_observer(void *arg, const struct smsc_event *ev)
     case SMSC_EV_BIND:
         if (!L->bound && smsc_receivers(L->s) > 0) {
             L->bound = 1;
-            L->t_start = now_us();
+            L->t_start = kz_mono_us();
             fprintf(stderr, "[load] %s bound, starting %lu %s\n",
                     ev->system_id ? ev->system_id : "?", L->n,
                     L->o->ussd ? "USSD steps" :
@@ -331,7 +323,7 @@ static void load_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct load *L = arg;
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     if (!L->bound) {
         if (t > L->bind_deadline) {
             fprintf(stderr, "[load] no ESME bound within %u s\n",
@@ -412,21 +404,21 @@ int sim_load_run(struct event_base *base, struct smsc *s,
     unsigned long long first = strtoull(o->from, NULL, 10);
     for (unsigned i = 0; i < L.n_subs; i++)
         snprintf(L.subs[i].msisdn, sizeof L.subs[i].msisdn, "%llu", first + i);
-    L.bind_deadline = now_us() + (uint64_t)o->bind_wait_s * 1000000u;
+    L.bind_deadline = kz_mono_us() + (uint64_t)o->bind_wait_s * 1000000u;
     smsc_set_observer(s, load_observer, &L);
     /* 1 ms tick: open-loop pacing and step timeouts */
     struct timeval tv = { 0, 1000 };
     event_add(L.tick, &tv);
     if (smsc_receivers(s) > 0) {
         L.bound = 1;
-        L.t_start = now_us();
+        L.t_start = kz_mono_us();
     }
     fprintf(stderr, "[load] waiting for a bind (up to %u s)\n", o->bind_wait_s);
     load_pump(&L);
     event_base_dispatch(base);
     smsc_set_observer(s, NULL, NULL);
     if (!L.t_end)
-        L.t_end = now_us();
+        L.t_end = kz_mono_us();
     load_report(&L);
     int rc = 0;
     if (!L.bound || L.finished < L.n || L.ok == 0)
