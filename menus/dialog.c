@@ -3,11 +3,13 @@
  *
  * See dialog.h for the byte layout.  The decoder uses one bounds-checked
  * cursor; nothing is allocated.
- * May call: libc, menus/menu.c lookups.
+ * May call: libc, menus/menu.c lookups, base/utf8.
  */
 #include "menus/dialog.h"
 
 #include <string.h>
+
+#include "base/utf8.h"
 
 #define DIALOG_VERSION 1
 
@@ -28,22 +30,10 @@ const char *menu_dialog_get(const struct menu_dialog *d, uint16_t var)
     return NULL;
 }
 
-/* Longest prefix of s no longer than max bytes that ends on a UTF-8
- * character boundary. */
-static size_t utf8_clip(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 void menu_dialog_set(struct menu_dialog *d, uint16_t var, const char *val,
                      size_t len)
 {
-    len = utf8_clip(val, len, MENU_VAL_MAX);
+    len = kz_utf8_clip((const uint8_t *)val, len, MENU_VAL_MAX);
     struct menu_dialog_var *v = NULL;
     for (uint8_t i = 0; i < d->nvars; i++)
         if (d->vars[i].var == var)

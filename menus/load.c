@@ -10,7 +10,7 @@
  * Positions come from scalar tokens (0-based in libfyaml, printed 1-based);
  * a mapping or sequence is placed at its first scalar.
  * Owns: the set under construction (freed on failure), the documents.
- * May call: libfyaml, menus/menu, menus/screen, libc.
+ * May call: libfyaml, menus/menu, menus/screen, base/utf8, libc.
  */
 #include "menus/load.h"
 
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "menus/screen.h"
 
 #define MAX_FILES 64
@@ -1837,58 +1838,32 @@ static void check_fit(struct ld *L)
 
 /* Menu files are UTF-8 without NUL bytes or YAML directives.  Checked
  * before libfyaml sees the text: libfyaml 0.7.12 can loop forever on a
- * directive line holding invalid UTF-8 (found by fuzz_menu_load). */
+ * directive line holding invalid UTF-8 (found by fuzz_menu_load).  The
+ * first fault is named, at its line and column in characters. */
 static bool plain_text(struct ld *L, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    int line = 1, col = 1;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n = 1;
-        bool ok = true;
-        if (c == 0) {
-            ok = false;
-        } else if (c >= 0x80) {
-            uint32_t cp = 0;
-            if (c >= 0xC2 && c <= 0xDF) {
-                n = 2;
-                cp = c & 0x1F;
-            } else if (c >= 0xE0 && c <= 0xEF) {
-                n = 3;
-                cp = c & 0x0F;
-            } else if (c >= 0xF0 && c <= 0xF4) {
-                n = 4;
-                cp = c & 0x07;
-            } else {
-                ok = false;
-            }
-            for (size_t k = 1; ok && k < n; k++) {
-                if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
-                    ok = false;
-                else
-                    cp = cp << 6 | (p[i + k] & 0x3F);
-            }
-            if (ok && ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                       (cp >= 0xD800 && cp <= 0xDFFF)))
-                ok = false;
-        } else if (c == '%' && col == 1) {
-            menu_errors_add(L->errs, L->file, line, col, "YAML directives (%%...) are not supported");
+    const uint8_t *p = (const uint8_t *)s;
+    size_t bad = len;                   /* first invalid byte or NUL */
+    kz_utf8_valid(p, len, &bad);
+    const char *nul = memchr(s, '\0', bad);
+    if (nul)
+        bad = (size_t)(nul - s);
+    int line, col;
+    for (size_t i = 0; i < bad;) {      /* a '%' opening a line before it */
+        if (s[i] == '%') {
+            kz_utf8_line_col(p, i, &line, &col);
+            menu_errors_add(L->errs, L->file, line, col,
+                            "YAML directives (%%...) are not supported");
             return false;
         }
-        if (!ok) {
-            menu_errors_add(L->errs, L->file, line, col, "not valid UTF-8 text");
-            return false;
-        }
-        if (c == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-        i += n;
+        const char *nl = memchr(s + i, '\n', bad - i);
+        i = nl ? (size_t)(nl - s) + 1 : bad;
     }
-    return true;
+    if (bad == len)
+        return true;
+    kz_utf8_line_col(p, bad, &line, &col);
+    menu_errors_add(L->errs, L->file, line, col, "not valid UTF-8 text");
+    return false;
 }
 
 /* ---- driver ---- */

@@ -17,11 +17,13 @@
  *   INPUT    x BOOKING_INPUT        -> on_booking_input
  *   BOOKING_* x BOOKING             -> on_booking
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
- * May call: menus/menu, menus/screen, menus/dialog, libc.
+ * May call: menus/menu, menus/screen, menus/dialog, base/utf8, libc.
  */
 #include "menus/step.h"
 
 #include <string.h>
+
+#include "base/utf8.h"
 
 #define MAX_HOPS 32          /* nodes without input per step (loader forbids loops) */
 #define BODY_MAX 3072
@@ -70,11 +72,8 @@ static void app(char *buf, size_t cap, size_t *n, const char *s, size_t len)
 {
     if (*n + 1 >= cap)
         return;
-    if (len > cap - 1 - *n) {
-        len = cap - 1 - *n;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;              /* never cut inside a UTF-8 character */
-    }
+    /* never cut inside a UTF-8 character */
+    len = kz_utf8_clip((const uint8_t *)s, len, cap - 1 - *n);
     memcpy(buf + *n, s, len);
     *n += len;
     buf[*n] = '\0';
@@ -533,15 +532,6 @@ static bool eq(const char *a, size_t al, const char *b)
     return strlen(b) == al && memcmp(a, b, al) == 0;
 }
 
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static bool all_digits(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -568,53 +558,15 @@ static bool valid_date(const char *s, size_t len)
     return dd <= max;
 }
 
-/* 1 when s is well-formed UTF-8 (shortest forms, no surrogates). */
-static bool utf8_ok(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 static bool input_ok(const struct menu_node *n, const char *s, size_t len)
 {
-    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len) || !utf8_ok(s, len))
+    size_t chars;
+    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len) ||
+        !kz_utf8_count((const uint8_t *)s, len, &chars, NULL))
         return false;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < 0x20)
             return false;
-    size_t chars = utf8_chars(s, len);
     if (n->min_len && chars < n->min_len)
         return false;
     if (n->max_len && chars > n->max_len)
