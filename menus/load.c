@@ -1060,6 +1060,22 @@ static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *
     }
 }
 
+/* Declare a variable that a node assigns (n: where its name stands). */
+static void assigned_var(struct ld *L, struct fy_node *n, const char *s, size_t l)
+{
+    if (!is_name(s, l, 40)) {
+        err(L, n, "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
+        return;
+    }
+    uint16_t ix = menu_set_find_var(L->set, s, l);
+    if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
+        err(L, n, "'%.*s' is built in or a constant and cannot be assigned", (int)l, s);
+        return;
+    }
+    if (var_add(L, s, l, NULL) == MENU_NONE)
+        err(L, n, "too many variables");
+}
+
 /* Variables assigned by nodes: input `var`, http `save` keys. */
 static void declare_vars(struct ld *L)
 {
@@ -1067,25 +1083,13 @@ static void declare_vars(struct ld *L)
         struct decl *d = &L->decl[i];
         L->file = d->file;
         if (d->kind == MENU_K_INPUT || d->kind == MENU_K_MENU) {
-            struct fy_node *k = NULL;
-            struct fy_node *v = get(d->map, "var", &k);
+            struct fy_node *v = get(d->map, "var", NULL);
             size_t l;
             const char *s = v ? scalar(L, v, "var", &l) : NULL;
             if (!v && d->kind == MENU_K_INPUT)
                 err(L, d->id_node, "input node '%s' has no 'var'", d->id);
-            if (!s)
-                continue;
-            if (!is_name(s, l, 40)) {
-                err(L, v, "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
-                continue;
-            }
-            uint16_t ix = menu_set_find_var(L->set, s, l);
-            if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
-                err(L, v, "'%.*s' is built in or a constant and cannot be assigned", (int)l, s);
-                continue;
-            }
-            if (var_add(L, s, l, NULL) == MENU_NONE)
-                err(L, v, "too many variables");
+            if (s)
+                assigned_var(L, v, s, l);
         } else if (d->kind == MENU_K_HTTP || d->kind == MENU_K_STATUS) {
             struct fy_node *k = NULL;
             struct fy_node *sv = get(d->map, "save", &k);
@@ -1100,20 +1104,8 @@ static void declare_vars(struct ld *L)
             while ((p = fy_node_mapping_iterate(sv, &it)) != NULL) {
                 size_t l;
                 const char *s = scalar(L, fy_node_pair_key(p), "variable name", &l);
-                if (!s)
-                    continue;
-                if (!is_name(s, l, 40)) {
-                    err(L, fy_node_pair_key(p), "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
-                    continue;
-                }
-                uint16_t ix = menu_set_find_var(L->set, s, l);
-                if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
-                    err(L, fy_node_pair_key(p), "'%.*s' is built in or a constant and cannot be assigned",
-                        (int)l, s);
-                    continue;
-                }
-                if (var_add(L, s, l, NULL) == MENU_NONE)
-                    err(L, fy_node_pair_key(p), "too many variables");
+                if (s)
+                    assigned_var(L, fy_node_pair_key(p), s, l);
             }
         }
     }
@@ -1137,6 +1129,65 @@ static void check_node_keys(struct ld *L, struct decl *d, const char *const *ext
     check_keys(L, d->map, all, where);
 }
 
+static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    return s ? tmpl(L, n, s, l, what) : NULL;
+}
+
+/* The node's `text` (required). */
+static const struct menu_text *node_text(struct ld *L, struct decl *d)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(d->map, "text", &k);
+    return text(L, v, k ? k : d->id_node, "text");
+}
+
+/* A required target: `key` in map; when missing, the error stands at
+ * `where`. */
+static uint16_t req_target(struct ld *L, struct fy_node *map, const char *key,
+                           struct fy_node *where)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(map, key, &k);
+    return target(L, v, k ? k : where, key);
+}
+
+/* The index of n's text among names (NULL-terminated); -1 when n is no
+ * text (the error is given), -2 when it is none of the names (the caller
+ * says what is allowed). */
+static int choice(struct ld *L, struct fy_node *n, const char *what,
+                  const char *const *names)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return -1;
+    for (int i = 0; names[i]; i++)
+        if (is_key(s, l, names[i]))
+            return i;
+    return -2;
+}
+
+/* The node's `timeout_ms` (100 ms to 30 s), or dflt. */
+static uint32_t node_timeout(struct ld *L, struct decl *d, uint32_t dflt)
+{
+    unsigned long v;
+    struct fy_node *t = get(d->map, "timeout_ms", NULL);
+    return t && get_uint(L, t, "timeout_ms", 100, 30000, &v) ? (uint32_t)v : dflt;
+}
+
+/* The node's required `url` template (http, app). */
+static void node_url(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    struct fy_node *u = get(d->map, "url", NULL);
+    if (!u)
+        err(L, d->id_node, "%s node '%s' needs a 'url'", kind_names[d->kind], d->id);
+    else
+        mn->url = plain_tmpl(L, u, "url");
+}
+
 static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "options", "var", NULL };
@@ -1145,11 +1196,8 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
     size_t vl;
     const char *vs = vn && fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
     mn->var = vs ? menu_set_find_var(L->set, vs, vl) : MENU_NONE;
+    mn->text = node_text(L, d);
     struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
     struct fy_node *opts = get(d->map, "options", &k);
     if (!opts || !fy_node_is_sequence(opts)) {
         err(L, opts ? k : d->id_node, "menu node '%s' needs a list of 'options'", d->id);
@@ -1179,11 +1227,7 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
         struct fy_node *lk = NULL;
         struct fy_node *lab = get(n, "label", &lk);
         o[i].label = text(L, lab, lk ? lk : n, "label");
-        struct fy_node *nk = NULL;
-        {
-        struct fy_node *val_ = get(n, "next", &nk);
-        o[i].next = target(L, val_, nk ? nk : n, "next");
-    }
+        o[i].next = req_target(L, n, "next", n);
         struct fy_node *valn = get(n, "value", NULL);
         if (valn) {
             size_t l;
@@ -1196,19 +1240,8 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
                 err(L, valn, "an option 'value' needs 'var' on its menu");
         }
         struct fy_node *lang = get(n, "language", NULL);
-        if (lang) {
-            size_t l;
-            const char *s = scalar(L, lang, "language", &l);
-            char code[8] = "";
-            if (s && l < sizeof code) {
-                memcpy(code, s, l);
-                code[l] = '\0';
-            }
-            int li = menu_set_find_lang(L->set, code);
-            if (s && li < 0)
-                err(L, lang, "language '%s' is not in languages", code);
-            o[i].set_lang = (int8_t)li;
-        }
+        if (lang)
+            o[i].set_lang = (int8_t)lang_index(L, lang, "language");
         i++;
     }
     mn->opt = o;
@@ -1220,28 +1253,21 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
     static const char *const keys[] = { "kind", "min", "max", "pattern", "var", "error",
                                         "retries", "on_fail", "next", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
-    struct fy_node *kn = get(d->map, "kind", &k);
+    mn->text = node_text(L, d);
+    struct fy_node *kn = get(d->map, "kind", NULL);
     mn->in_kind = MENU_IN_TEXT;
     if (kn) {
-        size_t l;
-        const char *s = scalar(L, kn, "kind", &l);
-        if (s) {
-            if (is_key(s, l, "text"))
-                mn->in_kind = MENU_IN_TEXT;
-            else if (is_key(s, l, "digits"))
-                mn->in_kind = MENU_IN_DIGITS;
-            else if (is_key(s, l, "regex"))
-                mn->in_kind = MENU_IN_REGEX;
-            else if (is_key(s, l, "date"))
-                mn->in_kind = MENU_IN_DATE;
-            else
-                err(L, kn, "input kind '%.*s': use text, digits, regex or date",
-                    (int)(l > 20 ? 20 : l), s);
+        static const char *const kinds[] = { "text", "digits", "regex", "date", NULL };
+        static const uint8_t in_kinds[] = { MENU_IN_TEXT, MENU_IN_DIGITS, MENU_IN_REGEX,
+                                            MENU_IN_DATE };
+        int c = choice(L, kn, "kind", kinds);
+        if (c >= 0) {
+            mn->in_kind = in_kinds[c];
+        } else if (c == -2) {
+            size_t l;
+            const char *s = fy_node_get_scalar(kn, &l);
+            err(L, kn, "input kind '%.*s': use text, digits, regex or date",
+                (int)(l > 20 ? 20 : l), s);
         }
     }
     unsigned long v;
@@ -1295,11 +1321,7 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
     if (n && get_uint(L, n, "retries", 1, 10, &v))
         mn->retries = (uint8_t)v;
     mn->on_fail = opt_target(L, d->map, "on_fail");
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
 }
 
 static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1309,11 +1331,7 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "a switch node shows no text");
-    struct fy_node *dk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "default", &dk);
-        mn->dflt = target(L, val_, dk ? dk : d->id_node, "default");
-    }
+    mn->dflt = req_target(L, d->map, "default", d->id_node);
     struct fy_node *cases = get(d->map, "cases", &k);
     if (!cases)
         return;
@@ -1360,23 +1378,13 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
             if (e)
                 c[i].equals = e;
         }
-        struct fy_node *nk = NULL;
-        {
-        struct fy_node *val_ = get(n, "next", &nk);
-        c[i].next = target(L, val_, nk ? nk : n, "next");
-    }
+        c[i].next = req_target(L, n, "next", n);
         i++;
     }
     mn->cases = c;
     mn->ncases = (uint16_t)cnt;
 }
 
-static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const char *what)
-{
-    size_t l;
-    const char *s = scalar(L, n, what, &l);
-    return s ? tmpl(L, n, s, l, what) : NULL;
-}
 
 /* The `save` map of an http or status node (variables were declared in
  * pass 1).  allowed: the only field names accepted (NULL-terminated), or
@@ -1428,39 +1436,25 @@ static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "an http node shows no text (the next node does)");
-    struct fy_node *u = get(d->map, "url", &k);
-    if (!u)
-        err(L, d->id_node, "http node '%s' needs a 'url'", d->id);
-    else
-        mn->url = plain_tmpl(L, u, "url");
-    struct fy_node *b = get(d->map, "body", &k);
+    node_url(L, d, mn);
+    struct fy_node *b = get(d->map, "body", NULL);
     if (b)
         mn->body = plain_tmpl(L, b, "body");
     mn->method = b ? "POST" : "GET";
-    struct fy_node *m = get(d->map, "method", &k);
+    struct fy_node *m = get(d->map, "method", NULL);
     if (m) {
-        size_t l;
-        const char *s = scalar(L, m, "method", &l);
-        if (s && is_key(s, l, "GET"))
-            mn->method = "GET";
-        else if (s && is_key(s, l, "POST"))
-            mn->method = "POST";
-        else if (s)
+        static const char *const methods[] = { "GET", "POST", NULL };
+        int c = choice(L, m, "method", methods);
+        if (c >= 0)
+            mn->method = methods[c];
+        else if (c == -2)
             err(L, m, "method must be GET or POST");
-        if (s && b && is_key(s, l, "GET"))
+        if (c == 0 && b)
             err(L, m, "a GET request has no body");
     }
-    unsigned long v;
-    mn->timeout_ms = 5000;
-    struct fy_node *t = get(d->map, "timeout_ms", NULL);
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    mn->timeout_ms = node_timeout(L, d, 5000);
     build_save(L, d, mn, NULL);
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
     mn->on_error = opt_target(L, d->map, "on_error");
     mn->on_timeout = opt_target(L, d->map, "on_timeout");
 }
@@ -1469,19 +1463,11 @@ static void build_sms(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "to", "next", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
+    mn->text = node_text(L, d);
     struct fy_node *to = get(d->map, "to", NULL);
     if (to)
         mn->to = plain_tmpl(L, to, "to");
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
 }
 
 static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1491,16 +1477,8 @@ static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "an app node shows the app's text, not its own");
-    struct fy_node *u = get(d->map, "url", &k);
-    if (!u)
-        err(L, d->id_node, "app node '%s' needs a 'url'", d->id);
-    else
-        mn->url = plain_tmpl(L, u, "url");
-    unsigned long v;
-    mn->timeout_ms = 10000;
-    struct fy_node *t = get(d->map, "timeout_ms", NULL);
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    node_url(L, d, mn);
+    mn->timeout_ms = node_timeout(L, d, 10000);
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
@@ -1527,13 +1505,9 @@ static void app_number_var(struct ld *L, struct decl *d, struct menu_node *mn)
 /* ... and their targets: next, on_not_found, on_locked, on_error. */
 static void app_number_targets(struct ld *L, struct decl *d, struct menu_node *mn)
 {
-    static const char *const names[] = { "next", "on_not_found", "on_locked" };
-    uint16_t *dst[] = { &mn->next, &mn->on_notfound, &mn->on_locked };
-    for (int i = 0; i < 3; i++) {
-        struct fy_node *nk = NULL;
-        struct fy_node *val = get(d->map, names[i], &nk);
-        *dst[i] = target(L, val, nk ? nk : d->id_node, names[i]);
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
+    mn->on_notfound = req_target(L, d->map, "on_not_found", d->id_node);
+    mn->on_locked = req_target(L, d->map, "on_locked", d->id_node);
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
@@ -1550,14 +1524,10 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *u = get(d->map, "url", NULL);
     if (u)
         mn->url = plain_tmpl(L, u, "url");
-    unsigned long v;
-    mn->timeout_ms = 3000;
     struct fy_node *k = NULL;
-    struct fy_node *t = get(d->map, "timeout_ms", &k);
-    if (t && !u)
+    if (get(d->map, "timeout_ms", &k) && !u)
         err(L, k, "timeout_ms applies to a live status node (with url) only");
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    mn->timeout_ms = node_timeout(L, d, 3000);
     app_number_targets(L, d, mn);
 }
 
@@ -1585,13 +1555,12 @@ static void build_booking(struct ld *L, struct decl *d, struct menu_node *mn)
     mn->mode = MENU_BOOK_NEW;
     struct fy_node *m = get(d->map, "mode", NULL);
     if (m) {
-        size_t l;
-        const char *s = scalar(L, m, "mode", &l);
-        if (s && is_key(s, l, "book"))
-            mn->mode = MENU_BOOK_NEW;
-        else if (s && is_key(s, l, "manage"))
-            mn->mode = MENU_BOOK_MANAGE;
-        else if (s)
+        static const char *const modes[] = { "book", "manage", NULL };
+        static const uint8_t book_modes[] = { MENU_BOOK_NEW, MENU_BOOK_MANAGE };
+        int c = choice(L, m, "mode", modes);
+        if (c >= 0)
+            mn->mode = book_modes[c];
+        else if (c == -2)
             err(L, m, "mode must be book (a new booking) or manage (list, cancel, move)");
     }
     struct fy_node *sv = get(d->map, "services", &k);
@@ -1651,13 +1620,12 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
     mn->mode = MENU_SUB_ON;
     struct fy_node *a = get(d->map, "action", NULL);
     if (a) {
-        size_t l;
-        const char *s = scalar(L, a, "action", &l);
-        if (s && is_key(s, l, "subscribe"))
-            mn->mode = MENU_SUB_ON;
-        else if (s && is_key(s, l, "unsubscribe"))
-            mn->mode = MENU_SUB_OFF;
-        else if (s)
+        static const char *const actions[] = { "subscribe", "unsubscribe", NULL };
+        static const uint8_t sub_modes[] = { MENU_SUB_ON, MENU_SUB_OFF };
+        int c = choice(L, a, "action", actions);
+        if (c >= 0)
+            mn->mode = sub_modes[c];
+        else if (c == -2)
             err(L, a, "action must be subscribe or unsubscribe");
     }
     app_number_targets(L, d, mn);
@@ -1667,11 +1635,7 @@ static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
+    mn->text = node_text(L, d);
 }
 
 static void build_nodes(struct ld *L)
@@ -1916,17 +1880,14 @@ static void check_fit(struct ld *L)
             size_t l = lit_of(set->msg[m]->t[li], buf, sizeof buf);
             size_t b;
             size_t c = fit_cost(buf, l, &b);
-            static const char *const names[MENU_MSG_COUNT] = {
-                "invalid", "too_many", "failure", "timeout", "resume", "unknown_code"
-            };
             struct fy_node *where = L->settings;
             struct fy_node *mk = NULL;
             struct fy_node *msgs = L->settings ? get(L->settings, "messages", NULL) : NULL;
-            if (msgs && fy_node_is_mapping(msgs) && get(msgs, names[m], &mk) && mk)
+            if (msgs && fy_node_is_mapping(msgs) && get(msgs, msg_names[m], &mk) && mk)
                 where = mk;
             if (c > b)
                 err(L, where, "message '%s' does not fit one screen in '%s' (%zu of %zu characters)",
-                    names[m], set->lang[li], c, b);
+                    msg_names[m], set->lang[li], c, b);
         }
         for (uint16_t i = 0; i < set->nnode; i++) {
             const struct menu_node *n = &set->node[i];

@@ -130,6 +130,12 @@ static const char *keep(struct menu_output *out, const char *s, size_t len)
     return p;
 }
 
+/* The caller's phone, copied into the output arena ("" when none). */
+static const char *keep_phone(struct ctx *c)
+{
+    return c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+}
+
 static struct menu_effect *add_fx(struct menu_output *out, int kind)
 {
     if (out->nfx >= MENU_FX_MAX)
@@ -178,8 +184,10 @@ static void emit_page(struct ctx *c, const struct menu_screen_in *si,
     out->show = true;
 }
 
-/* A one-screen text that ends the dialog (messages, app END). */
-static void finish_text(struct ctx *c, const char *text, size_t len)
+/* A text shown alone on one page, without a footer (a message, or a
+ * screen whose keys belong to an app or the booking), after which the
+ * dialog waits for `wait`. */
+static void one_page(struct ctx *c, const char *text, size_t len, uint8_t wait)
 {
     struct menu_screen_in si = { 0 };
     si.body = text;
@@ -187,8 +195,14 @@ static void finish_text(struct ctx *c, const char *text, size_t len)
     si.final = true;
     unsigned np, sh;
     emit_page(c, &si, 0, &np, &sh);
+    c->d->wait = wait;
+}
+
+/* A one-screen text that ends the dialog (messages, app END). */
+static void finish_text(struct ctx *c, const char *text, size_t len)
+{
+    one_page(c, text, len, MENU_W_END);
     c->out->end = true;
-    c->d->wait = MENU_W_END;
 }
 
 static void finish_msg(struct ctx *c, int msg)
@@ -320,7 +334,7 @@ static void fx_sms(struct ctx *c, const struct menu_node *n)
         l = render(c, n->to, buf, sizeof buf, false);
         fx->to = keep(c->out, buf, l);
     } else {
-        fx->to = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+        fx->to = keep_phone(c);
     }
     l = render(c, text_of(c, n->text), buf, sizeof buf, false);
     fx->text = keep(c->out, buf, l);
@@ -338,7 +352,7 @@ static struct menu_effect *fx_app_number(struct ctx *c, const struct menu_node *
         return NULL;
     const char *v = var_value(c, n->var);
     fx->number = keep(c->out, v, strlen(v));
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->lang = c->set->lang[lang_of(c)];
     return fx;
 }
@@ -376,7 +390,7 @@ static void fx_booking(struct ctx *c, const struct menu_node *n,
     fx->days = n->days;
     fx->state = keep(c->out, c->d->app, c->d->app_len);
     fx->input = input ? keep(c->out, input, len) : NULL;
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->session_id = c->in->session_id ? c->in->session_id : "";
     fx->lang = c->set->lang[lang_of(c)];
     fx->fallback_lang = c->set->lang[c->set->default_lang];
@@ -395,7 +409,7 @@ static void fx_store_lang(struct ctx *c)
     struct menu_effect *fx = add_fx(c->out, MENU_FX_STORE_LANG);
     if (!fx)
         return;
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->lang = c->set->lang[lang_of(c)];
 }
 
@@ -678,35 +692,48 @@ static void on_input(struct ctx *c, const char *s, size_t len)
     }
 }
 
+/* An effect failed: the node's on_error, else the message msg. */
+static void failed(struct ctx *c, const struct menu_node *n, int msg)
+{
+    if (n->on_error != MENU_NONE)
+        enter(c, n->on_error);
+    else
+        finish_msg(c, msg);
+}
+
+/* Keep the values of a result that the node saves: an http result's
+ * fields are named by variable (the gateway mapped the JSON paths), a
+ * status result's by field. */
+static void save_result(struct ctx *c, const struct menu_node *n, bool by_field)
+{
+    for (size_t i = 0; i < c->in->nkv; i++) {
+        const struct menu_kv *kv = &c->in->kv[i];
+        if (!kv->name || !kv->value)
+            continue;
+        for (uint16_t k = 0; k < n->nsave; k++) {
+            const char *name = by_field ? n->save[k].field : c->set->var[n->save[k].var].name;
+            if (strcmp(name, kv->name) == 0)
+                menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
+        }
+    }
+}
+
 static void on_http(struct ctx *c)
 {
     const struct menu_node *n = &c->set->node[c->d->node];
     switch (c->in->event) {
     case MENU_EV_HTTP_OK:
-        for (size_t i = 0; i < c->in->nkv; i++) {
-            const struct menu_kv *kv = &c->in->kv[i];
-            if (!kv->name || !kv->value)
-                continue;
-            for (uint16_t k = 0; k < n->nsave; k++) {
-                if (strcmp(c->set->var[n->save[k].var].name, kv->name) == 0)
-                    menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
-            }
-        }
+        save_result(c, n, false);
         enter(c, n->next);
         return;
     case MENU_EV_HTTP_TIMEOUT:
         if (n->on_timeout != MENU_NONE)
             enter(c, n->on_timeout);
-        else if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
         else
-            finish_msg(c, MENU_MSG_TIMEOUT);
+            failed(c, n, MENU_MSG_TIMEOUT);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, n, MENU_MSG_FAILURE);
         return;
     }
 }
@@ -717,14 +744,7 @@ static void on_status(struct ctx *c)
     const struct menu_node *n = &c->set->node[c->d->node];
     switch (c->in->event) {
     case MENU_EV_STATUS_OK:
-        for (size_t i = 0; i < c->in->nkv; i++) {
-            const struct menu_kv *kv = &c->in->kv[i];
-            if (!kv->name || !kv->value)
-                continue;
-            for (uint16_t k = 0; k < n->nsave; k++)
-                if (strcmp(n->save[k].field, kv->name) == 0)
-                    menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
-        }
+        save_result(c, n, true);
         enter(c, n->next);
         return;
     case MENU_EV_STATUS_NOT_FOUND:
@@ -734,34 +754,28 @@ static void on_status(struct ctx *c)
         enter(c, n->on_locked);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, n, MENU_MSG_FAILURE);
         return;
     }
 }
 
+/* The text an app or booking result carries ("" when none), cut at a NUL. */
+static const char *result_text(const struct ctx *c, size_t *len)
+{
+    *len = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    return c->in->text ? c->in->text : "";
+}
+
 static void on_app(struct ctx *c)
 {
-    const struct menu_node *n = &c->set->node[c->d->node];
-    const char *t = c->in->text ? c->in->text : "";
-    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0; /* stop at a NUL */
-    if (c->in->event == MENU_EV_APP_CON) {
-        struct menu_screen_in si = { 0 };
-        si.body = t;
-        si.body_len = tl;
-        si.final = true;          /* no footer: the app owns its keys */
-        unsigned np, sh;
-        emit_page(c, &si, 0, &np, &sh);
-        c->d->wait = MENU_W_APP_INPUT;
-    } else if (c->in->event == MENU_EV_APP_END) {
+    size_t tl;
+    const char *t = result_text(c, &tl);
+    if (c->in->event == MENU_EV_APP_CON)
+        one_page(c, t, tl, MENU_W_APP_INPUT);     /* the app owns its keys */
+    else if (c->in->event == MENU_EV_APP_END)
         finish_text(c, t, tl);
-    } else if (n->on_error != MENU_NONE) {
-        enter(c, n->on_error);
-    } else {
-        finish_msg(c, MENU_MSG_FAILURE);
-    }
+    else
+        failed(c, &c->set->node[c->d->node], MENU_MSG_FAILURE);
 }
 
 static void on_app_input(struct ctx *c, const char *s, size_t len)
@@ -798,9 +812,8 @@ static void leave_back(struct ctx *c)
 /* A booking turn's result. */
 static void on_booking(struct ctx *c)
 {
-    const struct menu_node *n = &c->set->node[c->d->node];
-    const char *t = c->in->text ? c->in->text : "";
-    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    size_t tl;
+    const char *t = result_text(c, &tl);
     switch (c->in->event) {
     case MENU_EV_BOOKING_CON: {
         const char *state = NULL;
@@ -815,13 +828,7 @@ static void on_booking(struct ctx *c)
         memcpy(c->d->app, state, sl);
         c->d->app[sl] = '\0';
         c->d->app_len = (uint16_t)sl;
-        struct menu_screen_in si = { 0 };
-        si.body = t;
-        si.body_len = tl;
-        si.final = true;          /* the booking screen carries its footer */
-        unsigned np, sh;
-        emit_page(c, &si, 0, &np, &sh);
-        c->d->wait = MENU_W_BOOKING_INPUT;
+        one_page(c, t, tl, MENU_W_BOOKING_INPUT); /* it carries its footer */
         return;
     }
     case MENU_EV_BOOKING_END:
@@ -831,10 +838,7 @@ static void on_booking(struct ctx *c)
         leave_back(c);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, &c->set->node[c->d->node], MENU_MSG_FAILURE);
         return;
     }
 }
@@ -859,13 +863,7 @@ static void show_resume(struct ctx *c)
 {
     char buf[BODY_MAX];
     size_t n = render(c, text_of(c, c->set->msg[MENU_MSG_RESUME]), buf, sizeof buf, false);
-    struct menu_screen_in si = { 0 };
-    si.body = buf;
-    si.body_len = n;
-    si.final = true;
-    unsigned np, sh;
-    emit_page(c, &si, 0, &np, &sh);
-    c->d->wait = MENU_W_RESUME;
+    one_page(c, buf, n, MENU_W_RESUME);
 }
 
 static void on_resume(struct ctx *c, const char *s, size_t len)
