@@ -17,6 +17,7 @@
  *   INPUT    x BOOKING_INPUT        -> on_booking_input
  *   BOOKING_* x BOOKING             -> on_booking
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
+ * (the INPUT rows are on_typed(), the effect rows the table results[]).
  * May call: menus/menu, menus/screen, menus/dialog, base/utf8, libc.
  */
 #include "menus/step.h"
@@ -999,87 +1000,87 @@ static void start(struct ctx *c)
     }
 }
 
+/* Effect results: event -> what the dialog must wait for, the node kinds
+ * that wait so (1 << MENU_K_*), the handler.  The lower half of the
+ * transition table at the top of this file. */
+static const struct result_row {
+    uint8_t wait;
+    uint16_t kinds;
+    void (*handle)(struct ctx *c);
+} results[MENU_EV_BOOKING_FAIL + 1] = {
+    [MENU_EV_HTTP_OK]          = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_HTTP_FAIL]        = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_HTTP_TIMEOUT]     = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_APP_CON]          = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_APP_END]          = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_APP_FAIL]         = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_STATUS_OK]        = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_NOT_FOUND] = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_LOCKED]    = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_FAIL]      = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_BOOKING_CON]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_END]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_BACK]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_FAIL]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+};
+
+/* An answer typed by the caller, by what the dialog waits for. */
+static int on_typed(struct ctx *c)
+{
+    const char *s = c->in->text ? c->in->text : "";
+    size_t len = c->in->text ? c->in->len : 0;
+    /* trim surrounding spaces */
+    while (len && *s == ' ') {
+        s++;
+        len--;
+    }
+    while (len && s[len - 1] == ' ')
+        len--;
+    switch (c->d->wait) {
+    case MENU_W_INPUT:
+        on_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_APP_INPUT:
+        on_app_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_BOOKING_INPUT:
+        on_booking_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_RESUME:
+        on_resume(c, s, len);
+        return MENU_OK;
+    default:
+        return MENU_EUNEXPECTED;
+    }
+}
+
 int menu_step(const struct menu_set *set, struct menu_dialog *d,
               const struct menu_input *in, struct menu_output *out)
 {
     if (!set || !d || !in || !out || set->nnode == 0)
         return MENU_EINVAL;
-    out->show = false;
-    out->end = false;
-    out->screen[0] = '\0';
-    out->screen_len = 0;
-    out->octets = 0;
+    no_screen(out);
     out->enc = MENU_ENC_GSM7;
-    out->page = out->npages = 0;
     out->nfx = 0;
     out->arena_used = 0;
     struct ctx c = { set, d, in, out };
-    const char *s = in->text ? in->text : "";
-    size_t len = in->text ? in->len : 0;
     bool valid_state = d->node < set->nnode && d->code < set->ncode;
-    switch (in->event) {
-    case MENU_EV_START:
+    int rc = MENU_OK;
+    if (in->event == MENU_EV_START) {
         start(&c);
-        break;
-    case MENU_EV_INPUT:
-        /* trim surrounding spaces */
-        while (len && *s == ' ') {
-            s++;
-            len--;
-        }
-        while (len && s[len - 1] == ' ')
-            len--;
-        if (!valid_state)
+    } else if (in->event == MENU_EV_INPUT) {
+        rc = valid_state ? on_typed(&c) : MENU_EUNEXPECTED;
+    } else if (in->event > MENU_EV_INPUT && in->event <= MENU_EV_BOOKING_FAIL) {
+        const struct result_row *row = &results[in->event];
+        if (!valid_state || d->wait != row->wait ||
+            !(row->kinds >> set->node[d->node].kind & 1u))
             return MENU_EUNEXPECTED;
-        if (d->wait == MENU_W_INPUT)
-            on_input(&c, s, len);
-        else if (d->wait == MENU_W_APP_INPUT)
-            on_app_input(&c, s, len);
-        else if (d->wait == MENU_W_BOOKING_INPUT)
-            on_booking_input(&c, s, len);
-        else if (d->wait == MENU_W_RESUME)
-            on_resume(&c, s, len);
-        else
-            return MENU_EUNEXPECTED;
-        break;
-    case MENU_EV_HTTP_OK:
-    case MENU_EV_HTTP_FAIL:
-    case MENU_EV_HTTP_TIMEOUT:
-        if (!valid_state || d->wait != MENU_W_HTTP ||
-            set->node[d->node].kind != MENU_K_HTTP)
-            return MENU_EUNEXPECTED;
-        on_http(&c);
-        break;
-    case MENU_EV_STATUS_OK:
-    case MENU_EV_STATUS_NOT_FOUND:
-    case MENU_EV_STATUS_LOCKED:
-    case MENU_EV_STATUS_FAIL:
-        if (!valid_state || d->wait != MENU_W_STORE ||
-            (set->node[d->node].kind != MENU_K_STATUS &&
-             set->node[d->node].kind != MENU_K_SUBSCRIBE))
-            return MENU_EUNEXPECTED;
-        on_status(&c);
-        break;
-    case MENU_EV_BOOKING_CON:
-    case MENU_EV_BOOKING_END:
-    case MENU_EV_BOOKING_BACK:
-    case MENU_EV_BOOKING_FAIL:
-        if (!valid_state || d->wait != MENU_W_BOOKING ||
-            set->node[d->node].kind != MENU_K_BOOKING)
-            return MENU_EUNEXPECTED;
-        on_booking(&c);
-        break;
-    case MENU_EV_APP_CON:
-    case MENU_EV_APP_END:
-    case MENU_EV_APP_FAIL:
-        if (!valid_state || d->wait != MENU_W_APP ||
-            set->node[d->node].kind != MENU_K_APP)
-            return MENU_EUNEXPECTED;
-        on_app(&c);
-        break;
-    default:
+        row->handle(&c);
+    } else {
         return MENU_EINVAL;
     }
+    if (rc != MENU_OK)
+        return rc;
     d->generation = set->generation;
     d->last_active = in->now;
     return MENU_OK;
