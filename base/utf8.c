@@ -125,6 +125,14 @@ size_t kz_utf8_clip(const uint8_t *s, size_t len, size_t max)
     return n;
 }
 
+size_t kz_utf8_text_fault(const uint8_t *s, size_t len)
+{
+    size_t bad = len;
+    kz_utf8_valid(s, len, &bad);
+    const uint8_t *nul = memchr(s, 0, bad);
+    return nul ? (size_t)(nul - s) : bad;
+}
+
 void kz_utf8_line_col(const uint8_t *s, size_t off, int *line, int *col)
 {
     int l = 1, c = 1;

@@ -1154,11 +1154,7 @@ static int check_utf8(const char *text, size_t len, int *line, int *col,
                       unsigned *octet)
 {
     const uint8_t *s = (const uint8_t *)text;
-    size_t bad = len;                   /* first invalid octet or NUL */
-    kz_utf8_valid(s, len, &bad);
-    const char *nul = memchr(text, '\0', bad);
-    if (nul)
-        bad = (size_t)(nul - text);
+    size_t bad = kz_utf8_text_fault(s, len);
     if (bad == len)
         return 0;
     kz_utf8_line_col(s, bad, line, col);

@@ -1921,11 +1921,7 @@ static void check_fit(struct ld *L)
 static bool plain_text(struct ld *L, const char *s, size_t len)
 {
     const uint8_t *p = (const uint8_t *)s;
-    size_t bad = len;                   /* first invalid byte or NUL */
-    kz_utf8_valid(p, len, &bad);
-    const char *nul = memchr(s, '\0', bad);
-    if (nul)
-        bad = (size_t)(nul - s);
+    size_t bad = kz_utf8_text_fault(p, len);
     int line, col;
     for (size_t i = 0; i < bad;) {      /* a '%' opening a line before it */
         if (s[i] == '%') {

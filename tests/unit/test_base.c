@@ -101,6 +101,22 @@ static void test_utf8_clip_backs_off_to_a_character_start(void **state)
     assert_int_equal(kz_utf8_clip(U8("ab\x80\x80\x80" "c"), 6, 4), 1);
 }
 
+static void test_utf8_text_fault_finds_bad_bytes_and_nul(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t len, fault; } t[] = {
+        { "", 0, 0 },
+        { "Арыз №1", 12, 12 },          /* text: no fault */
+        { "ab\0c", 4, 2 },               /* a NUL */
+        { "a\xC0\xAF", 3, 1 },           /* an overlong */
+        { "a\0\xFF", 3, 1 },             /* the earlier of the two */
+        { "a\xFF\0", 3, 1 },
+        { "\xD0", 1, 0 },                /* truncated */
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        assert_int_equal(kz_utf8_text_fault(U8(t[i].s), t[i].len), t[i].fault);
+}
+
 static void test_utf8_line_col_counts_characters(void **state)
 {
     (void)state;
@@ -194,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_utf8_put_never_writes_past_cap),
         cmocka_unit_test(test_utf8_prefix_cuts_between_characters),
         cmocka_unit_test(test_utf8_clip_backs_off_to_a_character_start),
+        cmocka_unit_test(test_utf8_text_fault_finds_bad_bytes_and_nul),
         cmocka_unit_test(test_utf8_line_col_counts_characters),
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
