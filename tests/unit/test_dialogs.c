@@ -938,7 +938,6 @@ static void t_redis_killed(void **state)
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
     watched_opts(&o, state_cb, &t);
-    
     struct dialogs *d = make_store(&be_redis, &o);
     assert_int_equal(t.ups, 1);
     do_set(d, "kz:d:{996555001000}", "v", 1, 0, DIALOGS_OK);
@@ -1037,7 +1036,6 @@ static void t_redis_absent_at_start(void **state)
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
     watched_opts(&o, state_cb, &t);
-    
     int port = rh_free_port();
     char url[64];
     redis_url(url, sizeof url, port);
@@ -1068,7 +1066,6 @@ static void t_redis_bad_db(void **state)
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
     watched_opts(&o, state_cb, &t);
-    
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/999", rport);
     struct dialogs *d = track(dialogs_new_redis(base, url, &o, NULL, 0));
@@ -1270,7 +1267,6 @@ static void t_redis_auth(void **state)
     struct reports t = { 0 };
     struct dialogs_opts o;
     watched_opts(&o, reports_cb, &t);
-    
     char url[160];
 
     /* right password, database 7 */
@@ -1368,7 +1364,6 @@ static void t_redis_acl_user(void **state)
     struct reports t = { 0 };
     struct dialogs_opts o;
     watched_opts(&o, reports_cb, &t);
-    
     char url[160];
     snprintf(url, sizeof url, "redis://app:%s@127.0.0.1:%d/2", ACL_PASS, port);
     struct dialogs *d = new_store_url(url, &o);
@@ -1440,7 +1435,6 @@ static void t_set_url_switch(void **state)
     struct reports t = { 0 };
     struct dialogs_opts o;
     watched_opts(&o, reports_cb, &t);
-    
     char url[128], url2[128], err[256];
     redis_url(url, sizeof url, rport);
     snprintf(url2, sizeof url2, "redis://127.0.0.1:%d/4", port2);
@@ -1612,7 +1606,6 @@ static void t_set_url_from_memory(void **state)
     struct reports t = { 0 };
     struct dialogs_opts o;
     watched_opts(&o, reports_cb, &t);
-    
     struct dialogs *d = make_store(&be_memory, &o);
     do_set(d, "kz:d:{996555009300}", "mem", 3, 0, DIALOGS_OK);
     struct rec *g = rec_new();
