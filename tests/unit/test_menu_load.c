@@ -45,6 +45,25 @@ static int has(const struct menu_errors *errs, const char *want)
     return 0;
 }
 
+/* One file that must fail to load with `want` among its errors. */
+static void expect_file_error(const char *name, const char *text, const char *want)
+{
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_true(load2(name, text, NULL, NULL, &set, &errs) >= 1);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+}
+
+/* s written n times into buf (a long label or text). */
+static const char *repeat(char *buf, size_t cap, const char *s, int n)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++)
+        strncat(buf, s, cap - strlen(buf) - 1);
+    return buf;
+}
+
 static const char *HEAD =
     "settings:\n"
     "  languages: [en, ru]\n"
@@ -55,11 +74,7 @@ static void expect_error(const char *body, const char *want)
 {
     char text[4096];
     snprintf(text, sizeof text, "%s%s", HEAD, body);
-    struct menu_set *set = NULL;
-    struct menu_errors errs;
-    assert_true(load2("t.yaml", text, NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, want));
-    menu_errors_free(&errs);
+    expect_file_error("t.yaml", text, want);
 }
 
 static void test_ok_minimal(void **state)
@@ -158,9 +173,8 @@ static void test_option_cannot_fit(void **state)
     (void)state;
     /* 75 Cyrillic letters + "1. " + newline + footer > 80 UCS-2 units */
     char body[2048];
-    char label[400] = "";
-    for (int i = 0; i < 75; i++)
-        strcat(label, "ж");
+    char label[400];
+    repeat(label, sizeof label, "ж", 75);
     snprintf(body, sizeof body,
              "nodes:\n"
              "  - id: a\n"
@@ -180,9 +194,8 @@ static void test_settings_problems(void **state)
 {
     (void)state;
     char text[2048];
-    char lng[600] = "";
-    for (int i = 0; i < 81; i++)
-        strcat(lng, "ж");
+    char lng[600];
+    repeat(lng, sizeof lng, "ж", 81);
     snprintf(text, sizeof text,
              "settings:\n"
              "  languages: [en]\n"
@@ -243,9 +256,8 @@ static void test_booking_texts(void **state)
     assert_string_equal(set->booking_text[1][MENU_BT_TAKEN], "Gone, sorry.");
     assert_null(set->booking_text[0][MENU_BT_SERVICE]);   /* built in */
     menu_set_unref(set);
-    char lng[400] = "";
-    for (int i = 0; i < 81; i++)
-        strcat(lng, "ж");
+    char lng[400];
+    repeat(lng, sizeof lng, "ж", 81);
     char text[2048];
     snprintf(text, sizeof text,
              "settings:\n"
@@ -375,24 +387,28 @@ static void test_all_errors_collected(void **state)
 static void test_no_settings_no_codes(void **state)
 {
     (void)state;
+    expect_file_error("x.yaml", "nodes: []\n",
+                      "x.yaml: no 'settings' in any menu file (languages are required)");
+    /* not UTF-8, or a YAML directive: refused before the YAML parser, at
+     * the line and column (in characters) of the fault */
+    expect_file_error("u.yaml", "settings:\n  languages: [en]\n  x: \"\xa9\x9a\"\n",
+                      "u.yaml:3:7: not valid UTF-8 text");
+    expect_file_error("v.yaml", "settings:\n  languages: [en]\n  x: \"жж\xa9\"\n",
+                      "v.yaml:3:9: not valid UTF-8 text");
+    static const char nul[] = "settings:\n  x: ж\0\n";  /* a NUL: no text either */
+    struct menu_source src = { "n.yaml", nul, sizeof nul - 1 };
     struct menu_set *set = NULL;
-    struct menu_errors errs;
-    assert_true(load2("x.yaml", "nodes: []\n", NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, "x.yaml: no 'settings' in any menu file (languages are required)"));
+    struct menu_errors errs = { 0 };
+    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &set, &errs), -1);
+    assert_true(has(&errs, "n.yaml:2:7: not valid UTF-8 text"));
     menu_errors_free(&errs);
-    /* not UTF-8, or a YAML directive: refused before the YAML parser */
-    assert_true(load2("u.yaml", "settings:\n  languages: [en]\n  x: \"\xa9\x9a\"\n", NULL, NULL,
-                      &set, &errs) >= 1);
-    assert_true(has(&errs, "u.yaml:3:7: not valid UTF-8 text"));
-    menu_errors_free(&errs);
-    assert_true(load2("p.yaml", "%YAML 1.2\n---\nsettings: {}\n", NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, "p.yaml:1:1: YAML directives (%...) are not supported"));
-    menu_errors_free(&errs);
+    expect_file_error("p.yaml", "%YAML 1.2\n---\nsettings: {}\n",
+                      "p.yaml:1:1: YAML directives (%...) are not supported");
+    expect_file_error("q.yaml", "# ж\n%TAG ! tag:x,2024:\n---\nsettings: {}\n",
+                      "q.yaml:2:1: YAML directives (%...) are not supported");
     /* aliases are refused (no expansion bombs) */
-    assert_true(load2("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n", NULL, NULL,
-                      &set, &errs) >= 1);
-    assert_true(has(&errs, "y.yaml:3:9: aliases (*name) are not supported in menu files"));
-    menu_errors_free(&errs);
+    expect_file_error("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n",
+                      "y.yaml:3:9: aliases (*name) are not supported in menu files");
 }
 
 static void test_example_loads_clean(void **state)
@@ -419,22 +435,20 @@ static void test_dir_errors_name_files(void **state)
     (void)state;
     char dir[] = "/tmp/kz_menu_test_XXXXXX";
     assert_non_null(mkdtemp(dir));
+    static const char *const files[][2] = {
+        { "01.yaml", "settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n" },
+        { "02.yml", "nodes:\n  - id: start\n    type: end\n    text: Hi\n"
+                    "  - id: start\n    type: end\n    text: Again\n" },
+        { "notes.txt", "not yaml: [" },                 /* ignored */
+    };
     char path[256];
-    snprintf(path, sizeof path, "%s/01.yaml", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/02.yml", dir);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("nodes:\n  - id: start\n    type: end\n    text: Hi\n  - id: start\n    type: end\n    text: Again\n", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/notes.txt", dir);   /* ignored */
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("not yaml: [", f);
-    fclose(f);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
     struct menu_set *set = NULL;
     struct menu_errors errs = { 0 };
     assert_int_equal(menu_set_load_dir(dir, &set, &errs), -1);
@@ -447,12 +461,10 @@ static void test_dir_errors_name_files(void **state)
     assert_int_equal(menu_set_load_dir("/nonexistent/menus", &set, &errs), -1);
     assert_int_equal(errs.n, 1);
     menu_errors_free(&errs);
-    snprintf(path, sizeof path, "%s/01.yaml", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/02.yml", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/notes.txt", dir);
-    unlink(path);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        unlink(path);
+    }
     rmdir(dir);
 }
 
