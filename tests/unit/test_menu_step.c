@@ -127,27 +127,11 @@ static const struct menu_effect *fx_of(int kind)
 
 /* ---- the example, per language ---- */
 
-static void walk_language(const char *lang, int option, const char *enc)
+/* The branches of the example's main menu, walked in language lang (the
+ * main menu's encoding enc). */
+static void walk_status(const struct menu_set *set, const char *lang)
 {
-    const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = NULL;
-    /* unknown language: the language menu, then the choice is remembered */
-    start(set, &d, "*100#", NULL);
-    assert_string_equal(node_id(set, &d), "language");
-    assert_true(out.show && !out.end);
-    assert_int_equal(out.enc, MENU_ENC_UCS2);
-    char opt[4];
-    snprintf(opt, sizeof opt, "%d", option);
-    input(set, &d, opt);
-    const struct menu_effect *fx = fx_of(MENU_FX_STORE_LANG);
-    assert_non_null(fx);
-    assert_string_equal(fx->lang, lang);
-    assert_string_equal(fx->phone, PHONE);
-    assert_string_equal(node_id(set, &d), "main");
-    enc_for_lang = enc;
-
-    char want[200];
     /* 1. status: input -> status (the store) -> switch -> end */
     start(set, &d, "*100#", lang);
     assert_string_equal(node_id(set, &d), "main");
@@ -155,7 +139,7 @@ static void walk_language(const char *lang, int option, const char *enc)
     input(set, &d, "1234567");
     assert_false(out.show);
     assert_false(out.end);
-    fx = fx_of(MENU_FX_STATUS);
+    const struct menu_effect *fx = fx_of(MENU_FX_STATUS);
     assert_non_null(fx);
     assert_string_equal(fx->number, "1234567");
     assert_string_equal(fx->phone, PHONE);
@@ -184,12 +168,17 @@ static void walk_language(const char *lang, int option, const char *enc)
     result(set, &d, MENU_EV_STATUS_LOCKED, NULL, 0);
     assert_string_equal(node_id(set, &d), "status_locked");
     assert_true(out.end);
+}
 
+static void walk_booking(const struct menu_set *set, const char *lang, const char *enc)
+{
+    struct menu_dialog d;
+    char want[200];
     /* 2. booking: service -> offices -> day -> time -> POST -> sms + end */
     start(set, &d, "*100#", lang);
     go(set, &d, "2", "book_service");
     input(set, &d, "2");
-    fx = fx_of(MENU_FX_HTTP);
+    const struct menu_effect *fx = fx_of(MENU_FX_HTTP);
     assert_non_null(fx);
     snprintf(want, sizeof want, "http://127.0.0.1:18099/offices?service=idcard&lang=%s", lang);
     assert_string_equal(fx->url, want);
@@ -224,12 +213,16 @@ static void walk_language(const char *lang, int option, const char *enc)
     assert_string_equal(fx->to, PHONE);
     assert_string_equal(fx->lang, lang);
     assert_non_null(strstr(fx->text, "A-17"));
+}
 
+static void walk_subscribe(const struct menu_set *set, const char *lang)
+{
+    struct menu_dialog d;
     /* 3. subscribe: input -> POST -> sms -> end */
     start(set, &d, "*100*3#", lang);
     assert_string_equal(node_id(set, &d), "sub_number");
     input(set, &d, "7654321");
-    fx = fx_of(MENU_FX_HTTP);
+    const struct menu_effect *fx = fx_of(MENU_FX_HTTP);
     assert_non_null(fx);
     assert_string_equal(fx->method, "POST");
     http_ok(set, &d, NULL, 0);
@@ -237,7 +230,11 @@ static void walk_language(const char *lang, int option, const char *enc)
     fx = fx_of(MENU_FX_SMS);
     assert_non_null(fx);
     assert_non_null(strstr(fx->text, "7654321"));
+}
 
+static void walk_help(const struct menu_set *set, const char *lang, const char *enc)
+{
+    struct menu_dialog d;
     /* 4. help: paged end text; the last page ends the dialog */
     start(set, &d, "*100#", lang);
     go(set, &d, "4", "help");
@@ -250,6 +247,32 @@ static void walk_language(const char *lang, int option, const char *enc)
     }
     assert_true(out.end);
     printf("%s: help has %u pages, main menu %s\n", lang, pages, enc);
+}
+
+static void walk_language(const char *lang, int option, const char *enc)
+{
+    const struct menu_set *set = example;
+    struct menu_dialog d;
+    enc_for_lang = NULL;
+    /* unknown language: the language menu, then the choice is remembered */
+    start(set, &d, "*100#", NULL);
+    assert_string_equal(node_id(set, &d), "language");
+    assert_true(out.show && !out.end);
+    assert_int_equal(out.enc, MENU_ENC_UCS2);
+    char opt[4];
+    snprintf(opt, sizeof opt, "%d", option);
+    input(set, &d, opt);
+    const struct menu_effect *fx = fx_of(MENU_FX_STORE_LANG);
+    assert_non_null(fx);
+    assert_string_equal(fx->lang, lang);
+    assert_string_equal(fx->phone, PHONE);
+    assert_string_equal(node_id(set, &d), "main");
+    enc_for_lang = enc;
+
+    walk_status(set, lang);
+    walk_booking(set, lang, enc);
+    walk_subscribe(set, lang);
+    walk_help(set, lang, enc);
 
     /* 5. language menu from the main menu (its text is in all three) */
     enc_for_lang = "ucs2";
