@@ -1170,6 +1170,20 @@ static int choice(struct ld *L, struct fy_node *n, const char *what,
     return -2;
 }
 
+/* A mode named by `key` of the node (absent: *out stays): values[i] for
+ * names[i]; another name is refused with `msg`. */
+static void node_mode(struct ld *L, struct decl *d, const char *key,
+                      const char *const *names, const uint8_t *values, uint8_t *out,
+                      const char *msg)
+{
+    struct fy_node *n = get(d->map, key, NULL);
+    int c = n ? choice(L, n, key, names) : -1;
+    if (c >= 0)
+        *out = values[c];
+    else if (c == -2)
+        err(L, n, "%s", msg);
+}
+
 /* The node's `timeout_ms` (100 ms to 30 s), or dflt. */
 static uint32_t node_timeout(struct ld *L, struct decl *d, uint32_t dflt)
 {
@@ -1552,17 +1566,11 @@ static void build_booking(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "a booking node draws its own screens (texts built in for ky, ru, en)");
+    static const char *const modes[] = { "book", "manage", NULL };
+    static const uint8_t book_modes[] = { MENU_BOOK_NEW, MENU_BOOK_MANAGE };
     mn->mode = MENU_BOOK_NEW;
-    struct fy_node *m = get(d->map, "mode", NULL);
-    if (m) {
-        static const char *const modes[] = { "book", "manage", NULL };
-        static const uint8_t book_modes[] = { MENU_BOOK_NEW, MENU_BOOK_MANAGE };
-        int c = choice(L, m, "mode", modes);
-        if (c >= 0)
-            mn->mode = book_modes[c];
-        else if (c == -2)
-            err(L, m, "mode must be book (a new booking) or manage (list, cancel, move)");
-    }
+    node_mode(L, d, "mode", modes, book_modes, &mn->mode,
+              "mode must be book (a new booking) or manage (list, cancel, move)");
     struct fy_node *sv = get(d->map, "services", &k);
     if (sv && mn->mode == MENU_BOOK_MANAGE)
         err(L, k, "services applies to mode book only");
@@ -1617,17 +1625,11 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
                                         "on_locked", "on_error", NULL };
     check_node_keys(L, d, keys);
     app_number_var(L, d, mn);
+    static const char *const actions[] = { "subscribe", "unsubscribe", NULL };
+    static const uint8_t sub_modes[] = { MENU_SUB_ON, MENU_SUB_OFF };
     mn->mode = MENU_SUB_ON;
-    struct fy_node *a = get(d->map, "action", NULL);
-    if (a) {
-        static const char *const actions[] = { "subscribe", "unsubscribe", NULL };
-        static const uint8_t sub_modes[] = { MENU_SUB_ON, MENU_SUB_OFF };
-        int c = choice(L, a, "action", actions);
-        if (c >= 0)
-            mn->mode = sub_modes[c];
-        else if (c == -2)
-            err(L, a, "action must be subscribe or unsubscribe");
-    }
+    node_mode(L, d, "action", actions, sub_modes, &mn->mode,
+              "action must be subscribe or unsubscribe");
     app_number_targets(L, d, mn);
 }
 

@@ -1,8 +1,8 @@
 /*
  * tests/unit/menu_helper.h — what the menu tests share (header-only; static
- * functions, each used by every file that includes this): an input for
- * one step built from its parts, and a set loaded from one inline file
- * (its errors printed, the load asserted).
+ * inline functions): an input for one step built from its parts, the
+ * test set loaded for a group set-up, and a set loaded from one inline
+ * file (its errors printed, the load asserted).
  *
  * Owns: nothing.  May call: menus (load, step), libc, cmocka.
  */
@@ -29,6 +29,16 @@ static inline struct menu_input mh_input(int event, const char *text, const char
     in.lang = lang;
     in.now = now;
     return in;
+}
+
+/* The test set (tests/unit/menus-http) into *out, with one override
+ * (ov may be NULL): a group set-up's result. */
+static inline int mh_load_example(const struct menu_override *ov, struct menu_set **out)
+{
+    struct menu_errors errs = { 0 };
+    int rc = menu_set_load_dir_with("tests/unit/menus-http", ov, ov ? 1 : 0, out, &errs);
+    menu_errors_free(&errs);
+    return rc;
 }
 
 /* The set in `text` (file `name`); the load must succeed. */

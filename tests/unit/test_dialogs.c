@@ -826,6 +826,15 @@ struct stat_wait {
     int which;  /* 0 late_replies, 1 stalls, 2 connect_failures */
 };
 
+/* The shared server holds every client's commands for 1.5 s. */
+static void pause_redis(void)
+{
+    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
+    assert_non_null(p);
+    assert_int_equal(p->type, REDIS_REPLY_STATUS);
+    freeReplyObject(p);
+}
+
 static bool stat_reached(void *arg)
 {
     struct stat_wait *w = arg;
@@ -844,10 +853,7 @@ static void t_timeout_late_reply(void **state)
     o.request_timeout_ms = 300;
     struct dialogs *d = make_store(&be_redis, &o);
     do_set(d, "kz:d:{996555000900}", "v", 1, 0, DIALOGS_OK);
-    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
-    assert_non_null(p);
-    assert_int_equal(p->type, REDIS_REPLY_STATUS);
-    freeReplyObject(p);
+    pause_redis();
     struct rec *r = rec_new();
     uint64_t t0 = kz_mono_ms();
     assert_int_equal(dialogs_get(d, "kz:d:{996555000900}", 19, rec_cb, r), 0);
@@ -883,9 +889,7 @@ static void t_free_while_waiting(void **state)
     test_opts(&o);
     o.request_timeout_ms = 300;
     struct dialogs *d = make_store(&be_redis, &o);
-    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
-    assert_non_null(p);
-    freeReplyObject(p);
+    pause_redis();
     struct rec *early = rec_new();
     assert_int_equal(dialogs_get(d, "kz:d:{996555001200}", 19, rec_cb, early), 0);
     assert_true(run_until(rec_done, early, 5000));

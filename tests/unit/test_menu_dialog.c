@@ -25,10 +25,7 @@ static struct menu_output out;
 static int setup(void **state)
 {
     (void)state;
-    struct menu_errors errs = { 0 };
-    int rc = menu_set_load_dir("tests/unit/menus-http", &example, &errs);
-    menu_errors_free(&errs);
-    return rc;
+    return mh_load_example(NULL, &example);
 }
 
 static int teardown(void **state)

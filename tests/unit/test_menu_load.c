@@ -233,6 +233,84 @@ static void test_settings_problems(void **state)
     menu_errors_free(&errs);
 }
 
+/* Every settings key's refusals, each list exactly as reported (the
+ * order is the settings table's). */
+static void test_settings_each_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *settings, *node_text, *want;
+    } cases[] = {
+        { "  default_language: en\n", "Bye",
+          "t.yaml:2:3: settings: 'languages' must be a list such as [ky, ru, en]\n"
+          "t.yaml:2:21: default_language 'en' is not in languages\n" },
+        { "  languages: [en, EN, en]\n", "Bye",
+          "t.yaml:2:19: language 'EN': use a 2-3 letter code such as ky\n"
+          "t.yaml:2:23: language 'en' listed twice\n" },
+        { "  languages: []\n", "Bye", "t.yaml:2:3: settings: 'languages' is empty\n" },
+        { "  languages: [en]\n  default_language: de\n", "Bye",
+          "t.yaml:3:21: default_language 'de' is not in languages\n" },
+        { "  languages: [en]\n  keys: 5\n", "Bye",
+          "t.yaml:3:3: settings: 'keys' must map back/home/more to digits\n" },
+        { "  languages: [en]\n  keys: {back: \"0a\"}\n", "Bye",
+          "t.yaml:3:17: key 'back' must be 1-4 digits\n" },
+        { "  languages: [en]\n  vars: [x]\n", "Bye",
+          "t.yaml:3:3: settings: 'vars' must map names to values\n" },
+        { "  languages: [en]\n  vars: {9x: a, phone: b}\n", "Bye",
+          "t.yaml:3:10: bad variable name '9x'\n"
+          "t.yaml:3:17: variable 'phone' declared twice or built in\n" },
+        { "  languages: [en]\n  labels: x\n  messages: y\n", "Bye",
+          "t.yaml:3:3: settings: 'labels' must map back/home/more to texts\n"
+          "t.yaml:4:3: settings: 'messages' must map names to texts\n" },
+        { "  languages: [de]\n", "Tschuess",
+          "t.yaml:2:3: settings: 'back' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'home' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'more' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'invalid' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'too_many' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'failure' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'timeout' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'resume' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'unknown_code' needs a text for language 'de'\n" },
+        { "  languages: [en]\n  language_menu: a\n", "Bye",
+          "t.yaml:3:18: language_menu must be a menu node\n" },
+        { "  languages: [en]\n  resume_seconds: 99999\n  retries: 0\n", "Bye",
+          "t.yaml:3:19: resume_seconds must be a number from 0 to 86400\n"
+          "t.yaml:4:12: retries must be a number from 1 to 10\n" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[1024], got[2048] = "";
+        snprintf(text, sizeof text, "settings:\n%scodes:\n  \"*1#\": a\n"
+                 "nodes:\n  - {id: a, type: end, text: %s}\n",
+                 cases[c].settings, cases[c].node_text);
+        struct menu_set *set = NULL;
+        struct menu_errors errs;
+        load2("t.yaml", text, NULL, NULL, &set, &errs);
+        for (size_t i = 0; i < errs.n; i++) {
+            char line[600];
+            menu_error_format(&errs.v[i], line, sizeof line);
+            strncat(got, line, sizeof got - strlen(got) - 2);
+            strcat(got, "\n");
+        }
+        menu_errors_free(&errs);
+        assert_string_equal(got, cases[c].want);
+    }
+    /* an override must name a constant of settings.vars */
+    const char *t = "settings:\n  languages: [en]\n  vars: {k: v}\ncodes:\n  \"*1#\": a\n"
+                    "nodes:\n  - {id: a, type: end, text: \"{k}\"}\n";
+    struct menu_source src = { "t.yaml", t, strlen(t) };
+    struct menu_override ov[2] = { { "nope", "x" }, { "k", "w" } };
+    struct menu_set *set = NULL;
+    struct menu_errors errs = { 0 };
+    assert_int_equal(menu_set_load_sources(&src, 1, ov, 2, &set, &errs), -1);
+    assert_int_equal(errs.n, 1);
+    assert_true(has(&errs, "t.yaml: override 'nope' is not a constant in settings.vars"));
+    menu_errors_free(&errs);
+    assert_int_equal(menu_set_load_sources(&src, 1, ov + 1, 1, &set, &errs), 0);
+    assert_string_equal(set->var[menu_set_find_var(set, "k", 1)].constant, "w");
+    menu_set_unref(set);
+}
+
 /* settings.booking_texts: the operator's wording of booking screens */
 static void test_booking_texts(void **state)
 {
@@ -353,6 +431,61 @@ static void test_bad_regex_and_kind(void **state)
                  "  - id: a\n"
                  "    type: blah\n",
                  "t.yaml:7:11: unknown node type 'blah' (menu, input, switch, http, sms, app, end, status)");
+}
+
+/* A value that must be one of a few names: each refusal, at the value. */
+static void test_bad_choices(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: input\n"
+                 "    text: Code?\n"
+                 "    kind: number\n"
+                 "    var: v\n"
+                 "    next: b\n"
+                 "  - id: b\n"
+                 "    type: end\n"
+                 "    text: Bye\n",
+                 "t.yaml:9:11: input kind 'number': use text, digits, regex or date");
+    static const char http[] =
+        "nodes:\n"
+        "  - id: a\n"
+        "    type: http\n"
+        "    url: http://127.0.0.1:1/x\n"
+        "    method: %s\n"
+        "%s"
+        "    next: b\n"
+        "  - id: b\n"
+        "    type: end\n"
+        "    text: Bye\n";
+    char body[512];
+    snprintf(body, sizeof body, http, "PUT", "");
+    expect_error(body, "t.yaml:9:13: method must be GET or POST");
+    snprintf(body, sizeof body, http, "GET", "    body: x=1\n");
+    expect_error(body, "t.yaml:9:13: a GET request has no body");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: booking\n"
+                 "    mode: cancel\n",
+                 "t.yaml:8:11: mode must be book (a new booking) or manage (list, cancel, move)");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: input\n"
+                 "    text: Number?\n"
+                 "    var: n\n"
+                 "    next: s\n"
+                 "  - id: s\n"
+                 "    type: subscribe\n"
+                 "    var: n\n"
+                 "    action: pause\n"
+                 "    next: e\n"
+                 "    on_not_found: e\n"
+                 "    on_locked: e\n"
+                 "  - id: e\n"
+                 "    type: end\n"
+                 "    text: Done\n",
+                 "t.yaml:14:13: action must be subscribe or unsubscribe");
 }
 
 static void test_all_errors_collected(void **state)
@@ -478,11 +611,13 @@ int main(void)
         cmocka_unit_test(test_missing_translation),
         cmocka_unit_test(test_option_cannot_fit),
         cmocka_unit_test(test_settings_problems),
+        cmocka_unit_test(test_settings_each_key),
         cmocka_unit_test(test_booking_texts),
         cmocka_unit_test(test_loop_without_input),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_variable_and_key),
         cmocka_unit_test(test_bad_regex_and_kind),
+        cmocka_unit_test(test_bad_choices),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_no_settings_no_codes),
         cmocka_unit_test(test_example_loads_clean),

@@ -32,11 +32,8 @@ static uint32_t clock_s = 1000000;
 static int setup(void **state)
 {
     (void)state;
-    struct menu_errors errs = { 0 };
     struct menu_override ov = { "backend", "http://127.0.0.1:18099" };
-    int rc = menu_set_load_dir_with("tests/unit/menus-http", &ov, 1, &example, &errs);
-    menu_errors_free(&errs);
-    return rc;
+    return mh_load_example(&ov, &example);
 }
 
 static int teardown(void **state)
