@@ -1364,18 +1364,42 @@ static void test_free_in_on_state(void **state)
 }
 
 /* Config errors come back as text, not a crash. */
+/* Each refusal of esme_new, with its reason. */
 static void test_bad_config(void **state)
 {
     struct t *t = *state;
-    char err[128] = "";
-    t->cfg.password = "far-too-long-password";
-    assert_null(esme_new(t->base, &t->cfg, &t->cb, err, sizeof err));
-    assert_non_null(strstr(err, "password"));
-    t->cfg.password = "pw";
-    t->cfg.port = 0;
-    assert_null(esme_new(t->base, &t->cfg, &t->cb, err, sizeof err));
-    assert_non_null(strstr(err, "port"));
-    t->cfg.password = "s3cr3tpw";
+    static const char *const want[] = {
+        "password longer than 8 characters",
+        "port is required",
+        "host is required",
+        "system_id longer than 15 characters",
+        "unknown bind_mode 7",
+        "window 70000 too large (max 65536)",
+        "max_pdu_len 8 below the 16-octet header",
+        "name longer than 63 characters",
+        "no event base or config",
+    };
+    char name[65];
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct esme_config c = t->cfg;
+        struct event_base *base = t->base;
+        switch (i) {
+        case 0: c.password = "far-too-long-password"; break;
+        case 1: c.port = 0; break;
+        case 2: c.host = NULL; break;
+        case 3: c.system_id = "abcdefghijklmnop"; break;
+        case 4: c.bind_mode = 7; break;
+        case 5: c.window = 70000; break;
+        case 6: c.max_pdu_len = 8; break;
+        case 7: c.name = name; break;
+        default: base = NULL; break;
+        }
+        char err[128] = "";
+        assert_null(esme_new(base, &c, &t->cb, err, sizeof err));
+        assert_string_equal(err, want[i]);
+    }
 }
 
 int main(void)
