@@ -120,20 +120,6 @@ static void read_session(const struct smpp_pdu *pdu, bool *has_its, uint8_t *ses
     *umr = *has_umr ? (uint16_t)u : 0;
 }
 
-/* The message body: short_message, or message_payload when that is empty. */
-static const uint8_t *body_of(const struct smpp_pdu *pdu, size_t *len)
-{
-    *len = pdu->sm_length;
-    if (*len == 0) {
-        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
-        if (pl) {
-            *len = pl->len;
-            return pl->val;
-        }
-    }
-    return pdu->short_message;
-}
-
 /* A screen's text in the dialect's encoding (UCS-2, or GSM 7-bit packed
  * or not) into buf->sm, n octets; *air: what it takes on the air (the
  * SMSC packs unpacked GSM).  The smpp_text status; *off as there. */
@@ -206,8 +192,15 @@ int ussd_classify(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
     if (in->kind == USSD_ABORT || in->kind == USSD_OTHER)
         return 0;
 
-    size_t len;
-    const uint8_t *data = body_of(pdu, &len);
+    const uint8_t *data = pdu->short_message;
+    size_t len = pdu->sm_length;
+    if (len == 0) {
+        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (pl) {
+            data = pl->val;
+            len = pl->len;
+        }
+    }
     unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;
     if (len > 0) {
         int rc = smpp_text_decode_dcs(pdu->data_coding, flags, data, len,
@@ -445,8 +438,15 @@ void ussd_network_read(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
         mismatch(in, "data_coding 0x%02x; %s uses 0x%02x / 0x%02x", in->dcs,
                  d->name, d->dcs_gsm, d->dcs_ucs2);
 
-    size_t len;
-    const uint8_t *data = body_of(pdu, &len);
+    const uint8_t *data = pdu->short_message;
+    size_t len = pdu->sm_length;
+    if (len == 0) {
+        const struct smpp_tlv *pl = smpp_tlv_find(pdu, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (pl) {
+            data = pl->val;
+            len = pl->len;
+        }
+    }
     if (len == 0)
         return;
     unsigned flags = d->gsm_packed ? SMPP_TEXT_DCS_GSM7_PACKED : 0;
