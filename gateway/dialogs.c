@@ -95,10 +95,14 @@ enum rq_state {
 
 struct dialogs;
 
-/* A request is on exactly one list at a time: the free list, the done
- * queue or the in-flight list (all TAILQs through `link`). */
+/* A request is on exactly one list at a time, so the lists share the
+ * link: the free list and the done queue are singly linked (STAILQ), the
+ * in-flight list, whose requests leave from the middle, is a TAILQ. */
 struct req {
-    TAILQ_ENTRY(req) link;
+    union {
+        STAILQ_ENTRY(req) q;    /* free list, done queue */
+        TAILQ_ENTRY(req) fl;    /* in-flight list */
+    } link;
     struct dialogs *d;
     redisAsyncContext *ac;      /* Redis: the context it was sent on */
     dialogs_cb cb;
@@ -111,6 +115,7 @@ struct req {
     size_t len, cap;
 };
 
+STAILQ_HEAD(req_queue, req);
 TAILQ_HEAD(req_list, req);
 
 struct slab {
@@ -137,9 +142,9 @@ struct dialogs {
     bool closing;
     int in_cb;                  /* depth of calls into the caller */
 
-    struct req_list free_reqs;
+    struct req_queue free_reqs; /* LIFO */
     SLIST_HEAD(, slab) slabs;
-    struct req_list done;
+    struct req_queue done;      /* FIFO */
     struct event *done_ev;
     bool done_active;
 
@@ -408,16 +413,16 @@ int dialogs_parse_url(const char *url, struct dialogs_redis_url *out,
 
 static struct req *req_alloc(struct dialogs *d)
 {
-    if (TAILQ_EMPTY(&d->free_reqs)) {
+    if (STAILQ_EMPTY(&d->free_reqs)) {
         struct slab *s = calloc(1, sizeof *s);
         if (!s)
             return NULL;
         SLIST_INSERT_HEAD(&d->slabs, s, link);
         for (int i = 0; i < REQ_SLAB; i++)
-            TAILQ_INSERT_TAIL(&d->free_reqs, &s->r[i], link);
+            STAILQ_INSERT_TAIL(&d->free_reqs, &s->r[i], link.q);
     }
-    struct req *r = TAILQ_FIRST(&d->free_reqs);
-    TAILQ_REMOVE(&d->free_reqs, r, link);
+    struct req *r = STAILQ_FIRST(&d->free_reqs);
+    STAILQ_REMOVE_HEAD(&d->free_reqs, link.q);
     r->d = d;
     r->ac = NULL;
     r->err = NULL;
@@ -430,7 +435,7 @@ static void req_release(struct dialogs *d, struct req *r)
     r->state = RQ_FREE;
     r->cb = NULL;
     r->arg = NULL;
-    TAILQ_INSERT_HEAD(&d->free_reqs, r, link);
+    STAILQ_INSERT_HEAD(&d->free_reqs, r, link.q);
 }
 
 /* Call the caller's callback, counting the result. */
@@ -457,7 +462,7 @@ static void queue_done(struct dialogs *d, struct req *r,
     r->st = st;
     r->err = err;
     r->state = RQ_QUEUED;
-    TAILQ_INSERT_TAIL(&d->done, r, link);
+    STAILQ_INSERT_TAIL(&d->done, r, link.q);
     if (!d->done_active) {
         d->done_active = true;
         event_active(d->done_ev, EV_TIMEOUT, 1);
@@ -471,12 +476,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct dialogs *d = arg;
-    struct req_list pass = TAILQ_HEAD_INITIALIZER(pass);
-    TAILQ_CONCAT(&pass, &d->done, link);
+    struct req *r = STAILQ_FIRST(&d->done), *next;
+    STAILQ_INIT(&d->done);
     d->done_active = false;
-    struct req *r;
-    while ((r = TAILQ_FIRST(&pass)) != NULL) {
-        TAILQ_REMOVE(&pass, r, link);
+    for (; r; r = next) {
+        next = STAILQ_NEXT(r, link.q);
         struct dialogs_result res = { r->st, NULL, 0, r->err };
         if (r->st == DIALOGS_OK && r->op == OP_GET) {
             res.value = r->cap ? r->buf : empty_value;
@@ -890,8 +894,8 @@ static void start_connect(struct dialogs *d)
 static void fl_unlink(struct dialogs *d, struct req *r)
 {
     if (d->cursor == r)
-        d->cursor = TAILQ_NEXT(r, link);
-    TAILQ_REMOVE(&d->inflight, r, link);
+        d->cursor = TAILQ_NEXT(r, link.fl);
+    TAILQ_REMOVE(&d->inflight, r, link.fl);
 }
 
 /* Whether silence on the current connection is being watched: only while
@@ -941,7 +945,7 @@ static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
     d->timer_at = 0;
     while (d->cursor && d->cursor->sent_ms + d->o.request_timeout_ms <= now) {
         struct req *r = d->cursor;
-        d->cursor = TAILQ_NEXT(r, link);
+        d->cursor = TAILQ_NEXT(r, link.fl);
         r->state = RQ_TIMED_OUT;
         if (d->ac_old && r->ac == d->ac_old && --d->old_pending == 0)
             event_active(d->free_ev, EV_TIMEOUT, 1);
@@ -1088,7 +1092,7 @@ static void redis_send(struct dialogs *d, struct req *r, const char *key,
     r->state = RQ_SENT;
     r->ac = d->ac;
     r->sent_ms = now;
-    TAILQ_INSERT_TAIL(&d->inflight, r, link);
+    TAILQ_INSERT_TAIL(&d->inflight, r, link.fl);
     if (!d->cursor)
         d->cursor = r;
     arm_req_timer(d, now + d->o.request_timeout_ms, now);
@@ -1162,9 +1166,9 @@ static struct dialogs *new_common(struct event_base *base, enum kind kind,
         return NULL;
     d->base = base;
     d->kind = kind;
-    TAILQ_INIT(&d->free_reqs);
+    STAILQ_INIT(&d->free_reqs);
     SLIST_INIT(&d->slabs);
-    TAILQ_INIT(&d->done);
+    STAILQ_INIT(&d->done);
     TAILQ_INIT(&d->inflight);
     if (opts)
         d->o = *opts;
@@ -1363,7 +1367,7 @@ static void redis_leave(struct dialogs *d)
         d->ac = NULL;
         unsigned pending = 0;
         struct req *r;
-        TAILQ_FOREACH(r, &d->inflight, link)
+        TAILQ_FOREACH(r, &d->inflight, link.fl)
             if (r->ac == ac && r->state == RQ_SENT)
                 pending++;
         if (pending && d->state == DIALOGS_UP) {
@@ -1513,8 +1517,8 @@ void dialogs_free(struct dialogs *d)
     }
     assert(TAILQ_EMPTY(&d->inflight));
     struct req *r;
-    while ((r = TAILQ_FIRST(&d->done)) != NULL) {
-        TAILQ_REMOVE(&d->done, r, link);
+    while ((r = STAILQ_FIRST(&d->done)) != NULL) {
+        STAILQ_REMOVE_HEAD(&d->done, link.q);
         struct dialogs_result res = { DIALOGS_UNAVAILABLE, NULL, 0, "store closed" };
         deliver(d, r->cb, r->arg, &res);
         req_release(d, r);
