@@ -139,10 +139,14 @@ struct esme_link {
 };
 
 /* A request from esme_send(), in exactly one place at a time: the queue,
- * the in-flight table, the deferred-completion list or the free-list (the
- * three lists are TAILQs through `link`). */
+ * the in-flight table, the deferred-completion list or the free-list.  The
+ * lists share the link: the queue (requeued into, timed out of its middle)
+ * is a TAILQ, the other two are singly linked STAILQs. */
 struct esme_req {
-    TAILQ_ENTRY(esme_req) link;
+    union {
+        TAILQ_ENTRY(esme_req) tq;   /* queue */
+        STAILQ_ENTRY(esme_req) q;   /* deferred, free-list */
+    } link;
     struct esme *e;
     esme_done_fn *done;
     void *arg;
@@ -167,6 +171,7 @@ struct lingerer {
 };
 
 TAILQ_HEAD(req_list, esme_req);
+STAILQ_HEAD(req_slist, esme_req);
 
 struct esme {
     struct event_base *base;
@@ -194,8 +199,8 @@ struct esme {
     struct esme_req *qretry;    /* end of the queue's front part of
                                  * throttled requests put back (NULL: none) */
     uint64_t next_order;
-    struct req_list deferred;   /* waiting for a deferred done() */
-    struct req_list freelist;
+    struct req_slist deferred;  /* waiting for a deferred done(), FIFO */
+    struct req_slist freelist;  /* LIFO */
     unsigned nfree;
     LIST_HEAD(, lingerer) lingering;
 
@@ -326,9 +331,9 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 static struct esme_req *req_get(struct esme *e)
 {
-    struct esme_req *r = TAILQ_FIRST(&e->freelist);
+    struct esme_req *r = STAILQ_FIRST(&e->freelist);
     if (r) {
-        TAILQ_REMOVE(&e->freelist, r, link);
+        STAILQ_REMOVE_HEAD(&e->freelist, link.q);
         e->nfree--;
     } else {
         r = malloc(sizeof *r);
@@ -355,7 +360,7 @@ static void req_put(struct esme *e, struct esme_req *r)
     r->bytes = r->inl;
     evtimer_del(r->timer);
     if (e->nfree < REQ_FREELIST_MAX && !e->freeing) {
-        TAILQ_INSERT_HEAD(&e->freelist, r, link);
+        STAILQ_INSERT_HEAD(&e->freelist, r, link.q);
         e->nfree++;
         return;
     }
@@ -377,7 +382,7 @@ static void req_finish(struct esme *e, struct esme_req *r, uint32_t status,
 
 static void q_push_back(struct esme *e, struct esme_req *r)
 {
-    TAILQ_INSERT_TAIL(&e->queue, r, link);
+    TAILQ_INSERT_TAIL(&e->queue, r, link.tq);
     e->st.queued++;
 }
 
@@ -388,7 +393,7 @@ static void q_requeue(struct esme *e, struct esme_req *r)
 {
     struct esme_req *after = NULL, *n;
     if (e->qretry) {
-        TAILQ_FOREACH(n, &e->queue, link) {
+        TAILQ_FOREACH(n, &e->queue, link.tq) {
             if (n->order > r->order)
                 break;
             after = n;
@@ -398,9 +403,9 @@ static void q_requeue(struct esme *e, struct esme_req *r)
     }
     int last = after == e->qretry;     /* r ends the front part */
     if (after)
-        TAILQ_INSERT_AFTER(&e->queue, after, r, link);
+        TAILQ_INSERT_AFTER(&e->queue, after, r, link.tq);
     else
-        TAILQ_INSERT_HEAD(&e->queue, r, link);
+        TAILQ_INSERT_HEAD(&e->queue, r, link.tq);
     if (last)
         e->qretry = r;
     e->st.queued++;
@@ -410,8 +415,8 @@ static void q_requeue(struct esme *e, struct esme_req *r)
 static void q_remove(struct esme *e, struct esme_req *r)
 {
     if (e->qretry == r)
-        e->qretry = TAILQ_PREV(r, req_list, link);
-    TAILQ_REMOVE(&e->queue, r, link);
+        e->qretry = TAILQ_PREV(r, req_list, link.tq);
+    TAILQ_REMOVE(&e->queue, r, link.tq);
     e->st.queued--;
 }
 
@@ -437,7 +442,7 @@ static struct esme_req *q_pop(struct esme *e)
 static void defer_done(struct esme *e, struct esme_req *r, uint32_t status)
 {
     r->fail_status = status;
-    TAILQ_INSERT_TAIL(&e->deferred, r, link);
+    STAILQ_INSERT_TAIL(&e->deferred, r, link.q);
     event_active(e->defer_ev, EV_TIMEOUT, 0);
 }
 
@@ -896,8 +901,8 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
     struct esme *e = arg;
     enter(e);
     struct esme_req *r;
-    while (!e->free_pending && (r = TAILQ_FIRST(&e->deferred)) != NULL) {
-        TAILQ_REMOVE(&e->deferred, r, link);
+    while (!e->free_pending && (r = STAILQ_FIRST(&e->deferred)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->deferred, link.q);
         req_finish(e, r, r->fail_status, NULL);
     }
     leave(e);
@@ -1631,8 +1636,8 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     e->base = base;
     e->cfg = *cfg;
     TAILQ_INIT(&e->queue);
-    TAILQ_INIT(&e->deferred);
-    TAILQ_INIT(&e->freelist);
+    STAILQ_INIT(&e->deferred);
+    STAILQ_INIT(&e->freelist);
     LIST_INIT(&e->lingering);
     apply_defaults(&e->cfg);
     if (cb)
@@ -1696,12 +1701,12 @@ static void destroy(struct esme *e)
                 req_finish(e, r, ESME_DONE_STOPPED, NULL);
     while ((r = q_pop(e)) != NULL)
         req_finish(e, r, ESME_DONE_STOPPED, NULL);
-    while ((r = TAILQ_FIRST(&e->deferred)) != NULL) {
-        TAILQ_REMOVE(&e->deferred, r, link);
+    while ((r = STAILQ_FIRST(&e->deferred)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->deferred, link.q);
         req_finish(e, r, r->fail_status, NULL);
     }
-    while ((r = TAILQ_FIRST(&e->freelist)) != NULL) {
-        TAILQ_REMOVE(&e->freelist, r, link);
+    while ((r = STAILQ_FIRST(&e->freelist)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->freelist, link.q);
         event_free(r->timer);
         free(r);
     }
