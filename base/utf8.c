@@ -114,3 +114,40 @@ size_t kz_utf8_prefix(const uint8_t *s, size_t len, size_t max_chars)
     }
     return i;
 }
+
+size_t kz_utf8_clip(const uint8_t *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && (s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+size_t kz_utf8_text_fault(const uint8_t *s, size_t len)
+{
+    size_t bad = len;
+    kz_utf8_valid(s, len, &bad);
+    const uint8_t *nul = memchr(s, 0, bad);
+    return nul ? (size_t)(nul - s) : bad;
+}
+
+void kz_utf8_line_col(const uint8_t *s, size_t off, int *line, int *col)
+{
+    int l = 1, c = 1;
+    size_t i = 0;
+    while (i < off) {
+        uint32_t cp;
+        size_t n = kz_utf8_next_lossy(s + i, off - i, &cp);
+        if (cp == '\n') {
+            l++;
+            c = 1;
+        } else {
+            c++;
+        }
+        i += n;
+    }
+    *line = l;
+    *col = c;
+}

@@ -49,4 +49,20 @@ static inline bool kz_utf8_valid(const uint8_t *s, size_t len, size_t *err_off)
  * cut never splits a character. */
 size_t kz_utf8_prefix(const uint8_t *s, size_t len, size_t max_chars);
 
+/* Bytes of the longest prefix of s[0..len) no longer than max bytes that
+ * does not end inside a character: a cut at max backs off over the
+ * continuation bytes (10xxxxxx) found there.  For text kept in a field of
+ * max bytes (dialog values, rendered screens). */
+size_t kz_utf8_clip(const uint8_t *s, size_t len, size_t max);
+
+/* Offset of the first byte that keeps s[0..len) from being text: the
+ * start of an invalid sequence, or a NUL; len when there is none.  For
+ * files checked before a parser sees them (config, menus). */
+size_t kz_utf8_text_fault(const uint8_t *s, size_t len);
+
+/* Where byte offset off of s lies as a 1-based line and column, the
+ * column counted in characters (an invalid byte counts as one): the
+ * position that "file:line:column" messages name.  Reads s[0..off). */
+void kz_utf8_line_col(const uint8_t *s, size_t off, int *line, int *col);
+
 #endif

@@ -15,11 +15,12 @@
  * scalar tokens (for a mapping or sequence, from the key that names it).
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
- * May call: libfyaml, libc, dialogs_parse_url() (pure).  No I/O except
+ * May call: libfyaml, libc, base/utf8, dialogs_parse_url() (pure).  No I/O except
  * config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
+#include "base/utf8.h"
 #include "smpp/dialect.h"
 #include "gateway/log.h"
 #include "gateway/dialogs.h"
@@ -1152,53 +1153,12 @@ static void collect_fy_errors(struct fy_diag *diag, struct config_errors *errs)
 static int check_utf8(const char *text, size_t len, int *line, int *col,
                       unsigned *octet)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    int l = 1, c = 1;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = s[i];
-        size_t n;
-        uint32_t cp;
-        if (b < 0x80) {
-            n = 1;
-            cp = b;
-        } else if (b >= 0xC2 && b <= 0xDF) {
-            n = 2;
-            cp = b & 0x1Fu;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            n = 3;
-            cp = b & 0x0Fu;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            n = 4;
-            cp = b & 0x07u;
-        } else {
-            goto bad;
-        }
-        if (n > len - i)
-            goto bad;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (s[i + k] & 0x3Fu);
-        }
-        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            goto bad;
-        if (cp == 0)
-            goto bad;
-        if (b == '\n') {
-            l++;
-            c = 1;
-        } else {
-            c++;
-        }
-        i += n;
-    }
-    return 0;
-bad:
-    *line = l;
-    *col = c;
-    *octet = s[i];
+    const uint8_t *s = (const uint8_t *)text;
+    size_t bad = kz_utf8_text_fault(s, len);
+    if (bad == len)
+        return 0;
+    kz_utf8_line_col(s, bad, line, col);
+    *octet = s[bad];
     return -1;
 }
 

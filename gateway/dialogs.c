@@ -54,7 +54,7 @@
  * Owns: the hiredis contexts (current, dropped, draining), their timers and
  * events, the memory table and its entries, the request slabs, the AUTH
  * credentials.
- * May call: hiredis (async + libevent adapter), libevent, libc (getaddrinfo
+ * May call: hiredis (async + libevent adapter), libevent, base/clock, libc (getaddrinfo
  * only in dialogs_new_redis and dialogs_set_url).
  */
 #include "gateway/dialogs.h"
@@ -68,14 +68,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
+
+#include "base/clock.h"
 
 #define REQ_SLAB        256
 #define SWEEP_EVERY_MS  100
@@ -93,8 +95,14 @@ enum rq_state {
 
 struct dialogs;
 
+/* A request is on exactly one list at a time, so the lists share the
+ * link: the free list and the done queue are singly linked (STAILQ), the
+ * in-flight list, whose requests leave from the middle, is a TAILQ. */
 struct req {
-    struct req *next, *prev;    /* done queue (next only) or in-flight list */
+    union {
+        STAILQ_ENTRY(req) q;    /* free list, done queue */
+        TAILQ_ENTRY(req) fl;    /* in-flight list */
+    } link;
     struct dialogs *d;
     redisAsyncContext *ac;      /* Redis: the context it was sent on */
     dialogs_cb cb;
@@ -107,13 +115,16 @@ struct req {
     size_t len, cap;
 };
 
+STAILQ_HEAD(req_queue, req);
+TAILQ_HEAD(req_list, req);
+
 struct slab {
-    struct slab *next;
+    SLIST_ENTRY(slab) link;
     struct req r[REQ_SLAB];
 };
 
 struct mem_entry {
-    struct mem_entry *next;
+    LIST_ENTRY(mem_entry) link; /* its bucket's chain */
     uint64_t expires_ms;
     uint64_t hash;
     uint8_t *val;
@@ -131,14 +142,14 @@ struct dialogs {
     bool closing;
     int in_cb;                  /* depth of calls into the caller */
 
-    struct req *free_reqs;
-    struct slab *slabs;
-    struct req *done_head, *done_tail;
+    struct req_queue free_reqs; /* LIFO */
+    SLIST_HEAD(, slab) slabs;
+    struct req_queue done;      /* FIFO */
     struct event *done_ev;
     bool done_active;
 
     /* memory */
-    struct mem_entry **buckets;
+    LIST_HEAD(bucket, mem_entry) *buckets;
     size_t nbuckets, sweep_pos, sweep_slice;
     struct event *sweep_ev;
 
@@ -160,7 +171,7 @@ struct dialogs {
     unsigned backoff_ms;
     uint64_t rng;
     struct event *retry_ev, *connect_ev, *req_ev, *free_ev;
-    struct req *fl_head, *fl_tail;
+    struct req_list inflight;   /* sent, oldest first */
     struct req *cursor;         /* oldest RQ_SENT in the in-flight list */
     uint64_t timer_at;          /* when req_ev fires; 0 = not armed */
     uint64_t last_rx_ms;
@@ -169,13 +180,6 @@ struct dialogs {
 };
 
 static const uint8_t empty_value[1];
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *dialogs_status_name(enum dialogs_status st)
 {
@@ -409,20 +413,16 @@ int dialogs_parse_url(const char *url, struct dialogs_redis_url *out,
 
 static struct req *req_alloc(struct dialogs *d)
 {
-    if (!d->free_reqs) {
+    if (STAILQ_EMPTY(&d->free_reqs)) {
         struct slab *s = calloc(1, sizeof *s);
         if (!s)
             return NULL;
-        s->next = d->slabs;
-        d->slabs = s;
-        for (int i = REQ_SLAB - 1; i >= 0; i--) {
-            s->r[i].next = d->free_reqs;
-            d->free_reqs = &s->r[i];
-        }
+        SLIST_INSERT_HEAD(&d->slabs, s, link);
+        for (int i = 0; i < REQ_SLAB; i++)
+            STAILQ_INSERT_TAIL(&d->free_reqs, &s->r[i], link.q);
     }
-    struct req *r = d->free_reqs;
-    d->free_reqs = r->next;
-    r->next = r->prev = NULL;
+    struct req *r = STAILQ_FIRST(&d->free_reqs);
+    STAILQ_REMOVE_HEAD(&d->free_reqs, link.q);
     r->d = d;
     r->ac = NULL;
     r->err = NULL;
@@ -435,9 +435,7 @@ static void req_release(struct dialogs *d, struct req *r)
     r->state = RQ_FREE;
     r->cb = NULL;
     r->arg = NULL;
-    r->prev = NULL;
-    r->next = d->free_reqs;
-    d->free_reqs = r;
+    STAILQ_INSERT_HEAD(&d->free_reqs, r, link.q);
 }
 
 /* Call the caller's callback, counting the result. */
@@ -464,12 +462,7 @@ static void queue_done(struct dialogs *d, struct req *r,
     r->st = st;
     r->err = err;
     r->state = RQ_QUEUED;
-    r->next = NULL;
-    if (d->done_tail)
-        d->done_tail->next = r;
-    else
-        d->done_head = r;
-    d->done_tail = r;
+    STAILQ_INSERT_TAIL(&d->done, r, link.q);
     if (!d->done_active) {
         d->done_active = true;
         event_active(d->done_ev, EV_TIMEOUT, 1);
@@ -483,11 +476,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct dialogs *d = arg;
-    struct req *r = d->done_head;
-    d->done_head = d->done_tail = NULL;
+    struct req *r = STAILQ_FIRST(&d->done), *next;
+    STAILQ_INIT(&d->done);
     d->done_active = false;
-    while (r) {
-        struct req *next = r->next;
+    for (; r; r = next) {
+        next = STAILQ_NEXT(r, link.q);
         struct dialogs_result res = { r->st, NULL, 0, r->err };
         if (r->st == DIALOGS_OK && r->op == OP_GET) {
             res.value = r->cap ? r->buf : empty_value;
@@ -495,7 +488,6 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         }
         deliver(d, r->cb, r->arg, &res);
         req_release(d, r);
-        r = next;
     }
 }
 
@@ -528,31 +520,28 @@ static uint64_t hash_key(const char *k, size_t n)
     return h;
 }
 
-static void mem_remove(struct dialogs *d, struct mem_entry **link)
+static void mem_remove(struct dialogs *d, struct mem_entry *e)
 {
-    struct mem_entry *e = *link;
-    *link = e->next;
+    LIST_REMOVE(e, link);
     free(e->val);
     free(e);
     d->st.entries--;
 }
 
-/* Find key; expired entries met on the way are removed.  Returns the link
- * pointing at the entry (for removal), or NULL. */
-static struct mem_entry **mem_find(struct dialogs *d, const char *key,
-                                   size_t klen, uint64_t h, uint64_t now)
+/* Find key; expired entries met on the way are removed. */
+static struct mem_entry *mem_find(struct dialogs *d, const char *key,
+                                  size_t klen, uint64_t h, uint64_t now)
 {
-    struct mem_entry **link = &d->buckets[h & (d->nbuckets - 1)];
-    while (*link) {
-        struct mem_entry *e = *link;
+    struct mem_entry *e, *next;
+    for (e = LIST_FIRST(&d->buckets[h & (d->nbuckets - 1)]); e; e = next) {
+        next = LIST_NEXT(e, link);
         if (e->expires_ms <= now) {
-            mem_remove(d, link);
+            mem_remove(d, e);
             d->st.expired++;
             continue;
         }
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return link;
-        link = &e->next;
+            return e;
     }
     return NULL;
 }
@@ -560,13 +549,12 @@ static struct mem_entry **mem_find(struct dialogs *d, const char *key,
 static void mem_sweep(struct dialogs *d, size_t nb, uint64_t now)
 {
     for (size_t i = 0; i < nb; i++) {
-        struct mem_entry **link = &d->buckets[d->sweep_pos];
-        while (*link) {
-            if ((*link)->expires_ms <= now) {
-                mem_remove(d, link);
+        struct mem_entry *e, *next;
+        for (e = LIST_FIRST(&d->buckets[d->sweep_pos]); e; e = next) {
+            next = LIST_NEXT(e, link);
+            if (e->expires_ms <= now) {
+                mem_remove(d, e);
                 d->st.expired++;
-            } else {
-                link = &(*link)->next;
             }
         }
         d->sweep_pos = (d->sweep_pos + 1) & (d->nbuckets - 1);
@@ -579,17 +567,16 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct dialogs *d = arg;
     if (d->st.entries > 0)
-        mem_sweep(d, d->sweep_slice, mono_ms());
+        mem_sweep(d, d->sweep_slice, kz_mono_ms());
 }
 
 static void mem_get(struct dialogs *d, struct req *r, const char *key, size_t klen)
 {
-    struct mem_entry **link = mem_find(d, key, klen, hash_key(key, klen), mono_ms());
-    if (!link) {
+    struct mem_entry *e = mem_find(d, key, klen, hash_key(key, klen), kz_mono_ms());
+    if (!e) {
         queue_done(d, r, DIALOGS_NOT_FOUND, "no such key");
         return;
     }
-    struct mem_entry *e = *link;
     if (r->cap < e->vlen || r->cap == 0) {
         size_t nc = e->vlen < 256 ? 256 : e->vlen;
         uint8_t *nb = realloc(r->buf, nc);
@@ -609,10 +596,9 @@ static void mem_get(struct dialogs *d, struct req *r, const char *key, size_t kl
 static void mem_set(struct dialogs *d, struct req *r, const char *key,
                     size_t klen, const void *val, size_t vlen, unsigned ttl)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = kz_mono_ms();
     uint64_t h = hash_key(key, klen);
-    struct mem_entry **link = mem_find(d, key, klen, h, now);
-    struct mem_entry *e = link ? *link : NULL;
+    struct mem_entry *e = mem_find(d, key, klen, h, now);
     if (!e) {
         if (d->st.entries >= d->o.max_entries)
             mem_sweep(d, d->sweep_slice, now);
@@ -631,9 +617,7 @@ static void mem_set(struct dialogs *d, struct req *r, const char *key,
         e->hash = h;
         e->val = NULL;
         e->vlen = e->vcap = 0;
-        struct mem_entry **b = &d->buckets[h & (d->nbuckets - 1)];
-        e->next = *b;
-        *b = e;
+        LIST_INSERT_HEAD(&d->buckets[h & (d->nbuckets - 1)], e, link);
         d->st.entries++;
     }
     if (e->vcap < vlen || !e->val) {
@@ -643,7 +627,7 @@ static void mem_set(struct dialogs *d, struct req *r, const char *key,
             /* Leave the table as it was: an old value stays, a new empty
              * entry goes. */
             if (!e->val)
-                mem_remove(d, &d->buckets[h & (d->nbuckets - 1)]);
+                mem_remove(d, e);
             queue_done(d, r, DIALOGS_ERROR, "out of memory");
             return;
         }
@@ -659,12 +643,12 @@ static void mem_set(struct dialogs *d, struct req *r, const char *key,
 
 static void mem_del(struct dialogs *d, struct req *r, const char *key, size_t klen)
 {
-    struct mem_entry **link = mem_find(d, key, klen, hash_key(key, klen), mono_ms());
-    if (!link) {
+    struct mem_entry *e = mem_find(d, key, klen, hash_key(key, klen), kz_mono_ms());
+    if (!e) {
         queue_done(d, r, DIALOGS_NOT_FOUND, "no such key");
         return;
     }
-    mem_remove(d, link);
+    mem_remove(d, e);
     queue_done(d, r, DIALOGS_OK, NULL);
 }
 
@@ -763,7 +747,7 @@ static void free_cb(evutil_socket_t fd, short what, void *arg)
         ac = d->ac_old;         /* drained: only timed-out requests left */
         d->ac_old = NULL;
         redisAsyncFree(ac);
-        rearm_req_timer(d, mono_ms());   /* the stall watch applies again */
+        rearm_req_timer(d, kz_mono_ms());   /* the stall watch applies again */
     }
 }
 
@@ -850,7 +834,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
     d->state = DIALOGS_UP;
     d->backoff_ms = d->o.backoff_min_ms;
     d->down_reported = false;
-    d->last_rx_ms = mono_ms();
+    d->last_rx_ms = kz_mono_ms();
     d->st.connects++;
     report_state(d, DIALOGS_UP, NULL);
 }
@@ -910,16 +894,8 @@ static void start_connect(struct dialogs *d)
 static void fl_unlink(struct dialogs *d, struct req *r)
 {
     if (d->cursor == r)
-        d->cursor = r->next;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        d->fl_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        d->fl_tail = r->prev;
-    r->next = r->prev = NULL;
+        d->cursor = TAILQ_NEXT(r, link.fl);
+    TAILQ_REMOVE(&d->inflight, r, link.fl);
 }
 
 /* Whether silence on the current connection is being watched: only while
@@ -928,7 +904,15 @@ static void fl_unlink(struct dialogs *d, struct req *r)
 static bool stall_watch(const struct dialogs *d)
 {
     return d->kind == K_REDIS && d->state == DIALOGS_UP && d->ac && !d->ac_old &&
-           d->fl_head;
+           !TAILQ_EMPTY(&d->inflight);
+}
+
+/* When the stall watch fires: stall_ms after the later of the oldest
+ * request's send and the last reply (stall_watch(d) must hold). */
+static uint64_t stall_due(const struct dialogs *d)
+{
+    uint64_t sent = TAILQ_FIRST(&d->inflight)->sent_ms;
+    return (sent > d->last_rx_ms ? sent : d->last_rx_ms) + d->o.stall_ms;
 }
 
 static void arm_req_timer(struct dialogs *d, uint64_t at, uint64_t now)
@@ -944,12 +928,8 @@ static void rearm_req_timer(struct dialogs *d, uint64_t now)
     uint64_t at = UINT64_MAX;
     if (d->cursor)
         at = d->cursor->sent_ms + d->o.request_timeout_ms;
-    if (stall_watch(d)) {
-        uint64_t since = d->fl_head->sent_ms > d->last_rx_ms ? d->fl_head->sent_ms
-                                                              : d->last_rx_ms;
-        if (since + d->o.stall_ms < at)
-            at = since + d->o.stall_ms;
-    }
+    if (stall_watch(d) && stall_due(d) < at)
+        at = stall_due(d);
     d->timer_at = 0;
     event_del(d->req_ev);
     if (at != UINT64_MAX)
@@ -961,11 +941,11 @@ static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct dialogs *d = arg;
-    uint64_t now = mono_ms();
+    uint64_t now = kz_mono_ms();
     d->timer_at = 0;
     while (d->cursor && d->cursor->sent_ms + d->o.request_timeout_ms <= now) {
         struct req *r = d->cursor;
-        d->cursor = r->next;
+        d->cursor = TAILQ_NEXT(r, link.fl);
         r->state = RQ_TIMED_OUT;
         if (d->ac_old && r->ac == d->ac_old && --d->old_pending == 0)
             event_active(d->free_ev, EV_TIMEOUT, 1);
@@ -975,15 +955,11 @@ static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
         r->cb = NULL;
         deliver(d, cb, cbarg, &res);
     }
-    if (stall_watch(d)) {
-        uint64_t since = d->fl_head->sent_ms > d->last_rx_ms ? d->fl_head->sent_ms
-                                                              : d->last_rx_ms;
-        if (now >= since + d->o.stall_ms) {
-            char why[80];
-            snprintf(why, sizeof why, "no reply for %u ms", d->o.stall_ms);
-            d->st.stalls++;
-            drop_conn(d, why);
-        }
+    if (stall_watch(d) && now >= stall_due(d)) {
+        char why[80];
+        snprintf(why, sizeof why, "no reply for %u ms", d->o.stall_ms);
+        d->st.stalls++;
+        drop_conn(d, why);
     }
     rearm_req_timer(d, now);
 }
@@ -994,7 +970,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv)
     struct dialogs *d = r->d;
     redisReply *reply = reply_;
     if (reply && ac == d->ac)
-        d->last_rx_ms = mono_ms();
+        d->last_rx_ms = kz_mono_ms();
     if (d->ac_old && ac == d->ac_old && r->state == RQ_SENT &&
         --d->old_pending == 0)
         event_active(d->free_ev, EV_TIMEOUT, 1);  /* not inside its callback */
@@ -1112,17 +1088,11 @@ static void redis_send(struct dialogs *d, struct req *r, const char *key,
         queue_done(d, r, DIALOGS_UNAVAILABLE, "redis connection closing");
         return;
     }
-    uint64_t now = mono_ms();
+    uint64_t now = kz_mono_ms();
     r->state = RQ_SENT;
     r->ac = d->ac;
     r->sent_ms = now;
-    r->next = NULL;
-    r->prev = d->fl_tail;
-    if (d->fl_tail)
-        d->fl_tail->next = r;
-    else
-        d->fl_head = r;
-    d->fl_tail = r;
+    TAILQ_INSERT_TAIL(&d->inflight, r, link.fl);
     if (!d->cursor)
         d->cursor = r;
     arm_req_timer(d, now + d->o.request_timeout_ms, now);
@@ -1196,6 +1166,10 @@ static struct dialogs *new_common(struct event_base *base, enum kind kind,
         return NULL;
     d->base = base;
     d->kind = kind;
+    STAILQ_INIT(&d->free_reqs);
+    SLIST_INIT(&d->slabs);
+    STAILQ_INIT(&d->done);
+    TAILQ_INIT(&d->inflight);
     if (opts)
         d->o = *opts;
 #define DEF(f, v) if (!d->o.f) d->o.f = (v)
@@ -1222,7 +1196,7 @@ static struct dialogs *new_common(struct event_base *base, enum kind kind,
 /* A memory table for d's max_entries: buckets and the sweep timer, made
  * before anything is changed so a failure leaves the store as it was. */
 struct mem_table {
-    struct mem_entry **buckets;
+    struct bucket *buckets;
     size_t nbuckets, sweep_slice;
 };
 
@@ -1259,8 +1233,8 @@ static void mem_leave(struct dialogs *d)
 {
     if (d->buckets) {
         for (size_t i = 0; i < d->nbuckets; i++)
-            while (d->buckets[i])
-                mem_remove(d, &d->buckets[i]);
+            while (!LIST_EMPTY(&d->buckets[i]))
+                mem_remove(d, LIST_FIRST(&d->buckets[i]));
         free(d->buckets);
         d->buckets = NULL;
     }
@@ -1392,7 +1366,8 @@ static void redis_leave(struct dialogs *d)
         redisAsyncContext *ac = d->ac;
         d->ac = NULL;
         unsigned pending = 0;
-        for (struct req *r = d->fl_head; r; r = r->next)
+        struct req *r;
+        TAILQ_FOREACH(r, &d->inflight, link.fl)
             if (r->ac == ac && r->state == RQ_SENT)
                 pending++;
         if (pending && d->state == DIALOGS_UP) {
@@ -1405,7 +1380,7 @@ static void redis_leave(struct dialogs *d)
     d->state = DIALOGS_DOWN;
     wipe(d->pass, sizeof d->pass);
     d->user[0] = '\0';
-    rearm_req_timer(d, mono_ms());
+    rearm_req_timer(d, kz_mono_ms());
 }
 
 static void up_cb(evutil_socket_t fd, short what, void *arg)
@@ -1439,7 +1414,7 @@ struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
         snprintf(err, errlen, "out of memory");
     }
     if (d) {
-        d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^ mono_ms() ^
+        d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^ kz_mono_ms() ^
                  0x9e3779b97f4a7c15ull;
         if (!d->rng)
             d->rng = 1;
@@ -1476,7 +1451,7 @@ int dialogs_set_url(struct dialogs *d, const char *url, char *err, size_t errlen
         }
         if (rc == 0 && !d->rng)
             d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^
-                     mono_ms() ^ 0x9e3779b97f4a7c15ull;
+                     kz_mono_ms() ^ 0x9e3779b97f4a7c15ull;
     } else {
         if (!d->sweep_ev)
             d->sweep_ev = event_new(d->base, -1, EV_PERSIST, sweep_cb, d);
@@ -1540,30 +1515,23 @@ void dialogs_free(struct dialogs *d)
         d->ac_old = NULL;
         redisAsyncFree(ac);
     }
-    assert(d->fl_head == NULL);
-    struct req *r = d->done_head;
-    d->done_head = d->done_tail = NULL;
-    while (r) {
-        struct req *next = r->next;
+    assert(TAILQ_EMPTY(&d->inflight));
+    struct req *r;
+    while ((r = STAILQ_FIRST(&d->done)) != NULL) {
+        STAILQ_REMOVE_HEAD(&d->done, link.q);
         struct dialogs_result res = { DIALOGS_UNAVAILABLE, NULL, 0, "store closed" };
         deliver(d, r->cb, r->arg, &res);
         req_release(d, r);
-        r = next;
     }
-    if (d->buckets) {
-        for (size_t i = 0; i < d->nbuckets; i++)
-            while (d->buckets[i])
-                mem_remove(d, &d->buckets[i]);
-        free(d->buckets);
-    }
+    mem_leave(d);
     struct event *evs[] = { d->done_ev, d->sweep_ev, d->retry_ev, d->connect_ev,
                             d->req_ev, d->free_ev, d->up_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
-    while (d->slabs) {
-        struct slab *s = d->slabs;
-        d->slabs = s->next;
+    struct slab *s;
+    while ((s = SLIST_FIRST(&d->slabs)) != NULL) {
+        SLIST_REMOVE_HEAD(&d->slabs, link);
         for (int i = 0; i < REQ_SLAB; i++)
             free(s->r[i].buf);
         free(s);

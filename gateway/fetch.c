@@ -18,13 +18,14 @@
  *
  * Requests live in slots (struct xfer), addressed by index; an id is
  * (generation << 32 | index + 1), so a stale id never matches a reused
- * slot.  Free slots form a LIFO list and keep their easy handle (reset
- * before reuse) up to opts.idle_handles, so connection reuse and handle
- * reuse come cheap.  A slot being reported is not reusable until its done
+ * slot.  Free slots form a LIFO list (an SLIST) and keep their easy
+ * handle (reset before reuse) up to opts.idle_handles, so connection reuse
+ * and handle reuse come cheap.  A slot being reported is not reusable until its done
  * returns.  f->depth counts nested entries from libevent; fetch_free inside
  * a callback only marks the client, and the outermost entry releases it.
  *
- * Owns: see gateway/fetch.h.  May call: libcurl, libevent, jansson, libc.
+ * Owns: see gateway/fetch.h.  May call: libcurl, libevent, jansson,
+ * base/utf8, base/clock, libc.
  */
 #include "gateway/fetch.h"
 
@@ -32,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/queue.h>
+
+#include "base/clock.h"
+#include "base/utf8.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -80,7 +84,7 @@ struct xfer {
     uint32_t index;
     uint32_t gen;
     int state;                /* enum xfer_state */
-    uint32_t next_free;       /* free list link: index + 1, 0 = end */
+    SLIST_ENTRY(xfer) free_link; /* f->free_slots */
     CURL *easy;               /* NULL when released to save memory */
     struct curl_slist *hdrs;
     fetch_done_fn done;
@@ -99,7 +103,7 @@ struct fsock {
     curl_socket_t fd;
     struct event *ev;
     int what;                 /* CURL_POLL_* currently armed */
-    struct fsock *prev, *next; /* f->socks */
+    LIST_ENTRY(fsock) link;   /* f->socks */
 };
 
 struct fetch {
@@ -107,11 +111,11 @@ struct fetch {
     CURLM *multi;
     struct event *timer;
     struct fetch_opts opts;
-    struct fsock *socks;      /* every socket curl asked us to watch */
+    LIST_HEAD(, fsock) socks; /* every socket curl asked us to watch */
     char *proxy;              /* copy of opts.proxy or NULL */
     struct xfer **slot;
     uint32_t nslot, capslot;
-    uint32_t free_head;       /* index + 1, 0 = empty */
+    SLIST_HEAD(, xfer) free_slots; /* LIFO */
     unsigned inflight;        /* X_ACTIVE slots */
     unsigned idle_easy;       /* free slots that still hold an easy handle */
     uint64_t seq;
@@ -119,13 +123,6 @@ struct fetch {
     bool closing;             /* fetch_free called */
     bool freeing;             /* final release under way */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- socket and timer wiring ------------------------------------------- */
 
@@ -176,14 +173,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(f->timer, &tv) == 0 ? 0 : -1;
 }
 
-static void fsock_free(struct fetch *f, struct fsock *fs)
+static void fsock_free(struct fsock *fs)
 {
-    if (fs->prev)
-        fs->prev->next = fs->next;
-    else
-        f->socks = fs->next;
-    if (fs->next)
-        fs->next->prev = fs->prev;
+    LIST_REMOVE(fs, link);
     event_free(fs->ev);
     free(fs);
 }
@@ -197,7 +189,7 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
     if (what == CURL_POLL_REMOVE) {
         if (fs) {
             curl_multi_assign(f->multi, s, NULL);
-            fsock_free(f, fs);
+            fsock_free(fs);
         }
         return 0;
     }
@@ -214,10 +206,7 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
             free(fs);
             return -1;
         }
-        fs->next = f->socks;
-        if (f->socks)
-            f->socks->prev = fs;
-        f->socks = fs;
+        LIST_INSERT_HEAD(&f->socks, fs, link);
         curl_multi_assign(f->multi, s, fs);
     } else if (fs->what != what) {
         event_del(fs->ev);
@@ -234,10 +223,9 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
 
 static struct xfer *slot_get(struct fetch *f)
 {
-    if (f->free_head) {
-        struct xfer *x = f->slot[f->free_head - 1];
-        f->free_head = x->next_free;
-        x->next_free = 0;
+    struct xfer *x = SLIST_FIRST(&f->free_slots);
+    if (x) {
+        SLIST_REMOVE_HEAD(&f->free_slots, free_link);
         if (x->easy)
             f->idle_easy--;
         return x;
@@ -250,7 +238,7 @@ static struct xfer *slot_get(struct fetch *f)
         f->slot = ns;
         f->capslot = ncap;
     }
-    struct xfer *x = calloc(1, sizeof *x);
+    x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
     x->f = f;
@@ -281,8 +269,7 @@ static void slot_put(struct fetch *f, struct xfer *x)
             x->easy = NULL;
         }
     }
-    x->next_free = f->free_head;
-    f->free_head = x->index + 1;
+    SLIST_INSERT_HEAD(&f->free_slots, x, free_link);
 }
 
 static fetch_id id_of(const struct xfer *x)
@@ -355,7 +342,7 @@ static void deliver(struct fetch *f, struct xfer *x, struct fetch_result *res)
 {
     x->state = X_REPORTING;
     f->inflight--;
-    uint64_t now = now_ms();
+    uint64_t now = kz_mono_ms();
     res->elapsed_ms = (uint32_t)(now - x->started_ms);
     res->body = x->buf ? x->buf : "";
     res->body_len = x->len;
@@ -424,6 +411,8 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts)
     if (!f)
         return NULL;
     f->base = base;
+    LIST_INIT(&f->socks);
+    SLIST_INIT(&f->free_slots);
     if (opts)
         f->opts = *opts;
     if (!f->opts.max_inflight)
@@ -616,7 +605,7 @@ int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done
     x->state = X_ACTIVE;
     x->done = done;
     x->arg = arg;
-    x->started_ms = now_ms();
+    x->started_ms = kz_mono_ms();
     x->seq = ++f->seq;
     f->inflight++;
     if (id)
@@ -671,8 +660,8 @@ static void release_now(struct fetch *f)
     /* Cleaning up the multi handle closes cached connections; it calls
      * sock_cb with CURL_POLL_REMOVE, which frees our socket events. */
     curl_multi_cleanup(f->multi);
-    while (f->socks) /* any that curl did not remove itself */
-        fsock_free(f, f->socks);
+    while (!LIST_EMPTY(&f->socks)) /* any that curl did not remove itself */
+        fsock_free(LIST_FIRST(&f->socks));
     event_free(f->timer);
     free(f->proxy);
     free(f);
@@ -773,40 +762,6 @@ int fetch_url_escape(const char *s, size_t n, char *out, size_t cap, size_t *len
     return FETCH_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid
- * (overlong forms, surrogates and values above U+10FFFF are invalid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t k;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k;
-}
-
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -855,7 +810,8 @@ int fetch_app_reply_parse(const char *body, size_t len, char *text, size_t cap,
             set_err(err, errlen, "NUL byte at offset %zu", (size_t)(q - (const unsigned char *)body));
             return FETCH_EAPP;
         }
-        size_t k = utf8_len(q, (size_t)(end - q));
+        uint32_t cp;
+        size_t k = kz_utf8_next(q, (size_t)(end - q), &cp);
         if (k == 0) {
             set_err(err, errlen, "invalid UTF-8 at offset %zu",
                     (size_t)(q - (const unsigned char *)body));
@@ -880,7 +836,8 @@ int fetch_app_reply_parse(const char *body, size_t len, char *text, size_t cap,
             p += k;
             continue;
         }
-        k = utf8_len(p, (size_t)(end - p));
+        uint32_t cp;
+        k = kz_utf8_next(p, (size_t)(end - p), &cp);   /* valid: checked above */
         if (o + k > cap - 1) {
             out->truncated = true;
             break;

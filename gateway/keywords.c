@@ -14,10 +14,12 @@
  * keyword, and the argument scan stops at its first blank.
  *
  * Owns nothing between calls.  May call: gateway/store, gateway/phone,
- * gateway/template, gateway/notify, gateway/log, smpp/text, smpp/pdu, libc.
+ * gateway/template, gateway/notify, gateway/log, smpp/text, smpp/pdu,
+ * base/utf8, libc.
  */
 #include "gateway/keywords.h"
 
+#include "base/utf8.h"
 #include "gateway/log.h"
 #include "gateway/notify.h"
 #include "gateway/phone.h"
@@ -30,59 +32,6 @@
 #include <string.h>
 
 #define KW_WORD_MAX 16      /* code points in a keyword word, at most */
-
-/* ---- UTF-8 ---------------------------------------------------------------- */
-
-/* Decode one code point at s[0..n); returns its length, 0 when invalid. */
-static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    if (n == 0)
-        return 0;
-    uint8_t c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v, min;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
-/* Append cp (< 0x800 here: ASCII or Cyrillic) as UTF-8; 0 when no room. */
-static int utf8_put(char *out, size_t cap, size_t *len, uint32_t cp)
-{
-    if (cp < 0x80) {
-        if (*len + 1 >= cap)
-            return 0;
-        out[(*len)++] = (char)cp;
-    } else {
-        if (*len + 2 >= cap)
-            return 0;
-        out[(*len)++] = (char)(0xc0 | (cp >> 6));
-        out[(*len)++] = (char)(0x80 | (cp & 0x3f));
-    }
-    out[*len] = '\0';
-    return 1;
-}
 
 static int is_blank(uint32_t cp)
 {
@@ -205,7 +154,7 @@ static void parse_number(const uint8_t *s, size_t n, char *out, size_t cap)
     /* blanks and one run of ':' '-' '=' '№' '#' between them */
     for (;;) {
         uint32_t cp;
-        size_t l = utf8_next(s + i, n - i, &cp);
+        size_t l = kz_utf8_next(s + i, n - i, &cp);
         if (l == 0)
             break;
         if (is_blank(cp) || cp == 0x2116 || cp == '#' || cp == ':' ||
@@ -221,7 +170,7 @@ static void parse_number(const uint8_t *s, size_t n, char *out, size_t cap)
     /* the number must end the word: blank, end or closing punctuation */
     if (i < n) {
         uint32_t cp;
-        size_t l = utf8_next(s + i, n - i, &cp);
+        size_t l = kz_utf8_next(s + i, n - i, &cp);
         if (l == 0 || !(is_blank(cp) || cp == ',' || cp == ';' || cp == '!' ||
                         cp == '?' || cp == ')'))
             return;
@@ -244,7 +193,7 @@ enum kw_keyword kw_parse(const uint8_t *text, size_t len,
     uint32_t cp = 0;
     /* leading blanks */
     while (i < len) {
-        size_t l = utf8_next(text + i, len - i, &cp);
+        size_t l = kz_utf8_next(text + i, len - i, &cp);
         if (l == 0 || !is_blank(cp))
             break;
         i += l;
@@ -254,7 +203,7 @@ enum kw_keyword kw_parse(const uint8_t *text, size_t len,
     size_t nw = 0;
     int has_cyr = 0;
     while (i < len) {
-        size_t l = utf8_next(text + i, len - i, &cp);
+        size_t l = kz_utf8_next(text + i, len - i, &cp);
         if (l == 0)
             return KW_NONE;             /* invalid UTF-8 inside the word */
         if (is_separator(cp))
@@ -270,10 +219,11 @@ enum kw_keyword kw_parse(const uint8_t *text, size_t len,
         return KW_NONE;
     char word[KW_WORD_MAX * 2 + 1];
     size_t wl = 0;
-    word[0] = '\0';
     for (size_t k = 0; k < nw; k++)
-        if (!utf8_put(word, sizeof word, &wl, has_cyr ? cyr_twin(w[k]) : w[k]))
+        if (kz_utf8_put(has_cyr ? cyr_twin(w[k]) : w[k], (uint8_t *)word,
+                        sizeof word - 1, &wl) != 0)
             return KW_NONE;
+    word[wl] = '\0';
     const struct kw_word *hit = NULL;
     for (size_t k = 0; k < sizeof words / sizeof words[0] && !hit; k++)
         if (strcmp(words[k].word, word) == 0)

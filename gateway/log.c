@@ -204,6 +204,9 @@ void log_vmsg(int level, const char *peer, const char *fmt, va_list ap)
 {
     if (!log_enabled(level))
         return;
+    /* the wall clock read directly, not through base/clock.h: log_format
+     * takes the struct timespec (seconds for the date, tv_nsec for the
+     * milliseconds of the stamp) */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char line[LOG_LINE_MAX];

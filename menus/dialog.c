@@ -3,11 +3,13 @@
  *
  * See dialog.h for the byte layout.  The decoder uses one bounds-checked
  * cursor; nothing is allocated.
- * May call: libc, menus/menu.c lookups.
+ * May call: libc, menus/menu.c lookups, base/utf8.
  */
 #include "menus/dialog.h"
 
 #include <string.h>
+
+#include "base/utf8.h"
 
 #define DIALOG_VERSION 1
 
@@ -28,22 +30,10 @@ const char *menu_dialog_get(const struct menu_dialog *d, uint16_t var)
     return NULL;
 }
 
-/* Longest prefix of s no longer than max bytes that ends on a UTF-8
- * character boundary. */
-static size_t utf8_clip(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 void menu_dialog_set(struct menu_dialog *d, uint16_t var, const char *val,
                      size_t len)
 {
-    len = utf8_clip(val, len, MENU_VAL_MAX);
+    len = kz_utf8_clip((const uint8_t *)val, len, MENU_VAL_MAX);
     struct menu_dialog_var *v = NULL;
     for (uint8_t i = 0; i < d->nvars; i++)
         if (d->vars[i].var == var)
@@ -219,6 +209,116 @@ static int no_nul(const char *s, size_t len)
     return len == 0 || memchr(s, '\0', len) == NULL;
 }
 
+/* The fixed header: version, waits, language, retries, page, generation,
+ * last activity.  *stale when the language left the set. */
+static int decode_head(const struct menu_set *set, struct rcur *r,
+                       struct menu_dialog *t, int *stale)
+{
+    if (get_u8(r) != DIALOG_VERSION)
+        return MENU_ECORRUPT;
+    t->wait = (uint8_t)get_u8(r);
+    t->resume_wait = (uint8_t)get_u8(r);
+    t->lang = (uint8_t)get_u8(r);
+    t->retries = (uint8_t)get_u8(r);
+    t->page = (uint16_t)get_u16(r);
+    t->generation = get_u32(r);
+    t->last_active = get_u32(r);
+    if (r->bad || t->wait >= MENU_W_COUNT || t->resume_wait >= MENU_W_COUNT ||
+        t->resume_wait == MENU_W_RESUME ||
+        (t->wait == MENU_W_RESUME && (t->resume_wait == MENU_W_NONE || t->resume_wait == MENU_W_END)) ||
+        (t->lang != 0xFF && t->lang >= MENU_MAX_LANGS))
+        return MENU_ECORRUPT;
+    if (t->lang != 0xFF && t->lang >= set->nlang)
+        *stale = 1;
+    return MENU_OK;
+}
+
+/* The code, the node and the back stack, by name.  *stale for a name the
+ * set no longer has. */
+static int decode_place(const struct menu_set *set, struct rcur *r,
+                        struct menu_dialog *t, int *stale)
+{
+    size_t l;
+    const char *s = get_str(r, &l);
+    if (l) {
+        const struct menu_code *c = menu_set_find_code(set, s, l);
+        if (c)
+            t->code = (uint16_t)(c - set->code);
+        else
+            *stale = 1;
+    }
+    s = get_str(r, &l);
+    if (l) {
+        t->node = menu_set_find_node(set, s, l);
+        if (t->node == MENU_NONE)
+            *stale = 1;
+    }
+    t->depth = (uint8_t)get_u8(r);
+    if (t->depth > MENU_STACK_MAX)
+        return MENU_ECORRUPT;
+    for (uint8_t i = 0; i < t->depth; i++) {
+        s = get_str(r, &l);
+        if (r->bad || l == 0)
+            return MENU_ECORRUPT;
+        t->stack[i] = menu_set_find_node(set, s, l);
+        if (t->stack[i] == MENU_NONE)
+            *stale = 1;
+    }
+    return MENU_OK;
+}
+
+/* The variables, by name; one the set no longer assigns is dropped (and
+ * makes the dialog stale). */
+static int decode_vars(const struct menu_set *set, struct rcur *r,
+                       struct menu_dialog *t, int *stale)
+{
+    unsigned nv = get_u8(r);
+    if (nv > MENU_VARS_MAX)
+        return MENU_ECORRUPT;
+    for (unsigned i = 0; i < nv; i++) {
+        size_t nl, vl;
+        const char *name = get_str(r, &nl);
+        const char *val = get_str(r, &vl);
+        if (r->bad || nl == 0 || vl > MENU_VAL_MAX || !no_nul(val, vl))
+            return MENU_ECORRUPT;
+        uint16_t var = menu_set_find_var(set, name, nl);
+        if (var == MENU_NONE || var < MENU_VAR_BUILTINS || set->var[var].constant) {
+            *stale = 1;
+            continue;
+        }
+        for (uint8_t k = 0; k < t->nvars; k++)
+            if (t->vars[k].var == var)
+                return MENU_ECORRUPT;   /* duplicate variable */
+        t->vars[t->nvars].var = var;
+        memcpy(t->vars[t->nvars].val, val, vl);
+        t->vars[t->nvars].val[vl] = '\0';
+        t->vars[t->nvars].len = (uint8_t)vl;
+        t->nvars++;
+    }
+    return MENU_OK;
+}
+
+/* Whether a node of kind k can be what the dialog waits at. */
+static int wait_fits(uint8_t w, uint8_t k)
+{
+    switch (w) {
+    case MENU_W_INPUT:
+        return k == MENU_K_MENU || k == MENU_K_INPUT || k == MENU_K_END;
+    case MENU_W_HTTP:
+        return k == MENU_K_HTTP;
+    case MENU_W_STORE:
+        return k == MENU_K_STATUS || k == MENU_K_SUBSCRIBE;
+    case MENU_W_BOOKING:
+    case MENU_W_BOOKING_INPUT:
+        return k == MENU_K_BOOKING;
+    case MENU_W_APP:
+    case MENU_W_APP_INPUT:
+        return k == MENU_K_APP;
+    default:
+        return 1;
+    }
+}
+
 int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
                        size_t len, struct menu_dialog *d)
 {
@@ -229,72 +329,15 @@ int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
     int stale = 0;
     struct menu_dialog t;
     menu_dialog_init(&t);
-    if (get_u8(&r) != DIALOG_VERSION)
-        return MENU_ECORRUPT;
-    t.wait = (uint8_t)get_u8(&r);
-    t.resume_wait = (uint8_t)get_u8(&r);
-    t.lang = (uint8_t)get_u8(&r);
-    t.retries = (uint8_t)get_u8(&r);
-    t.page = (uint16_t)get_u16(&r);
-    t.generation = get_u32(&r);
-    t.last_active = get_u32(&r);
-    if (r.bad || t.wait >= MENU_W_COUNT || t.resume_wait >= MENU_W_COUNT ||
-        t.resume_wait == MENU_W_RESUME ||
-        (t.wait == MENU_W_RESUME && (t.resume_wait == MENU_W_NONE || t.resume_wait == MENU_W_END)) ||
-        (t.lang != 0xFF && t.lang >= MENU_MAX_LANGS))
-        return MENU_ECORRUPT;
-    if (t.lang != 0xFF && t.lang >= set->nlang)
-        stale = 1;
+    int rc = decode_head(set, &r, &t, &stale);
+    if (rc == MENU_OK)
+        rc = decode_place(set, &r, &t, &stale);
+    if (rc == MENU_OK)
+        rc = decode_vars(set, &r, &t, &stale);
+    if (rc != MENU_OK)
+        return rc;
     size_t l;
     const char *s = get_str(&r, &l);
-    if (l) {
-        const struct menu_code *c = menu_set_find_code(set, s, l);
-        if (c)
-            t.code = (uint16_t)(c - set->code);
-        else
-            stale = 1;
-    }
-    s = get_str(&r, &l);
-    if (l) {
-        t.node = menu_set_find_node(set, s, l);
-        if (t.node == MENU_NONE)
-            stale = 1;
-    }
-    t.depth = (uint8_t)get_u8(&r);
-    if (t.depth > MENU_STACK_MAX)
-        return MENU_ECORRUPT;
-    for (uint8_t i = 0; i < t.depth; i++) {
-        s = get_str(&r, &l);
-        if (r.bad || l == 0)
-            return MENU_ECORRUPT;
-        t.stack[i] = menu_set_find_node(set, s, l);
-        if (t.stack[i] == MENU_NONE)
-            stale = 1;
-    }
-    unsigned nv = get_u8(&r);
-    if (nv > MENU_VARS_MAX)
-        return MENU_ECORRUPT;
-    for (unsigned i = 0; i < nv; i++) {
-        size_t nl, vl;
-        const char *name = get_str(&r, &nl);
-        const char *val = get_str(&r, &vl);
-        if (r.bad || nl == 0 || vl > MENU_VAL_MAX || !no_nul(val, vl))
-            return MENU_ECORRUPT;
-        uint16_t var = menu_set_find_var(set, name, nl);
-        if (var == MENU_NONE || var < MENU_VAR_BUILTINS || set->var[var].constant) {
-            stale = 1;
-            continue;
-        }
-        for (uint8_t k = 0; k < t.nvars; k++)
-            if (t.vars[k].var == var)
-                return MENU_ECORRUPT;   /* duplicate variable */
-        t.vars[t.nvars].var = var;
-        memcpy(t.vars[t.nvars].val, val, vl);
-        t.vars[t.nvars].val[vl] = '\0';
-        t.vars[t.nvars].len = (uint8_t)vl;
-        t.nvars++;
-    }
-    s = get_str(&r, &l);
     if (r.bad || l > MENU_APP_TEXT_MAX || !no_nul(s, l))
         return MENU_ECORRUPT;
     memcpy(t.app, s, l);
@@ -309,34 +352,9 @@ int menu_dialog_decode(const struct menu_set *set, const uint8_t *buf,
     if (stale)
         return MENU_ESTALE;
     /* the node's kind must match what the dialog waits for */
-    if (t.node != MENU_NONE) {
-        uint8_t k = set->node[t.node].kind;
-        uint8_t w = t.wait == MENU_W_RESUME ? t.resume_wait : t.wait;
-        int ok = 1;
-        switch (w) {
-        case MENU_W_INPUT:
-            ok = k == MENU_K_MENU || k == MENU_K_INPUT || k == MENU_K_END;
-            break;
-        case MENU_W_HTTP:
-            ok = k == MENU_K_HTTP;
-            break;
-        case MENU_W_STORE:
-            ok = k == MENU_K_STATUS || k == MENU_K_SUBSCRIBE;
-            break;
-        case MENU_W_BOOKING:
-        case MENU_W_BOOKING_INPUT:
-            ok = k == MENU_K_BOOKING;
-            break;
-        case MENU_W_APP:
-        case MENU_W_APP_INPUT:
-            ok = k == MENU_K_APP;
-            break;
-        default:
-            break;
-        }
-        if (!ok)
-            return MENU_ESTALE;
-    }
+    if (t.node != MENU_NONE &&
+        !wait_fits(t.wait == MENU_W_RESUME ? t.resume_wait : t.wait, set->node[t.node].kind))
+        return MENU_ESTALE;
     *d = t;
     return MENU_OK;
 }

@@ -10,7 +10,7 @@
  * Positions come from scalar tokens (0-based in libfyaml, printed 1-based);
  * a mapping or sequence is placed at its first scalar.
  * Owns: the set under construction (freed on failure), the documents.
- * May call: libfyaml, menus/menu, menus/screen, libc.
+ * May call: libfyaml, menus/menu, menus/screen, base/utf8, libc.
  */
 #include "menus/load.h"
 
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "menus/screen.h"
 
 #define MAX_FILES 64
@@ -53,6 +54,8 @@ struct ld {
     struct fy_node **code_key, **code_val;
     const char **code_file;
     size_t ncode;
+    const struct menu_override *ov;   /* settings.vars overrides */
+    size_t nov;
     bool oom;
 };
 
@@ -469,6 +472,14 @@ static uint16_t opt_target(struct ld *L, struct fy_node *map, const char *key)
 
 /* ---- default texts for settings ---- */
 
+static const char *const key_names[] = { "back", "home", "more", NULL };
+static const char *const msg_names[] = { "invalid", "too_many", "failure", "timeout",
+                                         "resume", "unknown_code", NULL };
+_Static_assert(sizeof key_names / sizeof key_names[0] == MENU_KEY_COUNT + 1,
+               "a name for every key");
+_Static_assert(sizeof msg_names / sizeof msg_names[0] == MENU_MSG_COUNT + 1,
+               "a name for every message");
+
 struct deftext {
     const char *ky, *ru, *en;
 };
@@ -536,6 +547,136 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
                                           "status", "booking", "subscribe" };
 
+/* A file's `settings:`, once across all files. */
+static void declare_settings(struct ld *L, struct fy_node *s, struct fy_node *k)
+{
+    if (L->settings) {
+        int l, c;
+        pos(L->settings, &l, &c);
+        err(L, k, "settings declared twice (first in %s:%d:%d)", L->settings_file, l, c);
+    } else if (!fy_node_is_mapping(s)) {
+        err(L, k, "settings must be a mapping");
+    } else {
+        L->settings = s;
+        L->settings_file = L->file;
+    }
+}
+
+/* A file's `codes:` pairs, kept (with their file) until the nodes exist.
+ * false: out of memory, stop reading the file. */
+static bool declare_codes(struct ld *L, struct fy_node *codes, struct fy_node *k)
+{
+    if (!fy_node_is_mapping(codes)) {
+        err(L, k, "codes must be a mapping of short code to node id");
+        return true;
+    }
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(codes, &it)) != NULL) {
+        if (L->ncode >= 64) {
+            err(L, fy_node_pair_key(p), "too many codes (at most 64)");
+            break;
+        }
+        if (L->ncode % 16 == 0) {
+            size_t cap = L->ncode + 16;
+            void *a = realloc(L->code_key, cap * sizeof *L->code_key);
+            if (a)
+                L->code_key = a;
+            void *b = realloc(L->code_val, cap * sizeof *L->code_val);
+            if (b)
+                L->code_val = b;
+            void *c = realloc(L->code_file, cap * sizeof *L->code_file);
+            if (c)
+                L->code_file = c;
+            if (!a || !b || !c) {
+                L->oom = true;
+                return false;
+            }
+        }
+        L->code_key[L->ncode] = fy_node_pair_key(p);
+        L->code_val[L->ncode] = fy_node_pair_value(p);
+        L->code_file[L->ncode] = L->file;
+        L->ncode++;
+    }
+    return true;
+}
+
+/* The kind named by a node's `type`, or -1 (with an error). */
+static int node_kind(struct ld *L, struct fy_node *n, struct fy_node *idn,
+                     const char *id, size_t l)
+{
+    struct fy_node *tn = get(n, "type", NULL);
+    if (!tn) {
+        err(L, idn, "node '%.*s' has no 'type'", (int)l, id);
+        return -1;
+    }
+    size_t tl;
+    const char *ts = scalar(L, tn, "type", &tl);
+    if (!ts)
+        return -1;
+    for (int i = 0; i < (int)(sizeof kind_names / sizeof kind_names[0]); i++)
+        if (is_key(ts, tl, kind_names[i]))
+            return i;
+    err(L, tn, "unknown node type '%.*s' (menu, input, switch, http, sms, app, end, status)",
+        (int)(tl > 20 ? 20 : tl), ts);
+    return -1;
+}
+
+/* One entry of `nodes:`: its id (new across all files) and its kind.
+ * false: out of memory, stop reading the file. */
+static bool declare_node(struct ld *L, struct fy_node *n)
+{
+    if (!fy_node_is_mapping(n)) {
+        err(L, n, "a node must be a mapping with 'id' and 'type'");
+        return true;
+    }
+    struct fy_node *idn = get(n, "id", NULL);
+    if (!idn) {
+        err(L, n, "node without 'id'");
+        return true;
+    }
+    size_t l;
+    const char *id = scalar(L, idn, "id", &l);
+    if (!id)
+        return true;
+    if (!is_name(id, l, MENU_ID_MAX)) {
+        err(L, idn, "id '%.*s': use 1-%d letters, digits, '_' or '-', starting with a letter",
+            (int)(l > 40 ? 40 : l), id, MENU_ID_MAX);
+        return true;
+    }
+    int kind = node_kind(L, n, idn, id, l);
+    for (size_t i = 0; i < L->ndecl; i++) {
+        if (strlen(L->decl[i].id) == l && !memcmp(L->decl[i].id, id, l)) {
+            int pl, pc;
+            pos(L->decl[i].id_node, &pl, &pc);
+            err(L, idn, "duplicate id '%.*s' (first in %s:%d:%d)", (int)l, id,
+                L->decl[i].file, pl, pc);
+            return true;
+        }
+    }
+    if (kind < 0)
+        return true;
+    if (L->ndecl >= MAX_NODES) {
+        err(L, idn, "too many nodes (at most %d)", MAX_NODES);
+        return true;
+    }
+    if (L->ndecl % 64 == 0) {
+        struct decl *nd = realloc(L->decl, (L->ndecl + 64) * sizeof *nd);
+        if (!nd) {
+            L->oom = true;
+            return false;
+        }
+        L->decl = nd;
+    }
+    struct decl *d = &L->decl[L->ndecl++];
+    d->id = sdup(L, id, l);
+    d->map = n;
+    d->id_node = idn;
+    d->file = L->file;
+    d->kind = kind;
+    return true;
+}
+
 static void declare_file(struct ld *L, struct fy_node *root)
 {
     if (!root)
@@ -548,53 +689,11 @@ static void declare_file(struct ld *L, struct fy_node *root)
     check_keys(L, root, top, "file");
     struct fy_node *k = NULL;
     struct fy_node *s = get(root, "settings", &k);
-    if (s) {
-        if (L->settings) {
-            int l, c;
-            pos(L->settings, &l, &c);
-            err(L, k, "settings declared twice (first in %s:%d:%d)", L->settings_file, l, c);
-        } else if (!fy_node_is_mapping(s)) {
-            err(L, k, "settings must be a mapping");
-        } else {
-            L->settings = s;
-            L->settings_file = L->file;
-        }
-    }
+    if (s)
+        declare_settings(L, s, k);
     struct fy_node *codes = get(root, "codes", &k);
-    if (codes) {
-        if (!fy_node_is_mapping(codes)) {
-            err(L, k, "codes must be a mapping of short code to node id");
-        } else {
-            void *it = NULL;
-            struct fy_node_pair *p;
-            while ((p = fy_node_mapping_iterate(codes, &it)) != NULL) {
-                if (L->ncode >= 64) {
-                    err(L, fy_node_pair_key(p), "too many codes (at most 64)");
-                    break;
-                }
-                if (L->ncode % 16 == 0) {
-                    size_t cap = L->ncode + 16;
-                    void *a = realloc(L->code_key, cap * sizeof *L->code_key);
-                    if (a)
-                        L->code_key = a;
-                    void *b = realloc(L->code_val, cap * sizeof *L->code_val);
-                    if (b)
-                        L->code_val = b;
-                    void *c = realloc(L->code_file, cap * sizeof *L->code_file);
-                    if (c)
-                        L->code_file = c;
-                    if (!a || !b || !c) {
-                        L->oom = true;
-                        return;
-                    }
-                }
-                L->code_key[L->ncode] = fy_node_pair_key(p);
-                L->code_val[L->ncode] = fy_node_pair_value(p);
-                L->code_file[L->ncode] = L->file;
-                L->ncode++;
-            }
-        }
-    }
+    if (codes && !declare_codes(L, codes, k))
+        return;
     struct fy_node *nodes = get(root, "nodes", &k);
     if (!nodes)
         return;
@@ -604,252 +703,273 @@ static void declare_file(struct ld *L, struct fy_node *root)
     }
     void *it = NULL;
     struct fy_node *n;
-    while ((n = fy_node_sequence_iterate(nodes, &it)) != NULL) {
-        if (!fy_node_is_mapping(n)) {
-            err(L, n, "a node must be a mapping with 'id' and 'type'");
-            continue;
-        }
-        struct fy_node *idk = NULL;
-        struct fy_node *idn = get(n, "id", &idk);
-        if (!idn) {
-            err(L, n, "node without 'id'");
-            continue;
-        }
+    while ((n = fy_node_sequence_iterate(nodes, &it)) != NULL)
+        if (!declare_node(L, n))
+            return;
+}
+
+/* ---- settings ---- */
+
+/* The index of the language code in n among the set's languages, or -1
+ * (with an error naming what) when n is no text or none of them. */
+static int lang_index(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return -1;
+    char code[8] = "";
+    if (l < sizeof code) {
+        memcpy(code, s, l);
+        code[l] = '\0';
+    }
+    int li = menu_set_find_lang(L->set, code);
+    if (li < 0)
+        err(L, n, "%s '%s' is not in languages", what, code);
+    return li;
+}
+
+/* Each settings_fn reads one key: v is its value (NULL when absent), k the
+ * key's node (for positions). */
+typedef void settings_fn(struct ld *L, struct fy_node *v, struct fy_node *k);
+
+static void set_languages(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    struct menu_set *set = L->set;
+    if (!v || !fy_node_is_sequence(v)) {
+        err(L, v ? k : L->settings, "settings: 'languages' must be a list such as [ky, ru, en]");
+        return;
+    }
+    void *it = NULL;
+    struct fy_node *n;
+    while ((n = fy_node_sequence_iterate(v, &it)) != NULL) {
         size_t l;
-        const char *id = scalar(L, idn, "id", &l);
-        if (!id)
+        const char *s = scalar(L, n, "language", &l);
+        if (!s)
             continue;
-        if (!is_name(id, l, MENU_ID_MAX)) {
-            err(L, idn, "id '%.*s': use 1-%d letters, digits, '_' or '-', starting with a letter",
-                (int)(l > 40 ? 40 : l), id, MENU_ID_MAX);
-            continue;
-        }
-        struct fy_node *tk = NULL;
-        struct fy_node *tn = get(n, "type", &tk);
-        int kind = -1;
-        if (!tn) {
-            err(L, idn, "node '%.*s' has no 'type'", (int)l, id);
-        } else {
-            size_t tl;
-            const char *ts = scalar(L, tn, "type", &tl);
-            for (int i = 0; ts && i < (int)(sizeof kind_names / sizeof kind_names[0]); i++)
-                if (is_key(ts, tl, kind_names[i]))
-                    kind = i;
-            if (ts && kind < 0)
-                err(L, tn, "unknown node type '%.*s' (menu, input, switch, http, sms, app, end, status)",
-                    (int)(tl > 20 ? 20 : tl), ts);
-        }
-        /* duplicate? */
-        bool dup = false;
-        for (size_t i = 0; i < L->ndecl; i++) {
-            if (strlen(L->decl[i].id) == l && !memcmp(L->decl[i].id, id, l)) {
-                int pl, pc;
-                pos(L->decl[i].id_node, &pl, &pc);
-                err(L, idn, "duplicate id '%.*s' (first in %s:%d:%d)", (int)l, id,
-                    L->decl[i].file, pl, pc);
-                dup = true;
-                break;
-            }
-        }
-        if (dup || kind < 0)
-            continue;
-        if (L->ndecl >= MAX_NODES) {
-            err(L, idn, "too many nodes (at most %d)", MAX_NODES);
+        bool ok = l >= 2 && l <= 3;
+        for (size_t i = 0; ok && i < l; i++)
+            ok = s[i] >= 'a' && s[i] <= 'z';
+        if (!ok) {
+            err(L, n, "language '%.*s': use a 2-3 letter code such as ky", (int)(l > 8 ? 8 : l), s);
             continue;
         }
-        if (L->ndecl % 64 == 0) {
-            struct decl *nd = realloc(L->decl, (L->ndecl + 64) * sizeof *nd);
-            if (!nd) {
-                L->oom = true;
-                return;
-            }
-            L->decl = nd;
+        char code[4];
+        memcpy(code, s, l);
+        code[l] = '\0';
+        if (menu_set_find_lang(set, code) >= 0) {
+            err(L, n, "language '%s' listed twice", code);
+            continue;
         }
-        struct decl *d = &L->decl[L->ndecl++];
-        d->id = sdup(L, id, l);
-        d->map = n;
-        d->id_node = idn;
-        d->file = L->file;
-        d->kind = kind;
+        if (set->nlang >= MENU_MAX_LANGS) {
+            err(L, n, "at most %d languages", MENU_MAX_LANGS);
+            break;
+        }
+        memcpy(set->lang[set->nlang++], code, l + 1);
+    }
+    if (set->nlang == 0)
+        err(L, k, "settings: 'languages' is empty");
+}
+
+static void set_default_language(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    (void)k;
+    if (!v)
+        return;
+    int li = lang_index(L, v, "default_language");
+    L->set->default_lang = li > 0 ? (uint8_t)li : 0;
+}
+
+static void set_resume_seconds(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    (void)k;
+    unsigned long n;
+    if (v && get_uint(L, v, "resume_seconds", 0, 86400, &n))
+        L->set->resume_seconds = (uint32_t)n;
+}
+
+static void set_retries(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    (void)k;
+    unsigned long n;
+    if (v && get_uint(L, v, "retries", 1, 10, &n))
+        L->set->retries = (uint8_t)n;
+}
+
+static void set_keys(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    struct menu_set *set = L->set;
+    if (!v)
+        return;
+    if (!fy_node_is_mapping(v)) {
+        err(L, k, "settings: 'keys' must map back/home/more to digits");
+        return;
+    }
+    check_keys(L, v, key_names, "keys");
+    for (int i = 0; i < MENU_KEY_COUNT; i++) {
+        struct fy_node *kk = get(v, key_names[i], NULL);
+        size_t l;
+        const char *s = kk ? scalar(L, kk, key_names[i], &l) : NULL;
+        if (!s)
+            continue;
+        bool ok = l >= 1 && l <= MENU_KEY_MAX;
+        for (size_t j = 0; ok && j < l; j++)
+            ok = s[j] >= '0' && s[j] <= '9';
+        if (!ok) {
+            err(L, kk, "key '%s' must be 1-%d digits", key_names[i], MENU_KEY_MAX);
+            continue;
+        }
+        memcpy(set->key[i], s, l);
+        set->key[i][l] = '\0';
+    }
+    for (int i = 0; i < MENU_KEY_COUNT; i++)
+        for (int j = i + 1; j < MENU_KEY_COUNT; j++)
+            if (!strcmp(set->key[i], set->key[j]))
+                err(L, k, "keys '%s' and '%s' are both '%s'", key_names[i],
+                    key_names[j], set->key[i]);
+}
+
+/* settings.vars: constants, declared before any template is parsed; an
+ * override of the same name replaces the file's value. */
+static void set_vars(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    if (!v)
+        return;
+    if (!fy_node_is_mapping(v)) {
+        err(L, k, "settings: 'vars' must map names to values");
+        return;
+    }
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(v, &it)) != NULL) {
+        struct fy_node *kn = fy_node_pair_key(p);
+        size_t nl, vl;
+        const char *name = scalar(L, kn, "variable name", &nl);
+        const char *val = scalar(L, fy_node_pair_value(p), "variable value", &vl);
+        if (!name || !val)
+            continue;
+        if (!is_name(name, nl, 40)) {
+            err(L, kn, "bad variable name '%.*s'", (int)(nl > 40 ? 40 : nl), name);
+            continue;
+        }
+        if (menu_set_find_var(L->set, name, nl) != MENU_NONE) {
+            err(L, kn, "variable '%.*s' declared twice or built in", (int)nl, name);
+            continue;
+        }
+        const char *cv = sdup(L, val, vl);
+        for (size_t i = 0; i < L->nov; i++)
+            if (L->ov[i].name && L->ov[i].value && is_key(name, nl, L->ov[i].name))
+                cv = sdup(L, L->ov[i].value, strlen(L->ov[i].value));
+        if (var_add(L, name, nl, cv) == MENU_NONE)
+            err(L, kn, "too many variables");
     }
 }
 
-static void parse_settings(struct ld *L, const struct menu_override *ov, size_t nov)
+/* labels and messages: a mapping of names to texts, each with a built-in
+ * default for ky/ru/en. */
+static void text_map(struct ld *L, struct fy_node *v, struct fy_node *k, const char *what,
+                     const char *keys, const char *const *names,
+                     const struct deftext *def, const struct menu_text **out)
+{
+    if (v && !fy_node_is_mapping(v)) {
+        err(L, k, "settings: '%s' must map %s to texts", what, keys);
+        v = NULL;
+    }
+    if (v)
+        check_keys(L, v, names, what);
+    for (int i = 0; names[i]; i++)
+        out[i] = settings_text(L, v, names[i], &def[i]);
+}
+
+static void set_labels(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    text_map(L, v, k, "labels", "back/home/more", key_names, def_label, L->set->key_label);
+}
+
+static void set_messages(struct ld *L, struct fy_node *v, struct fy_node *k)
+{
+    text_map(L, v, k, "messages", "names", msg_names, def_msg, L->set->msg);
+}
+
+static settings_fn set_booking_texts;
+
+/* Once the nodes exist: the menu offered when the caller's language is
+ * unknown. */
+static void set_language_menu(struct ld *L, struct fy_node *v, struct fy_node *k)
 {
     struct menu_set *set = L->set;
-    struct fy_node *S = L->settings;
+    if (!v)
+        return;
+    set->language_menu = target(L, v, k, "language_menu");
+    if (set->language_menu != MENU_NONE && set->node[set->language_menu].kind != MENU_K_MENU)
+        err(L, v, "language_menu must be a menu node");
+}
+
+/* When a settings key is read: with the declarations (languages first,
+ * constants before any template), with the texts (every variable known),
+ * or once the nodes exist (a target). */
+enum { AT_DECLARE, AT_TEXTS, AT_NODES };
+
+static const struct setting {
+    const char *key;
+    int at;
+    settings_fn *fn;
+} settings_keys[] = {
+    { "languages",        AT_DECLARE, set_languages },
+    { "default_language", AT_DECLARE, set_default_language },
+    { "resume_seconds",   AT_DECLARE, set_resume_seconds },
+    { "retries",          AT_DECLARE, set_retries },
+    { "keys",             AT_DECLARE, set_keys },
+    { "vars",             AT_DECLARE, set_vars },
+    { "labels",           AT_TEXTS,   set_labels },
+    { "messages",         AT_TEXTS,   set_messages },
+    { "booking_texts",    AT_TEXTS,   set_booking_texts },
+    { "language_menu",    AT_NODES,   set_language_menu },
+};
+#define NSETTINGS (sizeof settings_keys / sizeof settings_keys[0])
+
+/* Read the settings keys of phase `at`, in table order. */
+static void run_settings(struct ld *L, int at)
+{
+    L->file = L->settings_file;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (settings_keys[i].at != at)
+            continue;
+        struct fy_node *k = NULL;
+        struct fy_node *v = L->settings ? get(L->settings, settings_keys[i].key, &k) : NULL;
+        settings_keys[i].fn(L, v, k);
+    }
+}
+
+/* The defaults, then the settings read with the declarations. */
+static void parse_settings(struct ld *L)
+{
+    struct menu_set *set = L->set;
     set->retries = 3;
     set->resume_seconds = 120;
     set->language_menu = MENU_NONE;
     strcpy(set->key[MENU_KEY_BACK], "0");
     strcpy(set->key[MENU_KEY_HOME], "00");
     strcpy(set->key[MENU_KEY_MORE], "99");
-    if (!S) {
+    if (!L->settings) {
         menu_errors_add(L->errs, L->file, 0, 0,
                         "no 'settings' in any menu file (languages are required)");
         return;
     }
+    const char *allowed[NSETTINGS + 1];
+    for (size_t i = 0; i < NSETTINGS; i++)
+        allowed[i] = settings_keys[i].key;
+    allowed[NSETTINGS] = NULL;
     L->file = L->settings_file;
-    static const char *const keys[] = { "languages", "default_language", "language_menu",
-                                        "resume_seconds", "retries", "keys", "labels",
-                                        "messages", "vars", "booking_texts", NULL };
-    check_keys(L, S, keys, "settings");
-    struct fy_node *k = NULL;
-    struct fy_node *langs = get(S, "languages", &k);
-    if (!langs || !fy_node_is_sequence(langs)) {
-        err(L, langs ? k : S, "settings: 'languages' must be a list such as [ky, ru, en]");
-    } else {
-        void *it = NULL;
-        struct fy_node *n;
-        while ((n = fy_node_sequence_iterate(langs, &it)) != NULL) {
-            size_t l;
-            const char *s = scalar(L, n, "language", &l);
-            if (!s)
-                continue;
-            bool ok = l >= 2 && l <= 3;
-            for (size_t i = 0; ok && i < l; i++)
-                ok = s[i] >= 'a' && s[i] <= 'z';
-            if (!ok) {
-                err(L, n, "language '%.*s': use a 2-3 letter code such as ky", (int)(l > 8 ? 8 : l), s);
-                continue;
-            }
-            char code[4];
-            memcpy(code, s, l);
-            code[l] = '\0';
-            if (menu_set_find_lang(set, code) >= 0) {
-                err(L, n, "language '%s' listed twice", code);
-                continue;
-            }
-            if (set->nlang >= MENU_MAX_LANGS) {
-                err(L, n, "at most %d languages", MENU_MAX_LANGS);
-                break;
-            }
-            memcpy(set->lang[set->nlang++], code, l + 1);
-        }
-        if (set->nlang == 0)
-            err(L, k, "settings: 'languages' is empty");
-    }
-    struct fy_node *dl = get(S, "default_language", &k);
-    if (dl) {
-        size_t l;
-        const char *s = scalar(L, dl, "default_language", &l);
-        char code[8] = "";
-        if (s && l < sizeof code) {
-            memcpy(code, s, l);
-            code[l] = '\0';
-        }
-        int li = menu_set_find_lang(set, code);
-        if (s && li < 0)
-            err(L, dl, "default_language '%s' is not in languages", code);
-        set->default_lang = li > 0 ? (uint8_t)li : 0;
-    }
-    unsigned long v;
-    struct fy_node *n = get(S, "resume_seconds", &k);
-    if (n && get_uint(L, n, "resume_seconds", 0, 86400, &v))
-        set->resume_seconds = (uint32_t)v;
-    n = get(S, "retries", &k);
-    if (n && get_uint(L, n, "retries", 1, 10, &v))
-        set->retries = (uint8_t)v;
-    struct fy_node *keys_n = get(S, "keys", &k);
-    static const char *const key_names[] = { "back", "home", "more", NULL };
-    if (keys_n) {
-        if (!fy_node_is_mapping(keys_n)) {
-            err(L, k, "settings: 'keys' must map back/home/more to digits");
-        } else {
-            check_keys(L, keys_n, key_names, "keys");
-            for (int i = 0; i < MENU_KEY_COUNT; i++) {
-                struct fy_node *kk = get(keys_n, key_names[i], NULL);
-                if (!kk)
-                    continue;
-                size_t l;
-                const char *s = scalar(L, kk, key_names[i], &l);
-                if (!s)
-                    continue;
-                bool ok = l >= 1 && l <= MENU_KEY_MAX;
-                for (size_t j = 0; ok && j < l; j++)
-                    ok = s[j] >= '0' && s[j] <= '9';
-                if (!ok) {
-                    err(L, kk, "key '%s' must be 1-%d digits", key_names[i], MENU_KEY_MAX);
-                    continue;
-                }
-                memcpy(set->key[i], s, l);
-                set->key[i][l] = '\0';
-            }
-            for (int i = 0; i < MENU_KEY_COUNT; i++)
-                for (int j = i + 1; j < MENU_KEY_COUNT; j++)
-                    if (!strcmp(set->key[i], set->key[j]))
-                        err(L, k, "keys '%s' and '%s' are both '%s'", key_names[i],
-                            key_names[j], set->key[i]);
-        }
-    }
-    /* constants before any template is parsed */
-    struct fy_node *vars = get(S, "vars", &k);
-    if (vars) {
-        if (!fy_node_is_mapping(vars)) {
-            err(L, k, "settings: 'vars' must map names to values");
-        } else {
-            void *it = NULL;
-            struct fy_node_pair *p;
-            while ((p = fy_node_mapping_iterate(vars, &it)) != NULL) {
-                size_t nl, vl;
-                const char *name = scalar(L, fy_node_pair_key(p), "variable name", &nl);
-                const char *val = scalar(L, fy_node_pair_value(p), "variable value", &vl);
-                if (!name || !val)
-                    continue;
-                if (!is_name(name, nl, 40)) {
-                    err(L, fy_node_pair_key(p), "bad variable name '%.*s'", (int)(nl > 40 ? 40 : nl), name);
-                    continue;
-                }
-                if (menu_set_find_var(set, name, nl) != MENU_NONE) {
-                    err(L, fy_node_pair_key(p), "variable '%.*s' declared twice or built in", (int)nl, name);
-                    continue;
-                }
-                const char *cv = sdup(L, val, vl);
-                for (size_t i = 0; i < nov; i++)
-                    if (ov[i].name && ov[i].value && is_key(name, nl, ov[i].name))
-                        cv = sdup(L, ov[i].value, strlen(ov[i].value));
-                if (var_add(L, name, nl, cv) == MENU_NONE)
-                    err(L, fy_node_pair_key(p), "too many variables");
-            }
-        }
-    }
-    for (size_t i = 0; i < nov; i++)
-        if (ov[i].name && (menu_set_find_var(set, ov[i].name, strlen(ov[i].name)) == MENU_NONE ||
-                           !set->var[menu_set_find_var(set, ov[i].name, strlen(ov[i].name))].constant))
+    check_keys(L, L->settings, allowed, "settings");
+    run_settings(L, AT_DECLARE);
+    for (size_t i = 0; i < L->nov; i++) {
+        const char *name = L->ov[i].name;
+        uint16_t ix = name ? menu_set_find_var(set, name, strlen(name)) : MENU_NONE;
+        if (name && (ix == MENU_NONE || !set->var[ix].constant))
             menu_errors_add(L->errs, L->file, 0, 0,
-                            "override '%s' is not a constant in settings.vars", ov[i].name);
-}
-
-static void booking_texts(struct ld *L);
-
-static void settings_texts(struct ld *L)
-{
-    struct menu_set *set = L->set;
-    struct fy_node *S = L->settings;
-    L->file = L->settings_file;
-    struct fy_node *k = NULL;
-    struct fy_node *labels = S ? get(S, "labels", &k) : NULL;
-    static const char *const key_names[] = { "back", "home", "more", NULL };
-    if (labels && !fy_node_is_mapping(labels)) {
-        err(L, k, "settings: 'labels' must map back/home/more to texts");
-        labels = NULL;
+                            "override '%s' is not a constant in settings.vars", name);
     }
-    if (labels)
-        check_keys(L, labels, key_names, "labels");
-    for (int i = 0; i < MENU_KEY_COUNT; i++)
-        set->key_label[i] = settings_text(L, labels, key_names[i], &def_label[i]);
-    static const char *const msg_names[] = { "invalid", "too_many", "failure", "timeout",
-                                             "resume", "unknown_code", NULL };
-    struct fy_node *msgs = S ? get(S, "messages", &k) : NULL;
-    if (msgs && !fy_node_is_mapping(msgs)) {
-        err(L, k, "settings: 'messages' must map names to texts");
-        msgs = NULL;
-    }
-    if (msgs)
-        check_keys(L, msgs, msg_names, "messages");
-    for (int i = 0; i < MENU_MSG_COUNT; i++)
-        set->msg[i] = settings_text(L, msgs, msg_names[i], &def_msg[i]);
-    booking_texts(L);
 }
 
 /* A booking text: every {placeholder} one the booking node fills, and the
@@ -886,11 +1006,9 @@ static const char *booking_text(struct ld *L, struct fy_node *n, const char *nam
 
 /* settings.booking_texts: the booking node's screens in the operator's
  * words; a text for every language of the set, or one for all. */
-static void booking_texts(struct ld *L)
+static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *k)
 {
     struct menu_set *set = L->set;
-    struct fy_node *k = NULL;
-    struct fy_node *bt = L->settings ? get(L->settings, "booking_texts", &k) : NULL;
     if (!bt)
         return;
     if (!fy_node_is_mapping(bt)) {
@@ -942,6 +1060,22 @@ static void booking_texts(struct ld *L)
     }
 }
 
+/* Declare a variable that a node assigns (n: where its name stands). */
+static void assigned_var(struct ld *L, struct fy_node *n, const char *s, size_t l)
+{
+    if (!is_name(s, l, 40)) {
+        err(L, n, "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
+        return;
+    }
+    uint16_t ix = menu_set_find_var(L->set, s, l);
+    if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
+        err(L, n, "'%.*s' is built in or a constant and cannot be assigned", (int)l, s);
+        return;
+    }
+    if (var_add(L, s, l, NULL) == MENU_NONE)
+        err(L, n, "too many variables");
+}
+
 /* Variables assigned by nodes: input `var`, http `save` keys. */
 static void declare_vars(struct ld *L)
 {
@@ -949,25 +1083,13 @@ static void declare_vars(struct ld *L)
         struct decl *d = &L->decl[i];
         L->file = d->file;
         if (d->kind == MENU_K_INPUT || d->kind == MENU_K_MENU) {
-            struct fy_node *k = NULL;
-            struct fy_node *v = get(d->map, "var", &k);
+            struct fy_node *v = get(d->map, "var", NULL);
             size_t l;
             const char *s = v ? scalar(L, v, "var", &l) : NULL;
             if (!v && d->kind == MENU_K_INPUT)
                 err(L, d->id_node, "input node '%s' has no 'var'", d->id);
-            if (!s)
-                continue;
-            if (!is_name(s, l, 40)) {
-                err(L, v, "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
-                continue;
-            }
-            uint16_t ix = menu_set_find_var(L->set, s, l);
-            if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
-                err(L, v, "'%.*s' is built in or a constant and cannot be assigned", (int)l, s);
-                continue;
-            }
-            if (var_add(L, s, l, NULL) == MENU_NONE)
-                err(L, v, "too many variables");
+            if (s)
+                assigned_var(L, v, s, l);
         } else if (d->kind == MENU_K_HTTP || d->kind == MENU_K_STATUS) {
             struct fy_node *k = NULL;
             struct fy_node *sv = get(d->map, "save", &k);
@@ -982,20 +1104,8 @@ static void declare_vars(struct ld *L)
             while ((p = fy_node_mapping_iterate(sv, &it)) != NULL) {
                 size_t l;
                 const char *s = scalar(L, fy_node_pair_key(p), "variable name", &l);
-                if (!s)
-                    continue;
-                if (!is_name(s, l, 40)) {
-                    err(L, fy_node_pair_key(p), "bad variable name '%.*s'", (int)(l > 40 ? 40 : l), s);
-                    continue;
-                }
-                uint16_t ix = menu_set_find_var(L->set, s, l);
-                if (ix != MENU_NONE && (ix < MENU_VAR_BUILTINS || L->set->var[ix].constant)) {
-                    err(L, fy_node_pair_key(p), "'%.*s' is built in or a constant and cannot be assigned",
-                        (int)l, s);
-                    continue;
-                }
-                if (var_add(L, s, l, NULL) == MENU_NONE)
-                    err(L, fy_node_pair_key(p), "too many variables");
+                if (s)
+                    assigned_var(L, fy_node_pair_key(p), s, l);
             }
         }
     }
@@ -1019,6 +1129,79 @@ static void check_node_keys(struct ld *L, struct decl *d, const char *const *ext
     check_keys(L, d->map, all, where);
 }
 
+static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const char *what)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    return s ? tmpl(L, n, s, l, what) : NULL;
+}
+
+/* The node's `text` (required). */
+static const struct menu_text *node_text(struct ld *L, struct decl *d)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(d->map, "text", &k);
+    return text(L, v, k ? k : d->id_node, "text");
+}
+
+/* A required target: `key` in map; when missing, the error stands at
+ * `where`. */
+static uint16_t req_target(struct ld *L, struct fy_node *map, const char *key,
+                           struct fy_node *where)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(map, key, &k);
+    return target(L, v, k ? k : where, key);
+}
+
+/* The index of n's text among names (NULL-terminated); -1 when n is no
+ * text (the error is given), -2 when it is none of the names (the caller
+ * says what is allowed). */
+static int choice(struct ld *L, struct fy_node *n, const char *what,
+                  const char *const *names)
+{
+    size_t l;
+    const char *s = scalar(L, n, what, &l);
+    if (!s)
+        return -1;
+    for (int i = 0; names[i]; i++)
+        if (is_key(s, l, names[i]))
+            return i;
+    return -2;
+}
+
+/* A mode named by `key` of the node (absent: *out stays): values[i] for
+ * names[i]; another name is refused with `msg`. */
+static void node_mode(struct ld *L, struct decl *d, const char *key,
+                      const char *const *names, const uint8_t *values, uint8_t *out,
+                      const char *msg)
+{
+    struct fy_node *n = get(d->map, key, NULL);
+    int c = n ? choice(L, n, key, names) : -1;
+    if (c >= 0)
+        *out = values[c];
+    else if (c == -2)
+        err(L, n, "%s", msg);
+}
+
+/* The node's `timeout_ms` (100 ms to 30 s), or dflt. */
+static uint32_t node_timeout(struct ld *L, struct decl *d, uint32_t dflt)
+{
+    unsigned long v;
+    struct fy_node *t = get(d->map, "timeout_ms", NULL);
+    return t && get_uint(L, t, "timeout_ms", 100, 30000, &v) ? (uint32_t)v : dflt;
+}
+
+/* The node's required `url` template (http, app). */
+static void node_url(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    struct fy_node *u = get(d->map, "url", NULL);
+    if (!u)
+        err(L, d->id_node, "%s node '%s' needs a 'url'", kind_names[d->kind], d->id);
+    else
+        mn->url = plain_tmpl(L, u, "url");
+}
+
 static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "options", "var", NULL };
@@ -1027,11 +1210,8 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
     size_t vl;
     const char *vs = vn && fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
     mn->var = vs ? menu_set_find_var(L->set, vs, vl) : MENU_NONE;
+    mn->text = node_text(L, d);
     struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
     struct fy_node *opts = get(d->map, "options", &k);
     if (!opts || !fy_node_is_sequence(opts)) {
         err(L, opts ? k : d->id_node, "menu node '%s' needs a list of 'options'", d->id);
@@ -1061,11 +1241,7 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
         struct fy_node *lk = NULL;
         struct fy_node *lab = get(n, "label", &lk);
         o[i].label = text(L, lab, lk ? lk : n, "label");
-        struct fy_node *nk = NULL;
-        {
-        struct fy_node *val_ = get(n, "next", &nk);
-        o[i].next = target(L, val_, nk ? nk : n, "next");
-    }
+        o[i].next = req_target(L, n, "next", n);
         struct fy_node *valn = get(n, "value", NULL);
         if (valn) {
             size_t l;
@@ -1078,19 +1254,8 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
                 err(L, valn, "an option 'value' needs 'var' on its menu");
         }
         struct fy_node *lang = get(n, "language", NULL);
-        if (lang) {
-            size_t l;
-            const char *s = scalar(L, lang, "language", &l);
-            char code[8] = "";
-            if (s && l < sizeof code) {
-                memcpy(code, s, l);
-                code[l] = '\0';
-            }
-            int li = menu_set_find_lang(L->set, code);
-            if (s && li < 0)
-                err(L, lang, "language '%s' is not in languages", code);
-            o[i].set_lang = (int8_t)li;
-        }
+        if (lang)
+            o[i].set_lang = (int8_t)lang_index(L, lang, "language");
         i++;
     }
     mn->opt = o;
@@ -1102,28 +1267,21 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
     static const char *const keys[] = { "kind", "min", "max", "pattern", "var", "error",
                                         "retries", "on_fail", "next", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
-    struct fy_node *kn = get(d->map, "kind", &k);
+    mn->text = node_text(L, d);
+    struct fy_node *kn = get(d->map, "kind", NULL);
     mn->in_kind = MENU_IN_TEXT;
     if (kn) {
-        size_t l;
-        const char *s = scalar(L, kn, "kind", &l);
-        if (s) {
-            if (is_key(s, l, "text"))
-                mn->in_kind = MENU_IN_TEXT;
-            else if (is_key(s, l, "digits"))
-                mn->in_kind = MENU_IN_DIGITS;
-            else if (is_key(s, l, "regex"))
-                mn->in_kind = MENU_IN_REGEX;
-            else if (is_key(s, l, "date"))
-                mn->in_kind = MENU_IN_DATE;
-            else
-                err(L, kn, "input kind '%.*s': use text, digits, regex or date",
-                    (int)(l > 20 ? 20 : l), s);
+        static const char *const kinds[] = { "text", "digits", "regex", "date", NULL };
+        static const uint8_t in_kinds[] = { MENU_IN_TEXT, MENU_IN_DIGITS, MENU_IN_REGEX,
+                                            MENU_IN_DATE };
+        int c = choice(L, kn, "kind", kinds);
+        if (c >= 0) {
+            mn->in_kind = in_kinds[c];
+        } else if (c == -2) {
+            size_t l;
+            const char *s = fy_node_get_scalar(kn, &l);
+            err(L, kn, "input kind '%.*s': use text, digits, regex or date",
+                (int)(l > 20 ? 20 : l), s);
         }
     }
     unsigned long v;
@@ -1177,11 +1335,7 @@ static void build_input(struct ld *L, struct decl *d, struct menu_node *mn)
     if (n && get_uint(L, n, "retries", 1, 10, &v))
         mn->retries = (uint8_t)v;
     mn->on_fail = opt_target(L, d->map, "on_fail");
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
 }
 
 static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1191,11 +1345,7 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "a switch node shows no text");
-    struct fy_node *dk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "default", &dk);
-        mn->dflt = target(L, val_, dk ? dk : d->id_node, "default");
-    }
+    mn->dflt = req_target(L, d->map, "default", d->id_node);
     struct fy_node *cases = get(d->map, "cases", &k);
     if (!cases)
         return;
@@ -1242,23 +1392,13 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
             if (e)
                 c[i].equals = e;
         }
-        struct fy_node *nk = NULL;
-        {
-        struct fy_node *val_ = get(n, "next", &nk);
-        c[i].next = target(L, val_, nk ? nk : n, "next");
-    }
+        c[i].next = req_target(L, n, "next", n);
         i++;
     }
     mn->cases = c;
     mn->ncases = (uint16_t)cnt;
 }
 
-static const struct menu_tmpl *plain_tmpl(struct ld *L, struct fy_node *n, const char *what)
-{
-    size_t l;
-    const char *s = scalar(L, n, what, &l);
-    return s ? tmpl(L, n, s, l, what) : NULL;
-}
 
 /* The `save` map of an http or status node (variables were declared in
  * pass 1).  allowed: the only field names accepted (NULL-terminated), or
@@ -1310,39 +1450,25 @@ static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "an http node shows no text (the next node does)");
-    struct fy_node *u = get(d->map, "url", &k);
-    if (!u)
-        err(L, d->id_node, "http node '%s' needs a 'url'", d->id);
-    else
-        mn->url = plain_tmpl(L, u, "url");
-    struct fy_node *b = get(d->map, "body", &k);
+    node_url(L, d, mn);
+    struct fy_node *b = get(d->map, "body", NULL);
     if (b)
         mn->body = plain_tmpl(L, b, "body");
     mn->method = b ? "POST" : "GET";
-    struct fy_node *m = get(d->map, "method", &k);
+    struct fy_node *m = get(d->map, "method", NULL);
     if (m) {
-        size_t l;
-        const char *s = scalar(L, m, "method", &l);
-        if (s && is_key(s, l, "GET"))
-            mn->method = "GET";
-        else if (s && is_key(s, l, "POST"))
-            mn->method = "POST";
-        else if (s)
+        static const char *const methods[] = { "GET", "POST", NULL };
+        int c = choice(L, m, "method", methods);
+        if (c >= 0)
+            mn->method = methods[c];
+        else if (c == -2)
             err(L, m, "method must be GET or POST");
-        if (s && b && is_key(s, l, "GET"))
+        if (c == 0 && b)
             err(L, m, "a GET request has no body");
     }
-    unsigned long v;
-    mn->timeout_ms = 5000;
-    struct fy_node *t = get(d->map, "timeout_ms", NULL);
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    mn->timeout_ms = node_timeout(L, d, 5000);
     build_save(L, d, mn, NULL);
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
     mn->on_error = opt_target(L, d->map, "on_error");
     mn->on_timeout = opt_target(L, d->map, "on_timeout");
 }
@@ -1351,19 +1477,11 @@ static void build_sms(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "to", "next", NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
+    mn->text = node_text(L, d);
     struct fy_node *to = get(d->map, "to", NULL);
     if (to)
         mn->to = plain_tmpl(L, to, "to");
-    struct fy_node *nk = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "next", &nk);
-        mn->next = target(L, val_, nk ? nk : d->id_node, "next");
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
 }
 
 static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
@@ -1373,16 +1491,8 @@ static void build_app(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "an app node shows the app's text, not its own");
-    struct fy_node *u = get(d->map, "url", &k);
-    if (!u)
-        err(L, d->id_node, "app node '%s' needs a 'url'", d->id);
-    else
-        mn->url = plain_tmpl(L, u, "url");
-    unsigned long v;
-    mn->timeout_ms = 10000;
-    struct fy_node *t = get(d->map, "timeout_ms", NULL);
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    node_url(L, d, mn);
+    mn->timeout_ms = node_timeout(L, d, 10000);
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
@@ -1409,13 +1519,9 @@ static void app_number_var(struct ld *L, struct decl *d, struct menu_node *mn)
 /* ... and their targets: next, on_not_found, on_locked, on_error. */
 static void app_number_targets(struct ld *L, struct decl *d, struct menu_node *mn)
 {
-    static const char *const names[] = { "next", "on_not_found", "on_locked" };
-    uint16_t *dst[] = { &mn->next, &mn->on_notfound, &mn->on_locked };
-    for (int i = 0; i < 3; i++) {
-        struct fy_node *nk = NULL;
-        struct fy_node *val = get(d->map, names[i], &nk);
-        *dst[i] = target(L, val, nk ? nk : d->id_node, names[i]);
-    }
+    mn->next = req_target(L, d->map, "next", d->id_node);
+    mn->on_notfound = req_target(L, d->map, "on_not_found", d->id_node);
+    mn->on_locked = req_target(L, d->map, "on_locked", d->id_node);
     mn->on_error = opt_target(L, d->map, "on_error");
 }
 
@@ -1432,14 +1538,10 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *u = get(d->map, "url", NULL);
     if (u)
         mn->url = plain_tmpl(L, u, "url");
-    unsigned long v;
-    mn->timeout_ms = 3000;
     struct fy_node *k = NULL;
-    struct fy_node *t = get(d->map, "timeout_ms", &k);
-    if (t && !u)
+    if (get(d->map, "timeout_ms", &k) && !u)
         err(L, k, "timeout_ms applies to a live status node (with url) only");
-    if (t && get_uint(L, t, "timeout_ms", 100, 30000, &v))
-        mn->timeout_ms = (uint32_t)v;
+    mn->timeout_ms = node_timeout(L, d, 3000);
     app_number_targets(L, d, mn);
 }
 
@@ -1464,18 +1566,11 @@ static void build_booking(struct ld *L, struct decl *d, struct menu_node *mn)
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "a booking node draws its own screens (texts built in for ky, ru, en)");
+    static const char *const modes[] = { "book", "manage", NULL };
+    static const uint8_t book_modes[] = { MENU_BOOK_NEW, MENU_BOOK_MANAGE };
     mn->mode = MENU_BOOK_NEW;
-    struct fy_node *m = get(d->map, "mode", NULL);
-    if (m) {
-        size_t l;
-        const char *s = scalar(L, m, "mode", &l);
-        if (s && is_key(s, l, "book"))
-            mn->mode = MENU_BOOK_NEW;
-        else if (s && is_key(s, l, "manage"))
-            mn->mode = MENU_BOOK_MANAGE;
-        else if (s)
-            err(L, m, "mode must be book (a new booking) or manage (list, cancel, move)");
-    }
+    node_mode(L, d, "mode", modes, book_modes, &mn->mode,
+              "mode must be book (a new booking) or manage (list, cancel, move)");
     struct fy_node *sv = get(d->map, "services", &k);
     if (sv && mn->mode == MENU_BOOK_MANAGE)
         err(L, k, "services applies to mode book only");
@@ -1530,18 +1625,11 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
                                         "on_locked", "on_error", NULL };
     check_node_keys(L, d, keys);
     app_number_var(L, d, mn);
+    static const char *const actions[] = { "subscribe", "unsubscribe", NULL };
+    static const uint8_t sub_modes[] = { MENU_SUB_ON, MENU_SUB_OFF };
     mn->mode = MENU_SUB_ON;
-    struct fy_node *a = get(d->map, "action", NULL);
-    if (a) {
-        size_t l;
-        const char *s = scalar(L, a, "action", &l);
-        if (s && is_key(s, l, "subscribe"))
-            mn->mode = MENU_SUB_ON;
-        else if (s && is_key(s, l, "unsubscribe"))
-            mn->mode = MENU_SUB_OFF;
-        else if (s)
-            err(L, a, "action must be subscribe or unsubscribe");
-    }
+    node_mode(L, d, "action", actions, sub_modes, &mn->mode,
+              "action must be subscribe or unsubscribe");
     app_number_targets(L, d, mn);
 }
 
@@ -1549,11 +1637,7 @@ static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { NULL };
     check_node_keys(L, d, keys);
-    struct fy_node *k = NULL;
-    {
-        struct fy_node *val_ = get(d->map, "text", &k);
-        mn->text = text(L, val_, k ? k : d->id_node, "text");
-    }
+    mn->text = node_text(L, d);
 }
 
 static void build_nodes(struct ld *L)
@@ -1798,17 +1882,14 @@ static void check_fit(struct ld *L)
             size_t l = lit_of(set->msg[m]->t[li], buf, sizeof buf);
             size_t b;
             size_t c = fit_cost(buf, l, &b);
-            static const char *const names[MENU_MSG_COUNT] = {
-                "invalid", "too_many", "failure", "timeout", "resume", "unknown_code"
-            };
             struct fy_node *where = L->settings;
             struct fy_node *mk = NULL;
             struct fy_node *msgs = L->settings ? get(L->settings, "messages", NULL) : NULL;
-            if (msgs && fy_node_is_mapping(msgs) && get(msgs, names[m], &mk) && mk)
+            if (msgs && fy_node_is_mapping(msgs) && get(msgs, msg_names[m], &mk) && mk)
                 where = mk;
             if (c > b)
                 err(L, where, "message '%s' does not fit one screen in '%s' (%zu of %zu characters)",
-                    names[m], set->lang[li], c, b);
+                    msg_names[m], set->lang[li], c, b);
         }
         for (uint16_t i = 0; i < set->nnode; i++) {
             const struct menu_node *n = &set->node[i];
@@ -1837,58 +1918,28 @@ static void check_fit(struct ld *L)
 
 /* Menu files are UTF-8 without NUL bytes or YAML directives.  Checked
  * before libfyaml sees the text: libfyaml 0.7.12 can loop forever on a
- * directive line holding invalid UTF-8 (found by fuzz_menu_load). */
+ * directive line holding invalid UTF-8 (found by fuzz_menu_load).  The
+ * first fault is named, at its line and column in characters. */
 static bool plain_text(struct ld *L, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    int line = 1, col = 1;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n = 1;
-        bool ok = true;
-        if (c == 0) {
-            ok = false;
-        } else if (c >= 0x80) {
-            uint32_t cp = 0;
-            if (c >= 0xC2 && c <= 0xDF) {
-                n = 2;
-                cp = c & 0x1F;
-            } else if (c >= 0xE0 && c <= 0xEF) {
-                n = 3;
-                cp = c & 0x0F;
-            } else if (c >= 0xF0 && c <= 0xF4) {
-                n = 4;
-                cp = c & 0x07;
-            } else {
-                ok = false;
-            }
-            for (size_t k = 1; ok && k < n; k++) {
-                if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
-                    ok = false;
-                else
-                    cp = cp << 6 | (p[i + k] & 0x3F);
-            }
-            if (ok && ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                       (cp >= 0xD800 && cp <= 0xDFFF)))
-                ok = false;
-        } else if (c == '%' && col == 1) {
-            menu_errors_add(L->errs, L->file, line, col, "YAML directives (%%...) are not supported");
+    const uint8_t *p = (const uint8_t *)s;
+    size_t bad = kz_utf8_text_fault(p, len);
+    int line, col;
+    for (size_t i = 0; i < bad;) {      /* a '%' opening a line before it */
+        if (s[i] == '%') {
+            kz_utf8_line_col(p, i, &line, &col);
+            menu_errors_add(L->errs, L->file, line, col,
+                            "YAML directives (%%...) are not supported");
             return false;
         }
-        if (!ok) {
-            menu_errors_add(L->errs, L->file, line, col, "not valid UTF-8 text");
-            return false;
-        }
-        if (c == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-        i += n;
+        const char *nl = memchr(s + i, '\n', bad - i);
+        i = nl ? (size_t)(nl - s) + 1 : bad;
     }
-    return true;
+    if (bad == len)
+        return true;
+    kz_utf8_line_col(p, bad, &line, &col);
+    menu_errors_add(L->errs, L->file, line, col, "not valid UTF-8 text");
+    return false;
 }
 
 /* ---- driver ---- */
@@ -1909,6 +1960,181 @@ static uint32_t fnv(uint32_t h, const void *p, size_t n)
     return h;
 }
 
+/* The set's generation: a hash of every file's name and text and of the
+ * overrides (they change the set too). */
+static uint32_t generation(const struct menu_source *src, size_t n,
+                           const struct menu_override *ov, size_t nov)
+{
+    uint32_t gen = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        const char *fname = src[i].name ? src[i].name : "<string>";
+        gen = fnv(gen, fname, strlen(fname) + 1);
+        gen = fnv(gen, src[i].text, src[i].len);
+    }
+    for (size_t i = 0; i < nov; i++) {
+        if (ov[i].name)
+            gen = fnv(gen, ov[i].name, strlen(ov[i].name) + 1);
+        if (ov[i].value)
+            gen = fnv(gen, ov[i].value, strlen(ov[i].value) + 1);
+    }
+    return gen;
+}
+
+/* libfyaml's document for one file, or NULL with its errors (as
+ * file:line:col) added.  *oom when the diagnostics could not be made. */
+static struct fy_document *parse_yaml(struct ld *L, const struct menu_source *src,
+                                      bool *oom)
+{
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        *oom = true;
+        return NULL;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pcfg = { 0 };
+    pcfg.flags = FYPCF_QUIET;
+    pcfg.diag = diag;
+    struct fy_document *doc =
+        fy_document_build_from_string(&pcfg, src->len ? src->text : "", src->len);
+    if (!doc) {
+        void *it = NULL;
+        struct fy_diag_error *de;
+        int cnt = 0;
+        while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
+            if (de->type < FYET_ERROR)
+                continue;
+            menu_errors_add(L->errs, L->file, de->line > 0 ? de->line : 1,
+                            de->column > 0 ? de->column : 1, "YAML: %s",
+                            de->msg ? de->msg : "syntax error");
+            cnt++;
+        }
+        if (!cnt)
+            menu_errors_add(L->errs, L->file, 1, 1, "YAML: syntax error");
+    }
+    fy_diag_destroy(diag);
+    return doc;
+}
+
+/* Pass 1 over one file: checked as text, parsed, declared.  *doc keeps
+ * the document (the declarations point into it).  false: stop reading
+ * (out of memory). */
+static bool read_source(struct ld *L, const struct menu_source *src,
+                        struct fy_document **doc)
+{
+    const char *fname = src->name ? src->name : "<string>";
+    L->file = sdup(L, fname, strlen(fname));
+    if (!L->file)
+        return false;
+    if (src->len > MAX_FILE_BYTES) {
+        menu_errors_add(L->errs, L->file, 0, 0, "file larger than %u bytes", MAX_FILE_BYTES);
+        return true;
+    }
+    if (!plain_text(L, src->text, src->len))
+        return true;
+    bool oom = false;
+    *doc = parse_yaml(L, src, &oom);
+    if (oom) {
+        L->oom = true;
+        return false;
+    }
+    if (!*doc)
+        return true;
+    struct fy_node *root = fy_document_root(*doc);
+    size_t before = L->errs->n;
+    no_alias(L, root, 0);
+    if (L->errs->n == before)
+        declare_file(L, root);
+    return true;
+}
+
+/* The nodes in declaration order, by_id sorted, then each one built. */
+static void make_nodes(struct ld *L)
+{
+    struct menu_set *set = L->set;
+    set->node = alloc(L, L->ndecl * sizeof *set->node);
+    uint16_t *by = alloc(L, L->ndecl * sizeof *by);
+    if (!set->node || !by)
+        return;
+    set->nnode = (uint16_t)L->ndecl;
+    for (size_t i = 0; i < L->ndecl; i++) {
+        struct menu_node *mn = &set->node[i];
+        mn->id = L->decl[i].id;
+        mn->kind = (uint8_t)L->decl[i].kind;
+        mn->file = L->decl[i].file;
+        pos(L->decl[i].id_node, &mn->line, &mn->col);
+        mn->next = mn->on_fail = mn->on_error = mn->on_timeout = mn->dflt = MENU_NONE;
+        mn->on_notfound = mn->on_locked = MENU_NONE;
+        mn->var = MENU_NONE;
+        by[i] = (uint16_t)i;
+    }
+    qsort_r(by, L->ndecl, sizeof *by, cmp_by_id, set);
+    set->by_id = by;
+    build_nodes(L);
+}
+
+/* The codes as dialled ("*100*2#"), each with its root node. */
+static void make_codes(struct ld *L, const char *first_file)
+{
+    struct menu_set *set = L->set;
+    set->code = alloc(L, (L->ncode ? L->ncode : 1) * sizeof *set->code);
+    for (size_t i = 0; set->code && i < L->ncode; i++) {
+        L->file = L->code_file[i];
+        size_t l;
+        const char *c = scalar(L, L->code_key[i], "code", &l);
+        if (!c)
+            continue;
+        bool ok = l >= 3 && l <= 40 && c[0] == '*' && c[l - 1] == '#';
+        for (size_t j = 1; ok && j + 1 < l; j++)
+            ok = (c[j] >= '0' && c[j] <= '9') || (c[j] == '*' && c[j - 1] != '*');
+        if (!ok) {
+            err(L, L->code_key[i], "code '%.*s': write it as dialled, e.g. \"*100#\"",
+                (int)(l > 40 ? 40 : l), c);
+            continue;
+        }
+        if (menu_set_find_code(set, c, l)) {
+            err(L, L->code_key[i], "code '%.*s' declared twice", (int)l, c);
+            continue;
+        }
+        uint16_t root = target(L, L->code_val[i], L->code_key[i], "code");
+        if (root == MENU_NONE)
+            continue;
+        set->code[set->ncode].code = sdup(L, c, l);
+        set->code[set->ncode].root = root;
+        set->ncode++;
+    }
+    if (L->ncode == 0)
+        menu_errors_add(L->errs, first_file, 0, 0,
+                        "no short code declared (codes: {\"*100#\": node})");
+}
+
+/* Pass 2 and the whole-set checks, each only while nothing failed. */
+static void define(struct ld *L, const char *first_file)
+{
+    if (!L->oom) {
+        parse_settings(L);
+        if (L->set->nlang > 0) {
+            declare_vars(L);
+            run_settings(L, AT_TEXTS);
+        }
+    }
+    if (!failed(L) && L->ndecl > 0)
+        make_nodes(L);
+    else if (!failed(L))
+        menu_errors_add(L->errs, first_file, 0, 0, "the menu set has no nodes");
+    if (!failed(L)) {
+        make_codes(L, first_file);
+        run_settings(L, AT_NODES);
+    }
+    if (!failed(L)) {
+        check_graph(L);
+        check_fit(L);
+    }
+}
+
 int menu_set_load_sources(const struct menu_source *src, size_t n,
                           const struct menu_override *ov, size_t nov,
                           struct menu_set **out, struct menu_errors *errs)
@@ -1918,161 +2144,25 @@ int menu_set_load_sources(const struct menu_source *src, size_t n,
     struct ld *L = &L0;
     L->errs = errs;
     L->nerr0 = errs->n + errs->dropped;
+    L->ov = ov;
+    L->nov = nov;
     L->set = calloc(1, sizeof *L->set);
-    if (!L->set) {
+    struct fy_document **docs = calloc(n ? n : 1, sizeof *docs);
+    if (!L->set || !docs) {
+        free(L->set);
+        free(docs);
         menu_errors_add(errs, NULL, 0, 0, "out of memory");
         return -1;
     }
     L->set->refs = 1;
-    struct fy_document **docs = calloc(n ? n : 1, sizeof *docs);
-    if (!docs) {
-        free(L->set);
-        menu_errors_add(errs, NULL, 0, 0, "out of memory");
-        return -1;
-    }
-    uint32_t gen = 2166136261u;
     /* builtins first: phone, code, lang */
     var_add(L, "phone", 5, NULL);
     var_add(L, "code", 4, NULL);
     var_add(L, "lang", 4, NULL);
-
-    for (size_t i = 0; i < n; i++) {
-        const char *fname = src[i].name ? src[i].name : "<string>";
-        gen = fnv(gen, fname, strlen(fname) + 1);
-        L->file = sdup(L, fname, strlen(fname));
-        if (!L->file)
-            break;
-        gen = fnv(gen, src[i].text, src[i].len);
-        if (src[i].len > MAX_FILE_BYTES) {
-            menu_errors_add(errs, L->file, 0, 0, "file larger than %u bytes", MAX_FILE_BYTES);
-            continue;
-        }
-        if (!plain_text(L, src[i].text, src[i].len))
-            continue;
-        struct fy_diag_cfg dcfg;
-        fy_diag_cfg_default(&dcfg);
-        dcfg.fp = NULL;
-        dcfg.colorize = false;
-        struct fy_diag *diag = fy_diag_create(&dcfg);
-        if (!diag) {
-            L->oom = true;
-            break;
-        }
-        fy_diag_set_collect_errors(diag, true);
-        struct fy_parse_cfg pcfg = { 0 };
-        pcfg.flags = FYPCF_QUIET;
-        pcfg.diag = diag;
-        docs[i] = fy_document_build_from_string(&pcfg, src[i].len ? src[i].text : "", src[i].len);
-        if (!docs[i]) {
-            void *it = NULL;
-            struct fy_diag_error *de;
-            int cnt = 0;
-            while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
-                if (de->type < FYET_ERROR)
-                    continue;
-                menu_errors_add(errs, L->file, de->line > 0 ? de->line : 1,
-                                de->column > 0 ? de->column : 1, "YAML: %s",
-                                de->msg ? de->msg : "syntax error");
-                cnt++;
-            }
-            if (!cnt)
-                menu_errors_add(errs, L->file, 1, 1, "YAML: syntax error");
-        }
-        fy_diag_destroy(diag);
-        if (!docs[i])
-            continue;
-        struct fy_node *root = fy_document_root(docs[i]);
-        size_t before = errs->n;
-        no_alias(L, root, 0);
-        if (errs->n == before)
-            declare_file(L, root);
-    }
-    for (size_t i = 0; i < nov; i++) {   /* overrides change the set too */
-        if (ov[i].name)
-            gen = fnv(gen, ov[i].name, strlen(ov[i].name) + 1);
-        if (ov[i].value)
-            gen = fnv(gen, ov[i].value, strlen(ov[i].value) + 1);
-    }
-    L->set->generation = gen;
-    if (!L->oom) {
-        parse_settings(L, ov, nov);
-        if (L->set->nlang > 0) {
-            declare_vars(L);
-            settings_texts(L);
-        }
-    }
-    /* nodes in declaration order; by_id sorted */
-    struct menu_set *set = L->set;
-    if (!failed(L) && L->ndecl > 0) {
-        set->node = alloc(L, L->ndecl * sizeof *set->node);
-        uint16_t *by = alloc(L, L->ndecl * sizeof *by);
-        if (set->node && by) {
-            set->nnode = (uint16_t)L->ndecl;
-            for (size_t i = 0; i < L->ndecl; i++) {
-                struct menu_node *mn = &set->node[i];
-                mn->id = L->decl[i].id;
-                mn->kind = (uint8_t)L->decl[i].kind;
-                mn->file = L->decl[i].file;
-                pos(L->decl[i].id_node, &mn->line, &mn->col);
-                mn->next = mn->on_fail = mn->on_error = mn->on_timeout = mn->dflt = MENU_NONE;
-                mn->on_notfound = mn->on_locked = MENU_NONE;
-                mn->var = MENU_NONE;
-                by[i] = (uint16_t)i;
-            }
-            qsort_r(by, L->ndecl, sizeof *by, cmp_by_id, set);
-            set->by_id = by;
-            build_nodes(L);
-        }
-    } else if (!failed(L)) {
-        menu_errors_add(errs, n ? src[0].name : NULL, 0, 0, "the menu set has no nodes");
-    }
-    /* codes */
-    if (!failed(L)) {
-        set->code = alloc(L, (L->ncode ? L->ncode : 1) * sizeof *set->code);
-        for (size_t i = 0; set->code && i < L->ncode; i++) {
-            L->file = L->code_file[i];
-            size_t l;
-            const char *c = scalar(L, L->code_key[i], "code", &l);
-            if (!c)
-                continue;
-            bool ok = l >= 3 && l <= 40 && c[0] == '*' && c[l - 1] == '#';
-            for (size_t j = 1; ok && j + 1 < l; j++)
-                ok = (c[j] >= '0' && c[j] <= '9') || (c[j] == '*' && c[j - 1] != '*');
-            if (!ok) {
-                err(L, L->code_key[i], "code '%.*s': write it as dialled, e.g. \"*100#\"",
-                    (int)(l > 40 ? 40 : l), c);
-                continue;
-            }
-            if (menu_set_find_code(set, c, l)) {
-                err(L, L->code_key[i], "code '%.*s' declared twice", (int)l, c);
-                continue;
-            }
-            uint16_t root = target(L, L->code_val[i], L->code_key[i], "code");
-            if (root == MENU_NONE)
-                continue;
-            set->code[set->ncode].code = sdup(L, c, l);
-            set->code[set->ncode].root = root;
-            set->ncode++;
-        }
-        if (L->ncode == 0)
-            menu_errors_add(errs, n ? src[0].name : NULL, 0, 0,
-                            "no short code declared (codes: {\"*100#\": node})");
-        if (L->settings) {
-            L->file = L->settings_file;
-            struct fy_node *lk = NULL;
-            struct fy_node *lm = get(L->settings, "language_menu", &lk);
-            if (lm) {
-                set->language_menu = target(L, lm, lk, "language_menu");
-                if (set->language_menu != MENU_NONE &&
-                    set->node[set->language_menu].kind != MENU_K_MENU)
-                    err(L, lm, "language_menu must be a menu node");
-            }
-        }
-    }
-    if (!failed(L)) {
-        check_graph(L);
-        check_fit(L);
-    }
+    for (size_t i = 0; i < n && read_source(L, &src[i], &docs[i]); i++)
+        ;
+    L->set->generation = generation(src, n, ov, nov);
+    define(L, n ? src[0].name : NULL);
     if (L->oom)
         menu_errors_add(errs, NULL, 0, 0, "out of memory while loading menus");
     for (size_t i = 0; i < n; i++)
@@ -2083,6 +2173,7 @@ int menu_set_load_sources(const struct menu_source *src, size_t n,
     free(L->code_key);
     free(L->code_val);
     free(L->code_file);
+    struct menu_set *set = L->set;
     if (failed(L)) {
         menu_set_unref(set);
         return -1;

@@ -17,11 +17,14 @@
  *   INPUT    x BOOKING_INPUT        -> on_booking_input
  *   BOOKING_* x BOOKING             -> on_booking
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
- * May call: menus/menu, menus/screen, menus/dialog, libc.
+ * (the INPUT rows are on_typed(), the effect rows the table results[]).
+ * May call: menus/menu, menus/screen, menus/dialog, base/utf8, libc.
  */
 #include "menus/step.h"
 
 #include <string.h>
+
+#include "base/utf8.h"
 
 #define MAX_HOPS 32          /* nodes without input per step (loader forbids loops) */
 #define BODY_MAX 3072
@@ -70,11 +73,8 @@ static void app(char *buf, size_t cap, size_t *n, const char *s, size_t len)
 {
     if (*n + 1 >= cap)
         return;
-    if (len > cap - 1 - *n) {
-        len = cap - 1 - *n;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;              /* never cut inside a UTF-8 character */
-    }
+    /* never cut inside a UTF-8 character */
+    len = kz_utf8_clip((const uint8_t *)s, len, cap - 1 - *n);
     memcpy(buf + *n, s, len);
     *n += len;
     buf[*n] = '\0';
@@ -131,6 +131,12 @@ static const char *keep(struct menu_output *out, const char *s, size_t len)
     return p;
 }
 
+/* The caller's phone, copied into the output arena ("" when none). */
+static const char *keep_phone(struct ctx *c)
+{
+    return c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+}
+
 static struct menu_effect *add_fx(struct menu_output *out, int kind)
 {
     if (out->nfx >= MENU_FX_MAX)
@@ -179,8 +185,10 @@ static void emit_page(struct ctx *c, const struct menu_screen_in *si,
     out->show = true;
 }
 
-/* A one-screen text that ends the dialog (messages, app END). */
-static void finish_text(struct ctx *c, const char *text, size_t len)
+/* A text shown alone on one page, without a footer (a message, or a
+ * screen whose keys belong to an app or the booking), after which the
+ * dialog waits for `wait`. */
+static void one_page(struct ctx *c, const char *text, size_t len, uint8_t wait)
 {
     struct menu_screen_in si = { 0 };
     si.body = text;
@@ -188,8 +196,14 @@ static void finish_text(struct ctx *c, const char *text, size_t len)
     si.final = true;
     unsigned np, sh;
     emit_page(c, &si, 0, &np, &sh);
+    c->d->wait = wait;
+}
+
+/* A one-screen text that ends the dialog (messages, app END). */
+static void finish_text(struct ctx *c, const char *text, size_t len)
+{
+    one_page(c, text, len, MENU_W_END);
     c->out->end = true;
-    c->d->wait = MENU_W_END;
 }
 
 static void finish_msg(struct ctx *c, int msg)
@@ -321,7 +335,7 @@ static void fx_sms(struct ctx *c, const struct menu_node *n)
         l = render(c, n->to, buf, sizeof buf, false);
         fx->to = keep(c->out, buf, l);
     } else {
-        fx->to = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+        fx->to = keep_phone(c);
     }
     l = render(c, text_of(c, n->text), buf, sizeof buf, false);
     fx->text = keep(c->out, buf, l);
@@ -339,7 +353,7 @@ static struct menu_effect *fx_app_number(struct ctx *c, const struct menu_node *
         return NULL;
     const char *v = var_value(c, n->var);
     fx->number = keep(c->out, v, strlen(v));
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->lang = c->set->lang[lang_of(c)];
     return fx;
 }
@@ -377,7 +391,7 @@ static void fx_booking(struct ctx *c, const struct menu_node *n,
     fx->days = n->days;
     fx->state = keep(c->out, c->d->app, c->d->app_len);
     fx->input = input ? keep(c->out, input, len) : NULL;
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->session_id = c->in->session_id ? c->in->session_id : "";
     fx->lang = c->set->lang[lang_of(c)];
     fx->fallback_lang = c->set->lang[c->set->default_lang];
@@ -396,7 +410,7 @@ static void fx_store_lang(struct ctx *c)
     struct menu_effect *fx = add_fx(c->out, MENU_FX_STORE_LANG);
     if (!fx)
         return;
-    fx->phone = c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    fx->phone = keep_phone(c);
     fx->lang = c->set->lang[lang_of(c)];
 }
 
@@ -533,15 +547,6 @@ static bool eq(const char *a, size_t al, const char *b)
     return strlen(b) == al && memcmp(a, b, al) == 0;
 }
 
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static bool all_digits(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -568,53 +573,15 @@ static bool valid_date(const char *s, size_t len)
     return dd <= max;
 }
 
-/* 1 when s is well-formed UTF-8 (shortest forms, no surrogates). */
-static bool utf8_ok(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 static bool input_ok(const struct menu_node *n, const char *s, size_t len)
 {
-    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len) || !utf8_ok(s, len))
+    size_t chars;
+    if (len == 0 || len > MENU_VAL_MAX || memchr(s, '\0', len) ||
+        !kz_utf8_count((const uint8_t *)s, len, &chars, NULL))
         return false;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < 0x20)
             return false;
-    size_t chars = utf8_chars(s, len);
     if (n->min_len && chars < n->min_len)
         return false;
     if (n->max_len && chars > n->max_len)
@@ -726,35 +693,48 @@ static void on_input(struct ctx *c, const char *s, size_t len)
     }
 }
 
+/* An effect failed: the node's on_error, else the message msg. */
+static void failed(struct ctx *c, const struct menu_node *n, int msg)
+{
+    if (n->on_error != MENU_NONE)
+        enter(c, n->on_error);
+    else
+        finish_msg(c, msg);
+}
+
+/* Keep the values of a result that the node saves: an http result's
+ * fields are named by variable (the gateway mapped the JSON paths), a
+ * status result's by field. */
+static void save_result(struct ctx *c, const struct menu_node *n, bool by_field)
+{
+    for (size_t i = 0; i < c->in->nkv; i++) {
+        const struct menu_kv *kv = &c->in->kv[i];
+        if (!kv->name || !kv->value)
+            continue;
+        for (uint16_t k = 0; k < n->nsave; k++) {
+            const char *name = by_field ? n->save[k].field : c->set->var[n->save[k].var].name;
+            if (strcmp(name, kv->name) == 0)
+                menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
+        }
+    }
+}
+
 static void on_http(struct ctx *c)
 {
     const struct menu_node *n = &c->set->node[c->d->node];
     switch (c->in->event) {
     case MENU_EV_HTTP_OK:
-        for (size_t i = 0; i < c->in->nkv; i++) {
-            const struct menu_kv *kv = &c->in->kv[i];
-            if (!kv->name || !kv->value)
-                continue;
-            for (uint16_t k = 0; k < n->nsave; k++) {
-                if (strcmp(c->set->var[n->save[k].var].name, kv->name) == 0)
-                    menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
-            }
-        }
+        save_result(c, n, false);
         enter(c, n->next);
         return;
     case MENU_EV_HTTP_TIMEOUT:
         if (n->on_timeout != MENU_NONE)
             enter(c, n->on_timeout);
-        else if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
         else
-            finish_msg(c, MENU_MSG_TIMEOUT);
+            failed(c, n, MENU_MSG_TIMEOUT);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, n, MENU_MSG_FAILURE);
         return;
     }
 }
@@ -765,14 +745,7 @@ static void on_status(struct ctx *c)
     const struct menu_node *n = &c->set->node[c->d->node];
     switch (c->in->event) {
     case MENU_EV_STATUS_OK:
-        for (size_t i = 0; i < c->in->nkv; i++) {
-            const struct menu_kv *kv = &c->in->kv[i];
-            if (!kv->name || !kv->value)
-                continue;
-            for (uint16_t k = 0; k < n->nsave; k++)
-                if (strcmp(n->save[k].field, kv->name) == 0)
-                    menu_dialog_set(c->d, n->save[k].var, kv->value, strlen(kv->value));
-        }
+        save_result(c, n, true);
         enter(c, n->next);
         return;
     case MENU_EV_STATUS_NOT_FOUND:
@@ -782,34 +755,28 @@ static void on_status(struct ctx *c)
         enter(c, n->on_locked);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, n, MENU_MSG_FAILURE);
         return;
     }
 }
 
+/* The text an app or booking result carries ("" when none), cut at a NUL. */
+static const char *result_text(const struct ctx *c, size_t *len)
+{
+    *len = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    return c->in->text ? c->in->text : "";
+}
+
 static void on_app(struct ctx *c)
 {
-    const struct menu_node *n = &c->set->node[c->d->node];
-    const char *t = c->in->text ? c->in->text : "";
-    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0; /* stop at a NUL */
-    if (c->in->event == MENU_EV_APP_CON) {
-        struct menu_screen_in si = { 0 };
-        si.body = t;
-        si.body_len = tl;
-        si.final = true;          /* no footer: the app owns its keys */
-        unsigned np, sh;
-        emit_page(c, &si, 0, &np, &sh);
-        c->d->wait = MENU_W_APP_INPUT;
-    } else if (c->in->event == MENU_EV_APP_END) {
+    size_t tl;
+    const char *t = result_text(c, &tl);
+    if (c->in->event == MENU_EV_APP_CON)
+        one_page(c, t, tl, MENU_W_APP_INPUT);     /* the app owns its keys */
+    else if (c->in->event == MENU_EV_APP_END)
         finish_text(c, t, tl);
-    } else if (n->on_error != MENU_NONE) {
-        enter(c, n->on_error);
-    } else {
-        finish_msg(c, MENU_MSG_FAILURE);
-    }
+    else
+        failed(c, &c->set->node[c->d->node], MENU_MSG_FAILURE);
 }
 
 static void on_app_input(struct ctx *c, const char *s, size_t len)
@@ -846,9 +813,8 @@ static void leave_back(struct ctx *c)
 /* A booking turn's result. */
 static void on_booking(struct ctx *c)
 {
-    const struct menu_node *n = &c->set->node[c->d->node];
-    const char *t = c->in->text ? c->in->text : "";
-    size_t tl = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    size_t tl;
+    const char *t = result_text(c, &tl);
     switch (c->in->event) {
     case MENU_EV_BOOKING_CON: {
         const char *state = NULL;
@@ -863,13 +829,7 @@ static void on_booking(struct ctx *c)
         memcpy(c->d->app, state, sl);
         c->d->app[sl] = '\0';
         c->d->app_len = (uint16_t)sl;
-        struct menu_screen_in si = { 0 };
-        si.body = t;
-        si.body_len = tl;
-        si.final = true;          /* the booking screen carries its footer */
-        unsigned np, sh;
-        emit_page(c, &si, 0, &np, &sh);
-        c->d->wait = MENU_W_BOOKING_INPUT;
+        one_page(c, t, tl, MENU_W_BOOKING_INPUT); /* it carries its footer */
         return;
     }
     case MENU_EV_BOOKING_END:
@@ -879,10 +839,7 @@ static void on_booking(struct ctx *c)
         leave_back(c);
         return;
     default:
-        if (n->on_error != MENU_NONE)
-            enter(c, n->on_error);
-        else
-            finish_msg(c, MENU_MSG_FAILURE);
+        failed(c, &c->set->node[c->d->node], MENU_MSG_FAILURE);
         return;
     }
 }
@@ -907,13 +864,7 @@ static void show_resume(struct ctx *c)
 {
     char buf[BODY_MAX];
     size_t n = render(c, text_of(c, c->set->msg[MENU_MSG_RESUME]), buf, sizeof buf, false);
-    struct menu_screen_in si = { 0 };
-    si.body = buf;
-    si.body_len = n;
-    si.final = true;
-    unsigned np, sh;
-    emit_page(c, &si, 0, &np, &sh);
-    c->d->wait = MENU_W_RESUME;
+    one_page(c, buf, n, MENU_W_RESUME);
 }
 
 static void on_resume(struct ctx *c, const char *s, size_t len)
@@ -1049,87 +1000,87 @@ static void start(struct ctx *c)
     }
 }
 
+/* Effect results: event -> what the dialog must wait for, the node kinds
+ * that wait so (1 << MENU_K_*), the handler.  The lower half of the
+ * transition table at the top of this file. */
+static const struct result_row {
+    uint8_t wait;
+    uint16_t kinds;
+    void (*handle)(struct ctx *c);
+} results[MENU_EV_BOOKING_FAIL + 1] = {
+    [MENU_EV_HTTP_OK]          = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_HTTP_FAIL]        = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_HTTP_TIMEOUT]     = { MENU_W_HTTP, 1u << MENU_K_HTTP, on_http },
+    [MENU_EV_APP_CON]          = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_APP_END]          = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_APP_FAIL]         = { MENU_W_APP, 1u << MENU_K_APP, on_app },
+    [MENU_EV_STATUS_OK]        = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_NOT_FOUND] = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_LOCKED]    = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_FAIL]      = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_BOOKING_CON]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_END]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_BACK]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_FAIL]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+};
+
+/* An answer typed by the caller, by what the dialog waits for. */
+static int on_typed(struct ctx *c)
+{
+    const char *s = c->in->text ? c->in->text : "";
+    size_t len = c->in->text ? c->in->len : 0;
+    /* trim surrounding spaces */
+    while (len && *s == ' ') {
+        s++;
+        len--;
+    }
+    while (len && s[len - 1] == ' ')
+        len--;
+    switch (c->d->wait) {
+    case MENU_W_INPUT:
+        on_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_APP_INPUT:
+        on_app_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_BOOKING_INPUT:
+        on_booking_input(c, s, len);
+        return MENU_OK;
+    case MENU_W_RESUME:
+        on_resume(c, s, len);
+        return MENU_OK;
+    default:
+        return MENU_EUNEXPECTED;
+    }
+}
+
 int menu_step(const struct menu_set *set, struct menu_dialog *d,
               const struct menu_input *in, struct menu_output *out)
 {
     if (!set || !d || !in || !out || set->nnode == 0)
         return MENU_EINVAL;
-    out->show = false;
-    out->end = false;
-    out->screen[0] = '\0';
-    out->screen_len = 0;
-    out->octets = 0;
+    no_screen(out);
     out->enc = MENU_ENC_GSM7;
-    out->page = out->npages = 0;
     out->nfx = 0;
     out->arena_used = 0;
     struct ctx c = { set, d, in, out };
-    const char *s = in->text ? in->text : "";
-    size_t len = in->text ? in->len : 0;
     bool valid_state = d->node < set->nnode && d->code < set->ncode;
-    switch (in->event) {
-    case MENU_EV_START:
+    int rc = MENU_OK;
+    if (in->event == MENU_EV_START) {
         start(&c);
-        break;
-    case MENU_EV_INPUT:
-        /* trim surrounding spaces */
-        while (len && *s == ' ') {
-            s++;
-            len--;
-        }
-        while (len && s[len - 1] == ' ')
-            len--;
-        if (!valid_state)
+    } else if (in->event == MENU_EV_INPUT) {
+        rc = valid_state ? on_typed(&c) : MENU_EUNEXPECTED;
+    } else if (in->event > MENU_EV_INPUT && in->event <= MENU_EV_BOOKING_FAIL) {
+        const struct result_row *row = &results[in->event];
+        if (!valid_state || d->wait != row->wait ||
+            !(row->kinds >> set->node[d->node].kind & 1u))
             return MENU_EUNEXPECTED;
-        if (d->wait == MENU_W_INPUT)
-            on_input(&c, s, len);
-        else if (d->wait == MENU_W_APP_INPUT)
-            on_app_input(&c, s, len);
-        else if (d->wait == MENU_W_BOOKING_INPUT)
-            on_booking_input(&c, s, len);
-        else if (d->wait == MENU_W_RESUME)
-            on_resume(&c, s, len);
-        else
-            return MENU_EUNEXPECTED;
-        break;
-    case MENU_EV_HTTP_OK:
-    case MENU_EV_HTTP_FAIL:
-    case MENU_EV_HTTP_TIMEOUT:
-        if (!valid_state || d->wait != MENU_W_HTTP ||
-            set->node[d->node].kind != MENU_K_HTTP)
-            return MENU_EUNEXPECTED;
-        on_http(&c);
-        break;
-    case MENU_EV_STATUS_OK:
-    case MENU_EV_STATUS_NOT_FOUND:
-    case MENU_EV_STATUS_LOCKED:
-    case MENU_EV_STATUS_FAIL:
-        if (!valid_state || d->wait != MENU_W_STORE ||
-            (set->node[d->node].kind != MENU_K_STATUS &&
-             set->node[d->node].kind != MENU_K_SUBSCRIBE))
-            return MENU_EUNEXPECTED;
-        on_status(&c);
-        break;
-    case MENU_EV_BOOKING_CON:
-    case MENU_EV_BOOKING_END:
-    case MENU_EV_BOOKING_BACK:
-    case MENU_EV_BOOKING_FAIL:
-        if (!valid_state || d->wait != MENU_W_BOOKING ||
-            set->node[d->node].kind != MENU_K_BOOKING)
-            return MENU_EUNEXPECTED;
-        on_booking(&c);
-        break;
-    case MENU_EV_APP_CON:
-    case MENU_EV_APP_END:
-    case MENU_EV_APP_FAIL:
-        if (!valid_state || d->wait != MENU_W_APP ||
-            set->node[d->node].kind != MENU_K_APP)
-            return MENU_EUNEXPECTED;
-        on_app(&c);
-        break;
-    default:
+        row->handle(&c);
+    } else {
         return MENU_EINVAL;
     }
+    if (rc != MENU_OK)
+        return rc;
     d->generation = set->generation;
     d->last_active = in->now;
     return MENU_OK;

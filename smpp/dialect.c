@@ -105,6 +105,35 @@ static int copy_addr(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+/* The session TLVs: its_session_info (two octets: the session, then
+ * sequence << 1 | end bit) and user_message_reference. */
+static void read_session(const struct smpp_pdu *pdu, bool *has_its, uint8_t *session,
+                         uint8_t *seq, bool *end, bool *has_umr, uint16_t *umr)
+{
+    const struct smpp_tlv *its = smpp_tlv_find(pdu, SMPP_TLV_ITS_SESSION_INFO);
+    *has_its = its && its->len == 2;
+    *session = *has_its ? its->val[0] : 0;
+    *seq = *has_its ? (uint8_t)(its->val[1] >> 1) : 0;
+    *end = *has_its && (its->val[1] & 1);
+    int64_t u = smpp_tlv_uint(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE);
+    *has_umr = u >= 0;
+    *umr = *has_umr ? (uint16_t)u : 0;
+}
+
+/* A screen's text in the dialect's encoding (UCS-2, or GSM 7-bit packed
+ * or not) into buf->sm, n octets; *air: what it takes on the air (the
+ * SMSC packs unpacked GSM).  The smpp_text status; *off as there. */
+static int encode_screen(const struct ussd_dialect *d, bool ucs2, const uint8_t *utf8,
+                         size_t len, struct ussd_reply_buf *buf,
+                         enum smpp_text_enc *enc, size_t *n, size_t *off, size_t *air)
+{
+    *enc = ucs2 ? SMPP_ENC_UCS2 : d->gsm_packed ? SMPP_ENC_GSM7_PACKED : SMPP_ENC_GSM7;
+    *n = 0;
+    int rc = smpp_text_encode(*enc, utf8, len, buf->sm, sizeof buf->sm, n, off);
+    *air = *enc == SMPP_ENC_GSM7 ? (*n * 7 + 7) / 8 : *n;
+    return rc;
+}
+
 static bool is_abort_op(const struct ussd_dialect *d, uint8_t op)
 {
     for (unsigned i = 0; i < d->n_abort_ops; i++)
@@ -124,15 +153,8 @@ int ussd_classify(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
     if (op < 0)
         return 0;
     in->op = (uint8_t)op;
-
-    const struct smpp_tlv *its = smpp_tlv_find(pdu, SMPP_TLV_ITS_SESSION_INFO);
-    in->has_its = its && its->len == 2;
-    in->its_session = in->has_its ? its->val[0] : 0;
-    in->its_seq = in->has_its ? (uint8_t)(its->val[1] >> 1) : 0;
-    in->its_end = in->has_its && (its->val[1] & 1);
-    int64_t umr = smpp_tlv_uint(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE);
-    in->has_umr = umr >= 0;
-    in->umr = in->has_umr ? (uint16_t)umr : 0;
+    read_session(pdu, &in->has_its, &in->its_session, &in->its_seq, &in->its_end,
+                 &in->has_umr, &in->umr);
 
     if (in->op == d->op_start && !in->its_end)
         in->kind = USSD_START;
@@ -200,10 +222,9 @@ static int fill_common(const struct ussd_dialect *d, const char *msisdn,
                        bool enc_ucs2, struct smpp_pdu *pdu,
                        struct ussd_reply_buf *buf, char *err, size_t errlen)
 {
-    enum smpp_text_enc enc = enc_ucs2 ? SMPP_ENC_UCS2
-                           : d->gsm_packed ? SMPP_ENC_GSM7_PACKED : SMPP_ENC_GSM7;
-    size_t n = 0, off = 0;
-    int rc = smpp_text_encode(enc, utf8, len, buf->sm, sizeof buf->sm, &n, &off);
+    enum smpp_text_enc enc;
+    size_t n, off = 0, air;
+    int rc = encode_screen(d, enc_ucs2, utf8, len, buf, &enc, &n, &off, &air);
     if (rc != SMPP_TEXT_OK) {
         snprintf(err, errlen, "screen text does not encode as %s: %s (byte %zu)",
                  smpp_text_enc_name(enc), smpp_text_strerror(rc), off);
@@ -211,7 +232,6 @@ static int fill_common(const struct ussd_dialect *d, const char *msisdn,
     }
     /* The air budget is 160 octets; unpacked GSM carries one septet per
      * octet here and is packed by the SMSC, so 182 septets are the limit. */
-    size_t air = enc == SMPP_ENC_GSM7 ? (n * 7 + 7) / 8 : n;
     if (air > SMPP_TEXT_USSD_OCTETS) {
         snprintf(err, errlen, "screen text needs %zu octets, more than one USSD screen (160)", air);
         return -1;
@@ -284,7 +304,7 @@ int ussd_network_deliver(const struct ussd_dialect *d, enum ussd_net_kind kind,
                          char *err, size_t errlen)
 {
     struct smpp_text_choice ch;
-    size_t off = 0, n = 0;
+    size_t off = 0, n, air;
     if (!utf8)
         utf8 = (const uint8_t *)"";
     if (smpp_text_choose(utf8, len, 0, &ch, &off) != SMPP_TEXT_OK) {
@@ -292,15 +312,13 @@ int ussd_network_deliver(const struct ussd_dialect *d, enum ussd_net_kind kind,
         return -1;
     }
     bool ucs2 = ch.enc != SMPP_ENC_GSM7;
-    enum smpp_text_enc enc = ucs2 ? SMPP_ENC_UCS2
-                           : d->gsm_packed ? SMPP_ENC_GSM7_PACKED : SMPP_ENC_GSM7;
-    int rc = smpp_text_encode(enc, utf8, len, buf->sm, sizeof buf->sm, &n, &off);
+    enum smpp_text_enc enc;
+    int rc = encode_screen(d, ucs2, utf8, len, buf, &enc, &n, &off, &air);
     if (rc != SMPP_TEXT_OK) {
         snprintf(err, errlen, "text does not encode as %s: %s",
                  smpp_text_enc_name(enc), smpp_text_strerror(rc));
         return -1;
     }
-    size_t air = enc == SMPP_ENC_GSM7 ? (n * 7 + 7) / 8 : n;
     if (air > SMPP_TEXT_USSD_OCTETS || n > 255) {
         snprintf(err, errlen, "text does not fit one USSD screen");
         return -1;
@@ -368,14 +386,8 @@ void ussd_network_read(const struct ussd_dialect *d, const struct smpp_pdu *pdu,
     in->dcs = pdu->data_coding;
     int64_t op = smpp_tlv_uint(pdu, SMPP_TLV_USSD_SERVICE_OP);
     in->op = op < 0 ? 0xFF : (uint8_t)op;
-    const struct smpp_tlv *its = smpp_tlv_find(pdu, SMPP_TLV_ITS_SESSION_INFO);
-    in->has_its = its && its->len == 2;
-    in->its_session = in->has_its ? its->val[0] : 0;
-    in->its_seq = in->has_its ? (uint8_t)(its->val[1] >> 1) : 0;
-    in->its_end = in->has_its && (its->val[1] & 1);
-    int64_t umr = smpp_tlv_uint(pdu, SMPP_TLV_USER_MESSAGE_REFERENCE);
-    in->has_umr = umr >= 0;
-    in->umr = in->has_umr ? (uint16_t)umr : 0;
+    read_session(pdu, &in->has_its, &in->its_session, &in->its_seq, &in->its_end,
+                 &in->has_umr, &in->umr);
 
     if (op < 0)
         mismatch(in, "no ussd_service_op");

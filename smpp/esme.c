@@ -61,7 +61,8 @@
  *
  * Owns: its bufferevents, timers, the request objects (queued, in flight,
  * awaiting a deferred done()), copies of the config strings, an evdns base
- * when the host is a name, the ring of deferred answers.  May call: smpp/pdu, libevent, libc.
+ * when the host is a name, the ring of deferred answers.  May call: smpp/pdu,
+ * base/clock, libevent, libc.
  * The process must ignore SIGPIPE (libevent writes with plain send()).
  */
 #include "esme.h"
@@ -73,6 +74,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -82,6 +84,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+
+#include "base/clock.h"
 
 /* ---- tunables that are not config ------------------------------------ */
 #define REQ_INLINE        384     /* request bytes stored inside the object */
@@ -135,9 +139,14 @@ struct esme_link {
 };
 
 /* A request from esme_send(), in exactly one place at a time: the queue,
- * the in-flight table, the deferred-completion list or the free-list. */
+ * the in-flight table, the deferred-completion list or the free-list.  The
+ * lists share the link: the queue (requeued into, timed out of its middle)
+ * is a TAILQ, the other two are singly linked STAILQs. */
 struct esme_req {
-    struct esme_req *next, *prev;
+    union {
+        TAILQ_ENTRY(esme_req) tq;   /* queue */
+        STAILQ_ENTRY(esme_req) q;   /* deferred, free-list */
+    } link;
     struct esme *e;
     esme_done_fn *done;
     void *arg;
@@ -156,11 +165,13 @@ struct esme_req {
 /* A socket closed after its last bytes are flushed (unbind_resp,
  * generic_nack before a drop).  Owned by the esme until done. */
 struct lingerer {
-    struct lingerer *next, *prev;
-    struct esme *e;
+    LIST_ENTRY(lingerer) link;  /* e->lingering */
     struct bufferevent *bev;
     struct event *timer;
 };
+
+TAILQ_HEAD(req_list, esme_req);
+STAILQ_HEAD(req_slist, esme_req);
 
 struct esme {
     struct event_base *base;
@@ -184,14 +195,14 @@ struct esme {
     uint32_t next_seq;
     struct esme_req **slots;    /* in flight, by seq & mask */
     uint32_t mask;
-    struct esme_req *qhead, *qtail;      /* waiting for the window */
+    struct req_list queue;      /* waiting for the window */
     struct esme_req *qretry;    /* end of the queue's front part of
                                  * throttled requests put back (NULL: none) */
     uint64_t next_order;
-    struct esme_req *dhead, *dtail;      /* waiting for a deferred done() */
-    struct esme_req *freelist;
+    struct req_slist deferred;  /* waiting for a deferred done(), FIFO */
+    struct req_slist freelist;  /* LIFO */
     unsigned nfree;
-    struct lingerer *lingering;
+    LIST_HEAD(, lingerer) lingering;
 
     double tokens, burst;
     uint64_t tokens_us;
@@ -226,14 +237,14 @@ struct esme {
 
 /* ---- small helpers ----------------------------------------------------- */
 
+/* The monotonic clock in microseconds, for the token bucket and response
+ * times (base/clock.h reads milliseconds: kz_mono_ms serves the rest). */
 static uint64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
-
-static uint64_t now_ms(void) { return now_us() / 1000u; }
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -320,9 +331,9 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 static struct esme_req *req_get(struct esme *e)
 {
-    struct esme_req *r = e->freelist;
+    struct esme_req *r = STAILQ_FIRST(&e->freelist);
     if (r) {
-        e->freelist = r->next;
+        STAILQ_REMOVE_HEAD(&e->freelist, link.q);
         e->nfree--;
     } else {
         r = malloc(sizeof *r);
@@ -335,7 +346,6 @@ static struct esme_req *req_get(struct esme *e)
             return NULL;
         }
     }
-    r->next = r->prev = NULL;
     r->seq = 0;
     r->retries = 0;
     r->len = 0;
@@ -350,8 +360,7 @@ static void req_put(struct esme *e, struct esme_req *r)
     r->bytes = r->inl;
     evtimer_del(r->timer);
     if (e->nfree < REQ_FREELIST_MAX && !e->freeing) {
-        r->next = e->freelist;
-        e->freelist = r;
+        STAILQ_INSERT_HEAD(&e->freelist, r, link.q);
         e->nfree++;
         return;
     }
@@ -373,13 +382,7 @@ static void req_finish(struct esme *e, struct esme_req *r, uint32_t status,
 
 static void q_push_back(struct esme *e, struct esme_req *r)
 {
-    r->next = NULL;
-    r->prev = e->qtail;
-    if (e->qtail)
-        e->qtail->next = r;
-    else
-        e->qhead = r;
-    e->qtail = r;
+    TAILQ_INSERT_TAIL(&e->queue, r, link.tq);
     e->st.queued++;
 }
 
@@ -388,25 +391,21 @@ static void q_push_back(struct esme *e, struct esme_req *r)
  * again in their original order even when one is throttled twice. */
 static void q_requeue(struct esme *e, struct esme_req *r)
 {
-    struct esme_req *after = NULL;
-    for (struct esme_req *n = e->qretry ? e->qhead : NULL; n; n = n->next) {
-        if (n->order > r->order)
-            break;
-        after = n;
-        if (n == e->qretry)
-            break;
+    struct esme_req *after = NULL, *n;
+    if (e->qretry) {
+        TAILQ_FOREACH(n, &e->queue, link.tq) {
+            if (n->order > r->order)
+                break;
+            after = n;
+            if (n == e->qretry)
+                break;
+        }
     }
     int last = after == e->qretry;     /* r ends the front part */
-    r->prev = after;
-    r->next = after ? after->next : e->qhead;
-    if (r->next)
-        r->next->prev = r;
-    else
-        e->qtail = r;
     if (after)
-        after->next = r;
+        TAILQ_INSERT_AFTER(&e->queue, after, r, link.tq);
     else
-        e->qhead = r;
+        TAILQ_INSERT_HEAD(&e->queue, r, link.tq);
     if (last)
         e->qretry = r;
     e->st.queued++;
@@ -415,17 +414,9 @@ static void q_requeue(struct esme *e, struct esme_req *r)
 /* Take r out of the middle of the queue (its queue timer fired). */
 static void q_remove(struct esme *e, struct esme_req *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        e->qhead = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        e->qtail = r->prev;
     if (e->qretry == r)
-        e->qretry = r->prev;
-    r->next = r->prev = NULL;
+        e->qretry = TAILQ_PREV(r, req_list, link.tq);
+    TAILQ_REMOVE(&e->queue, r, link.tq);
     e->st.queued--;
 }
 
@@ -441,18 +432,9 @@ static void q_arm(struct esme *e, struct esme_req *r)
 
 static struct esme_req *q_pop(struct esme *e)
 {
-    struct esme_req *r = e->qhead;
-    if (!r)
-        return NULL;
-    e->qhead = r->next;
-    if (e->qhead)
-        e->qhead->prev = NULL;
-    else
-        e->qtail = NULL;
-    if (e->qretry == r)
-        e->qretry = NULL;
-    r->next = r->prev = NULL;
-    e->st.queued--;
+    struct esme_req *r = TAILQ_FIRST(&e->queue);
+    if (r)
+        q_remove(e, r);
     return r;
 }
 
@@ -460,12 +442,7 @@ static struct esme_req *q_pop(struct esme *e)
 static void defer_done(struct esme *e, struct esme_req *r, uint32_t status)
 {
     r->fail_status = status;
-    r->next = NULL;
-    if (e->dtail)
-        e->dtail->next = r;
-    else
-        e->dhead = r;
-    e->dtail = r;
+    STAILQ_INSERT_TAIL(&e->deferred, r, link.q);
     event_active(e->defer_ev, EV_TIMEOUT, 0);
 }
 
@@ -501,7 +478,7 @@ static void link_write(struct esme_link *l, const void *buf, size_t len)
     if (!l->bev)
         return;
     bufferevent_write(l->bev, buf, len);
-    l->last_io_ms = now_ms();
+    l->last_io_ms = kz_mono_ms();
 }
 
 /* Header-only PDUs (enquire_link, unbind, generic_nack, *_resp with an
@@ -522,14 +499,9 @@ static void link_send_simple(struct esme_link *l, uint32_t id, uint32_t status,
 
 /* ---- lingering close -------------------------------------------------- */
 
-static void linger_free(struct esme *e, struct lingerer *g)
+static void linger_free(struct lingerer *g)
 {
-    if (g->prev)
-        g->prev->next = g->next;
-    else
-        e->lingering = g->next;
-    if (g->next)
-        g->next->prev = g->prev;
+    LIST_REMOVE(g, link);
     bufferevent_free(g->bev);
     event_free(g->timer);
     free(g);
@@ -539,21 +511,21 @@ static void linger_write_cb(struct bufferevent *bev, void *arg)
 {
     struct lingerer *g = arg;
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        linger_free(g->e, g);
+        linger_free(g);
 }
 
 static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev; (void)what;
     struct lingerer *g = arg;
-    linger_free(g->e, g);
+    linger_free(g);
 }
 
 static void linger_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     struct lingerer *g = arg;
-    linger_free(g->e, g);
+    linger_free(g);
 }
 
 /* Close a link: free its socket now, or once its output is flushed. */
@@ -574,12 +546,8 @@ static void link_close(struct esme *e, struct esme_link *l, int flush)
         evbuffer_get_length(bufferevent_get_output(bev)) > 0 &&
         (g = calloc(1, sizeof *g)) != NULL &&
         (g->timer = evtimer_new(e->base, linger_timer_cb, g)) != NULL) {
-        g->e = e;
         g->bev = bev;
-        g->next = e->lingering;
-        if (g->next)
-            g->next->prev = g;
-        e->lingering = g;
+        LIST_INSERT_HEAD(&e->lingering, g, link);
         bufferevent_disable(bev, EV_READ);
         bufferevent_setcb(bev, NULL, linger_write_cb, linger_event_cb, g);
         timer_ms(g->timer, LINGER_MS);
@@ -724,7 +692,7 @@ static void pump(struct esme *e)
 {
     if (e->state != ESME_BOUND || e->paused || !e->link[0].bev)
         return;
-    while (e->qhead && e->st.in_flight < e->cfg.window) {
+    while (!TAILQ_EMPTY(&e->queue) && e->st.in_flight < e->cfg.window) {
         if (e->rate > 0 && !take_token(e))
             break;
         transmit(e, q_pop(e));
@@ -733,7 +701,7 @@ static void pump(struct esme *e)
 
 static void pause_sending(struct esme *e, unsigned ms)
 {
-    uint64_t until = now_ms() + ms;
+    uint64_t until = kz_mono_ms() + ms;
     if (e->paused && until <= e->pause_until_ms)
         return;
     e->paused = 1;
@@ -932,11 +900,9 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     struct esme *e = arg;
     enter(e);
-    while (e->dhead && !e->free_pending) {
-        struct esme_req *r = e->dhead;
-        e->dhead = r->next;
-        if (!e->dhead)
-            e->dtail = NULL;
+    struct esme_req *r;
+    while (!e->free_pending && (r = STAILQ_FIRST(&e->deferred)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->deferred, link.q);
         req_finish(e, r, r->fail_status, NULL);
     }
     leave(e);
@@ -949,7 +915,7 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct esme *e = l->e;
     if (!l->bev)
         return;
-    uint64_t idle = now_ms() - l->last_io_ms;
+    uint64_t idle = kz_mono_ms() - l->last_io_ms;
     unsigned period = e->cfg.enquire_link_ms;
     if (idle + 1 < period) {                 /* traffic since: wait the rest */
         timer_ms(l->idle_timer, (unsigned)(period - idle));
@@ -1068,7 +1034,7 @@ static void a_bound(struct esme *e, void *arg)
     evtimer_del(e->state_timer);
     e->backoff_ms = e->cfg.reconnect_min_ms;
     elog(e, ESME_LOG_INFO, "bound as %s to SMSC '%s'", mode_name(e), e->smsc_id);
-    uint64_t t = now_ms();
+    uint64_t t = kz_mono_ms();
     for (unsigned i = 0; i < e->nlinks; i++) {
         e->link[i].last_io_ms = t;
         timer_ms(e->link[i].idle_timer, e->cfg.enquire_link_ms);
@@ -1384,7 +1350,7 @@ static void handle_pdu(struct esme_link *l, const uint8_t *buf, uint32_t len)
     struct smpp_err err;
     struct smpp_limits lim = { e->cfg.max_pdu_len };
 
-    l->last_io_ms = now_ms();
+    l->last_io_ms = kz_mono_ms();
     if (smpp_pdu_decode(&p, buf, len, &lim, &err) < 0) {
         on_bad_pdu(e, l, &p, &err);
         return;
@@ -1504,51 +1470,40 @@ static int check_str(const char *what, const char *s, size_t max, int need,
 
 static unsigned dflt(unsigned v, unsigned d) { return v ? v : d; }
 
-struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
-                      const struct esme_callbacks *cb, char *err, size_t errlen)
+/* What esme_new refuses: missing or over-long strings, no port, an unknown
+ * bind mode, a window or max_pdu_len out of range.  0, or -1 with err. */
+static int check_config(const struct esme_config *cfg, char *err, size_t errlen)
 {
-    char dummy[8];
-    if (!err) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    if (!base || !cfg) {
-        snprintf(err, errlen, "no event base or config");
-        return NULL;
-    }
     if (check_str("host", cfg->host, 255, 1, err, errlen) ||
         check_str("system_id", cfg->system_id, 15, 1, err, errlen) ||
         check_str("password", cfg->password, 8, 0, err, errlen) ||
         check_str("system_type", cfg->system_type, 12, 0, err, errlen) ||
         check_str("address_range", cfg->address_range, 40, 0, err, errlen) ||
         check_str("name", cfg->name, 63, 0, err, errlen))
-        return NULL;
+        return -1;
     if (!cfg->port) {
         snprintf(err, errlen, "port is required");
-        return NULL;
+        return -1;
     }
     if (cfg->bind_mode != ESME_BIND_TRX && cfg->bind_mode != ESME_BIND_TX_RX) {
         snprintf(err, errlen, "unknown bind_mode %d", (int)cfg->bind_mode);
-        return NULL;
+        return -1;
     }
     if (cfg->window > 65536) {
         snprintf(err, errlen, "window %u too large (max 65536)", cfg->window);
-        return NULL;
+        return -1;
     }
     if (cfg->max_pdu_len && !smpp_length_ok(cfg->max_pdu_len, 0xFFFFFFFFu)) {
         snprintf(err, errlen, "max_pdu_len %u below the 16-octet header",
                  (unsigned)cfg->max_pdu_len);
-        return NULL;
+        return -1;
     }
+    return 0;
+}
 
-    struct esme *e = calloc(1, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    e->base = base;
-    e->cfg = *cfg;
-    struct esme_config *c = &e->cfg;
+/* Zero means "the default" for every tunable; pairs are kept in order. */
+static void apply_defaults(struct esme_config *c)
+{
     c->window = dflt(c->window, 10);
     c->enquire_link_ms = dflt(c->enquire_link_ms, 30000);
     c->response_timeout_ms = dflt(c->response_timeout_ms, 10000);
@@ -1567,24 +1522,24 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     c->max_retries = dflt(c->max_retries, 10);
     c->queue_max = dflt(c->queue_max, 10000);
     c->max_pdu_len = c->max_pdu_len ? c->max_pdu_len : SMPP_DEFAULT_MAX_LEN;
+}
 
-    /* copy the strings into one block */
+/* Copy the caller's strings into one block owned by e (e->strs) and point
+ * e->cfg at the copies.  -1 when out of memory. */
+static int copy_strings(struct esme *e, const struct esme_config *cfg)
+{
+    struct esme_config *c = &e->cfg;
     const char *src[6] = { cfg->name ? cfg->name : "smsc", cfg->host,
                            cfg->system_id, cfg->password ? cfg->password : "",
                            cfg->system_type, cfg->address_range };
+    const char **dst[6] = { &c->name, &c->host, &c->system_id, &c->password,
+                            &c->system_type, &c->address_range };
     size_t total = 0;
     for (int i = 0; i < 6; i++)
         total += src[i] ? strlen(src[i]) + 1 : 0;
     e->strs = malloc(total);
-    uint32_t nslots = 1;
-    while (nslots < 2 * c->window)
-        nslots <<= 1;
-    e->slots = calloc(nslots, sizeof *e->slots);
-    e->mask = nslots - 1;
-    if (!e->strs || !e->slots)
-        goto oom;
-    const char **dst[6] = { &c->name, &c->host, &c->system_id, &c->password,
-                            &c->system_type, &c->address_range };
+    if (!e->strs)
+        return -1;
     char *w = e->strs;
     for (int i = 0; i < 6; i++) {
         if (!src[i]) {
@@ -1596,7 +1551,14 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
         *dst[i] = w;
         w += n;
     }
+    return 0;
+}
 
+/* A numeric host is resolved once here; a name is left to evdns
+ * (e->salen stays 0). */
+static void numeric_addr(struct esme *e)
+{
+    const struct esme_config *c = &e->cfg;
     struct sockaddr_in *s4 = (struct sockaddr_in *)&e->sa;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&e->sa;
     if (inet_pton(AF_INET, c->host, &s4->sin_addr) == 1) {
@@ -1608,12 +1570,27 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
         s6->sin6_port = htons(c->port);
         e->salen = sizeof *s6;
     }
+}
 
-    if (cb)
-        e->cb = *cb;
-    e->state = e->reported = ESME_IDLE;
-    e->nlinks = c->bind_mode == ESME_BIND_TRX ? 1 : 2;
-    e->link[0].kind = c->bind_mode == ESME_BIND_TRX ? LINK_TRX : LINK_TX;
+/* The in-flight table: 2^k >= 2 * window slots. */
+static int make_slots(struct esme *e)
+{
+    uint32_t nslots = 1;
+    while (nslots < 2 * e->cfg.window)
+        nslots <<= 1;
+    e->slots = calloc(nslots, sizeof *e->slots);
+    e->mask = nslots - 1;
+    return e->slots ? 0 : -1;
+}
+
+/* Both links (the second idles in TRX mode) and the session's timers.
+ * -1 when out of memory (destroy() frees what was made). */
+static int make_events(struct esme *e)
+{
+    struct event_base *base = e->base;
+    int trx = e->cfg.bind_mode == ESME_BIND_TRX;
+    e->nlinks = trx ? 1 : 2;
+    e->link[0].kind = trx ? LINK_TRX : LINK_TX;
     e->link[1].kind = LINK_RX;
     for (unsigned i = 0; i < 2; i++) {
         struct esme_link *l = &e->link[i];
@@ -1621,35 +1598,66 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
         l->idle_timer = evtimer_new(base, idle_timer_cb, l);
         l->enq_timer = evtimer_new(base, enq_timer_cb, l);
         if (!l->idle_timer || !l->enq_timer)
-            goto oom;
+            return -1;
     }
     e->state_timer = evtimer_new(base, state_timer_cb, e);
     e->pause_timer = evtimer_new(base, pause_timer_cb, e);
     e->tps_timer = evtimer_new(base, tps_timer_cb, e);
     e->defer_ev = event_new(base, -1, 0, defer_cb, e);
-    struct timeval rtv = ms_tv(c->response_timeout_ms);
+    struct timeval rtv = ms_tv(e->cfg.response_timeout_ms);
     /* libevent keeps at most 256 common timeouts per base; past that a
      * plain timeout works the same, only with an O(log n) heap insert */
     e->resp_tv_plain = rtv;
     e->resp_tv = event_base_init_common_timeout(base, &rtv);
     if (!e->resp_tv)
         e->resp_tv = &e->resp_tv_plain;
-    if (!e->state_timer || !e->pause_timer || !e->tps_timer || !e->defer_ev)
-        goto oom;
+    return e->state_timer && e->pause_timer && e->tps_timer && e->defer_ev ? 0 : -1;
+}
+
+struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
+                      const struct esme_callbacks *cb, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!base || !cfg) {
+        snprintf(err, errlen, "no event base or config");
+        return NULL;
+    }
+    if (check_config(cfg, err, errlen) != 0)
+        return NULL;
+    struct esme *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->base = base;
+    e->cfg = *cfg;
+    TAILQ_INIT(&e->queue);
+    STAILQ_INIT(&e->deferred);
+    STAILQ_INIT(&e->freelist);
+    LIST_INIT(&e->lingering);
+    apply_defaults(&e->cfg);
+    if (cb)
+        e->cb = *cb;
+    e->state = e->reported = ESME_IDLE;
+    if (copy_strings(e, cfg) != 0 || make_slots(e) != 0 || make_events(e) != 0) {
+        snprintf(err, errlen, "out of memory");
+        e->freeing = 1;
+        destroy(e);
+        return NULL;
+    }
+    numeric_addr(e);
     e->next_seq = 1;
-    e->backoff_ms = c->reconnect_min_ms;
-    set_rate(e, c->tps);
-    e->rate_target = c->tps;
+    e->backoff_ms = e->cfg.reconnect_min_ms;
+    set_rate(e, e->cfg.tps);
+    e->rate_target = e->cfg.tps;
     e->rng = now_us() ^ (uint64_t)(uintptr_t)e ^ 0x9E3779B97F4A7C15ull;
     if (!e->rng)
         e->rng = 1;
     return e;
-
-oom:
-    snprintf(err, errlen, "out of memory");
-    e->freeing = 1;
-    destroy(e);
-    return NULL;
 }
 
 int esme_start(struct esme *e)
@@ -1681,8 +1689,8 @@ static void destroy(struct esme *e)
     e->free_pending = 0;
     for (unsigned i = 0; i < 2; i++)
         link_close(e, &e->link[i], 0);
-    while (e->lingering)
-        linger_free(e, e->lingering);
+    while (!LIST_EMPTY(&e->lingering))
+        linger_free(LIST_FIRST(&e->lingering));
     if (e->dns)
         evdns_base_free(e->dns, 0);
     e->dns = NULL;
@@ -1693,12 +1701,12 @@ static void destroy(struct esme *e)
                 req_finish(e, r, ESME_DONE_STOPPED, NULL);
     while ((r = q_pop(e)) != NULL)
         req_finish(e, r, ESME_DONE_STOPPED, NULL);
-    while ((r = e->dhead) != NULL) {
-        e->dhead = r->next;
+    while ((r = STAILQ_FIRST(&e->deferred)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->deferred, link.q);
         req_finish(e, r, r->fail_status, NULL);
     }
-    while ((r = e->freelist) != NULL) {
-        e->freelist = r->next;
+    while ((r = STAILQ_FIRST(&e->freelist)) != NULL) {
+        STAILQ_REMOVE_HEAD(&e->freelist, link.q);
         event_free(r->timer);
         free(r);
     }
@@ -1847,7 +1855,7 @@ static void answers_trim(struct esme *e)
         return;
     }
     if (!evtimer_pending(a->timer, NULL)) {
-        uint64_t due = a->ring[a->head % ESME_DEFER_MAX].due_ms, t = now_ms();
+        uint64_t due = a->ring[a->head % ESME_DEFER_MAX].due_ms, t = kz_mono_ms();
         timer_ms(a->timer, due > t ? (unsigned)(due - t) : 0);
     }
 }
@@ -1857,7 +1865,7 @@ static void answers_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     struct esme *e = arg;
     struct esme_answers *a = e->ans;
-    uint64_t t = now_ms();
+    uint64_t t = kz_mono_ms();
     unsigned n = 0;
     while (a->head != a->tail) {
         struct esme_defer *d = &a->ring[a->head % ESME_DEFER_MAX];
@@ -1911,7 +1919,7 @@ uint64_t esme_defer_answer(struct esme *e, uint32_t timeout_status)
     uint32_t n = a->tail++;            /* wraps; ESME_DEFER_MAX divides 2^32 */
     struct esme_defer *d = &a->ring[n % ESME_DEFER_MAX];
     d->ticket = a->instance | n;       /* instance >= 2^32: never 0 */
-    d->due_ms = now_ms() + ESME_DEFER_MS;
+    d->due_ms = kz_mono_ms() + ESME_DEFER_MS;
     d->seq = e->dlv_seq;
     d->resp_id = e->dlv_resp;
     d->timeout_status = timeout_status;

@@ -15,22 +15,15 @@
  *   - on FETCH_EAPP the text buffer holds "".
  * Also linked with tests/fuzz/replay.c into build/tests/replay_app_reply.
  *
- * May call: gateway/fetch.h, smpp/text.h (UTF-8 check), libc.
+ * May call: gateway/fetch.h, base/utf8 (UTF-8 check), libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "gateway/fetch.h"
-#include "smpp/text.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "tests/fuzz/fuzz.h"
 
 #define BIG 70000
 
@@ -58,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(r.len < cap && small[r.len] == '\0' && strlen(small) == r.len);
     CHECK(w.len <= len && whole[w.len] == '\0' && strlen(whole) == w.len);
     CHECK(r.end == w.end);
-    CHECK(smpp_text_utf8_validate((const uint8_t *)whole, w.len, NULL) == SMPP_TEXT_OK);
-    CHECK(smpp_text_utf8_validate((const uint8_t *)small, r.len, NULL) == SMPP_TEXT_OK);
+    CHECK(kz_utf8_valid((const uint8_t *)whole, w.len, NULL));
+    CHECK(kz_utf8_valid((const uint8_t *)small, r.len, NULL));
     CHECK(memchr(whole, '\r', w.len) == NULL);
     if (w.len > 0) {
         char last = whole[w.len - 1];

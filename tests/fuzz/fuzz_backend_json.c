@@ -18,7 +18,7 @@
  *     (reals aside: their text is only checked to read back as a number).
  * Also linked with tests/fuzz/replay.c into build/tests/replay_backend_json.
  *
- * May call: gateway/fetch.h, smpp/text.h (UTF-8 check), jansson, libc.
+ * May call: gateway/fetch.h, base/utf8 (UTF-8 check), jansson, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,16 +26,9 @@
 
 #include <jansson.h>
 
+#include "base/utf8.h"
 #include "gateway/fetch.h"
-#include "smpp/text.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "tests/fuzz/fuzz.h"
 
 #define NP_MAX 8
 
@@ -106,8 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(v[i].value >= prev_end && v[i].value + v[i].len < buf + cap);
         CHECK(v[i].value[v[i].len] == '\0' && strlen(v[i].value) == v[i].len);
         CHECK(v[i].len <= value_max);
-        CHECK(smpp_text_utf8_validate((const uint8_t *)v[i].value, v[i].len, NULL) ==
-              SMPP_TEXT_OK);
+        CHECK(kz_utf8_valid((const uint8_t *)v[i].value, v[i].len, NULL));
         prev_end = v[i].value + v[i].len + 1;
     }
 

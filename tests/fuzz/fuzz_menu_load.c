@@ -14,8 +14,7 @@
 
 #include "menus/load.h"
 #include "menus/step.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct menu_output out;
 

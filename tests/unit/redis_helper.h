@@ -9,6 +9,8 @@
  * so it dies with the test even when the test crashes, then polls PING
  * (10 ms apart, 10 s at most) until it answers — no fixed sleep.  It returns
  * the pid, or -1 when the server exited or never answered.
+ * rh_start_with(port, a1, a2) adds up to two arguments (e.g.
+ * "--requirepass", "pw"); then any answer to PING counts (NOAUTH too).
  * rh_stop(pid) kills by pid (SIGCONT first, in case a test stopped it) and
  * reaps it.  rh_command() runs one command on a fresh blocking connection
  * (fine in tests; never on a gateway's loop).
@@ -84,7 +86,17 @@ static int rh_ping(int port)
     return ok;
 }
 
-static pid_t rh_start(int port)
+/* 1 when the server answers PING at all (a NOAUTH error included). */
+static int rh_answers(int port)
+{
+    redisReply *r = rh_command(port, "PING");
+    if (r)
+        freeReplyObject(r);
+    return r != NULL;
+}
+
+/* a1, a2: extra arguments, or NULL. */
+static pid_t rh_start_with(int port, const char *a1, const char *a2)
 {
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
@@ -105,7 +117,7 @@ static pid_t rh_start(int port)
                 close(nul);
         }
         execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no",
+               "--save", "", "--appendonly", "no", "--daemonize", "no", a1, a2,
                (char *)NULL);
         _exit(127);
     }
@@ -114,13 +126,18 @@ static pid_t rh_start(int port)
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid)
             return -1;
-        if (rh_ping(port))
+        if (a1 ? rh_answers(port) : rh_ping(port))
             return pid;
         nanosleep(&step, NULL);     /* poll interval, not a readiness guess */
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return -1;
+}
+
+static pid_t rh_start(int port)
+{
+    return rh_start_with(port, NULL, NULL);
 }
 
 static void rh_stop(pid_t pid)

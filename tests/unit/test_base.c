@@ -85,6 +85,58 @@ static void test_utf8_prefix_cuts_between_characters(void **state)
     assert_int_equal(kz_utf8_prefix(U8("a\xFF" "b"), 3, 2), 2); /* a bad byte is one */
 }
 
+static void test_utf8_clip_backs_off_to_a_character_start(void **state)
+{
+    (void)state;
+    const char *s = "aЖб€";   /* 1 + 2 + 2 + 3 bytes */
+    size_t len = strlen(s);
+    static const struct { size_t max, want; } cut[] = {
+        { 0, 0 }, { 1, 1 }, { 2, 1 }, { 3, 3 }, { 4, 3 }, { 5, 5 },
+        { 6, 5 }, { 7, 5 }, { 8, 8 }, { 9, 8 }, { 100, 8 },
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++)
+        assert_int_equal(kz_utf8_clip(U8(s), len, cut[i].max), cut[i].want);
+    /* 'b' and the stray continuation bytes after it are cut as one
+     * (broken) character */
+    assert_int_equal(kz_utf8_clip(U8("ab\x80\x80\x80" "c"), 6, 4), 1);
+}
+
+static void test_utf8_text_fault_finds_bad_bytes_and_nul(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t len, fault; } t[] = {
+        { "", 0, 0 },
+        { "Арыз №1", 12, 12 },          /* text: no fault */
+        { "ab\0c", 4, 2 },               /* a NUL */
+        { "a\xC0\xAF", 3, 1 },           /* an overlong */
+        { "a\0\xFF", 3, 1 },             /* the earlier of the two */
+        { "a\xFF\0", 3, 1 },
+        { "\xD0", 1, 0 },                /* truncated */
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        assert_int_equal(kz_utf8_text_fault(U8(t[i].s), t[i].len), t[i].fault);
+}
+
+static void test_utf8_line_col_counts_characters(void **state)
+{
+    (void)state;
+    const char *s = "ab\nЖЖx\n\nq";
+    static const struct { size_t off; int line, col; } at[] = {
+        { 0, 1, 1 }, { 2, 1, 3 }, { 3, 2, 1 }, { 5, 2, 2 }, { 7, 2, 3 },
+        { 8, 2, 4 }, { 9, 3, 1 }, { 10, 4, 1 }, { 11, 4, 2 },
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        int line = 0, col = 0;
+        kz_utf8_line_col(U8(s), at[i].off, &line, &col);
+        assert_int_equal(line, at[i].line);
+        assert_int_equal(col, at[i].col);
+    }
+    int line = 0, col = 0;
+    kz_utf8_line_col(U8("\xFF\xFEz"), 2, &line, &col);   /* bad bytes: one each */
+    assert_int_equal(line, 1);
+    assert_int_equal(col, 3);
+}
+
 /* Every septet of both tables reads back through the reverse lookup. */
 static void test_gsm_tables_agree_both_ways(void **state)
 {
@@ -157,6 +209,9 @@ int main(void)
         cmocka_unit_test(test_utf8_rejects_what_rfc3629_forbids),
         cmocka_unit_test(test_utf8_put_never_writes_past_cap),
         cmocka_unit_test(test_utf8_prefix_cuts_between_characters),
+        cmocka_unit_test(test_utf8_clip_backs_off_to_a_character_start),
+        cmocka_unit_test(test_utf8_text_fault_finds_bad_bytes_and_nul),
+        cmocka_unit_test(test_utf8_line_col_counts_characters),
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
         cmocka_unit_test(test_clocks_read_what_they_say),

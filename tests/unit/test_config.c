@@ -70,27 +70,44 @@ static void expect_errors(const char *text, const char *want)
     free(got);
 }
 
+/* An smsc entry as wanted, field by field (prefixes included). */
+static void assert_smsc(const struct config_smsc *s, const struct config_smsc *w)
+{
+    assert_string_equal(s->name, w->name);
+    assert_string_equal(s->host, w->host);
+    assert_int_equal(s->port, w->port);
+    assert_string_equal(s->system_id, w->system_id);
+    assert_string_equal(s->password, w->password);
+    assert_string_equal(s->system_type, w->system_type);
+    assert_int_equal(s->bind, w->bind);
+    assert_int_equal(s->window, w->window);
+    assert_int_equal(s->tps, w->tps);
+    assert_int_equal(s->enquire_link_ms, w->enquire_link_ms);
+    assert_int_equal(s->response_timeout_ms, w->response_timeout_ms);
+    assert_int_equal(s->reconnect_min_ms, w->reconnect_min_ms);
+    assert_int_equal(s->reconnect_max_ms, w->reconnect_max_ms);
+    assert_int_equal(s->max_pdu_len, w->max_pdu_len);
+    assert_string_equal(s->dialect, w->dialect);
+    assert_int_equal(s->session_timeout_ms, w->session_timeout_ms);
+    assert_int_equal(s->prefix_count, w->prefix_count);
+    for (size_t i = 0; i < w->prefix_count; i++)
+        assert_string_equal(s->prefixes[i], w->prefixes[i]);
+    assert_int_equal(s->default_route, w->default_route);
+    assert_int_equal(s->split, w->split);
+}
+
+/* The embedded default link. */
 static void assert_sim(const struct config_smsc *s)
 {
-    assert_string_equal(s->name, "sim");
-    assert_string_equal(s->host, "127.0.0.1");
-    assert_int_equal(s->port, 2775);
-    assert_string_equal(s->system_id, "kyzmat");
-    assert_string_equal(s->password, "secret");
-    assert_string_equal(s->system_type, "");
-    assert_int_equal(s->bind, CONFIG_BIND_TRANSCEIVER);
-    assert_int_equal(s->window, 10);
-    assert_int_equal(s->tps, 100);
-    assert_int_equal(s->enquire_link_ms, 30000);
-    assert_int_equal(s->response_timeout_ms, 10000);
-    assert_int_equal(s->reconnect_min_ms, 1000);
-    assert_int_equal(s->reconnect_max_ms, 60000);
-    assert_int_equal(s->max_pdu_len, 65536);
-    assert_string_equal(s->dialect, "standard");
-    assert_int_equal(s->session_timeout_ms, 180000);
-    assert_int_equal(s->prefix_count, 0);
-    assert_false(s->default_route);
-    assert_int_equal(s->split, CONFIG_SPLIT_UDH);
+    static const struct config_smsc sim = {
+        .name = "sim", .host = "127.0.0.1", .port = 2775, .system_id = "kyzmat",
+        .password = "secret", .system_type = "", .bind = CONFIG_BIND_TRANSCEIVER,
+        .window = 10, .tps = 100, .enquire_link_ms = 30000, .response_timeout_ms = 10000,
+        .reconnect_min_ms = 1000, .reconnect_max_ms = 60000, .max_pdu_len = 65536,
+        .dialect = "standard", .session_timeout_ms = 180000, .prefix_count = 0,
+        .default_route = false, .split = CONFIG_SPLIT_UDH,
+    };
+    assert_smsc(s, &sim);
 }
 
 static void assert_top_defaults(const struct config *c)
@@ -255,27 +272,17 @@ static void test_every_key_set(void **state)
         "menus: /etc/kyzmat/menus\n");
     assert_int_equal(c->log_level, KLOG_WARN);
     assert_string_equal(c->log_file, "/var/log/kyzmat.log");
-    const struct config_smsc *s = &c->smsc[0];
-    assert_string_equal(s->name, "bee_line-2");
-    assert_string_equal(s->host, "smsc.example.net");
-    assert_int_equal(s->port, 1);
-    assert_string_equal(s->system_id, "abcdefghijklmno");
-    assert_string_equal(s->password, "12345678");
-    assert_string_equal(s->system_type, "VMA");
-    assert_int_equal(s->bind, CONFIG_BIND_TX_RX);
-    assert_int_equal(s->window, 1000);
-    assert_int_equal(s->tps, 0);
-    assert_int_equal(s->enquire_link_ms, 300000);
-    assert_int_equal(s->response_timeout_ms, 500);
-    assert_int_equal(s->reconnect_min_ms, 2000);
-    assert_int_equal(s->reconnect_max_ms, 3600000);
-    assert_int_equal(s->max_pdu_len, 1024);
-    assert_string_equal(s->dialect, "umr");
-    assert_int_equal(s->session_timeout_ms, 90000);
-    assert_int_equal(s->prefix_count, 1);
-    assert_string_equal(s->prefixes[0], "99670");   /* unquoted number is fine */
-    assert_true(s->default_route);
-    assert_int_equal(s->split, CONFIG_SPLIT_PAYLOAD);
+    static char *prefixes[] = { "99670" };        /* unquoted number is fine */
+    static const struct config_smsc want = {
+        .name = "bee_line-2", .host = "smsc.example.net", .port = 1,
+        .system_id = "abcdefghijklmno", .password = "12345678", .system_type = "VMA",
+        .bind = CONFIG_BIND_TX_RX, .window = 1000, .tps = 0, .enquire_link_ms = 300000,
+        .response_timeout_ms = 500, .reconnect_min_ms = 2000, .reconnect_max_ms = 3600000,
+        .max_pdu_len = 1024, .dialect = "umr", .session_timeout_ms = 90000,
+        .prefixes = prefixes, .prefix_count = 1, .default_route = true,
+        .split = CONFIG_SPLIT_PAYLOAD,
+    };
+    assert_smsc(&c->smsc[0], &want);
     assert_string_equal(c->http_listen, "[::1]:9000");
     assert_int_equal(c->http_max_body, 2048);
     assert_string_equal(c->redis_url, "redis://127.0.0.1:6380/2");

@@ -30,13 +30,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "gateway/dialogs.h"
 #include "tests/unit/redis_helper.h"
 
@@ -45,13 +43,6 @@
 static struct event_base *base;
 static int rport;
 static pid_t rpid = -1;
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -68,12 +59,24 @@ static bool run_until(cond_fn cond, void *arg, unsigned timeout_ms)
     struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
     struct timeval tv = { 0, 5000 };
     event_add(tick, &tv);
-    uint64_t end = mono_ms() + timeout_ms;
+    uint64_t end = kz_mono_ms() + timeout_ms;
     bool ok;
-    while (!(ok = cond(arg)) && mono_ms() < end)
+    while (!(ok = cond(arg)) && kz_mono_ms() < end)
         event_base_loop(base, EVLOOP_ONCE);
     event_free(tick);
     return ok;
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+/* Let the loop run for ms, waiting for nothing in particular. */
+static void spin(unsigned ms)
+{
+    run_until(never, NULL, ms);
 }
 
 /* ---- recording callbacks ----------------------------------------------- */
@@ -98,7 +101,7 @@ static void rec_cb(void *arg, const struct dialogs_result *res)
     struct rec *r = arg;
     r->calls++;
     r->st = res->status;
-    r->at_ms = mono_ms();
+    r->at_ms = kz_mono_ms();
     r->seq = ++completion_seq;
     if (r->returned && !*r->returned)
         r->early = true;
@@ -191,6 +194,14 @@ static void test_opts(struct dialogs_opts *o)
     o->backoff_max_ms = 200;
 }
 
+/* test_opts() with state reports to cb(arg). */
+static void watched_opts(struct dialogs_opts *o, dialogs_state_cb cb, void *arg)
+{
+    test_opts(o);
+    o->on_state = cb;
+    o->state_arg = arg;
+}
+
 /* A store on the back-end, UP.  opts may be NULL (test_opts()). */
 static struct dialogs *make_store(const struct backend *be,
                                   const struct dialogs_opts *opts)
@@ -228,14 +239,19 @@ static void do_set(struct dialogs *d, const char *key, const void *v,
     free(r);
 }
 
-/* GET; returns the record (caller frees). */
-static struct rec *do_get(struct dialogs *d, const char *key)
+/* GET of key[0..len); returns the record (caller frees). */
+static struct rec *do_get_n(struct dialogs *d, const char *key, size_t len)
 {
     struct rec *r = rec_new();
-    assert_int_equal(dialogs_get(d, key, strlen(key), rec_cb, r), 0);
+    assert_int_equal(dialogs_get(d, key, len, rec_cb, r), 0);
     assert_true(run_until(rec_done, r, 5000));
     assert_int_equal(r->calls, 1);
     return r;
+}
+
+static struct rec *do_get(struct dialogs *d, const char *key)
+{
+    return do_get_n(d, key, strlen(key));
 }
 
 static enum dialogs_status do_del(struct dialogs *d, const char *key)
@@ -254,6 +270,48 @@ static void flush_redis(void)
     redisReply *r = rh_command(rport, "FLUSHALL");
     assert_non_null(r);
     freeReplyObject(r);
+}
+
+/* One command on a fresh blocking connection after AUTH (when pass is
+ * set; user may be NULL) and SELECT db (SELECT is per connection);
+ * `line` is split at spaces into arguments.  NULL when anything failed.
+ * Caller frees the reply. */
+static redisReply *db_command(int port, const char *user, const char *pass,
+                              int db, const char *line)
+{
+    struct timeval tv = { 2, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = NULL;
+    bool ok = true;
+    if (pass) {
+        r = user ? redisCommand(c, "AUTH %s %s", user, pass)
+                 : redisCommand(c, "AUTH %s", pass);
+        ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+    }
+    if (ok) {
+        r = redisCommand(c, "SELECT %d", db);
+        ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+    }
+    char buf[256];
+    const char *argv[16];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", line);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && argc < 16;
+         tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    r = ok ? redisCommandArgv(c, argc, argv, NULL) : NULL;
+    redisFree(c);
+    return r;
 }
 
 static int setup_each(void **state)
@@ -451,7 +509,7 @@ static void t_ttl_expiry(void **state)
     const struct backend *be = *state;
     struct dialogs *d = make_store(be, NULL);
     const char *k = "kz:d:{996555000100}";
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     do_set(d, k, "short", 5, 100, DIALOGS_OK);
     struct rec *g = do_get(d, k);
     /* read back well inside the TTL (unless the machine stalled) */
@@ -462,35 +520,27 @@ static void t_ttl_expiry(void **state)
     uint64_t end = t0 + 5000;
     enum dialogs_status st = DIALOGS_OK;
     uint64_t gone_at = 0;
-    while (mono_ms() < end) {
+    while (kz_mono_ms() < end) {
         g = do_get(d, k);
         st = g->st;
         gone_at = g->at_ms;
         free(g);
         if (st == DIALOGS_NOT_FOUND)
             break;
-        struct rec *w = rec_new();  /* let 10 ms pass on the loop */
-        w->calls = 0;
-        run_until(rec_done, w, 10);
-        free(w);
+        spin(10);           /* let 10 ms pass on the loop */
     }
     assert_int_equal(st, DIALOGS_NOT_FOUND);
     assert_true(gone_at - t0 >= 95);
     /* ttl 0 means the default (180 s): still there after the short TTL */
     do_set(d, k, "long", 4, 0, DIALOGS_OK);
     if (be->redis) {
-        /* SELECT is per connection: one connection for both commands */
-        struct timeval tv = { 2, 0 };
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", rport, tv);
-        assert_non_null(c);
-        assert_int_equal(c->err, 0);
-        freeReplyObject(redisCommand(c, "SELECT %d", REDIS_DB));
-        redisReply *r = redisCommand(c, "PTTL %s", k);
+        char line[64];
+        snprintf(line, sizeof line, "PTTL %s", k);
+        redisReply *r = db_command(rport, NULL, NULL, REDIS_DB, line);
         assert_non_null(r);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
         assert_true(r->integer > 170000 && r->integer <= 180000);
         freeReplyObject(r);
-        redisFree(c);
     }
     g = do_get(d, k);
     assert_int_equal(g->st, DIALOGS_OK);
@@ -524,13 +574,11 @@ static void t_binary_values(void **state)
     assert_int_equal(dialogs_set(d, bk, sizeof bk, "x", 1, 0, rec_cb, r), 0);
     assert_true(run_until(rec_done, r, 5000));
     assert_int_equal(r->st, DIALOGS_OK);
-    memset(r, 0, sizeof *r);
-    assert_int_equal(dialogs_get(d, bk, 1, rec_cb, r), 0);   /* "k" alone */
-    assert_true(run_until(rec_done, r, 5000));
+    free(r);
+    r = do_get_n(d, bk, 1);                 /* "k" alone */
     assert_int_equal(r->st, DIALOGS_NOT_FOUND);
-    memset(r, 0, sizeof *r);
-    assert_int_equal(dialogs_get(d, bk, sizeof bk, rec_cb, r), 0);
-    assert_true(run_until(rec_done, r, 5000));
+    free(r);
+    r = do_get_n(d, bk, sizeof bk);
     assert_int_equal(r->st, DIALOGS_OK);
     assert_int_equal(r->len, 1);
     free(r);
@@ -542,13 +590,10 @@ static void t_limits(void **state)
     struct dialogs *d = make_store(*state, NULL);
     char longkey[DIALOGS_KEY_MAX + 2];
     memset(longkey, 'k', sizeof longkey);
-    struct rec *r = rec_new();
-    assert_int_equal(dialogs_get(d, longkey, DIALOGS_KEY_MAX + 1, rec_cb, r), 0);
-    assert_true(run_until(rec_done, r, 5000));
+    struct rec *r = do_get_n(d, longkey, DIALOGS_KEY_MAX + 1);
     assert_int_equal(r->st, DIALOGS_ERROR);
-    memset(r, 0, sizeof *r);
-    assert_int_equal(dialogs_get(d, longkey, 0, rec_cb, r), 0);
-    assert_true(run_until(rec_done, r, 5000));
+    free(r);
+    r = do_get_n(d, longkey, 0);
     assert_int_equal(r->st, DIALOGS_ERROR);
     free(r);
     /* the longest key works */
@@ -723,9 +768,7 @@ static void t_free_in_flight(void **state)
         assert_int_equal(f[i].rc_inside, -1);
     }
     /* and nothing fires later */
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 50);
-    free(w);
+    spin(50);
     for (int i = 0; i < 64; i++)
         assert_int_equal(f[i].calls, 1);
 }
@@ -767,12 +810,9 @@ static void t_redis_error_reply(void **state)
 {
     (void)state;
     struct dialogs *d = make_store(&be_redis, NULL);
-    struct timeval tv = { 2, 0 };
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", rport, tv);
+    redisReply *c = db_command(rport, NULL, NULL, REDIS_DB, "RPUSH kz:d:{996555000800} a b");
     assert_non_null(c);
-    freeReplyObject(redisCommand(c, "SELECT %d", REDIS_DB));
-    freeReplyObject(redisCommand(c, "RPUSH kz:d:{996555000800} a b"));
-    redisFree(c);
+    freeReplyObject(c);
     struct rec *g = do_get(d, "kz:d:{996555000800}");
     assert_int_equal(g->st, DIALOGS_ERROR);
     assert_non_null(strstr(g->err, "WRONGTYPE"));
@@ -783,15 +823,26 @@ static void t_redis_error_reply(void **state)
 struct stat_wait {
     struct dialogs *d;
     uint64_t want;
-    int which;  /* 0 late_replies, 1 stalls */
+    int which;  /* 0 late_replies, 1 stalls, 2 connect_failures */
 };
+
+/* The shared server holds every client's commands for 1.5 s. */
+static void pause_redis(void)
+{
+    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
+    assert_non_null(p);
+    assert_int_equal(p->type, REDIS_REPLY_STATUS);
+    freeReplyObject(p);
+}
 
 static bool stat_reached(void *arg)
 {
     struct stat_wait *w = arg;
     struct dialogs_stats s;
     dialogs_get_stats(w->d, &s);
-    return (w->which == 0 ? s.late_replies : s.stalls) >= w->want;
+    uint64_t v = w->which == 0 ? s.late_replies : w->which == 1 ? s.stalls
+                                                                : s.connect_failures;
+    return v >= w->want;
 }
 
 static void t_timeout_late_reply(void **state)
@@ -802,12 +853,9 @@ static void t_timeout_late_reply(void **state)
     o.request_timeout_ms = 300;
     struct dialogs *d = make_store(&be_redis, &o);
     do_set(d, "kz:d:{996555000900}", "v", 1, 0, DIALOGS_OK);
-    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
-    assert_non_null(p);
-    assert_int_equal(p->type, REDIS_REPLY_STATUS);
-    freeReplyObject(p);
+    pause_redis();
     struct rec *r = rec_new();
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     assert_int_equal(dialogs_get(d, "kz:d:{996555000900}", 19, rec_cb, r), 0);
     assert_true(run_until(rec_done, r, 5000));
     assert_int_equal(r->st, DIALOGS_TIMEOUT);
@@ -841,9 +889,7 @@ static void t_free_while_waiting(void **state)
     test_opts(&o);
     o.request_timeout_ms = 300;
     struct dialogs *d = make_store(&be_redis, &o);
-    redisReply *p = rh_command(rport, "CLIENT PAUSE 1500 ALL");
-    assert_non_null(p);
-    freeReplyObject(p);
+    pause_redis();
     struct rec *early = rec_new();
     assert_int_equal(dialogs_get(d, "kz:d:{996555001200}", 19, rec_cb, early), 0);
     assert_true(run_until(rec_done, early, 5000));
@@ -851,9 +897,7 @@ static void t_free_while_waiting(void **state)
     struct rec *r = calloc(10, sizeof *r);
     for (int i = 0; i < 10; i++)
         assert_int_equal(dialogs_get(d, "kz:d:{996555001200}", 19, rec_cb, &r[i]), 0);
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 50);         /* let hiredis write them */
-    free(w);
+    spin(50);         /* let hiredis write them */
     for (int i = 0; i < 10; i++)
         assert_int_equal(r[i].calls, 0);
     store_free(d);
@@ -863,9 +907,7 @@ static void t_free_while_waiting(void **state)
         assert_string_equal(r[i].err, "store closed");
     }
     assert_int_equal(early->calls, 1);
-    w = rec_new();
-    run_until(rec_done, w, 100);
-    free(w);
+    spin(100);
     assert_int_equal(early->calls, 1);
     for (int i = 0; i < 10; i++)
         assert_int_equal(r[i].calls, 1);
@@ -899,9 +941,7 @@ static void t_redis_killed(void **state)
     (void)state;
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = state_cb;
-    o.state_arg = &t;
+    watched_opts(&o, state_cb, &t);
     struct dialogs *d = make_store(&be_redis, &o);
     assert_int_equal(t.ups, 1);
     do_set(d, "kz:d:{996555001000}", "v", 1, 0, DIALOGS_OK);
@@ -910,7 +950,7 @@ static void t_redis_killed(void **state)
     rpid = -1;
     /* a request made at the moment of the kill: fails, fast */
     struct rec *r = rec_new();
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     assert_int_equal(dialogs_get(d, "kz:d:{996555001000}", 19, rec_cb, r), 0);
     assert_true(run_until(rec_done, r, 5000));
     assert_true(r->st == DIALOGS_UNAVAILABLE || r->st == DIALOGS_TIMEOUT);
@@ -921,7 +961,7 @@ static void t_redis_killed(void **state)
     /* while down: UNAVAILABLE at once, with the reason */
     for (int i = 0; i < 20; i++) {
         memset(r, 0, sizeof *r);
-        t0 = mono_ms();
+        t0 = kz_mono_ms();
         assert_int_equal(dialogs_set(d, "kz:d:{996555001000}", 19, "w", 1, 0, rec_cb, r), 0);
         assert_true(run_until(rec_done, r, 5000));
         assert_int_equal(r->st, DIALOGS_UNAVAILABLE);
@@ -931,9 +971,7 @@ static void t_redis_killed(void **state)
     /* let a few reconnect attempts fail: reported once, counted each time */
     struct dialogs_stats s0, s;
     dialogs_get_stats(d, &s0);
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 300);
-    free(w);
+    spin(300);
     dialogs_get_stats(d, &s);
     assert_true(s.connect_failures > s0.connect_failures);
     assert_int_equal(t.downs, 1);
@@ -965,12 +1003,10 @@ static void t_redis_frozen(void **state)
     (void)state;
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
-    test_opts(&o);
+    watched_opts(&o, state_cb, &t);
     o.request_timeout_ms = 200;
     o.stall_ms = 600;
     o.connect_timeout_ms = 300;
-    o.on_state = state_cb;
-    o.state_arg = &t;
     struct dialogs *d = make_store(&be_redis, &o);
     kill(rpid, SIGSTOP);
     struct rec *r = rec_new();
@@ -983,9 +1019,7 @@ static void t_redis_frozen(void **state)
     dialogs_get_stats(d, &s);
     assert_int_equal(s.stalls, 1);
     /* attempts while frozen: connect succeeds (kernel), PING never answered */
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 800);
-    free(w);
+    spin(800);
     dialogs_get_stats(d, &s);
     assert_true(s.connect_failures >= 1);
     kill(rpid, SIGCONT);
@@ -1005,9 +1039,7 @@ static void t_redis_absent_at_start(void **state)
     (void)state;
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = state_cb;
-    o.state_arg = &t;
+    watched_opts(&o, state_cb, &t);
     int port = rh_free_port();
     char url[64];
     redis_url(url, sizeof url, port);
@@ -1037,9 +1069,7 @@ static void t_redis_bad_db(void **state)
     (void)state;
     struct states t = { 0, 0, "" };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = state_cb;
-    o.state_arg = &t;
+    watched_opts(&o, state_cb, &t);
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/999", rport);
     struct dialogs *d = track(dialogs_new_redis(base, url, &o, NULL, 0));
@@ -1086,9 +1116,7 @@ static void t_memory_full(void **state)
         snprintf(k, sizeof k, "kz:d:{%d}", i);
         do_set(d, k, "v", 1, 30, DIALOGS_OK);
     }
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 60);
-    free(w);
+    spin(60);
     do_set(d, "kz:d:{new}", "v", 1, 0, DIALOGS_OK);
     store_free(d);
 }
@@ -1153,97 +1181,15 @@ static void t_memory_sweep_many(void **state)
 #define PASS "s3cret-Pw"
 #define ACL_PASS "app-Pw2"
 
-/* A redis-server with extra arguments (e.g. --requirepass), same rules as
- * rh_start(): own port, dies with us, ready when it answers anything to
- * PING (a NOAUTH error counts).  Returns the pid or -1. */
-static pid_t start_redis_args(int port, const char *a1, const char *a2)
-{
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int nul = open("/dev/null", O_RDWR);
-        if (nul >= 0) {
-            dup2(nul, 0);
-            dup2(nul, 1);
-            dup2(nul, 2);
-            if (nul > 2)
-                close(nul);
-        }
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no", a1, a2,
-               (char *)NULL);
-        _exit(127);
-    }
-    struct timespec step = { 0, 10 * 1000 * 1000 };
-    for (int i = 0; i < 1000; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return -1;
-        redisReply *r = rh_command(port, "PING");
-        if (r) {
-            freeReplyObject(r);
-            return pid;
-        }
-        nanosleep(&step, NULL);     /* poll interval, not a readiness guess */
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 static pid_t start_redis_retry(int *port, const char *a1, const char *a2)
 {
     pid_t pid = -1;
     for (int attempt = 0; attempt < 5 && pid <= 0; attempt++) {
         *port = rh_free_port();
-        pid = a1 ? start_redis_args(*port, a1, a2) : rh_start(*port);
+        pid = rh_start_with(*port, a1, a2);
     }
     assert_true(pid > 0);
     return pid;
-}
-
-/* One command on a fresh blocking connection after AUTH (user may be NULL)
- * and SELECT db; `line` is split at spaces into arguments.  NULL when
- * anything failed.  Caller frees the reply. */
-static redisReply *auth_command(int port, const char *user, const char *pass,
-                                int db, const char *line)
-{
-    struct timeval tv = { 2, 0 };
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r = user ? redisCommand(c, "AUTH %s %s", user, pass)
-                         : redisCommand(c, "AUTH %s", pass);
-    bool ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r)
-        freeReplyObject(r);
-    if (ok) {
-        r = redisCommand(c, "SELECT %d", db);
-        ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r)
-            freeReplyObject(r);
-    }
-    char buf[256];
-    const char *argv[16];
-    int argc = 0;
-    snprintf(buf, sizeof buf, "%s", line);
-    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && argc < 16;
-         tok = strtok_r(NULL, " ", &save))
-        argv[argc++] = tok;
-    r = ok ? redisCommandArgv(c, argc, argv, NULL) : NULL;
-    redisFree(c);
-    return r;
 }
 
 /* Every state report, reasons joined, to look for a leaked password. */
@@ -1324,9 +1270,7 @@ static void t_redis_auth(void **state)
     pid_t pid = start_redis_retry(&port, "--requirepass", PASS);
     struct reports t = { 0 };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = reports_cb;
-    o.state_arg = &t;
+    watched_opts(&o, reports_cb, &t);
     char url[160];
 
     /* right password, database 7 */
@@ -1353,15 +1297,8 @@ static void t_redis_auth(void **state)
     assert_true(run_until(reports_down, &t, 5000));
     assert_non_null(strstr(t.all, "AUTH failed: WRONGPASS"));
     struct dialogs_stats s;
-    struct rec *w = rec_new();
-    uint64_t until = mono_ms() + 400;
-    for (;;) {                      /* several attempts must have failed */
-        dialogs_get_stats(d, &s);
-        if (s.connect_failures >= 3 || mono_ms() > until + 4000)
-            break;
-        run_until(rec_done, w, 50);
-    }
-    free(w);
+    run_until(stat_reached, &(struct stat_wait){ d, 3, 2 }, 4400); /* several attempts */
+    dialogs_get_stats(d, &s);
     assert_true(s.connect_failures >= 3);
     assert_int_equal(s.connects, 0);
     assert_int_equal(t.downs, 1);
@@ -1391,10 +1328,10 @@ static void t_redis_auth(void **state)
     snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", PASS, port);
     d = new_store_url(url, &o);
     assert_true(run_until(is_up, d, 5000));
-    redisReply *cr = auth_command(port, NULL, PASS, 0, "CONFIG SET requirepass other-pw");
+    redisReply *cr = db_command(port, NULL, PASS, 0, "CONFIG SET requirepass other-pw");
     assert_non_null(cr);
     freeReplyObject(cr);
-    cr = auth_command(port, NULL, "other-pw", 0, "CLIENT KILL TYPE normal");
+    cr = db_command(port, NULL, "other-pw", 0, "CLIENT KILL TYPE normal");
     assert_non_null(cr);
     freeReplyObject(cr);
     assert_true(run_until(reports_auth_failed, &t, 5000));
@@ -1402,18 +1339,13 @@ static void t_redis_auth(void **state)
     int downs = t.downs;
     dialogs_get_stats(d, &s);
     uint64_t fails = s.connect_failures;
-    w = rec_new();
-    uint64_t end = mono_ms() + 5000;
-    while (s.connect_failures < fails + 2 && mono_ms() < end) {
-        run_until(rec_done, w, 20);
-        dialogs_get_stats(d, &s);
-    }
-    free(w);
+    run_until(stat_reached, &(struct stat_wait){ d, fails + 2, 2 }, 5000);
+    dialogs_get_stats(d, &s);
     assert_true(s.connect_failures >= fails + 2);
     assert_int_equal(t.downs, downs);       /* not once per retry */
     assert_null(strstr(t.all, PASS));
     /* the password is put back: the store comes back by itself */
-    cr = auth_command(port, NULL, "other-pw", 0, "CONFIG SET requirepass " PASS);
+    cr = db_command(port, NULL, "other-pw", 0, "CONFIG SET requirepass " PASS);
     assert_non_null(cr);
     freeReplyObject(cr);
     struct rep_wait uw = { &t, 2 };
@@ -1428,16 +1360,14 @@ static void t_redis_acl_user(void **state)
     (void)state;
     int port;
     pid_t pid = start_redis_retry(&port, "--requirepass", PASS);
-    redisReply *cr = auth_command(port, NULL, PASS, 0,
+    redisReply *cr = db_command(port, NULL, PASS, 0,
                                   "ACL SETUSER app on >" ACL_PASS " ~* &* +@all");
     assert_non_null(cr);
     assert_int_equal(cr->type, REDIS_REPLY_STATUS);
     freeReplyObject(cr);
     struct reports t = { 0 };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = reports_cb;
-    o.state_arg = &t;
+    watched_opts(&o, reports_cb, &t);
     char url[160];
     snprintf(url, sizeof url, "redis://app:%s@127.0.0.1:%d/2", ACL_PASS, port);
     struct dialogs *d = new_store_url(url, &o);
@@ -1445,7 +1375,7 @@ static void t_redis_acl_user(void **state)
     assert_non_null(strstr(dialogs_describe(d), "app@"));
     assert_null(strstr(dialogs_describe(d), ACL_PASS));
     do_set(d, "kz:l:{996555009002}", "ky", 2, 0, DIALOGS_OK);
-    cr = auth_command(port, "app", ACL_PASS, 2, "GET kz:l:{996555009002}");
+    cr = db_command(port, "app", ACL_PASS, 2, "GET kz:l:{996555009002}");
     assert_non_null(cr);
     assert_int_equal(cr->type, REDIS_REPLY_STRING);
     assert_string_equal(cr->str, "ky");
@@ -1508,9 +1438,7 @@ static void t_set_url_switch(void **state)
     pid_t pid2 = start_redis_retry(&port2, NULL, NULL);
     struct reports t = { 0 };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = reports_cb;
-    o.state_arg = &t;
+    watched_opts(&o, reports_cb, &t);
     char url[128], url2[128], err[256];
     redis_url(url, sizeof url, rport);
     snprintf(url2, sizeof url2, "redis://127.0.0.1:%d/4", port2);
@@ -1566,9 +1494,7 @@ static void t_set_url_switch(void **state)
     cli_get(rport, NULL, REDIS_DB, "kz:d:{996555009101}", val, sizeof val);
     assert_string_equal(val, "");
     /* nothing was called twice */
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 100);
-    free(w);
+    spin(100);
     for (int i = 0; i < NSWITCH; i++) {
         assert_int_equal(v[i]->calls, 1);
         free(v[i]);
@@ -1594,10 +1520,8 @@ static void t_set_url_old_frozen(void **state)
     pid_t pid2 = start_redis_retry(&port2, NULL, NULL);
     struct reports t = { 0 };
     struct dialogs_opts o;
-    test_opts(&o);
+    watched_opts(&o, reports_cb, &t);
     o.request_timeout_ms = 300;
-    o.on_state = reports_cb;
-    o.state_arg = &t;
     char url[128], url2[128], err[256];
     redis_url(url, sizeof url, rport);
     snprintf(url2, sizeof url2, "redis://127.0.0.1:%d/0", port2);
@@ -1610,8 +1534,7 @@ static void t_set_url_old_frozen(void **state)
         v[i] = rec_new();
         assert_int_equal(dialogs_get(d, "kz:d:{996555009200}", 19, rec_cb, v[i]), 0);
     }
-    struct rec *w = rec_new();
-    run_until(rec_done, w, 30);         /* the GETs go out on the old socket */
+    spin(30);                           /* the GETs go out on the old socket */
     assert_int_equal(dialogs_set_url(d, url2, err, sizeof err), 0);
     struct rep_wait uw = { &t, 2 };
     assert_true(run_until(reports_up, &uw, 5000));
@@ -1673,7 +1596,6 @@ static void t_set_url_old_frozen(void **state)
     assert_int_equal(s.entries, 0);
     for (int i = 0; i < NSWITCH; i++)
         free(v[i]);
-    free(w);
     store_free(d);
     cw.port = port2;
     assert_true(run_until(clients_are, &cw, 5000));
@@ -1687,9 +1609,7 @@ static void t_set_url_from_memory(void **state)
     (void)state;
     struct reports t = { 0 };
     struct dialogs_opts o;
-    test_opts(&o);
-    o.on_state = reports_cb;
-    o.state_arg = &t;
+    watched_opts(&o, reports_cb, &t);
     struct dialogs *d = make_store(&be_memory, &o);
     do_set(d, "kz:d:{996555009300}", "mem", 3, 0, DIALOGS_OK);
     struct rec *g = rec_new();

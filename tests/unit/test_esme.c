@@ -576,6 +576,13 @@ static int wait_state(struct t *t, enum esme_state st, unsigned ms)
     return run_until(t, c_state, &st, ms);
 }
 
+/* Start, and wait until bound. */
+static void t_bound(struct t *t)
+{
+    t_start(t);
+    assert_true(wait_state(t, ESME_BOUND, 2000));
+}
+
 static int wait_done(struct t *t, int n, unsigned ms)
 {
     return run_until(t, c_ndone, &n, ms);
@@ -619,8 +626,7 @@ static int saw_state(const struct t *t, enum esme_state st)
 static void test_bind_trx_and_stop(void **state)
 {
     struct t *t = *state;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     assert_int_equal(t->peer->binds, 1);
     assert_int_equal(t->peer->bind_id[0], SMPP_BIND_TRANSCEIVER);
     assert_int_equal(t->peer->bind_ifver, 0x34);
@@ -659,8 +665,7 @@ static void test_stop_without_unbind_resp(void **state)
     t->peer->ignore_unbind = 1;
     t->peer->hold = 1;
     t->cfg.response_timeout_ms = 5000;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     send_submit(t, 0);
     assert_true(wait_ge(t, &t->peer->requests, 1, 2000));
     uint64_t t0 = mono_ms();
@@ -680,8 +685,7 @@ static void test_bind_tx_rx(void **state)
 {
     struct t *t = *state;
     t->cfg.bind_mode = ESME_BIND_TX_RX;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     assert_int_equal(t->peer->binds, 2);
     int tx = 0, rx = 0;
     for (int i = 0; i < 2; i++) {
@@ -773,8 +777,7 @@ static void test_enquire_link(void **state)
     struct t *t = *state;
     t->cfg.enquire_link_ms = 50;
     t->cfg.response_timeout_ms = 100;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     uint64_t t0 = mono_ms();
     assert_true(wait_ge(t, &t->peer->enquires, 2, 2000));
     assert_true(mono_ms() - t0 >= 90);   /* two idle periods of 50 ms */
@@ -799,8 +802,7 @@ static void test_request_timeout(void **state)
     struct t *t = *state;
     t->cfg.response_timeout_ms = 100;
     t->peer->hold = 1;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     uint64_t t0 = mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
@@ -823,8 +825,7 @@ static void test_window(void **state)
     struct t *t = *state;
     t->cfg.window = 3;
     t->peer->hold = 1;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     for (int i = 0; i < 10; i++)
         send_submit(t, i);
     assert_true(wait_ge(t, &t->peer->outstanding, 3, 2000));
@@ -850,8 +851,7 @@ static void test_tps_limit(void **state)
     struct t *t = *state;
     t->cfg.tps = 100;
     t->cfg.window = 50;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     uint64_t t0 = mono_ms();
     for (int i = 0; i < 100; i++)
         send_submit(t, i);
@@ -872,8 +872,7 @@ static void test_throttled_retry(void **state)
     struct t *t = *state;
     t->cfg.throttle_retry_ms = 30;
     t->peer->throttle_n = 3;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     uint64_t t0 = mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
@@ -913,8 +912,7 @@ static void test_throttled_retry(void **state)
     t->e = NULL;
     t->cfg.max_retries = 2;
     t->ndone = 0;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     send_submit(t, 1);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[1].status, ESME_RTHROTTLED);
@@ -929,8 +927,7 @@ static void test_throttle_rate_adapts(void **state)
     t->cfg.tps = 200;
     t->cfg.window = 1;
     t->cfg.throttle_retry_ms = 10;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     esme_get_stats(t->e, &st);
     assert_int_equal(st.rate_tps, 200);
     assert_int_equal(st.throttle_streak, 0);
@@ -972,8 +969,7 @@ static void test_throttle_rate_adapts(void **state)
     t->cfg.tps = 0;
     t->cfg.window = 4;
     t->ndone = 0;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     esme_get_stats(t->e, &st);
     assert_int_equal(st.rate_tps, 0);
     t->peer->throttle_n = 1;
@@ -1004,8 +1000,7 @@ static void test_throttle_burst_keeps_order(void **state)
     t->cfg.window = 4;
     t->cfg.throttle_retry_ms = 5;
     t->peer->throttle_n = 8;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     for (int i = 0; i < 12; i++)
         send_submit(t, i);
     assert_true(wait_done(t, 12, 3000));
@@ -1046,8 +1041,7 @@ static void test_throttle_burst_keeps_order(void **state)
     t->cfg.window = 1;
     t->ndone = 0;
     t->peer->nok = 0;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     for (int i = 20; i < 40; i++)
         send_submit(t, i);
     for (int n = 0; n < 20; n++) {
@@ -1075,8 +1069,7 @@ static void test_throttle_pause_bounded(void **state)
     t->cfg.throttle_max_ms = 40;
     t->cfg.max_retries = 20;
     t->peer->throttle_n = 10;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     uint64_t t0 = mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 5000));
@@ -1105,8 +1098,7 @@ static void test_msgqful_retry(void **state)
     struct t *t = *state;
     t->peer->throttle_n = 1;
     t->peer->throttle_status = ESME_RMSGQFUL;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     send_submit(t, 0);
     send_submit(t, 1);
     assert_true(wait_done(t, 2, 2000));
@@ -1124,8 +1116,7 @@ static void test_generic_nack_completes(void **state)
 {
     struct t *t = *state;
     t->peer->nack_status = ESME_RINVCMDID;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[0].status, ESME_RINVCMDID);
@@ -1141,8 +1132,7 @@ static void test_link_lost(void **state)
     struct t *t = *state;
     t->cfg.window = 2;
     t->peer->hold = 1;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     for (int i = 0; i < 5; i++)
         send_submit(t, i);
     assert_true(wait_ge(t, &t->peer->outstanding, 2, 2000));
@@ -1169,8 +1159,7 @@ static void test_link_lost(void **state)
 static void test_deliver(void **state)
 {
     struct t *t = *state;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     struct pconn *c = peer_conn(t->peer, 0);
     uint32_t seq = peer_send_deliver(c, SMPP_DELIVER_SM);
     assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
@@ -1197,8 +1186,7 @@ static void test_deliver(void **state)
 static void test_garbage(void **state)
 {
     struct t *t = *state;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     struct pconn *c = peer_conn(t->peer, 0);
 
     /* unknown command id 0x00001234: generic_nack(ESME_RINVCMDID) */
@@ -1238,8 +1226,7 @@ static void test_garbage(void **state)
 static void test_peer_unbind(void **state)
 {
     struct t *t = *state;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     pc_simple(peer_conn(t->peer, 0), SMPP_UNBIND, 0, 99);
     assert_true(wait_ge(t, &t->peer->unbind_resps, 1, 2000));
     assert_true(wait_ge(t, &t->peer->binds, 2, 2000));
@@ -1299,8 +1286,7 @@ static void test_deliver_on_tx_refused(void **state)
 {
     struct t *t = *state;
     t->cfg.bind_mode = ESME_BIND_TX_RX;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     peer_send_deliver(peer_conn(t->peer, SMPP_BIND_TRANSMITTER), SMPP_DELIVER_SM);
     assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
     assert_int_equal(t->peer->dresp_status, ESME_RINVBNDSTS);
@@ -1336,8 +1322,7 @@ static void test_free_in_done(void **state)
 {
     struct t *t = *state;
     t->cfg.window = 4;
-    t_start(t);
-    assert_true(wait_state(t, ESME_BOUND, 2000));
+    t_bound(t);
     t->free_in_done = 1;
     for (int i = 0; i < 8; i++)
         send_submit(t, i);
@@ -1379,18 +1364,42 @@ static void test_free_in_on_state(void **state)
 }
 
 /* Config errors come back as text, not a crash. */
+/* Each refusal of esme_new, with its reason. */
 static void test_bad_config(void **state)
 {
     struct t *t = *state;
-    char err[128] = "";
-    t->cfg.password = "far-too-long-password";
-    assert_null(esme_new(t->base, &t->cfg, &t->cb, err, sizeof err));
-    assert_non_null(strstr(err, "password"));
-    t->cfg.password = "pw";
-    t->cfg.port = 0;
-    assert_null(esme_new(t->base, &t->cfg, &t->cb, err, sizeof err));
-    assert_non_null(strstr(err, "port"));
-    t->cfg.password = "s3cr3tpw";
+    static const char *const want[] = {
+        "password longer than 8 characters",
+        "port is required",
+        "host is required",
+        "system_id longer than 15 characters",
+        "unknown bind_mode 7",
+        "window 70000 too large (max 65536)",
+        "max_pdu_len 8 below the 16-octet header",
+        "name longer than 63 characters",
+        "no event base or config",
+    };
+    char name[65];
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct esme_config c = t->cfg;
+        struct event_base *base = t->base;
+        switch (i) {
+        case 0: c.password = "far-too-long-password"; break;
+        case 1: c.port = 0; break;
+        case 2: c.host = NULL; break;
+        case 3: c.system_id = "abcdefghijklmnop"; break;
+        case 4: c.bind_mode = 7; break;
+        case 5: c.window = 70000; break;
+        case 6: c.max_pdu_len = 8; break;
+        case 7: c.name = name; break;
+        default: base = NULL; break;
+        }
+        char err[128] = "";
+        assert_null(esme_new(base, &c, &t->cb, err, sizeof err));
+        assert_string_equal(err, want[i]);
+    }
 }
 
 int main(void)

@@ -418,6 +418,17 @@ static struct fetch_req get_req(const char *u, uint32_t timeout_ms)
     return (struct fetch_req){.method = "GET", .url = u, .timeout_ms = timeout_ms};
 }
 
+/* GET each path of the test server into t->rec[0..n) (3 s timeout, body
+ * cap `cap`, 0 = the default). */
+static void start_gets(struct tc *t, const char *const *paths, int n, size_t cap)
+{
+    for (int i = 0; i < n; i++) {
+        struct fetch_req r = get_req(url(t, paths[i]), 3000);
+        r.max_response_bytes = cap;
+        assert_int_equal(fetch_start(t->f, &r, on_done, &t->rec[i], NULL), FETCH_OK);
+    }
+}
+
 /* ---- tests: the client ----------------------------------------------------- */
 
 static void test_get_json_ok(void **state)
@@ -503,16 +514,9 @@ static void test_timeout_on_time(void **state)
 static void test_size_cap(void **state)
 {
     struct tc *t = *state;
-    char u[4][128];
-    snprintf(u[0], sizeof u[0], "http://127.0.0.1:%d/huge?n=200000", t->srv.port);
-    snprintf(u[1], sizeof u[1], "http://127.0.0.1:%d/biglen?n=200000", t->srv.port);
-    snprintf(u[2], sizeof u[2], "http://127.0.0.1:%d/biglen?n=8192", t->srv.port);
-    snprintf(u[3], sizeof u[3], "http://127.0.0.1:%d/huge?n=8193", t->srv.port);
-    for (int i = 0; i < 4; i++) {
-        struct fetch_req r = get_req(u[i], 3000);
-        r.max_response_bytes = 8192;
-        assert_int_equal(fetch_start(t->f, &r, on_done, &t->rec[i], NULL), FETCH_OK);
-    }
+    static const char *const paths[] = { "/huge?n=200000", "/biglen?n=200000",
+                                         "/biglen?n=8192", "/huge?n=8193" };
+    start_gets(t, paths, 4, 8192);
     assert_int_equal(run_until(t, &t->done_total, 4, 5000), 4);
     assert_int_equal(t->rec[0].res.status, FETCH_TOO_LARGE); /* chunked: write callback */
     assert_int_equal(t->rec[1].res.status, FETCH_TOO_LARGE); /* Content-Length: curl refuses */
@@ -526,14 +530,12 @@ static void test_size_cap(void **state)
 static void test_http_error_and_refused(void **state)
 {
     struct tc *t = *state;
-    char u[3][128];
-    snprintf(u[0], sizeof u[0], "http://127.0.0.1:%d/500", t->srv.port);
-    snprintf(u[1], sizeof u[1], "http://127.0.0.1:%d/302", t->srv.port);
-    snprintf(u[2], sizeof u[2], "http://127.0.0.1:%d/json", t->srv.refused_port);
-    for (int i = 0; i < 3; i++) {
-        struct fetch_req r = get_req(u[i], 3000);
-        assert_int_equal(fetch_start(t->f, &r, on_done, &t->rec[i], NULL), FETCH_OK);
-    }
+    static const char *const paths[] = { "/500", "/302" };
+    start_gets(t, paths, 2, 0);
+    char refused[128];
+    snprintf(refused, sizeof refused, "http://127.0.0.1:%d/json", t->srv.refused_port);
+    struct fetch_req r = get_req(refused, 3000);
+    assert_int_equal(fetch_start(t->f, &r, on_done, &t->rec[2], NULL), FETCH_OK);
     assert_int_equal(run_until(t, &t->done_total, 3, 5000), 3);
     assert_int_equal(t->rec[0].res.status, FETCH_HTTP_ERROR);
     assert_int_equal(t->rec[0].res.http_code, 500);

@@ -17,6 +17,7 @@
 
 #include "menus/load.h"
 #include "menus/step.h"
+#include "tests/unit/menu_helper.h"
 
 static struct menu_set *example;
 static struct menu_output out;
@@ -24,10 +25,7 @@ static struct menu_output out;
 static int setup(void **state)
 {
     (void)state;
-    struct menu_errors errs = { 0 };
-    int rc = menu_set_load_dir("tests/unit/menus-http", &example, &errs);
-    menu_errors_free(&errs);
-    return rc;
+    return mh_load_example(NULL, &example);
 }
 
 static int teardown(void **state)
@@ -40,15 +38,9 @@ static int teardown(void **state)
 static void step(struct menu_dialog *d, int event, const char *text,
                  const struct menu_kv *kv, size_t nkv)
 {
-    struct menu_input in = { 0 };
-    in.event = event;
-    in.text = text;
-    in.len = text ? strlen(text) : 0;
+    struct menu_input in = mh_input(event, text, "ky", 1700000000);
     in.kv = kv;
     in.nkv = nkv;
-    in.phone = "+996555123456";
-    in.lang = "ky";
-    in.now = 1700000000;
     assert_int_equal(menu_step(example, d, &in, &out), MENU_OK);
 }
 
@@ -183,11 +175,7 @@ static void test_every_byte_change_is_safe(void **state)
                 /* a decoded dialog is always safe to step and re-encode */
                 uint8_t again[MENU_DIALOG_BLOB_MAX];
                 assert_true(menu_dialog_encode(example, &back, again, sizeof again) > 0);
-                struct menu_input in = { 0 };
-                in.event = MENU_EV_INPUT;
-                in.text = "1";
-                in.len = 1;
-                in.phone = "+996555123456";
+                struct menu_input in = mh_input(MENU_EV_INPUT, "1", NULL, 0);
                 int r = menu_step(example, &back, &in, &out);
                 assert_true(r == MENU_OK || r == MENU_EUNEXPECTED);
                 if (r == MENU_OK && out.show)
@@ -256,11 +244,7 @@ static const char *SET_C = "settings:\n"
 
 static struct menu_set *load_text(const char *t)
 {
-    struct menu_source src = { "m.yaml", t, strlen(t) };
-    struct menu_set *s = NULL;
-    struct menu_errors errs = { 0 };
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &s, &errs), 0);
-    return s;
+    return mh_load_text("m.yaml", t);
 }
 
 static void test_mapped_by_id_across_reload(void **state)
@@ -270,16 +254,10 @@ static void test_mapped_by_id_across_reload(void **state)
     assert_int_not_equal(a->generation, b->generation);
     struct menu_dialog d;
     menu_dialog_init(&d);
-    struct menu_input in = { 0 };
-    in.phone = "+996555123456";
-    in.event = MENU_EV_START;
-    in.text = "*1*1#";
-    in.len = 5;
+    struct menu_input in = mh_input(MENU_EV_START, "*1*1#", NULL, 0);
     assert_int_equal(menu_step(a, &d, &in, &out), MENU_OK);
     assert_string_equal(a->node[d.node].id, "ask");
-    in.event = MENU_EV_INPUT;
-    in.text = "Aida";
-    in.len = 4;
+    in = mh_input(MENU_EV_INPUT, "Aida", NULL, 0);
     /* save under A, answer under B */
     uint8_t blob[MENU_DIALOG_BLOB_MAX];
     int n = menu_dialog_encode(a, &d, blob, sizeof blob);

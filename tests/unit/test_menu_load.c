@@ -45,6 +45,25 @@ static int has(const struct menu_errors *errs, const char *want)
     return 0;
 }
 
+/* One file that must fail to load with `want` among its errors. */
+static void expect_file_error(const char *name, const char *text, const char *want)
+{
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_true(load2(name, text, NULL, NULL, &set, &errs) >= 1);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+}
+
+/* s written n times into buf (a long label or text). */
+static const char *repeat(char *buf, size_t cap, const char *s, int n)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++)
+        strncat(buf, s, cap - strlen(buf) - 1);
+    return buf;
+}
+
 static const char *HEAD =
     "settings:\n"
     "  languages: [en, ru]\n"
@@ -55,11 +74,7 @@ static void expect_error(const char *body, const char *want)
 {
     char text[4096];
     snprintf(text, sizeof text, "%s%s", HEAD, body);
-    struct menu_set *set = NULL;
-    struct menu_errors errs;
-    assert_true(load2("t.yaml", text, NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, want));
-    menu_errors_free(&errs);
+    expect_file_error("t.yaml", text, want);
 }
 
 static void test_ok_minimal(void **state)
@@ -158,9 +173,8 @@ static void test_option_cannot_fit(void **state)
     (void)state;
     /* 75 Cyrillic letters + "1. " + newline + footer > 80 UCS-2 units */
     char body[2048];
-    char label[400] = "";
-    for (int i = 0; i < 75; i++)
-        strcat(label, "ж");
+    char label[400];
+    repeat(label, sizeof label, "ж", 75);
     snprintf(body, sizeof body,
              "nodes:\n"
              "  - id: a\n"
@@ -180,9 +194,8 @@ static void test_settings_problems(void **state)
 {
     (void)state;
     char text[2048];
-    char lng[600] = "";
-    for (int i = 0; i < 81; i++)
-        strcat(lng, "ж");
+    char lng[600];
+    repeat(lng, sizeof lng, "ж", 81);
     snprintf(text, sizeof text,
              "settings:\n"
              "  languages: [en]\n"
@@ -220,6 +233,84 @@ static void test_settings_problems(void **state)
     menu_errors_free(&errs);
 }
 
+/* Every settings key's refusals, each list exactly as reported (the
+ * order is the settings table's). */
+static void test_settings_each_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *settings, *node_text, *want;
+    } cases[] = {
+        { "  default_language: en\n", "Bye",
+          "t.yaml:2:3: settings: 'languages' must be a list such as [ky, ru, en]\n"
+          "t.yaml:2:21: default_language 'en' is not in languages\n" },
+        { "  languages: [en, EN, en]\n", "Bye",
+          "t.yaml:2:19: language 'EN': use a 2-3 letter code such as ky\n"
+          "t.yaml:2:23: language 'en' listed twice\n" },
+        { "  languages: []\n", "Bye", "t.yaml:2:3: settings: 'languages' is empty\n" },
+        { "  languages: [en]\n  default_language: de\n", "Bye",
+          "t.yaml:3:21: default_language 'de' is not in languages\n" },
+        { "  languages: [en]\n  keys: 5\n", "Bye",
+          "t.yaml:3:3: settings: 'keys' must map back/home/more to digits\n" },
+        { "  languages: [en]\n  keys: {back: \"0a\"}\n", "Bye",
+          "t.yaml:3:17: key 'back' must be 1-4 digits\n" },
+        { "  languages: [en]\n  vars: [x]\n", "Bye",
+          "t.yaml:3:3: settings: 'vars' must map names to values\n" },
+        { "  languages: [en]\n  vars: {9x: a, phone: b}\n", "Bye",
+          "t.yaml:3:10: bad variable name '9x'\n"
+          "t.yaml:3:17: variable 'phone' declared twice or built in\n" },
+        { "  languages: [en]\n  labels: x\n  messages: y\n", "Bye",
+          "t.yaml:3:3: settings: 'labels' must map back/home/more to texts\n"
+          "t.yaml:4:3: settings: 'messages' must map names to texts\n" },
+        { "  languages: [de]\n", "Tschuess",
+          "t.yaml:2:3: settings: 'back' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'home' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'more' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'invalid' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'too_many' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'failure' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'timeout' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'resume' needs a text for language 'de'\n"
+          "t.yaml:2:3: settings: 'unknown_code' needs a text for language 'de'\n" },
+        { "  languages: [en]\n  language_menu: a\n", "Bye",
+          "t.yaml:3:18: language_menu must be a menu node\n" },
+        { "  languages: [en]\n  resume_seconds: 99999\n  retries: 0\n", "Bye",
+          "t.yaml:3:19: resume_seconds must be a number from 0 to 86400\n"
+          "t.yaml:4:12: retries must be a number from 1 to 10\n" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[1024], got[2048] = "";
+        snprintf(text, sizeof text, "settings:\n%scodes:\n  \"*1#\": a\n"
+                 "nodes:\n  - {id: a, type: end, text: %s}\n",
+                 cases[c].settings, cases[c].node_text);
+        struct menu_set *set = NULL;
+        struct menu_errors errs;
+        load2("t.yaml", text, NULL, NULL, &set, &errs);
+        for (size_t i = 0; i < errs.n; i++) {
+            char line[600];
+            menu_error_format(&errs.v[i], line, sizeof line);
+            strncat(got, line, sizeof got - strlen(got) - 2);
+            strcat(got, "\n");
+        }
+        menu_errors_free(&errs);
+        assert_string_equal(got, cases[c].want);
+    }
+    /* an override must name a constant of settings.vars */
+    const char *t = "settings:\n  languages: [en]\n  vars: {k: v}\ncodes:\n  \"*1#\": a\n"
+                    "nodes:\n  - {id: a, type: end, text: \"{k}\"}\n";
+    struct menu_source src = { "t.yaml", t, strlen(t) };
+    struct menu_override ov[2] = { { "nope", "x" }, { "k", "w" } };
+    struct menu_set *set = NULL;
+    struct menu_errors errs = { 0 };
+    assert_int_equal(menu_set_load_sources(&src, 1, ov, 2, &set, &errs), -1);
+    assert_int_equal(errs.n, 1);
+    assert_true(has(&errs, "t.yaml: override 'nope' is not a constant in settings.vars"));
+    menu_errors_free(&errs);
+    assert_int_equal(menu_set_load_sources(&src, 1, ov + 1, 1, &set, &errs), 0);
+    assert_string_equal(set->var[menu_set_find_var(set, "k", 1)].constant, "w");
+    menu_set_unref(set);
+}
+
 /* settings.booking_texts: the operator's wording of booking screens */
 static void test_booking_texts(void **state)
 {
@@ -243,9 +334,8 @@ static void test_booking_texts(void **state)
     assert_string_equal(set->booking_text[1][MENU_BT_TAKEN], "Gone, sorry.");
     assert_null(set->booking_text[0][MENU_BT_SERVICE]);   /* built in */
     menu_set_unref(set);
-    char lng[400] = "";
-    for (int i = 0; i < 81; i++)
-        strcat(lng, "ж");
+    char lng[400];
+    repeat(lng, sizeof lng, "ж", 81);
     char text[2048];
     snprintf(text, sizeof text,
              "settings:\n"
@@ -343,6 +433,61 @@ static void test_bad_regex_and_kind(void **state)
                  "t.yaml:7:11: unknown node type 'blah' (menu, input, switch, http, sms, app, end, status)");
 }
 
+/* A value that must be one of a few names: each refusal, at the value. */
+static void test_bad_choices(void **state)
+{
+    (void)state;
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: input\n"
+                 "    text: Code?\n"
+                 "    kind: number\n"
+                 "    var: v\n"
+                 "    next: b\n"
+                 "  - id: b\n"
+                 "    type: end\n"
+                 "    text: Bye\n",
+                 "t.yaml:9:11: input kind 'number': use text, digits, regex or date");
+    static const char http[] =
+        "nodes:\n"
+        "  - id: a\n"
+        "    type: http\n"
+        "    url: http://127.0.0.1:1/x\n"
+        "    method: %s\n"
+        "%s"
+        "    next: b\n"
+        "  - id: b\n"
+        "    type: end\n"
+        "    text: Bye\n";
+    char body[512];
+    snprintf(body, sizeof body, http, "PUT", "");
+    expect_error(body, "t.yaml:9:13: method must be GET or POST");
+    snprintf(body, sizeof body, http, "GET", "    body: x=1\n");
+    expect_error(body, "t.yaml:9:13: a GET request has no body");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: booking\n"
+                 "    mode: cancel\n",
+                 "t.yaml:8:11: mode must be book (a new booking) or manage (list, cancel, move)");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: input\n"
+                 "    text: Number?\n"
+                 "    var: n\n"
+                 "    next: s\n"
+                 "  - id: s\n"
+                 "    type: subscribe\n"
+                 "    var: n\n"
+                 "    action: pause\n"
+                 "    next: e\n"
+                 "    on_not_found: e\n"
+                 "    on_locked: e\n"
+                 "  - id: e\n"
+                 "    type: end\n"
+                 "    text: Done\n",
+                 "t.yaml:14:13: action must be subscribe or unsubscribe");
+}
+
 static void test_all_errors_collected(void **state)
 {
     (void)state;
@@ -375,24 +520,28 @@ static void test_all_errors_collected(void **state)
 static void test_no_settings_no_codes(void **state)
 {
     (void)state;
+    expect_file_error("x.yaml", "nodes: []\n",
+                      "x.yaml: no 'settings' in any menu file (languages are required)");
+    /* not UTF-8, or a YAML directive: refused before the YAML parser, at
+     * the line and column (in characters) of the fault */
+    expect_file_error("u.yaml", "settings:\n  languages: [en]\n  x: \"\xa9\x9a\"\n",
+                      "u.yaml:3:7: not valid UTF-8 text");
+    expect_file_error("v.yaml", "settings:\n  languages: [en]\n  x: \"жж\xa9\"\n",
+                      "v.yaml:3:9: not valid UTF-8 text");
+    static const char nul[] = "settings:\n  x: ж\0\n";  /* a NUL: no text either */
+    struct menu_source src = { "n.yaml", nul, sizeof nul - 1 };
     struct menu_set *set = NULL;
-    struct menu_errors errs;
-    assert_true(load2("x.yaml", "nodes: []\n", NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, "x.yaml: no 'settings' in any menu file (languages are required)"));
+    struct menu_errors errs = { 0 };
+    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &set, &errs), -1);
+    assert_true(has(&errs, "n.yaml:2:7: not valid UTF-8 text"));
     menu_errors_free(&errs);
-    /* not UTF-8, or a YAML directive: refused before the YAML parser */
-    assert_true(load2("u.yaml", "settings:\n  languages: [en]\n  x: \"\xa9\x9a\"\n", NULL, NULL,
-                      &set, &errs) >= 1);
-    assert_true(has(&errs, "u.yaml:3:7: not valid UTF-8 text"));
-    menu_errors_free(&errs);
-    assert_true(load2("p.yaml", "%YAML 1.2\n---\nsettings: {}\n", NULL, NULL, &set, &errs) >= 1);
-    assert_true(has(&errs, "p.yaml:1:1: YAML directives (%...) are not supported"));
-    menu_errors_free(&errs);
+    expect_file_error("p.yaml", "%YAML 1.2\n---\nsettings: {}\n",
+                      "p.yaml:1:1: YAML directives (%...) are not supported");
+    expect_file_error("q.yaml", "# ж\n%TAG ! tag:x,2024:\n---\nsettings: {}\n",
+                      "q.yaml:2:1: YAML directives (%...) are not supported");
     /* aliases are refused (no expansion bombs) */
-    assert_true(load2("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n", NULL, NULL,
-                      &set, &errs) >= 1);
-    assert_true(has(&errs, "y.yaml:3:9: aliases (*name) are not supported in menu files"));
-    menu_errors_free(&errs);
+    expect_file_error("y.yaml", "settings: &s\n  languages: [en]\ncodes: *s\n",
+                      "y.yaml:3:9: aliases (*name) are not supported in menu files");
 }
 
 static void test_example_loads_clean(void **state)
@@ -419,22 +568,20 @@ static void test_dir_errors_name_files(void **state)
     (void)state;
     char dir[] = "/tmp/kz_menu_test_XXXXXX";
     assert_non_null(mkdtemp(dir));
+    static const char *const files[][2] = {
+        { "01.yaml", "settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n" },
+        { "02.yml", "nodes:\n  - id: start\n    type: end\n    text: Hi\n"
+                    "  - id: start\n    type: end\n    text: Again\n" },
+        { "notes.txt", "not yaml: [" },                 /* ignored */
+    };
     char path[256];
-    snprintf(path, sizeof path, "%s/01.yaml", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/02.yml", dir);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("nodes:\n  - id: start\n    type: end\n    text: Hi\n  - id: start\n    type: end\n    text: Again\n", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/notes.txt", dir);   /* ignored */
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("not yaml: [", f);
-    fclose(f);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
     struct menu_set *set = NULL;
     struct menu_errors errs = { 0 };
     assert_int_equal(menu_set_load_dir(dir, &set, &errs), -1);
@@ -447,12 +594,10 @@ static void test_dir_errors_name_files(void **state)
     assert_int_equal(menu_set_load_dir("/nonexistent/menus", &set, &errs), -1);
     assert_int_equal(errs.n, 1);
     menu_errors_free(&errs);
-    snprintf(path, sizeof path, "%s/01.yaml", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/02.yml", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/notes.txt", dir);
-    unlink(path);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        unlink(path);
+    }
     rmdir(dir);
 }
 
@@ -466,11 +611,13 @@ int main(void)
         cmocka_unit_test(test_missing_translation),
         cmocka_unit_test(test_option_cannot_fit),
         cmocka_unit_test(test_settings_problems),
+        cmocka_unit_test(test_settings_each_key),
         cmocka_unit_test(test_booking_texts),
         cmocka_unit_test(test_loop_without_input),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_variable_and_key),
         cmocka_unit_test(test_bad_regex_and_kind),
+        cmocka_unit_test(test_bad_choices),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_no_settings_no_codes),
         cmocka_unit_test(test_example_loads_clean),

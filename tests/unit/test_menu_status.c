@@ -19,8 +19,9 @@
 
 #include "menus/load.h"
 #include "menus/step.h"
+#include "tests/unit/menu_helper.h"
 
-#define PHONE "+996555123456"
+#define PHONE MH_PHONE
 
 static const char SET[] =
     "settings:\n"
@@ -63,18 +64,8 @@ static struct menu_set *load_with(const char *extra)
 {
     char text[4096];
     snprintf(text, sizeof text, SET, extra);
-    struct menu_source src = { "t.yaml", text, strlen(text) };
-    struct menu_errors errs = { 0 };
-    struct menu_set *set = NULL;
-    int rc = menu_set_load_sources(&src, 1, NULL, 0, &set, &errs);
-    for (size_t i = 0; i < errs.n; i++) {
-        char b[400];
-        fprintf(stderr, "%s\n", menu_error_format(&errs.v[i], b, sizeof b));
-    }
-    menu_errors_free(&errs);
-    assert_int_equal(rc, 0);
     /* without on_error the "down" node is unreachable: loader refuses */
-    return set;
+    return mh_load_text("t.yaml", text);
 }
 
 static struct menu_set *load(bool with_on_error)
@@ -85,14 +76,9 @@ static struct menu_set *load(bool with_on_error)
 static int step(const struct menu_set *set, struct menu_dialog *d, int event,
                 const char *text, const struct menu_kv *kv, size_t nkv, uint32_t now)
 {
-    struct menu_input in = { 0 };
-    in.event = event;
-    in.text = text;
-    in.len = text ? strlen(text) : 0;
+    struct menu_input in = mh_input(event, text, NULL, now);
     in.kv = kv;
     in.nkv = nkv;
-    in.phone = PHONE;
-    in.now = now;
     return menu_step(set, d, &in, &out);
 }
 
@@ -100,13 +86,7 @@ static int step(const struct menu_set *set, struct menu_dialog *d, int event,
 static void to_lookup(const struct menu_set *set, struct menu_dialog *d, const char *lang)
 {
     menu_dialog_init(d);
-    struct menu_input in = { 0 };
-    in.event = MENU_EV_START;
-    in.text = "*1#";
-    in.len = 3;
-    in.phone = PHONE;
-    in.lang = lang;
-    in.now = 100;
+    struct menu_input in = mh_input(MENU_EV_START, "*1#", lang, 100);
     assert_int_equal(menu_step(set, d, &in, &out), MENU_OK);
     assert_true(out.show);
     assert_int_equal(step(set, d, MENU_EV_INPUT, "1234567", NULL, 0, 101), MENU_OK);
@@ -218,12 +198,7 @@ static void test_unexpected_events(void **state)
     assert_memory_equal(&before, &d, sizeof d);
     /* at an input screen, a status result is refused */
     menu_dialog_init(&d);
-    struct menu_input in = { 0 };
-    in.event = MENU_EV_START;
-    in.text = "*1#";
-    in.len = 3;
-    in.phone = PHONE;
-    in.now = 100;
+    struct menu_input in = mh_input(MENU_EV_START, "*1#", NULL, 100);
     assert_int_equal(menu_step(set, &d, &in, &out), MENU_OK);
     assert_int_equal(step(set, &d, MENU_EV_STATUS_OK, NULL, NULL, 0, 101), MENU_EUNEXPECTED);
     menu_set_unref(set);
@@ -241,12 +216,7 @@ static void test_waiting_dialog_round_trip_and_resume(void **state)
     assert_int_equal(menu_dialog_decode(set, blob, (size_t)n, &back), MENU_OK);
     assert_int_equal(back.wait, MENU_W_STORE);
     /* dropped while waiting, dialled again: offer to resume, "1" re-asks the store */
-    struct menu_input in = { 0 };
-    in.event = MENU_EV_START;
-    in.text = "*1#";
-    in.len = 3;
-    in.phone = PHONE;
-    in.now = 110;
+    struct menu_input in = mh_input(MENU_EV_START, "*1#", NULL, 110);
     assert_int_equal(menu_step(set, &back, &in, &out), MENU_OK);
     assert_int_equal(back.wait, MENU_W_RESUME);
     assert_int_equal(step(set, &back, MENU_EV_INPUT, "1", NULL, 0, 111), MENU_OK);

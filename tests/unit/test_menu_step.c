@@ -21,8 +21,9 @@
 
 #include "menus/load.h"
 #include "menus/step.h"
+#include "tests/unit/menu_helper.h"
 
-#define PHONE "+996555123456"
+#define PHONE MH_PHONE
 
 static struct menu_set *example;
 static struct menu_output out;
@@ -31,11 +32,8 @@ static uint32_t clock_s = 1000000;
 static int setup(void **state)
 {
     (void)state;
-    struct menu_errors errs = { 0 };
     struct menu_override ov = { "backend", "http://127.0.0.1:18099" };
-    int rc = menu_set_load_dir_with("tests/unit/menus-http", &ov, 1, &example, &errs);
-    menu_errors_free(&errs);
-    return rc;
+    return mh_load_example(&ov, &example);
 }
 
 static int teardown(void **state)
@@ -63,14 +61,8 @@ static const char *enc_for_lang;
 static int ev(const struct menu_set *set, struct menu_dialog *d, int event,
               const char *text, const char *lang)
 {
-    struct menu_input in = { 0 };
-    in.event = event;
-    in.text = text;
-    in.len = text ? strlen(text) : 0;
-    in.phone = PHONE;
+    struct menu_input in = mh_input(event, text, lang, clock_s);
     in.session_id = "sess-1";
-    in.lang = lang;
-    in.now = clock_s;
     int rc = menu_step(set, d, &in, &out);
     if (rc == MENU_OK)
         check_screen(enc_for_lang);
@@ -94,34 +86,32 @@ static const char *node_id(const struct menu_set *set, const struct menu_dialog 
     return d->node < set->nnode ? set->node[d->node].id : "-";
 }
 
-static void http_ok(const struct menu_set *set, struct menu_dialog *d,
-                    const struct menu_kv *kv, size_t n)
+/* Type t; the dialog must then be at node `node`. */
+static void go(const struct menu_set *set, struct menu_dialog *d, const char *t,
+              const char *node)
 {
-    struct menu_input in = { 0 };
-    in.event = MENU_EV_HTTP_OK;
+    input(set, d, t);
+    assert_string_equal(node_id(set, d), node);
+}
+
+/* Feed back an effect's result (MENU_EV_HTTP_*, MENU_EV_STATUS_*). */
+static void result(const struct menu_set *set, struct menu_dialog *d, int event,
+                   const struct menu_kv *kv, size_t n)
+{
+    struct menu_input in = mh_input(event, NULL, NULL, clock_s);
     in.kv = kv;
     in.nkv = n;
-    in.phone = PHONE;
-    in.now = clock_s;
     int rc = menu_step(set, d, &in, &out);
     if (rc != MENU_OK)
-        fprintf(stderr, "http_ok at %s wait %d: %d\n", node_id(set, d), d->wait, rc);
+        fprintf(stderr, "result %d at %s wait %d: %d\n", event, node_id(set, d), d->wait, rc);
     assert_int_equal(rc, MENU_OK);
     check_screen(enc_for_lang);
 }
 
-/* Feed back a status result (MENU_EV_STATUS_*). */
-static void status_ev(const struct menu_set *set, struct menu_dialog *d, int event,
-                      const struct menu_kv *kv, size_t n)
+static void http_ok(const struct menu_set *set, struct menu_dialog *d,
+                    const struct menu_kv *kv, size_t n)
 {
-    struct menu_input in = { 0 };
-    in.event = event;
-    in.kv = kv;
-    in.nkv = n;
-    in.phone = PHONE;
-    in.now = clock_s;
-    assert_int_equal(menu_step(set, d, &in, &out), MENU_OK);
-    check_screen(enc_for_lang);
+    result(set, d, MENU_EV_HTTP_OK, kv, n);
 }
 
 static const struct menu_effect *fx_of(int kind)
@@ -134,42 +124,25 @@ static const struct menu_effect *fx_of(int kind)
 
 /* ---- the example, per language ---- */
 
-static void walk_language(const char *lang, int option, const char *enc)
+/* The branches of the example's main menu, walked in language lang (the
+ * main menu's encoding enc). */
+static void walk_status(const struct menu_set *set, const char *lang)
 {
-    const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = NULL;
-    /* unknown language: the language menu, then the choice is remembered */
-    start(set, &d, "*100#", NULL);
-    assert_string_equal(node_id(set, &d), "language");
-    assert_true(out.show && !out.end);
-    assert_int_equal(out.enc, MENU_ENC_UCS2);
-    char opt[4];
-    snprintf(opt, sizeof opt, "%d", option);
-    input(set, &d, opt);
-    const struct menu_effect *fx = fx_of(MENU_FX_STORE_LANG);
-    assert_non_null(fx);
-    assert_string_equal(fx->lang, lang);
-    assert_string_equal(fx->phone, PHONE);
-    assert_string_equal(node_id(set, &d), "main");
-    enc_for_lang = enc;
-
-    char want[200];
     /* 1. status: input -> status (the store) -> switch -> end */
     start(set, &d, "*100#", lang);
     assert_string_equal(node_id(set, &d), "main");
-    input(set, &d, "1");
-    assert_string_equal(node_id(set, &d), "status_number");
+    go(set, &d, "1", "status_number");
     input(set, &d, "1234567");
     assert_false(out.show);
     assert_false(out.end);
-    fx = fx_of(MENU_FX_STATUS);
+    const struct menu_effect *fx = fx_of(MENU_FX_STATUS);
     assert_non_null(fx);
     assert_string_equal(fx->number, "1234567");
     assert_string_equal(fx->phone, PHONE);
     assert_string_equal(fx->lang, lang);
     struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "05.03.2025" } };
-    status_ev(set, &d, MENU_EV_STATUS_OK, kv, 2);
+    result(set, &d, MENU_EV_STATUS_OK, kv, 2);
     assert_true(out.show && out.end);
     assert_string_equal(node_id(set, &d), "status_ready");
     assert_non_null(strstr(out.screen, "1234567"));
@@ -178,27 +151,31 @@ static void walk_language(const char *lang, int option, const char *enc)
     start(set, &d, "*100*1#", lang);
     input(set, &d, "1234567");
     struct menu_kv odd[2] = { { "status", "archived" }, { "updated", "01.01.2025" } };
-    status_ev(set, &d, MENU_EV_STATUS_OK, odd, 2);
+    result(set, &d, MENU_EV_STATUS_OK, odd, 2);
     assert_string_equal(node_id(set, &d), "status_show");
     assert_non_null(strstr(out.screen, "archived"));
     /* not found and locked branches */
     start(set, &d, "*100*1#", lang);
     input(set, &d, "55555");
-    status_ev(set, &d, MENU_EV_STATUS_NOT_FOUND, NULL, 0);
+    result(set, &d, MENU_EV_STATUS_NOT_FOUND, NULL, 0);
     assert_string_equal(node_id(set, &d), "status_notfound");
     assert_true(out.end);
     start(set, &d, "*100*1#", lang);
     input(set, &d, "55555");
-    status_ev(set, &d, MENU_EV_STATUS_LOCKED, NULL, 0);
+    result(set, &d, MENU_EV_STATUS_LOCKED, NULL, 0);
     assert_string_equal(node_id(set, &d), "status_locked");
     assert_true(out.end);
+}
 
+static void walk_booking(const struct menu_set *set, const char *lang, const char *enc)
+{
+    struct menu_dialog d;
+    char want[200];
     /* 2. booking: service -> offices -> day -> time -> POST -> sms + end */
     start(set, &d, "*100#", lang);
+    go(set, &d, "2", "book_service");
     input(set, &d, "2");
-    assert_string_equal(node_id(set, &d), "book_service");
-    input(set, &d, "2");
-    fx = fx_of(MENU_FX_HTTP);
+    const struct menu_effect *fx = fx_of(MENU_FX_HTTP);
     assert_non_null(fx);
     snprintf(want, sizeof want, "http://127.0.0.1:18099/offices?service=idcard&lang=%s", lang);
     assert_string_equal(fx->url, want);
@@ -233,12 +210,16 @@ static void walk_language(const char *lang, int option, const char *enc)
     assert_string_equal(fx->to, PHONE);
     assert_string_equal(fx->lang, lang);
     assert_non_null(strstr(fx->text, "A-17"));
+}
 
+static void walk_subscribe(const struct menu_set *set, const char *lang)
+{
+    struct menu_dialog d;
     /* 3. subscribe: input -> POST -> sms -> end */
     start(set, &d, "*100*3#", lang);
     assert_string_equal(node_id(set, &d), "sub_number");
     input(set, &d, "7654321");
-    fx = fx_of(MENU_FX_HTTP);
+    const struct menu_effect *fx = fx_of(MENU_FX_HTTP);
     assert_non_null(fx);
     assert_string_equal(fx->method, "POST");
     http_ok(set, &d, NULL, 0);
@@ -246,11 +227,14 @@ static void walk_language(const char *lang, int option, const char *enc)
     fx = fx_of(MENU_FX_SMS);
     assert_non_null(fx);
     assert_non_null(strstr(fx->text, "7654321"));
+}
 
+static void walk_help(const struct menu_set *set, const char *lang, const char *enc)
+{
+    struct menu_dialog d;
     /* 4. help: paged end text; the last page ends the dialog */
     start(set, &d, "*100#", lang);
-    input(set, &d, "4");
-    assert_string_equal(node_id(set, &d), "help");
+    go(set, &d, "4", "help");
     unsigned pages = out.npages;
     assert_true(pages >= 2);
     for (unsigned p = 1; p < pages; p++) {
@@ -260,6 +244,32 @@ static void walk_language(const char *lang, int option, const char *enc)
     }
     assert_true(out.end);
     printf("%s: help has %u pages, main menu %s\n", lang, pages, enc);
+}
+
+static void walk_language(const char *lang, int option, const char *enc)
+{
+    const struct menu_set *set = example;
+    struct menu_dialog d;
+    enc_for_lang = NULL;
+    /* unknown language: the language menu, then the choice is remembered */
+    start(set, &d, "*100#", NULL);
+    assert_string_equal(node_id(set, &d), "language");
+    assert_true(out.show && !out.end);
+    assert_int_equal(out.enc, MENU_ENC_UCS2);
+    char opt[4];
+    snprintf(opt, sizeof opt, "%d", option);
+    input(set, &d, opt);
+    const struct menu_effect *fx = fx_of(MENU_FX_STORE_LANG);
+    assert_non_null(fx);
+    assert_string_equal(fx->lang, lang);
+    assert_string_equal(fx->phone, PHONE);
+    assert_string_equal(node_id(set, &d), "main");
+    enc_for_lang = enc;
+
+    walk_status(set, lang);
+    walk_booking(set, lang, enc);
+    walk_subscribe(set, lang);
+    walk_help(set, lang, enc);
 
     /* 5. language menu from the main menu (its text is in all three) */
     enc_for_lang = "ucs2";
@@ -350,8 +360,7 @@ static void test_pagination_forward_back(void **state)
     input(set, &d, "0");
     assert_int_equal(out.page, 0);
     /* options of a later page can be chosen from any page */
-    input(set, &d, "4");
-    assert_string_equal(node_id(set, &d), "help");
+    go(set, &d, "4", "help");
     /* "more" past the last page of a menu is an invalid answer */
     start(set, &d, "*100#", "ru");
     for (unsigned p = 1; p < pages; p++)
@@ -371,21 +380,17 @@ static void test_back_and_home_everywhere(void **state)
     start(set, &d, "*100*2#", "en");
     assert_string_equal(node_id(set, &d), "book_service");
     assert_non_null(strstr(out.screen, "0 Back"));
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "0", "main");
     /* from an input */
-    input(set, &d, "1");
-    assert_string_equal(node_id(set, &d), "status_number");
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "1", "status_number");
+    go(set, &d, "0", "main");
     /* from an input reached through an http node: back to the menu before */
     input(set, &d, "2");
     input(set, &d, "1");
     struct menu_kv off[1] = { { "offices", "1. Bishkek-1" } };
     http_ok(set, &d, off, 1);
     assert_string_equal(node_id(set, &d), "book_office");
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "book_service");
+    go(set, &d, "0", "book_service");
     /* home from two levels down */
     input(set, &d, "1");
     http_ok(set, &d, off, 1);
@@ -394,8 +399,7 @@ static void test_back_and_home_everywhere(void **state)
     http_ok(set, &d, days, 1);
     assert_string_equal(node_id(set, &d), "book_day");
     assert_non_null(strstr(out.screen, "00 Home"));
-    input(set, &d, "00");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "00", "main");
     assert_int_equal(d.depth, 0);
     /* from a paged end text (Kyrgyz help: 6 pages): back pages, then leaves */
     enc_for_lang = "ucs2";
@@ -406,11 +410,9 @@ static void test_back_and_home_everywhere(void **state)
     input(set, &d, "0");
     assert_int_equal(out.page, 0);
     assert_string_equal(node_id(set, &d), "help");
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "0", "main");
     /* home on the root re-shows it */
-    input(set, &d, "00");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "00", "main");
     assert_true(out.show && !out.end);
 }
 
@@ -436,8 +438,7 @@ static void test_invalid_and_retry_limit(void **state)
     input(set, &d, "9");
     assert_non_null(strstr(out.screen, "Туура эмес жооп"));
     assert_string_equal(node_id(set, &d), "main");
-    input(set, &d, "1");
-    assert_string_equal(node_id(set, &d), "status_number");
+    go(set, &d, "1", "status_number");
 }
 
 static void test_shortcut_dial(void **state)
@@ -456,10 +457,8 @@ static void test_shortcut_dial(void **state)
     /* back from the input after the http node returns to the service menu */
     struct menu_kv off[1] = { { "offices", "1. A" } };
     http_ok(set, &d, off, 1);
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "book_service");
-    input(set, &d, "0");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "0", "book_service");
+    go(set, &d, "0", "main");
     /* an invalid shortcut digit stops at that menu */
     start(set, &d, "*100*9*1#", "en");
     assert_string_equal(node_id(set, &d), "main");
@@ -490,15 +489,11 @@ static void test_shortcut_dial(void **state)
                     "  - id: done\n"
                     "    type: end\n"
                     "    text: Done\n";
-    struct menu_source src = { "s.yaml", t, strlen(t) };
-    struct menu_set *s2 = NULL;
-    struct menu_errors errs = { 0 };
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &s2, &errs), 0);
+    struct menu_set *s2 = mh_load_text("s.yaml", t);
     start(s2, &d, "*7*1*1#", NULL);
     assert_string_equal(node_id(s2, &d), "pin_menu");
     assert_true(out.show && !out.end);
-    input(s2, &d, "1");
-    assert_string_equal(node_id(s2, &d), "done");
+    go(s2, &d, "1", "done");
     assert_true(out.end);
     menu_set_unref(s2);
 }
@@ -510,8 +505,7 @@ static void test_resume(void **state)
     struct menu_dialog d;
     enc_for_lang = "ucs2";
     start(set, &d, "*100#", "ru");
-    input(set, &d, "1");
-    assert_string_equal(node_id(set, &d), "status_number");
+    go(set, &d, "1", "status_number");
     /* dropped; dials again 30 s later: offered to continue */
     clock_s += 30;
     assert_int_equal(ev(set, &d, MENU_EV_START, "*100#", "ru"), MENU_OK);
@@ -523,15 +517,13 @@ static void test_resume(void **state)
     int n = menu_dialog_encode(set, &d, blob, sizeof blob);
     assert_true(n > 0);
     assert_int_equal(menu_dialog_decode(set, blob, (size_t)n, &d), MENU_OK);
-    input(set, &d, "1");
-    assert_string_equal(node_id(set, &d), "status_number");
+    go(set, &d, "1", "status_number");
     assert_non_null(strstr(out.screen, "Введите номер"));
     /* start over */
     clock_s += 10;
     assert_int_equal(ev(set, &d, MENU_EV_START, "*100#", "ru"), MENU_OK);
     assert_int_equal(d.wait, MENU_W_RESUME);
-    input(set, &d, "2");
-    assert_string_equal(node_id(set, &d), "main");
+    go(set, &d, "2", "main");
     /* too late: a fresh start */
     input(set, &d, "1");
     clock_s += 121;
@@ -548,7 +540,7 @@ static void test_resume(void **state)
     assert_non_null(fx_of(MENU_FX_STATUS));
     /* an ended dialog is never resumed */
     struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "05.03.2025" } };
-    status_ev(set, &d, MENU_EV_STATUS_OK, kv, 2);
+    result(set, &d, MENU_EV_STATUS_OK, kv, 2);
     assert_true(out.end);
     clock_s += 5;
     assert_int_equal(ev(set, &d, MENU_EV_START, "*100#", "ru"), MENU_OK);
@@ -572,7 +564,7 @@ static void test_http_failure_and_timeout(void **state)
     /* the status store failing takes the status node's on_error too */
     start(set, &d, "*100*1#", "ky");
     input(set, &d, "123456");
-    status_ev(set, &d, MENU_EV_STATUS_FAIL, NULL, 0);
+    result(set, &d, MENU_EV_STATUS_FAIL, NULL, 0);
     assert_true(out.end);
     assert_string_equal(node_id(set, &d), "service_down");
     /* no on_error: the set's failure/timeout texts end the dialog */
@@ -587,10 +579,7 @@ static void test_http_failure_and_timeout(void **state)
                     "  - id: done\n"
                     "    type: end\n"
                     "    text: Done\n";
-    struct menu_source src = { "h.yaml", t, strlen(t) };
-    struct menu_set *s2 = NULL;
-    struct menu_errors errs = { 0 };
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &s2, &errs), 0);
+    struct menu_set *s2 = mh_load_text("h.yaml", t);
     enc_for_lang = "gsm";
     start(s2, &d, "*8#", NULL);
     assert_string_equal(fx_of(MENU_FX_HTTP)->url, "http://127.0.0.1:1/x?p=%2B996555123456");
@@ -628,10 +617,7 @@ static void test_app_round_trip(void **state)
                     "  - id: sorry\n"
                     "    type: end\n"
                     "    text: {en: Partner unavailable, ru: Партнёр недоступен}\n";
-    struct menu_source src = { "a.yaml", t, strlen(t) };
-    struct menu_set *set = NULL;
-    struct menu_errors errs = { 0 };
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &set, &errs), 0);
+    struct menu_set *set = mh_load_text("a.yaml", t);
     struct menu_dialog d;
     enc_for_lang = NULL;
     start(set, &d, "*300*1#", "en");
@@ -707,10 +693,7 @@ static void test_input_kinds(void **state)
                     "  - id: no\n"
                     "    type: end\n"
                     "    text: \"No {{literal}} {c}\"\n";
-    struct menu_source src = { "k.yaml", t, strlen(t) };
-    struct menu_set *set = NULL;
-    struct menu_errors errs = { 0 };
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &set, &errs), 0);
+    struct menu_set *set = mh_load_text("k.yaml", t);
     struct menu_dialog d;
     enc_for_lang = "gsm";
     start(set, &d, "*9#", NULL);
@@ -720,12 +703,9 @@ static void test_input_kinds(void **state)
         assert_string_equal(node_id(set, &d), "date");
         assert_non_null(strstr(out.screen, "Invalid input"));
     }
-    input(set, &d, "29.02.2024");
-    assert_string_equal(node_id(set, &d), "code");
-    input(set, &d, "ab123");
-    assert_string_equal(node_id(set, &d), "code");
-    input(set, &d, "AB1234");
-    assert_string_equal(node_id(set, &d), "code");
+    go(set, &d, "29.02.2024", "code");
+    go(set, &d, "ab123", "code");
+    go(set, &d, "AB1234", "code");
     input(set, &d, "A\xff" "B12");   /* not UTF-8: refused like any invalid answer */
     assert_string_equal(node_id(set, &d), "code");
     input(set, &d, "  AB123 ");
@@ -748,18 +728,10 @@ static void test_step_speed(void **state)
     const int rounds = 20000;
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < rounds; i++) {
-        struct menu_input in = { 0 };
-        in.phone = PHONE;
-        in.now = clock_s;
         menu_dialog_init(&d);
-        in.event = MENU_EV_START;
-        in.text = "*100#";
-        in.len = 5;
-        in.lang = "ky";
+        struct menu_input in = mh_input(MENU_EV_START, "*100#", "ky", clock_s);
         menu_step(set, &d, &in, &out);
-        in.event = MENU_EV_INPUT;
-        in.text = "1";
-        in.len = 1;
+        in = mh_input(MENU_EV_INPUT, "1", "ky", clock_s);
         menu_step(set, &d, &in, &out);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
