@@ -237,15 +237,6 @@ struct esme {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* The monotonic clock in microseconds, for the token bucket and response
- * times (base/clock.h reads milliseconds: kz_mono_ms serves the rest). */
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
@@ -655,7 +646,7 @@ static void pump(struct esme *e);
 
 static int take_token(struct esme *e)
 {
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     e->tokens += (double)(t - e->tokens_us) * e->rate / 1e6;
     if (e->tokens > e->burst)
         e->tokens = e->burst;
@@ -681,7 +672,7 @@ static void transmit(struct esme *e, struct esme_req *r)
     e->st.in_flight++;
     if (r->retries == 0)        /* a throttling retry is not a new attempt */
         e->st.sent++;
-    r->sent_us = now_us();
+    r->sent_us = kz_mono_us();
     event_add(r->timer, e->resp_tv);
     link_write(tx, r->bytes, r->len);
 }
@@ -753,7 +744,7 @@ static unsigned throttle_cut(struct esme *e)
     double to = e->streak == 1 ? from * 0.75 : from / 2;
     set_rate(e, to < floor ? floor : to);
     e->tokens = 0;              /* what the bucket held was for the old rate */
-    e->tokens_us = e->cut_us = now_us();
+    e->tokens_us = e->cut_us = kz_mono_us();
     e->st.rate_cuts++;
     uint64_t d = 0;
     if (e->streak > 1) {
@@ -797,7 +788,7 @@ static void throttle_ok(struct esme *e)
 static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
                          const struct smpp_pdu *resp)
 {
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     uint64_t rtt = t > r->sent_us ? t - r->sent_us : 1;
     e->srtt_us = e->srtt_us ? (7 * e->srtt_us + rtt) / 8 : rtt;
     int fresh = r->sent_us >= e->cut_us;   /* sent at the current rate */
@@ -1040,7 +1031,7 @@ static void a_bound(struct esme *e, void *arg)
         timer_ms(e->link[i].idle_timer, e->cfg.enquire_link_ms);
     }
     e->tokens = e->burst;
-    e->tokens_us = now_us();
+    e->tokens_us = kz_mono_us();
     pump(e);
 }
 
@@ -1654,7 +1645,7 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     e->backoff_ms = e->cfg.reconnect_min_ms;
     set_rate(e, e->cfg.tps);
     e->rate_target = e->cfg.tps;
-    e->rng = now_us() ^ (uint64_t)(uintptr_t)e ^ 0x9E3779B97F4A7C15ull;
+    e->rng = kz_mono_us() ^ (uint64_t)(uintptr_t)e ^ 0x9E3779B97F4A7C15ull;
     if (!e->rng)
         e->rng = 1;
     return e;
