@@ -1341,8 +1341,9 @@ int main(int argc, char **argv)
     dopts.state_arg = &d;
     d.store = dialogs_new(d.base, d.cfg->redis_url, &dopts, serr, sizeof serr);
     d.fetch = fetch_new(d.base, NULL);
-    struct ussd_ops uops = { ussd_send, ussd_send_sms, ussd_store_flush,
-                             ussd_outbox_kick, &d };
+    struct ussd_ops uops = { .send = ussd_send, .send_sms = ussd_send_sms,
+                             .store_flush = ussd_store_flush,
+                             .outbox_kick = ussd_outbox_kick, .ud = &d };
     d.ussd = d.store && d.fetch ? ussd_new(d.base, d.store, d.fetch, d.menus, &uops)
                                 : NULL;
     if (!d.ussd) {
@@ -1367,8 +1368,8 @@ int main(int argc, char **argv)
     /* This process is the database's only user: what a dead predecessor had
      * on the links goes out again at once rather than after its lease. */
     store_outbox_recover(d.db, INT64_MAX, NULL);
-    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, &d,
-                                   outbox_answer_cb };
+    struct outbox_links olinks = { .route = outbox_route_cb, .room = outbox_room_cb,
+                                   .ud = &d, .answer = outbox_answer_cb };
     struct outbox_opts oopts;
     memset(&oopts, 0, sizeof oopts);
     oopts.from = "kyzmat";
