@@ -289,6 +289,13 @@ static const struct store_migration migrations[] = {
       "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
       "  msgid TEXT NOT NULL, state INTEGER NOT NULL,"
       "  err INTEGER NOT NULL DEFAULT 0);" },
+    { "10 message sender and link",
+      /* an SMS from a USSD menu goes out from the dialled service code on
+       * the link the dialog came in on, as before it went through the
+       * outbox: its source address and preferred link (NULL: the
+       * sender's default and the routing rule) */
+      "ALTER TABLE outbox ADD COLUMN sender TEXT;"
+      "ALTER TABLE outbox ADD COLUMN via TEXT;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -327,7 +334,7 @@ enum sid {
     "id, state, client, idem_key, msisdn, body, template, data, lang," \
     " callback_url, smsc, smsc_msgid, law_required, attempts, err," \
     " next_attempt_at, expires_at, lease_until, created_at, updated_at," \
-    " submitted_at, done_at"
+    " submitted_at, done_at, sender, via"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -515,9 +522,9 @@ static const char *const sql[S_COUNT] = {
     [S_OUT_INSERT] =
         "INSERT INTO outbox(client, idem_key, msisdn, body, template, data,"
         " lang, callback_url, law_required, state, next_attempt_at,"
-        " expires_at, created_at, updated_at)"
+        " expires_at, created_at, updated_at, sender, via)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11,"
-        " ?12, ?12)"
+        " ?12, ?12, ?13, ?14)"
         " ON CONFLICT(client, idem_key) WHERE idem_key IS NOT NULL"
         " DO NOTHING",   /* no RETURNING: see store_enqueue */
     [S_OUT_BY_IDEM] =
@@ -2342,7 +2349,7 @@ void store_msg_free(struct store_msg *m)
         return;
     char **f[] = { &m->client, &m->idem_key, &m->to, &m->text, &m->tmpl,
                    &m->data, &m->lang, &m->callback_url, &m->smsc,
-                   &m->smsc_msgid };
+                   &m->smsc_msgid, &m->sender, &m->via };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         free(*f[i]);
     free(m);
@@ -2371,7 +2378,8 @@ static struct store_msg *row_to_msg(sqlite3_stmt *s)
               dup_col(s, 4, &m->to) && dup_col(s, 5, &m->text) &&
               dup_col(s, 6, &m->tmpl) && dup_col(s, 7, &m->data) &&
               dup_col(s, 8, &m->lang) && dup_col(s, 9, &m->callback_url) &&
-              dup_col(s, 10, &m->smsc) && dup_col(s, 11, &m->smsc_msgid);
+              dup_col(s, 10, &m->smsc) && dup_col(s, 11, &m->smsc_msgid) &&
+              dup_col(s, 22, &m->sender) && dup_col(s, 23, &m->via);
     m->law_required = sqlite3_column_int(s, 12) != 0;
     m->attempts = sqlite3_column_int(s, 13);
     m->err = sqlite3_column_int(s, 14);
@@ -2409,6 +2417,8 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     bi(s, 10, m->not_before > now ? m->not_before : now);
     bi(s, 11, m->expires_at);
     bi(s, 12, now);
+    bt(s, 13, m->sender);
+    bt(s, 14, m->via);
     /* The id comes from sqlite3_last_insert_rowid(), not from RETURNING:
      * SQLite runs RETURNING through an ephemeral table, i.e. it opens and
      * closes a temporary B-tree and pager per row, which the API's profile

@@ -480,6 +480,8 @@ struct store_msg_new {
     bool law_required;        /* may go to an opted-out number */
     int64_t not_before;       /* first attempt at or after */
     int64_t expires_at;       /* final failure ('expired') after */
+    const char *sender;       /* source address; NULL: the sender's own */
+    const char *via;          /* link to prefer; NULL: the routing rule */
 };
 
 /* A message as stored.  Every string is NULL when unset. */
@@ -488,6 +490,7 @@ struct store_msg {
     int state;                /* enum store_msg_state */
     char *client, *idem_key, *to, *text, *tmpl, *data, *lang, *callback_url;
     char *smsc, *smsc_msgid;
+    char *sender, *via;       /* as given to store_enqueue() */
     bool law_required;
     int attempts;
     int err;                  /* last error code (SMPP status or own), 0 */
