@@ -421,49 +421,6 @@ static int ussd_send(void *ud, const char *link, struct smpp_pdu *pdu)
     return esme_send(l->e, pdu, on_ussd_sent, NULL);
 }
 
-static void on_menu_sms_sent(void *arg, const struct mt_result *r)
-{
-    char *link = arg;
-    if (r->status != ESME_ROK)
-        log_msg(KLOG_WARN, link, "SMS from a menu not accepted: %s (0x%08x)",
-                smpp_status_name(r->status) ? smpp_status_name(r->status)
-                                            : "no answer", r->status);
-    free(link);
-}
-
-static int ussd_send_sms(void *ud, const char *link, const char *from,
-                         const char *to, const char *utf8)
-{
-    struct daemon *d = ud;
-    struct link *l = find_link(d->links, link);
-    if (!l || !l->e || !to || !*to)
-        return -1;
-    const struct config_smsc *s = link_entry(l);
-    struct mt_msg m = {
-        .from = from, .to = to, .text = (const uint8_t *)utf8, .len = strlen(utf8),
-        .split = split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = next_concat_ref(),
-    };
-    char *arg = strdup(link);
-    char err[160];
-    if (!arg)
-        return -1;
-    if (mt_send(l->e, &m, on_menu_sms_sent, arg, err, sizeof err) != 0) {
-        log_msg(KLOG_WARN, link, "SMS from a menu to %s not sent: %s",
-                log_mask(to).s, err);
-        free(arg);
-        return -1;
-    }
-    return 0;
-}
-
-/* A booking's write must commit on its own: commit the API's open group. */
-static void ussd_store_flush(void *ud)
-{
-    struct daemon *d = ud;
-    if (d->api)
-        api_flush(d->api);
-}
-
 static void ussd_outbox_kick(void *ud)
 {
     struct daemon *d = ud;
@@ -544,6 +501,23 @@ static int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
     r->esme = l->e;
     r->link = l->name;
     r->split = split_mode(d->cfg->smsc[i].split);
+    r->allow = 0;
+    return 0;
+}
+
+/* The link a message prefers (a menu SMS: its dialog's link), by name. */
+static int outbox_route_via_cb(void *ud, const char *link, const char *msisdn,
+                               struct outbox_route *r)
+{
+    (void)msisdn;
+    struct daemon *d = ud;
+    struct link *l = find_link(d->links, link);
+    if (!l || !l->e)
+        return -1;
+    const struct config_smsc *s = link_entry(l);
+    r->esme = l->e;
+    r->link = l->name;
+    r->split = split_mode(s ? s->split : CONFIG_SPLIT_UDH);
     r->allow = 0;
     return 0;
 }
@@ -725,14 +699,17 @@ static uint32_t on_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
         return ESME_ROK;
     log_mo(l, pdu);
     if (l->d->db) {
-        /* STATUS / STOP / START / HELP: the reply is in the outbox (durable)
-         * before the MO is acknowledged; a store failure asks the SMSC to
-         * deliver the MO again later instead of losing the request. */
+        /* STATUS / STOP / START / HELP: acknowledged only once its writes
+         * and its reply are durable (the answer waits for the store's
+         * commit); a store failure asks the SMSC to deliver the MO again
+         * later instead of losing the request. */
         struct kw_result kr;
-        if (keywords_mo(l->d->db, l->name, pdu, wall_ms(), NULL, &kr) != STORE_OK)
-            return ESME_RX_T_APPN;
+        struct kw_answer ka = { outbox_answer_cb, l->d };
+        uint32_t st = keywords_deliver(l->d->db, e, l->name, pdu, wall_ms(), NULL,
+                                       &ka, &kr);
         if (kr.reply_id && l->d->outbox)
             outbox_kick(l->d->outbox);
+        return st;
     }
     return ESME_ROK;
 }
@@ -1180,6 +1157,9 @@ static int write_pidfile(const char *path)
 
 static void daemon_free(struct daemon *d)
 {
+    /* the loop is over: commit its last pass, so what waits for it is
+     * answered (202s, receipts, keyword MOs, screens) while links live */
+    store_flush(d->db);
     struct link *next;
     for (struct link *l = d->links; l; l = next) {
         next = l->next;
@@ -1341,9 +1321,8 @@ int main(int argc, char **argv)
     dopts.state_arg = &d;
     d.store = dialogs_new(d.base, d.cfg->redis_url, &dopts, serr, sizeof serr);
     d.fetch = fetch_new(d.base, NULL);
-    struct ussd_ops uops = { .send = ussd_send, .send_sms = ussd_send_sms,
-                             .store_flush = ussd_store_flush,
-                             .outbox_kick = ussd_outbox_kick, .ud = &d };
+    struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
+                             .ud = &d };
     d.ussd = d.store && d.fetch ? ussd_new(d.base, d.store, d.fetch, d.menus, &uops)
                                 : NULL;
     if (!d.ussd) {
@@ -1357,6 +1336,11 @@ int main(int argc, char **argv)
             d.cfg->menus, (unsigned)d.menus->nnode, dialogs_describe(d.store));
     char derr[256] = "";
     d.db = open_db(d.cfg, derr, sizeof derr);
+    if (d.db && store_attach(d.db, d.base) != STORE_OK) {   /* one commit a pass */
+        store_close(d.db);
+        d.db = NULL;
+        snprintf(derr, sizeof derr, "out of memory");
+    }
     if (d.db)
         ussd_set_store(d.ussd, d.db);   /* the menus' status node reads it */
     if (!d.db) {
@@ -1369,7 +1353,8 @@ int main(int argc, char **argv)
      * on the links goes out again at once rather than after its lease. */
     store_outbox_recover(d.db, INT64_MAX, NULL);
     struct outbox_links olinks = { .route = outbox_route_cb, .room = outbox_room_cb,
-                                   .ud = &d, .answer = outbox_answer_cb };
+                                   .ud = &d, .answer = outbox_answer_cb,
+                                   .route_via = outbox_route_via_cb };
     struct outbox_opts oopts;
     memset(&oopts, 0, sizeof oopts);
     oopts.from = "kyzmat";
