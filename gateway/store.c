@@ -1284,40 +1284,6 @@ void store_test_fail_commits(struct store *st, unsigned n)
     st->fail_commits = n;
 }
 
-/* ---- the old batch calls (kept until their last callers are gone) ----- */
-
-bool store_in_batch(const struct store *st)
-{
-    return st->in_batch;
-}
-
-int store_begin_batch(struct store *st)
-{
-    if (st->in_batch || !sqlite3_get_autocommit(st->db)) {
-        seterr(st, "begin batch: a batch is already open");
-        return STORE_INVALID;
-    }
-    int r = run(st, S(st, S_BEGIN), "begin batch");
-    if (r == STORE_OK)
-        st->in_batch = true;
-    return r;
-}
-
-int store_commit_batch(struct store *st)
-{
-    return store_flush(st);
-}
-
-void store_rollback_batch(struct store *st)
-{
-    if (!st->in_batch)
-        return;
-    st->in_batch = false;
-    st->batch_lost = false;
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 /* ---- agencies, services, offices ------------------------------------------ */
 
 int store_agency_put(struct store *st, const char *code, const char *name,

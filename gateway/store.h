@@ -218,13 +218,6 @@ int store_atomic(struct store *st, store_atomic_fn *fn, void *arg);
  */
 void store_test_fail_commits(struct store *st, unsigned n);
 
-/* The old batch calls, kept only until their last callers follow the
- * contract above (this series removes them). */
-int store_begin_batch(struct store *st);
-int store_commit_batch(struct store *st);
-void store_rollback_batch(struct store *st);
-bool store_in_batch(const struct store *st);
-
 /* ---- agencies, services, offices ---------------------------------------- */
 
 /* Create or rename the agency with this code.  *id_out gets its id. */

@@ -84,11 +84,6 @@ struct ussd_ops {
     /* Send pdu (a submit_sm) on the link named `link`; 0, or -1 when the
      * link is gone.  The pdu is encoded during the call. */
     int (*send)(void *ud, const char *link, struct smpp_pdu *pdu);
-    /* Unused (menu SMS go through the outbox, the store commits itself);
-     * kept until kyzmatd's main.c stops filling them. */
-    int (*send_sms)(void *ud, const char *link, const char *from,
-                    const char *to, const char *utf8);
-    void (*store_flush)(void *ud);
     /* The outbox has new messages due now (may be NULL). */
     void (*outbox_kick)(void *ud);
     void *ud;
