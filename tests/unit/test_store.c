@@ -253,15 +253,11 @@ static void test_directory(void **state)
 
 /* ---- applications, templates, lookup limit, subscriptions --------------- */
 
-static void test_applications(void **state)
+/* Applications: created with an owner, changed by their agency only,
+ * with their history. */
+static void apps_and_history(struct store *st, int64_t gov, int64_t tax,
+                             int64_t pass)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
-    int64_t gov = 0, tax = 0, pass = 0;
-    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
-    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
-    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
-
     /* new application needs its owner */
     assert_int_equal(store_app_status(st, "A-1", gov, pass, NULL, "received",
                                       NULL, T0), STORE_INVALID);
@@ -295,7 +291,11 @@ static void test_applications(void **state)
     assert_int_equal(store_app_history(st, "A-1", ev, 1, &n), STORE_OK);
     assert_int_equal(n, 1);
 
-    /* templates: exact, then agency 0, then status "*" */
+}
+
+/* Templates: exact, then agency 0, then status "*"; listed and deleted. */
+static void templates(struct store *st, int64_t gov, int64_t tax)
+{
     char *body = NULL;
     assert_int_equal(store_template_get(st, gov, "approved", "ru", &body),
                      STORE_NOTFOUND);
@@ -370,6 +370,10 @@ static void test_applications(void **state)
     free(body);
     assert_int_equal(store_template_delete(st, gov, "", "ru"), STORE_INVALID);
 
+}
+
+static void lookup_limit(struct store *st)
+{
     /* lookup limit: 3 failures in 60 s lock for 600 s */
     int fails = 0;
     int64_t until = 0;
@@ -405,8 +409,13 @@ static void test_applications(void **state)
                      STORE_OK);
     assert_int_equal(until, 0);
 
+}
+
+static void subs_and_optout(struct store *st)
+{
     /* subscriptions, paged; STOP drops them all */
     char ms[2][STORE_MSISDN_MAX];
+    size_t n = 0;
     int64_t cur[2];
     assert_int_equal(store_sub_add(st, "996700000001", "app:A-1", T0),
                      STORE_OK);
@@ -454,6 +463,20 @@ static void test_applications(void **state)
                                        0, T0), STORE_INVALID);
 }
 
+static void test_applications(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t gov = 0, tax = 0, pass = 0;
+    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
+    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
+    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
+    apps_and_history(st, gov, tax, pass);
+    templates(st, gov, tax);
+    lookup_limit(st);
+    subs_and_optout(st);
+}
+
 /* ---- bookings ------------------------------------------------------------------ */
 
 struct world {
@@ -478,6 +501,51 @@ static void assert_booked(struct store *st, int64_t slot, int want)
     assert_int_equal(s.booked, want);
 }
 
+/* Inside a batch a refused booking keeps the rest of the batch. */
+static void bookings_in_batch(struct fx *f, const struct world *w, int64_t s1,
+                              int64_t s2)
+{
+    struct store *st = f->st;
+    struct store_booking bk;
+    char sstate[16];
+    const char *D = "996700000004", *E = "996700000005";
+    int64_t s4 = 0, bD = 0, bE = 0;
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-12", "09:00",
+                                    1, &s4), STORE_OK);
+    assert_int_equal(store_attach(st, NULL), STORE_OK);     /* batches */
+    assert_int_equal(store_attach(st, NULL), STORE_INVALID);
+    assert_int_equal(store_book(st, D, s4, T0, &bD), STORE_OK);
+    assert_int_equal(store_book(st, E, s4, T0, &bE), STORE_FULL);
+    /* s1 has a free place: the place is taken, then the second passport
+     * booking is refused and the savepoint gives the place back */
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_book(st, D, s1, T0, &bE), STORE_CONFLICT);
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_flush(st), STORE_OK);
+    store_close(st);
+    st = f->st = open_ok(f);
+    assert_booked(st, s4, 1);
+    assert_booked(st, s1, 1);
+    assert_booked(st, s2, 1);
+    assert_int_equal(store_booking_get(st, bD, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(bk.msisdn, D);
+}
+
+/* Slots refused: malformed day or time, negative capacity, no office. */
+static void bad_slots(struct store *st, const struct world *w)
+{
+    int64_t s1 = 0;
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-1-10", "09:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-10", "9:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-10", "09:00",
+                                    -1, &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, 777, w->pass, "2027-01-10", "09:00", 2,
+                                    &s1), STORE_NOTFOUND);
+}
+
 static void test_bookings(void **state)
 {
     struct fx *f = *state;
@@ -485,14 +553,7 @@ static void test_bookings(void **state)
     struct world w;
     make_world(st, &w);
     int64_t s1 = 0, s2 = 0, s3 = 0, sv = 0, id = 0;
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-1-10", "09:00", 2,
-                                    &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "9:00", 2,
-                                    &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
-                                    -1, &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, 777, w.pass, "2027-01-10", "09:00", 2,
-                                    &s1), STORE_NOTFOUND);
+    bad_slots(st, &w);
     assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
                                     2, &s1), STORE_OK);
     assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "10:00",
@@ -597,29 +658,7 @@ static void test_bookings(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(store_booking_reminded(st, 99999), STORE_NOTFOUND);
 
-    /* inside a batch a refused booking keeps the rest of the batch */
-    const char *D = "996700000004", *E = "996700000005";
-    int64_t s4 = 0, bD = 0, bE = 0;
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-12", "09:00",
-                                    1, &s4), STORE_OK);
-    assert_int_equal(store_attach(st, NULL), STORE_OK);     /* batches */
-    assert_int_equal(store_attach(st, NULL), STORE_INVALID);
-    assert_int_equal(store_book(st, D, s4, T0, &bD), STORE_OK);
-    assert_int_equal(store_book(st, E, s4, T0, &bE), STORE_FULL);
-    /* s1 has a free place: the place is taken, then the second passport
-     * booking is refused and the savepoint gives the place back */
-    assert_booked(st, s1, 1);
-    assert_int_equal(store_book(st, D, s1, T0, &bE), STORE_CONFLICT);
-    assert_booked(st, s1, 1);
-    assert_int_equal(store_flush(st), STORE_OK);
-    store_close(st);
-    st = f->st = open_ok(f);
-    assert_booked(st, s4, 1);
-    assert_booked(st, s1, 1);
-    assert_booked(st, s2, 1);
-    assert_int_equal(store_booking_get(st, bD, &bk, sstate, sizeof sstate),
-                     STORE_OK);
-    assert_string_equal(bk.msisdn, D);
+    bookings_in_batch(f, &w, s1, s2);
 }
 
 /*
@@ -744,12 +783,11 @@ static struct store_msg_new msg(const char *to, const char *text)
     return m;
 }
 
-static void test_outbox(void **state)
+/* Enqueue: idempotency per client, templates, bad ones; read back. */
+static void outbox_enqueue_get(struct store *st, int64_t *id1_out,
+                               int64_t *id2_out, int64_t *id3_out)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
     int64_t id1 = 0, id2 = 0, id3 = 0, idx = 0;
-
     struct store_msg_new m = msg("996700000001", "hello");
     m.client = "gov";
     m.idem_key = "k1";
@@ -794,6 +832,71 @@ static void test_outbox(void **state)
     store_msg_free(g);
     assert_int_equal(store_msg_get(st, 424242, &g), STORE_NOTFOUND);
     assert_null(g);
+
+    *id1_out = id1;
+    *id2_out = id2;
+    *id3_out = id3;
+}
+
+/* Retries, lifetimes and final failures of the outbox. */
+static void outbox_retry_expire(struct store *st, int64_t id3)
+{
+    struct store_msg *c[8], *g = NULL;
+    size_t n = 0;
+    /* retry: back to queued, due later; throttling refunds the attempt;
+     * a retry past the lifetime expires */
+    assert_int_equal(store_claim_due(st, T0 + 6000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id3);
+    store_msg_free(c[0]);
+    int ns = -1;
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_QUEUED);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 8999, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_claim_due(st, T0 + 9000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->attempts, 1);   /* the throttled one was refunded */
+    store_msg_free(c[0]);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 3600000, 8, false,
+                                      T0 + 9001, &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_EXPIRED);
+    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_EXPIRED);
+    assert_int_equal(g->err, 8);
+    assert_int_equal(g->done_at, T0 + 9001);
+    store_msg_free(g);
+
+    /* a queued message past its lifetime is handed out as expired */
+    int64_t id5 = 0, id6 = 0;
+    struct store_msg_new m5 = msg("996700000005", "late");
+    m5.expires_at = T0 + 100;
+    assert_int_equal(store_enqueue(st, &m5, T0, &id5), STORE_OK);
+    assert_int_equal(store_claim_due(st, T0 + 100, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id5);
+    assert_int_equal(c[0]->state, STORE_MSG_EXPIRED);
+    store_msg_free(c[0]);
+
+    /* mark_failed from queued; not twice */
+    struct store_msg_new m6 = msg("996700000006", "f");
+    assert_int_equal(store_enqueue(st, &m6, T0, &id6), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 200, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_outbox(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+    outbox_enqueue_get(st, &id1, &id2, &id3);
+    struct store_msg *g = NULL;
 
     /* claim: due ones only, earliest first, leased */
     struct store_msg *c[8];
@@ -872,51 +975,7 @@ static void test_outbox(void **state)
                      STORE_OK);
     assert_int_equal(rid, id4);
 
-    /* retry: back to queued, due later; throttling refunds the attempt;
-     * a retry past the lifetime expires */
-    assert_int_equal(store_claim_due(st, T0 + 6000, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->id, id3);
-    store_msg_free(c[0]);
-    int ns = -1;
-    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
-                                      &ns), STORE_OK);
-    assert_int_equal(ns, STORE_MSG_QUEUED);
-    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
-                                      &ns), STORE_NOTFOUND);
-    assert_int_equal(store_claim_due(st, T0 + 8999, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 0);
-    assert_int_equal(store_claim_due(st, T0 + 9000, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->attempts, 1);   /* the throttled one was refunded */
-    store_msg_free(c[0]);
-    assert_int_equal(store_mark_retry(st, id3, T0 + 3600000, 8, false,
-                                      T0 + 9001, &ns), STORE_OK);
-    assert_int_equal(ns, STORE_MSG_EXPIRED);
-    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
-    assert_int_equal(g->state, STORE_MSG_EXPIRED);
-    assert_int_equal(g->err, 8);
-    assert_int_equal(g->done_at, T0 + 9001);
-    store_msg_free(g);
-
-    /* a queued message past its lifetime is handed out as expired */
-    int64_t id5 = 0, id6 = 0;
-    struct store_msg_new m5 = msg("996700000005", "late");
-    m5.expires_at = T0 + 100;
-    assert_int_equal(store_enqueue(st, &m5, T0, &id5), STORE_OK);
-    assert_int_equal(store_claim_due(st, T0 + 100, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->id, id5);
-    assert_int_equal(c[0]->state, STORE_MSG_EXPIRED);
-    store_msg_free(c[0]);
-
-    /* mark_failed from queued; not twice */
-    struct store_msg_new m6 = msg("996700000006", "f");
-    assert_int_equal(store_enqueue(st, &m6, T0, &id6), STORE_OK);
-    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_OK);
-    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_NOTFOUND);
-    assert_int_equal(store_claim_due(st, T0 + 200, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 0);
+    outbox_retry_expire(st, id3);
 }
 
 /* A message claimed and submitted in n parts with the given ids. */
@@ -949,15 +1008,12 @@ static int msg_state(struct store *st, int64_t id, int64_t *done_at)
     return s;
 }
 
-static void test_parts(void **state)
+/* Three parts, decimal ids; receipts in hex, text, decimal.  Returns the
+ * message. */
+static int64_t parts_delivered(struct store *st, const char *const *ids)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
     struct store_receipt_info ri;
     int parts = -1, dl = -1;
-
-    /* three parts, decimal ids; receipts in hex, text, decimal */
-    const char *ids[3] = { "1000", "1001", "1002" };
     int64_t id = submitted_parts(st, "996700000001", ids, 3, T0);
     assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
     assert_int_equal(parts, 3);
@@ -1000,6 +1056,19 @@ static void test_parts(void **state)
     assert_int_equal(done, T0 + 30);
     assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
     assert_int_equal(dl, 3);
+    return id;
+}
+
+static void test_parts(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store_receipt_info ri;
+    int parts = -1, dl = -1;
+
+    const char *ids[3] = { "1000", "1001", "1002" };
+    int64_t id = parts_delivered(st, ids), done = 0;
+    struct store_msg *g = NULL;
 
     /* a failed part fails the message at once; later parts change the
      * part, not the message */
