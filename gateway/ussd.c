@@ -18,8 +18,7 @@
  * is single-threaded).  The dialog store has no cancel, so a call whose
  * store request (or SQL commit waiter) is outstanding is never freed
  * under it: `pending` counts them and the last callback frees a finished
- * call.  Fetch requests are
- * cancelled (no callback follows).
+ * call.  Fetch requests are cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
  * gateway/booking, gateway/api (api_phone_canon), gateway/log, menus/step,
  * menus/dialog, menus/menu, smpp/pdu, libevent, libc.

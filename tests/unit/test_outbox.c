@@ -435,6 +435,9 @@ static void fx_free(struct fx *f)
 {
     for (size_t i = 0; i < f->n_links; i++)
         esme_free(f->esme[i]);
+    /* the links are gone: a pass the outbox still commits (and answers)
+     * finds none of them, as kyzmatd's lookup by name would */
+    f->n_links = 0;
     /* let the esmes' deferred work finish before the outbox writes */
     outbox_free(f->ob);
     if (f->fetch)
