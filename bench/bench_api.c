@@ -86,6 +86,10 @@ static int serve(const char *db, enum store_sync sync, int wfd)
         event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     struct event_base *base = event_base_new_with_config(cfg);
     event_config_free(cfg);
+    if (!base || store_attach(st, base) != STORE_OK) {   /* one commit a pass */
+        fprintf(stderr, "server: cannot attach the store\n");
+        return 1;
+    }
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536 };
     struct api *api = api_new(base, st, &o, err, sizeof err);
     if (!api) {
@@ -100,9 +104,10 @@ static int serve(const char *db, enum store_sync sync, int wfd)
     close(wfd);
     event_base_dispatch(base);
     event_free(sig);
+    store_flush(st);
     api_free(api);
-    event_base_free(base);
     store_close(st);
+    event_base_free(base);
     return 0;
 }
 

@@ -584,7 +584,8 @@ static int cmd_fill(int argc, char **argv)
         return 2;
     char err[256];
     struct store *st = NULL;
-    if (store_open(db, STORE_SYNC_NORMAL, &st, err, sizeof err) != STORE_OK) {
+    if (store_open(db, STORE_SYNC_NORMAL, &st, err, sizeof err) != STORE_OK ||
+        store_attach(st, NULL) != STORE_OK) {   /* batches, flushed here */
         fprintf(stderr, "bench_sms fill: %s\n", err);
         return 1;
     }
@@ -592,8 +593,6 @@ static int cmd_fill(int argc, char **argv)
     int64_t now = wall_ms();
     int rc = STORE_OK;
     for (long i = 0; i < rows && rc == STORE_OK;) {
-        if ((rc = store_begin_batch(st)) != STORE_OK)
-            break;
         for (long j = 0; j < 50000 && i < rows && rc == STORE_OK; j++, i++) {
             char raw[32], to[STORE_MSISDN_MAX], text[96];
             snprintf(raw, sizeof raw, "+996555%06ld", i % 1000000);
@@ -610,9 +609,7 @@ static int cmd_fill(int argc, char **argv)
             rc = store_enqueue(st, &m, now, NULL);
         }
         if (rc == STORE_OK)
-            rc = store_commit_batch(st);
-        else
-            store_rollback_batch(st);
+            rc = store_flush(st);   /* on an error store_close rolls back */
     }
     double dt = mono() - t0;
     if (rc != STORE_OK)

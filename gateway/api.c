@@ -13,11 +13,11 @@
  * domain modules: gateway/notify (a status change and its SMS),
  * gateway/template (template kinds, placeholders), gateway/phone.
  *
- * Group commit.  The first write of a loop pass opens a store batch
- * (store_begin_batch) and arms a zero-delay timer; every write of the pass
- * lands in that batch and its answer is put on the pending list instead of
- * being sent.  The timer runs after the I/O callbacks of the pass, commits
- * the batch once, and then sends every pending answer — or, when the
+ * Group commit.  The store owns the transaction (gateway/store.h): every
+ * write of a loop pass joins its batch, and the store commits once per
+ * pass.  A write's answer is put on the pending list instead of being
+ * sent, and the first one of a group registers one commit waiter
+ * (store_on_commit); the waiter sends every pending answer — or, when the
  * commit failed (everything of the batch is gone), a 503 to each.  So a
  * 202 always means "durable".  Reads of a pass with pending writes are
  * deferred the same way, so nobody reads a write that may still be rolled
@@ -33,9 +33,10 @@
  * part of it), SQLite ~14%, JSON ~6%, the token check ~2% (see the token
  * cache at authorize()).
  *
- * Owns: the evhttp, its bound socket, the commit timer and the pending
- * list (each entry holds an evhttp request that evhttp keeps alive until
- * we answer it; api_free answers them with 503 before freeing evhttp).
+ * Owns: the evhttp, its bound socket, the pending list and its commit
+ * waiter (each entry holds an evhttp request that evhttp keeps alive until
+ * we answer it; api_free cancels the waiter and answers them with 503
+ * before freeing evhttp).
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/store, gateway/notify,
@@ -763,7 +764,7 @@ struct api {
     struct store *st;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
-    struct event *commit_ev;
+    bool waiting;             /* a commit waiter is registered for head */
     struct pending *head, **tail;
     int port;
     size_t max_body;
@@ -872,21 +873,7 @@ static void reply_store_error(struct rq *r, int rc)
     reply_error(r, 500, "storage error", NULL);
 }
 
-static void commit_cb(evutil_socket_t fd, short what, void *arg);
-
-/* Open the pass's batch (when none is) and arm its commit. */
-static void batch_touch(struct api *a)
-{
-    if (!store_in_batch(a->st)) {
-        int rc = store_begin_batch(a->st);
-        if (rc != STORE_OK && rc != STORE_BUSY)
-            log_msg(KLOG_WARN, API_PEER, "begin batch: %s", store_errmsg(a->st));
-    }
-    if (!evtimer_pending(a->commit_ev, NULL)) {
-        struct timeval zero = { 0, 0 };
-        evtimer_add(a->commit_ev, &zero);
-    }
-}
+static void on_committed(void *arg, int rc);
 
 /* Keep an answer until the batch is committed; j is consumed. */
 static void reply_later(struct rq *r, int code, json_t *j, unsigned accept)
@@ -895,13 +882,15 @@ static void reply_later(struct rq *r, int code, json_t *j, unsigned accept)
     struct pending *p = calloc(1, sizeof *p);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!p || !s) {
+    if (!p || !s ||
+        (!a->waiting && store_on_commit(a->st, on_committed, a) != STORE_OK)) {
         free(p);
         free(s);
         /* The write may already be in the batch; it is not acknowledged. */
         reply_error(r, 500, "out of memory", NULL);
         return;
     }
+    a->waiting = true;
     p->req = r->req;
     p->code = code;
     p->body = s;
@@ -910,29 +899,12 @@ static void reply_later(struct rq *r, int code, json_t *j, unsigned accept)
     a->tail = &p->next;
     a->stats.pending++;
     log_done(r, code, "(after commit)");
-    if (!evtimer_pending(a->commit_ev, NULL)) {
-        struct timeval zero = { 0, 0 };
-        evtimer_add(a->commit_ev, &zero);
-    }
 }
 
-/* Commit the batch and answer everything waiting for it. */
-static void flush_pending(struct api *a, bool force_fail)
+/* Answer everything waiting: rc is the commit's result, or -1 when the
+ * API is shutting down (its waiter cancelled). */
+static void answer_pending(struct api *a, int rc)
 {
-    int rc = STORE_OK;
-    if (force_fail) {
-        store_rollback_batch(a->st);
-        rc = STORE_ERROR;
-    } else {
-        a->stats.commits++;
-        rc = store_commit_batch(a->st);
-        if (rc != STORE_OK) {
-            a->stats.commit_failures++;
-            log_msg(KLOG_WARN, API_PEER,
-                    "commit failed (%s: %s): %" PRIu64 " requests get 503",
-                    store_rc_name(rc), store_errmsg(a->st), a->stats.pending);
-        }
-    }
     struct pending *p = a->head;
     a->head = NULL;
     a->tail = &a->head;
@@ -945,10 +917,10 @@ static void flush_pending(struct api *a, bool force_fail)
             a->stats.accepted += p->accept;
         } else {
             send_text(p->req, 503,
-                      force_fail ? "{\"error\":\"server shutting down, nothing "
-                                   "was stored\"}"
-                                 : "{\"error\":\"commit failed, nothing was "
-                                   "stored: try again\"}");
+                      rc < 0 ? "{\"error\":\"server shutting down, not "
+                               "acknowledged: try again\"}"
+                             : "{\"error\":\"commit failed, nothing was "
+                               "stored: try again\"}");
         }
         free(p->body);
         free(p);
@@ -956,19 +928,19 @@ static void flush_pending(struct api *a, bool force_fail)
     }
 }
 
-static void commit_cb(evutil_socket_t fd, short what, void *arg)
+/* The store's commit waiter: the batch holding the pending writes. */
+static void on_committed(void *arg, int rc)
 {
-    (void)fd;
-    (void)what;
-    flush_pending(arg, false);
-}
-
-void api_flush(struct api *a)
-{
-    if (!a || !store_in_batch(a->st))
-        return;
-    evtimer_del(a->commit_ev);
-    flush_pending(a, false);
+    struct api *a = arg;
+    a->waiting = false;
+    a->stats.commits++;
+    if (rc != STORE_OK) {
+        a->stats.commit_failures++;
+        log_msg(KLOG_WARN, API_PEER,
+                "commit failed (%s: %s): %" PRIu64 " requests get 503",
+                store_rc_name(rc), store_errmsg(a->st), a->stats.pending);
+    }
+    answer_pending(a, rc);
 }
 
 /* Answer now, or after the commit when writes of this pass are pending. */
@@ -1004,7 +976,7 @@ static bool scope_ok(const char *scopes, const char *want)
  * Token cache.  A client sends the same token with every request; hashing
  * it and asking the store cost ~7% of a POST /v1/messages.  While a commit
  * group is open (writes pending) the answer for the last token is kept and
- * reused by the group's later requests; flush_pending() forgets it.  So a
+ * reused by the group's later requests; answer_pending() forgets it.  So a
  * token revoked by another process is refused from the next group on, a
  * few milliseconds at most, the same as if the group's requests had
  * arrived a little earlier.  Only successful look-ups are kept.
@@ -1022,8 +994,7 @@ static bool auth_cached(const struct api *a, const char *tok, size_t len)
 static void auth_remember(struct api *a, const char *tok, size_t len, int rc,
                           int64_t agency_id, const char *stored)
 {
-    if (rc != STORE_OK || len >= sizeof a->auth.tok ||
-        (!a->head && !store_in_batch(a->st)))
+    if (rc != STORE_OK || len >= sizeof a->auth.tok || !a->head)
         return;
     memcpy(a->auth.tok, tok, len);
     a->auth.len = len;
@@ -1201,7 +1172,6 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
         .callback_url = m->callback_url, .law_required = m->law_required,
         .not_before = now, .expires_at = now + r->a->expiry_ms,
     };
-    batch_touch(r->a);
     int64_t id = 0;
     int rc = store_enqueue(st, &nm, now, &id);
     if (rc != STORE_OK && rc != STORE_DUPLICATE)
@@ -1386,7 +1356,6 @@ static int app_precheck(struct rq *r, const char *number,
         return -1;
     }
     if (rc == STORE_NOTFOUND) {
-        batch_touch(r->a);
         rc = store_service_put(st, r->agency_id, in->service, service_id);
     }
     return store_ok(r, rc, NULL) ? 0 : -1;
@@ -1415,7 +1384,6 @@ static void h_app_status(struct rq *r, union api_in *in)
         .client = r->client, .now = now_ms(), .expiry_ms = r->a->expiry_ms,
     };
     struct notify_result res;
-    batch_touch(r->a);
     if (!store_ok(r, notify_status_change(r->a->st, &c, &res), refused))
         return;
     if (a->notify && !res.have_template)
@@ -1447,7 +1415,6 @@ static void put_named(struct rq *r, bool office, const char *code,
         goto fail;
     if (rc == STORE_OK && owner != r->agency_id)
         goto taken;
-    batch_touch(r->a);
     rc = office ? store_office_put(st, r->agency_id, code, &id)
                 : store_service_put(st, r->agency_id, code, &id);
     if (rc == STORE_CONFLICT)
@@ -1512,7 +1479,6 @@ static int slot_owners(struct rq *r, const struct api_slot *s,
         reply_error(r, 403, "the service belongs to another agency", "service");
         return -1;
     }
-    batch_touch(r->a);
     if (rc == STORE_NOTFOUND)
         rc = store_service_put(st, r->agency_id, s->service, service_id);
     return store_ok(r, rc, NULL) ? 0 : -1;
@@ -1597,7 +1563,6 @@ static int template_own(struct store *st, int64_t agency_id,
 static void h_template_put(struct rq *r, union api_in *in)
 {
     const struct api_template *t = &in->tmpl;
-    batch_touch(r->a);
     int rc = store_template_set(r->a->st, r->agency_id, t->status, t->lang,
                                 t->text);
     if (store_ok(r, rc, NULL))
@@ -1634,7 +1599,6 @@ static void h_template_delete(struct rq *r, union api_in *in)
     (void)in;
     if (template_key(r) < 0)
         return;
-    batch_touch(r->a);
     int rc = store_template_delete(r->a->st, r->agency_id, r->arg[0], r->arg[1]);
     if (!store_ok(r, rc, no_template))
         return;
@@ -2156,8 +2120,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
     a->http = evhttp_new(base);
-    a->commit_ev = evtimer_new(base, commit_cb, a);
-    if (!a->http || !a->commit_ev) {
+    if (!a->http) {
         snprintf(err, errlen, "out of memory");
         api_free(a);
         return NULL;
@@ -2202,12 +2165,10 @@ void api_free(struct api *a)
 {
     if (!a)
         return;
+    if (a->waiting)
+        store_on_commit_cancel(a->st, on_committed, a);
     if (a->head)
-        flush_pending(a, true);
-    else if (store_in_batch(a->st))
-        store_rollback_batch(a->st);
-    if (a->commit_ev)
-        event_free(a->commit_ev);
+        answer_pending(a, -1);
     if (a->http)
         evhttp_free(a->http);
     free(a);

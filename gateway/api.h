@@ -17,9 +17,10 @@
  *     GET  /v1/health                         200 {"ok":true, counters} (no auth)
  * with `Authorization: Bearer TOKEN` (token looked up by its SHA-256 in the
  * store), strict JSON schemas, and group commit: every write of one loop
- * pass goes into one store batch; a zero-delay timer commits the batch
- * once and only then sends the pass's acknowledgements (a failed commit
- * turns every one of them into 503, nothing acknowledged).
+ * pass joins the store's batch, which the store commits once per pass;
+ * the pass's acknowledgements are sent only from the commit's waiter
+ * (store_on_commit; a failed commit turns every one of them into 503,
+ * nothing acknowledged).
  *
  * Pure part: api_parse_*() turn body bytes into a struct or an error with
  * the offending field; they do no I/O and are fuzzed
@@ -78,8 +79,10 @@ struct api_opts {
  */
 struct api *api_new(struct event_base *base, struct store *st,
                     const struct api_opts *opts, char *err, size_t errlen);
-/* Answer pending requests with 503, roll back an open batch, unbind,
- * free.  NULL is fine.  Not from inside a request being handled. */
+/* Cancel the commit waiter, answer still pending requests with 503 (flush
+ * the store first to give them their real answers, as kyzmatd does at
+ * shutdown), unbind, free.  NULL is fine.  Not from inside a request being
+ * handled. */
 void api_free(struct api *api);
 /* The bound TCP port (useful when opts->listen asked for port 0). */
 int api_port(const struct api *api);
@@ -89,20 +92,12 @@ struct api_stats {
     uint64_t requests;        /* every request seen */
     uint64_t accepted;        /* messages acknowledged after commit */
     uint64_t rejected;        /* 4xx answers */
-    uint64_t commits;         /* batch commits attempted */
+    uint64_t commits;         /* commits that carried answers */
     uint64_t commit_failures; /* ... of which failed (-> 503s) */
     uint64_t busy;            /* 503 because the database was busy */
     uint64_t pending;         /* acknowledgements waiting for a commit now */
 };
 void api_get_stats(const struct api *api, struct api_stats *out);
-
-/*
- * api_flush — commit the store batch the API opened in this loop pass now
- * and send the answers waiting for it (as its zero-delay timer would).
- * For another writer on the loop whose own write must be durable on its
- * own before it answers (a USSD booking).  No-op with no batch open.
- */
-void api_flush(struct api *api);
 
 /*
  * api_token_create — make a new random API token for the agency with code
@@ -113,7 +108,8 @@ void api_flush(struct api *api);
  * success writes the token ("kz_" + 64 hex digits, NUL-terminated) into
  * token[0..cap) (cap >= API_TOKEN_LEN) and returns STORE_OK; else a store
  * code with err filled.  Synchronous; for tests and `kyzmatd
- * --create-token`.  Must not be called while a batch is open.
+ * --create-token`.  Durable on return when the store is not attached to
+ * a loop; else with the pass's commit.
  */
 #define API_TOKEN_LEN 68
 int api_token_create(struct store *st, const char *agency, const char *scopes,

@@ -631,6 +631,61 @@ static bool own_booking_or_end(struct turn *t, int64_t id,
     return true;
 }
 
+static void draw(struct turn *t, struct state *s, const char *note);
+
+/* The stages about one slot: confirm (C), one booking (B), cancel it (X). */
+static void draw_slot(struct turn *t, struct state *s, const char *note)
+{
+    struct store_slot sl;
+    int64_t slot = s->slot;
+    if (s->stage != 'C') {
+        struct store_booking bk;
+        if (!own_booking_or_end(t, s->booking, &bk))
+            return;
+        slot = bk.slot_id;
+    }
+    int rc = store_slot_get(t->st, slot, &sl);
+    if (rc == STORE_NOTFOUND && s->stage == 'C' && t->redraws++ == 0) {
+        /* the slot was withdrawn since the times were listed */
+        s->stage = 'T';
+        s->page = 0;
+        s->slot = 0;
+        draw(t, s, T(t, T_TAKEN));
+        return;
+    }
+    if (rc == STORE_NOTFOUND && s->stage != 'C') {
+        end_text(t, T_GONE, NULL);
+        return;
+    }
+    if (!store_ok(t, rc, "slot get")) {
+        fail_turn(t);
+        return;
+    }
+    char svc[NAME_MAX_B], off[NAME_MAX_B], addr[NAME_MAX_B], dl[32], dd[32];
+    struct vars v = { 0 };
+    slot_vars(t, &sl, &v, svc, off, addr, dl, dd);
+    char body[MENU_SCREEN_BUF];
+    struct buf b = { body, sizeof body, 0 };
+    body[0] = '\0';
+    const char *opt[2];
+    size_t olen[2], nopt = 1;
+    if (s->stage == 'C') {
+        render(&b, T(t, T_CONFIRM), &v);
+        opt[0] = T(t, T_YES_BOOK);
+    } else if (s->stage == 'X') {
+        render(&b, T(t, T_CANCEL_Q), &v);
+        opt[0] = T(t, T_YES);
+    } else {
+        render(&b, T(t, T_CONFIRM), &v);
+        opt[0] = T(t, T_CANCEL_OPT);
+        opt[1] = T(t, T_MOVE_OPT);
+        nopt = 2;
+    }
+    for (size_t i = 0; i < nopt; i++)
+        olen[i] = strlen(opt[i]);
+    page_out(t, s, note, body, opt, olen, nopt);
+}
+
 /* A stage whose list is empty falls back to the one before, with a note. */
 static void draw(struct turn *t, struct state *s, const char *note)
 {
@@ -706,57 +761,9 @@ static void draw(struct turn *t, struct state *s, const char *note)
         return;
     case 'C':
     case 'X':
-    case 'B': {
-        struct store_slot sl;
-        int64_t slot = s->slot;
-        if (s->stage != 'C') {
-            struct store_booking bk;
-            if (!own_booking_or_end(t, s->booking, &bk))
-                return;
-            slot = bk.slot_id;
-        }
-        int rc = store_slot_get(t->st, slot, &sl);
-        if (rc == STORE_NOTFOUND && s->stage == 'C' && t->redraws++ == 0) {
-            /* the slot was withdrawn since the times were listed */
-            s->stage = 'T';
-            s->page = 0;
-            s->slot = 0;
-            draw(t, s, T(t, T_TAKEN));
-            return;
-        }
-        if (rc == STORE_NOTFOUND && s->stage != 'C') {
-            end_text(t, T_GONE, NULL);
-            return;
-        }
-        if (!store_ok(t, rc, "slot get")) {
-            fail_turn(t);
-            return;
-        }
-        char svc[NAME_MAX_B], off[NAME_MAX_B], addr[NAME_MAX_B], dl[32], dd[32];
-        struct vars v = { 0 };
-        slot_vars(t, &sl, &v, svc, off, addr, dl, dd);
-        char body[MENU_SCREEN_BUF];
-        struct buf b = { body, sizeof body, 0 };
-        body[0] = '\0';
-        const char *opt[2];
-        size_t olen[2], nopt = 1;
-        if (s->stage == 'C') {
-            render(&b, T(t, T_CONFIRM), &v);
-            opt[0] = T(t, T_YES_BOOK);
-        } else if (s->stage == 'X') {
-            render(&b, T(t, T_CANCEL_Q), &v);
-            opt[0] = T(t, T_YES);
-        } else {
-            render(&b, T(t, T_CONFIRM), &v);
-            opt[0] = T(t, T_CANCEL_OPT);
-            opt[1] = T(t, T_MOVE_OPT);
-            nopt = 2;
-        }
-        for (size_t i = 0; i < nopt; i++)
-            olen[i] = strlen(opt[i]);
-        page_out(t, s, note, body, opt, olen, nopt);
+    case 'B':
+        draw_slot(t, s, note);
         return;
-    }
     default:
         fail_turn(t);
         return;
@@ -765,7 +772,7 @@ static void draw(struct turn *t, struct state *s, const char *note)
 
 /* ---- writes --------------------------------------------------------------- */
 
-/* Queue the SMS of kind for booking id (inside the caller's batch). */
+/* Queue the SMS of kind for booking id (inside the write's group). */
 static int queue_sms(struct turn *t, int64_t booking_id, const char *kind)
 {
     struct store_booking b;
@@ -790,42 +797,47 @@ static int queue_sms(struct turn *t, int64_t booking_id, const char *kind)
 
 enum wr { W_BOOK, W_MOVE, W_CANCEL };
 
-/* One write and its SMS in one transaction.  STORE_* of the write. */
-static int write_tx(struct turn *t, enum wr what, const struct state *s,
-                    int64_t *id)
+/* One write and its SMS: what store_atomic() runs. */
+struct write_op {
+    struct turn *t;
+    enum wr what;
+    const struct state *s;
+    int64_t *id;
+};
+
+static int write_ops(struct store *st, void *arg)
 {
-    struct store *st = t->st;
-    bool own = !store_in_batch(st);
-    if (own) {
-        int rc = store_begin_batch(st);
-        if (rc != STORE_OK)
-            return rc;
-    }
+    struct write_op *w = arg;
+    struct turn *t = w->t;
+    const struct state *s = w->s;
     int64_t now = t->rq->now_ms;
     int rc;
     const char *kind;
-    if (what == W_BOOK) {
-        rc = store_book(st, t->phone, s->slot, now, id);
+    if (w->what == W_BOOK) {
+        rc = store_book(st, t->phone, s->slot, now, w->id);
         kind = "confirmed";
-    } else if (what == W_MOVE) {
-        rc = store_booking_move(st, s->booking, t->phone, s->slot, now, id);
+    } else if (w->what == W_MOVE) {
+        rc = store_booking_move(st, s->booking, t->phone, s->slot, now, w->id);
         kind = "moved";
     } else {
         rc = store_booking_cancel(st, s->booking, t->phone, now);
-        *id = s->booking;
+        *w->id = s->booking;
         kind = "cancelled";
     }
-    if (rc == STORE_OK && what != W_CANCEL && t->lang)
-        rc = store_booking_set_lang(st, *id, t->lang);
+    if (rc == STORE_OK && w->what != W_CANCEL && t->lang)
+        rc = store_booking_set_lang(st, *w->id, t->lang);
     if (rc == STORE_OK)
-        rc = queue_sms(t, *id, kind);
-    if (own) {
-        if (rc == STORE_OK)
-            rc = store_commit_batch(st);
-        else
-            store_rollback_batch(st);
-    }
+        rc = queue_sms(t, *w->id, kind);
     return rc;
+}
+
+/* One write and its SMS, together in the store's batch (all or nothing).
+ * STORE_* of the write. */
+static int write_tx(struct turn *t, enum wr what, const struct state *s,
+                    int64_t *id)
+{
+    struct write_op w = { t, what, s, id };
+    return store_atomic(t->st, write_ops, &w);
 }
 
 static void after_write(struct turn *t, struct state *s, enum wr what, int rc,

@@ -19,10 +19,13 @@
  * "back" keys.  A list with one entry (service, office) is skipped.  The
  * state names what was chosen by id, never by position, so a list that
  * changes between two turns cannot turn an answer into another choice.
- * Writes (book, cancel, move) are one transaction each with the SMS they
- * cause (confirmation, change, cancellation) queued in the durable outbox
- * in the same transaction: what the final screen confirms is committed
- * before the screen is sent, and its SMS cannot be lost.  No double
+ * Writes (book, cancel, move) are one atomic group each (store_atomic)
+ * with the SMS they cause (confirmation, change, cancellation) queued in
+ * the durable outbox: both join the store's batch, or neither does, so the
+ * SMS of a booking cannot be lost.  What the final screen confirms must be
+ * committed before the screen is sent: the caller shows a screen of a
+ * turn that wrote (res.booking_id set) only from its commit waiter
+ * (store_on_commit, gateway/ussd).  No double
  * booking and no booking over capacity: the store guarantees it (see
  * store_book); a place taken by someone else between the list and the
  * confirmation is answered "just taken" and the times are shown again.
@@ -98,11 +101,11 @@ struct booking_res {
 
 /*
  * booking_step — one turn.  Returns 0 with res filled (any outcome), -1
- * when rq or res is NULL.  Writes open their own transaction: no store
- * batch may be open (the caller commits its batch first); STORE_BUSY (a
- * gateway sharing the database holds the write lock past the short busy
- * timeout) is BOOKING_BUSY: nothing changed, the caller retries the turn
- * from a timer (the loop never waits longer).
+ * when rq or res is NULL.  A write joins the store's batch (see the top:
+ * its screen waits for the commit); STORE_BUSY (a gateway sharing the
+ * database holds the write lock past the short busy timeout) is
+ * BOOKING_BUSY: nothing changed, the caller retries the turn from a timer
+ * (the loop never waits longer).
  */
 int booking_step(struct store *st, const struct booking_req *rq,
                  struct booking_res *res);

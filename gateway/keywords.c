@@ -13,8 +13,10 @@
  * matches nothing.  Bounded: words over KW_WORD_MAX code points are no
  * keyword, and the argument scan stops at its first blank.
  *
- * Owns nothing between calls.  May call: gateway/store, gateway/phone,
- * gateway/template, gateway/notify, gateway/log, smpp/text, smpp/pdu,
+ * Owns nothing between calls but the commit waiters of keywords_deliver()
+ * (one small struct per keyword MO, freed by the waiter).  May call:
+ * gateway/store, gateway/phone, gateway/template, gateway/notify,
+ * gateway/log, smpp/esme (deferred answers), smpp/text, smpp/pdu,
  * base/utf8, libc.
  */
 #include "gateway/keywords.h"
@@ -24,6 +26,7 @@
 #include "gateway/notify.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
+#include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/text.h"
 
@@ -495,6 +498,20 @@ static int dispatch(struct store *st, const char *from, const struct kw_opts *o,
     }
 }
 
+/* One MO for store_atomic(). */
+struct kw_mo {
+    const char *from;
+    int64_t now;
+    struct kw_result *res;
+    struct kw_opts o;
+};
+
+static int dispatch_atomic(struct store *st, void *arg)
+{
+    struct kw_mo *mo = arg;
+    return dispatch(st, mo->from, &mo->o, mo->now, mo->res);
+}
+
 int keywords_handle(struct store *st, const char *from, const uint8_t *text,
                     size_t len, int64_t now, const struct kw_opts *opts,
                     struct kw_result *res)
@@ -507,19 +524,10 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
         /* no phone number (an alphanumeric sender): nobody to answer */
         return STORE_OK;
     }
-    struct kw_opts o;
-    opts_fill(opts, &o);
-    bool own = false;
-    if (!store_in_batch(st))
-        own = store_begin_batch(st) == STORE_OK;
-    /* STORE_BUSY: no batch; each write then commits on its own */
-    int rc = dispatch(st, canon, &o, now, res);
-    if (own) {
-        if (rc == STORE_OK)
-            rc = store_commit_batch(st);
-        else
-            store_rollback_batch(st);
-    }
+    struct kw_mo mo = { .from = canon, .now = now, .res = res };
+    opts_fill(opts, &mo.o);
+    /* the MO's writes together in the store's batch, or none of them */
+    int rc = store_atomic(st, dispatch_atomic, &mo);
     if (rc != STORE_OK)
         res->reply_id = 0;
     return rc;
@@ -529,22 +537,34 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
 
 #define KW_MO_OCTETS 320    /* a keyword SMS is short; longer is no keyword */
 
+#define KW_TEXT_MAX SMPP_TEXT_DECODE_MAX(KW_MO_OCTETS)
+
+/* The MO's text as UTF-8 into text[KW_TEXT_MAX] when it may be a keyword
+ * (not a part of a concatenated SMS, short, decodable): 0, else -1. */
+static int mo_text(const struct smpp_pdu *pdu, uint8_t *text, size_t *tlen)
+{
+    *tlen = 0;
+    if (pdu->esm_class & SMPP_ESM_UDHI)
+        return -1;                      /* a part of a concatenated SMS */
+    if (smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS) > 1)
+        return -1;
+    size_t len;
+    const uint8_t *data = smpp_pdu_body(pdu, &len);
+    if (len == 0 || len > KW_MO_OCTETS)
+        return -1;
+    if (smpp_text_decode_dcs(pdu->data_coding, 0, data, len, text, KW_TEXT_MAX,
+                             tlen, NULL) != SMPP_TEXT_OK)
+        return -1;
+    return 0;
+}
+
 int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
                 int64_t now, const struct kw_opts *opts, struct kw_result *res)
 {
     memset(res, 0, sizeof *res);
-    if (pdu->esm_class & 0x40)
-        return STORE_OK;                /* a part of a concatenated SMS */
-    if (smpp_tlv_uint(pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS) > 1)
-        return STORE_OK;
-    size_t len;
-    const uint8_t *data = smpp_pdu_body(pdu, &len);
-    if (len == 0 || len > KW_MO_OCTETS)
-        return STORE_OK;
-    uint8_t text[SMPP_TEXT_DECODE_MAX(KW_MO_OCTETS)];
+    uint8_t text[KW_TEXT_MAX];
     size_t tlen = 0;
-    if (smpp_text_decode_dcs(pdu->data_coding, 0, data, len, text, sizeof text,
-                             &tlen, NULL) != SMPP_TEXT_OK)
+    if (mo_text(pdu, text, &tlen) != 0)
         return STORE_OK;
     int rc = keywords_handle(st, pdu->source_addr, text, tlen, now, opts, res);
     struct log_masked who = log_mask(pdu->source_addr);
@@ -566,4 +586,62 @@ int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
                 kw_lang_code(res->parsed.lang), who.s, what[res->outcome],
                 res->failures, (long long)res->reply_id);
     return STORE_OK;
+}
+
+/* ---- answered once durable -------------------------------------------------- */
+
+/* A keyword MO whose deliver_sm_resp waits for the commit of its writes. */
+struct kw_wait {
+    struct kw_answer ans;
+    uint64_t ticket;
+    char who[LOG_MSISDN_MAX];
+    char link[64];
+};
+
+static void kw_committed(void *arg, int rc)
+{
+    struct kw_wait *w = arg;
+    if (rc != STORE_OK)
+        log_msg(KLOG_WARN, w->link, "keyword from %s not kept (commit failed: "
+                "%s): the SMSC is asked to deliver it again", w->who,
+                store_rc_name(rc));
+    w->ans.answer(w->ans.ud, w->link, w->ticket,
+                  rc == STORE_OK ? ESME_ROK : ESME_RX_T_APPN);
+    free(w);
+}
+
+uint32_t keywords_deliver(struct store *st, struct esme *e, const char *link,
+                          const struct smpp_pdu *pdu, int64_t now,
+                          const struct kw_opts *opts,
+                          const struct kw_answer *ans, struct kw_result *res)
+{
+    memset(res, 0, sizeof *res);
+    uint8_t text[KW_TEXT_MAX];
+    size_t tlen = 0;
+    struct kw_parsed parsed;
+    if (mo_text(pdu, text, &tlen) != 0 ||
+        kw_parse(text, tlen, NULL, &parsed) == KW_NONE)
+        return ESME_ROK;                /* no keyword: nothing written */
+    struct kw_wait *w = calloc(1, sizeof *w);
+    uint64_t ticket = w ? esme_defer_answer(e, ESME_RX_T_APPN) : 0;
+    if (!ticket) {
+        /* too many answers waiting (or no memory): nothing is written;
+         * the SMSC delivers it again later */
+        free(w);
+        log_msg(KLOG_WARN, link, "keyword from %s refused for now: its "
+                "answer cannot wait for the commit",
+                log_mask(pdu->source_addr).s);
+        return ESME_RX_T_APPN;
+    }
+    if (keywords_mo(st, link, pdu, now, opts, res) != STORE_OK ||
+        store_on_commit(st, kw_committed, w) != STORE_OK) {
+        free(w);
+        esme_answer(e, ticket, ESME_RX_T_APPN);
+        return ESME_RX_T_APPN;          /* ignored: answered already */
+    }
+    w->ans = *ans;
+    w->ticket = ticket;
+    snprintf(w->who, sizeof w->who, "%s", log_mask(pdu->source_addr).s);
+    snprintf(w->link, sizeof w->link, "%s", link);
+    return ESME_ROK;                    /* ignored: deferred */
 }

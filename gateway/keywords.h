@@ -51,17 +51,22 @@
  * Nothing else is sent because of a keyword.
  *
  * Durability: the writes of one MO (lookup counters, opt-out, the reply)
- * go into a store batch.  When no batch is open, keywords_handle() opens
- * one and commits it before returning (bounded store calls only; the loop
- * never waits longer).  When the caller already has a batch open (the
- * API's pass), the writes join it and are durable when its owner commits.
+ * are one atomic group (store_atomic) in the store's batch: all of them or
+ * none.  They are durable when the store commits (gateway/store.h), so an
+ * MO is acknowledged only then: keywords_deliver() defers the
+ * deliver_sm_resp and sends it from the commit waiter, ESME_ROK once the
+ * writes are durable, ESME_RX_T_APPN when the commit failed (the SMSC
+ * delivers the MO again).  The SMSC never redelivers an acknowledged MO,
+ * so a STOP answered ROK is a STOP kept.
  *
- * Ownership: nothing is kept between calls; inputs are only read during
- * the call; struct kw_result is the caller's.  Not re-entrant with the
+ * Ownership: nothing is kept between calls but keywords_deliver()'s commit
+ * waiters; inputs are only read during the call; struct kw_result is the
+ * caller's.  Not re-entrant with the
  * store (no store call may be in progress).
  *
  * May call: gateway/store, gateway/api (api_phone_canon, api_render,
- * api_template_is_booking), gateway/log, smpp/text, smpp/pdu, libc.
+ * api_template_is_booking), gateway/log, smpp/esme, smpp/text, smpp/pdu,
+ * libc.
  */
 #ifndef KYZMAT_GATEWAY_KEYWORDS_H
 #define KYZMAT_GATEWAY_KEYWORDS_H
@@ -155,8 +160,9 @@ struct kw_result {
  * each keyword does.  The reply goes into the outbox addressed to the
  * canonical number; the caller should kick the outbox afterwards.
  * opts may be NULL (defaults).  Returns STORE_OK (res->outcome says what
- * happened; KW_O_IGNORED when text is no keyword) or a store error code,
- * in which case nothing of this MO is stored when the batch was ours.
+ * happened; KW_O_IGNORED when text is no keyword): the writes joined the
+ * store's batch (durable at its commit: store_on_commit); or a store error
+ * code, in which case nothing of this MO is stored.
  */
 int keywords_handle(struct store *st, const char *from, const uint8_t *text,
                     size_t len, int64_t now, const struct kw_opts *opts,
@@ -171,5 +177,33 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
  */
 int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
                 int64_t now, const struct kw_opts *opts, struct kw_result *res);
+
+/* How a deferred deliver_sm_resp is sent later: on the link named `link`
+ * (its esme may be gone by then), as outbox_links.answer does. */
+struct kw_answer {
+    void (*answer)(void *ud, const char *link, uint64_t ticket,
+                   uint32_t status);
+    void *ud;
+};
+
+/*
+ * keywords_deliver — keywords_mo() as esme's on_deliver handler for an MO
+ * (e: the esme it came on, link: its name), answered only once durable.
+ * An MO that is no keyword writes nothing: ESME_ROK at once.  For a
+ * keyword the answer is deferred (esme_defer_answer) before anything is
+ * written, the keyword is handled, and the store's commit waiter sends
+ * ans->answer(ud, link, ticket, ESME_ROK) when its writes are durable, or
+ * ESME_RX_T_APPN when the commit failed.  Returns the status for
+ * on_deliver: ESME_ROK (no keyword, or deferred: then ignored) or
+ * ESME_RX_T_APPN (the answer cannot be deferred: nothing written; or the
+ * store refused the writes: answered already).  res as for keywords_mo()
+ * (reply_id set: kick the outbox).  ans is copied; pdu read during the
+ * call only.
+ */
+struct esme;
+uint32_t keywords_deliver(struct store *st, struct esme *e, const char *link,
+                          const struct smpp_pdu *pdu, int64_t now,
+                          const struct kw_opts *opts,
+                          const struct kw_answer *ans, struct kw_result *res);
 
 #endif

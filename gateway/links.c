@@ -10,7 +10,7 @@
  * link they came on: on CLOSED they arm the reap timer at 0 s.
  *
  * The adapters other modules call through their ops structs (ussd_send,
- * ussd_send_sms, outbox_route_cb, outbox_room_cb, outbox_answer_cb,
+ * outbox_route_cb, outbox_route_via_cb, outbox_room_cb, outbox_answer_cb,
  * api_ussd_notice) take the daemon as ud, as main.c wires them.
  *
  * Owns: the links and their esmes and reap timers.
@@ -342,41 +342,6 @@ int ussd_send(void *ud, const char *link, struct smpp_pdu *pdu)
     return esme_send(l->e, pdu, on_ussd_sent, NULL);
 }
 
-static void on_menu_sms_sent(void *arg, const struct mt_result *r)
-{
-    char *link = arg;
-    if (r->status != ESME_ROK)
-        log_msg(KLOG_WARN, link, "SMS from a menu not accepted: %s (0x%08x)",
-                smpp_status_name(r->status) ? smpp_status_name(r->status)
-                                            : "no answer", r->status);
-    free(link);
-}
-
-int ussd_send_sms(void *ud, const char *link, const char *from,
-                  const char *to, const char *utf8)
-{
-    struct daemon *d = ud;
-    struct link *l = find_link(&d->links, link);
-    if (!l || !l->e || !to || !*to)
-        return -1;
-    const struct config_smsc *s = link_entry(l);
-    struct mt_msg m = {
-        .from = from, .to = to, .text = (const uint8_t *)utf8, .len = strlen(utf8),
-        .split = link_split_mode(s ? s->split : CONFIG_SPLIT_UDH), .ref = link_next_ref(),
-    };
-    char *arg = strdup(link);
-    char err[160];
-    if (!arg)
-        return -1;
-    if (mt_send(l->e, &m, on_menu_sms_sent, arg, err, sizeof err) != 0) {
-        log_msg(KLOG_WARN, link, "SMS from a menu to %s not sent: %s",
-                log_mask(to).s, err);
-        free(arg);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- the outbox's view of the links ------------------------------------ */
 
 #define ROUTE_MAX_LINKS 256
@@ -408,6 +373,22 @@ int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
     r->esme = l->e;
     r->link = l->name;
     r->split = link_split_mode(d->cfg->smsc[i].split);
+    r->allow = 0;
+    return 0;
+}
+
+int outbox_route_via_cb(void *ud, const char *link, const char *msisdn,
+                        struct outbox_route *r)
+{
+    (void)msisdn;
+    struct daemon *d = ud;
+    struct link *l = find_link(&d->links, link);
+    if (!l || !l->e)
+        return -1;
+    const struct config_smsc *s = link_entry(l);
+    r->esme = l->e;
+    r->link = l->name;
+    r->split = link_split_mode(s ? s->split : CONFIG_SPLIT_UDH);
     r->allow = 0;
     return 0;
 }

@@ -8,10 +8,11 @@
  * removed ones are stopped and freed, changed ones restarted, unchanged
  * ones not touched), stops them all on SIGTERM, and reports when none is
  * open.  It is also what other modules see of the links, through their ops
- * structs: the USSD service sends on a link by name (ussd_send,
- * ussd_send_sms), the outbox routes a number to a bound link, asks how
- * much room the links have and answers deferred receipts (outbox_route_cb,
- * outbox_room_cb, outbox_answer_cb), the API pushes a USSD notice
+ * structs: the USSD service sends a screen on a link by name (ussd_send),
+ * the outbox routes a number to a bound link or to the link a message
+ * prefers, asks how much room the links have and answers deferred
+ * receipts and MOs (outbox_route_cb, outbox_route_via_cb, outbox_room_cb,
+ * outbox_answer_cb), the API pushes a USSD notice
  * (api_ussd_notice).  Each link's deliver_sm/data_sm go to the MO router
  * (gateway/mo).
  *
@@ -104,13 +105,15 @@ uint16_t link_next_ref(void);
 
 /* ---- what other modules call through their ops structs ----------------- */
 
-/* ussd_ops.send / .send_sms (ud: the daemon). */
+/* ussd_ops.send (ud: the daemon). */
 int ussd_send(void *ud, const char *link, struct smpp_pdu *pdu);
-int ussd_send_sms(void *ud, const char *link, const char *from,
-                  const char *to, const char *utf8);
 
-/* outbox_links.route / .room / .answer (ud: the daemon). */
+/* outbox_links.route / .route_via / .room / .answer (ud: the daemon).
+ * route_via: the link named `link` when it has an esme (a menu SMS goes
+ * out on its dialog's link), else -1 and the outbox routes by number. */
 int outbox_route_cb(void *ud, const char *msisdn, struct outbox_route *r);
+int outbox_route_via_cb(void *ud, const char *link, const char *msisdn,
+                        struct outbox_route *r);
 unsigned outbox_room_cb(void *ud);
 void outbox_answer_cb(void *ud, const char *link, uint64_t ticket,
                       uint32_t status);

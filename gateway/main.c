@@ -58,14 +58,6 @@
 
 /* ---- the wiring between modules ---------------------------------------- */
 
-/* A booking's write must commit on its own: commit the API's open group. */
-static void ussd_store_flush(void *ud)
-{
-    struct daemon *d = ud;
-    if (d->api)
-        api_flush(d->api);
-}
-
 static void ussd_outbox_kick(void *ud)
 {
     struct daemon *d = ud;
@@ -462,6 +454,9 @@ static int write_pidfile(const char *path)
 
 static void daemon_free(struct daemon *d)
 {
+    /* the loop is over: commit its last pass, so what waits for it is
+     * answered (202s, receipts, keyword MOs, screens) while links live */
+    store_flush(d->db);
     links_free_all(d);
     api_free(d->api);
     d->api = NULL;
@@ -597,8 +592,8 @@ static int start_ussd(struct daemon *d)
     dopts.state_arg = d;
     d->store = dialogs_new(d->base, d->cfg->redis_url, &dopts, serr, sizeof serr);
     d->fetch = fetch_new(d->base, NULL);
-    struct ussd_ops uops = { ussd_send, ussd_send_sms, ussd_store_flush,
-                             ussd_outbox_kick, d };
+    struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
+                             .ud = d };
     d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)
                                    : NULL;
     if (!d->ussd) {
@@ -617,6 +612,11 @@ static int start_sms(struct daemon *d)
 {
     char derr[256] = "";
     d->db = open_db(d->cfg, derr, sizeof derr);
+    if (d->db && store_attach(d->db, d->base) != STORE_OK) {   /* one commit a pass */
+        store_close(d->db);
+        d->db = NULL;
+        snprintf(derr, sizeof derr, "out of memory");
+    }
     if (d->db)
         ussd_set_store(d->ussd, d->db);   /* the menus' status node reads it */
     if (!d->db) {
@@ -626,8 +626,9 @@ static int start_sms(struct daemon *d)
     /* This process is the database's only user: what a dead predecessor had
      * on the links goes out again at once rather than after its lease. */
     store_outbox_recover(d->db, INT64_MAX, NULL);
-    struct outbox_links olinks = { outbox_route_cb, outbox_room_cb, d,
-                                   outbox_answer_cb };
+    struct outbox_links olinks = { .route = outbox_route_cb, .room = outbox_room_cb,
+                                   .ud = d, .answer = outbox_answer_cb,
+                                   .route_via = outbox_route_via_cb };
     struct outbox_opts oopts;
     memset(&oopts, 0, sizeof oopts);
     oopts.from = "kyzmat";

@@ -173,14 +173,17 @@ uint32_t mo_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
         return ESME_ROK;
     log_mo(l, pdu);
     if (l->d->db) {
-        /* STATUS / STOP / START / HELP: the reply is in the outbox (durable)
-         * before the MO is acknowledged; a store failure asks the SMSC to
-         * deliver the MO again later instead of losing the request. */
+        /* STATUS / STOP / START / HELP: acknowledged only once its writes
+         * and its reply are durable (the answer waits for the store's
+         * commit); a store failure asks the SMSC to deliver the MO again
+         * later instead of losing the request. */
         struct kw_result kr;
-        if (keywords_mo(l->d->db, l->name, pdu, kz_wall_ms(), NULL, &kr) != STORE_OK)
-            return ESME_RX_T_APPN;
+        struct kw_answer ka = { outbox_answer_cb, l->d };
+        uint32_t st = keywords_deliver(l->d->db, e, l->name, pdu, kz_wall_ms(),
+                                       NULL, &ka, &kr);
         if (kr.reply_id && l->d->outbox)
             outbox_kick(l->d->outbox);
+        return st;
     }
     return ESME_ROK;
 }

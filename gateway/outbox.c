@@ -4,7 +4,8 @@
  * contract.
  *
  * Design.  One evtimer, the pump.  Everything that changes a row happens in
- * a pass of the pump, inside one store batch:
+ * a pass of the pump, as one atomic group in the store's batch
+ * (store_atomic: all of the pass or none of it), in steps:
  *   1. outcomes of sends that finished since the last pass (mt's done()
  *      only files a result and kicks the pump: no SQL in callbacks),
  *   2. receipts filed by outbox_receipt[_deliver]() (one that matches
@@ -14,16 +15,19 @@
  *   4. a claim of at most min(batch, max_inflight - inflight, room) due
  *      rows, each checked (expired, opted out, text, route) and either
  *      settled at once or put on the to-send list,
- * then the batch is committed and only after a successful commit are the
- * messages handed to mt_send and the callbacks started (a failed commit
- * undoes the claim; the results and receipts are filed again for the next
- * pass).  The next pass is due at once when the claim filled its budget or
+ * then the pass waits for the store's commit (store_on_commit; one pass
+ * at a time) and only after a successful commit are the messages routed
+ * again (their link may have gone meanwhile) and handed to mt_send, the
+ * receipts answered and the callbacks started (a failed commit undoes the
+ * claim; the results and receipts are filed again for the next pass).
+ * The next pass is due at once when the claim filled its budget or
  * something was filed, else after idle_ms.
  *
- * Owns: the pump timer, one struct ob_send per message on a link (freed
- * when its outcome is written, or by mt's done() once orphaned), filed
- * receipts, and one struct ob_cb per callback (its retry timer and fetch
- * request).  Never frees the outbox inside a callback of its own.
+ * Owns: the pump timer, the pass waiting for its commit (and its commit
+ * waiter), one struct ob_send per message on a link (freed when its
+ * outcome is written, or by mt's done() once orphaned), filed receipts,
+ * and one struct ob_cb per callback (its retry timer and fetch request).
+ * Never frees the outbox inside a callback of its own.
  * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
  * smpp/esme, smpp/pdu, libevent, libc.
  */
@@ -45,9 +49,12 @@
 
 #define LINK_MAX 64
 #define PARKED_MAX 10000
+#define CLAIM_MAX 1024          /* rows claimed per pass, at most */
 #define PEER "outbox"
 /* A status of our own for a message mt_send refused up front. */
 #define ST_BAD_TEXT 0xFFFF00FFu
+/* ... and for one whose link went between its claim and the commit. */
+#define ST_LINK_DOWN 0xFFFF00FEu
 
 /* One message handed to mt_send; on ob->inflight until done, then on
  * ob->results until its outcome is written. */
@@ -92,6 +99,21 @@ struct ob_cb {
     char body[192];
 };
 
+/* One pass, kept from its writes to its commit (see pass()). */
+struct ob_pass {
+    int64_t now;
+    bool ok;                       /* no store failure so far */
+    struct ob_cb *cbs;             /* callbacks to start after the commit */
+    struct ob_send *done, *kept;   /* outcomes written / to file again */
+    struct ob_rcpt *rdone;         /* receipts settled: answer, free */
+    struct ob_rcpt *parked;        /* receipts unmatched: keep */
+    struct ob_rcpt *back;          /* receipts to file again */
+    size_t n_parked;
+    size_t budget, n_claimed, n_send;
+    struct store_msg *claimed[CLAIM_MAX];
+    struct store_msg *send[CLAIM_MAX];   /* of claimed: to mt_send */
+};
+
 struct outbox {
     struct event_base *base;
     struct store *st;
@@ -108,6 +130,8 @@ struct outbox {
     size_t n_parked;
     struct ob_cb *cbs;                 /* callbacks pending */
     unsigned n_cbs;
+    bool waiting;                      /* p waits for the store's commit */
+    struct ob_pass p;
     struct outbox_stats stats;
 };
 
@@ -121,6 +145,7 @@ enum outbox_class outbox_status_class(uint32_t status)
     case ESME_RTHROTTLED:
     case ESME_DONE_QUEUE_FULL:
     case ESME_DONE_STOPPED:
+    case ST_LINK_DOWN:
         return OUTBOX_THROTTLE;
     case ESME_RINVMSGLEN:
     case ESME_RINVSRCADR:
@@ -159,6 +184,7 @@ int outbox_status_err(uint32_t status)
     case ESME_DONE_QUEUE_FULL: return OUTBOX_ERR_QUEUE_FULL;
     case ESME_DONE_STOPPED:    return OUTBOX_ERR_STOPPED;
     case ST_BAD_TEXT:          return OUTBOX_ERR_BAD_TEXT;
+    case ST_LINK_DOWN:         return OUTBOX_ERR_LINK_DOWN;
     default:
         return status < 0x10000u ? (int)status : OUTBOX_ERR_LINK_LOST;
     }
@@ -667,15 +693,28 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
 
 /* ---- the pump ---------------------------------------------------------- */
 
-struct to_send {
-    struct store_msg *m;
-    struct outbox_route r;
-};
+/* A link for m: its preferred link (m->via) when that one is bound, else
+ * the routing rule; as links.route answers (0, -1 no route, -2 wait). */
+static int route_msg(struct outbox *ob, const struct store_msg *m,
+                     struct outbox_route *r)
+{
+    int hint = -1;
+    memset(r, 0, sizeof *r);
+    if (m->via && ob->links.route_via) {
+        hint = ob->links.route_via(ob->links.ud, m->via, m->to, r);
+        if (hint == 0 && r->esme && esme_state(r->esme) == ESME_BOUND)
+            return 0;
+        memset(r, 0, sizeof *r);
+    }
+    int rc = ob->links.route(ob->links.ud, m->to, r);
+    /* nothing else serves the number, but its own link is there: wait */
+    return rc == -1 && hint != -1 ? -2 : rc;
+}
 
-/* Check one claimed row.  Returns 1 when it should be sent (r filled),
- * 0 when settled here, -1 on a store failure. */
+/* Check one claimed row.  Returns 1 when it should be sent, 0 when
+ * settled here, -1 on a store failure. */
 static int vet(struct outbox *ob, struct store_msg *m, int64_t now,
-               struct outbox_route *r, struct ob_cb **cbs)
+               struct ob_cb **cbs)
 {
     if (m->state == STORE_MSG_EXPIRED) {
         ob->stats.expired++;
@@ -697,9 +736,9 @@ static int vet(struct outbox *ob, struct store_msg *m, int64_t now,
         }
     }
     if (!err) {
-        memset(r, 0, sizeof *r);
-        int rc = ob->links.route(ob->links.ud, m->to, r);
-        if (rc == 0 && r->esme && esme_state(r->esme) == ESME_BOUND)
+        struct outbox_route r;
+        int rc = route_msg(ob, m, &r);
+        if (rc == 0 && r.esme && esme_state(r.esme) == ESME_BOUND)
             return 1;
         if (rc == -1) {
             err = OUTBOX_ERR_NO_ROUTE;
@@ -729,9 +768,10 @@ static int vet(struct outbox *ob, struct store_msg *m, int64_t now,
     return 0;
 }
 
-static void send_one(struct outbox *ob, struct to_send *t)
+/* Hand one claimed (and committed) row to mt_send.  It is routed again:
+ * the link chosen at the claim may have gone before the commit. */
+static void send_one(struct outbox *ob, struct store_msg *m)
 {
-    struct store_msg *m = t->m;
     struct ob_send *s = calloc(1, sizeof *s);
     if (!s) {
         log_msg(KLOG_ERROR, PEER, "message %lld: out of memory; resent after "
@@ -741,12 +781,21 @@ static void send_one(struct outbox *ob, struct to_send *t)
     s->ob = ob;
     s->id = m->id;
     s->attempts = m->attempts;
-    copy(s->link, sizeof s->link, t->r.link);
     s->callback_url = m->callback_url ? strdup(m->callback_url) : NULL;
+    struct outbox_route r;
+    if (route_msg(ob, m, &r) != 0 || !r.esme ||
+        esme_state(r.esme) != ESME_BOUND) {
+        s->status = ST_LINK_DOWN;      /* queued again, refunded */
+        file_result(ob, s);
+        schedule(ob, 0);
+        return;
+    }
+    copy(s->link, sizeof s->link, r.link);
     struct mt_msg mm = {
-        .from = ob->from, .to = m->to, .text = (const uint8_t *)m->text,
-        .len = strlen(m->text), .split = t->r.split, .allow = t->r.allow,
-        .registered_delivery = 1, .ref = ++ob->ref,
+        .from = m->sender ? m->sender : ob->from, .to = m->to,
+        .text = (const uint8_t *)m->text, .len = strlen(m->text),
+        .split = r.split, .allow = r.allow, .registered_delivery = 1,
+        .ref = ++ob->ref,
     };
     char err[160];
     s->next = ob->inflight;
@@ -755,8 +804,8 @@ static void send_one(struct outbox *ob, struct to_send *t)
         ob->inflight->prev = s;
     ob->inflight = s;
     ob->stats.inflight++;
-    if (mt_send(t->r.esme, &mm, mt_done, s, err, sizeof err) != 0) {
-        log_msg(KLOG_WARN, t->r.link, "message %lld not sent: %s",
+    if (mt_send(r.esme, &mm, mt_done, s, err, sizeof err) != 0) {
+        log_msg(KLOG_WARN, r.link, "message %lld not sent: %s",
                 (long long)m->id, err);
         unlink_inflight(ob, s);
         s->status = ST_BAD_TEXT;
@@ -767,122 +816,136 @@ static void send_one(struct outbox *ob, struct to_send *t)
     ob->stats.sent++;
 }
 
-static void pass(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct outbox *ob = arg;
-    int64_t now = now_ms(ob);
-    ob->stats.passes++;
-    /* outer: another module's batch is open (the API's spans the loop
-     * pass until its commit timer): writes land in it, so receipts wait
-     * for a pass of our own, whose commit we see before answering */
-    bool outer = store_in_batch(ob->st);
-    bool own = !outer && store_begin_batch(ob->st) == STORE_OK;
-    struct ob_cb *cbs = NULL;
-    bool ok = true;
+/*
+ * One pass, in steps.  pass() runs the writing steps inside
+ * store_atomic() (pass_writes: all of the pass or none of it), then waits
+ * for the store's commit; only a durable pass acts (pass_committed ->
+ * pass_finish: messages to mt_send, receipts answered, callbacks
+ * started); a failed one is undone (pass_undo: everything filed again).
+ * One pass at a time: while one waits, pass() returns at once and the
+ * commit waiter schedules the next.
+ */
 
-    /* 1. outcomes */
-    struct ob_send *done = NULL, *kept = NULL;
-    while (ob->res_head && ok) {
+/* Push r onto the list *l. */
+static void rcpt_push(struct ob_rcpt **l, struct ob_rcpt *r)
+{
+    r->next = *l;
+    *l = r;
+}
+
+/* 1. outcomes of sends that finished since the last pass */
+static void step_results(struct outbox *ob, struct ob_pass *p)
+{
+    while (ob->res_head && p->ok) {
         struct ob_send *s = ob->res_head;
         ob->res_head = s->next;
         if (!ob->res_head)
             ob->res_tail = NULL;
-        if (apply_result(ob, s, now, &cbs) != 0) {
-            ok = false;
-            s->next = kept;
-            kept = s;
-        } else {
-            s->next = done;
-            done = s;
+        struct ob_send **to = &p->done;
+        if (apply_result(ob, s, p->now, &p->cbs) != 0) {
+            p->ok = false;
+            to = &p->kept;
         }
+        s->next = *to;
+        *to = s;
     }
+}
 
-    /* 2. receipts: new ones, and parked ones when a submit may match them
-     * (each parked one is looked up again only when a submit was recorded
-     * since its last lookup and its spacing is over, or at its deadline) */
-    struct ob_rcpt *rq = outer ? NULL : ob->rq_head, *parked = NULL,
-                   *rdone = NULL;
-    size_t n_parked = 0;
-    if (!outer)
-        ob->rq_head = ob->rq_tail = NULL;
-    if (ob->parked && !outer) {
-        struct ob_rcpt *p = ob->parked;
-        while (p) {            /* oldest first: parked is newest first */
-            struct ob_rcpt *nx = p->next;
-            p->next = rq;
-            rq = p;
-            p = nx;
-        }
-        ob->parked = NULL;
-        ob->n_parked = 0;
+/* A receipt parked (not matched) is held in the store, durable before it
+ * is answered (the SMSC will not send it again); one matched or given up
+ * is released.  0, or -1 on a store failure (logged). */
+static int hold_or_release(struct outbox *ob, struct ob_rcpt *r, bool keep,
+                           int64_t now)
+{
+    int hr = STORE_OK;
+    if (keep && !r->held_id) {
+        hr = store_receipt_hold(ob->st, r->link, r->id, r->state, r->err, now,
+                                &r->held_id);
+        r->held_now = hr == STORE_OK;
+        if (hr == STORE_OK)
+            ob->stats.receipts_held++;
+    } else if (!keep && r->held_id) {
+        hr = store_receipt_unhold(ob->st, r->held_id);
+        if (hr == STORE_NOTFOUND)
+            hr = STORE_OK;
     }
-    struct ob_rcpt *back = NULL;   /* to file again (store failure) */
+    if (hr == STORE_OK)
+        return 0;
+    log_msg(KLOG_ERROR, r->link, "receipt id:%s: %s", r->id,
+            store_errmsg(ob->st));
+    r->held_id = r->held_now ? 0 : r->held_id;
+    return -1;
+}
+
+/* 2b. one receipt: matched, parked, given up, or back for the next pass */
+static void receipt_one(struct outbox *ob, struct ob_pass *p,
+                        struct ob_rcpt *r)
+{
+    int rc;
+    if (r->tries && p->now < r->deadline &&
+        (p->now < r->next_try || r->seen_submits == ob->stats.submitted))
+        rc = 1;                 /* parked, nothing new could match it */
+    else
+        rc = p->ok ? apply_receipt(ob, r, p->now, &p->cbs) : -1;
+    bool keep = rc == 1 && ob->n_parked + p->n_parked < PARKED_MAX;
+    if (rc >= 0 && p->ok && hold_or_release(ob, r, keep, p->now) != 0)
+        rc = -1;
+    if (rc < 0) {
+        p->ok = false;
+        rcpt_push(&p->back, r);
+    } else if (keep) {
+        rcpt_push(&p->parked, r);
+        p->n_parked++;
+    } else {
+        if (rc != 0) {
+            ob->stats.receipts_unmatched++;
+            log_msg(KLOG_DEBUG, r->link, "receipt id:%s matched no message",
+                    r->id);
+            if (rc == 1)        /* no room to park it: let the SMSC resend */
+                r->answer = ESME_RX_T_APPN;
+        }
+        rcpt_push(&p->rdone, r);
+    }
+}
+
+/* 2. receipts: new ones, and parked ones when a submit may match them
+ * (each parked one is looked up again only when a submit was recorded
+ * since its last lookup and its spacing is over, or at its deadline) */
+static void step_receipts(struct outbox *ob, struct ob_pass *p)
+{
+    struct ob_rcpt *rq = ob->rq_head;
+    ob->rq_head = ob->rq_tail = NULL;
+    struct ob_rcpt *pk = ob->parked;
+    while (pk) {               /* oldest first: parked is newest first */
+        struct ob_rcpt *nx = pk->next;
+        rcpt_push(&rq, pk);
+        pk = nx;
+    }
+    ob->parked = NULL;
+    ob->n_parked = 0;
     while (rq) {
         struct ob_rcpt *r = rq;
         rq = r->next;
-        int rc;
-        if (r->tries && now < r->deadline &&
-            (now < r->next_try || r->seen_submits == ob->stats.submitted))
-            rc = 1;                 /* parked, nothing new could match it */
-        else
-            rc = ok ? apply_receipt(ob, r, now, &cbs) : -1;
-        bool keep = rc == 1 && ob->n_parked + n_parked < PARKED_MAX;
-        if (rc >= 0 && ok) {
-            /* durable before answered: a parked receipt is held in the
-             * store (the SMSC will not send it again once answered); one
-             * matched or given up is released */
-            int hr = STORE_OK;
-            if (keep && !r->held_id) {
-                hr = store_receipt_hold(ob->st, r->link, r->id, r->state,
-                                        r->err, now, &r->held_id);
-                r->held_now = hr == STORE_OK;
-                if (hr == STORE_OK)
-                    ob->stats.receipts_held++;
-            } else if (!keep && r->held_id) {
-                hr = store_receipt_unhold(ob->st, r->held_id);
-                if (hr == STORE_NOTFOUND)
-                    hr = STORE_OK;
-            }
-            if (hr != STORE_OK) {
-                log_msg(KLOG_ERROR, r->link, "receipt id:%s: %s", r->id,
-                        store_errmsg(ob->st));
-                rc = -1;
-                r->held_id = r->held_now ? 0 : r->held_id;
-            }
-        }
-        if (rc < 0) {
-            ok = false;
-            r->next = back;
-            back = r;
-        } else if (keep) {
-            r->next = parked;
-            parked = r;
-            n_parked++;
-        } else {
-            if (rc != 0) {
-                ob->stats.receipts_unmatched++;
-                log_msg(KLOG_DEBUG, r->link, "receipt id:%s matched no "
-                        "message", r->id);
-                if (rc == 1)    /* no room to park it: let the SMSC resend */
-                    r->answer = ESME_RX_T_APPN;
-            }
-            r->next = rdone;
-            rdone = r;
-        }
+        receipt_one(ob, p, r);
     }
+}
 
-    /* 3. leases of a dead process */
-    if (ok && now >= ob->next_recover) {
-        int64_t n = 0;
-        if (store_outbox_recover(ob->st, now, &n) == STORE_OK && n > 0)
-            log_msg(KLOG_INFO, PEER, "%lld messages whose lease ended are "
-                    "queued again", (long long)n);
-        ob->next_recover = now + ob->o.lease_ms / 4;
-    }
+/* 3. now and then, leases of a dead process */
+static void step_recover(struct outbox *ob, struct ob_pass *p)
+{
+    if (p->now < ob->next_recover)
+        return;
+    int64_t n = 0;
+    if (store_outbox_recover(ob->st, p->now, &n) == STORE_OK && n > 0)
+        log_msg(KLOG_INFO, PEER, "%lld messages whose lease ended are "
+                "queued again", (long long)n);
+    ob->next_recover = p->now + ob->o.lease_ms / 4;
+}
 
-    /* 4. claim */
+/* 4. a claim of at most min(batch, max_inflight - inflight, room) rows,
+ * each vetted: settled at once or kept to be sent after the commit */
+static void step_claim(struct outbox *ob, struct ob_pass *p)
+{
     size_t budget = ob->o.batch;
     unsigned infl = ob->stats.inflight;
     if (infl >= ob->o.max_inflight)
@@ -894,125 +957,173 @@ static void pass(evutil_socket_t fd, short what, void *arg)
         if (room < budget)
             budget = room;
     }
-    struct store_msg *claimed[1024];
-    struct to_send ts[1024];
-    size_t n_claimed = 0, n_send = 0;
-    if (budget > sizeof claimed / sizeof claimed[0])
-        budget = sizeof claimed / sizeof claimed[0];
-    if (ok && budget) {
-        int rc = store_claim_due(ob->st, now, ob->o.lease_ms, claimed, budget,
-                                 &n_claimed);
-        if (rc != STORE_OK) {
-            log_msg(KLOG_ERROR, PEER, "claim: %s", store_errmsg(ob->st));
-            ok = false;
-        }
-        ob->stats.claimed += n_claimed;
-        for (size_t i = 0; i < n_claimed && ok; i++) {
-            int v = vet(ob, claimed[i], now, &ts[n_send].r, &cbs);
-            if (v < 0) {
-                log_msg(KLOG_ERROR, PEER, "message %lld: %s",
-                        (long long)claimed[i]->id, store_errmsg(ob->st));
-                ok = false;
-            } else if (v == 1) {
-                ts[n_send++].m = claimed[i];
-            }
+    if (budget > CLAIM_MAX)
+        budget = CLAIM_MAX;
+    p->budget = budget;
+    if (!budget)
+        return;
+    if (store_claim_due(ob->st, p->now, ob->o.lease_ms, p->claimed, budget,
+                        &p->n_claimed) != STORE_OK) {
+        log_msg(KLOG_ERROR, PEER, "claim: %s", store_errmsg(ob->st));
+        p->ok = false;
+        return;
+    }
+    ob->stats.claimed += p->n_claimed;
+    for (size_t i = 0; i < p->n_claimed && p->ok; i++) {
+        int v = vet(ob, p->claimed[i], p->now, &p->cbs);
+        if (v < 0) {
+            log_msg(KLOG_ERROR, PEER, "message %lld: %s",
+                    (long long)p->claimed[i]->id, store_errmsg(ob->st));
+            p->ok = false;
+        } else if (v == 1) {
+            p->send[p->n_send++] = p->claimed[i];
         }
     }
+}
 
-    /* commit, then act */
-    if (own) {
-        if (ok && store_commit_batch(ob->st) != STORE_OK) {
-            log_msg(KLOG_ERROR, PEER, "commit: %s", store_errmsg(ob->st));
-            ok = false;
-        }
-        if (!ok)
-            store_rollback_batch(ob->st);
-    }
-    /* the receipts' answers: after the commit, and only if it held */
-    for (int k = 0; k < 3; k++) {
-        struct ob_rcpt *l = k == 0 ? rdone : k == 1 ? parked : back;
-        for (struct ob_rcpt *r = l; r; r = r->next) {
-            if (!ok && own) {
-                if (r->held_now)
-                    r->held_id = 0;     /* rolled back with the pass */
-            } else if (k < 2) {
-                answer_receipt(ob, r);
-            }
-            r->held_now = false;
-        }
-    }
-    if (!ok && own) {
-        /* nothing of the pass is stored: file everything again */
-        n_send = 0;
-        while (done) {
-            struct ob_send *s = done;
-            done = s->next;
-            s->next = kept;
-            kept = s;
-        }
-        while (rdone) {
-            struct ob_rcpt *r = rdone;
-            rdone = r->next;
-            r->next = back;
-            back = r;
-        }
-        while (parked) {
-            struct ob_rcpt *r = parked;
-            parked = r->next;
-            r->next = back;
-            back = r;
-        }
-        n_parked = 0;
-    }
-    cb_launch(ob, cbs, ok || !own);
-    while (done) {
-        struct ob_send *s = done;
-        done = s->next;
-        send_free(s);
-    }
-    while (rdone) {
-        struct ob_rcpt *r = rdone;
-        rdone = r->next;
-        free(r);
-    }
-    /* kept / back go to the front of their queues for the next pass */
-    while (kept) {
-        struct ob_send *s = kept;
-        kept = s->next;
+/* The writing steps, for store_atomic(): all of them or none. */
+static int pass_writes(struct store *st, void *arg)
+{
+    (void)st;
+    struct outbox *ob = arg;
+    struct ob_pass *p = &ob->p;
+    step_results(ob, p);
+    step_receipts(ob, p);
+    if (p->ok)
+        step_recover(ob, p);
+    if (p->ok)
+        step_claim(ob, p);
+    return p->ok ? STORE_OK : STORE_ERROR;
+}
+
+/* Put the pass's kept outcomes and receipts back at the front of their
+ * queues, and its parked receipts on ob->parked (newest first). */
+static void pass_refile(struct outbox *ob, struct ob_pass *p)
+{
+    while (p->kept) {
+        struct ob_send *s = p->kept;
+        p->kept = s->next;
         s->next = ob->res_head;
         ob->res_head = s;
         if (!ob->res_tail)
             ob->res_tail = s;
     }
-    while (back) {
-        struct ob_rcpt *r = back;
-        back = r->next;
+    while (p->back) {
+        struct ob_rcpt *r = p->back;
+        p->back = r->next;
         r->next = ob->rq_head;
         ob->rq_head = r;
         if (!ob->rq_tail)
             ob->rq_tail = r;
     }
-    /* parked: keep newest first on ob->parked */
-    while (parked) {
-        struct ob_rcpt *r = parked;
-        parked = r->next;
-        r->next = ob->parked;
-        ob->parked = r;
+    while (p->parked) {
+        struct ob_rcpt *r = p->parked;
+        p->parked = r->next;
+        rcpt_push(&ob->parked, r);
         ob->n_parked++;
     }
-    (void)n_parked;
+    p->n_parked = 0;
+}
 
-    for (size_t i = 0; i < n_send; i++)
-        send_one(ob, &ts[i]);
-    for (size_t i = 0; i < n_claimed; i++)
-        store_msg_free(claimed[i]);
+/* Nothing of the pass is stored: file everything again, send nothing. */
+static void pass_undo(struct outbox *ob, struct ob_pass *p)
+{
+    while (p->done) {
+        struct ob_send *s = p->done;
+        p->done = s->next;
+        s->next = p->kept;
+        p->kept = s;
+    }
+    struct ob_rcpt **lists[2] = { &p->rdone, &p->parked };
+    for (int k = 0; k < 2; k++)
+        while (*lists[k]) {
+            struct ob_rcpt *r = *lists[k];
+            *lists[k] = r->next;
+            rcpt_push(&p->back, r);
+        }
+    for (struct ob_rcpt *r = p->back; r; r = r->next) {
+        if (r->held_now)
+            r->held_id = 0;     /* rolled back with the pass */
+        r->held_now = false;
+    }
+    cb_launch(ob, p->cbs, false);
+    p->cbs = NULL;
+    for (size_t i = 0; i < p->n_claimed; i++)
+        store_msg_free(p->claimed[i]);
+    p->n_claimed = p->n_send = 0;
+    pass_refile(ob, p);
+}
 
-    if (!ok)
+/* The pass is durable: answer its receipts, start its callbacks, send
+ * its messages. */
+static void pass_finish(struct outbox *ob, struct ob_pass *p)
+{
+    struct ob_rcpt *lists[2] = { p->rdone, p->parked };
+    for (int k = 0; k < 2; k++)
+        for (struct ob_rcpt *r = lists[k]; r; r = r->next) {
+            answer_receipt(ob, r);
+            r->held_now = false;
+        }
+    cb_launch(ob, p->cbs, true);
+    p->cbs = NULL;
+    while (p->done) {
+        struct ob_send *s = p->done;
+        p->done = s->next;
+        send_free(s);
+    }
+    while (p->rdone) {
+        struct ob_rcpt *r = p->rdone;
+        p->rdone = r->next;
+        free(r);
+    }
+    pass_refile(ob, p);
+    for (size_t i = 0; i < p->n_send; i++)
+        send_one(ob, p->send[i]);
+    for (size_t i = 0; i < p->n_claimed; i++)
+        store_msg_free(p->claimed[i]);
+}
+
+/* The store's commit waiter for the pass. */
+static void pass_committed(void *arg, int rc)
+{
+    struct outbox *ob = arg;
+    struct ob_pass *p = &ob->p;
+    ob->waiting = false;
+    if (rc != STORE_OK) {
+        log_msg(KLOG_ERROR, PEER, "commit: %s", store_errmsg(ob->st));
+        pass_undo(ob, p);
         schedule(ob, ob->o.idle_ms);      /* the store is unwell: not a spin */
-    else if ((budget && n_claimed == budget) || ob->res_head || ob->rq_head)
+        return;
+    }
+    bool full = p->budget && p->n_claimed == p->budget;
+    pass_finish(ob, p);
+    if (full || ob->res_head || ob->rq_head)
         schedule(ob, 0);
     else
         schedule(ob, ob->o.idle_ms);
+}
+
+static void pass(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct outbox *ob = arg;
+    if (ob->waiting)
+        return;                 /* the commit waiter schedules the next */
+    struct ob_pass *p = &ob->p;
+    p->now = now_ms(ob);
+    p->ok = true;
+    p->budget = p->n_claimed = p->n_send = 0;
+    ob->stats.passes++;
+    int rc = store_atomic(ob->st, pass_writes, ob);
+    if (rc == STORE_OK && store_on_commit(ob->st, pass_committed, ob) == STORE_OK) {
+        ob->waiting = true;
+        return;
+    }
+    if (rc != STORE_BUSY && p->ok)
+        log_msg(KLOG_ERROR, PEER, "pass: %s", store_errmsg(ob->st));
+    pass_undo(ob, p);
+    schedule(ob, ob->o.idle_ms);          /* the store is unwell: not a spin */
 }
 
 /* ---- life -------------------------------------------------------------- */
@@ -1107,62 +1218,70 @@ struct outbox *outbox_new(struct event_base *base, struct store *st,
     return ob;
 }
 
+/* Write the outcomes and receipts still filed, commit them now (the loop
+ * is over), answer the receipts.  Callbacks are not started. */
+static void final_writes(struct outbox *ob)
+{
+    int64_t now = now_ms(ob);
+    struct ob_cb *cbs = NULL;
+    while (ob->res_head) {
+        struct ob_send *s = ob->res_head;
+        ob->res_head = s->next;
+        apply_result(ob, s, now, &cbs);
+        send_free(s);
+    }
+    ob->res_tail = NULL;
+    /* receipts: applied, or held for the next start (a receipt
+     * overtaking its submit_sm_resp is not lost by a clean stop) */
+    struct ob_rcpt *lists[2] = { ob->rq_head, ob->parked }, *all = NULL;
+    for (int k = 0; k < 2; k++) {
+        while (lists[k]) {
+            struct ob_rcpt *r = lists[k];
+            lists[k] = r->next;
+            int rc = apply_receipt(ob, r, now, &cbs);
+            if (rc > 0 && !r->held_id && now < r->deadline)
+                store_receipt_hold(ob->st, r->link, r->id, r->state,
+                                   r->err, now, &r->held_id);
+            else if ((rc == 0 || rc == 2) && r->held_id)
+                store_receipt_unhold(ob->st, r->held_id);
+            if (rc > 0)
+                ob->stats.receipts_unmatched++;
+            rcpt_push(&all, r);
+        }
+    }
+    ob->rq_head = ob->rq_tail = ob->parked = NULL;
+    bool ok = true;
+    if (store_flush(ob->st) != STORE_OK) {
+        log_msg(KLOG_ERROR, PEER, "final commit: %s", store_errmsg(ob->st));
+        ok = false;
+    }
+    while (all) {
+        struct ob_rcpt *r = all;
+        all = r->next;
+        if (!ok)
+            r->answer = ESME_RX_T_APPN;   /* not durable: ask again */
+        answer_receipt(ob, r);
+        free(r);
+    }
+    cb_launch(ob, cbs, false);   /* no loop left to carry them */
+}
+
 void outbox_free(struct outbox *ob)
 {
     if (!ob)
         return;
+    /* a pass waiting for its commit: commit it now (it sends, answers) */
+    if (ob->waiting && store_flush(ob->st) != STORE_OK && ob->waiting) {
+        store_on_commit_cancel(ob->st, pass_committed, ob);
+        ob->waiting = false;
+        pass_undo(ob, &ob->p);
+    }
     if (ob->pump) {
         event_free(ob->pump);
         ob->pump = NULL;
     }
-    /* write what is known, in one batch */
-    if (ob->res_head || ob->rq_head || ob->parked) {
-        int64_t now = now_ms(ob);
-        bool own = !store_in_batch(ob->st) &&
-                   store_begin_batch(ob->st) == STORE_OK;
-        struct ob_cb *cbs = NULL;
-        while (ob->res_head) {
-            struct ob_send *s = ob->res_head;
-            ob->res_head = s->next;
-            apply_result(ob, s, now, &cbs);
-            send_free(s);
-        }
-        ob->res_tail = NULL;
-        /* receipts: applied, or held for the next start (a receipt
-         * overtaking its submit_sm_resp is not lost by a clean stop) */
-        struct ob_rcpt *lists[2] = { ob->rq_head, ob->parked }, *all = NULL;
-        for (int k = 0; k < 2; k++) {
-            while (lists[k]) {
-                struct ob_rcpt *r = lists[k];
-                lists[k] = r->next;
-                int rc = apply_receipt(ob, r, now, &cbs);
-                if (rc > 0 && !r->held_id && now < r->deadline)
-                    store_receipt_hold(ob->st, r->link, r->id, r->state,
-                                       r->err, now, &r->held_id);
-                else if ((rc == 0 || rc == 2) && r->held_id)
-                    store_receipt_unhold(ob->st, r->held_id);
-                if (rc > 0)
-                    ob->stats.receipts_unmatched++;
-                r->next = all;
-                all = r;
-            }
-        }
-        ob->rq_head = ob->rq_tail = ob->parked = NULL;
-        bool ok = true;
-        if (own && store_commit_batch(ob->st) != STORE_OK) {
-            log_msg(KLOG_ERROR, PEER, "final commit: %s", store_errmsg(ob->st));
-            ok = false;
-        }
-        while (all) {
-            struct ob_rcpt *r = all;
-            all = r->next;
-            if (!ok)
-                r->answer = ESME_RX_T_APPN;   /* not durable: ask again */
-            answer_receipt(ob, r);
-            free(r);
-        }
-        cb_launch(ob, cbs, false);   /* no loop left to carry them */
-    }
+    if (ob->res_head || ob->rq_head || ob->parked)
+        final_writes(ob);
     while (ob->cbs) {
         if (ob->cbs->fid)
             fetch_cancel(ob->o.fetch, ob->cbs->fid);

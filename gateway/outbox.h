@@ -13,7 +13,11 @@
  * message id, retry with exponential back-off (temporary errors, throttling
  * and lost links), or failed (permanent errors, opted-out numbers, no
  * route).  Rows past their lifetime become 'expired' in the store.  All
- * writes of one pass go in one store batch (group commit).
+ * writes of one pass are one atomic group in the store's batch, and the
+ * pass acts (sends, answers receipts, starts callbacks) only from the
+ * store's commit waiter: nothing is sent that a failed commit undoes.  A
+ * row's own source address (store_msg_new.sender) and preferred link
+ * (.via) are honoured; others go from opts.from by the routing rule.
  *
  * Receipts: outbox_receipt_deliver() (or outbox_receipt()) takes a
  * deliver_sm with esm_class 0x04, prefers the TLVs (receipted_message_id,
@@ -28,10 +32,10 @@
  * Receipts and kill -9: the SMSC sends a receipt once; once answered it is
  * ours to keep.  So outbox_receipt_deliver() defers the deliver_sm's
  * answer (esme_defer_answer) and the pump answers it only after the
- * pass's commit made the receipt durable: applied to its message, or, when
- * no message matches yet, held in the store (store_receipt_hold) and
- * filed again by the next outbox_new() after a crash.  All receipts of one
- * pass share that one commit.
+ * pass's commit (its store waiter) made the receipt durable: applied to
+ * its message, or, when no message matches yet, held in the store
+ * (store_receipt_hold) and filed again by the next outbox_new() after a
+ * crash.  All receipts of one pass share that one commit.
  *
  * Ownership: struct outbox is owned by the caller (outbox_new /
  * outbox_free).  The store, the router's user data, the fetch client and
@@ -42,7 +46,9 @@
  *
  * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
  * smpp/esme, smpp/pdu, libevent, libc.  Single-threaded: every call on the
- * event_base's thread; none may be made from inside a store call.
+ * event_base's thread; none may be made from inside a store call.  The
+ * store must be attached to the same event_base (store_attach): the
+ * pump's passes wait for its commits.
  */
 #ifndef KYZMAT_GATEWAY_OUTBOX_H
 #define KYZMAT_GATEWAY_OUTBOX_H
@@ -141,6 +147,14 @@ struct outbox_links {
      * are answered at once, as by outbox_receipt(). */
     void (*answer)(void *ud, const char *link, uint64_t ticket,
                    uint32_t status);
+    /* route_via: a message's preferred link (store_msg_new.via, e.g. the
+     * USSD link a menu SMS comes from): fill *r for the link named `link`
+     * and return 0 (bound or not: the outbox checks esme_state), or -1
+     * when no link has that name.  The outbox uses it when that link is
+     * bound, else the routing rule (waiting for the link only when the
+     * rule serves the number nowhere).  NULL: preferences are ignored. */
+    int (*route_via)(void *ud, const char *link, const char *msisdn,
+                     struct outbox_route *r);
 };
 
 /* Settings; zero fields take the default in brackets. */
@@ -180,10 +194,12 @@ struct outbox *outbox_new(struct event_base *base, struct store *st,
                           const struct outbox_opts *opts);
 
 /*
- * outbox_free — stop the pump, write the outcomes already known and the
- * pending receipts (one batch), cancel callbacks still pending (best
- * effort: they are lost), orphan the messages still on the links (see
- * above).  Not from inside a store call.  NULL is fine.  Free the esmes
+ * outbox_free — stop the pump, commit a pass waiting for its commit
+ * (store_flush: it sends and answers as usual), write the outcomes already
+ * known and the pending receipts and commit them (store_flush: the loop is
+ * over), cancel callbacks still pending (best effort: they are lost),
+ * orphan the messages still on the links (see above).  Not from inside a
+ * store call or a store commit waiter.  NULL is fine.  Free the esmes
  * first when possible: their ESME_DONE_STOPPED answers then go back to the
  * queue at once instead of after the lease.
  */

@@ -4,13 +4,15 @@
  *
  * Design: reminders_run() is the whole job for one page and takes the time
  * as an argument, so tests drive it directly on a real store; the timer is
- * a thin shell around it.  One page = one store batch: the enqueues and
- * the marks of a page commit together or not at all.  Every store call is
- * an indexed, bounded one (a page of at most REMINDERS_PAGE_MAX bookings),
- * so a tick never holds the loop long.  The timer is a one-shot evtimer
- * re-armed after each run: at once after a full page, in 50 ms when
- * another module's batch was open, in 1 s when another process held the
- * write lock, else after the interval.
+ * a thin shell around it.  One page = one atomic group (store_atomic) in
+ * the store's batch: the enqueues and the marks of a page are stored
+ * together or not at all.  Every store call is an indexed, bounded one (a
+ * page of at most REMINDERS_PAGE_MAX bookings), so a tick never holds the
+ * loop long.  The timer is a one-shot evtimer re-armed after each run: a
+ * page that was due is counted, logged and followed (at once after a full
+ * page, else after the interval) from the store's commit waiter, once it
+ * is durable; in 1 s when another process held the write lock; else after
+ * the interval.
  *
  * Owns: struct reminders (its timer and a copy of the options).
  * May call: gateway/store, gateway/booking, gateway/outbox (outbox_kick),
@@ -28,7 +30,6 @@
 #include <time.h>
 
 #define CHECK_S_DEFAULT 60
-#define RETRY_BATCH_MS 50     /* another module's batch was open */
 #define RETRY_BUSY_MS 1000    /* another process held the write lock */
 
 struct reminders {
@@ -37,6 +38,8 @@ struct reminders {
     struct outbox *ob;
     struct event *timer;
     struct reminders_opts o;
+    struct reminders_result last;   /* the page waiting for its commit */
+    bool waiting;                   /* a commit waiter is registered */
     char fallback[STORE_LANG_MAX];
     struct reminders_stats stats;
 };
@@ -174,6 +177,33 @@ static int remind_one(struct store *st, const struct store_booking *b,
     return store_booking_reminded(st, b->id);
 }
 
+/* One page for store_atomic(). */
+struct page {
+    const struct reminders_opts *o;
+    int64_t now;
+    struct reminders_result *res;
+    size_t n;
+};
+
+static int run_page(struct store *st, void *arg)
+{
+    struct page *p = arg;
+    struct store_booking *page = calloc(p->o->page, sizeof *page);
+    char *text = malloc(REMINDERS_TEXT_MAX);
+    if (!page || !text) {
+        free(page);
+        free(text);
+        return STORE_ERROR;
+    }
+    int rc = store_reminders_due(st, p->res->day, page, p->o->page, &p->n);
+    p->res->seen = p->n;
+    for (size_t i = 0; rc == STORE_OK && i < p->n; i++)
+        rc = remind_one(st, &page[i], p->o, p->now, p->res, text);
+    free(page);
+    free(text);
+    return rc;
+}
+
 int reminders_run(struct store *st, int64_t now_ms,
                   const struct reminders_opts *opts,
                   struct reminders_result *res)
@@ -189,30 +219,8 @@ int reminders_run(struct store *st, int64_t now_ms,
     res->due = true;
     if (reminders_tomorrow(now_ms, res->day) != 0)
         return STORE_INVALID;
-    if (store_in_batch(st))
-        return STORE_INVALID;
-    int rc = store_begin_batch(st);
-    if (rc != STORE_OK)
-        return rc;
-    struct store_booking *page = calloc(o.page, sizeof *page);
-    char *text = malloc(REMINDERS_TEXT_MAX);
-    if (!page || !text) {
-        free(page);
-        free(text);
-        store_rollback_batch(st);
-        return STORE_ERROR;
-    }
-    size_t n = 0;
-    rc = store_reminders_due(st, res->day, page, o.page, &n);
-    res->seen = n;
-    for (size_t i = 0; rc == STORE_OK && i < n; i++)
-        rc = remind_one(st, &page[i], &o, now_ms, res, text);
-    free(page);
-    free(text);
-    if (rc == STORE_OK)
-        rc = store_commit_batch(st);
-    else
-        store_rollback_batch(st);
+    struct page p = { &o, now_ms, res, 0 };
+    int rc = store_atomic(st, run_page, &p);
     if (rc != STORE_OK) {
         /* nothing of the page is stored */
         struct reminders_result keep = { .due = true };
@@ -220,7 +228,7 @@ int reminders_run(struct store *st, int64_t now_ms,
         *res = keep;
         return rc;
     }
-    res->more = n == o.page;
+    res->more = p.n == o.page;
     return STORE_OK;
 }
 
@@ -239,43 +247,67 @@ static void arm(struct reminders *r, int64_t ms)
     evtimer_add(r->timer, &tv);
 }
 
+static void log_error(struct reminders *r, const char *day, int rc)
+{
+    r->stats.errors++;
+    log_msg(KLOG_ERROR, NULL, "reminders for %s not queued: %s (%s); "
+            "trying again in %us", day[0] ? day : "tomorrow",
+            store_rc_name(rc), store_errmsg(r->st), r->o.check_s);
+}
+
+/* The page that was due is durable (rc STORE_OK) or gone: count, log,
+ * wake the sender, and arm the next run. */
+static void page_committed(void *arg, int rc)
+{
+    struct reminders *r = arg;
+    struct reminders_result *res = &r->last;
+    r->waiting = false;
+    int64_t next = (int64_t)r->o.check_s * 1000;
+    if (rc != STORE_OK) {
+        log_error(r, res->day, rc);
+    } else {
+        r->stats.pages++;
+        r->stats.queued += res->queued;
+        r->stats.skipped += res->seen - res->queued;
+        if (res->queued)
+            log_msg(KLOG_INFO, NULL, "reminders: %zu queued for %s%s",
+                    res->queued, res->day, res->more ? " (more to come)" : "");
+        if (res->seen > res->queued)
+            log_msg(KLOG_DEBUG, NULL, "reminders: %s: %zu already queued, %zu opted out, "
+                    "%zu booked too recently, %zu without text", res->day,
+                    res->duplicate, res->opted_out, res->recent, res->no_text);
+        if (res->queued && r->ob)
+            outbox_kick(r->ob);
+        if (res->more)
+            next = 0;
+    }
+    if (r->o.enabled)
+        arm(r, next);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct reminders *r = arg;
-    if (!r->o.enabled)
+    if (!r->o.enabled || r->waiting)
         return;
     int64_t now = r->o.clock_ms ? r->o.clock_ms() : wall_ms();
-    struct reminders_result res;
     r->stats.runs++;
-    int rc = reminders_run(r->st, now, &r->o, &res);
+    int rc = reminders_run(r->st, now, &r->o, &r->last);
     int64_t next = (int64_t)r->o.check_s * 1000;
-    if (rc == STORE_INVALID && res.due && store_in_batch(r->st)) {
-        next = RETRY_BATCH_MS;          /* another module's pass: after it */
-    } else if (rc == STORE_BUSY) {
-        next = RETRY_BUSY_MS;
-    } else if (rc != STORE_OK) {
-        r->stats.errors++;
-        log_msg(KLOG_ERROR, NULL, "reminders for %s not queued: %s (%s); "
-                "trying again in %us", res.day[0] ? res.day : "tomorrow",
-                store_rc_name(rc), store_errmsg(r->st), r->o.check_s);
-    } else if (res.due) {
-        r->stats.pages++;
-        r->stats.queued += res.queued;
-        r->stats.skipped += res.seen - res.queued;
-        if (res.queued)
-            log_msg(KLOG_INFO, NULL, "reminders: %zu queued for %s%s",
-                    res.queued, res.day, res.more ? " (more to come)" : "");
-        if (res.seen > res.queued)
-            log_msg(KLOG_DEBUG, NULL, "reminders: %s: %zu already queued, %zu opted out, "
-                    "%zu booked too recently, %zu without text", res.day,
-                    res.duplicate, res.opted_out, res.recent, res.no_text);
-        if (res.queued && r->ob)
-            outbox_kick(r->ob);
-        if (res.more)
-            next = 0;
+    if (rc == STORE_OK && r->last.due) {
+        /* counted and followed once durable */
+        if (store_on_commit(r->st, page_committed, r) == STORE_OK) {
+            r->waiting = true;
+            return;
+        }
+        rc = STORE_ERROR;
     }
+    if (rc == STORE_BUSY)
+        next = RETRY_BUSY_MS;
+    else if (rc != STORE_OK)
+        log_error(r, r->last.day, rc);
     arm(r, next);
 }
 
@@ -348,6 +380,8 @@ void reminders_free(struct reminders *r)
 {
     if (!r)
         return;
+    if (r->waiting)
+        store_on_commit_cancel(r->st, page_committed, r);
     if (r->timer)
         event_free(r->timer);
     free(r);

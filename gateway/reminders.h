@@ -5,14 +5,15 @@
  * What it does: every `check_s` seconds, once the local time of day is at
  * or past `at_minute` (default 18:00), takes one page (default 200) of
  * tomorrow's active bookings whose reminder is not sent yet
- * (store_reminders_due) and, in ONE store batch, for each of them:
- * queues the reminder SMS in the durable outbox (text from
+ * (store_reminders_due) and, in ONE atomic group (store_atomic), for
+ * each of them: queues the reminder SMS in the durable outbox (text from
  * booking_sms_text(..., "reminder", ...), in the language the citizen
  * booked in, else the fallback) with the idempotency key
  * "reminder:<booking id>" under client "kyzmat", and marks the booking
- * reminded (store_booking_reminded).  Then commits and wakes the SMS
- * sender (outbox_kick).  A crash between the enqueue and the mark cannot
- * send two: both are in one transaction, and a re-run would meet the
+ * reminded (store_booking_reminded).  Once the store has committed the
+ * page (its commit waiter), wakes the SMS sender (outbox_kick).  A crash
+ * between the enqueue and the mark cannot send two: both are in one
+ * transaction, and a re-run would meet the
  * idempotency key (STORE_DUPLICATE) and only mark.  A full page is
  * followed by the next one at once (through the loop, so other events run
  * between pages); the log gets one info line per page that queued
@@ -100,12 +101,13 @@ struct reminders_result {
  * reminders_run — one page, at wall-clock time now_ms (ms since the Unix
  * epoch), with the settings in o (o->enabled and o->check_s are not
  * looked at; o->clock_ms neither).  Callable without any loop (tests),
- * the timer calls it.  Opens and commits its own store batch: no batch
- * may be open (STORE_INVALID then, nothing done, try again after the
- * holder's commit).  Returns STORE_OK with *res filled (also when not due
- * yet: res->due false), STORE_BUSY when another connection holds the
- * write lock (nothing changed), or the store error (nothing of the page
- * is stored; store_errmsg() says why).  res may not be NULL.
+ * the timer calls it.  The page is one atomic group in the store's batch:
+ * durable at the store's commit (store_on_commit; on return when the
+ * store is not attached to a loop).  Returns STORE_OK with *res filled
+ * (also when not due yet: res->due false), STORE_BUSY when another
+ * connection holds the write lock (nothing changed), or the store error
+ * (nothing of the page is stored; store_errmsg() says why).  res may not
+ * be NULL.
  */
 int reminders_run(struct store *st, int64_t now_ms,
                   const struct reminders_opts *o, struct reminders_result *res);
@@ -140,7 +142,8 @@ struct reminders_stats {
 };
 void reminders_get_stats(const struct reminders *r, struct reminders_stats *out);
 
-/* Stop the timer and free.  Not from inside a store call.  NULL is fine. */
+/* Stop the timer, cancel a commit waiter, free.  Not from inside a store
+ * call.  NULL is fine. */
 void reminders_free(struct reminders *r);
 
 #endif

@@ -15,13 +15,21 @@
  * millions of rows and the sender still claims the next due ones from the
  * partial index outbox_due without loading anything else.
  *
- * Group commit.  The gateway opens a batch (BEGIN IMMEDIATE) at the start
- * of a loop pass and commits it at the end, so all requests of one pass
- * share one WAL commit (one fsync with synchronous=FULL, none with NORMAL).
- * Multi-statement operations (booking, moving, status change with history)
- * run inside a SAVEPOINT when a batch is open, so a refused operation
- * leaves the rest of the batch intact; with no batch open they run in
- * their own BEGIN IMMEDIATE transaction.
+ * Group commit, owned here (the contract is at the top of store.h).  Once
+ * attached (store_attach), the first write after a commit opens the batch
+ * (BEGIN IMMEDIATE: join(), called by S() for every statement that writes
+ * and by tx_begin()) and arms a zero-delay event on the loop; the event
+ * commits once, after the pass's I/O callbacks, so all writers of one pass
+ * share one WAL commit (one fsync with synchronous=FULL, none with
+ * NORMAL), and then runs the waiters (store_on_commit) with the result.
+ * The waiters are an array swapped out before they run: one that waits
+ * again lands in the next commit's array, one that writes opens the next
+ * batch.  A flag (in_flush) guards the run: store_flush() refuses, and
+ * store_close() is deferred to its end.  Multi-statement operations
+ * (booking, moving, status change with history) and store_atomic() run
+ * inside a SAVEPOINT when a transaction is open, so a refused operation
+ * leaves the rest of the batch intact; with none open they run in their
+ * own BEGIN IMMEDIATE transaction.
  *
  * What a crash costs.
  *  - Process crash (kill -9, segfault, OOM kill) with WAL and synchronous
@@ -30,7 +38,7 @@
  *    -wal file; once write() returned the data is in the kernel's page cache
  *    and survives the death of the process; the next open replays the WAL.
  *    What is lost is the open batch: writes whose commit had not returned.
- *    Since the API answers 202 only after store_commit_batch() returned
+ *    Since the API answers 202 only from its commit waiter, called with
  *    STORE_OK, kill -9 loses no acknowledged message.  Messages leased for
  *    sending ('sending') go back to 'queued' when their lease ends, so a
  *    message may be sent twice (at-least-once), never lost.
@@ -56,14 +64,18 @@
  *  - A disk that lies about fsync (write cache without power-loss
  *    protection) voids the FULL guarantee; that is outside our control.
  *
- * Owns: the sqlite3 connection and its prepared statements.
- * May call: SQLite, libc.  Never blocks longer than the busy timeout
+ * Owns: the sqlite3 connection and its prepared statements, the batch,
+ * the commit event and the waiters (fn/arg pairs; what arg points to is
+ * the caller's).
+ * May call: SQLite, libevent (one evtimer), libc.  Never blocks longer than the busy timeout
  * (STORE_BUSY_TIMEOUT_MS) waiting for another connection's lock, plus the
  * I/O of one commit (and of an automatic WAL checkpoint now and then).
  */
 #include "gateway/store.h"
 
 #include <sqlite3.h>
+
+#include <event2/event.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -277,6 +289,13 @@ static const struct store_migration migrations[] = {
       "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
       "  msgid TEXT NOT NULL, state INTEGER NOT NULL,"
       "  err INTEGER NOT NULL DEFAULT 0);" },
+    { "10 message sender and link",
+      /* an SMS from a USSD menu goes out from the dialled service code on
+       * the link the dialog came in on, as before it went through the
+       * outbox: its source address and preferred link (NULL: the
+       * sender's default and the routing rule) */
+      "ALTER TABLE outbox ADD COLUMN sender TEXT;"
+      "ALTER TABLE outbox ADD COLUMN via TEXT;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -315,7 +334,7 @@ enum sid {
     "id, state, client, idem_key, msisdn, body, template, data, lang," \
     " callback_url, smsc, smsc_msgid, law_required, attempts, err," \
     " next_attempt_at, expires_at, lease_until, created_at, updated_at," \
-    " submitted_at, done_at"
+    " submitted_at, done_at, sender, via"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -503,9 +522,9 @@ static const char *const sql[S_COUNT] = {
     [S_OUT_INSERT] =
         "INSERT INTO outbox(client, idem_key, msisdn, body, template, data,"
         " lang, callback_url, law_required, state, next_attempt_at,"
-        " expires_at, created_at, updated_at)"
+        " expires_at, created_at, updated_at, sender, via)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11,"
-        " ?12, ?12)"
+        " ?12, ?12, ?13, ?14)"
         " ON CONFLICT(client, idem_key) WHERE idem_key IS NOT NULL"
         " DO NOTHING",   /* no RETURNING: see store_enqueue */
     [S_OUT_BY_IDEM] =
@@ -626,11 +645,27 @@ static const char *const state_names[] = {
     "queued", "sending", "submitted", "delivered", "failed", "expired"
 };
 
+/* Waiters for a commit: fn NULL once run or cancelled. */
+struct waits {
+    struct { store_commit_fn *fn; void *arg; } *v;
+    size_t n, cap;
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
-    bool in_batch;     /* store_begin_batch() succeeded, not yet committed */
+    bool writes[S_COUNT];  /* the statement writes: it joins the batch */
+    bool group;        /* attached: writes join a batch (else autocommit) */
+    bool in_batch;     /* the batch is open (BEGIN IMMEDIATE ran) */
     bool batch_lost;   /* SQLite rolled the batch back after an error */
+    bool in_flush;     /* the waiters are running */
+    bool close_later;  /* store_close() from inside a waiter */
+    bool armed;        /* commit_ev is pending */
+    unsigned atomic;   /* store_atomic() depth */
+    unsigned fail_commits;   /* store_test_fail_commits() */
+    struct event *commit_ev; /* zero-delay commit on the loop, or NULL */
+    struct waits wait;       /* for the next commit */
+    struct waits run;        /* being run (swapped with wait) */
     char err[256];
 };
 
@@ -679,14 +714,14 @@ static void seterr(struct store *st, const char *fmt, ...)
 /*
  * A statement failed with SQLite code rc: remember why and map the code.
  * When SQLite rolled the whole transaction back by itself (I/O error, disk
- * full), the batch is gone: note it so store_commit_batch() says so.
+ * full), the batch is gone: note it so its commit says so.
  */
 static int fail(struct store *st, int rc, const char *what)
 {
     seterr(st, "%s: %s", what, sqlite3_errmsg(st->db));
     if (st->in_batch && !st->batch_lost && sqlite3_get_autocommit(st->db)) {
         /* The rest of the pass joins a new transaction that
-         * store_commit_batch() will roll back: the pass fails as a whole. */
+         * its commit will roll back: the pass fails as a whole. */
         st->batch_lost = true;
         sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     }
@@ -698,9 +733,14 @@ static int fail(struct store *st, int rc, const char *what)
     return STORE_ERROR;
 }
 
-/* The statement id, reset and with bindings cleared, ready to bind. */
+static void join(struct store *st);
+
+/* The statement id, reset and with bindings cleared, ready to bind.  A
+ * statement that writes joins the batch first (opening it if none is). */
 static sqlite3_stmt *S(struct store *st, enum sid id)
 {
+    if (st->writes[id] && !st->in_batch && st->group)
+        join(st);
     sqlite3_stmt *s = st->stmt[id];
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -786,21 +826,49 @@ static bool bad(const char *s)
     return s == NULL || *s == '\0';
 }
 
+/* Arm the commit event (attached to a loop): it fires after this pass. */
+static void arm(struct store *st)
+{
+    if (st->commit_ev && !st->armed) {
+        static const struct timeval zero = { 0, 0 };
+        evtimer_add(st->commit_ev, &zero);
+        st->armed = true;
+    }
+}
+
 /*
- * Transactions for multi-statement operations: a savepoint inside a batch,
- * else a transaction of their own.  tx_end(st, STORE_OK) keeps the work,
+ * Open the batch when attached and none is (and no transaction of an
+ * operation is).  When another connection holds the write lock it stays
+ * closed: the write runs on its own and says STORE_BUSY itself.
+ */
+static void join(struct store *st)
+{
+    if (!st->group || st->in_batch || !sqlite3_get_autocommit(st->db))
+        return;
+    if (run(st, st->stmt[S_BEGIN], "begin batch") == STORE_OK) {
+        st->in_batch = true;
+        arm(st);
+    }
+}
+
+/*
+ * Transactions for multi-statement operations: a savepoint inside a
+ * transaction (the batch, or an outer operation's), else a transaction of
+ * their own.  *sp says which; tx_end(st, sp, STORE_OK) keeps the work,
  * any other value throws it away; returns the final code.
  */
-static int tx_begin(struct store *st)
+static int tx_begin(struct store *st, bool *sp)
 {
-    if (st->in_batch)
+    join(st);
+    *sp = !sqlite3_get_autocommit(st->db);
+    if (*sp)
         return run(st, S(st, S_SAVEPOINT), "savepoint");
     return run(st, S(st, S_BEGIN), "begin");
 }
 
-static int tx_end(struct store *st, int r)
+static int tx_end(struct store *st, bool sp, int r)
 {
-    if (st->in_batch) {
+    if (sp) {
         if (r == STORE_OK)
             return run(st, S(st, S_RELEASE), "release") == STORE_OK
                        ? STORE_OK : STORE_ERROR;
@@ -981,13 +1049,18 @@ int store_open_with(const char *path, enum store_sync sync,
                      sqlite3_errmsg(st->db));
             goto fail;
         }
+        /* transaction control is read-only to SQLite: never joins */
+        st->writes[i] = !sqlite3_stmt_readonly(st->stmt[i]);
     }
+    /* A connection holding the write lock now is a live gateway whose
+     * sender recovers leases itself: do not wait for its batch. */
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     rc = store_outbox_recover(st, wall_ms(), NULL);
-    if (rc != STORE_OK) {
+    if (rc != STORE_OK && rc != STORE_BUSY) {
         snprintf(err, errlen, "%s", st->err);
         goto fail_rc;
     }
-    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    st->err[0] = '\0';
     *out = st;
     return STORE_OK;
 fail:
@@ -1003,15 +1076,32 @@ int store_open(const char *path, enum store_sync sync, struct store **out,
     return store_open_with(path, sync, NULL, 0, out, err, errlen);
 }
 
+static void run_waits(struct store *st, int rc);
+
 void store_close(struct store *st)
 {
     if (!st)
         return;
+    if (st->in_flush) {          /* from a waiter: after the others ran */
+        st->close_later = true;
+        return;
+    }
     if (st->db && !sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->in_batch = false;
+    if (st->wait.n) {            /* never committed: tell who still waits */
+        seterr(st, "closed before the commit");
+        run_waits(st, STORE_ERROR);
+        if (st->db && !sqlite3_get_autocommit(st->db))   /* a waiter wrote */
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
+    if (st->commit_ev)
+        event_free(st->commit_ev);
+    free(st->wait.v);
+    free(st->run.v);
     free(st);
 }
 
@@ -1033,30 +1123,44 @@ int store_builtin_version(void)
     return N_BUILTIN;
 }
 
-/* ---- batches ------------------------------------------------------------ */
+/* ---- the transaction: batch, commit, waiters --------------------------- */
 
-int store_begin_batch(struct store *st)
+static void on_commit_event(evutil_socket_t fd, short what, void *arg);
+
+int store_attach(struct store *st, struct event_base *base)
 {
-    if (st->in_batch || !sqlite3_get_autocommit(st->db)) {
-        seterr(st, "begin batch: a batch is already open");
+    if (st->group) {
+        seterr(st, "attach: already attached");
         return STORE_INVALID;
     }
-    int r = run(st, S(st, S_BEGIN), "begin batch");
-    if (r == STORE_OK)
-        st->in_batch = true;
-    return r;
+    if (base) {
+        st->commit_ev = evtimer_new(base, on_commit_event, st);
+        if (!st->commit_ev) {
+            seterr(st, "attach: out of memory");
+            return STORE_ERROR;
+        }
+    }
+    st->group = true;
+    return STORE_OK;
 }
 
-int store_commit_batch(struct store *st)
+/* Commit the open batch (none: STORE_OK).  On any failure it is rolled
+ * back whole: nothing of it is stored. */
+static int commit_batch(struct store *st)
 {
     if (!st->in_batch)
         return STORE_OK;
     st->in_batch = false;
-    if (st->batch_lost) {
+    if (st->batch_lost || st->fail_commits) {
+        if (!st->batch_lost) {
+            st->fail_commits--;
+            seterr(st, "commit batch: failed by the test hook");
+        } else {
+            seterr(st, "commit batch: the batch was rolled back by an error");
+        }
         st->batch_lost = false;
         if (!sqlite3_get_autocommit(st->db))
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        seterr(st, "commit batch: the batch was rolled back by an error");
         return STORE_ERROR;
     }
     int r = run(st, S(st, S_COMMIT), "commit batch");
@@ -1068,19 +1172,116 @@ int store_commit_batch(struct store *st)
     return STORE_OK;
 }
 
-void store_rollback_batch(struct store *st)
+/* Run the waiters registered so far with rc.  The array is swapped out
+ * first: a waiter that waits again is in the next commit's array. */
+static void run_waits(struct store *st, int rc)
 {
-    if (!st->in_batch)
-        return;
-    st->in_batch = false;
-    st->batch_lost = false;
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    struct waits t = st->run;
+    st->run = st->wait;
+    st->wait = t;
+    st->wait.n = 0;
+    st->in_flush = true;
+    for (size_t i = 0; i < st->run.n; i++) {
+        store_commit_fn *fn = st->run.v[i].fn;
+        if (!fn)
+            continue;               /* cancelled */
+        st->run.v[i].fn = NULL;     /* save it first: fn may cancel others */
+        fn(st->run.v[i].arg, rc);
+    }
+    st->run.n = 0;
+    st->in_flush = false;
 }
 
-bool store_in_batch(const struct store *st)
+int store_flush(struct store *st)
 {
-    return st->in_batch;
+    if (!st)
+        return STORE_OK;
+    if (st->in_flush || st->atomic) {
+        seterr(st, "flush: from inside a commit waiter or store_atomic()");
+        return STORE_INVALID;
+    }
+    if (st->armed) {
+        evtimer_del(st->commit_ev);
+        st->armed = false;
+    }
+    int rc = commit_batch(st);
+    if (rc == STORE_OK) {
+        run_waits(st, rc);
+    } else {
+        /* the waiters' store calls may overwrite err: keep the commit's */
+        char keep[sizeof st->err];
+        memcpy(keep, st->err, sizeof keep);
+        run_waits(st, rc);
+        memcpy(st->err, keep, sizeof keep);
+    }
+    if (st->close_later) {
+        st->close_later = false;
+        store_close(st);
+    }
+    return rc;
+}
+
+/* The loop's commit point: after the I/O callbacks of the pass. */
+static void on_commit_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct store *st = arg;
+    st->armed = false;
+    store_flush(st);
+}
+
+int store_on_commit(struct store *st, store_commit_fn *fn, void *arg)
+{
+    if (!fn)
+        return STORE_INVALID;
+    struct waits *w = &st->wait;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void *v = realloc(w->v, cap * sizeof *w->v);
+        if (!v) {
+            seterr(st, "on commit: out of memory");
+            return STORE_ERROR;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n].fn = fn;
+    w->v[w->n].arg = arg;
+    w->n++;
+    arm(st);
+    return STORE_OK;
+}
+
+size_t store_on_commit_cancel(struct store *st, store_commit_fn *fn,
+                              void *arg)
+{
+    size_t n = 0;
+    struct waits *lists[2] = { &st->wait, &st->run };
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < lists[k]->n; i++)
+            if (lists[k]->v[i].fn == fn && lists[k]->v[i].arg == arg) {
+                lists[k]->v[i].fn = NULL;
+                n++;
+            }
+    return n;
+}
+
+int store_atomic(struct store *st, store_atomic_fn *fn, void *arg)
+{
+    bool sp;
+    int r = tx_begin(st, &sp);
+    if (r != STORE_OK)
+        return r;
+    st->atomic++;
+    r = fn(st, arg);
+    st->atomic--;
+    return tx_end(st, sp, r);
+}
+
+void store_test_fail_commits(struct store *st, unsigned n)
+{
+    st->fail_commits = n;
 }
 
 /* ---- agencies, services, offices ------------------------------------------ */
@@ -1297,7 +1498,8 @@ int store_slot_put(struct store *st, int64_t office_id, int64_t service_id,
 {
     if (!valid_day(day) || !valid_time(time) || capacity < 0)
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     sqlite3_stmt *s = S(st, S_SLOT_PUT);
@@ -1320,7 +1522,7 @@ int store_slot_put(struct store *st, int64_t office_id, int64_t service_id,
         bi(s, 2, office_id);
         r = run(st, s, "office service");
     }
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 int store_slot_get(struct store *st, int64_t slot_id, struct store_slot *out)
@@ -1432,12 +1634,13 @@ int store_book(struct store *st, const char *msisdn, int64_t slot_id,
 {
     if (bad(msisdn))
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     int64_t svc = 0;
     r = take_place(st, msisdn, slot_id, now, id_out, &svc);
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 /* Retire (cancel / move) an active booking and give its place back. */
@@ -1471,12 +1674,13 @@ int store_booking_cancel(struct store *st, int64_t booking_id,
 {
     if (bad(msisdn))
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     int64_t svc = 0;
     r = retire(st, booking_id, msisdn, "cancelled", now, &svc);
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 int store_booking_move(struct store *st, int64_t booking_id,
@@ -1485,14 +1689,15 @@ int store_booking_move(struct store *st, int64_t booking_id,
 {
     if (bad(msisdn))
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     int64_t svc = 0;
     r = retire(st, booking_id, msisdn, "moved", now, &svc);
     if (r == STORE_OK)
         r = take_place(st, msisdn, new_slot_id, now, new_id_out, &svc);
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 static void booking_from_row(sqlite3_stmt *s, struct store_booking *b)
@@ -1636,7 +1841,8 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
     if (bad(number) || bad(status) || agency_id <= 0 ||
         (owner && !*owner))
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     sqlite3_stmt *s = S(st, S_APP_UPDATE);
@@ -1689,7 +1895,7 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
         bi(s, 4, now);
         r = run(st, s, "application history");
     }
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 int store_app_get(struct store *st, const char *number, struct store_app *out)
@@ -1974,7 +2180,8 @@ int store_optout_set(struct store *st, const char *msisdn, int64_t now)
 {
     if (bad(msisdn))
         return STORE_INVALID;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     sqlite3_stmt *s = S(st, S_OPTOUT_SET);
@@ -1986,7 +2193,7 @@ int store_optout_set(struct store *st, const char *msisdn, int64_t now)
         bt(s, 1, msisdn);
         r = run(st, s, "opt out subscriptions");
     }
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 int store_optout_clear(struct store *st, const char *msisdn)
@@ -2108,7 +2315,7 @@ void store_msg_free(struct store_msg *m)
         return;
     char **f[] = { &m->client, &m->idem_key, &m->to, &m->text, &m->tmpl,
                    &m->data, &m->lang, &m->callback_url, &m->smsc,
-                   &m->smsc_msgid };
+                   &m->smsc_msgid, &m->sender, &m->via };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         free(*f[i]);
     free(m);
@@ -2137,7 +2344,8 @@ static struct store_msg *row_to_msg(sqlite3_stmt *s)
               dup_col(s, 4, &m->to) && dup_col(s, 5, &m->text) &&
               dup_col(s, 6, &m->tmpl) && dup_col(s, 7, &m->data) &&
               dup_col(s, 8, &m->lang) && dup_col(s, 9, &m->callback_url) &&
-              dup_col(s, 10, &m->smsc) && dup_col(s, 11, &m->smsc_msgid);
+              dup_col(s, 10, &m->smsc) && dup_col(s, 11, &m->smsc_msgid) &&
+              dup_col(s, 22, &m->sender) && dup_col(s, 23, &m->via);
     m->law_required = sqlite3_column_int(s, 12) != 0;
     m->attempts = sqlite3_column_int(s, 13);
     m->err = sqlite3_column_int(s, 14);
@@ -2175,6 +2383,8 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     bi(s, 10, m->not_before > now ? m->not_before : now);
     bi(s, 11, m->expires_at);
     bi(s, 12, now);
+    bt(s, 13, m->sender);
+    bt(s, 14, m->via);
     /* The id comes from sqlite3_last_insert_rowid(), not from RETURNING:
      * SQLite runs RETURNING through an ephemeral table, i.e. it opens and
      * closes a temporary B-tree and pager per row, which the API's profile
@@ -2472,7 +2682,8 @@ int store_receipt_ex(struct store *st, const char *smsc,
         return STORE_INVALID;
     int64_t dec = 0, hex = 0;
     int mask = store_msgid_parse(smsc_msgid, &dec, &hex);
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     int64_t id = 0;
@@ -2498,7 +2709,7 @@ int store_receipt_ex(struct store *st, const char *smsc,
         bi(s, 6, err);
         r = run(st, s, "receipt log");
     }
-    r = tx_end(st, r);
+    r = tx_end(st, sp, r);
     if (r != STORE_OK) {
         memset(out, 0, sizeof *out);
         out->final_now = -1;
@@ -2523,7 +2734,8 @@ int store_mark_submitted_parts(struct store *st, int64_t id, const char *smsc,
             return STORE_INVALID;
     if (n == 1)
         return store_mark_submitted(st, id, smsc, msgids[0], now);
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     r = store_mark_submitted(st, id, smsc, msgids[0], now);
@@ -2541,7 +2753,7 @@ int store_mark_submitted_parts(struct store *st, int64_t id, const char *smsc,
             bi(s, 6, hex);
         r = run(st, s, "message part");
     }
-    return tx_end(st, r);
+    return tx_end(st, sp, r);
 }
 
 int store_msg_parts(struct store *st, int64_t id, int *parts, int *delivered)
@@ -2651,7 +2863,8 @@ int store_prune(struct store *st, int64_t before, int64_t now, size_t limit,
         *n_out = 0;
     if (limit == 0)
         return STORE_OK;
-    int r = tx_begin(st);
+    bool sp;
+    int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
     for (size_t i = 0; r == STORE_OK && i < sizeof q / sizeof q[0]; i++) {
@@ -2664,7 +2877,7 @@ int store_prune(struct store *st, int64_t before, int64_t now, size_t limit,
         if (r == STORE_OK)
             n += sqlite3_changes(st->db);
     }
-    r = tx_end(st, r);
+    r = tx_end(st, sp, r);
     if (r == STORE_OK && n_out)
         *n_out = n;
     return r;

@@ -14,14 +14,49 @@
  * answered from an index and every list is bounded by a caller's limit.
  * The gateway calls them from its event loop.
  *
- * Group commit: store_begin_batch() at the start of a loop pass,
- * store_commit_batch() at its end.  Writes made between the two are NOT
- * durable until store_commit_batch() returns STORE_OK; a caller that must
- * acknowledge a write (the API's 202) keeps its acknowledgement on a
- * pending list and sends it only after that.  If the commit fails, every
- * write of the batch is gone and the pending acknowledgements must become
- * errors.  Writes made with no batch open commit on their own (each is
- * durable when the call returns STORE_OK).
+ * The transaction has one owner: the store.  The contract, for every
+ * module that writes (and for a second engine behind this interface):
+ *  1. Writers just write.  Every write joins the store's open batch; the
+ *     store opens one (BEGIN IMMEDIATE) at the first write after a commit.
+ *     No caller begins, checks, commits or rolls back a batch.  A group of
+ *     writes that must stay together (a booking and its SMS, one keyword
+ *     MO, one page of reminders, one pass of the sender) runs inside
+ *     store_atomic(): all of it joins the batch, or none of it.
+ *  2. The store commits.  Attached to a loop (store_attach) it commits
+ *     once per loop pass: the first write or wait of a pass arms a
+ *     zero-delay event that commits after the pass's I/O callbacks, so
+ *     every writer of a pass shares one commit (one fsync with FULL).
+ *     Without a loop, store_flush() commits now (the --create-token CLI,
+ *     tests, benches, a shutdown).
+ *  3. Durability is learned only through store_on_commit(st, fn, arg):
+ *     fn(arg, rc) runs after the next commit.  rc STORE_OK: every write
+ *     this store accepted (returned STORE_OK) before the store_on_commit()
+ *     call is durable (to the level of the synchronous setting); anything
+ *     else: the batch was rolled back whole (a failed COMMIT, a full disk,
+ *     an I/O error that undid the transaction), nothing of it is stored,
+ *     and every waiter of that commit gets the error.  A write's own
+ *     return value only says whether it was accepted.  The acknowledgements
+ *     that promise durability (the API's 202, a receipt's or an MO's
+ *     deliver_sm_resp, a booking's confirming screen) are sent from fn.
+ *  4. Re-entrancy.  fn never runs inside a store call nor inside the
+ *     store_on_commit() that registered it: only from the commit event or
+ *     from store_flush().  fn may call any store function except
+ *     store_flush(): its writes join the next batch, and a
+ *     store_on_commit() from fn waits for the next commit.  A wait may be
+ *     cancelled (store_on_commit_cancel) until it runs; a module cancels
+ *     its waits before it frees what their arg points to.
+ *  5. Another process holding the write lock (SQLITE_BUSY past the short
+ *     busy timeout): the batch cannot open and writes run on their own
+ *     (each durable when accepted), usually coming back STORE_BUSY
+ *     ("nothing changed, try again"); the waiters still run at the next
+ *     commit point, with STORE_OK.
+ *  6. Without store_attach() nothing is batched: each write commits on its
+ *     own before it returns, and store_flush() runs the waiters with
+ *     STORE_OK.  store_attach(st, NULL) batches without a loop: only
+ *     store_flush() commits (benches, group-commit tests).
+ * An asynchronous engine (PostgreSQL) keeps this shape: writes queue into
+ * the open transaction, the COMMIT is sent at the end of the pass and the
+ * waiters run when its answer arrives; no caller depends on when that is.
  *
  * Ownership: struct store is owned by whoever called store_open() and freed
  * by store_close().  Out-structs with fixed-size buffers are the caller's.
@@ -38,9 +73,10 @@
  * store never reads the clock except in store_open(), for lease recovery).
  * Days are "YYYY-MM-DD" and times of day "HH:MM", so text order is time
  * order.  Not re-entrant: no store function may be called from inside
- * another (there are no callbacks).
+ * another; the only callbacks are the commit waiters (rule 4 above) and
+ * store_atomic()'s fn, which runs between store calls.
  *
- * May call: SQLite, libc.
+ * May call: SQLite, libevent (the commit event), libc.
  */
 #ifndef KYZMAT_GATEWAY_STORE_H
 #define KYZMAT_GATEWAY_STORE_H
@@ -95,7 +131,8 @@ struct store_migration {
  * transaction each: a failed migration leaves the database as it was
  * before it and the error names it.  Prepares every statement.  Finally
  * puts back to 'queued' every outbox row whose 'sending' lease has expired
- * (by the wall clock).  On success *out is the new store (caller owns it)
+ * (by the wall clock; skipped when another connection holds the write
+ * lock: that gateway is alive and its sender recovers leases itself).  On success *out is the new store (caller owns it)
  * and STORE_OK is returned; otherwise *out is NULL and err says why.
  */
 #define STORE_BUSY_TIMEOUT_MS 10
@@ -112,7 +149,10 @@ int store_open_with(const char *path, enum store_sync sync,
                     const struct store_migration *extra, size_t n_extra,
                     struct store **out, char *err, size_t errlen);
 
-/* Roll back an open batch, finalize every statement, close, free.  NULL ok. */
+/* Roll back an open batch and run every waiter left with STORE_ERROR (a
+ * module cancels its waits before it is freed; flush first to commit),
+ * finalize every statement, free the commit event, close, free.  NULL ok.
+ * From inside a waiter, the close happens when the waiters have run. */
 void store_close(struct store *st);
 
 /* Text of the last error on this store ("" when none). */
@@ -123,26 +163,60 @@ int store_schema_version(struct store *st);
 /* Number of built-in migrations. */
 int store_builtin_version(void);
 
-/* ---- group commit ------------------------------------------------------- */
+/* ---- the transaction (see the contract at the top) ------------------- */
 
 /*
- * store_begin_batch — start the loop pass's write transaction (BEGIN
- * IMMEDIATE).  STORE_BUSY when another connection holds the write lock (no
- * batch is open then; writes commit one by one, still correctly).
- * STORE_INVALID when a batch is already open.
+ * store_attach — batch the writes from now on and commit them once per
+ * pass of base's loop (a zero-delay event armed by a pass's first write
+ * or wait).  base NULL: batch, but commit only at store_flush().  base
+ * must outlive the store (store_close() frees the event).  STORE_OK;
+ * STORE_ERROR when out of memory; STORE_INVALID when already attached.
  */
-int store_begin_batch(struct store *st);
+struct event_base;
+int store_attach(struct store *st, struct event_base *base);
+
 /*
- * store_commit_batch — commit the batch.  STORE_OK: every write since
- * store_begin_batch() is durable (to the level of the synchronous setting),
- * send the pending acknowledgements.  Anything else: the batch is rolled
- * back, nothing of it is stored, answer every pending acknowledgement with
- * an error.  STORE_OK with no batch open (nothing to do).
+ * store_on_commit — call fn(arg, rc) after the next commit (rule 3):
+ * STORE_OK when every write accepted before this call is durable, else
+ * the error of the rolled-back batch.  Never calls fn from inside this
+ * call.  Returns STORE_OK, or STORE_ERROR when out of memory (fn will not
+ * be called).  Cost: an append to an array that keeps its size.
  */
-int store_commit_batch(struct store *st);
-/* Throw the batch away.  No-op with no batch open. */
-void store_rollback_batch(struct store *st);
-bool store_in_batch(const struct store *st);
+typedef void store_commit_fn(void *arg, int rc);
+int store_on_commit(struct store *st, store_commit_fn *fn, void *arg);
+/* Forget every wait with this fn and arg that has not run yet (also from
+ * inside another waiter).  Returns how many. */
+size_t store_on_commit_cancel(struct store *st, store_commit_fn *fn,
+                              void *arg);
+
+/*
+ * store_flush — commit now and run every waiter with the result: for
+ * callers without a loop, and for a loop's end at shutdown.  Returns
+ * STORE_OK (also with nothing to commit) or the error of the rolled-back
+ * batch.  STORE_INVALID (nothing done) from inside a waiter or inside
+ * store_atomic().  NULL st: STORE_OK.
+ */
+int store_flush(struct store *st);
+
+/*
+ * store_atomic — run fn(st, arg) so that its writes stay together.
+ * Inside the batch (a savepoint): STORE_OK from fn keeps them in the
+ * batch, anything else rolls them back (the rest of the batch is
+ * untouched) and is returned.  Without a batch (not attached, or the
+ * batch cannot open): a transaction of its own, committed before
+ * store_atomic() returns.  STORE_BUSY without calling fn when no
+ * transaction can be opened (another connection holds the write lock).
+ * fn may call any store function but store_flush(); store_atomic() nests.
+ */
+typedef int store_atomic_fn(struct store *st, void *arg);
+int store_atomic(struct store *st, store_atomic_fn *fn, void *arg);
+
+/*
+ * store_test_fail_commits — a test hook: the next n commits of a
+ * non-empty batch fail as a full disk would make them (rolled back,
+ * STORE_ERROR, every waiter told).  0 turns it off.
+ */
+void store_test_fail_commits(struct store *st, unsigned n);
 
 /* ---- agencies, services, offices ---------------------------------------- */
 
@@ -399,6 +473,8 @@ struct store_msg_new {
     bool law_required;        /* may go to an opted-out number */
     int64_t not_before;       /* first attempt at or after */
     int64_t expires_at;       /* final failure ('expired') after */
+    const char *sender;       /* source address; NULL: the sender's own */
+    const char *via;          /* link to prefer; NULL: the routing rule */
 };
 
 /* A message as stored.  Every string is NULL when unset. */
@@ -407,6 +483,7 @@ struct store_msg {
     int state;                /* enum store_msg_state */
     char *client, *idem_key, *to, *text, *tmpl, *data, *lang, *callback_url;
     char *smsc, *smsc_msgid;
+    char *sender, *via;       /* as given to store_enqueue() */
     bool law_required;
     int attempts;
     int err;                  /* last error code (SMPP status or own), 0 */

@@ -6,16 +6,19 @@
  *   LOAD     dialog (and, on a dial, language) GETs outstanding
  *   STEP     menu_step ran; effects started
  *   WAIT     a back-end or app call is outstanding (fetch)
+ *   COMMIT   the turn wrote to the SQL store (a booking, a menu SMS, a
+ *            subscription, a lock-out counter): the screen waits for the
+ *            store's commit (store_on_commit), which makes it durable
  *   SAVE     the dialog SET is outstanding; the screen waits for it
  *   DONE     answered; freed when no store request is outstanding
  *
  * Owns: the calls (a list on the service, so ussd_free can reach them),
  * the menu-set references they hold, one scratch struct menu_output (the
  * engine's output is consumed before the next step can run, and the loop
- * is single-threaded).  The store has no cancel, so a call whose store
- * request is outstanding is never freed under it: `pending` counts them
- * and the last callback frees a finished call.  Fetch requests are
- * cancelled (no callback follows).
+ * is single-threaded).  The dialog store has no cancel, so a call whose
+ * store request (or SQL commit waiter) is outstanding is never freed
+ * under it: `pending` counts them and the last callback frees a finished
+ * call.  Fetch requests are cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
  * gateway/booking, gateway/phone, gateway/notify, gateway/log, menus/step,
  * menus/dialog, menus/menu, smpp/pdu, libevent, libc.
@@ -47,8 +50,9 @@
 #define LANG_TTL_MS (30u * 24 * 3600 * 1000)  /* language remembered 30 days */
 #define WRAP_VERSION 1
 #define SID_MAX 40
+#define MENU_SMS_EXPIRY_MS (6 * 3600 * 1000LL)   /* a menu SMS, as a booking's */
 
-enum call_state { C_LOAD = 0, C_STEP, C_WAIT, C_SAVE, C_DONE };
+enum call_state { C_LOAD = 0, C_STEP, C_WAIT, C_COMMIT, C_SAVE, C_DONE };
 
 struct ussd_call {
     struct ussd_service *s;       /* NULL: the service is gone */
@@ -77,10 +81,12 @@ struct ussd_call {
     size_t nsave;
     const char *save_var[MENU_SAVE_MAX];   /* point into set */
     const char *save_field[MENU_SAVE_MAX];
-    /* the screen waiting for the save */
+    /* the screen waiting for the commit or the save */
     char screen[MENU_SCREEN_BUF];
     size_t screen_len;
     bool ucs2;
+    bool end_screen;              /* it is a final screen */
+    bool wrote;                   /* this turn wrote to the SQL store */
     struct event *deadline;
     struct booking_again *bk;     /* a booking turn to run again, or NULL */
 };
@@ -401,8 +407,9 @@ static void live_status_result(struct ussd_call *c, const struct fetch_result *r
     in->nkv = 2;
     in->event = MENU_EV_STATUS_OK;
     char me[STORE_MSISDN_MAX];
-    if (c->s->db && phone_canon(c->phone, me, sizeof me) == 0)
-        store_lookup_clear(c->s->db, me);
+    if (c->s->db && phone_canon(c->phone, me, sizeof me) == 0 &&
+        store_lookup_clear(c->s->db, me) == STORE_OK)
+        c->wrote = true;
 }
 
 static void on_fetched(void *arg, const struct fetch_result *r)
@@ -572,7 +579,8 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
     if (rc == STORE_OK && phone_canon(app->owner, owner, sizeof owner) < 0)
         owner[0] = '\0';
     if (rc == STORE_OK && owner[0] && strcmp(owner, me) == 0) {
-        store_lookup_clear(s->db, me);
+        if (store_lookup_clear(s->db, me) == STORE_OK)
+            c->wrote = true;
         time_t t = (time_t)(app->updated_at / 1000);
         struct tm tm;
         if (localtime_r(&t, &tm))
@@ -606,7 +614,9 @@ static void count_miss(struct ussd_call *c, const char *me)
                                  USSD_LOOKUP_MAX, USSD_LOOKUP_LOCK_MS, &fails, &until);
     if (rc != STORE_OK)
         log_call(c, KLOG_WARN, "status: failed lookup not counted: %s", store_rc_name(rc));
-    else if (until > 0)
+    else
+        c->wrote = true;
+    if (rc == STORE_OK && until > 0)
         log_call(c, KLOG_INFO, "status: %d failed lookups; locked out", fails);
 }
 
@@ -682,6 +692,7 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
         in->event = MENU_EV_STATUS_FAIL;
         return;
     }
+    c->wrote = true;
     s->st.subscribe_changes++;
     log_call(c, KLOG_INFO, "SMS of application %s turned %s by its owner",
              app.number, off ? "off" : "on");
@@ -716,6 +727,8 @@ static void booking_event(struct ussd_call *c, struct booking_res *res,
         log_call(c, KLOG_WARN, "booking: %s", res->why[0] ? res->why : "failed");
         break;
     }
+    if (res->booking_id)
+        c->wrote = true;          /* its screen waits for the commit */
     if (res->booking_id && res->outcome == BOOKING_END) {
         s->st.bookings_made++;
         log_call(c, KLOG_INFO, "booking %" PRId64 " written", res->booking_id);
@@ -734,8 +747,6 @@ static int run_booking(struct ussd_call *c, const struct booking_req *rq,
 {
     struct ussd_service *s = c->s;
     s->st.booking_turns++;
-    if (s->db && rq->input && s->ops.store_flush && store_in_batch(s->db))
-        s->ops.store_flush(s->ops.ud);   /* our write commits on its own */
     struct booking_req now = *rq;
     now.now_ms = now_ms();
     booking_step(s->db, &now, res);
@@ -833,6 +844,182 @@ static void on_saved_del(void *arg, const struct dialogs_result *r)
         call_free(c);
 }
 
+/* Feed an event back into the engine for the call (the next step). */
+static void feed(struct ussd_call *c, struct menu_input *in)
+{
+    in->phone = c->phone;
+    in->session_id = c->sid;
+    in->now = (uint32_t)time(NULL);
+    run_step(c, in);
+}
+
+/* A status node: the store's answer (or the agency's, later) fed back.
+ * The next step overwrites s->out: nothing after this effect is read (a
+ * status node is the last thing a step does). */
+static void effect_status(struct ussd_call *c, const struct menu_effect *fx,
+                          bool waiting)
+{
+    struct menu_input in;
+    memset(&in, 0, sizeof in);
+    struct menu_kv kv[2];
+    struct store_app app;
+    char date[48] = "";
+    if (waiting) {
+        in.event = MENU_EV_STATUS_FAIL;
+    } else if (fx->url) {
+        if (live_status(c, fx, &in) == 0) {
+            c->st = C_WAIT;   /* the agency's answer comes later */
+            return;
+        }
+    } else {
+        do_status(c, fx, &in, kv, &app, date, sizeof date);
+    }
+    feed(c, &in);
+}
+
+/* A subscribe or booking node: its result fed back (as for status, the
+ * last thing the step did). */
+static void effect_write(struct ussd_call *c, const struct menu_effect *fx,
+                         bool waiting)
+{
+    struct menu_input in;
+    memset(&in, 0, sizeof in);
+    struct menu_kv kv;
+    struct booking_res *res = NULL;
+    if (waiting) {
+        in.event = fx->kind == MENU_FX_BOOKING ? MENU_EV_BOOKING_FAIL
+                                               : MENU_EV_STATUS_FAIL;
+    } else if (fx->kind == MENU_FX_SUBSCRIBE) {
+        do_subscribe(c, fx, &in);
+    } else if ((res = malloc(sizeof *res)) == NULL) {
+        in.event = MENU_EV_BOOKING_FAIL;
+    } else if (do_booking(c, fx, &in, &kv, res)) {
+        free(res);            /* runs again from its timer */
+        return;
+    }
+    feed(c, &in);
+    free(res);
+}
+
+/*
+ * A menu `sms` node: the SMS goes into the durable outbox like every other
+ * (sent, retried and its receipt tracked there), from the dialled service
+ * code and preferably on the link the dialog came in on; the screen after
+ * it waits for the commit that makes it durable (c->wrote).  It answers
+ * the citizen's own dialog, so the opt-out does not hold it back (as for
+ * a keyword's reply).
+ */
+static void effect_sms(struct ussd_call *c, const struct menu_effect *fx)
+{
+    struct ussd_service *s = c->s;
+    char to[STORE_MSISDN_MAX];
+    if (!s->db) {
+        log_call(c, KLOG_WARN, "SMS from the menu not sent: no store");
+        return;
+    }
+    if (!fx->to || !fx->text ||
+        phone_canon(fx->to, to, sizeof to) != 0) {
+        log_call(c, KLOG_WARN, "SMS from the menu not sent: no number");
+        return;
+    }
+    int64_t now = now_ms();
+    struct store_msg_new m = {
+        .client = "kyzmat", .to = to, .text = fx->text,
+        .lang = c->lang[0] ? c->lang : NULL, .law_required = true,
+        .not_before = now, .expires_at = now + MENU_SMS_EXPIRY_MS,
+        .sender = c->in.service[0] ? c->in.service : NULL, .via = c->link,
+    };
+    int64_t id = 0;
+    int rc = store_enqueue(s->db, &m, now, &id);
+    if (rc != STORE_OK) {
+        log_call(c, KLOG_WARN, "SMS from the menu not queued: %s (%s)",
+                 store_rc_name(rc), store_errmsg(s->db));
+        return;
+    }
+    c->wrote = true;
+    log_call(c, KLOG_DEBUG, "SMS from the menu queued as message %" PRId64, id);
+    if (s->ops.outbox_kick)
+        s->ops.outbox_kick(s->ops.ud);
+}
+
+/* Show c->screen: a final one (and drop the dialog), or save first, then
+ * show: the answer to this screen may reach another gateway, which must
+ * find the state. */
+static void show(struct ussd_call *c, bool end)
+{
+    struct ussd_service *s = c->s;
+    if (end) {
+        send_screen(c, c->screen, c->screen_len, c->ucs2, true);
+        c->pending++;
+        dialogs_del(s->store, c->dkey, (size_t)c->dkey_len, on_saved_del, c);
+        call_done(c);
+        return;
+    }
+    uint8_t blob[MENU_DIALOG_BLOB_MAX + 128];
+    int bl = wrap_encode(c, blob, sizeof blob);
+    if (bl < 0) {
+        s->st.errors++;
+        log_call(c, KLOG_ERROR, "dialog does not encode");
+        end_with(c, T_FAILURE);
+        return;
+    }
+    c->st = C_SAVE;
+    c->pending++;
+    if (dialogs_set(s->store, c->dkey, (size_t)c->dkey_len, blob, (size_t)bl,
+                    c->ttl_ms, on_saved, c) != 0) {
+        c->pending--;
+        s->st.unavailable++;
+        end_with(c, T_UNAVAILABLE);
+    }
+}
+
+/* The store's commit waiter of a turn that wrote: show its screen once the
+ * writes are durable, else say the service is unavailable. */
+static void on_committed(void *arg, int rc)
+{
+    struct ussd_call *c = arg;
+    if (call_settle(c))
+        return;
+    c->wrote = false;
+    if (rc != STORE_OK) {
+        c->s->st.unavailable++;
+        log_call(c, KLOG_WARN, "not stored (%s: the commit failed); ending "
+                 "the dialog", store_rc_name(rc));
+        end_with(c, T_UNAVAILABLE);
+        return;
+    }
+    show(c, c->end_screen);
+}
+
+/* The step's screen: shown now, or once the turn's writes are durable. */
+static void show_output(struct ussd_call *c, const struct menu_output *out)
+{
+    struct ussd_service *s = c->s;
+    if (!out->show) {
+        s->st.errors++;
+        log_call(c, KLOG_ERROR, "menu step gave no screen and waits for nothing");
+        end_with(c, T_FAILURE);
+        return;
+    }
+    memcpy(c->screen, out->screen, out->screen_len);
+    c->screen_len = out->screen_len;
+    c->ucs2 = out->enc == MENU_ENC_UCS2;
+    c->end_screen = out->end;
+    if (!c->wrote) {
+        show(c, out->end);
+        return;
+    }
+    /* what the screen confirms (a booking, an SMS, a setting) must be
+     * durable before it is shown */
+    c->st = C_COMMIT;
+    c->pending++;
+    if (store_on_commit(s->db, on_committed, c) != STORE_OK) {
+        c->pending--;
+        s->st.unavailable++;
+        end_with(c, T_UNAVAILABLE);
+    }
+}
+
 /* Carry out the engine's output in s->out. */
 static void handle_output(struct ussd_call *c)
 {
@@ -851,71 +1038,25 @@ static void handle_output(struct ussd_call *c)
             }
             break;
         case MENU_FX_SMS:
-            if (s->ops.send_sms(s->ops.ud, c->link, c->in.service, fx->to,
-                                fx->text) != 0)
-                log_call(c, KLOG_WARN, "SMS from the menu not sent");
+            effect_sms(c, fx);
             break;
-        case MENU_FX_STATUS: {
-            struct menu_input in;
-            memset(&in, 0, sizeof in);
-            struct menu_kv kv[2];
-            struct store_app app;
-            char date[48] = "";
-            if (waiting) {
-                in.event = MENU_EV_STATUS_FAIL;
-            } else if (fx->url) {
-                if (live_status(c, fx, &in) == 0) {
-                    c->st = C_WAIT;   /* the agency's answer comes later */
-                    return;
-                }
-            } else {
-                do_status(c, fx, &in, kv, &app, date, sizeof date);
-            }
-            in.phone = c->phone;
-            in.session_id = c->sid;
-            in.now = (uint32_t)time(NULL);
-            /* the next step overwrites s->out: nothing after this effect
-             * is read (a status node is the last thing a step does) */
-            run_step(c, &in);
+        case MENU_FX_STATUS:
+            effect_status(c, fx, waiting);
             return;
-        }
         case MENU_FX_SUBSCRIBE:
-        case MENU_FX_BOOKING: {
-            struct menu_input in;
-            memset(&in, 0, sizeof in);
-            struct menu_kv kv;
-            struct booking_res *res = NULL;
-            if (waiting) {
-                in.event = fx->kind == MENU_FX_BOOKING ? MENU_EV_BOOKING_FAIL
-                                                       : MENU_EV_STATUS_FAIL;
-            } else if (fx->kind == MENU_FX_SUBSCRIBE) {
-                do_subscribe(c, fx, &in);
-            } else if ((res = malloc(sizeof *res)) == NULL) {
-                in.event = MENU_EV_BOOKING_FAIL;
-            } else if (do_booking(c, fx, &in, &kv, res)) {
-                free(res);            /* runs again from its timer */
-                return;
-            }
-            in.phone = c->phone;
-            in.session_id = c->sid;
-            in.now = (uint32_t)time(NULL);
-            /* as for status: the last thing the step did */
-            run_step(c, &in);
-            free(res);
+        case MENU_FX_BOOKING:
+            effect_write(c, fx, waiting);
             return;
-        }
         case MENU_FX_HTTP:
         case MENU_FX_APP:
             if (waiting || start_fetch(c, fx) != 0) {
-                /* fed back as a failure: the menu's fallback applies */
+                /* fed back as a failure: the menu's fallback applies;
+                 * later effects of this output are dropped with it */
                 struct menu_input in;
                 memset(&in, 0, sizeof in);
-                in.event = fx->kind == MENU_FX_APP ? MENU_EV_APP_FAIL : MENU_EV_HTTP_FAIL;
-                in.phone = c->phone;
-                in.session_id = c->sid;
-                in.now = (uint32_t)time(NULL);
-                /* later effects of this output are dropped with it */
-                run_step(c, &in);
+                in.event = fx->kind == MENU_FX_APP ? MENU_EV_APP_FAIL
+                                                   : MENU_EV_HTTP_FAIL;
+                feed(c, &in);
                 return;
             }
             waiting = true;
@@ -928,40 +1069,7 @@ static void handle_output(struct ussd_call *c)
         c->st = C_WAIT;
         return;
     }
-    if (!out->show) {
-        s->st.errors++;
-        log_call(c, KLOG_ERROR, "menu step gave no screen and waits for nothing");
-        end_with(c, T_FAILURE);
-        return;
-    }
-    if (out->end) {
-        send_screen(c, out->screen, out->screen_len, out->enc == MENU_ENC_UCS2, true);
-        c->pending++;
-        dialogs_del(s->store, c->dkey, (size_t)c->dkey_len, on_saved_del, c);
-        call_done(c);
-        return;
-    }
-    /* Save first, then show: the answer to this screen may reach another
-     * gateway, which must find the state. */
-    memcpy(c->screen, out->screen, out->screen_len);
-    c->screen_len = out->screen_len;
-    c->ucs2 = out->enc == MENU_ENC_UCS2;
-    uint8_t blob[MENU_DIALOG_BLOB_MAX + 128];
-    int bl = wrap_encode(c, blob, sizeof blob);
-    if (bl < 0) {
-        s->st.errors++;
-        log_call(c, KLOG_ERROR, "dialog does not encode");
-        end_with(c, T_FAILURE);
-        return;
-    }
-    c->st = C_SAVE;
-    c->pending++;
-    if (dialogs_set(s->store, c->dkey, (size_t)c->dkey_len, blob, (size_t)bl,
-                    c->ttl_ms, on_saved, c) != 0) {
-        c->pending--;
-        s->st.unavailable++;
-        end_with(c, T_UNAVAILABLE);
-    }
+    show_output(c, out);
 }
 
 static void run_step(struct ussd_call *c, struct menu_input *in)

@@ -10,7 +10,10 @@
  *   3. runs one step of the menu engine (menus/step, pure);
  *   4. carries out the step's effects: back-end calls and CON/END apps
  *      through gateway/fetch, whose results are fed back as further steps;
- *      SMS through the link; the language remembered in the store;
+ *      SMS into the durable outbox (gateway/store: sent, retried and
+ *      tracked by gateway/outbox like every SMS, from the dialled service
+ *      code, preferably on the dialog's link); the language remembered in
+ *      the dialog store;
  *   5. saves the dialog (TTL = the link's session_timeout) and only then
  *      sends the screen, so a second gateway sharing the store always
  *      finds the state the citizen answers;
@@ -42,12 +45,15 @@
  * below) and a caller past the limit is told to try later.
  * Subscribe nodes follow the same rule (only the owner may turn the
  * application's SMS off or on again).  Booking nodes (gateway/booking)
- * also run synchronously: their writes commit, with the SMS they cause
- * queued in the outbox, before the screen that confirms them is sent —
- * ops.store_flush first commits a group the API may have open in this
- * loop pass, ops.outbox_kick then wakes the sender.  A booking write that
- * finds another gateway holding the database's write lock changes nothing
- * and runs again from a timer a few milliseconds later (up to 60 times).
+ * also run synchronously; their writes, with the SMS they cause, join the
+ * store's batch, and ops.outbox_kick wakes the sender.  A turn that wrote
+ * to the SQL store (a booking, a menu SMS, a subscription change, a
+ * lock-out counter) shows its screen only from the store's commit waiter
+ * (store_on_commit): what a screen confirms is durable before the citizen
+ * reads it, and a failed commit ends the dialog with "temporarily
+ * unavailable" instead.  A booking write that finds another gateway
+ * holding the database's write lock changes nothing and runs again from a
+ * timer a few milliseconds later (up to 60 times).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
  * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
  * smpp/pdu, libevent, libc.
@@ -78,11 +84,6 @@ struct ussd_ops {
     /* Send pdu (a submit_sm) on the link named `link`; 0, or -1 when the
      * link is gone.  The pdu is encoded during the call. */
     int (*send)(void *ud, const char *link, struct smpp_pdu *pdu);
-    /* Send an SMS from inside a dialog (menu `sms` node); 0 or -1. */
-    int (*send_sms)(void *ud, const char *link, const char *from,
-                    const char *to, const char *utf8);
-    /* Commit the store batch open in this loop pass now (may be NULL). */
-    void (*store_flush)(void *ud);
     /* The outbox has new messages due now (may be NULL). */
     void (*outbox_kick)(void *ud);
     void *ud;
@@ -108,9 +109,11 @@ struct ussd_service *ussd_new(struct event_base *base, struct dialogs *store,
 void ussd_set_menus(struct ussd_service *s, struct menu_set *set);
 
 /*
- * ussd_set_store — the SQLite store status nodes read (NULL: none; a
- * status node then takes its on_error branch).  The store stays the
- * caller's and must outlive the service (or be unset first).
+ * ussd_set_store — the SQLite store status, subscribe and booking nodes
+ * use and menu SMS are queued in (NULL: none; a status node then takes its
+ * on_error branch, a menu SMS is not sent).  It must be attached to the
+ * service's loop (store_attach): screens wait for its commits.  The store
+ * stays the caller's and must outlive the service (or be unset first).
  */
 void ussd_set_store(struct ussd_service *s, struct store *st);
 

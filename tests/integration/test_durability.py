@@ -6,7 +6,12 @@ acknowledged receipt lost: every row ends delivered), the SMSC down for a
 while (queued, then all delivered), an application status push reaching
 the owner's phone in Kyrgyz with its history, an SMSC that throttles every
 third submit (all delivered, none failed) and a 3-part Cyrillic SMS
-arriving reassembled, delivered only with its third part's receipt.
+arriving reassembled, delivered only with its third part's receipt; and
+no keyword MO (STOP) acknowledged ESME_ROK unless its opt-out is durable,
+while concurrent API writers keep the store's batch open and the commits
+fail (a trap in the database makes every commit holding an opt-out fail,
+as a full disk would), then every acknowledged STOP opted out once the
+commits succeed again.
 
 Owns: the processes it starts through harness.py and their databases in
 the harness's temp directory.  Reads the SQLite database directly (Python's
@@ -28,8 +33,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, BIN, Failure, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
-                     run, smsc_entry, wait_until)
+from harness import (Api, BIN, Failure, Kyzmatd, NodePeer, Smsc, case, cfg,  # noqa: E402
+                     create_token, expect, run, smsc_entry, wait_until)
 
 
 # ---- helpers -----------------------------------------------------------------
@@ -566,6 +571,94 @@ def receipts_before_the_submit_resp_still_mark_delivered():
         rows = db_query(g, "SELECT state, count(*) FROM outbox GROUP BY state")
         raise Failure("receipts lost: %r" % rows)
     expect(s.stats()["dlrs_sent"] >= 3000, "the SMSC sent %r receipts" % s.stats().get("dlrs_sent"))
+
+
+# ---- 7. a STOP is acknowledged only once it is durable (issue 14) ----------------
+
+# A deferred foreign key that no row satisfies, inserted by every new
+# opt-out: the commit of any batch holding a STOP fails, as on a full disk.
+TRAP = """
+CREATE TABLE trap_parent(id INTEGER PRIMARY KEY);
+CREATE TABLE trap(ref INTEGER REFERENCES trap_parent(id) DEFERRABLE INITIALLY DEFERRED);
+CREATE TRIGGER trap_stop AFTER INSERT ON opt_outs BEGIN INSERT INTO trap VALUES(1); END;
+"""
+
+
+def api_writers(api, n, stop):
+    """n threads posting messages until stop is set: the store's batch is
+    open most of the time (what let a STOP join it and be answered early)."""
+    def loop(k):
+        i = 0
+        while not stop.is_set():
+            try:
+                api.call("POST", "/v1/messages", {"to": "+99655580%04d" % (k * 1000 + i % 1000),
+                                                  "text": "w%d" % i})
+            except OSError:
+                pass
+            i += 1
+    ts = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(n)]
+    for t in ts:
+        t.start()
+    return ts
+
+
+def stops(peer, numbers):
+    """One STOP MO from each number, one at a time: the status of each
+    deliver_sm_resp (in order)."""
+    got = []
+    for num in numbers:
+        have = peer.count("deliver_sm_resp")
+        peer.send("mo %s 1414 STOP" % num)
+        wait_until(lambda: peer.count("deliver_sm_resp") > have, 10, "the answer to STOP")
+        got.append(peer.find("deliver_sm_resp")[have]["status"])
+    return got
+
+
+def opted_out(g, num):
+    return db_query(g, "SELECT count(*) FROM opt_outs WHERE msisdn = ?", (num,))[0][0] == 1
+
+
+@case
+def stop_is_acknowledged_only_once_durable():
+    peer = NodePeer()
+    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, default_route="true")))
+    g.wait_log(r"\[nodesmsc\] bound")
+    api = Api(g.http_port(), create_token(g))
+    con = sqlite3.connect(db_path(g), timeout=10)
+    con.executescript(TRAP)
+    con.close()
+    stop = threading.Event()
+    writers = api_writers(api, 8, stop)
+    numbers = ["9967001%05d" % i for i in range(30)]
+    try:
+        failing = stops(peer, numbers)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join(15)
+    acked = [n for n, st in zip(numbers, failing) if st == 0]
+    lost = [n for n in acked if not opted_out(g, n)]
+    expect(not lost, "%d of %d STOPs answered ESME_ROK and not opted out (lost): %r"
+           % (len(lost), len(numbers), lost[:5]))
+    expect(all(st == 0x64 for st in failing),
+           "answers while the commits fail: %r (want ESME_RX_T_APPN)" % failing)
+    # the disk has room again: the SMSC delivers them again, and now every
+    # acknowledged STOP is opted out
+    con = sqlite3.connect(db_path(g), timeout=10)
+    con.execute("DROP TRIGGER trap_stop")
+    con.commit()
+    con.close()
+    stop.clear()
+    writers = api_writers(api, 8, stop)
+    try:
+        again = stops(peer, numbers)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join(15)
+    expect(all(st == 0 for st in again), "answers once the commits hold: %r" % again)
+    expect(all(opted_out(g, n) for n in numbers), "an acknowledged STOP is not opted out")
+    expect(g.alive(), "kyzmatd died")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ network and the handsets, kyzmatd runs the example menu set (copied and
 pointed at its own back-end, menus/examples/backend.py), a real
 redis-server holds the dialogs where a case says so, and one dialog runs
 against the npm smpp peer.  Every screen is checked against the USSD
-budget: 160 octets, i.e. 80 UCS-2 or 182 GSM characters.
+budget: 160 octets, i.e. 80 UCS-2 or 182 GSM characters.  A menu `sms`
+node's SMS is read back from the gateway's outbox (sqlite3, a second
+reader beside the daemon) as well as received by the handset.
 """
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -416,6 +420,63 @@ def live_status_from_the_agency_api_keeps_privacy_and_lockout():
     kind, t = other.send("1234567")
     expect(kind == "end" and "Too many attempts" in t, "locked out: %r" % t)
     expect(len(app.requests) == asked, "the agency was asked while locked out")
+    expect(g.alive(), "kyzmatd died")
+
+
+SMSNODE = """
+nodes:
+  - id: note_sms
+    type: sms
+    text: { ky: "Эскертме: 4-кабинет", ru: "Памятка: кабинет 4",
+            en: "Reminder: office 4, bring your ID" }
+    next: note_done
+  - id: note_done
+    type: end
+    text: { ky: "SMS жөнөтүлдү.", ru: "SMS отправлено.", en: "An SMS is on its way." }
+codes:
+  "*500#": note_sms
+"""
+
+
+def outbox_rows(g, msisdn):
+    with open(g.cfg) as f:
+        db = re.search(r"^database: \{path: (\S+)\}", f.read(), re.M).group(1)
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute("SELECT state, body, sender, via, smsc, attempts FROM outbox"
+                           " WHERE msisdn = ?", (msisdn,)).fetchall()
+    finally:
+        con.close()
+
+
+@case
+def menu_sms_goes_through_the_outbox_and_is_delivered():
+    s, g = start(extra_menus={"93-sms.yaml": SMSNODE})
+    ph = Phone(s, "996555100013")
+    ph.dial("*100#")
+    ph.send("3")                       # English, remembered
+    ph.abort()
+    kind, t = ph.dial("*500#")
+    expect(kind == "end" and "on its way" in t, "screen after the sms node: %r" % t)
+    # the screen came after the commit: the SMS is in the outbox already
+    rows = outbox_rows(g, "996555100013")
+    expect(len(rows) == 1 and "office 4" in rows[0][1], "outbox at the screen: %r" % rows)
+
+    def sms_event(line):
+        m = re.match(r"sms (\S+) (\S+) (.*)", line)
+        if m and m.group(2).lstrip("+") == ph.msisdn:
+            return m.group(1), m.group(3)
+        return None
+    frm, text = ph._next(sms_event, 15)
+    expect("office 4" in text, "the SMS: %r" % text)
+    # sent, tracked and delivered by the outbox like every SMS: from the
+    # dialled code, on the dialog's link, its receipt applied
+    wait_until(lambda: outbox_rows(g, "996555100013")[0][0] == "delivered", 10,
+               "the menu SMS delivered in the outbox")
+    state, body, sender, via, smsc, attempts = outbox_rows(g, "996555100013")[0]
+    expect(sender and sender == frm and via == "sim" and smsc == "sim" and attempts == 1,
+           "outbox row: %r (SMS from %r)" % ((state, body, sender, via, smsc, attempts), frm))
+    ph.no_sms(0.5)                     # once
     expect(g.alive(), "kyzmatd died")
 
 

@@ -14,7 +14,8 @@
  * Cases: the full walk in ky, ru and en with the SMS it queues; one-entry
  * lists skipped and "back" from the first shown list; pagination with
  * global choice numbers; invalid input; past times of today; the horizon;
- * capacity (a place taken between list and confirmation); one active
+ * capacity (a place taken between list and confirmation); a write in the
+ * store's batch, durable only with the commit; one active
  * booking per service; manage mode (cancel, move); another phone's
  * booking; garbage states; no store; the agency's SMS templates.
  *
@@ -651,18 +652,63 @@ static void test_busy_is_retryable(void **state)
     char err[200];
     assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
                      STORE_OK);
-    assert_int_equal(store_begin_batch(other), STORE_OK);   /* holds the lock */
+    assert_int_equal(store_attach(other, NULL), STORE_OK);
+    /* a write opens its batch, which holds the lock */
+    assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
     assert_int_equal(turn(f, "1"), BOOKING_BUSY);
     SEES(f, "dial again");                           /* the give-up text */
     assert_int_equal(f->res.booking_id, 0);
     assert_int_equal(f->res.sms_id, 0);
-    store_rollback_batch(other);
-    store_close(other);
+    store_close(other);                              /* rolled back */
     assert_int_equal(booked(f, one), 0);
     /* the caller runs the same turn again: now it books */
     assert_int_equal(turn(f, "1"), BOOKING_END);
     SEES(f, "Booked");
     assert_int_equal(booked(f, one), 1);
+}
+
+/* In the store's batch (attached): the booking and its SMS are one group,
+ * durable only with the commit, and gone together when it fails. */
+static void test_write_joins_batch(void **state)
+{
+    struct fx *f = *state;
+    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    start(f, BOOKING_BOOK, "en", PHONE_A);
+    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    char keep[BOOKING_STATE_MAX + 1];
+    snprintf(keep, sizeof keep, "%s", f->res.state);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    SEES(f, "Booked");
+    assert_true(f->res.booking_id > 0 && f->res.sms_id > 0);
+    assert_int_equal(booked(f, one), 1);            /* this connection */
+    struct store_slot sl;
+    assert_int_equal(store_slot_get(other, one, &sl), STORE_OK);
+    assert_int_equal(sl.booked, 0);                 /* not durable yet */
+    /* the commit fails: the booking and its SMS are gone together */
+    int64_t sms = f->res.sms_id;
+    store_test_fail_commits(f->st, 1);
+    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    assert_int_equal(booked(f, one), 0);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, sms, &m), STORE_NOTFOUND);
+    /* the same confirmation again: now it is kept */
+    snprintf(f->state, sizeof f->state, "%s", keep);
+    assert_int_equal(turn(f, "1"), BOOKING_END);
+    assert_int_equal(store_flush(f->st), STORE_OK);
+    assert_int_equal(store_slot_get(other, one, &sl), STORE_OK);
+    assert_int_equal(sl.booked, 1);
+    assert_int_equal(store_msg_get(other, f->res.sms_id, &m), STORE_OK);
+    store_msg_free(m);
+    store_close(other);
 }
 
 static void test_one_active_per_service(void **state)
@@ -1078,6 +1124,7 @@ int main(void)
         T(test_horizon),
         T(test_operator_texts),
         T(test_busy_is_retryable),
+        T(test_write_joins_batch),
         T(test_capacity_just_taken),
         T(test_one_active_per_service),
         T(test_end_screens_fit),

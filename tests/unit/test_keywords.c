@@ -244,7 +244,15 @@ static void test_status_owner(void **state)
                      STORE_OK);
     assert_int_equal(r.outcome, KW_O_NEUTRAL);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_KY), "ky");
-    assert_false(store_in_batch(f->st));
+    /* no batch left open: not attached, the MO is durable on return */
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
+                     STORE_OK);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(other, r.reply_id, &m), STORE_OK);
+    store_msg_free(m);
+    store_close(other);
 }
 
 static void test_status_stranger_and_lockout(void **state)
@@ -350,29 +358,36 @@ static void test_ignored(void **state)
     assert_int_equal(n, 0);
 }
 
-/* With the caller's batch open the writes join it: rolled back with it. */
+/* In the store's batch (attached) the MO's writes join it: not durable
+ * before the commit, gone with a failed commit; without a batch (not
+ * attached) they are durable on return. */
 static void test_batch_rule(void **state)
 {
     struct fx *f = *state;
     struct kw_result r;
-    assert_int_equal(store_begin_batch(f->st), STORE_OK);
-    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
-    assert_true(store_in_batch(f->st));
-    assert_true(r.reply_id > 0);
-    store_rollback_batch(f->st);
-    bool out = true;
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
-    assert_false(out);
-    struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, r.reply_id, &m), STORE_NOTFOUND);
-    /* without one, the handler's own batch is committed: durable on return,
-     * seen by a second connection */
-    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
-    assert_false(store_in_batch(f->st));
     struct store *other = NULL;
     char err[200];
     assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
                      STORE_OK);
+    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
+    bool out = false;
+    assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
+    assert_false(out);                      /* in the batch, not durable */
+    assert_true(r.reply_id > 0);
+    store_test_fail_commits(f->st, 1);
+    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    out = true;
+    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_false(out);
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->st, r.reply_id, &m), STORE_NOTFOUND);
+    /* without a batch the handler's own transaction is committed: durable
+     * on return, seen by a second connection */
+    store_close(f->st);
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
     assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
     assert_true(out);
     assert_int_equal(store_msg_get(other, r.reply_id, &m), STORE_OK);

@@ -14,7 +14,8 @@
  * opt-out honoured unless law_required; a crash (outbox freed with
  * messages on the wire) followed by lease expiry and a resend; the
  * callback URL called with the final state; the first claim with many
- * queued rows.
+ * queued rows; a row's own sender and preferred link; a pass whose commit
+ * fails sending nothing and counting no attempt.
  *
  * Waiting means running the loop until a condition holds or a deadline
  * passes (never a fixed sleep).
@@ -244,6 +245,7 @@ struct fx {
     unsigned sms_seen;
     char seen_text[MAX_SEEN][400];
     char seen_to[MAX_SEEN][24];
+    char seen_from[MAX_SEEN][24];
 };
 
 static int64_t clock_skew;
@@ -275,6 +277,8 @@ static void observer(void *arg, const struct smsc_event *e)
                  e->text ? e->text : "");
         snprintf(f->seen_to[f->sms_seen], sizeof f->seen_to[0], "%s",
                  e->to ? e->to : "");
+        snprintf(f->seen_from[f->sms_seen], sizeof f->seen_from[0], "%s",
+                 e->from ? e->from : "");
     }
     f->sms_seen++;
 }
@@ -320,6 +324,21 @@ static int route(void *ud, const char *msisdn, struct outbox_route *r)
     return 0;
 }
 
+/* A message's preferred link, by name (bound or not). */
+static int route_via(void *ud, const char *link, const char *msisdn,
+                     struct outbox_route *r)
+{
+    (void)msisdn;
+    struct fx *f = ud;
+    for (size_t i = 0; i < f->n_links; i++)
+        if (strcmp(f->cs[i].name, link) == 0) {
+            r->esme = f->esme[i];
+            r->link = f->cs[i].name;
+            return 0;
+        }
+    return -1;
+}
+
 static unsigned room(void *ud)
 {
     struct fx *f = ud;
@@ -347,6 +366,7 @@ static struct fx *fx_new(const struct smsc_config *scfg)
                                 sizeof err), STORE_OK);
     f->base = event_base_new();
     assert_non_null(f->base);
+    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
     if (scfg) {
         f->smsc = smsc_new(f->base, scfg, err, sizeof err);
         if (!f->smsc)
@@ -397,7 +417,7 @@ static void fx_link(struct fx *f, const char *name, uint16_t port,
 
 static void fx_outbox(struct fx *f, struct outbox_opts *o)
 {
-    struct outbox_links l = { route, room, f, answer };
+    struct outbox_links l = { route, room, f, answer, route_via };
     struct outbox_opts def = { 0 };
     if (!o)
         o = &def;
@@ -415,6 +435,9 @@ static void fx_free(struct fx *f)
 {
     for (size_t i = 0; i < f->n_links; i++)
         esme_free(f->esme[i]);
+    /* the links are gone: a pass the outbox still commits (and answers)
+     * finds none of them, as kyzmatd's lookup by name would */
+    f->n_links = 0;
     /* let the esmes' deferred work finish before the outbox writes */
     outbox_free(f->ob);
     if (f->fetch)
@@ -422,8 +445,8 @@ static void fx_free(struct fx *f)
     if (f->smsc)
         smsc_free(f->smsc);
     raw_free(f->raw);
+    store_close(f->st);             /* its commit event is on base */
     event_base_free(f->base);
-    store_close(f->st);
     char p[200];
     static const char *const suf[] = { "", "-wal", "-shm" };
     for (int i = 0; i < 3; i++) {
@@ -731,6 +754,111 @@ static void test_routing(void **state)
     fx_free(f);
 }
 
+/* A row's own source address and preferred link (a menu SMS: the dialled
+ * code, the dialog's link) are used; an unknown link falls back to the
+ * routing rule. */
+static void test_sender_and_via(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
+    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
+    sc.n_accounts = 2;
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
+    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, NULL);
+    int64_t now = skewed_clock(), ids[3];
+    struct store_msg_new m = { .to = "996701111111", .text = "via b",
+                               .sender = "500", .via = "b",
+                               .expires_at = now + 3600000 };
+    assert_int_equal(store_enqueue(f->st, &m, now, &ids[0]), STORE_OK);
+    m.text = "via nowhere";
+    m.via = "gone";
+    assert_int_equal(store_enqueue(f->st, &m, now, &ids[1]), STORE_OK);
+    m.text = "plain";
+    m.sender = NULL;
+    m.via = NULL;
+    assert_int_equal(store_enqueue(f->st, &m, now, &ids[2]), STORE_OK);
+    outbox_kick(f->ob);
+    wait_state(f, ids, 3, STORE_MSG_DELIVERED, 10000);
+    const char *link[3] = { "b", "a", "a" }, *from[3] = { "500", "500",
+                                                          "kyzmat" };
+    for (int i = 0; i < 3; i++) {
+        struct store_msg *g = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &g), STORE_OK);
+        assert_string_equal(g->smsc, link[i]);
+        bool seen = false;
+        for (unsigned k = 0; k < f->sms_seen && k < MAX_SEEN; k++)
+            if (strcmp(f->seen_text[k], g->text) == 0) {
+                assert_string_equal(f->seen_from[k], from[i]);
+                seen = true;
+            }
+        assert_true(seen);
+        store_msg_free(g);
+    }
+    fx_free(f);
+}
+
+static void note_rc(void *arg, int rc)
+{
+    *(int *)arg = rc;
+}
+
+/* The pass's commit fails (a full disk): nothing it claimed is sent, the
+ * claim is undone (the attempt not counted), and the next passes send
+ * each message once. */
+static void test_commit_fails_nothing_sent(void **state)
+{
+    (void)state;
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    enum { N = 5 };
+    int64_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = enqueue(f, "996700000012", "after a failed commit", false);
+    assert_int_equal(store_flush(f->st), STORE_OK);   /* the rows are in */
+    store_test_fail_commits(f->st, 1);
+    fx_outbox(f, NULL);
+    struct outbox_stats s;
+    uint64_t end = mono_ms() + 5000;
+    do {                                       /* the first pass's writes */
+        event_base_loop(f->base, EVLOOP_ONCE);
+        outbox_get_stats(f->ob, &s);
+    } while (s.passes < 1 && mono_ms() < end);
+    assert_int_equal(s.claimed, N);
+    /* a waiter after the pass's own: it sees the pass's commit fail */
+    int rc = -1;
+    assert_int_equal(store_on_commit(f->st, note_rc, &rc), STORE_OK);
+    while (rc < 0 && mono_ms() < end)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(rc, STORE_ERROR);
+    outbox_get_stats(f->ob, &s);
+    assert_int_equal(s.sent, 0);               /* the failed pass sent nothing */
+    assert_int_equal(f->sms_seen, 0);
+    for (int i = 0; i < N; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->state, STORE_MSG_QUEUED);   /* claim undone */
+        assert_int_equal(m->attempts, 0);
+        store_msg_free(m);
+    }
+    wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
+    assert_int_equal(f->sms_seen, N);
+    for (int i = 0; i < N; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->attempts, 1);      /* the undone claim: not counted */
+        store_msg_free(m);
+    }
+    fx_free(f);
+}
+
 static void test_throttled(void **state)
 {
     (void)state;
@@ -1009,18 +1137,18 @@ static void test_first_claim_many_rows(void **state)
     struct store_msg_new m = { .to = "996700000011", .text = "bulk",
                                .expires_at = now + 3600000 };
     for (long i = 0; i < rows; i += 5000) {
-        assert_int_equal(store_begin_batch(f->st), STORE_OK);
         for (long k = i; k < i + 5000 && k < rows; k++) {
             int64_t id;
             assert_int_equal(store_enqueue(f->st, &m, now, &id), STORE_OK);
         }
-        assert_int_equal(store_commit_batch(f->st), STORE_OK);
+        assert_int_equal(store_flush(f->st), STORE_OK);   /* one batch */
     }
     /* a restart: reopen the database, bind, then time the first send */
     store_close(f->st);
     char err[200];
     assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
                                 sizeof err), STORE_OK);
+    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
     assert_true(run_until(f, all_bound, NULL, 5000));
     uint64_t t0 = mono_ms();
@@ -1160,11 +1288,13 @@ static void test_receipt_durable_before_answer(void **state)
     store_msg_free(claimed[0]);
     assert_int_equal(store_mark_submitted(f->st, id, "raw", "30634",
                                           skewed_clock()), STORE_OK);
+    assert_int_equal(store_flush(f->st), STORE_OK);   /* what it recorded */
     struct outbox *dead = f->ob;
     struct store *dead_st = f->st;
     char err[200];
     assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
                                 sizeof err), STORE_OK);
+    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
     f->ob = NULL;
     fx_outbox(f, &o);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 5000);
@@ -1280,6 +1410,8 @@ int main(void)
         cmocka_unit_test(test_status_class),
         cmocka_unit_test(test_send_and_deliver),
         cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_sender_and_via),
+        cmocka_unit_test(test_commit_fails_nothing_sent),
         cmocka_unit_test(test_throttled),
         cmocka_unit_test(test_link_down_then_back),
         cmocka_unit_test(test_optout),

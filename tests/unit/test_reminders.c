@@ -6,8 +6,9 @@
  * and none; reminders_run() driven with a given "now" in a time zone that
  * is not UTC (KGT-6, Bishkek), so a day or hour taken in UTC would show.
  * Also: nothing before the hour, nothing twice, a crash between enqueue and
- * mark (idempotency key), pages, an open batch, the timer on a real
- * event_base.
+ * mark (idempotency key), pages, the page in the store's open batch (and
+ * a failed commit), the timer on a real event_base (its page counted once
+ * the store has committed it).
  *
  * Owns: its temp directories.  May call: gateway/reminders.h,
  * gateway/booking.h, gateway/store.h, libevent, libc, POSIX, cmocka.
@@ -227,7 +228,14 @@ static void test_who_gets_one(void **state)
     assert_int_equal(r.no_text, 0);
     assert_int_equal(r.seen, 7);
     assert_false(r.more);
-    assert_false(store_in_batch(f->st));
+    /* no batch left open: not attached, the page is durable on return and
+     * the write lock is free for another connection */
+    struct store *other = NULL;
+    char err[200];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(store_lookup_clear(other, "996555000099"), STORE_OK);
+    store_close(other);
 
     size_t n = queued(f, m, 64);
     assert_int_equal(n, 4);
@@ -379,21 +387,29 @@ static void test_pages(void **state)
     free_msgs(m, n);
 }
 
-/* Another module's batch is open: nothing is done (and nothing joins it). */
+/* The store's batch is open (another module wrote in this pass): the page
+ * joins it and is durable only with its commit; a failed commit undoes
+ * the whole page, and the next run does it again. */
 static void test_open_batch(void **state)
 {
     struct fx *f = *state;
     int64_t a = book(f, "996555000051", f->s_tom9, OLD, "ru");
-    assert_int_equal(store_begin_batch(f->st), STORE_OK);
+    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    assert_int_equal(store_lookup_clear(f->st, "996555000099"), STORE_OK);
     struct reminders_opts o = opts18();
     struct reminders_result r;
-    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_INVALID);
+    assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
     assert_true(r.due);
-    assert_int_equal(r.queued, 0);
-    store_rollback_batch(f->st);
+    assert_int_equal(r.queued, 1);
+    assert_true(reminded(f, a));
+    store_test_fail_commits(f->st, 1);
+    assert_int_equal(store_flush(f->st), STORE_ERROR);
     assert_false(reminded(f, a));
+    struct store_msg *m[4];
+    assert_int_equal(queued(f, m, 4), 0);
     assert_int_equal(reminders_run(f->st, NOW, &o, &r), STORE_OK);
     assert_int_equal(r.queued, 1);
+    assert_int_equal(store_flush(f->st), STORE_OK);
     assert_true(reminded(f, a));
 }
 
@@ -420,6 +436,7 @@ static void test_timer(void **state)
     book(f, "996555000063", f->s_tom10, OLD, "ru");
     struct event_base *base = event_base_new();
     assert_non_null(base);
+    assert_int_equal(store_attach(f->st, base), STORE_OK);
     fake_now = at(2026, 11, 26, 17, 0);     /* before the hour */
     struct reminders_opts o = opts18();
     o.check_s = 1;
@@ -458,6 +475,8 @@ static void test_timer(void **state)
     reminders_get_stats(rm, &s);
     assert_int_equal(s.runs, runs);
     reminders_free(rm);
+    store_close(f->st);                     /* its commit event is on base */
+    f->st = NULL;
     event_base_free(base);
 }
 

@@ -7,18 +7,20 @@
  * leaving the file unchanged, a newer schema refused; every operation;
  * idempotent enqueue; receipts matched across hex and decimal ids; lease
  * expiry re-queueing (by call and at re-open); bounded pruning; group
- * commit and rollback.
+ * commit owned by the store (batches, a failed commit, the commit waiters
+ * and their re-entrancy rules, atomic groups, the commit once per pass of
+ * a real loop).
  * Two tests use real concurrency with fork(): N processes, each with its
  * own connection, race for the last 3 places of a slot (exactly 3 must win;
  * the parent holds the write lock until every racer has been told
  * STORE_BUSY once, so the retry path is exercised, and busy must never
- * turn into a refusal); and a child that enqueues in
- * batches and reports ids only after commit is killed with SIGKILL midway,
- * after which every reported id must be in the database.  Children leave
+ * turn into a refusal); and a child that enqueues on a loop and reports
+ * ids only from its commit waiter is killed with SIGKILL midway, after
+ * which every reported id must be in the database.  Children leave
  * with _exit() so cmocka's state in the parent is untouched.
  *
- * Owns: its temp directories.  May call: gateway/store.h, libc, POSIX,
- * cmocka.
+ * Owns: its temp directories.  May call: gateway/store.h, libevent, libc,
+ * POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "tests/unit/tmpdb.h"
 #include "gateway/store.h"
@@ -249,15 +253,11 @@ static void test_directory(void **state)
 
 /* ---- applications, templates, lookup limit, subscriptions --------------- */
 
-static void test_applications(void **state)
+/* Applications: created with an owner, changed by their agency only,
+ * with their history. */
+static void apps_and_history(struct store *st, int64_t gov, int64_t tax,
+                             int64_t pass)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
-    int64_t gov = 0, tax = 0, pass = 0;
-    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
-    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
-    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
-
     /* new application needs its owner */
     assert_int_equal(store_app_status(st, "A-1", gov, pass, NULL, "received",
                                       NULL, T0), STORE_INVALID);
@@ -291,7 +291,11 @@ static void test_applications(void **state)
     assert_int_equal(store_app_history(st, "A-1", ev, 1, &n), STORE_OK);
     assert_int_equal(n, 1);
 
-    /* templates: exact, then agency 0, then status "*" */
+}
+
+/* Templates: exact, then agency 0, then status "*"; listed and deleted. */
+static void templates(struct store *st, int64_t gov, int64_t tax)
+{
     char *body = NULL;
     assert_int_equal(store_template_get(st, gov, "approved", "ru", &body),
                      STORE_NOTFOUND);
@@ -366,6 +370,10 @@ static void test_applications(void **state)
     free(body);
     assert_int_equal(store_template_delete(st, gov, "", "ru"), STORE_INVALID);
 
+}
+
+static void lookup_limit(struct store *st)
+{
     /* lookup limit: 3 failures in 60 s lock for 600 s */
     int fails = 0;
     int64_t until = 0;
@@ -401,8 +409,13 @@ static void test_applications(void **state)
                      STORE_OK);
     assert_int_equal(until, 0);
 
+}
+
+static void subs_and_optout(struct store *st)
+{
     /* subscriptions, paged; STOP drops them all */
     char ms[2][STORE_MSISDN_MAX];
+    size_t n = 0;
     int64_t cur[2];
     assert_int_equal(store_sub_add(st, "996700000001", "app:A-1", T0),
                      STORE_OK);
@@ -450,6 +463,20 @@ static void test_applications(void **state)
                                        0, T0), STORE_INVALID);
 }
 
+static void test_applications(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t gov = 0, tax = 0, pass = 0;
+    assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
+    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
+    assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
+    apps_and_history(st, gov, tax, pass);
+    templates(st, gov, tax);
+    lookup_limit(st);
+    subs_and_optout(st);
+}
+
 /* ---- bookings ------------------------------------------------------------------ */
 
 struct world {
@@ -474,6 +501,51 @@ static void assert_booked(struct store *st, int64_t slot, int want)
     assert_int_equal(s.booked, want);
 }
 
+/* Inside a batch a refused booking keeps the rest of the batch. */
+static void bookings_in_batch(struct fx *f, const struct world *w, int64_t s1,
+                              int64_t s2)
+{
+    struct store *st = f->st;
+    struct store_booking bk;
+    char sstate[16];
+    const char *D = "996700000004", *E = "996700000005";
+    int64_t s4 = 0, bD = 0, bE = 0;
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-12", "09:00",
+                                    1, &s4), STORE_OK);
+    assert_int_equal(store_attach(st, NULL), STORE_OK);     /* batches */
+    assert_int_equal(store_attach(st, NULL), STORE_INVALID);
+    assert_int_equal(store_book(st, D, s4, T0, &bD), STORE_OK);
+    assert_int_equal(store_book(st, E, s4, T0, &bE), STORE_FULL);
+    /* s1 has a free place: the place is taken, then the second passport
+     * booking is refused and the savepoint gives the place back */
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_book(st, D, s1, T0, &bE), STORE_CONFLICT);
+    assert_booked(st, s1, 1);
+    assert_int_equal(store_flush(st), STORE_OK);
+    store_close(st);
+    st = f->st = open_ok(f);
+    assert_booked(st, s4, 1);
+    assert_booked(st, s1, 1);
+    assert_booked(st, s2, 1);
+    assert_int_equal(store_booking_get(st, bD, &bk, sstate, sizeof sstate),
+                     STORE_OK);
+    assert_string_equal(bk.msisdn, D);
+}
+
+/* Slots refused: malformed day or time, negative capacity, no office. */
+static void bad_slots(struct store *st, const struct world *w)
+{
+    int64_t s1 = 0;
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-1-10", "09:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-10", "9:00", 2,
+                                    &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, w->off, w->pass, "2027-01-10", "09:00",
+                                    -1, &s1), STORE_INVALID);
+    assert_int_equal(store_slot_put(st, 777, w->pass, "2027-01-10", "09:00", 2,
+                                    &s1), STORE_NOTFOUND);
+}
+
 static void test_bookings(void **state)
 {
     struct fx *f = *state;
@@ -481,14 +553,7 @@ static void test_bookings(void **state)
     struct world w;
     make_world(st, &w);
     int64_t s1 = 0, s2 = 0, s3 = 0, sv = 0, id = 0;
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-1-10", "09:00", 2,
-                                    &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "9:00", 2,
-                                    &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
-                                    -1, &s1), STORE_INVALID);
-    assert_int_equal(store_slot_put(st, 777, w.pass, "2027-01-10", "09:00", 2,
-                                    &s1), STORE_NOTFOUND);
+    bad_slots(st, &w);
     assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00",
                                     2, &s1), STORE_OK);
     assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "10:00",
@@ -593,29 +658,7 @@ static void test_bookings(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(store_booking_reminded(st, 99999), STORE_NOTFOUND);
 
-    /* inside a batch a refused booking keeps the rest of the batch */
-    const char *D = "996700000004", *E = "996700000005";
-    int64_t s4 = 0, bD = 0, bE = 0;
-    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-12", "09:00",
-                                    1, &s4), STORE_OK);
-    assert_int_equal(store_begin_batch(st), STORE_OK);
-    assert_int_equal(store_begin_batch(st), STORE_INVALID);
-    assert_int_equal(store_book(st, D, s4, T0, &bD), STORE_OK);
-    assert_int_equal(store_book(st, E, s4, T0, &bE), STORE_FULL);
-    /* s1 has a free place: the place is taken, then the second passport
-     * booking is refused and the savepoint gives the place back */
-    assert_booked(st, s1, 1);
-    assert_int_equal(store_book(st, D, s1, T0, &bE), STORE_CONFLICT);
-    assert_booked(st, s1, 1);
-    assert_int_equal(store_commit_batch(st), STORE_OK);
-    store_close(st);
-    st = f->st = open_ok(f);
-    assert_booked(st, s4, 1);
-    assert_booked(st, s1, 1);
-    assert_booked(st, s2, 1);
-    assert_int_equal(store_booking_get(st, bD, &bk, sstate, sizeof sstate),
-                     STORE_OK);
-    assert_string_equal(bk.msisdn, D);
+    bookings_in_batch(f, &w, s1, s2);
 }
 
 /*
@@ -688,14 +731,16 @@ static void test_booking_race(void **state)
         assert_int_equal(read(ready[0], &c, 1), 1);
     }
     /* Hold the write lock while everybody goes, until each racer has seen
-     * STORE_BUSY at least once: so the retry path is surely taken. */
-    assert_int_equal(store_begin_batch(st), STORE_OK);
+     * STORE_BUSY at least once: so the retry path is surely taken.  (A
+     * write opens the batch, which holds the lock until the flush.) */
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
+    assert_int_equal(store_lookup_clear(st, "996700000000"), STORE_OK);
     close(go[1]);
     for (int i = 0; i < RACERS; i++) {
         char c;
         assert_int_equal(read(busy[0], &c, 1), 1);
     }
-    assert_int_equal(store_commit_batch(st), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
     int ok = 0, full = 0;
     for (int i = 0; i < RACERS; i++) {
         int status = 0;
@@ -738,12 +783,11 @@ static struct store_msg_new msg(const char *to, const char *text)
     return m;
 }
 
-static void test_outbox(void **state)
+/* Enqueue: idempotency per client, templates, bad ones; read back. */
+static void outbox_enqueue_get(struct store *st, int64_t *id1_out,
+                               int64_t *id2_out, int64_t *id3_out)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
     int64_t id1 = 0, id2 = 0, id3 = 0, idx = 0;
-
     struct store_msg_new m = msg("996700000001", "hello");
     m.client = "gov";
     m.idem_key = "k1";
@@ -788,6 +832,71 @@ static void test_outbox(void **state)
     store_msg_free(g);
     assert_int_equal(store_msg_get(st, 424242, &g), STORE_NOTFOUND);
     assert_null(g);
+
+    *id1_out = id1;
+    *id2_out = id2;
+    *id3_out = id3;
+}
+
+/* Retries, lifetimes and final failures of the outbox. */
+static void outbox_retry_expire(struct store *st, int64_t id3)
+{
+    struct store_msg *c[8], *g = NULL;
+    size_t n = 0;
+    /* retry: back to queued, due later; throttling refunds the attempt;
+     * a retry past the lifetime expires */
+    assert_int_equal(store_claim_due(st, T0 + 6000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id3);
+    store_msg_free(c[0]);
+    int ns = -1;
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_QUEUED);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
+                                      &ns), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 8999, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_claim_due(st, T0 + 9000, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->attempts, 1);   /* the throttled one was refunded */
+    store_msg_free(c[0]);
+    assert_int_equal(store_mark_retry(st, id3, T0 + 3600000, 8, false,
+                                      T0 + 9001, &ns), STORE_OK);
+    assert_int_equal(ns, STORE_MSG_EXPIRED);
+    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
+    assert_int_equal(g->state, STORE_MSG_EXPIRED);
+    assert_int_equal(g->err, 8);
+    assert_int_equal(g->done_at, T0 + 9001);
+    store_msg_free(g);
+
+    /* a queued message past its lifetime is handed out as expired */
+    int64_t id5 = 0, id6 = 0;
+    struct store_msg_new m5 = msg("996700000005", "late");
+    m5.expires_at = T0 + 100;
+    assert_int_equal(store_enqueue(st, &m5, T0, &id5), STORE_OK);
+    assert_int_equal(store_claim_due(st, T0 + 100, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0]->id, id5);
+    assert_int_equal(c[0]->state, STORE_MSG_EXPIRED);
+    store_msg_free(c[0]);
+
+    /* mark_failed from queued; not twice */
+    struct store_msg_new m6 = msg("996700000006", "f");
+    assert_int_equal(store_enqueue(st, &m6, T0, &id6), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_OK);
+    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_NOTFOUND);
+    assert_int_equal(store_claim_due(st, T0 + 200, 1000, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_outbox(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+    outbox_enqueue_get(st, &id1, &id2, &id3);
+    struct store_msg *g = NULL;
 
     /* claim: due ones only, earliest first, leased */
     struct store_msg *c[8];
@@ -866,51 +975,7 @@ static void test_outbox(void **state)
                      STORE_OK);
     assert_int_equal(rid, id4);
 
-    /* retry: back to queued, due later; throttling refunds the attempt;
-     * a retry past the lifetime expires */
-    assert_int_equal(store_claim_due(st, T0 + 6000, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->id, id3);
-    store_msg_free(c[0]);
-    int ns = -1;
-    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
-                                      &ns), STORE_OK);
-    assert_int_equal(ns, STORE_MSG_QUEUED);
-    assert_int_equal(store_mark_retry(st, id3, T0 + 9000, 0x58, true, T0 + 6001,
-                                      &ns), STORE_NOTFOUND);
-    assert_int_equal(store_claim_due(st, T0 + 8999, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 0);
-    assert_int_equal(store_claim_due(st, T0 + 9000, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->attempts, 1);   /* the throttled one was refunded */
-    store_msg_free(c[0]);
-    assert_int_equal(store_mark_retry(st, id3, T0 + 3600000, 8, false,
-                                      T0 + 9001, &ns), STORE_OK);
-    assert_int_equal(ns, STORE_MSG_EXPIRED);
-    assert_int_equal(store_msg_get(st, id3, &g), STORE_OK);
-    assert_int_equal(g->state, STORE_MSG_EXPIRED);
-    assert_int_equal(g->err, 8);
-    assert_int_equal(g->done_at, T0 + 9001);
-    store_msg_free(g);
-
-    /* a queued message past its lifetime is handed out as expired */
-    int64_t id5 = 0, id6 = 0;
-    struct store_msg_new m5 = msg("996700000005", "late");
-    m5.expires_at = T0 + 100;
-    assert_int_equal(store_enqueue(st, &m5, T0, &id5), STORE_OK);
-    assert_int_equal(store_claim_due(st, T0 + 100, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(c[0]->id, id5);
-    assert_int_equal(c[0]->state, STORE_MSG_EXPIRED);
-    store_msg_free(c[0]);
-
-    /* mark_failed from queued; not twice */
-    struct store_msg_new m6 = msg("996700000006", "f");
-    assert_int_equal(store_enqueue(st, &m6, T0, &id6), STORE_OK);
-    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_OK);
-    assert_int_equal(store_mark_failed(st, id6, 0x0b, T0 + 1), STORE_NOTFOUND);
-    assert_int_equal(store_claim_due(st, T0 + 200, 1000, c, 8, &n), STORE_OK);
-    assert_int_equal(n, 0);
+    outbox_retry_expire(st, id3);
 }
 
 /* A message claimed and submitted in n parts with the given ids. */
@@ -943,15 +1008,12 @@ static int msg_state(struct store *st, int64_t id, int64_t *done_at)
     return s;
 }
 
-static void test_parts(void **state)
+/* Three parts, decimal ids; receipts in hex, text, decimal.  Returns the
+ * message. */
+static int64_t parts_delivered(struct store *st, const char *const *ids)
 {
-    struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
     struct store_receipt_info ri;
     int parts = -1, dl = -1;
-
-    /* three parts, decimal ids; receipts in hex, text, decimal */
-    const char *ids[3] = { "1000", "1001", "1002" };
     int64_t id = submitted_parts(st, "996700000001", ids, 3, T0);
     assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
     assert_int_equal(parts, 3);
@@ -994,6 +1056,19 @@ static void test_parts(void **state)
     assert_int_equal(done, T0 + 30);
     assert_int_equal(store_msg_parts(st, id, &parts, &dl), STORE_OK);
     assert_int_equal(dl, 3);
+    return id;
+}
+
+static void test_parts(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store_receipt_info ri;
+    int parts = -1, dl = -1;
+
+    const char *ids[3] = { "1000", "1001", "1002" };
+    int64_t id = parts_delivered(st, ids), done = 0;
+    struct store_msg *g = NULL;
 
     /* a failed part fails the message at once; later parts change the
      * part, not the message */
@@ -1076,14 +1151,14 @@ static void test_held_receipts(void **state)
                                         STORE_MSG_DELIVERED, 0, T0, &h1),
                      STORE_OK);
     /* held inside a batch: durable only with the commit */
-    assert_int_equal(store_begin_batch(st), STORE_OK);
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
     assert_int_equal(store_receipt_hold(st, "megacom", "77ab", STORE_MSG_FAILED,
                                         5, T0 + 1, &h2), STORE_OK);
-    store_rollback_batch(st);
-    assert_int_equal(store_begin_batch(st), STORE_OK);
+    store_test_fail_commits(st, 1);
+    assert_int_equal(store_flush(st), STORE_ERROR);        /* rolled back */
     assert_int_equal(store_receipt_hold(st, "beeline", "77ac", -1, 0, T0 + 2,
                                         &h3), STORE_OK);
-    assert_int_equal(store_commit_batch(st), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
     assert_int_equal(store_receipt_hold(st, "", "1", -1, 0, T0, NULL),
                      STORE_INVALID);
     assert_int_equal(store_receipt_hold(st, "megacom", "1", 9, 0, T0, NULL),
@@ -1286,26 +1361,25 @@ static void test_batches(void **state)
     struct store_msg_new m = msg("996700000001", "batch");
     struct store_msg *g = NULL;
 
-    assert_false(store_in_batch(st));
-    assert_int_equal(store_commit_batch(st), STORE_OK);   /* no-op */
-    assert_int_equal(store_begin_batch(st), STORE_OK);
-    assert_true(store_in_batch(st));
+    assert_int_equal(store_flush(st), STORE_OK);   /* no-op */
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_OK);
-    store_rollback_batch(st);
-    assert_false(store_in_batch(st));
+    /* a failed commit: the whole batch is gone */
+    store_test_fail_commits(st, 1);
+    assert_int_equal(store_flush(st), STORE_ERROR);
+    assert_non_null(strstr(store_errmsg(st), "commit"));
     assert_int_equal(store_msg_get(st, a, &g), STORE_NOTFOUND);
     assert_int_equal(store_msg_get(st, b, &g), STORE_NOTFOUND);
 
     /* idempotency inside one batch */
     m.idem_key = "same";
-    assert_int_equal(store_begin_batch(st), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_DUPLICATE);
     assert_int_equal(a, b);
     m.idem_key = NULL;
     assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_OK);
-    assert_int_equal(store_commit_batch(st), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
     store_close(st);
     st = f->st = open_ok(f);
     assert_int_equal(store_msg_get(st, a, &g), STORE_OK);
@@ -1313,29 +1387,309 @@ static void test_batches(void **state)
     assert_int_equal(store_msg_get(st, c, &g), STORE_OK);
     store_msg_free(g);
 
-    /* another connection holding the write lock: begin says busy, not ok */
+    /* another connection holding the write lock (its batch is open): the
+     * batch cannot open, a write says busy, not ok; the waiters still run */
     struct store *other = NULL;
     char err[256];
     assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err,
                                 sizeof err), STORE_OK);
-    assert_int_equal(store_begin_batch(other), STORE_OK);
-    assert_int_equal(store_begin_batch(st), STORE_BUSY);
-    assert_false(store_in_batch(st));
+    assert_int_equal(store_attach(other, NULL), STORE_OK);
+    assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_BUSY);
-    assert_int_equal(store_commit_batch(other), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
+    assert_int_equal(store_flush(other), STORE_OK);
     assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
     store_close(other);
     assert_string_equal(store_rc_name(STORE_FULL), "full");
     assert_string_equal(store_msg_state_name(STORE_MSG_EXPIRED), "expired");
     assert_string_equal(store_msg_state_name(99), "?");
 }
 
+/* ---- commit waiters and atomic groups ------------------------------------- */
+
+/* A waiter that records its calls, and can write, wait again or flush. */
+struct probe {
+    struct store *st;
+    int calls, rc, order, *seq;
+    bool write, again, try_flush;
+    int flush_rc;
+    int64_t id;
+};
+
+static void probe_cb(void *arg, int rc)
+{
+    struct probe *p = arg;
+    p->calls++;
+    p->rc = rc;
+    p->order = ++*p->seq;
+    if (p->try_flush)
+        p->flush_rc = store_flush(p->st);
+    if (p->write) {
+        struct store_msg_new m = msg("996700000003", "from a waiter");
+        assert_int_equal(store_enqueue(p->st, &m, T0, &p->id), STORE_OK);
+        p->write = false;
+    }
+    if (p->again) {
+        p->again = false;
+        assert_int_equal(store_on_commit(p->st, probe_cb, p), STORE_OK);
+    }
+}
+
+/* Another connection (opened before any batch holds the write lock):
+ * whether it sees message id, i.e. whether the id is durable. */
+static struct store *reader(struct fx *f)
+{
+    return open_ok(f);
+}
+
+static bool visible(struct store *o, int64_t id)
+{
+    struct store_msg *g = NULL;
+    int rc = store_msg_get(o, id, &g);
+    store_msg_free(g);
+    return rc == STORE_OK;
+}
+
+static void test_commit_waiters(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store *o = reader(f);
+    int seq = 0;
+    struct probe p1 = { .st = st, .seq = &seq }, p2 = p1, p3 = p1;
+    int64_t a = 0;
+    struct store_msg_new m = msg("996700000002", "waited for");
+
+    /* not attached: every write commits on its own; flush runs waiters */
+    assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
+    assert_true(visible(o, a));
+    assert_int_equal(store_on_commit(st, probe_cb, &p1), STORE_OK);
+    assert_int_equal(p1.calls, 0);              /* never inside the call */
+    assert_int_equal(store_flush(st), STORE_OK);
+    assert_int_equal(p1.calls, 1);
+    assert_int_equal(p1.rc, STORE_OK);
+
+    /* attached: the write waits in the batch; waiters run in order; one
+     * that writes opens the next batch, one that waits again waits for
+     * the next commit, one that flushes is refused */
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0, &a), STORE_OK);
+    assert_false(visible(o, a));
+    p1.write = true;
+    p2.again = true;
+    p3.try_flush = true;
+    assert_int_equal(store_on_commit(st, probe_cb, &p1), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p2), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p3), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_OK);
+    assert_true(visible(o, a));
+    assert_int_equal(p1.calls, 2);
+    assert_int_equal(p2.calls, 1);
+    assert_int_equal(p3.calls, 1);
+    assert_true(p1.order < p2.order && p2.order < p3.order);
+    assert_int_equal(p3.flush_rc, STORE_INVALID);
+    assert_int_equal(p1.rc, STORE_OK);
+    assert_false(visible(o, p1.id));            /* in the next batch */
+    assert_int_equal(store_flush(st), STORE_OK);
+    assert_true(visible(o, p1.id));
+    assert_int_equal(p2.calls, 2);              /* the next commit */
+
+    /* a cancelled waiter is not called; a failed commit tells every one */
+    int64_t b = 0;
+    assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p1), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p2), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p2), STORE_OK);
+    assert_int_equal(store_on_commit_cancel(st, probe_cb, &p2), 2);
+    store_test_fail_commits(st, 1);
+    assert_int_equal(store_flush(st), STORE_ERROR);
+    assert_int_equal(p1.calls, 3);
+    assert_int_equal(p1.rc, STORE_ERROR);
+    assert_int_equal(p2.calls, 2);
+    assert_false(visible(o, b));
+
+    /* closing with waiters left: they hear the batch is gone */
+    assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_OK);
+    assert_int_equal(store_on_commit(st, probe_cb, &p3), STORE_OK);
+    store_close(st);
+    f->st = NULL;
+    assert_int_equal(p3.calls, 2);
+    assert_int_equal(p3.rc, STORE_ERROR);
+    assert_false(visible(o, b));
+    store_close(o);
+}
+
+/* store_atomic's fn: two enqueues, then what arg->rc says. */
+struct group {
+    int rc, calls, inner_rc;
+    int64_t a, b;
+    bool nest;
+};
+
+static int group_fn(struct store *st, void *arg)
+{
+    struct group *g = arg;
+    g->calls++;
+    struct store_msg_new m = msg("996700000004", "together");
+    assert_int_equal(store_enqueue(st, &m, T0, &g->a), STORE_OK);
+    assert_int_equal(store_flush(st), STORE_INVALID);
+    if (g->nest) {
+        struct group in = { .rc = STORE_CONFLICT };
+        g->inner_rc = store_atomic(st, group_fn, &in);
+        assert_int_equal(in.calls, 1);
+    }
+    assert_int_equal(store_enqueue(st, &m, T0, &g->b), STORE_OK);
+    return g->rc;
+}
+
+static void test_atomic(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store *o = reader(f);
+    struct store_msg *got = NULL;
+    /* not attached: a transaction of its own, durable on return */
+    struct group g = { .rc = STORE_OK };
+    assert_int_equal(store_atomic(st, group_fn, &g), STORE_OK);
+    assert_true(visible(o, g.a) && visible(o, g.b));
+    g = (struct group){ .rc = STORE_FULL };
+    assert_int_equal(store_atomic(st, group_fn, &g), STORE_FULL);
+    assert_int_equal(store_msg_get(st, g.a, &got), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(st, g.b, &got), STORE_NOTFOUND);
+
+    /* in the batch: a refused group leaves the rest of the batch; a
+     * nested refused group leaves its outer group */
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
+    int64_t before = 0;
+    struct store_msg_new m = msg("996700000005", "before");
+    assert_int_equal(store_enqueue(st, &m, T0, &before), STORE_OK);
+    g = (struct group){ .rc = STORE_CONFLICT };
+    assert_int_equal(store_atomic(st, group_fn, &g), STORE_CONFLICT);
+    assert_int_equal(store_msg_get(st, g.a, &got), STORE_NOTFOUND);
+    g = (struct group){ .rc = STORE_OK, .nest = true };
+    assert_int_equal(store_atomic(st, group_fn, &g), STORE_OK);
+    assert_int_equal(g.inner_rc, STORE_CONFLICT);
+    assert_int_equal(store_flush(st), STORE_OK);
+    assert_true(visible(o, before) && visible(o, g.a) && visible(o, g.b));
+
+    /* another connection holds the write lock: STORE_BUSY, fn not run */
+    struct store *other = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err,
+                                sizeof err), STORE_OK);
+    assert_int_equal(store_attach(other, NULL), STORE_OK);
+    assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
+    g = (struct group){ .rc = STORE_OK };
+    assert_int_equal(store_atomic(st, group_fn, &g), STORE_BUSY);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(store_flush(other), STORE_OK);
+    store_close(other);
+    store_close(o);
+}
+
+/* On a loop: one commit per pass, after the pass's callbacks. */
+struct pass_writer {
+    struct store *st;
+    struct probe *p;
+    int64_t id[3];
+};
+
+static void write_in_pass(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pass_writer *w = arg;
+    for (int i = 0; i < 3; i++) {
+        struct store_msg_new m = msg("996700000006", "one pass");
+        assert_int_equal(store_enqueue(w->st, &m, T0, &w->id[i]), STORE_OK);
+    }
+    assert_int_equal(store_on_commit(w->st, probe_cb, w->p), STORE_OK);
+}
+
+static void test_commit_per_pass(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->st = open_ok(f);
+    struct store *o = reader(f);
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    assert_int_equal(store_attach(st, base), STORE_OK);
+    int seq = 0;
+    struct probe p = { .st = st, .seq = &seq };
+    struct pass_writer w = { st, &p, { 0 } };
+    struct event *ev = evtimer_new(base, write_in_pass, &w);
+    struct timeval zero = { 0, 0 };
+    evtimer_add(ev, &zero);
+    /* the writes' pass, then the commit at the end of that pass */
+    int passes = 0;
+    while (p.calls == 0 && passes < 10) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        passes++;
+    }
+    assert_true(passes <= 2);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.rc, STORE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_true(visible(o, w.id[i]));
+    /* a waiter alone (nothing written) also runs at the pass's end */
+    assert_int_equal(store_on_commit(st, probe_cb, &p), STORE_OK);
+    event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(p.calls, 2);
+    event_free(ev);
+    store_close(st);
+    f->st = NULL;
+    event_base_free(base);
+    store_close(o);
+}
+
 /*
- * kill -9 durability: the child enqueues in batches of 20 and writes the
- * ids to a pipe only after store_commit_batch() returned OK; the parent
- * kills it with SIGKILL after 2000 reported ids, then every reported id
- * must be in the database.
+ * kill -9 durability: the child writes batches of 20 enqueues on a loop
+ * and writes their ids to a pipe only from its commit waiter, called with
+ * STORE_OK (the only way the store says "durable"); the parent kills it
+ * with SIGKILL after 2000 reported ids, then every reported id must be in
+ * the database.
  */
+struct k9 {
+    struct store *st;
+    int fd;
+    int64_t ids[20];
+    bool waiting;
+};
+
+static void k9_committed(void *arg, int rc)
+{
+    struct k9 *k = arg;
+    k->waiting = false;
+    if (rc == STORE_OK &&
+        write(k->fd, k->ids, sizeof k->ids) != (ssize_t)sizeof k->ids)
+        _exit(5);
+}
+
+static void k9_child(const char *path, int fd)
+{
+    struct store *cs = NULL;
+    char err[256];
+    struct event_base *base = event_base_new();
+    if (!base || store_open(path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
+                 != STORE_OK || store_attach(cs, base) != STORE_OK)
+        _exit(3);
+    struct k9 k = { cs, fd, { 0 }, false };
+    for (int64_t t = T0;; t++) {
+        for (int i = 0; i < 20; i++) {
+            struct store_msg_new m = msg("996700000009", "durable");
+            if (store_enqueue(cs, &m, t, &k.ids[i]) != STORE_OK)
+                _exit(4);
+        }
+        if (store_on_commit(cs, k9_committed, &k) != STORE_OK)
+            _exit(6);
+        k.waiting = true;
+        while (k.waiting)
+            event_base_loop(base, EVLOOP_ONCE);
+    }
+}
+
 static void test_kill9(void **state)
 {
     struct fx *f = *state;
@@ -1348,25 +1702,7 @@ static void test_kill9(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        struct store *cs = NULL;
-        char err[256];
-        if (store_open(f->path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
-            != STORE_OK)
-            _exit(3);
-        for (int64_t t = T0;; t++) {
-            int64_t ids[20];
-            if (store_begin_batch(cs) != STORE_OK)
-                continue;
-            for (int i = 0; i < 20; i++) {
-                struct store_msg_new m = msg("996700000009", "durable");
-                if (store_enqueue(cs, &m, t, &ids[i]) != STORE_OK)
-                    _exit(4);
-            }
-            if (store_commit_batch(cs) != STORE_OK)
-                continue;
-            if (write(p[1], ids, sizeof ids) != (ssize_t)sizeof ids)
-                _exit(5);
-        }
+        k9_child(f->path, p[1]);
     }
     close(p[1]);
     size_t cap = 1 << 16, n = 0;
@@ -1426,6 +1762,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leases, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_waiters, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_atomic, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_per_pass, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_kill9, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
