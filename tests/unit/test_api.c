@@ -51,9 +51,7 @@
 /* ---- fixture -------------------------------------------------------------- */
 
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;              /* first: its directory and store */
     struct event_base *base;
     struct api *api;
     int port;
@@ -96,41 +94,35 @@ static int fx_open(void **state, bool trap)
     if (!f)
         return -1;
     log_set_level(KLOG_ERROR);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzapi.XXXXXX");
-    if (!mkdtemp(f->dir))
+    *state = f;                 /* the teardown frees what was made */
+    if (tmpdb_open_with(&f->db, "kzapi", trap ? trap_migration : NULL,
+                        trap ? 1 : 0) != 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
     char err[256];
-    if (store_open_with(f->path, STORE_SYNC_NORMAL, trap ? trap_migration : NULL,
-                        trap ? 1 : 0, &f->st, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    if (api_token_create(f->st, "mvd", "*", f->tok_a, sizeof f->tok_a, err,
+    if (api_token_create(f->db.st, "mvd", "*", f->tok_a, sizeof f->tok_a, err,
                          sizeof err) != STORE_OK ||
-        api_token_create(f->st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
+        api_token_create(f->db.st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
                          sizeof err) != STORE_OK ||
-        api_token_create(f->st, "mvd", "messages", f->tok_msg,
+        api_token_create(f->db.st, "mvd", "messages", f->tok_msg,
                          sizeof f->tok_msg, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "token: %s\n", err);
         return -1;
     }
-    store_agency_by_code(f->st, "mvd", &f->agency_a);
-    store_agency_by_code(f->st, "tax", &f->agency_b);
+    store_agency_by_code(f->db.st, "mvd", &f->agency_a);
+    store_agency_by_code(f->db.st, "tax", &f->agency_b);
     f->base = event_base_new();
-    if (!f->base || store_attach(f->st, f->base) != STORE_OK)
+    if (!f->base || store_attach(f->db.st, f->base) != STORE_OK)
         return -1;
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
                           .route = fx_route_cb };
-    f->api = api_new(f->base, f->st, &o, err, sizeof err);
+    f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
         return -1;
     }
     f->port = api_port(f->api);
-    *state = f;
     return 0;
 }
 
@@ -150,11 +142,11 @@ static int fx_teardown(void **state)
     if (!f)
         return 0;
     api_free(f->api);
-    store_close(f->st);
-    event_base_free(f->base);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    store_close(f->db.st);      /* before the base its commit event is on */
+    f->db.st = NULL;
+    if (f->base)
+        event_base_free(f->base);
+    return tmpdb_teardown(state);
 }
 
 /* ---- client ----------------------------------------------------------------- */
@@ -540,7 +532,7 @@ static void test_messages(void **state)
     assert_true(json_is_false(json_object_get(j, "duplicate")));
     json_decref(j);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     assert_string_equal(m->to, "996555123456");
     assert_string_equal(m->text, "Салам");
     assert_string_equal(m->callback_url, "http://127.0.0.1:1/cb");
@@ -556,11 +548,11 @@ static void test_messages(void **state)
     assert_true(json_is_null(json_object_get(j, "done_at")));
     json_decref(j);
     /* after a receipt the state and times follow */
-    assert_int_equal(store_claim_due(f->st, m_now(), 1000, &m, 1,
+    assert_int_equal(store_claim_due(f->db.st, m_now(), 1000, &m, 1,
                                      &(size_t){ 0 }), STORE_OK);
     store_msg_free(m);
-    assert_int_equal(store_mark_submitted(f->st, id, "sim", "abc1", 5), STORE_OK);
-    assert_int_equal(store_mark_failed(f->st, id, 0x45, 6), STORE_OK);
+    assert_int_equal(store_mark_submitted(f->db.st, id, "sim", "abc1", 5), STORE_OK);
+    assert_int_equal(store_mark_failed(f->db.st, id, 0x45, 6), STORE_OK);
     assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r), 200);
     j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
@@ -589,13 +581,13 @@ static void test_messages(void **state)
                           "{\"to\":\"996555123456\",\"template\":\"remind\","
                           "\"variables\":{\"day\":\"2026-12-01\"},\"language\":\"ru\"}",
                           &r), 202);
-    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
     assert_string_equal(m->tmpl, "remind");
     assert_string_equal(m->data, "{\"day\":\"2026-12-01\"}");
     assert_string_equal(m->lang, "ru");
     store_msg_free(m);
     /* opted out: refused unless the law requires it */
-    assert_int_equal(store_optout_set(f->st, "996555999999", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
     int64_t before = good_id(f);
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555999999\",\"text\":\"promo\"}", &r), 409);
@@ -604,7 +596,7 @@ static void test_messages(void **state)
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555999999\",\"text\":\"court\","
                           "\"law_required\":true}", &r), 202);
-    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
     assert_true(m->law_required);
     store_msg_free(m);
 }
@@ -793,15 +785,15 @@ static void test_errors_change_nothing(void **state)
          "{\"status\":\"ready\",\"owner\":\"996555123456\",\"colour\":1}", &r);
     assert_error(&r, 400, "colour", "unknown field");
     struct store_app app;
-    assert_int_equal(store_app_get(f->st, "A-9", &app), STORE_NOTFOUND);
+    assert_int_equal(store_app_get(f->db.st, "A-9", &app), STORE_NOTFOUND);
     post(f, "/v1/offices", f->tok_a, "{\"code\":\"o9\",\"name\":{\"de\":\"x\"}}", &r);
     assert_error(&r, 400, "name", "language");
     post(f, "/v1/slots", f->tok_a, "{\"office\":\"o9\",\"service\":\"s9\","
          "\"day\":\"2026-12-01\",\"time\":\"09:00\",\"capacity\":3}", &r);
     assert_error(&r, 422, "office", "unknown office");
     int64_t x, y;
-    assert_int_equal(store_office_by_code(f->st, "o9", &x, &y), STORE_NOTFOUND);
-    assert_int_equal(store_service_by_code(f->st, "s9", &x, &y), STORE_NOTFOUND);
+    assert_int_equal(store_office_by_code(f->db.st, "o9", &x, &y), STORE_NOTFOUND);
+    assert_int_equal(store_service_by_code(f->db.st, "s9", &x, &y), STORE_NOTFOUND);
 
     api_get_stats(f->api, &s1);
     assert_int_equal(s1.accepted, s0.accepted);
@@ -820,15 +812,15 @@ static void test_applications(void **state)
 {
     struct fx *f = *state;
     struct resp r;
-    assert_int_equal(store_template_set(f->st, f->agency_a, "ready", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "ready", "ky",
                                         "Арыз {number}: {status}. {note}"),
                      STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000002", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000003", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_optout_set(f->st, "996700000003", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996700000003", 1), STORE_OK);
     /* the opt-out dropped 3's subscription; subscribe again after it */
-    assert_int_equal(store_optout_set(f->st, "996700000004", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000004", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996700000004", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000004", "app:A-1", 1), STORE_OK);
     int64_t id0 = good_id(f);
 
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_a,
@@ -841,17 +833,17 @@ static void test_applications(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "opted_out")), 1);
     json_decref(j);
     struct store_app app;
-    assert_int_equal(store_app_get(f->st, "A-1", &app), STORE_OK);
+    assert_int_equal(store_app_get(f->db.st, "A-1", &app), STORE_OK);
     assert_string_equal(app.owner, "996700000001");
     assert_string_equal(app.status, "ready");
     assert_int_equal(app.agency_id, f->agency_a);
     /* the SMS: owner then subscriber, rendered in the owner's language */
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->to, "996700000001");
     assert_string_equal(m->text, "Арыз A-1: ready. Кабинет 5");
     store_msg_free(m);
-    assert_int_equal(store_msg_get(f->st, id0 + 2, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 2, &m), STORE_OK);
     assert_string_equal(m->to, "996700000002");
     store_msg_free(m);
 
@@ -859,13 +851,13 @@ static void test_applications(void **state)
                           "{\"status\":\"issued\",\"notify\":false}", &r), 200);
     struct store_app_event ev[4];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(ev[0].status, "issued");
     /* another agency: 403 and no history */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_b,
                           "{\"status\":\"lost\"}", &r), 403);
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     /* token without the applications scope */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_msg,
@@ -886,7 +878,7 @@ static void test_offices_slots(void **state)
     assert_int_equal(post(f, "/v1/offices", f->tok_a, o, &r), 200);
     assert_int_equal(jint(&r, "id"), oid);
     char name[64], addr[64];
-    assert_int_equal(store_office_name(f->st, oid, "ky", NULL, name, sizeof name,
+    assert_int_equal(store_office_name(f->db.st, oid, "ky", NULL, name, sizeof name,
                                        addr, sizeof addr), STORE_OK);
     assert_string_equal(name, "Бишкек 1");
     assert_string_equal(addr, "Чүй 100");
@@ -897,23 +889,23 @@ static void test_offices_slots(void **state)
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
     int64_t sid = jint(&r, "id");
     struct store_slot sl;
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 3);
     assert_int_equal(sl.office_id, oid);
     /* capacity change; below the booked places is a conflict */
     int64_t bid;
-    assert_int_equal(store_book(f->st, "996555000001", sid, 1, &bid), STORE_OK);
-    assert_int_equal(store_book(f->st, "996555000002", sid, 1, &bid), STORE_OK);
+    assert_int_equal(store_book(f->db.st, "996555000001", sid, 1, &bid), STORE_OK);
+    assert_int_equal(store_book(f->db.st, "996555000002", sid, 1, &bid), STORE_OK);
     s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
         "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":1}";
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 409);
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 3);
     s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
         "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":10}";
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
     assert_int_equal(jint(&r, "booked"), 2);
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 10);
     /* another agency cannot publish into this office */
     assert_int_equal(post(f, "/v1/slots", f->tok_b, s, &r), 403);
@@ -977,7 +969,7 @@ static void test_group_commit(void **state)
     struct fx *f = *state;
     char err[256];
     struct store *st2;
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
+    assert_int_equal(store_open(f->db.path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
                      STORE_OK);
     struct conc *k = calloc(1, sizeof *k);
     conc_open(f, k);
@@ -1014,7 +1006,7 @@ static void test_token_cache_groups(void **state)
     struct fx *f = *state;
     char err[256];
     struct store *st2;
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
+    assert_int_equal(store_open(f->db.path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
                      STORE_OK);
     char forged[API_TOKEN_LEN];
     memcpy(forged, f->tok_a, sizeof forged);
@@ -1064,7 +1056,7 @@ static void test_token_cache_groups(void **state)
      * is refused, even right after a tok_b request was served from cache */
     uint8_t h[32];
     kz_sha256(f->tok_b, strlen(f->tok_b), h);
-    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
+    assert_int_equal(store_token_revoke(f->db.st, h, 32, 1), STORE_OK);
     for (int i = 0; i < NCONC; i++) {
         memset(&k->r[i], 0, sizeof k->r[i]);
         char body[128];
@@ -1089,7 +1081,7 @@ static void test_commit_failure(void **state)
     struct fx *f = *state;
     char err[256];
     struct store *st2;
-    assert_int_equal(store_open_with(f->path, STORE_SYNC_NORMAL, trap_migration,
+    assert_int_equal(store_open_with(f->db.path, STORE_SYNC_NORMAL, trap_migration,
                                      1, &st2, err, sizeof err), STORE_OK);
     struct conc *k = calloc(1, sizeof *k);
     conc_open(f, k);
@@ -1119,7 +1111,7 @@ static void test_commit_failure(void **state)
     assert_int_equal(next, id0 + 1 + (NCONC - n503));
     struct store_msg *m = NULL;
     /* later batches work again */
-    assert_int_equal(store_msg_get(f->st, next, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, next, &m), STORE_OK);
     store_msg_free(m);
     conc_close(k);
     free(k);
@@ -1252,7 +1244,7 @@ static void test_templates(void **state)
     struct fx *f = *state;
     struct resp r;
     char tok_apps[API_TOKEN_LEN], err[128];
-    assert_int_equal(api_token_create(f->st, "mvd", "applications", tok_apps,
+    assert_int_equal(api_token_create(f->db.st, "mvd", "applications", tok_apps,
                                       sizeof tok_apps, err, sizeof err),
                      STORE_OK);
     /* set: 200 with what was stored, in the store at once */
@@ -1264,7 +1256,7 @@ static void test_templates(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "kind")), "status");
     json_decref(j);
     char *body = NULL;
-    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "ready", "ky", &body),
                      STORE_OK);
     assert_string_equal(body, "Арыз {number}: даяр. {note}");
     free(body);
@@ -1291,7 +1283,7 @@ static void test_templates(void **state)
     assert_error(&r, 403, NULL, "\"templates\" scope");
     assert_int_equal(call(f, EVHTTP_REQ_PUT, "/v1/templates/issued/ky", f->tok_a,
                           "text/plain", "{\"text\":\"x\"}", 12, &r), 415);
-    assert_int_equal(store_template_get(f->st, f->agency_a, "issued", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "issued", "ky", &body),
                      STORE_NOTFOUND);
     assert_int_equal(call(f, EVHTTP_REQ_POST, "/v1/templates/issued/ky", f->tok_a,
                           "application/json", "{\"text\":\"x\"}", 12, &r), 405);
@@ -1322,7 +1314,7 @@ static void test_templates(void **state)
                           "{\"status\":\"ready\",\"owner\":\"996700000007\","
                           "\"note\":\"Кабинет 2\"}", &r), 201);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->text, "Арыз №T-1 даяр. Кабинет 2");
     store_msg_free(m);
 
@@ -1336,7 +1328,7 @@ static void test_templates(void **state)
     json_decref(j);
     assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
                           f->tok_a, NULL, NULL, 0, &r), 404);
-    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "ready", "ky", &body),
                      STORE_NOTFOUND);
     assert_int_equal(post(f, "/v1/applications/T-1/status", f->tok_a,
                           "{\"status\":\"ready\"}", &r), 200);
@@ -1350,25 +1342,25 @@ static void test_token_create(void **state)
 {
     struct fx *f = *state;
     char tok[API_TOKEN_LEN], err[128];
-    assert_int_equal(api_token_create(f->st, "new-agency", "messages,slots", tok,
+    assert_int_equal(api_token_create(f->db.st, "new-agency", "messages,slots", tok,
                                       sizeof tok, err, sizeof err), STORE_OK);
     assert_int_equal(strlen(tok), 67);
     assert_memory_equal(tok, "kz_", 3);
     int64_t ag;
-    assert_int_equal(store_agency_by_code(f->st, "new-agency", &ag), STORE_OK);
-    assert_int_equal(api_token_create(f->st, "x", "root", tok, sizeof tok, err,
+    assert_int_equal(store_agency_by_code(f->db.st, "new-agency", &ag), STORE_OK);
+    assert_int_equal(api_token_create(f->db.st, "x", "root", tok, sizeof tok, err,
                                       sizeof err), STORE_INVALID);
-    assert_int_equal(api_token_create(f->st, "a b", NULL, tok, sizeof tok, err,
+    assert_int_equal(api_token_create(f->db.st, "a b", NULL, tok, sizeof tok, err,
                                       sizeof err), STORE_INVALID);
     /* a revoked token is refused */
-    assert_int_equal(api_token_create(f->st, "mvd", NULL, tok, sizeof tok, err,
+    assert_int_equal(api_token_create(f->db.st, "mvd", NULL, tok, sizeof tok, err,
                                       sizeof err), STORE_OK);
     struct resp r;
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 202);
     uint8_t h[32];
     kz_sha256(tok, strlen(tok), h);
-    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
+    assert_int_equal(store_token_revoke(f->db.st, h, 32, 1), STORE_OK);
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }

@@ -61,8 +61,7 @@ static int64_t at(int y, int mo, int d, int h, int mi)
 #define NOW at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
 
 struct fx {
-    char dir[64], path[128];
-    struct store *st;
+    struct tmpdb db;                   /* first: tmpdb_setup/teardown */
     int64_t agency;
     /* the dialog being driven */
     int mode;
@@ -73,39 +72,18 @@ struct fx {
     struct booking_res res;
 };
 
-static int fx_setup(void **state)
+static int seed(void *fx)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzbook.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    char err[256] = "";
-    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
-        store_agency_put(f->st, "psc", "Public Service Centre", &f->agency) != STORE_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        store_close(f->st);
-        rmdir(f->dir);
-        free(f);
-        return -1;
-    }
+    struct fx *f = fx;
     f->phone = PHONE_A;
     f->lang = "ky";
-    *state = f;
-    return 0;
+    return store_agency_put(f->db.st, "psc", "Public Service Centre",
+                            &f->agency) == STORE_OK ? 0 : -1;
 }
 
-static int fx_teardown(void **state)
+static int fx_setup(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    return tmpdb_setup(state, sizeof(struct fx), "kzbook", seed);
 }
 
 /* ---- data ----------------------------------------------------------------- */
@@ -114,10 +92,10 @@ static int64_t service(struct fx *f, const char *code, const char *ky,
                        const char *ru, const char *en)
 {
     int64_t id = 0;
-    assert_int_equal(store_service_put(f->st, f->agency, code, &id), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "ky", ky), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "ru", ru), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "en", en), STORE_OK);
+    assert_int_equal(store_service_put(f->db.st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "ky", ky), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "ru", ru), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "en", en), STORE_OK);
     return id;
 }
 
@@ -125,10 +103,10 @@ static int64_t office(struct fx *f, const char *code, const char *ky,
                       const char *ru, const char *en, const char *addr)
 {
     int64_t id = 0;
-    assert_int_equal(store_office_put(f->st, f->agency, code, &id), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "ky", ky, addr), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "ru", ru, addr), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "en", en, addr), STORE_OK);
+    assert_int_equal(store_office_put(f->db.st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "ky", ky, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "ru", ru, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "en", en, addr), STORE_OK);
     return id;
 }
 
@@ -136,14 +114,14 @@ static int64_t slot(struct fx *f, int64_t off, int64_t svc, const char *day,
                     const char *time, int cap)
 {
     int64_t id = 0;
-    assert_int_equal(store_slot_put(f->st, off, svc, day, time, cap, &id), STORE_OK);
+    assert_int_equal(store_slot_put(f->db.st, off, svc, day, time, cap, &id), STORE_OK);
     return id;
 }
 
 static int booked(struct fx *f, int64_t slot_id)
 {
     struct store_slot sl;
-    assert_int_equal(store_slot_get(f->st, slot_id, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, slot_id, &sl), STORE_OK);
     return sl.booked;
 }
 
@@ -151,7 +129,7 @@ static void booking_state(struct fx *f, int64_t id, const char *want)
 {
     struct store_booking b;
     char st[16] = "";
-    assert_int_equal(store_booking_get(f->st, id, &b, st, sizeof st), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, st, sizeof st), STORE_OK);
     assert_string_equal(st, want);
 }
 
@@ -168,7 +146,7 @@ static int turn(struct fx *f, const char *in)
         .label_back = "0 Артка", .label_more = "99 Дагы", .now_ms = NOW,
         .texts = f->texts,
     };
-    assert_int_equal(booking_step(f->st, &rq, &f->res), 0);
+    assert_int_equal(booking_step(f->db.st, &rq, &f->res), 0);
     struct booking_res *r = &f->res;
     assert_true(r->outcome >= BOOKING_CON && r->outcome <= BOOKING_BUSY);
     assert_int_equal(r->screen_len, strlen(r->screen));
@@ -257,7 +235,7 @@ static void walk_in(void **state, const struct lang_case *lc)
     struct world w;
     world(f, &w);
     if (strcmp(lc->lang, "en") == 0)   /* an English address too */
-        assert_int_equal(store_office_name_set(f->st, w.o1, "en", "PSC 1",
+        assert_int_equal(store_office_name_set(f->db.st, w.o1, "en", "PSC 1",
                                                "Chui 100"), STORE_OK);
     start(f, BOOKING_BOOK, lc->lang, PHONE_A);
 
@@ -302,14 +280,14 @@ static void walk_in(void **state, const struct lang_case *lc)
     booking_state(f, id, "active");
 
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, NULL, 0), STORE_OK);
     assert_string_equal(b.msisdn, CANON_A);
     assert_int_equal(b.slot_id, w.p1_d2_1000);
     assert_string_equal(b.lang, lc->lang);
 
     assert_true(f->res.sms_id > 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "%s%lld.", lc->sms_head, (long long)id);
     assert_string_equal(m->text, want);
     assert_true(m->law_required);
@@ -450,7 +428,7 @@ static void test_pagination(void **state)
     assert_int_equal(turn(f, "1"), BOOKING_END);
     SEES(f, times[14]);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+    assert_int_equal(store_booking_get(f->db.st, f->res.booking_id, &b, NULL, 0),
                      STORE_OK);
     assert_int_equal(b.slot_id, ids[14]);
     assert_string_equal(b.time, "16:00");
@@ -516,13 +494,13 @@ static void test_past_times_hidden(void **state)
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_END);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+    assert_int_equal(store_booking_get(f->db.st, f->res.booking_id, &b, NULL, 0),
                      STORE_OK);
     assert_int_equal(b.slot_id, s15);
 
     /* once the 15:00 place is gone, today has nothing ahead: not offered */
     int64_t same = 0;
-    assert_int_equal(store_slot_put(f->st, off, svc, "2026-12-01", "15:00", 1,
+    assert_int_equal(store_slot_put(f->db.st, off, svc, "2026-12-01", "15:00", 1,
                                     &same), STORE_OK);
     assert_int_equal(same, s15);
     start(f, BOOKING_BOOK, "en", PHONE_B);
@@ -600,7 +578,7 @@ static void test_capacity_just_taken(void **state)
     assert_int_equal(booked(f, one), 1);
     struct store_booking bs[4];
     size_t n = 9;
-    assert_int_equal(store_bookings_active(f->st, "996700987654", bs, 4, &n),
+    assert_int_equal(store_bookings_active(f->db.st, "996700987654", bs, 4, &n),
                      STORE_OK);
     assert_int_equal(n, 0);
     /* B can still book the other time */
@@ -648,10 +626,7 @@ static void test_busy_is_retryable(void **state)
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     SEES(f, "1. Confirm");
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(other, NULL), STORE_OK);
     /* a write opens its batch, which holds the lock */
     assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
@@ -675,11 +650,8 @@ static void test_write_joins_batch(void **state)
     int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
     int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
     int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
-    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     assert_int_equal(turn(f, NULL), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
@@ -695,15 +667,15 @@ static void test_write_joins_batch(void **state)
     assert_int_equal(sl.booked, 0);                 /* not durable yet */
     /* the commit fails: the booking and its SMS are gone together */
     int64_t sms = f->res.sms_id;
-    store_test_fail_commits(f->st, 1);
-    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    store_test_fail_commits(f->db.st, 1);
+    assert_int_equal(store_flush(f->db.st), STORE_ERROR);
     assert_int_equal(booked(f, one), 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, sms, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, sms, &m), STORE_NOTFOUND);
     /* the same confirmation again: now it is kept */
     snprintf(f->state, sizeof f->state, "%s", keep);
     assert_int_equal(turn(f, "1"), BOOKING_END);
-    assert_int_equal(store_flush(f->st), STORE_OK);
+    assert_int_equal(store_flush(f->db.st), STORE_OK);
     assert_int_equal(store_slot_get(other, one, &sl), STORE_OK);
     assert_int_equal(sl.booked, 1);
     assert_int_equal(store_msg_get(other, f->res.sms_id, &m), STORE_OK);
@@ -835,7 +807,7 @@ static void test_manage_cancel(void **state)
     booking_state(f, id, "cancelled");
     struct store_msg *m = NULL;
     assert_true(f->res.sms_id > 0);
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     assert_string_equal(m->text, "Public Service Centre: your booking Passport, "
                         "02.12.2026 at 10:00 is cancelled.");
     assert_string_equal(m->to, CANON_A);
@@ -886,7 +858,7 @@ static void test_manage_move(void **state)
     assert_int_equal(booked(f, s16), 1);
     struct store_msg *m = NULL;
     assert_true(f->res.sms_id > 0);
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "Центр госуслуг: запись перенесена: Получение "
              "паспорта, 02.12.2026 в 16:00, ЦОН №1, Чуй 100. Талон №%lld.",
              (long long)nid);
@@ -934,7 +906,7 @@ static void test_other_phone(void **state)
     assert_int_equal(booked(f, w.p1_d2_1000), 1);
     assert_int_equal(booked(f, w.p1_d3_0900), 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, msgs_before + 1, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, msgs_before + 1, &m), STORE_NOTFOUND);
 }
 
 /* ---- robustness ------------------------------------------------------------ */
@@ -1030,50 +1002,50 @@ static void test_sms_templates(void **state)
     struct world w;
     world(f, &w);
     int64_t id = 0;
-    assert_int_equal(store_book(f->st, CANON_A, w.p1_d2_1000, NOW, &id), STORE_OK);
-    assert_int_equal(store_booking_set_lang(f->st, id, "ru"), STORE_OK);
+    assert_int_equal(store_book(f->db.st, CANON_A, w.p1_d2_1000, NOW, &id), STORE_OK);
+    assert_int_equal(store_booking_set_lang(f->db.st, id, "ru"), STORE_OK);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, NULL, 0), STORE_OK);
     char out[640], want[640];
 
     /* built in, in the booking's language */
-    int n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    int n = booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, sizeof out);
     snprintf(want, sizeof want, "Центр госуслуг: Получение паспорта, 02.12.2026 "
              "в 10:00, ЦОН №1, Чуй 100. Талон №%lld.", (long long)id);
     assert_string_equal(out, want);
     assert_int_equal(n, (int)strlen(want));
 
     /* a status "*" template (agency's and global) never stands in */
-    assert_int_equal(store_template_set(f->st, f->agency, "*", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ru",
                                         "STAR {service}"), STORE_OK);
-    assert_int_equal(store_template_set(f->st, 0, "*", "ru", "GSTAR"), STORE_OK);
-    assert_true(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out,
+    assert_int_equal(store_template_set(f->db.st, 0, "*", "ru", "GSTAR"), STORE_OK);
+    assert_true(booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out,
                                  sizeof out) > 0);
     assert_string_equal(out, want);
 
     /* the agency's own template, every placeholder */
-    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "booking.confirmed", "ru",
         "{service}|{office}|{address}|{day}|{time}|{ticket}|{date}|{place}|{x}"),
         STORE_OK);
-    n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    n = booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, sizeof out);
     snprintf(want, sizeof want, "Получение паспорта|ЦОН №1|Чуй 100|Ср 02.12|"
              "10:00|%lld|02.12.2026|ЦОН №1, Чуй 100|{x}", (long long)id);
     assert_string_equal(out, want);
     assert_int_equal(n, (int)strlen(want));
     /* other kinds and languages keep the built-in text */
-    assert_true(booking_sms_text(f->st, &b, "cancelled", NULL, "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "cancelled", NULL, "ky", out,
                                  sizeof out) > 0);
     assert_string_equal(out, "Центр госуслуг: запись Получение паспорта, "
                         "02.12.2026 в 10:00 отменена.");
-    assert_true(booking_sms_text(f->st, &b, "confirmed", "en", "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "confirmed", "en", "ky", out,
                                  sizeof out) > 0);
     assert_non_null(strstr(out, "Public Service Centre: Passport"));
-    assert_true(booking_sms_text(f->st, &b, "reminder", "ky", "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "reminder", "ky", "ky", out,
                                  sizeof out) > 0);
     assert_non_null(strstr(out, "Эскертүү: эртең, 02.12.2026 саат 10:00"));
 
     /* the dialog queues the template's text */
-    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "en",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "booking.confirmed", "en",
                                         "Booked {service} {date} {time} #{ticket}"),
                      STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_B);
@@ -1084,28 +1056,28 @@ static void test_sms_templates(void **state)
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_END);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "Booked Passport 02.12.2026 09:00 #%lld",
              (long long)f->res.booking_id);
     assert_string_equal(m->text, want);
     store_msg_free(m);
 
     /* bad arguments */
-    assert_int_equal(booking_sms_text(f->st, &b, "nosuch", NULL, "ky", out,
+    assert_int_equal(booking_sms_text(f->db.st, &b, "nosuch", NULL, "ky", out,
                                       sizeof out), -1);
     assert_int_equal(booking_sms_text(NULL, &b, "confirmed", NULL, "ky", out,
                                       sizeof out), -1);
-    assert_int_equal(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, 1),
+    assert_int_equal(booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, 1),
                      -1);
     /* a small buffer is cut, never overrun, on a character boundary */
     char small[12];
-    n = booking_sms_text(f->st, &b, "cancelled", NULL, "ky", small, sizeof small);
+    n = booking_sms_text(f->db.st, &b, "cancelled", NULL, "ky", small, sizeof small);
     assert_true(n >= 0 && n < (int)sizeof small);
     assert_int_equal((size_t)n, strlen(small));
     assert_true(utf8_whole(small));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
 
 int main(void)
 {

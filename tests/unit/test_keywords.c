@@ -138,50 +138,27 @@ static void test_texts(void **state)
 #define T0 1700000000000LL
 
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;            /* first: tmpdb_setup/teardown */
     int64_t agency;
 };
 
-static int fx_setup(void **state)
+static int seed(void *fx)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzkw.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    char err[256];
-    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
-        store_agency_put(f->st, "tax", "Tax service", &f->agency) != STORE_OK ||
-        store_app_status(f->st, "12345", f->agency, 0, OWNER, "ready",
-                         "Come to office 3.", T0) != STORE_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        store_close(f->st);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    struct fx *f = fx;
+    return store_agency_put(f->db.st, "tax", "Tax service", &f->agency) == STORE_OK &&
+        store_app_status(f->db.st, "12345", f->agency, 0, OWNER, "ready",
+                         "Come to office 3.", T0) == STORE_OK ? 0 : -1;
 }
 
-static int fx_teardown(void **state)
+static int fx_setup(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    return tmpdb_setup(state, sizeof(struct fx), "kzkw", seed);
 }
 
 static int send_kw(struct fx *f, const char *from, const char *text, int64_t now,
                    const struct kw_opts *o, struct kw_result *r)
 {
-    return keywords_handle(f->st, from, (const uint8_t *)text, strlen(text), now,
+    return keywords_handle(f->db.st, from, (const uint8_t *)text, strlen(text), now,
                            o, r);
 }
 
@@ -190,7 +167,7 @@ static struct store_msg *reply_of(struct fx *f, const struct kw_result *r)
 {
     assert_true(r->reply_id > 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, r->reply_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r->reply_id, &m), STORE_OK);
     assert_int_equal(m->state, STORE_MSG_QUEUED);
     assert_true(m->law_required);
     return m;
@@ -219,22 +196,22 @@ static void test_status_owner(void **state)
     assert_int_equal(r.outcome, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Application 12345: ready. Come to office 3.", "en");
     /* the agency's template wins over the built-in line */
-    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ru",
                                         "Заявление {number} готово. {note}"),
                      STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "Статус 12345", T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Заявление 12345 готово. Come to office 3.", "ru");
     /* the agency's "*" template words every status it has no text for */
-    assert_int_equal(store_template_set(f->st, f->agency, "*", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ky",
                                         "№{number}: {status} ({note})"),
                      STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "абал 12345", T0, NULL, &r), STORE_OK);
     expect_reply(f, &r, OWNER, "№12345: ready (Come to office 3.)", "ky");
     /* a template that renders blank is not sent: the built-in line is */
-    assert_int_equal(store_app_status(f->st, "12345", f->agency, 0, NULL,
+    assert_int_equal(store_app_status(f->db.st, "12345", f->agency, 0, NULL,
                                       "issued", NULL, T0 + 1), STORE_OK);
-    assert_int_equal(store_template_set(f->st, f->agency, "issued", "en",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "issued", "en",
                                         " {note} "), STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "status 12345", T0 + 2, NULL, &r),
                      STORE_OK);
@@ -245,10 +222,7 @@ static void test_status_owner(void **state)
     assert_int_equal(r.outcome, KW_O_NEUTRAL);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_KY), "ky");
     /* no batch left open: not attached, the MO is durable on return */
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
     struct store_msg *m = NULL;
     assert_int_equal(store_msg_get(other, r.reply_id, &m), STORE_OK);
     store_msg_free(m);
@@ -321,7 +295,7 @@ static void test_stop_start_help(void **state)
     bool out = false;
     assert_int_equal(send_kw(f, OWNER, "ТОКТОТ", T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STOP);
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_true(out);
     /* the confirmation goes out although the number is opted out now */
     expect_reply(f, &r, OWNER, kw_text(KW_T_STOP, KW_KY), "ky");
@@ -331,7 +305,7 @@ static void test_stop_start_help(void **state)
     expect_reply(f, &r, OWNER, kw_text(KW_T_HELP, KW_EN), "en");
     assert_int_equal(send_kw(f, OWNER, "СТАРТ", T0 + 2, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_START);
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_false(out);
     expect_reply(f, &r, OWNER, kw_text(KW_T_START, KW_RU), "ru");
     /* START when not opted out: confirmed, still not opted out */
@@ -350,11 +324,11 @@ static void test_ignored(void **state)
     assert_int_equal(send_kw(f, "INFO", "STOP", T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_IGNORED);
     bool out = true;
-    assert_int_equal(store_optout_get(f->st, "INFO", &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, "INFO", &out), STORE_OK);
     assert_false(out);
     struct store_msg *msgs[4];
     size_t n = 9;
-    assert_int_equal(store_claim_due(f->st, T0 + 1, 1000, msgs, 4, &n), STORE_OK);
+    assert_int_equal(store_claim_due(f->db.st, T0 + 1, 1000, msgs, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
 }
 
@@ -365,28 +339,24 @@ static void test_batch_rule(void **state)
 {
     struct fx *f = *state;
     struct kw_result r;
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
-    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
     bool out = false;
     assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
     assert_false(out);                      /* in the batch, not durable */
     assert_true(r.reply_id > 0);
-    store_test_fail_commits(f->st, 1);
-    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    store_test_fail_commits(f->db.st, 1);
+    assert_int_equal(store_flush(f->db.st), STORE_ERROR);
     out = true;
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_false(out);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, r.reply_id, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, r.reply_id, &m), STORE_NOTFOUND);
     /* without a batch the handler's own transaction is committed: durable
      * on return, seen by a second connection */
-    store_close(f->st);
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err),
-                     STORE_OK);
+    store_close(f->db.st);
+    f->db.st = tmpdb_connect(&f->db);
     assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
     assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
     assert_true(out);
@@ -411,19 +381,19 @@ static void test_deliver_sm(void **state)
     pdu.short_message = ucs2;
     pdu.sm_length = sizeof ucs2;
     struct kw_result r;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
     /* a part of a concatenated message is no keyword */
     pdu.esm_class = 0x40;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_IGNORED);
     /* GSM 7-bit "STOP" */
     pdu.esm_class = 0;
     pdu.data_coding = 0;
     pdu.short_message = (const uint8_t *)"STOP";
     pdu.sm_length = 4;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STOP);
 }
 
@@ -433,15 +403,15 @@ int main(void)
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_length),
         cmocka_unit_test(test_texts),
-        cmocka_unit_test_setup_teardown(test_status_owner, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_status_owner, fx_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_status_stranger_and_lockout, fx_setup,
-                                        fx_teardown),
+                                        tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_owner_success_clears_failures,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_stop_start_help, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_ignored, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_batch_rule, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_deliver_sm, fx_setup, fx_teardown),
+                                        fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_start_help, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_ignored, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rule, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_sm, fx_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
