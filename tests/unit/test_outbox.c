@@ -20,7 +20,9 @@
  * Waiting means running the loop until a condition holds or a deadline
  * passes (never a fixed sleep).
  * May call: gateway/outbox, gateway/store, gateway/fetch, gateway/log,
- * smpp/esme, smpp/smsc, smpp/pdu, libevent, libc, cmocka.
+ * smpp/esme, smpp/smsc, smpp/pdu, tests/unit/receipt_cases.h (the
+ * receipts test_receipt.c reads too), tests/unit/tmpdb.h, libevent, libc,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +53,8 @@
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/smsc.h"
+#include "tests/unit/receipt_cases.h"
+#include "tests/unit/tmpdb.h"
 
 static uint64_t mono_ms(void)
 {
@@ -230,10 +234,8 @@ static void raw_free(struct rawpeer *rp)
 #define MAX_SEEN 64
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb db;
     struct event_base *base;
-    struct store *st;
     struct smsc *smsc;
     struct rawpeer *raw;
     struct esme *esme[MAX_LINKS];
@@ -358,15 +360,11 @@ static struct fx *fx_new(const struct smsc_config *scfg)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_outbox.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/kz.db", f->dir);
+    assert_int_equal(tmpdb_open(&f->db, "test_outbox"), 0);
     char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
     f->base = event_base_new();
     assert_non_null(f->base);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     if (scfg) {
         f->smsc = smsc_new(f->base, scfg, err, sizeof err);
         if (!f->smsc)
@@ -427,7 +425,7 @@ static void fx_outbox(struct fx *f, struct outbox_opts *o)
         o->throttle_ms = 30;
     if (!o->idle_ms)
         o->idle_ms = 20;
-    f->ob = outbox_new(f->base, f->st, &l, o);
+    f->ob = outbox_new(f->base, f->db.st, &l, o);
     assert_non_null(f->ob);
 }
 
@@ -445,15 +443,10 @@ static void fx_free(struct fx *f)
     if (f->smsc)
         smsc_free(f->smsc);
     raw_free(f->raw);
-    store_close(f->st);             /* its commit event is on base */
+    store_close(f->db.st);          /* its commit event is on base */
+    f->db.st = NULL;
     event_base_free(f->base);
-    char p[200];
-    static const char *const suf[] = { "", "-wal", "-shm" };
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suf[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_close(&f->db);
     free(f);
 }
 
@@ -486,7 +479,7 @@ static int64_t enqueue(struct fx *f, const char *to, const char *text,
     struct store_msg_new m = { .to = to, .text = text, .law_required = law,
                                .expires_at = skewed_clock() + 3600000 };
     int64_t id = 0;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
     if (f->ob)
         outbox_kick(f->ob);
     return id;
@@ -495,7 +488,7 @@ static int64_t enqueue(struct fx *f, const char *to, const char *text,
 static int state_of(struct fx *f, int64_t id)
 {
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     int s = m->state;
     store_msg_free(m);
     return s;
@@ -561,89 +554,33 @@ static void test_route_pick(void **state)
     assert_int_equal(outbox_route_pick(NULL, 0, NULL, "1"), -1);
 }
 
-static int parse(const char *s, struct outbox_dlr *d)
+/* d as the shared table's fields (no smpp state, no TLV flag here). */
+static struct rc_want got(int rc, const struct outbox_dlr *d)
 {
-    return outbox_receipt_parse((const uint8_t *)s, strlen(s), d);
+    struct rc_want g = { rc, d->id, d->stat, INT32_MIN, -1, d->state, d->err,
+                         d->sub, d->dlvrd, d->submit_date, d->done_date };
+    return g;
 }
 
+/* The receipts of receipt_cases.h, read as row states. */
 static void test_receipt_parse(void **state)
 {
     (void)state;
     struct outbox_dlr d;
-    assert_int_equal(parse("id:1234567890 sub:001 dlvrd:001 submit date:"
-                           "2611260840 done date:2611260841 stat:DELIVRD "
-                           "err:000 text:Hello id:999", &d), 0);
-    assert_string_equal(d.id, "1234567890");
-    assert_string_equal(d.stat, "DELIVRD");
-    assert_int_equal(d.state, STORE_MSG_DELIVERED);
-    assert_int_equal(d.err, 0);
-    assert_int_equal(d.sub, 1);
-    assert_int_equal(d.dlvrd, 1);
-    /* 2026-11-26 08:40 UTC */
-    assert_int_equal(d.submit_date, 1795682400);
-    assert_int_equal(d.done_date, 1795682460);
-
-    /* long hex id, seconds, Text:, hex err, other order */
-    assert_int_equal(parse("stat:UNDELIV id:4F3A2B1C9D8E7F6012 err:0x0B "
-                           "done date:261126084155 Text:abc", &d), 0);
-    assert_string_equal(d.id, "4F3A2B1C9D8E7F6012");
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.err, 11);
-    assert_int_equal(d.done_date, 1795682400 + 115);
-    assert_int_equal(d.sub, -1);
-
-    assert_int_equal(parse("ID:42 SUBMIT_DATE:2611260840 STAT:EXPIRED "
-                           "ERR:1", &d), 0);
-    assert_string_equal(d.id, "42");
-    assert_int_equal(d.state, STORE_MSG_EXPIRED);
-    assert_int_equal(d.err, 1);
-    assert_int_equal(d.submit_date, 1795682400);
-
-    /* err beyond int: not a number, so 0 (found by fuzz_receipt) */
-    assert_int_equal(parse("id:7 err:FFFFFFFF", &d), 0);
-    assert_int_equal(d.err, 0);
-    assert_int_equal(parse("id:7 err:7FFFFFFF", &d), 0);
-    assert_int_equal(d.err, 0x7FFFFFFF);
-    assert_int_equal(parse("id:7 err:999999999 sub:0x", &d), 0);
-    assert_int_equal(d.err, 999999999);
-    assert_int_equal(d.sub, -1);
-    assert_int_equal(parse("id:7 stat:ACCEPTD", &d), 0);
-    assert_int_equal(d.state, -1);
-    assert_int_equal(parse("id:7 stat:REJECTD done date:9913329999", &d), 0);
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.done_date, 0);         /* month 13: not a date */
-    assert_int_equal(parse("stat:DELIVRD text:id:5", &d), -1);
-    assert_int_equal(parse("", &d), -1);
-    assert_int_equal(parse("id: stat:DELIVRD", &d), -1);
-    assert_int_equal(outbox_receipt_parse(NULL, 0, &d), -1);
-    /* not NUL-terminated: only len bytes are read */
-    assert_int_equal(outbox_receipt_parse((const uint8_t *)"id:123456", 5, &d), 0);
-    assert_string_equal(d.id, "12");
-
-    /* TLVs win over the text */
+    for (size_t i = 0; i < RC_COUNT(rc_texts); i++) {
+        const struct rc_text *c = &rc_texts[i];
+        int rc = outbox_receipt_parse((const uint8_t *)c->text, c->text ? rc_len(c) : 0,
+                                      &d);
+        struct rc_want g = got(rc, &d);
+        rc_check("text", i, &c->want, &g);
+    }
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    const char *txt = "id:1 stat:DELIVRD err:000";
-    p.short_message = (const uint8_t *)txt;
-    p.sm_length = (uint8_t)strlen(txt);
-    static const char rid[] = "00FF";
-    static const uint8_t nec[3] = { 3, 0x01, 0x02 };
-    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, sizeof rid);
-    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 5);
-    smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3);
-    assert_int_equal(outbox_receipt_read(&p, &d), 0);
-    assert_string_equal(d.id, "00FF");
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.err, 0x0102);
-    /* TLV only, no text */
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, 4);
-    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2);
-    assert_int_equal(outbox_receipt_read(&p, &d), 0);
-    assert_string_equal(d.id, "00FF");
-    assert_int_equal(d.state, STORE_MSG_DELIVERED);
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    assert_int_equal(outbox_receipt_read(&p, &d), -1);
+    for (size_t i = 0; i < RC_COUNT(rc_tlvs); i++) {
+        rc_pdu(&p, &rc_tlvs[i]);
+        int rc = outbox_receipt_read(&p, &d);
+        struct rc_want g = got(rc, &d);
+        rc_check(rc_tlvs[i].note, i, &rc_tlvs[i].want, &g);
+    }
 
     assert_int_equal(outbox_tlv_state(3), STORE_MSG_EXPIRED);
     assert_int_equal(outbox_tlv_state(6), -1);
@@ -715,7 +652,7 @@ static void test_send_and_deliver(void **state)
     assert_int_equal(cyr, N / 5);
     /* stored id is the decimal one; the receipt spoke hex */
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, ids[1], &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, ids[1], &m), STORE_OK);
     assert_string_equal(m->smsc, "sim");
     assert_non_null(m->smsc_msgid);
     for (const char *c = m->smsc_msgid; *c; c++)
@@ -747,7 +684,7 @@ static void test_routing(void **state)
     const char *want[4] = { "a", "a", "b", "b" };
     for (int i = 0; i < 4; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_string_equal(m->smsc, want[i]);
         store_msg_free(m);
     }
@@ -774,21 +711,21 @@ static void test_sender_and_via(void **state)
     struct store_msg_new m = { .to = "996701111111", .text = "via b",
                                .sender = "500", .via = "b",
                                .expires_at = now + 3600000 };
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[0]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[0]), STORE_OK);
     m.text = "via nowhere";
     m.via = "gone";
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[1]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[1]), STORE_OK);
     m.text = "plain";
     m.sender = NULL;
     m.via = NULL;
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[2]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[2]), STORE_OK);
     outbox_kick(f->ob);
     wait_state(f, ids, 3, STORE_MSG_DELIVERED, 10000);
     const char *link[3] = { "b", "a", "a" }, *from[3] = { "500", "500",
                                                           "kyzmat" };
     for (int i = 0; i < 3; i++) {
         struct store_msg *g = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &g), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &g), STORE_OK);
         assert_string_equal(g->smsc, link[i]);
         bool seen = false;
         for (unsigned k = 0; k < f->sms_seen && k < MAX_SEEN; k++)
@@ -822,8 +759,8 @@ static void test_commit_fails_nothing_sent(void **state)
     int64_t ids[N];
     for (int i = 0; i < N; i++)
         ids[i] = enqueue(f, "996700000012", "after a failed commit", false);
-    assert_int_equal(store_flush(f->st), STORE_OK);   /* the rows are in */
-    store_test_fail_commits(f->st, 1);
+    assert_int_equal(store_flush(f->db.st), STORE_OK);   /* the rows are in */
+    store_test_fail_commits(f->db.st, 1);
     fx_outbox(f, NULL);
     struct outbox_stats s;
     uint64_t end = mono_ms() + 5000;
@@ -834,7 +771,7 @@ static void test_commit_fails_nothing_sent(void **state)
     assert_int_equal(s.claimed, N);
     /* a waiter after the pass's own: it sees the pass's commit fail */
     int rc = -1;
-    assert_int_equal(store_on_commit(f->st, note_rc, &rc), STORE_OK);
+    assert_int_equal(store_on_commit(f->db.st, note_rc, &rc), STORE_OK);
     while (rc < 0 && mono_ms() < end)
         event_base_loop(f->base, EVLOOP_ONCE);
     assert_int_equal(rc, STORE_ERROR);
@@ -843,7 +780,7 @@ static void test_commit_fails_nothing_sent(void **state)
     assert_int_equal(f->sms_seen, 0);
     for (int i = 0; i < N; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_int_equal(m->state, STORE_MSG_QUEUED);   /* claim undone */
         assert_int_equal(m->attempts, 0);
         store_msg_free(m);
@@ -852,7 +789,7 @@ static void test_commit_fails_nothing_sent(void **state)
     assert_int_equal(f->sms_seen, N);
     for (int i = 0; i < N; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_int_equal(m->attempts, 1);      /* the undone claim: not counted */
         store_msg_free(m);
     }
@@ -884,7 +821,7 @@ static void test_throttled(void **state)
     /* throttling does not count as an attempt */
     for (int i = 0; i < N; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_int_equal(m->attempts, 1);
         store_msg_free(m);
     }
@@ -928,7 +865,7 @@ static void test_optout(void **state)
     smsc_cfg(&sc);
     struct fx *f = fx_new(&sc);
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_int_equal(store_optout_set(f->st, "996700000005", skewed_clock()),
+    assert_int_equal(store_optout_set(f->db.st, "996700000005", skewed_clock()),
                      STORE_OK);
     fx_outbox(f, NULL);
     int64_t promo = enqueue(f, "996700000005", "promo", false);
@@ -938,7 +875,7 @@ static void test_optout(void **state)
     int64_t ok[2] = { legal, other };
     wait_state(f, ok, 2, STORE_MSG_DELIVERED, 10000);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, promo, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, promo, &m), STORE_OK);
     assert_int_equal(m->err, OUTBOX_ERR_OPTED_OUT);
     store_msg_free(m);
     assert_int_equal(f->sms_seen, 2);
@@ -965,11 +902,11 @@ static void test_permanent_error(void **state)
     int64_t both[2] = { id, nr };
     wait_state(f, both, 2, STORE_MSG_FAILED, 5000);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     assert_int_equal(m->err, (int)ESME_RINVDSTADR);
     assert_int_equal(m->attempts, 1);
     store_msg_free(m);
-    assert_int_equal(store_msg_get(f->st, nr, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, nr, &m), STORE_OK);
     assert_int_equal(m->err, OUTBOX_ERR_NO_ROUTE);
     store_msg_free(m);
     assert_int_equal(f->raw->submits, 1);
@@ -1030,7 +967,7 @@ static void test_crash_and_lease(void **state)
     assert_int_equal(f->sms_seen, N);
     for (int i = 0; i < N; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_int_equal(m->attempts, 2);      /* the duplicate, counted */
         store_msg_free(m);
     }
@@ -1094,16 +1031,16 @@ static void test_callback(void **state)
     fx_outbox(f, &o);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
-    assert_int_equal(store_optout_set(f->st, "996700000010", skewed_clock()),
+    assert_int_equal(store_optout_set(f->db.st, "996700000010", skewed_clock()),
                      STORE_OK);
     struct store_msg_new m = { .to = "996700000009", .text = "cb",
                                .callback_url = url,
                                .expires_at = skewed_clock() + 60000 };
     int64_t id;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
     m.to = "996700000010";
     int64_t id2;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id2), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id2), STORE_OK);
     outbox_kick(f->ob);
     assert_true(run_until(f, hook_done, &h, 10000));
     assert_int_equal(h.calls, 3);          /* one 503, then two answers */
@@ -1139,16 +1076,14 @@ static void test_first_claim_many_rows(void **state)
     for (long i = 0; i < rows; i += 5000) {
         for (long k = i; k < i + 5000 && k < rows; k++) {
             int64_t id;
-            assert_int_equal(store_enqueue(f->st, &m, now, &id), STORE_OK);
+            assert_int_equal(store_enqueue(f->db.st, &m, now, &id), STORE_OK);
         }
-        assert_int_equal(store_flush(f->st), STORE_OK);   /* one batch */
+        assert_int_equal(store_flush(f->db.st), STORE_OK);   /* one batch */
     }
     /* a restart: reopen the database, bind, then time the first send */
-    store_close(f->st);
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    store_close(f->db.st);
+    f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
     assert_true(run_until(f, all_bound, NULL, 5000));
     uint64_t t0 = mono_ms();
@@ -1177,7 +1112,7 @@ static void test_long_sms_parts(void **state)
     int64_t id = enqueue(f, "996700000011", cyr_long, false);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 10000);
     int parts = 0, dl = 0;
-    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(store_msg_parts(f->db.st, id, &parts, &dl), STORE_OK);
     assert_true(parts >= 2);                  /* every part recorded */
     assert_int_equal(dl, parts);              /* each delivered by its own */
     struct outbox_stats s;
@@ -1201,7 +1136,7 @@ static void test_long_sms_parts(void **state)
     while (mono_ms() < end)
         event_base_loop(f->base, EVLOOP_NONBLOCK);
     assert_int_equal(state_of(f, id), STORE_MSG_FAILED);
-    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(store_msg_parts(f->db.st, id, &parts, &dl), STORE_OK);
     assert_true(parts >= 2);
     assert_int_equal(dl, 0);
     fx_free(f);
@@ -1210,7 +1145,7 @@ static void test_long_sms_parts(void **state)
 /* ---- receipts: answered only once durable ------------------------------ */
 
 struct durable_check {
-    const char *path;
+    const struct tmpdb *db;
     unsigned checks;
     bool held_seen, delivered_seen;
     int64_t msg;
@@ -1224,10 +1159,7 @@ static void check_durable(struct rawpeer *rp, uint32_t status, void *arg)
     struct durable_check *c = arg;
     c->checks++;
     assert_int_equal(status, ESME_ROK);
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(c->path, STORE_SYNC_NORMAL, &other, err,
-                                sizeof err), STORE_OK);
+    struct store *other = tmpdb_connect(c->db);
     struct store_held_receipt h[4];
     size_t n = 0;
     assert_int_equal(store_receipts_held(other, 0, h, 4, &n), STORE_OK);
@@ -1257,7 +1189,7 @@ static void test_receipt_durable_before_answer(void **state)
     assert_true(run_until(f, all_bound, NULL, 5000));
     struct outbox_opts o = { .receipt_wait_ms = 60000 };
     fx_outbox(f, &o);
-    struct durable_check c = { .path = f->path };
+    struct durable_check c = { .db = &f->db };
     f->raw->on_dlv_resp = check_durable;
     f->raw->on_dlv_arg = &c;
 
@@ -1279,22 +1211,20 @@ static void test_receipt_durable_before_answer(void **state)
     struct store_msg_new nm = { .to = "996700000009", .text = "x",
                                 .expires_at = skewed_clock() + 3600000 };
     int64_t id = 0;
-    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &nm, skewed_clock(), &id), STORE_OK);
     struct store_msg *claimed[1];
     size_t nc = 0;
-    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+    assert_int_equal(store_claim_due(f->db.st, skewed_clock(), 60000, claimed, 1,
                                      &nc), STORE_OK);
     assert_int_equal(nc, 1);
     store_msg_free(claimed[0]);
-    assert_int_equal(store_mark_submitted(f->st, id, "raw", "30634",
+    assert_int_equal(store_mark_submitted(f->db.st, id, "raw", "30634",
                                           skewed_clock()), STORE_OK);
-    assert_int_equal(store_flush(f->st), STORE_OK);   /* what it recorded */
+    assert_int_equal(store_flush(f->db.st), STORE_OK);   /* what it recorded */
     struct outbox *dead = f->ob;
-    struct store *dead_st = f->st;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    struct store *dead_st = f->db.st;
+    f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     f->ob = NULL;
     fx_outbox(f, &o);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 5000);
@@ -1302,7 +1232,7 @@ static void test_receipt_durable_before_answer(void **state)
     assert_int_equal(s.receipts_matched, 1);   /* the new one matched it */
     size_t n = 1;
     struct store_held_receipt h[1];
-    assert_int_equal(store_receipts_held(f->st, 0, h, 1, &n), STORE_OK);
+    assert_int_equal(store_receipts_held(f->db.st, 0, h, 1, &n), STORE_OK);
     assert_int_equal(n, 0);                 /* released once matched */
     /* the abandoned outbox must not run again on its store */
     outbox_free(dead);
@@ -1311,13 +1241,13 @@ static void test_receipt_durable_before_answer(void **state)
     /* 3: a receipt that matches: answered after its commit, i.e. a
      * second reader already sees the message delivered */
     nm.to = "996700000010";
-    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
-    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+    assert_int_equal(store_enqueue(f->db.st, &nm, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_claim_due(f->db.st, skewed_clock(), 60000, claimed, 1,
                                      &nc), STORE_OK);
     assert_int_equal(nc, 1);
     store_msg_free(claimed[0]);
     const char *ids[3] = { "500", "501", "502" };
-    assert_int_equal(store_mark_submitted_parts(f->st, id, "raw", ids, 3,
+    assert_int_equal(store_mark_submitted_parts(f->db.st, id, "raw", ids, 3,
                                                 skewed_clock()), STORE_OK);
     c.msg = id;
     c.held_seen = false;
