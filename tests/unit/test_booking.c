@@ -35,6 +35,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/clock_at.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/booking.h"
 #include "gateway/store.h"
@@ -44,21 +45,8 @@
 #define CANON_A "996555123456"
 #define PHONE_B "+996700987654"
 
-/* UTC wall-clock time in ms (TZ=UTC is set in main). */
-static int64_t at(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_isdst = -1;
-    return (int64_t)mktime(&tm) * 1000;
-}
 
-#define NOW at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
+#define NOW clock_at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
 
 struct fx {
     struct tmpdb db;                   /* first: tmpdb_setup/teardown */

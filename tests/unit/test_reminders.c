@@ -27,28 +27,16 @@
 #include <event2/event.h>
 #include <unistd.h>
 
+#include "tests/unit/clock_at.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/booking.h"
 #include "gateway/reminders.h"
 #include "gateway/store.h"
 
-/* local wall-clock time (TZ is KGT-6 in main) in ms */
-static int64_t at(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_isdst = -1;
-    return (int64_t)mktime(&tm) * 1000;
-}
 
 #define HOUR (3600 * 1000LL)
-#define NOW at(2026, 11, 26, 18, 30)     /* the evening before 2026-11-27 */
-#define OLD at(2026, 11, 20, 10, 0)      /* booked a week ahead */
+#define NOW clock_at(2026, 11, 26, 18, 30)     /* the evening before 2026-11-27 */
+#define OLD clock_at(2026, 11, 20, 10, 0)      /* booked a week ahead */
 
 struct fx {
     struct tmpdb db;            /* first: tmpdb_setup/teardown */
@@ -149,9 +137,9 @@ static void test_tomorrow(void **state)
     char d[STORE_DAY_MAX];
     assert_int_equal(reminders_tomorrow(NOW, d), 0);
     assert_string_equal(d, "2026-11-27");
-    assert_int_equal(reminders_tomorrow(at(2026, 12, 31, 23, 59), d), 0);
+    assert_int_equal(reminders_tomorrow(clock_at(2026, 12, 31, 23, 59), d), 0);
     assert_string_equal(d, "2027-01-01");
-    assert_int_equal(reminders_tomorrow(at(2028, 2, 28, 0, 0), d), 0);
+    assert_int_equal(reminders_tomorrow(clock_at(2028, 2, 28, 0, 0), d), 0);
     assert_string_equal(d, "2028-02-29");
     /* 20:00 UTC on the 26th is already 02:00 on the 27th in Bishkek */
     int64_t utc20 = (int64_t)1795723200 * 1000;    /* 2026-11-26T20:00:00Z */
@@ -177,11 +165,11 @@ static void test_who_gets_one(void **state)
     int64_t h = book(f, "996555000008", f->s_tom9, OLD, "ky");
     assert_int_equal(store_optout_set(f->db.st, "996555000008", OLD + HOUR), STORE_OK);
     /* booked at 13:00 the day before: 5 h before the 18:00 reminder */
-    int64_t recent = book(f, "996555000009", f->s_tom10, at(2026, 11, 26, 13, 0), "ru");
+    int64_t recent = book(f, "996555000009", f->s_tom10, clock_at(2026, 11, 26, 13, 0), "ru");
     /* booked at 11:00: 7 h before, so it gets one */
-    int64_t j = book(f, "996555000010", f->s_tom10, at(2026, 11, 26, 11, 0), "ru");
+    int64_t j = book(f, "996555000010", f->s_tom10, clock_at(2026, 11, 26, 11, 0), "ru");
     /* booked after the reminder time (20:00 the day before) */
-    int64_t late = book(f, "996555000011", f->s_tom10, at(2026, 11, 26, 20, 0), "ky");
+    int64_t late = book(f, "996555000011", f->s_tom10, clock_at(2026, 11, 26, 20, 0), "ky");
     (void)today;
     (void)after;
 
@@ -189,7 +177,7 @@ static void test_who_gets_one(void **state)
     struct reminders_result r;
 
     /* 17:59 local (11:59 UTC): not yet */
-    assert_int_equal(reminders_run(f->db.st, at(2026, 11, 26, 17, 59), &o, &r), STORE_OK);
+    assert_int_equal(reminders_run(f->db.st, clock_at(2026, 11, 26, 17, 59), &o, &r), STORE_OK);
     assert_false(r.due);
     assert_int_equal(r.seen, 0);
     struct store_msg *m[64];
@@ -216,10 +204,10 @@ static void test_who_gets_one(void **state)
     size_t n = queued(f, m, 64);
     assert_int_equal(n, 4);
     struct { int64_t id; const char *to, *lang; int64_t appt; } want[] = {
-        { a, "996555000001", "ky", at(2026, 11, 27, 9, 0) },
-        { b, "996555000002", "ru", at(2026, 11, 27, 10, 0) },
-        { c, "996555000003", "ru", at(2026, 11, 27, 9, 0) },   /* fallback */
-        { j, "996555000010", "ru", at(2026, 11, 27, 10, 0) },
+        { a, "996555000001", "ky", clock_at(2026, 11, 27, 9, 0) },
+        { b, "996555000002", "ru", clock_at(2026, 11, 27, 10, 0) },
+        { c, "996555000003", "ru", clock_at(2026, 11, 27, 9, 0) },   /* fallback */
+        { j, "996555000010", "ru", clock_at(2026, 11, 27, 10, 0) },
     };
     for (size_t i = 0; i < 4; i++) {
         struct store_msg *x = find_to(m, n, want[i].to);
@@ -413,7 +401,7 @@ static void test_timer(void **state)
     struct event_base *base = event_base_new();
     assert_non_null(base);
     assert_int_equal(store_attach(f->db.st, base), STORE_OK);
-    fake_now = at(2026, 11, 26, 17, 0);     /* before the hour */
+    fake_now = clock_at(2026, 11, 26, 17, 0);     /* before the hour */
     struct reminders_opts o = opts18();
     o.check_s = 1;
     o.page = 2;
@@ -456,6 +444,8 @@ static void test_timer(void **state)
     event_base_free(base);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
+
 int main(void)
 {
     /* Bishkek, UTC+6, no DST; a POSIX TZ string needs no tzdata */
@@ -463,14 +453,13 @@ int main(void)
     tzset();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tomorrow),
-        cmocka_unit_test_setup_teardown(test_who_gets_one, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_fallback_and_rule_off, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_agency_template, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_crash_between_enqueue_and_mark, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_pages, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_open_batch, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_timer, fx_setup, tmpdb_teardown),
+        T(test_who_gets_one),
+        T(test_fallback_and_rule_off),
+        T(test_agency_template),
+        T(test_crash_between_enqueue_and_mark),
+        T(test_pages),
+        T(test_open_batch),
+        T(test_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
