@@ -4,9 +4,10 @@
  * mkdtemp directory, driven by libevent's own HTTP client on the same
  * base (127.0.0.1, server port 0 read back with api_port()).
  *
- * Covers: the pure parts (SHA-256 vectors, SMS parts counted by the
- * link's splitter in every split mode and with Latin-1, body schemas;
- * rendering is tests/unit/test_template.c's); every endpoint's happy path;
+ * Covers: the pure parts (SMS parts counted by the link's splitter in
+ * every split mode and with Latin-1, body schemas; rendering is
+ * tests/unit/test_template.c's, the SHA-256 vectors of the token hash
+ * test_base.c's); every endpoint's happy path;
  * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
  * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
  * connections -> a few commits, and every 202 already visible to a second
@@ -15,10 +16,10 @@
  * migration, fails COMMIT) -> 503 for every request of the batch and
  * nothing stored; another connection holding the write lock -> 503 busy.
  *
- * Owns: its temp directories, bases and connections.  May call:
- * gateway/api.h, gateway/store.h, gateway/template.h, gateway/log.h,
- * gateway/outbox.h (struct outbox_route), smpp/text.h, libevent, jansson,
- * libc, cmocka.
+ * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
+ * May call: gateway/api.h, gateway/store.h, gateway/template.h,
+ * gateway/log.h, gateway/outbox.h (struct outbox_route), smpp/text.h,
+ * base/sha256.h, tests/unit/tmpdb.h, libevent, jansson, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,29 +279,6 @@ static int64_t good_id(struct fx *f)
 }
 
 /* ---- pure parts ------------------------------------------------------------- */
-
-static void hex(const uint8_t *h, char *out)
-{
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
-static void test_sha256(void **state)
-{
-    (void)state;
-    uint8_t h[32];
-    char x[65];
-    kz_sha256("abc", 3, h);
-    hex(h, x);
-    assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    kz_sha256("", 0, h);
-    hex(h, x);
-    assert_string_equal(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    kz_sha256(two, strlen(two), h);
-    hex(h, x);
-    assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-}
 
 static void test_parts(void **state)
 {
@@ -1365,26 +1343,26 @@ static void test_token_create(void **state)
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_parts_match_the_splitter),
         cmocka_unit_test(test_parse),
-        cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_message_parts_follow_route, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_routing, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_errors_change_nothing, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_token_cache_groups, fx_setup, fx_teardown),
+        T(test_messages),
+        T(test_message_parts_follow_route),
+        T(test_routing),
+        T(test_errors_change_nothing),
+        T(test_applications),
+        T(test_offices_slots),
+        T(test_group_commit),
+        T(test_token_cache_groups),
         cmocka_unit_test_setup_teardown(test_commit_failure, fx_setup_trap, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_token_create, fx_setup, fx_teardown),
+        T(test_token_create),
         cmocka_unit_test(test_template_parse),
-        cmocka_unit_test_setup_teardown(test_templates, fx_setup, fx_teardown),
+        T(test_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,21 +397,21 @@ static void test_deliver_sm(void **state)
     assert_int_equal(r.outcome, KW_O_STOP);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_length),
         cmocka_unit_test(test_texts),
-        cmocka_unit_test_setup_teardown(test_status_owner, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_status_stranger_and_lockout, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_owner_success_clears_failures,
-                                        fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_stop_start_help, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_ignored, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_batch_rule, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_deliver_sm, fx_setup, tmpdb_teardown),
+        T(test_status_owner),
+        T(test_status_stranger_and_lockout),
+        T(test_owner_success_clears_failures),
+        T(test_stop_start_help),
+        T(test_ignored),
+        T(test_batch_rule),
+        T(test_deliver_sm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

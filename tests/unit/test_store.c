@@ -1709,30 +1709,27 @@ static void test_kill9(void **state)
     free(got);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrations, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_directory, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_applications, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_bookings, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_booking_race, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_outbox, fx_setup, tmpdb_teardown),
+        T(test_migrations),
+        T(test_directory),
+        T(test_applications),
+        T(test_bookings),
+        T(test_booking_race),
+        T(test_outbox),
         cmocka_unit_test(test_msgid_parse),
-        cmocka_unit_test_setup_teardown(test_parts, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_held_receipts, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_leases, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_prune, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_batches, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_commit_waiters, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_atomic, fx_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_commit_per_pass, fx_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9, fx_setup, tmpdb_teardown),
+        T(test_parts),
+        T(test_held_receipts),
+        T(test_leases),
+        T(test_prune),
+        T(test_batches),
+        T(test_commit_waiters),
+        T(test_atomic),
+        T(test_commit_per_pass),
+        T(test_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
