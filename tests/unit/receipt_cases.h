@@ -189,4 +189,22 @@ static inline void rc_check(const char *what, size_t i, const struct rc_want *w,
                  (long long)w->done);
 }
 
+typedef struct rc_want rc_text_fn(const uint8_t *text, size_t len);
+typedef struct rc_want rc_pdu_fn(const struct smpp_pdu *deliver_sm);
+
+static inline void rc_run(rc_text_fn *text, rc_pdu_fn *pdu)
+{
+    for (size_t i = 0; text && i < RC_COUNT(rc_texts); i++) {
+        const struct rc_text *c = &rc_texts[i];
+        struct rc_want g = text((const uint8_t *)c->text, c->text ? rc_len(c) : 0);
+        rc_check("text", i, &c->want, &g);
+    }
+    struct smpp_pdu p;
+    for (size_t i = 0; pdu && i < RC_COUNT(rc_tlvs); i++) {
+        rc_pdu(&p, &rc_tlvs[i]);
+        struct rc_want g = pdu(&p);
+        rc_check(rc_tlvs[i].note, i, &rc_tlvs[i].want, &g);
+    }
+}
+
 #endif

@@ -183,15 +183,14 @@ static void test_fanout_cap(void **state)
     assert_int_equal(res.queued, 1 + NOTIFY_FANOUT_MAX);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_topic_and_text),
-        T(test_change_tells_owner_and_subscribers),
-        T(test_refusals),
-        T(test_fanout_cap),
+        cmocka_unit_test_setup_teardown(test_topic_and_text, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_change_tells_owner_and_subscribers,
+                                        fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_cap, fx_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -521,6 +521,71 @@ static void wait_state(struct fx *f, const int64_t *ids, size_t n, int state,
     }
 }
 
+/* n messages of text to `to` (not law_required); their ids into ids. */
+static void enqueue_n(struct fx *f, int64_t *ids, size_t n, const char *to,
+                      const char *text)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = enqueue(f, to, text, false);
+}
+
+/* Every message of ids was tried `attempts` times. */
+static void expect_attempts(struct fx *f, const int64_t *ids, size_t n, int attempts)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->attempts, attempts);
+        store_msg_free(m);
+    }
+}
+
+/* Run the loop for ms (what should NOT happen in that time). */
+static void run_for(struct fx *f, unsigned ms, int flags)
+{
+    uint64_t end = mono_ms() + ms;
+    while (mono_ms() < end)
+        event_base_loop(f->base, flags);
+}
+
+enum { SIM_BOUND = 1, SIM_OUTBOX = 2 };
+
+/* A fixture on the simulator (sc; NULL: smsc_cfg's) with one link "sim"
+ * (system_id kyzmat, the default route); with SIM_BOUND run until it is
+ * bound, with SIM_OUTBOX then start the outbox (default options). */
+static struct fx *fx_sim(const struct smsc_config *sc, int how)
+{
+    struct smsc_config def;
+    if (!sc) {
+        smsc_cfg(&def);
+        sc = &def;
+    }
+    struct fx *f = fx_new(sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    if (how & SIM_BOUND)
+        assert_true(run_until(f, all_bound, NULL, 5000));
+    if (how & SIM_OUTBOX)
+        fx_outbox(f, NULL);
+    return f;
+}
+
+/* The simulator with two accounts and a link to each: "a" for 99670...,
+ * "b" the default; both bound, the outbox started. */
+static struct fx *fx_two_links(void)
+{
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
+    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
+    sc.n_accounts = 2;
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
+    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, NULL);
+    return f;
+}
+
 /* ---- pure parts -------------------------------------------------------- */
 
 static void test_route_pick(void **state)
@@ -554,34 +619,33 @@ static void test_route_pick(void **state)
     assert_int_equal(outbox_route_pick(NULL, 0, NULL, "1"), -1);
 }
 
-/* d as the shared table's fields (no smpp state, no TLV flag here). */
-static struct rc_want got(int rc, const struct outbox_dlr *d)
+/* The table's readers: what the outbox reads (row states, no smpp state
+ * and no TLV flag here). */
+static struct outbox_dlr last_dlr;
+
+static struct rc_want got(int rc)
 {
-    struct rc_want g = { rc, d->id, d->stat, INT32_MIN, -1, d->state, d->err,
-                         d->sub, d->dlvrd, d->submit_date, d->done_date };
+    struct rc_want g = { rc, last_dlr.id, last_dlr.stat, INT32_MIN, -1,
+                         last_dlr.state, last_dlr.err, last_dlr.sub, last_dlr.dlvrd,
+                         last_dlr.submit_date, last_dlr.done_date };
     return g;
+}
+
+static struct rc_want read_text(const uint8_t *text, size_t len)
+{
+    return got(outbox_receipt_parse(text, len, &last_dlr));
+}
+
+static struct rc_want read_pdu(const struct smpp_pdu *p)
+{
+    return got(outbox_receipt_read(p, &last_dlr));
 }
 
 /* The receipts of receipt_cases.h, read as row states. */
 static void test_receipt_parse(void **state)
 {
     (void)state;
-    struct outbox_dlr d;
-    for (size_t i = 0; i < RC_COUNT(rc_texts); i++) {
-        const struct rc_text *c = &rc_texts[i];
-        int rc = outbox_receipt_parse((const uint8_t *)c->text, c->text ? rc_len(c) : 0,
-                                      &d);
-        struct rc_want g = got(rc, &d);
-        rc_check("text", i, &c->want, &g);
-    }
-    struct smpp_pdu p;
-    for (size_t i = 0; i < RC_COUNT(rc_tlvs); i++) {
-        rc_pdu(&p, &rc_tlvs[i]);
-        int rc = outbox_receipt_read(&p, &d);
-        struct rc_want g = got(rc, &d);
-        rc_check(rc_tlvs[i].note, i, &rc_tlvs[i].want, &g);
-    }
-
+    rc_run(read_text, read_pdu);
     assert_int_equal(outbox_tlv_state(3), STORE_MSG_EXPIRED);
     assert_int_equal(outbox_tlv_state(6), -1);
     assert_int_equal(outbox_stat_state("delivered"), STORE_MSG_DELIVERED);
@@ -591,18 +655,24 @@ static void test_receipt_parse(void **state)
 static void test_status_class(void **state)
 {
     (void)state;
-    assert_int_equal(outbox_status_class(ESME_ROK), OUTBOX_OK);
-    assert_int_equal(outbox_status_class(ESME_RTHROTTLED), OUTBOX_THROTTLE);
-    assert_int_equal(outbox_status_class(ESME_RMSGQFUL), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_DONE_QUEUE_FULL), OUTBOX_THROTTLE);
-    assert_int_equal(outbox_status_class(ESME_DONE_TIMEOUT), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_DONE_LINK_LOST), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RSYSERR), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RX_T_APPN), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(0x401), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RINVDSTADR), OUTBOX_PERM);
-    assert_int_equal(outbox_status_class(ESME_RINVSRCADR), OUTBOX_PERM);
-    assert_int_equal(outbox_status_class(ESME_RX_P_APPN), OUTBOX_PERM);
+    static const struct { uint32_t status; int cls; } cases[] = {
+        { ESME_ROK, OUTBOX_OK },
+        { ESME_RTHROTTLED, OUTBOX_THROTTLE },
+        { ESME_RMSGQFUL, OUTBOX_TEMP },
+        { ESME_DONE_QUEUE_FULL, OUTBOX_THROTTLE },
+        { ESME_DONE_TIMEOUT, OUTBOX_TEMP },
+        { ESME_DONE_LINK_LOST, OUTBOX_TEMP },
+        { ESME_RSYSERR, OUTBOX_TEMP },
+        { ESME_RX_T_APPN, OUTBOX_TEMP },
+        { 0x401, OUTBOX_TEMP },
+        { ESME_RINVDSTADR, OUTBOX_PERM },
+        { ESME_RINVSRCADR, OUTBOX_PERM },
+        { ESME_RX_P_APPN, OUTBOX_PERM },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if ((int)outbox_status_class(cases[i].status) != cases[i].cls)
+            fail_msg("status 0x%x: class %d, wanted %d", (unsigned)cases[i].status,
+                     (int)outbox_status_class(cases[i].status), cases[i].cls);
     assert_int_equal(outbox_status_err(ESME_RINVDSTADR), 0x0B);
     assert_int_equal(outbox_status_err(ESME_DONE_TIMEOUT), OUTBOX_ERR_TIMEOUT);
     assert_int_equal(outbox_status_err(ESME_DONE_LINK_LOST),
@@ -619,11 +689,7 @@ static const char *const cyr_long =
 static void test_send_and_deliver(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_OUTBOX);
     enum { N = 40 };
     int64_t ids[N];
     char text[64];
@@ -665,16 +731,7 @@ static void test_send_and_deliver(void **state)
 static void test_routing(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
-    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
-    sc.n_accounts = 2;
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
-    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_two_links();
     int64_t ids[4];
     ids[0] = enqueue(f, "996701111111", "to a", false);
     ids[1] = enqueue(f, "+996702222222", "to a too", false);
@@ -697,16 +754,7 @@ static void test_routing(void **state)
 static void test_sender_and_via(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
-    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
-    sc.n_accounts = 2;
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
-    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_two_links();
     int64_t now = skewed_clock(), ids[3];
     struct store_msg_new m = { .to = "996701111111", .text = "via b",
                                .sender = "500", .via = "b",
@@ -750,15 +798,10 @@ static void note_rc(void *arg, int rc)
 static void test_commit_fails_nothing_sent(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
+    struct fx *f = fx_sim(NULL, SIM_BOUND);
     enum { N = 5 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000012", "after a failed commit", false);
+    enqueue_n(f, ids, N, "996700000012", "after a failed commit");
     assert_int_equal(store_flush(f->db.st), STORE_OK);   /* the rows are in */
     store_test_fail_commits(f->db.st, 1);
     fx_outbox(f, NULL);
@@ -787,12 +830,7 @@ static void test_commit_fails_nothing_sent(void **state)
     }
     wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
     assert_int_equal(f->sms_seen, N);
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 1);      /* the undone claim: not counted */
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 1);             /* the undone claim: not counted */
     fx_free(f);
 }
 
@@ -802,9 +840,7 @@ static void test_throttled(void **state)
     struct smsc_config sc;
     smsc_cfg(&sc);
     sc.throttle_every = 2;     /* with max_retries 1 some answers reach us */
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(&sc, SIM_OUTBOX);
     enum { N = 30 };
     int64_t ids[N];
     char text[32];
@@ -818,35 +854,21 @@ static void test_throttled(void **state)
     assert_true(s.retried > 0);
     assert_int_equal(s.failed, 0);
     assert_int_equal(s.submitted, N);
-    /* throttling does not count as an attempt */
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 1);
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 1);   /* throttling does not count as an attempt */
     fx_free(f);
 }
 
 static void test_link_down_then_back(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_BOUND | SIM_OUTBOX);
     smsc_set_refuse_binds(f->smsc, 1);
     smsc_drop(f->smsc, NULL);
     enum { N = 10 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000004", "while down", false);
+    enqueue_n(f, ids, N, "996700000004", "while down");
     /* for a while nothing is sent, nothing fails, nothing is lost */
-    uint64_t end = mono_ms() + 400;
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_ONCE);
+    run_for(f, 400, EVLOOP_ONCE);
     for (int i = 0; i < N; i++) {
         int st = state_of(f, ids[i]);
         assert_true(st == STORE_MSG_QUEUED || st == STORE_MSG_SENDING);
@@ -861,10 +883,7 @@ static void test_link_down_then_back(void **state)
 static void test_optout(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    struct fx *f = fx_sim(NULL, 0);
     assert_int_equal(store_optout_set(f->db.st, "996700000005", skewed_clock()),
                      STORE_OK);
     fx_outbox(f, NULL);
@@ -931,8 +950,7 @@ static void test_crash_and_lease(void **state)
     fx_outbox(f, &o);
     enum { N = 5 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000008", "sent before the crash", false);
+    enqueue_n(f, ids, N, "996700000008", "sent before the crash");
     unsigned want = N;
     assert_true(run_until(f, raw_submits, &want, 5000));
     for (int i = 0; i < N; i++)
@@ -956,21 +974,14 @@ static void test_crash_and_lease(void **state)
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
     assert_true(run_until(f, all_bound, NULL, 5000));
     fx_outbox(f, &o);
-    uint64_t end = mono_ms() + 300;
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_ONCE);
+    run_for(f, 300, EVLOOP_ONCE);
     assert_int_equal(f->sms_seen, 0);
     for (int i = 0; i < N; i++)
         assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
     clock_skew = 31000;
     wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
     assert_int_equal(f->sms_seen, N);
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 2);      /* the duplicate, counted */
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 2);             /* the duplicate, counted */
     clock_skew = 0;
     fx_free(f);
 }
@@ -1011,10 +1022,7 @@ static bool hook_done(struct fx *f, void *arg)
 static void test_callback(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    struct fx *f = fx_sim(NULL, 0);
     struct evhttp *http = evhttp_new(f->base);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
         http, "127.0.0.1", 0);
@@ -1104,11 +1112,7 @@ static void test_first_claim_many_rows(void **state)
 static void test_long_sms_parts(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_OUTBOX);
     int64_t id = enqueue(f, "996700000011", cyr_long, false);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 10000);
     int parts = 0, dl = 0;
@@ -1123,18 +1127,15 @@ static void test_long_sms_parts(void **state)
     fx_free(f);
 
     /* every part fails: the message fails at the first, and stays so */
+    struct smsc_config sc;
     smsc_cfg(&sc);
     sc.dlr_fail_ratio = 1.0;
-    f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    f = fx_sim(&sc, SIM_OUTBOX);
     id = enqueue(f, "996700000012", cyr_long, false);
     wait_state(f, &id, 1, STORE_MSG_FAILED, 10000);
     struct want w = { &id, 1, STORE_MSG_FAILED };
     (void)w;
-    uint64_t end = mono_ms() + 200;        /* the other parts' receipts */
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    run_for(f, 200, EVLOOP_NONBLOCK);      /* the other parts' receipts */
     assert_int_equal(state_of(f, id), STORE_MSG_FAILED);
     assert_int_equal(store_msg_parts(f->db.st, id, &parts, &dl), STORE_OK);
     assert_true(parts >= 2);
