@@ -19,7 +19,8 @@
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
  * gateway/log.h, gateway/outbox.h (struct outbox_route), smpp/text.h,
- * base/sha256.h, tests/unit/tmpdb.h, libevent, jansson, libc, cmocka.
+ * base/sha256.h, tests/unit/tmpdb.h, tests/unit/http_body.h, libevent,
+ * jansson, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "tests/unit/http_body.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
@@ -174,12 +176,7 @@ static void on_resp(struct evhttp_request *req, void *arg)
     const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
                                            "Allow");
     snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
-    struct evbuffer *b = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(b);
-    if (n >= sizeof r->body)
-        n = sizeof r->body - 1;
-    evbuffer_remove(b, r->body, n);
-    r->body[n] = '\0';
+    http_body_take(req, r->body, sizeof r->body);
     if (r->code == 202) {
         json_t *j = json_loads(r->body, 0, NULL);
         r->id = j ? (int64_t)json_integer_value(json_object_get(j, "id")) : 0;

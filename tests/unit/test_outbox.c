@@ -21,8 +21,8 @@
  * passes (never a fixed sleep).
  * May call: gateway/outbox, gateway/store, gateway/fetch, gateway/log,
  * smpp/esme, smpp/smsc, smpp/pdu, tests/unit/receipt_cases.h (the
- * receipts test_receipt.c reads too), tests/unit/tmpdb.h, libevent, libc,
- * cmocka.
+ * receipts test_receipt.c reads too), tests/unit/tmpdb.h,
+ * tests/unit/http_body.h, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +53,7 @@
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/smsc.h"
+#include "tests/unit/http_body.h"
 #include "tests/unit/receipt_cases.h"
 #include "tests/unit/tmpdb.h"
 
@@ -569,6 +570,38 @@ static struct fx *fx_sim(const struct smsc_config *sc, int how)
     return f;
 }
 
+/* A fixture on the raw peer (answering submit_sm with ESME_ROK unless the
+ * test says otherwise before it sends) with one link "raw"; with SIM_BOUND
+ * run until it is bound.  No outbox yet. */
+static struct fx *fx_raw(int how)
+{
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
+    if (how & SIM_BOUND)
+        assert_true(run_until(f, all_bound, NULL, 5000));
+    return f;
+}
+
+struct count {
+    const unsigned *n;
+    unsigned want;
+};
+
+static bool count_reached(struct fx *f, void *arg)
+{
+    (void)f;
+    const struct count *c = arg;
+    return *c->n >= c->want;
+}
+
+/* Run the loop until *n >= want or ms pass; whether it got there. */
+static bool wait_count(struct fx *f, const unsigned *n, unsigned want, unsigned ms)
+{
+    struct count c = { n, want };
+    return run_until(f, count_reached, &c, ms);
+}
+
 /* The simulator with two accounts and a link to each: "a" for 99670...,
  * "b" the default; both bound, the outbox started. */
 static struct fx *fx_two_links(void)
@@ -906,10 +939,8 @@ static void test_optout(void **state)
 static void test_permanent_error(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
+    struct fx *f = fx_raw(0);
     f->raw->submit_status = ESME_RINVDSTADR;
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
     fx_outbox(f, NULL);
     int64_t id = enqueue(f, "996700000007", "bad number", false);
     /* and one with no route at all: no prefix matches, no default */
@@ -932,27 +963,19 @@ static void test_permanent_error(void **state)
     fx_free(f);
 }
 
-static bool raw_submits(struct fx *f, void *arg)
-{
-    return f->raw->submits >= *(unsigned *)arg;
-}
-
 static void test_crash_and_lease(void **state)
 {
     (void)state;
     /* 1: an SMSC that never answers; the outbox dies with 5 on the wire */
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
+    struct fx *f = fx_raw(0);
     f->raw->silent = 1;
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
     struct outbox_opts o = { .lease_ms = 30000, .clock_ms = skewed_clock };
     clock_skew = 0;
     fx_outbox(f, &o);
     enum { N = 5 };
     int64_t ids[N];
     enqueue_n(f, ids, N, "996700000008", "sent before the crash");
-    unsigned want = N;
-    assert_true(run_until(f, raw_submits, &want, 5000));
+    assert_true(wait_count(f, &f->raw->submits, N, 5000));
     for (int i = 0; i < N; i++)
         assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
     /* "crash": the outbox goes without writing an outcome; the rows keep
@@ -1002,12 +1025,7 @@ static void hook_cb(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 503, "busy", NULL);
         return;
     }
-    struct evbuffer *b = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(b);
-    if (n >= sizeof h->last)
-        n = sizeof h->last - 1;
-    evbuffer_remove(b, h->last, n);
-    h->last[n] = '\0';
+    http_body_take(req, h->last, sizeof h->last);
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
@@ -1176,18 +1194,10 @@ static void check_durable(struct rawpeer *rp, uint32_t status, void *arg)
     store_close(other);
 }
 
-static bool dlv_resps(struct fx *f, void *arg)
-{
-    return f->raw->dlv_resps >= *(unsigned *)arg;
-}
-
 static void test_receipt_durable_before_answer(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
+    struct fx *f = fx_raw(SIM_BOUND);
     struct outbox_opts o = { .receipt_wait_ms = 60000 };
     fx_outbox(f, &o);
     struct durable_check c = { .db = &f->db };
@@ -1197,8 +1207,7 @@ static void test_receipt_durable_before_answer(void **state)
     /* 1: a receipt that matches nothing yet (it overtook its
      * submit_sm_resp): answered only once held in the store */
     raw_receipt(f->raw, "77aa");
-    unsigned want = 1;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 1, 5000));
     assert_true(c.held_seen);
     struct outbox_stats s;
     outbox_get_stats(f->ob, &s);
@@ -1254,13 +1263,11 @@ static void test_receipt_durable_before_answer(void **state)
     c.held_seen = false;
     raw_receipt(f->raw, "1f4");          /* part 1, in hex */
     raw_receipt(f->raw, "1f5");          /* part 2 */
-    want = 3;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 3, 5000));
     assert_false(c.delivered_seen);      /* 2 of 3 parts: not yet */
     assert_int_equal(state_of(f, id), STORE_MSG_SUBMITTED);
     raw_receipt(f->raw, "1f6");          /* the last part */
-    want = 4;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 4, 5000));
     assert_true(c.delivered_seen);       /* durable before the answer */
     assert_false(c.held_seen);
     assert_int_equal(c.checks, 4);
@@ -1303,10 +1310,9 @@ static void test_esme_defer_timeout(void **state)
     assert_true(run_until(f, all_bound, NULL, 5000));
     /* outside on_deliver nothing can be deferred */
     assert_int_equal(esme_defer_answer(f->esme[0], ESME_RX_T_APPN), 0);
-    unsigned want = 1;
     uint64_t t0 = mono_ms();
     raw_receipt(f->raw, "abc");
-    assert_true(run_until(f, dlv_resps, &want, ESME_DEFER_MS + 3000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 1, ESME_DEFER_MS + 3000));
     uint64_t waited = mono_ms() - t0;
     assert_int_equal(f->raw->dlv_status, ESME_RX_T_APPN);   /* the fallback */
     assert_true(waited + 50 >= ESME_DEFER_MS);
@@ -1321,8 +1327,7 @@ static void test_esme_defer_timeout(void **state)
     assert_int_equal(esme_deferred(f->esme[0]), 1);
     assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), 0);
     assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), -1);
-    want = 2;
-    assert_true(run_until(f, dlv_resps, &want, 2000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 2, 2000));
     assert_int_equal(f->raw->dlv_status, ESME_ROK);
     /* the ticket of one esme means nothing to another */
     assert_int_equal(esme_answer(f->esme[0], held_ticket ^ (1ull << 32),
