@@ -893,6 +893,7 @@ static void test_offices_slots(void **state)
 struct conc {
     struct evhttp_connection *c[NCONC];
     struct resp r[NCONC];
+    struct store *check;        /* a second connection to the database */
 };
 
 /* Open NCONC keep-alive connections (one GET each) so the POSTs that follow
@@ -914,16 +915,29 @@ static void conc_open(struct fx *f, struct conc *k)
     }
 }
 
-static void conc_post(struct fx *f, struct conc *k, struct store *check,
-                      const char *trap_to, int trap_i)
+/* One POST /v1/messages on every connection: connection i uses token
+ * toks[(i / run) % ntok] and text "<tag><i>", to the trap number on
+ * connection trap_i (-1: none); a 202 is checked against `check` (NULL:
+ * not).  Runs the loop until every answer is in. */
+struct conc_send {
+    const char *const *toks;
+    int ntok, run;
+    char tag;
+    struct store *check;
+    const char *trap_to;
+    int trap_i;
+};
+
+static void conc_send(struct fx *f, struct conc *k, const struct conc_send *cs)
 {
     for (int i = 0; i < NCONC; i++) {
         memset(&k->r[i], 0, sizeof k->r[i]);
-        k->r[i].check = check;
+        k->r[i].check = cs->check;
         char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"text\":\"n%d\"}",
-                 i == trap_i ? trap_to : "996555100000", i);
-        evhttp_make_request(k->c[i], new_req(&k->r[i], f->tok_a,
+        snprintf(body, sizeof body, "{\"to\":\"%s\",\"text\":\"%c%d\"}",
+                 i == cs->trap_i ? cs->trap_to : "996555100000", cs->tag, i);
+        evhttp_make_request(k->c[i], new_req(&k->r[i],
+                                             cs->toks[(i / cs->run) % cs->ntok],
                                              "application/json", body,
                                              strlen(body)),
                             EVHTTP_REQ_POST, "/v1/messages");
@@ -933,24 +947,46 @@ static void conc_post(struct fx *f, struct conc *k, struct store *check,
             event_base_loop(f->base, EVLOOP_ONCE);
 }
 
-static void conc_close(struct conc *k)
+/* NCONC messages from tok_a, the trap on trap_i, checked against k->check. */
+static void conc_post(struct fx *f, struct conc *k, const char *trap_to, int trap_i)
+{
+    const char *tok[1] = { f->tok_a };
+    struct conc_send cs = { tok, 1, 1, 'n', k->check, trap_to, trap_i };
+    conc_send(f, k, &cs);
+}
+
+/* The connections opened (conc_open) and a second database connection
+ * (with the trap migration when the fixture has it). */
+static struct conc *conc_new(struct fx *f, bool trap)
+{
+    struct conc *k = calloc(1, sizeof *k);
+    assert_non_null(k);
+    if (trap) {
+        char err[256];
+        assert_int_equal(store_open_with(f->db.path, STORE_SYNC_NORMAL, trap_migration,
+                                         1, &k->check, err, sizeof err), STORE_OK);
+    } else {
+        k->check = tmpdb_connect(&f->db);
+    }
+    conc_open(f, k);
+    return k;
+}
+
+static void conc_free(struct conc *k)
 {
     for (int i = 0; i < NCONC; i++)
         evhttp_connection_free(k->c[i]);
+    store_close(k->check);
+    free(k);
 }
 
 static void test_group_commit(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open(f->db.path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
-                     STORE_OK);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, false);
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    conc_post(f, k, st2, NULL, -1);
+    conc_post(f, k, NULL, -1);
     api_get_stats(f->api, &s1);
     for (int i = 0; i < NCONC; i++) {
         assert_int_equal(k->r[i].code, 202);
@@ -964,9 +1000,7 @@ static void test_group_commit(void **state)
     assert_true(commits >= 1);
     assert_true(commits <= 10);
     assert_int_equal(s1.accepted - s0.accepted, NCONC);
-    conc_close(k);
-    free(k);
-    store_close(st2);
+    conc_free(k);
 }
 
 /*
@@ -979,10 +1013,6 @@ static void test_group_commit(void **state)
 static void test_token_cache_groups(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open(f->db.path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
-                     STORE_OK);
     char forged[API_TOKEN_LEN];
     memcpy(forged, f->tok_a, sizeof forged);
     size_t fl = strlen(forged);
@@ -991,24 +1021,13 @@ static void test_token_cache_groups(void **state)
     char want_a[32], want_b[32];
     snprintf(want_a, sizeof want_a, "agency:%lld", (long long)f->agency_a);
     snprintf(want_b, sizeof want_b, "agency:%lld", (long long)f->agency_b);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, false);
+    struct store *st2 = k->check;
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    for (int i = 0; i < NCONC; i++) {
-        memset(&k->r[i], 0, sizeof k->r[i]);
-        k->r[i].check = st2;
-        char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"c%d\"}", i);
-        /* runs of the same token, so the cache is hit, then a switch */
-        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[(i / 7) % 3],
-                                             "application/json", body,
-                                             strlen(body)),
-                            EVHTTP_REQ_POST, "/v1/messages");
-    }
-    for (int i = 0; i < NCONC; i++)
-        while (!k->r[i].done)
-            event_base_loop(f->base, EVLOOP_ONCE);
+    /* runs of the same token, so the cache is hit, then a switch */
+    struct conc_send mixed = { toks, 3, 7, 'c', st2, NULL, -1 };
+    conc_send(f, k, &mixed);
     api_get_stats(f->api, &s1);
     int n202 = 0;
     for (int i = 0; i < NCONC; i++) {
@@ -1032,38 +1051,22 @@ static void test_token_cache_groups(void **state)
     uint8_t h[32];
     kz_sha256(f->tok_b, strlen(f->tok_b), h);
     assert_int_equal(store_token_revoke(f->db.st, h, 32, 1), STORE_OK);
-    for (int i = 0; i < NCONC; i++) {
-        memset(&k->r[i], 0, sizeof k->r[i]);
-        char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"d%d\"}", i);
-        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[i % 2],
-                                             "application/json", body,
-                                             strlen(body)),
-                            EVHTTP_REQ_POST, "/v1/messages");
-    }
-    for (int i = 0; i < NCONC; i++)
-        while (!k->r[i].done)
-            event_base_loop(f->base, EVLOOP_ONCE);
+    struct conc_send alternating = { toks, 2, 1, 'd', NULL, NULL, -1 };
+    conc_send(f, k, &alternating);
     for (int i = 0; i < NCONC; i++)
         assert_int_equal(k->r[i].code, i % 2 ? 401 : 202);
-    conc_close(k);
-    free(k);
-    store_close(st2);
+    conc_free(k);
 }
 
 static void test_commit_failure(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open_with(f->db.path, STORE_SYNC_NORMAL, trap_migration,
-                                     1, &st2, err, sizeof err), STORE_OK);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, true);
+    struct store *st2 = k->check;
     int64_t id0 = good_id(f);
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    conc_post(f, k, st2, TRAP_NUMBER, 0);
+    conc_post(f, k, TRAP_NUMBER, 0);
     api_get_stats(f->api, &s1);
     assert_true(s1.commit_failures - s0.commit_failures >= 1);
     assert_int_equal(k->r[0].code, 503);
@@ -1088,8 +1091,6 @@ static void test_commit_failure(void **state)
     /* later batches work again */
     assert_int_equal(store_msg_get(f->db.st, next, &m), STORE_OK);
     store_msg_free(m);
-    conc_close(k);
-    free(k);
 
     /* another connection holds the write lock (a write opened its batch):
      * 503 busy, nothing stored */
@@ -1100,7 +1101,7 @@ static void test_commit_failure(void **state)
     assert_error(&r, 503, NULL, "busy");
     assert_int_equal(store_flush(st2), STORE_OK);
     assert_int_equal(good_id(f), next + 1);
-    store_close(st2);
+    conc_free(k);
 }
 
 /* ---- status templates ----------------------------------------------------- */
