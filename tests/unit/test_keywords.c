@@ -162,6 +162,14 @@ static int send_kw(struct fx *f, const char *from, const char *text, int64_t now
                            o, r);
 }
 
+/* send_kw, answered STORE_OK with the given outcome. */
+static void send_expect(struct fx *f, const char *from, const char *text, int64_t now,
+                        const struct kw_opts *o, struct kw_result *r, int outcome)
+{
+    assert_int_equal(send_kw(f, from, text, now, o, r), STORE_OK);
+    assert_int_equal(r->outcome, outcome);
+}
+
 /* The reply the handler queued, as stored (caller frees). */
 static struct store_msg *reply_of(struct fx *f, const struct kw_result *r)
 {
@@ -188,19 +196,15 @@ static void test_status_owner(void **state)
     struct fx *f = *state;
     struct kw_result r;
     /* any form of the owner's number */
-    assert_int_equal(send_kw(f, "+" OWNER, "АБАЛ 12345", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, "+" OWNER, "АБАЛ 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
-    assert_int_equal(send_kw(f, "0555123456", "status 12345", T0, NULL, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, "0555123456", "status 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Application 12345: ready. Come to office 3.", "en");
     /* the agency's template wins over the built-in line */
     assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ru",
                                         "Заявление {number} готово. {note}"),
                      STORE_OK);
-    assert_int_equal(send_kw(f, OWNER, "Статус 12345", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "Статус 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Заявление 12345 готово. Come to office 3.", "ru");
     /* the agency's "*" template words every status it has no text for */
     assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ky",
@@ -217,9 +221,7 @@ static void test_status_owner(void **state)
                      STORE_OK);
     expect_reply(f, &r, OWNER, "Application 12345: issued.", "en");
     /* a stranger gets the neutral answer, never the template's words */
-    assert_int_equal(send_kw(f, STRANGER, "абал 12345", T0 + 3, NULL, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "абал 12345", T0 + 3, NULL, &r, KW_O_NEUTRAL);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_KY), "ky");
     /* no batch left open: not attached, the MO is durable on return */
     struct store *other = tmpdb_connect(&f->db);
@@ -237,37 +239,27 @@ static void test_status_stranger_and_lockout(void **state)
     struct kw_result r;
     /* an existing application of someone else, and one that does not exist:
      * the same answer */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 12345", T0, &o, &r, KW_O_NEUTRAL);
     assert_int_equal(r.failures, 1);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 99999", T0 + 1, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 99999", T0 + 1, &o, &r, KW_O_NEUTRAL);
     assert_int_equal(r.failures, 2);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
     /* no number: usage, not counted */
-    assert_int_equal(send_kw(f, STRANGER, "СТАТУС", T0 + 2, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_USAGE);
+    send_expect(f, STRANGER, "СТАТУС", T0 + 2, &o, &r, KW_O_USAGE);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_USAGE, KW_RU), "ru");
     /* the third failure locks */
-    assert_int_equal(send_kw(f, STRANGER, "абал 55555", T0 + 3, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_LOCKED);
+    send_expect(f, STRANGER, "абал 55555", T0 + 3, &o, &r, KW_O_LOCKED);
     assert_int_equal(r.locked_until, T0 + 3 + 10 * 60000);
     expect_reply(f, &r, STRANGER,
                  "Өтө көп аракет. 10 мүнөттөн кийин кайра аракет кылыңыз.", "ky");
     /* locked: even a right guess gets the lock-out answer, nothing leaks */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_LOCKED);
+    send_expect(f, STRANGER, "STATUS 12345", T0 + 5 * 60000, &o, &r, KW_O_LOCKED);
     expect_reply(f, &r, STRANGER, "Too many attempts. Try again in 6 minutes.", "en");
     /* the owner is not affected by a stranger's lock */
-    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "STATUS 12345", T0 + 5 * 60000, &o, &r, KW_O_STATUS);
     /* after the lock: neutral again */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r, KW_O_NEUTRAL);
 }
 
 static void test_owner_success_clears_failures(void **state)
@@ -276,14 +268,11 @@ static void test_owner_success_clears_failures(void **state)
     struct kw_opts o = { .window_ms = 60000, .max_failures = 3, .lock_ms = 60000 };
     struct kw_result r;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + i, &o, &r), STORE_OK);
-        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+        send_expect(f, OWNER, "STATUS 1", T0 + i, &o, &r, KW_O_NEUTRAL);
     }
-    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 2, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "STATUS 12345", T0 + 2, &o, &r, KW_O_STATUS);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r), STORE_OK);
-        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+        send_expect(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r, KW_O_NEUTRAL);
         assert_int_equal(r.failures, i + 1);
     }
 }
@@ -293,36 +282,30 @@ static void test_stop_start_help(void **state)
     struct fx *f = *state;
     struct kw_result r;
     bool out = false;
-    assert_int_equal(send_kw(f, OWNER, "ТОКТОТ", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STOP);
+    send_expect(f, OWNER, "ТОКТОТ", T0, NULL, &r, KW_O_STOP);
     assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_true(out);
     /* the confirmation goes out although the number is opted out now */
     expect_reply(f, &r, OWNER, kw_text(KW_T_STOP, KW_KY), "ky");
     /* an opted-out phone still gets answers to its own requests */
-    assert_int_equal(send_kw(f, OWNER, "HELP", T0 + 1, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_HELP);
+    send_expect(f, OWNER, "HELP", T0 + 1, NULL, &r, KW_O_HELP);
     expect_reply(f, &r, OWNER, kw_text(KW_T_HELP, KW_EN), "en");
-    assert_int_equal(send_kw(f, OWNER, "СТАРТ", T0 + 2, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_START);
+    send_expect(f, OWNER, "СТАРТ", T0 + 2, NULL, &r, KW_O_START);
     assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_false(out);
     expect_reply(f, &r, OWNER, kw_text(KW_T_START, KW_RU), "ru");
     /* START when not opted out: confirmed, still not opted out */
-    assert_int_equal(send_kw(f, STRANGER, "start", T0 + 3, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_START);
+    send_expect(f, STRANGER, "start", T0 + 3, NULL, &r, KW_O_START);
 }
 
 static void test_ignored(void **state)
 {
     struct fx *f = *state;
     struct kw_result r;
-    assert_int_equal(send_kw(f, OWNER, "hello there", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_IGNORED);
+    send_expect(f, OWNER, "hello there", T0, NULL, &r, KW_O_IGNORED);
     assert_int_equal(r.reply_id, 0);
     /* an alphanumeric sender cannot be answered */
-    assert_int_equal(send_kw(f, "INFO", "STOP", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_IGNORED);
+    send_expect(f, "INFO", "STOP", T0, NULL, &r, KW_O_IGNORED);
     bool out = true;
     assert_int_equal(store_optout_get(f->db.st, "INFO", &out), STORE_OK);
     assert_false(out);

@@ -121,6 +121,15 @@ static void test_migrations(void **state)
 
 /* ---- directory: agencies, services, offices, tokens --------------------- */
 
+/* One listed template: its status, language and body. */
+static void expect_template(const struct store_template *t, const char *status,
+                            const char *lang, const char *body)
+{
+    assert_string_equal(t->status, status);
+    assert_string_equal(t->lang, lang);
+    assert_string_equal(t->body, body);
+}
+
 static void test_directory(void **state)
 {
     struct fx *f = *state;
@@ -304,11 +313,8 @@ static void templates(struct store *st, int64_t gov, int64_t tax)
     assert_int_equal(store_template_list(st, gov, NULL, NULL, tl, 2, &tn),
                      STORE_OK);
     assert_int_equal(tn, 2);
-    assert_string_equal(tl[0].status, "*");
-    assert_string_equal(tl[0].lang, "ky");
-    assert_string_equal(tl[0].body, "gov any");
-    assert_string_equal(tl[1].status, "approved");
-    assert_string_equal(tl[1].lang, "en");
+    expect_template(&tl[0], "*", "ky", "gov any");
+    expect_template(&tl[1], "approved", "en", "gov en");
     char cs[STORE_CODE_MAX], cl[STORE_LANG_MAX];
     snprintf(cs, sizeof cs, "%s", tl[1].status);
     snprintf(cl, sizeof cl, "%s", tl[1].lang);
@@ -316,11 +322,8 @@ static void templates(struct store *st, int64_t gov, int64_t tax)
     assert_int_equal(store_template_list(st, gov, cs, cl, tl, 4, &tn),
                      STORE_OK);
     assert_int_equal(tn, 2);
-    assert_string_equal(tl[0].status, "approved");
-    assert_string_equal(tl[0].lang, "ru");
-    assert_string_equal(tl[0].body, "gov ok");
-    assert_string_equal(tl[1].status, "booking.moved");
-    assert_string_equal(tl[1].body, "{day} {time}");
+    expect_template(&tl[0], "approved", "ru", "gov ok");
+    expect_template(&tl[1], "booking.moved", "ky", "{day} {time}");
     store_templates_free(tl, tn);
     assert_int_equal(store_template_list(st, gov, "booking.moved", "ky", tl, 4,
                                          &tn), STORE_OK);
