@@ -161,6 +161,37 @@ static void start(struct fx *f, int mode, const char *lang, const char *phone)
     f->state[0] = '\0';
 }
 
+/* Turns in a row: the entry (no input) when `entry`, then each input of
+ * the space-separated path; every turn but the last must answer CON, the
+ * last one `last`. */
+static void turns(struct fx *f, bool entry, const char *path, int last)
+{
+    const char *in[16];
+    size_t n = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", path);
+    if (entry)
+        in[n++] = NULL;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ", &save); t && n < 16; t = strtok_r(NULL, " ", &save))
+        in[n++] = t;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(turn(f, in[i]), i + 1 == n ? last : BOOKING_CON);
+}
+
+/* One service (passport) at one office (b1): both lists are skipped. */
+struct node {
+    int64_t svc, off;
+};
+
+static struct node one_node(struct fx *f)
+{
+    struct node n;
+    n.svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    n.off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    return n;
+}
+
 #define SEES(f, s) do {                                                    \
         if (!strstr((f)->res.screen, (s)))                                 \
             fail_msg("screen lacks \"%s\":\n%s", (s), (f)->res.screen);    \
@@ -305,10 +336,9 @@ static void test_walk_unknown_lang(void **state)
 static void test_single_entries_skipped(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-02", "09:00", 3);
-    slot(f, off, svc, "2026-12-03", "09:00", 3);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-02", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
 
     assert_int_equal(turn(f, NULL), BOOKING_CON);
@@ -326,7 +356,7 @@ static void test_single_entries_skipped(void **state)
     /* with two services the service list is shown, the office skipped,
      * and back from the days goes to the services */
     int64_t lic = service(f, "license", "Күбөлүк", "Права", "Licence");
-    slot(f, off, lic, "2026-12-04", "09:00", 3);
+    slot(f, n.off, lic, "2026-12-04", "09:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     assert_int_equal(turn(f, NULL), BOOKING_CON);
     SEES(f, "Choose a service:");
@@ -358,13 +388,12 @@ static void test_services_configured(void **state)
 static void test_pagination(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    struct node n = one_node(f);
     int64_t ids[20];
     char times[20][16];
     for (int i = 0; i < 20; i++) {
         snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
-        ids[i] = slot(f, off, svc, "2026-12-02", times[i], 2);
+        ids[i] = slot(f, n.off, n.svc, "2026-12-02", times[i], 2);
     }
     start(f, BOOKING_BOOK, "ru", PHONE_A);
     assert_int_equal(turn(f, NULL), BOOKING_CON);
@@ -464,12 +493,11 @@ static void test_invalid_input(void **state)
 static void test_past_times_hidden(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-01", "09:00", 3);
-    slot(f, off, svc, "2026-12-01", "12:00", 3);   /* now: gone too */
-    int64_t s15 = slot(f, off, svc, "2026-12-01", "15:00", 3);
-    slot(f, off, svc, "2026-12-02", "08:00", 3);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-01", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-01", "12:00", 3);   /* now: gone too */
+    int64_t s15 = slot(f, n.off, n.svc, "2026-12-01", "15:00", 3);
+    slot(f, n.off, n.svc, "2026-12-02", "08:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     assert_int_equal(turn(f, NULL), BOOKING_CON);
     SEES(f, "1. Tue 01.12");
@@ -488,7 +516,7 @@ static void test_past_times_hidden(void **state)
 
     /* once the 15:00 place is gone, today has nothing ahead: not offered */
     int64_t same = 0;
-    assert_int_equal(store_slot_put(f->db.st, off, svc, "2026-12-01", "15:00", 1,
+    assert_int_equal(store_slot_put(f->db.st, n.off, n.svc, "2026-12-01", "15:00", 1,
                                     &same), STORE_OK);
     assert_int_equal(same, s15);
     start(f, BOOKING_BOOK, "en", PHONE_B);
@@ -500,12 +528,11 @@ static void test_past_times_hidden(void **state)
 static void test_horizon(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-03", "09:00", 3);
-    slot(f, off, svc, "2026-12-04", "09:00", 3);
-    slot(f, off, svc, "2026-12-14", "09:00", 3);
-    slot(f, off, svc, "2026-12-15", "09:00", 3);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-04", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-14", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-15", "09:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     /* default: 14 days, today included -> up to 2026-12-14 */
     assert_int_equal(turn(f, NULL), BOOKING_CON);
@@ -532,27 +559,21 @@ static void test_horizon(void **state)
 static void test_capacity_just_taken(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 1);
-    slot(f, off, svc, "2026-12-02", "10:00", 4);
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 1);
+    slot(f, n.off, n.svc, "2026-12-02", "10:00", 4);
 
     /* B walks to the confirmation of 09:00 and waits */
     struct fx fb;
     memcpy(&fb, f, sizeof fb);
     start(&fb, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(&fb, NULL), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    turns(&fb, true, "1 1", BOOKING_CON);
     SEES(&fb, "09:00");
     SEES(&fb, "1. Confirm");
 
     /* A takes the only place */
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1", BOOKING_END);
     assert_int_equal(booked(f, one), 1);
 
     /* B confirms: told, shown the times again (without 09:00) */
@@ -565,10 +586,10 @@ static void test_capacity_just_taken(void **state)
     assert_int_equal(fb.res.sms_id, 0);
     assert_int_equal(booked(f, one), 1);
     struct store_booking bs[4];
-    size_t n = 9;
-    assert_int_equal(store_bookings_active(f->db.st, "996700987654", bs, 4, &n),
+    size_t nb = 9;
+    assert_int_equal(store_bookings_active(f->db.st, "996700987654", bs, 4, &nb),
                      STORE_OK);
-    assert_int_equal(n, 0);
+    assert_int_equal(nb, 0);
     /* B can still book the other time */
     assert_int_equal(turn(&fb, "1"), BOOKING_CON);
     assert_int_equal(turn(&fb, "1"), BOOKING_END);
@@ -580,9 +601,8 @@ static void test_capacity_just_taken(void **state)
 static void test_operator_texts(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-02", "09:00", 2);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
     const char *words[MENU_BT_COUNT] = { 0 };
     words[MENU_BT_DAY] = "Which day suits you?";
     words[MENU_BT_YES_BOOK] = "1. Yes, book it";
@@ -606,9 +626,8 @@ static void test_operator_texts(void **state)
 static void test_busy_is_retryable(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     assert_int_equal(turn(f, NULL), BOOKING_CON);   /* days (lists skipped) */
     assert_int_equal(turn(f, "1"), BOOKING_CON);
@@ -635,15 +654,12 @@ static void test_busy_is_retryable(void **state)
 static void test_write_joins_batch(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
     struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    turns(f, true, "1 1", BOOKING_CON);
     char keep[BOOKING_STATE_MAX + 1];
     snprintf(keep, sizeof keep, "%s", f->res.state);
     assert_int_equal(turn(f, "1"), BOOKING_END);
@@ -677,9 +693,7 @@ static void test_one_active_per_service(void **state)
     struct world w;
     world(f, &w);
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    turns(f, true, "1 1", BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* Thu 03.12 */
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_END);
@@ -707,9 +721,7 @@ static void test_one_active_per_service(void **state)
     assert_int_equal(turn(f, NULL), BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* one office: skipped */
     SEES(f, "1. Fri 04.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, false, "1 1 1", BOOKING_END);
     SEES(f, "Booked: Fri 04.12, 09:00, PSC 1.");
 }
 
@@ -730,20 +742,14 @@ static void test_end_screens_fit(void **state)
     const char *ticket[] = { "Талон №", "Талон №", "Ticket " };
     for (int i = 0; i < 3; i++) {
         start(f, BOOKING_BOOK, langs[i], phones[i]);
-        assert_int_equal(turn(f, NULL), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_END);   /* fits: checked by turn */
+        turns(f, true, "1 1 1", BOOKING_END);   /* fits: checked by turn */
         char want[64];
         snprintf(want, sizeof want, "%s%lld.", ticket[i],
                  (long long)f->res.booking_id);
         SEES(f, want);
         /* and again: "already" */
         start(f, BOOKING_BOOK, langs[i], phones[i]);
-        assert_int_equal(turn(f, NULL), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_END);
+        turns(f, true, "1 1 1", BOOKING_END);
         SEES(f, "09:00");
         assert_int_equal(f->res.booking_id, 0);
     }
@@ -755,12 +761,7 @@ static void test_end_screens_fit(void **state)
 static int64_t book_via_dialog(struct fx *f, const char *lang, const char *phone)
 {
     start(f, BOOKING_BOOK, lang, phone);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1 2 1", BOOKING_END);
     return f->res.booking_id;
 }
 
@@ -1037,12 +1038,7 @@ static void test_sms_templates(void **state)
                                         "Booked {service} {date} {time} #{ticket}"),
                      STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1 1 1", BOOKING_END);
     struct store_msg *m = NULL;
     assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "Booked Passport 02.12.2026 09:00 #%lld",
