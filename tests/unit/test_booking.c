@@ -19,8 +19,9 @@
  * booking per service; manage mode (cancel, move); another phone's
  * booking; garbage states; no store; the agency's SMS templates.
  *
- * Owns: its temp directories.  May call: gateway/booking.h,
- * gateway/store.h, menus/screen.h, libc, POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/booking.h, gateway/store.h, menus/screen.h,
+ * tests/unit/tmpdb.h, tests/unit/clock_at.h, libc, POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,8 +8,9 @@
  * exist, the lock-out and its end, STOP / START / HELP, the batch rule and
  * a deliver_sm in UCS-2.
  *
- * Owns: its temp directories.  May call: gateway/keywords.h,
- * gateway/store.h, smpp/pdu.h, libc, POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/keywords.h, gateway/store.h, smpp/pdu.h,
+ * tests/unit/tmpdb.h, libc, POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>

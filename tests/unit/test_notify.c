@@ -6,8 +6,9 @@
  * owner twice), the fan-out cap, and the refusals (another agency's
  * application, a new one without owner).
  *
- * Owns: its temp directory and store.  May call: gateway/notify.h,
- * gateway/store.h, libc, cmocka.
+ * Owns: its temp directory and store (through tests/unit/tmpdb.h).
+ * May call: gateway/notify.h, gateway/store.h, tests/unit/tmpdb.h, libc,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -10,8 +10,9 @@
  * a failed commit), the timer on a real event_base (its page counted once
  * the store has committed it).
  *
- * Owns: its temp directories.  May call: gateway/reminders.h,
- * gateway/booking.h, gateway/store.h, libevent, libc, POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/reminders.h, gateway/booking.h, gateway/store.h,
+ * tests/unit/tmpdb.h, tests/unit/clock_at.h, libevent, libc, POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -19,8 +19,9 @@
  * which every reported id must be in the database.  Children leave
  * with _exit() so cmocka's state in the parent is untouched.
  *
- * Owns: its temp directories.  May call: gateway/store.h, libevent, libc,
- * POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/store.h, tests/unit/tmpdb.h, libevent, libc, POSIX,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
