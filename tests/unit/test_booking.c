@@ -162,6 +162,28 @@ static void start(struct fx *f, int mode, const char *lang, const char *phone)
     f->state[0] = '\0';
 }
 
+/* A new dialog (start) and its entry turn (no input); the outcome. */
+static int enter(struct fx *f, int mode, const char *lang, const char *phone)
+{
+    start(f, mode, lang, phone);
+    return turn(f, NULL);
+}
+
+/* One turn (in NULL: a resume) that must answer `want` with a screen
+ * showing every string of the NULL-ended list that follows. */
+static void step(struct fx *f, const char *in, int want, ...)
+{
+    assert_int_equal(turn(f, in), want);
+    va_list ap;
+    va_start(ap, want);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        if (!strstr(f->res.screen, s)) {
+            va_end(ap);
+            fail_msg("screen lacks \"%s\":\n%s", s, f->res.screen);
+        }
+    va_end(ap);
+}
+
 /* Turns in a row: the entry (no input) when `entry`, then each input of
  * the space-separated path; every turn but the last must answer CON, the
  * last one `last`. */
@@ -257,37 +279,25 @@ static void walk_in(void **state, const struct lang_case *lc)
     if (strcmp(lc->lang, "en") == 0)   /* an English address too */
         assert_int_equal(store_office_name_set(f->db.st, w.o1, "en", "PSC 1",
                                                "Chui 100"), STORE_OK);
-    start(f, BOOKING_BOOK, lc->lang, PHONE_A);
-
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, lc->lang, PHONE_A), BOOKING_CON);
     SEES(f, lc->t_service);
     char line[128];
     snprintf(line, sizeof line, "1. %s", lc->passport);
     SEES(f, line);
     SEES(f, "0 Артка");
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_office);
+    step(f, "1", BOOKING_CON, lc->t_office, NULL);
     snprintf(line, sizeof line, "1. %s", lc->office1);
     SEES(f, line);
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_day);
+    step(f, "1", BOOKING_CON, lc->t_day, NULL);
     snprintf(line, sizeof line, "1. %s", lc->wed);
     SEES(f, line);
     LACKS(f, "01.12");                 /* nothing left today */
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_time);
-    SEES(f, lc->wed);
-    SEES(f, "1. 09:00");
-    SEES(f, "2. 10:00");
+    step(f, "1", BOOKING_CON, lc->t_time, lc->wed, "1. 09:00", "2. 10:00", NULL);
 
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, lc->passport);
-    SEES(f, lc->office1);
-    SEES(f, "10:00");
-    SEES(f, lc->confirm);
+    step(f, "2", BOOKING_CON, lc->passport, lc->office1, "10:00", lc->confirm, NULL);
     assert_int_equal(booked(f, w.p1_d2_1000), 0);
 
     assert_int_equal(turn(f, "1"), BOOKING_END);
@@ -326,8 +336,7 @@ static void test_walk_unknown_lang(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "de", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "de", PHONE_A), BOOKING_CON);
     SEES(f, "Кызматты тандаңыз:");
     SEES(f, "1. Паспорт алуу");
 }
@@ -340,17 +349,13 @@ static void test_single_entries_skipped(void **state)
     struct node n = one_node(f);
     slot(f, n.off, n.svc, "2026-12-02", "09:00", 3);
     slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "Choose a day:");
     SEES(f, "1. Wed 02.12");
     SEES(f, "2. Thu 03.12");
     /* into the times and back to the days, still the node */
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Thu 03.12: choose a time:");
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Choose a day:");
+    step(f, "2", BOOKING_CON, "Thu 03.12: choose a time:", NULL);
+    step(f, "0", BOOKING_CON, "Choose a day:", NULL);
     /* back from the first list shown leaves the node */
     assert_int_equal(turn(f, "0"), BOOKING_BACK);
 
@@ -358,15 +363,11 @@ static void test_single_entries_skipped(void **state)
      * and back from the days goes to the services */
     int64_t lic = service(f, "license", "Күбөлүк", "Права", "Licence");
     slot(f, n.off, lic, "2026-12-04", "09:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "Choose a service:");
     SEES(f, "2. Licence");
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "1. Fri 04.12");
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Choose a service:");
+    step(f, "2", BOOKING_CON, "Choose a day:", "1. Fri 04.12", NULL);
+    step(f, "0", BOOKING_CON, "Choose a service:", NULL);
     assert_int_equal(turn(f, "0"), BOOKING_BACK);
 }
 
@@ -377,8 +378,7 @@ static void test_services_configured(void **state)
     struct world w;
     world(f, &w);
     f->services = " license , nosuch";
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "Choose a day:");          /* one service, one office: skipped */
     SEES(f, "1. Fri 04.12");
     LACKS(f, "Wed");
@@ -396,13 +396,9 @@ static void test_pagination(void **state)
         snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
         ids[i] = slot(f, n.off, n.svc, "2026-12-02", times[i], 2);
     }
-    start(f, BOOKING_BOOK, "ru", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "ru", PHONE_A), BOOKING_CON);
     SEES(f, "1. Ср 02.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "выберите время:");
-    SEES(f, "1. 09:00");
-    SEES(f, "99 Дагы");
+    step(f, "1", BOOKING_CON, "выберите время:", "1. 09:00", "99 Дагы", NULL);
     LACKS(f, "20. 18:30");
 
     /* page through: every choice number appears exactly once, in order */
@@ -430,21 +426,16 @@ static void test_pagination(void **state)
     assert_true(page15 >= 2);
     LACKS(f, "99 Дагы");               /* the last page has no "more" */
     /* more on the last page stays there */
-    assert_int_equal(turn(f, "99"), BOOKING_CON);
-    SEES(f, "20. 18:30");
+    step(f, "99", BOOKING_CON, "20. 18:30", NULL);
     /* back on a later page goes a page back, not a stage back */
     assert_int_equal(turn(f, "0"), BOOKING_CON);
     LACKS(f, "20. 18:30");
     SEES(f, "99 Дагы");
-    assert_int_equal(turn(f, "99"), BOOKING_CON);
-    SEES(f, "20. 18:30");
+    step(f, "99", BOOKING_CON, "20. 18:30", NULL);
 
     /* the numbers are global: "15" books the 15th time from any page */
-    assert_int_equal(turn(f, "15"), BOOKING_CON);
-    SEES(f, times[14]);
-    SEES(f, "1. Записаться");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, times[14]);
+    step(f, "15", BOOKING_CON, times[14], "1. Записаться", NULL);
+    step(f, "1", BOOKING_END, times[14], NULL);
     struct store_booking b;
     assert_int_equal(store_booking_get(f->db.st, f->res.booking_id, &b, NULL, 0),
                      STORE_OK);
@@ -459,8 +450,7 @@ static void test_invalid_input(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     char before[BOOKING_STATE_MAX + 1];
     snprintf(before, sizeof before, "%s", f->state);
     const char *bad[] = { "7", "abc", "", "1a", "-1", "00", "0001",
@@ -473,12 +463,9 @@ static void test_invalid_input(void **state)
         assert_string_equal(f->state, before);
     }
     /* and the dialog goes on after it */
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "Fri 04.12");
+    step(f, "2", BOOKING_CON, "Choose a day:", "Fri 04.12", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Confirm");
+    step(f, "1", BOOKING_CON, "1. Confirm", NULL);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* only 1 confirms */
     SEES(f, "Invalid choice.");
     SEES(f, "1. Confirm");
@@ -499,12 +486,10 @@ static void test_past_times_hidden(void **state)
     slot(f, n.off, n.svc, "2026-12-01", "12:00", 3);   /* now: gone too */
     int64_t s15 = slot(f, n.off, n.svc, "2026-12-01", "15:00", 3);
     slot(f, n.off, n.svc, "2026-12-02", "08:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "1. Tue 01.12");
     SEES(f, "2. Wed 02.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. 15:00");
+    step(f, "1", BOOKING_CON, "1. 15:00", NULL);
     LACKS(f, "09:00");
     LACKS(f, "12:00");
     LACKS(f, "2. ");
@@ -520,8 +505,7 @@ static void test_past_times_hidden(void **state)
     assert_int_equal(store_slot_put(f->db.st, n.off, n.svc, "2026-12-01", "15:00", 1,
                                     &same), STORE_OK);
     assert_int_equal(same, s15);
-    start(f, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_B), BOOKING_CON);
     LACKS(f, "01.12");
     SEES(f, "1. Wed 02.12");
 }
@@ -536,22 +520,17 @@ static void test_horizon(void **state)
     slot(f, n.off, n.svc, "2026-12-15", "09:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     /* default: 14 days, today included -> up to 2026-12-14 */
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "1. Thu 03.12");
-    SEES(f, "2. Fri 04.12");
-    SEES(f, "3. Mon 14.12");
+    step(f, NULL, BOOKING_CON, "1. Thu 03.12", "2. Fri 04.12", "3. Mon 14.12", NULL);
     LACKS(f, "15.12");
     /* three days: 01..03 */
     f->horizon = 3;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "1. Thu 03.12");
     LACKS(f, "04.12");
     LACKS(f, "2. ");
     /* one day (today): nothing to offer at all */
     f->horizon = 1;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_END);
     SEES(f, "No free days there.");
 }
 
@@ -578,10 +557,8 @@ static void test_capacity_just_taken(void **state)
     assert_int_equal(booked(f, one), 1);
 
     /* B confirms: told, shown the times again (without 09:00) */
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    SEES(&fb, "That time was just taken.");
-    SEES(&fb, "choose a time:");
-    SEES(&fb, "1. 10:00");
+    step(&fb, "1", BOOKING_CON, "That time was just taken.", "choose a time:",
+         "1. 10:00", NULL);
     LACKS(&fb, "09:00");
     assert_int_equal(fb.res.booking_id, 0);
     assert_int_equal(fb.res.sms_id, 0);
@@ -593,8 +570,7 @@ static void test_capacity_just_taken(void **state)
     assert_int_equal(nb, 0);
     /* B can still book the other time */
     assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_END);
-    SEES(&fb, "10:00");
+    step(&fb, "1", BOOKING_END, "10:00", NULL);
 }
 
 /* The operator's wording (settings.booking_texts) replaces the built-in
@@ -609,16 +585,13 @@ static void test_operator_texts(void **state)
     words[MENU_BT_YES_BOOK] = "1. Yes, book it";
     words[MENU_BT_BOOKED] = "See you {day} at {time}. No. {ticket}";
     f->texts = words;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     SEES(f, "Which day suits you?");
     LACKS(f, "Choose a day");
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     SEES(f, "choose a time");                      /* not reworded: built in */
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Yes, book it");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "See you Wed 02.12 at 09:00. No. ");
+    step(f, "1", BOOKING_CON, "1. Yes, book it", NULL);
+    step(f, "1", BOOKING_END, "See you Wed 02.12 at 09:00. No. ", NULL);
     f->texts = NULL;
 }
 
@@ -629,11 +602,10 @@ static void test_busy_is_retryable(void **state)
     struct fx *f = *state;
     struct node n = one_node(f);
     int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);   /* days (lists skipped) */
+    /* days (lists skipped) */
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Confirm");
+    step(f, "1", BOOKING_CON, "1. Confirm", NULL);
     struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(other, NULL), STORE_OK);
     /* a write opens its batch, which holds the lock */
@@ -645,8 +617,7 @@ static void test_busy_is_retryable(void **state)
     store_close(other);                              /* rolled back */
     assert_int_equal(booked(f, one), 0);
     /* the caller runs the same turn again: now it books */
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Booked");
+    step(f, "1", BOOKING_END, "Booked", NULL);
     assert_int_equal(booked(f, one), 1);
 }
 
@@ -663,8 +634,7 @@ static void test_write_joins_batch(void **state)
     turns(f, true, "1 1", BOOKING_CON);
     char keep[BOOKING_STATE_MAX + 1];
     snprintf(keep, sizeof keep, "%s", f->res.state);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Booked");
+    step(f, "1", BOOKING_END, "Booked", NULL);
     assert_true(f->res.booking_id > 0 && f->res.sms_id > 0);
     assert_int_equal(booked(f, one), 1);            /* this connection */
     struct store_slot sl;
@@ -702,24 +672,21 @@ static void test_one_active_per_service(void **state)
     assert_int_equal(booked(f, w.p1_d3_0900), 1);
 
     /* again, the same service in another office */
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* PSC Osh: day list */
     SEES(f, "1. Wed 02.12");
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "11:00");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "You already have a booking for this service: Thu 03.12, 09:00.");
+    step(f, "1", BOOKING_CON, "11:00", NULL);
+    step(f, "1", BOOKING_END,
+         "You already have a booking for this service: Thu 03.12, 09:00.", NULL);
     assert_int_equal(f->res.booking_id, 0);
     assert_int_equal(f->res.sms_id, 0);
     assert_int_equal(booked(f, w.p2_d2_1100), 0);
     booking_state(f, first, "active");
 
     /* another service is fine */
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* one office: skipped */
     SEES(f, "1. Fri 04.12");
     turns(f, false, "1 1 1", BOOKING_END);
@@ -774,24 +741,17 @@ static void test_manage_cancel(void **state)
     int64_t id = book_via_dialog(f, "ru", PHONE_A);
     assert_int_equal(booked(f, w.p1_d2_1000), 1);
 
-    start(f, BOOKING_MANAGE, "en", "0555123456");   /* local form, same phone */
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    /* the local form of the same phone */
+    assert_int_equal(enter(f, BOOKING_MANAGE, "en", "0555123456"), BOOKING_CON);
     SEES(f, "Your bookings:");
     SEES(f, "1. Wed 02.12 10:00 Passport");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Cancel it");
-    SEES(f, "2. Move it");
-    SEES(f, "PSC 1");
+    step(f, "1", BOOKING_CON, "1. Cancel it", "2. Move it", "PSC 1", NULL);
     /* back to the list and in again */
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Your bookings:");
+    step(f, "0", BOOKING_CON, "Your bookings:", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "Cancel this booking?");
-    SEES(f, "Passport, Wed 02.12, 10:00");
-    SEES(f, "1. Yes");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Your booking is cancelled.");
+    step(f, "1", BOOKING_CON, "Cancel this booking?", "Passport, Wed 02.12, 10:00",
+         "1. Yes", NULL);
+    step(f, "1", BOOKING_END, "Your booking is cancelled.", NULL);
     assert_int_equal(f->res.booking_id, id);
     assert_int_equal(booked(f, w.p1_d2_1000), 0);
     booking_state(f, id, "cancelled");
@@ -805,8 +765,7 @@ static void test_manage_cancel(void **state)
     store_msg_free(m);
 
     /* nothing left to manage */
-    start(f, BOOKING_MANAGE, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
+    assert_int_equal(enter(f, BOOKING_MANAGE, "en", PHONE_A), BOOKING_END);
     SEES(f, "You have no bookings.");
 }
 
@@ -818,23 +777,15 @@ static void test_manage_move(void **state)
     int64_t id = book_via_dialog(f, "ky", PHONE_A);
     int64_t s16 = slot(f, w.o1, w.passport, "2026-12-02", "16:00", 2);
 
-    start(f, BOOKING_MANAGE, "ru", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    assert_int_equal(enter(f, BOOKING_MANAGE, "ru", PHONE_A), BOOKING_CON);
     SEES(f, "Ваши записи:");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "2. Перенести");
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Выберите день:");
-    SEES(f, "1. Ср 02.12");
-    SEES(f, "2. Чт 03.12");
+    step(f, "1", BOOKING_CON, "2. Перенести", NULL);
+    step(f, "2", BOOKING_CON, "Выберите день:", "1. Ср 02.12", "2. Чт 03.12", NULL);
     /* back from the days returns to the booking */
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "2. Перенести");
+    step(f, "0", BOOKING_CON, "2. Перенести", NULL);
     assert_int_equal(turn(f, "2"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "3. 16:00");
-    assert_int_equal(turn(f, "3"), BOOKING_CON);
-    SEES(f, "16:00");
+    step(f, "1", BOOKING_CON, "3. 16:00", NULL);
+    step(f, "3", BOOKING_CON, "16:00", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_END);
     int64_t nid = f->res.booking_id;
     assert_true(nid > 0 && nid != id);
@@ -866,8 +817,7 @@ static void test_other_phone(void **state)
     int64_t id = book_via_dialog(f, "en", PHONE_A);
     int64_t msgs_before = f->res.sms_id;
 
-    start(f, BOOKING_MANAGE, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
+    assert_int_equal(enter(f, BOOKING_MANAGE, "en", PHONE_B), BOOKING_END);
     SEES(f, "You have no bookings.");
 
     const char *inputs[] = { NULL, "1", "2" };
@@ -888,8 +838,7 @@ static void test_other_phone(void **state)
     snprintf(f->state, sizeof f->state, "C;s=%lld;o=%lld;t=%lld;b=%lld;d=2026-12-03",
              (long long)w.passport, (long long)w.o1, (long long)w.p1_d3_0900,
              (long long)id);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "no longer exists");
+    step(f, "1", BOOKING_END, "no longer exists", NULL);
     assert_int_equal(f->res.sms_id, 0);
 
     booking_state(f, id, "active");
@@ -962,8 +911,7 @@ static void test_bad_phone(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "en", "not a phone");
-    assert_int_equal(turn(f, NULL), BOOKING_FAIL);
+    assert_int_equal(enter(f, BOOKING_BOOK, "en", "not a phone"), BOOKING_FAIL);
     assert_true(f->res.why[0] != '\0');
 }
 
