@@ -162,26 +162,43 @@ static void start(struct fx *f, int mode, const char *lang, const char *phone)
     f->state[0] = '\0';
 }
 
-/* A new dialog (start) and its entry turn (no input); the outcome. */
-static int enter(struct fx *f, int mode, const char *lang, const char *phone)
+/* The turn, checked; the first string of ap its screen lacks, or NULL. */
+static const char *vstep(struct fx *f, const char *in, int want, va_list ap)
 {
-    start(f, mode, lang, phone);
-    return turn(f, NULL);
+    assert_int_equal(turn(f, in), want);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        if (!strstr(f->res.screen, s))
+            return s;
+    return NULL;
+}
+
+static void screen_has(struct fx *f, const char *lacking)
+{
+    if (lacking)
+        fail_msg("screen lacks \"%s\":\n%s", lacking, f->res.screen);
 }
 
 /* One turn (in NULL: a resume) that must answer `want` with a screen
  * showing every string of the NULL-ended list that follows. */
 static void step(struct fx *f, const char *in, int want, ...)
 {
-    assert_int_equal(turn(f, in), want);
     va_list ap;
     va_start(ap, want);
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-        if (!strstr(f->res.screen, s)) {
-            va_end(ap);
-            fail_msg("screen lacks \"%s\":\n%s", s, f->res.screen);
-        }
+    const char *lacking = vstep(f, in, want, ap);
     va_end(ap);
+    screen_has(f, lacking);
+}
+
+/* A new dialog (start) and its entry turn, checked as step() does. */
+static void enter(struct fx *f, int mode, const char *lang, const char *phone,
+                  int want, ...)
+{
+    start(f, mode, lang, phone);
+    va_list ap;
+    va_start(ap, want);
+    const char *lacking = vstep(f, NULL, want, ap);
+    va_end(ap);
+    screen_has(f, lacking);
 }
 
 /* Turns in a row: the entry (no input) when `entry`, then each input of
@@ -279,8 +296,7 @@ static void walk_in(void **state, const struct lang_case *lc)
     if (strcmp(lc->lang, "en") == 0)   /* an English address too */
         assert_int_equal(store_office_name_set(f->db.st, w.o1, "en", "PSC 1",
                                                "Chui 100"), STORE_OK);
-    assert_int_equal(enter(f, BOOKING_BOOK, lc->lang, PHONE_A), BOOKING_CON);
-    SEES(f, lc->t_service);
+    enter(f, BOOKING_BOOK, lc->lang, PHONE_A, BOOKING_CON, lc->t_service, NULL);
     char line[128];
     snprintf(line, sizeof line, "1. %s", lc->passport);
     SEES(f, line);
@@ -336,9 +352,8 @@ static void test_walk_unknown_lang(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    assert_int_equal(enter(f, BOOKING_BOOK, "de", PHONE_A), BOOKING_CON);
-    SEES(f, "Кызматты тандаңыз:");
-    SEES(f, "1. Паспорт алуу");
+    enter(f, BOOKING_BOOK, "de", PHONE_A, BOOKING_CON, "Кызматты тандаңыз:",
+          "1. Паспорт алуу", NULL);
 }
 
 /* ---- skipping and back ---------------------------------------------------- */
@@ -349,10 +364,8 @@ static void test_single_entries_skipped(void **state)
     struct node n = one_node(f);
     slot(f, n.off, n.svc, "2026-12-02", "09:00", 3);
     slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "1. Wed 02.12");
-    SEES(f, "2. Thu 03.12");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Choose a day:", "1. Wed 02.12",
+          "2. Thu 03.12", NULL);
     /* into the times and back to the days, still the node */
     step(f, "2", BOOKING_CON, "Thu 03.12: choose a time:", NULL);
     step(f, "0", BOOKING_CON, "Choose a day:", NULL);
@@ -363,9 +376,8 @@ static void test_single_entries_skipped(void **state)
      * and back from the days goes to the services */
     int64_t lic = service(f, "license", "Күбөлүк", "Права", "Licence");
     slot(f, n.off, lic, "2026-12-04", "09:00", 3);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
-    SEES(f, "Choose a service:");
-    SEES(f, "2. Licence");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Choose a service:",
+          "2. Licence", NULL);
     step(f, "2", BOOKING_CON, "Choose a day:", "1. Fri 04.12", NULL);
     step(f, "0", BOOKING_CON, "Choose a service:", NULL);
     assert_int_equal(turn(f, "0"), BOOKING_BACK);
@@ -378,7 +390,7 @@ static void test_services_configured(void **state)
     struct world w;
     world(f, &w);
     f->services = " license , nosuch";
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     SEES(f, "Choose a day:");          /* one service, one office: skipped */
     SEES(f, "1. Fri 04.12");
     LACKS(f, "Wed");
@@ -396,8 +408,7 @@ static void test_pagination(void **state)
         snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
         ids[i] = slot(f, n.off, n.svc, "2026-12-02", times[i], 2);
     }
-    assert_int_equal(enter(f, BOOKING_BOOK, "ru", PHONE_A), BOOKING_CON);
-    SEES(f, "1. Ср 02.12");
+    enter(f, BOOKING_BOOK, "ru", PHONE_A, BOOKING_CON, "1. Ср 02.12", NULL);
     step(f, "1", BOOKING_CON, "выберите время:", "1. 09:00", "99 Дагы", NULL);
     LACKS(f, "20. 18:30");
 
@@ -450,7 +461,7 @@ static void test_invalid_input(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     char before[BOOKING_STATE_MAX + 1];
     snprintf(before, sizeof before, "%s", f->state);
     const char *bad[] = { "7", "abc", "", "1a", "-1", "00", "0001",
@@ -486,9 +497,8 @@ static void test_past_times_hidden(void **state)
     slot(f, n.off, n.svc, "2026-12-01", "12:00", 3);   /* now: gone too */
     int64_t s15 = slot(f, n.off, n.svc, "2026-12-01", "15:00", 3);
     slot(f, n.off, n.svc, "2026-12-02", "08:00", 3);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
-    SEES(f, "1. Tue 01.12");
-    SEES(f, "2. Wed 02.12");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "1. Tue 01.12", "2. Wed 02.12",
+          NULL);
     step(f, "1", BOOKING_CON, "1. 15:00", NULL);
     LACKS(f, "09:00");
     LACKS(f, "12:00");
@@ -505,7 +515,7 @@ static void test_past_times_hidden(void **state)
     assert_int_equal(store_slot_put(f->db.st, n.off, n.svc, "2026-12-01", "15:00", 1,
                                     &same), STORE_OK);
     assert_int_equal(same, s15);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_B), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_B, BOOKING_CON, NULL);
     LACKS(f, "01.12");
     SEES(f, "1. Wed 02.12");
 }
@@ -524,14 +534,12 @@ static void test_horizon(void **state)
     LACKS(f, "15.12");
     /* three days: 01..03 */
     f->horizon = 3;
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
-    SEES(f, "1. Thu 03.12");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "1. Thu 03.12", NULL);
     LACKS(f, "04.12");
     LACKS(f, "2. ");
     /* one day (today): nothing to offer at all */
     f->horizon = 1;
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_END);
-    SEES(f, "No free days there.");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_END, "No free days there.", NULL);
 }
 
 /* ---- capacity -------------------------------------------------------------- */
@@ -585,8 +593,7 @@ static void test_operator_texts(void **state)
     words[MENU_BT_YES_BOOK] = "1. Yes, book it";
     words[MENU_BT_BOOKED] = "See you {day} at {time}. No. {ticket}";
     f->texts = words;
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
-    SEES(f, "Which day suits you?");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Which day suits you?", NULL);
     LACKS(f, "Choose a day");
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     SEES(f, "choose a time");                      /* not reworded: built in */
@@ -603,7 +610,7 @@ static void test_busy_is_retryable(void **state)
     struct node n = one_node(f);
     int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
     /* days (lists skipped) */
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     step(f, "1", BOOKING_CON, "1. Confirm", NULL);
     struct store *other = tmpdb_connect(&f->db);
@@ -672,7 +679,7 @@ static void test_one_active_per_service(void **state)
     assert_int_equal(booked(f, w.p1_d3_0900), 1);
 
     /* again, the same service in another office */
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* PSC Osh: day list */
     SEES(f, "1. Wed 02.12");
@@ -686,7 +693,7 @@ static void test_one_active_per_service(void **state)
     booking_state(f, first, "active");
 
     /* another service is fine */
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", PHONE_A), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* one office: skipped */
     SEES(f, "1. Fri 04.12");
     turns(f, false, "1 1 1", BOOKING_END);
@@ -742,9 +749,8 @@ static void test_manage_cancel(void **state)
     assert_int_equal(booked(f, w.p1_d2_1000), 1);
 
     /* the local form of the same phone */
-    assert_int_equal(enter(f, BOOKING_MANAGE, "en", "0555123456"), BOOKING_CON);
-    SEES(f, "Your bookings:");
-    SEES(f, "1. Wed 02.12 10:00 Passport");
+    enter(f, BOOKING_MANAGE, "en", "0555123456", BOOKING_CON, "Your bookings:",
+          "1. Wed 02.12 10:00 Passport", NULL);
     step(f, "1", BOOKING_CON, "1. Cancel it", "2. Move it", "PSC 1", NULL);
     /* back to the list and in again */
     step(f, "0", BOOKING_CON, "Your bookings:", NULL);
@@ -765,8 +771,7 @@ static void test_manage_cancel(void **state)
     store_msg_free(m);
 
     /* nothing left to manage */
-    assert_int_equal(enter(f, BOOKING_MANAGE, "en", PHONE_A), BOOKING_END);
-    SEES(f, "You have no bookings.");
+    enter(f, BOOKING_MANAGE, "en", PHONE_A, BOOKING_END, "You have no bookings.", NULL);
 }
 
 static void test_manage_move(void **state)
@@ -777,8 +782,7 @@ static void test_manage_move(void **state)
     int64_t id = book_via_dialog(f, "ky", PHONE_A);
     int64_t s16 = slot(f, w.o1, w.passport, "2026-12-02", "16:00", 2);
 
-    assert_int_equal(enter(f, BOOKING_MANAGE, "ru", PHONE_A), BOOKING_CON);
-    SEES(f, "Ваши записи:");
+    enter(f, BOOKING_MANAGE, "ru", PHONE_A, BOOKING_CON, "Ваши записи:", NULL);
     step(f, "1", BOOKING_CON, "2. Перенести", NULL);
     step(f, "2", BOOKING_CON, "Выберите день:", "1. Ср 02.12", "2. Чт 03.12", NULL);
     /* back from the days returns to the booking */
@@ -817,8 +821,7 @@ static void test_other_phone(void **state)
     int64_t id = book_via_dialog(f, "en", PHONE_A);
     int64_t msgs_before = f->res.sms_id;
 
-    assert_int_equal(enter(f, BOOKING_MANAGE, "en", PHONE_B), BOOKING_END);
-    SEES(f, "You have no bookings.");
+    enter(f, BOOKING_MANAGE, "en", PHONE_B, BOOKING_END, "You have no bookings.", NULL);
 
     const char *inputs[] = { NULL, "1", "2" };
     const char forms[] = { 'B', 'X' };
@@ -911,7 +914,7 @@ static void test_bad_phone(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    assert_int_equal(enter(f, BOOKING_BOOK, "en", "not a phone"), BOOKING_FAIL);
+    enter(f, BOOKING_BOOK, "en", "not a phone", BOOKING_FAIL, NULL);
     assert_true(f->res.why[0] != '\0');
 }
 
