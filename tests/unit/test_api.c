@@ -4,9 +4,10 @@
  * mkdtemp directory, driven by libevent's own HTTP client on the same
  * base (127.0.0.1, server port 0 read back with api_port()).
  *
- * Covers: the pure parts (SHA-256 vectors, SMS parts counted by the
- * link's splitter in every split mode and with Latin-1, body schemas;
- * rendering is tests/unit/test_template.c's); every endpoint's happy path;
+ * Covers: the pure parts (SMS parts counted by the link's splitter in
+ * every split mode and with Latin-1, body schemas; rendering is
+ * tests/unit/test_template.c's, the SHA-256 vectors of the token hash
+ * test_base.c's); every endpoint's happy path;
  * 401/403/404/405/413/415/400/409/422, each checked to change nothing in
  * the store; idempotency keys; 200 concurrent POSTs on open keep-alive
  * connections -> a few commits, and every 202 already visible to a second
@@ -15,10 +16,11 @@
  * migration, fails COMMIT) -> 503 for every request of the batch and
  * nothing stored; another connection holding the write lock -> 503 busy.
  *
- * Owns: its temp directories, bases and connections.  May call:
- * gateway/api.h, gateway/store.h, gateway/template.h, gateway/log.h,
- * gateway/outbox.h (struct outbox_route), smpp/text.h, libevent, jansson,
- * libc, cmocka.
+ * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
+ * May call: gateway/api.h, gateway/store.h, gateway/template.h,
+ * gateway/log.h, gateway/outbox.h (struct outbox_route), smpp/text.h,
+ * base/sha256.h, tests/unit/tmpdb.h, tests/unit/http_body.h, libevent,
+ * jansson, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +42,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "tests/unit/http_body.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
@@ -51,9 +54,7 @@
 /* ---- fixture -------------------------------------------------------------- */
 
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;              /* first: its directory and store */
     struct event_base *base;
     struct api *api;
     int port;
@@ -96,41 +97,35 @@ static int fx_open(void **state, bool trap)
     if (!f)
         return -1;
     log_set_level(KLOG_ERROR);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzapi.XXXXXX");
-    if (!mkdtemp(f->dir))
+    *state = f;                 /* the teardown frees what was made */
+    if (tmpdb_open_with(&f->db, "kzapi", trap ? trap_migration : NULL,
+                        trap ? 1 : 0) != 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
     char err[256];
-    if (store_open_with(f->path, STORE_SYNC_NORMAL, trap ? trap_migration : NULL,
-                        trap ? 1 : 0, &f->st, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    if (api_token_create(f->st, "mvd", "*", f->tok_a, sizeof f->tok_a, err,
+    if (api_token_create(f->db.st, "mvd", "*", f->tok_a, sizeof f->tok_a, err,
                          sizeof err) != STORE_OK ||
-        api_token_create(f->st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
+        api_token_create(f->db.st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
                          sizeof err) != STORE_OK ||
-        api_token_create(f->st, "mvd", "messages", f->tok_msg,
+        api_token_create(f->db.st, "mvd", "messages", f->tok_msg,
                          sizeof f->tok_msg, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "token: %s\n", err);
         return -1;
     }
-    store_agency_by_code(f->st, "mvd", &f->agency_a);
-    store_agency_by_code(f->st, "tax", &f->agency_b);
+    store_agency_by_code(f->db.st, "mvd", &f->agency_a);
+    store_agency_by_code(f->db.st, "tax", &f->agency_b);
     f->base = event_base_new();
-    if (!f->base || store_attach(f->st, f->base) != STORE_OK)
+    if (!f->base || store_attach(f->db.st, f->base) != STORE_OK)
         return -1;
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
                           .route = fx_route_cb };
-    f->api = api_new(f->base, f->st, &o, err, sizeof err);
+    f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
         return -1;
     }
     f->port = api_port(f->api);
-    *state = f;
     return 0;
 }
 
@@ -150,11 +145,11 @@ static int fx_teardown(void **state)
     if (!f)
         return 0;
     api_free(f->api);
-    store_close(f->st);
-    event_base_free(f->base);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    store_close(f->db.st);      /* before the base its commit event is on */
+    f->db.st = NULL;
+    if (f->base)
+        event_base_free(f->base);
+    return tmpdb_teardown(state);
 }
 
 /* ---- client ----------------------------------------------------------------- */
@@ -181,12 +176,7 @@ static void on_resp(struct evhttp_request *req, void *arg)
     const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
                                            "Allow");
     snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
-    struct evbuffer *b = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(b);
-    if (n >= sizeof r->body)
-        n = sizeof r->body - 1;
-    evbuffer_remove(b, r->body, n);
-    r->body[n] = '\0';
+    http_body_take(req, r->body, sizeof r->body);
     if (r->code == 202) {
         json_t *j = json_loads(r->body, 0, NULL);
         r->id = j ? (int64_t)json_integer_value(json_object_get(j, "id")) : 0;
@@ -287,29 +277,6 @@ static int64_t good_id(struct fx *f)
 
 /* ---- pure parts ------------------------------------------------------------- */
 
-static void hex(const uint8_t *h, char *out)
-{
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
-static void test_sha256(void **state)
-{
-    (void)state;
-    uint8_t h[32];
-    char x[65];
-    kz_sha256("abc", 3, h);
-    hex(h, x);
-    assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    kz_sha256("", 0, h);
-    hex(h, x);
-    assert_string_equal(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    kz_sha256(two, strlen(two), h);
-    hex(h, x);
-    assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-}
-
 static void test_parts(void **state)
 {
     (void)state;
@@ -401,6 +368,19 @@ static void test_parts_match_the_splitter(void **state)
     free(cyr);
 }
 
+/* Bad case i of a parser: refused (-1) with a 400 naming field, its
+ * message containing words. */
+static void expect_refused(size_t i, int rc, const struct api_error *e,
+                           const char *field, const char *words)
+{
+    if (rc != -1 || e->status != 400 || strcmp(e->field, field) != 0 ||
+        !strstr(e->msg, words)) {
+        fprintf(stderr, "case %zu: status %d field \"%s\" msg \"%s\"\n", i,
+                e->status, e->field, e->msg);
+        fail();
+    }
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -442,12 +422,7 @@ static void test_parse(void **state)
         { "{\"to\":\"996555123456\",\"text\":\"a\",\"idempotency_key\":\"a b\"}", "idempotency_key", "printable" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (PM(bad[i].body) != -1 || e.status != 400 ||
-            strcmp(e.field, bad[i].field) != 0 || !strstr(e.msg, bad[i].words)) {
-            fprintf(stderr, "case %zu: status %d field \"%s\" msg \"%s\"\n", i,
-                    e.status, e.field, e.msg);
-            fail();
-        }
+        expect_refused(i, PM(bad[i].body), &e, bad[i].field, bad[i].words);
         api_message_clear(&m);
     }
     /* length limits: 1000 characters pass, 1001 do not */
@@ -540,7 +515,7 @@ static void test_messages(void **state)
     assert_true(json_is_false(json_object_get(j, "duplicate")));
     json_decref(j);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     assert_string_equal(m->to, "996555123456");
     assert_string_equal(m->text, "Салам");
     assert_string_equal(m->callback_url, "http://127.0.0.1:1/cb");
@@ -556,11 +531,11 @@ static void test_messages(void **state)
     assert_true(json_is_null(json_object_get(j, "done_at")));
     json_decref(j);
     /* after a receipt the state and times follow */
-    assert_int_equal(store_claim_due(f->st, m_now(), 1000, &m, 1,
+    assert_int_equal(store_claim_due(f->db.st, m_now(), 1000, &m, 1,
                                      &(size_t){ 0 }), STORE_OK);
     store_msg_free(m);
-    assert_int_equal(store_mark_submitted(f->st, id, "sim", "abc1", 5), STORE_OK);
-    assert_int_equal(store_mark_failed(f->st, id, 0x45, 6), STORE_OK);
+    assert_int_equal(store_mark_submitted(f->db.st, id, "sim", "abc1", 5), STORE_OK);
+    assert_int_equal(store_mark_failed(f->db.st, id, 0x45, 6), STORE_OK);
     assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r), 200);
     j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
@@ -589,13 +564,13 @@ static void test_messages(void **state)
                           "{\"to\":\"996555123456\",\"template\":\"remind\","
                           "\"variables\":{\"day\":\"2026-12-01\"},\"language\":\"ru\"}",
                           &r), 202);
-    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
     assert_string_equal(m->tmpl, "remind");
     assert_string_equal(m->data, "{\"day\":\"2026-12-01\"}");
     assert_string_equal(m->lang, "ru");
     store_msg_free(m);
     /* opted out: refused unless the law requires it */
-    assert_int_equal(store_optout_set(f->st, "996555999999", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
     int64_t before = good_id(f);
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555999999\",\"text\":\"promo\"}", &r), 409);
@@ -604,7 +579,7 @@ static void test_messages(void **state)
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555999999\",\"text\":\"court\","
                           "\"law_required\":true}", &r), 202);
-    assert_int_equal(store_msg_get(f->st, r.id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
     assert_true(m->law_required);
     store_msg_free(m);
 }
@@ -793,15 +768,15 @@ static void test_errors_change_nothing(void **state)
          "{\"status\":\"ready\",\"owner\":\"996555123456\",\"colour\":1}", &r);
     assert_error(&r, 400, "colour", "unknown field");
     struct store_app app;
-    assert_int_equal(store_app_get(f->st, "A-9", &app), STORE_NOTFOUND);
+    assert_int_equal(store_app_get(f->db.st, "A-9", &app), STORE_NOTFOUND);
     post(f, "/v1/offices", f->tok_a, "{\"code\":\"o9\",\"name\":{\"de\":\"x\"}}", &r);
     assert_error(&r, 400, "name", "language");
     post(f, "/v1/slots", f->tok_a, "{\"office\":\"o9\",\"service\":\"s9\","
          "\"day\":\"2026-12-01\",\"time\":\"09:00\",\"capacity\":3}", &r);
     assert_error(&r, 422, "office", "unknown office");
     int64_t x, y;
-    assert_int_equal(store_office_by_code(f->st, "o9", &x, &y), STORE_NOTFOUND);
-    assert_int_equal(store_service_by_code(f->st, "s9", &x, &y), STORE_NOTFOUND);
+    assert_int_equal(store_office_by_code(f->db.st, "o9", &x, &y), STORE_NOTFOUND);
+    assert_int_equal(store_service_by_code(f->db.st, "s9", &x, &y), STORE_NOTFOUND);
 
     api_get_stats(f->api, &s1);
     assert_int_equal(s1.accepted, s0.accepted);
@@ -820,15 +795,15 @@ static void test_applications(void **state)
 {
     struct fx *f = *state;
     struct resp r;
-    assert_int_equal(store_template_set(f->st, f->agency_a, "ready", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "ready", "ky",
                                         "Арыз {number}: {status}. {note}"),
                      STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000002", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000003", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_optout_set(f->st, "996700000003", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996700000003", 1), STORE_OK);
     /* the opt-out dropped 3's subscription; subscribe again after it */
-    assert_int_equal(store_optout_set(f->st, "996700000004", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000004", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996700000004", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000004", "app:A-1", 1), STORE_OK);
     int64_t id0 = good_id(f);
 
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_a,
@@ -841,17 +816,17 @@ static void test_applications(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "opted_out")), 1);
     json_decref(j);
     struct store_app app;
-    assert_int_equal(store_app_get(f->st, "A-1", &app), STORE_OK);
+    assert_int_equal(store_app_get(f->db.st, "A-1", &app), STORE_OK);
     assert_string_equal(app.owner, "996700000001");
     assert_string_equal(app.status, "ready");
     assert_int_equal(app.agency_id, f->agency_a);
     /* the SMS: owner then subscriber, rendered in the owner's language */
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->to, "996700000001");
     assert_string_equal(m->text, "Арыз A-1: ready. Кабинет 5");
     store_msg_free(m);
-    assert_int_equal(store_msg_get(f->st, id0 + 2, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 2, &m), STORE_OK);
     assert_string_equal(m->to, "996700000002");
     store_msg_free(m);
 
@@ -859,13 +834,13 @@ static void test_applications(void **state)
                           "{\"status\":\"issued\",\"notify\":false}", &r), 200);
     struct store_app_event ev[4];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(ev[0].status, "issued");
     /* another agency: 403 and no history */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_b,
                           "{\"status\":\"lost\"}", &r), 403);
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     /* token without the applications scope */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_msg,
@@ -886,7 +861,7 @@ static void test_offices_slots(void **state)
     assert_int_equal(post(f, "/v1/offices", f->tok_a, o, &r), 200);
     assert_int_equal(jint(&r, "id"), oid);
     char name[64], addr[64];
-    assert_int_equal(store_office_name(f->st, oid, "ky", NULL, name, sizeof name,
+    assert_int_equal(store_office_name(f->db.st, oid, "ky", NULL, name, sizeof name,
                                        addr, sizeof addr), STORE_OK);
     assert_string_equal(name, "Бишкек 1");
     assert_string_equal(addr, "Чүй 100");
@@ -897,23 +872,23 @@ static void test_offices_slots(void **state)
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
     int64_t sid = jint(&r, "id");
     struct store_slot sl;
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 3);
     assert_int_equal(sl.office_id, oid);
     /* capacity change; below the booked places is a conflict */
     int64_t bid;
-    assert_int_equal(store_book(f->st, "996555000001", sid, 1, &bid), STORE_OK);
-    assert_int_equal(store_book(f->st, "996555000002", sid, 1, &bid), STORE_OK);
+    assert_int_equal(store_book(f->db.st, "996555000001", sid, 1, &bid), STORE_OK);
+    assert_int_equal(store_book(f->db.st, "996555000002", sid, 1, &bid), STORE_OK);
     s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
         "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":1}";
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 409);
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 3);
     s = "{\"office\":\"bishkek-1\",\"service\":\"passport\","
         "\"day\":\"2026-12-01\",\"time\":\"09:30\",\"capacity\":10}";
     assert_int_equal(post(f, "/v1/slots", f->tok_a, s, &r), 200);
     assert_int_equal(jint(&r, "booked"), 2);
-    assert_int_equal(store_slot_get(f->st, sid, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, sid, &sl), STORE_OK);
     assert_int_equal(sl.capacity, 10);
     /* another agency cannot publish into this office */
     assert_int_equal(post(f, "/v1/slots", f->tok_b, s, &r), 403);
@@ -926,6 +901,7 @@ static void test_offices_slots(void **state)
 struct conc {
     struct evhttp_connection *c[NCONC];
     struct resp r[NCONC];
+    struct store *check;        /* a second connection to the database */
 };
 
 /* Open NCONC keep-alive connections (one GET each) so the POSTs that follow
@@ -947,16 +923,29 @@ static void conc_open(struct fx *f, struct conc *k)
     }
 }
 
-static void conc_post(struct fx *f, struct conc *k, struct store *check,
-                      const char *trap_to, int trap_i)
+/* One POST /v1/messages on every connection: connection i uses token
+ * toks[(i / run) % ntok] and text "<tag><i>", to the trap number on
+ * connection trap_i (-1: none); a 202 is checked against `check` (NULL:
+ * not).  Runs the loop until every answer is in. */
+struct conc_send {
+    const char *const *toks;
+    int ntok, run;
+    char tag;
+    struct store *check;
+    const char *trap_to;
+    int trap_i;
+};
+
+static void conc_send(struct fx *f, struct conc *k, const struct conc_send *cs)
 {
     for (int i = 0; i < NCONC; i++) {
         memset(&k->r[i], 0, sizeof k->r[i]);
-        k->r[i].check = check;
+        k->r[i].check = cs->check;
         char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"text\":\"n%d\"}",
-                 i == trap_i ? trap_to : "996555100000", i);
-        evhttp_make_request(k->c[i], new_req(&k->r[i], f->tok_a,
+        snprintf(body, sizeof body, "{\"to\":\"%s\",\"text\":\"%c%d\"}",
+                 i == cs->trap_i ? cs->trap_to : "996555100000", cs->tag, i);
+        evhttp_make_request(k->c[i], new_req(&k->r[i],
+                                             cs->toks[(i / cs->run) % cs->ntok],
                                              "application/json", body,
                                              strlen(body)),
                             EVHTTP_REQ_POST, "/v1/messages");
@@ -966,24 +955,46 @@ static void conc_post(struct fx *f, struct conc *k, struct store *check,
             event_base_loop(f->base, EVLOOP_ONCE);
 }
 
-static void conc_close(struct conc *k)
+/* NCONC messages from tok_a, the trap on trap_i, checked against k->check. */
+static void conc_post(struct fx *f, struct conc *k, const char *trap_to, int trap_i)
+{
+    const char *tok[1] = { f->tok_a };
+    struct conc_send cs = { tok, 1, 1, 'n', k->check, trap_to, trap_i };
+    conc_send(f, k, &cs);
+}
+
+/* The connections opened (conc_open) and a second database connection
+ * (with the trap migration when the fixture has it). */
+static struct conc *conc_new(struct fx *f, bool trap)
+{
+    struct conc *k = calloc(1, sizeof *k);
+    assert_non_null(k);
+    if (trap) {
+        char err[256];
+        assert_int_equal(store_open_with(f->db.path, STORE_SYNC_NORMAL, trap_migration,
+                                         1, &k->check, err, sizeof err), STORE_OK);
+    } else {
+        k->check = tmpdb_connect(&f->db);
+    }
+    conc_open(f, k);
+    return k;
+}
+
+static void conc_free(struct conc *k)
 {
     for (int i = 0; i < NCONC; i++)
         evhttp_connection_free(k->c[i]);
+    store_close(k->check);
+    free(k);
 }
 
 static void test_group_commit(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
-                     STORE_OK);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, false);
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    conc_post(f, k, st2, NULL, -1);
+    conc_post(f, k, NULL, -1);
     api_get_stats(f->api, &s1);
     for (int i = 0; i < NCONC; i++) {
         assert_int_equal(k->r[i].code, 202);
@@ -997,9 +1008,7 @@ static void test_group_commit(void **state)
     assert_true(commits >= 1);
     assert_true(commits <= 10);
     assert_int_equal(s1.accepted - s0.accepted, NCONC);
-    conc_close(k);
-    free(k);
-    store_close(st2);
+    conc_free(k);
 }
 
 /*
@@ -1012,10 +1021,6 @@ static void test_group_commit(void **state)
 static void test_token_cache_groups(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &st2, err, sizeof err),
-                     STORE_OK);
     char forged[API_TOKEN_LEN];
     memcpy(forged, f->tok_a, sizeof forged);
     size_t fl = strlen(forged);
@@ -1024,24 +1029,13 @@ static void test_token_cache_groups(void **state)
     char want_a[32], want_b[32];
     snprintf(want_a, sizeof want_a, "agency:%lld", (long long)f->agency_a);
     snprintf(want_b, sizeof want_b, "agency:%lld", (long long)f->agency_b);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, false);
+    struct store *st2 = k->check;
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    for (int i = 0; i < NCONC; i++) {
-        memset(&k->r[i], 0, sizeof k->r[i]);
-        k->r[i].check = st2;
-        char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"c%d\"}", i);
-        /* runs of the same token, so the cache is hit, then a switch */
-        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[(i / 7) % 3],
-                                             "application/json", body,
-                                             strlen(body)),
-                            EVHTTP_REQ_POST, "/v1/messages");
-    }
-    for (int i = 0; i < NCONC; i++)
-        while (!k->r[i].done)
-            event_base_loop(f->base, EVLOOP_ONCE);
+    /* runs of the same token, so the cache is hit, then a switch */
+    struct conc_send mixed = { toks, 3, 7, 'c', st2, NULL, -1 };
+    conc_send(f, k, &mixed);
     api_get_stats(f->api, &s1);
     int n202 = 0;
     for (int i = 0; i < NCONC; i++) {
@@ -1064,39 +1058,23 @@ static void test_token_cache_groups(void **state)
      * is refused, even right after a tok_b request was served from cache */
     uint8_t h[32];
     kz_sha256(f->tok_b, strlen(f->tok_b), h);
-    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
-    for (int i = 0; i < NCONC; i++) {
-        memset(&k->r[i], 0, sizeof k->r[i]);
-        char body[128];
-        snprintf(body, sizeof body, "{\"to\":\"996555100000\",\"text\":\"d%d\"}", i);
-        evhttp_make_request(k->c[i], new_req(&k->r[i], toks[i % 2],
-                                             "application/json", body,
-                                             strlen(body)),
-                            EVHTTP_REQ_POST, "/v1/messages");
-    }
-    for (int i = 0; i < NCONC; i++)
-        while (!k->r[i].done)
-            event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(store_token_revoke(f->db.st, h, 32, 1), STORE_OK);
+    struct conc_send alternating = { toks, 2, 1, 'd', NULL, NULL, -1 };
+    conc_send(f, k, &alternating);
     for (int i = 0; i < NCONC; i++)
         assert_int_equal(k->r[i].code, i % 2 ? 401 : 202);
-    conc_close(k);
-    free(k);
-    store_close(st2);
+    conc_free(k);
 }
 
 static void test_commit_failure(void **state)
 {
     struct fx *f = *state;
-    char err[256];
-    struct store *st2;
-    assert_int_equal(store_open_with(f->path, STORE_SYNC_NORMAL, trap_migration,
-                                     1, &st2, err, sizeof err), STORE_OK);
-    struct conc *k = calloc(1, sizeof *k);
-    conc_open(f, k);
+    struct conc *k = conc_new(f, true);
+    struct store *st2 = k->check;
     int64_t id0 = good_id(f);
     struct api_stats s0, s1;
     api_get_stats(f->api, &s0);
-    conc_post(f, k, st2, TRAP_NUMBER, 0);
+    conc_post(f, k, TRAP_NUMBER, 0);
     api_get_stats(f->api, &s1);
     assert_true(s1.commit_failures - s0.commit_failures >= 1);
     assert_int_equal(k->r[0].code, 503);
@@ -1119,10 +1097,8 @@ static void test_commit_failure(void **state)
     assert_int_equal(next, id0 + 1 + (NCONC - n503));
     struct store_msg *m = NULL;
     /* later batches work again */
-    assert_int_equal(store_msg_get(f->st, next, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, next, &m), STORE_OK);
     store_msg_free(m);
-    conc_close(k);
-    free(k);
 
     /* another connection holds the write lock (a write opened its batch):
      * 503 busy, nothing stored */
@@ -1133,7 +1109,7 @@ static void test_commit_failure(void **state)
     assert_error(&r, 503, NULL, "busy");
     assert_int_equal(store_flush(st2), STORE_OK);
     assert_int_equal(good_id(f), next + 1);
-    store_close(st2);
+    conc_free(k);
 }
 
 /* ---- status templates ----------------------------------------------------- */
@@ -1177,12 +1153,8 @@ static void test_template_parse(void **state)
         { "booking.", "ky", "{\"text\":\"a\"}", "status", "name after" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (PT(bad[i].st, bad[i].lg, bad[i].body) != -1 || e.status != 400 ||
-            strcmp(e.field, bad[i].field) != 0 || !strstr(e.msg, bad[i].words)) {
-            fprintf(stderr, "case %zu: status %d field \"%s\" msg \"%s\"\n", i,
-                    e.status, e.field, e.msg);
-            fail();
-        }
+        expect_refused(i, PT(bad[i].st, bad[i].lg, bad[i].body), &e, bad[i].field,
+                       bad[i].words);
         api_template_clear(&t);
     }
     /* 1000 characters pass, 1001 do not (Cyrillic: 2 bytes each) */
@@ -1252,7 +1224,7 @@ static void test_templates(void **state)
     struct fx *f = *state;
     struct resp r;
     char tok_apps[API_TOKEN_LEN], err[128];
-    assert_int_equal(api_token_create(f->st, "mvd", "applications", tok_apps,
+    assert_int_equal(api_token_create(f->db.st, "mvd", "applications", tok_apps,
                                       sizeof tok_apps, err, sizeof err),
                      STORE_OK);
     /* set: 200 with what was stored, in the store at once */
@@ -1264,7 +1236,7 @@ static void test_templates(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "kind")), "status");
     json_decref(j);
     char *body = NULL;
-    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "ready", "ky", &body),
                      STORE_OK);
     assert_string_equal(body, "Арыз {number}: даяр. {note}");
     free(body);
@@ -1291,7 +1263,7 @@ static void test_templates(void **state)
     assert_error(&r, 403, NULL, "\"templates\" scope");
     assert_int_equal(call(f, EVHTTP_REQ_PUT, "/v1/templates/issued/ky", f->tok_a,
                           "text/plain", "{\"text\":\"x\"}", 12, &r), 415);
-    assert_int_equal(store_template_get(f->st, f->agency_a, "issued", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "issued", "ky", &body),
                      STORE_NOTFOUND);
     assert_int_equal(call(f, EVHTTP_REQ_POST, "/v1/templates/issued/ky", f->tok_a,
                           "application/json", "{\"text\":\"x\"}", 12, &r), 405);
@@ -1322,7 +1294,7 @@ static void test_templates(void **state)
                           "{\"status\":\"ready\",\"owner\":\"996700000007\","
                           "\"note\":\"Кабинет 2\"}", &r), 201);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id0 + 1, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->text, "Арыз №T-1 даяр. Кабинет 2");
     store_msg_free(m);
 
@@ -1336,7 +1308,7 @@ static void test_templates(void **state)
     json_decref(j);
     assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
                           f->tok_a, NULL, NULL, 0, &r), 404);
-    assert_int_equal(store_template_get(f->st, f->agency_a, "ready", "ky", &body),
+    assert_int_equal(store_template_get(f->db.st, f->agency_a, "ready", "ky", &body),
                      STORE_NOTFOUND);
     assert_int_equal(post(f, "/v1/applications/T-1/status", f->tok_a,
                           "{\"status\":\"ready\"}", &r), 200);
@@ -1350,49 +1322,49 @@ static void test_token_create(void **state)
 {
     struct fx *f = *state;
     char tok[API_TOKEN_LEN], err[128];
-    assert_int_equal(api_token_create(f->st, "new-agency", "messages,slots", tok,
+    assert_int_equal(api_token_create(f->db.st, "new-agency", "messages,slots", tok,
                                       sizeof tok, err, sizeof err), STORE_OK);
     assert_int_equal(strlen(tok), 67);
     assert_memory_equal(tok, "kz_", 3);
     int64_t ag;
-    assert_int_equal(store_agency_by_code(f->st, "new-agency", &ag), STORE_OK);
-    assert_int_equal(api_token_create(f->st, "x", "root", tok, sizeof tok, err,
+    assert_int_equal(store_agency_by_code(f->db.st, "new-agency", &ag), STORE_OK);
+    assert_int_equal(api_token_create(f->db.st, "x", "root", tok, sizeof tok, err,
                                       sizeof err), STORE_INVALID);
-    assert_int_equal(api_token_create(f->st, "a b", NULL, tok, sizeof tok, err,
+    assert_int_equal(api_token_create(f->db.st, "a b", NULL, tok, sizeof tok, err,
                                       sizeof err), STORE_INVALID);
     /* a revoked token is refused */
-    assert_int_equal(api_token_create(f->st, "mvd", NULL, tok, sizeof tok, err,
+    assert_int_equal(api_token_create(f->db.st, "mvd", NULL, tok, sizeof tok, err,
                                       sizeof err), STORE_OK);
     struct resp r;
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 202);
     uint8_t h[32];
     kz_sha256(tok, strlen(tok), h);
-    assert_int_equal(store_token_revoke(f->st, h, 32, 1), STORE_OK);
+    assert_int_equal(store_token_revoke(f->db.st, h, 32, 1), STORE_OK);
     assert_int_equal(post(f, "/v1/messages", tok,
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_parts_match_the_splitter),
         cmocka_unit_test(test_parse),
-        cmocka_unit_test_setup_teardown(test_messages, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_message_parts_follow_route, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_routing, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_errors_change_nothing, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_applications, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_offices_slots, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_token_cache_groups, fx_setup, fx_teardown),
+        T(test_messages),
+        T(test_message_parts_follow_route),
+        T(test_routing),
+        T(test_errors_change_nothing),
+        T(test_applications),
+        T(test_offices_slots),
+        T(test_group_commit),
+        T(test_token_cache_groups),
         cmocka_unit_test_setup_teardown(test_commit_failure, fx_setup_trap, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_token_create, fx_setup, fx_teardown),
+        T(test_token_create),
         cmocka_unit_test(test_template_parse),
-        cmocka_unit_test_setup_teardown(test_templates, fx_setup, fx_teardown),
+        T(test_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,8 +19,9 @@
  * booking per service; manage mode (cancel, move); another phone's
  * booking; garbage states; no store; the agency's SMS templates.
  *
- * Owns: its temp directories.  May call: gateway/booking.h,
- * gateway/store.h, menus/screen.h, libc, POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/booking.h, gateway/store.h, menus/screen.h,
+ * tests/unit/tmpdb.h, tests/unit/clock_at.h, libc, POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/clock_at.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/booking.h"
 #include "gateway/store.h"
@@ -44,25 +46,11 @@
 #define CANON_A "996555123456"
 #define PHONE_B "+996700987654"
 
-/* UTC wall-clock time in ms (TZ=UTC is set in main). */
-static int64_t at(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_isdst = -1;
-    return (int64_t)mktime(&tm) * 1000;
-}
 
-#define NOW at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
+#define NOW clock_at(2026, 12, 1, 12, 0)   /* a Tuesday, noon */
 
 struct fx {
-    char dir[64], path[128];
-    struct store *st;
+    struct tmpdb db;                   /* first: tmpdb_setup/teardown */
     int64_t agency;
     /* the dialog being driven */
     int mode;
@@ -73,39 +61,18 @@ struct fx {
     struct booking_res res;
 };
 
-static int fx_setup(void **state)
+static int seed(void *fx)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzbook.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    char err[256] = "";
-    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
-        store_agency_put(f->st, "psc", "Public Service Centre", &f->agency) != STORE_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        store_close(f->st);
-        rmdir(f->dir);
-        free(f);
-        return -1;
-    }
+    struct fx *f = fx;
     f->phone = PHONE_A;
     f->lang = "ky";
-    *state = f;
-    return 0;
+    return store_agency_put(f->db.st, "psc", "Public Service Centre",
+                            &f->agency) == STORE_OK ? 0 : -1;
 }
 
-static int fx_teardown(void **state)
+static int fx_setup(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    return tmpdb_setup(state, sizeof(struct fx), "kzbook", seed);
 }
 
 /* ---- data ----------------------------------------------------------------- */
@@ -114,10 +81,10 @@ static int64_t service(struct fx *f, const char *code, const char *ky,
                        const char *ru, const char *en)
 {
     int64_t id = 0;
-    assert_int_equal(store_service_put(f->st, f->agency, code, &id), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "ky", ky), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "ru", ru), STORE_OK);
-    assert_int_equal(store_service_name_set(f->st, id, "en", en), STORE_OK);
+    assert_int_equal(store_service_put(f->db.st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "ky", ky), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "ru", ru), STORE_OK);
+    assert_int_equal(store_service_name_set(f->db.st, id, "en", en), STORE_OK);
     return id;
 }
 
@@ -125,10 +92,10 @@ static int64_t office(struct fx *f, const char *code, const char *ky,
                       const char *ru, const char *en, const char *addr)
 {
     int64_t id = 0;
-    assert_int_equal(store_office_put(f->st, f->agency, code, &id), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "ky", ky, addr), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "ru", ru, addr), STORE_OK);
-    assert_int_equal(store_office_name_set(f->st, id, "en", en, addr), STORE_OK);
+    assert_int_equal(store_office_put(f->db.st, f->agency, code, &id), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "ky", ky, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "ru", ru, addr), STORE_OK);
+    assert_int_equal(store_office_name_set(f->db.st, id, "en", en, addr), STORE_OK);
     return id;
 }
 
@@ -136,14 +103,14 @@ static int64_t slot(struct fx *f, int64_t off, int64_t svc, const char *day,
                     const char *time, int cap)
 {
     int64_t id = 0;
-    assert_int_equal(store_slot_put(f->st, off, svc, day, time, cap, &id), STORE_OK);
+    assert_int_equal(store_slot_put(f->db.st, off, svc, day, time, cap, &id), STORE_OK);
     return id;
 }
 
 static int booked(struct fx *f, int64_t slot_id)
 {
     struct store_slot sl;
-    assert_int_equal(store_slot_get(f->st, slot_id, &sl), STORE_OK);
+    assert_int_equal(store_slot_get(f->db.st, slot_id, &sl), STORE_OK);
     return sl.booked;
 }
 
@@ -151,7 +118,7 @@ static void booking_state(struct fx *f, int64_t id, const char *want)
 {
     struct store_booking b;
     char st[16] = "";
-    assert_int_equal(store_booking_get(f->st, id, &b, st, sizeof st), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, st, sizeof st), STORE_OK);
     assert_string_equal(st, want);
 }
 
@@ -168,7 +135,7 @@ static int turn(struct fx *f, const char *in)
         .label_back = "0 Артка", .label_more = "99 Дагы", .now_ms = NOW,
         .texts = f->texts,
     };
-    assert_int_equal(booking_step(f->st, &rq, &f->res), 0);
+    assert_int_equal(booking_step(f->db.st, &rq, &f->res), 0);
     struct booking_res *r = &f->res;
     assert_true(r->outcome >= BOOKING_CON && r->outcome <= BOOKING_BUSY);
     assert_int_equal(r->screen_len, strlen(r->screen));
@@ -193,6 +160,76 @@ static void start(struct fx *f, int mode, const char *lang, const char *phone)
     f->lang = lang;
     f->phone = phone;
     f->state[0] = '\0';
+}
+
+/* The turn, checked; the first string of ap its screen lacks, or NULL. */
+static const char *vstep(struct fx *f, const char *in, int want, va_list ap)
+{
+    assert_int_equal(turn(f, in), want);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        if (!strstr(f->res.screen, s))
+            return s;
+    return NULL;
+}
+
+static void screen_has(struct fx *f, const char *lacking)
+{
+    if (lacking)
+        fail_msg("screen lacks \"%s\":\n%s", lacking, f->res.screen);
+}
+
+/* One turn (in NULL: a resume) that must answer `want` with a screen
+ * showing every string of the NULL-ended list that follows. */
+static void step(struct fx *f, const char *in, int want, ...)
+{
+    va_list ap;
+    va_start(ap, want);
+    const char *lacking = vstep(f, in, want, ap);
+    va_end(ap);
+    screen_has(f, lacking);
+}
+
+/* A new dialog (start) and its entry turn, checked as step() does. */
+static void enter(struct fx *f, int mode, const char *lang, const char *phone,
+                  int want, ...)
+{
+    start(f, mode, lang, phone);
+    va_list ap;
+    va_start(ap, want);
+    const char *lacking = vstep(f, NULL, want, ap);
+    va_end(ap);
+    screen_has(f, lacking);
+}
+
+/* Turns in a row: the entry (no input) when `entry`, then each input of
+ * the space-separated path; every turn but the last must answer CON, the
+ * last one `last`. */
+static void turns(struct fx *f, bool entry, const char *path, int last)
+{
+    const char *in[16];
+    size_t n = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", path);
+    if (entry)
+        in[n++] = NULL;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ", &save); t && n < 16; t = strtok_r(NULL, " ", &save))
+        in[n++] = t;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(turn(f, in[i]), i + 1 == n ? last : BOOKING_CON);
+}
+
+/* One service (passport) at one office (b1): both lists are skipped. */
+struct node {
+    int64_t svc, off;
+};
+
+static struct node one_node(struct fx *f)
+{
+    struct node n;
+    n.svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
+    n.off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    return n;
 }
 
 #define SEES(f, s) do {                                                    \
@@ -257,39 +294,26 @@ static void walk_in(void **state, const struct lang_case *lc)
     struct world w;
     world(f, &w);
     if (strcmp(lc->lang, "en") == 0)   /* an English address too */
-        assert_int_equal(store_office_name_set(f->st, w.o1, "en", "PSC 1",
+        assert_int_equal(store_office_name_set(f->db.st, w.o1, "en", "PSC 1",
                                                "Chui 100"), STORE_OK);
-    start(f, BOOKING_BOOK, lc->lang, PHONE_A);
-
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, lc->t_service);
+    enter(f, BOOKING_BOOK, lc->lang, PHONE_A, BOOKING_CON, lc->t_service, NULL);
     char line[128];
     snprintf(line, sizeof line, "1. %s", lc->passport);
     SEES(f, line);
     SEES(f, "0 Артка");
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_office);
+    step(f, "1", BOOKING_CON, lc->t_office, NULL);
     snprintf(line, sizeof line, "1. %s", lc->office1);
     SEES(f, line);
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_day);
+    step(f, "1", BOOKING_CON, lc->t_day, NULL);
     snprintf(line, sizeof line, "1. %s", lc->wed);
     SEES(f, line);
     LACKS(f, "01.12");                 /* nothing left today */
 
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, lc->t_time);
-    SEES(f, lc->wed);
-    SEES(f, "1. 09:00");
-    SEES(f, "2. 10:00");
+    step(f, "1", BOOKING_CON, lc->t_time, lc->wed, "1. 09:00", "2. 10:00", NULL);
 
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, lc->passport);
-    SEES(f, lc->office1);
-    SEES(f, "10:00");
-    SEES(f, lc->confirm);
+    step(f, "2", BOOKING_CON, lc->passport, lc->office1, "10:00", lc->confirm, NULL);
     assert_int_equal(booked(f, w.p1_d2_1000), 0);
 
     assert_int_equal(turn(f, "1"), BOOKING_END);
@@ -302,14 +326,14 @@ static void walk_in(void **state, const struct lang_case *lc)
     booking_state(f, id, "active");
 
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, NULL, 0), STORE_OK);
     assert_string_equal(b.msisdn, CANON_A);
     assert_int_equal(b.slot_id, w.p1_d2_1000);
     assert_string_equal(b.lang, lc->lang);
 
     assert_true(f->res.sms_id > 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "%s%lld.", lc->sms_head, (long long)id);
     assert_string_equal(m->text, want);
     assert_true(m->law_required);
@@ -328,10 +352,8 @@ static void test_walk_unknown_lang(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "de", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Кызматты тандаңыз:");
-    SEES(f, "1. Паспорт алуу");
+    enter(f, BOOKING_BOOK, "de", PHONE_A, BOOKING_CON, "Кызматты тандаңыз:",
+          "1. Паспорт алуу", NULL);
 }
 
 /* ---- skipping and back ---------------------------------------------------- */
@@ -339,37 +361,25 @@ static void test_walk_unknown_lang(void **state)
 static void test_single_entries_skipped(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-02", "09:00", 3);
-    slot(f, off, svc, "2026-12-03", "09:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "1. Wed 02.12");
-    SEES(f, "2. Thu 03.12");
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-02", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Choose a day:", "1. Wed 02.12",
+          "2. Thu 03.12", NULL);
     /* into the times and back to the days, still the node */
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Thu 03.12: choose a time:");
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Choose a day:");
+    step(f, "2", BOOKING_CON, "Thu 03.12: choose a time:", NULL);
+    step(f, "0", BOOKING_CON, "Choose a day:", NULL);
     /* back from the first list shown leaves the node */
     assert_int_equal(turn(f, "0"), BOOKING_BACK);
 
     /* with two services the service list is shown, the office skipped,
      * and back from the days goes to the services */
     int64_t lic = service(f, "license", "Күбөлүк", "Права", "Licence");
-    slot(f, off, lic, "2026-12-04", "09:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Choose a service:");
-    SEES(f, "2. Licence");
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "1. Fri 04.12");
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Choose a service:");
+    slot(f, n.off, lic, "2026-12-04", "09:00", 3);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Choose a service:",
+          "2. Licence", NULL);
+    step(f, "2", BOOKING_CON, "Choose a day:", "1. Fri 04.12", NULL);
+    step(f, "0", BOOKING_CON, "Choose a service:", NULL);
     assert_int_equal(turn(f, "0"), BOOKING_BACK);
 }
 
@@ -380,8 +390,7 @@ static void test_services_configured(void **state)
     struct world w;
     world(f, &w);
     f->services = " license , nosuch";
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     SEES(f, "Choose a day:");          /* one service, one office: skipped */
     SEES(f, "1. Fri 04.12");
     LACKS(f, "Wed");
@@ -392,21 +401,15 @@ static void test_services_configured(void **state)
 static void test_pagination(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
+    struct node n = one_node(f);
     int64_t ids[20];
     char times[20][16];
     for (int i = 0; i < 20; i++) {
         snprintf(times[i], sizeof times[i], "%02d:%02d", 9 + i / 2, i % 2 ? 30 : 0);
-        ids[i] = slot(f, off, svc, "2026-12-02", times[i], 2);
+        ids[i] = slot(f, n.off, n.svc, "2026-12-02", times[i], 2);
     }
-    start(f, BOOKING_BOOK, "ru", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "1. Ср 02.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "выберите время:");
-    SEES(f, "1. 09:00");
-    SEES(f, "99 Дагы");
+    enter(f, BOOKING_BOOK, "ru", PHONE_A, BOOKING_CON, "1. Ср 02.12", NULL);
+    step(f, "1", BOOKING_CON, "выберите время:", "1. 09:00", "99 Дагы", NULL);
     LACKS(f, "20. 18:30");
 
     /* page through: every choice number appears exactly once, in order */
@@ -434,23 +437,17 @@ static void test_pagination(void **state)
     assert_true(page15 >= 2);
     LACKS(f, "99 Дагы");               /* the last page has no "more" */
     /* more on the last page stays there */
-    assert_int_equal(turn(f, "99"), BOOKING_CON);
-    SEES(f, "20. 18:30");
+    step(f, "99", BOOKING_CON, "20. 18:30", NULL);
     /* back on a later page goes a page back, not a stage back */
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
+    step(f, "0", BOOKING_CON, "99 Дагы", NULL);
     LACKS(f, "20. 18:30");
-    SEES(f, "99 Дагы");
-    assert_int_equal(turn(f, "99"), BOOKING_CON);
-    SEES(f, "20. 18:30");
+    step(f, "99", BOOKING_CON, "20. 18:30", NULL);
 
     /* the numbers are global: "15" books the 15th time from any page */
-    assert_int_equal(turn(f, "15"), BOOKING_CON);
-    SEES(f, times[14]);
-    SEES(f, "1. Записаться");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, times[14]);
+    step(f, "15", BOOKING_CON, times[14], "1. Записаться", NULL);
+    step(f, "1", BOOKING_END, times[14], NULL);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+    assert_int_equal(store_booking_get(f->db.st, f->res.booking_id, &b, NULL, 0),
                      STORE_OK);
     assert_int_equal(b.slot_id, ids[14]);
     assert_string_equal(b.time, "16:00");
@@ -463,8 +460,7 @@ static void test_invalid_input(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     char before[BOOKING_STATE_MAX + 1];
     snprintf(before, sizeof before, "%s", f->state);
     const char *bad[] = { "7", "abc", "", "1a", "-1", "00", "0001",
@@ -477,20 +473,15 @@ static void test_invalid_input(void **state)
         assert_string_equal(f->state, before);
     }
     /* and the dialog goes on after it */
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Choose a day:");
-    SEES(f, "Fri 04.12");
+    step(f, "2", BOOKING_CON, "Choose a day:", "Fri 04.12", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Confirm");
-    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* only 1 confirms */
-    SEES(f, "Invalid choice.");
-    SEES(f, "1. Confirm");
+    step(f, "1", BOOKING_CON, "1. Confirm", NULL);
+    /* only 1 confirms */
+    step(f, "2", BOOKING_CON, "Invalid choice.", "1. Confirm", NULL);
     assert_int_equal(booked(f, w.l1_d4_0900), 0);
     /* a resume (no input) redraws the same stage without a note */
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    step(f, NULL, BOOKING_CON, "1. Confirm", NULL);
     LACKS(f, "Invalid choice.");
-    SEES(f, "1. Confirm");
 }
 
 /* ---- time ------------------------------------------------------------------ */
@@ -498,67 +489,53 @@ static void test_invalid_input(void **state)
 static void test_past_times_hidden(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-01", "09:00", 3);
-    slot(f, off, svc, "2026-12-01", "12:00", 3);   /* now: gone too */
-    int64_t s15 = slot(f, off, svc, "2026-12-01", "15:00", 3);
-    slot(f, off, svc, "2026-12-02", "08:00", 3);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "1. Tue 01.12");
-    SEES(f, "2. Wed 02.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. 15:00");
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-01", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-01", "12:00", 3);   /* now: gone too */
+    int64_t s15 = slot(f, n.off, n.svc, "2026-12-01", "15:00", 3);
+    slot(f, n.off, n.svc, "2026-12-02", "08:00", 3);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "1. Tue 01.12", "2. Wed 02.12",
+          NULL);
+    step(f, "1", BOOKING_CON, "1. 15:00", NULL);
     LACKS(f, "09:00");
     LACKS(f, "12:00");
     LACKS(f, "2. ");
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_END);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, f->res.booking_id, &b, NULL, 0),
+    assert_int_equal(store_booking_get(f->db.st, f->res.booking_id, &b, NULL, 0),
                      STORE_OK);
     assert_int_equal(b.slot_id, s15);
 
     /* once the 15:00 place is gone, today has nothing ahead: not offered */
     int64_t same = 0;
-    assert_int_equal(store_slot_put(f->st, off, svc, "2026-12-01", "15:00", 1,
+    assert_int_equal(store_slot_put(f->db.st, n.off, n.svc, "2026-12-01", "15:00", 1,
                                     &same), STORE_OK);
     assert_int_equal(same, s15);
-    start(f, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_B, BOOKING_CON, "1. Wed 02.12", NULL);
     LACKS(f, "01.12");
-    SEES(f, "1. Wed 02.12");
 }
 
 static void test_horizon(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-03", "09:00", 3);
-    slot(f, off, svc, "2026-12-04", "09:00", 3);
-    slot(f, off, svc, "2026-12-14", "09:00", 3);
-    slot(f, off, svc, "2026-12-15", "09:00", 3);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-03", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-04", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-14", "09:00", 3);
+    slot(f, n.off, n.svc, "2026-12-15", "09:00", 3);
     start(f, BOOKING_BOOK, "en", PHONE_A);
     /* default: 14 days, today included -> up to 2026-12-14 */
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "1. Thu 03.12");
-    SEES(f, "2. Fri 04.12");
-    SEES(f, "3. Mon 14.12");
+    step(f, NULL, BOOKING_CON, "1. Thu 03.12", "2. Fri 04.12", "3. Mon 14.12", NULL);
     LACKS(f, "15.12");
     /* three days: 01..03 */
     f->horizon = 3;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "1. Thu 03.12");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "1. Thu 03.12", NULL);
     LACKS(f, "04.12");
     LACKS(f, "2. ");
     /* one day (today): nothing to offer at all */
     f->horizon = 1;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
-    SEES(f, "No free days there.");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_END, "No free days there.", NULL);
 }
 
 /* ---- capacity -------------------------------------------------------------- */
@@ -566,47 +543,38 @@ static void test_horizon(void **state)
 static void test_capacity_just_taken(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 1);
-    slot(f, off, svc, "2026-12-02", "10:00", 4);
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 1);
+    slot(f, n.off, n.svc, "2026-12-02", "10:00", 4);
 
     /* B walks to the confirmation of 09:00 and waits */
     struct fx fb;
     memcpy(&fb, f, sizeof fb);
     start(&fb, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(&fb, NULL), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
+    turns(&fb, true, "1 1", BOOKING_CON);
     SEES(&fb, "09:00");
     SEES(&fb, "1. Confirm");
 
     /* A takes the only place */
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1", BOOKING_END);
     assert_int_equal(booked(f, one), 1);
 
     /* B confirms: told, shown the times again (without 09:00) */
-    assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    SEES(&fb, "That time was just taken.");
-    SEES(&fb, "choose a time:");
-    SEES(&fb, "1. 10:00");
+    step(&fb, "1", BOOKING_CON, "That time was just taken.", "choose a time:",
+         "1. 10:00", NULL);
     LACKS(&fb, "09:00");
     assert_int_equal(fb.res.booking_id, 0);
     assert_int_equal(fb.res.sms_id, 0);
     assert_int_equal(booked(f, one), 1);
     struct store_booking bs[4];
-    size_t n = 9;
-    assert_int_equal(store_bookings_active(f->st, "996700987654", bs, 4, &n),
+    size_t nb = 9;
+    assert_int_equal(store_bookings_active(f->db.st, "996700987654", bs, 4, &nb),
                      STORE_OK);
-    assert_int_equal(n, 0);
+    assert_int_equal(nb, 0);
     /* B can still book the other time */
     assert_int_equal(turn(&fb, "1"), BOOKING_CON);
-    assert_int_equal(turn(&fb, "1"), BOOKING_END);
-    SEES(&fb, "10:00");
+    step(&fb, "1", BOOKING_END, "10:00", NULL);
 }
 
 /* The operator's wording (settings.booking_texts) replaces the built-in
@@ -614,24 +582,19 @@ static void test_capacity_just_taken(void **state)
 static void test_operator_texts(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    slot(f, off, svc, "2026-12-02", "09:00", 2);
+    struct node n = one_node(f);
+    slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
     const char *words[MENU_BT_COUNT] = { 0 };
     words[MENU_BT_DAY] = "Which day suits you?";
     words[MENU_BT_YES_BOOK] = "1. Yes, book it";
     words[MENU_BT_BOOKED] = "See you {day} at {time}. No. {ticket}";
     f->texts = words;
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Which day suits you?");
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, "Which day suits you?", NULL);
     LACKS(f, "Choose a day");
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     SEES(f, "choose a time");                      /* not reworded: built in */
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Yes, book it");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "See you Wed 02.12 at 09:00. No. ");
+    step(f, "1", BOOKING_CON, "1. Yes, book it", NULL);
+    step(f, "1", BOOKING_END, "See you Wed 02.12 at 09:00. No. ", NULL);
     f->texts = NULL;
 }
 
@@ -640,18 +603,13 @@ static void test_operator_texts(void **state)
 static void test_busy_is_retryable(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);   /* days (lists skipped) */
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
+    /* days (lists skipped) */
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Confirm");
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
+    step(f, "1", BOOKING_CON, "1. Confirm", NULL);
+    struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(other, NULL), STORE_OK);
     /* a write opens its batch, which holds the lock */
     assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
@@ -662,8 +620,7 @@ static void test_busy_is_retryable(void **state)
     store_close(other);                              /* rolled back */
     assert_int_equal(booked(f, one), 0);
     /* the caller runs the same turn again: now it books */
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Booked");
+    step(f, "1", BOOKING_END, "Booked", NULL);
     assert_int_equal(booked(f, one), 1);
 }
 
@@ -672,22 +629,15 @@ static void test_busy_is_retryable(void **state)
 static void test_write_joins_batch(void **state)
 {
     struct fx *f = *state;
-    int64_t svc = service(f, "passport", "Паспорт", "Паспорт", "Passport");
-    int64_t off = office(f, "b1", "ЦОН №1", "ЦОН №1", "PSC 1", "Чуй 100");
-    int64_t one = slot(f, off, svc, "2026-12-02", "09:00", 2);
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
-    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    struct node n = one_node(f);
+    int64_t one = slot(f, n.off, n.svc, "2026-12-02", "09:00", 2);
+    struct store *other = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    turns(f, true, "1 1", BOOKING_CON);
     char keep[BOOKING_STATE_MAX + 1];
     snprintf(keep, sizeof keep, "%s", f->res.state);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Booked");
+    step(f, "1", BOOKING_END, "Booked", NULL);
     assert_true(f->res.booking_id > 0 && f->res.sms_id > 0);
     assert_int_equal(booked(f, one), 1);            /* this connection */
     struct store_slot sl;
@@ -695,15 +645,15 @@ static void test_write_joins_batch(void **state)
     assert_int_equal(sl.booked, 0);                 /* not durable yet */
     /* the commit fails: the booking and its SMS are gone together */
     int64_t sms = f->res.sms_id;
-    store_test_fail_commits(f->st, 1);
-    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    store_test_fail_commits(f->db.st, 1);
+    assert_int_equal(store_flush(f->db.st), STORE_ERROR);
     assert_int_equal(booked(f, one), 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, sms, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, sms, &m), STORE_NOTFOUND);
     /* the same confirmation again: now it is kept */
     snprintf(f->state, sizeof f->state, "%s", keep);
     assert_int_equal(turn(f, "1"), BOOKING_END);
-    assert_int_equal(store_flush(f->st), STORE_OK);
+    assert_int_equal(store_flush(f->db.st), STORE_OK);
     assert_int_equal(store_slot_get(other, one, &sl), STORE_OK);
     assert_int_equal(sl.booked, 1);
     assert_int_equal(store_msg_get(other, f->res.sms_id, &m), STORE_OK);
@@ -717,9 +667,7 @@ static void test_one_active_per_service(void **state)
     struct world w;
     world(f, &w);
     start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
+    turns(f, true, "1 1", BOOKING_CON);
     assert_int_equal(turn(f, "2"), BOOKING_CON);   /* Thu 03.12 */
     assert_int_equal(turn(f, "1"), BOOKING_CON);
     assert_int_equal(turn(f, "1"), BOOKING_END);
@@ -727,29 +675,24 @@ static void test_one_active_per_service(void **state)
     assert_int_equal(booked(f, w.p1_d3_0900), 1);
 
     /* again, the same service in another office */
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* PSC Osh: day list */
-    SEES(f, "1. Wed 02.12");
+    /* PSC Osh: day list */
+    step(f, "2", BOOKING_CON, "1. Wed 02.12", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "11:00");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "You already have a booking for this service: Thu 03.12, 09:00.");
+    step(f, "1", BOOKING_CON, "11:00", NULL);
+    step(f, "1", BOOKING_END,
+         "You already have a booking for this service: Thu 03.12, 09:00.", NULL);
     assert_int_equal(f->res.booking_id, 0);
     assert_int_equal(f->res.sms_id, 0);
     assert_int_equal(booked(f, w.p2_d2_1100), 0);
     booking_state(f, first, "active");
 
     /* another service is fine */
-    start(f, BOOKING_BOOK, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "2"), BOOKING_CON);   /* one office: skipped */
-    SEES(f, "1. Fri 04.12");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    enter(f, BOOKING_BOOK, "en", PHONE_A, BOOKING_CON, NULL);
+    /* one office: skipped */
+    step(f, "2", BOOKING_CON, "1. Fri 04.12", NULL);
+    turns(f, false, "1 1 1", BOOKING_END);
     SEES(f, "Booked: Fri 04.12, 09:00, PSC 1.");
 }
 
@@ -770,20 +713,14 @@ static void test_end_screens_fit(void **state)
     const char *ticket[] = { "Талон №", "Талон №", "Ticket " };
     for (int i = 0; i < 3; i++) {
         start(f, BOOKING_BOOK, langs[i], phones[i]);
-        assert_int_equal(turn(f, NULL), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_END);   /* fits: checked by turn */
+        turns(f, true, "1 1 1", BOOKING_END);   /* fits: checked by turn */
         char want[64];
         snprintf(want, sizeof want, "%s%lld.", ticket[i],
                  (long long)f->res.booking_id);
         SEES(f, want);
         /* and again: "already" */
         start(f, BOOKING_BOOK, langs[i], phones[i]);
-        assert_int_equal(turn(f, NULL), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_CON);
-        assert_int_equal(turn(f, "1"), BOOKING_END);
+        turns(f, true, "1 1 1", BOOKING_END);
         SEES(f, "09:00");
         assert_int_equal(f->res.booking_id, 0);
     }
@@ -795,12 +732,7 @@ static void test_end_screens_fit(void **state)
 static int64_t book_via_dialog(struct fx *f, const char *lang, const char *phone)
 {
     start(f, BOOKING_BOOK, lang, phone);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1 2 1", BOOKING_END);
     return f->res.booking_id;
 }
 
@@ -812,30 +744,22 @@ static void test_manage_cancel(void **state)
     int64_t id = book_via_dialog(f, "ru", PHONE_A);
     assert_int_equal(booked(f, w.p1_d2_1000), 1);
 
-    start(f, BOOKING_MANAGE, "en", "0555123456");   /* local form, same phone */
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Your bookings:");
-    SEES(f, "1. Wed 02.12 10:00 Passport");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "1. Cancel it");
-    SEES(f, "2. Move it");
-    SEES(f, "PSC 1");
+    /* the local form of the same phone */
+    enter(f, BOOKING_MANAGE, "en", "0555123456", BOOKING_CON, "Your bookings:",
+          "1. Wed 02.12 10:00 Passport", NULL);
+    step(f, "1", BOOKING_CON, "1. Cancel it", "2. Move it", "PSC 1", NULL);
     /* back to the list and in again */
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "Your bookings:");
+    step(f, "0", BOOKING_CON, "Your bookings:", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "Cancel this booking?");
-    SEES(f, "Passport, Wed 02.12, 10:00");
-    SEES(f, "1. Yes");
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "Your booking is cancelled.");
+    step(f, "1", BOOKING_CON, "Cancel this booking?", "Passport, Wed 02.12, 10:00",
+         "1. Yes", NULL);
+    step(f, "1", BOOKING_END, "Your booking is cancelled.", NULL);
     assert_int_equal(f->res.booking_id, id);
     assert_int_equal(booked(f, w.p1_d2_1000), 0);
     booking_state(f, id, "cancelled");
     struct store_msg *m = NULL;
     assert_true(f->res.sms_id > 0);
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     assert_string_equal(m->text, "Public Service Centre: your booking Passport, "
                         "02.12.2026 at 10:00 is cancelled.");
     assert_string_equal(m->to, CANON_A);
@@ -843,9 +767,7 @@ static void test_manage_cancel(void **state)
     store_msg_free(m);
 
     /* nothing left to manage */
-    start(f, BOOKING_MANAGE, "en", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
-    SEES(f, "You have no bookings.");
+    enter(f, BOOKING_MANAGE, "en", PHONE_A, BOOKING_END, "You have no bookings.", NULL);
 }
 
 static void test_manage_move(void **state)
@@ -856,23 +778,14 @@ static void test_manage_move(void **state)
     int64_t id = book_via_dialog(f, "ky", PHONE_A);
     int64_t s16 = slot(f, w.o1, w.passport, "2026-12-02", "16:00", 2);
 
-    start(f, BOOKING_MANAGE, "ru", PHONE_A);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    SEES(f, "Ваши записи:");
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "2. Перенести");
-    assert_int_equal(turn(f, "2"), BOOKING_CON);
-    SEES(f, "Выберите день:");
-    SEES(f, "1. Ср 02.12");
-    SEES(f, "2. Чт 03.12");
+    enter(f, BOOKING_MANAGE, "ru", PHONE_A, BOOKING_CON, "Ваши записи:", NULL);
+    step(f, "1", BOOKING_CON, "2. Перенести", NULL);
+    step(f, "2", BOOKING_CON, "Выберите день:", "1. Ср 02.12", "2. Чт 03.12", NULL);
     /* back from the days returns to the booking */
-    assert_int_equal(turn(f, "0"), BOOKING_CON);
-    SEES(f, "2. Перенести");
+    step(f, "0", BOOKING_CON, "2. Перенести", NULL);
     assert_int_equal(turn(f, "2"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    SEES(f, "3. 16:00");
-    assert_int_equal(turn(f, "3"), BOOKING_CON);
-    SEES(f, "16:00");
+    step(f, "1", BOOKING_CON, "3. 16:00", NULL);
+    step(f, "3", BOOKING_CON, "16:00", NULL);
     assert_int_equal(turn(f, "1"), BOOKING_END);
     int64_t nid = f->res.booking_id;
     assert_true(nid > 0 && nid != id);
@@ -886,7 +799,7 @@ static void test_manage_move(void **state)
     assert_int_equal(booked(f, s16), 1);
     struct store_msg *m = NULL;
     assert_true(f->res.sms_id > 0);
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "Центр госуслуг: запись перенесена: Получение "
              "паспорта, 02.12.2026 в 16:00, ЦОН №1, Чуй 100. Талон №%lld.",
              (long long)nid);
@@ -904,9 +817,7 @@ static void test_other_phone(void **state)
     int64_t id = book_via_dialog(f, "en", PHONE_A);
     int64_t msgs_before = f->res.sms_id;
 
-    start(f, BOOKING_MANAGE, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_END);
-    SEES(f, "You have no bookings.");
+    enter(f, BOOKING_MANAGE, "en", PHONE_B, BOOKING_END, "You have no bookings.", NULL);
 
     const char *inputs[] = { NULL, "1", "2" };
     const char forms[] = { 'B', 'X' };
@@ -926,15 +837,14 @@ static void test_other_phone(void **state)
     snprintf(f->state, sizeof f->state, "C;s=%lld;o=%lld;t=%lld;b=%lld;d=2026-12-03",
              (long long)w.passport, (long long)w.o1, (long long)w.p1_d3_0900,
              (long long)id);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
-    SEES(f, "no longer exists");
+    step(f, "1", BOOKING_END, "no longer exists", NULL);
     assert_int_equal(f->res.sms_id, 0);
 
     booking_state(f, id, "active");
     assert_int_equal(booked(f, w.p1_d2_1000), 1);
     assert_int_equal(booked(f, w.p1_d3_0900), 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, msgs_before + 1, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, msgs_before + 1, &m), STORE_NOTFOUND);
 }
 
 /* ---- robustness ------------------------------------------------------------ */
@@ -1000,8 +910,7 @@ static void test_bad_phone(void **state)
     struct fx *f = *state;
     struct world w;
     world(f, &w);
-    start(f, BOOKING_BOOK, "en", "not a phone");
-    assert_int_equal(turn(f, NULL), BOOKING_FAIL);
+    enter(f, BOOKING_BOOK, "en", "not a phone", BOOKING_FAIL, NULL);
     assert_true(f->res.why[0] != '\0');
 }
 
@@ -1030,82 +939,77 @@ static void test_sms_templates(void **state)
     struct world w;
     world(f, &w);
     int64_t id = 0;
-    assert_int_equal(store_book(f->st, CANON_A, w.p1_d2_1000, NOW, &id), STORE_OK);
-    assert_int_equal(store_booking_set_lang(f->st, id, "ru"), STORE_OK);
+    assert_int_equal(store_book(f->db.st, CANON_A, w.p1_d2_1000, NOW, &id), STORE_OK);
+    assert_int_equal(store_booking_set_lang(f->db.st, id, "ru"), STORE_OK);
     struct store_booking b;
-    assert_int_equal(store_booking_get(f->st, id, &b, NULL, 0), STORE_OK);
+    assert_int_equal(store_booking_get(f->db.st, id, &b, NULL, 0), STORE_OK);
     char out[640], want[640];
 
     /* built in, in the booking's language */
-    int n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    int n = booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, sizeof out);
     snprintf(want, sizeof want, "Центр госуслуг: Получение паспорта, 02.12.2026 "
              "в 10:00, ЦОН №1, Чуй 100. Талон №%lld.", (long long)id);
     assert_string_equal(out, want);
     assert_int_equal(n, (int)strlen(want));
 
     /* a status "*" template (agency's and global) never stands in */
-    assert_int_equal(store_template_set(f->st, f->agency, "*", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ru",
                                         "STAR {service}"), STORE_OK);
-    assert_int_equal(store_template_set(f->st, 0, "*", "ru", "GSTAR"), STORE_OK);
-    assert_true(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out,
+    assert_int_equal(store_template_set(f->db.st, 0, "*", "ru", "GSTAR"), STORE_OK);
+    assert_true(booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out,
                                  sizeof out) > 0);
     assert_string_equal(out, want);
 
     /* the agency's own template, every placeholder */
-    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "booking.confirmed", "ru",
         "{service}|{office}|{address}|{day}|{time}|{ticket}|{date}|{place}|{x}"),
         STORE_OK);
-    n = booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, sizeof out);
+    n = booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, sizeof out);
     snprintf(want, sizeof want, "Получение паспорта|ЦОН №1|Чуй 100|Ср 02.12|"
              "10:00|%lld|02.12.2026|ЦОН №1, Чуй 100|{x}", (long long)id);
     assert_string_equal(out, want);
     assert_int_equal(n, (int)strlen(want));
     /* other kinds and languages keep the built-in text */
-    assert_true(booking_sms_text(f->st, &b, "cancelled", NULL, "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "cancelled", NULL, "ky", out,
                                  sizeof out) > 0);
     assert_string_equal(out, "Центр госуслуг: запись Получение паспорта, "
                         "02.12.2026 в 10:00 отменена.");
-    assert_true(booking_sms_text(f->st, &b, "confirmed", "en", "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "confirmed", "en", "ky", out,
                                  sizeof out) > 0);
     assert_non_null(strstr(out, "Public Service Centre: Passport"));
-    assert_true(booking_sms_text(f->st, &b, "reminder", "ky", "ky", out,
+    assert_true(booking_sms_text(f->db.st, &b, "reminder", "ky", "ky", out,
                                  sizeof out) > 0);
     assert_non_null(strstr(out, "Эскертүү: эртең, 02.12.2026 саат 10:00"));
 
     /* the dialog queues the template's text */
-    assert_int_equal(store_template_set(f->st, f->agency, "booking.confirmed", "en",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "booking.confirmed", "en",
                                         "Booked {service} {date} {time} #{ticket}"),
                      STORE_OK);
     start(f, BOOKING_BOOK, "en", PHONE_B);
-    assert_int_equal(turn(f, NULL), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_CON);
-    assert_int_equal(turn(f, "1"), BOOKING_END);
+    turns(f, true, "1 1 1 1 1", BOOKING_END);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, f->res.sms_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, f->res.sms_id, &m), STORE_OK);
     snprintf(want, sizeof want, "Booked Passport 02.12.2026 09:00 #%lld",
              (long long)f->res.booking_id);
     assert_string_equal(m->text, want);
     store_msg_free(m);
 
     /* bad arguments */
-    assert_int_equal(booking_sms_text(f->st, &b, "nosuch", NULL, "ky", out,
+    assert_int_equal(booking_sms_text(f->db.st, &b, "nosuch", NULL, "ky", out,
                                       sizeof out), -1);
     assert_int_equal(booking_sms_text(NULL, &b, "confirmed", NULL, "ky", out,
                                       sizeof out), -1);
-    assert_int_equal(booking_sms_text(f->st, &b, "confirmed", NULL, "ky", out, 1),
+    assert_int_equal(booking_sms_text(f->db.st, &b, "confirmed", NULL, "ky", out, 1),
                      -1);
     /* a small buffer is cut, never overrun, on a character boundary */
     char small[12];
-    n = booking_sms_text(f->st, &b, "cancelled", NULL, "ky", small, sizeof small);
+    n = booking_sms_text(f->db.st, &b, "cancelled", NULL, "ky", small, sizeof small);
     assert_true(n >= 0 && n < (int)sizeof small);
     assert_int_equal((size_t)n, strlen(small));
     assert_true(utf8_whole(small));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
 
 int main(void)
 {

@@ -1007,21 +1007,23 @@ static void test_json_map_vectors(void **state)
     assert_string_equal(fetch_strerror(FETCH_EJSON), "invalid JSON");
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_get_json_ok, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_post_ok, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_on_time, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_size_cap, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_http_error_and_refused, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_requests, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrency, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_in_done, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_free_in_flight, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_free_in_done, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_start_in_done, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_app_roundtrip, t_setup, t_teardown),
+        T(test_get_json_ok),
+        T(test_post_ok),
+        T(test_timeout_on_time),
+        T(test_size_cap),
+        T(test_http_error_and_refused),
+        T(test_bad_requests),
+        T(test_concurrency),
+        T(test_cancel_in_done),
+        T(test_free_in_flight),
+        T(test_free_in_done),
+        T(test_start_in_done),
+        T(test_app_roundtrip),
         cmocka_unit_test(test_form_and_url_escape),
         cmocka_unit_test(test_app_reply_vectors),
         cmocka_unit_test(test_json_map_vectors),

@@ -8,8 +8,9 @@
  * exist, the lock-out and its end, STOP / START / HELP, the batch rule and
  * a deliver_sm in UCS-2.
  *
- * Owns: its temp directories.  May call: gateway/keywords.h,
- * gateway/store.h, smpp/pdu.h, libc, POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/keywords.h, gateway/store.h, smpp/pdu.h,
+ * tests/unit/tmpdb.h, libc, POSIX, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,51 +139,36 @@ static void test_texts(void **state)
 #define T0 1700000000000LL
 
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;            /* first: tmpdb_setup/teardown */
     int64_t agency;
 };
 
-static int fx_setup(void **state)
+static int seed(void *fx)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzkw.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    char err[256];
-    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
-        store_agency_put(f->st, "tax", "Tax service", &f->agency) != STORE_OK ||
-        store_app_status(f->st, "12345", f->agency, 0, OWNER, "ready",
-                         "Come to office 3.", T0) != STORE_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        store_close(f->st);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    struct fx *f = fx;
+    return store_agency_put(f->db.st, "tax", "Tax service", &f->agency) == STORE_OK &&
+        store_app_status(f->db.st, "12345", f->agency, 0, OWNER, "ready",
+                         "Come to office 3.", T0) == STORE_OK ? 0 : -1;
 }
 
-static int fx_teardown(void **state)
+static int fx_setup(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    return tmpdb_setup(state, sizeof(struct fx), "kzkw", seed);
 }
 
 static int send_kw(struct fx *f, const char *from, const char *text, int64_t now,
                    const struct kw_opts *o, struct kw_result *r)
 {
-    return keywords_handle(f->st, from, (const uint8_t *)text, strlen(text), now,
+    return keywords_handle(f->db.st, from, (const uint8_t *)text, strlen(text), now,
                            o, r);
+}
+
+/* send_kw, answered STORE_OK with the given outcome. */
+static void send_expect(struct fx *f, const char *from, const char *text, int64_t now,
+                        const struct kw_opts *o, struct kw_result *r, int outcome)
+{
+    assert_int_equal(send_kw(f, from, text, now, o, r), STORE_OK);
+    assert_int_equal(r->outcome, outcome);
 }
 
 /* The reply the handler queued, as stored (caller frees). */
@@ -190,7 +176,7 @@ static struct store_msg *reply_of(struct fx *f, const struct kw_result *r)
 {
     assert_true(r->reply_id > 0);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, r->reply_id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, r->reply_id, &m), STORE_OK);
     assert_int_equal(m->state, STORE_MSG_QUEUED);
     assert_true(m->law_required);
     return m;
@@ -211,44 +197,35 @@ static void test_status_owner(void **state)
     struct fx *f = *state;
     struct kw_result r;
     /* any form of the owner's number */
-    assert_int_equal(send_kw(f, "+" OWNER, "АБАЛ 12345", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, "+" OWNER, "АБАЛ 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
-    assert_int_equal(send_kw(f, "0555123456", "status 12345", T0, NULL, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, "0555123456", "status 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Application 12345: ready. Come to office 3.", "en");
     /* the agency's template wins over the built-in line */
-    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ru",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ru",
                                         "Заявление {number} готово. {note}"),
                      STORE_OK);
-    assert_int_equal(send_kw(f, OWNER, "Статус 12345", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "Статус 12345", T0, NULL, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Заявление 12345 готово. Come to office 3.", "ru");
     /* the agency's "*" template words every status it has no text for */
-    assert_int_equal(store_template_set(f->st, f->agency, "*", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ky",
                                         "№{number}: {status} ({note})"),
                      STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "абал 12345", T0, NULL, &r), STORE_OK);
     expect_reply(f, &r, OWNER, "№12345: ready (Come to office 3.)", "ky");
     /* a template that renders blank is not sent: the built-in line is */
-    assert_int_equal(store_app_status(f->st, "12345", f->agency, 0, NULL,
+    assert_int_equal(store_app_status(f->db.st, "12345", f->agency, 0, NULL,
                                       "issued", NULL, T0 + 1), STORE_OK);
-    assert_int_equal(store_template_set(f->st, f->agency, "issued", "en",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "issued", "en",
                                         " {note} "), STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "status 12345", T0 + 2, NULL, &r),
                      STORE_OK);
     expect_reply(f, &r, OWNER, "Application 12345: issued.", "en");
     /* a stranger gets the neutral answer, never the template's words */
-    assert_int_equal(send_kw(f, STRANGER, "абал 12345", T0 + 3, NULL, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "абал 12345", T0 + 3, NULL, &r, KW_O_NEUTRAL);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_KY), "ky");
     /* no batch left open: not attached, the MO is durable on return */
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
     struct store_msg *m = NULL;
     assert_int_equal(store_msg_get(other, r.reply_id, &m), STORE_OK);
     store_msg_free(m);
@@ -263,37 +240,27 @@ static void test_status_stranger_and_lockout(void **state)
     struct kw_result r;
     /* an existing application of someone else, and one that does not exist:
      * the same answer */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 12345", T0, &o, &r, KW_O_NEUTRAL);
     assert_int_equal(r.failures, 1);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 99999", T0 + 1, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 99999", T0 + 1, &o, &r, KW_O_NEUTRAL);
     assert_int_equal(r.failures, 2);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
     /* no number: usage, not counted */
-    assert_int_equal(send_kw(f, STRANGER, "СТАТУС", T0 + 2, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_USAGE);
+    send_expect(f, STRANGER, "СТАТУС", T0 + 2, &o, &r, KW_O_USAGE);
     expect_reply(f, &r, STRANGER, kw_text(KW_T_USAGE, KW_RU), "ru");
     /* the third failure locks */
-    assert_int_equal(send_kw(f, STRANGER, "абал 55555", T0 + 3, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_LOCKED);
+    send_expect(f, STRANGER, "абал 55555", T0 + 3, &o, &r, KW_O_LOCKED);
     assert_int_equal(r.locked_until, T0 + 3 + 10 * 60000);
     expect_reply(f, &r, STRANGER,
                  "Өтө көп аракет. 10 мүнөттөн кийин кайра аракет кылыңыз.", "ky");
     /* locked: even a right guess gets the lock-out answer, nothing leaks */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_LOCKED);
+    send_expect(f, STRANGER, "STATUS 12345", T0 + 5 * 60000, &o, &r, KW_O_LOCKED);
     expect_reply(f, &r, STRANGER, "Too many attempts. Try again in 6 minutes.", "en");
     /* the owner is not affected by a stranger's lock */
-    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 5 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "STATUS 12345", T0 + 5 * 60000, &o, &r, KW_O_STATUS);
     /* after the lock: neutral again */
-    assert_int_equal(send_kw(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r),
-                     STORE_OK);
-    assert_int_equal(r.outcome, KW_O_NEUTRAL);
+    send_expect(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r, KW_O_NEUTRAL);
 }
 
 static void test_owner_success_clears_failures(void **state)
@@ -302,14 +269,11 @@ static void test_owner_success_clears_failures(void **state)
     struct kw_opts o = { .window_ms = 60000, .max_failures = 3, .lock_ms = 60000 };
     struct kw_result r;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + i, &o, &r), STORE_OK);
-        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+        send_expect(f, OWNER, "STATUS 1", T0 + i, &o, &r, KW_O_NEUTRAL);
     }
-    assert_int_equal(send_kw(f, OWNER, "STATUS 12345", T0 + 2, &o, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STATUS);
+    send_expect(f, OWNER, "STATUS 12345", T0 + 2, &o, &r, KW_O_STATUS);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(send_kw(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r), STORE_OK);
-        assert_int_equal(r.outcome, KW_O_NEUTRAL);
+        send_expect(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r, KW_O_NEUTRAL);
         assert_int_equal(r.failures, i + 1);
     }
 }
@@ -319,42 +283,36 @@ static void test_stop_start_help(void **state)
     struct fx *f = *state;
     struct kw_result r;
     bool out = false;
-    assert_int_equal(send_kw(f, OWNER, "ТОКТОТ", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_STOP);
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    send_expect(f, OWNER, "ТОКТОТ", T0, NULL, &r, KW_O_STOP);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_true(out);
     /* the confirmation goes out although the number is opted out now */
     expect_reply(f, &r, OWNER, kw_text(KW_T_STOP, KW_KY), "ky");
     /* an opted-out phone still gets answers to its own requests */
-    assert_int_equal(send_kw(f, OWNER, "HELP", T0 + 1, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_HELP);
+    send_expect(f, OWNER, "HELP", T0 + 1, NULL, &r, KW_O_HELP);
     expect_reply(f, &r, OWNER, kw_text(KW_T_HELP, KW_EN), "en");
-    assert_int_equal(send_kw(f, OWNER, "СТАРТ", T0 + 2, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_START);
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    send_expect(f, OWNER, "СТАРТ", T0 + 2, NULL, &r, KW_O_START);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_false(out);
     expect_reply(f, &r, OWNER, kw_text(KW_T_START, KW_RU), "ru");
     /* START when not opted out: confirmed, still not opted out */
-    assert_int_equal(send_kw(f, STRANGER, "start", T0 + 3, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_START);
+    send_expect(f, STRANGER, "start", T0 + 3, NULL, &r, KW_O_START);
 }
 
 static void test_ignored(void **state)
 {
     struct fx *f = *state;
     struct kw_result r;
-    assert_int_equal(send_kw(f, OWNER, "hello there", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_IGNORED);
+    send_expect(f, OWNER, "hello there", T0, NULL, &r, KW_O_IGNORED);
     assert_int_equal(r.reply_id, 0);
     /* an alphanumeric sender cannot be answered */
-    assert_int_equal(send_kw(f, "INFO", "STOP", T0, NULL, &r), STORE_OK);
-    assert_int_equal(r.outcome, KW_O_IGNORED);
+    send_expect(f, "INFO", "STOP", T0, NULL, &r, KW_O_IGNORED);
     bool out = true;
-    assert_int_equal(store_optout_get(f->st, "INFO", &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, "INFO", &out), STORE_OK);
     assert_false(out);
     struct store_msg *msgs[4];
     size_t n = 9;
-    assert_int_equal(store_claim_due(f->st, T0 + 1, 1000, msgs, 4, &n), STORE_OK);
+    assert_int_equal(store_claim_due(f->db.st, T0 + 1, 1000, msgs, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
 }
 
@@ -365,28 +323,24 @@ static void test_batch_rule(void **state)
 {
     struct fx *f = *state;
     struct kw_result r;
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err, sizeof err),
-                     STORE_OK);
-    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
     bool out = false;
     assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
     assert_false(out);                      /* in the batch, not durable */
     assert_true(r.reply_id > 0);
-    store_test_fail_commits(f->st, 1);
-    assert_int_equal(store_flush(f->st), STORE_ERROR);
+    store_test_fail_commits(f->db.st, 1);
+    assert_int_equal(store_flush(f->db.st), STORE_ERROR);
     out = true;
-    assert_int_equal(store_optout_get(f->st, OWNER, &out), STORE_OK);
+    assert_int_equal(store_optout_get(f->db.st, OWNER, &out), STORE_OK);
     assert_false(out);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, r.reply_id, &m), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, r.reply_id, &m), STORE_NOTFOUND);
     /* without a batch the handler's own transaction is committed: durable
      * on return, seen by a second connection */
-    store_close(f->st);
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err),
-                     STORE_OK);
+    store_close(f->db.st);
+    f->db.st = tmpdb_connect(&f->db);
     assert_int_equal(send_kw(f, OWNER, "STOP", T0, NULL, &r), STORE_OK);
     assert_int_equal(store_optout_get(other, OWNER, &out), STORE_OK);
     assert_true(out);
@@ -411,21 +365,23 @@ static void test_deliver_sm(void **state)
     pdu.short_message = ucs2;
     pdu.sm_length = sizeof ucs2;
     struct kw_result r;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Арыз №12345: ready. Come to office 3.", "ky");
     /* a part of a concatenated message is no keyword */
     pdu.esm_class = 0x40;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_IGNORED);
     /* GSM 7-bit "STOP" */
     pdu.esm_class = 0;
     pdu.data_coding = 0;
     pdu.short_message = (const uint8_t *)"STOP";
     pdu.sm_length = 4;
-    assert_int_equal(keywords_mo(f->st, "sim", &pdu, T0, NULL, &r), STORE_OK);
+    assert_int_equal(keywords_mo(f->db.st, "sim", &pdu, T0, NULL, &r), STORE_OK);
     assert_int_equal(r.outcome, KW_O_STOP);
 }
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
 
 int main(void)
 {
@@ -433,15 +389,13 @@ int main(void)
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_length),
         cmocka_unit_test(test_texts),
-        cmocka_unit_test_setup_teardown(test_status_owner, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_status_stranger_and_lockout, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_owner_success_clears_failures,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_stop_start_help, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_ignored, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_batch_rule, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_deliver_sm, fx_setup, fx_teardown),
+        T(test_status_owner),
+        T(test_status_stranger_and_lockout),
+        T(test_owner_success_clears_failures),
+        T(test_stop_start_help),
+        T(test_ignored),
+        T(test_batch_rule),
+        T(test_deliver_sm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

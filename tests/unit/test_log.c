@@ -4,7 +4,7 @@
  *
  * Lines are read back from a real file in a fresh temporary directory, so
  * the test sees exactly what an operator would.  May call: gateway/log,
- * libc, cmocka.
+ * tests/unit/tmpdb.h, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "gateway/log.h"
+#include "tests/unit/tmpdb.h"
 
 /* ---- masking ----------------------------------------------------------- */
 
@@ -130,38 +131,20 @@ static void test_level_names(void **state)
 
 /* ---- the file destination ------------------------------------------- */
 
-struct tmp {
-    char dir[64];
-    char path[128];
-};
-
 static int setup_tmp(void **state)
 {
-    struct tmp *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    snprintf(t->dir, sizeof t->dir, "/tmp/kz_test_log.XXXXXX");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->path, sizeof t->path, "%s/kyzmatd.log", t->dir);
-    *state = t;
-    return 0;
+    return tmpdb_setup_dir(state, sizeof(struct tmpdb), "kz_test_log", "kyzmatd.log");
 }
 
 static int teardown_tmp(void **state)
 {
-    struct tmp *t = *state;
+    struct tmpdb *t = *state;
     log_close();
     log_set_level(KLOG_INFO);
     char p[160];
-    unlink(t->path);
     snprintf(p, sizeof p, "%s.1", t->path);
     unlink(p);
-    rmdir(t->dir);
-    free(t);
-    return 0;
+    return tmpdb_teardown(state);
 }
 
 static char *slurp(const char *path)
@@ -187,7 +170,7 @@ static int count_lines(const char *s)
 
 static void test_level_filtering(void **state)
 {
-    struct tmp *t = *state;
+    struct tmpdb *t = *state;
     char err[256];
     assert_int_equal(log_open(t->path, err, sizeof err), 0);
 
@@ -232,7 +215,7 @@ static void esme_style(const char *f, ...)
 
 static void test_append_reopen_and_esme_adapter(void **state)
 {
-    struct tmp *t = *state;
+    struct tmpdb *t = *state;
     char err[256];
     FILE *f = fopen(t->path, "w");
     assert_non_null(f);
@@ -265,7 +248,7 @@ static void test_append_reopen_and_esme_adapter(void **state)
 
 static void test_open_failure_keeps_old_destination(void **state)
 {
-    struct tmp *t = *state;
+    struct tmpdb *t = *state;
     char err[256] = "";
     assert_int_equal(log_open(t->path, err, sizeof err), 0);
     assert_int_equal(log_open("/nonexistent-dir/x.log", err, sizeof err), -1);

@@ -11,7 +11,7 @@
  * receipts by text, by TLVs (the TLV's state name wins) and without an id.
  *
  * May call: gateway/mo, gateway/links (struct link), gateway/daemon.h,
- * gateway/config, gateway/log, smpp/pdu, libc, cmocka.
+ * gateway/config, gateway/log, smpp/pdu, tests/unit/tmpdb.h, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,23 +30,21 @@
 #include "gateway/log.h"
 #include "gateway/mo.h"
 #include "smpp/pdu.h"
+#include "tests/unit/tmpdb.h"
 
 struct fx {
-    char dir[64];
-    char path[96];
+    struct tmpdb log;           /* first: tmpdb_setup_dir/teardown */
     struct daemon d;
     struct link l;
 };
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kyzmat-mo-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/kyzmatd.log", f->dir);
+    if (tmpdb_setup_dir(state, sizeof(struct fx), "kyzmat-mo", "kyzmatd.log") != 0)
+        return -1;
+    struct fx *f = *state;
     char err[128];
-    assert_int_equal(log_open(f->path, err, sizeof err), 0);
+    assert_int_equal(log_open(f->log.path, err, sizeof err), 0);
     log_set_level(KLOG_INFO);
     LIST_INIT(&f->d.links);
     LIST_INIT(&f->d.retiring);
@@ -54,7 +52,6 @@ static int setup(void **state)
     assert_non_null(f->d.cfg);
     f->l.d = &f->d;
     f->l.name = "megacom";
-    *state = f;
     return 0;
 }
 
@@ -62,18 +59,15 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     log_close();
-    unlink(f->path);
-    rmdir(f->dir);
     config_free(f->d.cfg);
-    free(f);
-    return 0;
+    return tmpdb_teardown(state);
 }
 
 /* The last line of the log (without its newline). */
 static const char *last_line(struct fx *f)
 {
     static char line[1024], prev[1024];
-    FILE *fp = fopen(f->path, "r");
+    FILE *fp = fopen(f->log.path, "r");
     assert_non_null(fp);
     prev[0] = '\0';
     while (fgets(line, sizeof line, fp))

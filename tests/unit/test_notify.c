@@ -6,8 +6,9 @@
  * owner twice), the fan-out cap, and the refusals (another agency's
  * application, a new one without owner).
  *
- * Owns: its temp directory and store.  May call: gateway/notify.h,
- * gateway/store.h, libc, cmocka.
+ * Owns: its temp directory and store (through tests/unit/tmpdb.h).
+ * May call: gateway/notify.h, gateway/store.h, tests/unit/tmpdb.h, libc,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,41 +28,20 @@
 #define OWNER "996700000001"
 
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;            /* first: tmpdb_setup/teardown */
     int64_t agency, other;
 };
 
-static int fx_setup(void **state)
+static int seed(void *fx)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kznotify.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    char err[256];
-    if (store_open(f->path, STORE_SYNC_NORMAL, &f->st, err, sizeof err) != STORE_OK ||
-        store_agency_put(f->st, "tax", "Tax", &f->agency) != STORE_OK ||
-        store_agency_put(f->st, "mvd", "MVD", &f->other) != STORE_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    struct fx *f = fx;
+    return store_agency_put(f->db.st, "tax", "Tax", &f->agency) == STORE_OK &&
+        store_agency_put(f->db.st, "mvd", "MVD", &f->other) == STORE_OK ? 0 : -1;
 }
 
-static int fx_teardown(void **state)
+static int fx_setup(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
+    return tmpdb_setup(state, sizeof(struct fx), "kznotify", seed);
 }
 
 static struct notify_change change(const struct fx *f, const char *status,
@@ -79,7 +59,7 @@ static struct notify_change change(const struct fx *f, const char *status,
 static struct store_msg *msg(struct fx *f, int64_t id)
 {
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     return m;
 }
 
@@ -90,40 +70,40 @@ static void test_topic_and_text(void **state)
     notify_topic("A-1", topic, sizeof topic);
     assert_string_equal(topic, "app:A-1");
     char *text = (char *)"x";
-    assert_int_equal(notify_status_text(f->st, f->agency, "A-1", "ready", "ky",
+    assert_int_equal(notify_status_text(f->db.st, f->agency, "A-1", "ready", "ky",
                                         NULL, &text), STORE_NOTFOUND);
     assert_null(text);
     /* the agency's "*" is the fallback for a status without its own */
-    assert_int_equal(store_template_set(f->st, f->agency, "*", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "*", "ky",
                                         "{number}: {status}{note}"), STORE_OK);
-    assert_int_equal(notify_status_text(f->st, f->agency, "A-1", "ready", "ky",
+    assert_int_equal(notify_status_text(f->db.st, f->agency, "A-1", "ready", "ky",
                                         NULL, &text), STORE_OK);
     assert_string_equal(text, "A-1: ready");
     free(text);
-    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ky",
                                         "Даяр {number}. {note}"), STORE_OK);
-    assert_int_equal(notify_status_text(f->st, f->agency, "A-1", "ready", "ky",
+    assert_int_equal(notify_status_text(f->db.st, f->agency, "A-1", "ready", "ky",
                                         "Кабинет 5", &text), STORE_OK);
     assert_string_equal(text, "Даяр A-1. Кабинет 5");
     free(text);
-    assert_int_equal(notify_status_text(f->st, f->other, "A-1", "ready", "ky",
+    assert_int_equal(notify_status_text(f->db.st, f->other, "A-1", "ready", "ky",
                                         NULL, &text), STORE_NOTFOUND);
 }
 
 static void test_change_tells_owner_and_subscribers(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ky",
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ky",
                                         "Арыз {number}: {status}. {note}"),
                      STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000002", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000003", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, OWNER, "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_optout_set(f->st, "996700000004", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->st, "996700000004", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, OWNER, "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_optout_set(f->db.st, "996700000004", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000004", "app:A-1", 1), STORE_OK);
     struct notify_change c = change(f, "ready", OWNER);
     struct notify_result res;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_true(res.have_template);
     assert_int_equal(res.queued, 3);       /* owner once, 2 and 3 */
     assert_int_equal(res.opted_out, 1);
@@ -139,31 +119,31 @@ static void test_change_tells_owner_and_subscribers(void **state)
     assert_string_equal(m->to, "996700000003");
     store_msg_free(m);
     struct store_msg *none = NULL;
-    assert_int_equal(store_msg_get(f->st, 4, &none), STORE_NOTFOUND);
+    assert_int_equal(store_msg_get(f->db.st, 4, &none), STORE_NOTFOUND);
     struct store_app app;
-    assert_int_equal(store_app_get(f->st, "A-1", &app), STORE_OK);
+    assert_int_equal(store_app_get(f->db.st, "A-1", &app), STORE_OK);
     assert_string_equal(app.owner, OWNER);
     assert_string_equal(app.status, "ready");
 
     /* the owner muted this application: subscribers only */
-    assert_int_equal(store_sub_mute(f->st, OWNER, "app:A-1", true, 2), STORE_OK);
+    assert_int_equal(store_sub_mute(f->db.st, OWNER, "app:A-1", true, 2), STORE_OK);
     c.owner = NULL;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_int_equal(res.muted, 1);
     assert_int_equal(res.queued, 2);
     /* record only; no template; history grows each time */
     c.notify = false;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_false(res.have_template);
     assert_int_equal(res.queued, 0);
     c.notify = true;
     c.status = "lost";
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_false(res.have_template);
     assert_int_equal(res.queued + res.opted_out + res.muted, 0);
     struct store_app_event ev[8];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 8, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 8, &n), STORE_OK);
     assert_int_equal(n, 4);
     assert_string_equal(ev[0].status, "lost");
 }
@@ -173,45 +153,45 @@ static void test_refusals(void **state)
     struct fx *f = *state;
     struct notify_change c = change(f, "ready", NULL);
     struct notify_result res;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_INVALID);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_INVALID);
     c.owner = OWNER;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     c.agency_id = f->other;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_CONFLICT);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_CONFLICT);
     struct store_app_event ev[4];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
 }
 
 static void test_fanout_cap(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(store_template_set(f->st, f->agency, "ready", "ru", "{number}"),
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ru", "{number}"),
                      STORE_OK);
     /* one batch for the 1,050 writes (committed by store_flush) */
-    assert_int_equal(store_attach(f->st, NULL), STORE_OK);
+    assert_int_equal(store_attach(f->db.st, NULL), STORE_OK);
     for (int i = 0; i < NOTIFY_FANOUT_MAX + 50; i++) {
         char to[STORE_MSISDN_MAX];
         snprintf(to, sizeof to, "99677%07d", i);
-        assert_int_equal(store_sub_add(f->st, to, "app:A-1", 1), STORE_OK);
+        assert_int_equal(store_sub_add(f->db.st, to, "app:A-1", 1), STORE_OK);
     }
     struct notify_change c = change(f, "ready", OWNER);
     c.lang = "ru";
     struct notify_result res;
-    assert_int_equal(notify_status_change(f->st, &c, &res), STORE_OK);
-    assert_int_equal(store_flush(f->st), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    assert_int_equal(store_flush(f->db.st), STORE_OK);
     assert_int_equal(res.queued, 1 + NOTIFY_FANOUT_MAX);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_topic_and_text, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_topic_and_text, fx_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_change_tells_owner_and_subscribers,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_fanout_cap, fx_setup, fx_teardown),
+                                        fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_cap, fx_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

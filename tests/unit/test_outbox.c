@@ -20,7 +20,9 @@
  * Waiting means running the loop until a condition holds or a deadline
  * passes (never a fixed sleep).
  * May call: gateway/outbox, gateway/store, gateway/fetch, gateway/log,
- * smpp/esme, smpp/smsc, smpp/pdu, libevent, libc, cmocka.
+ * smpp/esme, smpp/smsc, smpp/pdu, tests/unit/receipt_cases.h (the
+ * receipts test_receipt.c reads too), tests/unit/tmpdb.h,
+ * tests/unit/http_body.h, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +53,9 @@
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/smsc.h"
+#include "tests/unit/http_body.h"
+#include "tests/unit/receipt_cases.h"
+#include "tests/unit/tmpdb.h"
 
 static uint64_t mono_ms(void)
 {
@@ -230,10 +235,8 @@ static void raw_free(struct rawpeer *rp)
 #define MAX_SEEN 64
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb db;
     struct event_base *base;
-    struct store *st;
     struct smsc *smsc;
     struct rawpeer *raw;
     struct esme *esme[MAX_LINKS];
@@ -358,15 +361,11 @@ static struct fx *fx_new(const struct smsc_config *scfg)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_outbox.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/kz.db", f->dir);
+    assert_int_equal(tmpdb_open(&f->db, "test_outbox"), 0);
     char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
     f->base = event_base_new();
     assert_non_null(f->base);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     if (scfg) {
         f->smsc = smsc_new(f->base, scfg, err, sizeof err);
         if (!f->smsc)
@@ -427,7 +426,7 @@ static void fx_outbox(struct fx *f, struct outbox_opts *o)
         o->throttle_ms = 30;
     if (!o->idle_ms)
         o->idle_ms = 20;
-    f->ob = outbox_new(f->base, f->st, &l, o);
+    f->ob = outbox_new(f->base, f->db.st, &l, o);
     assert_non_null(f->ob);
 }
 
@@ -445,15 +444,10 @@ static void fx_free(struct fx *f)
     if (f->smsc)
         smsc_free(f->smsc);
     raw_free(f->raw);
-    store_close(f->st);             /* its commit event is on base */
+    store_close(f->db.st);          /* its commit event is on base */
+    f->db.st = NULL;
     event_base_free(f->base);
-    char p[200];
-    static const char *const suf[] = { "", "-wal", "-shm" };
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suf[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmpdb_close(&f->db);
     free(f);
 }
 
@@ -486,7 +480,7 @@ static int64_t enqueue(struct fx *f, const char *to, const char *text,
     struct store_msg_new m = { .to = to, .text = text, .law_required = law,
                                .expires_at = skewed_clock() + 3600000 };
     int64_t id = 0;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
     if (f->ob)
         outbox_kick(f->ob);
     return id;
@@ -495,7 +489,7 @@ static int64_t enqueue(struct fx *f, const char *to, const char *text,
 static int state_of(struct fx *f, int64_t id)
 {
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     int s = m->state;
     store_msg_free(m);
     return s;
@@ -526,6 +520,103 @@ static void wait_state(struct fx *f, const int64_t *ids, size_t n, int state,
                           store_msg_state_name(state_of(f, ids[i])));
         fail_msg("not every message became %s", store_msg_state_name(state));
     }
+}
+
+/* n messages of text to `to` (not law_required); their ids into ids. */
+static void enqueue_n(struct fx *f, int64_t *ids, size_t n, const char *to,
+                      const char *text)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = enqueue(f, to, text, false);
+}
+
+/* Every message of ids was tried `attempts` times. */
+static void expect_attempts(struct fx *f, const int64_t *ids, size_t n, int attempts)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_msg *m = NULL;
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
+        assert_int_equal(m->attempts, attempts);
+        store_msg_free(m);
+    }
+}
+
+/* Run the loop for ms (what should NOT happen in that time). */
+static void run_for(struct fx *f, unsigned ms, int flags)
+{
+    uint64_t end = mono_ms() + ms;
+    while (mono_ms() < end)
+        event_base_loop(f->base, flags);
+}
+
+enum { SIM_BOUND = 1, SIM_OUTBOX = 2 };
+
+/* A fixture on the simulator (sc; NULL: smsc_cfg's) with one link "sim"
+ * (system_id kyzmat, the default route); with SIM_BOUND run until it is
+ * bound, with SIM_OUTBOX then start the outbox (default options). */
+static struct fx *fx_sim(const struct smsc_config *sc, int how)
+{
+    struct smsc_config def;
+    if (!sc) {
+        smsc_cfg(&def);
+        sc = &def;
+    }
+    struct fx *f = fx_new(sc);
+    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    if (how & SIM_BOUND)
+        assert_true(run_until(f, all_bound, NULL, 5000));
+    if (how & SIM_OUTBOX)
+        fx_outbox(f, NULL);
+    return f;
+}
+
+/* A fixture on the raw peer (answering submit_sm with ESME_ROK unless the
+ * test says otherwise before it sends) with one link "raw"; with SIM_BOUND
+ * run until it is bound.  No outbox yet. */
+static struct fx *fx_raw(int how)
+{
+    struct fx *f = fx_new(NULL);
+    f->raw = raw_new(f->base);
+    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
+    if (how & SIM_BOUND)
+        assert_true(run_until(f, all_bound, NULL, 5000));
+    return f;
+}
+
+struct count {
+    const unsigned *n;
+    unsigned want;
+};
+
+static bool count_reached(struct fx *f, void *arg)
+{
+    (void)f;
+    const struct count *c = arg;
+    return *c->n >= c->want;
+}
+
+/* Run the loop until *n >= want or ms pass; whether it got there. */
+static bool wait_count(struct fx *f, const unsigned *n, unsigned want, unsigned ms)
+{
+    struct count c = { n, want };
+    return run_until(f, count_reached, &c, ms);
+}
+
+/* The simulator with two accounts and a link to each: "a" for 99670...,
+ * "b" the default; both bound, the outbox started. */
+static struct fx *fx_two_links(void)
+{
+    struct smsc_config sc;
+    smsc_cfg(&sc);
+    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
+    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
+    sc.n_accounts = 2;
+    struct fx *f = fx_new(&sc);
+    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
+    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
+    assert_true(run_until(f, all_bound, NULL, 5000));
+    fx_outbox(f, NULL);
+    return f;
 }
 
 /* ---- pure parts -------------------------------------------------------- */
@@ -561,90 +652,33 @@ static void test_route_pick(void **state)
     assert_int_equal(outbox_route_pick(NULL, 0, NULL, "1"), -1);
 }
 
-static int parse(const char *s, struct outbox_dlr *d)
+/* The table's readers: what the outbox reads (row states, no smpp state
+ * and no TLV flag here). */
+static struct outbox_dlr last_dlr;
+
+static struct rc_want got(int rc)
 {
-    return outbox_receipt_parse((const uint8_t *)s, strlen(s), d);
+    struct rc_want g = { rc, last_dlr.id, last_dlr.stat, INT32_MIN, -1,
+                         last_dlr.state, last_dlr.err, last_dlr.sub, last_dlr.dlvrd,
+                         last_dlr.submit_date, last_dlr.done_date };
+    return g;
 }
 
+static struct rc_want read_text(const uint8_t *text, size_t len)
+{
+    return got(outbox_receipt_parse(text, len, &last_dlr));
+}
+
+static struct rc_want read_pdu(const struct smpp_pdu *p)
+{
+    return got(outbox_receipt_read(p, &last_dlr));
+}
+
+/* The receipts of receipt_cases.h, read as row states. */
 static void test_receipt_parse(void **state)
 {
     (void)state;
-    struct outbox_dlr d;
-    assert_int_equal(parse("id:1234567890 sub:001 dlvrd:001 submit date:"
-                           "2611260840 done date:2611260841 stat:DELIVRD "
-                           "err:000 text:Hello id:999", &d), 0);
-    assert_string_equal(d.id, "1234567890");
-    assert_string_equal(d.stat, "DELIVRD");
-    assert_int_equal(d.state, STORE_MSG_DELIVERED);
-    assert_int_equal(d.err, 0);
-    assert_int_equal(d.sub, 1);
-    assert_int_equal(d.dlvrd, 1);
-    /* 2026-11-26 08:40 UTC */
-    assert_int_equal(d.submit_date, 1795682400);
-    assert_int_equal(d.done_date, 1795682460);
-
-    /* long hex id, seconds, Text:, hex err, other order */
-    assert_int_equal(parse("stat:UNDELIV id:4F3A2B1C9D8E7F6012 err:0x0B "
-                           "done date:261126084155 Text:abc", &d), 0);
-    assert_string_equal(d.id, "4F3A2B1C9D8E7F6012");
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.err, 11);
-    assert_int_equal(d.done_date, 1795682400 + 115);
-    assert_int_equal(d.sub, -1);
-
-    assert_int_equal(parse("ID:42 SUBMIT_DATE:2611260840 STAT:EXPIRED "
-                           "ERR:1", &d), 0);
-    assert_string_equal(d.id, "42");
-    assert_int_equal(d.state, STORE_MSG_EXPIRED);
-    assert_int_equal(d.err, 1);
-    assert_int_equal(d.submit_date, 1795682400);
-
-    /* err beyond int: not a number, so 0 (found by fuzz_receipt) */
-    assert_int_equal(parse("id:7 err:FFFFFFFF", &d), 0);
-    assert_int_equal(d.err, 0);
-    assert_int_equal(parse("id:7 err:7FFFFFFF", &d), 0);
-    assert_int_equal(d.err, 0x7FFFFFFF);
-    assert_int_equal(parse("id:7 err:999999999 sub:0x", &d), 0);
-    assert_int_equal(d.err, 999999999);
-    assert_int_equal(d.sub, -1);
-    assert_int_equal(parse("id:7 stat:ACCEPTD", &d), 0);
-    assert_int_equal(d.state, -1);
-    assert_int_equal(parse("id:7 stat:REJECTD done date:9913329999", &d), 0);
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.done_date, 0);         /* month 13: not a date */
-    assert_int_equal(parse("stat:DELIVRD text:id:5", &d), -1);
-    assert_int_equal(parse("", &d), -1);
-    assert_int_equal(parse("id: stat:DELIVRD", &d), -1);
-    assert_int_equal(outbox_receipt_parse(NULL, 0, &d), -1);
-    /* not NUL-terminated: only len bytes are read */
-    assert_int_equal(outbox_receipt_parse((const uint8_t *)"id:123456", 5, &d), 0);
-    assert_string_equal(d.id, "12");
-
-    /* TLVs win over the text */
-    struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    const char *txt = "id:1 stat:DELIVRD err:000";
-    p.short_message = (const uint8_t *)txt;
-    p.sm_length = (uint8_t)strlen(txt);
-    static const char rid[] = "00FF";
-    static const uint8_t nec[3] = { 3, 0x01, 0x02 };
-    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, sizeof rid);
-    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 5);
-    smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3);
-    assert_int_equal(outbox_receipt_read(&p, &d), 0);
-    assert_string_equal(d.id, "00FF");
-    assert_int_equal(d.state, STORE_MSG_FAILED);
-    assert_int_equal(d.err, 0x0102);
-    /* TLV only, no text */
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, 4);
-    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2);
-    assert_int_equal(outbox_receipt_read(&p, &d), 0);
-    assert_string_equal(d.id, "00FF");
-    assert_int_equal(d.state, STORE_MSG_DELIVERED);
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1);
-    assert_int_equal(outbox_receipt_read(&p, &d), -1);
-
+    rc_run(read_text, read_pdu);
     assert_int_equal(outbox_tlv_state(3), STORE_MSG_EXPIRED);
     assert_int_equal(outbox_tlv_state(6), -1);
     assert_int_equal(outbox_stat_state("delivered"), STORE_MSG_DELIVERED);
@@ -654,18 +688,24 @@ static void test_receipt_parse(void **state)
 static void test_status_class(void **state)
 {
     (void)state;
-    assert_int_equal(outbox_status_class(ESME_ROK), OUTBOX_OK);
-    assert_int_equal(outbox_status_class(ESME_RTHROTTLED), OUTBOX_THROTTLE);
-    assert_int_equal(outbox_status_class(ESME_RMSGQFUL), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_DONE_QUEUE_FULL), OUTBOX_THROTTLE);
-    assert_int_equal(outbox_status_class(ESME_DONE_TIMEOUT), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_DONE_LINK_LOST), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RSYSERR), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RX_T_APPN), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(0x401), OUTBOX_TEMP);
-    assert_int_equal(outbox_status_class(ESME_RINVDSTADR), OUTBOX_PERM);
-    assert_int_equal(outbox_status_class(ESME_RINVSRCADR), OUTBOX_PERM);
-    assert_int_equal(outbox_status_class(ESME_RX_P_APPN), OUTBOX_PERM);
+    static const struct { uint32_t status; int cls; } cases[] = {
+        { ESME_ROK, OUTBOX_OK },
+        { ESME_RTHROTTLED, OUTBOX_THROTTLE },
+        { ESME_RMSGQFUL, OUTBOX_TEMP },
+        { ESME_DONE_QUEUE_FULL, OUTBOX_THROTTLE },
+        { ESME_DONE_TIMEOUT, OUTBOX_TEMP },
+        { ESME_DONE_LINK_LOST, OUTBOX_TEMP },
+        { ESME_RSYSERR, OUTBOX_TEMP },
+        { ESME_RX_T_APPN, OUTBOX_TEMP },
+        { 0x401, OUTBOX_TEMP },
+        { ESME_RINVDSTADR, OUTBOX_PERM },
+        { ESME_RINVSRCADR, OUTBOX_PERM },
+        { ESME_RX_P_APPN, OUTBOX_PERM },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if ((int)outbox_status_class(cases[i].status) != cases[i].cls)
+            fail_msg("status 0x%x: class %d, wanted %d", (unsigned)cases[i].status,
+                     (int)outbox_status_class(cases[i].status), cases[i].cls);
     assert_int_equal(outbox_status_err(ESME_RINVDSTADR), 0x0B);
     assert_int_equal(outbox_status_err(ESME_DONE_TIMEOUT), OUTBOX_ERR_TIMEOUT);
     assert_int_equal(outbox_status_err(ESME_DONE_LINK_LOST),
@@ -682,11 +722,7 @@ static const char *const cyr_long =
 static void test_send_and_deliver(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_OUTBOX);
     enum { N = 40 };
     int64_t ids[N];
     char text[64];
@@ -715,7 +751,7 @@ static void test_send_and_deliver(void **state)
     assert_int_equal(cyr, N / 5);
     /* stored id is the decimal one; the receipt spoke hex */
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, ids[1], &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, ids[1], &m), STORE_OK);
     assert_string_equal(m->smsc, "sim");
     assert_non_null(m->smsc_msgid);
     for (const char *c = m->smsc_msgid; *c; c++)
@@ -728,16 +764,7 @@ static void test_send_and_deliver(void **state)
 static void test_routing(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
-    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
-    sc.n_accounts = 2;
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
-    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_two_links();
     int64_t ids[4];
     ids[0] = enqueue(f, "996701111111", "to a", false);
     ids[1] = enqueue(f, "+996702222222", "to a too", false);
@@ -747,7 +774,7 @@ static void test_routing(void **state)
     const char *want[4] = { "a", "a", "b", "b" };
     for (int i = 0; i < 4; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_string_equal(m->smsc, want[i]);
         store_msg_free(m);
     }
@@ -760,35 +787,26 @@ static void test_routing(void **state)
 static void test_sender_and_via(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    sc.accounts[0] = (struct smsc_account){ "opa", "secret" };
-    sc.accounts[1] = (struct smsc_account){ "opb", "secret" };
-    sc.n_accounts = 2;
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "a", smsc_smpp_port(f->smsc), "opa", "99670", false);
-    fx_link(f, "b", smsc_smpp_port(f->smsc), "opb", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_two_links();
     int64_t now = skewed_clock(), ids[3];
     struct store_msg_new m = { .to = "996701111111", .text = "via b",
                                .sender = "500", .via = "b",
                                .expires_at = now + 3600000 };
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[0]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[0]), STORE_OK);
     m.text = "via nowhere";
     m.via = "gone";
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[1]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[1]), STORE_OK);
     m.text = "plain";
     m.sender = NULL;
     m.via = NULL;
-    assert_int_equal(store_enqueue(f->st, &m, now, &ids[2]), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, now, &ids[2]), STORE_OK);
     outbox_kick(f->ob);
     wait_state(f, ids, 3, STORE_MSG_DELIVERED, 10000);
     const char *link[3] = { "b", "a", "a" }, *from[3] = { "500", "500",
                                                           "kyzmat" };
     for (int i = 0; i < 3; i++) {
         struct store_msg *g = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &g), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &g), STORE_OK);
         assert_string_equal(g->smsc, link[i]);
         bool seen = false;
         for (unsigned k = 0; k < f->sms_seen && k < MAX_SEEN; k++)
@@ -813,17 +831,12 @@ static void note_rc(void *arg, int rc)
 static void test_commit_fails_nothing_sent(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
+    struct fx *f = fx_sim(NULL, SIM_BOUND);
     enum { N = 5 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000012", "after a failed commit", false);
-    assert_int_equal(store_flush(f->st), STORE_OK);   /* the rows are in */
-    store_test_fail_commits(f->st, 1);
+    enqueue_n(f, ids, N, "996700000012", "after a failed commit");
+    assert_int_equal(store_flush(f->db.st), STORE_OK);   /* the rows are in */
+    store_test_fail_commits(f->db.st, 1);
     fx_outbox(f, NULL);
     struct outbox_stats s;
     uint64_t end = mono_ms() + 5000;
@@ -834,7 +847,7 @@ static void test_commit_fails_nothing_sent(void **state)
     assert_int_equal(s.claimed, N);
     /* a waiter after the pass's own: it sees the pass's commit fail */
     int rc = -1;
-    assert_int_equal(store_on_commit(f->st, note_rc, &rc), STORE_OK);
+    assert_int_equal(store_on_commit(f->db.st, note_rc, &rc), STORE_OK);
     while (rc < 0 && mono_ms() < end)
         event_base_loop(f->base, EVLOOP_ONCE);
     assert_int_equal(rc, STORE_ERROR);
@@ -843,19 +856,14 @@ static void test_commit_fails_nothing_sent(void **state)
     assert_int_equal(f->sms_seen, 0);
     for (int i = 0; i < N; i++) {
         struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
+        assert_int_equal(store_msg_get(f->db.st, ids[i], &m), STORE_OK);
         assert_int_equal(m->state, STORE_MSG_QUEUED);   /* claim undone */
         assert_int_equal(m->attempts, 0);
         store_msg_free(m);
     }
     wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
     assert_int_equal(f->sms_seen, N);
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 1);      /* the undone claim: not counted */
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 1);             /* the undone claim: not counted */
     fx_free(f);
 }
 
@@ -865,9 +873,7 @@ static void test_throttled(void **state)
     struct smsc_config sc;
     smsc_cfg(&sc);
     sc.throttle_every = 2;     /* with max_retries 1 some answers reach us */
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(&sc, SIM_OUTBOX);
     enum { N = 30 };
     int64_t ids[N];
     char text[32];
@@ -881,35 +887,21 @@ static void test_throttled(void **state)
     assert_true(s.retried > 0);
     assert_int_equal(s.failed, 0);
     assert_int_equal(s.submitted, N);
-    /* throttling does not count as an attempt */
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 1);
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 1);   /* throttling does not count as an attempt */
     fx_free(f);
 }
 
 static void test_link_down_then_back(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_BOUND | SIM_OUTBOX);
     smsc_set_refuse_binds(f->smsc, 1);
     smsc_drop(f->smsc, NULL);
     enum { N = 10 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000004", "while down", false);
+    enqueue_n(f, ids, N, "996700000004", "while down");
     /* for a while nothing is sent, nothing fails, nothing is lost */
-    uint64_t end = mono_ms() + 400;
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_ONCE);
+    run_for(f, 400, EVLOOP_ONCE);
     for (int i = 0; i < N; i++) {
         int st = state_of(f, ids[i]);
         assert_true(st == STORE_MSG_QUEUED || st == STORE_MSG_SENDING);
@@ -924,11 +916,8 @@ static void test_link_down_then_back(void **state)
 static void test_optout(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    assert_int_equal(store_optout_set(f->st, "996700000005", skewed_clock()),
+    struct fx *f = fx_sim(NULL, 0);
+    assert_int_equal(store_optout_set(f->db.st, "996700000005", skewed_clock()),
                      STORE_OK);
     fx_outbox(f, NULL);
     int64_t promo = enqueue(f, "996700000005", "promo", false);
@@ -938,7 +927,7 @@ static void test_optout(void **state)
     int64_t ok[2] = { legal, other };
     wait_state(f, ok, 2, STORE_MSG_DELIVERED, 10000);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, promo, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, promo, &m), STORE_OK);
     assert_int_equal(m->err, OUTBOX_ERR_OPTED_OUT);
     store_msg_free(m);
     assert_int_equal(f->sms_seen, 2);
@@ -950,10 +939,8 @@ static void test_optout(void **state)
 static void test_permanent_error(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
+    struct fx *f = fx_raw(0);
     f->raw->submit_status = ESME_RINVDSTADR;
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
     fx_outbox(f, NULL);
     int64_t id = enqueue(f, "996700000007", "bad number", false);
     /* and one with no route at all: no prefix matches, no default */
@@ -965,39 +952,30 @@ static void test_permanent_error(void **state)
     int64_t both[2] = { id, nr };
     wait_state(f, both, 2, STORE_MSG_FAILED, 5000);
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->st, id, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     assert_int_equal(m->err, (int)ESME_RINVDSTADR);
     assert_int_equal(m->attempts, 1);
     store_msg_free(m);
-    assert_int_equal(store_msg_get(f->st, nr, &m), STORE_OK);
+    assert_int_equal(store_msg_get(f->db.st, nr, &m), STORE_OK);
     assert_int_equal(m->err, OUTBOX_ERR_NO_ROUTE);
     store_msg_free(m);
     assert_int_equal(f->raw->submits, 1);
     fx_free(f);
 }
 
-static bool raw_submits(struct fx *f, void *arg)
-{
-    return f->raw->submits >= *(unsigned *)arg;
-}
-
 static void test_crash_and_lease(void **state)
 {
     (void)state;
     /* 1: an SMSC that never answers; the outbox dies with 5 on the wire */
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
+    struct fx *f = fx_raw(0);
     f->raw->silent = 1;
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
     struct outbox_opts o = { .lease_ms = 30000, .clock_ms = skewed_clock };
     clock_skew = 0;
     fx_outbox(f, &o);
     enum { N = 5 };
     int64_t ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = enqueue(f, "996700000008", "sent before the crash", false);
-    unsigned want = N;
-    assert_true(run_until(f, raw_submits, &want, 5000));
+    enqueue_n(f, ids, N, "996700000008", "sent before the crash");
+    assert_true(wait_count(f, &f->raw->submits, N, 5000));
     for (int i = 0; i < N; i++)
         assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
     /* "crash": the outbox goes without writing an outcome; the rows keep
@@ -1019,21 +997,14 @@ static void test_crash_and_lease(void **state)
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
     assert_true(run_until(f, all_bound, NULL, 5000));
     fx_outbox(f, &o);
-    uint64_t end = mono_ms() + 300;
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_ONCE);
+    run_for(f, 300, EVLOOP_ONCE);
     assert_int_equal(f->sms_seen, 0);
     for (int i = 0; i < N; i++)
         assert_int_equal(state_of(f, ids[i]), STORE_MSG_SENDING);
     clock_skew = 31000;
     wait_state(f, ids, N, STORE_MSG_DELIVERED, 10000);
     assert_int_equal(f->sms_seen, N);
-    for (int i = 0; i < N; i++) {
-        struct store_msg *m = NULL;
-        assert_int_equal(store_msg_get(f->st, ids[i], &m), STORE_OK);
-        assert_int_equal(m->attempts, 2);      /* the duplicate, counted */
-        store_msg_free(m);
-    }
+    expect_attempts(f, ids, N, 2);             /* the duplicate, counted */
     clock_skew = 0;
     fx_free(f);
 }
@@ -1054,12 +1025,7 @@ static void hook_cb(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 503, "busy", NULL);
         return;
     }
-    struct evbuffer *b = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(b);
-    if (n >= sizeof h->last)
-        n = sizeof h->last - 1;
-    evbuffer_remove(b, h->last, n);
-    h->last[n] = '\0';
+    http_body_take(req, h->last, sizeof h->last);
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
@@ -1074,10 +1040,7 @@ static bool hook_done(struct fx *f, void *arg)
 static void test_callback(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
+    struct fx *f = fx_sim(NULL, 0);
     struct evhttp *http = evhttp_new(f->base);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
         http, "127.0.0.1", 0);
@@ -1094,16 +1057,16 @@ static void test_callback(void **state)
     fx_outbox(f, &o);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
-    assert_int_equal(store_optout_set(f->st, "996700000010", skewed_clock()),
+    assert_int_equal(store_optout_set(f->db.st, "996700000010", skewed_clock()),
                      STORE_OK);
     struct store_msg_new m = { .to = "996700000009", .text = "cb",
                                .callback_url = url,
                                .expires_at = skewed_clock() + 60000 };
     int64_t id;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
     m.to = "996700000010";
     int64_t id2;
-    assert_int_equal(store_enqueue(f->st, &m, skewed_clock(), &id2), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id2), STORE_OK);
     outbox_kick(f->ob);
     assert_true(run_until(f, hook_done, &h, 10000));
     assert_int_equal(h.calls, 3);          /* one 503, then two answers */
@@ -1139,16 +1102,14 @@ static void test_first_claim_many_rows(void **state)
     for (long i = 0; i < rows; i += 5000) {
         for (long k = i; k < i + 5000 && k < rows; k++) {
             int64_t id;
-            assert_int_equal(store_enqueue(f->st, &m, now, &id), STORE_OK);
+            assert_int_equal(store_enqueue(f->db.st, &m, now, &id), STORE_OK);
         }
-        assert_int_equal(store_flush(f->st), STORE_OK);   /* one batch */
+        assert_int_equal(store_flush(f->db.st), STORE_OK);   /* one batch */
     }
     /* a restart: reopen the database, bind, then time the first send */
-    store_close(f->st);
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    store_close(f->db.st);
+    f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
     assert_true(run_until(f, all_bound, NULL, 5000));
     uint64_t t0 = mono_ms();
@@ -1169,15 +1130,11 @@ static void test_first_claim_many_rows(void **state)
 static void test_long_sms_parts(void **state)
 {
     (void)state;
-    struct smsc_config sc;
-    smsc_cfg(&sc);
-    struct fx *f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    struct fx *f = fx_sim(NULL, SIM_OUTBOX);
     int64_t id = enqueue(f, "996700000011", cyr_long, false);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 10000);
     int parts = 0, dl = 0;
-    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(store_msg_parts(f->db.st, id, &parts, &dl), STORE_OK);
     assert_true(parts >= 2);                  /* every part recorded */
     assert_int_equal(dl, parts);              /* each delivered by its own */
     struct outbox_stats s;
@@ -1188,20 +1145,17 @@ static void test_long_sms_parts(void **state)
     fx_free(f);
 
     /* every part fails: the message fails at the first, and stays so */
+    struct smsc_config sc;
     smsc_cfg(&sc);
     sc.dlr_fail_ratio = 1.0;
-    f = fx_new(&sc);
-    fx_link(f, "sim", smsc_smpp_port(f->smsc), "kyzmat", NULL, true);
-    fx_outbox(f, NULL);
+    f = fx_sim(&sc, SIM_OUTBOX);
     id = enqueue(f, "996700000012", cyr_long, false);
     wait_state(f, &id, 1, STORE_MSG_FAILED, 10000);
     struct want w = { &id, 1, STORE_MSG_FAILED };
     (void)w;
-    uint64_t end = mono_ms() + 200;        /* the other parts' receipts */
-    while (mono_ms() < end)
-        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    run_for(f, 200, EVLOOP_NONBLOCK);      /* the other parts' receipts */
     assert_int_equal(state_of(f, id), STORE_MSG_FAILED);
-    assert_int_equal(store_msg_parts(f->st, id, &parts, &dl), STORE_OK);
+    assert_int_equal(store_msg_parts(f->db.st, id, &parts, &dl), STORE_OK);
     assert_true(parts >= 2);
     assert_int_equal(dl, 0);
     fx_free(f);
@@ -1210,7 +1164,7 @@ static void test_long_sms_parts(void **state)
 /* ---- receipts: answered only once durable ------------------------------ */
 
 struct durable_check {
-    const char *path;
+    const struct tmpdb *db;
     unsigned checks;
     bool held_seen, delivered_seen;
     int64_t msg;
@@ -1224,10 +1178,7 @@ static void check_durable(struct rawpeer *rp, uint32_t status, void *arg)
     struct durable_check *c = arg;
     c->checks++;
     assert_int_equal(status, ESME_ROK);
-    struct store *other = NULL;
-    char err[200];
-    assert_int_equal(store_open(c->path, STORE_SYNC_NORMAL, &other, err,
-                                sizeof err), STORE_OK);
+    struct store *other = tmpdb_connect(c->db);
     struct store_held_receipt h[4];
     size_t n = 0;
     assert_int_equal(store_receipts_held(other, 0, h, 4, &n), STORE_OK);
@@ -1243,29 +1194,20 @@ static void check_durable(struct rawpeer *rp, uint32_t status, void *arg)
     store_close(other);
 }
 
-static bool dlv_resps(struct fx *f, void *arg)
-{
-    return f->raw->dlv_resps >= *(unsigned *)arg;
-}
-
 static void test_receipt_durable_before_answer(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(NULL);
-    f->raw = raw_new(f->base);
-    fx_link(f, "raw", f->raw->port, "kyzmat", NULL, true);
-    assert_true(run_until(f, all_bound, NULL, 5000));
+    struct fx *f = fx_raw(SIM_BOUND);
     struct outbox_opts o = { .receipt_wait_ms = 60000 };
     fx_outbox(f, &o);
-    struct durable_check c = { .path = f->path };
+    struct durable_check c = { .db = &f->db };
     f->raw->on_dlv_resp = check_durable;
     f->raw->on_dlv_arg = &c;
 
     /* 1: a receipt that matches nothing yet (it overtook its
      * submit_sm_resp): answered only once held in the store */
     raw_receipt(f->raw, "77aa");
-    unsigned want = 1;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 1, 5000));
     assert_true(c.held_seen);
     struct outbox_stats s;
     outbox_get_stats(f->ob, &s);
@@ -1279,22 +1221,20 @@ static void test_receipt_durable_before_answer(void **state)
     struct store_msg_new nm = { .to = "996700000009", .text = "x",
                                 .expires_at = skewed_clock() + 3600000 };
     int64_t id = 0;
-    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_enqueue(f->db.st, &nm, skewed_clock(), &id), STORE_OK);
     struct store_msg *claimed[1];
     size_t nc = 0;
-    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+    assert_int_equal(store_claim_due(f->db.st, skewed_clock(), 60000, claimed, 1,
                                      &nc), STORE_OK);
     assert_int_equal(nc, 1);
     store_msg_free(claimed[0]);
-    assert_int_equal(store_mark_submitted(f->st, id, "raw", "30634",
+    assert_int_equal(store_mark_submitted(f->db.st, id, "raw", "30634",
                                           skewed_clock()), STORE_OK);
-    assert_int_equal(store_flush(f->st), STORE_OK);   /* what it recorded */
+    assert_int_equal(store_flush(f->db.st), STORE_OK);   /* what it recorded */
     struct outbox *dead = f->ob;
-    struct store *dead_st = f->st;
-    char err[200];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &f->st, err,
-                                sizeof err), STORE_OK);
-    assert_int_equal(store_attach(f->st, f->base), STORE_OK);
+    struct store *dead_st = f->db.st;
+    f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(f->db.st, f->base), STORE_OK);
     f->ob = NULL;
     fx_outbox(f, &o);
     wait_state(f, &id, 1, STORE_MSG_DELIVERED, 5000);
@@ -1302,7 +1242,7 @@ static void test_receipt_durable_before_answer(void **state)
     assert_int_equal(s.receipts_matched, 1);   /* the new one matched it */
     size_t n = 1;
     struct store_held_receipt h[1];
-    assert_int_equal(store_receipts_held(f->st, 0, h, 1, &n), STORE_OK);
+    assert_int_equal(store_receipts_held(f->db.st, 0, h, 1, &n), STORE_OK);
     assert_int_equal(n, 0);                 /* released once matched */
     /* the abandoned outbox must not run again on its store */
     outbox_free(dead);
@@ -1311,25 +1251,23 @@ static void test_receipt_durable_before_answer(void **state)
     /* 3: a receipt that matches: answered after its commit, i.e. a
      * second reader already sees the message delivered */
     nm.to = "996700000010";
-    assert_int_equal(store_enqueue(f->st, &nm, skewed_clock(), &id), STORE_OK);
-    assert_int_equal(store_claim_due(f->st, skewed_clock(), 60000, claimed, 1,
+    assert_int_equal(store_enqueue(f->db.st, &nm, skewed_clock(), &id), STORE_OK);
+    assert_int_equal(store_claim_due(f->db.st, skewed_clock(), 60000, claimed, 1,
                                      &nc), STORE_OK);
     assert_int_equal(nc, 1);
     store_msg_free(claimed[0]);
     const char *ids[3] = { "500", "501", "502" };
-    assert_int_equal(store_mark_submitted_parts(f->st, id, "raw", ids, 3,
+    assert_int_equal(store_mark_submitted_parts(f->db.st, id, "raw", ids, 3,
                                                 skewed_clock()), STORE_OK);
     c.msg = id;
     c.held_seen = false;
     raw_receipt(f->raw, "1f4");          /* part 1, in hex */
     raw_receipt(f->raw, "1f5");          /* part 2 */
-    want = 3;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 3, 5000));
     assert_false(c.delivered_seen);      /* 2 of 3 parts: not yet */
     assert_int_equal(state_of(f, id), STORE_MSG_SUBMITTED);
     raw_receipt(f->raw, "1f6");          /* the last part */
-    want = 4;
-    assert_true(run_until(f, dlv_resps, &want, 5000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 4, 5000));
     assert_true(c.delivered_seen);       /* durable before the answer */
     assert_false(c.held_seen);
     assert_int_equal(c.checks, 4);
@@ -1372,10 +1310,9 @@ static void test_esme_defer_timeout(void **state)
     assert_true(run_until(f, all_bound, NULL, 5000));
     /* outside on_deliver nothing can be deferred */
     assert_int_equal(esme_defer_answer(f->esme[0], ESME_RX_T_APPN), 0);
-    unsigned want = 1;
     uint64_t t0 = mono_ms();
     raw_receipt(f->raw, "abc");
-    assert_true(run_until(f, dlv_resps, &want, ESME_DEFER_MS + 3000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 1, ESME_DEFER_MS + 3000));
     uint64_t waited = mono_ms() - t0;
     assert_int_equal(f->raw->dlv_status, ESME_RX_T_APPN);   /* the fallback */
     assert_true(waited + 50 >= ESME_DEFER_MS);
@@ -1390,8 +1327,7 @@ static void test_esme_defer_timeout(void **state)
     assert_int_equal(esme_deferred(f->esme[0]), 1);
     assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), 0);
     assert_int_equal(esme_answer(f->esme[0], held_ticket, ESME_ROK), -1);
-    want = 2;
-    assert_true(run_until(f, dlv_resps, &want, 2000));
+    assert_true(wait_count(f, &f->raw->dlv_resps, 2, 2000));
     assert_int_equal(f->raw->dlv_status, ESME_ROK);
     /* the ticket of one esme means nothing to another */
     assert_int_equal(esme_answer(f->esme[0], held_ticket ^ (1ull << 32),

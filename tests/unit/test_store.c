@@ -19,8 +19,9 @@
  * which every reported id must be in the database.  Children leave
  * with _exit() so cmocka's state in the parent is untouched.
  *
- * Owns: its temp directories.  May call: gateway/store.h, libevent, libc,
- * POSIX, cmocka.
+ * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
+ * May call: gateway/store.h, tests/unit/tmpdb.h, libevent, libc, POSIX,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,44 +46,15 @@
 
 /* ---- fixture: a temp directory and a database path in it ---------------- */
 
+/* The tests open the database themselves (f->db.st = tmpdb_connect()), so
+ * that each sees the migrations run. */
 struct fx {
-    char dir[64];
-    char path[96];
-    struct store *st;
+    struct tmpdb db;            /* first: tmpdb_setup_dir/teardown */
 };
 
 static int fx_setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/kzstore.XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/kyzmat.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->st);
-    tmpdb_remove(f->path, f->dir);
-    free(f);
-    return 0;
-}
-
-static struct store *open_ok(struct fx *f)
-{
-    char err[256];
-    struct store *st = NULL;
-    int rc = store_open(f->path, STORE_SYNC_NORMAL, &st, err, sizeof err);
-    if (rc != STORE_OK)
-        fail_msg("store_open: %s (%s)", err, store_rc_name(rc));
-    return st;
+    return tmpdb_setup_dir(state, sizeof(struct fx), "kzstore", TMPDB_FILE);
 }
 
 static const int64_t T0 = 1800000000000;  /* a fixed "now" in ms */
@@ -93,7 +65,7 @@ static void test_migrations(void **state)
 {
     struct fx *f = *state;
     char err[256];
-    struct store *st = open_ok(f);
+    struct store *st = tmpdb_connect(&f->db);
     assert_int_equal(store_schema_version(st), store_builtin_version());
     assert_true(store_builtin_version() >= 4);
     int64_t id = 0;
@@ -101,7 +73,7 @@ static void test_migrations(void **state)
     store_close(st);
 
     /* re-open: nothing to apply, data kept */
-    st = open_ok(f);
+    st = tmpdb_connect(&f->db);
     assert_int_equal(store_schema_version(st), store_builtin_version());
     int64_t id2 = 0;
     assert_int_equal(store_agency_by_code(st, "gov", &id2), STORE_OK);
@@ -112,7 +84,7 @@ static void test_migrations(void **state)
     struct store_migration broken = {
         "broken", "CREATE TABLE extra_t(x); CREATE TABLE extra_t(y);" };
     st = NULL;
-    int rc = store_open_with(f->path, STORE_SYNC_NORMAL, &broken, 1, &st,
+    int rc = store_open_with(f->db.path, STORE_SYNC_NORMAL, &broken, 1, &st,
                              err, sizeof err);
     assert_int_equal(rc, STORE_ERROR);
     assert_null(st);
@@ -121,13 +93,13 @@ static void test_migrations(void **state)
     snprintf(want, sizeof want, "migration %d", store_builtin_version() + 1);
     assert_non_null(strstr(err, want));
 
-    st = open_ok(f);
+    st = tmpdb_connect(&f->db);
     assert_int_equal(store_schema_version(st), store_builtin_version());
     store_close(st);
 
     /* the same table name is free, so the first statement was undone */
     struct store_migration good = { "extra", "CREATE TABLE extra_t(x);" };
-    rc = store_open_with(f->path, STORE_SYNC_FULL, &good, 1, &st, err,
+    rc = store_open_with(f->db.path, STORE_SYNC_FULL, &good, 1, &st, err,
                          sizeof err);
     assert_int_equal(rc, STORE_OK);
     assert_int_equal(store_schema_version(st), store_builtin_version() + 1);
@@ -135,7 +107,7 @@ static void test_migrations(void **state)
 
     /* a database newer than the build is refused, and not touched */
     st = NULL;
-    rc = store_open(f->path, STORE_SYNC_NORMAL, &st, err, sizeof err);
+    rc = store_open(f->db.path, STORE_SYNC_NORMAL, &st, err, sizeof err);
     assert_int_equal(rc, STORE_ERROR);
     assert_null(st);
     assert_non_null(strstr(err, "newer"));
@@ -150,10 +122,19 @@ static void test_migrations(void **state)
 
 /* ---- directory: agencies, services, offices, tokens --------------------- */
 
+/* One listed template: its status, language and body. */
+static void expect_template(const struct store_template *t, const char *status,
+                            const char *lang, const char *body)
+{
+    assert_string_equal(t->status, status);
+    assert_string_equal(t->lang, lang);
+    assert_string_equal(t->body, body);
+}
+
 static void test_directory(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t gov = 0, tax = 0, id = 0, ag = 0;
     assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
     assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
@@ -333,11 +314,8 @@ static void templates(struct store *st, int64_t gov, int64_t tax)
     assert_int_equal(store_template_list(st, gov, NULL, NULL, tl, 2, &tn),
                      STORE_OK);
     assert_int_equal(tn, 2);
-    assert_string_equal(tl[0].status, "*");
-    assert_string_equal(tl[0].lang, "ky");
-    assert_string_equal(tl[0].body, "gov any");
-    assert_string_equal(tl[1].status, "approved");
-    assert_string_equal(tl[1].lang, "en");
+    expect_template(&tl[0], "*", "ky", "gov any");
+    expect_template(&tl[1], "approved", "en", "gov en");
     char cs[STORE_CODE_MAX], cl[STORE_LANG_MAX];
     snprintf(cs, sizeof cs, "%s", tl[1].status);
     snprintf(cl, sizeof cl, "%s", tl[1].lang);
@@ -345,11 +323,8 @@ static void templates(struct store *st, int64_t gov, int64_t tax)
     assert_int_equal(store_template_list(st, gov, cs, cl, tl, 4, &tn),
                      STORE_OK);
     assert_int_equal(tn, 2);
-    assert_string_equal(tl[0].status, "approved");
-    assert_string_equal(tl[0].lang, "ru");
-    assert_string_equal(tl[0].body, "gov ok");
-    assert_string_equal(tl[1].status, "booking.moved");
-    assert_string_equal(tl[1].body, "{day} {time}");
+    expect_template(&tl[0], "approved", "ru", "gov ok");
+    expect_template(&tl[1], "booking.moved", "ky", "{day} {time}");
     store_templates_free(tl, tn);
     assert_int_equal(store_template_list(st, gov, "booking.moved", "ky", tl, 4,
                                          &tn), STORE_OK);
@@ -466,7 +441,7 @@ static void subs_and_optout(struct store *st)
 static void test_applications(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t gov = 0, tax = 0, pass = 0;
     assert_int_equal(store_agency_put(st, "gov", "Gov", &gov), STORE_OK);
     assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
@@ -505,7 +480,7 @@ static void assert_booked(struct store *st, int64_t slot, int want)
 static void bookings_in_batch(struct fx *f, const struct world *w, int64_t s1,
                               int64_t s2)
 {
-    struct store *st = f->st;
+    struct store *st = f->db.st;
     struct store_booking bk;
     char sstate[16];
     const char *D = "996700000004", *E = "996700000005";
@@ -523,7 +498,7 @@ static void bookings_in_batch(struct fx *f, const struct world *w, int64_t s1,
     assert_booked(st, s1, 1);
     assert_int_equal(store_flush(st), STORE_OK);
     store_close(st);
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     assert_booked(st, s4, 1);
     assert_booked(st, s1, 1);
     assert_booked(st, s2, 1);
@@ -549,7 +524,7 @@ static void bad_slots(struct store *st, const struct world *w)
 static void test_bookings(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct world w;
     make_world(st, &w);
     int64_t s1 = 0, s2 = 0, s3 = 0, sv = 0, id = 0;
@@ -670,7 +645,7 @@ static void test_bookings(void **state)
 static void test_booking_race(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct world w;
     make_world(st, &w);
     int64_t slot = 0, id = 0;
@@ -698,7 +673,7 @@ static void test_booking_race(void **state)
             struct store *cs = NULL;
             char err[256];
             int code = 10;
-            if (store_open(f->path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
+            if (store_open(f->db.path, STORE_SYNC_NORMAL, &cs, err, sizeof err)
                 == STORE_OK) {
                 char c = 'r', m[24];
                 snprintf(m, sizeof m, "99670020%04d", i);
@@ -893,7 +868,7 @@ static void outbox_retry_expire(struct store *st, int64_t id3)
 static void test_outbox(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t id1 = 0, id2 = 0, id3 = 0;
     outbox_enqueue_get(st, &id1, &id2, &id3);
     struct store_msg *g = NULL;
@@ -1062,7 +1037,7 @@ static int64_t parts_delivered(struct store *st, const char *const *ids)
 static void test_parts(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct store_receipt_info ri;
     int parts = -1, dl = -1;
 
@@ -1145,7 +1120,7 @@ static void test_parts(void **state)
 static void test_held_receipts(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t h1 = 0, h2 = 0, h3 = 0;
     assert_int_equal(store_receipt_hold(st, "megacom", "77aa",
                                         STORE_MSG_DELIVERED, 0, T0, &h1),
@@ -1171,7 +1146,7 @@ static void test_held_receipts(void **state)
 
     /* a new connection (the next start) sees the committed ones, paged */
     store_close(st);
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     struct store_held_receipt h[4];
     size_t n = 0;
     assert_int_equal(store_receipts_held(st, 0, h, 1, &n), STORE_OK);
@@ -1225,7 +1200,7 @@ static void test_msgid_parse(void **state)
 static void test_leases(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t ids[3];
     for (int i = 0; i < 3; i++) {
         struct store_msg_new m = msg("996700000001", "lease");
@@ -1262,7 +1237,7 @@ static void test_leases(void **state)
      * past its lease: leases taken "in 2001" have ended, those ending in
      * 2027 (T0) have not. */
     const int64_t past = 1000000000000;   /* 2001-09-09 */
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     int64_t old[2];
     for (int i = 0; i < 2; i++) {
         struct store_msg_new m = msg("996700000002", "old");
@@ -1274,7 +1249,7 @@ static void test_leases(void **state)
     for (size_t i = 0; i < n; i++)
         store_msg_free(c[i]);
     store_close(st);
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     struct store_msg *g = NULL;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(store_msg_get(st, old[i], &g), STORE_OK);
@@ -1302,7 +1277,7 @@ static void test_leases(void **state)
 static void test_prune(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t ids[3], n = -1;
     for (int i = 0; i < 3; i++) {
         struct store_msg_new m = msg("996700000001", "old");
@@ -1356,7 +1331,7 @@ static void test_prune(void **state)
 static void test_batches(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     int64_t a = 0, b = 0, c = 0;
     struct store_msg_new m = msg("996700000001", "batch");
     struct store_msg *g = NULL;
@@ -1381,7 +1356,7 @@ static void test_batches(void **state)
     assert_int_equal(store_enqueue(st, &m, T0, &c), STORE_OK);
     assert_int_equal(store_flush(st), STORE_OK);
     store_close(st);
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     assert_int_equal(store_msg_get(st, a, &g), STORE_OK);
     store_msg_free(g);
     assert_int_equal(store_msg_get(st, c, &g), STORE_OK);
@@ -1389,10 +1364,7 @@ static void test_batches(void **state)
 
     /* another connection holding the write lock (its batch is open): the
      * batch cannot open, a write says busy, not ok; the waiters still run */
-    struct store *other = NULL;
-    char err[256];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err,
-                                sizeof err), STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(other, NULL), STORE_OK);
     assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
     assert_int_equal(store_attach(st, NULL), STORE_OK);
@@ -1441,7 +1413,7 @@ static void probe_cb(void *arg, int rc)
  * whether it sees message id, i.e. whether the id is durable. */
 static struct store *reader(struct fx *f)
 {
-    return open_ok(f);
+    return tmpdb_connect(&f->db);
 }
 
 static bool visible(struct store *o, int64_t id)
@@ -1455,7 +1427,7 @@ static bool visible(struct store *o, int64_t id)
 static void test_commit_waiters(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct store *o = reader(f);
     int seq = 0;
     struct probe p1 = { .st = st, .seq = &seq }, p2 = p1, p3 = p1;
@@ -1514,7 +1486,7 @@ static void test_commit_waiters(void **state)
     assert_int_equal(store_enqueue(st, &m, T0, &b), STORE_OK);
     assert_int_equal(store_on_commit(st, probe_cb, &p3), STORE_OK);
     store_close(st);
-    f->st = NULL;
+    f->db.st = NULL;
     assert_int_equal(p3.calls, 2);
     assert_int_equal(p3.rc, STORE_ERROR);
     assert_false(visible(o, b));
@@ -1547,7 +1519,7 @@ static int group_fn(struct store *st, void *arg)
 static void test_atomic(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct store *o = reader(f);
     struct store_msg *got = NULL;
     /* not attached: a transaction of its own, durable on return */
@@ -1575,10 +1547,7 @@ static void test_atomic(void **state)
     assert_true(visible(o, before) && visible(o, g.a) && visible(o, g.b));
 
     /* another connection holds the write lock: STORE_BUSY, fn not run */
-    struct store *other = NULL;
-    char err[256];
-    assert_int_equal(store_open(f->path, STORE_SYNC_NORMAL, &other, err,
-                                sizeof err), STORE_OK);
+    struct store *other = tmpdb_connect(&f->db);
     assert_int_equal(store_attach(other, NULL), STORE_OK);
     assert_int_equal(store_lookup_clear(other, "996700000000"), STORE_OK);
     g = (struct group){ .rc = STORE_OK };
@@ -1611,7 +1580,7 @@ static void write_in_pass(evutil_socket_t fd, short what, void *arg)
 static void test_commit_per_pass(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     struct store *o = reader(f);
     struct event_base *base = event_base_new();
     assert_non_null(base);
@@ -1639,7 +1608,7 @@ static void test_commit_per_pass(void **state)
     assert_int_equal(p.calls, 2);
     event_free(ev);
     store_close(st);
-    f->st = NULL;
+    f->db.st = NULL;
     event_base_free(base);
     store_close(o);
 }
@@ -1693,16 +1662,16 @@ static void k9_child(const char *path, int fd)
 static void test_kill9(void **state)
 {
     struct fx *f = *state;
-    struct store *st = f->st = open_ok(f);
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
     store_close(st);
-    f->st = NULL;
+    f->db.st = NULL;
     int p[2];
     assert_int_equal(pipe(p), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        k9_child(f->path, p[1]);
+        k9_child(f->db.path, p[1]);
     }
     close(p[1]);
     size_t cap = 1 << 16, n = 0;
@@ -1731,7 +1700,7 @@ static void test_kill9(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
     assert_true(n >= 2000);
 
-    st = f->st = open_ok(f);
+    st = f->db.st = tmpdb_connect(&f->db);
     for (size_t i = 0; i < n; i++) {
         struct store_msg *g = NULL;
         int rc = store_msg_get(st, got[i], &g);
@@ -1744,30 +1713,27 @@ static void test_kill9(void **state)
     free(got);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrations, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_directory, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_applications, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_bookings, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_booking_race, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_outbox, fx_setup, fx_teardown),
+        T(test_migrations),
+        T(test_directory),
+        T(test_applications),
+        T(test_bookings),
+        T(test_booking_race),
+        T(test_outbox),
         cmocka_unit_test(test_msgid_parse),
-        cmocka_unit_test_setup_teardown(test_parts, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_held_receipts, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_leases, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_prune, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_commit_waiters, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_atomic, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_commit_per_pass, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9, fx_setup, fx_teardown),
+        T(test_parts),
+        T(test_held_receipts),
+        T(test_leases),
+        T(test_prune),
+        T(test_batches),
+        T(test_commit_waiters),
+        T(test_atomic),
+        T(test_commit_per_pass),
+        T(test_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
