@@ -231,6 +231,12 @@ static bool is_key(const char *s, size_t l, const char *k)
     return strlen(k) == l && memcmp(s, k, l) == 0;
 }
 
+/* A mapping key's text, or NULL when the key is not a plain scalar. */
+static const char *key_text(struct fy_node *k, size_t *len)
+{
+    return k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, len) : NULL;
+}
+
 /* Check a mapping's keys against a NULL-terminated list. */
 static void check_keys(struct ld *L, struct fy_node *map, const char *const *allowed,
                        const char *where)
@@ -240,7 +246,7 @@ static void check_keys(struct ld *L, struct fy_node *map, const char *const *all
     while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
         size_t l;
-        const char *s = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &l) : NULL;
+        const char *s = key_text(k, &l);
         if (!s) {
             err(L, k, "%s: keys must be plain text", where);
             continue;
@@ -428,7 +434,7 @@ static const struct menu_text *text(struct ld *L, struct fy_node *n, struct fy_n
     while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
         size_t kl;
-        const char *ks = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &kl) : NULL;
+        const char *ks = key_text(k, &kl);
         char code[8];
         int li = -1;
         if (ks && kl < sizeof code) {
@@ -1046,8 +1052,7 @@ static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *
         struct fy_node_pair *pr;
         while ((pr = fy_node_mapping_iterate(v, &it)) != NULL) {
             size_t kl;
-            const char *ks = fy_node_is_scalar(fy_node_pair_key(pr))
-                                 ? fy_node_get_scalar(fy_node_pair_key(pr), &kl) : NULL;
+            const char *ks = key_text(fy_node_pair_key(pr), &kl);
             char code[8];
             snprintf(code, sizeof code, "%.*s", ks ? (int)(kl > 7 ? 7 : kl) : 0, ks ? ks : "");
             if (!ks || menu_set_find_lang(set, code) < 0 || kl > 7)
@@ -1413,8 +1418,7 @@ static void build_save(struct ld *L, struct decl *d, struct menu_node *mn,
             int i = 0;
             while ((p = fy_node_mapping_iterate(sv, &it)) != NULL && i < cnt) {
                 size_t nl;
-                const char *name = fy_node_is_scalar(fy_node_pair_key(p))
-                                       ? fy_node_get_scalar(fy_node_pair_key(p), &nl) : NULL;
+                const char *name = key_text(fy_node_pair_key(p), &nl);
                 s[i].var = name ? menu_set_find_var(L->set, name, nl) : MENU_NONE;
                 s[i].field = scalar_dup(L, fy_node_pair_value(p), "JSON field");
                 if (s[i].var == MENU_NONE || !s[i].field)
