@@ -82,19 +82,14 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# One archive per folder: the objects are listed here, the recipe is the
+# pattern rule's.
 $(B)/libkzbase.a: $(BASE_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
 $(B)/libkzsmpp.a: $(SMPP_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
 $(B)/libkzsim.a: $(SIM_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
 $(B)/libkzmenus.a: $(MENUS_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
 $(B)/libkzgw.a: $(GW_OBJ)
+$(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -123,33 +118,22 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
 
+# The two programs linked with Kannel's libgw (the differential test and
+# the codec benchmark): its headers are not clean under our prototype and
+# shadow warnings.
 $(DIFF_BIN): tests/diff/diff_kannel.c $(LIBS_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
-	  -Wno-unused-parameter $(KANNEL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(KANNEL_LIBS) $(LDLIBS)
-
 $(BENCH_BIN): bench/bench_pdu.c $(LIBS_A)
+$(DIFF_BIN) $(BENCH_BIN):
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
 	  -Wno-unused-parameter $(KANNEL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(KANNEL_LIBS) $(LDLIBS)
 
-BENCH_STORE := $(B)/bench/bench_store
-$(BENCH_STORE): bench/bench_store.c $(LIBS_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
-
+# The other benchmarks: bench/bench_NAME.c against our libraries.
+BENCH_STORE   := $(B)/bench/bench_store
 BENCH_DIALOGS := $(B)/bench/bench_dialogs
-$(BENCH_DIALOGS): bench/bench_dialogs.c $(LIBS_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
-
-BENCH_API := $(B)/bench/bench_api
-$(BENCH_API): bench/bench_api.c $(LIBS_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
-
-BENCH_SMS := $(B)/bench/bench_sms
-$(BENCH_SMS): bench/bench_sms.c $(LIBS_A)
+BENCH_API     := $(B)/bench/bench_api
+BENCH_SMS     := $(B)/bench/bench_sms
+$(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API) $(BENCH_SMS): $(B)/bench/bench_%: bench/bench_%.c $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
 

@@ -102,6 +102,23 @@ static void err(struct ld *L, struct fy_node *n, const char *fmt, ...)
     menu_errors_add(L->errs, L->file, line, col, "%s", msg);
 }
 
+/* true when n is a mapping; otherwise the error (fmt, at k) and false. */
+static bool is_map(struct ld *L, struct fy_node *n, struct fy_node *k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool is_map(struct ld *L, struct fy_node *n, struct fy_node *k, const char *fmt, ...)
+{
+    if (fy_node_is_mapping(n))
+        return true;
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err(L, k, "%s", msg);
+    return false;
+}
+
 static bool failed(const struct ld *L)
 {
     return L->errs->n + L->errs->dropped > L->nerr0 || L->oom;
@@ -214,6 +231,12 @@ static bool is_key(const char *s, size_t l, const char *k)
     return strlen(k) == l && memcmp(s, k, l) == 0;
 }
 
+/* A mapping key's text, or NULL when the key is not a plain scalar. */
+static const char *key_text(struct fy_node *k, size_t *len)
+{
+    return k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, len) : NULL;
+}
+
 /* Check a mapping's keys against a NULL-terminated list. */
 static void check_keys(struct ld *L, struct fy_node *map, const char *const *allowed,
                        const char *where)
@@ -223,7 +246,7 @@ static void check_keys(struct ld *L, struct fy_node *map, const char *const *all
     while ((p = fy_node_mapping_iterate(map, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
         size_t l;
-        const char *s = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &l) : NULL;
+        const char *s = key_text(k, &l);
         if (!s) {
             err(L, k, "%s: keys must be plain text", where);
             continue;
@@ -403,17 +426,15 @@ static const struct menu_text *text(struct ld *L, struct fy_node *n, struct fy_n
             t->t[i] = tp;
         return tp ? t : NULL;
     }
-    if (!fy_node_is_mapping(n)) {
-        err(L, n, "%s must be a text or a mapping of language to text", what);
+    if (!is_map(L, n, n, "%s must be a text or a mapping of language to text", what))
         return NULL;
-    }
     bool ok = true;
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
         struct fy_node *k = fy_node_pair_key(p);
         size_t kl;
-        const char *ks = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &kl) : NULL;
+        const char *ks = key_text(k, &kl);
         char code[8];
         int li = -1;
         if (ks && kl < sizeof code) {
@@ -554,9 +575,7 @@ static void declare_settings(struct ld *L, struct fy_node *s, struct fy_node *k)
         int l, c;
         pos(L->settings, &l, &c);
         err(L, k, "settings declared twice (first in %s:%d:%d)", L->settings_file, l, c);
-    } else if (!fy_node_is_mapping(s)) {
-        err(L, k, "settings must be a mapping");
-    } else {
+    } else if (is_map(L, s, k, "settings must be a mapping")) {
         L->settings = s;
         L->settings_file = L->file;
     }
@@ -566,10 +585,8 @@ static void declare_settings(struct ld *L, struct fy_node *s, struct fy_node *k)
  * false: out of memory, stop reading the file. */
 static bool declare_codes(struct ld *L, struct fy_node *codes, struct fy_node *k)
 {
-    if (!fy_node_is_mapping(codes)) {
-        err(L, k, "codes must be a mapping of short code to node id");
+    if (!is_map(L, codes, k, "codes must be a mapping of short code to node id"))
         return true;
-    }
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(codes, &it)) != NULL) {
@@ -626,10 +643,8 @@ static int node_kind(struct ld *L, struct fy_node *n, struct fy_node *idn,
  * false: out of memory, stop reading the file. */
 static bool declare_node(struct ld *L, struct fy_node *n)
 {
-    if (!fy_node_is_mapping(n)) {
-        err(L, n, "a node must be a mapping with 'id' and 'type'");
+    if (!is_map(L, n, n, "a node must be a mapping with 'id' and 'type'"))
         return true;
-    }
     struct fy_node *idn = get(n, "id", NULL);
     if (!idn) {
         err(L, n, "node without 'id'");
@@ -681,10 +696,8 @@ static void declare_file(struct ld *L, struct fy_node *root)
 {
     if (!root)
         return;
-    if (!fy_node_is_mapping(root)) {
-        err(L, root, "a menu file is a mapping with 'settings', 'codes' and 'nodes'");
+    if (!is_map(L, root, root, "a menu file is a mapping with 'settings', 'codes' and 'nodes'"))
         return;
-    }
     static const char *const top[] = { "settings", "codes", "nodes", NULL };
     check_keys(L, root, top, "file");
     struct fy_node *k = NULL;
@@ -801,10 +814,8 @@ static void set_keys(struct ld *L, struct fy_node *v, struct fy_node *k)
     struct menu_set *set = L->set;
     if (!v)
         return;
-    if (!fy_node_is_mapping(v)) {
-        err(L, k, "settings: 'keys' must map back/home/more to digits");
+    if (!is_map(L, v, k, "settings: 'keys' must map back/home/more to digits"))
         return;
-    }
     check_keys(L, v, key_names, "keys");
     for (int i = 0; i < MENU_KEY_COUNT; i++) {
         struct fy_node *kk = get(v, key_names[i], NULL);
@@ -835,10 +846,8 @@ static void set_vars(struct ld *L, struct fy_node *v, struct fy_node *k)
 {
     if (!v)
         return;
-    if (!fy_node_is_mapping(v)) {
-        err(L, k, "settings: 'vars' must map names to values");
+    if (!is_map(L, v, k, "settings: 'vars' must map names to values"))
         return;
-    }
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(v, &it)) != NULL) {
@@ -871,10 +880,8 @@ static void text_map(struct ld *L, struct fy_node *v, struct fy_node *k, const c
                      const char *keys, const char *const *names,
                      const struct deftext *def, const struct menu_text **out)
 {
-    if (v && !fy_node_is_mapping(v)) {
-        err(L, k, "settings: '%s' must map %s to texts", what, keys);
+    if (v && !is_map(L, v, k, "settings: '%s' must map %s to texts", what, keys))
         v = NULL;
-    }
     if (v)
         check_keys(L, v, names, what);
     for (int i = 0; names[i]; i++)
@@ -1011,10 +1018,8 @@ static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *
     struct menu_set *set = L->set;
     if (!bt)
         return;
-    if (!fy_node_is_mapping(bt)) {
-        err(L, k, "settings: 'booking_texts' must map screen names to texts");
+    if (!is_map(L, bt, k, "settings: 'booking_texts' must map screen names to texts"))
         return;
-    }
     const char *names[MENU_BT_COUNT + 1];
     for (int i = 0; i < MENU_BT_COUNT; i++)
         names[i] = menu_booking_text_names[i];
@@ -1031,11 +1036,9 @@ static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *
                 set->booking_text[li][i] = t;
             continue;
         }
-        if (!fy_node_is_mapping(v)) {
-            err(L, v, "booking_texts.%s must be a text or a mapping of language to text",
-                names[i]);
+        if (!is_map(L, v, v, "booking_texts.%s must be a text or a mapping of language to text",
+                    names[i]))
             continue;
-        }
         for (int li = 0; li < set->nlang; li++) {
             struct fy_node *lk = NULL;
             struct fy_node *lv = get(v, set->lang[li], &lk);
@@ -1049,8 +1052,7 @@ static void set_booking_texts(struct ld *L, struct fy_node *bt, struct fy_node *
         struct fy_node_pair *pr;
         while ((pr = fy_node_mapping_iterate(v, &it)) != NULL) {
             size_t kl;
-            const char *ks = fy_node_is_scalar(fy_node_pair_key(pr))
-                                 ? fy_node_get_scalar(fy_node_pair_key(pr), &kl) : NULL;
+            const char *ks = key_text(fy_node_pair_key(pr), &kl);
             char code[8];
             snprintf(code, sizeof code, "%.*s", ks ? (int)(kl > 7 ? 7 : kl) : 0, ks ? ks : "");
             if (!ks || menu_set_find_lang(set, code) < 0 || kl > 7)
@@ -1095,10 +1097,8 @@ static void declare_vars(struct ld *L)
             struct fy_node *sv = get(d->map, "save", &k);
             if (!sv)
                 continue;
-            if (!fy_node_is_mapping(sv)) {
-                err(L, k, "save must map variable names to JSON fields");
+            if (!is_map(L, sv, k, "save must map variable names to JSON fields"))
                 continue;
-            }
             void *it = NULL;
             struct fy_node_pair *p;
             while ((p = fy_node_mapping_iterate(sv, &it)) != NULL) {
@@ -1231,8 +1231,7 @@ static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
     while ((n = fy_node_sequence_iterate(opts, &it)) != NULL && i < cnt) {
         o[i].set_lang = -1;
         o[i].next = MENU_NONE;
-        if (!fy_node_is_mapping(n)) {
-            err(L, n, "an option is a mapping with 'label' and 'next'");
+        if (!is_map(L, n, n, "an option is a mapping with 'label' and 'next'")) {
             i++;
             continue;
         }
@@ -1368,8 +1367,7 @@ static void build_switch(struct ld *L, struct decl *d, struct menu_node *mn)
         c[i].var = MENU_NONE;
         c[i].next = MENU_NONE;
         c[i].equals = "";
-        if (!fy_node_is_mapping(n)) {
-            err(L, n, "a case is a mapping with 'var', 'equals' and 'next'");
+        if (!is_map(L, n, n, "a case is a mapping with 'var', 'equals' and 'next'")) {
             i++;
             continue;
         }
@@ -1420,8 +1418,7 @@ static void build_save(struct ld *L, struct decl *d, struct menu_node *mn,
             int i = 0;
             while ((p = fy_node_mapping_iterate(sv, &it)) != NULL && i < cnt) {
                 size_t nl;
-                const char *name = fy_node_is_scalar(fy_node_pair_key(p))
-                                       ? fy_node_get_scalar(fy_node_pair_key(p), &nl) : NULL;
+                const char *name = key_text(fy_node_pair_key(p), &nl);
                 s[i].var = name ? menu_set_find_var(L->set, name, nl) : MENU_NONE;
                 s[i].field = scalar_dup(L, fy_node_pair_value(p), "JSON field");
                 if (s[i].var == MENU_NONE || !s[i].field)

@@ -131,19 +131,36 @@ static const char *keep(struct menu_output *out, const char *s, size_t len)
     return p;
 }
 
+static const char *keep_str(struct menu_output *out, const char *s)
+{
+    return keep(out, s, strlen(s));
+}
+
 /* The caller's phone, copied into the output arena ("" when none). */
 static const char *keep_phone(struct ctx *c)
 {
-    return c->in->phone ? keep(c->out, c->in->phone, strlen(c->in->phone)) : "";
+    return c->in->phone ? keep_str(c->out, c->in->phone) : "";
 }
 
-static struct menu_effect *add_fx(struct menu_output *out, int kind)
+/* A template rendered (see render) straight into the output arena. */
+static const char *keep_render(struct ctx *c, const struct menu_tmpl *t, bool pct)
 {
+    char buf[BODY_MAX];
+    size_t l = render(c, t, buf, sizeof buf, pct);
+    return keep(c->out, buf, l);
+}
+
+/* The next effect slot, zeroed, of this kind and in the dialog's language
+ * (NULL when the output holds MENU_FX_MAX already). */
+static struct menu_effect *add_fx(struct ctx *c, int kind)
+{
+    struct menu_output *out = c->out;
     if (out->nfx >= MENU_FX_MAX)
         return NULL;
     struct menu_effect *fx = &out->fx[out->nfx++];
     memset(fx, 0, sizeof *fx);
     fx->kind = kind;
+    fx->lang = c->set->lang[lang_of(c)];
     return fx;
 }
 
@@ -284,16 +301,13 @@ static void draw(struct ctx *c, bool err)
 
 static void fx_http(struct ctx *c, const struct menu_node *n)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_HTTP);
+    struct menu_effect *fx = add_fx(c, MENU_FX_HTTP);
     if (!fx)
         return;
-    char buf[BODY_MAX];
-    size_t l = render(c, n->url, buf, sizeof buf, true);
-    fx->url = keep(c->out, buf, l);
+    fx->url = keep_render(c, n->url, true);
     fx->method = n->method;
     if (n->body) {
-        l = render(c, n->body, buf, sizeof buf, true);
-        fx->body = keep(c->out, buf, l);
+        fx->body = keep_render(c, n->body, true);
         fx->content_type = "application/x-www-form-urlencoded";
     }
     fx->timeout_ms = n->timeout_ms;
@@ -303,17 +317,14 @@ static void fx_http(struct ctx *c, const struct menu_node *n)
         fx->nsave++;
     }
     fx->phone = c->in->phone;
-    fx->lang = c->set->lang[lang_of(c)];
 }
 
 static void fx_app(struct ctx *c, const struct menu_node *n)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_APP);
+    struct menu_effect *fx = add_fx(c, MENU_FX_APP);
     if (!fx)
         return;
-    char buf[BODY_MAX];
-    size_t l = render(c, n->url, buf, sizeof buf, true);
-    fx->url = keep(c->out, buf, l);
+    fx->url = keep_render(c, n->url, true);
     fx->method = "POST";
     fx->content_type = "application/x-www-form-urlencoded";
     fx->timeout_ms = n->timeout_ms;
@@ -321,25 +332,15 @@ static void fx_app(struct ctx *c, const struct menu_node *n)
     fx->service_code = c->d->code < c->set->ncode ? c->set->code[c->d->code].code : "";
     fx->phone = c->in->phone ? c->in->phone : "";
     fx->app_text = keep(c->out, c->d->app, c->d->app_len);
-    fx->lang = c->set->lang[lang_of(c)];
 }
 
 static void fx_sms(struct ctx *c, const struct menu_node *n)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_SMS);
+    struct menu_effect *fx = add_fx(c, MENU_FX_SMS);
     if (!fx)
         return;
-    char buf[BODY_MAX];
-    size_t l;
-    if (n->to) {
-        l = render(c, n->to, buf, sizeof buf, false);
-        fx->to = keep(c->out, buf, l);
-    } else {
-        fx->to = keep_phone(c);
-    }
-    l = render(c, text_of(c, n->text), buf, sizeof buf, false);
-    fx->text = keep(c->out, buf, l);
-    fx->lang = c->set->lang[lang_of(c)];
+    fx->to = n->to ? keep_render(c, n->to, false) : keep_phone(c);
+    fx->text = keep_render(c, text_of(c, n->text), false);
     fx->phone = fx->to;
 }
 
@@ -348,13 +349,11 @@ static void fx_sms(struct ctx *c, const struct menu_node *n)
 static struct menu_effect *fx_app_number(struct ctx *c, const struct menu_node *n,
                                          int kind)
 {
-    struct menu_effect *fx = add_fx(c->out, kind);
+    struct menu_effect *fx = add_fx(c, kind);
     if (!fx)
         return NULL;
-    const char *v = var_value(c, n->var);
-    fx->number = keep(c->out, v, strlen(v));
+    fx->number = keep_str(c->out, var_value(c, n->var));
     fx->phone = keep_phone(c);
-    fx->lang = c->set->lang[lang_of(c)];
     return fx;
 }
 
@@ -363,9 +362,7 @@ static void fx_status(struct ctx *c, const struct menu_node *n)
 {
     struct menu_effect *fx = fx_app_number(c, n, MENU_FX_STATUS);
     if (fx && n->url) {
-        char buf[BODY_MAX];
-        size_t l = render(c, n->url, buf, sizeof buf, true);
-        fx->url = keep(c->out, buf, l);
+        fx->url = keep_render(c, n->url, true);
         fx->method = "GET";
         fx->timeout_ms = n->timeout_ms;
     }
@@ -383,7 +380,7 @@ static void fx_subscribe(struct ctx *c, const struct menu_node *n)
 static void fx_booking(struct ctx *c, const struct menu_node *n,
                        const char *input, size_t len)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_BOOKING);
+    struct menu_effect *fx = add_fx(c, MENU_FX_BOOKING);
     if (!fx)
         return;
     fx->mode = n->mode;
@@ -393,25 +390,21 @@ static void fx_booking(struct ctx *c, const struct menu_node *n,
     fx->input = input ? keep(c->out, input, len) : NULL;
     fx->phone = keep_phone(c);
     fx->session_id = c->in->session_id ? c->in->session_id : "";
-    fx->lang = c->set->lang[lang_of(c)];
     fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_back = c->set->key[MENU_KEY_BACK];
     fx->key_more = c->set->key[MENU_KEY_MORE];
     fx->booking_texts = c->set->booking_text[lang_of(c)];
     char b[200];
-    key_entry(c, MENU_KEY_BACK, b, sizeof b);
-    fx->label_back = keep(c->out, b, strlen(b));
-    key_entry(c, MENU_KEY_MORE, b, sizeof b);
-    fx->label_more = keep(c->out, b, strlen(b));
+    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
+    fx->label_more = keep_str(c->out, key_entry(c, MENU_KEY_MORE, b, sizeof b));
 }
 
 static void fx_store_lang(struct ctx *c)
 {
-    struct menu_effect *fx = add_fx(c->out, MENU_FX_STORE_LANG);
+    struct menu_effect *fx = add_fx(c, MENU_FX_STORE_LANG);
     if (!fx)
         return;
     fx->phone = keep_phone(c);
-    fx->lang = c->set->lang[lang_of(c)];
 }
 
 /* ---- moving ---- */

@@ -21,12 +21,8 @@ B=${B:-build}
 N=${N:-200000}
 W=${W:-100}
 RATE=${RATE:-10000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-tmp=$(mktemp -d)
-pids=""
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
+
+. "$(dirname "$0")/bench-lib.sh"
 
 echo "== 1. SMPP codec (ours vs Kannel libgw 1.4.5, same PDUs, one process)"
 "$B/bench/bench_pdu"
@@ -45,28 +41,25 @@ echo "== 3. Dialog store: GET+SET steps/s (memory and a private redis-server)"
 
 echo
 echo "== 4. Through kyzmatd (gateway, simulator and Redis on this machine)"
-port_of() { sed -n "s/^listening $1 127.0.0.1:\([0-9]*\)/\1/p" "$2" | head -1; }
-rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rport=$(free_ports 1)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
-pids="$pids $!"
-i=0; until redis-cli -p "$rport" ping >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 200 ] && { echo "redis did not start"; exit 1; }; sleep 0.05; done
+rp=$!; pids="$pids $rp"
+wait_for 200 "$rp" redis-cli -p "$rport" ping >/dev/null 2>&1 || { echo "redis did not start"; exit 1; }
 run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs in Redis
     "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $2 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
-    i=0; while [ -z "$(port_of smpp "$tmp/smsc.out")" ]; do i=$((i+1)); [ $i -gt 200 ] && { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }; sleep 0.05; done
+    wait_for 200 "$sp" has_port smpp "$tmp/smsc.out" || { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }
     port=$(port_of smpp "$tmp/smsc.out")
-    printf 'log: {level: warn}\nsmsc:\n  - name: bench\n    host: 127.0.0.1\n    port: %s\n    system_id: kyzmat\n    password: secret\n    window: 100\n    tps: 0\n' "$port" >"$tmp/gw.yaml"
-    printf 'http: {listen: "127.0.0.1:0"}\ndatabase: {path: %s/gw.db}\n' "$tmp" >>"$tmp/gw.yaml"
+    gw_yaml "$port" 100 0 "path: $tmp/gw.db"
     [ "${3:-}" = redis ] && printf 'redis: {url: "redis://127.0.0.1:%s/0"}\n' "$rport" >>"$tmp/gw.yaml"
     "$B/kyzmatd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"
-    t0=$(awk '{print $14+$15}' /proc/$gp/stat 2>/dev/null || echo 0)
+    t0=$(ticks "$gp")
     wait "$sp" || true
-    t1=$(awk '{print $14+$15}' /proc/$gp/stat 2>/dev/null || echo 0)
+    t1=$(ticks "$gp")
     res=$(grep '^RESULT' "$tmp/smsc.out" || echo "RESULT (none: see $tmp/smsc.log)")
     n=$(echo "$res" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
     rss=$(awk '/VmRSS/ {print $2}' /proc/$gp/status 2>/dev/null || echo 0)
-    hz=$(getconf CLK_TCK)
     printf '%-34s %s\n' "$1" "$res"
     awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" -v rss="$rss" 'BEGIN {
         if (n > 0) printf "%-34s kyzmatd CPU %.1f us per step, resident %.1f MB\n", "", t / hz * 1e6 / n, rss / 1024 }'

@@ -285,6 +285,103 @@ def cfg(*entries, level="info"):
     return "log: {level: %s}\nsmsc:\n" % level + "".join(entries)
 
 
+def gateway(port, name="sim", level="info", **link):
+    """kyzmatd with one link `name` to the SMSC on port, once it is bound."""
+    g = Kyzmatd(cfg(smsc_entry(name, port, **link), level=level))
+    g.wait_log(r"\[%s\] bound" % name)
+    return g
+
+
+def subscribe(smsc, who):
+    """A control connection of its own to kyzmat-smsc, subscribed to the
+    events of `who` (an MSISDN or *); returns (socket, file)."""
+    sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=10)
+    f = sock.makefile("rwb")
+    f.write(("subscribe %s\n" % who).encode())
+    f.flush()
+    ok = f.readline().decode()
+    expect(ok.startswith("ok"), "subscribe %s: %r" % (who, ok))
+    return sock, f
+
+
+class SmsLog:
+    """Every 'sms FROM TO TEXT' event of a simulator for `who` (default
+    every number), collected by a reader thread from a control connection
+    of its own.  Events are (to, text) in order of arrival."""
+
+    def __init__(self, smsc, who="*"):
+        self.who = who
+        self.sock, self.f = subscribe(smsc, who)
+        self.sock.settimeout(None)
+        self.cond = threading.Condition()
+        self.events = []            # (to, text)
+        self.read_at = 0            # next() has handed out events[:read_at]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for raw in self.f:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if line.startswith("sms "):
+                    _, _frm, to, text = line.split(" ", 3)
+                    with self.cond:
+                        self.events.append((to, text.replace("\\n", "\n")))
+                        self.cond.notify_all()
+        except (OSError, ValueError):
+            pass
+
+    def next(self, to=None, timeout=10):
+        """The next SMS not handed out yet (to `to` when given; those to
+        others before it are passed over): (to, text), or Failure."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(self.read_at, len(self.events)):
+                    if to is None or self.events[i][0] == to:
+                        self.read_at = i + 1
+                        return self.events[i]
+                self.read_at = len(self.events)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Failure("no SMS%s at the simulator within %ss"
+                                  % (" for %s" % to if to else "", timeout))
+                self.cond.wait(left)
+
+    def sms(self, timeout=10):
+        """The text of the next SMS to the number this log subscribed to
+        (to any number for *)."""
+        return self.next(None if self.who == "*" else self.who, timeout)[1]
+
+    def to(self, number):
+        with self.cond:
+            return [t for n, t in self.events if n == number]
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.events)
+
+    def count(self):
+        with self.cond:
+            return len(self.events)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def in_threads(fn, items, timeout=120):
+    """fn(item) for every item, each in a thread of its own, all at once;
+    returns once every thread has ended (or timeout per thread)."""
+    threads = [threading.Thread(target=fn, args=(it,)) for it in items]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout)
+
+
 
 # ---- the agencies' API, the example menus and their back-end ---------------
 
@@ -327,6 +424,16 @@ def create_token(g, agency="tax"):
                          capture_output=True, text=True, timeout=60)
     expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
     return tok.stdout.strip()
+
+
+def start_gateway(*smsc_args, **link):
+    """kyzmat-smsc (with smsc_args), kyzmatd bound to it as link "sim"
+    (default_route unless link says otherwise) and an API client with a
+    new token: (smsc, gateway, api)."""
+    s = Smsc(*smsc_args)
+    link.setdefault("default_route", "true")
+    g = gateway(s.port, **link)
+    return s, g, Api(g.http_port(), create_token(g))
 
 
 def backend():
@@ -467,6 +574,13 @@ class Phone:
 
     def abort(self):
         self.cmd("ussd-abort %s" % self.msisdn)
+
+    def english(self):
+        """Dial the example menus (*100#), choose English (remembered for
+        this number) and hang up."""
+        self.dial("*100#")
+        self.send("3")
+        self.abort()
 
     def record(self):
         """The simulator's record of this handset's last dialog (JSON)."""

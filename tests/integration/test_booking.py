@@ -22,7 +22,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Api, Kyzmatd, Phone, Redis, Smsc, TMP, case, cfg, create_token,  # noqa: E402
-                     expect, menus_dir, run, smsc_entry)
+                     expect, in_threads, menus_dir, run, smsc_entry)
 
 def day(n):
     return (datetime.date.today() + datetime.timedelta(days=n)).isoformat()
@@ -48,6 +48,16 @@ def gateway(s, db, redis_url, name="sim", system_id="kyzmat", password="secret",
     g.wait_log(r"\[%s\] bound" % name)
     g.wait_log(r"\[dialogs\] redis .* is up")
     return g
+
+
+def start(db_name, settings_extra=""):
+    """Redis, kyzmat-smsc and one gateway on database TMP/db_name, with an
+    API client for the agency "centre": (smsc, database path, gateway, api)."""
+    r = Redis()
+    s = Smsc()
+    db = os.path.join(TMP, db_name)
+    g = gateway(s, db, r.url, settings_extra=settings_extra)
+    return s, db, g, Api(g.http_port(), create_token(g, "centre"))
 
 
 def publish(api, offices, services, slots):
@@ -79,11 +89,7 @@ IDCARD = {"ky": "ID-карта", "ru": "ID-карта", "en": "ID card"}
 
 @case
 def book_list_move_refuse_twice_and_cancel_in_russian_with_sms():
-    r = Redis()
-    s = Smsc()
-    db = os.path.join(TMP, "walk.db")
-    g = gateway(s, db, r.url)
-    api = Api(g.http_port(), create_token(g, "centre"))
+    s, db, g, api = start("walk.db")
     d1, d2 = day(1), day(2)
     publish(api, [("bishkek1", "Бишкек №1"), ("osh1", "Ош №1")],
             [("passport", PASSPORT), ("idcard", IDCARD)],
@@ -168,14 +174,10 @@ def book_list_move_refuse_twice_and_cancel_in_russian_with_sms():
 
 @case
 def operator_rewords_booking_screens_in_the_menu_set():
-    r = Redis()
-    s = Smsc()
-    db = os.path.join(TMP, "words.db")
-    g = gateway(s, db, r.url, settings_extra=(
+    s, db, g, api = start("words.db", settings_extra=(
         "  booking_texts:\n"
         "    day: {ky: \"Кайсы күнү келесиз?\", ru: \"Когда придёте?\", en: \"When will you come?\"}\n"
         "    booked: \"OK: {day} {time}, #{ticket}\"\n"))
-    api = Api(g.http_port(), create_token(g, "centre"))
     publish(api, [("bishkek1", "Бишкек №1")], [("passport", PASSPORT)],
             [("bishkek1", "passport", day(1), "10:00", 3)])
     ph = Phone(s, "996555500001")
@@ -219,11 +221,7 @@ def hundred_phones_race_for_three_places_through_two_gateways():
         except Exception as e:  # noqa: BLE001 (reported below)
             errors.append(str(e))
 
-    threads = [threading.Thread(target=walk, args=(ph,)) for ph in phones]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
+    in_threads(walk, phones)
     expect(not errors, "walks: %s" % errors[:3])
     # everyone confirms at once
     go = threading.Barrier(n)
@@ -236,11 +234,7 @@ def hundred_phones_race_for_three_places_through_two_gateways():
         except Exception as e:  # noqa: BLE001
             errors.append(str(e))
 
-    threads = [threading.Thread(target=confirm, args=(ph,)) for ph in phones]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
+    in_threads(confirm, phones)
     expect(not errors, "confirms: %s" % errors[:3])
     booked = [m for m, (k, t) in results.items() if k == "end" and "Booked" in t]
     taken = [m for m, (k, t) in results.items() if "just taken" in t]
@@ -266,11 +260,7 @@ def hundred_phones_race_for_three_places_through_two_gateways():
 
 @case
 def owner_turns_application_sms_off_and_on_stranger_learns_nothing():
-    r = Redis()
-    s = Smsc()
-    db = os.path.join(TMP, "subs.db")
-    g = gateway(s, db, r.url)
-    api = Api(g.http_port(), create_token(g, "centre"))
+    s, db, g, api = start("subs.db")
     c, _ = api.call("PUT", "/v1/templates/ready/ru", {"text": "Заявление {number}: готово."})
     expect(c in (200, 201), "template: %d" % c)
     owner = Phone(s, "996555400001")

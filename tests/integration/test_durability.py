@@ -27,59 +27,17 @@ import os
 import re
 import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, BIN, Failure, Kyzmatd, NodePeer, Smsc, case, cfg,  # noqa: E402
-                     create_token, expect, run, smsc_entry, wait_until)
+from harness import (Api, Failure, Kyzmatd, NodePeer, SmsLog, Smsc, case, cfg,  # noqa: E402
+                     create_token, expect, gateway, run, smsc_entry, start_gateway, subscribe,
+                     wait_until)
 
 
 # ---- helpers -----------------------------------------------------------------
-
-class SmsLog:
-    """Every 'sms FROM TO TEXT' event of a simulator, collected by a reader
-    thread from a control connection of its own (subscribe *)."""
-
-    def __init__(self, smsc):
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=10)
-        self.f = self.sock.makefile("rwb")
-        self.f.write(b"subscribe *\n")
-        self.f.flush()
-        self.f.readline()
-        self.sock.settimeout(None)
-        self.lock = threading.Lock()
-        self.events = []            # (to, text)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            for raw in self.f:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                if line.startswith("sms "):
-                    _, _frm, to, text = line.split(" ", 3)
-                    with self.lock:
-                        self.events.append((to, text.replace("\\n", "\n")))
-        except (OSError, ValueError):
-            pass
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
-
-    def count(self):
-        with self.lock:
-            return len(self.events)
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
-        except OSError:
-            pass
-
 
 def db_path(g):
     with open(g.cfg) as f:
@@ -96,14 +54,6 @@ def db_query(g, sql, args=()):
         return rows
     finally:
         con.close()
-
-
-def start(*smsc_args, **link):
-    s = Smsc(*smsc_args)
-    link.setdefault("default_route", "true")
-    g = Kyzmatd(cfg(smsc_entry("sim", s.port, **link)))
-    g.wait_log(r"\[sim\] bound")
-    return s, g, Api(g.http_port(), create_token(g))
 
 
 TAG_RX = re.compile(r"\bt(\d{5})\b")
@@ -379,7 +329,7 @@ def kill9_during_burst_loses_no_accepted_message():
 
 @case
 def smsc_down_messages_wait_queued_then_all_delivered():
-    s, g, api = start(reconnect_min="200ms", reconnect_max="1s")
+    s, g, api = start_gateway(reconnect_min="200ms", reconnect_max="1s")
     s.stop()
     g.wait_log(r"\[sim\].*(lost|closed|disconnect|unbound|down|reconnect)", 10)
     ids = {}
@@ -414,13 +364,9 @@ def smsc_down_messages_wait_queued_then_all_delivered():
 
 @case
 def status_push_reaches_the_owner_in_kyrgyz_with_history():
-    s, g, api = start()
+    s, g, api = start_gateway()
     owner = "996555600001"
-    sock = socket.create_connection(("127.0.0.1", s.ctl_port), timeout=10)
-    f = sock.makefile("rwb")
-    f.write(("subscribe %s\n" % owner).encode())
-    f.flush()
-    f.readline()
+    sock, f = subscribe(s, owner)
     # No template for "received" in ky: the change is recorded, nobody notified.
     code, r = api.call("POST", "/v1/applications/PAS-2026-001/status",
                        {"status": "received", "owner": "+" + owner, "language": "ky", "notify": True})
@@ -467,7 +413,7 @@ def throttled_smsc_gets_every_message_delivered_none_failed():
     # and every third submit is refused, so the run is a few rounds of
     # pauses (1+2+4+8+16 s, about 32 s).  With window 100 it takes 43-59 s
     # and with window 10 more than 60 s (see the report: smpp/esme.c).
-    s, g, api = start("--throttle-every", "3", window=1000, tps=0)
+    s, g, api = start_gateway("--throttle-every", "3", window=1000, tps=0)
     sms = SmsLog(s)
     ids = []
     t0 = time.monotonic()
@@ -493,7 +439,7 @@ def throttled_smsc_gets_every_message_delivered_none_failed():
 
 @case
 def long_cyrillic_sms_arrives_reassembled_once():
-    s, g, api = start()
+    s, g, api = start_gateway()
     sms = SmsLog(s)
     text = ("Урматтуу жаран! Сиздин №PAS-2026-077 өтүнмөңүз боюнча паспортуңуз даяр. "
             "Аны №3 борбордон дүйшөмбү-жума 9:00-18:00 алсаңыз болот. "
@@ -517,7 +463,7 @@ def long_sms_delivered_only_with_its_last_parts_receipt():
     # receipts (one per part), which come 1.5 s after each submit: after
     # the message is recorded as submitted (when its last part is
     # answered), so the API can be watched between the parts' receipts.
-    s, g, api = start("--dlr-delay", "1500", tps=2)
+    s, g, api = start_gateway("--dlr-delay", "1500", tps=2)
     text = ("Урматтуу жаран! Сиздин №PAS-2026-078 өтүнмөңүз боюнча паспортуңуз даяр. "
             "Аны №3 борбордон дүйшөмбү-жума 9:00-18:00 алсаңыз болот. "
             "ID-картаңызды ала келиңиз. Ыраазычылык менен, ГКРС.")
@@ -560,7 +506,7 @@ def receipts_before_the_submit_resp_still_mark_delivered():
     # once: every receipt comes before its message is recorded as
     # submitted and must be kept until it is (the outbox once gave up after
     # 5 passes, a few ms under a burst, and left rows 'submitted' forever).
-    s, g, api = start("--resp-delay", "50", window=100, tps=0)
+    s, g, api = start_gateway("--resp-delay", "50", window=100, tps=0)
     post_many(api, [{"to": "+9965559%05d" % i, "text": "Жооп t%05d" % i} for i in range(3000)])
 
     def count():
@@ -584,9 +530,12 @@ CREATE TRIGGER trap_stop AFTER INSERT ON opt_outs BEGIN INSERT INTO trap VALUES(
 """
 
 
-def api_writers(api, n, stop):
-    """n threads posting messages until stop is set: the store's batch is
-    open most of the time (what let a STOP join it and be answered early)."""
+def stops_among_writers(api, peer, numbers, n=8):
+    """stops(peer, numbers) while n threads post messages: the store's
+    batch is open most of the time (what let a STOP join it and be
+    answered early)."""
+    stop = threading.Event()
+
     def loop(k):
         i = 0
         while not stop.is_set():
@@ -596,10 +545,15 @@ def api_writers(api, n, stop):
             except OSError:
                 pass
             i += 1
-    ts = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(n)]
-    for t in ts:
+    writers = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(n)]
+    for t in writers:
         t.start()
-    return ts
+    try:
+        return stops(peer, numbers)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join(15)
 
 
 def stops(peer, numbers):
@@ -621,21 +575,13 @@ def opted_out(g, num):
 @case
 def stop_is_acknowledged_only_once_durable():
     peer = NodePeer()
-    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, default_route="true")))
-    g.wait_log(r"\[nodesmsc\] bound")
+    g = gateway(peer.port, "nodesmsc", default_route="true")
     api = Api(g.http_port(), create_token(g))
     con = sqlite3.connect(db_path(g), timeout=10)
     con.executescript(TRAP)
     con.close()
-    stop = threading.Event()
-    writers = api_writers(api, 8, stop)
     numbers = ["9967001%05d" % i for i in range(30)]
-    try:
-        failing = stops(peer, numbers)
-    finally:
-        stop.set()
-        for t in writers:
-            t.join(15)
+    failing = stops_among_writers(api, peer, numbers)
     acked = [n for n, st in zip(numbers, failing) if st == 0]
     lost = [n for n in acked if not opted_out(g, n)]
     expect(not lost, "%d of %d STOPs answered ESME_ROK and not opted out (lost): %r"
@@ -648,14 +594,7 @@ def stop_is_acknowledged_only_once_durable():
     con.execute("DROP TRIGGER trap_stop")
     con.commit()
     con.close()
-    stop.clear()
-    writers = api_writers(api, 8, stop)
-    try:
-        again = stops(peer, numbers)
-    finally:
-        stop.set()
-        for t in writers:
-            t.join(15)
+    again = stops_among_writers(api, peer, numbers)
     expect(all(st == 0 for st in again), "answers once the commits hold: %r" % again)
     expect(all(opted_out(g, n) for n in numbers), "an acknowledged STOP is not opted out")
     expect(g.alive(), "kyzmatd died")

@@ -17,57 +17,19 @@ STATUS reply is that wording in the keyword's language, not the raw code;
 a stranger still gets only the neutral answer; after DELETE the built-in
 line with the raw code is back.
 """
-import json
 import os
-import socket
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, Failure, Kyzmatd, Smsc, BIN, case, cfg, expect, run,  # noqa: E402
-                     smsc_entry)
+from harness import SmsLog, case, expect, run, start_gateway  # noqa: E402
 
 OWNER = "996555123456"
 STRANGER = "996700111222"
 SHORT = "1414"
 
 
-class Phone:
-    """The SMS a number receives, from kyzmat-smsc's control events."""
-
-    def __init__(self, smsc, msisdn):
-        self.msisdn = msisdn
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=10)
-        self.f = self.sock.makefile("rwb")
-        self.f.write(("subscribe %s\n" % msisdn).encode())
-        self.f.flush()
-        ok = self.f.readline().decode()
-        expect(ok.startswith("ok"), "subscribe: %r" % ok)
-
-    def sms(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                line = self.f.readline().decode().rstrip("\n")
-            except socket.timeout:
-                break
-            if line.startswith("sms "):
-                _, frm, to, text = line.split(" ", 3)
-                if to == self.msisdn:
-                    return text.replace("\\n", "\n")
-        raise Failure("no SMS for %s within %ss" % (self.msisdn, timeout))
-
-
 def start():
-    s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true")))
-    g.wait_log(r"\[sim\] bound")
-    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", "tax"],
-                         capture_output=True, text=True, timeout=30)
-    expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
-    api = Api(g.http_port(), tok.stdout.strip())
+    s, g, api = start_gateway()
     code, r = api.call("POST", "/v1/applications/12345/status",
                        {"status": "ready", "owner": "+" + OWNER,
                         "note": "Борборго келиңиз.", "notify": False})
@@ -80,42 +42,43 @@ def mo(s, frm, text):
     expect(r.startswith("ok"), "mo: %r" % r)
 
 
+def ask(s, phone, text):
+    """The keyword `text` from phone's number: the SMS it gets back."""
+    mo(s, phone.who, text)
+    return phone.sms()
+
+
+def replies(s, exchanges):
+    """Each (phone, keyword, the exact reply it must get, what it is)."""
+    for phone, text, want, what in exchanges:
+        got = ask(s, phone, text)
+        expect(got == want, "%s: %r" % (what, got))
+
+
 @case
 def status_for_the_owner_neutral_for_others_and_lockout():
     s, g, api = start()
-    owner, stranger = Phone(s, OWNER), Phone(s, STRANGER)
-    mo(s, OWNER, "АБАЛ 12345")
-    got = owner.sms()
-    expect(got == "Арыз №12345: ready. Борборго келиңиз.", "owner, ky: %r" % got)
-    mo(s, OWNER, "  статус   №12345 ")
-    got = owner.sms()
-    expect(got == "Заявление №12345: ready. Борборго келиңиз.", "owner, ru: %r" % got)
+    owner, stranger = SmsLog(s, OWNER), SmsLog(s, STRANGER)
+    replies(s, [(owner, "АБАЛ 12345", "Арыз №12345: ready. Борборго келиңиз.", "owner, ky"),
+                (owner, "  статус   №12345 ", "Заявление №12345: ready. Борборго келиңиз.", "owner, ru")])
 
     # a stranger: the same neutral answer whether the application exists or not
-    mo(s, STRANGER, "STATUS 12345")
-    a = stranger.sms()
-    mo(s, STRANGER, "STATUS 99999")
-    b = stranger.sms()
+    a = ask(s, stranger, "STATUS 12345")
+    b = ask(s, stranger, "STATUS 99999")
     expect(a == b == "No application with that number for this phone.",
            "neutral answers differ or leak: %r %r" % (a, b))
     expect("ready" not in a and "12345" not in a, "status leaked: %r" % a)
 
-    # three more wrong numbers: the fifth failure locks the phone out
-    for n in ("11111", "22222"):
-        mo(s, STRANGER, "СТАТУС " + n)
-        got = stranger.sms()
-        expect(got == "Для этого телефона нет заявления с таким номером.", "ru neutral: %r" % got)
-    mo(s, STRANGER, "STATUS 33333")
-    got = stranger.sms()
-    expect(got == "Too many attempts. Try again in 30 minutes.", "lock-out: %r" % got)
-    # locked: even the right number tells nothing
-    mo(s, STRANGER, "абал 12345")
-    got = stranger.sms()
-    expect(got == "Өтө көп аракет. 30 мүнөттөн кийин кайра аракет кылыңыз.", "locked: %r" % got)
-    # the owner is not locked by someone else's guesses
-    mo(s, OWNER, "status 12345")
-    got = owner.sms()
-    expect(got == "Application 12345: ready. Борборго келиңиз.", "owner, en: %r" % got)
+    ru_neutral = "Для этого телефона нет заявления с таким номером."
+    replies(s, [
+        # three more wrong numbers: the fifth failure locks the phone out
+        (stranger, "СТАТУС 11111", ru_neutral, "ru neutral"),
+        (stranger, "СТАТУС 22222", ru_neutral, "ru neutral"),
+        (stranger, "STATUS 33333", "Too many attempts. Try again in 30 minutes.", "lock-out"),
+        # locked: even the right number tells nothing
+        (stranger, "абал 12345", "Өтө көп аракет. 30 мүнөттөн кийин кайра аракет кылыңыз.", "locked"),
+        # the owner is not locked by someone else's guesses
+        (owner, "status 12345", "Application 12345: ready. Борборго келиңиз.", "owner, en")])
 
     g.wait_log(r"keyword STATUS \(ky\) from \*+\d{4}: locked out")
     log = g.log()
@@ -126,9 +89,8 @@ def status_for_the_owner_neutral_for_others_and_lockout():
 @case
 def stop_opts_out_law_required_still_goes_start_opts_in():
     s, g, api = start()
-    owner = Phone(s, OWNER)
-    mo(s, OWNER, "ТОКТОТ")
-    got = owner.sms()
+    owner = SmsLog(s, OWNER)
+    got = ask(s, owner, "ТОКТОТ")
     expect(got.startswith("Мындан ары мыйзам талап кылгандан башка"), "STOP confirmation: %r" % got)
 
     code, r = api.call("POST", "/v1/messages", {"to": "+" + OWNER, "text": "Жаңылыктар"})
@@ -141,12 +103,10 @@ def stop_opts_out_law_required_still_goes_start_opts_in():
     expect(got == law, "law_required message at the phone: %r" % got)
 
     # an opted-out phone still gets the answer to its own request
-    mo(s, OWNER, "HELP")
-    got = owner.sms()
+    got = ask(s, owner, "HELP")
     expect(got.startswith("STATUS <number>"), "help: %r" % got)
 
-    mo(s, OWNER, "СТАРТ")
-    got = owner.sms()
+    got = ask(s, owner, "СТАРТ")
     expect(got.startswith("Вы снова будете получать"), "START confirmation: %r" % got)
     code, r = api.call("POST", "/v1/messages", {"to": "+" + OWNER, "text": "Кош келиңиз"})
     expect(code == 202, "after START: %r %r" % (code, r))
@@ -156,8 +116,7 @@ def stop_opts_out_law_required_still_goes_start_opts_in():
     # not a keyword: logged, nothing sent back
     mo(s, OWNER, "hello")
     g.wait_log(r'MO from \*+3456 to 1414: "hello"')
-    mo(s, OWNER, "PING")
-    got = owner.sms()
+    got = ask(s, owner, "PING")
     expect(got.startswith("PONG"), "PING still answered: %r" % got)
     expect(g.alive(), "kyzmatd died")
 
@@ -165,32 +124,23 @@ def stop_opts_out_law_required_still_goes_start_opts_in():
 @case
 def status_reply_uses_the_agency_template_for_the_owner_only():
     s, g, api = start()
-    owner, stranger = Phone(s, OWNER), Phone(s, STRANGER)
+    owner, stranger = SmsLog(s, OWNER), SmsLog(s, STRANGER)
     for lang, text in (("ky", "Арызыңыз №{number} даяр: паспортту алып кетиңиз. {note}"),
                        ("ru", "Заявление №{number} готово: паспорт можно забрать. {note}")):
         code, r = api.call("PUT", "/v1/templates/ready/" + lang, {"text": text})
         expect(code == 200, "template %s: %r %r" % (lang, code, r))
-    mo(s, OWNER, "АБАЛ 12345")
-    got = owner.sms()
-    expect(got == "Арызыңыз №12345 даяр: паспортту алып кетиңиз. Борборго келиңиз.",
-           "owner, ky template: %r" % got)
-    mo(s, OWNER, "статус 12345")
-    got = owner.sms()
-    expect(got == "Заявление №12345 готово: паспорт можно забрать. Борборго келиңиз.",
-           "owner, ru template: %r" % got)
-    # no English template: the built-in line with the raw code
-    mo(s, OWNER, "STATUS 12345")
-    got = owner.sms()
-    expect(got == "Application 12345: ready. Борборго келиңиз.", "owner, en: %r" % got)
-    # a stranger learns nothing from the template either
-    mo(s, STRANGER, "АБАЛ 12345")
-    got = stranger.sms()
-    expect(got == "Бул телефон үчүн мындай номурдагы арыз жок.", "stranger: %r" % got)
+    replies(s, [
+        (owner, "АБАЛ 12345", "Арызыңыз №12345 даяр: паспортту алып кетиңиз. Борборго келиңиз.",
+         "owner, ky template"),
+        (owner, "статус 12345", "Заявление №12345 готово: паспорт можно забрать. Борборго келиңиз.",
+         "owner, ru template"),
+        # no English template: the built-in line with the raw code
+        (owner, "STATUS 12345", "Application 12345: ready. Борборго келиңиз.", "owner, en"),
+        # a stranger learns nothing from the template either
+        (stranger, "АБАЛ 12345", "Бул телефон үчүн мындай номурдагы арыз жок.", "stranger")])
     code, r = api.call("DELETE", "/v1/templates/ready/ky")
     expect(code == 200, "DELETE: %r %r" % (code, r))
-    mo(s, OWNER, "АБАЛ 12345")
-    got = owner.sms()
-    expect(got == "Арыз №12345: ready. Борборго келиңиз.", "owner after DELETE: %r" % got)
+    replies(s, [(owner, "АБАЛ 12345", "Арыз №12345: ready. Борборго келиңиз.", "owner after DELETE")])
     expect(g.alive(), "kyzmatd died")
 
 if __name__ == "__main__":

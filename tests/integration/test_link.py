@@ -5,25 +5,22 @@ else's), and a hostile SMSC that sends malformed PDUs.  Each case starts
 its own processes on 127.0.0.1 (ports chosen by the kernel) and stops them
 by pid.
 """
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Kyzmatd, NodePeer, Smsc, TMP, case, cfg, expect,  # noqa: E402
-                     run, smsc_entry, wait_until, BIN)
+from harness import (BIN, TMP, Kyzmatd, NodePeer, Smsc, case, cfg, expect, gateway,  # noqa: E402
+                     run, smsc_entry, wait_until)
 from hostile import HostileSmsc  # noqa: E402
 
 
 @case
 def binds_acks_mo_and_masks_numbers():
     s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port)))
-    g.wait_log(r"\[megacom\] bound")
+    g = gateway(s.port, "megacom")
     expect(s.control("mo 996555123456 100 Салам, кызмат!").startswith("ok"), "mo refused")
     g.wait_log(r'\[megacom\] MO from \*+3456 to 100: "Салам, кызмат!"')
     log = g.log()
@@ -56,8 +53,7 @@ def wrong_password_backs_off_and_says_so():
 @case
 def rebinds_after_smsc_killed_and_restarted():
     s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, reconnect_min="100ms", reconnect_max="500ms")))
-    g.wait_log(r"\[megacom\] bound")
+    g = gateway(s.port, "megacom", reconnect_min="100ms", reconnect_max="500ms")
     s.kill()
     g.wait_log(r"\[megacom\] (closed|disconnected|connection lost|link lost)")
     time.sleep(0.3)  # let it fail a reconnect or two against the closed port
@@ -71,8 +67,7 @@ def rebinds_after_smsc_killed_and_restarted():
 @case
 def npm_smpp_peer_bind_enquire_link_mo_unbind():
     peer = NodePeer()
-    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, enquire_link="1s")))
-    g.wait_log(r"\[nodesmsc\] bound")
+    g = gateway(peer.port, "nodesmsc", enquire_link="1s")
     binds = peer.find("bind")
     expect(binds and binds[0]["command"] == "bind_transceiver", "no bind_transceiver: %r" % binds)
     expect(binds[0]["interface_version"] == 0x34, "interface_version %r" % binds[0]["interface_version"])
@@ -90,11 +85,22 @@ def send_pings(s, n, first=996555100000):
         expect(r.startswith("ok"), "mo refused: " + r)
 
 
+def pings(smsc_args, n, timeout, **link):
+    """kyzmat-smsc (smsc_args) and kyzmatd on link megacom; n PINGs from
+    the SMSC, waited for until kyzmatd has n PONGs accepted.  Returns
+    (smsc, kyzmatd, seconds from the first PING to the last PONG)."""
+    s = Smsc(*smsc_args)
+    g = gateway(s.port, "megacom", **link)
+    t0 = time.monotonic()
+    send_pings(s, n)
+    g.wait_log(r"PONG to .* accepted", count=n, timeout=timeout)
+    return s, g, time.monotonic() - t0
+
+
 @case
 def ping_is_answered_with_pong_on_the_same_link():
     s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port)))
-    g.wait_log(r"\[megacom\] bound")
+    g = gateway(s.port, "megacom")
     send_pings(s, 1, first=996555123456)
     g.wait_log(r"\[megacom\] PONG to \*+3456 accepted")
     wait_until(lambda: s.stats()["submits"] == 1, 5, "one submit_sm at the SMSC")
@@ -104,13 +110,7 @@ def ping_is_answered_with_pong_on_the_same_link():
 def window_is_respected():
     # The SMSC holds every answer 30 ms, so a gateway that ignored its
     # window of 4 would have all 60 replies outstanding at once.
-    s = Smsc("--resp-delay", "30", "--window-check", "4")
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=4, tps=0)))
-    g.wait_log(r"\[megacom\] bound")
-    t0 = time.monotonic()
-    send_pings(s, 60)
-    g.wait_log(r"PONG to .* accepted", count=60, timeout=20)
-    took = time.monotonic() - t0
+    s, g, took = pings(("--resp-delay", "30", "--window-check", "4"), 60, 20, window=4, tps=0)
     st = s.stats()
     expect(st["submits"] == 60, "submits %r" % st["submits"])
     expect(st["violations"] == 0, "window violated %d times" % st["violations"])
@@ -120,27 +120,15 @@ def window_is_respected():
 
 @case
 def tps_limit_spreads_the_replies():
-    s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=50, tps=20)))
-    g.wait_log(r"\[megacom\] bound")
-    t0 = time.monotonic()
-    send_pings(s, 40)
-    g.wait_log(r"PONG to .* accepted", count=40, timeout=20)
-    took = time.monotonic() - t0
+    s, g, took = pings((), 40, 20, window=50, tps=20)
     # 40 at 20/s with a burst of at most 2: about 1.9 s.
     expect(took >= 1.5, "40 replies at tps 20 took only %.2fs" % took)
 
 
 @case
 def throttling_slows_down_and_loses_nothing():
-    s = Smsc("--throttle-every", "4")
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=10, tps=0)))
-    g.wait_log(r"\[megacom\] bound")
-    t0 = time.monotonic()
-    send_pings(s, 30)
     # Adaptive rate: about 0.3 s here; the old 1 s-per-throttle pause took 6 s.
-    g.wait_log(r"PONG to .* accepted", count=30, timeout=10)
-    took = time.monotonic() - t0
+    s, g, took = pings(("--throttle-every", "4"), 30, 10, window=10, tps=0)
     expect("not sent" not in g.log(), "a throttled reply was dropped:\n" + g.log()[-2000:])
     st = s.stats()
     expect(st["throttled"] >= 7, "the SMSC throttled only %d times" % st["throttled"])
@@ -155,13 +143,7 @@ def throttling_300_every_3rd_keeps_pace():
     # throttle.  Measured on the dev machine: 1.3 s (tps 0); before the
     # adaptive rate only 86 of 300 got through, the rest waited past the
     # 20 s queue limit ("not sent").
-    s = Smsc("--throttle-every", "3")
-    g = Kyzmatd(cfg(smsc_entry("megacom", s.port, window=10, tps=0)))
-    g.wait_log(r"\[megacom\] bound")
-    t0 = time.monotonic()
-    send_pings(s, 300)
-    g.wait_log(r"PONG to .* accepted", count=300, timeout=30)
-    took = time.monotonic() - t0
+    s, g, took = pings(("--throttle-every", "3"), 300, 30, window=10, tps=0)
     log = g.log()
     expect("not sent" not in log, "a throttled reply was dropped:\n" + log[-2000:])
     expect("giving up" not in log, "a reply ran out of throttling retries")
@@ -175,8 +157,7 @@ def throttling_300_every_3rd_keeps_pace():
 @case
 def npm_peer_gets_pong_and_throttles():
     peer = NodePeer("--throttle-every", "3")
-    g = Kyzmatd(cfg(smsc_entry("nodesmsc", peer.port, window=5)))
-    g.wait_log(r"\[nodesmsc\] bound")
+    gateway(peer.port, "nodesmsc", window=5)
     for i in range(9):
         peer.send("mo %d 100 ping" % (996700000100 + i))
     wait_until(lambda: peer.count("submit_sm") >= 9, 20, "nine PONGs at the npm peer")
@@ -192,8 +173,7 @@ def load_driver_counts_replies_and_fails_without_them():
     # kyzmat-smsc --load --reply is the benchmark driver for MO -> MT; it
     # must count PONGs, and fail when no reply comes.
     probe = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("megacom", probe.port, window=50, tps=0)))
-    g.wait_log(r"\[megacom\] bound")
+    gateway(probe.port, "megacom", window=50, tps=0)
     probe.kill()
     ok = subprocess.run([os.path.join(BIN, "kyzmat-smsc"), "--listen", "127.0.0.1:%d" % probe.port,
                          "--control", "127.0.0.1:0", "--load", "100", "--reply", "--text", "PING",
@@ -232,8 +212,7 @@ def hostile_peer_1000_malformed_pdus():
 def sighup_keeps_old_config_on_errors_and_applies_good_one():
     s1 = Smsc(name="smsc1")
     s2 = Smsc(name="smsc2")
-    g = Kyzmatd(cfg(smsc_entry("one", s1.port)))
-    g.wait_log(r"\[one\] bound")
+    g = gateway(s1.port, "one")
     with open(g.cfg, "w") as f:
         f.write(cfg(smsc_entry("one", s1.port)) + "    windw: 5\n")
     g.signal(signal.SIGHUP)

@@ -17,46 +17,13 @@ import datetime
 import os
 import re
 import signal
-import socket
 import sqlite3
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TMP, Api, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
-                     run, smsc_entry, wait_until)
-
-
-class Phones:
-    """Every SMS kyzmat-smsc delivers to a phone: (to, text) in order."""
-
-    def __init__(self, smsc):
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=10)
-        self.f = self.sock.makefile("rwb")
-        self.f.write(b"subscribe *\n")
-        self.f.flush()
-        self.f.readline()
-        self.got = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        self.sock.settimeout(None)
-        for raw in self.f:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line.startswith("sms "):
-                _, _frm, to, text = line.split(" ", 3)
-                with self.lock:
-                    self.got.append((to, text.replace("\\n", "\n")))
-
-    def to(self, number):
-        with self.lock:
-            return [t for n, t in self.got if n == number]
-
-    def all(self):
-        with self.lock:
-            return list(self.got)
+from harness import (TMP, Api, Kyzmatd, SmsLog, Smsc, case, cfg, create_token,  # noqa: E402
+                     expect, run, smsc_entry, wait_until)
 
 
 def now_ms():
@@ -87,28 +54,39 @@ def query(db, sql, args=()):
         con.close()
 
 
+def publish(api, office):
+    """The office and a passport slot in it tomorrow at 10:00; returns
+    (day, slot id)."""
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    code, r = api.call("POST", "/v1/offices", office)
+    expect(code in (200, 201), "office: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/slots", {"office": office["code"], "service": "passport",
+                                             "day": tomorrow, "time": "10:00", "capacity": 10})
+    expect(code == 200 and r.get("id"), "slot: %r %r" % (code, r))
+    return tomorrow, r["id"]
+
+
+def start(db_dir):
+    """kyzmat-smsc, the SMS its phones get, and the start of a kyzmatd
+    config (link "sim", database in TMP/db_dir): (smsc, SmsLog, db, config)."""
+    s = Smsc()
+    db = os.path.join(TMP, db_dir, "kyzmat.db")
+    return s, SmsLog(s), db, (cfg(smsc_entry("sim", s.port, default_route="true"))
+                              + "database: {path: %s}\n" % db)
+
+
 @case
 def one_reminder_each_in_its_language_and_none_again_after_a_restart():
-    s = Smsc()
-    phones = Phones(s)
-    db = os.path.join(TMP, "reminders", "kyzmat.db")
-    conf = (cfg(smsc_entry("sim", s.port, default_route="true"))
-            + "database: {path: %s}\n" % db
-            + 'booking: {reminder_at: "00:00", reminder_check_seconds: 1}\n')
+    s, phones, db, conf = start("reminders")
+    conf += 'booking: {reminder_at: "00:00", reminder_check_seconds: 1}\n'
     g = Kyzmatd(conf)
     g.wait_log(r"\[sim\] bound")
     api = Api(g.http_port(), create_token(g))
 
-    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
-    code, r = api.call("POST", "/v1/offices", {
+    tomorrow, slot = publish(api, {
         "code": "bishkek-1",
         "name": {"ky": "ЦОН №1", "ru": "ЦОН №1", "en": "PSC 1"},
         "address": {"ky": "Чүй 100", "ru": "Чуй 100", "en": "Chui 100"}})
-    expect(code in (200, 201), "office: %r %r" % (code, r))
-    code, r = api.call("POST", "/v1/slots", {"office": "bishkek-1", "service": "passport",
-                                             "day": tomorrow, "time": "10:00", "capacity": 10})
-    expect(code == 200 and r.get("id"), "slot: %r %r" % (code, r))
-    slot = r["id"]
 
     # STOP first: the timer may run between any two of these writes
     con = sqlite3.connect(db, timeout=10)
@@ -153,14 +131,14 @@ def one_reminder_each_in_its_language_and_none_again_after_a_restart():
     # booking added now is reminded (the timer runs again)
     g.proc.kill()
     g.proc.wait(10)
-    before = len(phones.all())
+    before = len(phones.snapshot())
     g2 = Kyzmatd(conf, name="kyzmatd2")
     g2.wait_log(r"\[sim\] bound")
     late = book(db, "996555000105", slot, "ru", two_days_ago)
     wait_until(lambda: phones.to("996555000105"), 15, "the reminder of the booking added after the restart")
     wait_until(lambda: query(db, "SELECT count(*) FROM outbox WHERE idem_key = ? AND state = 'delivered'",
                              ("reminder:%d" % late,))[0][0] == 1, 15, "its receipt")
-    after = phones.all()[before:]
+    after = phones.snapshot()[before:]
     expect(after == [("996555000105", phones.to("996555000105")[0])],
            "SMS after the restart: %r" % after)
     expect(len(phones.to("996555000101")) == 1 and len(phones.to("996555000102")) == 1,
@@ -169,30 +147,15 @@ def one_reminder_each_in_its_language_and_none_again_after_a_restart():
     expect(g2.stop() == 0, "kyzmatd2 did not stop cleanly")
 
 
-def publish(api):
-    """An office and a slot tomorrow at 10:00; returns (day, slot id)."""
-    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
-    code, r = api.call("POST", "/v1/offices", {"code": "osh-2", "name": {"ky": "ЦОН №2", "ru": "ЦОН №2"}})
-    expect(code in (200, 201), "office: %r %r" % (code, r))
-    code, r = api.call("POST", "/v1/slots", {"office": "osh-2", "service": "passport",
-                                             "day": tomorrow, "time": "10:00", "capacity": 10})
-    expect(code == 200 and r.get("id"), "slot: %r %r" % (code, r))
-    return tomorrow, r["id"]
-
-
 @case
 def turned_on_by_sighup_and_a_bad_time_refused():
-    s = Smsc()
-    phones = Phones(s)
-    db = os.path.join(TMP, "reload", "kyzmat.db")
-    base = (cfg(smsc_entry("sim", s.port, default_route="true"))
-            + "database: {path: %s}\n" % db)
+    s, phones, db, base = start("reload")
     g = Kyzmatd(base + 'booking: {reminders: false, reminder_at: "00:00", '
                        'reminder_check_seconds: 1}\n')
     g.wait_log(r"\[sim\] bound")
     g.wait_log(r"reminders off")
     api = Api(g.http_port(), create_token(g))
-    day, slot = publish(api)
+    day, slot = publish(api, {"code": "osh-2", "name": {"ky": "ЦОН №2", "ru": "ЦОН №2"}})
     b = book(db, "996555000201", slot, None, now_ms() - 3 * 86400 * 1000)
     expect(query(db, "SELECT reminder_sent FROM bookings WHERE id = ?", (b,)) == [(0,)],
            "reminded while off")

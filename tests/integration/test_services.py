@@ -9,55 +9,22 @@ the status SMS that reaches the owner's phone.  (The issue's larger proofs — s
 kill -9 during a burst — grow here.)
 """
 import os
-import socket
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Api, Failure, Kyzmatd, Smsc, case, cfg, create_token,  # noqa: E402
-                     expect, run, smsc_entry, wait_until)
-
-
-class Events:
-    """kyzmat-smsc control events (sms ...) on a connection of its own."""
-
-    def __init__(self, smsc):
-        self.sock = socket.create_connection(("127.0.0.1", smsc.ctl_port), timeout=10)
-        self.f = self.sock.makefile("rwb")
-        self.f.write(b"subscribe *\n")
-        self.f.flush()
-        self.f.readline()
-
-    def sms(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                line = self.f.readline().decode().rstrip("\n")
-            except socket.timeout:
-                break
-            if line.startswith("sms "):
-                _, frm, to, text = line.split(" ", 3)
-                return frm, to, text.replace("\\n", "\n")
-        raise Failure("no SMS at the simulator within %ss" % timeout)
-
-
-def start():
-    s = Smsc()
-    g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true")))
-    g.wait_log(r"\[sim\] bound")
-    return s, g, Api(g.http_port(), create_token(g))
+from harness import (BIN, Api, SmsLog, case, create_token, expect, run,  # noqa: E402
+                     start_gateway, subscribe, wait_until)
 
 
 @case
 def message_posted_reaches_the_phone_in_kyrgyz_and_is_delivered():
-    s, g, api = start()
-    ev = Events(s)
+    s, g, api = start_gateway()
+    ev = SmsLog(s)
     text = "Сиздин арызыңыз №12345 даяр. Борборго келиңиз."
     code, r = api.call("POST", "/v1/messages", {"to": "+996555123456", "text": text, "language": "ky"})
     expect(code == 202 and r["state"] == "queued", "POST: %r %r" % (code, r))
-    frm, to, got = ev.sms()
+    to, got = ev.next()
     expect(to == "996555123456" and got == text, "SMS at the phone: %r %r" % (to, got))
     wait_until(lambda: api.call("GET", "/v1/messages/%d" % r["id"])[1].get("state") == "delivered",
                10, "the receipt to mark it delivered")
@@ -72,8 +39,8 @@ def message_posted_reaches_the_phone_in_kyrgyz_and_is_delivered():
 
 @case
 def a_batch_is_one_request_one_commit_and_refuses_only_opted_out_recipients():
-    s, g, api = start()
-    ev = Events(s)
+    s, g, api = start_gateway()
+    ev = SmsLog(s)
     s.control("mo 996555000333 100 STOP")          # this one has opted out
     wait_until(lambda: "opted out" in g.log() or "STOP" in g.log(), 5, "the STOP to be handled")
     msgs = [{"to": "+99655500%04d" % i, "text": "Batch %d" % i} for i in range(50)]
@@ -90,7 +57,7 @@ def a_batch_is_one_request_one_commit_and_refuses_only_opted_out_recipients():
     expect(c2 == 202 and r2["id"] == r["results"][51]["id"] and r2["duplicate"], "key: %r" % r2)
     got = set()
     while len(got) < 51:
-        frm, to, text = ev.sms()
+        to, text = ev.next()
         if text.startswith("Batch") or text == "keyed":
             got.add(text)
     # a bad element refuses the whole batch and names it; nothing stored
@@ -109,7 +76,7 @@ def a_batch_is_one_request_one_commit_and_refuses_only_opted_out_recipients():
 
 @case
 def bad_api_input_gets_4xx_and_changes_nothing():
-    s, g, api = start()
+    s, g, api = start_gateway()
     code, r = api.call("POST", "/v1/messages", {"to": "+996555123456", "text": "first"})
     expect(code == 202, "first message: %r" % r)
     first = r["id"]
@@ -137,12 +104,8 @@ def bad_api_input_gets_4xx_and_changes_nothing():
 
 @case
 def ussn_notice_pushed_through_the_api():
-    s, g, api = start()
-    sock = socket.create_connection(("127.0.0.1", s.ctl_port), timeout=10)
-    f = sock.makefile("rwb")
-    f.write(b"subscribe 996555123999\n")
-    f.flush()
-    f.readline()
+    s, g, api = start_gateway()
+    _sock, f = subscribe(s, "996555123999")
     text = "Эртең саат 10:00дө кабыл алууга келиңиз."
     code, r = api.call("POST", "/v1/ussd/notices", {"to": "+996555123999", "text": text})
     expect(code == 200 and r.get("sent") is True, "notice: %r %r" % (code, r))
@@ -156,13 +119,9 @@ def ussn_notice_pushed_through_the_api():
 
 @case
 def status_templates_set_listed_used_and_deleted_through_the_api():
-    s, g, api = start()
+    s, g, api = start_gateway()
     owner = "996555700001"
-    sock = socket.create_connection(("127.0.0.1", s.ctl_port), timeout=10)
-    f = sock.makefile("rwb")
-    f.write(("subscribe %s\n" % owner).encode())
-    f.flush()
-    f.readline()
+    sock, f = subscribe(s, owner)
     text = "Сиздин {number} арызыңыз даяр. {note}"
     code, r = api.call("PUT", "/v1/templates/ready/ky", {"text": text})
     expect(code == 200 and r == {"status": "ready", "language": "ky", "text": text, "kind": "status"},

@@ -342,14 +342,20 @@ def with_apphost(text, port):
     return text.replace("{apphost}", "http://127.0.0.1:%d" % port)
 
 
+def start_app(menu_file, text, msisdn):
+    """An AppServer, a gateway whose menus gain menu_file (text, its
+    {apphost} pointed at that server) and a phone that has chosen English
+    (remembered): (app, smsc, kyzmatd, phone)."""
+    app = AppServer()
+    s, g = start(extra_menus={menu_file: with_apphost(text, app.port)})
+    ph = Phone(s, msisdn)
+    ph.english()
+    return app, s, g, ph
+
+
 @case
 def app_node_speaks_con_end():
-    app = AppServer()
-    s, g = start(extra_menus={"90-app.yaml": with_apphost(APP, app.port)})
-    ph = Phone(s, "996555100008")
-    ph.dial("*100#")
-    ph.send("3")                       # English, remembered
-    ph.abort()
+    app, s, g, ph = start_app("90-app.yaml", APP, "996555100008")
     kind, t = ph.dial("*200#")
     expect(kind == "continue" and "Tax office" in t, "app CON screen: %r" % t)
     kind, t = ph.send("1")
@@ -363,13 +369,8 @@ def app_node_speaks_con_end():
 
 @case
 def slow_backend_times_out_with_fallback_and_does_not_block_others():
-    app = AppServer()
-    s, g = start(extra_menus={"91-slow.yaml": with_apphost(SLOW, app.port)})
-    slow = Phone(s, "996555100009")
+    app, s, g, slow = start_app("91-slow.yaml", SLOW, "996555100009")
     fast = Phone(s, "996555100010")
-    slow.dial("*100#")
-    slow.send("3")                     # English, remembered
-    slow.abort()
     slow.cmd("ussd %s - *300#" % slow.msisdn)
     t0 = time.monotonic()
     kind, t = fast.dial("*100#")       # another dialog while the back-end hangs
@@ -383,12 +384,7 @@ def slow_backend_times_out_with_fallback_and_does_not_block_others():
 
 @case
 def live_status_from_the_agency_api_keeps_privacy_and_lockout():
-    app = AppServer()
-    s, g = start(extra_menus={"92-live.yaml": with_apphost(LIVE, app.port)})
-    owner = Phone(s, "996555100011")
-    owner.dial("*100#")
-    owner.send("3")                    # English, remembered
-    owner.abort()
+    app, s, g, owner = start_app("92-live.yaml", LIVE, "996555100011")
     kind, t = owner.dial("*400#")
     kind, t = owner.send("1234567")
     expect(kind == "end" and "ready for pick-up" in t and "20.11.2026" in t,
@@ -398,9 +394,7 @@ def live_status_from_the_agency_api_keeps_privacy_and_lockout():
            "what the agency was asked: %r" % req)
     # a stranger: the agency says 404, the gateway says what it says locally
     other = Phone(s, "996555100012")
-    other.dial("*100#")
-    other.send("3")
-    other.abort()
+    other.english()
     other.dial("*400#")
     kind, t1 = other.send("1234567")
     expect(kind == "end" and "No application 1234567 found" in t1, "stranger: %r" % t1)
@@ -453,9 +447,7 @@ def outbox_rows(g, msisdn):
 def menu_sms_goes_through_the_outbox_and_is_delivered():
     s, g = start(extra_menus={"93-sms.yaml": SMSNODE})
     ph = Phone(s, "996555100013")
-    ph.dial("*100#")
-    ph.send("3")                       # English, remembered
-    ph.abort()
+    ph.english()
     kind, t = ph.dial("*500#")
     expect(kind == "end" and "on its way" in t, "screen after the sms node: %r" % t)
     # the screen came after the commit: the SMS is in the outbox already

@@ -110,19 +110,31 @@ static void assert_sim(const struct config_smsc *s)
     assert_smsc(s, &sim);
 }
 
+/* The settings outside the smsc list as wanted, field by field. */
+static void assert_top(const struct config *c, const struct config *w)
+{
+    assert_string_equal(c->log_file, w->log_file);
+    assert_string_equal(c->http_listen, w->http_listen);
+    assert_int_equal(c->http_max_body, w->http_max_body);
+    assert_string_equal(c->redis_url, w->redis_url);
+    assert_string_equal(c->db_path, w->db_path);
+    assert_int_equal(c->db_synchronous, w->db_synchronous);
+    assert_string_equal(c->menus, w->menus);
+    assert_int_equal(c->reminders, w->reminders);
+    assert_string_equal(c->reminder_at, w->reminder_at);
+    assert_int_equal(c->reminder_check_s, w->reminder_check_s);
+    assert_int_equal(c->reminder_skip_recent_ms, w->reminder_skip_recent_ms);
+}
+
 static void assert_top_defaults(const struct config *c)
 {
-    assert_string_equal(c->log_file, "");
-    assert_string_equal(c->http_listen, "127.0.0.1:8080");
-    assert_int_equal(c->http_max_body, 1048576);
-    assert_string_equal(c->redis_url, "");
-    assert_string_equal(c->db_path, "var/kyzmat.db");
-    assert_int_equal(c->db_synchronous, CONFIG_SYNC_NORMAL);
-    assert_string_equal(c->menus, "menus/examples");
-    assert_true(c->reminders);
-    assert_string_equal(c->reminder_at, "18:00");
-    assert_int_equal(c->reminder_check_s, 60);
-    assert_int_equal(c->reminder_skip_recent_ms, 6 * 3600000);
+    static const struct config defaults = {
+        .log_file = "", .http_listen = "127.0.0.1:8080", .http_max_body = 1048576,
+        .redis_url = "", .db_path = "var/kyzmat.db", .db_synchronous = CONFIG_SYNC_NORMAL,
+        .menus = "menus/examples", .reminders = true, .reminder_at = "18:00",
+        .reminder_check_s = 60, .reminder_skip_recent_ms = 6 * 3600000,
+    };
+    assert_top(c, &defaults);
 }
 
 /* ---- defaults -------------------------------------------------------------- */
@@ -271,7 +283,6 @@ static void test_every_key_set(void **state)
         "reminder_check_seconds: 3600, reminder_skip_recent: 0s}\n"
         "menus: /etc/kyzmat/menus\n");
     assert_int_equal(c->log_level, KLOG_WARN);
-    assert_string_equal(c->log_file, "/var/log/kyzmat.log");
     static char *prefixes[] = { "99670" };        /* unquoted number is fine */
     static const struct config_smsc want = {
         .name = "bee_line-2", .host = "smsc.example.net", .port = 1,
@@ -283,16 +294,13 @@ static void test_every_key_set(void **state)
         .split = CONFIG_SPLIT_PAYLOAD,
     };
     assert_smsc(&c->smsc[0], &want);
-    assert_string_equal(c->http_listen, "[::1]:9000");
-    assert_int_equal(c->http_max_body, 2048);
-    assert_string_equal(c->redis_url, "redis://127.0.0.1:6380/2");
-    assert_string_equal(c->db_path, "/tmp/x.db");
-    assert_int_equal(c->db_synchronous, CONFIG_SYNC_FULL);
-    assert_string_equal(c->menus, "/etc/kyzmat/menus");
-    assert_false(c->reminders);
-    assert_string_equal(c->reminder_at, "07:05");
-    assert_int_equal(c->reminder_check_s, 3600);
-    assert_int_equal(c->reminder_skip_recent_ms, 0);
+    static const struct config want_top = {
+        .log_file = "/var/log/kyzmat.log", .http_listen = "[::1]:9000", .http_max_body = 2048,
+        .redis_url = "redis://127.0.0.1:6380/2", .db_path = "/tmp/x.db",
+        .db_synchronous = CONFIG_SYNC_FULL, .menus = "/etc/kyzmat/menus", .reminders = false,
+        .reminder_at = "07:05", .reminder_check_s = 3600, .reminder_skip_recent_ms = 0,
+    };
+    assert_top(c, &want_top);
     config_free(c);
 }
 

@@ -93,6 +93,16 @@ static void mid_booking(struct menu_dialog *d)
     assert_string_equal(example->node[d->node].id, "book_day");
 }
 
+/* mid_booking's dialog in its byte form into blob: the length. */
+static int mid_booking_blob(uint8_t *blob, size_t cap)
+{
+    struct menu_dialog d;
+    mid_booking(&d);
+    int n = menu_dialog_encode(example, &d, blob, cap);
+    assert_true(n > 0);
+    return n;
+}
+
 static void test_round_trip_and_size(void **state)
 {
     (void)state;
@@ -126,10 +136,8 @@ static void test_every_truncation_rejected(void **state)
 {
     (void)state;
     uint8_t blob[MENU_DIALOG_BLOB_MAX];
-    struct menu_dialog d, back;
-    mid_booking(&d);
-    int n = menu_dialog_encode(example, &d, blob, sizeof blob);
-    assert_true(n > 0);
+    struct menu_dialog back;
+    int n = mid_booking_blob(blob, sizeof blob);
     for (int len = 0; len < n; len++) {
         uint8_t *exact = malloc((size_t)len + 1);   /* exact size: ASan sees overreads */
         memcpy(exact, blob, (size_t)len);
@@ -160,9 +168,8 @@ static void test_every_byte_change_is_safe(void **state)
 {
     (void)state;
     uint8_t blob[MENU_DIALOG_BLOB_MAX];
-    struct menu_dialog d, back;
-    mid_booking(&d);
-    int n = menu_dialog_encode(example, &d, blob, sizeof blob);
+    struct menu_dialog back;
+    int n = mid_booking_blob(blob, sizeof blob);
     size_t ok = 0, corrupt = 0, stale = 0;
     for (int i = 0; i < n; i++) {
         for (int b = 0; b < 256; b += 7) {

@@ -70,22 +70,28 @@ static const char *HEAD =
     "codes:\n"
     "  \"*1#\": a\n";
 
+/* HEAD, then body, into buf. */
+static char *with_head(char *buf, size_t cap, const char *body)
+{
+    snprintf(buf, cap, "%s%s", HEAD, body);
+    return buf;
+}
+
 static void expect_error(const char *body, const char *want)
 {
     char text[4096];
-    snprintf(text, sizeof text, "%s%s", HEAD, body);
-    expect_file_error("t.yaml", text, want);
+    expect_file_error("t.yaml", with_head(text, sizeof text, body), want);
 }
 
 static void test_ok_minimal(void **state)
 {
     (void)state;
     char text[1024];
-    snprintf(text, sizeof text, "%s%s", HEAD,
-             "nodes:\n"
-             "  - id: a\n"
-             "    type: end\n"
-             "    text: {en: Bye, ru: Пока}\n");
+    with_head(text, sizeof text,
+              "nodes:\n"
+              "  - id: a\n"
+              "    type: end\n"
+              "    text: {en: Bye, ru: Пока}\n");
     struct menu_set *set = NULL;
     struct menu_errors errs;
     assert_int_equal(load2("t.yaml", text, NULL, NULL, &set, &errs), 0);
@@ -122,11 +128,11 @@ static void test_duplicate_id_across_files(void **state)
 {
     (void)state;
     char t1[512];
-    snprintf(t1, sizeof t1, "%s%s", HEAD,
-             "nodes:\n"
-             "  - id: a\n"
-             "    type: end\n"
-             "    text: Bye\n");
+    with_head(t1, sizeof t1,
+              "nodes:\n"
+              "  - id: a\n"
+              "    type: end\n"
+              "    text: Bye\n");
     const char *t2 = "# second file\n"
                      "nodes:\n"
                      "  - type: end\n"
@@ -190,25 +196,27 @@ static void test_option_cannot_fit(void **state)
                        "(78 + footer 25 > 80 characters)");
 }
 
+/* Settings with a resume message (%s) and more lines after it (%s). */
+static const char SETTINGS_RESUME[] =
+    "settings:\n"
+    "  languages: [en]\n"
+    "  messages:\n"
+    "    resume: \"%s\"\n"
+    "%s"
+    "codes:\n"
+    "  \"*1#\": a\n"
+    "nodes:\n"
+    "  - id: a\n"
+    "    type: end\n"
+    "    text: Bye\n";
+
 static void test_settings_problems(void **state)
 {
     (void)state;
     char text[2048];
     char lng[600];
     repeat(lng, sizeof lng, "ж", 81);
-    snprintf(text, sizeof text,
-             "settings:\n"
-             "  languages: [en]\n"
-             "  messages:\n"
-             "    resume: \"%s\"\n"
-             "  keys: {back: \"9\", more: \"9\"}\n"
-             "codes:\n"
-             "  \"*1#\": a\n"
-             "nodes:\n"
-             "  - id: a\n"
-             "    type: end\n"
-             "    text: Bye\n",
-             lng);
+    snprintf(text, sizeof text, SETTINGS_RESUME, lng, "  keys: {back: \"9\", more: \"9\"}\n");
     const char *t2 = "settings:\n  languages: [ru]\n";
     struct menu_set *set = NULL;
     struct menu_errors errs;
@@ -216,18 +224,7 @@ static void test_settings_problems(void **state)
     assert_true(has(&errs, "t.yaml:1:1: settings declared twice (first in s.yaml:2:3)"));
     assert_true(has(&errs, "s.yaml:5:3: keys 'back' and 'more' are both '9'"));
     menu_errors_free(&errs);
-    snprintf(text, sizeof text,
-             "settings:\n"
-             "  languages: [en]\n"
-             "  messages:\n"
-             "    resume: \"%s\"\n"
-             "codes:\n"
-             "  \"*1#\": a\n"
-             "nodes:\n"
-             "  - id: a\n"
-             "    type: end\n"
-             "    text: Bye\n",
-             lng);
+    snprintf(text, sizeof text, SETTINGS_RESUME, lng, "");
     assert_int_equal(load2("s.yaml", text, NULL, NULL, &set, &errs), 1);
     assert_true(has(&errs, "s.yaml:4:5: message 'resume' does not fit one screen in 'en' (81 of 80 characters)"));
     menu_errors_free(&errs);

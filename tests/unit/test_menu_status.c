@@ -100,6 +100,15 @@ static void to_lookup(const struct menu_set *set, struct menu_dialog *d, const c
     assert_int_equal(d->wait, MENU_W_STORE);
 }
 
+/* A fresh lookup answered with a result that ends the dialog: its screen. */
+static const char *lookup_ends(const struct menu_set *set, struct menu_dialog *d, int event)
+{
+    to_lookup(set, d, NULL);
+    assert_int_equal(step(set, d, event, NULL, NULL, 0, 102), MENU_OK);
+    assert_true(out.end);
+    return out.screen;
+}
+
 static void test_found_saves_status_and_date(void **state)
 {
     (void)state;
@@ -143,23 +152,13 @@ static void test_not_found_locked_and_failure(void **state)
     (void)state;
     struct menu_set *set = load(true);
     struct menu_dialog d;
-    to_lookup(set, &d, NULL);
-    assert_int_equal(step(set, &d, MENU_EV_STATUS_NOT_FOUND, NULL, NULL, 0, 102), MENU_OK);
-    assert_true(out.end);
-    assert_string_equal(out.screen, "Not found for this phone.");
+    assert_string_equal(lookup_ends(set, &d, MENU_EV_STATUS_NOT_FOUND), "Not found for this phone.");
     /* nothing about the application leaked into the dialog */
     uint16_t st = menu_set_find_var(set, "st", 2);
     assert_null(menu_dialog_get(&d, st));
 
-    to_lookup(set, &d, NULL);
-    assert_int_equal(step(set, &d, MENU_EV_STATUS_LOCKED, NULL, NULL, 0, 102), MENU_OK);
-    assert_true(out.end);
-    assert_string_equal(out.screen, "Too many tries. Try later.");
-
-    to_lookup(set, &d, NULL);
-    assert_int_equal(step(set, &d, MENU_EV_STATUS_FAIL, NULL, NULL, 0, 102), MENU_OK);
-    assert_true(out.end);
-    assert_string_equal(out.screen, "Down.");
+    assert_string_equal(lookup_ends(set, &d, MENU_EV_STATUS_LOCKED), "Too many tries. Try later.");
+    assert_string_equal(lookup_ends(set, &d, MENU_EV_STATUS_FAIL), "Down.");
     menu_set_unref(set);
 }
 
@@ -172,16 +171,9 @@ static void test_failure_without_on_error_is_the_set_message(void **state)
     char *p = strstr(text, "  - id: down\n");
     assert_non_null(p);
     *p = '\0';
-    struct menu_source src = { "t.yaml", text, strlen(text) };
-    struct menu_errors errs = { 0 };
-    struct menu_set *set = NULL;
-    assert_int_equal(menu_set_load_sources(&src, 1, NULL, 0, &set, &errs), 0);
-    menu_errors_free(&errs);
+    struct menu_set *set = mh_load_text("t.yaml", text);
     struct menu_dialog d;
-    to_lookup(set, &d, NULL);
-    assert_int_equal(step(set, &d, MENU_EV_STATUS_FAIL, NULL, NULL, 0, 102), MENU_OK);
-    assert_true(out.end);
-    assert_non_null(strstr(out.screen, "unavailable"));
+    assert_non_null(strstr(lookup_ends(set, &d, MENU_EV_STATUS_FAIL), "unavailable"));
     menu_set_unref(set);
 }
 

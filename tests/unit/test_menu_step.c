@@ -86,6 +86,17 @@ static const char *node_id(const struct menu_set *set, const struct menu_dialog 
     return d->node < set->nnode ? set->node[d->node].id : "-";
 }
 
+/* Dial code in lang with every screen checked for enc (see check_screen);
+ * the dialog must then be at node `node` (NULL: not checked). */
+static void dial(const struct menu_set *set, struct menu_dialog *d, const char *enc,
+                 const char *code, const char *lang, const char *node)
+{
+    enc_for_lang = enc;
+    start(set, d, code, lang);
+    if (node)
+        assert_string_equal(node_id(set, d), node);
+}
+
 /* Type t; the dialog must then be at node `node`. */
 static void go(const struct menu_set *set, struct menu_dialog *d, const char *t,
               const char *node)
@@ -250,10 +261,8 @@ static void walk_language(const char *lang, int option, const char *enc)
 {
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = NULL;
     /* unknown language: the language menu, then the choice is remembered */
-    start(set, &d, "*100#", NULL);
-    assert_string_equal(node_id(set, &d), "language");
+    dial(set, &d, NULL, "*100#", NULL, "language");
     assert_true(out.show && !out.end);
     assert_int_equal(out.enc, MENU_ENC_UCS2);
     char opt[4];
@@ -272,9 +281,7 @@ static void walk_language(const char *lang, int option, const char *enc)
     walk_help(set, lang, enc);
 
     /* 5. language menu from the main menu (its text is in all three) */
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100*5#", lang);
-    assert_string_equal(node_id(set, &d), "language");
+    dial(set, &d, "ucs2", "*100*5#", lang, "language");
 }
 
 static void test_walk_ky(void **state)
@@ -345,9 +352,7 @@ static void test_pagination_forward_back(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100#", "ru");
-    assert_string_equal(node_id(set, &d), "main");
+    dial(set, &d, "ucs2", "*100#", "ru", "main");
     unsigned pages = out.npages;
     assert_true(pages >= 2);
     assert_non_null(strstr(out.screen, "99 Далее"));
@@ -375,10 +380,8 @@ static void test_back_and_home_everywhere(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = "gsm";
     /* from a menu */
-    start(set, &d, "*100*2#", "en");
-    assert_string_equal(node_id(set, &d), "book_service");
+    dial(set, &d, "gsm", "*100*2#", "en", "book_service");
     assert_non_null(strstr(out.screen, "0 Back"));
     go(set, &d, "0", "main");
     /* from an input */
@@ -402,8 +405,7 @@ static void test_back_and_home_everywhere(void **state)
     go(set, &d, "00", "main");
     assert_int_equal(d.depth, 0);
     /* from a paged end text (Kyrgyz help: 6 pages): back pages, then leaves */
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100*4#", "ky");
+    dial(set, &d, "ucs2", "*100*4#", "ky", NULL);
     assert_true(out.npages > 2);
     input(set, &d, "99");
     assert_int_equal(out.page, 1);
@@ -421,9 +423,7 @@ static void test_invalid_and_retry_limit(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100*1#", "ky");
-    assert_string_equal(node_id(set, &d), "status_number");
+    dial(set, &d, "ucs2", "*100*1#", "ky", "status_number");
     input(set, &d, "12");   /* too short */
     assert_true(out.show && !out.end);
     assert_non_null(strstr(out.screen, "Номер 5-10 сандан турушу керек."));
@@ -446,8 +446,7 @@ static void test_shortcut_dial(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = NULL;
-    start(set, &d, "*100*2*1#", "en");
+    dial(set, &d, NULL, "*100*2*1#", "en", NULL);
     /* main -> 2 (booking) -> 1 (passport) -> http effect, no screen yet */
     assert_string_equal(node_id(set, &d), "book_offices");
     assert_false(out.show);
@@ -503,8 +502,7 @@ static void test_resume(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100#", "ru");
+    dial(set, &d, "ucs2", "*100#", "ru", NULL);
     go(set, &d, "1", "status_number");
     /* dropped; dials again 30 s later: offered to continue */
     clock_s += 30;
@@ -552,8 +550,7 @@ static void test_http_failure_and_timeout(void **state)
     (void)state;
     const struct menu_set *set = example;
     struct menu_dialog d;
-    enc_for_lang = "ucs2";
-    start(set, &d, "*100*2*1#", "ky");      /* booking: offices from the back-end */
+    dial(set, &d, "ucs2", "*100*2*1#", "ky", NULL);  /* booking: offices from the back-end */
     assert_int_equal(d.wait, MENU_W_HTTP);
     assert_int_equal(ev(set, &d, MENU_EV_HTTP_FAIL, NULL, NULL), MENU_OK);
     assert_true(out.end);
@@ -619,8 +616,7 @@ static void test_app_round_trip(void **state)
                     "    text: {en: Partner unavailable, ru: Партнёр недоступен}\n";
     struct menu_set *set = mh_load_text("a.yaml", t);
     struct menu_dialog d;
-    enc_for_lang = NULL;
-    start(set, &d, "*300*1#", "en");
+    dial(set, &d, NULL, "*300*1#", "en", NULL);
     assert_false(out.show);
     const struct menu_effect *fx = fx_of(MENU_FX_APP);
     assert_non_null(fx);
@@ -695,8 +691,7 @@ static void test_input_kinds(void **state)
                     "    text: \"No {{literal}} {c}\"\n";
     struct menu_set *set = mh_load_text("k.yaml", t);
     struct menu_dialog d;
-    enc_for_lang = "gsm";
-    start(set, &d, "*9#", NULL);
+    dial(set, &d, "gsm", "*9#", NULL, NULL);
     const char *bad_dates[] = { "31.02.2024", "29.02.2023", "1.1.2024", "00.01.2024", "32.01.2024" };
     for (size_t i = 0; i < 4; i++) {
         input(set, &d, bad_dates[i]);
