@@ -101,11 +101,15 @@ $(B)/kyzmat-smsc: $(B)/smpp/sim/cli.o $(SIM_A)
 $(SIM_TESTS): $(B)/libkzsim.a
 $(SIM_TESTS): TEST_A := $(B)/libkzsim.a
 
-$(B)/tests/test_%: tests/unit/test_%.c $(LIBS_A)
+# A test binary is one compile and link: its own headers (fixtures, tables)
+# are listed here so that changing one rebuilds the tests.
+TEST_HDRS := $(wildcard tests/unit/*.h tests/fuzz/*.h)
+
+$(B)/tests/test_%: tests/unit/test_%.c $(TEST_HDRS) $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_A) $(LIBS_A) $(LDLIBS) -lcmocka
 
-$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS_A)
+$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TEST_HDRS) $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(TEST_A) $(LIBS_A) $(LDLIBS)
 
