@@ -35,14 +35,7 @@
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "tests/fuzz/fuzz.h"
 
 static void check_err(const struct api_error *e)
 {

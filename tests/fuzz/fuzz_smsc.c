@@ -34,8 +34,7 @@
 #include "smpp/sim/control.h"
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static void check(int cond)
 {
