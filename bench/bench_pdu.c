@@ -20,6 +20,7 @@
  * May call: our codec, Kannel libgw/gwlib, libc.  Main thread only.
  */
 #include "smpp/pdu.h"
+#include "tests/unit/pdu_build.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -102,16 +103,8 @@ static void make_samples(struct sample *s)
     int n;
 
     /* 1. USSD continue from the network */
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 1234);
-    p.service_type = "USSD";
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "*100#";
-    p.data_coding = 0x0f;
     static const char ussd[] = "*100*2*1*996555123#";
-    p.short_message = (const uint8_t *)ussd;
-    p.sm_length = sizeof ussd - 1;
+    pdu_ussd_from_phone(&p, 1234, "*100#", 0x0f, ussd, sizeof ussd - 1);
     smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_USSR_CONF);
     smpp_pdu_set_u16(&p, SMPP_TLV_ITS_SESSION_INFO, 0x1202);
     n = smpp_pdu_encode(&p, s[0].bytes, sizeof s[0].bytes, &err);
@@ -145,18 +138,7 @@ static void make_samples(struct sample *s)
     /* 3. delivery receipt */
     static const char dlr[] = "id:5f3a9c01 sub:001 dlvrd:001 submit date:2401011200 "
                               "done date:2401011201 stat:DELIVRD err:000 text:Salam";
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 9012);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "Kyzmat";
-    p.esm_class = 0x04;
-    p.short_message = (const uint8_t *)dlr;
-    p.sm_length = sizeof dlr - 1;
-    smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, "5f3a9c01", 9);
-    smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2);
-    static const uint8_t nec[3] = {3, 0, 0};
-    smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3);
+    pdu_receipt_from_phone(&p, 9012, "Kyzmat", dlr, sizeof dlr - 1, "5f3a9c01", 2);
     n = smpp_pdu_encode(&p, s[2].bytes, sizeof s[2].bytes, &err);
     s[2].len = (size_t)n;
     s[2].name = "deliver_sm receipt";

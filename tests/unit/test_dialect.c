@@ -12,6 +12,7 @@
 
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
+#include "tests/unit/pdu_build.h"
 
 /* A deliver_sm as a network sends it, encoded and decoded again so the
  * test reads what the codec hands the gateway. */
@@ -25,15 +26,7 @@ static void make_deliver(struct wire *w, int op, int its_session, int its_seq,
                          size_t smlen)
 {
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
-    p.service_type = "USSD";
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";
-    p.data_coding = dc;
-    p.sm_length = (uint8_t)smlen;
-    p.short_message = sm;
+    pdu_ussd_from_phone(&p, 7, "100", dc, sm, smlen);
     uint8_t its[2];
     if (op >= 0)
         smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, (uint8_t)op);

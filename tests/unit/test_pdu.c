@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "smpp/pdu.h"
+#include "tests/unit/pdu_build.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -365,15 +366,7 @@ static void test_deliver_sm_ussd_start(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
-    p.service_type = "USSD";
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "*100#";
-    p.data_coding = 0x0f;
-    p.sm_length = 5;
-    p.short_message = (const uint8_t *)"*100#";
+    pdu_ussd_from_phone(&p, 7, "*100#", 0x0f, "*100#", 5);
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_PSSR_IND), 0);
     assert_int_equal(smpp_pdu_set_u16(&p, SMPP_TLV_ITS_SESSION_INFO, 0x1200), 0);
     golden(&p, "00000046 00000005 00000000 00000007"
@@ -392,18 +385,8 @@ static void test_deliver_sm_receipt(void **state)
     (void)state;
     static const char text[] = "id:42 stat:DELIVRD err:000";
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 8);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";
-    p.esm_class = 0x04;
-    p.sm_length = (uint8_t)(sizeof text - 1);
-    p.short_message = (const uint8_t *)text;
-    assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, "42", 3), 0);
-    assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2), 0);
-    static const uint8_t nec[3] = {0x03, 0x00, 0x00};
-    assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3), 0);
+    /* receipted_message_id "42", message_state 2, network_error_code 03 00 00 */
+    assert_int_equal(pdu_receipt_from_phone(&p, 8, "100", text, sizeof text - 1, "42", 2), 0);
     golden(&p, "0000005d 00000005 00000000 00000008"
                "00"
                "01 01 39393635353531323334353600"
@@ -447,11 +430,7 @@ static void test_data_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 11);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";
+    pdu_from_phone(&p, SMPP_DATA_SM, 11, "100");
     p.esm_class = 3;
     p.registered_delivery = 1;
     p.data_coding = 8;
@@ -523,11 +502,7 @@ static void test_alert_notification(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_ALERT_NOTIFICATION, 0, 15);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";             /* esme_addr */
+    pdu_from_phone(&p, SMPP_ALERT_NOTIFICATION, 15, "100");   /* esme_addr "100" */
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_MS_AVAILABILITY_STATUS, 0), 0);
     golden(&p, "0000002a 00000102 00000000 0000000f"
                "01 01 39393635353531323334353600 00 00 31303000 0422 0001 00");
