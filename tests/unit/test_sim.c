@@ -283,18 +283,23 @@ static void test_control_port(void **state)
     ct_send(&t, "help");
     ct_line(&t, line, sizeof line, 2000);
     assert_true(strncmp(line, "ok commands: stats | drop", 25) == 0);
-    ct_expect(&t, "bogus", "err unknown command 'bogus' (try help)");
-    ct_expect(&t, "mo 1", "err usage: mo FROM TO TEXT");
-    ct_expect(&t, "mo 996555 100 hi", "err no bound receiver");
-    ct_expect(&t, "ussd 996555 1", "err no dialog open; dial with: ussd MSISDN *CODE#");
-    ct_expect(&t, "ussd-abort 996555", "err no dialog");
-    ct_expect(&t, "ussd-log 996555", "err no USSD dialog recorded for 996555");
-    ct_expect(&t, "throttle 3", "ok");
-    ct_expect(&t, "refuse-binds on", "ok");
-    ct_expect(&t, "refuse-binds off", "ok");
-    ct_expect(&t, "drop", "ok dropped 0");
-    ct_expect(&t, "subscribe *", "ok");
-    ct_expect(&t, "unsubscribe", "ok");
+    /* each command and its one answer line, in this order */
+    static const char *const said[][2] = {
+        {"bogus", "err unknown command 'bogus' (try help)"},
+        {"mo 1", "err usage: mo FROM TO TEXT"},
+        {"mo 996555 100 hi", "err no bound receiver"},
+        {"ussd 996555 1", "err no dialog open; dial with: ussd MSISDN *CODE#"},
+        {"ussd-abort 996555", "err no dialog"},
+        {"ussd-log 996555", "err no USSD dialog recorded for 996555"},
+        {"throttle 3", "ok"},
+        {"refuse-binds on", "ok"},
+        {"refuse-binds off", "ok"},
+        {"drop", "ok dropped 0"},
+        {"subscribe *", "ok"},
+        {"unsubscribe", "ok"},
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        ct_expect(&t, said[i][0], said[i][1]);
     ct_send(&t, "stats");
     ct_line(&t, line, sizeof line, 2000);
     assert_true(strncmp(line, "ok {", 4) == 0);
