@@ -10,7 +10,7 @@
  * client socket until a whole line is there or a deadline passes (never a
  * fixed sleep).
  * May call: smpp/sim/ (jsonw, loop, control, smsc), smpp/pdu, jansson (the
- * oracle), libevent, libc, cmocka.
+ * oracle), base/clock, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,11 +33,13 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/control.h"
 #include "smpp/sim/jsonw.h"
 #include "smpp/sim/loop.h"
 #include "smpp/sim/smsc.h"
+#include "tests/unit/smpp_wire.h"
 
 /* ------------------------------------------------------------------ */
 /* jsonw against jansson                                               */
@@ -195,28 +197,11 @@ struct ct {
     size_t len;
 };
 
-static int connect_to(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
-}
-
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The next line from the control port (without "\n") into out, running
  * the loop meanwhile; "" when none came within ms. */
 static void ct_line(struct ct *t, char *out, size_t cap, unsigned ms)
 {
-    uint64_t end = ms_now() + ms;
+    uint64_t end = kz_mono_ms() + ms;
     for (;;) {
         char *nl = memchr(t->buf, '\n', t->len);
         if (nl) {
@@ -226,7 +211,7 @@ static void ct_line(struct ct *t, char *out, size_t cap, unsigned ms)
             t->len -= n + 1;
             return;
         }
-        if (ms_now() > end) {
+        if (kz_mono_ms() > end) {
             out[0] = '\0';
             return;
         }
@@ -277,7 +262,7 @@ static void test_control_port(void **state)
     t.s = smsc_new(t.base, &cfg, err, sizeof err);
     assert_non_null(t.s);
     assert_true(smsc_control_port(t.s) > 0);
-    t.fd = connect_to(smsc_control_port(t.s));
+    t.fd = wire_connect(smsc_control_port(t.s));
 
     char line[16384];
     ct_send(&t, "help");
@@ -316,15 +301,14 @@ static void test_control_port(void **state)
 
     /* wait-bind answers as soon as a receiver binds */
     ct_send(&t, "wait-bind 5");
-    int esme = connect_to(smsc_smpp_port(t.s));
+    int esme = wire_connect(smsc_smpp_port(t.s));
     struct smpp_pdu b;
     smpp_pdu_reset(&b, SMPP_BIND_TRANSCEIVER, 0, 1);
     b.system_id = "kyzmat";
     b.password = "secret";
     b.interface_version = 0x34;
     uint8_t wire[256];
-    int n = smpp_pdu_encode(&b, wire, sizeof wire, NULL);
-    assert_true(n > 0);
+    int n = wire_encode(&b, wire, sizeof wire);
     assert_int_equal(send(esme, wire, (size_t)n, 0), n);
     ct_line(&t, line, sizeof line, 3000);
     assert_string_equal(line, "ok bound");
@@ -343,7 +327,7 @@ static void test_control_port(void **state)
     ct_expect(&t, "mo 996555 100 two\\nlines", "ok parts=1");
 
     /* bye closes this client only; quit stops the loop */
-    int other = connect_to(smsc_control_port(t.s));
+    int other = wire_connect(smsc_control_port(t.s));
     int keep = t.fd;
     t.fd = other;
     ct_expect(&t, "bye", "ok bye");

@@ -11,7 +11,8 @@
  * pass at a time and poll()ing the client socket until a PDU is there or
  * a deadline passes (never a fixed sleep).
  * May call: smpp/sim/smsc, smpp/sim/{concat,control,script} (their pure
- * parsers), smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
+ * parsers), smpp/dialect, smpp/pdu, smpp/text, base/clock, libevent, libc,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/concat.h"
@@ -40,6 +42,7 @@
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
 #include "smpp/text.h"
+#include "tests/unit/smpp_wire.h"
 
 #define MAX_EVENTS 32
 
@@ -77,13 +80,6 @@ static void observer(void *arg, const struct smsc_event *e)
     snprintf(s->text, sizeof s->text, "%s", e->text ? e->text : "");
 }
 
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* One loop pass, then wait up to 2 ms for the client socket. */
 static void pump(struct t *t)
 {
@@ -105,12 +101,7 @@ static struct t *setup_with(const struct smsc_config *cfg)
         print_message("smsc_new: %s\n", err);
     assert_non_null(t->s);
     smsc_set_observer(t->s, observer, t);
-    t->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(t->fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons(smsc_smpp_port(t->s)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(t->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    t->fd = wire_connect(smsc_smpp_port(t->s));
     t->seq = 1;
     return t;
 }
@@ -136,11 +127,7 @@ static void teardown_t(struct t *t)
 static void send_pdu(struct t *t, struct smpp_pdu *p)
 {
     uint8_t buf[4096];
-    struct smpp_err e;
-    int n = smpp_pdu_encode(p, buf, sizeof buf, &e);
-    if (n < 0)
-        print_message("encode: %s\n", e.text);
-    assert_true(n > 0);
+    int n = wire_encode(p, buf, sizeof buf);
     assert_int_equal(send(t->fd, buf, (size_t)n, 0), n);
 }
 
@@ -152,7 +139,7 @@ static void send_raw(struct t *t, const void *b, size_t n)
 /* Next PDU from the SMSC within ms: 1, or 0 on timeout, -1 on close. */
 static int recv_pdu(struct t *t, struct smpp_pdu *p, unsigned ms)
 {
-    uint64_t end = ms_now() + ms;
+    uint64_t end = kz_mono_ms() + ms;
     for (;;) {
         if (t->rlen >= 4) {
             uint32_t len = smpp_pdu_peek_length(t->rbuf, t->rlen);
@@ -177,7 +164,7 @@ static int recv_pdu(struct t *t, struct smpp_pdu *p, unsigned ms)
             t->rlen += (size_t)n;
             continue;
         }
-        if (ms_now() > end)
+        if (kz_mono_ms() > end)
             return 0;
         pump(t);
     }
@@ -706,8 +693,8 @@ static void test_ussd_timeout(void **state)
     struct smpp_pdu d;
     expect_pdu(t, &d, SMPP_DELIVER_SM);
     answer(t, &d);
-    uint64_t end = ms_now() + 3000;
-    while (t->n_ev == 0 && ms_now() < end)
+    uint64_t end = kz_mono_ms() + 3000;
+    while (t->n_ev == 0 && kz_mono_ms() < end)
         pump(t);
     assert_int_equal(t->n_ev, 1);
     assert_int_equal(t->ev[0].kind, SMSC_EV_USSD_TIMEOUT);
