@@ -213,6 +213,29 @@ static uint32_t do_submit(struct t *t, const char *dst, const char *text,
     return r.command_status;
 }
 
+/* query_sm or cancel_sm (cmd) of message id from source "100"; the
+ * response in *r (it must be cmd's), its status returned. */
+static uint32_t ask(struct t *t, uint32_t cmd, const char *id, struct smpp_pdu *r)
+{
+    struct smpp_pdu q;
+    smpp_pdu_reset(&q, cmd, 0, t->seq++);
+    q.message_id = id;
+    q.source_addr = "100";
+    send_pdu(t, &q);
+    expect_pdu(t, r, smpp_resp_id(cmd));
+    assert_int_equal(r->sequence_number, q.sequence_number);
+    return r->command_status;
+}
+
+/* The next PDU is a receipt (deliver_sm) for message id, into *d. */
+static void expect_receipt(struct t *t, struct smpp_pdu *d, const char *id)
+{
+    expect_pdu(t, d, SMPP_DELIVER_SM);
+    const struct smpp_tlv *rid = smpp_tlv_find(d, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    assert_non_null(rid);
+    assert_string_equal((const char *)rid->val, id);
+}
+
 static void answer(struct t *t, const struct smpp_pdu *req)
 {
     struct smpp_pdu r;
@@ -340,21 +363,12 @@ static void test_receipt_formats(void **state)
     assert_null(smpp_tlv_find(&d, SMPP_TLV_NETWORK_ERROR_CODE));
     answer(t, &d);
     /* query_sm now says DELIVERED */
-    struct smpp_pdu q, r;
-    smpp_pdu_reset(&q, SMPP_QUERY_SM, 0, t->seq++);
-    q.message_id = id;
-    q.source_addr = "100";
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_QUERY_SM_RESP);
-    assert_int_equal(r.command_status, ESME_ROK);
+    struct smpp_pdu r;
+    assert_int_equal(ask(t, SMPP_QUERY_SM, id, &r), ESME_ROK);
     assert_int_equal(r.message_state, 2);
     assert_int_equal(strlen(r.final_date), 16);
     /* an id we never gave */
-    q.message_id = "77";
-    q.sequence_number = t->seq++;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_QUERY_SM_RESP);
-    assert_int_not_equal(r.command_status, ESME_ROK);
+    assert_int_not_equal(ask(t, SMPP_QUERY_SM, "77", &r), ESME_ROK);
     teardown_t(t);
 }
 
@@ -388,16 +402,11 @@ static void test_receipt_failures(void **state)
     char id1[70], id2[70];
     assert_int_equal(do_submit(t, "996555000001", "a", 2, id1, sizeof id1), ESME_ROK);
     assert_int_equal(do_submit(t, "996555000001", "b", 1, id2, sizeof id2), ESME_ROK);
-    expect_pdu(t, &d, SMPP_DELIVER_SM);
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id2);
+    expect_receipt(t, &d, id2);
     answer(t, &d);
     /* cancel: the delivered one cannot be cancelled */
-    struct smpp_pdu q, r;
-    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
-    q.message_id = id2;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
-    assert_int_equal(r.command_status, ESME_RCANCELFAIL);
+    struct smpp_pdu r;
+    assert_int_equal(ask(t, SMPP_CANCEL_SM, id2, &r), ESME_RCANCELFAIL);
     teardown_t(t);
 
     /* a receipt the ESME does not acknowledge comes again, and again
@@ -406,15 +415,12 @@ static void test_receipt_failures(void **state)
     t = bound(&c);
     assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
     for (int round = 0; round < 2; round++) {
-        expect_pdu(t, &d, SMPP_DELIVER_SM);
-        assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val,
-                            id1);
+        expect_receipt(t, &d, id1);
         struct smpp_pdu nack;
         smpp_pdu_reset(&nack, SMPP_DELIVER_SM_RESP, ESME_RX_T_APPN, d.sequence_number);
         send_pdu(t, &nack);
     }
-    expect_pdu(t, &d, SMPP_DELIVER_SM);      /* the third time: acknowledged */
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id1);
+    expect_receipt(t, &d, id1);      /* the third time: acknowledged */
     answer(t, &d);
     teardown_t(t);
 
@@ -423,14 +429,9 @@ static void test_receipt_failures(void **state)
     c.dlr_delay_ms = 100;
     t = bound(&c);
     assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
-    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
-    q.message_id = id1;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
-    assert_int_equal(r.command_status, ESME_ROK);
+    assert_int_equal(ask(t, SMPP_CANCEL_SM, id1, &r), ESME_ROK);
     assert_int_equal(do_submit(t, "996555000001", "b", 1, id2, sizeof id2), ESME_ROK);
-    expect_pdu(t, &d, SMPP_DELIVER_SM);
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id2);
+    expect_receipt(t, &d, id2);
     answer(t, &d);
     teardown_t(t);
 }
