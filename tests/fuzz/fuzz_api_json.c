@@ -44,6 +44,27 @@ static void check_err(const struct api_error *e)
     CHECK(memchr(e->field, 0, sizeof e->field) != NULL);
 }
 
+/* A parser's answer rc: 0, and then the body was UTF-8, or -1 with a
+ * well-formed error.  True when the body was accepted. */
+static bool accepted(int rc, bool utf8, const struct api_error *e)
+{
+    CHECK(rc == 0 || rc == -1);
+    if (rc != 0) {
+        check_err(e);
+        return false;
+    }
+    CHECK(utf8);
+    return true;
+}
+
+/* A rendered text is valid UTF-8. */
+static void check_rendered(char *txt)
+{
+    CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt), NULL) ==
+                     SMPP_TEXT_OK);
+    free(txt);
+}
+
 static void check_str(const char *s, size_t max)
 {
     if (!s)
@@ -71,9 +92,7 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
     struct api_error e;
     struct api_message m, m2;
     int rc = api_parse_message(data, size, &m, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(rc, utf8, &e)) {
         check_phone(m.to, true);
         CHECK(template_lang_index(m.lang) >= 0);
         CHECK(!m.text != !m.tmpl);
@@ -89,8 +108,6 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
                                            SMPP_TEXT_ALLOW_LATIN1);
             CHECK(parts >= 1 && (mode != SMPP_SPLIT_PAYLOAD || parts == 1));
         }
-    } else {
-        check_err(&e);
     }
     int rc2 = api_parse_message(data, size, &m2, &e);
     CHECK(rc2 == rc);
@@ -107,21 +124,13 @@ static void fuzz_app_status(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_app_status a;
-    int rc = api_parse_app_status(data, size, &a, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_app_status(data, size, &a, &e), utf8, &e)) {
         CHECK(a.status[0]);
         check_phone(a.owner, false);
         check_str(a.note, API_NOTE_MAX);
         CHECK(template_lang_index(a.lang) >= 0);
-        char *txt = template_render_status("{number} {status}: {note}", "A-1",
-                                           a.status, a.note);
-        CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt),
-                                             NULL) == SMPP_TEXT_OK);
-        free(txt);
-    } else {
-        check_err(&e);
+        check_rendered(template_render_status("{number} {status}: {note}", "A-1",
+                                              a.status, a.note));
     }
     api_app_status_clear(&a);
 }
@@ -130,16 +139,11 @@ static void fuzz_notice(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_notice nt;
-    int rc = api_parse_notice(data, size, &nt, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_notice(data, size, &nt, &e), utf8, &e)) {
         check_phone(nt.to, true);
         CHECK(nt.text[0] && strlen(nt.text) <= API_NOTICE_MAX_BYTES);
         CHECK(smpp_text_utf8_validate((const uint8_t *)nt.text, strlen(nt.text),
                                       NULL) == SMPP_TEXT_OK);
-    } else {
-        check_err(&e);
     }
 }
 
@@ -147,18 +151,14 @@ static void fuzz_office(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_office o;
-    int rc = api_parse_office(data, size, &o, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && o.code[0]);
+    if (accepted(api_parse_office(data, size, &o, &e), utf8, &e)) {
+        CHECK(o.code[0]);
         CHECK(o.name[0] || o.name[1] || o.name[2]);
         for (int i = 0; i < 3; i++) {
             check_str(o.name[i], STORE_NAME_MAX - 1);
             check_str(o.address[i], STORE_NAME_MAX - 1);
             CHECK(!o.address[i] || o.name[i]);
         }
-    } else {
-        check_err(&e);
     }
     api_office_clear(&o);
 }
@@ -167,14 +167,10 @@ static void fuzz_batch(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_batch bt;
-    int rc = api_parse_batch(data, size, &bt, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && bt.n >= 1 && bt.n <= API_BATCH_MAX);
+    if (accepted(api_parse_batch(data, size, &bt, &e), utf8, &e)) {
+        CHECK(bt.n >= 1 && bt.n <= API_BATCH_MAX);
         for (size_t i = 0; i < bt.n; i++)
             CHECK(bt.m[i].to[0] && (!bt.m[i].text != !bt.m[i].tmpl));
-    } else {
-        check_err(&e);
     }
     api_batch_clear(&bt);
 }
@@ -183,15 +179,11 @@ static void fuzz_service(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_service sv;
-    int rc = api_parse_service(data, size, &sv, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && sv.code[0]);
+    if (accepted(api_parse_service(data, size, &sv, &e), utf8, &e)) {
+        CHECK(sv.code[0]);
         CHECK(sv.name[0] || sv.name[1] || sv.name[2]);
         for (int i = 0; i < 3; i++)
             check_str(sv.name[i], STORE_NAME_MAX - 1);
-    } else {
-        check_err(&e);
     }
     api_service_clear(&sv);
 }
@@ -200,14 +192,9 @@ static void fuzz_slot(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_slot s;
-    int rc = api_parse_slot(data, size, &s, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_slot(data, size, &s, &e), utf8, &e)) {
         CHECK(strlen(s.day) == 10 && strlen(s.time) == 5);
         CHECK(s.capacity >= 0 && s.capacity <= 100000);
-    } else {
-        check_err(&e);
     }
 }
 
@@ -219,9 +206,7 @@ static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
         struct api_template t;
         int rc = api_parse_template(data, size, tstatus[k],
                                     k == 2 ? "ru" : "ky", &t, &e);
-        CHECK(rc == 0 || rc == -1);
-        if (rc == 0) {
-            CHECK(utf8);
+        if (accepted(rc, utf8, &e)) {
             CHECK(strcmp(t.status, tstatus[k]) == 0);
             check_str(t.text, API_TEXT_MAX_BYTES);
             const char *const *ok = template_placeholders(t.status);
@@ -236,14 +221,7 @@ static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
                     known = strlen(ok[i]) == l && strncmp(ok[i], p + 1, l) == 0;
                 CHECK(known);
             }
-            char *txt = template_render_status(t.text, "A-1", "ready",
-                                               "note");
-            CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt,
-                                                 strlen(txt), NULL) ==
-                             SMPP_TEXT_OK);
-            free(txt);
-        } else {
-            check_err(&e);
+            check_rendered(template_render_status(t.text, "A-1", "ready", "note"));
         }
         api_template_clear(&t);
     }
