@@ -74,6 +74,15 @@ static void check_str(const char *s, size_t max)
     CHECK(smpp_text_utf8_validate((const uint8_t *)s, n, NULL) == SMPP_TEXT_OK);
 }
 
+/* A code and its names by language (ky, ru, en), at least one given. */
+static void check_named(const char *code, char *const name[3])
+{
+    CHECK(code[0]);
+    CHECK(name[0] || name[1] || name[2]);
+    for (int i = 0; i < 3; i++)
+        check_str(name[i], STORE_NAME_MAX - 1);
+}
+
 static void check_phone(const char *p, bool required)
 {
     char again[STORE_MSISDN_MAX];
@@ -152,10 +161,8 @@ static void fuzz_office(const uint8_t *data, size_t size, bool utf8)
     struct api_error e;
     struct api_office o;
     if (accepted(api_parse_office(data, size, &o, &e), utf8, &e)) {
-        CHECK(o.code[0]);
-        CHECK(o.name[0] || o.name[1] || o.name[2]);
+        check_named(o.code, o.name);
         for (int i = 0; i < 3; i++) {
-            check_str(o.name[i], STORE_NAME_MAX - 1);
             check_str(o.address[i], STORE_NAME_MAX - 1);
             CHECK(!o.address[i] || o.name[i]);
         }
@@ -180,10 +187,7 @@ static void fuzz_service(const uint8_t *data, size_t size, bool utf8)
     struct api_error e;
     struct api_service sv;
     if (accepted(api_parse_service(data, size, &sv, &e), utf8, &e)) {
-        CHECK(sv.code[0]);
-        CHECK(sv.name[0] || sv.name[1] || sv.name[2]);
-        for (int i = 0; i < 3; i++)
-            check_str(sv.name[i], STORE_NAME_MAX - 1);
+        check_named(sv.code, sv.name);
     }
     api_service_clear(&sv);
 }
