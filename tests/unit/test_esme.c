@@ -586,6 +586,16 @@ static int wait_ge(struct t *t, const int *var, int want, unsigned ms)
     return run_until(t, c_int_ge, pp, ms);
 }
 
+/* The peer's n-th answer to a deliver_sm/data_sm comes within 2 s: that
+ * command id, sequence number and status. */
+static void expect_dresp(struct t *t, int n, uint32_t id, uint32_t seq, uint32_t status)
+{
+    assert_true(wait_ge(t, &t->peer->deliver_resps, n, 2000));
+    assert_int_equal(t->peer->dresp_id, id);
+    assert_int_equal(t->peer->dresp_seq, seq);
+    assert_int_equal(t->peer->dresp_status, status);
+}
+
 static void send_submit(struct t *t, int i)
 {
     struct smpp_pdu pdu;
@@ -695,10 +705,8 @@ static void test_bind_tx_rx(void **state)
     struct pconn *rxc = peer_conn(t->peer, SMPP_BIND_RECEIVER);
     assert_non_null(rxc);
     uint32_t seq = peer_send_deliver(rxc, SMPP_DELIVER_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
+    expect_dresp(t, 1, SMPP_DELIVER_SM_RESP, seq, ESME_ROK);
     assert_int_equal(t->delivered, 1);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_ROK);
 
     esme_stop(t->e);
     assert_true(wait_state(t, ESME_CLOSED, 2000));
@@ -1153,20 +1161,14 @@ static void test_deliver(void **state)
     t_bound(t);
     struct pconn *c = peer_conn(t->peer, 0);
     uint32_t seq = peer_send_deliver(c, SMPP_DELIVER_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
+    expect_dresp(t, 1, SMPP_DELIVER_SM_RESP, seq, ESME_ROK);
     assert_int_equal(t->delivered, 1);
     assert_int_equal(t->last_op, SMPP_USSD_PSSR_IND);
-    assert_int_equal(t->peer->dresp_id, SMPP_DELIVER_SM_RESP);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_ROK);
     assert_int_equal(t->peer->dresp_len, 17);
 
     t->deliver_status = ESME_RX_T_APPN;
     seq = peer_send_deliver(c, SMPP_DATA_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 2, 2000));
-    assert_int_equal(t->peer->dresp_id, SMPP_DATA_SM_RESP);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_RX_T_APPN);
+    expect_dresp(t, 2, SMPP_DATA_SM_RESP, seq, ESME_RX_T_APPN);
     struct esme_stats st;
     esme_get_stats(t->e, &st);
     assert_int_equal(st.delivered_in, 2);
