@@ -121,16 +121,8 @@ static void make_samples(struct sample *s)
         ucs2[2 * i] = (uint8_t)(text[i] >> 8);
         ucs2[2 * i + 1] = (uint8_t)text[i];
     }
-    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 5678);
-    p.source_addr_ton = 5;
-    p.source_addr = "Kyzmat";
-    p.dest_addr_ton = 1;
-    p.dest_addr_npi = 1;
-    p.destination_addr = "996555123456";
+    pdu_submit_to_phone(&p, 5678, 5, "Kyzmat", 8, ucs2, sizeof ucs2);
     p.registered_delivery = 1;
-    p.data_coding = 8;
-    p.short_message = ucs2;
-    p.sm_length = sizeof ucs2;
     n = smpp_pdu_encode(&p, s[1].bytes, sizeof s[1].bytes, &err);
     s[1].len = (size_t)n;
     s[1].name = "submit_sm UCS-2";

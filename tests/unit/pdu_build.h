@@ -1,6 +1,7 @@
 /*
- * tests/unit/pdu_build.h — the PDUs a network sends, built the same way by
- * every test and benchmark that needs one: the codec's tests
+ * tests/unit/pdu_build.h — the PDUs to and from one subscriber (what a
+ * network delivers, what the gateway submits), built the same way by every
+ * test and benchmark that needs one: the codec's tests
  * (tests/unit/test_pdu.c), the dialect tests (test_dialect.c) and the codec
  * benchmark (bench/bench_pdu.c).
  *
@@ -43,6 +44,23 @@ static inline void pdu_ussd_from_phone(struct smpp_pdu *p, uint32_t seq, const c
 {
     pdu_from_phone(p, SMPP_DELIVER_SM, seq, to);
     p->service_type = "USSD";
+    p->data_coding = dc;
+    p->sm_length = (uint8_t)smlen;
+    p->short_message = sm;
+}
+
+/* A submit_sm to PDU_PHONE (1/1) from `from` (TON from_ton, NPI 0) with
+ * data_coding dc and short_message sm of smlen octets (at most 255). */
+static inline void pdu_submit_to_phone(struct smpp_pdu *p, uint32_t seq, uint8_t from_ton,
+                                       const char *from, uint8_t dc, const void *sm,
+                                       size_t smlen)
+{
+    smpp_pdu_reset(p, SMPP_SUBMIT_SM, 0, seq);
+    p->source_addr_ton = from_ton;
+    p->source_addr = from;
+    p->dest_addr_ton = 1;
+    p->dest_addr_npi = 1;
+    p->destination_addr = PDU_PHONE;
     p->data_coding = dc;
     p->sm_length = (uint8_t)smlen;
     p->short_message = sm;

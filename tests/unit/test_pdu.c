@@ -294,15 +294,8 @@ static void test_submit_sm_ussd_ucs2(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 0x0102);
+    pdu_submit_to_phone(&p, 0x0102, 0, "100", 8, ucs2_sa, sizeof ucs2_sa);
     p.service_type = "USSD";
-    p.source_addr = "100";
-    p.dest_addr_ton = 1;
-    p.dest_addr_npi = 1;
-    p.destination_addr = "996555123456";
-    p.data_coding = 8;
-    p.sm_length = sizeof ucs2_sa;
-    p.short_message = ucs2_sa;
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_USSR_REQ), 0);
     uint8_t its[2] = {0x12, 0x00};
     assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_ITS_SESSION_INFO, its, 2), 0);
