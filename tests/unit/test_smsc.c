@@ -730,16 +730,18 @@ static void test_unbind_and_drop(void **state)
 static void test_helpers(void **state)
 {
     (void)state;
-    char svc[24];
-    assert_int_equal(smsc_dial_service("*100#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "100");
-    assert_int_equal(smsc_dial_service("*100*2*1#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "100");
-    assert_int_equal(smsc_dial_service("#123#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "123");
-    assert_int_equal(smsc_dial_service("100", svc, sizeof svc), -1);
-    assert_int_equal(smsc_dial_service("*#", svc, sizeof svc), -1);
-    assert_int_equal(smsc_dial_service("*1a0#", svc, sizeof svc), -1);
+    /* a dialled string and its service code (NULL: not a USSD code) */
+    static const char *const dials[][2] = {
+        {"*100#", "100"}, {"*100*2*1#", "100"}, {"#123#", "123"},
+        {"100", NULL}, {"*#", NULL}, {"*1a0#", NULL},
+    };
+    for (size_t i = 0; i < sizeof dials / sizeof dials[0]; i++) {
+        char svc[24];
+        int rc = smsc_dial_service(dials[i][0], svc, sizeof svc);
+        assert_int_equal(rc, dials[i][1] ? 0 : -1);
+        if (dials[i][1])
+            assert_string_equal(svc, dials[i][1]);
+    }
     char esc[64];
     smsc_escape_line("a\\b\nc\r", esc, sizeof esc);
     assert_string_equal(esc, "a\\\\b\\nc\\r");
