@@ -9,9 +9,11 @@
  * C-string maxima, sm_length, TLV overruns and sizes, empty error bodies)
  * and the TLVs the USSD and receipt paths rely on.  Last, the readers of
  * the message inside a PDU: its body (short_message or message_payload)
- * and its concatenation (8- and 16-bit UDH IEs, sar_* TLVs).
+ * and its concatenation (8- and 16-bit UDH IEs, sar_* TLVs), and the
+ * framing that cuts one PDU off an evbuffer (smpp/frame.h).
  *
- * Owns: nothing global.  May call: smpp/pdu.h, libc, cmocka.
+ * Owns: nothing global.  May call: smpp/pdu.h, smpp/frame.h, libevent's
+ * evbuffer, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,9 @@
 
 #include <cmocka.h>
 
+#include <event2/buffer.h>
+
+#include "smpp/frame.h"
 #include "smpp/pdu.h"
 #include "tests/unit/pdu_build.h"
 
@@ -1221,6 +1226,47 @@ static void test_empty_error_resps(void **state)
     expect_decode_error(b, 16, 0, ESME_RINVCMDLEN);
 }
 
+/* ---- framing off an evbuffer (smpp/frame) ----------------------------- */
+
+static void test_frame_next(void **state)
+{
+    (void)state;
+    struct evbuffer *in = evbuffer_new();
+    assert_non_null(in);
+    const uint8_t *pdu = NULL;
+    uint32_t len = 0, seq = 99;
+    uint8_t b[64];
+    /* fewer than 4 octets, then a header still short of its body */
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    size_t n = unhex("00000015 80000004 00000000 00000007 3132333400", b, sizeof b);
+    evbuffer_add(in, b, 3);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    evbuffer_add(in, b + 3, 17);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    /* whole: the PDU's octets, and nothing drained */
+    evbuffer_add(in, b + 20, n - 20);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_PDU);
+    assert_int_equal(len, 21);
+    assert_memory_equal(pdu, b, n);
+    assert_int_equal(evbuffer_get_length(in), 21);
+    /* a cap below its length refuses it, naming its sequence number */
+    assert_int_equal(smpp_frame_next(in, 20, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(len, 21);
+    assert_int_equal(seq, 7);
+    evbuffer_drain(in, len);
+    /* 15 claimed: absurd; the sequence number only once 16 octets are in */
+    n = unhex("0000000f 00000015 00000000 00000042", b, sizeof b);
+    evbuffer_add(in, b, 8);
+    seq = 99;
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(len, 15);
+    assert_int_equal(seq, 0);
+    evbuffer_add(in, b + 8, n - 8);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(seq, 0x42);
+    evbuffer_free(in);
+}
+
 /* ---- encoder buffer handling ------------------------------------------ */
 
 static void test_encode_small_buffer(void **state)
@@ -1340,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_empty_error_resps),
         cmocka_unit_test(test_encode_small_buffer),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_frame_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
