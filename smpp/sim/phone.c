@@ -495,14 +495,10 @@ out:
         p.q_head = (p.q_head + 1) % PHONE_QUEUE;
         p.q_len--;
     }
-    if (p.stdin_ev)
-        event_free(p.stdin_ev);
-    if (p.linger_ev)
-        event_free(p.linger_ev);
-    if (p.wait_ev)
-        event_free(p.wait_ev);
-    if (p.ctl)
-        bufferevent_free(p.ctl);
+    sim_event_free(&p.stdin_ev);
+    sim_event_free(&p.linger_ev);
+    sim_event_free(&p.wait_ev);
+    sim_bev_free(&p.ctl);
     if (p.inbuf)
         evbuffer_free(p.inbuf);
     fflush(stdout);

@@ -332,14 +332,10 @@ void smsc_emit(struct smsc *s, const struct smsc_event *ev)
 
 static void conn_free_now(struct conn *c)
 {
-    if (c->idle_ev)
-        event_free(c->idle_ev);
-    if (c->tick_ev)
-        event_free(c->tick_ev);
-    if (c->dq_ev)
-        event_free(c->dq_ev);
-    if (c->bev)
-        bufferevent_free(c->bev);
+    sim_event_free(&c->idle_ev);
+    sim_event_free(&c->tick_ev);
+    sim_event_free(&c->dq_ev);
+    sim_bev_free(&c->bev);
     struct dresp *d;
     while ((d = STAILQ_FIRST(&c->dq))) {
         STAILQ_REMOVE_HEAD(&c->dq, link);
@@ -1478,8 +1474,7 @@ void smsc_free(struct smsc *s)
             STAILQ_REMOVE_HEAD(&a->dq, link);
             free(d);
         }
-        if (a->dlr_ev)
-            event_free(a->dlr_ev);
+        sim_event_free(&a->dlr_ev);
     }
     free(s->msgs);
     free(s);

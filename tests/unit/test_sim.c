@@ -3,7 +3,8 @@
  * smpp/sim/jsonw (checked against jansson, whose output it replaces, on
  * escapes, non-UTF-8 keys and values, nesting and number limits),
  * smpp/sim/loop's grave (nothing is freed before the next loop pass, all
- * of it then or on close), and smpp/sim/control on a real loop: a client
+ * of it then or on close; its sim_event_free/sim_bev_free null what they
+ * free), and smpp/sim/control on a real loop: a client
  * socket sends command lines and reads the answers and event lines.
  *
  * Waiting means running the loop one pass at a time and poll()ing the
@@ -30,6 +31,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -176,6 +178,19 @@ static void test_grave(void **state)
     sim_grave_put(&g, &c->gone, corpse_bury);
     sim_grave_close(&g);                   /* the owner goes: at once */
     assert_int_equal(freed, 4);
+    assert_null(g.ev);
+
+    /* freeing what is set nulls it; NULL is nothing to do */
+    struct event *ev = event_new(base, -1, 0, NULL, NULL);
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+    assert_non_null(ev);
+    assert_non_null(bev);
+    sim_event_free(&ev);
+    sim_bev_free(&bev);
+    assert_null(ev);
+    assert_null(bev);
+    sim_event_free(&ev);
+    sim_bev_free(&bev);
     event_base_free(base);
 
     struct timeval tv = sim_tv_ms(1500);
