@@ -49,15 +49,24 @@ static void set_nodelay(int fd)
     errno = saved;
 }
 
+/* The next definition of `name` after ours (libc's), looked up once into
+ * *slot.  NULL with errno ENOSYS when there is none. */
+static void *real_fn(void **slot, const char *name)
+{
+    if (!*slot)
+        *slot = dlsym(RTLD_NEXT, name);
+    if (!*slot)
+        errno = ENOSYS;
+    return *slot;
+}
+
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    static connect_fn *real;
+    static void *slot;
+    connect_fn *real;
+    *(void **)&real = real_fn(&slot, "connect");
     if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "connect");
-    if (!real) {
-        errno = ENOSYS;
         return -1;
-    }
     int rc = real(fd, addr, len);
     if (rc == 0 || errno == EINPROGRESS)
         set_nodelay(fd);
@@ -66,13 +75,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    static accept_fn *real;
+    static void *slot;
+    accept_fn *real;
+    *(void **)&real = real_fn(&slot, "accept");
     if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "accept");
-    if (!real) {
-        errno = ENOSYS;
         return -1;
-    }
     int rc = real(fd, addr, len);
     if (rc >= 0)
         set_nodelay(rc);
@@ -81,13 +88,11 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    static accept4_fn *real;
+    static void *slot;
+    accept4_fn *real;
+    *(void **)&real = real_fn(&slot, "accept4");
     if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "accept4");
-    if (!real) {
-        errno = ENOSYS;
         return -1;
-    }
     int rc = real(fd, addr, len, flags);
     if (rc >= 0)
         set_nodelay(rc);

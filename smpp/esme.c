@@ -21,6 +21,7 @@
  * stream cannot be resynchronised).  A whole PDU is decoded in place from
  * the evbuffer (evbuffer_pullup of exactly one PDU, zero copy when the
  * bytes are contiguous) into a struct on the stack: no malloc per PDU in.
+ * The cutting is smpp/frame's, shared with the SMSC simulator.
  *
  * Requests.  esme_send() encodes at once into a request object (a free-list
  * recycles them; the bytes live inline unless the PDU is large).  The
@@ -62,7 +63,7 @@
  * Owns: its bufferevents, timers, the request objects (queued, in flight,
  * awaiting a deferred done()), copies of the config strings, an evdns base
  * when the host is a name, the ring of deferred answers.  May call: smpp/pdu,
- * base/clock, libevent, libc.
+ * smpp/frame, base/clock, libevent, libc.
  * The process must ignore SIGPIPE (libevent writes with plain send()).
  */
 #include "esme.h"
@@ -86,6 +87,7 @@
 #include <event2/util.h>
 
 #include "base/clock.h"
+#include "smpp/frame.h"
 
 /* ---- tunables that are not config ------------------------------------ */
 #define REQ_INLINE        384     /* request bytes stored inside the object */
@@ -241,12 +243,6 @@ static void put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
 }
 
 static struct timeval ms_tv(unsigned ms)
@@ -1359,13 +1355,12 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
 
     enter(e);
     while (!e->free_pending && l->gen == gen) {
-        size_t avail = evbuffer_get_length(in);
-        uint8_t hdr[16];
-        if (avail < 4)
+        const uint8_t *pdu = NULL;
+        uint32_t len = 0, seq = 0;
+        enum smpp_frame fr = smpp_frame_next(in, e->cfg.max_pdu_len, &pdu, &len, &seq);
+        if (fr == SMPP_FRAME_MORE)
             break;
-        evbuffer_copyout(in, hdr, avail < 16 ? avail : 16);
-        uint32_t len = smpp_pdu_peek_length(hdr, 4);
-        if (!smpp_length_ok(len, e->cfg.max_pdu_len)) {
+        if (fr == SMPP_FRAME_BAD_LEN) {
             char reason[80];
             snprintf(reason, sizeof reason,
                      "absurd command_length %u (max %u)", (unsigned)len,
@@ -1373,15 +1368,11 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
             elog(e, ESME_LOG_WARN, "%s from the SMSC: generic_nack and drop",
                  reason);
             e->st.nacks_out++;
-            link_send_simple(l, SMPP_GENERIC_NACK, ESME_RINVCMDLEN,
-                             avail >= 16 ? get32(hdr + 12) : 0, 0);
+            link_send_simple(l, SMPP_GENERIC_NACK, ESME_RINVCMDLEN, seq, 0);
             fsm_event(e, EV_IO_ERROR, reason);
             break;
         }
-        if (avail < len)
-            break;
-        const uint8_t *pdu = evbuffer_pullup(in, len);
-        if (!pdu) {
+        if (fr == SMPP_FRAME_NOMEM) {
             fsm_event(e, EV_IO_ERROR, "out of memory");
             break;
         }

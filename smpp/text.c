@@ -263,6 +263,15 @@ int smpp_text_gsm7_unpack_ussd(const uint8_t *in, size_t in_len,
 
 /* ---- encode (strict) ------------------------------------------------------- */
 
+/* A text that cannot go on from octet i: say where (err_off may be NULL)
+ * and hand back the status, so every loop below fails the same way. */
+static int fail_at(int rc, size_t i, size_t *err_off)
+{
+    if (err_off)
+        *err_off = i;
+    return rc;
+}
+
 int smpp_text_encode(enum smpp_text_enc enc, const uint8_t *utf8, size_t len,
                      uint8_t *out, size_t cap, size_t *out_len, size_t *err_off)
 {
@@ -275,11 +284,8 @@ int smpp_text_encode(enum smpp_text_enc enc, const uint8_t *utf8, size_t len,
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
-        if (k == 0) {
-            if (err_off)
-                *err_off = i;
-            return SMPP_TEXT_EUTF8;
-        }
+        if (k == 0)
+            return fail_at(SMPP_TEXT_EUTF8, i, err_off);
         uint8_t buf[4];
         size_t nb = 0;
         switch (enc) {
@@ -315,11 +321,8 @@ int smpp_text_encode(enum smpp_text_enc enc, const uint8_t *utf8, size_t len,
             }
             break;
         }
-        if (nb == 0) {
-            if (err_off)
-                *err_off = i;
-            return SMPP_TEXT_EUNREPR;
-        }
+        if (nb == 0)
+            return fail_at(SMPP_TEXT_EUNREPR, i, err_off);
         if (enc == SMPP_ENC_GSM7_PACKED) {
             for (size_t j = 0; j < nb; j++)
                 packer_put(&p, buf[j]);
@@ -604,17 +607,11 @@ static int measure(const uint8_t *utf8, size_t len, enum smpp_text_enc enc, size
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t k = kz_utf8_next(utf8 + i, len - i, &cp);
-        if (k == 0) {
-            if (err_off)
-                *err_off = i;
-            return SMPP_TEXT_EUTF8;
-        }
+        if (k == 0)
+            return fail_at(SMPP_TEXT_EUTF8, i, err_off);
         unsigned cu = smpp_text_char_units(enc, cp);
-        if (cu == 0) {
-            if (err_off)
-                *err_off = i;
-            return SMPP_TEXT_EUNREPR;
-        }
+        if (cu == 0)
+            return fail_at(SMPP_TEXT_EUNREPR, i, err_off);
         if (limit) {
             if (p == 0 || cur + cu > limit) {
                 p++;

@@ -22,12 +22,14 @@
  *
  * Owns: the event_base, the struct smsc, the signal events.
  * May call: smpp/sim/smsc, smpp/sim/phone, smpp/sim/script, smpp/sim/load,
+ * smpp/sim/loop (freeing the signal events),
  * smpp/dialect (the preset names), libevent, libc.  exit() only before the
  * loop runs; afterwards every mode ends by leaving the loop and returning
  * from main.
  */
 #include "smpp/dialect.h"
 #include "smpp/sim/load.h"
+#include "smpp/sim/loop.h"
 #include "smpp/sim/phone.h"
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
@@ -638,10 +640,8 @@ static int run_simulator(struct event_base *base, struct opts *o)
         fprintf(stderr, "[smsc] quit\n");
     smsc_free(s);
     sim_script_free(sc);
-    if (sigint)
-        event_free(sigint);
-    if (sigterm)
-        event_free(sigterm);
+    sim_event_free(&sigint);
+    sim_event_free(&sigterm);
     return rc;
 }
 

@@ -206,10 +206,8 @@ static void ctl_reply(struct ctl_client *k, const char *fmt, ...)
 
 static void client_free_now(struct ctl_client *k)
 {
-    if (k->wait_ev)
-        event_free(k->wait_ev);
-    if (k->bev)
-        bufferevent_free(k->bev);
+    sim_event_free(&k->wait_ev);
+    sim_bev_free(&k->bev);
     free(k);
 }
 

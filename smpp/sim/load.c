@@ -395,10 +395,8 @@ int sim_load_run(struct event_base *base, struct smsc *s,
         fprintf(stderr, "kyzmat-smsc: out of memory\n");
         free(L.h);
         free(L.subs);
-        if (L.tick)
-            event_free(L.tick);
-        if (L.pace)
-            event_free(L.pace);
+        sim_event_free(&L.tick);
+        sim_event_free(&L.pace);
         return 1;
     }
     unsigned long long first = strtoull(o->from, NULL, 10);

@@ -78,6 +78,20 @@ struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd)
     return bev;
 }
 
+void sim_event_free(struct event **ev)
+{
+    if (*ev)
+        event_free(*ev);
+    *ev = NULL;
+}
+
+void sim_bev_free(struct bufferevent **bev)
+{
+    if (*bev)
+        bufferevent_free(*bev);
+    *bev = NULL;
+}
+
 static void grave_empty(struct sim_grave *g)
 {
     struct sim_dead *d;
@@ -112,7 +126,5 @@ void sim_grave_put(struct sim_grave *g, struct sim_dead *d,
 void sim_grave_close(struct sim_grave *g)
 {
     grave_empty(g);
-    if (g->ev)
-        event_free(g->ev);
-    g->ev = NULL;
+    sim_event_free(&g->ev);
 }

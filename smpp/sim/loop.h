@@ -7,6 +7,8 @@
  * loop), SO_REUSEADDR, TCP_NODELAY on every accepted socket (request and
  * answer are small; Nagle would add its delay to every exchange).
  *
+ * Freeing: sim_event_free / sim_bev_free free what is set and null it.
+ *
  * The grave: an object is never freed inside its own callback (the house
  * rule; hiredis's freeClientAsync).  One that dies there is unlinked,
  * marked dead and put in its owner's grave, which frees it on the next
@@ -27,6 +29,7 @@
 #include <event2/util.h>
 
 struct bufferevent;
+struct event;
 struct event_base;
 
 /* Listen on host (numeric) : port (0 = any) with callback cb(arg).
@@ -39,6 +42,11 @@ struct evconnlistener *sim_listen(struct event_base *base, const char *host,
 /* An accepted socket as a bufferevent (TCP_NODELAY, closed when the
  * bufferevent is freed).  NULL, with fd closed, when out of memory. */
 struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd);
+
+/* Free *ev / *bev when set, and clear it: null what you free.  NULL is
+ * fine (nothing to do), so an owner's free need not test each one. */
+void sim_event_free(struct event **ev);
+void sim_bev_free(struct bufferevent **bev);
 
 /* Embedded in an object that may die inside its own callback. */
 struct sim_dead {

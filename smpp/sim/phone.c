@@ -279,6 +279,20 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
     phone_pump(p);
 }
 
+/* Split an event's "A B TEXT" in place: the first two words into *a and
+ * *b, the rest, unescaped, into *text ("" when absent).  0, or -1 when a
+ * word is missing. */
+static int split_event(char *rest, char **a, char **b, char **text)
+{
+    *a = strsep(&rest, " ");
+    *b = rest ? strsep(&rest, " ") : NULL;
+    if (!*a || !*b)
+        return -1;
+    *text = rest ? rest : (char *)"";
+    smsc_unescape_line(*text);
+    return 0;
+}
+
 static void phone_line_from_ctl(struct phone *p, char *line)
 {
     if (strncmp(line, "ok", 2) == 0 && (line[2] == '\0' || line[2] == ' ')) {
@@ -314,12 +328,9 @@ static void phone_line_from_ctl(struct phone *p, char *line)
     if (!kind || !rest)
         return;
     if (strcmp(kind, "ussd") == 0) {
-        char *who = strsep(&rest, " ");
-        char *what = rest ? strsep(&rest, " ") : NULL;
-        if (!who || !what || strcmp(who, p->msisdn) != 0)
+        char *who, *what, *text;
+        if (split_event(rest, &who, &what, &text) != 0 || strcmp(who, p->msisdn) != 0)
             return;
-        char *text = rest ? rest : (char *)"";
-        smsc_unescape_line(text);
         phone_out_begin(p);
         if (strcmp(what, "timeout") == 0) {
             printf("[session timed out]\n");
@@ -336,12 +347,9 @@ static void phone_line_from_ctl(struct phone *p, char *line)
         evtimer_del(p->wait_ev);
         phone_pump(p);
     } else if (strcmp(kind, "sms") == 0) {
-        char *from = strsep(&rest, " ");
-        char *to = rest ? strsep(&rest, " ") : NULL;
-        if (!from || !to || strcmp(to, p->msisdn) != 0)
+        char *from, *to, *text;
+        if (split_event(rest, &from, &to, &text) != 0 || strcmp(to, p->msisdn) != 0)
             return;
-        char *text = rest ? rest : (char *)"";
-        smsc_unescape_line(text);
         char title[48];
         snprintf(title, sizeof title, "SMS from %s", from);
         phone_out_begin(p);
@@ -487,14 +495,10 @@ out:
         p.q_head = (p.q_head + 1) % PHONE_QUEUE;
         p.q_len--;
     }
-    if (p.stdin_ev)
-        event_free(p.stdin_ev);
-    if (p.linger_ev)
-        event_free(p.linger_ev);
-    if (p.wait_ev)
-        event_free(p.wait_ev);
-    if (p.ctl)
-        bufferevent_free(p.ctl);
+    sim_event_free(&p.stdin_ev);
+    sim_event_free(&p.linger_ev);
+    sim_event_free(&p.wait_ev);
+    sim_bev_free(&p.ctl);
     if (p.inbuf)
         evbuffer_free(p.inbuf);
     fflush(stdout);

@@ -363,8 +363,7 @@ void sim_script_free(struct sim_script *sc)
 {
     if (!sc)
         return;
-    if (sc->timer)
-        event_free(sc->timer);
+    sim_event_free(&sc->timer);
     struct sevent *e;
     while ((e = TAILQ_FIRST(&sc->evq))) {
         TAILQ_REMOVE(&sc->evq, e, link);

@@ -34,7 +34,7 @@
  * ESME_ROK (an error, no answer, the link lost) goes back on the queue and
  * is sent again a second later: a receipt is never dropped unanswered.
  *
- * May call: smpp/pdu, smpp/text, smpp/dialect, smpp/sim/{ussd, concat,
+ * May call: smpp/pdu, smpp/frame, smpp/text, smpp/dialect, smpp/sim/{ussd, concat,
  * control, jsonw, log, loop}, base/utf8, base/clock, libevent, libc.
  */
 #include "smpp/sim/smsc.h"
@@ -42,6 +42,7 @@
 #include "base/clock.h"
 #include "base/utf8.h"
 #include "smpp/dialect.h"
+#include "smpp/frame.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/concat.h"
 #include "smpp/sim/control.h"
@@ -331,14 +332,10 @@ void smsc_emit(struct smsc *s, const struct smsc_event *ev)
 
 static void conn_free_now(struct conn *c)
 {
-    if (c->idle_ev)
-        event_free(c->idle_ev);
-    if (c->tick_ev)
-        event_free(c->tick_ev);
-    if (c->dq_ev)
-        event_free(c->dq_ev);
-    if (c->bev)
-        bufferevent_free(c->bev);
+    sim_event_free(&c->idle_ev);
+    sim_event_free(&c->tick_ev);
+    sim_event_free(&c->dq_ev);
+    sim_bev_free(&c->bev);
     struct dresp *d;
     while ((d = STAILQ_FIRST(&c->dq))) {
         STAILQ_REMOVE_HEAD(&c->dq, link);
@@ -1226,27 +1223,19 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct smsc *s = c->s;
     struct evbuffer *in = bufferevent_get_input(bev);
     while (c->st == CONN_OPEN || c->st == CONN_BOUND) {
-        size_t avail = evbuffer_get_length(in);
-        if (avail < 4)
+        const uint8_t *pdu = NULL;
+        uint32_t len = 0, seq = 0;
+        enum smpp_frame fr = smpp_frame_next(in, s->cfg.max_pdu_len, &pdu, &len, &seq);
+        if (fr == SMPP_FRAME_MORE)
             break;
-        uint8_t hdr[16];
-        evbuffer_copyout(in, hdr, avail < 16 ? avail : 16);
-        uint32_t len = smpp_pdu_peek_length(hdr, 4);
-        if (!smpp_length_ok(len, s->cfg.max_pdu_len)) {
-            uint32_t seq = 0;
-            if (avail >= 16)
-                seq = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 |
-                      (uint32_t)hdr[14] << 8 | hdr[15];
+        if (fr == SMPP_FRAME_BAD_LEN) {
             sim_log(&s->cfg, SIM_LOG_INFO, c->tag, "command_length %u out of range -> "
                     "generic_nack and close", len);
             send_nack(c, ESME_RINVCMDLEN, seq);
             conn_close_after_flush(c, "bad command_length");
             break;
         }
-        if (avail < len)
-            break;
-        const uint8_t *pdu = evbuffer_pullup(in, len);
-        if (!pdu) {
+        if (fr == SMPP_FRAME_NOMEM) {
             conn_kill(c, "out of memory");
             break;
         }
@@ -1485,8 +1474,7 @@ void smsc_free(struct smsc *s)
             STAILQ_REMOVE_HEAD(&a->dq, link);
             free(d);
         }
-        if (a->dlr_ev)
-            event_free(a->dlr_ev);
+        sim_event_free(&a->dlr_ev);
     }
     free(s->msgs);
     free(s);

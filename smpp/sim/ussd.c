@@ -84,8 +84,7 @@ int sim_ussd_init(struct sim_ussd *u, struct smsc *s, struct event_base *base,
 
 static void dialog_free_now(struct sim_dialog *d)
 {
-    if (d->timer)
-        event_free(d->timer);
+    sim_event_free(&d->timer);
     free(d);
 }
 

@@ -35,20 +35,34 @@
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "tests/fuzz/fuzz.h"
 
 static void check_err(const struct api_error *e)
 {
     CHECK((e->status >= 400 && e->status < 500) || e->status == 500);
     CHECK(memchr(e->msg, 0, sizeof e->msg) != NULL && e->msg[0]);
     CHECK(memchr(e->field, 0, sizeof e->field) != NULL);
+}
+
+/* A parser's answer rc: 0, and then the body was UTF-8, or -1 with a
+ * well-formed error.  True when the body was accepted. */
+static bool accepted(int rc, bool utf8, const struct api_error *e)
+{
+    CHECK(rc == 0 || rc == -1);
+    if (rc != 0) {
+        check_err(e);
+        return false;
+    }
+    CHECK(utf8);
+    return true;
+}
+
+/* A rendered text is valid UTF-8. */
+static void check_rendered(char *txt)
+{
+    CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt), NULL) ==
+                     SMPP_TEXT_OK);
+    free(txt);
 }
 
 static void check_str(const char *s, size_t max)
@@ -58,6 +72,15 @@ static void check_str(const char *s, size_t max)
     size_t n = strlen(s);
     CHECK(n > 0 && n <= max);
     CHECK(smpp_text_utf8_validate((const uint8_t *)s, n, NULL) == SMPP_TEXT_OK);
+}
+
+/* A code and its names by language (ky, ru, en), at least one given. */
+static void check_named(const char *code, char *const name[3])
+{
+    CHECK(code[0]);
+    CHECK(name[0] || name[1] || name[2]);
+    for (int i = 0; i < 3; i++)
+        check_str(name[i], STORE_NAME_MAX - 1);
 }
 
 static void check_phone(const char *p, bool required)
@@ -78,9 +101,7 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
     struct api_error e;
     struct api_message m, m2;
     int rc = api_parse_message(data, size, &m, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(rc, utf8, &e)) {
         check_phone(m.to, true);
         CHECK(template_lang_index(m.lang) >= 0);
         CHECK(!m.text != !m.tmpl);
@@ -96,8 +117,6 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
                                            SMPP_TEXT_ALLOW_LATIN1);
             CHECK(parts >= 1 && (mode != SMPP_SPLIT_PAYLOAD || parts == 1));
         }
-    } else {
-        check_err(&e);
     }
     int rc2 = api_parse_message(data, size, &m2, &e);
     CHECK(rc2 == rc);
@@ -114,21 +133,13 @@ static void fuzz_app_status(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_app_status a;
-    int rc = api_parse_app_status(data, size, &a, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_app_status(data, size, &a, &e), utf8, &e)) {
         CHECK(a.status[0]);
         check_phone(a.owner, false);
         check_str(a.note, API_NOTE_MAX);
         CHECK(template_lang_index(a.lang) >= 0);
-        char *txt = template_render_status("{number} {status}: {note}", "A-1",
-                                           a.status, a.note);
-        CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt, strlen(txt),
-                                             NULL) == SMPP_TEXT_OK);
-        free(txt);
-    } else {
-        check_err(&e);
+        check_rendered(template_render_status("{number} {status}: {note}", "A-1",
+                                              a.status, a.note));
     }
     api_app_status_clear(&a);
 }
@@ -137,16 +148,11 @@ static void fuzz_notice(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_notice nt;
-    int rc = api_parse_notice(data, size, &nt, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_notice(data, size, &nt, &e), utf8, &e)) {
         check_phone(nt.to, true);
         CHECK(nt.text[0] && strlen(nt.text) <= API_NOTICE_MAX_BYTES);
         CHECK(smpp_text_utf8_validate((const uint8_t *)nt.text, strlen(nt.text),
                                       NULL) == SMPP_TEXT_OK);
-    } else {
-        check_err(&e);
     }
 }
 
@@ -154,18 +160,12 @@ static void fuzz_office(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_office o;
-    int rc = api_parse_office(data, size, &o, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && o.code[0]);
-        CHECK(o.name[0] || o.name[1] || o.name[2]);
+    if (accepted(api_parse_office(data, size, &o, &e), utf8, &e)) {
+        check_named(o.code, o.name);
         for (int i = 0; i < 3; i++) {
-            check_str(o.name[i], STORE_NAME_MAX - 1);
             check_str(o.address[i], STORE_NAME_MAX - 1);
             CHECK(!o.address[i] || o.name[i]);
         }
-    } else {
-        check_err(&e);
     }
     api_office_clear(&o);
 }
@@ -174,14 +174,10 @@ static void fuzz_batch(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_batch bt;
-    int rc = api_parse_batch(data, size, &bt, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && bt.n >= 1 && bt.n <= API_BATCH_MAX);
+    if (accepted(api_parse_batch(data, size, &bt, &e), utf8, &e)) {
+        CHECK(bt.n >= 1 && bt.n <= API_BATCH_MAX);
         for (size_t i = 0; i < bt.n; i++)
             CHECK(bt.m[i].to[0] && (!bt.m[i].text != !bt.m[i].tmpl));
-    } else {
-        check_err(&e);
     }
     api_batch_clear(&bt);
 }
@@ -190,15 +186,8 @@ static void fuzz_service(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_service sv;
-    int rc = api_parse_service(data, size, &sv, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8 && sv.code[0]);
-        CHECK(sv.name[0] || sv.name[1] || sv.name[2]);
-        for (int i = 0; i < 3; i++)
-            check_str(sv.name[i], STORE_NAME_MAX - 1);
-    } else {
-        check_err(&e);
+    if (accepted(api_parse_service(data, size, &sv, &e), utf8, &e)) {
+        check_named(sv.code, sv.name);
     }
     api_service_clear(&sv);
 }
@@ -207,14 +196,9 @@ static void fuzz_slot(const uint8_t *data, size_t size, bool utf8)
 {
     struct api_error e;
     struct api_slot s;
-    int rc = api_parse_slot(data, size, &s, &e);
-    CHECK(rc == 0 || rc == -1);
-    if (rc == 0) {
-        CHECK(utf8);
+    if (accepted(api_parse_slot(data, size, &s, &e), utf8, &e)) {
         CHECK(strlen(s.day) == 10 && strlen(s.time) == 5);
         CHECK(s.capacity >= 0 && s.capacity <= 100000);
-    } else {
-        check_err(&e);
     }
 }
 
@@ -226,9 +210,7 @@ static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
         struct api_template t;
         int rc = api_parse_template(data, size, tstatus[k],
                                     k == 2 ? "ru" : "ky", &t, &e);
-        CHECK(rc == 0 || rc == -1);
-        if (rc == 0) {
-            CHECK(utf8);
+        if (accepted(rc, utf8, &e)) {
             CHECK(strcmp(t.status, tstatus[k]) == 0);
             check_str(t.text, API_TEXT_MAX_BYTES);
             const char *const *ok = template_placeholders(t.status);
@@ -243,14 +225,7 @@ static void fuzz_templates(const uint8_t *data, size_t size, bool utf8)
                     known = strlen(ok[i]) == l && strncmp(ok[i], p + 1, l) == 0;
                 CHECK(known);
             }
-            char *txt = template_render_status(t.text, "A-1", "ready",
-                                               "note");
-            CHECK(txt && smpp_text_utf8_validate((const uint8_t *)txt,
-                                                 strlen(txt), NULL) ==
-                             SMPP_TEXT_OK);
-            free(txt);
-        } else {
-            check_err(&e);
+            check_rendered(template_render_status(t.text, "A-1", "ready", "note"));
         }
         api_template_clear(&t);
     }

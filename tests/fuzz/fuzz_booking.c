@@ -38,8 +38,7 @@
 #include "gateway/booking.h"
 #include "gateway/store.h"
 #include "menus/screen.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define NOW_MS 1796126400000LL   /* 2026-12-01 12:00:00 UTC */
 #define RESET_EVERY 500

@@ -24,8 +24,7 @@
 #include <strings.h>
 
 #include "gateway/keywords.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static void check(const struct kw_parsed *p, enum kw_keyword kw)
 {

@@ -21,8 +21,7 @@
 #include <string.h>
 
 #include "smpp/pdu.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static void check(int ok)
 {

@@ -30,8 +30,7 @@
 #include "gateway/store.h"
 #include "smpp/pdu.h"
 #include "smpp/receipt.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define Y2000 946684800LL
 #define Y2100 4102444800LL

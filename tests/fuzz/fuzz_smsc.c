@@ -34,14 +34,7 @@
 #include "smpp/sim/control.h"
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "tests/fuzz/fuzz.h"
 
 static void fuzz_udh(const uint8_t *d, size_t n)
 {
@@ -49,68 +42,64 @@ static void fuzz_udh(const uint8_t *d, size_t n)
     if (smpp_udh_concat(d, n, &cc) < 0)
         return;
     size_t hl = cc.udh_len;
-    check(n > 0 && hl == (size_t)d[0] + 1 && hl <= n && cc.len == n - hl);
-    check(cc.total <= 255 && cc.seq <= 255 && cc.ref <= 65535);
+    CHECK(n > 0 && hl == (size_t)d[0] + 1 && hl <= n && cc.len == n - hl);
+    CHECK(cc.total <= 255 && cc.seq <= 255 && cc.ref <= 65535);
     /* an 8-bit reference only comes from IEI 0 */
     if (cc.ref > 255) {
         int seen16 = 0;
         for (size_t i = 1; i + 1 < hl; i += 2 + (size_t)d[i + 1])
             seen16 |= d[i] == 0x08 && d[i + 1] == 4;
-        check(seen16);
+        CHECK(seen16);
     }
 }
 
 static void fuzz_ctl(const uint8_t *d, size_t n)
 {
-    char *line = malloc(n + 1);
+    char *line = strndup((const char *)d, n);   /* the text up to a NUL */
     if (!line)
         return;
-    memcpy(line, d, n);
-    line[n] = '\0';
     size_t len = strlen(line);
     struct smsc_ctl_req r;
     char err[128];
     int c = smsc_ctl_parse(line, &r, err, sizeof err);
     if (c < 0) {
-        check(err[0] != '\0');
+        CHECK(err[0] != '\0');
     } else {
-        check(c == (int)r.cmd && r.text);
+        CHECK(c == (int)r.cmd && r.text);
         const char *ptrs[3] = { r.a, r.b, r.text };
         for (int i = 0; i < 3; i++)
             if (ptrs[i] && *ptrs[i])
-                check(ptrs[i] >= line && ptrs[i] + strlen(ptrs[i]) <= line + len);
+                CHECK(ptrs[i] >= line && ptrs[i] + strlen(ptrs[i]) <= line + len);
         if (r.cmd == SMSC_CTL_THROTTLE)
-            check(r.n <= 1000000);
+            CHECK(r.n <= 1000000);
         if (r.cmd == SMSC_CTL_WAIT_BIND)
-            check(r.n >= 1 && r.n <= 86400);
+            CHECK(r.n >= 1 && r.n <= 86400);
         if (r.cmd == SMSC_CTL_SUBSCRIBE || r.cmd == SMSC_CTL_USSD_ABORT ||
             r.cmd == SMSC_CTL_USSD_LOG)
-            check(r.a != NULL);
+            CHECK(r.a != NULL);
         if (r.cmd == SMSC_CTL_MO || r.cmd == SMSC_CTL_USSD)
-            check(r.a && r.b);
+            CHECK(r.a && r.b);
     }
     free(line);
 }
 
 static void fuzz_script(const uint8_t *d, size_t n)
 {
-    char *line = malloc(n + 1);
+    char *line = strndup((const char *)d, n);   /* the text up to a NUL */
     if (!line)
         return;
-    memcpy(line, d, n);
-    line[n] = '\0';
     struct smsc_script_line l;
     char err[160];
     err[0] = '\0';
     if (smsc_script_parse_line(line, &l, err, sizeof err) == 0) {
-        check(l.cmd <= SMSC_SC_THROTTLE);
+        CHECK(l.cmd <= SMSC_SC_THROTTLE);
         if (l.cmd == SMSC_SC_DIAL)
-            check(l.a && l.b && l.b[0]);
+            CHECK(l.a && l.b && l.b[0]);
         if (l.cmd == SMSC_SC_SEND || l.cmd == SMSC_SC_MO || l.cmd == SMSC_SC_EXPECT_SMS)
-            check(l.a && l.text);
+            CHECK(l.a && l.text);
         smsc_script_line_free(&l);
     } else {
-        check(err[0] != '\0');
+        CHECK(err[0] != '\0');
     }
     uint64_t ms;
     (void)smsc_parse_duration(line, &ms);
@@ -127,9 +116,9 @@ static void fuzz_read(const uint8_t *d, size_t n)
         for (int with = 0; with < 2; with++) {
             struct ussd_net_in in;
             ussd_network_read(x, &pdu, with ? &ses : NULL, &in);
-            check(in.text_len <= sizeof in.text);
-            check((in.n_mismatch == 0) == (in.mismatch[0] == '\0'));
-            check(in.kind <= USSD_SCREEN_NOTICE);
+            CHECK(in.text_len <= sizeof in.text);
+            CHECK((in.n_mismatch == 0) == (in.mismatch[0] == '\0'));
+            CHECK(in.kind <= USSD_SCREEN_NOTICE);
         }
 }
 
@@ -152,14 +141,14 @@ static void fuzz_roundtrip(const uint8_t *d, size_t n)
                     continue;
                 uint8_t wire[800];
                 int w = smpp_pdu_encode(&p, wire, sizeof wire, NULL);
-                check(w > 0);
-                check(smpp_pdu_decode(&q, wire, (size_t)w, NULL, NULL) == 0);
+                CHECK(w > 0);
+                CHECK(smpp_pdu_decode(&q, wire, (size_t)w, NULL, NULL) == 0);
                 struct ussd_in in;
-                check(ussd_classify(x, &q, &in, err, sizeof err) == 0);
+                CHECK(ussd_classify(x, &q, &in, err, sizeof err) == 0);
                 enum ussd_kind want = k == USSD_NET_DIAL ? USSD_START
                                     : k == USSD_NET_ANSWER ? USSD_CONTINUE
                                     : USSD_ABORT;
-                check(in.kind == want);
+                CHECK(in.kind == want);
                 char key[USSD_KEY_MAX];
                 if (x->key == USSD_KEY_ITS)
                     snprintf(key, sizeof key, "996555123456/%u", ses.session);
@@ -167,7 +156,7 @@ static void fuzz_roundtrip(const uint8_t *d, size_t n)
                     snprintf(key, sizeof key, "996555123456/u%u", ses.umr);
                 else
                     snprintf(key, sizeof key, "996555123456");
-                check(strcmp(in.key, key) == 0);
+                CHECK(strcmp(in.key, key) == 0);
                 if (want != USSD_ABORT && n > 0) {
                     /* packed GSM can gain or lose a trailing <CR> (the
                      * USSD padding rule); otherwise exact */
@@ -178,7 +167,7 @@ static void fuzz_roundtrip(const uint8_t *d, size_t n)
                         if (m + 1 == sent && d[sent - 1] == '\r')
                             sent--;
                     }
-                    check(m == sent && memcmp(in.text, d, sent) == 0);
+                    CHECK(m == sent && memcmp(in.text, d, sent) == 0);
                 }
             }
 }

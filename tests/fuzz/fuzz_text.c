@@ -28,8 +28,7 @@
 
 #include "base/utf8.h"
 #include "smpp/text.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define MAX_IN 2048
 
@@ -38,12 +37,6 @@ static uint8_t enc_buf[4 * MAX_IN + 16];
 static uint8_t dec_buf[SMPP_TEXT_DECODE_MAX(4 * MAX_IN + 16)];
 static uint8_t payload[4 * MAX_IN + 16];
 static struct smpp_text_part parts[SMPP_TEXT_MAX_PARTS];
-
-#define CHECK(cond) \
-    do {            \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
 
 static const enum smpp_text_enc all_text[] = {
     SMPP_ENC_GSM7, SMPP_ENC_GSM7_PACKED, SMPP_ENC_IA5,

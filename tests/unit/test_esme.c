@@ -13,7 +13,7 @@
  * passes (run_until); nothing sleeps.  Log lines are captured through
  * cb->log and asserted on.
  *
- * May call: smpp/esme, smpp/pdu, libevent, cmocka, libc.
+ * May call: smpp/esme, smpp/pdu, base/clock, libevent, cmocka, libc.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,17 +35,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "base/clock.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
-
-/* ---- clock ------------------------------------------------------------- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "tests/unit/smpp_wire.h"
 
 /* ---- the SMSC peer ----------------------------------------------------- */
 
@@ -115,9 +108,7 @@ static void pconn_free(struct pconn *c)
 static void pc_write_pdu(struct pconn *c, struct smpp_pdu *pdu)
 {
     uint8_t buf[1024];
-    struct smpp_err err;
-    int n = smpp_pdu_encode(pdu, buf, sizeof buf, &err);
-    assert_true(n > 0);
+    int n = wire_encode(pdu, buf, sizeof buf);
     bufferevent_write(c->bev, buf, (size_t)n);
 }
 
@@ -149,7 +140,7 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
     case SMPP_BIND_RECEIVER:
         if (p->binds < MAX_BINDS) {
             p->bind_id[p->binds] = in->command_id;
-            p->bind_ms[p->binds] = mono_ms();
+            p->bind_ms[p->binds] = kz_mono_ms();
         }
         p->binds++;
         snprintf(p->bind_sysid, sizeof p->bind_sysid, "%s", in->system_id);
@@ -174,7 +165,7 @@ static void peer_on_pdu(struct pconn *c, const struct smpp_pdu *in, uint32_t len
         if (p->requests < 64)
             p->order[p->requests] = rid;
         if (p->requests < 256)
-            p->arr_ms[p->requests] = mono_ms();
+            p->arr_ms[p->requests] = kz_mono_ms();
         p->requests++;
         p->req_on = c->bound_as;
         if (p->throttle_n > 0) {
@@ -455,7 +446,7 @@ static void t_done(struct esme *e, void *arg, uint32_t status,
         t->done_in_send = 1;
     r->done++;
     r->status = status;
-    r->at = mono_ms();
+    r->at = kz_mono_ms();
     if (resp && resp->message_id)
         snprintf(r->msgid, sizeof r->msgid, "%s", resp->message_id);
     t->ndone++;
@@ -595,6 +586,16 @@ static int wait_ge(struct t *t, const int *var, int want, unsigned ms)
     return run_until(t, c_int_ge, pp, ms);
 }
 
+/* The peer's n-th answer to a deliver_sm/data_sm comes within 2 s: that
+ * command id, sequence number and status. */
+static void expect_dresp(struct t *t, int n, uint32_t id, uint32_t seq, uint32_t status)
+{
+    assert_true(wait_ge(t, &t->peer->deliver_resps, n, 2000));
+    assert_int_equal(t->peer->dresp_id, id);
+    assert_int_equal(t->peer->dresp_seq, seq);
+    assert_int_equal(t->peer->dresp_status, status);
+}
+
 static void send_submit(struct t *t, int i)
 {
     struct smpp_pdu pdu;
@@ -668,11 +669,11 @@ static void test_stop_without_unbind_resp(void **state)
     t_bound(t);
     send_submit(t, 0);
     assert_true(wait_ge(t, &t->peer->requests, 1, 2000));
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     esme_stop(t->e);
     assert_true(wait_ge(t, &t->peer->unbinds, 1, 2000));
     assert_true(wait_state(t, ESME_CLOSED, 3000));
-    uint64_t took = mono_ms() - t0;
+    uint64_t took = kz_mono_ms() - t0;
     assert_true(took >= 1900 && took < 2600);
     assert_true(has_log(t, "disconnected: no unbind_resp in time"));
     assert_int_equal(t->req[0].done, 1);
@@ -704,10 +705,8 @@ static void test_bind_tx_rx(void **state)
     struct pconn *rxc = peer_conn(t->peer, SMPP_BIND_RECEIVER);
     assert_non_null(rxc);
     uint32_t seq = peer_send_deliver(rxc, SMPP_DELIVER_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
+    expect_dresp(t, 1, SMPP_DELIVER_SM_RESP, seq, ESME_ROK);
     assert_int_equal(t->delivered, 1);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_ROK);
 
     esme_stop(t->e);
     assert_true(wait_state(t, ESME_CLOSED, 2000));
@@ -778,9 +777,9 @@ static void test_enquire_link(void **state)
     t->cfg.enquire_link_ms = 50;
     t->cfg.response_timeout_ms = 100;
     t_bound(t);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     assert_true(wait_ge(t, &t->peer->enquires, 2, 2000));
-    assert_true(mono_ms() - t0 >= 90);   /* two idle periods of 50 ms */
+    assert_true(kz_mono_ms() - t0 >= 90);   /* two idle periods of 50 ms */
     assert_int_equal(esme_state(t->e), ESME_BOUND);
     assert_int_equal(t->peer->binds, 1);
 
@@ -803,7 +802,7 @@ static void test_request_timeout(void **state)
     t->cfg.response_timeout_ms = 100;
     t->peer->hold = 1;
     t_bound(t);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[0].status, ESME_DONE_TIMEOUT);
@@ -852,11 +851,11 @@ static void test_tps_limit(void **state)
     t->cfg.tps = 100;
     t->cfg.window = 50;
     t_bound(t);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     for (int i = 0; i < 100; i++)
         send_submit(t, i);
     assert_true(wait_done(t, 100, 5000));
-    uint64_t took = mono_ms() - t0;
+    uint64_t took = kz_mono_ms() - t0;
     assert_true(took >= 850);
     assert_true(took < 2500);
     for (int i = 0; i < 100; i++)
@@ -873,7 +872,7 @@ static void test_throttled_retry(void **state)
     t->cfg.throttle_retry_ms = 30;
     t->peer->throttle_n = 3;
     t_bound(t);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[0].status, ESME_ROK);
@@ -1070,10 +1069,10 @@ static void test_throttle_pause_bounded(void **state)
     t->cfg.max_retries = 20;
     t->peer->throttle_n = 10;
     t_bound(t);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 5000));
-    uint64_t took = mono_ms() - t0;
+    uint64_t took = kz_mono_ms() - t0;
     assert_int_equal(t->req[0].status, ESME_ROK);
     assert_int_equal(t->peer->requests, 11);
     /* pauses 0, 10, 20, 40, 40, ... (9 pauses after 10 throttles) */
@@ -1162,20 +1161,14 @@ static void test_deliver(void **state)
     t_bound(t);
     struct pconn *c = peer_conn(t->peer, 0);
     uint32_t seq = peer_send_deliver(c, SMPP_DELIVER_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 1, 2000));
+    expect_dresp(t, 1, SMPP_DELIVER_SM_RESP, seq, ESME_ROK);
     assert_int_equal(t->delivered, 1);
     assert_int_equal(t->last_op, SMPP_USSD_PSSR_IND);
-    assert_int_equal(t->peer->dresp_id, SMPP_DELIVER_SM_RESP);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_ROK);
     assert_int_equal(t->peer->dresp_len, 17);
 
     t->deliver_status = ESME_RX_T_APPN;
     seq = peer_send_deliver(c, SMPP_DATA_SM);
-    assert_true(wait_ge(t, &t->peer->deliver_resps, 2, 2000));
-    assert_int_equal(t->peer->dresp_id, SMPP_DATA_SM_RESP);
-    assert_int_equal(t->peer->dresp_seq, seq);
-    assert_int_equal(t->peer->dresp_status, ESME_RX_T_APPN);
+    expect_dresp(t, 2, SMPP_DATA_SM_RESP, seq, ESME_RX_T_APPN);
     struct esme_stats st;
     esme_get_stats(t->e, &st);
     assert_int_equal(st.delivered_in, 2);
@@ -1266,7 +1259,7 @@ static void test_queue_timeout(void **state)
     char err[128];
     t->e = esme_new(t->base, &t->cfg, &t->cb, err, sizeof err);
     assert_non_null(t->e);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = kz_mono_ms();
     send_submit(t, 0);
     assert_true(wait_done(t, 1, 2000));
     assert_int_equal(t->req[0].status, ESME_DONE_TIMEOUT);

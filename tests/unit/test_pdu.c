@@ -9,9 +9,11 @@
  * C-string maxima, sm_length, TLV overruns and sizes, empty error bodies)
  * and the TLVs the USSD and receipt paths rely on.  Last, the readers of
  * the message inside a PDU: its body (short_message or message_payload)
- * and its concatenation (8- and 16-bit UDH IEs, sar_* TLVs).
+ * and its concatenation (8- and 16-bit UDH IEs, sar_* TLVs), and the
+ * framing that cuts one PDU off an evbuffer (smpp/frame.h).
  *
- * Owns: nothing global.  May call: smpp/pdu.h, libc, cmocka.
+ * Owns: nothing global.  May call: smpp/pdu.h, smpp/frame.h, libevent's
+ * evbuffer, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +25,11 @@
 
 #include <cmocka.h>
 
+#include <event2/buffer.h>
+
+#include "smpp/frame.h"
 #include "smpp/pdu.h"
+#include "tests/unit/pdu_build.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -293,15 +299,8 @@ static void test_submit_sm_ussd_ucs2(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_SUBMIT_SM, 0, 0x0102);
+    pdu_submit_to_phone(&p, 0x0102, 0, "100", 8, ucs2_sa, sizeof ucs2_sa);
     p.service_type = "USSD";
-    p.source_addr = "100";
-    p.dest_addr_ton = 1;
-    p.dest_addr_npi = 1;
-    p.destination_addr = "996555123456";
-    p.data_coding = 8;
-    p.sm_length = sizeof ucs2_sa;
-    p.short_message = ucs2_sa;
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_USSR_REQ), 0);
     uint8_t its[2] = {0x12, 0x00};
     assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_ITS_SESSION_INFO, its, 2), 0);
@@ -365,15 +364,7 @@ static void test_deliver_sm_ussd_start(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 7);
-    p.service_type = "USSD";
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "*100#";
-    p.data_coding = 0x0f;
-    p.sm_length = 5;
-    p.short_message = (const uint8_t *)"*100#";
+    pdu_ussd_from_phone(&p, 7, "*100#", 0x0f, "*100#", 5);
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_PSSR_IND), 0);
     assert_int_equal(smpp_pdu_set_u16(&p, SMPP_TLV_ITS_SESSION_INFO, 0x1200), 0);
     golden(&p, "00000046 00000005 00000000 00000007"
@@ -392,18 +383,8 @@ static void test_deliver_sm_receipt(void **state)
     (void)state;
     static const char text[] = "id:42 stat:DELIVRD err:000";
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DELIVER_SM, 0, 8);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";
-    p.esm_class = 0x04;
-    p.sm_length = (uint8_t)(sizeof text - 1);
-    p.short_message = (const uint8_t *)text;
-    assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, "42", 3), 0);
-    assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_MESSAGE_STATE, 2), 0);
-    static const uint8_t nec[3] = {0x03, 0x00, 0x00};
-    assert_int_equal(smpp_pdu_set_bytes(&p, SMPP_TLV_NETWORK_ERROR_CODE, nec, 3), 0);
+    /* receipted_message_id "42", message_state 2, network_error_code 03 00 00 */
+    assert_int_equal(pdu_receipt_from_phone(&p, 8, "100", text, sizeof text - 1, "42", 2), 0);
     golden(&p, "0000005d 00000005 00000000 00000008"
                "00"
                "01 01 39393635353531323334353600"
@@ -447,11 +428,7 @@ static void test_data_sm(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_DATA_SM, 0, 11);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";
+    pdu_from_phone(&p, SMPP_DATA_SM, 11, "100");
     p.esm_class = 3;
     p.registered_delivery = 1;
     p.data_coding = 8;
@@ -523,11 +500,7 @@ static void test_alert_notification(void **state)
 {
     (void)state;
     struct smpp_pdu p;
-    smpp_pdu_reset(&p, SMPP_ALERT_NOTIFICATION, 0, 15);
-    p.source_addr_ton = 1;
-    p.source_addr_npi = 1;
-    p.source_addr = "996555123456";
-    p.destination_addr = "100";             /* esme_addr */
+    pdu_from_phone(&p, SMPP_ALERT_NOTIFICATION, 15, "100");   /* esme_addr "100" */
     assert_int_equal(smpp_pdu_set_u8(&p, SMPP_TLV_MS_AVAILABILITY_STATUS, 0), 0);
     golden(&p, "0000002a 00000102 00000000 0000000f"
                "01 01 39393635353531323334353600 00 00 31303000 0422 0001 00");
@@ -1253,6 +1226,47 @@ static void test_empty_error_resps(void **state)
     expect_decode_error(b, 16, 0, ESME_RINVCMDLEN);
 }
 
+/* ---- framing off an evbuffer (smpp/frame) ----------------------------- */
+
+static void test_frame_next(void **state)
+{
+    (void)state;
+    struct evbuffer *in = evbuffer_new();
+    assert_non_null(in);
+    const uint8_t *pdu = NULL;
+    uint32_t len = 0, seq = 99;
+    uint8_t b[64];
+    /* fewer than 4 octets, then a header still short of its body */
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    size_t n = unhex("00000015 80000004 00000000 00000007 3132333400", b, sizeof b);
+    evbuffer_add(in, b, 3);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    evbuffer_add(in, b + 3, 17);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_MORE);
+    /* whole: the PDU's octets, and nothing drained */
+    evbuffer_add(in, b + 20, n - 20);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_PDU);
+    assert_int_equal(len, 21);
+    assert_memory_equal(pdu, b, n);
+    assert_int_equal(evbuffer_get_length(in), 21);
+    /* a cap below its length refuses it, naming its sequence number */
+    assert_int_equal(smpp_frame_next(in, 20, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(len, 21);
+    assert_int_equal(seq, 7);
+    evbuffer_drain(in, len);
+    /* 15 claimed: absurd; the sequence number only once 16 octets are in */
+    n = unhex("0000000f 00000015 00000000 00000042", b, sizeof b);
+    evbuffer_add(in, b, 8);
+    seq = 99;
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(len, 15);
+    assert_int_equal(seq, 0);
+    evbuffer_add(in, b + 8, n - 8);
+    assert_int_equal(smpp_frame_next(in, 0, &pdu, &len, &seq), SMPP_FRAME_BAD_LEN);
+    assert_int_equal(seq, 0x42);
+    evbuffer_free(in);
+}
+
 /* ---- encoder buffer handling ------------------------------------------ */
 
 static void test_encode_small_buffer(void **state)
@@ -1281,28 +1295,55 @@ static void test_encode_small_buffer(void **state)
     free(b);
 }
 
+/* Names by number: each row is one expected name (NULL: the codec has none). */
+struct name_case {
+    const char *(*fn)(uint32_t);
+    uint32_t v;
+    const char *want;
+};
+
+/* smpp_tlv_name takes a 16-bit tag; the table holds 32-bit numbers. */
+static const char *tlv_name(uint32_t v)
+{
+    return smpp_tlv_name((uint16_t)v);
+}
+
 static void test_names(void **state)
 {
     (void)state;
-    assert_string_equal(smpp_command_name(SMPP_SUBMIT_SM), "submit_sm");
-    assert_string_equal(smpp_command_name(SMPP_DELIVER_SM_RESP), "deliver_sm_resp");
-    assert_string_equal(smpp_command_name(SMPP_GENERIC_NACK), "generic_nack");
-    assert_string_equal(smpp_command_name(0x12345), "unknown");
-    assert_string_equal(smpp_status_name(ESME_RTHROTTLED), "ESME_RTHROTTLED");
-    assert_string_equal(smpp_status_name(ESME_ROK), "ESME_ROK");
-    assert_null(smpp_status_name(0x4242));
-    assert_string_equal(smpp_tlv_name(SMPP_TLV_USSD_SERVICE_OP), "ussd_service_op");
-    assert_string_equal(smpp_tlv_name(SMPP_TLV_ITS_SESSION_INFO), "its_session_info");
-    assert_string_equal(smpp_tlv_name(SMPP_TLV_DEST_ADDR_SUBUNIT), "dest_addr_subunit");
-    assert_null(smpp_tlv_name(0x0000));
-    assert_int_equal(smpp_resp_id(SMPP_SUBMIT_SM), SMPP_SUBMIT_SM_RESP);
-    assert_int_equal(smpp_resp_id(SMPP_BIND_TRANSCEIVER), SMPP_BIND_TRANSCEIVER_RESP);
-    assert_int_equal(smpp_resp_id(SMPP_ENQUIRE_LINK), SMPP_ENQUIRE_LINK_RESP);
-    assert_int_equal(smpp_resp_id(SMPP_DATA_SM), SMPP_DATA_SM_RESP);
-    assert_int_equal(smpp_resp_id(SMPP_OUTBIND), SMPP_GENERIC_NACK);
-    assert_int_equal(smpp_resp_id(SMPP_ALERT_NOTIFICATION), SMPP_GENERIC_NACK);
-    assert_int_equal(smpp_resp_id(SMPP_SUBMIT_SM_RESP), SMPP_GENERIC_NACK);
-    assert_int_equal(smpp_resp_id(0x77), SMPP_GENERIC_NACK);
+    static const struct name_case names[] = {
+        {smpp_command_name, SMPP_SUBMIT_SM, "submit_sm"},
+        {smpp_command_name, SMPP_DELIVER_SM_RESP, "deliver_sm_resp"},
+        {smpp_command_name, SMPP_GENERIC_NACK, "generic_nack"},
+        {smpp_command_name, 0x12345, "unknown"},
+        {smpp_status_name, ESME_RTHROTTLED, "ESME_RTHROTTLED"},
+        {smpp_status_name, ESME_ROK, "ESME_ROK"},
+        {smpp_status_name, 0x4242, NULL},
+        {tlv_name, SMPP_TLV_USSD_SERVICE_OP, "ussd_service_op"},
+        {tlv_name, SMPP_TLV_ITS_SESSION_INFO, "its_session_info"},
+        {tlv_name, SMPP_TLV_DEST_ADDR_SUBUNIT, "dest_addr_subunit"},
+        {tlv_name, 0x0000, NULL},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *got = names[i].fn(names[i].v);
+        if (names[i].want)
+            assert_string_equal(got, names[i].want);
+        else
+            assert_null(got);
+    }
+    /* the answer to each request; what has none is answered generic_nack */
+    static const uint32_t resp[][2] = {
+        {SMPP_SUBMIT_SM, SMPP_SUBMIT_SM_RESP},
+        {SMPP_BIND_TRANSCEIVER, SMPP_BIND_TRANSCEIVER_RESP},
+        {SMPP_ENQUIRE_LINK, SMPP_ENQUIRE_LINK_RESP},
+        {SMPP_DATA_SM, SMPP_DATA_SM_RESP},
+        {SMPP_OUTBIND, SMPP_GENERIC_NACK},
+        {SMPP_ALERT_NOTIFICATION, SMPP_GENERIC_NACK},
+        {SMPP_SUBMIT_SM_RESP, SMPP_GENERIC_NACK},
+        {0x77, SMPP_GENERIC_NACK},
+    };
+    for (size_t i = 0; i < sizeof resp / sizeof resp[0]; i++)
+        assert_int_equal(smpp_resp_id(resp[i][0]), resp[i][1]);
 }
 
 int main(void)
@@ -1345,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_empty_error_resps),
         cmocka_unit_test(test_encode_small_buffer),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_frame_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

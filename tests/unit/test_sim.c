@@ -3,14 +3,15 @@
  * smpp/sim/jsonw (checked against jansson, whose output it replaces, on
  * escapes, non-UTF-8 keys and values, nesting and number limits),
  * smpp/sim/loop's grave (nothing is freed before the next loop pass, all
- * of it then or on close), and smpp/sim/control on a real loop: a client
+ * of it then or on close; its sim_event_free/sim_bev_free null what they
+ * free), and smpp/sim/control on a real loop: a client
  * socket sends command lines and reads the answers and event lines.
  *
  * Waiting means running the loop one pass at a time and poll()ing the
  * client socket until a whole line is there or a deadline passes (never a
  * fixed sleep).
  * May call: smpp/sim/ (jsonw, loop, control, smsc), smpp/pdu, jansson (the
- * oracle), libevent, libc, cmocka.
+ * oracle), base/clock, libevent, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,14 +31,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/control.h"
 #include "smpp/sim/jsonw.h"
 #include "smpp/sim/loop.h"
 #include "smpp/sim/smsc.h"
+#include "tests/unit/smpp_wire.h"
 
 /* ------------------------------------------------------------------ */
 /* jsonw against jansson                                               */
@@ -174,6 +178,19 @@ static void test_grave(void **state)
     sim_grave_put(&g, &c->gone, corpse_bury);
     sim_grave_close(&g);                   /* the owner goes: at once */
     assert_int_equal(freed, 4);
+    assert_null(g.ev);
+
+    /* freeing what is set nulls it; NULL is nothing to do */
+    struct event *ev = event_new(base, -1, 0, NULL, NULL);
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+    assert_non_null(ev);
+    assert_non_null(bev);
+    sim_event_free(&ev);
+    sim_bev_free(&bev);
+    assert_null(ev);
+    assert_null(bev);
+    sim_event_free(&ev);
+    sim_bev_free(&bev);
     event_base_free(base);
 
     struct timeval tv = sim_tv_ms(1500);
@@ -195,28 +212,11 @@ struct ct {
     size_t len;
 };
 
-static int connect_to(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
-}
-
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The next line from the control port (without "\n") into out, running
  * the loop meanwhile; "" when none came within ms. */
 static void ct_line(struct ct *t, char *out, size_t cap, unsigned ms)
 {
-    uint64_t end = ms_now() + ms;
+    uint64_t end = kz_mono_ms() + ms;
     for (;;) {
         char *nl = memchr(t->buf, '\n', t->len);
         if (nl) {
@@ -226,7 +226,7 @@ static void ct_line(struct ct *t, char *out, size_t cap, unsigned ms)
             t->len -= n + 1;
             return;
         }
-        if (ms_now() > end) {
+        if (kz_mono_ms() > end) {
             out[0] = '\0';
             return;
         }
@@ -277,24 +277,29 @@ static void test_control_port(void **state)
     t.s = smsc_new(t.base, &cfg, err, sizeof err);
     assert_non_null(t.s);
     assert_true(smsc_control_port(t.s) > 0);
-    t.fd = connect_to(smsc_control_port(t.s));
+    t.fd = wire_connect(smsc_control_port(t.s));
 
     char line[16384];
     ct_send(&t, "help");
     ct_line(&t, line, sizeof line, 2000);
     assert_true(strncmp(line, "ok commands: stats | drop", 25) == 0);
-    ct_expect(&t, "bogus", "err unknown command 'bogus' (try help)");
-    ct_expect(&t, "mo 1", "err usage: mo FROM TO TEXT");
-    ct_expect(&t, "mo 996555 100 hi", "err no bound receiver");
-    ct_expect(&t, "ussd 996555 1", "err no dialog open; dial with: ussd MSISDN *CODE#");
-    ct_expect(&t, "ussd-abort 996555", "err no dialog");
-    ct_expect(&t, "ussd-log 996555", "err no USSD dialog recorded for 996555");
-    ct_expect(&t, "throttle 3", "ok");
-    ct_expect(&t, "refuse-binds on", "ok");
-    ct_expect(&t, "refuse-binds off", "ok");
-    ct_expect(&t, "drop", "ok dropped 0");
-    ct_expect(&t, "subscribe *", "ok");
-    ct_expect(&t, "unsubscribe", "ok");
+    /* each command and its one answer line, in this order */
+    static const char *const said[][2] = {
+        {"bogus", "err unknown command 'bogus' (try help)"},
+        {"mo 1", "err usage: mo FROM TO TEXT"},
+        {"mo 996555 100 hi", "err no bound receiver"},
+        {"ussd 996555 1", "err no dialog open; dial with: ussd MSISDN *CODE#"},
+        {"ussd-abort 996555", "err no dialog"},
+        {"ussd-log 996555", "err no USSD dialog recorded for 996555"},
+        {"throttle 3", "ok"},
+        {"refuse-binds on", "ok"},
+        {"refuse-binds off", "ok"},
+        {"drop", "ok dropped 0"},
+        {"subscribe *", "ok"},
+        {"unsubscribe", "ok"},
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        ct_expect(&t, said[i][0], said[i][1]);
     ct_send(&t, "stats");
     ct_line(&t, line, sizeof line, 2000);
     assert_true(strncmp(line, "ok {", 4) == 0);
@@ -311,15 +316,14 @@ static void test_control_port(void **state)
 
     /* wait-bind answers as soon as a receiver binds */
     ct_send(&t, "wait-bind 5");
-    int esme = connect_to(smsc_smpp_port(t.s));
+    int esme = wire_connect(smsc_smpp_port(t.s));
     struct smpp_pdu b;
     smpp_pdu_reset(&b, SMPP_BIND_TRANSCEIVER, 0, 1);
     b.system_id = "kyzmat";
     b.password = "secret";
     b.interface_version = 0x34;
     uint8_t wire[256];
-    int n = smpp_pdu_encode(&b, wire, sizeof wire, NULL);
-    assert_true(n > 0);
+    int n = wire_encode(&b, wire, sizeof wire);
     assert_int_equal(send(esme, wire, (size_t)n, 0), n);
     ct_line(&t, line, sizeof line, 3000);
     assert_string_equal(line, "ok bound");
@@ -338,7 +342,7 @@ static void test_control_port(void **state)
     ct_expect(&t, "mo 996555 100 two\\nlines", "ok parts=1");
 
     /* bye closes this client only; quit stops the loop */
-    int other = connect_to(smsc_control_port(t.s));
+    int other = wire_connect(smsc_control_port(t.s));
     int keep = t.fd;
     t.fd = other;
     ct_expect(&t, "bye", "ok bye");

@@ -11,7 +11,8 @@
  * pass at a time and poll()ing the client socket until a PDU is there or
  * a deadline passes (never a fixed sleep).
  * May call: smpp/sim/smsc, smpp/sim/{concat,control,script} (their pure
- * parsers), smpp/dialect, smpp/pdu, smpp/text, libevent, libc, cmocka.
+ * parsers), smpp/dialect, smpp/pdu, smpp/text, base/clock, libevent, libc,
+ * cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "smpp/dialect.h"
 #include "smpp/pdu.h"
 #include "smpp/sim/concat.h"
@@ -40,6 +42,7 @@
 #include "smpp/sim/script.h"
 #include "smpp/sim/smsc.h"
 #include "smpp/text.h"
+#include "tests/unit/smpp_wire.h"
 
 #define MAX_EVENTS 32
 
@@ -77,13 +80,6 @@ static void observer(void *arg, const struct smsc_event *e)
     snprintf(s->text, sizeof s->text, "%s", e->text ? e->text : "");
 }
 
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* One loop pass, then wait up to 2 ms for the client socket. */
 static void pump(struct t *t)
 {
@@ -105,12 +101,7 @@ static struct t *setup_with(const struct smsc_config *cfg)
         print_message("smsc_new: %s\n", err);
     assert_non_null(t->s);
     smsc_set_observer(t->s, observer, t);
-    t->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(t->fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons(smsc_smpp_port(t->s)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(t->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    t->fd = wire_connect(smsc_smpp_port(t->s));
     t->seq = 1;
     return t;
 }
@@ -136,11 +127,7 @@ static void teardown_t(struct t *t)
 static void send_pdu(struct t *t, struct smpp_pdu *p)
 {
     uint8_t buf[4096];
-    struct smpp_err e;
-    int n = smpp_pdu_encode(p, buf, sizeof buf, &e);
-    if (n < 0)
-        print_message("encode: %s\n", e.text);
-    assert_true(n > 0);
+    int n = wire_encode(p, buf, sizeof buf);
     assert_int_equal(send(t->fd, buf, (size_t)n, 0), n);
 }
 
@@ -152,7 +139,7 @@ static void send_raw(struct t *t, const void *b, size_t n)
 /* Next PDU from the SMSC within ms: 1, or 0 on timeout, -1 on close. */
 static int recv_pdu(struct t *t, struct smpp_pdu *p, unsigned ms)
 {
-    uint64_t end = ms_now() + ms;
+    uint64_t end = kz_mono_ms() + ms;
     for (;;) {
         if (t->rlen >= 4) {
             uint32_t len = smpp_pdu_peek_length(t->rbuf, t->rlen);
@@ -177,7 +164,7 @@ static int recv_pdu(struct t *t, struct smpp_pdu *p, unsigned ms)
             t->rlen += (size_t)n;
             continue;
         }
-        if (ms_now() > end)
+        if (kz_mono_ms() > end)
             return 0;
         pump(t);
     }
@@ -224,6 +211,29 @@ static uint32_t do_submit(struct t *t, const char *dst, const char *text,
     if (id)
         snprintf(id, idcap, "%s", r.message_id ? r.message_id : "");
     return r.command_status;
+}
+
+/* query_sm or cancel_sm (cmd) of message id from source "100"; the
+ * response in *r (it must be cmd's), its status returned. */
+static uint32_t ask(struct t *t, uint32_t cmd, const char *id, struct smpp_pdu *r)
+{
+    struct smpp_pdu q;
+    smpp_pdu_reset(&q, cmd, 0, t->seq++);
+    q.message_id = id;
+    q.source_addr = "100";
+    send_pdu(t, &q);
+    expect_pdu(t, r, smpp_resp_id(cmd));
+    assert_int_equal(r->sequence_number, q.sequence_number);
+    return r->command_status;
+}
+
+/* The next PDU is a receipt (deliver_sm) for message id, into *d. */
+static void expect_receipt(struct t *t, struct smpp_pdu *d, const char *id)
+{
+    expect_pdu(t, d, SMPP_DELIVER_SM);
+    const struct smpp_tlv *rid = smpp_tlv_find(d, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    assert_non_null(rid);
+    assert_string_equal((const char *)rid->val, id);
 }
 
 static void answer(struct t *t, const struct smpp_pdu *req)
@@ -353,21 +363,12 @@ static void test_receipt_formats(void **state)
     assert_null(smpp_tlv_find(&d, SMPP_TLV_NETWORK_ERROR_CODE));
     answer(t, &d);
     /* query_sm now says DELIVERED */
-    struct smpp_pdu q, r;
-    smpp_pdu_reset(&q, SMPP_QUERY_SM, 0, t->seq++);
-    q.message_id = id;
-    q.source_addr = "100";
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_QUERY_SM_RESP);
-    assert_int_equal(r.command_status, ESME_ROK);
+    struct smpp_pdu r;
+    assert_int_equal(ask(t, SMPP_QUERY_SM, id, &r), ESME_ROK);
     assert_int_equal(r.message_state, 2);
     assert_int_equal(strlen(r.final_date), 16);
     /* an id we never gave */
-    q.message_id = "77";
-    q.sequence_number = t->seq++;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_QUERY_SM_RESP);
-    assert_int_not_equal(r.command_status, ESME_ROK);
+    assert_int_not_equal(ask(t, SMPP_QUERY_SM, "77", &r), ESME_ROK);
     teardown_t(t);
 }
 
@@ -401,16 +402,11 @@ static void test_receipt_failures(void **state)
     char id1[70], id2[70];
     assert_int_equal(do_submit(t, "996555000001", "a", 2, id1, sizeof id1), ESME_ROK);
     assert_int_equal(do_submit(t, "996555000001", "b", 1, id2, sizeof id2), ESME_ROK);
-    expect_pdu(t, &d, SMPP_DELIVER_SM);
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id2);
+    expect_receipt(t, &d, id2);
     answer(t, &d);
     /* cancel: the delivered one cannot be cancelled */
-    struct smpp_pdu q, r;
-    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
-    q.message_id = id2;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
-    assert_int_equal(r.command_status, ESME_RCANCELFAIL);
+    struct smpp_pdu r;
+    assert_int_equal(ask(t, SMPP_CANCEL_SM, id2, &r), ESME_RCANCELFAIL);
     teardown_t(t);
 
     /* a receipt the ESME does not acknowledge comes again, and again
@@ -419,15 +415,12 @@ static void test_receipt_failures(void **state)
     t = bound(&c);
     assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
     for (int round = 0; round < 2; round++) {
-        expect_pdu(t, &d, SMPP_DELIVER_SM);
-        assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val,
-                            id1);
+        expect_receipt(t, &d, id1);
         struct smpp_pdu nack;
         smpp_pdu_reset(&nack, SMPP_DELIVER_SM_RESP, ESME_RX_T_APPN, d.sequence_number);
         send_pdu(t, &nack);
     }
-    expect_pdu(t, &d, SMPP_DELIVER_SM);      /* the third time: acknowledged */
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id1);
+    expect_receipt(t, &d, id1);      /* the third time: acknowledged */
     answer(t, &d);
     teardown_t(t);
 
@@ -436,14 +429,9 @@ static void test_receipt_failures(void **state)
     c.dlr_delay_ms = 100;
     t = bound(&c);
     assert_int_equal(do_submit(t, "996555000001", "a", 1, id1, sizeof id1), ESME_ROK);
-    smpp_pdu_reset(&q, SMPP_CANCEL_SM, 0, t->seq++);
-    q.message_id = id1;
-    send_pdu(t, &q);
-    expect_pdu(t, &r, SMPP_CANCEL_SM_RESP);
-    assert_int_equal(r.command_status, ESME_ROK);
+    assert_int_equal(ask(t, SMPP_CANCEL_SM, id1, &r), ESME_ROK);
     assert_int_equal(do_submit(t, "996555000001", "b", 1, id2, sizeof id2), ESME_ROK);
-    expect_pdu(t, &d, SMPP_DELIVER_SM);
-    assert_string_equal((const char *)smpp_tlv_find(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID)->val, id2);
+    expect_receipt(t, &d, id2);
     answer(t, &d);
     teardown_t(t);
 }
@@ -706,8 +694,8 @@ static void test_ussd_timeout(void **state)
     struct smpp_pdu d;
     expect_pdu(t, &d, SMPP_DELIVER_SM);
     answer(t, &d);
-    uint64_t end = ms_now() + 3000;
-    while (t->n_ev == 0 && ms_now() < end)
+    uint64_t end = kz_mono_ms() + 3000;
+    while (t->n_ev == 0 && kz_mono_ms() < end)
         pump(t);
     assert_int_equal(t->n_ev, 1);
     assert_int_equal(t->ev[0].kind, SMSC_EV_USSD_TIMEOUT);
@@ -742,16 +730,18 @@ static void test_unbind_and_drop(void **state)
 static void test_helpers(void **state)
 {
     (void)state;
-    char svc[24];
-    assert_int_equal(smsc_dial_service("*100#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "100");
-    assert_int_equal(smsc_dial_service("*100*2*1#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "100");
-    assert_int_equal(smsc_dial_service("#123#", svc, sizeof svc), 0);
-    assert_string_equal(svc, "123");
-    assert_int_equal(smsc_dial_service("100", svc, sizeof svc), -1);
-    assert_int_equal(smsc_dial_service("*#", svc, sizeof svc), -1);
-    assert_int_equal(smsc_dial_service("*1a0#", svc, sizeof svc), -1);
+    /* a dialled string and its service code (NULL: not a USSD code) */
+    static const char *const dials[][2] = {
+        {"*100#", "100"}, {"*100*2*1#", "100"}, {"#123#", "123"},
+        {"100", NULL}, {"*#", NULL}, {"*1a0#", NULL},
+    };
+    for (size_t i = 0; i < sizeof dials / sizeof dials[0]; i++) {
+        char svc[24];
+        int rc = smsc_dial_service(dials[i][0], svc, sizeof svc);
+        assert_int_equal(rc, dials[i][1] ? 0 : -1);
+        if (dials[i][1])
+            assert_string_equal(svc, dials[i][1]);
+    }
     char esc[64];
     smsc_escape_line("a\\b\nc\r", esc, sizeof esc);
     assert_string_equal(esc, "a\\\\b\\nc\\r");

@@ -478,72 +478,80 @@ static void test_decode_dcs(void **state)
 
 /* ---- choice ------------------------------------------------------------ */
 
+/* One smpp_text_choose case: the text (`unit` repeated `times`, or as it is
+ * when times is 0), the allowed encodings, and what must come out; a -1
+ * is a figure this case does not check. */
+struct choose_case {
+    const char *unit;
+    int times;
+    unsigned allow;
+    int enc, units, octets, chars, single_units, parts, fit_chars;
+};
+
+#define L1 SMPP_TEXT_ALLOW_LATIN1
+#define GSM SMPP_ENC_GSM7
+#define UCS SMPP_ENC_UCS2
+#define LAT SMPP_ENC_LATIN1
+
 static void test_choose(void **state)
 {
     (void)state;
-    struct smpp_text_choice c;
-    assert_int_equal(smpp_text_choose(U8("Hello"), 5, 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_GSM7);
-    assert_int_equal(c.units, 5);
-    assert_int_equal(c.chars, 5);
-    assert_int_equal(c.parts, 1);
-    assert_int_equal(smpp_text_choose(U8("{5€}"), LEN("{5€}"), 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_GSM7);
-    assert_int_equal(c.units, 7); /* 3 ESC pairs + '5' */
-    assert_int_equal(c.chars, 4);
-    assert_int_equal(smpp_text_choose(U8("café Δ"), LEN("café Δ"), 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_GSM7);
-    /* Russian and Kyrgyz: UCS-2 even when Latin-1 is allowed */
-    static const char *const cyr[] = {"Привет", "ң", "ө", "ү", "Ң", "Ө", "Ү",
-                                      "Кызмат көрсөтүү борбору"};
-    for (size_t i = 0; i < sizeof cyr / sizeof cyr[0]; i++) {
-        assert_int_equal(smpp_text_choose(U8(cyr[i]), strlen(cyr[i]), SMPP_TEXT_ALLOW_LATIN1, &c,
-                                          NULL), SMPP_TEXT_OK);
-        assert_int_equal(c.enc, SMPP_ENC_UCS2);
-    }
-    assert_int_equal(c.units, 46);
-    assert_int_equal(c.octets, 46);
-    assert_int_equal(c.chars, 23);
-    assert_int_equal(c.single_units, 140);
-    assert_int_equal(c.fit_chars, 23);
-    /* ç is not GSM: UCS-2 unless Latin-1 is allowed */
-    assert_int_equal(smpp_text_choose(U8("garçon"), LEN("garçon"), 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_UCS2);
-    assert_int_equal(c.units, 12);
-    assert_int_equal(smpp_text_choose(U8("garçon"), LEN("garçon"), SMPP_TEXT_ALLOW_LATIN1, &c, NULL),
-                     SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_LATIN1);
-    assert_int_equal(c.units, 6);
-    /* emoji: 4 octets */
-    assert_int_equal(smpp_text_choose(U8("a😀"), LEN("a😀"), 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_UCS2);
-    assert_int_equal(c.units, 6);
-    assert_int_equal(c.chars, 2);
-    /* GSM boundaries: 160 one part, 161 two, fit_chars 160 */
+    static const struct choose_case cases[] = {
+        /* unit, times, allow:  enc, units, octets, chars, single, parts, fit */
+        {"Hello", 0, 0,         GSM, 5, -1, 5, -1, 1, -1},
+        {"{5€}", 0, 0,          GSM, 7, -1, 4, -1, -1, -1},  /* 3 ESC pairs + '5' */
+        {"café Δ", 0, 0,        GSM, -1, -1, -1, -1, -1, -1},
+        /* Russian and Kyrgyz: UCS-2 even when Latin-1 is allowed */
+        {"Привет", 0, L1,       UCS, -1, -1, -1, -1, -1, -1},
+        {"ң", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"ө", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"ү", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"Ң", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"Ө", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"Ү", 0, L1,            UCS, -1, -1, -1, -1, -1, -1},
+        {"Кызмат көрсөтүү борбору", 0, L1, UCS, 46, 46, 23, 140, -1, 23},
+        /* ç is not GSM: UCS-2 unless Latin-1 is allowed */
+        {"garçon", 0, 0,        UCS, 12, -1, -1, -1, -1, -1},
+        {"garçon", 0, L1,       LAT, 6, -1, -1, -1, -1, -1},
+        /* emoji: 4 octets */
+        {"a😀", 0, 0,           UCS, 6, -1, 2, -1, -1, -1},
+        /* GSM boundaries: 160 one part, 161 two, fit_chars 160 */
+        {"a", 160, 0,           -1, -1, -1, -1, -1, 1, 160},
+        {"a", 161, 0,           -1, -1, -1, -1, -1, 2, 160},
+        /* 100 '{' cost 200 septets (2 parts) in GSM but 100 octets in Latin-1 */
+        {"{", 100, 0,           GSM, -1, -1, -1, -1, 2, 80},
+        {"{", 100, L1,          LAT, -1, -1, -1, -1, 1, -1},
+        /* empty text */
+        {"", 0, 0,              GSM, 0, -1, -1, -1, 1, -1},
+    };
     char buf[2048];
-    fill(buf, "a", 160);
-    assert_int_equal(smpp_text_choose(U8(buf), 160, 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.parts, 1);
-    assert_int_equal(c.fit_chars, 160);
-    fill(buf, "a", 161);
-    assert_int_equal(smpp_text_choose(U8(buf), 161, 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.parts, 2);
-    assert_int_equal(c.fit_chars, 160);
-    /* 100 '{' cost 200 septets (2 parts) in GSM but 100 octets in Latin-1 */
-    fill(buf, "{", 100);
-    assert_int_equal(smpp_text_choose(U8(buf), 100, 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_GSM7);
-    assert_int_equal(c.parts, 2);
-    assert_int_equal(c.fit_chars, 80);
-    assert_int_equal(smpp_text_choose(U8(buf), 100, SMPP_TEXT_ALLOW_LATIN1, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_LATIN1);
-    assert_int_equal(c.parts, 1);
-    /* empty text */
-    assert_int_equal(smpp_text_choose(U8(""), 0, 0, &c, NULL), SMPP_TEXT_OK);
-    assert_int_equal(c.enc, SMPP_ENC_GSM7);
-    assert_int_equal(c.units, 0);
-    assert_int_equal(c.parts, 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct choose_case *k = &cases[i];
+        if (k->times)
+            fill(buf, k->unit, (size_t)k->times);
+        else
+            snprintf(buf, sizeof buf, "%s", k->unit);
+        struct smpp_text_choice c;
+        assert_int_equal(smpp_text_choose(U8(buf), strlen(buf), k->allow, &c, NULL),
+                         SMPP_TEXT_OK);
+        const long got[] = {c.enc, (long)c.units, (long)c.octets, (long)c.chars,
+                            (long)c.single_units, (long)c.parts, (long)c.fit_chars};
+        const int want[] = {k->enc, k->units, k->octets, k->chars, k->single_units,
+                            k->parts, k->fit_chars};
+        for (size_t j = 0; j < sizeof want / sizeof want[0]; j++) {
+            if (want[j] < 0)
+                continue;
+            if (got[j] != want[j])
+                print_message("case %zu (\"%s\" x%d): figure %zu\n", i, k->unit, k->times, j);
+            assert_int_equal(got[j], want[j]);
+        }
+    }
 }
+
+#undef L1
+#undef GSM
+#undef UCS
+#undef LAT
 
 /* ---- USSD fit ---------------------------------------------------------- */
 
