@@ -125,8 +125,8 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS)
 # The two programs linked with Kannel's libgw (the differential test and
 # the codec benchmark): its headers are not clean under our prototype and
 # shadow warnings.
-$(DIFF_BIN): tests/diff/diff_kannel.c $(LIBS_A)
-$(BENCH_BIN): bench/bench_pdu.c $(LIBS_A)
+$(DIFF_BIN): tests/diff/diff_kannel.c tests/diff/kannel.h $(LIBS_A)
+$(BENCH_BIN): bench/bench_pdu.c tests/diff/kannel.h tests/unit/pdu_build.h $(LIBS_A)
 $(DIFF_BIN) $(BENCH_BIN):
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wstrict-prototypes -Wmissing-prototypes -Wshadow,$(CFLAGS)) \
