@@ -120,6 +120,25 @@ static json_t *load_object(const uint8_t *body, size_t len,
     return root;
 }
 
+/* The fields of one body object (keys already checked) -> out: 0, or -1
+ * with e filled. */
+typedef int fields_fn(json_t *root, void *out, struct api_error *e);
+
+/* Every api_parse_*(): body -> object with only the allowed keys -> its
+ * fields (fn); the tree is freed here, whatever fn answered. */
+static int parse_object(const uint8_t *body, size_t len,
+                        const char *const *allowed, fields_fn *fn, void *out,
+                        size_t size, struct api_error *e)
+{
+    memset(out, 0, size);
+    json_t *root = load_object(body, len, allowed, e);
+    if (!root)
+        return -1;
+    int rc = fn(root, out, e);
+    json_decref(root);
+    return rc;
+}
+
 /* String field: NULL out when absent and not required. */
 static int get_str(json_t *root, const char *key, bool required, size_t maxb,
                    const char **out, struct api_error *e)
@@ -246,34 +265,31 @@ void api_message_clear(struct api_message *m)
     memset(m, 0, sizeof *m);
 }
 
-int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
-                     struct api_error *e)
+static int notice_from(json_t *root, void *out, struct api_error *e)
 {
-    static const char *const allowed[] = { "to", "text", "from", NULL };
-    memset(n, 0, sizeof *n);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
+    struct api_notice *n = out;
     const char *text, *from;
     if (get_phone(root, "to", true, n->to, e) < 0 ||
         get_str(root, "text", true, API_NOTICE_MAX_BYTES, &text, e) < 0 ||
         get_str(root, "from", false, sizeof n->from - 1, &from, e) < 0 ||
         check_text("text", text, 182, e) < 0)
-        goto out;
+        return -1;
     if (from) {
         for (const char *p = from; *p; p++)
-            if (!isdigit((unsigned char)*p) && *p != '*' && *p != '#') {
-                api_fail(e, 400, "from", "field \"from\" must be a service code (digits, * and #)");
-                goto out;
-            }
+            if (!isdigit((unsigned char)*p) && *p != '*' && *p != '#')
+                return api_fail(e, 400, "from", "field \"from\" must be a service code (digits, * and #)");
         strcpy(n->from, from);
     }
     strcpy(n->text, text);
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    return 0;
+}
+
+static const char *const notice_keys[] = { "to", "text", "from", NULL };
+
+int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
+                     struct api_error *e)
+{
+    return parse_object(body, len, notice_keys, notice_from, n, sizeof *n, e);
 }
 
 static const char *const message_keys[] = {
@@ -281,18 +297,12 @@ static const char *const message_keys[] = {
     "callback_url", "law_required", NULL
 };
 
-static int message_from(json_t *root, struct api_message *m, struct api_error *e);
+static int message_from(json_t *root, void *out, struct api_error *e);
 
 int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
                       struct api_error *e)
 {
-    memset(m, 0, sizeof *m);
-    json_t *root = load_object(body, len, message_keys, e);
-    if (!root)
-        return -1;
-    int rc = message_from(root, m, e);
-    json_decref(root);
-    return rc;
+    return parse_object(body, len, message_keys, message_from, m, sizeof *m, e);
 }
 
 void api_batch_clear(struct api_batch *b)
@@ -303,26 +313,16 @@ void api_batch_clear(struct api_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-int api_parse_batch(const uint8_t *body, size_t len, struct api_batch *b,
-                    struct api_error *e)
+static int batch_from(json_t *root, void *out, struct api_error *e)
 {
-    static const char *const allowed[] = { "messages", NULL };
-    memset(b, 0, sizeof *b);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
+    struct api_batch *b = out;
     json_t *arr = json_object_get(root, "messages");
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
-    if (!json_is_array(arr) || n == 0 || n > API_BATCH_MAX) {
-        api_fail(e, 400, "messages", "\"messages\" must be an array of 1..%d messages",
+    if (!json_is_array(arr) || n == 0 || n > API_BATCH_MAX)
+        return api_fail(e, 400, "messages", "\"messages\" must be an array of 1..%d messages",
              API_BATCH_MAX);
-        goto out;
-    }
-    if (!(b->m = calloc(n, sizeof *b->m))) {
-        api_fail(e, 500, NULL, "out of memory");
-        goto out;
-    }
+    if (!(b->m = calloc(n, sizeof *b->m)))
+        return api_fail(e, 500, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(arr, i);
         b->n = i + 1;
@@ -335,20 +335,25 @@ int api_parse_batch(const uint8_t *body, size_t len, struct api_batch *b,
             char f[64];
             snprintf(f, sizeof f, "messages[%zu]%s%.40s", i, ie.field[0] ? "." : "",
                      ie.field);
-            api_fail(e, ie.status ? ie.status : 400, f, "messages[%zu]: %.160s", i,
-                 ie.msg);
-            goto out;
+            return api_fail(e, ie.status ? ie.status : 400, f,
+                            "messages[%zu]: %.160s", i, ie.msg);
         }
     }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    return 0;
+}
+
+static const char *const batch_keys[] = { "messages", NULL };
+
+int api_parse_batch(const uint8_t *body, size_t len, struct api_batch *b,
+                    struct api_error *e)
+{
+    return parse_object(body, len, batch_keys, batch_from, b, sizeof *b, e);
 }
 
 /* The fields of one message object (keys already checked). */
-static int message_from(json_t *root, struct api_message *m, struct api_error *e)
+static int message_from(json_t *root, void *out, struct api_error *e)
 {
+    struct api_message *m = out;
     memset(m, 0, sizeof *m);
     int rc = -1;
     const char *text, *tmpl, *key, *url;
@@ -443,17 +448,9 @@ void api_app_status_clear(struct api_app_status *a)
     memset(a, 0, sizeof *a);
 }
 
-int api_parse_app_status(const uint8_t *body, size_t len,
-                         struct api_app_status *a, struct api_error *e)
+static int app_status_from(json_t *root, void *out, struct api_error *e)
 {
-    static const char *const allowed[] = {
-        "status", "owner", "service", "note", "language", "notify", NULL
-    };
-    memset(a, 0, sizeof *a);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
+    struct api_app_status *a = out;
     const char *note;
     if (get_code(root, "status", true, a->status, e) < 0 ||
         get_phone(root, "owner", false, a->owner, e) < 0 ||
@@ -461,17 +458,23 @@ int api_parse_app_status(const uint8_t *body, size_t len,
         get_str(root, "note", false, API_NOTE_MAX, &note, e) < 0 ||
         get_lang(root, "language", a->lang, e) < 0 ||
         get_bool(root, "notify", true, &a->notify, e) < 0)
-        goto out;
+        return -1;
     if (note && check_text("note", note, API_NOTE_MAX, e) < 0)
-        goto out;
-    if (note && !(a->note = strdup(note))) {
-        api_fail(e, 500, NULL, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+        return -1;
+    if (note && !(a->note = strdup(note)))
+        return api_fail(e, 500, NULL, "out of memory");
+    return 0;
+}
+
+static const char *const app_status_keys[] = {
+        "status", "owner", "service", "note", "language", "notify", NULL
+    };
+
+int api_parse_app_status(const uint8_t *body, size_t len,
+                         struct api_app_status *a, struct api_error *e)
+{
+    return parse_object(body, len, app_status_keys, app_status_from, a,
+                        sizeof *a, e);
 }
 
 void api_office_clear(struct api_office *o)
@@ -516,45 +519,45 @@ static int get_by_lang(json_t *root, const char *key, bool required,
     return 0;
 }
 
-int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
-                     struct api_error *e)
+static int office_from(json_t *root, void *out, struct api_error *e)
 {
-    static const char *const allowed[] = { "code", "name", "address", NULL };
-    memset(o, 0, sizeof *o);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
+    struct api_office *o = out;
     if (get_code(root, "code", true, o->code, e) < 0 ||
         get_by_lang(root, "name", true, o->name, e) < 0 ||
         get_by_lang(root, "address", false, o->address, e) < 0)
-        goto out;
+        return -1;
     for (int i = 0; i < 3; i++)
-        if (o->address[i] && !o->name[i]) {
-            api_fail(e, 400, "address", "address in %s given without a name in %s",
-                 template_langs[i], template_langs[i]);
-            goto out;
-        }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+        if (o->address[i] && !o->name[i])
+            return api_fail(e, 400, "address",
+                            "address in %s given without a name in %s",
+                            template_langs[i], template_langs[i]);
+    return 0;
 }
+
+static const char *const office_keys[] = { "code", "name", "address", NULL };
+
+int api_parse_office(const uint8_t *body, size_t len, struct api_office *o,
+                     struct api_error *e)
+{
+    return parse_object(body, len, office_keys, office_from, o, sizeof *o, e);
+}
+
+static int service_from(json_t *root, void *out, struct api_error *e)
+{
+    struct api_service *sv = out;
+    if (get_code(root, "code", true, sv->code, e) < 0 ||
+        get_by_lang(root, "name", true, sv->name, e) < 0)
+        return -1;
+    return 0;
+}
+
+static const char *const service_keys[] = { "code", "name", NULL };
 
 int api_parse_service(const uint8_t *body, size_t len, struct api_service *sv,
                       struct api_error *e)
 {
-    static const char *const allowed[] = { "code", "name", NULL };
-    memset(sv, 0, sizeof *sv);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = 0;
-    if (get_code(root, "code", true, sv->code, e) < 0 ||
-        get_by_lang(root, "name", true, sv->name, e) < 0)
-        rc = -1;
-    json_decref(root);
-    return rc;
+    return parse_object(body, len, service_keys, service_from, sv,
+                        sizeof *sv, e);
 }
 
 void api_service_clear(struct api_service *sv)
@@ -573,52 +576,44 @@ static bool digits(const char *s, size_t n)
     return true;
 }
 
-int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
-                   struct api_error *e)
+static int slot_from(json_t *root, void *out, struct api_error *e)
 {
-    static const char *const allowed[] = {
-        "office", "service", "day", "time", "capacity", NULL
-    };
-    memset(s, 0, sizeof *s);
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
+    struct api_slot *s = out;
     const char *day, *tm;
     if (get_code(root, "office", true, s->office, e) < 0 ||
         get_code(root, "service", true, s->service, e) < 0 ||
         get_str(root, "day", true, 10, &day, e) < 0 ||
         get_str(root, "time", true, 5, &tm, e) < 0)
-        goto out;
+        return -1;
     if (strlen(day) != 10 || day[4] != '-' || day[7] != '-' ||
         !digits(day, 4) || !digits(day + 5, 2) || !digits(day + 8, 2) ||
         atoi(day + 5) < 1 || atoi(day + 5) > 12 || atoi(day + 8) < 1 ||
-        atoi(day + 8) > 31) {
-        api_fail(e, 400, "day", "\"day\" must be YYYY-MM-DD");
-        goto out;
-    }
+        atoi(day + 8) > 31)
+        return api_fail(e, 400, "day", "\"day\" must be YYYY-MM-DD");
     if (strlen(tm) != 5 || tm[2] != ':' || !digits(tm, 2) ||
-        !digits(tm + 3, 2) || atoi(tm) > 23 || atoi(tm + 3) > 59) {
-        api_fail(e, 400, "time", "\"time\" must be HH:MM");
-        goto out;
-    }
+        !digits(tm + 3, 2) || atoi(tm) > 23 || atoi(tm + 3) > 59)
+        return api_fail(e, 400, "time", "\"time\" must be HH:MM");
     strcpy(s->day, day);
     strcpy(s->time, tm);
     json_t *c = json_object_get(root, "capacity");
-    if (!c) {
-        api_fail(e, 400, "capacity", "missing field \"capacity\"");
-        goto out;
-    }
+    if (!c)
+        return api_fail(e, 400, "capacity", "missing field \"capacity\"");
     if (!json_is_integer(c) || json_integer_value(c) < 0 ||
-        json_integer_value(c) > 100000) {
-        api_fail(e, 400, "capacity", "\"capacity\" must be an integer 0..100000");
-        goto out;
-    }
+        json_integer_value(c) > 100000)
+        return api_fail(e, 400, "capacity",
+                        "\"capacity\" must be an integer 0..100000");
     s->capacity = (int)json_integer_value(c);
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    return 0;
+}
+
+static const char *const slot_keys[] = {
+        "office", "service", "day", "time", "capacity", NULL
+    };
+
+int api_parse_slot(const uint8_t *body, size_t len, struct api_slot *s,
+                   struct api_error *e)
+{
+    return parse_object(body, len, slot_keys, slot_from, s, sizeof *s, e);
 }
 
 /* ---- status templates (PUT /v1/templates/{status}/{lang}) ----------------- */
@@ -668,6 +663,27 @@ void api_template_clear(struct api_template *t)
     memset(t, 0, sizeof *t);
 }
 
+/* A template body and the key it is for (from the path). */
+struct template_in {
+    struct api_template *t;
+    const char *status, *lang;
+};
+
+static int template_from(json_t *root, void *out, struct api_error *e)
+{
+    struct template_in *in = out;
+    struct api_template *t = in->t;
+    const char *text;
+    if (get_str(root, "text", true, API_TEXT_MAX_BYTES, &text, e) < 0 ||
+        api_template_check(in->status, text, e) < 0)
+        return -1;
+    snprintf(t->status, sizeof t->status, "%s", in->status);
+    snprintf(t->lang, sizeof t->lang, "%s", in->lang);
+    if (!(t->text = strdup(text)))
+        return api_fail(e, 500, NULL, "out of memory");
+    return 0;
+}
+
 int api_parse_template(const uint8_t *body, size_t len, const char *status,
                        const char *lang, struct api_template *t,
                        struct api_error *e)
@@ -676,22 +692,6 @@ int api_parse_template(const uint8_t *body, size_t len, const char *status,
     memset(t, 0, sizeof *t);
     if (api_template_key(status, lang, e) < 0)
         return -1;
-    json_t *root = load_object(body, len, allowed, e);
-    if (!root)
-        return -1;
-    int rc = -1;
-    const char *text;
-    if (get_str(root, "text", true, API_TEXT_MAX_BYTES, &text, e) < 0 ||
-        api_template_check(status, text, e) < 0)
-        goto out;
-    snprintf(t->status, sizeof t->status, "%s", status);
-    snprintf(t->lang, sizeof t->lang, "%s", lang);
-    if (!(t->text = strdup(text))) {
-        api_fail(e, 500, NULL, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    struct template_in in = { t, status, lang };
+    return parse_object(body, len, allowed, template_from, &in, 0, e);
 }
