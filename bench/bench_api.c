@@ -48,15 +48,15 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 
+/* Seconds on the monotonic clock (base/clock's, in microseconds). */
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)kz_mono_us() / 1e6;
 }
 
 static void on_term(evutil_socket_t fd, short what, void *arg)

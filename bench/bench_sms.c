@@ -66,22 +66,15 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "gateway/api.h"
 #include "gateway/phone.h"
 #include "gateway/store.h"
 
+/* Seconds on the monotonic clock (base/clock's, in microseconds). */
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (double)kz_mono_us() / 1e6;
 }
 
 /* A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY, or -1. */
@@ -590,7 +583,7 @@ static int cmd_fill(int argc, char **argv)
         return 1;
     }
     double t0 = mono();
-    int64_t now = wall_ms();
+    int64_t now = kz_wall_ms();
     int rc = STORE_OK;
     for (long i = 0; i < rows && rc == STORE_OK;) {
         for (long j = 0; j < 50000 && i < rows && rc == STORE_OK; j++, i++) {
