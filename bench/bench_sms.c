@@ -43,7 +43,7 @@
  *       RESULT first_ms=.. count=.. count_ms=.. (or first_ms=- when none)
  *
  * Owns: its sockets, the child of `restart`, the store it fills.
- * May call: gateway/store.h, gateway/phone.h (phone_canon), libevent,
+ * May call: bench/httpc.h, gateway/store.h, gateway/phone.h (phone_canon), libevent,
  * libc, POSIX.  Exit status: 0 when the measurement ran, 1 when it could
  * not (no connection, no control port, store error), 2 on bad usage.
  */
@@ -67,6 +67,7 @@
 #include <event2/event.h>
 
 #include "base/clock.h"
+#include "bench/httpc.h"
 #include "gateway/api.h"
 #include "gateway/phone.h"
 #include "gateway/store.h"
@@ -75,23 +76,6 @@
 static double mono(void)
 {
     return (double)kz_mono_us() / 1e6;
-}
-
-/* A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY, or -1. */
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int one = 1;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* ---- the simulator's control port ---------------------------------------- */
@@ -109,7 +93,7 @@ struct ctl {
 static int ctl_open(struct ctl *c, int port)
 {
     c->len = 0;
-    c->fd = dial(port);
+    c->fd = http_dial(port);
     return c->fd < 0 ? -1 : 0;
 }
 
@@ -242,42 +226,13 @@ static int send_req(struct conn *c)
     return 0;
 }
 
-/* Length of one complete answer at the head of c->in (0: not yet); its
- * status in *status and whether the server will close in *closing. */
-static size_t answer_len(struct conn *c, int *status, bool *closing)
-{
-    c->in[c->inlen] = '\0';
-    char *eoh = strstr(c->in, "\r\n\r\n");
-    if (!eoh)
-        return 0;
-    *status = c->inlen > 12 ? atoi(c->in + 9) : 0;   /* "HTTP/1.1 NNN" */
-    *closing = strncmp(c->in, "HTTP/1.0", 8) == 0;
-    size_t clen = 0;
-    for (char *h = strchr(c->in, '\n'); h && h < eoh; h = strchr(h, '\n')) {
-        h++;
-        if (strncasecmp(h, "Content-Length:", 15) == 0)
-            clen = (size_t)strtoul(h + 15, NULL, 10);
-        else if (strncasecmp(h, "Connection:", 11) == 0) {
-            const char *v = h + 11;
-            while (*v == ' ')
-                v++;
-            if (strncasecmp(v, "close", 5) == 0)
-                *closing = true;
-            else if (strncasecmp(v, "keep-alive", 10) == 0)
-                *closing = false;
-        }
-    }
-    size_t total = (size_t)(eoh + 4 - c->in) + clen;
-    return total > c->inlen ? 0 : total;
-}
-
 static void on_read(evutil_socket_t fd, short what, void *arg);
 
 static int conn_open(struct conn *c)
 {
     c->inlen = 0;
     c->busy = false;
-    c->fd = dial(c->ld->port);
+    c->fd = http_dial(c->ld->port);
     if (c->fd < 0 || evutil_make_socket_nonblocking(c->fd) < 0)
         return -1;
     c->ev = event_new(c->ld->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
@@ -362,21 +317,20 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->inlen += (size_t)r;
-    int status = 0;
-    bool closing = false;
+    struct http_answer ans;
     size_t len;
-    while ((len = answer_len(c, &status, &closing)) > 0) {
+    while ((len = http_answer(c->in, c->inlen, &ans)) > 0) {
         memmove(c->in, c->in + len, c->inlen - len);
         c->inlen -= len;
         c->busy = false;
         ld->done += c->msgs;
-        if (status == 202) {
+        if (ans.status == 202) {
             ld->lat[ld->nlat++] = (mono() - c->sent_at) * 1e3;
             ld->ok += c->msgs;
         } else {
             ld->bad += c->msgs;
         }
-        if (closing) {
+        if (ans.closing) {
             c->busy = false;
             redial(c);
             return;
