@@ -86,6 +86,37 @@
 
 /* ---- schema ------------------------------------------------------------- */
 
+/* The outbox's columns and indexes, as migration 4 created them and
+ * migration 6 re-creates them around its new state CHECK: one text, so
+ * the rebuilt table cannot drift from the original. */
+#define OUTBOX_COLS_HEAD \
+    "  id INTEGER PRIMARY KEY," \
+    "  client TEXT NOT NULL DEFAULT '', idem_key TEXT," \
+    "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT," \
+    "  lang TEXT, callback_url TEXT," \
+    "  law_required INTEGER NOT NULL DEFAULT 0,"
+#define OUTBOX_COLS_TAIL \
+    "  attempts INTEGER NOT NULL DEFAULT 0," \
+    "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL," \
+    "  lease_until INTEGER," \
+    "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER," \
+    "  err INTEGER NOT NULL DEFAULT 0," \
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL," \
+    "  submitted_at INTEGER, done_at INTEGER);"
+#define OUTBOX_INDEXES \
+    "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)" \
+    "  WHERE idem_key IS NOT NULL;" \
+    "CREATE INDEX outbox_due ON outbox(next_attempt_at)" \
+    "  WHERE state = 'queued';" \
+    "CREATE INDEX outbox_lease ON outbox(lease_until)" \
+    "  WHERE state = 'sending';" \
+    "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)" \
+    "  WHERE smsc_msgid IS NOT NULL;" \
+    "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)" \
+    "  WHERE msgid_dec IS NOT NULL;" \
+    "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)" \
+    "  WHERE msgid_hex IS NOT NULL;"
+
 static const struct store_migration migrations[] = {
     { "1 directory",
       "CREATE TABLE agencies("
@@ -166,32 +197,11 @@ static const struct store_migration migrations[] = {
       "  WHERE state = 'active' AND reminder_sent = 0;" },
     { "4 outbox",
       "CREATE TABLE outbox("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '', idem_key TEXT,"
-      "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT,"
-      "  lang TEXT, callback_url TEXT,"
-      "  law_required INTEGER NOT NULL DEFAULT 0,"
+      OUTBOX_COLS_HEAD
       "  state TEXT NOT NULL CHECK(state IN ('queued','sending','submitted',"
       "    'delivered','failed','expired')),"
-      "  attempts INTEGER NOT NULL DEFAULT 0,"
-      "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-      "  lease_until INTEGER,"
-      "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER,"
-      "  err INTEGER NOT NULL DEFAULT 0,"
-      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-      "  submitted_at INTEGER, done_at INTEGER);"
-      "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)"
-      "  WHERE idem_key IS NOT NULL;"
-      "CREATE INDEX outbox_due ON outbox(next_attempt_at)"
-      "  WHERE state = 'queued';"
-      "CREATE INDEX outbox_lease ON outbox(lease_until)"
-      "  WHERE state = 'sending';"
-      "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)"
-      "  WHERE smsc_msgid IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)"
-      "  WHERE msgid_dec IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)"
-      "  WHERE msgid_hex IS NOT NULL;"
+      OUTBOX_COLS_TAIL
+      OUTBOX_INDEXES
       "CREATE TABLE receipts("
       "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
       "  msgid TEXT NOT NULL, outbox_id INTEGER, state TEXT,"
@@ -220,36 +230,15 @@ static const struct store_migration migrations[] = {
        * (same columns, same order, same indexes; no trigger, view or
        * foreign key refers to it); a one-time copy at the first open. */
       "CREATE TABLE outbox_v6("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '', idem_key TEXT,"
-      "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT,"
-      "  lang TEXT, callback_url TEXT,"
-      "  law_required INTEGER NOT NULL DEFAULT 0,"
+      OUTBOX_COLS_HEAD
       "  state TEXT NOT NULL CHECK(state = 'queued' OR state = 'sending' OR"
       "    state = 'submitted' OR state = 'delivered' OR state = 'failed' OR"
       "    state = 'expired'),"
-      "  attempts INTEGER NOT NULL DEFAULT 0,"
-      "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-      "  lease_until INTEGER,"
-      "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER,"
-      "  err INTEGER NOT NULL DEFAULT 0,"
-      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-      "  submitted_at INTEGER, done_at INTEGER);"
+      OUTBOX_COLS_TAIL
       "INSERT INTO outbox_v6 SELECT * FROM outbox;"
       "DROP TABLE outbox;"
       "ALTER TABLE outbox_v6 RENAME TO outbox;"
-      "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)"
-      "  WHERE idem_key IS NOT NULL;"
-      "CREATE INDEX outbox_due ON outbox(next_attempt_at)"
-      "  WHERE state = 'queued';"
-      "CREATE INDEX outbox_lease ON outbox(lease_until)"
-      "  WHERE state = 'sending';"
-      "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)"
-      "  WHERE smsc_msgid IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)"
-      "  WHERE msgid_dec IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)"
-      "  WHERE msgid_hex IS NOT NULL;"
+      OUTBOX_INDEXES
       "CREATE INDEX outbox_done ON outbox(done_at)"
       "  WHERE done_at IS NOT NULL;" },
     { "7 booking language",
