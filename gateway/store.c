@@ -1819,6 +1819,21 @@ int store_booking_reminded(struct store *st, int64_t booking_id)
 
 /* ---- applications --------------------------------------------------------- */
 
+/* S_APP_UPDATE or S_APP_INSERT: the same six parameters. */
+static int app_write(struct store *st, enum sid q, const char *number,
+                     int64_t agency_id, const char *status, int64_t now,
+                     int64_t service_id, const char *owner, const char *what)
+{
+    sqlite3_stmt *s = S(st, q);
+    bt(s, 1, number);
+    bi(s, 2, agency_id);
+    bt(s, 3, status);
+    bi(s, 4, now);
+    bi0(s, 5, service_id);
+    bt(s, 6, owner);
+    return run(st, s, what);
+}
+
 int store_app_status(struct store *st, const char *number, int64_t agency_id,
                      int64_t service_id, const char *owner,
                      const char *status, const char *note, int64_t now)
@@ -1830,14 +1845,9 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
     int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
-    sqlite3_stmt *s = S(st, S_APP_UPDATE);
-    bt(s, 1, number);
-    bi(s, 2, agency_id);
-    bt(s, 3, status);
-    bi(s, 4, now);
-    bi0(s, 5, service_id);
-    bt(s, 6, owner);
-    r = run(st, s, "application update");
+    sqlite3_stmt *s;
+    r = app_write(st, S_APP_UPDATE, number, agency_id, status, now,
+                  service_id, owner, "application update");
     if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
         /* new, or another agency's */
         if (!owner) {
@@ -1853,14 +1863,8 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
                 r = STORE_INVALID;
             }
         } else {
-            s = S(st, S_APP_INSERT);
-            bt(s, 1, number);
-            bi(s, 2, agency_id);
-            bt(s, 3, status);
-            bi(s, 4, now);
-            bi0(s, 5, service_id);
-            bt(s, 6, owner);
-            r = run(st, s, "application insert");
+            r = app_write(st, S_APP_INSERT, number, agency_id, status, now,
+                          service_id, owner, "application insert");
             if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
                 seterr(st, "application %s belongs to another agency",
                        number);
