@@ -369,17 +369,18 @@ static double pct(const double *v, long n, double p)
     return v[i];
 }
 
-static int cmd_load(int argc, char **argv)
+/* The load command's options into ld, *k, *ctl_port, *wait_s: 0, or 2
+ * (usage). */
+static int load_args(int argc, char **argv, struct load *ldp, int *k,
+                     int *ctl_port, double *wait_s)
 {
-    struct load ld = { .n = 0 };
-    int k = 64, ctl_port = 0;
-    double wait_s = 20;
+    struct load ld = *ldp;
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
         if (strcmp(o, "--port") == 0)
             ld.port = atoi(v);
         else if (strcmp(o, "--clients") == 0)
-            k = atoi(v);
+            *k = atoi(v);
         else if (strcmp(o, "--n") == 0)
             ld.n = atol(v);
         else if (strcmp(o, "--kyzmat") == 0)
@@ -412,9 +413,9 @@ static int cmd_load(int argc, char **argv)
             ld.dlr_url[n] = '\0';
         }
         else if (strcmp(o, "--control") == 0)
-            ctl_port = atoi(v);
+            *ctl_port = atoi(v);
         else if (strcmp(o, "--wait") == 0)
-            wait_s = atof(v);
+            *wait_s = atof(v);
         else {
             fprintf(stderr, "bench_sms load: unknown option %s\n", o);
             return 2;
@@ -424,11 +425,50 @@ static int cmd_load(int argc, char **argv)
         fprintf(stderr, "bench_sms load: --batch is 1..100, kyzmat only\n");
         return 2;
     }
-    if (ld.port <= 0 || k <= 0 || ld.n <= 0 || (!ld.token == !ld.user)) {
+    if (ld.port <= 0 || *k <= 0 || ld.n <= 0 || (!ld.token == !ld.user)) {
         fprintf(stderr, "bench_sms load: --port, --clients, --n and one of "
                         "--kyzmat/--kannel are needed\n");
         return 2;
     }
+    *ldp = ld;
+    return 0;
+}
+
+/* Submitted: poll the simulator's control port until its count grew by
+ * ok since sub0, or it stalls for wait_s.  The count (-1: no answer), and
+ * in *t_sub when it last moved (seconds since t0). */
+static long wait_submitted(struct ctl *ctl, long sub0, long ok, double t0,
+                           double wait_s, double *t_sub)
+{
+    long got = -1;
+    double last_move = mono();
+    long prev = -1;
+    for (;;) {
+        long s = ctl_submits(ctl);
+        double now = mono();
+        if (s < 0)
+            break;
+        got = s - sub0;
+        if (got != prev) {
+            prev = got;
+            last_move = now;
+            *t_sub = now - t0;
+        }
+        if (got >= ok || now - last_move > wait_s)
+            break;
+        pause_ms(1);
+    }
+    return got;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+    struct load ld = { .n = 0 };
+    int k = 64, ctl_port = 0;
+    double wait_s = 20;
+    int bad = load_args(argc, argv, &ld, &k, &ctl_port, &wait_s);
+    if (bad)
+        return bad;
     struct ctl ctl = { .fd = -1 };
     long sub0 = 0;
     if (ctl_port > 0 && (ctl_open(&ctl, ctl_port) < 0 ||
@@ -484,25 +524,8 @@ static int cmd_load(int argc, char **argv)
      * stalls for wait_s. */
     long got = -1;
     double t_sub = 0;
-    if (rc == 0 && ctl.fd >= 0) {
-        double last_move = mono();
-        long prev = -1;
-        for (;;) {
-            long s = ctl_submits(&ctl);
-            double now = mono();
-            if (s < 0)
-                break;
-            got = s - sub0;
-            if (got != prev) {
-                prev = got;
-                last_move = now;
-                t_sub = now - t0;
-            }
-            if (got >= ld.ok || now - last_move > wait_s)
-                break;
-            pause_ms(1);
-        }
-    }
+    if (rc == 0 && ctl.fd >= 0)
+        got = wait_submitted(&ctl, sub0, ld.ok, t0, wait_s, &t_sub);
     if (ctl.fd >= 0)
         close(ctl.fd);
     qsort(ld.lat, (size_t)ld.nlat, sizeof *ld.lat, cmp_d);
