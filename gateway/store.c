@@ -781,6 +781,13 @@ static int run(struct store *st, sqlite3_stmt *s, const char *what)
     return STORE_OK;
 }
 
+/* run(), and STORE_NOTFOUND when it changed no row. */
+static int run_changed(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int r = run(st, s, what);
+    return r == STORE_OK && sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : r;
+}
+
 /* Step once: SQLITE_ROW -> STORE_OK (caller reads, then resets),
  * SQLITE_DONE -> STORE_NOTFOUND (reset), else the mapped error (reset). */
 static int row(struct store *st, sqlite3_stmt *s, const char *what)
@@ -1811,10 +1818,7 @@ int store_booking_reminded(struct store *st, int64_t booking_id)
 {
     sqlite3_stmt *s = S(st, S_BOOKING_REMINDED);
     bi(s, 1, booking_id);
-    int r = run(st, s, "booking reminded");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "booking reminded");
 }
 
 /* ---- applications --------------------------------------------------------- */
@@ -2020,10 +2024,7 @@ int store_template_delete(struct store *st, int64_t agency_id,
     bi(s, 1, agency_id);
     bt(s, 2, status);
     bt(s, 3, lang);
-    int r = run(st, s, "template delete");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "template delete");
 }
 
 /* ---- lookup rate limit ------------------------------------------------------ */
@@ -2099,10 +2100,7 @@ int store_sub_remove(struct store *st, const char *msisdn, const char *topic)
     sqlite3_stmt *s = S(st, S_SUB_DEL);
     bt(s, 1, msisdn);
     bt(s, 2, topic);
-    int r = run(st, s, "unsubscribe");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "unsubscribe");
 }
 
 int store_sub_mute(struct store *st, const char *msisdn, const char *topic,
@@ -2245,10 +2243,7 @@ int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
     sqlite3_stmt *s = S(st, S_TOKEN_REVOKE);
     sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
     bi(s, 2, now);
-    int r = run(st, s, "token revoke");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "token revoke");
 }
 
 /* ---- outbox ----------------------------------------------------------------- */
@@ -2522,10 +2517,7 @@ int store_mark_failed(struct store *st, int64_t id, int err, int64_t now)
     bi(s, 1, id);
     bi(s, 2, err);
     bi(s, 3, now);
-    int r = run(st, s, "mark failed");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "mark failed");
 }
 
 int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
@@ -2782,10 +2774,7 @@ int store_receipt_unhold(struct store *st, int64_t held_id)
 {
     sqlite3_stmt *s = S(st, S_HELD_DEL);
     bi(s, 1, held_id);
-    int r = run(st, s, "unhold receipt");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "unhold receipt");
 }
 
 static void held_row(sqlite3_stmt *s, void *out, size_t i)
