@@ -22,7 +22,7 @@
  * BENCH_API_PID=1 prints the server's pid on stderr (for perf record -p).
  * The database lives in a new mkdtemp directory under /tmp (removed at
  * the end).
- * Owns: its child process and directory.  May call: gateway/api.h,
+ * Owns: its child process and directory.  May call: bench/httpc.h, gateway/api.h,
  * gateway/store.h, gateway/log.h, libevent, jansson, libc, POSIX.
  */
 #include <signal.h>
@@ -48,15 +48,16 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "base/clock.h"
+#include "bench/httpc.h"
 #include "gateway/api.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 
+/* Seconds on the monotonic clock (base/clock's, in microseconds). */
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)kz_mono_us() / 1e6;
 }
 
 static void on_term(evutil_socket_t fd, short what, void *arg)
@@ -161,25 +162,18 @@ static int send_one(struct conn *c)
     return 0;
 }
 
-/* One complete answer at the head of c->in: its length, else 0. */
+/* One complete answer at the head of c->in: its length, else 0; its
+ * body kept in c->last_body. */
 static size_t answer_len(struct conn *c, int *status)
 {
-    c->in[c->inlen] = '\0';
-    char *eoh = strstr(c->in, "\r\n\r\n");
-    if (!eoh)
+    struct http_answer a;
+    size_t total = http_answer(c->in, c->inlen, &a);
+    if (!total)
         return 0;
-    *status = atoi(c->in + 9);   /* "HTTP/1.1 NNN" */
-    size_t clen = 0;
-    for (char *h = strchr(c->in, '\n'); h && h < eoh; h = strchr(h, '\n')) {
-        h++;
-        if (strncasecmp(h, "Content-Length:", 15) == 0)
-            clen = (size_t)strtoul(h + 15, NULL, 10);
-    }
-    size_t total = (size_t)(eoh + 4 - c->in) + clen;
-    if (total > c->inlen)
-        return 0;
-    size_t bl = clen < sizeof c->last_body ? clen : sizeof c->last_body - 1;
-    memcpy(c->last_body, eoh + 4, bl);
+    *status = a.status;
+    size_t bl = a.body_len < sizeof c->last_body ? a.body_len
+                                                 : sizeof c->last_body - 1;
+    memcpy(c->last_body, a.body, bl);
     c->last_body[bl] = '\0';
     return total;
 }
@@ -220,19 +214,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A loopback connection for the event loop: non-blocking, or -1. */
 static evutil_socket_t dial(int port)
 {
-    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int one = 1;
-    if (fd < 0 ||
-        connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
-        evutil_make_socket_nonblocking(fd) < 0) {
-        if (fd >= 0)
-            close(fd);
+    evutil_socket_t fd = http_dial(port);
+    if (fd >= 0 && evutil_make_socket_nonblocking(fd) < 0) {
+        close(fd);
         return -1;
     }
     return fd;

@@ -28,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "gateway/dialogs.h"
 #include "tests/unit/redis_helper.h"
 
@@ -53,13 +54,6 @@ struct run {
     uint32_t *lat;
     size_t nlat;
 };
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static double cpu_self(void)
 {
@@ -102,7 +96,7 @@ static void set_done(void *arg, const struct dialogs_result *res)
     if (res->status == DIALOGS_OK) {
         r->steps++;
         if (r->nlat < MAX_LAT) {
-            uint64_t l = now_us() - s->t0_us;
+            uint64_t l = kz_mono_us() - s->t0_us;
             r->lat[r->nlat++] = l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
         }
     } else {
@@ -130,7 +124,7 @@ static void get_done(void *arg, const struct dialogs_result *res)
 static void start_step(struct slot *s)
 {
     struct run *r = s->run;
-    uint64_t t = now_us();
+    uint64_t t = kz_mono_us();
     if (t >= r->end_us) {
         r->active--;
         if (r->active == 0)
@@ -152,8 +146,8 @@ static int cmp_u32(const void *a, const void *b)
 
 static bool wait_up(struct event_base *base, struct dialogs *d)
 {
-    uint64_t end = now_us() + 5000000u;
-    while (dialogs_state(d) != DIALOGS_UP && now_us() < end) {
+    uint64_t end = kz_mono_us() + 5000000u;
+    while (dialogs_state(d) != DIALOGS_UP && kz_mono_us() < end) {
         struct timeval tv = { 0, 10000 };
         event_base_loopexit(base, &tv);
         event_base_dispatch(base);
@@ -189,12 +183,12 @@ static void bench(const char *what, const char *url, pid_t server, int inflight,
                                               DIALOGS_KEY_DIALOG, msisdn, NULL);
     }
     double c0 = cpu_self(), s0 = cpu_of(server);
-    uint64_t t0 = now_us();
+    uint64_t t0 = kz_mono_us();
     r.end_us = t0 + (uint64_t)(seconds * 1e6);
     for (int i = 0; i < inflight; i++)
         start_step(&slots[i]);
     event_base_dispatch(base);
-    double el = (double)(now_us() - t0) / 1e6;
+    double el = (double)(kz_mono_us() - t0) / 1e6;
     double cpu = cpu_self() - c0, scpu = cpu_of(server) - s0;
     qsort(lat, r.nlat, sizeof *lat, cmp_u32);
     uint32_t p50 = r.nlat ? lat[r.nlat / 2] : 0;

@@ -43,7 +43,7 @@
  *       RESULT first_ms=.. count=.. count_ms=.. (or first_ms=- when none)
  *
  * Owns: its sockets, the child of `restart`, the store it fills.
- * May call: gateway/store.h, gateway/phone.h (phone_canon), libevent,
+ * May call: bench/httpc.h, gateway/store.h, gateway/phone.h (phone_canon), libevent,
  * libc, POSIX.  Exit status: 0 when the measurement ran, 1 when it could
  * not (no connection, no control port, store error), 2 on bad usage.
  */
@@ -66,39 +66,16 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
+#include "bench/httpc.h"
 #include "gateway/api.h"
 #include "gateway/phone.h"
 #include "gateway/store.h"
 
+/* Seconds on the monotonic clock (base/clock's, in microseconds). */
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY, or -1. */
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int one = 1;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return (double)kz_mono_us() / 1e6;
 }
 
 /* ---- the simulator's control port ---------------------------------------- */
@@ -116,7 +93,7 @@ struct ctl {
 static int ctl_open(struct ctl *c, int port)
 {
     c->len = 0;
-    c->fd = dial(port);
+    c->fd = http_dial(port);
     return c->fd < 0 ? -1 : 0;
 }
 
@@ -249,42 +226,13 @@ static int send_req(struct conn *c)
     return 0;
 }
 
-/* Length of one complete answer at the head of c->in (0: not yet); its
- * status in *status and whether the server will close in *closing. */
-static size_t answer_len(struct conn *c, int *status, bool *closing)
-{
-    c->in[c->inlen] = '\0';
-    char *eoh = strstr(c->in, "\r\n\r\n");
-    if (!eoh)
-        return 0;
-    *status = c->inlen > 12 ? atoi(c->in + 9) : 0;   /* "HTTP/1.1 NNN" */
-    *closing = strncmp(c->in, "HTTP/1.0", 8) == 0;
-    size_t clen = 0;
-    for (char *h = strchr(c->in, '\n'); h && h < eoh; h = strchr(h, '\n')) {
-        h++;
-        if (strncasecmp(h, "Content-Length:", 15) == 0)
-            clen = (size_t)strtoul(h + 15, NULL, 10);
-        else if (strncasecmp(h, "Connection:", 11) == 0) {
-            const char *v = h + 11;
-            while (*v == ' ')
-                v++;
-            if (strncasecmp(v, "close", 5) == 0)
-                *closing = true;
-            else if (strncasecmp(v, "keep-alive", 10) == 0)
-                *closing = false;
-        }
-    }
-    size_t total = (size_t)(eoh + 4 - c->in) + clen;
-    return total > c->inlen ? 0 : total;
-}
-
 static void on_read(evutil_socket_t fd, short what, void *arg);
 
 static int conn_open(struct conn *c)
 {
     c->inlen = 0;
     c->busy = false;
-    c->fd = dial(c->ld->port);
+    c->fd = http_dial(c->ld->port);
     if (c->fd < 0 || evutil_make_socket_nonblocking(c->fd) < 0)
         return -1;
     c->ev = event_new(c->ld->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
@@ -369,21 +317,20 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->inlen += (size_t)r;
-    int status = 0;
-    bool closing = false;
+    struct http_answer ans;
     size_t len;
-    while ((len = answer_len(c, &status, &closing)) > 0) {
+    while ((len = http_answer(c->in, c->inlen, &ans)) > 0) {
         memmove(c->in, c->in + len, c->inlen - len);
         c->inlen -= len;
         c->busy = false;
         ld->done += c->msgs;
-        if (status == 202) {
+        if (ans.status == 202) {
             ld->lat[ld->nlat++] = (mono() - c->sent_at) * 1e3;
             ld->ok += c->msgs;
         } else {
             ld->bad += c->msgs;
         }
-        if (closing) {
+        if (ans.closing) {
             c->busy = false;
             redial(c);
             return;
@@ -422,17 +369,18 @@ static double pct(const double *v, long n, double p)
     return v[i];
 }
 
-static int cmd_load(int argc, char **argv)
+/* The load command's options into ld, *k, *ctl_port, *wait_s: 0, or 2
+ * (usage). */
+static int load_args(int argc, char **argv, struct load *ldp, int *k,
+                     int *ctl_port, double *wait_s)
 {
-    struct load ld = { .n = 0 };
-    int k = 64, ctl_port = 0;
-    double wait_s = 20;
+    struct load ld = *ldp;
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
         if (strcmp(o, "--port") == 0)
             ld.port = atoi(v);
         else if (strcmp(o, "--clients") == 0)
-            k = atoi(v);
+            *k = atoi(v);
         else if (strcmp(o, "--n") == 0)
             ld.n = atol(v);
         else if (strcmp(o, "--kyzmat") == 0)
@@ -465,9 +413,9 @@ static int cmd_load(int argc, char **argv)
             ld.dlr_url[n] = '\0';
         }
         else if (strcmp(o, "--control") == 0)
-            ctl_port = atoi(v);
+            *ctl_port = atoi(v);
         else if (strcmp(o, "--wait") == 0)
-            wait_s = atof(v);
+            *wait_s = atof(v);
         else {
             fprintf(stderr, "bench_sms load: unknown option %s\n", o);
             return 2;
@@ -477,11 +425,50 @@ static int cmd_load(int argc, char **argv)
         fprintf(stderr, "bench_sms load: --batch is 1..100, kyzmat only\n");
         return 2;
     }
-    if (ld.port <= 0 || k <= 0 || ld.n <= 0 || (!ld.token == !ld.user)) {
+    if (ld.port <= 0 || *k <= 0 || ld.n <= 0 || (!ld.token == !ld.user)) {
         fprintf(stderr, "bench_sms load: --port, --clients, --n and one of "
                         "--kyzmat/--kannel are needed\n");
         return 2;
     }
+    *ldp = ld;
+    return 0;
+}
+
+/* Submitted: poll the simulator's control port until its count grew by
+ * ok since sub0, or it stalls for wait_s.  The count (-1: no answer), and
+ * in *t_sub when it last moved (seconds since t0). */
+static long wait_submitted(struct ctl *ctl, long sub0, long ok, double t0,
+                           double wait_s, double *t_sub)
+{
+    long got = -1;
+    double last_move = mono();
+    long prev = -1;
+    for (;;) {
+        long s = ctl_submits(ctl);
+        double now = mono();
+        if (s < 0)
+            break;
+        got = s - sub0;
+        if (got != prev) {
+            prev = got;
+            last_move = now;
+            *t_sub = now - t0;
+        }
+        if (got >= ok || now - last_move > wait_s)
+            break;
+        pause_ms(1);
+    }
+    return got;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+    struct load ld = { .n = 0 };
+    int k = 64, ctl_port = 0;
+    double wait_s = 20;
+    int bad = load_args(argc, argv, &ld, &k, &ctl_port, &wait_s);
+    if (bad)
+        return bad;
     struct ctl ctl = { .fd = -1 };
     long sub0 = 0;
     if (ctl_port > 0 && (ctl_open(&ctl, ctl_port) < 0 ||
@@ -537,25 +524,8 @@ static int cmd_load(int argc, char **argv)
      * stalls for wait_s. */
     long got = -1;
     double t_sub = 0;
-    if (rc == 0 && ctl.fd >= 0) {
-        double last_move = mono();
-        long prev = -1;
-        for (;;) {
-            long s = ctl_submits(&ctl);
-            double now = mono();
-            if (s < 0)
-                break;
-            got = s - sub0;
-            if (got != prev) {
-                prev = got;
-                last_move = now;
-                t_sub = now - t0;
-            }
-            if (got >= ld.ok || now - last_move > wait_s)
-                break;
-            pause_ms(1);
-        }
-    }
+    if (rc == 0 && ctl.fd >= 0)
+        got = wait_submitted(&ctl, sub0, ld.ok, t0, wait_s, &t_sub);
     if (ctl.fd >= 0)
         close(ctl.fd);
     qsort(ld.lat, (size_t)ld.nlat, sizeof *ld.lat, cmp_d);
@@ -590,7 +560,7 @@ static int cmd_fill(int argc, char **argv)
         return 1;
     }
     double t0 = mono();
-    int64_t now = wall_ms();
+    int64_t now = kz_wall_ms();
     int rc = STORE_OK;
     for (long i = 0; i < rows && rc == STORE_OK;) {
         for (long j = 0; j < 50000 && i < rows && rc == STORE_OK; j++, i++) {

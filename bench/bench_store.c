@@ -27,22 +27,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "gateway/store.h"
 
 static char dir[256];
 
+/* Seconds on the monotonic clock (base/clock's, in microseconds). */
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (double)kz_mono_us() / 1e6;
 }
 
 static void rm_db(const char *path)
@@ -102,7 +95,7 @@ static double enqueue_rate(enum store_sync sync, int b, double seconds,
     int64_t n = 0, commits = 0;
     double t0 = mono(), t;
     do {
-        int64_t now = wall_ms();
+        int64_t now = kz_wall_ms();
         for (int i = 0; i < b; i++) {
             struct store_msg_new m = sample(now, n + i);
             check(st, store_enqueue(st, &m, now, NULL), "enqueue");
@@ -140,7 +133,7 @@ static double restart_ms(const char *path, double *open_ms)
     double t1 = mono();
     struct store_msg *c[100];
     size_t n = 0;
-    check(st, store_claim_due(st, wall_ms(), 30000, c, 100, &n), "claim");
+    check(st, store_claim_due(st, kz_wall_ms(), 30000, c, 100, &n), "claim");
     double t2 = mono();
     if (n == 0) {
         fprintf(stderr, "bench_store: nothing claimed after restart\n");
@@ -149,7 +142,7 @@ static double restart_ms(const char *path, double *open_ms)
     /* give them back so the next run finds the same queue */
     for (size_t i = 0; i < n; i++) {
         check(st, store_mark_retry(st, c[i]->id, c[i]->next_attempt_at, 0,
-                                   true, wall_ms(), NULL), "retry");
+                                   true, kz_wall_ms(), NULL), "retry");
         store_msg_free(c[i]);
     }
     store_close(st);
@@ -198,7 +191,7 @@ int main(int argc, char **argv)
     char path[512];
     snprintf(path, sizeof path, "%s/million.db", dir);
     rm_db(path);
-    int64_t now = wall_ms();
+    int64_t now = kz_wall_ms();
     double t0 = mono();
     fill(path, rows, now);
     double fill_s = mono() - t0;
@@ -226,7 +219,7 @@ int main(int argc, char **argv)
             _exit(4);
         struct store_msg *c[100];
         size_t n = 0;
-        store_claim_due(st, wall_ms(), 30000, c, 100, &n);
+        store_claim_due(st, kz_wall_ms(), 30000, c, 100, &n);
         raise(SIGKILL);
         _exit(5);
     }
@@ -253,13 +246,13 @@ int main(int argc, char **argv)
         size_t n = 0;
         double a = mono();
         double b = mono();      /* the batch opens with the claim's write */
-        check(st, store_claim_due(st, wall_ms(), 30000, c, 100, &n), "claim");
+        check(st, store_claim_due(st, kz_wall_ms(), 30000, c, 100, &n), "claim");
         double e = mono();
         for (size_t k = 0; k < n; k++) {
             char id[24];
             snprintf(id, sizeof id, "%llx", (unsigned long long)c[k]->id);
             check(st, store_mark_submitted(st, c[k]->id, "bench", id,
-                                           wall_ms()), "submitted");
+                                           kz_wall_ms()), "submitted");
             store_msg_free(c[k]);
         }
         check(st, store_flush(st), "commit");

@@ -136,11 +136,10 @@ static void leave(struct fetch *f)
         release_now(f);
 }
 
-static void on_socket(evutil_socket_t fd, short kind, void *userp)
+/* Let curl act on socket fd (or its timeout) and report what finished;
+ * guarded by depth, so a fetch_free() from a callback waits for leave(). */
+static void drive(struct fetch *f, curl_socket_t fd, int action)
 {
-    struct fetch *f = userp;
-    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
-                 ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     f->depth++;
     curl_multi_socket_action(f->multi, fd, action, &running);
@@ -148,16 +147,17 @@ static void on_socket(evutil_socket_t fd, short kind, void *userp)
     leave(f);
 }
 
+static void on_socket(evutil_socket_t fd, short kind, void *userp)
+{
+    drive(userp, fd, ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
+                     ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0));
+}
+
 static void on_timer(evutil_socket_t fd, short kind, void *userp)
 {
     (void)fd;
     (void)kind;
-    struct fetch *f = userp;
-    int running = 0;
-    f->depth++;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    report_finished(f);
-    leave(f);
+    drive(userp, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_TIMERFUNCTION: arm or delete our one timer; never calls curl. */

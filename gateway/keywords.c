@@ -468,34 +468,35 @@ static int dispatch(struct store *st, const char *from, const struct kw_opts *o,
                     int64_t now, struct kw_result *res)
 {
     enum kw_lang lang = res->parsed.lang;
-    int rc;
+    int rc = STORE_OK;
+    enum kw_text reply;   /* the confirmation, once the change is stored */
     switch (res->parsed.kw) {
     case KW_STATUS:
         return do_status(st, from, o, now, res);
     case KW_STOP:
         rc = store_optout_set(st, from, now);
         res->outcome = KW_O_STOP;
-        if (rc == STORE_OK)
-            rc = enqueue_reply(st, from, kw_text(KW_T_STOP, lang), lang, o, now,
-                               &res->reply_id);
-        return rc;
+        reply = KW_T_STOP;
+        break;
     case KW_START:
         rc = store_optout_clear(st, from);
         if (rc == STORE_NOTFOUND)
             rc = STORE_OK;              /* was not opted out: confirm anyway */
         res->outcome = KW_O_START;
-        if (rc == STORE_OK)
-            rc = enqueue_reply(st, from, kw_text(KW_T_START, lang), lang, o, now,
-                               &res->reply_id);
-        return rc;
+        reply = KW_T_START;
+        break;
     case KW_HELP:
         res->outcome = KW_O_HELP;
-        return enqueue_reply(st, from, kw_text(KW_T_HELP, lang), lang, o, now,
-                             &res->reply_id);
+        reply = KW_T_HELP;
+        break;
     default:
         res->outcome = KW_O_IGNORED;
         return STORE_OK;
     }
+    if (rc == STORE_OK)
+        rc = enqueue_reply(st, from, kw_text(reply, lang), lang, o, now,
+                           &res->reply_id);
+    return rc;
 }
 
 /* One MO for store_atomic(). */

@@ -474,16 +474,13 @@ static void daemon_free(struct daemon *d)
     d->menus = NULL;
     store_close(d->db);
     d->db = NULL;
-    if (d->ev_term)
-        event_free(d->ev_term);
-    if (d->ev_int)
-        event_free(d->ev_int);
-    if (d->ev_hup)
-        event_free(d->ev_hup);
-    if (d->ev_deadline)
-        event_free(d->ev_deadline);
-    if (d->ev_gate)
-        event_free(d->ev_gate);
+    struct event **evs[] = { &d->ev_term, &d->ev_int, &d->ev_hup,
+                             &d->ev_deadline, &d->ev_gate };
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+        if (*evs[i])
+            event_free(*evs[i]);
+        *evs[i] = NULL;
+    }
     config_free(d->cfg);
     d->cfg = NULL;
     if (d->base)
@@ -568,13 +565,22 @@ static int open_loop(struct daemon *d, const char *prog)
         fprintf(stderr, "%s: cannot create the event loop\n", prog);
         return -1;
     }
-    d->ev_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
-    d->ev_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
-    d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
+    const struct {
+        struct event **ev;
+        int sig;
+        event_callback_fn fn;
+    } sigs[] = {
+        { &d->ev_term, SIGTERM, on_stop_signal },
+        { &d->ev_int, SIGINT, on_stop_signal },
+        { &d->ev_hup, SIGHUP, on_hup },
+    };
     d->ev_deadline = evtimer_new(d->base, on_deadline, d);
-    if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_deadline ||
-        evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
-        evsignal_add(d->ev_hup, NULL)) {
+    bool ok = d->ev_deadline != NULL;
+    for (size_t i = 0; ok && i < sizeof sigs / sizeof sigs[0]; i++) {
+        *sigs[i].ev = evsignal_new(d->base, sigs[i].sig, sigs[i].fn, d);
+        ok = *sigs[i].ev && evsignal_add(*sigs[i].ev, NULL) == 0;
+    }
+    if (!ok) {
         fprintf(stderr, "%s: cannot set up signal handling\n", prog);
         return -1;
     }

@@ -39,6 +39,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/queue.h>
+
 #include <event2/event.h>
 
 #include "gateway/fetch.h"
@@ -60,7 +62,8 @@
  * ob->results until its outcome is written. */
 struct ob_send {
     struct outbox *ob;             /* NULL once orphaned by outbox_free */
-    struct ob_send *prev, *next;
+    LIST_ENTRY(ob_send) live;      /* on ob->inflight while sent */
+    struct ob_send *next;          /* on the results queue, a pass's lists */
     int64_t id;
     int attempts;
     uint32_t status;
@@ -91,7 +94,8 @@ struct ob_rcpt {
 /* One callback URL call, with its retries. */
 struct ob_cb {
     struct outbox *ob;
-    struct ob_cb *prev, *next;
+    LIST_ENTRY(ob_cb) live;        /* on ob->cbs once started */
+    struct ob_cb *next;            /* on a pass's list until launched */
     struct event *timer;
     fetch_id fid;
     unsigned tries;
@@ -123,12 +127,12 @@ struct outbox {
     struct event *pump;
     int64_t next_recover;
     uint16_t ref;
-    struct ob_send *inflight;          /* doubly linked */
+    LIST_HEAD(, ob_send) inflight;   /* handed to mt_send */
     struct ob_send *res_head, *res_tail;
     struct ob_rcpt *rq_head, *rq_tail; /* filed receipts */
     struct ob_rcpt *parked;            /* unmatched, waiting for a submit */
     size_t n_parked;
-    struct ob_cb *cbs;                 /* callbacks pending */
+    LIST_HEAD(, ob_cb) cbs;          /* callbacks pending */
     unsigned n_cbs;
     bool waiting;                      /* p waits for the store's commit */
     struct ob_pass p;
@@ -322,12 +326,7 @@ void outbox_kick(struct outbox *ob)
 static void cb_free(struct ob_cb *c)
 {
     struct outbox *ob = c->ob;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ob->cbs = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, live);
     ob->n_cbs--;
     if (c->timer)
         event_free(c->timer);
@@ -437,11 +436,7 @@ static void cb_launch(struct outbox *ob, struct ob_cb *list, bool go)
             free(c);
             continue;
         }
-        c->prev = NULL;
-        c->next = ob->cbs;
-        if (ob->cbs)
-            ob->cbs->prev = c;
-        ob->cbs = c;
+        LIST_INSERT_HEAD(&ob->cbs, c, live);
         ob->n_cbs++;
         cb_start(c);
     }
@@ -459,7 +454,6 @@ static void send_free(struct ob_send *s)
 static void file_result(struct outbox *ob, struct ob_send *s)
 {
     s->next = NULL;
-    s->prev = NULL;
     if (ob->res_tail)
         ob->res_tail->next = s;
     else
@@ -469,12 +463,7 @@ static void file_result(struct outbox *ob, struct ob_send *s)
 
 static void unlink_inflight(struct outbox *ob, struct ob_send *s)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        ob->inflight = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_REMOVE(s, live);
     ob->stats.inflight--;
 }
 
@@ -798,11 +787,7 @@ static void send_one(struct outbox *ob, struct store_msg *m)
         .ref = ++ob->ref,
     };
     char err[160];
-    s->next = ob->inflight;
-    s->prev = NULL;
-    if (ob->inflight)
-        ob->inflight->prev = s;
-    ob->inflight = s;
+    LIST_INSERT_HEAD(&ob->inflight, s, live);
     ob->stats.inflight++;
     if (mt_send(r.esme, &mm, mt_done, s, err, sizeof err) != 0) {
         log_msg(KLOG_WARN, r.link, "message %lld not sent: %s",
@@ -1175,6 +1160,8 @@ struct outbox *outbox_new(struct event_base *base, struct store *st,
     struct outbox *ob = calloc(1, sizeof *ob);
     if (!ob)
         return NULL;
+    LIST_INIT(&ob->inflight);
+    LIST_INIT(&ob->cbs);
     ob->base = base;
     ob->st = st;
     ob->links = *links;
@@ -1282,14 +1269,16 @@ void outbox_free(struct outbox *ob)
     }
     if (ob->res_head || ob->rq_head || ob->parked)
         final_writes(ob);
-    while (ob->cbs) {
-        if (ob->cbs->fid)
-            fetch_cancel(ob->o.fetch, ob->cbs->fid);
-        cb_free(ob->cbs);
+    struct ob_cb *c;
+    while ((c = LIST_FIRST(&ob->cbs))) {
+        if (c->fid)
+            fetch_cancel(ob->o.fetch, c->fid);
+        cb_free(c);
     }
-    for (struct ob_send *s = ob->inflight; s; s = s->next)
+    struct ob_send *s;
+    LIST_FOREACH(s, &ob->inflight, live)
         s->ob = NULL;           /* mt's done() frees it */
-    ob->inflight = NULL;
+    LIST_INIT(&ob->inflight);
     free(ob->from);
     free(ob);
 }

@@ -86,6 +86,37 @@
 
 /* ---- schema ------------------------------------------------------------- */
 
+/* The outbox's columns and indexes, as migration 4 created them and
+ * migration 6 re-creates them around its new state CHECK: one text, so
+ * the rebuilt table cannot drift from the original. */
+#define OUTBOX_COLS_HEAD \
+    "  id INTEGER PRIMARY KEY," \
+    "  client TEXT NOT NULL DEFAULT '', idem_key TEXT," \
+    "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT," \
+    "  lang TEXT, callback_url TEXT," \
+    "  law_required INTEGER NOT NULL DEFAULT 0,"
+#define OUTBOX_COLS_TAIL \
+    "  attempts INTEGER NOT NULL DEFAULT 0," \
+    "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL," \
+    "  lease_until INTEGER," \
+    "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER," \
+    "  err INTEGER NOT NULL DEFAULT 0," \
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL," \
+    "  submitted_at INTEGER, done_at INTEGER);"
+#define OUTBOX_INDEXES \
+    "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)" \
+    "  WHERE idem_key IS NOT NULL;" \
+    "CREATE INDEX outbox_due ON outbox(next_attempt_at)" \
+    "  WHERE state = 'queued';" \
+    "CREATE INDEX outbox_lease ON outbox(lease_until)" \
+    "  WHERE state = 'sending';" \
+    "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)" \
+    "  WHERE smsc_msgid IS NOT NULL;" \
+    "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)" \
+    "  WHERE msgid_dec IS NOT NULL;" \
+    "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)" \
+    "  WHERE msgid_hex IS NOT NULL;"
+
 static const struct store_migration migrations[] = {
     { "1 directory",
       "CREATE TABLE agencies("
@@ -166,32 +197,11 @@ static const struct store_migration migrations[] = {
       "  WHERE state = 'active' AND reminder_sent = 0;" },
     { "4 outbox",
       "CREATE TABLE outbox("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '', idem_key TEXT,"
-      "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT,"
-      "  lang TEXT, callback_url TEXT,"
-      "  law_required INTEGER NOT NULL DEFAULT 0,"
+      OUTBOX_COLS_HEAD
       "  state TEXT NOT NULL CHECK(state IN ('queued','sending','submitted',"
       "    'delivered','failed','expired')),"
-      "  attempts INTEGER NOT NULL DEFAULT 0,"
-      "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-      "  lease_until INTEGER,"
-      "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER,"
-      "  err INTEGER NOT NULL DEFAULT 0,"
-      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-      "  submitted_at INTEGER, done_at INTEGER);"
-      "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)"
-      "  WHERE idem_key IS NOT NULL;"
-      "CREATE INDEX outbox_due ON outbox(next_attempt_at)"
-      "  WHERE state = 'queued';"
-      "CREATE INDEX outbox_lease ON outbox(lease_until)"
-      "  WHERE state = 'sending';"
-      "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)"
-      "  WHERE smsc_msgid IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)"
-      "  WHERE msgid_dec IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)"
-      "  WHERE msgid_hex IS NOT NULL;"
+      OUTBOX_COLS_TAIL
+      OUTBOX_INDEXES
       "CREATE TABLE receipts("
       "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, smsc TEXT NOT NULL,"
       "  msgid TEXT NOT NULL, outbox_id INTEGER, state TEXT,"
@@ -220,36 +230,15 @@ static const struct store_migration migrations[] = {
        * (same columns, same order, same indexes; no trigger, view or
        * foreign key refers to it); a one-time copy at the first open. */
       "CREATE TABLE outbox_v6("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '', idem_key TEXT,"
-      "  msisdn TEXT NOT NULL, body TEXT, template TEXT, data TEXT,"
-      "  lang TEXT, callback_url TEXT,"
-      "  law_required INTEGER NOT NULL DEFAULT 0,"
+      OUTBOX_COLS_HEAD
       "  state TEXT NOT NULL CHECK(state = 'queued' OR state = 'sending' OR"
       "    state = 'submitted' OR state = 'delivered' OR state = 'failed' OR"
       "    state = 'expired'),"
-      "  attempts INTEGER NOT NULL DEFAULT 0,"
-      "  next_attempt_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-      "  lease_until INTEGER,"
-      "  smsc TEXT, smsc_msgid TEXT, msgid_dec INTEGER, msgid_hex INTEGER,"
-      "  err INTEGER NOT NULL DEFAULT 0,"
-      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-      "  submitted_at INTEGER, done_at INTEGER);"
+      OUTBOX_COLS_TAIL
       "INSERT INTO outbox_v6 SELECT * FROM outbox;"
       "DROP TABLE outbox;"
       "ALTER TABLE outbox_v6 RENAME TO outbox;"
-      "CREATE UNIQUE INDEX outbox_idem ON outbox(client, idem_key)"
-      "  WHERE idem_key IS NOT NULL;"
-      "CREATE INDEX outbox_due ON outbox(next_attempt_at)"
-      "  WHERE state = 'queued';"
-      "CREATE INDEX outbox_lease ON outbox(lease_until)"
-      "  WHERE state = 'sending';"
-      "CREATE INDEX outbox_msgid ON outbox(smsc, smsc_msgid)"
-      "  WHERE smsc_msgid IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_dec ON outbox(smsc, msgid_dec)"
-      "  WHERE msgid_dec IS NOT NULL;"
-      "CREATE INDEX outbox_msgid_hex ON outbox(smsc, msgid_hex)"
-      "  WHERE msgid_hex IS NOT NULL;"
+      OUTBOX_INDEXES
       "CREATE INDEX outbox_done ON outbox(done_at)"
       "  WHERE done_at IS NOT NULL;" },
     { "7 booking language",
@@ -792,6 +781,13 @@ static int run(struct store *st, sqlite3_stmt *s, const char *what)
     return STORE_OK;
 }
 
+/* run(), and STORE_NOTFOUND when it changed no row. */
+static int run_changed(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int r = run(st, s, what);
+    return r == STORE_OK && sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : r;
+}
+
 /* Step once: SQLITE_ROW -> STORE_OK (caller reads, then resets),
  * SQLITE_DONE -> STORE_NOTFOUND (reset), else the mapped error (reset). */
 static int row(struct store *st, sqlite3_stmt *s, const char *what)
@@ -819,6 +815,37 @@ static int one_int(struct store *st, sqlite3_stmt *s, const char *what,
         sqlite3_reset(s);
     }
     return r;
+}
+
+/* Row i of a list query into out (the caller's array). */
+typedef void row_fn(sqlite3_stmt *s, void *out, size_t i);
+
+/* Step s for up to max rows, each read by fn into out at *n_out (counted
+ * up from 0 by the caller), then reset: STORE_OK, or the mapped error. */
+static int rows(struct store *st, sqlite3_stmt *s, row_fn *fn, void *out,
+                size_t max, size_t *n_out, const char *what)
+{
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(s, out, (*n_out)++);
+    if (*n_out < max && rc != SQLITE_DONE) {
+        int r = fail(st, rc, what);
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+/* The row readers of the lists whose rows are one column. */
+static void id_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    ((int64_t *)out)[i] = sqlite3_column_int64(s, 0);
+}
+
+static void day_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    copy_col(s, 0, ((char (*)[STORE_DAY_MAX])out)[i], STORE_DAY_MAX);
 }
 
 static bool bad(const char *s)
@@ -1358,34 +1385,57 @@ int store_service_by_code(struct store *st, const char *code, int64_t *id_out,
                          "service by code");
 }
 
-int store_service_name_set(struct store *st, int64_t service_id,
-                           const char *lang, const char *name)
+/* A service's or an office's name in lang (q: S_*_NAME_SET; ?4, the
+ * address, only for offices).  An unknown id is STORE_NOTFOUND. */
+static int name_set(struct store *st, enum sid q, int64_t id, const char *lang,
+                    const char *name, const char *address, const char *what)
 {
     if (bad(lang) || !name)
         return STORE_INVALID;
-    sqlite3_stmt *s = S(st, S_SERVICE_NAME_SET);
-    bi(s, 1, service_id);
+    sqlite3_stmt *s = S(st, q);
+    bi(s, 1, id);
     bt(s, 2, lang);
     bt(s, 3, name);
-    int r = run(st, s, "service name");
+    if (q == S_OFFICE_NAME_SET)
+        bt(s, 4, address);
+    int r = run(st, s, what);
     return r == STORE_CONFLICT ? STORE_NOTFOUND : r;
+}
+
+/* The name (column 0) and, when address is not NULL, the address (column
+ * 1) of a service or office in lang, else in fallback_lang (q: S_*_NAME). */
+static int name_get(struct store *st, enum sid q, int64_t id, const char *lang,
+                    const char *fallback_lang, char *name, size_t name_cap,
+                    char *address, size_t address_cap, const char *what)
+{
+    if (bad(lang))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, q);
+    bi(s, 1, id);
+    bt(s, 2, lang);
+    bt(s, 3, fallback_lang ? fallback_lang : lang);
+    int r = row(st, s, what);
+    if (r != STORE_OK)
+        return r;
+    copy_col(s, 0, name, name_cap);
+    if (address)
+        copy_col(s, 1, address, address_cap);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_service_name_set(struct store *st, int64_t service_id,
+                           const char *lang, const char *name)
+{
+    return name_set(st, S_SERVICE_NAME_SET, service_id, lang, name, NULL,
+                    "service name");
 }
 
 int store_service_name(struct store *st, int64_t service_id, const char *lang,
                        const char *fallback_lang, char *name, size_t cap)
 {
-    if (bad(lang))
-        return STORE_INVALID;
-    sqlite3_stmt *s = S(st, S_SERVICE_NAME);
-    bi(s, 1, service_id);
-    bt(s, 2, lang);
-    bt(s, 3, fallback_lang ? fallback_lang : lang);
-    int r = row(st, s, "service name");
-    if (r != STORE_OK)
-        return r;
-    copy_col(s, 0, name, cap);
-    sqlite3_reset(s);
-    return STORE_OK;
+    return name_get(st, S_SERVICE_NAME, service_id, lang, fallback_lang, name,
+                    cap, NULL, 0, "service name");
 }
 
 int store_office_put(struct store *st, int64_t agency_id, const char *code,
@@ -1405,35 +1455,16 @@ int store_office_name_set(struct store *st, int64_t office_id,
                           const char *lang, const char *name,
                           const char *address)
 {
-    if (bad(lang) || !name)
-        return STORE_INVALID;
-    sqlite3_stmt *s = S(st, S_OFFICE_NAME_SET);
-    bi(s, 1, office_id);
-    bt(s, 2, lang);
-    bt(s, 3, name);
-    bt(s, 4, address);
-    int r = run(st, s, "office name");
-    return r == STORE_CONFLICT ? STORE_NOTFOUND : r;
+    return name_set(st, S_OFFICE_NAME_SET, office_id, lang, name, address,
+                    "office name");
 }
 
 int store_office_name(struct store *st, int64_t office_id, const char *lang,
                       const char *fallback_lang, char *name, size_t name_cap,
                       char *address, size_t address_cap)
 {
-    if (bad(lang))
-        return STORE_INVALID;
-    sqlite3_stmt *s = S(st, S_OFFICE_NAME);
-    bi(s, 1, office_id);
-    bt(s, 2, lang);
-    bt(s, 3, fallback_lang ? fallback_lang : lang);
-    int r = row(st, s, "office name");
-    if (r != STORE_OK)
-        return r;
-    copy_col(s, 0, name, name_cap);
-    if (address)
-        copy_col(s, 1, address, address_cap);
-    sqlite3_reset(s);
-    return STORE_OK;
+    return name_get(st, S_OFFICE_NAME, office_id, lang, fallback_lang, name,
+                    name_cap, address, address_cap, "office name");
 }
 
 int store_offices_for_service(struct store *st, int64_t service_id,
@@ -1445,16 +1476,7 @@ int store_offices_for_service(struct store *st, int64_t service_id,
     bi(s, 1, service_id);
     bi(s, 2, after_id);
     bi(s, 3, (int64_t)max);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n_out < max)
-        ids[(*n_out)++] = sqlite3_column_int64(s, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "offices for service");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return rows(st, s, id_row, ids, max, n_out, "offices for service");
 }
 
 /* ---- slots and bookings --------------------------------------------------- */
@@ -1490,6 +1512,11 @@ static void slot_from_row(sqlite3_stmt *s, struct store_slot *o)
     copy_col(s, 4, o->time, sizeof o->time);
     o->capacity = sqlite3_column_int(s, 5);
     o->booked = sqlite3_column_int(s, 6);
+}
+
+static void slot_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    slot_from_row(s, &((struct store_slot *)out)[i]);
 }
 
 int store_slot_put(struct store *st, int64_t office_id, int64_t service_id,
@@ -1549,16 +1576,7 @@ int store_slot_days(struct store *st, int64_t office_id, int64_t service_id,
     bi(s, 2, service_id);
     bt(s, 3, from_day);
     bi(s, 4, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        copy_col(s, 0, days[(*n_out)++], STORE_DAY_MAX);
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "slot days");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return rows(st, s, day_row, days, max, n_out, "slot days");
 }
 
 int store_slot_times(struct store *st, int64_t office_id, int64_t service_id,
@@ -1573,16 +1591,7 @@ int store_slot_times(struct store *st, int64_t office_id, int64_t service_id,
     bi(s, 2, service_id);
     bt(s, 3, day);
     bi(s, 4, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        slot_from_row(s, &out[(*n_out)++]);
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "slot times");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return rows(st, s, slot_row, out, max, n_out, "slot times");
 }
 
 /*
@@ -1629,8 +1638,18 @@ static int take_place(struct store *st, const char *msisdn, int64_t slot_id,
     return r;
 }
 
-int store_book(struct store *st, const char *msisdn, int64_t slot_id,
-               int64_t now, int64_t *id_out)
+static int retire(struct store *st, int64_t booking_id, const char *msisdn,
+                  const char *state, int64_t now, int64_t *service_id);
+
+/*
+ * One change of msisdn's bookings in its own transaction (a savepoint
+ * inside an open batch): retire booking_id to state `retired` (NULL: no
+ * booking is retired), then, when `take`, take a place in slot_id.  The
+ * first refusal undoes the whole change.
+ */
+static int booking_change(struct store *st, const char *msisdn,
+                          int64_t booking_id, const char *retired, bool take,
+                          int64_t slot_id, int64_t now, int64_t *id_out)
 {
     if (bad(msisdn))
         return STORE_INVALID;
@@ -1639,8 +1658,17 @@ int store_book(struct store *st, const char *msisdn, int64_t slot_id,
     if (r != STORE_OK)
         return r;
     int64_t svc = 0;
-    r = take_place(st, msisdn, slot_id, now, id_out, &svc);
+    if (retired)
+        r = retire(st, booking_id, msisdn, retired, now, &svc);
+    if (r == STORE_OK && take)
+        r = take_place(st, msisdn, slot_id, now, id_out, &svc);
     return tx_end(st, sp, r);
+}
+
+int store_book(struct store *st, const char *msisdn, int64_t slot_id,
+               int64_t now, int64_t *id_out)
+{
+    return booking_change(st, msisdn, 0, NULL, true, slot_id, now, id_out);
 }
 
 /* Retire (cancel / move) an active booking and give its place back. */
@@ -1672,32 +1700,16 @@ static int retire(struct store *st, int64_t booking_id, const char *msisdn,
 int store_booking_cancel(struct store *st, int64_t booking_id,
                          const char *msisdn, int64_t now)
 {
-    if (bad(msisdn))
-        return STORE_INVALID;
-    bool sp;
-    int r = tx_begin(st, &sp);
-    if (r != STORE_OK)
-        return r;
-    int64_t svc = 0;
-    r = retire(st, booking_id, msisdn, "cancelled", now, &svc);
-    return tx_end(st, sp, r);
+    return booking_change(st, msisdn, booking_id, "cancelled", false, 0, now,
+                          NULL);
 }
 
 int store_booking_move(struct store *st, int64_t booking_id,
                        const char *msisdn, int64_t new_slot_id, int64_t now,
                        int64_t *new_id_out)
 {
-    if (bad(msisdn))
-        return STORE_INVALID;
-    bool sp;
-    int r = tx_begin(st, &sp);
-    if (r != STORE_OK)
-        return r;
-    int64_t svc = 0;
-    r = retire(st, booking_id, msisdn, "moved", now, &svc);
-    if (r == STORE_OK)
-        r = take_place(st, msisdn, new_slot_id, now, new_id_out, &svc);
-    return tx_end(st, sp, r);
+    return booking_change(st, msisdn, booking_id, "moved", true, new_slot_id,
+                          now, new_id_out);
 }
 
 static void booking_from_row(sqlite3_stmt *s, struct store_booking *b)
@@ -1728,20 +1740,9 @@ int store_booking_get(struct store *st, int64_t booking_id,
     return STORE_OK;
 }
 
-static int booking_list(struct store *st, sqlite3_stmt *s,
-                        struct store_booking *out, size_t max, size_t *n_out,
-                        const char *what)
+static void booking_row(sqlite3_stmt *s, void *out, size_t i)
 {
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        booking_from_row(s, &out[(*n_out)++]);
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, what);
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    booking_from_row(s, &((struct store_booking *)out)[i]);
 }
 
 int store_bookings_active(struct store *st, const char *msisdn,
@@ -1754,7 +1755,7 @@ int store_bookings_active(struct store *st, const char *msisdn,
     sqlite3_stmt *s = S(st, S_BOOKINGS_ACTIVE);
     bt(s, 1, msisdn);
     bi(s, 2, (int64_t)max);
-    return booking_list(st, s, out, max, n_out, "bookings active");
+    return rows(st, s, booking_row, out, max, n_out, "bookings active");
 }
 
 int store_booking_set_lang(struct store *st, int64_t booking_id,
@@ -1782,16 +1783,7 @@ int store_services_bookable(struct store *st, const char *from_day,
     bi(s, 1, after_id);
     bt(s, 2, from_day);
     bi(s, 3, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        ids[(*n_out)++] = sqlite3_column_int64(s, 0);
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "services bookable");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return rows(st, s, id_row, ids, max, n_out, "services bookable");
 }
 
 int store_service_get(struct store *st, int64_t service_id, char *code,
@@ -1819,20 +1811,32 @@ int store_reminders_due(struct store *st, const char *day,
     sqlite3_stmt *s = S(st, S_REMINDERS_DUE);
     bt(s, 1, day);
     bi(s, 2, (int64_t)max);
-    return booking_list(st, s, out, max, n_out, "reminders due");
+    return rows(st, s, booking_row, out, max, n_out, "reminders due");
 }
 
 int store_booking_reminded(struct store *st, int64_t booking_id)
 {
     sqlite3_stmt *s = S(st, S_BOOKING_REMINDED);
     bi(s, 1, booking_id);
-    int r = run(st, s, "booking reminded");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "booking reminded");
 }
 
 /* ---- applications --------------------------------------------------------- */
+
+/* S_APP_UPDATE or S_APP_INSERT: the same six parameters. */
+static int app_write(struct store *st, enum sid q, const char *number,
+                     int64_t agency_id, const char *status, int64_t now,
+                     int64_t service_id, const char *owner, const char *what)
+{
+    sqlite3_stmt *s = S(st, q);
+    bt(s, 1, number);
+    bi(s, 2, agency_id);
+    bt(s, 3, status);
+    bi(s, 4, now);
+    bi0(s, 5, service_id);
+    bt(s, 6, owner);
+    return run(st, s, what);
+}
 
 int store_app_status(struct store *st, const char *number, int64_t agency_id,
                      int64_t service_id, const char *owner,
@@ -1845,14 +1849,9 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
     int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
-    sqlite3_stmt *s = S(st, S_APP_UPDATE);
-    bt(s, 1, number);
-    bi(s, 2, agency_id);
-    bt(s, 3, status);
-    bi(s, 4, now);
-    bi0(s, 5, service_id);
-    bt(s, 6, owner);
-    r = run(st, s, "application update");
+    sqlite3_stmt *s;
+    r = app_write(st, S_APP_UPDATE, number, agency_id, status, now,
+                  service_id, owner, "application update");
     if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
         /* new, or another agency's */
         if (!owner) {
@@ -1868,14 +1867,8 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
                 r = STORE_INVALID;
             }
         } else {
-            s = S(st, S_APP_INSERT);
-            bt(s, 1, number);
-            bi(s, 2, agency_id);
-            bt(s, 3, status);
-            bi(s, 4, now);
-            bi0(s, 5, service_id);
-            bt(s, 6, owner);
-            r = run(st, s, "application insert");
+            r = app_write(st, S_APP_INSERT, number, agency_id, status, now,
+                          service_id, owner, "application insert");
             if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
                 seterr(st, "application %s belongs to another agency",
                        number);
@@ -1917,6 +1910,14 @@ int store_app_get(struct store *st, const char *number, struct store_app *out)
     return STORE_OK;
 }
 
+static void event_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_app_event *e = &((struct store_app_event *)out)[i];
+    copy_col(s, 0, e->status, sizeof e->status);
+    copy_col(s, 1, e->note, sizeof e->note);
+    e->at = sqlite3_column_int64(s, 2);
+}
+
 int store_app_history(struct store *st, const char *number,
                       struct store_app_event *out, size_t max, size_t *n_out)
 {
@@ -1926,20 +1927,7 @@ int store_app_history(struct store *st, const char *number,
     sqlite3_stmt *s = S(st, S_HISTORY_LIST);
     bt(s, 1, number);
     bi(s, 2, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_app_event *e = &out[(*n_out)++];
-        copy_col(s, 0, e->status, sizeof e->status);
-        copy_col(s, 1, e->note, sizeof e->note);
-        e->at = sqlite3_column_int64(s, 2);
-    }
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "application history");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return rows(st, s, event_row, out, max, n_out, "application history");
 }
 
 int store_template_set(struct store *st, int64_t agency_id, const char *status,
@@ -2036,10 +2024,7 @@ int store_template_delete(struct store *st, int64_t agency_id,
     bi(s, 1, agency_id);
     bt(s, 2, status);
     bt(s, 3, lang);
-    int r = run(st, s, "template delete");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "template delete");
 }
 
 /* ---- lookup rate limit ------------------------------------------------------ */
@@ -2115,10 +2100,7 @@ int store_sub_remove(struct store *st, const char *msisdn, const char *topic)
     sqlite3_stmt *s = S(st, S_SUB_DEL);
     bt(s, 1, msisdn);
     bt(s, 2, topic);
-    int r = run(st, s, "unsubscribe");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "unsubscribe");
 }
 
 int store_sub_mute(struct store *st, const char *msisdn, const char *topic,
@@ -2149,6 +2131,20 @@ int store_sub_muted(struct store *st, const char *msisdn, const char *topic,
     return r == STORE_NOTFOUND ? STORE_OK : r;
 }
 
+/* A page of subscribers: their numbers and (when wanted) row ids. */
+struct sub_page {
+    char (*msisdns)[STORE_MSISDN_MAX];
+    int64_t *ids;
+};
+
+static void sub_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct sub_page *pg = out;
+    if (pg->ids)
+        pg->ids[i] = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, pg->msisdns[i], STORE_MSISDN_MAX);
+}
+
 int store_sub_list(struct store *st, const char *topic, int64_t after_id,
                    char (*msisdns)[STORE_MSISDN_MAX], int64_t *ids,
                    size_t max, size_t *n_out)
@@ -2160,20 +2156,8 @@ int store_sub_list(struct store *st, const char *topic, int64_t after_id,
     bt(s, 1, topic);
     bi(s, 2, after_id);
     bi(s, 3, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (ids)
-            ids[*n_out] = sqlite3_column_int64(s, 0);
-        copy_col(s, 1, msisdns[*n_out], STORE_MSISDN_MAX);
-        (*n_out)++;
-    }
-    if (*n_out < max && rc != SQLITE_DONE) {
-        int r = fail(st, rc, "subscribers");
-        sqlite3_reset(s);
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    struct sub_page pg = { msisdns, ids };
+    return rows(st, s, sub_row, &pg, max, n_out, "subscribers");
 }
 
 int store_optout_set(struct store *st, const char *msisdn, int64_t now)
@@ -2259,10 +2243,7 @@ int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
     sqlite3_stmt *s = S(st, S_TOKEN_REVOKE);
     sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
     bi(s, 2, now);
-    int r = run(st, s, "token revoke");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "token revoke");
 }
 
 /* ---- outbox ----------------------------------------------------------------- */
@@ -2536,10 +2517,7 @@ int store_mark_failed(struct store *st, int64_t id, int err, int64_t now)
     bi(s, 1, id);
     bi(s, 2, err);
     bi(s, 3, now);
-    int r = run(st, s, "mark failed");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "mark failed");
 }
 
 int store_receipt(struct store *st, const char *smsc, const char *smsc_msgid,
@@ -2796,10 +2774,18 @@ int store_receipt_unhold(struct store *st, int64_t held_id)
 {
     sqlite3_stmt *s = S(st, S_HELD_DEL);
     bi(s, 1, held_id);
-    int r = run(st, s, "unhold receipt");
-    if (r == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return r;
+    return run_changed(st, s, "unhold receipt");
+}
+
+static void held_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_held_receipt *h = &((struct store_held_receipt *)out)[i];
+    h->id = sqlite3_column_int64(s, 0);
+    h->at = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, h->smsc, sizeof h->smsc);
+    copy_col(s, 3, h->msgid, sizeof h->msgid);
+    h->state = sqlite3_column_int(s, 4);
+    h->err = sqlite3_column_int(s, 5);
 }
 
 int store_receipts_held(struct store *st, int64_t after_id,
@@ -2812,24 +2798,10 @@ int store_receipts_held(struct store *st, int64_t after_id,
     sqlite3_stmt *s = S(st, S_HELD_LIST);
     bi(s, 1, after_id);
     bi(s, 2, (int64_t)max);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n_out < max) {
-        struct store_held_receipt *h = &out[(*n_out)++];
-        h->id = sqlite3_column_int64(s, 0);
-        h->at = sqlite3_column_int64(s, 1);
-        copy_col(s, 2, h->smsc, sizeof h->smsc);
-        copy_col(s, 3, h->msgid, sizeof h->msgid);
-        h->state = sqlite3_column_int(s, 4);
-        h->err = sqlite3_column_int(s, 5);
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        int r = fail(st, rc, "held receipts");
-        sqlite3_reset(s);
+    int r = rows(st, s, held_row, out, max, n_out, "held receipts");
+    if (r != STORE_OK)
         *n_out = 0;
-        return r;
-    }
-    sqlite3_reset(s);
-    return STORE_OK;
+    return r;
 }
 
 int store_log_message(struct store *st, const char *direction,

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/queue.h>
+
 #include "gateway/booking.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
@@ -56,7 +58,7 @@ enum call_state { C_LOAD = 0, C_STEP, C_WAIT, C_COMMIT, C_SAVE, C_DONE };
 
 struct ussd_call {
     struct ussd_service *s;       /* NULL: the service is gone */
-    struct ussd_call *prev, *next;
+    LIST_ENTRY(ussd_call) entry;  /* on s->calls while c->s is set */
     enum call_state st;
     char link[40];
     const struct ussd_dialect *dialect;
@@ -116,7 +118,7 @@ struct ussd_service {
     struct menu_set *set;
     struct ussd_ops ops;
     struct store *db;             /* status lookups; may be NULL */
-    struct ussd_call *calls;
+    LIST_HEAD(, ussd_call) calls;
     struct ussd_stats st;
     uint64_t sid_counter;
     unsigned sid_salt;
@@ -175,13 +177,7 @@ static void call_unlink(struct ussd_call *c)
     struct ussd_service *s = c->s;
     if (!s)
         return;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    LIST_REMOVE(c, entry);
     if (s->st.in_flight > 0)
         s->st.in_flight--;
 }
@@ -1257,10 +1253,7 @@ int ussd_deliver(struct ussd_service *s, const char *link,
     else
         s->st.continues++;
     c->set = menu_set_ref(s->set);
-    c->next = s->calls;
-    if (s->calls)
-        s->calls->prev = c;
-    s->calls = c;
+    LIST_INSERT_HEAD(&s->calls, c, entry);
     s->st.in_flight++;
     c->deadline = evtimer_new(s->base, on_deadline, c);
     if (c->deadline) {
@@ -1321,6 +1314,7 @@ struct ussd_service *ussd_new(struct event_base *base, struct dialogs *store,
     struct ussd_service *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    LIST_INIT(&s->calls);
     s->base = base;
     s->store = store;
     s->fetch = fetch;
@@ -1351,15 +1345,14 @@ void ussd_free(struct ussd_service *s)
 {
     if (!s)
         return;
-    struct ussd_call *c = s->calls;
+    struct ussd_call *c = LIST_FIRST(&s->calls);
     while (c) {
-        struct ussd_call *next = c->next;
+        struct ussd_call *next = LIST_NEXT(c, entry);
         if (c->fetch_pending) {
             fetch_cancel(s->fetch, c->fid);
             c->fetch_pending = false;
         }
-        c->prev = c->next = NULL;
-        c->s = NULL;
+        c->s = NULL;              /* off the list: call_unlink leaves it */
         c->st = C_DONE;
         if (c->deadline) {
             event_free(c->deadline);
@@ -1375,7 +1368,7 @@ void ussd_free(struct ussd_service *s)
             call_free(c);
         c = next;
     }
-    s->calls = NULL;
+    LIST_INIT(&s->calls);
     menu_set_unref(s->set);
     free(s);
 }

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/api.h"
+#include "gateway/api_parse.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"

@@ -45,6 +45,7 @@
 #include "tests/unit/http_body.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
+#include "gateway/api_parse.h"
 #include "gateway/log.h"
 #include "gateway/outbox.h"
 #include "gateway/store.h"
