@@ -137,7 +137,7 @@ BENCH_STORE   := $(B)/bench/bench_store
 BENCH_DIALOGS := $(B)/bench/bench_dialogs
 BENCH_API     := $(B)/bench/bench_api
 BENCH_SMS     := $(B)/bench/bench_sms
-$(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API) $(BENCH_SMS): $(B)/bench/bench_%: bench/bench_%.c $(LIBS_A)
+$(BENCH_STORE) $(BENCH_DIALOGS) $(BENCH_API) $(BENCH_SMS): $(B)/bench/bench_%: bench/bench_%.c $(wildcard bench/*.h) $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_A) $(LDLIBS)
 

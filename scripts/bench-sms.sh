@@ -67,7 +67,7 @@ KANNEL_DLR=${KANNEL_DLR:-0}
 need_bins bench-sms
 
 drv="$B/bench/bench_sms"
-if [ ! -x "$drv" ] || [ -n "$(find bench/bench_sms.c "$B/libkzgw.a" -newer "$drv")" ]; then
+if [ ! -x "$drv" ] || [ -n "$(find bench/bench_sms.c bench/httpc.h "$B/libkzgw.a" -newer "$drv")" ]; then
     PKGS="libevent hiredis sqlite3 libcurl libfyaml jansson"
     # shellcheck disable=SC2046,SC2086
     ${CC:-cc} $WARN -O2 -g -I. $(pkg-config --cflags $PKGS) -o "$drv" bench/bench_sms.c \

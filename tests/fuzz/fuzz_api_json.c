@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
- * request-body validation (gateway/api.h: api_parse_message,
+ * request-body validation (gateway/api_parse.h: api_parse_message,
  * api_parse_app_status, api_parse_office, api_parse_slot,
  * api_parse_template) and the phone number rule (gateway/phone.h:
  * phone_canon).
@@ -24,7 +24,7 @@
  * phone_canon: a success is 8..15 digits and idempotent.
  * Also linked with tests/fuzz/replay.c into build/tests/replay_api_json.
  *
- * May call: gateway/api.h, gateway/phone.h, gateway/template.h,
+ * May call: gateway/api_parse.h, gateway/phone.h, gateway/template.h,
  * smpp/text.h, libc.
  */
 #include <stdint.h>
