@@ -40,7 +40,7 @@
  * Owns nothing between calls.  Not re-entrant with other store users
  * inside a call (the store is single-threaded).  Runs on the loop: every
  * store call is short (see gateway/store.h).
- * May call: gateway/store, gateway/api (api_phone_canon), menus/screen,
+ * May call: gateway/store, gateway/phone, gateway/template, menus/screen,
  * libc.
  */
 #ifndef KYZMAT_GATEWAY_BOOKING_H

@@ -35,7 +35,7 @@
  * has them worded the same by SMS as in its pushes and USSD menus.
  *
  * Privacy: STATUS n answers with the status only when the sender's number
- * (canonical form, api_phone_canon()) is the application's owner.  Anyone
+ * (canonical form, gateway/phone) is the application's owner.  Anyone
  * else gets the neutral answer, the same text whether the application
  * exists or not, and a failed attempt is counted; at max_failures within
  * window_ms the phone is locked out for lock_ms and every STATUS in that
@@ -64,8 +64,8 @@
  * caller's.  Not re-entrant with the
  * store (no store call may be in progress).
  *
- * May call: gateway/store, gateway/api (api_phone_canon, api_render,
- * api_template_is_booking), gateway/log, smpp/esme, smpp/text, smpp/pdu,
+ * May call: gateway/store, gateway/phone, gateway/template,
+ * gateway/notify, gateway/log, smpp/esme, smpp/text, smpp/pdu, base/utf8,
  * libc.
  */
 #ifndef KYZMAT_GATEWAY_KEYWORDS_H
@@ -120,7 +120,7 @@ enum kw_text {
     KW_T_START,         /* opt-in confirmed */
     KW_T_HELP,
     KW_T_STATUS,        /* built-in status line when no template applies:
-                           a template for api_render(): {number} {status}
+                           a template for template_render(): {number} {status}
                            {note} */
     KW_T_COUNT
 };

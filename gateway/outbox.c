@@ -28,8 +28,8 @@
  * outcome is written, or by mt's done() once orphaned), filed receipts,
  * and one struct ob_cb per callback (its retry timer and fetch request).
  * Never frees the outbox inside a callback of its own.
- * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
- * smpp/esme, smpp/pdu, libevent, libc.
+ * May call: gateway/store, gateway/fetch, gateway/log, smpp/mt,
+ * smpp/receipt, smpp/esme, smpp/pdu, libevent, libc.
  */
 #include "gateway/outbox.h"
 

@@ -8,7 +8,7 @@
  * the opt-out list, routes each message to a link through the caller's
  * router (longest number prefix among bound links, else the default link:
  * outbox_route_pick() below is that rule as a pure function), sends it in
- * all its parts with gateway/mt (registered_delivery 1) and, when the
+ * all its parts with smpp/mt (registered_delivery 1) and, when the
  * SMSC answered every part, records the outcome: submitted with the SMSC's
  * message id, retry with exponential back-off (temporary errors, throttling
  * and lost links), or failed (permanent errors, opted-out numbers, no
@@ -21,8 +21,9 @@
  *
  * Receipts: outbox_receipt_deliver() (or outbox_receipt()) takes a
  * deliver_sm with esm_class 0x04, prefers the TLVs (receipted_message_id,
- * message_state, network_error_code) and falls back to the text, read by
- * the pure and fuzzed outbox_receipt_parse(); the store matches the id
+ * message_state, network_error_code) and falls back to the text, both read
+ * by the one receipt reader, smpp/receipt (pure, fuzzed); outbox_receipt_parse()
+ * maps its result onto the outbox's states; the store matches the id
  * whatever its format (exact text, else decimal <-> hex), against every
  * part of a long SMS (each part has its own id and receipt: the message is
  * delivered when all its parts are, failed or expired at the first part
@@ -44,8 +45,8 @@
  * context is freed when the esme reports them, their rows go back to
  * 'queued' when their lease ends (or at once with store_outbox_recover()).
  *
- * May call: gateway/store, gateway/mt, gateway/fetch, gateway/log,
- * smpp/esme, smpp/pdu, libevent, libc.  Single-threaded: every call on the
+ * May call: gateway/store, gateway/fetch, gateway/log, smpp/mt,
+ * smpp/receipt, smpp/esme, smpp/pdu, libevent, libc.  Single-threaded: every call on the
  * event_base's thread; none may be made from inside a store call.  The
  * store must be attached to the same event_base (store_attach): the
  * pump's passes wait for its commits.

@@ -55,7 +55,7 @@
  * holding the database's write lock changes nothing and runs again from a
  * timer a few milliseconds later (up to 60 times).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
- * gateway/api (api_phone_canon), gateway/log, menus/step, menus/dialog,
+ * gateway/phone, gateway/notify, gateway/booking, gateway/log, menus/step, menus/dialog,
  * smpp/pdu, libevent, libc.
  */
 #ifndef KYZMAT_GATEWAY_USSD_H

@@ -296,7 +296,7 @@ static void test_parts(void **state)
 }
 
 /* The parts smpp_text_split() makes of s in mode, with the encoding
- * smpp_text_choose() picks under allow: what gateway/mt sends. */
+ * smpp_text_choose() picks under allow: what smpp/mt sends. */
 static size_t splitter_parts(const char *s, enum smpp_text_split_mode mode,
                              unsigned allow)
 {
