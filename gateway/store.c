@@ -1076,8 +1076,15 @@ int store_open_with(const char *path, enum store_sync sync,
                      sqlite3_errmsg(st->db));
             goto fail;
         }
-        /* transaction control is read-only to SQLite: never joins */
-        st->writes[i] = !sqlite3_stmt_readonly(st->stmt[i]);
+        /* Transaction control never joins the batch: it is what opens and
+         * ends transactions.  (SQLite calls BEGIN IMMEDIATE a write, so
+         * without this an operation's own BEGIN, after the batch could
+         * not open on a busy lock, opened the batch on its second try and
+         * then ran BEGIN again: "cannot start a transaction within a
+         * transaction".) */
+        bool control = i == S_BEGIN || i == S_COMMIT || i == S_ROLLBACK ||
+                       i == S_SAVEPOINT || i == S_RELEASE || i == S_ROLLBACK_TO;
+        st->writes[i] = !control && !sqlite3_stmt_readonly(st->stmt[i]);
     }
     /* A connection holding the write lock now is a live gateway whose
      * sender recovers leases itself: do not wait for its batch. */
