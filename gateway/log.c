@@ -26,6 +26,17 @@ static char *g_path;            /* NULL: stderr */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
+/* syslog's names (syslog.conf, RFC 5424) for the same levels: kyzmat has
+ * no emerg, alert or crit, so they mean error; notice, between warning and
+ * info, means info (nothing that syslog would show is dropped). */
+static const struct {
+    const char *name;
+    int level;
+} level_synonyms[] = {
+    { "emerg", KLOG_ERROR }, { "alert", KLOG_ERROR }, { "crit", KLOG_ERROR },
+    { "err", KLOG_ERROR }, { "warning", KLOG_WARN }, { "notice", KLOG_INFO },
+};
+
 const char *log_level_name(int level)
 {
     if (level < KLOG_ERROR || level > KLOG_DEBUG)
@@ -40,6 +51,9 @@ int log_level_from_name(const char *name)
     for (int i = KLOG_ERROR; i <= KLOG_DEBUG; i++)
         if (strcmp(name, level_names[i]) == 0)
             return i;
+    for (size_t i = 0; i < sizeof level_synonyms / sizeof level_synonyms[0]; i++)
+        if (strcmp(name, level_synonyms[i].name) == 0)
+            return level_synonyms[i].level;
     return -1;
 }
 

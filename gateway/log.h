@@ -34,7 +34,9 @@ enum log_level { KLOG_ERROR = 0, KLOG_WARN, KLOG_INFO, KLOG_DEBUG };
 
 /* Name of a level ("error", "warn", "info", "debug"); "?" when out of range. */
 const char *log_level_name(int level);
-/* Level for a name, or -1 when the name is not one of the four. */
+/* Level for a name: one of the four, or syslog's emerg, alert, crit, err
+ * (KLOG_ERROR), warning (KLOG_WARN), notice (KLOG_INFO); -1 otherwise.
+ * Exact, lower-case names, as syslog.conf writes them. */
 int log_level_from_name(const char *name);
 
 /* Lines above this level are dropped.  Default KLOG_INFO. */

@@ -127,6 +127,17 @@ static void test_level_names(void **state)
     assert_int_equal(log_level_from_name("info"), KLOG_INFO);
     assert_int_equal(log_level_from_name("verbose"), -1);
     assert_int_equal(log_level_from_name(NULL), -1);
+    /* syslog's names (issue 14 item 12) */
+    assert_int_equal(log_level_from_name("emerg"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("alert"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("crit"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("err"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("warning"), KLOG_WARN);
+    assert_int_equal(log_level_from_name("notice"), KLOG_INFO);
+    assert_int_equal(log_level_from_name("Warning"), -1);
+    assert_int_equal(log_level_from_name("warni"), -1);
+    /* the names written stay kyzmat's own */
+    assert_string_equal(log_level_name(KLOG_WARN), "warn");
 }
 
 /* ---- the file destination ------------------------------------------- */
