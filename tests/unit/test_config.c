@@ -191,23 +191,23 @@ static void test_one_line_configs(void **state)
 static void test_log_level_syslog_names(void **state)
 {
     (void)state;
-    static const struct {
-        const char *name;
-        int level;
-    } cases[] = {
-        { "emerg", KLOG_ERROR }, { "alert", KLOG_ERROR }, { "crit", KLOG_ERROR },
-        { "err", KLOG_ERROR }, { "error", KLOG_ERROR }, { "warning", KLOG_WARN },
-        { "warn", KLOG_WARN }, { "notice", KLOG_INFO }, { "info", KLOG_INFO },
-        { "debug", KLOG_DEBUG },
+    /* the names each level is read from */
+    static const char *const names[KLOG_DEBUG + 1][6] = {
+        [KLOG_ERROR] = { "emerg", "alert", "crit", "err", "error", NULL },
+        [KLOG_WARN] = { "warning", "warn", NULL },
+        [KLOG_INFO] = { "notice", "info", NULL },
+        [KLOG_DEBUG] = { "debug", NULL },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char y[64];
-        snprintf(y, sizeof y, "log: {level: %s}\n", cases[i].name);
-        struct config *c = parse_ok(y);
-        if (c->log_level != cases[i].level)
-            fail_msg("log.level %s read as %d, wanted %d", cases[i].name,
-                     c->log_level, cases[i].level);
-        config_free(c);
+    for (int level = KLOG_ERROR; level <= KLOG_DEBUG; level++) {
+        for (const char *const *n = names[level]; *n; n++) {
+            char y[64];
+            snprintf(y, sizeof y, "log: {level: %s}\n", *n);
+            struct config *c = parse_ok(y);
+            if (c->log_level != level)
+                fail_msg("log.level %s read as %d, wanted %d", *n, c->log_level,
+                         level);
+            config_free(c);
+        }
     }
     /* still exact: no prefix, no trailing garbage, no NUL inside */
     expect_errors("log: {level: warningx}\n",
