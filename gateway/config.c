@@ -65,6 +65,7 @@ static const struct section sections[S_COUNT] = {
 #define F_REDIS_URL 0x10u   /* "" or redis://... */
 #define F_DIGITS    0x20u   /* list items: digits only */
 #define F_HHMM      0x40u   /* "HH:MM", 00:00..23:59 */
+#define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
 
 struct key {
     enum sect sect;
@@ -90,8 +91,9 @@ static const char *const sync_choices[] = { "normal", "full", NULL };
 #define HOUR_MS 3600000ull
 
 static const struct key keys[] = {
-    { S_LOG, "level", T_ENUM, "info", 0, 0, level_choices, 0, C(log_level), 0,
-      "lowest level written (-v on the command line forces debug)" },
+    { S_LOG, "level", T_ENUM, "info", 0, 0, level_choices, F_LEVEL, C(log_level), 0,
+      "lowest level written; syslog's names work too: emerg, alert, crit, err "
+      "= error, warning = warn, notice = info (-v on the command line forces debug)" },
     { S_LOG, "file", T_STR, "", 0, 4096, NULL, 0, C(log_file), 0,
       "append to this file; empty = stderr; reopened on SIGHUP for logrotate" },
 
@@ -516,6 +518,43 @@ static int check_string(const struct key *k, const char *s, size_t len,
     return 0;
 }
 
+/* A T_ENUM value: one of k->choices (its index is stored); for F_LEVEL also
+ * the syslog names gateway/log reads (warning, err, notice, ...). */
+static int set_enum(const struct key *k, void *base, const char *s, size_t len,
+                    char *why, size_t whylen)
+{
+    struct suggest sg = { NULL, 0 };
+    char given[48];
+    snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), s);
+    if (k->flags & F_LEVEL && strlen(given) == len) {
+        int level = log_level_from_name(given);
+        if (level >= 0) {
+            *(int *)field(base, k->off) = level;
+            return 0;
+        }
+    }
+    for (int i = 0; k->choices[i]; i++) {
+        if (strlen(k->choices[i]) == len && !memcmp(k->choices[i], s, len)) {
+            *(int *)field(base, k->off) = i;
+            return 0;
+        }
+        suggest_try(&sg, given, k->choices[i]);
+    }
+    char list[128] = "";
+    size_t p = 0;
+    for (int i = 0; k->choices[i] && p < sizeof list; i++) {
+        int w = snprintf(list + p, sizeof list - p, "%s%s", i ? ", " : "",
+                         k->choices[i]);
+        if (w < 0)
+            break;
+        p += (size_t)w;
+    }
+    char hint[80];
+    hint_text(&sg, hint, sizeof hint);
+    snprintf(why, whylen, "\"%s\" is not one of %s%s", given, list, hint);
+    return -1;
+}
+
 /*
  * Convert one scalar's text and store it at base+k->off.  Returns 0, or -1
  * with why filled.  Used both for the file's values and for the defaults.
@@ -590,31 +629,8 @@ static int set_scalar(const struct key *k, void *base, const char *s,
         snprintf(why, whylen, "expected true or false, got \"%.*s\"",
                  (int)(len > 40 ? 40 : len), s);
         return -1;
-    case T_ENUM: {
-        struct suggest sg = { NULL, 0 };
-        char given[48];
-        snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), s);
-        for (int i = 0; k->choices[i]; i++) {
-            if (strlen(k->choices[i]) == len && !memcmp(k->choices[i], s, len)) {
-                *(int *)field(base, k->off) = i;
-                return 0;
-            }
-            suggest_try(&sg, given, k->choices[i]);
-        }
-        char list[128] = "";
-        size_t p = 0;
-        for (int i = 0; k->choices[i] && p < sizeof list; i++) {
-            int w = snprintf(list + p, sizeof list - p, "%s%s", i ? ", " : "",
-                             k->choices[i]);
-            if (w < 0)
-                break;
-            p += (size_t)w;
-        }
-        char hint[80];
-        hint_text(&sg, hint, sizeof hint);
-        snprintf(why, whylen, "\"%s\" is not one of %s%s", given, list, hint);
-        return -1;
-    }
+    case T_ENUM:
+        return set_enum(k, base, s, len, why, whylen);
     case T_STRLIST:
         /* only the default "[]" comes here as text */
         if (len == 2 && !memcmp(s, "[]", 2)) {

@@ -11,13 +11,16 @@
  * Phone numbers: call sites never print a raw MSISDN; they print
  * log_mask(number).s (or log_msisdn() into their own buffer), which keeps
  * only the last 4 digits.  Passwords are never handed to the log at all.
+ * A citizen's free text (an MO SMS) is printed through log_text_safe(),
+ * which masks the numbers typed in it the same way and escapes C1 and
+ * bidi controls that the line-level escaping lets through.
  *
  * Owns: one file descriptor (the log file, or none for stderr) and the
  * current level; process-wide state, used from the event-loop thread only.
  * Common path: no allocation; each line is formatted on the stack and
  * written with one write(2) (O_APPEND, so lines from several processes do
  * not interleave).
- * May call: libc only.
+ * May call: base/utf8, libc.
  */
 #ifndef KYZMAT_GATEWAY_LOG_H
 #define KYZMAT_GATEWAY_LOG_H
@@ -34,7 +37,9 @@ enum log_level { KLOG_ERROR = 0, KLOG_WARN, KLOG_INFO, KLOG_DEBUG };
 
 /* Name of a level ("error", "warn", "info", "debug"); "?" when out of range. */
 const char *log_level_name(int level);
-/* Level for a name, or -1 when the name is not one of the four. */
+/* Level for a name: one of the four, or syslog's emerg, alert, crit, err
+ * (KLOG_ERROR), warning (KLOG_WARN), notice (KLOG_INFO); -1 otherwise.
+ * Exact, lower-case names, as syslog.conf writes them. */
 int log_level_from_name(const char *name);
 
 /* Lines above this level are dropped.  Default KLOG_INFO. */
@@ -94,5 +99,23 @@ struct log_masked {
     char s[LOG_MSISDN_MAX];
 };
 struct log_masked log_mask(const char *number);
+
+/*
+ * log_text_safe — a citizen's free text (an MO SMS) made fit for the log:
+ *   - numbers: a run of LOG_TEXT_MASK_MIN or more digits, groups joined by
+ *     up to two of " -.()/" counting as one ("0555 123 456"), keeps only
+ *     its last 4 digits, as log_msisdn does ("**** **3 456");
+ *   - escaped: C0 controls and DEL as \n \r \t \xNN; '\\' and '"' with a
+ *     backslash (the text can neither end its quotes nor fake an escape);
+ *     C1 controls, the bidi marks, embeddings, overrides and isolates
+ *     (U+061C, U+200E/F, U+202A-E, U+2066-9) and U+2028/9 as \uXXXX;
+ *     bytes that are not UTF-8 as \xNN;
+ *   - everything else (Cyrillic, Kyrgyz letters, emoji) as it is.
+ * in[0..len) may hold NULs.  Writes into out[0..cap), whole escapes and
+ * characters only, always NUL-terminated when cap > 0; returns the length
+ * written.  4 * len + 1 bytes always suffice.  Pure: no I/O, no state.
+ */
+#define LOG_TEXT_MASK_MIN 5
+size_t log_text_safe(const void *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -6,7 +6,8 @@
  * the MO log line and the keywords.  The protocol reading is smpp/'s: the
  * body and its concatenation (smpp_pdu_body, smpp_pdu_concat), the receipt
  * (smpp_receipt_read), the text (smpp_text_decode_dcs); this file only
- * decides and logs.
+ * decides and logs.  The citizen's text reaches the log only through
+ * log_text_safe (numbers masked, controls and bidi marks escaped).
  *
  * Owns: one struct ping_reply per PONG in flight (freed by its mt done).
  * May call: gateway/keywords, gateway/links, gateway/log, gateway/outbox,
@@ -78,10 +79,13 @@ static void log_mo(const struct link *l, const struct smpp_pdu *pdu)
                 partinfo, pdu->data_coding, len, smpp_text_strerror(rc));
         return;
     }
-    log_msg(KLOG_INFO, l->name, "MO from %s to %s%s: %s\"%.*s\"",
+    /* the citizen's words, numbers masked and controls escaped (the line
+     * cuts what does not fit; LOG_LINE_MAX holds more than one line) */
+    char safe[LOG_LINE_MAX];
+    log_text_safe(text, tlen, safe, sizeof safe);
+    log_msg(KLOG_INFO, l->name, "MO from %s to %s%s: %s\"%s\"",
             log_mask(pdu->source_addr).s, log_mask(pdu->destination_addr).s,
-            partinfo, used == SMPP_ENC_HEX ? "hex " : "", (int)tlen,
-            (const char *)text);
+            partinfo, used == SMPP_ENC_HEX ? "hex " : "", safe);
 }
 
 /* ---- PING ------------------------------------------------------------- */

@@ -185,6 +185,41 @@ static void test_one_line_configs(void **state)
     config_free(c);
 }
 
+/* log.level takes syslog's names too (issue 14 item 12: "warning" was
+ * refused, only "warn" was read): the most severe kyzmat has for emerg,
+ * alert and crit, info for notice. */
+static void test_log_level_syslog_names(void **state)
+{
+    (void)state;
+    /* the names each level is read from */
+    static const char *const names[KLOG_DEBUG + 1][6] = {
+        [KLOG_ERROR] = { "emerg", "alert", "crit", "err", "error", NULL },
+        [KLOG_WARN] = { "warning", "warn", NULL },
+        [KLOG_INFO] = { "notice", "info", NULL },
+        [KLOG_DEBUG] = { "debug", NULL },
+    };
+    for (int level = KLOG_ERROR; level <= KLOG_DEBUG; level++) {
+        for (const char *const *n = names[level]; *n; n++) {
+            char y[64];
+            snprintf(y, sizeof y, "log: {level: %s}\n", *n);
+            struct config *c = parse_ok(y);
+            if (c->log_level != level)
+                fail_msg("log.level %s read as %d, wanted %d", *n, c->log_level,
+                         level);
+            config_free(c);
+        }
+    }
+    /* still exact: no prefix, no trailing garbage, no NUL inside */
+    expect_errors("log: {level: warningx}\n",
+                  "t.yaml:1:14: log.level: \"warningx\" is not one of error, warn, "
+                  "info, debug\n");
+    struct config *cfg = NULL;
+    char *errs = parse("log: {level: \"warn\\0ing\"}\n", &cfg);
+    assert_non_null(errs);
+    assert_non_null(strstr(errs, "log.level: "));
+    free(errs);
+}
+
 /* ---- the sample file ------------------------------------------------------- */
 
 static char *read_all(const char *path, size_t *len)
@@ -221,7 +256,7 @@ static void test_sample_parses_clean(void **state)
     assert_int_equal(c->smsc_count, 2);
     const struct config_smsc *m = config_find_smsc(c, "megacom");
     assert_non_null(m);
-    assert_int_equal(m->line, 22);
+    assert_int_equal(m->line, 24);
     assert_int_equal(m->prefix_count, 2);
     assert_string_equal(m->prefixes[0], "99655");
     assert_string_equal(m->prefixes[1], "99622");
@@ -634,6 +669,9 @@ static void test_help_lists_every_key(void **state)
         "synchronous", "menus", "menus/examples", "booking:", "reminders",
         "reminder_at", "\"18:00\"", "00:00..23:59", "reminder_check_seconds",
         "reminder_skip_recent", "0s..48h",
+        /* log.level's syslog names (issue 14 item 12) */
+        "error | warn | info | debug", "emerg, alert, crit, err", "warning = warn",
+        "notice = info",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -695,6 +733,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_config_is_the_embedded_defaults),
         cmocka_unit_test(test_one_line_configs),
+        cmocka_unit_test(test_log_level_syslog_names),
         cmocka_unit_test(test_sample_parses_clean),
         cmocka_unit_test(test_every_key_set),
         cmocka_unit_test(test_unknown_dialect),

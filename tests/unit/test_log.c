@@ -1,6 +1,8 @@
 /*
  * tests/unit/test_log.c — gateway/log: number masking, the line format,
- * level filtering, the file destination and reopen after a rotation.
+ * level names (syslog's too), a citizen's free text made safe
+ * (log_text_safe), level filtering, the file destination and reopen after
+ * a rotation.
  *
  * Lines are read back from a real file in a fresh temporary directory, so
  * the test sees exactly what an operator would.  May call: gateway/log,
@@ -127,6 +129,109 @@ static void test_level_names(void **state)
     assert_int_equal(log_level_from_name("info"), KLOG_INFO);
     assert_int_equal(log_level_from_name("verbose"), -1);
     assert_int_equal(log_level_from_name(NULL), -1);
+    /* syslog's names (issue 14 item 12) */
+    assert_int_equal(log_level_from_name("emerg"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("alert"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("crit"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("err"), KLOG_ERROR);
+    assert_int_equal(log_level_from_name("warning"), KLOG_WARN);
+    assert_int_equal(log_level_from_name("notice"), KLOG_INFO);
+    assert_int_equal(log_level_from_name("Warning"), -1);
+    assert_int_equal(log_level_from_name("warni"), -1);
+    /* the names written stay kyzmat's own */
+    assert_string_equal(log_level_name(KLOG_WARN), "warn");
+}
+
+/* ---- a citizen's free text (issue 14 item 11) ------------------------------ */
+
+/* log_text_safe on a C string, into a buffer of `cap` bytes. */
+static const char *safe(const char *in, size_t cap)
+{
+    static char out[512];
+    assert_true(cap <= sizeof out);
+    memset(out, 'Z', sizeof out);
+    size_t n = log_text_safe(in, strlen(in), out, cap);
+    assert_int_equal(n, strlen(out));
+    assert_true(n < cap);
+    return out;
+}
+
+static void test_text_numbers_masked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        /* runs of 5+ digits keep their last 4, as log_msisdn does */
+        { "STATUS 12345", "STATUS *2345" },
+        { "call 996555123456 now", "call ********3456 now" },
+        { "+996555123456", "+********3456" },
+        /* groups joined by spaces, dashes, dots, brackets are one number */
+        { "0555 123 456", "**** **3 456" },
+        { "+996 (555) 12-34-56", "+*** (***) **-34-56" },
+        { "12.03.2026", "**.**.2026" },
+        /* short numbers stay: ages, counts, service codes, years */
+        { "STOP 1234", "STOP 1234" },
+        { "I am 25, 3 kids, 2026", "I am 25, 3 kids, 2026" },
+        { "room 12 - 3", "room 12 - 3" },
+        /* a separator that joins nothing stays outside the number */
+        { "123456.", "**3456." },
+        { "(12345) ", "(*2345) " },
+        /* too many separators: two numbers, each too short to mask */
+        { "1234   5678", "1234   5678" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(safe(cases[i].in, 512), cases[i].want);
+    /* a cut inside a number never shows a digit the whole would hide */
+    assert_string_equal(safe("996555123456", 6), "*****");
+}
+
+static void test_text_controls_escaped(void **state)
+{
+    (void)state;
+    /* Cyrillic (Russian and Kyrgyz letters) stays readable */
+    assert_string_equal(safe("Салам, өтүнүч ң", 512), "Салам, өтүнүч ң");
+    assert_string_equal(safe("ok 👍", 512), "ok 👍");
+    /* C0, DEL, and what would end the quotes or fake an escape */
+    assert_string_equal(safe("a\nb\rc\td\x01\x1b[31m\x7f", 512),
+                        "a\\nb\\rc\\td\\x01\\x1b[31m\\x7f");
+    assert_string_equal(safe("say \"hi\" \\u202e", 512),
+                        "say \\\"hi\\\" \\\\u202e");
+    /* C1: U+0085 (NEL), U+009B (CSI) */
+    assert_string_equal(safe("x\xc2\x85y\xc2\x9b", 512), "x\\u0085y\\u009b");
+    /* bidi: RLO, PDF, LRI..PDI, LRM/RLM, ALM; line and paragraph separators */
+    assert_string_equal(safe("\xe2\x80\xae" "abc" "\xe2\x80\xac", 512),
+                        "\\u202eabc\\u202c");
+    assert_string_equal(safe("\xe2\x81\xa6\xe2\x81\xa9\xe2\x80\x8e\xe2\x80\x8f"
+                             "\xd8\x9c\xe2\x80\xa8\xe2\x80\xa9", 512),
+                        "\\u2066\\u2069\\u200e\\u200f\\u061c\\u2028\\u2029");
+    assert_string_equal(safe("\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xad\xe2\x81\xa7"
+                             "\xe2\x81\xa8", 512),
+                        "\\u202a\\u202b\\u202d\\u2067\\u2068");
+    /* not UTF-8: each byte as \xNN (a lone lead, an overlong, a cut tail) */
+    assert_string_equal(safe("a\xff" "b\xc0\xaf" "c\xd0", 512),
+                        "a\\xffb\\xc0\\xafc\\xd0");
+    /* NULs inside */
+    char out[32];
+    assert_int_equal(log_text_safe("a\0b", 3, out, sizeof out), 6);
+    assert_string_equal(out, "a\\x00b");
+    /* whole pieces only: an escape or a letter that does not fit is left out */
+    assert_string_equal(safe("ab\xe2\x80\xae", 8), "ab");
+    assert_string_equal(safe("aСа", 4), "aС");
+    assert_int_equal(log_text_safe("abc", 3, out, 0), 0);
+    assert_int_equal(log_text_safe("", 0, out, 1), 0);
+    assert_string_equal(out, "");
+}
+
+/* the bound the header promises: 4 * len + 1 is always enough */
+static void test_text_worst_case_fits(void **state)
+{
+    (void)state;
+    uint8_t in[64];
+    char out[4 * sizeof in + 1];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (uint8_t)(0x80 + i);          /* continuation bytes: \xNN each */
+    assert_int_equal(log_text_safe(in, sizeof in, out, sizeof out), 4 * sizeof in);
 }
 
 /* ---- the file destination ------------------------------------------- */
@@ -269,6 +374,9 @@ int main(void)
         cmocka_unit_test(test_line_escapes_control_characters),
         cmocka_unit_test(test_line_cut_when_too_long),
         cmocka_unit_test(test_level_names),
+        cmocka_unit_test(test_text_numbers_masked),
+        cmocka_unit_test(test_text_controls_escaped),
+        cmocka_unit_test(test_text_worst_case_fits),
         cmocka_unit_test_setup_teardown(test_level_filtering, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_append_reopen_and_esme_adapter,
                                         setup_tmp, teardown_tmp),

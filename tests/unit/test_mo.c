@@ -8,7 +8,9 @@
  * temporary directory: what an operator would see.  Covered: a plain MO; a
  * part of a long SMS by 8-bit UDH, 16-bit UDH and sar_* TLVs ("(part 2/3)",
  * the UDH not in the text); an MO in message_payload; a malformed UDH;
- * receipts by text, by TLVs (the TLV's state name wins) and without an id.
+ * receipts by text, by TLVs (the TLV's state name wins) and without an id;
+ * a citizen's text with numbers, a bidi override, a C1 control and a quote
+ * (masked and escaped by log_text_safe).
  *
  * May call: gateway/mo, gateway/links (struct link), gateway/daemon.h,
  * gateway/config, gateway/log, smpp/pdu, tests/unit/tmpdb.h, libc, cmocka.
@@ -139,6 +141,36 @@ static void test_mo_lines(void **state)
     expect_line(f, "MO from ********3456 to 100 (part 1/2): \"\"");
 }
 
+/* A citizen's text: the numbers typed in it are masked like the sender's,
+ * and a bidi override, a C1 control or a quote cannot forge or reorder
+ * the line (issue 14 item 11). */
+static void test_mo_text_made_safe(void **state)
+{
+    struct fx *f = *state;
+    struct smpp_pdu p;
+    /* UCS-2: "Мой 0555 123 456" U+202E "ok" U+0085 "\"" */
+    static const uint8_t ucs2[] = {
+        0x04, 0x1c, 0x04, 0x3e, 0x04, 0x39, 0, ' ',
+        0, '0', 0, '5', 0, '5', 0, '5', 0, ' ', 0, '1', 0, '2', 0, '3', 0, ' ',
+        0, '4', 0, '5', 0, '6', 0, ' ', 0x20, 0x2e, 0, 'o', 0, 'k', 0x00, 0x85,
+        0, '"',
+    };
+    mo(&p, 0, 8, ucs2, sizeof ucs2);
+    assert_int_equal(mo_deliver(NULL, &p, &f->l), ESME_ROK);
+    expect_line(f, "MO from ********3456 to 100: "
+                   "\"Мой **** **3 456 \\u202eok\\u0085\\\"\"");
+
+    /* the default alphabet: an application number and a phone number */
+    mo(&p, 0, 0, "STATUS 2026001234 +996700123456", 31);
+    assert_int_equal(mo_deliver(NULL, &p, &f->l), ESME_ROK);
+    expect_line(f, "MO from ********3456 to 100: \"STATUS ******1234 +********3456\"");
+
+    /* short numbers stay as typed */
+    mo(&p, 0, 0, "STOP 1234", 9);
+    mo_deliver(NULL, &p, &f->l);
+    expect_line(f, "MO from ********3456 to 100: \"STOP 1234\"");
+}
+
 static void test_receipt_lines(void **state)
 {
     struct fx *f = *state;
@@ -170,6 +202,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mo_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mo_text_made_safe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
