@@ -1,6 +1,8 @@
 /*
  * menus/load.c — the menu loader (see load.h and menus/README.md).
  *
+ * Before libfyaml sees a file: the set's byte cap, the UTF-8 check and the
+ * nesting pre-scan (hostile input must not cost the loop seconds).
  * Two passes over the parsed documents, which stay alive until the end:
  *   1. declarations: settings (exactly one), codes, node ids and types,
  *      variables (settings constants, input vars, http save vars);
