@@ -174,6 +174,10 @@ static const struct key keys[] = {
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
+    { S_TOP, "menus_max_bytes", T_UINT, "2097152", 65536, 64ull << 20, NULL, 0,
+      C(menus_max_bytes), 0,
+      "cap on the menu set's total size, octets; a bigger set is refused "
+      "before parsing (the old menus stay)" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -69,6 +69,7 @@ struct config {
     char *db_path;
     int db_synchronous;         /* enum config_sync */
     char *menus;                /* directory of menu files */
+    unsigned menus_max_bytes;   /* cap on the menu set's size (menus/load) */
     /* booking: the reminder SMS the day before (gateway/reminders) */
     bool reminders;             /* send them at all */
     char *reminder_at;          /* "HH:MM", local time of day */

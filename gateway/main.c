@@ -138,7 +138,8 @@ static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
     struct menu_set *set = NULL;
     struct menu_errors errs;
     memset(&errs, 0, sizeof errs);
-    if (menu_set_load_dir(cfg->menus, &set, &errs) != 0) {
+    struct menu_load_opts o = { .max_bytes = cfg->menus_max_bytes };
+    if (menu_set_load_dir_opts(cfg->menus, &o, &set, &errs) != 0) {
         char line[512];
         for (size_t i = 0; i < errs.n; i++) {
             menu_error_format(&errs.v[i], line, sizeof line);

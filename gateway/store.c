@@ -285,6 +285,17 @@ static const struct store_migration migrations[] = {
        * sender's default and the routing rule) */
       "ALTER TABLE outbox ADD COLUMN sender TEXT;"
       "ALTER TABLE outbox ADD COLUMN via TEXT;" },
+    { "11 lookup misses in a sliding window",
+      /* one row per failed lookup, so the lock-out counts the misses of
+       * the last window (sliding, not from the first miss) and a
+       * successful lookup no longer forgets them; lookup_attempts keeps
+       * the lock and the window's summary, and its rows (deleted by
+       * store_lookup_clear or the prune) take their misses with them */
+      "CREATE TABLE lookup_misses("
+      "  msisdn TEXT NOT NULL, at INTEGER NOT NULL);"
+      "CREATE INDEX lookup_misses_by_msisdn ON lookup_misses(msisdn, at);"
+      "CREATE TRIGGER lookup_attempts_gone AFTER DELETE ON lookup_attempts"
+      "  BEGIN DELETE FROM lookup_misses WHERE msisdn = old.msisdn; END;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -304,7 +315,8 @@ enum sid {
     S_SERVICES_BOOKABLE, S_SERVICE_GET, S_MUTE_ADD, S_MUTE_DEL, S_MUTE_GET,
     S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
     S_TEMPLATE_SET, S_TEMPLATE_GET, S_TEMPLATE_LIST, S_TEMPLATE_DEL,
-    S_LOOKUP_GET, S_LOOKUP_FAIL, S_LOOKUP_CLEAR,
+    S_LOOKUP_GET, S_LOOKUP_MISS, S_LOOKUP_EXPIRE, S_LOOKUP_FAIL,
+    S_LOOKUP_CLEAR,
     S_SUB_ADD, S_SUB_DEL, S_SUB_DEL_ALL, S_SUB_LIST,
     S_OPTOUT_SET, S_OPTOUT_CLEAR, S_OPTOUT_GET,
     S_TOKEN_ADD, S_TOKEN_GET, S_TOKEN_REVOKE,
@@ -462,20 +474,25 @@ static const char *const sql[S_COUNT] = {
 
     [S_LOOKUP_GET] =
         "SELECT locked_until FROM lookup_attempts WHERE msisdn = ?1",
-    /* ?1 msisdn ?2 now ?3 window ?4 max failures ?5 lock.  In the UPDATE
-     * the bare column names are the old values. */
+    /* ?1 msisdn ?2 now ?3 window: record a miss, forget those that left
+     * the window */
+    [S_LOOKUP_MISS] =
+        "INSERT INTO lookup_misses(msisdn, at) VALUES(?1, ?2)",
+    [S_LOOKUP_EXPIRE] =
+        "DELETE FROM lookup_misses WHERE msisdn = ?1 AND at <= ?2 - ?3",
+    /* ?1 msisdn ?2 now ?4 max failures ?5 lock: the misses left in the
+     * window (the aggregate always gives one row; WHERE true keeps ON
+     * CONFLICT from being read as a join); reaching the limit locks, else
+     * the lock stays as it was */
     [S_LOOKUP_FAIL] =
         "INSERT INTO lookup_attempts(msisdn, window_start, failures,"
-        " locked_until) VALUES(?1, ?2, 1, CASE WHEN ?4 <= 1 THEN ?2 + ?5"
-        " ELSE 0 END)"
+        " locked_until) SELECT ?1, MIN(at), COUNT(*), CASE WHEN COUNT(*) >= ?4"
+        " THEN ?2 + ?5 ELSE 0 END FROM lookup_misses WHERE msisdn = ?1"
         " ON CONFLICT(msisdn) DO UPDATE SET"
-        "  window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2"
-        "    ELSE window_start END,"
-        "  failures = CASE WHEN ?2 - window_start >= ?3 THEN 1"
-        "    ELSE failures + 1 END,"
-        "  locked_until = CASE WHEN (CASE WHEN ?2 - window_start >= ?3"
-        "    THEN 1 ELSE failures + 1 END) >= ?4 THEN ?2 + ?5"
-        "    ELSE locked_until END"
+        "  window_start = excluded.window_start,"
+        "  failures = excluded.failures,"
+        "  locked_until = CASE WHEN excluded.failures >= ?4"
+        "    THEN excluded.locked_until ELSE locked_until END"
         " RETURNING failures, locked_until",
     [S_LOOKUP_CLEAR] = "DELETE FROM lookup_attempts WHERE msisdn = ?1",
 
@@ -2059,22 +2076,47 @@ int store_lookup_failed(struct store *st, const char *msisdn, int64_t now,
 {
     if (bad(msisdn) || window_ms <= 0 || max_failures <= 0 || lock_ms < 0)
         return STORE_INVALID;
-    sqlite3_stmt *s = S(st, S_LOOKUP_FAIL);
+    bool sp;
+    int r = tx_begin(st, &sp);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_LOOKUP_MISS);
     bt(s, 1, msisdn);
     bi(s, 2, now);
-    bi(s, 3, window_ms);
-    bi(s, 4, max_failures);
-    bi(s, 5, lock_ms);
-    int r = row(st, s, "lookup failed");
+    r = run(st, s, "lookup failed");
+    if (r == STORE_OK) {
+        s = S(st, S_LOOKUP_EXPIRE);
+        bt(s, 1, msisdn);
+        bi(s, 2, now);
+        bi(s, 3, window_ms);
+        r = run(st, s, "lookup failed");
+    }
+    int64_t until = 0;
+    int fails = 0;
+    if (r == STORE_OK) {
+        s = S(st, S_LOOKUP_FAIL);
+        bt(s, 1, msisdn);
+        bi(s, 2, now);
+        bi(s, 4, max_failures);
+        bi(s, 5, lock_ms);
+        r = row(st, s, "lookup failed");
+        if (r == STORE_NOTFOUND)
+            r = STORE_ERROR;
+        if (r == STORE_OK) {
+            fails = sqlite3_column_int(s, 0);
+            until = sqlite3_column_int64(s, 1);
+            /* finish the statement so the write is complete */
+            r = run(st, s, "lookup failed");
+        }
+    }
+    r = tx_end(st, sp, r);
     if (r != STORE_OK)
-        return r == STORE_NOTFOUND ? STORE_ERROR : r;
-    int64_t until = sqlite3_column_int64(s, 1);
+        return r;
     if (failures_out)
-        *failures_out = sqlite3_column_int(s, 0);
+        *failures_out = fails;
     if (locked_until_out)
         *locked_until_out = until > now ? until : 0;
-    /* finish the statement so the write is complete */
-    return run(st, s, "lookup failed");
+    return STORE_OK;
 }
 
 int store_lookup_clear(struct store *st, const char *msisdn)

@@ -403,15 +403,17 @@ int store_template_delete(struct store *st, int64_t agency_id,
 int store_lookup_locked(struct store *st, const char *msisdn, int64_t now,
                         int64_t *locked_until_out);
 /*
- * store_lookup_failed — count a failed lookup by msisdn.  Failures are
- * counted in a window of window_ms starting at the first; reaching
- * max_failures locks msisdn out until now + lock_ms.  *failures_out and
- * *locked_until_out (0 when not locked) may be NULL.
+ * store_lookup_failed — count a failed lookup by msisdn.  The misses of
+ * the last window_ms are counted (a sliding window; a successful lookup
+ * does not forget them, so interleaving one's own application buys no
+ * guesses); reaching max_failures locks msisdn out until now + lock_ms.
+ * *failures_out (the misses in the window) and *locked_until_out (0 when
+ * not locked) may be NULL.
  */
 int store_lookup_failed(struct store *st, const char *msisdn, int64_t now,
                         int64_t window_ms, int max_failures, int64_t lock_ms,
                         int *failures_out, int64_t *locked_until_out);
-/* Forget msisdn's failures (after a successful lookup). */
+/* Forget msisdn's failures and lock-out (an operator's unlock). */
 int store_lookup_clear(struct store *st, const char *msisdn);
 
 /* ---- subscriptions and opt-outs ----------------------------------------- */

@@ -401,11 +401,8 @@ static void live_status_result(struct ussd_call *c, const struct fetch_result *r
     kv[1].value = date;
     in->kv = kv;
     in->nkv = 2;
+    /* a success forgets no misses: the lock-out counts a sliding window */
     in->event = MENU_EV_STATUS_OK;
-    char me[STORE_MSISDN_MAX];
-    if (c->s->db && phone_canon(c->phone, me, sizeof me) == 0 &&
-        store_lookup_clear(c->s->db, me) == STORE_OK)
-        c->wrote = true;
 }
 
 static void on_fetched(void *arg, const struct fetch_result *r)
@@ -575,8 +572,7 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
     if (rc == STORE_OK && phone_canon(app->owner, owner, sizeof owner) < 0)
         owner[0] = '\0';
     if (rc == STORE_OK && owner[0] && strcmp(owner, me) == 0) {
-        if (store_lookup_clear(s->db, me) == STORE_OK)
-            c->wrote = true;
+        /* a success forgets no misses: the lock-out counts a sliding window */
         time_t t = (time_t)(app->updated_at / 1000);
         struct tm tm;
         if (localtime_r(&t, &tm))

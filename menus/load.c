@@ -1,6 +1,8 @@
 /*
  * menus/load.c — the menu loader (see load.h and menus/README.md).
  *
+ * Before libfyaml sees a file: the set's byte cap, the UTF-8 check and the
+ * nesting pre-scan (hostile input must not cost the loop seconds).
  * Two passes over the parsed documents, which stay alive until the end:
  *   1. declarations: settings (exactly one), codes, node ids and types,
  *      variables (settings constants, input vars, http save vars);
@@ -1939,6 +1941,167 @@ static bool plain_text(struct ld *L, const char *s, size_t len)
     return false;
 }
 
+/* ---- nesting pre-scan ---- */
+
+/*
+ * libfyaml needs time and memory out of all proportion for deeply nested
+ * input (63 files of '[' took 16 s and 434 MB), so a file whose nesting
+ * goes deeper than MENU_MAX_DEPTH is refused before it is parsed.  The
+ * scan is a conservative approximation of YAML's structure, linear in the
+ * text: block depth is the stack of indentations plus the "- ", "? " and
+ * "key: " levels opened on a line; flow depth counts '[' and '{' (outside
+ * quotes and comments) from where a value may start.  Block scalars
+ * (| and >) and quoted scalars are skipped.  Real menus nest a few levels.
+ */
+struct scan {
+    const char *t;
+    size_t n, i;
+    size_t deep_at;          /* where the limit was crossed (or the line) */
+    int ind[MENU_MAX_DEPTH + 2];
+    int nind;
+};
+
+static bool sc_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool sc_eol(const struct scan *S)
+{
+    return S->i >= S->n || S->t[S->i] == '\n';
+}
+
+static void sc_to_eol(struct scan *S)
+{
+    const char *nl = memchr(S->t + S->i, '\n', S->n - S->i);
+    S->i = nl ? (size_t)(nl - S->t) : S->n;
+}
+
+/* Past a quoted scalar opened at S->i (it may span lines). */
+static void sc_quoted(struct scan *S)
+{
+    char q = S->t[S->i++];
+    while (S->i < S->n) {
+        char c = S->t[S->i++];
+        if (q == '"' && c == '\\' && S->i < S->n)
+            S->i++;
+        else if (c == q && q == '\'' && S->i < S->n && S->t[S->i] == '\'')
+            S->i++;
+        else if (c == q)
+            return;
+    }
+}
+
+/* A flow collection opened at S->i, at block depth base: false when it
+ * nests too deep (S->deep_at set).  Ends after its closing bracket. */
+static bool sc_flow(struct scan *S, int base)
+{
+    int depth = 0;
+    while (S->i < S->n) {
+        char c = S->t[S->i];
+        if (c == '"' || c == '\'') {
+            sc_quoted(S);
+            continue;
+        }
+        if (c == '#' && (S->i == 0 || sc_blank(S->t[S->i - 1]))) {
+            sc_to_eol(S);
+            continue;
+        }
+        if ((c == '[' || c == '{') && base + ++depth > MENU_MAX_DEPTH) {
+            S->deep_at = S->i;
+            return false;
+        }
+        S->i++;
+        if ((c == ']' || c == '}') && --depth <= 0)
+            return true;
+    }
+    return true;
+}
+
+/* The rest of a block line from a place where a value may start.
+ * *block_scalar: a '|' or '>' scalar follows on the next lines. */
+static bool sc_line(struct scan *S, int depth, bool *block_scalar)
+{
+    bool value = true;
+    while (!sc_eol(S)) {
+        char c = S->t[S->i];
+        if (c == ' ' || c == '\t') {
+            S->i++;
+        } else if (c == '#' && (S->i == 0 || sc_blank(S->t[S->i - 1]))) {
+            sc_to_eol(S);
+        } else if (value && (c == '-' || c == '?' || c == ':') &&
+                   (S->i + 1 >= S->n || sc_blank(S->t[S->i + 1]))) {
+            S->i++;
+            if (++depth > MENU_MAX_DEPTH) {
+                S->deep_at = S->i - 1;
+                return false;
+            }
+        } else if (value && (c == '[' || c == '{')) {
+            if (!sc_flow(S, depth))
+                return false;
+            value = false;
+        } else if (c == '"' || c == '\'') {
+            sc_quoted(S);
+            value = false;
+        } else if (value && (c == '|' || c == '>')) {
+            *block_scalar = true;
+            sc_to_eol(S);
+        } else if (value && (c == '&' || c == '!' || c == '*')) {
+            while (!sc_eol(S) && !sc_blank(S->t[S->i]))
+                S->i++;
+        } else if (c == ':' && (S->i + 1 >= S->n || sc_blank(S->t[S->i + 1]))) {
+            value = true;    /* "key: value": handled as an indicator above */
+        } else {
+            S->i++;          /* plain text */
+            value = false;
+        }
+    }
+    return true;
+}
+
+/* false, with one error at the place, when src nests deeper than
+ * MENU_MAX_DEPTH. */
+static bool nesting_ok(struct ld *L, const char *t, size_t n)
+{
+    struct scan S = { .t = t, .n = n };
+    int scalar_indent = -1;      /* inside a block scalar indented deeper */
+    bool ok = true;
+    while (ok && S.i < S.n) {
+        size_t start = S.i;
+        while (S.i < S.n && S.t[S.i] == ' ')
+            S.i++;
+        int indent = (int)(S.i - start);
+        bool blank = sc_eol(&S) || S.t[S.i] == '#' || S.t[S.i] == '\r';
+        if (!blank && scalar_indent >= 0 && indent > scalar_indent)
+            blank = true;
+        if (!blank) {
+            scalar_indent = -1;
+            while (S.nind > 0 && S.ind[S.nind - 1] > indent)
+                S.nind--;
+            if (S.nind == 0 || S.ind[S.nind - 1] < indent)
+                S.ind[S.nind++] = indent;
+            bool block_scalar = false;
+            S.deep_at = S.i;
+            ok = S.nind <= MENU_MAX_DEPTH && sc_line(&S, S.nind, &block_scalar);
+            if (block_scalar)
+                scalar_indent = indent;
+        }
+        if (ok) {
+            sc_to_eol(&S);
+            if (S.i < S.n)
+                S.i++;
+        }
+    }
+    if (ok)
+        return true;
+    int line, col;
+    kz_utf8_line_col((const uint8_t *)t, S.deep_at, &line, &col);
+    menu_errors_add(L->errs, L->file, line, col,
+                    "nested deeper than %d levels (refused before parsing)",
+                    MENU_MAX_DEPTH);
+    return false;
+}
+
 /* ---- driver ---- */
 
 static int cmp_by_id(const void *a, const void *b, void *arg)
@@ -2030,7 +2193,8 @@ static bool read_source(struct ld *L, const struct menu_source *src,
         menu_errors_add(L->errs, L->file, 0, 0, "file larger than %u bytes", MAX_FILE_BYTES);
         return true;
     }
-    if (!plain_text(L, src->text, src->len))
+    if (!plain_text(L, src->text, src->len) ||
+        !nesting_ok(L, src->text, src->len))
         return true;
     bool oom = false;
     *doc = parse_yaml(L, src, &oom);
@@ -2132,11 +2296,41 @@ static void define(struct ld *L, const char *first_file)
     }
 }
 
+static size_t set_cap(const struct menu_load_opts *o)
+{
+    return o && o->max_bytes ? o->max_bytes : MENU_SET_MAX_BYTES;
+}
+
+static void over_cap(struct menu_errors *errs, const char *file, size_t cap)
+{
+    menu_errors_add(errs, file, 0, 0,
+                    "the menu set is larger than its cap of %zu bytes "
+                    "(menus_max_bytes)", cap);
+}
+
 int menu_set_load_sources(const struct menu_source *src, size_t n,
                           const struct menu_override *ov, size_t nov,
                           struct menu_set **out, struct menu_errors *errs)
 {
+    struct menu_load_opts o = { .ov = ov, .nov = nov };
+    return menu_set_load_sources_opts(src, n, &o, out, errs);
+}
+
+int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
+                               const struct menu_load_opts *o,
+                               struct menu_set **out, struct menu_errors *errs)
+{
     *out = NULL;
+    size_t total = 0, cap = set_cap(o);
+    for (size_t i = 0; i < n; i++) {
+        total += src[i].len;
+        if (total > cap) {
+            over_cap(errs, src[i].name ? src[i].name : "<string>", cap);
+            return -1;
+        }
+    }
+    const struct menu_override *ov = o ? o->ov : NULL;
+    size_t nov = o ? o->nov : 0;
     struct ld L0 = { 0 };
     struct ld *L = &L0;
     L->errs = errs;
@@ -2194,9 +2388,62 @@ static bool menu_file_name(const char *n)
     return (l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml"));
 }
 
+enum { SLURP_OK, SLURP_LONG, SLURP_ERR };
+
+/* Read path whole into *buf (malloc'd, *len bytes) unless it is longer
+ * than limit (SLURP_LONG, read no further) or unreadable (SLURP_ERR,
+ * errno set). */
+static int slurp(const char *path, size_t limit, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return SLURP_ERR;
+    size_t cap = limit < 8192 ? limit + 1 : 8192;
+    char *b = malloc(cap);
+    int r = b ? SLURP_OK : SLURP_ERR;
+    while (r == SLURP_OK) {
+        if (*len == cap) {
+            size_t nc = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *nb = nc > cap ? realloc(b, nc) : NULL;
+            if (!nb) {
+                r = nc > cap ? SLURP_ERR : SLURP_LONG;
+                break;
+            }
+            b = nb;
+            cap = nc;
+        }
+        size_t got = fread(b + *len, 1, cap - *len, f);
+        if (got == 0)
+            break;
+        *len += got;
+    }
+    if (r == SLURP_OK && ferror(f))
+        r = SLURP_ERR;
+    if (r == SLURP_OK && *len > limit)
+        r = SLURP_LONG;
+    int e = errno;
+    fclose(f);
+    errno = e;
+    if (r != SLURP_OK) {
+        free(b);
+        return r;
+    }
+    *buf = b;
+    return SLURP_OK;
+}
+
 int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
                            size_t nov, struct menu_set **out,
                            struct menu_errors *errs)
+{
+    struct menu_load_opts o = { .ov = ov, .nov = nov };
+    return menu_set_load_dir_opts(dir, &o, out, errs);
+}
+
+int menu_set_load_dir_opts(const char *dir, const struct menu_load_opts *o,
+                           struct menu_set **out, struct menu_errors *errs)
 {
     *out = NULL;
     DIR *d = opendir(dir);
@@ -2233,42 +2480,22 @@ int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
         menu_errors_add(errs, dir, 0, 0, "no *.yaml or *.yml menu files");
     else {
         qsort(names, nn, sizeof names[0], cmp_str);
+        size_t total = 0, cap = set_cap(o);
         for (size_t i = 0; i < nn; i++) {
-            FILE *f = fopen(names[i], "rb");
-            if (!f) {
-                menu_errors_add(errs, names[i], 0, 0, "cannot read: %s", strerror(errno));
+            char *buf = NULL;
+            size_t len = 0, limit = cap - total;
+            int r = slurp(names[i], limit < MAX_FILE_BYTES ? limit : MAX_FILE_BYTES,
+                          &buf, &len);
+            if (r == SLURP_LONG && limit < MAX_FILE_BYTES) {
+                over_cap(errs, names[i], cap);   /* read no further file */
+                break;
+            }
+            if (r != SLURP_OK) {
+                menu_errors_add(errs, names[i], 0, 0, r == SLURP_LONG ? "file too large"
+                                : "cannot read: %s", strerror(errno));
                 continue;
             }
-            size_t cap = 8192, len = 0;
-            char *buf = malloc(cap);
-            bool big = false;
-            while (buf) {
-                if (len == cap) {
-                    if (cap > MAX_FILE_BYTES) {
-                        big = true;
-                        break;
-                    }
-                    char *nb = realloc(buf, cap * 2);
-                    if (!nb) {
-                        free(buf);
-                        buf = NULL;
-                        break;
-                    }
-                    buf = nb;
-                    cap *= 2;
-                }
-                size_t r = fread(buf + len, 1, cap - len, f);
-                if (r == 0)
-                    break;
-                len += r;
-            }
-            bool rerr = ferror(f);
-            fclose(f);
-            if (!buf || big || rerr) {
-                menu_errors_add(errs, names[i], 0, 0, big ? "file too large" : "cannot read");
-                free(buf);
-                continue;
-            }
+            total += len;
             texts[i] = buf;
             src[ok].name = names[i];
             src[ok].text = buf;
@@ -2276,7 +2503,7 @@ int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
             ok++;
         }
         if (ok == nn)
-            rc = menu_set_load_sources(src, ok, ov, nov, out, errs);
+            rc = menu_set_load_sources_opts(src, ok, o, out, errs);
     }
     for (size_t i = 0; i < nn; i++) {
         free(texts[i]);

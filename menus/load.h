@@ -42,6 +42,24 @@ struct menu_override {
 };
 
 /*
+ * Bounds on hostile input, checked before libfyaml sees a byte (a reload
+ * runs on the loop, and libfyaml's time and memory grow out of proportion
+ * with nesting):
+ *  - a menu set (all its files) larger than max_bytes is refused, naming
+ *    the cap (the gateway's config key menus_max_bytes; 0 = the default);
+ *  - a file nested deeper than MENU_MAX_DEPTH (flow '[' / '{' and block
+ *    levels alike) is refused with file:line:column of the place.
+ */
+#define MENU_SET_MAX_BYTES (2u << 20)
+#define MENU_MAX_DEPTH 64
+
+struct menu_load_opts {
+    const struct menu_override *ov;  /* settings constants overridden */
+    size_t nov;
+    size_t max_bytes;                /* cap on the set's size; 0 = default */
+};
+
+/*
  * menu_set_load_sources — build a set from n texts (in the given order).
  * Returns 0 and *out (one reference) on success; -1 with *out = NULL and
  * every problem appended to errs otherwise.
@@ -62,5 +80,13 @@ int menu_set_load_dir(const char *dir, struct menu_set **out,
 int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
                            size_t nov, struct menu_set **out,
                            struct menu_errors *errs);
+
+/* The two loaders with options (o may be NULL: no overrides, default cap).
+ * The _dir variant stops reading files once the set is over its cap. */
+int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
+                               const struct menu_load_opts *o,
+                               struct menu_set **out, struct menu_errors *errs);
+int menu_set_load_dir_opts(const char *dir, const struct menu_load_opts *o,
+                           struct menu_set **out, struct menu_errors *errs);
 
 #endif

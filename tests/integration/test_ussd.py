@@ -11,6 +11,7 @@ reader beside the daemon) as well as received by the handset.
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -99,6 +100,97 @@ def walk_example_in_kyrgyz_with_pagination_back_home_and_invalid_input():
     other.dial("*100*1#")
     kind, t = other.send("1234567")
     expect(kind == "end" and "аракет" in t, "locked out: %r" % t)
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def own_lookups_between_guesses_do_not_lift_the_lockout():
+    # issue 14 item 7: a success used to forget the misses, so a phone
+    # interleaving its own application got unlimited guesses
+    s, g = start()
+    give_application(g, "1234567", "ready", "+996555100021")
+    ph = Phone(s, "996555100021")
+    ph.dial("*100#")
+    ph.send("1")                       # Кыргызча, remembered
+    ph.send("1")                       # application status
+    for n, guess in enumerate(("5555501", "5555502", "5555503", "5555504")):
+        if n:
+            ph.dial("*100*1#")
+        kind, t = ph.send(guess)
+        expect(kind == "end" and "табылган жок" in t, "a miss: %r" % t)
+        ph.dial("*100*1#")
+        kind, t = ph.send("1234567")   # its own: answered, forgets nothing
+        expect(kind == "end" and "даяр" in t, "own application: %r" % t)
+    ph.dial("*100*1#")
+    ph.send("5555505")                 # the fifth miss of the window
+    ph.dial("*100*1#")
+    kind, t = ph.send("1234567")
+    expect(kind == "end" and "аракет" in t, "locked out despite own lookups: %r" % t)
+    expect(g.alive(), "kyzmatd died")
+
+
+def hostile_menus(d, files, size):
+    """files menu files of size bytes of nested '[' (issue 14 item 5)."""
+    for i in range(files):
+        with open(os.path.join(d, "90-hostile-%02d.yaml" % i), "w") as f:
+            f.write("x: " + "[" * (size - 3))
+
+
+def timed_health(port, stop, worst):
+    """GET /v1/health until stop; worst[0] = the slowest answer (s)."""
+    while not stop.is_set():
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/v1/health" % port,
+                                        timeout=30) as r:
+                r.read()
+        except OSError:
+            worst[0] = float("inf")
+            return
+        worst[0] = max(worst[0], time.monotonic() - t0)
+        time.sleep(0.01)
+
+
+@case
+def hostile_menu_reload_is_refused_without_freezing_the_loop():
+    # issue 14 item 5: 63 files of nested '[' froze the loop for 16 s inside
+    # reload(); now the set's byte cap and the nesting pre-scan refuse them
+    # before libfyaml, health and dialogs keep answering, the old menus stay
+    # (59 files: with the example's 5 the set stays within 64 files)
+    s, g = start()
+    d = re.search(r"^menus: (.*)$", open(g.cfg).read(), re.M).group(1).strip()
+    ph = Phone(s, "996555100022")
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue" and "Тил / Язык / Language" in t, "before: %r" % t)
+    rounds = ((59, 1 << 20, r"larger than its cap of 2097152 bytes \(menus_max_bytes\)"),
+              (55, 32 << 10, r"90-hostile-\d+\.yaml:1:\d+: nested deeper than 64 levels"))
+    for n, (files, size, why) in enumerate(rounds):
+        hostile_menus(d, files, size)
+        stop, worst = threading.Event(), [0.0]
+        th = threading.Thread(target=timed_health, args=(g.http_port(), stop, worst), daemon=True)
+        th.start()
+        try:
+            time.sleep(0.1)
+            g.signal(signal.SIGHUP)
+            steps = []
+            for _ in range(6):         # a dialog kept going meanwhile
+                t0 = time.monotonic()
+                kind, t = ph.send("0") if kind == "continue" else ph.dial("*100#")
+                steps.append(time.monotonic() - t0)
+            g.wait_log(why, count=1)
+            g.wait_log(r"reload refused: the menu set .* has errors", count=n + 1)
+        finally:
+            stop.set()
+            th.join(30)
+        expect(worst[0] < 0.1, "round %d: /v1/health took %.0f ms" % (n, worst[0] * 1000))
+        expect(max(steps) < 0.1, "round %d: a USSD step took %.0f ms"
+               % (n, max(steps) * 1000))
+        for f in os.listdir(d):
+            if f.startswith("90-hostile-"):
+                os.unlink(os.path.join(d, f))
+    # the old menus are still in force
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue" and "Тил / Язык / Language" in t, "after: %r" % t)
     expect(g.alive(), "kyzmatd died")
 
 

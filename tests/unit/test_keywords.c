@@ -263,19 +263,28 @@ static void test_status_stranger_and_lockout(void **state)
     send_expect(f, STRANGER, "STATUS 12345", T0 + 11 * 60000, &o, &r, KW_O_NEUTRAL);
 }
 
-static void test_owner_success_clears_failures(void **state)
+/* Issue 14 item 7: the owner's own application, looked up between
+ * guesses, used to forget the misses and so gave unlimited guesses.  Now
+ * the misses of the window count whatever succeeds in between. */
+static void test_owner_success_does_not_clear_failures(void **state)
 {
     struct fx *f = *state;
     struct kw_opts o = { .window_ms = 60000, .max_failures = 3, .lock_ms = 60000 };
     struct kw_result r;
     for (int i = 0; i < 2; i++) {
         send_expect(f, OWNER, "STATUS 1", T0 + i, &o, &r, KW_O_NEUTRAL);
-    }
-    send_expect(f, OWNER, "STATUS 12345", T0 + 2, &o, &r, KW_O_STATUS);
-    for (int i = 0; i < 2; i++) {
-        send_expect(f, OWNER, "STATUS 1", T0 + 3 + i, &o, &r, KW_O_NEUTRAL);
         assert_int_equal(r.failures, i + 1);
     }
+    send_expect(f, OWNER, "STATUS 12345", T0 + 2, &o, &r, KW_O_STATUS);
+    /* the third miss of the window locks, the success notwithstanding */
+    send_expect(f, OWNER, "STATUS 1", T0 + 3, &o, &r, KW_O_LOCKED);
+    assert_int_equal(r.failures, 3);
+    assert_int_equal(r.locked_until, T0 + 3 + 60000);
+    /* the lock holds for the owner's own application too */
+    send_expect(f, OWNER, "STATUS 12345", T0 + 4, &o, &r, KW_O_LOCKED);
+    /* after the lock the misses have left the window: counting from 1 */
+    send_expect(f, OWNER, "STATUS 1", T0 + 3 + 60000, &o, &r, KW_O_NEUTRAL);
+    assert_int_equal(r.failures, 1);
 }
 
 static void test_stop_start_help(void **state)
@@ -391,7 +400,7 @@ int main(void)
         cmocka_unit_test(test_texts),
         T(test_status_owner),
         T(test_status_stranger_and_lockout),
-        T(test_owner_success_clears_failures),
+        T(test_owner_success_does_not_clear_failures),
         T(test_stop_start_help),
         T(test_ignored),
         T(test_batch_rule),

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "menus/load.h"
@@ -598,6 +599,150 @@ static void test_dir_errors_name_files(void **state)
     rmdir(dir);
 }
 
+/* 1 when some error contains `part` (for messages with a computed tail). */
+static int has_part(const struct menu_errors *errs, const char *part)
+{
+    char buf[600];
+    for (size_t i = 0; i < errs->n; i++)
+        if (strstr(menu_error_format(&errs->v[i], buf, sizeof buf), part))
+            return 1;
+    return 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Issue 14 item 5: deep nesting made libfyaml take seconds and hundreds of
+ * MB inside a reload; it is refused by a pre-scan, at its place, quickly. */
+static void test_deep_nesting_refused(void **state)
+{
+    (void)state;
+    size_t n = (1u << 20) - 64;              /* just under the file limit */
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    memcpy(t, "settings:\n  x: ", 15);
+    memset(t + 15, '[', n - 15);
+    t[n] = '\0';
+    int64_t t0 = mono_ms();
+    /* "settings:" one level, "  x:" two more; the 63rd '[' is level 66 */
+    expect_file_error("deep.yaml", t,
+                      "deep.yaml:2:67: nested deeper than 64 levels (refused before parsing)");
+    memset(t, '{', n);                       /* flow mappings from 1:1, under the top level */
+    expect_file_error("deep.yaml", t,
+                      "deep.yaml:1:64: nested deeper than 64 levels (refused before parsing)");
+    for (size_t i = 0; i + 1 < n; i += 2) {  /* "- - - ...": block sequences */
+        t[i] = '-';
+        t[i + 1] = ' ';
+    }
+    expect_file_error("seq.yaml", t,
+                      "seq.yaml:1:127: nested deeper than 64 levels (refused before parsing)");
+    assert_true(mono_ms() - t0 < 1000);
+    free(t);
+    /* indentation alone: line k indented k spaces */
+    char ind[8192];
+    size_t o = 0;
+    for (int k = 0; k < 80; k++)
+        o += (size_t)snprintf(ind + o, sizeof ind - o, "%*sk%d:\n", k, "", k);
+    expect_file_error("ind.yaml", ind,
+                      "ind.yaml:64:67: nested deeper than 64 levels (refused before parsing)");
+}
+
+/* Brackets in quotes, comments, plain text and block scalars are text. */
+static void test_shallow_brackets_pass_the_prescan(void **state)
+{
+    (void)state;
+    char t[4096], deep[200];
+    memset(deep, '[', 100);
+    deep[100] = '\0';
+    snprintf(t, sizeof t,
+             "settings:\n  languages: [en]\n"
+             "# %s\n"
+             "codes: {\"*5#\": start}\n"
+             "nodes:\n"
+             "  - id: start\n    type: end\n    text: \"%s\"\n"
+             "  - id: two\n    type: end\n    text: '%s'\n"
+             "  - id: three\n    type: end\n    text: a %s\n"
+             "  - id: four\n    type: end\n    text: |\n      %s\n      %s\n",
+             deep, deep, deep, deep, deep, deep);
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    load2("ok.yaml", t, NULL, NULL, &set, &errs);
+    assert_false(has_part(&errs, "nested deeper"));
+    menu_set_unref(set);
+    menu_errors_free(&errs);
+}
+
+/* Issue 14 item 5: a menu set over its byte cap is refused before any
+ * parsing, naming the cap; the directory loader stops reading there. */
+static void test_set_over_cap_refused(void **state)
+{
+    (void)state;
+    static const char a[] = "settings:\n  languages: [en]\ncodes:\n  \"*5#\": start\n";
+    static const char b[] = "nodes:\n  - id: start\n    type: end\n    text: Hi\n";
+    struct menu_source src[2] = { { "a.yaml", a, sizeof a - 1 },
+                                  { "b.yaml", b, sizeof b - 1 } };
+    struct menu_set *set = NULL;
+    struct menu_errors errs = { 0 };
+    struct menu_load_opts o = { .max_bytes = sizeof a - 1 + sizeof b - 1 };
+    assert_int_equal(menu_set_load_sources_opts(src, 2, &o, &set, &errs), 0);
+    menu_set_unref(set);
+    set = NULL;
+    o.max_bytes--;
+    assert_int_equal(menu_set_load_sources_opts(src, 2, &o, &set, &errs), -1);
+    assert_null(set);
+    char want[400];
+    snprintf(want, sizeof want, "b.yaml: the menu set is larger than its cap "
+             "of %zu bytes (menus_max_bytes)", o.max_bytes);
+    assert_true(has(&errs, want));
+    assert_int_equal(errs.n, 1);
+    menu_errors_free(&errs);
+    /* the default cap: 5 files of 1 MB are refused without parsing */
+    size_t big = 1u << 20;
+    char *t = malloc(big);
+    assert_non_null(t);
+    memset(t, '[', big);
+    struct menu_source five[5];
+    for (int i = 0; i < 5; i++)
+        five[i] = (struct menu_source){ "big.yaml", t, big };
+    assert_int_equal(menu_set_load_sources(five, 5, NULL, 0, &set, &errs), -1);
+    snprintf(want, sizeof want, "big.yaml: the menu set is larger than its cap "
+             "of %u bytes (menus_max_bytes)", MENU_SET_MAX_BYTES);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+    free(t);
+    /* a directory: the file that crosses the cap is named */
+    char dir[] = "/tmp/kz_menu_cap_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/a.yaml", dir);
+    snprintf(pb, sizeof pb, "%s/b.yaml", dir);
+    FILE *f = fopen(pa, "w");
+    assert_non_null(f);
+    fputs(a, f);
+    fclose(f);
+    f = fopen(pb, "w");
+    assert_non_null(f);
+    fputs(b, f);
+    fclose(f);
+    assert_int_equal(menu_set_load_dir_opts(dir, &o, &set, &errs), -1);
+    assert_null(set);
+    snprintf(want, sizeof want, "%s: the menu set is larger than its cap "
+             "of %zu bytes (menus_max_bytes)", pb, o.max_bytes);
+    assert_true(has(&errs, want));
+    menu_errors_free(&errs);
+    o.max_bytes++;
+    assert_int_equal(menu_set_load_dir_opts(dir, &o, &set, &errs), 0);
+    menu_set_unref(set);
+    menu_errors_free(&errs);
+    unlink(pa);
+    unlink(pb);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +763,9 @@ int main(void)
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_no_settings_no_codes),
         cmocka_unit_test(test_example_loads_clean),
+        cmocka_unit_test(test_deep_nesting_refused),
+        cmocka_unit_test(test_shallow_brackets_pass_the_prescan),
+        cmocka_unit_test(test_set_over_cap_refused),
         cmocka_unit_test(test_dir_errors_name_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

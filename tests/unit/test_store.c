@@ -386,6 +386,47 @@ static void lookup_limit(struct store *st)
 
 }
 
+/* Issue 14 item 7: the window slides.  Misses are counted over the last
+ * window_ms, not from the first miss, so two misses at the end of one
+ * window and one at the start of the next lock; and nothing but
+ * store_lookup_clear forgets them (the owner's own lookups in between
+ * change nothing). */
+static void lookup_window_slides(struct store *st)
+{
+    const char *p = "996555000003";
+    int fails = 0;
+    int64_t until = 0;
+    struct store_app app;
+    assert_int_equal(store_lookup_failed(st, p, T0, 60000, 3, 600000, &fails,
+                                         &until), STORE_OK);
+    assert_int_equal(fails, 1);
+    assert_int_equal(store_lookup_failed(st, p, T0 + 59000, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 2);
+    assert_int_equal(until, 0);
+    /* the owner's own lookup in between: a read, it clears nothing */
+    (void)store_app_get(st, "12345", &app);
+    /* T0 has left the window; T0 + 59000 has not */
+    assert_int_equal(store_lookup_failed(st, p, T0 + 60000, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 2);
+    assert_int_equal(until, 0);
+    (void)store_app_get(st, "12345", &app);
+    assert_int_equal(store_lookup_failed(st, p, T0 + 60001, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 3);
+    assert_int_equal(until, T0 + 60001 + 600000);
+    assert_int_equal(store_lookup_locked(st, p, T0 + 60002, &until), STORE_OK);
+    assert_int_equal(until, T0 + 60001 + 600000);
+    /* an operator's clear forgets the misses and the lock */
+    assert_int_equal(store_lookup_clear(st, p), STORE_OK);
+    assert_int_equal(store_lookup_locked(st, p, T0 + 60002, &until), STORE_OK);
+    assert_int_equal(until, 0);
+    assert_int_equal(store_lookup_failed(st, p, T0 + 60003, 60000, 3, 600000,
+                                         &fails, &until), STORE_OK);
+    assert_int_equal(fails, 1);
+}
+
 static void subs_and_optout(struct store *st)
 {
     /* subscriptions, paged; STOP drops them all */
@@ -449,6 +490,7 @@ static void test_applications(void **state)
     apps_and_history(st, gov, tax, pass);
     templates(st, gov, tax);
     lookup_limit(st);
+    lookup_window_slides(st);
     subs_and_optout(st);
 }
 
