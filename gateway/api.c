@@ -763,14 +763,17 @@ static void h_app_status(struct rq *r, union api_in *in)
     struct notify_result res;
     if (!store_ok(r, notify_status_change(r->a->st, &c, &res), refused))
         return;
-    if (a->notify && !res.have_template)
-        log_msg(KLOG_WARN, r->agency,
-                "no template for status %s in %s: application %s not "
-                "notified", a->status, a->lang, number);
-    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
-                          number, "status", a->status, "created", created,
-                          "queued", res.queued, "opted_out", res.opted_out,
-                          "muted", res.muted, "template", res.have_template);
+    if (res.builtin)
+        log_msg(KLOG_INFO, r->agency,
+                "no template for status %s in %s: application %s notified "
+                "with the built-in text", a->status, a->lang, number);
+    /* notified: the SMS queued (recipients told), whichever text */
+    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b, s:i, s:b}",
+                          "number", number, "status", a->status, "created",
+                          created, "queued", res.queued, "opted_out",
+                          res.opted_out, "muted", res.muted, "template",
+                          res.have_template, "notified", res.queued,
+                          "builtin_text", res.builtin);
     reply_later(r, created ? 201 : 200, j, false);
 }
 

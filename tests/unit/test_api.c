@@ -1393,6 +1393,7 @@ static void test_templates(void **state)
     assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->text, "Арыз №T-1 даяр. Кабинет 2");
     store_msg_free(m);
+    assert_int_equal(jint(&r, "notified"), 1);
 
     /* delete: own only, then 404; the application then has no template */
     assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
@@ -1410,8 +1411,17 @@ static void test_templates(void **state)
                           "{\"status\":\"ready\"}", &r), 200);
     j = body_json(&r);
     assert_false(json_is_true(json_object_get(j, "template")));
+    /* ... and is told in the built-in text (issue 14 item 13: it used to
+     * be told nothing, with a 200) */
+    assert_true(json_is_true(json_object_get(j, "builtin_text")));
+    assert_int_equal(json_integer_value(json_object_get(j, "notified")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 1);
     json_decref(j);
-    assert_int_equal(good_id(f), id0 + 2);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 2, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000007");
+    assert_string_equal(m->text, "Арыз T-1: абалы «ready».");
+    store_msg_free(m);
+    assert_int_equal(good_id(f), id0 + 3);
 }
 
 static void test_token_create(void **state)
