@@ -571,6 +571,7 @@ static void test_messages(void **state)
     assert_string_equal(m->tmpl, "remind");
     assert_string_equal(m->data, "{\"day\":\"2026-12-01\"}");
     assert_string_equal(m->lang, "ru");
+    assert_non_null(m->text);   /* NULL: the outbox fails it, "no text" */
     assert_string_equal(m->text, "Напоминаем: приём 2026-12-01.");
     store_msg_free(m);
     /* opted out: refused unless the law requires it */
