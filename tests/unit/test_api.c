@@ -601,6 +601,19 @@ static void refused_tmpl(struct fx *f, const char *path, const char *body,
     assert_int_equal(good_id(f), before + 1);
 }
 
+/* POST body to /v1/messages: 202, and the stored text is want; its id. */
+static int64_t posted_text(struct fx *f, const char *body, const char *want)
+{
+    struct resp r;
+    struct store_msg *m = NULL;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, body, &r), 202);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
+    assert_non_null(m->text);
+    assert_string_equal(m->text, want);
+    store_msg_free(m);
+    return r.id;
+}
+
 /* A templated message is rendered when it is accepted (the outbox sends
  * text only: issue 14 item 2), with the store's fallbacks, or refused
  * with a 4xx naming what is missing; nothing is stored then. */
@@ -638,13 +651,11 @@ static void test_message_template(void **state)
                  "\"variables\":{\"day\":\"1\\u0001\",\"time\":\"2\"}}",
                  400, "variables", "control character");
     /* rendered (a number as JSON writes it); the batch too */
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"visit\","
-                          "\"language\":\"en\",\"variables\":{\"day\":\"1.12\","
-                          "\"time\":9}}", &r), 202);
+    int64_t id = posted_text(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                             "\"language\":\"en\",\"variables\":{\"day\":\"1.12\","
+                             "\"time\":9}}", "Visit on 1.12 at 9.");
     struct store_msg *m = NULL;
-    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
-    assert_string_equal(m->text, "Visit on 1.12 at 9.");
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
     assert_string_equal(m->tmpl, "visit");
     store_msg_free(m);
     assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
@@ -666,19 +677,11 @@ static void test_message_template(void **state)
                                         "Арыз {number}: {status}."), STORE_OK);
     assert_int_equal(store_template_set(f->db.st, 0, "visit", "ky",
                                         "Кабыл алуу {day} {time}."), STORE_OK);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"visit\","
-                          "\"variables\":{\"day\":\"1.12\",\"time\":9}}", &r), 202);
-    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
-    assert_string_equal(m->text, "Кабыл алуу 1.12 9.");
-    store_msg_free(m);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"ready\","
-                          "\"variables\":{\"number\":\"A-7\",\"status\":\"даяр\"}}",
-                          &r), 202);
-    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
-    assert_string_equal(m->text, "Арыз A-7: даяр.");
-    store_msg_free(m);
+    posted_text(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                "\"variables\":{\"day\":\"1.12\",\"time\":9}}", "Кабыл алуу 1.12 9.");
+    posted_text(f, "{\"to\":\"996555123456\",\"template\":\"ready\","
+                "\"variables\":{\"number\":\"A-7\",\"status\":\"даяр\"}}",
+                "Арыз A-7: даяр.");
 }
 
 static int get_parts(struct fx *f, int64_t id)
