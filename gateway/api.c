@@ -520,11 +520,45 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
 #define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
                       "requires (law_required) may be sent"
 
+/*
+ * A templated message gets its text before it is accepted (the outbox
+ * sends text only): the agency's template for (template, language), with
+ * the store's fallbacks (agency 0, status "*"), rendered with the
+ * message's variables (api_message_render).  STORE_OK with e->status 0
+ * (rendered, or not templated); STORE_OK with e filled (refused: 422
+ * naming the missing template or variable, nothing stored); or the
+ * store's error.
+ */
+static int render_message(struct rq *r, struct api_message *m,
+                          struct api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    if (!m->tmpl || m->text)
+        return STORE_OK;
+    char *body = NULL;
+    int rc = store_template_get(r->a->st, r->agency_id, m->tmpl, m->lang,
+                                &body);
+    if (rc == STORE_NOTFOUND)
+        api_fail(e, 422, "template", "no template \"%s\" in language %s",
+                 m->tmpl, m->lang);
+    else if (rc == STORE_OK)
+        api_message_render(m, body, e);
+    free(body);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
 static void h_message_post(struct rq *r, union api_in *in)
 {
     json_t *j = NULL;
     bool refused = false;
-    int rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
+    struct api_error e;
+    int rc = render_message(r, &in->message, &e);
+    if (rc == STORE_OK && e.status) {
+        reply_error(r, e.status, e.msg, e.field);
+        return;
+    }
+    if (rc == STORE_OK)
+        rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
     if (rc != STORE_OK)
         reply_store_error(r, rc);
     else if (refused)
@@ -537,15 +571,30 @@ static void h_message_post(struct rq *r, union api_in *in)
  * POST /v1/messages/batch: up to API_BATCH_MAX messages, one commit.  202
  * {"results": [...]} in the order given, each {"id", "state", "duplicate"}
  * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
- * for it).  A malformed batch is refused whole (400, nothing stored).
+ * for it).  A malformed batch is refused whole (400, nothing stored), and
+ * so is one with a template that cannot be rendered (422, the field names
+ * the element: "messages[3].template"): every text is rendered before the
+ * first message is stored.
  */
 static void h_message_batch(struct rq *r, union api_in *in)
 {
     const struct api_batch *b = &in->batch;
-    json_t *results = json_array();
+    int rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
+        struct api_error e;
+        rc = render_message(r, &b->m[i], &e);
+        if (rc == STORE_OK && e.status) {
+            char f[96];   /* "messages[999].variables" */
+            snprintf(f, sizeof f, "messages[%zu].%.40s", i, e.field);
+            reply_error(r, e.status, e.msg, f);
+            return;
+        }
+    }
+    json_t *results = rc == STORE_OK ? json_array() : NULL;
     int64_t now = now_ms();
     size_t stored = 0;
-    int rc = results ? STORE_OK : STORE_ERROR;
+    if (!results && rc == STORE_OK)
+        rc = STORE_ERROR;
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         json_t *j = NULL;
         bool refused = false;
@@ -714,14 +763,17 @@ static void h_app_status(struct rq *r, union api_in *in)
     struct notify_result res;
     if (!store_ok(r, notify_status_change(r->a->st, &c, &res), refused))
         return;
-    if (a->notify && !res.have_template)
-        log_msg(KLOG_WARN, r->agency,
-                "no template for status %s in %s: application %s not "
-                "notified", a->status, a->lang, number);
-    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b}", "number",
-                          number, "status", a->status, "created", created,
-                          "queued", res.queued, "opted_out", res.opted_out,
-                          "muted", res.muted, "template", res.have_template);
+    if (res.builtin)
+        log_msg(KLOG_INFO, r->agency,
+                "no template for status %s in %s: application %s notified "
+                "with the built-in text", a->status, a->lang, number);
+    /* notified: the SMS queued (recipients told), whichever text */
+    json_t *j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:b, s:i, s:b}",
+                          "number", number, "status", a->status, "created",
+                          created, "queued", res.queued, "opted_out",
+                          res.opted_out, "muted", res.muted, "template",
+                          res.have_template, "notified", res.queued,
+                          "builtin_text", res.builtin);
     reply_later(r, created ? 201 : 200, j, false);
 }
 

@@ -442,6 +442,107 @@ out:
     return rc;
 }
 
+/* name[0..len) for a message: at most 40 bytes, never cut inside a UTF-8
+ * character. */
+static int name_len(const char *name, size_t len)
+{
+    if (len > 40) {
+        len = 40;
+        while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80)
+            len--;
+    }
+    return (int)len;
+}
+
+/* Does body have the placeholder {name}? */
+static bool uses_var(const char *body, const char *name)
+{
+    size_t n, want = strlen(name);
+    for (const char *p = body; (p = template_next(p, &n)) != NULL; p += n)
+        if (n == want && memcmp(p, name, n) == 0)
+            return true;
+    return false;
+}
+
+/* vars (a JSON object of strings and numbers) -> tv[0..nv) with the
+ * numbers' text in num[] (caller frees); 0 or -1 (out of memory). */
+static int vars_of(json_t *vars, struct template_var *tv, char **num)
+{
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(vars, k, v) {
+        tv[i].name = k;
+        if (json_is_string(v))
+            tv[i].value = json_string_value(v);
+        else if (!(tv[i].value = num[i] = json_dumps(v, JSON_ENCODE_ANY)))
+            return -1;
+        i++;
+    }
+    return 0;
+}
+
+/* Every placeholder of body has a variable and every variable a
+ * placeholder: 0, or -1 with e (422, field "variables"). */
+static int vars_match(const struct api_message *m, const char *body,
+                      const struct template_var *tv, size_t nv,
+                      struct api_error *e)
+{
+    size_t n;
+    for (const char *p = body; (p = template_next(p, &n)) != NULL; p += n) {
+        bool have = false;
+        for (size_t i = 0; i < nv && !have; i++)
+            have = strlen(tv[i].name) == n && memcmp(tv[i].name, p, n) == 0;
+        if (!have)
+            return api_fail(e, 422, "variables",
+                            "template \"%s\" (%s) needs the variable \"%.*s\"",
+                            m->tmpl, m->lang, (int)n, p);
+    }
+    for (size_t i = 0; i < nv; i++)
+        if (!uses_var(body, tv[i].name))
+            return api_fail(e, 422, "variables",
+                            "template \"%s\" (%s) has no placeholder {%.*s}",
+                            m->tmpl, m->lang,
+                            name_len(tv[i].name, strlen(tv[i].name)),
+                            tv[i].name);
+    return 0;
+}
+
+int api_message_render(struct api_message *m, const char *body,
+                       struct api_error *e)
+{
+    json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : json_object();
+    if (!json_is_object(vars)) {
+        json_decref(vars);
+        return api_fail(e, 500, NULL, "out of memory");
+    }
+    size_t nv = json_object_size(vars);
+    struct template_var *tv = calloc(nv + 1, sizeof *tv);
+    char **num = calloc(nv + 1, sizeof *num);
+    char *text = NULL;
+    int rc = -1;
+    if (!tv || !num || vars_of(vars, tv, num) < 0)
+        api_fail(e, 500, NULL, "out of memory");
+    else if (vars_match(m, body, tv, nv, e) == 0) {
+        if (!(text = template_render_dup(body, tv, nv)))
+            api_fail(e, 500, NULL, "out of memory");
+        else if (check_text("variables", text, API_TEXT_MAX_CHARS, e) == 0)
+            rc = 0;
+    }
+    if (rc == 0) {
+        free(m->text);
+        m->text = text;
+    } else {
+        free(text);
+    }
+    for (size_t i = 0; num && i < nv; i++)
+        free(num[i]);
+    free(num);
+    free(tv);
+    json_decref(vars);
+    return rc;
+}
+
 void api_app_status_clear(struct api_app_status *a)
 {
     free(a->note);

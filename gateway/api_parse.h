@@ -78,6 +78,19 @@ int api_parse_message(const uint8_t *body, size_t len, struct api_message *m,
 void api_message_clear(struct api_message *m);
 
 /*
+ * api_message_render — a templated message's text: body (the agency's
+ * template for m->tmpl in m->lang, as the store found it) filled with
+ * m->vars.  Every {name} of body needs a variable and every variable a
+ * {name} (422, field "variables", naming it: a typo would otherwise reach
+ * citizens as "{nmae}" or vanish); the result is checked as a "text" is
+ * (UTF-8, at most API_TEXT_MAX_CHARS, no control characters: 400).  0 with
+ * m->text the rendered text (malloc'd, freed by api_message_clear), or -1
+ * with e.  Pure.
+ */
+int api_message_render(struct api_message *m, const char *body,
+                       struct api_error *e);
+
+/*
  * POST /v1/messages/batch: {"messages": [message, ...]} with 1..API_BATCH_MAX
  * messages of the same form as POST /v1/messages.  All or nothing: the
  * first bad element fails the whole batch, e->field naming it

@@ -22,6 +22,19 @@
 
 #define SUB_PAGE 100
 
+/*
+ * The built-in status SMS by language (template_langs' order: ky, ru,
+ * en), as the booking screens have theirs: sent when neither the agency
+ * nor agency 0 has a template for the status or "*" in that language.  An
+ * agency's template overrides it.  " {note}" is added only when there is
+ * a note, so an empty one leaves no dangling space.
+ */
+static const char *const default_status[TEMPLATE_LANG_COUNT] = {
+    "Арыз {number}: абалы «{status}».",
+    "Заявление {number}: статус «{status}».",
+    "Application {number}: status \"{status}\".",
+};
+
 void notify_topic(const char *number, char *out, size_t cap)
 {
     snprintf(out, cap, "app:%s", number);
@@ -39,6 +52,16 @@ int notify_status_text(struct store *st, int64_t agency_id, const char *number,
     *text = template_render_status(tmpl, number, status, note);
     free(tmpl);
     return *text ? STORE_OK : NOTIFY_NOMEM;
+}
+
+char *notify_default_text(const char *number, const char *status,
+                          const char *lang, const char *note)
+{
+    int li = template_lang_index(lang);
+    char tmpl[128];
+    snprintf(tmpl, sizeof tmpl, "%s%s", default_status[li < 0 ? 0 : li],
+             note && *note ? " {note}" : "");
+    return template_render_status(tmpl, number, status, note);
 }
 
 /* Queue the status SMS to one recipient unless opted out.  1 queued, 0
@@ -130,11 +153,15 @@ int notify_status_change(struct store *st, const struct notify_change *c,
     char *text = NULL;
     rc = notify_status_text(st, c->agency_id, c->number, c->status, c->lang,
                             c->note, &text);
-    if (rc == STORE_NOTFOUND)
-        return STORE_OK;
+    if (rc == STORE_NOTFOUND) {
+        res->builtin = true;
+        text = notify_default_text(c->number, c->status, c->lang, c->note);
+        rc = text ? STORE_OK : NOTIFY_NOMEM;
+    } else if (rc == STORE_OK) {
+        res->have_template = true;
+    }
     if (rc != STORE_OK)
         return rc;
-    res->have_template = true;
     rc = tell_all(st, c, app.owner, text, res);
     free(text);
     return rc;

@@ -13,9 +13,10 @@
  *   - every subscriber of notify_topic(number) but the owner, at most
  *     NOTIFY_FANOUT_MAX of them,
  * each skipped when that number opted out (STOP).  No template for the
- * status: nothing is queued (res->have_template false; the caller logs).
- * notify_status_text() is the same lookup and rendering alone, for the
- * owner's own question (the STATUS keyword, gateway/keywords).
+ * status in that language: the built-in text of notify_default_text() is
+ * sent instead (res->builtin; the one place the default wording lives).
+ * notify_status_text() is the agency's lookup and rendering alone, for
+ * the owner's own question (the STATUS keyword, gateway/keywords).
  * notify_topic() names the subscription topic of an application, shared
  * with the USSD subscribe node (gateway/ussd).
  *
@@ -58,6 +59,16 @@ int notify_status_text(struct store *st, int64_t agency_id, const char *number,
                        const char *status, const char *lang, const char *note,
                        char **text);
 
+/*
+ * notify_default_text — the built-in status SMS in lang (ky, ru, en; any
+ * other: ky), for a status without a template: "Арыз {number}: абалы
+ * «{status}».", "Заявление {number}: статус «{status}».", "Application
+ * {number}: status "{status}".", followed by " " and the note when note is
+ * neither NULL nor "".  Malloc'd (caller frees); NULL when out of memory.
+ */
+char *notify_default_text(const char *number, const char *status,
+                          const char *lang, const char *note);
+
 /* One status change, as the agency made it. */
 struct notify_change {
     const char *number;       /* the application number (a code) */
@@ -76,7 +87,8 @@ struct notify_change {
 
 /* What notify_status_change() did. */
 struct notify_result {
-    bool have_template;       /* a template applied (SMS were considered) */
+    bool have_template;       /* a stored template applied */
+    bool builtin;             /* none did: notify_default_text() was sent */
     int queued;               /* SMS queued */
     int opted_out;            /* recipients skipped: opted out */
     int muted;                /* owners skipped: this application muted */

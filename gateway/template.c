@@ -62,20 +62,26 @@ static size_t placeholder_len(const char *p)
     return n;
 }
 
+const char *template_next(const char *text, size_t *len)
+{
+    for (const char *p = text; (p = strchr(p, '{')) != NULL; p++)
+        if ((*len = placeholder_len(p)) > 0)
+            return p + 1;
+    return NULL;   /* any other brace is ordinary text */
+}
+
 const char *template_unknown(const char *status, const char *text,
                              size_t *len)
 {
     const char *const *ok = template_placeholders(status);
-    for (const char *p = text; (p = strchr(p, '{')) != NULL; p++) {
-        size_t n = placeholder_len(p);
-        if (n == 0)
-            continue;   /* not {name}: an ordinary brace */
+    size_t n;
+    for (const char *p = text; (p = template_next(p, &n)) != NULL; p += n) {
         bool known = false;
         for (size_t i = 0; ok[i] && !known; i++)
-            known = strlen(ok[i]) == n && strncmp(p + 1, ok[i], n) == 0;
+            known = strlen(ok[i]) == n && strncmp(p, ok[i], n) == 0;
         if (!known) {
             *len = n;
-            return p + 1;
+            return p;
         }
     }
     return NULL;

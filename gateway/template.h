@@ -18,6 +18,7 @@
  *   - placeholders are {name} with name of A-Z a-z 0-9 _ . - (1 to
  *     TEMPLATE_PLACEHOLDER_MAX); any other brace is ordinary text, kept as
  *     it is, and so is a {name} the renderer has no value for;
+ *   - template_next() walks the placeholders of a text;
  *   - template_unknown() finds the first placeholder a kind does not
  *     fill (the API refuses such a text: a typo like {numbr} would
  *     otherwise reach citizens);
@@ -54,6 +55,13 @@ bool template_is_booking(const char *status);
 /* The placeholder names (without braces) a template for status may use;
  * a static NULL-terminated list. */
 const char *const *template_placeholders(const char *status);
+
+/*
+ * template_next — the first {name} in text (at or after text): a pointer
+ * to its name (after the brace) with *len its length; NULL when none.
+ * Walk every placeholder with p = template_next(p + len, &len).
+ */
+const char *template_next(const char *text, size_t *len);
 
 /*
  * template_unknown — the first {name} in text that a template for status

@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_api_json.c — libFuzzer target for the HTTP API's pure
  * request-body validation (gateway/api_parse.h: api_parse_message,
- * api_parse_app_status, api_parse_office, api_parse_slot,
+ * api_message_render, api_parse_app_status, api_parse_office, api_parse_slot,
  * api_parse_template) and the phone number rule (gateway/phone.h:
  * phone_canon).
  *
@@ -16,6 +16,9 @@
  *     and a text counts at least one SMS part in every split mode (one
  *     with message_payload);
  *   - the same body parses the same way twice (no hidden state);
+ *   - a templated message rendered against a fixed text
+ *     (api_message_render): a valid UTF-8 text within the limit, or a
+ *     well-formed refusal;
  *   - a template body, tried for an application status, "*" and a
  *     booking status: on success every {name} in the text is one of the
  *     kind's placeholders (template_placeholders), and rendering it
@@ -124,6 +127,15 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
         CHECK(strcmp(m.to, m2.to) == 0);
         CHECK(!m.text || strcmp(m.text, m2.text) == 0);
         CHECK(!m.vars || strcmp(m.vars, m2.vars) == 0);
+    }
+    if (rc == 0 && m.tmpl) {
+        /* rendered with its variables, or refused naming why */
+        int rr = api_message_render(&m, "Visit {day} at {time}.", &e);
+        CHECK(rr == 0 || rr == -1);
+        if (rr == 0)
+            check_str(m.text, API_TEXT_MAX_BYTES);
+        else
+            check_err(&e);
     }
     api_message_clear(&m);
     api_message_clear(&m2);

@@ -5,7 +5,10 @@ Kyrgyz with a delivery receipt, bad API input refused with a clear 4xx and
 nothing stored (a body over http.max_body too: 413 with our JSON error,
 not evhttp's HTML page), and status templates set, listed and deleted
 through the API (PUT/GET/DELETE /v1/templates/{status}/{lang}) and used by
-the status SMS that reaches the owner's phone.  (The issue's larger proofs — status pushes, booking races,
+the status SMS that reaches the owner's phone, or the built-in text of its
+language when the agency has none; a templated message rendered and
+delivered, or refused with a 422 naming the missing template or variable.
+(The issue's larger proofs — status pushes, booking races,
 kill -9 during a burst — grow here.)
 """
 import os
@@ -145,7 +148,8 @@ def status_templates_set_listed_used_and_deleted_through_the_api():
     note = "3-терезе."
     code, r = api.call("POST", "/v1/applications/PAS-7/status",
                        {"status": "ready", "owner": "+" + owner, "note": note, "language": "ky"})
-    expect(code == 201 and r.get("template") is True and r.get("queued") == 1, "status: %r %r" % (code, r))
+    expect(code == 201 and r.get("template") is True and r.get("queued") == 1
+           and r.get("notified") == 1, "status: %r %r" % (code, r))
     sock.settimeout(10)
     line = f.readline().decode().rstrip("\n")
     expect(line.split(" ", 3)[2:] == [owner, "Сиздин PAS-7 арызыңыз даяр. " + note],
@@ -165,8 +169,62 @@ def status_templates_set_listed_used_and_deleted_through_the_api():
     expect(code == 200 and r.get("deleted") is True, "DELETE: %r %r" % (code, r))
     code, r = api.call("GET", "/v1/templates/ready/ky")
     expect(code == 404, "after DELETE: %r %r" % (code, r))
+    # ... is told in the built-in text of its language (issue 14 item 13:
+    # it used to be a 200 that told nobody), and the answer says so
     code, r = api.call("POST", "/v1/applications/PAS-7/status", {"status": "ready", "language": "ky"})
-    expect(code == 200 and r.get("template") is False and r.get("queued") == 0, "no template: %r %r" % (code, r))
+    expect(code == 200 and r.get("template") is False and r.get("builtin_text") is True
+           and r.get("queued") == 1 and r.get("notified") == 1, "no template: %r %r" % (code, r))
+    line = f.readline().decode().rstrip("\n")
+    expect(line.split(" ", 3)[2:] == [owner, "Арыз PAS-7: абалы «ready»."],
+           "built-in text at the phone: %r" % line)
+    g.wait_log(r"no template for status ready in ky: application PAS-7 notified with the built-in text", 5)
+    code, r = api.call("POST", "/v1/applications/PAS-7/status",
+                       {"status": "issued", "note": "Окно 3.", "language": "ru"})
+    expect(code == 200 and r.get("notified") == 1, "built-in, ru: %r %r" % (code, r))
+    line = f.readline().decode().rstrip("\n")
+    expect(line.split(" ", 3)[2:] == [owner, "Заявление PAS-7: статус «issued». Окно 3."],
+           "built-in text in Russian at the phone: %r" % line)
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def templated_message_is_delivered_with_its_rendered_text():
+    # issue 14 item 2: a message with template + variables was answered 202
+    # and then failed in the outbox with "no text"
+    s, g, api = start_gateway()
+    ev = SmsLog(s)
+    code, r = api.call("PUT", "/v1/templates/reminder/ru", {"text": "Заявление {number}: {note}"})
+    expect(code == 200, "PUT: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/messages", {
+        "to": "+996555700101", "template": "reminder", "language": "ru",
+        "variables": {"number": "PAS-9", "note": "приходите завтра в 10:00."}})
+    expect(code == 202 and r.get("state") == "queued", "POST: %r %r" % (code, r))
+    to, got = ev.next()
+    expect(to == "996555700101" and got == "Заявление PAS-9: приходите завтра в 10:00.",
+           "SMS at the phone: %r %r" % (to, got))
+    wait_until(lambda: api.call("GET", "/v1/messages/%d" % r["id"])[1].get("state") == "delivered",
+               10, "the receipt to mark it delivered")
+    code, r = api.call("POST", "/v1/messages/batch", {"messages": [
+        {"to": "+996555700102", "template": "reminder", "language": "ru",
+         "variables": {"number": 77, "note": "готово."}}]})
+    expect(code == 202 and r["results"][0].get("id"), "batch: %r %r" % (code, r))
+    to, got = ev.next()
+    expect(to == "996555700102" and got == "Заявление 77: готово.", "batch SMS: %r %r" % (to, got))
+    # refused before it is accepted, naming what is missing; nothing stored
+    before = api.call("GET", "/v1/health")[1]["accepted"]
+    code, r = api.call("POST", "/v1/messages", {"to": "+996555700101", "template": "reminder",
+                                                "language": "ky", "variables": {"number": "1", "note": "x"}})
+    expect(code == 422 and r.get("field") == "template" and '"reminder"' in r.get("error", "")
+           and "ky" in r["error"], "no template in ky: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/messages", {"to": "+996555700101", "template": "reminder",
+                                                "language": "ru", "variables": {"number": "1"}})
+    expect(code == 422 and r.get("field") == "variables" and '"note"' in r.get("error", ""),
+           "missing variable: %r %r" % (code, r))
+    code, r = api.call("POST", "/v1/messages/batch", {"messages": [
+        {"to": "+996555700101", "text": "fine"},
+        {"to": "+996555700102", "template": "remindr", "language": "ru"}]})
+    expect(code == 422 and r.get("field") == "messages[1].template", "batch refused: %r %r" % (code, r))
+    expect(api.call("GET", "/v1/health")[1]["accepted"] == before, "a refused message was accepted")
     expect(g.alive(), "kyzmatd died")
 
 if __name__ == "__main__":

@@ -560,7 +560,9 @@ static void test_messages(void **state)
     json_decref(j);
     assert_int_equal(post(f, "/v1/messages", f->tok_b, k, &r), 202);
     assert_true(r.id != kid);
-    /* templates are stored with their variables */
+    /* templates are stored with their variables, and their text */
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "remind", "ru",
+                                        "Напоминаем: приём {day}."), STORE_OK);
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555123456\",\"template\":\"remind\","
                           "\"variables\":{\"day\":\"2026-12-01\"},\"language\":\"ru\"}",
@@ -569,6 +571,8 @@ static void test_messages(void **state)
     assert_string_equal(m->tmpl, "remind");
     assert_string_equal(m->data, "{\"day\":\"2026-12-01\"}");
     assert_string_equal(m->lang, "ru");
+    assert_non_null(m->text);   /* NULL: the outbox fails it, "no text" */
+    assert_string_equal(m->text, "Напоминаем: приём 2026-12-01.");
     store_msg_free(m);
     /* opted out: refused unless the law requires it */
     assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
@@ -583,6 +587,101 @@ static void test_messages(void **state)
     assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
     assert_true(m->law_required);
     store_msg_free(m);
+}
+
+/* POST a templated message that is refused: code, field and words of the
+ * answer, and nothing stored. */
+static void refused_tmpl(struct fx *f, const char *path, const char *body,
+                         int code, const char *field, const char *words)
+{
+    struct resp r;
+    int64_t before = good_id(f);
+    assert_int_equal(post(f, path, f->tok_a, body, &r), code);
+    assert_error(&r, code, field, words);
+    assert_int_equal(good_id(f), before + 1);
+}
+
+/* POST body to /v1/messages: 202, and the stored text is want; its id. */
+static int64_t posted_text(struct fx *f, const char *body, const char *want)
+{
+    struct resp r;
+    struct store_msg *m = NULL;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, body, &r), 202);
+    assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
+    assert_non_null(m->text);
+    assert_string_equal(m->text, want);
+    store_msg_free(m);
+    return r.id;
+}
+
+/* A templated message is rendered when it is accepted (the outbox sends
+ * text only: issue 14 item 2), with the store's fallbacks, or refused
+ * with a 4xx naming what is missing; nothing is stored then. */
+static void test_message_template(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    refused_tmpl(f, "/v1/messages",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"variables\":{\"day\":\"1.12\"},\"language\":\"en\"}",
+                 422, "template", "no template \"visit\" in language en");
+    refused_tmpl(f, "/v1/messages/batch",
+                 "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
+                 "{\"to\":\"996555123457\",\"template\":\"visit\"}]}",
+                 422, "messages[1].template", "no template \"visit\"");
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "visit", "en",
+                                        "Visit on {day} at {time}."), STORE_OK);
+    /* every placeholder needs a variable, every variable a placeholder */
+    refused_tmpl(f, "/v1/messages",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"variables\":{\"day\":\"1.12\"},\"language\":\"en\"}",
+                 422, "variables", "needs the variable \"time\"");
+    refused_tmpl(f, "/v1/messages",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\",\"language\":\"en\","
+                 "\"variables\":{\"day\":\"1.12\",\"time\":9,\"tme\":\"x\"}}",
+                 422, "variables", "has no placeholder {tme}");
+    refused_tmpl(f, "/v1/messages/batch",
+                 "{\"messages\":[{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"variables\":{\"day\":\"1\",\"time\":\"2\"}},"
+                 "{\"to\":\"996555123457\",\"template\":\"visit\",\"language\":\"en\"}]}",
+                 422, "messages[1].variables", "needs the variable \"day\"");
+    /* the rendered text must be a text: no control characters */
+    refused_tmpl(f, "/v1/messages",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\",\"language\":\"en\","
+                 "\"variables\":{\"day\":\"1\\u0001\",\"time\":\"2\"}}",
+                 400, "variables", "control character");
+    /* rendered (a number as JSON writes it); the batch too */
+    int64_t id = posted_text(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                             "\"language\":\"en\",\"variables\":{\"day\":\"1.12\","
+                             "\"time\":9}}", "Visit on 1.12 at 9.");
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
+    assert_string_equal(m->tmpl, "visit");
+    store_msg_free(m);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
+                          "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
+                          "{\"to\":\"996555123457\",\"template\":\"visit\",\"language\":"
+                          "\"en\",\"variables\":{\"day\":\"2.12\",\"time\":\"10:00\"}}]}",
+                          &r), 202);
+    int64_t last = good_id(f) - 1;
+    assert_int_equal(store_msg_get(f->db.st, last, &m), STORE_OK);
+    assert_string_equal(m->text, "Visit on 2.12 at 10:00.");
+    store_msg_free(m);
+    /* the language is the message's: no "visit" in ky */
+    refused_tmpl(f, "/v1/messages",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"variables\":{\"day\":\"1.12\",\"time\":9}}",
+                 422, "template", "no template \"visit\" in language ky");
+    /* the store's fallbacks: agency 0's text, then its status "*" */
+    assert_int_equal(store_template_set(f->db.st, 0, "*", "ky",
+                                        "Арыз {number}: {status}."), STORE_OK);
+    assert_int_equal(store_template_set(f->db.st, 0, "visit", "ky",
+                                        "Кабыл алуу {day} {time}."), STORE_OK);
+    posted_text(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                "\"variables\":{\"day\":\"1.12\",\"time\":9}}", "Кабыл алуу 1.12 9.");
+    posted_text(f, "{\"to\":\"996555123456\",\"template\":\"ready\","
+                "\"variables\":{\"number\":\"A-7\",\"status\":\"даяр\"}}",
+                "Арыз A-7: даяр.");
 }
 
 static int get_parts(struct fx *f, int64_t id)
@@ -1298,6 +1397,7 @@ static void test_templates(void **state)
     assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
     assert_string_equal(m->text, "Арыз №T-1 даяр. Кабинет 2");
     store_msg_free(m);
+    assert_int_equal(jint(&r, "notified"), 1);
 
     /* delete: own only, then 404; the application then has no template */
     assert_int_equal(call(f, EVHTTP_REQ_DELETE, "/v1/templates/ready/ky",
@@ -1315,8 +1415,17 @@ static void test_templates(void **state)
                           "{\"status\":\"ready\"}", &r), 200);
     j = body_json(&r);
     assert_false(json_is_true(json_object_get(j, "template")));
+    /* ... and is told in the built-in text (issue 14 item 13: it used to
+     * be told nothing, with a 200) */
+    assert_true(json_is_true(json_object_get(j, "builtin_text")));
+    assert_int_equal(json_integer_value(json_object_get(j, "notified")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 1);
     json_decref(j);
-    assert_int_equal(good_id(f), id0 + 2);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 2, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000007");
+    assert_string_equal(m->text, "Арыз T-1: абалы «ready».");
+    store_msg_free(m);
+    assert_int_equal(good_id(f), id0 + 3);
 }
 
 static void test_token_create(void **state)
@@ -1355,6 +1464,7 @@ int main(void)
         cmocka_unit_test(test_parts_match_the_splitter),
         cmocka_unit_test(test_parse),
         T(test_messages),
+        T(test_message_template),
         T(test_message_parts_follow_route),
         T(test_routing),
         T(test_errors_change_nothing),

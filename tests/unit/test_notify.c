@@ -3,7 +3,8 @@
  * (gateway/notify.h) on a real store in a fresh mkdtemp directory: the
  * change and its history, the template lookup with its fallbacks, who is
  * told (owner, subscribers, not the opted-out, not a muted owner, not the
- * owner twice), the fan-out cap, and the refusals (another agency's
+ * owner twice), the built-in text when no template applies, the fan-out
+ * cap, and the refusals (another agency's
  * application, a new one without owner).
  *
  * Owns: its temp directory and store (through tests/unit/tmpdb.h).
@@ -136,16 +137,77 @@ static void test_change_tells_owner_and_subscribers(void **state)
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_false(res.have_template);
     assert_int_equal(res.queued, 0);
+    assert_false(res.builtin);
+    /* no template for "lost": the built-in text goes to the same people
+     * (it used to reach nobody: issue 14 item 13) */
     c.notify = true;
     c.status = "lost";
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_false(res.have_template);
-    assert_int_equal(res.queued + res.opted_out + res.muted, 0);
+    assert_true(res.builtin);
+    assert_int_equal(res.muted, 1);
+    assert_int_equal(res.queued, 2);
+    assert_int_equal(res.opted_out, 1);
+    m = msg(f, 6);
+    assert_string_equal(m->to, "996700000002");
+    assert_string_equal(m->text, "Арыз A-1: абалы «lost». Кабинет 5");
+    store_msg_free(m);
     struct store_app_event ev[8];
     size_t n = 0;
     assert_int_equal(store_app_history(f->db.st, "A-1", ev, 8, &n), STORE_OK);
     assert_int_equal(n, 4);
     assert_string_equal(ev[0].status, "lost");
+}
+
+/* The built-in status SMS per language; an empty note leaves no
+ * dangling space; an unknown language gets Kyrgyz. */
+static void test_default_text(void **state)
+{
+    (void)state;
+    static const struct { const char *lang, *note, *want; } cases[] = {
+        { "ky", "Кабинет 5", "Арыз A-1: абалы «ready». Кабинет 5" },
+        { "ru", "Окно 3.", "Заявление A-1: статус «ready». Окно 3." },
+        { "en", "Desk 2.", "Application A-1: status \"ready\". Desk 2." },
+        { "ky", NULL, "Арыз A-1: абалы «ready»." },
+        { "ru", "", "Заявление A-1: статус «ready»." },
+        { "en", NULL, "Application A-1: status \"ready\"." },
+        { "kg", NULL, "Арыз A-1: абалы «ready»." },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *t = notify_default_text("A-1", "ready", cases[i].lang,
+                                      cases[i].note);
+        assert_non_null(t);
+        assert_string_equal(t, cases[i].want);
+        free(t);
+    }
+}
+
+/* A change in a language without any template is sent in the built-in
+ * text of that language; the agency's template then overrides it. */
+static void test_default_then_template(void **state)
+{
+    struct fx *f = *state;
+    struct notify_change c = change(f, "ready", OWNER);
+    c.lang = "ru";
+    c.note = NULL;
+    struct notify_result res;
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    assert_true(res.builtin);
+    assert_false(res.have_template);
+    assert_int_equal(res.queued, 1);
+    struct store_msg *m = msg(f, 1);
+    assert_string_equal(m->to, OWNER);
+    assert_string_equal(m->text, "Заявление A-1: статус «ready».");
+    assert_string_equal(m->lang, "ru");
+    store_msg_free(m);
+    assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ru",
+                                        "Готово: {number}."), STORE_OK);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    assert_false(res.builtin);
+    assert_true(res.have_template);
+    m = msg(f, 2);
+    assert_string_equal(m->text, "Готово: A-1.");
+    store_msg_free(m);
 }
 
 static void test_refusals(void **state)
@@ -190,6 +252,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_topic_and_text, fx_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_change_tells_owner_and_subscribers,
                                         fx_setup, tmpdb_teardown),
+        cmocka_unit_test(test_default_text),
+        cmocka_unit_test_setup_teardown(test_default_then_template, fx_setup,
+                                        tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, fx_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_cap, fx_setup, tmpdb_teardown),
     };

@@ -64,6 +64,23 @@ static void test_unknown(void **state)
     assert_int_equal(n, TEMPLATE_PLACEHOLDER_MAX);
 }
 
+/* template_next walks exactly the {name}s the renderer fills, in order. */
+static void test_next(void **state)
+{
+    (void)state;
+    const char *t = "{} {a} { b } {{c}} x{d e} {f.g-1}} {";
+    const char *want[] = { "a", "c", "f.g-1" };
+    size_t n = 0, i = 0;
+    for (const char *p = t; (p = template_next(p, &n)) != NULL; p += n, i++) {
+        assert_true(i < 3);
+        assert_int_equal(n, strlen(want[i]));
+        assert_memory_equal(p, want[i], n);
+    }
+    assert_int_equal(i, 3);
+    assert_null(template_next("no placeholder {", &n));
+    assert_null(template_next("", &n));
+}
+
 static void test_render_status(void **state)
 {
     (void)state;
@@ -113,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_langs_and_kinds),
         cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_next),
         cmocka_unit_test(test_render_status),
         cmocka_unit_test(test_render_bounded),
     };
