@@ -268,6 +268,9 @@ def owner_turns_application_sms_off_and_on_stranger_learns_nothing():
     c, res = api.call("POST", "/v1/applications/1234567/status",
                       {"status": "received", "owner": "+996555400001", "language": "ru"})
     expect(c in (200, 201), "application: %d %r" % (c, res))
+    # no template for "received": the built-in text
+    sms = owner.sms()
+    expect(sms == "Заявление 1234567: статус «received».", "built-in text: %r" % sms)
     # the owner turns it off
     owner.dial("*100#")
     owner.send("2")                                # Русский

@@ -367,12 +367,17 @@ def status_push_reaches_the_owner_in_kyrgyz_with_history():
     s, g, api = start_gateway()
     owner = "996555600001"
     sock, f = subscribe(s, owner)
-    # No template for "received" in ky: the change is recorded, nobody notified.
+    # No template for "received" in ky: recorded, the owner told in the built-in text.
     code, r = api.call("POST", "/v1/applications/PAS-2026-001/status",
                        {"status": "received", "owner": "+" + owner, "language": "ky", "notify": True})
     expect(code == 201 and r.get("created") is True and r.get("template") is False
-           and r.get("queued") == 0, "first status: %r %r" % (code, r))
+           and r.get("builtin_text") is True and r.get("queued") == 1 and r.get("notified") == 1,
+           "first status: %r %r" % (code, r))
     g.wait_log(r"no template for status received in ky", 5)
+    sock.settimeout(10)
+    line = f.readline().decode().rstrip("\n")
+    expect(line.split(" ", 3)[2:] == [owner, "Арыз PAS-2026-001: абалы «received»."],
+           "built-in text at the owner's phone: %r" % line)
     # The agency words the status through the templates API.
     code, r = api.call("PUT", "/v1/templates/ready/ky",
                        {"text": "Сиздин {number} арызыңыз даяр ({status}). {note}"})
