@@ -21,7 +21,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, backend, case, cfg,  # noqa: E402
+from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, WRAP, backend, case, cfg,  # noqa: E402
                      expect, menus_dir, run, smsc_entry, wait_until)
 
 def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
@@ -182,8 +182,11 @@ def hostile_menu_reload_is_refused_without_freezing_the_loop():
         finally:
             stop.set()
             th.join(30)
-        expect(worst[0] < 0.1, "round %d: /v1/health took %.0f ms" % (n, worst[0] * 1000))
-        expect(max(steps) < 0.1, "round %d: a USSD step took %.0f ms"
+        # 100 ms natively; under valgrind every step runs tens of times
+        # slower, so 1 s (the freeze this guards against was 16 s)
+        bound = 1.0 if WRAP else 0.1
+        expect(worst[0] < bound, "round %d: /v1/health took %.0f ms" % (n, worst[0] * 1000))
+        expect(max(steps) < bound, "round %d: a USSD step took %.0f ms"
                % (n, max(steps) * 1000))
         for f in os.listdir(d):
             if f.startswith("90-hostile-"):
