@@ -1600,6 +1600,69 @@ static void test_atomic(void **state)
     store_close(o);
 }
 
+/* SQLite's temporary files (statement journals among them) are opened
+ * and unlinked at once; /proc/self/fd still names them "etilqs_...". */
+static int temp_files_open(void)
+{
+    int n = 0;
+    char path[64], link[512];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(path, link, sizeof link - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            n += strstr(link, "etilqs_") != NULL;
+        }
+    }
+    return n;
+}
+
+/* One sender's pass: claim, then mark every message submitted in two
+ * parts (a savepoint of its own inside the group's). */
+struct big_pass {
+    int temp_files;
+    size_t n;
+};
+
+static int big_pass_fn(struct store *st, void *arg)
+{
+    struct big_pass *b = arg;
+    struct store_msg *m[200];
+    assert_int_equal(store_claim_due(st, T0, 60000, m, 200, &b->n), STORE_OK);
+    for (size_t i = 0; i < b->n; i++) {
+        char a[32], c[32];
+        snprintf(a, sizeof a, "p1-%lld", (long long)m[i]->id);
+        snprintf(c, sizeof c, "p2-%lld", (long long)m[i]->id);
+        const char *ids[2] = { a, c };
+        assert_int_equal(store_mark_submitted_parts(st, m[i]->id, "smsc-a",
+                                                    ids, 2, T0), STORE_OK);
+        store_msg_free(m[i]);
+    }
+    b->temp_files = temp_files_open();
+    return STORE_OK;
+}
+
+/* A big group in the batch keeps its undo pages in memory: the sender's
+ * pass once spilled them to a temporary file, a write per page, eleven
+ * times the WAL's own writes. */
+static void test_atomic_in_memory(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_attach(st, NULL), STORE_OK);
+    for (int i = 0; i < 2000; i++) {
+        struct store_msg_new m = msg("996700000007", "a queued message");
+        assert_int_equal(store_enqueue(st, &m, T0, NULL), STORE_OK);
+    }
+    assert_int_equal(store_flush(st), STORE_OK);
+    int before = temp_files_open();
+    struct big_pass b = { 0 };
+    assert_int_equal(store_atomic(st, big_pass_fn, &b), STORE_OK);
+    assert_int_equal(b.n, 200);
+    assert_int_equal(b.temp_files, before);
+    assert_int_equal(store_flush(st), STORE_OK);
+}
+
 /* On a loop: one commit per pass, after the pass's callbacks. */
 struct pass_writer {
     struct store *st;
@@ -1774,6 +1837,7 @@ int main(void)
         T(test_batches),
         T(test_commit_waiters),
         T(test_atomic),
+        T(test_atomic_in_memory),
         T(test_commit_per_pass),
         T(test_kill9),
     };
