@@ -425,6 +425,13 @@ static void test_ranges(void **state)
                   "t.yaml:2:11: smsc[1].name: may contain only a-z, 0-9, '_' and '-'\n");
     expect_errors("smsc:\n  - name: ''\n",
                   "t.yaml:2:11: smsc[1].name: must not be empty\n");
+    /* the menu set's byte cap: 64 KiB .. 64 MiB */
+    expect_errors("menus_max_bytes: 65535\n",
+                  "t.yaml:1:18: menus_max_bytes: 65535 is out of range "
+                  "65536..67108864\n");
+    expect_errors("menus_max_bytes: 67108865\n",
+                  "t.yaml:1:18: menus_max_bytes: 67108865 is out of range "
+                  "65536..67108864\n");
     /* booking: a time of day, an interval, a bounded duration */
     expect_errors("booking: {reminder_at: '24:00'}\n",
                   "t.yaml:1:24: booking.reminder_at: must be a time of day HH:MM, "
