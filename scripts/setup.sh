@@ -12,7 +12,7 @@ set -eu
 
 BUILD="build-essential pkg-config libevent-dev libhiredis-dev libsqlite3-dev \
 libcurl4-openssl-dev libfyaml-dev libjansson-dev redis-server python3"
-TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm"
+TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm prometheus"
 BENCH="kannel hyperfine valgrind"
 
 want="$BUILD"

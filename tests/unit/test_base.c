@@ -1,18 +1,22 @@
 /*
  * tests/unit/test_base.c — the floor (base/): UTF-8, the GSM 03.38 table,
- * SHA-256 and the clocks, tested on their own, below every user of them.
+ * SHA-256, the clocks and the metrics registry, tested on their own, below
+ * every user of them.  The metrics text is also checked by Debian's
+ * promtool (package prometheus; scripts/setup.sh --test installs it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "base/clock.h"
 #include "base/gsm0338.h"
+#include "base/metrics.h"
 #include "base/sha256.h"
 #include "base/utf8.h"
 
@@ -202,6 +206,179 @@ static void test_clocks_read_what_they_say(void **state)
     assert_true(b >= a);
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+static double forty_two(void *arg)
+{
+    return *(double *)arg;
+}
+
+/* A registry with one of everything, rendered exactly. */
+static void test_metrics_render_exposition(void **state)
+{
+    (void)state;
+    struct kz_metrics *m = kz_metrics_new();
+    char err[160];
+    struct kz_label a[] = { { "link", "mega" }, { "status", "ok" } };
+    struct kz_label b[] = { { "link", "o!\"\\\nx" }, { "status", "throttled" } };
+    struct kz_counter *ca = kz_metrics_counter(m, "kyzmat_submits_total",
+                                               "Submits by outcome.\nSecond line \\ here",
+                                               a, 2, err, sizeof err);
+    struct kz_counter *cb = kz_metrics_counter(m, "kyzmat_submits_total",
+                                               "Submits by outcome.\nSecond line \\ here",
+                                               b, 2, err, sizeof err);
+    assert_non_null(ca);
+    assert_non_null(cb);
+    kz_counter_add(ca, 3);
+    kz_counter_add(cb, 1);
+    struct kz_gauge *g = kz_metrics_gauge(m, "kyzmat_window", "Window in use.",
+                                          NULL, 0, err, sizeof err);
+    assert_non_null(g);
+    kz_gauge_set(g, 0.1);
+    double v = 42;
+    assert_int_equal(kz_metrics_gauge_fn(m, "kyzmat_queue", "Queued.", NULL, 0,
+                                         forty_two, &v, err, sizeof err), 0);
+    const double le[] = { 0.005, 1, 120 };
+    struct kz_label h1[] = { { "link", "mega" } };
+    struct kz_hist *h = kz_metrics_histogram(m, "kyzmat_resp_seconds", "Latency.",
+                                             h1, 1, le, 3, err, sizeof err);
+    assert_non_null(h);
+    kz_hist_observe(h, 0.001);
+    kz_hist_observe(h, 0.005);     /* on the bound: counts in le="0.005" */
+    kz_hist_observe(h, 7);
+    kz_hist_observe(h, 1e9);
+    kz_hist_observe(h, 0.0 / 0.0); /* NaN: not counted */
+    size_t len = 0;
+    char *t = kz_metrics_render(m, &len);
+    assert_non_null(t);
+    assert_int_equal(len, strlen(t));
+    assert_string_equal(t,
+        "# HELP kyzmat_submits_total Submits by outcome.\\nSecond line \\\\ here\n"
+        "# TYPE kyzmat_submits_total counter\n"
+        "kyzmat_submits_total{link=\"mega\",status=\"ok\"} 3\n"
+        "kyzmat_submits_total{link=\"o!\\\"\\\\\\nx\",status=\"throttled\"} 1\n"
+        "# HELP kyzmat_window Window in use.\n"
+        "# TYPE kyzmat_window gauge\n"
+        "kyzmat_window 0.1\n"
+        "# HELP kyzmat_queue Queued.\n"
+        "# TYPE kyzmat_queue gauge\n"
+        "kyzmat_queue 42\n"
+        "# HELP kyzmat_resp_seconds Latency.\n"
+        "# TYPE kyzmat_resp_seconds histogram\n"
+        "kyzmat_resp_seconds_bucket{link=\"mega\",le=\"0.005\"} 2\n"
+        "kyzmat_resp_seconds_bucket{link=\"mega\",le=\"1\"} 2\n"
+        "kyzmat_resp_seconds_bucket{link=\"mega\",le=\"120\"} 3\n"
+        "kyzmat_resp_seconds_bucket{link=\"mega\",le=\"+Inf\"} 4\n"
+        "kyzmat_resp_seconds_sum{link=\"mega\"} 1000000007.006\n"
+        "kyzmat_resp_seconds_count{link=\"mega\"} 4\n");
+    free(t);
+    kz_metrics_free(m);
+}
+
+/* Bad names, clashing families, duplicate series, non-UTF-8 values. */
+static void test_metrics_refusals(void **state)
+{
+    (void)state;
+    struct kz_metrics *m = kz_metrics_new();
+    char err[160];
+    struct kz_label ok[] = { { "link", "a" } };
+    struct kz_label bad_name[] = { { "__x", "a" } };
+    struct kz_label le[] = { { "le", "a" } };
+    struct kz_label bad_value[] = { { "link", "\xff" } };
+    struct kz_label twice[] = { { "link", "a" }, { "link", "b" } };
+    assert_null(kz_metrics_counter(m, "9lives", "", NULL, 0, err, sizeof err));
+    assert_string_equal(err, "bad metric name \"9lives\"");
+    assert_null(kz_metrics_counter(m, "a-b", "", NULL, 0, err, sizeof err));
+    assert_null(kz_metrics_counter(m, "x", "", bad_name, 1, err, sizeof err));
+    assert_string_equal(err, "bad label name \"__x\"");
+    assert_null(kz_metrics_counter(m, "x", "", bad_value, 1, err, sizeof err));
+    assert_string_equal(err, "label link: the value is not UTF-8");
+    assert_null(kz_metrics_counter(m, "x", "", twice, 2, err, sizeof err));
+    assert_string_equal(err, "label link given twice");
+    const double b[] = { 1, 2 }, unsorted[] = { 2, 1 };
+    assert_null(kz_metrics_histogram(m, "h", "", le, 1, b, 2, err, sizeof err));
+    assert_string_equal(err, "a histogram may not have the label \"le\"");
+    assert_null(kz_metrics_histogram(m, "h", "", NULL, 0, unsorted, 2, err,
+                                     sizeof err));
+    assert_string_equal(err, "h: bucket bounds must be finite and increasing");
+    assert_non_null(kz_metrics_counter(m, "x_total", "X.", ok, 1, err, sizeof err));
+    assert_null(kz_metrics_counter(m, "x_total", "X.", ok, 1, err, sizeof err));
+    assert_string_equal(err, "x_total: this series is registered already");
+    assert_null(kz_metrics_gauge(m, "x_total", "X.", ok, 1, err, sizeof err));
+    assert_string_equal(err, "x_total: registered before with another type, "
+                             "help or label names");
+    assert_null(kz_metrics_counter(m, "x_total", "Other help.", ok, 1, err,
+                                   sizeof err));
+    assert_int_equal(kz_metrics_retire(m, &err), -1);
+    kz_metrics_free(m);
+}
+
+/* A retired series leaves the scrape; registered again it comes back
+ * with its count (a counter never goes down). */
+static void test_metrics_retire_and_revive(void **state)
+{
+    (void)state;
+    struct kz_metrics *m = kz_metrics_new();
+    char err[160];
+    struct kz_label l[] = { { "link", "mega" } };
+    struct kz_counter *c = kz_metrics_counter(m, "binds_total", "Binds.", l, 1,
+                                              err, sizeof err);
+    kz_counter_add(c, 5);
+    assert_int_equal(kz_metrics_retire(m, c), 0);
+    char *t = kz_metrics_render(m, NULL);
+    assert_string_equal(t, "");
+    free(t);
+    struct kz_counter *again = kz_metrics_counter(m, "binds_total", "Binds.", l,
+                                                  1, err, sizeof err);
+    assert_ptr_equal(again, c);
+    kz_counter_add(again, 1);
+    t = kz_metrics_render(m, NULL);
+    assert_string_equal(t, "# HELP binds_total Binds.\n# TYPE binds_total counter\n"
+                           "binds_total{link=\"mega\"} 6\n");
+    free(t);
+    const double b[] = { 1 }, other[] = { 2 };
+    struct kz_hist *h = kz_metrics_histogram(m, "h_seconds", "H.", l, 1, b, 1,
+                                             err, sizeof err);
+    assert_int_equal(kz_metrics_retire(m, h), 0);
+    assert_null(kz_metrics_histogram(m, "h_seconds", "H.", l, 1, other, 1, err,
+                                     sizeof err));
+    assert_string_equal(err, "h_seconds: registered before with other bounds");
+    assert_ptr_equal(kz_metrics_histogram(m, "h_seconds", "H.", l, 1, b, 1, err,
+                                          sizeof err), h);
+    kz_metrics_free(m);
+}
+
+/* Debian's promtool accepts what the registry writes. */
+static void test_metrics_promtool_accepts(void **state)
+{
+    (void)state;
+    struct kz_metrics *m = kz_metrics_new();
+    char err[160];
+    struct kz_label l[] = { { "link", "mega \"1\"" }, { "lang", "ky" } };
+    kz_counter_add(kz_metrics_counter(m, "kyzmat_mo_received_total",
+                                      "MO messages received.", l, 2, err,
+                                      sizeof err), 7);
+    kz_gauge_set(kz_metrics_gauge(m, "kyzmat_link_up", "1 when bound.", l, 2,
+                                  err, sizeof err), 1);
+    const double le[] = { 120, 300, 900, 3600, 14400 };
+    struct kz_hist *h = kz_metrics_histogram(m, "kyzmat_receipt_latency_seconds",
+                                             "Submit to receipt.", l, 2, le, 5,
+                                             err, sizeof err);
+    for (int i = 0; i < 100; i++)
+        kz_hist_observe(h, i * 97.5);
+    char *t = kz_metrics_render(m, NULL);
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    assert_non_null(p);
+    fputs(t, p);
+    int rc = pclose(p);
+    if (rc != 0)
+        fprintf(stderr, "promtool check metrics failed (exit %d; is package "
+                "prometheus installed? scripts/setup.sh --test) on:\n%s", rc, t);
+    assert_int_equal(rc, 0);
+    free(t);
+    kz_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +392,10 @@ int main(void)
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
         cmocka_unit_test(test_clocks_read_what_they_say),
+        cmocka_unit_test(test_metrics_render_exposition),
+        cmocka_unit_test(test_metrics_refusals),
+        cmocka_unit_test(test_metrics_retire_and_revive),
+        cmocka_unit_test(test_metrics_promtool_accepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
