@@ -278,20 +278,37 @@ struct kz_gauge *kz_metrics_gauge(struct kz_metrics *m, const char *name,
     return s ? &s->g : NULL;
 }
 
-int kz_metrics_gauge_fn(struct kz_metrics *m, const char *name,
-                        const char *help, const struct kz_label *labels,
-                        size_t n_labels, kz_gauge_fn *fn, void *arg,
-                        char *err, size_t errlen)
+/* A series read through fn at scrape time (a gauge, or a counter). */
+static int add_fn(struct kz_metrics *m, const char *name, const char *help,
+                  enum kind k, const struct kz_label *labels, size_t n_labels,
+                  kz_gauge_fn *fn, void *arg, char *err, size_t errlen)
 {
     if (!fn)
         return refuse(err, errlen, "%s: no function", name ? name : "");
-    struct series *s = add(m, name, help, K_GAUGE_FN, labels, n_labels, err,
-                           errlen);
+    struct series *s = add(m, name, help, k, labels, n_labels, err, errlen);
     if (!s)
         return -1;
     s->fn = fn;
     s->arg = arg;
     return 0;
+}
+
+int kz_metrics_gauge_fn(struct kz_metrics *m, const char *name,
+                        const char *help, const struct kz_label *labels,
+                        size_t n_labels, kz_gauge_fn *fn, void *arg,
+                        char *err, size_t errlen)
+{
+    return add_fn(m, name, help, K_GAUGE_FN, labels, n_labels, fn, arg, err,
+                  errlen);
+}
+
+int kz_metrics_counter_fn(struct kz_metrics *m, const char *name,
+                          const char *help, const struct kz_label *labels,
+                          size_t n_labels, kz_gauge_fn *fn, void *arg,
+                          char *err, size_t errlen)
+{
+    return add_fn(m, name, help, K_COUNTER, labels, n_labels, fn, arg, err,
+                  errlen);
 }
 
 struct kz_hist *kz_metrics_histogram(struct kz_metrics *m, const char *name,
@@ -461,10 +478,12 @@ static void put_family(FILE *o, const struct family *f)
             continue;
         }
         put_series(o, f, s, "", NULL, false);
-        if (f->kind == K_COUNTER)
+        if (s->fn)
+            put_double(o, s->fn(s->arg));
+        else if (f->kind == K_COUNTER)
             fprintf(o, "%llu", (unsigned long long)s->c.v);
         else
-            put_double(o, s->fn ? s->fn(s->arg) : s->g.v);
+            put_double(o, s->g.v);
         fputc('\n', o);
     }
 }

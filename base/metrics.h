@@ -95,6 +95,12 @@ int kz_metrics_gauge_fn(struct kz_metrics *m, const char *name,
                         const char *help, const struct kz_label *labels,
                         size_t n_labels, kz_gauge_fn *fn, void *arg,
                         char *err, size_t errlen);
+/* A counter read at scrape time from a count the module keeps anyway (a
+ * stats struct): fn(arg) must never go down while the series lives. */
+int kz_metrics_counter_fn(struct kz_metrics *m, const char *name,
+                          const char *help, const struct kz_label *labels,
+                          size_t n_labels, kz_gauge_fn *fn, void *arg,
+                          char *err, size_t errlen);
 
 /* Leave the series whose value pointer is p (any of the above; for
  * function gauges, every one whose arg is p) out of scrapes from now on.

@@ -336,6 +336,18 @@ static void test_metrics_retire_and_revive(void **state)
     assert_string_equal(t, "# HELP binds_total Binds.\n# TYPE binds_total counter\n"
                            "binds_total{link=\"mega\"} 6\n");
     free(t);
+    /* a counter read from a module's own stats at scrape time */
+    double seen = 12;
+    struct kz_label l2[] = { { "link", "o" } };
+    assert_int_equal(kz_metrics_counter_fn(m, "binds_total", "Binds.", l2, 1,
+                                           forty_two, &seen, err, sizeof err), 0);
+    assert_int_equal(kz_metrics_counter_fn(m, "binds_total", "Binds.", l2, 1,
+                                           NULL, &seen, err, sizeof err), -1);
+    t = kz_metrics_render(m, NULL);
+    assert_string_equal(t, "# HELP binds_total Binds.\n# TYPE binds_total counter\n"
+                           "binds_total{link=\"mega\"} 6\nbinds_total{link=\"o\"} 12\n");
+    free(t);
+    assert_int_equal(kz_metrics_retire(m, &seen), 0);
     const double b[] = { 1 }, other[] = { 2 };
     struct kz_hist *h = kz_metrics_histogram(m, "h_seconds", "H.", l, 1, b, 1,
                                              err, sizeof err);
