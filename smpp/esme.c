@@ -70,6 +70,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@
 #include <event2/util.h>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "smpp/frame.h"
 
 /* ---- tunables that are not config ------------------------------------ */
@@ -286,6 +288,33 @@ static const char *status_str(uint32_t st)
 {
     const char *n = smpp_status_name(st);
     return n ? n : "unknown status";
+}
+
+const char *esme_outcome_name(enum esme_outcome o)
+{
+    static const char *const names[ESME_OUT_COUNT] = {
+        "ESME_ROK", "ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RINVDSTADR",
+        "ESME_RSYSERR", "other", "timeout",
+    };
+    return (unsigned)o < ESME_OUT_COUNT ? names[o] : "other";
+}
+
+static enum esme_outcome outcome_of(uint32_t status)
+{
+    switch (status) {
+    case ESME_ROK:        return ESME_OUT_OK;
+    case ESME_RTHROTTLED: return ESME_OUT_THROTTLED;
+    case ESME_RMSGQFUL:   return ESME_OUT_QUEUE_FULL;
+    case ESME_RINVDSTADR: return ESME_OUT_INVALID_DEST;
+    case ESME_RSYSERR:    return ESME_OUT_SYSTEM_ERROR;
+    case ESME_DONE_TIMEOUT: return ESME_OUT_TIMEOUT;
+    default:              return ESME_OUT_OTHER;
+    }
+}
+
+static bool is_message(uint32_t cmd)
+{
+    return cmd == SMPP_SUBMIT_SM || cmd == SMPP_DATA_SM;
 }
 
 /* xorshift64*: jitter only, not security. */
@@ -787,6 +816,11 @@ static void req_answered(struct esme *e, struct esme_req *r, uint32_t status,
     uint64_t t = kz_mono_us();
     uint64_t rtt = t > r->sent_us ? t - r->sent_us : 1;
     e->srtt_us = e->srtt_us ? (7 * e->srtt_us + rtt) / 8 : rtt;
+    if (is_message(r->cmd_id)) {
+        e->st.submits[outcome_of(status)]++;
+        if (e->cfg.resp_seconds)
+            kz_hist_observe(e->cfg.resp_seconds, (double)rtt / 1e6);
+    }
     int fresh = r->sent_us >= e->cut_us;   /* sent at the current rate */
     if (status == ESME_RTHROTTLED || status == ESME_RMSGQFUL) {
         e->st.throttled++;
@@ -835,12 +869,14 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
     if (r->seq == 0) {                 /* waited too long in the queue */
         q_remove(e, r);
         e->st.timeouts++;
+        e->st.submits[ESME_OUT_TIMEOUT] += is_message(r->cmd_id);
         elog(e, ESME_LOG_WARN, "%s: not sent within %u ms (link %s)",
              smpp_command_name(r->cmd_id), e->cfg.queue_timeout_ms,
              esme_state_name(e->state));
         req_finish(e, r, ESME_DONE_TIMEOUT, NULL);
     } else if (inflight_take(e, r->seq) == r) {
         e->st.timeouts++;
+        e->st.submits[ESME_OUT_TIMEOUT] += is_message(r->cmd_id);
         elog(e, ESME_LOG_WARN, "%s: no response within %u ms",
              smpp_command_name(r->cmd_id), e->cfg.response_timeout_ms);
         req_finish(e, r, ESME_DONE_TIMEOUT, NULL);
@@ -1020,6 +1056,7 @@ static void a_bound(struct esme *e, void *arg)
     (void)arg;
     evtimer_del(e->state_timer);
     e->backoff_ms = e->cfg.reconnect_min_ms;
+    e->st.binds++;
     elog(e, ESME_LOG_INFO, "bound as %s to SMSC '%s'", mode_name(e), e->smsc_id);
     uint64_t t = kz_mono_ms();
     for (unsigned i = 0; i < e->nlinks; i++) {

@@ -17,7 +17,8 @@
  * PDUs handed to callbacks are views into the read buffer: valid only for
  * the duration of the callback.
  *
- * May call: smpp/pdu, libevent, libc.  Never includes gateway/.  Logging
+ * May call: smpp/pdu, base/metrics (observe only), libevent, libc.  Never
+ * includes gateway/.  Logging
  * goes through the log callback the caller gives (the password is never
  * logged).  The process must ignore SIGPIPE: libevent writes with send().
  *
@@ -35,6 +36,7 @@
 
 struct event_base;
 struct esme;
+struct kz_hist;
 
 enum esme_bind_mode {
     ESME_BIND_TRX = 0,   /* one bind_transceiver */
@@ -80,6 +82,10 @@ struct esme_config {
     uint32_t max_pdu_len;      /* cap on incoming command_length, default 64 KiB */
     unsigned queue_timeout_ms; /* max wait in the queue (window, tps, no link);
                                 * then done(ESME_DONE_TIMEOUT); 0 = no limit */
+    struct kz_hist *resp_seconds; /* optional (metrics): each submit_sm /
+                                * data_sm response time, seconds, observed
+                                * when its response arrives; the caller's,
+                                * alive as long as the esme */
 };
 /* Zero in a numeric field means its default (so max_retries 0 means 10).
  * Back-off: reconnect_min_ms doubling per failed attempt up to
@@ -205,9 +211,26 @@ const char *esme_name(const struct esme *e);
  * effective send rate now (0 = unlimited), rate_cuts how often a throttle
  * round cut it, throttle_streak the consecutive throttle rounds without a
  * success (0 = not throttled now), pause_ms the last pause chosen. */
+/* What became of submit_sm / data_sm requests, by the SMSC's answer (each
+ * throttled attempt counts) or by the timer (ESME_OUT_TIMEOUT): bounded
+ * kinds, so a metric label never takes an SMSC's arbitrary code. */
+enum esme_outcome {
+    ESME_OUT_OK = 0,           /* ESME_ROK */
+    ESME_OUT_THROTTLED,        /* ESME_RTHROTTLED */
+    ESME_OUT_QUEUE_FULL,       /* ESME_RMSGQFUL */
+    ESME_OUT_INVALID_DEST,     /* ESME_RINVDSTADR */
+    ESME_OUT_SYSTEM_ERROR,     /* ESME_RSYSERR */
+    ESME_OUT_OTHER,            /* any other command_status, or a nack */
+    ESME_OUT_TIMEOUT,          /* no answer in time (or never sent) */
+    ESME_OUT_COUNT
+};
+/* "ESME_ROK", ..., "other", "timeout". */
+const char *esme_outcome_name(enum esme_outcome o);
+
 struct esme_stats {
     uint64_t sent, resp_ok, resp_err, timeouts, throttled, retried,
-             delivered_in, nacks_in, nacks_out, reconnects, rate_cuts;
+             delivered_in, nacks_in, nacks_out, reconnects, rate_cuts, binds;
+    uint64_t submits[ESME_OUT_COUNT];
     unsigned in_flight, queued;
     unsigned rate_tps, throttle_streak, pause_ms;
 };

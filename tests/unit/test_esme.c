@@ -36,6 +36,7 @@
 #include <event2/listener.h>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "smpp/esme.h"
 #include "smpp/pdu.h"
 #include "tests/unit/smpp_wire.h"
@@ -360,6 +361,7 @@ struct t {
     struct esme *e;
     struct esme_config cfg;
     struct esme_callbacks cb;
+    struct kz_metrics *metrics;   /* cfg.resp_seconds lives here */
 
     char *log[MAX_LOG];
     int nlog;
@@ -495,6 +497,7 @@ static int t_teardown(void **state)
     if (t->e)
         esme_free(t->e);
     t->e = NULL;
+    kz_metrics_free(t->metrics);
     peer_free(t->peer);
     event_base_free(t->base);
     for (int i = 0; i < t->nlog; i++) {
@@ -810,6 +813,8 @@ static void test_request_timeout(void **state)
     struct esme_stats st;
     esme_get_stats(t->e, &st);
     assert_int_equal(st.timeouts, 1);
+    assert_int_equal(st.submits[ESME_OUT_TIMEOUT], 1);
+    assert_int_equal(st.submits[ESME_OUT_OK], 0);
     assert_int_equal(st.in_flight, 0);
     /* a late answer is ignored; the link stays up */
     peer_release(t->peer);
@@ -871,6 +876,11 @@ static void test_throttled_retry(void **state)
     struct t *t = *state;
     t->cfg.throttle_retry_ms = 30;
     t->peer->throttle_n = 3;
+    struct kz_metrics *m = t->metrics = kz_metrics_new();
+    const double le[] = { 0.001, 10 };
+    t->cfg.resp_seconds = kz_metrics_histogram(m, "resp_seconds", "", NULL, 0,
+                                               le, 2, NULL, 0);
+    assert_non_null(t->cfg.resp_seconds);
     t_bound(t);
     uint64_t t0 = kz_mono_ms();
     send_submit(t, 0);
@@ -883,6 +893,16 @@ static void test_throttled_retry(void **state)
     assert_int_equal(st.throttled, 3);
     assert_int_equal(st.retried, 3);
     assert_int_equal(st.sent, 1);          /* retries are not new attempts */
+    /* for metrics: every answer by kind, and each one's response time */
+    assert_int_equal(st.submits[ESME_OUT_THROTTLED], 3);
+    assert_int_equal(st.submits[ESME_OUT_OK], 1);
+    assert_int_equal(st.submits[ESME_OUT_TIMEOUT], 0);
+    assert_int_equal(st.binds, 1);
+    assert_int_equal(t->cfg.resp_seconds->count, 4);
+    assert_int_equal(t->cfg.resp_seconds->counts[2], 0);   /* none over 10 s */
+    assert_true(t->cfg.resp_seconds->sum > 0 && t->cfg.resp_seconds->sum < 4);
+    assert_string_equal(esme_outcome_name(ESME_OUT_THROTTLED), "ESME_RTHROTTLED");
+    assert_string_equal(esme_outcome_name(ESME_OUT_TIMEOUT), "timeout");
     assert_int_equal(st.rate_cuts, 3);
     assert_true(has_log(t, "ESME_RTHROTTLED, retry 1/10 in 0 ms"));
     assert_true(has_log(t, "ESME_RTHROTTLED, retry 2/10 in 30 ms"));
