@@ -36,6 +36,7 @@ struct dialogs;
 struct event;
 struct event_base;
 struct fetch;
+struct kz_metrics;
 struct link;
 struct menu_set;
 struct outbox;
@@ -61,6 +62,7 @@ struct daemon {
     struct api *api;            /* the agencies' HTTP API */
     struct outbox *outbox;      /* drains the SMS outbox onto the links */
     struct reminders *reminders;/* the day-before booking reminder SMS */
+    struct kz_metrics *metrics; /* every module's series (base/metrics) */
     int links_started;          /* links bind only once the dialog store
                                  * is up (or 3 s have passed), so the first
                                  * dials are not told "unavailable" */

@@ -13,8 +13,12 @@
  * outbox_route_cb, outbox_route_via_cb, outbox_room_cb, outbox_answer_cb,
  * api_ussd_notice) take the daemon as ud, as main.c wires them.
  *
+ * Each link registers its series in d->metrics (state, binds, window,
+ * rate, submits by outcome, response times, MO) when it is made; they are
+ * read from the esme's stats at scrape time, and retired when it is freed.
+ *
  * Owns: the links and their esmes and reap timers.
- * May call: gateway/config, gateway/log, gateway/mo, gateway/outbox,
+ * May call: base/metrics, gateway/config, gateway/log, gateway/mo, gateway/outbox,
  * gateway/ussd, smpp/esme, smpp/mt, smpp/dialect, smpp/text, menus/menu,
  * libevent, libc.
  */
@@ -27,6 +31,7 @@
 
 #include <event2/event.h>
 
+#include "base/metrics.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/mo.h"
@@ -40,12 +45,111 @@ static void start_entry(struct daemon *d, const char *name);
 static void on_reap(evutil_socket_t fd, short what, void *arg);
 static void on_state(struct esme *e, enum esme_state st, void *ud);
 
+/* ---- the link's metrics ------------------------------------------------ */
+
+_Static_assert(ESME_OUT_COUNT <= sizeof ((struct link *)0)->outcome /
+                                   sizeof ((struct link *)0)->outcome[0],
+               "struct link's outcome[] too small");
+
+static struct esme_stats stats_of(void *arg)
+{
+    struct esme_stats st = { 0 };
+    esme_get_stats(((struct link *)arg)->e, &st);
+    return st;
+}
+
+static double m_up(void *arg)
+{
+    return esme_state(((struct link *)arg)->e) == ESME_BOUND;
+}
+static double m_binds(void *arg) { return (double)stats_of(arg).binds; }
+static double m_reconnects(void *arg) { return (double)stats_of(arg).reconnects; }
+static double m_mo(void *arg) { return (double)stats_of(arg).delivered_in; }
+static double m_in_use(void *arg) { return stats_of(arg).in_flight; }
+static double m_queued(void *arg) { return stats_of(arg).queued; }
+static double m_rate(void *arg) { return stats_of(arg).rate_tps; }
+static double m_window(void *arg) { return ((struct link *)arg)->window; }
+
+static double m_outcome(void *arg)
+{
+    struct link_outcome *o = arg;
+    return (double)stats_of(o->l).submits[o->kind];
+}
+
+/* Register l's series (revived when the link comes back on reload).  A
+ * refusal costs the metrics only, never the link: logged once. */
+static void link_metrics(struct link *l)
+{
+    struct kz_metrics *m = l->d->metrics;
+    if (!m)
+        return;
+    static const struct {
+        const char *name, *help;
+        kz_gauge_fn *fn;
+        bool counter;
+    } one[] = {
+        { "kyzmat_link_up", "1 while the SMPP link is bound, else 0.", m_up, false },
+        { "kyzmat_link_binds_total", "Successful binds of the link.", m_binds, true },
+        { "kyzmat_link_reconnects_total", "Reconnections after the link dropped "
+          "or failed to bind.", m_reconnects, true },
+        { "kyzmat_link_mo_received_total", "deliver_sm and data_sm received "
+          "(MO SMS, USSD, receipts).", m_mo, true },
+        { "kyzmat_link_window_in_use", "Requests sent and not yet answered.",
+          m_in_use, false },
+        { "kyzmat_link_window_size", "The link's window (smsc.window).",
+          m_window, false },
+        { "kyzmat_link_queued", "Requests waiting for the window or the rate.",
+          m_queued, false },
+        { "kyzmat_link_send_rate", "Current send rate limit, requests per "
+          "second (cut while the SMSC throttles; 0: none).", m_rate, false },
+    };
+    static const double le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25, 0.5, 1, 2.5, 5, 10 };
+    struct kz_label lab[2] = { { "link", l->name }, { "status", NULL } };
+    char err[160] = "";
+    bool ok = true;
+    for (size_t i = 0; ok && i < sizeof one / sizeof one[0]; i++)
+        ok = (one[i].counter ? kz_metrics_counter_fn : kz_metrics_gauge_fn)(
+                 m, one[i].name, one[i].help, lab, 1, one[i].fn, l, err,
+                 sizeof err) == 0;
+    for (int k = 0; ok && k < ESME_OUT_COUNT; k++) {
+        l->outcome[k] = (struct link_outcome){ l, k };
+        lab[1].value = esme_outcome_name((enum esme_outcome)k);
+        ok = kz_metrics_counter_fn(m, "kyzmat_link_submits_total",
+                                   "submit_sm and data_sm answers by "
+                                   "command_status (each throttled try counts), "
+                                   "and timeouts.", lab, 2, m_outcome,
+                                   &l->outcome[k], err, sizeof err) == 0;
+    }
+    if (ok)
+        ok = (l->resp_seconds = kz_metrics_histogram(
+                  m, "kyzmat_link_submit_response_seconds",
+                  "Time from a submit_sm or data_sm to its response.", lab, 1,
+                  le, sizeof le / sizeof le[0], err, sizeof err)) != NULL;
+    if (!ok)
+        log_msg(KLOG_WARN, l->name, "metrics for this link: %s", err);
+}
+
+/* Leave l's series out of scrapes (the link is freed). */
+static void link_metrics_retire(struct link *l)
+{
+    struct kz_metrics *m = l->d ? l->d->metrics : NULL;
+    if (!m)
+        return;
+    kz_metrics_retire(m, l);
+    for (int k = 0; k < ESME_OUT_COUNT; k++)
+        kz_metrics_retire(m, &l->outcome[k]);
+    if (l->resp_seconds)
+        kz_metrics_retire(m, l->resp_seconds);
+}
+
 /* ---- one link -------------------------------------------------------------- */
 
 static void link_free(struct link *l)
 {
     if (!l)
         return;
+    link_metrics_retire(l);
     if (l->e)
         esme_free(l->e);
     if (l->reap)
@@ -95,8 +199,11 @@ struct link *link_new(struct daemon *d, const struct config_smsc *s)
         log_msg(KLOG_ERROR, s->name, "cannot create a timer");
         return NULL;
     }
+    l->window = s->window;
+    link_metrics(l);
     struct esme_config ec;
     esme_config_from(s, &ec);
+    ec.resp_seconds = l->resp_seconds;
     struct esme_callbacks cb = { on_state, mo_deliver, log_esme, l };
     char err[160] = "";
     l->e = esme_new(d->base, &ec, &cb, err, sizeof err);

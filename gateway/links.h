@@ -41,6 +41,7 @@
 
 struct config_smsc;
 struct esme;
+struct kz_hist;
 
 struct link {
     LIST_ENTRY(link) entry;     /* on d->links or d->retiring */
@@ -55,6 +56,13 @@ struct link {
      * entry whose settings change on reload gets a new link */
     const struct ussd_dialect *dialect;
     unsigned session_timeout_ms;
+    /* metrics (d->metrics): what the series read at scrape time */
+    unsigned window;
+    struct kz_hist *resp_seconds;
+    struct link_outcome {
+        struct link *l;
+        int kind;               /* enum esme_outcome */
+    } outcome[8];               /* >= ESME_OUT_COUNT (checked in links.c) */
 };
 
 /* What a reload did to the links (for its log line). */

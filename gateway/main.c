@@ -26,11 +26,12 @@
  * link being retired (removed or changed on reload) is stopped and freed
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
- * May call: gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
+ * May call: base/metrics, gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
  * gateway/store, gateway/ussd, menus/load, menus/menu, libevent, libc.
  * No exit() anywhere: main returns.
  */
+#include "base/metrics.h"
 #include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
@@ -484,6 +485,8 @@ static void daemon_free(struct daemon *d)
     }
     config_free(d->cfg);
     d->cfg = NULL;
+    kz_metrics_free(d->metrics);   /* after every module that counts */
+    d->metrics = NULL;
     if (d->base)
         event_base_free(d->base);
     d->base = NULL;
@@ -564,6 +567,11 @@ static int open_loop(struct daemon *d, const char *prog)
         d->base = event_base_new();
     if (!d->base) {
         fprintf(stderr, "%s: cannot create the event loop\n", prog);
+        return -1;
+    }
+    d->metrics = kz_metrics_new();
+    if (!d->metrics) {
+        fprintf(stderr, "%s: out of memory\n", prog);
         return -1;
     }
     const struct {
