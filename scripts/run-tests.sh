@@ -3,12 +3,13 @@
 #   1. unit tests (cmocka binaries $B/tests/test_*)
 #   2. fuzz-corpus replay ($B/tests/replay_NAME over tests/fuzz/corpus/NAME)
 #   3. the differential test of our codec against Kannel's libgw
-#   4. integration tests (tests/integration/test_*.py: real processes on
+#   4. the alerting rules (promtool check rules, promtool test rules)
+#   5. integration tests (tests/integration/test_*.py: real processes on
 #      127.0.0.1 — kyzmatd, kyzmat-smsc, redis-server, the npm smpp peer)
 # Called by `make test` (B=build) and `make SANITIZE=1 test` (B=build-san).
 # VALGRIND=1 runs the unit tests, the replays, kyzmatd and kyzmat-smsc
 # under valgrind (the differential test is skipped: libgw is not ours).
-# ONLY=unit|replay|diff|integration runs one group; T=pattern filters
+# ONLY=unit|replay|diff|alerts|integration runs one group; T=pattern filters
 # integration tests by file name.
 # Ends with one line "N passed, N failed" (cases, not files) and exits 1
 # when anything failed.
@@ -90,6 +91,23 @@ if want diff && [ -x "$B/tests/diff_kannel" ] && [ "${VALGRIND:-0}" != 1 ]; then
     else
         echo "ok   diff_kannel: $(printf '%s\n' "$out" | grep -v '^[0-9]* passed' | tail -1) ($p compared)"
     fi
+fi
+
+# The alerting rules (scripts/alerts.yml): promtool checks them and runs
+# their unit tests (tests/alerts/alerts_test.yml).  Not under valgrind:
+# promtool is not ours, and the rules do not change with the build.
+if want alerts && [ "${VALGRIND:-0}" != 1 ]; then
+    for step in "check rules scripts/alerts.yml" "test rules tests/alerts/alerts_test.yml"; do
+        # shellcheck disable=SC2086
+        if out=$(promtool $step 2>&1); then
+            passed=$((passed + 1))
+            echo "ok   alerts promtool $step"
+        else
+            printf '%s\n' "$out" | head -60
+            echo "FAIL alerts promtool $step (package prometheus: scripts/setup.sh --test)"
+            note_fail "promtool-$(echo "$step" | cut -d' ' -f1)"
+        fi
+    done
 fi
 
 if want integration; then
