@@ -616,12 +616,26 @@ static void h_message_batch(struct rq *r, union api_in *in)
     reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
 }
 
-/* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
+/*
+ * POST /v1/ussd/notices: a USSN push, sent at once (nothing stored).  A
+ * citizen who sent STOP gets none: 409 naming "to", as POST /v1/messages
+ * answers, and nothing goes to the link.
+ */
 static void h_ussd_notice(struct rq *r, union api_in *in)
 {
     const struct api_notice *n = &in->notice;
     char err[200] = "";
     int too_long = 0;
+    bool out = false;
+    int rc = store_optout_get(r->a->st, n->to, &out);
+    if (rc == STORE_OK && out) {
+        reply_error(r, 409, OPTED_OUT_MSG, "to");
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
     if (r->a->ussd_notice(r->a->ussd_ud, n->to, n->from[0] ? n->from : NULL,
                           n->text, &too_long, err, sizeof err) != 0) {
         if (too_long)

@@ -15,6 +15,8 @@
  * a real commit failure (a deferred foreign key, installed by an extra
  * migration, fails COMMIT) -> 503 for every request of the batch and
  * nothing stored; another connection holding the write lock -> 503 busy.
+ * USSD notices (issue 14 item 4) through a fake link adapter: STOP
+ * honoured (409, not sent).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
@@ -92,6 +94,26 @@ static int fx_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
     return fx_route_rc;
 }
 
+/* The USSN the fixture's API pushes (api_opts.ussd_notice): how many went
+ * to the "link", and the last one's number and from. */
+static int fx_notices;
+static char fx_notice_to[STORE_MSISDN_MAX], fx_notice_from[24];
+
+static int fx_notice_cb(void *ud, const char *msisdn, const char *from,
+                        const char *text, int *too_long, char *err,
+                        size_t errlen)
+{
+    (void)ud;
+    (void)text;
+    (void)err;
+    (void)errlen;
+    *too_long = 0;
+    fx_notices++;
+    snprintf(fx_notice_to, sizeof fx_notice_to, "%s", msisdn);
+    snprintf(fx_notice_from, sizeof fx_notice_from, "%s", from ? from : "");
+    return 0;
+}
+
 static int fx_open(void **state, bool trap)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -119,8 +141,9 @@ static int fx_open(void **state, bool trap)
         return -1;
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
+    fx_notices = 0;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
-                          .route = fx_route_cb };
+                          .route = fx_route_cb, .ussd_notice = fx_notice_cb };
     f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -1455,6 +1478,24 @@ static void test_token_create(void **state)
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }
 
+/* POST /v1/ussd/notices (issue 14 item 4): a citizen who sent STOP gets
+ * no notice: 409 naming "to", and nothing reaches the link. */
+static void test_notice_opted_out(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"hi\"}", &r), 200);
+    assert_int_equal(fx_notices, 1);
+    assert_string_equal(fx_notice_to, "996555123456");
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"+996555999999\",\"text\":\"promo\"}", &r),
+                     409);
+    assert_error(&r, 409, "to", "opted out");
+    assert_int_equal(fx_notices, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1476,6 +1517,7 @@ int main(void)
         T(test_token_create),
         cmocka_unit_test(test_template_parse),
         T(test_templates),
+        T(test_notice_opted_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,59 @@
+"""
+tests/integration/test_notices.py — USSD push notices (POST
+/v1/ussd/notices) through real processes: kyzmat-smsc plays the network
+(its control port counts the USSD PDUs it received, `stats` ussd_in, and a
+subscriber sees each one as 'ussd MSISDN notice TEXT'), kyzmatd pushes the
+USSN on its link (issue 14 item 4).
+
+Proves: a notice to a phone that sent STOP is refused (409 naming "to")
+and not sent: the simulator receives nothing for it, while a notice posted
+right after it to another phone arrives, and only that one.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SmsLog, case, expect, run, start_gateway, subscribe  # noqa: E402
+
+OPTED_OUT = "996555000333"
+OTHER = "996555000444"
+
+
+def ussd_in(s):
+    """USSD PDUs the simulator has received from the gateway."""
+    return s.stats()["ussd_in"]
+
+
+def stop(s, who):
+    """`who` sends STOP and gets its confirmation SMS (sent after the
+    opt-out is durable)."""
+    sms = SmsLog(s, who)
+    r = s.control("mo %s 1414 STOP" % who)
+    expect(r.startswith("ok"), "mo: %r" % r)
+    got = sms.sms()
+    expect(got, "no STOP confirmation")
+    sms.close()
+
+
+@case
+def a_notice_to_a_phone_that_sent_stop_is_refused_and_not_sent():
+    s, g, api = start_gateway()
+    stop(s, OPTED_OUT)
+    _sock, other = subscribe(s, OTHER)
+    before = ussd_in(s)
+    code, r = api.call("POST", "/v1/ussd/notices", {"to": "+" + OPTED_OUT, "text": "Жаңылыктар"})
+    expect(code == 409 and r.get("field") == "to" and "opted out" in r.get("error", ""),
+           "notice to an opted-out phone: %r %r" % (code, r))
+    # a notice to another phone after it: it arrives, and it is the only
+    # USSD PDU the simulator got (one link, in order: a notice sent for
+    # the refused request would have come first)
+    code, r = api.call("POST", "/v1/ussd/notices", {"to": "+" + OTHER, "text": "Эскертүү"})
+    expect(code == 200 and r.get("sent") is True, "notice to another phone: %r %r" % (code, r))
+    line = other.readline().decode().rstrip("\n")
+    expect(line == "ussd %s notice Эскертүү" % OTHER, "at the other phone: %r" % line)
+    expect(ussd_in(s) == before + 1, "the simulator got %d USSD PDUs (wanted 1)" % (ussd_in(s) - before))
+    expect(g.alive(), "kyzmatd died")
+
+
+if __name__ == "__main__":
+    run()
