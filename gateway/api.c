@@ -287,13 +287,20 @@ static void reply_read(struct rq *r, int code, json_t *j)
 
 /* ---- auth ------------------------------------------------------------------ */
 
+/* The scope that lets a message or notice reach an opted-out number
+ * (law_required): granted by name only, "*" (every route's scope) does
+ * not include it, so a messages token cannot bypass STOP. */
+#define LAW_SCOPE "law_required"
+
 static bool scope_ok(const char *scopes, const char *want)
 {
     size_t wl = strlen(want);
+    bool star = strcmp(want, LAW_SCOPE) != 0;
     for (const char *p = scopes; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if ((n == 1 && *p == '*') || (n == wl && strncmp(p, want, n) == 0))
+        if ((star && n == 1 && *p == '*') ||
+            (n == wl && strncmp(p, want, n) == 0))
             return true;
         p += n + (end ? 1 : 0);
     }
@@ -521,6 +528,20 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
                       "requires (law_required) may be sent"
 
 /*
+ * law_required (a message or notice that may reach an opted-out number)
+ * needs the token's LAW_SCOPE.  true when allowed; else r is answered
+ * 403 naming the scope and `field`, and nothing is stored.
+ */
+static bool law_allowed(struct rq *r, bool law_required, const char *field)
+{
+    if (!law_required || scope_ok(r->scopes, LAW_SCOPE))
+        return true;
+    reply_error(r, 403, "law_required needs the \"" LAW_SCOPE "\" scope, which "
+                "this token lacks", field);
+    return false;
+}
+
+/*
  * A templated message gets its text before it is accepted (the outbox
  * sends text only): the agency's template for (template, language), with
  * the store's fallbacks (agency 0, status "*"), rendered with the
@@ -552,6 +573,8 @@ static void h_message_post(struct rq *r, union api_in *in)
     json_t *j = NULL;
     bool refused = false;
     struct api_error e;
+    if (!law_allowed(r, in->message.law_required, "law_required"))
+        return;
     int rc = render_message(r, &in->message, &e);
     if (rc == STORE_OK && e.status) {
         reply_error(r, e.status, e.msg, e.field);
@@ -574,12 +597,19 @@ static void h_message_post(struct rq *r, union api_in *in)
  * for it).  A malformed batch is refused whole (400, nothing stored), and
  * so is one with a template that cannot be rendered (422, the field names
  * the element: "messages[3].template"): every text is rendered before the
- * first message is stored.
+ * first message is stored.  So is one with law_required when the token
+ * lacks that scope (403, "messages[3].law_required").
  */
 static void h_message_batch(struct rq *r, union api_in *in)
 {
     const struct api_batch *b = &in->batch;
     int rc = STORE_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        char f[64];
+        snprintf(f, sizeof f, "messages[%zu].law_required", i);
+        if (!law_allowed(r, b->m[i].law_required, f))
+            return;
+    }
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         struct api_error e;
         rc = render_message(r, &b->m[i], &e);
@@ -618,8 +648,9 @@ static void h_message_batch(struct rq *r, union api_in *in)
 
 /*
  * POST /v1/ussd/notices: a USSN push, sent at once (nothing stored).  A
- * citizen who sent STOP gets none: 409 naming "to", as POST /v1/messages
- * answers, and nothing goes to the link.
+ * citizen who sent STOP gets none unless it is law_required (which needs
+ * that scope, 403): 409 naming "to", as POST /v1/messages answers, and
+ * nothing goes to the link.
  */
 static void h_ussd_notice(struct rq *r, union api_in *in)
 {
@@ -627,7 +658,9 @@ static void h_ussd_notice(struct rq *r, union api_in *in)
     char err[200] = "";
     int too_long = 0;
     bool out = false;
-    int rc = store_optout_get(r->a->st, n->to, &out);
+    if (!law_allowed(r, n->law_required, "law_required"))
+        return;
+    int rc = n->law_required ? STORE_OK : store_optout_get(r->a->st, n->to, &out);
     if (rc == STORE_OK && out) {
         reply_error(r, 409, OPTED_OUT_MSG, "to");
         return;
@@ -1593,14 +1626,15 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         static const char *const known[] = { "*", "messages", "applications",
-                                             "offices", "slots", "templates" };
+                                             "offices", "slots", "templates",
+                                             LAW_SCOPE };
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
             ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
         if (!ok) {
             snprintf(err, errlen,
                      "unknown scope in \"%s\" (want messages, applications, "
-                     "offices, slots, templates or *)", scopes);
+                     "offices, slots, templates, law_required or *)", scopes);
             return STORE_INVALID;
         }
         p += n + (e ? 1 : 0);

@@ -100,8 +100,9 @@ void api_get_stats(const struct api *api, struct api_stats *out);
  * api_token_create — make a new random API token for the agency with code
  * `agency` (created, named after its code, when missing) with the given
  * scopes (comma-separated subset of
- * "messages,applications,offices,slots,templates", or "*" for all; NULL =
- * "*").  Only the token's SHA-256 is stored.  On
+ * "messages,applications,offices,slots,templates,law_required", or "*"
+ * for every route; NULL = "*").  law_required (a message or USSD notice
+ * to an opted-out number) is granted by name only, never by "*".  Only the token's SHA-256 is stored.  On
  * success writes the token ("kz_" + 64 hex digits, NUL-terminated) into
  * token[0..cap) (cap >= API_TOKEN_LEN) and returns STORE_OK; else a store
  * code with err filled.  Synchronous; for tests and `kyzmatd

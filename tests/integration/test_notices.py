@@ -7,13 +7,16 @@ USSN on its link (issue 14 item 4).
 
 Proves: a notice to a phone that sent STOP is refused (409 naming "to")
 and not sent: the simulator receives nothing for it, while a notice posted
-right after it to another phone arrives, and only that one.
+right after it to another phone arrives, and only that one.  law_required
+is a scope of its own: the default token ("*") gets 403 naming it, for a
+notice and for a message; a token granted it reaches the opted-out phone.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SmsLog, case, expect, run, start_gateway, subscribe  # noqa: E402
+from harness import (Api, SmsLog, case, create_token, expect, run,  # noqa: E402
+                     start_gateway, subscribe)
 
 OPTED_OUT = "996555000333"
 OTHER = "996555000444"
@@ -52,6 +55,25 @@ def a_notice_to_a_phone_that_sent_stop_is_refused_and_not_sent():
     line = other.readline().decode().rstrip("\n")
     expect(line == "ussd %s notice Эскертүү" % OTHER, "at the other phone: %r" % line)
     expect(ussd_in(s) == before + 1, "the simulator got %d USSD PDUs (wanted 1)" % (ussd_in(s) - before))
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def law_required_needs_a_scope_of_its_own():
+    s, g, api = start_gateway()
+    stop(s, OPTED_OUT)
+    _sock, phone = subscribe(s, OPTED_OUT)
+    text = "Сотко чакыруу: 10-декабрь, саат 10:00."
+    body = {"to": "+" + OPTED_OUT, "text": text, "law_required": True}
+    for path in ("/v1/messages", "/v1/ussd/notices"):
+        code, r = api.call("POST", path, body)
+        expect(code == 403 and r.get("field") == "law_required" and "law_required" in r.get("error", ""),
+               "%s, law_required without the scope: %r %r" % (path, code, r))
+    law = Api(g.http_port(), create_token(g, scopes="messages,law_required"))
+    code, r = law.call("POST", "/v1/ussd/notices", body)
+    expect(code == 200 and r.get("sent") is True, "law_required notice with the scope: %r %r" % (code, r))
+    line = phone.readline().decode().rstrip("\n")
+    expect(line == "ussd %s notice %s" % (OPTED_OUT, text), "at the opted-out phone: %r" % line)
     expect(g.alive(), "kyzmatd died")
 
 

@@ -16,7 +16,8 @@
  * migration, fails COMMIT) -> 503 for every request of the batch and
  * nothing stored; another connection holding the write lock -> 503 busy.
  * USSD notices (issue 14 item 4) through a fake link adapter: STOP
- * honoured (409, not sent).
+ * honoured (409, not sent), law_required only with its own scope (403 on
+ * every route otherwise).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
@@ -64,6 +65,7 @@ struct fx {
     char tok_a[API_TOKEN_LEN];    /* agency "mvd", all scopes */
     char tok_b[API_TOKEN_LEN];    /* agency "tax", all scopes */
     char tok_msg[API_TOKEN_LEN];  /* agency "mvd", messages only */
+    char tok_law[API_TOKEN_LEN];  /* agency "mvd", messages and law_required */
     int64_t agency_a, agency_b;
 };
 
@@ -130,7 +132,9 @@ static int fx_open(void **state, bool trap)
         api_token_create(f->db.st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
                          sizeof err) != STORE_OK ||
         api_token_create(f->db.st, "mvd", "messages", f->tok_msg,
-                         sizeof f->tok_msg, err, sizeof err) != STORE_OK) {
+                         sizeof f->tok_msg, err, sizeof err) != STORE_OK ||
+        api_token_create(f->db.st, "mvd", "messages,law_required", f->tok_law,
+                         sizeof f->tok_law, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "token: %s\n", err);
         return -1;
     }
@@ -604,7 +608,7 @@ static void test_messages(void **state)
                           "{\"to\":\"996555999999\",\"text\":\"promo\"}", &r), 409);
     assert_error(&r, 409, "to", "opted out");
     assert_int_equal(good_id(f), before + 1);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+    assert_int_equal(post(f, "/v1/messages", f->tok_law,
                           "{\"to\":\"996555999999\",\"text\":\"court\","
                           "\"law_required\":true}", &r), 202);
     assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
@@ -1496,6 +1500,63 @@ static void test_notice_opted_out(void **state)
     assert_int_equal(fx_notices, 1);
 }
 
+/* POST body to path with token: 403 naming the law_required scope and
+ * field, and nothing stored. */
+static void law_refused(struct fx *f, const char *path, const char *token,
+                        const char *body, const char *field)
+{
+    struct resp r;
+    int64_t before = good_id(f);
+    int sent = fx_notices;
+    assert_int_equal(post(f, path, token, body, &r), 403);
+    assert_error(&r, 403, field, "\"law_required\" scope");
+    assert_int_equal(good_id(f), before + 1);
+    assert_int_equal(fx_notices, sent);
+}
+
+/* law_required is a scope of its own (issue 14 item 4): a messages token,
+ * even "*", cannot bypass STOP with it, on any route; a token granted it
+ * by name can. */
+static void test_law_required_scope(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    struct api_notice nt;
+    struct api_error e;
+    static const char nb[] = "{\"to\":\"0555123456\",\"text\":\"x\","
+                             "\"law_required\":true}";
+    assert_int_equal(api_parse_notice((const uint8_t *)nb, strlen(nb), &nt, &e), 0);
+    assert_true(nt.law_required);
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
+    static const char msg[] = "{\"to\":\"996555999999\",\"text\":\"court\","
+                              "\"law_required\":true}";
+    static const char batch[] = "{\"messages\":[{\"to\":\"996555000002\","
+                                "\"text\":\"a\"},{\"to\":\"996555999999\","
+                                "\"text\":\"court\",\"law_required\":true}]}";
+    const char *no_law[] = { f->tok_a, f->tok_b, f->tok_msg };
+    for (size_t i = 0; i < 3; i++) {
+        law_refused(f, "/v1/messages", no_law[i], msg, "law_required");
+        law_refused(f, "/v1/messages/batch", no_law[i], batch,
+                    "messages[1].law_required");
+        law_refused(f, "/v1/ussd/notices", no_law[i], msg, "law_required");
+    }
+    /* granted by name: it reaches the opted-out number */
+    assert_int_equal(post(f, "/v1/messages", f->tok_law, msg, &r), 202);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_law, batch, &r), 202);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_law, msg, &r), 200);
+    assert_int_equal(fx_notices, 1);
+    assert_string_equal(fx_notice_to, "996555999999");
+    /* and it can be granted with *, by name */
+    char tok[API_TOKEN_LEN], err[128];
+    assert_int_equal(api_token_create(f->db.st, "mvd", "*,law_required", tok,
+                                      sizeof tok, err, sizeof err), STORE_OK);
+    assert_int_equal(post(f, "/v1/ussd/notices", tok, msg, &r), 200);
+    assert_int_equal(fx_notices, 2);
+    /* without law_required, every token still works */
+    assert_int_equal(post(f, "/v1/messages", f->tok_msg,
+                          "{\"to\":\"996555000003\",\"text\":\"a\"}", &r), 202);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1518,6 +1579,7 @@ int main(void)
         cmocka_unit_test(test_template_parse),
         T(test_templates),
         T(test_notice_opted_out),
+        T(test_law_required_scope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
