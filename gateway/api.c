@@ -41,7 +41,8 @@
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/api_parse, gateway/store, gateway/notify,
  * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
- * route callback of api_opts (the outbox's router) for part counts.
+ * route callback of api_opts (the outbox's router) for part counts, and
+ * its ussd_notice and notice_from_ok callbacks for USSD notices.
  */
 #include "gateway/api.h"
 
@@ -100,6 +101,7 @@ struct api {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    bool (*notice_from_ok)(void *ud, const char *from);
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
     struct api_stats stats;
@@ -650,16 +652,24 @@ static void h_message_batch(struct rq *r, union api_in *in)
  * POST /v1/ussd/notices: a USSN push, sent at once (nothing stored).  A
  * citizen who sent STOP gets none unless it is law_required (which needs
  * that scope, 403): 409 naming "to", as POST /v1/messages answers, and
- * nothing goes to the link.
+ * nothing goes to the link.  "from" must be a code this gateway serves
+ * (api_opts.notice_from_ok): else 422 naming it.
  */
 static void h_ussd_notice(struct rq *r, union api_in *in)
 {
     const struct api_notice *n = &in->notice;
+    struct api *a = r->a;
     char err[200] = "";
     int too_long = 0;
     bool out = false;
     if (!law_allowed(r, n->law_required, "law_required"))
         return;
+    if (n->from[0] && a->notice_from_ok &&
+        !a->notice_from_ok(a->ussd_ud, n->from)) {
+        reply_error(r, 422, "\"from\" is no service code of this gateway (its "
+                    "menus' codes, or one ussd.notice_from names)", "from");
+        return;
+    }
     int rc = n->law_required ? STORE_OK : store_optout_get(r->a->st, n->to, &out);
     if (rc == STORE_OK && out) {
         reply_error(r, 409, OPTED_OUT_MSG, "to");
@@ -1543,6 +1553,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->tail = &a->head;
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
     a->ussd_notice = opts ? opts->ussd_notice : NULL;
+    a->notice_from_ok = opts ? opts->notice_from_ok : NULL;
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;

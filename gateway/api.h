@@ -58,6 +58,12 @@ struct api_opts {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    /* POST /v1/ussd/notices: whether a notice may come from service code
+     * `from` (as the body gives it, "100" or "*100#"): a code the menu set
+     * serves or the config names.  Called with ussd_ud for every notice
+     * that names one; false: 422 naming "from", nothing sent.  NULL: any
+     * code.  (A notice without "from" comes from the gateway's own.) */
+    bool (*notice_from_ok)(void *ud, const char *from);
     /* The route a message to msisdn takes: the outbox's router
      * (gateway/outbox.h, struct outbox_links.route).  GET
      * /v1/messages/{id} counts a message not yet submitted in the parts

@@ -10,13 +10,16 @@ and not sent: the simulator receives nothing for it, while a notice posted
 right after it to another phone arrives, and only that one.  law_required
 is a scope of its own: the default token ("*") gets 403 naming it, for a
 notice and for a message; a token granted it reaches the opted-out phone.
+"from" is a code the menu set serves (*100#, as "100" or "*100#") or one
+ussd.notice_from names; any other is refused (422 naming "from") and not
+sent.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, SmsLog, case, create_token, expect, run,  # noqa: E402
-                     start_gateway, subscribe)
+from harness import (Api, Kyzmatd, Smsc, SmsLog, case, cfg, create_token,  # noqa: E402
+                     expect, run, smsc_entry, start_gateway, subscribe)
 
 OPTED_OUT = "996555000333"
 OTHER = "996555000444"
@@ -74,6 +77,28 @@ def law_required_needs_a_scope_of_its_own():
     expect(code == 200 and r.get("sent") is True, "law_required notice with the scope: %r %r" % (code, r))
     line = phone.readline().decode().rstrip("\n")
     expect(line == "ussd %s notice %s" % (OPTED_OUT, text), "at the opted-out phone: %r" % line)
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def from_must_be_a_code_the_gateway_serves():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true"))
+                + 'ussd: {notice_from: ["*200#"]}\n')
+    g.wait_log(r"\[sim\] bound")
+    api = Api(g.http_port(), create_token(g))
+    _sock, phone = subscribe(s, OTHER)
+    before = ussd_in(s)
+    for bad in ("999", "*300#", "1000"):
+        code, r = api.call("POST", "/v1/ussd/notices", {"to": "+" + OTHER, "text": "x", "from": bad})
+        expect(code == 422 and r.get("field") == "from", "from %s: %r %r" % (bad, code, r))
+    for good in ("100", "*100#", "200", "*200#"):
+        code, r = api.call("POST", "/v1/ussd/notices", {"to": "+" + OTHER, "text": "from " + good,
+                                                        "from": good})
+        expect(code == 200 and r.get("sent") is True, "from %s: %r %r" % (good, code, r))
+        line = phone.readline().decode().rstrip("\n")
+        expect(line == "ussd %s notice from %s" % (OTHER, good), "at the phone: %r" % line)
+    expect(ussd_in(s) == before + 4, "the simulator got %d USSD PDUs (wanted 4)" % (ussd_in(s) - before))
     expect(g.alive(), "kyzmatd died")
 
 

@@ -17,7 +17,7 @@
  * nothing stored; another connection holding the write lock -> 503 busy.
  * USSD notices (issue 14 item 4) through a fake link adapter: STOP
  * honoured (409, not sent), law_required only with its own scope (403 on
- * every route otherwise).
+ * every route otherwise), "from" checked (422).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
@@ -116,6 +116,14 @@ static int fx_notice_cb(void *ud, const char *msisdn, const char *from,
     return 0;
 }
 
+/* The codes a notice may come from (api_opts.notice_from_ok), as
+ * gateway/main.c answers for a menu set serving *100#. */
+static bool fx_from_ok(void *ud, const char *from)
+{
+    (void)ud;
+    return strcmp(from, "100") == 0 || strcmp(from, "*100#") == 0;
+}
+
 static int fx_open(void **state, bool trap)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -147,7 +155,8 @@ static int fx_open(void **state, bool trap)
     fx_route_rc = 0;
     fx_notices = 0;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
-                          .route = fx_route_cb, .ussd_notice = fx_notice_cb };
+                          .route = fx_route_cb, .ussd_notice = fx_notice_cb,
+                          .notice_from_ok = fx_from_ok };
     f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -1557,6 +1566,32 @@ static void test_law_required_scope(void **state)
                           "{\"to\":\"996555000003\",\"text\":\"a\"}", &r), 202);
 }
 
+/* A notice's "from" must be a code the gateway serves (issue 14 item 4):
+ * anything else is refused, 422 naming "from", and not sent. */
+static void test_notice_from(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"a\","
+                          "\"from\":\"999\"}", &r), 422);
+    assert_error(&r, 422, "from", "service code");
+    assert_int_equal(fx_notices, 0);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"a\","
+                          "\"from\":\"*100#\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "*100#");
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123457\",\"text\":\"a\","
+                          "\"from\":\"100\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "100");
+    /* none given: the gateway's own code (the adapter's choice) */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123458\",\"text\":\"a\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "");
+    assert_int_equal(fx_notices, 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1580,6 +1615,7 @@ int main(void)
         T(test_templates),
         T(test_notice_opted_out),
         T(test_law_required_scope),
+        T(test_notice_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
