@@ -102,6 +102,7 @@ struct api {
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
     bool (*notice_from_ok)(void *ud, const char *from);
+    unsigned notices_per_hour;
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
     struct api_stats stats;
@@ -421,7 +422,7 @@ static void reply_parse_error(struct rq *r, const struct api_error *e)
 /* ---- answers ----------------------------------------------------------------- */
 
 /* Send j (consumed) now, whatever the pass has pending: for answers that
- * read nothing a pending write could change (health, a USSN sent). */
+ * read nothing a pending write could change (health). */
 static void reply_now(struct rq *r, int code, json_t *j, const char *fallback,
                       const char *why)
 {
@@ -648,12 +649,51 @@ static void h_message_batch(struct rq *r, union api_in *in)
     reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
 }
 
+#define NOTICE_WINDOW_MS (3600 * 1000LL)   /* the per-phone limit's hour */
+
 /*
- * POST /v1/ussd/notices: a USSN push, sent at once (nothing stored).  A
- * citizen who sent STOP gets none unless it is law_required (which needs
- * that scope, 403): 409 naming "to", as POST /v1/messages answers, and
- * nothing goes to the link.  "from" must be a code this gateway serves
- * (api_opts.notice_from_ok): else 422 naming it.
+ * The per-phone limit: true when `to` may get one more notice at now (it
+ * got fewer than notices_per_hour in the hour before); else r is answered
+ * 429 with Retry-After (seconds until the oldest of them leaves the hour)
+ * and false returned.
+ */
+static bool notice_under_limit(struct rq *r, const char *to, int64_t now)
+{
+    unsigned count = 0, max = r->a->notices_per_hour;
+    int64_t oldest = 0;
+    int rc = store_notices_recent(r->a->st, to, now - NOTICE_WINDOW_MS + 1,
+                                  &count, &oldest);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return false;
+    }
+    if (count < max)
+        return true;
+    int64_t wait_ms = oldest + NOTICE_WINDOW_MS - now;
+    long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
+    char v[24], msg[160];
+    snprintf(v, sizeof v, "%ld", secs);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
+                      v);
+    snprintf(msg, sizeof msg, "this phone got %u notices in the last hour, "
+             "the limit (ussd.notices_per_phone_per_hour): try again in %ld s",
+             count, secs);
+    reply_error(r, 429, msg, "to");
+    return false;
+}
+
+/*
+ * POST /v1/ussd/notices: a USSN push, sent at once and recorded.  Refused,
+ * nothing sent or stored: law_required without that scope (403); a "from"
+ * this gateway does not serve (api_opts.notice_from_ok: 422 naming it); a
+ * citizen who sent STOP, unless law_required (409 naming "to", as POST
+ * /v1/messages answers); a phone over its hourly limit (429).  Else the
+ * notice is recorded (who, to, from, text, law_required, time) before it
+ * goes to the link, so the limit counts it, and the 200 waits for the
+ * commit like a message's 202; a notice the link refuses is recorded as
+ * failed and answered 503 (400 when its text does not fit one screen).
+ * The USSN itself goes out before the commit: a failed commit answers 503
+ * for a notice the phone may have shown.
  */
 static void h_ussd_notice(struct rq *r, union api_in *in)
 {
@@ -662,6 +702,7 @@ static void h_ussd_notice(struct rq *r, union api_in *in)
     char err[200] = "";
     int too_long = 0;
     bool out = false;
+    int64_t now = now_ms(), id = 0;
     if (!law_allowed(r, n->law_required, "law_required"))
         return;
     if (n->from[0] && a->notice_from_ok &&
@@ -670,7 +711,7 @@ static void h_ussd_notice(struct rq *r, union api_in *in)
                     "menus' codes, or one ussd.notice_from names)", "from");
         return;
     }
-    int rc = n->law_required ? STORE_OK : store_optout_get(r->a->st, n->to, &out);
+    int rc = n->law_required ? STORE_OK : store_optout_get(a->st, n->to, &out);
     if (rc == STORE_OK && out) {
         reply_error(r, 409, OPTED_OUT_MSG, "to");
         return;
@@ -679,16 +720,27 @@ static void h_ussd_notice(struct rq *r, union api_in *in)
         reply_store_error(r, rc);
         return;
     }
-    if (r->a->ussd_notice(r->a->ussd_ud, n->to, n->from[0] ? n->from : NULL,
-                          n->text, &too_long, err, sizeof err) != 0) {
-        if (too_long)
-            reply_error(r, 400, err, "text");
-        else
-            reply_error(r, 503, err, NULL);
+    if (!notice_under_limit(r, n->to, now))
+        return;
+    struct store_notice sn = {
+        .agency_id = r->agency_id, .client = r->client, .msisdn = n->to,
+        .sender = n->from, .text = n->text, .law_required = n->law_required,
+    };
+    rc = store_notice_add(a->st, &sn, now, &id);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
         return;
     }
-    reply_now(r, 200, json_pack("{s:b}", "sent", 1), "{\"sent\":true}",
-              "notice sent");
+    if (a->ussd_notice(a->ussd_ud, n->to, n->from[0] ? n->from : NULL, n->text,
+                       &too_long, err, sizeof err) != 0) {
+        if (store_notice_failed(a->st, id, err) != STORE_OK)
+            log_msg(KLOG_WARN, r->agency, "notice %" PRId64 ": store: %s", id,
+                    store_errmsg(a->st));
+        reply_error(r, too_long ? 400 : 503, err, too_long ? "text" : NULL);
+        return;
+    }
+    reply_later(r, 200, json_pack("{s:b, s:I}", "sent", 1, "id", (json_int_t)id),
+                0);
 }
 
 static void set_time(json_t *j, const char *key, int64_t ms)
@@ -1554,6 +1606,8 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
     a->ussd_notice = opts ? opts->ussd_notice : NULL;
     a->notice_from_ok = opts ? opts->notice_from_ok : NULL;
+    a->notices_per_hour = opts && opts->notices_per_hour
+                              ? opts->notices_per_hour : API_NOTICES_PER_HOUR;
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;

@@ -179,6 +179,10 @@ static const struct key keys[] = {
       C(ussd_notice_from), C(ussd_notice_from_count),
       "service codes a notice may come from besides the menu set's own "
       "(\"*200#\" or \"200\"); any other \"from\" is refused (422)" },
+    { S_USSD, "notices_per_phone_per_hour", T_UINT, "5", 1, 1000, NULL, 0,
+      C(ussd_notices_per_hour), 0,
+      "notices one phone may get in any hour; more are refused (429 with "
+      "Retry-After); changes apply on restart" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },

@@ -80,6 +80,7 @@ struct config {
     char **ussd_notice_from;    /* codes a notice may come from besides the
                                  * menu set's ("*200#" or "200") */
     size_t ussd_notice_from_count;
+    unsigned ussd_notices_per_hour; /* per phone, in any hour */
     char *source;               /* file it came from, or "(defaults)" */
 };
 

@@ -702,6 +702,7 @@ static int start_api(struct daemon *d)
     aopts.max_body = d->cfg->http_max_body;
     aopts.ussd_notice = api_ussd_notice;
     aopts.notice_from_ok = notice_from_ok;
+    aopts.notices_per_hour = d->cfg->ussd_notices_per_hour;
     aopts.ussd_ud = d;
     aopts.route = outbox_route_cb;   /* part counts by the route's link */
     aopts.route_ud = d;

@@ -12,10 +12,18 @@ is a scope of its own: the default token ("*") gets 403 naming it, for a
 notice and for a message; a token granted it reaches the opted-out phone.
 "from" is a code the menu set serves (*100#, as "100" or "*100#") or one
 ussd.notice_from names; any other is refused (422 naming "from") and not
-sent.
+sent.  Every notice is recorded in the database (agency, phone, from,
+text, law_required, time, outcome) before its 200, and a phone gets at
+most ussd.notices_per_phone_per_hour: the next is 429 with Retry-After,
+not sent and not recorded, while another phone still gets its notice.
 """
+import json
 import os
+import re
+import sqlite3
 import sys
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Api, Kyzmatd, Smsc, SmsLog, case, cfg, create_token,  # noqa: E402
@@ -99,6 +107,59 @@ def from_must_be_a_code_the_gateway_serves():
         line = phone.readline().decode().rstrip("\n")
         expect(line == "ussd %s notice from %s" % (OTHER, good), "at the phone: %r" % line)
     expect(ussd_in(s) == before + 4, "the simulator got %d USSD PDUs (wanted 4)" % (ussd_in(s) - before))
+    expect(g.alive(), "kyzmatd died")
+
+
+def post_notice(api, body):
+    """(status, JSON answer, Retry-After header or None)."""
+    req = urllib.request.Request(api.base + "/v1/ussd/notices", data=json.dumps(body).encode(),
+                                 method="POST")
+    req.add_header("Authorization", "Bearer " + api.token)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read()), r.headers.get("Retry-After")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers.get("Retry-After")
+
+
+def notices_in_db(g):
+    """The gateway's recorded notices, oldest first, read from its database."""
+    path = re.search(r"^database: \{path: (.*)\}$", open(g.cfg).read(), re.M).group(1)
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return db.execute("SELECT a.code, n.msisdn, n.sender, n.body, n.law_required,"
+                          " n.outcome FROM ussd_notices n JOIN agencies a ON a.id = n.agency_id"
+                          " ORDER BY n.id").fetchall()
+    finally:
+        db.close()
+
+
+@case
+def notices_are_recorded_and_limited_per_phone():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true"))
+                + "ussd: {notices_per_phone_per_hour: 2}\n")
+    g.wait_log(r"\[sim\] bound")
+    api = Api(g.http_port(), create_token(g))
+    _sock, phone = subscribe(s, OTHER)
+    for i in range(2):
+        code, r, _ = post_notice(api, {"to": "+" + OTHER, "text": "Эскертүү %d" % i, "from": "100"})
+        expect(code == 200 and r.get("sent") is True and r.get("id"), "notice %d: %r %r" % (i, code, r))
+        line = phone.readline().decode().rstrip("\n")
+        expect(line == "ussd %s notice Эскертүү %d" % (OTHER, i), "at the phone: %r" % line)
+    before = ussd_in(s)
+    code, r, retry = post_notice(api, {"to": "+" + OTHER, "text": "Эскертүү 2"})
+    expect(code == 429 and r.get("field") == "to" and retry and 3500 <= int(retry) <= 3600,
+           "third notice within the hour: %r %r Retry-After %r" % (code, r, retry))
+    code, r, _ = post_notice(api, {"to": "+" + OPTED_OUT, "text": "Башка телефон"})
+    expect(code == 200, "another phone: %r %r" % (code, r))
+    expect(ussd_in(s) == before + 1, "the simulator got %d USSD PDUs (wanted 1)" % (ussd_in(s) - before))
+    rows = notices_in_db(g)
+    expect(rows == [("tax", OTHER, "100", "Эскертүү 0", 0, "sent"),
+                    ("tax", OTHER, "100", "Эскертүү 1", 0, "sent"),
+                    ("tax", OPTED_OUT, None, "Башка телефон", 0, "sent")],
+           "recorded notices: %r" % rows)
     expect(g.alive(), "kyzmatd died")
 
 

@@ -17,7 +17,8 @@
  * nothing stored; another connection holding the write lock -> 503 busy.
  * USSD notices (issue 14 item 4) through a fake link adapter: STOP
  * honoured (409, not sent), law_required only with its own scope (403 on
- * every route otherwise), "from" checked (422).
+ * every route otherwise), "from" checked (422), each notice recorded
+ * before its 200, the per-phone hourly limit (429 with Retry-After).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
@@ -100,6 +101,10 @@ static int fx_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
  * to the "link", and the last one's number and from. */
 static int fx_notices;
 static char fx_notice_to[STORE_MSISDN_MAX], fx_notice_from[24];
+static bool fx_notice_fail;     /* the link refuses the next notices */
+/* When set: a 200 with a notice id checks that this second connection
+ * already sees its record (so it was sent after the commit). */
+static struct store *fx_notice_check;
 
 static int fx_notice_cb(void *ud, const char *msisdn, const char *from,
                         const char *text, int *too_long, char *err,
@@ -107,9 +112,11 @@ static int fx_notice_cb(void *ud, const char *msisdn, const char *from,
 {
     (void)ud;
     (void)text;
-    (void)err;
-    (void)errlen;
     *too_long = 0;
+    if (fx_notice_fail) {
+        snprintf(err, errlen, "no bound link serves this number now");
+        return -1;
+    }
     fx_notices++;
     snprintf(fx_notice_to, sizeof fx_notice_to, "%s", msisdn);
     snprintf(fx_notice_from, sizeof fx_notice_from, "%s", from ? from : "");
@@ -154,6 +161,8 @@ static int fx_open(void **state, bool trap)
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
     fx_notices = 0;
+    fx_notice_fail = false;
+    fx_notice_check = NULL;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
                           .route = fx_route_cb, .ussd_notice = fx_notice_cb,
                           .notice_from_ok = fx_from_ok };
@@ -196,6 +205,7 @@ struct resp {
     int code;
     char body[4096];
     char allow[64];         /* the Allow header of a 405 */
+    char retry_after[16];   /* the Retry-After header of a 429 */
     struct store *check;    /* when set: a 202's id must already be visible */
     int visible;            /* ... and this says it was */
     int64_t id;
@@ -213,7 +223,19 @@ static void on_resp(struct evhttp_request *req, void *arg)
     const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
                                            "Allow");
     snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
+    const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                        "Retry-After");
+    snprintf(r->retry_after, sizeof r->retry_after, "%s", ra ? ra : "");
     http_body_take(req, r->body, sizeof r->body);
+    if (r->code == 200 && fx_notice_check) {
+        json_t *j = json_loads(r->body, 0, NULL);
+        json_t *id = j ? json_object_get(j, "id") : NULL;
+        struct store_notice_rec rec;
+        r->visible = id && store_notice_get(fx_notice_check,
+                                            (int64_t)json_integer_value(id),
+                                            &rec) == STORE_OK;
+        json_decref(j);
+    }
     if (r->code == 202) {
         json_t *j = json_loads(r->body, 0, NULL);
         r->id = j ? (int64_t)json_integer_value(json_object_get(j, "id")) : 0;
@@ -1592,6 +1614,72 @@ static void test_notice_from(void **state)
     assert_int_equal(fx_notices, 3);
 }
 
+/*
+ * Notices are recorded (issue 14 item 4): who sent it, to whom, from,
+ * text, law_required, time, outcome; the 200 leaves after the commit (a
+ * second connection sees the record when it arrives).  A phone gets at
+ * most API_NOTICES_PER_HOUR (the default) in any hour: the next is 429
+ * with Retry-After, naming "to", neither sent nor recorded; another phone
+ * is not affected.  A notice the link refuses is recorded as failed,
+ * answered 503, and does not count.
+ */
+static void test_notice_record_and_limit(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    struct store *st2 = tmpdb_connect(&f->db);
+    assert_non_null(st2);
+    static const char body[] = "{\"to\":\"996555123456\",\"text\":\"Салам\","
+                               "\"from\":\"100\"}";
+    fx_notice_check = st2;
+    for (int i = 0; i < API_NOTICES_PER_HOUR; i++) {
+        assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a, body, &r), 200);
+        assert_true(r.visible);
+    }
+    fx_notice_check = NULL;
+    assert_int_equal(fx_notices, API_NOTICES_PER_HOUR);
+    int64_t id = jint(&r, "id");
+    struct store_notice_rec rec;
+    char client[32];
+    snprintf(client, sizeof client, "agency:%lld", (long long)f->agency_a);
+    assert_int_equal(store_notice_get(f->db.st, id, &rec), STORE_OK);
+    assert_int_equal(rec.agency_id, f->agency_a);
+    assert_string_equal(rec.client, client);
+    assert_string_equal(rec.msisdn, "996555123456");
+    assert_string_equal(rec.sender, "100");
+    assert_string_equal(rec.text, "Салам");
+    assert_false(rec.law_required);
+    assert_false(rec.failed);
+    assert_true(rec.at > 0);
+    /* one more within the hour: 429, Retry-After about an hour */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a, body, &r), 429);
+    assert_error(&r, 429, "to", "in the last hour");
+    long ra = atol(r.retry_after);
+    assert_true(ra >= 3500 && ra <= 3600);
+    assert_int_equal(fx_notices, API_NOTICES_PER_HOUR);
+    assert_int_equal(store_notice_get(f->db.st, id + 1, &rec), STORE_NOTFOUND);
+    /* another phone is not affected */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_b,
+                          "{\"to\":\"996555123457\",\"text\":\"a\"}", &r), 200);
+    assert_int_equal(jint(&r, "id"), id + 1);
+    /* the link refuses one: recorded failed, 503, not counted */
+    fx_notice_fail = true;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123458\",\"text\":\"b\"}", &r), 503);
+    assert_error(&r, 503, NULL, "no bound link");
+    fx_notice_fail = false;
+    assert_int_equal(store_notice_get(f->db.st, id + 2, &rec), STORE_OK);
+    assert_true(rec.failed);
+    assert_string_equal(rec.msisdn, "996555123458");
+    assert_string_equal(rec.err, "no bound link serves this number now");
+    unsigned n = 9;
+    int64_t oldest = 0;
+    assert_int_equal(store_notices_recent(f->db.st, "996555123458", 0, &n,
+                                          &oldest), STORE_OK);
+    assert_int_equal(n, 0);
+    store_close(st2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1616,6 +1704,7 @@ int main(void)
         T(test_notice_opted_out),
         T(test_law_required_scope),
         T(test_notice_from),
+        T(test_notice_record_and_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
