@@ -41,7 +41,8 @@
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/api_parse, gateway/store, gateway/notify,
  * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
- * route callback of api_opts (the outbox's router) for part counts.
+ * route callback of api_opts (the outbox's router) for part counts, and
+ * its ussd_notice and notice_from_ok callbacks for USSD notices.
  */
 #include "gateway/api.h"
 
@@ -100,6 +101,8 @@ struct api {
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    bool (*notice_from_ok)(void *ud, const char *from);
+    unsigned notices_per_hour;
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
     struct api_stats stats;
@@ -287,13 +290,20 @@ static void reply_read(struct rq *r, int code, json_t *j)
 
 /* ---- auth ------------------------------------------------------------------ */
 
+/* The scope that lets a message or notice reach an opted-out number
+ * (law_required): granted by name only, "*" (every route's scope) does
+ * not include it, so a messages token cannot bypass STOP. */
+#define LAW_SCOPE "law_required"
+
 static bool scope_ok(const char *scopes, const char *want)
 {
     size_t wl = strlen(want);
+    bool star = strcmp(want, LAW_SCOPE) != 0;
     for (const char *p = scopes; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if ((n == 1 && *p == '*') || (n == wl && strncmp(p, want, n) == 0))
+        if ((star && n == 1 && *p == '*') ||
+            (n == wl && strncmp(p, want, n) == 0))
             return true;
         p += n + (end ? 1 : 0);
     }
@@ -412,7 +422,7 @@ static void reply_parse_error(struct rq *r, const struct api_error *e)
 /* ---- answers ----------------------------------------------------------------- */
 
 /* Send j (consumed) now, whatever the pass has pending: for answers that
- * read nothing a pending write could change (health, a USSN sent). */
+ * read nothing a pending write could change (health). */
 static void reply_now(struct rq *r, int code, json_t *j, const char *fallback,
                       const char *why)
 {
@@ -521,6 +531,20 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
                       "requires (law_required) may be sent"
 
 /*
+ * law_required (a message or notice that may reach an opted-out number)
+ * needs the token's LAW_SCOPE.  true when allowed; else r is answered
+ * 403 naming the scope and `field`, and nothing is stored.
+ */
+static bool law_allowed(struct rq *r, bool law_required, const char *field)
+{
+    if (!law_required || scope_ok(r->scopes, LAW_SCOPE))
+        return true;
+    reply_error(r, 403, "law_required needs the \"" LAW_SCOPE "\" scope, which "
+                "this token lacks", field);
+    return false;
+}
+
+/*
  * A templated message gets its text before it is accepted (the outbox
  * sends text only): the agency's template for (template, language), with
  * the store's fallbacks (agency 0, status "*"), rendered with the
@@ -552,6 +576,8 @@ static void h_message_post(struct rq *r, union api_in *in)
     json_t *j = NULL;
     bool refused = false;
     struct api_error e;
+    if (!law_allowed(r, in->message.law_required, "law_required"))
+        return;
     int rc = render_message(r, &in->message, &e);
     if (rc == STORE_OK && e.status) {
         reply_error(r, e.status, e.msg, e.field);
@@ -574,12 +600,19 @@ static void h_message_post(struct rq *r, union api_in *in)
  * for it).  A malformed batch is refused whole (400, nothing stored), and
  * so is one with a template that cannot be rendered (422, the field names
  * the element: "messages[3].template"): every text is rendered before the
- * first message is stored.
+ * first message is stored.  So is one with law_required when the token
+ * lacks that scope (403, "messages[3].law_required").
  */
 static void h_message_batch(struct rq *r, union api_in *in)
 {
     const struct api_batch *b = &in->batch;
     int rc = STORE_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        char f[64];
+        snprintf(f, sizeof f, "messages[%zu].law_required", i);
+        if (!law_allowed(r, b->m[i].law_required, f))
+            return;
+    }
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         struct api_error e;
         rc = render_message(r, &b->m[i], &e);
@@ -616,22 +649,98 @@ static void h_message_batch(struct rq *r, union api_in *in)
     reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
 }
 
-/* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
+#define NOTICE_WINDOW_MS (3600 * 1000LL)   /* the per-phone limit's hour */
+
+/*
+ * The per-phone limit: true when `to` may get one more notice at now (it
+ * got fewer than notices_per_hour in the hour before); else r is answered
+ * 429 with Retry-After (seconds until the oldest of them leaves the hour)
+ * and false returned.
+ */
+static bool notice_under_limit(struct rq *r, const char *to, int64_t now)
+{
+    unsigned count = 0, max = r->a->notices_per_hour;
+    int64_t oldest = 0;
+    int rc = store_notices_recent(r->a->st, to, now - NOTICE_WINDOW_MS + 1,
+                                  &count, &oldest);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return false;
+    }
+    if (count < max)
+        return true;
+    int64_t wait_ms = oldest + NOTICE_WINDOW_MS - now;
+    long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
+    char v[24], msg[160];
+    snprintf(v, sizeof v, "%ld", secs);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
+                      v);
+    snprintf(msg, sizeof msg, "this phone got %u notices in the last hour, "
+             "the limit (ussd.notices_per_phone_per_hour): try again in %ld s",
+             count, secs);
+    reply_error(r, 429, msg, "to");
+    return false;
+}
+
+/*
+ * POST /v1/ussd/notices: a USSN push, sent at once and recorded.  Refused,
+ * nothing sent or stored: law_required without that scope (403); a "from"
+ * this gateway does not serve (api_opts.notice_from_ok: 422 naming it); a
+ * citizen who sent STOP, unless law_required (409 naming "to", as POST
+ * /v1/messages answers); a phone over its hourly limit (429).  Else the
+ * notice is recorded (who, to, from, text, law_required, time) before it
+ * goes to the link, so the limit counts it, and the 200 waits for the
+ * commit like a message's 202; a notice the link refuses is recorded as
+ * failed and answered 503 (400 when its text does not fit one screen).
+ * The USSN itself goes out before the commit: a failed commit answers 503
+ * for a notice the phone may have shown.
+ */
 static void h_ussd_notice(struct rq *r, union api_in *in)
 {
     const struct api_notice *n = &in->notice;
+    struct api *a = r->a;
     char err[200] = "";
     int too_long = 0;
-    if (r->a->ussd_notice(r->a->ussd_ud, n->to, n->from[0] ? n->from : NULL,
-                          n->text, &too_long, err, sizeof err) != 0) {
-        if (too_long)
-            reply_error(r, 400, err, "text");
-        else
-            reply_error(r, 503, err, NULL);
+    bool out = false;
+    int64_t now = now_ms(), id = 0;
+    if (!law_allowed(r, n->law_required, "law_required"))
+        return;
+    if (n->from[0] && a->notice_from_ok &&
+        !a->notice_from_ok(a->ussd_ud, n->from)) {
+        reply_error(r, 422, "\"from\" is no service code of this gateway (its "
+                    "menus' codes, or one ussd.notice_from names)", "from");
         return;
     }
-    reply_now(r, 200, json_pack("{s:b}", "sent", 1), "{\"sent\":true}",
-              "notice sent");
+    int rc = n->law_required ? STORE_OK : store_optout_get(a->st, n->to, &out);
+    if (rc == STORE_OK && out) {
+        reply_error(r, 409, OPTED_OUT_MSG, "to");
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    if (!notice_under_limit(r, n->to, now))
+        return;
+    struct store_notice sn = {
+        .agency_id = r->agency_id, .client = r->client, .msisdn = n->to,
+        .sender = n->from, .text = n->text, .law_required = n->law_required,
+    };
+    rc = store_notice_add(a->st, &sn, now, &id);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return;
+    }
+    if (a->ussd_notice(a->ussd_ud, n->to, n->from[0] ? n->from : NULL, n->text,
+                       &too_long, err, sizeof err) != 0) {
+        if (store_notice_failed(a->st, id, err) != STORE_OK)
+            log_msg(KLOG_WARN, r->agency, "notice %" PRId64 ": store: %s", id,
+                    store_errmsg(a->st));
+        reply_error(r, too_long ? 400 : 503, err, too_long ? "text" : NULL);
+        return;
+    }
+    reply_later(r, 200, json_pack("{s:b, s:I}", "sent", 1, "id", (json_int_t)id),
+                0);
 }
 
 static void set_time(json_t *j, const char *key, int64_t ms)
@@ -1496,6 +1605,9 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->tail = &a->head;
     a->expiry_ms = opts && opts->expiry_ms > 0 ? opts->expiry_ms : 86400000;
     a->ussd_notice = opts ? opts->ussd_notice : NULL;
+    a->notice_from_ok = opts ? opts->notice_from_ok : NULL;
+    a->notices_per_hour = opts && opts->notices_per_hour
+                              ? opts->notices_per_hour : API_NOTICES_PER_HOUR;
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
@@ -1579,14 +1691,15 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         static const char *const known[] = { "*", "messages", "applications",
-                                             "offices", "slots", "templates" };
+                                             "offices", "slots", "templates",
+                                             LAW_SCOPE };
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
             ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
         if (!ok) {
             snprintf(err, errlen,
                      "unknown scope in \"%s\" (want messages, applications, "
-                     "offices, slots, templates or *)", scopes);
+                     "offices, slots, templates, law_required or *)", scopes);
             return STORE_INVALID;
         }
         p += n + (e ? 1 : 0);

@@ -6,6 +6,8 @@
  *     POST /v1/messages                       202 {"id", "state", "duplicate"}
  *     POST /v1/messages/batch                 202 {"results": [...]} (1..1000)
  *     GET  /v1/messages/{id}                  200 state, times, error, parts
+ *     POST /v1/ussd/notices                   200 {"sent", "id"} a USSN push,
+ *                                             recorded (STOP, from, limit)
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
  *     POST /v1/services                       200 create or rename a service
@@ -47,17 +49,29 @@ struct event_base;
 struct api;
 struct outbox_route;
 
+#define API_NOTICES_PER_HOUR 5
+
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
     size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
     int64_t expiry_ms;       /* message validity (0: 24 hours) */
-    /* POST /v1/ussd/notices: push a USSN notice now (not stored; 503 when
-     * it cannot go out).  from may be NULL (the gateway's service code).
+    /* POST /v1/ussd/notices: push a USSN notice now (the API records it
+     * first; 503 when it cannot go out).  from may be NULL (the gateway's
+     * service code).
      * Returns 0, or -1 with err; too_long set when the text does not fit
      * one USSD screen.  NULL: the endpoint answers 501. */
     int (*ussd_notice)(void *ud, const char *msisdn, const char *from,
                        const char *text, int *too_long, char *err, size_t errlen);
     void *ussd_ud;
+    /* POST /v1/ussd/notices: whether a notice may come from service code
+     * `from` (as the body gives it, "100" or "*100#"): a code the menu set
+     * serves or the config names.  Called with ussd_ud for every notice
+     * that names one; false: 422 naming "from", nothing sent.  NULL: any
+     * code.  (A notice without "from" comes from the gateway's own.) */
+    bool (*notice_from_ok)(void *ud, const char *from);
+    /* Notices one phone may get in any hour (counted from the store's
+     * record); more get 429 with Retry-After.  0: API_NOTICES_PER_HOUR. */
+    unsigned notices_per_hour;
     /* The route a message to msisdn takes: the outbox's router
      * (gateway/outbox.h, struct outbox_links.route).  GET
      * /v1/messages/{id} counts a message not yet submitted in the parts
@@ -100,8 +114,9 @@ void api_get_stats(const struct api *api, struct api_stats *out);
  * api_token_create — make a new random API token for the agency with code
  * `agency` (created, named after its code, when missing) with the given
  * scopes (comma-separated subset of
- * "messages,applications,offices,slots,templates", or "*" for all; NULL =
- * "*").  Only the token's SHA-256 is stored.  On
+ * "messages,applications,offices,slots,templates,law_required", or "*"
+ * for every route; NULL = "*").  law_required (a message or USSD notice
+ * to an opted-out number) is granted by name only, never by "*".  Only the token's SHA-256 is stored.  On
  * success writes the token ("kz_" + 64 hex digits, NUL-terminated) into
  * token[0..cap) (cap >= API_TOKEN_LEN) and returns STORE_OK; else a store
  * code with err filled.  Synchronous; for tests and `kyzmatd

@@ -272,6 +272,7 @@ static int notice_from(json_t *root, void *out, struct api_error *e)
     if (get_phone(root, "to", true, n->to, e) < 0 ||
         get_str(root, "text", true, API_NOTICE_MAX_BYTES, &text, e) < 0 ||
         get_str(root, "from", false, sizeof n->from - 1, &from, e) < 0 ||
+        get_bool(root, "law_required", false, &n->law_required, e) < 0 ||
         check_text("text", text, 182, e) < 0)
         return -1;
     if (from) {
@@ -284,7 +285,8 @@ static int notice_from(json_t *root, void *out, struct api_error *e)
     return 0;
 }
 
-static const char *const notice_keys[] = { "to", "text", "from", NULL };
+static const char *const notice_keys[] = { "to", "text", "from",
+                                           "law_required", NULL };
 
 int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
                      struct api_error *e)

@@ -64,11 +64,13 @@ struct api_message {
 };
 /* POST /v1/messages body -> m (clear it with api_message_clear even on
  * failure).  0, or -1 with e filled. */
-/* A USSN notice request: {"to": phone, "text": ..., "from": service code}. */
+/* A USSN notice request: {"to": phone, "text": ..., "from": service code,
+ * "law_required": bool (default false)}. */
 struct api_notice {
     char to[STORE_MSISDN_MAX];
     char from[24];            /* "" when absent */
     char text[API_NOTICE_MAX_BYTES + 1];
+    bool law_required;        /* may go to an opted-out number */
 };
 int api_parse_notice(const uint8_t *body, size_t len, struct api_notice *n,
                      struct api_error *e);

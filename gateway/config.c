@@ -40,7 +40,8 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
-enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_COUNT };
+enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_USSD,
+            S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -56,6 +57,7 @@ static const struct section sections[S_COUNT] = {
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
+    [S_USSD]  = { "ussd", 0, "USSD push notices (POST /v1/ussd/notices)" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -66,6 +68,7 @@ static const struct section sections[S_COUNT] = {
 #define F_DIGITS    0x20u   /* list items: digits only */
 #define F_HHMM      0x40u   /* "HH:MM", 00:00..23:59 */
 #define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
+#define F_USSD_CODE 0x100u  /* list items: a service code, 0-9 * # only */
 
 struct key {
     enum sect sect;
@@ -171,6 +174,15 @@ static const struct key keys[] = {
       C(reminder_skip_recent_ms), 0,
       "no reminder for a booking made this close before its reminder time, "
       "or after it (its confirmation is recent); 0s: always one" },
+
+    { S_USSD, "notice_from", T_STRLIST, "[]", 1, 20, NULL, F_USSD_CODE,
+      C(ussd_notice_from), C(ussd_notice_from_count),
+      "service codes a notice may come from besides the menu set's own "
+      "(\"*200#\" or \"200\"); any other \"from\" is refused (422)" },
+    { S_USSD, "notices_per_phone_per_hour", T_UINT, "5", 1, 1000, NULL, 0,
+      C(ussd_notices_per_hour), 0,
+      "notices one phone may get in any hour; more are refused (429 with "
+      "Retry-After); changes apply on restart" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -734,13 +746,17 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
                 continue;
             }
             int ok = len >= k->min && len <= k->max;
-            for (size_t i = 0; ok && (k->flags & F_DIGITS) && i < len; i++)
-                if (s[i] < '0' || s[i] > '9')
+            bool code = (k->flags & F_USSD_CODE) != 0;
+            for (size_t i = 0; ok && (k->flags & (F_DIGITS | F_USSD_CODE)) &&
+                               i < len; i++)
+                if ((s[i] < '0' || s[i] > '9') &&
+                    !(code && (s[i] == '*' || s[i] == '#')))
                     ok = 0;
             if (!ok) {
                 add_err(cx->errs, ip.line, ip.col,
-                        "%s%s: \"%.*s\" must be %llu to %llu digits", prefix,
-                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max);
+                        "%s%s: \"%.*s\" must be %llu to %llu %s", prefix,
+                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max,
+                        code ? "of 0-9 * #" : "digits");
                 bad = 1;
                 continue;
             }
@@ -1440,8 +1456,8 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
                      (k->flags & F_NAME) ? ", [a-z0-9_-]" : "");
         break;
     case T_STRLIST:
-        snprintf(range, sizeof range, "items of %llu..%llu digits", k->min,
-                 k->max);
+        snprintf(range, sizeof range, "items of %llu..%llu %s", k->min,
+                 k->max, (k->flags & F_USSD_CODE) ? "of 0-9 * #" : "digits");
         break;
     case T_ENUM: {
         size_t p = 0;

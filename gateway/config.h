@@ -76,6 +76,11 @@ struct config {
     unsigned reminder_check_s;  /* timer interval, seconds */
     unsigned reminder_skip_recent_ms; /* booked this close before the
                                  * reminder time (or after it): none */
+    /* USSD push notices (gateway/api, POST /v1/ussd/notices) */
+    char **ussd_notice_from;    /* codes a notice may come from besides the
+                                 * menu set's ("*200#" or "200") */
+    size_t ussd_notice_from_count;
+    unsigned ussd_notices_per_hour; /* per phone, in any hour */
     char *source;               /* file it came from, or "(defaults)" */
 };
 

@@ -348,7 +348,9 @@ static void usage(FILE *fp, const char *prog)
 "                       code (created if new) in the configured database,\n"
 "                       print it once and exit; only its SHA-256 is kept\n"
 "      --scopes LIST    with --create-token: messages,applications,offices,\n"
-"                       slots,templates (comma-separated) or * (the default)\n"
+"                       slots,templates (comma-separated) or * (the default),\n"
+"                       and law_required (messages and notices to numbers\n"
+"                       that sent STOP), which * does not include\n"
 "  -v, --verbose        log at debug level (overrides log.level)\n"
 "      --help-config    list every configuration key with its default\n"
 "  -h, --help           show this help\n"
@@ -663,6 +665,41 @@ static int start_sms(struct daemon *d)
     return 0;
 }
 
+/* A service code as its digits and inner stars: "*100*5#" and "100*5"
+ * -> "100*5" (n bytes at *s). */
+static const char *code_core(const char *c, size_t *n)
+{
+    if (*c == '*')
+        c++;
+    size_t len = strlen(c);
+    if (len && c[len - 1] == '#')
+        len--;
+    *n = len;
+    return c;
+}
+
+static bool code_same(const char *a, const char *b)
+{
+    size_t na, nb;
+    const char *ca = code_core(a, &na), *cb = code_core(b, &nb);
+    return na == nb && na > 0 && memcmp(ca, cb, na) == 0;
+}
+
+/* api_opts.notice_from_ok (ud: the daemon): from is a code the menu set in
+ * use serves or ussd.notice_from names (both as loaded now, so a reload
+ * applies at once), written with or without its * and #. */
+static bool notice_from_ok(void *ud, const char *from)
+{
+    const struct daemon *d = ud;
+    for (uint16_t i = 0; d->menus && i < d->menus->ncode; i++)
+        if (code_same(d->menus->code[i].code, from))
+            return true;
+    for (size_t i = 0; i < d->cfg->ussd_notice_from_count; i++)
+        if (code_same(d->cfg->ussd_notice_from[i], from))
+            return true;
+    return false;
+}
+
 /* The agencies' HTTP API.  Returns 0, or -1 (logged). */
 static int start_api(struct daemon *d)
 {
@@ -672,6 +709,8 @@ static int start_api(struct daemon *d)
     aopts.listen = d->cfg->http_listen;
     aopts.max_body = d->cfg->http_max_body;
     aopts.ussd_notice = api_ussd_notice;
+    aopts.notice_from_ok = notice_from_ok;
+    aopts.notices_per_hour = d->cfg->ussd_notices_per_hour;
     aopts.ussd_ud = d;
     aopts.route = outbox_route_cb;   /* part counts by the route's link */
     aopts.route_ud = d;

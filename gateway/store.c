@@ -296,6 +296,23 @@ static const struct store_migration migrations[] = {
       "CREATE INDEX lookup_misses_by_msisdn ON lookup_misses(msisdn, at);"
       "CREATE TRIGGER lookup_attempts_gone AFTER DELETE ON lookup_attempts"
       "  BEGIN DELETE FROM lookup_misses WHERE msisdn = old.msisdn; END;" },
+    { "issue 14 item 4: ussd notices",
+      /* every USSD push notice an agency sent through the API: who sent
+       * it, to whom, from which code, what, whether the law required it,
+       * when, and how it went ('sent' when it went to the link, 'failed'
+       * with err when not).  The per-phone limit counts a phone's sent
+       * notices of the last hour from the partial index. */
+      "CREATE TABLE ussd_notices("
+      "  id INTEGER PRIMARY KEY,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id),"
+      "  client TEXT NOT NULL, msisdn TEXT NOT NULL, sender TEXT,"
+      "  body TEXT NOT NULL, law_required INTEGER NOT NULL DEFAULT 0,"
+      "  at INTEGER NOT NULL,"
+      "  outcome TEXT NOT NULL DEFAULT 'sent'"
+      "    CHECK(outcome = 'sent' OR outcome = 'failed'),"
+      "  err TEXT);"
+      "CREATE INDEX ussd_notices_sent ON ussd_notices(msisdn, at)"
+      "  WHERE outcome = 'sent';" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -327,6 +344,8 @@ enum sid {
     S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS, S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS,
     S_PART_ADD, S_PART_SET, S_PART_COUNT, S_PRUNE_PARTS,
     S_HELD_ADD, S_HELD_DEL, S_HELD_LIST, S_PRUNE_HELD,
+    /* issue 14 item 4: ussd notices */
+    S_NOTICE_ADD, S_NOTICE_FAILED, S_NOTICE_RECENT, S_NOTICE_GET,
     S_COUNT
 };
 
@@ -514,6 +533,20 @@ static const char *const sql[S_COUNT] = {
         " ON CONFLICT(msisdn) DO NOTHING",
     [S_OPTOUT_CLEAR] = "DELETE FROM opt_outs WHERE msisdn = ?1",
     [S_OPTOUT_GET] = "SELECT 1 FROM opt_outs WHERE msisdn = ?1",
+
+    /* issue 14 item 4: ussd notices */
+    [S_NOTICE_ADD] =
+        "INSERT INTO ussd_notices(agency_id, client, msisdn, sender, body,"
+        " law_required, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_NOTICE_FAILED] =
+        "UPDATE ussd_notices SET outcome = 'failed', err = ?2 WHERE id = ?1",
+    /* a phone's sent notices since ?2: walks ussd_notices_sent */
+    [S_NOTICE_RECENT] =
+        "SELECT COUNT(*), COALESCE(MIN(at), 0) FROM ussd_notices"
+        " WHERE msisdn = ?1 AND at >= ?2 AND outcome = 'sent'",
+    [S_NOTICE_GET] =
+        "SELECT agency_id, at, client, msisdn, sender, body, law_required,"
+        " outcome = 'failed', err FROM ussd_notices WHERE id = ?1",
 
     [S_TOKEN_ADD] =
         "INSERT INTO api_tokens(hash, agency_id, scopes, created_at)"
@@ -2253,6 +2286,77 @@ int store_optout_get(struct store *st, const char *msisdn, bool *opted_out)
     if (r == STORE_OK)
         *opted_out = true;
     return r == STORE_NOTFOUND ? STORE_OK : r;
+}
+
+/* ---- USSD notices (issue 14 item 4) ------------------------------------------ */
+
+int store_notice_add(struct store *st, const struct store_notice *n,
+                     int64_t now, int64_t *id_out)
+{
+    *id_out = 0;
+    if (bad(n->client) || bad(n->msisdn) || !n->text || n->agency_id <= 0)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_NOTICE_ADD);
+    bi(s, 1, n->agency_id);
+    bt(s, 2, n->client);
+    bt(s, 3, n->msisdn);
+    bt(s, 4, n->sender && *n->sender ? n->sender : NULL);
+    bt(s, 5, n->text);
+    bi(s, 6, n->law_required);
+    bi(s, 7, now);
+    int r = run(st, s, "notice add");
+    if (r == STORE_OK)
+        *id_out = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+int store_notice_failed(struct store *st, int64_t id, const char *err)
+{
+    sqlite3_stmt *s = S(st, S_NOTICE_FAILED);
+    bi(s, 1, id);
+    bt(s, 2, err);
+    return run_changed(st, s, "notice failed");
+}
+
+int store_notice_get(struct store *st, int64_t id, struct store_notice_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = S(st, S_NOTICE_GET);
+    bi(s, 1, id);
+    int r = row(st, s, "notice get");
+    if (r != STORE_OK)
+        return r;
+    out->id = id;
+    out->agency_id = sqlite3_column_int64(s, 0);
+    out->at = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, out->client, sizeof out->client);
+    copy_col(s, 3, out->msisdn, sizeof out->msisdn);
+    copy_col(s, 4, out->sender, sizeof out->sender);
+    copy_col(s, 5, out->text, sizeof out->text);
+    out->law_required = sqlite3_column_int(s, 6) != 0;
+    out->failed = sqlite3_column_int(s, 7) != 0;
+    copy_col(s, 8, out->err, sizeof out->err);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+int store_notices_recent(struct store *st, const char *msisdn, int64_t since,
+                         unsigned *count, int64_t *oldest)
+{
+    *count = 0;
+    *oldest = 0;
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_NOTICE_RECENT);
+    bt(s, 1, msisdn);
+    bi(s, 2, since);
+    int r = row(st, s, "notices recent");
+    if (r == STORE_OK) {
+        *count = (unsigned)sqlite3_column_int64(s, 0);
+        *oldest = sqlite3_column_int64(s, 1);
+        sqlite3_reset(s);
+    }
+    return r;
 }
 
 /* ---- API tokens ------------------------------------------------------------ */

@@ -7,8 +7,8 @@
  * migrations, prepares every statement once, and offers small, bounded,
  * indexed operations for the citizen services: agencies, services, offices,
  * applications and their history, status templates, subscriptions,
- * opt-outs, slots and bookings, lookup rate limits, the SMS outbox with
- * delivery receipts, the message log and API tokens.
+ * opt-outs, USSD push notices, slots and bookings, lookup rate limits,
+ * the SMS outbox with delivery receipts, the message log and API tokens.
  *
  * Calls are synchronous but short: no call scans a table, every query is
  * answered from an index and every list is bounded by a caller's limit.
@@ -441,6 +441,45 @@ int store_optout_set(struct store *st, const char *msisdn, int64_t now);
 int store_optout_clear(struct store *st, const char *msisdn);
 /* *opted_out = whether msisdn has opted out. */
 int store_optout_get(struct store *st, const char *msisdn, bool *opted_out);
+
+/* ---- USSD push notices (issue 14 item 4) ------------------------------ */
+
+/* One notice an agency pushed (POST /v1/ussd/notices); strings are read
+ * during the call only. */
+struct store_notice {
+    int64_t agency_id;        /* who sent it */
+    const char *client;       /* "agency:ID", as the API names its caller */
+    const char *msisdn;       /* to whom, canonical */
+    const char *sender;       /* the "from" code; NULL or "": the gateway's */
+    const char *text;
+    bool law_required;
+};
+/* Record a notice as sent at now (before it goes to the link, so the
+ * per-phone limit sees it); *id_out its id.  Joins the batch: durable
+ * with the next commit (store_on_commit). */
+int store_notice_add(struct store *st, const struct store_notice *n,
+                     int64_t now, int64_t *id_out);
+/* The notice id could not go out: outcome 'failed' with err (no longer
+ * counted by store_notices_recent).  NOTFOUND when no such notice. */
+int store_notice_failed(struct store *st, int64_t id, const char *err);
+/* A recorded notice, as store_notice_get reads it (texts cut to fit). */
+#define STORE_NOTICE_TEXT_MAX 1024   /* the API takes at most 800 bytes */
+struct store_notice_rec {
+    int64_t id, agency_id, at;
+    char client[STORE_CODE_MAX];
+    char msisdn[STORE_MSISDN_MAX];
+    char sender[STORE_MSISDN_MAX];   /* "" : the gateway's own code */
+    char text[STORE_NOTICE_TEXT_MAX];
+    bool law_required;
+    bool failed;                     /* outcome 'failed' (else 'sent') */
+    char err[200];                   /* why it failed, "" when sent */
+};
+/* Notice id into *out; NOTFOUND when no such notice. */
+int store_notice_get(struct store *st, int64_t id, struct store_notice_rec *out);
+/* How many notices were sent to msisdn at or after since, and the time of
+ * the oldest of them (0 when none): the per-phone limit, from an index. */
+int store_notices_recent(struct store *st, const char *msisdn, int64_t since,
+                         unsigned *count, int64_t *oldest);
 
 /* ---- API tokens --------------------------------------------------------- */
 

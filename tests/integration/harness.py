@@ -418,9 +418,11 @@ class Api:
         return r.get("state") if code == 200 else "HTTP %d" % code
 
 
-def create_token(g, agency="tax"):
-    """A new API token for `agency` in gateway g's database."""
-    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", agency],
+def create_token(g, agency="tax", scopes=None):
+    """A new API token for `agency` in gateway g's database (with --scopes
+    when given: "*,law_required" adds what * does not grant)."""
+    extra = ["--scopes", scopes] if scopes else []
+    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", agency] + extra,
                          capture_output=True, text=True, timeout=60)
     expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
     return tok.stdout.strip()

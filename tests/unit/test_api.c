@@ -15,6 +15,10 @@
  * a real commit failure (a deferred foreign key, installed by an extra
  * migration, fails COMMIT) -> 503 for every request of the batch and
  * nothing stored; another connection holding the write lock -> 503 busy.
+ * USSD notices (issue 14 item 4) through a fake link adapter: STOP
+ * honoured (409, not sent), law_required only with its own scope (403 on
+ * every route otherwise), "from" checked (422), each notice recorded
+ * before its 200, the per-phone hourly limit (429 with Retry-After).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/store.h, gateway/template.h,
@@ -62,6 +66,7 @@ struct fx {
     char tok_a[API_TOKEN_LEN];    /* agency "mvd", all scopes */
     char tok_b[API_TOKEN_LEN];    /* agency "tax", all scopes */
     char tok_msg[API_TOKEN_LEN];  /* agency "mvd", messages only */
+    char tok_law[API_TOKEN_LEN];  /* agency "mvd", messages and law_required */
     int64_t agency_a, agency_b;
 };
 
@@ -92,6 +97,40 @@ static int fx_route_cb(void *ud, const char *msisdn, struct outbox_route *r)
     return fx_route_rc;
 }
 
+/* The USSN the fixture's API pushes (api_opts.ussd_notice): how many went
+ * to the "link", and the last one's number and from. */
+static int fx_notices;
+static char fx_notice_to[STORE_MSISDN_MAX], fx_notice_from[24];
+static bool fx_notice_fail;     /* the link refuses the next notices */
+/* When set: a 200 with a notice id checks that this second connection
+ * already sees its record (so it was sent after the commit). */
+static struct store *fx_notice_check;
+
+static int fx_notice_cb(void *ud, const char *msisdn, const char *from,
+                        const char *text, int *too_long, char *err,
+                        size_t errlen)
+{
+    (void)ud;
+    (void)text;
+    *too_long = 0;
+    if (fx_notice_fail) {
+        snprintf(err, errlen, "no bound link serves this number now");
+        return -1;
+    }
+    fx_notices++;
+    snprintf(fx_notice_to, sizeof fx_notice_to, "%s", msisdn);
+    snprintf(fx_notice_from, sizeof fx_notice_from, "%s", from ? from : "");
+    return 0;
+}
+
+/* The codes a notice may come from (api_opts.notice_from_ok), as
+ * gateway/main.c answers for a menu set serving *100#. */
+static bool fx_from_ok(void *ud, const char *from)
+{
+    (void)ud;
+    return strcmp(from, "100") == 0 || strcmp(from, "*100#") == 0;
+}
+
 static int fx_open(void **state, bool trap)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -108,7 +147,9 @@ static int fx_open(void **state, bool trap)
         api_token_create(f->db.st, "tax", NULL, f->tok_b, sizeof f->tok_b, err,
                          sizeof err) != STORE_OK ||
         api_token_create(f->db.st, "mvd", "messages", f->tok_msg,
-                         sizeof f->tok_msg, err, sizeof err) != STORE_OK) {
+                         sizeof f->tok_msg, err, sizeof err) != STORE_OK ||
+        api_token_create(f->db.st, "mvd", "messages,law_required", f->tok_law,
+                         sizeof f->tok_law, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "token: %s\n", err);
         return -1;
     }
@@ -119,8 +160,12 @@ static int fx_open(void **state, bool trap)
         return -1;
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
+    fx_notices = 0;
+    fx_notice_fail = false;
+    fx_notice_check = NULL;
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
-                          .route = fx_route_cb };
+                          .route = fx_route_cb, .ussd_notice = fx_notice_cb,
+                          .notice_from_ok = fx_from_ok };
     f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -160,6 +205,7 @@ struct resp {
     int code;
     char body[4096];
     char allow[64];         /* the Allow header of a 405 */
+    char retry_after[16];   /* the Retry-After header of a 429 */
     struct store *check;    /* when set: a 202's id must already be visible */
     int visible;            /* ... and this says it was */
     int64_t id;
@@ -177,7 +223,19 @@ static void on_resp(struct evhttp_request *req, void *arg)
     const char *allow = evhttp_find_header(evhttp_request_get_input_headers(req),
                                            "Allow");
     snprintf(r->allow, sizeof r->allow, "%s", allow ? allow : "");
+    const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                        "Retry-After");
+    snprintf(r->retry_after, sizeof r->retry_after, "%s", ra ? ra : "");
     http_body_take(req, r->body, sizeof r->body);
+    if (r->code == 200 && fx_notice_check) {
+        json_t *j = json_loads(r->body, 0, NULL);
+        json_t *id = j ? json_object_get(j, "id") : NULL;
+        struct store_notice_rec rec;
+        r->visible = id && store_notice_get(fx_notice_check,
+                                            (int64_t)json_integer_value(id),
+                                            &rec) == STORE_OK;
+        json_decref(j);
+    }
     if (r->code == 202) {
         json_t *j = json_loads(r->body, 0, NULL);
         r->id = j ? (int64_t)json_integer_value(json_object_get(j, "id")) : 0;
@@ -581,7 +639,7 @@ static void test_messages(void **state)
                           "{\"to\":\"996555999999\",\"text\":\"promo\"}", &r), 409);
     assert_error(&r, 409, "to", "opted out");
     assert_int_equal(good_id(f), before + 1);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+    assert_int_equal(post(f, "/v1/messages", f->tok_law,
                           "{\"to\":\"996555999999\",\"text\":\"court\","
                           "\"law_required\":true}", &r), 202);
     assert_int_equal(store_msg_get(f->db.st, r.id, &m), STORE_OK);
@@ -1455,6 +1513,173 @@ static void test_token_create(void **state)
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }
 
+/* POST /v1/ussd/notices (issue 14 item 4): a citizen who sent STOP gets
+ * no notice: 409 naming "to", and nothing reaches the link. */
+static void test_notice_opted_out(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"hi\"}", &r), 200);
+    assert_int_equal(fx_notices, 1);
+    assert_string_equal(fx_notice_to, "996555123456");
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"+996555999999\",\"text\":\"promo\"}", &r),
+                     409);
+    assert_error(&r, 409, "to", "opted out");
+    assert_int_equal(fx_notices, 1);
+}
+
+/* POST body to path with token: 403 naming the law_required scope and
+ * field, and nothing stored. */
+static void law_refused(struct fx *f, const char *path, const char *token,
+                        const char *body, const char *field)
+{
+    struct resp r;
+    int64_t before = good_id(f);
+    int sent = fx_notices;
+    assert_int_equal(post(f, path, token, body, &r), 403);
+    assert_error(&r, 403, field, "\"law_required\" scope");
+    assert_int_equal(good_id(f), before + 1);
+    assert_int_equal(fx_notices, sent);
+}
+
+/* law_required is a scope of its own (issue 14 item 4): a messages token,
+ * even "*", cannot bypass STOP with it, on any route; a token granted it
+ * by name can. */
+static void test_law_required_scope(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    struct api_notice nt;
+    struct api_error e;
+    static const char nb[] = "{\"to\":\"0555123456\",\"text\":\"x\","
+                             "\"law_required\":true}";
+    assert_int_equal(api_parse_notice((const uint8_t *)nb, strlen(nb), &nt, &e), 0);
+    assert_true(nt.law_required);
+    assert_int_equal(store_optout_set(f->db.st, "996555999999", 1), STORE_OK);
+    static const char msg[] = "{\"to\":\"996555999999\",\"text\":\"court\","
+                              "\"law_required\":true}";
+    static const char batch[] = "{\"messages\":[{\"to\":\"996555000002\","
+                                "\"text\":\"a\"},{\"to\":\"996555999999\","
+                                "\"text\":\"court\",\"law_required\":true}]}";
+    const char *no_law[] = { f->tok_a, f->tok_b, f->tok_msg };
+    for (size_t i = 0; i < 3; i++) {
+        law_refused(f, "/v1/messages", no_law[i], msg, "law_required");
+        law_refused(f, "/v1/messages/batch", no_law[i], batch,
+                    "messages[1].law_required");
+        law_refused(f, "/v1/ussd/notices", no_law[i], msg, "law_required");
+    }
+    /* granted by name: it reaches the opted-out number */
+    assert_int_equal(post(f, "/v1/messages", f->tok_law, msg, &r), 202);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_law, batch, &r), 202);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_law, msg, &r), 200);
+    assert_int_equal(fx_notices, 1);
+    assert_string_equal(fx_notice_to, "996555999999");
+    /* and it can be granted with *, by name */
+    char tok[API_TOKEN_LEN], err[128];
+    assert_int_equal(api_token_create(f->db.st, "mvd", "*,law_required", tok,
+                                      sizeof tok, err, sizeof err), STORE_OK);
+    assert_int_equal(post(f, "/v1/ussd/notices", tok, msg, &r), 200);
+    assert_int_equal(fx_notices, 2);
+    /* without law_required, every token still works */
+    assert_int_equal(post(f, "/v1/messages", f->tok_msg,
+                          "{\"to\":\"996555000003\",\"text\":\"a\"}", &r), 202);
+}
+
+/* A notice's "from" must be a code the gateway serves (issue 14 item 4):
+ * anything else is refused, 422 naming "from", and not sent. */
+static void test_notice_from(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"a\","
+                          "\"from\":\"999\"}", &r), 422);
+    assert_error(&r, 422, "from", "service code");
+    assert_int_equal(fx_notices, 0);
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"a\","
+                          "\"from\":\"*100#\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "*100#");
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123457\",\"text\":\"a\","
+                          "\"from\":\"100\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "100");
+    /* none given: the gateway's own code (the adapter's choice) */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123458\",\"text\":\"a\"}", &r), 200);
+    assert_string_equal(fx_notice_from, "");
+    assert_int_equal(fx_notices, 3);
+}
+
+/*
+ * Notices are recorded (issue 14 item 4): who sent it, to whom, from,
+ * text, law_required, time, outcome; the 200 leaves after the commit (a
+ * second connection sees the record when it arrives).  A phone gets at
+ * most API_NOTICES_PER_HOUR (the default) in any hour: the next is 429
+ * with Retry-After, naming "to", neither sent nor recorded; another phone
+ * is not affected.  A notice the link refuses is recorded as failed,
+ * answered 503, and does not count.
+ */
+static void test_notice_record_and_limit(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    struct store *st2 = tmpdb_connect(&f->db);
+    assert_non_null(st2);
+    static const char body[] = "{\"to\":\"996555123456\",\"text\":\"Салам\","
+                               "\"from\":\"100\"}";
+    fx_notice_check = st2;
+    for (int i = 0; i < API_NOTICES_PER_HOUR; i++) {
+        assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a, body, &r), 200);
+        assert_true(r.visible);
+    }
+    fx_notice_check = NULL;
+    assert_int_equal(fx_notices, API_NOTICES_PER_HOUR);
+    int64_t id = jint(&r, "id");
+    struct store_notice_rec rec;
+    char client[32];
+    snprintf(client, sizeof client, "agency:%lld", (long long)f->agency_a);
+    assert_int_equal(store_notice_get(f->db.st, id, &rec), STORE_OK);
+    assert_int_equal(rec.agency_id, f->agency_a);
+    assert_string_equal(rec.client, client);
+    assert_string_equal(rec.msisdn, "996555123456");
+    assert_string_equal(rec.sender, "100");
+    assert_string_equal(rec.text, "Салам");
+    assert_false(rec.law_required);
+    assert_false(rec.failed);
+    assert_true(rec.at > 0);
+    /* one more within the hour: 429, Retry-After about an hour */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a, body, &r), 429);
+    assert_error(&r, 429, "to", "in the last hour");
+    long ra = atol(r.retry_after);
+    assert_true(ra >= 3500 && ra <= 3600);
+    assert_int_equal(fx_notices, API_NOTICES_PER_HOUR);
+    assert_int_equal(store_notice_get(f->db.st, id + 1, &rec), STORE_NOTFOUND);
+    /* another phone is not affected */
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_b,
+                          "{\"to\":\"996555123457\",\"text\":\"a\"}", &r), 200);
+    assert_int_equal(jint(&r, "id"), id + 1);
+    /* the link refuses one: recorded failed, 503, not counted */
+    fx_notice_fail = true;
+    assert_int_equal(post(f, "/v1/ussd/notices", f->tok_a,
+                          "{\"to\":\"996555123458\",\"text\":\"b\"}", &r), 503);
+    assert_error(&r, 503, NULL, "no bound link");
+    fx_notice_fail = false;
+    assert_int_equal(store_notice_get(f->db.st, id + 2, &rec), STORE_OK);
+    assert_true(rec.failed);
+    assert_string_equal(rec.msisdn, "996555123458");
+    assert_string_equal(rec.err, "no bound link serves this number now");
+    unsigned n = 9;
+    int64_t oldest = 0;
+    assert_int_equal(store_notices_recent(f->db.st, "996555123458", 0, &n,
+                                          &oldest), STORE_OK);
+    assert_int_equal(n, 0);
+    store_close(st2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1476,6 +1701,10 @@ int main(void)
         T(test_token_create),
         cmocka_unit_test(test_template_parse),
         T(test_templates),
+        T(test_notice_opted_out),
+        T(test_law_required_scope),
+        T(test_notice_from),
+        T(test_notice_record_and_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

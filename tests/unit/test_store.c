@@ -4,7 +4,8 @@
  * under /tmp per test (removed afterwards).
  *
  * Covers: migrations from empty, idempotent re-open, a failing migration
- * leaving the file unchanged, a newer schema refused; every operation;
+ * leaving the file unchanged, a newer schema refused; every operation
+ * (USSD push notices and their per-phone count too);
  * idempotent enqueue; receipts matched across hex and decimal ids; lease
  * expiry re-queueing (by call and at re-open); bounded pruning; group
  * commit owned by the store (batches, a failed commit, the commit waiters
@@ -1818,6 +1819,68 @@ static void test_kill9(void **state)
     free(got);
 }
 
+/* USSD push notices (issue 14 item 4): recorded with who sent them, to
+ * whom, from which code, the text, law_required, the time and the
+ * outcome; the per-phone count sees only the notices sent to that phone
+ * since the given time (a failed one, another phone's, an older one not). */
+static void test_notices(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    int64_t ag = 0, id1 = 0, id2 = 0, id3 = 0, id4 = 0;
+    assert_int_equal(store_agency_put(st, "mvd", "MVD", &ag), STORE_OK);
+    struct store_notice n = { ag, "agency:1", "996555000001", "100",
+                              "Эртең саат 10:00дө келиңиз.", false };
+    assert_int_equal(store_notice_add(st, &n, T0, &id1), STORE_OK);
+    n.sender = NULL;
+    n.law_required = true;
+    assert_int_equal(store_notice_add(st, &n, T0 + 1000, &id2), STORE_OK);
+    assert_int_equal(store_notice_add(st, &n, T0 + 2000, &id3), STORE_OK);
+    assert_int_equal(store_notice_failed(st, id3, "no bound link"), STORE_OK);
+    n.msisdn = "996555000002";
+    assert_int_equal(store_notice_add(st, &n, T0 + 3000, &id4), STORE_OK);
+    assert_true(id1 < id2 && id2 < id3 && id3 < id4);
+
+    unsigned c = 99;
+    int64_t oldest = -1;
+    assert_int_equal(store_notices_recent(st, "996555000001", T0, &c, &oldest),
+                     STORE_OK);
+    assert_int_equal(c, 2);
+    assert_int_equal(oldest, T0);
+    assert_int_equal(store_notices_recent(st, "996555000001", T0 + 1, &c,
+                                          &oldest), STORE_OK);
+    assert_int_equal(c, 1);
+    assert_int_equal(oldest, T0 + 1000);
+    assert_int_equal(store_notices_recent(st, "996555000003", T0, &c, &oldest),
+                     STORE_OK);
+    assert_int_equal(c, 0);
+    assert_int_equal(oldest, 0);
+
+    struct store_notice_rec rec;
+    assert_int_equal(store_notice_get(st, id1, &rec), STORE_OK);
+    assert_int_equal(rec.id, id1);
+    assert_int_equal(rec.agency_id, ag);
+    assert_int_equal(rec.at, T0);
+    assert_string_equal(rec.client, "agency:1");
+    assert_string_equal(rec.msisdn, "996555000001");
+    assert_string_equal(rec.sender, "100");
+    assert_string_equal(rec.text, "Эртең саат 10:00дө келиңиз.");
+    assert_false(rec.law_required);
+    assert_false(rec.failed);
+    assert_string_equal(rec.err, "");
+    assert_int_equal(store_notice_get(st, id3, &rec), STORE_OK);
+    assert_string_equal(rec.sender, "");
+    assert_true(rec.law_required);
+    assert_true(rec.failed);
+    assert_string_equal(rec.err, "no bound link");
+    assert_int_equal(store_notice_get(st, id4 + 1, &rec), STORE_NOTFOUND);
+    assert_int_equal(store_notice_failed(st, id4 + 1, "x"), STORE_NOTFOUND);
+    n.client = "";
+    assert_int_equal(store_notice_add(st, &n, T0, &id1), STORE_INVALID);
+    assert_int_equal(store_notices_recent(st, "", T0, &c, &oldest),
+                     STORE_INVALID);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
 
 int main(void)
@@ -1840,6 +1903,7 @@ int main(void)
         T(test_atomic_in_memory),
         T(test_commit_per_pass),
         T(test_kill9),
+        T(test_notices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
