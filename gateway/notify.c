@@ -43,12 +43,14 @@ static const char *const default_status[TEMPLATE_LANG_COUNT] = {
  * The built-in answer to a citizen who has applications of the same
  * number with several agencies (issue 14 item 6), by language (ky, ru,
  * en): {choices} are the prefixed forms to type instead.  Short, so that
- * with two choices it fits one USSD screen (80 UCS-2 characters).
+ * with two choices of 12-character codes-and-numbers it fits one USSD
+ * screen (80 UCS-2 characters; the SMS carries any length).
  */
 static const char *const ambiguous_text[TEMPLATE_LANG_COUNT] = {
-    "Бул номур бир нече мекемеде бар. Мекеменин кодун кошуңуз: {choices}",
-    "Номер есть в нескольких ведомствах. Укажите код ведомства: {choices}",
-    "This number is with several agencies. Add the agency's code: {choices}",
+    "Номур бир нече мекемеде бар. Коду менен териңиз: {choices}",
+    "Номер в нескольких ведомствах. Наберите с кодом: {choices}",
+    "This number is with several agencies. Type it with the agency's code: "
+    "{choices}",
 };
 
 void notify_topic(int64_t agency_id, const char *number, char *out,

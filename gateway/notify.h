@@ -88,8 +88,8 @@ int notify_app_find(struct store *st, const char *typed, const char *owner,
 /*
  * notify_ambiguous_text — the built-in answer in lang (ky, ru, en; any
  * other: ky) when the citizen has several applications of the number
- * typed (f->n > 1): "This number is with several agencies. Add the
- * agency's code: MVD-12345, GRS-12345", the prefixed forms of f's
+ * typed (f->n > 1): "This number is with several agencies. Type it with
+ * the agency's code: MVD-12345, GRS-12345", the prefixed forms of f's
  * applications, all the citizen's own.  Malloc'd (caller frees); NULL
  * when out of memory.
  */

@@ -313,11 +313,11 @@ static void test_status_numbers_per_agency(void **state)
                                       "Window 2.", T0), STORE_OK);
     send_expect(f, OWNER, "STATUS 12345", T0 + 1, &o, &r, KW_O_AMBIGUOUS);
     assert_int_equal(r.failures, 0);
-    expect_reply(f, &r, OWNER, "This number is with several agencies. Add the "
-                 "agency's code: tax-12345, GRS-12345", "en");
+    expect_reply(f, &r, OWNER, "This number is with several agencies. Type it "
+                 "with the agency's code: tax-12345, GRS-12345", "en");
     send_expect(f, OWNER, "АБАЛ 12345", T0 + 1, &o, &r, KW_O_AMBIGUOUS);
-    expect_reply(f, &r, OWNER, "Бул номур бир нече мекемеде бар. Мекеменин "
-                 "кодун кошуңуз: tax-12345, GRS-12345", "ky");
+    expect_reply(f, &r, OWNER, "Номур бир нече мекемеде бар. Коду менен "
+                 "териңиз: tax-12345, GRS-12345", "ky");
     send_expect(f, OWNER, "status GRS-12345", T0 + 2, &o, &r, KW_O_STATUS);
     expect_reply(f, &r, OWNER, "Application 12345: issued. Window 2.", "en");
     send_expect(f, OWNER, "СТАТУС tax-12345", T0 + 2, &o, &r, KW_O_STATUS);

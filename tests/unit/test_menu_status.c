@@ -172,8 +172,8 @@ static void test_ambiguous_shows_the_gateways_screen(void **state)
     struct menu_set *set = load(true);
     struct menu_dialog d;
     to_lookup(set, &d, NULL);
-    static const char t[] = "This number is with several agencies. Add the "
-                            "agency's code: MVD-1234567, GRS-1234567";
+    static const char t[] = "This number is with several agencies. Type it "
+                            "with the agency's code: MVD-1234567, GRS-1234567";
     assert_int_equal(step(set, &d, MENU_EV_STATUS_AMBIGUOUS, t, NULL, 0, 102),
                      MENU_OK);
     assert_true(out.show && out.end);

@@ -348,16 +348,16 @@ static void test_app_find(void **state)
     assert_int_equal(fd.n, 2);
     char *t = notify_ambiguous_text(&fd, "en");
     assert_non_null(t);
-    assert_string_equal(t, "This number is with several agencies. Add the "
-                           "agency's code: tax-12345, mvd-12345");
+    assert_string_equal(t, "This number is with several agencies. Type it "
+                           "with the agency's code: tax-12345, mvd-12345");
     free(t);
     t = notify_ambiguous_text(&fd, "ky");
-    assert_string_equal(t, "Бул номур бир нече мекемеде бар. Мекеменин кодун "
-                           "кошуңуз: tax-12345, mvd-12345");
+    assert_string_equal(t, "Номур бир нече мекемеде бар. Коду менен "
+                           "териңиз: tax-12345, mvd-12345");
     free(t);
     t = notify_ambiguous_text(&fd, "ru");
-    assert_string_equal(t, "Номер есть в нескольких ведомствах. Укажите код "
-                           "ведомства: tax-12345, mvd-12345");
+    assert_string_equal(t, "Номер в нескольких ведомствах. Наберите с "
+                           "кодом: tax-12345, mvd-12345");
     free(t);
     assert_int_equal(notify_app_find(st, "MVD-12345", OWNER, &fd), STORE_OK);
     assert_int_equal(fd.n, 1);
