@@ -439,26 +439,20 @@ static int do_status(struct store *st, const char *from, const struct kw_opts *o
     rc = notify_app_find(st, res->parsed.arg, from, &found);
     if (rc != STORE_OK)
         return rc;
-    if (found.n > 1) {
-        /* all the sender's own: nothing leaks, and nothing is a miss */
-        char *text = notify_ambiguous_text(&found, kw_lang_code(lang));
-        if (!text)
-            return STORE_ERROR;
-        rc = enqueue_reply(st, from, text, lang, o, now, &res->reply_id);
-        free(text);
-        res->outcome = KW_O_AMBIGUOUS;
-        return rc;
-    }
-    if (found.n == 1) {
-        const struct store_app *app = &found.app[0];
-        char *text = status_text(st, app, lang, &rc);
+    if (found.n > 0) {
+        /* one: its status.  Several, all the sender's own (so nothing
+         * leaks, and it is no miss): the forms with the agency's code.  A
+         * success forgets no misses: the lock-out counts a sliding
+         * window, so one's own application buys no extra guesses */
+        bool several = found.n > 1;
+        rc = STORE_ERROR;
+        char *text = several ? notify_ambiguous_text(&found, kw_lang_code(lang))
+                             : status_text(st, &found.app[0], lang, &rc);
         if (!text)
             return rc;
-        /* a success forgets no misses: the lock-out counts a sliding
-         * window, so one's own application buys no extra guesses */
         rc = enqueue_reply(st, from, text, lang, o, now, &res->reply_id);
         free(text);
-        res->outcome = KW_O_STATUS;
+        res->outcome = several ? KW_O_AMBIGUOUS : KW_O_STATUS;
         return rc;
     }
     /* not yours or no such application: the same answer either way */

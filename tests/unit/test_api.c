@@ -893,6 +893,17 @@ static void test_errors_change_nothing(void **state)
     json_decref(j);
 }
 
+/* agency's application number is stored with this status and owner. */
+static void expect_app(struct fx *f, int64_t agency, const char *number,
+                       const char *status, const char *owner)
+{
+    struct store_app app;
+    assert_int_equal(store_app_get(f->db.st, agency, number, &app), STORE_OK);
+    assert_string_equal(app.owner, owner);
+    assert_string_equal(app.status, status);
+    assert_int_equal(app.agency_id, agency);
+}
+
 static void test_applications(void **state)
 {
     struct fx *f = *state;
@@ -919,12 +930,7 @@ static void test_applications(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "queued")), 2);
     assert_int_equal(json_integer_value(json_object_get(j, "opted_out")), 1);
     json_decref(j);
-    struct store_app app;
-    assert_int_equal(store_app_get(f->db.st, f->agency_a, "A-1", &app),
-                     STORE_OK);
-    assert_string_equal(app.owner, "996700000001");
-    assert_string_equal(app.status, "ready");
-    assert_int_equal(app.agency_id, f->agency_a);
+    expect_app(f, f->agency_a, "A-1", "ready", "996700000001");
     /* the SMS: owner then subscriber, rendered in the owner's language */
     struct store_msg *m = NULL;
     assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
@@ -991,15 +997,8 @@ static void test_app_numbers_per_agency(void **state)
     assert_int_equal(store_msg_get(f->db.st, id0 + 3, &m), STORE_OK);
     assert_string_equal(m->to, "996700000001");
     store_msg_free(m);
-    struct store_app app;
-    assert_int_equal(store_app_get(f->db.st, f->agency_a, "12345", &app),
-                     STORE_OK);
-    assert_string_equal(app.status, "issued");
-    assert_string_equal(app.owner, "996700000001");
-    assert_int_equal(store_app_get(f->db.st, f->agency_b, "12345", &app),
-                     STORE_OK);
-    assert_string_equal(app.status, "new");
-    assert_string_equal(app.owner, "996700000002");
+    expect_app(f, f->agency_a, "12345", "issued", "996700000001");
+    expect_app(f, f->agency_b, "12345", "new", "996700000002");
     assert_int_equal(good_id(f), id0 + 4);
 }
 
