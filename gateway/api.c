@@ -811,8 +811,10 @@ static void h_message_get(struct rq *r, union api_in *in)
 /*
  * Before a status change: the application is the caller's or new (then
  * with an owner), and its service, when named, is the caller's (created
- * when unknown).  0 with *created and *service_id, or -1 when r has been
- * answered.
+ * when unknown).  Numbers are per agency (issue 14 item 6): another
+ * agency's application of the same number is not looked at, so the
+ * answers are those for a number nobody has and nothing leaks.  0 with
+ * *created and *service_id, or -1 when r has been answered.
  */
 static int app_precheck(struct rq *r, const char *number,
                         const struct api_app_status *in, bool *created,
@@ -820,15 +822,11 @@ static int app_precheck(struct rq *r, const char *number,
 {
     struct store *st = r->a->st;
     struct store_app app;
-    int rc = store_app_get(st, number, &app);
+    int rc = store_app_get(st, r->agency_id, number, &app);
     *created = rc == STORE_NOTFOUND;
     *service_id = 0;
     if (!*created && !store_ok(r, rc, NULL))
         return -1;
-    if (!*created && app.agency_id != r->agency_id) {
-        reply_error(r, 403, "the application belongs to another agency", NULL);
-        return -1;
-    }
     if (*created && !in->owner[0]) {
         reply_error(r, 400, "a new application needs \"owner\"", "owner");
         return -1;
@@ -852,7 +850,6 @@ static int app_precheck(struct rq *r, const char *number,
 static void h_app_status(struct rq *r, union api_in *in)
 {
     static const struct rc_answer refused[] = {
-        { STORE_CONFLICT, 403, "the application belongs to another agency", NULL },
         { STORE_INVALID, 400, "invalid application change", NULL },
         { NOTIFY_NOMEM, 500, "out of memory", NULL },
         { 0, 0, NULL, NULL }

@@ -373,7 +373,7 @@ static char *status_text(struct store *st, const struct store_app *app,
 {
     struct store_app_event ev[1];
     size_t n = 0;
-    *rc = store_app_history(st, app->number, ev, 1, &n);
+    *rc = store_app_history(st, app->agency_id, app->number, ev, 1, &n);
     if (*rc != STORE_OK)
         return NULL;
     const char *note = n > 0 && ev[0].note[0] ? ev[0].note : NULL;
@@ -434,19 +434,25 @@ static int do_status(struct store *st, const char *from, const struct kw_opts *o
         res->locked_until = until;
         return locked_reply(st, from, lang, until, o, now, &res->reply_id);
     }
-    struct store_app app;
-    rc = store_app_get(st, res->parsed.arg, &app);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+    /* the sender's own applications of that number (or "CODE-number") */
+    struct notify_found found;
+    rc = notify_app_find(st, res->parsed.arg, from, &found);
+    if (rc != STORE_OK)
         return rc;
-    if (rc == STORE_OK && strcmp(app.owner, from) == 0) {
-        char *text = status_text(st, &app, lang, &rc);
+    if (found.n > 0) {
+        /* one: its status.  Several, all the sender's own (so nothing
+         * leaks, and it is no miss): the forms with the agency's code.  A
+         * success forgets no misses: the lock-out counts a sliding
+         * window, so one's own application buys no extra guesses */
+        bool several = found.n > 1;
+        rc = STORE_ERROR;
+        char *text = several ? notify_ambiguous_text(&found, kw_lang_code(lang))
+                             : status_text(st, &found.app[0], lang, &rc);
         if (!text)
             return rc;
-        /* a success forgets no misses: the lock-out counts a sliding
-         * window, so one's own application buys no extra guesses */
         rc = enqueue_reply(st, from, text, lang, o, now, &res->reply_id);
         free(text);
-        res->outcome = KW_O_STATUS;
+        res->outcome = several ? KW_O_AMBIGUOUS : KW_O_STATUS;
         return rc;
     }
     /* not yours or no such application: the same answer either way */
@@ -580,6 +586,7 @@ int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
         [KW_O_NEUTRAL] = "neutral answer", [KW_O_LOCKED] = "locked out",
         [KW_O_USAGE] = "no number, usage sent", [KW_O_STOP] = "opted out",
         [KW_O_START] = "opted in again", [KW_O_HELP] = "help sent",
+        [KW_O_AMBIGUOUS] = "several agencies, their codes sent",
     };
     if (res->parsed.kw != KW_NONE)
         log_msg(KLOG_INFO, link, "keyword %s (%s) from %s: %s (failures %d, "

@@ -43,6 +43,14 @@
  * attempts, try again in N minutes".  A STATUS without a number gets the
  * usage line and counts nothing.
  *
+ * Numbers are per agency (issue 14 item 6): STATUS 12345 finds the
+ * sender's own application 12345 whichever agency has it
+ * (notify_app_find).  When the sender has 12345 with several agencies the
+ * answer (notify_ambiguous_text, KW_O_AMBIGUOUS, not counted as a miss)
+ * asks for the agency's code and lists the forms to send ("STATUS
+ * MVD-12345"); a prefixed number finds that agency's application, and a
+ * prefixed number that finds nothing is a miss like any other.
+ *
  * Opt-out rule (documented choice): a keyword reply answers the sender's
  * own request, one reply per MO; it is not a message the opt-out covers,
  * so every reply is enqueued with law_required set.  This is what lets the
@@ -143,7 +151,9 @@ enum kw_outcome {
     KW_O_USAGE,         /* STATUS without a valid number */
     KW_O_STOP,
     KW_O_START,
-    KW_O_HELP
+    KW_O_HELP,
+    KW_O_AMBIGUOUS      /* the sender has that number with several agencies:
+                           asked for the agency's code (issue 14 item 6) */
 };
 
 struct kw_result {

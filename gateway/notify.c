@@ -6,7 +6,10 @@
  *
  * Design: the subscribers are read in pages of SUB_PAGE (keyset by id),
  * so one change costs bounded store calls however many people follow the
- * application; the owner is told first and never twice.
+ * application; the owner is told first and never twice.  A citizen's
+ * typed number is resolved here too (notify_app_find), once for the
+ * keyword and the USSD nodes: the plain number among the citizen's own
+ * applications, else the agency-code prefix.
  *
  * Owns nothing.  May call: gateway/store, gateway/template, gateway/phone,
  * libc.
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway/phone.h"
 #include "gateway/template.h"
@@ -35,9 +39,77 @@ static const char *const default_status[TEMPLATE_LANG_COUNT] = {
     "Application {number}: status \"{status}\".",
 };
 
-void notify_topic(const char *number, char *out, size_t cap)
+/*
+ * The built-in answer to a citizen who has applications of the same
+ * number with several agencies (issue 14 item 6), by language (ky, ru,
+ * en): {choices} are the prefixed forms to type instead.  Short, so that
+ * with two choices of 12-character codes-and-numbers it fits one USSD
+ * screen (80 UCS-2 characters; the SMS carries any length).
+ */
+static const char *const ambiguous_text[TEMPLATE_LANG_COUNT] = {
+    "Номур бир нече мекемеде бар. Коду менен териңиз: {choices}",
+    "Номер в нескольких ведомствах. Наберите с кодом: {choices}",
+    "This number is with several agencies. Type it with the agency's code: "
+    "{choices}",
+};
+
+void notify_topic(int64_t agency_id, const char *number, char *out,
+                  size_t cap)
 {
-    snprintf(out, cap, "app:%s", number);
+    snprintf(out, cap, "app:%lld/%s", (long long)agency_id, number);
+}
+
+/* Add the applications in got[0..n) whose agency's code is code[0..len)
+ * (any case; every one when code is NULL) to out, counting past the cap. */
+static void found_add(struct notify_found *out, const struct store_app *got,
+                      size_t n, const char *code, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (code && (strlen(got[i].agency) != len ||
+                     strncasecmp(got[i].agency, code, len) != 0))
+            continue;
+        if (out->n < NOTIFY_FOUND_MAX)
+            out->app[out->n] = got[i];
+        out->n++;
+    }
+}
+
+int notify_app_find(struct store *st, const char *typed, const char *owner,
+                    struct notify_found *out)
+{
+    struct store_app got[NOTIFY_FOUND_MAX];
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    int rc = store_app_find(st, typed, owner, got, NOTIFY_FOUND_MAX, &n);
+    if (rc != STORE_OK)
+        return rc;
+    found_add(out, got, n, NULL, 0);
+    /* none: "CODE-NUMBER", at each of the first dashes (codes and numbers
+     * may hold dashes themselves) */
+    const char *d = typed;
+    for (int k = 0; out->n == 0 && k < NOTIFY_SPLITS_MAX &&
+                    (d = strchr(d, '-')) != NULL; k++, d++) {
+        if (d == typed || d[1] == '\0')
+            continue;
+        rc = store_app_find(st, d + 1, owner, got, NOTIFY_FOUND_MAX, &n);
+        if (rc != STORE_OK)
+            return rc;
+        found_add(out, got, n, typed, (size_t)(d - typed));
+    }
+    return STORE_OK;
+}
+
+char *notify_ambiguous_text(const struct notify_found *f, const char *lang)
+{
+    char choices[NOTIFY_FOUND_MAX * (2 * STORE_CODE_MAX + 2)] = "";
+    size_t used = 0, n = f->n < NOTIFY_FOUND_MAX ? f->n : NOTIFY_FOUND_MAX;
+    for (size_t i = 0; i < n && used < sizeof choices; i++)
+        used += (size_t)snprintf(choices + used, sizeof choices - used,
+                                 "%s%s-%s", i ? ", " : "", f->app[i].agency,
+                                 f->app[i].number);
+    int li = template_lang_index(lang);
+    const struct template_var var = { "choices", choices };
+    return template_render_dup(ambiguous_text[li < 0 ? 0 : li], &var, 1);
 }
 
 int notify_status_text(struct store *st, int64_t agency_id, const char *number,
@@ -118,7 +190,7 @@ static int tell_all(struct store *st, const struct notify_change *c,
                     struct notify_result *res)
 {
     char topic[NOTIFY_TOPIC_MAX];
-    notify_topic(c->number, topic, sizeof topic);
+    notify_topic(c->agency_id, c->number, topic, sizeof topic);
     /* the owner gets it unless they turned this application's SMS off
      * (USSD subscribe node, action unsubscribe) */
     char canon[STORE_MSISDN_MAX];
@@ -146,7 +218,7 @@ int notify_status_change(struct store *st, const struct notify_change *c,
     if (rc != STORE_OK)
         return rc;
     struct store_app app;
-    if ((rc = store_app_get(st, c->number, &app)) != STORE_OK)
+    if ((rc = store_app_get(st, c->agency_id, c->number, &app)) != STORE_OK)
         return rc;
     if (!c->notify)
         return STORE_OK;

@@ -20,6 +20,15 @@
  * notify_topic() names the subscription topic of an application, shared
  * with the USSD subscribe node (gateway/ussd).
  *
+ * Numbers are per agency (issue 14 item 6): a change, its history, its
+ * topic and its SMS are the changing agency's own application.  A citizen
+ * types a number without saying whose: notify_app_find() looks it up
+ * among the citizen's own applications of every agency, and where two
+ * agencies' numbers clash the citizen adds the agency's code and a dash
+ * ("MVD-12345"), as notify_ambiguous_text() says in ky, ru or en.  Shared
+ * by the STATUS keyword (gateway/keywords) and the USSD status and
+ * subscribe nodes (gateway/ussd).
+ *
  * Durability: every write goes through the store as it is; the caller
  * decides the transaction (the API opens its pass's batch first, so the
  * change and all its SMS commit together or not at all).
@@ -40,13 +49,51 @@
 #include "gateway/store.h"
 
 #define NOTIFY_FANOUT_MAX 1000            /* subscribers told per change */
-#define NOTIFY_TOPIC_MAX (STORE_CODE_MAX + 8)
+#define NOTIFY_TOPIC_MAX (STORE_CODE_MAX + 28)
 /* Out of memory (distinct from every STORE_* code, which are >= 0). */
 #define NOTIFY_NOMEM (-1)
 
-/* The subscription topic of application number: "app:NUMBER" into
- * out[0..cap) (cut to fit). */
-void notify_topic(const char *number, char *out, size_t cap);
+/* The subscription topic of agency_id's application number:
+ * "app:AGENCY_ID/NUMBER" into out[0..cap) (cut to fit).  The store's
+ * migration "issue 14 item 6" rewrote the older "app:NUMBER" topics into
+ * this form. */
+void notify_topic(int64_t agency_id, const char *number, char *out,
+                  size_t cap);
+
+/* ---- a citizen's number (issue 14 item 6) ---- */
+
+#define NOTIFY_FOUND_MAX 4        /* applications told apart in one answer */
+
+/* What notify_app_find() found: n 0 (none of the citizen's), 1 (app[0]),
+ * or more (ambiguous: the first NOTIFY_FOUND_MAX in app[]). */
+struct notify_found {
+    size_t n;
+    struct store_app app[NOTIFY_FOUND_MAX];
+};
+
+/*
+ * notify_app_find — the citizen's (owner: canonical phone) application
+ * typed as `typed`.  First the plain number: every agency's application
+ * `typed` owned by owner.  When there is none, `typed` read as an
+ * agency's code (any case), '-' and a number, at each of its first dashes
+ * ("MVD-12345", "MVD-PAS-2026-001").  Applications of other owners are
+ * never found, so nothing here tells a stranger whether a number exists
+ * (the caller counts the miss).  STORE_OK with *out filled, or a store
+ * error.  Bounded: at most NOTIFY_SPLITS_MAX + 1 indexed reads.
+ */
+#define NOTIFY_SPLITS_MAX 4
+int notify_app_find(struct store *st, const char *typed, const char *owner,
+                    struct notify_found *out);
+
+/*
+ * notify_ambiguous_text — the built-in answer in lang (ky, ru, en; any
+ * other: ky) when the citizen has several applications of the number
+ * typed (f->n > 1): "This number is with several agencies. Type it with
+ * the agency's code: MVD-12345, GRS-12345", the prefixed forms of f's
+ * applications, all the citizen's own.  Malloc'd (caller frees); NULL
+ * when out of memory.
+ */
+char *notify_ambiguous_text(const struct notify_found *f, const char *lang);
 
 /*
  * notify_status_text — the agency's status SMS for application number in
@@ -95,10 +142,10 @@ struct notify_result {
 };
 
 /*
- * notify_status_change — record change c and tell who should be told (see
- * top).  Returns STORE_OK (res filled); STORE_CONFLICT when the
- * application belongs to another agency; STORE_INVALID for a new
- * application without owner; NOTIFY_NOMEM; or a store error.  On an error
+ * notify_status_change — record change c to the agency's own application
+ * and tell who should be told (see top).  Returns STORE_OK (res filled);
+ * STORE_INVALID for a new application without owner; NOTIFY_NOMEM; or a
+ * store error.  On an error
  * part of the writes may have been made: the caller rolls its batch back
  * or answers that nothing is guaranteed.
  */

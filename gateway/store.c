@@ -296,7 +296,59 @@ static const struct store_migration migrations[] = {
       "CREATE INDEX lookup_misses_by_msisdn ON lookup_misses(msisdn, at);"
       "CREATE TRIGGER lookup_attempts_gone AFTER DELETE ON lookup_attempts"
       "  BEGIN DELETE FROM lookup_misses WHERE msisdn = old.msisdn; END;" },
-    { "issue 14 item 4: ussd notices",
+    { "12 application numbers per agency (issue 14 item 6)",
+      /* issue 14 item 6: an application is unique per (agency, number),
+       * so two agencies may both have "12345" and neither learns of or
+       * squats the other's.  SQLite cannot change a table's key, so both
+       * tables are rebuilt (as migration 6 rebuilt the outbox): every
+       * application and every history row is copied (the history keeps
+       * its ids, so its order, and gains the agency of its application;
+       * foreign_keys is always on, so no history row lacks one), then the
+       * old tables go and the new ones take their names (the history's
+       * foreign key follows the rename).  applications_by_number serves
+       * the citizens' lookups (store_app_find).  Last, the subscription
+       * and mute topics "app:NUMBER" name their application's agency:
+       * "app:AGENCY_ID/NUMBER" (gateway/notify's notify_topic()); numbers
+       * are still unique while this runs, and a topic of no application
+       * stays as it was. */
+      "CREATE TABLE applications_v12("
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id),"
+      "  number TEXT NOT NULL,"
+      "  service_id INTEGER REFERENCES services(id),"
+      "  owner_msisdn TEXT NOT NULL, status TEXT NOT NULL,"
+      "  updated_at INTEGER NOT NULL,"
+      "  PRIMARY KEY(agency_id, number)) WITHOUT ROWID;"
+      "INSERT INTO applications_v12(agency_id, number, service_id,"
+      "  owner_msisdn, status, updated_at)"
+      "  SELECT agency_id, number, service_id, owner_msisdn, status,"
+      "  updated_at FROM applications;"
+      "CREATE TABLE application_history_v12("
+      "  id INTEGER PRIMARY KEY, agency_id INTEGER NOT NULL,"
+      "  number TEXT NOT NULL, status TEXT NOT NULL, note TEXT,"
+      "  at INTEGER NOT NULL,"
+      "  FOREIGN KEY(agency_id, number)"
+      "    REFERENCES applications_v12(agency_id, number));"
+      "INSERT INTO application_history_v12(id, agency_id, number, status,"
+      "  note, at)"
+      "  SELECT h.id, a.agency_id, h.number, h.status, h.note, h.at"
+      "  FROM application_history h JOIN applications a"
+      "  ON a.number = h.number;"
+      "DROP TABLE application_history;"
+      "DROP TABLE applications;"
+      "ALTER TABLE applications_v12 RENAME TO applications;"
+      "ALTER TABLE application_history_v12 RENAME TO application_history;"
+      "CREATE INDEX applications_by_number ON applications(number);"
+      "CREATE INDEX application_history_by_app"
+      "  ON application_history(agency_id, number, id);"
+      "UPDATE subscriptions SET topic = 'app:' || (SELECT agency_id"
+      "  FROM applications WHERE number = substr(topic, 5)) || '/'"
+      "  || substr(topic, 5) WHERE substr(topic, 1, 4) = 'app:'"
+      "  AND substr(topic, 5) IN (SELECT number FROM applications);"
+      "UPDATE sub_mutes SET topic = 'app:' || (SELECT agency_id"
+      "  FROM applications WHERE number = substr(topic, 5)) || '/'"
+      "  || substr(topic, 5) WHERE substr(topic, 1, 4) = 'app:'"
+      "  AND substr(topic, 5) IN (SELECT number FROM applications);" },
+    { "13 ussd notices (issue 14 item 4)",
       /* every USSD push notice an agency sent through the API: who sent
        * it, to whom, from which code, what, whether the law required it,
        * when, and how it went ('sent' when it went to the link, 'failed'
@@ -331,6 +383,7 @@ enum sid {
     S_REMINDERS_DUE, S_BOOKING_REMINDED, S_BOOKING_LANG,
     S_SERVICES_BOOKABLE, S_SERVICE_GET, S_MUTE_ADD, S_MUTE_DEL, S_MUTE_GET,
     S_APP_UPDATE, S_APP_INSERT, S_APP_GET, S_HISTORY_ADD, S_HISTORY_LIST,
+    S_APP_FIND,                         /* issue 14 item 6 */
     S_TEMPLATE_SET, S_TEMPLATE_GET, S_TEMPLATE_LIST, S_TEMPLATE_DEL,
     S_LOOKUP_GET, S_LOOKUP_MISS, S_LOOKUP_EXPIRE, S_LOOKUP_FAIL,
     S_LOOKUP_CLEAR,
@@ -355,6 +408,11 @@ enum sid {
     " callback_url, smsc, smsc_msgid, law_required, attempts, err," \
     " next_attempt_at, expires_at, lease_until, created_at, updated_at," \
     " submitted_at, done_at, sender, via"
+
+/* issue 14 item 6: the columns struct store_app is read from (app_row()). */
+#define APP_COLS \
+    "a.agency_id, COALESCE(a.service_id, 0), a.owner_msisdn, a.status," \
+    " a.updated_at, g.code, a.number"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -454,24 +512,33 @@ static const char *const sql[S_COUNT] = {
         " AND day >= ?2 AND booked < capacity ORDER BY service_id LIMIT ?3",
     [S_SERVICE_GET] = "SELECT code, agency_id FROM services WHERE id = ?1",
 
+    /* issue 14 item 6: an application is its agency's (agency_id,
+     * number) */
     [S_APP_UPDATE] =
         "UPDATE applications SET status = ?3, updated_at = ?4,"
         " service_id = COALESCE(?5, service_id),"
         " owner_msisdn = COALESCE(?6, owner_msisdn)"
-        " WHERE number = ?1 AND agency_id = ?2",
+        " WHERE agency_id = ?2 AND number = ?1",
     [S_APP_INSERT] =
         "INSERT INTO applications(number, agency_id, status, updated_at,"
-        " service_id, owner_msisdn) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
-        " ON CONFLICT(number) DO NOTHING",
+        " service_id, owner_msisdn) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_APP_GET] =
-        "SELECT agency_id, COALESCE(service_id, 0), owner_msisdn, status,"
-        " updated_at FROM applications WHERE number = ?1",
+        "SELECT " APP_COLS " FROM applications a"
+        " JOIN agencies g ON g.id = a.agency_id"
+        " WHERE a.agency_id = ?1 AND a.number = ?2",
     [S_HISTORY_ADD] =
-        "INSERT INTO application_history(number, status, note, at)"
-        " VALUES(?1, ?2, ?3, ?4)",
+        "INSERT INTO application_history(agency_id, number, status, note, at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_HISTORY_LIST] =
-        "SELECT status, note, at FROM application_history WHERE number = ?1"
-        " ORDER BY id DESC LIMIT ?2",
+        "SELECT status, note, at FROM application_history"
+        " WHERE agency_id = ?1 AND number = ?2 ORDER BY id DESC LIMIT ?3",
+    /* every agency's application `number` owned by ?2, on
+     * applications_by_number */
+    [S_APP_FIND] =
+        "SELECT " APP_COLS " FROM applications a"
+        " JOIN agencies g ON g.id = a.agency_id"
+        " WHERE a.number = ?1 AND a.owner_msisdn = ?2"
+        " ORDER BY a.agency_id LIMIT ?3",
     [S_TEMPLATE_SET] =
         "INSERT INTO status_templates(agency_id, status, lang, body)"
         " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(agency_id, status, lang)"
@@ -1006,10 +1073,11 @@ static int read_version(sqlite3 *db, int *v)
  * write transaction, so two processes opening a new file at once apply
  * each migration once.  A database newer than this build is refused.
  */
-static int migrate(sqlite3 *db, const struct store_migration *extra,
-                   size_t n_extra, char *err, size_t errlen)
+static int migrate(sqlite3 *db, int n_builtin,
+                   const struct store_migration *extra, size_t n_extra,
+                   char *err, size_t errlen)
 {
-    int total = N_BUILTIN + (int)n_extra;
+    int total = n_builtin + (int)n_extra;
     if (exec_err(db, "CREATE TABLE IF NOT EXISTS schema_version("
                      "version INTEGER NOT NULL);", err, errlen,
                  "schema_version") != SQLITE_OK)
@@ -1035,7 +1103,7 @@ static int migrate(sqlite3 *db, const struct store_migration *extra,
             continue;   /* someone else migrated meanwhile: look again */
         }
         const struct store_migration *m =
-            v < N_BUILTIN ? &migrations[v] : &extra[v - N_BUILTIN];
+            v < n_builtin ? &migrations[v] : &extra[v - n_builtin];
         char what[96];
         snprintf(what, sizeof what, "migration %d (%s)", v + 1, m->name);
         char q[64];
@@ -1120,7 +1188,7 @@ int store_open_with(const char *path, enum store_sync sync,
                  path)
             != SQLITE_OK)
         goto fail;
-    rc = migrate(st->db, extra, n_extra, err, errlen);
+    rc = migrate(st->db, N_BUILTIN, extra, n_extra, err, errlen);
     if (rc != STORE_OK)
         goto fail_rc;
     for (int i = 0; i < S_COUNT; i++) {
@@ -1162,6 +1230,29 @@ int store_open(const char *path, enum store_sync sync, struct store **out,
                char *err, size_t errlen)
 {
     return store_open_with(path, sync, NULL, 0, out, err, errlen);
+}
+
+int store_test_migrate_before(const char *path, const char *name_part,
+                              char *err, size_t errlen)
+{
+    int k = 0;
+    while (k < N_BUILTIN && !strstr(migrations[k].name, name_part))
+        k++;
+    if (k == N_BUILTIN) {
+        snprintf(err, errlen, "no migration named like \"%s\"", name_part);
+        return STORE_NOTFOUND;
+    }
+    sqlite3 *db = NULL;
+    int rc = STORE_ERROR;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK)
+        snprintf(err, errlen, "%s: %s", path,
+                 db ? sqlite3_errmsg(db) : "cannot open");
+    else if (exec_err(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON",
+                      err, errlen, path) == SQLITE_OK)
+        rc = migrate(db, k, NULL, 0, err, errlen);
+    sqlite3_close(db);
+    return rc;
 }
 
 static void run_waits(struct store *st, int rc);
@@ -1910,65 +2001,75 @@ int store_app_status(struct store *st, const char *number, int64_t agency_id,
     int r = tx_begin(st, &sp);
     if (r != STORE_OK)
         return r;
-    sqlite3_stmt *s;
+    /* issue 14 item 6: only the agency's own number space; another
+     * agency's application of the same number is not looked at */
     r = app_write(st, S_APP_UPDATE, number, agency_id, status, now,
                   service_id, owner, "application update");
     if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
-        /* new, or another agency's */
         if (!owner) {
-            s = S(st, S_APP_GET);
-            bt(s, 1, number);
-            r = one_int(st, s, "application get", NULL);
-            if (r == STORE_OK) {
-                seterr(st, "application %s belongs to another agency",
-                       number);
-                r = STORE_CONFLICT;
-            } else if (r == STORE_NOTFOUND) {
-                seterr(st, "application %s: new, owner required", number);
-                r = STORE_INVALID;
-            }
+            seterr(st, "application %s: new, owner required", number);
+            r = STORE_INVALID;
         } else {
             r = app_write(st, S_APP_INSERT, number, agency_id, status, now,
                           service_id, owner, "application insert");
-            if (r == STORE_OK && sqlite3_changes(st->db) == 0) {
-                seterr(st, "application %s belongs to another agency",
-                       number);
-                r = STORE_CONFLICT;
-            } else if (r == STORE_CONFLICT) {
+            if (r == STORE_CONFLICT)
                 r = STORE_NOTFOUND;   /* foreign key: agency or service */
-            }
         }
     } else if (r == STORE_CONFLICT) {
         r = STORE_NOTFOUND;           /* foreign key: no such service */
     }
     if (r == STORE_OK) {
-        s = S(st, S_HISTORY_ADD);
-        bt(s, 1, number);
-        bt(s, 2, status);
-        bt(s, 3, note);
-        bi(s, 4, now);
+        sqlite3_stmt *s = S(st, S_HISTORY_ADD);
+        bi(s, 1, agency_id);
+        bt(s, 2, number);
+        bt(s, 3, status);
+        bt(s, 4, note);
+        bi(s, 5, now);
         r = run(st, s, "application history");
     }
     return tx_end(st, sp, r);
 }
 
-int store_app_get(struct store *st, const char *number, struct store_app *out)
+/* One row of APP_COLS into ((struct store_app *)out)[i]. */
+static void app_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_app *a = &((struct store_app *)out)[i];
+    a->agency_id = sqlite3_column_int64(s, 0);
+    a->service_id = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, a->owner, sizeof a->owner);
+    copy_col(s, 3, a->status, sizeof a->status);
+    a->updated_at = sqlite3_column_int64(s, 4);
+    copy_col(s, 5, a->agency, sizeof a->agency);
+    copy_col(s, 6, a->number, sizeof a->number);
+}
+
+int store_app_get(struct store *st, int64_t agency_id, const char *number,
+                  struct store_app *out)
 {
     if (bad(number))
         return STORE_INVALID;
     sqlite3_stmt *s = S(st, S_APP_GET);
-    bt(s, 1, number);
+    bi(s, 1, agency_id);
+    bt(s, 2, number);
     int r = row(st, s, "application get");
     if (r != STORE_OK)
         return r;
-    snprintf(out->number, sizeof out->number, "%s", number);
-    out->agency_id = sqlite3_column_int64(s, 0);
-    out->service_id = sqlite3_column_int64(s, 1);
-    copy_col(s, 2, out->owner, sizeof out->owner);
-    copy_col(s, 3, out->status, sizeof out->status);
-    out->updated_at = sqlite3_column_int64(s, 4);
+    app_row(s, out, 0);
     sqlite3_reset(s);
     return STORE_OK;
+}
+
+int store_app_find(struct store *st, const char *number, const char *owner,
+                   struct store_app *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (bad(number) || bad(owner))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_APP_FIND);
+    bt(s, 1, number);
+    bt(s, 2, owner);
+    bi(s, 3, (int64_t)max);
+    return rows(st, s, app_row, out, max, n_out, "application find");
 }
 
 static void event_row(sqlite3_stmt *s, void *out, size_t i)
@@ -1979,15 +2080,16 @@ static void event_row(sqlite3_stmt *s, void *out, size_t i)
     e->at = sqlite3_column_int64(s, 2);
 }
 
-int store_app_history(struct store *st, const char *number,
+int store_app_history(struct store *st, int64_t agency_id, const char *number,
                       struct store_app_event *out, size_t max, size_t *n_out)
 {
     *n_out = 0;
     if (bad(number))
         return STORE_INVALID;
     sqlite3_stmt *s = S(st, S_HISTORY_LIST);
-    bt(s, 1, number);
-    bi(s, 2, (int64_t)max);
+    bi(s, 1, agency_id);
+    bt(s, 2, number);
+    bi(s, 3, (int64_t)max);
     return rows(st, s, event_row, out, max, n_out, "application history");
 }
 

@@ -95,7 +95,7 @@ enum store_rc {
                          existing message */
     STORE_FULL,       /* booking: the slot has no free place */
     STORE_CONFLICT,   /* a uniqueness rule: an active booking for that
-                         service exists; a code or application belongs to
+                         service exists; a service or office code belongs to
                          another agency; capacity below places booked */
     STORE_INVALID,    /* an argument is out of range */
     STORE_BUSY,       /* another connection holds the write lock: nothing
@@ -210,6 +210,16 @@ int store_flush(struct store *st);
  */
 typedef int store_atomic_fn(struct store *st, void *arg);
 int store_atomic(struct store *st, store_atomic_fn *fn, void *arg);
+
+/*
+ * store_test_migrate_before — a test hook: create the database at path
+ * (or bring it) up to the built-in migration before the first one whose
+ * name contains name_part, and close it, so a test can fill a database as
+ * the previous version had it and then store_open() it.  STORE_OK;
+ * STORE_NOTFOUND when no migration is named so; else STORE_ERROR (err).
+ */
+int store_test_migrate_before(const char *path, const char *name_part,
+                              char *err, size_t errlen);
 
 /*
  * store_test_fail_commits — a test hook: the next n commits of a
@@ -336,33 +346,52 @@ int store_booking_reminded(struct store *st, int64_t booking_id);
 
 /* ---- applications ------------------------------------------------------- */
 
+/*
+ * An application is its agency's: (agency_id, number) is unique, and two
+ * agencies may both have "12345" (issue 14 item 6).  An agency reads and
+ * writes only its own numbers; a citizen finds their own applications by
+ * number across agencies (store_app_find).
+ */
 struct store_app {
     char number[STORE_CODE_MAX];
     int64_t agency_id, service_id;  /* service_id 0 when none */
+    char agency[STORE_CODE_MAX];    /* the agency's code */
     char owner[STORE_MSISDN_MAX];
     char status[STORE_CODE_MAX];
     int64_t updated_at;
 };
 
 /*
- * store_app_status — the agency's status change for application `number`:
- * updates it (or creates it: then owner is required) and appends the
- * change to its history, atomically.  owner / service_id (0) may be
- * NULL / 0 to keep what is recorded.  STORE_CONFLICT when the number
- * belongs to another agency; STORE_INVALID when creating without owner.
+ * store_app_status — agency_id's status change for its application
+ * `number`: updates it (or creates it: then owner is required) and appends
+ * the change to its history, atomically.  owner / service_id (0) may be
+ * NULL / 0 to keep what is recorded.  Another agency's application of the
+ * same number is neither read nor changed.  STORE_INVALID when creating
+ * without owner; STORE_NOTFOUND for an unknown agency or service.
  */
 int store_app_status(struct store *st, const char *number, int64_t agency_id,
                      int64_t service_id, const char *owner,
                      const char *status, const char *note, int64_t now);
-int store_app_get(struct store *st, const char *number, struct store_app *out);
+/* agency_id's application `number`; STORE_NOTFOUND when that agency has
+ * none (whether or not another agency has one). */
+int store_app_get(struct store *st, int64_t agency_id, const char *number,
+                  struct store_app *out);
+/*
+ * store_app_find — every agency's application `number` whose owner is
+ * `owner` (canonical, gateway/phone), by agency id, at most max, into
+ * out[0..*n_out): a citizen's own applications of that number.  One
+ * indexed read; applications of other owners are never returned.
+ */
+int store_app_find(struct store *st, const char *number, const char *owner,
+                   struct store_app *out, size_t max, size_t *n_out);
 
 struct store_app_event {
     char status[STORE_CODE_MAX];
     char note[STORE_NAME_MAX];
     int64_t at;
 };
-/* History of an application, newest first, at most max. */
-int store_app_history(struct store *st, const char *number,
+/* History of agency_id's application `number`, newest first, at most max. */
+int store_app_history(struct store *st, int64_t agency_id, const char *number,
                       struct store_app_event *out, size_t max, size_t *n_out);
 
 /* Template for (agency, status, lang); agency_id 0 and status "*" are the

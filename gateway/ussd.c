@@ -529,14 +529,59 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What a status lookup hands the engine: the buffers its result's kv and
+ * text point into, the caller's until the result is fed. */
+struct status_buf {
+    struct menu_kv kv[2];
+    struct store_app app;
+    char date[48];
+    char text[512];     /* the "several agencies" screen */
+};
+
+/*
+ * The number typed at a status or subscribe node, among this phone's own
+ * applications (notify_app_find: the plain number, else "CODE-number").
+ * 1 with b->app when exactly one; 0 when none (not counted here); -1 when
+ * *in is set: several (the screen asking for the agency's code, issue 14
+ * item 6; no miss: they are all the phone's own) or a store failure.
+ */
+static int find_app(struct ussd_call *c, const struct menu_effect *fx,
+                    const char *me, struct menu_input *in,
+                    struct status_buf *b)
+{
+    const char *num = fx->number ? fx->number : "";
+    if (!*num || strlen(num) >= STORE_CODE_MAX)
+        return 0;
+    struct notify_found found;
+    int rc = notify_app_find(c->s->db, num, me, &found);
+    if (rc != STORE_OK) {
+        log_call(c, KLOG_WARN, "status: store: %s", store_rc_name(rc));
+        return -1;      /* in->event is STATUS_FAIL */
+    }
+    if (found.n == 1) {
+        b->app = found.app[0];
+        return 1;
+    }
+    if (found.n == 0)
+        return 0;
+    char *t = notify_ambiguous_text(&found, fx->lang);
+    if (!t)
+        return -1;
+    snprintf(b->text, sizeof b->text, "%s", t);
+    free(t);
+    in->event = MENU_EV_STATUS_AMBIGUOUS;
+    in->text = b->text;
+    in->len = strlen(b->text);
+    return -1;
+}
+
 /*
  * The status effect, carried out at once against the SQLite store (see
- * ussd.h: short local calls).  Fills *in with the result event; kv and
- * the strings it points to live in the caller's buffers (app, date).
+ * ussd.h: short local calls).  Fills *in with the result event; its kv
+ * and text point into b (the caller's).
  */
 static void do_status(struct ussd_call *c, const struct menu_effect *fx,
-                      struct menu_input *in, struct menu_kv kv[2],
-                      struct store_app *app, char *date, size_t date_cap)
+                      struct menu_input *in, struct status_buf *b)
 {
     struct ussd_service *s = c->s;
     s->st.status_lookups++;
@@ -560,31 +605,24 @@ static void do_status(struct ussd_call *c, const struct menu_effect *fx,
         in->event = MENU_EV_STATUS_LOCKED;
         return;
     }
-    memset(app, 0, sizeof *app);
-    const char *num = fx->number ? fx->number : "";
-    rc = *num && strlen(num) < STORE_CODE_MAX ? store_app_get(s->db, num, app)
-                                              : STORE_NOTFOUND;
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        log_call(c, KLOG_WARN, "status: store: %s", store_rc_name(rc));
+    memset(&b->app, 0, sizeof b->app);
+    int found = find_app(c, fx, me, in, b);
+    if (found < 0)
         return;
-    }
-    char owner[STORE_MSISDN_MAX] = "";
-    if (rc == STORE_OK && phone_canon(app->owner, owner, sizeof owner) < 0)
-        owner[0] = '\0';
-    if (rc == STORE_OK && owner[0] && strcmp(owner, me) == 0) {
+    if (found == 1) {
         /* a success forgets no misses: the lock-out counts a sliding window */
-        time_t t = (time_t)(app->updated_at / 1000);
+        time_t t = (time_t)(b->app.updated_at / 1000);
         struct tm tm;
         if (localtime_r(&t, &tm))
-            snprintf(date, date_cap, "%02d.%02d.%04d", tm.tm_mday, tm.tm_mon + 1,
-                     tm.tm_year + 1900);
+            snprintf(b->date, sizeof b->date, "%02d.%02d.%04d", tm.tm_mday,
+                     tm.tm_mon + 1, tm.tm_year + 1900);
         else
-            snprintf(date, date_cap, "-");
-        kv[0].name = "status";
-        kv[0].value = app->status;
-        kv[1].name = "updated";
-        kv[1].value = date;
-        in->kv = kv;
+            snprintf(b->date, sizeof b->date, "-");
+        b->kv[0].name = "status";
+        b->kv[0].value = b->app.status;
+        b->kv[1].name = "updated";
+        b->kv[1].value = b->date;
+        in->kv = b->kv;
         in->nkv = 2;
         in->event = MENU_EV_STATUS_OK;
         return;
@@ -654,19 +692,16 @@ static int live_status(struct ussd_call *c, const struct menu_effect *fx,
  * found", counted against the same lock-out.
  */
 static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
-                         struct menu_input *in)
+                         struct menu_input *in, struct status_buf *b)
 {
     struct ussd_service *s = c->s;
-    struct store_app app;
-    char date[48];
-    struct menu_kv kv[2];
     in->event = MENU_EV_STATUS_FAIL;
     if (!s->db) {
         log_call(c, KLOG_WARN, "subscribe node but no store configured");
         return;
     }
     /* the same ownership check and counting as a status lookup */
-    do_status(c, fx, in, kv, &app, date, sizeof date);
+    do_status(c, fx, in, b);
     in->kv = NULL;
     in->nkv = 0;
     if (in->event != MENU_EV_STATUS_OK)
@@ -676,7 +711,8 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
         in->event = MENU_EV_STATUS_NOT_FOUND;
         return;
     }
-    notify_topic(app.number, topic, sizeof topic);
+    /* the topic of that agency's application (issue 14 item 6) */
+    notify_topic(b->app.agency_id, b->app.number, topic, sizeof topic);
     bool off = fx->mode == MENU_SUB_OFF;
     int rc = store_sub_mute(s->db, me, topic, off, now_ms());
     if (rc != STORE_OK) {
@@ -687,7 +723,7 @@ static void do_subscribe(struct ussd_call *c, const struct menu_effect *fx,
     c->wrote = true;
     s->st.subscribe_changes++;
     log_call(c, KLOG_INFO, "SMS of application %s turned %s by its owner",
-             app.number, off ? "off" : "on");
+             b->app.number, off ? "off" : "on");
 }
 
 /* A booking result as the engine's next event (strings stay in res). */
@@ -853,9 +889,7 @@ static void effect_status(struct ussd_call *c, const struct menu_effect *fx,
 {
     struct menu_input in;
     memset(&in, 0, sizeof in);
-    struct menu_kv kv[2];
-    struct store_app app;
-    char date[48] = "";
+    struct status_buf b;
     if (waiting) {
         in.event = MENU_EV_STATUS_FAIL;
     } else if (fx->url) {
@@ -864,7 +898,7 @@ static void effect_status(struct ussd_call *c, const struct menu_effect *fx,
             return;
         }
     } else {
-        do_status(c, fx, &in, kv, &app, date, sizeof date);
+        do_status(c, fx, &in, &b);
     }
     feed(c, &in);
 }
@@ -877,12 +911,13 @@ static void effect_write(struct ussd_call *c, const struct menu_effect *fx,
     struct menu_input in;
     memset(&in, 0, sizeof in);
     struct menu_kv kv;
+    struct status_buf b;
     struct booking_res *res = NULL;
     if (waiting) {
         in.event = fx->kind == MENU_FX_BOOKING ? MENU_EV_BOOKING_FAIL
                                                : MENU_EV_STATUS_FAIL;
     } else if (fx->kind == MENU_FX_SUBSCRIBE) {
-        do_subscribe(c, fx, &in);
+        do_subscribe(c, fx, &in, &b);
     } else if ((res = malloc(sizeof *res)) == NULL) {
         in.event = MENU_EV_BOOKING_FAIL;
     } else if (do_booking(c, fx, &in, &kv, res)) {

@@ -42,7 +42,11 @@
  * details go only to the application's owner; to anyone else, and for a
  * number that does not exist, the same "not found for this phone" result;
  * each such miss counts as a failed lookup for the caller (USSD_LOOKUP_*
- * below) and a caller past the limit is told to try later.
+ * below) and a caller past the limit is told to try later.  Numbers are
+ * per agency (gateway/notify's notify_app_find: the caller's own
+ * applications of the number typed, else of "CODE-number"); a caller
+ * with the number at several agencies gets the gateway's screen asking
+ * for the agency's code (MENU_EV_STATUS_AMBIGUOUS), which is no miss.
  * Subscribe nodes follow the same rule (only the owner may turn the
  * application's SMS off or on again).  Booking nodes (gateway/booking)
  * also run synchronously; their writes, with the SMS they cause, join the

@@ -13,7 +13,8 @@
  *   INPUT    x RESUME               -> on_resume
  *   HTTP_*   x HTTP                 -> on_http
  *   APP_*    x APP                  -> on_app
- *   STATUS_* x STORE (status, subscribe) -> on_status
+ *   STATUS_* x STORE (status, subscribe) -> on_status (AMBIGUOUS: its
+ *                                    text as the final screen)
  *   INPUT    x BOOKING_INPUT        -> on_booking_input
  *   BOOKING_* x BOOKING             -> on_booking
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
@@ -732,6 +733,14 @@ static void on_http(struct ctx *c)
     }
 }
 
+/* The text an app, booking or ambiguous status result carries ("" when
+ * none), cut at a NUL. */
+static const char *result_text(const struct ctx *c, size_t *len)
+{
+    *len = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
+    return c->in->text ? c->in->text : "";
+}
+
 /* A status result: save what it carries, go to the node's matching target. */
 static void on_status(struct ctx *c)
 {
@@ -747,17 +756,19 @@ static void on_status(struct ctx *c)
     case MENU_EV_STATUS_LOCKED:
         enter(c, n->on_locked);
         return;
+    case MENU_EV_STATUS_AMBIGUOUS: {
+        size_t tl;
+        const char *t = result_text(c, &tl);
+        if (tl)
+            finish_text(c, t, tl);
+        else
+            failed(c, n, MENU_MSG_FAILURE);
+        return;
+    }
     default:
         failed(c, n, MENU_MSG_FAILURE);
         return;
     }
-}
-
-/* The text an app or booking result carries ("" when none), cut at a NUL. */
-static const char *result_text(const struct ctx *c, size_t *len)
-{
-    *len = c->in->text ? strnlen(c->in->text, c->in->len) : 0;
-    return c->in->text ? c->in->text : "";
 }
 
 static void on_app(struct ctx *c)
@@ -1011,6 +1022,7 @@ static const struct result_row {
     [MENU_EV_STATUS_NOT_FOUND] = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
     [MENU_EV_STATUS_LOCKED]    = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
     [MENU_EV_STATUS_FAIL]      = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
+    [MENU_EV_STATUS_AMBIGUOUS] = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
     [MENU_EV_BOOKING_CON]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
     [MENU_EV_BOOKING_END]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
     [MENU_EV_BOOKING_BACK]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },

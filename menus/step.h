@@ -68,6 +68,10 @@ enum menu_event {
                               phone: the same whether it exists or not */
     MENU_EV_STATUS_LOCKED, /* too many failed lookups by this phone */
     MENU_EV_STATUS_FAIL,   /* the store failed (busy, error, none) */
+    MENU_EV_STATUS_AMBIGUOUS, /* the phone has that number with several
+                              agencies: text = the final screen asking for
+                              the agency's code (the gateway's, in the
+                              dialog's language) */
     /* results of MENU_FX_BOOKING (the gateway's booking sub-dialog): */
     MENU_EV_BOOKING_CON,   /* text = the screen to show (it fits one);
                               kv "state" = the sub-dialog's state to keep */

@@ -395,11 +395,20 @@ def status_push_reaches_the_owner_in_kyrgyz_with_history():
     hist = db_query(g, "SELECT status, note FROM application_history WHERE number = ? ORDER BY id",
                     ("PAS-2026-001",))
     expect(hist == [("received", None), ("ready", note)], "history: %r" % hist)
-    # Another agency's token may not push this application's status.
+    # Another agency's token cannot push this application's status: numbers
+    # are per agency (issue 14 item 6), so to it PAS-2026-001 is a number it
+    # does not have, answered exactly as one nobody has (no 403 that would
+    # tell it the number exists), and nothing reaches the owner.
     other = Api(int(api.base.rsplit(":", 1)[1]), create_token(g, "police"))
     code, r = other.call("POST", "/v1/applications/PAS-2026-001/status",
                          {"status": "ready", "language": "ky", "notify": True})
-    expect(code == 403, "another agency: %r %r" % (code, r))
+    code2, r2 = other.call("POST", "/v1/applications/PAS-2026-999/status",
+                           {"status": "ready", "language": "ky", "notify": True})
+    expect(code == code2 == 400 and r == r2 and r.get("field") == "owner",
+           "another agency: %r %r / nobody's number: %r %r" % (code, r, code2, r2))
+    hist = db_query(g, "SELECT status FROM application_history WHERE number = ? ORDER BY id",
+                    ("PAS-2026-001",))
+    expect(hist == [("received",), ("ready",)], "history after the other agency: %r" % hist)
     sock.settimeout(0.5)
     try:
         extra = f.readline()

@@ -16,7 +16,10 @@ Numbers never appear unmasked in the log.  When the agency has worded a
 status with a template (PUT /v1/templates/{status}/{lang}), the owner's
 STATUS reply is that wording in the keyword's language, not the raw code;
 a stranger still gets only the neutral answer; after DELETE the built-in
-line with the raw code is back.
+line with the raw code is back.  Numbers are per agency (issue 14 item 6):
+a second agency's 12345 of another owner changes nothing for the owner; an
+owner with 12345 at two agencies is asked for the agency's code, and
+"STATUS MVD-12345" answers that agency's; a prefixed miss is a miss.
 """
 import os
 import sys
@@ -144,6 +147,37 @@ def status_reply_uses_the_agency_template_for_the_owner_only():
     expect(code == 200, "DELETE: %r %r" % (code, r))
     replies(s, [(owner, "АБАЛ 12345", "Арыз №12345: ready. Борборго келиңиз.", "owner after DELETE")])
     expect(g.alive(), "kyzmatd died")
+
+
+@case
+def same_number_at_two_agencies_asks_for_the_agency_code():
+    s, g, api = start()                # tax's 12345 belongs to OWNER
+    owner, stranger = SmsLog(s, OWNER), SmsLog(s, STRANGER)
+    mvd = Api(int(api.base.rsplit(":", 1)[1]), create_token(g, "MVD"))
+    # MVD's own 12345, of another phone: no 403, nothing changes for OWNER
+    code, r = mvd.call("POST", "/v1/applications/12345/status",
+                       {"status": "processing", "owner": "+" + STRANGER, "notify": False})
+    expect(code == 201 and r.get("created") is True, "MVD's 12345: %r %r" % (code, r))
+    replies(s, [(owner, "STATUS 12345", "Application 12345: ready. Борборго келиңиз.", "owner, tax's"),
+                (stranger, "STATUS 12345", "Application 12345: processing.", "MVD's owner")])
+    # OWNER's second 12345, at MVD (a new owner is set by the agency)
+    code, r = mvd.call("POST", "/v1/applications/12345/status",
+                       {"status": "issued", "owner": "+" + OWNER, "notify": False})
+    expect(code == 200 and r.get("created") is False, "MVD's 12345 to OWNER: %r %r" % (code, r))
+    replies(s, [
+        (owner, "STATUS 12345", "This number is with several agencies. Type it with the "
+         "agency's code: tax-12345, MVD-12345", "ambiguous, en"),
+        (owner, "СТАТУС 12345", "Номер в нескольких ведомствах. Наберите с кодом: "
+         "tax-12345, MVD-12345", "ambiguous, ru"),
+        (owner, "STATUS MVD-12345", "Application 12345: issued.", "MVD's, prefixed"),
+        (owner, "абал tax-12345", "Арыз №12345: ready. Борборго келиңиз.", "tax's, prefixed"),
+        # the stranger no longer owns MVD's 12345: a prefixed miss, counted
+        (stranger, "STATUS MVD-12345", "No application with that number for this phone.",
+         "stranger, prefixed miss")])
+    g.wait_log(r"keyword STATUS \(en\) from \*+\d{4}: several agencies, their codes sent")
+    g.wait_log(r"keyword STATUS \(en\) from \*+1222: neutral answer \(failures 1,")
+    expect(g.alive(), "kyzmatd died")
+
 
 if __name__ == "__main__":
     run()

@@ -21,7 +21,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, WRAP, backend, case, cfg,  # noqa: E402
+from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, WRAP, air_octets, backend, case, cfg,  # noqa: E402
                      expect, menus_dir, run, smsc_entry, wait_until)
 
 def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
@@ -39,11 +39,11 @@ def start(redis_url="", extra_menus=None, **kw):
     return s, g
 
 
-def give_application(g, number, status, owner):
+def give_application(g, number, status, owner, agency="centre"):
     """Record application `number` (owner's phone, status) through the
-    agencies' API, as an agency would: the example's status node reads it
+    agencies' API, as agency would: the example's status node reads it
     from the gateway's store."""
-    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", "centre"],
+    tok = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-token", agency],
                          capture_output=True, text=True, timeout=30)
     expect(tok.returncode == 0 and tok.stdout.startswith("kz_"), "token: %r" % tok.stderr)
     body = json.dumps({"status": status, "owner": owner}).encode()
@@ -126,6 +126,46 @@ def own_lookups_between_guesses_do_not_lift_the_lockout():
     ph.dial("*100*1#")
     kind, t = ph.send("1234567")
     expect(kind == "end" and "аракет" in t, "locked out despite own lookups: %r" % t)
+    expect(g.alive(), "kyzmatd died")
+
+
+@case
+def same_number_at_two_agencies_asks_for_the_agency_code():
+    # issue 14 item 6: numbers are per agency.  A phone with 1234567 at two
+    # agencies is asked for the agency's code (its own applications only),
+    # and the prefixed number finds that agency's; a stranger's prefixed
+    # guess is a miss like any other.
+    s, g = start()
+    give_application(g, "1234567", "ready", "+996555100031")
+    give_application(g, "1234567", "processing", "+996555100031", agency="MVD")
+    give_application(g, "7654321", "ready", "+996555100032", agency="MVD")
+    ph = Phone(s, "996555100031")
+    ph.dial("*100#")
+    ph.send("1")                       # Кыргызча, remembered
+    ph.send("1")                       # application status
+    kind, t = ph.send("1234567")
+    expect(kind == "end" and t == "Номур бир нече мекемеде бар. Коду менен териңиз: "
+           "centre-1234567, MVD-1234567", "ambiguous: %r %r" % (kind, t))
+    expect(air_octets(t) <= 160, "over one USSD screen: %d" % air_octets(t))
+    ph.dial("*100*1#")
+    kind, t = ph.send("MVD-1234567")
+    expect(kind == "end" and "каралууда" in t, "MVD's, prefixed: %r %r" % (kind, t))
+    ph.dial("*100*1#")
+    kind, t = ph.send("centre-1234567")
+    expect(kind == "end" and "даяр" in t, "centre's, prefixed: %r %r" % (kind, t))
+    # the other phone: its own MVD number plain, another's prefixed is a miss
+    other = Phone(s, "996555100032")
+    other.dial("*100#")
+    other.send("1")
+    other.send("1")
+    kind, t = other.send("7654321")
+    expect(kind == "end" and "даяр" in t, "MVD's 7654321 plain: %r %r" % (kind, t))
+    other.dial("*100*1#")
+    kind, t = other.send("MVD-1234567")
+    expect(kind == "end" and "табылган жок" in t, "a prefixed miss: %r %r" % (kind, t))
+    n = db_rows(g, "SELECT COUNT(*) FROM lookup_misses WHERE msisdn = ?",
+                ("996555100032",))
+    expect(n == [(1,)], "the prefixed miss counted: %r" % n)
     expect(g.alive(), "kyzmatd died")
 
 
@@ -527,15 +567,20 @@ codes:
 """
 
 
-def outbox_rows(g, msisdn):
+def db_rows(g, sql, args=()):
+    """A read on the gateway's database beside the daemon (WAL)."""
     with open(g.cfg) as f:
         db = re.search(r"^database: \{path: (\S+)\}", f.read(), re.M).group(1)
     con = sqlite3.connect(db, timeout=10)
     try:
-        return con.execute("SELECT state, body, sender, via, smsc, attempts FROM outbox"
-                           " WHERE msisdn = ?", (msisdn,)).fetchall()
+        return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def outbox_rows(g, msisdn):
+    return db_rows(g, "SELECT state, body, sender, via, smsc, attempts FROM outbox"
+                   " WHERE msisdn = ?", (msisdn,))
 
 
 @case

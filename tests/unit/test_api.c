@@ -51,6 +51,7 @@
 #include "gateway/api.h"
 #include "gateway/api_parse.h"
 #include "gateway/log.h"
+#include "gateway/notify.h"
 #include "gateway/outbox.h"
 #include "gateway/store.h"
 #include "gateway/template.h"
@@ -926,7 +927,8 @@ static void test_errors_change_nothing(void **state)
          "{\"status\":\"ready\",\"owner\":\"996555123456\",\"colour\":1}", &r);
     assert_error(&r, 400, "colour", "unknown field");
     struct store_app app;
-    assert_int_equal(store_app_get(f->db.st, "A-9", &app), STORE_NOTFOUND);
+    assert_int_equal(store_app_get(f->db.st, f->agency_a, "A-9", &app),
+                     STORE_NOTFOUND);
     post(f, "/v1/offices", f->tok_a, "{\"code\":\"o9\",\"name\":{\"de\":\"x\"}}", &r);
     assert_error(&r, 400, "name", "language");
     post(f, "/v1/slots", f->tok_a, "{\"office\":\"o9\",\"service\":\"s9\","
@@ -949,6 +951,17 @@ static void test_errors_change_nothing(void **state)
     json_decref(j);
 }
 
+/* agency's application number is stored with this status and owner. */
+static void expect_app(struct fx *f, int64_t agency, const char *number,
+                       const char *status, const char *owner)
+{
+    struct store_app app;
+    assert_int_equal(store_app_get(f->db.st, agency, number, &app), STORE_OK);
+    assert_string_equal(app.owner, owner);
+    assert_string_equal(app.status, status);
+    assert_int_equal(app.agency_id, agency);
+}
+
 static void test_applications(void **state)
 {
     struct fx *f = *state;
@@ -956,12 +969,14 @@ static void test_applications(void **state)
     assert_int_equal(store_template_set(f->db.st, f->agency_a, "ready", "ky",
                                         "Арыз {number}: {status}. {note}"),
                      STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000002", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000003", "app:A-1", 1), STORE_OK);
+    char topic[NOTIFY_TOPIC_MAX];
+    notify_topic(f->agency_a, "A-1", topic, sizeof topic);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002", topic, 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003", topic, 1), STORE_OK);
     assert_int_equal(store_optout_set(f->db.st, "996700000003", 1), STORE_OK);
     /* the opt-out dropped 3's subscription; subscribe again after it */
     assert_int_equal(store_optout_set(f->db.st, "996700000004", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000004", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000004", topic, 1), STORE_OK);
     int64_t id0 = good_id(f);
 
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_a,
@@ -973,11 +988,7 @@ static void test_applications(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "queued")), 2);
     assert_int_equal(json_integer_value(json_object_get(j, "opted_out")), 1);
     json_decref(j);
-    struct store_app app;
-    assert_int_equal(store_app_get(f->db.st, "A-1", &app), STORE_OK);
-    assert_string_equal(app.owner, "996700000001");
-    assert_string_equal(app.status, "ready");
-    assert_int_equal(app.agency_id, f->agency_a);
+    expect_app(f, f->agency_a, "A-1", "ready", "996700000001");
     /* the SMS: owner then subscriber, rendered in the owner's language */
     struct store_msg *m = NULL;
     assert_int_equal(store_msg_get(f->db.st, id0 + 1, &m), STORE_OK);
@@ -992,13 +1003,21 @@ static void test_applications(void **state)
                           "{\"status\":\"issued\",\"notify\":false}", &r), 200);
     struct store_app_event ev[4];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, f->agency_a, "A-1", ev, 4,
+                                       &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(ev[0].status, "issued");
-    /* another agency: 403 and no history */
+    /* another agency: A's number is one it does not have (issue 14 item
+     * 6), answered as one nobody has, and A's history is untouched */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_b,
-                          "{\"status\":\"lost\"}", &r), 403);
-    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
+                          "{\"status\":\"lost\"}", &r), 400);
+    assert_error(&r, 400, "owner", "owner");
+    struct resp nobody;
+    assert_int_equal(post(f, "/v1/applications/Z-404/status", f->tok_b,
+                          "{\"status\":\"lost\"}", &nobody), 400);
+    assert_string_equal(r.body, nobody.body);
+    assert_int_equal(store_app_history(f->db.st, f->agency_a, "A-1", ev, 4,
+                                       &n), STORE_OK);
     assert_int_equal(n, 2);
     /* token without the applications scope */
     assert_int_equal(post(f, "/v1/applications/A-1/status", f->tok_msg,
@@ -1006,6 +1025,39 @@ static void test_applications(void **state)
     assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/applications/A-1/status",
                           f->tok_a, NULL, NULL, 0, &r), 405);
     assert_int_equal(good_id(f), id0 + 3);
+}
+
+/* Issue 14 item 6: two agencies both have "12345", each changing and
+ * telling only its own; neither learns of the other's (no 403). */
+static void test_app_numbers_per_agency(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    int64_t id0 = good_id(f);
+    assert_int_equal(post(f, "/v1/applications/12345/status", f->tok_a,
+                          "{\"status\":\"ready\",\"owner\":\"0700000001\"}",
+                          &r), 201);
+    assert_int_equal(post(f, "/v1/applications/12345/status", f->tok_b,
+                          "{\"status\":\"new\",\"owner\":\"0700000002\"}",
+                          &r), 201);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "created")));
+    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 1);
+    json_decref(j);
+    /* B's change went to B's owner only */
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->db.st, id0 + 2, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000002");
+    store_msg_free(m);
+    /* A changes its own again: A's owner, not B's */
+    assert_int_equal(post(f, "/v1/applications/12345/status", f->tok_a,
+                          "{\"status\":\"issued\"}", &r), 200);
+    assert_int_equal(store_msg_get(f->db.st, id0 + 3, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000001");
+    store_msg_free(m);
+    expect_app(f, f->agency_a, "12345", "issued", "996700000001");
+    expect_app(f, f->agency_b, "12345", "new", "996700000002");
+    assert_int_equal(good_id(f), id0 + 4);
 }
 
 static void test_offices_slots(void **state)
@@ -1694,6 +1746,7 @@ int main(void)
         T(test_routing),
         T(test_errors_change_nothing),
         T(test_applications),
+        T(test_app_numbers_per_agency),
         T(test_offices_slots),
         T(test_group_commit),
         T(test_token_cache_groups),

@@ -287,6 +287,53 @@ static void test_owner_success_does_not_clear_failures(void **state)
     assert_int_equal(r.failures, 1);
 }
 
+/* Issue 14 item 6: numbers per agency.  Another agency's 12345 of
+ * another owner changes nothing for the owner; two of the owner's own
+ * 12345 get the answer asking for the agency's code (not a miss), and
+ * the prefixed number finds that agency's; a prefixed miss is a miss. */
+static void test_status_numbers_per_agency(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st;
+    struct kw_opts o = { .window_ms = 60000, .max_failures = 3,
+                         .lock_ms = 60000 };
+    struct kw_result r;
+    int64_t mvd = 0, grs = 0;
+    assert_int_equal(store_agency_put(st, "MVD", "Police", &mvd), STORE_OK);
+    assert_int_equal(store_agency_put(st, "GRS", "Registry", &grs), STORE_OK);
+    assert_int_equal(store_app_status(st, "12345", mvd, 0, STRANGER, "new",
+                                      NULL, T0), STORE_OK);
+    send_expect(f, OWNER, "STATUS 12345", T0, &o, &r, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Application 12345: ready. Come to office 3.",
+                 "en");
+    send_expect(f, STRANGER, "STATUS 12345", T0, &o, &r, KW_O_STATUS);
+    expect_reply(f, &r, STRANGER, "Application 12345: new.", "en");
+    /* the owner's second 12345, at GRS */
+    assert_int_equal(store_app_status(st, "12345", grs, 0, OWNER, "issued",
+                                      "Window 2.", T0), STORE_OK);
+    send_expect(f, OWNER, "STATUS 12345", T0 + 1, &o, &r, KW_O_AMBIGUOUS);
+    assert_int_equal(r.failures, 0);
+    expect_reply(f, &r, OWNER, "This number is with several agencies. Type it "
+                 "with the agency's code: tax-12345, GRS-12345", "en");
+    send_expect(f, OWNER, "АБАЛ 12345", T0 + 1, &o, &r, KW_O_AMBIGUOUS);
+    expect_reply(f, &r, OWNER, "Номур бир нече мекемеде бар. Коду менен "
+                 "териңиз: tax-12345, GRS-12345", "ky");
+    send_expect(f, OWNER, "status GRS-12345", T0 + 2, &o, &r, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Application 12345: issued. Window 2.", "en");
+    send_expect(f, OWNER, "СТАТУС tax-12345", T0 + 2, &o, &r, KW_O_STATUS);
+    expect_reply(f, &r, OWNER, "Заявление №12345: ready. Come to office 3.",
+                 "ru");
+    /* MVD's 12345 is not the owner's: prefixed or not, a miss, counted */
+    send_expect(f, OWNER, "STATUS MVD-12345", T0 + 3, &o, &r, KW_O_NEUTRAL);
+    assert_int_equal(r.failures, 1);
+    expect_reply(f, &r, OWNER, kw_text(KW_T_NEUTRAL, KW_EN), "en");
+    send_expect(f, OWNER, "STATUS mvd-12345", T0 + 4, &o, &r, KW_O_NEUTRAL);
+    assert_int_equal(r.failures, 2);
+    send_expect(f, OWNER, "STATUS XYZ-12345", T0 + 5, &o, &r, KW_O_LOCKED);
+    assert_int_equal(r.failures, 3);
+    send_expect(f, OWNER, "STATUS GRS-12345", T0 + 6, &o, &r, KW_O_LOCKED);
+}
+
 static void test_stop_start_help(void **state)
 {
     struct fx *f = *state;
@@ -401,6 +448,7 @@ int main(void)
         T(test_status_owner),
         T(test_status_stranger_and_lockout),
         T(test_owner_success_does_not_clear_failures),
+        T(test_status_numbers_per_agency),
         T(test_stop_start_help),
         T(test_ignored),
         T(test_batch_rule),

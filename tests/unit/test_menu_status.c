@@ -3,7 +3,8 @@
  * engine: the effect it emits (number from the node's variable, the
  * caller's phone, the language), each result fed back (found with the
  * saved status/updated, not found, locked, store failure with and without
- * on_error), unexpected events, resume re-emitting the effect, the dialog
+ * on_error, several agencies' numbers: the gateway's screen), unexpected
+ * events, resume re-emitting the effect, the dialog
  * byte form round trip while waiting, and the loader's checks of the kind.
  * May call: menus (load, step, dialog), libc, cmocka.
  */
@@ -162,6 +163,31 @@ static void test_not_found_locked_and_failure(void **state)
     menu_set_unref(set);
 }
 
+/* Issue 14 item 6: the phone has that number with several agencies: the
+ * gateway's screen (asking for the agency's code) ends the dialog; an
+ * empty one is a failure.  Nothing is saved. */
+static void test_ambiguous_shows_the_gateways_screen(void **state)
+{
+    (void)state;
+    struct menu_set *set = load(true);
+    struct menu_dialog d;
+    to_lookup(set, &d, NULL);
+    static const char t[] = "This number is with several agencies. Type it "
+                            "with the agency's code: MVD-1234567, GRS-1234567";
+    assert_int_equal(step(set, &d, MENU_EV_STATUS_AMBIGUOUS, t, NULL, 0, 102),
+                     MENU_OK);
+    assert_true(out.show && out.end);
+    assert_string_equal(out.screen, t);
+    uint16_t st = menu_set_find_var(set, "st", 2);
+    assert_null(menu_dialog_get(&d, st));
+    to_lookup(set, &d, NULL);
+    assert_int_equal(step(set, &d, MENU_EV_STATUS_AMBIGUOUS, "", NULL, 0, 102),
+                     MENU_OK);
+    assert_true(out.end);
+    assert_string_equal(out.screen, "Down.");
+    menu_set_unref(set);
+}
+
 static void test_failure_without_on_error_is_the_set_message(void **state)
 {
     (void)state;
@@ -270,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_found_saves_status_and_date),
         cmocka_unit_test(test_live_status_effect),
         cmocka_unit_test(test_not_found_locked_and_failure),
+        cmocka_unit_test(test_ambiguous_shows_the_gateways_screen),
         cmocka_unit_test(test_failure_without_on_error_is_the_set_message),
         cmocka_unit_test(test_unexpected_events),
         cmocka_unit_test(test_waiting_dialog_round_trip_and_resume),

@@ -4,8 +4,10 @@
  * change and its history, the template lookup with its fallbacks, who is
  * told (owner, subscribers, not the opted-out, not a muted owner, not the
  * owner twice), the built-in text when no template applies, the fan-out
- * cap, and the refusals (another agency's
- * application, a new one without owner).
+ * cap, the refusal of a new application without owner; numbers per
+ * agency (issue 14 item 6): another agency's change of the same number is
+ * its own application, told to its own people; a citizen's number found
+ * plain or with the agency's code, and the answer when it is ambiguous.
  *
  * Owns: its temp directory and store (through tests/unit/tmpdb.h).
  * May call: gateway/notify.h, gateway/store.h, tests/unit/tmpdb.h, libc,
@@ -45,6 +47,14 @@ static int fx_setup(void **state)
     return tmpdb_setup(state, sizeof(struct fx), "kznotify", seed);
 }
 
+/* The topic of agency's application A-1 (a static buffer). */
+static const char *topic_a1(int64_t agency)
+{
+    static char t[NOTIFY_TOPIC_MAX];
+    notify_topic(agency, "A-1", t, sizeof t);
+    return t;
+}
+
 static struct notify_change change(const struct fx *f, const char *status,
                                    const char *owner)
 {
@@ -68,8 +78,10 @@ static void test_topic_and_text(void **state)
 {
     struct fx *f = *state;
     char topic[NOTIFY_TOPIC_MAX];
-    notify_topic("A-1", topic, sizeof topic);
-    assert_string_equal(topic, "app:A-1");
+    notify_topic(f->agency, "A-1", topic, sizeof topic);
+    char want[64];
+    snprintf(want, sizeof want, "app:%lld/A-1", (long long)f->agency);
+    assert_string_equal(topic, want);
     char *text = (char *)"x";
     assert_int_equal(notify_status_text(f->db.st, f->agency, "A-1", "ready", "ky",
                                         NULL, &text), STORE_NOTFOUND);
@@ -97,11 +109,15 @@ static void test_change_tells_owner_and_subscribers(void **state)
     assert_int_equal(store_template_set(f->db.st, f->agency, "ready", "ky",
                                         "Арыз {number}: {status}. {note}"),
                      STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000002", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000003", "app:A-1", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, OWNER, "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002", topic_a1(f->agency), 1),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003", topic_a1(f->agency), 1),
+                     STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, OWNER, topic_a1(f->agency), 1),
+                     STORE_OK);
     assert_int_equal(store_optout_set(f->db.st, "996700000004", 1), STORE_OK);
-    assert_int_equal(store_sub_add(f->db.st, "996700000004", "app:A-1", 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000004", topic_a1(f->agency), 1),
+                     STORE_OK);
     struct notify_change c = change(f, "ready", OWNER);
     struct notify_result res;
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
@@ -122,12 +138,13 @@ static void test_change_tells_owner_and_subscribers(void **state)
     struct store_msg *none = NULL;
     assert_int_equal(store_msg_get(f->db.st, 4, &none), STORE_NOTFOUND);
     struct store_app app;
-    assert_int_equal(store_app_get(f->db.st, "A-1", &app), STORE_OK);
+    assert_int_equal(store_app_get(f->db.st, f->agency, "A-1", &app), STORE_OK);
     assert_string_equal(app.owner, OWNER);
     assert_string_equal(app.status, "ready");
 
     /* the owner muted this application: subscribers only */
-    assert_int_equal(store_sub_mute(f->db.st, OWNER, "app:A-1", true, 2), STORE_OK);
+    assert_int_equal(store_sub_mute(f->db.st, OWNER, topic_a1(f->agency), true,
+                                    2), STORE_OK);
     c.owner = NULL;
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_int_equal(res.muted, 1);
@@ -154,7 +171,7 @@ static void test_change_tells_owner_and_subscribers(void **state)
     store_msg_free(m);
     struct store_app_event ev[8];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 8, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, f->agency, "A-1", ev, 8, &n), STORE_OK);
     assert_int_equal(n, 4);
     assert_string_equal(ev[0].status, "lost");
 }
@@ -218,11 +235,13 @@ static void test_refusals(void **state)
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_INVALID);
     c.owner = OWNER;
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    /* another agency's "A-1" is its own (issue 14 item 6): no conflict,
+     * and the first agency's application keeps its one history entry */
     c.agency_id = f->other;
-    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_CONFLICT);
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     struct store_app_event ev[4];
     size_t n = 0;
-    assert_int_equal(store_app_history(f->db.st, "A-1", ev, 4, &n), STORE_OK);
+    assert_int_equal(store_app_history(f->db.st, f->agency, "A-1", ev, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
 }
 
@@ -236,7 +255,8 @@ static void test_fanout_cap(void **state)
     for (int i = 0; i < NOTIFY_FANOUT_MAX + 50; i++) {
         char to[STORE_MSISDN_MAX];
         snprintf(to, sizeof to, "99677%07d", i);
-        assert_int_equal(store_sub_add(f->db.st, to, "app:A-1", 1), STORE_OK);
+        assert_int_equal(store_sub_add(f->db.st, to, topic_a1(f->agency), 1),
+                     STORE_OK);
     }
     struct notify_change c = change(f, "ready", OWNER);
     c.lang = "ru";
@@ -244,6 +264,108 @@ static void test_fanout_cap(void **state)
     assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
     assert_int_equal(store_flush(f->db.st), STORE_OK);
     assert_int_equal(res.queued, 1 + NOTIFY_FANOUT_MAX);
+}
+
+/* Issue 14 item 6: two agencies' "A-1"; a change of one tells that
+ * application's owner and subscribers, never the other's. */
+static void test_fanout_follows_own_application(void **state)
+{
+    struct fx *f = *state;
+    const char *other_owner = "996700000005";
+    struct notify_change c = change(f, "ready", OWNER);
+    c.notify = false;
+    struct notify_result res;
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    c.agency_id = f->other;
+    c.owner = other_owner;
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000002",
+                                   topic_a1(f->agency), 1), STORE_OK);
+    assert_int_equal(store_sub_add(f->db.st, "996700000003",
+                                   topic_a1(f->other), 1), STORE_OK);
+    /* the other agency's change: its owner and its subscriber */
+    c.status = "closed";
+    c.notify = true;
+    c.owner = NULL;
+    assert_int_equal(notify_status_change(f->db.st, &c, &res), STORE_OK);
+    assert_int_equal(res.queued, 2);
+    struct store_msg *m = msg(f, 1);
+    assert_string_equal(m->to, other_owner);
+    store_msg_free(m);
+    m = msg(f, 2);
+    assert_string_equal(m->to, "996700000003");
+    store_msg_free(m);
+    /* and the first agency's application did not change */
+    struct store_app app;
+    assert_int_equal(store_app_get(f->db.st, f->agency, "A-1", &app), STORE_OK);
+    assert_string_equal(app.status, "ready");
+    assert_string_equal(app.owner, OWNER);
+    assert_int_equal(store_app_get(f->db.st, f->other, "A-1", &app), STORE_OK);
+    assert_string_equal(app.status, "closed");
+    assert_string_equal(app.owner, other_owner);
+}
+
+/* Issue 14 item 6: a citizen's typed number, plain or with the agency's
+ * code; only the citizen's own applications. */
+static void test_app_find(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st;
+    struct notify_found fd;
+    assert_int_equal(store_app_status(st, "12345", f->agency, 0, OWNER, "ready",
+                                      NULL, T0), STORE_OK);
+    assert_int_equal(store_app_status(st, "12345", f->other, 0, "996700000009",
+                                      "new", NULL, T0), STORE_OK);
+    assert_int_equal(store_app_status(st, "PAS-1", f->other, 0, OWNER, "new",
+                                      NULL, T0), STORE_OK);
+    /* one of mine: as today */
+    assert_int_equal(notify_app_find(st, "12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(fd.app[0].agency_id, f->agency);
+    assert_int_equal(notify_app_find(st, "12345", "996700000009", &fd),
+                     STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(fd.app[0].agency_id, f->other);
+    /* a number with dashes of its own, plain and prefixed ("MVD" any case) */
+    assert_int_equal(notify_app_find(st, "PAS-1", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(notify_app_find(st, "MVD-PAS-1", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_string_equal(fd.app[0].number, "PAS-1");
+    /* not mine, a wrong prefix, a bare dash: nothing */
+    assert_int_equal(notify_app_find(st, "mvd-12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 0);
+    assert_int_equal(notify_app_find(st, "tax-PAS-1", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 0);
+    assert_int_equal(notify_app_find(st, "-12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 0);
+    assert_int_equal(notify_app_find(st, "tax-", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 0);
+    /* mine at both: ambiguous, until prefixed */
+    assert_int_equal(store_app_status(st, "12345", f->other, 0, OWNER, "new",
+                                      NULL, T0), STORE_OK);
+    assert_int_equal(notify_app_find(st, "12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 2);
+    char *t = notify_ambiguous_text(&fd, "en");
+    assert_non_null(t);
+    assert_string_equal(t, "This number is with several agencies. Type it "
+                           "with the agency's code: tax-12345, mvd-12345");
+    free(t);
+    t = notify_ambiguous_text(&fd, "ky");
+    assert_string_equal(t, "Номур бир нече мекемеде бар. Коду менен "
+                           "териңиз: tax-12345, mvd-12345");
+    free(t);
+    t = notify_ambiguous_text(&fd, "ru");
+    assert_string_equal(t, "Номер в нескольких ведомствах. Наберите с "
+                           "кодом: tax-12345, mvd-12345");
+    free(t);
+    assert_int_equal(notify_app_find(st, "MVD-12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(fd.app[0].agency_id, f->other);
+    assert_string_equal(fd.app[0].status, "new");
+    assert_int_equal(notify_app_find(st, "Tax-12345", OWNER, &fd), STORE_OK);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(fd.app[0].agency_id, f->agency);
 }
 
 int main(void)
@@ -257,6 +379,9 @@ int main(void)
                                         tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, fx_setup, tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_cap, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_follows_own_application,
+                                        fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_app_find, fx_setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

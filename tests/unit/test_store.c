@@ -22,7 +22,8 @@
  *
  * Owns: its temp directories (made and removed by tests/unit/tmpdb.h).
  * May call: gateway/store.h, tests/unit/tmpdb.h, libevent, libc, POSIX,
- * cmocka.
+ * cmocka; SQLite directly only to fill a database as an older schema
+ * version had it (a migration's test).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include <sqlite3.h>
 
 #include "tests/unit/tmpdb.h"
 #include "gateway/store.h"
@@ -119,6 +122,99 @@ static void test_migrations(void **state)
     assert_int_equal(store_open("/nonexistent-dir/x/y.db", STORE_SYNC_NORMAL,
                                 &st, err, sizeof err), STORE_ERROR);
     assert_null(st);
+}
+
+/* Issue 14 item 6: the migration to per-agency application numbers, on a
+ * database filled as the version before it had it (raw SQL: the store's
+ * own statements are the new schema's).  Every application and history
+ * row is kept (ids, so the order, too), the topics "app:NUMBER" become
+ * "app:AGENCY_ID/NUMBER" (gateway/notify's notify_topic()), other topics
+ * stay, and another agency may then use the same number. */
+static void test_migration_app_numbers(void **state)
+{
+    struct fx *f = *state;
+    char err[256] = "";
+    assert_int_equal(store_test_migrate_before(f->db.path,
+                                               "application numbers per agency",
+                                               err, sizeof err), STORE_OK);
+    assert_int_equal(store_test_migrate_before(f->db.path, "no such", err,
+                                               sizeof err), STORE_NOTFOUND);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+    static const char fill[] =
+        "PRAGMA foreign_keys=ON;"
+        "INSERT INTO agencies(id, code, name) VALUES(1, 'MVD', 'Police'),"
+        " (2, 'GRS', 'Registry');"
+        "INSERT INTO services(id, code, agency_id) VALUES(5, 'passport', 2);"
+        "INSERT INTO applications(number, agency_id, service_id, owner_msisdn,"
+        " status, updated_at) VALUES"
+        " ('12345', 1, NULL, '996700000001', 'ready', 1000),"
+        " ('PAS-7', 2, 5, '996700000002', 'processing', 2000);"
+        "INSERT INTO application_history(id, number, status, note, at) VALUES"
+        " (10, '12345', 'received', 'filed', 900),"
+        " (11, 'PAS-7', 'received', NULL, 1900),"
+        " (12, '12345', 'ready', NULL, 1000),"
+        " (13, 'PAS-7', 'processing', 'x', 2000);"
+        "INSERT INTO subscriptions(msisdn, topic, created_at) VALUES"
+        " ('996700000009', 'app:12345', 1), ('996700000009', 'app:99999', 1),"
+        " ('996700000009', 'news', 1);"
+        "INSERT INTO sub_mutes(msisdn, topic, at) VALUES"
+        " ('996700000002', 'app:PAS-7', 1);";
+    assert_int_equal(sqlite3_exec(db, fill, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *st = tmpdb_connect(&f->db);
+    assert_int_equal(store_schema_version(st), store_builtin_version());
+    struct store_app a;
+    assert_int_equal(store_app_get(st, 1, "12345", &a), STORE_OK);
+    assert_string_equal(a.status, "ready");
+    assert_string_equal(a.owner, "996700000001");
+    assert_string_equal(a.agency, "MVD");
+    assert_int_equal(a.service_id, 0);
+    assert_int_equal(a.updated_at, 1000);
+    assert_int_equal(store_app_get(st, 2, "PAS-7", &a), STORE_OK);
+    assert_int_equal(a.service_id, 5);
+    assert_string_equal(a.status, "processing");
+    assert_int_equal(store_app_get(st, 2, "12345", &a), STORE_NOTFOUND);
+    struct store_app_event ev[4];
+    size_t n = 0;
+    assert_int_equal(store_app_history(st, 1, "12345", ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].status, "ready");
+    assert_string_equal(ev[1].status, "received");
+    assert_string_equal(ev[1].note, "filed");
+    assert_int_equal(ev[1].at, 900);
+    assert_int_equal(store_app_history(st, 2, "PAS-7", ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].note, "x");
+
+    char ms[2][STORE_MSISDN_MAX];
+    int64_t cur[2];
+    assert_int_equal(store_sub_list(st, "app:1/12345", 0, ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0], "996700000009");
+    assert_int_equal(store_sub_list(st, "app:12345", 0, ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_sub_list(st, "app:99999", 0, ms, cur, 2, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_sub_list(st, "news", 0, ms, cur, 2, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    bool muted = false;
+    assert_int_equal(store_sub_muted(st, "996700000002", "app:2/PAS-7", &muted),
+                     STORE_OK);
+    assert_true(muted);
+
+    /* GRS may now have its own 12345; MVD's is untouched */
+    assert_int_equal(store_app_status(st, "12345", 2, 0, "996700000003", "new",
+                                      NULL, T0), STORE_OK);
+    assert_int_equal(store_app_get(st, 1, "12345", &a), STORE_OK);
+    assert_string_equal(a.status, "ready");
+    assert_int_equal(store_app_history(st, 1, "12345", ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    store_close(st);
 }
 
 /* ---- directory: agencies, services, offices, tokens --------------------- */
@@ -236,7 +332,9 @@ static void test_directory(void **state)
 /* ---- applications, templates, lookup limit, subscriptions --------------- */
 
 /* Applications: created with an owner, changed by their agency only,
- * with their history. */
+ * with their history.  Numbers are per agency (issue 14 item 6): another
+ * agency's change of the same number is a new application of its own
+ * (needing its owner, as any new one), and leaves gov's untouched. */
 static void apps_and_history(struct store *st, int64_t gov, int64_t tax,
                              int64_t pass)
 {
@@ -247,32 +345,76 @@ static void apps_and_history(struct store *st, int64_t gov, int64_t tax,
                                       "received", "filed", T0), STORE_OK);
     assert_int_equal(store_app_status(st, "A-1", gov, 0, NULL, "approved",
                                       "ok", T0 + 10), STORE_OK);
-    /* another agency may neither change nor claim it */
+    /* another agency can change nothing of it: without an owner its "A-1"
+     * is new to it (refused as for any new number), with one it is its
+     * own A-1 */
     assert_int_equal(store_app_status(st, "A-1", tax, 0, NULL, "rejected",
-                                      NULL, T0 + 20), STORE_CONFLICT);
+                                      NULL, T0 + 20), STORE_INVALID);
     assert_int_equal(store_app_status(st, "A-1", tax, 0, "996700999999",
                                       "rejected", NULL, T0 + 20),
-                     STORE_CONFLICT);
+                     STORE_OK);
     struct store_app a;
-    assert_int_equal(store_app_get(st, "A-1", &a), STORE_OK);
+    assert_int_equal(store_app_get(st, gov, "A-1", &a), STORE_OK);
     assert_string_equal(a.status, "approved");
     assert_string_equal(a.owner, "996700111222");
     assert_int_equal(a.agency_id, gov);
+    assert_string_equal(a.agency, "gov");
+    assert_string_equal(a.number, "A-1");
     assert_int_equal(a.service_id, pass);
     assert_int_equal(a.updated_at, T0 + 10);
-    assert_int_equal(store_app_get(st, "A-2", &a), STORE_NOTFOUND);
+    assert_int_equal(store_app_get(st, gov, "A-2", &a), STORE_NOTFOUND);
+    assert_int_equal(store_app_get(st, tax, "A-1", &a), STORE_OK);
+    assert_string_equal(a.status, "rejected");
+    assert_string_equal(a.owner, "996700999999");
+    assert_int_equal(a.agency_id, tax);
+    assert_int_equal(a.service_id, 0);
 
     struct store_app_event ev[5];
     size_t n = 0;
-    assert_int_equal(store_app_history(st, "A-1", ev, 5, &n), STORE_OK);
+    assert_int_equal(store_app_history(st, gov, "A-1", ev, 5, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(ev[0].status, "approved");
     assert_string_equal(ev[0].note, "ok");
     assert_string_equal(ev[1].status, "received");
     assert_int_equal(ev[1].at, T0);
-    assert_int_equal(store_app_history(st, "A-1", ev, 1, &n), STORE_OK);
+    assert_int_equal(store_app_history(st, gov, "A-1", ev, 1, &n), STORE_OK);
     assert_int_equal(n, 1);
+    assert_int_equal(store_app_history(st, tax, "A-1", ev, 5, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].status, "rejected");
+}
 
+/* Issue 14 item 6: a citizen's own applications of one number, across
+ * agencies; another owner's are never found. */
+static void apps_found_by_owner(struct store *st, int64_t gov, int64_t tax)
+{
+    const char *me = "996700555000";
+    assert_int_equal(store_app_status(st, "77", gov, 0, me, "ready", NULL, T0),
+                     STORE_OK);
+    assert_int_equal(store_app_status(st, "77", tax, 0, "996700555111",
+                                      "ready", NULL, T0), STORE_OK);
+    struct store_app a[4];
+    size_t n = 9;
+    assert_int_equal(store_app_find(st, "77", me, a, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].agency_id, gov);
+    assert_string_equal(a[0].agency, "gov");
+    assert_string_equal(a[0].number, "77");
+    assert_string_equal(a[0].owner, me);
+    /* the same number of the same owner at tax: both, by agency */
+    assert_int_equal(store_app_status(st, "77", tax, 0, me, "new", NULL, T0),
+                     STORE_OK);
+    assert_int_equal(store_app_find(st, "77", me, a, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(a[0].agency_id, gov);
+    assert_int_equal(a[1].agency_id, tax);
+    assert_string_equal(a[1].status, "new");
+    assert_int_equal(store_app_find(st, "77", me, a, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_app_find(st, "77", "996700555222", a, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_app_find(st, "", me, a, 4, &n), STORE_INVALID);
 }
 
 /* Templates: exact, then agency 0, then status "*"; listed and deleted. */
@@ -406,13 +548,13 @@ static void lookup_window_slides(struct store *st)
     assert_int_equal(fails, 2);
     assert_int_equal(until, 0);
     /* the owner's own lookup in between: a read, it clears nothing */
-    (void)store_app_get(st, "12345", &app);
+    (void)store_app_get(st, 1, "12345", &app);
     /* T0 has left the window; T0 + 59000 has not */
     assert_int_equal(store_lookup_failed(st, p, T0 + 60000, 60000, 3, 600000,
                                          &fails, &until), STORE_OK);
     assert_int_equal(fails, 2);
     assert_int_equal(until, 0);
-    (void)store_app_get(st, "12345", &app);
+    (void)store_app_get(st, 1, "12345", &app);
     assert_int_equal(store_lookup_failed(st, p, T0 + 60001, 60000, 3, 600000,
                                          &fails, &until), STORE_OK);
     assert_int_equal(fails, 3);
@@ -489,6 +631,7 @@ static void test_applications(void **state)
     assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
     assert_int_equal(store_service_put(st, gov, "passport", &pass), STORE_OK);
     apps_and_history(st, gov, tax, pass);
+    apps_found_by_owner(st, gov, tax);
     templates(st, gov, tax);
     lookup_limit(st);
     lookup_window_slides(st);
@@ -1887,6 +2030,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_migrations),
+        T(test_migration_app_numbers),
         T(test_directory),
         T(test_applications),
         T(test_bookings),
