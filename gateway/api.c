@@ -472,36 +472,51 @@ static void h_health(struct rq *r, union api_in *in)
     reply_now(r, 200, j, "{\"ok\":true}", NULL);
 }
 
+#define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
+                      "requires (law_required) may be sent"
+
 /*
  * Enqueue one message for r's agency (the pass's batch is open).  *j gets
- * its answer, {"id", "state", "duplicate"}; an opted-out recipient (and no
- * law_required) is refused: *j = NULL, *refused = true, nothing stored.
+ * its answer, {"id", "state", "duplicate"}.  Refused, with *j = NULL,
+ * e filled (409) and nothing stored: an opted-out recipient (and no
+ * law_required), field "to"; an idempotency key already used for other
+ * content (issue 14 item 8: api_message_digest), field "idempotency_key".
  * Returns STORE_OK or the store's error (nothing answered).
  */
 static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
-                       json_t **j, bool *refused)
+                       json_t **j, struct api_error *e)
 {
     struct store *st = r->a->st;
     *j = NULL;
-    *refused = false;
+    memset(e, 0, sizeof *e);
     if (!m->law_required) {
         bool out = false;
         int rc = store_optout_get(st, m->to, &out);
         if (rc != STORE_OK)
             return rc;
         if (out) {
-            *refused = true;
+            api_fail(e, 409, "to", "%s", OPTED_OUT_MSG);
             return STORE_OK;
         }
     }
+    uint8_t hash[STORE_REQ_HASH_LEN];
+    if (m->idem_key && api_message_digest(m, hash) != 0)
+        return STORE_ERROR;
     struct store_msg_new nm = {
         .client = r->client, .idem_key = m->idem_key, .to = m->to,
         .text = m->text, .tmpl = m->tmpl, .data = m->vars, .lang = m->lang,
         .callback_url = m->callback_url, .law_required = m->law_required,
         .not_before = now, .expires_at = now + r->a->expiry_ms,
+        .req_hash = m->idem_key ? hash : NULL,
     };
     int64_t id = 0;
     int rc = store_enqueue(st, &nm, now, &id);
+    if (rc == STORE_CONFLICT) {
+        api_fail(e, 409, "idempotency_key", "idempotency key \"%s\" was "
+                 "already used for a different message (id %" PRId64 ")",
+                 m->idem_key, id);
+        return STORE_OK;
+    }
     if (rc != STORE_OK && rc != STORE_DUPLICATE)
         return rc;
     const char *state = "queued";
@@ -516,9 +531,6 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
     store_msg_free(old);
     return STORE_OK;
 }
-
-#define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
-                      "requires (law_required) may be sent"
 
 /*
  * A templated message gets its text before it is accepted (the outbox
@@ -550,19 +562,14 @@ static int render_message(struct rq *r, struct api_message *m,
 static void h_message_post(struct rq *r, union api_in *in)
 {
     json_t *j = NULL;
-    bool refused = false;
     struct api_error e;
     int rc = render_message(r, &in->message, &e);
-    if (rc == STORE_OK && e.status) {
-        reply_error(r, e.status, e.msg, e.field);
-        return;
-    }
-    if (rc == STORE_OK)
-        rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
+    if (rc == STORE_OK && !e.status)
+        rc = enqueue_one(r, &in->message, now_ms(), &j, &e);
     if (rc != STORE_OK)
         reply_store_error(r, rc);
-    else if (refused)
-        reply_error(r, 409, OPTED_OUT_MSG, "to");
+    else if (e.status)
+        reply_error(r, e.status, e.msg, e.field);
     else
         reply_later(r, 202, j, true);
 }
@@ -570,8 +577,10 @@ static void h_message_post(struct rq *r, union api_in *in)
 /*
  * POST /v1/messages/batch: up to API_BATCH_MAX messages, one commit.  202
  * {"results": [...]} in the order given, each {"id", "state", "duplicate"}
- * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
- * for it).  A malformed batch is refused whole (400, nothing stored), and
+ * or, for an opted-out recipient, {"error", "field": "to"}, for an
+ * idempotency key used before with other content (issue 14 item 8),
+ * {"error", "field": "idempotency_key"} (nothing stored for either: the
+ * single POST answers these 409).  A malformed batch is refused whole (400, nothing stored), and
  * so is one with a template that cannot be rendered (422, the field names
  * the element: "messages[3].template"): every text is rendered before the
  * first message is stored.
@@ -597,10 +606,10 @@ static void h_message_batch(struct rq *r, union api_in *in)
         rc = STORE_ERROR;
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         json_t *j = NULL;
-        bool refused = false;
-        rc = enqueue_one(r, &b->m[i], now, &j, &refused);
-        if (rc == STORE_OK && refused)
-            j = json_pack("{s:s, s:s}", "error", OPTED_OUT_MSG, "field", "to");
+        struct api_error e;
+        rc = enqueue_one(r, &b->m[i], now, &j, &e);
+        if (rc == STORE_OK && e.status)
+            j = json_pack("{s:s, s:s}", "error", e.msg, "field", e.field);
         else if (rc == STORE_OK)
             stored++;
         if (rc == STORE_OK && json_array_append_new(results, j) != 0)

@@ -12,7 +12,8 @@
  * Owns: nothing between calls (no state; the same body parses the same
  * way twice).  Pure: no I/O, no logging, no clock; fuzzed by
  * tests/fuzz/fuzz_api_json.c.
- * May call: jansson, gateway/phone, gateway/template, smpp/text, libc.
+ * May call: jansson, gateway/phone, gateway/template, smpp/text,
+ * base/sha256, libc.
  */
 #include "gateway/api_parse.h"
 
@@ -24,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "base/sha256.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
@@ -440,6 +442,37 @@ static int message_from(json_t *root, void *out, struct api_error *e)
     rc = 0;
 out:
     return rc;
+}
+
+/* issue 14 item 8.  The canonical content is a JSON object with sorted
+ * keys and no spaces, holding only what decides what is sent: so key
+ * order and white space of the request, an explicit default ("language":
+ * "ky", "law_required": false) and the phone number's spelling do not
+ * matter, and a rendered text (a template's) is not part of it. */
+int api_message_digest(const struct api_message *m, uint8_t out[32])
+{
+    json_t *o = json_object();
+    json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : NULL;
+    int bad = !o || (m->vars && !vars);
+    bad |= json_object_set_new(o, "to", json_string(m->to));
+    bad |= json_object_set_new(o, "language", json_string(m->lang));
+    bad |= json_object_set_new(o, "law_required", json_boolean(m->law_required));
+    if (m->tmpl)
+        bad |= json_object_set_new(o, "template", json_string(m->tmpl));
+    else if (m->text)
+        bad |= json_object_set_new(o, "text", json_string(m->text));
+    if (vars)
+        bad |= json_object_set(o, "variables", vars);
+    if (m->callback_url)
+        bad |= json_object_set_new(o, "callback_url", json_string(m->callback_url));
+    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(vars);
+    json_decref(o);
+    if (!s)
+        return -1;
+    kz_sha256(s, strlen(s), out);
+    free(s);
+    return 0;
 }
 
 /* name[0..len) for a message: at most 40 bytes, never cut inside a UTF-8

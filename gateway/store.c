@@ -296,6 +296,12 @@ static const struct store_migration migrations[] = {
       "CREATE INDEX lookup_misses_by_msisdn ON lookup_misses(msisdn, at);"
       "CREATE TRIGGER lookup_attempts_gone AFTER DELETE ON lookup_attempts"
       "  BEGIN DELETE FROM lookup_misses WHERE msisdn = old.msisdn; END;" },
+    { "issue 14 item 8: idempotency request hash",
+      /* the SHA-256 of the request's canonical content, kept with its
+       * idempotency key: the same key with other content is a conflict,
+       * not a duplicate (store_enqueue).  NULL for rows from before this
+       * migration and for writers that give none: those match any. */
+      "ALTER TABLE outbox ADD COLUMN req_hash BLOB;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -528,13 +534,14 @@ static const char *const sql[S_COUNT] = {
     [S_OUT_INSERT] =
         "INSERT INTO outbox(client, idem_key, msisdn, body, template, data,"
         " lang, callback_url, law_required, state, next_attempt_at,"
-        " expires_at, created_at, updated_at, sender, via)"
+        " expires_at, created_at, updated_at, sender, via, req_hash)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11,"
-        " ?12, ?12, ?13, ?14)"
+        " ?12, ?12, ?13, ?14, ?15)"
         " ON CONFLICT(client, idem_key) WHERE idem_key IS NOT NULL"
         " DO NOTHING",   /* no RETURNING: see store_enqueue */
+    /* issue 14 item 8: the first message's id and request hash */
     [S_OUT_BY_IDEM] =
-        "SELECT id FROM outbox WHERE client = ?1 AND idem_key = ?2",
+        "SELECT id, req_hash FROM outbox WHERE client = ?1 AND idem_key = ?2",
     [S_OUT_GET] = "SELECT " MSG_COLS " FROM outbox WHERE id = ?1",
     /* ?1 now ?2 lease end ?3 limit.  The inner SELECT walks outbox_due. */
     [S_OUT_CLAIM] =
@@ -2419,6 +2426,8 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     bi(s, 12, now);
     bt(s, 13, m->sender);
     bt(s, 14, m->via);
+    if (m->req_hash)
+        sqlite3_bind_blob(s, 15, m->req_hash, STORE_REQ_HASH_LEN, SQLITE_STATIC);
     /* The id comes from sqlite3_last_insert_rowid(), not from RETURNING:
      * SQLite runs RETURNING through an ephemeral table, i.e. it opens and
      * closes a temporary B-tree and pager per row, which the API's profile
@@ -2437,10 +2446,20 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     s = S(st, S_OUT_BY_IDEM);
     bt(s, 1, client);
     bt(s, 2, m->idem_key);
-    r = one_int(st, s, "enqueue idempotency", id_out);
-    if (r == STORE_OK)
-        return STORE_DUPLICATE;
-    return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    r = row(st, s, "enqueue idempotency");
+    if (r != STORE_OK)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    if (id_out)
+        *id_out = sqlite3_column_int64(s, 0);
+    /* issue 14 item 8: a row without a hash (written before the
+     * migration, or by a writer that gives none) matches any content, as
+     * every reuse did before; so does a caller without one */
+    const void *had = sqlite3_column_blob(s, 1);
+    bool same = !m->req_hash || !had ||
+                (sqlite3_column_bytes(s, 1) == STORE_REQ_HASH_LEN &&
+                 memcmp(had, m->req_hash, STORE_REQ_HASH_LEN) == 0);
+    sqlite3_reset(s);
+    return same ? STORE_DUPLICATE : STORE_CONFLICT;
 }
 
 int store_msg_get(struct store *st, int64_t id, struct store_msg **out)

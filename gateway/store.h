@@ -477,7 +477,11 @@ struct store_msg_new {
     int64_t expires_at;       /* final failure ('expired') after */
     const char *sender;       /* source address; NULL: the sender's own */
     const char *via;          /* link to prefer; NULL: the routing rule */
+    /* issue 14 item 8: STORE_REQ_HASH_LEN bytes digesting the request's
+     * content, kept with idem_key; NULL: none (matches any) */
+    const uint8_t *req_hash;
 };
+#define STORE_REQ_HASH_LEN 32
 
 /* A message as stored.  Every string is NULL when unset. */
 struct store_msg {
@@ -497,7 +501,10 @@ void store_msg_free(struct store_msg *m);
 /*
  * store_enqueue — add a message in state 'queued'.  STORE_OK with *id_out
  * = new id; STORE_DUPLICATE with *id_out = the existing message's id when
- * (client, idem_key) was used before (the new content is ignored).
+ * (client, idem_key) was used before with the same req_hash (or either
+ * has none): the new content is ignored; STORE_CONFLICT with *id_out =
+ * the existing message's id when it was used with another req_hash
+ * (nothing stored).
  */
 int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
                   int64_t *id_out);

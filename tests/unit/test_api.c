@@ -684,6 +684,95 @@ static void test_message_template(void **state)
                 "Арыз A-7: даяр.");
 }
 
+/* One element of a batch's answer: its "error" ("" when none) and id. */
+static const char *batch_elem(const struct resp *r, size_t i, int64_t *id,
+                              char *err, size_t cap)
+{
+    json_t *j = body_json(r);
+    json_t *o = json_array_get(json_object_get(j, "results"), i);
+    assert_non_null(o);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    const char *fl = json_string_value(json_object_get(o, "field"));
+    snprintf(err, cap, "%s%s%s", e ? e : "", fl ? " @" : "", fl ? fl : "");
+    *id = (int64_t)json_integer_value(json_object_get(o, "id"));
+    json_decref(j);
+    return err;
+}
+
+/* Issue 14 item 8: an idempotency key reused with other content is a 409
+ * naming the key (nothing stored), not a 202 duplicate; the same content
+ * in another spelling (key order, white space, the number's "+", a
+ * default written out, variables in another order) still is one. */
+static void test_idempotency_conflict(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"first\","
+                          "\"idempotency_key\":\"order-7\"}", &r), 202);
+    int64_t id = r.id;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{ \"idempotency_key\" : \"order-7\", \"text\":\"first\","
+                          "\n \"language\":\"ky\", \"law_required\":false,"
+                          " \"to\":\"+996555123456\" }", &r), 202);
+    assert_int_equal(r.id, id);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    int64_t before = good_id(f);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"second\","
+                          "\"idempotency_key\":\"order-7\"}", &r), 409);
+    assert_error(&r, 409, "idempotency_key", "\"order-7\"");
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555000777\",\"text\":\"first\","
+                          "\"idempotency_key\":\"order-7\"}", &r), 409);
+    assert_error(&r, 409, "idempotency_key", "different message");
+    assert_int_equal(good_id(f), before + 1);
+    /* templated: the variables are compared as values */
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "visit", "en",
+                                        "Visit on {day} at {time}."), STORE_OK);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"template\":\"visit\","
+                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                          "\"variables\":{\"day\":\"1.12\",\"time\":9}}", &r), 202);
+    int64_t vid = r.id;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"template\":\"visit\","
+                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                          "\"variables\":{\"time\":9,\"day\":\"1.12\"}}", &r), 202);
+    assert_int_equal(r.id, vid);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"template\":\"visit\","
+                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                          "\"variables\":{\"time\":10,\"day\":\"1.12\"}}", &r), 409);
+    assert_error(&r, 409, "idempotency_key", "\"v-1\"");
+    /* a batch answers it per message: the same content is a duplicate, the
+     * other one an error naming the key, and the rest is stored */
+    before = good_id(f);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
+                          "{\"messages\":[{\"text\":\"first\",\"to\":\"996555123456\","
+                          "\"idempotency_key\":\"order-7\"},{\"to\":\"996555123456\","
+                          "\"text\":\"third\",\"idempotency_key\":\"order-7\"},"
+                          "{\"to\":\"996555123456\",\"text\":\"new\"}]}", &r), 202);
+    char err[300];
+    int64_t eid;
+    assert_string_equal(batch_elem(&r, 0, &eid, err, sizeof err), "");
+    assert_int_equal(eid, id);
+    batch_elem(&r, 1, &eid, err, sizeof err);
+    assert_non_null(strstr(err, "\"order-7\""));
+    assert_non_null(strstr(err, "@idempotency_key"));
+    assert_string_equal(batch_elem(&r, 2, &eid, err, sizeof err), "");
+    assert_int_equal(eid, before + 1);
+    assert_int_equal(good_id(f), before + 2);
+    /* the first message was not changed by any of it */
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
+    assert_string_equal(m->text, "first");
+    assert_string_equal(m->to, "996555123456");
+    store_msg_free(m);
+}
+
 static int get_parts(struct fx *f, int64_t id)
 {
     char path[64];
@@ -1465,6 +1554,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         T(test_messages),
         T(test_message_template),
+        T(test_idempotency_conflict),
         T(test_message_parts_follow_route),
         T(test_routing),
         T(test_errors_change_nothing),
