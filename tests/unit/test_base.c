@@ -1,6 +1,7 @@
 /*
  * tests/unit/test_base.c — the floor (base/): UTF-8, the GSM 03.38 table,
- * SHA-256 and the clocks, tested on their own, below every user of them.
+ * SHA-256, the clocks and the callback address rules (netaddr), tested
+ * on their own, below every user of them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,10 +10,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "base/clock.h"
 #include "base/gsm0338.h"
+#include "base/netaddr.h"
 #include "base/sha256.h"
 #include "base/utf8.h"
 
@@ -202,6 +208,128 @@ static void test_clocks_read_what_they_say(void **state)
     assert_true(b >= a);
 }
 
+/* Issue 14 item 9: every spelling of a loopback, unspecified, link-local
+ * or metadata address is internal; public and private ones are not. */
+static void test_netaddr_internal_in_every_spelling(void **state)
+{
+    (void)state;
+    static const char *const inside[] = {
+        "127.0.0.1", "127.1", "127.255.255.254", "2130706433", "0x7f000001",
+        "0177.0.0.1", "0x7f.1", "0.0.0.0", "0", "0.1.2.3", "169.254.169.254",
+        "169.254.0.1", "::1", "::", "fe80::1", "febf::1", "fd00:ec2::254",
+        "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:169.254.169.254",
+        "::127.0.0.1", "64:ff9b::127.0.0.1", "::ffff:0.0.0.0",
+    };
+    static const char *const outside[] = {
+        "8.8.8.8", "10.0.0.1", "192.168.1.1", "128.0.0.1", "169.253.1.1",
+        "2001:db8::1", "fec0::1", "fd00:ec2::253", "::ffff:8.8.8.8", "::8.8.8.8",
+        "fc00::1",
+    };
+    struct sockaddr_storage ss;
+    for (size_t i = 0; i < sizeof inside / sizeof *inside; i++) {
+        assert_int_equal(kz_host_literal(inside[i], &ss), 1);
+        if (!kz_addr_internal((struct sockaddr *)&ss))
+            fail_msg("%s should be internal", inside[i]);
+    }
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        assert_int_equal(kz_host_literal(outside[i], &ss), 1);
+        if (kz_addr_internal((struct sockaddr *)&ss))
+            fail_msg("%s should not be internal", outside[i]);
+    }
+    assert_int_equal(kz_host_literal("example.org", &ss), 0);
+    assert_int_equal(kz_host_literal("localhost", &ss), 0);
+}
+
+static void test_netaddr_url_host_and_cidrs(void **state)
+{
+    (void)state;
+    char h[64];
+    assert_int_equal(kz_url_host("https://Hooks.Example.ORG./x?y", h, sizeof h), 0);
+    assert_string_equal(h, "hooks.example.org");
+    assert_int_equal(kz_url_host("http://u:p@[::1]:8080/cb", h, sizeof h), 0);
+    assert_string_equal(h, "::1");
+    assert_int_equal(kz_url_host("http://x.org@127.0.0.1/", h, sizeof h), 0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(kz_url_host("http://127.0.0.1#@x.org/", h, sizeof h), 0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(kz_url_host("http://a@b@127.0.0.1/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://x.org\\@127.0.0.1/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://%6c%6fcalhost/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://[fe80::1%25eth0]/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http:///x", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://[::1/x", h, sizeof h), -1);
+
+    struct kz_cidr c;
+    struct sockaddr_storage ss;
+    assert_int_equal(kz_cidr_parse("127.0.0.0/8", &c), 0);
+    kz_host_literal("127.9.9.9", &ss);
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    kz_host_literal("::ffff:127.0.0.2", &ss);        /* mapped counts */
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    kz_host_literal("128.0.0.1", &ss);
+    assert_false(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    assert_int_equal(kz_cidr_parse("fe80::/10", &c), 0);
+    kz_host_literal("febf::5", &ss);
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    assert_int_equal(kz_cidr_parse("::1", &c), 0);
+    assert_int_equal(c.bits, 128);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/33", &c), -1);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/", &c), -1);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/-1", &c), -1);
+    assert_int_equal(kz_cidr_parse("hooks", &c), -1);
+}
+
+static void test_netaddr_allow_list(void **state)
+{
+    (void)state;
+    /* no list: literal internal addresses and localhost are refused,
+     * other names wait for the connect-time check */
+    static const char *const refused[] = {
+        "http://127.0.0.1:8080/cb", "http://127.1/", "http://2130706433/",
+        "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+        "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/", "http://localhost:9/", "http://LOCALHOST./",
+        "http://api.localhost/", "http://x@127.0.0.1/", "http://:80/",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (kz_netallow_url(NULL, refused[i]) != -1)
+            fail_msg("%s should be refused", refused[i]);
+    assert_int_equal(kz_netallow_url(NULL, "https://hooks.example.org/cb"), 0);
+    assert_int_equal(kz_netallow_url(NULL, "http://10.1.2.3/cb"), 0);
+    assert_int_equal(kz_netallow_url(NULL, "http://notlocalhost/cb"), 0);
+
+    const char *items[] = { "127.0.0.1", "Hooks.Local", "fe80::/10" };
+    struct kz_netallow a;
+    size_t bad = 99;
+    assert_int_equal(kz_netallow_init(&a, items, 3, &bad), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.0.0.1:8080/cb"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.1:8080/cb"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.0.0.2/cb"), -1);
+    assert_int_equal(kz_netallow_url(&a, "http://[fe80::2]/"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://hooks.local./"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://localhost/"), -1);
+    assert_true(kz_netallow_name(&a, "HOOKS.local"));
+    assert_false(kz_netallow_name(&a, "hooks.local.evil"));
+    struct sockaddr_storage ss;
+    kz_host_literal("::ffff:127.0.0.1", &ss);
+    assert_true(kz_netallow_addr(&a, (struct sockaddr *)&ss));
+    kz_host_literal("169.254.169.254", &ss);
+    assert_false(kz_netallow_addr(&a, (struct sockaddr *)&ss));
+    assert_false(kz_netallow_addr(NULL, (struct sockaddr *)&ss));
+    kz_host_literal("8.8.8.8", &ss);
+    assert_true(kz_netallow_addr(NULL, (struct sockaddr *)&ss));
+    kz_netallow_free(&a);
+
+    const char *worse[] = { "ok.example", "10.0.0.0/99", "x" };
+    assert_int_equal(kz_netallow_init(&a, worse, 3, &bad), -1);
+    assert_int_equal(bad, 1);
+    assert_null(a.names);
+    assert_false(kz_netallow_item_ok("a b"));
+    assert_false(kz_netallow_item_ok(""));
+    assert_true(kz_netallow_item_ok("::1/128"));
+    assert_true(kz_netallow_item_ok("callbacks-test_1.internal"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +343,9 @@ int main(void)
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
         cmocka_unit_test(test_clocks_read_what_they_say),
+        cmocka_unit_test(test_netaddr_internal_in_every_spelling),
+        cmocka_unit_test(test_netaddr_url_host_and_cidrs),
+        cmocka_unit_test(test_netaddr_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
