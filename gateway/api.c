@@ -65,6 +65,7 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "base/netaddr.h"
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/api_parse.h"
@@ -103,6 +104,7 @@ struct api {
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
     struct api_stats stats;
+    struct kz_netallow callback_allow;   /* issue 14 item 9 */
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
      * authorize), so a revoked token stops working at the next commit. */
@@ -559,11 +561,24 @@ static int render_message(struct rq *r, struct api_message *m,
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* What a message passes before it is stored: its callback_url may be
+ * called (issue 14 item 9: no loopback, link-local or metadata address
+ * unless callbacks.allow names it; 422), and its template renders.  As
+ * render_message. */
+static int accept_message(struct rq *r, struct api_message *m,
+                          struct api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    if (api_callback_check(m->callback_url, &r->a->callback_allow, e) != 0)
+        return STORE_OK;
+    return render_message(r, m, e);
+}
+
 static void h_message_post(struct rq *r, union api_in *in)
 {
     json_t *j = NULL;
     struct api_error e;
-    int rc = render_message(r, &in->message, &e);
+    int rc = accept_message(r, &in->message, &e);
     if (rc == STORE_OK && !e.status)
         rc = enqueue_one(r, &in->message, now_ms(), &j, &e);
     if (rc != STORE_OK)
@@ -591,7 +606,7 @@ static void h_message_batch(struct rq *r, union api_in *in)
     int rc = STORE_OK;
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         struct api_error e;
-        rc = render_message(r, &b->m[i], &e);
+        rc = accept_message(r, &b->m[i], &e);
         if (rc == STORE_OK && e.status) {
             char f[96];   /* "messages[999].variables" */
             snprintf(f, sizeof f, "messages[%zu].%.40s", i, e.field);
@@ -1508,6 +1523,15 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
+    size_t bad = 0;
+    if (opts && kz_netallow_init(&a->callback_allow,
+                                 (const char *const *)opts->callback_allow,
+                                 opts->callback_allow_n, &bad) != 0) {
+        snprintf(err, errlen, bad < opts->callback_allow_n ?
+                 "callbacks.allow: bad entry" : "out of memory");
+        api_free(a);
+        return NULL;
+    }
     a->http = evhttp_new(base);
     if (!a->http) {
         snprintf(err, errlen, "out of memory");
@@ -1560,6 +1584,7 @@ void api_free(struct api *a)
         answer_pending(a, -1);
     if (a->http)
         evhttp_free(a->http);
+    kz_netallow_free(&a->callback_allow);
     free(a);
 }
 

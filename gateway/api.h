@@ -66,6 +66,11 @@ struct api_opts {
      * serves the number now (then, as with NULL: UDH 8-bit, no Latin-1). */
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
+    /* issue 14 item 9: host names and CIDRs a callback_url may name
+     * although they are loopback, link-local or metadata addresses
+     * (base/netaddr.h; config callbacks.allow); copied.  Others get 422. */
+    char *const *callback_allow;
+    size_t callback_allow_n;
 };
 
 /*

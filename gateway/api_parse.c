@@ -13,7 +13,7 @@
  * way twice).  Pure: no I/O, no logging, no clock; fuzzed by
  * tests/fuzz/fuzz_api_json.c.
  * May call: jansson, gateway/phone, gateway/template, smpp/text,
- * base/sha256, libc.
+ * base/sha256, base/netaddr, libc.
  */
 #include "gateway/api_parse.h"
 
@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "base/netaddr.h"
 #include "base/sha256.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
@@ -473,6 +474,17 @@ int api_message_digest(const struct api_message *m, uint8_t out[32])
     kz_sha256(s, strlen(s), out);
     free(s);
     return 0;
+}
+
+int api_callback_check(const char *url, const struct kz_netallow *allow,
+                       struct api_error *e)
+{
+    if (!url || kz_netallow_url(allow, url) == 0)
+        return 0;
+    return api_fail(e, 422, "callback_url",
+                    "\"callback_url\" may not reach a loopback, link-local or "
+                    "metadata address (or localhost) unless the gateway's "
+                    "callbacks.allow names it");
 }
 
 /* name[0..len) for a message: at most 40 bytes, never cut inside a UTF-8

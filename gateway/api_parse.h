@@ -11,7 +11,7 @@
  * Ownership: parsed structs own their strings (free them with
  * api_*_clear(), also after a failed parse).
  * May call: jansson, gateway/phone, gateway/template, smpp/text,
- * base/sha256, libc.
+ * base/sha256, base/netaddr, libc.
  * Used by gateway/api.c (the routes' body kinds), the unit tests and the
  * fuzz target.
  */
@@ -102,6 +102,17 @@ int api_message_render(struct api_message *m, const char *body,
  * template is rendered.  0, or -1 when out of memory.  Pure.
  */
 int api_message_digest(const struct api_message *m, uint8_t out[32]);
+
+/*
+ * api_callback_check — may the gateway call url (issue 14 item 9)?  0
+ * when url is NULL or kz_netallow_url(allow, url) lets it through; else
+ * -1 with e (422, field "callback_url").  allow may be NULL.  The check
+ * at connect time (gateway/fetch, a guarded request) covers names that
+ * resolve inside.  Pure.
+ */
+struct kz_netallow;
+int api_callback_check(const char *url, const struct kz_netallow *allow,
+                       struct api_error *e);
 
 /*
  * POST /v1/messages/batch: {"messages": [message, ...]} with 1..API_BATCH_MAX

@@ -15,11 +15,12 @@
  * scalar tokens (for a mapping or sequence, from the key that names it).
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
- * May call: libfyaml, libc, base/utf8, dialogs_parse_url() (pure).  No I/O except
- * config_load_file() (reads the one file) and config_print_help() (writes
+ * May call: libfyaml, libc, base/utf8, base/netaddr, dialogs_parse_url()
+ * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
+#include "base/netaddr.h"
 #include "base/utf8.h"
 #include "smpp/dialect.h"
 #include "gateway/log.h"
@@ -40,7 +41,8 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
-enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_COUNT };
+enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING,
+            S_CALLBACKS, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -56,6 +58,7 @@ static const struct section sections[S_COUNT] = {
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
+    [S_CALLBACKS] = { "callbacks", 0, "the agencies' callback_url calls" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -66,6 +69,7 @@ static const struct section sections[S_COUNT] = {
 #define F_DIGITS    0x20u   /* list items: digits only */
 #define F_HHMM      0x40u   /* "HH:MM", 00:00..23:59 */
 #define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
+#define F_NETALLOW  0x100u  /* list items: host names or CIDRs (base/netaddr) */
 
 struct key {
     enum sect sect;
@@ -171,6 +175,14 @@ static const struct key keys[] = {
       C(reminder_skip_recent_ms), 0,
       "no reminder for a booking made this close before its reminder time, "
       "or after it (its confirmation is recent); 0s: always one" },
+
+    /* issue 14 item 9 */
+    { S_CALLBACKS, "allow", T_STRLIST, "[]", 1, 253, NULL, F_NETALLOW,
+      C(callbacks_allow), C(callbacks_allow_count),
+      "hosts and CIDRs a callback_url may reach although they are loopback, "
+      "link-local or metadata addresses (127.0.0.0/8, ::1, 0.0.0.0/8, "
+      "169.254.0.0/16, fe80::/10, fd00:ec2::254, localhost), e.g. "
+      "[127.0.0.1, hooks.internal]; read at start" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -739,8 +751,9 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
                     ok = 0;
             if (!ok) {
                 add_err(cx->errs, ip.line, ip.col,
-                        "%s%s: \"%.*s\" must be %llu to %llu digits", prefix,
-                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max);
+                        "%s%s: \"%.*s\" must be %llu to %llu %s", prefix,
+                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max,
+                        (k->flags & F_DIGITS) ? "digits" : "characters");
                 bad = 1;
                 continue;
             }
@@ -748,6 +761,15 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
             if (!list[cnt]) {
                 bad = 1;
                 break;
+            }
+            if ((k->flags & F_NETALLOW) && !kz_netallow_item_ok(list[cnt])) {
+                add_err(cx->errs, ip.line, ip.col,
+                        "%s%s: \"%.*s\" is neither a host name nor an "
+                        "address or CIDR", prefix, k->name,
+                        (int)(len > 40 ? 40 : len), s);
+                free(list[cnt]);
+                bad = 1;
+                continue;
             }
             cnt++;
         }
@@ -1440,8 +1462,8 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
                      (k->flags & F_NAME) ? ", [a-z0-9_-]" : "");
         break;
     case T_STRLIST:
-        snprintf(range, sizeof range, "items of %llu..%llu digits", k->min,
-                 k->max);
+        snprintf(range, sizeof range, "items of %llu..%llu %s", k->min,
+                 k->max, (k->flags & F_DIGITS) ? "digits" : "chars");
         break;
     case T_ENUM: {
         size_t p = 0;

@@ -76,6 +76,9 @@ struct config {
     unsigned reminder_check_s;  /* timer interval, seconds */
     unsigned reminder_skip_recent_ms; /* booked this close before the
                                  * reminder time (or after it): none */
+    /* issue 14 item 9: callback_url exceptions (base/netaddr.h) */
+    char **callbacks_allow;     /* host names and CIDRs; empty by default */
+    size_t callbacks_allow_count;
     char *source;               /* file it came from, or "(defaults)" */
 };
 

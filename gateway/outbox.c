@@ -375,6 +375,7 @@ static void cb_start(struct ob_cb *c)
         .body_len = strlen(c->body), .content_type = "application/json",
         .timeout_ms = ob->o.callback_timeout_ms,
         .max_response_bytes = 4096,
+        .guard = true,    /* an agency's URL: no internal address (item 9) */
     };
     int rc = fetch_start(ob->o.fetch, &req, cb_done, c, &c->fid);
     if (rc != FETCH_OK) {

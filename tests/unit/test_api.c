@@ -119,8 +119,12 @@ static int fx_open(void **state, bool trap)
         return -1;
     memset(&fx_route, 0, sizeof fx_route);
     fx_route_rc = 0;
+    /* callbacks.allow names the one loopback address the tests' callback
+     * URLs use (issue 14 item 9); every other one is refused */
+    static char *const allow[] = { "127.0.0.1" };
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
-                          .route = fx_route_cb };
+                          .route = fx_route_cb, .callback_allow = allow,
+                          .callback_allow_n = 1 };
     f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -771,6 +775,47 @@ static void test_idempotency_conflict(void **state)
     assert_string_equal(m->text, "first");
     assert_string_equal(m->to, "996555123456");
     store_msg_free(m);
+}
+
+/* Issue 14 item 9: a callback_url that names a loopback, link-local or
+ * metadata address (or localhost) is refused with 422 before anything is
+ * stored, unless callbacks.allow names it (the fixture allows 127.0.0.1). */
+static void test_callback_url_refused(void **state)
+{
+    struct fx *f = *state;
+    static const char *const urls[] = {
+        "http://localhost:8080/cb", "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/cb", "http://127.0.0.2/cb", "http://127.1.2.3/cb",
+        "http://0.0.0.0:80/cb", "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/", "http://[fe80::1]/", "https://API.localhost/",
+        "http://2852039166/",   /* 169.254.169.254 as one number */
+        "http://hooks.example.org@127.0.0.5/cb",
+    };
+    char body[300];
+    struct resp r;
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        int64_t before = good_id(f);
+        snprintf(body, sizeof body, "{\"to\":\"996555123456\",\"text\":\"x\","
+                 "\"callback_url\":\"%s\"}", urls[i]);
+        if (post(f, "/v1/messages", f->tok_a, body, &r) != 422)
+            fail_msg("%s: %d %s", urls[i], r.code, r.body);
+        assert_error(&r, 422, "callback_url", "callbacks.allow");
+        assert_int_equal(good_id(f), before + 1);
+    }
+    int64_t before = good_id(f);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
+                          "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
+                          "{\"to\":\"996555123456\",\"text\":\"b\","
+                          "\"callback_url\":\"http://169.254.169.254/\"}]}", &r), 422);
+    assert_error(&r, 422, "messages[1].callback_url", "callbacks.allow");
+    assert_int_equal(good_id(f), before + 1);
+    /* what the list names, and public names, pass */
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\","
+                          "\"callback_url\":\"http://127.0.0.1:9/cb\"}", &r), 202);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\","
+                          "\"callback_url\":\"https://hooks.example.org/cb\"}", &r), 202);
 }
 
 static int get_parts(struct fx *f, int64_t id)
@@ -1555,6 +1600,7 @@ int main(void)
         T(test_messages),
         T(test_message_template),
         T(test_idempotency_conflict),
+        T(test_callback_url_refused),
         T(test_message_parts_follow_route),
         T(test_routing),
         T(test_errors_change_nothing),

@@ -1051,7 +1051,10 @@ static void test_callback(void **state)
                                  (struct sockaddr *)&sa, &sl), 0);
     struct hook h = { .fails_left = 1 };
     evhttp_set_gencb(http, hook_cb, &h);
-    f->fetch = fetch_new(f->base, NULL);
+    /* the hook is on loopback: callbacks.allow must name it (item 9) */
+    char *allow[] = { "127.0.0.1" };
+    struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
+    f->fetch = fetch_new(f->base, &fo);
     assert_non_null(f->fetch);
     struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 3 };
     fx_outbox(f, &o);
@@ -1074,6 +1077,50 @@ static void test_callback(void **state)
     assert_non_null(strstr(h.last, "\"at\":\""));
     assert_int_equal(state_of(f, id), STORE_MSG_DELIVERED);
     assert_int_equal(state_of(f, id2), STORE_MSG_FAILED);
+    evhttp_free(http);
+    fx_free(f);
+}
+
+static bool callback_failed(struct fx *f, void *arg)
+{
+    (void)arg;
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    return s.callbacks_failed >= 1;
+}
+
+/* Issue 14 item 9: a callback URL whose name resolves to loopback is not
+ * called when callbacks.allow does not name it (the message itself goes
+ * out as usual). */
+static void test_callback_refused(void **state)
+{
+    (void)state;
+    struct fx *f = fx_sim(NULL, 0);
+    struct evhttp *http = evhttp_new(f->base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
+        http, "127.0.0.1", 0);
+    assert_non_null(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+                                 (struct sockaddr *)&sa, &sl), 0);
+    struct hook h = { 0 };
+    evhttp_set_gencb(http, hook_cb, &h);
+    f->fetch = fetch_new(f->base, NULL);
+    assert_non_null(f->fetch);
+    struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 1 };
+    fx_outbox(f, &o);
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%u/dlr", ntohs(sa.sin_port));
+    struct store_msg_new m = { .to = "996700000009", .text = "cb",
+                               .callback_url = url,
+                               .expires_at = skewed_clock() + 60000 };
+    int64_t id;
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, callback_failed, NULL, 10000));
+    assert_int_equal(h.calls, 0);
+    assert_int_equal(state_of(f, id), STORE_MSG_DELIVERED);
     evhttp_free(http);
     fx_free(f);
 }
@@ -1354,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_permanent_error),
         cmocka_unit_test(test_crash_and_lease),
         cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_callback_refused),
         cmocka_unit_test(test_first_claim_many_rows),
         cmocka_unit_test(test_long_sms_parts),
         cmocka_unit_test(test_receipt_durable_before_answer),
