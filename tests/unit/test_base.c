@@ -1,6 +1,7 @@
 /*
  * tests/unit/test_base.c — the floor (base/): UTF-8, the GSM 03.38 table,
- * SHA-256, the clocks and the callback address rules (netaddr), tested
+ * SHA-256 and HMAC-SHA256, base64, the clocks and the callback address
+ * rules (netaddr), tested
  * on their own, below every user of them.
  */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "base/base64.h"
 #include "base/clock.h"
 #include "base/gsm0338.h"
 #include "base/netaddr.h"
@@ -199,6 +201,100 @@ static void test_sha256_fips_vectors(void **state)
     assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+/* SHA-256 in pieces of every size gives the one-call digest. */
+static void test_sha256_in_pieces(void **state)
+{
+    (void)state;
+    uint8_t data[300], want[KZ_SHA256_LEN], got[KZ_SHA256_LEN];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    kz_sha256(data, sizeof data, want);
+    for (size_t step = 1; step <= 130; step++) {
+        struct kz_sha256_ctx c;
+        kz_sha256_init(&c);
+        for (size_t i = 0; i < sizeof data; i += step)
+            kz_sha256_update(&c, data + i, sizeof data - i < step ? sizeof data - i : step);
+        kz_sha256_final(&c, got);
+        assert_memory_equal(got, want, sizeof want);
+    }
+}
+
+/* RFC 4231's HMAC-SHA256 test cases 1, 2, 3, 4, 6 and 7 (5 is truncated). */
+static void test_hmac_sha256_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k0b[20], kaa[131], dd[50], k4[25], cd[50];
+    memset(k0b, 0x0b, sizeof k0b);
+    memset(kaa, 0xaa, sizeof kaa);
+    memset(dd, 0xdd, sizeof dd);
+    memset(cd, 0xcd, sizeof cd);
+    for (int i = 0; i < 25; i++)
+        k4[i] = (uint8_t)(i + 1);
+    static const char big[] = "This is a test using a larger than block-size key "
+        "and a larger than block-size data. The key needs to be hashed before "
+        "being used by the HMAC algorithm.";
+    const struct {
+        const void *key;
+        size_t klen;
+        const void *data;
+        size_t len;
+        const char *mac;
+    } v[] = {
+        { k0b, 20, "Hi There", 8,
+          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+        { "Jefe", 4, "what do ya want for nothing?", 28,
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+        { kaa, 20, dd, 50,
+          "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe" },
+        { k4, 25, cd, 50,
+          "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b" },
+        { kaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+        { kaa, 131, big, sizeof big - 1,
+          "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2" },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t h[KZ_SHA256_LEN];
+        char x[65];
+        kz_hmac_sha256(v[i].key, v[i].klen, v[i].data, v[i].len, h);
+        hex(h, x);
+        assert_string_equal(x, v[i].mac);
+        /* in two pieces: the same */
+        struct kz_hmac_sha256 m;
+        kz_hmac_sha256_init(&m, v[i].key, v[i].klen);
+        kz_hmac_sha256_update(&m, v[i].data, v[i].len / 2);
+        kz_hmac_sha256_update(&m, (const char *)v[i].data + v[i].len / 2,
+                              v[i].len - v[i].len / 2);
+        kz_hmac_sha256_final(&m, h);
+        hex(h, x);
+        assert_string_equal(x, v[i].mac);
+    }
+}
+
+/* RFC 4648 section 10's vectors, and a buffer one byte short. */
+static void test_base64_rfc4648(void **state)
+{
+    (void)state;
+    static const char *const v[][2] = {
+        { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+    };
+    char out[16];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t n = strlen(v[i][0]);
+        assert_int_equal(kz_base64_encode(v[i][0], n, out, sizeof out),
+                         (int)strlen(v[i][1]));
+        assert_string_equal(out, v[i][1]);
+        assert_int_equal(KZ_BASE64_LEN(n), strlen(v[i][1]));
+    }
+    static const uint8_t bin[] = { 0xfb, 0xff, 0xbf };
+    assert_int_equal(kz_base64_encode(bin, 3, out, sizeof out), 4);
+    assert_string_equal(out, "+/+/");
+    assert_int_equal(kz_base64_encode("foobar", 6, out, 8), -1);   /* 8 + NUL */
+    assert_string_equal(out, "");
+    assert_int_equal(kz_base64_encode("foobar", 6, out, 9), 8);
+}
+
 static void test_clocks_read_what_they_say(void **state)
 {
     (void)state;
@@ -342,6 +438,9 @@ int main(void)
         cmocka_unit_test(test_utf8_line_col_counts_characters),
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
+        cmocka_unit_test(test_sha256_in_pieces),
+        cmocka_unit_test(test_hmac_sha256_rfc4231),
+        cmocka_unit_test(test_base64_rfc4648),
         cmocka_unit_test(test_clocks_read_what_they_say),
         cmocka_unit_test(test_netaddr_internal_in_every_spelling),
         cmocka_unit_test(test_netaddr_url_host_and_cidrs),
