@@ -40,7 +40,8 @@
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/api_parse, gateway/store, gateway/notify,
- * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
+ * gateway/template, gateway/phone, gateway/log, smpp/text, base/ (utf8,
+ * sha256, base64, netaddr), libc; the
  * route callback of api_opts (the outbox's router) for part counts.
  */
 #include "gateway/api.h"
@@ -65,6 +66,7 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "base/base64.h"
 #include "base/netaddr.h"
 #include "base/utf8.h"
 #include "base/sha256.h"
@@ -638,6 +640,39 @@ static void h_message_batch(struct rq *r, union api_in *in)
         return;
     }
     reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
+}
+
+/*
+ * POST /v1/webhook-secret (issue 14 item 9): a new key for signing the
+ * agency's callbacks (Standard Webhooks), answered after its commit with
+ * 201 {"secret": "whsec_" + base64 of 32 random bytes, "previous_valid_until":
+ * ms or null}.  The key it replaces still signs (a second signature) for
+ * WEBHOOK_GRACE_MS, so receivers can switch without losing callbacks.  The
+ * secret is shown only here; the rotation is logged (the audit trail),
+ * never the secret.
+ */
+#define WEBHOOK_GRACE_MS (24 * 3600 * 1000LL)
+static void h_webhook_secret(struct rq *r, union api_in *in)
+{
+    (void)in;
+    uint8_t key[32];
+    char secret[8 + KZ_BASE64_LEN(sizeof key)] = "whsec_";
+    evutil_secure_rng_get_bytes(key, sizeof key);
+    kz_base64_encode(key, sizeof key, secret + 6, sizeof secret - 6);
+    int64_t now = now_ms(), prev_until = now + WEBHOOK_GRACE_MS;
+    int rc = store_webhook_rotate(r->a->st, r->client, key, sizeof key, now,
+                                  &prev_until);
+    memset(key, 0, sizeof key);
+    if (!store_ok(r, rc, NULL))
+        return;
+    log_msg(KLOG_INFO, r->agency, "webhook signing secret %s",
+            prev_until ? "rotated; the previous one signs too for 24 h"
+                       : "created");
+    json_t *j = json_pack("{s:s}", "secret", secret);
+    json_object_set_new(j, "previous_valid_until",
+                        prev_until ? json_integer(prev_until) : json_null());
+    memset(secret, 0, sizeof secret);
+    reply_later(r, 201, j, 0);
 }
 
 /* POST /v1/ussd/notices: a USSN push, sent at once (nothing stored). */
@@ -1263,6 +1298,8 @@ static const struct route {
       h_message_get },
     { EVHTTP_REQ_POST, "/v1/ussd/notices", "messages", BODY_NOTICE, NULL, NULL,
       h_ussd_notice },
+    { EVHTTP_REQ_POST, "/v1/webhook-secret", "messages", BODY_NONE, NULL, NULL,
+      h_webhook_secret },
     { EVHTTP_REQ_POST, "/v1/applications/{number}/status", "applications",
       BODY_APP_STATUS, a_number, NULL, h_app_status },
     { EVHTTP_REQ_POST, "/v1/offices", "offices", BODY_OFFICE, NULL, NULL,

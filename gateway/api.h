@@ -6,6 +6,8 @@
  *     POST /v1/messages                       202 {"id", "state", "duplicate"}
  *     POST /v1/messages/batch                 202 {"results": [...]} (1..1000)
  *     GET  /v1/messages/{id}                  200 state, times, error, parts
+ *     POST /v1/webhook-secret                 201 {"secret": "whsec_..."}: a new
+ *                                             key for signing callbacks
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
  *     POST /v1/services                       200 create or rename a service

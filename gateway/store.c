@@ -302,6 +302,13 @@ static const struct store_migration migrations[] = {
        * not a duplicate (store_enqueue).  NULL for rows from before this
        * migration and for writers that give none: those match any. */
       "ALTER TABLE outbox ADD COLUMN req_hash BLOB;" },
+    { "issue 14 item 9: agency webhook secrets",
+      /* the key each client scope's callbacks are signed with (Standard
+       * Webhooks), and the one it replaced while it is still honoured */
+      "CREATE TABLE webhook_secrets("
+      "  client TEXT PRIMARY KEY, secret BLOB NOT NULL,"
+      "  prev_secret BLOB, prev_until INTEGER,"
+      "  rotated_at INTEGER NOT NULL) WITHOUT ROWID;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -333,6 +340,8 @@ enum sid {
     S_PRUNE_OUTBOX, S_PRUNE_RECEIPTS, S_PRUNE_MSGLOG, S_PRUNE_LOOKUPS,
     S_PART_ADD, S_PART_SET, S_PART_COUNT, S_PRUNE_PARTS,
     S_HELD_ADD, S_HELD_DEL, S_HELD_LIST, S_PRUNE_HELD,
+    /* issue 14 item 9 */
+    S_WEBHOOK_ROTATE, S_WEBHOOK_FOR_MSG,
     S_COUNT
 };
 
@@ -652,6 +661,20 @@ static const char *const sql[S_COUNT] = {
     [S_PRUNE_HELD] =
         "DELETE FROM receipts_held WHERE id IN (SELECT id FROM receipts_held"
         " WHERE at < ?1 ORDER BY id LIMIT ?2)",
+
+    /* issue 14 item 9: ?1 client ?2 key ?3 now ?4 until when the old key
+     * is still honoured */
+    [S_WEBHOOK_ROTATE] =
+        "INSERT INTO webhook_secrets(client, secret, rotated_at)"
+        " VALUES(?1, ?2, ?3) ON CONFLICT(client) DO UPDATE SET"
+        " prev_secret = secret, prev_until = ?4,"
+        " secret = excluded.secret, rotated_at = excluded.rotated_at"
+        " RETURNING prev_until",
+    /* ?1 message id ?2 now */
+    [S_WEBHOOK_FOR_MSG] =
+        "SELECT w.secret, CASE WHEN w.prev_until > ?2 THEN w.prev_secret END"
+        " FROM outbox o JOIN webhook_secrets w ON w.client = o.client"
+        " WHERE o.id = ?1",
 };
 
 static const char *const state_names[] = {
@@ -2460,6 +2483,50 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
                  memcmp(had, m->req_hash, STORE_REQ_HASH_LEN) == 0);
     sqlite3_reset(s);
     return same ? STORE_DUPLICATE : STORE_CONFLICT;
+}
+
+/* ---- issue 14 item 9: webhook secrets ---------------------------------------- */
+
+int store_webhook_rotate(struct store *st, const char *client, const void *key,
+                         size_t len, int64_t now, int64_t *prev_until)
+{
+    if (bad(client) || !key || len == 0 || len > STORE_WEBHOOK_KEY_MAX ||
+        !prev_until)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_WEBHOOK_ROTATE);
+    bt(s, 1, client);
+    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
+    bi(s, 3, now);
+    bi0(s, 4, *prev_until);
+    int r = one_int(st, s, "webhook secret rotate", prev_until);
+    return r == STORE_NOTFOUND ? STORE_ERROR : r;
+}
+
+/* Column col (a key, or NULL) into k. */
+static void webhook_key_col(sqlite3_stmt *s, int col, struct store_webhook_keys *k)
+{
+    const void *b = sqlite3_column_blob(s, col);
+    int n = sqlite3_column_bytes(s, col);
+    if (!b || n <= 0 || n > STORE_WEBHOOK_KEY_MAX)
+        return;
+    memcpy(k->key[k->n], b, (size_t)n);
+    k->len[k->n++] = (size_t)n;
+}
+
+int store_webhook_keys(struct store *st, int64_t msg_id, int64_t now,
+                       struct store_webhook_keys *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = S(st, S_WEBHOOK_FOR_MSG);
+    bi(s, 1, msg_id);
+    bi(s, 2, now);
+    int r = row(st, s, "webhook keys");
+    if (r != STORE_OK)
+        return r;
+    webhook_key_col(s, 0, out);
+    webhook_key_col(s, 1, out);
+    sqlite3_reset(s);
+    return out->n ? STORE_OK : STORE_NOTFOUND;
 }
 
 int store_msg_get(struct store *st, int64_t id, struct store_msg **out)

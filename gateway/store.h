@@ -512,6 +512,27 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
 int store_msg_get(struct store *st, int64_t id, struct store_msg **out);
 
 /*
+ * Issue 14 item 9: the keys a client scope's callbacks are signed with
+ * (Standard Webhooks).  store_webhook_rotate makes key (len bytes, at most
+ * STORE_WEBHOOK_KEY_MAX) the scope's key; the one it replaces (if any)
+ * stays valid until *prev_until (ms; 0: not at all), and *prev_until
+ * becomes 0 when there was none.  store_webhook_keys
+ * gives the keys for message msg_id's scope at now: the current one first,
+ * then the previous one while it is valid; STORE_NOTFOUND when the scope
+ * has none (or there is no such message).
+ */
+#define STORE_WEBHOOK_KEY_MAX 64
+struct store_webhook_keys {
+    unsigned n;                         /* 0..2 */
+    size_t len[2];
+    uint8_t key[2][STORE_WEBHOOK_KEY_MAX];
+};
+int store_webhook_rotate(struct store *st, const char *client, const void *key,
+                         size_t len, int64_t now, int64_t *prev_until);
+int store_webhook_keys(struct store *st, int64_t msg_id, int64_t now,
+                       struct store_webhook_keys *out);
+
+/*
  * store_claim_due — take up to max 'queued' messages with next_attempt_at
  * <= now, earliest first: each becomes 'sending' with a lease until now +
  * lease_ms and attempts + 1; a message past its expires_at becomes

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base64.h"
 #include "base/sha256.h"
 
 #include <cmocka.h>
@@ -818,6 +819,78 @@ static void test_callback_url_refused(void **state)
                           "\"callback_url\":\"https://hooks.example.org/cb\"}", &r), 202);
 }
 
+/* The secret of a 201 from POST /v1/webhook-secret, and its
+ * previous_valid_until (0 when null). */
+static void webhook_secret(const struct resp *r, char *secret, size_t cap,
+                           int64_t *prev_until)
+{
+    assert_int_equal(r->code, 201);
+    json_t *j = body_json(r);
+    const char *s = json_string_value(json_object_get(j, "secret"));
+    assert_non_null(s);
+    snprintf(secret, cap, "%s", s);
+    json_t *p = json_object_get(j, "previous_valid_until");
+    assert_true(json_is_null(p) || json_is_integer(p));
+    *prev_until = json_is_integer(p) ? (int64_t)json_integer_value(p) : 0;
+    json_decref(j);
+}
+
+/* Is key (as stored) the one secret ("whsec_" + base64) stands for? */
+static void assert_key(const uint8_t *key, size_t len, const char *secret)
+{
+    char b64[100];
+    assert_int_equal(len, 32);
+    assert_int_equal(kz_base64_encode(key, len, b64, sizeof b64), 44);
+    assert_memory_equal(secret, "whsec_", 6);
+    assert_string_equal(secret + 6, b64);
+}
+
+/* Issue 14 item 9: an agency gets (and rotates) its callback signing key
+ * from an authenticated route; the old key keeps signing for a day. */
+static void test_webhook_secret(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    char s1[80], s2[80];
+    int64_t prev = -1;
+    assert_int_equal(post(f, "/v1/webhook-secret", NULL, NULL, &r), 401);
+    char tok_t[API_TOKEN_LEN], err[200];
+    assert_int_equal(api_token_create(f->db.st, "mvd", "templates", tok_t,
+                                      sizeof tok_t, err, sizeof err), STORE_OK);
+    assert_int_equal(post(f, "/v1/webhook-secret", tok_t, NULL, &r), 403);
+    /* a message of the agency, to ask the store for its keys */
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\"}", &r), 202);
+    int64_t id = r.id;
+    struct store_webhook_keys k;
+    assert_int_equal(store_webhook_keys(f->db.st, id, m_now(), &k), STORE_NOTFOUND);
+
+    assert_int_equal(post(f, "/v1/webhook-secret", f->tok_msg, NULL, &r), 201);
+    webhook_secret(&r, s1, sizeof s1, &prev);
+    assert_int_equal(strlen(s1), 6 + 44);
+    assert_int_equal(prev, 0);
+    assert_int_equal(store_webhook_keys(f->db.st, id, m_now(), &k), STORE_OK);
+    assert_int_equal(k.n, 1);
+    assert_key(k.key[0], k.len[0], s1);
+
+    assert_int_equal(post(f, "/v1/webhook-secret", f->tok_a, NULL, &r), 201);
+    webhook_secret(&r, s2, sizeof s2, &prev);
+    assert_string_not_equal(s1, s2);
+    int64_t now = m_now();
+    assert_true(prev > now + 23 * 3600 * 1000LL && prev < now + 25 * 3600 * 1000LL);
+    assert_int_equal(store_webhook_keys(f->db.st, id, now, &k), STORE_OK);
+    assert_int_equal(k.n, 2);
+    assert_key(k.key[0], k.len[0], s2);
+    assert_key(k.key[1], k.len[1], s1);
+    assert_int_equal(store_webhook_keys(f->db.st, id, prev, &k), STORE_OK);
+    assert_int_equal(k.n, 1);
+    assert_key(k.key[0], k.len[0], s2);
+    /* another agency's messages are not signed with it */
+    assert_int_equal(post(f, "/v1/messages", f->tok_b,
+                          "{\"to\":\"996555123456\",\"text\":\"x\"}", &r), 202);
+    assert_int_equal(store_webhook_keys(f->db.st, r.id, now, &k), STORE_NOTFOUND);
+}
+
 static int get_parts(struct fx *f, int64_t id)
 {
     char path[64];
@@ -1601,6 +1674,7 @@ int main(void)
         T(test_message_template),
         T(test_idempotency_conflict),
         T(test_callback_url_refused),
+        T(test_webhook_secret),
         T(test_message_parts_follow_route),
         T(test_routing),
         T(test_errors_change_nothing),
