@@ -693,6 +693,29 @@ static const char *expect_name(const struct key *k)
     return "?";
 }
 
+/* Is s[0..len) no item of list key k?  true with why ("must be ..."). */
+static bool list_item_bad(const struct key *k, const char *s, size_t len,
+                          char *why, size_t n)
+{
+    bool ok = len >= k->min && len <= k->max;
+    for (size_t i = 0; ok && (k->flags & F_DIGITS) && i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            ok = false;
+    if (!ok) {
+        snprintf(why, n, "must be %llu to %llu %s", k->min, k->max,
+                 (k->flags & F_DIGITS) ? "digits" : "characters");
+        return true;
+    }
+    if (!(k->flags & F_NETALLOW))
+        return false;
+    char item[256];
+    snprintf(item, sizeof item, "%.*s", (int)len, s);
+    if (len < sizeof item && kz_netallow_item_ok(item) && !memchr(s, 0, len))
+        return false;
+    snprintf(why, n, "is neither a host name nor an address or CIDR");
+    return true;
+}
+
 /* Store value node v for key k.  where: the key's position (used when v
  * has none of its own).  prefix: "smsc[1]." or "" for messages. */
 static void set_value(struct ctx *cx, const struct key *k, void *base,
@@ -745,15 +768,9 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
                 bad = 1;
                 continue;
             }
-            int ok = len >= k->min && len <= k->max;
-            for (size_t i = 0; ok && (k->flags & F_DIGITS) && i < len; i++)
-                if (s[i] < '0' || s[i] > '9')
-                    ok = 0;
-            if (!ok) {
-                add_err(cx->errs, ip.line, ip.col,
-                        "%s%s: \"%.*s\" must be %llu to %llu %s", prefix,
-                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max,
-                        (k->flags & F_DIGITS) ? "digits" : "characters");
+            if (list_item_bad(k, s, len, why, sizeof why)) {
+                add_err(cx->errs, ip.line, ip.col, "%s%s: \"%.*s\" %s", prefix,
+                        k->name, (int)(len > 40 ? 40 : len), s, why);
                 bad = 1;
                 continue;
             }
@@ -761,15 +778,6 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
             if (!list[cnt]) {
                 bad = 1;
                 break;
-            }
-            if ((k->flags & F_NETALLOW) && !kz_netallow_item_ok(list[cnt])) {
-                add_err(cx->errs, ip.line, ip.col,
-                        "%s%s: \"%.*s\" is neither a host name nor an "
-                        "address or CIDR", prefix, k->name,
-                        (int)(len > 40 ? 40 : len), s);
-                free(list[cnt]);
-                bad = 1;
-                continue;
             }
             cnt++;
         }
