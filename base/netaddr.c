@@ -213,18 +213,13 @@ static bool name_eq(const char *a, const char *b)
     return na == nb && strncasecmp(a, b, na) == 0;
 }
 
+/* 1..253 of A-Z a-z 0-9 . - _ */
 static bool is_name(const char *s)
 {
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789.-_";
     size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
+    return n > 0 && n <= 253 && strspn(s, ok) == n;
 }
 
 /* ---- the allow-list -------------------------------------------------------- */

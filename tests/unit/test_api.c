@@ -704,6 +704,21 @@ static const char *batch_elem(const struct resp *r, size_t i, int64_t *id,
     return err;
 }
 
+/* POST first, then again (202 both): the same id, the second flagged a
+ * duplicate; the id. */
+static int64_t posted_twice(struct fx *f, const char *first, const char *again)
+{
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, first, &r), 202);
+    int64_t id = r.id;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, again, &r), 202);
+    assert_int_equal(r.id, id);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    return id;
+}
+
 /* Issue 14 item 8: an idempotency key reused with other content is a 409
  * naming the key (nothing stored), not a 202 duplicate; the same content
  * in another spelling (key order, white space, the number's "+", a
@@ -712,49 +727,33 @@ static void test_idempotency_conflict(void **state)
 {
     struct fx *f = *state;
     struct resp r;
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"text\":\"first\","
-                          "\"idempotency_key\":\"order-7\"}", &r), 202);
-    int64_t id = r.id;
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{ \"idempotency_key\" : \"order-7\", \"text\":\"first\","
-                          "\n \"language\":\"ky\", \"law_required\":false,"
-                          " \"to\":\"+996555123456\" }", &r), 202);
-    assert_int_equal(r.id, id);
-    json_t *j = body_json(&r);
-    assert_true(json_is_true(json_object_get(j, "duplicate")));
-    json_decref(j);
-    int64_t before = good_id(f);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"text\":\"second\","
-                          "\"idempotency_key\":\"order-7\"}", &r), 409);
-    assert_error(&r, 409, "idempotency_key", "\"order-7\"");
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555000777\",\"text\":\"first\","
-                          "\"idempotency_key\":\"order-7\"}", &r), 409);
-    assert_error(&r, 409, "idempotency_key", "different message");
-    assert_int_equal(good_id(f), before + 1);
+    int64_t id = posted_twice(f, "{\"to\":\"996555123456\",\"text\":\"first\","
+                              "\"idempotency_key\":\"order-7\"}",
+                              "{ \"idempotency_key\" : \"order-7\", \"text\":\"first\","
+                              "\n \"language\":\"ky\", \"law_required\":false,"
+                              " \"to\":\"+996555123456\" }");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555123456\",\"text\":\"second\","
+                 "\"idempotency_key\":\"order-7\"}", 409, "idempotency_key",
+                 "\"order-7\"");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555000777\",\"text\":\"first\","
+                 "\"idempotency_key\":\"order-7\"}", 409, "idempotency_key",
+                 "different message");
     /* templated: the variables are compared as values */
     assert_int_equal(store_template_set(f->db.st, f->agency_a, "visit", "en",
                                         "Visit on {day} at {time}."), STORE_OK);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"visit\","
-                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
-                          "\"variables\":{\"day\":\"1.12\",\"time\":9}}", &r), 202);
-    int64_t vid = r.id;
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"visit\","
-                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
-                          "\"variables\":{\"time\":9,\"day\":\"1.12\"}}", &r), 202);
-    assert_int_equal(r.id, vid);
-    assert_int_equal(post(f, "/v1/messages", f->tok_a,
-                          "{\"to\":\"996555123456\",\"template\":\"visit\","
-                          "\"language\":\"en\",\"idempotency_key\":\"v-1\","
-                          "\"variables\":{\"time\":10,\"day\":\"1.12\"}}", &r), 409);
-    assert_error(&r, 409, "idempotency_key", "\"v-1\"");
+    posted_twice(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"day\":\"1.12\",\"time\":9}}",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"time\":9,\"day\":\"1.12\"}}");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"time\":10,\"day\":\"1.12\"}}", 409,
+                 "idempotency_key", "\"v-1\"");
     /* a batch answers it per message: the same content is a duplicate, the
      * other one an error naming the key, and the rest is stored */
-    before = good_id(f);
+    int64_t before = good_id(f);
     assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
                           "{\"messages\":[{\"text\":\"first\",\"to\":\"996555123456\","
                           "\"idempotency_key\":\"order-7\"},{\"to\":\"996555123456\","
@@ -795,21 +794,15 @@ static void test_callback_url_refused(void **state)
     char body[300];
     struct resp r;
     for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
-        int64_t before = good_id(f);
         snprintf(body, sizeof body, "{\"to\":\"996555123456\",\"text\":\"x\","
                  "\"callback_url\":\"%s\"}", urls[i]);
-        if (post(f, "/v1/messages", f->tok_a, body, &r) != 422)
-            fail_msg("%s: %d %s", urls[i], r.code, r.body);
-        assert_error(&r, 422, "callback_url", "callbacks.allow");
-        assert_int_equal(good_id(f), before + 1);
+        refused_tmpl(f, "/v1/messages", body, 422, "callback_url", "callbacks.allow");
     }
-    int64_t before = good_id(f);
-    assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
-                          "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
-                          "{\"to\":\"996555123456\",\"text\":\"b\","
-                          "\"callback_url\":\"http://169.254.169.254/\"}]}", &r), 422);
-    assert_error(&r, 422, "messages[1].callback_url", "callbacks.allow");
-    assert_int_equal(good_id(f), before + 1);
+    refused_tmpl(f, "/v1/messages/batch",
+                 "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
+                 "{\"to\":\"996555123456\",\"text\":\"b\","
+                 "\"callback_url\":\"http://169.254.169.254/\"}]}",
+                 422, "messages[1].callback_url", "callbacks.allow");
     /* what the list names, and public names, pass */
     assert_int_equal(post(f, "/v1/messages", f->tok_a,
                           "{\"to\":\"996555123456\",\"text\":\"x\","

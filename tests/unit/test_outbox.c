@@ -1043,6 +1043,24 @@ static void hook_cb(struct evhttp_request *req, void *arg)
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/* h's server on 127.0.0.1, port 0; url = "http://HOST:PORT/dlr" (HOST:
+ * how the callback names it).  The caller frees the evhttp. */
+static struct evhttp *hook_server(struct fx *f, struct hook *h,
+                                  const char *host, char *url, size_t cap)
+{
+    struct evhttp *http = evhttp_new(f->base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
+        http, "127.0.0.1", 0);
+    assert_non_null(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+                                 (struct sockaddr *)&sa, &sl), 0);
+    evhttp_set_gencb(http, hook_cb, h);
+    snprintf(url, cap, "http://%s:%u/dlr", host, ntohs(sa.sin_port));
+    return http;
+}
+
 static bool hook_done(struct fx *f, void *arg)
 {
     struct hook *h = arg;
@@ -1055,16 +1073,9 @@ static void test_callback(void **state)
 {
     (void)state;
     struct fx *f = fx_sim(NULL, 0);
-    struct evhttp *http = evhttp_new(f->base);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
-        http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-                                 (struct sockaddr *)&sa, &sl), 0);
     struct hook h = { .fails_left = 1 };
-    evhttp_set_gencb(http, hook_cb, &h);
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "127.0.0.1", url, sizeof url);
     /* the hook is on loopback: callbacks.allow must name it (item 9) */
     char *allow[] = { "127.0.0.1" };
     struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
@@ -1072,8 +1083,6 @@ static void test_callback(void **state)
     assert_non_null(f->fetch);
     struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 3 };
     fx_outbox(f, &o);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
     assert_int_equal(store_optout_set(f->db.st, "996700000010", skewed_clock()),
                      STORE_OK);
     struct store_msg_new m = { .to = "996700000009", .text = "cb",
@@ -1120,16 +1129,9 @@ static void test_callback_signed(void **state)
 {
     (void)state;
     struct fx *f = fx_sim(NULL, 0);
-    struct evhttp *http = evhttp_new(f->base);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
-        http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-                                 (struct sockaddr *)&sa, &sl), 0);
     struct hook h = { 0 };
-    evhttp_set_gencb(http, hook_cb, &h);
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "127.0.0.1", url, sizeof url);
     char *allow[] = { "127.0.0.0/8" };
     struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
     f->fetch = fetch_new(f->base, &fo);
@@ -1142,8 +1144,6 @@ static void test_callback_signed(void **state)
     int64_t until = 0;
     assert_int_equal(store_webhook_rotate(f->db.st, "agency:7", k1, sizeof k1,
                                           skewed_clock(), &until), STORE_OK);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
     struct store_msg_new m = { .client = "agency:7", .to = "996700000009",
                                .text = "cb", .callback_url = url,
                                .expires_at = skewed_clock() + 60000 };
@@ -1202,22 +1202,13 @@ static void test_callback_refused(void **state)
 {
     (void)state;
     struct fx *f = fx_sim(NULL, 0);
-    struct evhttp *http = evhttp_new(f->base);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
-        http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-                                 (struct sockaddr *)&sa, &sl), 0);
     struct hook h = { 0 };
-    evhttp_set_gencb(http, hook_cb, &h);
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "localhost", url, sizeof url);
     f->fetch = fetch_new(f->base, NULL);
     assert_non_null(f->fetch);
     struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 1 };
     fx_outbox(f, &o);
-    char url[64];
-    snprintf(url, sizeof url, "http://localhost:%u/dlr", ntohs(sa.sin_port));
     struct store_msg_new m = { .to = "996700000009", .text = "cb",
                                .callback_url = url,
                                .expires_at = skewed_clock() + 60000 };
