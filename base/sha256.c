@@ -1,5 +1,6 @@
 /*
- * base/sha256.c — SHA-256 (FIPS 180-4); see sha256.h.
+ * base/sha256.c — SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104); see
+ * sha256.h.
  *
  * Owns: nothing.  May call: libc (memcpy, memmove).
  */
@@ -54,32 +55,105 @@ static void sha_block(uint32_t h[8], const uint8_t b[64])
         h[i] += v[i];
 }
 
-void kz_sha256(const void *data, size_t len, uint8_t out[KZ_SHA256_LEN])
+void kz_sha256_init(struct kz_sha256_ctx *c)
 {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    memcpy(c->h, h0, sizeof h0);
+    c->n = 0;
+    c->len = 0;
+}
+
+void kz_sha256_update(struct kz_sha256_ctx *c, const void *data, size_t len)
+{
     const uint8_t *p = data;
-    size_t left = len;
-    while (left >= 64) {
-        sha_block(h, p);
-        p += 64;
-        left -= 64;
+    c->len += len;
+    if (c->n) {
+        size_t take = 64 - c->n < len ? 64 - c->n : len;
+        memcpy(c->buf + c->n, p, take);
+        c->n += take;
+        p += take;
+        len -= take;
+        if (c->n < 64)
+            return;
+        sha_block(c->h, c->buf);
+        c->n = 0;
     }
+    while (len >= 64) {
+        sha_block(c->h, p);
+        p += 64;
+        len -= 64;
+    }
+    memcpy(c->buf, p, len);
+    c->n = len;
+}
+
+void kz_sha256_final(struct kz_sha256_ctx *c, uint8_t out[KZ_SHA256_LEN])
+{
     uint8_t last[128] = { 0 };
-    memcpy(last, p, left);
-    last[left] = 0x80;
-    size_t total = left + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    memcpy(last, c->buf, c->n);
+    last[c->n] = 0x80;
+    size_t total = c->n + 9 <= 64 ? 64 : 128;
+    uint64_t bits = c->len * 8;
     for (int i = 0; i < 8; i++)
         last[total - 1 - i] = (uint8_t)(bits >> (8 * i));
-    sha_block(h, last);
+    sha_block(c->h, last);
     if (total == 128)
-        sha_block(h, last + 64);
+        sha_block(c->h, last + 64);
     for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)h[i];
+        out[4 * i] = (uint8_t)(c->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c->h[i];
     }
 }
 
+void kz_sha256(const void *data, size_t len, uint8_t out[KZ_SHA256_LEN])
+{
+    struct kz_sha256_ctx c;
+    kz_sha256_init(&c);
+    kz_sha256_update(&c, data, len);
+    kz_sha256_final(&c, out);
+}
+
+/* ---- HMAC-SHA256 (RFC 2104) ------------------------------------------------ */
+
+void kz_hmac_sha256_init(struct kz_hmac_sha256 *m, const void *key, size_t klen)
+{
+    uint8_t k[64] = { 0 }, pad[64];
+    if (klen > sizeof k)
+        kz_sha256(key, klen, k);        /* a long key is hashed first */
+    else if (klen)
+        memcpy(k, key, klen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    kz_sha256_init(&m->inner);
+    kz_sha256_update(&m->inner, pad, sizeof pad);
+    for (int i = 0; i < 64; i++)
+        m->okey[i] = k[i] ^ 0x5c;
+}
+
+void kz_hmac_sha256_update(struct kz_hmac_sha256 *m, const void *data, size_t len)
+{
+    kz_sha256_update(&m->inner, data, len);
+}
+
+void kz_hmac_sha256_final(struct kz_hmac_sha256 *m, uint8_t out[KZ_SHA256_LEN])
+{
+    uint8_t ih[KZ_SHA256_LEN];
+    kz_sha256_final(&m->inner, ih);
+    struct kz_sha256_ctx o;
+    kz_sha256_init(&o);
+    kz_sha256_update(&o, m->okey, sizeof m->okey);
+    kz_sha256_update(&o, ih, sizeof ih);
+    kz_sha256_final(&o, out);
+}
+
+void kz_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+                    uint8_t out[KZ_SHA256_LEN])
+{
+    struct kz_hmac_sha256 m;
+    kz_hmac_sha256_init(&m, key, klen);
+    kz_hmac_sha256_update(&m, data, len);
+    kz_hmac_sha256_final(&m, out);
+}

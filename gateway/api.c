@@ -40,9 +40,10 @@
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/api_parse, gateway/store, gateway/notify,
- * gateway/template, gateway/phone, gateway/log, smpp/text, libc; the
- * route callback of api_opts (the outbox's router) for part counts, and
- * its ussd_notice and notice_from_ok callbacks for USSD notices.
+ * gateway/template, gateway/phone, gateway/log, smpp/text, base/ (utf8,
+ * sha256, base64, netaddr), libc; the route callback of api_opts (the
+ * outbox's router) for part counts, and its ussd_notice and
+ * notice_from_ok callbacks for USSD notices.
  */
 #include "gateway/api.h"
 
@@ -66,6 +67,8 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "base/base64.h"
+#include "base/netaddr.h"
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/api_parse.h"
@@ -106,6 +109,7 @@ struct api {
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
     struct api_stats stats;
+    struct kz_netallow callback_allow;   /* issue 14 item 9 */
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
      * authorize), so a revoked token stops working at the next commit. */
@@ -482,36 +486,51 @@ static void h_health(struct rq *r, union api_in *in)
     reply_now(r, 200, j, "{\"ok\":true}", NULL);
 }
 
+#define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
+                      "requires (law_required) may be sent"
+
 /*
  * Enqueue one message for r's agency (the pass's batch is open).  *j gets
- * its answer, {"id", "state", "duplicate"}; an opted-out recipient (and no
- * law_required) is refused: *j = NULL, *refused = true, nothing stored.
+ * its answer, {"id", "state", "duplicate"}.  Refused, with *j = NULL,
+ * e filled (409) and nothing stored: an opted-out recipient (and no
+ * law_required), field "to"; an idempotency key already used for other
+ * content (issue 14 item 8: api_message_digest), field "idempotency_key".
  * Returns STORE_OK or the store's error (nothing answered).
  */
 static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
-                       json_t **j, bool *refused)
+                       json_t **j, struct api_error *e)
 {
     struct store *st = r->a->st;
     *j = NULL;
-    *refused = false;
+    memset(e, 0, sizeof *e);
     if (!m->law_required) {
         bool out = false;
         int rc = store_optout_get(st, m->to, &out);
         if (rc != STORE_OK)
             return rc;
         if (out) {
-            *refused = true;
+            api_fail(e, 409, "to", "%s", OPTED_OUT_MSG);
             return STORE_OK;
         }
     }
+    uint8_t hash[STORE_REQ_HASH_LEN];
+    if (m->idem_key && api_message_digest(m, hash) != 0)
+        return STORE_ERROR;
     struct store_msg_new nm = {
         .client = r->client, .idem_key = m->idem_key, .to = m->to,
         .text = m->text, .tmpl = m->tmpl, .data = m->vars, .lang = m->lang,
         .callback_url = m->callback_url, .law_required = m->law_required,
         .not_before = now, .expires_at = now + r->a->expiry_ms,
+        .req_hash = m->idem_key ? hash : NULL,
     };
     int64_t id = 0;
     int rc = store_enqueue(st, &nm, now, &id);
+    if (rc == STORE_CONFLICT) {
+        api_fail(e, 409, "idempotency_key", "idempotency key \"%s\" was "
+                 "already used for a different message (id %" PRId64 ")",
+                 m->idem_key, id);
+        return STORE_OK;
+    }
     if (rc != STORE_OK && rc != STORE_DUPLICATE)
         return rc;
     const char *state = "queued";
@@ -526,9 +545,6 @@ static int enqueue_one(struct rq *r, const struct api_message *m, int64_t now,
     store_msg_free(old);
     return STORE_OK;
 }
-
-#define OPTED_OUT_MSG "the recipient has opted out; only messages the law " \
-                      "requires (law_required) may be sent"
 
 /*
  * law_required (a message or notice that may reach an opted-out number)
@@ -571,24 +587,32 @@ static int render_message(struct rq *r, struct api_message *m,
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* What a message passes before it is stored: its callback_url may be
+ * called (issue 14 item 9: no loopback, link-local or metadata address
+ * unless callbacks.allow names it; 422), and its template renders.  As
+ * render_message. */
+static int accept_message(struct rq *r, struct api_message *m,
+                          struct api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    if (api_callback_check(m->callback_url, &r->a->callback_allow, e) != 0)
+        return STORE_OK;
+    return render_message(r, m, e);
+}
+
 static void h_message_post(struct rq *r, union api_in *in)
 {
     json_t *j = NULL;
-    bool refused = false;
     struct api_error e;
     if (!law_allowed(r, in->message.law_required, "law_required"))
         return;
-    int rc = render_message(r, &in->message, &e);
-    if (rc == STORE_OK && e.status) {
-        reply_error(r, e.status, e.msg, e.field);
-        return;
-    }
-    if (rc == STORE_OK)
-        rc = enqueue_one(r, &in->message, now_ms(), &j, &refused);
+    int rc = accept_message(r, &in->message, &e);
+    if (rc == STORE_OK && !e.status)
+        rc = enqueue_one(r, &in->message, now_ms(), &j, &e);
     if (rc != STORE_OK)
         reply_store_error(r, rc);
-    else if (refused)
-        reply_error(r, 409, OPTED_OUT_MSG, "to");
+    else if (e.status)
+        reply_error(r, e.status, e.msg, e.field);
     else
         reply_later(r, 202, j, true);
 }
@@ -596,8 +620,10 @@ static void h_message_post(struct rq *r, union api_in *in)
 /*
  * POST /v1/messages/batch: up to API_BATCH_MAX messages, one commit.  202
  * {"results": [...]} in the order given, each {"id", "state", "duplicate"}
- * or, for an opted-out recipient, {"error", "field": "to"} (nothing stored
- * for it).  A malformed batch is refused whole (400, nothing stored), and
+ * or, for an opted-out recipient, {"error", "field": "to"}, for an
+ * idempotency key used before with other content (issue 14 item 8),
+ * {"error", "field": "idempotency_key"} (nothing stored for either: the
+ * single POST answers these 409).  A malformed batch is refused whole (400, nothing stored), and
  * so is one with a template that cannot be rendered (422, the field names
  * the element: "messages[3].template"): every text is rendered before the
  * first message is stored.  So is one with law_required when the token
@@ -615,7 +641,7 @@ static void h_message_batch(struct rq *r, union api_in *in)
     }
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         struct api_error e;
-        rc = render_message(r, &b->m[i], &e);
+        rc = accept_message(r, &b->m[i], &e);
         if (rc == STORE_OK && e.status) {
             char f[96];   /* "messages[999].variables" */
             snprintf(f, sizeof f, "messages[%zu].%.40s", i, e.field);
@@ -630,10 +656,10 @@ static void h_message_batch(struct rq *r, union api_in *in)
         rc = STORE_ERROR;
     for (size_t i = 0; rc == STORE_OK && i < b->n; i++) {
         json_t *j = NULL;
-        bool refused = false;
-        rc = enqueue_one(r, &b->m[i], now, &j, &refused);
-        if (rc == STORE_OK && refused)
-            j = json_pack("{s:s, s:s}", "error", OPTED_OUT_MSG, "field", "to");
+        struct api_error e;
+        rc = enqueue_one(r, &b->m[i], now, &j, &e);
+        if (rc == STORE_OK && e.status)
+            j = json_pack("{s:s, s:s}", "error", e.msg, "field", e.field);
         else if (rc == STORE_OK)
             stored++;
         if (rc == STORE_OK && json_array_append_new(results, j) != 0)
@@ -647,6 +673,39 @@ static void h_message_batch(struct rq *r, union api_in *in)
         return;
     }
     reply_later(r, 202, json_pack("{s:o}", "results", results), (unsigned)stored);
+}
+
+/*
+ * POST /v1/webhook-secret (issue 14 item 9): a new key for signing the
+ * agency's callbacks (Standard Webhooks), answered after its commit with
+ * 201 {"secret": "whsec_" + base64 of 32 random bytes, "previous_valid_until":
+ * ms or null}.  The key it replaces still signs (a second signature) for
+ * WEBHOOK_GRACE_MS, so receivers can switch without losing callbacks.  The
+ * secret is shown only here; the rotation is logged (the audit trail),
+ * never the secret.
+ */
+#define WEBHOOK_GRACE_MS (24 * 3600 * 1000LL)
+static void h_webhook_secret(struct rq *r, union api_in *in)
+{
+    (void)in;
+    uint8_t key[32];
+    char secret[8 + KZ_BASE64_LEN(sizeof key)] = "whsec_";
+    evutil_secure_rng_get_bytes(key, sizeof key);
+    kz_base64_encode(key, sizeof key, secret + 6, sizeof secret - 6);
+    int64_t now = now_ms(), prev_until = now + WEBHOOK_GRACE_MS;
+    int rc = store_webhook_rotate(r->a->st, r->client, key, sizeof key, now,
+                                  &prev_until);
+    memset(key, 0, sizeof key);
+    if (!store_ok(r, rc, NULL))
+        return;
+    log_msg(KLOG_INFO, r->agency, "webhook signing secret %s",
+            prev_until ? "rotated; the previous one signs too for 24 h"
+                       : "created");
+    json_t *j = json_pack("{s:s}", "secret", secret);
+    json_object_set_new(j, "previous_valid_until",
+                        prev_until ? json_integer(prev_until) : json_null());
+    memset(secret, 0, sizeof secret);
+    reply_later(r, 201, j, 0);
 }
 
 #define NOTICE_WINDOW_MS (3600 * 1000LL)   /* the per-phone limit's hour */
@@ -1345,6 +1404,8 @@ static const struct route {
       h_message_get },
     { EVHTTP_REQ_POST, "/v1/ussd/notices", "messages", BODY_NOTICE, NULL, NULL,
       h_ussd_notice },
+    { EVHTTP_REQ_POST, "/v1/webhook-secret", "messages", BODY_NONE, NULL, NULL,
+      h_webhook_secret },
     { EVHTTP_REQ_POST, "/v1/applications/{number}/status", "applications",
       BODY_APP_STATUS, a_number, NULL, h_app_status },
     { EVHTTP_REQ_POST, "/v1/offices", "offices", BODY_OFFICE, NULL, NULL,
@@ -1608,6 +1669,15 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
+    size_t bad = 0;
+    if (opts && kz_netallow_init(&a->callback_allow,
+                                 (const char *const *)opts->callback_allow,
+                                 opts->callback_allow_n, &bad) != 0) {
+        snprintf(err, errlen, bad < opts->callback_allow_n ?
+                 "callbacks.allow: bad entry" : "out of memory");
+        api_free(a);
+        return NULL;
+    }
     a->http = evhttp_new(base);
     if (!a->http) {
         snprintf(err, errlen, "out of memory");
@@ -1660,6 +1730,7 @@ void api_free(struct api *a)
         answer_pending(a, -1);
     if (a->http)
         evhttp_free(a->http);
+    kz_netallow_free(&a->callback_allow);
     free(a);
 }
 

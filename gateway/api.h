@@ -8,6 +8,8 @@
  *     GET  /v1/messages/{id}                  200 state, times, error, parts
  *     POST /v1/ussd/notices                   200 {"sent", "id"} a USSN push,
  *                                             recorded (STOP, from, limit)
+ *     POST /v1/webhook-secret                 201 {"secret": "whsec_..."}: a new
+ *                                             key for signing callbacks
  *     POST /v1/applications/{number}/status   201 (new) / 200, history + SMS
  *     POST /v1/offices                        200 create or rename an office
  *     POST /v1/services                       200 create or rename a service
@@ -80,6 +82,11 @@ struct api_opts {
      * serves the number now (then, as with NULL: UDH 8-bit, no Latin-1). */
     int (*route)(void *ud, const char *msisdn, struct outbox_route *r);
     void *route_ud;
+    /* issue 14 item 9: host names and CIDRs a callback_url may name
+     * although they are loopback, link-local or metadata addresses
+     * (base/netaddr.h; config callbacks.allow); copied.  Others get 422. */
+    char *const *callback_allow;
+    size_t callback_allow_n;
 };
 
 /*

@@ -12,7 +12,8 @@
  * Owns: nothing between calls (no state; the same body parses the same
  * way twice).  Pure: no I/O, no logging, no clock; fuzzed by
  * tests/fuzz/fuzz_api_json.c.
- * May call: jansson, gateway/phone, gateway/template, smpp/text, libc.
+ * May call: jansson, gateway/phone, gateway/template, smpp/text,
+ * base/sha256, base/netaddr, libc.
  */
 #include "gateway/api_parse.h"
 
@@ -24,6 +25,8 @@
 
 #include <jansson.h>
 
+#include "base/netaddr.h"
+#include "base/sha256.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
@@ -442,6 +445,48 @@ static int message_from(json_t *root, void *out, struct api_error *e)
     rc = 0;
 out:
     return rc;
+}
+
+/* issue 14 item 8.  The canonical content is a JSON object with sorted
+ * keys and no spaces, holding only what decides what is sent: so key
+ * order and white space of the request, an explicit default ("language":
+ * "ky", "law_required": false) and the phone number's spelling do not
+ * matter, and a rendered text (a template's) is not part of it. */
+int api_message_digest(const struct api_message *m, uint8_t out[32])
+{
+    json_t *o = json_object();
+    json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : NULL;
+    int bad = !o || (m->vars && !vars);
+    bad |= json_object_set_new(o, "to", json_string(m->to));
+    bad |= json_object_set_new(o, "language", json_string(m->lang));
+    bad |= json_object_set_new(o, "law_required", json_boolean(m->law_required));
+    if (m->tmpl)
+        bad |= json_object_set_new(o, "template", json_string(m->tmpl));
+    else if (m->text)
+        bad |= json_object_set_new(o, "text", json_string(m->text));
+    if (vars)
+        bad |= json_object_set(o, "variables", vars);
+    if (m->callback_url)
+        bad |= json_object_set_new(o, "callback_url", json_string(m->callback_url));
+    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(vars);
+    json_decref(o);
+    if (!s)
+        return -1;
+    kz_sha256(s, strlen(s), out);
+    free(s);
+    return 0;
+}
+
+int api_callback_check(const char *url, const struct kz_netallow *allow,
+                       struct api_error *e)
+{
+    if (!url || kz_netallow_url(allow, url) == 0)
+        return 0;
+    return api_fail(e, 422, "callback_url",
+                    "\"callback_url\" may not reach a loopback, link-local or "
+                    "metadata address (or localhost) unless the gateway's "
+                    "callbacks.allow names it");
 }
 
 /* name[0..len) for a message: at most 40 bytes, never cut inside a UTF-8

@@ -10,7 +10,8 @@
  *
  * Ownership: parsed structs own their strings (free them with
  * api_*_clear(), also after a failed parse).
- * May call: jansson, gateway/phone, gateway/template, smpp/text, libc.
+ * May call: jansson, gateway/phone, gateway/template, smpp/text,
+ * base/sha256, base/netaddr, libc.
  * Used by gateway/api.c (the routes' body kinds), the unit tests and the
  * fuzz target.
  */
@@ -90,6 +91,29 @@ void api_message_clear(struct api_message *m);
  * with e.  Pure.
  */
 int api_message_render(struct api_message *m, const char *body,
+                       struct api_error *e);
+
+/*
+ * api_message_digest — SHA-256 of m's canonical content (issue 14 item 8),
+ * stored with an idempotency key so that a retry (same content: a
+ * duplicate) is told apart from a reuse of the key for another message.
+ * The content is what decides what is sent: to (canonical), text or
+ * template and variables (as JSON values: key order ignored), language
+ * (with its default), callback_url, law_required; not the key itself, not
+ * the request's spelling (key order, white space).  Computed before a
+ * template is rendered.  0, or -1 when out of memory.  Pure.
+ */
+int api_message_digest(const struct api_message *m, uint8_t out[32]);
+
+/*
+ * api_callback_check — may the gateway call url (issue 14 item 9)?  0
+ * when url is NULL or kz_netallow_url(allow, url) lets it through; else
+ * -1 with e (422, field "callback_url").  allow may be NULL.  The check
+ * at connect time (gateway/fetch, a guarded request) covers names that
+ * resolve inside.  Pure.
+ */
+struct kz_netallow;
+int api_callback_check(const char *url, const struct kz_netallow *allow,
                        struct api_error *e);
 
 /*

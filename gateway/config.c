@@ -15,11 +15,12 @@
  * scalar tokens (for a mapping or sequence, from the key that names it).
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
- * May call: libfyaml, libc, base/utf8, dialogs_parse_url() (pure).  No I/O except
- * config_load_file() (reads the one file) and config_print_help() (writes
+ * May call: libfyaml, libc, base/utf8, base/netaddr, dialogs_parse_url()
+ * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
+#include "base/netaddr.h"
 #include "base/utf8.h"
 #include "smpp/dialect.h"
 #include "gateway/log.h"
@@ -41,7 +42,7 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_USSD,
-            S_COUNT };
+            S_CALLBACKS, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -58,6 +59,7 @@ static const struct section sections[S_COUNT] = {
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
     [S_USSD]  = { "ussd", 0, "USSD push notices (POST /v1/ussd/notices)" },
+    [S_CALLBACKS] = { "callbacks", 0, "the agencies' callback_url calls" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -69,6 +71,7 @@ static const struct section sections[S_COUNT] = {
 #define F_HHMM      0x40u   /* "HH:MM", 00:00..23:59 */
 #define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
 #define F_USSD_CODE 0x100u  /* list items: a service code, 0-9 * # only */
+#define F_NETALLOW  0x200u  /* list items: host names or CIDRs (base/netaddr) */
 
 struct key {
     enum sect sect;
@@ -183,6 +186,13 @@ static const struct key keys[] = {
       C(ussd_notices_per_hour), 0,
       "notices one phone may get in any hour; more are refused (429 with "
       "Retry-After); changes apply on restart" },
+    /* issue 14 item 9 */
+    { S_CALLBACKS, "allow", T_STRLIST, "[]", 1, 253, NULL, F_NETALLOW,
+      C(callbacks_allow), C(callbacks_allow_count),
+      "hosts and CIDRs a callback_url may reach although they are loopback, "
+      "link-local or metadata addresses (127.0.0.0/8, ::1, 0.0.0.0/8, "
+      "169.254.0.0/16, fe80::/10, fd00:ec2::254, localhost), e.g. "
+      "[127.0.0.1, hooks.internal]; read at start" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -693,6 +703,33 @@ static const char *expect_name(const struct key *k)
     return "?";
 }
 
+/* Is s[0..len) no item of list key k?  true with why ("must be ..."). */
+static bool list_item_bad(const struct key *k, const char *s, size_t len,
+                          char *why, size_t n)
+{
+    bool ok = len >= k->min && len <= k->max;
+    bool code = (k->flags & F_USSD_CODE) != 0;
+    for (size_t i = 0; ok && (k->flags & (F_DIGITS | F_USSD_CODE)) && i < len;
+         i++)
+        if ((s[i] < '0' || s[i] > '9') &&
+            !(code && (s[i] == '*' || s[i] == '#')))
+            ok = false;
+    if (!ok) {
+        snprintf(why, n, "must be %llu to %llu %s", k->min, k->max,
+                 code ? "of 0-9 * #"
+                      : (k->flags & F_DIGITS) ? "digits" : "characters");
+        return true;
+    }
+    if (!(k->flags & F_NETALLOW))
+        return false;
+    char item[256];
+    snprintf(item, sizeof item, "%.*s", (int)len, s);
+    if (len < sizeof item && kz_netallow_item_ok(item) && !memchr(s, 0, len))
+        return false;
+    snprintf(why, n, "is neither a host name nor an address or CIDR");
+    return true;
+}
+
 /* Store value node v for key k.  where: the key's position (used when v
  * has none of its own).  prefix: "smsc[1]." or "" for messages. */
 static void set_value(struct ctx *cx, const struct key *k, void *base,
@@ -745,18 +782,9 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
                 bad = 1;
                 continue;
             }
-            int ok = len >= k->min && len <= k->max;
-            bool code = (k->flags & F_USSD_CODE) != 0;
-            for (size_t i = 0; ok && (k->flags & (F_DIGITS | F_USSD_CODE)) &&
-                               i < len; i++)
-                if ((s[i] < '0' || s[i] > '9') &&
-                    !(code && (s[i] == '*' || s[i] == '#')))
-                    ok = 0;
-            if (!ok) {
-                add_err(cx->errs, ip.line, ip.col,
-                        "%s%s: \"%.*s\" must be %llu to %llu %s", prefix,
-                        k->name, (int)(len > 40 ? 40 : len), s, k->min, k->max,
-                        code ? "of 0-9 * #" : "digits");
+            if (list_item_bad(k, s, len, why, sizeof why)) {
+                add_err(cx->errs, ip.line, ip.col, "%s%s: \"%.*s\" %s", prefix,
+                        k->name, (int)(len > 40 ? 40 : len), s, why);
                 bad = 1;
                 continue;
             }
@@ -1457,7 +1485,8 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
         break;
     case T_STRLIST:
         snprintf(range, sizeof range, "items of %llu..%llu %s", k->min,
-                 k->max, (k->flags & F_USSD_CODE) ? "of 0-9 * #" : "digits");
+                 k->max, (k->flags & F_USSD_CODE) ? "of 0-9 * #"
+                         : (k->flags & F_DIGITS) ? "digits" : "chars");
         break;
     case T_ENUM: {
         size_t p = 0;

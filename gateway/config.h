@@ -81,6 +81,9 @@ struct config {
                                  * menu set's ("*200#" or "200") */
     size_t ussd_notice_from_count;
     unsigned ussd_notices_per_hour; /* per phone, in any hour */
+    /* issue 14 item 9: callback_url exceptions (base/netaddr.h) */
+    char **callbacks_allow;     /* host names and CIDRs; empty by default */
+    size_t callbacks_allow_count;
     char *source;               /* file it came from, or "(defaults)" */
 };
 

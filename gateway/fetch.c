@@ -25,7 +25,7 @@
  * a callback only marks the client, and the outermost entry releases it.
  *
  * Owns: see gateway/fetch.h.  May call: libcurl, libevent, jansson,
- * base/utf8, base/clock, libc.
+ * base/utf8, base/clock, base/netaddr, libc.
  */
 #include "gateway/fetch.h"
 
@@ -36,7 +36,10 @@
 #include <sys/queue.h>
 
 #include "base/clock.h"
+#include "base/netaddr.h"
 #include "base/utf8.h"
+
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -95,6 +98,8 @@ struct xfer {
     char *buf;
     size_t len, cap, max;
     bool too_large;
+    bool guarded;             /* req.guard and its host not named (item 9) */
+    bool refused;             /* ... and an address was not allowed */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -113,6 +118,7 @@ struct fetch {
     struct fetch_opts opts;
     LIST_HEAD(, fsock) socks; /* every socket curl asked us to watch */
     char *proxy;              /* copy of opts.proxy or NULL */
+    struct kz_netallow allow; /* opts.allow, parsed (issue 14 item 9) */
     struct xfer **slot;
     uint32_t nslot, capslot;
     SLIST_HEAD(, xfer) free_slots; /* LIFO */
@@ -257,6 +263,7 @@ static void slot_put(struct fetch *f, struct xfer *x)
     x->buf = NULL;
     x->len = x->cap = x->max = 0;
     x->too_large = false;
+    x->guarded = x->refused = false;
     x->done = NULL;
     x->arg = NULL;
     x->state = X_FREE;
@@ -375,8 +382,13 @@ static void report_finished(struct fetch *f)
         if (!x || x->state != X_ACTIVE)
             continue;
         struct fetch_result res = {0};
-        res.status = status_of(x, rc, code);
+        /* a refused address fails the request only when no other one
+         * of its name did the work */
+        x->refused = x->refused && rc != CURLE_OK;
+        res.status = x->refused ? FETCH_CONNECT_FAILED : status_of(x, rc, code);
         res.http_code = code;
+        if (x->refused)
+            snprintf(x->errbuf, sizeof x->errbuf, "%s", FETCH_REFUSED_MSG);
         res.content_type = ctype; /* owned by the easy handle; valid until reset */
         if (res.status == FETCH_DONE_OK) {
             res.error = "";
@@ -429,6 +441,11 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts)
             goto fail;
     }
     f->opts.proxy = f->proxy;
+    if (kz_netallow_init(&f->allow, (const char *const *)f->opts.allow,
+                         f->opts.allow_n, NULL) != 0)
+        goto fail;
+    f->opts.allow = NULL;     /* not kept: f->allow is the copy */
+    f->opts.allow_n = 0;
     f->multi = curl_multi_init();
     f->timer = evtimer_new(base, on_timer, f);
     if (!f->multi || !f->timer)
@@ -446,6 +463,7 @@ fail:
         event_free(f->timer);
     if (f->multi)
         curl_multi_cleanup(f->multi);
+    kz_netallow_free(&f->allow);
     free(f->proxy);
     free(f);
     return NULL;
@@ -482,6 +500,57 @@ static bool header_ok(const char *h)
     if (!colon || colon == h)
         return false;
     return strpbrk(h, "\r\n") == NULL;
+}
+
+/* ---- the guard (issue 14 item 9) ----------------------------------------
+ * A guarded request (a URL an outsider gave) may connect only to addresses
+ * kz_netallow_addr allows: checked on every socket curl opens (each
+ * address of the name, so a name that resolves or is rebound inside is
+ * refused) and again before the request goes out on a connection, which
+ * also covers one reused from the cache.  A host that callbacks.allow
+ * names is not guarded.  Through a proxy only the proxy is connected to:
+ * its own rules apply, and the guard stays off. */
+
+static curl_socket_t guard_open(void *clientp, curlsocktype purpose,
+                                struct curl_sockaddr *a)
+{
+    struct xfer *x = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN && !kz_netallow_addr(&x->f->allow, &a->addr)) {
+        x->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static int guard_prereq(void *clientp, char *primary_ip, char *local_ip,
+                        int primary_port, int local_port)
+{
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    struct xfer *x = clientp;
+    struct sockaddr_storage ss;
+    if (!primary_ip || !kz_host_literal(primary_ip, &ss) ||
+        !kz_netallow_addr(&x->f->allow, (struct sockaddr *)&ss)) {
+        x->refused = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+/* Is url's host (as curl reads it) one that the allow-list names? */
+static bool host_named(const struct fetch *f, const char *url)
+{
+    if (!f->allow.nnames)
+        return false;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool named = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                 curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                 kz_netallow_name(&f->allow, host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return named;
 }
 
 static int setup_easy(struct fetch *f, struct xfer *x, const struct fetch_req *req, bool is_get)
@@ -525,6 +594,13 @@ static int setup_easy(struct fetch *f, struct xfer *x, const struct fetch_req *r
         SET(CURLOPT_HTTPGET, 1L);
     }
     SET(CURLOPT_HTTPHEADER, x->hdrs);
+    x->guarded = req->guard && !f->proxy && !host_named(f, req->url);
+    if (x->guarded) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, guard_open);
+        SET(CURLOPT_OPENSOCKETDATA, (void *)x);
+        SET(CURLOPT_PREREQFUNCTION, guard_prereq);
+        SET(CURLOPT_PREREQDATA, (void *)x);
+    }
 #undef SET
     return rc == CURLE_OK ? FETCH_OK : FETCH_ECURL;
 }
@@ -663,6 +739,7 @@ static void release_now(struct fetch *f)
     while (!LIST_EMPTY(&f->socks)) /* any that curl did not remove itself */
         fsock_free(LIST_FIRST(&f->socks));
     event_free(f->timer);
+    kz_netallow_free(&f->allow);
     free(f->proxy);
     free(f);
 }

@@ -44,7 +44,8 @@
  * resolver threads are internal to libcurl.
  * Process-wide: the first fetch_new() calls curl_global_init(); call
  * fetch_global_cleanup() once at exit, after the last fetch_free().
- * May call: libcurl, libevent, jansson (JSON helper only), libc.
+ * May call: libcurl, libevent, jansson (JSON helper only), base/netaddr,
+ * libc.
  */
 #ifndef KYZMAT_GATEWAY_FETCH_H
 #define KYZMAT_GATEWAY_FETCH_H
@@ -84,6 +85,10 @@ struct fetch_opts {
     uint32_t connect_timeout_ms;   /* default per-request connect timeout [2000] */
     const char *proxy;          /* "http://host:port" or NULL: no proxy at all,
                                    http_proxy & co. are ignored; copied */
+    /* issue 14 item 9: host names and CIDRs a guarded request may reach
+     * although they are internal (base/netaddr.h); copied */
+    char *const *allow;
+    size_t allow_n;
 };
 
 /* A request.  Everything is copied by fetch_start(). */
@@ -99,7 +104,17 @@ struct fetch_req {
     uint32_t timeout_ms;        /* whole transfer, 1..600000; required (0 = EINVAL) */
     uint32_t connect_timeout_ms;/* 0 = opts default; never above timeout_ms */
     size_t max_response_bytes;  /* body cap, 1..FETCH_BODY_MAX; 0 = FETCH_BODY_DEFAULT */
+    bool guard;                 /* a URL an outsider gave (callback_url):
+                                   connect only to addresses that are not
+                                   internal or that opts.allow lets through
+                                   (every address the name resolves to, and
+                                   a reused connection's); otherwise
+                                   FETCH_CONNECT_FAILED, error
+                                   FETCH_REFUSED_MSG.  Off with a proxy, and
+                                   for a host opts.allow names */
 };
+#define FETCH_REFUSED_MSG "refused: the address is loopback, link-local or " \
+                          "metadata and callbacks.allow does not name it"
 
 #define FETCH_URL_MAX      8192
 #define FETCH_BODY_MAX     (16u << 20)

@@ -608,7 +608,9 @@ static int start_ussd(struct daemon *d)
     dopts.on_state = on_store_state;
     dopts.state_arg = d;
     d->store = dialogs_new(d->base, d->cfg->redis_url, &dopts, serr, sizeof serr);
-    d->fetch = fetch_new(d->base, NULL);
+    struct fetch_opts fopts = { .allow = d->cfg->callbacks_allow,
+                                .allow_n = d->cfg->callbacks_allow_count };
+    d->fetch = fetch_new(d->base, &fopts);
     struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
                              .ud = d };
     d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)
@@ -714,6 +716,8 @@ static int start_api(struct daemon *d)
     aopts.ussd_ud = d;
     aopts.route = outbox_route_cb;   /* part counts by the route's link */
     aopts.route_ud = d;
+    aopts.callback_allow = d->cfg->callbacks_allow;
+    aopts.callback_allow_n = d->cfg->callbacks_allow_count;
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

@@ -29,7 +29,8 @@
  * and one struct ob_cb per callback (its retry timer and fetch request).
  * Never frees the outbox inside a callback of its own.
  * May call: gateway/store, gateway/fetch, gateway/log, smpp/mt,
- * smpp/receipt, smpp/esme, smpp/pdu, libevent, libc.
+ * smpp/receipt, smpp/esme, smpp/pdu, base/sha256, base/base64 (signing
+ * callbacks), libevent, libc.
  */
 #include "gateway/outbox.h"
 
@@ -43,6 +44,8 @@
 
 #include <event2/event.h>
 
+#include "base/base64.h"
+#include "base/sha256.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
 #include "smpp/mt.h"
@@ -101,6 +104,8 @@ struct ob_cb {
     unsigned tries;
     char *url;
     char body[192];
+    char wid[48];                  /* webhook-id: one per message and state */
+    struct store_webhook_keys keys;/* its agency's signing keys (n may be 0) */
 };
 
 /* One pass, kept from its writes to its commit (see pass()). */
@@ -366,15 +371,52 @@ static void cb_timer(evutil_socket_t fd, short what, void *arg)
     cb_start(arg);
 }
 
+/*
+ * The Standard Webhooks headers of c's next attempt (issue 14 item 9):
+ * webhook-id (the same on every attempt), webhook-timestamp (now, Unix
+ * seconds) and, when its agency has a key, webhook-signature: "v1,"
+ * base64(HMAC-SHA256(key, id "." timestamp "." body)) per key, separated
+ * by a space (two while a rotated-out key is still honoured).
+ */
+enum { CB_HDR_MAX = 160 };
+static void cb_sign(const struct outbox *ob, const struct ob_cb *c,
+                    char hdr[3][CB_HDR_MAX])
+{
+    char ts[24];
+    snprintf(ts, sizeof ts, "%lld", (long long)(now_ms(ob) / 1000));
+    snprintf(hdr[0], CB_HDR_MAX, "webhook-id: %s", c->wid);
+    snprintf(hdr[1], CB_HDR_MAX, "webhook-timestamp: %s", ts);
+    size_t at = (size_t)snprintf(hdr[2], CB_HDR_MAX, "webhook-signature:");
+    for (unsigned i = 0; i < c->keys.n; i++) {
+        struct kz_hmac_sha256 m;
+        uint8_t mac[KZ_SHA256_LEN];
+        kz_hmac_sha256_init(&m, c->keys.key[i], c->keys.len[i]);
+        kz_hmac_sha256_update(&m, c->wid, strlen(c->wid));
+        kz_hmac_sha256_update(&m, ".", 1);
+        kz_hmac_sha256_update(&m, ts, strlen(ts));
+        kz_hmac_sha256_update(&m, ".", 1);
+        kz_hmac_sha256_update(&m, c->body, strlen(c->body));
+        kz_hmac_sha256_final(&m, mac);
+        at += (size_t)snprintf(hdr[2] + at, CB_HDR_MAX - at, " v1,");
+        kz_base64_encode(mac, sizeof mac, hdr[2] + at, CB_HDR_MAX - at);
+        at += strlen(hdr[2] + at);
+    }
+}
+
 static void cb_start(struct ob_cb *c)
 {
     struct outbox *ob = c->ob;
     c->tries++;
+    char hdr[3][CB_HDR_MAX];
+    const char *hv[3] = { hdr[0], hdr[1], hdr[2] };
+    cb_sign(ob, c, hdr);
     struct fetch_req req = {
         .method = "POST", .url = c->url, .body = c->body,
         .body_len = strlen(c->body), .content_type = "application/json",
         .timeout_ms = ob->o.callback_timeout_ms,
         .max_response_bytes = 4096,
+        .guard = true,    /* an agency's URL: no internal address (item 9) */
+        .headers = hv, .nheaders = c->keys.n ? 3 : 2,
     };
     int rc = fetch_start(ob->o.fetch, &req, cb_done, c, &c->fid);
     if (rc != FETCH_OK) {
@@ -401,6 +443,17 @@ static void cb_prepare(struct outbox *ob, struct ob_cb **list,
     struct ob_cb *c = calloc(1, sizeof *c);
     if (!c)
         return;
+    int rc = store_webhook_keys(ob->st, id, now, &c->keys);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        /* not sent unsigned to an agency that expects a signature */
+        ob->stats.callbacks_failed++;
+        log_msg(KLOG_WARN, PEER, "callback for message %lld dropped: "
+                "signing key: %s", (long long)id, store_errmsg(ob->st));
+        free(c);
+        return;
+    }
+    snprintf(c->wid, sizeof c->wid, "msg_%lld_%s", (long long)id,
+             store_msg_state_name(state));
     c->url = strdup(url);
     c->timer = evtimer_new(ob->base, cb_timer, c);
     if (!c->url || !c->timer) {

@@ -348,7 +348,20 @@ static const struct store_migration migrations[] = {
       "  FROM applications WHERE number = substr(topic, 5)) || '/'"
       "  || substr(topic, 5) WHERE substr(topic, 1, 4) = 'app:'"
       "  AND substr(topic, 5) IN (SELECT number FROM applications);" },
-    { "13 ussd notices (issue 14 item 4)",
+    { "13 idempotency request hash (issue 14 item 8)",
+      /* the SHA-256 of the request's canonical content, kept with its
+       * idempotency key: the same key with other content is a conflict,
+       * not a duplicate (store_enqueue).  NULL for rows from before this
+       * migration and for writers that give none: those match any. */
+      "ALTER TABLE outbox ADD COLUMN req_hash BLOB;" },
+    { "14 agency webhook secrets (issue 14 item 9)",
+      /* the key each client scope's callbacks are signed with (Standard
+       * Webhooks), and the one it replaced while it is still honoured */
+      "CREATE TABLE webhook_secrets("
+      "  client TEXT PRIMARY KEY, secret BLOB NOT NULL,"
+      "  prev_secret BLOB, prev_until INTEGER,"
+      "  rotated_at INTEGER NOT NULL) WITHOUT ROWID;" },
+    { "15 ussd notices (issue 14 item 4)",
       /* every USSD push notice an agency sent through the API: who sent
        * it, to whom, from which code, what, whether the law required it,
        * when, and how it went ('sent' when it went to the link, 'failed'
@@ -399,6 +412,8 @@ enum sid {
     S_HELD_ADD, S_HELD_DEL, S_HELD_LIST, S_PRUNE_HELD,
     /* issue 14 item 4: ussd notices */
     S_NOTICE_ADD, S_NOTICE_FAILED, S_NOTICE_RECENT, S_NOTICE_GET,
+    /* issue 14 item 9 */
+    S_WEBHOOK_ROTATE, S_WEBHOOK_FOR_MSG,
     S_COUNT
 };
 
@@ -628,13 +643,14 @@ static const char *const sql[S_COUNT] = {
     [S_OUT_INSERT] =
         "INSERT INTO outbox(client, idem_key, msisdn, body, template, data,"
         " lang, callback_url, law_required, state, next_attempt_at,"
-        " expires_at, created_at, updated_at, sender, via)"
+        " expires_at, created_at, updated_at, sender, via, req_hash)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11,"
-        " ?12, ?12, ?13, ?14)"
+        " ?12, ?12, ?13, ?14, ?15)"
         " ON CONFLICT(client, idem_key) WHERE idem_key IS NOT NULL"
         " DO NOTHING",   /* no RETURNING: see store_enqueue */
+    /* issue 14 item 8: the first message's id and request hash */
     [S_OUT_BY_IDEM] =
-        "SELECT id FROM outbox WHERE client = ?1 AND idem_key = ?2",
+        "SELECT id, req_hash FROM outbox WHERE client = ?1 AND idem_key = ?2",
     [S_OUT_GET] = "SELECT " MSG_COLS " FROM outbox WHERE id = ?1",
     /* ?1 now ?2 lease end ?3 limit.  The inner SELECT walks outbox_due. */
     [S_OUT_CLAIM] =
@@ -745,6 +761,20 @@ static const char *const sql[S_COUNT] = {
     [S_PRUNE_HELD] =
         "DELETE FROM receipts_held WHERE id IN (SELECT id FROM receipts_held"
         " WHERE at < ?1 ORDER BY id LIMIT ?2)",
+
+    /* issue 14 item 9: ?1 client ?2 key ?3 now ?4 until when the old key
+     * is still honoured */
+    [S_WEBHOOK_ROTATE] =
+        "INSERT INTO webhook_secrets(client, secret, rotated_at)"
+        " VALUES(?1, ?2, ?3) ON CONFLICT(client) DO UPDATE SET"
+        " prev_secret = secret, prev_until = ?4,"
+        " secret = excluded.secret, rotated_at = excluded.rotated_at"
+        " RETURNING prev_until",
+    /* ?1 message id ?2 now */
+    [S_WEBHOOK_FOR_MSG] =
+        "SELECT w.secret, CASE WHEN w.prev_until > ?2 THEN w.prev_secret END"
+        " FROM outbox o JOIN webhook_secrets w ON w.client = o.client"
+        " WHERE o.id = ?1",
 };
 
 static const char *const state_names[] = {
@@ -2625,6 +2655,8 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     bi(s, 12, now);
     bt(s, 13, m->sender);
     bt(s, 14, m->via);
+    if (m->req_hash)
+        sqlite3_bind_blob(s, 15, m->req_hash, STORE_REQ_HASH_LEN, SQLITE_STATIC);
     /* The id comes from sqlite3_last_insert_rowid(), not from RETURNING:
      * SQLite runs RETURNING through an ephemeral table, i.e. it opens and
      * closes a temporary B-tree and pager per row, which the API's profile
@@ -2643,10 +2675,64 @@ int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
     s = S(st, S_OUT_BY_IDEM);
     bt(s, 1, client);
     bt(s, 2, m->idem_key);
-    r = one_int(st, s, "enqueue idempotency", id_out);
-    if (r == STORE_OK)
-        return STORE_DUPLICATE;
+    r = row(st, s, "enqueue idempotency");
+    if (r != STORE_OK)
+        return r == STORE_NOTFOUND ? STORE_ERROR : r;
+    if (id_out)
+        *id_out = sqlite3_column_int64(s, 0);
+    /* issue 14 item 8: a row without a hash (written before the
+     * migration, or by a writer that gives none) matches any content, as
+     * every reuse did before; so does a caller without one */
+    const void *had = sqlite3_column_blob(s, 1);
+    bool same = !m->req_hash || !had ||
+                (sqlite3_column_bytes(s, 1) == STORE_REQ_HASH_LEN &&
+                 memcmp(had, m->req_hash, STORE_REQ_HASH_LEN) == 0);
+    sqlite3_reset(s);
+    return same ? STORE_DUPLICATE : STORE_CONFLICT;
+}
+
+/* ---- issue 14 item 9: webhook secrets ---------------------------------------- */
+
+int store_webhook_rotate(struct store *st, const char *client, const void *key,
+                         size_t len, int64_t now, int64_t *prev_until)
+{
+    if (bad(client) || !key || len == 0 || len > STORE_WEBHOOK_KEY_MAX ||
+        !prev_until)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_WEBHOOK_ROTATE);
+    bt(s, 1, client);
+    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
+    bi(s, 3, now);
+    bi0(s, 4, *prev_until);
+    int r = one_int(st, s, "webhook secret rotate", prev_until);
     return r == STORE_NOTFOUND ? STORE_ERROR : r;
+}
+
+/* Column col (a key, or NULL) into k. */
+static void webhook_key_col(sqlite3_stmt *s, int col, struct store_webhook_keys *k)
+{
+    const void *b = sqlite3_column_blob(s, col);
+    int n = sqlite3_column_bytes(s, col);
+    if (!b || n <= 0 || n > STORE_WEBHOOK_KEY_MAX)
+        return;
+    memcpy(k->key[k->n], b, (size_t)n);
+    k->len[k->n++] = (size_t)n;
+}
+
+int store_webhook_keys(struct store *st, int64_t msg_id, int64_t now,
+                       struct store_webhook_keys *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = S(st, S_WEBHOOK_FOR_MSG);
+    bi(s, 1, msg_id);
+    bi(s, 2, now);
+    int r = row(st, s, "webhook keys");
+    if (r != STORE_OK)
+        return r;
+    webhook_key_col(s, 0, out);
+    webhook_key_col(s, 1, out);
+    sqlite3_reset(s);
+    return out->n ? STORE_OK : STORE_NOTFOUND;
 }
 
 int store_msg_get(struct store *st, int64_t id, struct store_msg **out)

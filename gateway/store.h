@@ -545,7 +545,11 @@ struct store_msg_new {
     int64_t expires_at;       /* final failure ('expired') after */
     const char *sender;       /* source address; NULL: the sender's own */
     const char *via;          /* link to prefer; NULL: the routing rule */
+    /* issue 14 item 8: STORE_REQ_HASH_LEN bytes digesting the request's
+     * content, kept with idem_key; NULL: none (matches any) */
+    const uint8_t *req_hash;
 };
+#define STORE_REQ_HASH_LEN 32
 
 /* A message as stored.  Every string is NULL when unset. */
 struct store_msg {
@@ -565,12 +569,36 @@ void store_msg_free(struct store_msg *m);
 /*
  * store_enqueue — add a message in state 'queued'.  STORE_OK with *id_out
  * = new id; STORE_DUPLICATE with *id_out = the existing message's id when
- * (client, idem_key) was used before (the new content is ignored).
+ * (client, idem_key) was used before with the same req_hash (or either
+ * has none): the new content is ignored; STORE_CONFLICT with *id_out =
+ * the existing message's id when it was used with another req_hash
+ * (nothing stored).
  */
 int store_enqueue(struct store *st, const struct store_msg_new *m, int64_t now,
                   int64_t *id_out);
 /* *out = the message (caller frees with store_msg_free()). */
 int store_msg_get(struct store *st, int64_t id, struct store_msg **out);
+
+/*
+ * Issue 14 item 9: the keys a client scope's callbacks are signed with
+ * (Standard Webhooks).  store_webhook_rotate makes key (len bytes, at most
+ * STORE_WEBHOOK_KEY_MAX) the scope's key; the one it replaces (if any)
+ * stays valid until *prev_until (ms; 0: not at all), and *prev_until
+ * becomes 0 when there was none.  store_webhook_keys
+ * gives the keys for message msg_id's scope at now: the current one first,
+ * then the previous one while it is valid; STORE_NOTFOUND when the scope
+ * has none (or there is no such message).
+ */
+#define STORE_WEBHOOK_KEY_MAX 64
+struct store_webhook_keys {
+    unsigned n;                         /* 0..2 */
+    size_t len[2];
+    uint8_t key[2][STORE_WEBHOOK_KEY_MAX];
+};
+int store_webhook_rotate(struct store *st, const char *client, const void *key,
+                         size_t len, int64_t now, int64_t *prev_until);
+int store_webhook_keys(struct store *st, int64_t msg_id, int64_t now,
+                       struct store_webhook_keys *out);
 
 /*
  * store_claim_due — take up to max 'queued' messages with next_attempt_at

@@ -15,7 +15,8 @@
  *     the language is ky/ru/en, exactly one of text and template is set,
  *     and a text counts at least one SMS part in every split mode (one
  *     with message_payload);
- *   - the same body parses the same way twice (no hidden state);
+ *   - the same body parses the same way twice (no hidden state), with
+ *     the same idempotency digest (api_message_digest);
  *   - a templated message rendered against a fixed text
  *     (api_message_render): a valid UTF-8 text within the limit, or a
  *     well-formed refusal;
@@ -127,6 +128,11 @@ static void fuzz_message(const uint8_t *data, size_t size, bool utf8)
         CHECK(strcmp(m.to, m2.to) == 0);
         CHECK(!m.text || strcmp(m.text, m2.text) == 0);
         CHECK(!m.vars || strcmp(m.vars, m2.vars) == 0);
+        /* the idempotency digest (issue 14 item 8) is the same too, and
+         * does not depend on a rendered text */
+        uint8_t d1[32], d2[32];
+        CHECK(api_message_digest(&m, d1) == 0 && api_message_digest(&m2, d2) == 0);
+        CHECK(memcmp(d1, d2, sizeof d1) == 0);
     }
     if (rc == 0 && m.tmpl) {
         /* rendered with its variables, or refused naming why */

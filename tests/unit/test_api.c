@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base64.h"
 #include "base/sha256.h"
 
 #include <cmocka.h>
@@ -164,9 +165,13 @@ static int fx_open(void **state, bool trap)
     fx_notices = 0;
     fx_notice_fail = false;
     fx_notice_check = NULL;
+    /* callbacks.allow names the one loopback address the tests' callback
+     * URLs use (issue 14 item 9); every other one is refused */
+    static char *const allow[] = { "127.0.0.1" };
     struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
                           .route = fx_route_cb, .ussd_notice = fx_notice_cb,
-                          .notice_from_ok = fx_from_ok };
+                          .notice_from_ok = fx_from_ok, .callback_allow = allow,
+                          .callback_allow_n = 1 };
     f->api = api_new(f->base, f->db.st, &o, err, sizeof err);
     if (!f->api) {
         fprintf(stderr, "api_new: %s\n", err);
@@ -741,6 +746,201 @@ static void test_message_template(void **state)
     posted_text(f, "{\"to\":\"996555123456\",\"template\":\"ready\","
                 "\"variables\":{\"number\":\"A-7\",\"status\":\"даяр\"}}",
                 "Арыз A-7: даяр.");
+}
+
+/* One element of a batch's answer: its "error" ("" when none) and id. */
+static const char *batch_elem(const struct resp *r, size_t i, int64_t *id,
+                              char *err, size_t cap)
+{
+    json_t *j = body_json(r);
+    json_t *o = json_array_get(json_object_get(j, "results"), i);
+    assert_non_null(o);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    const char *fl = json_string_value(json_object_get(o, "field"));
+    snprintf(err, cap, "%s%s%s", e ? e : "", fl ? " @" : "", fl ? fl : "");
+    *id = (int64_t)json_integer_value(json_object_get(o, "id"));
+    json_decref(j);
+    return err;
+}
+
+/* POST first, then again (202 both): the same id, the second flagged a
+ * duplicate; the id. */
+static int64_t posted_twice(struct fx *f, const char *first, const char *again)
+{
+    struct resp r;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, first, &r), 202);
+    int64_t id = r.id;
+    assert_int_equal(post(f, "/v1/messages", f->tok_a, again, &r), 202);
+    assert_int_equal(r.id, id);
+    json_t *j = body_json(&r);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    return id;
+}
+
+/* Issue 14 item 8: an idempotency key reused with other content is a 409
+ * naming the key (nothing stored), not a 202 duplicate; the same content
+ * in another spelling (key order, white space, the number's "+", a
+ * default written out, variables in another order) still is one. */
+static void test_idempotency_conflict(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    int64_t id = posted_twice(f, "{\"to\":\"996555123456\",\"text\":\"first\","
+                              "\"idempotency_key\":\"order-7\"}",
+                              "{ \"idempotency_key\" : \"order-7\", \"text\":\"first\","
+                              "\n \"language\":\"ky\", \"law_required\":false,"
+                              " \"to\":\"+996555123456\" }");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555123456\",\"text\":\"second\","
+                 "\"idempotency_key\":\"order-7\"}", 409, "idempotency_key",
+                 "\"order-7\"");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555000777\",\"text\":\"first\","
+                 "\"idempotency_key\":\"order-7\"}", 409, "idempotency_key",
+                 "different message");
+    /* templated: the variables are compared as values */
+    assert_int_equal(store_template_set(f->db.st, f->agency_a, "visit", "en",
+                                        "Visit on {day} at {time}."), STORE_OK);
+    posted_twice(f, "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"day\":\"1.12\",\"time\":9}}",
+                 "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"time\":9,\"day\":\"1.12\"}}");
+    refused_tmpl(f, "/v1/messages", "{\"to\":\"996555123456\",\"template\":\"visit\","
+                 "\"language\":\"en\",\"idempotency_key\":\"v-1\","
+                 "\"variables\":{\"time\":10,\"day\":\"1.12\"}}", 409,
+                 "idempotency_key", "\"v-1\"");
+    /* a batch answers it per message: the same content is a duplicate, the
+     * other one an error naming the key, and the rest is stored */
+    int64_t before = good_id(f);
+    assert_int_equal(post(f, "/v1/messages/batch", f->tok_a,
+                          "{\"messages\":[{\"text\":\"first\",\"to\":\"996555123456\","
+                          "\"idempotency_key\":\"order-7\"},{\"to\":\"996555123456\","
+                          "\"text\":\"third\",\"idempotency_key\":\"order-7\"},"
+                          "{\"to\":\"996555123456\",\"text\":\"new\"}]}", &r), 202);
+    char err[300];
+    int64_t eid;
+    assert_string_equal(batch_elem(&r, 0, &eid, err, sizeof err), "");
+    assert_int_equal(eid, id);
+    batch_elem(&r, 1, &eid, err, sizeof err);
+    assert_non_null(strstr(err, "\"order-7\""));
+    assert_non_null(strstr(err, "@idempotency_key"));
+    assert_string_equal(batch_elem(&r, 2, &eid, err, sizeof err), "");
+    assert_int_equal(eid, before + 1);
+    assert_int_equal(good_id(f), before + 2);
+    /* the first message was not changed by any of it */
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->db.st, id, &m), STORE_OK);
+    assert_string_equal(m->text, "first");
+    assert_string_equal(m->to, "996555123456");
+    store_msg_free(m);
+}
+
+/* Issue 14 item 9: a callback_url that names a loopback, link-local or
+ * metadata address (or localhost) is refused with 422 before anything is
+ * stored, unless callbacks.allow names it (the fixture allows 127.0.0.1). */
+static void test_callback_url_refused(void **state)
+{
+    struct fx *f = *state;
+    static const char *const urls[] = {
+        "http://localhost:8080/cb", "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/cb", "http://127.0.0.2/cb", "http://127.1.2.3/cb",
+        "http://0.0.0.0:80/cb", "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/", "http://[fe80::1]/", "https://API.localhost/",
+        "http://2852039166/",   /* 169.254.169.254 as one number */
+        "http://hooks.example.org@127.0.0.5/cb",
+    };
+    char body[300];
+    struct resp r;
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        snprintf(body, sizeof body, "{\"to\":\"996555123456\",\"text\":\"x\","
+                 "\"callback_url\":\"%s\"}", urls[i]);
+        refused_tmpl(f, "/v1/messages", body, 422, "callback_url", "callbacks.allow");
+    }
+    refused_tmpl(f, "/v1/messages/batch",
+                 "{\"messages\":[{\"to\":\"996555123456\",\"text\":\"a\"},"
+                 "{\"to\":\"996555123456\",\"text\":\"b\","
+                 "\"callback_url\":\"http://169.254.169.254/\"}]}",
+                 422, "messages[1].callback_url", "callbacks.allow");
+    /* what the list names, and public names, pass */
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\","
+                          "\"callback_url\":\"http://127.0.0.1:9/cb\"}", &r), 202);
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\","
+                          "\"callback_url\":\"https://hooks.example.org/cb\"}", &r), 202);
+}
+
+/* The secret of a 201 from POST /v1/webhook-secret, and its
+ * previous_valid_until (0 when null). */
+static void webhook_secret(const struct resp *r, char *secret, size_t cap,
+                           int64_t *prev_until)
+{
+    assert_int_equal(r->code, 201);
+    json_t *j = body_json(r);
+    const char *s = json_string_value(json_object_get(j, "secret"));
+    assert_non_null(s);
+    snprintf(secret, cap, "%s", s);
+    json_t *p = json_object_get(j, "previous_valid_until");
+    assert_true(json_is_null(p) || json_is_integer(p));
+    *prev_until = json_is_integer(p) ? (int64_t)json_integer_value(p) : 0;
+    json_decref(j);
+}
+
+/* Is key (as stored) the one secret ("whsec_" + base64) stands for? */
+static void assert_key(const uint8_t *key, size_t len, const char *secret)
+{
+    char b64[100];
+    assert_int_equal(len, 32);
+    assert_int_equal(kz_base64_encode(key, len, b64, sizeof b64), 44);
+    assert_memory_equal(secret, "whsec_", 6);
+    assert_string_equal(secret + 6, b64);
+}
+
+/* Issue 14 item 9: an agency gets (and rotates) its callback signing key
+ * from an authenticated route; the old key keeps signing for a day. */
+static void test_webhook_secret(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    char s1[80], s2[80];
+    int64_t prev = -1;
+    assert_int_equal(post(f, "/v1/webhook-secret", NULL, NULL, &r), 401);
+    char tok_t[API_TOKEN_LEN], err[200];
+    assert_int_equal(api_token_create(f->db.st, "mvd", "templates", tok_t,
+                                      sizeof tok_t, err, sizeof err), STORE_OK);
+    assert_int_equal(post(f, "/v1/webhook-secret", tok_t, NULL, &r), 403);
+    /* a message of the agency, to ask the store for its keys */
+    assert_int_equal(post(f, "/v1/messages", f->tok_a,
+                          "{\"to\":\"996555123456\",\"text\":\"x\"}", &r), 202);
+    int64_t id = r.id;
+    struct store_webhook_keys k;
+    assert_int_equal(store_webhook_keys(f->db.st, id, m_now(), &k), STORE_NOTFOUND);
+
+    assert_int_equal(post(f, "/v1/webhook-secret", f->tok_msg, NULL, &r), 201);
+    webhook_secret(&r, s1, sizeof s1, &prev);
+    assert_int_equal(strlen(s1), 6 + 44);
+    assert_int_equal(prev, 0);
+    assert_int_equal(store_webhook_keys(f->db.st, id, m_now(), &k), STORE_OK);
+    assert_int_equal(k.n, 1);
+    assert_key(k.key[0], k.len[0], s1);
+
+    assert_int_equal(post(f, "/v1/webhook-secret", f->tok_a, NULL, &r), 201);
+    webhook_secret(&r, s2, sizeof s2, &prev);
+    assert_string_not_equal(s1, s2);
+    int64_t now = m_now();
+    assert_true(prev > now + 23 * 3600 * 1000LL && prev < now + 25 * 3600 * 1000LL);
+    assert_int_equal(store_webhook_keys(f->db.st, id, now, &k), STORE_OK);
+    assert_int_equal(k.n, 2);
+    assert_key(k.key[0], k.len[0], s2);
+    assert_key(k.key[1], k.len[1], s1);
+    assert_int_equal(store_webhook_keys(f->db.st, id, prev, &k), STORE_OK);
+    assert_int_equal(k.n, 1);
+    assert_key(k.key[0], k.len[0], s2);
+    /* another agency's messages are not signed with it */
+    assert_int_equal(post(f, "/v1/messages", f->tok_b,
+                          "{\"to\":\"996555123456\",\"text\":\"x\"}", &r), 202);
+    assert_int_equal(store_webhook_keys(f->db.st, r.id, now, &k), STORE_NOTFOUND);
 }
 
 static int get_parts(struct fx *f, int64_t id)
@@ -1742,6 +1942,9 @@ int main(void)
         cmocka_unit_test(test_parse),
         T(test_messages),
         T(test_message_template),
+        T(test_idempotency_conflict),
+        T(test_callback_url_refused),
+        T(test_webhook_secret),
         T(test_message_parts_follow_route),
         T(test_routing),
         T(test_errors_change_nothing),

@@ -1,8 +1,9 @@
 /*
  * tests/unit/test_base.c — the floor (base/): UTF-8, the GSM 03.38 table,
- * SHA-256, the clocks and the metrics registry, tested on their own, below
- * every user of them.  The metrics text is also checked by Debian's
- * promtool (package prometheus; scripts/setup.sh --test installs it).
+ * SHA-256 and HMAC-SHA256, base64, the clocks, the callback address rules
+ * (netaddr) and the metrics registry, tested on their own, below every
+ * user of them.  The metrics text is also checked by Debian's promtool
+ * (package prometheus; scripts/setup.sh --test installs it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,11 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
+#include "base/base64.h"
 #include "base/clock.h"
 #include "base/gsm0338.h"
 #include "base/metrics.h"
+#include "base/netaddr.h"
 #include "base/sha256.h"
 #include "base/utf8.h"
 
@@ -195,6 +202,100 @@ static void test_sha256_fips_vectors(void **state)
     kz_sha256(two, strlen(two), h);
     hex(h, x);
     assert_string_equal(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+/* SHA-256 in pieces of every size gives the one-call digest. */
+static void test_sha256_in_pieces(void **state)
+{
+    (void)state;
+    uint8_t data[300], want[KZ_SHA256_LEN], got[KZ_SHA256_LEN];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    kz_sha256(data, sizeof data, want);
+    for (size_t step = 1; step <= 130; step++) {
+        struct kz_sha256_ctx c;
+        kz_sha256_init(&c);
+        for (size_t i = 0; i < sizeof data; i += step)
+            kz_sha256_update(&c, data + i, sizeof data - i < step ? sizeof data - i : step);
+        kz_sha256_final(&c, got);
+        assert_memory_equal(got, want, sizeof want);
+    }
+}
+
+/* RFC 4231's HMAC-SHA256 test cases 1, 2, 3, 4, 6 and 7 (5 is truncated). */
+static void test_hmac_sha256_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k0b[20], kaa[131], dd[50], k4[25], cd[50];
+    memset(k0b, 0x0b, sizeof k0b);
+    memset(kaa, 0xaa, sizeof kaa);
+    memset(dd, 0xdd, sizeof dd);
+    memset(cd, 0xcd, sizeof cd);
+    for (int i = 0; i < 25; i++)
+        k4[i] = (uint8_t)(i + 1);
+    static const char big[] = "This is a test using a larger than block-size key "
+        "and a larger than block-size data. The key needs to be hashed before "
+        "being used by the HMAC algorithm.";
+    const struct {
+        const void *key;
+        size_t klen;
+        const void *data;
+        size_t len;
+        const char *mac;
+    } v[] = {
+        { k0b, 20, "Hi There", 8,
+          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+        { "Jefe", 4, "what do ya want for nothing?", 28,
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+        { kaa, 20, dd, 50,
+          "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe" },
+        { k4, 25, cd, 50,
+          "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b" },
+        { kaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+        { kaa, 131, big, sizeof big - 1,
+          "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2" },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t h[KZ_SHA256_LEN];
+        char x[65];
+        kz_hmac_sha256(v[i].key, v[i].klen, v[i].data, v[i].len, h);
+        hex(h, x);
+        assert_string_equal(x, v[i].mac);
+        /* in two pieces: the same */
+        struct kz_hmac_sha256 m;
+        kz_hmac_sha256_init(&m, v[i].key, v[i].klen);
+        kz_hmac_sha256_update(&m, v[i].data, v[i].len / 2);
+        kz_hmac_sha256_update(&m, (const char *)v[i].data + v[i].len / 2,
+                              v[i].len - v[i].len / 2);
+        kz_hmac_sha256_final(&m, h);
+        hex(h, x);
+        assert_string_equal(x, v[i].mac);
+    }
+}
+
+/* RFC 4648 section 10's vectors, and a buffer one byte short. */
+static void test_base64_rfc4648(void **state)
+{
+    (void)state;
+    static const char *const v[][2] = {
+        { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+    };
+    char out[16];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t n = strlen(v[i][0]);
+        assert_int_equal(kz_base64_encode(v[i][0], n, out, sizeof out),
+                         (int)strlen(v[i][1]));
+        assert_string_equal(out, v[i][1]);
+        assert_int_equal(KZ_BASE64_LEN(n), strlen(v[i][1]));
+    }
+    static const uint8_t bin[] = { 0xfb, 0xff, 0xbf };
+    assert_int_equal(kz_base64_encode(bin, 3, out, sizeof out), 4);
+    assert_string_equal(out, "+/+/");
+    assert_int_equal(kz_base64_encode("foobar", 6, out, 8), -1);   /* 8 + NUL */
+    assert_string_equal(out, "");
+    assert_int_equal(kz_base64_encode("foobar", 6, out, 9), 8);
 }
 
 static void test_clocks_read_what_they_say(void **state)
@@ -391,6 +492,128 @@ static void test_metrics_promtool_accepts(void **state)
     kz_metrics_free(m);
 }
 
+/* Issue 14 item 9: every spelling of a loopback, unspecified, link-local
+ * or metadata address is internal; public and private ones are not. */
+static void test_netaddr_internal_in_every_spelling(void **state)
+{
+    (void)state;
+    static const char *const inside[] = {
+        "127.0.0.1", "127.1", "127.255.255.254", "2130706433", "0x7f000001",
+        "0177.0.0.1", "0x7f.1", "0.0.0.0", "0", "0.1.2.3", "169.254.169.254",
+        "169.254.0.1", "::1", "::", "fe80::1", "febf::1", "fd00:ec2::254",
+        "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:169.254.169.254",
+        "::127.0.0.1", "64:ff9b::127.0.0.1", "::ffff:0.0.0.0",
+    };
+    static const char *const outside[] = {
+        "8.8.8.8", "10.0.0.1", "192.168.1.1", "128.0.0.1", "169.253.1.1",
+        "2001:db8::1", "fec0::1", "fd00:ec2::253", "::ffff:8.8.8.8", "::8.8.8.8",
+        "fc00::1",
+    };
+    struct sockaddr_storage ss;
+    for (size_t i = 0; i < sizeof inside / sizeof *inside; i++) {
+        assert_int_equal(kz_host_literal(inside[i], &ss), 1);
+        if (!kz_addr_internal((struct sockaddr *)&ss))
+            fail_msg("%s should be internal", inside[i]);
+    }
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        assert_int_equal(kz_host_literal(outside[i], &ss), 1);
+        if (kz_addr_internal((struct sockaddr *)&ss))
+            fail_msg("%s should not be internal", outside[i]);
+    }
+    assert_int_equal(kz_host_literal("example.org", &ss), 0);
+    assert_int_equal(kz_host_literal("localhost", &ss), 0);
+}
+
+static void test_netaddr_url_host_and_cidrs(void **state)
+{
+    (void)state;
+    char h[64];
+    assert_int_equal(kz_url_host("https://Hooks.Example.ORG./x?y", h, sizeof h), 0);
+    assert_string_equal(h, "hooks.example.org");
+    assert_int_equal(kz_url_host("http://u:p@[::1]:8080/cb", h, sizeof h), 0);
+    assert_string_equal(h, "::1");
+    assert_int_equal(kz_url_host("http://x.org@127.0.0.1/", h, sizeof h), 0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(kz_url_host("http://127.0.0.1#@x.org/", h, sizeof h), 0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(kz_url_host("http://a@b@127.0.0.1/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://x.org\\@127.0.0.1/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://%6c%6fcalhost/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://[fe80::1%25eth0]/", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http:///x", h, sizeof h), -1);
+    assert_int_equal(kz_url_host("http://[::1/x", h, sizeof h), -1);
+
+    struct kz_cidr c;
+    struct sockaddr_storage ss;
+    assert_int_equal(kz_cidr_parse("127.0.0.0/8", &c), 0);
+    kz_host_literal("127.9.9.9", &ss);
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    kz_host_literal("::ffff:127.0.0.2", &ss);        /* mapped counts */
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    kz_host_literal("128.0.0.1", &ss);
+    assert_false(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    assert_int_equal(kz_cidr_parse("fe80::/10", &c), 0);
+    kz_host_literal("febf::5", &ss);
+    assert_true(kz_cidr_match(&c, (struct sockaddr *)&ss));
+    assert_int_equal(kz_cidr_parse("::1", &c), 0);
+    assert_int_equal(c.bits, 128);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/33", &c), -1);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/", &c), -1);
+    assert_int_equal(kz_cidr_parse("10.0.0.0/-1", &c), -1);
+    assert_int_equal(kz_cidr_parse("hooks", &c), -1);
+}
+
+static void test_netaddr_allow_list(void **state)
+{
+    (void)state;
+    /* no list: literal internal addresses and localhost are refused,
+     * other names wait for the connect-time check */
+    static const char *const refused[] = {
+        "http://127.0.0.1:8080/cb", "http://127.1/", "http://2130706433/",
+        "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+        "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/", "http://localhost:9/", "http://LOCALHOST./",
+        "http://api.localhost/", "http://x@127.0.0.1/", "http://:80/",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (kz_netallow_url(NULL, refused[i]) != -1)
+            fail_msg("%s should be refused", refused[i]);
+    assert_int_equal(kz_netallow_url(NULL, "https://hooks.example.org/cb"), 0);
+    assert_int_equal(kz_netallow_url(NULL, "http://10.1.2.3/cb"), 0);
+    assert_int_equal(kz_netallow_url(NULL, "http://notlocalhost/cb"), 0);
+
+    const char *items[] = { "127.0.0.1", "Hooks.Local", "fe80::/10" };
+    struct kz_netallow a;
+    size_t bad = 99;
+    assert_int_equal(kz_netallow_init(&a, items, 3, &bad), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.0.0.1:8080/cb"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.1:8080/cb"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://127.0.0.2/cb"), -1);
+    assert_int_equal(kz_netallow_url(&a, "http://[fe80::2]/"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://hooks.local./"), 0);
+    assert_int_equal(kz_netallow_url(&a, "http://localhost/"), -1);
+    assert_true(kz_netallow_name(&a, "HOOKS.local"));
+    assert_false(kz_netallow_name(&a, "hooks.local.evil"));
+    struct sockaddr_storage ss;
+    kz_host_literal("::ffff:127.0.0.1", &ss);
+    assert_true(kz_netallow_addr(&a, (struct sockaddr *)&ss));
+    kz_host_literal("169.254.169.254", &ss);
+    assert_false(kz_netallow_addr(&a, (struct sockaddr *)&ss));
+    assert_false(kz_netallow_addr(NULL, (struct sockaddr *)&ss));
+    kz_host_literal("8.8.8.8", &ss);
+    assert_true(kz_netallow_addr(NULL, (struct sockaddr *)&ss));
+    kz_netallow_free(&a);
+
+    const char *worse[] = { "ok.example", "10.0.0.0/99", "x" };
+    assert_int_equal(kz_netallow_init(&a, worse, 3, &bad), -1);
+    assert_int_equal(bad, 1);
+    assert_null(a.names);
+    assert_false(kz_netallow_item_ok("a b"));
+    assert_false(kz_netallow_item_ok(""));
+    assert_true(kz_netallow_item_ok("::1/128"));
+    assert_true(kz_netallow_item_ok("callbacks-test_1.internal"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,11 +626,17 @@ int main(void)
         cmocka_unit_test(test_utf8_line_col_counts_characters),
         cmocka_unit_test(test_gsm_tables_agree_both_ways),
         cmocka_unit_test(test_sha256_fips_vectors),
+        cmocka_unit_test(test_sha256_in_pieces),
+        cmocka_unit_test(test_hmac_sha256_rfc4231),
+        cmocka_unit_test(test_base64_rfc4648),
         cmocka_unit_test(test_clocks_read_what_they_say),
         cmocka_unit_test(test_metrics_render_exposition),
         cmocka_unit_test(test_metrics_refusals),
         cmocka_unit_test(test_metrics_retire_and_revive),
         cmocka_unit_test(test_metrics_promtool_accepts),
+        cmocka_unit_test(test_netaddr_internal_in_every_spelling),
+        cmocka_unit_test(test_netaddr_url_host_and_cidrs),
+        cmocka_unit_test(test_netaddr_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

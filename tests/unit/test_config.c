@@ -657,6 +657,29 @@ static void test_smsc_equal(void **state)
     config_free(x);
 }
 
+/* callbacks.allow (issue 14 item 9): empty by default, host names and
+ * CIDRs, anything else refused with its place. */
+static void test_callbacks_allow(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    assert_int_equal(c->callbacks_allow_count, 0);
+    config_free(c);
+    c = parse_ok("callbacks:\n  allow: [127.0.0.1, \"::1\", 10.0.0.0/8, hooks.internal]\n");
+    assert_int_equal(c->callbacks_allow_count, 4);
+    assert_string_equal(c->callbacks_allow[0], "127.0.0.1");
+    assert_string_equal(c->callbacks_allow[1], "::1");
+    assert_string_equal(c->callbacks_allow[2], "10.0.0.0/8");
+    assert_string_equal(c->callbacks_allow[3], "hooks.internal");
+    config_free(c);
+    expect_errors("callbacks:\n  allow: [\"http://x/\", 10.0.0.0/40]\n",
+                  "t.yaml:2:11: callbacks.allow: \"http://x/\" is neither a host "
+                  "name nor an address or CIDR\n"
+                  "t.yaml:2:24: callbacks.allow: \"10.0.0.0/40\" is neither a "
+                  "host name nor an address or CIDR\n");
+}
+
 static void test_help_lists_every_key(void **state)
 {
     (void)state;
@@ -679,6 +702,7 @@ static void test_help_lists_every_key(void **state)
         /* log.level's syslog names (issue 14 item 12) */
         "error | warn | info | debug", "emerg, alert, crit, err", "warning = warn",
         "notice = info",
+        "callbacks:", "allow", "items of 1..253 chars",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -757,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_smsc_equal),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_help_lists_every_key),
+        cmocka_unit_test(test_callbacks_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,6 +313,7 @@ struct rec {
     struct fetch_result res;   /* copy, body copied into body */
     char body[512];
     char ctype[64];
+    char error[160];           /* res.error, copied */
     uint64_t at_ms;            /* when done ran */
 };
 
@@ -380,6 +381,7 @@ static void on_done(void *arg, const struct fetch_result *res)
     r->res.body = NULL; /* not valid after the callback */
     snprintf(r->ctype, sizeof r->ctype, "%s", res->content_type ? res->content_type : "");
     r->res.content_type = NULL;
+    snprintf(r->error, sizeof r->error, "%s", res->error ? res->error : "");
     r->res.error = NULL;
     r->at_ms = mono_ms();
     T->order[T->norder++] = (int)(r - T->rec);
@@ -1007,6 +1009,63 @@ static void test_json_map_vectors(void **state)
     assert_string_equal(fetch_strerror(FETCH_EJSON), "invalid JSON");
 }
 
+/* GET u on g (guarded or not) into t->rec[i]; its status after the run. */
+static int guarded_get(struct tc *t, struct fetch *g, const char *u, bool guard,
+                       int i)
+{
+    struct fetch_req r = get_req(u, 3000);
+    r.guard = guard;
+    int before = t->done_total;
+    assert_int_equal(fetch_start(g, &r, on_done, &t->rec[i], NULL), FETCH_OK);
+    assert_int_equal(run_until(t, &t->done_total, before + 1, 5000), before + 1);
+    return t->rec[i].res.status;
+}
+
+/* Issue 14 item 9: a guarded request (a callback_url) never reaches a
+ * loopback address: not by its literal, not by a name that resolves
+ * there (the DNS-rebinding case: "localhost" stands for any name), not
+ * over a connection an unguarded request left in the cache; unless the
+ * allow-list names the host or a CIDR holding the address. */
+static void test_guard_refuses_internal(void **state)
+{
+    struct tc *t = *state;
+    char lit[128], name[128];
+    snprintf(lit, sizeof lit, "http://127.0.0.1:%d/json", t->srv.port);
+    snprintf(name, sizeof name, "http://localhost:%d/json", t->srv.port);
+    assert_int_equal(guarded_get(t, t->f, lit, true, 0), FETCH_CONNECT_FAILED);
+    assert_string_equal(t->rec[0].error, FETCH_REFUSED_MSG);
+    assert_int_equal(guarded_get(t, t->f, name, true, 1), FETCH_CONNECT_FAILED);
+    assert_string_equal(t->rec[1].error, FETCH_REFUSED_MSG);
+    assert_int_equal(t->srv.json_hits, 0);
+    /* unguarded (a back-end the operator configured): as before, and its
+     * connection stays in the cache */
+    assert_int_equal(guarded_get(t, t->f, lit, false, 2), FETCH_DONE_OK);
+    assert_int_equal(t->srv.json_hits, 1);
+    assert_int_equal(guarded_get(t, t->f, lit, true, 3), FETCH_CONNECT_FAILED);
+    assert_string_equal(t->rec[3].error, FETCH_REFUSED_MSG);
+    assert_int_equal(t->srv.json_hits, 1);
+
+    /* a CIDR lets the addresses in; a name lets its host in, not others */
+    char *cidr[] = { "127.0.0.0/8" };
+    struct fetch_opts o = { .allow = cidr, .allow_n = 1 };
+    struct fetch *g = fetch_new(t->base, &o);
+    assert_non_null(g);
+    assert_int_equal(guarded_get(t, g, name, true, 4), FETCH_DONE_OK);
+    assert_int_equal(guarded_get(t, g, lit, true, 5), FETCH_DONE_OK);
+    fetch_free(g);
+    char *host[] = { "LocalHost" };
+    o.allow = host;
+    g = fetch_new(t->base, &o);
+    assert_non_null(g);
+    assert_int_equal(guarded_get(t, g, name, true, 6), FETCH_DONE_OK);
+    assert_int_equal(guarded_get(t, g, lit, true, 7), FETCH_CONNECT_FAILED);
+    fetch_free(g);
+    assert_int_equal(t->srv.json_hits, 4);
+    char *bad[] = { "not a host" };
+    o.allow = bad;
+    assert_null(fetch_new(t->base, &o));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
@@ -1024,6 +1083,7 @@ int main(void)
         T(test_free_in_done),
         T(test_start_in_done),
         T(test_app_roundtrip),
+        T(test_guard_refuses_internal),
         cmocka_unit_test(test_form_and_url_escape),
         cmocka_unit_test(test_app_reply_vectors),
         cmocka_unit_test(test_json_map_vectors),

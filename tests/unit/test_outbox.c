@@ -46,6 +46,8 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "base/base64.h"
+#include "base/sha256.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
 #include "gateway/outbox.h"
@@ -1014,7 +1016,16 @@ static void test_crash_and_lease(void **state)
 struct hook {
     unsigned calls, fails_left;
     char last[256];
+    char wid[64], wts[32], wsig[200];   /* the last call's webhook-* */
 };
+
+static void hook_header(struct evhttp_request *req, const char *name,
+                        char *out, size_t cap)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       name);
+    snprintf(out, cap, "%s", v ? v : "");
+}
 
 static void hook_cb(struct evhttp_request *req, void *arg)
 {
@@ -1026,7 +1037,28 @@ static void hook_cb(struct evhttp_request *req, void *arg)
         return;
     }
     http_body_take(req, h->last, sizeof h->last);
+    hook_header(req, "webhook-id", h->wid, sizeof h->wid);
+    hook_header(req, "webhook-timestamp", h->wts, sizeof h->wts);
+    hook_header(req, "webhook-signature", h->wsig, sizeof h->wsig);
     evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* h's server on 127.0.0.1, port 0; url = "http://HOST:PORT/dlr" (HOST:
+ * how the callback names it).  The caller frees the evhttp. */
+static struct evhttp *hook_server(struct fx *f, struct hook *h,
+                                  const char *host, char *url, size_t cap)
+{
+    struct evhttp *http = evhttp_new(f->base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
+        http, "127.0.0.1", 0);
+    assert_non_null(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+                                 (struct sockaddr *)&sa, &sl), 0);
+    evhttp_set_gencb(http, hook_cb, h);
+    snprintf(url, cap, "http://%s:%u/dlr", host, ntohs(sa.sin_port));
+    return http;
 }
 
 static bool hook_done(struct fx *f, void *arg)
@@ -1041,22 +1073,16 @@ static void test_callback(void **state)
 {
     (void)state;
     struct fx *f = fx_sim(NULL, 0);
-    struct evhttp *http = evhttp_new(f->base);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(
-        http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-                                 (struct sockaddr *)&sa, &sl), 0);
     struct hook h = { .fails_left = 1 };
-    evhttp_set_gencb(http, hook_cb, &h);
-    f->fetch = fetch_new(f->base, NULL);
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "127.0.0.1", url, sizeof url);
+    /* the hook is on loopback: callbacks.allow must name it (item 9) */
+    char *allow[] = { "127.0.0.1" };
+    struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
+    f->fetch = fetch_new(f->base, &fo);
     assert_non_null(f->fetch);
     struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 3 };
     fx_outbox(f, &o);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/dlr", ntohs(sa.sin_port));
     assert_int_equal(store_optout_set(f->db.st, "996700000010", skewed_clock()),
                      STORE_OK);
     struct store_msg_new m = { .to = "996700000009", .text = "cb",
@@ -1074,6 +1100,124 @@ static void test_callback(void **state)
     assert_non_null(strstr(h.last, "\"at\":\""));
     assert_int_equal(state_of(f, id), STORE_MSG_DELIVERED);
     assert_int_equal(state_of(f, id2), STORE_MSG_FAILED);
+    evhttp_free(http);
+    fx_free(f);
+}
+
+static bool hook_called(struct fx *f, void *arg)
+{
+    (void)f;
+    return ((struct hook *)arg)->calls > 0;
+}
+
+/* "v1," + base64(HMAC-SHA256(key, id "." ts "." body)) */
+static void webhook_sig(const uint8_t *key, size_t klen, const struct hook *h,
+                        char *out, size_t cap)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s.%s.%s", h->wid, h->wts, h->last);
+    uint8_t mac[KZ_SHA256_LEN];
+    kz_hmac_sha256(key, klen, msg, strlen(msg), mac);
+    memcpy(out, "v1,", 4);
+    assert_true(kz_base64_encode(mac, sizeof mac, out + 3, cap - 3) > 0);
+}
+
+/* Issue 14 item 9: a callback carries the Standard Webhooks headers and
+ * is signed with its agency's key (and with the previous one while that
+ * is still honoured); an agency without a key gets id and timestamp. */
+static void test_callback_signed(void **state)
+{
+    (void)state;
+    struct fx *f = fx_sim(NULL, 0);
+    struct hook h = { 0 };
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "127.0.0.1", url, sizeof url);
+    char *allow[] = { "127.0.0.0/8" };
+    struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
+    f->fetch = fetch_new(f->base, &fo);
+    struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 1,
+                             .clock_ms = skewed_clock };
+    fx_outbox(f, &o);
+    uint8_t k1[32], k2[32];
+    memset(k1, 0x11, sizeof k1);
+    memset(k2, 0x22, sizeof k2);
+    int64_t until = 0;
+    assert_int_equal(store_webhook_rotate(f->db.st, "agency:7", k1, sizeof k1,
+                                          skewed_clock(), &until), STORE_OK);
+    struct store_msg_new m = { .client = "agency:7", .to = "996700000009",
+                               .text = "cb", .callback_url = url,
+                               .expires_at = skewed_clock() + 60000 };
+    int64_t id;
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, hook_called, &h, 10000));
+    char want[100], want2[100], wid[64];
+    snprintf(wid, sizeof wid, "msg_%lld_delivered", (long long)id);
+    assert_string_equal(h.wid, wid);
+    long long ts = atoll(h.wts);
+    assert_true(llabs(ts - skewed_clock() / 1000) <= 5);
+    webhook_sig(k1, sizeof k1, &h, want, sizeof want);
+    assert_string_equal(h.wsig, want);
+
+    /* rotated: both keys sign, the new one first */
+    until = skewed_clock() + 60000;
+    assert_int_equal(store_webhook_rotate(f->db.st, "agency:7", k2, sizeof k2,
+                                          skewed_clock(), &until), STORE_OK);
+    memset(&h, 0, sizeof h);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, hook_called, &h, 10000));
+    webhook_sig(k2, sizeof k2, &h, want, sizeof want);
+    webhook_sig(k1, sizeof k1, &h, want2, sizeof want2);
+    char both[220];
+    snprintf(both, sizeof both, "%s %s", want, want2);
+    assert_string_equal(h.wsig, both);
+
+    /* no key: id and timestamp, no signature */
+    m.client = "agency:8";
+    memset(&h, 0, sizeof h);
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, hook_called, &h, 10000));
+    snprintf(wid, sizeof wid, "msg_%lld_delivered", (long long)id);
+    assert_string_equal(h.wid, wid);
+    assert_true(h.wts[0] != '\0');
+    assert_string_equal(h.wsig, "");
+    evhttp_free(http);
+    fx_free(f);
+}
+
+static bool callback_failed(struct fx *f, void *arg)
+{
+    (void)arg;
+    struct outbox_stats s;
+    outbox_get_stats(f->ob, &s);
+    return s.callbacks_failed >= 1;
+}
+
+/* Issue 14 item 9: a callback URL whose name resolves to loopback is not
+ * called when callbacks.allow does not name it (the message itself goes
+ * out as usual). */
+static void test_callback_refused(void **state)
+{
+    (void)state;
+    struct fx *f = fx_sim(NULL, 0);
+    struct hook h = { 0 };
+    char url[64];
+    struct evhttp *http = hook_server(f, &h, "localhost", url, sizeof url);
+    f->fetch = fetch_new(f->base, NULL);
+    assert_non_null(f->fetch);
+    struct outbox_opts o = { .fetch = f->fetch, .callback_tries = 1 };
+    fx_outbox(f, &o);
+    struct store_msg_new m = { .to = "996700000009", .text = "cb",
+                               .callback_url = url,
+                               .expires_at = skewed_clock() + 60000 };
+    int64_t id;
+    assert_int_equal(store_enqueue(f->db.st, &m, skewed_clock(), &id), STORE_OK);
+    outbox_kick(f->ob);
+    assert_true(run_until(f, callback_failed, NULL, 10000));
+    assert_int_equal(h.calls, 0);
+    assert_int_equal(state_of(f, id), STORE_MSG_DELIVERED);
     evhttp_free(http);
     fx_free(f);
 }
@@ -1354,6 +1498,8 @@ int main(void)
         cmocka_unit_test(test_permanent_error),
         cmocka_unit_test(test_crash_and_lease),
         cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_callback_refused),
+        cmocka_unit_test(test_callback_signed),
         cmocka_unit_test(test_first_claim_many_rows),
         cmocka_unit_test(test_long_sms_parts),
         cmocka_unit_test(test_receipt_durable_before_answer),

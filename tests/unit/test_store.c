@@ -1220,6 +1220,48 @@ static int64_t parts_delivered(struct store *st, const char *const *ids)
     return id;
 }
 
+/* Issue 14 item 8: a key reused with another request hash is a conflict
+ * (nothing stored, the first id handed back); the same hash, or a row or
+ * caller without one (a row from before the migration has NULL, as one
+ * written without a hash), is a duplicate. */
+static void test_idem_hash(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    uint8_t h1[STORE_REQ_HASH_LEN], h2[STORE_REQ_HASH_LEN];
+    memset(h1, 1, sizeof h1);
+    memset(h2, 2, sizeof h2);
+    int64_t id = 0, idx = 0, other = 0;
+    struct store_msg_new m = msg("996700000001", "hello");
+    m.client = "agency:1";
+    m.idem_key = "k1";
+    m.req_hash = h1;
+    assert_int_equal(store_enqueue(st, &m, T0, &id), STORE_OK);
+    assert_int_equal(store_enqueue(st, &m, T0 + 1, &idx), STORE_DUPLICATE);
+    assert_int_equal(idx, id);
+    m.req_hash = h2;
+    m.text = "other";
+    idx = 0;
+    assert_int_equal(store_enqueue(st, &m, T0 + 2, &idx), STORE_CONFLICT);
+    assert_int_equal(idx, id);
+    m.req_hash = NULL;   /* a caller without a hash: as before */
+    assert_int_equal(store_enqueue(st, &m, T0 + 3, &idx), STORE_DUPLICATE);
+    /* a row without a hash matches any */
+    m.idem_key = "old";
+    assert_int_equal(store_enqueue(st, &m, T0, &other), STORE_OK);
+    m.req_hash = h1;
+    assert_int_equal(store_enqueue(st, &m, T0 + 1, &idx), STORE_DUPLICATE);
+    assert_int_equal(idx, other);
+    m.req_hash = h2;
+    assert_int_equal(store_enqueue(st, &m, T0 + 1, &idx), STORE_DUPLICATE);
+    /* nothing of the refused one is stored */
+    struct store_msg *g = NULL;
+    assert_int_equal(store_msg_get(st, id, &g), STORE_OK);
+    assert_string_equal(g->text, "hello");
+    store_msg_free(g);
+    assert_int_equal(store_msg_get(st, other + 1, &g), STORE_NOTFOUND);
+}
+
 static void test_parts(void **state)
 {
     struct fx *f = *state;
@@ -2036,6 +2078,7 @@ int main(void)
         T(test_bookings),
         T(test_booking_race),
         T(test_outbox),
+        T(test_idem_hash),
         cmocka_unit_test(test_msgid_parse),
         T(test_parts),
         T(test_held_receipts),
