@@ -151,41 +151,66 @@ def timed_health(port, stop, worst):
         time.sleep(0.01)
 
 
+def steps_until(ph, kind, g, pattern, count):
+    """USSD steps (back, or a new dial when the dialog ended) until the log
+    shows pattern count times; at least 6.  Returns the last kind and the
+    time each step took."""
+    steps = []
+    while len(steps) < 6 or len(re.findall(pattern, g.log())) < count:
+        expect(len(steps) < 2000, "/%s/ x%d never came" % (pattern, count))
+        t0 = time.monotonic()
+        kind, t = ph.send("0") if kind == "continue" else ph.dial("*100#")
+        steps.append(time.monotonic() - t0)
+    return kind, steps
+
+
+def sighup_timing_health(g, during):
+    """SIGHUP g while /v1/health is asked every 10 ms; during() runs
+    meanwhile.  Returns the slowest health answer (s) and what during()
+    returned."""
+    stop, worst = threading.Event(), [0.0]
+    th = threading.Thread(target=timed_health, args=(g.http_port(), stop, worst), daemon=True)
+    th.start()
+    try:
+        time.sleep(0.1)
+        g.signal(signal.SIGHUP)
+        got = during()
+    finally:
+        stop.set()
+        th.join(30)
+    return worst[0], got
+
+
+def start_in_dialog(msisdn):
+    """A gateway, its menu directory, and a phone in a dialog (for the
+    reload cases: the dialog goes on while a menu set loads)."""
+    s, g = start()
+    d = re.search(r"^menus: (.*)$", open(g.cfg).read(), re.M).group(1).strip()
+    ph = Phone(s, msisdn)
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue" and "Тил / Язык / Language" in t, "before: %r" % t)
+    return g, d, ph, kind
+
+
 @case
 def hostile_menu_reload_is_refused_without_freezing_the_loop():
     # issue 14 item 5: 63 files of nested '[' froze the loop for 16 s inside
     # reload(); now the set's byte cap and the nesting pre-scan refuse them
     # before libfyaml, health and dialogs keep answering, the old menus stay
     # (59 files: with the example's 5 the set stays within 64 files)
-    s, g = start()
-    d = re.search(r"^menus: (.*)$", open(g.cfg).read(), re.M).group(1).strip()
-    ph = Phone(s, "996555100022")
-    kind, t = ph.dial("*100#")
-    expect(kind == "continue" and "Тил / Язык / Language" in t, "before: %r" % t)
+    g, d, ph, kind = start_in_dialog("996555100022")
     rounds = ((59, 1 << 20, r"larger than its cap of 2097152 bytes \(menus_max_bytes\)"),
               (55, 32 << 10, r"90-hostile-\d+\.yaml:1:\d+: nested deeper than 64 levels"))
     for n, (files, size, why) in enumerate(rounds):
         hostile_menus(d, files, size)
-        stop, worst = threading.Event(), [0.0]
-        th = threading.Thread(target=timed_health, args=(g.http_port(), stop, worst), daemon=True)
-        th.start()
-        try:
-            time.sleep(0.1)
-            g.signal(signal.SIGHUP)
-            steps = []
-            for _ in range(6):         # a dialog kept going meanwhile
-                t0 = time.monotonic()
-                kind, t = ph.send("0") if kind == "continue" else ph.dial("*100#")
-                steps.append(time.monotonic() - t0)
-            g.wait_log(why, count=1)
-            g.wait_log(r"reload refused: the menu set .* has errors", count=n + 1)
-        finally:
-            stop.set()
-            th.join(30)
+        # a dialog kept going meanwhile
+        worst, (kind, steps) = sighup_timing_health(g, lambda: steps_until(
+            ph, kind, g, r"reload refused: the menu set .* has errors", n + 1))
+        g.wait_log(why, count=1)
         # 100 ms natively; under valgrind every step runs tens of times
         # slower, so 1 s (the freeze this guards against was 16 s)
         bound = 1.0 if WRAP else 0.1
-        expect(worst[0] < bound, "round %d: /v1/health took %.0f ms" % (n, worst[0] * 1000))
+        expect(worst < bound, "round %d: /v1/health took %.0f ms" % (n, worst * 1000))
         expect(max(steps) < bound, "round %d: a USSD step took %.0f ms"
                % (n, max(steps) * 1000))
         for f in os.listdir(d):
@@ -212,19 +237,6 @@ def flat_menus(d, total):
         i += 1
 
 
-def steps_until(ph, kind, g, pattern, count):
-    """USSD steps (back, or a new dial when the dialog ended) until the log
-    shows pattern count times; at least 6.  Returns the last kind and the
-    time each step took."""
-    steps = []
-    while len(steps) < 6 or len(re.findall(pattern, g.log())) < count:
-        expect(len(steps) < 2000, "/%s/ x%d never came" % (pattern, count))
-        t0 = time.monotonic()
-        kind, t = ph.send("0") if kind == "continue" else ph.dial("*100#")
-        steps.append(time.monotonic() - t0)
-    return kind, steps
-
-
 @case
 def large_flat_menu_reload_loads_off_the_loop():
     # issue 14 item 5: a flat set just under the 2 MiB cap passes the byte
@@ -234,26 +246,14 @@ def large_flat_menu_reload_loads_off_the_loop():
     # worker thread and lands on the loop: both keep answering, the set is
     # refused as before, SIGHUPs during a load make one more reload, a good
     # set applies, and SIGTERM during a load waits for its thread.
-    s, g = start()
-    d = re.search(r"^menus: (.*)$", open(g.cfg).read(), re.M).group(1).strip()
-    ph = Phone(s, "996555100023")
-    kind, t = ph.dial("*100#")
-    expect(kind == "continue" and "Тил / Язык / Language" in t, "before: %r" % t)
+    g, d, ph, kind = start_in_dialog("996555100023")
     # under valgrind a sixteenth of it takes the loader as long
     flat_menus(d, (2 << 20) // (16 if WRAP else 1))
     refused = r"reload refused: the menu set .* has errors"
-    stop, worst = threading.Event(), [0.0]
-    th = threading.Thread(target=timed_health, args=(g.http_port(), stop, worst), daemon=True)
-    th.start()
-    try:
-        time.sleep(0.1)
-        g.signal(signal.SIGHUP)
-        kind, steps = steps_until(ph, kind, g, refused, 1)
-    finally:
-        stop.set()
-        th.join(30)
+    worst, (kind, steps) = sighup_timing_health(
+        g, lambda: steps_until(ph, kind, g, refused, 1))
     bound = 1.0 if WRAP else 0.1
-    expect(worst[0] < bound, "/v1/health took %.0f ms during the load" % (worst[0] * 1000))
+    expect(worst < bound, "/v1/health took %.0f ms during the load" % (worst * 1000))
     expect(max(steps) < bound, "a USSD step took %.0f ms during the load (%d steps)"
            % (max(steps) * 1000, len(steps)))
     g.wait_log(r"reload: loading the menu set %s in the background" % re.escape(d))

@@ -109,6 +109,20 @@ static void setup(struct seen *s)
     assert_non_null(s->ml);
 }
 
+/* Start loading dir; it must be accepted. */
+static void start(struct seen *s, const char *dir)
+{
+    char err[128];
+    assert_int_equal(menuload_start(s->ml, dir, 0, err, sizeof err), 0);
+}
+
+/* Load dir and turn the loop until done has run. */
+static void load(struct seen *s, const char *dir)
+{
+    start(s, dir);
+    event_base_dispatch(s->base);
+}
+
 static void teardown(struct seen *s)
 {
     menuload_free(s->ml);
@@ -147,16 +161,13 @@ static void bad_set_comes_back_with_its_errors(void **state)
     struct seen s;
     setup(&s);
     char *dir = tmp_menus("x: [", "", 0, "\n");
-    char err[128];
-    assert_int_equal(menuload_start(s.ml, dir, 0, err, sizeof err), 0);
-    event_base_dispatch(s.base);
+    load(&s, dir);
     assert_int_equal(s.calls, 1);
     assert_null(s.set);
     assert_true(s.nerr >= 1);
     assert_int_equal(s.bytes, 5);
     /* a directory that does not exist: an error too, not a hang */
-    assert_int_equal(menuload_start(s.ml, "/nonexistent/kz-menus", 0, err, sizeof err), 0);
-    event_base_dispatch(s.base);
+    load(&s, "/nonexistent/kz-menus");
     assert_int_equal(s.calls, 2);
     assert_null(s.set);
     assert_int_equal(s.nerr, 1);
@@ -176,9 +187,7 @@ static void loop_keeps_turning_while_a_slow_set_loads(void **state)
     struct event *tick = event_new(s.base, -1, EV_PERSIST, on_tick, &s);
     struct timeval every = { 0, 2000 };
     assert_int_equal(event_add(tick, &every), 0);
-    char err[128];
-    assert_int_equal(menuload_start(s.ml, dir, 0, err, sizeof err), 0);
-    event_base_dispatch(s.base);
+    load(&s, dir);
     assert_int_equal(s.calls, 1);
     assert_null(s.set);                       /* "x" is no menu key */
     assert_true(s.bytes > 200000);
@@ -198,9 +207,7 @@ static void done_may_start_the_next_load(void **state)
     setup(&s);
     char *dir = tmp_menus("x: [", "", 0, "\n");
     s.restart = "menus/examples";             /* a SIGHUP came meanwhile */
-    char err[128];
-    assert_int_equal(menuload_start(s.ml, dir, 0, err, sizeof err), 0);
-    event_base_dispatch(s.base);
+    load(&s, dir);
     assert_int_equal(s.calls, 2);
     assert_non_null(s.set);
     assert_string_equal(s.dir, "menus/examples");
@@ -214,14 +221,13 @@ static void free_while_loading_joins_the_thread(void **state)
     struct seen s;
     setup(&s);
     char *dir = tmp_menus("x: [", "1,", 50000, "1]\n");
-    char err[128];
-    assert_int_equal(menuload_start(s.ml, dir, 0, err, sizeof err), 0);
+    start(&s, dir);
     menuload_free(s.ml);                      /* joins; the result is dropped */
     s.ml = NULL;
     assert_int_equal(s.calls, 0);
     /* a good set dropped the same way: its reference is released */
     s.ml = menuload_new(s.base, on_done, &s);
-    assert_int_equal(menuload_start(s.ml, "menus/examples", 0, err, sizeof err), 0);
+    start(&s, "menus/examples");
     usleep(1000);
     menuload_free(s.ml);
     s.ml = NULL;
@@ -236,9 +242,7 @@ static void free_inside_done_is_deferred(void **state)
     struct seen s;
     setup(&s);
     s.free_in_done = true;
-    char err[128];
-    assert_int_equal(menuload_start(s.ml, "menus/examples", 0, err, sizeof err), 0);
-    event_base_dispatch(s.base);
+    load(&s, "menus/examples");
     assert_int_equal(s.calls, 1);
     assert_null(s.ml);
     assert_non_null(s.set);
