@@ -5,15 +5,24 @@
  * The hand-off, step by step:
  *   loop    menuload_start: copies the directory name into a job, blocks
  *           every signal, creates the worker, restores the mask;
- *   worker  menu_set_load_dir_opts (pure, re-entrant: its own documents,
+ *   worker  runs menu_set_load_dir_opts (pure, re-entrant: its own documents,
  *           diagnostics and error list; libfyaml keeps no shared state
- *           between documents), measures the files, writes one byte on the
- *           pipe and returns; it never touches the loop or the log;
- *   loop    the pipe is readable: drain it, pthread_join (the byte is the
- *           worker's last act, so the join waits microseconds at most, and
- *           it orders every write of the worker before the loop's reads),
- *           detach the job, call done, free what done did not take.
- * Owns: the pipe, its read event, the worker thread and its job.
+ *           between documents), returns the freed memory to the system
+ *           (malloc_trim), measures the files, writes one byte on the pipe
+ *           and returns; it never touches the loop or the log;
+ *   loop    the pipe is readable: drain it, join the worker without
+ *           blocking (pthread_tryjoin_np; the byte is the worker's last
+ *           act, but a worker descheduled on a busy machine may need a
+ *           moment more to exit: then again 1 ms later, from a timer), so
+ *           the join orders every write of the worker before the loop's
+ *           reads and the loop never waits for it; detach the job, call
+ *           done, free what done did not take.
+ * The worker keeps the loop's priority on purpose: a worker at nice +10
+ * was measured to stall the loop more, not less (preempted while it holds
+ * the process's memory-map lock, growing its malloc arena, it makes the
+ * loop's page faults wait: 130 ms answers on a busy 2-core machine).
+ * Owns: the pipe, its read event, the retry timer, the worker thread and
+ * its job.
  * May call: menus/load, menus/menu, base/clock, libevent, pthreads, libc.
  */
 #include "gateway/menuload.h"
@@ -22,6 +31,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,15 +48,20 @@ struct job {
     size_t max_bytes;
     int wfd;                   /* the pipe's write end (menuload's) */
     uint64_t started_ms;       /* loop's clock at start, for elapsed */
+    pthread_mutex_t *mu;       /* menuload's: orders the worker's writes of */
+    bool finished;             /* res before the loop's reads (under mu), in
+                                * terms the thread checkers (helgrind) know */
     struct menuload_result res;
 };
 
 struct menuload {
     struct event *ev;          /* the pipe's read end, on the loop */
+    struct event *retry;       /* the join, tried again (on_joinable) */
     int rfd, wfd;
     menuload_done_fn done;
     void *ud;
     pthread_t th;
+    pthread_mutex_t mu;        /* for job->finished (see struct job) */
     struct job *job;           /* the running load; NULL: none */
     bool in_done;              /* inside done: menuload_free is deferred */
     bool freeing;
@@ -91,25 +106,44 @@ static void *worker(void *arg)
     uint64_t t0 = kz_mono_ms();
     menu_set_load_dir_opts(j->dir, &o, &j->res.set, &j->res.errs);
     j->res.ms = kz_mono_ms() - t0;
+    /* libfyaml's documents (hundreds of MB for a hostile set) went back to
+     * this thread's malloc arena; give them back to the system here.  Else
+     * the loop's first free() of a result block in this arena would do it
+     * (glibc trims an arena when a free merges into its top: measured,
+     * 36 ms of munmap and madvise on the loop for a flat 2 MiB set). */
+    malloc_trim(0);
     j->res.bytes = dir_bytes(j->dir);
+    pthread_mutex_lock(j->mu);
+    j->finished = true;
+    pthread_mutex_unlock(j->mu);
     char b = 1;
     while (write(j->wfd, &b, 1) < 0 && errno == EINTR)
         ;
     return NULL;
 }
 
-/* The pipe is readable: a load has ended (loop thread). */
-static void on_ready(evutil_socket_t fd, short what, void *arg)
+/* The worker has written its byte: join it without waiting, then hand
+ * the result to done (loop thread).  A worker that has not quite exited
+ * yet is tried again 1 ms later: a blocking join here would put the loop
+ * behind the scheduler's choice of when the worker runs again. */
+static void on_joinable(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     struct menuload *ml = arg;
-    char buf[16];
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
     struct job *j = ml->job;
     if (!j)
         return;
-    pthread_join(ml->th, NULL);
+    pthread_mutex_lock(&ml->mu);
+    bool finished = j->finished;
+    pthread_mutex_unlock(&ml->mu);
+    if (!finished)
+        return;                /* not yet: its byte is still to come */
+    if (pthread_tryjoin_np(ml->th, NULL) == EBUSY) {
+        struct timeval again = { 0, 1000 };
+        evtimer_add(ml->retry, &again);
+        return;
+    }
     ml->job = NULL;            /* done may start the next load */
     ml->in_done = true;
     ml->done(ml->ud, &j->res);
@@ -117,6 +151,15 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     job_free(j);
     if (ml->freeing)
         menuload_free(ml);
+}
+
+/* The pipe is readable: a load has ended (loop thread). */
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[16];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    on_joinable(fd, what, arg);
 }
 
 struct menuload *menuload_new(struct event_base *base, menuload_done_fn done,
@@ -130,12 +173,14 @@ struct menuload *menuload_new(struct event_base *base, menuload_done_fn done,
         free(ml);
         return NULL;
     }
+    pthread_mutex_init(&ml->mu, NULL);
     ml->rfd = fds[0];
     ml->wfd = fds[1];
     ml->done = done;
     ml->ud = ud;
     ml->ev = event_new(base, ml->rfd, EV_READ | EV_PERSIST, on_ready, ml);
-    if (!ml->ev || event_add(ml->ev, NULL) != 0) {
+    ml->retry = evtimer_new(base, on_joinable, ml);
+    if (!ml->ev || !ml->retry || event_add(ml->ev, NULL) != 0) {
         menuload_free(ml);
         return NULL;
     }
@@ -158,6 +203,7 @@ int menuload_start(struct menuload *ml, const char *dir, size_t max_bytes,
         return -1;
     }
     j->res.dir = j->dir;
+    j->mu = &ml->mu;
     j->max_bytes = max_bytes;
     j->wfd = ml->wfd;
     j->started_ms = kz_mono_ms();
@@ -201,7 +247,10 @@ void menuload_free(struct menuload *ml)
     }
     if (ml->ev)
         event_free(ml->ev);
+    if (ml->retry)
+        event_free(ml->retry);
     close(ml->rfd);
     close(ml->wfd);
+    pthread_mutex_destroy(&ml->mu);
     free(ml);
 }
