@@ -35,8 +35,9 @@
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
  * May call: gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
- * gateway/links, gateway/log, gateway/menuload, gateway/outbox, gateway/reminders,
- * gateway/store, gateway/ussd, menus/load, menus/menu, libevent, libc.
+ * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
+ * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
+ * libevent, libc.
  * No exit() anywhere: main returns.
  */
 #include "gateway/api.h"
