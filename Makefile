@@ -41,9 +41,10 @@ DEFS    := -D_GNU_SOURCE
 PKGS    := libevent hiredis sqlite3 libcurl libfyaml jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads
-CFLAGS  += $(WARN) $(DEFS) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) -I.
+# -pthread: a reload loads its menu set on a worker thread (gateway/menuload)
+CFLAGS  += $(WARN) $(DEFS) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) -pthread -I.
 LDFLAGS += $(SANFLAGS)
-LDLIBS  := $(PKG_LIBS) -lm
+LDLIBS  := $(PKG_LIBS) -lm -pthread
 
 KANNEL_CFLAGS := -I/usr/include/kannel -I/usr/include/libxml2
 KANNEL_LIBS   := -L/usr/lib/x86_64-linux-gnu/kannel -lgw -lgwlib -lssl -lcrypto \

@@ -17,18 +17,27 @@
  *                    signal leaves at once.
  *   SIGHUP           reopen the log and reload the config file.  A file with
  *                    errors is refused (errors logged, old config kept).  A
- *                    good one is applied: smsc entries added get a new link,
- *                    removed ones are stopped and freed, changed ones are
- *                    restarted, unchanged ones are not touched.
+ *                    good one has its menu set loaded on a worker thread
+ *                    (gateway/menuload: seconds for a large set, none of
+ *                    them on the loop); when the set lands, on the loop, a
+ *                    bad set refuses the whole reload, a good one is applied
+ *                    with its config: new dialogs get the new set, smsc
+ *                    entries added get a new link, removed ones are stopped
+ *                    and freed, changed ones are restarted, unchanged ones
+ *                    are not touched.  One load at a time: SIGHUPs during a
+ *                    load make one more reload after it (struct reload).
  *
  * Ownership: struct daemon (gateway/daemon.h) owns the config, the modules
- * and the events; the link registry owns the links, each link its esme.  A
+ * and the events; struct reload (here) owns the menu loader, its thread and
+ * a config waiting for its menus, and is freed (the thread joined) before
+ * the daemon; the link registry owns the links, each link its esme.  A
  * link being retired (removed or changed on reload) is stopped and freed
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
  * May call: base/metrics, gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
- * gateway/store, gateway/ussd, menus/load, menus/menu, libevent, libc.
+ * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
+ * libevent, libc.
  * No exit() anywhere: main returns.
  */
 #include "base/metrics.h"
@@ -39,6 +48,7 @@
 #include "gateway/fetch.h"
 #include "gateway/links.h"
 #include "gateway/log.h"
+#include "gateway/menuload.h"
 #include "gateway/outbox.h"
 #include "gateway/reminders.h"
 #include "gateway/store.h"
@@ -50,6 +60,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -133,31 +144,36 @@ static void reminders_opts_from(const struct config *cfg,
                            ? menus->lang[menus->default_lang] : "ru";
 }
 
-/* Load the menu set named by cfg; on errors print (or log) every one. */
+/* Every loader error, printed on fp (start-up) or logged (fp NULL). */
+static void report_menu_errors(const struct menu_errors *errs, FILE *fp)
+{
+    char line[512];
+    for (size_t i = 0; i < errs->n; i++) {
+        menu_error_format(&errs->v[i], line, sizeof line);
+        if (fp)
+            fprintf(fp, "%s\n", line);
+        else
+            log_msg(KLOG_ERROR, NULL, "%s", line);
+    }
+    if (errs->dropped) {
+        if (fp)
+            fprintf(fp, "(and %zu more errors)\n", errs->dropped);
+        else
+            log_msg(KLOG_ERROR, NULL, "(and %zu more errors)", errs->dropped);
+    }
+}
+
+/* Load the menu set named by cfg at start-up, before the loop runs (a
+ * reload loads it off the loop: gateway/menuload); on errors print every
+ * one on fp. */
 static struct menu_set *load_menus(const struct config *cfg, FILE *fp)
 {
     struct menu_set *set = NULL;
     struct menu_errors errs;
     memset(&errs, 0, sizeof errs);
     struct menu_load_opts o = { .max_bytes = cfg->menus_max_bytes };
-    if (menu_set_load_dir_opts(cfg->menus, &o, &set, &errs) != 0) {
-        char line[512];
-        for (size_t i = 0; i < errs.n; i++) {
-            menu_error_format(&errs.v[i], line, sizeof line);
-            if (fp)
-                fprintf(fp, "%s\n", line);
-            else
-                log_msg(KLOG_ERROR, NULL, "%s", line);
-        }
-        if (errs.dropped) {
-            if (fp)
-                fprintf(fp, "(and %zu more errors)\n", errs.dropped);
-            else
-                log_msg(KLOG_ERROR, NULL, "(and %zu more errors)", errs.dropped);
-        }
-        menu_errors_free(&errs);
-        return NULL;
-    }
+    if (menu_set_load_dir_opts(cfg->menus, &o, &set, &errs) != 0)
+        report_menu_errors(&errs, fp);
     menu_errors_free(&errs);
     return set;
 }
@@ -208,8 +224,70 @@ static void apply_log_settings(const struct daemon *d, const struct config *old,
                 err);
 }
 
-static void reload(struct daemon *d)
+/*
+ * A reload in flight.  SIGHUP reads and checks the config file at once (it
+ * is small and bounded), then loads the menu set it names on a worker
+ * thread (gateway/menuload), so the loop keeps serving dialogs, links and
+ * the API meanwhile with the old config and menus.  When the set lands the
+ * loop applies the reload whole (config and menus together) or refuses it
+ * whole: a bad reload keeps the old config, as before.  One at a time: a
+ * SIGHUP during a load sets `again`, and once the load has landed one more
+ * reload runs, reading the file afresh (any number of SIGHUPs meanwhile
+ * make one).  Loop thread only.
+ */
+struct reload {
+    struct daemon *d;
+    struct menuload *ml;
+    struct config *cfg;        /* read at SIGHUP, waiting for its menus */
+    bool again;                /* a SIGHUP came during the load */
+};
+
+/* The part of a reload that needs its menu set: applied on the loop once
+ * the set has landed.  Takes cfg and menus (one reference each). */
+static void reload_apply(struct daemon *d, struct config *cfg, struct menu_set *menus)
 {
+    if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0) {
+        /* Applied live; a URL the store cannot use refuses the whole reload.
+         * Descriptions never carry the password. */
+        char was[600], serr[256] = "";
+        snprintf(was, sizeof was, "%s", dialogs_describe(d->store));
+        if (dialogs_set_url(d->store, cfg->redis_url, serr, sizeof serr) != 0) {
+            log_msg(KLOG_ERROR, NULL, "reload refused: redis.url: %s; still running "
+                    "the previous configuration and menus", serr);
+            menu_set_unref(menus);
+            config_free(cfg);
+            return;
+        }
+        log_msg(KLOG_INFO, "dialogs", "redis.url changed: moving from %s to %s; "
+                "dialogs in flight may end \"temporarily unavailable\"", was,
+                dialogs_describe(d->store));
+    }
+    /* new dialogs get the new set; those in progress keep their reference */
+    ussd_set_menus(d->ussd, menus);
+    menu_set_unref(d->menus);
+    d->menus = menus;
+    log_msg(KLOG_INFO, NULL, "menus loaded from %s (%u nodes)", cfg->menus,
+            (unsigned)menus->nnode);
+    apply_log_settings(d, d->cfg, cfg);
+
+    struct links_change ch;
+    links_apply(d, cfg, &ch);
+    config_free(d->cfg);
+    d->cfg = cfg;
+    struct reminders_opts ro;
+    reminders_opts_from(cfg, d->menus, &ro);
+    reminders_set_opts(d->reminders, &ro);
+    log_msg(KLOG_INFO, NULL,
+            "reloaded %s: %zu smsc (%u added, %u removed, %u restarted, "
+            "%u unchanged%s)",
+            d->config_path, cfg->smsc_count, ch.added, ch.removed, ch.restarted,
+            ch.kept, ch.failed ? ", some failed to start" : "");
+}
+
+/* SIGHUP with no load running: read the config, start its menu load. */
+static void reload_start(struct reload *r)
+{
+    struct daemon *d = r->d;
     if (!d->config_path) {
         char err[256];
         if (log_reopen(err, sizeof err) != 0)
@@ -234,49 +312,69 @@ static void reload(struct daemon *d)
         return;
     }
     config_errors_free(&errs);
-    struct menu_set *menus = load_menus(cfg, NULL);
-    if (!menus) {
-        log_msg(KLOG_ERROR, NULL,
-                "reload refused: the menu set %s has errors; still running the "
-                "previous configuration and menus", cfg->menus);
+    char err[256];
+    if (menuload_start(r->ml, cfg->menus, cfg->menus_max_bytes, err, sizeof err) != 0) {
+        log_msg(KLOG_ERROR, NULL, "reload refused: cannot load the menu set %s: %s; "
+                "still running the previous configuration and menus", cfg->menus, err);
         config_free(cfg);
         return;
     }
-    if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0) {
-        /* Applied live; a URL the store cannot use refuses the whole reload.
-         * Descriptions never carry the password. */
-        char was[600], serr[256] = "";
-        snprintf(was, sizeof was, "%s", dialogs_describe(d->store));
-        if (dialogs_set_url(d->store, cfg->redis_url, serr, sizeof serr) != 0) {
-            log_msg(KLOG_ERROR, NULL, "reload refused: redis.url: %s; still running "
-                    "the previous configuration and menus", serr);
-            menu_set_unref(menus);
-            config_free(cfg);
-            return;
-        }
-        log_msg(KLOG_INFO, "dialogs", "redis.url changed: moving from %s to %s; "
-                "dialogs in flight may end \"temporarily unavailable\"", was,
-                dialogs_describe(d->store));
-    }
-    ussd_set_menus(d->ussd, menus);
-    menu_set_unref(d->menus);
-    d->menus = menus;
-    log_msg(KLOG_INFO, NULL, "menus loaded from %s (%u nodes)", cfg->menus,
-            (unsigned)menus->nnode);
-    apply_log_settings(d, d->cfg, cfg);
+    r->cfg = cfg;
+    log_msg(KLOG_INFO, NULL, "reload: loading the menu set %s in the background; "
+            "the previous menus serve meanwhile", cfg->menus);
+}
 
-    struct links_change ch;
-    links_apply(d, cfg, &ch);
-    config_free(d->cfg);
-    d->cfg = cfg;
-    struct reminders_opts ro;
-    reminders_opts_from(cfg, d->menus, &ro);
-    reminders_set_opts(d->reminders, &ro);
-    log_msg(KLOG_INFO, NULL,
-            "reloaded %s: %zu smsc (%u added, %u removed, %u restarted, "
-            "%u unchanged%s)",
-            d->config_path, cfg->smsc_count, ch.added, ch.removed, ch.restarted,
-            ch.kept, ch.failed ? ", some failed to start" : "");
+/* menuload's done callback, on the loop: the reload's menu set landed. */
+static void on_menus_landed(void *ud, struct menuload_result *res)
+{
+    struct reload *r = ud;
+    struct daemon *d = r->d;
+    struct config *cfg = r->cfg;
+    r->cfg = NULL;
+    if (res->set)
+        log_msg(KLOG_INFO, NULL, "reload: menu set %s loaded in %" PRIu64 " ms "
+                "(%zu bytes, %u nodes)", res->dir, res->ms, res->bytes,
+                (unsigned)res->set->nnode);
+    else
+        log_msg(KLOG_INFO, NULL, "reload: menu set %s checked in %" PRIu64 " ms "
+                "(%zu bytes): %zu error%s", res->dir, res->ms, res->bytes,
+                res->errs.n + res->errs.dropped,
+                res->errs.n + res->errs.dropped == 1 ? "" : "s");
+    if (d->stopping) {
+        log_msg(KLOG_INFO, NULL, "reload dropped: shutting down");
+        config_free(cfg);
+        return;
+    }
+    if (!res->set) {
+        report_menu_errors(&res->errs, NULL);
+        log_msg(KLOG_ERROR, NULL,
+                "reload refused: the menu set %s has errors; still running the "
+                "previous configuration and menus", res->dir);
+        config_free(cfg);
+    } else {
+        struct menu_set *set = res->set;
+        res->set = NULL;
+        reload_apply(d, cfg, set);
+    }
+    if (r->again) {
+        r->again = false;
+        log_msg(KLOG_INFO, NULL, "SIGHUP during the load: reloading once more");
+        reload_start(r);
+    }
+}
+
+/* Before the loop's objects go: wait for a load still running (its
+ * thread uses none of them, but its result is dropped with it). */
+static void reload_free(struct reload *r)
+{
+    if (r->ml && menuload_busy(r->ml))
+        log_msg(KLOG_INFO, NULL, "waiting for the menu load of %s to end "
+                "(%" PRIu64 " ms so far)", r->cfg ? r->cfg->menus : "?",
+                menuload_elapsed_ms(r->ml));
+    menuload_free(r->ml);
+    r->ml = NULL;
+    config_free(r->cfg);
+    r->cfg = NULL;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -318,11 +416,18 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    struct daemon *d = arg;
-    if (d->stopping)
+    struct reload *r = arg;
+    if (r->d->stopping)
         return;
     log_msg(KLOG_INFO, NULL, "SIGHUP: reloading");
-    reload(d);
+    if (menuload_busy(r->ml)) {
+        r->again = true;
+        log_msg(KLOG_INFO, NULL, "SIGHUP: the menu load started %" PRIu64 " ms ago "
+                "is still running; one more reload follows when it lands",
+                menuload_elapsed_ms(r->ml));
+        return;
+    }
+    reload_start(r);
 }
 
 /* ---- command line ------------------------------------------------------- */
@@ -551,8 +656,9 @@ static int create_token(struct daemon *d, const struct options *o, const char *p
     return 0;
 }
 
-/* The event loop and the signal events.  Returns 0, or -1 (on stderr). */
-static int open_loop(struct daemon *d, const char *prog)
+/* The event loop, the signal events and the reload's menu loader.
+ * Returns 0, or -1 (on stderr). */
+static int open_loop(struct daemon *d, struct reload *r, const char *prog)
 {
     /* epoll changelist: bufferevents and evhttp switch a socket's write
      * interest on and off around every flush; the changelist folds the
@@ -580,19 +686,25 @@ static int open_loop(struct daemon *d, const char *prog)
         struct event **ev;
         int sig;
         event_callback_fn fn;
+        void *arg;
     } sigs[] = {
-        { &d->ev_term, SIGTERM, on_stop_signal },
-        { &d->ev_int, SIGINT, on_stop_signal },
-        { &d->ev_hup, SIGHUP, on_hup },
+        { &d->ev_term, SIGTERM, on_stop_signal, d },
+        { &d->ev_int, SIGINT, on_stop_signal, d },
+        { &d->ev_hup, SIGHUP, on_hup, r },
     };
     d->ev_deadline = evtimer_new(d->base, on_deadline, d);
     bool ok = d->ev_deadline != NULL;
     for (size_t i = 0; ok && i < sizeof sigs / sizeof sigs[0]; i++) {
-        *sigs[i].ev = evsignal_new(d->base, sigs[i].sig, sigs[i].fn, d);
+        *sigs[i].ev = evsignal_new(d->base, sigs[i].sig, sigs[i].fn, sigs[i].arg);
         ok = *sigs[i].ev && evsignal_add(*sigs[i].ev, NULL) == 0;
     }
     if (!ok) {
         fprintf(stderr, "%s: cannot set up signal handling\n", prog);
+        return -1;
+    }
+    r->ml = menuload_new(d->base, on_menus_landed, r);
+    if (!r->ml) {
+        fprintf(stderr, "%s: cannot set up the menu loader\n", prog);
         return -1;
     }
     return 0;
@@ -817,7 +929,9 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (open_loop(&d, argv[0]) != 0 || start_daemon(&d, &o) != 0) {
+    struct reload r = { .d = &d };
+    if (open_loop(&d, &r, argv[0]) != 0 || start_daemon(&d, &o) != 0) {
+        reload_free(&r);
         daemon_free(&d);
         log_close();
         return 1;
@@ -825,6 +939,7 @@ int main(int argc, char **argv)
 
     event_base_dispatch(d.base);
 
+    reload_free(&r);
     log_msg(KLOG_INFO, NULL, "kyzmatd stopped");
     daemon_free(&d);
     fetch_global_cleanup();
