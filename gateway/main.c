@@ -214,11 +214,8 @@ static void apply_log_settings(const struct daemon *d, const struct config *old,
 {
     log_set_level(d->verbose ? KLOG_DEBUG : cfg->log_level);
     char err[256];
-    if (old && strcmp(old->log_file, cfg->log_file) == 0) {
-        if (log_reopen(err, sizeof err) != 0)
-            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
-        return;
-    }
+    if (old && strcmp(old->log_file, cfg->log_file) == 0)
+        return;                 /* reopened at the SIGHUP already */
     if (log_open(cfg->log_file, err, sizeof err) != 0)
         log_msg(KLOG_ERROR, NULL, "cannot open the log: %s; keeping the old one",
                 err);
@@ -289,9 +286,6 @@ static void reload_start(struct reload *r)
 {
     struct daemon *d = r->d;
     if (!d->config_path) {
-        char err[256];
-        if (log_reopen(err, sizeof err) != 0)
-            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
         log_msg(KLOG_INFO, NULL,
                 "SIGHUP: running on the embedded defaults, nothing to reload");
         return;
@@ -299,9 +293,6 @@ static void reload_start(struct reload *r)
     struct config *cfg = NULL;
     struct config_errors errs = { 0 };
     if (config_load_file(d->config_path, &cfg, &errs) != 0) {
-        char err[256];
-        if (log_reopen(err, sizeof err) != 0)
-            log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
         log_errors(&errs);
         log_msg(KLOG_ERROR, NULL,
                 "reload refused: %zu error%s in %s; still running the previous "
@@ -419,6 +410,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     struct reload *r = arg;
     if (r->d->stopping)
         return;
+    /* log rotation does not wait for a menu load: the same file reopens
+     * now; a new log.file applies with the rest of the reload */
+    char err[256];
+    if (log_reopen(err, sizeof err) != 0)
+        log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
     log_msg(KLOG_INFO, NULL, "SIGHUP: reloading");
     if (menuload_busy(r->ml)) {
         r->again = true;

@@ -21,8 +21,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, WRAP, air_octets, backend, case, cfg,  # noqa: E402
-                     expect, menus_dir, run, smsc_entry, wait_until)
+from harness import (Failure, Kyzmatd, NodePeer, Phone, Redis, Smsc, BIN, TMP, WRAP, air_octets, backend, case,  # noqa: E402
+                     cfg, expect, menus_dir, run, smsc_entry, wait_until)
 
 def gw_config(smsc_port, menus, redis_url="", name="sim", **kw):
     return (cfg(smsc_entry(name, smsc_port, **kw)) + "menus: %s\n" % menus
@@ -330,6 +330,42 @@ def large_flat_menu_reload_loads_off_the_loop():
     expect(g.stop() == 0, "exit status")
     expect(re.search(r"waiting for the menu load of .* to end|reload dropped: shutting down",
                      g.log()), "the load at shutdown: %s" % g.log()[-600:])
+
+
+def wait_file(path, pattern, timeout=10.0):
+    """Wait until the file at path holds pattern; its text."""
+    end = time.time() + timeout
+    while True:
+        text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
+        if re.search(pattern, text):
+            return text
+        if time.time() > end:
+            raise Failure("%s never showed %r:\n%s" % (path, pattern, text[-1500:]))
+        time.sleep(0.05)
+
+
+@case
+def sighup_reopens_the_log_at_once_while_menus_load():
+    # log rotation (the file moved away, then SIGHUP) does not wait for a
+    # menu load: the same log.file reopens at the signal, so the moved file
+    # gets nothing more, and the reload's own lines land in the new one
+    s = Smsc()
+    port = backend()
+    logf = os.path.join(TMP, "rotated.log")
+    g = Kyzmatd(gw_config(s.port, menus_dir(port)).replace(
+        "log: {level: info}", "log: {level: info, file: %s}" % logf))
+    wait_file(logf, r"\[sim\] bound")
+    d = re.search(r"^menus: (.*)$", open(g.cfg).read(), re.M).group(1).strip()
+    flat_menus(d, (2 << 20) // (16 if WRAP else 1))
+    os.rename(logf, logf + ".1")
+    g.signal(signal.SIGHUP)
+    new = wait_file(logf, r"reload: menu set .* checked in \d+ ms", 30)
+    old = open(logf + ".1", encoding="utf-8").read()
+    expect("SIGHUP: reloading" in new and "SIGHUP: reloading" not in old,
+           "the moved file got the SIGHUP's lines: %s" % old[-600:])
+    expect(new.index("SIGHUP: reloading") < new.index("reload: loading the menu set"),
+           "order in the new file:\n%s" % new[:1500])
+    expect(g.stop() == 0, "exit status")
 
 
 @case
