@@ -77,8 +77,8 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* The bytes of dir's menu files (*.yaml, *.yml, no dot files): what the
- * loader was given to read, for the operator's log line. */
+/* The bytes of dir's menu files (menu_file_name: the loader's own
+ * filter): what it was given to read, for the operator's log line. */
 static size_t dir_bytes(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -87,9 +87,9 @@ static size_t dir_bytes(const char *dir)
     size_t total = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name, *dot = strrchr(n, '.');
+        const char *n = de->d_name;
         struct stat st;
-        if (n[0] == '.' || !dot || (strcmp(dot, ".yaml") != 0 && strcmp(dot, ".yml") != 0))
+        if (!menu_file_name(n))
             continue;
         if (fstatat(dirfd(d), n, &st, 0) == 0 && S_ISREG(st.st_mode))
             total += (size_t)st.st_size;

@@ -2380,7 +2380,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool menu_file_name(const char *n)
+bool menu_file_name(const char *n)
 {
     size_t l = strlen(n);
     if (n[0] == '.')

@@ -89,4 +89,8 @@ int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
 int menu_set_load_dir_opts(const char *dir, const struct menu_load_opts *o,
                            struct menu_set **out, struct menu_errors *errs);
 
+/* Whether the loader reads the directory entry named n: *.yaml or *.yml,
+ * not a dot file. */
+bool menu_file_name(const char *n);
+
 #endif
