@@ -14,10 +14,14 @@
  * database connection when it arrives (so it was sent after the commit);
  * a real commit failure (a deferred foreign key, installed by an extra
  * migration, fails COMMIT) -> 503 for every request of the batch and
- * nothing stored; another connection holding the write lock -> 503 busy.
+ * nothing stored; another connection holding the write lock -> 503 busy;
+ * the edge (gateway/http_edge): the head deadline on raw sockets (a
+ * trickling head closed, the deadline restarting after each answer), the
+ * connection cap closing the oldest idle one, the default cap and the
+ * http.head_timeout / max_connections keys.
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
- * May call: gateway/api.h, gateway/store.h, gateway/template.h,
+ * May call: gateway/api.h, gateway/http_edge.h, gateway/config.h, gateway/store.h, gateway/template.h,
  * gateway/log.h, gateway/outbox.h (struct outbox_route), smpp/text.h,
  * base/sha256.h, tests/unit/tmpdb.h, tests/unit/http_body.h, libevent,
  * jansson, libc, cmocka.
@@ -39,13 +43,18 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/unit/http_body.h"
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/api_parse.h"
+#include "gateway/config.h"
+#include "gateway/http_edge.h"
 #include "gateway/log.h"
 #include "gateway/outbox.h"
 #include "gateway/store.h"
@@ -1455,6 +1464,170 @@ static void test_token_create(void **state)
                           "{\"to\":\"996555123456\",\"text\":\"a\"}", &r), 401);
 }
 
+/* ---- the edge (gateway/http_edge): head deadline, connection cap ------------- */
+
+/* Run the base for ms milliseconds. */
+static void pump(struct event_base *b, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    event_base_loopexit(b, &tv);
+    event_base_dispatch(b);
+}
+
+/* A raw client socket connected to port (the kernel completes the
+ * handshake; the server accepts it when the base runs). */
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* 1 when the server closed fd (EOF or reset); data read is appended to
+ * got (cap > 0, NUL-terminated). */
+static int raw_closed(int fd, char *got, size_t cap)
+{
+    size_t have = strlen(got);
+    for (;;) {
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            return 1;
+        if (n < 0)
+            return 0;
+        size_t k = (size_t)n < cap - 1 - have ? (size_t)n : cap - 1 - have;
+        memcpy(got + have, buf, k);
+        have += k;
+        got[have] = '\0';
+    }
+}
+
+/* An API on f's base and store with an edge of its own. */
+static struct api *edge_api(struct fx *f, unsigned head_ms, unsigned max_conn)
+{
+    struct api_opts o = { .listen = "127.0.0.1:0", .max_body = 65536,
+                          .head_timeout_ms = head_ms,
+                          .max_connections = max_conn };
+    char err[256];
+    struct api *a = api_new(f->base, f->db.st, &o, err, sizeof err);
+    assert_non_null(a);
+    return a;
+}
+
+static void test_edge_default_cap(void **state)
+{
+    (void)state;
+    assert_int_equal(http_edge_default_cap(1024), 768);
+    assert_int_equal(http_edge_default_cap(20000), 19744);
+    assert_int_equal(http_edge_default_cap(256), 192);   /* a quarter */
+    assert_int_equal(http_edge_default_cap(1), 1);
+    assert_int_equal(http_edge_default_cap(0), 1);
+    assert_int_equal(http_edge_default_cap(1ull << 40), 1000000);
+}
+
+/* The edge's config keys (gateway/config.c, http section). */
+static void test_edge_config(void **state)
+{
+    (void)state;
+    const char *y = "http: {head_timeout: 2s, max_connections: 100}\n";
+    struct config *c = NULL;
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_parse_string(y, strlen(y), NULL, &c, &errs), 0);
+    assert_int_equal(c->http_head_timeout_ms, 2000);
+    assert_int_equal(c->http_max_connections, 100);
+    config_free(c);
+    c = config_defaults();
+    assert_non_null(c);
+    assert_int_equal(c->http_head_timeout_ms, 10000);
+    assert_int_equal(c->http_max_connections, 0);
+    config_free(c);
+    y = "http: {head_timeout: 50ms}\n";  /* below 100 ms: refused */
+    assert_int_equal(config_parse_string(y, strlen(y), NULL, &c, &errs), -1);
+    config_errors_free(&errs);
+}
+
+#define HEALTH "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+/* A client that sends a header line every 100 ms never completes its head:
+ * it is closed at the 300 ms deadline, not kept alive by its trickle. */
+static void test_edge_head_deadline(void **state)
+{
+    struct fx *f = *state;
+    struct api *a = edge_api(f, 300, 0);
+    int port = api_port(a);
+    char got[8192] = "";
+    int slow = raw_connect(port), silent = raw_connect(port);
+    raw_send(slow, "GET /v1/health HTTP/1.1\r\n");
+    int t = 0;
+    for (; t < 2000 && !raw_closed(slow, got, sizeof got); t += 100) {
+        raw_send(slow, "X-Slow: 1\r\n");
+        pump(f->base, 100);
+    }
+    assert_true(t >= 200 && t <= 600);
+    assert_string_equal(got, "");           /* closed, not answered */
+    assert_true(raw_closed(silent, got, sizeof got));
+    close(slow);
+    close(silent);
+
+    /* The deadline restarts after each answer: two requests 200 ms apart
+     * (400 ms after the accept) are both answered; idle, it is closed. */
+    int ka = raw_connect(port);
+    pump(f->base, 200);
+    raw_send(ka, HEALTH);
+    pump(f->base, 50);
+    assert_false(raw_closed(ka, got, sizeof got));
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    got[0] = '\0';
+    pump(f->base, 200);
+    raw_send(ka, HEALTH);
+    pump(f->base, 50);
+    assert_false(raw_closed(ka, got, sizeof got));
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    got[0] = '\0';
+    pump(f->base, 400);
+    assert_true(raw_closed(ka, got, sizeof got));
+    close(ka);
+    api_free(a);
+}
+
+/* At the cap of 3 the oldest connection without a request is closed to
+ * make room: a fourth client is answered. */
+static void test_edge_cap(void **state)
+{
+    struct fx *f = *state;
+    struct api *a = edge_api(f, 10000, 3);
+    int port = api_port(a);
+    char got[8192] = "";
+    int idle[3];
+    for (int i = 0; i < 3; i++) {
+        idle[i] = raw_connect(port);
+        pump(f->base, 20);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_false(raw_closed(idle[i], got, sizeof got));
+    int fresh = raw_connect(port);
+    raw_send(fresh, HEALTH);
+    pump(f->base, 100);
+    assert_false(raw_closed(fresh, got, sizeof got));
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    got[0] = '\0';
+    assert_true(raw_closed(idle[0], got, sizeof got));     /* the oldest */
+    assert_false(raw_closed(idle[2], got, sizeof got));
+    for (int i = 0; i < 3; i++)
+        close(idle[i]);
+    close(fresh);
+    api_free(a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1476,6 +1649,10 @@ int main(void)
         T(test_token_create),
         cmocka_unit_test(test_template_parse),
         T(test_templates),
+        cmocka_unit_test(test_edge_default_cap),
+        cmocka_unit_test(test_edge_config),
+        T(test_edge_head_deadline),
+        T(test_edge_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,707 @@
+/*
+ * gateway/http_edge.c — the HTTP API's edge (see http_edge.h for what it
+ * enforces): evhttp, its listener, and a record per client connection.
+ *
+ * Design.  libevent 2.1's evhttp accepts by itself and has no connection
+ * limit, no error callback and no hook where a connection starts, so the
+ * edge uses the three places it does offer:
+ *   - evhttp_set_bevcb: every accepted connection's bufferevent is made
+ *     here (make_bev), so each one is counted at once and gets a record
+ *     (struct conn).  evhttp makes its connection object around that
+ *     bufferevent only after make_bev returns; the edge holds a reference
+ *     on the bufferevent and, from a deferred event later in the same loop
+ *     pass (attach_cb), reads the connection back from its callback
+ *     argument (bufferevent_getcb), registers a close callback on it and
+ *     drops the reference.  Should evhttp have dropped the connection in
+ *     between (out of memory), its callbacks are gone and the record is
+ *     simply forgotten; the reference kept the bufferevent readable.
+ *   - the listener's error callback (accept_error): EMFILE and friends
+ *     disable the listener instead of libevent's warn-and-retry spin; the
+ *     oldest connection without a request is closed to free a descriptor
+ *     and accepting resumes in the next pass (after a second when there
+ *     is none to close).
+ *   - evhttp's generic callback, wrapped (on_request): the request is
+ *     complete, the connection is busy until the answer leaves its output
+ *     buffer (output_cb sees the buffer drained), then its next head
+ *     deadline starts.
+ * A connection is in one of three states, each with its own list:
+ *     FRESH  accepted, not attached yet (same loop pass)   -> HEAD
+ *     HEAD   reading a head, or idle between requests       -> BUSY, closed
+ *     BUSY   a request is with the router or being answered -> HEAD
+ * HEAD is ordered by the time its deadline started, and the deadline is the
+ * same for all, so one timer (tick) serves every connection: it closes the
+ * expired ones at the front.  At the cap the front of HEAD (the oldest
+ * without a request in progress) is closed to make room; with HEAD empty
+ * the listener stays disabled until a connection closes.  A BUSY
+ * connection is never closed by the edge: its request is the router's.
+ * Connections are closed with evhttp_connection_free from the edge's own
+ * timer or deferred event, never from inside a callback of that
+ * connection; evhttp then calls conn_closed, which frees the record.
+ *
+ * The listener's error callback gets the evhttp as its argument (evhttp
+ * installs its own accept callback and argument), so live edges are kept
+ * in a list to find theirs by listener (edges; one per API, loop thread
+ * only).
+ *
+ * Owns: the evhttp (and through it the listener and every connection),
+ * the records, four events, the fd index.  Logging: a warn line at most
+ * every 10 s with counts; single closes at debug.
+ * May call: libevent, jansson, gateway/log, base/clock, libc.
+ */
+#include "gateway/http_edge.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "gateway/log.h"
+
+#define EDGE_PEER "api"
+#define EDGE_RESERVE 256u        /* descriptors kept for everything else */
+#define EDGE_LOG_EVERY_MS 10000
+#define EDGE_RESUME_MS 1000      /* accept retried after an accept error */
+
+enum conn_state { C_FRESH, C_HEAD, C_BUSY };
+
+struct conn {
+    TAILQ_ENTRY(conn) q;         /* in the list of its state */
+    struct http_edge *e;
+    struct bufferevent *bev;     /* evhttp's (we hold a ref while FRESH) */
+    struct evhttp_connection *evcon;   /* NULL while FRESH */
+    int fd;
+    enum conn_state state;
+    uint64_t since;              /* HEAD: its deadline started (mono ms) */
+    unsigned requests;           /* complete requests seen */
+};
+TAILQ_HEAD(conn_list, conn);
+
+enum pause { OPEN, PAUSED_CAP, PAUSED_ERR };
+
+struct http_edge {
+    LIST_ENTRY(http_edge) all;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    struct evconnlistener *lev;  /* evhttp's; NULL once evhttp is freed */
+    struct event *attach, *tick, *resume, *logt;
+    struct event *waiting;       /* at the cap: a client waits to be accepted */
+    struct conn_list fresh, head, busy;
+    struct conn **by_fd;         /* fd -> record, for on_request */
+    size_t nfd;
+    unsigned open, max;
+    uint64_t head_ms;
+    size_t max_body;
+    enum pause paused;
+    bool saw_close;              /* set by conn_gone (see conn_close) */
+    void (*on_request)(struct evhttp_request *req, void *arg);
+    void *arg;
+    struct {                     /* since the last line */
+        unsigned long evicted, expired, paused;
+        int err;                 /* last accept error */
+    } n;
+};
+
+static LIST_HEAD(, http_edge) edges = LIST_HEAD_INITIALIZER(edges);
+
+unsigned http_edge_default_cap(uint64_t nofile)
+{
+    uint64_t reserve = nofile / 4 < EDGE_RESERVE ? nofile / 4 : EDGE_RESERVE;
+    uint64_t cap = nofile - reserve;
+    if (cap > 1000000)
+        cap = 1000000;
+    return cap ? (unsigned)cap : 1;
+}
+
+/* ---- the rate-limited log line --------------------------------------------- */
+
+static bool log_due(const struct http_edge *e)
+{
+    return e->n.evicted || e->n.expired || e->n.paused;
+}
+
+static void log_flush(struct http_edge *e)
+{
+    if (!log_due(e))
+        return;
+    char why[96] = "";
+    if (e->n.paused)
+        snprintf(why, sizeof why, " (%s)", evutil_socket_error_to_string(e->n.err));
+    log_msg(KLOG_WARN, EDGE_PEER, "connections: %u open (cap %u); since the "
+            "last report %lu closed to make room (the oldest without a "
+            "request), %lu closed at the head deadline (%" PRIu64 " ms) "
+            "without a request, accept paused %lu times%s", e->open, e->max,
+            e->n.evicted, e->n.expired, e->head_ms, e->n.paused, why);
+    memset(&e->n, 0, sizeof e->n);
+}
+
+/* Something worth a line happened: write it now unless a line went out
+ * less than 10 s ago; then the timer writes the sum. */
+static void log_note(struct http_edge *e)
+{
+    if (evtimer_pending(e->logt, NULL))
+        return;
+    log_flush(e);
+    struct timeval tv = { EDGE_LOG_EVERY_MS / 1000, 0 };
+    evtimer_add(e->logt, &tv);
+}
+
+static void logt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (!log_due(e))
+        return;                 /* quiet: the next event logs at once */
+    log_note(e);
+}
+
+/* ---- accepting ----------------------------------------------------------------- */
+
+static void pause_accept(struct http_edge *e, enum pause why)
+{
+    if (e->paused == OPEN && e->lev)
+        evconnlistener_disable(e->lev);
+    if (why == PAUSED_ERR || e->paused == OPEN)
+        e->paused = why;
+    if (e->paused == PAUSED_CAP && e->lev)
+        event_add(e->waiting, NULL);
+    else
+        event_del(e->waiting);
+}
+
+static void resume_accept(struct http_edge *e)
+{
+    if (e->paused == OPEN || !e->lev)
+        return;
+    if (e->open >= e->max) {
+        e->paused = PAUSED_CAP;
+        event_add(e->waiting, NULL);
+        return;
+    }
+    e->paused = OPEN;
+    evtimer_del(e->resume);
+    event_del(e->waiting);
+    evconnlistener_enable(e->lev);
+}
+
+static void evict_oldest(struct http_edge *e);
+
+/* After an accept error: make room as at the cap when a connection has no
+ * request (its descriptor is closed later in this pass, so the listener's
+ * next try finds one), then accept again. */
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (e->paused == PAUSED_ERR) {
+        evict_oldest(e);
+        e->paused = PAUSED_CAP;  /* resume_accept decides */
+    }
+    resume_accept(e);
+}
+
+static void accept_error(struct evconnlistener *lev, void *http)
+{
+    (void)http;                  /* evhttp's argument, not ours */
+    int err = EVUTIL_SOCKET_ERROR();
+    struct http_edge *e;
+    LIST_FOREACH(e, &edges, all)
+        if (e->lev == lev)
+            break;
+    if (!e) {
+        evconnlistener_disable(lev);
+        return;
+    }
+    pause_accept(e, PAUSED_ERR);
+    e->n.paused++;
+    e->n.err = err;
+    /* at once when there is a connection to close, else in a second */
+    struct timeval tv = { 0, TAILQ_EMPTY(&e->head) ? EDGE_RESUME_MS * 1000 : 0 };
+    evtimer_add(e->resume, &tv);
+    log_note(e);
+}
+
+/* ---- connection records ------------------------------------------------------- */
+
+static struct conn_list *list_of(struct http_edge *e, enum conn_state s)
+{
+    return s == C_FRESH ? &e->fresh : s == C_HEAD ? &e->head : &e->busy;
+}
+
+static void set_state(struct conn *c, enum conn_state s)
+{
+    struct http_edge *e = c->e;
+    TAILQ_REMOVE(list_of(e, c->state), c, q);
+    c->state = s;
+    TAILQ_INSERT_TAIL(list_of(e, s), c, q);
+    if (s != C_HEAD)
+        return;
+    c->since = kz_mono_ms();
+    if (e->paused == PAUSED_CAP)
+        event_add(e->waiting, NULL);    /* it may make room now */
+    if (!evtimer_pending(e->tick, NULL)) {
+        struct timeval tv = { (time_t)(e->head_ms / 1000),
+                              (suseconds_t)(e->head_ms % 1000) * 1000 };
+        evtimer_add(e->tick, &tv);
+    }
+}
+
+static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                      void *arg);
+
+/* The record lets go of its bufferevent's output buffer. */
+static void conn_unhook(struct conn *c)
+{
+    evbuffer_remove_cb(bufferevent_get_output(c->bev), output_cb, c);
+}
+
+/* The record goes; its connection is closed or closing (evhttp's). */
+static void conn_gone(struct conn *c)
+{
+    struct http_edge *e = c->e;
+    TAILQ_REMOVE(list_of(e, c->state), c, q);
+    if (c->fd >= 0 && (size_t)c->fd < e->nfd && e->by_fd[c->fd] == c)
+        e->by_fd[c->fd] = NULL;
+    e->open--;
+    e->saw_close = true;
+    free(c);
+    if (e->paused == PAUSED_CAP)
+        resume_accept(e);
+    else if (e->paused == PAUSED_ERR) {
+        /* its descriptor is closed later in this pass: retry next pass */
+        struct timeval now = { 0, 0 };
+        evtimer_add(e->resume, &now);
+    }
+}
+
+/* evhttp's close callback (inside evhttp_connection_free or its reset). */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct conn *c = arg;
+    conn_unhook(c);
+    conn_gone(c);
+}
+
+/* Close a HEAD connection now (never a BUSY one: its request is the
+ * router's).  From the edge's own events only. */
+static void conn_close(struct conn *c)
+{
+    struct http_edge *e = c->e;
+    e->saw_close = false;
+    conn_unhook(c);
+    evhttp_connection_free(c->evcon);
+    if (!e->saw_close)
+        conn_gone(c);           /* evhttp did not call back: forget it */
+}
+
+static int index_fd(struct http_edge *e, int fd, struct conn *c)
+{
+    if ((size_t)fd >= e->nfd) {
+        size_t n = e->nfd ? e->nfd : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct conn **v = realloc(e->by_fd, n * sizeof *v);
+        if (!v)
+            return -1;
+        memset(v + e->nfd, 0, (n - e->nfd) * sizeof *v);
+        e->by_fd = v;
+        e->nfd = n;
+    }
+    e->by_fd[fd] = c;
+    return 0;
+}
+
+/* FRESH -> HEAD: learn evhttp's connection object (see the top). */
+static void attach_fresh(struct http_edge *e)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&e->fresh)) != NULL) {
+        bufferevent_data_cb readcb = NULL;
+        void *arg = NULL;
+        bufferevent_getcb(c->bev, &readcb, NULL, NULL, &arg);
+        struct evhttp_connection *evcon = arg;
+        int fd = bufferevent_getfd(c->bev);
+        struct bufferevent *bev = c->bev;
+        if (!readcb || !evcon || evhttp_connection_get_bufferevent(evcon) != bev ||
+            fd < 0) {
+            /* evhttp gave it up before we saw it */
+            conn_unhook(c);
+            conn_gone(c);
+            bufferevent_decref(bev);
+            continue;
+        }
+        c->evcon = evcon;
+        c->fd = fd;
+        set_state(c, C_HEAD);
+        bufferevent_decref(bev);
+        if (index_fd(e, fd, c) < 0) {
+            conn_close(c);      /* out of memory: refuse it */
+            continue;
+        }
+        evhttp_connection_set_closecb(evcon, conn_closed, c);
+    }
+}
+
+static void attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    attach_fresh(arg);
+}
+
+/* Close the oldest connection without a request (the newest itself when
+ * it is the only one), to make room for a new client. */
+static void evict_oldest(struct http_edge *e)
+{
+    attach_fresh(e);
+    struct conn *c = TAILQ_FIRST(&e->head);
+    if (!c)
+        return;
+    e->n.evicted++;
+    log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed to make room (%u open)",
+            e->open);
+    conn_close(c);
+    log_note(e);
+}
+
+/* At the cap, a client waits in the listen queue: make room.  With every
+ * connection busy, accepting resumes when one closes or finishes its
+ * answer (set_state re-arms this). */
+static void waiting_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (e->paused == PAUSED_CAP)
+        evict_oldest(e);        /* conn_gone resumes accepting */
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    uint64_t now = kz_mono_ms();
+    struct conn *c;
+    bool noted = false;
+    while ((c = TAILQ_FIRST(&e->head)) != NULL && c->since + e->head_ms <= now) {
+        log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed at the head deadline "
+                "(%" PRIu64 " ms) after %u requests", e->head_ms, c->requests);
+        if (c->requests == 0) {  /* an idle keep-alive is routine */
+            e->n.expired++;
+            noted = true;
+        }
+        conn_close(c);
+    }
+    if (c) {
+        uint64_t left = c->since + e->head_ms - now;
+        struct timeval tv = { (time_t)(left / 1000),
+                              (suseconds_t)(left % 1000) * 1000 };
+        evtimer_add(e->tick, &tv);
+    }
+    if (noted)
+        log_note(e);
+}
+
+/* ---- evhttp's own error pages ------------------------------------------------ */
+
+/*
+ * A few answers evhttp gives by itself, before any callback of ours runs:
+ * 413 for a body over http.max_body (refused by its Content-Length, before
+ * a byte of it is buffered), 400 for a malformed request, 501 for a method
+ * it does not allow.  It writes them as an HTML page (evhttp_send_error)
+ * and libevent 2.1 has no hook to change that (2.2's evhttp_set_errorcb).
+ * So every connection's bufferevent is made here (evhttp_set_bevcb), a
+ * plain socket bufferevent like evhttp's own, with one callback on its
+ * output buffer: evhttp adds a whole response to that buffer before the
+ * socket write is even scheduled (writes happen from the loop), so when
+ * the buffer holds a complete response that starts it, is a 4xx/5xx and
+ * says Content-Type: text/html — which only evhttp's error pages do; our
+ * answers are all JSON — it is replaced in place by the same status with
+ * our JSON error {"error": ..., "field": null}.  For every other response
+ * the callback reads the first 13 bytes and returns.  The memory bound
+ * stays evhttp's: its limit is http.max_body itself.
+ */
+static void error_page(struct evbuffer *buf, size_t max_body)
+{
+    char st[13];
+    size_t len = evbuffer_get_length(buf);
+    if (len < sizeof st ||
+        evbuffer_copyout(buf, st, sizeof st) != (ev_ssize_t)sizeof st ||
+        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
+        (st[9] != '4' && st[9] != '5'))
+        return;
+    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
+    char head[2048];
+    if (end.pos < 0 || (size_t)end.pos + 4 >= sizeof head)
+        return;                 /* not complete yet, or not evhttp's page */
+    size_t hl = (size_t)end.pos + 4;
+    evbuffer_copyout(buf, head, hl);
+    head[hl] = '\0';
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    if (!strcasestr(head, "\r\nContent-Type: text/html") || !cl)
+        return;
+    size_t blen = strtoul(cl + 17, NULL, 10);
+    if (len < hl + blen)
+        return;                 /* its body comes with a later add */
+    int code = atoi(st + 9);
+    const char *eol = strstr(head, "\r\n");
+    char msg[160];
+    if (code == 413)
+        snprintf(msg, sizeof msg, "request body too large: at most %zu bytes "
+                 "(http.max_body)", max_body);
+    else if (code == 400)
+        snprintf(msg, sizeof msg, "malformed HTTP request");
+    else if (code == 501)
+        snprintf(msg, sizeof msg, "method not implemented");
+    else
+        snprintf(msg, sizeof msg, "%.*s", (int)(eol - head - 13),
+                 head + 13);    /* the reason phrase */
+    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!body)
+        return;                 /* no memory: evhttp's page goes out */
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "%.*s\r\nContent-Type: application/json"
+                     "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                     (int)(eol - head), head, strlen(body));
+    /* Our own prepends re-enter this callback: it sees JSON and returns. */
+    evbuffer_drain(buf, hl + blen);
+    evbuffer_prepend(buf, body, strlen(body));
+    if (n > 0 && (size_t)n < sizeof hdr)
+        evbuffer_prepend(buf, hdr, (size_t)n);
+    free(body);
+    log_msg(KLOG_DEBUG, EDGE_PEER, "%d from evhttp answered as JSON: %s", code,
+            msg);
+}
+
+/* The output buffer of every connection: error pages, and the end of an
+ * answer (drained to the socket: the next head deadline starts). */
+static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                      void *arg)
+{
+    struct conn *c = arg;
+    if (info->n_added)
+        error_page(buf, c->e->max_body);
+    else if (info->n_deleted && c->state == C_BUSY &&
+             evbuffer_get_length(buf) == 0)
+        set_state(c, C_HEAD);
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct http_edge *e = arg;
+    struct conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(base, -1,
+                                                         BEV_OPT_CLOSE_ON_FREE)
+                                : NULL;
+    if (!bev || !evbuffer_add_cb(bufferevent_get_output(bev), output_cb, c)) {
+        if (bev)
+            bufferevent_free(bev);
+        free(c);
+        return NULL;            /* evhttp then makes its own, untracked */
+    }
+    bufferevent_incref(bev);    /* until attach_fresh */
+    c->e = e;
+    c->bev = bev;
+    c->fd = -1;
+    c->state = C_FRESH;
+    TAILQ_INSERT_TAIL(&e->fresh, c, q);
+    if (++e->open >= e->max)
+        pause_accept(e, PAUSED_CAP);    /* the accept loop stops here */
+    event_active(e->attach, EV_TIMEOUT, 1);
+    return bev;
+}
+
+/* evhttp's generic callback: the request is complete and goes to the
+ * router; its connection is busy until the answer has left. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct http_edge *e = arg;
+    attach_fresh(e);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon)
+                                    : NULL;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+    struct conn *c = fd >= 0 && (size_t)fd < e->nfd ? e->by_fd[fd] : NULL;
+    if (c && c->evcon == evcon) {
+        c->requests++;
+        if (c->state != C_BUSY)
+            set_state(c, C_BUSY);
+    }
+    e->on_request(req, e->arg);
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+static unsigned choose_cap(unsigned want)
+{
+    struct rlimit rl;
+    uint64_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+    unsigned cap = want ? want : http_edge_default_cap(nofile);
+    if (!want)
+        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections (http.max_connections "
+                "0: RLIMIT_NOFILE %" PRIu64 " less %" PRIu64 " kept for the links, "
+                "the database, Redis and curl)", cap, nofile, nofile - cap);
+    else if (want > http_edge_default_cap(nofile))
+        log_msg(KLOG_WARN, EDGE_PEER, "http.max_connections %u leaves too few of "
+                "RLIMIT_NOFILE %" PRIu64 " for the links, the database, Redis and "
+                "curl; accept pauses when descriptors run out", want, nofile);
+    else
+        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections", cap);
+    return cap;
+}
+
+static int edge_bind(struct http_edge *e, const struct http_edge_opts *o,
+                     char *err, size_t errlen)
+{
+    e->sock = evhttp_bind_socket_with_handle(e->http, o->host,
+                                             (ev_uint16_t)o->port);
+    if (!e->sock) {
+        snprintf(err, errlen, "cannot bind: %s", strerror(errno));
+        return -1;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(e->sock);
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): a
+     * reply must not wait for the client's delayed ACK (Nagle). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    e->lev = evhttp_bound_socket_get_listener(e->sock);
+    evconnlistener_set_error_cb(e->lev, accept_error);
+    e->waiting = event_new(e->base, fd, EV_READ, waiting_cb, e);
+    if (!e->waiting) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+struct http_edge *http_edge_new(struct event_base *base,
+                                const struct http_edge_opts *o, char *err,
+                                size_t errlen)
+{
+    struct http_edge *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    LIST_INSERT_HEAD(&edges, e, all);
+    e->base = base;
+    TAILQ_INIT(&e->fresh);
+    TAILQ_INIT(&e->head);
+    TAILQ_INIT(&e->busy);
+    e->head_ms = o->head_timeout_ms ? o->head_timeout_ms : 10000;
+    e->max_body = o->max_body;
+    e->on_request = o->on_request;
+    e->arg = o->arg;
+    e->attach = event_new(base, -1, 0, attach_cb, e);
+    e->tick = evtimer_new(base, tick_cb, e);
+    e->resume = evtimer_new(base, resume_cb, e);
+    e->logt = evtimer_new(base, logt_cb, e);
+    e->http = evhttp_new(base);
+    if (!e->attach || !e->tick || !e->resume || !e->logt || !e->http) {
+        snprintf(err, errlen, "out of memory");
+        http_edge_free(e);
+        return NULL;
+    }
+    evhttp_set_max_body_size(e->http, (ev_ssize_t)o->max_body);
+    evhttp_set_bevcb(e->http, make_bev, e);
+    evhttp_set_max_headers_size(e->http, 16384);
+    evhttp_set_timeout(e->http, 60);
+    evhttp_set_flags(e->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_allowed_methods(e->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                        EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                        EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(e->http, on_request, e);
+    if (edge_bind(e, o, err, errlen) < 0) {
+        http_edge_free(e);
+        return NULL;
+    }
+    e->max = choose_cap(o->max_connections);
+    return e;
+}
+
+void http_edge_free(struct http_edge *e)
+{
+    if (!e)
+        return;
+    /* evhttp frees its listener first, then every connection (each one
+     * calls conn_closed): nothing may touch the listener meanwhile. */
+    e->lev = NULL;
+    e->paused = OPEN;
+    if (e->waiting)
+        event_free(e->waiting);  /* before evhttp closes its descriptor */
+    if (e->http)
+        evhttp_free(e->http);
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&e->fresh)) != NULL) {
+        struct bufferevent *bev = c->bev;
+        conn_unhook(c);
+        conn_gone(c);
+        bufferevent_decref(bev);
+    }
+    while ((c = TAILQ_FIRST(&e->head)) != NULL)
+        conn_gone(c);
+    while ((c = TAILQ_FIRST(&e->busy)) != NULL)
+        conn_gone(c);
+    if (e->attach)
+        event_free(e->attach);
+    if (e->tick)
+        event_free(e->tick);
+    if (e->resume)
+        event_free(e->resume);
+    if (e->logt)
+        event_free(e->logt);
+    free(e->by_fd);
+    LIST_REMOVE(e, all);
+    free(e);
+}
+
+struct evhttp *http_edge_http(const struct http_edge *e)
+{
+    return e->http;
+}
+
+int http_edge_port(const struct http_edge *e)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (!e->sock || getsockname(evhttp_bound_socket_get_fd(e->sock),
+                                (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+unsigned http_edge_open(const struct http_edge *e)
+{
+    return e ? e->open : 0;
+}
