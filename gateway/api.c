@@ -342,6 +342,12 @@ static int authorize(struct rq *r, const char *scope)
         reply_error(r, 401, "missing bearer token", NULL);
         return -1;
     }
+    /* evhttp cuts a header value at a NUL byte: "TOKEN\0junk" would pass
+     * as TOKEN.  The edge saw the raw bytes. */
+    if (http_edge_nul(r->a->edge, r->req)) {
+        reply_error(r, 401, "malformed bearer token", NULL);
+        return -1;
+    }
     const char *tok = h + 7;
     size_t tl = strlen(tok);
     char stored[STORE_SCOPES_MAX];

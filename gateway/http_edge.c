@@ -68,6 +68,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <jansson.h>
@@ -91,6 +92,9 @@ struct conn {
     enum conn_state state;
     uint64_t since;              /* HEAD: its deadline started (mono ms) */
     unsigned requests;           /* complete requests seen */
+    size_t resp_at;              /* output offset of the latest response */
+    bool rewriting;              /* error_page is editing the output */
+    bool nul;                    /* a NUL byte arrived (sticky) */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -268,11 +272,14 @@ static void set_state(struct conn *c, enum conn_state s)
 
 static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
                       void *arg);
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                     void *arg);
 
-/* The record lets go of its bufferevent's output buffer. */
+/* The record lets go of its bufferevent's buffers. */
 static void conn_unhook(struct conn *c)
 {
     evbuffer_remove_cb(bufferevent_get_output(c->bev), output_cb, c);
+    evbuffer_remove_cb(bufferevent_get_input(c->bev), input_cb, c);
 }
 
 /* The record goes; its connection is closed or closing (evhttp's). */
@@ -429,85 +436,165 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * A few answers evhttp gives by itself, before any callback of ours runs:
  * 413 for a body over http.max_body (refused by its Content-Length, before
- * a byte of it is buffered), 400 for a malformed request, 501 for a method
- * it does not allow.  It writes them as an HTML page (evhttp_send_error)
- * and libevent 2.1 has no hook to change that (2.2's evhttp_set_errorcb).
- * So every connection's bufferevent is made here (evhttp_set_bevcb), a
- * plain socket bufferevent like evhttp's own, with one callback on its
- * output buffer: evhttp adds a whole response to that buffer before the
- * socket write is even scheduled (writes happen from the loop), so when
- * the buffer holds a complete response that starts it, is a 4xx/5xx and
- * says Content-Type: text/html — which only evhttp's error pages do; our
- * answers are all JSON — it is replaced in place by the same status with
- * our JSON error {"error": ..., "field": null}.  For every other response
- * the callback reads the first 13 bytes and returns.  The memory bound
- * stays evhttp's: its limit is http.max_body itself.
+ * a byte of it is buffered), 400 for a
+ * malformed request, 501 for a method it does not allow (CONNECT, TRACE).
+ * It writes them as an HTML page (evhttp_send_error) and libevent 2.1 has
+ * no hook to change that (2.2's evhttp_set_errorcb).  So every
+ * connection's bufferevent is made here (make_bev), a plain socket
+ * bufferevent like evhttp's own, with one callback on its output buffer:
+ * evhttp adds a whole response to that buffer before the socket write is
+ * even scheduled (writes happen from the loop).  The buffer may still hold
+ * earlier answers (pipelined requests), so output_cb notes where the
+ * latest response starts (an add that begins with "HTTP/1.") in resp_at.
+ * When the response there is complete, a 4xx/5xx and says Content-Type:
+ * text/html — which only evhttp's error pages do; our answers are all JSON
+ * — it is replaced in place by the same status with our JSON error
+ * {"error": ..., "field": null}.  A page without Content-Length (evhttp
+ * writes CONNECT's so) is complete when it ends as evhttp's pages end.
+ * For every other response the callback reads a few bytes and returns.
+ * The memory bound stays evhttp's: its limit is http.max_body itself.
  */
-static void error_page(struct evbuffer *buf, size_t max_body)
+
+/* The error message for evhttp's page with status code (reason: its
+ * reason phrase). */
+static void page_message(int code, const char *reason, int rlen,
+                         size_t max_body, char *msg, size_t cap)
 {
-    char st[13];
-    size_t len = evbuffer_get_length(buf);
-    if (len < sizeof st ||
-        evbuffer_copyout(buf, st, sizeof st) != (ev_ssize_t)sizeof st ||
-        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
-        (st[9] != '4' && st[9] != '5'))
-        return;
-    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
-    char head[2048];
-    if (end.pos < 0 || (size_t)end.pos + 4 >= sizeof head)
-        return;                 /* not complete yet, or not evhttp's page */
-    size_t hl = (size_t)end.pos + 4;
-    evbuffer_copyout(buf, head, hl);
-    head[hl] = '\0';
-    const char *cl = strcasestr(head, "\r\nContent-Length:");
-    if (!strcasestr(head, "\r\nContent-Type: text/html") || !cl)
-        return;
-    size_t blen = strtoul(cl + 17, NULL, 10);
-    if (len < hl + blen)
-        return;                 /* its body comes with a later add */
-    int code = atoi(st + 9);
-    const char *eol = strstr(head, "\r\n");
-    char msg[160];
     if (code == 413)
-        snprintf(msg, sizeof msg, "request body too large: at most %zu bytes "
+        snprintf(msg, cap, "request body too large: at most %zu bytes "
                  "(http.max_body)", max_body);
     else if (code == 400)
-        snprintf(msg, sizeof msg, "malformed HTTP request");
+        snprintf(msg, cap, "malformed HTTP request");
     else if (code == 501)
-        snprintf(msg, sizeof msg, "method not implemented");
+        snprintf(msg, cap, "method not implemented");
     else
-        snprintf(msg, sizeof msg, "%.*s", (int)(eol - head - 13),
-                 head + 13);    /* the reason phrase */
+        snprintf(msg, cap, "%.*s", rlen, reason);
+}
+
+/* The head (NUL-terminated, in head[cap]) and body length of a complete
+ * evhttp error page at offset at of buf; 0 when there is none (yet). */
+static size_t find_page(struct evbuffer *buf, size_t at, char *head,
+                        size_t cap, size_t *blen)
+{
+    static const char tail[] = "</BODY></HTML>\n";
+    char st[13];
+    struct evbuffer_ptr p;
+    size_t len = evbuffer_get_length(buf);
+    if (len < at + sizeof st || evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) ||
+        evbuffer_copyout_from(buf, &p, st, sizeof st) != (ev_ssize_t)sizeof st ||
+        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
+        (st[9] != '4' && st[9] != '5'))
+        return 0;
+    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, &p);
+    if (end.pos < 0 || (size_t)end.pos - at + 4 >= cap)
+        return 0;               /* not complete yet, or not evhttp's page */
+    size_t hl = (size_t)end.pos - at + 4;
+    evbuffer_copyout_from(buf, &p, head, hl);
+    head[hl] = '\0';
+    if (!strcasestr(head, "\r\nContent-Type: text/html"))
+        return 0;
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    if (cl) {
+        *blen = strtoul(cl + 17, NULL, 10);
+        return len >= at + hl + *blen ? hl : 0;
+    }
+    char end_of[sizeof tail - 1];
+    if (len < at + hl + sizeof end_of ||
+        evbuffer_ptr_set(buf, &p, len - sizeof end_of, EVBUFFER_PTR_SET) ||
+        evbuffer_copyout_from(buf, &p, end_of, sizeof end_of) !=
+            (ev_ssize_t)sizeof end_of ||
+        memcmp(end_of, tail, sizeof end_of) != 0)
+        return 0;
+    *blen = len - at - hl;
+    return hl;
+}
+
+static void error_page(struct conn *c, struct evbuffer *buf)
+{
+    char head[2048];
+    size_t blen = 0, at = c->resp_at;
+    size_t hl = find_page(buf, at, head, sizeof head, &blen);
+    if (!hl)
+        return;
+    int code = atoi(head + 9);
+    const char *eol = strstr(head, "\r\n");
+    char msg[160];
+    page_message(code, head + 13, (int)(eol - head - 13), c->e->max_body, msg,
+                 sizeof msg);
     json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!body)
-        return;                 /* no memory: evhttp's page goes out */
+    struct evbuffer *before = body ? evbuffer_new() : NULL;
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "%.*s\r\nContent-Type: application/json"
                      "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
-                     (int)(eol - head), head, strlen(body));
-    /* Our own prepends re-enter this callback: it sees JSON and returns. */
+                     (int)(eol - head), head, body ? strlen(body) : 0);
+    if (!before || n <= 0 || (size_t)n >= sizeof hdr) {
+        free(body);             /* no memory: evhttp's page goes out */
+        return;
+    }
+    c->rewriting = true;        /* our own edits are not responses */
+    evbuffer_remove_buffer(buf, before, at);   /* earlier answers */
     evbuffer_drain(buf, hl + blen);
     evbuffer_prepend(buf, body, strlen(body));
-    if (n > 0 && (size_t)n < sizeof hdr)
-        evbuffer_prepend(buf, hdr, (size_t)n);
+    evbuffer_prepend(buf, hdr, (size_t)n);
+    evbuffer_prepend_buffer(buf, before);
+    c->rewriting = false;
+    evbuffer_free(before);
     free(body);
     log_msg(KLOG_DEBUG, EDGE_PEER, "%d from evhttp answered as JSON: %s", code,
             msg);
 }
 
-/* The output buffer of every connection: error pages, and the end of an
- * answer (drained to the socket: the next head deadline starts). */
+/* 1 when the bytes at offset at of buf start a response. */
+static int starts_response(struct evbuffer *buf, size_t at)
+{
+    char v[7];
+    struct evbuffer_ptr p;
+    return evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) == 0 &&
+           evbuffer_copyout_from(buf, &p, v, sizeof v) == (ev_ssize_t)sizeof v &&
+           memcmp(v, "HTTP/1.", 7) == 0;
+}
+
+/* The output buffer of every connection: where each response starts,
+ * error pages, and the end of an answer (drained to the socket: the next
+ * head deadline starts). */
 static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
                       void *arg)
 {
     struct conn *c = arg;
-    if (info->n_added)
-        error_page(buf, c->e->max_body);
-    else if (info->n_deleted && c->state == C_BUSY &&
-             evbuffer_get_length(buf) == 0)
+    if (c->rewriting)
+        return;
+    if (info->n_deleted)
+        c->resp_at = c->resp_at > info->n_deleted ? c->resp_at - info->n_deleted
+                                                  : 0;
+    if (info->n_added) {
+        /* The socket bufferevent freezes its output's start after its first
+         * write (only its own write thaws it); reading or editing it needs
+         * it thawed, and frozen again as libevent keeps it. */
+        evbuffer_unfreeze(buf, 1);
+        if (starts_response(buf, info->orig_size))
+            c->resp_at = info->orig_size;
+        error_page(c, buf);
+        evbuffer_freeze(buf, 1);
+    } else if (c->state == C_BUSY && evbuffer_get_length(buf) == 0) {
         set_state(c, C_HEAD);
+    }
+}
+
+/* The input buffer: a NUL byte is never part of a valid head (RFC 9110
+ * 5.5); evhttp keeps header values as C strings, so "Bearer TOKEN\0junk"
+ * would reach us as "Bearer TOKEN".  It marks the connection for good
+ * (http_edge_nul). */
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                     void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer_ptr p;
+    if (!info->n_added || c->nul ||
+        evbuffer_ptr_set(buf, &p, info->orig_size, EVBUFFER_PTR_SET))
+        return;
+    c->nul = evbuffer_search(buf, "", 1, &p).pos >= 0;
 }
 
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
@@ -517,7 +604,8 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     struct bufferevent *bev = c ? bufferevent_socket_new(base, -1,
                                                          BEV_OPT_CLOSE_ON_FREE)
                                 : NULL;
-    if (!bev || !evbuffer_add_cb(bufferevent_get_output(bev), output_cb, c)) {
+    if (!bev || !evbuffer_add_cb(bufferevent_get_output(bev), output_cb, c) ||
+        !evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c)) {
         if (bev)
             bufferevent_free(bev);
         free(c);
@@ -535,23 +623,81 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-/* evhttp's generic callback: the request is complete and goes to the
- * router; its connection is busy until the answer has left. */
-static void on_request(struct evhttp_request *req, void *arg)
+/* The record of req's connection, or NULL (untracked). */
+static struct conn *conn_of(struct http_edge *e, struct evhttp_request *req)
 {
-    struct http_edge *e = arg;
     attach_fresh(e);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon)
                                     : NULL;
     int fd = bev ? bufferevent_getfd(bev) : -1;
     struct conn *c = fd >= 0 && (size_t)fd < e->nfd ? e->by_fd[fd] : NULL;
-    if (c && c->evcon == evcon) {
+    return c && c->evcon == evcon ? c : NULL;
+}
+
+/* What is wrong with req's framing headers, or NULL: evhttp reads the body
+ * by the first Content-Length, or by chunks when Transfer-Encoding says
+ * so, and ignores the rest — a proxy in front may have framed the same
+ * bytes differently (request smuggling, RFC 9112 6.3). */
+static const char *framing_problem(struct evhttp_request *req)
+{
+    unsigned cl = 0, te = 0;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+        cl += strcasecmp(h->key, "Content-Length") == 0;
+        te += strcasecmp(h->key, "Transfer-Encoding") == 0;
+    }
+    if (cl > 1)
+        return "more than one Content-Length header";
+    if (cl && te)
+        return "both Content-Length and Transfer-Encoding";
+    if (te > 1)
+        return "more than one Transfer-Encoding header";
+    return NULL;
+}
+
+/* Answer req with a JSON error and close its connection. */
+static void refuse(struct evhttp_request *req, int code, const char *msg)
+{
+    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, s ? s : "{}", strlen(s ? s : "{}"));
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    evhttp_send_reply(req, code, NULL, b);
+    if (b)
+        evbuffer_free(b);
+    free(s);
+    log_msg(KLOG_DEBUG, EDGE_PEER, "%d: %s", code, msg);
+}
+
+/* evhttp's generic callback: the request is complete and goes to the
+ * router (unless its framing is ambiguous); its connection is busy until
+ * the answer has left. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct http_edge *e = arg;
+    struct conn *c = conn_of(e, req);
+    if (c) {
         c->requests++;
         if (c->state != C_BUSY)
             set_state(c, C_BUSY);
     }
-    e->on_request(req, e->arg);
+    const char *bad = framing_problem(req);
+    if (bad)
+        refuse(req, 400, bad);
+    else
+        e->on_request(req, e->arg);
+}
+
+bool http_edge_nul(struct http_edge *e, struct evhttp_request *req)
+{
+    struct conn *c = conn_of(e, req);
+    return c && c->nul;
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */

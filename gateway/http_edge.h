@@ -23,7 +23,10 @@
  *     every connection has a request in progress — never a spin;
  *   - one warn line at most every 10 s counting what was refused, closed
  *     or paused;
- *   - evhttp's own HTML error pages are rewritten as JSON errors.
+ *   - evhttp's own HTML error pages are rewritten as JSON errors, also
+ *     behind earlier answers of a pipeline and for CONNECT;
+ *   - a request with two Content-Length headers (or one and a
+ *     Transfer-Encoding) is refused with a 400 JSON error, never routed.
  *
  * Ownership: struct http_edge is owned by its creator and freed with
  * http_edge_free(), which frees the evhttp with every connection.  It
@@ -34,6 +37,7 @@
 #ifndef KYZMAT_GATEWAY_HTTP_EDGE_H
 #define KYZMAT_GATEWAY_HTTP_EDGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +72,10 @@ void http_edge_free(struct http_edge *e);
 struct evhttp *http_edge_http(const struct http_edge *e);
 /* The bound TCP port. */
 int http_edge_port(const struct http_edge *e);
+/* 1 when req's connection ever carried a NUL byte: evhttp keeps header
+ * values as C strings, so a value cut at a NUL looks clean; the router
+ * refuses credentials from such a connection. */
+bool http_edge_nul(struct http_edge *e, struct evhttp_request *req);
 /* Connections open now. */
 unsigned http_edge_open(const struct http_edge *e);
 

@@ -6,10 +6,15 @@ the SMSC restarts), answers /v1/health from a new client within the head
 deadline, does not spin and writes a few log lines at most; with a cap set
 above the descriptor limit, accept pauses on EMFILE instead of spinning; a
 client that never finishes its head (a slowloris) is closed at the deadline.
+The HTTP edge (item 10), each on raw sockets: evhttp's own error pages are
+JSON also behind an earlier answer of a pipeline and for CONNECT; two
+Content-Length headers get a 400 and nothing is stored; a NUL after the
+bearer token gets a 401.
 
 Owns: the processes it starts (harness) and its client sockets.
 May call: harness, the Python standard library.
 """
+import json
 import os
 import resource
 import socket
@@ -17,8 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Kyzmatd, Smsc, case, cfg, expect, run, smsc_entry,  # noqa: E402
-                     wait_until)
+from harness import (Kyzmatd, Smsc, case, cfg, create_token, expect, run,  # noqa: E402
+                     smsc_entry, wait_until)
 
 HEAD_S = 2.0
 
@@ -180,6 +185,85 @@ def slowloris_closed_at_head_deadline():
     silent.close()
     # a client that finishes its head in time is answered
     expect(health(port, HEAD_S) is not None, "health after the slowloris")
+
+
+def exchange(port, data, wait=1.0):
+    """Send data on a new connection; everything answered until the server
+    closes or `wait` passes quietly."""
+    c = socket.create_connection(("127.0.0.1", port))
+    c.settimeout(wait)
+    c.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, OSError):
+        pass
+    c.close()
+    return out
+
+
+def answers(raw):
+    """[(status, head, body)] of the HTTP answers in raw, by Content-Length."""
+    out = []
+    while raw.startswith(b"HTTP/1."):
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+        out.append((int(head[9:12]), head, rest[:n]))
+        raw = rest[n:]
+    return out, raw
+
+
+def all_json(raw, count, what):
+    got, left = answers(raw)
+    expect(len(got) == count and not left and b"<HTML" not in raw and
+           all(b"Content-Type: application/json" in h and json.loads(b) for _, h, b in got),
+           "%s: want %d JSON answers, got %r" % (what, count, raw[:600]))
+    return got
+
+
+HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@case
+def http_edge_json_framing_nul():
+    s = Smsc()
+    g, port = gateway_under_limit(s, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    tok = create_token(g).encode()
+    got = all_json(exchange(port, HEALTH + b"GARBAGE\r\n\r\n"), 2, "pipelined bad request")
+    expect(got[1][0] == 400, "pipelined bad request: %r" % (got,))
+    got = all_json(exchange(port, HEALTH + b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n"), 2,
+                   "pipelined TRACE")
+    expect(got[1][0] == 501, "pipelined TRACE: %r" % (got,))
+    got = all_json(exchange(port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"), 1,
+                   "CONNECT")
+    expect(got[0][0] == 501, "CONNECT: %r" % (got,))
+    # two Content-Length headers: 400, nothing stored
+    body = b'{"to":"996555123456","text":"two lengths"}'
+    for lengths in ((len(body), len(body)), (5, len(body))):
+        req = (b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+               b"\r\nContent-Type: application/json\r\n" +
+               b"".join(b"Content-Length: %d\r\n" % n for n in lengths) + b"\r\n" + body)
+        got = all_json(exchange(port, req), 1, "two Content-Length %r" % (lengths,))
+        expect(got[0][0] == 400 and b"Content-Length" in got[0][2],
+               "two Content-Length %r: %r" % (lengths, got))
+    got = all_json(exchange(port, b"GET /v1/messages/1 HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                            b"Bearer " + tok + b"\r\n\r\n"), 1, "message 1")
+    expect(got[0][0] == 404, "a message was stored from a request with two lengths: %r" % (got,))
+    # a NUL after the bearer token
+    got = all_json(exchange(port, b"GET /v1/templates HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                            b"Bearer " + tok + b"\x00junk\r\n\r\n"), 1, "NUL after the token")
+    expect(got[0][0] == 401, "NUL after the token: %r" % (got,))
+    got = all_json(exchange(port, b"GET /v1/templates HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                            b"Bearer " + tok + b"\r\n\r\n"), 1, "the clean token")
+    expect(got[0][0] == 200, "the same token without the NUL: %r" % (got,))
 
 
 if __name__ == "__main__":
