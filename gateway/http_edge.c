@@ -80,6 +80,8 @@
 #define EDGE_RESERVE 256u        /* descriptors kept for everything else */
 #define EDGE_LOG_EVERY_MS 10000
 #define EDGE_RESUME_MS 1000      /* accept retried after an accept error */
+#define EDGE_LINGER_MS 5000      /* longest drain after an early 413 */
+#define EDGE_LINGER_MAX 64       /* connections drained at once, at most */
 
 enum conn_state { C_FRESH, C_HEAD, C_BUSY };
 
@@ -95,10 +97,24 @@ struct conn {
     size_t resp_at;              /* output offset of the latest response */
     bool rewriting;              /* error_page is editing the output */
     bool nul;                    /* a NUL byte arrived (sticky) */
+    bool linger;                 /* an early 413 went out: drain at close */
 };
 TAILQ_HEAD(conn_list, conn);
 
 enum pause { OPEN, PAUSED_CAP, PAUSED_ERR };
+
+/* A connection closed right after an early 413 whose client may still be
+ * uploading the refused body: its bufferevent (evhttp freed it; our
+ * reference keeps it and its socket) is read and emptied until EOF or a
+ * deadline, so the client's send completes and it reads the 413 instead
+ * of a reset. */
+struct lingerer {
+    LIST_ENTRY(lingerer) all;
+    struct http_edge *e;
+    struct bufferevent *bev;
+    uint64_t until;              /* mono ms */
+    bool ready, done;            /* our callbacks set; finished */
+};
 
 struct http_edge {
     LIST_ENTRY(http_edge) all;
@@ -108,6 +124,9 @@ struct http_edge {
     struct evconnlistener *lev;  /* evhttp's; NULL once evhttp is freed */
     struct event *attach, *tick, *resume, *logt;
     struct event *waiting;       /* at the cap: a client waits to be accepted */
+    struct event *lingering;     /* sets up and frees lingerers */
+    LIST_HEAD(, lingerer) lingerers;
+    unsigned n_lingerers;
     struct conn_list fresh, head, busy;
     struct conn **by_fd;         /* fd -> record, for on_request */
     size_t nfd;
@@ -301,12 +320,89 @@ static void conn_gone(struct conn *c)
     }
 }
 
+/* ---- lingering after an early 413 ------------------------------------------ */
+
+static void linger_done(struct lingerer *l)
+{
+    bufferevent_disable(l->bev, EV_READ);
+    bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+    l->done = true;
+    event_active(l->e->lingering, EV_TIMEOUT, 1);
+}
+
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    struct lingerer *l = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (kz_mono_ms() >= l->until)
+        linger_done(l);
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;                  /* EOF, error or the read timeout */
+    linger_done(arg);
+}
+
+/* The edge's event: give new lingerers our callbacks (evhttp's free
+ * cleared them after conn_closed), drop finished ones. */
+static void lingering_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    struct lingerer *l = LIST_FIRST(&e->lingerers), *next;
+    for (; l; l = next) {
+        next = LIST_NEXT(l, all);
+        if (!l->ready && !l->done) {
+            struct timeval tv = { 1, 0 };
+            l->ready = true;
+            bufferevent_setcb(l->bev, linger_read, NULL, linger_event, l);
+            bufferevent_set_timeouts(l->bev, &tv, NULL);
+            if (bufferevent_enable(l->bev, EV_READ) == 0) {
+                linger_read(l->bev, l);
+                continue;
+            }
+            linger_done(l);
+        }
+        if (l->done) {
+            LIST_REMOVE(l, all);
+            e->n_lingerers--;
+            bufferevent_decref(l->bev);  /* the last reference: closes */
+            free(l);
+        }
+    }
+}
+
+/* Keep c's bufferevent past evhttp's free to drain what the client still
+ * sends.  Best effort: when too many linger or memory is short, evhttp's
+ * close goes ahead as it is. */
+static void linger_start(struct http_edge *e, struct conn *c)
+{
+    if (e->n_lingerers >= EDGE_LINGER_MAX || !e->lev)
+        return;
+    struct lingerer *l = calloc(1, sizeof *l);
+    if (!l)
+        return;
+    l->e = e;
+    l->bev = c->bev;
+    l->until = kz_mono_ms() + EDGE_LINGER_MS;
+    bufferevent_incref(l->bev);
+    LIST_INSERT_HEAD(&e->lingerers, l, all);
+    e->n_lingerers++;
+    event_active(e->lingering, EV_TIMEOUT, 1);
+}
+
 /* evhttp's close callback (inside evhttp_connection_free or its reset). */
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct conn *c = arg;
     conn_unhook(c);
+    if (c->linger)
+        linger_start(c->e, c);
     conn_gone(c);
 }
 
@@ -435,8 +531,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * A few answers evhttp gives by itself, before any callback of ours runs:
- * 413 for a body over http.max_body (refused by its Content-Length, before
- * a byte of it is buffered), 400 for a
+ * 413 for a body over http.max_body (refused by its Content-Length as soon
+ * as the head is in, also under Expect: 100-continue), 400 for a
  * malformed request, 501 for a method it does not allow (CONNECT, TRACE).
  * It writes them as an HTML page (evhttp_send_error) and libevent 2.1 has
  * no hook to change that (2.2's evhttp_set_errorcb).  So every
@@ -542,6 +638,8 @@ static void error_page(struct conn *c, struct evbuffer *buf)
     c->rewriting = false;
     evbuffer_free(before);
     free(body);
+    if (code == 413)
+        c->linger = true;       /* the client may still be sending */
     log_msg(KLOG_DEBUG, EDGE_PEER, "%d from evhttp answered as JSON: %s", code,
             msg);
 }
@@ -768,8 +866,11 @@ struct http_edge *http_edge_new(struct event_base *base,
     e->tick = evtimer_new(base, tick_cb, e);
     e->resume = evtimer_new(base, resume_cb, e);
     e->logt = evtimer_new(base, logt_cb, e);
+    e->lingering = event_new(base, -1, 0, lingering_cb, e);
+    LIST_INIT(&e->lingerers);
     e->http = evhttp_new(base);
-    if (!e->attach || !e->tick || !e->resume || !e->logt || !e->http) {
+    if (!e->attach || !e->tick || !e->resume || !e->logt || !e->lingering ||
+        !e->http) {
         snprintf(err, errlen, "out of memory");
         http_edge_free(e);
         return NULL;
@@ -778,7 +879,10 @@ struct http_edge *http_edge_new(struct event_base *base,
     evhttp_set_bevcb(e->http, make_bev, e);
     evhttp_set_max_headers_size(e->http, 16384);
     evhttp_set_timeout(e->http, 60);
-    evhttp_set_flags(e->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a too large body to its
+     * end before the 413, and under Expect: 100-continue waits for a body
+     * that never comes.  The 413 goes out at once; the edge reads and drops
+     * what the client still sends (linger_start). */
     evhttp_set_allowed_methods(e->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
                                         EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
@@ -823,6 +927,16 @@ void http_edge_free(struct http_edge *e)
         event_free(e->resume);
     if (e->logt)
         event_free(e->logt);
+    struct lingerer *l;
+    while ((l = LIST_FIRST(&e->lingerers)) != NULL) {
+        LIST_REMOVE(l, all);
+        bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(l->bev, EV_READ);
+        bufferevent_decref(l->bev);
+        free(l);
+    }
+    if (e->lingering)
+        event_free(e->lingering);
     free(e->by_fd);
     LIST_REMOVE(e, all);
     free(e);

@@ -26,7 +26,10 @@
  *   - evhttp's own HTML error pages are rewritten as JSON errors, also
  *     behind earlier answers of a pipeline and for CONNECT;
  *   - a request with two Content-Length headers (or one and a
- *     Transfer-Encoding) is refused with a 400 JSON error, never routed.
+ *     Transfer-Encoding) is refused with a 400 JSON error, never routed;
+ *   - a body over max_body gets its 413 as soon as the head says so (also
+ *     under Expect: 100-continue); what the client still sends is read and
+ *     dropped for up to 5 s, so that it reads the 413 and not a reset.
  *
  * Ownership: struct http_edge is owned by its creator and freed with
  * http_edge_free(), which frees the evhttp with every connection.  It

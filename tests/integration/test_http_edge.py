@@ -9,7 +9,9 @@ client that never finishes its head (a slowloris) is closed at the deadline.
 The HTTP edge (item 10), each on raw sockets: evhttp's own error pages are
 JSON also behind an earlier answer of a pipeline and for CONNECT; two
 Content-Length headers get a 400 and nothing is stored; a NUL after the
-bearer token gets a 401.
+bearer token gets a 401; a body over http.max_body gets its 413 before it
+is sent, also under Expect: 100-continue, and a client that sends it all
+anyway still reads the 413.
 
 Owns: the processes it starts (harness) and its client sockets.
 May call: harness, the Python standard library.
@@ -22,8 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Kyzmatd, Smsc, case, cfg, create_token, expect, run,  # noqa: E402
-                     smsc_entry, wait_until)
+from harness import (Api, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
+                     run, smsc_entry, wait_until)
 
 HEAD_S = 2.0
 
@@ -264,6 +266,28 @@ def http_edge_json_framing_nul():
     got = all_json(exchange(port, b"GET /v1/templates HTTP/1.1\r\nHost: x\r\nAuthorization: "
                             b"Bearer " + tok + b"\r\n\r\n"), 1, "the clean token")
     expect(got[0][0] == 200, "the same token without the NUL: %r" % (got,))
+
+
+@case
+def early_413_and_expect():
+    s = Smsc()
+    g, port = gateway_under_limit(s, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    tok = create_token(g).encode()
+    for expect_hdr in (b"", b"Expect: 100-continue\r\n"):
+        t0 = time.monotonic()
+        raw = exchange(port, b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                       tok + b"\r\nContent-Type: application/json\r\n" + expect_hdr +
+                       b"Content-Length: 10485760\r\n\r\n", wait=3.0)
+        took = time.monotonic() - t0
+        got = all_json(raw, 1, "10 MB announced %r" % expect_hdr)
+        expect(got[0][0] == 413 and b"1048576" in got[0][2] and took < 1.0,
+               "10 MB announced %r, no body sent: %r after %.2fs" % (expect_hdr, got, took))
+    # a client that writes the whole body before reading still gets the 413
+    api = Api(port, tok.decode())
+    code, r = api.call("POST", "/v1/messages",
+                       raw=b'{"to": "+996555123456", "text": "' + b"a" * (10 << 20) + b'"}')
+    expect(code == 413 and r.get("field", 1) is None, "10 MB sent: %r %r" % (code, r))
+    expect(api.call("GET", "/v1/health")[0] == 200, "health after the uploads")
 
 
 if __name__ == "__main__":

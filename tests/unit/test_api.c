@@ -21,7 +21,8 @@
  * http.head_timeout / max_connections keys; evhttp's HTML pages turned
  * into JSON also behind a pipeline and for CONNECT, two Content-Length
  * headers (or one and a Transfer-Encoding) refused, a NUL after the
- * bearer token refused.
+ * bearer token refused, the 413 sent before the body (also under Expect:
+ * 100-continue).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
  * May call: gateway/api.h, gateway/http_edge.h, gateway/config.h, gateway/store.h, gateway/template.h,
@@ -235,6 +236,54 @@ static int call(struct fx *f, enum evhttp_cmd_type m, const char *path,
     while (!r->done)
         event_base_loop(f->base, EVLOOP_ONCE);
     evhttp_connection_free(c);
+    return r->code;
+}
+
+/* POST body (len octets) on a raw socket, sending while the base runs,
+ * then read the answer until the server closes.  For answers that come
+ * before the upload ends (the early 413): libevent 2.1's own client fails
+ * its request when an answer and a FIN arrive while it still sends; curl
+ * stops sending, and clients that send everything first (this one, Python's
+ * http.client) complete it because the edge drains the rest. */
+static int upload(struct fx *f, const char *path, const char *token,
+                  const char *body, size_t len, struct resp *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)f->port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char head[512], got[8192];
+    size_t hn = (size_t)snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: x\r\n"
+                                 "Authorization: Bearer %s\r\nContent-Type: "
+                                 "application/json\r\nContent-Length: %zu\r\n\r\n",
+                                 path, token, len);
+    size_t sent = 0, total = hn + len, have = 0;
+    bool eof = false;
+    for (int i = 0; i < 2000000 && (!eof || sent < total); i++) {
+        if (sent < total) {
+            const char *p = sent < hn ? head + sent : body + (sent - hn);
+            size_t n = sent < hn ? hn - sent : total - sent;
+            ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k > 0)
+                sent += (size_t)k;
+            else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                sent = total;   /* reset: nothing more goes */
+        }
+        ssize_t k = recv(fd, got + have, sizeof got - 1 - have, MSG_DONTWAIT);
+        if (k > 0)
+            have += (size_t)k;
+        else if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            eof = true;
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    }
+    close(fd);
+    got[have] = '\0';
+    const char *b = strstr(got, "\r\n\r\n");
+    r->done = 1;
+    r->code = have > 12 ? atoi(got + 9) : -1;
+    snprintf(r->body, sizeof r->body, "%s", b ? b + 4 : "");
     return r->code;
 }
 
@@ -848,19 +897,18 @@ static void test_errors_change_nothing(void **state)
     post(f, "/v1/messages", f->tok_a, "{\"text\":\"a\"}", &r);
     assert_error(&r, 400, "to", "missing");
     /* 10 MB body: 413 from evhttp's cap, before any of it is handled, as
-     * our JSON error (not evhttp's HTML page); one byte over the cap too */
+     * our JSON error (not evhttp's HTML page); one byte over the cap too
+     * (sent with upload(): the 413 comes while the body is still going) */
     size_t big = 10u << 20;
     char *b = malloc(big);
     memset(b, ' ', big);
     memcpy(b, ok, strlen(ok));
-    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
-         big, &r);
+    upload(f, "/v1/messages", f->tok_a, b, big, &r);
     assert_error(&r, 413, NULL, "at most 65536 bytes");
     json_t *j413 = body_json(&r);
     assert_true(json_is_null(json_object_get(j413, "field")));
     json_decref(j413);
-    call(f, EVHTTP_REQ_POST, "/v1/messages", f->tok_a, "application/json", b,
-         65537, &r);
+    upload(f, "/v1/messages", f->tok_a, b, 65537, &r);
     assert_error(&r, 413, NULL, "http.max_body");
     /* exactly the cap reaches our parser (here: cut JSON -> 400) */
     memset(b, ' ', 65536);
@@ -1720,6 +1768,44 @@ static void test_edge_http_framing(void **state)
     assert_non_null(strstr(got, "HTTP/1.1 200"));
 }
 
+/* Issue 14 item 10: a body over max_body is refused with a JSON 413 as
+ * soon as the head is in, before any of the body is sent, with or without
+ * Expect: 100-continue (which must not get its 100 first). */
+static void test_edge_early_413(void **state)
+{
+    struct fx *f = *state;
+    char got[8192], req[512];
+    const char *expect_hdrs[] = { "", "Expect: 100-continue\r\n" };
+    for (size_t i = 0; i < 2; i++) {
+        int n = snprintf(req, sizeof req, "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+                         "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                         "%sContent-Length: 10485760\r\n\r\n", f->tok_a, expect_hdrs[i]);
+        raw_exchange(f, req, (size_t)n, 500, got, sizeof got);
+        assert_all_json(got, 1);
+        assert_non_null(strstr(got, "HTTP/1.1 413"));
+        assert_non_null(strstr(got, "at most 65536 bytes"));
+    }
+    /* a body that fits still gets its 100 Continue, then its answer */
+    snprintf(req, sizeof req, "GET /v1/templates HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nExpect: 100-continue\r\n"
+             "Content-Length: 2\r\n\r\n", f->tok_a);
+    int fd = raw_connect(f->port);
+    raw_send(fd, req);
+    got[0] = '\0';
+    for (int t = 0; t < 500 && !strstr(got, "100 Continue"); t += 20) {
+        pump(f->base, 20);
+        raw_closed(fd, got, sizeof got);
+    }
+    assert_non_null(strstr(got, "HTTP/1.1 100 Continue"));
+    raw_send(fd, "{}");
+    for (int t = 0; t < 500 && !strstr(got, "HTTP/1.1 200"); t += 20) {
+        pump(f->base, 20);
+        raw_closed(fd, got, sizeof got);
+    }
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    close(fd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1746,6 +1832,7 @@ int main(void)
         T(test_edge_head_deadline),
         T(test_edge_cap),
         T(test_edge_http_framing),
+        T(test_edge_early_413),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
