@@ -24,10 +24,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
-                     run, smsc_entry, wait_until)
+from harness import (WRAP, Api, Kyzmatd, Smsc, case, cfg, create_token,  # noqa: E402
+                     expect, run, smsc_entry, wait_until)
 
 HEAD_S = 2.0
+# Under valgrind (VALGRIND=1) every step is tens of times slower: the
+# answer-time and CPU bounds stretch, the shape of the checks stays.
+SLOW = 10 if WRAP else 1
 
 
 def gateway_under_limit(smsc, nofile, http_extra=""):
@@ -103,8 +106,8 @@ def hold_and_check(s, g, port, socks, rebind):
         s.start()
     worst = 0.0
     for _ in range(8):
-        took = health(port, HEAD_S + 1.0)
-        expect(took is not None and took <= HEAD_S,
+        took = health(port, HEAD_S * SLOW + 1.0)
+        expect(took is not None and took <= HEAD_S * SLOW,
                "/v1/health from a new client: %s (head deadline %.1fs)" % (took, HEAD_S))
         worst = max(worst, took)
         time.sleep(0.5)
@@ -116,7 +119,7 @@ def hold_and_check(s, g, port, socks, rebind):
     lines, cpu = log_lines(g) - lines0, cpu_seconds(g.proc.pid) - cpu0
     expect(lines <= 3 * held + 5, "the log grew by %d lines in %.1fs:\n%s"
            % (lines, held, g.log()[-2000:]))
-    expect(cpu <= 0.5 * held, "kyzmatd used %.1fs of CPU in %.1fs" % (cpu, held))
+    expect(cpu <= 0.5 * held * SLOW, "kyzmatd used %.1fs of CPU in %.1fs" % (cpu, held))
     expect(g.alive(), "kyzmatd died")
     for x in socks:
         x.close()
@@ -280,7 +283,7 @@ def early_413_and_expect():
                        b"Content-Length: 10485760\r\n\r\n", wait=3.0)
         took = time.monotonic() - t0
         got = all_json(raw, 1, "10 MB announced %r" % expect_hdr)
-        expect(got[0][0] == 413 and b"1048576" in got[0][2] and took < 1.0,
+        expect(got[0][0] == 413 and b"1048576" in got[0][2] and took < 1.0 * SLOW,
                "10 MB announced %r, no body sent: %r after %.2fs" % (expect_hdr, got, took))
     # a client that writes the whole body before reading still gets the 413
     api = Api(port, tok.decode())
