@@ -1632,18 +1632,14 @@ static void test_edge_head_deadline(void **state)
     /* The deadline restarts after each answer: two requests 200 ms apart
      * (400 ms after the accept) are both answered; idle, it is closed. */
     int ka = raw_connect(port);
-    pump(f->base, 200);
-    raw_send(ka, HEALTH);
-    pump(f->base, 50);
-    assert_false(raw_closed(ka, got, sizeof got));
-    assert_non_null(strstr(got, "HTTP/1.1 200"));
-    got[0] = '\0';
-    pump(f->base, 200);
-    raw_send(ka, HEALTH);
-    pump(f->base, 50);
-    assert_false(raw_closed(ka, got, sizeof got));
-    assert_non_null(strstr(got, "HTTP/1.1 200"));
-    got[0] = '\0';
+    for (int i = 0; i < 2; i++) {
+        pump(f->base, 200);
+        raw_send(ka, HEALTH);
+        pump(f->base, 50);
+        assert_false(raw_closed(ka, got, sizeof got));
+        assert_non_null(strstr(got, "HTTP/1.1 200"));
+        got[0] = '\0';
+    }
     pump(f->base, 400);
     assert_true(raw_closed(ka, got, sizeof got));
     close(ka);
