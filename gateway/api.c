@@ -33,17 +33,22 @@
  * part of it), SQLite ~14%, JSON ~6%, the token check ~2% (see the token
  * cache at authorize()).
  *
- * Owns: the evhttp, its bound socket, the pending list and its commit
+ * The edge.  evhttp, its socket and the client connections' life (the
+ * head deadline, the connection cap, accept paused on EMFILE, evhttp's
+ * HTML error pages turned into JSON) are gateway/http_edge's; it hands
+ * every complete request to on_request.
+ *
+ * Owns: the edge (and through it evhttp), the pending list and its commit
  * waiter (each entry holds an evhttp request that evhttp keeps alive until
  * we answer it; api_free cancels the waiter and answers them with 503
- * before freeing evhttp).
+ * before freeing the edge).
  * Logging: one debug line per request, warn for errors, tagged with the
  * agency code; numbers masked with log_mask(); tokens never logged.
- * May call: libevent, jansson, gateway/api_parse, gateway/store, gateway/notify,
- * gateway/template, gateway/phone, gateway/log, smpp/text, base/ (utf8,
- * sha256, base64, netaddr), libc; the route callback of api_opts (the
- * outbox's router) for part counts, and its ussd_notice and
- * notice_from_ok callbacks for USSD notices.
+ * May call: libevent, jansson, gateway/api_parse, gateway/http_edge,
+ * gateway/store, gateway/notify, gateway/template, gateway/phone,
+ * gateway/log, smpp/text, base/ (utf8, sha256, base64, netaddr), libc;
+ * the route callback of api_opts (the outbox's router) for part counts,
+ * and its ussd_notice and notice_from_ok callbacks for USSD notices.
  */
 #include "gateway/api.h"
 
@@ -54,10 +59,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -72,6 +73,7 @@
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/api_parse.h"
+#include "gateway/http_edge.h"
 #include "gateway/log.h"
 #include "gateway/notify.h"
 #include "gateway/outbox.h"
@@ -94,8 +96,7 @@ struct pending {
 struct api {
     struct event_base *base;
     struct store *st;
-    struct evhttp *http;
-    struct evhttp_bound_socket *sock;
+    struct http_edge *edge;   /* evhttp, its socket, the connections */
     bool waiting;             /* a commit waiter is registered for head */
     struct pending *head, **tail;
     int port;
@@ -352,6 +353,12 @@ static int authorize(struct rq *r, const char *scope)
                                        "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
         reply_error(r, 401, "missing bearer token", NULL);
+        return -1;
+    }
+    /* evhttp cuts a header value at a NUL byte: "TOKEN\0junk" would pass
+     * as TOKEN.  The edge saw the raw bytes. */
+    if (http_edge_nul(r->a->edge, r->req)) {
+        reply_error(r, 401, "malformed bearer token", NULL);
         return -1;
     }
     const char *tok = h + 7;
@@ -1544,93 +1551,6 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve(&r, rt);
 }
 
-/* ---- evhttp's own error pages ------------------------------------------------ */
-
-/*
- * A few answers evhttp gives by itself, before any callback of ours runs:
- * 413 for a body over http.max_body (refused by its Content-Length, before
- * a byte of it is buffered), 400 for a malformed request, 501 for a method
- * it does not allow.  It writes them as an HTML page (evhttp_send_error)
- * and libevent 2.1 has no hook to change that (2.2's evhttp_set_errorcb).
- * So every connection's bufferevent is made here (evhttp_set_bevcb), a
- * plain socket bufferevent like evhttp's own, with one callback on its
- * output buffer: evhttp adds a whole response to that buffer before the
- * socket write is even scheduled (writes happen from the loop), so when
- * the buffer holds a complete response that starts it, is a 4xx/5xx and
- * says Content-Type: text/html — which only evhttp's error pages do; our
- * answers are all JSON — it is replaced in place by the same status with
- * our JSON error {"error": ..., "field": null}.  For every other response
- * the callback reads the first 13 bytes and returns.  The memory bound
- * stays evhttp's: its limit is http.max_body itself.
- */
-static void error_page_cb(struct evbuffer *buf,
-                          const struct evbuffer_cb_info *info, void *arg)
-{
-    struct api *a = arg;
-    char st[13];
-    size_t len = evbuffer_get_length(buf);
-    if (info->n_added == 0 || len < sizeof st ||
-        evbuffer_copyout(buf, st, sizeof st) != (ev_ssize_t)sizeof st ||
-        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
-        (st[9] != '4' && st[9] != '5'))
-        return;
-    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
-    char head[2048];
-    if (end.pos < 0 || (size_t)end.pos + 4 >= sizeof head)
-        return;                 /* not complete yet, or not evhttp's page */
-    size_t hl = (size_t)end.pos + 4;
-    evbuffer_copyout(buf, head, hl);
-    head[hl] = '\0';
-    const char *cl = strcasestr(head, "\r\nContent-Length:");
-    if (!strcasestr(head, "\r\nContent-Type: text/html") || !cl)
-        return;
-    size_t blen = strtoul(cl + 17, NULL, 10);
-    if (len < hl + blen)
-        return;                 /* its body comes with a later add */
-    int code = atoi(st + 9);
-    const char *eol = strstr(head, "\r\n");
-    char msg[160];
-    if (code == 413)
-        snprintf(msg, sizeof msg, "request body too large: at most %zu bytes "
-                 "(http.max_body)", a->max_body);
-    else if (code == 400)
-        snprintf(msg, sizeof msg, "malformed HTTP request");
-    else if (code == 501)
-        snprintf(msg, sizeof msg, "method not implemented");
-    else
-        snprintf(msg, sizeof msg, "%.*s", (int)(eol - head - 13),
-                 head + 13);    /* the reason phrase */
-    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!body)
-        return;                 /* no memory: evhttp's page goes out */
-    char hdr[256];
-    int n = snprintf(hdr, sizeof hdr, "%.*s\r\nContent-Type: application/json"
-                     "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
-                     (int)(eol - head), head, strlen(body));
-    /* Our own prepends re-enter this callback: it sees JSON and returns. */
-    evbuffer_drain(buf, hl + blen);
-    evbuffer_prepend(buf, body, strlen(body));
-    if (n > 0 && (size_t)n < sizeof hdr)
-        evbuffer_prepend(buf, hdr, (size_t)n);
-    free(body);
-    log_msg(KLOG_DEBUG, API_PEER, "%d from evhttp answered as JSON: %s", code,
-            msg);
-}
-
-static struct bufferevent *make_bev(struct event_base *base, void *arg)
-{
-    struct bufferevent *bev = bufferevent_socket_new(base, -1,
-                                                     BEV_OPT_CLOSE_ON_FREE);
-    if (bev && !evbuffer_add_cb(bufferevent_get_output(bev), error_page_cb,
-                                arg)) {
-        bufferevent_free(bev);
-        bev = NULL;             /* evhttp then makes its own */
-    }
-    return bev;
-}
-
 /* ---- life cycle ---------------------------------------------------------------- */
 
 struct api *api_new(struct event_base *base, struct store *st,
@@ -1678,44 +1598,21 @@ struct api *api_new(struct event_base *base, struct store *st,
         api_free(a);
         return NULL;
     }
-    a->http = evhttp_new(base);
-    if (!a->http) {
-        snprintf(err, errlen, "out of memory");
-        api_free(a);
-        return NULL;
-    }
     a->max_body = opts && opts->max_body ? opts->max_body : 65536;
-    evhttp_set_max_body_size(a->http, (ev_ssize_t)a->max_body);
-    evhttp_set_bevcb(a->http, make_bev, a);
-    evhttp_set_max_headers_size(a->http, 16384);
-    evhttp_set_timeout(a->http, 60);
-    evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                        EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                        EVHTTP_REQ_OPTIONS);
-    evhttp_set_gencb(a->http, on_request, a);
-    a->sock = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
-    if (!a->sock) {
-        snprintf(err, errlen, "http.listen %s: cannot bind: %s", listen,
-                 strerror(errno));
+    struct http_edge_opts eo = {
+        .host = host, .port = (int)port, .max_body = a->max_body,
+        .head_timeout_ms = opts ? opts->head_timeout_ms : 0,
+        .max_connections = opts ? opts->max_connections : 0,
+        .on_request = on_request, .arg = a,
+    };
+    char eerr[200];
+    a->edge = http_edge_new(base, &eo, eerr, sizeof eerr);
+    if (!a->edge) {
+        snprintf(err, errlen, "http.listen %s: %s", listen, eerr);
         api_free(a);
         return NULL;
     }
-    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): a
-     * reply must not wait for the client's delayed ACK (Nagle). */
-    int one = 1;
-    setsockopt(evhttp_bound_socket_get_fd(a->sock), IPPROTO_TCP, TCP_NODELAY,
-               &one, sizeof one);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(evhttp_bound_socket_get_fd(a->sock), (struct sockaddr *)&ss,
-                    &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            a->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            a->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
+    a->port = http_edge_port(a->edge);
     log_msg(KLOG_INFO, API_PEER, "listening on %s port %d", host, a->port);
     return a;
 }
@@ -1728,8 +1625,7 @@ void api_free(struct api *a)
         store_on_commit_cancel(a->st, on_committed, a);
     if (a->head)
         answer_pending(a, -1);
-    if (a->http)
-        evhttp_free(a->http);
+    http_edge_free(a->edge);
     kz_netallow_free(&a->callback_allow);
     free(a);
 }

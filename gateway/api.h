@@ -56,6 +56,9 @@ struct outbox_route;
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
     size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
+    unsigned head_timeout_ms;/* a whole request within this of the accept
+                              * or the previous answer (0: 10 s) */
+    unsigned max_connections;/* 0: from RLIMIT_NOFILE (gateway/http_edge.h) */
     int64_t expiry_ms;       /* message validity (0: 24 hours) */
     /* POST /v1/ussd/notices: push a USSN notice now (the API records it
      * first; 503 when it cannot go out).  from may be NULL (the gateway's

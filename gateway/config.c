@@ -154,6 +154,16 @@ static const struct key keys[] = {
       C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
+    { S_HTTP, "head_timeout", T_DUR, "10s", 100, HOUR_MS, NULL, 0,
+      C(http_head_timeout_ms), 0,
+      "a client must send a whole request (head and body) within this of "
+      "connecting or of the previous answer, else it is closed; also the "
+      "keep-alive idle limit" },
+    { S_HTTP, "max_connections", T_UINT, "0", 0, 1000000, NULL, 0,
+      C(http_max_connections), 0,
+      "cap on API connections; at the cap the oldest one without a request "
+      "in progress is closed; 0 = RLIMIT_NOFILE less 256 kept for the links, "
+      "the database, Redis and curl (logged at start)" },
 
     { S_REDIS, "url", T_STR, "", 0, 1024, NULL, F_REDIS_URL, C(redis_url), 0,
       "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (AUTH, SELECT; %XX escapes "

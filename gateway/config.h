@@ -65,6 +65,8 @@ struct config {
     size_t smsc_count;
     char *http_listen;          /* "host:port" */
     unsigned http_max_body;
+    unsigned http_head_timeout_ms; /* whole request within this (http_edge) */
+    unsigned http_max_connections; /* 0 = from RLIMIT_NOFILE */
     char *redis_url;            /* "" = dialogs kept in process */
     char *db_path;
     int db_synchronous;         /* enum config_sync */

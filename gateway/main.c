@@ -818,6 +818,8 @@ static int start_api(struct daemon *d)
     memset(&aopts, 0, sizeof aopts);
     aopts.listen = d->cfg->http_listen;
     aopts.max_body = d->cfg->http_max_body;
+    aopts.head_timeout_ms = d->cfg->http_head_timeout_ms;
+    aopts.max_connections = d->cfg->http_max_connections;
     aopts.ussd_notice = api_ussd_notice;
     aopts.notice_from_ok = notice_from_ok;
     aopts.notices_per_hour = d->cfg->ussd_notices_per_hour;

@@ -1,0 +1,967 @@
+/*
+ * gateway/http_edge.c — the HTTP API's edge (see http_edge.h for what it
+ * enforces): evhttp, its listener, and a record per client connection.
+ *
+ * Design.  libevent 2.1's evhttp accepts by itself and has no connection
+ * limit, no error callback and no hook where a connection starts, so the
+ * edge uses the three places it does offer:
+ *   - evhttp_set_bevcb: every accepted connection's bufferevent is made
+ *     here (make_bev), so each one is counted at once and gets a record
+ *     (struct conn).  evhttp makes its connection object around that
+ *     bufferevent only after make_bev returns; the edge holds a reference
+ *     on the bufferevent and, from a deferred event later in the same loop
+ *     pass (attach_cb), reads the connection back from its callback
+ *     argument (bufferevent_getcb), registers a close callback on it and
+ *     drops the reference.  Should evhttp have dropped the connection in
+ *     between (out of memory), its callbacks are gone and the record is
+ *     simply forgotten; the reference kept the bufferevent readable.
+ *   - the listener's error callback (accept_error): EMFILE and friends
+ *     disable the listener instead of libevent's warn-and-retry spin; the
+ *     oldest connection without a request is closed to free a descriptor
+ *     and accepting resumes in the next pass (after a second when there
+ *     is none to close).
+ *   - evhttp's generic callback, wrapped (on_request): the request is
+ *     complete, the connection is busy until the answer leaves its output
+ *     buffer (output_cb sees the buffer drained), then its next head
+ *     deadline starts.
+ * A connection is in one of three states, each with its own list:
+ *     FRESH  accepted, not attached yet (same loop pass)   -> HEAD
+ *     HEAD   reading a head, or idle between requests       -> BUSY, closed
+ *     BUSY   a request is with the router or being answered -> HEAD
+ * HEAD is ordered by the time its deadline started, and the deadline is the
+ * same for all, so one timer (tick) serves every connection: it closes the
+ * expired ones at the front.  At the cap the front of HEAD (the oldest
+ * without a request in progress) is closed to make room; with HEAD empty
+ * the listener stays disabled until a connection closes.  A BUSY
+ * connection is never closed by the edge: its request is the router's.
+ * Connections are closed with evhttp_connection_free from the edge's own
+ * timer or deferred event, never from inside a callback of that
+ * connection; evhttp then calls conn_closed, which frees the record.
+ *
+ * The listener's error callback gets the evhttp as its argument (evhttp
+ * installs its own accept callback and argument), so live edges are kept
+ * in a list to find theirs by listener (edges; one per API, loop thread
+ * only).
+ *
+ * Owns: the evhttp (and through it the listener and every connection),
+ * the records, four events, the fd index.  Logging: a warn line at most
+ * every 10 s with counts; single closes at debug.
+ * May call: libevent, jansson, gateway/log, base/clock, libc.
+ */
+#include "gateway/http_edge.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "gateway/log.h"
+
+#define EDGE_PEER "api"
+#define EDGE_RESERVE 256u        /* descriptors kept for everything else */
+#define EDGE_LOG_EVERY_MS 10000
+#define EDGE_RESUME_MS 1000      /* accept retried after an accept error */
+#define EDGE_LINGER_MS 5000      /* longest drain after an early 413 */
+#define EDGE_LINGER_MAX 64       /* connections drained at once, at most */
+
+enum conn_state { C_FRESH, C_HEAD, C_BUSY };
+
+struct conn {
+    TAILQ_ENTRY(conn) q;         /* in the list of its state */
+    struct http_edge *e;
+    struct bufferevent *bev;     /* evhttp's (we hold a ref while FRESH) */
+    struct evhttp_connection *evcon;   /* NULL while FRESH */
+    int fd;
+    enum conn_state state;
+    uint64_t since;              /* HEAD: its deadline started (mono ms) */
+    unsigned requests;           /* complete requests seen */
+    size_t resp_at;              /* output offset of the latest response */
+    bool rewriting;              /* error_page is editing the output */
+    bool nul;                    /* a NUL byte arrived (sticky) */
+    bool linger;                 /* an early 413 went out: drain at close */
+};
+TAILQ_HEAD(conn_list, conn);
+
+enum pause { OPEN, PAUSED_CAP, PAUSED_ERR };
+
+/* A connection closed right after an early 413 whose client may still be
+ * uploading the refused body: its bufferevent (evhttp freed it; our
+ * reference keeps it and its socket) is read and emptied until EOF or a
+ * deadline, so the client's send completes and it reads the 413 instead
+ * of a reset. */
+struct lingerer {
+    LIST_ENTRY(lingerer) all;
+    struct http_edge *e;
+    struct bufferevent *bev;
+    uint64_t until;              /* mono ms */
+    bool ready, done;            /* our callbacks set; finished */
+};
+
+struct http_edge {
+    LIST_ENTRY(http_edge) all;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    struct evconnlistener *lev;  /* evhttp's; NULL once evhttp is freed */
+    struct event *attach, *tick, *resume, *logt;
+    struct event *waiting;       /* at the cap: a client waits to be accepted */
+    struct event *lingering;     /* sets up and frees lingerers */
+    LIST_HEAD(, lingerer) lingerers;
+    unsigned n_lingerers;
+    struct conn_list fresh, head, busy;
+    struct conn **by_fd;         /* fd -> record, for on_request */
+    size_t nfd;
+    unsigned open, max;
+    uint64_t head_ms;
+    size_t max_body;
+    enum pause paused;
+    bool saw_close;              /* set by conn_gone (see conn_close) */
+    void (*on_request)(struct evhttp_request *req, void *arg);
+    void *arg;
+    struct {                     /* since the last line */
+        unsigned long evicted, expired, paused;
+        int err;                 /* last accept error */
+    } n;
+};
+
+static LIST_HEAD(, http_edge) edges = LIST_HEAD_INITIALIZER(edges);
+
+unsigned http_edge_default_cap(uint64_t nofile)
+{
+    uint64_t reserve = nofile / 4 < EDGE_RESERVE ? nofile / 4 : EDGE_RESERVE;
+    uint64_t cap = nofile - reserve;
+    if (cap > 1000000)
+        cap = 1000000;
+    return cap ? (unsigned)cap : 1;
+}
+
+/* ---- the rate-limited log line --------------------------------------------- */
+
+static bool log_due(const struct http_edge *e)
+{
+    return e->n.evicted || e->n.expired || e->n.paused;
+}
+
+static void log_flush(struct http_edge *e)
+{
+    if (!log_due(e))
+        return;
+    char why[96] = "";
+    if (e->n.paused)
+        snprintf(why, sizeof why, " (%s)", evutil_socket_error_to_string(e->n.err));
+    log_msg(KLOG_WARN, EDGE_PEER, "connections: %u open (cap %u); since the "
+            "last report %lu closed to make room (the oldest without a "
+            "request), %lu closed at the head deadline (%" PRIu64 " ms) "
+            "without a request, accept paused %lu times%s", e->open, e->max,
+            e->n.evicted, e->n.expired, e->head_ms, e->n.paused, why);
+    memset(&e->n, 0, sizeof e->n);
+}
+
+/* Something worth a line happened: write it now unless a line went out
+ * less than 10 s ago; then the timer writes the sum. */
+static void log_note(struct http_edge *e)
+{
+    if (evtimer_pending(e->logt, NULL))
+        return;
+    log_flush(e);
+    struct timeval tv = { EDGE_LOG_EVERY_MS / 1000, 0 };
+    evtimer_add(e->logt, &tv);
+}
+
+static void logt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (!log_due(e))
+        return;                 /* quiet: the next event logs at once */
+    log_note(e);
+}
+
+/* ---- accepting ----------------------------------------------------------------- */
+
+static void pause_accept(struct http_edge *e, enum pause why)
+{
+    if (e->paused == OPEN && e->lev)
+        evconnlistener_disable(e->lev);
+    if (why == PAUSED_ERR || e->paused == OPEN)
+        e->paused = why;
+    if (e->paused == PAUSED_CAP && e->lev)
+        event_add(e->waiting, NULL);
+    else
+        event_del(e->waiting);
+}
+
+static void resume_accept(struct http_edge *e)
+{
+    if (e->paused == OPEN || !e->lev)
+        return;
+    if (e->open >= e->max) {
+        e->paused = PAUSED_CAP;
+        event_add(e->waiting, NULL);
+        return;
+    }
+    e->paused = OPEN;
+    evtimer_del(e->resume);
+    event_del(e->waiting);
+    evconnlistener_enable(e->lev);
+}
+
+static void evict_oldest(struct http_edge *e);
+
+/* After an accept error: make room as at the cap when a connection has no
+ * request (its descriptor is closed later in this pass, so the listener's
+ * next try finds one), then accept again. */
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (e->paused == PAUSED_ERR) {
+        evict_oldest(e);
+        e->paused = PAUSED_CAP;  /* resume_accept decides */
+    }
+    resume_accept(e);
+}
+
+static void accept_error(struct evconnlistener *lev, void *http)
+{
+    (void)http;                  /* evhttp's argument, not ours */
+    int err = EVUTIL_SOCKET_ERROR();
+    struct http_edge *e;
+    LIST_FOREACH(e, &edges, all)
+        if (e->lev == lev)
+            break;
+    if (!e) {
+        evconnlistener_disable(lev);
+        return;
+    }
+    pause_accept(e, PAUSED_ERR);
+    e->n.paused++;
+    e->n.err = err;
+    /* at once when there is a connection to close, else in a second */
+    struct timeval tv = { 0, TAILQ_EMPTY(&e->head) ? EDGE_RESUME_MS * 1000 : 0 };
+    evtimer_add(e->resume, &tv);
+    log_note(e);
+}
+
+/* ---- connection records ------------------------------------------------------- */
+
+static struct conn_list *list_of(struct http_edge *e, enum conn_state s)
+{
+    return s == C_FRESH ? &e->fresh : s == C_HEAD ? &e->head : &e->busy;
+}
+
+static void set_state(struct conn *c, enum conn_state s)
+{
+    struct http_edge *e = c->e;
+    TAILQ_REMOVE(list_of(e, c->state), c, q);
+    c->state = s;
+    TAILQ_INSERT_TAIL(list_of(e, s), c, q);
+    if (s != C_HEAD)
+        return;
+    c->since = kz_mono_ms();
+    if (e->paused == PAUSED_CAP)
+        event_add(e->waiting, NULL);    /* it may make room now */
+    if (!evtimer_pending(e->tick, NULL)) {
+        struct timeval tv = { (time_t)(e->head_ms / 1000),
+                              (suseconds_t)(e->head_ms % 1000) * 1000 };
+        evtimer_add(e->tick, &tv);
+    }
+}
+
+static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                      void *arg);
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                     void *arg);
+
+/* The record lets go of its bufferevent's buffers. */
+static void conn_unhook(struct conn *c)
+{
+    evbuffer_remove_cb(bufferevent_get_output(c->bev), output_cb, c);
+    evbuffer_remove_cb(bufferevent_get_input(c->bev), input_cb, c);
+}
+
+/* The record goes; its connection is closed or closing (evhttp's). */
+static void conn_gone(struct conn *c)
+{
+    struct http_edge *e = c->e;
+    TAILQ_REMOVE(list_of(e, c->state), c, q);
+    if (c->fd >= 0 && (size_t)c->fd < e->nfd && e->by_fd[c->fd] == c)
+        e->by_fd[c->fd] = NULL;
+    e->open--;
+    e->saw_close = true;
+    free(c);
+    if (e->paused == PAUSED_CAP)
+        resume_accept(e);
+    else if (e->paused == PAUSED_ERR) {
+        /* its descriptor is closed later in this pass: retry next pass */
+        struct timeval now = { 0, 0 };
+        evtimer_add(e->resume, &now);
+    }
+}
+
+/* ---- lingering after an early 413 ------------------------------------------ */
+
+static void linger_done(struct lingerer *l)
+{
+    bufferevent_disable(l->bev, EV_READ);
+    bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+    l->done = true;
+    event_active(l->e->lingering, EV_TIMEOUT, 1);
+}
+
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    struct lingerer *l = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (kz_mono_ms() >= l->until)
+        linger_done(l);
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;                  /* EOF, error or the read timeout */
+    linger_done(arg);
+}
+
+/* The edge's event: give new lingerers our callbacks (evhttp's free
+ * cleared them after conn_closed), drop finished ones. */
+static void lingering_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    struct lingerer *l = LIST_FIRST(&e->lingerers), *next;
+    for (; l; l = next) {
+        next = LIST_NEXT(l, all);
+        if (!l->ready && !l->done) {
+            struct timeval tv = { 1, 0 };
+            l->ready = true;
+            bufferevent_setcb(l->bev, linger_read, NULL, linger_event, l);
+            bufferevent_set_timeouts(l->bev, &tv, NULL);
+            if (bufferevent_enable(l->bev, EV_READ) == 0) {
+                linger_read(l->bev, l);
+                continue;
+            }
+            linger_done(l);
+        }
+        if (l->done) {
+            LIST_REMOVE(l, all);
+            e->n_lingerers--;
+            bufferevent_decref(l->bev);  /* the last reference: closes */
+            free(l);
+        }
+    }
+}
+
+/* Keep c's bufferevent past evhttp's free to drain what the client still
+ * sends.  Best effort: when too many linger or memory is short, evhttp's
+ * close goes ahead as it is. */
+static void linger_start(struct http_edge *e, struct conn *c)
+{
+    if (e->n_lingerers >= EDGE_LINGER_MAX || !e->lev)
+        return;
+    struct lingerer *l = calloc(1, sizeof *l);
+    if (!l)
+        return;
+    l->e = e;
+    l->bev = c->bev;
+    l->until = kz_mono_ms() + EDGE_LINGER_MS;
+    bufferevent_incref(l->bev);
+    LIST_INSERT_HEAD(&e->lingerers, l, all);
+    e->n_lingerers++;
+    event_active(e->lingering, EV_TIMEOUT, 1);
+}
+
+/* evhttp's close callback (inside evhttp_connection_free or its reset). */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct conn *c = arg;
+    conn_unhook(c);
+    if (c->linger)
+        linger_start(c->e, c);
+    conn_gone(c);
+}
+
+/* Close a HEAD connection now (never a BUSY one: its request is the
+ * router's).  From the edge's own events only. */
+static void conn_close(struct conn *c)
+{
+    struct http_edge *e = c->e;
+    e->saw_close = false;
+    conn_unhook(c);
+    evhttp_connection_free(c->evcon);
+    if (!e->saw_close)
+        conn_gone(c);           /* evhttp did not call back: forget it */
+}
+
+static int index_fd(struct http_edge *e, int fd, struct conn *c)
+{
+    if ((size_t)fd >= e->nfd) {
+        size_t n = e->nfd ? e->nfd : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct conn **v = realloc(e->by_fd, n * sizeof *v);
+        if (!v)
+            return -1;
+        memset(v + e->nfd, 0, (n - e->nfd) * sizeof *v);
+        e->by_fd = v;
+        e->nfd = n;
+    }
+    e->by_fd[fd] = c;
+    return 0;
+}
+
+/* FRESH -> HEAD: learn evhttp's connection object (see the top). */
+static void attach_fresh(struct http_edge *e)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&e->fresh)) != NULL) {
+        bufferevent_data_cb readcb = NULL;
+        void *arg = NULL;
+        bufferevent_getcb(c->bev, &readcb, NULL, NULL, &arg);
+        struct evhttp_connection *evcon = arg;
+        int fd = bufferevent_getfd(c->bev);
+        struct bufferevent *bev = c->bev;
+        if (!readcb || !evcon || evhttp_connection_get_bufferevent(evcon) != bev ||
+            fd < 0) {
+            /* evhttp gave it up before we saw it */
+            conn_unhook(c);
+            conn_gone(c);
+            bufferevent_decref(bev);
+            continue;
+        }
+        c->evcon = evcon;
+        c->fd = fd;
+        set_state(c, C_HEAD);
+        bufferevent_decref(bev);
+        if (index_fd(e, fd, c) < 0) {
+            conn_close(c);      /* out of memory: refuse it */
+            continue;
+        }
+        evhttp_connection_set_closecb(evcon, conn_closed, c);
+    }
+}
+
+static void attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    attach_fresh(arg);
+}
+
+/* Close the oldest connection without a request (the newest itself when
+ * it is the only one), to make room for a new client. */
+static void evict_oldest(struct http_edge *e)
+{
+    attach_fresh(e);
+    struct conn *c = TAILQ_FIRST(&e->head);
+    if (!c)
+        return;
+    e->n.evicted++;
+    log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed to make room (%u open)",
+            e->open);
+    conn_close(c);
+    log_note(e);
+}
+
+/* At the cap, a client waits in the listen queue: make room.  With every
+ * connection busy, accepting resumes when one closes or finishes its
+ * answer (set_state re-arms this). */
+static void waiting_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    if (e->paused == PAUSED_CAP)
+        evict_oldest(e);        /* conn_gone resumes accepting */
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_edge *e = arg;
+    uint64_t now = kz_mono_ms();
+    struct conn *c;
+    bool noted = false;
+    while ((c = TAILQ_FIRST(&e->head)) != NULL && c->since + e->head_ms <= now) {
+        log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed at the head deadline "
+                "(%" PRIu64 " ms) after %u requests", e->head_ms, c->requests);
+        if (c->requests == 0) {  /* an idle keep-alive is routine */
+            e->n.expired++;
+            noted = true;
+        }
+        conn_close(c);
+    }
+    if (c) {
+        uint64_t left = c->since + e->head_ms - now;
+        struct timeval tv = { (time_t)(left / 1000),
+                              (suseconds_t)(left % 1000) * 1000 };
+        evtimer_add(e->tick, &tv);
+    }
+    if (noted)
+        log_note(e);
+}
+
+/* ---- evhttp's own error pages ------------------------------------------------ */
+
+/*
+ * A few answers evhttp gives by itself, before any callback of ours runs:
+ * 413 for a body over http.max_body (refused by its Content-Length as soon
+ * as the head is in, also under Expect: 100-continue), 400 for a
+ * malformed request, 501 for a method it does not allow (CONNECT, TRACE).
+ * It writes them as an HTML page (evhttp_send_error) and libevent 2.1 has
+ * no hook to change that (2.2's evhttp_set_errorcb).  So every
+ * connection's bufferevent is made here (make_bev), a plain socket
+ * bufferevent like evhttp's own, with one callback on its output buffer:
+ * evhttp adds a whole response to that buffer before the socket write is
+ * even scheduled (writes happen from the loop).  The buffer may still hold
+ * earlier answers (pipelined requests), so output_cb notes where the
+ * latest response starts (an add that begins with "HTTP/1.") in resp_at.
+ * When the response there is complete, a 4xx/5xx and says Content-Type:
+ * text/html — which only evhttp's error pages do; our answers are all JSON
+ * — it is replaced in place by the same status with our JSON error
+ * {"error": ..., "field": null}.  A page without Content-Length (evhttp
+ * writes CONNECT's so) is complete when it ends as evhttp's pages end.
+ * For every other response the callback reads a few bytes and returns.
+ * The memory bound stays evhttp's: its limit is http.max_body itself.
+ */
+
+/* The error message for evhttp's page with status code (reason: its
+ * reason phrase). */
+static void page_message(int code, const char *reason, int rlen,
+                         size_t max_body, char *msg, size_t cap)
+{
+    if (code == 413)
+        snprintf(msg, cap, "request body too large: at most %zu bytes "
+                 "(http.max_body)", max_body);
+    else if (code == 400)
+        snprintf(msg, cap, "malformed HTTP request");
+    else if (code == 501)
+        snprintf(msg, cap, "method not implemented");
+    else
+        snprintf(msg, cap, "%.*s", rlen, reason);
+}
+
+/* The head (NUL-terminated, in head[cap]) and body length of a complete
+ * evhttp error page at offset at of buf; 0 when there is none (yet). */
+static size_t find_page(struct evbuffer *buf, size_t at, char *head,
+                        size_t cap, size_t *blen)
+{
+    static const char tail[] = "</BODY></HTML>\n";
+    char st[13];
+    struct evbuffer_ptr p;
+    size_t len = evbuffer_get_length(buf);
+    if (len < at + sizeof st || evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) ||
+        evbuffer_copyout_from(buf, &p, st, sizeof st) != (ev_ssize_t)sizeof st ||
+        memcmp(st, "HTTP/1.", 7) != 0 || st[8] != ' ' ||
+        (st[9] != '4' && st[9] != '5'))
+        return 0;
+    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, &p);
+    if (end.pos < 0 || (size_t)end.pos - at + 4 >= cap)
+        return 0;               /* not complete yet, or not evhttp's page */
+    size_t hl = (size_t)end.pos - at + 4;
+    evbuffer_copyout_from(buf, &p, head, hl);
+    head[hl] = '\0';
+    if (!strcasestr(head, "\r\nContent-Type: text/html"))
+        return 0;
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    if (cl) {
+        *blen = strtoul(cl + 17, NULL, 10);
+        return len >= at + hl + *blen ? hl : 0;
+    }
+    char end_of[sizeof tail - 1];
+    if (len < at + hl + sizeof end_of ||
+        evbuffer_ptr_set(buf, &p, len - sizeof end_of, EVBUFFER_PTR_SET) ||
+        evbuffer_copyout_from(buf, &p, end_of, sizeof end_of) !=
+            (ev_ssize_t)sizeof end_of ||
+        memcmp(end_of, tail, sizeof end_of) != 0)
+        return 0;
+    *blen = len - at - hl;
+    return hl;
+}
+
+static void error_page(struct conn *c, struct evbuffer *buf)
+{
+    char head[2048];
+    size_t blen = 0, at = c->resp_at;
+    size_t hl = find_page(buf, at, head, sizeof head, &blen);
+    if (!hl)
+        return;
+    int code = atoi(head + 9);
+    const char *eol = strstr(head, "\r\n");
+    char msg[160];
+    page_message(code, head + 13, (int)(eol - head - 13), c->e->max_body, msg,
+                 sizeof msg);
+    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    struct evbuffer *before = body ? evbuffer_new() : NULL;
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "%.*s\r\nContent-Type: application/json"
+                     "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                     (int)(eol - head), head, body ? strlen(body) : 0);
+    if (!before || n <= 0 || (size_t)n >= sizeof hdr) {
+        free(body);             /* no memory: evhttp's page goes out */
+        return;
+    }
+    c->rewriting = true;        /* our own edits are not responses */
+    evbuffer_remove_buffer(buf, before, at);   /* earlier answers */
+    evbuffer_drain(buf, hl + blen);
+    evbuffer_prepend(buf, body, strlen(body));
+    evbuffer_prepend(buf, hdr, (size_t)n);
+    evbuffer_prepend_buffer(buf, before);
+    c->rewriting = false;
+    evbuffer_free(before);
+    free(body);
+    if (code == 413)
+        c->linger = true;       /* the client may still be sending */
+    log_msg(KLOG_DEBUG, EDGE_PEER, "%d from evhttp answered as JSON: %s", code,
+            msg);
+}
+
+/* 1 when the bytes at offset at of buf start a response. */
+static int starts_response(struct evbuffer *buf, size_t at)
+{
+    char v[7];
+    struct evbuffer_ptr p;
+    return evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) == 0 &&
+           evbuffer_copyout_from(buf, &p, v, sizeof v) == (ev_ssize_t)sizeof v &&
+           memcmp(v, "HTTP/1.", 7) == 0;
+}
+
+/* The output buffer of every connection: where each response starts,
+ * error pages, and the end of an answer (drained to the socket: the next
+ * head deadline starts). */
+static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                      void *arg)
+{
+    struct conn *c = arg;
+    if (c->rewriting)
+        return;
+    if (info->n_deleted)
+        c->resp_at = c->resp_at > info->n_deleted ? c->resp_at - info->n_deleted
+                                                  : 0;
+    if (info->n_added) {
+        /* The socket bufferevent freezes its output's start after its first
+         * write (only its own write thaws it); reading or editing it needs
+         * it thawed, and frozen again as libevent keeps it. */
+        evbuffer_unfreeze(buf, 1);
+        if (starts_response(buf, info->orig_size))
+            c->resp_at = info->orig_size;
+        error_page(c, buf);
+        evbuffer_freeze(buf, 1);
+    } else if (c->state == C_BUSY && evbuffer_get_length(buf) == 0) {
+        set_state(c, C_HEAD);
+    }
+}
+
+/* The input buffer: a NUL byte is never part of a valid head (RFC 9110
+ * 5.5); evhttp keeps header values as C strings, so "Bearer TOKEN\0junk"
+ * would reach us as "Bearer TOKEN".  It marks the connection for good
+ * (http_edge_nul). */
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                     void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer_ptr p;
+    if (!info->n_added || c->nul ||
+        evbuffer_ptr_set(buf, &p, info->orig_size, EVBUFFER_PTR_SET))
+        return;
+    c->nul = evbuffer_search(buf, "", 1, &p).pos >= 0;
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct http_edge *e = arg;
+    struct conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(base, -1,
+                                                         BEV_OPT_CLOSE_ON_FREE)
+                                : NULL;
+    if (!bev || !evbuffer_add_cb(bufferevent_get_output(bev), output_cb, c) ||
+        !evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c)) {
+        if (bev)
+            bufferevent_free(bev);
+        free(c);
+        return NULL;            /* evhttp then makes its own, untracked */
+    }
+    bufferevent_incref(bev);    /* until attach_fresh */
+    c->e = e;
+    c->bev = bev;
+    c->fd = -1;
+    c->state = C_FRESH;
+    TAILQ_INSERT_TAIL(&e->fresh, c, q);
+    if (++e->open >= e->max)
+        pause_accept(e, PAUSED_CAP);    /* the accept loop stops here */
+    event_active(e->attach, EV_TIMEOUT, 1);
+    return bev;
+}
+
+/* The record of req's connection, or NULL (untracked). */
+static struct conn *conn_of(struct http_edge *e, struct evhttp_request *req)
+{
+    attach_fresh(e);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon)
+                                    : NULL;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+    struct conn *c = fd >= 0 && (size_t)fd < e->nfd ? e->by_fd[fd] : NULL;
+    return c && c->evcon == evcon ? c : NULL;
+}
+
+/* What is wrong with req's framing headers, or NULL: evhttp reads the body
+ * by the first Content-Length, or by chunks when Transfer-Encoding says
+ * so, and ignores the rest — a proxy in front may have framed the same
+ * bytes differently (request smuggling, RFC 9112 6.3). */
+static const char *framing_problem(struct evhttp_request *req)
+{
+    unsigned cl = 0, te = 0;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+        cl += strcasecmp(h->key, "Content-Length") == 0;
+        te += strcasecmp(h->key, "Transfer-Encoding") == 0;
+    }
+    if (cl > 1)
+        return "more than one Content-Length header";
+    if (cl && te)
+        return "both Content-Length and Transfer-Encoding";
+    if (te > 1)
+        return "more than one Transfer-Encoding header";
+    return NULL;
+}
+
+/* Answer req with a JSON error and close its connection. */
+static void refuse(struct evhttp_request *req, int code, const char *msg)
+{
+    json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, s ? s : "{}", strlen(s ? s : "{}"));
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    evhttp_send_reply(req, code, NULL, b);
+    if (b)
+        evbuffer_free(b);
+    free(s);
+    log_msg(KLOG_DEBUG, EDGE_PEER, "%d: %s", code, msg);
+}
+
+/* evhttp's generic callback: the request is complete and goes to the
+ * router (unless its framing is ambiguous); its connection is busy until
+ * the answer has left. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct http_edge *e = arg;
+    struct conn *c = conn_of(e, req);
+    if (c) {
+        c->requests++;
+        if (c->state != C_BUSY)
+            set_state(c, C_BUSY);
+    }
+    const char *bad = framing_problem(req);
+    if (bad)
+        refuse(req, 400, bad);
+    else
+        e->on_request(req, e->arg);
+}
+
+bool http_edge_nul(struct http_edge *e, struct evhttp_request *req)
+{
+    struct conn *c = conn_of(e, req);
+    return c && c->nul;
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+static unsigned choose_cap(unsigned want)
+{
+    struct rlimit rl;
+    uint64_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+    unsigned cap = want ? want : http_edge_default_cap(nofile);
+    if (!want)
+        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections (http.max_connections "
+                "0: RLIMIT_NOFILE %" PRIu64 " less %" PRIu64 " kept for the links, "
+                "the database, Redis and curl)", cap, nofile, nofile - cap);
+    else if (want > http_edge_default_cap(nofile))
+        log_msg(KLOG_WARN, EDGE_PEER, "http.max_connections %u leaves too few of "
+                "RLIMIT_NOFILE %" PRIu64 " for the links, the database, Redis and "
+                "curl; accept pauses when descriptors run out", want, nofile);
+    else
+        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections", cap);
+    return cap;
+}
+
+static int edge_bind(struct http_edge *e, const struct http_edge_opts *o,
+                     char *err, size_t errlen)
+{
+    e->sock = evhttp_bind_socket_with_handle(e->http, o->host,
+                                             (ev_uint16_t)o->port);
+    if (!e->sock) {
+        snprintf(err, errlen, "cannot bind: %s", strerror(errno));
+        return -1;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(e->sock);
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): a
+     * reply must not wait for the client's delayed ACK (Nagle). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    e->lev = evhttp_bound_socket_get_listener(e->sock);
+    evconnlistener_set_error_cb(e->lev, accept_error);
+    e->waiting = event_new(e->base, fd, EV_READ, waiting_cb, e);
+    if (!e->waiting) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+struct http_edge *http_edge_new(struct event_base *base,
+                                const struct http_edge_opts *o, char *err,
+                                size_t errlen)
+{
+    struct http_edge *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    LIST_INSERT_HEAD(&edges, e, all);
+    e->base = base;
+    TAILQ_INIT(&e->fresh);
+    TAILQ_INIT(&e->head);
+    TAILQ_INIT(&e->busy);
+    e->head_ms = o->head_timeout_ms ? o->head_timeout_ms : 10000;
+    e->max_body = o->max_body;
+    e->on_request = o->on_request;
+    e->arg = o->arg;
+    e->attach = event_new(base, -1, 0, attach_cb, e);
+    e->tick = evtimer_new(base, tick_cb, e);
+    e->resume = evtimer_new(base, resume_cb, e);
+    e->logt = evtimer_new(base, logt_cb, e);
+    e->lingering = event_new(base, -1, 0, lingering_cb, e);
+    LIST_INIT(&e->lingerers);
+    e->http = evhttp_new(base);
+    if (!e->attach || !e->tick || !e->resume || !e->logt || !e->lingering ||
+        !e->http) {
+        snprintf(err, errlen, "out of memory");
+        http_edge_free(e);
+        return NULL;
+    }
+    evhttp_set_max_body_size(e->http, (ev_ssize_t)o->max_body);
+    evhttp_set_bevcb(e->http, make_bev, e);
+    evhttp_set_max_headers_size(e->http, 16384);
+    evhttp_set_timeout(e->http, 60);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a too large body to its
+     * end before the 413, and under Expect: 100-continue waits for a body
+     * that never comes.  The 413 goes out at once; the edge reads and drops
+     * what the client still sends (linger_start). */
+    evhttp_set_allowed_methods(e->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                        EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                        EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(e->http, on_request, e);
+    if (edge_bind(e, o, err, errlen) < 0) {
+        http_edge_free(e);
+        return NULL;
+    }
+    e->max = choose_cap(o->max_connections);
+    return e;
+}
+
+void http_edge_free(struct http_edge *e)
+{
+    if (!e)
+        return;
+    /* evhttp frees its listener first, then every connection (each one
+     * calls conn_closed): nothing may touch the listener meanwhile. */
+    e->lev = NULL;
+    e->paused = OPEN;
+    if (e->waiting)
+        event_free(e->waiting);  /* before evhttp closes its descriptor */
+    if (e->http)
+        evhttp_free(e->http);
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&e->fresh)) != NULL) {
+        struct bufferevent *bev = c->bev;
+        conn_unhook(c);
+        conn_gone(c);
+        bufferevent_decref(bev);
+    }
+    while ((c = TAILQ_FIRST(&e->head)) != NULL)
+        conn_gone(c);
+    while ((c = TAILQ_FIRST(&e->busy)) != NULL)
+        conn_gone(c);
+    if (e->attach)
+        event_free(e->attach);
+    if (e->tick)
+        event_free(e->tick);
+    if (e->resume)
+        event_free(e->resume);
+    if (e->logt)
+        event_free(e->logt);
+    struct lingerer *l;
+    while ((l = LIST_FIRST(&e->lingerers)) != NULL) {
+        LIST_REMOVE(l, all);
+        bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(l->bev, EV_READ);
+        bufferevent_decref(l->bev);
+        free(l);
+    }
+    if (e->lingering)
+        event_free(e->lingering);
+    free(e->by_fd);
+    LIST_REMOVE(e, all);
+    free(e);
+}
+
+struct evhttp *http_edge_http(const struct http_edge *e)
+{
+    return e->http;
+}
+
+int http_edge_port(const struct http_edge *e)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (!e->sock || getsockname(evhttp_bound_socket_get_fd(e->sock),
+                                (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+unsigned http_edge_open(const struct http_edge *e)
+{
+    return e ? e->open : 0;
+}
