@@ -303,17 +303,24 @@ def large_flat_menu_reload_loads_off_the_loop():
     expect(int(m.group(1)) >= 500, "the set loaded in %s ms: too light to show a stall"
            % m.group(1))
     g.wait_log(r"90-flat-00\.yaml:1:1: file: unknown key 'x'")
-    # SIGHUPs during a load: one more reload after it, not one each
-    g.signal(signal.SIGHUP)
-    g.wait_log(r"reload: loading the menu set", count=2)
-    g.signal(signal.SIGHUP)
-    g.wait_log(r"one more reload follows when it lands")
-    g.signal(signal.SIGHUP)
-    g.wait_log(r"one more reload follows when it lands", count=2)
-    kind, steps = steps_until(ph, kind, g, refused, 3)
-    expect(len(re.findall(r"reload: loading the menu set", g.log())) == 3 and
-           len(re.findall(r"SIGHUP during the load: reloading once more", g.log())) == 1,
-           "coalesced SIGHUPs: %d loads" % len(re.findall(r"reload: loading", g.log())))
+    # SIGHUPs during a load: one more reload after it, not one each.  Not
+    # under valgrind: it runs the worker and the loop one at a time, so a
+    # SIGHUP sent while the "loading" line shows may land after the load
+    # (the loop's signal and the landing are then both pending: either
+    # order is right; the natively run case checks the coalescing)
+    loads = 1
+    if not WRAP:
+        g.signal(signal.SIGHUP)
+        g.wait_log(r"reload: loading the menu set", count=2)
+        g.signal(signal.SIGHUP)
+        g.wait_log(r"one more reload follows when it lands")
+        g.signal(signal.SIGHUP)
+        g.wait_log(r"one more reload follows when it lands", count=2)
+        kind, steps = steps_until(ph, kind, g, refused, 3)
+        expect(len(re.findall(r"reload: loading the menu set", g.log())) == 3 and
+               len(re.findall(r"SIGHUP during the load: reloading once more", g.log())) == 1,
+               "coalesced SIGHUPs: %d loads" % len(re.findall(r"reload: loading", g.log())))
+        loads = 3
     # a good set lands and applies; the dialog went on throughout
     for f in os.listdir(d):
         if f.startswith("90-flat-"):
@@ -326,7 +333,7 @@ def large_flat_menu_reload_loads_off_the_loop():
     # SIGTERM during a load: the thread is joined, the exit is clean
     flat_menus(d, (2 << 20) // (16 if WRAP else 1))
     g.signal(signal.SIGHUP)
-    g.wait_log(r"reload: loading the menu set", count=5)
+    g.wait_log(r"reload: loading the menu set", count=loads + 2)
     expect(g.stop() == 0, "exit status")
     expect(re.search(r"waiting for the menu load of .* to end|reload dropped: shutting down",
                      g.log()), "the load at shutdown: %s" % g.log()[-600:])
