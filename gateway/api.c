@@ -1557,21 +1557,12 @@ struct api *api_new(struct event_base *base, struct store *st,
                     const struct api_opts *opts, char *err, size_t errlen)
 {
     char host[64];
+    int port;
     const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:0";
-    const char *colon = strrchr(listen, ':');
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
-        !colon[1] || *end || port < 0 || port > 65535) {
+    if (http_edge_listen_parse(listen, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "http.listen \"%s\": want numeric host:port",
                  listen);
         return NULL;
-    }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
     }
     struct api *a = calloc(1, sizeof *a);
     if (!a) {
