@@ -1,0 +1,130 @@
+"""
+tests/integration/test_metrics.py — the operators' listener (issue 11,
+gateway/admin): kyzmatd with admin.listen answers /healthz, /readyz and
+/metrics; a scrape passes `promtool check metrics`; the link's series
+follow what the simulator saw (submits by status, the response-time
+histogram, MO, up); the readiness probe names the link that is down and
+the dependency series say the database is up; other methods and paths get
+JSON errors; without admin.listen nothing listens.
+
+Owns: the processes it starts (harness).
+May call: harness, promtool (package prometheus), the Python standard
+library.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Api, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
+                     run, smsc_entry, wait_until)
+
+
+def start_admin(smsc):
+    g = Kyzmatd(cfg(smsc_entry("sim", smsc.port, default_route="true"))
+                + 'admin: {listen: "127.0.0.1:0"}\n')
+    g.wait_log(r"\[sim\] bound")
+    g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+")
+    port = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)", g.log()).group(1))
+    return g, port
+
+
+def get(port, path, method="GET"):
+    """(status, headers, body bytes) of one request to the admin listener."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def series(text, name, **labels):
+    """The value of the series name{labels} in a scrape (labels may be a
+    subset, in any order), or None."""
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return None
+
+
+@case
+def admin_listener_metrics_health_and_readiness():
+    s = Smsc()
+    g, port = start_admin(s)
+    code, _, body = get(port, "/healthz")
+    expect(code == 200 and json.loads(body) == {"ok": True}, "healthz: %d %r" % (code, body))
+    code, _, body = get(port, "/readyz")
+    expect(code == 200 and json.loads(body) == {"ready": True, "waiting": []},
+           "readyz: %d %r" % (code, body))
+    # five messages through the API: five submits answered ESME_ROK
+    api = Api(g.http_port(), create_token(g, "centre"))
+    for i in range(5):
+        c, r = api.call("POST", "/v1/messages", {"to": "996555100%03d" % i, "text": "metrics %d" % i})
+        expect(c == 202, "message %d: %d %r" % (i, c, r))
+    wait_until(lambda: s.stats().get("submits", 0) >= 5, 10, "5 submits at the simulator")
+
+    def scraped():
+        c, h, b = get(port, "/metrics")
+        expect(c == 200, "metrics: %d" % c)
+        expect(h.get("Content-Type", "").startswith("text/plain; version=0.0.4"),
+               "content type %r" % h.get("Content-Type"))
+        return b.decode()
+    wait_until(lambda: series(scraped(), "kyzmat_link_submits_total", link="sim",
+                              status="ESME_ROK") == 5, 10, "5 ESME_ROK in the scrape")
+    text = scraped()
+    expect(series(text, "kyzmat_link_up", link="sim") == 1, "link up")
+    expect(series(text, "kyzmat_link_binds_total", link="sim") == 1, "binds")
+    expect(series(text, "kyzmat_link_submit_response_seconds_count", link="sim") == 5,
+           "response-time histogram count")
+    expect(series(text, "kyzmat_link_submit_response_seconds_bucket", link="sim", le="+Inf") == 5,
+           "+Inf bucket")
+    expect(series(text, "kyzmat_link_submits_total", link="sim", status="timeout") == 0, "timeouts")
+    expect(series(text, "kyzmat_link_window_size", link="sim") is not None, "window size")
+    expect(series(text, "kyzmat_dependency_up", dependency="database") == 1, "database up")
+    expect(series(text, "kyzmat_dependency_up", dependency="redis") is None,
+           "no Redis series without Redis")
+    expect(series(text, "kyzmat_build_info") == 1, "build info")
+    expect((series(text, "process_resident_memory_bytes") or 0) > 1e6, "resident memory")
+    expect(series(text, "kyzmat_admin_scrapes_total") >= 1, "scrapes")
+    expect(not re.search(r"996555100", text), "a phone number in the scrape")
+    # Debian's promtool accepts the scrape (format and naming lint)
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    expect(p.returncode == 0, "promtool check metrics: %s%s" % (p.stdout.decode(), p.stderr.decode()))
+    # not a route: JSON errors; HEAD is GET without a body
+    code, h, body = get(port, "/metrics", "POST")
+    expect(code == 405 and h.get("Allow") == "GET, HEAD" and json.loads(body)["error"],
+           "POST /metrics: %d %r" % (code, body))
+    code, _, body = get(port, "/nothing")
+    expect(code == 404 and "error" in json.loads(body), "404: %d %r" % (code, body))
+    code, _, body = get(port, "/healthz", "HEAD")
+    expect(code == 200 and body == b"", "HEAD: %d %r" % (code, body))
+    # the link goes: not ready, and the scrape says so
+    s.kill()
+    wait_until(lambda: get(port, "/readyz")[0] == 503, 10, "readyz 503 without the link")
+    code, _, body = get(port, "/readyz")
+    expect(json.loads(body) == {"ready": False, "waiting": ["link sim"]}, "readyz: %r" % body)
+    expect(series(scraped(), "kyzmat_link_up", link="sim") == 0, "link down")
+    expect(g.stop() == 0, "exit status")
+
+
+@case
+def no_admin_listener_unless_configured():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("sim", s.port)))
+    g.wait_log(r"\[sim\] bound")
+    expect("[admin]" not in g.log(), "an admin listener without admin.listen:\n%s" % g.log()[-800:])
+    expect(g.stop() == 0, "exit status")
+
+
+if __name__ == "__main__":
+    run()
