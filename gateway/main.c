@@ -764,8 +764,13 @@ static int start_sms(struct daemon *d)
     oopts.from = "kyzmat";
     oopts.fetch = d->fetch;
     d->outbox = outbox_new(d->base, d->db, &olinks, &oopts);
+    char merr[160] = "";
     if (!d->outbox) {
         log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
+        return -1;
+    }
+    if (outbox_metrics(d->outbox, d->metrics, merr, sizeof merr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: outbox metrics: %s", merr);
         return -1;
     }
     struct reminders_opts ropts;

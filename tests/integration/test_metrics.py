@@ -3,7 +3,8 @@ tests/integration/test_metrics.py — the operators' listener (issue 11,
 gateway/admin): kyzmatd with admin.listen answers /healthz, /readyz and
 /metrics; a scrape passes `promtool check metrics`; the link's series
 follow what the simulator saw (submits by status, the response-time
-histogram, MO, up); the readiness probe names the link that is down and
+histogram, MO, up); the outbox's follow the messages (submitted, queued,
+the oldest's age) and their receipts (by state, latency); the readiness probe names the link that is down and
 the dependency series say the database is up; other methods and paths get
 JSON errors; without admin.listen nothing listens.
 
@@ -88,6 +89,21 @@ def admin_listener_metrics_health_and_readiness():
     expect(series(text, "kyzmat_link_submit_response_seconds_bucket", link="sim", le="+Inf") == 5,
            "+Inf bucket")
     expect(series(text, "kyzmat_link_submits_total", link="sim", status="timeout") == 0, "timeouts")
+    # the outbox: five submitted, none waiting; the simulator's receipts
+    # made them delivered, each counted once its pass was durable
+    wait_until(lambda: series(scraped(), "kyzmat_receipts_total", link="sim",
+                              state="delivered") == 5, 10, "5 delivered receipts")
+    text = scraped()
+    expect(series(text, "kyzmat_receipt_latency_seconds_count", link="sim") == 5,
+           "receipt latency count")
+    expect(series(text, "kyzmat_receipt_latency_seconds_bucket", link="sim", le="5") == 5,
+           "receipts within 5 s")
+    expect(series(text, "kyzmat_receipts_total", link="sim", state="failed") == 0,
+           "failed receipts")
+    expect(series(text, "kyzmat_outbox_submitted_total") == 5, "outbox submitted")
+    expect(series(text, "kyzmat_outbox_queued") == 0, "queued")
+    expect(series(text, "kyzmat_outbox_oldest_age_seconds") == 0, "oldest age")
+    expect(series(text, "kyzmat_callbacks_total", outcome="failed") == 0, "callbacks")
     expect(series(text, "kyzmat_link_window_size", link="sim") is not None, "window size")
     expect(series(text, "kyzmat_dependency_up", dependency="database") == 1, "database up")
     expect(series(text, "kyzmat_dependency_up", dependency="redis") is None,
