@@ -731,6 +731,10 @@ static int start_ussd(struct daemon *d)
                 serr[0] ? serr : "out of memory");
         return -1;
     }
+    if (ussd_metrics(d->ussd, d->metrics, serr, sizeof serr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: USSD metrics: %s", serr);
+        return -1;
+    }
     log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
             d->cfg->menus, (unsigned)d->menus->nnode, dialogs_describe(d->store));
     return 0;

@@ -4,7 +4,8 @@ gateway/admin): kyzmatd with admin.listen answers /healthz, /readyz and
 /metrics; a scrape passes `promtool check metrics`; the link's series
 follow what the simulator saw (submits by status, the response-time
 histogram, MO, up); the outbox's follow the messages (submitted, queued,
-the oldest's age) and their receipts (by state, latency); the readiness probe names the link that is down and
+the oldest's age) and their receipts (by state, latency); USSD dialogs
+and the step latency histogram follow a dial; the readiness probe names the link that is down and
 the dependency series say the database is up; other methods and paths get
 JSON errors; without admin.listen nothing listens.
 
@@ -21,13 +22,13 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, Kyzmatd, Smsc, case, cfg, create_token, expect,  # noqa: E402
-                     run, smsc_entry, wait_until)
+from harness import (Api, Kyzmatd, Phone, Smsc, backend, case, cfg, create_token,  # noqa: E402
+                     expect, menus_dir, run, smsc_entry, wait_until)
 
 
-def start_admin(smsc):
+def start_admin(smsc, extra=""):
     g = Kyzmatd(cfg(smsc_entry("sim", smsc.port, default_route="true"))
-                + 'admin: {listen: "127.0.0.1:0"}\n')
+                + 'admin: {listen: "127.0.0.1:0"}\n' + extra)
     g.wait_log(r"\[sim\] bound")
     g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+")
     port = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)", g.log()).group(1))
@@ -130,6 +131,28 @@ def admin_listener_metrics_health_and_readiness():
     code, _, body = get(port, "/readyz")
     expect(json.loads(body) == {"ready": False, "waiting": ["link sim"]}, "readyz: %r" % body)
     expect(series(scraped(), "kyzmat_link_up", link="sim") == 0, "link down")
+    expect(g.stop() == 0, "exit status")
+
+
+@case
+def ussd_dialogs_and_step_latency():
+    s = Smsc()
+    g, port = start_admin(s, "menus: %s\n" % menus_dir(backend()))
+    ph = Phone(s, "996555100777")
+    kind, t = ph.dial("*100#")
+    expect(kind == "continue", "first screen: %r %r" % (kind, t))
+    kind, t = ph.send("1")
+    text = get(port, "/metrics")[2].decode()
+    expect(series(text, "kyzmat_ussd_dialogs_total", event="started") == 1, "started")
+    expect(series(text, "kyzmat_ussd_screens_total") == 2, "screens: %s"
+           % series(text, "kyzmat_ussd_screens_total"))
+    expect(series(text, "kyzmat_ussd_step_seconds_count") == 2, "step count")
+    expect(series(text, "kyzmat_ussd_step_seconds_bucket", le="5") == 2, "steps under 5 s")
+    expect(series(text, "kyzmat_ussd_dialogs_total", event="aborted") == 0, "aborted")
+    expect(not re.search(r"996555100777|100777", text), "a phone number in the scrape")
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    expect(p.returncode == 0, "promtool: %s%s" % (p.stdout.decode(), p.stderr.decode()))
     expect(g.stop() == 0, "exit status")
 
 
