@@ -846,6 +846,10 @@ static int start_api(struct daemon *d)
                 d->cfg->http_listen, derr);
         return -1;
     }
+    if (api_metrics(d->api, d->metrics, derr, sizeof derr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: API metrics: %s", derr);
+        return -1;
+    }
     char host[300];
     snprintf(host, sizeof host, "%s", d->cfg->http_listen);
     char *colon = strrchr(host, ':');

@@ -105,6 +105,14 @@ def admin_listener_metrics_health_and_readiness():
     expect(series(text, "kyzmat_outbox_queued") == 0, "queued")
     expect(series(text, "kyzmat_outbox_oldest_age_seconds") == 0, "oldest age")
     expect(series(text, "kyzmat_callbacks_total", outcome="failed") == 0, "callbacks")
+    # the API: five 202s on the route's template, their times observed
+    expect(series(text, "kyzmat_api_requests_total", route="POST /v1/messages", code="202") == 5,
+           "API 202s: %s" % [x for x in text.splitlines() if "api_requests" in x])
+    expect(series(text, "kyzmat_api_request_seconds_count", route="POST /v1/messages") == 5,
+           "API latency count")
+    api.call("GET", "/v1/nothing/here")
+    expect(series(scraped(), "kyzmat_api_requests_total", route="none", code="404") == 1,
+           "a 404 counted under route none")
     expect(series(text, "kyzmat_link_window_size", link="sim") is not None, "window size")
     expect(series(text, "kyzmat_dependency_up", dependency="database") == 1, "database up")
     expect(series(text, "kyzmat_dependency_up", dependency="redis") is None,
