@@ -722,6 +722,8 @@ static int start_ussd(struct daemon *d)
     struct fetch_opts fopts = { .allow = d->cfg->callbacks_allow,
                                 .allow_n = d->cfg->callbacks_allow_count };
     d->fetch = fetch_new(d->base, &fopts);
+    if (d->fetch)
+        fetch_metrics(d->fetch, d->metrics);
     struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
                              .ud = d };
     d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)

@@ -5,7 +5,8 @@ gateway/admin): kyzmatd with admin.listen answers /healthz, /readyz and
 follow what the simulator saw (submits by status, the response-time
 histogram, MO, up); the outbox's follow the messages (submitted, queued,
 the oldest's age) and their receipts (by state, latency); USSD dialogs
-and the step latency histogram follow a dial; the readiness probe names the link that is down and
+and the step latency histogram follow a dial, a back-end call its origin,
+time and outcome; the readiness probe names the link that is down and
 the dependency series say the database is up; other methods and paths get
 JSON errors; without admin.listen nothing listens.
 
@@ -142,10 +143,30 @@ def admin_listener_metrics_health_and_readiness():
     expect(g.stop() == 0, "exit status")
 
 
+FETCH = """
+nodes:
+  - id: metrics_fetch
+    type: http
+    url: "{backend}/status?number=12345&lang=en"
+    timeout_ms: 3000
+    save: { state: state }
+    next: metrics_done
+    on_error: metrics_down
+  - id: metrics_done
+    type: end
+    text: { ky: "OK {state}", ru: "OK {state}", en: "OK {state}" }
+  - id: metrics_down
+    type: end
+    text: { ky: "down", ru: "down", en: "down" }
+codes:
+  "*400#": metrics_fetch
+"""
+
+
 @case
 def ussd_dialogs_and_step_latency():
     s = Smsc()
-    g, port = start_admin(s, "menus: %s\n" % menus_dir(backend()))
+    g, port = start_admin(s, "menus: %s\n" % menus_dir(backend(), {"95-metrics.yaml": FETCH}))
     ph = Phone(s, "996555100777")
     kind, t = ph.dial("*100#")
     expect(kind == "continue", "first screen: %r %r" % (kind, t))
@@ -156,7 +177,25 @@ def ussd_dialogs_and_step_latency():
            % series(text, "kyzmat_ussd_screens_total"))
     expect(series(text, "kyzmat_ussd_step_seconds_count") == 2, "step count")
     expect(series(text, "kyzmat_ussd_step_seconds_bucket", le="5") == 2, "steps under 5 s")
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    expect(p.returncode == 0, "promtool: %s%s" % (p.stdout.decode(), p.stderr.decode()))
     expect(series(text, "kyzmat_ussd_dialogs_total", event="aborted") == 0, "aborted")
+    # a node calling the back-end: its origin is the label, with the
+    # call's time and outcome
+    ph.abort()
+    kind, t = ph.dial("*400#")
+    expect(kind == "end", "back-end screen: %r %r" % (kind, t))
+    text = get(port, "/metrics")[2].decode()
+    calls = [x for x in text.splitlines() if x.startswith("kyzmat_backend_requests_total")]
+    ok = sum(float(x.rsplit(" ", 1)[1]) for x in calls if 'status="ok"' in x)
+    expect(ok >= 1 and all('backend="http://127.0.0.1:' in x for x in calls),
+           "back-end calls: %s (screen %r)" % (calls, t))
+    counts = [x for x in text.splitlines() if x.startswith("kyzmat_backend_request_seconds_count")]
+    expect(len(counts) == 1 and float(counts[0].rsplit(" ", 1)[1]) == ok, "back-end latency: %s" % counts)
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    expect(p.returncode == 0, "promtool with back-ends: %s%s" % (p.stdout.decode(), p.stderr.decode()))
     expect(not re.search(r"996555100777|100777", text), "a phone number in the scrape")
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        capture_output=True, timeout=30)
