@@ -69,6 +69,8 @@
 #include <jansson.h>
 
 #include "base/base64.h"
+#include "base/clock.h"
+#include "base/metrics.h"
 #include "base/netaddr.h"
 #include "base/utf8.h"
 #include "base/sha256.h"
@@ -85,18 +87,30 @@
 
 /* ---- the server ------------------------------------------------------------ */
 
+#define API_COUNTS_MAX 160      /* (route, code) pairs counted */
+
 struct pending {
     struct pending *next;
     struct evhttp_request *req;
     int code;
     char *body;               /* JSON text, malloc'd */
     unsigned accept;          /* messages it acknowledges (counted) */
+    const struct route *rt;   /* for metrics, as struct rq's */
+    uint64_t t0_us;
 };
 
 struct api {
     struct event_base *base;
     struct store *st;
     struct http_edge *edge;   /* evhttp, its socket, the connections */
+    struct kz_metrics *metrics;  /* api_metrics(); NULL: none */
+    struct api_count {        /* (route, code) -> its counter, as met */
+        const void *rt;
+        int code;
+        struct kz_counter *n;
+    } counts[API_COUNTS_MAX];
+    size_t n_counts;
+    struct kz_hist *seconds[64];  /* per route (index in routes[]) */
     bool waiting;             /* a commit waiter is registered for head */
     struct pending *head, **tail;
     int port;
@@ -136,6 +150,8 @@ struct rq {
     const char *arg[2];            /* the path's {param}s (route's args) */
     char argbuf[2][STORE_CODE_MAX + 1];
     int64_t id;                    /* {id}: 0 when not a message id */
+    const struct route *rt;        /* its route (metrics); NULL: none */
+    uint64_t t0_us;                /* arrival (kz_mono_us), with metrics */
 };
 
 /* A request's parsed body: what its route's body parser fills. */
@@ -156,6 +172,10 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+struct route;
+static void count_answer(struct api *a, const struct route *rt, int code,
+                         uint64_t t0_us);
 
 static void send_text(struct evhttp_request *req, int code, const char *body)
 {
@@ -194,6 +214,7 @@ static void reply_error(struct rq *r, int code, const char *msg,
     free(s);
     if (code >= 400 && code < 500)
         r->a->stats.rejected++;
+    count_answer(r->a, r->rt, code, r->t0_us);
     log_done(r, code, msg);
 }
 
@@ -231,6 +252,8 @@ static void reply_later(struct rq *r, int code, json_t *j, unsigned accept)
     p->code = code;
     p->body = s;
     p->accept = accept;
+    p->rt = r->rt;
+    p->t0_us = r->t0_us;
     *a->tail = p;
     a->tail = &p->next;
     a->stats.pending++;
@@ -248,6 +271,7 @@ static void answer_pending(struct api *a, int rc)
     a->auth.valid = false;   /* the group is over: look tokens up again */
     while (p) {
         struct pending *next = p->next;
+        count_answer(a, p->rt, rc == STORE_OK ? p->code : 503, p->t0_us);
         if (rc == STORE_OK) {
             send_text(p->req, p->code, p->body);
             a->stats.accepted += p->accept;
@@ -290,6 +314,7 @@ static void reply_read(struct rq *r, int code, json_t *j)
     json_decref(j);
     send_text(r->req, code, s ? s : "{\"error\":\"out of memory\"}");
     free(s);
+    count_answer(r->a, r->rt, code, r->t0_us);
     log_done(r, code, NULL);
 }
 
@@ -441,6 +466,7 @@ static void reply_now(struct rq *r, int code, json_t *j, const char *fallback,
     json_decref(j);
     send_text(r->req, code, s ? s : fallback);
     free(s);
+    count_answer(r->a, r->rt, code, r->t0_us);
     log_done(r, code, why);
 }
 
@@ -1507,7 +1533,7 @@ static const struct route *route_of(struct rq *r)
     for (const struct route *k = res;
          k < routes + NROUTES && strcmp(k->path, res->path) == 0; k++)
         if (k->method == m)
-            return k;
+            return r->rt = k;
     not_allowed(r, res);
     return NULL;
 }
@@ -1545,10 +1571,73 @@ static void on_request(struct evhttp_request *req, void *arg)
         .a = a, .req = req,
         .method = method_name(evhttp_request_get_command(req)),
         .path = path ? path : "",
+        .t0_us = a->metrics ? kz_mono_us() : 0,
     };
     const struct route *rt = route_of(&r);
     if (rt)
         serve(&r, rt);
+}
+
+/* ---- metrics (issue 11) ---------------------------------------------------------- */
+
+/* "POST /v1/messages": the route's label (a template, never a value). */
+static void route_label(const struct route *rt, char *buf, size_t n)
+{
+    if (rt)
+        snprintf(buf, n, "%s %s", method_name(rt->method), rt->path);
+    else
+        snprintf(buf, n, "none");
+}
+
+/* An answer sent: counted by (route, code), its time observed.  A pair is
+ * registered the first time it is met (at most API_COUNTS_MAX pairs: the
+ * routes are a fixed table, the codes a few each). */
+static void count_answer(struct api *a, const struct route *rt, int code,
+                         uint64_t t0_us)
+{
+    if (!a->metrics)
+        return;
+    size_t i = 0;
+    while (i < a->n_counts && (a->counts[i].rt != rt || a->counts[i].code != code))
+        i++;
+    if (i == a->n_counts && i < API_COUNTS_MAX) {
+        char route[96], c[8];
+        route_label(rt, route, sizeof route);
+        snprintf(c, sizeof c, "%d", code);
+        struct kz_label l[2] = { { "route", route }, { "code", c } };
+        char err[160];
+        a->counts[i] = (struct api_count){ rt, code, kz_metrics_counter(
+            a->metrics, "kyzmat_api_requests_total", "API requests answered, "
+            "by route and HTTP status.", l, 2, err, sizeof err) };
+        if (a->counts[i].n)
+            a->n_counts++;
+    }
+    if (i < a->n_counts)
+        kz_counter_add(a->counts[i].n, 1);
+    size_t k = rt ? (size_t)(rt - routes) : NROUTES;
+    if (t0_us && k < sizeof a->seconds / sizeof a->seconds[0] && a->seconds[k])
+        kz_hist_observe(a->seconds[k], (double)(kz_mono_us() - t0_us) / 1e6);
+}
+
+int api_metrics(struct api *a, struct kz_metrics *m, char *err, size_t errlen)
+{
+    static const double le[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
+    _Static_assert(NROUTES <= sizeof a->seconds / sizeof a->seconds[0],
+                   "api.seconds[] too small for the route table");
+    for (size_t k = 0; k < NROUTES; k++) {
+        char route[96];
+        route_label(&routes[k], route, sizeof route);
+        struct kz_label l = { "route", route };
+        a->seconds[k] = kz_metrics_histogram(
+            m, "kyzmat_api_request_seconds", "From a complete request to its "
+            "answer (after the commit for writes).", &l, 1, le,
+            sizeof le / sizeof le[0], err, errlen);
+        if (!a->seconds[k])
+            return -1;
+    }
+    a->metrics = m;
+    return 0;
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -1557,21 +1646,12 @@ struct api *api_new(struct event_base *base, struct store *st,
                     const struct api_opts *opts, char *err, size_t errlen)
 {
     char host[64];
+    int port;
     const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:0";
-    const char *colon = strrchr(listen, ':');
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host ||
-        !colon[1] || *end || port < 0 || port > 65535) {
+    if (http_edge_listen_parse(listen, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "http.listen \"%s\": want numeric host:port",
                  listen);
         return NULL;
-    }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
     }
     struct api *a = calloc(1, sizeof *a);
     if (!a) {
@@ -1627,6 +1707,10 @@ void api_free(struct api *a)
         answer_pending(a, -1);
     http_edge_free(a->edge);
     kz_netallow_free(&a->callback_allow);
+    for (size_t i = 0; a->metrics && i < a->n_counts; i++)
+        kz_metrics_retire(a->metrics, a->counts[i].n);
+    for (size_t k = 0; a->metrics && k < NROUTES; k++)
+        kz_metrics_retire(a->metrics, a->seconds[k]);
     free(a);
 }
 

@@ -137,4 +137,14 @@ void api_get_stats(const struct api *api, struct api_stats *out);
 int api_token_create(struct store *st, const char *agency, const char *scopes,
                      char *token, size_t cap, char *err, size_t errlen);
 
+/*
+ * api_metrics — count the API in m (issue 11): kyzmat_api_requests_total
+ * {route, code} (the route as its template, "POST /v1/messages"; "none"
+ * for a path no route serves) and kyzmat_api_request_seconds{route} (a
+ * complete request to its answer, after the commit for writes).  0, or -1
+ * (err).  m must outlive the API; api_free retires the series.
+ */
+struct kz_metrics;
+int api_metrics(struct api *a, struct kz_metrics *m, char *err, size_t errlen);
+
 #endif

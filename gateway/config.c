@@ -41,8 +41,8 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
-enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_REDIS, S_DB, S_BOOKING, S_USSD,
-            S_CALLBACKS, S_COUNT };
+enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
+            S_USSD, S_CALLBACKS, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -55,6 +55,8 @@ static const struct section sections[S_COUNT] = {
     [S_LOG]   = { "log", 0, "where and how much to log" },
     [S_SMSC]  = { "smsc", 1, "list of SMSC links; each entry is one ESME bind" },
     [S_HTTP]  = { "http", 0, "HTTP API" },
+    [S_ADMIN] = { "admin", 0, "the operators' listener: GET /metrics (Prometheus), "
+                  "/healthz, /readyz" },
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
@@ -152,6 +154,13 @@ static const struct key keys[] = {
 
     { S_HTTP, "listen", T_STR, "127.0.0.1:8080", 3, 300, NULL, F_HOSTPORT,
       C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
+    { S_ADMIN, "listen", T_STR, "", 0, 300, NULL, F_HOSTPORT, C(admin_listen), 0,
+      "address:port of the admin listener (port 0: any free one, logged); "
+      "empty = none.  Keep it on a private address: it has no token" },
+    { S_ADMIN, "max_connections", T_UINT, "64", 1, 10000, NULL, 0,
+      C(admin_max_connections), 0,
+      "cap on admin connections (scrapers, probes); at the cap the oldest "
+      "idle one is closed" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
     { S_HTTP, "head_timeout", T_DUR, "10s", 100, HOUR_MS, NULL, 0,
@@ -511,7 +520,7 @@ static int check_string(const struct key *k, const char *s, size_t len,
             }
         }
     }
-    if (k->flags & F_HOSTPORT) {
+    if ((k->flags & F_HOSTPORT) && len > 0) {   /* "" only where min is 0 */
         const char *colon = NULL;
         for (size_t i = 0; i < len; i++)
             if (s[i] == ':')

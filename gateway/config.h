@@ -67,6 +67,8 @@ struct config {
     unsigned http_max_body;
     unsigned http_head_timeout_ms; /* whole request within this (http_edge) */
     unsigned http_max_connections; /* 0 = from RLIMIT_NOFILE */
+    char *admin_listen;         /* "host:port", or "" (no admin listener) */
+    unsigned admin_max_connections;
     char *redis_url;            /* "" = dialogs kept in process */
     char *db_path;
     int db_synchronous;         /* enum config_sync */

@@ -30,6 +30,7 @@
 /* A link being stopped (SIGTERM, reload) gets this long to unbind. */
 #define STOP_GRACE_MS 3000
 
+struct admin;
 struct api;
 struct config;
 struct dialogs;
@@ -60,6 +61,7 @@ struct daemon {
     struct ussd_service *ussd;
     struct store *db;           /* SQLite: outbox, applications, bookings */
     struct api *api;            /* the agencies' HTTP API */
+    struct admin *admin;        /* /metrics, /healthz, /readyz (or NULL) */
     struct outbox *outbox;      /* drains the SMS outbox onto the links */
     struct reminders *reminders;/* the day-before booking reminder SMS */
     struct kz_metrics *metrics; /* every module's series (base/metrics) */

@@ -36,6 +36,7 @@
 #include <sys/queue.h>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "base/netaddr.h"
 #include "base/utf8.h"
 
@@ -82,6 +83,9 @@ const char *fetch_status_name(int status)
 
 enum xfer_state { X_FREE = 0, X_ACTIVE, X_REPORTING };
 
+#define FETCH_BM_MAX 32           /* back-ends counted (then "other") */
+#define FETCH_BM_NAME 96
+
 struct xfer {
     struct fetch *f;
     uint32_t index;
@@ -99,6 +103,7 @@ struct xfer {
     size_t len, cap, max;
     bool too_large;
     bool guarded;             /* req.guard and its host not named (item 9) */
+    struct fetch_bm *bm;      /* its back-end's series; NULL: no metrics */
     bool refused;             /* ... and an address was not allowed */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -128,6 +133,13 @@ struct fetch {
     int depth;                /* nesting of our libevent entries and done calls */
     bool closing;             /* fetch_free called */
     bool freeing;             /* final release under way */
+    struct kz_metrics *metrics;   /* fetch_metrics(); NULL: none */
+    struct fetch_bm {             /* one back-end (its URL's origin) */
+        char name[FETCH_BM_NAME];
+        struct kz_hist *seconds;
+        struct kz_counter *by[FETCH_SHUTDOWN + 1];  /* by enum fetch_status */
+    } bm[FETCH_BM_MAX];
+    size_t n_bm;
 };
 
 /* ---- socket and timer wiring ------------------------------------------- */
@@ -323,6 +335,60 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* ---- metrics (issue 11) --------------------------------------------------- */
+
+/* The back-end label of a request: its URL's origin ("http://host:port"),
+ * bounded by the menu set; a callback (req->guard: an agency's URL, any
+ * number of them) is "callback".  The table's last entry is "other". */
+static struct fetch_bm *bm_for(struct fetch *f, const struct fetch_req *req)
+{
+    char name[FETCH_BM_NAME];
+    const char *u = req->url, *sep = strstr(u, "://");
+    size_t n = sep ? (size_t)(sep + 3 - u) + strcspn(sep + 3, "/?#") : 0;
+    if (req->guard || !n)
+        snprintf(name, sizeof name, "%s", req->guard ? "callback" : "other");
+    else
+        snprintf(name, sizeof name, "%.*s", (int)n, u);
+    for (size_t i = 0; i < f->n_bm; i++)
+        if (strcmp(f->bm[i].name, name) == 0)
+            return &f->bm[i];
+    if (f->n_bm == FETCH_BM_MAX - 1 && strcmp(name, "other") != 0)
+        snprintf(name, sizeof name, "other");
+    for (size_t i = 0; i < f->n_bm; i++)
+        if (strcmp(f->bm[i].name, name) == 0)
+            return &f->bm[i];
+    if (f->n_bm == FETCH_BM_MAX)
+        return NULL;
+    static const double le[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                 2.5, 5, 10, 30 };
+    struct fetch_bm *b = &f->bm[f->n_bm];
+    memset(b, 0, sizeof *b);
+    snprintf(b->name, sizeof b->name, "%s", name);
+    struct kz_label l[2] = { { "backend", b->name }, { "status", NULL } };
+    char err[160];
+    b->seconds = kz_metrics_histogram(f->metrics, "kyzmat_backend_request_seconds",
+                                      "Back-end, app and callback calls: from "
+                                      "the start to the end.", l, 1, le,
+                                      sizeof le / sizeof le[0], err, sizeof err);
+    for (int k = 0; b->seconds && k <= FETCH_SHUTDOWN; k++) {
+        l[1].value = fetch_status_name(k);
+        b->by[k] = kz_metrics_counter(f->metrics, "kyzmat_backend_requests_total",
+                                      "Back-end, app and callback calls by how "
+                                      "they ended.", l, 2, err, sizeof err);
+        if (!b->by[k])
+            return NULL;
+    }
+    if (!b->seconds)
+        return NULL;
+    f->n_bm++;
+    return b;
+}
+
+void fetch_metrics(struct fetch *f, struct kz_metrics *m)
+{
+    f->metrics = m;
+}
+
 /* ---- reporting ----------------------------------------------------------- */
 
 static int status_of(struct xfer *x, CURLcode rc, long code)
@@ -355,6 +421,11 @@ static void deliver(struct fetch *f, struct xfer *x, struct fetch_result *res)
     res->body_len = x->len;
     fetch_done_fn done = x->done;
     void *arg = x->arg;
+    if (x->bm) {
+        kz_hist_observe(x->bm->seconds, res->elapsed_ms / 1000.0);
+        if (res->status >= 0 && res->status <= FETCH_SHUTDOWN)
+            kz_counter_add(x->bm->by[res->status], 1);
+    }
     f->depth++;
     done(arg, res);
     f->depth--;
@@ -681,6 +752,7 @@ int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done
     x->state = X_ACTIVE;
     x->done = done;
     x->arg = arg;
+    x->bm = f->metrics ? bm_for(f, req) : NULL;
     x->started_ms = kz_mono_ms();
     x->seq = ++f->seq;
     f->inflight++;
@@ -740,6 +812,11 @@ static void release_now(struct fetch *f)
         fsock_free(LIST_FIRST(&f->socks));
     event_free(f->timer);
     kz_netallow_free(&f->allow);
+    for (size_t i = 0; f->metrics && i < f->n_bm; i++) {
+        kz_metrics_retire(f->metrics, f->bm[i].seconds);
+        for (int k = 0; k <= FETCH_SHUTDOWN; k++)
+            kz_metrics_retire(f->metrics, f->bm[i].by[k]);
+    }
     free(f->proxy);
     free(f);
 }

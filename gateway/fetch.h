@@ -289,4 +289,15 @@ int fetch_json_map(const char *body, size_t len, const char *const *paths, size_
                    size_t value_max, char *buf, size_t cap, struct fetch_json_value *out,
                    char *err, size_t errlen);
 
+/*
+ * fetch_metrics — from now on count every request in m (issue 11):
+ * kyzmat_backend_request_seconds{backend} and
+ * kyzmat_backend_requests_total{backend, status} (fetch_status_name), the
+ * back-end being the URL's origin ("http://host:port"; at most 31, then
+ * "other"), or "callback" for guarded requests (agencies' URLs).  m must
+ * outlive f; fetch_free retires the series.
+ */
+struct kz_metrics;
+void fetch_metrics(struct fetch *f, struct kz_metrics *m);
+
 #endif

@@ -76,7 +76,6 @@
 #include "base/clock.h"
 #include "gateway/log.h"
 
-#define EDGE_PEER "api"
 #define EDGE_RESERVE 256u        /* descriptors kept for everything else */
 #define EDGE_LOG_EVERY_MS 10000
 #define EDGE_RESUME_MS 1000      /* accept retried after an accept error */
@@ -133,6 +132,7 @@ struct http_edge {
     unsigned open, max;
     uint64_t head_ms;
     size_t max_body;
+    const char *peer, *key;      /* log tag ("api"), config section ("http") */
     enum pause paused;
     bool saw_close;              /* set by conn_gone (see conn_close) */
     void (*on_request)(struct evhttp_request *req, void *arg);
@@ -168,7 +168,7 @@ static void log_flush(struct http_edge *e)
     char why[96] = "";
     if (e->n.paused)
         snprintf(why, sizeof why, " (%s)", evutil_socket_error_to_string(e->n.err));
-    log_msg(KLOG_WARN, EDGE_PEER, "connections: %u open (cap %u); since the "
+    log_msg(KLOG_WARN, e->peer, "connections: %u open (cap %u); since the "
             "last report %lu closed to make room (the oldest without a "
             "request), %lu closed at the head deadline (%" PRIu64 " ms) "
             "without a request, accept paused %lu times%s", e->open, e->max,
@@ -482,7 +482,7 @@ static void evict_oldest(struct http_edge *e)
     if (!c)
         return;
     e->n.evicted++;
-    log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed to make room (%u open)",
+    log_msg(KLOG_DEBUG, e->peer, "connection closed to make room (%u open)",
             e->open);
     conn_close(c);
     log_note(e);
@@ -509,7 +509,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c;
     bool noted = false;
     while ((c = TAILQ_FIRST(&e->head)) != NULL && c->since + e->head_ms <= now) {
-        log_msg(KLOG_DEBUG, EDGE_PEER, "connection closed at the head deadline "
+        log_msg(KLOG_DEBUG, e->peer, "connection closed at the head deadline "
                 "(%" PRIu64 " ms) after %u requests", e->head_ms, c->requests);
         if (c->requests == 0) {  /* an idle keep-alive is routine */
             e->n.expired++;
@@ -640,7 +640,7 @@ static void error_page(struct conn *c, struct evbuffer *buf)
     free(body);
     if (code == 413)
         c->linger = true;       /* the client may still be sending */
-    log_msg(KLOG_DEBUG, EDGE_PEER, "%d from evhttp answered as JSON: %s", code,
+    log_msg(KLOG_DEBUG, c->e->peer, "%d from evhttp answered as JSON: %s", code,
             msg);
 }
 
@@ -755,7 +755,8 @@ static const char *framing_problem(struct evhttp_request *req)
 }
 
 /* Answer req with a JSON error and close its connection. */
-static void refuse(struct evhttp_request *req, int code, const char *msg)
+static void refuse(const struct http_edge *e, struct evhttp_request *req,
+                   int code, const char *msg)
 {
     json_t *j = json_pack("{s:s, s:n}", "error", msg, "field");
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -770,7 +771,7 @@ static void refuse(struct evhttp_request *req, int code, const char *msg)
     if (b)
         evbuffer_free(b);
     free(s);
-    log_msg(KLOG_DEBUG, EDGE_PEER, "%d: %s", code, msg);
+    log_msg(KLOG_DEBUG, e->peer, "%d: %s", code, msg);
 }
 
 /* evhttp's generic callback: the request is complete and goes to the
@@ -787,7 +788,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     const char *bad = framing_problem(req);
     if (bad)
-        refuse(req, 400, bad);
+        refuse(e, req, 400, bad);
     else
         e->on_request(req, e->arg);
 }
@@ -800,7 +801,27 @@ bool http_edge_nul(struct http_edge *e, struct evhttp_request *req)
 
 /* ---- life cycle ---------------------------------------------------------------- */
 
-static unsigned choose_cap(unsigned want)
+int http_edge_listen_parse(const char *listen, char *host, size_t hostcap,
+                           int *port)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= hostcap ||
+        !colon[1] || *end || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    *port = (int)p;
+    return 0;
+}
+
+static unsigned choose_cap(const struct http_edge *e, unsigned want)
 {
     struct rlimit rl;
     uint64_t nofile = 1024;
@@ -808,15 +829,15 @@ static unsigned choose_cap(unsigned want)
         nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
     unsigned cap = want ? want : http_edge_default_cap(nofile);
     if (!want)
-        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections (http.max_connections "
+        log_msg(KLOG_INFO, e->peer, "at most %u connections (%s.max_connections "
                 "0: RLIMIT_NOFILE %" PRIu64 " less %" PRIu64 " kept for the links, "
-                "the database, Redis and curl)", cap, nofile, nofile - cap);
+                "the database, Redis and curl)", cap, e->key, nofile, nofile - cap);
     else if (want > http_edge_default_cap(nofile))
-        log_msg(KLOG_WARN, EDGE_PEER, "http.max_connections %u leaves too few of "
+        log_msg(KLOG_WARN, e->peer, "%s.max_connections %u leaves too few of "
                 "RLIMIT_NOFILE %" PRIu64 " for the links, the database, Redis and "
-                "curl; accept pauses when descriptors run out", want, nofile);
+                "curl; accept pauses when descriptors run out", e->key, want, nofile);
     else
-        log_msg(KLOG_INFO, EDGE_PEER, "at most %u connections", cap);
+        log_msg(KLOG_INFO, e->peer, "at most %u connections", cap);
     return cap;
 }
 
@@ -859,6 +880,8 @@ struct http_edge *http_edge_new(struct event_base *base,
     TAILQ_INIT(&e->head);
     TAILQ_INIT(&e->busy);
     e->head_ms = o->head_timeout_ms ? o->head_timeout_ms : 10000;
+    e->peer = o->peer ? o->peer : "api";
+    e->key = o->key ? o->key : "http";
     e->max_body = o->max_body;
     e->on_request = o->on_request;
     e->arg = o->arg;
@@ -892,7 +915,7 @@ struct http_edge *http_edge_new(struct event_base *base,
         http_edge_free(e);
         return NULL;
     }
-    e->max = choose_cap(o->max_connections);
+    e->max = choose_cap(e, o->max_connections);
     return e;
 }
 

@@ -1,6 +1,7 @@
 /*
- * gateway/http_edge.h — the HTTP API's edge: the evhttp server, its
- * listening socket and every client connection's life, below the routes.
+ * gateway/http_edge.h — an HTTP listener's edge (the agencies' API, the
+ * operators' admin listener): the evhttp server, its listening socket and
+ * every client connection's life, below the routes.
  *
  * What it does: binds evhttp (libevent 2.1) on host:port and hands every
  * complete request to one callback (the API's router).  Around evhttp it
@@ -55,6 +56,9 @@ struct http_edge_opts {
     size_t max_body;            /* evhttp's body cap (the 413 names it) */
     unsigned head_timeout_ms;   /* 0: 10 s */
     unsigned max_connections;   /* 0: http_edge_default_cap() */
+    const char *peer;           /* log tag; NULL: "api" (static string) */
+    const char *key;            /* config section named in its log lines;
+                                 * NULL: "http" (static string) */
     /* Every complete request (evhttp's generic callback). */
     void (*on_request)(struct evhttp_request *req, void *arg);
     void *arg;
@@ -81,6 +85,14 @@ int http_edge_port(const struct http_edge *e);
 bool http_edge_nul(struct http_edge *e, struct evhttp_request *req);
 /* Connections open now. */
 unsigned http_edge_open(const struct http_edge *e);
+
+/*
+ * http_edge_listen_parse — split "host:port" ("[::1]:8080" too) into a
+ * numeric host (brackets gone) and a port 0..65535.  0, or -1 when it is
+ * not of that form (or the host does not fit hostcap).  Pure.
+ */
+int http_edge_listen_parse(const char *listen, char *host, size_t hostcap,
+                           int *port);
 
 /*
  * The cap used when max_connections is 0, for a soft RLIMIT_NOFILE of

@@ -415,6 +415,16 @@ int links_open(const struct daemon *d)
     return n;
 }
 
+size_t links_unbound(const struct daemon *d, char (*what)[64], size_t max)
+{
+    const struct link *l;
+    size_t n = 0;
+    LIST_FOREACH(l, &d->links, entry)
+        if (n < max && (!l->e || esme_state(l->e) != ESME_BOUND))
+            snprintf(what[n++], sizeof what[0], "link %s", l->name);
+    return n;
+}
+
 void links_free_all(struct daemon *d)
 {
     struct link_list *heads[2] = { &d->links, &d->retiring };

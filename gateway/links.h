@@ -96,6 +96,11 @@ void links_stop_all(struct daemon *d);
 /* Links, active or retiring, whose esme is not CLOSED. */
 int links_open(const struct daemon *d);
 
+/* Active links that are not bound now: up to max of their names, each
+ * "link NAME" cut to cap bytes, into what[]; returns how many (the
+ * readiness probe, gateway/admin). */
+size_t links_unbound(const struct daemon *d, char (*what)[64], size_t max);
+
 /* When stopping and no link is open: leave the loop (once). */
 void links_check_all_closed(struct daemon *d);
 

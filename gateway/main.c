@@ -34,13 +34,14 @@
  * link being retired (removed or changed on reload) is stopped and freed
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
- * May call: base/metrics, gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
+ * May call: base/metrics, gateway/admin, gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
  * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
  * libevent, libc.
  * No exit() anywhere: main returns.
  */
 #include "base/metrics.h"
+#include "gateway/admin.h"
 #include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
@@ -563,6 +564,8 @@ static void daemon_free(struct daemon *d)
      * answered (202s, receipts, keyword MOs, screens) while links live */
     store_flush(d->db);
     links_free_all(d);
+    admin_free(d->admin);
+    d->admin = NULL;
     api_free(d->api);
     d->api = NULL;
     reminders_free(d->reminders);
@@ -719,6 +722,8 @@ static int start_ussd(struct daemon *d)
     struct fetch_opts fopts = { .allow = d->cfg->callbacks_allow,
                                 .allow_n = d->cfg->callbacks_allow_count };
     d->fetch = fetch_new(d->base, &fopts);
+    if (d->fetch)
+        fetch_metrics(d->fetch, d->metrics);
     struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
                              .ud = d };
     d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)
@@ -726,6 +731,10 @@ static int start_ussd(struct daemon *d)
     if (!d->ussd) {
         log_msg(KLOG_ERROR, NULL, "not starting: dialog store: %s",
                 serr[0] ? serr : "out of memory");
+        return -1;
+    }
+    if (ussd_metrics(d->ussd, d->metrics, serr, sizeof serr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: USSD metrics: %s", serr);
         return -1;
     }
     log_msg(KLOG_INFO, NULL, "menus %s (%u nodes); USSD dialogs in %s",
@@ -761,8 +770,13 @@ static int start_sms(struct daemon *d)
     oopts.from = "kyzmat";
     oopts.fetch = d->fetch;
     d->outbox = outbox_new(d->base, d->db, &olinks, &oopts);
+    char merr[160] = "";
     if (!d->outbox) {
         log_msg(KLOG_ERROR, NULL, "not starting: cannot start the SMS sender");
+        return -1;
+    }
+    if (outbox_metrics(d->outbox, d->metrics, merr, sizeof merr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: outbox metrics: %s", merr);
         return -1;
     }
     struct reminders_opts ropts;
@@ -834,6 +848,10 @@ static int start_api(struct daemon *d)
                 d->cfg->http_listen, derr);
         return -1;
     }
+    if (api_metrics(d->api, d->metrics, derr, sizeof derr) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: API metrics: %s", derr);
+        return -1;
+    }
     char host[300];
     snprintf(host, sizeof host, "%s", d->cfg->http_listen);
     char *colon = strrchr(host, ':');
@@ -841,6 +859,56 @@ static int start_api(struct daemon *d)
         *colon = '\0';
     log_msg(KLOG_INFO, NULL, "HTTP API on %s:%d; database %s", host,
             api_port(d->api), d->cfg->db_path);
+    return 0;
+}
+
+/* ---- the admin listener's view of the daemon (gateway/admin) ---------- */
+
+static size_t admin_ready(void *ud, char (*what)[ADMIN_WHAT_MAX], size_t max)
+{
+    struct daemon *d = ud;
+    size_t n = 0;
+    if (d->stopping && n < max)
+        snprintf(what[n++], ADMIN_WHAT_MAX, "stopping");
+    n += links_unbound(d, what + n, max - n);
+    if (d->cfg->redis_url[0] && dialogs_state(d->store) != DIALOGS_UP && n < max)
+        snprintf(what[n++], ADMIN_WHAT_MAX, "redis");
+    if (store_schema_version(d->db) < 0 && n < max)
+        snprintf(what[n++], ADMIN_WHAT_MAX, "database");
+    return n;
+}
+
+static int admin_redis_up(void *ud)
+{
+    struct daemon *d = ud;
+    return d->cfg->redis_url[0] ? dialogs_state(d->store) == DIALOGS_UP : -1;
+}
+
+static int admin_db_up(void *ud)
+{
+    return store_schema_version(((struct daemon *)ud)->db) >= 0;
+}
+
+/* The operators' listener, when admin.listen names one.  0, or -1
+ * (logged). */
+static int start_admin(struct daemon *d)
+{
+    if (!d->cfg->admin_listen[0])
+        return 0;
+    struct admin_opts o = {
+        .listen = d->cfg->admin_listen,
+        .max_connections = d->cfg->admin_max_connections,
+        .head_timeout_ms = d->cfg->http_head_timeout_ms,
+        .metrics = d->metrics, .ready = admin_ready,
+        .redis_up = admin_redis_up, .db_up = admin_db_up, .ud = d,
+        .version = KYZMAT_VERSION,
+    };
+    char err[256] = "";
+    d->admin = admin_new(d->base, &o, err, sizeof err);
+    if (!d->admin) {
+        log_msg(KLOG_ERROR, NULL, "not starting: admin listener: %s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -872,7 +940,7 @@ static int start_daemon(struct daemon *d, const struct options *o)
     log_msg(KLOG_INFO, NULL, "kyzmatd %s starting: %s, %zu smsc", KYZMAT_VERSION,
             o->config ? o->config : "embedded defaults", d->cfg->smsc_count);
     if (start_ussd(d) != 0 || start_sms(d) != 0 || start_api(d) != 0 ||
-        start_links_gated(d) != 0)
+        start_admin(d) != 0 || start_links_gated(d) != 0)
         return -1;
     if (o->pidfile && write_pidfile(o->pidfile) != 0) {
         log_msg(KLOG_ERROR, NULL, "cannot write pid file %s: %s", o->pidfile,

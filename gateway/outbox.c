@@ -35,6 +35,7 @@
 #include "gateway/outbox.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #include <event2/event.h>
 
 #include "base/base64.h"
+#include "base/metrics.h"
 #include "base/sha256.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
@@ -53,6 +55,7 @@
 #include "gateway/store.h"
 
 #define LINK_MAX 64
+#define OB_METRIC_LINKS 32      /* links whose receipts are counted */
 #define PARKED_MAX 10000
 #define CLAIM_MAX 1024          /* rows claimed per pass, at most */
 #define PEER "outbox"
@@ -90,6 +93,9 @@ struct ob_rcpt {
     uint32_t answer;            /* status to answer with after the commit */
     int64_t held_id;            /* its row in receipts_held; 0: none */
     bool held_now;              /* held_id written by the running pass */
+    int final_state;            /* the final state it gave its message
+                                 * (STORE_MSG_*), or -1 (metrics) */
+    int64_t latency_ms;         /* then: from the submit to this receipt */
     char link[LINK_MAX];
     char id[OUTBOX_DLR_ID_MAX];
 };
@@ -142,6 +148,14 @@ struct outbox {
     bool waiting;                      /* p waits for the store's commit */
     struct ob_pass p;
     struct outbox_stats stats;
+    struct kz_metrics *metrics;        /* outbox_metrics(); NULL: none */
+    struct ob_link_metrics {           /* receipts per link, registered at
+                                        * the link's first final receipt */
+        char link[LINK_MAX];
+        struct kz_counter *by_state[3]; /* delivered, failed, expired */
+        struct kz_hist *latency;
+    } lm[OB_METRIC_LINKS];
+    size_t n_lm;
 };
 
 /* ---- pure parts ------------------------------------------------------- */
@@ -704,6 +718,7 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
                          struct ob_cb **cbs)
 {
     struct store_receipt_info info;
+    r->final_state = -1;
     int rc = store_receipt_ex(ob->st, r->link, r->id, r->state, r->err, now,
                               &info);
     if (rc == STORE_NOTFOUND) {
@@ -721,6 +736,9 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
         return -1;
     }
     ob->stats.receipts_matched++;
+    r->final_state = info.final_now;
+    r->latency_ms = info.submitted_at > 0 && now > info.submitted_at
+                        ? now - info.submitted_at : 0;
     if (info.final_now < 0 || !info.has_callback)   /* nothing to call */
         return 0;
     struct store_msg *m = NULL;
@@ -729,6 +747,124 @@ static int apply_receipt(struct outbox *ob, struct ob_rcpt *r, int64_t now,
             cb_prepare(ob, cbs, m->callback_url, info.id, info.final_now,
                        r->err, now);
         store_msg_free(m);
+    }
+    return 0;
+}
+
+/* ---- metrics (issue 11) ------------------------------------------------ */
+
+/* Receipt latency buckets: seconds to hours (operators ask for under 2, 5
+ * and 15 minutes, and over). */
+static const double latency_le[] = { 5, 15, 30, 60, 120, 300, 900, 1800,
+                                     3600, 7200, 14400, 43200, 86400 };
+
+/* The series of link's receipts, registered at its first final receipt
+ * (NULL when the table is full or a registration was refused: logged). */
+static struct ob_link_metrics *link_metrics(struct outbox *ob,
+                                            const char *link)
+{
+    for (size_t i = 0; i < ob->n_lm; i++)
+        if (strcmp(ob->lm[i].link, link) == 0)
+            return &ob->lm[i];
+    if (ob->n_lm == OB_METRIC_LINKS)
+        return NULL;
+    struct ob_link_metrics *lm = &ob->lm[ob->n_lm];
+    memset(lm, 0, sizeof *lm);
+    snprintf(lm->link, sizeof lm->link, "%s", link);
+    char err[160] = "";
+    struct kz_label l[2] = { { "link", lm->link }, { "state", NULL } };
+    bool ok = true;
+    for (int k = 0; ok && k < 3; k++) {
+        l[1].value = store_msg_state_name(STORE_MSG_DELIVERED + k);
+        lm->by_state[k] = kz_metrics_counter(
+            ob->metrics, "kyzmat_receipts_total", "Delivery receipts that made "
+            "a message final, by that state (delivered, failed, expired).", l, 2,
+            err, sizeof err);
+        ok = lm->by_state[k] != NULL;
+    }
+    if (ok)
+        ok = (lm->latency = kz_metrics_histogram(
+                  ob->metrics, "kyzmat_receipt_latency_seconds", "From a "
+                  "message's submit to the receipt that made it final.", l, 1,
+                  latency_le, sizeof latency_le / sizeof latency_le[0], err,
+                  sizeof err)) != NULL;
+    if (!ok) {
+        log_msg(KLOG_WARN, link, "receipt metrics: %s", err);
+        return NULL;
+    }
+    ob->n_lm++;
+    return lm;
+}
+
+/* A durable final receipt: counted by state, its latency observed. */
+static void count_receipt(struct outbox *ob, const struct ob_rcpt *r)
+{
+    struct ob_link_metrics *lm = ob->metrics ? link_metrics(ob, r->link) : NULL;
+    if (!lm)
+        return;
+    kz_counter_add(lm->by_state[r->final_state - STORE_MSG_DELIVERED], 1);
+    kz_hist_observe(lm->latency, (double)r->latency_ms / 1000.0);
+}
+
+#define OB_QUEUED_LIMIT 1000000
+
+static double m_queued(void *arg)
+{
+    struct outbox *ob = arg;
+    int64_t q = 0, due = 0;
+    return store_outbox_gauges(ob->st, OB_QUEUED_LIMIT, &q, &due) == STORE_OK
+               ? (double)q : NAN;
+}
+
+static double m_oldest(void *arg)
+{
+    struct outbox *ob = arg;
+    int64_t q = 0, due = 0, now = now_ms(ob);
+    if (store_outbox_gauges(ob->st, 1, &q, &due) != STORE_OK)
+        return NAN;
+    return q && due && due < now ? (double)(now - due) / 1000.0 : 0;
+}
+
+static double m_submitted(void *a) { return (double)((struct outbox *)a)->stats.submitted; }
+static double m_retried(void *a) { return (double)((struct outbox *)a)->stats.retried; }
+static double m_failed(void *a) { return (double)((struct outbox *)a)->stats.failed; }
+static double m_expired(void *a) { return (double)((struct outbox *)a)->stats.expired; }
+static double m_cb_ok(void *a) { return (double)((struct outbox *)a)->stats.callbacks_ok; }
+static double m_cb_failed(void *a) { return (double)((struct outbox *)a)->stats.callbacks_failed; }
+
+int outbox_metrics(struct outbox *ob, struct kz_metrics *m, char *err,
+                   size_t errlen)
+{
+    static const struct {
+        const char *name, *help, *lname, *lvalue;
+        kz_gauge_fn *fn;
+        bool counter;
+    } one[] = {
+        { "kyzmat_outbox_queued", "SMS waiting to be sent (counted up to "
+          "1,000,000).", NULL, NULL, m_queued, false },
+        { "kyzmat_outbox_oldest_age_seconds", "How long the most overdue queued "
+          "SMS has waited past its send time; 0 when none.", NULL, NULL,
+          m_oldest, false },
+        { "kyzmat_outbox_submitted_total", "SMS (all their parts) accepted by "
+          "an SMSC.", NULL, NULL, m_submitted, true },
+        { "kyzmat_outbox_retries_total", "Sends tried again after a temporary "
+          "failure.", NULL, NULL, m_retried, true },
+        { "kyzmat_outbox_failed_total", "SMS given up: refused for good or out "
+          "of tries.", NULL, NULL, m_failed, true },
+        { "kyzmat_outbox_expired_total", "SMS that expired before they could "
+          "be sent.", NULL, NULL, m_expired, true },
+        { "kyzmat_callbacks_total", "Agency callback calls by outcome.",
+          "outcome", "ok", m_cb_ok, true },
+        { "kyzmat_callbacks_total", "Agency callback calls by outcome.",
+          "outcome", "failed", m_cb_failed, true },
+    };
+    ob->metrics = m;
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        struct kz_label l = { one[i].lname, one[i].lvalue };
+        if ((one[i].counter ? kz_metrics_counter_fn : kz_metrics_gauge_fn)(
+                m, one[i].name, one[i].help, &l, one[i].lname ? 1 : 0,
+                one[i].fn, ob, err, errlen) != 0)
+            return -1;
     }
     return 0;
 }
@@ -1101,6 +1237,8 @@ static void pass_finish(struct outbox *ob, struct ob_pass *p)
         for (struct ob_rcpt *r = lists[k]; r; r = r->next) {
             answer_receipt(ob, r);
             r->held_now = false;
+            if (r->final_state >= STORE_MSG_DELIVERED)
+                count_receipt(ob, r);
         }
     cb_launch(ob, p->cbs, true);
     p->cbs = NULL;
@@ -1332,6 +1470,14 @@ void outbox_free(struct outbox *ob)
     LIST_FOREACH(s, &ob->inflight, live)
         s->ob = NULL;           /* mt's done() frees it */
     LIST_INIT(&ob->inflight);
+    if (ob->metrics) {
+        kz_metrics_retire(ob->metrics, ob);
+        for (size_t i = 0; i < ob->n_lm; i++) {
+            for (int k = 0; k < 3; k++)
+                kz_metrics_retire(ob->metrics, ob->lm[i].by_state[k]);
+            kz_metrics_retire(ob->metrics, ob->lm[i].latency);
+        }
+    }
     free(ob->from);
     free(ob);
 }

@@ -293,4 +293,18 @@ struct outbox_stats {
 };
 void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out);
 
+/*
+ * outbox_metrics — register the outbox's series in m (issue 11): queued
+ * SMS and the oldest one's wait past its send time (read from the store at
+ * scrape time), submitted / retried / failed / expired, callbacks by
+ * outcome; and, from each link's first final receipt on, receipts by
+ * message_state (kyzmat_receipts_total{link,state}) and the submit-to-
+ * receipt latency (kyzmat_receipt_latency_seconds{link}, 5 s to a day),
+ * counted once the receipt's pass is durable.  0, or -1 (err).  m must
+ * outlive the outbox; outbox_free retires the series.
+ */
+struct kz_metrics;
+int outbox_metrics(struct outbox *ob, struct kz_metrics *m, char *err,
+                   size_t errlen);
+
 #endif

@@ -414,6 +414,8 @@ enum sid {
     S_NOTICE_ADD, S_NOTICE_FAILED, S_NOTICE_RECENT, S_NOTICE_GET,
     /* issue 14 item 9 */
     S_WEBHOOK_ROTATE, S_WEBHOOK_FOR_MSG,
+    /* issue 11: the outbox's gauges */
+    S_OUT_QUEUED_COUNT, S_OUT_OLDEST_DUE,
     S_COUNT
 };
 
@@ -712,7 +714,14 @@ static const char *const sql[S_COUNT] = {
         "UPDATE outbox SET state = ?2, err = ?3, lease_until = NULL,"
         " updated_at = ?4, done_at = ?4"
         " WHERE id = ?1 AND (state = 'queued' OR state = 'sending' OR"
-        " state = 'submitted') RETURNING callback_url IS NOT NULL",
+        " state = 'submitted') RETURNING callback_url IS NOT NULL,"
+        " submitted_at",
+    /* issue 11: bounded by ?1 and by the partial index outbox_due */
+    [S_OUT_QUEUED_COUNT] =
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'queued'"
+        " LIMIT ?1)",
+    [S_OUT_OLDEST_DUE] =
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'",
     [S_RECEIPT_LOG] =
         "INSERT INTO receipts(at, smsc, msgid, outbox_id, state, err)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2803,6 +2812,24 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
     return r;
 }
 
+int store_outbox_gauges(struct store *st, int64_t limit, int64_t *queued,
+                        int64_t *oldest_due)
+{
+    sqlite3_stmt *s = S(st, S_OUT_QUEUED_COUNT);
+    bi(s, 1, limit);
+    int r = one_int(st, s, "queued count", queued);
+    if (r != STORE_OK)
+        return r;
+    s = S(st, S_OUT_OLDEST_DUE);
+    r = row(st, s, "oldest due");
+    if (r != STORE_OK)
+        return r;
+    *oldest_due = sqlite3_column_type(s, 0) == SQLITE_NULL
+                      ? 0 : sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
 int store_outbox_recover(struct store *st, int64_t now, int64_t *n_out)
 {
     sqlite3_stmt *s = S(st, S_OUT_RECOVER);
@@ -2891,6 +2918,7 @@ static int receipt_final(struct store *st, int64_t id, int msg_state, int err,
     if (r != STORE_OK)
         return r;
     out->has_callback = sqlite3_column_int(s, 0) != 0;
+    out->submitted_at = sqlite3_column_int64(s, 1);
     out->final_now = msg_state;
     sqlite3_reset(s);
     return STORE_OK;

@@ -620,6 +620,14 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
  */
 int store_outbox_recover(struct store *st, int64_t now, int64_t *n_out);
 /*
+ * store_outbox_gauges — for metrics: *queued = the queued messages, counted
+ * up to limit (a bounded read of the partial index outbox_due; a deeper
+ * queue reads as limit), and *oldest_due = the earliest next_attempt_at of
+ * a queued message (0: none queued), one index probe.
+ */
+int store_outbox_gauges(struct store *st, int64_t limit, int64_t *queued,
+                        int64_t *oldest_due);
+/*
  * store_mark_submitted — 'sending' -> 'submitted' with the SMSC's message
  * id (any format).  Also from 'queued': a submit_sm_resp that arrives after
  * the lease ran out still proves the SMSC has the message, so it is not
@@ -674,6 +682,8 @@ struct store_receipt_info {
                              (DELIVERED, FAILED, EXPIRED), or -1 when the
                              message's state did not change */
     bool has_callback;    /* with final_now: the message has a callback URL */
+    int64_t submitted_at; /* with final_now: when it was submitted (ms; 0
+                             when it never was) */
 };
 
 /*

@@ -36,6 +36,8 @@
 
 #include <sys/queue.h>
 
+#include "base/clock.h"
+#include "base/metrics.h"
 #include "gateway/booking.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
@@ -64,6 +66,7 @@ struct ussd_call {
     const struct ussd_dialect *dialect;
     unsigned ttl_ms;
     struct ussd_in in;
+    uint64_t t0_us;               /* arrival (kz_mono_us), for metrics */
     char phone[24];               /* "+" MSISDN, for the engine and apps */
     char dkey[DIALOGS_KEY_MAX + 1], lkey[DIALOGS_KEY_MAX + 1];
     int dkey_len, lkey_len;
@@ -120,6 +123,8 @@ struct ussd_service {
     struct store *db;             /* status lookups; may be NULL */
     LIST_HEAD(, ussd_call) calls;
     struct ussd_stats st;
+    struct kz_metrics *metrics;   /* ussd_metrics(); NULL: none */
+    struct kz_hist *step_seconds; /* arrival to screen, each step */
     uint64_t sid_counter;
     unsigned sid_salt;
     struct menu_output out;       /* scratch, see the top */
@@ -256,6 +261,10 @@ static void send_screen(struct ussd_call *c, const char *utf8, size_t len,
         s->st.ends++;
     else
         s->st.screens++;
+    if (s->step_seconds && c->t0_us) {
+        kz_hist_observe(s->step_seconds, (double)(kz_mono_us() - c->t0_us) / 1e6);
+        c->t0_us = 0;           /* one observation per step */
+    }
 }
 
 /* A built-in final screen (unavailable, expired, failure) and the end. */
@@ -1236,6 +1245,7 @@ int ussd_deliver(struct ussd_service *s, const char *link,
         log_msg(KLOG_ERROR, link, "USSD: out of memory");
         return smpp_tlv_find(pdu, SMPP_TLV_USSD_SERVICE_OP) ? 1 : 0;
     }
+    c->t0_us = s->step_seconds ? kz_mono_us() : 0;
     char err[160];
     if (ussd_classify(dialect, pdu, &c->in, err, sizeof err) != 0) {
         s->st.errors++;
@@ -1401,5 +1411,58 @@ void ussd_free(struct ussd_service *s)
     }
     LIST_INIT(&s->calls);
     menu_set_unref(s->set);
+    if (s->metrics) {
+        kz_metrics_retire(s->metrics, s);
+        kz_metrics_retire(s->metrics, s->step_seconds);
+    }
     free(s);
+}
+
+/* ---- metrics (issue 11) ------------------------------------------------ */
+
+static double m_starts(void *a) { return (double)((struct ussd_service *)a)->st.starts; }
+static double m_ends(void *a) { return (double)((struct ussd_service *)a)->st.ends; }
+static double m_expired(void *a) { return (double)((struct ussd_service *)a)->st.expired; }
+static double m_aborts(void *a) { return (double)((struct ussd_service *)a)->st.aborts; }
+static double m_unavail(void *a) { return (double)((struct ussd_service *)a)->st.unavailable; }
+static double m_errors(void *a) { return (double)((struct ussd_service *)a)->st.errors; }
+static double m_steps(void *a) { return (double)((struct ussd_service *)a)->st.screens; }
+static double m_in_flight(void *a) { return ((struct ussd_service *)a)->st.in_flight; }
+
+int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
+                 size_t errlen)
+{
+    static const struct {
+        const char *outcome;
+        kz_gauge_fn *fn;
+    } ends[] = {
+        { "started", m_starts }, { "completed", m_ends },
+        { "timed_out", m_expired }, { "aborted", m_aborts },
+        { "unavailable", m_unavail }, { "error", m_errors },
+    };
+    static const double le[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
+    s->metrics = m;
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        struct kz_label l = { "event", ends[i].outcome };
+        if (kz_metrics_counter_fn(m, "kyzmat_ussd_dialogs_total", "USSD dialogs "
+                                  "by event: started (a dial), completed (a final "
+                                  "screen), timed_out, aborted (by the network), "
+                                  "unavailable (told to dial later), error.",
+                                  &l, 1, ends[i].fn, s, err, errlen) != 0)
+            return -1;
+    }
+    if (kz_metrics_counter_fn(m, "kyzmat_ussd_screens_total", "USSD screens "
+                              "sent that wait for an answer.", NULL, 0, m_steps,
+                              s, err, errlen) != 0 ||
+        kz_metrics_gauge_fn(m, "kyzmat_ussd_in_flight", "USSD steps being "
+                            "answered now.", NULL, 0, m_in_flight, s, err,
+                            errlen) != 0)
+        return -1;
+    s->step_seconds = kz_metrics_histogram(m, "kyzmat_ussd_step_seconds",
+                                           "From a USSD PDU's arrival to the "
+                                           "screen that answers it.", NULL, 0,
+                                           le, sizeof le / sizeof le[0], err,
+                                           errlen);
+    return s->step_seconds ? 0 : -1;
 }

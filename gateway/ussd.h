@@ -145,6 +145,18 @@ int ussd_push(struct ussd_service *s, const char *link,
 
 void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
 
+/*
+ * ussd_metrics — register the service's series in m (issue 11): dialogs by
+ * event (kyzmat_ussd_dialogs_total{event}: started, completed, timed_out,
+ * aborted, unavailable, error), screens, steps in flight, and the step
+ * latency histogram (kyzmat_ussd_step_seconds, arrival to screen, 0.5 ms
+ * to 5 s; one clock read per step).  0, or -1 (err).  m must outlive the
+ * service; ussd_free retires the series.
+ */
+struct kz_metrics;
+int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
+                 size_t errlen);
+
 /* Free the service.  Dialogs in flight are dropped (their store and fetch
  * requests are cancelled or answered into the void); call it after the
  * links have stopped and before freeing the store and fetch. */
