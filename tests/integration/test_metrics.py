@@ -286,7 +286,14 @@ def prometheus_scrapes_traffic_and_fires_link_down():
     stop.append(1)
     th.join(10)
     wait_until(lambda: s.stats().get("submits", 0) >= i, 20, "%d submits at the simulator" % i)
-    sim = s.stats()["submits"]
+    last = [-1]
+
+    def settled():                      # USSD screens in flight land too
+        time.sleep(0.5)
+        was, last[0] = last[0], s.stats()["submits"]
+        return last[0] == was
+    wait_until(settled, 20, "the simulator's count settles")
+    sim = last[0]
     time.sleep(3)                       # two more scrapes
     got = query(url, 'sum(kyzmat_link_submits_total{status="ESME_ROK"})')
     inc = query(url, 'sum(increase(kyzmat_link_submits_total{status="ESME_ROK"}[5m]))')
