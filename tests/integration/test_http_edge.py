@@ -17,6 +17,7 @@ Owns: the processes it starts (harness) and its client sockets.
 May call: harness, the Python standard library.
 """
 import json
+import re
 import os
 import resource
 import socket
@@ -147,10 +148,14 @@ def accept_pauses_on_emfile():
     g, port = gateway_under_limit(s, 1024, ", max_connections: 5000")
     socks = flood(port, 2000)
     hold_and_check(s, g, port, socks, rebind=False)
-    # under valgrind the gateway accepts slowly: the descriptors may run
-    # out (and the rate-limited line come) only after the check above
-    g.wait_log(r"accept paused", timeout=60 if WRAP else 15)
-    expect("Too many open files" in g.log(), "no accept-paused line:\n" + g.log()[-2000:])
+    # Under valgrind the gateway accepts so slowly that the head deadline
+    # closes connections faster than it takes new ones: the descriptors
+    # never run out there (the check above still holds: health answers,
+    # the log stays small).  Natively and under ASan they do.
+    if not WRAP:
+        g.wait_log(r"Too many open files", timeout=15)
+        expect(re.search(r"accept paused [1-9]", g.log()),
+               "no accept-paused line:\n" + g.log()[-2000:])
 
 
 def closed_within(sock, seconds, trickle=None):
