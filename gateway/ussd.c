@@ -125,6 +125,12 @@ struct ussd_service {
     struct ussd_stats st;
     struct kz_metrics *metrics;   /* ussd_metrics(); NULL: none */
     struct kz_hist *step_seconds; /* arrival to screen, each step */
+    struct node_counts {          /* per node of a set: [0] the set in use,
+                                   * [1] the one before (calls still on it) */
+        const struct menu_set *set;
+        struct kz_counter **visits, **answers;   /* nnode each */
+        uint16_t n;
+    } nc[2];
     uint64_t sid_counter;
     unsigned sid_salt;
     struct menu_output out;       /* scratch, see the top */
@@ -335,6 +341,11 @@ static void new_sid(struct ussd_service *s, struct ussd_call *c)
 /* ---- stepping ----------------------------------------------------------------- */
 
 static void run_step(struct ussd_call *c, struct menu_input *in);
+static const struct node_counts *node_counts_of(const struct ussd_service *s,
+                                                const struct menu_set *set);
+static void node_counts_swap(struct ussd_service *s);
+static void node_counts_retire(struct ussd_service *s, struct node_counts *nc);
+static void node_counts_free(struct node_counts *nc);
 
 /* A store request of c came back.  Returns true when c is finished (and
  * freed if this was its last request): the caller must not touch it. */
@@ -1111,7 +1122,14 @@ static void handle_output(struct ussd_call *c)
 static void run_step(struct ussd_call *c, struct menu_input *in)
 {
     c->st = C_STEP;
+    const struct node_counts *nc = node_counts_of(c->s, c->set);
+    if (nc && in->event == MENU_EV_INPUT && c->dlg.node < nc->n)
+        kz_counter_add(nc->answers[c->dlg.node], 1);
+    uint16_t was = c->dlg.node;
     int rc = menu_step(c->set, &c->dlg, in, &c->s->out);
+    if (nc && rc == MENU_OK && c->dlg.node < nc->n &&
+        (c->dlg.node != was || in->event != MENU_EV_INPUT))
+        kz_counter_add(nc->visits[c->dlg.node], 1);
     if (rc != MENU_OK) {
         c->s->st.errors++;
         log_call(c, rc == MENU_EUNEXPECTED ? KLOG_INFO : KLOG_ERROR,
@@ -1369,6 +1387,8 @@ void ussd_set_menus(struct ussd_service *s, struct menu_set *set)
 {
     struct menu_set *old = s->set;
     s->set = menu_set_ref(set);
+    if (s->metrics)
+        node_counts_swap(s);
     menu_set_unref(old);
 }
 
@@ -1414,7 +1434,10 @@ void ussd_free(struct ussd_service *s)
     if (s->metrics) {
         kz_metrics_retire(s->metrics, s);
         kz_metrics_retire(s->metrics, s->step_seconds);
+        node_counts_retire(s, &s->nc[0]);
     }
+    for (int k = 0; k < 2; k++)
+        node_counts_free(&s->nc[k]);
     free(s);
 }
 
@@ -1428,6 +1451,69 @@ static double m_unavail(void *a) { return (double)((struct ussd_service *)a)->st
 static double m_errors(void *a) { return (double)((struct ussd_service *)a)->st.errors; }
 static double m_steps(void *a) { return (double)((struct ussd_service *)a)->st.screens; }
 static double m_in_flight(void *a) { return ((struct ussd_service *)a)->st.in_flight; }
+
+/* The node counters of set (the one in use, or the one before), or NULL
+ * (no metrics, or a call on an older set: not counted). */
+static const struct node_counts *node_counts_of(const struct ussd_service *s,
+                                                const struct menu_set *set)
+{
+    for (int k = 0; k < 2; k++)
+        if (s->nc[k].set && s->nc[k].set == set)
+            return &s->nc[k];
+    return NULL;
+}
+
+static void node_counts_free(struct node_counts *nc)
+{
+    free(nc->visits);
+    free(nc->answers);
+    memset(nc, 0, sizeof *nc);
+}
+
+static void node_counts_retire(struct ussd_service *s, struct node_counts *nc)
+{
+    for (uint16_t i = 0; i < nc->n; i++) {
+        kz_metrics_retire(s->metrics, nc->visits[i]);
+        kz_metrics_retire(s->metrics, nc->answers[i]);
+    }
+}
+
+/* Register the counters of s->set's nodes (a node kept across a reload,
+ * by id, keeps its counts: the registry revives its series); the old
+ * set's move to nc[1] (their series are left out of scrapes unless the
+ * new set has the node too).  A refusal costs the counts, logged. */
+static void node_counts_swap(struct ussd_service *s)
+{
+    node_counts_free(&s->nc[1]);
+    node_counts_retire(s, &s->nc[0]);
+    s->nc[1] = s->nc[0];
+    memset(&s->nc[0], 0, sizeof s->nc[0]);
+    struct node_counts *nc = &s->nc[0];
+    uint16_t n = s->set->nnode;
+    nc->visits = calloc(n ? n : 1, sizeof *nc->visits);
+    nc->answers = calloc(n ? n : 1, sizeof *nc->answers);
+    char err[160] = "out of memory";
+    bool ok = nc->visits && nc->answers;
+    for (uint16_t i = 0; ok && i < n; i++) {
+        struct kz_label l = { "node", s->set->node[i].id };
+        nc->visits[i] = kz_metrics_counter(s->metrics, "kyzmat_ussd_node_visits_total",
+                                           "Times a dialog came to the menu node.",
+                                           &l, 1, err, sizeof err);
+        nc->answers[i] = kz_metrics_counter(s->metrics, "kyzmat_ussd_node_answers_total",
+                                            "Answers citizens typed at the menu node "
+                                            "(visits less answers: drop-offs).",
+                                            &l, 1, err, sizeof err);
+        ok = nc->visits[i] && nc->answers[i];
+        nc->n = (uint16_t)(i + 1);
+    }
+    if (!ok) {
+        log_msg(KLOG_WARN, "ussd", "menu node metrics: %s", err);
+        node_counts_retire(s, nc);
+        node_counts_free(nc);
+        return;
+    }
+    nc->set = s->set;
+}
 
 int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
                  size_t errlen)
@@ -1459,6 +1545,7 @@ int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
                             "answered now.", NULL, 0, m_in_flight, s, err,
                             errlen) != 0)
         return -1;
+    node_counts_swap(s);
     s->step_seconds = kz_metrics_histogram(m, "kyzmat_ussd_step_seconds",
                                            "From a USSD PDU's arrival to the "
                                            "screen that answers it.", NULL, 0,

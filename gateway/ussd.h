@@ -150,8 +150,10 @@ void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
  * event (kyzmat_ussd_dialogs_total{event}: started, completed, timed_out,
  * aborted, unavailable, error), screens, steps in flight, and the step
  * latency histogram (kyzmat_ussd_step_seconds, arrival to screen, 0.5 ms
- * to 5 s; one clock read per step).  0, or -1 (err).  m must outlive the
- * service; ussd_free retires the series.
+ * to 5 s; one clock read per step), and per node of the menu set visits
+ * and answers (kyzmat_ussd_node_visits_total{node}, _answers_total{node}:
+ * the difference is the drop-offs), re-registered by ussd_set_menus.  0,
+ * or -1 (err).  m must outlive the service; ussd_free retires the series.
  */
 struct kz_metrics;
 int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,

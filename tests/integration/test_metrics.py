@@ -185,6 +185,12 @@ def ussd_dialogs_and_step_latency():
                        capture_output=True, timeout=30)
     expect(p.returncode == 0, "promtool: %s%s" % (p.stdout.decode(), p.stderr.decode()))
     expect(series(text, "kyzmat_ussd_dialogs_total", event="aborted") == 0, "aborted")
+    # visits and answers per node: the language menu seen and answered,
+    # the main menu seen and not answered (a drop-off, once hung up)
+    expect(series(text, "kyzmat_ussd_node_visits_total", node="language") == 1, "language visits")
+    expect(series(text, "kyzmat_ussd_node_answers_total", node="language") == 1, "language answers")
+    expect(series(text, "kyzmat_ussd_node_visits_total", node="main") == 1, "main visits")
+    expect(series(text, "kyzmat_ussd_node_answers_total", node="main") == 0, "main answers")
     # a node calling the back-end: its origin is the label, with the
     # call's time and outcome
     ph.abort()
@@ -195,6 +201,9 @@ def ussd_dialogs_and_step_latency():
     ok = sum(float(x.rsplit(" ", 1)[1]) for x in calls if 'status="ok"' in x)
     expect(ok >= 1 and all('backend="http://127.0.0.1:' in x for x in calls),
            "back-end calls: %s (screen %r)" % (calls, t))
+    expect(series(text, "kyzmat_ussd_node_visits_total", node="metrics_fetch") == 1 and
+           series(text, "kyzmat_ussd_node_visits_total", node="metrics_done") == 1,
+           "the back-end node and its end screen visited once each")
     counts = [x for x in text.splitlines() if x.startswith("kyzmat_backend_request_seconds_count")]
     expect(len(counts) == 1 and float(counts[0].rsplit(" ", 1)[1]) == ok, "back-end latency: %s" % counts)
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
