@@ -33,6 +33,7 @@ struct series {
     struct kz_hist h;
     kz_gauge_fn *fn;
     void *arg;
+    const uint64_t *u64;        /* kz_metrics_counter_u64: read at scrape */
 };
 
 struct family {
@@ -149,6 +150,21 @@ static bool same_kind(enum kind a, enum kind b)
     return a == b || (ga && gb);
 }
 
+/* Room for one more of n elements of size sz in *arr (capacity *cap,
+ * doubling from first).  0, or -1 (out of memory, *arr unchanged). */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? 2 * *cap : first;
+    void *p = realloc(*arr, c * sz);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 /* The family name, created when new; NULL (err) when it clashes. */
 static struct family *family_get(struct kz_metrics *m, const char *name,
                                  const char *help, enum kind k,
@@ -168,14 +184,8 @@ static struct family *family_get(struct kz_metrics *m, const char *name,
                    "help or label names", name);
         return same ? f : NULL;
     }
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 16;
-        struct family **nf = realloc(m->f, cap * sizeof *nf);
-        if (!nf)
-            return NULL;
-        m->f = nf;
-        m->cap = cap;
-    }
+    if (grow((void **)&m->f, &m->cap, m->n, sizeof *m->f, 16) != 0)
+        return NULL;
     struct family *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
@@ -232,14 +242,8 @@ static struct series *add(struct kz_metrics *m, const char *name,
         refuse(err, errlen, "%s: this series is registered already", name);
         return NULL;
     }
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 4;
-        struct series **ns = realloc(f->s, cap * sizeof *ns);
-        if (!ns)
-            goto nomem;
-        f->s = ns;
-        f->cap = cap;
-    }
+    if (grow((void **)&f->s, &f->cap, f->n, sizeof *f->s, 4) != 0)
+        goto nomem;
     struct series *s = calloc(1, sizeof *s);
     bool ok = s != NULL;
     for (size_t i = 0; ok && i < n; i++)
@@ -353,6 +357,39 @@ struct kz_hist *kz_metrics_histogram(struct kz_metrics *m, const char *name,
     s->h.le = copy;
     s->h.n = n;
     return &s->h;
+}
+
+int kz_metrics_counter_u64(struct kz_metrics *m, const char *name,
+                           const char *help, const struct kz_label *labels,
+                           size_t n_labels, const uint64_t *p, char *err,
+                           size_t errlen)
+{
+    if (!p)
+        return refuse(err, errlen, "%s: no count", name ? name : "");
+    struct series *s = add(m, name, help, K_COUNTER, labels, n_labels, err,
+                           errlen);
+    if (!s)
+        return -1;
+    s->u64 = p;
+    return 0;
+}
+
+int kz_metrics_retire_range(struct kz_metrics *m, const void *base,
+                            size_t size)
+{
+    const char *lo = base, *hi = lo + size;
+    int rc = -1;
+    for (size_t i = 0; m && i < m->n; i++)
+        for (size_t j = 0; j < m->f[i]->n; j++) {
+            struct series *s = m->f[i]->s[j];
+            const char *q = s->u64 ? (const char *)s->u64
+                          : s->fn ? (const char *)s->arg : NULL;
+            if (q && q >= lo && q < hi) {
+                s->retired = true;
+                rc = 0;
+            }
+        }
+    return rc;
 }
 
 int kz_metrics_retire(struct kz_metrics *m, const void *p)
@@ -478,7 +515,9 @@ static void put_family(FILE *o, const struct family *f)
             continue;
         }
         put_series(o, f, s, "", NULL, false);
-        if (s->fn)
+        if (s->u64)
+            fprintf(o, "%llu", (unsigned long long)*s->u64);
+        else if (s->fn)
             put_double(o, s->fn(s->arg));
         else if (f->kind == K_COUNTER)
             fprintf(o, "%llu", (unsigned long long)s->c.v);

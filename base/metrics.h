@@ -102,6 +102,19 @@ int kz_metrics_counter_fn(struct kz_metrics *m, const char *name,
                           size_t n_labels, kz_gauge_fn *fn, void *arg,
                           char *err, size_t errlen);
 
+/* A counter read at scrape time from *p, a count a module keeps in its
+ * stats struct (which must outlive the series or retire it first). */
+int kz_metrics_counter_u64(struct kz_metrics *m, const char *name,
+                           const char *help, const struct kz_label *labels,
+                           size_t n_labels, const uint64_t *p, char *err,
+                           size_t errlen);
+
+/* Leave out of scrapes every series read through a pointer into
+ * [base, base + size) (a u64 counter's count, a function series' arg):
+ * what a module registered over its own struct.  0, or -1 when none. */
+int kz_metrics_retire_range(struct kz_metrics *m, const void *base,
+                            size_t size);
+
 /* Leave the series whose value pointer is p (any of the above; for
  * function gauges, every one whose arg is p) out of scrapes from now on.
  * 0, or -1 when p is no series of m. */

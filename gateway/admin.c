@@ -174,11 +174,6 @@ static double m_build(void *arg)
     return 1;
 }
 
-static double m_scrapes(void *arg)
-{
-    return (double)((struct admin *)arg)->scrapes;
-}
-
 static double m_redis(void *arg)
 {
     struct admin *a = arg;
@@ -214,9 +209,9 @@ static int register_own(struct admin *a, const char *version, char *err,
         rc = kz_metrics_gauge_fn(a->m, "process_open_fds", "Open file "
                                  "descriptors.", NULL, 0, m_fds, a, err, errlen);
     if (!rc)
-        rc = kz_metrics_counter_fn(a->m, "kyzmat_admin_scrapes_total",
-                                   "Requests for /metrics.", NULL, 0,
-                                   m_scrapes, a, err, errlen);
+        rc = kz_metrics_counter_u64(a->m, "kyzmat_admin_scrapes_total",
+                                    "Requests for /metrics.", NULL, 0,
+                                    &a->scrapes, err, errlen);
     if (!rc && a->redis_up && a->redis_up(a->ud) >= 0)
         rc = kz_metrics_gauge_fn(a->m, "kyzmat_dependency_up", dep, redis, 1,
                                  m_redis, a, err, errlen);
@@ -279,7 +274,7 @@ void admin_free(struct admin *a)
         return;
     http_edge_free(a->edge);
     if (a->m)
-        kz_metrics_retire(a->m, a);
+        kz_metrics_retire_range(a->m, a, sizeof *a);
     free(a);
 }
 

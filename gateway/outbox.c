@@ -825,45 +825,41 @@ static double m_oldest(void *arg)
     return q && due && due < now ? (double)(now - due) / 1000.0 : 0;
 }
 
-static double m_submitted(void *a) { return (double)((struct outbox *)a)->stats.submitted; }
-static double m_retried(void *a) { return (double)((struct outbox *)a)->stats.retried; }
-static double m_failed(void *a) { return (double)((struct outbox *)a)->stats.failed; }
-static double m_expired(void *a) { return (double)((struct outbox *)a)->stats.expired; }
-static double m_cb_ok(void *a) { return (double)((struct outbox *)a)->stats.callbacks_ok; }
-static double m_cb_failed(void *a) { return (double)((struct outbox *)a)->stats.callbacks_failed; }
-
 int outbox_metrics(struct outbox *ob, struct kz_metrics *m, char *err,
                    size_t errlen)
 {
-    static const struct {
-        const char *name, *help, *lname, *lvalue;
-        kz_gauge_fn *fn;
-        bool counter;
-    } one[] = {
-        { "kyzmat_outbox_queued", "SMS waiting to be sent (counted up to "
-          "1,000,000).", NULL, NULL, m_queued, false },
-        { "kyzmat_outbox_oldest_age_seconds", "How long the most overdue queued "
-          "SMS has waited past its send time; 0 when none.", NULL, NULL,
-          m_oldest, false },
+    const struct outbox_stats *st = &ob->stats;
+    const struct {
+        const char *name, *help, *outcome;
+        const uint64_t *count;
+    } counts[] = {
         { "kyzmat_outbox_submitted_total", "SMS (all their parts) accepted by "
-          "an SMSC.", NULL, NULL, m_submitted, true },
+          "an SMSC.", NULL, &st->submitted },
         { "kyzmat_outbox_retries_total", "Sends tried again after a temporary "
-          "failure.", NULL, NULL, m_retried, true },
+          "failure.", NULL, &st->retried },
         { "kyzmat_outbox_failed_total", "SMS given up: refused for good or out "
-          "of tries.", NULL, NULL, m_failed, true },
+          "of tries.", NULL, &st->failed },
         { "kyzmat_outbox_expired_total", "SMS that expired before they could "
-          "be sent.", NULL, NULL, m_expired, true },
+          "be sent.", NULL, &st->expired },
+        { "kyzmat_callbacks_total", "Agency callback calls by outcome.", "ok",
+          &st->callbacks_ok },
         { "kyzmat_callbacks_total", "Agency callback calls by outcome.",
-          "outcome", "ok", m_cb_ok, true },
-        { "kyzmat_callbacks_total", "Agency callback calls by outcome.",
-          "outcome", "failed", m_cb_failed, true },
+          "failed", &st->callbacks_failed },
     };
     ob->metrics = m;
-    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
-        struct kz_label l = { one[i].lname, one[i].lvalue };
-        if ((one[i].counter ? kz_metrics_counter_fn : kz_metrics_gauge_fn)(
-                m, one[i].name, one[i].help, &l, one[i].lname ? 1 : 0,
-                one[i].fn, ob, err, errlen) != 0)
+    if (kz_metrics_gauge_fn(m, "kyzmat_outbox_queued", "SMS waiting to be sent "
+                            "(counted up to 1,000,000).", NULL, 0, m_queued, ob,
+                            err, errlen) != 0 ||
+        kz_metrics_gauge_fn(m, "kyzmat_outbox_oldest_age_seconds", "How long the "
+                            "most overdue queued SMS has waited past its send "
+                            "time; 0 when none.", NULL, 0, m_oldest, ob, err,
+                            errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        struct kz_label l = { "outcome", counts[i].outcome };
+        if (kz_metrics_counter_u64(m, counts[i].name, counts[i].help, &l,
+                                   counts[i].outcome ? 1 : 0, counts[i].count,
+                                   err, errlen) != 0)
             return -1;
     }
     return 0;
@@ -1471,7 +1467,7 @@ void outbox_free(struct outbox *ob)
         s->ob = NULL;           /* mt's done() frees it */
     LIST_INIT(&ob->inflight);
     if (ob->metrics) {
-        kz_metrics_retire(ob->metrics, ob);
+        kz_metrics_retire_range(ob->metrics, ob, sizeof *ob);
         for (size_t i = 0; i < ob->n_lm; i++) {
             for (int k = 0; k < 3; k++)
                 kz_metrics_retire(ob->metrics, ob->lm[i].by_state[k]);

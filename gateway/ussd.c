@@ -1432,7 +1432,7 @@ void ussd_free(struct ussd_service *s)
     LIST_INIT(&s->calls);
     menu_set_unref(s->set);
     if (s->metrics) {
-        kz_metrics_retire(s->metrics, s);
+        kz_metrics_retire_range(s->metrics, s, sizeof *s);
         kz_metrics_retire(s->metrics, s->step_seconds);
         node_counts_retire(s, &s->nc[0]);
     }
@@ -1443,13 +1443,6 @@ void ussd_free(struct ussd_service *s)
 
 /* ---- metrics (issue 11) ------------------------------------------------ */
 
-static double m_starts(void *a) { return (double)((struct ussd_service *)a)->st.starts; }
-static double m_ends(void *a) { return (double)((struct ussd_service *)a)->st.ends; }
-static double m_expired(void *a) { return (double)((struct ussd_service *)a)->st.expired; }
-static double m_aborts(void *a) { return (double)((struct ussd_service *)a)->st.aborts; }
-static double m_unavail(void *a) { return (double)((struct ussd_service *)a)->st.unavailable; }
-static double m_errors(void *a) { return (double)((struct ussd_service *)a)->st.errors; }
-static double m_steps(void *a) { return (double)((struct ussd_service *)a)->st.screens; }
 static double m_in_flight(void *a) { return ((struct ussd_service *)a)->st.in_flight; }
 
 /* The node counters of set (the one in use, or the one before), or NULL
@@ -1518,29 +1511,30 @@ static void node_counts_swap(struct ussd_service *s)
 int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
                  size_t errlen)
 {
-    static const struct {
+    const struct {
         const char *outcome;
-        kz_gauge_fn *fn;
+        const uint64_t *count;
     } ends[] = {
-        { "started", m_starts }, { "completed", m_ends },
-        { "timed_out", m_expired }, { "aborted", m_aborts },
-        { "unavailable", m_unavail }, { "error", m_errors },
+        { "started", &s->st.starts }, { "completed", &s->st.ends },
+        { "timed_out", &s->st.expired }, { "aborted", &s->st.aborts },
+        { "unavailable", &s->st.unavailable }, { "error", &s->st.errors },
     };
     static const double le[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
     s->metrics = m;
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
         struct kz_label l = { "event", ends[i].outcome };
-        if (kz_metrics_counter_fn(m, "kyzmat_ussd_dialogs_total", "USSD dialogs "
-                                  "by event: started (a dial), completed (a final "
-                                  "screen), timed_out, aborted (by the network), "
-                                  "unavailable (told to dial later), error.",
-                                  &l, 1, ends[i].fn, s, err, errlen) != 0)
+        if (kz_metrics_counter_u64(m, "kyzmat_ussd_dialogs_total", "USSD dialogs "
+                                   "by event: started (a dial), completed (a "
+                                   "final screen), timed_out, aborted (by the "
+                                   "network), unavailable (told to dial later), "
+                                   "error.", &l, 1, ends[i].count, err,
+                                   errlen) != 0)
             return -1;
     }
-    if (kz_metrics_counter_fn(m, "kyzmat_ussd_screens_total", "USSD screens "
-                              "sent that wait for an answer.", NULL, 0, m_steps,
-                              s, err, errlen) != 0 ||
+    if (kz_metrics_counter_u64(m, "kyzmat_ussd_screens_total", "USSD screens "
+                               "sent that wait for an answer.", NULL, 0,
+                               &s->st.screens, err, errlen) != 0 ||
         kz_metrics_gauge_fn(m, "kyzmat_ussd_in_flight", "USSD steps being "
                             "answered now.", NULL, 0, m_in_flight, s, err,
                             errlen) != 0)

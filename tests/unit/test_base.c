@@ -449,6 +449,23 @@ static void test_metrics_retire_and_revive(void **state)
                            "binds_total{link=\"mega\"} 6\nbinds_total{link=\"o\"} 12\n");
     free(t);
     assert_int_equal(kz_metrics_retire(m, &seen), 0);
+    /* a count read through a pointer into a module's struct, retired with
+     * the struct's range */
+    struct { uint64_t a, b; } mod = { 7, 9 };
+    assert_int_equal(kz_metrics_counter_u64(m, "mod_a_total", "A.", NULL, 0,
+                                            &mod.a, err, sizeof err), 0);
+    assert_int_equal(kz_metrics_counter_u64(m, "mod_b_total", "B.", NULL, 0,
+                                            NULL, err, sizeof err), -1);
+    mod.a = 8;
+    t = kz_metrics_render(m, NULL);
+    assert_non_null(strstr(t, "# TYPE mod_a_total counter\nmod_a_total 8\n"));
+    free(t);
+    assert_int_equal(kz_metrics_retire_range(m, &mod, sizeof mod), 0);
+    assert_int_equal(kz_metrics_retire_range(m, &mod, sizeof mod), 0);
+    t = kz_metrics_render(m, NULL);
+    assert_null(strstr(t, "mod_a_total"));
+    free(t);
+    assert_int_equal(kz_metrics_retire_range(m, &mod.b, sizeof mod.b), -1);
     const double b[] = { 1 }, other[] = { 2 };
     struct kz_hist *h = kz_metrics_histogram(m, "h_seconds", "H.", l, 1, b, 1,
                                              err, sizeof err);
