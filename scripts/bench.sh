@@ -7,7 +7,8 @@
 #      deliver_sm_resp, and USSD steps (deliver_sm in -> answer submit_sm out)
 #      with dialogs in memory and in Redis; closed loop (W in flight) and
 #      open loop at RATE/s (latency counted from the intended send time, so
-#      queueing is not hidden); kyzmatd's CPU per step and resident memory
+#      queueing is not hidden); kyzmatd's CPU per step and resident memory;
+#      the open-loop run again with GET /metrics every second (issue 11)
 #   5. Kannel 1.4.5 (bearerbox + smsbox + get-url) against the same simulator,
 #      as shipped and with TCP_NODELAY forced (scripts/bench-kannel.sh)
 #   6. the SMS path (scripts/bench-sms.sh): durable accepts/s over the HTTP
@@ -45,30 +46,56 @@ rport=$(free_ports 1)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
 rp=$!; pids="$pids $rp"
 wait_for 200 "$rp" redis-cli -p "$rport" ping >/dev/null 2>&1 || { echo "redis did not start"; exit 1; }
-run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs in Redis
+run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs
+    # in Redis, $4 = "scraped": GET /metrics on the admin listener every
+    # second meanwhile (issue 11: what a Prometheus scrape costs); sets cpu
     "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $2 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
     wait_for 200 "$sp" has_port smpp "$tmp/smsc.out" || { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }
     port=$(port_of smpp "$tmp/smsc.out")
     gw_yaml "$port" 100 0 "path: $tmp/gw.db"
     [ "${3:-}" = redis ] && printf 'redis: {url: "redis://127.0.0.1:%s/0"}\n' "$rport" >>"$tmp/gw.yaml"
+    aport=""
+    if [ "${4:-}" = scraped ]; then
+        aport=$(free_ports 1)
+        printf 'admin: {listen: "127.0.0.1:%s"}\n' "$aport" >>"$tmp/gw.yaml"
+    fi
     "$B/kyzmatd" -c "$tmp/gw.yaml" 2>"$tmp/gw.log" &
     gp=$!; pids="$pids $gp"
+    scr=""
+    if [ -n "$aport" ]; then
+        : >"$tmp/scrapes"
+        (while kill -0 "$sp" 2>/dev/null; do
+            curl -s -m 2 -o /dev/null "http://127.0.0.1:$aport/metrics" && echo . >>"$tmp/scrapes"
+            sleep 1
+        done) &
+        scr=$!
+    fi
     t0=$(ticks "$gp")
     wait "$sp" || true
     t1=$(ticks "$gp")
+    [ -n "$scr" ] && { wait "$scr" 2>/dev/null || true; echo "$(wc -l <"$tmp/scrapes") scrapes of /metrics meanwhile" >"$tmp/scrape.note"; }
     res=$(grep '^RESULT' "$tmp/smsc.out" || echo "RESULT (none: see $tmp/smsc.log)")
     n=$(echo "$res" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
     rss=$(awk '/VmRSS/ {print $2}' /proc/$gp/status 2>/dev/null || echo 0)
     printf '%-34s %s\n' "$1" "$res"
-    awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" -v rss="$rss" 'BEGIN {
-        if (n > 0) printf "%-34s kyzmatd CPU %.1f us per step, resident %.1f MB\n", "", t / hz * 1e6 / n, rss / 1024 }'
+    cpu=$(awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print 0 }')
+    awk -v c="$cpu" -v rss="$rss" -v note="$([ -n "$scr" ] && cat "$tmp/scrape.note")" 'BEGIN {
+        printf "%-34s kyzmatd CPU %.1f us per step, resident %.1f MB%s\n", "", c, rss / 1024, note ? "; " note : "" }'
     kill "$gp" 2>/dev/null; wait "$gp" 2>/dev/null || true
+}
+# scraped_vs LABEL ARGS [redis]: the same load unscraped, then with a
+# scrape every second; prints the CPU ratio (goal: within 3%)
+scraped_vs() {
+    run_load "$1" "$2" "${3:-}"
+    c0=$cpu
+    run_load "$1, scraped 1/s" "$2" "${3:-}" scraped
+    awk -v a="$c0" -v b="$cpu" -v l="$1" 'BEGIN { if (a > 0) printf "%-34s CPU per step scraped / unscraped: %.3f\n", "", b / a }'
 }
 run_load "MO SMS, closed loop, W=$W"        "--load $N --window $W"
 run_load "USSD steps, memory, W=$W"         "--load $N --window $W --ussd --msisdns 1000"
 run_load "USSD steps, Redis, W=$W"          "--load $N --window $W --ussd --msisdns 1000" redis
-run_load "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RATE --ussd --msisdns 1000" redis
+scraped_vs "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RATE --ussd --msisdns 1000" redis
 
 echo
 echo "== 5. Kannel 1.4.5 baseline (bearerbox + smsbox + get-url) vs kyzmat, same simulator"
