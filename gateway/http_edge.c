@@ -1,6 +1,7 @@
 /*
- * gateway/http_edge.c — the HTTP API's edge (see http_edge.h for what it
- * enforces): evhttp, its listener, and a record per client connection.
+ * gateway/http_edge.c — an HTTP listener's edge, for the agencies' API and
+ * the admin listener alike (see http_edge.h for what it enforces): evhttp,
+ * its listener, and a record per client connection.
  *
  * Design.  libevent 2.1's evhttp accepts by itself and has no connection
  * limit, no error callback and no hook where a connection starts, so the

@@ -8,6 +8,9 @@ and header layout are judged by someone else's code); after a rotation both
 the new and the old key sign.  Without the allow-list a loopback URL is
 refused with a 422 naming callback_url, and a host name that resolves to
 loopback is accepted but never called (refused when connecting).
+
+Owns: the processes and the receiver it starts (harness, http.server).
+May call: harness, the Python standard library.
 """
 import base64
 import hashlib

@@ -16,6 +16,9 @@ sent.  Every notice is recorded in the database (agency, phone, from,
 text, law_required, time, outcome) before its 200, and a phone gets at
 most ussd.notices_per_phone_per_hour: the next is 429 with Retry-After,
 not sent and not recorded, while another phone still gets its notice.
+
+Owns: the processes it starts (harness).
+May call: harness, the Python standard library.
 """
 import json
 import os
