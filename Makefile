@@ -11,7 +11,7 @@
 #                   kyzmat-smsc run under valgrind (memcheck, leaks)
 #
 # Layout: base/*.c -> libkzbase.a (the floor: UTF-8, GSM 03.38, clocks,
-# SHA-256; includes nothing above it), smpp/*.c -> libkzsmpp.a (the
+# SHA-256, TLS contexts; includes nothing above it), smpp/*.c -> libkzsmpp.a (the
 # protocol), menus/*.c -> libkzmenus.a, gateway/*.c -> libkzgw.a
 # (gateway/main.c is kyzmatd's main).  smpp/sim/*.c -> libkzsim.a, the SMSC
 # simulator (smpp/sim/cli.c is kyzmat-smsc's main): it uses smpp/ and base/
@@ -38,7 +38,7 @@ endif
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla
 DEFS    := -D_GNU_SOURCE
-PKGS    := libevent hiredis sqlite3 libcurl libfyaml jansson
+PKGS    := libevent libevent_openssl openssl hiredis sqlite3 libcurl libfyaml jansson libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads
 # -pthread: a reload loads its menu set on a worker thread (gateway/menuload)
@@ -63,7 +63,7 @@ GW_OBJ    := $(GW_SRC:%.c=$(B)/%.o)
 LIBS_A    := $(B)/libkzgw.a $(B)/libkzmenus.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 # kyzmat-smsc: the simulator, the protocol, the floor, libevent (and -lm).
 SIM_A     := $(B)/libkzsim.a $(B)/libkzsmpp.a $(B)/libkzbase.a
-SIM_LDLIBS := $(shell pkg-config --libs libevent 2>/dev/null) -lm
+SIM_LDLIBS := $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null) -lm
 # Test binaries that exercise the simulator link its archive too.
 SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_sim $(B)/tests/test_outbox \
              $(B)/tests/replay_smsc

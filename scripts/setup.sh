@@ -11,8 +11,10 @@
 set -eu
 
 BUILD="build-essential pkg-config libevent-dev libhiredis-dev libsqlite3-dev \
-libcurl4-openssl-dev libfyaml-dev libjansson-dev redis-server python3"
-TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm prometheus"
+libcurl4-openssl-dev libfyaml-dev libjansson-dev libssl-dev libsodium-dev \
+openssl redis-server python3"
+TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm prometheus \
+redis-sentinel"
 BENCH="kannel hyperfine valgrind"
 
 want="$BUILD"
