@@ -709,11 +709,27 @@ static int open_loop(struct daemon *d, struct reload *r, const char *prog)
     return 0;
 }
 
+/* The menu set's name in metrics: the last part of its folder's path
+ * ("/etc/kyzmat/menus/" -> "menus"), never empty. */
+static const char *menu_set_name(const char *dir, char *buf, size_t len)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && dir[b - 1] != '/')
+        b--;
+    snprintf(buf, len, "%.*s", (int)(n - b), dir + b);
+    if (buf[0] == '\0')
+        snprintf(buf, len, "menus");
+    return buf;
+}
+
 /* The USSD side: the dialog store, fetch and the USSD service.  Returns 0,
  * or -1 (logged). */
 static int start_ussd(struct daemon *d)
 {
-    char serr[256] = "";
+    char serr[256] = "", set_name[128];
     struct dialogs_opts dopts;
     memset(&dopts, 0, sizeof dopts);
     dopts.on_state = on_store_state;
@@ -733,7 +749,9 @@ static int start_ussd(struct daemon *d)
                 serr[0] ? serr : "out of memory");
         return -1;
     }
-    if (ussd_metrics(d->ussd, d->metrics, serr, sizeof serr) != 0) {
+    if (ussd_metrics(d->ussd, d->metrics, menu_set_name(d->cfg->menus, set_name,
+                                                       sizeof set_name),
+                     serr, sizeof serr) != 0) {
         log_msg(KLOG_ERROR, NULL, "not starting: USSD metrics: %s", serr);
         return -1;
     }

@@ -1508,8 +1508,8 @@ static void node_counts_swap(struct ussd_service *s)
     nc->set = s->set;
 }
 
-int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
-                 size_t errlen)
+int ussd_metrics(struct ussd_service *s, struct kz_metrics *m,
+                 const char *menu_set, char *err, size_t errlen)
 {
     const struct {
         const char *outcome;
@@ -1523,13 +1523,14 @@ int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
                                  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
     s->metrics = m;
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
-        struct kz_label l = { "event", ends[i].outcome };
+        struct kz_label l[] = { { "menu_set", menu_set },
+                                { "event", ends[i].outcome } };
         if (kz_metrics_counter_u64(m, "kyzmat_ussd_dialogs_total", "USSD dialogs "
-                                   "by event: started (a dial), completed (a "
-                                   "final screen), timed_out, aborted (by the "
-                                   "network), unavailable (told to dial later), "
-                                   "error.", &l, 1, ends[i].count, err,
-                                   errlen) != 0)
+                                   "by menu set and event: started (a dial), "
+                                   "completed (a final screen), timed_out, "
+                                   "aborted (by the network), unavailable (told "
+                                   "to dial later), error.", l, 2, ends[i].count,
+                                   err, errlen) != 0)
             return -1;
     }
     if (kz_metrics_counter_u64(m, "kyzmat_ussd_screens_total", "USSD screens "

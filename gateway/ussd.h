@@ -147,8 +147,9 @@ void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
 
 /*
  * ussd_metrics — register the service's series in m (issue 11): dialogs by
- * event (kyzmat_ussd_dialogs_total{event}: started, completed, timed_out,
- * aborted, unavailable, error), screens, steps in flight, and the step
+ * menu set and event (kyzmat_ussd_dialogs_total{menu_set,event}: started,
+ * completed, timed_out, aborted, unavailable, error; menu_set names the
+ * set, the last part of its folder's path), screens, steps in flight, and the step
  * latency histogram (kyzmat_ussd_step_seconds, arrival to screen, 0.5 ms
  * to 5 s; one clock read per step), and per node of the menu set visits
  * and answers (kyzmat_ussd_node_visits_total{node}, _answers_total{node}:
@@ -156,8 +157,8 @@ void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out);
  * or -1 (err).  m must outlive the service; ussd_free retires the series.
  */
 struct kz_metrics;
-int ussd_metrics(struct ussd_service *s, struct kz_metrics *m, char *err,
-                 size_t errlen);
+int ussd_metrics(struct ussd_service *s, struct kz_metrics *m,
+                 const char *menu_set, char *err, size_t errlen);
 
 /* Free the service.  Dialogs in flight are dropped (their store and fetch
  * requests are cancelled or answered into the void); call it after the

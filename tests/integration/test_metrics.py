@@ -170,13 +170,18 @@ codes:
 @case
 def ussd_dialogs_and_step_latency():
     s = Smsc()
-    g, port = start_admin(s, "menus: %s\n" % menus_dir(backend(), {"95-metrics.yaml": FETCH}))
+    mdir = menus_dir(backend(), {"95-metrics.yaml": FETCH})
+    g, port = start_admin(s, "menus: %s/\n" % mdir)
     ph = Phone(s, "996555100777")
     kind, t = ph.dial("*100#")
     expect(kind == "continue", "first screen: %r %r" % (kind, t))
     kind, t = ph.send("1")
     text = get(port, "/metrics")[2].decode()
-    expect(series(text, "kyzmat_ussd_dialogs_total", event="started") == 1, "started")
+    # the menu set is named by its folder (a trailing slash does not count)
+    set_name = os.path.basename(mdir)
+    expect(series(text, "kyzmat_ussd_dialogs_total", menu_set=set_name, event="started") == 1,
+           "started in menu set %s: %s" % (set_name, [l for l in text.splitlines()
+                                                    if "dialogs_total{" in l][:2]))
     expect(series(text, "kyzmat_ussd_screens_total") == 2, "screens: %s"
            % series(text, "kyzmat_ussd_screens_total"))
     expect(series(text, "kyzmat_ussd_step_seconds_count") == 2, "step count")
