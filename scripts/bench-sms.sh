@@ -304,11 +304,11 @@ case " $PARTS " in *" scraped "*)
     # alternating pairs (unscraped, scraped) so drift on a shared machine
     # shows as a spread between pairs rather than as a cost
     echo "(d) the normal load unscraped and scraped 1/s, $SCRAPE_PAIRS alternating pairs:"
-    i=0
-    while [ $i -lt "$SCRAPE_PAIRS" ]; do
+    pair=0      # not i: wait_bound counts with i
+    while [ $pair -lt "$SCRAPE_PAIRS" ]; do
         ROW=pair-unscraped KC=$K kyzmat_load normal 1
         KC=$K kyzmat_load normal 1 scraped
-        i=$((i + 1))
+        pair=$((pair + 1))
     done ;;
 esac
 case " $PARTS " in *" restart "*)

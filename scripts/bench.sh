@@ -91,13 +91,13 @@ run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs
 # on a shared machine shows as a spread between pairs); prints each pair's
 # CPU ratio (goal: within 3%)
 scraped_vs() {
-    i=1
-    while [ $i -le "${SCRAPE_PAIRS:-2}" ]; do
-        run_load "$1 (pair $i)" "$2" "${3:-}"
+    pair=1      # a name no helper it calls uses
+    while [ $pair -le "${SCRAPE_PAIRS:-2}" ]; do
+        run_load "$1 (pair $pair)" "$2" "${3:-}"
         c0=$cpu
-        run_load "$1, scraped 1/s (pair $i)" "$2" "${3:-}" scraped
+        run_load "$1, scraped 1/s (pair $pair)" "$2" "${3:-}" scraped
         awk -v a="$c0" -v b="$cpu" 'BEGIN { if (a > 0) printf "%-34s CPU per step scraped / unscraped: %.3f\n", "", b / a }'
-        i=$((i + 1))
+        pair=$((pair + 1))
     done
 }
 run_load "MO SMS, closed loop, W=$W"        "--load $N --window $W"
