@@ -177,7 +177,14 @@ static const struct key keys[] = {
     { S_REDIS, "url", T_STR, "", 0, 1024, NULL, F_REDIS_URL, C(redis_url), 0,
       "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (AUTH, SELECT; %XX escapes "
       "in USER and PASSWORD; changes apply on SIGHUP); empty = dialogs kept in "
-      "the process" },
+      "the process.  With sentinels only its USER, PASSWORD and DB count" },
+    { S_REDIS, "sentinels", T_STRLIST, "[]", 3, 300, NULL, F_HOSTPORT,
+      C(redis_sentinels), C(redis_sentinel_count),
+      "Redis Sentinels (\"host:port\", up to 16) asked for the master's "
+      "address before every connect, so dialogs follow a failover; needs "
+      "master; applies at restart" },
+    { S_REDIS, "master", T_STR, "", 0, 100, NULL, 0, C(redis_master), 0,
+      "the name the sentinels monitor (sentinel monitor NAME ...)" },
 
     { S_DB, "path", T_STR, "var/kyzmat.db", 1, 4096, NULL, 0, C(db_path), 0,
       "SQLite file" },
@@ -1335,6 +1342,11 @@ int config_parse_string(const char *text, size_t len, const char *filename,
         if (!parse_root(&cx, cfg, doc ? fy_document_root(doc) : NULL) &&
             add_sim(cfg) != 0)
             add_err(errs, 0, 0, "out of memory");
+        if ((cfg->redis_sentinel_count > 0) != (cfg->redis_master[0] != '\0'))
+            add_err(errs, 0, 0, "redis.sentinels and redis.master go together: "
+                    "the sentinels' addresses and the name they monitor");
+        else if (cfg->redis_sentinel_count > 16)
+            add_err(errs, 0, 0, "redis.sentinels: at most 16");
     }
     if (errs->v && errs->n > errs_before_n)
         sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);

@@ -70,6 +70,9 @@ struct config {
     char *admin_listen;         /* "host:port", or "" (no admin listener) */
     unsigned admin_max_connections;
     char *redis_url;            /* "" = dialogs kept in process */
+    char **redis_sentinels;     /* "host:port" (issue 9); empty = none */
+    size_t redis_sentinel_count;
+    char *redis_master;         /* the name they monitor; "" with none */
     char *db_path;
     int db_synchronous;         /* enum config_sync */
     char *menus;                /* directory of menu files */

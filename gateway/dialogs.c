@@ -33,6 +33,12 @@
  *    oldest request not yet timed out.  A timed-out request is completed at
  *    once with TIMEOUT and stays in the list, marked, until hiredis hands
  *    its reply (swallowed) or a NULL reply (context freed) back.
+ *  - Behind Redis Sentinels (opts.sentinels, issue 9) every connect starts
+ *    with a question to them (gateway/sentinel.c): CONNECTING covers it,
+ *    its failure is a failed attempt with the sentinels' reasons.  The
+ *    handshake ends with ROLE, which must say "master"; a READONLY answer
+ *    later (a master demoted under an open connection) drops the
+ *    connection from free_ev, so the next attempt asks again.
  *  - hiredis 0.14.1 facts this relies on: after onConnect(REDIS_ERR) and
  *    after onDisconnect hiredis frees the context itself; freeing a context
  *    calls every pending reply callback with a NULL reply; onDisconnect is
@@ -53,8 +59,9 @@
  *
  * Owns: the hiredis contexts (current, dropped, draining), their timers and
  * events, the memory table and its entries, the request slabs, the AUTH
- * credentials.
- * May call: hiredis (async + libevent adapter), libevent, base/clock, libc (getaddrinfo
+ * credentials, the sentinel asker.
+ * May call: hiredis (async + libevent adapter), libevent, base/clock,
+ * gateway/sentinel, libc (getaddrinfo
  * only in dialogs_new_redis and dialogs_set_url).
  */
 #include "gateway/dialogs.h"
@@ -78,6 +85,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "base/clock.h"
+#include "gateway/sentinel.h"
 
 #define REQ_SLAB        256
 #define SWEEP_EVERY_MS  100
@@ -168,6 +176,9 @@ struct dialogs {
     enum dialogs_state state;
     bool down_reported;
     char last_reason[300];      /* the DOWN reason last reported */
+    struct sentinel *sent;      /* opts.sentinels: asked before each connect */
+    bool demoted;               /* a READONLY answer: drop, ask again */
+    char host_desc[300];        /* the desc's host part ("sentinels ...") */
     unsigned backoff_ms;
     uint64_t rng;
     struct event *retry_ev, *connect_ev, *req_ev, *free_ev;
@@ -749,6 +760,12 @@ static void free_cb(evutil_socket_t fd, short what, void *arg)
         redisAsyncFree(ac);
         rearm_req_timer(d, kz_mono_ms());   /* the stall watch applies again */
     }
+    if (d->demoted) {
+        d->demoted = false;
+        if (d->ac && d->state == DIALOGS_UP)
+            drop_conn_why(d, "the master became a replica (READONLY): a failover",
+                          true);
+    }
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -805,8 +822,18 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
-/* Markers for the handshake replies (priv of on_handshake). */
-static char hs_auth, hs_final;
+/* Markers for the handshake replies (priv of on_handshake): AUTH, then
+ * SELECT/PING, then (behind sentinels) ROLE, which must say "master": a
+ * demoted master still answers, read-only. */
+static char hs_auth, hs_select, hs_role;
+
+/* Is this answer to ROLE a master's?  ["master", offset, [replicas]] */
+static bool role_is_master(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+           r->element[0]->type == REDIS_REPLY_STRING &&
+           strcmp(r->element[0]->str, "master") == 0;
+}
 
 static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
 {
@@ -814,8 +841,18 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
     redisReply *reply = reply_;
     if (d->closing || ac != d->ac || !reply)
         return;     /* a NULL reply: on_connect/on_disconnect report it */
-    if (reply->type == REDIS_REPLY_ERROR ||
-        (reply->type != REDIS_REPLY_STATUS)) {
+    if (priv == &hs_role && !role_is_master(reply)) {
+        char why[160];
+        snprintf(why, sizeof why, "%s:%d is not a master (%s): the sentinels "
+                 "have not finished a failover yet", d->addr, d->port,
+                 reply->type == REDIS_REPLY_ARRAY && reply->elements &&
+                 reply->element[0]->type == REDIS_REPLY_STRING
+                     ? reply->element[0]->str : "ROLE refused");
+        drop_conn_why(d, why, true);
+        return;
+    }
+    if (priv != &hs_role && (reply->type == REDIS_REPLY_ERROR ||
+                             reply->type != REDIS_REPLY_STATUS)) {
         /* Redis's error texts never repeat the password sent. */
         char why[300];
         const char *text = reply->type == REDIS_REPLY_ERROR ? reply->str
@@ -828,8 +865,8 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
         drop_conn_why(d, why, true);
         return;
     }
-    if (priv != &hs_final)
-        return;     /* AUTH accepted; SELECT/PING follows */
+    if (priv == &hs_auth || (priv == &hs_select && d->sent))
+        return;     /* accepted; SELECT/PING or ROLE follows */
     event_del(d->connect_ev);
     d->state = DIALOGS_UP;
     d->backoff_ms = d->o.backoff_min_ms;
@@ -837,6 +874,25 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *priv)
     d->last_rx_ms = kz_mono_ms();
     d->st.connects++;
     report_state(d, DIALOGS_UP, NULL);
+}
+
+/* The sentinels answered (issue 9): connect to the master they name, or
+ * count a failed attempt with their reasons. */
+static void connect_master(struct dialogs *d);
+static void on_master(void *arg, const char *addr, int port, const char *err)
+{
+    struct dialogs *d = arg;
+    if (!addr) {
+        char why[400];
+        snprintf(why, sizeof why, "no master from the sentinels: %.330s", err);
+        went_down_why(d, why, false, true);
+        return;
+    }
+    snprintf(d->addr, sizeof d->addr, "%s", addr);
+    d->port = port;
+    snprintf(d->desc, sizeof d->desc, "redis %s, master %s:%d/%d", d->host_desc,
+             d->addr, d->port, d->db);
+    connect_master(d);
 }
 
 static void start_connect(struct dialogs *d)
@@ -847,6 +903,18 @@ static void start_connect(struct dialogs *d)
         redisAsyncFree(old);
     }
     d->state = DIALOGS_CONNECTING;
+    if (d->sent) {
+        snprintf(d->unavail, sizeof d->unavail, "redis: asking the sentinels");
+        if (sentinel_ask(d->sent, on_master, d) != 0)
+            went_down(d, "a sentinel question is already under way", false);
+        return;
+    }
+    connect_master(d);
+}
+
+/* Connect to d->addr:d->port and queue the handshake. */
+static void connect_master(struct dialogs *d)
+{
     snprintf(d->unavail, sizeof d->unavail, "redis %s:%d: connecting",
              d->addr, d->port);
     redisAsyncContext *ac = redisAsyncConnect(d->addr, d->port);
@@ -880,8 +948,10 @@ static void start_connect(struct dialogs *d)
         rc = redisAsyncCommand(ac, on_handshake, &hs_auth, "AUTH %b", d->pass,
                                strlen(d->pass));
     if (rc == REDIS_OK)
-        rc = d->db ? redisAsyncCommand(ac, on_handshake, &hs_final, "SELECT %d", d->db)
-                   : redisAsyncCommand(ac, on_handshake, &hs_final, "PING");
+        rc = d->db ? redisAsyncCommand(ac, on_handshake, &hs_select, "SELECT %d", d->db)
+                   : redisAsyncCommand(ac, on_handshake, &hs_select, "PING");
+    if (rc == REDIS_OK && d->sent)
+        rc = redisAsyncCommand(ac, on_handshake, &hs_role, "ROLE");
     if (rc != REDIS_OK) {
         drop_conn(d, "cannot queue the handshake");
         return;
@@ -988,6 +1058,11 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv)
                   : d->old_forced ? "redis url changed" : "connection lost";
     } else if (reply->type == REDIS_REPLY_ERROR) {
         res.error = reply->str;
+        /* A failover demoted our master: ask the sentinels again. */
+        if (d->sent && ac == d->ac && strncmp(reply->str, "READONLY", 8) == 0) {
+            d->demoted = true;  /* dropped from free_ev, not inside ac's callback */
+            event_active(d->free_ev, EV_TIMEOUT, 1);
+        }
     } else if (r->op == OP_GET) {
         if (reply->type == REDIS_REPLY_NIL) {
             res.status = DIALOGS_NOT_FOUND;
@@ -1269,11 +1344,16 @@ struct redis_target {
 
 /* Parse url and resolve its host (blocking resolver).  Pure apart from the
  * resolver; errors in err never quote the user info. */
-static int redis_target(const char *url, struct redis_target *t, char *err,
-                        size_t errlen)
+static int redis_target(const char *url, bool sentinels, struct redis_target *t,
+                        char *err, size_t errlen)
 {
+    memset(t, 0, sizeof *t);
+    if (sentinels && (!url || !*url))
+        url = "redis://sentinel/0";     /* no AUTH, database 0 */
     if (dialogs_parse_url(url, &t->u, err, errlen) != 0)
         return -1;
+    if (sentinels)
+        return 0;   /* the host part is ignored: the sentinels name the master */
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -1330,7 +1410,11 @@ static void redis_enter(struct dialogs *d, const struct redis_target *t)
     char who[160] = "";
     if (d->user[0])
         snprintf(who, sizeof who, "%.120s@", d->user);
-    if (strcmp(t->u.host, d->addr) == 0)
+    if (d->sent) {
+        snprintf(d->host_desc, sizeof d->host_desc, "%s%.250s", who,
+                 sentinel_describe(d->sent));
+        snprintf(d->desc, sizeof d->desc, "redis %s/%d", d->host_desc, d->db);
+    } else if (strcmp(t->u.host, d->addr) == 0)
         snprintf(d->desc, sizeof d->desc, "redis %s%s:%d/%d", who, d->addr, d->port,
                  d->db);
     else
@@ -1347,6 +1431,7 @@ static void redis_enter(struct dialogs *d, const struct redis_target *t)
  * any other context is freed now. */
 static void redis_leave(struct dialogs *d)
 {
+    sentinel_cancel(d->sent);
     event_del(d->retry_ev);
     event_del(d->connect_ev);
     if (d->ac_dead) {
@@ -1402,7 +1487,8 @@ struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
         errlen = sizeof dummy;
     }
     struct redis_target t;
-    int rc = redis_target(url, &t, err, errlen);
+    bool via = opts && opts->nsentinels;
+    int rc = redis_target(url, via, &t, err, errlen);
     if (rc == 0 && !base) {
         snprintf(err, errlen, "no event base");
         rc = -1;
@@ -1412,6 +1498,15 @@ struct dialogs *dialogs_new_redis(struct event_base *base, const char *url,
         dialogs_free(d);
         d = NULL;
         snprintf(err, errlen, "out of memory");
+    }
+    if (d && via) {
+        d->sent = sentinel_new(base, opts->sentinels, opts->nsentinels, opts->master,
+                               d->o.connect_timeout_ms);
+        if (!d->sent) {
+            dialogs_free(d);
+            d = NULL;
+            snprintf(err, errlen, "sentinels: no master name, or out of memory");
+        }
     }
     if (d) {
         d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d ^ kz_mono_ms() ^
@@ -1437,14 +1532,14 @@ int dialogs_set_url(struct dialogs *d, const char *url, char *err, size_t errlen
         return -1;
     }
     assert(d->in_cb == 0 && "dialogs_set_url called from a dialogs callback");
-    bool to_redis = url && *url;
+    bool to_redis = (url && *url) || d->sent;
     if (!to_redis && d->kind == K_MEMORY)
         return 0;
     struct redis_target t;
     struct mem_table mt = { 0 };
     int rc = 0;
     if (to_redis) {
-        rc = redis_target(url, &t, err, errlen);
+        rc = redis_target(url, d->sent != NULL, &t, err, errlen);
         if (rc == 0 && redis_events(d) != 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
@@ -1485,7 +1580,7 @@ struct dialogs *dialogs_new(struct event_base *base, const char *url,
                             const struct dialogs_opts *opts,
                             char *err, size_t errlen)
 {
-    if (!url || !*url) {
+    if ((!url || !*url) && !(opts && opts->nsentinels)) {
         struct dialogs *d = dialogs_new_memory(base, opts);
         if (!d && err && errlen)
             snprintf(err, errlen, "out of memory");
@@ -1500,6 +1595,8 @@ void dialogs_free(struct dialogs *d)
         return;
     assert(d->in_cb == 0 && "dialogs_free called from a dialogs callback");
     d->closing = true;
+    sentinel_free(d->sent);
+    d->sent = NULL;
     if (d->ac) {
         redisAsyncContext *ac = d->ac;
         d->ac = NULL;

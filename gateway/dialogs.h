@@ -90,6 +90,7 @@
 
 struct event_base;
 struct dialogs;
+struct sentinel_addr;
 
 enum dialogs_status {
     DIALOGS_OK = 0,
@@ -161,6 +162,15 @@ struct dialogs_opts {
                                     expired but not yet swept) */
     dialogs_state_cb on_state;   /* may be NULL */
     void *state_arg;
+    /* Redis Sentinel (issue 9; read by dialogs_new only): when nsentinels
+     * > 0 the store asks these for `master`'s address before every
+     * connect (gateway/sentinel.h), checks with ROLE that it reached a
+     * master, and asks again when the connection drops or the server
+     * answers READONLY; the url then only gives AUTH and the database
+     * (its host is ignored; "" means no AUTH, database 0). */
+    const struct sentinel_addr *sentinels;
+    size_t nsentinels;
+    const char *master;
 };
 
 /* Counters since the store was made (never reset). */

@@ -46,6 +46,7 @@
 #include "gateway/config.h"
 #include "gateway/daemon.h"
 #include "gateway/dialogs.h"
+#include "gateway/sentinel.h"
 #include "gateway/fetch.h"
 #include "gateway/links.h"
 #include "gateway/log.h"
@@ -233,6 +234,16 @@ static void apply_log_settings(const struct daemon *d, const struct config *old,
  * reload runs, reading the file afresh (any number of SIGHUPs meanwhile
  * make one).  Loop thread only.
  */
+static bool strlist_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
 struct reload {
     struct daemon *d;
     struct menuload *ml;
@@ -244,6 +255,12 @@ struct reload {
  * the set has landed.  Takes cfg and menus (one reference each). */
 static void reload_apply(struct daemon *d, struct config *cfg, struct menu_set *menus)
 {
+    if (strcmp(cfg->redis_master, d->cfg->redis_master) != 0 ||
+        !strlist_equal(cfg->redis_sentinels, cfg->redis_sentinel_count,
+                       d->cfg->redis_sentinels, d->cfg->redis_sentinel_count))
+        log_msg(KLOG_WARN, "dialogs", "redis.sentinels or redis.master changed: "
+                "applies at the next restart; still asking %s",
+                dialogs_describe(d->store));
     if (strcmp(cfg->redis_url, d->cfg->redis_url) != 0) {
         /* Applied live; a URL the store cannot use refuses the whole reload.
          * Descriptions never carry the password. */
@@ -734,6 +751,18 @@ static int start_ussd(struct daemon *d)
     memset(&dopts, 0, sizeof dopts);
     dopts.on_state = on_store_state;
     dopts.state_arg = d;
+    struct sentinel_addr sent[SENTINEL_MAX];
+    if (d->cfg->redis_sentinel_count) {
+        int n = sentinel_parse_list(d->cfg->redis_sentinels, d->cfg->redis_sentinel_count,
+                                    sent, serr, sizeof serr);
+        if (n < 0) {
+            log_msg(KLOG_ERROR, NULL, "not starting: redis.sentinels: %s", serr);
+            return -1;
+        }
+        dopts.sentinels = sent;
+        dopts.nsentinels = (size_t)n;
+        dopts.master = d->cfg->redis_master;
+    }
     d->store = dialogs_new(d->base, d->cfg->redis_url, &dopts, serr, sizeof serr);
     struct fetch_opts fopts = { .allow = d->cfg->callbacks_allow,
                                 .allow_n = d->cfg->callbacks_allow_count };
@@ -889,7 +918,8 @@ static size_t admin_ready(void *ud, char (*what)[ADMIN_WHAT_MAX], size_t max)
     if (d->stopping && n < max)
         snprintf(what[n++], ADMIN_WHAT_MAX, "stopping");
     n += links_unbound(d, what + n, max - n);
-    if (d->cfg->redis_url[0] && dialogs_state(d->store) != DIALOGS_UP && n < max)
+    if ((d->cfg->redis_url[0] || d->cfg->redis_sentinel_count) &&
+        dialogs_state(d->store) != DIALOGS_UP && n < max)
         snprintf(what[n++], ADMIN_WHAT_MAX, "redis");
     if (store_schema_version(d->db) < 0 && n < max)
         snprintf(what[n++], ADMIN_WHAT_MAX, "database");
@@ -899,7 +929,8 @@ static size_t admin_ready(void *ud, char (*what)[ADMIN_WHAT_MAX], size_t max)
 static int admin_redis_up(void *ud)
 {
     struct daemon *d = ud;
-    return d->cfg->redis_url[0] ? dialogs_state(d->store) == DIALOGS_UP : -1;
+    return d->cfg->redis_url[0] || d->cfg->redis_sentinel_count
+               ? dialogs_state(d->store) == DIALOGS_UP : -1;
 }
 
 static int admin_db_up(void *ud)
