@@ -75,6 +75,7 @@
 #include "base/utf8.h"
 #include "base/sha256.h"
 #include "gateway/api_parse.h"
+#include "gateway/booking.h"
 #include "gateway/http_edge.h"
 #include "gateway/log.h"
 #include "gateway/notify.h"
@@ -1185,33 +1186,45 @@ static void h_template_delete(struct rq *r, union api_in *in)
     reply_later(r, 200, j, false);
 }
 
-/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
- * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
-static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
-                         char after_l[STORE_LANG_MAX])
+/* The query string of a GET list: its pairs into kv (the caller clears
+ * them with evhttp_clear_headers, also on failure) and "limit", 1..500
+ * (default 100).  0, or -1 with why/field set (the caller answers 400). */
+static int query_open(struct rq *r, struct evkeyvalq *kv, long *limit,
+                      const char **why, const char **field)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
-    struct evkeyvalq kv;
-    kv.tqh_first = NULL;          /* TAILQ_INIT; evhttp_parse_query_str */
-    kv.tqh_last = &kv.tqh_first;  /* does the same when there is a query */
-    if (q && evhttp_parse_query_str(q, &kv) < 0) {
-        reply_error(r, 400, "malformed query string", NULL);
+    kv->tqh_first = NULL;           /* TAILQ_INIT; evhttp_parse_query_str */
+    kv->tqh_last = &kv->tqh_first;  /* does the same when there is a query */
+    *why = *field = NULL;
+    if (q && evhttp_parse_query_str(q, kv) < 0) {
+        *why = "malformed query string";
         return -1;
     }
     *limit = TEMPLATE_PAGE_DEFAULT;
-    const char *v = evhttp_find_header(&kv, "limit");
-    const char *why = NULL, *field = NULL;
+    const char *v = evhttp_find_header(kv, "limit");
     if (v) {
         char *end;
         errno = 0;
         *limit = strtol(v, &end, 10);
         if (!*v || *end || errno || *limit < 1 || *limit > TEMPLATE_PAGE_MAX) {
-            why = "\"limit\" must be an integer 1..500";
-            field = "limit";
+            *why = "\"limit\" must be an integer 1..500";
+            *field = "limit";
+            return -1;
         }
     }
-    v = why ? NULL : evhttp_find_header(&kv, "after");
+    return 0;
+}
+
+/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
+ * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
+static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
+                         char after_l[STORE_LANG_MAX])
+{
+    struct evkeyvalq kv;
+    const char *why, *field;
+    query_open(r, &kv, limit, &why, &field);
+    const char *v = why ? NULL : evhttp_find_header(&kv, "after");
     if (v) {
         const char *slash = strrchr(v, '/');
         size_t sl = slash ? (size_t)(slash - v) : 0;
@@ -1270,6 +1283,335 @@ static void h_template_list(struct rq *r, union api_in *in)
     free(t);
     json_t *j = json_pack("{s:o, s:o}", "templates", arr, "next", next);
     reply_read(r, 200, j);
+}
+
+/* ---- read-back: what an agency wrote, read back (issue 12 part 3) ---------- */
+
+/* Answer 400 with why/field, clear kv; always -1. */
+static int query_fail(struct rq *r, struct evkeyvalq *kv, const char *why,
+                      const char *field)
+{
+    evhttp_clear_headers(kv);
+    reply_error(r, 400, why, field);
+    return -1;
+}
+
+/* The caller's office `code` (a query parameter): its id.  0, or -1 when
+ * r has been answered (422 unknown, 403 another agency's). */
+static int own_office(struct rq *r, const char *code, int64_t *id)
+{
+    static const struct rc_answer unknown[] = {
+        { STORE_NOTFOUND, 422, "unknown office", "office" },
+        { STORE_INVALID, 422, "unknown office", "office" },
+        { 0, 0, NULL, NULL }
+    };
+    int64_t owner;
+    if (!store_ok(r, store_office_by_code(r->a->st, code, id, &owner), unknown))
+        return -1;
+    if (owner != r->agency_id) {
+        reply_error(r, 403, "the office belongs to another agency", "office");
+        return -1;
+    }
+    return 0;
+}
+
+/* {"ky": {"name": ..., "address": ...}, ...} (offices) or {"ky": NAME}. */
+static json_t *names_json(struct store *st, bool office, int64_t id)
+{
+    struct store_name n[8];
+    size_t k = 0;
+    json_t *o = json_object();
+    if (store_names(st, office, id, n, 8, &k) != STORE_OK)
+        return o;
+    for (size_t i = 0; o && i < k; i++)
+        json_object_set_new(o, n[i].lang, office
+            ? json_pack("{s:s, s:s*}", "name", n[i].name, "address",
+                        n[i].address[0] ? n[i].address : NULL)
+            : json_string(n[i].name));
+    return o;
+}
+
+/* GET /v1/offices and GET /v1/services ?after=CODE&limit=N: the caller's
+ * own, by code, each with its names per language. */
+static void coded_list(struct rq *r, bool office)
+{
+    struct evkeyvalq kv;
+    long limit;
+    const char *why, *field;
+    if (query_open(r, &kv, &limit, &why, &field) < 0) {
+        query_fail(r, &kv, why, field);
+        return;
+    }
+    char after[STORE_CODE_MAX] = "";
+    const char *v = evhttp_find_header(&kv, "after");
+    if (v && strlen(v) >= sizeof after) {
+        query_fail(r, &kv, "\"after\" is not a code", "after");
+        return;
+    }
+    snprintf(after, sizeof after, "%s", v ? v : "");
+    evhttp_clear_headers(&kv);
+    size_t want = (size_t)limit + 1, n = 0;
+    struct store_coded *c = calloc(want, sizeof *c);
+    if (!c) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    if (!store_ok(r, store_coded_list(r->a->st, office, r->agency_id, after, c,
+                                      want, &n), NULL)) {
+        free(c);
+        return;
+    }
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < shown; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "code", c[i].code,
+                                             "names", names_json(r->a->st, office,
+                                                                 c[i].id)));
+    json_t *next = n > shown ? json_string(c[shown - 1].code) : json_null();
+    free(c);
+    reply_read(r, 200, json_pack("{s:o, s:o}", office ? "offices" : "services",
+                                 arr, "next", next));
+}
+
+static void h_offices_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    coded_list(r, true);
+}
+
+static void h_services_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    coded_list(r, false);
+}
+
+/* A service's code by id, "" when it has none (for list rows). */
+static void service_code(struct store *st, int64_t id, char code[STORE_CODE_MAX])
+{
+    int64_t agency;
+    if (store_service_get(st, id, code, STORE_CODE_MAX, &agency) != STORE_OK)
+        code[0] = '\0';
+}
+
+struct slots_query {
+    int64_t office_id, service_id;
+    char from[STORE_DAY_MAX], to[STORE_DAY_MAX];
+    struct store_slot after;    /* the cursor DAY/TIME/ID; id 0: none */
+    long limit;
+};
+
+/* The caller's service `code` (a query parameter) into *id.  0, or -1
+ * when r has been answered (422 unknown, 403 another agency's). */
+static int own_service(struct rq *r, const char *code, int64_t *id)
+{
+    int64_t owner = 0;
+    int rc = store_service_by_code(r->a->st, code, id, &owner);
+    if (rc == STORE_OK && owner == r->agency_id)
+        return 0;
+    reply_error(r, rc == STORE_OK ? 403 : 422, rc == STORE_OK
+                ? "the service belongs to another agency" : "unknown service",
+                "service");
+    return -1;
+}
+
+/* GET /v1/slots's query: office (required), service, from (default
+ * today), to (default 30 days on), after=DAY/TIME/ID, limit.  0, or -1
+ * when r has been answered. */
+static int slots_query(struct rq *r, struct slots_query *q)
+{
+    struct evkeyvalq kv;
+    const char *why, *field;
+    memset(q, 0, sizeof *q);
+    if (query_open(r, &kv, &q->limit, &why, &field) < 0)
+        return query_fail(r, &kv, why, field);
+    const char *office = evhttp_find_header(&kv, "office");
+    const char *service = evhttp_find_header(&kv, "service");
+    const char *from = evhttp_find_header(&kv, "from");
+    const char *to = evhttp_find_header(&kv, "to");
+    const char *after = evhttp_find_header(&kv, "after");
+    if (!office || !*office)
+        return query_fail(r, &kv, "\"office\" is required (an office code)", "office");
+    booking_day_of(now_ms(), 0, q->from);
+    booking_day_of(now_ms(), 30, q->to);
+    if ((from && !api_day_ok(from)) || (to && !api_day_ok(to)))
+        return query_fail(r, &kv, "\"from\" and \"to\" are days YYYY-MM-DD",
+                          from && !api_day_ok(from) ? "from" : "to");
+    if (from)
+        snprintf(q->from, sizeof q->from, "%s", from);
+    if (to)
+        snprintf(q->to, sizeof q->to, "%s", to);
+    if (after && (sscanf(after, "%10[0-9-]/%5[0-9:]/%" SCNd64, q->after.day,
+                         q->after.time, &q->after.id) != 3 || q->after.id <= 0))
+        return query_fail(r, &kv, "\"after\" must be DAY/TIME/ID (the \"next\" "
+                          "of the previous page)", "after");
+    int rc = own_office(r, office, &q->office_id);
+    if (rc == 0 && service)
+        rc = own_service(r, service, &q->service_id);
+    evhttp_clear_headers(&kv);
+    return rc;
+}
+
+/* GET /v1/slots?office=&service=&from=&to=: the office's slots by day and
+ * time, full ones too, with capacity, booked and free. */
+static void h_slots_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    struct slots_query q;
+    if (slots_query(r, &q) < 0)
+        return;
+    size_t want = (size_t)q.limit + 1, n = 0;
+    struct store_slot *sl = calloc(want, sizeof *sl);
+    if (!sl) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    if (!store_ok(r, store_slots_list(r->a->st, q.office_id, q.service_id, q.from,
+                                      q.to, q.after.id ? &q.after : NULL, sl, want,
+                                      &n), NULL)) {
+        free(sl);
+        return;
+    }
+    size_t shown = n > (size_t)q.limit ? (size_t)q.limit : n;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < shown; i++) {
+        char svc[STORE_CODE_MAX];
+        service_code(r->a->st, sl[i].service_id, svc);
+        json_array_append_new(arr, json_pack(
+            "{s:I, s:s, s:s, s:s, s:i, s:i, s:i}", "id", (json_int_t)sl[i].id,
+            "service", svc, "day", sl[i].day, "time", sl[i].time, "capacity",
+            sl[i].capacity, "booked", sl[i].booked, "free",
+            sl[i].capacity - sl[i].booked));
+    }
+    json_t *next = json_null();
+    if (n > shown) {
+        char cur[64];
+        snprintf(cur, sizeof cur, "%s/%s/%" PRId64, sl[shown - 1].day,
+                 sl[shown - 1].time, sl[shown - 1].id);
+        json_decref(next);
+        next = json_string(cur);
+    }
+    free(sl);
+    reply_read(r, 200, json_pack("{s:o, s:o}", "slots", arr, "next", next));
+}
+
+/* GET /v1/bookings's query: office and day (required), after=TIME/ID,
+ * limit.  0, or -1 when r has been answered. */
+static int bookings_query(struct rq *r, int64_t *office_id, char day[STORE_DAY_MAX],
+                          char after_t[STORE_TIME_MAX], int64_t *after_id,
+                          long *limit)
+{
+    struct evkeyvalq kv;
+    const char *why, *field;
+    if (query_open(r, &kv, limit, &why, &field) < 0)
+        return query_fail(r, &kv, why, field);
+    const char *office = evhttp_find_header(&kv, "office");
+    const char *d = evhttp_find_header(&kv, "day");
+    const char *after = evhttp_find_header(&kv, "after");
+    if (!office || !*office)
+        return query_fail(r, &kv, "\"office\" is required (an office code)", "office");
+    if (!d || !api_day_ok(d))
+        return query_fail(r, &kv, "\"day\" is required, YYYY-MM-DD", "day");
+    snprintf(day, STORE_DAY_MAX, "%s", d);
+    after_t[0] = '\0';
+    *after_id = 0;
+    if (after && (sscanf(after, "%5[0-9:]/%" SCNd64, after_t, after_id) != 2 ||
+                  *after_id <= 0))
+        return query_fail(r, &kv, "\"after\" must be TIME/ID (the \"next\" of the "
+                          "previous page)", "after");
+    int rc = own_office(r, office, office_id);
+    evhttp_clear_headers(&kv);
+    return rc;
+}
+
+/* GET /v1/bookings?office=&day=: a centre's day, every booking of the
+ * office on that day (active, cancelled, moved) by time, only the
+ * caller's own offices. */
+static void h_bookings_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    int64_t office_id, after_id;
+    char day[STORE_DAY_MAX], after_t[STORE_TIME_MAX];
+    long limit;
+    if (bookings_query(r, &office_id, day, after_t, &after_id, &limit) < 0)
+        return;
+    size_t want = (size_t)limit + 1, n = 0;
+    struct store_day_booking *b = calloc(want, sizeof *b);
+    if (!b) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    if (!store_ok(r, store_bookings_day(r->a->st, office_id, day, after_t, after_id,
+                                        b, want, &n), NULL)) {
+        free(b);
+        return;
+    }
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < shown; i++) {
+        char svc[STORE_CODE_MAX];
+        service_code(r->a->st, b[i].b.service_id, svc);
+        json_array_append_new(arr, json_pack(
+            "{s:I, s:s, s:s, s:s, s:s, s:s, s:s*, s:I}", "id", (json_int_t)b[i].b.id,
+            "service", svc, "day", b[i].b.day, "time", b[i].b.time, "state",
+            b[i].state, "phone", b[i].b.msisdn, "language",
+            b[i].b.lang[0] ? b[i].b.lang : NULL, "created_at",
+            (json_int_t)b[i].b.created_at));
+    }
+    json_t *next = json_null();
+    if (n > shown) {
+        char cur[48];
+        snprintf(cur, sizeof cur, "%s/%" PRId64, b[shown - 1].b.time, b[shown - 1].b.id);
+        json_decref(next);
+        next = json_string(cur);
+    }
+    free(b);
+    reply_read(r, 200, json_pack("{s:s, s:o, s:o}", "day", day, "bookings", arr,
+                                 "next", next));
+}
+
+#define APP_HISTORY_MAX 100
+
+/* GET /v1/applications/{number}: the caller's application with its
+ * history, newest first (at most APP_HISTORY_MAX; "history_truncated"
+ * says when there is more). */
+static void h_app_get(struct rq *r, union api_in *in)
+{
+    (void)in;
+    static const struct rc_answer none[] = {
+        { STORE_NOTFOUND, 404, "no such application", NULL },
+        { STORE_INVALID, 404, "no such application", NULL },
+        { 0, 0, NULL, NULL }
+    };
+    struct store_app app;
+    if (!store_ok(r, store_app_get(r->a->st, r->agency_id, r->arg[0], &app), none))
+        return;
+    struct store_app_event *ev = calloc(APP_HISTORY_MAX + 1, sizeof *ev);
+    size_t n = 0;
+    if (!ev) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    if (!store_ok(r, store_app_history(r->a->st, r->agency_id, r->arg[0], ev,
+                                       APP_HISTORY_MAX + 1, &n), NULL)) {
+        free(ev);
+        return;
+    }
+    size_t shown = n > APP_HISTORY_MAX ? APP_HISTORY_MAX : n;
+    json_t *hist = json_array();
+    for (size_t i = 0; hist && i < shown; i++)
+        json_array_append_new(hist, json_pack("{s:s, s:s*, s:I}", "status",
+                                              ev[i].status, "note", ev[i].note[0]
+                                              ? ev[i].note : NULL, "at",
+                                              (json_int_t)ev[i].at));
+    free(ev);
+    char svc[STORE_CODE_MAX] = "";
+    if (app.service_id)
+        service_code(r->a->st, app.service_id, svc);
+    reply_read(r, 200, json_pack("{s:s, s:s, s:s, s:s*, s:I, s:o, s:b}", "number",
+                                 app.number, "status", app.status, "owner", app.owner,
+                                 "service", svc[0] ? svc : NULL, "updated_at",
+                                 (json_int_t)app.updated_at, "history", hist,
+                                 "history_truncated", n > shown));
 }
 
 /* ---- body parsers ------------------------------------------------------------- */
@@ -1439,13 +1781,22 @@ static const struct route {
       h_ussd_notice },
     { EVHTTP_REQ_POST, "/v1/webhook-secret", "messages", BODY_NONE, NULL, NULL,
       h_webhook_secret },
+    { EVHTTP_REQ_GET, "/v1/applications/{number}", "applications", BODY_NONE,
+      a_number, NULL, h_app_get },
     { EVHTTP_REQ_POST, "/v1/applications/{number}/status", "applications",
       BODY_APP_STATUS, a_number, NULL, h_app_status },
     { EVHTTP_REQ_POST, "/v1/offices", "offices", BODY_OFFICE, NULL, NULL,
       h_office },
+    { EVHTTP_REQ_GET, "/v1/offices", "offices", BODY_NONE, NULL, NULL,
+      h_offices_list },
     { EVHTTP_REQ_POST, "/v1/services", "offices", BODY_SERVICE, NULL, NULL,
       h_service },
+    { EVHTTP_REQ_GET, "/v1/services", "offices", BODY_NONE, NULL, NULL,
+      h_services_list },
     { EVHTTP_REQ_POST, "/v1/slots", "slots", BODY_SLOT, NULL, NULL, h_slot },
+    { EVHTTP_REQ_GET, "/v1/slots", "slots", BODY_NONE, NULL, NULL, h_slots_list },
+    { EVHTTP_REQ_GET, "/v1/bookings", "slots", BODY_NONE, NULL, NULL,
+      h_bookings_list },
     { EVHTTP_REQ_GET, "/v1/templates", "templates", BODY_NONE, NULL, NULL,
       h_template_list },
     { EVHTTP_REQ_GET, "/v1/templates/{status}/{lang}", "templates", BODY_NONE,

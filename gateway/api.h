@@ -14,6 +14,12 @@
  *     POST /v1/offices                        200 create or rename an office
  *     POST /v1/services                       200 create or rename a service
  *     POST /v1/slots                          200 publish a slot / capacity
+ *   Read-back (issue 12 part 3; only the caller's own, paged by "next"):
+ *     GET  /v1/applications/{number}          200 status, owner, history
+ *     GET  /v1/offices[?after=CODE&limit=N]   200 offices with names, addresses
+ *     GET  /v1/services[?after=CODE&limit=N]  200 services with names
+ *     GET  /v1/slots?office=&service=&from=&to=  200 slots, booked and free
+ *     GET  /v1/bookings?office=&day=          200 a centre's day, by time
  *     PUT  /v1/templates/{status}/{lang}      200 set a status template
  *     GET  /v1/templates/{status}/{lang}      200 one template, 404 none
  *     DELETE /v1/templates/{status}/{lang}    200 deleted, 404 none

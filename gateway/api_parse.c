@@ -724,6 +724,14 @@ static bool digits(const char *s, size_t n)
     return true;
 }
 
+bool api_day_ok(const char *day)
+{
+    return strlen(day) == 10 && day[4] == '-' && day[7] == '-' &&
+           digits(day, 4) && digits(day + 5, 2) && digits(day + 8, 2) &&
+           atoi(day + 5) >= 1 && atoi(day + 5) <= 12 && atoi(day + 8) >= 1 &&
+           atoi(day + 8) <= 31;
+}
+
 static int slot_from(json_t *root, void *out, struct api_error *e)
 {
     struct api_slot *s = out;
@@ -733,10 +741,7 @@ static int slot_from(json_t *root, void *out, struct api_error *e)
         get_str(root, "day", true, 10, &day, e) < 0 ||
         get_str(root, "time", true, 5, &tm, e) < 0)
         return -1;
-    if (strlen(day) != 10 || day[4] != '-' || day[7] != '-' ||
-        !digits(day, 4) || !digits(day + 5, 2) || !digits(day + 8, 2) ||
-        atoi(day + 5) < 1 || atoi(day + 5) > 12 || atoi(day + 8) < 1 ||
-        atoi(day + 8) > 31)
+    if (!api_day_ok(day))
         return api_fail(e, 400, "day", "\"day\" must be YYYY-MM-DD");
     if (strlen(tm) != 5 || tm[2] != ':' || !digits(tm, 2) ||
         !digits(tm + 3, 2) || atoi(tm) > 23 || atoi(tm + 3) > 59)

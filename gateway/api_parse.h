@@ -217,4 +217,8 @@ void api_template_clear(struct api_template *t);
 unsigned api_sms_parts(const char *text, size_t len,
                        enum smpp_text_split_mode mode, unsigned allow);
 
+/* A day "YYYY-MM-DD" (month 1..12, day 1..31): the slots' and the
+ * read-back queries' day check. */
+bool api_day_ok(const char *day);
+
 #endif

@@ -181,7 +181,7 @@ static void render(struct buf *b, const char *tmpl, const struct vars *v)
 
 /* ---- days ----------------------------------------------------------------- */
 
-static void day_of(int64_t now_ms, int add_days, char out[STORE_DAY_MAX])
+void booking_day_of(int64_t now_ms, int add_days, char out[STORE_DAY_MAX])
 {
     time_t t = (time_t)(now_ms / 1000);
     struct tm tm;
@@ -1117,8 +1117,8 @@ int booking_step(struct store *st, const struct booking_req *rq,
     unsigned horizon = rq->horizon_days ? rq->horizon_days : BOOKING_HORIZON_DEFAULT;
     if (horizon > 366)
         horizon = 366;
-    day_of(rq->now_ms, 0, t.today);
-    day_of(rq->now_ms, (int)horizon - 1, t.last_day);
+    booking_day_of(rq->now_ms, 0, t.today);
+    booking_day_of(rq->now_ms, (int)horizon - 1, t.last_day);
     hhmm_of(rq->now_ms, t.now_hm);
 
     struct state s;

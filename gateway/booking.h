@@ -117,6 +117,9 @@ int booking_step(struct store *st, const struct booking_req *rq,
  * has one, else the built-in text.  Returns the length written into out
  * (always NUL-terminated), or -1 on a store error or a too-small out.
  */
+/* The local day ("YYYY-MM-DD") add_days after the one of now_ms. */
+void booking_day_of(int64_t now_ms, int add_days, char out[STORE_DAY_MAX]);
+
 int booking_sms_text(struct store *st, const struct store_booking *b,
                      const char *kind, const char *lang,
                      const char *fallback_lang, char *out, size_t cap);

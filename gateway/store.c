@@ -378,6 +378,12 @@ static const struct store_migration migrations[] = {
       "  err TEXT);"
       "CREATE INDEX ussd_notices_sent ON ussd_notices(msisdn, at)"
       "  WHERE outcome = 'sent';" },
+    { "19 read-back lists by agency (issue 12 part 3)",
+      /* an agency lists its own offices and services by code, and an
+       * office's slots by day; each list is one index range */
+      "CREATE INDEX offices_by_agency ON offices(agency_id, code);"
+      "CREATE INDEX services_by_agency ON services(agency_id, code);"
+      "CREATE INDEX slots_by_office_day ON slots(office_id, day, time);" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -416,6 +422,9 @@ enum sid {
     S_WEBHOOK_ROTATE, S_WEBHOOK_FOR_MSG,
     /* issue 11: the outbox's gauges */
     S_OUT_QUEUED_COUNT, S_OUT_OLDEST_DUE,
+    /* issue 12 part 3: read-back for agencies */
+    S_OFFICES_LIST, S_SERVICES_LIST, S_OFFICE_NAMES, S_SERVICE_NAMES,
+    S_SLOTS_LIST, S_BOOKINGS_DAY,
     S_COUNT
 };
 
@@ -528,6 +537,33 @@ static const char *const sql[S_COUNT] = {
         "SELECT DISTINCT service_id FROM slots WHERE service_id > ?1"
         " AND day >= ?2 AND booked < capacity ORDER BY service_id LIMIT ?3",
     [S_SERVICE_GET] = "SELECT code, agency_id FROM services WHERE id = ?1",
+    /* issue 12 part 3: read-back (offices_by_agency, services_by_agency,
+     * slots_by_office_day) */
+    [S_OFFICES_LIST] =
+        "SELECT id, code FROM offices WHERE agency_id = ?1 AND code > ?2"
+        " ORDER BY code LIMIT ?3",
+    [S_SERVICES_LIST] =
+        "SELECT id, code FROM services WHERE agency_id = ?1 AND code > ?2"
+        " ORDER BY code LIMIT ?3",
+    [S_OFFICE_NAMES] =
+        "SELECT lang, name, address FROM office_names WHERE office_id = ?1"
+        " ORDER BY lang",
+    [S_SERVICE_NAMES] =
+        "SELECT lang, name, NULL FROM service_names WHERE service_id = ?1"
+        " ORDER BY lang",
+    [S_SLOTS_LIST] =
+        "SELECT id, office_id, service_id, day, time, capacity, booked"
+        " FROM slots WHERE office_id = ?1 AND (?2 = 0 OR service_id = ?2)"
+        " AND day >= ?3 AND day <= ?4"
+        " AND (day, time, id) > (?5, ?6, ?7)"
+        " ORDER BY day, time, id LIMIT ?8",
+    [S_BOOKINGS_DAY] =
+        "SELECT b.id, b.slot_id, b.service_id, s.office_id, b.created_at,"
+        " b.msisdn, s.day, s.time, b.lang, b.state"
+        " FROM slots s JOIN bookings b ON b.slot_id = s.id"
+        " WHERE s.office_id = ?1 AND s.day = ?2"
+        " AND (s.time, b.id) > (?3, ?4)"
+        " ORDER BY s.time, b.id LIMIT ?5",
 
     /* issue 14 item 6: an application is its agency's (agency_id,
      * number) */
@@ -1961,6 +1997,88 @@ int store_booking_set_lang(struct store *st, int64_t booking_id,
     if (r == STORE_OK && sqlite3_changes(st->db) != 1)
         r = STORE_NOTFOUND;
     return r;
+}
+
+/* ---- read-back for agencies (issue 12 part 3) ----------------------------- */
+
+static void coded_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_coded *c = &((struct store_coded *)out)[i];
+    c->id = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, c->code, sizeof c->code);
+}
+
+int store_coded_list(struct store *st, bool offices, int64_t agency_id,
+                     const char *after, struct store_coded *out, size_t max,
+                     size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, offices ? S_OFFICES_LIST : S_SERVICES_LIST);
+    bi(s, 1, agency_id);
+    bt(s, 2, after ? after : "");
+    bi(s, 3, (int64_t)max);
+    return rows(st, s, coded_row, out, max, n_out, offices ? "offices list"
+                                                           : "services list");
+}
+
+static void name_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_name *n = &((struct store_name *)out)[i];
+    copy_col(s, 0, n->lang, sizeof n->lang);
+    copy_col(s, 1, n->name, sizeof n->name);
+    copy_col(s, 2, n->address, sizeof n->address);
+}
+
+int store_names(struct store *st, bool office, int64_t id,
+                struct store_name *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, office ? S_OFFICE_NAMES : S_SERVICE_NAMES);
+    bi(s, 1, id);
+    return rows(st, s, name_row, out, max, n_out, "names");
+}
+
+int store_slots_list(struct store *st, int64_t office_id, int64_t service_id,
+                     const char *from_day, const char *to_day,
+                     const struct store_slot *after, struct store_slot *out,
+                     size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (!valid_day(from_day) || !valid_day(to_day))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SLOTS_LIST);
+    bi(s, 1, office_id);
+    bi(s, 2, service_id);
+    bt(s, 3, from_day);
+    bt(s, 4, to_day);
+    bt(s, 5, after ? after->day : "");
+    bt(s, 6, after ? after->time : "");
+    bi(s, 7, after ? after->id : 0);
+    bi(s, 8, (int64_t)max);
+    return rows(st, s, slot_row, out, max, n_out, "slots list");
+}
+
+static void day_booking_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_day_booking *d = &((struct store_day_booking *)out)[i];
+    booking_from_row(s, &d->b);
+    copy_col(s, 9, d->state, sizeof d->state);
+}
+
+int store_bookings_day(struct store *st, int64_t office_id, const char *day,
+                       const char *after_time, int64_t after_id,
+                       struct store_day_booking *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    if (!valid_day(day))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_BOOKINGS_DAY);
+    bi(s, 1, office_id);
+    bt(s, 2, day);
+    bt(s, 3, after_time ? after_time : "");
+    bi(s, 4, after_id);
+    bi(s, 5, (int64_t)max);
+    return rows(st, s, day_booking_row, out, max, n_out, "bookings of a day");
 }
 
 int store_services_bookable(struct store *st, const char *from_day,

@@ -344,6 +344,48 @@ int store_reminders_due(struct store *st, const char *day,
                         struct store_booking *out, size_t max, size_t *n_out);
 int store_booking_reminded(struct store *st, int64_t booking_id);
 
+/* ---- read-back for agencies (issue 12 part 3) ---------------------------- */
+
+/* An office or a service of an agency: its id and code. */
+struct store_coded {
+    int64_t id;
+    char code[STORE_CODE_MAX];
+};
+/* agency_id's offices (offices true) or services, by code, codes > after
+ * ("" or NULL: from the start), at most max. */
+int store_coded_list(struct store *st, bool offices, int64_t agency_id,
+                     const char *after, struct store_coded *out, size_t max,
+                     size_t *n_out);
+
+/* A name in one language (address: offices only, else ""). */
+struct store_name {
+    char lang[STORE_LANG_MAX];
+    char name[STORE_NAME_MAX];
+    char address[STORE_NAME_MAX];
+};
+/* Every name of the office (office true) or service id, by language. */
+int store_names(struct store *st, bool office, int64_t id,
+                struct store_name *out, size_t max, size_t *n_out);
+
+/* office_id's slots from from_day to to_day (inclusive), of service_id
+ * (0: every service), by day, time and id, after the slot *after (its
+ * day, time and id; NULL: from the start), at most max; full ones too. */
+int store_slots_list(struct store *st, int64_t office_id, int64_t service_id,
+                     const char *from_day, const char *to_day,
+                     const struct store_slot *after, struct store_slot *out,
+                     size_t max, size_t *n_out);
+
+/* A booking of a day with its state ("active", "cancelled", "moved"). */
+struct store_day_booking {
+    struct store_booking b;
+    char state[16];
+};
+/* office_id's bookings on `day` in every state, by time and id, after
+ * (after_time, after_id) ("" and 0: from the start), at most max. */
+int store_bookings_day(struct store *st, int64_t office_id, const char *day,
+                       const char *after_time, int64_t after_id,
+                       struct store_day_booking *out, size_t max, size_t *n_out);
+
 /* ---- applications ------------------------------------------------------- */
 
 /*

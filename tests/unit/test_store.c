@@ -828,6 +828,87 @@ static void test_bookings(void **state)
  */
 #define RACERS 12
 
+/* issue 12 part 3: an agency's lists read back, by code, by day and
+ * time, paged by cursor, and never another agency's. */
+static void test_read_back(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    struct world w;
+    make_world(st, &w);
+    int64_t tax, tax_off, osh, s1, s2, s3, s4, b1, b2, b3;
+    assert_int_equal(store_agency_put(st, "tax", "Tax", &tax), STORE_OK);
+    assert_int_equal(store_office_put(st, tax, "a-tax", &tax_off), STORE_OK);
+    assert_int_equal(store_office_put(st, w.gov, "osh-1", &osh), STORE_OK);
+    assert_int_equal(store_office_name_set(st, w.off, "ru", "Бишкек", "ул. 1"), STORE_OK);
+    assert_int_equal(store_office_name_set(st, w.off, "en", "Bishkek", NULL), STORE_OK);
+    struct store_coded c[4];
+    size_t n = 0;
+    assert_int_equal(store_coded_list(st, true, w.gov, "", c, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[0].code, "bishkek-1");
+    assert_string_equal(c[1].code, "osh-1");
+    n = 0;
+    assert_int_equal(store_coded_list(st, true, w.gov, "bishkek-1", c, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].code, "osh-1");
+    n = 0;
+    assert_int_equal(store_coded_list(st, false, w.gov, NULL, c, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[1].code, "visa");
+    struct store_name nm[4];
+    n = 0;
+    assert_int_equal(store_names(st, true, w.off, nm, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(nm[0].lang, "en");
+    assert_string_equal(nm[0].address, "");
+    assert_string_equal(nm[1].address, "ул. 1");
+
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "10:00", 2, &s1), STORE_OK);
+    assert_int_equal(store_slot_put(st, w.off, w.pass, "2027-01-10", "09:00", 1, &s2), STORE_OK);
+    assert_int_equal(store_slot_put(st, w.off, w.visa, "2027-01-11", "08:00", 1, &s3), STORE_OK);
+    assert_int_equal(store_slot_put(st, osh, w.pass, "2027-01-10", "09:00", 1, &s4), STORE_OK);
+    struct store_slot sl[4];
+    n = 0;
+    assert_int_equal(store_slots_list(st, w.off, 0, "2027-01-01", "2027-12-31", NULL,
+                                      sl, 2, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(sl[0].id, s2);
+    assert_int_equal(sl[1].id, s1);
+    struct store_slot after = sl[1];
+    n = 0;
+    assert_int_equal(store_slots_list(st, w.off, 0, "2027-01-01", "2027-12-31", &after,
+                                      sl, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sl[0].id, s3);
+    n = 0;
+    assert_int_equal(store_slots_list(st, w.off, w.pass, "2027-01-11", "2027-12-31", NULL,
+                                      sl, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_slots_list(st, w.off, 0, "2027-1-1", "2027-12-31", NULL,
+                                      sl, 4, &n), STORE_INVALID);
+
+    assert_int_equal(store_book(st, "996555000001", s1, T0, &b1), STORE_OK);
+    assert_int_equal(store_book(st, "996555000002", s2, T0, &b2), STORE_OK);
+    assert_int_equal(store_book(st, "996555000003", s4, T0, &b3), STORE_OK);
+    assert_int_equal(store_booking_cancel(st, b1, "996555000001", T0 + 1), STORE_OK);
+    struct store_day_booking db[4];
+    n = 0;
+    assert_int_equal(store_bookings_day(st, w.off, "2027-01-10", "", 0, db, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);                     /* Osh's booking is not there */
+    assert_int_equal(db[0].b.id, b2);           /* 09:00 before 10:00 */
+    assert_string_equal(db[0].state, "active");
+    assert_string_equal(db[1].b.msisdn, "996555000001");
+    assert_string_equal(db[1].state, "cancelled");
+    n = 0;
+    assert_int_equal(store_bookings_day(st, w.off, "2027-01-10", "09:00", b2, db, 4, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(db[0].b.id, b1);
+    assert_int_equal(store_bookings_day(st, w.off, "tomorrow", "", 0, db, 4, &n),
+                     STORE_INVALID);
+}
+
 static void test_booking_race(void **state)
 {
     struct fx *f = *state;
@@ -2077,6 +2158,7 @@ int main(void)
         T(test_applications),
         T(test_bookings),
         T(test_booking_race),
+        T(test_read_back),
         T(test_outbox),
         T(test_idem_hash),
         cmocka_unit_test(test_msgid_parse),
