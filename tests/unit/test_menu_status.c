@@ -148,6 +148,33 @@ static void test_live_status_effect(void **state)
     menu_set_unref(set);
 }
 
+/* issue 13 xroad: live through a security server, the call compiled into
+ * the url ("xroad:/r1/<service>" path "#" issue, values encoded) */
+static void test_live_status_xroad_effect(void **state)
+{
+    (void)state;
+    struct menu_set *set = load_with(
+        "    on_error: down\n"
+        "    xroad: { service: \"KG/GOV/70000001/tax sub/getStatus\",\n"
+        "             path: \"/status/{app_no}?phone={phone}\", issue: \"APP {app_no}\" }\n"
+        "    timeout_ms: 1500\n");
+    struct menu_dialog d;
+    to_lookup(set, &d, "en");
+    assert_int_equal(out.nfx, 1);
+    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
+    assert_string_equal(out.fx[0].url, "xroad:/r1/KG/GOV/70000001/tax%20sub/getStatus"
+                                       "/status/1234567?phone=%2B996555123456#APP 1234567");
+    assert_string_equal(out.fx[0].method, "GET");
+    assert_int_equal(out.fx[0].timeout_ms, 1500);
+    menu_set_unref(set);
+    /* without path and issue: the service alone, an empty issue */
+    set = load_with("    xroad: { service: KG/GOV/1/sub/get }\n"
+                    "    on_error: down\n");
+    to_lookup(set, &d, "en");
+    assert_string_equal(out.fx[0].url, "xroad:/r1/KG/GOV/1/sub/get#");
+    menu_set_unref(set);
+}
+
 static void test_not_found_locked_and_failure(void **state)
 {
     (void)state;
@@ -288,6 +315,16 @@ static void test_loader_checks(void **state)
                  " on_not_found: nf, on_locked: nf }\n", "live status node (with url) only");
     expect_error("  - { id: look, type: status, var: app_no, url: \"x/{nope}\", next: ok,"
                  " on_not_found: nf, on_locked: nf }\n", "nope");
+    /* issue 13 xroad */
+    expect_error("  - { id: look, type: status, var: app_no, url: \"http://x/\", next: ok,"
+                 " xroad: { service: a/b/c/d/e }, on_not_found: nf, on_locked: nf }\n",
+                 "give either 'url' or 'xroad', not both");
+    expect_error("  - { id: look, type: status, var: app_no, next: ok,"
+                 " xroad: { service: a/b/c/d, path: /x }, on_not_found: nf, on_locked: nf }\n",
+                 "xroad.service: an identifier has too few parts");
+    expect_error("  - { id: look, type: status, var: app_no, next: ok,"
+                 " xroad: { service: a/b/c/d/e, path: \"/x/{nope}\" }, on_not_found: nf,"
+                 " on_locked: nf }\n", "xroad.path: unknown variable {nope}");
 }
 
 int main(void)
@@ -295,6 +332,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_found_saves_status_and_date),
         cmocka_unit_test(test_live_status_effect),
+        cmocka_unit_test(test_live_status_xroad_effect),
         cmocka_unit_test(test_not_found_locked_and_failure),
         cmocka_unit_test(test_ambiguous_shows_the_gateways_screen),
         cmocka_unit_test(test_failure_without_on_error_is_the_set_message),
