@@ -461,14 +461,24 @@ static void deliver(struct fetch *f, struct xfer *x, struct fetch_result *res)
 
 /* ---- X-Road calls (issue 13 xroad) ------------------------------------- */
 
+/* Control bytes of a peer's text become '?': it goes into a log line. */
+static void no_ctl(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 /* The answer's X-Road-Error header, if any, into x->xroad_fault. */
 static void xroad_fault_of(CURL *easy, struct xfer *x)
 {
     struct curl_header *h = NULL;
     x->xroad_fault[0] = '\0';
-    if (curl_easy_header(easy, "X-Road-Error", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h)
+    if (curl_easy_header(easy, "X-Road-Error", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h) {
         snprintf(x->xroad_fault, sizeof x->xroad_fault, "%s",
                  h->value && *h->value ? h->value : "(empty)");
+        no_ctl(x->xroad_fault);
+    }
 }
 
 /* An X-Road call's result: its X-Road-Id, and an error text that names the
@@ -492,6 +502,8 @@ static void xroad_finish(struct xfer *x, struct fetch_result *res)
     bool has = x->buf && fetch_json_map(x->buf, x->len, path, 1, 100, msg, sizeof msg,
                                         &v, NULL, 0) == FETCH_OK &&
                v.found == FETCH_JSON_FOUND;
+    if (has)
+        no_ctl(msg);
     snprintf(x->xroad_err, sizeof x->xroad_err,
              "X-Road fault %s from %s (X-Road-Id %s)%s%s", x->xroad_fault,
              x->xroad_service, x->xroad_id, has ? ": " : "", has ? v.value : "");

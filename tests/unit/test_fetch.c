@@ -269,7 +269,7 @@ static void h_xroad(struct evhttp_request *req, void *arg)
     if (strstr(s->xr_uri, "fault")) {
         evhttp_add_header(out, "X-Road-Error", "Server.ServerProxy.ServiceFailed");
         evbuffer_add_printf(b, "{\"type\":\"Server.ServerProxy.ServiceFailed\","
-                               "\"message\":\"Service is down\",\"detail\":\"x1\"}");
+                               "\"message\":\"Service is down\\nforged\",\"detail\":\"x1\"}");
         evhttp_send_reply(req, strstr(s->xr_uri, "fault200") ? 200 : 500, "X", b);
     } else {
         evbuffer_add_printf(b, "{\"status\":\"ready\"}");
@@ -1163,7 +1163,7 @@ static void test_xroad_call(void **state)
     assert_non_null(strstr(t->rec[2].error, "Server.ServerProxy.ServiceFailed"));
     assert_non_null(strstr(t->rec[2].error, "KG/GOV/70000001/tax-sub/fault"));
     assert_non_null(strstr(t->rec[2].error, t->srv.xr_id));
-    assert_non_null(strstr(t->rec[2].error, "Service is down"));
+    assert_non_null(strstr(t->rec[2].error, "Service is down?forged"));  /* no new line */
     assert_int_equal(xroad_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault200", 3),
                      FETCH_XROAD_FAULT);
     assert_string_equal(fetch_status_name(FETCH_XROAD_FAULT), "xroad_fault");
