@@ -1120,15 +1120,6 @@ static bool is_uuid4(const char *u)
     return true;
 }
 
-static int xroad_get(struct tc *t, struct fetch *g, const char *u, int i)
-{
-    struct fetch_req r = get_req(u, 3000);
-    int before = t->done_total;
-    assert_int_equal(fetch_start(g, &r, on_done, &t->rec[i], NULL), FETCH_OK);
-    assert_int_equal(run_until(t, &t->done_total, before + 1, 5000), before + 1);
-    return t->rec[i].res.status;
-}
-
 /* The url, the headers and a fresh X-Road-Id per request; a fault. */
 static void test_xroad_call(void **state)
 {
@@ -1141,7 +1132,7 @@ static void test_xroad_call(void **state)
     struct fetch *g = fetch_new(t->base, &o);
     assert_non_null(g);
     const char *call = "xroad:/r1/KG/GOV/70000001/tax-sub/getStatus/status/12%2F3?x=1#A-1%20x";
-    assert_int_equal(xroad_get(t, g, call, 0), FETCH_DONE_OK);
+    assert_int_equal(guarded_get(t, g, call, false, 0), FETCH_DONE_OK);
     assert_string_equal(t->srv.xr_uri, "/r1/KG/GOV/70000001/tax-sub/getStatus/status/12%2F3?x=1");
     assert_string_equal(t->srv.xr_client, "KG/GOV/70000003/kyz%20mat");
     assert_string_equal(t->srv.xr_issue, "A-1 x");
@@ -1151,24 +1142,24 @@ static void test_xroad_call(void **state)
     char first[64];
     snprintf(first, sizeof first, "%s", t->srv.xr_id);
     /* no issue: no header; a new X-Road-Id */
-    assert_int_equal(xroad_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/getStatus", 1),
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/getStatus", false, 1),
                      FETCH_DONE_OK);
     assert_string_equal(t->srv.xr_issue, "-");
     assert_true(is_uuid4(t->srv.xr_id));
     assert_string_not_equal(first, t->srv.xr_id);
     /* a fault, with a 500 and with a 200: never the agency's answer */
-    assert_int_equal(xroad_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault", 2),
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault", false, 2),
                      FETCH_XROAD_FAULT);
     assert_int_equal(t->rec[2].res.http_code, 500);
     assert_non_null(strstr(t->rec[2].error, "Server.ServerProxy.ServiceFailed"));
     assert_non_null(strstr(t->rec[2].error, "KG/GOV/70000001/tax-sub/fault"));
     assert_non_null(strstr(t->rec[2].error, t->srv.xr_id));
     assert_non_null(strstr(t->rec[2].error, "Service is down?forged"));  /* no new line */
-    assert_int_equal(xroad_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault200", 3),
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault200", false, 3),
                      FETCH_XROAD_FAULT);
     assert_string_equal(fetch_status_name(FETCH_XROAD_FAULT), "xroad_fault");
     /* a plain request through the same client carries no X-Road header */
-    assert_int_equal(xroad_get(t, g, url(t, "/r1/plain"), 4), FETCH_DONE_OK);
+    assert_int_equal(guarded_get(t, g, url(t, "/r1/plain"), false, 4), FETCH_DONE_OK);
     assert_string_equal(t->srv.xr_client, "-");
     assert_string_equal(t->srv.xr_id, "-");
     /* an outsider's URL is never an X-Road call; a malformed call is refused */

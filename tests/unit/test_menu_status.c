@@ -124,22 +124,31 @@ static void test_found_saves_status_and_date(void **state)
     menu_set_unref(set);
 }
 
+/* A live status node (node keys `extra`): dial, type the number; the
+ * effect is a GET of want_url within 1500 ms.  The set, d waiting. */
+static struct menu_set *live_lookup(const char *extra, const char *want_url,
+                                    struct menu_dialog *d)
+{
+    struct menu_set *set = load_with(extra);
+    to_lookup(set, d, "en");
+    assert_int_equal(out.nfx, 1);
+    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
+    assert_string_equal(out.fx[0].url, want_url);
+    assert_string_equal(out.fx[0].method, "GET");
+    assert_int_equal(out.fx[0].timeout_ms, 1500);
+    return set;
+}
+
 /* live mode: the same effect with the agency's URL (values encoded) */
 static void test_live_status_effect(void **state)
 {
     (void)state;
-    struct menu_set *set = load_with(
+    struct menu_dialog d;
+    struct menu_set *set = live_lookup(
         "    on_error: down\n"
         "    url: \"http://agency.example/apps/{app_no}?phone={phone}\"\n"
-        "    timeout_ms: 1500\n");
-    struct menu_dialog d;
-    to_lookup(set, &d, "en");
-    assert_int_equal(out.nfx, 1);
-    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
-    assert_string_equal(out.fx[0].url,
-                        "http://agency.example/apps/1234567?phone=%2B996555123456");
-    assert_string_equal(out.fx[0].method, "GET");
-    assert_int_equal(out.fx[0].timeout_ms, 1500);
+        "    timeout_ms: 1500\n",
+        "http://agency.example/apps/1234567?phone=%2B996555123456", &d);
     assert_string_equal(out.fx[0].number, "1234567");
     /* the answer is fed back like a local one */
     struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "20.11.2026" } };
@@ -153,19 +162,14 @@ static void test_live_status_effect(void **state)
 static void test_live_status_xroad_effect(void **state)
 {
     (void)state;
-    struct menu_set *set = load_with(
+    struct menu_dialog d;
+    struct menu_set *set = live_lookup(
         "    on_error: down\n"
         "    xroad: { service: \"KG/GOV/70000001/tax sub/getStatus\",\n"
         "             path: \"/status/{app_no}?phone={phone}\", issue: \"APP {app_no}\" }\n"
-        "    timeout_ms: 1500\n");
-    struct menu_dialog d;
-    to_lookup(set, &d, "en");
-    assert_int_equal(out.nfx, 1);
-    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
-    assert_string_equal(out.fx[0].url, "xroad:/r1/KG/GOV/70000001/tax%20sub/getStatus"
-                                       "/status/1234567?phone=%2B996555123456#APP 1234567");
-    assert_string_equal(out.fx[0].method, "GET");
-    assert_int_equal(out.fx[0].timeout_ms, 1500);
+        "    timeout_ms: 1500\n",
+        "xroad:/r1/KG/GOV/70000001/tax%20sub/getStatus"
+        "/status/1234567?phone=%2B996555123456#APP 1234567", &d);
     menu_set_unref(set);
     /* without path and issue: the service alone, an empty issue */
     set = load_with("    xroad: { service: KG/GOV/1/sub/get }\n"
