@@ -15,13 +15,14 @@
  * scalar tokens (for a mapping or sequence, from the key that names it).
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
- * May call: libfyaml, libc, base/utf8, base/netaddr, dialogs_parse_url()
+ * May call: libfyaml, libc, base/utf8, base/netaddr, base/xroad, dialogs_parse_url()
  * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
 #include "base/netaddr.h"
 #include "base/utf8.h"
+#include "base/xroad.h"
 #include "smpp/dialect.h"
 #include "gateway/log.h"
 #include "gateway/dialogs.h"
@@ -42,7 +43,7 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
-            S_USSD, S_CALLBACKS, S_COUNT };
+            S_USSD, S_CALLBACKS, S_XROAD /* issue 13 xroad */, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -62,6 +63,9 @@ static const struct section sections[S_COUNT] = {
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
     [S_USSD]  = { "ussd", 0, "USSD push notices (POST /v1/ussd/notices)" },
     [S_CALLBACKS] = { "callbacks", 0, "the agencies' callback_url calls" },
+    /* issue 13 xroad */
+    [S_XROAD] = { "xroad", 0, "back-end calls through an X-Road (Tunduk) security "
+                  "server: menu nodes with an xroad: block" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -74,6 +78,8 @@ static const struct section sections[S_COUNT] = {
 #define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
 #define F_USSD_CODE 0x100u  /* list items: a service code, 0-9 * # only */
 #define F_NETALLOW  0x200u  /* list items: host names or CIDRs (base/netaddr) */
+#define F_XR_CLIENT 0x400u  /* "" or an X-Road client identifier (issue 13 xroad) */
+#define F_HTTP_URL  0x800u  /* "" or http(s)://HOST[:PORT] (issue 13 xroad) */
 
 struct key {
     enum sect sect;
@@ -219,6 +225,25 @@ static const struct key keys[] = {
       "link-local or metadata addresses (127.0.0.0/8, ::1, 0.0.0.0/8, "
       "169.254.0.0/16, fe80::/10, fd00:ec2::254, localhost), e.g. "
       "[127.0.0.1, hooks.internal]; read at start" },
+
+    /* issue 13 xroad */
+    { S_XROAD, "security_server", T_STR, "", 0, 1024, NULL, F_HTTP_URL,
+      C(xroad.security_server), 0,
+      "our X-Road security server, https://HOST:PORT (or http:// where the "
+      "server allows it); empty = no X-Road calls; read at start" },
+    { S_XROAD, "client", T_STR, "", 0, 1100, NULL, F_XR_CLIENT, C(xroad.client), 0,
+      "our client identifier, INSTANCE/CLASS/MEMBER/SUBSYSTEM "
+      "(e.g. KG/GOV/70000003/kyzmat), sent as X-Road-Client" },
+    { S_XROAD, "ca", T_STR, "", 0, 4096, NULL, 0, C(xroad.ca), 0,
+      "PEM file of the CA that signed the security server's certificate; "
+      "empty = the system's CAs" },
+    { S_XROAD, "cert", T_STR, "", 0, 4096, NULL, 0, C(xroad.cert), 0,
+      "PEM file of our client certificate (mutual TLS, registered on the "
+      "security server); with key" },
+    { S_XROAD, "key", T_STR, "", 0, 4096, NULL, 0, C(xroad.key), 0,
+      "PEM file of the client certificate's private key; with cert" },
+    { S_XROAD, "user_id", T_STR, "", 0, 255, NULL, 0, C(xroad.user_id), 0,
+      "X-Road-UserId on every call (e.g. KG + the operator's id); empty = none" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -538,6 +563,26 @@ static int check_string(const struct key *k, const char *s, size_t len,
             port > 65535) {
             snprintf(why, whylen, "must be ADDRESS:PORT, e.g. 127.0.0.1:8080 "
                      "(port 0: any free port, logged at start)");
+            return -1;
+        }
+    }
+    if ((k->flags & F_XR_CLIENT) && len > 0) {   /* issue 13 xroad */
+        char w[120];
+        struct xroad_id id;
+        if (xroad_id_parse(s, len, XROAD_CLIENT_PARTS, &id, NULL, w, sizeof w) != 0) {
+            snprintf(why, whylen, "must be INSTANCE/CLASS/MEMBER/SUBSYSTEM: %s", w);
+            return -1;
+        }
+    }
+    if ((k->flags & F_HTTP_URL) && len > 0) {    /* issue 13 xroad */
+        size_t sch = len > 7 && memcmp(s, "http://", 7) == 0 ? 7
+                     : len > 8 && memcmp(s, "https://", 8) == 0 ? 8 : 0;
+        bool bad = sch == 0;
+        for (size_t i = sch; i < len && !bad; i++)
+            bad = (unsigned char)s[i] <= ' ' || strchr("?#/@\\", s[i]) != NULL;
+        if (bad) {
+            snprintf(why, whylen, "must be https://HOST[:PORT] (or http://), "
+                     "without a path");
             return -1;
         }
     }
@@ -1077,6 +1122,23 @@ static void parse_smsc_list(struct ctx *cx, struct config *cfg,
 }
 
 /* Returns 1 when the file has an smsc: key (even an empty one). */
+/* issue 13 xroad: what the block's keys need from each other. */
+static void check_xroad(struct ctx *cx, const struct xroad_conf *x, struct pos at)
+{
+    bool ss = x->security_server && *x->security_server;
+    bool cert = x->cert && *x->cert, key = x->key && *x->key;
+    bool any = (x->client && *x->client) || cert || key || (x->ca && *x->ca) ||
+               (x->user_id && *x->user_id);
+    if (!ss && any)
+        add_err(cx->errs, at.line, at.col, "xroad: security_server is required "
+                "when the block sets anything else");
+    if (ss && !(x->client && *x->client))
+        add_err(cx->errs, at.line, at.col, "xroad: client is required "
+                "(INSTANCE/CLASS/MEMBER/SUBSYSTEM)");
+    if (cert != key)
+        add_err(cx->errs, at.line, at.col, "xroad: cert and key go together");
+}
+
 static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
 {
     struct pos start = { 1, 1 };
@@ -1114,7 +1176,10 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
             } else {
                 char prefix[32];
                 snprintf(prefix, sizeof prefix, "%s.", sections[s].name);
+                size_t nerr = cx->errs->n + cx->errs->dropped;
                 parse_map(cx, (enum sect)s, v, cfg, kp, prefix, NULL, NULL);
+                if (s == S_XROAD && nerr == cx->errs->n + cx->errs->dropped)
+                    check_xroad(cx, &cfg->xroad, kp);   /* issue 13 xroad */
             }
         }
         if (done)

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/xroad.h"
+
 enum config_bind { CONFIG_BIND_TRANSCEIVER = 0, CONFIG_BIND_TX_RX };
 enum config_split {
     CONFIG_SPLIT_UDH = 0, CONFIG_SPLIT_UDH16, CONFIG_SPLIT_SAR,
@@ -91,6 +93,9 @@ struct config {
     /* issue 14 item 9: callback_url exceptions (base/netaddr.h) */
     char **callbacks_allow;     /* host names and CIDRs; empty by default */
     size_t callbacks_allow_count;
+    /* issue 13 xroad: back-end calls through an X-Road security server
+     * (strings "" when not set; read at start) */
+    struct xroad_conf xroad;
     char *source;               /* file it came from, or "(defaults)" */
 };
 

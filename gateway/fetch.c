@@ -24,8 +24,14 @@
  * returns.  f->depth counts nested entries from libevent; fetch_free inside
  * a callback only marks the client, and the outermost entry releases it.
  *
+ * X-Road calls (issue 13 xroad): fetch_start turns a "xroad:" url into the
+ * security server's url and the X-Road header lines (xroad_prepare), the
+ * easy handle gets the client certificate (setup_easy), and at the end
+ * an X-Road-Error header in the answer makes the result a fault
+ * (xroad_finish).  The X-Road-Id is 16 bytes from getrandom per request.
+ *
  * Owns: see gateway/fetch.h.  May call: libcurl, libevent, jansson,
- * base/utf8, base/clock, base/netaddr, libc.
+ * base/utf8, base/clock, base/netaddr, base/xroad, libc.
  */
 #include "gateway/fetch.h"
 
@@ -39,7 +45,9 @@
 #include "base/metrics.h"
 #include "base/netaddr.h"
 #include "base/utf8.h"
+#include "base/xroad.h"
 
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
@@ -61,6 +69,7 @@ const char *fetch_strerror(int rc)
     case FETCH_EJSON: return "invalid JSON";
     case FETCH_EPATH: return "invalid mapping path";
     case FETCH_EAPP: return "invalid app reply";
+    case FETCH_ENOXROAD: return "X-Road call without xroad.security_server, or malformed";
     default: return "?";
     }
 }
@@ -75,6 +84,7 @@ const char *fetch_status_name(int status)
     case FETCH_CONNECT_FAILED: return "connect_failed";
     case FETCH_ERROR: return "error";
     case FETCH_SHUTDOWN: return "shutdown";
+    case FETCH_XROAD_FAULT: return "xroad_fault";
     default: return "?";
     }
 }
@@ -106,6 +116,11 @@ struct xfer {
     struct fetch_bm *bm;      /* its back-end's series; NULL: no metrics */
     bool refused;             /* ... and an address was not allowed */
     char errbuf[CURL_ERROR_SIZE];
+    /* issue 13 xroad: an X-Road call (xroad_id[0] != 0) */
+    char xroad_id[XROAD_UUID_LEN + 1];
+    char xroad_service[FETCH_BM_NAME];  /* "KG/GOV/70000001/tax-sub/getStatus" */
+    char xroad_fault[128];
+    char xroad_err[CURL_ERROR_SIZE + 256];
 };
 
 struct fsock {
@@ -137,9 +152,13 @@ struct fetch {
     struct fetch_bm {             /* one back-end (its URL's origin) */
         char name[FETCH_BM_NAME];
         struct kz_hist *seconds;
-        struct kz_counter *by[FETCH_SHUTDOWN + 1];  /* by enum fetch_status */
+        struct kz_counter *by[FETCH_STATUS_COUNT];  /* by enum fetch_status;
+                                     xroad_fault only for X-Road back-ends */
     } bm[FETCH_BM_MAX];
     size_t n_bm;
+    /* issue 13 xroad: copies of opts.xroad; xr_ss NULL: no X-Road */
+    char *xr_ss, *xr_ca, *xr_cert, *xr_key, *xr_user;
+    char *xr_client;              /* encoded, for X-Road-Client */
 };
 
 /* ---- socket and timer wiring ------------------------------------------- */
@@ -276,6 +295,7 @@ static void slot_put(struct fetch *f, struct xfer *x)
     x->len = x->cap = x->max = 0;
     x->too_large = false;
     x->guarded = x->refused = false;
+    x->xroad_id[0] = x->xroad_fault[0] = '\0';
     x->done = NULL;
     x->arg = NULL;
     x->state = X_FREE;
@@ -340,12 +360,15 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 /* The back-end label of a request: its URL's origin ("http://host:port"),
  * bounded by the menu set; a callback (req->guard: an agency's URL, any
  * number of them) is "callback".  The table's last entry is "other". */
-static struct fetch_bm *bm_for(struct fetch *f, const struct fetch_req *req)
+static struct fetch_bm *bm_for(struct fetch *f, const struct fetch_req *req,
+                               const struct xfer *x)
 {
     char name[FETCH_BM_NAME];
     const char *u = req->url, *sep = strstr(u, "://");
     size_t n = sep ? (size_t)(sep + 3 - u) + strcspn(sep + 3, "/?#") : 0;
-    if (req->guard || !n)
+    if (x->xroad_id[0])   /* issue 13 xroad: the service, not the server */
+        snprintf(name, sizeof name, "xroad:%.89s", x->xroad_service);
+    else if (req->guard || !n)
         snprintf(name, sizeof name, "%s", req->guard ? "callback" : "other");
     else
         snprintf(name, sizeof name, "%.*s", (int)n, u);
@@ -370,7 +393,10 @@ static struct fetch_bm *bm_for(struct fetch *f, const struct fetch_req *req)
                                       "Back-end, app and callback calls: from "
                                       "the start to the end.", l, 1, le,
                                       sizeof le / sizeof le[0], err, sizeof err);
-    for (int k = 0; b->seconds && k <= FETCH_SHUTDOWN; k++) {
+    bool xr = strncmp(b->name, "xroad:", 6) == 0;
+    for (int k = 0; b->seconds && k < FETCH_STATUS_COUNT; k++) {
+        if (k == FETCH_XROAD_FAULT && !xr)
+            continue;
         l[1].value = fetch_status_name(k);
         b->by[k] = kz_metrics_counter(f->metrics, "kyzmat_backend_requests_total",
                                       "Back-end, app and callback calls by how "
@@ -423,13 +449,65 @@ static void deliver(struct fetch *f, struct xfer *x, struct fetch_result *res)
     void *arg = x->arg;
     if (x->bm) {
         kz_hist_observe(x->bm->seconds, res->elapsed_ms / 1000.0);
-        if (res->status >= 0 && res->status <= FETCH_SHUTDOWN)
+        if (res->status >= 0 && res->status < FETCH_STATUS_COUNT &&
+            x->bm->by[res->status])
             kz_counter_add(x->bm->by[res->status], 1);
     }
     f->depth++;
     done(arg, res);
     f->depth--;
     slot_put(f, x);
+}
+
+/* ---- X-Road calls (issue 13 xroad) ------------------------------------- */
+
+/* Control bytes of a peer's text become '?': it goes into a log line. */
+static void no_ctl(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+/* The answer's X-Road-Error header, if any, into x->xroad_fault. */
+static void xroad_fault_of(CURL *easy, struct xfer *x)
+{
+    struct curl_header *h = NULL;
+    x->xroad_fault[0] = '\0';
+    if (curl_easy_header(easy, "X-Road-Error", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h) {
+        snprintf(x->xroad_fault, sizeof x->xroad_fault, "%s",
+                 h->value && *h->value ? h->value : "(empty)");
+        no_ctl(x->xroad_fault);
+    }
+}
+
+/* An X-Road call's result: its X-Road-Id, and an error text that names the
+ * service and the X-Road-Id (what Tunduk's support asks for) and, for a
+ * fault, its code and the security server's "message". */
+static void xroad_finish(struct xfer *x, struct fetch_result *res)
+{
+    res->xroad_id = x->xroad_id;
+    if (res->status == FETCH_DONE_OK)
+        return;
+    if (res->status != FETCH_XROAD_FAULT) {
+        snprintf(x->xroad_err, sizeof x->xroad_err, "%s (X-Road service %s, X-Road-Id %s)",
+                 res->error, x->xroad_service, x->xroad_id);
+        res->error = x->xroad_err;
+        return;
+    }
+    res->xroad_fault = x->xroad_fault;
+    static const char *const path[1] = { "message" };
+    struct fetch_json_value v;
+    char msg[128];
+    bool has = x->buf && fetch_json_map(x->buf, x->len, path, 1, 100, msg, sizeof msg,
+                                        &v, NULL, 0) == FETCH_OK &&
+               v.found == FETCH_JSON_FOUND;
+    if (has)
+        no_ctl(msg);
+    snprintf(x->xroad_err, sizeof x->xroad_err,
+             "X-Road fault %s from %s (X-Road-Id %s)%s%s", x->xroad_fault,
+             x->xroad_service, x->xroad_id, has ? ": " : "", has ? v.value : "");
+    res->error = x->xroad_err;
 }
 
 static void report_finished(struct fetch *f)
@@ -449,6 +527,8 @@ static void report_finished(struct fetch *f)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         char *ctype = NULL;
         curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ctype);
+        if (x && x->state == X_ACTIVE && x->xroad_id[0])
+            xroad_fault_of(easy, x);
         curl_multi_remove_handle(f->multi, easy);
         if (!x || x->state != X_ACTIVE)
             continue;
@@ -457,6 +537,8 @@ static void report_finished(struct fetch *f)
          * of its name did the work */
         x->refused = x->refused && rc != CURLE_OK;
         res.status = x->refused ? FETCH_CONNECT_FAILED : status_of(x, rc, code);
+        if (res.status != FETCH_TOO_LARGE && rc == CURLE_OK && x->xroad_fault[0])
+            res.status = FETCH_XROAD_FAULT;      /* issue 13 xroad */
         res.http_code = code;
         if (x->refused)
             snprintf(x->errbuf, sizeof x->errbuf, "%s", FETCH_REFUSED_MSG);
@@ -473,6 +555,8 @@ static void report_finished(struct fetch *f)
                 snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
             res.error = x->errbuf;
         }
+        if (x->xroad_id[0])
+            xroad_finish(x, &res);
         deliver(f, x, &res);
     }
 }
@@ -480,6 +564,50 @@ static void report_finished(struct fetch *f)
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static bool curl_ready;
+
+/* issue 13 xroad: opts.xroad copied into f (nothing when no security
+ * server); -1 when out of memory or the client identifier is bad. */
+static char *dup_set(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+static void xroad_conf_free(struct fetch *f)
+{
+    free(f->xr_ss);
+    free(f->xr_ca);
+    free(f->xr_cert);
+    free(f->xr_key);
+    free(f->xr_user);
+    free(f->xr_client);
+}
+
+static int xroad_conf_copy(struct fetch *f, const struct xroad_conf *c)
+{
+    if (!c || !c->security_server || !*c->security_server)
+        return 0;
+    struct xroad_id id;
+    char enc[XROAD_CLIENT_PARTS * 3 * XROAD_PART_MAX + 8];
+    if (!c->client || xroad_id_parse(c->client, strlen(c->client), XROAD_CLIENT_PARTS, &id,
+                                     NULL, NULL, 0) != 0 ||
+        xroad_id_encode(&id, false, enc, sizeof enc) < 0 ||
+        (c->user_id && *c->user_id && !xroad_header_value_ok(c->user_id)))
+        return -1;
+    f->xr_ss = strdup(c->security_server);
+    f->xr_client = strdup(enc);
+    f->xr_ca = dup_set(c->ca);
+    f->xr_cert = dup_set(c->cert);
+    f->xr_key = dup_set(c->key);
+    f->xr_user = dup_set(c->user_id);
+    if (!f->xr_ss || !f->xr_client || (c->ca && *c->ca && !f->xr_ca) ||
+        (c->cert && *c->cert && !f->xr_cert) || (c->key && *c->key && !f->xr_key) ||
+        (c->user_id && *c->user_id && !f->xr_user))
+        return -1;
+    size_t n = strlen(f->xr_ss);
+    while (n > 0 && f->xr_ss[n - 1] == '/')   /* the path brings its own */
+        f->xr_ss[--n] = '\0';
+    return 0;
+}
 
 struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts)
 {
@@ -517,6 +645,9 @@ struct fetch *fetch_new(struct event_base *base, const struct fetch_opts *opts)
         goto fail;
     f->opts.allow = NULL;     /* not kept: f->allow is the copy */
     f->opts.allow_n = 0;
+    if (xroad_conf_copy(f, f->opts.xroad) != 0)
+        goto fail;
+    f->opts.xroad = NULL;     /* not kept: f->xr_* are the copies */
     f->multi = curl_multi_init();
     f->timer = evtimer_new(base, on_timer, f);
     if (!f->multi || !f->timer)
@@ -535,6 +666,7 @@ fail:
     if (f->multi)
         curl_multi_cleanup(f->multi);
     kz_netallow_free(&f->allow);
+    xroad_conf_free(f);
     free(f->proxy);
     free(f);
     return NULL;
@@ -665,6 +797,17 @@ static int setup_easy(struct fetch *f, struct xfer *x, const struct fetch_req *r
         SET(CURLOPT_HTTPGET, 1L);
     }
     SET(CURLOPT_HTTPHEADER, x->hdrs);
+    if (x->xroad_id[0]) {     /* issue 13 xroad: mutual TLS to the security server */
+        SET(CURLOPT_SSL_VERIFYPEER, 1L);
+        SET(CURLOPT_SSL_VERIFYHOST, 2L);
+        if (f->xr_ca)
+            SET(CURLOPT_CAINFO, f->xr_ca);
+        if (f->xr_cert) {
+            SET(CURLOPT_SSLCERT, f->xr_cert);
+            SET(CURLOPT_SSLCERTTYPE, "PEM");
+            SET(CURLOPT_SSLKEY, f->xr_key);
+        }
+    }
     x->guarded = req->guard && !f->proxy && !host_named(f, req->url);
     if (x->guarded) {
         SET(CURLOPT_OPENSOCKETFUNCTION, guard_open);
@@ -676,6 +819,40 @@ static int setup_easy(struct fetch *f, struct xfer *x, const struct fetch_req *r
     return rc == CURLE_OK ? FETCH_OK : FETCH_ECURL;
 }
 
+/* issue 13 xroad: what an X-Road call adds to its request. */
+struct xroad_prep {
+    char url[FETCH_URL_MAX + 1];
+    char id[XROAD_UUID_LEN + 1];
+    char service[FETCH_BM_NAME];
+    struct xroad_headers h;
+};
+
+/* A "xroad:" url (base/xroad.h) into the security server's url, a fresh
+ * X-Road-Id and the header lines. */
+static int xroad_prepare(const struct fetch *f, const struct fetch_req *req,
+                         struct xroad_prep *p)
+{
+    struct xroad_call c;
+    char issue[XROAD_ISSUE_MAX + 1];
+    uint8_t rnd[16];
+    if (req->guard)           /* an outsider's URL never speaks for us */
+        return FETCH_EINVAL;
+    if (!f->xr_ss || xroad_call_split(req->url, strlen(req->url), &c, issue, sizeof issue,
+                                      NULL, 0) != 0)
+        return FETCH_ENOXROAD;
+    int k = snprintf(p->url, sizeof p->url, "%s%.*s", f->xr_ss, (int)c.path_len, c.path);
+    if (k < 0 || (size_t)k > FETCH_URL_MAX)
+        return FETCH_EINVAL;
+    size_t pl = strlen(XROAD_PROTOCOL "/");
+    snprintf(p->service, sizeof p->service, "%.*s", (int)(c.service_len - pl), c.path + pl);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return FETCH_EINVAL;
+    xroad_uuid_format(rnd, p->id);
+    if (xroad_headers_build(&p->h, f->xr_client, p->id, f->xr_user, issue) != 0)
+        return FETCH_ENOXROAD;
+    return FETCH_OK;
+}
+
 int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done, void *arg,
                 fetch_id *id)
 {
@@ -685,6 +862,17 @@ int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done
         return FETCH_EINVAL;
     if (f->closing)
         return FETCH_ECLOSED;
+    struct xroad_prep xp;     /* issue 13 xroad */
+    struct fetch_req xreq;
+    bool xroad = strncmp(req->url, XROAD_SCHEME, strlen(XROAD_SCHEME)) == 0;
+    if (xroad) {
+        int xrc = xroad_prepare(f, req, &xp);
+        if (xrc != FETCH_OK)
+            return xrc;
+        xreq = *req;
+        xreq.url = xp.url;
+        req = &xreq;
+    }
     bool is_get = true;
     if (!method_ok(req->method ? req->method : "GET", &is_get))
         return FETCH_EINVAL;
@@ -739,6 +927,15 @@ int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done
             goto fail;
         x->hdrs = l;
     }
+    for (size_t i = 0; xroad && i < xp.h.n; i++) {
+        if (!(l = curl_slist_append(x->hdrs, xp.h.line[i])))
+            goto fail;
+        x->hdrs = l;
+    }
+    if (xroad) {
+        memcpy(x->xroad_id, xp.id, sizeof x->xroad_id);
+        snprintf(x->xroad_service, sizeof x->xroad_service, "%s", xp.service);
+    }
     rc = setup_easy(f, x, req, is_get);
     if (rc != FETCH_OK)
         goto fail;
@@ -752,7 +949,7 @@ int fetch_start(struct fetch *f, const struct fetch_req *req, fetch_done_fn done
     x->state = X_ACTIVE;
     x->done = done;
     x->arg = arg;
-    x->bm = f->metrics ? bm_for(f, req) : NULL;
+    x->bm = f->metrics ? bm_for(f, req, x) : NULL;
     x->started_ms = kz_mono_ms();
     x->seq = ++f->seq;
     f->inflight++;
@@ -814,9 +1011,11 @@ static void release_now(struct fetch *f)
     kz_netallow_free(&f->allow);
     for (size_t i = 0; f->metrics && i < f->n_bm; i++) {
         kz_metrics_retire(f->metrics, f->bm[i].seconds);
-        for (int k = 0; k <= FETCH_SHUTDOWN; k++)
-            kz_metrics_retire(f->metrics, f->bm[i].by[k]);
+        for (int k = 0; k < FETCH_STATUS_COUNT; k++)
+            if (f->bm[i].by[k])
+                kz_metrics_retire(f->metrics, f->bm[i].by[k]);
     }
+    xroad_conf_free(f);
     free(f->proxy);
     free(f);
 }

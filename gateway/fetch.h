@@ -44,8 +44,20 @@
  * resolver threads are internal to libcurl.
  * Process-wide: the first fetch_new() calls curl_global_init(); call
  * fetch_global_cleanup() once at exit, after the last fetch_free().
+ * X-Road (issue 13 xroad): a request whose url is a rendered menu call
+ * "xroad:/r1/<service>/<path>#<issue>" (base/xroad.h) goes to the security
+ * server of opts.xroad: the url becomes <security_server>/r1/<service>/
+ * <path>, the request carries X-Road-Client, a fresh X-Road-Id (a random
+ * UUID, new on every fetch_start, so every retry has its own),
+ * X-Road-UserId and X-Road-Issue when set, and uses the configured client
+ * certificate, key and CA (peer and host name verified).  An answer with
+ * an X-Road-Error header is FETCH_XROAD_FAULT (whatever its HTTP status):
+ * the security server's fault, not the agency's answer; its error text
+ * names the fault code, the service and the X-Road-Id.  A guarded request
+ * (an outsider's URL) can never be an X-Road call.
+ *
  * May call: libcurl, libevent, jansson (JSON helper only), base/netaddr,
- * libc.
+ * base/xroad, libc (getrandom).
  */
 #ifndef KYZMAT_GATEWAY_FETCH_H
 #define KYZMAT_GATEWAY_FETCH_H
@@ -56,6 +68,7 @@
 
 struct event_base;
 struct fetch;
+struct xroad_conf;
 
 /* Return codes of the functions below (0 = success, errors negative). */
 enum {
@@ -68,7 +81,9 @@ enum {
     FETCH_ENOSPACE = -6, /* the output buffer is too small (helpers) */
     FETCH_EJSON = -7,    /* body is not one valid JSON text (helpers) */
     FETCH_EPATH = -8,    /* a mapping path has bad syntax (helpers) */
-    FETCH_EAPP = -9      /* app reply without CON/END, bad UTF-8 (helpers) */
+    FETCH_EAPP = -9,     /* app reply without CON/END, bad UTF-8 (helpers) */
+    FETCH_ENOXROAD = -10 /* an xroad: call, but no xroad.security_server
+                            configured, or the call is malformed */
 };
 
 /* Name of a return code above ("ok", "einval", ...); "?" when unknown. */
@@ -89,6 +104,9 @@ struct fetch_opts {
      * although they are internal (base/netaddr.h); copied */
     char *const *allow;
     size_t allow_n;
+    /* issue 13 xroad: the security server for "xroad:" calls, or NULL /
+     * security_server "": none (such calls get FETCH_ENOXROAD); copied */
+    const struct xroad_conf *xroad;
 };
 
 /* A request.  Everything is copied by fetch_start(). */
@@ -128,7 +146,9 @@ enum fetch_status {
     FETCH_HTTP_ERROR,        /* an answer that is not 2xx; http_code says which */
     FETCH_CONNECT_FAILED,    /* name not resolved, connection refused/unreachable */
     FETCH_ERROR,             /* anything else (TLS, protocol, ...): see error */
-    FETCH_SHUTDOWN           /* fetch_free() ended the request before its end */
+    FETCH_SHUTDOWN,          /* fetch_free() ended the request before its end */
+    FETCH_XROAD_FAULT,       /* issue 13 xroad: the answer carries X-Road-Error */
+    FETCH_STATUS_COUNT
 };
 
 /* Name of a status ("ok", "timeout", "too_large", ...). */
@@ -145,6 +165,8 @@ struct fetch_result {
     const char *content_type;/* the answer's Content-Type, or NULL */
     const char *error;       /* human text (curl's message or ours); "" when OK */
     uint32_t elapsed_ms;     /* from fetch_start() to the end */
+    const char *xroad_id;    /* issue 13 xroad: the X-Road-Id sent, or NULL */
+    const char *xroad_fault; /* the X-Road-Error value (FETCH_XROAD_FAULT) or NULL */
 };
 
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *res);
@@ -294,8 +316,9 @@ int fetch_json_map(const char *body, size_t len, const char *const *paths, size_
  * kyzmat_backend_request_seconds{backend} and
  * kyzmat_backend_requests_total{backend, status} (fetch_status_name), the
  * back-end being the URL's origin ("http://host:port"; at most 31, then
- * "other"), or "callback" for guarded requests (agencies' URLs).  m must
- * outlive f; fetch_free retires the series.
+ * "other"), "callback" for guarded requests (agencies' URLs), or
+ * "xroad:<service>" for an X-Road call, which also has the status
+ * "xroad_fault".  m must outlive f; fetch_free retires the series.
  */
 struct kz_metrics;
 void fetch_metrics(struct fetch *f, struct kz_metrics *m);

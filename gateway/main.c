@@ -765,10 +765,16 @@ static int start_ussd(struct daemon *d)
     }
     d->store = dialogs_new(d->base, d->cfg->redis_url, &dopts, serr, sizeof serr);
     struct fetch_opts fopts = { .allow = d->cfg->callbacks_allow,
-                                .allow_n = d->cfg->callbacks_allow_count };
+                                .allow_n = d->cfg->callbacks_allow_count,
+                                .xroad = &d->cfg->xroad /* issue 13 xroad */ };
     d->fetch = fetch_new(d->base, &fopts);
     if (d->fetch)
         fetch_metrics(d->fetch, d->metrics);
+    const struct xroad_conf *xr = &d->cfg->xroad;   /* issue 13 xroad */
+    if (d->fetch && xr->security_server && *xr->security_server)
+        log_msg(KLOG_INFO, NULL, "X-Road: back-end calls through %s as %s (%s)",
+                xr->security_server, xr->client,
+                xr->cert && *xr->cert ? "client certificate" : "no client certificate");
     struct ussd_ops uops = { .send = ussd_send, .outbox_kick = ussd_outbox_kick,
                              .ud = d };
     d->ussd = d->store && d->fetch ? ussd_new(d->base, d->store, d->fetch, d->menus, &uops)

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
+#include "base/xroad.h"
 #include "menus/screen.h"
 
 #define MAX_FILES 64
@@ -1204,6 +1205,140 @@ static void node_url(struct ld *L, struct decl *d, struct menu_node *mn)
         mn->url = plain_tmpl(L, u, "url");
 }
 
+/* ---- issue 13 xroad: a call through an X-Road security server ----
+ * The node's `xroad: {service, path, issue}` becomes its url template
+ * "xroad:/r1/<service, encoded>" + path + "#" + issue (base/xroad.h): the
+ * step engine renders it like any url, the gateway's fetch splits it. */
+
+#define XROAD_SERVICE_ENC_MAX 512   /* leaves the rendered url room */
+
+/* A template made of the literal `pre` and then t's segments. */
+static struct menu_tmpl *tmpl_after(struct ld *L, const char *pre, const struct menu_tmpl *t)
+{
+    size_t pl = strlen(pre), ns = (t ? t->nseg : 0) + 1;
+    struct menu_tmpl *r = alloc(L, sizeof *r);
+    struct menu_seg *sv = alloc(L, ns * sizeof *sv);
+    char *lit = sdup(L, pre, pl);
+    if (!r || !sv || !lit || pl > 0xFFFF || ns > 0xFFFF)
+        return NULL;
+    sv[0] = (struct menu_seg){ lit, (uint16_t)pl, MENU_NONE };
+    if (t && t->nseg)
+        memcpy(sv + 1, t->seg, t->nseg * sizeof *sv);
+    r->seg = sv;
+    r->nseg = (uint16_t)ns;
+    r->lit_len = (uint16_t)(pl + (t ? t->lit_len : 0));
+    return r;
+}
+
+/* a followed by b (both from tmpl_after or tmpl). */
+static struct menu_tmpl *tmpl_cat(struct ld *L, const struct menu_tmpl *a,
+                                  const struct menu_tmpl *b)
+{
+    size_t ns = (size_t)a->nseg + b->nseg;
+    struct menu_tmpl *r = alloc(L, sizeof *r);
+    struct menu_seg *sv = alloc(L, (ns ? ns : 1) * sizeof *sv);
+    if (!r || !sv || ns > 0xFFFF)
+        return NULL;
+    memcpy(sv, a->seg, a->nseg * sizeof *sv);
+    memcpy(sv + a->nseg, b->seg, b->nseg * sizeof *sv);
+    r->seg = sv;
+    r->nseg = (uint16_t)ns;
+    r->lit_len = (uint16_t)(a->lit_len + b->lit_len);
+    return r;
+}
+
+/* xroad.service: five parts, encoded into "xroad:/r1/..." (NULL: error). */
+static const char *xroad_service(struct ld *L, struct fy_node *xr, struct fy_node *where,
+                                 char *buf, size_t cap)
+{
+    struct fy_node *k = NULL;
+    struct fy_node *v = get(xr, "service", &k);
+    size_t l, at;
+    const char *s = v ? scalar(L, v, "xroad.service", &l) : NULL;
+    struct xroad_id id;
+    char why[120];
+    if (!v) {
+        err(L, where, "xroad needs 'service' (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)");
+        return NULL;
+    }
+    if (!s)
+        return NULL;
+    if (xroad_id_parse(s, l, XROAD_SERVICE_PARTS, &id, &at, why, sizeof why) != 0) {
+        int line, col;
+        pos(v, &line, &col);
+        /* the scalar's mark is its first character, inside any quote */
+        menu_errors_add(L->errs, L->file, line, col > 0 ? col + (int)at : col,
+                        "xroad.service: %s (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)", why);
+        return NULL;
+    }
+    size_t pl = strlen(XROAD_SCHEME);
+    memcpy(buf, XROAD_SCHEME, pl);
+    if (xroad_id_encode(&id, true, buf + pl, cap - pl) < 0) {
+        err(L, v, "xroad.service is longer than %d bytes once encoded", XROAD_SERVICE_ENC_MAX);
+        return NULL;
+    }
+    return buf;
+}
+
+/* xroad.path / xroad.issue: a template; bad: the literal bytes it may not
+ * hold (and a settings constant it uses may not either). */
+static const struct menu_tmpl *xroad_part(struct ld *L, struct fy_node *xr, const char *key,
+                                          const char *what, bool path)
+{
+    struct fy_node *v = get(xr, key, NULL);
+    size_t l;
+    const char *s = v ? scalar(L, v, what, &l) : NULL;
+    if (!s)
+        return v ? NULL : tmpl_after(L, "", NULL);
+    for (size_t i = 0; i < l; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || (path && (c == ' ' || c == '#' || c >= 0x80))) {
+            err(L, v, "%s: %s", what, path ? "no spaces, '#', control characters or "
+                "non-ASCII text (variables are percent-encoded for you)"
+                : "no control characters");
+            return NULL;
+        }
+    }
+    if (path && l > 0 && s[0] != '/' && s[0] != '?') {
+        err(L, v, "%s must start with '/' or '?'", what);
+        return NULL;
+    }
+    const struct menu_tmpl *t = tmpl(L, v, s, l, what);
+    for (uint16_t i = 0; t && path && i < t->nseg; i++) {
+        const struct menu_seg *g = &t->seg[i];
+        const char *c = g->lit ? NULL : L->set->var[g->var].constant;
+        if (c && strpbrk(c, " #")) {
+            err(L, v, "%s: the constant {%s} holds a space or '#'", what,
+                L->set->var[g->var].name);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* The node's `xroad:` block into mn->url (http and status nodes). */
+static void node_xroad(struct ld *L, struct decl *d, struct menu_node *mn,
+                       struct fy_node *xr, struct fy_node *xk)
+{
+    static const char *const keys[] = { "service", "path", "issue", NULL };
+    char svc[XROAD_SERVICE_ENC_MAX];
+    if (get(d->map, "url", NULL))
+        err(L, xk, "%s node '%s': give either 'url' or 'xroad', not both",
+            kind_names[d->kind], d->id);
+    if (!is_map(L, xr, xk, "xroad must be a mapping: {service: ..., path: ..., issue: ...}"))
+        return;
+    check_keys(L, xr, keys, "xroad");
+    const char *pre = xroad_service(L, xr, xk, svc, sizeof svc);
+    const struct menu_tmpl *path = xroad_part(L, xr, "path", "xroad.path", true);
+    const struct menu_tmpl *issue = xroad_part(L, xr, "issue", "xroad.issue", false);
+    if (!pre || !path || !issue)
+        return;
+    const struct menu_tmpl *a = tmpl_after(L, pre, path);
+    const struct menu_tmpl *b = tmpl_after(L, "#", issue);
+    if (a && b)
+        mn->url = tmpl_cat(L, a, b);
+}
+
 static void build_menu(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "options", "var", NULL };
@@ -1444,12 +1579,17 @@ static void build_save(struct ld *L, struct decl *d, struct menu_node *mn,
 static void build_http(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "method", "url", "body", "timeout_ms", "save",
-                                        "next", "on_error", "on_timeout", NULL };
+                                        "next", "on_error", "on_timeout",
+                                        "xroad", /* issue 13 xroad */ NULL };
     check_node_keys(L, d, keys);
     struct fy_node *k = NULL;
     if (get(d->map, "text", &k))
         err(L, k, "an http node shows no text (the next node does)");
-    node_url(L, d, mn);
+    struct fy_node *xr = get(d->map, "xroad", &k);
+    if (xr)
+        node_xroad(L, d, mn, xr, k);
+    else
+        node_url(L, d, mn);
     struct fy_node *b = get(d->map, "body", NULL);
     if (b)
         mn->body = plain_tmpl(L, b, "body");
@@ -1528,17 +1668,21 @@ static void build_status(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { "var", "save", "next", "on_not_found",
                                         "on_locked", "on_error", "url", "timeout_ms",
-                                        NULL };
+                                        "xroad", /* issue 13 xroad */ NULL };
     static const char *const fields[] = { "status", "updated", NULL };
     check_node_keys(L, d, keys);
     app_number_var(L, d, mn);
     build_save(L, d, mn, fields);
-    /* live mode: the agency's own API answers instead of the store */
-    struct fy_node *u = get(d->map, "url", NULL);
-    if (u)
-        mn->url = plain_tmpl(L, u, "url");
+    /* live mode: the agency's own API answers instead of the store,
+     * directly (url) or through X-Road (xroad) */
     struct fy_node *k = NULL;
-    if (get(d->map, "timeout_ms", &k) && !u)
+    struct fy_node *u = get(d->map, "url", NULL);
+    struct fy_node *xr = get(d->map, "xroad", &k);
+    if (xr)
+        node_xroad(L, d, mn, xr, k);
+    else if (u)
+        mn->url = plain_tmpl(L, u, "url");
+    if (get(d->map, "timeout_ms", &k) && !u && !xr)
         err(L, k, "timeout_ms applies to a live status node (with url) only");
     mn->timeout_ms = node_timeout(L, d, 3000);
     app_number_targets(L, d, mn);

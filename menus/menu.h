@@ -155,7 +155,10 @@ struct menu_node {
     uint16_t dflt;
     /* http */
     const char *method;        /* "GET" or "POST" */
-    const struct menu_tmpl *url; /* http and app */
+    const struct menu_tmpl *url; /* http and app; issue 13 xroad: a node's
+                                  * `xroad:` block is compiled into url as
+                                  * "xroad:/r1/<service>" path "#" issue
+                                  * (base/xroad.h), rendered like any url */
     const struct menu_tmpl *body;
     uint32_t timeout_ms;
     const struct menu_save *save;

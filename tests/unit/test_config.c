@@ -680,6 +680,45 @@ static void test_callbacks_allow(void **state)
                   "host name nor an address or CIDR\n");
 }
 
+/* xroad (issue 13 xroad): off by default; the identifier, the URL and what
+ * the keys need from each other checked with their places. */
+static void test_xroad_block(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    assert_string_equal(c->xroad.security_server, "");
+    config_free(c);
+    c = parse_ok("xroad:\n"
+                 "  security_server: https://ss.example:8443\n"
+                 "  client: KG/GOV/70000003/kyzmat\n"
+                 "  ca: /etc/kyzmat/ss-ca.pem\n"
+                 "  cert: /etc/kyzmat/xroad.pem\n"
+                 "  key: /etc/kyzmat/xroad.key\n"
+                 "  user_id: KG1\n");
+    assert_string_equal(c->xroad.security_server, "https://ss.example:8443");
+    assert_string_equal(c->xroad.client, "KG/GOV/70000003/kyzmat");
+    assert_string_equal(c->xroad.ca, "/etc/kyzmat/ss-ca.pem");
+    assert_string_equal(c->xroad.cert, "/etc/kyzmat/xroad.pem");
+    assert_string_equal(c->xroad.key, "/etc/kyzmat/xroad.key");
+    assert_string_equal(c->xroad.user_id, "KG1");
+    config_free(c);
+    expect_errors("xroad:\n  security_server: http://ss:80\n  client: KG/GOV/70000003\n",
+                  "t.yaml:3:11: xroad.client: must be INSTANCE/CLASS/MEMBER/SUBSYSTEM: "
+                  "an identifier has too few parts\n");
+    expect_errors("xroad:\n  security_server: https://ss/r1\n  client: KG/GOV/1/k\n",
+                  "t.yaml:2:20: xroad.security_server: must be https://HOST[:PORT] (or "
+                  "http://), without a path\n");
+    expect_errors("xroad:\n  security_server: https://ss\n  client: KG/GOV/1/k\n"
+                  "  cert: /x.pem\n",
+                  "t.yaml:1:1: xroad: cert and key go together\n");
+    expect_errors("xroad:\n  security_server: https://ss\n",
+                  "t.yaml:1:1: xroad: client is required (INSTANCE/CLASS/MEMBER/SUBSYSTEM)\n");
+    expect_errors("xroad:\n  client: KG/GOV/1/k\n",
+                  "t.yaml:1:1: xroad: security_server is required when the block sets "
+                  "anything else\n");
+}
+
 static void test_help_lists_every_key(void **state)
 {
     (void)state;
@@ -703,6 +742,7 @@ static void test_help_lists_every_key(void **state)
         "error | warn | info | debug", "emerg, alert, crit, err", "warning = warn",
         "notice = info",
         "callbacks:", "allow", "items of 1..253 chars",
+        "xroad:", "security_server", "INSTANCE/CLASS/MEMBER/SUBSYSTEM", "user_id",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -782,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_callbacks_allow),
+        cmocka_unit_test(test_xroad_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

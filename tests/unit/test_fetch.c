@@ -43,6 +43,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "base/xroad.h"
 #include "gateway/fetch.h"
 
 /* ---- the in-test HTTP server --------------------------------------------- */
@@ -63,6 +64,9 @@ struct srv {
     int slow_started, slow_sent;
     unsigned json_peer_port;   /* client port of the last /json request */
     int json_hits;
+    /* issue 13 xroad: what the stand-in security server saw last */
+    char xr_uri[256], xr_client[128], xr_id[64], xr_issue[128], xr_user[64];
+    int xr_hits;
 };
 
 static uint64_t mono_ms(void)
@@ -242,6 +246,38 @@ static void h_app(struct evhttp_request *req, void *arg)
     free(body);
 }
 
+/* issue 13 xroad: a security server in plain HTTP (TLS is the integration
+ * test's): it records the X-Road headers; a path with "fault" in it gets
+ * an X-Road fault as PR-REST describes one. */
+static void h_xroad(struct evhttp_request *req, void *arg)
+{
+    struct srv *s = arg;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *v;
+    s->xr_hits++;
+    snprintf(s->xr_uri, sizeof s->xr_uri, "%s", evhttp_request_get_uri(req));
+    snprintf(s->xr_client, sizeof s->xr_client, "%s",
+             (v = evhttp_find_header(in, "X-Road-Client")) ? v : "-");
+    snprintf(s->xr_id, sizeof s->xr_id, "%s", (v = evhttp_find_header(in, "X-Road-Id")) ? v : "-");
+    snprintf(s->xr_issue, sizeof s->xr_issue, "%s",
+             (v = evhttp_find_header(in, "X-Road-Issue")) ? v : "-");
+    snprintf(s->xr_user, sizeof s->xr_user, "%s",
+             (v = evhttp_find_header(in, "X-Road-UserId")) ? v : "-");
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", "application/json;charset=utf-8");
+    struct evbuffer *b = evbuffer_new();
+    if (strstr(s->xr_uri, "fault")) {
+        evhttp_add_header(out, "X-Road-Error", "Server.ServerProxy.ServiceFailed");
+        evbuffer_add_printf(b, "{\"type\":\"Server.ServerProxy.ServiceFailed\","
+                               "\"message\":\"Service is down\\nforged\",\"detail\":\"x1\"}");
+        evhttp_send_reply(req, strstr(s->xr_uri, "fault200") ? 200 : 500, "X", b);
+    } else {
+        evbuffer_add_printf(b, "{\"status\":\"ready\"}");
+        evhttp_send_reply(req, 200, "OK", b);
+    }
+    evbuffer_free(b);
+}
+
 static int srv_start(struct srv *s, struct event_base *base)
 {
     memset(s, 0, sizeof *s);
@@ -272,6 +308,7 @@ static int srv_start(struct srv *s, struct event_base *base)
     evhttp_set_cb(s->http, "/500", h_500, s);
     evhttp_set_cb(s->http, "/302", h_302, s);
     evhttp_set_cb(s->http, "/app", h_app, s);
+    evhttp_set_gencb(s->http, h_xroad, s);     /* /r1/... (issue 13 xroad) */
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
 
     /* a port nobody listens on: bind, read it back, close */
@@ -314,6 +351,7 @@ struct rec {
     char body[512];
     char ctype[64];
     char error[160];           /* res.error, copied */
+    char xroad_id[40];         /* res.xroad_id, copied (issue 13 xroad) */
     uint64_t at_ms;            /* when done ran */
 };
 
@@ -383,6 +421,8 @@ static void on_done(void *arg, const struct fetch_result *res)
     r->res.content_type = NULL;
     snprintf(r->error, sizeof r->error, "%s", res->error ? res->error : "");
     r->res.error = NULL;
+    snprintf(r->xroad_id, sizeof r->xroad_id, "%s", res->xroad_id ? res->xroad_id : "");
+    r->res.xroad_id = r->res.xroad_fault = NULL;
     r->at_ms = mono_ms();
     T->order[T->norder++] = (int)(r - T->rec);
     T->done_total++;
@@ -1066,6 +1106,80 @@ static void test_guard_refuses_internal(void **state)
     assert_null(fetch_new(t->base, &o));
 }
 
+/* ---- issue 13 xroad: calls through a security server -------------------- */
+
+static bool is_uuid4(const char *u)
+{
+    if (strlen(u) != 36 || u[14] != '4' || !strchr("89ab", u[19]))
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? u[i] != '-' : !strchr("0123456789abcdef", u[i]))
+            return false;
+    }
+    return true;
+}
+
+/* The url, the headers and a fresh X-Road-Id per request; a fault. */
+static void test_xroad_call(void **state)
+{
+    struct tc *t = *state;
+    char ss[64];
+    snprintf(ss, sizeof ss, "http://127.0.0.1:%d/", t->srv.port);
+    struct xroad_conf xc = { .security_server = ss, .client = "KG/GOV/70000003/kyz mat",
+                             .user_id = "KG123" };
+    struct fetch_opts o = { .xroad = &xc };
+    struct fetch *g = fetch_new(t->base, &o);
+    assert_non_null(g);
+    const char *call = "xroad:/r1/KG/GOV/70000001/tax-sub/getStatus/status/12%2F3?x=1#A-1%20x";
+    assert_int_equal(guarded_get(t, g, call, false, 0), FETCH_DONE_OK);
+    assert_string_equal(t->srv.xr_uri, "/r1/KG/GOV/70000001/tax-sub/getStatus/status/12%2F3?x=1");
+    assert_string_equal(t->srv.xr_client, "KG/GOV/70000003/kyz%20mat");
+    assert_string_equal(t->srv.xr_issue, "A-1 x");
+    assert_string_equal(t->srv.xr_user, "KG123");
+    assert_true(is_uuid4(t->srv.xr_id));
+    assert_string_equal(t->rec[0].xroad_id, t->srv.xr_id);
+    char first[64];
+    snprintf(first, sizeof first, "%s", t->srv.xr_id);
+    /* no issue: no header; a new X-Road-Id */
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/getStatus", false, 1),
+                     FETCH_DONE_OK);
+    assert_string_equal(t->srv.xr_issue, "-");
+    assert_true(is_uuid4(t->srv.xr_id));
+    assert_string_not_equal(first, t->srv.xr_id);
+    /* a fault, with a 500 and with a 200: never the agency's answer */
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault", false, 2),
+                     FETCH_XROAD_FAULT);
+    assert_int_equal(t->rec[2].res.http_code, 500);
+    assert_non_null(strstr(t->rec[2].error, "Server.ServerProxy.ServiceFailed"));
+    assert_non_null(strstr(t->rec[2].error, "KG/GOV/70000001/tax-sub/fault"));
+    assert_non_null(strstr(t->rec[2].error, t->srv.xr_id));
+    assert_non_null(strstr(t->rec[2].error, "Service is down?forged"));  /* no new line */
+    assert_int_equal(guarded_get(t, g, "xroad:/r1/KG/GOV/70000001/tax-sub/fault200", false, 3),
+                     FETCH_XROAD_FAULT);
+    assert_string_equal(fetch_status_name(FETCH_XROAD_FAULT), "xroad_fault");
+    /* a plain request through the same client carries no X-Road header */
+    assert_int_equal(guarded_get(t, g, url(t, "/r1/plain"), false, 4), FETCH_DONE_OK);
+    assert_string_equal(t->srv.xr_client, "-");
+    assert_string_equal(t->srv.xr_id, "-");
+    /* an outsider's URL is never an X-Road call; a malformed call is refused */
+    struct fetch_req r = get_req(call, 3000);
+    r.guard = true;
+    assert_int_equal(fetch_start(g, &r, on_done, &t->rec[5], NULL), FETCH_EINVAL);
+    r = get_req("xroad:/r1/KG/GOV/70000001/getStatus", 3000);
+    assert_int_equal(fetch_start(g, &r, on_done, &t->rec[5], NULL), FETCH_ENOXROAD);
+    r = get_req("xroad:/r1/KG/GOV/70000001/tax-sub/getStatus#a%0Ab", 3000);
+    assert_int_equal(fetch_start(g, &r, on_done, &t->rec[5], NULL), FETCH_ENOXROAD);
+    assert_int_equal(t->srv.xr_hits, 5);
+    fetch_free(g);
+    /* a client without a security server: such calls are refused */
+    r = get_req(call, 3000);
+    assert_int_equal(fetch_start(t->f, &r, on_done, &t->rec[5], NULL), FETCH_ENOXROAD);
+    /* a bad client identifier: no client at all */
+    xc.client = "KG/GOV/70000003";
+    assert_null(fetch_new(t->base, &o));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
@@ -1084,6 +1198,7 @@ int main(void)
         T(test_start_in_done),
         T(test_app_roundtrip),
         T(test_guard_refuses_internal),
+        T(test_xroad_call),
         cmocka_unit_test(test_form_and_url_escape),
         cmocka_unit_test(test_app_reply_vectors),
         cmocka_unit_test(test_json_map_vectors),

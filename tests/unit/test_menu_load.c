@@ -486,6 +486,70 @@ static void test_bad_choices(void **state)
                  "t.yaml:14:13: action must be subscribe or unsubscribe");
 }
 
+/* issue 13 xroad: an http node's xroad block, and its mistakes placed at
+ * file:line:column (a bad identifier part at the part itself). */
+static void test_xroad_node(void **state)
+{
+    (void)state;
+    static const char http[] =
+        "nodes:\n"
+        "  - id: a\n"
+        "    type: http\n"
+        "    xroad:\n"
+        "      service: %s\n"
+        "      path: %s\n"
+        "      issue: \"{phone}\"\n"
+        "%s"
+        "    next: b\n"
+        "  - id: b\n"
+        "    type: end\n"
+        "    text: Bye\n";
+    char body[1024], text[4096];
+    snprintf(body, sizeof body, http, "KG/GOV/70000001/tax-sub/getStatus", "/x?q=1", "");
+    struct menu_set *set = NULL;
+    struct menu_errors errs;
+    assert_int_equal(load2("t.yaml", with_head(text, sizeof text, body), NULL, NULL, &set,
+                           &errs), 0);
+    uint16_t a = menu_set_find_node(set, "a", 1);
+    assert_int_not_equal(a, MENU_NONE);
+    assert_non_null(set->node[a].url);
+    assert_string_equal(set->node[a].method, "GET");
+    menu_set_unref(set);
+    snprintf(body, sizeof body, http, "KG/GOV//tax-sub/getStatus", "/x", "");
+    expect_error(body, "t.yaml:9:23: xroad.service: an identifier part is empty "
+                       "(INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)");
+    snprintf(body, sizeof body, http, "\"KG/GOV/1/s/g/h\"", "/x", "");
+    expect_error(body, "t.yaml:9:30: xroad.service: an identifier has too many parts "
+                       "(INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)");
+    snprintf(body, sizeof body, http, "KG/GOV/1/s/g", "x", "");
+    expect_error(body, "t.yaml:10:13: xroad.path must start with '/' or '?'");
+    snprintf(body, sizeof body, http, "KG/GOV/1/s/g", "\"/a b\"", "");
+    expect_error(body, "t.yaml:10:14: xroad.path: no spaces, '#', control characters or "
+                       "non-ASCII text (variables are percent-encoded for you)");
+    snprintf(body, sizeof body, http, "KG/GOV/1/s/g", "/x", "    url: http://x/\n");
+    expect_error(body, "t.yaml:8:5: http node 'a': give either 'url' or 'xroad', not both");
+    snprintf(body, sizeof body, http, "KG/GOV/1/s/g", "/x", "    xroad2: 1\n");
+    expect_error(body, "t.yaml:12:5: http node 'a': unknown key 'xroad2'");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: http\n"
+                 "    xroad: { service: a/b/c/d/e, user: x }\n"
+                 "    next: b\n"
+                 "  - id: b\n"
+                 "    type: end\n"
+                 "    text: Bye\n",
+                 "t.yaml:8:34: xroad: unknown key 'user'");
+    expect_error("nodes:\n"
+                 "  - id: a\n"
+                 "    type: http\n"
+                 "    xroad: { path: /x }\n"
+                 "    next: b\n"
+                 "  - id: b\n"
+                 "    type: end\n"
+                 "    text: Bye\n",
+                 "t.yaml:8:5: xroad needs 'service' (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE)");
+}
+
 static void test_all_errors_collected(void **state)
 {
     (void)state;
@@ -760,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_unknown_variable_and_key),
         cmocka_unit_test(test_bad_regex_and_kind),
         cmocka_unit_test(test_bad_choices),
+        cmocka_unit_test(test_xroad_node),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_no_settings_no_codes),
         cmocka_unit_test(test_example_loads_clean),

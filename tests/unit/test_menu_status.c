@@ -124,27 +124,58 @@ static void test_found_saves_status_and_date(void **state)
     menu_set_unref(set);
 }
 
+/* A live status node (node keys `extra`): dial, type the number; the
+ * effect is a GET of want_url within 1500 ms.  The set, d waiting. */
+static struct menu_set *live_lookup(const char *extra, const char *want_url,
+                                    struct menu_dialog *d)
+{
+    struct menu_set *set = load_with(extra);
+    to_lookup(set, d, "en");
+    assert_int_equal(out.nfx, 1);
+    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
+    assert_string_equal(out.fx[0].url, want_url);
+    assert_string_equal(out.fx[0].method, "GET");
+    assert_int_equal(out.fx[0].timeout_ms, 1500);
+    return set;
+}
+
 /* live mode: the same effect with the agency's URL (values encoded) */
 static void test_live_status_effect(void **state)
 {
     (void)state;
-    struct menu_set *set = load_with(
+    struct menu_dialog d;
+    struct menu_set *set = live_lookup(
         "    on_error: down\n"
         "    url: \"http://agency.example/apps/{app_no}?phone={phone}\"\n"
-        "    timeout_ms: 1500\n");
-    struct menu_dialog d;
-    to_lookup(set, &d, "en");
-    assert_int_equal(out.nfx, 1);
-    assert_int_equal(out.fx[0].kind, MENU_FX_STATUS);
-    assert_string_equal(out.fx[0].url,
-                        "http://agency.example/apps/1234567?phone=%2B996555123456");
-    assert_string_equal(out.fx[0].method, "GET");
-    assert_int_equal(out.fx[0].timeout_ms, 1500);
+        "    timeout_ms: 1500\n",
+        "http://agency.example/apps/1234567?phone=%2B996555123456", &d);
     assert_string_equal(out.fx[0].number, "1234567");
     /* the answer is fed back like a local one */
     struct menu_kv kv[2] = { { "status", "ready" }, { "updated", "20.11.2026" } };
     assert_int_equal(step(set, &d, MENU_EV_STATUS_OK, NULL, kv, 2, 102), MENU_OK);
     assert_string_equal(out.screen, "1234567: ready since 20.11.2026");
+    menu_set_unref(set);
+}
+
+/* issue 13 xroad: live through a security server, the call compiled into
+ * the url ("xroad:/r1/<service>" path "#" issue, values encoded) */
+static void test_live_status_xroad_effect(void **state)
+{
+    (void)state;
+    struct menu_dialog d;
+    struct menu_set *set = live_lookup(
+        "    on_error: down\n"
+        "    xroad: { service: \"KG/GOV/70000001/tax sub/getStatus\",\n"
+        "             path: \"/status/{app_no}?phone={phone}\", issue: \"APP {app_no}\" }\n"
+        "    timeout_ms: 1500\n",
+        "xroad:/r1/KG/GOV/70000001/tax%20sub/getStatus"
+        "/status/1234567?phone=%2B996555123456#APP 1234567", &d);
+    menu_set_unref(set);
+    /* without path and issue: the service alone, an empty issue */
+    set = load_with("    xroad: { service: KG/GOV/1/sub/get }\n"
+                    "    on_error: down\n");
+    to_lookup(set, &d, "en");
+    assert_string_equal(out.fx[0].url, "xroad:/r1/KG/GOV/1/sub/get#");
     menu_set_unref(set);
 }
 
@@ -288,6 +319,16 @@ static void test_loader_checks(void **state)
                  " on_not_found: nf, on_locked: nf }\n", "live status node (with url) only");
     expect_error("  - { id: look, type: status, var: app_no, url: \"x/{nope}\", next: ok,"
                  " on_not_found: nf, on_locked: nf }\n", "nope");
+    /* issue 13 xroad */
+    expect_error("  - { id: look, type: status, var: app_no, url: \"http://x/\", next: ok,"
+                 " xroad: { service: a/b/c/d/e }, on_not_found: nf, on_locked: nf }\n",
+                 "give either 'url' or 'xroad', not both");
+    expect_error("  - { id: look, type: status, var: app_no, next: ok,"
+                 " xroad: { service: a/b/c/d, path: /x }, on_not_found: nf, on_locked: nf }\n",
+                 "xroad.service: an identifier has too few parts");
+    expect_error("  - { id: look, type: status, var: app_no, next: ok,"
+                 " xroad: { service: a/b/c/d/e, path: \"/x/{nope}\" }, on_not_found: nf,"
+                 " on_locked: nf }\n", "xroad.path: unknown variable {nope}");
 }
 
 int main(void)
@@ -295,6 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_found_saves_status_and_date),
         cmocka_unit_test(test_live_status_effect),
+        cmocka_unit_test(test_live_status_xroad_effect),
         cmocka_unit_test(test_not_found_locked_and_failure),
         cmocka_unit_test(test_ambiguous_shows_the_gateways_screen),
         cmocka_unit_test(test_failure_without_on_error_is_the_set_message),
