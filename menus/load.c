@@ -28,7 +28,7 @@
 #include "base/utf8.h"
 #include "menus/screen.h"
 
-#define MAX_FILES 64
+#define MAX_FILES MENU_SET_MAX_FILES
 #define MAX_FILE_BYTES (1u << 20)
 #define MAX_NODES 4000
 #define MAX_VARS 250
@@ -59,6 +59,8 @@ struct ld {
     const struct menu_override *ov;   /* settings.vars overrides */
     size_t nov;
     bool oom;
+    bool checked;              /* the whole-set checks ran (menus-ws) */
+    size_t nerr_checks;        /* errors counted before them */
 };
 
 /* ---- positions and errors ---- */
@@ -569,6 +571,13 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 
 static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
                                           "status", "booking", "subscribe" };
+
+/* menus-ws: the console names node kinds with the loader's own words */
+const char *menu_kind_name(int kind)
+{
+    size_t n = sizeof kind_names / sizeof kind_names[0];
+    return kind >= 0 && (size_t)kind < n ? kind_names[kind] : "?";
+}
 
 /* A file's `settings:`, once across all files. */
 static void declare_settings(struct ld *L, struct fy_node *s, struct fy_node *k)
@@ -2291,9 +2300,18 @@ static void define(struct ld *L, const char *first_file)
         run_settings(L, AT_NODES);
     }
     if (!failed(L)) {
+        L->checked = true;
+        L->nerr_checks = L->errs->n + L->errs->dropped;
         check_graph(L);
         check_fit(L);
     }
+}
+
+/* A draft (menu_load_opts.draft) whose only faults are the whole-set
+ * checks' is still built whole: the console draws its graph. */
+static bool draft_ok(const struct ld *L, const struct menu_load_opts *o)
+{
+    return o && o->draft && L->checked && !L->oom && L->nerr_checks == L->nerr0;
 }
 
 static size_t set_cap(const struct menu_load_opts *o)
@@ -2365,6 +2383,10 @@ int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
     free(L->code_val);
     free(L->code_file);
     struct menu_set *set = L->set;
+    if (failed(L) && draft_ok(L, o)) {
+        *out = set;
+        return 1;
+    }
     if (failed(L)) {
         menu_set_unref(set);
         return -1;

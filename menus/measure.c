@@ -74,7 +74,7 @@ void menu_measure_text(const char *s, size_t len, struct menu_measure *m)
     m->limit = gsm ? MENU_GSM7_CHARS : MENU_UCS2_CHARS;
     m->limit_octets = MENU_SCREEN_OCTETS;
     m->fits = m->units <= m->limit;
-    m->first_ucs2 = MENU_MEASURE_NONE;
+    m->first_ucs2 = m->first_ucs2_char = MENU_MEASURE_NONE;
     const uint8_t *p = (const uint8_t *)s;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -82,8 +82,10 @@ void menu_measure_text(const char *s, size_t len, struct menu_measure *m)
         unsigned k = kz_gsm_septets(cp);
         if (k == 2)
             m->ext++;
-        if (k == 0 && m->first_ucs2 == MENU_MEASURE_NONE)
+        if (k == 0 && m->first_ucs2 == MENU_MEASURE_NONE) {
             m->first_ucs2 = i;
+            m->first_ucs2_char = m->chars;
+        }
         m->chars++;
         i += n;
     }

@@ -60,6 +60,7 @@ struct menu_measure {
     size_t ext;                /* GSM extension characters (2 septets each) */
     size_t first_ucs2;         /* byte offset of the first character that
                                   forces UCS-2, or MENU_MEASURE_NONE */
+    size_t first_ucs2_char;    /* the same in characters */
     bool fits;                 /* units <= limit */
     /* the screen laid out by the gateway's pagination */
     unsigned npages;
