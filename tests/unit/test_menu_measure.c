@@ -127,6 +127,18 @@ static void test_extension_counts_twice(void **state)
     menu_measure_text(t, strlen(t), &m);
     assert_int_equal(m.enc, MENU_ENC_UCS2);
     assert_int_equal(m.first_ucs2, 7);
+    assert_int_equal(m.first_ucs2_char, 7);
+    strcpy(t, "ңa");
+    menu_measure_text(t, strlen(t), &m);
+    assert_int_equal(m.first_ucs2_char, 0);
+    strcpy(t, "Жa`");                     /* a backtick is not GSM either */
+    menu_measure_text(t, strlen(t), &m);
+    assert_int_equal(m.first_ucs2, 0);
+    strcpy(t, "ab`");
+    menu_measure_text(t, strlen(t), &m);
+    assert_int_equal(m.first_ucs2_char, 2);
+    strcpy(t, "Salam {ң}");
+    menu_measure_text(t, strlen(t), &m);
     assert_int_equal(m.units, 9);
     assert_int_equal(m.octets, 18);
     assert_int_equal(m.limit, 80);
