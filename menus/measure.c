@@ -117,6 +117,7 @@ static void page_info(const struct menu_screen_in *in, const char *buf,
     pg->start = f;
     pg->start_char = count_chars(in->body, f);
     pg->text_len = take;
+    pg->text_chars = count_chars(in->body + f, take);
     pg->len = len;
     size_t sp = 0, un = 0;
     bool gsm = true;

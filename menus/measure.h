@@ -42,6 +42,7 @@ struct menu_measure_page {
                                   page shows no text, only options) */
     size_t start_char;         /* the same in characters (code points) */
     size_t text_len;           /* bytes of the text shown on this page */
+    size_t text_chars;         /* the same in characters */
     size_t len;                /* bytes of the whole page (footer included) */
     int enc;                   /* enum menu_enc of this page */
     size_t units;              /* septets (GSM-7) or UTF-16 units (UCS-2) */

@@ -67,6 +67,7 @@ static void test_cyrillic_80_fits_81_splits(void **state)
     assert_int_equal(m.page[1].start_char, 72);
     assert_int_equal(m.page[1].start, 72 * 2);
     assert_int_equal(m.page[1].text_len, 9 * 2);
+    assert_int_equal(m.page[1].text_chars, 9);
     /* every page fits one USSD message */
     for (unsigned p = 0; p < m.npage_info; p++)
         assert_true(m.page[p].octets <= MENU_SCREEN_OCTETS);
