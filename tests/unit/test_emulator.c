@@ -1,0 +1,292 @@
+/*
+ * tests/unit/test_emulator.c — the phone emulator over the example set
+ * (menus/examples as a draft, and as the live set): *100# walked in ky,
+ * ru and en to the status screens, with back and end; the language menu
+ * when no language is chosen; every screen with its encoding, octets of
+ * 160 and page; effects answered and named (http, sms, store), sessions
+ * dropped at the end, on expiry and beyond the bound.
+ * May call: gateway/emulator, gateway/workspace, menus, jansson, libc,
+ * cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/emulator.h"
+#include "gateway/workspace.h"
+#include "tests/unit/ws_helper.h"
+
+static json_t *example;     /* menus/examples as a draft's files */
+
+static int setup(void **state)
+{
+    (void)state;
+    example = wh_files_of("menus/examples");
+    return example ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    json_decref(example);
+    return 0;
+}
+
+static const char *screen_text(const json_t *a)
+{
+    const char *t = json_string_value(json_object_get(json_object_get(a, "screen"), "text"));
+    assert_non_null(t);
+    return t;
+}
+
+static json_int_t screen_int(const json_t *a, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(a, "screen"), key));
+}
+
+static json_t *dial(struct emulator *em, const char *lang, json_t *status_sim, int *st)
+{
+    json_t *req = json_pack("{s:s, s:O}", "code", "*100#", "files", example);
+    if (lang)
+        json_object_set_new(req, "lang", json_string(lang));
+    if (status_sim)
+        json_object_set_new(req, "status", status_sim);
+    json_t *a = emulator_dial(em, req, NULL, 1000, st);
+    json_decref(req);
+    return a;
+}
+
+static json_t *answer(struct emulator *em, const json_t *prev, const char *field,
+                      const char *value, int *st)
+{
+    json_t *req = json_pack("{s:s, s:s}", "session",
+                            json_string_value(json_object_get(prev, "session")), field, value);
+    json_t *a = emulator_answer(em, req, 2000, st);
+    json_decref(req);
+    return a;
+}
+
+/* The walk in one language: main -> 1 (status) -> back -> 1 -> a number
+ * -> the final screen; want[] = main's title, the prompt, the final text. */
+static void walk(const char *lang, const char *title, const char *prompt,
+                 const char *final, json_t *status_sim)
+{
+    struct emulator *em = emulator_new(4, 60000);
+    int st = 0;
+    json_t *a = dial(em, lang, status_sim, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(a, "node")), "main");
+    assert_string_equal(json_string_value(json_object_get(a, "lang")), lang);
+    assert_true(json_is_false(json_object_get(a, "end")));
+    assert_true(strncmp(screen_text(a), title, strlen(title)) == 0);
+    assert_true(screen_int(a, "octets") <= 160);
+    assert_int_equal(screen_int(a, "limit_octets"), 160);
+    bool latin = strcmp(lang, "en") == 0;
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "screen"), "encoding")),
+                        latin ? "GSM-7" : "UCS-2");
+    assert_int_equal(screen_int(a, "limit"), latin ? 182 : 80);
+    assert_int_equal(screen_int(a, "page"), 1);
+
+    json_t *b = answer(em, a, "text", "1", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(b, "node")), "status_number");
+    assert_true(strncmp(screen_text(b), prompt, strlen(prompt)) == 0);
+    json_t *c = answer(em, b, "key", "back", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(c, "node")), "main");
+    assert_string_equal(screen_text(c), screen_text(a));
+    json_decref(b);
+    b = answer(em, c, "text", "1", &st);
+    json_decref(c);
+    c = answer(em, b, "text", "12345", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(screen_text(c), final);
+    assert_true(json_is_true(json_object_get(c, "end")));
+    assert_true(json_array_size(json_object_get(c, "notes")) >= 1);
+    assert_true(screen_int(c, "octets") <= 160);
+    /* the dialog ended: its session is gone */
+    json_t *d = answer(em, c, "text", "1", &st);
+    assert_int_equal(st, 404);
+    assert_int_equal(emulator_sweep(em, 2000), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+    emulator_free(em);
+}
+
+static void test_walk_ky(void **state)
+{
+    (void)state;
+    walk("ky", "Мамлекеттик кызматтар борбору\n1. Арыздын абалы",
+         "Арыздын номерин териңиз (5-10 сан):",
+         "Бул телефон үчүн №12345 арызы табылган жок. Номерди текшериңиз.", NULL);
+}
+
+static void test_walk_ru(void **state)
+{
+    (void)state;
+    walk("ru", "Центр государственных услуг\n1. Статус заявления",
+         "Введите номер заявления (5-10 цифр):",
+         "Заявление №12345 готово, можно забрать (20.11.2026).",
+         json_pack("{s:s, s:s}", "status", "ready", "updated", "20.11.2026"));
+}
+
+static void test_walk_en(void **state)
+{
+    (void)state;
+    walk("en", "Public Service Centre\n1. Application status",
+         "Enter your application number (5-10 digits):",
+         "No application 12345 found for this phone. Check the number.", NULL);
+}
+
+/* No language: the language menu first; choosing remembers it. */
+static void test_language_menu_and_end(void **state)
+{
+    (void)state;
+    struct emulator *em = emulator_new(0, 0);
+    int st;
+    json_t *a = dial(em, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(a, "node")), "language");
+    assert_true(strncmp(screen_text(a), "Тил / Язык / Language\n1. Кыргызча", 38) == 0);
+    json_t *b = answer(em, a, "text", "3", &st);
+    assert_string_equal(json_string_value(json_object_get(b, "node")), "main");
+    assert_string_equal(json_string_value(json_object_get(b, "lang")), "en");
+    const char *n0 = json_string_value(json_array_get(json_object_get(b, "notes"), 0));
+    assert_non_null(strstr(n0, "language en remembered"));
+    /* help: a long end text, paged; "more" turns the page */
+    json_t *c = answer(em, b, "text", "5", &st);
+    assert_int_equal(st, 200);
+    assert_true(screen_int(c, "pages") >= 2);
+    assert_true(json_is_false(json_object_get(c, "end")));
+    /* hang up on page 1 */
+    json_t *req = json_pack("{s:s}", "session", json_string_value(json_object_get(c, "session")));
+    json_t *e = emulator_end(em, req, &st);
+    assert_int_equal(st, 200);
+    json_decref(e);
+    e = emulator_end(em, req, &st);
+    assert_int_equal(st, 404);
+    json_decref(e);
+    json_decref(req);
+    /* again, to the last page: the dialog ends there */
+    json_decref(c);
+    c = dial(em, "en", NULL, &st);
+    json_t *d = answer(em, c, "text", "5", &st);
+    json_int_t pages = screen_int(d, "pages");
+    for (json_int_t p = 2; p <= pages; p++) {
+        json_t *nd = answer(em, d, "key", "more", &st);
+        assert_int_equal(st, 200);
+        assert_int_equal(screen_int(nd, "page"), p);
+        assert_true(json_is_true(json_object_get(nd, "end")) == (p == pages));
+        json_decref(d);
+        d = nd;
+    }
+    assert_int_equal(emulator_sweep(em, 2000), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+    emulator_free(em);
+}
+
+static void test_refusals_and_bounds(void **state)
+{
+    (void)state;
+    struct emulator *em = emulator_new(2, 1000);
+    int st;
+    json_t *a = dial(em, "de", NULL, &st);                  /* not a language of the set */
+    assert_int_equal(st, 400);
+    json_decref(a);
+    json_t *req = json_pack("{s:s}", "code", "*100#");       /* no draft, no live set */
+    a = emulator_dial(em, req, NULL, 0, &st);
+    assert_int_equal(st, 503);
+    json_decref(a);
+    json_decref(req);
+    /* a draft that does not load: its errors, inline */
+    req = json_pack("{s:s, s:{s:s}}", "code", "*1#", "files", "a.yaml", "nodes: [");
+    a = emulator_dial(em, req, NULL, 0, &st);
+    assert_int_equal(st, 422);
+    assert_true(json_array_size(json_object_get(a, "errors")) >= 1);
+    json_decref(a);
+    json_decref(req);
+    /* the live set; two sessions at most; idle ones expire */
+    struct menu_set *live = workspace_load(example, NULL);
+    assert_non_null(live);
+    req = json_pack("{s:s, s:s}", "code", "*100#", "lang", "ru");
+    json_t *s1 = emulator_dial(em, req, live, 0, &st);
+    assert_int_equal(st, 200);
+    json_t *s2 = emulator_dial(em, req, live, 500, &st);
+    assert_int_equal(st, 200);
+    a = emulator_dial(em, req, live, 900, &st);
+    assert_int_equal(st, 503);
+    json_decref(a);
+    a = emulator_dial(em, req, live, 1200, &st);            /* s1 idle for 1200 ms */
+    assert_int_equal(st, 200);
+    json_decref(a);
+    json_t *r = json_pack("{s:s, s:s}", "session",
+                          json_string_value(json_object_get(s1, "session")), "text", "1");
+    a = emulator_answer(em, r, 1250, &st);
+    assert_int_equal(st, 404);
+    json_decref(a);
+    json_decref(r);
+    r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(s2, "session")),
+                  "key", "sideways");
+    a = emulator_answer(em, r, 1300, &st);
+    assert_int_equal(st, 400);
+    json_decref(a);
+    json_decref(r);
+    json_decref(s1);
+    json_decref(s2);
+    json_decref(req);
+    emulator_free(em);                                       /* drops its references */
+    assert_int_equal(live->refs, 1);
+    menu_set_unref(live);
+}
+
+/* An http node is not called: its on_error path, and a note with the URL. */
+static void test_http_node(void **state)
+{
+    (void)state;
+    json_t *files = wh_files_of("tests/unit/menus-http");
+    struct emulator *em = emulator_new(0, 0);
+    int st;
+    json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
+    json_t *a = emulator_dial(em, req, NULL, 0, &st);
+    assert_int_equal(st, 200);
+    json_t *b = answer(em, a, "text", "2", &st);            /* Book an appointment */
+    assert_string_equal(json_string_value(json_object_get(b, "node")), "book_service");
+    json_t *c = answer(em, b, "text", "1", &st);            /* Passport: book_offices, http */
+    assert_int_equal(st, 200);
+    assert_string_equal(screen_text(c),
+                        "The service is not answering now. Please dial again shortly.");
+    assert_true(json_is_true(json_object_get(c, "end")));
+    const char *n = json_string_value(json_array_get(json_object_get(c, "notes"), 0));
+    assert_non_null(strstr(n, "http node book_offices: not called in the emulator "
+                              "(url: http://127.0.0.1:8099/offices?service=passport&lang=en)"));
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(req);
+    json_decref(files);
+    emulator_free(em);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_walk_ky),
+        cmocka_unit_test(test_walk_ru),
+        cmocka_unit_test(test_walk_en),
+        cmocka_unit_test(test_language_menu_and_end),
+        cmocka_unit_test(test_refusals_and_bounds),
+        cmocka_unit_test(test_http_node),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
