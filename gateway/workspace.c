@@ -110,27 +110,8 @@ static json_t *one_error(const char *msg)
                      "message", msg);
 }
 
-/* Load files (draft: as the graph does); *rc the loader's result, or -2
- * for a malformed request (errs then holds its one error, as JSON). */
-static struct menu_set *load(const json_t *files, bool draft, int *rc,
-                             struct menu_errors *errs, json_t **bad)
-{
-    struct ws_files f;
-    char why[200];
-    *bad = NULL;
-    if (workspace_files(files, &f, why, sizeof why) != 0) {
-        *bad = one_error(why);
-        *rc = -2;
-        return NULL;
-    }
-    struct menu_load_opts o = { 0 };
-    o.draft = draft;
-    struct menu_set *set = NULL;
-    *rc = menu_set_load_sources_opts(f.src, f.n, &o, &set, errs);
-    return set;
-}
-
-/* {"ok", "errors", "dropped"} of a load. */
+/* {"ok", "errors", "dropped"} of a load (bad: a malformed request's one
+ * error instead of the loader's). */
 static json_t *verdict(int rc, const struct menu_errors *errs, json_t *bad)
 {
     json_t *errors = bad ? bad : workspace_errors_json(errs);
@@ -138,35 +119,55 @@ static json_t *verdict(int rc, const struct menu_errors *errs, json_t *bad)
                      (json_int_t)errs->dropped);
 }
 
+/* Load files (draft: as the graph does).  Returns the set (rc 0, or 1 for
+ * a draft with whole-set faults) or NULL; *v (may be NULL) gets the
+ * verdict. */
+static struct menu_set *load(const json_t *files, bool draft, int *rc, json_t **v)
+{
+    struct ws_files f;
+    struct menu_errors errs = { 0 };
+    char why[200];
+    struct menu_set *set = NULL;
+    json_t *bad = NULL;
+    if (workspace_files(files, &f, why, sizeof why) != 0) {
+        bad = one_error(why);
+        *rc = -2;
+    } else {
+        struct menu_load_opts o = { 0 };
+        o.draft = draft;
+        *rc = menu_set_load_sources_opts(f.src, f.n, &o, &set, &errs);
+    }
+    if (v)
+        *v = verdict(*rc, &errs, bad);
+    else
+        json_decref(bad);
+    menu_errors_free(&errs);
+    return set;
+}
+
 json_t *workspace_check(const json_t *files)
 {
-    struct menu_errors errs = { 0 };
-    json_t *bad;
+    json_t *j;
     int rc;
-    struct menu_set *set = load(files, false, &rc, &errs, &bad);
-    json_t *j = verdict(rc, &errs, bad);
+    struct menu_set *set = load(files, false, &rc, &j);
     json_t *codes = json_array();
     for (uint16_t c = 0; set && codes && c < set->ncode; c++)
         json_array_append_new(codes, json_string(set->code[c].code));
     json_object_set_new(j, "nodes", json_integer(set ? set->nnode : 0));
     json_object_set_new(j, "codes", codes);
     menu_set_unref(set);
-    menu_errors_free(&errs);
     return j;
 }
 
 struct menu_set *workspace_load(const json_t *files, json_t **errors)
 {
-    struct menu_errors errs = { 0 };
-    json_t *bad;
     int rc;
-    struct menu_set *set = load(files, false, &rc, &errs, &bad);
-    if (rc != 0 && errors)
-        *errors = verdict(rc, &errs, bad);
-    else
-        json_decref(bad);
-    menu_errors_free(&errs);
-    return rc == 0 ? set : NULL;
+    struct menu_set *set = load(files, false, &rc, errors);
+    if (rc == 0 && errors) {
+        json_decref(*errors);
+        *errors = NULL;
+    }
+    return set;
 }
 
 json_t *workspace_measure_json(const struct menu_measure *m)
@@ -284,14 +285,11 @@ static json_t *graph_json(const struct menu_set *set)
 
 json_t *workspace_graph(const json_t *files)
 {
-    struct menu_errors errs = { 0 };
-    json_t *bad;
+    json_t *j;
     int rc;
-    struct menu_set *set = load(files, true, &rc, &errs, &bad);
-    json_t *j = verdict(rc, &errs, bad);
+    struct menu_set *set = load(files, true, &rc, &j);
     json_object_set_new(j, "graph", set ? graph_json(set) : json_null());
     menu_set_unref(set);
-    menu_errors_free(&errs);
     return j;
 }
 
@@ -316,14 +314,9 @@ json_t *workspace_measure(const char *text, size_t len, const char *lang,
     if (!text || !lang)
         return json_pack("{s:s}", "error", "text and lang are required");
     struct menu_set *set = NULL;
-    if (files) {
-        struct menu_errors errs = { 0 };
-        json_t *bad;
-        int rc;
-        set = load(files, true, &rc, &errs, &bad);
-        json_decref(bad);
-        menu_errors_free(&errs);
-    }
+    int rc;
+    if (files)
+        set = load(files, true, &rc, NULL);
     if (!set)
         set = builtin_set();
     int li = set ? menu_set_find_lang(set, lang) : -1;

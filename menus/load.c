@@ -12,7 +12,8 @@
  * Positions come from scalar tokens (0-based in libfyaml, printed 1-based);
  * a mapping or sequence is placed at its first scalar.
  * Owns: the set under construction (freed on failure), the documents.
- * May call: libfyaml, menus/menu, menus/screen, base/utf8, libc.
+ * May call: libfyaml, menus/menu, menus/screen, menus/measure, base/utf8,
+ * libc.
  */
 #include "menus/load.h"
 
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
+#include "menus/measure.h"
 #include "menus/screen.h"
 
 #define MAX_FILES MENU_SET_MAX_FILES
@@ -1823,21 +1825,11 @@ static void check_graph(struct ld *L)
     free(queue);
 }
 
-/* Literal text of a template with variables counted as empty. */
+/* Literal text of a template with variables counted as empty (the
+ * console's measure reads templates the same way). */
 static size_t lit_of(const struct menu_tmpl *t, char *buf, size_t cap)
 {
-    size_t n = 0;
-    for (uint16_t i = 0; t && i < t->nseg; i++) {
-        if (!t->seg[i].lit)
-            continue;
-        size_t l = t->seg[i].len;
-        if (n + l >= cap)
-            l = cap - 1 - n;
-        memcpy(buf + n, t->seg[i].lit, l);
-        n += l;
-    }
-    buf[n] = '\0';
-    return n;
+    return menu_measure_literal(t, buf, cap);
 }
 
 /* Cost in the screen's worst case: UCS-2 units unless all GSM. */

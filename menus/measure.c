@@ -58,19 +58,26 @@ static size_t count_chars(const char *s, size_t len)
     return n;
 }
 
+/* One screen of s: its encoding, the units its limit counts, its octets
+ * (screen.c's rule); returns whether it is GSM-7. */
+static bool cost(const char *s, size_t len, int *enc, size_t *units, size_t *octets)
+{
+    size_t sp = 0, un = 0;
+    bool gsm = true;
+    if (len)
+        menu_text_cost(s, len, &sp, &un, &gsm);
+    *enc = MENU_ENC_GSM7;
+    *octets = len ? menu_text_octets(s, len, enc) : 0;
+    *units = gsm ? sp : un;
+    return gsm;
+}
+
 void menu_measure_text(const char *s, size_t len, struct menu_measure *m)
 {
     memset(m, 0, sizeof *m);
     if (!s)
         len = 0;
-    size_t sp = 0, un = 0;
-    bool gsm = true;
-    if (len)
-        menu_text_cost(s, len, &sp, &un, &gsm);
-    int enc = MENU_ENC_GSM7;
-    m->octets = len ? menu_text_octets(s, len, &enc) : 0;
-    m->enc = enc;
-    m->units = gsm ? sp : un;
+    bool gsm = cost(s, len, &m->enc, &m->units, &m->octets);
     m->limit = gsm ? MENU_GSM7_CHARS : MENU_UCS2_CHARS;
     m->limit_octets = MENU_SCREEN_OCTETS;
     m->fits = m->units <= m->limit;
@@ -119,14 +126,7 @@ static void page_info(const struct menu_screen_in *in, const char *buf,
     pg->text_len = take;
     pg->text_chars = count_chars(in->body + f, take);
     pg->len = len;
-    size_t sp = 0, un = 0;
-    bool gsm = true;
-    if (len)
-        menu_text_cost(buf, len, &sp, &un, &gsm);
-    int enc = MENU_ENC_GSM7;
-    pg->octets = len ? menu_text_octets(buf, len, &enc) : 0;
-    pg->enc = enc;
-    pg->units = gsm ? sp : un;
+    cost(buf, len, &pg->enc, &pg->units, &pg->octets);
     f += take;
     if (f < in->body_len && take && (in->body[f] == ' ' || in->body[f] == '\n'))
         f++;
