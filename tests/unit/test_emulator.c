@@ -4,9 +4,11 @@
  * ru and en to the status screens, with back and end; the language menu
  * when no language is chosen; every screen with its encoding, octets of
  * 160 and page; effects answered and named (http, sms, store), sessions
- * dropped at the end, on expiry and beyond the bound.
- * May call: gateway/emulator, gateway/workspace, menus, jansson, libc,
- * cmocka.
+ * dropped at the end, on expiry and beyond the bound; an http node called
+ * for real through gateway/fetch against a back-end on the test's loop
+ * (the answer comes through the done callback).
+ * May call: gateway/emulator, gateway/workspace, gateway/fetch, menus,
+ * libevent (a test back-end), jansson, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
 #include "gateway/emulator.h"
+#include "gateway/fetch.h"
 #include "gateway/workspace.h"
 #include "tests/unit/ws_helper.h"
 
@@ -57,7 +67,7 @@ static json_t *dial(struct emulator *em, const char *lang, json_t *status_sim, i
         json_object_set_new(req, "lang", json_string(lang));
     if (status_sim)
         json_object_set_new(req, "status", status_sim);
-    json_t *a = emulator_dial(em, req, NULL, 1000, st);
+    json_t *a = emulator_dial(em, req, NULL, 1000, st, NULL, NULL);
     json_decref(req);
     return a;
 }
@@ -67,7 +77,7 @@ static json_t *answer(struct emulator *em, const json_t *prev, const char *field
 {
     json_t *req = json_pack("{s:s, s:s}", "session",
                             json_string_value(json_object_get(prev, "session")), field, value);
-    json_t *a = emulator_answer(em, req, 2000, st);
+    json_t *a = emulator_answer(em, req, 2000, st, NULL, NULL);
     json_decref(req);
     return a;
 }
@@ -77,7 +87,7 @@ static json_t *answer(struct emulator *em, const json_t *prev, const char *field
 static void walk(const char *lang, const char *title, const char *prompt,
                  const char *final, json_t *status_sim)
 {
-    struct emulator *em = emulator_new(4, 60000);
+    struct emulator *em = emulator_new(4, 60000, NULL);
     int st = 0;
     json_t *a = dial(em, lang, status_sim, &st);
     assert_int_equal(st, 200);
@@ -150,7 +160,7 @@ static void test_walks(void **state)
 static void test_language_menu_and_end(void **state)
 {
     (void)state;
-    struct emulator *em = emulator_new(0, 0);
+    struct emulator *em = emulator_new(0, 0, NULL);
     int st;
     json_t *a = dial(em, NULL, NULL, &st);
     assert_int_equal(st, 200);
@@ -199,19 +209,19 @@ static void test_language_menu_and_end(void **state)
 static void test_refusals_and_bounds(void **state)
 {
     (void)state;
-    struct emulator *em = emulator_new(2, 1000);
+    struct emulator *em = emulator_new(2, 1000, NULL);
     int st;
     json_t *a = dial(em, "de", NULL, &st);                  /* not a language of the set */
     assert_int_equal(st, 400);
     json_decref(a);
     json_t *req = json_pack("{s:s}", "code", "*100#");       /* no draft, no live set */
-    a = emulator_dial(em, req, NULL, 0, &st);
+    a = emulator_dial(em, req, NULL, 0, &st, NULL, NULL);
     assert_int_equal(st, 503);
     json_decref(a);
     json_decref(req);
     /* a draft that does not load: its errors, inline */
     req = json_pack("{s:s, s:{s:s}}", "code", "*1#", "files", "a.yaml", "nodes: [");
-    a = emulator_dial(em, req, NULL, 0, &st);
+    a = emulator_dial(em, req, NULL, 0, &st, NULL, NULL);
     assert_int_equal(st, 422);
     assert_true(json_array_size(json_object_get(a, "errors")) >= 1);
     json_decref(a);
@@ -220,25 +230,25 @@ static void test_refusals_and_bounds(void **state)
     struct menu_set *live = workspace_load(example, NULL);
     assert_non_null(live);
     req = json_pack("{s:s, s:s}", "code", "*100#", "lang", "ru");
-    json_t *s1 = emulator_dial(em, req, live, 0, &st);
+    json_t *s1 = emulator_dial(em, req, live, 0, &st, NULL, NULL);
     assert_int_equal(st, 200);
-    json_t *s2 = emulator_dial(em, req, live, 500, &st);
+    json_t *s2 = emulator_dial(em, req, live, 500, &st, NULL, NULL);
     assert_int_equal(st, 200);
-    a = emulator_dial(em, req, live, 900, &st);
+    a = emulator_dial(em, req, live, 900, &st, NULL, NULL);
     assert_int_equal(st, 503);
     json_decref(a);
-    a = emulator_dial(em, req, live, 1200, &st);            /* s1 idle for 1200 ms */
+    a = emulator_dial(em, req, live, 1200, &st, NULL, NULL);            /* s1 idle for 1200 ms */
     assert_int_equal(st, 200);
     json_decref(a);
     json_t *r = json_pack("{s:s, s:s}", "session",
                           json_string_value(json_object_get(s1, "session")), "text", "1");
-    a = emulator_answer(em, r, 1250, &st);
+    a = emulator_answer(em, r, 1250, &st, NULL, NULL);
     assert_int_equal(st, 404);
     json_decref(a);
     json_decref(r);
     r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(s2, "session")),
                   "key", "sideways");
-    a = emulator_answer(em, r, 1300, &st);
+    a = emulator_answer(em, r, 1300, &st, NULL, NULL);
     assert_int_equal(st, 400);
     json_decref(a);
     json_decref(r);
@@ -255,10 +265,10 @@ static void test_http_node(void **state)
 {
     (void)state;
     json_t *files = wh_files_of("tests/unit/menus-http");
-    struct emulator *em = emulator_new(0, 0);
+    struct emulator *em = emulator_new(0, 0, NULL);
     int st;
     json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
-    json_t *a = emulator_dial(em, req, NULL, 0, &st);
+    json_t *a = emulator_dial(em, req, NULL, 0, &st, NULL, NULL);
     assert_int_equal(st, 200);
     json_t *b = answer(em, a, "text", "2", &st);            /* Book an appointment */
     assert_string_equal(json_string_value(json_object_get(b, "node")), "book_service");
@@ -278,6 +288,136 @@ static void test_http_node(void **state)
     emulator_free(em);
 }
 
+
+/* ---- an http node called for real ---- */
+
+/* The back-end: /offices answers the list, except for service=idcard (500). */
+static void backend(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    struct evbuffer *b = evbuffer_new();
+    const char *uri = evhttp_request_get_uri(req);
+    if (strstr(uri, "service=idcard")) {
+        evhttp_send_reply(req, 500, "Error", b);
+    } else {
+        evbuffer_add_printf(b, "{\"list\": \"1. Bishkek\\n2. Osh\"}");
+        evhttp_send_reply(req, 200, "OK", b);
+    }
+    evbuffer_free(b);
+}
+
+struct waiter {
+    int calls, status;
+    json_t *answer;
+};
+
+static void done(void *arg, json_t *answer, int status)
+{
+    struct waiter *w = arg;
+    w->calls++;
+    w->status = status;
+    json_decref(w->answer);
+    w->answer = answer;
+}
+
+static void wait_for(struct event_base *base, struct waiter *w, int calls)
+{
+    for (int i = 0; i < 5000 && w->calls < calls; i++)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(w->calls, calls);
+}
+
+/* The test set's files with its back-end on port. */
+static json_t *files_on(int port)
+{
+    json_t *files = wh_files_of("tests/unit/menus-http");
+    const char *t = json_string_value(json_object_get(files, "00-settings.yaml"));
+    assert_non_null(t);
+    const char *at = strstr(t, "127.0.0.1:8099");
+    assert_non_null(at);
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%.*s127.0.0.1:%d%s", (int)(at - t), t, port, at + 14);
+    json_object_set_new(files, "00-settings.yaml", json_string(buf));
+    return files;
+}
+
+static void test_http_called(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct evhttp *http = evhttp_new(base);
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    assert_non_null(sock);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof sin;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
+    evhttp_set_gencb(http, backend, NULL);
+    struct fetch *f = fetch_new(base, NULL);
+    assert_non_null(f);
+    struct emulator *em = emulator_new(0, 0, f);
+    json_t *files = files_on(ntohs(sin.sin_port));
+    struct waiter w = { 0 };
+    int st;
+    json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
+    json_t *a = emulator_dial(em, req, NULL, 0, &st, done, &w);
+    assert_int_equal(st, 200);
+    json_t *r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(a, "session")),
+                          "text", "2");
+    json_decref(emulator_answer(em, r, 0, &st, done, &w));  /* Book an appointment */
+    json_object_set_new(r, "text", json_string("1"));        /* Passport: book_offices */
+    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    assert_int_equal(st, 0);
+    json_t *busy = emulator_answer(em, r, 0, &st, done, &w);  /* it waits: refused */
+    assert_int_equal(st, 409);
+    json_decref(busy);
+    wait_for(base, &w, 1);
+    assert_int_equal(w.status, 200);
+    assert_string_equal(json_string_value(json_object_get(w.answer, "node")), "book_office");
+    assert_string_equal(screen_text(w.answer), "Choose an office:\n1. Bishkek\n2. Osh\n0 Back, 00 Home");
+    char want[200];
+    snprintf(want, sizeof want, "http node book_offices: GET http://127.0.0.1:%d/offices?"
+             "service=passport&lang=en -> HTTP 200", ntohs(sin.sin_port));
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(w.answer, "notes"), 0)),
+                           want));
+    /* back, then ID card: the back-end fails, the node's on_error follows */
+    json_object_set_new(r, "key", json_string("back"));
+    json_t *m = emulator_answer(em, r, 0, &st, done, &w);
+    json_object_del(r, "key");
+    assert_string_equal(json_string_value(json_object_get(m, "node")), "book_service");
+    json_decref(m);
+    json_object_set_new(r, "text", json_string("2"));
+    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    wait_for(base, &w, 2);
+    assert_string_equal(screen_text(w.answer),
+                        "The service is not answering now. Please dial again shortly.");
+    assert_true(json_is_true(json_object_get(w.answer, "end")));
+    /* ended while its call runs: the waiting request is told, once */
+    json_decref(a);
+    a = emulator_dial(em, req, NULL, 0, &st, done, &w);
+    json_object_set_new(r, "session", json_string(json_string_value(json_object_get(a, "session"))));
+    json_object_set_new(r, "text", json_string("2"));
+    json_decref(emulator_answer(em, r, 0, &st, done, &w));
+    json_object_set_new(r, "text", json_string("1"));
+    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    json_t *e = emulator_end(em, r, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(w.calls, 3);
+    assert_int_equal(w.status, 410);
+    for (int i = 0; i < 200; i++)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(w.calls, 3);
+    json_decref(e);
+    json_decref(a);
+    json_decref(r);
+    json_decref(req);
+    json_decref(files);
+    json_decref(w.answer);
+    emulator_free(em);
+    fetch_free(f);
+    evhttp_free(http);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_language_menu_and_end),
         cmocka_unit_test(test_refusals_and_bounds),
         cmocka_unit_test(test_http_node),
+        cmocka_unit_test(test_http_called),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
