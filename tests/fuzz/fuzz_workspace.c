@@ -9,13 +9,16 @@
  * mode and the graph are reached from raw YAML too).  Never a crash, a
  * leak or a hang, and the answers agree: check and graph give the same
  * verdict; a draft that checks clean has a graph with every node, no node
- * flagged unreachable; every measure's pages fit 160 octets.
- * May call: gateway/workspace, menus, jansson, libc.
+ * flagged unreachable; every measure's pages fit 160 octets.  A clean
+ * draft is dialled in the emulator (every code, a few answers): every
+ * screen fits 160 octets and the session is gone once the dialog ends.
+ * May call: gateway/workspace, gateway/emulator, menus, jansson, libc.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/emulator.h"
 #include "gateway/workspace.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -43,6 +46,42 @@ static void check_measure(const json_t *m)
         CHECK(json_integer_value(json_object_get(json_array_get(pages, i), "octets")) <= 160);
 }
 
+static const json_t *screen_of(const json_t *a)
+{
+    const json_t *sc = json_object_get(a, "screen");
+    if (json_is_object(sc))
+        CHECK(json_integer_value(json_object_get(sc, "octets")) <= 160);
+    return sc;
+}
+
+/* Dial each code (at most 4) of a clean draft and answer a few times. */
+static void emulate(json_t *files, const json_t *codes, size_t seed)
+{
+    static const char *const inputs[] = { "1", "2", "99", "0", "00", "12345", "x", "3" };
+    struct emulator *em = emulator_new(2, 0, NULL);
+    CHECK(em != NULL);
+    for (size_t c = 0; c < json_array_size(codes) && c < 4; c++) {
+        int st;
+        json_t *req = json_pack("{s:O, s:O}", "code", json_array_get(codes, c), "files", files);
+        json_t *a = emulator_dial(em, req, NULL, 0, &st, NULL, NULL);
+        json_decref(req);
+        for (size_t k = 0; st == 200 && k < 10; k++) {
+            screen_of(a);
+            if (json_is_true(json_object_get(a, "end")))
+                break;
+            json_t *r = json_pack("{s:O, s:s}", "session", json_object_get(a, "session"),
+                                  "text", inputs[(k + seed) % 8]);
+            json_decref(a);
+            a = emulator_answer(em, r, 0, &st, NULL, NULL);
+            json_decref(r);
+        }
+        json_decref(a);
+        CHECK(emulator_sweep(em, 0) <= 1);
+        CHECK(emulator_sweep(em, 1000 * 1000) == 0);
+    }
+    emulator_free(em);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 64 * 1024)
@@ -66,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_object_foreach((json_t *)json_object_get(n, "texts"), lang, t)
                 check_measure(json_object_get(t, "measure"));
         }
+        emulate(files, json_object_get(c, "codes"), size);
     }
     /* the first string of the draft, measured as typed */
     const char *name;

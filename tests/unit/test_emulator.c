@@ -391,6 +391,22 @@ static void test_http_called(void **state)
     assert_string_equal(screen_text(w.answer),
                         "The service is not answering now. Please dial again shortly.");
     assert_true(json_is_true(json_object_get(w.answer, "end")));
+    /* a POST, then an sms node: listed with its text, not sent */
+    json_decref(a);
+    a = emulator_dial(em, req, NULL, 0, &st, done, &w);
+    json_object_set_new(r, "session", json_string(json_string_value(json_object_get(a, "session"))));
+    json_object_set_new(r, "text", json_string("3"));
+    json_decref(emulator_answer(em, r, 0, &st, done, &w));
+    json_object_set_new(r, "text", json_string("12345"));
+    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    wait_for(base, &w, 3);
+    assert_string_equal(json_string_value(json_object_get(w.answer, "node")), "sub_done");
+    const json_t *sms = json_array_get(json_object_get(w.answer, "sms"), 0);
+    assert_string_equal(json_string_value(json_object_get(sms, "to")), "+996700000000");
+    assert_string_equal(json_string_value(json_object_get(sms, "text")),
+                        "Public Service Centre: you will get an SMS when application 12345 changes.");
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(w.answer, "notes"), 0)),
+                           "http node sub_call: POST http://127.0.0.1:"));
     /* ended while its call runs: the waiting request is told, once */
     json_decref(a);
     a = emulator_dial(em, req, NULL, 0, &st, done, &w);
@@ -401,11 +417,11 @@ static void test_http_called(void **state)
     assert_null(emulator_answer(em, r, 0, &st, done, &w));
     json_t *e = emulator_end(em, r, &st);
     assert_int_equal(st, 200);
-    assert_int_equal(w.calls, 3);
+    assert_int_equal(w.calls, 4);
     assert_int_equal(w.status, 410);
     for (int i = 0; i < 200; i++)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    assert_int_equal(w.calls, 3);
+    assert_int_equal(w.calls, 4);
     json_decref(e);
     json_decref(a);
     json_decref(r);
