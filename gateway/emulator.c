@@ -3,13 +3,16 @@
  *
  * One session = one struct menu_dialog driven by menu_step() over a set
  * the session holds a reference to.  After each step the effects are
- * answered at once from the table in answer_fx() (nothing leaves the
- * process), and the step engine is called again with the result until
- * it shows a screen: the same loop gateway/ussd runs, with the outside
- * world replaced by fixed, stated answers.
- * Owns: the sessions (a TAILQ, bounded), their set references.
- * May call: menus (step, dialog, measure), gateway/workspace, jansson,
- * libc, getrandom(2).
+ * answered (answer_fx): an http node's call goes out through gateway/fetch
+ * when the owner gave a client and the request a done callback (the step
+ * then waits in the session, and on_fetched goes on with the result);
+ * every other effect gets a fixed, stated answer at once.  The step engine
+ * is called again with each result until it shows a screen: the loop
+ * gateway/ussd runs for a real dial.
+ * Owns: the sessions (a TAILQ, bounded), their set references, their
+ * calls in flight (cancelled in drop()).
+ * May call: menus (step, dialog, measure), gateway/workspace,
+ * gateway/fetch, jansson, libc, getrandom(2).
  */
 #include "gateway/emulator.h"
 
