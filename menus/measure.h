@@ -12,10 +12,12 @@
  * octets) and menu_screen_page() lays out the pages (text, option lines,
  * one footer line) exactly as a dialog would see them.
  *
- * A node's screen (menu_measure_node) is measured at its worst: texts
- * with their variables empty (their values come at run time), the widest
- * footer ("99 More, 0 Back, 00 Home" in the set's keys and labels), the
- * last page of an end text without a footer — as the loader's fit check.
+ * A node's screen (menu_measure_node) is measured as first shown, with
+ * the widest footer ("99 More, 0 Back, 00 Home" in the set's keys and
+ * labels; the last page of an end text has none), texts with their
+ * variables empty (their values come at run time) — as the loader's fit
+ * check reads them.  A screen re-shown after a wrong answer also carries
+ * the error text on top.
  *
  * Ownership: everything is written into the caller's struct; nothing is
  * allocated.  Pure: no I/O; re-entrant.
