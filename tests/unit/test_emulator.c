@@ -82,6 +82,17 @@ static json_t *answer(struct emulator *em, const json_t *prev, const char *field
     return a;
 }
 
+/* The end of a walk: no session is left; the answers and em are freed. */
+static void no_session_left(struct emulator *em, json_t *a, json_t *b, json_t *c, json_t *d)
+{
+    assert_int_equal(emulator_sweep(em, 2000), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+    emulator_free(em);
+}
+
 /* The walk in one language: main -> 1 (status) -> back -> 1 -> a number
  * -> the final screen; want[] = main's title, the prompt, the final text. */
 static void walk(const char *lang, const char *title, const char *prompt,
@@ -123,12 +134,7 @@ static void walk(const char *lang, const char *title, const char *prompt,
     /* the dialog ended: its session is gone */
     json_t *d = answer(em, c, "text", "1", &st);
     assert_int_equal(st, 404);
-    assert_int_equal(emulator_sweep(em, 2000), 0);
-    json_decref(a);
-    json_decref(b);
-    json_decref(c);
-    json_decref(d);
-    emulator_free(em);
+    no_session_left(em, a, b, c, d);
 }
 
 /* *100# in each language: ky and en find no application ("not found" is
@@ -198,12 +204,7 @@ static void test_language_menu_and_end(void **state)
         json_decref(d);
         d = nd;
     }
-    assert_int_equal(emulator_sweep(em, 2000), 0);
-    json_decref(a);
-    json_decref(b);
-    json_decref(c);
-    json_decref(d);
-    emulator_free(em);
+    no_session_left(em, a, b, c, d);
 }
 
 static void test_refusals_and_bounds(void **state)
@@ -341,6 +342,23 @@ static json_t *files_on(int port)
     return files;
 }
 
+/* Dial again (the answer into *a, r's session set) and answer first, then
+ * second, whose node calls the back-end: that answer must wait. */
+static void redial_to_call(struct emulator *em, const json_t *req, json_t *r, json_t **a,
+                           const char *first, const char *second, struct waiter *w)
+{
+    int st;
+    json_decref(*a);
+    *a = emulator_dial(em, req, NULL, 0, &st, done, w);
+    assert_int_equal(st, 200);
+    json_object_set_new(r, "session", json_string(json_string_value(json_object_get(*a, "session"))));
+    json_object_set_new(r, "text", json_string(first));
+    json_decref(emulator_answer(em, r, 0, &st, done, w));
+    json_object_set_new(r, "text", json_string(second));
+    assert_null(emulator_answer(em, r, 0, &st, done, w));
+    assert_int_equal(st, 0);
+}
+
 static void test_http_called(void **state)
 {
     (void)state;
@@ -392,13 +410,7 @@ static void test_http_called(void **state)
                         "The service is not answering now. Please dial again shortly.");
     assert_true(json_is_true(json_object_get(w.answer, "end")));
     /* a POST, then an sms node: listed with its text, not sent */
-    json_decref(a);
-    a = emulator_dial(em, req, NULL, 0, &st, done, &w);
-    json_object_set_new(r, "session", json_string(json_string_value(json_object_get(a, "session"))));
-    json_object_set_new(r, "text", json_string("3"));
-    json_decref(emulator_answer(em, r, 0, &st, done, &w));
-    json_object_set_new(r, "text", json_string("12345"));
-    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    redial_to_call(em, req, r, &a, "3", "12345", &w);
     wait_for(base, &w, 3);
     assert_string_equal(json_string_value(json_object_get(w.answer, "node")), "sub_done");
     const json_t *sms = json_array_get(json_object_get(w.answer, "sms"), 0);
@@ -408,13 +420,7 @@ static void test_http_called(void **state)
     assert_non_null(strstr(json_string_value(json_array_get(json_object_get(w.answer, "notes"), 0)),
                            "http node sub_call: POST http://127.0.0.1:"));
     /* ended while its call runs: the waiting request is told, once */
-    json_decref(a);
-    a = emulator_dial(em, req, NULL, 0, &st, done, &w);
-    json_object_set_new(r, "session", json_string(json_string_value(json_object_get(a, "session"))));
-    json_object_set_new(r, "text", json_string("2"));
-    json_decref(emulator_answer(em, r, 0, &st, done, &w));
-    json_object_set_new(r, "text", json_string("1"));
-    assert_null(emulator_answer(em, r, 0, &st, done, &w));
+    redial_to_call(em, req, r, &a, "2", "1", &w);
     json_t *e = emulator_end(em, r, &st);
     assert_int_equal(st, 200);
     assert_int_equal(w.calls, 4);
