@@ -12,7 +12,8 @@
  * Positions come from scalar tokens (0-based in libfyaml, printed 1-based);
  * a mapping or sequence is placed at its first scalar.
  * Owns: the set under construction (freed on failure), the documents.
- * May call: libfyaml, menus/menu, menus/screen, base/utf8, libc.
+ * May call: libfyaml, menus/menu, menus/screen, menus/measure, base/utf8,
+ * libc.
  */
 #include "menus/load.h"
 
@@ -27,9 +28,10 @@
 
 #include "base/utf8.h"
 #include "base/xroad.h"
+#include "menus/measure.h"
 #include "menus/screen.h"
 
-#define MAX_FILES 64
+#define MAX_FILES MENU_SET_MAX_FILES
 #define MAX_FILE_BYTES (1u << 20)
 #define MAX_NODES 4000
 #define MAX_VARS 250
@@ -60,6 +62,8 @@ struct ld {
     const struct menu_override *ov;   /* settings.vars overrides */
     size_t nov;
     bool oom;
+    bool checked;              /* the whole-set checks ran (menus-ws) */
+    size_t nerr_checks;        /* errors counted before them */
 };
 
 /* ---- positions and errors ---- */
@@ -570,6 +574,13 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 
 static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
                                           "status", "booking", "subscribe" };
+
+/* menus-ws: the console names node kinds with the loader's own words */
+const char *menu_kind_name(int kind)
+{
+    size_t n = sizeof kind_names / sizeof kind_names[0];
+    return kind >= 0 && (size_t)kind < n ? kind_names[kind] : "?";
+}
 
 /* A file's `settings:`, once across all files. */
 static void declare_settings(struct ld *L, struct fy_node *s, struct fy_node *k)
@@ -1958,21 +1969,11 @@ static void check_graph(struct ld *L)
     free(queue);
 }
 
-/* Literal text of a template with variables counted as empty. */
+/* Literal text of a template with variables counted as empty (the
+ * console's measure reads templates the same way). */
 static size_t lit_of(const struct menu_tmpl *t, char *buf, size_t cap)
 {
-    size_t n = 0;
-    for (uint16_t i = 0; t && i < t->nseg; i++) {
-        if (!t->seg[i].lit)
-            continue;
-        size_t l = t->seg[i].len;
-        if (n + l >= cap)
-            l = cap - 1 - n;
-        memcpy(buf + n, t->seg[i].lit, l);
-        n += l;
-    }
-    buf[n] = '\0';
-    return n;
+    return menu_measure_literal(t, buf, cap);
 }
 
 /* Cost in the screen's worst case: UCS-2 units unless all GSM. */
@@ -2435,9 +2436,18 @@ static void define(struct ld *L, const char *first_file)
         run_settings(L, AT_NODES);
     }
     if (!failed(L)) {
+        L->checked = true;
+        L->nerr_checks = L->errs->n + L->errs->dropped;
         check_graph(L);
         check_fit(L);
     }
+}
+
+/* A draft (menu_load_opts.draft) whose only faults are the whole-set
+ * checks' is still built whole: the console draws its graph. */
+static bool draft_ok(const struct ld *L, const struct menu_load_opts *o)
+{
+    return o && o->draft && L->checked && !L->oom && L->nerr_checks == L->nerr0;
 }
 
 static size_t set_cap(const struct menu_load_opts *o)
@@ -2509,6 +2519,10 @@ int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
     free(L->code_val);
     free(L->code_file);
     struct menu_set *set = L->set;
+    if (failed(L) && draft_ok(L, o)) {
+        *out = set;
+        return 1;
+    }
     if (failed(L)) {
         menu_set_unref(set);
         return -1;

@@ -52,11 +52,13 @@ struct menu_override {
  */
 #define MENU_SET_MAX_BYTES (2u << 20)
 #define MENU_MAX_DEPTH 64
+#define MENU_SET_MAX_FILES 64         /* files per set */
 
 struct menu_load_opts {
     const struct menu_override *ov;  /* settings constants overridden */
     size_t nov;
     size_t max_bytes;                /* cap on the set's size; 0 = default */
+    bool draft;                      /* see menu_set_load_sources_opts */
 };
 
 /*
@@ -82,12 +84,20 @@ int menu_set_load_dir_with(const char *dir, const struct menu_override *ov,
                            struct menu_errors *errs);
 
 /* The two loaders with options (o may be NULL: no overrides, default cap).
- * The _dir variant stops reading files once the set is over its cap. */
+ * The _dir variant stops reading files once the set is over its cap.
+ * o->draft (the console's workspace, never a live set): when every node
+ * was built and only the whole-set checks failed (unreachable nodes,
+ * loops with no input, screen fit), return 1 with *out set and the errors
+ * appended, so the graph of a draft can show what is wrong with it.  Such
+ * a set must not be run (its faults are what the checks guard against). */
 int menu_set_load_sources_opts(const struct menu_source *src, size_t n,
                                const struct menu_load_opts *o,
                                struct menu_set **out, struct menu_errors *errs);
 int menu_set_load_dir_opts(const char *dir, const struct menu_load_opts *o,
                            struct menu_set **out, struct menu_errors *errs);
+
+/* The name of an enum menu_kind as written in a file ("menu", "end"). */
+const char *menu_kind_name(int kind);
 
 /* Whether the loader reads the directory entry named n: *.yaml or *.yml,
  * not a dot file. */
