@@ -117,6 +117,7 @@
 #define REQ_FREELIST_MAX  1024    /* request objects kept for reuse */
 #define UNBIND_WAIT_MS    2000    /* esme_stop: wait this long for unbind_resp */
 #define LINGER_MS         1000    /* flush a last PDU before closing */
+#define LINGER_POLL_MS    10      /* TLS: how often to look at the socket's output */
 #define RATE_STEPS        10      /* a raise adds target/RATE_STEPS ... */
 #define RATE_OK_PER_STEP  2       /* ... per this many successes */
 #define RATE_REF_MAX      100000.0 /* tps 0: cap on window / response time */
@@ -193,6 +194,7 @@ struct lingerer {
     LIST_ENTRY(lingerer) link;  /* e->lingering */
     struct bufferevent *bev;
     struct event *timer;
+    uint64_t until_ms;          /* give up then (monotonic) */
 };
 
 TAILQ_HEAD(req_list, esme_req);
@@ -544,10 +546,22 @@ static void linger_free(struct lingerer *g)
     free(g);
 }
 
+/* Bytes still to go out on bev: for a TLS filter (issue 13 tls-smpp) also
+ * the records waiting in its socket's output.  The filter encrypts what is
+ * written to it at once, and libevent calls none of the filter's callbacks
+ * when its socket drains: a lingering TLS link is looked at every
+ * LINGER_POLL_MS (linger_timer_cb) until this is 0 or LINGER_MS is over. */
+static size_t pending_out(struct bufferevent *bev)
+{
+    struct bufferevent *sock = bufferevent_get_underlying(bev);
+    return evbuffer_get_length(bufferevent_get_output(bev)) +
+           (sock ? evbuffer_get_length(bufferevent_get_output(sock)) : 0);
+}
+
 static void linger_write_cb(struct bufferevent *bev, void *arg)
 {
     struct lingerer *g = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (pending_out(bev) == 0)
         linger_free(g);
 }
 
@@ -562,7 +576,10 @@ static void linger_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     struct lingerer *g = arg;
-    linger_free(g);
+    if (pending_out(g->bev) > 0 && kz_mono_ms() < g->until_ms)
+        timer_ms(g->timer, LINGER_POLL_MS);
+    else
+        linger_free(g);
 }
 
 /* Close a link: free its socket now, or once its output is flushed. */
@@ -579,15 +596,16 @@ static void link_close(struct esme *e, struct esme_link *l, int flush)
     if (!bev)
         return;
     struct lingerer *g = NULL;
-    if (flush && !e->freeing &&
-        evbuffer_get_length(bufferevent_get_output(bev)) > 0 &&
+    if (flush && !e->freeing && pending_out(bev) > 0 &&
         (g = calloc(1, sizeof *g)) != NULL &&
         (g->timer = evtimer_new(e->base, linger_timer_cb, g)) != NULL) {
         g->bev = bev;
         LIST_INSERT_HEAD(&e->lingering, g, link);
         bufferevent_disable(bev, EV_READ);
         bufferevent_setcb(bev, NULL, linger_write_cb, linger_event_cb, g);
-        timer_ms(g->timer, LINGER_MS);
+        g->until_ms = kz_mono_ms() + LINGER_MS;
+        timer_ms(g->timer, bufferevent_get_underlying(bev) ? LINGER_POLL_MS
+                                                           : LINGER_MS);
         return;
     }
     free(g);

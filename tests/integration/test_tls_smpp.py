@@ -14,7 +14,10 @@ certs.py for each run.
     password nor the SMS text appear in it, over plain TCP they do (so the
     check can fail);
   * a simulator that demands a client certificate: no bind without
-    tls.cert/tls.key, a bind with them.
+    tls.cert/tls.key, a bind with them;
+  * an unbind from the SMSC (a peer of Python's ssl module) is answered
+    over TLS before the link closes;
+  * a CA file that cannot be read: refused at start with its path.
 
 Owns: its relay threads and sockets.  May call: harness (processes, the
 simulator's control port, the API), certs (the PKI), the standard library.
@@ -22,6 +25,7 @@ simulator's control port, the API), certs (the PKI), the standard library.
 import os
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -30,7 +34,7 @@ from datetime import datetime
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from certs import make_pki  # noqa: E402
 from harness import (Api, Kyzmatd, Phone, Smsc, TMP, backend, case, cfg, create_token,  # noqa: E402
-                     expect, menus_dir, run, smsc_entry, wait_until)
+                     expect, menus_dir, pdu, read_pdu, run, smsc_entry, wait_until)
 
 PKI = make_pki(os.path.join(TMP, "pki"))
 
@@ -224,6 +228,55 @@ def client_certificate_demanded_by_the_smsc():
     g.wait_log(r"\[op\] bound")
     wait_until(lambda: s.stats().get("binds") == 1, 5, "the simulator to count the bind")
     expect(g.stop() == 0, "kyzmatd did not exit 0 on SIGTERM")
+
+
+class PySmsc:
+    """An SMSC of Python's own ssl module and a few raw PDUs: accepts one
+    TLS connection, answers the bind, then unbinds the gateway and keeps
+    what came back (the unbind_resp must not be lost when kyzmatd closes
+    the TLS link right after writing it)."""
+
+    def __init__(self):
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(PKI["server"], PKI["server_key"])
+        self.lst = socket.socket()
+        self.lst.bind(("127.0.0.1", 0))
+        self.lst.listen(4)
+        self.port = self.lst.getsockname()[1]
+        self.got = []
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        raw, _ = self.lst.accept()
+        raw.settimeout(10)
+        try:
+            with self.ctx.wrap_socket(raw, server_side=True) as c:
+                cmd, _, seq, _ = read_pdu(c)
+                self.got.append(cmd)
+                c.sendall(pdu(0x80000009, seq, b"pysmsc\0"))
+                c.sendall(pdu(0x00000006, 77))
+                while True:
+                    p = read_pdu(c)
+                    if p is None:
+                        break
+                    self.got.append(p[0])
+                    if p[0] == 0x80000006:
+                        break
+        except (OSError, ssl.SSLError) as e:
+            self.got.append(repr(e))
+        self.done.set()
+
+
+@case
+def unbind_from_the_smsc_gets_its_answer_over_tls():
+    peer = PySmsc()
+    g = Kyzmatd(gateway_conf(peer.port, tls=tls_block(), reconnect_min="5s"))
+    g.wait_log(r"\[op\] unbound by the SMSC")
+    expect(peer.done.wait(10), "the peer saw no end")
+    expect(peer.got[0] == 0x00000009, "not a bind_transceiver first: %r" % peer.got)
+    expect(peer.got[-1] == 0x80000006, "no unbind_resp came over TLS: %r" % peer.got)
+    g.stop()
 
 
 @case
