@@ -1179,6 +1179,10 @@ static void schedule_reconnect(struct esme *e)
     e->backoff_ms = next > e->cfg.reconnect_max_ms ? e->cfg.reconnect_max_ms
                                                    : (unsigned)next;
     elog(e, ESME_LOG_INFO, "reconnect scheduled in %u ms", (unsigned)d);
+    /* from now, not from when this loop pass began: a pass that did much
+     * (a TLS handshake's verification, slow under valgrind) would
+     * otherwise cut the wait short */
+    event_base_update_cache_time(e->base);
     timer_ms(e->state_timer, (unsigned)d);
 }
 
@@ -1519,6 +1523,9 @@ static int tls_failure(struct bufferevent *bev, int connected, short what,
             last = err;
     if (SSL_get_verify_result(ssl) != X509_V_OK ||
         (!last && !connected && (what & BEV_EVENT_EOF))) {
+        /* libevent took this link's errors; what is left in the thread's
+         * queue belongs to someone else (curl shares OpenSSL) */
+        ERR_clear_error();
         kz_tls_reason(ssl, buf, n);
         return 1;
     }
