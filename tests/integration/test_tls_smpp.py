@@ -71,8 +71,8 @@ def bind_ussd_dialog_and_sms_with_receipt_over_tls():
     s = tls_sim("--dlr-delay", "100")
     g = Kyzmatd(gateway_conf(s.port, menus_dir(backend()), tls=tls_block(),
                              default_route="true"))
-    g.wait_log(r"\[op\] connected to 127\.0\.0\.1:%d over TLSv1\.[23]" % s.port)
-    g.wait_log(r"\[op\] bound")
+    g.wait_log(r"\[op\] connected to 127\.0\.0\.1:%d over TLSv1\.[23]" % s.port, timeout=30)
+    g.wait_log(r"\[op\] bound", timeout=30)
     expect(s.stats().get("binds") == 1, "simulator stats: %r" % s.stats())
     ph = Phone(s, "996555100001")
     kind, t = ph.dial("*100#")
@@ -84,7 +84,7 @@ def bind_ussd_dialog_and_sms_with_receipt_over_tls():
     code, r = api.call("POST", "/v1/messages", {"to": "+996555100001", "text": "Over TLS: салам"})
     expect(code in (200, 201, 202) and "id" in r, "POST /v1/messages: %d %r" % (code, r))
     expect(ph.sms() == "Over TLS: салам", "the SMS the handset got")
-    wait_until(lambda: api.state(r["id"]) == "delivered", 15, "the receipt over TLS")
+    wait_until(lambda: api.state(r["id"]) == "delivered", 30, "the receipt over TLS")
     expect(s.stats().get("binds") == 1, "the link rebound: %r" % s.stats())
     expect(g.stop() == 0, "kyzmatd did not exit 0 on SIGTERM")
 
@@ -96,7 +96,7 @@ def refused_with_backoff(s, reason, **tls):
                              reconnect_max="1200ms"))
     pattern = (r"\[op\] disconnected: TLS handshake with 127\.0\.0\.1:%d failed: %s"
                % (s.port, re.escape(reason)))
-    g.wait_log(pattern, timeout=10, count=3)
+    g.wait_log(pattern, timeout=30, count=3)
     t = stamps(g, pattern)
     gaps = [b - a for a, b in zip(t, t[1:])]
     # 300 ms then 600 ms, each +-20% jitter (plus a handshake's time)
@@ -189,13 +189,13 @@ def through_relay(tls):
     link = {"tls": tls_block()} if tls else {}
     g = Kyzmatd(gateway_conf(relay.port, system_id="tlsuser7", password="pw7sEcr",
                              default_route="true", **link))
-    g.wait_log(r"\[op\] bound")
+    g.wait_log(r"\[op\] bound", timeout=30)
     ph = Phone(s, "996555100002")
     api = Api(g.http_port(), create_token(g))
     code, r = api.call("POST", "/v1/messages", {"to": "+996555100002", "text": "Secret-SMS-4711"})
     expect(code in (200, 201, 202), "POST /v1/messages: %d %r" % (code, r))
     expect(ph.sms() == "Secret-SMS-4711", "the SMS did not arrive")
-    wait_until(lambda: api.state(r["id"]) == "delivered", 15, "the receipt")
+    wait_until(lambda: api.state(r["id"]) == "delivered", 30, "the receipt")
     g.stop()
     relay.close()
     return relay.bytes(), secrets
@@ -219,13 +219,13 @@ def client_certificate_demanded_by_the_smsc():
     s = tls_sim("--tls-client-ca", PKI["ca"])
     g = Kyzmatd(gateway_conf(s.port, tls=tls_block(), reconnect_min="300ms",
                              reconnect_max="600ms"), name="nocert")
-    g.wait_log(r"\[op\] disconnected: TLS .*certificate required", timeout=10, count=2)
+    g.wait_log(r"\[op\] disconnected: TLS .*certificate required", timeout=30, count=2)
     expect(not re.search(r"\[op\] bound", g.log()), "bound without a client certificate")
     expect(s.stats().get("binds") == 0, "the simulator took a bind: %r" % s.stats())
     g.stop()
     g = Kyzmatd(gateway_conf(s.port, tls=tls_block(cert=PKI["client"], key=PKI["client_key"])),
                 name="withcert")
-    g.wait_log(r"\[op\] bound")
+    g.wait_log(r"\[op\] bound", timeout=30)
     wait_until(lambda: s.stats().get("binds") == 1, 5, "the simulator to count the bind")
     expect(g.stop() == 0, "kyzmatd did not exit 0 on SIGTERM")
 
@@ -272,7 +272,7 @@ class PySmsc:
 def unbind_from_the_smsc_gets_its_answer_over_tls():
     peer = PySmsc()
     g = Kyzmatd(gateway_conf(peer.port, tls=tls_block(), reconnect_min="5s"))
-    g.wait_log(r"\[op\] unbound by the SMSC")
+    g.wait_log(r"\[op\] unbound by the SMSC", timeout=30)
     expect(peer.done.wait(10), "the peer saw no end")
     expect(peer.got[0] == 0x00000009, "not a bind_transceiver first: %r" % peer.got)
     expect(peer.got[-1] == 0x80000006, "no unbind_resp came over TLS: %r" % peer.got)
