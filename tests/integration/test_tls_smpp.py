@@ -102,7 +102,7 @@ def refused_with_backoff(s, reason, **tls):
     # 300 ms then 600 ms, each +-20% jitter (plus a handshake's time)
     expect(gaps[0] >= 0.24 and gaps[1] >= 0.48 and gaps[1] > gaps[0],
            "back-off between attempts: %r" % gaps)
-    expect(len(re.findall(r"\[op\] reconnect scheduled", g.log())) >= 3, "no reconnects")
+    g.wait_log(r"\[op\] reconnect scheduled", timeout=30, count=3)
     expect(not re.search(r"\[op\] (bound|connected)", g.log()), "a refused link bound")
     expect(s.stats().get("binds") == 0, "the simulator saw a bind: %r" % s.stats())
     expect(g.alive(), "kyzmatd died")
