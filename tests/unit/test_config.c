@@ -767,20 +767,29 @@ static void test_redis_url(void **state)
 /* issue 13 tls-smpp: smsc[].tls — defaults, every key, the errors with
  * their places, reload comparison and the files checked by
  * config_load_file only. */
+static void assert_tls(const struct config_smsc_tls *t, const struct config_smsc_tls *w,
+                       const char *version)
+{
+    assert_int_equal(t->enabled, w->enabled);
+    assert_int_equal(t->verify, w->verify);
+    assert_string_equal(t->ca, w->ca);
+    assert_string_equal(t->cert, w->cert);
+    assert_string_equal(t->key, w->key);
+    assert_string_equal(t->verify_name, w->verify_name);
+    assert_int_equal(t->min_version, w->min_version);
+    assert_string_equal(config_tls_version_name(t->min_version), version);
+}
+
 static void test_smsc_tls(void **state)
 {
     (void)state;
     struct config *c = config_defaults();
     assert_non_null(c);
-    const struct config_smsc_tls *t = &c->smsc[0].tls;
-    assert_false(t->enabled);
-    assert_true(t->verify);
-    assert_string_equal(t->ca, "");
-    assert_string_equal(t->cert, "");
-    assert_string_equal(t->key, "");
-    assert_string_equal(t->verify_name, "");
-    assert_int_equal(t->min_version, CONFIG_TLS_12);
-    assert_string_equal(config_tls_version_name(t->min_version), "1.2");
+    static const struct config_smsc_tls off = {
+        .enabled = false, .verify = true, .ca = "", .cert = "", .key = "",
+        .verify_name = "", .min_version = CONFIG_TLS_12,
+    };
+    assert_tls(&c->smsc[0].tls, &off, "1.2");
     config_free(c);
 
     c = parse_ok("smsc:\n  - name: a\n    tls:\n      enabled: true\n"
@@ -789,15 +798,12 @@ static void test_smsc_tls(void **state)
                  "      verify_name: smsc.example.net\n      min_version: \"1.3\"\n"
                  "  - {name: b, tls: {enabled: true, min_version: 1.2}}\n"
                  "  - {name: c, tls: }\n");
-    t = &c->smsc[0].tls;
-    assert_true(t->enabled);
-    assert_false(t->verify);
-    assert_string_equal(t->ca, "/etc/kyzmat/ca.pem");
-    assert_string_equal(t->cert, "/etc/kyzmat/c.pem");
-    assert_string_equal(t->key, "/etc/kyzmat/c.key");
-    assert_string_equal(t->verify_name, "smsc.example.net");
-    assert_int_equal(t->min_version, CONFIG_TLS_13);
-    assert_string_equal(config_tls_version_name(t->min_version), "1.3");
+    static const struct config_smsc_tls all = {
+        .enabled = true, .verify = false, .ca = "/etc/kyzmat/ca.pem",
+        .cert = "/etc/kyzmat/c.pem", .key = "/etc/kyzmat/c.key",
+        .verify_name = "smsc.example.net", .min_version = CONFIG_TLS_13,
+    };
+    assert_tls(&c->smsc[0].tls, &all, "1.3");
     assert_true(c->smsc[1].tls.enabled);
     assert_true(c->smsc[1].tls.verify);
     assert_int_equal(c->smsc[1].tls.min_version, CONFIG_TLS_12);
