@@ -66,7 +66,7 @@ SIM_A     := $(B)/libkzsim.a $(B)/libkzsmpp.a $(B)/libkzbase.a
 SIM_LDLIBS := $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null) -lm
 # Test binaries that exercise the simulator link its archive too.
 SIM_TESTS := $(B)/tests/test_smsc $(B)/tests/test_sim $(B)/tests/test_outbox \
-             $(B)/tests/replay_smsc
+             $(B)/tests/replay_smsc $(B)/tests/test_esme_tls
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

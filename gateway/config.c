@@ -15,8 +15,14 @@
  * scalar tokens (for a mapping or sequence, from the key that names it).
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
- * May call: libfyaml, libc, base/utf8, base/netaddr, base/xroad, dialogs_parse_url()
- * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
+ * A key may live in a mapping nested under its entry: its row's name is
+ * the path, "tls.enabled" (issue 13 tls-smpp: smsc[].tls); parse_map_in
+ * walks such a mapping with the group "tls." and the same table.
+ *
+ * May call: libfyaml, libc, base/utf8, base/netaddr, base/xroad,
+ * dialogs_parse_url() (pure).  No I/O except config_load_file() (reads the
+ * one file, and checks
+ * that the TLS files it names can be read) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
@@ -99,6 +105,7 @@ static const char *const level_choices[] = { "error", "warn", "info", "debug", N
 static const char *const bind_choices[] = { "transceiver", "tx_rx", NULL };
 static const char *const split_choices[] = { "udh", "udh16", "sar", "payload", NULL };
 static const char *const sync_choices[] = { "normal", "full", NULL };
+static const char *const tls_version_choices[] = { "1.2", "1.3", NULL };
 
 #define C(f) offsetof(struct config, f)
 #define E(f) offsetof(struct config_smsc, f)
@@ -157,6 +164,23 @@ static const struct key keys[] = {
       "MT that matches no prefix goes here" },
     { S_SMSC, "split", T_ENUM, "udh", 0, 0, split_choices, 0, E(split), 0,
       "how long SMS are split" },
+    /* issue 13 tls-smpp: SMPP over TLS, the mapping tls: {...} of an entry */
+    { S_SMSC, "tls.enabled", T_BOOL, "false", 0, 0, NULL, 0, E(tls.enabled), 0,
+      "connect to this SMSC over TLS (tls: {enabled: true, ...})" },
+    { S_SMSC, "tls.ca", T_STR, "", 0, 4096, NULL, 0, E(tls.ca), 0,
+      "PEM file of the CA(s) that sign the SMSC's certificate; empty = the "
+      "system's store" },
+    { S_SMSC, "tls.cert", T_STR, "", 0, 4096, NULL, 0, E(tls.cert), 0,
+      "client certificate (PEM chain) for an SMSC that asks for one; needs tls.key" },
+    { S_SMSC, "tls.key", T_STR, "", 0, 4096, NULL, 0, E(tls.key), 0,
+      "private key (PEM) of tls.cert" },
+    { S_SMSC, "tls.verify", T_BOOL, "true", 0, 0, NULL, 0, E(tls.verify), 0,
+      "verify the SMSC's certificate chain and name; false only by explicit "
+      "choice (warned at start)" },
+    { S_SMSC, "tls.verify_name", T_STR, "", 0, 253, NULL, 0, E(tls.verify_name), 0,
+      "name the SMSC's certificate must carry, also sent as SNI; empty = host" },
+    { S_SMSC, "tls.min_version", T_ENUM, "1.2", 0, 0, tls_version_choices, 0,
+      E(tls.min_version), 0, "lowest TLS version accepted" },
 
     { S_HTTP, "listen", T_STR, "127.0.0.1:8080", 3, 300, NULL, F_HOSTPORT,
       C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
@@ -411,6 +435,7 @@ static struct pos node_pos(struct fy_node *n, struct pos fallback)
 
 struct ctx {
     struct config_errors *errs;
+    int check_files;            /* config_load_file: TLS files readable? */
 };
 
 static void *field(void *base, size_t off)
@@ -952,13 +977,46 @@ static const struct key *find_key(enum sect sect, const char *name, size_t len)
     return NULL;
 }
 
+/* Is there a key of sect under group path g[0..len) ("tls")?  Its rows
+ * are named "tls.enabled", ... (issue 13 tls-smpp). */
+static bool is_group(enum sect sect, const char *g, size_t len)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].sect == sect && strlen(keys[i].name) > len &&
+            !memcmp(keys[i].name, g, len) && keys[i].name[len] == '.')
+            return true;
+    return false;
+}
+
+static void parse_map_in(struct ctx *cx, enum sect sect, struct fy_node *m,
+                         void *base, struct pos where, const char *prefix,
+                         const char *group, int *seen, struct pos *seen_pos);
+
 /* Walk mapping m of section sect into base.  seen/seen_pos (NKEYS long,
  * may be NULL) record which keys were given and where. */
 static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
                       void *base, struct pos where, const char *prefix,
                       int *seen, struct pos *seen_pos)
 {
-    const char *sname = sections[sect].name;
+    parse_map_in(cx, sect, m, base, where, prefix, "", seen, seen_pos);
+}
+
+/* parse_map within group ("" or "tls."): a key k of the mapping is the row
+ * group+k; a key naming a group of its own is walked as a nested mapping. */
+static void parse_map_in(struct ctx *cx, enum sect sect, struct fy_node *m,
+                         void *base, struct pos where, const char *prefix,
+                         const char *group, int *seen, struct pos *seen_pos)
+{
+    char label[80];     /* "smsc[1].tls" or the section's name */
+    int plen = (int)strlen(prefix);
+    if (plen > 0 && prefix[plen - 1] == '.')
+        plen--;
+    if (*group)
+        snprintf(label, sizeof label, "%.*s.%.*s", plen, prefix,
+                 (int)strlen(group) - 1, group);
+    else
+        snprintf(label, sizeof label, "%s", sections[sect].name);
+    const char *sname = label;
     if (m && fy_node_is_alias(m)) {
         add_err(cx->errs, where.line, where.col,
                 "%s: aliases (*name) are not supported", sname);
@@ -984,21 +1042,36 @@ static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
                     sname);
             continue;
         }
-        const struct key *k = find_key(sect, name, len);
+        char path[96];      /* the row's name: group + key */
+        size_t glen = strlen(group);
+        const struct key *k = NULL;
+        if (len < sizeof path - glen && !memchr(name, '.', len)) {
+            snprintf(path, sizeof path, "%s%.*s", group, (int)len, name);
+            k = find_key(sect, path, glen + len);
+            if (!k && is_group(sect, path, glen + len)) {
+                char sub[sizeof path + 1];
+                snprintf(sub, sizeof sub, "%s.", path);
+                parse_map_in(cx, sect, fy_node_pair_value(pair), base, kp,
+                             prefix, sub, seen, seen_pos);
+                continue;
+            }
+        }
         if (!k) {
             char given[48], hint[80];
             snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), name);
             struct suggest sg = { NULL, 0 };
             for (size_t i = 0; i < NKEYS; i++)
-                if (keys[i].sect == sect)
-                    suggest_try(&sg, given, keys[i].name);
+                if (keys[i].sect == sect && !strncmp(keys[i].name, group, glen) &&
+                    !strchr(keys[i].name + glen, '.'))
+                    suggest_try(&sg, given, keys[i].name + glen);
             hint_text(&sg, hint, sizeof hint);
             /* "smsc[2]." -> "smsc[2]", "log." -> "log" */
-            int plen = (int)strlen(prefix);
-            if (plen > 0 && prefix[plen - 1] == '.')
-                plen--;
-            add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\" in %.*s%s",
-                    given, plen, prefix, hint);
+            if (*group)
+                add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\" in %s%s",
+                        given, label, hint);
+            else
+                add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\" in %.*s%s",
+                        given, plen, prefix, hint);
             continue;
         }
         size_t ki = (size_t)(k - keys);
@@ -1014,6 +1087,44 @@ static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
 static void free_smsc_entry(struct config_smsc *s)
 {
     free_section(S_SMSC, s);
+}
+
+/* issue 13 tls-smpp: what the rows cannot say of an entry's tls: block.
+ * cert and key go together; with cx->check_files (config_load_file) each
+ * file named by an enabled block must be readable now, so a typo is
+ * refused at start and on reload, with its path, not at the first
+ * connect.  seen/seen_pos as parse_map filled them; ep: the entry. */
+static void check_smsc_tls(struct ctx *cx, const struct config_smsc *s, int idx,
+                           const int *seen, const struct pos *seen_pos,
+                           struct pos ep)
+{
+    static const char *const names[] = { "tls.ca", "tls.cert", "tls.key" };
+    const char *paths[3] = { s->tls.ca, s->tls.cert, s->tls.key };
+    struct pos at[3];
+    for (int i = 0; i < 3; i++) {
+        const struct key *k = find_key(S_SMSC, names[i], strlen(names[i]));
+        at[i] = seen[k - keys] ? seen_pos[k - keys] : ep;
+    }
+    int has_cert = paths[1] && *paths[1], has_key = paths[2] && *paths[2];
+    if (has_cert != has_key) {
+        struct pos p = has_cert ? at[1] : at[2];
+        add_err(cx->errs, p.line, p.col,
+                "smsc[%d].tls: cert and key go together (%s is missing)", idx,
+                has_cert ? "key" : "cert");
+    }
+    if (!cx->check_files || !s->tls.enabled)
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (!paths[i] || !*paths[i])
+            continue;
+        FILE *f = fopen(paths[i], "r");
+        if (f) {
+            fclose(f);
+            continue;
+        }
+        add_err(cx->errs, at[i].line, at[i].col, "smsc[%d].%s: cannot read %s: %s",
+                idx, names[i], paths[i], strerror(errno));
+    }
 }
 
 static void parse_smsc_list(struct ctx *cx, struct config *cfg,
@@ -1104,6 +1215,7 @@ static void parse_smsc_list(struct ctx *cx, struct config *cfg,
                     "smsc[%d].dialect: unknown USSD dialect \"%s\"%s; presets: %s",
                     idx, s->dialect, hint, names);
         }
+        check_smsc_tls(cx, s, idx, seen, seen_pos, ep);
         const struct key *kname = find_key(S_SMSC, "name", 4);
         struct pos np = seen_pos[kname - keys];
         if (s->name) {
@@ -1353,8 +1465,21 @@ static void fy_quiet_output(struct fy_diag *diag, void *user, const char *buf,
     (void)len;
 }
 
+static int parse_text(const char *text, size_t len, const char *filename,
+                      int check_files, struct config **out,
+                      struct config_errors *errs);
+
 int config_parse_string(const char *text, size_t len, const char *filename,
                         struct config **out, struct config_errors *errs)
+{
+    return parse_text(text, len, filename, 0, out, errs);
+}
+
+/* config_parse_string; check_files: also whether the TLS files named can
+ * be read (config_load_file). */
+static int parse_text(const char *text, size_t len, const char *filename,
+                      int check_files, struct config **out,
+                      struct config_errors *errs)
 {
     *out = NULL;
     if (!filename)
@@ -1403,7 +1528,7 @@ int config_parse_string(const char *text, size_t len, const char *filename,
     } else {
         /* a document, or none at all because the text holds only comments
          * and blank lines (then the defaults apply, as for an empty file) */
-        struct ctx cx = { errs };
+        struct ctx cx = { errs, check_files };
         if (!parse_root(&cx, cfg, doc ? fy_document_root(doc) : NULL) &&
             add_sim(cfg) != 0)
             add_err(errs, 0, 0, "out of memory");
@@ -1458,7 +1583,7 @@ int config_load_file(const char *path, struct config **out,
         add_err(errs, 0, 0, "larger than %u octets", CONFIG_FILE_MAX);
         return -1;
     }
-    int rc = config_parse_string(buf, len, path, out, errs);
+    int rc = parse_text(buf, len, path, 1, out, errs);
     free(buf);
     return rc;
 }
@@ -1555,6 +1680,11 @@ const char *config_bind_name(int bind)
 const char *config_split_name(int split)
 {
     return split >= 0 && split < 4 ? split_choices[split] : "?";
+}
+
+const char *config_tls_version_name(int v)
+{
+    return v == CONFIG_TLS_13 ? tls_version_choices[1] : tls_version_choices[0];
 }
 
 static void print_key(FILE *fp, const struct key *k, const char *indent)

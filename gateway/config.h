@@ -13,7 +13,8 @@
  * owned by the config and freed by config_free().  struct config_errors is
  * owned by the caller (config_errors_free()).
  * Purity: config_parse_string() does no I/O and prints nothing;
- * config_load_file() only reads the one file.  Re-entrant.
+ * config_load_file() only reads the one file (and checks that the TLS
+ * files it names are readable).  Re-entrant.
  * May call: libfyaml, libc.
  */
 #ifndef KYZMAT_GATEWAY_CONFIG_H
@@ -31,6 +32,17 @@ enum config_split {
     CONFIG_SPLIT_PAYLOAD
 };
 enum config_sync { CONFIG_SYNC_NORMAL = 0, CONFIG_SYNC_FULL };
+
+/* issue 13 tls-smpp: an smsc entry's `tls:` mapping (SMPP over TLS). */
+enum config_tls_version { CONFIG_TLS_12 = 0, CONFIG_TLS_13 };
+struct config_smsc_tls {
+    bool enabled;
+    char *ca;                   /* PEM CA file; "" = the system's store */
+    char *cert, *key;           /* client certificate and key; "" = none */
+    bool verify;                /* the server's chain and name (default true) */
+    char *verify_name;          /* name its certificate must carry; "" = host */
+    int min_version;            /* enum config_tls_version */
+};
 
 /* One smsc entry.  Durations are in milliseconds. */
 struct config_smsc {
@@ -57,6 +69,7 @@ struct config_smsc {
     size_t prefix_count;
     bool default_route;
     int split;                  /* enum config_split */
+    struct config_smsc_tls tls; /* issue 13 tls-smpp */
     int line;                   /* where the entry starts (1-based; 0 = embedded) */
 };
 
@@ -123,7 +136,10 @@ struct config_errors {
 int config_parse_string(const char *text, size_t len, const char *filename,
                         struct config **out, struct config_errors *errs);
 
-/* Read `path` and parse it; a read failure is one error with line 0. */
+/* Read `path` and parse it; a read failure is one error with line 0.
+ * Unlike config_parse_string it also checks that the files an enabled
+ * smsc tls: block names (ca, cert, key) can be read (issue 13 tls-smpp):
+ * "file:line:col: smsc[1].tls.ca: cannot read PATH: reason". */
 int config_load_file(const char *path, struct config **out,
                      struct config_errors *errs);
 
@@ -159,6 +175,8 @@ const struct config_smsc *config_find_smsc(const struct config *cfg,
 /* Names for enum values, as written in the file. */
 const char *config_bind_name(int bind);
 const char *config_split_name(int split);
+/* "1.2" or "1.3" for enum config_tls_version (issue 13 tls-smpp). */
+const char *config_tls_version_name(int v);
 
 /* Minute of the day of an "HH:MM" text (00:00..23:59); -1 when it is not
  * one.  Pure. */

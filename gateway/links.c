@@ -17,8 +17,14 @@
  * rate, submits by outcome, response times, MO) when it is made; they are
  * read from the esme's stats at scrape time, and retired when it is freed.
  *
+ * SMPP over TLS (issue 13 tls-smpp): an entry with tls.enabled gets its
+ * client context made here, once per link, by base/tls; the esme takes its
+ * own reference and makes a fresh SSL from it per connection.  A context
+ * that cannot be made (unreadable files) fails the link with the reason;
+ * tls.verify false is warned about each time the link is made.
+ *
  * Owns: the links and their esmes and reap timers.
- * May call: base/metrics, gateway/config, gateway/log, gateway/mo, gateway/outbox,
+ * May call: base/metrics, base/tls, gateway/config, gateway/log, gateway/mo, gateway/outbox,
  * gateway/ussd, smpp/esme, smpp/mt, smpp/dialect, smpp/text, menus/menu,
  * libevent, libc.
  */
@@ -32,6 +38,7 @@
 #include <event2/event.h>
 
 #include "base/metrics.h"
+#include "base/tls.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/mo.h"
@@ -178,8 +185,47 @@ static void esme_config_from(const struct config_smsc *s, struct esme_config *ec
     ec->reconnect_min_ms = s->reconnect_min_ms;
     ec->reconnect_max_ms = s->reconnect_max_ms;
     ec->max_pdu_len = s->max_pdu_len;
+    /* issue 13 tls-smpp: the context comes from link_tls_ctx */
+    ec->tls_name = s->tls.verify_name && *s->tls.verify_name ? s->tls.verify_name
+                                                            : NULL;
     /* every request is answered well inside the outbox's claim lease */
     ec->queue_timeout_ms = 20000;
+}
+
+/* "connecting to HOST:PORT as ID (bind)[ over TLS]", once the links run. */
+static void log_connecting(const struct config_smsc *s)
+{
+    log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)%s", s->host,
+            s->port, s->system_id, config_bind_name(s->bind),
+            s->tls.enabled ? " over TLS" : "");
+}
+
+/* issue 13 tls-smpp: entry s's TLS client context into *out (NULL when
+ * tls is off).  0, or -1 logged with the reason (a file that cannot be
+ * read, a key that does not fit its certificate). */
+static int link_tls_ctx(const struct config_smsc *s, SSL_CTX **out)
+{
+    *out = NULL;
+    if (!s->tls.enabled)
+        return 0;
+    const struct kz_tls_opts o = {
+        .ca = *s->tls.ca ? s->tls.ca : NULL,
+        .cert = *s->tls.cert ? s->tls.cert : NULL,
+        .key = *s->tls.key ? s->tls.key : NULL,
+        .min_version = config_tls_version_name(s->tls.min_version),
+        .verify = s->tls.verify,
+    };
+    char err[256] = "";
+    *out = kz_tls_client_ctx(&o, err, sizeof err);
+    if (!*out) {
+        log_msg(KLOG_ERROR, s->name, "TLS: %s", err);
+        return -1;
+    }
+    if (!s->tls.verify)
+        log_msg(KLOG_WARN, s->name, "tls.verify is false: the SMSC's certificate "
+                "and name are not checked, so anyone on the path can read and "
+                "change this link");
+    return 0;
 }
 
 struct link *link_new(struct daemon *d, const struct config_smsc *s)
@@ -204,9 +250,14 @@ struct link *link_new(struct daemon *d, const struct config_smsc *s)
     struct esme_config ec;
     esme_config_from(s, &ec);
     ec.resp_seconds = l->resp_seconds;
+    if (link_tls_ctx(s, &ec.tls) != 0) {
+        link_free(l);
+        return NULL;
+    }
     struct esme_callbacks cb = { on_state, mo_deliver, log_esme, l };
     char err[160] = "";
     l->e = esme_new(d->base, &ec, &cb, err, sizeof err);
+    SSL_CTX_free(ec.tls);       /* the esme holds its own reference */
     if (!l->e) {
         log_msg(KLOG_ERROR, s->name, "cannot create the link: %s", err);
         link_free(l);
@@ -214,8 +265,7 @@ struct link *link_new(struct daemon *d, const struct config_smsc *s)
     }
     LIST_INSERT_HEAD(&d->links, l, entry);
     if (d->links_started) {
-        log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
-                s->port, s->system_id, config_bind_name(s->bind));
+        log_connecting(s);
         esme_start(l->e);
     }
     return l;
@@ -314,8 +364,7 @@ void start_links(struct daemon *d)
     LIST_FOREACH(l, &d->links, entry) {
         const struct config_smsc *s = config_find_smsc(c, l->name);
         if (s)
-            log_msg(KLOG_INFO, s->name, "connecting to %s:%u as %s (%s)", s->host,
-                    s->port, s->system_id, config_bind_name(s->bind));
+            log_connecting(s);
         esme_start(l->e);
     }
 }

@@ -23,7 +23,9 @@
  * reports CLOSED, or after STOP_GRACE_MS.  Nothing here may be called from
  * inside an esme callback of the link it frees (only links_free_all frees
  * directly, at exit).
- * May call: gateway/config, gateway/log, gateway/mo, gateway/outbox,
+ * An entry with tls.enabled connects over TLS (issue 13 tls-smpp): its
+ * client context is made once per link (base/tls) and handed to the esme.
+ * May call: base/tls, gateway/config, gateway/log, gateway/mo, gateway/outbox,
  * gateway/ussd, smpp/esme, smpp/mt, smpp/dialect, smpp/text, menus/menu,
  * libevent, libc.
  */

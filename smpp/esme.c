@@ -60,10 +60,25 @@
  * answers a late one with the handler's fallback status; see the section
  * at the end of the file.
  *
+ * TLS (issue 13 tls-smpp).  With cfg.tls set, each connection is a plain
+ * socket bufferevent that connects as usual, wrapped at once in a
+ * bufferevent_openssl filter in BUFFEREVENT_SSL_CONNECTING state (as
+ * libevent's sample le-proxy does): the filter owns the socket bufferevent
+ * and the SSL (BEV_OPT_CLOSE_ON_FREE), so freeing the link's bev frees all
+ * three.  Its BEV_EVENT_CONNECTED means "handshake done"; a failed TCP
+ * connect still arrives as the socket's error (errno intact), a failed
+ * handshake as an error with the certificate's verify result or OpenSSL's
+ * reasons (libevent moves them from OpenSSL's queue into the bufferevent's
+ * own: bufferevent_get_openssl_error).  Dirty shutdowns are allowed: SMPP
+ * frames its own PDUs, so a peer that closes without close_notify is
+ * "connection closed by the SMSC" as over TCP, not an error.  Nothing above
+ * the byte stream knows which kind of link it is.
+ *
  * Owns: its bufferevents, timers, the request objects (queued, in flight,
  * awaiting a deferred done()), copies of the config strings, an evdns base
- * when the host is a name, the ring of deferred answers.  May call: smpp/pdu,
- * smpp/frame, base/clock, libevent, libc.
+ * when the host is a name, the ring of deferred answers, a reference to the
+ * TLS context.  May call: smpp/pdu, smpp/frame, base/clock, base/tls,
+ * libevent (bufferevent_openssl too), OpenSSL, libc.
  * The process must ignore SIGPIPE (libevent writes with plain send()).
  */
 #include "esme.h"
@@ -83,12 +98,18 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "base/tls.h"
 #include "smpp/frame.h"
 
 /* ---- tunables that are not config ------------------------------------ */
@@ -96,6 +117,7 @@
 #define REQ_FREELIST_MAX  1024    /* request objects kept for reuse */
 #define UNBIND_WAIT_MS    2000    /* esme_stop: wait this long for unbind_resp */
 #define LINGER_MS         1000    /* flush a last PDU before closing */
+#define LINGER_POLL_MS    10      /* TLS: how often to look at the socket's output */
 #define RATE_STEPS        10      /* a raise adds target/RATE_STEPS ... */
 #define RATE_OK_PER_STEP  2       /* ... per this many successes */
 #define RATE_REF_MAX      100000.0 /* tps 0: cap on window / response time */
@@ -172,6 +194,7 @@ struct lingerer {
     LIST_ENTRY(lingerer) link;  /* e->lingering */
     struct bufferevent *bev;
     struct event *timer;
+    uint64_t until_ms;          /* give up then (monotonic) */
 };
 
 TAILQ_HEAD(req_list, esme_req);
@@ -523,10 +546,22 @@ static void linger_free(struct lingerer *g)
     free(g);
 }
 
+/* Bytes still to go out on bev: for a TLS filter (issue 13 tls-smpp) also
+ * the records waiting in its socket's output.  The filter encrypts what is
+ * written to it at once, and libevent calls none of the filter's callbacks
+ * when its socket drains: a lingering TLS link is looked at every
+ * LINGER_POLL_MS (linger_timer_cb) until this is 0 or LINGER_MS is over. */
+static size_t pending_out(struct bufferevent *bev)
+{
+    struct bufferevent *sock = bufferevent_get_underlying(bev);
+    return evbuffer_get_length(bufferevent_get_output(bev)) +
+           (sock ? evbuffer_get_length(bufferevent_get_output(sock)) : 0);
+}
+
 static void linger_write_cb(struct bufferevent *bev, void *arg)
 {
     struct lingerer *g = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (pending_out(bev) == 0)
         linger_free(g);
 }
 
@@ -541,7 +576,10 @@ static void linger_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     struct lingerer *g = arg;
-    linger_free(g);
+    if (pending_out(g->bev) > 0 && kz_mono_ms() < g->until_ms)
+        timer_ms(g->timer, LINGER_POLL_MS);
+    else
+        linger_free(g);
 }
 
 /* Close a link: free its socket now, or once its output is flushed. */
@@ -558,15 +596,16 @@ static void link_close(struct esme *e, struct esme_link *l, int flush)
     if (!bev)
         return;
     struct lingerer *g = NULL;
-    if (flush && !e->freeing &&
-        evbuffer_get_length(bufferevent_get_output(bev)) > 0 &&
+    if (flush && !e->freeing && pending_out(bev) > 0 &&
         (g = calloc(1, sizeof *g)) != NULL &&
         (g->timer = evtimer_new(e->base, linger_timer_cb, g)) != NULL) {
         g->bev = bev;
         LIST_INSERT_HEAD(&e->lingering, g, link);
         bufferevent_disable(bev, EV_READ);
         bufferevent_setcb(bev, NULL, linger_write_cb, linger_event_cb, g);
-        timer_ms(g->timer, LINGER_MS);
+        g->until_ms = kz_mono_ms() + LINGER_MS;
+        timer_ms(g->timer, bufferevent_get_underlying(bev) ? LINGER_POLL_MS
+                                                           : LINGER_MS);
         return;
     }
     free(g);
@@ -973,6 +1012,39 @@ static void enq_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void link_event_cb(struct bufferevent *bev, short what, void *arg);
 static void link_read_cb(struct bufferevent *bev, void *arg);
 
+/* issue 13 tls-smpp: wrap the connecting socket bufferevent l->bev in a
+ * TLS client filter (see "TLS" at the top).  On success l->bev is the
+ * filter, which owns the socket and the SSL.  -1 (l->bev untouched, the
+ * reason logged) when the SSL cannot be made. */
+static int link_tls_wrap(struct esme *e, struct esme_link *l)
+{
+    char err[160] = "";
+    ERR_clear_error();
+    SSL *ssl = SSL_new(e->cfg.tls);
+    if (!ssl) {
+        elog(e, ESME_LOG_ERROR, "cannot make a TLS session: %s",
+             kz_tls_reason(NULL, err, sizeof err));
+        return -1;
+    }
+    const char *name = e->cfg.tls_name ? e->cfg.tls_name : e->cfg.host;
+    if (kz_tls_client_name(ssl, name, err, sizeof err) != 0) {
+        elog(e, ESME_LOG_ERROR, "TLS: %s", err);
+        SSL_free(ssl);
+        return -1;
+    }
+    /* from here the SSL is the filter's, even when it fails (then libevent
+     * frees it); the socket bufferevent becomes the filter's only on success */
+    struct bufferevent *f = bufferevent_openssl_filter_new(
+        e->base, l->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!f) {
+        elog(e, ESME_LOG_ERROR, "cannot make a TLS bufferevent");
+        return -1;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+    l->bev = f;
+    return 0;
+}
+
 static int link_open(struct esme *e, struct esme_link *l)
 {
     l->bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -989,6 +1061,14 @@ static int link_open(struct esme *e, struct esme_link *l)
             e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
         r = e->dns ? bufferevent_socket_connect_hostname(l->bev, e->dns,
                          AF_UNSPEC, e->cfg.host, e->cfg.port) : -1;
+    }
+    /* the filter goes on after the connect started, as in libevent's
+     * le-proxy: its ClientHello waits in the socket's output meanwhile */
+    if (r == 0 && e->cfg.tls) {
+        if (link_tls_wrap(e, l) != 0)
+            return -1;
+        bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+        bufferevent_enable(l->bev, EV_READ | EV_WRITE);
     }
     return r;
 }
@@ -1099,6 +1179,10 @@ static void schedule_reconnect(struct esme *e)
     e->backoff_ms = next > e->cfg.reconnect_max_ms ? e->cfg.reconnect_max_ms
                                                    : (unsigned)next;
     elog(e, ESME_LOG_INFO, "reconnect scheduled in %u ms", (unsigned)d);
+    /* from now, not from when this loop pass began: a pass that did much
+     * (a TLS handshake's verification, slow under valgrind) would
+     * otherwise cut the wait short */
+    event_base_update_cache_time(e->base);
     timer_ms(e->state_timer, (unsigned)d);
 }
 
@@ -1421,11 +1505,67 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
     leave(e);
 }
 
+/* issue 13 tls-smpp: when the failure of TLS link bev was a TLS matter,
+ * its reason into buf and 1: the certificate's verify result, else
+ * OpenSSL's last reason (libevent keeps them per bufferevent and mixes in
+ * SSL_get_error codes, which have no library: skipped), else, for a close
+ * before the handshake finished, "connection closed during handshake".
+ * 0 for a plain link or a failure below TLS (a refused connect). */
+static int tls_failure(struct bufferevent *bev, int connected, short what,
+                       char *buf, size_t n)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (!ssl)
+        return 0;
+    unsigned long err, last = 0;
+    while ((err = bufferevent_get_openssl_error(bev)) != 0)
+        if (ERR_GET_LIB(err) != 0)
+            last = err;
+    if (SSL_get_verify_result(ssl) != X509_V_OK ||
+        (!last && !connected && (what & BEV_EVENT_EOF))) {
+        /* libevent took this link's errors; what is left in the thread's
+         * queue belongs to someone else (curl shares OpenSSL) */
+        ERR_clear_error();
+        kz_tls_reason(ssl, buf, n);
+        return 1;
+    }
+    if (!last)
+        return 0;
+    const char *r = ERR_reason_error_string(last);
+    snprintf(buf, n, "%s", r ? r : "TLS error");
+    return 1;
+}
+
+/* Why link l's bufferevent reported EOF or an error, into reason. */
+static void link_failure(struct esme *e, struct esme_link *l,
+                         struct bufferevent *bev, short what, char *reason,
+                         size_t n)
+{
+    int sockerr = EVUTIL_SOCKET_ERROR();
+    struct bufferevent *sock = bufferevent_get_underlying(bev);
+    int dnserr = bufferevent_socket_get_dns_error(sock ? sock : bev);
+    char tls[128];
+    if (dnserr)
+        snprintf(reason, n, "cannot resolve %s: %s",
+                 e->cfg.host, evutil_gai_strerror(dnserr));
+    else if (tls_failure(bev, l->connected, what, tls, sizeof tls))
+        snprintf(reason, n, "TLS %s %s:%u%s: %s",
+                 l->connected ? "error on" : "handshake with", e->cfg.host,
+                 e->cfg.port, l->connected ? "" : " failed", tls);
+    else if (what & BEV_EVENT_EOF)
+        snprintf(reason, n, "connection closed by the SMSC");
+    else
+        snprintf(reason, n, "%s %s:%u: %s",
+                 l->connected ? "socket error on" : "cannot connect to",
+                 e->cfg.host, e->cfg.port,
+                 evutil_socket_error_to_string(sockerr));
+}
+
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct esme_link *l = arg;
     struct esme *e = l->e;
-    char reason[160];
+    char reason[200];
 
     enter(e);
     if (what & BEV_EVENT_CONNECTED) {
@@ -1434,23 +1574,15 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
             elog(e, ESME_LOG_WARN, "TCP_NODELAY: %s", strerror(errno));
         l->connected = 1;
-        elog(e, ESME_LOG_INFO, "connected to %s:%u%s", e->cfg.host,
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        elog(e, ESME_LOG_INFO, "connected to %s:%u%s%s%s", e->cfg.host,
              e->cfg.port, l->kind == LINK_TX ? " (transmitter)"
-                        : l->kind == LINK_RX ? " (receiver)" : "");
+                        : l->kind == LINK_RX ? " (receiver)" : "",
+             ssl ? " over " : "", ssl ? SSL_get_version(ssl) : "");
         if (all_links(e, offsetof(struct esme_link, connected)))
             fsm_event(e, EV_CONNECTED, NULL);
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        int dnserr = bufferevent_socket_get_dns_error(bev);
-        if (dnserr)
-            snprintf(reason, sizeof reason, "cannot resolve %s: %s",
-                     e->cfg.host, evutil_gai_strerror(dnserr));
-        else if (what & BEV_EVENT_EOF)
-            snprintf(reason, sizeof reason, "connection closed by the SMSC");
-        else
-            snprintf(reason, sizeof reason, "%s %s:%u: %s",
-                     l->connected ? "socket error on" : "cannot connect to",
-                     e->cfg.host, e->cfg.port,
-                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        link_failure(e, l, bev, what, reason, sizeof reason);
         fsm_event(e, l->connected ? EV_IO_ERROR : EV_CONNECT_FAILED, reason);
     }
     leave(e);
@@ -1498,7 +1630,8 @@ static int check_config(const struct esme_config *cfg, char *err, size_t errlen)
         check_str("password", cfg->password, 8, 0, err, errlen) ||
         check_str("system_type", cfg->system_type, 12, 0, err, errlen) ||
         check_str("address_range", cfg->address_range, 40, 0, err, errlen) ||
-        check_str("name", cfg->name, 63, 0, err, errlen))
+        check_str("name", cfg->name, 63, 0, err, errlen) ||
+        check_str("tls_name", cfg->tls_name, 255, 0, err, errlen))
         return -1;
     if (!cfg->port) {
         snprintf(err, errlen, "port is required");
@@ -1548,19 +1681,19 @@ static void apply_defaults(struct esme_config *c)
 static int copy_strings(struct esme *e, const struct esme_config *cfg)
 {
     struct esme_config *c = &e->cfg;
-    const char *src[6] = { cfg->name ? cfg->name : "smsc", cfg->host,
+    const char *src[7] = { cfg->name ? cfg->name : "smsc", cfg->host,
                            cfg->system_id, cfg->password ? cfg->password : "",
-                           cfg->system_type, cfg->address_range };
-    const char **dst[6] = { &c->name, &c->host, &c->system_id, &c->password,
-                            &c->system_type, &c->address_range };
+                           cfg->system_type, cfg->address_range, cfg->tls_name };
+    const char **dst[7] = { &c->name, &c->host, &c->system_id, &c->password,
+                            &c->system_type, &c->address_range, &c->tls_name };
     size_t total = 0;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         total += src[i] ? strlen(src[i]) + 1 : 0;
     e->strs = malloc(total);
     if (!e->strs)
         return -1;
     char *w = e->strs;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         if (!src[i]) {
             *dst[i] = NULL;
             continue;
@@ -1654,6 +1787,8 @@ struct esme *esme_new(struct event_base *base, const struct esme_config *cfg,
     }
     e->base = base;
     e->cfg = *cfg;
+    if (e->cfg.tls)     /* ours until destroy(), whatever the caller does */
+        SSL_CTX_up_ref(e->cfg.tls);
     TAILQ_INIT(&e->queue);
     STAILQ_INIT(&e->deferred);
     STAILQ_INIT(&e->freelist);
@@ -1740,6 +1875,8 @@ static void destroy(struct esme *e)
     if (e->tps_timer) event_free(e->tps_timer);
     if (e->defer_ev) event_free(e->defer_ev);
     answers_free(e);
+    if (e->cfg.tls)
+        SSL_CTX_free(e->cfg.tls);
     free(e->slots);
     free(e->strs);
     free(e);

@@ -1,7 +1,8 @@
 /*
  * smpp/esme.h — one ESME's link to one SMSC, on a libevent event_base.
  *
- * What it does: connects (non-blocking), binds (transceiver, or a
+ * What it does: connects (non-blocking; over TLS when the config carries
+ * a TLS context, see esme_config.tls), binds (transceiver, or a
  * transmitter + receiver pair), keeps the link alive with enquire_link,
  * sends submit_sm / data_sm / any request within a window of outstanding
  * requests and a TPS limit, times out every request, retries requests the
@@ -17,7 +18,9 @@
  * PDUs handed to callbacks are views into the read buffer: valid only for
  * the duration of the callback.
  *
- * May call: smpp/pdu, base/metrics (observe only), libevent, libc.  Never
+ * May call: smpp/pdu, base/metrics (observe only), base/tls (host-name
+ * check, failure reasons), libevent (with bufferevent_openssl), OpenSSL,
+ * libc.  Never
  * includes gateway/.  Logging
  * goes through the log callback the caller gives (the password is never
  * logged).  The process must ignore SIGPIPE: libevent writes with send().
@@ -37,6 +40,7 @@
 struct event_base;
 struct esme;
 struct kz_hist;
+struct ssl_ctx_st;             /* OpenSSL's SSL_CTX */
 
 enum esme_bind_mode {
     ESME_BIND_TRX = 0,   /* one bind_transceiver */
@@ -86,6 +90,16 @@ struct esme_config {
                                 * data_sm response time, seconds, observed
                                 * when its response arrives; the caller's,
                                 * alive as long as the esme */
+    /* issue 13 tls-smpp: SMPP over TLS.  tls: a client context (base/tls.h
+     * kz_tls_client_ctx, made once by the caller); NULL = plain TCP.  The
+     * esme takes its own reference (SSL_CTX_up_ref), so the caller may free
+     * its own after esme_new.  Every connection gets a fresh SSL from it;
+     * tls_name (NULL: host) goes out as SNI and, when the context
+     * verifies, must be named by the server's certificate.  A failed
+     * handshake is a failed connect: one "disconnected: TLS handshake with
+     * HOST:PORT failed: REASON" line, then the usual back-off. */
+    struct ssl_ctx_st *tls;
+    const char *tls_name;
 };
 /* Zero in a numeric field means its default (so max_retries 0 means 10).
  * Back-off: reconnect_min_ms doubling per failed attempt up to

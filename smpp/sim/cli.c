@@ -110,6 +110,10 @@ static const char *const usage_text[] = {
     "                          without its_session_info use op 0x81) or ussrel\n"
     "                          (op 0x81, + end bit where the preset has one)\n"
     "  --max-pdu N             largest command_length accepted (default 65536)\n"
+    "  --tls-cert FILE         listen with TLS only (TLS 1.2+), serving this PEM\n"
+    "                          certificate chain; needs --tls-key\n"
+    "  --tls-key FILE          the private key (PEM) of --tls-cert\n"
+    "  --tls-client-ca FILE    demand a client certificate signed by this CA (PEM)\n"
     "  -v, --verbose           log every PDU\n"
     "  -q, --quiet             log errors only\n"
     "\n",
@@ -414,6 +418,9 @@ static const struct optdef optdefs[] = {
     FN("ussd-abort", opt_ussd_abort),
     FN("dialect", opt_dialect),
     NUM("max-pdu", OK_U32, cfg.max_pdu_len, 64, 16ul << 20),
+    STR("tls-cert", cfg.tls_cert),
+    STR("tls-key", cfg.tls_key),
+    STR("tls-client-ca", cfg.tls_client_ca),
     FN("phone", opt_phone),
     REAL("linger", linger_s, 0, 3600),
     FN("script", opt_script),
@@ -622,9 +629,12 @@ static int run_simulator(struct event_base *base, struct opts *o)
     printf("listening smpp %s:%u\n", o->listen_host, smsc_smpp_port(s));
     printf("listening control %s:%u\n", o->control_host, smsc_control_port(s));
     fflush(stdout);
-    fprintf(stderr, "[smsc] kyzmat-smsc %s: smpp %s:%u, control %s:%u, "
+    fprintf(stderr, "[smsc] kyzmat-smsc %s: smpp %s:%u%s, control %s:%u, "
             "%zu account%s\n", KYZMAT_SMSC_VERSION, o->listen_host,
-            smsc_smpp_port(s), o->control_host, smsc_control_port(s),
+            smsc_smpp_port(s),
+            !o->cfg.tls_cert ? "" : o->cfg.tls_client_ca
+                ? " (TLS, client certificates required)" : " (TLS)",
+            o->control_host, smsc_control_port(s),
             o->cfg.n_accounts, o->cfg.n_accounts == 1 ? "" : "s");
 
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);

@@ -2,7 +2,8 @@
  * smpp/sim/loop.c — listening, accepting and the graves of the simulator
  * (see loop.h).
  *
- * Owns: what is in a grave.  May call: libevent, libc (sockets).
+ * Owns: what is in a grave.  May call: libevent (bufferevent_openssl),
+ * OpenSSL, libc (sockets).
  */
 #include "smpp/sim/loop.h"
 
@@ -16,7 +17,10 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/ssl.h>
 
 /* Numeric IPv4/IPv6 host + port (0 allowed) -> sockaddr.  0 or -1. */
 static int make_sockaddr(const char *host, uint16_t port,
@@ -75,6 +79,29 @@ struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd)
     struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         evutil_closesocket(fd);
+    return bev;
+}
+
+struct bufferevent *sim_accept_tls(struct event_base *base, evutil_socket_t fd,
+                                   struct ssl_ctx_st *ctx)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    /* BEV_OPT_CLOSE_ON_FREE: the bufferevent frees the SSL and closes fd,
+     * also when it fails to be made (then the SSL is gone, fd not) */
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    /* SMPP frames itself: a peer gone without close_notify is an EOF */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;
 }
 

@@ -15,7 +15,7 @@
  * loop pass; a grave is emptied at once only when its owner is freed.
  *
  * Owns: nothing (the caller owns what it gets; a grave owns what is in
- * it).  May call: libevent, libc.
+ * it).  May call: libevent (bufferevent_openssl), OpenSSL, libc.
  */
 #ifndef KYZMAT_SIM_LOOP_H
 #define KYZMAT_SIM_LOOP_H
@@ -42,6 +42,13 @@ struct evconnlistener *sim_listen(struct event_base *base, const char *host,
 /* An accepted socket as a bufferevent (TCP_NODELAY, closed when the
  * bufferevent is freed).  NULL, with fd closed, when out of memory. */
 struct bufferevent *sim_accept(struct event_base *base, evutil_socket_t fd);
+
+/* issue 13 tls-smpp: the same, speaking TLS as the server with a fresh
+ * SSL from ctx (an SSL_CTX *; the bufferevent owns the SSL and the
+ * socket).  NULL, with fd closed, on failure. */
+struct ssl_ctx_st;
+struct bufferevent *sim_accept_tls(struct event_base *base, evutil_socket_t fd,
+                                   struct ssl_ctx_st *ctx);
 
 /* Free *ev / *bev when set, and clear it: null what you free.  NULL is
  * fine (nothing to do), so an owner's free need not test each one. */

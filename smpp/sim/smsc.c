@@ -34,12 +34,19 @@
  * ESME_ROK (an error, no answer, the link lost) goes back on the queue and
  * is sent again a second later: a receipt is never dropped unanswered.
  *
+ * TLS (issue 13 tls-smpp): with cfg.tls_cert the listener's connections
+ * are bufferevent_openssl sockets in the accepting state, from one server
+ * context made at start (base/tls); everything above the byte stream is
+ * the same.  A failed handshake is logged with OpenSSL's reason.
+ *
  * May call: smpp/pdu, smpp/frame, smpp/text, smpp/dialect, smpp/sim/{ussd, concat,
- * control, jsonw, log, loop}, base/utf8, base/clock, libevent, libc.
+ * control, jsonw, log, loop}, base/utf8, base/clock, base/tls, libevent
+ * (bufferevent_openssl), OpenSSL, libc.
  */
 #include "smpp/sim/smsc.h"
 
 #include "base/clock.h"
+#include "base/tls.h"
 #include "base/utf8.h"
 #include "smpp/dialect.h"
 #include "smpp/frame.h"
@@ -65,9 +72,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 /* ------------------------------------------------------------------ */
 /* Sizes                                                               */
@@ -165,6 +176,7 @@ struct smsc {
 
     struct evconnlistener *lst;
     uint16_t smpp_port;
+    SSL_CTX *tls;              /* issue 13 tls-smpp: NULL = plain TCP */
     struct sim_ctl *ctl;       /* the control port, or NULL */
 
     struct conn_list conns;
@@ -1244,11 +1256,28 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/* issue 13 tls-smpp: OpenSSL's last reason on a TLS bufferevent into
+ * buf ("" when none; libevent's SSL_get_error codes have no library). */
+static const char *tls_error(struct bufferevent *bev, char *buf, size_t n)
+{
+    unsigned long err, last = 0;
+    while ((err = bufferevent_get_openssl_error(bev)) != 0)
+        if (ERR_GET_LIB(err) != 0)
+            last = err;
+    const char *r = last ? ERR_reason_error_string(last) : NULL;
+    snprintf(buf, n, "%s%s", r ? "TLS: " : "", r ? r : "");
+    return buf;
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     struct conn *c = arg;
-    if (what & BEV_EVENT_EOF)
+    char why[160] = "";
+    if (c->s->tls)
+        tls_error(bev, why, sizeof why);
+    if (*why)
+        conn_kill(c, why);
+    else if (what & BEV_EVENT_EOF)
         conn_kill(c, "peer closed");
     else if (what & BEV_EVENT_ERROR)
         conn_kill(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -1287,7 +1316,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     STAILQ_INIT(&c->dq);
     peer_name(sa, c->peer, sizeof c->peer);
     copy_str(c->tag, sizeof c->tag, c->peer);
-    c->bev = sim_accept(s->base, fd);
+    c->bev = s->tls ? sim_accept_tls(s->base, fd, s->tls) : sim_accept(s->base, fd);
     c->idle_ev = evtimer_new(s->base, idle_cb, c);
     c->tick_ev = event_new(s->base, -1, EV_PERSIST, tick_cb, c);
     c->dq_ev = evtimer_new(s->base, dq_cb, c);
@@ -1357,6 +1386,10 @@ static int config_check(const struct smsc_config *cfg,
     }
     if (cfg->ussd_timeout_s == 0) {
         snprintf(err, errlen, "ussd timeout must be at least 1 s");
+        return -1;
+    }
+    if (cfg->tls_client_ca && !cfg->tls_cert) {
+        snprintf(err, errlen, "a TLS client CA needs the TLS certificate and key");
         return -1;
     }
     *dialect = ussd_dialect_find(cfg->dialect ? cfg->dialect : "standard");
@@ -1438,6 +1471,15 @@ struct smsc *smsc_new(struct event_base *base, const struct smsc_config *cfg,
         smsc_free(s);
         return NULL;
     }
+    if (cfg->tls_cert || cfg->tls_key) {
+        /* issue 13 tls-smpp: one server context for every connection */
+        const struct kz_tls_opts o = { .cert = cfg->tls_cert, .key = cfg->tls_key,
+                                       .client_ca = cfg->tls_client_ca };
+        if (!(s->tls = kz_tls_server_ctx(&o, err, errlen))) {
+            smsc_free(s);
+            return NULL;
+        }
+    }
     s->lst = sim_listen(base, s->listen_host, cfg->listen_port, accept_cb, s,
                         &s->smpp_port, err, errlen);
     if (!s->lst ||
@@ -1477,6 +1519,7 @@ void smsc_free(struct smsc *s)
         sim_event_free(&a->dlr_ev);
     }
     free(s->msgs);
+    SSL_CTX_free(s->tls);
     free(s);
 }
 

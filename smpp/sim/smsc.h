@@ -30,8 +30,9 @@
  * Threads: none; everything runs on the caller's event_base.  No function
  * here blocks.
  *
- * May call: smpp/pdu, smpp/text, smpp/dialect, the rest of smpp/sim/, base/,
- * libevent, libc (no JSON library: smpp/sim/jsonw.c writes the answers).
+ * May call: smpp/pdu, smpp/text, smpp/dialect, the rest of smpp/sim/, base/
+ * (base/tls for the TLS listener), libevent (bufferevent_openssl), OpenSSL,
+ * libc (no JSON library: smpp/sim/jsonw.c writes the answers).
  */
 #ifndef KYZMAT_SIM_SMSC_H
 #define KYZMAT_SIM_SMSC_H
@@ -83,6 +84,10 @@ struct smsc_config {
                                    * NULL = "standard" */
     uint32_t max_pdu_len;         /* cap on command_length (default 64 KiB) */
     uint64_t seed;                /* PRNG seed for failures (0 = from time) */
+    /* issue 13 tls-smpp: with tls_cert (and tls_key) the SMPP listener
+     * speaks TLS only (base/tls kz_tls_server_ctx); tls_client_ca makes it
+     * demand a client certificate signed by that CA.  NULL = plain TCP. */
+    const char *tls_cert, *tls_key, *tls_client_ca;
     int verbose;                  /* 1 = log every PDU */
     int quiet;                    /* 1 = log errors only */
 };

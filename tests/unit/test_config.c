@@ -1,11 +1,12 @@
 /*
  * tests/unit/test_config.c — gateway/config: defaults, the sample file,
  * every kind of error with its exact file:line:column, durations, ranges,
- * duplicate names, "did you mean", reload comparison and --help-config.
+ * duplicate names, "did you mean", reload comparison and --help-config;
+ * smsc[].tls (issue 13 tls-smpp).
  *
  * Runs from the repository root (scripts/run-tests.sh does `cd` there);
  * the sample is read from scripts/kyzmat.yaml.
- * May call: gateway/config, libc, cmocka.
+ * May call: gateway/config, libc (a temporary file in /tmp), cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway/config.h"
 #include "gateway/log.h"
@@ -743,6 +745,9 @@ static void test_help_lists_every_key(void **state)
         "notice = info",
         "callbacks:", "allow", "items of 1..253 chars",
         "xroad:", "security_server", "INSTANCE/CLASS/MEMBER/SUBSYSTEM", "user_id",
+        /* issue 13 tls-smpp */
+        "tls.enabled", "tls.ca", "tls.cert", "tls.key", "tls.verify",
+        "tls.verify_name", "tls.min_version", "1.2 | 1.3",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -799,6 +804,113 @@ static void test_redis_url(void **state)
                   "number 0..65535\n");
 }
 
+/* issue 13 tls-smpp: smsc[].tls — defaults, every key, the errors with
+ * their places, reload comparison and the files checked by
+ * config_load_file only. */
+static void assert_tls(const struct config_smsc_tls *t, const struct config_smsc_tls *w,
+                       const char *version)
+{
+    assert_int_equal(t->enabled, w->enabled);
+    assert_int_equal(t->verify, w->verify);
+    assert_string_equal(t->ca, w->ca);
+    assert_string_equal(t->cert, w->cert);
+    assert_string_equal(t->key, w->key);
+    assert_string_equal(t->verify_name, w->verify_name);
+    assert_int_equal(t->min_version, w->min_version);
+    assert_string_equal(config_tls_version_name(t->min_version), version);
+}
+
+static void test_smsc_tls(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    static const struct config_smsc_tls off = {
+        .enabled = false, .verify = true, .ca = "", .cert = "", .key = "",
+        .verify_name = "", .min_version = CONFIG_TLS_12,
+    };
+    assert_tls(&c->smsc[0].tls, &off, "1.2");
+    config_free(c);
+
+    c = parse_ok("smsc:\n  - name: a\n    tls:\n      enabled: true\n"
+                 "      ca: /etc/kyzmat/ca.pem\n      cert: /etc/kyzmat/c.pem\n"
+                 "      key: /etc/kyzmat/c.key\n      verify: false\n"
+                 "      verify_name: smsc.example.net\n      min_version: \"1.3\"\n"
+                 "  - {name: b, tls: {enabled: true, min_version: 1.2}}\n"
+                 "  - {name: c, tls: }\n");
+    static const struct config_smsc_tls all = {
+        .enabled = true, .verify = false, .ca = "/etc/kyzmat/ca.pem",
+        .cert = "/etc/kyzmat/c.pem", .key = "/etc/kyzmat/c.key",
+        .verify_name = "smsc.example.net", .min_version = CONFIG_TLS_13,
+    };
+    assert_tls(&c->smsc[0].tls, &all, "1.3");
+    assert_true(c->smsc[1].tls.enabled);
+    assert_true(c->smsc[1].tls.verify);
+    assert_int_equal(c->smsc[1].tls.min_version, CONFIG_TLS_12);
+    assert_false(c->smsc[2].tls.enabled);
+    /* reload: a changed tls key restarts the link and is named */
+    assert_false(config_smsc_equal(&c->smsc[1], &c->smsc[2]));
+    char diff[128];
+    assert_int_equal(config_smsc_diff(&c->smsc[2], &c->smsc[1], diff, sizeof diff), 2);
+    assert_string_equal(diff, "name, tls.enabled");
+    config_free(c);
+
+    expect_errors("smsc:\n  - name: a\n    tls: {enabled: true, cert: /c.pem}\n",
+                  "t.yaml:3:32: smsc[1].tls: cert and key go together (key is missing)\n");
+    expect_errors("smsc:\n  - name: a\n    tls: {key: /c.key}\n",
+                  "t.yaml:3:16: smsc[1].tls: cert and key go together (cert is missing)\n");
+    expect_errors("smsc:\n  - name: a\n    tls: {min_version: 1.1}\n",
+                  "t.yaml:3:24: smsc[1].tls.min_version: \"1.1\" is not one of 1.2, 1.3 "
+                  "(did you mean \"1.2\"?)\n");
+    expect_errors("smsc:\n  - name: a\n    tls: {enabeld: true, verify: maybe}\n",
+                  "t.yaml:3:11: unknown key \"enabeld\" in smsc[1].tls (did you mean "
+                  "\"enabled\"?)\n"
+                  "t.yaml:3:34: smsc[1].tls.verify: expected true or false, got \"maybe\"\n");
+    expect_errors("smsc:\n  - name: a\n    tls: true\n",
+                  "t.yaml:3:10: smsc[1].tls: expected a mapping of keys, got a scalar\n");
+    expect_errors("smsc:\n  - name: a\n    tls.enabled: true\n",
+                  "t.yaml:3:5: unknown key \"tls.enabled\" in smsc[1]\n");
+    expect_errors("smsc:\n  - name: a\n    tls: {enabled: true, tls: {}}\n",
+                  "t.yaml:3:26: unknown key \"tls\" in smsc[1].tls\n");
+
+    /* the files: not looked at by config_parse_string (no I/O), refused by
+     * config_load_file when the block is enabled, with path and place */
+    const char *text = "smsc:\n  - name: a\n    tls:\n      enabled: true\n"
+                       "      ca: /nonexistent/ca.pem\n      cert: scripts/kyzmat.yaml\n"
+                       "      key: /nonexistent/c.key\n";
+    c = parse_ok(text);
+    config_free(c);
+    char path[] = "/tmp/kyzmat-test-tls-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_load_file(path, &c, &errs), -1);
+    assert_null(c);
+    assert_int_equal(errs.n, 2);
+    char line[300], want[300];
+    snprintf(want, sizeof want, "%s:5:11: smsc[1].tls.ca: cannot read /nonexistent/ca.pem: "
+             "No such file or directory", path);
+    assert_string_equal(config_error_format(&errs, &errs.v[0], line, sizeof line), want);
+    snprintf(want, sizeof want, "%s:7:12: smsc[1].tls.key: cannot read /nonexistent/c.key: "
+             "No such file or directory", path);
+    assert_string_equal(config_error_format(&errs, &errs.v[1], line, sizeof line), want);
+    config_errors_free(&errs);
+    /* disabled: the files are not needed yet */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("smsc:\n  - name: a\n    tls: {enabled: false, ca: /nonexistent/ca.pem}\n", f);
+    fclose(f);
+    assert_int_equal(config_load_file(path, &c, &errs), 0);
+    assert_false(c->smsc[0].tls.enabled);
+    config_free(c);
+    config_errors_free(&errs);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_callbacks_allow),
         cmocka_unit_test(test_xroad_block),
+        cmocka_unit_test(test_smsc_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
