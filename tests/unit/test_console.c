@@ -8,7 +8,8 @@
  * back on a real loop) and of --create-admin (gateway/console_cli).
  *
  * Owns: its temp directories (tests/unit/tmpdb.h).
- * May call: gateway/console_core.h, gateway/console_cli.h,
+ * Also the admin.console configuration keys (gateway/config).
+ * May call: gateway/config.h, gateway/console_core.h, gateway/console_cli.h,
  * gateway/pwhash.h, gateway/store.h, tests/unit/tmpdb.h, libevent, libc,
  * cmocka.
  */
@@ -24,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "gateway/config.h"
 #include "gateway/console_cli.h"
 #include "gateway/console_core.h"
 #include "gateway/pwhash.h"
@@ -535,6 +537,42 @@ static void test_create_admin(void **state)
     assert_null(strstr(rec[0].detail, given));      /* never the password */
 }
 
+/* ---- admin.console in the configuration ------------------------------------------ */
+
+static void test_config_console(void **state)
+{
+    (void)state;
+    static const char good[] =
+        "admin:\n  listen: 127.0.0.1:0\n  console:\n    session_idle: 5m\n"
+        "    session_max: 2h\n    login_failures: 3\n    login_window: 1m\n"
+        "    dir: /srv/console\n";
+    struct config *cfg = NULL;
+    struct config_errors errs = { 0 };
+    assert_int_equal(config_parse_string(good, strlen(good), NULL, &cfg, &errs), 0);
+    assert_int_equal(cfg->console_idle_ms, 5 * 60 * 1000);
+    assert_int_equal(cfg->console_max_ms, 2 * 3600 * 1000);
+    assert_int_equal(cfg->console_login_max, 3);
+    assert_int_equal(cfg->console_login_window_ms, 60 * 1000);
+    assert_string_equal(cfg->console_dir, "/srv/console");
+    config_free(cfg);
+    cfg = config_defaults();
+    assert_non_null(cfg);
+    assert_int_equal(cfg->console_idle_ms, 30 * 60 * 1000);
+    assert_int_equal(cfg->console_login_max, 5);
+    assert_string_equal(cfg->console_dir, "");
+    config_free(cfg);
+    /* an unknown key is named with its full path; console is no top key */
+    static const char bad[] = "admin:\n  console:\n    sesion_idle: 5m\n"
+                              "console:\n  dir: x\n";
+    cfg = NULL;
+    assert_int_equal(config_parse_string(bad, strlen(bad), NULL, &cfg, &errs), -1);
+    assert_null(cfg);
+    assert_int_equal(errs.n, 2);
+    assert_non_null(strstr(errs.v[0].msg, "admin.console"));
+    assert_non_null(strstr(errs.v[0].msg, "session_idle"));   /* the hint */
+    config_errors_free(&errs);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, tmpdb_teardown)
 
 int main(void)
@@ -557,6 +595,7 @@ int main(void)
         T(test_audit_append_only),
         cmocka_unit_test(test_pwhash_worker),
         T(test_create_admin),
+        cmocka_unit_test(test_config_console),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
