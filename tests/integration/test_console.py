@@ -172,8 +172,8 @@ def login_session_cookie_and_logout():
            "login page: %d %s" % (code, h["Content-Type"]))
     code, h, _ = anon.call("GET", "/console/static/console.css")
     expect(code == 200 and h["Content-Type"] == "text/css; charset=utf-8", "css: %d" % code)
-    code, _, _ = anon.call("GET", "/console/static/console.js")
-    expect(code == 401, "script without session: %d" % code)
+    code, h, _ = anon.call("GET", "/console/static/console.js")
+    expect(code == 303 and h["Location"] == "/console/login", "script without session: %d" % code)
     for path in ("/metrics", "/healthz"):
         code, _, _ = anon.call("GET", path)
         expect(code == 200, "%s stays open: %d" % (path, code))
