@@ -51,7 +51,7 @@ async function main() {
       who: await page.$eval("#who", (e) => e.textContent),
       role: await page.$eval("#role", (e) => e.textContent),
       cookieVisible: await page.evaluate(() => document.cookie.includes("kz_console")),
-      nav: await page.$$eval("#nav a", (as) => as.map((a) => a.textContent)),
+      nav: await page.$$eval("header nav a", (as) => as.map((a) => a.textContent)),
     });
     await shots(page, "home");
 
