@@ -265,7 +265,11 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
         .peer = ADMIN_PEER, .key = "admin", .on_request = on_request, .arg = a,
     };
     char eerr[200];
-    if (o->console && !(a->console = console_new(base, o->console, eerr,
+    struct console_opts co = o->console ? *o->console : (struct console_opts){ 0 };
+    /* the hook for the HTTPS listener (issue 13 tls-http): when this
+     * listener speaks TLS, set co.https = true here, and the console's
+     * session cookie gets Secure */
+    if (o->console && !(a->console = console_new(base, &co, eerr,
                                                  sizeof eerr))) {
         snprintf(err, errlen, "admin console: %s", eerr);
         admin_free(a);
