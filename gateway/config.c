@@ -60,7 +60,7 @@ static const struct section sections[S_COUNT] = {
     [S_SMSC]  = { "smsc", 1, "list of SMSC links; each entry is one ESME bind" },
     [S_HTTP]  = { "http", 0, "HTTP API" },
     [S_ADMIN] = { "admin", 0, "the operators' listener: GET /metrics (Prometheus), "
-                  "/healthz, /readyz" },
+                  "/healthz, /readyz, and the console under /console/" },
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
@@ -162,7 +162,8 @@ static const struct key keys[] = {
       C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
     { S_ADMIN, "listen", T_STR, "", 0, 300, NULL, F_HOSTPORT, C(admin_listen), 0,
       "address:port of the admin listener (port 0: any free one, logged); "
-      "empty = none.  Keep it on a private address: it has no token" },
+      "empty = none.  Keep it on a private address: /metrics and the "
+      "probes have no token (the console has logins)" },
     { S_ADMIN, "max_connections", T_UINT, "64", 1, 10000, NULL, 0,
       C(admin_max_connections), 0,
       "cap on admin connections (scrapers, probes); at the cap the oldest "

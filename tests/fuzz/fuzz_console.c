@@ -7,8 +7,9 @@
  * on a broken property:
  *   - console_cookie_get finds a value that fits, NUL-terminated, and
  *     that value occurs in the header;
- *   - a path console_path_safe accepts has no "..", no leading '/', no
- *     "//", no backslash and no '%', and no segment starting with '.';
+ *   - a path console_path_safe accepts has no backslash and no '%', and
+ *     every '/'-separated segment is non-empty and does not start with
+ *     '.' (so none is "." or "..", none hidden, nothing absolute);
  *   - console_parse_time gives -1 or a value >= 0;
  *   - a CSV cell never begins with = + - @ (it is quoted and prefixed),
  *     and read back (quotes undone) it is the input, with the ' prefix
@@ -67,9 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(strstr(s, v) != NULL);
     }
     if (console_path_safe(s)) {
-        CHECK(s[0] != '/' && !strstr(s, "..") && !strstr(s, "//") &&
-              !strchr(s, '\\') && !strchr(s, '%') && !strstr(s, "/."));
-        CHECK(s[0] != '.');
+        CHECK(!strchr(s, '\\') && !strchr(s, '%'));
+        /* every segment is non-empty and starts with neither '.' nor '/':
+         * no "..", no ".", no hidden file, no absolute path */
+        for (const char *seg = s; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+            CHECK(*seg && *seg != '.' && *seg != '/');
     }
     int64_t t = console_parse_time(s, size & 1);
     CHECK(t >= -1);
