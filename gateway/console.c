@@ -684,6 +684,13 @@ struct console *console_new(struct event_base *base,
     c->max_ms = o->max_ms ? (int64_t)o->max_ms : 12 * 3600 * 1000;
     console_limit_init(c->limit, o->login_max, o->login_window_ms);
     resolve_dir(c, o->dir);
+    char probe[PATH_MAX + 32];
+    struct stat sb;
+    snprintf(probe, sizeof probe, "%s/login.html", c->dir);
+    if (stat(probe, &sb) != 0)
+        log_msg(KLOG_WARN, PEER, "no console pages in %s (no login.html): pages "
+                "answer 404 until admin.console.dir names the console/ folder",
+                c->dir);
     log_msg(KLOG_INFO, PEER, "console at /console/ (pages from %s; sessions "
             "idle %lld s, at most %lld s; %u failed logins per %llu s)", c->dir,
             (long long)c->idle_ms / 1000, (long long)c->max_ms / 1000,
