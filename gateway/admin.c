@@ -9,8 +9,10 @@
  * never in between.
  *
  * Owns: the edge, the admin struct.  Borrows the registry and the base.
- * May call: base/metrics, base/clock, gateway/http_edge, gateway/log,
- * libevent, jansson, libc.
+ * Requests under /console go to gateway/console first (issue 10 console).
+ *
+ * May call: base/metrics, base/clock, gateway/console, gateway/http_edge,
+ * gateway/log, libevent, jansson, libc.
  */
 #include "gateway/admin.h"
 
@@ -26,14 +28,19 @@
 
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "gateway/console.h"
 #include "gateway/http_edge.h"
 #include "gateway/log.h"
 
 #define ADMIN_PEER "admin"
 #define READY_MAX 16
+/* issue 10 console: a console form or JSON change; the menu rooms may
+ * want more (their files) */
+#define ADMIN_MAX_BODY (1u << 20)
 
 struct admin {
     struct http_edge *edge;
+    struct console *console;    /* issue 10 console; NULL: none */
     struct kz_metrics *m;
     admin_ready_fn *ready;
     admin_dep_fn *redis_up, *db_up;
@@ -119,6 +126,8 @@ static const struct {
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
+    if (a->console && console_handle(a->console, req))
+        return;
     const char *uri = evhttp_request_get_uri(req);
     size_t plen = strcspn(uri ? uri : "", "?#");
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -250,12 +259,22 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
         return NULL;
     }
     struct http_edge_opts eo = {
-        .host = host, .port = port, .max_body = 1024,
+        .host = host, .port = port, .max_body = ADMIN_MAX_BODY,
         .head_timeout_ms = o->head_timeout_ms,
         .max_connections = o->max_connections ? o->max_connections : 64,
         .peer = ADMIN_PEER, .key = "admin", .on_request = on_request, .arg = a,
     };
     char eerr[200];
+    struct console_opts co = o->console ? *o->console : (struct console_opts){ 0 };
+    /* the hook for the HTTPS listener (issue 13 tls-http): when this
+     * listener speaks TLS, set co.https = true here, and the console's
+     * session cookie gets Secure */
+    if (o->console && !(a->console = console_new(base, &co, eerr,
+                                                 sizeof eerr))) {
+        snprintf(err, errlen, "admin console: %s", eerr);
+        admin_free(a);
+        return NULL;
+    }
     a->edge = http_edge_new(base, &eo, eerr, sizeof eerr);
     if (!a->edge) {
         snprintf(err, errlen, "admin.listen %s: %s", o->listen, eerr);
@@ -264,7 +283,7 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
     }
     a->port = http_edge_port(a->edge);
     log_msg(KLOG_INFO, ADMIN_PEER, "listening on %s port %d: /metrics, /healthz, "
-            "/readyz", host, a->port);
+            "/readyz%s", host, a->port, a->console ? ", /console/" : "");
     return a;
 }
 
@@ -272,6 +291,7 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
+    console_free(a->console);   /* before the edge: its waiting requests */
     http_edge_free(a->edge);
     if (a->m)
         kz_metrics_retire_range(a->m, a, sizeof *a);
@@ -281,4 +301,9 @@ void admin_free(struct admin *a)
 int admin_port(const struct admin *a)
 {
     return a ? a->port : 0;
+}
+
+struct console *admin_console(const struct admin *a)
+{
+    return a ? a->console : NULL;
 }

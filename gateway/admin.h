@@ -14,7 +14,11 @@
  *                  else 503 {"ready": false, "waiting": [what is not]} (a
  *                  readiness probe: load balancers, systemd)
  * HEAD is answered like GET without a body; other methods 405, other paths
- * 404, both as JSON errors.  The connection-level defences (head
+ * 404, both as JSON errors.  Those three need no login: Prometheus and
+ * load balancers do not log in.
+ *   /console/...   the operators' console (issue 10 console), when
+ *                  admin_opts.console is given: gateway/console routes it,
+ *                  and every page but the login form needs a session.  The connection-level defences (head
  * deadline, connection cap, JSON error pages) are gateway/http_edge's.
  * Nothing here changes state, and nothing here needs a token: keep the
  * listener on a private address.  A scrape renders the registry on the
@@ -24,8 +28,8 @@
  * admin_free(); it borrows the base and the registry, which must outlive
  * it.  The series it registers stay in the registry (retired on free).
  * Loop thread only.
- * May call: base/metrics, base/clock, gateway/http_edge, gateway/log,
- * libevent, jansson, libc.
+ * May call: base/metrics, base/clock, gateway/console, gateway/http_edge,
+ * gateway/log, libevent, jansson, libc.
  */
 #ifndef KYZMAT_GATEWAY_ADMIN_H
 #define KYZMAT_GATEWAY_ADMIN_H
@@ -34,6 +38,8 @@
 #include <stddef.h>
 
 struct admin;
+struct console;
+struct console_opts;
 struct event_base;
 struct kz_metrics;
 
@@ -56,6 +62,10 @@ struct admin_opts {
     admin_dep_fn *redis_up, *db_up;   /* NULL: not used */
     void *ud;
     const char *version;        /* build info label */
+    /* issue 10 console: the console's options (NULL: no console).  When
+     * the listener serves HTTPS, its setup sets console->https so the
+     * session cookie gets Secure. */
+    const struct console_opts *console;
 };
 
 /* Bind and start serving; NULL with err filled (a bad address, a port in
@@ -64,5 +74,7 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
                         char *err, size_t errlen);
 void admin_free(struct admin *a);
 int admin_port(const struct admin *a);
+/* The console (NULL when none): for rooms that register routes. */
+struct console *admin_console(const struct admin *a);
 
 #endif

@@ -49,12 +49,16 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
-            S_USSD, S_CALLBACKS, S_XROAD /* issue 13 xroad */, S_COUNT };
+            S_USSD, S_CALLBACKS, S_XROAD /* issue 13 xroad */,
+            S_ADMIN_CONSOLE,    /* issue 10 console: admin.console */
+            S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
     int is_list;                /* a list of mappings (smsc) */
     const char *help;
+    enum sect parent;           /* S_TOP, or the section it sits in
+                                 * (issue 10 console: admin.console) */
 };
 
 static const struct section sections[S_COUNT] = {
@@ -63,7 +67,7 @@ static const struct section sections[S_COUNT] = {
     [S_SMSC]  = { "smsc", 1, "list of SMSC links; each entry is one ESME bind" },
     [S_HTTP]  = { "http", 0, "HTTP API" },
     [S_ADMIN] = { "admin", 0, "the operators' listener: GET /metrics (Prometheus), "
-                  "/healthz, /readyz" },
+                  "/healthz, /readyz, and the console under /console/" },
     [S_REDIS] = { "redis", 0, "USSD dialog store" },
     [S_DB]    = { "database", 0, "SQLite store for the SMS outbox" },
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
@@ -72,6 +76,8 @@ static const struct section sections[S_COUNT] = {
     /* issue 13 xroad */
     [S_XROAD] = { "xroad", 0, "back-end calls through an X-Road (Tunduk) security "
                   "server: menu nodes with an xroad: block" },
+    [S_ADMIN_CONSOLE] = { "console", 0, "the operators' console under "
+                          "/console/ on the admin listener", S_ADMIN },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -186,11 +192,27 @@ static const struct key keys[] = {
       C(http_listen), 0, "address:port of the HTTP API (port 0: any free one, logged)" },
     { S_ADMIN, "listen", T_STR, "", 0, 300, NULL, F_HOSTPORT, C(admin_listen), 0,
       "address:port of the admin listener (port 0: any free one, logged); "
-      "empty = none.  Keep it on a private address: it has no token" },
+      "empty = none.  Keep it on a private address: /metrics and the "
+      "probes have no token (the console has logins)" },
     { S_ADMIN, "max_connections", T_UINT, "64", 1, 10000, NULL, 0,
       C(admin_max_connections), 0,
       "cap on admin connections (scrapers, probes); at the cap the oldest "
       "idle one is closed" },
+    /* issue 10 console */
+    { S_ADMIN_CONSOLE, "dir", T_STR, "", 0, 4096, NULL, 0, C(console_dir), 0,
+      "folder of the console's pages; empty = console/ of the source tree "
+      "beside the binary, else /usr/share/kyzmat/console" },
+    { S_ADMIN_CONSOLE, "session_idle", T_DUR, "30m", 60000, 24 * HOUR_MS, NULL,
+      0, C(console_idle_ms), 0, "a session ends after this without a request" },
+    { S_ADMIN_CONSOLE, "session_max", T_DUR, "12h", 60000, 30 * 24 * HOUR_MS,
+      NULL, 0, C(console_max_ms), 0,
+      "a session ends this long after its login, in use or not" },
+    { S_ADMIN_CONSOLE, "login_failures", T_UINT, "5", 1, 1000, NULL, 0,
+      C(console_login_max), 0,
+      "failed logins allowed per address and per account name in a "
+      "login_window; then 429 until the window ends" },
+    { S_ADMIN_CONSOLE, "login_window", T_DUR, "15m", 1000, 24 * HOUR_MS, NULL,
+      0, C(console_login_window_ms), 0, "see login_failures" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
     { S_HTTP, "head_timeout", T_DUR, "10s", 100, HOUR_MS, NULL, 0,
@@ -992,6 +1014,17 @@ static void parse_map_in(struct ctx *cx, enum sect sect, struct fy_node *m,
                          void *base, struct pos where, const char *prefix,
                          const char *group, int *seen, struct pos *seen_pos);
 
+/* issue 10 console: the section inside sect named name (admin.console),
+ * or -1. */
+static int child_section(enum sect sect, const char *name, size_t len)
+{
+    for (int s = S_LOG; s < S_COUNT; s++)
+        if (sections[s].parent == sect && sect != S_TOP &&
+            strlen(sections[s].name) == len && !memcmp(sections[s].name, name, len))
+            return s;
+    return -1;
+}
+
 /* Walk mapping m of section sect into base.  seen/seen_pos (NKEYS long,
  * may be NULL) record which keys were given and where. */
 static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
@@ -1055,6 +1088,15 @@ static void parse_map_in(struct ctx *cx, enum sect sect, struct fy_node *m,
                              prefix, sub, seen, seen_pos);
                 continue;
             }
+        }
+        int child = k || *group ? -1 : child_section(sect, name, len);
+        if (child >= 0) {
+            char cprefix[64];
+            snprintf(cprefix, sizeof cprefix, "%s%s.", prefix,
+                     sections[child].name);
+            parse_map(cx, (enum sect)child, fy_node_pair_value(pair), base, kp,
+                      cprefix, NULL, NULL);
+            continue;
         }
         if (!k) {
             char given[48], hint[80];
@@ -1278,7 +1320,7 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
         }
         int done = 0;
         for (int s = S_LOG; s < S_COUNT && !done; s++) {
-            if (strlen(sections[s].name) != len ||
+            if (sections[s].parent != S_TOP || strlen(sections[s].name) != len ||
                 memcmp(sections[s].name, name, len))
                 continue;
             done = 1;
@@ -1306,7 +1348,8 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
         snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), name);
         struct suggest sg = { NULL, 0 };
         for (int s = S_LOG; s < S_COUNT; s++)
-            suggest_try(&sg, given, sections[s].name);
+            if (sections[s].parent == S_TOP)
+                suggest_try(&sg, given, sections[s].name);
         for (size_t i = 0; i < NKEYS; i++)
             if (keys[i].sect == S_TOP)
                 suggest_try(&sg, given, keys[i].name);
@@ -1753,7 +1796,9 @@ void config_print_help(FILE *fp)
         if (keys[i].sect == S_TOP)
             print_key(fp, &keys[i], "");
     for (int s = S_LOG; s < S_COUNT; s++) {
-        fprintf(fp, "\n%s:%s  # %s\n", sections[s].name,
+        fprintf(fp, "\n%s%s%s:%s  # %s\n",
+                sections[s].parent ? sections[sections[s].parent].name : "",
+                sections[s].parent ? "." : "", sections[s].name,
                 sections[s].is_list ? "  (list; each entry:)" : "",
                 sections[s].help);
         for (size_t i = 0; i < NKEYS; i++)

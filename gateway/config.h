@@ -84,6 +84,10 @@ struct config {
     unsigned http_max_connections; /* 0 = from RLIMIT_NOFILE */
     char *admin_listen;         /* "host:port", or "" (no admin listener) */
     unsigned admin_max_connections;
+    /* issue 10 console: admin.console */
+    char *console_dir;          /* "" = beside the binary, else /usr/share */
+    unsigned console_idle_ms, console_max_ms;
+    unsigned console_login_max, console_login_window_ms;
     char *redis_url;            /* "" = dialogs kept in process */
     char **redis_sentinels;     /* "host:port" (issue 9); empty = none */
     size_t redis_sentinel_count;

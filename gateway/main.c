@@ -34,7 +34,8 @@
  * link being retired (removed or changed on reload) is stopped and freed
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
- * May call: base/metrics, gateway/admin, gateway/api, gateway/config, gateway/dialogs, gateway/fetch,
+ * May call: base/metrics, gateway/admin, gateway/api, gateway/config,
+ * gateway/console (its options), gateway/console_cli, gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
  * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
  * libevent, libc.
@@ -44,6 +45,8 @@
 #include "gateway/admin.h"
 #include "gateway/api.h"
 #include "gateway/config.h"
+#include "gateway/console.h"
+#include "gateway/console_cli.h"
 #include "gateway/daemon.h"
 #include "gateway/dialogs.h"
 #include "gateway/sentinel.h"
@@ -470,6 +473,13 @@ static void usage(FILE *fp, const char *prog)
 "                       slots,templates (comma-separated) or * (the default),\n"
 "                       and law_required (messages and notices to numbers\n"
 "                       that sent STOP), which * does not include\n"
+"      --create-admin NAME\n"
+"                       create an admin account for the operators' console\n"
+"                       in the configured database: the password is asked\n"
+"                       twice (echo off), or read as one line from stdin\n"
+"                       when that is not a terminal; at least 10 characters\n"
+"      --random-password  with --create-admin: generate the password and\n"
+"                       print it once\n"
 "  -v, --verbose        log at debug level (overrides log.level)\n"
 "      --help-config    list every configuration key with its default\n"
 "  -h, --help           show this help\n"
@@ -498,19 +508,24 @@ struct options {
     const char *pidfile;
     const char *create_token;   /* agency code */
     const char *scopes;         /* for --create-token; NULL = all */
+    const char *create_admin;   /* issue 10 console: account name */
+    int random_password;        /* with --create-admin */
     int check, verbose, help, version, help_config;
 };
 
 /* Returns 0, or 2 (usage error, already reported). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { O_CHECK = 1000, O_HELP_CONFIG, O_PIDFILE, O_CREATE_TOKEN, O_SCOPES };
+    enum { O_CHECK = 1000, O_HELP_CONFIG, O_PIDFILE, O_CREATE_TOKEN, O_SCOPES,
+           O_CREATE_ADMIN, O_RANDOM_PASSWORD };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, O_CHECK },
         { "pidfile", required_argument, NULL, O_PIDFILE },
         { "create-token", required_argument, NULL, O_CREATE_TOKEN },
         { "scopes", required_argument, NULL, O_SCOPES },
+        { "create-admin", required_argument, NULL, O_CREATE_ADMIN },
+        { "random-password", no_argument, NULL, O_RANDOM_PASSWORD },
         { "verbose", no_argument, NULL, 'v' },
         { "help-config", no_argument, NULL, O_HELP_CONFIG },
         { "help", no_argument, NULL, 'h' },
@@ -536,6 +551,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_SCOPES:
             o->scopes = optarg;
             break;
+        case O_CREATE_ADMIN:
+            o->create_admin = optarg;
+            break;
+        case O_RANDOM_PASSWORD:
+            o->random_password = 1;
+            break;
         case 'v':
             o->verbose = 1;
             break;
@@ -556,6 +577,11 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n",
                 argv[0], argv[optind], argv[0]);
+        return 2;
+    }
+    if (o->random_password && !o->create_admin) {
+        fprintf(stderr, "%s: --random-password goes with --create-admin NAME\n",
+                argv[0]);
         return 2;
     }
     return 0;
@@ -661,6 +687,19 @@ static int create_token(struct daemon *d, const struct options *o, const char *p
     int trc = st ? api_token_create(st, o->create_token, o->scopes, tok, sizeof tok,
                                     err, sizeof err)
                  : -1;
+    if (trc == STORE_OK) {
+        /* issue 10 console: audited like every token creation (the token
+         * itself never: its agency and scopes, which api_token_create
+         * accepted as known names only, so they need no JSON escaping) */
+        char detail[STORE_SCOPES_MAX + 64];
+        snprintf(detail, sizeof detail, "{\"scopes\":\"%s\"}",
+                 o->scopes ? o->scopes : "*");
+        if (console_audit_cli(st, "token.create", o->create_token, detail) !=
+                STORE_OK ||
+            store_flush(st) != STORE_OK)
+            fprintf(stderr, "%s: the token was made, but its audit row was "
+                    "not written: %s\n", prog, store_errmsg(st));
+    }
     store_close(st);
     config_free(d->cfg);
     d->cfg = NULL;
@@ -670,6 +709,24 @@ static int create_token(struct daemon *d, const struct options *o, const char *p
     }
     printf("%s\n", tok);
     return 0;
+}
+
+/* issue 10 console: --create-admin NAME.  Frees d->cfg. */
+static int create_admin(struct daemon *d, const struct options *o,
+                        const char *prog)
+{
+    char err[256];
+    struct store *st = open_db(d->cfg, err, sizeof err);
+    config_free(d->cfg);
+    d->cfg = NULL;
+    if (!st) {
+        fprintf(stderr, "%s: cannot open the database: %s\n", prog, err);
+        return 1;
+    }
+    int rc = console_create_admin(st, o->create_admin, o->random_password,
+                                  stdin, stdout, stderr);
+    store_close(st);
+    return rc;
 }
 
 /* The event loop, the signal events and the reload's menu loader.
@@ -950,13 +1007,20 @@ static int start_admin(struct daemon *d)
 {
     if (!d->cfg->admin_listen[0])
         return 0;
+    /* issue 10 console */
+    struct console_opts co = {
+        .store = d->db, .dir = d->cfg->console_dir,
+        .idle_ms = d->cfg->console_idle_ms, .max_ms = d->cfg->console_max_ms,
+        .login_max = d->cfg->console_login_max,
+        .login_window_ms = d->cfg->console_login_window_ms,
+    };
     struct admin_opts o = {
         .listen = d->cfg->admin_listen,
         .max_connections = d->cfg->admin_max_connections,
         .head_timeout_ms = d->cfg->http_head_timeout_ms,
         .metrics = d->metrics, .ready = admin_ready,
         .redis_up = admin_redis_up, .db_up = admin_db_up, .ud = d,
-        .version = KYZMAT_VERSION,
+        .version = KYZMAT_VERSION, .console = &co,
     };
     char err[256] = "";
     d->admin = admin_new(d->base, &o, err, sizeof err);
@@ -1024,6 +1088,8 @@ int main(int argc, char **argv)
         return 1;
     if (o.create_token)
         return create_token(&d, &o, argv[0]);
+    if (o.create_admin)
+        return create_admin(&d, &o, argv[0]);
     d.menus = load_menus(d.cfg, stderr);
     if (!d.menus) {
         fprintf(stderr, "%s: the menu set %s has errors; not starting\n", argv[0],

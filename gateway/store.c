@@ -378,7 +378,41 @@ static const struct store_migration migrations[] = {
       "  err TEXT);"
       "CREATE INDEX ussd_notices_sent ON ussd_notices(msisdn, at)"
       "  WHERE outcome = 'sent';" },
-    { "19 read-back lists by agency (issue 12 part 3)",
+    { "16 console accounts, sessions and audit (issue 10 console)",
+      /* issue 10 console: the operators' console.  An account has a role
+       * and a libsodium password hash (crypto_pwhash_str, Argon2id);
+       * disabled_at set: it cannot log in.  A session is kept as the
+       * SHA-256 of its cookie token, never the token; it carries its
+       * CSRF token and ends idle or at expires_at.  The audit log is
+       * append-only: the triggers refuse UPDATE and DELETE. */
+      "CREATE TABLE console_accounts("
+      "  id INTEGER PRIMARY KEY,"
+      "  name TEXT NOT NULL UNIQUE,"
+      "  role TEXT NOT NULL CHECK(role IN"
+      "    ('viewer', 'editor', 'publisher', 'admin')),"
+      "  pwhash TEXT NOT NULL,"
+      "  created_at INTEGER NOT NULL, disabled_at INTEGER);"
+      "CREATE TABLE console_sessions("
+      "  hash BLOB PRIMARY KEY,"
+      "  account_id INTEGER NOT NULL REFERENCES console_accounts(id),"
+      "  csrf TEXT NOT NULL,"
+      "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+      "  last_seen INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE INDEX console_sessions_account"
+      "  ON console_sessions(account_id);"
+      "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);"
+      "CREATE TABLE audit("
+      "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  at INTEGER NOT NULL, actor TEXT NOT NULL, peer TEXT NOT NULL,"
+      "  action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+      "  detail TEXT NOT NULL DEFAULT '');"
+      "CREATE INDEX audit_actor ON audit(actor, id);"
+      "CREATE INDEX audit_action ON audit(action, id);"
+      "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+      "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+      "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+      "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;" },
+    { "17 read-back lists by agency (issue 12 part 3)",
       /* an agency lists its own offices and services by code, and an
        * office's slots by day; each list is one index range */
       "CREATE INDEX offices_by_agency ON offices(agency_id, code);"
@@ -422,6 +456,11 @@ enum sid {
     S_WEBHOOK_ROTATE, S_WEBHOOK_FOR_MSG,
     /* issue 11: the outbox's gauges */
     S_OUT_QUEUED_COUNT, S_OUT_OLDEST_DUE,
+    /* issue 10 console: accounts, sessions, audit */
+    S_ACCT_ADD, S_ACCT_GET, S_ACCT_LIST, S_ACCT_ROLE, S_ACCT_DISABLE,
+    S_ACCT_PWHASH, S_ACCT_ADMINS, S_ACCT_COUNT,
+    S_SESS_ADD, S_SESS_GET, S_SESS_TOUCH, S_SESS_DEL, S_SESS_DEL_ACCT,
+    S_SESS_PRUNE, S_AUDIT_ADD, S_AUDIT_LIST,
     /* issue 12 part 3: read-back for agencies */
     S_OFFICES_LIST, S_SERVICES_LIST, S_OFFICE_NAMES, S_SERVICE_NAMES,
     S_SLOTS_LIST, S_BOOKINGS_DAY,
@@ -434,6 +473,9 @@ enum sid {
     " callback_url, smsc, smsc_msgid, law_required, attempts, err," \
     " next_attempt_at, expires_at, lease_until, created_at, updated_at," \
     " submitted_at, done_at, sender, via"
+
+/* issue 10 console: the columns struct store_account is read from. */
+#define ACCT_COLS "id, name, role, pwhash, created_at, COALESCE(disabled_at, 0)"
 
 /* issue 14 item 6: the columns struct store_app is read from (app_row()). */
 #define APP_COLS \
@@ -820,6 +862,58 @@ static const char *const sql[S_COUNT] = {
         "SELECT w.secret, CASE WHEN w.prev_until > ?2 THEN w.prev_secret END"
         " FROM outbox o JOIN webhook_secrets w ON w.client = o.client"
         " WHERE o.id = ?1",
+
+    /* issue 10 console: accounts, sessions, audit */
+    [S_ACCT_ADD] =
+        "INSERT INTO console_accounts(name, role, pwhash, created_at)"
+        " VALUES(?1, ?2, ?3, ?4)",
+    [S_ACCT_GET] =
+        "SELECT " ACCT_COLS " FROM console_accounts WHERE name = ?1",
+    [S_ACCT_LIST] =
+        "SELECT " ACCT_COLS " FROM console_accounts WHERE id > ?1"
+        " ORDER BY id LIMIT ?2",
+    [S_ACCT_ROLE] = "UPDATE console_accounts SET role = ?2 WHERE name = ?1",
+    /* ?2 NULL: enabled again */
+    [S_ACCT_DISABLE] =
+        "UPDATE console_accounts SET disabled_at = ?2 WHERE name = ?1",
+    [S_ACCT_PWHASH] =
+        "UPDATE console_accounts SET pwhash = ?2 WHERE name = ?1",
+    /* a handful of rows: the accounts table is small by nature */
+    [S_ACCT_ADMINS] =
+        "SELECT COUNT(*) FROM console_accounts WHERE role = 'admin'"
+        " AND disabled_at IS NULL",
+    [S_ACCT_COUNT] = "SELECT COUNT(*) FROM console_accounts",
+    [S_SESS_ADD] =
+        "INSERT INTO console_sessions(hash, account_id, csrf, created_at,"
+        " expires_at, last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?4)",
+    [S_SESS_GET] =
+        "SELECT s.account_id, s.csrf, s.created_at, s.expires_at,"
+        " s.last_seen, a.name, a.role, a.disabled_at IS NOT NULL"
+        " FROM console_sessions s JOIN console_accounts a"
+        " ON a.id = s.account_id WHERE s.hash = ?1",
+    [S_SESS_TOUCH] =
+        "UPDATE console_sessions SET last_seen = ?2 WHERE hash = ?1",
+    [S_SESS_DEL] = "DELETE FROM console_sessions WHERE hash = ?1",
+    [S_SESS_DEL_ACCT] =
+        "DELETE FROM console_sessions WHERE account_id ="
+        " (SELECT id FROM console_accounts WHERE name = ?1)",
+    /* ?1 now ?2 limit: ended ones, from the expiry index (idle ones go
+     * when they are next presented) */
+    [S_SESS_PRUNE] =
+        "DELETE FROM console_sessions WHERE hash IN (SELECT hash FROM"
+        " console_sessions WHERE expires_at <= ?1 ORDER BY expires_at"
+        " LIMIT ?2)",
+    [S_AUDIT_ADD] =
+        "INSERT INTO audit(at, actor, peer, action, target, detail)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    /* newest first, ids below ?5 (a page's cursor); ?1 actor ?2 action
+     * ('' = any) ?3..?4 the time range ?6 limit.  Walks the primary key
+     * backwards (or audit_actor / audit_action when one is given) and
+     * stops at the limit. */
+    [S_AUDIT_LIST] =
+        "SELECT id, at, actor, peer, action, target, detail FROM audit"
+        " WHERE (?1 = '' OR actor = ?1) AND (?2 = '' OR action = ?2)"
+        " AND at >= ?3 AND at <= ?4 AND id < ?5 ORDER BY id DESC LIMIT ?6",
 };
 
 static const char *const state_names[] = {
@@ -2660,6 +2754,220 @@ int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
     sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
     bi(s, 2, now);
     return run_changed(st, s, "token revoke");
+}
+
+/* ---- issue 10 console: accounts, sessions, audit ---------------------------- */
+
+static void acct_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_account *a = (struct store_account *)out + i;
+    a->id = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, a->name, sizeof a->name);
+    copy_col(s, 2, a->role, sizeof a->role);
+    copy_col(s, 3, a->pwhash, sizeof a->pwhash);
+    a->created_at = sqlite3_column_int64(s, 4);
+    a->disabled_at = sqlite3_column_int64(s, 5);
+}
+
+int store_account_add(struct store *st, const char *name, const char *role,
+                      const char *pwhash, int64_t now, int64_t *id_out)
+{
+    if (!name || !*name || strlen(name) >= STORE_ACCOUNT_NAME_MAX || !role ||
+        !pwhash || strlen(pwhash) >= STORE_PWHASH_MAX)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_ACCT_ADD);
+    bt(s, 1, name);
+    bt(s, 2, role);
+    bt(s, 3, pwhash);
+    bi(s, 4, now);
+    int r = run(st, s, "account add");
+    if (r == STORE_OK && id_out)
+        *id_out = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+int store_account_get(struct store *st, const char *name,
+                      struct store_account *out)
+{
+    sqlite3_stmt *s = S(st, S_ACCT_GET);
+    bt(s, 1, name);
+    int r = row(st, s, "account get");
+    if (r == STORE_OK) {
+        acct_row(s, out, 0);
+        sqlite3_reset(s);
+    }
+    return r;
+}
+
+int store_account_list(struct store *st, int64_t after_id,
+                       struct store_account *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_ACCT_LIST);
+    bi(s, 1, after_id);
+    bi(s, 2, (int64_t)max);
+    return rows(st, s, acct_row, out, max, n_out, "account list");
+}
+
+int store_account_set_role(struct store *st, const char *name, const char *role)
+{
+    sqlite3_stmt *s = S(st, S_ACCT_ROLE);
+    bt(s, 1, name);
+    bt(s, 2, role);
+    return run_changed(st, s, "account role");
+}
+
+int store_account_set_disabled(struct store *st, const char *name,
+                               int64_t disabled_at)
+{
+    sqlite3_stmt *s = S(st, S_ACCT_DISABLE);
+    bt(s, 1, name);
+    bi0(s, 2, disabled_at);
+    return run_changed(st, s, "account disable");
+}
+
+int store_account_set_pwhash(struct store *st, const char *name,
+                             const char *pwhash)
+{
+    if (!pwhash || strlen(pwhash) >= STORE_PWHASH_MAX)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_ACCT_PWHASH);
+    bt(s, 1, name);
+    bt(s, 2, pwhash);
+    return run_changed(st, s, "account password");
+}
+
+int store_account_counts(struct store *st, int64_t *accounts, int64_t *admins)
+{
+    int r = STORE_OK;
+    if (accounts)
+        r = one_int(st, S(st, S_ACCT_COUNT), "account count", accounts);
+    if (r == STORE_OK && admins)
+        r = one_int(st, S(st, S_ACCT_ADMINS), "account admins", admins);
+    return r;
+}
+
+int store_session_add(struct store *st, const void *hash, size_t hash_len,
+                      int64_t account_id, const char *csrf, int64_t now,
+                      int64_t expires_at)
+{
+    if (!hash || !hash_len || hash_len > 64 || !csrf ||
+        strlen(csrf) >= STORE_CSRF_MAX)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SESS_ADD);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    bi(s, 2, account_id);
+    bt(s, 3, csrf);
+    bi(s, 4, now);
+    bi(s, 5, expires_at);
+    return run(st, s, "session add");
+}
+
+int store_session_get(struct store *st, const void *hash, size_t hash_len,
+                      struct store_session *out)
+{
+    if (!hash || !hash_len || hash_len > 64)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_SESS_GET);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    int r = row(st, s, "session get");
+    if (r != STORE_OK)
+        return r;
+    out->account_id = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, out->csrf, sizeof out->csrf);
+    out->created_at = sqlite3_column_int64(s, 2);
+    out->expires_at = sqlite3_column_int64(s, 3);
+    out->last_seen = sqlite3_column_int64(s, 4);
+    copy_col(s, 5, out->name, sizeof out->name);
+    copy_col(s, 6, out->role, sizeof out->role);
+    out->disabled = sqlite3_column_int(s, 7) != 0;
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+/* One statement taking a session hash (and, when with_now, a time). */
+static int session_op(struct store *st, enum sid q, const void *hash,
+                      size_t hash_len, int64_t now, bool with_now,
+                      const char *what)
+{
+    if (!hash || !hash_len || hash_len > 64)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, q);
+    sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
+    if (with_now)
+        bi(s, 2, now);
+    return run_changed(st, s, what);
+}
+
+int store_session_touch(struct store *st, const void *hash, size_t hash_len,
+                        int64_t now)
+{
+    return session_op(st, S_SESS_TOUCH, hash, hash_len, now, true,
+                      "session touch");
+}
+
+int store_session_del(struct store *st, const void *hash, size_t hash_len)
+{
+    return session_op(st, S_SESS_DEL, hash, hash_len, 0, false, "session del");
+}
+
+int store_sessions_del_account(struct store *st, const char *name)
+{
+    sqlite3_stmt *s = S(st, S_SESS_DEL_ACCT);
+    bt(s, 1, name);
+    return run(st, s, "sessions del");
+}
+
+int store_sessions_prune(struct store *st, int64_t now, size_t limit,
+                         int64_t *n_out)
+{
+    sqlite3_stmt *s = S(st, S_SESS_PRUNE);
+    bi(s, 1, now);
+    bi(s, 2, (int64_t)limit);
+    int r = run(st, s, "sessions prune");
+    if (n_out)
+        *n_out = r == STORE_OK ? sqlite3_changes(st->db) : 0;
+    return r;
+}
+
+int store_audit_add(struct store *st, const struct store_audit *a)
+{
+    if (!a || !a->actor || !a->action)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_AUDIT_ADD);
+    bi(s, 1, a->at);
+    bt(s, 2, a->actor);
+    bt(s, 3, a->peer ? a->peer : "");
+    bt(s, 4, a->action);
+    bt(s, 5, a->target ? a->target : "");
+    bt(s, 6, a->detail ? a->detail : "");
+    return run(st, s, "audit add");
+}
+
+static void audit_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_audit_rec *a = (struct store_audit_rec *)out + i;
+    a->id = sqlite3_column_int64(s, 0);
+    a->at = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, a->actor, sizeof a->actor);
+    copy_col(s, 3, a->peer, sizeof a->peer);
+    copy_col(s, 4, a->action, sizeof a->action);
+    copy_col(s, 5, a->target, sizeof a->target);
+    copy_col(s, 6, a->detail, sizeof a->detail);
+}
+
+int store_audit_list(struct store *st, const struct store_audit_filter *f,
+                     struct store_audit_rec *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_AUDIT_LIST);
+    bt(s, 1, f && f->actor ? f->actor : "");
+    bt(s, 2, f && f->action ? f->action : "");
+    bi(s, 3, f ? f->from : 0);
+    bi(s, 4, f && f->to ? f->to : INT64_MAX);
+    bi(s, 5, f && f->before_id ? f->before_id : INT64_MAX);
+    bi(s, 6, (int64_t)max);
+    return rows(st, s, audit_row, out, max, n_out, "audit list");
 }
 
 /* ---- outbox ----------------------------------------------------------------- */

@@ -563,6 +563,97 @@ int store_token_get(struct store *st, const void *hash, size_t hash_len,
 int store_token_revoke(struct store *st, const void *hash, size_t hash_len,
                        int64_t now);
 
+/* ---- issue 10 console: accounts, sessions, audit ---------------------- */
+
+/* An operator's console account.  role is "viewer", "editor", "publisher"
+ * or "admin" (the table refuses anything else: STORE_CONFLICT); pwhash is
+ * a libsodium crypto_pwhash_str string.  Names are unique
+ * (STORE_CONFLICT). */
+#define STORE_ACCOUNT_NAME_MAX 65
+#define STORE_ROLE_MAX 16
+#define STORE_PWHASH_MAX 128
+#define STORE_CSRF_MAX 65
+struct store_account {
+    int64_t id;
+    char name[STORE_ACCOUNT_NAME_MAX];
+    char role[STORE_ROLE_MAX];
+    char pwhash[STORE_PWHASH_MAX];
+    int64_t created_at;
+    int64_t disabled_at;      /* 0: enabled */
+};
+int store_account_add(struct store *st, const char *name, const char *role,
+                      const char *pwhash, int64_t now, int64_t *id_out);
+int store_account_get(struct store *st, const char *name,
+                      struct store_account *out);
+/* Accounts with id > after_id, by id, at most max. */
+int store_account_list(struct store *st, int64_t after_id,
+                       struct store_account *out, size_t max, size_t *n_out);
+/* NOTFOUND when no such account. */
+int store_account_set_role(struct store *st, const char *name, const char *role);
+/* disabled_at 0: enable again. */
+int store_account_set_disabled(struct store *st, const char *name,
+                               int64_t disabled_at);
+int store_account_set_pwhash(struct store *st, const char *name,
+                             const char *pwhash);
+/* *accounts = every account, *admins = enabled admins (either may be
+ * NULL). */
+int store_account_counts(struct store *st, int64_t *accounts, int64_t *admins);
+
+/* A console session, kept as the hash of its cookie token (never the
+ * token), with the account it belongs to as it is now. */
+struct store_session {
+    int64_t account_id;
+    char csrf[STORE_CSRF_MAX];
+    int64_t created_at, expires_at, last_seen;
+    char name[STORE_ACCOUNT_NAME_MAX];
+    char role[STORE_ROLE_MAX];
+    bool disabled;
+};
+int store_session_add(struct store *st, const void *hash, size_t hash_len,
+                      int64_t account_id, const char *csrf, int64_t now,
+                      int64_t expires_at);
+/* NOTFOUND when unknown (or logged out). */
+int store_session_get(struct store *st, const void *hash, size_t hash_len,
+                      struct store_session *out);
+int store_session_touch(struct store *st, const void *hash, size_t hash_len,
+                        int64_t now);
+int store_session_del(struct store *st, const void *hash, size_t hash_len);
+/* Every session of the account (disabled, password reset). */
+int store_sessions_del_account(struct store *st, const char *name);
+/* Delete at most limit sessions whose expires_at <= now. */
+int store_sessions_prune(struct store *st, int64_t now, size_t limit,
+                         int64_t *n_out);
+
+/* The audit log: append-only (the database refuses UPDATE and DELETE).
+ * Strings may be NULL except actor and action. */
+struct store_audit {
+    int64_t at;
+    const char *actor;        /* account name, or "cli" */
+    const char *peer;         /* the client's address, or "local" */
+    const char *action;       /* "login", "account.create", ... */
+    const char *target;       /* what it was done to */
+    const char *detail;       /* what changed (JSON text); never a secret */
+};
+int store_audit_add(struct store *st, const struct store_audit *a);
+#define STORE_AUDIT_TEXT_MAX 512
+struct store_audit_rec {
+    int64_t id, at;
+    char actor[STORE_ACCOUNT_NAME_MAX + 8];
+    char peer[64];
+    char action[64];
+    char target[STORE_AUDIT_TEXT_MAX];
+    char detail[STORE_AUDIT_TEXT_MAX];
+};
+/* "" / NULL / 0: any.  to 0: no upper bound; before_id 0: the newest. */
+struct store_audit_filter {
+    const char *actor, *action;
+    int64_t from, to;         /* at, inclusive, ms */
+    int64_t before_id;        /* a page's cursor: ids below this */
+};
+/* Newest first, at most max. */
+int store_audit_list(struct store *st, const struct store_audit_filter *f,
+                     struct store_audit_rec *out, size_t max, size_t *n_out);
+
 /* ---- outbox ------------------------------------------------------------- */
 
 enum store_msg_state {

@@ -3,11 +3,15 @@
 # built-in SMSC simulator, and a phone in this terminal.
 #
 # Starts kyzmat-smsc (SMPP on 127.0.0.1:2775, control on 2776) and kyzmatd
-# (no -c: embedded defaults, binds to that simulator, runs menus/examples),
+# (the embedded defaults plus the admin listener on 127.0.0.1:8081, written
+# to var/run.yaml: binds to that simulator, runs menus/examples),
 # waits until the bind is up, publishes demo data through the agencies'
 # API (application 12345 of this phone; two service centres with free
 # times for passports and ID cards over the next days), then runs the
 # simulated handset in the foreground: type *100# and answer the prompts.
+# It prints the operators' console's URL and a first login: an account
+# "admin" with a random password, made when it does not exist yet (issue
+# 10 console; kyzmatd --create-admin NAME makes others).
 # Ctrl-D stops everything (both, by pid).
 # Logs: var/log/kyzmat-smsc.log, var/log/kyzmatd.log.
 # Environment: PHONE (default 996555123456), CONFIG (a kyzmatd config file
@@ -30,11 +34,12 @@ trap stop EXIT INT TERM
 "$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 \
     >var/log/kyzmat-smsc.out 2>var/log/kyzmat-smsc.log &
 smsc_pid=$!
-if [ -n "${CONFIG:-}" ]; then
-    "$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
-else
-    "$B/kyzmatd" 2>var/log/kyzmatd.log &
+if [ -z "${CONFIG:-}" ]; then
+    # the embedded defaults (an empty file gives them) and the console
+    printf 'admin: {listen: "127.0.0.1:8081"}\n' >var/run.yaml
+    CONFIG=var/run.yaml
 fi
+"$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
 gw_pid=$!
 
 # Wait (polling, at most 10 s) until the gateway says it is bound.
@@ -57,8 +62,7 @@ done
 # Demo data through the agencies' API, with a token made for the occasion:
 # application 12345 of this phone is ready; two service centres offer
 # passports and ID cards every half hour over the next five days.
-cfgarg=""
-[ -n "${CONFIG:-}" ] && cfgarg="-c $CONFIG"
+cfgarg="-c $CONFIG"
 if tok=$("$B/kyzmatd" $cfgarg --create-token demo 2>>var/log/kyzmatd.log); then
     port=$(sed -n 's/.*HTTP API on [0-9.]*:\([0-9]*\).*/\1/p' var/log/kyzmatd.log | tail -1)
     TOKEN="$tok" PORT="$port" PHONE="$PHONE" python3 - <<'PY' || echo "(could not publish the demo data; see var/log/kyzmatd.log)"
@@ -91,6 +95,20 @@ for d in range(1, 6):
                     call("/v1/slots", {"office": office, "service": service, "day": day,
                                        "time": "%02d:%s" % (h, m), "capacity": 2})
 PY
+fi
+
+# The operators' console, when this config has the admin listener.
+admin_port=$(sed -n 's/.*\[admin\] listening on [0-9.:a-f]* port \([0-9]*\).*/\1/p' \
+    var/log/kyzmatd.log | tail -1)
+if [ -n "$admin_port" ]; then
+    echo "The operators' console: http://127.0.0.1:$admin_port/console/"
+    if made=$("$B/kyzmatd" $cfgarg --create-admin admin --random-password 2>&1); then
+        pw=$(printf '%s\n' "$made" | sed -n 's/.* with password \([^ ]*\)$/\1/p')
+        echo "  first login: admin / $pw (shown once; change it under Accounts)"
+    else
+        echo "  log in with an existing account (\"admin\" exists already), or make"
+        echo "  one: $B/kyzmatd $cfgarg --create-admin NAME"
+    fi
 fi
 
 echo "kyzmatd is bound to the simulator (logs in var/log/)."
