@@ -6,7 +6,8 @@
 #   scripts/setup.sh --test    also what the test suite needs
 #   scripts/setup.sh --bench   also what `make bench` needs (Kannel, hyperfine)
 #
-# Also installs the pinned npm test peer (tests/peer, from its lock file)
+# Also installs the pinned npm test peer (tests/peer, from its lock file:
+# the smpp SMSC and puppeteer-core, which drives Debian's chromium)
 # with --test.  Idempotent: a second run installs nothing.
 set -eu
 
@@ -14,7 +15,7 @@ BUILD="build-essential pkg-config libevent-dev libhiredis-dev libsqlite3-dev \
 libcurl4-openssl-dev libfyaml-dev libjansson-dev libssl-dev libsodium-dev \
 openssl redis-server python3"
 TEST="libcmocka-dev clang libclang-rt-14-dev kannel-dev valgrind nodejs npm prometheus \
-redis-sentinel"
+redis-sentinel chromium"
 BENCH="kannel hyperfine valgrind"
 
 want="$BUILD"
@@ -62,7 +63,7 @@ fi
 
 if [ "$peer" = 1 ]; then
     cd "$(dirname "$0")/../tests/peer"
-    if [ ! -d node_modules/smpp ]; then
+    if [ ! -d node_modules/smpp ] || [ ! -d node_modules/puppeteer-core ]; then
         echo "setup: installing the npm test peer (tests/peer, locked)"
         npm ci --no-audit --no-fund --silent
     fi
