@@ -418,6 +418,13 @@ static const struct store_migration migrations[] = {
       "CREATE INDEX offices_by_agency ON offices(agency_id, code);"
       "CREATE INDEX services_by_agency ON services(agency_id, code);"
       "CREATE INDEX slots_by_office_day ON slots(office_id, day, time);" },
+    { "18 menu drafts (issue 10 workspace)",
+      /* the console's draft of the menu set: one row per file, shared by
+       * every node (so every editor sees one draft); never live: a
+       * publish copies it into a version */
+      "CREATE TABLE menu_drafts("
+      "  name TEXT PRIMARY KEY, text TEXT NOT NULL,"
+      "  updated_by TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -461,6 +468,8 @@ enum sid {
     S_ACCT_PWHASH, S_ACCT_ADMINS, S_ACCT_COUNT,
     S_SESS_ADD, S_SESS_GET, S_SESS_TOUCH, S_SESS_DEL, S_SESS_DEL_ACCT,
     S_SESS_PRUNE, S_AUDIT_ADD, S_AUDIT_LIST,
+    /* issue 10 workspace: the draft */
+    S_DRAFT_PUT, S_DRAFT_DEL, S_DRAFT_LIST,
     /* issue 12 part 3: read-back for agencies */
     S_OFFICES_LIST, S_SERVICES_LIST, S_OFFICE_NAMES, S_SERVICE_NAMES,
     S_SLOTS_LIST, S_BOOKINGS_DAY,
@@ -914,6 +923,16 @@ static const char *const sql[S_COUNT] = {
         "SELECT id, at, actor, peer, action, target, detail FROM audit"
         " WHERE (?1 = '' OR actor = ?1) AND (?2 = '' OR action = ?2)"
         " AND at >= ?3 AND at <= ?4 AND id < ?5 ORDER BY id DESC LIMIT ?6",
+    /* issue 10 workspace: the draft, by file name */
+    [S_DRAFT_PUT] =
+        "INSERT INTO menu_drafts(name, text, updated_by, updated_at)"
+        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET"
+        " text = excluded.text, updated_by = excluded.updated_by,"
+        " updated_at = excluded.updated_at",
+    [S_DRAFT_DEL] = "DELETE FROM menu_drafts WHERE name = ?1",
+    [S_DRAFT_LIST] =
+        "SELECT name, text, updated_by, updated_at FROM menu_drafts"
+        " ORDER BY name LIMIT ?1",
 };
 
 static const char *const state_names[] = {
@@ -2954,6 +2973,81 @@ static void audit_row(sqlite3_stmt *s, void *out, size_t i)
     copy_col(s, 4, a->action, sizeof a->action);
     copy_col(s, 5, a->target, sizeof a->target);
     copy_col(s, 6, a->detail, sizeof a->detail);
+}
+
+/* ---- the menu draft (issue 10 workspace) ---------------------------------- */
+
+static bool draft_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= STORE_DRAFT_NAME_MAX || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+int store_draft_put(struct store *st, const char *name, const char *text,
+                    const char *who, int64_t now)
+{
+    if (!draft_name_ok(name) || !text || strlen(text) > STORE_DRAFT_TEXT_MAX ||
+        !who || !*who)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_DRAFT_PUT);
+    bt(s, 1, name);
+    bt(s, 2, text);
+    bt(s, 3, who);
+    bi(s, 4, now);
+    return run(st, s, "draft put");
+}
+
+int store_draft_delete(struct store *st, const char *name)
+{
+    if (!draft_name_ok(name))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_DRAFT_DEL);
+    bt(s, 1, name);
+    return run_changed(st, s, "draft delete");
+}
+
+void store_drafts_free(struct store_draft *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++) {
+        free(d[i].text);
+        d[i].text = NULL;
+    }
+}
+
+int store_draft_list(struct store *st, struct store_draft *out, size_t max,
+                     size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_DRAFT_LIST);
+    bi(s, 1, (int64_t)max);
+    int rc = SQLITE_DONE;
+    while (*n_out < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_draft *d = &out[*n_out];
+        const unsigned char *t = sqlite3_column_text(s, 1);
+        d->text = strdup(t ? (const char *)t : "");
+        if (!d->text) {
+            sqlite3_reset(s);
+            store_drafts_free(out, *n_out);
+            *n_out = 0;
+            seterr(st, "draft list: out of memory");
+            return STORE_ERROR;
+        }
+        copy_col(s, 0, d->name, sizeof d->name);
+        copy_col(s, 2, d->updated_by, sizeof d->updated_by);
+        d->updated_at = sqlite3_column_int64(s, 3);
+        (*n_out)++;
+    }
+    int r = *n_out < max && rc != SQLITE_DONE ? fail(st, rc, "draft list") : STORE_OK;
+    sqlite3_reset(s);
+    return r;
 }
 
 int store_audit_list(struct store *st, const struct store_audit_filter *f,

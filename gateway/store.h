@@ -654,6 +654,33 @@ struct store_audit_filter {
 int store_audit_list(struct store *st, const struct store_audit_filter *f,
                      struct store_audit_rec *out, size_t max, size_t *n_out);
 
+/* ---- the menu draft (issue 10 workspace) -------------------------------- */
+
+/*
+ * The console's draft of the menu set: files (name -> YAML text) shared by
+ * every node on the database; never live.  Names are [A-Za-z0-9._-], not
+ * starting with '.', shorter than STORE_DRAFT_NAME_MAX; a text is at most
+ * STORE_DRAFT_TEXT_MAX octets (the loader's own file cap).
+ */
+#define STORE_DRAFT_NAME_MAX 64
+#define STORE_DRAFT_TEXT_MAX (1u << 20)
+struct store_draft {
+    char name[STORE_DRAFT_NAME_MAX];
+    char *text;                         /* store_drafts_free() */
+    char updated_by[STORE_ACCOUNT_NAME_MAX];
+    int64_t updated_at;
+};
+/* Create or replace one file of the draft.  STORE_INVALID: a bad name, a
+ * text too long, no author. */
+int store_draft_put(struct store *st, const char *name, const char *text,
+                    const char *who, int64_t now);
+/* Remove one file.  STORE_NOTFOUND when there is none of that name. */
+int store_draft_delete(struct store *st, const char *name);
+/* The draft's files by name, at most max (texts owned by the caller). */
+int store_draft_list(struct store *st, struct store_draft *out, size_t max,
+                     size_t *n_out);
+void store_drafts_free(struct store_draft *d, size_t n);
+
 /* ---- outbox ------------------------------------------------------------- */
 
 enum store_msg_state {

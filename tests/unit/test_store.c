@@ -909,6 +909,37 @@ static void test_read_back(void **state)
                      STORE_INVALID);
 }
 
+/* issue 10 workspace: the draft's files, replaced by name, listed by
+ * name; bad names refused. */
+static void test_menu_draft(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    assert_int_equal(store_draft_put(st, "20-status.yaml", "nodes: []", "ana", T0), STORE_OK);
+    assert_int_equal(store_draft_put(st, "10-main.yaml", "codes: {}", "ana", T0), STORE_OK);
+    assert_int_equal(store_draft_put(st, "10-main.yaml", "codes: {x: y}", "bek", T0 + 5),
+                     STORE_OK);
+    assert_int_equal(store_draft_put(st, "../etc/passwd", "x", "ana", T0), STORE_INVALID);
+    assert_int_equal(store_draft_put(st, ".hidden", "x", "ana", T0), STORE_INVALID);
+    assert_int_equal(store_draft_put(st, "a.yaml", "x", "", T0), STORE_INVALID);
+    struct store_draft d[4];
+    size_t n = 0;
+    assert_int_equal(store_draft_list(st, d, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(d[0].name, "10-main.yaml");
+    assert_string_equal(d[0].text, "codes: {x: y}");
+    assert_string_equal(d[0].updated_by, "bek");
+    assert_int_equal(d[0].updated_at, T0 + 5);
+    assert_string_equal(d[1].name, "20-status.yaml");
+    store_drafts_free(d, n);
+    assert_int_equal(store_draft_delete(st, "20-status.yaml"), STORE_OK);
+    assert_int_equal(store_draft_delete(st, "20-status.yaml"), STORE_NOTFOUND);
+    n = 0;
+    assert_int_equal(store_draft_list(st, d, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_drafts_free(d, n);
+}
+
 static void test_booking_race(void **state)
 {
     struct fx *f = *state;
@@ -2159,6 +2190,7 @@ int main(void)
         T(test_bookings),
         T(test_booking_race),
         T(test_read_back),
+        T(test_menu_draft),
         T(test_outbox),
         T(test_idem_hash),
         cmocka_unit_test(test_msgid_parse),
