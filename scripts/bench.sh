@@ -9,7 +9,8 @@
 #      open loop at RATE/s (latency counted from the intended send time, so
 #      queueing is not hidden); kyzmatd's CPU per step and resident memory;
 #      the open-loop run again with GET /metrics every second (issue 11),
-#      in SCRAPE_PAIRS alternating pairs (default 2)
+#      in SCRAPE_PAIRS alternating pairs (default 2); the MO and the
+#      in-memory USSD runs again with the link over TLS (issue 13)
 #   5. Kannel 1.4.5 (bearerbox + smsbox + get-url) against the same simulator,
 #      as shipped and with TCP_NODELAY forced (scripts/bench-kannel.sh)
 #   6. the SMS path (scripts/bench-sms.sh): durable accepts/s over the HTTP
@@ -48,14 +49,22 @@ rport=$(free_ports 1)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
 rp=$!; pids="$pids $rp"
 wait_for 200 "$rp" redis-cli -p "$rport" ping >/dev/null 2>&1 || { echo "redis did not start"; exit 1; }
+# A self-signed certificate for 127.0.0.1, for the runs over TLS (issue 13)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$tmp/tls.key" -out "$tmp/tls.pem" >/dev/null 2>&1 || echo "(openssl failed: no TLS runs)"
 run_load() { # $1 = label, $2 = extra load args, $3 = "redis" to keep dialogs
     # in Redis, $4 = "scraped": GET /metrics on the admin listener every
-    # second meanwhile (issue 11: what a Prometheus scrape costs); sets cpu
-    "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $2 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
+    # second meanwhile (issue 11: what a Prometheus scrape costs), $5 =
+    # "tls": the link over TLS 1.3 (issue 13); sets cpu
+    targs=""
+    [ "${5:-}" = tls ] && targs="--tls-cert $tmp/tls.pem --tls-key $tmp/tls.key"
+    "$B/kyzmat-smsc" --listen 127.0.0.1:0 --control 127.0.0.1:0 $targs $2 >"$tmp/smsc.out" 2>"$tmp/smsc.log" &
     sp=$!; pids="$pids $sp"
     wait_for 200 "$sp" has_port smpp "$tmp/smsc.out" || { echo "simulator did not start"; cat "$tmp/smsc.log"; exit 1; }
     port=$(port_of smpp "$tmp/smsc.out")
     gw_yaml "$port" 100 0 "path: $tmp/gw.db"
+    [ "${5:-}" = tls ] && sed -i "s|^    tps: 0\$|    tps: 0\n    tls: {enabled: true, ca: \"$tmp/tls.pem\"}|" "$tmp/gw.yaml"
     [ "${3:-}" = redis ] && printf 'redis: {url: "redis://127.0.0.1:%s/0"}\n' "$rport" >>"$tmp/gw.yaml"
     aport=""
     if [ "${4:-}" = scraped ]; then
@@ -101,7 +110,13 @@ scraped_vs() {
     done
 }
 run_load "MO SMS, closed loop, W=$W"        "--load $N --window $W"
+c_plain=$cpu
+run_load "MO SMS, closed loop, W=$W, TLS"   "--load $N --window $W" "" "" tls
+awk -v a="$c_plain" -v b="$cpu" 'BEGIN { if (a > 0) printf "%-34s CPU per MO over TLS / plain TCP: %.3f\n", "", b / a }'
 run_load "USSD steps, memory, W=$W"         "--load $N --window $W --ussd --msisdns 1000"
+c_plain=$cpu
+run_load "USSD steps, memory, W=$W, TLS"    "--load $N --window $W --ussd --msisdns 1000" "" "" tls
+awk -v a="$c_plain" -v b="$cpu" 'BEGIN { if (a > 0) printf "%-34s CPU per step over TLS / plain TCP: %.3f\n", "", b / a }'
 run_load "USSD steps, Redis, W=$W"          "--load $N --window $W --ussd --msisdns 1000" redis
 scraped_vs "USSD steps, Redis, open $RATE/s"  "--load $N --window 10000 --rate $RATE --ussd --msisdns 1000" redis
 
