@@ -3,6 +3,7 @@
 #   make            kyzmatd and kyzmat-smsc (build/)
 #   make test       unit tests, fuzz-corpus replay, differential test, integration tests
 #   make run        start kyzmat-smsc and kyzmatd on the embedded defaults
+#                   (TLS=1: the SMPP link over TLS)
 #   make bench      benchmarks (figures and ratios; never assertions)
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make clean

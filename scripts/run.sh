@@ -15,7 +15,9 @@
 # Ctrl-D stops everything (both, by pid).
 # Logs: var/log/kyzmat-smsc.log, var/log/kyzmatd.log.
 # Environment: PHONE (default 996555123456), CONFIG (a kyzmatd config file
-# to use instead of the embedded defaults).
+# to use instead of the embedded defaults), TLS=1 (the SMPP link over TLS:
+# a self-signed certificate for 127.0.0.1 is made once in var/tls/, the
+# simulator listens with it and kyzmatd verifies it; issue 13).
 set -eu
 B=${B:-build}
 PHONE=${PHONE:-996555123456}
@@ -31,12 +33,27 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-"$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 \
+tls_args=""
+if [ "${TLS:-0}" = 1 ]; then
+    if [ ! -f var/tls/smsc.pem ]; then
+        mkdir -p var/tls
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -days 365 -subj /CN=kyzmat-smsc -addext subjectAltName=IP:127.0.0.1 \
+            -keyout var/tls/smsc.key -out var/tls/smsc.pem 2>/dev/null ||
+            { echo "openssl could not make var/tls/smsc.pem" >&2; exit 1; }
+    fi
+    tls_args="--tls-cert var/tls/smsc.pem --tls-key var/tls/smsc.key"
+fi
+"$B/kyzmat-smsc" --listen 127.0.0.1:2775 --control 127.0.0.1:2776 $tls_args \
     >var/log/kyzmat-smsc.out 2>var/log/kyzmat-smsc.log &
 smsc_pid=$!
 if [ -z "${CONFIG:-}" ]; then
     # the embedded defaults (an empty file gives them) and the console
     printf 'admin: {listen: "127.0.0.1:8081"}\n' >var/run.yaml
+    if [ -n "$tls_args" ]; then
+        # the embedded link "sim", over TLS, trusting the simulator's certificate
+        printf 'smsc:\n  - {name: sim, tls: {enabled: true, ca: var/tls/smsc.pem}}\n' >>var/run.yaml
+    fi
     CONFIG=var/run.yaml
 fi
 "$B/kyzmatd" -c "$CONFIG" 2>var/log/kyzmatd.log &
