@@ -132,6 +132,68 @@ full:
     return -1;
 }
 
+/* ---- an agency's callback through X-Road -------------------------------- */
+
+/* A path or query byte we pass on as it is: printable ASCII but '#'. */
+static bool path_byte(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '#';
+}
+
+long xroad_callback_url(const char *url, const char *issue, char *out, size_t cap,
+                        char *err, size_t errlen)
+{
+    size_t sl = strlen(XROAD_SCHEME);
+    if (!url || strncmp(url, XROAD_SCHEME, sl) != 0 || url[sl] == '/') {
+        say(err, errlen, "an X-Road callback is xroad:INSTANCE/CLASS/MEMBER/"
+                         "SUBSYSTEM/SERVICE[/path]");
+        return -1;
+    }
+    const char *svc = url + sl;
+    size_t n = 0, slashes = 0;
+    while (svc[n] && svc[n] != '?' && svc[n] != '#' && !(svc[n] == '/' && slashes == 4)) {
+        slashes += svc[n] == '/';
+        n++;
+    }
+    struct xroad_id id;
+    if (xroad_id_parse(svc, n, XROAD_SERVICE_PARTS, &id, NULL, err, errlen) != 0)
+        return -1;
+    const char *path = svc + n;
+    for (const char *p = path; *p; p++)
+        if (!path_byte((unsigned char)*p)) {
+            say(err, errlen, "the path after the service has a space, '#' or a "
+                             "byte that is not printable ASCII");
+            return -1;
+        }
+    for (const char *p = issue; p && *p; p++)
+        if (!unreserved((unsigned char)*p)) {
+            say(err, errlen, "the issue is not plain letters, digits, '-._~'");
+            return -1;
+        }
+    if (cap < sl + 1) {
+        say(err, errlen, "too long");
+        return -1;
+    }
+    memcpy(out, XROAD_SCHEME, sl);
+    long e = xroad_id_encode(&id, true, out + sl, cap - sl);
+    size_t o = e < 0 ? 0 : sl + (size_t)e;
+    size_t pl = strlen(path), il = issue && *issue ? strlen(issue) + 1 : 0;
+    if (e < 0 || o + pl + il >= cap) {
+        out[0] = '\0';
+        say(err, errlen, "too long");
+        return -1;
+    }
+    memcpy(out + o, path, pl);
+    o += pl;
+    if (il) {
+        out[o++] = '#';
+        memcpy(out + o, issue, il - 1);
+        o += il - 1;
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
 /* ---- the rendered menu call -------------------------------------------- */
 
 static int hexval(char c)

@@ -77,6 +77,19 @@ int xroad_id_parse(const char *s, size_t len, size_t want, struct xroad_id *out,
  */
 long xroad_id_encode(const struct xroad_id *id, bool path, char *out, size_t cap);
 
+/*
+ * xroad_callback_url — an agency's callback_url naming an X-Road service,
+ * "xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE" and optionally a path
+ * or query ("/callbacks/sms", "?v=1": printable ASCII, no '#'), made into
+ * the form gateway/fetch sends to the security server,
+ * "xroad:/r1/<encoded service><path>#<issue>" (issue: NULL or "" for none,
+ * else letters, digits and "-._~": the message id).  Returns the length,
+ * or -1 with the reason in err (a bad service, a bad path, too long for
+ * out[cap]).  "xroad:/..." (the internal form itself) is refused.
+ */
+long xroad_callback_url(const char *url, const char *issue, char *out, size_t cap,
+                        char *err, size_t errlen);
+
 /* The parts of a rendered menu call "xroad:/r1/S/E/R/V/ICE/path?q#issue". */
 struct xroad_call {
     const char *path;           /* "/r1/S/E/R/V/ICE/path?q" (into the input) */

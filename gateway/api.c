@@ -126,6 +126,7 @@ struct api {
     void *route_ud;
     struct api_stats stats;
     struct kz_netallow callback_allow;   /* issue 14 item 9 */
+    bool xroad;                          /* issue 13: X-Road callbacks possible */
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
      * authorize), so a revoked token stops working at the next commit. */
@@ -629,7 +630,7 @@ static int accept_message(struct rq *r, struct api_message *m,
                           struct api_error *e)
 {
     memset(e, 0, sizeof *e);
-    if (api_callback_check(m->callback_url, &r->a->callback_allow, e) != 0)
+    if (api_callback_check(m->callback_url, &r->a->callback_allow, r->a->xroad, e) != 0)
         return STORE_OK;
     return render_message(r, m, e);
 }
@@ -2020,6 +2021,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
+    a->xroad = opts && opts->xroad;
     size_t bad = 0;
     if (opts && kz_netallow_init(&a->callback_allow,
                                  (const char *const *)opts->callback_allow,

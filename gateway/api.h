@@ -96,6 +96,9 @@ struct api_opts {
      * (base/netaddr.h; config callbacks.allow); copied.  Others get 422. */
     char *const *callback_allow;
     size_t callback_allow_n;
+    /* issue 13: the gateway has an X-Road security server, so an agency's
+     * callback_url may be "xroad:SERVICE[/path]" (sent through it) */
+    bool xroad;
 };
 
 /*

@@ -13,7 +13,7 @@
  * way twice).  Pure: no I/O, no logging, no clock; fuzzed by
  * tests/fuzz/fuzz_api_json.c.
  * May call: jansson, gateway/phone, gateway/template, smpp/text,
- * base/sha256, base/netaddr, libc.
+ * base/sha256, base/netaddr, base/xroad, libc.
  */
 #include "gateway/api_parse.h"
 
@@ -27,6 +27,7 @@
 
 #include "base/netaddr.h"
 #include "base/sha256.h"
+#include "base/xroad.h"
 #include "gateway/phone.h"
 #include "gateway/template.h"
 #include "smpp/text.h"
@@ -420,10 +421,18 @@ static int message_from(json_t *root, void *out, struct api_error *e)
                 goto out;
             }
     }
-    if (url) {
+    if (url && strncmp(url, XROAD_SCHEME, strlen(XROAD_SCHEME)) == 0) {
+        /* issue 13: the agency's callback service through X-Road */
+        char conv[API_URL_MAX + 64], why[160];
+        if (xroad_callback_url(url, NULL, conv, sizeof conv, why, sizeof why) < 0) {
+            api_fail(e, 400, "callback_url", "\"callback_url\": %s", why);
+            goto out;
+        }
+    } else if (url) {
         if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
             api_fail(e, 400, "callback_url",
-                 "\"callback_url\" must start with http:// or https://");
+                 "\"callback_url\" must start with http://, https:// or "
+                 "xroad: (an X-Road service)");
             goto out;
         }
         for (const char *p = url; *p; p++)
@@ -478,9 +487,13 @@ int api_message_digest(const struct api_message *m, uint8_t out[32])
     return 0;
 }
 
-int api_callback_check(const char *url, const struct kz_netallow *allow,
+int api_callback_check(const char *url, const struct kz_netallow *allow, bool xroad,
                        struct api_error *e)
 {
+    if (url && strncmp(url, XROAD_SCHEME, strlen(XROAD_SCHEME)) == 0)
+        return xroad ? 0 : api_fail(e, 422, "callback_url",
+                                    "an xroad: \"callback_url\" needs the gateway's "
+                                    "xroad.security_server, which is not set");
     if (!url || kz_netallow_url(allow, url) == 0)
         return 0;
     return api_fail(e, 422, "callback_url",

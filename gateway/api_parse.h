@@ -11,7 +11,7 @@
  * Ownership: parsed structs own their strings (free them with
  * api_*_clear(), also after a failed parse).
  * May call: jansson, gateway/phone, gateway/template, smpp/text,
- * base/sha256, base/netaddr, libc.
+ * base/sha256, base/netaddr, base/xroad, libc.
  * Used by gateway/api.c (the routes' body kinds), the unit tests and the
  * fuzz target.
  */
@@ -110,10 +110,12 @@ int api_message_digest(const struct api_message *m, uint8_t out[32]);
  * when url is NULL or kz_netallow_url(allow, url) lets it through; else
  * -1 with e (422, field "callback_url").  allow may be NULL.  The check
  * at connect time (gateway/fetch, a guarded request) covers names that
- * resolve inside.  Pure.
+ * resolve inside.  An "xroad:" url (issue 13: through the operator's
+ * security server, not a host of the agency's choosing) passes when
+ * `xroad` says the gateway has one, else 422.  Pure.
  */
 struct kz_netallow;
-int api_callback_check(const char *url, const struct kz_netallow *allow,
+int api_callback_check(const char *url, const struct kz_netallow *allow, bool xroad,
                        struct api_error *e);
 
 /*

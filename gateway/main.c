@@ -952,6 +952,7 @@ static int start_api(struct daemon *d)
     aopts.route_ud = d;
     aopts.callback_allow = d->cfg->callbacks_allow;
     aopts.callback_allow_n = d->cfg->callbacks_allow_count;
+    aopts.xroad = d->cfg->xroad.security_server && d->cfg->xroad.security_server[0];
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

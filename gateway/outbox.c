@@ -30,7 +30,7 @@
  * Never frees the outbox inside a callback of its own.
  * May call: gateway/store, gateway/fetch, gateway/log, smpp/mt,
  * smpp/receipt, smpp/esme, smpp/pdu, base/sha256, base/base64 (signing
- * callbacks), libevent, libc.
+ * callbacks), base/xroad (X-Road callbacks), libevent, libc.
  */
 #include "gateway/outbox.h"
 
@@ -48,6 +48,7 @@
 #include "base/base64.h"
 #include "base/metrics.h"
 #include "base/sha256.h"
+#include "base/xroad.h"
 #include "gateway/fetch.h"
 #include "gateway/log.h"
 #include "smpp/mt.h"
@@ -424,12 +425,24 @@ static void cb_start(struct ob_cb *c)
     char hdr[3][CB_HDR_MAX];
     const char *hv[3] = { hdr[0], hdr[1], hdr[2] };
     cb_sign(ob, c, hdr);
+    /* issue 13: "xroad:SERVICE[/path]" goes through the operator's security
+     * server (not a host the agency chose: no guard), the webhook-id
+     * ("msg_<id>_<state>") as its X-Road-Issue */
+    char xurl[1024], why[160];
+    const char *url = c->url;
+    bool xroad = strncmp(url, XROAD_SCHEME, strlen(XROAD_SCHEME)) == 0;
+    if (xroad && xroad_callback_url(url, c->wid, xurl, sizeof xurl, why, sizeof why) < 0) {
+        ob->stats.callbacks_failed++;
+        log_msg(KLOG_WARN, PEER, "callback %s not started: %s", c->body, why);
+        cb_free(c);
+        return;
+    }
     struct fetch_req req = {
-        .method = "POST", .url = c->url, .body = c->body,
+        .method = "POST", .url = xroad ? xurl : url, .body = c->body,
         .body_len = strlen(c->body), .content_type = "application/json",
         .timeout_ms = ob->o.callback_timeout_ms,
         .max_response_bytes = 4096,
-        .guard = true,    /* an agency's URL: no internal address (item 9) */
+        .guard = !xroad,  /* an agency's URL: no internal address (item 9) */
         .headers = hv, .nheaders = c->keys.n ? 3 : 2,
     };
     int rc = fetch_start(ob->o.fetch, &req, cb_done, c, &c->fid);

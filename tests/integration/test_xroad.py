@@ -12,12 +12,18 @@ exactly our identifier, X-Road-Id a UUID) and answers like one: the
 provider's JSON, the provider's 404, or an X-Road fault (X-Road-Error:
 Server.ServerProxy.ServiceFailed with a JSON type/message/detail body).
 
+An agency's callback_url may name an X-Road service too
+("xroad:SERVICE/path"): the callback is POSTed through the same security
+server, with the webhook-id as X-Road-Issue.
+
 Cases: a lookup reaches the citizen's screen; a fault takes on_error, is
 logged with its code, service and X-Road-Id and counted under
 status="xroad_fault"; every request has its own X-Road-Id; without our
 client certificate, or trusting the wrong CA, the call fails cleanly and
-takes on_error.
+takes on_error; a message's callback goes through the security server,
+and a gateway without one refuses an xroad: callback_url with a 422.
 """
+import json
 import os
 import re
 import ssl
@@ -28,8 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from certs import make_pki  # noqa: E402
-from harness import (Kyzmatd, Phone, Smsc, TMP, backend, case, cfg, expect,  # noqa: E402
-                     menus_dir, run, smsc_entry, wait_until)
+from harness import (Api, Kyzmatd, Phone, Smsc, TMP, backend, case, cfg,  # noqa: E402
+                     create_token, expect, menus_dir, run, smsc_entry, wait_until)
 
 CLIENT = "KG/GOV/70000003/kyzmat"
 SERVICE = "KG/GOV/70000001/tax-sub/getStatus"
@@ -82,6 +88,7 @@ class SecurityServer:
     def __init__(self):
         p = pki()
         self.requests = []
+        self.posts = []         # callbacks that came through (do_POST)
         self.problems = []
         self.refused = 0
         outer = self
@@ -128,6 +135,17 @@ class SecurityServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                outer.posts.append({"path": self.path, "client": self.headers.get("X-Road-Client"),
+                                    "id": self.headers.get("X-Road-Id"),
+                                    "issue": self.headers.get("X-Road-Issue"),
+                                    "webhook_id": self.headers.get("webhook-id"),
+                                    "body": self.rfile.read(n)})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
         class S(ThreadingHTTPServer):
             daemon_threads = True
 
@@ -159,7 +177,7 @@ def start(cert=True, ca="ca", admin=False):
           % (ss.port, CLIENT, p[ca]))
     if cert:
         xr += "  cert: %s\n  key: %s\n" % (p["client"], p["client_key"])
-    text = (cfg(smsc_entry("sim", s.port)) + "menus: %s\n" % menus_dir(backend(), {"95-xroad.yaml": MENU})
+    text = (cfg(smsc_entry("sim", s.port, default_route="true")) + "menus: %s\n" % menus_dir(backend(), {"95-xroad.yaml": MENU})
             + xr + ('admin: {listen: "127.0.0.1:0"}\n' if admin else ""))
     g = Kyzmatd(text)
     g.wait_log(r"\[sim\] bound")
@@ -246,6 +264,44 @@ def without_our_certificate_or_with_a_wrong_ca_the_call_fails_cleanly():
         expect(g.alive(), "kyzmatd died")
         g.stop()
         s.stop()
+
+
+CB_SERVICE = "KG/GOV/70000001/tax-sub/smsStatus"
+
+
+@case
+def a_callback_goes_through_the_security_server():
+    ss, s, g, _ = start()
+    api = Api(g.http_port(), create_token(g))
+    code, r = api.call("POST", "/v1/messages", {"to": "+996555123456", "text": "x-road cb",
+                                                "callback_url": "xroad:%s/cb?v=1" % CB_SERVICE})
+    expect(code == 202, "POST: %r %r" % (code, r))
+    mid = r["id"]
+    wait_until(lambda: ss.posts, 30, "the callback at the security server")
+    p = ss.posts[0]
+    expect(p["path"] == "/r1/%s/cb?v=1" % CB_SERVICE and p["client"] == CLIENT
+           and UUID.match(p["id"] or "") and p["issue"] == p["webhook_id"]
+           and p["issue"].startswith("msg_%d_" % mid), "callback request: %r" % p)
+    body = json.loads(p["body"])
+    expect(body["id"] == mid and body["state"] == "delivered", "callback body: %r" % body)
+    code, r = api.call("POST", "/v1/messages", {"to": "+996555123456", "text": "x",
+                                                "callback_url": "xroad:KG/GOV/1/only-four"})
+    expect(code == 400 and r.get("field") == "callback_url" and "parts" in r.get("error", ""),
+           "a four-part service: %r %r" % (code, r))
+    g.stop()
+
+
+@case
+def without_a_security_server_an_xroad_callback_is_refused():
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("sim", s.port, default_route="true")))
+    g.wait_log(r"\[sim\] bound")
+    api = Api(g.http_port(), create_token(g))
+    code, r = api.call("POST", "/v1/messages", {"to": "+996555123456", "text": "x",
+                                                "callback_url": "xroad:%s/cb" % CB_SERVICE})
+    expect(code == 422 and r.get("field") == "callback_url"
+           and "xroad.security_server" in r.get("error", ""), "no security server: %r %r" % (code, r))
+    g.stop()
 
 
 if __name__ == "__main__":

@@ -217,6 +217,45 @@ static void test_headers(void **state)
     assert_false(xroad_header_value_ok(NULL));
 }
 
+/* issue 13: an agency's callback_url through X-Road, made into the form
+ * fetch sends to the security server (and back through the splitter). */
+static void test_callback_url(void **state)
+{
+    (void)state;
+    char out[256], err[160];
+    long n = xroad_callback_url("xroad:KG/GOV/70000001/tax sub/smsStatus/cb?v=1",
+                                "msg_7_delivered", out, sizeof out, err, sizeof err);
+    assert_true(n > 0);
+    assert_string_equal(out, "xroad:/r1/KG/GOV/70000001/tax%20sub/smsStatus/cb?v=1"
+                             "#msg_7_delivered");
+    struct xroad_call c;
+    char issue[64];
+    assert_int_equal(xroad_call_split(out, strlen(out), &c, issue, sizeof issue,
+                                      err, sizeof err), 0);
+    assert_string_equal(issue, "msg_7_delivered");
+    assert_true(xroad_callback_url("xroad:KG/GOV/1/sub/svc", NULL, out, sizeof out,
+                                   err, sizeof err) > 0);
+    assert_string_equal(out, "xroad:/r1/KG/GOV/1/sub/svc");
+    static const char *const bad[] = {
+        "xroad:KG/GOV/1/sub",               /* four parts: a client, not a service */
+        "xroad:KG//1/sub/svc",              /* an empty part */
+        "xroad:/r1/KG/GOV/1/sub/svc",       /* the internal form */
+        "xroad:KG/GOV/1/sub/svc/a b",       /* a space in the path */
+        "xroad:KG/GOV/1/sub/svc#x",         /* a fragment */
+        "https://example.org/cb",           /* not X-Road */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(xroad_callback_url(bad[i], NULL, out, sizeof out, err,
+                                            sizeof err), -1);
+        assert_true(err[0] != '\0');
+    }
+    assert_int_equal(xroad_callback_url("xroad:KG/GOV/1/sub/svc", "a b", out, sizeof out,
+                                        err, sizeof err), -1);
+    assert_int_equal(xroad_callback_url("xroad:KG/GOV/1/sub/svc", NULL, out, 20,
+                                        err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_call_split),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_callback_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
