@@ -16,7 +16,7 @@
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
  * May call: libfyaml, libc, base/utf8, base/netaddr, dialogs_parse_url()
- * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
+ * and http_edge_listen_parse/http_edge_loopback_host (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
@@ -25,6 +25,7 @@
 #include "smpp/dialect.h"
 #include "gateway/log.h"
 #include "gateway/dialogs.h"
+#include "gateway/http_edge.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -42,12 +43,18 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
-            S_USSD, S_CALLBACKS, S_COUNT };
+            S_USSD, S_CALLBACKS,
+            S_HTTP_TLS, S_ADMIN_TLS,        /* issue 13 tls-http */
+            S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
     int is_list;                /* a list of mappings (smsc) */
     const char *help;
+    /* issue 13 tls-http: a mapping inside another section ("http.tls");
+     * S_TOP (0) for the sections at the top level.  Its keys' fields live
+     * in the parent's struct. */
+    enum sect parent;
 };
 
 static const struct section sections[S_COUNT] = {
@@ -62,6 +69,11 @@ static const struct section sections[S_COUNT] = {
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
     [S_USSD]  = { "ussd", 0, "USSD push notices (POST /v1/ussd/notices)" },
     [S_CALLBACKS] = { "callbacks", 0, "the agencies' callback_url calls" },
+    /* issue 13 tls-http */
+    [S_HTTP_TLS] = { "tls", 0, "HTTPS for the API: with cert and key set, "
+                     "http.listen speaks only TLS (1.2 or 1.3)", S_HTTP },
+    [S_ADMIN_TLS] = { "tls", 0, "HTTPS for the admin listener: with cert and "
+                      "key set, admin.listen speaks only TLS", S_ADMIN },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -173,6 +185,33 @@ static const struct key keys[] = {
       "cap on API connections; at the cap the oldest one without a request "
       "in progress is closed; 0 = RLIMIT_NOFILE less 256 kept for the links, "
       "the database, Redis and curl (logged at start)" },
+    /* issue 13 tls-http: HTTPS, and plain HTTP on loopback only */
+    { S_HTTP, "insecure_plain", T_BOOL, "false", 0, 0, NULL, 0,
+      C(http_insecure_plain), 0,
+      "allow plain HTTP (no http.tls) on a non-loopback http.listen and from "
+      "any peer: only behind a TLS proxy on a private network (logged as a "
+      "warning at start)" },
+    { S_HTTP_TLS, "cert", T_STR, "", 0, 4096, NULL, 0, C(http_tls_cert), 0,
+      "PEM certificate chain the API serves; empty = plain HTTP (loopback "
+      "only); the files are read again on SIGHUP" },
+    { S_HTTP_TLS, "key", T_STR, "", 0, 4096, NULL, 0, C(http_tls_key), 0,
+      "its PEM private key" },
+    { S_HTTP_TLS, "client_ca", T_STR, "", 0, 4096, NULL, 0,
+      C(http_tls_client_ca), 0,
+      "PEM CA bundle: when set, every client must present a certificate it "
+      "signed (mutual TLS), else the handshake is refused" },
+    { S_ADMIN, "insecure_plain", T_BOOL, "false", 0, 0, NULL, 0,
+      C(admin_insecure_plain), 0,
+      "allow plain HTTP (no admin.tls) on a non-loopback admin.listen and "
+      "from any peer (logged as a warning at start)" },
+    { S_ADMIN_TLS, "cert", T_STR, "", 0, 4096, NULL, 0, C(admin_tls_cert), 0,
+      "PEM certificate chain of the admin listener; empty = plain HTTP "
+      "(loopback only); read again on SIGHUP" },
+    { S_ADMIN_TLS, "key", T_STR, "", 0, 4096, NULL, 0, C(admin_tls_key), 0,
+      "its PEM private key" },
+    { S_ADMIN_TLS, "client_ca", T_STR, "", 0, 4096, NULL, 0,
+      C(admin_tls_client_ca), 0,
+      "PEM CA bundle: when set, scrapers must present a certificate it signed" },
 
     { S_REDIS, "url", T_STR, "", 0, 1024, NULL, F_REDIS_URL, C(redis_url), 0,
       "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (AUTH, SELECT; %XX escapes "
@@ -900,6 +939,29 @@ static const struct key *find_key(enum sect sect, const char *name, size_t len)
     return NULL;
 }
 
+static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
+                      void *base, struct pos where, const char *prefix,
+                      int *seen, struct pos *seen_pos);
+
+/* issue 13 tls-http: key name of section sect names a section inside it
+ * ("tls" in http): walk v as that section into the same base.  1 when it
+ * did, 0 when name is no such section. */
+static int parse_subsection(struct ctx *cx, enum sect sect, const char *name,
+                            size_t len, struct fy_node *v, void *base,
+                            struct pos kp, const char *prefix)
+{
+    for (int s = S_LOG; s < S_COUNT; s++) {
+        if (sections[s].parent != sect || sect == S_TOP ||
+            strlen(sections[s].name) != len || memcmp(sections[s].name, name, len))
+            continue;
+        char sub[64];
+        snprintf(sub, sizeof sub, "%s%s.", prefix, sections[s].name);
+        parse_map(cx, (enum sect)s, v, base, kp, sub, NULL, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 /* Walk mapping m of section sect into base.  seen/seen_pos (NKEYS long,
  * may be NULL) record which keys were given and where. */
 static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
@@ -933,6 +995,9 @@ static void parse_map(struct ctx *cx, enum sect sect, struct fy_node *m,
             continue;
         }
         const struct key *k = find_key(sect, name, len);
+        if (!k && parse_subsection(cx, sect, name, len, fy_node_pair_value(pair),
+                                   base, kp, prefix))
+            continue;
         if (!k) {
             char given[48], hint[80];
             snprintf(given, sizeof given, "%.*s", (int)(len > 40 ? 40 : len), name);
@@ -1097,7 +1162,8 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
         }
         int done = 0;
         for (int s = S_LOG; s < S_COUNT && !done; s++) {
-            if (strlen(sections[s].name) != len ||
+            if (sections[s].parent != S_TOP ||     /* issue 13 tls-http */
+                strlen(sections[s].name) != len ||
                 memcmp(sections[s].name, name, len))
                 continue;
             done = 1;
@@ -1141,6 +1207,63 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
         add_err(cx->errs, kp.line, kp.col, "unknown key \"%s\"%s", given, hint);
     }
     return have_smsc;
+}
+
+/* ---- issue 13 tls-http: HTTPS, or plain HTTP on loopback only ---------- */
+
+/* Where the value at path (e.g. "/http/listen") is, or {0, 0}. */
+static struct pos path_pos(struct fy_node *root, const char *path)
+{
+    struct pos none = { 0, 0 };
+    struct fy_node *n = root ? fy_node_by_path(root, path, (size_t)-1,
+                                               FYNWF_DONT_FOLLOW) : NULL;
+    return n ? node_pos(n, none) : none;
+}
+
+/* One listener (sect "http" or "admin"): cert and key go together,
+ * client_ca needs them, and without them the address must be loopback
+ * unless insecure_plain says otherwise. */
+static void check_listener(struct ctx *cx, struct fy_node *root, const char *sect,
+                           const char *listen, const char *cert,
+                           const char *key, const char *client_ca, bool insecure)
+{
+    char path[32], host[64];
+    int port;
+    if (!cert[0] != !key[0]) {
+        snprintf(path, sizeof path, "/%s/tls/%s", sect, cert[0] ? "cert" : "key");
+        struct pos p = path_pos(root, path);
+        add_err(cx->errs, p.line, p.col, "%s.tls: cert and key go together: set "
+                "both (HTTPS) or neither (plain HTTP on loopback)", sect);
+        return;
+    }
+    if (client_ca[0] && !cert[0]) {
+        snprintf(path, sizeof path, "/%s/tls/client_ca", sect);
+        struct pos p = path_pos(root, path);
+        add_err(cx->errs, p.line, p.col, "%s.tls.client_ca needs %s.tls.cert "
+                "and %s.tls.key", sect, sect, sect);
+        return;
+    }
+    if (cert[0] || insecure || !listen[0] ||
+        http_edge_listen_parse(listen, host, sizeof host, &port) != 0 ||
+        http_edge_loopback_host(host))
+        return;
+    snprintf(path, sizeof path, "/%s/listen", sect);
+    struct pos p = path_pos(root, path);
+    add_err(cx->errs, p.line, p.col, "%s.listen %s: plain HTTP is allowed on a "
+            "loopback address only (127.0.0.1, ::1); set %s.tls.cert and "
+            "%s.tls.key for HTTPS, or %s.insecure_plain: true behind a TLS proxy",
+            sect, listen, sect, sect, sect);
+}
+
+static void check_listeners(struct ctx *cx, const struct config *cfg,
+                            struct fy_node *root)
+{
+    check_listener(cx, root, "http", cfg->http_listen, cfg->http_tls_cert,
+                   cfg->http_tls_key, cfg->http_tls_client_ca,
+                   cfg->http_insecure_plain);
+    check_listener(cx, root, "admin", cfg->admin_listen, cfg->admin_tls_cert,
+                   cfg->admin_tls_key, cfg->admin_tls_client_ca,
+                   cfg->admin_insecure_plain);
 }
 
 /* No smsc: key at all -> the embedded "sim" link. */
@@ -1335,6 +1458,7 @@ int config_parse_string(const char *text, size_t len, const char *filename,
         if (!parse_root(&cx, cfg, doc ? fy_document_root(doc) : NULL) &&
             add_sim(cfg) != 0)
             add_err(errs, 0, 0, "out of memory");
+        check_listeners(&cx, cfg, doc ? fy_document_root(doc) : NULL);
     }
     if (errs->v && errs->n > errs_before_n)
         sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);
@@ -1546,7 +1670,11 @@ void config_print_help(FILE *fp)
         if (keys[i].sect == S_TOP)
             print_key(fp, &keys[i], "");
     for (int s = S_LOG; s < S_COUNT; s++) {
-        fprintf(fp, "\n%s:%s  # %s\n", sections[s].name,
+        if (sections[s].parent != S_TOP)    /* issue 13 tls-http: "http.tls:" */
+            fprintf(fp, "\n%s.", sections[sections[s].parent].name);
+        else
+            fputc('\n', fp);
+        fprintf(fp, "%s:%s  # %s\n", sections[s].name,
                 sections[s].is_list ? "  (list; each entry:)" : "",
                 sections[s].help);
         for (size_t i = 0; i < NKEYS; i++)

@@ -69,6 +69,13 @@ struct config {
     unsigned http_max_connections; /* 0 = from RLIMIT_NOFILE */
     char *admin_listen;         /* "host:port", or "" (no admin listener) */
     unsigned admin_max_connections;
+    /* issue 13 tls-http: HTTPS for the API and the admin listener.  Empty
+     * cert = plain HTTP, allowed on a loopback listen only unless
+     * insecure_plain (checked by the parser). */
+    char *http_tls_cert, *http_tls_key, *http_tls_client_ca;
+    bool http_insecure_plain;
+    char *admin_tls_cert, *admin_tls_key, *admin_tls_client_ca;
+    bool admin_insecure_plain;
     char *redis_url;            /* "" = dialogs kept in process */
     char *db_path;
     int db_synchronous;         /* enum config_sync */

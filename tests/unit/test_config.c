@@ -680,6 +680,59 @@ static void test_callbacks_allow(void **state)
                   "host name nor an address or CIDR\n");
 }
 
+/* issue 13 tls-http: http.tls and admin.tls, and plain HTTP on loopback
+ * only unless insecure_plain says otherwise. */
+static void test_listener_tls(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    assert_string_equal(c->http_tls_cert, "");
+    assert_string_equal(c->admin_tls_key, "");
+    assert_false(c->http_insecure_plain);
+    config_free(c);
+    c = parse_ok("http:\n  listen: 0.0.0.0:8443\n  tls: {cert: /c.pem, key: /k.pem, "
+                 "client_ca: /ca.pem}\n"
+                 "admin:\n  listen: '[::]:9443'\n  tls:\n    cert: /a.pem\n"
+                 "    key: /ak.pem\n");
+    assert_string_equal(c->http_listen, "0.0.0.0:8443");
+    assert_string_equal(c->http_tls_cert, "/c.pem");
+    assert_string_equal(c->http_tls_key, "/k.pem");
+    assert_string_equal(c->http_tls_client_ca, "/ca.pem");
+    assert_string_equal(c->admin_tls_cert, "/a.pem");
+    assert_string_equal(c->admin_tls_key, "/ak.pem");
+    assert_string_equal(c->admin_tls_client_ca, "");
+    config_free(c);
+    /* plain on loopback, or anywhere with the explicit opt-out */
+    config_free(parse_ok("http: {listen: '127.0.0.2:80'}\nadmin: {listen: '[::1]:81'}\n"));
+    c = parse_ok("http: {listen: '10.0.0.5:80', insecure_plain: true}\n");
+    assert_true(c->http_insecure_plain);
+    config_free(c);
+    expect_errors("http: {listen: '0.0.0.0:8080'}\n",
+                  "t.yaml:1:16: http.listen 0.0.0.0:8080: plain HTTP is allowed on "
+                  "a loopback address only (127.0.0.1, ::1); set http.tls.cert and "
+                  "http.tls.key for HTTPS, or http.insecure_plain: true behind a "
+                  "TLS proxy\n");
+    expect_errors("admin:\n  listen: '[::]:9100'\n",
+                  "t.yaml:2:11: admin.listen [::]:9100: plain HTTP is allowed on "
+                  "a loopback address only (127.0.0.1, ::1); set admin.tls.cert and "
+                  "admin.tls.key for HTTPS, or admin.insecure_plain: true behind a "
+                  "TLS proxy\n");
+    expect_errors("http:\n  tls: {cert: /c.pem}\n",
+                  "t.yaml:2:15: http.tls: cert and key go together: set both "
+                  "(HTTPS) or neither (plain HTTP on loopback)\n");
+    expect_errors("admin:\n  tls: {client_ca: /ca.pem}\n",
+                  "t.yaml:2:20: admin.tls.client_ca needs admin.tls.cert and "
+                  "admin.tls.key\n");
+    expect_errors("http:\n  tls: {crt: /c.pem, key: /k.pem}\n",
+                  "t.yaml:2:9: unknown key \"crt\" in http.tls (did you mean "
+                  "\"cert\"?)\n"
+                  "t.yaml:2:27: http.tls: cert and key go together: set both "
+                  "(HTTPS) or neither (plain HTTP on loopback)\n");
+    expect_errors("http:\n  tls: [a]\n",
+                  "t.yaml:2:9: tls: expected a mapping of keys, got a list\n");
+}
+
 static void test_help_lists_every_key(void **state)
 {
     (void)state;
@@ -703,6 +756,8 @@ static void test_help_lists_every_key(void **state)
         "error | warn | info | debug", "emerg, alert, crit, err", "warning = warn",
         "notice = info",
         "callbacks:", "allow", "items of 1..253 chars",
+        /* issue 13 tls-http */
+        "http.tls:", "admin.tls:", "client_ca", "insecure_plain",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -782,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_callbacks_allow),
+        cmocka_unit_test(test_listener_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
