@@ -1684,6 +1684,12 @@ struct api *api_new(struct event_base *base, struct store *st,
         .head_timeout_ms = opts ? opts->head_timeout_ms : 0,
         .max_connections = opts ? opts->max_connections : 0,
         .on_request = on_request, .arg = a,
+        /* issue 13 tls-http */
+        .tls_cert = opts ? opts->tls_cert : NULL,
+        .tls_key = opts ? opts->tls_key : NULL,
+        .tls_client_ca = opts ? opts->tls_client_ca : NULL,
+        .plain_anywhere = opts && opts->insecure_plain,
+        .metrics = opts ? opts->edge_metrics : NULL,
     };
     char eerr[200];
     a->edge = http_edge_new(base, &eo, eerr, sizeof eerr);
@@ -1694,7 +1700,21 @@ struct api *api_new(struct event_base *base, struct store *st,
     }
     a->port = http_edge_port(a->edge);
     log_msg(KLOG_INFO, API_PEER, "listening on %s port %d", host, a->port);
+    if (http_edge_tls(a->edge))     /* issue 13 tls-http */
+        log_msg(KLOG_INFO, API_PEER, "HTTPS only (certificate %s%s)",
+                opts->tls_cert, opts->tls_client_ca && opts->tls_client_ca[0]
+                    ? "; client certificates required" : "");
+    else if (opts && opts->insecure_plain)
+        log_msg(KLOG_WARN, API_PEER, "plain HTTP from any peer "
+                "(http.insecure_plain): requests and tokens cross the network "
+                "unencrypted unless a TLS proxy is in front");
     return a;
+}
+
+int api_tls_reload(struct api *a)
+{
+    char err[300];
+    return a ? http_edge_tls_reload(a->edge, err, sizeof err) : 0;
 }
 
 void api_free(struct api *a)

@@ -50,6 +50,7 @@
 struct event_base;
 struct api;
 struct outbox_route;
+struct kz_metrics;
 
 #define API_NOTICES_PER_HOUR 5
 
@@ -90,6 +91,12 @@ struct api_opts {
      * (base/netaddr.h; config callbacks.allow); copied.  Others get 422. */
     char *const *callback_allow;
     size_t callback_allow_n;
+    /* issue 13 tls-http: HTTPS (PEM paths; cert and key set: TLS only;
+     * client_ca: mutual TLS), plain HTTP from non-loopback peers
+     * (insecure_plain), and where the edge counts handshake failures. */
+    const char *tls_cert, *tls_key, *tls_client_ca;
+    bool insecure_plain;
+    struct kz_metrics *edge_metrics;
 };
 
 /*
@@ -107,6 +114,10 @@ struct api *api_new(struct event_base *base, struct store *st,
 void api_free(struct api *api);
 /* The bound TCP port (useful when opts->listen asked for port 0). */
 int api_port(const struct api *api);
+/* issue 13 tls-http: read the TLS certificate files again (SIGHUP); new
+ * connections use them, on an error the old ones stay (logged either
+ * way).  0, or -1.  A plain listener: 0. */
+int api_tls_reload(struct api *api);
 
 /* Counters (also in GET /v1/health). */
 struct api_stats {
