@@ -97,6 +97,15 @@ struct api_opts {
     const char *tls_cert, *tls_key, *tls_client_ca;
     bool insecure_plain;
     struct kz_metrics *edge_metrics;
+    /* issue 13 tls-http: the API as an X-Road service.  xroad_ss_cert: the
+     * security server's certificate (a PEM path, read at start, or its
+     * SHA-256 as 64 hex digits, colons allowed); xroad_members: items
+     * "CLIENT=AGENCY[ SCOPES]" (config http.xroad.members).  On a
+     * connection that presented that certificate, X-Road-Client names the
+     * member and so the agency; elsewhere the header is ignored. */
+    const char *xroad_ss_cert;
+    char *const *xroad_members;
+    size_t xroad_members_n;
 };
 
 /*
@@ -145,6 +154,9 @@ void api_get_stats(const struct api *api, struct api_stats *out);
  * a loop; else with the pass's commit.
  */
 #define API_TOKEN_LEN 68
+/* Is scopes a comma-separated list of the scopes above (or "*")?  0, or
+ * -1 with the reason in err.  Pure. */
+int api_scopes_check(const char *scopes, char *err, size_t errlen);
 int api_token_create(struct store *st, const char *agency, const char *scopes,
                      char *token, size_t cap, char *err, size_t errlen);
 

@@ -76,6 +76,10 @@ struct config {
     bool http_insecure_plain;
     char *admin_tls_cert, *admin_tls_key, *admin_tls_client_ca;
     bool admin_insecure_plain;
+    /* issue 13 tls-http: the API as an X-Road service (http.xroad) */
+    char *http_xroad_ss_cert;   /* PEM path or SHA-256 hex; "" = off */
+    char **http_xroad_members;  /* "CLIENT=AGENCY[ SCOPES]" */
+    size_t http_xroad_members_count;
     char *redis_url;            /* "" = dialogs kept in process */
     char *db_path;
     int db_synchronous;         /* enum config_sync */

@@ -857,6 +857,9 @@ static int start_api(struct daemon *d)
     aopts.tls_client_ca = d->cfg->http_tls_client_ca;
     aopts.insecure_plain = d->cfg->http_insecure_plain;
     aopts.edge_metrics = d->metrics;
+    aopts.xroad_ss_cert = d->cfg->http_xroad_ss_cert;
+    aopts.xroad_members = d->cfg->http_xroad_members;
+    aopts.xroad_members_n = d->cfg->http_xroad_members_count;
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

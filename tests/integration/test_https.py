@@ -315,5 +315,67 @@ def sighup_reloads_the_certificate_and_a_broken_one_keeps_the_old():
     expect(g.alive(), "kyzmatd died on a broken certificate")
 
 
+def xroad_gateway(ss_cert):
+    p = pki()
+    s = Smsc()
+    xroad = ('  xroad:\n    security_server_cert: "%s"\n    members:\n'
+             '      KG/GOV/70000001/tax-sms: tax messages\n'
+             '      "KG/GOV/70000002/cec": cec\n' % ss_cert)
+    g, port, _ = https_gateway(s, tls_block(p), admin=False, http_extra=xroad)
+    g.wait_log(r"\[api\] X-Road service: 2 members")
+    return s, g, port
+
+
+@case
+def xroad_client_header_is_trusted_from_the_security_server_only():
+    p = pki()
+    s, g, port = xroad_gateway(p["ss_client"])
+    tok = create_token(g, "tax")
+    ss, ordinary = client_ctx(p, "ss_client"), client_ctx(p, "client")
+    xc = {"X-Road-Client": "KG/GOV/70000001/tax-sms"}
+    # the security server's connection: the header names the agency, no token
+    code, r = https(port, "POST", "/v1/messages", ss, {"to": "996555700001", "text": "via X-Road"},
+                    xc)
+    expect(code == 202, "X-Road POST: %d %r" % (code, r))
+    wait_until(lambda: s.stats().get("submits", 0) >= 1, 10, "the SMS at the simulator")
+    # it was stored as agency "tax": tax's own token reads it
+    code, m = https(port, "GET", "/v1/messages/%d" % r["id"], ordinary,
+                    headers={"Authorization": "Bearer " + tok})
+    expect(code == 200, "tax reads the X-Road message: %d %r" % (code, m))
+    # the same header over an ordinary client certificate: ignored
+    code, r = https(port, "POST", "/v1/messages", ordinary,
+                    {"to": "996555700002", "text": "forged"}, xc)
+    expect(code == 401 and r.get("error") == "missing bearer token",
+           "X-Road-Client from an agency's connection: %d %r" % (code, r))
+    # an unknown member from the security server: 403 saying so
+    code, r = https(port, "POST", "/v1/messages", ss, {"to": "996555700003", "text": "x"},
+                    {"X-Road-Client": "KG/GOV/99999999/other"})
+    expect(code == 403 and "is not a member this gateway serves" in r.get("error", ""),
+           "unknown member: %d %r" % (code, r))
+    # a member's scopes hold as a token's would
+    code, r = https(port, "POST", "/v1/offices", ss, {"code": "bishkek-1", "name": "B"}, xc)
+    expect(code == 403 and r.get("error") == 'X-Road member lacks the "offices" scope',
+           "scope: %d %r" % (code, r))
+    # without the header the security server's connection needs a token too
+    code, r = https(port, "POST", "/v1/messages", ss, {"to": "996555700004", "text": "x"})
+    expect(code == 401, "security server without X-Road-Client: %d %r" % (code, r))
+    expect(s.stats().get("submits", 0) == 1, "only the X-Road message was sent")
+
+
+@case
+def xroad_security_server_named_by_its_fingerprint():
+    p = pki()
+    fp = file_fingerprint(p["ss_client"]).upper()
+    s, g, port = xroad_gateway(":".join(fp[i:i + 2] for i in range(0, 64, 2)))
+    code, r = https(port, "POST", "/v1/messages", client_ctx(p, "ss_client"),
+                    {"to": "996555700005", "text": "by fingerprint"},
+                    {"X-Road-Client": "KG/GOV/70000002/cec"})
+    expect(code == 202, "X-Road by fingerprint: %d %r" % (code, r))
+    code, r = https(port, "POST", "/v1/messages", client_ctx(p, "client"),
+                    {"to": "996555700006", "text": "x"},
+                    {"X-Road-Client": "KG/GOV/70000002/cec"})
+    expect(code == 401, "other certificate: %d %r" % (code, r))
+
+
 if __name__ == "__main__":
     run()

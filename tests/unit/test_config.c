@@ -733,6 +733,63 @@ static void test_listener_tls(void **state)
                   "t.yaml:2:9: tls: expected a mapping of keys, got a list\n");
 }
 
+/* issue 13 tls-http: http.xroad, the API behind a security server */
+static void test_xroad(void **state)
+{
+    (void)state;
+    const char *tls = "http:\n  tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%s  xroad:\n    security_server_cert: /ss.pem\n"
+             "    members:\n      KG/GOV/70000001/tax-sms: tax\n"
+             "      \"KG/GOV/70000002/cec\": cec messages,applications\n"
+             "      KG/COM/123: bank.kg *\n", tls);
+    struct config *c = parse_ok(y);
+    assert_string_equal(c->http_xroad_ss_cert, "/ss.pem");
+    assert_int_equal(c->http_xroad_members_count, 3);
+    assert_string_equal(c->http_xroad_members[0], "KG/GOV/70000001/tax-sms=tax");
+    assert_string_equal(c->http_xroad_members[1],
+                        "KG/GOV/70000002/cec=cec messages,applications");
+    assert_string_equal(c->http_xroad_members[2], "KG/COM/123=bank.kg *");
+    config_free(c);
+    c = config_defaults();
+    assert_string_equal(c->http_xroad_ss_cert, "");
+    assert_int_equal(c->http_xroad_members_count, 0);
+    config_free(c);
+    snprintf(y, sizeof y, "%s  xroad:\n    security_server_cert: /ss.pem\n"
+             "    members:\n      KG/GOV: tax\n      KG/GOV/1/a/b/c: tax\n"
+             "      KG//1/a: tax\n      KG/GOV/1/a: 'tax nosuch'\n"
+             "      KG/GOV/1/b: 't@x'\n      KG/GOV/1/c: [tax]\n", tls);
+    expect_errors(y,
+        "t.yaml:6:7: http.xroad.members: \"KG/GOV\" is not an X-Road client id "
+        "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:7:7: http.xroad.members: \"KG/GOV/1/a/b/c\" is not an X-Road "
+        "client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:8:7: http.xroad.members: \"KG//1/a\" is not an X-Road client id "
+        "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:9:7: http.xroad.members: \"KG/GOV/1/a\" unknown scope in "
+        "\"nosuch\" (want messages, applications, offices, slots, templates, "
+        "law_required or *)\n"
+        "t.yaml:10:7: http.xroad.members: \"KG/GOV/1/b\" its value must start "
+        "with an agency code (1..63 of A-Z a-z 0-9 . _ : -)\n"
+        "t.yaml:11:7: http.xroad.members: \"KG/GOV/1/c\" each value must be a "
+        "string \"AGENCY [SCOPES]\"\n");
+    expect_errors("http:\n  xroad:\n    members: {KG/GOV/1/a: tax}\n",
+                  "t.yaml:3:15: http.xroad: security_server_cert and members go "
+                  "together\n");
+    expect_errors("http:\n  xroad: {security_server_cert: /ss.pem, "
+                  "members: {KG/GOV/1/a: tax}}\n",
+                  "t.yaml:2:33: http.xroad needs http.tls with client_ca (signing "
+                  "the security server's certificate, or that certificate itself): "
+                  "X-Road-Client is trusted only from a connection that presented "
+                  "it\n");
+    expect_errors("http:\n  xroad: {members: [a]}\n",
+                  "t.yaml:2:21: http.xroad.members: expected a mapping of at most "
+                  "1000 \"INSTANCE/CLASS/MEMBER/SUBSYSTEM\": \"AGENCY [SCOPES]\", "
+                  "got a list\n"
+                  "t.yaml:2:21: http.xroad: security_server_cert and members go "
+                  "together\n");
+}
+
 static void test_help_lists_every_key(void **state)
 {
     (void)state;
@@ -758,6 +815,8 @@ static void test_help_lists_every_key(void **state)
         "callbacks:", "allow", "items of 1..253 chars",
         /* issue 13 tls-http */
         "http.tls:", "admin.tls:", "client_ca", "insecure_plain",
+        "http.xroad:", "security_server_cert", "members",
+        "mapping CLIENT-ID: AGENCY [SCOPES]",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(buf, want[i]))
@@ -838,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_callbacks_allow),
         cmocka_unit_test(test_listener_tls),
+        cmocka_unit_test(test_xroad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
