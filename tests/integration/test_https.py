@@ -37,8 +37,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from certs import make_pki  # noqa: E402
-from harness import (BIN, TMP, Kyzmatd, Smsc, case, cfg, create_token,  # noqa: E402
+from harness import (BIN, TMP, WRAP, Kyzmatd, Smsc, case, cfg, create_token,  # noqa: E402
                      expect, run, smsc_entry, wait_until)
+
+# Under valgrind (VALGRIND=1) every step is tens of times slower.
+T = 10.0 * (10 if WRAP else 1)
 
 _pki = {}
 
@@ -66,7 +69,7 @@ def client_ctx(p, cert=None, verify=True):
 
 def https(port, method, path, ctx, body=None, headers=None, source="127.0.0.1"):
     """(status, JSON or text) of one request over HTTPS from source."""
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10,
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=T,
                                        source_address=(source, 0))
     try:
         data = json.dumps(body).encode() if body is not None else None
@@ -96,7 +99,7 @@ def refused(port, ctx, source):
 
 def fingerprint(port, source="127.0.0.1"):
     """SHA-256 of the certificate the server presents now (not verified)."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10,
+    raw = socket.create_connection(("127.0.0.1", port), timeout=T,
                                    source_address=(source, 0))
     with client_ctx(pki(), "client", verify=False).wrap_socket(raw) as s:
         return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
@@ -123,11 +126,11 @@ def https_gateway(smsc, http_tls, admin=True, http_extra="", extra="", name="kyz
     if admin:
         text += 'admin:\n  listen: "127.0.0.1:0"\n' + tls_block(p, client_ca=False)
     g = Kyzmatd(text + extra, name=name)
-    g.wait_log(r"\[sim\] bound")
+    g.wait_log(r"\[sim\] bound", timeout=T)
     port = g.http_port()
     aport = None
     if admin:
-        g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+")
+        g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+", timeout=T)
         aport = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)",
                               g.log()).group(1))
     return g, port, aport
@@ -155,13 +158,13 @@ def https_post_with_client_certificate_reaches_the_simulator():
     p = pki()
     s = Smsc()
     g, port, aport = https_gateway(s, tls_block(p), admin=False)
-    g.wait_log(r"\[api\] HTTPS only \(certificate .*client certificates required\)")
+    g.wait_log(r"\[api\] HTTPS only \(certificate .*client certificates required\)", timeout=T)
     tok = create_token(g, "tax")
     code, r = https(port, "POST", "/v1/messages", client_ctx(p, "client"),
                     {"to": "996555123456", "text": "over TLS"},
                     {"Authorization": "Bearer " + tok})
     expect(code == 202, "POST over HTTPS: %d %r" % (code, r))
-    wait_until(lambda: s.stats().get("submits", 0) >= 1, 10, "the SMS at the simulator")
+    wait_until(lambda: s.stats().get("submits", 0) >= 1, T, "the SMS at the simulator")
     code, r = https(port, "GET", "/v1/messages/%d" % r["id"], client_ctx(p, "client"),
                     headers={"Authorization": "Bearer " + tok})
     expect(code == 200, "GET over HTTPS: %d %r" % (code, r))
@@ -180,7 +183,7 @@ def handshakes_without_a_good_certificate_are_refused_logged_and_counted():
     # a client certificate from a rogue CA, from 127.0.0.3
     expect(refused(port, client_ctx(p, "rogue"), "127.0.0.3"), "rogue certificate: answered")
     # plain HTTP on the HTTPS port, from 127.0.0.4
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10,
+    raw = socket.create_connection(("127.0.0.1", port), timeout=T,
                                    source_address=("127.0.0.4", 0))
     raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
     got = b""
@@ -195,26 +198,26 @@ def handshakes_without_a_good_certificate_are_refused_logged_and_counted():
     raw.close()
     expect(b"HTTP/1." not in got and b"ok" not in got, "plain HTTP answered: %r" % got[:200])
     g.wait_log(r"\[api\] 127\.0\.0\.2: TLS handshake failed: peer did not return a "
-               r"certificate")
-    g.wait_log(r"\[api\] 127\.0\.0\.3: TLS handshake failed: certificate verify failed")
-    g.wait_log(r"\[api\] 127\.0\.0\.4: TLS handshake failed: http request")
+               r"certificate", timeout=T)
+    g.wait_log(r"\[api\] 127\.0\.0\.3: TLS handshake failed: certificate verify failed", timeout=T)
+    g.wait_log(r"\[api\] 127\.0\.0\.4: TLS handshake failed: http request", timeout=T)
     # the same peer again: counted, not logged again
     expect(refused(port, client_ctx(p), "127.0.0.2"), "no client certificate again: answered")
     wait_until(lambda: series(scrape(aport), "kyzmat_http_tls_handshake_failures_total",
-                              listener="api") == 4, 10, "4 failures counted")
+                              listener="api") == 4, T, "4 failures counted")
     expect(len(re.findall(r"127\.0\.0\.2: TLS handshake failed", g.log())) == 1,
            "one line per peer:\n" + g.log()[-2000:])
-    g.wait_log(r"1 more failed TLS handshakes or refused plain connections not logged")
+    g.wait_log(r"1 more failed TLS handshakes or refused plain connections not logged", timeout=T)
     # a handshake that stalls half-way is closed at the head deadline (1 s)
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10,
+    raw = socket.create_connection(("127.0.0.1", port), timeout=T,
                                    source_address=("127.0.0.6", 0))
     raw.sendall(b"\x16\x03\x01\x02\x00")     # a ClientHello's record header only
     expect(raw.recv(100) == b"", "stalled handshake: the server sent something")
     raw.close()
     g.wait_log(r"\[api\] 127\.0\.0\.6: TLS handshake failed: no TLS handshake within "
-               r"the head deadline \(1000 ms\)")
+               r"the head deadline \(1000 ms\)", timeout=T)
     wait_until(lambda: series(scrape(aport), "kyzmat_http_tls_handshake_failures_total",
-                              listener="api") == 5, 10, "5 failures counted")
+                              listener="api") == 5, T, "5 failures counted")
     # the good client still gets in, and the admin listener counts its own
     tok = create_token(g, "tax")
     code, r = https(port, "GET", "/v1/health", client_ctx(p, "client"),
@@ -251,7 +254,7 @@ def plain_listen_on_a_non_loopback_address_is_refused():
     s = Smsc()
     g = Kyzmatd(cfg(smsc_entry("sim", s.port)) +
                 'http: {listen: "127.0.0.1:0", insecure_plain: true}\n')
-    g.wait_log(r"\[api\] plain HTTP from any peer \(http\.insecure_plain\)")
+    g.wait_log(r"\[api\] plain HTTP from any peer \(http\.insecure_plain\)", timeout=T)
 
 
 @case
@@ -261,14 +264,14 @@ def admin_metrics_over_https_with_client_certificates():
     text = (cfg(smsc_entry("sim", s.port)) +
             'admin:\n  listen: "127.0.0.1:0"\n' + tls_block(p))
     g = Kyzmatd(text)
-    g.wait_log(r"\[admin\] HTTPS only .*client certificates required")
+    g.wait_log(r"\[admin\] HTTPS only .*client certificates required", timeout=T)
     aport = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)",
                           g.log()).group(1))
     code, body = https(aport, "GET", "/metrics", client_ctx(p, "client"))
     expect(code == 200 and "kyzmat_http_tls_handshake_failures_total" in body,
            "/metrics: %d %r" % (code, str(body)[:300]))
     expect(refused(aport, client_ctx(p), "127.0.0.5"), "admin without a certificate: answered")
-    g.wait_log(r"\[admin\] 127\.0\.0\.5: TLS handshake failed")
+    g.wait_log(r"\[admin\] 127\.0\.0\.5: TLS handshake failed", timeout=T)
     code, body = https(aport, "GET", "/metrics", client_ctx(p, "client"))
     expect(series(body, "kyzmat_http_tls_handshake_failures_total", listener="admin") == 1,
            "admin failure not counted")
@@ -288,7 +291,7 @@ def sighup_reloads_the_certificate_and_a_broken_one_keeps_the_old():
     first = fingerprint(port)
     expect(first == file_fingerprint(p["server"]), "served certificate is not the file's")
     # an open connection keeps working across the reload
-    keep = http.client.HTTPSConnection("127.0.0.1", port, context=client_ctx(p), timeout=10)
+    keep = http.client.HTTPSConnection("127.0.0.1", port, context=client_ctx(p), timeout=T)
     keep.request("GET", "/v1/health")
     r = keep.getresponse()
     r.read()
@@ -296,7 +299,7 @@ def sighup_reloads_the_certificate_and_a_broken_one_keeps_the_old():
     shutil.copy(q["server"], cert)
     shutil.copy(q["server_key"], key)
     g.signal(signal.SIGHUP)
-    g.wait_log(r"\[api\] TLS certificate reloaded from .*api\.pem")
+    g.wait_log(r"\[api\] TLS certificate reloaded from .*api\.pem", timeout=T)
     second = fingerprint(port)
     expect(second == file_fingerprint(q["server"]) and second != first,
            "after SIGHUP: %s (want %s)" % (second, file_fingerprint(q["server"])))
@@ -310,7 +313,7 @@ def sighup_reloads_the_certificate_and_a_broken_one_keeps_the_old():
         f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
     g.signal(signal.SIGHUP)
     g.wait_log(r"\[api\] TLS reload refused: cannot read certificate .*api\.pem.*; new "
-               r"connections keep the previous certificate")
+               r"connections keep the previous certificate", timeout=T)
     expect(fingerprint(port) == second, "a broken file replaced the certificate")
     expect(g.alive(), "kyzmatd died on a broken certificate")
 
@@ -322,7 +325,7 @@ def xroad_gateway(ss_cert):
              '      KG/GOV/70000001/tax-sms: tax messages\n'
              '      "KG/GOV/70000002/cec": cec\n' % ss_cert)
     g, port, _ = https_gateway(s, tls_block(p), admin=False, http_extra=xroad)
-    g.wait_log(r"\[api\] X-Road service: 2 members")
+    g.wait_log(r"\[api\] X-Road service: 2 members", timeout=T)
     return s, g, port
 
 
@@ -337,7 +340,7 @@ def xroad_client_header_is_trusted_from_the_security_server_only():
     code, r = https(port, "POST", "/v1/messages", ss, {"to": "996555700001", "text": "via X-Road"},
                     xc)
     expect(code == 202, "X-Road POST: %d %r" % (code, r))
-    wait_until(lambda: s.stats().get("submits", 0) >= 1, 10, "the SMS at the simulator")
+    wait_until(lambda: s.stats().get("submits", 0) >= 1, T, "the SMS at the simulator")
     # it was stored as agency "tax": tax's own token reads it
     code, m = https(port, "GET", "/v1/messages/%d" % r["id"], ordinary,
                     headers={"Authorization": "Bearer " + tok})
