@@ -269,20 +269,7 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
     a->port = http_edge_port(a->edge);
     log_msg(KLOG_INFO, ADMIN_PEER, "listening on %s port %d: /metrics, /healthz, "
             "/readyz", host, a->port);
-    if (http_edge_tls(a->edge))     /* issue 13 tls-http */
-        log_msg(KLOG_INFO, ADMIN_PEER, "HTTPS only (certificate %s%s)",
-                o->tls_cert, o->tls_client_ca && o->tls_client_ca[0]
-                    ? "; client certificates required" : "");
-    else if (o->insecure_plain)
-        log_msg(KLOG_WARN, ADMIN_PEER, "plain HTTP from any peer "
-                "(admin.insecure_plain): keep it on a private network");
     return a;
-}
-
-int admin_tls_reload(struct admin *a)
-{
-    char err[300];
-    return a ? http_edge_tls_reload(a->edge, err, sizeof err) : 0;
 }
 
 void admin_free(struct admin *a)
@@ -298,4 +285,9 @@ void admin_free(struct admin *a)
 int admin_port(const struct admin *a)
 {
     return a ? a->port : 0;
+}
+
+int admin_tls_reload(struct admin *a)
+{
+    return a ? http_edge_tls_reload(a->edge) : 0;
 }

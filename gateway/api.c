@@ -1844,21 +1844,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     }
     a->port = http_edge_port(a->edge);
     log_msg(KLOG_INFO, API_PEER, "listening on %s port %d", host, a->port);
-    if (http_edge_tls(a->edge))     /* issue 13 tls-http */
-        log_msg(KLOG_INFO, API_PEER, "HTTPS only (certificate %s%s)",
-                opts->tls_cert, opts->tls_client_ca && opts->tls_client_ca[0]
-                    ? "; client certificates required" : "");
-    else if (opts && opts->insecure_plain)
-        log_msg(KLOG_WARN, API_PEER, "plain HTTP from any peer "
-                "(http.insecure_plain): requests and tokens cross the network "
-                "unencrypted unless a TLS proxy is in front");
     return a;
-}
-
-int api_tls_reload(struct api *a)
-{
-    char err[300];
-    return a ? http_edge_tls_reload(a->edge, err, sizeof err) : 0;
 }
 
 void api_free(struct api *a)
@@ -1882,6 +1868,11 @@ void api_free(struct api *a)
 int api_port(const struct api *a)
 {
     return a ? a->port : 0;
+}
+
+int api_tls_reload(struct api *a)
+{
+    return a ? http_edge_tls_reload(a->edge) : 0;
 }
 
 void api_get_stats(const struct api *a, struct api_stats *out)

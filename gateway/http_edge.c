@@ -1099,6 +1099,13 @@ static int edge_tls_setup(struct http_edge *e, const struct http_edge_opts *o,
             return -1;
         }
     }
+    if (e->ssl)
+        log_msg(KLOG_INFO, e->peer, "HTTPS only (certificate %s%s)", e->tls_cert,
+                e->tls_ca ? "; client certificates required" : "");
+    else if (e->plain_anywhere)
+        log_msg(KLOG_WARN, e->peer, "plain HTTP from any peer (%s.insecure_plain): "
+                "requests cross the network unencrypted unless a TLS proxy is "
+                "in front", e->key);
     if (!o->metrics)
         return 0;
     e->metrics = o->metrics;
@@ -1116,14 +1123,13 @@ static int edge_tls_setup(struct http_edge *e, const struct http_edge_opts *o,
     return 0;
 }
 
-int http_edge_tls_reload(struct http_edge *e, char *err, size_t errlen)
+int http_edge_tls_reload(struct http_edge *e)
 {
     if (!e || !e->ssl)
         return 0;
     char terr[300];
     SSL_CTX *ctx = edge_ctx(e, terr, sizeof terr);
     if (!ctx) {
-        snprintf(err, errlen, "%s", terr);
         log_msg(KLOG_ERROR, e->peer, "TLS reload refused: %s; new connections "
                 "keep the previous certificate", terr);
         return -1;
@@ -1133,11 +1139,6 @@ int http_edge_tls_reload(struct http_edge *e, char *err, size_t errlen)
     log_msg(KLOG_INFO, e->peer, "TLS certificate reloaded from %s: new "
             "connections use it", e->tls_cert);
     return 0;
-}
-
-bool http_edge_tls(const struct http_edge *e)
-{
-    return e && e->ssl;
 }
 
 int http_edge_peer_cert_sha256(struct http_edge *e, struct evhttp_request *req,

@@ -115,11 +115,9 @@ unsigned http_edge_open(const struct http_edge *e);
 
 /* Read the certificate, key and client CA files again and use them for new
  * connections; connections open now keep theirs.  0 (also for a plain
- * listener: nothing to do), or -1 with the reason in err, the old
- * certificate kept.  Logs either way. */
-int http_edge_tls_reload(struct http_edge *e, char *err, size_t errlen);
-/* 1 when the listener speaks HTTPS. */
-bool http_edge_tls(const struct http_edge *e);
+ * listener or NULL: nothing to do), or -1, the old certificate kept.  Logs
+ * either way, with the reason. */
+int http_edge_tls_reload(struct http_edge *e);
 /* The SHA-256 of the DER client certificate req's connection presented
  * (verified against tls_client_ca): 0 with out[0..32) filled, or -1 (plain
  * connection, no certificate). */

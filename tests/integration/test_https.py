@@ -136,15 +136,10 @@ def https_gateway(smsc, http_tls, admin=True, http_extra="", extra="", name="kyz
     return g, port, aport
 
 
-def series(text, name, **labels):
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            return float(m.group(4))
-    return None
+def series(text, name, listener):
+    """The value of name{listener="..."} in a scrape, or None."""
+    m = re.search(r'^%s\{listener="%s"\} (\S+)$' % (name, listener), text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def scrape(aport):
