@@ -4,8 +4,8 @@
  *
  * Design.  One evhttp bound on the daemon's event_base; one generic
  * callback routes by path.  Each request goes route -> method (405) ->
- * token (401) -> scope (403) -> Content-Type (415) -> body schema (400) ->
- * handler.  The routes are one table (routes[], under "routing": method,
+ * token (401; or an X-Road member, see authorize_xroad) -> scope (403) ->
+ * Content-Type (415) -> body schema (400) -> handler.  The routes are one table (routes[], under "routing": method,
  * path with {params}, scope, body kind, handler) and that preamble is
  * written once (serve()); a handler gets the parsed body and answers.  The
  * body checks are the pure api_parse_*() functions of gateway/api_parse.c

@@ -20,7 +20,9 @@
  *     GET  /v1/templates[?after=S/L&limit=N]  200 the agency's templates
  *     GET  /v1/health                         200 {"ok":true, counters} (no auth)
  * with `Authorization: Bearer TOKEN` (token looked up by its SHA-256 in the
- * store), strict JSON schemas, and group commit: every write of one loop
+ * store; or, behind an X-Road security server, X-Road-Client on a
+ * connection that presented that server's certificate, issue 13), strict
+ * JSON schemas, and group commit: every write of one loop
  * pass joins the store's batch, which the store commits once per pass;
  * the pass's acknowledgements are sent only from the commit's waiter
  * (store_on_commit; a failed commit turns every one of them into 503,

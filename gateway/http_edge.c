@@ -130,7 +130,7 @@ struct conn {
     bool nul;                    /* a NUL byte arrived (sticky) */
     bool linger;                 /* an early 413 went out: drain at close */
     bool tls;                    /* an OpenSSL bufferevent (issue 13) */
-    bool expired;                /* closed at the head deadline */
+    const char *closed_by;       /* the edge closed it: why (a log phrase) */
     char peer[EDGE_ADDR];        /* the peer's address, once attached */
 };
 TAILQ_HEAD(conn_list, conn);
@@ -352,9 +352,8 @@ static void tls_failed(struct http_edge *e, struct conn *c)
     unsigned long err = bufferevent_get_openssl_error(c->bev);
     while (bufferevent_get_openssl_error(c->bev) != 0)
         ;
-    if (c->expired) {
-        snprintf(why, sizeof why, "no TLS handshake within the head deadline "
-                 "(%" PRIu64 " ms)", e->head_ms);
+    if (c->closed_by) {
+        snprintf(why, sizeof why, "%s", c->closed_by);
     } else if (err && SSL_get_verify_result(ssl) == X509_V_OK) {
         const char *r = ERR_reason_error_string(err);
         snprintf(why, sizeof why, "%s", r ? r : "TLS error");
@@ -665,6 +664,8 @@ static void evict_oldest(struct http_edge *e)
     e->n.evicted++;
     log_msg(KLOG_DEBUG, e->peer, "connection closed to make room (%u open)",
             e->open);
+    c->closed_by = "closed to make room at the connection cap before the "
+                   "handshake finished";
     conn_close(c);
     log_note(e);
 }
@@ -696,7 +697,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             e->n.expired++;
             noted = true;
         }
-        c->expired = true;
+        c->closed_by = "no TLS handshake within the head deadline";
         conn_close(c);
     }
     if (c) {
