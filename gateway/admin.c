@@ -263,6 +263,10 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
         .head_timeout_ms = o->head_timeout_ms,
         .max_connections = o->max_connections ? o->max_connections : 64,
         .peer = ADMIN_PEER, .key = "admin", .on_request = on_request, .arg = a,
+        /* issue 13 tls-http */
+        .tls_cert = o->tls_cert, .tls_key = o->tls_key,
+        .tls_client_ca = o->tls_client_ca, .plain_anywhere = o->insecure_plain,
+        .metrics = o->metrics,
     };
     char eerr[200];
     struct console_opts co = o->console ? *o->console : (struct console_opts){ 0 };
@@ -306,4 +310,9 @@ int admin_port(const struct admin *a)
 struct console *admin_console(const struct admin *a)
 {
     return a ? a->console : NULL;
+}
+
+int admin_tls_reload(struct admin *a)
+{
+    return a ? http_edge_tls_reload(a->edge) : 0;
 }

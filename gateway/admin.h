@@ -21,7 +21,8 @@
  *                  and every page but the login form needs a session.  The connection-level defences (head
  * deadline, connection cap, JSON error pages) are gateway/http_edge's.
  * Nothing here changes state, and nothing here needs a token: keep the
- * listener on a private address.  A scrape renders the registry on the
+ * listener on a private address, or serve it over HTTPS with client
+ * certificates (admin.tls, issue 13).  A scrape renders the registry on the
  * loop (a few hundred series: well under a millisecond).
  *
  * Ownership: struct admin is owned by its creator (main.c) and freed with
@@ -66,6 +67,11 @@ struct admin_opts {
      * the listener serves HTTPS, its setup sets console->https so the
      * session cookie gets Secure. */
     const struct console_opts *console;
+    /* issue 13 tls-http: HTTPS (PEM paths; cert and key: TLS only;
+     * client_ca: scrapers must present a certificate it signed); plain
+     * HTTP from non-loopback peers (insecure_plain). */
+    const char *tls_cert, *tls_key, *tls_client_ca;
+    bool insecure_plain;
 };
 
 /* Bind and start serving; NULL with err filled (a bad address, a port in
@@ -76,5 +82,8 @@ void admin_free(struct admin *a);
 int admin_port(const struct admin *a);
 /* The console (NULL when none): for rooms that register routes. */
 struct console *admin_console(const struct admin *a);
+/* issue 13 tls-http: read the TLS files again (SIGHUP); on an error the
+ * old certificate stays (logged either way).  0, or -1; NULL or plain: 0. */
+int admin_tls_reload(struct admin *a);
 
 #endif

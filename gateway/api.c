@@ -4,8 +4,8 @@
  *
  * Design.  One evhttp bound on the daemon's event_base; one generic
  * callback routes by path.  Each request goes route -> method (405) ->
- * token (401) -> scope (403) -> Content-Type (415) -> body schema (400) ->
- * handler.  The routes are one table (routes[], under "routing": method,
+ * token (401; or an X-Road member, see authorize_xroad) -> scope (403) ->
+ * Content-Type (415) -> body schema (400) -> handler.  The routes are one table (routes[], under "routing": method,
  * path with {params}, scope, body kind, handler) and that preamble is
  * written once (serve()); a handler gets the parsed body and answers.  The
  * body checks are the pure api_parse_*() functions of gateway/api_parse.c
@@ -52,6 +52,7 @@
  */
 #include "gateway/api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -126,7 +127,16 @@ struct api {
     void *route_ud;
     struct api_stats stats;
     struct kz_netallow callback_allow;   /* issue 14 item 9 */
-    bool xroad;                          /* issue 13: X-Road callbacks possible */
+    bool xroad_callbacks;                /* issue 13: X-Road callbacks possible */
+    /* issue 13 tls-http: the API as an X-Road service (http.xroad) */
+    struct {
+        unsigned char ss[32];     /* the security server's certificate (SHA-256) */
+        struct xroad_member {
+            char *client;         /* "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]" */
+            char *agency, *scopes;
+        } *m;
+        size_t n;                 /* 0: X-Road mode off */
+    } xroad;
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
      * authorize), so a revoked token stops working at the next commit. */
@@ -373,9 +383,79 @@ static void auth_remember(struct api *a, const char *tok, size_t len, int rc,
     a->auth.valid = true;
 }
 
+/* The agency with this code, made (named after its code) when missing. */
+static int agency_ensure(struct store *st, const char *code, int64_t *id)
+{
+    int rc = store_agency_by_code(st, code, id);
+    if (rc == STORE_NOTFOUND)
+        rc = store_agency_put(st, code, code, id);
+    return rc;
+}
+
+/* The request's agency, its scopes and idempotency scope, from a token's
+ * or an X-Road member's; 403 when scope is not among them. */
+static int grant(struct rq *r, const char *agency, const char *scopes,
+                 const char *scope, const char *who)
+{
+    snprintf(r->agency, sizeof r->agency, "%s", agency);
+    snprintf(r->scopes, sizeof r->scopes, "%s", scopes);
+    snprintf(r->client, sizeof r->client, "agency:%" PRId64, r->agency_id);
+    if (!scope_ok(r->scopes, scope)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s lacks the \"%s\" scope", who, scope);
+        reply_error(r, 403, msg, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * issue 13 tls-http: the API behind an X-Road security server.  On a
+ * connection that presented exactly the security server's certificate
+ * (http.xroad.security_server_cert), X-Road-Client names the calling
+ * member; http.xroad.members maps it to an agency and its scopes, as a
+ * token would.  Anywhere else the header means nothing and the bearer
+ * token decides.  0 authorized, -1 answered (403 for a member not
+ * configured), 1 not an X-Road request.
+ */
+static int authorize_xroad(struct rq *r, const char *scope)
+{
+    struct api *a = r->a;
+    unsigned char fp[32];
+    const char *xc = a->xroad.n ? evhttp_find_header(
+        evhttp_request_get_input_headers(r->req), "X-Road-Client") : NULL;
+    if (!xc || http_edge_peer_cert_sha256(a->edge, r->req, fp) != 0 ||
+        memcmp(fp, a->xroad.ss, sizeof fp) != 0)
+        return 1;
+    if (http_edge_nul(a->edge, r->req)) {
+        reply_error(r, 401, "malformed X-Road-Client header", NULL);
+        return -1;
+    }
+    const struct xroad_member *m = NULL;
+    for (size_t i = 0; i < a->xroad.n && !m; i++)
+        if (strcmp(a->xroad.m[i].client, xc) == 0)
+            m = &a->xroad.m[i];
+    if (!m) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "X-Road client \"%.100s\" is not a member this "
+                 "gateway serves (http.xroad.members)", xc);
+        reply_error(r, 403, msg, NULL);
+        return -1;
+    }
+    int rc = agency_ensure(a->st, m->agency, &r->agency_id);
+    if (rc != STORE_OK) {
+        reply_store_error(r, rc);
+        return -1;
+    }
+    return grant(r, m->agency, m->scopes, scope, "X-Road member");
+}
+
 /* 0 when authorized for scope; else the answer is sent and -1 returned. */
 static int authorize(struct rq *r, const char *scope)
 {
+    int x = authorize_xroad(r, scope);      /* issue 13 tls-http */
+    if (x != 1)
+        return x;
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
                                        "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
@@ -413,21 +493,14 @@ static int authorize(struct rq *r, const char *scope)
     }
     /* Stored as "SCOPES@AGENCYCODE" by api_token_create (see there). */
     char *at = strrchr(stored, '@');
+    char agency[STORE_CODE_MAX];
     if (at) {
         *at = '\0';
-        snprintf(r->agency, sizeof r->agency, "%s", at + 1);
+        snprintf(agency, sizeof agency, "%s", at + 1);
     } else {
-        snprintf(r->agency, sizeof r->agency, "agency#%" PRId64, r->agency_id);
+        snprintf(agency, sizeof agency, "agency#%" PRId64, r->agency_id);
     }
-    snprintf(r->scopes, sizeof r->scopes, "%s", stored);
-    snprintf(r->client, sizeof r->client, "agency:%" PRId64, r->agency_id);
-    if (!scope_ok(r->scopes, scope)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "token lacks the \"%s\" scope", scope);
-        reply_error(r, 403, msg, NULL);
-        return -1;
-    }
-    return 0;
+    return grant(r, agency, stored, scope, "token");
 }
 
 static int check_json_type(struct rq *r)
@@ -630,7 +703,8 @@ static int accept_message(struct rq *r, struct api_message *m,
                           struct api_error *e)
 {
     memset(e, 0, sizeof *e);
-    if (api_callback_check(m->callback_url, &r->a->callback_allow, r->a->xroad, e) != 0)
+    if (api_callback_check(m->callback_url, &r->a->callback_allow,
+                           r->a->xroad_callbacks, e) != 0)
         return STORE_OK;
     return render_message(r, m, e);
 }
@@ -1994,6 +2068,73 @@ int api_metrics(struct api *a, struct kz_metrics *m, char *err, size_t errlen)
 
 /* ---- life cycle ---------------------------------------------------------------- */
 
+/* issue 13 tls-http: "AB:CD:..." or "abcd..." (64 hex digits) -> out. */
+static int sha256_hex(const char *s, unsigned char out[32])
+{
+    size_t n = 0;
+    for (; *s && n < 64; s++) {
+        if (*s == ':')
+            continue;
+        const char *hex = "0123456789abcdef";
+        const char *d = isxdigit((unsigned char)*s) ? strchr(hex, tolower(*s)) : NULL;
+        if (!d)
+            return -1;
+        out[n / 2] = (unsigned char)((n % 2 ? out[n / 2] << 4 : 0) | (d - hex));
+        n++;
+    }
+    return n == 64 && !*s ? 0 : -1;
+}
+
+static void xroad_free(struct api *a)
+{
+    for (size_t i = 0; i < a->xroad.n; i++) {
+        free(a->xroad.m[i].client);
+        free(a->xroad.m[i].agency);
+        free(a->xroad.m[i].scopes);
+    }
+    free(a->xroad.m);
+    a->xroad.m = NULL;
+    a->xroad.n = 0;
+}
+
+/* The X-Road members and the security server's fingerprint.  0, or -1. */
+static int xroad_setup(struct api *a, const struct api_opts *o, char *err,
+                       size_t errlen)
+{
+    if (!o->xroad_members_n)
+        return 0;
+    char ferr[300];
+    if (!o->xroad_ss_cert || (sha256_hex(o->xroad_ss_cert, a->xroad.ss) != 0 &&
+        http_edge_cert_file_sha256(o->xroad_ss_cert, a->xroad.ss, ferr,
+                                   sizeof ferr) != 0)) {
+        snprintf(err, errlen, "http.xroad.security_server_cert: %s",
+                 o->xroad_ss_cert ? ferr : "missing");
+        return -1;
+    }
+    a->xroad.m = calloc(o->xroad_members_n, sizeof *a->xroad.m);
+    if (!a->xroad.m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < o->xroad_members_n; i++, a->xroad.n++) {
+        const char *item = o->xroad_members[i], *eq = strchr(item, '=');
+        const char *sp = eq ? strchr(eq, ' ') : NULL;
+        struct xroad_member *m = &a->xroad.m[i];
+        m->client = eq ? strndup(item, (size_t)(eq - item)) : NULL;
+        m->agency = eq ? strndup(eq + 1, sp ? (size_t)(sp - eq - 1) : strlen(eq + 1))
+                       : NULL;
+        m->scopes = strdup(sp ? sp + 1 : "*");
+        if (!m->client || !m->agency || !m->scopes) {
+            snprintf(err, errlen, "http.xroad.members: bad item \"%s\"", item);
+            return -1;
+        }
+    }
+    log_msg(KLOG_INFO, API_PEER, "X-Road service: %zu member%s; X-Road-Client is "
+            "trusted from the security server's certificate only", a->xroad.n,
+            a->xroad.n == 1 ? "" : "s");
+    return 0;
+}
+
 struct api *api_new(struct event_base *base, struct store *st,
                     const struct api_opts *opts, char *err, size_t errlen)
 {
@@ -2021,7 +2162,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->ussd_ud = opts ? opts->ussd_ud : NULL;
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
-    a->xroad = opts && opts->xroad;
+    a->xroad_callbacks = opts && opts->xroad;
     size_t bad = 0;
     if (opts && kz_netallow_init(&a->callback_allow,
                                  (const char *const *)opts->callback_allow,
@@ -2031,12 +2172,22 @@ struct api *api_new(struct event_base *base, struct store *st,
         api_free(a);
         return NULL;
     }
+    if (opts && xroad_setup(a, opts, err, errlen) != 0) {  /* issue 13 tls-http */
+        api_free(a);
+        return NULL;
+    }
     a->max_body = opts && opts->max_body ? opts->max_body : 65536;
     struct http_edge_opts eo = {
         .host = host, .port = (int)port, .max_body = a->max_body,
         .head_timeout_ms = opts ? opts->head_timeout_ms : 0,
         .max_connections = opts ? opts->max_connections : 0,
         .on_request = on_request, .arg = a,
+        /* issue 13 tls-http */
+        .tls_cert = opts ? opts->tls_cert : NULL,
+        .tls_key = opts ? opts->tls_key : NULL,
+        .tls_client_ca = opts ? opts->tls_client_ca : NULL,
+        .plain_anywhere = opts && opts->insecure_plain,
+        .metrics = opts ? opts->edge_metrics : NULL,
     };
     char eerr[200];
     a->edge = http_edge_new(base, &eo, eerr, sizeof eerr);
@@ -2060,6 +2211,7 @@ void api_free(struct api *a)
         answer_pending(a, -1);
     http_edge_free(a->edge);
     kz_netallow_free(&a->callback_allow);
+    xroad_free(a);                  /* issue 13 tls-http */
     for (size_t i = 0; a->metrics && i < a->n_counts; i++)
         kz_metrics_retire(a->metrics, a->counts[i].n);
     for (size_t k = 0; a->metrics && k < NROUTES; k++)
@@ -2072,6 +2224,11 @@ int api_port(const struct api *a)
     return a ? a->port : 0;
 }
 
+int api_tls_reload(struct api *a)
+{
+    return a ? http_edge_tls_reload(a->edge) : 0;
+}
+
 void api_get_stats(const struct api *a, struct api_stats *out)
 {
     *out = a->stats;
@@ -2079,15 +2236,8 @@ void api_get_stats(const struct api *a, struct api_stats *out)
 
 /* ---- tokens ---------------------------------------------------------------------- */
 
-int api_token_create(struct store *st, const char *agency, const char *scopes,
-                     char *token, size_t cap, char *err, size_t errlen)
+int api_scopes_check(const char *scopes, char *err, size_t errlen)
 {
-    if (!scopes)
-        scopes = "*";
-    if (!agency || !api_is_code(agency) || cap < API_TOKEN_LEN) {
-        snprintf(err, errlen, "agency code must be 1..63 of A-Z a-z 0-9 . _ : -");
-        return STORE_INVALID;
-    }
     for (const char *p = scopes; *p;) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
@@ -2101,10 +2251,24 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
             snprintf(err, errlen,
                      "unknown scope in \"%s\" (want messages, applications, "
                      "offices, slots, templates, law_required or *)", scopes);
-            return STORE_INVALID;
+            return -1;
         }
         p += n + (e ? 1 : 0);
     }
+    return 0;
+}
+
+int api_token_create(struct store *st, const char *agency, const char *scopes,
+                     char *token, size_t cap, char *err, size_t errlen)
+{
+    if (!scopes)
+        scopes = "*";
+    if (!agency || !api_is_code(agency) || cap < API_TOKEN_LEN) {
+        snprintf(err, errlen, "agency code must be 1..63 of A-Z a-z 0-9 . _ : -");
+        return STORE_INVALID;
+    }
+    if (api_scopes_check(scopes, err, errlen) != 0)
+        return STORE_INVALID;
     char stored[STORE_SCOPES_MAX];
     if ((size_t)snprintf(stored, sizeof stored, "%s@%s", scopes, agency) >=
         sizeof stored) {
@@ -2112,9 +2276,7 @@ int api_token_create(struct store *st, const char *agency, const char *scopes,
         return STORE_INVALID;
     }
     int64_t agency_id;
-    int rc = store_agency_by_code(st, agency, &agency_id);
-    if (rc == STORE_NOTFOUND)
-        rc = store_agency_put(st, agency, agency, &agency_id);
+    int rc = agency_ensure(st, agency, &agency_id);
     if (rc != STORE_OK) {
         snprintf(err, errlen, "agency %s: %s", agency, store_errmsg(st));
         return rc;

@@ -26,7 +26,9 @@
  *     GET  /v1/templates[?after=S/L&limit=N]  200 the agency's templates
  *     GET  /v1/health                         200 {"ok":true, counters} (no auth)
  * with `Authorization: Bearer TOKEN` (token looked up by its SHA-256 in the
- * store), strict JSON schemas, and group commit: every write of one loop
+ * store; or, behind an X-Road security server, X-Road-Client on a
+ * connection that presented that server's certificate, issue 13), strict
+ * JSON schemas, and group commit: every write of one loop
  * pass joins the store's batch, which the store commits once per pass;
  * the pass's acknowledgements are sent only from the commit's waiter
  * (store_on_commit; a failed commit turns every one of them into 503,
@@ -56,6 +58,7 @@
 struct event_base;
 struct api;
 struct outbox_route;
+struct kz_metrics;
 
 #define API_NOTICES_PER_HOUR 5
 
@@ -99,6 +102,21 @@ struct api_opts {
     /* issue 13: the gateway has an X-Road security server, so an agency's
      * callback_url may be "xroad:SERVICE[/path]" (sent through it) */
     bool xroad;
+    /* issue 13 tls-http: HTTPS (PEM paths; cert and key set: TLS only;
+     * client_ca: mutual TLS), plain HTTP from non-loopback peers
+     * (insecure_plain), and where the edge counts handshake failures. */
+    const char *tls_cert, *tls_key, *tls_client_ca;
+    bool insecure_plain;
+    struct kz_metrics *edge_metrics;
+    /* issue 13 tls-http: the API as an X-Road service.  xroad_ss_cert: the
+     * security server's certificate (a PEM path, read at start, or its
+     * SHA-256 as 64 hex digits, colons allowed); xroad_members: items
+     * "CLIENT=AGENCY[ SCOPES]" (config http.xroad.members).  On a
+     * connection that presented that certificate, X-Road-Client names the
+     * member and so the agency; elsewhere the header is ignored. */
+    const char *xroad_ss_cert;
+    char *const *xroad_members;
+    size_t xroad_members_n;
 };
 
 /*
@@ -116,6 +134,10 @@ struct api *api_new(struct event_base *base, struct store *st,
 void api_free(struct api *api);
 /* The bound TCP port (useful when opts->listen asked for port 0). */
 int api_port(const struct api *api);
+/* issue 13 tls-http: read the TLS certificate files again (SIGHUP); new
+ * connections use them, on an error the old ones stay (logged either
+ * way).  0, or -1.  A plain listener: 0. */
+int api_tls_reload(struct api *api);
 
 /* Counters (also in GET /v1/health). */
 struct api_stats {
@@ -143,6 +165,9 @@ void api_get_stats(const struct api *api, struct api_stats *out);
  * a loop; else with the pass's commit.
  */
 #define API_TOKEN_LEN 68
+/* Is scopes a comma-separated list of the scopes above (or "*")?  0, or
+ * -1 with the reason in err.  Pure. */
+int api_scopes_check(const char *scopes, char *err, size_t errlen);
 int api_token_create(struct store *st, const char *agency, const char *scopes,
                      char *token, size_t cap, char *err, size_t errlen);
 

@@ -17,12 +17,14 @@
  * Owns: nothing global.  A struct config owns all its strings and arrays.
  * A key may live in a mapping nested under its entry: its row's name is
  * the path, "tls.enabled" (issue 13 tls-smpp: smsc[].tls); parse_map_in
- * walks such a mapping with the group "tls." and the same table.
+ * walks such a mapping with the group "tls." and the same table.  A
+ * section may sit inside another (admin.console, http.tls, admin.tls,
+ * http.xroad: sections[].parent), its keys' fields in the parent's struct.
  *
  * May call: libfyaml, libc, base/utf8, base/netaddr, base/xroad,
- * dialogs_parse_url() (pure).  No I/O except config_load_file() (reads the
- * one file, and checks
- * that the TLS files it names can be read) and config_print_help() (writes
+ * dialogs_parse_url(), http_edge_listen_parse/http_edge_loopback_host,
+ * api_is_code and api_scopes_check (pure).  No I/O except
+ * config_load_file() (reads the one file, and checks
  * the help text where told).
  */
 #include "gateway/config.h"
@@ -32,6 +34,9 @@
 #include "smpp/dialect.h"
 #include "gateway/log.h"
 #include "gateway/dialogs.h"
+#include "gateway/http_edge.h"
+#include "gateway/api.h"
+#include "gateway/api_parse.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -51,6 +56,7 @@ enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
             S_USSD, S_CALLBACKS, S_XROAD /* issue 13 xroad */,
             S_ADMIN_CONSOLE,    /* issue 10 console: admin.console */
+            S_HTTP_TLS, S_ADMIN_TLS, S_HTTP_XROAD,  /* issue 13 tls-http */
             S_COUNT };
 
 struct section {
@@ -58,7 +64,8 @@ struct section {
     int is_list;                /* a list of mappings (smsc) */
     const char *help;
     enum sect parent;           /* S_TOP, or the section it sits in
-                                 * (issue 10 console: admin.console) */
+                                 * (admin.console, http.tls, ...); its keys'
+                                 * fields live in the parent's struct */
 };
 
 static const struct section sections[S_COUNT] = {
@@ -78,6 +85,14 @@ static const struct section sections[S_COUNT] = {
                   "server: menu nodes with an xroad: block" },
     [S_ADMIN_CONSOLE] = { "console", 0, "the operators' console under "
                           "/console/ on the admin listener", S_ADMIN },
+    /* issue 13 tls-http */
+    [S_HTTP_TLS] = { "tls", 0, "HTTPS for the API: with cert and key set, "
+                     "http.listen speaks only TLS (1.2 or 1.3)", S_HTTP },
+    [S_ADMIN_TLS] = { "tls", 0, "HTTPS for the admin listener: with cert and "
+                      "key set, admin.listen speaks only TLS", S_ADMIN },
+    [S_HTTP_XROAD] = { "xroad", 0, "the API as an X-Road (Tunduk) REST service: "
+                       "behind the agencies' security server, X-Road-Client "
+                       "names the calling agency", S_HTTP },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -92,6 +107,8 @@ static const struct section sections[S_COUNT] = {
 #define F_NETALLOW  0x200u  /* list items: host names or CIDRs (base/netaddr) */
 #define F_XR_CLIENT 0x400u  /* "" or an X-Road client identifier (issue 13 xroad) */
 #define F_HTTP_URL  0x800u  /* "" or http(s)://HOST[:PORT] (issue 13 xroad) */
+#define F_MEMBERS   0x1000u /* a mapping CLIENT: "AGENCY [SCOPES]", kept as a
+                             * list of "CLIENT=AGENCY[ SCOPES]" (issue 13) */
 
 struct key {
     enum sect sect;
@@ -225,6 +242,44 @@ static const struct key keys[] = {
       "cap on API connections; at the cap the oldest one without a request "
       "in progress is closed; 0 = RLIMIT_NOFILE less 256 kept for the links, "
       "the database, Redis and curl (logged at start)" },
+    /* issue 13 tls-http: HTTPS, and plain HTTP on loopback only */
+    { S_HTTP, "insecure_plain", T_BOOL, "false", 0, 0, NULL, 0,
+      C(http_insecure_plain), 0,
+      "allow plain HTTP (no http.tls) on a non-loopback http.listen and from "
+      "any peer: only behind a TLS proxy on a private network (logged as a "
+      "warning at start)" },
+    { S_HTTP_TLS, "cert", T_STR, "", 0, 4096, NULL, 0, C(http_tls_cert), 0,
+      "PEM certificate chain the API serves; empty = plain HTTP (loopback "
+      "only); the files are read again on SIGHUP" },
+    { S_HTTP_TLS, "key", T_STR, "", 0, 4096, NULL, 0, C(http_tls_key), 0,
+      "its PEM private key" },
+    { S_HTTP_TLS, "client_ca", T_STR, "", 0, 4096, NULL, 0,
+      C(http_tls_client_ca), 0,
+      "PEM CA bundle: when set, every client must present a certificate it "
+      "signed (mutual TLS), else the handshake is refused" },
+    { S_HTTP_XROAD, "security_server_cert", T_STR, "", 0, 4096, NULL, 0,
+      C(http_xroad_ss_cert), 0,
+      "the security server's TLS client certificate: a PEM file (read at "
+      "start) or its SHA-256 (64 hex digits, colons allowed); it must also be "
+      "signed by (or be in) http.tls.client_ca.  Only a connection that "
+      "presents it may name the agency by X-Road-Client" },
+    { S_HTTP_XROAD, "members", T_STRLIST, "[]", 1, 600, NULL, F_MEMBERS,
+      C(http_xroad_members), C(http_xroad_members_count),
+      "X-Road clients served, as a mapping INSTANCE/CLASS/MEMBER[/SUBSYSTEM]: "
+      "\"AGENCY [SCOPES]\" (scopes as for --create-token, default *); any "
+      "other X-Road-Client gets 403; read at start" },
+    { S_ADMIN, "insecure_plain", T_BOOL, "false", 0, 0, NULL, 0,
+      C(admin_insecure_plain), 0,
+      "allow plain HTTP (no admin.tls) on a non-loopback admin.listen and "
+      "from any peer (logged as a warning at start)" },
+    { S_ADMIN_TLS, "cert", T_STR, "", 0, 4096, NULL, 0, C(admin_tls_cert), 0,
+      "PEM certificate chain of the admin listener; empty = plain HTTP "
+      "(loopback only); read again on SIGHUP" },
+    { S_ADMIN_TLS, "key", T_STR, "", 0, 4096, NULL, 0, C(admin_tls_key), 0,
+      "its PEM private key" },
+    { S_ADMIN_TLS, "client_ca", T_STR, "", 0, 4096, NULL, 0,
+      C(admin_tls_client_ca), 0,
+      "PEM CA bundle: when set, scrapers must present a certificate it signed" },
 
     { S_REDIS, "url", T_STR, "", 0, 1024, NULL, F_REDIS_URL, C(redis_url), 0,
       "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (AUTH, SELECT; %XX escapes "
@@ -848,6 +903,99 @@ static bool list_item_bad(const struct key *k, const char *s, size_t len,
     return true;
 }
 
+static const char *scalar_key(struct fy_node *kn, size_t *len);
+
+/* issue 13 tls-http: what is wrong with an X-Road member (client id c,
+ * value "AGENCY [SCOPES]" v), or NULL.  why holds the detail. */
+static const char *member_bad(const char *c, size_t cl, const char *v, size_t vl,
+                              char *why, size_t n)
+{
+    unsigned parts = 0;
+    size_t plen = 0;
+    bool ok = cl > 0;
+    for (size_t i = 0; ok && i <= cl; i++) {
+        if (i == cl || c[i] == '/') {
+            ok = plen >= 1 && plen <= 255;
+            parts++;
+            plen = 0;
+        } else if ((unsigned char)c[i] <= ' ' || c[i] == '=' || c[i] == 0x7f) {
+            ok = false;
+        } else {
+            plen++;
+        }
+    }
+    if (!ok || parts < 3 || parts > 4)
+        return "is not an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]";
+    char val[STORE_CODE_MAX + STORE_SCOPES_MAX + 2];
+    if (vl >= sizeof val || memchr(v, 0, vl))
+        return "its value is too long";
+    snprintf(val, sizeof val, "%.*s", (int)vl, v);
+    char *sp = strchr(val, ' ');
+    if (sp)
+        *sp++ = '\0';
+    if (!api_is_code(val))
+        return "its value must start with an agency code (1..63 of A-Z a-z "
+               "0-9 . _ : -)";
+    if (sp && api_scopes_check(sp, why, n) != 0)
+        return why;
+    return NULL;
+}
+
+/* issue 13 tls-http: http.xroad.members, a mapping of X-Road client ids to
+ * "AGENCY [SCOPES]", kept as a list of "CLIENT=AGENCY[ SCOPES]". */
+static void set_members(struct ctx *cx, const struct key *k, void *base,
+                        struct fy_node *v, struct pos vp, const char *prefix)
+{
+    if (is_null_scalar(v)) {
+        free_strlist(field(base, k->off), field(base, k->off_count));
+        return;
+    }
+    int n = fy_node_get_type(v) == FYNT_MAPPING ? fy_node_mapping_item_count(v) : -1;
+    if (n < 0 || n > MAX_PREFIXES) {
+        add_err(cx->errs, vp.line, vp.col, "%s%s: expected a mapping of at most "
+                "%d \"INSTANCE/CLASS/MEMBER/SUBSYSTEM\": \"AGENCY [SCOPES]\", "
+                "got %s", prefix, k->name, MAX_PREFIXES,
+                n < 0 ? kind_name(v) : "more");
+        return;
+    }
+    char **list = calloc((size_t)n + 1, sizeof *list);
+    size_t cnt = 0;
+    bool bad = !list;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (list && (pair = fy_node_mapping_iterate(v, &it)) != NULL && cnt < (size_t)n) {
+        size_t cl = 0, vl = 0;
+        const char *c = scalar_key(fy_node_pair_key(pair), &cl);
+        struct fy_node *vn = fy_node_pair_value(pair);
+        const char *s = vn && fy_node_get_type(vn) == FYNT_SCALAR &&
+                        !fy_node_is_alias(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+        struct pos ip = node_pos(fy_node_pair_key(pair), vp);
+        char why[200];
+        const char *wrong = !c ? "keys must be X-Road client ids"
+                          : !s ? "each value must be a string \"AGENCY [SCOPES]\""
+                          : member_bad(c, cl, s, vl, why, sizeof why);
+        if (wrong) {
+            add_err(cx->errs, ip.line, ip.col, "%s%s: \"%.*s\" %s", prefix,
+                    k->name, c ? (int)(cl > 60 ? 60 : cl) : 0, c ? c : "", wrong);
+            bad = true;
+            continue;
+        }
+        if (asprintf(&list[cnt], "%.*s=%.*s", (int)cl, c, (int)vl, s) < 0) {
+            list[cnt] = NULL;
+            bad = true;
+            break;
+        }
+        cnt++;
+    }
+    if (bad) {
+        free_strlist(&list, &cnt);
+        return;
+    }
+    free_strlist(field(base, k->off), field(base, k->off_count));
+    *(char ***)field(base, k->off) = list;
+    *(size_t *)field(base, k->off_count) = cnt;
+}
+
 /* Store value node v for key k.  where: the key's position (used when v
  * has none of its own).  prefix: "smsc[1]." or "" for messages. */
 static void set_value(struct ctx *cx, const struct key *k, void *base,
@@ -858,6 +1006,10 @@ static void set_value(struct ctx *cx, const struct key *k, void *base,
     if (v && fy_node_is_alias(v)) {
         add_err(cx->errs, vp.line, vp.col,
                 "%s%s: aliases (*name) are not supported", prefix, k->name);
+        return;
+    }
+    if (k->flags & F_MEMBERS) {         /* issue 13 tls-http */
+        set_members(cx, k, base, v, vp, prefix);
         return;
     }
     if (k->type == T_STRLIST) {
@@ -1370,6 +1522,87 @@ static int parse_root(struct ctx *cx, struct config *cfg, struct fy_node *root)
     return have_smsc;
 }
 
+/* ---- issue 13 tls-http: HTTPS, or plain HTTP on loopback only ---------- */
+
+/* Where the value at path (e.g. "/http/listen") is, or {0, 0}. */
+static struct pos path_pos(struct fy_node *root, const char *path)
+{
+    struct pos none = { 0, 0 };
+    struct fy_node *n = root ? fy_node_by_path(root, path, (size_t)-1,
+                                               FYNWF_DONT_FOLLOW) : NULL;
+    return n ? node_pos(n, none) : none;
+}
+
+/* One listener (sect "http" or "admin"): cert and key go together,
+ * client_ca needs them, and without them the address must be loopback
+ * unless insecure_plain says otherwise. */
+static void check_listener(struct ctx *cx, struct fy_node *root, const char *sect,
+                           const char *listen, const char *cert,
+                           const char *key, const char *client_ca, bool insecure)
+{
+    char path[32], host[64];
+    int port;
+    if (!cert[0] != !key[0]) {
+        snprintf(path, sizeof path, "/%s/tls/%s", sect, cert[0] ? "cert" : "key");
+        struct pos p = path_pos(root, path);
+        add_err(cx->errs, p.line, p.col, "%s.tls: cert and key go together: set "
+                "both (HTTPS) or neither (plain HTTP on loopback)", sect);
+        return;
+    }
+    if (client_ca[0] && !cert[0]) {
+        snprintf(path, sizeof path, "/%s/tls/client_ca", sect);
+        struct pos p = path_pos(root, path);
+        add_err(cx->errs, p.line, p.col, "%s.tls.client_ca needs %s.tls.cert "
+                "and %s.tls.key", sect, sect, sect);
+        return;
+    }
+    if (cert[0] || insecure || !listen[0] ||
+        http_edge_listen_parse(listen, host, sizeof host, &port) != 0 ||
+        http_edge_loopback_host(host))
+        return;
+    snprintf(path, sizeof path, "/%s/listen", sect);
+    struct pos p = path_pos(root, path);
+    add_err(cx->errs, p.line, p.col, "%s.listen %s: plain HTTP is allowed on a "
+            "loopback address only (127.0.0.1, ::1); set %s.tls.cert and "
+            "%s.tls.key for HTTPS, or %s.insecure_plain: true behind a TLS proxy",
+            sect, listen, sect, sect, sect);
+}
+
+/* X-Road mode needs the security server's certificate, members, and a
+ * client_ca so that the certificate is asked for at all. */
+static void check_http_xroad(struct ctx *cx, const struct config *cfg,
+                             struct fy_node *root)
+{
+    /* members given but refused item by item have their own errors */
+    bool ss = cfg->http_xroad_ss_cert[0],
+         members = cfg->http_xroad_members_count ||
+                   path_pos(root, "/http/xroad/members").line > 0;
+    if (!ss && !members)
+        return;
+    const char *path = ss ? "/http/xroad/security_server_cert" : "/http/xroad/members";
+    struct pos p = path_pos(root, path);
+    if (!ss || !members)
+        add_err(cx->errs, p.line, p.col, "http.xroad: security_server_cert and "
+                "members go together");
+    else if (!cfg->http_tls_client_ca[0])
+        add_err(cx->errs, p.line, p.col, "http.xroad needs http.tls with client_ca "
+                "(signing the security server's certificate, or that certificate "
+                "itself): X-Road-Client is trusted only from a connection that "
+                "presented it");
+}
+
+static void check_listeners(struct ctx *cx, const struct config *cfg,
+                            struct fy_node *root)
+{
+    check_http_xroad(cx, cfg, root);
+    check_listener(cx, root, "http", cfg->http_listen, cfg->http_tls_cert,
+                   cfg->http_tls_key, cfg->http_tls_client_ca,
+                   cfg->http_insecure_plain);
+    check_listener(cx, root, "admin", cfg->admin_listen, cfg->admin_tls_cert,
+                   cfg->admin_tls_key, cfg->admin_tls_client_ca,
+                   cfg->admin_insecure_plain);
+}
+
 /* No smsc: key at all -> the embedded "sim" link. */
 static int add_sim(struct config *cfg)
 {
@@ -1580,6 +1813,7 @@ static int parse_text(const char *text, size_t len, const char *filename,
                     "the sentinels' addresses and the name they monitor");
         else if (cfg->redis_sentinel_count > 16)
             add_err(errs, 0, 0, "redis.sentinels: at most 16");
+        check_listeners(&cx, cfg, doc ? fy_document_root(doc) : NULL);
     }
     if (errs->v && errs->n > errs_before_n)
         sort_errors(errs->v + errs_before_n, errs->n - errs_before_n);
@@ -1753,6 +1987,10 @@ static void print_key(FILE *fp, const struct key *k, const char *indent)
                      (k->flags & F_NAME) ? ", [a-z0-9_-]" : "");
         break;
     case T_STRLIST:
+        if (k->flags & F_MEMBERS) {     /* issue 13 tls-http */
+            snprintf(range, sizeof range, "mapping CLIENT-ID: AGENCY [SCOPES]");
+            break;
+        }
         snprintf(range, sizeof range, "items of %llu..%llu %s", k->min,
                  k->max, (k->flags & F_USSD_CODE) ? "of 0-9 * #"
                          : (k->flags & F_DIGITS) ? "digits" : "chars");

@@ -88,6 +88,17 @@ struct config {
     char *console_dir;          /* "" = beside the binary, else /usr/share */
     unsigned console_idle_ms, console_max_ms;
     unsigned console_login_max, console_login_window_ms;
+    /* issue 13 tls-http: HTTPS for the API and the admin listener.  Empty
+     * cert = plain HTTP, allowed on a loopback listen only unless
+     * insecure_plain (checked by the parser). */
+    char *http_tls_cert, *http_tls_key, *http_tls_client_ca;
+    bool http_insecure_plain;
+    char *admin_tls_cert, *admin_tls_key, *admin_tls_client_ca;
+    bool admin_insecure_plain;
+    /* issue 13 tls-http: the API as an X-Road service (http.xroad) */
+    char *http_xroad_ss_cert;   /* PEM path or SHA-256 hex; "" = off */
+    char **http_xroad_members;  /* "CLIENT=AGENCY[ SCOPES]" */
+    size_t http_xroad_members_count;
     char *redis_url;            /* "" = dialogs kept in process */
     char **redis_sentinels;     /* "host:port" (issue 9); empty = none */
     size_t redis_sentinel_count;

@@ -44,10 +44,29 @@
  * in a list to find theirs by listener (edges; one per API, loop thread
  * only).
  *
+ * HTTPS (issue 13 tls-http).  make_bev makes an OpenSSL bufferevent in
+ * the accepting state around a new SSL from the edge's SSL_CTX instead of
+ * a socket one; evhttp then reads and writes plaintext through it as
+ * before, and the edge's buffer callbacks see plaintext too (unlike a
+ * socket bufferevent the OpenSSL one never freezes its output, so
+ * output_cb leaves it unfrozen: c->tls).  The handshake happens while the
+ * connection is HEAD, so the head deadline covers it.  When evhttp closes
+ * a connection whose handshake never finished, conn_closed counts it and
+ * logs the reason (the certificate check's result, else the OpenSSL error
+ * the bufferevent kept, else kz_tls_reason's "connection closed during
+ * handshake"), through the per-peer limiter (peer_log).  A reload swaps
+ * the SSL_CTX; each SSL holds a reference on the context it was made from,
+ * so connections made before keep theirs.  A plain listener learns the
+ * peer's address when it attaches a connection and closes one that is
+ * not loopback unless plain_anywhere.
+ *
  * Owns: the evhttp (and through it the listener and every connection),
- * the records, four events, the fd index.  Logging: a warn line at most
- * every 10 s with counts; single closes at debug.
- * May call: libevent, jansson, gateway/log, base/clock, libc.
+ * the records, four events, the fd index, the SSL_CTX and the paths it
+ * was read from.  Logging: a warn line at most every 10 s with counts;
+ * single closes at debug; TLS failures and refused peers through
+ * peer_log.
+ * May call: libevent (with bufferevent_openssl), OpenSSL, jansson,
+ * gateway/log, base/clock, base/tls, base/metrics, libc.
  */
 #include "gateway/http_edge.h"
 
@@ -59,6 +78,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/queue.h>
@@ -67,14 +87,21 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "base/clock.h"
+#include "base/metrics.h"
+#include "base/tls.h"
 #include "gateway/log.h"
 
 #define EDGE_RESERVE 256u        /* descriptors kept for everything else */
@@ -82,6 +109,10 @@
 #define EDGE_RESUME_MS 1000      /* accept retried after an accept error */
 #define EDGE_LINGER_MS 5000      /* longest drain after an early 413 */
 #define EDGE_LINGER_MAX 64       /* connections drained at once, at most */
+#define EDGE_PEERS 64            /* peers remembered by peer_log */
+#define EDGE_PEER_QUIET_MS 600000   /* one line per peer per 10 minutes */
+#define EDGE_PEER_LINES 20       /* at most this many peer lines a minute */
+#define EDGE_ADDR 64             /* a peer's address as text */
 
 enum conn_state { C_FRESH, C_HEAD, C_BUSY };
 
@@ -98,6 +129,9 @@ struct conn {
     bool rewriting;              /* error_page is editing the output */
     bool nul;                    /* a NUL byte arrived (sticky) */
     bool linger;                 /* an early 413 went out: drain at close */
+    bool tls;                    /* an OpenSSL bufferevent (issue 13) */
+    const char *closed_by;       /* the edge closed it: why (a log phrase) */
+    char peer[EDGE_ADDR];        /* the peer's address, once attached */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -141,7 +175,20 @@ struct http_edge {
     struct {                     /* since the last line */
         unsigned long evicted, expired, paused;
         int err;                 /* last accept error */
+        unsigned long quiet;     /* peer lines left out (issue 13) */
     } n;
+    /* issue 13 tls-http */
+    SSL_CTX *ssl;                /* NULL: plain HTTP */
+    char *tls_cert, *tls_key, *tls_ca;  /* where ssl was read from */
+    bool plain_anywhere;         /* plain: serve non-loopback peers too */
+    struct kz_metrics *metrics;
+    uint64_t tls_failures, plain_refused;   /* counters (metrics) */
+    struct {
+        char addr[EDGE_ADDR];
+        uint64_t at;             /* last line about it (mono ms); 0: free */
+    } peers[EDGE_PEERS];
+    uint64_t lines_since;        /* peer lines: the minute's start */
+    unsigned lines;              /* ... and how many went out in it */
 };
 
 static LIST_HEAD(, http_edge) edges = LIST_HEAD_INITIALIZER(edges);
@@ -159,11 +206,16 @@ unsigned http_edge_default_cap(uint64_t nofile)
 
 static bool log_due(const struct http_edge *e)
 {
-    return e->n.evicted || e->n.expired || e->n.paused;
+    return e->n.evicted || e->n.expired || e->n.paused || e->n.quiet;
 }
 
 static void log_flush(struct http_edge *e)
 {
+    if (e->n.quiet)
+        log_msg(KLOG_WARN, e->peer, "%lu more failed TLS handshakes or refused "
+                "plain connections not logged one by one (one line per peer per "
+                "10 minutes, %u a minute)", e->n.quiet, EDGE_PEER_LINES);
+    e->n.quiet = 0;
     if (!log_due(e))
         return;
     char why[96] = "";
@@ -196,6 +248,120 @@ static void logt_cb(evutil_socket_t fd, short what, void *arg)
     if (!log_due(e))
         return;                 /* quiet: the next event logs at once */
     log_note(e);
+}
+
+/* ---- issue 13 tls-http: lines about one peer, loopback -------------------- */
+
+/* A warn line about peer addr (a failed handshake, a refused plain
+ * connection): at most one per peer per EDGE_PEER_QUIET_MS and
+ * EDGE_PEER_LINES a minute in all; the rest are counted in the 10 s line.
+ * The table of recent peers is small and fixed: a scanner cycling through
+ * many addresses still meets the per-minute cap. */
+static void peer_log(struct http_edge *e, const char *addr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void peer_log(struct http_edge *e, const char *addr, const char *fmt, ...)
+{
+    uint64_t now = kz_mono_ms() | 1;    /* 0 marks a free slot */
+    size_t i, oldest = 0;
+    for (i = 0; i < EDGE_PEERS; i++) {
+        if (e->peers[i].at && strcmp(e->peers[i].addr, addr) == 0)
+            break;
+        if (e->peers[i].at < e->peers[oldest].at)
+            oldest = i;
+    }
+    if (now - e->lines_since >= 60000) {
+        e->lines_since = now;
+        e->lines = 0;
+    }
+    if ((i < EDGE_PEERS && now - e->peers[i].at < EDGE_PEER_QUIET_MS) ||
+        e->lines >= EDGE_PEER_LINES) {
+        e->n.quiet++;
+        log_note(e);
+        return;
+    }
+    e->lines++;
+    if (i == EDGE_PEERS)
+        i = oldest;
+    snprintf(e->peers[i].addr, sizeof e->peers[i].addr, "%s", addr);
+    e->peers[i].at = now;
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_msg(KLOG_WARN, e->peer, "%s: %s", addr, line);
+}
+
+bool http_edge_loopback(const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (sa && sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (!sa || sa->sa_family != AF_INET6)
+        return false;
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    if (memcmp(a, mapped, sizeof mapped) == 0)
+        return a[12] == 127;
+    return memcmp(a, &in6addr_loopback, 16) == 0;
+}
+
+bool http_edge_loopback_host(const char *host)
+{
+    struct sockaddr_in v4 = { .sin_family = AF_INET };
+    struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+    if (host && inet_pton(AF_INET, host, &v4.sin_addr) == 1)
+        return http_edge_loopback((const struct sockaddr *)&v4);
+    if (host && inet_pton(AF_INET6, host, &v6.sin6_addr) == 1)
+        return http_edge_loopback((const struct sockaddr *)&v6);
+    return false;
+}
+
+/* The peer of fd as text into c->peer; whether it is loopback. */
+static bool conn_peer(struct conn *c, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    const void *a = NULL;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(c->peer, sizeof c->peer, "(unknown peer)");
+        return false;
+    }
+    if (ss.ss_family == AF_INET)
+        a = &((struct sockaddr_in *)&ss)->sin_addr;
+    else if (ss.ss_family == AF_INET6)
+        a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!a || !inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer))
+        snprintf(c->peer, sizeof c->peer, "(unknown peer)");
+    return http_edge_loopback((struct sockaddr *)&ss);
+}
+
+/* A connection closed before its TLS handshake finished: count it and
+ * say why (once per peer, see peer_log). */
+static void tls_failed(struct http_edge *e, struct conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    /* Finished: the handshake completed once.  Not SSL_is_init_finished:
+     * OpenSSL 3 puts an SSL back "in init" on a fatal error, and a client
+     * closing without close_notify is one ("unexpected eof"). */
+    unsigned char fin[EVP_MAX_MD_SIZE];
+    if (!ssl || SSL_get_peer_finished(ssl, fin, sizeof fin) > 0)
+        return;
+    e->tls_failures++;
+    char why[200];
+    unsigned long err = bufferevent_get_openssl_error(c->bev);
+    while (bufferevent_get_openssl_error(c->bev) != 0)
+        ;
+    if (c->closed_by) {
+        snprintf(why, sizeof why, "%s", c->closed_by);
+    } else if (err && SSL_get_verify_result(ssl) == X509_V_OK) {
+        const char *r = ERR_reason_error_string(err);
+        snprintf(why, sizeof why, "%s", r ? r : "TLS error");
+    } else {
+        kz_tls_reason(ssl, why, sizeof why);
+    }
+    peer_log(e, c->peer[0] ? c->peer : "(unknown peer)",
+             "TLS handshake failed: %s", why);
 }
 
 /* ---- accepting ----------------------------------------------------------------- */
@@ -402,6 +568,8 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     struct conn *c = arg;
     conn_unhook(c);
+    if (c->tls)
+        tls_failed(c->e, c);
     if (c->linger)
         linger_start(c->e, c);
     conn_gone(c);
@@ -464,6 +632,17 @@ static void attach_fresh(struct http_edge *e)
             continue;
         }
         evhttp_connection_set_closecb(evcon, conn_closed, c);
+        /* issue 13 tls-http: plain HTTP for loopback peers only */
+        if (e->ssl || !e->plain_anywhere) {
+            bool local = conn_peer(c, fd);      /* TLS: for its log lines */
+            if (!e->ssl && !local) {
+                e->plain_refused++;
+                peer_log(e, c->peer, "plain HTTP from a non-loopback peer "
+                         "refused (plain HTTP is for loopback only: set %s.tls)",
+                         e->key);
+                conn_close(c);
+            }
+        }
     }
 }
 
@@ -485,6 +664,8 @@ static void evict_oldest(struct http_edge *e)
     e->n.evicted++;
     log_msg(KLOG_DEBUG, e->peer, "connection closed to make room (%u open)",
             e->open);
+    c->closed_by = "closed to make room at the connection cap before the "
+                   "handshake finished";
     conn_close(c);
     log_note(e);
 }
@@ -516,6 +697,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             e->n.expired++;
             noted = true;
         }
+        c->closed_by = "no TLS handshake within the head deadline";
         conn_close(c);
     }
     if (c) {
@@ -675,7 +857,8 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
         if (starts_response(buf, info->orig_size))
             c->resp_at = info->orig_size;
         error_page(c, buf);
-        evbuffer_freeze(buf, 1);
+        if (!c->tls)            /* an OpenSSL bufferevent never freezes it */
+            evbuffer_freeze(buf, 1);
     } else if (c->state == C_BUSY && evbuffer_get_length(buf) == 0) {
         set_state(c, C_HEAD);
     }
@@ -700,9 +883,19 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
     struct http_edge *e = arg;
     struct conn *c = calloc(1, sizeof *c);
-    struct bufferevent *bev = c ? bufferevent_socket_new(base, -1,
-                                                         BEV_OPT_CLOSE_ON_FREE)
-                                : NULL;
+    struct bufferevent *bev = NULL;
+    if (c && e->ssl) {          /* issue 13 tls-http */
+        SSL *ssl = SSL_new(e->ssl);
+        bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl,
+                                                   BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+        if (ssl && !bev)
+            SSL_free(ssl);
+        c->tls = bev != NULL;
+    } else if (c) {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev || !evbuffer_add_cb(bufferevent_get_output(bev), output_cb, c) ||
         !evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c)) {
         if (bev)
@@ -788,7 +981,12 @@ static void on_request(struct evhttp_request *req, void *arg)
             set_state(c, C_BUSY);
     }
     const char *bad = framing_problem(req);
-    if (bad)
+    /* issue 13 tls-http: without a record (make_bev ran out of memory)
+     * evhttp made a plain socket bufferevent of its own: neither TLS nor
+     * the loopback check ran on it */
+    if (!c && (e->ssl || !e->plain_anywhere))
+        refuse(e, req, 503, "out of memory: try again");
+    else if (bad)
         refuse(e, req, 400, bad);
     else
         e->on_request(req, e->arg);
@@ -866,6 +1064,118 @@ static int edge_bind(struct http_edge *e, const struct http_edge_opts *o,
     return 0;
 }
 
+/* ---- issue 13 tls-http: the TLS context, its reload, the series ------------ */
+
+static char *dup_or_null(const char *s)
+{
+    return s && s[0] ? strdup(s) : NULL;
+}
+
+/* A server context from the edge's paths, or NULL with err. */
+static SSL_CTX *edge_ctx(const struct http_edge *e, char *err, size_t errlen)
+{
+    struct kz_tls_opts t = { .cert = e->tls_cert, .key = e->tls_key,
+                             .client_ca = e->tls_ca };
+    return kz_tls_server_ctx(&t, err, errlen);
+}
+
+/* The TLS context (when cert is set) and the two counters.  0, or -1. */
+static int edge_tls_setup(struct http_edge *e, const struct http_edge_opts *o,
+                          char *err, size_t errlen)
+{
+    e->plain_anywhere = o->plain_anywhere;
+    if (o->tls_cert && o->tls_cert[0]) {
+        e->tls_cert = dup_or_null(o->tls_cert);
+        e->tls_key = dup_or_null(o->tls_key);
+        e->tls_ca = dup_or_null(o->tls_client_ca);
+        if (!e->tls_cert || (o->tls_key && o->tls_key[0] && !e->tls_key) ||
+            (o->tls_client_ca && o->tls_client_ca[0] && !e->tls_ca)) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        char terr[300];
+        e->ssl = edge_ctx(e, terr, sizeof terr);
+        if (!e->ssl) {
+            snprintf(err, errlen, "%s.tls: %s", e->key, terr);
+            return -1;
+        }
+    }
+    if (e->ssl)
+        log_msg(KLOG_INFO, e->peer, "HTTPS only (certificate %s%s)", e->tls_cert,
+                e->tls_ca ? "; client certificates required" : "");
+    else if (e->plain_anywhere)
+        log_msg(KLOG_WARN, e->peer, "plain HTTP from any peer (%s.insecure_plain): "
+                "requests cross the network unencrypted unless a TLS proxy is "
+                "in front", e->key);
+    if (!o->metrics)
+        return 0;
+    e->metrics = o->metrics;
+    struct kz_label l = { "listener", e->peer };
+    if (kz_metrics_counter_u64(o->metrics, "kyzmat_http_tls_handshake_failures_total",
+                               "Connections closed before their TLS handshake "
+                               "finished (refused certificate, plain HTTP, "
+                               "stalled), by listener.", &l, 1, &e->tls_failures,
+                               err, errlen) != 0 ||
+        kz_metrics_counter_u64(o->metrics, "kyzmat_http_plain_refused_total",
+                               "Plain HTTP connections from a non-loopback peer "
+                               "closed at accept, by listener.", &l, 1,
+                               &e->plain_refused, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int http_edge_tls_reload(struct http_edge *e)
+{
+    if (!e || !e->ssl)
+        return 0;
+    char terr[300];
+    SSL_CTX *ctx = edge_ctx(e, terr, sizeof terr);
+    if (!ctx) {
+        log_msg(KLOG_ERROR, e->peer, "TLS reload refused: %s; new connections "
+                "keep the previous certificate", terr);
+        return -1;
+    }
+    SSL_CTX_free(e->ssl);       /* connections made from it hold a reference */
+    e->ssl = ctx;
+    log_msg(KLOG_INFO, e->peer, "TLS certificate reloaded from %s: new "
+            "connections use it", e->tls_cert);
+    return 0;
+}
+
+int http_edge_peer_cert_sha256(struct http_edge *e, struct evhttp_request *req,
+                               unsigned char out[32])
+{
+    struct conn *c = conn_of(e, req);
+    SSL *ssl = c && c->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    X509 *x = ssl ? SSL_get_peer_certificate(ssl) : NULL;
+    unsigned n = 0;
+    int ok = x && SSL_get_verify_result(ssl) == X509_V_OK &&
+             X509_digest(x, EVP_sha256(), out, &n) == 1 && n == 32;
+    X509_free(x);
+    return ok ? 0 : -1;
+}
+
+int http_edge_cert_file_sha256(const char *path, unsigned char out[32],
+                               char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    unsigned n = 0;
+    int ok = x && X509_digest(x, EVP_sha256(), out, &n) == 1 && n == 32;
+    X509_free(x);
+    ERR_clear_error();
+    if (!ok)
+        snprintf(err, errlen, "%s: not a PEM certificate", path);
+    return ok ? 0 : -1;
+}
+
+/* ---- life cycle, continued ---------------------------------------------------- */
+
 struct http_edge *http_edge_new(struct event_base *base,
                                 const struct http_edge_opts *o, char *err,
                                 size_t errlen)
@@ -896,6 +1206,10 @@ struct http_edge *http_edge_new(struct event_base *base,
     if (!e->attach || !e->tick || !e->resume || !e->logt || !e->lingering ||
         !e->http) {
         snprintf(err, errlen, "out of memory");
+        http_edge_free(e);
+        return NULL;
+    }
+    if (edge_tls_setup(e, o, err, errlen) != 0) {   /* issue 13 tls-http */
         http_edge_free(e);
         return NULL;
     }
@@ -962,6 +1276,12 @@ void http_edge_free(struct http_edge *e)
     if (e->lingering)
         event_free(e->lingering);
     free(e->by_fd);
+    if (e->metrics)             /* issue 13 tls-http */
+        kz_metrics_retire_range(e->metrics, e, sizeof *e);
+    SSL_CTX_free(e->ssl);
+    free(e->tls_cert);
+    free(e->tls_key);
+    free(e->tls_ca);
     LIST_REMOVE(e, all);
     free(e);
 }

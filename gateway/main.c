@@ -26,6 +26,9 @@
  *                    and freed, changed ones are restarted, unchanged ones
  *                    are not touched.  One load at a time: SIGHUPs during a
  *                    load make one more reload after it (struct reload).
+ *                    The HTTPS listeners read their certificate files again
+ *                    at once (issue 13; paths as at start): a bad file keeps
+ *                    the old certificate and is logged.
  *
  * Ownership: struct daemon (gateway/daemon.h) owns the config, the modules
  * and the events; struct reload (here) owns the menu loader, its thread and
@@ -437,6 +440,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (log_reopen(err, sizeof err) != 0)
         log_msg(KLOG_ERROR, NULL, "cannot reopen the log: %s", err);
     log_msg(KLOG_INFO, NULL, "SIGHUP: reloading");
+    /* issue 13 tls-http: certificates are read again at once, from the
+     * paths the listeners started with (each logs; a bad file keeps the
+     * old certificate) */
+    api_tls_reload(r->d->api);
+    admin_tls_reload(r->d->admin);
     if (menuload_busy(r->ml)) {
         r->again = true;
         log_msg(KLOG_INFO, NULL, "SIGHUP: the menu load started %" PRIu64 " ms ago "
@@ -487,7 +495,9 @@ static void usage(FILE *fp, const char *prog)
 "\n"
 "Signals:\n"
 "  SIGHUP               reopen the log file and reload the configuration;\n"
-"                       a file with errors is refused and the old one kept\n"
+"                       a file with errors is refused and the old one kept;\n"
+"                       HTTPS certificates are read again (a bad one is\n"
+"                       refused and the old one kept)\n"
 "  SIGTERM, SIGINT      unbind every link and exit (at most 3 s)\n"
 "\n"
 "Examples:\n"
@@ -953,6 +963,14 @@ static int start_api(struct daemon *d)
     aopts.callback_allow = d->cfg->callbacks_allow;
     aopts.callback_allow_n = d->cfg->callbacks_allow_count;
     aopts.xroad = d->cfg->xroad.security_server && d->cfg->xroad.security_server[0];
+    aopts.tls_cert = d->cfg->http_tls_cert;     /* issue 13 tls-http */
+    aopts.tls_key = d->cfg->http_tls_key;
+    aopts.tls_client_ca = d->cfg->http_tls_client_ca;
+    aopts.insecure_plain = d->cfg->http_insecure_plain;
+    aopts.edge_metrics = d->metrics;
+    aopts.xroad_ss_cert = d->cfg->http_xroad_ss_cert;
+    aopts.xroad_members = d->cfg->http_xroad_members;
+    aopts.xroad_members_n = d->cfg->http_xroad_members_count;
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",
@@ -1021,6 +1039,10 @@ static int start_admin(struct daemon *d)
         .head_timeout_ms = d->cfg->http_head_timeout_ms,
         .metrics = d->metrics, .ready = admin_ready,
         .redis_up = admin_redis_up, .db_up = admin_db_up, .ud = d,
+        /* issue 13 tls-http */
+        .tls_cert = d->cfg->admin_tls_cert, .tls_key = d->cfg->admin_tls_key,
+        .tls_client_ca = d->cfg->admin_tls_client_ca,
+        .insecure_plain = d->cfg->admin_insecure_plain,
         .version = KYZMAT_VERSION, .console = &co,
     };
     char err[256] = "";

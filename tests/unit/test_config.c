@@ -911,6 +911,116 @@ static void test_smsc_tls(void **state)
     unlink(path);
 }
 
+/* issue 13 tls-http: http.tls and admin.tls, and plain HTTP on loopback
+ * only unless insecure_plain says otherwise. */
+static void test_listener_tls(void **state)
+{
+    (void)state;
+    struct config *c = config_defaults();
+    assert_non_null(c);
+    assert_string_equal(c->http_tls_cert, "");
+    assert_string_equal(c->admin_tls_key, "");
+    assert_false(c->http_insecure_plain);
+    config_free(c);
+    c = parse_ok("http:\n  listen: 0.0.0.0:8443\n  tls: {cert: /c.pem, key: /k.pem, "
+                 "client_ca: /ca.pem}\n"
+                 "admin:\n  listen: '[::]:9443'\n  tls:\n    cert: /a.pem\n"
+                 "    key: /ak.pem\n");
+    assert_string_equal(c->http_listen, "0.0.0.0:8443");
+    assert_string_equal(c->http_tls_cert, "/c.pem");
+    assert_string_equal(c->http_tls_key, "/k.pem");
+    assert_string_equal(c->http_tls_client_ca, "/ca.pem");
+    assert_string_equal(c->admin_tls_cert, "/a.pem");
+    assert_string_equal(c->admin_tls_key, "/ak.pem");
+    assert_string_equal(c->admin_tls_client_ca, "");
+    config_free(c);
+    /* plain on loopback, or anywhere with the explicit opt-out */
+    config_free(parse_ok("http: {listen: '127.0.0.2:80'}\nadmin: {listen: '[::1]:81'}\n"));
+    c = parse_ok("http: {listen: '10.0.0.5:80', insecure_plain: true}\n");
+    assert_true(c->http_insecure_plain);
+    config_free(c);
+    expect_errors("http: {listen: '0.0.0.0:8080'}\n",
+                  "t.yaml:1:16: http.listen 0.0.0.0:8080: plain HTTP is allowed on "
+                  "a loopback address only (127.0.0.1, ::1); set http.tls.cert and "
+                  "http.tls.key for HTTPS, or http.insecure_plain: true behind a "
+                  "TLS proxy\n");
+    expect_errors("admin:\n  listen: '[::]:9100'\n",
+                  "t.yaml:2:11: admin.listen [::]:9100: plain HTTP is allowed on "
+                  "a loopback address only (127.0.0.1, ::1); set admin.tls.cert and "
+                  "admin.tls.key for HTTPS, or admin.insecure_plain: true behind a "
+                  "TLS proxy\n");
+    expect_errors("http:\n  tls: {cert: /c.pem}\n",
+                  "t.yaml:2:15: http.tls: cert and key go together: set both "
+                  "(HTTPS) or neither (plain HTTP on loopback)\n");
+    expect_errors("admin:\n  tls: {client_ca: /ca.pem}\n",
+                  "t.yaml:2:20: admin.tls.client_ca needs admin.tls.cert and "
+                  "admin.tls.key\n");
+    expect_errors("http:\n  tls: {crt: /c.pem, key: /k.pem}\n",
+                  "t.yaml:2:9: unknown key \"crt\" in http.tls (did you mean "
+                  "\"cert\"?)\n"
+                  "t.yaml:2:27: http.tls: cert and key go together: set both "
+                  "(HTTPS) or neither (plain HTTP on loopback)\n");
+    expect_errors("http:\n  tls: [a]\n",
+                  "t.yaml:2:9: tls: expected a mapping of keys, got a list\n");
+}
+
+/* issue 13 tls-http: http.xroad, the API behind a security server */
+static void test_xroad(void **state)
+{
+    (void)state;
+    const char *tls = "http:\n  tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%s  xroad:\n    security_server_cert: /ss.pem\n"
+             "    members:\n      KG/GOV/70000001/tax-sms: tax\n"
+             "      \"KG/GOV/70000002/cec\": cec messages,applications\n"
+             "      KG/COM/123: bank.kg *\n", tls);
+    struct config *c = parse_ok(y);
+    assert_string_equal(c->http_xroad_ss_cert, "/ss.pem");
+    assert_int_equal(c->http_xroad_members_count, 3);
+    assert_string_equal(c->http_xroad_members[0], "KG/GOV/70000001/tax-sms=tax");
+    assert_string_equal(c->http_xroad_members[1],
+                        "KG/GOV/70000002/cec=cec messages,applications");
+    assert_string_equal(c->http_xroad_members[2], "KG/COM/123=bank.kg *");
+    config_free(c);
+    c = config_defaults();
+    assert_string_equal(c->http_xroad_ss_cert, "");
+    assert_int_equal(c->http_xroad_members_count, 0);
+    config_free(c);
+    snprintf(y, sizeof y, "%s  xroad:\n    security_server_cert: /ss.pem\n"
+             "    members:\n      KG/GOV: tax\n      KG/GOV/1/a/b/c: tax\n"
+             "      KG//1/a: tax\n      KG/GOV/1/a: 'tax nosuch'\n"
+             "      KG/GOV/1/b: 't@x'\n      KG/GOV/1/c: [tax]\n", tls);
+    expect_errors(y,
+        "t.yaml:6:7: http.xroad.members: \"KG/GOV\" is not an X-Road client id "
+        "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:7:7: http.xroad.members: \"KG/GOV/1/a/b/c\" is not an X-Road "
+        "client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:8:7: http.xroad.members: \"KG//1/a\" is not an X-Road client id "
+        "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
+        "t.yaml:9:7: http.xroad.members: \"KG/GOV/1/a\" unknown scope in "
+        "\"nosuch\" (want messages, applications, offices, slots, templates, "
+        "law_required or *)\n"
+        "t.yaml:10:7: http.xroad.members: \"KG/GOV/1/b\" its value must start "
+        "with an agency code (1..63 of A-Z a-z 0-9 . _ : -)\n"
+        "t.yaml:11:7: http.xroad.members: \"KG/GOV/1/c\" each value must be a "
+        "string \"AGENCY [SCOPES]\"\n");
+    expect_errors("http:\n  xroad:\n    members: {KG/GOV/1/a: tax}\n",
+                  "t.yaml:3:15: http.xroad: security_server_cert and members go "
+                  "together\n");
+    expect_errors("http:\n  xroad: {security_server_cert: /ss.pem, "
+                  "members: {KG/GOV/1/a: tax}}\n",
+                  "t.yaml:2:33: http.xroad needs http.tls with client_ca (signing "
+                  "the security server's certificate, or that certificate itself): "
+                  "X-Road-Client is trusted only from a connection that presented "
+                  "it\n");
+    expect_errors("http:\n  xroad: {members: [a]}\n",
+                  "t.yaml:2:21: http.xroad.members: expected a mapping of at most "
+                  "1000 \"INSTANCE/CLASS/MEMBER/SUBSYSTEM\": \"AGENCY [SCOPES]\", "
+                  "got a list\n"
+                  "t.yaml:2:21: http.xroad: security_server_cert and members go "
+                  "together\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -934,6 +1044,8 @@ int main(void)
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_callbacks_allow),
+        cmocka_unit_test(test_xroad),
+        cmocka_unit_test(test_listener_tls),
         cmocka_unit_test(test_xroad_block),
         cmocka_unit_test(test_smsc_tls),
     };
