@@ -270,9 +270,9 @@ struct admin *admin_new(struct event_base *base, const struct admin_opts *o,
     };
     char eerr[200];
     struct console_opts co = o->console ? *o->console : (struct console_opts){ 0 };
-    /* the hook for the HTTPS listener (issue 13 tls-http): when this
-     * listener speaks TLS, set co.https = true here, and the console's
-     * session cookie gets Secure */
+    /* an HTTPS listener (issue 13): the console's session cookie gets
+     * Secure, so a browser never sends it over plain HTTP */
+    co.https = o->tls_cert && o->tls_cert[0];
     if (o->console && !(a->console = console_new(base, &co, eerr,
                                                  sizeof eerr))) {
         snprintf(err, errlen, "admin console: %s", eerr);

@@ -273,6 +273,34 @@ def admin_metrics_over_https_with_client_certificates():
 
 
 @case
+def console_cookie_is_secure_over_https():
+    """The console on an HTTPS admin listener: its session cookie carries
+    Secure, so a browser never sends it over plain HTTP (issue 10 + 13)."""
+    p = pki()
+    s = Smsc()
+    g = Kyzmatd(cfg(smsc_entry("sim", s.port)) +
+                'admin:\n  listen: "127.0.0.1:0"\n' + tls_block(p, client_ca=False))
+    g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+", timeout=T)
+    aport = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)",
+                          g.log()).group(1))
+    pw = "correct horse battery"
+    r = subprocess.run([os.path.join(BIN, "kyzmatd"), "-c", g.cfg, "--create-admin", "aida"],
+                       input=pw + "\n", capture_output=True, text=True, timeout=60)
+    expect(r.returncode == 0, "create-admin: %r %r" % (r.stdout, r.stderr))
+    conn = http.client.HTTPSConnection("127.0.0.1", aport, context=client_ctx(p), timeout=T)
+    try:
+        conn.request("POST", "/console/login", body=json.dumps({"name": "aida", "password": pw}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        cookie = resp.getheader("Set-Cookie") or ""
+    finally:
+        conn.close()
+    expect(resp.status == 200 and "Secure" in cookie and "HttpOnly" in cookie,
+           "HTTPS console login: %d %r" % (resp.status, cookie))
+
+
+@case
 def sighup_reloads_the_certificate_and_a_broken_one_keeps_the_old():
     p, q = pki(), pki("second")
     d = os.path.join(TMP, "live-certs")
