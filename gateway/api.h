@@ -53,6 +53,8 @@ struct outbox_route;
 
 #define API_NOTICES_PER_HOUR 5
 
+struct appeals_stats;
+
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
     size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
@@ -90,6 +92,9 @@ struct api_opts {
      * (base/netaddr.h; config callbacks.allow); copied.  Others get 422. */
     char *const *callback_allow;
     size_t callback_allow_n;
+    /* issue 12 appeals: counts of replies sent (the daemon's, read by
+     * the metrics exporter); NULL: not counted */
+    struct appeals_stats *appeal_stats;
 };
 
 /*
