@@ -8,12 +8,14 @@
  */
 #include "gateway/appeals.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/util.h>
 
+#include "base/metrics.h"
 #include "base/sha256.h"
 #include "gateway/template.h"
 
@@ -345,4 +347,83 @@ int appeals_status_text(struct store *st, const char *msisdn,
     }
     free(a);
     return rc;
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+/* A code as the API accepts one: [A-Za-z0-9._:-]{1,63}. */
+static bool code_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= STORE_CODE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || strchr("._:-", c)))
+            return false;
+    }
+    return true;
+}
+
+int appeals_category_item(const char *s, size_t len, char *agency,
+                          char *category)
+{
+    const char *slash = memchr(s, '/', len);
+    if (!slash || !code_ok(s, (size_t)(slash - s)) ||
+        !code_ok(slash + 1, len - (size_t)(slash - s) - 1))
+        return -1;
+    snprintf(agency, STORE_CODE_MAX, "%.*s", (int)(slash - s), s);
+    snprintf(category, STORE_CODE_MAX, "%.*s",
+             (int)(len - (size_t)(slash - s) - 1), slash + 1);
+    return 0;
+}
+
+int appeals_kw_item(const char *s, size_t len, struct appeals_kw *out,
+                    char *why, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    const char *eq = memchr(s, '=', len);
+    size_t wl = eq ? (size_t)(eq - s) : len;
+    if (wl < 4 || s[2] != ':' || template_lang_index((char[3]){ s[0], s[1], 0 })
+        < 0) {
+        snprintf(why, n, "must be LANG:WORD or LANG:WORD=AGENCY/CATEGORY "
+                 "with LANG ky, ru or en");
+        return -1;
+    }
+    if (wl - 3 >= sizeof out->word || memchr(s + 3, ' ', wl - 3)) {
+        snprintf(why, n, "must name one word of at most %zu bytes",
+                 sizeof out->word - 1);
+        return -1;
+    }
+    if (eq && appeals_category_item(eq + 1, len - wl - 1, out->agency,
+                                    out->category) < 0) {
+        snprintf(why, n, "must give its category as AGENCY/CATEGORY after "
+                 "'='");
+        return -1;
+    }
+    memcpy(out->lang, s, 2);
+    memcpy(out->word, s + 3, wl - 3);
+    return 0;
+}
+
+int appeals_metrics(struct appeals_stats *st, struct kz_metrics *m,
+                    char *err, size_t errlen)
+{
+    static const struct { const char *name, *help; size_t off; } c[] = {
+        { "kyzmat_appeals_filed_total", "Appeals filed (USSD and SMS).",
+          offsetof(struct appeals_stats, filed) },
+        { "kyzmat_appeals_limited_total", "Appeals refused by the per-phone "
+          "daily limit.", offsetof(struct appeals_stats, limited) },
+        { "kyzmat_appeals_bad_reference_total", "References refused by "
+          "their check digit.", offsetof(struct appeals_stats, bad_ref) },
+        { "kyzmat_appeals_replies_total", "Agency replies sent to citizens.",
+          offsetof(struct appeals_stats, replies) },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        if (kz_metrics_counter_u64(m, c[i].name, c[i].help, NULL, 0,
+                                   (const uint64_t *)((const char *)st +
+                                                      c[i].off),
+                                   err, errlen) != 0)
+            return -1;
+    return 0;
 }

@@ -29,7 +29,7 @@
  * store.  Logs nothing: the callers log at their boundary, phone numbers
  * masked (an anonymous appeal's phone never reaches a log line).
  * May call: gateway/store, gateway/appeal_ref, gateway/template,
- * libevent (evutil_secure_rng_get_bytes), libc.
+ * base/metrics, base/sha256, libevent (evutil_secure_rng_get_bytes), libc.
  */
 #ifndef KYZMAT_GATEWAY_APPEALS_H
 #define KYZMAT_GATEWAY_APPEALS_H
@@ -152,5 +152,31 @@ int appeals_status_text(struct store *st, const char *msisdn,
                         const char *typed, size_t typed_len, const char *lang,
                         const struct appeals_opts *o, char *out, size_t cap,
                         bool *found);
+
+/* ---- configuration (the daemon's appeals: section) ------------------------ */
+
+/* One SMS word that files an appeal or asks its state: "LANG:WORD" or
+ * "LANG:WORD=AGENCY/CATEGORY" (a category of its own; else the default). */
+#define APPEALS_KW_MAX 12
+struct appeals_kw {
+    char lang[4];                   /* ky, ru, en: the answers' language */
+    char word[64];                  /* as written (UTF-8) */
+    char agency[STORE_CODE_MAX];    /* "" : the default category's */
+    char category[STORE_CODE_MAX];
+};
+/* Parse one such item (len bytes): 0, or -1 with why ("must be ...").
+ * Pure. */
+int appeals_kw_item(const char *s, size_t len, struct appeals_kw *out,
+                    char *why, size_t n);
+/* "AGENCY/CATEGORY" (len bytes) into agency and category (each
+ * STORE_CODE_MAX): 0, or -1.  Pure. */
+int appeals_category_item(const char *s, size_t len, char *agency,
+                          char *category);
+
+struct kz_metrics;
+/* Register the counters of st in m (kyzmat_appeals_*_total): 0, or -1
+ * with err.  st must outlive the series. */
+int appeals_metrics(struct appeals_stats *st, struct kz_metrics *m,
+                    char *err, size_t errlen);
 
 #endif

@@ -16,7 +16,7 @@
  *
  * Owns: nothing global.  A struct config owns all its strings and arrays.
  * May call: libfyaml, libc, base/utf8, base/netaddr, dialogs_parse_url()
- * (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
+ * and appeals_kw_item() / appeals_category_item() (pure).  No I/O except config_load_file() (reads the one file) and config_print_help() (writes
  * the help text where told).
  */
 #include "gateway/config.h"
@@ -25,6 +25,7 @@
 #include "smpp/dialect.h"
 #include "gateway/log.h"
 #include "gateway/dialogs.h"
+#include "gateway/appeals.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -42,7 +43,7 @@ _Static_assert(KLOG_ERROR == 0 && KLOG_DEBUG == 3,
 enum ktype { T_STR, T_UINT, T_BOOL, T_DUR, T_ENUM, T_STRLIST };
 
 enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
-            S_USSD, S_CALLBACKS, S_COUNT };
+            S_USSD, S_CALLBACKS, S_APPEALS, S_COUNT };
 
 struct section {
     const char *name;           /* NULL for S_TOP (keys at the top level) */
@@ -62,6 +63,8 @@ static const struct section sections[S_COUNT] = {
     [S_BOOKING] = { "booking", 0, "appointments: the reminder SMS the day before" },
     [S_USSD]  = { "ussd", 0, "USSD push notices (POST /v1/ussd/notices)" },
     [S_CALLBACKS] = { "callbacks", 0, "the agencies' callback_url calls" },
+    [S_APPEALS] = { "appeals", 0, "citizens' appeals (issue 12): limit and SMS "
+                    "keywords" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -74,6 +77,8 @@ static const struct section sections[S_COUNT] = {
 #define F_LEVEL     0x80u   /* enum: syslog's level names too (log_level_from_name) */
 #define F_USSD_CODE 0x100u  /* list items: a service code, 0-9 * # only */
 #define F_NETALLOW  0x200u  /* list items: host names or CIDRs (base/netaddr) */
+#define F_APPEAL_KW 0x400u  /* list items: LANG:WORD[=AGENCY/CATEGORY] */
+#define F_APPEAL_CAT 0x800u /* "" or AGENCY/CATEGORY */
 
 struct key {
     enum sect sect;
@@ -212,6 +217,23 @@ static const struct key keys[] = {
       "link-local or metadata addresses (127.0.0.0/8, ::1, 0.0.0.0/8, "
       "169.254.0.0/16, fe80::/10, fd00:ec2::254, localhost), e.g. "
       "[127.0.0.1, hooks.internal]; read at start" },
+
+    /* issue 12 appeals */
+    { S_APPEALS, "per_phone_per_day", T_UINT, "5", 1, 1000, NULL, 0,
+      C(appeals_per_day), 0,
+      "appeals one phone may file in any 24 hours (USSD and SMS together); "
+      "more are refused politely and counted "
+      "(kyzmat_appeals_limited_total); read at start" },
+    { S_APPEALS, "keywords", T_STRLIST, "[]", 4, 200, NULL,
+      F_APPEAL_KW, C(appeals_keywords), C(appeals_keywords_count),
+      "SMS words that file an appeal (WORD text) or tell its state (WORD "
+      "reference), answered in LANG: LANG:WORD, or LANG:WORD=AGENCY/CATEGORY "
+      "for a category of its own; empty: ky:КАЙРЫЛУУ, ru:ОБРАЩЕНИЕ, "
+      "en:APPEAL; read at start" },
+    { S_APPEALS, "sms_category", T_STR, "", 0, 130, NULL, F_APPEAL_CAT,
+      C(appeals_sms_category), 0,
+      "AGENCY/CATEGORY of an appeal filed by SMS with a word that names "
+      "none; empty: such words only tell states" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -534,6 +556,13 @@ static int check_string(const struct key *k, const char *s, size_t len,
             return -1;
         }
     }
+    char ag[STORE_CODE_MAX], ca[STORE_CODE_MAX];     /* issue 12 appeals */
+    if ((k->flags & F_APPEAL_CAT) && len > 0 &&
+        appeals_category_item(s, len, ag, ca) < 0) {
+        snprintf(why, whylen, "must be AGENCY/CATEGORY (codes of letters, "
+                 "digits, . _ : -), or empty");
+        return -1;
+    }
     if ((k->flags & F_HHMM) && hhmm_minutes(s, len) < 0) {
         snprintf(why, whylen, "must be a time of day HH:MM, 00:00 to 23:59");
         return -1;
@@ -739,6 +768,9 @@ static bool list_item_bad(const struct key *k, const char *s, size_t len,
                       : (k->flags & F_DIGITS) ? "digits" : "characters");
         return true;
     }
+    struct appeals_kw kw;                           /* issue 12 appeals */
+    if ((k->flags & F_APPEAL_KW) && appeals_kw_item(s, len, &kw, why, n) < 0)
+        return true;
     if (!(k->flags & F_NETALLOW))
         return false;
     char item[256];

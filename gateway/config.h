@@ -88,6 +88,11 @@ struct config {
     /* issue 14 item 9: callback_url exceptions (base/netaddr.h) */
     char **callbacks_allow;     /* host names and CIDRs; empty by default */
     size_t callbacks_allow_count;
+    /* issue 12 appeals (gateway/appeals) */
+    unsigned appeals_per_day;   /* per phone, in any 24 hours */
+    char **appeals_keywords;    /* "LANG:WORD[=AGENCY/CATEGORY]" */
+    size_t appeals_keywords_count;
+    char *appeals_sms_category; /* "AGENCY/CATEGORY" or "" */
     char *source;               /* file it came from, or "(defaults)" */
 };
 
