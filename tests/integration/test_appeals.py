@@ -2,7 +2,7 @@
 tests/integration/test_appeals.py — citizens' appeals (issue 12) through
 real processes: kyzmat-smsc plays the network and the handsets (USSD
 screens and SMS), kyzmatd runs the example menu set (its *100# option 7,
-menus/examples/50-appeals.yaml: "services" owned by agency tax,
+menus/examples/10-main.yaml: "services" owned by agency tax,
 "corruption" by akk and anonymous), and the agencies use the HTTP API.
 
 Proves: an appeal filed by USSD in Kyrgyz, its text typed over two
