@@ -276,7 +276,8 @@ void appeal_scr_turn(const struct appeal_scr_req *rq,
     const char *text = st[0] && st[1] ? st + 2 : "";
     bool need_cat = phase == 'T' || phase == 'K';
     if (!strchr("CTKS", phase) || !phase || (need_cat && (cat < 0 ||
-        (size_t)cat >= rq->ncats)) || (phase == 'S') != rq->status_mode) {
+        (size_t)cat >= rq->ncats)) || (phase == 'S') != rq->status_mode ||
+        (phase == 'K' && chars(text) < TEXT_MIN)) {    /* nothing to send */
         first(rq, r);
         return;
     }

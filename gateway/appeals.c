@@ -359,7 +359,7 @@ static bool code_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || strchr("._:-", c)))
+              (c >= '0' && c <= '9') || (c && strchr("._:-", c))))
             return false;
     }
     return true;
@@ -390,7 +390,8 @@ int appeals_kw_item(const char *s, size_t len, struct appeals_kw *out,
                  "with LANG ky, ru or en");
         return -1;
     }
-    if (wl - 3 >= sizeof out->word || memchr(s + 3, ' ', wl - 3)) {
+    if (wl - 3 >= sizeof out->word || memchr(s + 3, ' ', wl - 3) ||
+        memchr(s + 3, '\0', wl - 3)) {
         snprintf(why, n, "must name one word of at most %zu bytes",
                  sizeof out->word - 1);
         return -1;

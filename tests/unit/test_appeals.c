@@ -11,7 +11,7 @@
  *
  * Owns: its temp directories (tests/unit/tmpdb.h).
  * May call: gateway/appeal_ref.h, gateway/appeals.h, gateway/api_parse.h,
- * gateway/store.h, tests/unit/tmpdb.h, libc, cmocka.
+ * gateway/keywords.h, gateway/store.h, tests/unit/tmpdb.h, libc, cmocka.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +26,7 @@
 #include "gateway/api_parse.h"
 #include "gateway/appeal_ref.h"
 #include "gateway/appeals.h"
+#include "gateway/keywords.h"
 #include "gateway/store.h"
 #include "tests/unit/tmpdb.h"
 
@@ -371,6 +372,133 @@ static void test_reply(void **state)
                                    &o, T0 + 9, &again), STORE_INVALID);
 }
 
+/* ---- SMS words ------------------------------------------------------------------- */
+
+/* The reply of the last keyword MO: its outbox text. */
+static void reply_text(struct store *st, const struct kw_result *r, char *out,
+                       size_t cap)
+{
+    struct store_msg *m = NULL;
+    assert_true(r->reply_id > 0);
+    assert_int_equal(store_msg_get(st, r->reply_id, &m), STORE_OK);
+    snprintf(out, cap, "%s", m->text);
+    store_msg_free(m);
+}
+
+static int sms(struct store *st, const struct kw_opts *o, const char *from,
+               const char *text, struct kw_result *r)
+{
+    return keywords_handle(st, from, (const uint8_t *)text, strlen(text), T0,
+                           o, r);
+}
+
+static void test_sms_words(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st;
+    struct appeals_kw kw[3];
+    char why[200];
+    assert_int_equal(appeals_kw_item("ky:КАЙРЫЛУУ", strlen("ky:КАЙРЫЛУУ"),
+                                     &kw[0], why, sizeof why), 0);
+    assert_int_equal(appeals_kw_item("ru:ОБРАЩЕНИЕ", strlen("ru:ОБРАЩЕНИЕ"),
+                                     &kw[1], why, sizeof why), 0);
+    const char *own = "en:COMPLAINT=akk/corruption";
+    assert_int_equal(appeals_kw_item(own, strlen(own), &kw[2], why, sizeof why),
+                     0);
+    assert_string_equal(kw[2].agency, "akk");
+    assert_string_equal(kw[2].category, "corruption");
+    struct appeals_stats stats = { 0 };
+    struct appeals_opts ao = { .per_day = 2, .stats = &stats };
+    struct kw_appeals ka = { kw, 3, "mvd", "general", &ao };
+    struct kw_opts o = { .appeals = &ka };
+    struct kw_result r;
+    char text[400];
+    /* file: lower case and a Latin look-alike still match */
+    assert_int_equal(sms(st, &o, "+996700000001", "кайрылуу  Жол бузулган", &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_FILED);
+    assert_int_equal(r.parsed.kw, KW_APPEAL);
+    assert_int_equal(r.parsed.lang, KW_KY);
+    reply_text(st, &r, text, sizeof text);
+    char ref[APPEAL_REF_MAX];
+    const char *dash = strchr(text, '-');
+    assert_non_null(dash);
+    assert_int_equal(appeal_ref_parse(dash - 4, 11, ref), APPEAL_REF_OK);
+    struct store_appeal a;
+    assert_int_equal(store_appeal_get(st, ref, &a), STORE_OK);
+    assert_string_equal(a.text, "Жол бузулган");
+    assert_string_equal(a.category, "general");
+    assert_string_equal(a.channel, "sms");
+    /* a word with its own category */
+    assert_int_equal(sms(st, &o, "+996700000002", "complaint: bribe asked", &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_FILED);
+    /* the state: the filer learns it, another phone gets "none of yours" */
+    char ask[64];
+    snprintf(ask, sizeof ask, "ОБРАЩЕНИЕ %.4s-%.4s-%c", ref, ref + 4, ref[8]);
+    assert_int_equal(sms(st, &o, "+996700000001", ask, &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_STATE);
+    reply_text(st, &r, text, sizeof text);
+    assert_non_null(strstr(text, appeals_state_word(APPEAL_NEW, "ru")));
+    assert_int_equal(sms(st, &o, "+996700000009", ask, &r), STORE_OK);
+    reply_text(st, &r, text, sizeof text);
+    assert_string_equal(text, appeals_text(APPEALS_T_NOT_FOUND, "ru"));
+    /* a typo: not a valid reference */
+    ask[strlen(ask) - 1] = ask[strlen(ask) - 1] == '9' ? '0'
+                           : (char)(ask[strlen(ask) - 1] + 1);
+    assert_int_equal(sms(st, &o, "+996700000001", ask, &r), STORE_OK);
+    reply_text(st, &r, text, sizeof text);
+    assert_string_equal(text, appeals_text(APPEALS_T_BAD_REF, "ru"));
+    /* the word alone: usage */
+    assert_int_equal(sms(st, &o, "+996700000001", "КАЙРЫЛУУ", &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_USAGE);
+    /* the limit (2 a day): the third is refused with a polite SMS */
+    assert_int_equal(sms(st, &o, "+996700000001", "КАЙРЫЛУУ экинчи кайрылуу",
+                         &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_FILED);
+    assert_int_equal(sms(st, &o, "+996700000001", "КАЙРЫЛУУ үчүнчү кайрылуу",
+                         &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_LIMITED);
+    reply_text(st, &r, text, sizeof text);
+    assert_string_equal(text, appeals_text(APPEALS_T_LIMITED, "ky"));
+    assert_int_equal(stats.limited, 1);
+    /* a fixed keyword wins; without the words nothing matches */
+    assert_int_equal(sms(st, &o, "+996700000001", "HELP", &r), STORE_OK);
+    assert_int_equal(r.outcome, KW_O_HELP);
+    assert_int_equal(sms(st, NULL, "+996700000001", "APPEAL x y z", &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_IGNORED);
+    /* no default category: a word without its own only tells states */
+    ka.agency = "";
+    assert_int_equal(sms(st, &o, "+996700000003", "КАЙРЫЛУУ Жол бузулган", &r),
+                     STORE_OK);
+    assert_int_equal(r.outcome, KW_O_APPEAL_USAGE);
+}
+
+static void test_config_items(void **state)
+{
+    (void)state;
+    struct appeals_kw kw;
+    char why[200], ag[STORE_CODE_MAX], ca[STORE_CODE_MAX];
+    const char *bad[] = { "КАЙРЫЛУУ", "xx:WORD", "ky:", "ky:TWO WORDS",
+                          "ky:W=mvd", "ky:W=/x", "ky:W=mvd/", "k:W" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(appeals_kw_item(bad[i], strlen(bad[i]), &kw, why,
+                                         sizeof why), -1);
+        assert_true(strlen(why) > 0);
+    }
+    assert_int_equal(appeals_kw_item("ru:ЖАЛОБА", strlen("ru:ЖАЛОБА"), &kw,
+                                     why, sizeof why), 0);
+    assert_string_equal(kw.lang, "ru");
+    assert_string_equal(kw.word, "ЖАЛОБА");
+    assert_string_equal(kw.agency, "");
+    assert_int_equal(appeals_category_item("mvd/roads", 9, ag, ca), 0);
+    assert_string_equal(ag, "mvd");
+    assert_string_equal(ca, "roads");
+    assert_int_equal(appeals_category_item("mvd roads", 9, ag, ca), -1);
+    assert_int_equal(appeals_category_item("a/b/c", 5, ag, ca), -1);
+}
+
 /* ---- API bodies -------------------------------------------------------------------- */
 
 static int parse_state(const char *s, struct api_appeal *a, struct api_error *e)
@@ -435,6 +563,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_limit_and_status, fx_setup,
                                         tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_reply, fx_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_sms_words, fx_setup,
+                                        tmpdb_teardown),
+        cmocka_unit_test(test_config_items),
         cmocka_unit_test(test_api_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
