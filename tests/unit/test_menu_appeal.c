@@ -66,15 +66,24 @@ static int step(const struct menu_set *set, struct menu_dialog *d, int event,
     return menu_step(set, d, &in, &out);
 }
 
+/* Dial *1# in lang and choose option `opt` of the main menu (an appeal
+ * node): the loaded set, the dialog waiting for the node's first turn. */
+static struct menu_set *enter_node(struct menu_dialog *d, const char *lang,
+                                   const char *opt)
+{
+    struct menu_set *set = mh_load_text("t.yaml", SET);
+    menu_dialog_init(d);
+    struct menu_input in = mh_input(MENU_EV_START, "*1#", lang, 100);
+    assert_int_equal(menu_step(set, d, &in, &out), MENU_OK);
+    assert_int_equal(step(set, d, MENU_EV_INPUT, opt, NULL, 0), MENU_OK);
+    return set;
+}
+
 static void test_engine(void **state)
 {
     (void)state;
-    struct menu_set *set = mh_load_text("t.yaml", SET);
     struct menu_dialog d;
-    menu_dialog_init(&d);
-    struct menu_input in = mh_input(MENU_EV_START, "*1#", "en", 100);
-    assert_int_equal(menu_step(set, &d, &in, &out), MENU_OK);
-    assert_int_equal(step(set, &d, MENU_EV_INPUT, "1", NULL, 0), MENU_OK);
+    struct menu_set *set = enter_node(&d, "en", "1");
     /* entering the node: one turn to draw, with the categories */
     assert_false(out.show);
     assert_int_equal(out.nfx, 1);
@@ -127,12 +136,8 @@ static void test_engine(void **state)
 static void test_engine_back_and_failure(void **state)
 {
     (void)state;
-    struct menu_set *set = mh_load_text("t.yaml", SET);
     struct menu_dialog d;
-    menu_dialog_init(&d);
-    struct menu_input in = mh_input(MENU_EV_START, "*1#", "ky", 100);
-    assert_int_equal(menu_step(set, &d, &in, &out), MENU_OK);
-    assert_int_equal(step(set, &d, MENU_EV_INPUT, "2", NULL, 0), MENU_OK);
+    struct menu_set *set = enter_node(&d, "ky", "2");
     assert_int_equal(out.fx[0].mode, MENU_APPEAL_STATUS);
     assert_int_equal(out.fx[0].appeal_ncats, 0);
     /* back from its first screen: the menu again */
