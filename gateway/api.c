@@ -1191,31 +1191,59 @@ static void h_template_delete(struct rq *r, union api_in *in)
 
 /* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
  * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
-static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
-                         char after_l[STORE_LANG_MAX])
+/* The request's query string into kv (the caller clears it, also after
+ * a failure): 0, or -1 when r has been answered (400). */
+static int query_of(struct rq *r, struct evkeyvalq *kv)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
-    struct evkeyvalq kv;
-    kv.tqh_first = NULL;          /* TAILQ_INIT; evhttp_parse_query_str */
-    kv.tqh_last = &kv.tqh_first;  /* does the same when there is a query */
-    if (q && evhttp_parse_query_str(q, &kv) < 0) {
+    kv->tqh_first = NULL;          /* TAILQ_INIT; evhttp_parse_query_str */
+    kv->tqh_last = &kv->tqh_first; /* does the same when there is a query */
+    if (q && evhttp_parse_query_str(q, kv) < 0) {
         reply_error(r, 400, "malformed query string", NULL);
         return -1;
     }
-    *limit = TEMPLATE_PAGE_DEFAULT;
-    const char *v = evhttp_find_header(&kv, "limit");
+    return 0;
+}
+
+/* Clear kv; answer r 400 with why (naming field) when set: 0, or -1 when
+ * r has been answered. */
+static int query_done(struct rq *r, struct evkeyvalq *kv, const char *why,
+                      const char *field)
+{
+    evhttp_clear_headers(kv);
+    if (why)
+        reply_error(r, 400, why, field);
+    return why ? -1 : 0;
+}
+
+/* kv's "limit" into *limit (dflt when absent): false when it is not an
+ * integer 1..max. */
+static bool query_limit(const struct evkeyvalq *kv, long dflt, long max,
+                        long *limit)
+{
+    const char *v = evhttp_find_header(kv, "limit");
+    *limit = dflt;
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    *limit = strtol(v, &end, 10);
+    return *v && !*end && !errno && *limit >= 1 && *limit <= max;
+}
+
+static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
+                         char after_l[STORE_LANG_MAX])
+{
+    struct evkeyvalq kv;
+    if (query_of(r, &kv) < 0)
+        return -1;
     const char *why = NULL, *field = NULL;
-    if (v) {
-        char *end;
-        errno = 0;
-        *limit = strtol(v, &end, 10);
-        if (!*v || *end || errno || *limit < 1 || *limit > TEMPLATE_PAGE_MAX) {
-            why = "\"limit\" must be an integer 1..500";
-            field = "limit";
-        }
+    if (!query_limit(&kv, TEMPLATE_PAGE_DEFAULT, TEMPLATE_PAGE_MAX, limit)) {
+        why = "\"limit\" must be an integer 1..500";
+        field = "limit";
     }
-    v = why ? NULL : evhttp_find_header(&kv, "after");
+    const char *v = why ? NULL : evhttp_find_header(&kv, "after");
     if (v) {
         const char *slash = strrchr(v, '/');
         size_t sl = slash ? (size_t)(slash - v) : 0;
@@ -1230,10 +1258,7 @@ static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX]
             snprintf(after_l, STORE_LANG_MAX, "%s", slash + 1);
         }
     }
-    evhttp_clear_headers(&kv);
-    if (why)
-        reply_error(r, 400, why, field);
-    return why ? -1 : 0;
+    return query_done(r, &kv, why, field);
 }
 
 /* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
@@ -1312,6 +1337,20 @@ static int appeal_of(struct rq *r, struct store_appeal *a)
     return store_ok(r, rc, gone) ? 0 : -1;
 }
 
+/* appeal_of() into a new appeal (the caller frees it), or NULL when r
+ * has been answered. */
+static struct store_appeal *appeal_load(struct rq *r)
+{
+    struct store_appeal *a = malloc(sizeof *a);
+    if (!a)
+        reply_error(r, 500, "out of memory", NULL);
+    else if (appeal_of(r, a) < 0) {
+        free(a);
+        a = NULL;
+    }
+    return a;
+}
+
 /* An appeal as the agency sees it: never the phone of an anonymous one. */
 static json_t *appeal_json(const struct store_appeal *a)
 {
@@ -1336,26 +1375,16 @@ static json_t *appeal_json(const struct store_appeal *a)
  * one of the agency's appeals).  0, or -1 when r has been answered. */
 static int appeal_page(struct rq *r, int *state, long *limit, int64_t *after)
 {
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
-    const char *q = u ? evhttp_uri_get_query(u) : NULL;
     struct evkeyvalq kv;
-    kv.tqh_first = NULL;
-    kv.tqh_last = &kv.tqh_first;
-    if (q && evhttp_parse_query_str(q, &kv) < 0) {
-        reply_error(r, 400, "malformed query string", NULL);
+    if (query_of(r, &kv) < 0)
         return -1;
-    }
     const char *why = NULL, *field = NULL;
     const char *v = evhttp_find_header(&kv, "state");
     *state = v ? appeals_state_parse(v) : -1;
     if (v && *state < 0)
         why = "\"state\" must be new, in_progress, answered, closed or "
               "rejected", field = "state";
-    *limit = APPEAL_PAGE_DEFAULT;
-    v = why ? NULL : evhttp_find_header(&kv, "limit");
-    char *end;
-    if (v && ((*limit = strtol(v, &end, 10)) < 1 || *limit > APPEAL_PAGE_MAX ||
-              !*v || *end))
+    if (!why && !query_limit(&kv, APPEAL_PAGE_DEFAULT, APPEAL_PAGE_MAX, limit))
         why = "\"limit\" must be an integer 1..100", field = "limit";
     *after = 0;
     v = why ? NULL : evhttp_find_header(&kv, "after");
@@ -1369,10 +1398,7 @@ static int appeal_page(struct rq *r, int *state, long *limit, int64_t *after)
     else if (v)
         *after = a->id;
     free(a);
-    evhttp_clear_headers(&kv);
-    if (why)
-        reply_error(r, 400, why, field);
-    return why ? -1 : 0;
+    return query_done(r, &kv, why, field);
 }
 
 /* GET /v1/appeals?state=new&after=REF&limit=N: the agency's appeals of
@@ -1433,17 +1459,13 @@ static json_t *appeal_history_json(struct store *st,
 static void h_appeal_get(struct rq *r, union api_in *in)
 {
     (void)in;
-    struct store_appeal *a = malloc(sizeof *a);
-    if (!a) {
-        reply_error(r, 500, "out of memory", NULL);
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
         return;
-    }
-    if (appeal_of(r, a) == 0) {
-        json_t *j = appeal_json(a);
-        if (j)
-            json_object_set_new(j, "history", appeal_history_json(r->a->st, a));
-        reply_read(r, 200, j);
-    }
+    json_t *j = appeal_json(a);
+    if (j)
+        json_object_set_new(j, "history", appeal_history_json(r->a->st, a));
+    reply_read(r, 200, j);
     free(a);
 }
 
@@ -1464,13 +1486,9 @@ static void h_appeal_state(struct rq *r, union api_in *in)
                     "closed or rejected", "state");
         return;
     }
-    struct store_appeal *a = malloc(sizeof *a);
-    if (!a) {
-        reply_error(r, 500, "out of memory", NULL);
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
         return;
-    }
-    if (appeal_of(r, a) < 0)
-        goto out;
     int from = appeals_state_parse(a->state);
     if (from == to) {
         reply_read(r, 200, json_pack("{s:s, s:s, s:b}", "ref", a->ref,
@@ -1501,13 +1519,9 @@ out:
  * anonymous one's phone); the appeal becomes answered. */
 static void h_appeal_reply(struct rq *r, union api_in *in)
 {
-    struct store_appeal *a = malloc(sizeof *a);
-    if (!a) {
-        reply_error(r, 500, "out of memory", NULL);
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
         return;
-    }
-    if (appeal_of(r, a) < 0)
-        goto out;
     if (!appeals_can_reply(appeals_state_parse(a->state))) {
         char msg[120];
         snprintf(msg, sizeof msg, "an appeal in state %s takes no reply",

@@ -378,43 +378,51 @@ static void fx_subscribe(struct ctx *c, const struct menu_node *n)
         fx->mode = n->mode;
 }
 
-/* One booking turn: the state kept in d->app, the answer (NULL: draw). */
-static void fx_booking(struct ctx *c, const struct menu_node *n,
-                       const char *input, size_t len)
+/* One turn of a sub-dialog the gateway draws (booking, appeal): the
+ * state kept in d->app, the answer (NULL: draw), the caller, the back key
+ * and its label.  NULL when the output has no room for another effect. */
+static struct menu_effect *fx_turn(struct ctx *c, int kind,
+                                   const struct menu_node *n,
+                                   const char *input, size_t len)
 {
-    struct menu_effect *fx = add_fx(c, MENU_FX_BOOKING);
+    struct menu_effect *fx = add_fx(c, kind);
     if (!fx)
-        return;
+        return NULL;
     fx->mode = n->mode;
-    fx->services = n->services;
-    fx->days = n->days;
     fx->state = keep(c->out, c->d->app, c->d->app_len);
     fx->input = input ? keep(c->out, input, len) : NULL;
     fx->phone = keep_phone(c);
     fx->session_id = c->in->session_id ? c->in->session_id : "";
-    fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_back = c->set->key[MENU_KEY_BACK];
+    char b[200];
+    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
+    return fx;
+}
+
+/* One booking turn (fx_turn) with the node's services and days. */
+static void fx_booking(struct ctx *c, const struct menu_node *n,
+                       const char *input, size_t len)
+{
+    struct menu_effect *fx = fx_turn(c, MENU_FX_BOOKING, n, input, len);
+    if (!fx)
+        return;
+    fx->services = n->services;
+    fx->days = n->days;
+    fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_more = c->set->key[MENU_KEY_MORE];
     fx->booking_texts = c->set->booking_text[lang_of(c)];
     char b[200];
-    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
     fx->label_more = keep_str(c->out, key_entry(c, MENU_KEY_MORE, b, sizeof b));
 }
 
-/* issue 12 appeals: one turn of an appeal node, as a booking's (the
- * sub-dialog's state in d->app, the answer or NULL to draw), with the
+/* issue 12 appeals: one turn of an appeal node (fx_turn), with the
  * node's categories and their titles in the dialog's language. */
 static void fx_appeal(struct ctx *c, const struct menu_node *n,
                       const char *input, size_t len)
 {
-    struct menu_effect *fx = add_fx(c, MENU_FX_APPEAL);
+    struct menu_effect *fx = fx_turn(c, MENU_FX_APPEAL, n, input, len);
     if (!fx)
         return;
-    fx->mode = n->mode;
-    fx->state = keep(c->out, c->d->app, c->d->app_len);
-    fx->input = input ? keep(c->out, input, len) : NULL;
-    fx->phone = keep_phone(c);
-    fx->session_id = c->in->session_id ? c->in->session_id : "";
     fx->appeal_cats = n->cats;
     fx->appeal_ncats = n->ncats;
     char titles[1024], one[256];
@@ -428,9 +436,6 @@ static void fx_appeal(struct ctx *c, const struct menu_node *n,
         app(titles, sizeof titles, &tn, one, l);
     }
     fx->appeal_titles = keep(c->out, titles, tn);
-    fx->key_back = c->set->key[MENU_KEY_BACK];
-    char b[200];
-    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
 }
 
 static void fx_store_lang(struct ctx *c)
