@@ -46,7 +46,8 @@
  * agency code; numbers masked with log_mask(); tokens never logged.
  * May call: libevent, jansson, gateway/api_parse, gateway/http_edge,
  * gateway/store, gateway/notify, gateway/template, gateway/phone,
- * gateway/log, smpp/text, base/ (utf8, sha256, base64, netaddr), libc;
+ * gateway/log, gateway/appeals (issue 12 appeals), smpp/text, base/
+ * (utf8, sha256, base64, netaddr), libc;
  * the route callback of api_opts (the outbox's router) for part counts,
  * and its ussd_notice and notice_from_ok callbacks for USSD notices.
  */
@@ -77,6 +78,7 @@
 #include "base/sha256.h"
 #include "gateway/api_parse.h"
 #include "gateway/booking.h"
+#include "gateway/appeals.h"
 #include "gateway/http_edge.h"
 #include "gateway/log.h"
 #include "gateway/notify.h"
@@ -137,6 +139,7 @@ struct api {
         } *m;
         size_t n;                 /* 0: X-Road mode off */
     } xroad;
+    struct appeals_opts appeals;         /* issue 12 appeals */
     /* The last token seen while a commit group was open and what the
      * store said about it; valid only until that group's commit (see
      * authorize), so a revoked token stops working at the next commit. */
@@ -176,6 +179,7 @@ union api_in {
     struct api_service service;
     struct api_slot slot;
     struct api_template tmpl;
+    struct api_appeal appeal;      /* issue 12 appeals */
 };
 
 static int64_t now_ms(void)
@@ -1261,44 +1265,60 @@ static void h_template_delete(struct rq *r, union api_in *in)
     reply_later(r, 200, j, false);
 }
 
-/* The query string of a GET list: its pairs into kv (the caller clears
- * them with evhttp_clear_headers, also on failure) and "limit", 1..500
- * (default 100).  0, or -1 with why/field set (the caller answers 400). */
-static int query_open(struct rq *r, struct evkeyvalq *kv, long *limit,
-                      const char **why, const char **field)
+/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
+ * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
+/* The request's query string into kv (the caller clears it, also after
+ * a failure): 0, or -1 when r has been answered (400). */
+static int query_of(struct rq *r, struct evkeyvalq *kv)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
-    kv->tqh_first = NULL;           /* TAILQ_INIT; evhttp_parse_query_str */
-    kv->tqh_last = &kv->tqh_first;  /* does the same when there is a query */
-    *why = *field = NULL;
+    kv->tqh_first = NULL;          /* TAILQ_INIT; evhttp_parse_query_str */
+    kv->tqh_last = &kv->tqh_first; /* does the same when there is a query */
     if (q && evhttp_parse_query_str(q, kv) < 0) {
-        *why = "malformed query string";
+        reply_error(r, 400, "malformed query string", NULL);
         return -1;
-    }
-    *limit = TEMPLATE_PAGE_DEFAULT;
-    const char *v = evhttp_find_header(kv, "limit");
-    if (v) {
-        char *end;
-        errno = 0;
-        *limit = strtol(v, &end, 10);
-        if (!*v || *end || errno || *limit < 1 || *limit > TEMPLATE_PAGE_MAX) {
-            *why = "\"limit\" must be an integer 1..500";
-            *field = "limit";
-            return -1;
-        }
     }
     return 0;
 }
 
-/* The query of GET /v1/templates: limit (1..TEMPLATE_PAGE_MAX) and the
- * cursor after=STATUS/LANG.  0, or -1 when r has been answered (400). */
+/* Clear kv; answer r 400 with why (naming field) when set: 0, or -1 when
+ * r has been answered. */
+static int query_done(struct rq *r, struct evkeyvalq *kv, const char *why,
+                      const char *field)
+{
+    evhttp_clear_headers(kv);
+    if (why)
+        reply_error(r, 400, why, field);
+    return why ? -1 : 0;
+}
+
+/* kv's "limit" into *limit (dflt when absent): false when it is not an
+ * integer 1..max. */
+static bool query_limit(const struct evkeyvalq *kv, long dflt, long max,
+                        long *limit)
+{
+    const char *v = evhttp_find_header(kv, "limit");
+    *limit = dflt;
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    *limit = strtol(v, &end, 10);
+    return *v && !*end && !errno && *limit >= 1 && *limit <= max;
+}
+
 static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX],
                          char after_l[STORE_LANG_MAX])
 {
     struct evkeyvalq kv;
-    const char *why, *field;
-    query_open(r, &kv, limit, &why, &field);
+    if (query_of(r, &kv) < 0)
+        return -1;
+    const char *why = NULL, *field = NULL;
+    if (!query_limit(&kv, TEMPLATE_PAGE_DEFAULT, TEMPLATE_PAGE_MAX, limit)) {
+        why = "\"limit\" must be an integer 1..500";
+        field = "limit";
+    }
     const char *v = why ? NULL : evhttp_find_header(&kv, "after");
     if (v) {
         const char *slash = strrchr(v, '/');
@@ -1314,10 +1334,7 @@ static int template_page(struct rq *r, long *limit, char after_s[STORE_CODE_MAX]
             snprintf(after_l, STORE_LANG_MAX, "%s", slash + 1);
         }
     }
-    evhttp_clear_headers(&kv);
-    if (why)
-        reply_error(r, 400, why, field);
-    return why ? -1 : 0;
+    return query_done(r, &kv, why, field);
 }
 
 /* GET /v1/templates?after=STATUS/LANG&limit=N: one page, by (status,
@@ -1360,15 +1377,270 @@ static void h_template_list(struct rq *r, union api_in *in)
     reply_read(r, 200, j);
 }
 
+/* ---- appeals (issue 12 appeals) ------------------------------------------------ */
+
+#define APPEAL_PAGE_DEFAULT 20
+#define APPEAL_PAGE_MAX 100
+#define APPEAL_HISTORY_MAX 50
+#define NO_APPEAL "no such appeal"
+
+/* The appeal {ref} names, if it is r's agency's: 0 with *a, or -1 when
+ * r has been answered: 400 for a reference that is not one (format or
+ * check digit), 404 for one nobody has and for another agency's (the
+ * same answer: nothing leaks). */
+static int appeal_of(struct rq *r, struct store_appeal *a)
+{
+    char ref[APPEAL_REF_MAX];
+    int prc = appeal_ref_parse(r->arg[0], strlen(r->arg[0]), ref);
+    if (prc == APPEAL_REF_CHECK) {
+        if (r->a->appeals.stats)
+            r->a->appeals.stats->bad_ref++;
+        reply_error(r, 400, "not a valid reference: its check digit does "
+                    "not match (a digit mistyped or two swapped?)", "ref");
+        return -1;
+    }
+    if (prc != APPEAL_REF_OK) {
+        reply_error(r, 400, "not a valid reference: 9 digits, as "
+                    "1234-5678-9", "ref");
+        return -1;
+    }
+    int rc = store_appeal_get(r->a->st, ref, a);
+    if (rc == STORE_OK && a->agency_id != r->agency_id)
+        rc = STORE_NOTFOUND;
+    static const struct rc_answer gone[] = {
+        { STORE_NOTFOUND, 404, NO_APPEAL, NULL }, { 0, 0, NULL, NULL }
+    };
+    return store_ok(r, rc, gone) ? 0 : -1;
+}
+
+/* appeal_of() into a new appeal (the caller frees it), or NULL when r
+ * has been answered. */
+static struct store_appeal *appeal_load(struct rq *r)
+{
+    struct store_appeal *a = malloc(sizeof *a);
+    if (!a)
+        reply_error(r, 500, "out of memory", NULL);
+    else if (appeal_of(r, a) < 0) {
+        free(a);
+        a = NULL;
+    }
+    return a;
+}
+
+/* An appeal as the agency sees it: never the phone of an anonymous one. */
+static json_t *appeal_json(const struct store_appeal *a)
+{
+    char shown[APPEAL_REF_SHOW_MAX];
+    appeal_ref_show(a->ref, shown);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s}", "ref",
+                          a->ref, "reference", shown, "category", a->category,
+                          "anonymous", a->anonymous, "text", a->text,
+                          "language", a->lang, "channel", a->channel, "state",
+                          a->state);
+    if (j && !a->anonymous)
+        json_object_set_new(j, "phone", json_pack("s+", "+", a->msisdn));
+    if (j) {
+        set_time(j, "created", a->created_at);
+        set_time(j, "updated", a->updated_at);
+    }
+    return j;
+}
+
+/* The query of GET /v1/appeals: state (or every state), limit
+ * (1..APPEAL_PAGE_MAX) and after=REF (the "next" of the previous page,
+ * one of the agency's appeals).  0, or -1 when r has been answered. */
+static int appeal_page(struct rq *r, int *state, long *limit, int64_t *after)
+{
+    struct evkeyvalq kv;
+    if (query_of(r, &kv) < 0)
+        return -1;
+    const char *why = NULL, *field = NULL;
+    const char *v = evhttp_find_header(&kv, "state");
+    *state = v ? appeals_state_parse(v) : -1;
+    if (v && *state < 0)
+        why = "\"state\" must be new, in_progress, answered, closed or "
+              "rejected", field = "state";
+    if (!why && !query_limit(&kv, APPEAL_PAGE_DEFAULT, APPEAL_PAGE_MAX, limit))
+        why = "\"limit\" must be an integer 1..100", field = "limit";
+    *after = 0;
+    v = why ? NULL : evhttp_find_header(&kv, "after");
+    struct store_appeal *a = v ? malloc(sizeof *a) : NULL;
+    char ref[APPEAL_REF_MAX];
+    if (v && (!a || appeal_ref_parse(v, strlen(v), ref) != APPEAL_REF_OK ||
+              store_appeal_get(r->a->st, ref, a) != STORE_OK ||
+              a->agency_id != r->agency_id))
+        why = "\"after\" must be the \"next\" of the previous page",
+        field = "after";
+    else if (v)
+        *after = a->id;
+    free(a);
+    return query_done(r, &kv, why, field);
+}
+
+/* GET /v1/appeals?state=new&after=REF&limit=N: the agency's appeals of
+ * its own categories, oldest first; "next" is null on the last page. */
+static void h_appeal_list(struct rq *r, union api_in *in)
+{
+    (void)in;
+    int state;
+    long limit;
+    int64_t after;
+    if (appeal_page(r, &state, &limit, &after) < 0)
+        return;
+    size_t want = (size_t)limit + 1, n = 0;
+    struct store_appeal *v = calloc(want, sizeof *v);
+    if (!v) {
+        reply_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    int rc = store_appeals_list(r->a->st, r->agency_id,
+                                appeals_state_name(state), after, v, want, &n);
+    if (!store_ok(r, rc, NULL)) {
+        free(v);
+        return;
+    }
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < shown; i++)
+        json_array_append_new(arr, appeal_json(&v[i]));
+    json_t *next = n > shown ? json_string(v[shown - 1].ref) : json_null();
+    free(v);
+    reply_read(r, 200, json_pack("{s:o, s:o}", "appeals", arr, "next", next));
+}
+
+/* The history of appeal a, oldest first (at most APPEAL_HISTORY_MAX). */
+static json_t *appeal_history_json(struct store *st,
+                                   const struct store_appeal *a)
+{
+    struct store_appeal_event *ev = calloc(APPEAL_HISTORY_MAX, sizeof *ev);
+    size_t n = 0;
+    json_t *arr = json_array();
+    if (!ev || store_appeal_history(st, a->id, 0, ev, APPEAL_HISTORY_MAX,
+                                    &n) != STORE_OK)
+        n = 0;
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:I}", "kind", ev[i].kind,
+                              "state", ev[i].state, "by", ev[i].who, "at",
+                              (json_int_t)ev[i].at);
+        if (e && ev[i].text[0])
+            json_object_set_new(e, strcmp(ev[i].kind, "reply") == 0 ? "text"
+                                : "note", json_string(ev[i].text));
+        json_array_append_new(arr, e);
+    }
+    free(ev);
+    return arr;
+}
+
+/* GET /v1/appeals/{ref}: one appeal with its history. */
+static void h_appeal_get(struct rq *r, union api_in *in)
+{
+    (void)in;
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
+        return;
+    json_t *j = appeal_json(a);
+    if (j)
+        json_object_set_new(j, "history", appeal_history_json(r->a->st, a));
+    reply_read(r, 200, j);
+    free(a);
+}
+
+/* "agency:CODE": who made a change, in the history. */
+static void appeal_who(const struct rq *r, char *who, size_t n)
+{
+    snprintf(who, n, "agency:%s", r->agency);
+}
+
+/* POST /v1/appeals/{ref}/state {"state", "note"}: along the transition
+ * table (appeals.h) or 409; the same state again changes nothing (200,
+ * "changed": false), so a retry is safe. */
+static void h_appeal_state(struct rq *r, union api_in *in)
+{
+    int to = appeals_state_parse(in->appeal.state);
+    if (to < 0) {
+        reply_error(r, 400, "\"state\" must be new, in_progress, answered, "
+                    "closed or rejected", "state");
+        return;
+    }
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
+        return;
+    int from = appeals_state_parse(a->state);
+    if (from == to) {
+        reply_read(r, 200, json_pack("{s:s, s:s, s:b}", "ref", a->ref,
+                                     "state", a->state, "changed", 0));
+        goto out;
+    }
+    if (!appeals_next_ok(from, to)) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "an appeal in state %s cannot become %s",
+                 a->state, in->appeal.state);
+        reply_error(r, 409, msg, "state");
+        goto out;
+    }
+    char who[STORE_CODE_MAX + 8];
+    appeal_who(r, who, sizeof who);
+    if (store_ok(r, store_appeal_change(r->a->st, a->id, "state",
+                                        in->appeal.state, in->appeal.text,
+                                        who, now_ms()), NULL))
+        reply_later(r, 200, json_pack("{s:s, s:s, s:b}", "ref", a->ref,
+                                      "state", in->appeal.state, "changed", 1),
+                    false);
+out:
+    free(a);
+}
+
+/* POST /v1/appeals/{ref}/reply {"text", "idempotency_key"}: the answer
+ * goes to the phone that filed it by SMS (the agency never learns an
+ * anonymous one's phone); the appeal becomes answered. */
+static void h_appeal_reply(struct rq *r, union api_in *in)
+{
+    struct store_appeal *a = appeal_load(r);
+    if (!a)
+        return;
+    if (!appeals_can_reply(appeals_state_parse(a->state))) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "an appeal in state %s takes no reply",
+                 a->state);
+        reply_error(r, 409, msg, "state");
+        goto out;
+    }
+    char who[STORE_CODE_MAX + 8];
+    appeal_who(r, who, sizeof who);
+    struct appeals_opts o = r->a->appeals;
+    o.expiry_ms = r->a->expiry_ms;
+    int64_t sms = 0;
+    int rc = appeals_reply(r->a->st, a, in->appeal.text, who, r->client,
+                           in->appeal.idem_key[0] ? in->appeal.idem_key : NULL,
+                           &o, now_ms(), &sms);
+    static const struct rc_answer refused[] = {
+        { STORE_CONFLICT, 409, "idempotency key was already used for a "
+          "different reply", "idempotency_key" },
+        { STORE_INVALID, 400, "invalid reply", "text" },
+        { 0, 0, NULL, NULL }
+    };
+    if (rc == STORE_DUPLICATE || store_ok(r, rc, refused))
+        reply_later(r, 200, json_pack("{s:s, s:s, s:I, s:b}", "ref", a->ref,
+                                      "state", "answered", "sms_id",
+                                      (json_int_t)sms, "duplicate",
+                                      rc == STORE_DUPLICATE), false);
+out:
+    free(a);
+}
+
 /* ---- read-back: what an agency wrote, read back (issue 12 part 3) ---------- */
 
-/* Answer 400 with why/field, clear kv; always -1. */
-static int query_fail(struct rq *r, struct evkeyvalq *kv, const char *why,
-                      const char *field)
+/* A list's query string into kv and its "limit" (default 100, 1..500):
+ * 0, or -1 when r has been answered (kv cleared then). */
+static int list_query(struct rq *r, struct evkeyvalq *kv, long *limit)
 {
-    evhttp_clear_headers(kv);
-    reply_error(r, 400, why, field);
-    return -1;
+    if (query_of(r, kv) < 0) {
+        evhttp_clear_headers(kv);
+        return -1;
+    }
+    if (!query_limit(kv, TEMPLATE_PAGE_DEFAULT, TEMPLATE_PAGE_MAX, limit))
+        return query_done(r, kv, "\"limit\" must be an integer 1..500", "limit");
+    return 0;
 }
 
 /* The caller's office `code` (a query parameter): its id.  0, or -1 when
@@ -1412,15 +1684,12 @@ static void coded_list(struct rq *r, bool office)
 {
     struct evkeyvalq kv;
     long limit;
-    const char *why, *field;
-    if (query_open(r, &kv, &limit, &why, &field) < 0) {
-        query_fail(r, &kv, why, field);
+    if (list_query(r, &kv, &limit) < 0)
         return;
-    }
     char after[STORE_CODE_MAX] = "";
     const char *v = evhttp_find_header(&kv, "after");
     if (v && strlen(v) >= sizeof after) {
-        query_fail(r, &kv, "\"after\" is not a code", "after");
+        query_done(r, &kv, "\"after\" is not a code", "after");
         return;
     }
     snprintf(after, sizeof after, "%s", v ? v : "");
@@ -1495,21 +1764,20 @@ static int own_service(struct rq *r, const char *code, int64_t *id)
 static int slots_query(struct rq *r, struct slots_query *q)
 {
     struct evkeyvalq kv;
-    const char *why, *field;
     memset(q, 0, sizeof *q);
-    if (query_open(r, &kv, &q->limit, &why, &field) < 0)
-        return query_fail(r, &kv, why, field);
+    if (list_query(r, &kv, &q->limit) < 0)
+        return -1;
     const char *office = evhttp_find_header(&kv, "office");
     const char *service = evhttp_find_header(&kv, "service");
     const char *from = evhttp_find_header(&kv, "from");
     const char *to = evhttp_find_header(&kv, "to");
     const char *after = evhttp_find_header(&kv, "after");
     if (!office || !*office)
-        return query_fail(r, &kv, "\"office\" is required (an office code)", "office");
+        return query_done(r, &kv, "\"office\" is required (an office code)", "office");
     booking_day_of(now_ms(), 0, q->from);
     booking_day_of(now_ms(), 30, q->to);
     if ((from && !api_day_ok(from)) || (to && !api_day_ok(to)))
-        return query_fail(r, &kv, "\"from\" and \"to\" are days YYYY-MM-DD",
+        return query_done(r, &kv, "\"from\" and \"to\" are days YYYY-MM-DD",
                           from && !api_day_ok(from) ? "from" : "to");
     if (from)
         snprintf(q->from, sizeof q->from, "%s", from);
@@ -1517,7 +1785,7 @@ static int slots_query(struct rq *r, struct slots_query *q)
         snprintf(q->to, sizeof q->to, "%s", to);
     if (after && (sscanf(after, "%10[0-9-]/%5[0-9:]/%" SCNd64, q->after.day,
                          q->after.time, &q->after.id) != 3 || q->after.id <= 0))
-        return query_fail(r, &kv, "\"after\" must be DAY/TIME/ID (the \"next\" "
+        return query_done(r, &kv, "\"after\" must be DAY/TIME/ID (the \"next\" "
                           "of the previous page)", "after");
     int rc = own_office(r, office, &q->office_id);
     if (rc == 0 && service)
@@ -1576,22 +1844,21 @@ static int bookings_query(struct rq *r, int64_t *office_id, char day[STORE_DAY_M
                           long *limit)
 {
     struct evkeyvalq kv;
-    const char *why, *field;
-    if (query_open(r, &kv, limit, &why, &field) < 0)
-        return query_fail(r, &kv, why, field);
+    if (list_query(r, &kv, limit) < 0)
+        return -1;
     const char *office = evhttp_find_header(&kv, "office");
     const char *d = evhttp_find_header(&kv, "day");
     const char *after = evhttp_find_header(&kv, "after");
     if (!office || !*office)
-        return query_fail(r, &kv, "\"office\" is required (an office code)", "office");
+        return query_done(r, &kv, "\"office\" is required (an office code)", "office");
     if (!d || !api_day_ok(d))
-        return query_fail(r, &kv, "\"day\" is required, YYYY-MM-DD", "day");
+        return query_done(r, &kv, "\"day\" is required, YYYY-MM-DD", "day");
     snprintf(day, STORE_DAY_MAX, "%s", d);
     after_t[0] = '\0';
     *after_id = 0;
     if (after && (sscanf(after, "%5[0-9:]/%" SCNd64, after_t, after_id) != 2 ||
                   *after_id <= 0))
-        return query_fail(r, &kv, "\"after\" must be TIME/ID (the \"next\" of the "
+        return query_done(r, &kv, "\"after\" must be TIME/ID (the \"next\" of the "
                           "previous page)", "after");
     int rc = own_office(r, office, office_id);
     evhttp_clear_headers(&kv);
@@ -1695,7 +1962,8 @@ static void h_app_get(struct rq *r, union api_in *in)
 enum body_kind {
     BODY_NONE = 0,      /* no body, no Content-Type check */
     BODY_MESSAGE, BODY_BATCH, BODY_NOTICE, BODY_APP_STATUS, BODY_OFFICE,
-    BODY_SERVICE, BODY_SLOT, BODY_TEMPLATE
+    BODY_SERVICE, BODY_SLOT, BODY_TEMPLATE,
+    BODY_APPEAL_STATE, BODY_APPEAL_REPLY      /* issue 12 appeals */
 };
 
 /*
@@ -1731,6 +1999,10 @@ static int parse_body(struct rq *r, enum body_kind kind, const uint8_t *b,
         return api_parse_slot(b, n, &in->slot, e);
     case BODY_TEMPLATE:
         return api_parse_template(b, n, r->arg[0], r->arg[1], &in->tmpl, e);
+    case BODY_APPEAL_STATE:
+        return api_parse_appeal_state(b, n, &in->appeal, e);
+    case BODY_APPEAL_REPLY:
+        return api_parse_appeal_reply(b, n, &in->appeal, e);
     case BODY_NONE:
         break;
     }
@@ -1747,6 +2019,9 @@ static void clear_body(enum body_kind kind, union api_in *in)
     case BODY_OFFICE: api_office_clear(&in->office); break;
     case BODY_SERVICE: api_service_clear(&in->service); break;
     case BODY_TEMPLATE: api_template_clear(&in->tmpl); break;
+    case BODY_APPEAL_STATE: case BODY_APPEAL_REPLY:
+        api_appeal_clear(&in->appeal);
+        break;
     case BODY_NONE: case BODY_NOTICE: case BODY_SLOT: break;
     }
 }
@@ -1880,6 +2155,15 @@ static const struct route {
       BODY_TEMPLATE, a_template, NO_TEMPLATE, h_template_put },
     { EVHTTP_REQ_DELETE, "/v1/templates/{status}/{lang}", "templates",
       BODY_NONE, a_template, NO_TEMPLATE, h_template_delete },
+    /* issue 12 appeals */
+    { EVHTTP_REQ_GET, "/v1/appeals", "appeals", BODY_NONE, NULL, NULL,
+      h_appeal_list },
+    { EVHTTP_REQ_GET, "/v1/appeals/{ref}", "appeals", BODY_NONE, a_number,
+      NULL, h_appeal_get },
+    { EVHTTP_REQ_POST, "/v1/appeals/{ref}/state", "appeals",
+      BODY_APPEAL_STATE, a_number, NULL, h_appeal_state },
+    { EVHTTP_REQ_POST, "/v1/appeals/{ref}/reply", "appeals",
+      BODY_APPEAL_REPLY, a_number, NULL, h_appeal_reply },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -2163,6 +2447,7 @@ struct api *api_new(struct event_base *base, struct store *st,
     a->route = opts ? opts->route : NULL;
     a->route_ud = opts ? opts->route_ud : NULL;
     a->xroad_callbacks = opts && opts->xroad;
+    a->appeals.stats = opts ? opts->appeal_stats : NULL;   /* issue 12 */
     size_t bad = 0;
     if (opts && kz_netallow_init(&a->callback_allow,
                                  (const char *const *)opts->callback_allow,
@@ -2243,15 +2528,16 @@ int api_scopes_check(const char *scopes, char *err, size_t errlen)
         size_t n = e ? (size_t)(e - p) : strlen(p);
         static const char *const known[] = { "*", "messages", "applications",
                                              "offices", "slots", "templates",
-                                             LAW_SCOPE };
+                                             "appeals", LAW_SCOPE };
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
             ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
         if (!ok) {
             snprintf(err, errlen,
                      "unknown scope in \"%s\" (want messages, applications, "
-                     "offices, slots, templates, law_required or *)", scopes);
-            return -1;
+                     "offices, slots, templates, appeals, law_required or *)",
+                     scopes);
+            return STORE_INVALID;
         }
         p += n + (e ? 1 : 0);
     }

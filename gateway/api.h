@@ -62,6 +62,8 @@ struct kz_metrics;
 
 #define API_NOTICES_PER_HOUR 5
 
+struct appeals_stats;
+
 struct api_opts {
     const char *listen;      /* "host:port", numeric host; port 0 = any */
     size_t max_body;         /* bytes; bigger bodies get 413 (0: 65536) */
@@ -117,6 +119,9 @@ struct api_opts {
     const char *xroad_ss_cert;
     char *const *xroad_members;
     size_t xroad_members_n;
+    /* issue 12 appeals: counts of replies sent (the daemon's, read by
+     * the metrics exporter); NULL: not counted */
+    struct appeals_stats *appeal_stats;
 };
 
 /*

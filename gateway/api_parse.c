@@ -638,6 +638,71 @@ int api_parse_app_status(const uint8_t *body, size_t len,
                         sizeof *a, e);
 }
 
+/* ---- appeals (issue 12 appeals) ------------------------------------------- */
+
+void api_appeal_clear(struct api_appeal *a)
+{
+    free(a->text);
+    memset(a, 0, sizeof *a);
+}
+
+/* POST /v1/appeals/{ref}/state: {"state", "note"} */
+static int appeal_state_from(json_t *root, void *out, struct api_error *e)
+{
+    struct api_appeal *a = out;
+    const char *note;
+    if (get_str(root, "state", true, 15, &note, e) < 0)
+        return -1;
+    snprintf(a->state, sizeof a->state, "%s", note);
+    if (get_str(root, "note", false, API_NOTE_MAX, &note, e) < 0)
+        return -1;
+    if (note && check_text("note", note, API_NOTE_MAX, e) < 0)
+        return -1;
+    if (note && !(a->text = strdup(note)))
+        return api_fail(e, 500, NULL, "out of memory");
+    return 0;
+}
+
+static const char *const appeal_state_keys[] = { "state", "note", NULL };
+
+int api_parse_appeal_state(const uint8_t *body, size_t len,
+                           struct api_appeal *a, struct api_error *e)
+{
+    return parse_object(body, len, appeal_state_keys, appeal_state_from, a,
+                        sizeof *a, e);
+}
+
+/* POST /v1/appeals/{ref}/reply: {"text", "idempotency_key"} */
+static int appeal_reply_from(json_t *root, void *out, struct api_error *e)
+{
+    struct api_appeal *a = out;
+    const char *text, *key;
+    if (get_str(root, "text", true, API_APPEAL_REPLY_MAX, &text, e) < 0 ||
+        get_str(root, "idempotency_key", false, API_KEY_MAX, &key, e) < 0)
+        return -1;
+    if (check_text("text", text, API_APPEAL_REPLY_MAX, e) < 0)
+        return -1;
+    for (const char *p = key; p && *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return api_fail(e, 400, "idempotency_key", "\"idempotency_key\" "
+                            "must be printable ASCII without spaces");
+    if (key)
+        snprintf(a->idem_key, sizeof a->idem_key, "%s", key);
+    if (!(a->text = strdup(text)))
+        return api_fail(e, 500, NULL, "out of memory");
+    return 0;
+}
+
+static const char *const appeal_reply_keys[] = { "text", "idempotency_key",
+                                                 NULL };
+
+int api_parse_appeal_reply(const uint8_t *body, size_t len,
+                           struct api_appeal *a, struct api_error *e)
+{
+    return parse_object(body, len, appeal_reply_keys, appeal_reply_from, a,
+                        sizeof *a, e);
+}
+
 void api_office_clear(struct api_office *o)
 {
     for (int i = 0; i < 3; i++) {

@@ -145,6 +145,22 @@ int api_parse_app_status(const uint8_t *body, size_t len,
                          struct api_app_status *a, struct api_error *e);
 void api_app_status_clear(struct api_app_status *a);
 
+/* issue 12 appeals: POST /v1/appeals/{ref}/state {"state", "note"} and
+ * POST /v1/appeals/{ref}/reply {"text", "idempotency_key"}.  Only the
+ * shape is checked here (the state's name and the transition are the
+ * handler's: 400 / 409).  Pure; a->text is freed by api_appeal_clear. */
+#define API_APPEAL_REPLY_MAX 1000      /* bytes of a reply */
+struct api_appeal {
+    char state[16];                /* state: as given ("" for reply) */
+    char *text;                    /* the note (NULL when none) or reply */
+    char idem_key[API_KEY_MAX + 1];    /* reply: "" when none */
+};
+int api_parse_appeal_state(const uint8_t *body, size_t len,
+                           struct api_appeal *a, struct api_error *e);
+int api_parse_appeal_reply(const uint8_t *body, size_t len,
+                           struct api_appeal *a, struct api_error *e);
+void api_appeal_clear(struct api_appeal *a);
+
 struct api_office {
     char code[STORE_CODE_MAX];
     char *name[3];            /* by language: ky, ru, en; NULL when absent */

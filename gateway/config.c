@@ -23,7 +23,8 @@
  *
  * May call: libfyaml, libc, base/utf8, base/netaddr, base/xroad,
  * dialogs_parse_url(), http_edge_listen_parse/http_edge_loopback_host,
- * api_is_code and api_scopes_check (pure).  No I/O except
+ * api_is_code, api_scopes_check, appeals_kw_item() and
+ * appeals_category_item() (pure).  No I/O except
  * config_load_file() (reads the one file, and checks
  * the help text where told).
  */
@@ -37,6 +38,7 @@
 #include "gateway/http_edge.h"
 #include "gateway/api.h"
 #include "gateway/api_parse.h"
+#include "gateway/appeals.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -57,6 +59,7 @@ enum sect { S_TOP, S_LOG, S_SMSC, S_HTTP, S_ADMIN, S_REDIS, S_DB, S_BOOKING,
             S_USSD, S_CALLBACKS, S_XROAD /* issue 13 xroad */,
             S_ADMIN_CONSOLE,    /* issue 10 console: admin.console */
             S_HTTP_TLS, S_ADMIN_TLS, S_HTTP_XROAD,  /* issue 13 tls-http */
+            S_APPEALS,          /* issue 12 appeals */
             S_COUNT };
 
 struct section {
@@ -93,6 +96,8 @@ static const struct section sections[S_COUNT] = {
     [S_HTTP_XROAD] = { "xroad", 0, "the API as an X-Road (Tunduk) REST service: "
                        "behind the agencies' security server, X-Road-Client "
                        "names the calling agency", S_HTTP },
+    [S_APPEALS] = { "appeals", 0, "citizens' appeals (issue 12): limit and SMS "
+                    "keywords" },
 };
 
 #define F_REQUIRED  0x01u   /* smsc entries: must be given */
@@ -109,6 +114,8 @@ static const struct section sections[S_COUNT] = {
 #define F_HTTP_URL  0x800u  /* "" or http(s)://HOST[:PORT] (issue 13 xroad) */
 #define F_MEMBERS   0x1000u /* a mapping CLIENT: "AGENCY [SCOPES]", kept as a
                              * list of "CLIENT=AGENCY[ SCOPES]" (issue 13) */
+#define F_APPEAL_KW 0x2000u /* list items: LANG:WORD[=AGENCY/CATEGORY] */
+#define F_APPEAL_CAT 0x4000u /* "" or AGENCY/CATEGORY */
 
 struct key {
     enum sect sect;
@@ -345,6 +352,22 @@ static const struct key keys[] = {
       "PEM file of the client certificate's private key; with cert" },
     { S_XROAD, "user_id", T_STR, "", 0, 255, NULL, 0, C(xroad.user_id), 0,
       "X-Road-UserId on every call (e.g. KG + the operator's id); empty = none" },
+    /* issue 12 appeals */
+    { S_APPEALS, "per_phone_per_day", T_UINT, "5", 1, 1000, NULL, 0,
+      C(appeals_per_day), 0,
+      "appeals one phone may file in any 24 hours (USSD and SMS together); "
+      "more are refused politely and counted "
+      "(kyzmat_appeals_limited_total); read at start" },
+    { S_APPEALS, "keywords", T_STRLIST, "[]", 4, 200, NULL,
+      F_APPEAL_KW, C(appeals_keywords), C(appeals_keywords_count),
+      "SMS words that file an appeal (WORD text) or tell its state (WORD "
+      "reference), answered in LANG: LANG:WORD, or LANG:WORD=AGENCY/CATEGORY "
+      "for a category of its own; empty: ky:КАЙРЫЛУУ, ru:ОБРАЩЕНИЕ, "
+      "en:APPEAL; read at start" },
+    { S_APPEALS, "sms_category", T_STR, "", 0, 130, NULL, F_APPEAL_CAT,
+      C(appeals_sms_category), 0,
+      "AGENCY/CATEGORY of an appeal filed by SMS with a word that names "
+      "none; empty: such words only tell states" },
 
     { S_TOP, "menus", T_STR, "menus/examples", 1, 4096, NULL, 0, C(menus), 0,
       "directory of menu files" },
@@ -688,6 +711,13 @@ static int check_string(const struct key *k, const char *s, size_t len,
             return -1;
         }
     }
+    char ag[STORE_CODE_MAX], ca[STORE_CODE_MAX];     /* issue 12 appeals */
+    if ((k->flags & F_APPEAL_CAT) && len > 0 &&
+        appeals_category_item(s, len, ag, ca) < 0) {
+        snprintf(why, whylen, "must be AGENCY/CATEGORY (codes of letters, "
+                 "digits, . _ : -), or empty");
+        return -1;
+    }
     if ((k->flags & F_HHMM) && hhmm_minutes(s, len) < 0) {
         snprintf(why, whylen, "must be a time of day HH:MM, 00:00 to 23:59");
         return -1;
@@ -893,6 +923,9 @@ static bool list_item_bad(const struct key *k, const char *s, size_t len,
                       : (k->flags & F_DIGITS) ? "digits" : "characters");
         return true;
     }
+    struct appeals_kw kw;                           /* issue 12 appeals */
+    if ((k->flags & F_APPEAL_KW) && appeals_kw_item(s, len, &kw, why, n) < 0)
+        return true;
     if (!(k->flags & F_NETALLOW))
         return false;
     char item[256];

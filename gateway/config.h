@@ -124,6 +124,11 @@ struct config {
     /* issue 13 xroad: back-end calls through an X-Road security server
      * (strings "" when not set; read at start) */
     struct xroad_conf xroad;
+    /* issue 12 appeals (gateway/appeals) */
+    unsigned appeals_per_day;   /* per phone, in any 24 hours */
+    char **appeals_keywords;    /* "LANG:WORD[=AGENCY/CATEGORY]" */
+    size_t appeals_keywords_count;
+    char *appeals_sms_category; /* "AGENCY/CATEGORY" or "" */
     char *source;               /* file it came from, or "(defaults)" */
 };
 

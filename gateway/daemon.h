@@ -23,6 +23,8 @@
 
 #include <sys/queue.h>
 
+#include "gateway/keywords.h"    /* issue 12 appeals: struct kw_opts */
+
 #ifndef KYZMAT_VERSION
 #define KYZMAT_VERSION "0.1.0"
 #endif
@@ -69,6 +71,14 @@ struct daemon {
                                  * is up (or 3 s have passed), so the first
                                  * dials are not told "unavailable" */
     struct event *ev_gate;
+    /* issue 12 appeals: counts (for /metrics), the limit, and the SMS words
+     * with the keywords' options mo.c passes (from the config, at start) */
+    struct appeals_stats appeal_stats;
+    struct appeals_opts appeals;
+    struct appeals_kw appeal_words[APPEALS_KW_MAX];
+    struct kw_appeals kw_appeals;
+    char appeal_agency[STORE_CODE_MAX], appeal_category[STORE_CODE_MAX];
+    struct kw_opts kw;
     int stopping;               /* SIGTERM/SIGINT seen: links unbinding */
     int exiting;                /* loopexit requested */
 };

@@ -124,6 +124,7 @@ const char *kw_name(enum kw_keyword kw)
     case KW_STOP: return "STOP";
     case KW_START: return "START";
     case KW_HELP: return "HELP";
+    case KW_APPEAL: return "APPEAL";
     default: return "none";
     }
 }
@@ -186,12 +187,12 @@ static void parse_number(const uint8_t *s, size_t n, char *out, size_t cap)
     out[b - a] = '\0';
 }
 
-enum kw_keyword kw_parse(const uint8_t *text, size_t len,
-                         const char *remembered, struct kw_parsed *out)
+/* The first word of text, folded as the top says, into word (NUL-ended);
+ * *after: the offset just past it.  -1 when there is none (or it is no
+ * word: too long, not a letter). */
+static int first_word(const uint8_t *text, size_t len,
+                      char word[KW_WORD_MAX * 2 + 1], size_t *after)
 {
-    memset(out, 0, sizeof *out);
-    int rem = lang_of(remembered);
-    out->lang = rem >= 0 ? (enum kw_lang)rem : KW_EN;
     size_t i = 0;
     uint32_t cp = 0;
     /* leading blanks */
@@ -208,25 +209,38 @@ enum kw_keyword kw_parse(const uint8_t *text, size_t len,
     while (i < len) {
         size_t l = kz_utf8_next(text + i, len - i, &cp);
         if (l == 0)
-            return KW_NONE;             /* invalid UTF-8 inside the word */
+            return -1;                  /* invalid UTF-8 inside the word */
         if (is_separator(cp))
             break;
         uint32_t f = fold(cp);
         if (!f || nw == KW_WORD_MAX)
-            return KW_NONE;
+            return -1;
         has_cyr |= is_cyrillic(f);
         w[nw++] = f;
         i += l;
     }
     if (nw == 0)
-        return KW_NONE;
-    char word[KW_WORD_MAX * 2 + 1];
+        return -1;
     size_t wl = 0;
     for (size_t k = 0; k < nw; k++)
         if (kz_utf8_put(has_cyr ? cyr_twin(w[k]) : w[k], (uint8_t *)word,
-                        sizeof word - 1, &wl) != 0)
-            return KW_NONE;
+                        KW_WORD_MAX * 2, &wl) != 0)
+            return -1;
     word[wl] = '\0';
+    *after = i;
+    return 0;
+}
+
+enum kw_keyword kw_parse(const uint8_t *text, size_t len,
+                         const char *remembered, struct kw_parsed *out)
+{
+    memset(out, 0, sizeof *out);
+    int rem = lang_of(remembered);
+    out->lang = rem >= 0 ? (enum kw_lang)rem : KW_EN;
+    char word[KW_WORD_MAX * 2 + 1];
+    size_t i = 0;
+    if (first_word(text, len, word, &i) != 0)
+        return KW_NONE;
     const struct kw_word *hit = NULL;
     for (size_t k = 0; k < sizeof words / sizeof words[0] && !hit; k++)
         if (strcmp(words[k].word, word) == 0)
@@ -505,18 +519,125 @@ static int dispatch(struct store *st, const char *from, const struct kw_opts *o,
     return rc;
 }
 
+/* ---- appeals (issue 12) -------------------------------------------------------- */
+
+/* The configured appeal word text starts with, if any; *after: where the
+ * rest begins.  A fixed keyword is never one (the caller asks first). */
+static const struct appeals_kw *appeal_word(const struct kw_appeals *a,
+                                            const uint8_t *text, size_t len,
+                                            size_t *after)
+{
+    char word[KW_WORD_MAX * 2 + 1], want[KW_WORD_MAX * 2 + 1];
+    size_t skip;
+    if (!a || first_word(text, len, word, after) != 0)
+        return NULL;
+    for (size_t i = 0; i < a->n; i++)
+        if (first_word((const uint8_t *)a->kw[i].word, strlen(a->kw[i].word),
+                       want, &skip) == 0 && strcmp(word, want) == 0)
+            return &a->kw[i];
+    return NULL;
+}
+
+/* Only digits and the separators a reference is written with, and at
+ * least 6 digits: the sender means a reference, not a text. */
+static bool looks_like_ref(const char *s, size_t n)
+{
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (i + 3 <= n && !memcmp(s + i, "\xE2\x84\x96", 3))
+            i += 2;                     /* "№" */
+        else if (c != ' ' && c != '-' && c != '.' && c != '#')
+            return false;
+    }
+    return digits >= 6;
+}
+
+/* An appeal word's MO: file, tell a state, or the usage (see
+ * struct kw_appeals); one answer, in the word's language. */
+static int do_appeal(struct store *st, const char *from, const struct kw_opts *o,
+                     const struct appeals_kw *ak, const char *rest, size_t n,
+                     int64_t now, struct kw_result *res)
+{
+    const struct kw_appeals *a = o->appeals;
+    while (n && (*rest == ' ' || *rest == ':' || *rest == '\n')) {
+        rest++;
+        n--;
+    }
+    while (n && (rest[n - 1] == ' ' || rest[n - 1] == '\n'))
+        n--;
+    const char *agency = ak->agency[0] ? ak->agency : a->agency;
+    const char *category = ak->agency[0] ? ak->category : a->category;
+    char out[400];
+    if (n && looks_like_ref(rest, n)) {
+        bool found;
+        int rc = appeals_status_text(st, from, rest, n, ak->lang, a->opts, out,
+                                     sizeof out, &found);
+        res->outcome = KW_O_APPEAL_STATE;
+        return rc != STORE_OK ? rc : enqueue_reply(st, from, out,
+                                                   res->parsed.lang, o, now,
+                                                   &res->reply_id);
+    }
+    char *text = n ? strndup(rest, n) : NULL;
+    if (!text || !agency || !*agency || !category || !*category ||
+        n < APPEALS_TEXT_MIN || n > APPEALS_TEXT_MAX) {
+        free(text);
+        res->outcome = KW_O_APPEAL_USAGE;
+        return enqueue_reply(st, from, appeals_text(APPEALS_T_USAGE, ak->lang),
+                             res->parsed.lang, o, now, &res->reply_id);
+    }
+    struct appeal_filing f = {
+        .msisdn = from, .agency = agency, .category = category,
+        .text = text, .lang = ak->lang, .channel = "sms",
+    };
+    struct appeal_filed fr;
+    int rc = appeals_file(st, &f, a->opts, true, now, &fr);
+    free(text);
+    res->outcome = fr.outcome == APPEAL_LIMITED ? KW_O_APPEAL_LIMITED
+                                                : KW_O_APPEAL_FILED;
+    res->reply_id = fr.sms_id;
+    return rc;
+}
+
 /* One MO for store_atomic(). */
 struct kw_mo {
     const char *from;
     int64_t now;
     struct kw_result *res;
     struct kw_opts o;
+    const struct appeals_kw *appeal;    /* issue 12: an appeal word's MO */
+    const uint8_t *rest;                /* ... and what follows it */
+    size_t rest_len;
 };
 
 static int dispatch_atomic(struct store *st, void *arg)
 {
     struct kw_mo *mo = arg;
+    if (mo->appeal)
+        return do_appeal(st, mo->from, &mo->o, mo->appeal,
+                         (const char *)mo->rest, mo->rest_len, mo->now,
+                         mo->res);
     return dispatch(st, mo->from, &mo->o, mo->now, mo->res);
+}
+
+/* Is text a keyword: a fixed one (parsed into *p) or an appeal word
+ * (*ak, the rest after *after)? */
+static bool keyword_of(const uint8_t *text, size_t len, const struct kw_opts *o,
+                       struct kw_parsed *p, const struct appeals_kw **ak,
+                       size_t *after)
+{
+    *ak = NULL;
+    if (kw_parse(text, len, NULL, p) != KW_NONE)
+        return true;
+    *ak = appeal_word(o ? o->appeals : NULL, text, len, after);
+    if (!*ak)
+        return false;
+    int li = template_lang_index((*ak)->lang);
+    p->kw = KW_APPEAL;
+    p->lang = li == 0 ? KW_KY : li == 1 ? KW_RU : KW_EN;
+    return true;
 }
 
 int keywords_handle(struct store *st, const char *from, const uint8_t *text,
@@ -524,14 +645,17 @@ int keywords_handle(struct store *st, const char *from, const uint8_t *text,
                     struct kw_result *res)
 {
     memset(res, 0, sizeof *res);
-    if (kw_parse(text, len, NULL, &res->parsed) == KW_NONE)
+    const struct appeals_kw *ak;
+    size_t after = 0;
+    if (!keyword_of(text, len, opts, &res->parsed, &ak, &after))
         return STORE_OK;
     char canon[STORE_MSISDN_MAX];
     if (!from || phone_canon(from, canon, sizeof canon) != 0) {
         /* no phone number (an alphanumeric sender): nobody to answer */
         return STORE_OK;
     }
-    struct kw_mo mo = { .from = canon, .now = now, .res = res };
+    struct kw_mo mo = { .from = canon, .now = now, .res = res, .appeal = ak,
+                        .rest = text + after, .rest_len = len - after };
     opts_fill(opts, &mo.o);
     /* the MO's writes together in the store's batch, or none of them */
     int rc = store_atomic(st, dispatch_atomic, &mo);
@@ -587,6 +711,10 @@ int keywords_mo(struct store *st, const char *link, const struct smpp_pdu *pdu,
         [KW_O_USAGE] = "no number, usage sent", [KW_O_STOP] = "opted out",
         [KW_O_START] = "opted in again", [KW_O_HELP] = "help sent",
         [KW_O_AMBIGUOUS] = "several agencies, their codes sent",
+        [KW_O_APPEAL_FILED] = "appeal filed, its reference sent",
+        [KW_O_APPEAL_LIMITED] = "appeal refused: the daily limit",
+        [KW_O_APPEAL_STATE] = "appeal state answered",
+        [KW_O_APPEAL_USAGE] = "appeal usage sent",
     };
     if (res->parsed.kw != KW_NONE)
         log_msg(KLOG_INFO, link, "keyword %s (%s) from %s: %s (failures %d, "
@@ -627,8 +755,10 @@ uint32_t keywords_deliver(struct store *st, struct esme *e, const char *link,
     uint8_t text[KW_TEXT_MAX];
     size_t tlen = 0;
     struct kw_parsed parsed;
+    const struct appeals_kw *ak;
+    size_t after;
     if (mo_text(pdu, text, &tlen) != 0 ||
-        kw_parse(text, tlen, NULL, &parsed) == KW_NONE)
+        !keyword_of(text, tlen, opts, &parsed, &ak, &after))
         return ESME_ROK;                /* no keyword: nothing written */
     struct kw_wait *w = calloc(1, sizeof *w);
     uint64_t ticket = w ? esme_defer_answer(e, ESME_RX_T_APPN) : 0;

@@ -83,6 +83,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/appeals.h"
 #include "gateway/store.h"
 
 struct smpp_pdu;
@@ -92,7 +93,9 @@ enum kw_keyword {
     KW_STATUS,
     KW_STOP,
     KW_START,
-    KW_HELP
+    KW_HELP,
+    KW_APPEAL       /* issue 12: a configured appeal word (never from
+                       kw_parse, whose words are fixed) */
 };
 
 enum kw_lang { KW_EN = 0, KW_RU, KW_KY };
@@ -134,12 +137,28 @@ enum kw_text {
 };
 const char *kw_text(enum kw_text t, enum kw_lang lang);
 
+/* issue 12 appeals: the configured SMS words (config appeals.keywords):
+ * "WORD text" files an appeal in the word's category (else the default
+ * one; none: the usage answer), "WORD 1234-5678-9" tells the state of the
+ * sender's own appeal (anyone else: the answer for a reference nobody
+ * has; a mistyped reference: "not a valid reference"), "WORD" alone the
+ * usage.  Words are matched as the fixed ones are (case, look-alikes);
+ * a fixed word wins over a configured one.  The answers are in the
+ * word's language; the filing's limit and counts are opts'. */
+struct kw_appeals {
+    const struct appeals_kw *kw;
+    size_t n;
+    const char *agency, *category;      /* the default; "" : none */
+    const struct appeals_opts *opts;
+};
+
 /* Rate limit and reply lifetime (0 fields take the defaults). */
 struct kw_opts {
     int64_t window_ms;      /* failures counted in this window [1 h] */
     int max_failures;       /* this many lock the phone out [5] */
     int64_t lock_ms;        /* for this long [30 min] */
     int64_t expiry_ms;      /* a reply not sent by then expires [6 h] */
+    const struct kw_appeals *appeals;   /* issue 12; NULL: none */
 };
 
 /* What keywords_handle() did. */
@@ -152,8 +171,12 @@ enum kw_outcome {
     KW_O_STOP,
     KW_O_START,
     KW_O_HELP,
-    KW_O_AMBIGUOUS      /* the sender has that number with several agencies:
+    KW_O_AMBIGUOUS,     /* the sender has that number with several agencies:
                            asked for the agency's code (issue 14 item 6) */
+    KW_O_APPEAL_FILED,  /* issue 12: filed, the reference sent */
+    KW_O_APPEAL_LIMITED,/* refused by the daily limit (answered) */
+    KW_O_APPEAL_STATE,  /* a state asked (answered, whoever asked) */
+    KW_O_APPEAL_USAGE   /* the word alone, or no category to file in */
 };
 
 struct kw_result {

@@ -37,8 +37,9 @@
  * link being retired (removed or changed on reload) is stopped and freed
  * from a timer of its own, never from inside the esme's callback: when it
  * reports CLOSED, or after a 3 s grace period.
- * May call: base/metrics, gateway/admin, gateway/api, gateway/config,
- * gateway/console (its options), gateway/console_cli, gateway/dialogs, gateway/fetch,
+ * May call: base/metrics, gateway/admin, gateway/api, gateway/appeals,
+ * gateway/config, gateway/console (its options), gateway/console_cli,
+ * gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
  * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
  * libevent, libc.
@@ -47,6 +48,7 @@
 #include "base/metrics.h"
 #include "gateway/admin.h"
 #include "gateway/api.h"
+#include "gateway/appeals.h"
 #include "gateway/config.h"
 #include "gateway/console.h"
 #include "gateway/console_cli.h"
@@ -862,6 +864,47 @@ static int start_ussd(struct daemon *d)
     return 0;
 }
 
+/* issue 12 appeals: the limit and counts the USSD node, the SMS words and
+ * the API share, the SMS words from the config, the counters on /metrics.
+ * Returns 0, or -1 (logged). */
+static int start_appeals(struct daemon *d)
+{
+    const struct config *c = d->cfg;
+    d->appeals = (struct appeals_opts){ .per_day = c->appeals_per_day,
+                                        .stats = &d->appeal_stats };
+    ussd_set_appeals(d->ussd, &d->appeals);
+    static const char *const builtin[] = { "ky:КАЙРЫЛУУ", "ru:ОБРАЩЕНИЕ",
+                                           "en:APPEAL" };
+    const char *const *words = c->appeals_keywords_count
+                                   ? (const char *const *)c->appeals_keywords
+                                   : builtin;
+    size_t nw = c->appeals_keywords_count ? c->appeals_keywords_count : 3;
+    size_t n = 0;
+    char why[200];
+    for (size_t i = 0; i < nw && n < APPEALS_KW_MAX; i++)
+        if (appeals_kw_item(words[i], strlen(words[i]), &d->appeal_words[n],
+                            why, sizeof why) == 0)
+            n++;
+    const char *cat = c->appeals_sms_category ? c->appeals_sms_category : "";
+    if (*cat && appeals_category_item(cat, strlen(cat), d->appeal_agency,
+                                      d->appeal_category) != 0)
+        d->appeal_agency[0] = d->appeal_category[0] = '\0';
+    d->kw_appeals = (struct kw_appeals){
+        .kw = d->appeal_words, .n = n, .agency = d->appeal_agency,
+        .category = d->appeal_category, .opts = &d->appeals,
+    };
+    d->kw.appeals = &d->kw_appeals;
+    char err[200];
+    if (appeals_metrics(&d->appeal_stats, d->metrics, err, sizeof err) != 0) {
+        log_msg(KLOG_ERROR, NULL, "not starting: appeals metrics: %s", err);
+        return -1;
+    }
+    log_msg(KLOG_INFO, NULL, "appeals: %u per phone a day; %zu SMS words%s%s",
+            d->appeals.per_day, n, d->appeal_agency[0] ? ", by SMS into " : "",
+            d->appeal_agency[0] ? cat : "");
+    return 0;
+}
+
 /* The SMS side: the database, the outbox and the reminders.  Returns 0, or
  * -1 (logged). */
 static int start_sms(struct daemon *d)
@@ -875,6 +918,8 @@ static int start_sms(struct daemon *d)
     }
     if (d->db)
         ussd_set_store(d->ussd, d->db);   /* the menus' status node reads it */
+    if (d->db && start_appeals(d) != 0)   /* issue 12 appeals */
+        return -1;
     if (!d->db) {
         log_msg(KLOG_ERROR, NULL, "not starting: database %s: %s", d->cfg->db_path, derr);
         return -1;
@@ -971,6 +1016,7 @@ static int start_api(struct daemon *d)
     aopts.xroad_ss_cert = d->cfg->http_xroad_ss_cert;
     aopts.xroad_members = d->cfg->http_xroad_members;
     aopts.xroad_members_n = d->cfg->http_xroad_members_count;
+    aopts.appeal_stats = &d->appeal_stats;       /* issue 12 appeals */
     d->api = api_new(d->base, d->db, &aopts, derr, sizeof derr);
     if (!d->api) {
         log_msg(KLOG_ERROR, NULL, "not starting: HTTP API on %s: %s",

@@ -184,7 +184,7 @@ uint32_t mo_deliver(struct esme *e, const struct smpp_pdu *pdu, void *ud)
         struct kw_result kr;
         struct kw_answer ka = { outbox_answer_cb, l->d };
         uint32_t st = keywords_deliver(l->d->db, e, l->name, pdu, kz_wall_ms(),
-                                       NULL, &ka, &kr);
+                                       &l->d->kw, &ka, &kr);   /* issue 12 */
         if (kr.reply_id && l->d->outbox)
             outbox_kick(l->d->outbox);
         return st;

@@ -425,6 +425,37 @@ static const struct store_migration migrations[] = {
       "CREATE TABLE menu_drafts("
       "  name TEXT PRIMARY KEY, text TEXT NOT NULL,"
       "  updated_by TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;" },
+    /* appeals (issue 12 appeals) */
+    { "19 citizens' appeals and their history (issue 12 appeals)",
+      /* an appeal filed by USSD or SMS: its reference (9 digits, the
+       * last a Damm check digit, random so not guessable; UNIQUE: the
+       * filer draws again on a collision), the category and the agency
+       * owning it, whether the category is anonymous (the phone is kept
+       * so the answer reaches it, but never shown to the agency), the
+       * text, language, channel and state.  appeals_by_agency serves the
+       * agency's pages (by state or all), appeals_by_phone the daily
+       * limit per phone.  The history has every state change and reply,
+       * with who made it ("citizen", "agency:CODE"). */
+      "CREATE TABLE appeals("
+      "  id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE,"
+      "  agency_id INTEGER NOT NULL REFERENCES agencies(id),"
+      "  category TEXT NOT NULL, anonymous INTEGER NOT NULL DEFAULT 0,"
+      "  msisdn TEXT NOT NULL, body TEXT NOT NULL, lang TEXT NOT NULL,"
+      "  channel TEXT NOT NULL,"
+      "  state TEXT NOT NULL DEFAULT 'new' CHECK(state IN ('new',"
+      "    'in_progress', 'answered', 'closed', 'rejected')),"
+      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+      "CREATE INDEX appeals_by_agency ON appeals(agency_id, state, id);"
+      "CREATE INDEX appeals_by_agency_all ON appeals(agency_id, id);"
+      "CREATE INDEX appeals_by_phone ON appeals(msisdn, created_at);"
+      "CREATE TABLE appeal_history("
+      "  id INTEGER PRIMARY KEY,"
+      "  appeal_id INTEGER NOT NULL REFERENCES appeals(id),"
+      "  kind TEXT NOT NULL CHECK(kind IN ('state', 'reply')),"
+      "  state TEXT NOT NULL, body TEXT, who TEXT NOT NULL,"
+      "  at INTEGER NOT NULL);"
+      "CREATE INDEX appeal_history_by_appeal"
+      "  ON appeal_history(appeal_id, id);" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -473,6 +504,10 @@ enum sid {
     /* issue 12 part 3: read-back for agencies */
     S_OFFICES_LIST, S_SERVICES_LIST, S_OFFICE_NAMES, S_SERVICE_NAMES,
     S_SLOTS_LIST, S_BOOKINGS_DAY,
+    /* issue 12 appeals */
+    S_APPEAL_ADD, S_APPEAL_GET, S_APPEAL_LIST, S_APPEAL_LIST_STATE,
+    S_APPEAL_SET_STATE, S_APPEAL_HIST_ADD, S_APPEAL_HIST_LIST,
+    S_APPEAL_TODAY,
     S_COUNT
 };
 
@@ -490,6 +525,12 @@ enum sid {
 #define APP_COLS \
     "a.agency_id, COALESCE(a.service_id, 0), a.owner_msisdn, a.status," \
     " a.updated_at, g.code, a.number"
+
+/* issue 12 appeals: the columns struct store_appeal is read from
+ * (appeal_row()). */
+#define APPEAL_COLS \
+    "p.id, p.ref, p.agency_id, g.code, p.category, p.anonymous, p.msisdn," \
+    " p.body, p.lang, p.channel, p.state, p.created_at, p.updated_at"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -718,6 +759,37 @@ static const char *const sql[S_COUNT] = {
     [S_NOTICE_GET] =
         "SELECT agency_id, at, client, msisdn, sender, body, law_required,"
         " outcome = 'failed', err FROM ussd_notices WHERE id = ?1",
+
+    /* issue 12 appeals */
+    [S_APPEAL_ADD] =
+        "INSERT INTO appeals(ref, agency_id, category, anonymous, msisdn,"
+        " body, lang, channel, state, created_at, updated_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'new', ?9, ?9)",
+    [S_APPEAL_GET] =
+        "SELECT " APPEAL_COLS " FROM appeals p JOIN agencies g"
+        " ON g.id = p.agency_id WHERE p.ref = ?1",
+    /* ?1 agency ?2 after id ?3 limit: walks appeals_by_agency_all */
+    [S_APPEAL_LIST] =
+        "SELECT " APPEAL_COLS " FROM appeals p JOIN agencies g"
+        " ON g.id = p.agency_id WHERE p.agency_id = ?1 AND p.id > ?2"
+        " ORDER BY p.id LIMIT ?3",
+    /* ... and in state ?4: walks appeals_by_agency */
+    [S_APPEAL_LIST_STATE] =
+        "SELECT " APPEAL_COLS " FROM appeals p JOIN agencies g"
+        " ON g.id = p.agency_id WHERE p.agency_id = ?1 AND p.state = ?4"
+        " AND p.id > ?2 ORDER BY p.id LIMIT ?3",
+    [S_APPEAL_SET_STATE] =
+        "UPDATE appeals SET state = ?2, updated_at = ?3 WHERE id = ?1",
+    [S_APPEAL_HIST_ADD] =
+        "INSERT INTO appeal_history(appeal_id, kind, state, body, who, at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_APPEAL_HIST_LIST] =
+        "SELECT id, kind, state, COALESCE(body, ''), who, at"
+        " FROM appeal_history WHERE appeal_id = ?1 AND id > ?2"
+        " ORDER BY id LIMIT ?3",
+    /* a phone's appeals since ?2: walks appeals_by_phone */
+    [S_APPEAL_TODAY] =
+        "SELECT COUNT(*) FROM appeals WHERE msisdn = ?1 AND created_at >= ?2",
 
     [S_TOKEN_ADD] =
         "INSERT INTO api_tokens(hash, agency_id, scopes, created_at)"
@@ -2728,6 +2800,164 @@ int store_notices_recent(struct store *st, const char *msisdn, int64_t since,
         *oldest = sqlite3_column_int64(s, 1);
         sqlite3_reset(s);
     }
+    return r;
+}
+
+/* ---- appeals (issue 12 appeals) ---------------------------------------------- */
+
+static int appeal_hist_add(struct store *st, int64_t appeal_id,
+                           const char *kind, const char *state,
+                           const char *text, const char *who, int64_t now)
+{
+    sqlite3_stmt *s = S(st, S_APPEAL_HIST_ADD);
+    bi(s, 1, appeal_id);
+    bt(s, 2, kind);
+    bt(s, 3, state);
+    bt(s, 4, text && *text ? text : NULL);
+    bt(s, 5, who);
+    bi(s, 6, now);
+    return run(st, s, "appeal history add");
+}
+
+int store_appeal_add(struct store *st, const struct store_appeal_new *a,
+                     int64_t now, int64_t *id_out)
+{
+    *id_out = 0;
+    if (bad(a->ref) || a->agency_id <= 0 || bad(a->category) ||
+        bad(a->msisdn) || bad(a->text) || bad(a->lang) || bad(a->channel) ||
+        strlen(a->text) >= STORE_APPEAL_TEXT_MAX)
+        return STORE_INVALID;
+    bool sp;
+    int r = tx_begin(st, &sp);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_APPEAL_ADD);
+    bt(s, 1, a->ref);
+    bi(s, 2, a->agency_id);
+    bt(s, 3, a->category);
+    bi(s, 4, a->anonymous);
+    bt(s, 5, a->msisdn);
+    bt(s, 6, a->text);
+    bt(s, 7, a->lang);
+    bt(s, 8, a->channel);
+    bi(s, 9, now);
+    r = run(st, s, "appeal add");   /* a taken ref: STORE_CONFLICT */
+    int64_t id = r == STORE_OK ? sqlite3_last_insert_rowid(st->db) : 0;
+    if (r == STORE_OK)
+        r = appeal_hist_add(st, id, "state", "new", NULL, "citizen", now);
+    r = tx_end(st, sp, r);
+    if (r == STORE_OK)
+        *id_out = id;
+    return r;
+}
+
+static void appeal_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_appeal *a = (struct store_appeal *)out + i;
+    a->id = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, a->ref, sizeof a->ref);
+    a->agency_id = sqlite3_column_int64(s, 2);
+    copy_col(s, 3, a->agency, sizeof a->agency);
+    copy_col(s, 4, a->category, sizeof a->category);
+    a->anonymous = sqlite3_column_int(s, 5) != 0;
+    copy_col(s, 6, a->msisdn, sizeof a->msisdn);
+    copy_col(s, 7, a->text, sizeof a->text);
+    copy_col(s, 8, a->lang, sizeof a->lang);
+    copy_col(s, 9, a->channel, sizeof a->channel);
+    copy_col(s, 10, a->state, sizeof a->state);
+    a->created_at = sqlite3_column_int64(s, 11);
+    a->updated_at = sqlite3_column_int64(s, 12);
+}
+
+int store_appeal_get(struct store *st, const char *ref,
+                     struct store_appeal *out)
+{
+    memset(out, 0, sizeof *out);
+    if (bad(ref))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_APPEAL_GET);
+    bt(s, 1, ref);
+    int r = row(st, s, "appeal get");
+    if (r == STORE_OK) {
+        appeal_row(s, out, 0);
+        sqlite3_reset(s);
+    }
+    return r;
+}
+
+int store_appeals_list(struct store *st, int64_t agency_id, const char *state,
+                       int64_t after_id, struct store_appeal *out, size_t max,
+                       size_t *n_out)
+{
+    *n_out = 0;
+    if (agency_id <= 0 || after_id < 0)
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, state ? S_APPEAL_LIST_STATE : S_APPEAL_LIST);
+    bi(s, 1, agency_id);
+    bi(s, 2, after_id);
+    bi(s, 3, (int64_t)max);
+    if (state)
+        bt(s, 4, state);
+    return rows(st, s, appeal_row, out, max, n_out, "appeals list");
+}
+
+int store_appeal_change(struct store *st, int64_t appeal_id, const char *kind,
+                        const char *state, const char *text, const char *who,
+                        int64_t now)
+{
+    if (appeal_id <= 0 || bad(kind) || bad(state) || bad(who) ||
+        (text && strlen(text) >= STORE_APPEAL_TEXT_MAX))
+        return STORE_INVALID;
+    bool sp;
+    int r = tx_begin(st, &sp);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *s = S(st, S_APPEAL_SET_STATE);
+    bi(s, 1, appeal_id);
+    bt(s, 2, state);
+    bi(s, 3, now);
+    r = run_changed(st, s, "appeal state");   /* a bad state: CONFLICT */
+    if (r == STORE_OK)
+        r = appeal_hist_add(st, appeal_id, kind, state, text, who, now);
+    return tx_end(st, sp, r);
+}
+
+static void appeal_event_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_appeal_event *e = (struct store_appeal_event *)out + i;
+    e->id = sqlite3_column_int64(s, 0);
+    copy_col(s, 1, e->kind, sizeof e->kind);
+    copy_col(s, 2, e->state, sizeof e->state);
+    copy_col(s, 3, e->text, sizeof e->text);
+    copy_col(s, 4, e->who, sizeof e->who);
+    e->at = sqlite3_column_int64(s, 5);
+}
+
+int store_appeal_history(struct store *st, int64_t appeal_id, int64_t after_id,
+                         struct store_appeal_event *out, size_t max,
+                         size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_APPEAL_HIST_LIST);
+    bi(s, 1, appeal_id);
+    bi(s, 2, after_id);
+    bi(s, 3, (int64_t)max);
+    return rows(st, s, appeal_event_row, out, max, n_out, "appeal history");
+}
+
+int store_appeals_since(struct store *st, const char *msisdn, int64_t since,
+                        unsigned *count)
+{
+    *count = 0;
+    if (bad(msisdn))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_APPEAL_TODAY);
+    bt(s, 1, msisdn);
+    bi(s, 2, since);
+    int64_t n = 0;
+    int r = one_int(st, s, "appeals since", &n);
+    if (r == STORE_OK)
+        *count = (unsigned)n;
     return r;
 }
 

@@ -8,6 +8,7 @@
  * indexed operations for the citizen services: agencies, services, offices,
  * applications and their history, status templates, subscriptions,
  * opt-outs, USSD push notices, slots and bookings, lookup rate limits,
+ * citizens' appeals and their history,
  * the SMS outbox with delivery receipts, the message log and API tokens.
  *
  * Calls are synchronous but short: no call scans a table, every query is
@@ -551,6 +552,69 @@ int store_notice_get(struct store *st, int64_t id, struct store_notice_rec *out)
  * the oldest of them (0 when none): the per-phone limit, from an index. */
 int store_notices_recent(struct store *st, const char *msisdn, int64_t since,
                          unsigned *count, int64_t *oldest);
+
+/* ---- appeals (issue 12 appeals) --------------------------------------- */
+
+/* A citizen's appeal (gateway/appeals.h has the rules: states, limits,
+ * who sees what).  Strings are read during the call only. */
+#define STORE_APPEAL_TEXT_MAX 1024   /* the text, bytes with the NUL */
+#define STORE_APPEAL_REF_MAX  16
+struct store_appeal_new {
+    const char *ref;          /* canonical (gateway/appeal_ref.h) */
+    int64_t agency_id;        /* the category's agency */
+    const char *category;     /* the category's id */
+    bool anonymous;           /* the agency never sees msisdn */
+    const char *msisdn;       /* canonical; kept for the answers */
+    const char *text;         /* what the citizen wrote */
+    const char *lang;         /* the language answers go in */
+    const char *channel;      /* "ussd" or "sms" */
+};
+/* Add an appeal in state 'new' with its first history row (by
+ * "citizen"); *id_out its id.  STORE_CONFLICT when ref is taken (nothing
+ * stored: draw another).  Joins the batch. */
+int store_appeal_add(struct store *st, const struct store_appeal_new *a,
+                     int64_t now, int64_t *id_out);
+struct store_appeal {
+    int64_t id, agency_id, created_at, updated_at;
+    char ref[STORE_APPEAL_REF_MAX];
+    char agency[STORE_CODE_MAX];      /* the agency's code */
+    char category[STORE_CODE_MAX];
+    bool anonymous;
+    char msisdn[STORE_MSISDN_MAX];
+    char text[STORE_APPEAL_TEXT_MAX];
+    char lang[STORE_LANG_MAX];
+    char channel[8];
+    char state[16];           /* new in_progress answered closed rejected */
+};
+/* The appeal of reference ref (canonical); NOTFOUND when none. */
+int store_appeal_get(struct store *st, const char *ref,
+                     struct store_appeal *out);
+/* Up to max of agency_id's appeals with id > after_id, by id; state NULL:
+ * every state. */
+int store_appeals_list(struct store *st, int64_t agency_id, const char *state,
+                       int64_t after_id, struct store_appeal *out, size_t max,
+                       size_t *n_out);
+/* Set appeal_id's state and add a history row (kind "state" or "reply",
+ * text the note or the reply, may be NULL) by who, in one step.  The
+ * transition rule is the caller's (appeals_next_ok); an unknown state is
+ * STORE_CONFLICT, no such appeal NOTFOUND. */
+int store_appeal_change(struct store *st, int64_t appeal_id, const char *kind,
+                        const char *state, const char *text, const char *who,
+                        int64_t now);
+struct store_appeal_event {
+    int64_t id, at;
+    char kind[8];             /* "state" or "reply" */
+    char state[16];           /* the state after it */
+    char text[STORE_APPEAL_TEXT_MAX];   /* the note or reply, "" */
+    char who[STORE_CODE_MAX + 8];       /* "citizen", "agency:CODE" */
+};
+/* Up to max history rows of appeal_id with id > after_id, oldest first. */
+int store_appeal_history(struct store *st, int64_t appeal_id, int64_t after_id,
+                         struct store_appeal_event *out, size_t max,
+                         size_t *n_out);
+/* How many appeals msisdn filed at or after since (the daily limit). */
+int store_appeals_since(struct store *st, const char *msisdn, int64_t since,
+                        unsigned *count);
 
 /* ---- API tokens --------------------------------------------------------- */
 

@@ -20,7 +20,8 @@
  * under it: `pending` counts them and the last callback frees a finished
  * call.  Fetch requests are cancelled (no callback follows).
  * May call: smpp/dialect, gateway/dialogs, gateway/fetch, gateway/store,
- * gateway/booking, gateway/phone, gateway/notify, gateway/log, menus/step,
+ * gateway/booking, gateway/appeals and gateway/appeal_screens (issue 12),
+ * gateway/phone, gateway/notify, gateway/log, menus/step,
  * menus/dialog, menus/menu, smpp/pdu, libevent, libc.
  */
 #include "gateway/ussd.h"
@@ -38,6 +39,8 @@
 
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "gateway/appeal_screens.h"
+#include "gateway/appeals.h"
 #include "gateway/booking.h"
 #include "gateway/dialogs.h"
 #include "gateway/fetch.h"
@@ -45,6 +48,7 @@
 #include "gateway/notify.h"
 #include "gateway/phone.h"
 #include "gateway/store.h"
+#include "gateway/template.h"
 #include "menus/dialog.h"
 #include "menus/menu.h"
 #include "menus/step.h"
@@ -121,6 +125,7 @@ struct ussd_service {
     struct menu_set *set;
     struct ussd_ops ops;
     struct store *db;             /* status lookups; may be NULL */
+    struct appeals_opts appeals;  /* issue 12: limit, expiry, counts */
     LIST_HEAD(, ussd_call) calls;
     struct ussd_stats st;
     struct kz_metrics *metrics;   /* ussd_metrics(); NULL: none */
@@ -880,6 +885,113 @@ static int do_booking(struct ussd_call *c, const struct menu_effect *fx,
     return run_booking(c, &rq, res, in, kv);
 }
 
+/* ---- appeals (issue 12) ------------------------------------------------------ */
+
+/* A confirmed appeal: filed (its SMS with the reference queued) and the
+ * final screen, shown once durable; or the daily limit's polite refusal.
+ * The log names the category, never the text or (masked or not, for an
+ * anonymous one) more of the phone than every USSD line does. */
+static void appeal_file(struct ussd_call *c, const struct menu_effect *fx,
+                        struct appeal_scr_res *r, struct menu_input *in)
+{
+    struct ussd_service *s = c->s;
+    char me[STORE_MSISDN_MAX];
+    in->event = MENU_EV_BOOKING_FAIL;
+    if (!s->db || r->cat < 0 || (size_t)r->cat >= fx->appeal_ncats ||
+        phone_canon(fx->phone && *fx->phone ? fx->phone : c->phone, me,
+                    sizeof me) != 0)
+        return;
+    const struct menu_appeal_cat *cat = &fx->appeal_cats[r->cat];
+    struct appeal_filing f = {
+        .msisdn = me, .agency = cat->agency, .category = cat->id,
+        .anonymous = cat->anonymous, .text = r->text, .lang = fx->lang,
+        .channel = "ussd", .sender = c->in.service[0] ? c->in.service : NULL,
+        .via = c->link,
+    };
+    struct appeal_filed res;
+    int rc = appeals_file(s->db, &f, &s->appeals, false, now_ms(), &res);
+    if (rc != STORE_OK) {
+        log_call(c, KLOG_WARN, "appeal not filed: %s (%s)", store_rc_name(rc),
+                 store_errmsg(s->db));
+        return;
+    }
+    in->event = MENU_EV_BOOKING_END;
+    if (res.outcome == APPEAL_LIMITED) {
+        log_call(c, KLOG_INFO, "appeal refused: the daily limit");
+        snprintf(r->screen, sizeof r->screen, "%s",
+                 appeals_text(APPEALS_T_LIMITED, fx->lang));
+    } else {
+        char shown[APPEAL_REF_SHOW_MAX];
+        appeal_ref_show(res.ref, shown);
+        struct template_var v[] = { { "ref", shown } };
+        template_render(appeal_scr_final(APPEAL_SCR_DONE, fx->lang), v, 1,
+                        r->screen, sizeof r->screen);
+        c->wrote = true;
+        log_call(c, KLOG_INFO, "appeal filed in category %s (agency %s)",
+                 cat->id, cat->agency);
+        if (s->ops.outbox_kick)
+            s->ops.outbox_kick(s->ops.ud);
+    }
+    in->text = r->screen;
+    in->len = strlen(r->screen);
+}
+
+/* A reference typed on an appeal node in mode status: the caller's own
+ * appeal's state, else the same answer as for one nobody has. */
+static void appeal_status(struct ussd_call *c, const struct menu_effect *fx,
+                          struct appeal_scr_res *r, struct menu_input *in)
+{
+    struct ussd_service *s = c->s;
+    char me[STORE_MSISDN_MAX];
+    bool found = false;
+    in->event = MENU_EV_BOOKING_FAIL;
+    if (!s->db || !fx->input ||
+        phone_canon(fx->phone && *fx->phone ? fx->phone : c->phone, me,
+                    sizeof me) != 0 ||
+        appeals_status_text(s->db, me, fx->input, strlen(fx->input), fx->lang,
+                            &s->appeals, r->screen, sizeof r->screen,
+                            &found) != STORE_OK)
+        return;
+    in->event = MENU_EV_BOOKING_END;
+    in->text = r->screen;
+    in->len = strlen(r->screen);
+}
+
+/* One turn of an appeal node: the screens are gateway/appeal_screens'
+ * (pure); a confirmed appeal or a typed reference goes to the store. */
+static void do_appeal(struct ussd_call *c, const struct menu_effect *fx,
+                      struct menu_input *in, struct menu_kv *kv,
+                      struct appeal_scr_res *r)
+{
+    struct appeal_scr_req rq = {
+        .status_mode = fx->mode == MENU_APPEAL_STATUS, .state = fx->state,
+        .input = fx->input, .lang = fx->lang, .ncats = fx->appeal_ncats,
+        .titles = fx->appeal_titles, .key_back = fx->key_back,
+        .label_back = fx->label_back,
+    };
+    appeal_scr_turn(&rq, r);
+    switch (r->outcome) {
+    case APPEAL_SCR_CON:
+        in->event = MENU_EV_BOOKING_CON;
+        in->text = r->screen;
+        in->len = strlen(r->screen);
+        kv->name = "state";
+        kv->value = r->state;
+        in->kv = kv;
+        in->nkv = 1;
+        return;
+    case APPEAL_SCR_BACK:
+        in->event = MENU_EV_BOOKING_BACK;
+        return;
+    case APPEAL_SCR_FILE:
+        appeal_file(c, fx, r, in);
+        return;
+    default:
+        appeal_status(c, fx, r, in);
+        return;
+    }
+}
+
 /* The dialog of an ended call was dropped from the store. */
 static void on_saved_del(void *arg, const struct dialogs_result *r)
 {
@@ -933,11 +1045,17 @@ static void effect_write(struct ussd_call *c, const struct menu_effect *fx,
     struct menu_kv kv;
     struct status_buf b;
     struct booking_res *res = NULL;
+    struct appeal_scr_res *ar = NULL;
     if (waiting) {
-        in.event = fx->kind == MENU_FX_BOOKING ? MENU_EV_BOOKING_FAIL
-                                               : MENU_EV_STATUS_FAIL;
+        in.event = fx->kind != MENU_FX_SUBSCRIBE ? MENU_EV_BOOKING_FAIL
+                                                 : MENU_EV_STATUS_FAIL;
     } else if (fx->kind == MENU_FX_SUBSCRIBE) {
         do_subscribe(c, fx, &in, &b);
+    } else if (fx->kind == MENU_FX_APPEAL) {           /* issue 12 */
+        if ((ar = malloc(sizeof *ar)) == NULL)
+            in.event = MENU_EV_BOOKING_FAIL;
+        else
+            do_appeal(c, fx, &in, &kv, ar);
     } else if ((res = malloc(sizeof *res)) == NULL) {
         in.event = MENU_EV_BOOKING_FAIL;
     } else if (do_booking(c, fx, &in, &kv, res)) {
@@ -946,6 +1064,7 @@ static void effect_write(struct ussd_call *c, const struct menu_effect *fx,
     }
     feed(c, &in);
     free(res);
+    free(ar);
 }
 
 /*
@@ -1092,6 +1211,7 @@ static void handle_output(struct ussd_call *c)
             return;
         case MENU_FX_SUBSCRIBE:
         case MENU_FX_BOOKING:
+        case MENU_FX_APPEAL:            /* issue 12 */
             effect_write(c, fx, waiting);
             return;
         case MENU_FX_HTTP:
@@ -1395,6 +1515,11 @@ void ussd_set_menus(struct ussd_service *s, struct menu_set *set)
 void ussd_set_store(struct ussd_service *s, struct store *st)
 {
     s->db = st;
+}
+
+void ussd_set_appeals(struct ussd_service *s, const struct appeals_opts *o)
+{
+    s->appeals = *o;
 }
 
 void ussd_get_stats(const struct ussd_service *s, struct ussd_stats *out)

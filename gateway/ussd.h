@@ -121,6 +121,12 @@ void ussd_set_menus(struct ussd_service *s, struct menu_set *set);
  */
 void ussd_set_store(struct ussd_service *s, struct store *st);
 
+/* issue 12 appeals: the limit, SMS expiry and counts an appeal node files
+ * with (gateway/appeals.h; copied; the stats it points to stay the
+ * caller's).  Before: the defaults, uncounted. */
+struct appeals_opts;
+void ussd_set_appeals(struct ussd_service *s, const struct appeals_opts *o);
+
 /*
  * ussd_deliver — a deliver_sm/data_sm arrived on link `link` (its name is
  * copied) with that link's dialect and session timeout.  Returns 0 when

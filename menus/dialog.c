@@ -309,8 +309,8 @@ static int wait_fits(uint8_t w, uint8_t k)
     case MENU_W_STORE:
         return k == MENU_K_STATUS || k == MENU_K_SUBSCRIBE;
     case MENU_W_BOOKING:
-    case MENU_W_BOOKING_INPUT:
-        return k == MENU_K_BOOKING;
+    case MENU_W_BOOKING_INPUT:          /* issue 12: appeals run as one */
+        return k == MENU_K_BOOKING || k == MENU_K_APPEAL;
     case MENU_W_APP:
     case MENU_W_APP_INPUT:
         return k == MENU_K_APP;

@@ -77,7 +77,9 @@ static void add_edges(struct eb *b, const struct menu_node *n, uint16_t ix)
 
 static bool is_final(const struct menu_node *n)
 {
-    return n->kind == MENU_K_END || n->kind == MENU_K_APP || n->kind == MENU_K_BOOKING;
+    /* booking and appeal (issue 12) run their own sub-dialog to its end */
+    return n->kind == MENU_K_END || n->kind == MENU_K_APP || n->kind == MENU_K_BOOKING ||
+           n->kind == MENU_K_APPEAL;
 }
 
 /* Breadth first from root over the edges (out: first edge of each node,

@@ -573,7 +573,8 @@ static const struct menu_text *settings_text(struct ld *L, struct fy_node *map,
 /* ---- pass 1: declarations ---- */
 
 static const char *const kind_names[] = { "menu", "input", "switch", "http", "sms", "app", "end",
-                                          "status", "booking", "subscribe" };
+                                          "status", "booking", "subscribe",
+                                          "appeal" };
 
 /* menus-ws: the console names node kinds with the loader's own words */
 const char *menu_kind_name(int kind)
@@ -1787,6 +1788,94 @@ static void build_subscribe(struct ld *L, struct decl *d, struct menu_node *mn)
     app_number_targets(L, d, mn);
 }
 
+/* issue 12 appeals: one category of an appeal node, {id, agency,
+ * anonymous, title}, into c; false when it is not one (reported). */
+static bool appeal_cat(struct ld *L, struct fy_node *e,
+                       struct menu_appeal_cat *c)
+{
+    static const char *const keys[] = { "id", "agency", "anonymous", "title",
+                                        NULL };
+    if (!is_map(L, e, e, "a category must be a mapping with id, agency and "
+                "title"))
+        return false;
+    check_keys(L, e, keys, "appeal category");
+    const char *what[2] = { "id", "agency" };
+    const char **out[2] = { &c->id, &c->agency };
+    for (int i = 0; i < 2; i++) {
+        struct fy_node *k = NULL, *v = get(e, what[i], &k);
+        size_t l;
+        const char *sv = v ? scalar(L, v, what[i], &l) : NULL;
+        if (!v)
+            err(L, e, "a category needs '%s'", what[i]);
+        else if (sv && !is_code(sv, l))
+            err(L, v, "category %s '%.*s' must be 1 to 63 of letters, digits, "
+                "- _ .", what[i], (int)(l > 40 ? 40 : l), sv);
+        else if (sv)
+            *out[i] = sdup(L, sv, l);
+    }
+    struct fy_node *an = get(e, "anonymous", NULL);
+    int b = an ? get_bool(L, an, "anonymous") : 0;
+    c->anonymous = b == 1;
+    struct fy_node *tk = NULL;
+    c->title = text(L, get(e, "title", &tk), e, "title");
+    return c->id && c->agency && c->title;
+}
+
+/* issue 12 appeals: mode file (categories: a list of 1 to
+ * MENU_APPEAL_CATS_MAX, ids unique) or status (no categories). */
+static void build_appeal(struct ld *L, struct decl *d, struct menu_node *mn)
+{
+    static const char *const keys[] = { "mode", "categories", "on_error",
+                                        NULL };
+    check_node_keys(L, d, keys);
+    struct fy_node *k = NULL;
+    if (get(d->map, "text", &k))
+        err(L, k, "an appeal node draws its own screens (texts built in for "
+            "ky, ru, en)");
+    static const char *const modes[] = { "file", "status", NULL };
+    static const uint8_t appeal_modes[] = { MENU_APPEAL_FILE,
+                                            MENU_APPEAL_STATUS };
+    mn->mode = MENU_APPEAL_FILE;
+    node_mode(L, d, "mode", modes, appeal_modes, &mn->mode,
+              "mode must be file (file an appeal) or status (its state by "
+              "its reference)");
+    mn->on_error = opt_target(L, d->map, "on_error");
+    struct fy_node *cn = get(d->map, "categories", &k);
+    if (mn->mode == MENU_APPEAL_STATUS) {
+        if (cn)
+            err(L, k, "categories apply to mode file only");
+        return;
+    }
+    size_t n = cn && fy_node_is_sequence(cn) ? (size_t)fy_node_sequence_item_count(cn) : 0;
+    if (n == 0 || n > MENU_APPEAL_CATS_MAX) {
+        err(L, cn ? cn : d->id_node, "appeal node '%s' needs 'categories': a "
+            "list of 1 to %d categories (id, agency, anonymous, title)", d->id,
+            MENU_APPEAL_CATS_MAX);
+        return;
+    }
+    struct menu_appeal_cat *cats = alloc(L, n * sizeof *cats);
+    if (!cats)
+        return;
+    memset(cats, 0, n * sizeof *cats);
+    void *it = NULL;
+    struct fy_node *e;
+    size_t i = 0;
+    bool ok = true;
+    while ((e = fy_node_sequence_iterate(cn, &it)) != NULL && i < n) {
+        ok = appeal_cat(L, e, &cats[i]) && ok;
+        for (size_t j = 0; ok && j < i; j++)
+            if (strcmp(cats[j].id, cats[i].id) == 0) {
+                err(L, e, "category '%s' is listed twice", cats[i].id);
+                ok = false;
+            }
+        i++;
+    }
+    if (ok) {
+        mn->cats = cats;
+        mn->ncats = (uint16_t)n;
+    }
+}
+
 static void build_end(struct ld *L, struct decl *d, struct menu_node *mn)
 {
     static const char *const keys[] = { NULL };
@@ -1818,6 +1907,7 @@ static void build_nodes(struct ld *L)
         case MENU_K_STATUS: build_status(L, d, mn); break;
         case MENU_K_BOOKING: build_booking(L, d, mn); break;
         case MENU_K_SUBSCRIBE: build_subscribe(L, d, mn); break;
+        case MENU_K_APPEAL: build_appeal(L, d, mn); break;      /* issue 12 */
         default: build_end(L, d, mn); break;
         }
     }
@@ -1856,6 +1946,7 @@ static size_t edges(const struct menu_node *n, uint16_t *out, size_t cap)
         E(n->on_error);
         break;
     case MENU_K_BOOKING:
+    case MENU_K_APPEAL:                 /* issue 12 */
         E(n->on_error);
         break;
     case MENU_K_STATUS:

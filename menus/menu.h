@@ -64,7 +64,8 @@ enum menu_kind {
     MENU_K_END,        /* final text */
     MENU_K_STATUS,     /* application status from the gateway's store */
     MENU_K_BOOKING,    /* appointment booking sub-dialog over the store */
-    MENU_K_SUBSCRIBE   /* (un)subscribe the caller to an application's SMS */
+    MENU_K_SUBSCRIBE,  /* (un)subscribe the caller to an application's SMS */
+    MENU_K_APPEAL      /* issue 12 appeals: file an appeal, or its state */
 };
 
 enum menu_booking_mode { MENU_BOOK_NEW = 0, MENU_BOOK_MANAGE };
@@ -86,6 +87,18 @@ enum menu_booking_text {
 };
 extern const char *const menu_booking_text_names[MENU_BT_COUNT];
 enum menu_sub_action { MENU_SUB_ON = 0, MENU_SUB_OFF };
+/* issue 12 appeals: an appeal node files one (category, text, confirm)
+ * or tells the caller the state of one of theirs by its reference. */
+enum menu_appeal_mode { MENU_APPEAL_FILE = 0, MENU_APPEAL_STATUS };
+#define MENU_APPEAL_CATS_MAX 9   /* one digit to choose */
+/* One category of an appeal node: owned by an agency (its API code);
+ * anonymous ones never show the caller's phone to the agency. */
+struct menu_appeal_cat {
+    const char *id;            /* [A-Za-z0-9._-]{1,63} */
+    const char *agency;        /* the owning agency's code */
+    bool anonymous;
+    const struct menu_text *title;
+};
 
 enum menu_input_kind {
     MENU_IN_TEXT = 0,  /* any text within min/max length */
@@ -177,6 +190,10 @@ struct menu_node {
     uint8_t mode;
     const char *services;      /* booking: service codes "a,b" or NULL (all) */
     uint16_t days;             /* booking: days ahead offered (0: default) */
+    /* appeal (issue 12): mode = enum menu_appeal_mode; on_error = store
+     * failure; its categories (mode file, 1..MENU_APPEAL_CATS_MAX) */
+    const struct menu_appeal_cat *cats;
+    uint16_t ncats;
 };
 
 struct menu_code {

@@ -16,7 +16,8 @@
  *   STATUS_* x STORE (status, subscribe) -> on_status (AMBIGUOUS: its
  *                                    text as the final screen)
  *   INPUT    x BOOKING_INPUT        -> on_booking_input
- *   BOOKING_* x BOOKING             -> on_booking
+ *   BOOKING_* x BOOKING             -> on_booking (booking and appeal
+ *                                    nodes: a sub-dialog the gateway draws)
  *   anything else                   -> MENU_EUNEXPECTED, d untouched
  * (the INPUT rows are on_typed(), the effect rows the table results[]).
  * May call: menus/menu, menus/screen, menus/dialog, base/utf8, libc.
@@ -377,27 +378,64 @@ static void fx_subscribe(struct ctx *c, const struct menu_node *n)
         fx->mode = n->mode;
 }
 
-/* One booking turn: the state kept in d->app, the answer (NULL: draw). */
-static void fx_booking(struct ctx *c, const struct menu_node *n,
-                       const char *input, size_t len)
+/* One turn of a sub-dialog the gateway draws (booking, appeal): the
+ * state kept in d->app, the answer (NULL: draw), the caller, the back key
+ * and its label.  NULL when the output has no room for another effect. */
+static struct menu_effect *fx_turn(struct ctx *c, int kind,
+                                   const struct menu_node *n,
+                                   const char *input, size_t len)
 {
-    struct menu_effect *fx = add_fx(c, MENU_FX_BOOKING);
+    struct menu_effect *fx = add_fx(c, kind);
     if (!fx)
-        return;
+        return NULL;
     fx->mode = n->mode;
-    fx->services = n->services;
-    fx->days = n->days;
     fx->state = keep(c->out, c->d->app, c->d->app_len);
     fx->input = input ? keep(c->out, input, len) : NULL;
     fx->phone = keep_phone(c);
     fx->session_id = c->in->session_id ? c->in->session_id : "";
-    fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_back = c->set->key[MENU_KEY_BACK];
+    char b[200];
+    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
+    return fx;
+}
+
+/* One booking turn (fx_turn) with the node's services and days. */
+static void fx_booking(struct ctx *c, const struct menu_node *n,
+                       const char *input, size_t len)
+{
+    struct menu_effect *fx = fx_turn(c, MENU_FX_BOOKING, n, input, len);
+    if (!fx)
+        return;
+    fx->services = n->services;
+    fx->days = n->days;
+    fx->fallback_lang = c->set->lang[c->set->default_lang];
     fx->key_more = c->set->key[MENU_KEY_MORE];
     fx->booking_texts = c->set->booking_text[lang_of(c)];
     char b[200];
-    fx->label_back = keep_str(c->out, key_entry(c, MENU_KEY_BACK, b, sizeof b));
     fx->label_more = keep_str(c->out, key_entry(c, MENU_KEY_MORE, b, sizeof b));
+}
+
+/* issue 12 appeals: one turn of an appeal node (fx_turn), with the
+ * node's categories and their titles in the dialog's language. */
+static void fx_appeal(struct ctx *c, const struct menu_node *n,
+                      const char *input, size_t len)
+{
+    struct menu_effect *fx = fx_turn(c, MENU_FX_APPEAL, n, input, len);
+    if (!fx)
+        return;
+    fx->appeal_cats = n->cats;
+    fx->appeal_ncats = n->ncats;
+    char titles[1024], one[256];
+    size_t tn = 0;
+    titles[0] = '\0';
+    for (uint16_t i = 0; i < n->ncats; i++) {
+        size_t l = render(c, text_of(c, n->cats[i].title), one, sizeof one,
+                          false);
+        if (i)
+            app(titles, sizeof titles, &tn, "\n", 1);
+        app(titles, sizeof titles, &tn, one, l);
+    }
+    fx->appeal_titles = keep(c->out, titles, tn);
 }
 
 static void fx_store_lang(struct ctx *c)
@@ -452,6 +490,9 @@ static uint8_t emit_effect(struct ctx *c, const struct menu_node *n)
     case MENU_K_BOOKING:
         fx_booking(c, n, NULL, 0);
         return MENU_W_BOOKING;
+    case MENU_K_APPEAL:                 /* issue 12: a booking's events */
+        fx_appeal(c, n, NULL, 0);
+        return MENU_W_BOOKING;
     default:
         return MENU_W_NONE;
     }
@@ -495,6 +536,7 @@ static void enter(struct ctx *c, uint16_t ix)
             continue;
         case MENU_K_APP:
         case MENU_K_BOOKING:
+        case MENU_K_APPEAL:
             d->app_len = 0;         /* a new app dialog / booking state */
             d->app[0] = '\0';
             /* fall through */
@@ -860,7 +902,11 @@ static void on_booking_input(struct ctx *c, const char *s, size_t len)
     }
     c->out->show = false;
     c->out->end = false;
-    fx_booking(c, &c->set->node[c->d->node], s, len);
+    const struct menu_node *n = &c->set->node[c->d->node];
+    if (n->kind == MENU_K_APPEAL)
+        fx_appeal(c, n, s, len);
+    else
+        fx_booking(c, n, s, len);
     c->d->wait = MENU_W_BOOKING;
 }
 
@@ -1004,6 +1050,9 @@ static void start(struct ctx *c)
     }
 }
 
+/* The nodes that run a booking-style sub-dialog (issue 12: appeals). */
+#define BOOKING_KINDS (1u << MENU_K_BOOKING | 1u << MENU_K_APPEAL)
+
 /* Effect results: event -> what the dialog must wait for, the node kinds
  * that wait so (1 << MENU_K_*), the handler.  The lower half of the
  * transition table at the top of this file. */
@@ -1023,10 +1072,10 @@ static const struct result_row {
     [MENU_EV_STATUS_LOCKED]    = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
     [MENU_EV_STATUS_FAIL]      = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
     [MENU_EV_STATUS_AMBIGUOUS] = { MENU_W_STORE, 1u << MENU_K_STATUS | 1u << MENU_K_SUBSCRIBE, on_status },
-    [MENU_EV_BOOKING_CON]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
-    [MENU_EV_BOOKING_END]      = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
-    [MENU_EV_BOOKING_BACK]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
-    [MENU_EV_BOOKING_FAIL]     = { MENU_W_BOOKING, 1u << MENU_K_BOOKING, on_booking },
+    [MENU_EV_BOOKING_CON]      = { MENU_W_BOOKING, BOOKING_KINDS, on_booking },
+    [MENU_EV_BOOKING_END]      = { MENU_W_BOOKING, BOOKING_KINDS, on_booking },
+    [MENU_EV_BOOKING_BACK]     = { MENU_W_BOOKING, BOOKING_KINDS, on_booking },
+    [MENU_EV_BOOKING_FAIL]     = { MENU_W_BOOKING, BOOKING_KINDS, on_booking },
 };
 
 /* An answer typed by the caller, by what the dialog waits for. */

@@ -74,7 +74,9 @@ enum menu_event {
                               dialog's language) */
     /* results of MENU_FX_BOOKING (the gateway's booking sub-dialog): */
     MENU_EV_BOOKING_CON,   /* text = the screen to show (it fits one);
-                              kv "state" = the sub-dialog's state to keep */
+                              kv "state" = the sub-dialog's state to keep
+                              (the BOOKING_* events also answer an appeal
+                              node's MENU_FX_APPEAL: issue 12) */
     MENU_EV_BOOKING_END,   /* text = the final screen */
     MENU_EV_BOOKING_BACK,  /* "back" on its first screen: leave the node */
     MENU_EV_BOOKING_FAIL   /* the store failed: the node's on_error */
@@ -108,9 +110,13 @@ enum menu_fx_kind {
                                   store's lock-out; MENU_EV_STATUS_* fed back */
     MENU_FX_BOOKING,           /* one turn of the booking sub-dialog:
                                   MENU_EV_BOOKING_* fed back */
-    MENU_FX_SUBSCRIBE          /* (un)subscribe `phone` to application
+    MENU_FX_SUBSCRIBE,         /* (un)subscribe `phone` to application
                                   `number` (mode); MENU_EV_STATUS_* fed back:
                                   OK done, NOT_FOUND not this phone's, ... */
+    MENU_FX_APPEAL             /* one turn of an appeal node's sub-dialog
+                                  (issue 12), as a booking's: mode, state,
+                                  input, appeal_cats; MENU_EV_BOOKING_*
+                                  fed back */
 };
 
 /* At most MENU_FX_MAX effects per step (a chain of more than that many sms
@@ -155,6 +161,12 @@ struct menu_effect {
                                             menu_booking_text (NULL entries:
                                             built in); points into the set */
     const char *label_back, *label_more; /* booking: "0 Back", "99 More" */
+    /* appeal (issue 12; with mode, state, input, phone, lang,
+     * session_id, key_back and label_back) */
+    const struct menu_appeal_cat *appeal_cats;  /* points into the set */
+    size_t appeal_ncats;
+    const char *appeal_titles; /* the category titles in this language,
+                                  one per line */
 };
 
 struct menu_output {

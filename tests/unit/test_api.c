@@ -27,9 +27,12 @@
  * honoured (409, not sent), law_required only with its own scope (403 on
  * every route otherwise), "from" checked (422), each notice recorded
  * before its 200, the per-phone hourly limit (429 with Retry-After).
+ * Appeals (issue 12): the agency's pages, one appeal, another agency's and
+ * a mistyped reference, state changes along the table, replies with their
+ * idempotency key; an anonymous appeal's phone in no answer.
  *
  * Owns: its temp directories (tests/unit/tmpdb.h), bases and connections.
- * May call: gateway/api.h, gateway/http_edge.h, gateway/config.h, gateway/store.h, gateway/template.h,
+ * May call: gateway/api.h, gateway/appeals.h, gateway/http_edge.h, gateway/config.h, gateway/store.h, gateway/template.h,
  * gateway/log.h, gateway/outbox.h (struct outbox_route), smpp/text.h,
  * base/sha256.h, tests/unit/tmpdb.h, tests/unit/http_body.h, libevent,
  * jansson, libc, cmocka.
@@ -62,6 +65,7 @@
 #include "tests/unit/tmpdb.h"
 #include "gateway/api.h"
 #include "gateway/api_parse.h"
+#include "gateway/appeals.h"
 #include "gateway/config.h"
 #include "gateway/http_edge.h"
 #include "gateway/log.h"
@@ -2285,6 +2289,156 @@ static void test_edge_early_413(void **state)
     close(fd);
 }
 
+/* ---- appeals (issue 12 appeals) ----------------------------------------------- */
+
+/* File one appeal for agency `agency` by `phone`; its reference. */
+static void file_appeal(struct fx *f, const char *agency, const char *phone,
+                        bool anonymous, char ref[APPEAL_REF_MAX])
+{
+    struct appeal_filing fl = {
+        .msisdn = phone, .agency = agency, .category = anonymous ? "corruption"
+        : "roads", .anonymous = anonymous, .text = "Жол бузулган", .lang = "ky",
+        .channel = "sms",
+    };
+    struct appeal_filed res;
+    assert_int_equal(appeals_file(f->db.st, &fl, NULL, false, m_now(), &res),
+                     STORE_OK);
+    assert_int_equal(res.outcome, APPEAL_FILED);
+    memcpy(ref, res.ref, APPEAL_REF_MAX);
+}
+
+static void appeal_path(char *p, size_t n, const char *ref, const char *tail)
+{
+    snprintf(p, n, "/v1/appeals/%s%s", ref, tail);
+}
+
+static void test_appeals_read(void **state)
+{
+    struct fx *f = *state;
+    struct resp r, nobody;
+    char open_ref[APPEAL_REF_MAX], anon[APPEAL_REF_MAX], tax[APPEAL_REF_MAX];
+    file_appeal(f, "mvd", "996700000021", false, open_ref);
+    file_appeal(f, "mvd", "996700000022", true, anon);
+    file_appeal(f, "tax", "996700000023", false, tax);
+    /* the agency's new appeals, one per page, oldest first */
+    assert_int_equal(call(f, EVHTTP_REQ_GET, "/v1/appeals?state=new&limit=1",
+                          f->tok_a, NULL, NULL, 0, &r), 200);
+    json_t *j = body_json(&r);
+    json_t *arr = json_object_get(j, "appeals");
+    assert_int_equal(json_array_size(arr), 1);
+    json_t *a0 = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(a0, "ref")), open_ref);
+    assert_string_equal(json_string_value(json_object_get(a0, "phone")),
+                        "+996700000021");
+    char path[128];
+    snprintf(path, sizeof path, "/v1/appeals?state=new&limit=1&after=%s",
+             json_string_value(json_object_get(j, "next")));
+    json_decref(j);
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     200);
+    /* the anonymous one: no phone anywhere in the agency's JSON */
+    assert_null(strstr(r.body, "996700000022"));
+    j = body_json(&r);
+    a0 = json_array_get(json_object_get(j, "appeals"), 0);
+    assert_string_equal(json_string_value(json_object_get(a0, "ref")), anon);
+    assert_true(json_is_true(json_object_get(a0, "anonymous")));
+    assert_null(json_object_get(a0, "phone"));
+    assert_true(json_is_null(json_object_get(j, "next")));   /* not tax's */
+    json_decref(j);
+    appeal_path(path, sizeof path, anon, "");
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     200);
+    assert_null(strstr(r.body, "996700000022"));
+    assert_non_null(strstr(r.body, "\"history\""));
+    /* another agency's appeal is answered as one nobody has */
+    appeal_path(path, sizeof path, tax, "");
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     404);
+    char none[APPEAL_REF_MAX] = "00000000";
+    none[8] = (char)('0' + appeal_ref_damm(none, 8));
+    appeal_path(path, sizeof path, none, "");
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0,
+                          &nobody), 404);
+    assert_string_equal(r.body, nobody.body);
+    /* a typo: 400 naming the check digit, not someone else's appeal */
+    char typo[APPEAL_REF_MAX];
+    memcpy(typo, open_ref, sizeof typo);
+    typo[0] = typo[0] == '9' ? '0' : (char)(typo[0] + 1);
+    appeal_path(path, sizeof path, typo, "");
+    assert_int_equal(call(f, EVHTTP_REQ_GET, path, f->tok_a, NULL, NULL, 0, &r),
+                     400);
+    assert_error(&r, 400, "ref", "check digit");
+    /* refused queries: (path, token, code, field) */
+    char after_tax[64];
+    snprintf(after_tax, sizeof after_tax, "/v1/appeals?after=%s", tax);
+    const struct { const char *path, *tok; int code; const char *field; } no[] = {
+        { "/v1/appeals/12ab", f->tok_a, 400, "ref" },
+        { "/v1/appeals?state=done", f->tok_a, 400, "state" },
+        { "/v1/appeals?after=123", f->tok_a, 400, "after" },
+        { after_tax, f->tok_a, 400, "after" },           /* not its own */
+        { "/v1/appeals?limit=0", f->tok_a, 400, "limit" },
+        { "/v1/appeals", f->tok_msg, 403, NULL },        /* no appeals scope */
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        assert_int_equal(call(f, EVHTTP_REQ_GET, no[i].path, no[i].tok, NULL,
+                              NULL, 0, &r), no[i].code);
+        assert_error(&r, no[i].code, no[i].field, NULL);
+    }
+}
+
+static void test_appeals_write(void **state)
+{
+    struct fx *f = *state;
+    struct resp r;
+    char ref[APPEAL_REF_MAX], path[128];
+    file_appeal(f, "mvd", "996700000031", true, ref);
+    appeal_path(path, sizeof path, ref, "/state");
+    assert_int_equal(post(f, path, f->tok_a, "{\"state\":\"in_progress\","
+                          "\"note\":\"Текшерүүдө\"}", &r), 200);
+    assert_non_null(strstr(r.body, "\"changed\":true"));
+    /* the same again: nothing changed (a retry is safe) */
+    assert_int_equal(post(f, path, f->tok_a, "{\"state\":\"in_progress\"}",
+                          &r), 200);
+    assert_non_null(strstr(r.body, "\"changed\":false"));
+    assert_int_equal(post(f, path, f->tok_a, "{\"state\":\"new\"}", &r), 409);
+    assert_error(&r, 409, "state", "in_progress");
+    assert_int_equal(post(f, path, f->tok_a, "{\"state\":\"done\"}", &r), 400);
+    assert_int_equal(post(f, path, f->tok_b, "{\"state\":\"closed\"}", &r), 404);
+    /* the reply reaches the phone the agency never saw */
+    appeal_path(path, sizeof path, ref, "/reply");
+    assert_int_equal(post(f, path, f->tok_a, "{\"text\":\"Чара көрүлдү\","
+                          "\"idempotency_key\":\"rep-1\"}", &r), 200);
+    assert_null(strstr(r.body, "996700000031"));
+    int64_t sms = jint(&r, "sms_id");
+    struct store_msg *m = NULL;
+    assert_int_equal(store_msg_get(f->db.st, sms, &m), STORE_OK);
+    assert_string_equal(m->to, "996700000031");
+    assert_non_null(strstr(m->text, "Чара көрүлдү"));
+    store_msg_free(m);
+    assert_int_equal(post(f, path, f->tok_a, "{\"text\":\"Чара көрүлдү\","
+                          "\"idempotency_key\":\"rep-1\"}", &r), 200);
+    assert_int_equal(jint(&r, "sms_id"), sms);
+    assert_non_null(strstr(r.body, "\"duplicate\":true"));
+    assert_int_equal(post(f, path, f->tok_a, "{\"text\":\"Башка\","
+                          "\"idempotency_key\":\"rep-1\"}", &r), 409);
+    assert_error(&r, 409, "idempotency_key", NULL);
+    struct store_appeal a;
+    assert_int_equal(store_appeal_get(f->db.st, ref, &a), STORE_OK);
+    assert_string_equal(a.state, "answered");
+    struct store_appeal_event ev[8];
+    size_t n = 0;
+    assert_int_equal(store_appeal_history(f->db.st, a.id, 0, ev, 8, &n),
+                     STORE_OK);
+    assert_int_equal(n, 3);                 /* new, in_progress, the reply */
+    assert_string_equal(ev[1].who, "agency:mvd");
+    /* closed: no more replies */
+    appeal_path(path, sizeof path, ref, "/state");
+    assert_int_equal(post(f, path, f->tok_a, "{\"state\":\"closed\"}", &r), 200);
+    appeal_path(path, sizeof path, ref, "/reply");
+    assert_int_equal(post(f, path, f->tok_a, "{\"text\":\"x\"}", &r), 409);
+    assert_int_equal(post(f, path, f->tok_a, "{\"txt\":\"x\"}", &r), 400);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -2320,6 +2474,8 @@ int main(void)
         T(test_edge_cap),
         T(test_edge_http_framing),
         T(test_edge_early_413),
+        T(test_appeals_read),       /* issue 12 appeals */
+        T(test_appeals_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -999,7 +999,7 @@ static void test_xroad(void **state)
         "INSTANCE/CLASS/MEMBER[/SUBSYSTEM]\n"
         "t.yaml:9:7: http.xroad.members: \"KG/GOV/1/a\" unknown scope in "
         "\"nosuch\" (want messages, applications, offices, slots, templates, "
-        "law_required or *)\n"
+        "appeals, law_required or *)\n"
         "t.yaml:10:7: http.xroad.members: \"KG/GOV/1/b\" its value must start "
         "with an agency code (1..63 of A-Z a-z 0-9 . _ : -)\n"
         "t.yaml:11:7: http.xroad.members: \"KG/GOV/1/c\" each value must be a "

@@ -39,7 +39,7 @@ static void test_check_example(void **state)
     json_t *a = workspace_check(files);
     assert_true(json_is_true(json_object_get(a, "ok")));
     assert_int_equal(json_array_size(json_object_get(a, "errors")), 0);
-    assert_int_equal(json_integer_value(json_object_get(a, "nodes")), 23);
+    assert_int_equal(json_integer_value(json_object_get(a, "nodes")), 26);
     assert_string_equal(json_string_value(json_array_get(json_object_get(a, "codes"), 0)),
                         "*100#");
     json_decref(a);
@@ -194,11 +194,20 @@ static void test_graph(void **state)
     a = workspace_graph(files);
     assert_true(json_is_true(json_object_get(a, "ok")));
     g = json_object_get(a, "graph");
-    assert_int_equal(json_array_size(json_object_get(g, "nodes")), 23);
+    assert_int_equal(json_array_size(json_object_get(g, "nodes")), 26);
     const json_t *help = json_object_get(json_object_get(node_of(g, "help"), "texts"), "ky");
     m = json_object_get(help, "measure");
     assert_true(json_is_false(json_object_get(m, "fits")));
     assert_true(json_integer_value(json_object_get(m, "pages")) > 1);
+    /* no node of the example set is a dead end: the appeal node ends its
+     * own sub-dialog, as booking does (issue 12) */
+    const json_t *nodes = json_object_get(g, "nodes");
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        const json_t *nd = json_array_get(nodes, i);
+        const json_t *fl = json_object_get(nd, "flags");
+        if (json_is_true(json_object_get(fl ? fl : nd, "dead_end")))
+            fail_msg("dead end: %s", json_string_value(json_object_get(nd, "id")));
+    }
     json_decref(a);
     json_decref(files);
     /* a structural fault: no graph */
