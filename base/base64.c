@@ -33,3 +33,14 @@ int kz_base64_encode(const void *in, size_t n, char *out, size_t cap)
     out[o] = '\0';
     return (int)o;
 }
+
+int kz_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

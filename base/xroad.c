@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base64.h"
 #include "base/utf8.h"
 
 static void say(char *err, size_t errlen, const char *msg)
@@ -196,17 +197,6 @@ long xroad_callback_url(const char *url, const char *issue, char *out, size_t ca
 
 /* ---- the rendered menu call -------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into out[cap]; "%" not followed by two hex
  * digits stays as it is.  -1 when too long or a control byte comes out. */
 static long decode_issue(const char *s, size_t n, char *out, size_t cap)
@@ -214,8 +204,8 @@ static long decode_issue(const char *s, size_t n, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        int hi = c == '%' && n - i > 2 ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+        int hi = c == '%' && n - i > 2 ? kz_hex_value(s[i + 1]) : -1;
+        int lo = hi >= 0 ? kz_hex_value(s[i + 2]) : -1;
         if (lo >= 0) {
             c = (unsigned char)(hi * 16 + lo);
             i += 2;

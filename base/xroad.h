@@ -25,7 +25,7 @@
  * gateway/fetch splits the rendered text with xroad_call_split.
  *
  * Owns: nothing (all buffers are the caller's).  Re-entrant.
- * May call: base/utf8, libc.
+ * May call: base/utf8, base/base64 (hex digits), libc.
  */
 #ifndef KYZMAT_BASE_XROAD_H
 #define KYZMAT_BASE_XROAD_H

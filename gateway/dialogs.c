@@ -60,7 +60,7 @@
  * Owns: the hiredis contexts (current, dropped, draining), their timers and
  * events, the memory table and its entries, the request slabs, the AUTH
  * credentials, the sentinel asker.
- * May call: hiredis (async + libevent adapter), libevent, base/clock,
+ * May call: hiredis (async + libevent adapter), libevent, base/clock, base/base64 (hex digits),
  * gateway/sentinel, libc (getaddrinfo
  * only in dialogs_new_redis and dialogs_set_url).
  */
@@ -84,6 +84,7 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
 
+#include "base/base64.h"
 #include "base/clock.h"
 #include "gateway/sentinel.h"
 
@@ -253,17 +254,6 @@ static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode n bytes of URL user info (%XX escapes) into out (cap bytes,
  * NUL-terminated).  Errors name `what`, never the text itself (it may be
  * a password). */
@@ -274,11 +264,11 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap,
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+            if (n - i < 3 || kz_hex_value(s[i + 1]) < 0 || kz_hex_value(s[i + 2]) < 0) {
                 snprintf(err, errlen, "redis url: bad %%-escape in the %s", what);
                 return -1;
             }
-            c = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            c = (unsigned char)(kz_hex_value(s[i + 1]) * 16 + kz_hex_value(s[i + 2]));
             if (c == 0) {
                 snprintf(err, errlen, "redis url: %%00 in the %s", what);
                 return -1;
