@@ -179,7 +179,7 @@ struct dialogs {
     char last_reason[300];      /* the DOWN reason last reported */
     struct sentinel *sent;      /* opts.sentinels: asked before each connect */
     bool demoted;               /* a READONLY answer: drop, ask again */
-    char host_desc[300];        /* the desc's host part ("sentinels ...") */
+    char host_desc[420];        /* the desc's host part ("sentinels ...") */
     unsigned backoff_ms;
     uint64_t rng;
     struct event *retry_ev, *connect_ev, *req_ev, *free_ev;

@@ -124,10 +124,12 @@ static void fake_read(struct bufferevent *bev, void *arg)
         return;
     evbuffer_drain(in, n);
     f->asked++;
+    static const char answer[] = "*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6390\r\n";
+    static const char nil[] = "*-1\r\n";
     if (f->mode == ANSWER)
-        bufferevent_write(bev, "*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6390\r\n", 31);
+        bufferevent_write(bev, answer, sizeof answer - 1);
     else if (f->mode == UNKNOWN)
-        bufferevent_write(bev, "*-1\r\n", 5);
+        bufferevent_write(bev, nil, sizeof nil - 1);
 }
 
 static void fake_event(struct bufferevent *bev, short what, void *arg)
