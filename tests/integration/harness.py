@@ -601,8 +601,11 @@ class Redis:
         self.start()
 
     def start(self):
+        # --dir: a replica's sync (test_sentinel) writes an RDB file even
+        # with --save "": keep it in the test's folder, not the tree
         self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no"], "redis.log", wrap=False)
+                           "--save", "", "--appendonly", "no", "--dir", TMP],
+                          "redis.log", wrap=False)
         wait_until(self.ping, 10, "redis-server to answer PING")
 
     def ping(self):
