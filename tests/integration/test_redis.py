@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Failure, Kyzmatd, Phone, Smsc, BIN, backend, case, cfg,  # noqa: E402
-                     expect, free_port, menus_dir, run, smsc_entry, spawn, wait_until)
+                     TMP, expect, free_port, menus_dir, run, smsc_entry, spawn, wait_until)
 
 PASS = "Kz-s3cret-pw"
 
@@ -30,7 +30,7 @@ class AuthRedis:
         self.port = free_port()
         self.password = password
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no"]
+                "--save", "", "--appendonly", "no", "--dir", TMP]
         if password:
             args += ["--requirepass", password]
         self.proc = spawn(args, "redis.log", wrap=False)
