@@ -133,10 +133,12 @@ function showTexts() {
   for (const n of M.graph.nodes) {
     if (n.file !== M.current) continue;
     for (const [lang, t] of Object.entries(n.texts || {})) {
-      const tr = el("tr", { className: t.measure.pages > 1 ? "paginates" : "" });
+      const m = t.measure;   // null: not measured (a text with variables)
+      const tr = el("tr", { className: m && m.pages > 1 ? "paginates" : "" });
       Console.cell(tr, n.id);
       Console.cell(tr, lang);
-      measureCells(tr, t.measure);
+      if (m) measureCells(tr, m);
+      else for (let i = 0; i < 4; i++) Console.cell(tr, "—");
       Console.cell(tr, t.text, "text").title = t.text;
       tr.addEventListener("click", () => openFile(n.file, n.line));
       tb.appendChild(tr);
