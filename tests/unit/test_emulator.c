@@ -6,7 +6,8 @@
  * 160 and page; effects answered and named (http, sms, store), sessions
  * dropped at the end, on expiry and beyond the bound; an http node called
  * for real through gateway/fetch against a back-end on the test's loop
- * (the answer comes through the done callback).
+ * (the answer comes through the done callback) when the allow list lets
+ * a draft reach it, and refused by fetch's guard when not.
  * May call: gateway/emulator, gateway/workspace, gateway/fetch, menus,
  * libevent (a test back-end), jansson, libc, cmocka.
  */
@@ -359,6 +360,12 @@ static void redial_to_call(struct emulator *em, const json_t *req, json_t *r, js
     assert_int_equal(st, 0);
 }
 
+static void count_hits(struct evhttp_request *req, void *arg)
+{
+    ++*(int *)arg;
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 static void test_http_called(void **state)
 {
     (void)state;
@@ -370,7 +377,11 @@ static void test_http_called(void **state)
     socklen_t sl = sizeof sin;
     assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
     evhttp_set_gencb(http, backend, NULL);
-    struct fetch *f = fetch_new(base, NULL);
+    /* a draft's calls are guarded (issue 10 console-ws): the test
+     * back-end on loopback is let through as callbacks.allow would */
+    char *const allow[] = { "127.0.0.1" };
+    struct fetch_opts fo = { .allow = allow, .allow_n = 1 };
+    struct fetch *f = fetch_new(base, &fo);
     assert_non_null(f);
     struct emulator *em = emulator_new(0, 0, f);
     json_t *files = files_on(ntohs(sin.sin_port));
@@ -440,6 +451,51 @@ static void test_http_called(void **state)
     event_base_free(base);
 }
 
+/* Without an allow list a draft's http node at 127.0.0.1 is refused by
+ * fetch's guard (issue 10 console-ws): the back-end is never reached and
+ * the node's on_error path follows. */
+static void test_http_guarded(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct evhttp *http = evhttp_new(base);
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    assert_non_null(sock);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof sin;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
+    int hits = 0;
+    evhttp_set_gencb(http, count_hits, &hits);
+    struct fetch *f = fetch_new(base, NULL);
+    struct emulator *em = emulator_new(0, 0, f);
+    json_t *files = files_on(ntohs(sin.sin_port));
+    struct waiter w = { 0 };
+    int st;
+    json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
+    json_t *a = emulator_dial(em, req, NULL, 0, &st, done, &w);
+    json_t *r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(a, "session")),
+                          "text", "2");
+    json_decref(emulator_answer(em, r, 0, &st, done, &w));  /* Book an appointment */
+    json_object_set_new(r, "text", json_string("1"));        /* Passport: book_offices */
+    json_t *now = emulator_answer(em, r, 0, &st, done, &w);
+    if (!now) {
+        wait_for(base, &w, 1);
+        now = json_incref(w.answer);
+    }
+    assert_string_equal(json_string_value(json_object_get(now, "node")), "service_down");
+    assert_int_equal(hits, 0);
+    json_decref(now);
+    json_decref(a);
+    json_decref(r);
+    json_decref(req);
+    json_decref(files);
+    json_decref(w.answer);
+    emulator_free(em);
+    fetch_free(f);
+    evhttp_free(http);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_refusals_and_bounds),
         cmocka_unit_test(test_http_node),
         cmocka_unit_test(test_http_called),
+        cmocka_unit_test(test_http_guarded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
