@@ -33,12 +33,12 @@ del harness._cases[:]
 SCRIPT = os.path.join(ROOT, "tests", "peer", "console_browser.js")
 
 
-def walk(port):
-    """The browser's steps, by name."""
+def walk(port, script=SCRIPT):
+    """The browser's steps, by name (script: the walk to run)."""
     env = dict(os.environ)
     env["NODE_PATH"] = os.pathsep.join(p for p in (env.get("NODE_PATH"),
                                                     os.path.join(ROOT, "tests", "peer", "node_modules")) if p)
-    r = subprocess.run(["node", SCRIPT, "--port", str(port), "--name", "aida", "--password", PASSWORD,
+    r = subprocess.run(["node", script, "--port", str(port), "--name", "aida", "--password", PASSWORD,
                         "--out", TMP], capture_output=True, text=True, timeout=120, env=env)
     if "Cannot find module 'puppeteer-core'" in r.stderr:
         raise Failure("puppeteer-core is not installed: npm install in tests/peer")

@@ -13,18 +13,16 @@ Screenshots of the editor, the graph and the emulator at 1280x800 and
 390x844 are saved to the test's output folder.
 
 Owns: the processes it starts (harness).
-May call: harness, test_console_menus' start, node with puppeteer-core,
+May call: harness, test_console_browser's walk, test_console_menus' start, node with puppeteer-core,
 /usr/bin/chromium, the Python standard library.
 """
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import ROOT, TMP, Failure, case, expect, run  # noqa: E402
-from test_console import PASSWORD  # noqa: E402
+from test_console_browser import walk  # noqa: E402
 from test_console_menus import start  # noqa: E402
 
 # the helpers' own cases run from their own files
@@ -33,32 +31,12 @@ del harness._cases[:]
 SCRIPT = os.path.join(ROOT, "tests", "peer", "console_menus_browser.js")
 
 
-def walk(port):
-    env = dict(os.environ)
-    env["NODE_PATH"] = os.pathsep.join(p for p in (env.get("NODE_PATH"),
-                                                    os.path.join(ROOT, "tests", "peer", "node_modules")) if p)
-    r = subprocess.run(["node", SCRIPT, "--port", str(port), "--name", "aida", "--password", PASSWORD,
-                        "--out", TMP], capture_output=True, text=True, timeout=180, env=env)
-    if "Cannot find module 'puppeteer-core'" in r.stderr:
-        raise Failure("puppeteer-core is not installed: npm install in tests/peer")
-    steps = {}
-    for line in r.stdout.splitlines():
-        try:
-            s = json.loads(line)
-        except ValueError:
-            continue
-        steps[s["step"]] = s
-    expect(r.returncode == 0 and "crash" not in steps,
-           "browser: %d %r %s" % (r.returncode, steps.get("crash"), r.stderr[-2000:]))
-    return steps
-
-
 @case
 def the_menu_workspace_in_chromium():
     if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
         raise Failure("no chromium at /usr/bin/chromium (apt-get install chromium)")
     g, port, _ = start()
-    s = walk(port)
+    s = walk(port, SCRIPT)
     o = s["open"]
     expect(o["editor"] == "codemirror" and len(o["files"]) == 5 and "Menus" in o["nav"]
            and "loads" in o["verdict"], "open: %r" % o)

@@ -360,6 +360,23 @@ static void redial_to_call(struct emulator *em, const json_t *req, json_t *r, js
     assert_int_equal(st, 0);
 }
 
+/* A back-end on base's loop at 127.0.0.1 (any free port, into *port)
+ * answering with cb. */
+static struct evhttp *test_backend(struct event_base *base,
+                                   void (*cb)(struct evhttp_request *, void *), void *arg,
+                                   int *port)
+{
+    struct evhttp *http = evhttp_new(base);
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    assert_non_null(sock);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof sin;
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
+    evhttp_set_gencb(http, cb, arg);
+    *port = ntohs(sin.sin_port);
+    return http;
+}
+
 static void count_hits(struct evhttp_request *req, void *arg)
 {
     ++*(int *)arg;
@@ -370,13 +387,8 @@ static void test_http_called(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
-    struct evhttp *http = evhttp_new(base);
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-    assert_non_null(sock);
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof sin;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
-    evhttp_set_gencb(http, backend, NULL);
+    int port;
+    struct evhttp *http = test_backend(base, backend, NULL, &port);
     /* a draft's calls are guarded (issue 10 console-ws): the test
      * back-end on loopback is let through as callbacks.allow would */
     char *const allow[] = { "127.0.0.1" };
@@ -384,7 +396,7 @@ static void test_http_called(void **state)
     struct fetch *f = fetch_new(base, &fo);
     assert_non_null(f);
     struct emulator *em = emulator_new(0, 0, f);
-    json_t *files = files_on(ntohs(sin.sin_port));
+    json_t *files = files_on(port);
     struct waiter w = { 0 };
     int st;
     json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
@@ -405,7 +417,7 @@ static void test_http_called(void **state)
     assert_string_equal(screen_text(w.answer), "Choose an office:\n1. Bishkek\n2. Osh\n0 Back, 00 Home");
     char want[200];
     snprintf(want, sizeof want, "http node book_offices: GET http://127.0.0.1:%d/offices?"
-             "service=passport&lang=en -> HTTP 200", ntohs(sin.sin_port));
+             "service=passport&lang=en -> HTTP 200", port);
     assert_non_null(strstr(json_string_value(json_array_get(json_object_get(w.answer, "notes"), 0)),
                            want));
     /* back, then ID card: the back-end fails, the node's on_error follows */
@@ -458,17 +470,11 @@ static void test_http_guarded(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
-    struct evhttp *http = evhttp_new(base);
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-    assert_non_null(sock);
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof sin;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
-    int hits = 0;
-    evhttp_set_gencb(http, count_hits, &hits);
+    int hits = 0, port;
+    struct evhttp *http = test_backend(base, count_hits, &hits, &port);
     struct fetch *f = fetch_new(base, NULL);
     struct emulator *em = emulator_new(0, 0, f);
-    json_t *files = files_on(ntohs(sin.sin_port));
+    json_t *files = files_on(port);
     struct waiter w = { 0 };
     int st;
     json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
