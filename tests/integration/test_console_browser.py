@@ -79,7 +79,12 @@ def the_console_in_chromium():
     out = s["logout"]
     expect(out["url"].endswith("/console/login") and out["me"] == 401 and not out["problems"],
            "logout: %r" % out)
-    for tag in ("home", "accounts", "audit"):
+    screenshots_saved("home", "accounts", "audit")
+
+
+def screenshots_saved(*tags):
+    """Each page's screenshots at both sizes are in the output folder."""
+    for tag in tags:
         for size in ("1280x800", "390x844"):
             p = os.path.join(TMP, "console-%s-%s.png" % (tag, size))
             expect(os.path.getsize(p) > 1000, "screenshot %s" % p)
