@@ -379,12 +379,13 @@ bool console_handle(struct console *c, struct evhttp_request *req)
 
 /* ---- static pages ---------------------------------------------------------------------- */
 
-/* Serve the file rel of the console folder (already path-checked). */
-static void send_file(struct console_req *r, const char *rel)
+/* Serve the file rel of the folder root (issue 10 console-ws: also the
+ * vendor folders of gateway/console_menus). */
+void console_send_file(struct console_req *r, const char *root, const char *rel)
 {
     const char *type = console_content_type(rel);
     char path[PATH_MAX + 200];
-    snprintf(path, sizeof path, "%s/%s", r->c->dir, rel);
+    snprintf(path, sizeof path, "%s/%s", root, rel);
     int fd = type && console_path_safe(rel)
                  ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
     struct stat sb;
@@ -403,6 +404,12 @@ static void send_file(struct console_req *r, const char *rel)
     }
     console_send(r, 200, type, buf, (size_t)got);
     free(buf);
+}
+
+/* Serve the file rel of the console folder. */
+static void send_file(struct console_req *r, const char *rel)
+{
+    console_send_file(r, r->c->dir, rel);
 }
 
 static void h_page(struct console_req *r, void *arg)

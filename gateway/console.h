@@ -129,6 +129,11 @@ void console_send(struct console_req *r, int code, const char *type,
 void console_json(struct console_req *r, int code, json_t *j);
 void console_error(struct console_req *r, int code, const char *msg);
 
+/* Serve the file rel (checked with console_path_safe; its type by
+ * console_content_type) of the folder root, read at once (at most 1 MiB,
+ * O_NOFOLLOW), else 404 (issue 10 console-ws: the vendor folders). */
+void console_send_file(struct console_req *r, const char *root, const char *rel);
+
 /* Forget r without answering: only from a PWHASH_CANCELLED callback (the
  * console is being freed and evhttp frees the request itself). */
 void console_req_drop(struct console_req *r);

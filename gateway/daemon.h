@@ -35,7 +35,9 @@
 struct admin;
 struct api;
 struct config;
+struct console_menus;
 struct dialogs;
+struct emulator;
 struct event;
 struct event_base;
 struct fetch;
@@ -64,6 +66,8 @@ struct daemon {
     struct store *db;           /* SQLite: outbox, applications, bookings */
     struct api *api;            /* the agencies' HTTP API */
     struct admin *admin;        /* /metrics, /healthz, /readyz (or NULL) */
+    struct emulator *emulator;  /* issue 10 console-ws: the phone emulator */
+    struct console_menus *console_menus; /* issue 10 console-ws: menu rooms */
     struct outbox *outbox;      /* drains the SMS outbox onto the links */
     struct reminders *reminders;/* the day-before booking reminder SMS */
     struct kz_metrics *metrics; /* every module's series (base/metrics) */

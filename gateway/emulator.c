@@ -57,6 +57,8 @@ struct session {
     const char *save_var[MENU_SAVE_MAX], *save_field[MENU_SAVE_MAX]; /* in set */
     size_t nsave;
     char url[400];                       /* for the note */
+    bool guard;                          /* issue 10 console-ws: a draft's
+                                          * calls use fetch's guard */
 };
 
 TAILQ_HEAD(session_list, session);
@@ -224,6 +226,7 @@ static int call_http(struct session *s, const struct menu_effect *fx)
     req.body_len = fx->body ? strlen(fx->body) : 0;
     req.content_type = fx->content_type;
     req.timeout_ms = fx->timeout_ms ? fx->timeout_ms : HTTP_TIMEOUT;
+    req.guard = s->guard;   /* issue 10 console-ws: no internal address */
     if (!fx->url || fetch_start(s->em->fetch, &req, on_fetched, s, &s->fid) != FETCH_OK)
         return -1;
     s->pending = true;
@@ -526,6 +529,7 @@ static json_t *dial(struct emulator *em, const json_t *req, struct menu_set *liv
         return fail(status, 500, "cannot make a session");
     }
     s->set = set;
+    s->guard = json_object_get(req, "files") != NULL;   /* issue 10 console-ws */
     const char *why = dial_options(s, req);
     if (why) {
         menu_set_unref(set);

@@ -18,7 +18,10 @@
  *  - http: with a fetch (emulator_new) and a done callback, the node's URL
  *    is called through gateway/fetch, on the loop, never blocking it (point
  *    the draft's back-end at a test URL); the answer then comes later,
- *    through done, and a note gives the call and its outcome.  Without
+ *    through done, and a note gives the call and its outcome.  A draft's
+ *    calls (a dial with "files") are guarded (fetch_req.guard: no
+ *    loopback, link-local or metadata address unless callbacks.allow
+ *    names it; issue 10 console-ws); the live set's are not.  Without
  *    either, the node is not called: its on_error path (else the set's
  *    failure text) follows and a note names the URL;
  *  - app: not called (its on_error path, with a note);

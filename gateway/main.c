@@ -39,6 +39,7 @@
  * reports CLOSED, or after a 3 s grace period.
  * May call: base/metrics, gateway/admin, gateway/api, gateway/appeals,
  * gateway/config, gateway/console (its options), gateway/console_cli,
+ * gateway/console_menus and gateway/emulator (issue 10 console-ws),
  * gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
  * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
@@ -52,6 +53,8 @@
 #include "gateway/config.h"
 #include "gateway/console.h"
 #include "gateway/console_cli.h"
+#include "gateway/console_menus.h"
+#include "gateway/emulator.h"
 #include "gateway/daemon.h"
 #include "gateway/dialogs.h"
 #include "gateway/sentinel.h"
@@ -619,8 +622,13 @@ static void daemon_free(struct daemon *d)
      * answered (202s, receipts, keyword MOs, screens) while links live */
     store_flush(d->db);
     links_free_all(d);
+    emulator_free(d->emulator);   /* issue 10 console-ws: answers its waiting
+                                   * console requests before the console goes */
+    d->emulator = NULL;
     admin_free(d->admin);
     d->admin = NULL;
+    console_menus_free(d->console_menus);   /* issue 10 console-ws */
+    d->console_menus = NULL;
     api_free(d->api);
     d->api = NULL;
     reminders_free(d->reminders);
@@ -1066,6 +1074,34 @@ static int admin_db_up(void *ud)
     return store_schema_version(((struct daemon *)ud)->db) >= 0;
 }
 
+/* issue 10 console-ws: the console's menu rooms and the phone emulator
+ * (its http nodes through d->fetch; the live set is d->menus). */
+static struct menu_set *console_live_set(void *ud)
+{
+    return ((struct daemon *)ud)->menus;
+}
+
+static const char *console_live_dir(void *ud)
+{
+    return ((struct daemon *)ud)->cfg->menus;
+}
+
+static int start_console_menus(struct daemon *d)
+{
+    struct console *c = admin_console(d->admin);
+    if (!c)
+        return 0;
+    d->emulator = emulator_new(64, 600000, d->fetch);
+    struct console_menus_opts mo = { .em = d->emulator, .live = console_live_set,
+                                     .live_dir = console_live_dir, .ud = d };
+    d->console_menus = d->emulator ? console_menus_new(c, &mo) : NULL;
+    if (!d->console_menus) {
+        log_msg(KLOG_ERROR, NULL, "not starting: console menu rooms: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* The operators' listener, when admin.listen names one.  0, or -1
  * (logged). */
 static int start_admin(struct daemon *d)
@@ -1097,7 +1133,7 @@ static int start_admin(struct daemon *d)
         log_msg(KLOG_ERROR, NULL, "not starting: admin listener: %s", err);
         return -1;
     }
-    return 0;
+    return start_console_menus(d);
 }
 
 /* One link per smsc entry; they bind once the dialog store is up, or after

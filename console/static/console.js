@@ -20,7 +20,8 @@ const Console = {
   ready: null,
   // The rooms in the header, each with the least role that may open it
   // (a later room adds its line here and its route in gateway/console).
-  rooms: [["/console/accounts", "Accounts", "admin"], ["/console/audit", "Audit log", "admin"]],
+  rooms: [["/console/accounts", "Accounts", "admin"], ["/console/audit", "Audit log", "admin"],
+          ["/console/menus", "Menus", "viewer"]],
   roles: ["viewer", "editor", "publisher", "admin"],
   may(role) { return Console.roles.indexOf(Console.me.role) >= Console.roles.indexOf(role); },
 };

@@ -33,12 +33,12 @@ del harness._cases[:]
 SCRIPT = os.path.join(ROOT, "tests", "peer", "console_browser.js")
 
 
-def walk(port):
-    """The browser's steps, by name."""
+def walk(port, script=SCRIPT):
+    """The browser's steps, by name (script: the walk to run)."""
     env = dict(os.environ)
     env["NODE_PATH"] = os.pathsep.join(p for p in (env.get("NODE_PATH"),
                                                     os.path.join(ROOT, "tests", "peer", "node_modules")) if p)
-    r = subprocess.run(["node", SCRIPT, "--port", str(port), "--name", "aida", "--password", PASSWORD,
+    r = subprocess.run(["node", script, "--port", str(port), "--name", "aida", "--password", PASSWORD,
                         "--out", TMP], capture_output=True, text=True, timeout=120, env=env)
     if "Cannot find module 'puppeteer-core'" in r.stderr:
         raise Failure("puppeteer-core is not installed: npm install in tests/peer")
@@ -66,7 +66,7 @@ def the_console_in_chromium():
     expect(home["url"].endswith("/console/") and home["who"] == "aida" and home["role"] == "admin",
            "home: %r" % home)
     expect(home["cookieVisible"] is False, "the session cookie is HttpOnly: %r" % home)
-    expect(home["nav"] == ["Accounts", "Audit log"], "admin navigation: %r" % home["nav"])
+    expect(home["nav"] == ["Accounts", "Audit log", "Menus"], "admin navigation: %r" % home["nav"])
     expect(s["no-csrf"]["status"] == 403, "a POST without CSRF: %r" % s["no-csrf"])
     acc = s["accounts"]
     expect("vera" in acc["names"] and acc["status"].startswith("Done. Password for vera"),
@@ -79,7 +79,12 @@ def the_console_in_chromium():
     out = s["logout"]
     expect(out["url"].endswith("/console/login") and out["me"] == 401 and not out["problems"],
            "logout: %r" % out)
-    for tag in ("home", "accounts", "audit"):
+    screenshots_saved("home", "accounts", "audit")
+
+
+def screenshots_saved(*tags):
+    """Each page's screenshots at both sizes are in the output folder."""
+    for tag in tags:
         for size in ("1280x800", "390x844"):
             p = os.path.join(TMP, "console-%s-%s.png" % (tag, size))
             expect(os.path.getsize(p) > 1000, "screenshot %s" % p)

@@ -6,7 +6,8 @@
  * 160 and page; effects answered and named (http, sms, store), sessions
  * dropped at the end, on expiry and beyond the bound; an http node called
  * for real through gateway/fetch against a back-end on the test's loop
- * (the answer comes through the done callback).
+ * (the answer comes through the done callback) when the allow list lets
+ * a draft reach it, and refused by fetch's guard when not.
  * May call: gateway/emulator, gateway/workspace, gateway/fetch, menus,
  * libevent (a test back-end), jansson, libc, cmocka.
  */
@@ -359,24 +360,66 @@ static void redial_to_call(struct emulator *em, const json_t *req, json_t *r, js
     assert_int_equal(st, 0);
 }
 
-static void test_http_called(void **state)
+/* A back-end on its own loop at 127.0.0.1 (any free port) answering with
+ * cb, a fetch (allow: the loopback back-end is let through fetch's guard,
+ * as callbacks.allow would) and an emulator, with the test set's files
+ * pointed at the back-end and a dial request for *100# in English. */
+struct rig {
+    struct event_base *base;
+    struct evhttp *http;
+    struct fetch *f;
+    struct emulator *em;
+    json_t *files, *req;
+    int port;
+};
+
+static void rig_up(struct rig *g, void (*cb)(struct evhttp_request *, void *), void *arg,
+                   bool allow)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    struct evhttp *http = evhttp_new(base);
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    g->base = event_base_new();
+    g->http = evhttp_new(g->base);
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(g->http, "127.0.0.1", 0);
     assert_non_null(sock);
     struct sockaddr_in sin;
     socklen_t sl = sizeof sin;
     assert_int_equal(getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&sin, &sl), 0);
-    evhttp_set_gencb(http, backend, NULL);
-    struct fetch *f = fetch_new(base, NULL);
-    assert_non_null(f);
-    struct emulator *em = emulator_new(0, 0, f);
-    json_t *files = files_on(ntohs(sin.sin_port));
+    evhttp_set_gencb(g->http, cb, arg);
+    char *const loopback[] = { "127.0.0.1" };
+    struct fetch_opts fo = { .allow = loopback, .allow_n = allow ? 1 : 0 };
+    g->f = fetch_new(g->base, &fo);
+    assert_non_null(g->f);
+    g->em = emulator_new(0, 0, g->f);
+    g->port = ntohs(sin.sin_port);
+    g->files = files_on(g->port);
+    g->req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", g->files);
+}
+
+static void rig_down(struct rig *g)
+{
+    json_decref(g->req);
+    json_decref(g->files);
+    emulator_free(g->em);
+    fetch_free(g->f);
+    evhttp_free(g->http);
+    event_base_free(g->base);
+}
+
+static void count_hits(struct evhttp_request *req, void *arg)
+{
+    ++*(int *)arg;
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void test_http_called(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_up(&g, backend, NULL, true);   /* a draft's calls are guarded: allowed */
+    struct event_base *base = g.base;
+    struct emulator *em = g.em;
+    const json_t *req = g.req;
     struct waiter w = { 0 };
     int st;
-    json_t *req = json_pack("{s:s, s:s, s:O}", "code", "*100#", "lang", "en", "files", files);
     json_t *a = emulator_dial(em, req, NULL, 0, &st, done, &w);
     assert_int_equal(st, 200);
     json_t *r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(a, "session")),
@@ -394,7 +437,7 @@ static void test_http_called(void **state)
     assert_string_equal(screen_text(w.answer), "Choose an office:\n1. Bishkek\n2. Osh\n0 Back, 00 Home");
     char want[200];
     snprintf(want, sizeof want, "http node book_offices: GET http://127.0.0.1:%d/offices?"
-             "service=passport&lang=en -> HTTP 200", ntohs(sin.sin_port));
+             "service=passport&lang=en -> HTTP 200", g.port);
     assert_non_null(strstr(json_string_value(json_array_get(json_object_get(w.answer, "notes"), 0)),
                            want));
     /* back, then ID card: the back-end fails, the node's on_error follows */
@@ -431,13 +474,39 @@ static void test_http_called(void **state)
     json_decref(e);
     json_decref(a);
     json_decref(r);
-    json_decref(req);
-    json_decref(files);
     json_decref(w.answer);
-    emulator_free(em);
-    fetch_free(f);
-    evhttp_free(http);
-    event_base_free(base);
+    rig_down(&g);
+}
+
+/* Without an allow list a draft's http node at 127.0.0.1 is refused by
+ * fetch's guard (issue 10 console-ws): the back-end is never reached and
+ * the node's on_error path follows. */
+static void test_http_guarded(void **state)
+{
+    (void)state;
+    int hits = 0;
+    struct rig g;
+    rig_up(&g, count_hits, &hits, false);
+    struct emulator *em = g.em;
+    struct waiter w = { 0 };
+    int st;
+    json_t *a = emulator_dial(em, g.req, NULL, 0, &st, done, &w);
+    json_t *r = json_pack("{s:s, s:s}", "session", json_string_value(json_object_get(a, "session")),
+                          "text", "2");
+    json_decref(emulator_answer(em, r, 0, &st, done, &w));  /* Book an appointment */
+    json_object_set_new(r, "text", json_string("1"));        /* Passport: book_offices */
+    json_t *now = emulator_answer(em, r, 0, &st, done, &w);
+    if (!now) {
+        wait_for(g.base, &w, 1);
+        now = json_incref(w.answer);
+    }
+    assert_string_equal(json_string_value(json_object_get(now, "node")), "service_down");
+    assert_int_equal(hits, 0);
+    json_decref(now);
+    json_decref(a);
+    json_decref(r);
+    json_decref(w.answer);
+    rig_down(&g);
 }
 
 int main(void)
@@ -448,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_refusals_and_bounds),
         cmocka_unit_test(test_http_node),
         cmocka_unit_test(test_http_called),
+        cmocka_unit_test(test_http_guarded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
