@@ -88,6 +88,10 @@ struct config {
     char *console_dir;          /* "" = beside the binary, else /usr/share */
     unsigned console_idle_ms, console_max_ms;
     unsigned console_login_max, console_login_window_ms;
+    /* issue 10 publish: admin.console */
+    bool console_maker_checker;
+    char *console_node;         /* "" = hostname:port of http.listen */
+    unsigned console_version_check_ms;
     char *redis_url;            /* "" = dialogs kept in process */
     char **redis_sentinels;     /* "host:port" (issue 9); empty = none */
     size_t redis_sentinel_count;
