@@ -15,6 +15,7 @@
  * "... diff truncated\n".  A text whose last line has no newline is
  * shown with "\ No newline at end of file".
  *
+ * Texts hold no NUL (menu files are YAML text; the result is a C string).
  * Pure: no I/O, no globals; re-entrant.  The returned text is the
  * caller's (free).
  * May call: libc.
