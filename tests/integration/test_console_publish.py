@@ -188,6 +188,15 @@ def publish_from_draft_and_refuse_a_broken_one():
            "still one version: %r" % lst)
     expect("Hello one" in dial_text(phone), "still the live text")
 
+    # the page: /console/versions leads to it, served as HTML with its script
+    code, h, _ = admin.call("GET", "/console/versions")
+    expect(code == 303 and h["Location"] == "/console/static/versions.html", "page: %d" % code)
+    code, h, page = admin.call("GET", "/console/static/versions.html")
+    expect(code == 200 and h["Content-Type"] == "text/html; charset=utf-8"
+           and b"versions.js" in page, "versions.html: %d" % code)
+    code, h, _ = admin.call("GET", "/console/static/versions.js")
+    expect(code == 200 and "javascript" in h["Content-Type"], "versions.js: %d" % code)
+
     # a viewer may not publish; the attempt is audited
     viewer = login(g, "vera")
     code, j = viewer.json("POST", "/console/api/publish", {"note": "x"})
