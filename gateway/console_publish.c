@@ -450,21 +450,37 @@ static void h_nodes(struct console_req *r, void *arg)
                                    "nodes", a));
 }
 
+/* The page: console.c's table serves pages outside static/, so this room
+ * sends its page's address (kept in static/, served to viewers). */
+static void h_page(struct console_req *r, void *arg)
+{
+    (void)arg;
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location",
+                      "/console/static/versions.html");
+    console_send(r, 303, "text/plain; charset=utf-8", "", 0);
+}
+
 int console_publish_routes(struct console *c,
                            const struct console_publish_opts *o)
 {
-    void *a = (void *)o;
-    /* publish, rollback, approve: role checked in the handler (audited) */
-    return console_route(c, EVHTTP_REQ_POST, "/console/api/publish",
-                         CONSOLE_VIEWER, h_publish, a) |
-           console_route(c, EVHTTP_REQ_POST, "/console/api/rollback",
-                         CONSOLE_VIEWER, h_rollback, a) |
-           console_route(c, EVHTTP_REQ_GET, "/console/api/versions",
-                         CONSOLE_VIEWER, h_versions, a) |
-           console_route(c, EVHTTP_REQ_GET, "/console/api/versions/",
-                         CONSOLE_VIEWER, h_version, a) |
-           console_route(c, EVHTTP_REQ_POST, "/console/api/versions/",
-                         CONSOLE_VIEWER, h_decide, a) |
-           console_route(c, EVHTTP_REQ_GET, "/console/api/nodes",
-                         CONSOLE_VIEWER, h_nodes, a);
+    /* publish, rollback, approve: the role is checked in the handler, so
+     * that a refused attempt is audited */
+    static const struct {
+        enum evhttp_cmd_type m;
+        const char *path;
+        console_handler_fn *fn;
+    } t[] = {
+        { EVHTTP_REQ_POST, "/console/api/publish", h_publish },
+        { EVHTTP_REQ_POST, "/console/api/rollback", h_rollback },
+        { EVHTTP_REQ_GET, "/console/api/versions", h_versions },
+        { EVHTTP_REQ_GET, "/console/api/versions/", h_version },
+        { EVHTTP_REQ_POST, "/console/api/versions/", h_decide },
+        { EVHTTP_REQ_GET, "/console/api/nodes", h_nodes },
+        { EVHTTP_REQ_GET, "/console/versions", h_page },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (console_route(c, t[i].m, t[i].path, CONSOLE_VIEWER, t[i].fn,
+                          (void *)o) != 0)
+            return -1;
+    return 0;
 }

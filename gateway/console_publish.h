@@ -26,6 +26,8 @@
  *   GET  /console/api/nodes           {"live", "nodes": [{"node",
  *        "version","source","seen_at","current"}]}: which version each
  *        node runs, and whether from files on disk ("files").
+ *   GET  /console/versions            the page (a 303 to
+ *        /console/static/versions.html).
  * Every change and every refused attempt is audited (publish, rollback,
  * publish.approve, publish.reject, publish.refused).  The answer to a
  * change follows the store's commit.
