@@ -220,10 +220,11 @@ static const struct key keys[] = {
       "than its author approves it" },
     { S_ADMIN_CONSOLE, "node", T_STR, "", 0, 127, NULL, 0, C(console_node), 0,
       "this node's name in the console's nodes table; empty = "
-      "HOSTNAME:PORT of http.listen" },
+      "HOSTNAME:PORT of http.listen (applies at restart)" },
     { S_ADMIN_CONSOLE, "version_check", T_DUR, "1s", 100, 600000, NULL, 0,
       C(console_version_check_ms), 0,
-      "how often this node asks the database for the live menu version" },
+      "how often this node asks the database for the live menu version "
+      "(applies at restart)" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
     { S_HTTP, "head_timeout", T_DUR, "10s", 100, HOUR_MS, NULL, 0,

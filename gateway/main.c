@@ -373,8 +373,10 @@ static void on_menus_landed(void *ud, struct menuload_result *res)
         struct menu_set *set = res->set;
         res->set = NULL;
         reload_apply(d, cfg, set);
-        if (d->menus == set)   /* issue 10 publish: the folder wins now */
+        if (d->menus == set) {  /* issue 10 publish: the folder wins now */
             menuwatch_files(r->watch);
+            r->pub.maker_checker = d->cfg->console_maker_checker;
+        }
     }
     if (r->again) {
         r->again = false;
