@@ -237,6 +237,18 @@ static const struct key keys[] = {
       "login_window; then 429 until the window ends" },
     { S_ADMIN_CONSOLE, "login_window", T_DUR, "15m", 1000, 24 * HOUR_MS, NULL,
       0, C(console_login_window_ms), 0, "see login_failures" },
+    /* issue 10 publish */
+    { S_ADMIN_CONSOLE, "maker_checker", T_BOOL, "false", 0, 0, NULL, 0,
+      C(console_maker_checker), 0,
+      "a publish (or rollback) waits as pending until a publisher other "
+      "than its author approves it" },
+    { S_ADMIN_CONSOLE, "node", T_STR, "", 0, 127, NULL, 0, C(console_node), 0,
+      "this node's name in the console's nodes table; empty = "
+      "HOSTNAME:PORT of http.listen (applies at restart)" },
+    { S_ADMIN_CONSOLE, "version_check", T_DUR, "1s", 100, 600000, NULL, 0,
+      C(console_version_check_ms), 0,
+      "how often this node asks the database for the live menu version "
+      "(applies at restart)" },
     { S_HTTP, "max_body", T_UINT, "1048576", 1024, 64ull << 20, NULL, 0,
       C(http_max_body), 0, "largest request body accepted, octets" },
     { S_HTTP, "head_timeout", T_DUR, "10s", 100, HOUR_MS, NULL, 0,

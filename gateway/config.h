@@ -99,6 +99,10 @@ struct config {
     char *http_xroad_ss_cert;   /* PEM path or SHA-256 hex; "" = off */
     char **http_xroad_members;  /* "CLIENT=AGENCY[ SCOPES]" */
     size_t http_xroad_members_count;
+    /* issue 10 publish: admin.console */
+    bool console_maker_checker;
+    char *console_node;         /* "" = hostname:port of http.listen */
+    unsigned console_version_check_ms;
     char *redis_url;            /* "" = dialogs kept in process */
     char **redis_sentinels;     /* "host:port" (issue 9); empty = none */
     size_t redis_sentinel_count;

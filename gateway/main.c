@@ -42,7 +42,8 @@
  * gateway/console_menus and gateway/emulator (issue 10 console-ws),
  * gateway/dialogs, gateway/fetch,
  * gateway/links, gateway/log, gateway/outbox, gateway/reminders,
- * gateway/menuload, gateway/store, gateway/ussd, menus/load, menus/menu,
+ * gateway/menuload, gateway/menuwatch and gateway/console_publish (issue
+ * 10 publish), gateway/store, gateway/ussd, menus/load, menus/menu,
  * libevent, libc.
  * No exit() anywhere: main returns.
  */
@@ -55,6 +56,7 @@
 #include "gateway/console_cli.h"
 #include "gateway/console_menus.h"
 #include "gateway/emulator.h"
+#include "gateway/console_publish.h"   /* issue 10 publish */
 #include "gateway/daemon.h"
 #include "gateway/dialogs.h"
 #include "gateway/sentinel.h"
@@ -62,6 +64,7 @@
 #include "gateway/links.h"
 #include "gateway/log.h"
 #include "gateway/menuload.h"
+#include "gateway/menuwatch.h"         /* issue 10 publish */
 #include "gateway/outbox.h"
 #include "gateway/reminders.h"
 #include "gateway/store.h"
@@ -260,6 +263,9 @@ struct reload {
     struct menuload *ml;
     struct config *cfg;        /* read at SIGHUP, waiting for its menus */
     bool again;                /* a SIGHUP came during the load */
+    /* issue 10 publish: the console's live version, followed */
+    struct menuwatch *watch;
+    struct console_publish_opts pub;   /* the publish routes' options */
 };
 
 /* The part of a reload that needs its menu set: applied on the loop once
@@ -375,6 +381,10 @@ static void on_menus_landed(void *ud, struct menuload_result *res)
         struct menu_set *set = res->set;
         res->set = NULL;
         reload_apply(d, cfg, set);
+        if (d->menus == set) {  /* issue 10 publish: the folder wins now */
+            menuwatch_files(r->watch);
+            r->pub.maker_checker = d->cfg->console_maker_checker;
+        }
     }
     if (r->again) {
         r->again = false;
@@ -387,6 +397,8 @@ static void on_menus_landed(void *ud, struct menuload_result *res)
  * thread uses none of them, but its result is dropped with it). */
 static void reload_free(struct reload *r)
 {
+    menuwatch_free(r->watch);  /* issue 10 publish */
+    r->watch = NULL;
     if (r->ml && menuload_busy(r->ml))
         log_msg(KLOG_INFO, NULL, "waiting for the menu load of %s to end "
                 "(%" PRIu64 " ms so far)", r->cfg ? r->cfg->menus : "?",
@@ -1158,6 +1170,60 @@ static int start_links_gated(struct daemon *d)
     return 0;
 }
 
+/* ---- issue 10 publish: every node follows the live menu version ----- */
+
+/* menuwatch's apply: the live version's set, swapped in like a reload's
+ * (new dialogs get it; dialogs in flight keep theirs). */
+static void watch_apply(void *ud, struct menu_set *set, int64_t version)
+{
+    (void)version;
+    struct daemon *d = ud;
+    ussd_set_menus(d->ussd, set);
+    menu_set_unref(d->menus);
+    d->menus = set;
+    struct reminders_opts ro;
+    reminders_opts_from(d->cfg, d->menus, &ro);
+    reminders_set_opts(d->reminders, &ro);
+}
+
+static void watch_kick(void *ud)
+{
+    menuwatch_kick(((struct reload *)ud)->watch);
+}
+
+/* The version watcher and the console's publish routes.  0, or -1
+ * (logged).  The node's name: admin.console.node, else HOST:PORT of the
+ * HTTP API. */
+static int start_publish(struct daemon *d, struct reload *r)
+{
+    char node[STORE_NODE_NAME_MAX], host[64] = "localhost";
+    if (d->cfg->console_node[0]) {
+        snprintf(node, sizeof node, "%s", d->cfg->console_node);
+    } else {
+        gethostname(host, sizeof host - 1);
+        snprintf(node, sizeof node, "%s:%d", host, api_port(d->api));
+    }
+    struct menuwatch_opts wo = {
+        .db = d->db, .node = node, .every_ms = d->cfg->console_version_check_ms,
+        .max_bytes = d->cfg->menus_max_bytes, .apply = watch_apply, .ud = d,
+    };
+    r->watch = menuwatch_new(d->base, &wo);
+    r->pub = (struct console_publish_opts){
+        .maker_checker = d->cfg->console_maker_checker, .went_live = watch_kick,
+        .ud = r,
+    };
+    struct console *c = d->admin ? admin_console(d->admin) : NULL;
+    if (!r->watch || (c && console_publish_routes(c, &r->pub) != 0)) {
+        log_msg(KLOG_ERROR, NULL, "not starting: menu versions: out of memory "
+                "or too many console routes");
+        return -1;
+    }
+    log_msg(KLOG_INFO, NULL, "node %s follows the console's live menu version "
+            "(checked every %u ms)%s", node, d->cfg->console_version_check_ms,
+            d->cfg->console_maker_checker ? "; maker-checker on" : "");
+    return 0;
+}
+
 /* Everything between the log and the loop.  Returns 0, or -1 (logged). */
 static int start_daemon(struct daemon *d, const struct options *o)
 {
@@ -1222,7 +1288,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     struct reload r = { .d = &d };
-    if (open_loop(&d, &r, argv[0]) != 0 || start_daemon(&d, &o) != 0) {
+    if (open_loop(&d, &r, argv[0]) != 0 || start_daemon(&d, &o) != 0 ||
+        start_publish(&d, &r) != 0) {   /* issue 10 publish */
         reload_free(&r);
         daemon_free(&d);
         log_close();

@@ -3,9 +3,10 @@
  * what and why.
  *
  * The hand-off, step by step:
- *   loop    menuload_start: copies the directory name into a job, blocks
+ *   loop    menuload_start: copies the directory name (or, from
+ *           menuload_start_sources, the files) into a job, blocks
  *           every signal, creates the worker, restores the mask;
- *   worker  runs menu_set_load_dir_opts (pure, re-entrant: its own documents,
+ *   worker  runs menu_set_load_dir_opts or _sources_opts (pure, re-entrant: its own documents,
  *           diagnostics and error list; libfyaml keeps no shared state
  *           between documents), returns the freed memory to the system
  *           (malloc_trim), measures the files, writes one byte on the pipe
@@ -44,7 +45,9 @@
 #include "menus/load.h"
 
 struct job {
-    char *dir;
+    char *dir;                 /* or the label of src (issue 10 publish) */
+    struct menu_source *src;   /* in-memory files (copies), or NULL */
+    size_t nsrc;
     size_t max_bytes;
     int wfd;                   /* the pipe's write end (menuload's) */
     uint64_t started_ms;       /* loop's clock at start, for elapsed */
@@ -73,6 +76,11 @@ static void job_free(struct job *j)
         return;
     menu_set_unref(j->res.set);
     menu_errors_free(&j->res.errs);
+    for (size_t i = 0; j->src && i < j->nsrc; i++) {
+        free((char *)j->src[i].name);
+        free((char *)j->src[i].text);
+    }
+    free(j->src);
     free(j->dir);
     free(j);
 }
@@ -104,7 +112,11 @@ static void *worker(void *arg)
     struct job *j = arg;
     struct menu_load_opts o = { .max_bytes = j->max_bytes };
     uint64_t t0 = kz_mono_ms();
-    menu_set_load_dir_opts(j->dir, &o, &j->res.set, &j->res.errs);
+    if (j->src)                /* issue 10 publish: a stored version */
+        menu_set_load_sources_opts(j->src, j->nsrc, &o, &j->res.set,
+                                   &j->res.errs);
+    else
+        menu_set_load_dir_opts(j->dir, &o, &j->res.set, &j->res.errs);
     j->res.ms = kz_mono_ms() - t0;
     /* libfyaml's documents (hundreds of MB for a hostile set) went back to
      * this thread's malloc arena; give them back to the system here.  Else
@@ -112,7 +124,11 @@ static void *worker(void *arg)
      * (glibc trims an arena when a free merges into its top: measured,
      * 36 ms of munmap and madvise on the loop for a flat 2 MiB set). */
     malloc_trim(0);
-    j->res.bytes = dir_bytes(j->dir);
+    if (j->src)
+        for (size_t i = 0; i < j->nsrc; i++)
+            j->res.bytes += j->src[i].len;
+    else
+        j->res.bytes = dir_bytes(j->dir);
     pthread_mutex_lock(j->mu);
     j->finished = true;
     pthread_mutex_unlock(j->mu);
@@ -187,25 +203,32 @@ struct menuload *menuload_new(struct event_base *base, menuload_done_fn done,
     return ml;
 }
 
-int menuload_start(struct menuload *ml, const char *dir, size_t max_bytes,
-                   char *err, size_t errlen)
+/* A new job for dir (or a label), or NULL (out of memory). */
+static struct job *job_new(struct menuload *ml, const char *dir,
+                           size_t max_bytes)
 {
-    if (ml->job || ml->freeing) {
-        snprintf(err, errlen, "a menu load is already running");
-        return -1;
-    }
     struct job *j = calloc(1, sizeof *j);
     if (j)
         j->dir = strdup(dir);
     if (!j || !j->dir) {
         job_free(j);
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     j->res.dir = j->dir;
     j->mu = &ml->mu;
     j->max_bytes = max_bytes;
     j->wfd = ml->wfd;
+    return j;
+}
+
+/* Run j on a new worker (j is taken). */
+static int job_start(struct menuload *ml, struct job *j, char *err,
+                     size_t errlen)
+{
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     j->started_ms = kz_mono_ms();
     /* the worker is born with every signal blocked: they stay the loop's */
     sigset_t all, old;
@@ -220,6 +243,49 @@ int menuload_start(struct menuload *ml, const char *dir, size_t max_bytes,
     }
     ml->job = j;
     return 0;
+}
+
+static int busy_err(const struct menuload *ml, char *err, size_t errlen)
+{
+    if (ml->job || ml->freeing) {
+        snprintf(err, errlen, "a menu load is already running");
+        return -1;
+    }
+    return 0;
+}
+
+int menuload_start(struct menuload *ml, const char *dir, size_t max_bytes,
+                   char *err, size_t errlen)
+{
+    if (busy_err(ml, err, errlen) != 0)
+        return -1;
+    return job_start(ml, job_new(ml, dir, max_bytes), err, errlen);
+}
+
+/* issue 10 publish: the files of a stored version, copied. */
+int menuload_start_sources(struct menuload *ml, const char *label,
+                           const struct menu_source *src, size_t n,
+                           size_t max_bytes, char *err, size_t errlen)
+{
+    if (busy_err(ml, err, errlen) != 0)
+        return -1;
+    struct job *j = job_new(ml, label, max_bytes);
+    if (j && !(j->src = calloc(n ? n : 1, sizeof *j->src))) {
+        job_free(j);
+        j = NULL;
+    }
+    for (size_t i = 0; j && i < n; i++) {
+        char *name = strdup(src[i].name), *text = malloc(src[i].len + 1);
+        j->src[j->nsrc++] = (struct menu_source){ name, text, src[i].len };
+        if (!name || !text) {
+            job_free(j);
+            j = NULL;
+        } else {
+            memcpy(text, src[i].text, src[i].len);
+            text[src[i].len] = '\0';
+        }
+    }
+    return job_start(ml, j, err, errlen);
 }
 
 bool menuload_busy(const struct menuload *ml)

@@ -2,7 +2,7 @@
  * gateway/menuload.h — a menu set loaded off the loop, handed back on it.
  *
  * What it does: runs the menu loader (menus/load, pure and re-entrant) for
- * one directory on a worker thread, so that a large or hostile menu set
+ * one directory (or a set of files in memory) on a worker thread, so that a large or hostile menu set
  * costs the event loop nothing while it is parsed and checked (a flat
  * 2 MiB set takes the loader seconds; issue 14 item 5).  When the thread is
  * done, the loop learns it through a pipe watched by an ordinary read
@@ -39,13 +39,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "menus/load.h"
 #include "menus/menu.h"
 
 struct event_base;
 struct menuload;
 
 struct menuload_result {
-    const char *dir;           /* the directory loaded (menuload's copy) */
+    const char *dir;           /* the directory loaded (menuload's copy),
+                                * or the in-memory load's label */
     struct menu_set *set;      /* one reference, or NULL: errs says why */
     struct menu_errors errs;   /* the loader's errors (empty on success) */
     uint64_t ms;               /* how long the load took on the thread */
@@ -68,6 +70,15 @@ struct menuload *menuload_new(struct event_base *base, menuload_done_fn done,
  */
 int menuload_start(struct menuload *ml, const char *dir, size_t max_bytes,
                    char *err, size_t errlen);
+
+/*
+ * menuload_start_sources — the same for n files held in memory (issue 10
+ * publish: a stored version's files), copied before it returns; label
+ * (copied) names the load in the result's dir ("version 7").
+ */
+int menuload_start_sources(struct menuload *ml, const char *label,
+                           const struct menu_source *src, size_t n,
+                           size_t max_bytes, char *err, size_t errlen);
 
 /* true while a load runs (started, its done callback not yet called;
  * inside done it is false, so done may start the next load). */

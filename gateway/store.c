@@ -456,6 +456,29 @@ static const struct store_migration migrations[] = {
       "  at INTEGER NOT NULL);"
       "CREATE INDEX appeal_history_by_appeal"
       "  ON appeal_history(appeal_id, id);" },
+    /* issue 10 publish */
+    { "20 menu versions and what each node runs (issue 10 publish)",
+      /* a published menu set: its number is its id; files and diff never
+       * change once stored (only its state moves: pending -> live |
+       * rejected, live -> retired); at most one is live, found by the
+       * partial index in one descent (every node asks every second) */
+      "CREATE TABLE menu_versions("
+      "  id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL,"
+      "  author TEXT NOT NULL, note TEXT NOT NULL, files TEXT NOT NULL,"
+      "  diff TEXT NOT NULL, state TEXT NOT NULL CHECK(state IN"
+      "  ('pending', 'live', 'retired', 'rejected')),"
+      "  approved_by TEXT, approved_at INTEGER);"
+      "CREATE UNIQUE INDEX menu_versions_live ON menu_versions(state)"
+      "  WHERE state = 'live';"
+      "CREATE TRIGGER menu_versions_immutable BEFORE UPDATE OF id, created_at,"
+      "  author, note, files, diff ON menu_versions"
+      "  BEGIN SELECT RAISE(ABORT, 'a menu version is immutable'); END;"
+      "CREATE TRIGGER menu_versions_no_delete BEFORE DELETE ON menu_versions"
+      "  BEGIN SELECT RAISE(ABORT, 'menu versions are kept'); END;"
+      "CREATE TABLE node_versions("
+      "  node TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+      "  source TEXT NOT NULL CHECK(source IN ('console', 'files')),"
+      "  seen_at INTEGER NOT NULL) WITHOUT ROWID;" },
 };
 #define N_BUILTIN ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -501,6 +524,9 @@ enum sid {
     S_SESS_PRUNE, S_AUDIT_ADD, S_AUDIT_LIST,
     /* issue 10 workspace: the draft */
     S_DRAFT_PUT, S_DRAFT_DEL, S_DRAFT_LIST,
+    /* issue 10 publish: menu versions, what each node runs */
+    S_VER_ADD, S_VER_RETIRE, S_VER_DECIDE, S_VER_LIVE, S_VER_GET, S_VER_LIST,
+    S_NODE_SEEN, S_NODE_LIST,
     /* issue 12 part 3: read-back for agencies */
     S_OFFICES_LIST, S_SERVICES_LIST, S_OFFICE_NAMES, S_SERVICE_NAMES,
     S_SLOTS_LIST, S_BOOKINGS_DAY,
@@ -520,6 +546,9 @@ enum sid {
 
 /* issue 10 console: the columns struct store_account is read from. */
 #define ACCT_COLS "id, name, role, pwhash, created_at, COALESCE(disabled_at, 0)"
+/* issue 10 publish: struct store_version's columns (ver_row()) */
+#define VER_COLS "id, created_at, author, note, state," \
+    " COALESCE(approved_by, ''), COALESCE(approved_at, 0)"
 
 /* issue 14 item 6: the columns struct store_app is read from (app_row()). */
 #define APP_COLS \
@@ -1005,6 +1034,33 @@ static const char *const sql[S_COUNT] = {
     [S_DRAFT_LIST] =
         "SELECT name, text, updated_by, updated_at FROM menu_drafts"
         " ORDER BY name LIMIT ?1",
+    /* issue 10 publish: ?1 created_at ?2 author ?3 note ?4 files ?5 diff
+     * ?6 state */
+    [S_VER_ADD] =
+        "INSERT INTO menu_versions(created_at, author, note, files, diff,"
+        " state) VALUES(?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    [S_VER_RETIRE] =
+        "UPDATE menu_versions SET state = 'retired' WHERE state = 'live'",
+    /* ?1 number ?2 'live' | 'rejected' ?3 by ?4 at: pending ones only */
+    [S_VER_DECIDE] =
+        "UPDATE menu_versions SET state = ?2, approved_by = ?3,"
+        " approved_at = ?4 WHERE id = ?1 AND state = 'pending'",
+    /* one descent of menu_versions_live */
+    [S_VER_LIVE] = "SELECT id FROM menu_versions WHERE state = 'live'",
+    [S_VER_GET] =
+        "SELECT " VER_COLS ", files, diff FROM menu_versions WHERE id = ?1",
+    /* newest first, numbers below ?1 (a page's cursor), ?2 rows */
+    [S_VER_LIST] =
+        "SELECT " VER_COLS " FROM menu_versions WHERE id < ?1"
+        " ORDER BY id DESC LIMIT ?2",
+    [S_NODE_SEEN] =
+        "INSERT INTO node_versions(node, version, source, seen_at)"
+        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(node) DO UPDATE SET"
+        " version = excluded.version, source = excluded.source,"
+        " seen_at = excluded.seen_at",
+    [S_NODE_LIST] =
+        "SELECT node, version, source, seen_at FROM node_versions"
+        " ORDER BY node LIMIT ?1",
 };
 
 static const char *const state_names[] = {
@@ -3278,6 +3334,186 @@ int store_draft_list(struct store *st, struct store_draft *out, size_t max,
     int r = *n_out < max && rc != SQLITE_DONE ? fail(st, rc, "draft list") : STORE_OK;
     sqlite3_reset(s);
     return r;
+}
+
+/* ---- issue 10 publish: menu versions, what each node runs ------------------ */
+
+static void ver_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_version *v = (struct store_version *)out + i;
+    v->number = sqlite3_column_int64(s, 0);
+    v->created_at = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, v->author, sizeof v->author);
+    copy_col(s, 3, v->note, sizeof v->note);
+    copy_col(s, 4, v->state, sizeof v->state);
+    copy_col(s, 5, v->approved_by, sizeof v->approved_by);
+    v->approved_at = sqlite3_column_int64(s, 6);
+    v->files = NULL;
+    v->diff = NULL;
+}
+
+struct ver_add {
+    const struct store_version_new *v;
+    int64_t *n_out;
+};
+
+/* store_atomic's body: the live one retired and the new one live, or
+ * the new one pending. */
+static int ver_add_fn(struct store *st, void *arg)
+{
+    const struct ver_add *a = arg;
+    if (a->v->live) {
+        int r = run(st, S(st, S_VER_RETIRE), "version retire");
+        if (r != STORE_OK)
+            return r;
+    }
+    sqlite3_stmt *s = S(st, S_VER_ADD);
+    bi(s, 1, a->v->now);
+    bt(s, 2, a->v->author);
+    bt(s, 3, a->v->note ? a->v->note : "");
+    bt(s, 4, a->v->files);
+    bt(s, 5, a->v->diff ? a->v->diff : "");
+    bt(s, 6, a->v->live ? "live" : "pending");
+    return one_int(st, s, "version add", a->n_out);
+}
+
+int store_version_add(struct store *st, const struct store_version_new *v,
+                      int64_t *n_out)
+{
+    if (!v || bad(v->author) || strlen(v->author) >= STORE_ACCOUNT_NAME_MAX ||
+        !v->files || (v->note && strlen(v->note) >= STORE_VERSION_NOTE_MAX))
+        return STORE_INVALID;
+    int64_t n = 0;
+    struct ver_add a = { v, &n };
+    int r = store_atomic(st, ver_add_fn, &a);
+    if (n_out)
+        *n_out = r == STORE_OK ? n : 0;
+    return r;
+}
+
+struct ver_decide {
+    int64_t n;
+    bool approve;
+    const char *by;
+    int64_t now;
+};
+
+static int ver_decide_fn(struct store *st, void *arg)
+{
+    const struct ver_decide *a = arg;
+    if (a->approve) {
+        /* only when n is pending: else nothing changes (checked below) */
+        sqlite3_stmt *g = S(st, S_VER_GET);
+        bi(g, 1, a->n);
+        int r = row(st, g, "version get");
+        if (r != STORE_OK)
+            return r;
+        bool pending = strcmp((const char *)sqlite3_column_text(g, 4),
+                              "pending") == 0;
+        sqlite3_reset(g);
+        if (!pending)
+            return STORE_NOTFOUND;
+        if ((r = run(st, S(st, S_VER_RETIRE), "version retire")) != STORE_OK)
+            return r;
+    }
+    sqlite3_stmt *s = S(st, S_VER_DECIDE);
+    bi(s, 1, a->n);
+    bt(s, 2, a->approve ? "live" : "rejected");
+    bt(s, 3, a->by);
+    bi(s, 4, a->now);
+    return run_changed(st, s, "version decide");
+}
+
+int store_version_decide(struct store *st, int64_t n, bool approve,
+                         const char *by, int64_t now)
+{
+    if (bad(by))
+        return STORE_INVALID;
+    struct ver_decide a = { n, approve, by, now };
+    return store_atomic(st, ver_decide_fn, &a);
+}
+
+int store_version_live(struct store *st, int64_t *n_out)
+{
+    *n_out = 0;
+    return one_int(st, S(st, S_VER_LIVE), "version live", n_out);
+}
+
+static char *col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return strdup(t ? (const char *)t : "");
+}
+
+int store_version_get(struct store *st, int64_t n, struct store_version *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = S(st, S_VER_GET);
+    bi(s, 1, n);
+    int r = row(st, s, "version get");
+    if (r != STORE_OK)
+        return r;
+    ver_row(s, out, 0);
+    out->files = col_dup(s, 7);
+    out->diff = col_dup(s, 8);
+    sqlite3_reset(s);
+    if (!out->files || !out->diff) {
+        store_version_clear(out);
+        seterr(st, "version get: out of memory");
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+void store_version_clear(struct store_version *v)
+{
+    if (!v)
+        return;
+    free(v->files);
+    free(v->diff);
+    v->files = v->diff = NULL;
+}
+
+int store_version_list(struct store *st, int64_t before,
+                       struct store_version *out, size_t max, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_VER_LIST);
+    bi(s, 1, before > 0 ? before : INT64_MAX);
+    bi(s, 2, (int64_t)max);
+    return rows(st, s, ver_row, out, max, n_out, "version list");
+}
+
+int store_node_seen(struct store *st, const char *node, int64_t version,
+                    const char *source, int64_t now)
+{
+    if (bad(node) || strlen(node) >= STORE_NODE_NAME_MAX || !source ||
+        (strcmp(source, "console") != 0 && strcmp(source, "files") != 0))
+        return STORE_INVALID;
+    sqlite3_stmt *s = S(st, S_NODE_SEEN);
+    bt(s, 1, node);
+    bi(s, 2, version);
+    bt(s, 3, source);
+    bi(s, 4, now);
+    return run(st, s, "node seen");
+}
+
+static void node_row(sqlite3_stmt *s, void *out, size_t i)
+{
+    struct store_node *n = (struct store_node *)out + i;
+    copy_col(s, 0, n->node, sizeof n->node);
+    n->version = sqlite3_column_int64(s, 1);
+    copy_col(s, 2, n->source, sizeof n->source);
+    n->seen_at = sqlite3_column_int64(s, 3);
+}
+
+int store_node_list(struct store *st, struct store_node *out, size_t max,
+                    size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3_stmt *s = S(st, S_NODE_LIST);
+    bi(s, 1, (int64_t)max);
+    return rows(st, s, node_row, out, max, n_out, "node list");
 }
 
 int store_audit_list(struct store *st, const struct store_audit_filter *f,

@@ -745,6 +745,68 @@ int store_draft_list(struct store *st, struct store_draft *out, size_t max,
                      size_t *n_out);
 void store_drafts_free(struct store_draft *d, size_t n);
 
+/* ---- menu versions (issue 10 publish) ------------------------------------ */
+
+/*
+ * A published menu set: its number, who made it and when, a note, its
+ * files (a JSON object {name: YAML text}) and the unified diff against
+ * the version live when it was made.  Versions are immutable once stored
+ * (the database refuses a change of files, diff, author, note, time, and
+ * any DELETE); only the state moves: pending -> live | rejected (maker-
+ * checker), live -> retired (when another one goes live).  At most one
+ * is live; every node runs the live one (gateway/menuwatch).
+ */
+#define STORE_VERSION_NOTE_MAX 512
+#define STORE_NODE_NAME_MAX 128
+struct store_version_new {
+    const char *author, *note;          /* note may be NULL */
+    const char *files, *diff;           /* diff may be NULL */
+    bool live;                          /* else pending */
+    int64_t now;
+};
+struct store_version {
+    int64_t number, created_at, approved_at;   /* approved_at 0: none */
+    char author[STORE_ACCOUNT_NAME_MAX];
+    char approved_by[STORE_ACCOUNT_NAME_MAX];  /* "" when none */
+    char note[STORE_VERSION_NOTE_MAX];
+    char state[16];                     /* pending|live|retired|rejected */
+    char *files, *diff;                 /* store_version_get only (owned:
+                                         * store_version_clear); NULL in
+                                         * lists */
+};
+/* Store a new version, numbered one above the highest; live: the live
+ * one is retired in the same transaction.  STORE_INVALID: no author or
+ * files, a note too long. */
+int store_version_add(struct store *st, const struct store_version_new *v,
+                      int64_t *n_out);
+/* A pending version approved (made live, the live one retired) or
+ * rejected by by.  STORE_NOTFOUND when n is not pending. */
+int store_version_decide(struct store *st, int64_t n, bool approve,
+                         const char *by, int64_t now);
+/* The live version's number: one indexed read.  STORE_NOTFOUND (and 0)
+ * when none was published. */
+int store_version_live(struct store *st, int64_t *n_out);
+/* One version with its files and diff.  STORE_NOTFOUND when unknown. */
+int store_version_get(struct store *st, int64_t n, struct store_version *out);
+void store_version_clear(struct store_version *v);
+/* Newest first, numbers below before (0: from the newest), at most max;
+ * without files and diff. */
+int store_version_list(struct store *st, int64_t before,
+                       struct store_version *out, size_t max, size_t *n_out);
+
+/* What each node runs: the version (0: none) and where its set came from
+ * ("console": the live version; "files": its folder, after a SIGHUP or
+ * before any publish), since seen_at. */
+struct store_node {
+    char node[STORE_NODE_NAME_MAX];
+    int64_t version, seen_at;
+    char source[16];
+};
+int store_node_seen(struct store *st, const char *node, int64_t version,
+                    const char *source, int64_t now);
+int store_node_list(struct store *st, struct store_node *out, size_t max,
+                    size_t *n_out);
+
 /* ---- outbox ------------------------------------------------------------- */
 
 enum store_msg_state {

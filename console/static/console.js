@@ -25,6 +25,7 @@ const Console = {
   roles: ["viewer", "editor", "publisher", "admin"],
   may(role) { return Console.roles.indexOf(Console.me.role) >= Console.roles.indexOf(role); },
 };
+Console.rooms.push(["/console/versions", "Versions", "viewer"]);   // issue 10 publish
 // The page's header: the brand, the rooms this role may open, who, logout.
 function header(me) {
   const top = document.getElementById("top");

@@ -66,7 +66,8 @@ def the_console_in_chromium():
     expect(home["url"].endswith("/console/") and home["who"] == "aida" and home["role"] == "admin",
            "home: %r" % home)
     expect(home["cookieVisible"] is False, "the session cookie is HttpOnly: %r" % home)
-    expect(home["nav"] == ["Accounts", "Audit log", "Menus"], "admin navigation: %r" % home["nav"])
+    expect(home["nav"] == ["Accounts", "Audit log", "Menus", "Versions"],
+           "admin navigation: %r" % home["nav"])
     expect(s["no-csrf"]["status"] == 403, "a POST without CSRF: %r" % s["no-csrf"])
     acc = s["accounts"]
     expect("vera" in acc["names"] and acc["status"].startswith("Done. Password for vera"),

@@ -252,6 +252,50 @@ static void free_inside_done_is_deferred(void **state)
     teardown(&s);
 }
 
+/* issue 10 publish: files held in memory (a stored version) load on the
+ * worker too: copied at start (the caller's buffers may go at once), the
+ * label names the load, a broken one comes back with its errors. */
+static void sources_load_from_memory(void **state)
+{
+    (void)state;
+    static const char settings[] =
+        "settings:\n  languages: [en]\n  default_language: en\n"
+        "  keys: { back: \"0\", home: \"00\", more: \"99\" }\n"
+        "  labels:\n    back: { en: Back }\n    home: { en: Home }\n"
+        "    more: { en: More }\n  messages:\n    failure: { en: Down }\n";
+    static const char main_ok[] =
+        "nodes:\n  - id: bye\n    type: end\n    text: { en: \"Bye\" }\n"
+        "codes:\n  \"*100#\": bye\n";
+    struct seen s;
+    setup(&s);
+    char *a = strdup(settings), *b = strdup(main_ok);
+    struct menu_source src[2] = { { "00-settings.yaml", a, strlen(a) },
+                                  { "10-main.yaml", b, strlen(b) } };
+    char err[128];
+    assert_int_equal(menuload_start_sources(s.ml, "version 7", src, 2, 0, err,
+                                            sizeof err), 0);
+    assert_int_equal(menuload_start_sources(s.ml, "version 8", src, 2, 0, err,
+                                            sizeof err), -1);
+    free(a);                   /* copied: gone before the worker reads */
+    free(b);
+    event_base_dispatch(s.base);
+    assert_int_equal(s.calls, 1);
+    assert_non_null(s.set);
+    assert_int_equal(s.nerr, 0);
+    assert_string_equal(s.dir, "version 7");
+    assert_int_equal(s.bytes, strlen(settings) + strlen(main_ok));
+    menu_set_unref(s.set);
+    s.set = NULL;
+    struct menu_source bad[1] = { { "10-main.yaml", main_ok, strlen(main_ok) } };
+    assert_int_equal(menuload_start_sources(s.ml, "version 9", bad, 1, 0, err,
+                                            sizeof err), 0);
+    event_base_dispatch(s.base);
+    assert_int_equal(s.calls, 2);
+    assert_null(s.set);
+    assert_true(s.nerr > 0);   /* no settings */
+    teardown(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +305,7 @@ int main(void)
         cmocka_unit_test(done_may_start_the_next_load),
         cmocka_unit_test(free_while_loading_joins_the_thread),
         cmocka_unit_test(free_inside_done_is_deferred),
+        cmocka_unit_test(sources_load_from_memory),   /* issue 10 publish */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -940,6 +940,123 @@ static void test_menu_draft(void **state)
     store_drafts_free(d, n);
 }
 
+/* issue 10 publish: versions are numbered, one is live (the one before
+ * retired), pending ones are approved or rejected once, files and diff
+ * cannot be changed in the database, and each node's row is replaced. */
+static void test_menu_versions(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = f->db.st = tmpdb_connect(&f->db);
+    int64_t n1 = 0, n2 = 0, n3 = 0, live = -1;
+    assert_int_equal(store_version_live(st, &live), STORE_NOTFOUND);
+    assert_int_equal(live, 0);
+    struct store_version_new v = { .author = "ana", .note = "first",
+                                   .files = "{\"a.yaml\":\"x\"}", .diff = "+x\n",
+                                   .live = true, .now = T0 };
+    assert_int_equal(store_version_add(st, &v, &n1), STORE_OK);
+    assert_int_equal(n1, 1);
+    assert_int_equal(store_version_live(st, &live), STORE_OK);
+    assert_int_equal(live, 1);
+    v.note = "second";
+    v.now = T0 + 1;
+    assert_int_equal(store_version_add(st, &v, &n2), STORE_OK);
+    assert_int_equal(n2, 2);
+    assert_int_equal(store_version_live(st, &live), STORE_OK);
+    assert_int_equal(live, 2);
+    /* a pending one changes nothing live until approved */
+    v.live = false;
+    v.author = "bek";
+    v.note = NULL;
+    assert_int_equal(store_version_add(st, &v, &n3), STORE_OK);
+    assert_int_equal(n3, 3);
+    assert_int_equal(store_version_live(st, &live), STORE_OK);
+    assert_int_equal(live, 2);
+    struct store_version g;
+    assert_int_equal(store_version_get(st, 1, &g), STORE_OK);
+    assert_string_equal(g.state, "retired");
+    assert_string_equal(g.note, "first");
+    assert_string_equal(g.files, "{\"a.yaml\":\"x\"}");
+    assert_string_equal(g.diff, "+x\n");
+    assert_int_equal(g.created_at, T0);
+    store_version_clear(&g);
+    assert_int_equal(store_version_decide(st, 3, true, "cem", T0 + 9), STORE_OK);
+    assert_int_equal(store_version_decide(st, 3, false, "cem", T0 + 9), STORE_NOTFOUND);
+    assert_int_equal(store_version_decide(st, 2, true, "cem", T0 + 9), STORE_NOTFOUND);
+    assert_int_equal(store_version_decide(st, 99, true, "cem", T0 + 9), STORE_NOTFOUND);
+    assert_int_equal(store_version_live(st, &live), STORE_OK);
+    assert_int_equal(live, 3);
+    assert_int_equal(store_version_get(st, 3, &g), STORE_OK);
+    assert_string_equal(g.state, "live");
+    assert_string_equal(g.approved_by, "cem");
+    assert_int_equal(g.approved_at, T0 + 9);
+    store_version_clear(&g);
+    assert_int_equal(store_version_get(st, 4, &g), STORE_NOTFOUND);
+    /* rejected: stays out of the way */
+    int64_t n4 = 0;
+    assert_int_equal(store_version_add(st, &v, &n4), STORE_OK);
+    assert_int_equal(store_version_decide(st, n4, false, "cem", T0 + 10), STORE_OK);
+    assert_int_equal(store_version_live(st, &live), STORE_OK);
+    assert_int_equal(live, 3);
+    /* the list: newest first, paged */
+    struct store_version l[3];
+    size_t n = 0;
+    assert_int_equal(store_version_list(st, 0, l, 3, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(l[0].number, 4);
+    assert_string_equal(l[0].state, "rejected");
+    assert_null(l[0].files);
+    assert_int_equal(l[2].number, 2);
+    n = 0;
+    assert_int_equal(store_version_list(st, 2, l, 3, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(l[0].number, 1);
+    /* refused: no author, no files, a note too long */
+    v.author = "";
+    assert_int_equal(store_version_add(st, &v, NULL), STORE_INVALID);
+    v.author = "ana";
+    v.files = NULL;
+    assert_int_equal(store_version_add(st, &v, NULL), STORE_INVALID);
+    char note[STORE_VERSION_NOTE_MAX + 1];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    v.files = "{}";
+    v.note = note;
+    assert_int_equal(store_version_add(st, &v, NULL), STORE_INVALID);
+    store_close(st);
+    f->db.st = NULL;
+    /* immutable in the database itself */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE menu_versions SET files = '{}'"
+                                          " WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE menu_versions SET diff = ''"
+                                          " WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM menu_versions", NULL, NULL,
+                                      NULL), SQLITE_OK);
+    /* two live ones cannot exist */
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE menu_versions SET state = 'live'"
+                                          " WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = f->db.st = tmpdb_connect(&f->db);
+    /* nodes */
+    assert_int_equal(store_node_seen(st, "a:8080", 3, "console", T0), STORE_OK);
+    assert_int_equal(store_node_seen(st, "b:8080", 2, "console", T0), STORE_OK);
+    assert_int_equal(store_node_seen(st, "b:8080", 0, "files", T0 + 1), STORE_OK);
+    assert_int_equal(store_node_seen(st, "c", 0, "disk", T0), STORE_INVALID);
+    assert_int_equal(store_node_seen(st, "", 0, "files", T0), STORE_INVALID);
+    struct store_node nodes[4];
+    n = 0;
+    assert_int_equal(store_node_list(st, nodes, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].node, "a:8080");
+    assert_int_equal(nodes[0].version, 3);
+    assert_string_equal(nodes[0].source, "console");
+    assert_string_equal(nodes[1].node, "b:8080");
+    assert_int_equal(nodes[1].version, 0);
+    assert_string_equal(nodes[1].source, "files");
+    assert_int_equal(nodes[1].seen_at, T0 + 1);
+}
+
 static void test_booking_race(void **state)
 {
     struct fx *f = *state;
@@ -2191,6 +2308,7 @@ int main(void)
         T(test_booking_race),
         T(test_read_back),
         T(test_menu_draft),
+        T(test_menu_versions),   /* issue 10 publish */
         T(test_outbox),
         T(test_idem_hash),
         cmocka_unit_test(test_msgid_parse),
