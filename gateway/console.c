@@ -128,6 +128,43 @@ static void redirect(struct console_req *r, const char *to)
 
 /* ---- helpers for handlers ---------------------------------------------------- */
 
+struct committed_wait {
+    struct console_req *r;
+    int code;
+    json_t *j;
+    char location[64];
+};
+
+static void on_committed(void *arg, int rc)
+{
+    struct committed_wait *w = arg;
+    if (rc != STORE_OK) {
+        json_decref(w->j);
+        console_error(w->r, 503, "database error: the change was not kept");
+    } else if (w->location[0]) {
+        json_decref(w->j);
+        redirect(w->r, w->location);
+    } else {
+        console_json(w->r, w->code, w->j);
+    }
+    free(w);
+}
+
+void console_answer_committed(struct console_req *r, int code, json_t *j,
+                              const char *location)
+{
+    struct committed_wait *w = calloc(1, sizeof *w);
+    if (!w || store_on_commit(r->c->st, on_committed, w) != STORE_OK) {
+        free(w);
+        json_decref(j);
+        console_error(r, 503, "out of memory");
+        return;
+    }
+    *w = (struct committed_wait){ .r = r, .code = code, .j = j };
+    if (location)
+        snprintf(w->location, sizeof w->location, "%s", location);
+}
+
 void console_req_drop(struct console_req *r)
 {
     req_free(r);
@@ -489,13 +526,12 @@ static void login_ok(struct login *l)
                   json_pack("{s:s}", "role", l->acct.role));
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Set-Cookie",
                       cookie);
-    if (l->form) {
-        redirect(r, "/console/");
-        return;
-    }
-    console_json(r, 200, json_pack("{s:s, s:s, s:s, s:I}", "name", l->acct.name,
-                                   "role", l->acct.role, "csrf", csrf,
-                                   "expires", (json_int_t)(now + c->max_ms)));
+    /* the cookie is good only once its session is stored */
+    console_answer_committed(r, 200, l->form ? NULL : json_pack(
+                                 "{s:s, s:s, s:s, s:I}", "name", l->acct.name,
+                                 "role", l->acct.role, "csrf", csrf, "expires",
+                                 (json_int_t)(now + c->max_ms)),
+                             l->form ? "/console/" : NULL);
 }
 
 static void login_checked(void *arg, int rc, const char *hash)

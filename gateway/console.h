@@ -128,6 +128,11 @@ void console_send(struct console_req *r, int code, const char *type,
 /* j is taken. */
 void console_json(struct console_req *r, int code, json_t *j);
 void console_error(struct console_req *r, int code, const char *msg);
+/* The answer that promises what this pass wrote: sent once the store's
+ * batch is committed (j, or a 303 to location when location is set); a
+ * failed commit answers 503 instead.  j is taken. */
+void console_answer_committed(struct console_req *r, int code, json_t *j,
+                              const char *location);
 
 /* Serve the file rel (checked with console_path_safe; its type by
  * console_content_type) of the folder root, read at once (at most 1 MiB,

@@ -186,7 +186,8 @@ static void plain_change(struct console_req *r, const char *op,
     char action[32];
     snprintf(action, sizeof action, "account.%s", op);
     console_audit(r, NULL, action, a->name, detail);
-    console_json(r, 200, json_pack("{s:b, s:s}", "ok", 1, "name", a->name));
+    console_answer_committed(r, 200, json_pack("{s:b, s:s}", "ok", 1, "name", a->name),
+                             NULL);
 }
 
 static void h_accounts_post(struct console_req *r, void *arg)

@@ -137,8 +137,8 @@ static void h_draft_put(struct console_req *r, void *arg)
                                  kz_wall_ms());
         if (rc == STORE_OK) {
             audit_file(r, "draft.put", name, len);
-            console_json(r, 200, json_pack("{s:s, s:I}", "name", name, "size",
-                                           (json_int_t)len));
+            console_answer_committed(r, 200, json_pack("{s:s, s:I}", "name", name,
+                                                       "size", (json_int_t)len), NULL);
         } else {
             console_error(r, rc == STORE_INVALID ? 400 : 500,
                           rc == STORE_INVALID ? "refused: a bad name or a text over 1 MiB"
@@ -155,7 +155,7 @@ static void h_draft_delete(struct console_req *r, void *arg)
     int rc = store_draft_delete(console_store(r->c), name);
     if (rc == STORE_OK) {
         audit_file(r, "draft.delete", name, 0);
-        console_json(r, 200, json_pack("{s:s}", "deleted", name));
+        console_answer_committed(r, 200, json_pack("{s:s}", "deleted", name), NULL);
     } else {
         console_error(r, rc == STORE_NOTFOUND ? 404 : 500,
                       rc == STORE_NOTFOUND ? "no such draft file" : "cannot delete");
@@ -268,8 +268,9 @@ static void h_from_live(struct console_req *r, void *arg)
     } else {
         console_audit(r, NULL, "draft.from_live", "", json_pack("{s:I, s:I}", "files",
                       (json_int_t)lf.n, "size", (json_int_t)lf.total));
-        console_json(r, 200, json_pack("{s:I, s:I}", "files", (json_int_t)lf.n, "size",
-                                       (json_int_t)lf.total));
+        console_answer_committed(r, 200, json_pack("{s:I, s:I}", "files",
+                                                   (json_int_t)lf.n, "size",
+                                                   (json_int_t)lf.total), NULL);
     }
     live_files_free(&lf);
 }

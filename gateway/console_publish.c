@@ -66,38 +66,6 @@ size_t publish_files_view(const json_t *files, struct mdiff_file *out,
     return n;
 }
 
-/* ---- answers after the commit ------------------------------------------------ */
-
-struct wait {
-    struct console_req *r;
-    int code;
-    json_t *ans;
-};
-
-static void committed(void *arg, int rc)
-{
-    struct wait *w = arg;
-    if (rc == STORE_OK)
-        console_json(w->r, w->code, w->ans);
-    else {
-        json_decref(w->ans);
-        console_error(w->r, 503, "database error: the change was not kept");
-    }
-    free(w);
-}
-
-static void answer_after_commit(struct console_req *r, int code, json_t *ans)
-{
-    struct wait *w = malloc(sizeof *w);
-    if (!w || store_on_commit(console_store(r->c), committed, w) != STORE_OK) {
-        free(w);
-        json_decref(ans);
-        console_error(r, 503, "out of memory");
-        return;
-    }
-    *w = (struct wait){ r, code, ans };
-}
-
 /* ---- publish and rollback ------------------------------------------------------ */
 
 static void refuse(struct console_req *r, const char *action, int code,
@@ -107,7 +75,7 @@ static void refuse(struct console_req *r, const char *action, int code,
                   json_pack("{s:s, s:i}", "why", why, "code", code));
     json_t *j = extra ? extra : json_object();
     json_object_set_new(j, "error", json_string(why));
-    answer_after_commit(r, code, j);    /* the audit row is kept first */
+    console_answer_committed(r, code, j, NULL);    /* the audit row is kept first */
 }
 
 /* The draft as {name: text}; NULL with *why set. */
@@ -206,8 +174,8 @@ static void make_version(struct console_req *r,
     console_audit(r, NULL, action, target, detail);
     if (mode == PUBLISH_LIVE && o->went_live)
         o->went_live(o->ud);
-    answer_after_commit(r, 201, json_pack("{s:I, s:s}", "number",
-                                          (json_int_t)n, "state", state));
+    console_answer_committed(r, 201, json_pack("{s:I, s:s}", "number",
+                                               (json_int_t)n, "state", state), NULL);
 }
 
 /* The body's note ("" when absent); NULL when not a string or too long. */
@@ -417,8 +385,9 @@ static void h_decide(struct console_req *r, void *arg)
     console_audit(r, NULL, action, target, NULL);
     if (approve && o->went_live)
         o->went_live(o->ud);
-    answer_after_commit(r, 200, json_pack("{s:I, s:s}", "number", (json_int_t)n,
-                                          "state", approve ? "live" : "rejected"));
+    console_answer_committed(r, 200, json_pack("{s:I, s:s}", "number", (json_int_t)n,
+                                               "state", approve ? "live" : "rejected"),
+                             NULL);
 }
 
 /* ---- nodes ----------------------------------------------------------------------- */
