@@ -260,6 +260,7 @@ def admin_metrics_over_https_with_client_certificates():
             'admin:\n  listen: "127.0.0.1:0"\n' + tls_block(p))
     g = Kyzmatd(text)
     g.wait_log(r"\[admin\] HTTPS only .*client certificates required", timeout=T)
+    g.wait_log(r"\[admin\] listening on 127\.0\.0\.1 port \d+", timeout=T)
     aport = int(re.search(r"\[admin\] listening on 127\.0\.0\.1 port (\d+)",
                           g.log()).group(1))
     code, body = https(aport, "GET", "/metrics", client_ctx(p, "client"))
