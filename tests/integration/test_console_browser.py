@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, TMP, Failure, case, expect, run  # noqa: E402
+from harness import native_case, ROOT, TMP, Failure, case, expect, run  # noqa: E402
 from test_console import PASSWORD, create_admin, start  # noqa: E402
 
 # test_console's helpers are shared; its cases run from their own file
@@ -54,7 +54,7 @@ def walk(port, script=SCRIPT):
     return steps
 
 
-@case
+@native_case("chromium drives it; its routes run under valgrind in test_console")
 def the_console_in_chromium():
     if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
         raise Failure("no chromium at /usr/bin/chromium (apt-get install chromium)")

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, Failure, case, expect, run  # noqa: E402
+from harness import native_case, ROOT, Failure, case, expect, run  # noqa: E402
 from test_console_browser import screenshots_saved, walk  # noqa: E402
 from test_console_menus import start  # noqa: E402
 
@@ -31,7 +31,7 @@ del harness._cases[:]
 SCRIPT = os.path.join(ROOT, "tests", "peer", "console_menus_browser.js")
 
 
-@case
+@native_case("chromium drives it; its routes run under valgrind in test_console_menus")
 def the_menu_workspace_in_chromium():
     if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
         raise Failure("no chromium at /usr/bin/chromium (apt-get install chromium)")

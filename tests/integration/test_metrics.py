@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WRAP, Api, Kyzmatd, Phone, Smsc, backend, case, cfg,  # noqa: E402
+from harness import (native_case, WRAP, Api, Kyzmatd, Phone, Smsc, backend, case, cfg,  # noqa: E402
                      create_token, expect, menus_dir, run, smsc_entry, wait_until)
 
 
@@ -264,7 +264,7 @@ def query(url, q):
     return float(res[0]["value"][1]) if len(res) == 1 else None
 
 
-@case
+@native_case("20 s of traffic for Prometheus; every series is rendered under valgrind in the other cases")
 def prometheus_scrapes_traffic_and_fires_link_down():
     # issue 11's proof: Debian's prometheus scrapes kyzmatd under 20 s of
     # SMS and USSD traffic; the submits it counts agree with the

@@ -30,7 +30,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, TMP, Kyzmatd, Phone, Redis, Smsc, backend, case, cfg,  # noqa: E402
+from harness import (native_case, BIN, TMP, Kyzmatd, Phone, Redis, Smsc, backend, case, cfg,  # noqa: E402
                      expect, free_port, menus_dir, run, smsc_entry, spawn, wait_until)
 
 
@@ -110,7 +110,7 @@ def replicated(c, msisdn):
     return lambda: ":1" in resp(c.replica.port, "EXISTS", key)
 
 
-@case
+@native_case("waits for the sentinels' failover; asking them, ROLE and READONLY run under valgrind in a_replica_or_a_demoted_master_is_left_for_the_real_one")
 def dialog_continues_on_the_promoted_replica():
     c = Cluster()
     s, g = start(c.yaml())
@@ -131,7 +131,7 @@ def dialog_continues_on_the_promoted_replica():
     g.stop()
 
 
-@case
+@native_case("waits for the sentinels' failover; see a_replica_or_a_demoted_master_is_left_for_the_real_one")
 def graceful_failover_is_followed():
     c = Cluster()
     s, g = start(c.yaml())
