@@ -527,15 +527,32 @@ static const struct appeals_kw *appeal_word(const struct kw_appeals *a,
                                             const uint8_t *text, size_t len,
                                             size_t *after)
 {
-    char word[KW_WORD_MAX * 2 + 1], want[KW_WORD_MAX * 2 + 1];
-    size_t skip;
-    if (!a || first_word(text, len, word, after) != 0)
+    char word[KW_WORD_MAX * 2 + 1];
+    if (!a || a->n == 0 || first_word(text, len, word, after) != 0)
         return NULL;
     for (size_t i = 0; i < a->n; i++)
-        if (first_word((const uint8_t *)a->kw[i].word, strlen(a->kw[i].word),
-                       want, &skip) == 0 && strcmp(word, want) == 0)
+        if (a->folded[i][0] && strcmp(word, a->folded[i]) == 0)
             return &a->kw[i];
     return NULL;
+}
+
+void kw_appeals_init(struct kw_appeals *a, const struct appeals_kw *kw, size_t n,
+                     const char *agency, const char *category,
+                     const struct appeals_opts *opts)
+{
+    _Static_assert(KW_FOLDED_MAX == KW_WORD_MAX * 2 + 1, "folded word size");
+    memset(a, 0, sizeof *a);
+    a->kw = kw;
+    a->n = n < APPEALS_KW_MAX ? n : APPEALS_KW_MAX;
+    a->agency = agency;
+    a->category = category;
+    a->opts = opts;
+    for (size_t i = 0; i < a->n; i++) {
+        size_t skip;
+        if (first_word((const uint8_t *)kw[i].word, strlen(kw[i].word), a->folded[i],
+                       &skip) != 0)
+            a->folded[i][0] = '\0';
+    }
 }
 
 /* Only digits and the separators a reference is written with, and at

@@ -145,12 +145,21 @@ const char *kw_text(enum kw_text t, enum kw_lang lang);
  * usage.  Words are matched as the fixed ones are (case, look-alikes);
  * a fixed word wins over a configured one.  The answers are in the
  * word's language; the filing's limit and counts are opts'. */
+#define KW_FOLDED_MAX 33     /* a matched word folded: 16 code points */
 struct kw_appeals {
     const struct appeals_kw *kw;
     size_t n;
     const char *agency, *category;      /* the default; "" : none */
     const struct appeals_opts *opts;
+    /* kw[i].word folded as an MO's first word is ("" : it never
+     * matches), made once by kw_appeals_init, not per MO */
+    char folded[APPEALS_KW_MAX][KW_FOLDED_MAX];
 };
+/* Fill a with kw[0..n) (at most APPEALS_KW_MAX are used) and the other
+ * fields, and fold the words once.  Pure. */
+void kw_appeals_init(struct kw_appeals *a, const struct appeals_kw *kw, size_t n,
+                     const char *agency, const char *category,
+                     const struct appeals_opts *opts);
 
 /* Rate limit and reply lifetime (0 fields take the defaults). */
 struct kw_opts {

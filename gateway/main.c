@@ -909,10 +909,8 @@ static int start_appeals(struct daemon *d)
     if (*cat && appeals_category_item(cat, strlen(cat), d->appeal_agency,
                                       d->appeal_category) != 0)
         d->appeal_agency[0] = d->appeal_category[0] = '\0';
-    d->kw_appeals = (struct kw_appeals){
-        .kw = d->appeal_words, .n = n, .agency = d->appeal_agency,
-        .category = d->appeal_category, .opts = &d->appeals,
-    };
+    kw_appeals_init(&d->kw_appeals, d->appeal_words, n, d->appeal_agency,
+                    d->appeal_category, &d->appeals);
     d->kw.appeals = &d->kw_appeals;
     char err[200];
     if (appeals_metrics(&d->appeal_stats, d->metrics, err, sizeof err) != 0) {

@@ -409,7 +409,8 @@ static void test_sms_words(void **state)
     assert_string_equal(kw[2].category, "corruption");
     struct appeals_stats stats = { 0 };
     struct appeals_opts ao = { .per_day = 2, .stats = &stats };
-    struct kw_appeals ka = { kw, 3, "mvd", "general", &ao };
+    struct kw_appeals ka;
+    kw_appeals_init(&ka, kw, 3, "mvd", "general", &ao);
     struct kw_opts o = { .appeals = &ka };
     struct kw_result r;
     char text[400];
